@@ -1,0 +1,46 @@
+"""gnnsys: load data for and train graph neural networks on graphs too big for one GPU.
+
+The public face. Heavy submodules load on first use, so ``import gnnsys`` stays cheap.
+
+Example:
+    >>> import gnnsys
+    >>> x = gnnsys.unified(x)          # features stay in host memory, gathered zero-copy
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from gnnsys.graph import Graph
+
+__version__ = "0.1.0"
+
+# name -> module that defines it, imported lazily on first access.
+_LAZY = {
+    "unified": "gnnsys.unified_tensor",
+    "UnifiedTensor": "gnnsys.unified_tensor",
+    "FeatureStore": "gnnsys.features",
+    "Loader": "gnnsys.loaders",
+    "NeighborLoader": "gnnsys.loaders.pyg",
+    "LinkNeighborLoader": "gnnsys.loaders.pyg",
+    "Block": "gnnsys.block",
+    "datasets": "gnnsys.datasets",
+    "ops": "gnnsys.ops",
+    "nn": "gnnsys.nn",
+    "loaders": "gnnsys.loaders",
+    "pipeline_parallel": "gnnsys.pipeline_parallel",
+    "unified_tensor": "gnnsys.unified_tensor",
+}
+
+__all__ = ["Graph", "__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'gnnsys' has no attribute {name!r}")
+    module = importlib.import_module(mod)
+    value = module if mod.endswith("." + name) else getattr(module, name)
+    globals()[name] = value
+    return value

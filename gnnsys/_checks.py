@@ -1,0 +1,78 @@
+"""Input validation shared by every public entry point.
+
+Numba and Triton kernels do no bounds checks of their own, so every public function validates
+its index arguments here first; errors name the argument and the offending value.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Union
+
+import numpy as np
+import torch
+
+ArrayLike = Union[torch.Tensor, np.ndarray]
+
+_INT_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
+
+
+def as_cpu_tensor(name: str, value: object) -> torch.Tensor:
+    """Return ``value`` (tensor, numpy array or sequence) as a CPU tensor without copying when possible."""
+    if isinstance(value, torch.Tensor):
+        t = value
+    elif isinstance(value, np.ndarray):
+        t = torch.from_numpy(np.ascontiguousarray(value))
+    elif isinstance(value, (list, tuple, range)):
+        t = torch.as_tensor(list(value))
+    else:
+        raise TypeError(
+            f"{name} must be a torch.Tensor or numpy array, got {type(value).__name__}"
+        )
+    return t
+
+
+def check_index(
+    name: str,
+    value: object,
+    num: Optional[int] = None,
+    *,
+    device: Optional[Union[str, torch.device]] = "cpu",
+    allow_empty: bool = True,
+    exc: type = ValueError,
+) -> torch.Tensor:
+    """Validate a 1-D tensor of node ids and return it as int64.
+
+    Checks: integer dtype (a float or bool tensor is an error, not silently cast), one dimension,
+    the expected device (``device=None`` accepts any), non-negative and below ``num``.
+    The range error is ``exc`` (ValueError by default; gathers use IndexError like torch).
+    """
+    t = as_cpu_tensor(name, value)
+    if device is not None and t.device.type != torch.device(device).type:
+        raise ValueError(f"{name} must be on {torch.device(device).type}, got a tensor on {t.device}")
+    if t.dtype not in _INT_DTYPES:
+        raise ValueError(f"{name} must hold integer node ids, got dtype {t.dtype}")
+    if t.dim() != 1:
+        raise ValueError(f"{name} must be 1-dimensional, got shape {tuple(t.shape)}")
+    if not allow_empty and t.numel() == 0:
+        raise ValueError(f"{name} is empty")
+    t = t.long()
+    if t.numel():
+        lo = int(t.min())
+        if lo < 0:
+            raise exc(f"{name} holds a negative id: {lo}")
+        if num is not None:
+            hi = int(t.max())
+            if hi >= num:
+                raise exc(f"{name} holds id {hi}, out of range for {num} nodes (valid: 0..{num - 1})")
+    return t
+
+
+def check_choice(name: str, value: object, allowed: tuple) -> None:
+    """Raise ValueError unless ``value`` is one of ``allowed``."""
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def index_dtype(num_nodes: int) -> torch.dtype:
+    """int32 ids below 2^31 nodes, else int64 (DESIGN.md: Graph.indices)."""
+    return torch.int32 if num_nodes < 2**31 else torch.int64
