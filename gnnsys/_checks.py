@@ -25,9 +25,7 @@ def as_cpu_tensor(name: str, value: object) -> torch.Tensor:
     elif isinstance(value, (list, tuple, range)):
         t = torch.as_tensor(list(value))
     else:
-        raise TypeError(
-            f"{name} must be a torch.Tensor or numpy array, got {type(value).__name__}"
-        )
+        raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(value).__name__}")
     return t
 
 
@@ -48,7 +46,9 @@ def check_index(
     """
     t = as_cpu_tensor(name, value)
     if device is not None and t.device.type != torch.device(device).type:
-        raise ValueError(f"{name} must be on {torch.device(device).type}, got a tensor on {t.device}")
+        raise ValueError(
+            f"{name} must be on {torch.device(device).type}, got a tensor on {t.device}"
+        )
     if t.dtype not in _INT_DTYPES:
         raise ValueError(f"{name} must hold integer node ids, got dtype {t.dtype}")
     if t.dim() != 1:
@@ -63,7 +63,9 @@ def check_index(
         if num is not None:
             hi = int(t.max())
             if hi >= num:
-                raise exc(f"{name} holds id {hi}, out of range for {num} nodes (valid: 0..{num - 1})")
+                raise exc(
+                    f"{name} holds id {hi}, out of range for {num} nodes (valid: 0..{num - 1})"
+                )
     return t
 
 

@@ -88,7 +88,7 @@ class Graph:
         undirected: bool = False,
         dedupe: bool = False,
         self_loops: str = "keep",
-    ) -> "Graph":
+    ) -> Graph:
         """Build from a COO ``edge_index`` [2, E] (row 0 = source, row 1 = destination).
 
         ``undirected`` adds every reverse edge (keeping the original edge id), ``dedupe`` keeps the
@@ -143,7 +143,7 @@ class Graph:
         edge_ids: Any = None,
         edge_weight: Any = None,
         num_nodes: Optional[int] = None,
-    ) -> "Graph":
+    ) -> Graph:
         """Wrap existing CSC arrays after validating them (sorted indptr, ids in range).
 
         Example:
@@ -168,7 +168,7 @@ class Graph:
         return cls(ip, ix, edge_ids=eids, edge_weight=w)
 
     @classmethod
-    def from_pyg(cls, data: Any, **kwargs: Any) -> "Graph":
+    def from_pyg(cls, data: Any, **kwargs: Any) -> Graph:
         """Build from a ``torch_geometric.data.Data`` (``edge_index``, optional ``edge_weight``).
 
         Example:
@@ -183,7 +183,7 @@ class Graph:
         return cls.from_edge_index(ei, data.num_nodes, **kwargs)
 
     @classmethod
-    def from_dgl(cls, g: Any) -> "Graph":
+    def from_dgl(cls, g: Any) -> Graph:
         """Build from a homogeneous DGL graph; copies ``ndata`` and ``edata`` (``edata`` in CSC order).
 
         Example:
@@ -199,7 +199,7 @@ class Graph:
         return out
 
     @classmethod
-    def from_scipy(cls, matrix: Any, **kwargs: Any) -> "Graph":
+    def from_scipy(cls, matrix: Any, **kwargs: Any) -> Graph:
         """Build from a square scipy sparse matrix, ``A[i, j] != 0`` meaning an edge i -> j.
 
         Stored values become ``edge_weight``. Example:
@@ -247,7 +247,7 @@ class Graph:
         """int64 [N]: the number of edges out of each node."""
         return torch.bincount(self.indices.long(), minlength=self.num_nodes)
 
-    def share_memory_(self) -> "Graph":
+    def share_memory_(self) -> Graph:
         """Move every tensor to shared memory (for worker or GPU processes); returns self."""
         for t in self._tensors():
             t.share_memory_()
@@ -262,7 +262,9 @@ class Graph:
     def _validate(self) -> None:
         ip, ix = self.indptr, self.indices
         if ip.dim() != 1 or ip.numel() < 1:
-            raise ValueError(f"indptr must be 1-D with N+1 >= 1 entries, got shape {tuple(ip.shape)}")
+            raise ValueError(
+                f"indptr must be 1-D with N+1 >= 1 entries, got shape {tuple(ip.shape)}"
+            )
         if int(ip[0]) != 0:
             raise ValueError(f"indptr must start at 0, got {int(ip[0])}")
         if ip.numel() > 1 and bool((ip[1:] < ip[:-1]).any()):
@@ -275,7 +277,9 @@ class Graph:
             if lo < 0:
                 raise ValueError(f"indices holds a negative node id: {lo}")
             if hi >= self.num_nodes:
-                raise ValueError(f"indices holds node id {hi}, out of range for {self.num_nodes} nodes")
+                raise ValueError(
+                    f"indices holds node id {hi}, out of range for {self.num_nodes} nodes"
+                )
         for name in ("edge_ids", "edge_weight"):
             t = getattr(self, name)
             if t is not None and t.numel() != ix.numel():

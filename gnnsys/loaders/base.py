@@ -69,7 +69,7 @@ class Sampler(Protocol):
     seed yields identical batches whatever the number of threads.
     """
 
-    def sample(self, seeds: torch.Tensor, generator: "SampleKey") -> SampledSubgraph: ...
+    def sample(self, seeds: torch.Tensor, generator: SampleKey) -> SampledSubgraph: ...
 
 
 @dataclass(frozen=True)

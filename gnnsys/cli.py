@@ -1,0 +1,315 @@
+"""The ``gnnsys`` command: ``info``, ``train``, ``bench``, ``data``.
+
+``gnnsys train`` with no flags is the main job: mini-batch GraphSAGE on the embedded
+``synthetic:mini`` graph through the gnnsys loader.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+DATASETS = (
+    "synthetic:tiny",
+    "synthetic:mini",
+    "synthetic:products",
+    "ogbn-arxiv",
+    "ogbn-products",
+    "ogbn-papers100M",
+)
+MODELS = ("sage", "gcn", "gat", "gcnii")
+MODES = ("minibatch", "ddp", "pipe", "hybrid", "graph")
+BENCHES = {
+    "loader": ["loader_throughput.py", "--graph", "synthetic:mini", "--batches", "30"],
+    "gather": ["gather_bandwidth.py"],
+    "gnnpipe": ["gnnpipe.py"],
+    "ops": ["sparse_ops.py"],
+}
+
+
+# ---------------------------------------------------------------------- info
+def cmd_info(_: argparse.Namespace) -> int:
+    """Print versions of the stack, CUDA availability and the GPU, numba's thread count."""
+    import numba
+    import numpy
+    import torch
+
+    import gnnsys
+
+    lines = [
+        f"gnnsys {gnnsys.__version__}",
+        f"python {sys.version.split()[0]}",
+        f"torch {torch.__version__}",
+        f"numpy {numpy.__version__}",
+        f"numba {numba.__version__} (threads: {numba.get_num_threads()})",
+    ]
+    try:
+        import triton
+
+        lines.append(f"triton {triton.__version__}")
+    except ImportError:
+        lines.append("triton not installed (pip install gnnsys[gpu])")
+    try:
+        import torch_geometric
+
+        lines.append(f"torch_geometric {torch_geometric.__version__}")
+    except ImportError:
+        lines.append("torch_geometric not installed")
+    if torch.cuda.is_available():
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        lines.append(f"cuda usable: yes, {len(names)} GPU(s): {', '.join(names)}")
+    else:
+        lines.append("cuda usable: no")
+    print("\n".join(lines))
+    return 0
+
+
+# ---------------------------------------------------------------------- train
+def _positive_int(name: str):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer, got {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 1, got {value}")
+        return value
+
+    return parse
+
+
+def _non_negative_float(name: str):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
+        if not value >= 0:
+            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {text}")
+        return value
+
+    return parse
+
+
+def _fanout(text: str) -> List[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--fanout must be comma-separated integers such as 15,10,5, got {text!r}"
+        ) from None
+    if not values:
+        raise argparse.ArgumentTypeError("--fanout is empty")
+    bad = [v for v in values if v < -1 or v == 0]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"--fanout values must be >= 1 or -1 (all neighbours), got {bad[0]}"
+        )
+    return values
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of ``gnnsys train`` (shared with the benchmark scripts)."""
+    p.add_argument(
+        "--dataset",
+        default="synthetic:mini",
+        choices=DATASETS,
+        metavar="NAME",
+        help=f"one of {', '.join(DATASETS)} (default synthetic:mini)",
+    )
+    p.add_argument("--root", default=None, help="folder holding the OGB dataset (ogbn-* only)")
+    p.add_argument("--model", default="sage", choices=MODELS)
+    p.add_argument(
+        "--layers",
+        type=_positive_int("--layers"),
+        default=None,
+        help="number of GNN layers (default: the number of fanouts, 3)",
+    )
+    p.add_argument("--hidden", type=_positive_int("--hidden"), default=256)
+    p.add_argument("--dropout", type=_non_negative_float("--dropout"), default=0.5)
+    p.add_argument(
+        "--fanout",
+        type=_fanout,
+        default=None,
+        help="neighbours per hop, first hop first (default 15,10,5)",
+    )
+    p.add_argument("--batch-size", type=_positive_int("--batch-size"), default=1024)
+    p.add_argument("--epochs", type=_positive_int("--epochs"), default=4)
+    p.add_argument("--lr", type=_non_negative_float("--lr"), default=0.003)
+    p.add_argument("--weight-decay", type=_non_negative_float("--weight-decay"), default=0.0)
+    p.add_argument("--eval-every", type=_positive_int("--eval-every"), default=1)
+    p.add_argument("--mode", default="minibatch", choices=MODES)
+    p.add_argument(
+        "--nproc",
+        type=_positive_int("--nproc"),
+        default=1,
+        help="processes per node (ddp, pipe, hybrid, graph)",
+    )
+    p.add_argument("--nnodes", type=_positive_int("--nnodes"), default=1)
+    p.add_argument("--node-rank", type=int, default=0)
+    p.add_argument("--master-addr", default="127.0.0.1")
+    p.add_argument("--master-port", type=int, default=29517)
+    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    p.add_argument("--features", default="host", choices=("host", "unified", "gpu"))
+    p.add_argument("--feature-dtype", default="float32", choices=("float32", "bfloat16"))
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="runs/latest", help="output folder (metrics, checkpoints)")
+    p.add_argument(
+        "--checkpoint-every",
+        type=int,
+        default=1,
+        help="write a checkpoint every N epochs (0: never)",
+    )
+    p.add_argument(
+        "--resume", action="store_true", help="continue from OUT/checkpoint.pt with the same config"
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive_int("--threads"),
+        default=None,
+        help="loader threads (default: all cores)",
+    )
+    p.add_argument(
+        "--max-batches",
+        type=_positive_int("--max-batches"),
+        default=None,
+        help="stop each epoch after this many batches (smoke tests)",
+    )
+    p.add_argument("--pipe-stages", type=_positive_int("--pipe-stages"), default=None)
+    p.add_argument(
+        "--chunks",
+        type=_positive_int("--chunks"),
+        default=4,
+        help="GNNPipe chunks per epoch (pipe, hybrid)",
+    )
+    p.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
+
+
+def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Cross-flag checks; every failure goes through ``parser.error`` (exit 2, clear message)."""
+    if args.fanout is None:
+        args.fanout = [15, 10, 5] if args.layers is None else [10] * args.layers
+    if args.layers is None:
+        args.layers = len(args.fanout)
+    if len(args.fanout) != args.layers and args.mode in ("minibatch", "ddp"):
+        parser.error(
+            f"--fanout has {len(args.fanout)} values but --layers is {args.layers}: "
+            "give one fanout per layer"
+        )
+    if args.dataset.startswith("ogbn-"):
+        if args.root is None:
+            parser.error(f"--dataset {args.dataset} needs --root, the folder holding it")
+        if not Path(args.root).is_dir():
+            parser.error(f"--root {args.root} is not a folder")
+    elif args.root is not None:
+        parser.error("--root is only used with ogbn-* datasets")
+    if args.node_rank < 0 or args.node_rank >= args.nnodes:
+        parser.error(f"--node-rank must be in 0..{args.nnodes - 1}, got {args.node_rank}")
+    if args.mode == "minibatch" and (args.nproc > 1 or args.nnodes > 1):
+        parser.error("--nproc/--nnodes > 1 need --mode ddp, pipe, hybrid or graph")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.error("--device cuda but CUDA is not usable here (see `gnnsys info`)")
+    if args.features == "gpu" and args.device != "cuda":
+        parser.error("--features gpu needs --device cuda")
+    if args.checkpoint_every < 0:
+        parser.error(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
+    if args.resume and not (Path(args.out) / "checkpoint.pt").is_file():
+        parser.error(f"--resume but there is no checkpoint at {Path(args.out) / 'checkpoint.pt'}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    if args.mode in ("pipe", "hybrid", "graph"):
+        from gnnsys.pipeline_parallel.cli_entry import run_from_cli
+
+        return run_from_cli(args)
+    world = args.nproc * args.nnodes
+    if args.mode == "ddp" and not args._worker and world >= 1 and "RANK" not in os.environ:
+        return _launch_torchrun(args)
+    from gnnsys.trainer import train
+
+    train(args)
+    return 0
+
+
+def _launch_torchrun(args: argparse.Namespace) -> int:
+    """Re-run this command under ``torch.distributed.run``, one worker process per rank."""
+    argv = [a for a in sys.argv[1:]]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc-per-node={args.nproc}",
+        f"--nnodes={args.nnodes}",
+        f"--node-rank={args.node_rank}",
+        f"--master-addr={args.master_addr}",
+        f"--master-port={args.master_port}",
+        "-m",
+        "gnnsys.cli",
+        *argv,
+        "--_worker",
+    ]
+    return subprocess.call(cmd)
+
+
+# ---------------------------------------------------------------------- bench / data
+def cmd_bench(args: argparse.Namespace) -> int:
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    script, *defaults = BENCHES[args.which]
+    path = folder / script
+    if not path.is_file():
+        print(
+            f"gnnsys bench: {path} not found (benchmarks ship with the source tree)",
+            file=sys.stderr,
+        )
+        return 2
+    return subprocess.call([sys.executable, str(path), *defaults, *args.extra])
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from gnnsys import datasets
+
+    ds = datasets.synthetic(args.name, seed=args.seed)
+    datasets.save_folder(ds, args.out)
+    print(
+        f"wrote {args.name} ({ds.graph.num_nodes} nodes, {ds.graph.num_edges} edges) to {args.out}"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gnnsys", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("info", help="versions, CUDA and GPU, numba threads").set_defaults(fn=cmd_info)
+    train = sub.add_parser("train", help="train a GNN (default: the main job)")
+    add_train_arguments(train)
+    train.set_defaults(fn=cmd_train, parser=train)
+    bench = sub.add_parser("bench", help="run a benchmark script with sensible defaults")
+    bench.add_argument("which", choices=sorted(BENCHES))
+    bench.add_argument("extra", nargs=argparse.REMAINDER, help="flags passed to the script")
+    bench.set_defaults(fn=cmd_bench)
+    data = sub.add_parser("data", help="write a synthetic dataset in the peers' folder format")
+    data.add_argument("name", choices=("tiny", "mini", "products", "rmat20"))
+    data.add_argument("out")
+    data.add_argument("--seed", type=int, default=0)
+    data.set_defaults(fn=cmd_data)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of the ``gnnsys`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "train":
+        validate_train_args(args, args.parser)
+    return int(args.fn(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

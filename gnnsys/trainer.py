@@ -1,0 +1,340 @@
+"""Mini-batch and data-parallel training behind ``gnnsys train``.
+
+One process (``--mode minibatch``) or one rank of ``torch.distributed.run`` (``--mode ddp``):
+each rank trains on a disjoint shard of the shuffled training seeds every epoch through the
+gnnsys ``NeighborLoader``, gradients are averaged by ``DistributedDataParallel``, and rank 0
+writes ``config.json``, ``metrics.jsonl``, ``curves.png`` and atomic checkpoints to ``--out``.
+Evaluation is layer-wise full-neighbour inference in batches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from gnnsys.checkpoint import atomic_write_bytes, load_checkpoint, restore_rng, save_checkpoint
+
+# Config keys that must match for --resume to continue a run.
+RESUME_KEYS = ("dataset", "model", "layers", "hidden", "fanout", "seed", "feature_dtype")
+EVAL_BATCH = 4096
+
+
+class TrainError(RuntimeError):
+    """A run that cannot go on (bad checkpoint, missing dataset); the message says why."""
+
+
+# ---------------------------------------------------------------------- data
+def load_dataset(args: argparse.Namespace):
+    """The Dataset named by ``--dataset`` (synthetic:NAME or an offline OGB folder)."""
+    from gnnsys import datasets
+
+    if args.dataset.startswith("synthetic:"):
+        return datasets.synthetic(args.dataset.split(":", 1)[1], seed=args.seed)
+    return datasets.ogb(args.dataset, args.root)
+
+
+def _features(ds, args: argparse.Namespace, device: torch.device) -> Any:
+    x = ds.x
+    dtype = torch.bfloat16 if args.feature_dtype == "bfloat16" else None
+    if args.features == "unified":
+        import gnnsys
+
+        return gnnsys.unified(x, storage_dtype=dtype)
+    if dtype is not None:
+        x = x.to(dtype)
+    if args.features == "gpu":
+        x = x.to(device)
+    return x
+
+
+# ---------------------------------------------------------------------- distributed
+def _dist_init(args: argparse.Namespace) -> tuple:
+    if "RANK" not in os.environ:
+        return 0, 1
+    from datetime import timedelta
+
+    import torch.distributed as dist
+
+    backend = "nccl" if args.device == "cuda" else "gloo"
+    dist.init_process_group(backend, timeout=timedelta(seconds=120))
+    if args.device == "cuda":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _epoch_shard(train_idx: torch.Tensor, epoch: int, seed: int, rank: int, world: int):
+    """This rank's seeds for ``epoch``: one shared shuffle, cut into equal disjoint shards."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    perm = train_idx[torch.randperm(train_idx.numel(), generator=g)]
+    per_rank = perm.numel() // world
+    return perm[rank * per_rank : (rank + 1) * per_rank]
+
+
+# ---------------------------------------------------------------------- eval
+@torch.no_grad()
+def layerwise_inference(
+    model, data, x, device: torch.device, threads: Optional[int]
+) -> torch.Tensor:
+    """Logits for every node, one layer at a time over full neighbourhoods in batches."""
+    from torch_geometric.data import Data
+
+    from gnnsys.loaders.pyg import NeighborLoader
+
+    core = model.module if hasattr(model, "module") else model
+    core.eval()
+    n = data.num_nodes
+    structure = Data(edge_index=data.edge_index, num_nodes=n)
+    loader = NeighborLoader(
+        structure,
+        num_neighbors=[-1],
+        batch_size=EVAL_BATCH,
+        shuffle=False,
+        num_workers=threads or 0,
+    )
+    h = torch.empty(n, core.embed_input(x[:1].to(device)).shape[1])
+    for lo in range(0, n, EVAL_BATCH):
+        ids = torch.arange(lo, min(n, lo + EVAL_BATCH))
+        h[ids] = core.embed_input(_rows(x, ids, device)).cpu()
+    x0_all = h if core.kind == "gcnii" else None
+    for i in range(core.num_layers):
+        out: Optional[torch.Tensor] = None
+        for batch in loader:
+            nid = batch.n_id
+            hi = h[nid].to(device)
+            x0 = x0_all[nid].to(device) if x0_all is not None else None
+            o = core.layer(i, hi, batch.edge_index.to(device), x0)[: batch.batch_size].cpu()
+            if out is None:
+                out = torch.empty(n, o.shape[1])
+            out[nid[: batch.batch_size]] = o
+        h = out
+    return h
+
+
+def _rows(x: Any, ids: torch.Tensor, device: torch.device) -> torch.Tensor:
+    return x[ids.to(x.device) if isinstance(x, torch.Tensor) else ids].to(device).float()
+
+
+def _accuracy(logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> float:
+    if idx.numel() == 0:
+        return float("nan")
+    return float((logits[idx].argmax(-1) == y[idx]).float().mean())
+
+
+# ---------------------------------------------------------------------- outputs
+def _peak_memory_mb(device: torch.device) -> float:
+    rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    mb = rss_kb / 1024
+    if device.type == "cuda":
+        mb = max(mb, torch.cuda.max_memory_allocated(device) / 2**20)
+    return round(mb, 1)
+
+
+def read_metrics(path: Path) -> List[Dict[str, Any]]:
+    """Parse ``metrics.jsonl`` (a torn last line from a crash is dropped)."""
+    rows = []
+    if not path.is_file():
+        return rows
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return rows
+
+
+def write_metrics(path: Path, rows: List[Dict[str, Any]]) -> None:
+    atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+
+def plot_curves(path: Path, rows: List[Dict[str, Any]]) -> None:
+    """``curves.png``: loss and accuracies per epoch."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [r["epoch"] for r in rows]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    a.plot(epochs, [r["loss"] for r in rows], marker="o")
+    a.set_xlabel("epoch")
+    a.set_ylabel("training loss")
+    for key in ("train_acc", "val_acc", "test_acc"):
+        pts = [(r["epoch"], r[key]) for r in rows if r.get(key) is not None]
+        if pts:
+            b.plot(*zip(*pts), marker="o", label=key)
+    b.set_xlabel("epoch")
+    b.set_ylabel("accuracy")
+    b.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=80)
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def _config(args: argparse.Namespace) -> Dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if k not in ("fn", "parser", "_worker")}
+
+
+def _check_resume(ckpt: Dict[str, Any], config: Dict[str, Any]) -> None:
+    old = ckpt.get("config", {})
+    diff = [k for k in RESUME_KEYS if old.get(k) != config.get(k)]
+    if diff:
+        detail = ", ".join(f"{k}: checkpoint {old.get(k)!r} vs now {config.get(k)!r}" for k in diff)
+        raise TrainError(f"--resume: the checkpoint was made with another config ({detail})")
+
+
+# ---------------------------------------------------------------------- train
+def train(args: argparse.Namespace) -> List[Dict[str, Any]]:
+    """Run ``gnnsys train``; returns the metrics rows (rank 0 also writes them to --out)."""
+    from torch_geometric.data import Data
+
+    from gnnsys.loaders.pyg import NeighborLoader
+    from gnnsys.models import LayeredGNN
+
+    rank, world = _dist_init(args)
+    device = torch.device(args.device)
+    if device.type == "cuda":
+        device = torch.device("cuda", torch.cuda.current_device())
+    torch.manual_seed(args.seed)
+    np.random.seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    config = _config(args)
+    is_main = rank == 0
+
+    ds = load_dataset(args)
+    x = _features(ds, args, device)
+    y = ds.y
+    data = Data(x=x, y=y, edge_index=ds.graph.to_edge_index(), num_nodes=ds.graph.num_nodes)
+    model = LayeredGNN(
+        args.model, ds.x.shape[1], args.hidden, ds.num_classes, args.layers, dropout=args.dropout
+    ).to(device)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    start_epoch, rows = 1, []
+    if args.resume:
+        ckpt = load_checkpoint(out / "checkpoint.pt")
+        _check_resume(ckpt, config)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+        restore_rng(ckpt["rng"])
+        start_epoch = ckpt["epoch"] + 1
+        rows = [r for r in read_metrics(out / "metrics.jsonl") if r["epoch"] < start_epoch]
+    if world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(model)
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(out / "config.json", json.dumps(config, indent=2).encode())
+        write_metrics(out / "metrics.jsonl", rows)
+        print(
+            f"gnnsys train: {args.dataset} ({ds.graph.num_nodes} nodes, "
+            f"{ds.graph.num_edges} edges), {args.model} x{args.layers}, world {world}, "
+            f"epochs {start_epoch}..{args.epochs}",
+            flush=True,
+        )
+
+    for epoch in range(start_epoch, args.epochs + 1):
+        seeds = _epoch_shard(ds.train_idx, epoch, args.seed, rank, world)
+        loader = NeighborLoader(
+            data,
+            num_neighbors=args.fanout,
+            input_nodes=seeds,
+            batch_size=args.batch_size,
+            shuffle=False,
+            num_workers=args.threads or 0,
+        )
+        row = _train_epoch(model, opt, loader, device, epoch, args, is_main)
+        if epoch % args.eval_every == 0 or epoch == args.epochs:
+            if is_main:
+                logits = layerwise_inference(model, data, x, device, args.threads)
+                row["val_acc"] = _accuracy(logits, y, ds.val_idx)
+                row["test_acc"] = _accuracy(logits, y, ds.test_idx)
+        row["peak_memory_mb"] = _peak_memory_mb(device)
+        if world > 1:
+            torch.distributed.barrier()
+        if is_main:
+            rows.append(row)
+            write_metrics(out / "metrics.jsonl", rows)
+            msg = ", ".join(
+                f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
+            )
+            print(msg, flush=True)
+            if args.checkpoint_every and (
+                epoch % args.checkpoint_every == 0 or epoch == args.epochs
+            ):
+                core = model.module if world > 1 else model
+                save_checkpoint(
+                    out / "checkpoint.pt",
+                    {
+                        "model": core.state_dict(),
+                        "optimizer": opt.state_dict(),
+                        "epoch": epoch,
+                        "config": config,
+                    },
+                )
+    if is_main and rows:
+        plot_curves(out / "curves.png", rows)
+        last = rows[-1]
+        print(f"final test accuracy: {last.get('test_acc', float('nan')):.4f}", flush=True)
+    if world > 1:
+        torch.distributed.destroy_process_group()
+    return rows
+
+
+def _train_epoch(model, opt, loader, device, epoch, args, show) -> Dict[str, Any]:
+    from tqdm import tqdm
+
+    model.train()
+    total_loss = total_correct = total_seen = 0
+    batches = 0
+    t0 = time.perf_counter()
+    bar = tqdm(
+        loader,
+        desc=f"epoch {epoch}",
+        unit="batch",
+        leave=False,
+        disable=not (show and sys.stderr.isatty()),
+    )
+    for batch in bar:
+        bs = batch.batch_size
+        logits = model(
+            batch.x.to(device, non_blocking=True),
+            batch.edge_index.to(device),
+            batch.num_sampled_nodes,
+            batch.num_sampled_edges,
+        )[:bs]
+        target = batch.y[:bs].to(device)
+        loss = F.cross_entropy(logits, target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        total_loss += float(loss) * bs
+        total_correct += int((logits.argmax(-1) == target).sum())
+        total_seen += bs
+        batches += 1
+        bar.set_postfix(
+            loss=f"{float(loss):.3f}", bps=f"{batches / (time.perf_counter() - t0):.1f}"
+        )
+        if args.max_batches and batches >= args.max_batches:
+            break
+    seconds = time.perf_counter() - t0
+    return {
+        "epoch": epoch,
+        "loss": total_loss / max(total_seen, 1),
+        "train_acc": total_correct / max(total_seen, 1),
+        "batches_per_s": batches / seconds if seconds > 0 else 0.0,
+        "seconds": seconds,
+    }

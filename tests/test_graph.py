@@ -1,0 +1,174 @@
+"""Graph construction, round trips, options and validation."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gnnsys import Graph
+
+
+def _edge_set(ei: torch.Tensor) -> list:
+    return sorted(map(tuple, ei.t().tolist()))
+
+
+def _random_edges(n: int, e: int, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(0, n, (2, e), generator=g)
+
+
+def test_csc_groups_incoming_edges():
+    ei = torch.tensor([[0, 1, 2, 2], [1, 2, 0, 1]])
+    g = Graph.from_edge_index(ei)
+    assert g.num_nodes == 3 and g.num_edges == 4
+    assert g.indptr.dtype == torch.int64 and g.indices.dtype == torch.int32
+    assert g.indptr.tolist() == [0, 1, 3, 4]
+    # column 1 holds the sources of edges into node 1, in input order
+    assert g.indices[1:3].tolist() == [0, 2]
+    assert g.edge_ids.tolist() == [2, 0, 3, 1]
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(1, 40), e=st.integers(0, 200), seed=st.integers(0, 10**6))
+def test_round_trip_edge_index(n, e, seed):
+    ei = _random_edges(n, e, seed)
+    g = Graph.from_edge_index(ei, n)
+    back = g.to_edge_index()
+    assert _edge_set(back) == _edge_set(ei)
+    # edge_ids point back at the caller's edges
+    assert torch.equal(ei[:, g.edge_ids], back)
+
+
+def test_build_is_stable_and_thread_count_independent():
+    import numba
+
+    ei = _random_edges(500, 20000, 1)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        a = Graph.from_edge_index(ei, 500)
+        numba.set_num_threads(old)
+        b = Graph.from_edge_index(ei, 500)
+    finally:
+        numba.set_num_threads(old)
+    assert torch.equal(a.indices, b.indices) and torch.equal(a.edge_ids, b.edge_ids)
+    # stable: within a column, edge ids increase
+    for v in range(0, 500, 37):
+        ids = a.edge_ids[a.indptr[v] : a.indptr[v + 1]]
+        assert bool((ids[1:] > ids[:-1]).all())
+
+
+def test_degrees():
+    ei = torch.tensor([[0, 0, 1, 3], [1, 2, 2, 2]])
+    g = Graph.from_edge_index(ei, 5)
+    assert g.in_degrees().tolist() == [0, 1, 3, 0, 0]
+    assert g.out_degrees().tolist() == [2, 1, 0, 1, 0]
+
+
+def test_dedupe_keeps_first_and_sorts_columns():
+    ei = torch.tensor([[3, 1, 3, 0, 1], [2, 2, 2, 2, 2]])
+    w = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    g = Graph.from_edge_index(ei, 4, edge_weight=w, dedupe=True)
+    assert g.indices.tolist() == [0, 1, 3]
+    assert g.edge_ids.tolist() == [3, 1, 0]
+    assert g.edge_weight.tolist() == [4.0, 2.0, 1.0]
+
+
+def test_undirected_adds_reverse_edges_with_same_ids():
+    ei = torch.tensor([[0, 1], [1, 2]])
+    g = Graph.from_edge_index(ei, undirected=True, dedupe=True)
+    assert _edge_set(g.to_edge_index()) == [(0, 1), (1, 0), (1, 2), (2, 1)]
+    assert sorted(g.edge_ids.tolist()) == [0, 0, 1, 1]
+
+
+def test_self_loop_options():
+    ei = torch.tensor([[0, 1, 1], [0, 1, 2]])
+    removed = Graph.from_edge_index(ei, 4, self_loops="remove")
+    assert _edge_set(removed.to_edge_index()) == [(1, 2)]
+    added = Graph.from_edge_index(ei, 4, self_loops="add", edge_weight=torch.tensor([5.0, 6, 7]))
+    assert _edge_set(added.to_edge_index()) == [(0, 0), (1, 1), (1, 2), (2, 2), (3, 3)]
+    # existing loops keep their id and weight; added ones get id -1 and weight 1
+    loops = {
+        (int(s), int(d)): (int(i), float(w))
+        for s, d, i, w in zip(*added.to_edge_index(), added.edge_ids, added.edge_weight)
+        if s == d
+    }
+    assert loops == {(0, 0): (0, 5.0), (1, 1): (1, 6.0), (2, 2): (-1, 1.0), (3, 3): (-1, 1.0)}
+    with pytest.raises(ValueError, match="self_loops"):
+        Graph.from_edge_index(ei, self_loops="drop")
+
+
+def test_empty_and_isolated_nodes_are_valid():
+    g = Graph.from_edge_index(torch.empty(2, 0, dtype=torch.long))
+    assert g.num_nodes == 0 and g.num_edges == 0
+    g = Graph.from_edge_index(torch.empty(2, 0, dtype=torch.long), 7)
+    assert g.in_degrees().tolist() == [0] * 7
+    g = Graph.from_edge_index(torch.tensor([[0], [1]]), 10)
+    assert g.num_nodes == 10 and g.out_degrees().sum() == 1
+
+
+def test_pyg_round_trip():
+    from torch_geometric.data import Data
+
+    ei = _random_edges(30, 100, 3)
+    data = Data(edge_index=ei, num_nodes=30, edge_weight=torch.rand(100))
+    g = Graph.from_pyg(data)
+    assert g.num_nodes == 30
+    assert _edge_set(g.to_edge_index()) == _edge_set(ei)
+    assert torch.equal(g.edge_weight, data.edge_weight[g.edge_ids])
+
+
+def test_scipy_round_trip():
+    m = sp.random(25, 25, density=0.2, format="coo", random_state=0)
+    g = Graph.from_scipy(m)
+    back = g.to_scipy()
+    assert abs(back - m.tocsc()).max() == 0
+    with pytest.raises(ValueError, match="square"):
+        Graph.from_scipy(sp.random(3, 4, density=0.5))
+    with pytest.raises(TypeError, match="scipy sparse"):
+        Graph.from_scipy(np.eye(3))
+
+
+def test_from_csc_validates():
+    g = Graph.from_csc(torch.tensor([0, 1, 1, 3]), torch.tensor([2, 0, 1]))
+    assert g.num_nodes == 3
+    with pytest.raises(ValueError, match="non-decreasing"):
+        Graph.from_csc(torch.tensor([0, 2, 1, 3]), torch.tensor([2, 0, 1]))
+    with pytest.raises(ValueError, match="indices holds node id 5"):
+        Graph.from_csc(torch.tensor([0, 1]), torch.tensor([5]))
+    with pytest.raises(ValueError, match="indptr ends at"):
+        Graph.from_csc(torch.tensor([0, 2]), torch.tensor([0]))
+    with pytest.raises(ValueError, match="indices must hold integer"):
+        Graph.from_csc(torch.tensor([0, 1]), torch.tensor([0.0]))
+
+
+@pytest.mark.parametrize(
+    "edge_index, num_nodes, match",
+    [
+        (torch.tensor([[0, -1], [1, 1]]), None, "negative node id: -1"),
+        (torch.tensor([[0, 5], [1, 1]]), 3, "node id 5 but num_nodes=3"),
+        (torch.tensor([[0.0, 1.0], [1.0, 0.0]]), None, "integer node ids.*float"),
+        (torch.tensor([0, 1, 2]), None, r"shape \[2, E\]"),
+        (torch.zeros(3, 2, dtype=torch.long), None, r"shape \[2, E\]"),
+        (torch.tensor([[0], [1]]), -1, "num_nodes must be >= 0"),
+    ],
+)
+def test_bad_edge_index(edge_index, num_nodes, match):
+    with pytest.raises(ValueError, match=match):
+        Graph.from_edge_index(edge_index, num_nodes)
+
+
+def test_bad_edge_weight_and_types():
+    with pytest.raises(ValueError, match="edge_weight must have shape"):
+        Graph.from_edge_index(torch.tensor([[0], [1]]), edge_weight=torch.ones(2))
+    with pytest.raises(TypeError, match="edge_index must be"):
+        Graph.from_edge_index("0 1")
+
+
+def test_numpy_input_and_repr_and_share_memory():
+    g = Graph.from_edge_index(np.array([[0, 1], [1, 0]]), edge_weight=np.ones(2))
+    assert "num_nodes=2" in repr(g) and "num_edges=2" in repr(g)
+    g.share_memory_()
+    assert g.indptr.is_shared() and g.indices.is_shared()
