@@ -1,0 +1,54 @@
+"""Atomic checkpoint writes and RNG state round trips."""
+
+import os
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from gnnsys.checkpoint import (
+    atomic_write_bytes,
+    load_checkpoint,
+    restore_rng,
+    rng_state,
+    save_checkpoint,
+)
+
+
+def test_save_load_round_trip(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    path = tmp_path / "sub" / "checkpoint.pt"
+    save_checkpoint(path, {"model": model.state_dict(), "epoch": 7})
+    state = load_checkpoint(path)
+    assert state["epoch"] == 7
+    for k, v in model.state_dict().items():
+        assert torch.equal(state["model"][k], v)
+    assert not [p for p in os.listdir(path.parent) if p.endswith(".tmp")]
+
+
+def test_rng_restore_reproduces_draws():
+    state = rng_state()
+    a = (random.random(), np.random.rand(), torch.rand(1).item())
+    restore_rng(state)
+    b = (random.random(), np.random.rand(), torch.rand(1).item())
+    assert a == b
+
+
+def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "f.bin"
+    atomic_write_bytes(path, b"old")
+
+    def boom(*_):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", boom)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_bytes(path, b"new")
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        load_checkpoint(tmp_path / "nope.pt")
