@@ -124,10 +124,22 @@ def _rows(x: Any, ids: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x[ids.to(x.device) if isinstance(x, torch.Tensor) else ids].to(device).float()
 
 
-def _accuracy(logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor) -> float:
+def _accuracy(logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, dataset: str) -> float:
+    """Accuracy on ``idx``; through ``ogb.nodeproppred.Evaluator`` for OGB datasets."""
     if idx.numel() == 0:
         return float("nan")
-    return float((logits[idx].argmax(-1) == y[idx]).float().mean())
+    pred, true = logits[idx].argmax(-1), y[idx]
+    if dataset.startswith("ogbn-"):
+        try:
+            from ogb.nodeproppred import Evaluator
+        except ImportError:
+            pass
+        else:
+            result = Evaluator(dataset).eval(
+                {"y_true": true.view(-1, 1).numpy(), "y_pred": pred.view(-1, 1).numpy()}
+            )
+            return float(result["acc"])
+    return float((pred == true).float().mean())
 
 
 # ---------------------------------------------------------------------- outputs
@@ -260,8 +272,8 @@ def train(args: argparse.Namespace) -> List[Dict[str, Any]]:
         if epoch % args.eval_every == 0 or epoch == args.epochs:
             if is_main:
                 logits = layerwise_inference(model, data, x, device, args.threads)
-                row["val_acc"] = _accuracy(logits, y, ds.val_idx)
-                row["test_acc"] = _accuracy(logits, y, ds.test_idx)
+                row["val_acc"] = _accuracy(logits, y, ds.val_idx, args.dataset)
+                row["test_acc"] = _accuracy(logits, y, ds.test_idx, args.dataset)
         row["peak_memory_mb"] = _peak_memory_mb(device)
         if world > 1:
             torch.distributed.barrier()
