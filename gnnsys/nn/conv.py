@@ -1,0 +1,492 @@
+"""GNN layers with DGL's signatures, built on the fused ops of ``gnnsys.ops.sparse``.
+
+``forward(graph, feat, ...)``: ``graph`` is any adjacency the ops accept (a ``Graph``, a Block or
+anything with ``adj_csc()``, or ``(edge_index, size)``), bipartite allowed. ``feat`` is a tensor
+or a ``(src_feat, dst_feat)`` pair. For a single tensor on a block (num_dst < num_src) the
+destination features are its first num_dst rows: DGL's block rule (destinations are a prefix of
+the sources). Edge weights, where accepted, are in the adjacency's edge order.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Optional, Tuple, Union
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from gnnsys.ops.sparse import adj_size, edge_softmax, in_degrees, out_degrees, sddmm, spmm
+
+Feat = Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]
+
+__all__ = ["SAGEConv", "GraphConv", "GATConv", "GCN2Conv"]
+
+_ZERO_IN_DEGREE = (
+    "There are 0-in-degree nodes in the graph ({count} of {total}, e.g. node {first}); output "
+    "for those nodes will be invalid. This is harmful for some applications, causing silent "
+    "performance regression. Adding self-loops to the input graph (e.g. "
+    "Graph.from_edge_index(..., self_loops='add')) will resolve the issue. Setting "
+    "allow_zero_in_degree=True when constructing this module will suppress the check and let "
+    "the code run."
+)
+
+
+def split_feat(graph: Any, feat: Feat) -> Tuple[torch.Tensor, torch.Tensor, int, int]:
+    """(src_feat, dst_feat, num_src, num_dst) for ``feat`` on ``graph`` (DGL's block rule).
+
+    Example:
+        >>> src, dst, ns, nd = split_feat(block, h)  # dst is h[:nd] for a single tensor
+    """
+    num_src, num_dst, _ = adj_size(graph)
+    if isinstance(feat, (tuple, list)):
+        if len(feat) != 2:
+            raise ValueError(f"feat must be a tensor or a (src, dst) pair, got {len(feat)} items")
+        src, dst = feat
+        if not isinstance(src, torch.Tensor) or not isinstance(dst, torch.Tensor):
+            raise TypeError("feat pair must hold two tensors")
+        if src.shape[0] != num_src:
+            raise ValueError(f"source feat has {src.shape[0]} rows, graph has {num_src} sources")
+        if dst.shape[0] != num_dst:
+            raise ValueError(
+                f"destination feat has {dst.shape[0]} rows, graph has {num_dst} destinations"
+            )
+        return src, dst, num_src, num_dst
+    if not isinstance(feat, torch.Tensor):
+        raise TypeError(f"feat must be a tensor or a (src, dst) pair, got {type(feat).__name__}")
+    if feat.shape[0] != num_src:
+        raise ValueError(f"feat has {feat.shape[0]} rows but the graph has {num_src} source nodes")
+    if num_dst > num_src:
+        raise ValueError(
+            f"a single feat needs num_dst <= num_src (destinations are a prefix of the sources); "
+            f"got num_src={num_src}, num_dst={num_dst}: pass a (src_feat, dst_feat) pair"
+        )
+    return feat, feat[:num_dst], num_src, num_dst
+
+
+def check_zero_in_degree(graph: Any, device: Optional[torch.device] = None) -> None:
+    """Raise ValueError, as DGL does, when some destination has no incoming edge."""
+    deg = in_degrees(graph, device=device)
+    zero = deg == 0
+    if bool(zero.any()):
+        first = int(torch.nonzero(zero)[0])
+        raise ValueError(
+            _ZERO_IN_DEGREE.format(count=int(zero.sum()), total=deg.numel(), first=first)
+        )
+
+
+def _pair(in_feats: Union[int, Tuple[int, int]]) -> Tuple[int, int]:
+    if isinstance(in_feats, (tuple, list)):
+        if len(in_feats) != 2:
+            raise ValueError(f"in_feats must be an int or (src, dst) pair, got {in_feats!r}")
+        return int(in_feats[0]), int(in_feats[1])
+    return int(in_feats), int(in_feats)
+
+
+def _check_positive(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+class SAGEConv(nn.Module):
+    """GraphSAGE layer (Hamilton et al. 2017), DGL's ``SAGEConv`` signature.
+
+    ``mean``: fc_self(h_v) + fc_neigh(mean_u h_u); ``gcn``: fc_neigh((sum_u h_u + h_v) /
+    (deg + 1)); ``pool``: fc_self(h_v) + fc_neigh(max_u relu(fc_pool(h_u))); ``lstm`` is not
+    implemented. The projection runs before aggregation when it shrinks the features.
+
+    Example:
+        >>> conv = SAGEConv(16, 8, "mean")
+        >>> conv(graph, torch.randn(graph.num_nodes, 16)).shape
+        torch.Size([N, 8])
+    """
+
+    def __init__(
+        self,
+        in_feats: Union[int, Tuple[int, int]],
+        out_feats: int,
+        aggregator_type: str = "mean",
+        feat_drop: float = 0.0,
+        bias: bool = True,
+        norm: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+        activation: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+    ) -> None:
+        super().__init__()
+        if aggregator_type == "lstm":
+            raise NotImplementedError("SAGEConv aggregator_type='lstm' is not implemented")
+        if aggregator_type not in ("mean", "gcn", "pool"):
+            raise ValueError(
+                f"aggregator_type must be one of ('mean', 'gcn', 'pool', 'lstm'), "
+                f"got {aggregator_type!r}"
+            )
+        self._in_src_feats, self._in_dst_feats = _pair(in_feats)
+        _check_positive("out_feats", out_feats)
+        self._out_feats = out_feats
+        self._aggre_type = aggregator_type
+        self.norm = norm
+        self.activation = activation
+        self.feat_drop = nn.Dropout(feat_drop)
+        if aggregator_type == "pool":
+            self.fc_pool = nn.Linear(self._in_src_feats, self._in_src_feats)
+        if aggregator_type != "gcn":
+            self.fc_self = nn.Linear(self._in_dst_feats, out_feats, bias=False)
+        self.fc_neigh = nn.Linear(self._in_src_feats, out_feats, bias=False)
+        self.bias = nn.Parameter(torch.zeros(out_feats)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-uniform weights (gain for relu), zero bias, as DGL."""
+        gain = nn.init.calculate_gain("relu")
+        if self._aggre_type == "pool":
+            nn.init.xavier_uniform_(self.fc_pool.weight, gain=gain)
+            nn.init.zeros_(self.fc_pool.bias)
+        if self._aggre_type != "gcn":
+            nn.init.xavier_uniform_(self.fc_self.weight, gain=gain)
+        nn.init.xavier_uniform_(self.fc_neigh.weight, gain=gain)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(
+        self, graph: Any, feat: Feat, edge_weight: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        if isinstance(feat, (tuple, list)):
+            src, dst, _, _ = split_feat(graph, feat)
+            h_src, h_dst = self.feat_drop(src), self.feat_drop(dst)
+        else:
+            _, _, _, num_dst = split_feat(graph, feat)
+            h_src = self.feat_drop(feat)
+            h_dst = h_src[:num_dst]
+        lin_first = self._in_src_feats > self._out_feats
+        if self._aggre_type == "mean":
+            m = self.fc_neigh(h_src) if lin_first else h_src
+            h_neigh = spmm(graph, m, "mean", edge_weight)
+            if not lin_first:
+                h_neigh = self.fc_neigh(h_neigh)
+        elif self._aggre_type == "gcn":
+            if self._in_src_feats != self._in_dst_feats:
+                raise ValueError("aggregator_type='gcn' needs equal source and destination sizes")
+            m = self.fc_neigh(h_src) if lin_first else h_src
+            md = self.fc_neigh(h_dst) if lin_first else h_dst
+            deg = in_degrees(graph, device=m.device).to(m.dtype).unsqueeze(-1)
+            h_neigh = (spmm(graph, m, "sum", edge_weight) + md) / (deg + 1)
+            if not lin_first:
+                h_neigh = self.fc_neigh(h_neigh)
+        else:
+            pooled = F.relu(self.fc_pool(h_src))
+            h_neigh = self.fc_neigh(spmm(graph, pooled, "max", edge_weight))
+        rst = h_neigh if self._aggre_type == "gcn" else self.fc_self(h_dst) + h_neigh
+        if self.bias is not None:
+            rst = rst + self.bias
+        if self.activation is not None:
+            rst = self.activation(rst)
+        if self.norm is not None:
+            rst = self.norm(rst)
+        return rst
+
+
+class GraphConv(nn.Module):
+    """GCN layer (Kipf & Welling 2017), DGL's ``GraphConv`` signature.
+
+    ``norm='both'``: D_out^-1/2 on sources, sum, D_in^-1/2 on destinations (degrees clamped to
+    1); ``'right'``: divide by in-degree; ``'left'``: by out-degree; ``'none'``. Raises on
+    destinations without incoming edges unless ``allow_zero_in_degree``.
+
+    Example:
+        >>> GraphConv(16, 8)(graph_with_self_loops, torch.randn(N, 16)).shape
+        torch.Size([N, 8])
+    """
+
+    def __init__(
+        self,
+        in_feats: int,
+        out_feats: int,
+        norm: str = "both",
+        weight: bool = True,
+        bias: bool = True,
+        activation: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+        allow_zero_in_degree: bool = False,
+    ) -> None:
+        super().__init__()
+        if norm not in ("none", "both", "right", "left"):
+            raise ValueError(f"norm must be one of ('none', 'both', 'right', 'left'), got {norm!r}")
+        _check_positive("in_feats", in_feats)
+        _check_positive("out_feats", out_feats)
+        self._in_feats, self._out_feats = in_feats, out_feats
+        self._norm = norm
+        self._allow_zero_in_degree = allow_zero_in_degree
+        self.weight = nn.Parameter(torch.empty(in_feats, out_feats)) if weight else None
+        self.bias = nn.Parameter(torch.zeros(out_feats)) if bias else None
+        self.activation = activation
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-uniform weight, zero bias, as DGL."""
+        if self.weight is not None:
+            nn.init.xavier_uniform_(self.weight)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(
+        self,
+        graph: Any,
+        feat: Feat,
+        weight: Optional[torch.Tensor] = None,
+        edge_weight: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        feat_src, _, _, _ = split_feat(graph, feat)
+        dev, dt = feat_src.device, feat_src.dtype
+        if not self._allow_zero_in_degree:
+            check_zero_in_degree(graph, dev)
+        if self._norm in ("left", "both"):
+            deg = out_degrees(graph, device=dev).to(dt).clamp(min=1)
+            scale = deg.pow(-0.5) if self._norm == "both" else 1.0 / deg
+            feat_src = feat_src * scale.view((-1,) + (1,) * (feat_src.dim() - 1))
+        if weight is not None:
+            if self.weight is not None:
+                raise ValueError(
+                    "external weight is given while the module has its own weight parameter; "
+                    "construct the module with weight=False"
+                )
+        else:
+            weight = self.weight
+        if weight is not None and self._in_feats > self._out_feats:
+            rst = spmm(graph, torch.matmul(feat_src, weight), "sum", edge_weight)
+        else:
+            rst = spmm(graph, feat_src, "sum", edge_weight)
+            if weight is not None:
+                rst = torch.matmul(rst, weight)
+        if self._norm in ("right", "both"):
+            deg = in_degrees(graph, device=dev).to(dt).clamp(min=1)
+            scale = deg.pow(-0.5) if self._norm == "both" else 1.0 / deg
+            rst = rst * scale.view((-1,) + (1,) * (rst.dim() - 1))
+        if self.bias is not None:
+            rst = rst + self.bias
+        if self.activation is not None:
+            rst = self.activation(rst)
+        return rst
+
+
+class GATConv(nn.Module):
+    """Graph attention layer (Velickovic et al. 2018), DGL's ``GATConv`` signature.
+
+    e_uv = leaky_relu(a_l . W h_u + a_r . W h_v) per head, softmax over v's incoming edges,
+    out_v = sum_u a_uv W h_u: fused (``sddmm`` add for the scores, ``edge_softmax``, per-head
+    weighted ``spmm``). Output [num_dst, num_heads, out_feats].
+
+    Example:
+        >>> GATConv(16, 8, num_heads=4)(graph_with_self_loops, torch.randn(N, 16)).shape
+        torch.Size([N, 4, 8])
+    """
+
+    def __init__(
+        self,
+        in_feats: Union[int, Tuple[int, int]],
+        out_feats: int,
+        num_heads: int,
+        feat_drop: float = 0.0,
+        attn_drop: float = 0.0,
+        negative_slope: float = 0.2,
+        residual: bool = False,
+        activation: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+        allow_zero_in_degree: bool = False,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        _check_positive("out_feats", out_feats)
+        _check_positive("num_heads", num_heads)
+        self._num_heads = num_heads
+        self._in_src_feats, self._in_dst_feats = _pair(in_feats)
+        self._out_feats = out_feats
+        self._allow_zero_in_degree = allow_zero_in_degree
+        if isinstance(in_feats, (tuple, list)):
+            self.fc_src = nn.Linear(self._in_src_feats, out_feats * num_heads, bias=False)
+            self.fc_dst = nn.Linear(self._in_dst_feats, out_feats * num_heads, bias=False)
+        else:
+            self.fc = nn.Linear(self._in_src_feats, out_feats * num_heads, bias=False)
+        self.attn_l = nn.Parameter(torch.empty(1, num_heads, out_feats))
+        self.attn_r = nn.Parameter(torch.empty(1, num_heads, out_feats))
+        self.feat_drop = nn.Dropout(feat_drop)
+        self.attn_drop = nn.Dropout(attn_drop)
+        self.leaky_relu = nn.LeakyReLU(negative_slope)
+        self.res_fc: Optional[nn.Module] = None
+        if residual:
+            if self._in_dst_feats != out_feats * num_heads:
+                self.res_fc = nn.Linear(self._in_dst_feats, num_heads * out_feats, bias=False)
+            else:
+                self.res_fc = nn.Identity()
+        self.bias = nn.Parameter(torch.zeros(num_heads * out_feats)) if bias else None
+        self.activation = activation
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Xavier-normal weights and attention vectors (gain for relu), zero bias, as DGL."""
+        gain = nn.init.calculate_gain("relu")
+        if hasattr(self, "fc"):
+            nn.init.xavier_normal_(self.fc.weight, gain=gain)
+        else:
+            nn.init.xavier_normal_(self.fc_src.weight, gain=gain)
+            nn.init.xavier_normal_(self.fc_dst.weight, gain=gain)
+        nn.init.xavier_normal_(self.attn_l, gain=gain)
+        nn.init.xavier_normal_(self.attn_r, gain=gain)
+        if isinstance(self.res_fc, nn.Linear):
+            nn.init.xavier_normal_(self.res_fc.weight, gain=gain)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(
+        self,
+        graph: Any,
+        feat: Feat,
+        edge_weight: Optional[torch.Tensor] = None,
+        get_attention: bool = False,
+    ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
+        heads, out = self._num_heads, self._out_feats
+        if isinstance(feat, (tuple, list)):
+            src, dst, _, _ = split_feat(graph, feat)
+            h_src, h_dst = self.feat_drop(src), self.feat_drop(dst)
+            fc_src = self.fc_src if hasattr(self, "fc_src") else self.fc
+            fc_dst = self.fc_dst if hasattr(self, "fc_dst") else self.fc
+            feat_src = fc_src(h_src).view(-1, heads, out)
+            feat_dst = fc_dst(h_dst).view(-1, heads, out)
+        else:
+            _, _, _, num_dst = split_feat(graph, feat)
+            h_src = self.feat_drop(feat)
+            h_dst = h_src[:num_dst]
+            feat_src = self.fc(h_src).view(-1, heads, out)
+            feat_dst = feat_src[:num_dst]
+        if not self._allow_zero_in_degree:
+            check_zero_in_degree(graph, feat_src.device)
+        el = (feat_src * self.attn_l).sum(dim=-1, keepdim=True)  # [Ns, H, 1]
+        er = (feat_dst * self.attn_r).sum(dim=-1, keepdim=True)  # [Nd, H, 1]
+        e = self.leaky_relu(sddmm(graph, el, er, "add"))  # [E, H, 1]
+        a = self.attn_drop(edge_softmax(graph, e))
+        if edge_weight is not None:
+            a = a * edge_weight.view(-1, 1, 1).to(a.dtype)
+        rst = spmm(graph, feat_src, "sum", a)  # [Nd, H, out]
+        if self.res_fc is not None:
+            rst = rst + self.res_fc(h_dst).view(h_dst.shape[0], heads, out)
+        if self.bias is not None:
+            rst = rst + self.bias.view(1, heads, out)
+        if self.activation is not None:
+            rst = self.activation(rst)
+        if get_attention:
+            return rst, a
+        return rst
+
+
+class GCN2Conv(nn.Module):
+    """GCNII layer (Chen et al. 2020), DGL's ``GCN2Conv`` signature.
+
+    out = ((1 - alpha) P h + alpha h0) ((1 - beta) I + beta W), beta = log(lambda_ / layer + 1):
+    P = D^-1/2 A D^-1/2 (pass a graph with self-loops, as the paper's A + I), the initial
+    residual h0 and the identity mapping keep deep stacks trainable. ``feat_0`` may have more
+    rows than the destinations (a block's input): its first num_dst rows are used. With
+    ``project_initial_features=False``, h0 gets its own weight. ``edge_weight``, if given,
+    replaces the degree normalisation by the symmetric weight normalisation.
+
+    Example:
+        >>> conv = GCN2Conv(64, layer=1, alpha=0.1, lambda_=0.5)
+        >>> conv(graph, h, h0).shape
+        torch.Size([N, 64])
+    """
+
+    def __init__(
+        self,
+        in_feats: int,
+        layer: int,
+        alpha: float = 0.1,
+        lambda_: float = 1,
+        project_initial_features: bool = True,
+        allow_zero_in_degree: bool = False,
+        bias: bool = True,
+        activation: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+    ) -> None:
+        super().__init__()
+        _check_positive("in_feats", in_feats)
+        _check_positive("layer", layer)
+        if not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+        if lambda_ <= 0:
+            raise ValueError(f"lambda_ must be > 0, got {lambda_}")
+        self._in_feats = in_feats
+        self._project_initial_features = project_initial_features
+        self.alpha = float(alpha)
+        self.beta = math.log(lambda_ / layer + 1)
+        self._allow_zero_in_degree = allow_zero_in_degree
+        self.weight1 = nn.Parameter(torch.empty(in_feats, in_feats))
+        self.weight2 = (
+            None if project_initial_features else nn.Parameter(torch.empty(in_feats, in_feats))
+        )
+        self.bias = nn.Parameter(torch.zeros(in_feats)) if bias else None
+        self.activation = activation
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Normal init with std 1/sqrt(in_feats) (as DGL), zero bias."""
+        std = 1.0 / math.sqrt(self._in_feats)
+        nn.init.normal_(self.weight1, std=std)
+        if self.weight2 is not None:
+            nn.init.normal_(self.weight2, std=std)
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(
+        self,
+        graph: Any,
+        feat: torch.Tensor,
+        feat_0: torch.Tensor,
+        edge_weight: Optional[torch.Tensor] = None,
+    ) -> torch.Tensor:
+        feat_src, _, _, num_dst = split_feat(graph, feat)
+        dev, dt = feat_src.device, feat_src.dtype
+        if not self._allow_zero_in_degree:
+            check_zero_in_degree(graph, dev)
+        if feat_0.shape[0] < num_dst:
+            raise ValueError(f"feat_0 has {feat_0.shape[0]} rows, fewer than num_dst={num_dst}")
+        if edge_weight is None:
+            d_out = out_degrees(graph, device=dev).to(dt).clamp(min=1).pow(-0.5)
+            d_in = in_degrees(graph, device=dev).to(dt).clamp(min=1).pow(-0.5)
+            h = spmm(graph, feat_src * d_out.unsqueeze(-1), "sum") * d_in.unsqueeze(-1)
+        else:
+            h = spmm(graph, feat_src, "sum", normalize_edge_weight(graph, edge_weight))
+        h = (1 - self.alpha) * h
+        h0 = self.alpha * feat_0[:num_dst]
+        if self.weight2 is None:
+            rst = h + h0
+            rst = torch.addmm(rst, rst, self.weight1, beta=1 - self.beta, alpha=self.beta)
+        else:
+            rst = torch.addmm(h, h, self.weight1, beta=1 - self.beta, alpha=self.beta)
+            rst = rst + torch.addmm(h0, h0, self.weight2, beta=1 - self.beta, alpha=self.beta)
+        if self.bias is not None:
+            rst = rst + self.bias
+        if self.activation is not None:
+            rst = self.activation(rst)
+        return rst
+
+
+def normalize_edge_weight(graph: Any, edge_weight: torch.Tensor) -> torch.Tensor:
+    """Symmetric weight normalisation: w_uv / sqrt(sum of u's out-weights * v's in-weights).
+
+    Zero sums are treated as 1 (DGL's ``EdgeWeightNorm('both')`` up to that guard).
+
+    Example:
+        >>> normalize_edge_weight(graph, torch.ones(graph.num_edges))
+    """
+    src_ids, dst_ids = _edge_endpoints(graph, edge_weight.device)
+    w_out = out_degrees(graph, edge_weight)
+    w_in = in_degrees(graph, edge_weight)
+    w_out = torch.where(w_out > 0, w_out, torch.ones_like(w_out))
+    w_in = torch.where(w_in > 0, w_in, torch.ones_like(w_in))
+    return edge_weight * (w_out[src_ids] * w_in[dst_ids]).rsqrt()
+
+
+def _edge_endpoints(graph: Any, device: torch.device) -> Tuple[torch.Tensor, torch.Tensor]:
+    # (source, destination) id of every edge, in the adjacency's edge order.
+    if hasattr(graph, "adj_csc"):
+        indptr, indices, _, num_dst = graph.adj_csc()
+        dst = torch.repeat_interleave(
+            torch.arange(num_dst, device=indptr.device), indptr[1:] - indptr[:-1]
+        )
+        return indices.long().to(device), dst.to(device)
+    edge_index = graph[0]
+    return edge_index[0].long().to(device), edge_index[1].long().to(device)

@@ -1,0 +1,438 @@
+"""gnnsys.ops.sparse: spmm / sddmm / edge_softmax / segment_reduce against dense and scatter
+references, gradients (gradcheck in float64), edge cases and validation; the Triton kernels run
+through the same public ops under TRITON_INTERPRET=1 on CPU tensors."""
+
+import gc
+
+import numba
+import pytest
+import torch
+
+from gnnsys import Graph
+from gnnsys.ops import sparse
+from gnnsys.ops.sparse import (
+    adj_size,
+    edge_softmax,
+    in_degrees,
+    out_degrees,
+    sddmm,
+    segment_reduce,
+    spmm,
+)
+
+_SCATTER = {"sum": "sum", "mean": "mean", "max": "amax", "min": "amin"}
+_TOL = {
+    torch.float64: 1e-10,
+    torch.float32: 1e-5,
+    torch.float16: 1e-2,
+    torch.bfloat16: 5e-2,
+}
+
+
+class CscAdj:
+    """A minimal adjacency: anything with adj_csc() (bipartite allowed, any index dtype)."""
+
+    def __init__(self, indptr, indices, num_src, num_dst):
+        self.indptr, self.indices = indptr, indices
+        self.num_src, self.num_dst = num_src, num_dst
+
+    def adj_csc(self):
+        return self.indptr, self.indices, self.num_src, self.num_dst
+
+
+def make_edges(num_src=9, num_dst=7, num_edges=30, seed=0):
+    """Random edges with duplicates, self loops (where ids overlap) and empty destinations."""
+    gen = torch.Generator().manual_seed(seed)
+    src = torch.randint(0, num_src, (num_edges,), generator=gen)
+    dst = torch.randint(0, max(num_dst - 2, 1), (num_edges,), generator=gen)  # last 2 empty
+    src[:3] = dst[:3]  # self loops
+    src[3], dst[3] = src[4], dst[4]  # a duplicate edge
+    return torch.stack([src, dst])
+
+
+def csc_of(edge_index, num_src, num_dst, index_dtype=torch.int32):
+    """(CscAdj, perm): CSC built independently of the library, perm = CSC pos -> edge pos."""
+    perm = torch.argsort(edge_index[1], stable=True)
+    indices = edge_index[0][perm].to(index_dtype)
+    indptr = torch.zeros(num_dst + 1, dtype=torch.int64)
+    indptr[1:] = torch.cumsum(torch.bincount(edge_index[1], minlength=num_dst), 0)
+    return CscAdj(indptr, indices, num_src, num_dst), perm
+
+
+def ref_spmm(edge_index, x, reduce, num_dst, w=None):
+    src, dst = edge_index
+    msg = x[src]
+    if w is not None:
+        msg = msg * w.view((-1,) + (1,) * (msg.dim() - 1))
+    out = torch.zeros((num_dst,) + tuple(x.shape[1:]), dtype=x.dtype)
+    idx = dst.view((-1,) + (1,) * (msg.dim() - 1)).expand_as(msg)
+    return out.scatter_reduce(0, idx, msg, _SCATTER[reduce], include_self=False)
+
+
+# ------------------------------------------------------------------------------ spmm forward
+@pytest.mark.parametrize("reduce", ["sum", "mean", "max", "min"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+def test_spmm_matches_scatter_reduce(reduce, dtype):
+    ei = make_edges()
+    adj, perm = csc_of(ei, 9, 7)
+    x = torch.randn(9, 5, dtype=torch.float64).to(dtype)
+    w = torch.rand(ei.shape[1], dtype=torch.float64).to(dtype) + 0.5
+    tol = _TOL[dtype]
+    want = ref_spmm(ei, x.double(), reduce, 7)
+    for got in (spmm(adj, x, reduce), spmm((ei, (9, 7)), x, reduce)):
+        assert got.dtype == dtype and got.shape == (7, 5)
+        torch.testing.assert_close(got.double(), want, rtol=tol, atol=tol)
+    want_w = ref_spmm(ei, x.double(), reduce, 7, w.double())
+    torch.testing.assert_close(
+        spmm((ei, (9, 7)), x, reduce, edge_weight=w).double(), want_w, rtol=tol, atol=tol
+    )
+    torch.testing.assert_close(
+        spmm(adj, x, reduce, edge_weight=w[perm]).double(), want_w, rtol=tol, atol=tol
+    )
+
+
+def test_spmm_sum_matches_dense_matmul_on_graph():
+    ei = make_edges(9, 9, 40, seed=1)
+    w = torch.rand(40, dtype=torch.float64)
+    g = Graph.from_edge_index(ei, 9, edge_weight=w)
+    dense = torch.zeros(9, 9, dtype=torch.float64)
+    dense.index_put_((ei[1], ei[0]), w, accumulate=True)  # dense[dst, src]
+    x = torch.randn(9, 6, dtype=torch.float64)
+    torch.testing.assert_close(spmm(g, x, "sum", g.edge_weight), dense @ x)
+    counts = torch.zeros(9, 9, dtype=torch.float64)
+    counts.index_put_((ei[1], ei[0]), torch.ones(40, dtype=torch.float64), accumulate=True)
+    torch.testing.assert_close(spmm(g, x), counts @ x)
+
+
+def test_spmm_int64_indices_and_trailing_shapes():
+    ei = make_edges()
+    adj64, _ = csc_of(ei, 9, 7, torch.int64)
+    x = torch.randn(9, 2, 3)
+    for reduce in ("sum", "max"):
+        torch.testing.assert_close(spmm(adj64, x, reduce), ref_spmm(ei, x, reduce, 7))
+    x1 = torch.randn(9)
+    torch.testing.assert_close(spmm(adj64, x1, "mean"), ref_spmm(ei, x1, "mean", 7))
+
+
+def test_spmm_per_head_weights():
+    ei = make_edges()
+    adj, perm = csc_of(ei, 9, 7)
+    x = torch.randn(9, 3, 4, dtype=torch.float64)
+    w = torch.rand(ei.shape[1], 3, dtype=torch.float64)
+    src, dst = ei
+    want = torch.zeros(7, 3, 4, dtype=torch.float64).index_add_(0, dst, x[src] * w[:, :, None])
+    torch.testing.assert_close(spmm((ei, (9, 7)), x, "sum", w), want)
+    torch.testing.assert_close(spmm(adj, x, "sum", w[perm].unsqueeze(-1)), want)
+
+
+def test_spmm_edge_cases_empty_graph_and_isolated_nodes():
+    x = torch.randn(4, 3)
+    empty = (torch.zeros(2, 0, dtype=torch.int64), 4)
+    for reduce in ("sum", "mean", "max", "min"):
+        assert torch.equal(spmm(empty, x, reduce), torch.zeros(4, 3))
+    # no nodes at all
+    none = (torch.zeros(2, 0, dtype=torch.int64), 0)
+    assert spmm(none, torch.zeros(0, 3), "sum").shape == (0, 3)
+    # one self loop on node 2 only: every other row is empty
+    g = Graph.from_edge_index(torch.tensor([[2], [2]]), 4)
+    out = spmm(g, x, "max")
+    assert torch.equal(out[2], x[2]) and torch.equal(out[[0, 1, 3]], torch.zeros(3, 3))
+
+
+# ------------------------------------------------------------------------------ spmm backward
+@pytest.mark.parametrize("reduce", ["sum", "mean", "max", "min"])
+def test_spmm_gradcheck(reduce):
+    ei = make_edges(6, 5, 16, seed=2)
+    adj, perm = csc_of(ei, 6, 5)
+    x = torch.randn(6, 3, dtype=torch.float64, requires_grad=True)
+    w = (torch.rand(16, dtype=torch.float64) + 0.5).requires_grad_()
+    if reduce in ("max", "min"):  # the duplicate edge ties; gradcheck needs distinct messages
+        w = (torch.arange(16, dtype=torch.float64) / 16 + 0.5).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x, w: spmm((ei, (6, 5)), x, reduce, w), (x, w))
+    assert torch.autograd.gradcheck(lambda x: spmm(adj, x, reduce), (x,))
+    xh = torch.randn(6, 2, 2, dtype=torch.float64, requires_grad=True)
+    wh = (torch.rand(16, 2, dtype=torch.float64) + 0.5).requires_grad_()
+    assert torch.autograd.gradcheck(lambda x, w: spmm(adj, x, reduce, w[perm]), (xh, wh))
+
+
+@pytest.mark.parametrize("reduce", ["sum", "max"])
+def test_spmm_backward_float32_matches_reference(reduce):
+    ei = make_edges(50, 40, 300, seed=3)
+    x = torch.randn(50, 8, requires_grad=True)
+    w = (torch.rand(300) + 0.5).requires_grad_()
+    gout = torch.randn(40, 8)
+    got = torch.autograd.grad(spmm((ei, (50, 40)), x, reduce, w), (x, w), gout)
+    want = torch.autograd.grad(ref_spmm(ei, x, reduce, 40, w), (x, w), gout)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_spmm_max_tie_goes_to_first_edge():
+    # two parallel edges 0 -> 1: equal messages, the gradient goes to the first (CSC order)
+    ei = torch.tensor([[0, 0], [1, 1]])
+    w = torch.tensor([1.0, 1.0], requires_grad=True)
+    x = torch.tensor([[2.0], [0.0]], requires_grad=True)
+    spmm((ei, 2), x, "max", w).sum().backward()
+    assert w.grad.tolist() == [2.0, 0.0]
+    assert x.grad.tolist() == [[1.0], [0.0]]
+
+
+def test_half_precision_gradients_flow():
+    ei = make_edges()
+    x = torch.randn(9, 4, dtype=torch.bfloat16, requires_grad=True)
+    spmm((ei, (9, 7)), x, "mean").float().sum().backward()
+    assert x.grad is not None and x.grad.dtype == torch.bfloat16
+
+
+# ------------------------------------------------------------------------------ cache, determinism
+def test_transpose_is_cached_and_released_with_the_graph():
+    g = Graph.from_edge_index(make_edges(9, 9, 30, seed=4), 9)
+    x = torch.randn(9, 3, requires_grad=True)
+    spmm(g, x).sum().backward()
+    entry = sparse._CACHE[id(g.indices)]
+    t_rows = entry.per_device[("cpu", "t")]
+    spmm(g, x).sum().backward()
+    assert sparse._CACHE[id(g.indices)] is entry
+    assert entry.per_device[("cpu", "t")] is t_rows  # built once
+    key = id(g.indices)
+    del g, entry, t_rows
+    gc.collect()
+    assert key not in sparse._CACHE
+
+
+def test_cache_notices_in_place_changes():
+    ei = torch.tensor([[0, 1], [1, 0]])
+    x = torch.tensor([[1.0], [10.0]])
+    assert spmm((ei, 2), x).flatten().tolist() == [10.0, 1.0]
+    ei[0, 0] = 1  # edge 0 becomes 1 -> 1: the version bump makes the cached CSC rebuild
+    assert spmm((ei, 2), x).flatten().tolist() == [10.0, 10.0]
+
+
+def test_results_do_not_depend_on_thread_count():
+    ei = make_edges(3000, 2000, 80000, seed=5)  # above the single-thread cut-off
+    x = torch.randn(3000, 4, requires_grad=True)
+    w = torch.rand(80000, requires_grad=True)
+    runs = []
+    prev = numba.get_num_threads()
+    try:
+        for threads in (1, prev):
+            numba.set_num_threads(threads)
+            sparse.clear_cache()
+            x.grad = w.grad = None
+            out = spmm((ei, (3000, 2000)), x, "sum", w)
+            out.pow(2).sum().backward()
+            runs.append((out.detach().clone(), x.grad.clone(), w.grad.clone()))
+    finally:
+        numba.set_num_threads(prev)
+    for a, b in zip(*runs):
+        assert torch.equal(a, b)
+
+
+def test_set_deterministic_flag():
+    assert sparse.is_deterministic()
+    sparse.set_deterministic(False)
+    try:
+        assert not sparse.is_deterministic()
+    finally:
+        sparse.set_deterministic(True)
+    with pytest.raises(TypeError, match="flag"):
+        sparse.set_deterministic(1)
+
+
+# ------------------------------------------------------------------------------ validation
+def test_spmm_validation_errors():
+    ei = make_edges()
+    adj, _ = csc_of(ei, 9, 7)
+    x = torch.randn(9, 3)
+    with pytest.raises(ValueError, match="reduce"):
+        spmm(adj, x, "prod")
+    with pytest.raises(ValueError, match="x has 8 rows.*num_src=9"):
+        spmm(adj, torch.randn(8, 3))
+    with pytest.raises(TypeError, match="x must be float"):
+        spmm(adj, torch.ones(9, 3, dtype=torch.int64))
+    with pytest.raises(ValueError, match="edge_weight must have 30 rows"):
+        spmm(adj, x, edge_weight=torch.ones(29))
+    with pytest.raises(ValueError, match="heads"):
+        spmm(adj, torch.randn(9, 4, 2), edge_weight=torch.ones(30, 3))
+    with pytest.raises(TypeError, match="adj must be"):
+        spmm(torch.zeros(3, 3), x)
+    with pytest.raises(IndexError, match="source id 9, out of range for num_src=9"):
+        spmm(CscAdj(adj.indptr, adj.indices + 1, 9, 7), x)
+    with pytest.raises(IndexError, match="negative"):
+        spmm(CscAdj(adj.indptr, adj.indices - 1, 9, 7), x)
+    with pytest.raises(ValueError, match="indptr has 7 entries; num_dst=7 needs 8"):
+        spmm(CscAdj(adj.indptr[:-1], adj.indices, 9, 7), x)
+    bad = adj.indptr.clone()
+    bad[2] = bad[3] + 1
+    with pytest.raises(ValueError, match="non-decreasing"):
+        spmm(CscAdj(bad, adj.indices, 9, 7), x)
+    with pytest.raises(TypeError, match="int32 or int64"):
+        spmm(CscAdj(adj.indptr, adj.indices.float(), 9, 7), x)
+    with pytest.raises(IndexError, match=r"destination \(row 1\) holds id 7"):
+        spmm((torch.tensor([[0], [7]]), (9, 7)), x)
+    with pytest.raises(ValueError, match=r"shape \[2, E\]"):
+        spmm((torch.zeros(3, 2, dtype=torch.int64), 9), x)
+    with pytest.raises(TypeError, match="size must be an int"):
+        spmm((ei, 9.0), x)
+
+
+# ------------------------------------------------------------------------------ sddmm
+@pytest.mark.parametrize("op", ["dot", "add", "mul"])
+def test_sddmm_matches_reference_and_gradcheck(op):
+    ei = make_edges(6, 5, 16, seed=6)
+    adj, perm = csc_of(ei, 6, 5)
+    x = torch.randn(6, 2, 3, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(5, 2, 3, dtype=torch.float64, requires_grad=True)
+    xs, yd = x[ei[0]], y[ei[1]]
+    want = {"dot": (xs * yd).sum(-1), "add": xs + yd, "mul": xs * yd}[op]
+    torch.testing.assert_close(sddmm((ei, (6, 5)), x, y, op), want)
+    torch.testing.assert_close(sddmm(adj, x, y, op), want[perm])
+    assert torch.autograd.gradcheck(lambda x, y: sddmm((ei, (6, 5)), x, y, op), (x, y))
+    assert torch.autograd.gradcheck(lambda x, y: sddmm(adj, x, y, op), (x, y))
+
+
+def test_sddmm_validation_and_2d_dot():
+    ei = make_edges()
+    x, y = torch.randn(9, 4), torch.randn(7, 4)
+    assert sddmm((ei, (9, 7)), x, y).shape == (30,)
+    with pytest.raises(ValueError, match="op"):
+        sddmm((ei, (9, 7)), x, y, "sub")
+    with pytest.raises(ValueError, match="y has 9 rows"):
+        sddmm((ei, (9, 7)), x, torch.randn(9, 4))
+    with pytest.raises(ValueError, match="trailing shape"):
+        sddmm((ei, (9, 7)), x, torch.randn(7, 5))
+    with pytest.raises(TypeError, match="dtype"):
+        sddmm((ei, (9, 7)), x, y.double())
+
+
+# ------------------------------------------------------------------------------ edge softmax
+def ref_edge_softmax(ei, s, num_dst):
+    dst = ei[1].view((-1,) + (1,) * (s.dim() - 1)).expand_as(s)
+    m = torch.full((num_dst,) + tuple(s.shape[1:]), -torch.inf, dtype=s.dtype)
+    m = m.scatter_reduce(0, dst, s, "amax")
+    ex = (s - m.gather(0, dst)).exp()
+    den = torch.zeros_like(m).scatter_add(0, dst, ex)
+    return ex / den.gather(0, dst)
+
+
+def test_edge_softmax_matches_reference_and_gradcheck():
+    ei = make_edges(6, 5, 16, seed=7)
+    adj, perm = csc_of(ei, 6, 5)
+    s = torch.randn(16, 3, 1, dtype=torch.float64, requires_grad=True)
+    want = ref_edge_softmax(ei, s, 5)
+    torch.testing.assert_close(edge_softmax((ei, (6, 5)), s), want)
+    torch.testing.assert_close(edge_softmax(adj, s[perm]), want[perm])
+    assert torch.autograd.gradcheck(lambda s: edge_softmax((ei, (6, 5)), s), (s,))
+    big = torch.tensor([1000.0, 1000.0, -5.0])  # no overflow: max-shifted
+    out = edge_softmax((torch.tensor([[0, 1, 2], [0, 0, 1]]), 3), big)
+    torch.testing.assert_close(out, torch.tensor([0.5, 0.5, 1.0]))
+    with pytest.raises(ValueError, match="scores must have 16 rows"):
+        edge_softmax((ei, (6, 5)), torch.randn(15))
+
+
+# ------------------------------------------------------------------------------ segment reduce
+@pytest.mark.parametrize("reduce", ["sum", "mean", "max", "min"])
+def test_segment_reduce(reduce):
+    indptr = torch.tensor([0, 3, 3, 7, 8])
+    src = torch.randn(8, 2, dtype=torch.float64, requires_grad=True)
+    seg = torch.repeat_interleave(torch.arange(4), indptr.diff())
+    want = torch.zeros(4, 2, dtype=torch.float64).scatter_reduce(
+        0, seg.view(-1, 1).expand(-1, 2), src, _SCATTER[reduce], include_self=False
+    )
+    torch.testing.assert_close(segment_reduce(src, indptr, reduce), want)
+    assert torch.autograd.gradcheck(lambda s: segment_reduce(s, indptr, reduce), (src,))
+
+
+def test_segment_reduce_validation():
+    src = torch.randn(5)
+    with pytest.raises(ValueError, match="ends at 4 but src has 5 rows"):
+        segment_reduce(src, torch.tensor([0, 4]))
+    with pytest.raises(ValueError, match="start at 0"):
+        segment_reduce(src, torch.tensor([1, 5]))
+    with pytest.raises(ValueError, match="non-decreasing"):
+        segment_reduce(src, torch.tensor([0, 3, 2, 5]))
+    with pytest.raises(ValueError, match="reduce"):
+        segment_reduce(src, torch.tensor([0, 5]), "prod")
+
+
+# ------------------------------------------------------------------------------ degrees
+def test_degrees_and_size():
+    ei = make_edges()
+    w = torch.rand(30, dtype=torch.float64, requires_grad=True)
+    assert adj_size((ei, (9, 7))) == (9, 7, 30)
+    assert torch.equal(in_degrees((ei, (9, 7))), torch.bincount(ei[1], minlength=7))
+    assert torch.equal(out_degrees((ei, (9, 7))), torch.bincount(ei[0], minlength=9))
+    torch.testing.assert_close(
+        out_degrees((ei, (9, 7)), w), torch.zeros(9, dtype=torch.float64).index_add(0, ei[0], w)
+    )
+    torch.testing.assert_close(
+        in_degrees((ei, (9, 7)), w), torch.zeros(7, dtype=torch.float64).index_add(0, ei[1], w)
+    )
+    assert torch.autograd.gradcheck(lambda w: out_degrees((ei, (9, 7)), w), (w,))
+
+
+# ------------------------------------------------------------------------------ Triton backend
+# The Triton kernels run through the public ops: on CUDA when present, else on CPU tensors under
+# TRITON_INTERPRET=1 (set by conftest). Each is compared with the numba backend on CPU copies.
+triton = pytest.importorskip("triton")
+
+
+def _both(fn, device, *tensors):
+    """Run fn(*tensors) with forward + backward on numba/CPU and on Triton/device."""
+    results = []
+    for backend, dev in (("numba", torch.device("cpu")), ("triton", device)):
+        ts = [t.detach().to(dev).requires_grad_(t.is_floating_point()) for t in tensors]
+        name = backend if dev.type == "cpu" else None
+        with sparse._force_backend(name):
+            out = fn(*ts)
+            out.backward(torch.linspace(-1, 1, out.numel(), dtype=out.dtype).view_as(out).to(dev))
+        grads = [t.grad.cpu() for t in ts if t.is_floating_point()]
+        results.append([out.detach().cpu()] + grads)
+    return results
+
+
+@pytest.mark.parametrize("reduce", ["sum", "mean", "max", "min"])
+def test_triton_spmm_matches_numba(reduce, device):
+    ei = make_edges(6, 5, 14, seed=8)
+    x = torch.randn(6, 2, 3, dtype=torch.float64)
+    w = torch.rand(14, 2, dtype=torch.float64) + 0.5
+    want, got = _both(
+        lambda ei, x, w: spmm((ei, (6, 5)), x, reduce, w), device, ei.to(device), x, w
+    )
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+
+
+def test_triton_sddmm_softmax_segment_match_numba(device):
+    ei = make_edges(6, 5, 14, seed=9)
+    x, y = torch.randn(6, 2, 3, dtype=torch.float64), torch.randn(5, 2, 3, dtype=torch.float64)
+    for op in ("dot", "add", "mul"):
+        want, got = _both(lambda ei, x, y, op=op: sddmm((ei, (6, 5)), x, y, op), device, ei, x, y)
+        for a, b in zip(got, want):
+            torch.testing.assert_close(a, b)
+    s = torch.randn(14, 2, dtype=torch.float64)
+    want, got = _both(lambda ei, s: edge_softmax((ei, (6, 5)), s), device, ei, s)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+    indptr = torch.tensor([0, 2, 2, 5])
+    src = torch.randn(5, 3, dtype=torch.float64)
+    want, got = _both(lambda ip, s: segment_reduce(s, ip, "max"), device, indptr, src)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+
+
+def test_triton_atomic_backward_and_half_precision(device):
+    ei = make_edges(6, 5, 14, seed=10)
+    x = torch.randn(6, 4, dtype=torch.float64)
+    w = torch.rand(14, dtype=torch.float64)
+    want = _both(lambda ei, x, w: spmm((ei, (6, 5)), x, "mean", w), device, ei, x, w)[0]
+    sparse.set_deterministic(False)  # CUDA backward scatters with atomics, no transpose
+    try:
+        got = _both(lambda ei, x, w: spmm((ei, (6, 5)), x, "mean", w), device, ei, x, w)[1]
+    finally:
+        sparse.set_deterministic(True)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+    xh = torch.randn(6, 4).half()
+    want, got = _both(lambda ei, x: spmm((ei, (6, 5)), x, "sum"), device, ei, xh)
+    torch.testing.assert_close(got[0], want[0], rtol=1e-2, atol=1e-2)
