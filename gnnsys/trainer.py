@@ -333,12 +333,12 @@ def _train_epoch(model, opt, loader, device, epoch, args, show) -> Dict[str, Any
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        total_loss += float(loss) * bs
+        total_loss += loss.item() * bs
         total_correct += int((logits.argmax(-1) == target).sum())
         total_seen += bs
         batches += 1
         bar.set_postfix(
-            loss=f"{float(loss):.3f}", bps=f"{batches / (time.perf_counter() - t0):.1f}"
+            loss=f"{loss.item():.3f}", bps=f"{batches / (time.perf_counter() - t0):.1f}"
         )
         if args.max_batches and batches >= args.max_batches:
             break
