@@ -1,1 +1,26 @@
-"""gnnsys.datasets."""
+"""gnnsys.datasets: synthetic generators (the embedded default), the folder format, OGB folders.
+
+Example:
+    >>> from gnnsys.datasets import synthetic
+    >>> ds = synthetic("mini")          # ~130k nodes, generated once, then cached
+    >>> data = ds.to_pyg()              # torch_geometric.data.Data with masks
+"""
+
+from gnnsys.datasets.dataset import Dataset
+from gnnsys.datasets.folder import load_folder, save_folder
+from gnnsys.datasets.ogb import OGB_NAMES, ogb
+from gnnsys.datasets.rmat import rmat_edges
+from gnnsys.datasets.synthetic import SYNTHETIC_NAMES, default_root, rmat_dataset, synthetic
+
+__all__ = [
+    "Dataset",
+    "OGB_NAMES",
+    "SYNTHETIC_NAMES",
+    "default_root",
+    "load_folder",
+    "ogb",
+    "rmat_dataset",
+    "rmat_edges",
+    "save_folder",
+    "synthetic",
+]

@@ -1,0 +1,255 @@
+"""Mini-batch loader throughput: gnnsys vs PyG and DGL on the same graph, in the same run.
+
+The workload of issue #3: fanout 15,10,5, batches of 1024 seeds, features and labels gathered
+as a training loop would. Prints one JSON object per line:
+
+- ``gnnsys`` / ``semantics: pyg``: ``gnnsys.loaders.pyg.NeighborLoader`` (the drop-in), yielding
+  PyG ``Data`` with ``x`` and ``y`` of every sampled node;
+- ``gnnsys`` / ``semantics: dgl``: ``Loader`` + ``NeighborSampler(semantics="dgl")``, ``x`` of
+  every input node and ``y`` of the seeds (what DGL's DataLoader prefetches);
+- with ``--peers``: /work/shared/peers/peer_pyg.py and peer_dgl.py run in their own virtual
+  environments on the same folder (a missing peer gets a line saying so), then the ratios.
+
+Usage:
+    python benchmarks/loader_throughput.py --graph rmat20 --peers --batches 50
+    python benchmarks/loader_throughput.py --graph /path/to/folder --batches 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+
+PEERS_DIR = Path(os.environ.get("GNNSYS_PEERS_DIR", "/work/shared/peers"))
+PEER_PYTHON = {
+    "pyg": Path(os.environ.get("GNNSYS_PEER_PYG", "/tmp/gnnsys-peers/pyg/bin/python")),
+    "dgl": Path(os.environ.get("GNNSYS_PEER_DGL", "/tmp/gnnsys-peers/dgl/bin/python")),
+}
+DEFAULT_SEEDS = 200_000  # the peers' default seed count (random nodes, seed 0)
+
+
+def emit(obj: Dict[str, Any]) -> None:
+    print(json.dumps(obj), flush=True)
+
+
+# ---------------------------------------------------------------------- the graph folder
+def resolve_folder(graph: str) -> Path:
+    """A folder in the peers' format (src, dst, x, y, train_idx .npy) for ``graph``.
+
+    A synthetic name (``rmat20``, ``synthetic:mini``) is generated once and written under the
+    gnnsys cache; its train_idx is the peers' default (200k random nodes, seed 0, or all).
+    """
+    path = Path(graph).expanduser()
+    if path.is_dir():
+        return path
+    name = graph.split(":", 1)[1] if graph.startswith("synthetic:") else graph
+    from gnnsys.datasets import default_root, synthetic
+
+    folder = default_root() / "bench" / f"{name}-seed0"
+    if (folder / "train_idx.npy").is_file():
+        return folder
+    ds = synthetic(name, seed=0)
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    tmp.mkdir(parents=True, exist_ok=True)
+    g = ds.graph
+    deg = (g.indptr[1:] - g.indptr[:-1]).numpy()
+    np.save(tmp / "src.npy", g.indices.numpy().astype(np.int64))
+    np.save(tmp / "dst.npy", np.repeat(np.arange(g.num_nodes, dtype=np.int64), deg))
+    np.save(tmp / "x.npy", np.ascontiguousarray(ds.x.numpy(), dtype=np.float32))
+    np.save(tmp / "y.npy", ds.y.numpy().astype(np.int64))
+    n = g.num_nodes
+    np.save(tmp / "train_idx.npy", np.random.default_rng(0).permutation(n)[: min(DEFAULT_SEEDS, n)])
+    try:
+        os.rename(tmp, folder)
+    except OSError:  # another run got there first
+        pass
+    return folder
+
+
+def load(folder: Path) -> Dict[str, np.ndarray]:
+    """The arrays, read fully into memory (as the peers read them)."""
+    g = {k: np.load(folder / f"{k}.npy") for k in ("src", "dst", "x", "y")}
+    path = folder / "train_idx.npy"
+    if path.is_file():
+        g["train_idx"] = np.load(path)
+    else:
+        n = g["x"].shape[0]
+        g["train_idx"] = np.random.default_rng(0).permutation(n)[: min(DEFAULT_SEEDS, n)]
+    return g
+
+
+# ---------------------------------------------------------------------- timing
+def time_iter(make_iter, batches: int, warmup: int, count_nodes) -> Dict[str, float]:
+    """Time ``batches`` items of a (restartable) iterator after ``warmup`` items."""
+    it = make_iter()
+    done = 0
+
+    def take():
+        nonlocal it
+        try:
+            return next(it)
+        except StopIteration:  # a short epoch: keep going with the next one
+            it = make_iter()
+            return next(it)
+
+    for _ in range(warmup):
+        take()
+    t0 = time.perf_counter()
+    nodes = 0
+    for _ in range(batches):
+        nodes += count_nodes(take())
+        done += 1
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "nodes": nodes}
+
+
+def run_gnnsys(arrays, args, data, graph) -> List[Dict[str, Any]]:
+    from gnnsys.features import FeatureStore
+    from gnnsys.loaders import Loader, NeighborSampler
+    from gnnsys.loaders.pyg import NeighborLoader
+
+    fanout = [int(f) for f in args.fanout.split(",")]
+    seeds = torch.from_numpy(arrays["train_idx"])
+    rows = []
+    extra = {"num_threads": args.threads} if args.threads else {}
+
+    pyg_loader = NeighborLoader(data, num_neighbors=fanout, input_nodes=seeds,
+                                batch_size=args.batch_size, shuffle=True, seed=0, **extra)  # fmt: skip
+
+    def pyg_count(b):
+        assert b.x.shape[0] == b.n_id.numel() and b.y.shape[0] == b.n_id.numel()
+        return b.n_id.numel()
+
+    r = time_iter(lambda: iter(pyg_loader), args.batches, args.warmup, pyg_count)
+    rows.append(_row("gnnsys", "pyg", "gnnsys.loaders.pyg.NeighborLoader", args, r,
+                     pyg_loader.loader.num_threads))  # fmt: skip
+
+    store = FeatureStore(x=torch.from_numpy(arrays["x"]), y=torch.from_numpy(arrays["y"]))
+    dgl_loader = Loader(NeighborSampler(graph, fanout, semantics="dgl"), seeds,
+                        batch_size=args.batch_size, shuffle=True, seed=0, features=store,
+                        labels="y", **extra)  # fmt: skip
+
+    def dgl_count(b):
+        assert b.x.shape[0] == b.subgraph.nodes.numel() and b.y.shape[0] == b.seeds.numel()
+        return b.subgraph.nodes.numel()
+
+    r = time_iter(lambda: iter(dgl_loader), args.batches, args.warmup, dgl_count)
+    rows.append(_row("gnnsys", "dgl", "Loader+NeighborSampler(semantics='dgl')", args, r,
+                     dgl_loader.num_threads))  # fmt: skip
+    return rows
+
+
+def _row(system, semantics, api, args, r, threads) -> Dict[str, Any]:
+    return {
+        "system": system,
+        "semantics": semantics,
+        "api": api,
+        "threads": threads,
+        "batch_size": args.batch_size,
+        "fanout": args.fanout,
+        "batches": args.batches,
+        "seconds": round(r["seconds"], 4),
+        "batches_per_s": round(args.batches / r["seconds"], 3),
+        "seeds_per_s": round(args.batches * args.batch_size / r["seconds"], 1),
+        "sampled_nodes_per_batch": round(r["nodes"] / args.batches, 1),
+    }
+
+
+def run_peer(name: str, folder: Path, args) -> Dict[str, Any]:
+    python = PEER_PYTHON[name]
+    script = PEERS_DIR / f"peer_{name}.py"
+    if not python.exists() or not script.exists():
+        missing = python if not python.exists() else script
+        return {"system": name, "skipped": True, "reason": f"peer not installed: {missing}"}
+    cmd = [str(python), str(script), str(folder), "--batches", str(args.batches),
+           "--batch-size", str(args.batch_size), "--fanout", args.fanout]  # fmt: skip
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.peer_timeout,
+                              cwd=str(PEERS_DIR))  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return {"system": name, "skipped": True, "reason": f"timed out after {args.peer_timeout}s"}
+    for line in reversed(proc.stdout.strip().splitlines()):
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        return {"system": name, "semantics": name, **row}
+    tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+    return {
+        "system": name,
+        "skipped": True,
+        "reason": f"exit {proc.returncode}: {' | '.join(tail)}",
+    }
+
+
+# ---------------------------------------------------------------------- main
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--graph", default="rmat20", help="a folder, or a synthetic name (rmat20, mini)")
+    p.add_argument("--peers", action="store_true", help="also run the PyG and DGL peers")
+    p.add_argument("--batches", type=int, default=50, help="timed batches per system")
+    p.add_argument("--warmup", type=int, default=3, help="untimed batches first")
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--fanout", default="15,10,5", help="PyG order: first hop first")
+    p.add_argument("--threads", type=int, default=0, help="gnnsys loader threads (0: all)")
+    p.add_argument("--repeat", type=int, default=1, help="rounds (systems interleaved); medians")
+    p.add_argument("--peer-timeout", type=int, default=900)
+    args = p.parse_args(argv)
+    for name in ("batches", "batch_size", "repeat"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1")
+
+    from torch_geometric.data import Data
+
+    from gnnsys.loaders.pyg import _cached_graph
+
+    t0 = time.perf_counter()
+    folder = resolve_folder(args.graph)
+    arrays = load(folder)
+    n = arrays["x"].shape[0]
+    edge_index = torch.stack([torch.from_numpy(arrays["src"]), torch.from_numpy(arrays["dst"])])
+    data = Data(x=torch.from_numpy(arrays["x"]), y=torch.from_numpy(arrays["y"]),
+                edge_index=edge_index, num_nodes=n)  # fmt: skip
+    graph = _cached_graph(data, n, None, "benchmark")  # built once, shared by both rows
+    emit({"graph": str(folder), "num_nodes": n, "num_edges": int(edge_index.shape[1]),
+          "feature_dim": int(arrays["x"].shape[1]), "seeds": int(arrays["train_idx"].size),
+          "setup_seconds": round(time.perf_counter() - t0, 1),
+          "cpu_count": os.cpu_count(), "torch": torch.__version__})  # fmt: skip
+
+    results: Dict[str, List[Dict[str, Any]]] = {}
+    for rnd in range(args.repeat):
+        for row in run_gnnsys(arrays, args, data, graph):
+            row["round"] = rnd
+            emit(row)
+            results.setdefault(f"gnnsys-{row['semantics']}", []).append(row)
+        if args.peers:
+            for peer in ("pyg", "dgl"):
+                row = run_peer(peer, folder, args)
+                row["round"] = rnd
+                emit(row)
+                if not row.get("skipped"):
+                    results.setdefault(peer, []).append(row)
+
+    med = {k: statistics.median(r["batches_per_s"] for r in v) for k, v in results.items()}
+    if args.repeat > 1:
+        for k, v in med.items():
+            emit({"system": k, "median_batches_per_s": round(v, 3), "rounds": args.repeat})
+    for ours, peer in (("gnnsys-pyg", "pyg"), ("gnnsys-dgl", "dgl"), ("gnnsys-pyg", "dgl")):
+        if ours in med and peer in med:
+            emit({"ratio": f"{ours} / {peer}", "value": round(med[ours] / med[peer], 2),
+                  "batches_per_s": [round(med[ours], 3), round(med[peer], 3)]})  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

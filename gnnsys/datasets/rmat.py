@@ -1,0 +1,344 @@
+"""RMAT (recursive matrix) edge generator: parallel numba, deterministic for a seed.
+
+Each edge descends ``scale`` levels of the adjacency matrix, picking a quadrant per level with
+probabilities (a, b, c, d = 1 - a - b - c); the Graph500 parameters a=0.57, b=c=0.19 give the
+power-law degrees of real graphs. Randomness is counter-based: edge ``i`` hashes (seed, stream, i)
+with splitmix64 (one 16-bit draw per level, so probabilities resolve to 1/65536), and the output
+does not depend on how edges are split among threads. Node ids are scrambled by a seeded
+bijection of [0, 2^scale) (as Graph500 does), so hubs are not the low ids.
+
+The same kernel can plant communities for ``synthetic``: with probability ``intra`` an edge's
+destination is replaced by a node of the source's class with the same number of one bits in its
+unscrambled id. Every RMAT node with that many one bits has the same expected degree, so the swap
+keeps the degree distribution while making the edge intra-class.
+"""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+from numba import njit, prange
+
+_MASK64 = (1 << 64) - 1
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_S30 = np.uint64(30)
+_S27 = np.uint64(27)
+_S31 = np.uint64(31)
+_S32 = np.uint64(32)
+_LOW32 = np.uint64(0xFFFFFFFF)
+_LOW16 = np.uint64(0xFFFF)
+_S16 = np.uint64(16)
+
+# Random streams: one key per purpose, so draws for different purposes never collide.
+STREAM_RMAT = 1
+STREAM_INTRA = 2
+STREAM_CLASS = 4
+STREAM_SCRAMBLE = 5
+STREAM_CENTROID = 6
+STREAM_NOISE = 7
+STREAM_SPLIT = 8
+
+MAX_SCALE = 40
+
+
+# ---------------------------------------------------------------------- hashing (python side)
+def _mix_py(z: int) -> int:
+    z &= _MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def stream_key(seed: int, stream: int) -> np.uint64:
+    """The 64-bit key of one random stream of ``seed`` (kernels hash (key, counter))."""
+    return np.uint64(_mix_py(_mix_py(seed) ^ _mix_py(0xD1B54A32D192ED03 * (stream + 1))))
+
+
+# ---------------------------------------------------------------------- hashing (numba side)
+@njit(nogil=True, cache=True)
+def mix64(z):
+    """splitmix64 finaliser of a uint64."""
+    z = (z ^ (z >> _S30)) * _M1
+    z = (z ^ (z >> _S27)) * _M2
+    return z ^ (z >> _S31)
+
+
+@njit(nogil=True, cache=True)
+def hash_at(key, counter):
+    """The ``counter``-th 64-bit random number of stream ``key`` (counter >= 0)."""
+    return mix64(key + np.uint64(counter) * _GOLDEN)
+
+
+@njit(nogil=True, cache=True)
+def scramble(x, mask, shift, m1, m2, add):
+    """A bijection of [0, mask]: odd multiplies and xor-shifts, all modulo 2^scale."""
+    x = (x * m1) & mask
+    x ^= x >> shift
+    x = (x * m2 + add) & mask
+    x ^= x >> shift
+    x = (x * m1) & mask
+    x ^= x >> shift
+    return x
+
+
+def scramble_params(scale: int, seed: int) -> Tuple[np.uint64, ...]:
+    """(mask, shift, m1, m2, add) for ``scramble`` on ``scale`` bits; m1 and m2 are odd."""
+    k = _mix_py(int(stream_key(seed, STREAM_SCRAMBLE)))
+    mask = (1 << scale) - 1
+    m1 = (_mix_py(k + 1) | 1) & mask
+    m2 = (_mix_py(k + 2) | 1) & mask
+    add = _mix_py(k + 3) & mask
+    shift = max(1, (scale + 1) // 2)
+    return (np.uint64(mask), np.uint64(shift), np.uint64(m1), np.uint64(m2), np.uint64(add))
+
+
+@njit(nogil=True, cache=True)
+def _one_edge(i, scale, ta, tab, tabc, key_rmat):
+    # Descend `scale` levels, MSB first; each level compares a 16-bit random number q with the
+    # thresholds 2^16 * (a, a+b, a+b+c): u's bit is q >= a+b, v's bit is 1 in quadrants b and d.
+    # Branch-free (the quadrant is unpredictable); four levels per 64-bit hash.
+    u = np.uint64(0)
+    v = np.uint64(0)
+    ones = np.uint64(0)
+    r = np.uint64(0)
+    hashes = (scale + 3) // 4
+    one = np.uint64(1)
+    for lvl in range(scale):
+        if lvl % 4 == 0:
+            r = hash_at(key_rmat, i * hashes + lvl // 4)
+        else:
+            r >>= _S16
+        q = r & _LOW16
+        ge_a = np.uint64(q >= ta)
+        ge_ab = np.uint64(q >= tab)
+        vb = ge_a ^ ge_ab ^ np.uint64(q >= tabc)
+        u = (u << one) | ge_ab
+        v = (v << one) | vb
+        ones += vb
+    return u, v, np.int64(ones)
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def _rmat_kernel(
+    num_edges,
+    scale,
+    ta,
+    tab,
+    tabc,
+    key_rmat,
+    mask,
+    shift,
+    m1,
+    m2,
+    add,
+    intra,
+    key_intra,
+    key_class,
+    num_classes,
+    bucket_ptr,
+    bucket_ids,
+    near,
+    out_src,
+    out_dst,
+    both_directions,
+):
+    width = scale + 1
+    for i in prange(num_edges):
+        u, v, ones = _one_edge(i, scale, ta, tab, tabc, key_rmat)
+        su = scramble(u, mask, shift, m1, m2, add)
+        sv = np.int64(-1)
+        if intra > 0:
+            # One hash: the high half decides "intra", the low half picks within the bucket.
+            h = hash_at(key_intra, i)
+            if (h >> _S32) < intra:
+                c = class_of(key_class, su, num_classes)
+                k = near[c, ones]
+                if k >= 0:
+                    b = c * width + k
+                    lo = bucket_ptr[b]
+                    size = np.uint64(bucket_ptr[b + 1] - lo)
+                    sv = np.int64(bucket_ids[lo + np.int64(((h & _LOW32) * size) >> _S32)])
+        if sv < 0:
+            sv = np.int64(scramble(v, mask, shift, m1, m2, add))
+        out_src[i] = su
+        out_dst[i] = sv
+        if both_directions:
+            out_src[num_edges + i] = sv
+            out_dst[num_edges + i] = su
+
+
+@njit(nogil=True, cache=True)
+def class_of(key, node, num_classes):
+    """The planted class of (scrambled) node id ``node``: a hash, so no table is read."""
+    return np.int64((hash_at(key, node) >> _S32) * np.uint64(num_classes) >> _S32)
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def _classes_kernel(ids, num_classes, key, out):
+    for i in prange(ids.shape[0]):
+        out[i] = class_of(key, ids[i], num_classes)
+
+
+def node_classes(ids: np.ndarray, num_classes: int, seed: int) -> np.ndarray:
+    """int64 planted class of each scrambled node id in ``ids`` (as ``generate`` plants them)."""
+    out = np.empty(ids.shape[0], dtype=np.int64)
+    _classes_kernel(ids, num_classes, stream_key(seed, STREAM_CLASS), out)
+    return out
+
+
+@njit(nogil=True, cache=True)
+def _buckets_kernel(scale, num_classes, key_class, mask, shift, m1, m2, add, ids):
+    # Group raw ids by (class of the scrambled id, number of one bits), in raw-id order; `ids`
+    # receives the scrambled ids. Returns the bucket starts and the nearest-bucket table.
+    n = np.int64(1) << scale
+    width = scale + 1
+    ptr = np.zeros(num_classes * width + 1, dtype=np.int64)
+    for r in range(n):
+        s = scramble(np.uint64(r), mask, shift, m1, m2, add)
+        k = class_of(key_class, s, num_classes) * width + _popcount(r)
+        ptr[k + 1] += 1
+    for b in range(num_classes * width):
+        ptr[b + 1] += ptr[b]
+    fill = ptr[:-1].copy()
+    for r in range(n):
+        s = scramble(np.uint64(r), mask, shift, m1, m2, add)
+        k = class_of(key_class, s, num_classes) * width + _popcount(r)
+        ids[fill[k]] = s
+        fill[k] += 1
+    # near[c, k]: the non-empty bucket of class c closest to k one bits (ties: more bits, the
+    # less popular side), or -1 when class c has no ids at all.
+    near = np.full((num_classes, width), -1, dtype=np.int64)
+    for c in range(num_classes):
+        for k in range(width):
+            for d in range(width):
+                if k + d < width and ptr[c * width + k + d + 1] > ptr[c * width + k + d]:
+                    near[c, k] = k + d
+                    break
+                if k - d >= 0 and ptr[c * width + k - d + 1] > ptr[c * width + k - d]:
+                    near[c, k] = k - d
+                    break
+    return ptr, near
+
+
+@njit(nogil=True, cache=True)
+def _popcount(x):
+    ones = 0
+    while x:
+        ones += x & 1
+        x >>= 1
+    return ones
+
+
+def _check_params(scale: int, edge_factor: float, a: float, b: float, c: float, seed: int) -> int:
+    if not isinstance(scale, (int, np.integer)) or isinstance(scale, bool):
+        raise TypeError(f"scale must be an int, got {type(scale).__name__}")
+    if not 1 <= scale <= MAX_SCALE:
+        raise ValueError(f"scale must be in 1..{MAX_SCALE}, got {scale}")
+    if isinstance(edge_factor, bool) or not isinstance(edge_factor, (int, float, np.number)):
+        raise TypeError(f"edge_factor must be a number, got {type(edge_factor).__name__}")
+    if not (np.isfinite(edge_factor) and edge_factor > 0):
+        raise ValueError(f"edge_factor must be a positive number, got {edge_factor}")
+    for name, p in (("a", a), ("b", b), ("c", c)):
+        if isinstance(p, bool) or not isinstance(p, (int, float, np.number)):
+            raise TypeError(f"{name} must be a number, got {type(p).__name__}")
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"{name} must be a probability in [0, 1], got {p}")
+    if a + b + c > 1.0 + 1e-12:
+        raise ValueError(f"a + b + c must be <= 1 (d = 1 - a - b - c), got {a + b + c}")
+    check_seed(seed)
+    return int(round(float(edge_factor) * (1 << int(scale))))
+
+
+def check_seed(seed: object) -> int:
+    """Validate a seed: a non-negative int below 2^63."""
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be in 0..2^63-1, got {seed}")
+    return int(seed)
+
+
+def generate(
+    scale: int,
+    num_edges: int,
+    *,
+    a: float,
+    b: float,
+    c: float,
+    seed: int,
+    dtype: type = np.int64,
+    both_directions: bool = False,
+    num_classes: int = 0,
+    intra: float = 0.0,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """Generate RMAT edges, optionally with planted classes; the engine behind ``rmat_edges``.
+
+    Returns (src, dst); ``node_classes`` gives the planted classes. Probabilities are resolved
+    to 1/65536. ``both_directions`` appends every reverse edge.
+    """
+    mask, shift, m1, m2, add = scramble_params(scale, seed)
+    key_class = stream_key(seed, STREAM_CLASS)
+    if num_classes > 0 and intra > 0.0:
+        ids = np.empty(1 << scale, dtype=np.int32 if scale < 31 else np.int64)
+        ptr, near = _buckets_kernel(scale, num_classes, key_class, mask, shift, m1, m2, add, ids)
+    else:
+        ptr = np.zeros(2, dtype=np.int64)
+        ids = np.zeros(1, dtype=np.int32)
+        near = np.full((1, scale + 1), -1, dtype=np.int64)
+        intra = 0.0
+    size = 2 * num_edges if both_directions else num_edges
+    src = np.empty(size, dtype=dtype)
+    dst = np.empty(size, dtype=dtype)
+    t16 = [np.uint64(round(p * 65536)) for p in (a, a + b, a + b + c)]
+    _rmat_kernel(
+        num_edges,
+        scale,
+        t16[0],
+        t16[1],
+        t16[2],
+        stream_key(seed, STREAM_RMAT),
+        mask,
+        shift,
+        m1,
+        m2,
+        add,
+        np.uint64(round(float(intra) * 2**32)),
+        stream_key(seed, STREAM_INTRA),
+        key_class,
+        max(int(num_classes), 1),
+        ptr,
+        ids,
+        near,
+        src,
+        dst,
+        both_directions,
+    )
+    return src, dst
+
+
+def rmat_edges(
+    scale: int,
+    edge_factor: float,
+    *,
+    a: float = 0.57,
+    b: float = 0.19,
+    c: float = 0.19,
+    seed: int = 0,
+) -> Tuple[np.ndarray, np.ndarray]:
+    """RMAT edges over ``2^scale`` nodes: ``edge_factor * 2^scale`` directed edges (src, dst).
+
+    Raw Graph500-style output: ids scrambled, edges neither symmetrised nor deduplicated, self
+    loops and isolated ids kept (``rmat_dataset`` does the cleaning). Parallel and deterministic
+    for a seed whatever the thread count.
+
+    Example:
+        >>> src, dst = rmat_edges(10, 16, seed=1)
+        >>> src.shape, src.dtype, int(max(src.max(), dst.max())) < 2**10
+        ((16384,), dtype('int64'), True)
+    """
+    num_edges = _check_params(scale, edge_factor, a, b, c, seed)
+    src, dst = generate(scale, num_edges, a=a, b=b, c=c, seed=int(seed))
+    return src, dst

@@ -1,0 +1,720 @@
+"""Numba kernels for neighbour sampling, with global -> local relabelling fused in.
+
+Randomness is counter-based: every draw is a splitmix64 hash of (batch key, hop, tree, node,
+draw number), so a destination's sample depends on nothing but its own counters and the result
+is the same whatever the number of threads. Each hop runs three passes:
+
+1. count (parallel over destinations): how many edges each destination keeps;
+2. sample (parallel over destinations): each destination writes its picks into its own slots
+   (uniform without replacement: Floyd's algorithm; with replacement: independent draws;
+   weighted without replacement: exponential keys (Efraimidis-Spirakis A-Res) kept in a heap;
+   weighted with replacement: binary search in per-column cumulative weights);
+3. relabel (sequential, in destination order): new neighbours get the next local ids, so the
+   node order is thread-count independent.
+
+The relabel map is either a dense per-worker ``int64 [N]`` array whose entries carry a batch
+stamp in their upper 32 bits (no reset between batches) or, for ``disjoint`` sampling and for
+graphs too large for a dense map, an open-addressing hash table keyed by ``tree * N + node``.
+
+These kernels do no bounds checks: callers validate every id first (``neighbor.py``).
+"""
+
+from __future__ import annotations
+
+import types as _pytypes
+
+import numba
+import numpy as np
+from llvmlite import ir
+from numba import njit, prange
+from numba.core import cgutils, types
+from numba.extending import intrinsic
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_ODD2 = np.uint64(0xD1B54A32D192ED03)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_LOW32 = np.int64(0xFFFFFFFF)
+_INV53 = 1.0 / 9007199254740992.0
+_FLOYD_SCAN = 32  # Floyd's membership test: linear scan up to this k, a hash set above
+
+
+_AHEAD = 16  # prefetch distance (elements) in the latency-bound loops
+
+
+@intrinsic
+def prefetch(typingctx, arr, idx):
+    """Hint the CPU to load ``arr[idx]`` into cache (LLVM ``llvm.prefetch``; no bounds check)."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        ary, ind = args
+        aryty = signature.args[0]
+        a = context.make_array(aryty)(context, builder, ary)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, a, [ind], wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        # read access, high temporal locality, data cache
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _mix(x):
+    # splitmix64 finaliser: a bijective avalanche on uint64.
+    x = (x ^ (x >> np.uint64(30))) * _M1
+    x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _stream(hop_key, node, tree):
+    # The random stream of one (hop, tree, node): independent of which thread draws it.
+    return _mix(hop_key ^ _mix(np.uint64(node) * _GOLDEN + np.uint64(tree)))
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _uniform(state, t):
+    # A float64 in [0, 1) from draw number t of a stream.
+    r = _mix(state + np.uint64(t + 1) * _ODD2)
+    return np.float64(r >> np.uint64(11)) * _INV53
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _below(state, t, n):
+    # An integer in [0, n) from draw number t of a stream.
+    k = np.int64(_uniform(state, t) * n)
+    return k if k < n else n - 1
+
+
+@njit(nogil=True, cache=True)
+def hop_key(key, hop):
+    """The per-hop key mixed into every stream of that hop."""
+    return _mix(np.uint64(key) + np.uint64(hop + 1) * _GOLDEN)
+
+
+@njit(nogil=True, cache=True)
+def random_nodes(key, salt, count, num_nodes):
+    """``count`` uniform node ids in [0, num_nodes) from the stream (key, salt)."""
+    out = np.empty(count, np.int64)
+    state = _mix(np.uint64(key) ^ _mix(np.uint64(salt) * _GOLDEN))
+    for i in range(count):
+        out[i] = _below(state, i, num_nodes)
+    return out
+
+
+@njit(nogil=True, cache=True)
+def random_weighted_nodes(key, salt, count, cumw):
+    """``count`` node ids drawn with probability proportional to ``diff(cumw)`` (cumw[0] = 0)."""
+    out = np.empty(count, np.int64)
+    state = _mix(np.uint64(key) ^ _mix(np.uint64(salt) * _GOLDEN))
+    n = cumw.shape[0] - 1
+    total = cumw[n]
+    for i in range(count):
+        target = _uniform(state, i) * total
+        lo = 0
+        hi = n - 1
+        while lo < hi:  # first node whose cumulative weight exceeds target
+            mid = (lo + hi) >> 1
+            if cumw[mid + 1] > target:
+                hi = mid
+            else:
+                lo = mid + 1
+        out[i] = lo
+    return out
+
+
+# ---------------------------------------------------------------------- per-destination samplers
+@njit(nogil=True, cache=True, inline="always")
+def _count_positive(weights, lo, hi):
+    c = 0
+    for e in range(lo, hi):
+        if weights[e] > 0.0:
+            c += 1
+    return c
+
+
+@njit(nogil=True, cache=True)
+def _floyd(state, lo, d, k, pos, o):
+    # k distinct positions of [lo, lo + d) into pos[o:o+k] (Floyd's algorithm).
+    if k <= _FLOYD_SCAN:
+        for t in range(k):
+            j = d - k + t
+            r = _below(state, t, j + 1)
+            for q in range(t):
+                if pos[o + q] == lo + r:
+                    r = j
+                    break
+            pos[o + t] = lo + r
+        return
+    cap = 1
+    while cap < 2 * k:
+        cap <<= 1
+    table = np.full(cap, -1, np.int64)
+    for t in range(k):
+        j = d - k + t
+        r = _below(state, t, j + 1)
+        h = (r * 0x9E3779B1) & (cap - 1)
+        while table[h] != -1 and table[h] != r:
+            h = (h + 1) & (cap - 1)
+        if table[h] == r:  # taken: j is new (every earlier pick is < j)
+            r = j
+            h = (r * 0x9E3779B1) & (cap - 1)
+            while table[h] != -1:
+                h = (h + 1) & (cap - 1)
+        table[h] = r
+        pos[o + t] = lo + r
+
+
+@njit(nogil=True, cache=True)
+def _sift_down(keys, pos, o, k, i):
+    # Restore the min-heap property of keys[o:o+k] (payload pos) below heap slot i.
+    while True:
+        left = 2 * i + 1
+        if left >= k:
+            return
+        small = left
+        if left + 1 < k and keys[o + left + 1] < keys[o + left]:
+            small = left + 1
+        if keys[o + small] >= keys[o + i]:
+            return
+        tk = keys[o + i]
+        keys[o + i] = keys[o + small]
+        keys[o + small] = tk
+        tp = pos[o + i]
+        pos[o + i] = pos[o + small]
+        pos[o + small] = tp
+        i = small
+
+
+@njit(nogil=True, cache=True)
+def _weighted_without(state, weights, lo, hi, k, pos, keys, o):
+    # A-Res: key = log(u) / w, keep the k largest (a min-heap on keys[o:o+k]).
+    filled = 0
+    t = 0
+    for e in range(lo, hi):
+        w = weights[e]
+        if w <= 0.0:
+            continue
+        u = _uniform(state, t)
+        t += 1
+        key = np.log(u + _INV53) / w
+        if filled < k:
+            keys[o + filled] = key
+            pos[o + filled] = e
+            filled += 1
+            if filled == k:
+                for i in range(k // 2 - 1, -1, -1):
+                    _sift_down(keys, pos, o, k, i)
+        elif key > keys[o]:
+            keys[o] = key
+            pos[o] = e
+            _sift_down(keys, pos, o, k, 0)
+
+
+@njit(nogil=True, cache=True)
+def _weighted_with(state, cumw, lo, hi, k, pos, o):
+    # k independent draws proportional to weight; cumw[e] = weight sum of lo..e (inclusive).
+    total = cumw[hi - 1]
+    for t in range(k):
+        target = _uniform(state, t) * total
+        a = lo
+        b = hi - 1
+        while a < b:
+            mid = (a + b) >> 1
+            if cumw[mid] > target:
+                b = mid
+            else:
+                a = mid + 1
+        pos[o + t] = a
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _keep_count(indptr, weights, cumw, v, f, replace, weighted):
+    lo = indptr[v]
+    hi = indptr[v + 1]
+    d = hi - lo
+    if d == 0 or f == 0:
+        return 0
+    if weighted:
+        if replace and f >= 0:
+            return f if cumw[hi - 1] > 0.0 else 0
+        p = _count_positive(weights, lo, hi)
+        return p if f < 0 else min(f, p)
+    if f < 0:
+        return d
+    return f if replace else min(f, d)
+
+
+# ---------------------------------------------------------------------- relabel maps
+@njit(nogil=True, cache=True)
+def _hash_slot(hkeys, k):
+    cap = hkeys.shape[0]
+    h = np.int64(_mix(np.uint64(k)) & np.uint64(cap - 1))
+    while hkeys[h] != -1 and hkeys[h] != k:
+        h = (h + 1) & (cap - 1)
+    return h
+
+
+@njit(nogil=True, cache=True)
+def _hash_grow(hkeys, hvals, need):
+    cap = hkeys.shape[0]
+    if 2 * need <= cap:
+        return hkeys, hvals
+    new_cap = cap
+    while new_cap < 2 * need:
+        new_cap <<= 1
+    nk = np.full(new_cap, -1, np.int64)
+    nv = np.empty(new_cap, np.int64)
+    for i in range(cap):
+        if hkeys[i] != -1:
+            s = _hash_slot(nk, hkeys[i])
+            nk[s] = hkeys[i]
+            nv[s] = hvals[i]
+    return nk, nv
+
+
+@njit(nogil=True, cache=True)
+def _grow(a, need):
+    if a.shape[0] >= need:
+        return a
+    cap = max(need, 2 * a.shape[0])
+    b = np.empty(cap, a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+# ---------------------------------------------------------------------- the sampler
+@njit(nogil=True, cache=True, inline="always")
+def _edge_at(adj, edge_ids, packed, p):
+    # (source node, edge id) of CSC position p.
+    a = np.int64(adj[p])
+    if packed:
+        return a & _LOW32, a >> 32
+    if edge_ids.shape[0] > 0:
+        return a, edge_ids[p]
+    return a, p
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def sample_hops(
+    indptr,
+    adj,
+    edge_ids,
+    packed,
+    weights,
+    cumw,
+    seeds,
+    seed_tree,
+    fanouts,
+    replace,
+    weighted,
+    layered,
+    disjoint,
+    key,
+    mapv,
+    stamp,
+):
+    """Sample ``len(fanouts)`` hops around ``seeds``; returns local-id COO plus bookkeeping.
+
+    ``adj`` is the CSC source array, or (``packed``) int64 ``edge_id << 32 | source`` so one
+    load yields both. ``mapv`` is the dense relabel map (size N, or size 0 to use the hash
+    table); entries of this call carry ``stamp``. Returns (nodes, tree, edge_index [2, E],
+    eid, num_sampled_nodes, num_sampled_edges, hkeys, hvals); ``edge_index`` row 0 holds the
+    neighbours' local ids, row 1 the destinations'; ``eid`` holds edge ids (CSC positions when
+    the graph has none).
+    """
+    num_nodes = indptr.shape[0] - 1
+    b = seeds.shape[0]
+    num_hops = fanouts.shape[0]
+    use_hash = disjoint or mapv.shape[0] == 0
+    stamp_hi = np.int64(stamp) << 32
+
+    nodes = np.empty(max(16, 2 * b), np.int64)
+    tree = np.zeros(nodes.shape[0] if disjoint else 0, np.int64)
+    hkeys = np.full(16 if use_hash else 1, -1, np.int64)
+    hvals = np.empty(hkeys.shape[0], np.int64)
+    if use_hash:
+        hkeys, hvals = _hash_grow(hkeys, hvals, b)
+
+    # Hop 0: the seeds, verbatim (duplicates kept); the map points at the first occurrence.
+    for i in range(b):
+        v = seeds[i]
+        nodes[i] = v
+        t = seed_tree[i] if disjoint else 0
+        if disjoint:
+            tree[i] = t
+        if use_hash:
+            s = _hash_slot(hkeys, t * num_nodes + v)
+            if hkeys[s] == -1:
+                hkeys[s] = t * num_nodes + v
+                hvals[s] = i
+        elif (mapv[v] & ~_LOW32) != stamp_hi:
+            mapv[v] = stamp_hi | i
+    n = b
+
+    num_sampled_nodes = np.zeros(num_hops + 1, np.int64)
+    num_sampled_edges = np.zeros(num_hops, np.int64)
+    num_sampled_nodes[0] = b
+    # Per hop: neighbours (local ids after the relabel), edge ids, destination offsets and the
+    # first destination; assembled into one [2, E] array at the end (no growth copies).
+    hop_rows = [np.empty(0, np.int64) for _ in range(num_hops)]
+    hop_eids = [np.empty(0, np.int64) for _ in range(num_hops)]
+    hop_offsets = [np.empty(0, np.int64) for _ in range(num_hops)]
+    hop_first = np.zeros(num_hops, np.int64)
+    total_e = 0
+    prev_lo = 0
+    for h in range(num_hops):
+        f = fanouts[h]
+        flo = 0 if layered else prev_lo
+        fhi = n
+        m = fhi - flo
+        hk = hop_key(key, h)
+        # Pass 1 (parallel): how many edges each destination keeps.
+        counts = np.empty(m + 1, np.int64)
+        for i in prange(m):
+            if i + _AHEAD < m:
+                prefetch(indptr, nodes[flo + i + _AHEAD])
+            counts[i] = _keep_count(indptr, weights, cumw, nodes[flo + i], f, replace, weighted)
+        acc = 0
+        for i in range(m):
+            c = counts[i]
+            counts[i] = acc
+            acc += c
+        counts[m] = acc
+        e_h = acc
+        pos = np.empty(e_h, np.int64)
+        eid = np.empty(e_h, np.int64)
+        keys = np.empty(e_h if (weighted and not replace) else 0, np.float64)
+        # Pass 2 (parallel): each destination draws CSC positions into its own slots.
+        for i in prange(m):
+            o = counts[i]
+            k = counts[i + 1] - o
+            if k == 0:
+                continue
+            v = nodes[flo + i]
+            lo = indptr[v]
+            hi = indptr[v + 1]
+            d = hi - lo
+            t = tree[flo + i] if disjoint else 0
+            st = _stream(hk, v, t)
+            if weighted and f >= 0:
+                if replace:
+                    _weighted_with(st, cumw, lo, hi, k, pos, o)
+                else:
+                    _weighted_without(st, weights, lo, hi, k, pos, keys, o)
+            elif weighted:  # fanout -1: every positive-weight neighbour
+                j = o
+                for e in range(lo, hi):
+                    if weights[e] > 0.0:
+                        pos[j] = e
+                        j += 1
+            elif f < 0 or (k == d and not replace):
+                for j in range(k):
+                    pos[o + j] = lo + j
+            elif replace:
+                for j in range(k):
+                    pos[o + j] = lo + _below(st, j, d)
+            else:
+                _floyd(st, lo, d, k, pos, o)
+        # Pass 3 (parallel over edges): source ids and edge ids, prefetching ahead.
+        for j in prange(e_h):
+            if j + _AHEAD < e_h:
+                prefetch(adj, pos[j + _AHEAD])
+            u, e = _edge_at(adj, edge_ids, packed, pos[j])
+            pos[j] = u
+            eid[j] = e
+        # Pass 4 (sequential, destination order): relabel in place, so the node order is
+        # thread-count independent.
+        nodes = _grow(nodes, n + e_h)
+        if disjoint:
+            tree = _grow(tree, n + e_h)
+            hkeys, hvals = _hash_grow(hkeys, hvals, n + e_h)
+            i = 0
+            for j in range(e_h):
+                while counts[i + 1] <= j:
+                    i += 1
+                u = pos[j]
+                t = tree[flo + i]
+                kk = t * num_nodes + u
+                s = _hash_slot(hkeys, kk)
+                if hkeys[s] == -1:
+                    hkeys[s] = kk
+                    hvals[s] = n
+                    nodes[n] = u
+                    tree[n] = t
+                    n += 1
+                pos[j] = hvals[s]
+        elif use_hash:
+            hkeys, hvals = _hash_grow(hkeys, hvals, n + e_h)
+            for j in range(e_h):
+                u = pos[j]
+                s = _hash_slot(hkeys, u)
+                if hkeys[s] == -1:
+                    hkeys[s] = u
+                    hvals[s] = n
+                    nodes[n] = u
+                    n += 1
+                pos[j] = hvals[s]
+        else:
+            for j in range(e_h):
+                if j + _AHEAD < e_h:
+                    prefetch(mapv, pos[j + _AHEAD])
+                u = pos[j]
+                entry = mapv[u]
+                if (entry & ~_LOW32) == stamp_hi:
+                    pos[j] = entry & _LOW32
+                else:
+                    mapv[u] = stamp_hi | n
+                    nodes[n] = u
+                    pos[j] = n
+                    n += 1
+        hop_rows[h] = pos
+        hop_eids[h] = eid
+        hop_offsets[h] = counts
+        hop_first[h] = flo
+        num_sampled_nodes[h + 1] = n - fhi
+        num_sampled_edges[h] = e_h
+        total_e += e_h
+        prev_lo = fhi
+    edge_index = np.empty((2, total_e), np.int64)
+    eid_out = np.empty(total_e, np.int64)
+    base = 0
+    for h in range(num_hops):
+        r = hop_rows[h]
+        e = hop_eids[h]
+        off = hop_offsets[h]
+        flo = hop_first[h]
+        m = off.shape[0] - 1
+        for j in prange(r.shape[0]):
+            edge_index[0, base + j] = r[j]
+            eid_out[base + j] = e[j]
+        for i in prange(m):
+            for j in range(off[i], off[i + 1]):
+                edge_index[1, base + j] = flo + i
+        base += r.shape[0]
+    tree_out = tree[:n] if disjoint else tree
+    return (
+        nodes[:n],
+        tree_out,
+        edge_index,
+        eid_out,
+        num_sampled_nodes,
+        num_sampled_edges,
+        hkeys,
+        hvals,
+    )
+
+
+# ---------------------------------------------------------------------- induced subgraph
+@njit(nogil=True, cache=True, inline="always")
+def _lookup(mapv, stamp_hi, hkeys, hvals, u):
+    if mapv.shape[0] > 0:
+        entry = mapv[u]
+        if (entry & ~_LOW32) == stamp_hi:
+            return entry & _LOW32
+        return -1
+    s = _hash_slot(hkeys, u)
+    return hvals[s] if hkeys[s] == u else -1
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def induced_edges(
+    indptr, adj, edge_ids, packed, nodes, num_sampled_nodes, mapv, stamp, hkeys, hvals
+):
+    """Every graph edge between sampled nodes, grouped by hop = max(1, hop(src), hop(dst)).
+
+    Uses the relabel map left by ``sample_hops`` (same ``stamp``). Returns
+    (edge_index [2, E], eid, per-hop edge counts); within a hop, edges are ordered by
+    destination.
+    """
+    n = nodes.shape[0]
+    num_hops = num_sampled_nodes.shape[0] - 1
+    stamp_hi = np.int64(stamp) << 32
+    hop_of = np.empty(n, np.int64)
+    start = 0
+    for h in range(num_hops + 1):
+        for i in range(start, start + num_sampled_nodes[h]):
+            hop_of[i] = h
+        start += num_sampled_nodes[h]
+    # The seeds may repeat: only each node's first local id is a destination.
+    first = np.empty(n, np.bool_)
+    for i in prange(n):
+        first[i] = _lookup(mapv, stamp_hi, hkeys, hvals, nodes[i]) == i
+    counts = np.zeros((n + 1, num_hops), np.int64)
+    for i in prange(n):
+        if not first[i]:
+            continue
+        v = nodes[i]
+        for e in range(indptr[v], indptr[v + 1]):
+            src, _ = _edge_at(adj, edge_ids, packed, e)
+            u = _lookup(mapv, stamp_hi, hkeys, hvals, src)
+            if u >= 0:
+                g = max(1, max(hop_of[u], hop_of[i])) - 1
+                counts[i, g] += 1
+    # Offsets: hop-major, destination-minor.
+    per_hop = np.zeros(num_hops, np.int64)
+    acc = 0
+    for g in range(num_hops):
+        before = acc
+        for i in range(n):
+            c = counts[i, g]
+            counts[i, g] = acc
+            acc += c
+        per_hop[g] = acc - before
+    out = np.empty((2, acc), np.int64)
+    eid = np.empty(acc, np.int64)
+    for i in prange(n):
+        if not first[i]:
+            continue
+        v = nodes[i]
+        for e in range(indptr[v], indptr[v + 1]):
+            src, ei = _edge_at(adj, edge_ids, packed, e)
+            u = _lookup(mapv, stamp_hi, hkeys, hvals, src)
+            if u >= 0:
+                g = max(1, max(hop_of[u], hop_of[i])) - 1
+                j = counts[i, g]
+                counts[i, g] = j + 1
+                out[0, j] = u
+                out[1, j] = i
+                eid[j] = ei
+    return out, eid, per_hop
+
+
+# ---------------------------------------------------------------------- bidirectional
+@njit(nogil=True, cache=True)
+def bidirectional_edges(edge_index, eid, num_sampled_edges, num_nodes):
+    """Sampled edges plus their reverses, deduplicated (the earliest hop keeps an edge).
+
+    Returns (edge_index [2, E'], eid, per-hop counts); a reverse edge carries its original's
+    edge id.
+    """
+    row = edge_index[0]
+    col = edge_index[1]
+    e = row.shape[0]
+    num_hops = num_sampled_edges.shape[0]
+    hop = np.empty(e, np.int64)
+    start = 0
+    for h in range(num_hops):
+        for j in range(start, start + num_sampled_edges[h]):
+            hop[j] = h
+        start += num_sampled_edges[h]
+    cap = 16
+    while cap < 4 * max(e, 1):
+        cap <<= 1
+    hkeys = np.full(cap, -1, np.int64)
+    out_r = np.empty(2 * e, np.int64)
+    out_c = np.empty(2 * e, np.int64)
+    out_e = np.empty(2 * e, np.int64)
+    per_hop = np.zeros(num_hops, np.int64)
+    k = 0
+    # Edges come in hop order, so inserting (edge, reverse) pairs in order keeps the earliest hop.
+    for j in range(e):
+        for flip in range(2):
+            r = row[j] if flip == 0 else col[j]
+            c = col[j] if flip == 0 else row[j]
+            kk = r * num_nodes + c
+            s = _hash_slot(hkeys, kk)
+            if hkeys[s] == -1:
+                hkeys[s] = kk
+                out_r[k] = r
+                out_c[k] = c
+                out_e[k] = eid[j]
+                per_hop[hop[j]] += 1
+                k += 1
+    out = np.empty((2, k), np.int64)
+    out[0] = out_r[:k]
+    out[1] = out_c[:k]
+    return out, out_e[:k], per_hop
+
+
+# ---------------------------------------------------------------------- helpers
+@njit(nogil=True, parallel=True, cache=True)
+def pack_adjacency(indices, edge_ids, out):
+    """out[e] = edge_ids[e] << 32 | indices[e]: one load gives an edge's source and id."""
+    for e in prange(indices.shape[0]):
+        out[e] = (np.int64(edge_ids[e]) << 32) | (np.int64(indices[e]) & _LOW32)
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def column_cumsum(indptr, weights):
+    """Per-column inclusive cumulative weights (float64), for weighted sampling with replacement."""
+    n = indptr.shape[0] - 1
+    out = np.empty(weights.shape[0], np.float64)
+    for v in prange(n):
+        acc = 0.0
+        for e in range(indptr[v], indptr[v + 1]):
+            acc += weights[e]
+            out[e] = acc
+    return out
+
+
+@njit(nogil=True, cache=True)
+def first_occurrence_unique(values):
+    """(unique values in first-occurrence order, inverse index): a stable ``unique``."""
+    n = values.shape[0]
+    cap = 16
+    while cap < 2 * max(n, 1):
+        cap <<= 1
+    hkeys = np.full(cap, -1, np.int64)
+    hvals = np.empty(cap, np.int64)
+    uniq = np.empty(n, np.int64)
+    inv = np.empty(n, np.int64)
+    k = 0
+    for i in range(n):
+        v = values[i]
+        s = _hash_slot(hkeys, v)
+        if hkeys[s] == -1:
+            hkeys[s] = v
+            hvals[s] = k
+            uniq[k] = v
+            k += 1
+        inv[i] = hvals[s]
+    return uniq[:k], inv
+
+
+@njit(nogil=True, cache=True)
+def min_max(a):
+    """(min, max) of a non-empty 1-D integer array, serially (no thread pool to wake)."""
+    lo = a[0]
+    hi = a[0]
+    for i in range(1, a.shape[0]):
+        v = a[i]
+        if v < lo:
+            lo = v
+        if v > hi:
+            hi = v
+    return lo, hi
+
+
+# ---------------------------------------------------------------------- serial twins
+def serial_twin(kernel, name: str):
+    """The same kernel source compiled without ``parallel`` (``prange`` runs as ``range``).
+
+    A parallel region costs a thread-pool wake-up and a barrier: milliseconds when other
+    processes keep the cores busy, which dwarfs small batches. Callers pick the twin for small
+    work or a one-thread budget (``choose``); results are identical either way.
+    """
+    py = kernel.py_func
+    fn = _pytypes.FunctionType(py.__code__, py.__globals__, name, py.__defaults__, py.__closure__)
+    fn.__qualname__ = name  # its own cache entry
+    return njit(nogil=True, cache=True)(fn)
+
+
+# Below this much work (edges, or bytes / 64 for gathers) a kernel runs serially.
+PARALLEL_MIN_WORK = 1 << 16
+
+
+def choose(parallel_kernel, serial_kernel, work: int):
+    """The serial twin for small work or when this thread's numba budget is one thread."""
+    if work < PARALLEL_MIN_WORK or numba.get_num_threads() == 1:
+        return serial_kernel
+    return parallel_kernel
+
+
+sample_hops_serial = serial_twin(sample_hops, "sample_hops_serial")
+induced_edges_serial = serial_twin(induced_edges, "induced_edges_serial")

@@ -1,0 +1,236 @@
+"""LinkSampler: seed edges plus negative samples, then neighbour sampling around all endpoints.
+
+The Loader hands it positions into ``edge_label_index``; it draws negatives (PyG's "binary"
+and "triplet" modes, counter-based so they do not depend on threads), merges every endpoint
+into the seed set and samples their neighbourhood with a ``NeighborSampler``. The link labels
+travel in ``SampledSubgraph.metadata`` under PyG's names.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Dict, Optional, Sequence
+
+import numpy as np
+import torch
+
+from gnnsys.graph import Graph
+from gnnsys.loaders import _kernels
+from gnnsys.loaders._validate import check_ids
+from gnnsys.loaders.base import SampledSubgraph
+from gnnsys.loaders.neighbor import KeyLike, NeighborSampler, key_int
+
+NEG_MODES = ("binary", "triplet")
+_SALT_SRC, _SALT_DST = 0x51C, 0xD57
+
+
+@dataclass
+class NegativeSampling:
+    """How to draw negative links (PyG's ``NegativeSampling``).
+
+    ``mode="binary"``: ``ceil(amount * B)`` random (src, dst) pairs labelled 0.
+    ``mode="triplet"``: ``amount`` random destinations per positive (``amount`` an integer).
+    ``src_weight`` / ``dst_weight``: optional per-node sampling weights (default uniform).
+
+    Example:
+        >>> NegativeSampling("binary", amount=2)
+        NegativeSampling(mode='binary', amount=2, src_weight=None, dst_weight=None)
+    """
+
+    mode: str
+    amount: float = 1
+    src_weight: Optional[torch.Tensor] = None
+    dst_weight: Optional[torch.Tensor] = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in NEG_MODES:
+            raise ValueError(f"neg_sampling mode must be one of {NEG_MODES}, got {self.mode!r}")
+        if isinstance(self.amount, bool) or not isinstance(self.amount, (int, float, np.number)):
+            raise TypeError(f"neg_sampling amount must be a number, got {self.amount!r}")
+        if not (math.isfinite(self.amount) and self.amount > 0):
+            raise ValueError(f"neg_sampling amount must be > 0, got {self.amount}")
+        if self.mode == "triplet":
+            if self.amount != math.ceil(self.amount):
+                raise ValueError(
+                    f"triplet negative sampling needs an integer amount, got {self.amount}"
+                )
+            self.amount = int(self.amount)
+
+    @classmethod
+    def cast(cls, value: Any) -> Optional[NegativeSampling]:
+        """From None, a mode string, a dict, ours or PyG's ``NegativeSampling`` object."""
+        if value is None or isinstance(value, cls):
+            return value
+        if isinstance(value, str):
+            return cls(value)
+        if isinstance(value, dict):
+            return cls(**value)
+        if hasattr(value, "mode") and hasattr(value, "amount"):  # torch_geometric's class
+            mode = getattr(value.mode, "value", value.mode)
+            return cls(
+                str(mode),
+                value.amount,
+                getattr(value, "src_weight", None),
+                getattr(value, "dst_weight", None),
+            )
+        raise TypeError(f"neg_sampling must be a mode string, dict or NegativeSampling: {value!r}")
+
+    def num_negatives(self, num_pos: int) -> int:
+        if self.mode == "binary":
+            return math.ceil(num_pos * self.amount)
+        return num_pos * int(self.amount)
+
+
+class LinkSampler:
+    """Sample around seed edges (and negatives) for link prediction.
+
+    Args:
+        graph: the message-passing ``Graph``.
+        fanouts: neighbours per hop, as ``NeighborSampler``.
+        edge_label_index: int [2, M] (source, destination) global ids of the supervision edges;
+            the Loader's seeds are positions 0..M-1 into it.
+        edge_label: optional [M, ...] labels (binary mode: shifted by one when they start at 0,
+            so 0 means "negative", as PyG does).
+        neg_sampling: None, ``"binary"``, ``"triplet"``, a dict or a ``NegativeSampling``.
+        **kwargs: ``replace``, ``weighted``, ``semantics``, ``subgraph_type``, ``disjoint`` of
+            ``NeighborSampler``.
+
+    ``metadata`` of each SampledSubgraph: ``input_id`` (positions), ``num_pos``, and either
+    ``edge_label_index`` [2, B'] local ids (+ ``edge_label``) or, for triplets, ``src_index``,
+    ``dst_pos_index``, ``dst_neg_index`` (local ids).
+
+    Example:
+        >>> ls = LinkSampler(g, [10, 5], g.to_edge_index()[:, :100], neg_sampling="binary")
+        >>> sub = ls.sample(torch.arange(32), SampleKey(seed=0))
+        >>> sub.metadata["edge_label"].shape
+        torch.Size([64])
+    """
+
+    def __init__(
+        self,
+        graph: Graph,
+        fanouts: Sequence[int],
+        edge_label_index: Any,
+        edge_label: Optional[torch.Tensor] = None,
+        *,
+        neg_sampling: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        self.node_sampler = NeighborSampler(graph, fanouts, **kwargs)
+        self.graph = graph
+        eli = edge_label_index
+        if isinstance(eli, np.ndarray):
+            eli = torch.from_numpy(eli)
+        if not isinstance(eli, torch.Tensor):
+            raise TypeError(f"edge_label_index must be a [2, M] tensor, got {type(eli).__name__}")
+        if eli.dim() != 2 or eli.shape[0] != 2:
+            raise ValueError(f"edge_label_index must have shape [2, M], got {tuple(eli.shape)}")
+        n = graph.num_nodes
+        self.src = check_ids("edge_label_index[0]", eli[0], n).contiguous()
+        self.dst = check_ids("edge_label_index[1]", eli[1], n).contiguous()
+        self.neg_sampling = NegativeSampling.cast(neg_sampling)
+        neg = self.neg_sampling
+        if edge_label is not None:
+            if not isinstance(edge_label, torch.Tensor):
+                edge_label = torch.as_tensor(edge_label)
+            if edge_label.dim() == 0 or edge_label.shape[0] != self.src.numel():
+                raise ValueError(
+                    f"edge_label has {edge_label.shape[0] if edge_label.dim() else 0} rows "
+                    f"for {self.src.numel()} edges in edge_label_index"
+                )
+            if neg is not None and neg.mode == "triplet":
+                raise ValueError("edge_label must be None for triplet negative sampling")
+            if neg is not None and edge_label.numel() and int(edge_label.min()) == 0:
+                edge_label = edge_label + 1  # 0 is reserved for negatives
+        self.edge_label = edge_label
+        self._src_cum = self._dst_cum = None
+        if neg is not None:
+            self._src_cum = _node_cumweights("src_weight", neg.src_weight, n)
+            self._dst_cum = _node_cumweights("dst_weight", neg.dst_weight, n)
+
+    @property
+    def num_inputs(self) -> int:
+        """Number of supervision edges: the Loader's seeds are positions below it."""
+        return int(self.src.numel())
+
+    def __repr__(self) -> str:
+        return (
+            f"LinkSampler(edges={self.num_inputs}, neg_sampling={self.neg_sampling}, "
+            f"{self.node_sampler!r})"
+        )
+
+    def _negatives(self, count: int, key: int, salt: int, cum: Optional[np.ndarray]):
+        if count == 0:
+            return torch.empty(0, dtype=torch.int64)
+        if cum is None:
+            out = _kernels.random_nodes(key, salt, count, self.graph.num_nodes)
+        else:
+            out = _kernels.random_weighted_nodes(key, salt, count, cum)
+        return torch.from_numpy(out)
+
+    def sample(self, seeds: torch.Tensor, generator: KeyLike = None) -> SampledSubgraph:
+        """Sample the edges at positions ``seeds`` of ``edge_label_index`` (plus negatives).
+
+        Example:
+            >>> sub = link_sampler.sample(torch.tensor([0, 1, 2]), SampleKey(seed=0, batch=0))
+        """
+        pos = check_ids("seeds", seeds, self.num_inputs, allow_empty=False)
+        key = key_int(generator)
+        src, dst = self.src[pos], self.dst[pos]
+        num_pos = int(pos.numel())
+        neg = self.neg_sampling
+        meta: Dict[str, Any] = {"input_id": pos, "num_pos": num_pos}
+        label = self.edge_label[pos] if self.edge_label is not None else None
+        if neg is None:
+            endpoints = torch.cat([src, dst])
+        elif neg.mode == "binary":
+            k = neg.num_negatives(num_pos)
+            src = torch.cat([src, self._negatives(k, key, _SALT_SRC, self._src_cum)])
+            dst = torch.cat([dst, self._negatives(k, key, _SALT_DST, self._dst_cum)])
+            endpoints = torch.cat([src, dst])
+            if label is None:
+                label = torch.ones(num_pos)
+            label = torch.cat([label, label.new_zeros((k,) + tuple(label.shape[1:]))])
+        else:
+            k = neg.num_negatives(num_pos)
+            dst_neg = self._negatives(k, key, _SALT_DST, self._dst_cum)
+            endpoints = torch.cat([src, dst, dst_neg])
+        disjoint = self.node_sampler.disjoint
+        if disjoint:
+            tree = torch.arange(endpoints.numel())
+            sub = self.node_sampler.sample_checked(endpoints, key, tree)
+            sub.batch = sub.batch % num_pos
+            local = torch.arange(endpoints.numel())
+        else:
+            uniq, inv = _kernels.first_occurrence_unique(endpoints.numpy())
+            sub = self.node_sampler.sample_checked(torch.from_numpy(uniq), key)
+            local = torch.from_numpy(inv)
+        if neg is None or neg.mode == "binary":
+            meta["edge_label_index"] = local.view(2, -1)
+            if label is not None:
+                meta["edge_label"] = label
+        else:
+            meta["src_index"] = local[:num_pos]
+            meta["dst_pos_index"] = local[num_pos : 2 * num_pos]
+            neg_local = local[2 * num_pos :]
+            if disjoint:  # PyG lays triplet negatives out negative-major in disjoint mode
+                neg_local = neg_local.view(-1, num_pos).t()
+            meta["dst_neg_index"] = neg_local.reshape(num_pos, -1).squeeze(-1)
+        sub.metadata.update(meta)
+        return sub
+
+
+def _node_cumweights(name: str, weight: Any, n: int) -> Optional[np.ndarray]:
+    if weight is None:
+        return None
+    w = torch.as_tensor(weight).detach().cpu().double()
+    if w.dim() != 1 or w.numel() != n:
+        raise ValueError(f"{name} must have one weight per node ({n}), got shape {tuple(w.shape)}")
+    if not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+        raise ValueError(f"{name} must hold finite weights >= 0")
+    if float(w.sum()) <= 0:
+        raise ValueError(f"{name} sums to 0: no node can be drawn")
+    cum = np.zeros(n + 1, np.float64)
+    np.cumsum(w.numpy(), out=cum[1:])
+    return cum

@@ -1,0 +1,526 @@
+"""The one Loader engine: batches seeds, samples, fetches features, prefetches, copies to device.
+
+Read top to bottom, one batch goes through named stages (as DGL GraphBolt writes its pipeline):
+
+    split seeds   -> shuffle with a seeded generator, cut into batches (``_Plan``)
+    sample        -> ``sampler.sample(seeds, SampleKey(seed, epoch, batch))``
+    fetch         -> ``FeatureStore.fetch`` of every feature table for ``subgraph.nodes``, and of
+                     the labels (pinned buffers when headed for a GPU)
+    copy          -> to ``device`` on a side CUDA stream, overlapping the current training step
+    collate       -> ``collate(batch)`` (the adapters build PyG ``Data`` / DGL blocks here)
+
+Worker threads (not processes: the numba kernels release the GIL) run whole batches, so batch
+i+1 is sampled while batch i gathers; the consumer receives batches in order through a bounded
+window of ready batches. Every random draw is keyed by (seed, epoch, batch, node), so the
+batches are identical whatever the number of threads. Errors raised in a worker re-raise in the
+consumer; an abandoned iterator stops its threads.
+"""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import weakref
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+
+import numba
+import numpy as np
+import torch
+
+from gnnsys.features import FeatureStore
+from gnnsys.loaders._malloc import tune_malloc
+from gnnsys.loaders._validate import check_ids
+from gnnsys.loaders.base import SampledSubgraph, SampleKey, Sampler
+from gnnsys.loaders.neighbor import edge_index_of
+
+LABEL_SCOPES = ("seeds", "nodes")
+
+
+@dataclass
+class Batch:
+    """One mini-batch as the Loader yields it (before any ``collate``).
+
+    Fields:
+        subgraph: the sampler's ``SampledSubgraph`` (local ids; ``subgraph.nodes`` global ids).
+        x: rows of the first feature table for ``subgraph.nodes`` (None without features).
+        y: labels of the seeds (``label_scope="seeds"``) or of every node (``"nodes"``).
+        seeds: the ids handed to the sampler for this batch.
+        input_id: positions of ``seeds`` in the Loader's seed list.
+        index: batch number within the epoch; epoch: the epoch it belongs to.
+        node_data: every fetched feature table by name (``x`` is one of them).
+    """
+
+    subgraph: SampledSubgraph
+    x: Optional[torch.Tensor]
+    y: Optional[torch.Tensor]
+    seeds: torch.Tensor
+    input_id: torch.Tensor
+    index: int = 0
+    epoch: int = 0
+    node_data: Dict[str, torch.Tensor] = field(default_factory=dict)
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.seeds.numel())
+
+    def to(self, device: Union[str, torch.device], non_blocking: bool = False) -> Batch:
+        """A copy with every tensor on ``device``.
+
+        Example:
+            >>> batch = batch.to("cuda", non_blocking=True)
+        """
+
+        def mv(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+            return t.to(device, non_blocking=non_blocking) if t is not None else None
+
+        sub = self.subgraph
+        edge_index = mv(edge_index_of(sub))  # one copy; row and col stay views of it
+        meta = {k: mv(v) if isinstance(v, torch.Tensor) else v for k, v in sub.metadata.items()}
+        sub = replace(
+            sub,
+            nodes=mv(sub.nodes),
+            row=edge_index[0],
+            col=edge_index[1],
+            edge_ids=mv(sub.edge_ids),
+            batch=mv(sub.batch),
+            metadata=meta,
+        )
+        data = {k: mv(v) for k, v in self.node_data.items()}
+        x = None
+        if self.x is not None:
+            same = [k for k, v in self.node_data.items() if v is self.x]
+            x = data[same[0]] if same else mv(self.x)
+        return replace(
+            self,
+            subgraph=sub,
+            x=x,
+            y=mv(self.y),
+            seeds=mv(self.seeds),
+            input_id=mv(self.input_id),
+            node_data=data,
+        )
+
+
+class Loader:
+    """Iterate mini-batches: seeds -> sampler -> features/labels -> device -> collate.
+
+    Args:
+        sampler: anything with ``sample(seeds, SampleKey) -> SampledSubgraph`` (NeighborSampler,
+            LinkSampler, a ChunkSampler...). If it has ``num_inputs``, seeds are validated
+            against it once up front.
+        seeds: 1-D integer ids (or a bool mask over ``num_inputs``) to batch; an int n means
+            ``arange(n)``.
+        batch_size, shuffle, drop_last: as torch's DataLoader; the shuffle is seeded.
+        seed: the randomness seed (shuffle and every sampling draw).
+        features: a ``FeatureStore`` (or a mapping / a single tensor, taken as table ``x``).
+        labels: name of the label table in ``features``, or a tensor of labels.
+        feature_names: tables fetched for ``subgraph.nodes`` (default: ``x`` if present, else
+            every table except the labels); ``Batch.x`` is the first.
+        label_scope: ``"seeds"`` (labels of the batch's seeds) or ``"nodes"`` (of every node).
+        device: where batches go; on CUDA the next batch is copied on a side stream from pinned
+            buffers while the current one trains.
+        num_threads: CPU threads for sampling and gathering (default: numba's thread count).
+            Threads take whole batches, each kernel then runs on one core: robust on busy
+            machines; with fewer batches than threads, each batch gets several cores.
+        prefetch: ready batches kept ahead of the consumer (0: run everything in the caller).
+        collate: ``collate(batch)`` runs in the worker; its result is what iteration yields.
+        num_workers: accepted for PyG/torch compatibility; > 0 sets ``num_threads``.
+        pin_memory: gather into pinned buffers (default: when ``device`` is a GPU).
+
+    Example:
+        >>> loader = Loader(NeighborSampler(graph, [15, 10]), train_idx, batch_size=1024,
+        ...                 shuffle=True, features=FeatureStore(x=x, y=y), labels="y")
+        >>> for batch in loader:
+        ...     out = model(batch.x, batch.subgraph)
+    """
+
+    def __init__(
+        self,
+        sampler: Sampler,
+        seeds: Any,
+        *,
+        batch_size: int = 1,
+        shuffle: bool = False,
+        drop_last: bool = False,
+        seed: int = 0,
+        features: Any = None,
+        labels: Any = None,
+        device: Union[str, torch.device, None] = None,
+        num_threads: Optional[int] = None,
+        prefetch: int = 2,
+        collate: Optional[Callable[[Batch], Any]] = None,
+        feature_names: Optional[Sequence[str]] = None,
+        label_scope: str = "seeds",
+        num_workers: Optional[int] = None,
+        pin_memory: Optional[bool] = None,
+    ) -> None:
+        if not callable(getattr(sampler, "sample", None)):
+            raise TypeError(f"sampler must have a sample(seeds, key) method, got {sampler!r}")
+        tune_malloc()  # per-batch buffers stay in the heap (see loaders/_malloc.py)
+        self.sampler = sampler
+        self.seeds = _check_seeds(seeds, getattr(sampler, "num_inputs", None))
+        self.batch_size = _check_int("batch_size", batch_size, 1)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.seed = _check_int("seed", seed, None)
+        self.prefetch = _check_int("prefetch", prefetch, 0)
+        if collate is not None and not callable(collate):
+            raise TypeError(f"collate must be callable, got {type(collate).__name__}")
+        self.collate = collate
+        if label_scope not in LABEL_SCOPES:
+            raise ValueError(f"label_scope must be one of {LABEL_SCOPES}, got {label_scope!r}")
+        self.label_scope = label_scope
+        self.device = torch.device(device) if device is not None else None
+        on_gpu = self.device is not None and self.device.type == "cuda"
+        if on_gpu and not torch.cuda.is_available():
+            raise ValueError(f"device={device!r} but CUDA is not available")
+        # Pinned gathers only help (and only work) with a GPU present.
+        self.pin_memory = (on_gpu if pin_memory is None else bool(pin_memory)) and (
+            torch.cuda.is_available()
+        )
+        if num_workers is not None:
+            _check_int("num_workers", num_workers, 0)
+            if num_threads is None and num_workers > 0:
+                num_threads = num_workers
+        self.num_threads = (
+            _check_int("num_threads", num_threads, 1)
+            if num_threads is not None
+            else numba.config.NUMBA_NUM_THREADS
+        )
+        self.features, self.feature_names, self.label_store, self.label_name = _setup_features(
+            features, labels, feature_names
+        )
+        self._epoch = 0
+
+    # ------------------------------------------------------------------ epochs
+    def __len__(self) -> int:
+        n = int(self.seeds.numel())
+        if self.drop_last:
+            return n // self.batch_size
+        return (n + self.batch_size - 1) // self.batch_size
+
+    @property
+    def epoch(self) -> int:
+        """The epoch the next ``iter()`` will use."""
+        return self._epoch
+
+    def set_epoch(self, epoch: int) -> None:
+        """Use ``epoch`` for the next iteration (it feeds the shuffle and every SampleKey).
+
+        Each ``iter()`` then increments it, so plain repeated loops see fresh samples.
+        """
+        self._epoch = _check_int("epoch", epoch, 0)
+
+    def __iter__(self) -> _LoaderIter:
+        epoch = self._epoch
+        self._epoch += 1
+        return _LoaderIter(self, epoch)
+
+    def __repr__(self) -> str:
+        return (
+            f"Loader({type(self.sampler).__name__}, seeds={self.seeds.numel()}, "
+            f"batch_size={self.batch_size}, shuffle={self.shuffle}, batches={len(self)}, "
+            f"threads={self.num_threads}, prefetch={self.prefetch})"
+        )
+
+    # ------------------------------------------------------------------ stages
+    def plan(self, epoch: int) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+        """(seeds, input positions) of every batch of ``epoch``, in order."""
+        n = int(self.seeds.numel())
+        if self.shuffle:
+            gen = torch.Generator()
+            gen.manual_seed(SampleKey(self.seed, epoch, -1).as_int())
+            order = torch.randperm(n, generator=gen)
+        else:
+            order = torch.arange(n)
+        out = []
+        for b in range(len(self)):
+            pos = order[b * self.batch_size : (b + 1) * self.batch_size]
+            out.append((self.seeds[pos] if self.shuffle else self.seeds[pos[0] : pos[-1] + 1], pos))
+        return out
+
+    def make_batch(self, index: int, epoch: int, seeds: torch.Tensor, pos: torch.Tensor) -> Batch:
+        """Run the sample and fetch stages for one batch (in the calling thread)."""
+        sub = self.sampler.sample(seeds, SampleKey(self.seed, epoch, index))
+        pin = self.pin_memory
+        data = {
+            name: self.features.fetch(name, sub.nodes, pin_memory=pin)
+            for name in self.feature_names
+        }
+        x = data[self.feature_names[0]] if self.feature_names else None
+        y = None
+        if self.label_store is not None:
+            ids = sub.nodes if self.label_scope == "nodes" else sub.nodes[: sub.num_seeds]
+            y = self.label_store.fetch(self.label_name, ids, pin_memory=pin)
+        return Batch(sub, x, y, seeds, pos, index, epoch, data)
+
+    def _threads_per_batch(self, num_batches: int) -> Tuple[int, int]:
+        """(worker threads, numba threads per worker)."""
+        total = self.num_threads
+        if _threading_layer() == "workqueue":  # not thread-safe: one caller at a time
+            return 1, min(total, numba.config.NUMBA_NUM_THREADS)
+        workers = max(1, min(total, num_batches))
+        return workers, max(1, min(numba.config.NUMBA_NUM_THREADS, total // workers))
+
+
+class _LoaderIter:
+    """One pass over a Loader. Holds no reference its worker threads need, so dropping it
+    (``break`` out of a loop) lets ``__del__`` stop them."""
+
+    def __init__(self, loader: Loader, epoch: int) -> None:
+        self._loader = loader
+        self.epoch = epoch
+        plan = loader.plan(epoch)
+        self._len = len(plan)
+        self._run = _Run(loader, epoch, plan)
+        self._finalizer = weakref.finalize(self, _Run.close, self._run)
+
+    def __iter__(self) -> _LoaderIter:
+        return self
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __next__(self) -> Any:
+        return self._run.next()
+
+    def close(self) -> None:
+        """Stop the worker threads (also done when the iterator is garbage collected)."""
+        self._finalizer()
+
+
+class _Run:
+    """The shared state of one pass: the plan, the worker threads and the ready window."""
+
+    def __init__(self, loader: Loader, epoch: int, plan: List[Tuple[torch.Tensor, torch.Tensor]]):
+        self.loader = loader
+        self.epoch = epoch
+        self.plan = plan
+        self.cond = threading.Condition()
+        self.results: Dict[int, Tuple[bool, Any, Any]] = {}
+        self.next_task = 0
+        self.consumed = 0
+        self.stopped = False
+        self.threads: List[threading.Thread] = []
+        self.inline = loader.prefetch == 0
+        if self.inline or not plan:
+            return
+        _ACTIVE.add(self)
+        workers, per_worker = loader._threads_per_batch(len(plan))
+        self.window = loader.prefetch + workers
+        self.streams: List[Any] = [None] * workers
+        if loader.device is not None and loader.device.type == "cuda":  # pragma: no cover - GPU
+            self.streams = [torch.cuda.Stream(loader.device) for _ in range(workers)]
+        for w in range(workers):
+            t = threading.Thread(
+                target=self._work,
+                args=(per_worker, self.streams[w]),
+                name=f"gnnsys-loader-{w}",
+                daemon=True,
+            )
+            t.start()
+            self.threads.append(t)
+
+    # ------------------------------------------------------------------ producer side
+    def _produce(self, index: int, stream: Any) -> Tuple[Any, Any]:
+        loader = self.loader
+        seeds, pos = self.plan[index]
+        batch = loader.make_batch(index, self.epoch, seeds, pos)
+        collate = loader.collate if loader.collate is not None else _identity
+        if stream is None:
+            if loader.device is not None:
+                batch = batch.to(loader.device)
+            return collate(batch), None
+        # pragma: no cover - needs a GPU. Copies and collate are queued on this worker's side
+        # stream; the consumer's stream waits on the event before using the batch.
+        with torch.cuda.stream(stream):
+            batch = batch.to(loader.device, non_blocking=True)
+            out = collate(batch)
+            event = torch.cuda.Event()
+            event.record(stream)
+        return out, event
+
+    def _work(self, numba_threads: int, stream: Any) -> None:
+        numba.set_num_threads(numba_threads)
+        while True:
+            with self.cond:
+                while (
+                    not self.stopped
+                    and self.next_task < len(self.plan)
+                    and self.next_task - self.consumed >= self.window
+                ):
+                    self.cond.wait()
+                if self.stopped or self.next_task >= len(self.plan):
+                    return
+                index = self.next_task
+                self.next_task += 1
+            try:
+                out, event = self._produce(index, stream)
+                res = (True, out, event)
+            except BaseException as err:  # re-raised in the consumer
+                res = (False, err, None)
+            with self.cond:
+                self.results[index] = res
+                self.cond.notify_all()
+                if not res[0]:
+                    return
+
+    # ------------------------------------------------------------------ consumer side
+    def next(self) -> Any:
+        if self.consumed >= len(self.plan):
+            self.close()
+            raise StopIteration
+        if self.inline:
+            index = self.consumed
+            self.consumed += 1
+            return self._produce(index, None)[0]
+        with self.cond:
+            while self.consumed not in self.results:
+                if self.stopped:
+                    raise StopIteration
+                if not any(t.is_alive() for t in self.threads):
+                    raise RuntimeError("gnnsys loader threads exited without producing a batch")
+                self.cond.wait(timeout=1.0)
+            ok, out, event = self.results.pop(self.consumed)
+            self.consumed += 1
+            self.cond.notify_all()
+        if not ok:
+            self.close()
+            raise out
+        if event is not None:  # pragma: no cover - needs a GPU
+            current = torch.cuda.current_stream(self.loader.device)
+            current.wait_event(event)
+            _record_stream(out, current)
+        return out
+
+    def close(self) -> None:
+        with self.cond:
+            self.stopped = True
+            self.results.clear()
+            self.cond.notify_all()
+
+
+# Runs with live threads; stopped and joined at exit (a thread still inside a numba parallel
+# kernel while the interpreter tears down its OpenMP runtime aborts the process).
+_ACTIVE: weakref.WeakSet[_Run] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    runs = list(_ACTIVE)
+    for run in runs:
+        run.close()
+    for run in runs:
+        for t in run.threads:
+            t.join(timeout=10.0)
+
+
+def _identity(batch: Batch) -> Batch:
+    return batch
+
+
+def _record_stream(obj: Any, stream: Any) -> None:  # pragma: no cover - needs a GPU
+    """Tell the caching allocator that tensors made on a side stream are used on ``stream``."""
+    seen = set()
+
+    def visit(o: Any) -> None:
+        if id(o) in seen:
+            return
+        seen.add(id(o))
+        if isinstance(o, torch.Tensor):
+            if o.is_cuda:
+                o.record_stream(stream)
+        elif isinstance(o, dict):
+            for v in o.values():
+                visit(v)
+        elif isinstance(o, (list, tuple)):
+            for v in o:
+                visit(v)
+        elif hasattr(o, "__dict__"):
+            for v in vars(o).values():
+                visit(v)
+
+    visit(obj)
+
+
+# ---------------------------------------------------------------------- setup helpers
+_LAYER: Optional[str] = None
+
+
+def _threading_layer() -> str:
+    """numba's threading layer ("omp", "tbb" or "workqueue"), initialising it if needed."""
+    global _LAYER
+    if _LAYER is None:
+        from gnnsys.loaders._kernels import column_cumsum
+
+        column_cumsum(np.zeros(2, np.int64), np.zeros(1, np.float64))  # runs a parallel kernel
+        _LAYER = numba.threading_layer()
+    return _LAYER
+
+
+def _check_int(name: str, value: Any, lo: Optional[int]) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if lo is not None and value < lo:
+        raise ValueError(f"{name} must be >= {lo}, got {value}")
+    return int(value)
+
+
+def _check_seeds(seeds: Any, num_inputs: Optional[int]) -> torch.Tensor:
+    if isinstance(seeds, (int, np.integer)) and not isinstance(seeds, bool):
+        if seeds < 0:
+            raise ValueError(f"seeds as a count must be >= 0, got {seeds}")
+        if num_inputs is not None and seeds > num_inputs:
+            raise ValueError(f"seeds={seeds} exceeds the sampler's {num_inputs} inputs")
+        return torch.arange(int(seeds))
+    if isinstance(seeds, np.ndarray):
+        seeds = torch.from_numpy(np.ascontiguousarray(seeds))
+    elif isinstance(seeds, (list, tuple, range)):
+        seeds = torch.as_tensor(list(seeds), dtype=torch.int64)
+    if not isinstance(seeds, torch.Tensor):
+        raise TypeError(f"seeds must be a 1-D tensor of ids or a bool mask, got {type(seeds)}")
+    if seeds.dtype == torch.bool:
+        if seeds.dim() != 1:
+            raise ValueError(f"a seed mask must be 1-D, got shape {tuple(seeds.shape)}")
+        if num_inputs is not None and seeds.numel() != num_inputs:
+            raise ValueError(
+                f"seed mask has length {seeds.numel()}, expected {num_inputs} (one per input)"
+            )
+        return torch.nonzero(seeds.cpu()).flatten()
+    return check_ids("seeds", seeds, num_inputs)
+
+
+def _setup_features(
+    features: Any, labels: Any, feature_names: Optional[Sequence[str]]
+) -> Tuple[FeatureStore, List[str], Optional[FeatureStore], Optional[str]]:
+    if features is None:
+        store = FeatureStore()
+    elif isinstance(features, FeatureStore):
+        store = features
+    elif isinstance(features, dict):
+        store = FeatureStore(features)
+    elif isinstance(features, (torch.Tensor, np.ndarray)) or hasattr(features, "__getitem__"):
+        store = FeatureStore(x=features)
+    else:
+        raise TypeError(f"features must be a FeatureStore, got {type(features).__name__}")
+    label_store: Optional[FeatureStore] = None
+    label_name: Optional[str] = None
+    if isinstance(labels, str):
+        if labels not in store:
+            raise ValueError(f"labels={labels!r} names no table of the features ({store.keys()})")
+        label_store, label_name = store, labels
+    elif labels is not None:
+        label_store, label_name = FeatureStore(y=labels), "y"
+    if feature_names is None:
+        names = ["x"] if "x" in store and "x" != label_name else None
+        if names is None:
+            names = [k for k in store.keys() if k != label_name]
+    else:
+        if isinstance(feature_names, str):
+            feature_names = [feature_names]
+        names = list(feature_names)
+        for n in names:
+            if n not in store:
+                raise ValueError(f"feature_names holds {n!r}, not a table of {store.keys()}")
+    return store, names, label_store, label_name

@@ -1,0 +1,138 @@
+"""The folder format: round trip, hand-written folders, and the errors for bad ones."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from gnnsys.datasets import load_folder, save_folder, synthetic
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return synthetic("tiny", cache=False)
+
+
+def _small_folder(path, **override):
+    # 5 nodes, directed edges in no particular order, one duplicate kept as is.
+    arrays = {
+        "src": np.array([3, 0, 1, 4, 0, 0], dtype=np.int64),
+        "dst": np.array([0, 1, 2, 2, 4, 1], dtype=np.int64),
+        "x": np.arange(10, dtype=np.float32).reshape(5, 2),
+        "y": np.array([0, 1, 2, 1, 0], dtype=np.int64),
+        "train_idx": np.array([0, 2], dtype=np.int64),
+    }
+    arrays.update(override)
+    path.mkdir(parents=True, exist_ok=True)
+    for k, v in arrays.items():
+        if v is not None:
+            np.save(path / f"{k}.npy", v)
+    return path
+
+
+def test_round_trip(tmp_path, tiny):
+    out = save_folder(tiny, tmp_path / "tiny")
+    assert out == tmp_path / "tiny"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o777 & ~umask  # as mkdir would, not mkdtemp's 0700
+    names = sorted(p.name for p in out.iterdir())
+    assert names == sorted(
+        ["src.npy", "dst.npy", "x.npy", "y.npy", "train_idx.npy", "val_idx.npy"]
+        + ["test_idx.npy", "meta.json"]
+    )
+    src, dst = np.load(out / "src.npy"), np.load(out / "dst.npy")
+    assert src.dtype == dst.dtype == np.int64 and src.size == tiny.num_edges
+    # Symmetric graph: both directions are written.
+    pairs = set(zip(src.tolist(), dst.tolist()))
+    assert all((d, s) in pairs for s, d in list(pairs)[:500])
+    back = load_folder(out)
+    assert back.name == "tiny" and back.num_classes == tiny.num_classes
+    assert torch.equal(back.graph.indptr, tiny.graph.indptr)
+    assert torch.equal(back.graph.indices, tiny.graph.indices)
+    for k in ("x", "y", "train_idx", "val_idx", "test_idx"):
+        assert torch.equal(getattr(back, k), getattr(tiny, k)), k
+    assert torch.equal(back.graph.to_edge_index(), tiny.graph.to_edge_index())
+
+
+def test_no_mmap_and_name_override(tmp_path, tiny):
+    save_folder(tiny, tmp_path / "d")
+    back = load_folder(tmp_path / "d", mmap=False, name="renamed")
+    assert back.name == "renamed" and torch.equal(back.x, tiny.x)
+
+
+def test_overwrite(tmp_path, tiny):
+    save_folder(tiny, tmp_path / "d")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        save_folder(tiny, tmp_path / "d")
+    other = synthetic("tiny", seed=1, cache=False)
+    save_folder(other, tmp_path / "d", overwrite=True)
+    assert torch.equal(load_folder(tmp_path / "d").y, other.y)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d"]  # no temp dirs left
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(FileExistsError, match="not a folder"):
+        save_folder(tiny, tmp_path / "file", overwrite=True)
+
+
+def test_hand_written_folder_defaults(tmp_path):
+    ds = load_folder(_small_folder(tmp_path / "s"))
+    assert ds.name == "s" and ds.num_classes == 3 and ds.num_nodes == 5
+    assert ds.val_idx.numel() == 0
+    assert ds.test_idx.tolist() == [1, 3, 4]  # everything outside train and val
+    # Edges kept exactly (duplicates too), grouped by destination in file order.
+    assert ds.graph.indptr.tolist() == [0, 1, 3, 5, 5, 6]
+    assert ds.graph.indices.tolist() == [3, 0, 0, 1, 4, 0]
+
+
+def test_meta_json_supplies_num_classes_and_is_checked(tmp_path):
+    folder = _small_folder(tmp_path / "s")
+    (folder / "meta.json").write_text(json.dumps({"num_classes": 5, "name": "five"}))
+    ds = load_folder(folder)
+    assert ds.num_classes == 5 and ds.name == "five"
+    (folder / "meta.json").write_text(json.dumps({"num_nodes": 6}))
+    with pytest.raises(ValueError, match="num_nodes=6"):
+        load_folder(folder)
+    (folder / "meta.json").write_text("{not json")
+    with pytest.raises(ValueError, match="not valid JSON"):
+        load_folder(folder)
+
+
+def test_missing_files_list_expected(tmp_path):
+    folder = _small_folder(tmp_path / "s", y=None)
+    with pytest.raises(FileNotFoundError, match="lacks y.npy.*src.npy, dst.npy, x.npy, y.npy"):
+        load_folder(folder)
+    with pytest.raises(FileNotFoundError, match="no folder.*src.npy"):
+        load_folder(tmp_path / "absent")
+
+
+@pytest.mark.parametrize(
+    "override, exc, match",
+    [
+        (dict(src=np.array([0.0, 1, 1, 4, 0, 0])), ValueError, "src.npy must be a 1-D integer"),
+        (dict(dst=np.array([0, 1, 2, 2, 5, 1])), ValueError, "dst.npy holds node id 5"),
+        (dict(src=np.array([-1, 0, 1, 4, 0, 0])), ValueError, "src.npy holds a negative"),
+        (dict(dst=np.array([0, 1, 2])), ValueError, "same length"),
+        (dict(x=np.arange(5, dtype=np.float32)), ValueError, "x.npy must be a float array"),
+        (dict(x=np.zeros((5, 2), dtype=np.int64)), ValueError, "x.npy must be a float array"),
+        (dict(y=np.array([0, 1, 2])), ValueError, "y.npy has 3 labels"),
+        (dict(y=np.array([0, 1, 2, 1, -2])), ValueError, "y holds label -2"),
+        (dict(train_idx=np.array([0, 7])), IndexError, "train_idx.npy holds node id 7"),
+        (dict(val_idx=np.array([-1])), IndexError, "val_idx.npy holds node id -1"),
+        (dict(test_idx=np.array([[1]])), ValueError, "test_idx.npy must be a 1-D"),
+        (dict(src=np.array([object()] * 6)), ValueError, "not a readable .npy"),
+    ],
+)
+def test_malformed_folder(tmp_path, override, exc, match):
+    with pytest.raises(exc, match=match):
+        load_folder(_small_folder(tmp_path / "s", **override))
+
+
+def test_bad_argument_types(tmp_path, tiny):
+    with pytest.raises(TypeError, match="dataset must be"):
+        save_folder("tiny", tmp_path / "d")
+    with pytest.raises(TypeError, match="path must be"):
+        save_folder(tiny, 3)
+    with pytest.raises(TypeError, match="path must be"):
+        load_folder(None)

@@ -1,0 +1,164 @@
+"""FeatureStore: tables of every kind, the numba row gather, validation, pinned/device paths."""
+
+import numpy as np
+import pytest
+import torch
+
+from gnnsys.features import FeatureStore, gather_rows
+from gnnsys.loaders import _kernels
+
+
+@pytest.mark.parametrize(
+    "dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int64,
+              torch.int32, torch.uint8, torch.bool]
+)  # fmt: skip
+def test_gather_matches_index_select_for_every_dtype(dtype):
+    g = torch.Generator().manual_seed(0)
+    x = (torch.randn(50, 7, generator=g) * 10).to(dtype)
+    ids = torch.randint(0, 50, (33,), generator=g)
+    assert torch.equal(gather_rows(x, ids), x[ids])
+
+
+@pytest.mark.parametrize("shape", [(40,), (40, 3), (40, 2, 5), (40, 100)])
+def test_gather_shapes(shape):
+    x = torch.arange(int(np.prod(shape)), dtype=torch.float32).view(shape)
+    ids = torch.tensor([39, 0, 5, 5])
+    assert torch.equal(gather_rows(x, ids), x[ids])
+
+
+def test_gather_parallel_kernel(monkeypatch):
+    monkeypatch.setattr(_kernels, "PARALLEL_MIN_WORK", 0)
+    x = torch.randn(3000, 24)
+    ids = torch.randint(0, 3000, (5000,), generator=torch.Generator().manual_seed(1))
+    assert torch.equal(gather_rows(x, ids), x[ids])
+
+
+def test_gather_non_contiguous_falls_back():
+    x = torch.randn(20, 6).t()  # [6, 20], not contiguous
+    ids = torch.tensor([5, 1])
+    assert torch.equal(gather_rows(x, ids), x[ids])
+
+
+def test_gather_into_out_and_empty():
+    x = torch.randn(10, 4)
+    out = torch.empty(3, 4)
+    res = gather_rows(x, torch.tensor([1, 2, 3]), out)
+    assert res is out and torch.equal(out, x[1:4])
+    assert gather_rows(x, torch.empty(0, dtype=torch.long)).shape == (0, 4)
+
+
+def test_store_tensor_numpy_memmap_and_indexable(tmp_path):
+    x = np.random.default_rng(0).standard_normal((30, 5)).astype(np.float32)
+    path = tmp_path / "x.npy"
+    np.save(path, x)
+    mm = np.load(path, mmap_mode="r")
+
+    class Rows:  # anything indexable by a LongTensor with a length
+        def __len__(self):
+            return 30
+
+        def __getitem__(self, ids):
+            return torch.from_numpy(x)[ids] * 2
+
+    store = FeatureStore({"t": torch.from_numpy(x)}, mm=mm, obj=Rows())
+    ids = torch.tensor([29, 3, 3])
+    want = torch.from_numpy(x)[ids]
+    assert torch.equal(store.fetch("t", ids), want)
+    assert torch.equal(store.fetch("mm", ids), want)
+    assert torch.equal(store.fetch("obj", ids), want * 2)
+    assert store.num_rows("mm") == 30 and set(store) == {"t", "mm", "obj"} and len(store) == 3
+    assert "mm" in store and "nope" not in store
+    assert "FeatureStore(" in repr(store)
+
+
+def test_fetch_out_argument_and_checks():
+    store = FeatureStore(x=torch.randn(10, 3))
+    out = torch.empty(2, 3)
+    assert store.fetch("x", torch.tensor([4, 5]), out=out) is out
+    with pytest.raises(ValueError, match="shape"):
+        store.fetch("x", torch.tensor([4, 5]), out=torch.empty(3, 3))
+    with pytest.raises(ValueError, match="dtype"):
+        store.fetch("x", torch.tensor([4, 5]), out=torch.empty(2, 3, dtype=torch.float64))
+
+
+@pytest.mark.parametrize(
+    "ids, exc, msg",
+    [
+        (torch.tensor([0, 10]), IndexError, "out of range"),
+        (torch.tensor([-1]), IndexError, "negative"),
+        (torch.tensor([0.5]), ValueError, "integer"),
+        (torch.tensor([[1]]), ValueError, "1-dimensional"),
+        ([1, 2], None, None),
+    ],
+)
+def test_fetch_validates_ids(ids, exc, msg):
+    store = FeatureStore(x=torch.randn(10, 3))
+    if exc is None:
+        assert store.fetch("x", ids).shape == (2, 3)
+        return
+    with pytest.raises(exc, match=msg):
+        store.fetch("x", ids)
+
+
+def test_bad_tables_and_names():
+    with pytest.raises(ValueError, match="row dimension"):
+        FeatureStore(x=torch.tensor(3.0))
+    with pytest.raises(TypeError, match="indexable"):
+        FeatureStore(x=3)
+    with pytest.raises(TypeError, match="names"):
+        FeatureStore({1: torch.zeros(2)})
+    with pytest.raises(KeyError, match="no table named 'y'"):
+        FeatureStore(x=torch.zeros(2, 2)).fetch("y", torch.tensor([0]))
+
+
+def test_fetch_to_device_and_pinning_without_gpu():
+    store = FeatureStore(x=torch.randn(10, 3))
+    # pin_memory is ignored without CUDA (pinning needs a driver); the rows still arrive.
+    rows = store.fetch("x", torch.tensor([1]), device="cpu", pin_memory=True)
+    assert rows.shape == (1, 3) and not rows.is_pinned()
+
+
+@pytest.mark.gpu
+def test_fetch_to_gpu_through_pinned_buffer():
+    x = torch.randn(100, 8)
+    store = FeatureStore(x=x, g=x.cuda())
+    ids = torch.tensor([5, 7, 99])
+    assert torch.equal(store.fetch("x", ids, device="cuda").cpu(), x[ids])
+    assert store.fetch("x", ids, pin_memory=True).is_pinned()
+    assert torch.equal(store.fetch("g", ids.cuda()).cpu(), x[ids])
+
+
+def test_buffer_pool_reuses_only_released_buffers():
+    import gc
+
+    from gnnsys.features import BufferPool
+
+    pool = BufferPool(max_buffers=2)
+    a = pool.take(10, (4,), torch.float32)
+    first = a.data_ptr()
+    b = pool.take(10, (4,), torch.float32)
+    assert b.data_ptr() != first
+    del a
+    gc.collect()
+    c = pool.take(8, (4,), torch.float32)
+    assert c.data_ptr() == first  # released: reused
+    view = c[2:]
+    del c
+    d = pool.take(8, (4,), torch.float32)
+    assert d.data_ptr() != first  # a view still holds it
+    assert view.shape == (6, 4)
+    e = pool.take(5, (3,), torch.bfloat16)
+    assert e.shape == (5, 3) and e.dtype == torch.bfloat16
+    assert pool.take(0, (4,), torch.float32).shape == (0, 4)
+
+
+def test_fetch_results_survive_later_fetches():
+    # Pooled buffers must never be overwritten while a caller still holds the result.
+    x = torch.arange(4000, dtype=torch.float32).view(1000, 4)
+    store = FeatureStore(x=x)
+    held = []
+    for i in range(12):
+        ids = torch.arange(i, 1000, 7)
+        held.append((ids, store.fetch("x", ids)))
+    for ids, rows in held:
+        assert torch.equal(rows, x[ids])

@@ -1,0 +1,135 @@
+"""The numba sampling kernels directly: random streams, Floyd's algorithm, A-Res, the relabel
+maps, the bidirectional and induced passes, the serial twins, and the small helpers."""
+
+import numba
+import numpy as np
+import pytest
+from scipy import stats
+
+from gnnsys.loaders import _kernels as K
+
+
+@numba.njit(cache=False)
+def _floyd_many(d, k, trials, key):
+    out = np.empty((trials, k), np.int64)
+    pos = np.empty(k, np.int64)
+    for t in range(trials):
+        st = K._stream(K.hop_key(key, 0), t, 0)
+        K._floyd(st, 100, d, k, pos, 0)
+        out[t] = pos
+    return out
+
+
+@pytest.mark.parametrize("k", [1, 5, 32, 33, 60])
+def test_floyd_distinct_in_range_and_uniform(k):
+    d = 64
+    picks = _floyd_many(d, k, 2000, 12345)
+    assert picks.min() >= 100 and picks.max() < 100 + d
+    for row in picks[:200]:
+        assert len(set(row.tolist())) == k
+    counts = np.bincount((picks - 100).ravel(), minlength=d)
+    assert stats.chisquare(counts).pvalue > 1e-3
+
+
+@numba.njit(cache=False)
+def _ares_many(weights, k, trials):
+    out = np.empty((trials, k), np.int64)
+    pos = np.empty(k, np.int64)
+    keys = np.empty(k, np.float64)
+    for t in range(trials):
+        K._weighted_without(K._stream(np.uint64(7), t, 0), weights, 0, weights.shape[0], k, pos,
+                            keys, 0)  # fmt: skip
+        out[t] = pos
+    return out
+
+
+def test_ares_first_pick_probabilities():
+    w = np.array([1.0, 0.0, 2.0, 5.0, 2.0])
+    picks = _ares_many(w, 1, 6000)[:, 0]
+    counts = np.bincount(picks, minlength=5)
+    assert counts[1] == 0
+    expected = 6000 * w[[0, 2, 3, 4]] / w.sum()
+    assert stats.chisquare(counts[[0, 2, 3, 4]], expected).pvalue > 1e-3
+    two = _ares_many(w, 2, 500)
+    assert all(len(set(r)) == 2 and 1 not in r for r in two.tolist())
+
+
+def test_random_nodes_uniform_and_weighted():
+    a = K.random_nodes(5, 1, 20000, 10)
+    assert a.min() >= 0 and a.max() < 10
+    assert stats.chisquare(np.bincount(a, minlength=10)).pvalue > 1e-3
+    assert not np.array_equal(a, K.random_nodes(5, 2, 20000, 10))  # salts are separate streams
+    assert np.array_equal(a, K.random_nodes(5, 1, 20000, 10))
+    cum = np.concatenate([[0.0], np.cumsum([0.0, 1.0, 0.0, 3.0])])
+    b = K.random_weighted_nodes(9, 1, 8000, cum)
+    counts = np.bincount(b, minlength=4)
+    assert counts[0] == counts[2] == 0
+    assert stats.chisquare(counts[[1, 3]], [2000, 6000]).pvalue > 1e-3
+
+
+def test_first_occurrence_unique_and_min_max():
+    v = np.array([5, 3, 5, 9, 3, 0], np.int64)
+    uniq, inv = K.first_occurrence_unique(v)
+    assert uniq.tolist() == [5, 3, 9, 0] and np.array_equal(uniq[inv], v)
+    assert K.min_max(v) == (0, 9)
+
+
+def test_bidirectional_dedupes_and_keeps_earliest_hop():
+    row = np.array([1, 0, 2, 1], np.int64)
+    col = np.array([0, 1, 1, 0], np.int64)  # (0,1) in hop 1 duplicates reverse of (1,0) hop 1
+    eid = np.array([10, 11, 12, 13], np.int64)
+    ei, e, per_hop = K.bidirectional_edges(np.stack([row, col]), eid, np.array([2, 2]), 3)
+    r, c = ei
+    pairs = list(zip(r.tolist(), c.tolist()))
+    assert len(set(pairs)) == len(pairs) == 4  # (1,0) (0,1) (2,1) (1,2)
+    assert per_hop.tolist() == [2, 2]
+    assert dict(zip(pairs, e.tolist()))[(0, 1)] == 10  # the earliest edge keeps the pair
+
+
+def test_pack_and_column_cumsum():
+    idx = np.array([3, 1, 2], np.int32)
+    ids = np.array([7, -1, 2**31 - 1], np.int64)
+    out = np.empty(3, np.int64)
+    K.pack_adjacency(idx, ids, out)
+    assert (out & 0xFFFFFFFF).tolist() == [3, 1, 2] and (out >> 32).tolist() == [7, -1, 2**31 - 1]
+    cum = K.column_cumsum(np.array([0, 2, 3], np.int64), np.array([1.0, 2.0, 4.0]))
+    assert cum.tolist() == [1.0, 3.0, 4.0]
+
+
+def test_prefetch_is_harmless():
+    @numba.njit(cache=False)
+    def f(a):
+        s = 0
+        for i in range(a.shape[0]):
+            K.prefetch(a, (i * 7) % a.shape[0])
+            s += a[i]
+        return s
+
+    assert f(np.arange(100)) == 4950
+
+
+def test_serial_twin_and_choose(monkeypatch):
+    assert K.sample_hops_serial.py_func.__qualname__ == "sample_hops_serial"
+    assert K.choose(K.sample_hops, K.sample_hops_serial, 10) is K.sample_hops_serial
+    monkeypatch.setattr(K, "PARALLEL_MIN_WORK", 0)
+    old = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        assert K.choose(K.sample_hops, K.sample_hops_serial, 10**9) is K.sample_hops_serial
+        if numba.config.NUMBA_NUM_THREADS > 1:
+            numba.set_num_threads(2)
+            assert K.choose(K.sample_hops, K.sample_hops_serial, 10**9) is K.sample_hops
+    finally:
+        numba.set_num_threads(old)
+
+
+def test_stamped_map_needs_no_reset():
+    # Two batches on one map: the second stamp ignores the first batch's entries.
+    indptr = np.array([0, 1, 2, 2], np.int64)
+    adj = np.array([1, 2], np.int32)
+    mapv = np.zeros(3, np.int64)
+    args = (indptr, adj, np.empty(0, np.int64), False, np.empty(0), np.empty(0))
+    tail = (np.empty(0, np.int64), np.array([2, 2], np.int64), False, False, False, False, 1, mapv)
+    first = K.sample_hops_serial(*args, np.array([0], np.int64), *tail, 1)
+    second = K.sample_hops_serial(*args, np.array([1], np.int64), *tail, 2)
+    assert first[0].tolist() == [0, 1, 2] and second[0].tolist() == [1, 2]

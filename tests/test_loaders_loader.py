@@ -1,0 +1,221 @@
+"""The Loader engine: batching, order, determinism across threads, epochs, features and
+labels, collate, error propagation, shutdown, a generic sampler, and input validation."""
+
+import gc
+import threading
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from gnnsys.features import FeatureStore
+from gnnsys.graph import Graph
+from gnnsys.loaders import Batch, Loader, NeighborSampler, SampledSubgraph
+
+
+@pytest.fixture(scope="module")
+def setup():
+    g = torch.Generator().manual_seed(0)
+    n, e = 500, 5000
+    ei = torch.stack(
+        [torch.randint(0, n, (e,), generator=g), torch.randint(0, n, (e,), generator=g)]
+    )
+    graph = Graph.from_edge_index(ei, n)
+    x = torch.randn(n, 6, generator=g)
+    y = torch.randint(0, 5, (n,), generator=g)
+    return graph, FeatureStore(x=x, y=y), x, y
+
+
+def seeds_of(loader, **kw):
+    return [b.seeds.clone() for b in loader]
+
+
+def test_batches_cover_seeds(setup):
+    graph, store, _, _ = setup
+    seeds = torch.arange(0, 500, 3)
+    s = NeighborSampler(graph, [3])
+    for shuffle in (False, True):
+        loader = Loader(s, seeds, batch_size=16, shuffle=shuffle, seed=1)
+        got = seeds_of(loader)
+        assert len(got) == len(loader) == (seeds.numel() + 15) // 16
+        cat = torch.cat(got)
+        assert sorted(cat.tolist()) == seeds.tolist()
+        if not shuffle:
+            assert torch.equal(cat, seeds)
+    loader = Loader(s, seeds, batch_size=16, drop_last=True)
+    assert len(loader) == seeds.numel() // 16 == len(seeds_of(loader))
+    assert all(b.numel() == 16 for b in seeds_of(loader))
+
+
+def test_input_id_positions(setup):
+    graph, _, _, _ = setup
+    seeds = torch.tensor([40, 7, 300, 12, 99])
+    for b in Loader(NeighborSampler(graph, [2]), seeds, batch_size=2, shuffle=True):
+        assert torch.equal(seeds[b.input_id], b.seeds)
+
+
+def test_features_and_labels(setup):
+    graph, store, x, y = setup
+    loader = Loader(NeighborSampler(graph, [4, 2]), torch.arange(100), batch_size=32,
+                    features=store, labels="y")  # fmt: skip
+    for b in loader:
+        assert isinstance(b, Batch)
+        assert torch.equal(b.x, x[b.subgraph.nodes])
+        assert torch.equal(b.y, y[b.seeds])
+        assert set(b.node_data) == {"x"} and b.batch_size == b.seeds.numel()
+    loader = Loader(NeighborSampler(graph, [4]), torch.arange(10), batch_size=5,
+                    features=store, labels="y", label_scope="nodes")  # fmt: skip
+    b = next(iter(loader))
+    assert torch.equal(b.y, y[b.subgraph.nodes])
+    # A label tensor instead of a name, and features as a bare tensor.
+    b = next(iter(Loader(NeighborSampler(graph, [2]), torch.arange(4), batch_size=4,
+                         features=x, labels=y)))  # fmt: skip
+    assert torch.equal(b.y, y[:4]) and torch.equal(b.x, x[b.subgraph.nodes])
+
+
+def _fingerprint(loader):
+    return [(b.seeds.tolist(), b.subgraph.nodes.tolist(), b.subgraph.edge_ids.tolist(),
+             b.x.sum().item()) for b in loader]  # fmt: skip
+
+
+def test_same_batches_whatever_threads_and_prefetch(setup):
+    graph, store, _, _ = setup
+    s = NeighborSampler(graph, [5, 3])
+    common = dict(batch_size=20, shuffle=True, seed=5, features=store)
+    ref = _fingerprint(Loader(s, torch.arange(200), num_threads=1, prefetch=0, **common))
+    for threads, prefetch in ((1, 2), (2, 1), (2, 4)):
+        got = _fingerprint(Loader(s, torch.arange(200), num_threads=threads, prefetch=prefetch,
+                                  **common))  # fmt: skip
+        assert got == ref, (threads, prefetch)
+
+
+def test_epochs(setup):
+    graph, _, _, _ = setup
+    loader = Loader(NeighborSampler(graph, [3]), torch.arange(60), batch_size=20, shuffle=True)
+    e0 = [b.subgraph.edge_ids.tolist() for b in loader]
+    assert loader.epoch == 1
+    e1 = [b.subgraph.edge_ids.tolist() for b in loader]
+    assert e0 != e1  # auto-increment: fresh shuffle and samples
+    loader.set_epoch(0)
+    assert [b.subgraph.edge_ids.tolist() for b in loader] == e0
+    first = next(iter(loader))
+    assert first.epoch == 1 and first.index == 0
+
+
+def test_collate_runs_and_result_is_yielded(setup):
+    graph, store, _, _ = setup
+    loader = Loader(NeighborSampler(graph, [2]), torch.arange(30), batch_size=10,
+                    features=store, collate=lambda b: (b.index, b.x.shape[0]))  # fmt: skip
+    out = list(loader)
+    assert [i for i, _ in out] == [0, 1, 2]
+
+
+class FailingSampler:
+    num_inputs = 100
+
+    def __init__(self, fail_at):
+        self.fail_at = fail_at
+
+    def sample(self, seeds, key):
+        if key.batch == self.fail_at:
+            raise KeyError(f"boom at batch {key.batch}")
+        nodes = seeds.clone()
+        empty = torch.empty(0, dtype=torch.long)
+        return SampledSubgraph(nodes, empty, empty, [seeds.numel()], [])
+
+
+@pytest.mark.parametrize("prefetch", [0, 2])
+def test_worker_errors_reach_the_consumer(prefetch):
+    loader = Loader(FailingSampler(2), torch.arange(50), batch_size=10, prefetch=prefetch)
+    it = iter(loader)
+    next(it)
+    next(it)
+    with pytest.raises(KeyError, match="boom at batch 2"):
+        next(it)
+
+
+def _loader_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("gnnsys-loader")]
+
+
+def test_abandoned_iterator_stops_its_threads():
+    class Slow(FailingSampler):
+        def sample(self, seeds, key):
+            time.sleep(0.01)
+            return super().sample(seeds, key)
+
+    before = len(_loader_threads())
+    it = iter(Loader(Slow(-1), torch.arange(100), batch_size=1, num_threads=2, prefetch=2))
+    next(it)
+    assert len(_loader_threads()) > before
+    del it
+    gc.collect()
+    deadline = time.time() + 10
+    while len(_loader_threads()) > before and time.time() < deadline:
+        time.sleep(0.05)
+    assert len(_loader_threads()) == before
+
+
+def test_generic_sampler_and_mask_seeds():
+    loader = Loader(FailingSampler(-1), torch.arange(100) % 3 == 0, batch_size=7)
+    got = torch.cat([b.seeds for b in loader])
+    assert torch.equal(got, torch.arange(0, 100, 3))
+    assert len(Loader(FailingSampler(-1), 10, batch_size=4)) == 3  # an int: arange(n)
+
+
+def test_bad_arguments(setup):
+    graph, store, _, _ = setup
+    s = NeighborSampler(graph, [2])
+    with pytest.raises(ValueError, match="mask has length 10, expected 500"):
+        Loader(s, torch.zeros(10, dtype=torch.bool))
+    with pytest.raises(ValueError, match="out of range"):
+        Loader(s, torch.tensor([0, 500]))
+    with pytest.raises(ValueError, match="integer"):
+        Loader(s, torch.tensor([0.0, 1.0]))
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        Loader(s, torch.arange(5), batch_size=0)
+    with pytest.raises(TypeError, match="batch_size must be an int"):
+        Loader(s, torch.arange(5), batch_size=2.5)
+    with pytest.raises(ValueError, match="prefetch"):
+        Loader(s, torch.arange(5), prefetch=-1)
+    with pytest.raises(ValueError, match="labels='z'"):
+        Loader(s, torch.arange(5), features=store, labels="z")
+    with pytest.raises(ValueError, match="feature_names"):
+        Loader(s, torch.arange(5), features=store, feature_names=["w"])
+    with pytest.raises(TypeError, match="collate"):
+        Loader(s, torch.arange(5), collate=3)
+    with pytest.raises(TypeError, match="sample"):
+        Loader(object(), torch.arange(5))
+    with pytest.raises(ValueError, match="label_scope"):
+        Loader(s, torch.arange(5), label_scope="all")
+    with pytest.raises(ValueError, match="CUDA"):
+        if not torch.cuda.is_available():
+            Loader(s, torch.arange(5), device="cuda")
+        else:  # pragma: no cover
+            raise ValueError("CUDA")
+
+
+def test_num_workers_alias_and_repr(setup):
+    graph, _, _, _ = setup
+    loader = Loader(NeighborSampler(graph, [2]), torch.arange(5), num_workers=1)
+    assert loader.num_threads == 1
+    assert "Loader(NeighborSampler" in repr(loader)
+
+
+def test_numpy_and_list_seeds(setup):
+    graph, _, _, _ = setup
+    s = NeighborSampler(graph, [2])
+    a = [b.seeds.tolist() for b in Loader(s, np.array([3, 4, 5]), batch_size=2)]
+    b = [b.seeds.tolist() for b in Loader(s, [3, 4, 5], batch_size=2)]
+    assert a == b == [[3, 4], [5]]
+
+
+@pytest.mark.gpu
+def test_cuda_batches_arrive_on_device(setup):
+    graph, store, x, _ = setup
+    loader = Loader(NeighborSampler(graph, [3]), torch.arange(64), batch_size=16,
+                    features=store, labels="y", device="cuda")  # fmt: skip
+    for b in loader:
+        assert b.x.is_cuda and b.subgraph.row.is_cuda and b.y.is_cuda
+        assert torch.equal(b.x.cpu(), x[b.subgraph.nodes.cpu()])

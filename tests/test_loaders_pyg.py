@@ -1,0 +1,338 @@
+"""The PyG drop-ins: batch fields and their meaning, input_id rules, subgraph types, disjoint,
+link batches, the remote-backend tuple, transforms, PyG models on our batches, and the
+arguments we refuse (NotImplementedError) or reject (ValueError)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch_geometric.data import Data, HeteroData
+
+from gnnsys.loaders.pyg import LinkNeighborLoader, NeighborLoader
+
+
+def make_data(n=300, e=3000, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ei = torch.stack(
+        [torch.randint(0, n, (e,), generator=g), torch.randint(0, n, (e,), generator=g)]
+    )
+    return Data(
+        x=torch.randn(n, 8, generator=g),
+        y=torch.randint(0, 4, (n,), generator=g),
+        edge_index=ei,
+        edge_attr=torch.randn(e, 3, generator=g),
+        edge_weight=torch.rand(e, generator=g) + 0.01,
+        train_mask=torch.rand(n, generator=g) < 0.5,
+        name="toy",
+    )
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_data()
+
+
+def check_batch(batch, data, fanouts=None, reversed_ok=False):
+    n_id, e_id = batch.n_id, batch.e_id
+    # Local edge_index: row 0 = neighbour, row 1 = the node aggregating it; e_id names the edge.
+    got, want = n_id[batch.edge_index], data.edge_index[:, e_id]
+    if reversed_ok:  # bidirectional: a reverse edge carries its original's id
+        assert bool(((got == want).all(0) | (got == want.flip(0)).all(0)).all())
+    else:
+        assert torch.equal(got, want)
+    assert torch.equal(batch.x, data.x[n_id]) and torch.equal(batch.y, data.y[n_id])
+    assert torch.equal(batch.train_mask, data.train_mask[n_id])
+    assert torch.equal(batch.edge_attr, data.edge_attr[e_id])
+    assert torch.equal(batch.edge_weight, data.edge_weight[e_id])
+    assert batch.name == "toy"
+    assert sum(batch.num_sampled_nodes) == n_id.numel() == batch.num_nodes
+    assert sum(batch.num_sampled_edges) == e_id.numel()
+    assert batch.num_sampled_nodes[0] == batch.batch_size
+    if fanouts is not None:
+        assert len(batch.num_sampled_edges) == len(fanouts)
+
+
+def test_index_input_nodes(data):
+    seeds = torch.tensor([7, 250, 3, 3, 120, 64, 5])
+    loader = NeighborLoader(data, [4, 3], input_nodes=seeds, batch_size=3, shuffle=True, seed=1)
+    assert len(loader) == 3
+    seen = []
+    for b in loader:
+        check_batch(b, data, [4, 3])
+        assert torch.equal(b.n_id[: b.batch_size], seeds[b.input_id])  # positions into seeds
+        seen += b.input_id.tolist()
+    assert sorted(seen) == list(range(7))
+
+
+def test_mask_and_none_input_nodes_give_global_input_id(data):
+    loader = NeighborLoader(data, [2], input_nodes=data.train_mask, batch_size=50)
+    ids = torch.cat([b.input_id for b in loader])
+    assert torch.equal(ids, data.train_mask.nonzero().flatten())
+    b = next(iter(NeighborLoader(data, [2], batch_size=10)))
+    assert torch.equal(b.input_id, torch.arange(10)) and torch.equal(b.n_id[:10], torch.arange(10))
+
+
+def test_fanout_minus_one_and_replace(data):
+    b = next(iter(NeighborLoader(data, [-1], input_nodes=torch.tensor([0, 1]), batch_size=2)))
+    assert b.e_id.numel() == int((data.edge_index[1] < 2).sum())
+    b = next(iter(NeighborLoader(data, [5], replace=True, batch_size=4)))
+    check_batch(b, data)
+
+
+@pytest.mark.parametrize("subgraph_type", ["bidirectional", "induced"])
+def test_subgraph_types(data, subgraph_type):
+    b = next(iter(NeighborLoader(data, [3, 2], batch_size=8, subgraph_type=subgraph_type)))
+    check_batch(b, data, reversed_ok=subgraph_type == "bidirectional")
+    ei = b.edge_index
+    if subgraph_type == "bidirectional":
+        pairs = set(map(tuple, ei.t().tolist()))
+        assert all((c, r) in pairs for r, c in pairs)
+    else:
+        nodes = set(b.n_id.tolist())
+        inside = [(s in nodes and d in nodes) for s, d in data.edge_index.t().tolist()]
+        assert b.e_id.numel() == sum(inside)
+
+
+def test_directed_false_means_induced(data):
+    with pytest.warns(DeprecationWarning, match="induced"):
+        loader = NeighborLoader(data, [2], batch_size=8, directed=False)
+    assert loader.node_sampler.subgraph_type == "induced"
+
+
+def test_disjoint_batch_vector(data):
+    b = next(iter(NeighborLoader(data, [3, 2], batch_size=6, disjoint=True)))
+    assert b.batch.shape == b.n_id.shape and torch.equal(b.batch[:6], torch.arange(6))
+    assert torch.equal(b.batch[b.edge_index[0]], b.batch[b.edge_index[1]])
+
+
+def test_weight_attr_samples_only_positive_edges():
+    d = make_data()
+    d.edge_weight[d.edge_index[1] == 0] = 0.0
+    d.edge_weight[(d.edge_index[1] == 0).nonzero()[0]] = 1.0  # one positive edge into node 0
+    b = next(iter(NeighborLoader(d, [5], input_nodes=torch.tensor([0]), weight_attr="edge_weight")))
+    assert b.e_id.numel() == 1 and float(d.edge_weight[b.e_id]) == 1.0
+
+
+def test_transforms(data):
+    def add_flag(batch):
+        batch.flag = torch.ones(1)
+        return batch
+
+    def drop_edges(out):
+        out.row, out.col, out.edge = out.row[:2], out.col[:2], out.edge[:2]
+        return out
+
+    loader = NeighborLoader(data, [3], batch_size=5, transform=add_flag,
+                            transform_sampler_output=drop_edges)  # fmt: skip
+    b = next(iter(loader))
+    assert b.flag.item() == 1 and b.edge_index.shape == (2, 2)
+    assert torch.equal(b.n_id[b.edge_index], data.edge_index[:, b.e_id])
+
+
+def test_feature_store_graph_store_tuple(data):
+    from torch_geometric.testing import MyFeatureStore, MyGraphStore
+
+    fs, gs = MyFeatureStore(), MyGraphStore()
+    fs.put_tensor(data.x, group_name=None, attr_name="x", index=None)
+    fs.put_tensor(data.y, group_name=None, attr_name="y", index=None)
+    gs.put_edge_index(data.edge_index, edge_type=None, layout="coo", size=(300, 300))
+    loader = NeighborLoader((fs, gs), [3, 2], input_nodes=torch.arange(10), batch_size=5)
+    b = next(iter(loader))
+    assert torch.equal(b.x, data.x[b.n_id]) and torch.equal(b.y, data.y[b.n_id])
+    assert torch.equal(b.n_id[b.edge_index], data.edge_index[:, b.e_id])
+
+
+def test_trains_a_pyg_model_with_and_without_trim(data):
+    from torch_geometric.nn import GraphSAGE
+
+    for trim in (False, True):
+        torch.manual_seed(0)
+        model = GraphSAGE(8, 16, num_layers=2, out_channels=4)
+        opt = torch.optim.Adam(model.parameters(), lr=0.01)
+        loader = NeighborLoader(data, [5, 5], batch_size=64, shuffle=True, seed=0)
+        losses = []
+        for _ in range(3):
+            for b in loader:
+                kw = {}
+                if trim:
+                    kw = dict(num_sampled_nodes_per_hop=b.num_sampled_nodes,
+                              num_sampled_edges_per_hop=b.num_sampled_edges)  # fmt: skip
+                out = model(b.x, b.edge_index, **kw)[: b.batch_size]
+                loss = F.cross_entropy(out, b.y[: b.batch_size])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                losses.append(loss.item())
+        assert all(torch.isfinite(torch.tensor(losses)))
+    # trim_to_layer needs hop-ordered counts: the seeds' outputs agree with and without it.
+    model.eval()
+    b = next(iter(NeighborLoader(data, [5, 5], batch_size=32)))
+    full = model(b.x, b.edge_index)[:32]
+    trimmed = model(b.x, b.edge_index, num_sampled_nodes_per_hop=b.num_sampled_nodes,
+                    num_sampled_edges_per_hop=b.num_sampled_edges)[:32]  # fmt: skip
+    assert torch.allclose(full, trimmed, atol=1e-5)
+
+
+def test_len_set_epoch_and_seed_reproducibility(data):
+    a = NeighborLoader(data, [3], batch_size=40, shuffle=True, seed=3)
+    b = NeighborLoader(data, [3], batch_size=40, shuffle=True, seed=3)
+    assert len(a) == 8
+    assert [x.n_id.tolist() for x in a] == [x.n_id.tolist() for x in b]
+    torch.manual_seed(5)
+    c = NeighborLoader(data, [3], batch_size=40, shuffle=True)
+    torch.manual_seed(5)
+    d = NeighborLoader(data, [3], batch_size=40, shuffle=True)
+    assert next(iter(c)).n_id.tolist() == next(iter(d)).n_id.tolist()
+    c.set_epoch(0)
+    d.set_epoch(1)
+    assert next(iter(c)).n_id.tolist() != next(iter(d)).n_id.tolist()
+
+
+# ---------------------------------------------------------------------- link loader
+def test_link_binary(data):
+    loader = LinkNeighborLoader(data, [3, 2], batch_size=16, shuffle=True,
+                                neg_sampling="binary", seed=0)  # fmt: skip
+    assert len(loader) == (3000 + 15) // 16
+    b = next(iter(loader))
+    assert b.edge_label_index.shape == (2, 32)
+    assert torch.equal(b.edge_label, torch.cat([torch.ones(16), torch.zeros(16)]))
+    assert torch.equal(b.n_id[b.edge_label_index[:, :16]], data.edge_index[:, b.input_id])
+    assert torch.equal(b.x, data.x[b.n_id])
+    assert torch.equal(b.n_id[b.edge_index], data.edge_index[:, b.e_id])
+
+
+def test_link_ratio_and_labels(data):
+    label = torch.randint(0, 2, (100,))
+    eli = data.edge_index[:, :100]
+    loader = LinkNeighborLoader(data, [2], edge_label_index=eli, edge_label=label,
+                                neg_sampling_ratio=2.0, batch_size=10)  # fmt: skip
+    b = next(iter(loader))
+    assert b.edge_label.shape == (30,)
+    assert torch.equal(b.edge_label[:10], label[:10] + 1)
+
+
+def test_link_triplet(data):
+    loader = LinkNeighborLoader(
+        data, [2], batch_size=8, neg_sampling=dict(mode="triplet", amount=3)
+    )
+    b = next(iter(loader))
+    assert torch.equal(b.n_id[b.src_index], data.edge_index[0, b.input_id])
+    assert torch.equal(b.n_id[b.dst_pos_index], data.edge_index[1, b.input_id])
+    assert b.dst_neg_index.shape == (8, 3)
+    assert "edge_label_index" not in b
+
+
+def test_link_no_negatives(data):
+    b = next(iter(LinkNeighborLoader(data, [2], batch_size=5)))
+    assert torch.equal(b.n_id[b.edge_label_index], data.edge_index[:, :5])
+    assert "edge_label" not in b
+
+
+# ---------------------------------------------------------------------- refusals
+def test_unsupported_arguments_raise_not_implemented(data):
+    with pytest.raises(NotImplementedError, match="time_attr"):
+        NeighborLoader(data, [2], time_attr="t")
+    with pytest.raises(NotImplementedError, match="HeteroData"):
+        NeighborLoader(HeteroData(), [2])
+    with pytest.raises(NotImplementedError, match="neighbor_sampler"):
+        NeighborLoader(data, [2], neighbor_sampler=object())
+    with pytest.raises(NotImplementedError, match="'worker_init_fn'"):
+        NeighborLoader(data, [2], worker_init_fn=lambda i: None)
+    with pytest.raises(NotImplementedError, match="dict"):
+        NeighborLoader(data, {("a", "b", "c"): [2]})
+    with pytest.raises(NotImplementedError, match="node type"):
+        NeighborLoader(data, [2], input_nodes=("paper", None))
+    with pytest.raises(NotImplementedError, match="time_attr"):
+        LinkNeighborLoader(data, [2], time_attr="t", edge_label_time=torch.zeros(3000))
+
+
+def test_bad_arguments_raise_value_error(data):
+    with pytest.raises(ValueError, match="input_time needs time_attr"):
+        NeighborLoader(data, [2], input_time=torch.zeros(300))
+    with pytest.raises(ValueError, match="edge_label_time needs time_attr"):
+        LinkNeighborLoader(data, [2], edge_label_time=torch.zeros(3000))
+    with pytest.raises(ValueError, match="mask has shape"):
+        NeighborLoader(data, [2], input_nodes=torch.ones(10, dtype=torch.bool))
+    with pytest.raises(ValueError, match="out of range"):
+        NeighborLoader(data, [2], input_nodes=torch.tensor([300]))
+    with pytest.raises(ValueError, match="integer"):
+        NeighborLoader(data, [2], input_nodes=torch.tensor([1.0]))
+    with pytest.raises(ValueError, match="empty"):
+        NeighborLoader(data, [2], input_nodes=torch.tensor([], dtype=torch.long))
+    with pytest.raises(ValueError, match="fanouts"):
+        NeighborLoader(data, [])
+    with pytest.raises(ValueError, match=">= -1"):
+        NeighborLoader(data, [3, -4])
+    with pytest.raises(ValueError, match="subgraph_type"):
+        NeighborLoader(data, [2], subgraph_type="all")
+    with pytest.raises(ValueError, match="temporal_strategy"):
+        NeighborLoader(data, [2], temporal_strategy="first")
+    with pytest.raises(ValueError, match="weight_attr"):
+        NeighborLoader(data, [2], weight_attr="w")
+    with pytest.raises(ValueError, match="num_workers"):
+        NeighborLoader(data, [2], num_workers=-1)
+    with pytest.raises(TypeError, match="Data"):
+        NeighborLoader({"x": 1}, [2])
+
+
+# ---------------------------------------------------------------------- accuracy (slow)
+@pytest.mark.slow
+def test_graphsage_on_our_batches_matches_full_batch_accuracy():
+    """GraphSAGE trained on gnnsys mini-batches (with and without trim_to_layer) reaches
+    full-batch test accuracy within 2 points on synthetic ``mini``. ~7 min on 2 busy cores."""
+    from torch_geometric.nn import GraphSAGE
+
+    from gnnsys.datasets import synthetic
+
+    data = synthetic("mini", seed=0).to_pyg()
+    num_classes = int(data.y.max()) + 1
+
+    def test_acc(model):
+        model.eval()
+        with torch.no_grad():
+            pred = model(data.x, data.edge_index).argmax(-1)
+        return float((pred[data.test_mask] == data.y[data.test_mask]).float().mean())
+
+    def fresh():
+        torch.manual_seed(0)
+        model = GraphSAGE(data.num_features, 64, num_layers=2, out_channels=num_classes)
+        return model, torch.optim.Adam(model.parameters(), lr=0.01)
+
+    model, opt = fresh()
+    for _ in range(20):  # full batch
+        model.train()
+        opt.zero_grad()
+        out = model(data.x, data.edge_index)
+        F.cross_entropy(out[data.train_mask], data.y[data.train_mask]).backward()
+        opt.step()
+    full_acc = test_acc(model)
+
+    for trim in (False, True):
+        model, opt = fresh()
+        loader = NeighborLoader(data, [10, 10], input_nodes=data.train_mask, batch_size=512,
+                                shuffle=True, seed=0)  # fmt: skip
+        for _ in range(2):
+            model.train()
+            for b in loader:
+                kw = {}
+                if trim:
+                    kw = dict(num_sampled_nodes_per_hop=b.num_sampled_nodes,
+                              num_sampled_edges_per_hop=b.num_sampled_edges)  # fmt: skip
+                opt.zero_grad()
+                out = model(b.x, b.edge_index, **kw)[: b.batch_size]
+                F.cross_entropy(out, b.y[: b.batch_size]).backward()
+                opt.step()
+        acc = test_acc(model)
+        assert acc >= full_acc - 0.02, (trim, acc, full_acc)
+
+
+def test_graph_is_built_once_per_edge_index(data):
+    from gnnsys.loaders import pyg
+
+    a = NeighborLoader(data, [2], batch_size=4)
+    b = NeighborLoader(Data(edge_index=data.edge_index, num_nodes=data.num_nodes), [2])
+    assert a.source.graph is b.source.graph
+    other = data.clone()
+    other.edge_index = data.edge_index.flip(0)
+    c = NeighborLoader(other, [2])
+    assert c.source.graph is not a.source.graph
+    assert id(data.edge_index) in pyg._GRAPHS
