@@ -276,7 +276,11 @@ def cmd_data(args: argparse.Namespace) -> int:
     from gnnsys import datasets
 
     ds = datasets.synthetic(args.name, seed=args.seed)
-    datasets.save_folder(ds, args.out)
+    try:
+        datasets.save_folder(ds, args.out, overwrite=args.overwrite)
+    except FileExistsError as e:
+        print(f"gnnsys data: {e} (pass --overwrite to replace it)", file=sys.stderr)
+        return 2
     print(
         f"wrote {args.name} ({ds.graph.num_nodes} nodes, {ds.graph.num_edges} edges) to {args.out}"
     )
@@ -298,6 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("name", choices=("tiny", "mini", "products", "rmat20"))
     data.add_argument("out")
     data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     data.set_defaults(fn=cmd_data)
     return parser
 
