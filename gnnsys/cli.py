@@ -278,8 +278,11 @@ def cmd_data(args: argparse.Namespace) -> int:
     ds = datasets.synthetic(args.name, seed=args.seed)
     try:
         datasets.save_folder(ds, args.out, overwrite=args.overwrite)
-    except FileExistsError as e:
-        print(f"gnnsys data: {e} (pass --overwrite to replace it)", file=sys.stderr)
+    except FileExistsError:
+        print(
+            f"gnnsys data: {args.out} already exists (pass --overwrite to replace it)",
+            file=sys.stderr,
+        )
         return 2
     print(
         f"wrote {args.name} ({ds.graph.num_nodes} nodes, {ds.graph.num_edges} edges) to {args.out}"
