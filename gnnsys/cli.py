@@ -129,7 +129,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         default=None,
         help="number of GNN layers (default: the number of fanouts, 3)",
     )
-    p.add_argument("--hidden", type=_positive_int("--hidden"), default=256)
+    p.add_argument("--hidden", type=_positive_int("--hidden"), default=128)
     p.add_argument("--dropout", type=_non_negative_float("--dropout"), default=0.5)
     p.add_argument(
         "--fanout",
@@ -139,7 +139,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--batch-size", type=_positive_int("--batch-size"), default=1024)
     p.add_argument("--epochs", type=_positive_int("--epochs"), default=4)
-    p.add_argument("--lr", type=_non_negative_float("--lr"), default=0.003)
+    p.add_argument("--lr", type=_non_negative_float("--lr"), default=0.01)
     p.add_argument("--weight-decay", type=_non_negative_float("--weight-decay"), default=0.0)
     p.add_argument("--eval-every", type=_positive_int("--eval-every"), default=1)
     p.add_argument("--mode", default="minibatch", choices=MODES)
@@ -192,7 +192,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     """Cross-flag checks; every failure goes through ``parser.error`` (exit 2, clear message)."""
     if args.fanout is None:
-        args.fanout = [15, 10, 5] if args.layers is None else [10] * args.layers
+        args.fanout = [10, 5] if args.layers is None else [10] * args.layers
     if args.layers is None:
         args.layers = len(args.fanout)
     if len(args.fanout) != args.layers and args.mode in ("minibatch", "ddp"):
@@ -238,23 +238,30 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+_LAUNCH_FLAGS = ("--nproc", "--nnodes", "--node-rank", "--master-addr", "--master-port")
+
+
 def _launch_torchrun(args: argparse.Namespace) -> int:
-    """Re-run this command under ``torch.distributed.run``, one worker process per rank."""
-    argv = [a for a in sys.argv[1:]]
+    """Re-run this command under ``torch.distributed.run``, one worker process per rank.
+
+    The launch flags stay with the launcher: torchrun's own parser would take ``--nproc`` for an
+    abbreviation of its ``--nproc-per-node``, and the workers read their rank from the env.
+    """
+    argv, skip = [], False
+    for a in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif a in _LAUNCH_FLAGS:
+            skip = True
+        elif not a.startswith(tuple(f + "=" for f in _LAUNCH_FLAGS)):
+            argv.append(a)
     cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        f"--nproc-per-node={args.nproc}",
-        f"--nnodes={args.nnodes}",
-        f"--node-rank={args.node_rank}",
-        f"--master-addr={args.master_addr}",
+        sys.executable, "-m", "torch.distributed.run",
+        f"--nproc-per-node={args.nproc}", f"--nnodes={args.nnodes}",
+        f"--node-rank={args.node_rank}", f"--master-addr={args.master_addr}",
         f"--master-port={args.master_port}",
-        "-m",
-        "gnnsys.cli",
-        *argv,
-        "--_worker",
-    ]
+        "-m", "gnnsys.cli", *argv, "--_worker",
+    ]  # fmt: skip
     return subprocess.call(cmd)
 
 
