@@ -218,6 +218,18 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             parser.error("--device cuda but CUDA is not usable here (see `gnnsys info`)")
     if args.features == "gpu" and args.device != "cuda":
         parser.error("--features gpu needs --device cuda")
+    if args.mode in ("pipe", "hybrid", "graph"):
+        if args.resume:
+            parser.error(f"--resume is not supported with --mode {args.mode} yet")
+        if args.mode == "hybrid":
+            stages = args.pipe_stages or 2
+            if args.nproc % stages:
+                parser.error(
+                    f"--mode hybrid: --nproc {args.nproc} is not a multiple of "
+                    f"--pipe-stages {stages}"
+                )
+        if args.nnodes > 1:
+            parser.error(f"--mode {args.mode} runs on one node (--nnodes 1) for now")
     if args.checkpoint_every < 0:
         parser.error(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
     if args.resume and not (Path(args.out) / "checkpoint.pt").is_file():
@@ -226,9 +238,10 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
 
 def cmd_train(args: argparse.Namespace) -> int:
     if args.mode in ("pipe", "hybrid", "graph"):
-        from gnnsys.pipeline_parallel.cli_entry import run_from_cli
+        from gnnsys.trainer import train_parallel
 
-        return run_from_cli(args)
+        train_parallel(args)
+        return 0
     world = args.nproc * args.nnodes
     if args.mode == "ddp" and not args._worker and world >= 1 and "RANK" not in os.environ:
         return _launch_torchrun(args)

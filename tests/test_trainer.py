@@ -89,3 +89,20 @@ def test_ddp_two_processes_match_one(tmp_path):
     acc_one = read_metrics(Path(one) / "metrics.jsonl")[-1]["test_acc"]
     acc_two = read_metrics(Path(two) / "metrics.jsonl")[-1]["test_acc"]
     assert abs(acc_one - acc_two) < 0.1, (acc_one, acc_two)
+
+
+def test_pipe_mode_through_the_cli(tmp_path):
+    argv = ["train", "--dataset", "synthetic:tiny", "--mode", "pipe", "--nproc", "2",
+            "--model", "gcnii", "--layers", "4", "--hidden", "16", "--epochs", "2",
+            "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert rows[-1]["bytes"]["activation"] > 0
+    assert (tmp_path / "curves.png").is_file()
+
+
+def test_pipe_mode_flag_checks(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--mode", "hybrid", "--nproc", "3", "--pipe-stages", "2"])
+    assert "not a multiple of --pipe-stages 2" in capsys.readouterr().err
