@@ -1,0 +1,283 @@
+"""GNNPipe vs graph parallelism vs hybrid: communication volume, accuracy, epoch time.
+
+Prints one JSON object per line. Every number is measured in this run: bytes are counted by the
+ranks' Transport (what was handed to gloo), accuracies come from exact evaluation passes, epoch
+seconds are the slowest rank's wall time on this machine (CPU ranks over gloo, so they say
+little about GPU speed).
+
+Parts (each can be skipped):
+
+* volume: a products-like graph scaled down (the ``products`` recipe of
+  ``gnnsys.datasets.synthetic``: RMAT, 85% of edges inside a class, 100-d features, 47 classes,
+  at ``--scale``), ``--nproc`` ranks, one epoch per depth in ``--layers``: graph-parallel (one
+  part per rank), GNNPipe (one stage per rank) and hybrid (stages x groups), naming the
+  partitioner. The ratio graph/GNNPipe compares per-epoch training traffic (boundaries, halos,
+  gradient all-reduce; the one-time warm fill is reported apart).
+* accuracy: deep GCNII (``--acc-layers``) on ``--acc-dataset`` for single-process,
+  graph-parallel, GNNPipe with M in ``--chunks`` and hybrid, then GNNPipe with each convergence
+  technique ablated (all on minus one, and none).
+
+Example (short):
+    python benchmarks/gnnpipe.py --scale 13 --layers 8,32 --acc-dataset tiny --acc-epochs 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from typing import Any, Dict, List
+
+import torch
+
+from gnnsys.datasets import rmat_dataset, synthetic
+from gnnsys.pipeline_parallel import run, run_many
+
+TRAIN_KINDS = ("activation", "gradient", "halo", "halo_grad", "allreduce", "refresh", "clip")
+ALL_ON = {
+    "warm_fill": True,
+    "smoothing": True,
+    "refresh_every": 10,
+    "shuffle_chunks": True,
+    "clip_norm": 1.0,
+}
+NONE = {
+    "warm_fill": False,
+    "smoothing": False,
+    "refresh_every": 0,
+    "shuffle_chunks": False,
+    "clip_norm": None,
+}
+
+
+def emit(obj: Dict[str, Any]) -> None:
+    print(json.dumps(obj), flush=True)
+
+
+def train_bytes(row: Dict[str, Any]) -> int:
+    return sum(b for k, b in row["bytes"].items() if k in TRAIN_KINDS)
+
+
+def volume(args: argparse.Namespace) -> None:
+    ds = rmat_dataset(
+        scale=args.scale,
+        edge_factor=16,
+        feat_dim=100,
+        num_classes=47,
+        intra=0.85,
+        noise=4.0,
+        seed=args.seed,
+        cache=False,
+    )
+    g = ds.graph
+    emit({"part": "volume", "graph": ds.name, "nodes": g.num_nodes, "edges": g.num_edges})
+    stages, groups = args.hybrid
+    specs = []
+    for layers in args.layers:
+        model = {"kind": args.volume_model, "hidden": args.hidden, "num_layers": layers}
+        train = {"epochs": 1, "eval_every": 0, "seed": args.seed}
+        common = {"model": model, "train": train, "partition_method": args.partition}
+        specs += [
+            {"mode": "graph", **common},
+            {"mode": "pipe", "chunks": args.volume_chunks, **common},
+            {
+                "mode": "hybrid",
+                "stages": stages,
+                "groups": groups,
+                "chunks": args.volume_chunks,
+                **common,
+            },
+        ]
+    t0 = time.perf_counter()
+    outs = run_many(ds, specs, args.nproc)
+    by_layers: Dict[int, Dict[str, Any]] = {}
+    for spec, out in zip(specs, outs):
+        layers = spec["model"]["num_layers"]
+        row = out["epochs"][0]
+        rec = {
+            "part": "volume",
+            "layers": layers,
+            "mode": out["mode"],
+            "model": args.volume_model,
+            "hidden": args.hidden,
+            "nproc": args.nproc,
+            "stages": out["stages"],
+            "groups": out["groups"],
+            "chunks": out["chunks"],
+            "partitioner": {k: v["method"] for k, v in out["partition"].items()},
+            "total_halo": {k: v["total_halo"] for k, v in out["partition"].items()},
+            "bytes_per_epoch": row["bytes"],
+            "train_bytes_per_epoch": train_bytes(row),
+            "warm_bytes": sum(out["warm"]["bytes"].values()),
+            "epoch_seconds_this_cpu": round(row["seconds"], 3),
+        }
+        by_layers.setdefault(layers, {})[out["mode"]] = rec
+        emit(rec)
+    for layers, recs in sorted(by_layers.items()):
+        gp = recs["graph"]["train_bytes_per_epoch"]
+        emit(
+            {
+                "part": "volume_ratio",
+                "layers": layers,
+                "graph_over_pipe": round(gp / max(recs["pipe"]["train_bytes_per_epoch"], 1), 2),
+                "graph_over_hybrid": round(gp / max(recs["hybrid"]["train_bytes_per_epoch"], 1), 2),
+                "graph_over_pipe_excl_allreduce": round(
+                    (gp - recs["graph"]["bytes_per_epoch"].get("allreduce", 0))
+                    / max(recs["pipe"]["train_bytes_per_epoch"], 1),
+                    2,
+                ),
+            }
+        )
+    emit({"part": "volume_done", "seconds": round(time.perf_counter() - t0, 1)})
+
+
+def accuracy(args: argparse.Namespace) -> None:
+    ds = synthetic(args.acc_dataset, seed=args.seed)
+    g = ds.graph
+    emit({"part": "accuracy", "dataset": ds.name, "nodes": g.num_nodes, "edges": g.num_edges})
+    stages, groups = args.hybrid
+    for layers in args.acc_layers:
+        model = {
+            "kind": "gcnii",
+            "hidden": args.acc_hidden,
+            "num_layers": layers,
+            "dropout": args.dropout,
+            "alpha": 0.1,
+            "theta": 0.5,
+        }
+        train = {
+            "epochs": args.acc_epochs,
+            "lr": args.lr,
+            "weight_decay": args.weight_decay,
+            "eval_every": args.eval_every,
+            "seed": args.seed,
+        }
+        if "single" in args.acc_modes:
+            t0 = time.perf_counter()
+            single = run("single", ds, model, train=train)
+            report(args, layers, "single", {"mode": "single"}, single, time.perf_counter() - t0)
+        m = args.ablation_chunks
+        specs: List[Dict[str, Any]] = []
+        if "graph" in args.acc_modes:
+            specs.append({"mode": "graph", "label": "n/a"})
+        if "pipe" in args.acc_modes:
+            for c in args.chunks:
+                specs.append({"mode": "pipe", "chunks": c, "label": "default"})
+        if "hybrid" in args.acc_modes:
+            specs.append(
+                {
+                    "mode": "hybrid",
+                    "stages": stages,
+                    "groups": groups,
+                    "chunks": m,
+                    "label": "default",
+                }
+            )
+        for label in args.ablation:
+            if label == "none":
+                tech = dict(NONE)
+            elif label == "all":
+                tech = dict(ALL_ON)
+            else:
+                name = label[len("all-") :]
+                if not label.startswith("all-") or name not in ALL_ON:
+                    raise SystemExit(f"unknown ablation {label!r}: none, all or all-<technique>")
+                tech = {**ALL_ON, name: NONE[name]}
+            specs.append({"mode": "pipe", "chunks": m, "techniques": tech, "label": label})
+        if not specs:
+            continue
+        labels = [s.pop("label", "") for s in specs]
+        t0 = time.perf_counter()
+        outs = run_many(
+            ds,
+            [
+                {**s, "model": model, "train": train, "partition_method": args.partition}
+                for s in specs
+            ],
+            args.nproc,
+        )
+        seconds = time.perf_counter() - t0
+        for spec, label, out in zip(specs, labels, outs):
+            report(args, layers, label, spec, out, seconds / len(specs))
+
+
+def report(args, layers, label, spec, out, wall) -> None:
+    rows = [r for r in out["epochs"] if "test_acc" in r]
+    best = max(rows, key=lambda r: r["val_acc"]) if rows else {}
+    last = rows[-1] if rows else {}
+    secs = [r["seconds"] for r in out["epochs"][1:]] or [out["epochs"][0]["seconds"]]
+    rec = {
+        "part": "accuracy",
+        "layers": layers,
+        "mode": out.get("mode", spec.get("mode")),
+        "chunks": out.get("chunks"),
+        "techniques": label,
+        "epochs": len(out["epochs"]),
+        "final_loss": round(out["epochs"][-1]["loss"], 4),
+        "test_acc_at_best_val": round(best.get("test_acc", float("nan")), 4),
+        "best_val_acc": round(best.get("val_acc", float("nan")), 4),
+        "last_test_acc": round(last.get("test_acc", float("nan")), 4),
+        "median_epoch_seconds_this_cpu": round(sorted(secs)[len(secs) // 2], 3),
+        "wall_seconds": round(wall, 1),
+    }
+    if "epochs" in out and out["epochs"] and "bytes" in out["epochs"][-1]:
+        rec["train_bytes_per_epoch"] = train_bytes(out["epochs"][-1])
+    if "max_stale_age" in out:
+        rec["max_stale_age"] = out["max_stale_age"]
+    emit(rec)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ints = lambda s: [int(x) for x in s.split(",") if x]  # noqa: E731
+    ap.add_argument("--nproc", type=int, default=4)
+    ap.add_argument("--hybrid", type=ints, default=[2, 2], help="stages,groups")
+    ap.add_argument("--partition", default="auto")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--skip-volume", action="store_true")
+    ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--scale", type=int, default=15, help="products-like RMAT scale (2^scale ids)")
+    ap.add_argument("--layers", type=ints, default=[8, 16, 32, 64])
+    ap.add_argument("--hidden", type=int, default=16, help="width for the volume runs")
+    ap.add_argument("--volume-model", default="gcn", choices=["gcn", "gcnii", "sage", "gat"])
+    ap.add_argument("--volume-chunks", type=int, default=8)
+    ap.add_argument("--acc-dataset", default="mini")
+    ap.add_argument("--acc-layers", type=ints, default=[16, 32])
+    ap.add_argument("--acc-hidden", type=int, default=64)
+    ap.add_argument("--acc-epochs", type=int, default=100)
+    ap.add_argument("--eval-every", type=int, default=5)
+    ap.add_argument("--chunks", type=ints, default=[4, 8, 16])
+    ap.add_argument(
+        "--acc-modes", type=lambda v: v.split(","), default=["single", "graph", "pipe", "hybrid"]
+    )
+    ap.add_argument(
+        "--ablation",
+        type=lambda v: [x for x in v.split(",") if x],
+        default=["none", "all"] + [f"all-{k}" for k in ALL_ON],
+        help="GNNPipe technique sets at --ablation-chunks: none, all, all-<technique>",
+    )
+    ap.add_argument("--ablation-chunks", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--weight-decay", type=float, default=5e-4)
+    ap.add_argument("--dropout", type=float, default=0.5)
+    args = ap.parse_args(argv)
+    emit(
+        {
+            "bench": "gnnpipe",
+            "machine": platform.machine(),
+            "cpus": torch.get_num_threads(),
+            "torch": torch.__version__,
+            "args": vars(args),
+        }
+    )
+    if not args.skip_volume:
+        volume(args)
+    if not args.skip_accuracy:
+        accuracy(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""Configuration records shared by the single-process, GNNPipe, hybrid and graph-parallel trainers.
+
+Every field is checked when the record is built, so a bad value fails in the launching process
+with a message naming the field, before any rank starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Dict, Optional, Union
+
+from gnnsys._checks import check_choice
+
+MODEL_KINDS = ("gcn", "gcnii", "sage", "gat")
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = ("gpipe", "1f1b")
+
+
+@dataclass
+class ModelConfig:
+    """A deep GNN: input projection, ``num_layers`` graph layers of width ``hidden``, a head.
+
+    ``alpha`` and ``theta`` are GCNII's initial-residual weight and identity-mapping strength;
+    ``heads`` is GAT's head count (``hidden`` must divide by it).
+
+    Example:
+        >>> ModelConfig(kind="gcnii", hidden=64, num_layers=16, dropout=0.5)
+    """
+
+    kind: str = "gcnii"
+    hidden: int = 64
+    num_layers: int = 8
+    dropout: float = 0.0
+    alpha: float = 0.1
+    theta: float = 0.5
+    heads: int = 4
+
+    def __post_init__(self) -> None:
+        check_choice("kind", self.kind, MODEL_KINDS)
+        _int("hidden", self.hidden, 1)
+        _int("num_layers", self.num_layers, 1)
+        _float("dropout", self.dropout, 0.0, 1.0, hi_open=True)
+        _float("alpha", self.alpha, 0.0, 1.0)
+        _float("theta", self.theta, 0.0, None, lo_open=True)
+        _int("heads", self.heads, 1)
+        if self.kind == "gat" and self.hidden % self.heads:
+            raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
+
+
+@dataclass
+class Techniques:
+    """GNNPipe's convergence techniques, each a switch (the benchmark ablates each one).
+
+    Defaults: warm fill, smoothing and shuffling on, refresh and clipping off. In the benchmark's
+    ablation (``tiny``, GCNII-16, 40 epochs) dropping smoothing cost the most accuracy and a fixed
+    chunk order made the accuracy swing from epoch to epoch (the first chunks always read stale
+    neighbours); refresh and clipping changed little.
+
+    Attributes:
+        warm_fill: an exact forward pass before epoch 1 fills every history.
+        smoothing: stale reads use an EMA of the history (``momentum``) instead of the last value.
+        momentum: the EMA momentum (0.95 by default).
+        refresh_every: an exact pass refreshes every history before every k-th epoch (0 = never).
+        shuffle_chunks: a new seeded chunk order every epoch (changes which neighbours are stale).
+        clip_norm: clip the global gradient norm to this value (None = no clipping).
+
+    Example:
+        >>> Techniques(warm_fill=True, refresh_every=5, clip_norm=1.0)
+    """
+
+    warm_fill: bool = True
+    smoothing: bool = True
+    momentum: float = 0.95
+    refresh_every: int = 0
+    shuffle_chunks: bool = True
+    clip_norm: Optional[float] = None
+
+    def __post_init__(self) -> None:
+        for name in ("warm_fill", "smoothing", "shuffle_chunks"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        _float("momentum", self.momentum, 0.0, 1.0, hi_open=True)
+        _int("refresh_every", self.refresh_every, 0)
+        if self.clip_norm is not None:
+            _float("clip_norm", self.clip_norm, 0.0, None, lo_open=True)
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation and run settings.
+
+    Attributes:
+        epochs: full-graph epochs (one optimizer step each).
+        lr, weight_decay, optimizer: "adam" or "sgd".
+        seed: seeds the weights, dropout, partitioner and chunk shuffling.
+        eval_every: an exact evaluation pass after every k-th epoch (0 = never).
+        schedule: "gpipe" (all forwards, then all backwards) or "1f1b".
+        timeout: seconds any blocking communication may wait before the rank fails.
+        threads: torch threads per rank.
+        record: keep per-epoch histories, outputs and first-epoch gradients (tests; small graphs).
+        crash_rank, crash_epoch: make that rank exit abruptly at that epoch (failure tests).
+
+    Example:
+        >>> TrainConfig(epochs=50, lr=0.01, schedule="1f1b")
+    """
+
+    epochs: int = 10
+    lr: float = 0.01
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+    seed: int = 0
+    eval_every: int = 1
+    schedule: str = "gpipe"
+    timeout: float = 60.0
+    threads: int = 1
+    record: bool = False
+    crash_rank: Optional[int] = None
+    crash_epoch: int = 1
+
+    def __post_init__(self) -> None:
+        _int("epochs", self.epochs, 1)
+        _float("lr", self.lr, 0.0, None)
+        _float("weight_decay", self.weight_decay, 0.0, None)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _int("seed", self.seed, 0)
+        _int("eval_every", self.eval_every, 0)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        _float("timeout", self.timeout, 0.0, None, lo_open=True)
+        _int("threads", self.threads, 1)
+        if self.crash_rank is not None:
+            _int("crash_rank", self.crash_rank, 0)
+        _int("crash_epoch", self.crash_epoch, 1)
+
+
+ConfigLike = Union[None, Dict[str, Any], ModelConfig, Techniques, TrainConfig]
+
+
+def coerce(cls: type, value: ConfigLike, **overrides: Any):
+    """Build ``cls`` from None (defaults), a dict of its fields, or an instance.
+
+    Example:
+        >>> coerce(TrainConfig, {"epochs": 3}).epochs
+        3
+    """
+    if value is None:
+        value = {}
+    if isinstance(value, cls):
+        value = asdict(value)
+    if not isinstance(value, dict):
+        raise TypeError(f"expected a {cls.__name__} or a dict of its fields, got {value!r}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(value) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; known: {sorted(known)}")
+    return cls(**{**value, **overrides})
+
+
+def _int(name: str, value: Any, lo: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < lo:
+        raise ValueError(f"{name} must be >= {lo}, got {value}")
+
+
+def _float(
+    name: str,
+    value: Any,
+    lo: float,
+    hi: Optional[float],
+    *,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    bad_lo = value <= lo if lo_open else value < lo
+    bad_hi = hi is not None and (value >= hi if hi_open else value > hi)
+    if bad_lo or bad_hi:
+        left = "(" if lo_open else "["
+        right = ")" if hi_open else "]"
+        top = "inf" if hi is None else f"{hi:g}"
+        raise ValueError(f"{name} must be in {left}{lo:g}, {top}{right}, got {value}")

@@ -1,0 +1,425 @@
+"""GNNPipe (Chen, Chen, Qian 2023): layer-parallel full-graph training with chunk histories.
+
+Each rank is a pipeline stage owning a contiguous run of layers. The graph is cut into M chunks
+that flow through the stages in a fixed order. At layer l a chunk reads its outside neighbours
+from the history of layer l's input kept by the stage owning l: neighbours in earlier chunks
+hold this epoch's value (fresh), those in later chunks last epoch's (stale). Only a chunk's own
+rows cross stage boundaries, so an epoch moves ``2 (S-1) |V| d`` values instead of graph
+parallelism's ``2 L |halo| d``.
+
+One epoch on stage s (rank s): the steps of the schedule (GPipe or 1F1B); a forward step
+receives the chunk's boundary rows from stage s-1 (or embeds its features on stage 0), writes
+each layer input into the history, runs the stage's layers and sends the result on (or, on the
+last stage, computes the loss summed over the chunk's training nodes divided by the global
+count); a backward step receives the gradient of that output, backpropagates through the
+chunk's own rows (histories are constants) and sends the input gradient back. Then one
+optimizer step per epoch, so there is no weight staleness and one chunk is exactly full-graph
+training.
+
+Convergence techniques (``Techniques``): a warm exact pass before epoch 1, EMA smoothing of stale
+reads, an exact refresh every k epochs, a new chunk order every epoch, gradient clipping.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Dict, List, Optional, Tuple
+
+import torch
+
+from gnnsys.pipeline_parallel.chunks import ChunkBlock, ChunkSampler
+from gnnsys.pipeline_parallel.config import (
+    ModelConfig,
+    Techniques,
+    TrainConfig,
+    coerce,
+)
+from gnnsys.pipeline_parallel.history import History
+from gnnsys.pipeline_parallel.model import (
+    accuracies,
+    build_model,
+    chunk_loss,
+    clip_grads,
+    correct_counts,
+    dropout_seed,
+    grad_sq_norm,
+    make_optimizer,
+    split_masks,
+)
+from gnnsys.pipeline_parallel.stages import balance, layer_costs, schedule
+from gnnsys.pipeline_parallel.transport import (
+    BWD,
+    EVAL_CHUNK,
+    FWD,
+    HALO_SLOT,
+    MAX_CHUNKS,
+    REFRESH_CHUNK,
+    WARM_CHUNK,
+    Transport,
+    make_tag,
+)
+
+_PASS_CHUNK = {"warm": WARM_CHUNK, "refresh": REFRESH_CHUNK, "eval": EVAL_CHUNK}
+
+
+class PipeTrainer:
+    """One rank of a GNNPipe run: stage ``stage`` of ``num_stages``.
+
+    Args:
+        dataset: graph, x, y, train_idx/val_idx/test_idx, num_classes (a ``gnnsys`` Dataset).
+        chunk_of: int64 [N], the chunk of every node (from ``partition``).
+        num_chunks: M.
+        transport: the rank's ``Transport`` (torch.distributed already initialised).
+        stage, num_stages: this rank's stage and the pipeline depth.
+        model, train, techniques: configs (dicts or records).
+        device: where tensors live (CPU for gloo, the rank's GPU for NCCL).
+
+    Example (inside an initialised process group; ``launch.run`` does all of this):
+        >>> trainer = PipeTrainer(ds, chunk_of, 8, Transport(), stage=rank, num_stages=4)
+        >>> result = trainer.fit()
+    """
+
+    num_groups = 1
+    group = 0
+
+    def __init__(
+        self,
+        dataset: Any,
+        chunk_of: torch.Tensor,
+        num_chunks: int,
+        transport: Transport,
+        *,
+        stage: int,
+        num_stages: int,
+        model: Any = None,
+        train: Any = None,
+        techniques: Any = None,
+        device: Optional[torch.device] = None,
+    ) -> None:
+        self.mcfg = coerce(ModelConfig, model)
+        self.tcfg = coerce(TrainConfig, train)
+        self.tech = coerce(Techniques, techniques)
+        if not 1 <= num_chunks <= MAX_CHUNKS:
+            raise ValueError(f"num_chunks must be in 1..{MAX_CHUNKS}, got {num_chunks}")
+        if self.mcfg.num_layers >= 256 - HALO_SLOT:
+            raise ValueError(f"num_layers must be < {256 - HALO_SLOT}, got {self.mcfg.num_layers}")
+        if not 0 <= stage < num_stages:
+            raise ValueError(f"stage must be in 0..{num_stages - 1}, got {stage}")
+        self.stage, self.num_stages, self.num_chunks = int(stage), int(num_stages), int(num_chunks)
+        self.transport = transport
+        self.device = device or torch.device("cpu")
+        self.first, self.last = stage == 0, stage == num_stages - 1
+
+        self.model = build_model(
+            self.mcfg, dataset.x.shape[1], dataset.num_classes, self.tcfg.seed
+        ).to(self.device)
+        self.adj = self.model.prepare_graph(dataset.graph)
+        n = self.adj.num_nodes
+        costs = layer_costs(
+            self.mcfg, n, self.adj.num_edges, dataset.x.shape[1], dataset.num_classes
+        )
+        self.layer_ranges = balance(costs, num_stages)
+        self.layers = self.layer_ranges[stage]
+        self.named_params = list(
+            self.model.owned_parameters(self.layers, first=self.first, last=self.last)
+        )
+        self.optimizer = make_optimizer([p for _, p in self.named_params], self.tcfg)
+
+        self.x = dataset.x.to(self.device) if self.first else None
+        self.y = dataset.y.to(self.device)
+        self.masks = [m.to(self.device) for m in split_masks(n, dataset)]
+        self.num_train = int(self.masks[0].sum())
+        self._setup_groups(dataset)
+        self.sampler = ChunkSampler(
+            self.adj,
+            chunk_of,
+            num_chunks,
+            owner=self.owner,
+            group=self.group,
+            num_groups=self.num_groups,
+        )
+        self.exact_sampler = ChunkSampler(
+            self.adj,
+            torch.zeros(n, dtype=torch.int64),
+            1,
+            owner=self.owner,
+            group=self.group,
+            num_groups=self.num_groups,
+        )
+        self.exact_block = self._to_device(self.exact_sampler.block(0))
+        momentum = self.tech.momentum if self.tech.smoothing else None
+        self.history = History(
+            list(self.layers), n, self.mcfg.hidden, momentum=momentum, device=self.device
+        )
+        self._blocks: Optional[List[ChunkBlock]] = None
+        self._order: Optional[torch.Tensor] = None
+        self.record: Dict[str, Any] = {"history": {}, "logits": {}, "grads": {}}
+        self._crash_now = False  # failure tests: TrainConfig.crash_rank / crash_epoch
+
+    # ------------------------------------------------------------------ rank layout
+    def _setup_groups(self, dataset: Any) -> None:
+        """Plain GNNPipe: one group; rank = stage."""
+        self.owner = torch.zeros(self.adj.num_nodes, dtype=torch.int64)
+
+    def rank_of(self, stage: int) -> int:
+        """The rank running ``stage`` in this rank's pipeline."""
+        return stage * self.num_groups + self.group
+
+    # ------------------------------------------------------------------ epochs
+    def fit(self) -> Dict[str, Any]:
+        """Train for ``train.epochs`` epochs; returns this rank's metrics, bytes and stats."""
+        rows = []
+        warm_seconds = 0.0
+        for epoch in range(1, self.tcfg.epochs + 1):
+            self.transport.epoch = epoch
+            self._crash_now = (
+                self.tcfg.crash_rank == self.transport.rank and epoch == self.tcfg.crash_epoch
+            )
+            t0 = time.perf_counter()
+            if epoch == 1 and self.tech.warm_fill:
+                self.transport.epoch = 0
+                self.exact_pass("warm", write_epoch=0)
+                self.transport.epoch = epoch
+                warm_seconds = time.perf_counter() - t0
+                t0 = time.perf_counter()
+            elif (
+                self.tech.refresh_every and epoch > 1 and (epoch - 1) % self.tech.refresh_every == 0
+            ):
+                self.exact_pass("refresh", write_epoch=epoch)
+            loss = self.train_epoch(epoch)
+            seconds = time.perf_counter() - t0
+            row = {"epoch": epoch, "loss": loss, "seconds": seconds}
+            if self.tcfg.eval_every and epoch % self.tcfg.eval_every == 0:
+                row.update(self.evaluate(epoch))
+            rows.append(row)
+            if self.tcfg.record:
+                self.record["history"][epoch] = {
+                    layer: buf.detach().cpu().clone() for layer, buf in self.history.buf.items()
+                }
+        self.transport.barrier()
+        return {
+            "rank": self.transport.rank,
+            "stage": self.stage,
+            "group": self.group,
+            "layers": [self.layers.start, self.layers.stop],
+            "layer_ranges": [[r.start, r.stop] for r in self.layer_ranges],
+            "epochs": rows,
+            "warm_seconds": warm_seconds,
+            "bytes": self.transport.bytes_by_epoch(),
+            "stale_reads": dict(self.history.stale_reads),
+            "unwritten_reads": dict(self.history.unwritten_reads),
+            "max_stale_age": self.history.max_stale_age,
+            "max_fresh_age": self.history.max_fresh_age,
+            "record": self.record if self.tcfg.record else None,
+        }
+
+    def train_epoch(self, epoch: int) -> float:
+        """One epoch: every chunk forward and backward through the pipeline, one optimizer step.
+
+        Returns the global training loss (all-reduced).
+        """
+        self.model.train()
+        blocks = self.epoch_blocks(epoch)
+        self.optimizer.zero_grad()
+        saved: Dict[int, Dict[str, Any]] = {}
+        loss_sum = 0.0
+        if self.tcfg.record and self.last:
+            self.record["logits"][epoch] = torch.full(
+                (self.adj.num_nodes, self.model.num_classes), float("nan")
+            )
+        for kind, pos in schedule(self.tcfg.schedule, len(blocks), self.stage, self.num_stages):
+            if kind == "F":
+                saved[pos] = self._forward(epoch, blocks[pos])
+                if self.last:
+                    loss_sum += float(saved[pos]["loss"].detach())
+                if self._crash_now:
+                    os._exit(17)  # failure test: die abruptly with messages in flight
+            else:
+                self._backward(epoch, blocks[pos], saved.pop(pos))
+        self.transport.flush()
+        self._reduce_grads()
+        if self.tcfg.record and epoch == 1:
+            self.record["grads"] = {k: p.grad.detach().cpu().clone() for k, p in self.named_params}
+        if self.tech.clip_norm is not None:
+            self._clip(self.tech.clip_norm)
+        self.optimizer.step()
+        total = torch.tensor([loss_sum], dtype=torch.float64, device=self.device)
+        self.transport.all_reduce(total, "metrics")
+        return float(total[0])
+
+    def epoch_blocks(self, epoch: int) -> List[ChunkBlock]:
+        """The chunk blocks of this epoch in processing order (a new seeded order per epoch when
+        ``shuffle_chunks``; identical on every rank)."""
+        if self.tech.shuffle_chunks:
+            gen = torch.Generator().manual_seed(self.tcfg.seed * 1_000_003 + epoch)
+            order = torch.randperm(self.num_chunks, generator=gen)
+        else:
+            order = torch.arange(self.num_chunks)
+        if self._blocks is None or not torch.equal(order, self._order):
+            self.sampler.set_order(order)
+            self._blocks = [self._to_device(b) for b in _iterate_chunks(self.sampler, order)]
+            self._order = order
+        return self._blocks
+
+    # ------------------------------------------------------------------ steps
+    def _forward(self, epoch: int, block: ChunkBlock) -> Dict[str, Any]:
+        torch.manual_seed(dropout_seed(self.tcfg.seed, epoch, block.chunk, self.stage, self.group))
+        inputs: Tuple[torch.Tensor, ...] = ()
+        if self.first:
+            h = self.model.embed(self.x[block.inner_nodes])
+            h0 = h
+        else:
+            h, h0 = self._recv_boundary(epoch, block.chunk, block.num_inner, "activation")
+            inputs = (h, h0) if self.model.uses_h0 else (h,)
+        for layer in self.layers:
+            h = self._layer(epoch, layer, block, h, h0, write_epoch=epoch, kind="halo")
+        if self.last:
+            logits = self.model.head(h)
+            ids = block.inner_nodes
+            loss = chunk_loss(logits, self.y[ids], self.masks[0][ids], self.num_train)
+            if self.tcfg.record:
+                self.record["logits"][epoch][ids.cpu()] = logits.detach().cpu()
+            return {"inputs": inputs, "loss": loss}
+        outputs = (h, h0) if self.model.uses_h0 else (h,)
+        self._send_boundary(epoch, block.chunk, outputs, FWD, "activation")
+        return {"inputs": inputs, "outputs": outputs}
+
+    def _backward(self, epoch: int, block: ChunkBlock, saved: Dict[str, Any]) -> None:
+        if self.last:
+            saved["loss"].backward()
+        else:
+            grads = self._recv_grad(epoch, block.chunk, block.num_inner)
+            torch.autograd.backward(saved["outputs"], grads)
+        if not self.first:
+            grads = [t.grad if t.grad is not None else torch.zeros_like(t) for t in saved["inputs"]]
+            self._send_boundary(epoch, block.chunk, grads, BWD, "gradient")
+
+    def _layer(
+        self,
+        epoch: int,
+        layer: int,
+        block: ChunkBlock,
+        h: torch.Tensor,
+        h0: torch.Tensor,
+        *,
+        write_epoch: Optional[int],
+        kind: str,
+    ) -> torch.Tensor:
+        """Layer ``layer`` on ``block``: store the chunk's input in the history, assemble the
+        source rows (own, remote, history) and run the layer."""
+        if write_epoch is not None:
+            self.history.write(layer, block.inner_nodes, h, write_epoch)
+        h_src = self._gather_remote(epoch, layer, block, h, write_epoch, kind)
+        if block.num_fresh + block.num_stale:
+            hist = self.history.read(
+                layer, block.fresh_nodes, block.stale_nodes, epoch, block.num_stale_edges
+            )
+            h_src = torch.cat([h_src, hist])
+        return self.model.layer(layer, block, h_src, h0)
+
+    def _gather_remote(
+        self,
+        epoch: int,
+        layer: int,
+        block: ChunkBlock,
+        h: torch.Tensor,
+        write_epoch: Optional[int],
+        kind: str,
+    ) -> torch.Tensor:
+        """Own rows followed by the remote rows of the chunk (none without groups)."""
+        return h
+
+    def _reduce_grads(self) -> None:
+        """Sum weight gradients over ranks holding the same layers (none without groups)."""
+
+    # ------------------------------------------------------------------ exact passes
+    def exact_pass(self, kind: str, *, write_epoch: Optional[int]) -> Optional[torch.Tensor]:
+        """An exact (no history read, no dropout, no grad) forward over the whole graph.
+
+        "warm" and "refresh" write every layer input into the histories; "eval" only returns
+        the (correct, total) counts of the splits on the last stage (zeros elsewhere).
+        """
+        was_training = self.model.training
+        self.model.eval()
+        block = self.exact_block
+        chunk = _PASS_CHUNK[kind]
+        with torch.no_grad():
+            if self.first:
+                h = self.model.embed(self.x[block.inner_nodes])
+                h0 = h
+            else:
+                h, h0 = self._recv_boundary(self.transport.epoch, chunk, block.num_inner, kind)
+            for layer in self.layers:
+                h = self._layer(
+                    self.transport.epoch, layer, block, h, h0, write_epoch=write_epoch, kind=kind
+                )
+            counts = torch.zeros(6, dtype=torch.float64)
+            if self.last:
+                ids = block.inner_nodes
+                logits = self.model.head(h)
+                counts = correct_counts(logits, self.y[ids], [m[ids] for m in self.masks]).cpu()
+            else:
+                outputs = (h, h0) if self.model.uses_h0 else (h,)
+                self._send_boundary(self.transport.epoch, chunk, outputs, FWD, kind)
+        self.transport.flush()
+        self.model.train(was_training)
+        return counts
+
+    def evaluate(self, epoch: int) -> Dict[str, float]:
+        """Exact accuracies of the current weights on train/val/test (all ranks get them)."""
+        counts = self.exact_pass("eval", write_epoch=None).to(self.device)
+        self.transport.all_reduce(counts, "metrics")
+        return accuracies(counts.cpu())
+
+    # ------------------------------------------------------------------ boundaries
+    def _send_boundary(self, epoch, chunk, tensors, direction, kind) -> None:
+        boundary = self.stage if direction == FWD else self.stage - 1
+        dst = self.rank_of(self.stage + 1 if direction == FWD else self.stage - 1)
+        payload = torch.cat([t.detach() for t in tensors], dim=1)
+        self.transport.isend(payload, dst, make_tag(epoch, chunk, boundary, direction), kind)
+
+    def _recv_boundary(self, epoch, chunk, rows, kind) -> Tuple[torch.Tensor, torch.Tensor]:
+        src = self.rank_of(self.stage - 1)
+        tag = make_tag(epoch, chunk, self.stage - 1, FWD)
+        dim = self.model.boundary_dim
+        buf = self.transport.recv((rows, dim), torch.float32, src, tag, kind, self.device)
+        d = self.mcfg.hidden
+        h = buf[:, :d].clone().requires_grad_(self.model.training)
+        if not self.model.uses_h0:
+            return h, h
+        h0 = buf[:, d:].clone().requires_grad_(self.model.training)
+        return h, h0
+
+    def _recv_grad(self, epoch, chunk, rows) -> List[torch.Tensor]:
+        src = self.rank_of(self.stage + 1)
+        tag = make_tag(epoch, chunk, self.stage, BWD)
+        dim = self.model.boundary_dim
+        buf = self.transport.recv((rows, dim), torch.float32, src, tag, "gradient", self.device)
+        d = self.mcfg.hidden
+        return [buf[:, :d], buf[:, d:]] if self.model.uses_h0 else [buf]
+
+    # ------------------------------------------------------------------ helpers
+    def _clip(self, max_norm: float) -> None:
+        """Clip by the global norm over all stages (each stage group counted once)."""
+        params = [p for _, p in self.named_params]
+        sq = torch.tensor([grad_sq_norm(params)], dtype=torch.float64, device=self.device)
+        self.transport.all_reduce(sq, "clip")
+        clip_grads(params, max_norm, float(sq[0] / self.num_groups) ** 0.5)
+
+    def _to_device(self, block: ChunkBlock) -> ChunkBlock:
+        if self.device.type == "cpu":
+            return block
+        for name in ("nodes", "indptr", "indices", "edge_weight"):
+            t = getattr(block, name)
+            if t is not None:
+                setattr(block, name, t.to(self.device))
+        return block
+
+
+def _iterate_chunks(sampler: ChunkSampler, order: torch.Tensor) -> List[ChunkBlock]:
+    """The blocks of one epoch in ``order``, through the common Loader (one chunk per batch)."""
+    from gnnsys.loaders import Loader
+
+    loader = Loader(sampler, order, batch_size=1, shuffle=False, prefetch=0, num_threads=1)
+    return [batch.subgraph.metadata["block"] for batch in loader]

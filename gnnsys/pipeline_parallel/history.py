@@ -1,0 +1,125 @@
+"""Histories: the last known input of every node at every layer a stage owns.
+
+A stage writes a chunk's layer inputs into the history right after computing them, and reads
+the inputs of the chunk's outside neighbours from it: neighbours in chunks processed earlier
+this epoch were written this epoch (fresh), those in later chunks were written last epoch
+(stale). So staleness is at most one epoch by construction; ``History`` measures it anyway
+(reads per epoch, the oldest row read) so tests can check the bound.
+
+Optional EMA smoothing (``momentum``) keeps a second buffer, ``m * old + (1 - m) * new`` per
+write, that stale reads use instead of the raw last value; fresh reads always use the raw value.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Dict, Optional, Sequence
+
+import torch
+
+from gnnsys._checks import check_index
+
+
+class History:
+    """Per-layer node buffers ``[num_nodes, dim]`` with write epochs and read statistics.
+
+    Args:
+        layers: the layer ids whose inputs this stage keeps.
+        num_nodes: N.
+        dims: one width for all layers, or one per layer (same order as ``layers``).
+        momentum: EMA momentum for stale reads (``None`` = no smoothing).
+
+    Example:
+        >>> h = History([2, 3], num_nodes=100, dims=64)
+        >>> h.write(2, torch.arange(10), torch.randn(10, 64), epoch=1)
+        >>> h.read(2, fresh=torch.arange(5), stale=torch.arange(5, 10), epoch=1).shape
+        torch.Size([10, 64])
+    """
+
+    def __init__(
+        self,
+        layers: Sequence[int],
+        num_nodes: int,
+        dims,
+        *,
+        momentum: Optional[float] = None,
+        dtype: torch.dtype = torch.float32,
+        device: Optional[torch.device] = None,
+    ) -> None:
+        layers = [int(x) for x in layers]
+        if isinstance(dims, int):
+            dims = [dims] * len(layers)
+        if len(dims) != len(layers):
+            raise ValueError(f"dims has {len(dims)} entries for {len(layers)} layers")
+        if momentum is not None and not 0.0 <= momentum < 1.0:
+            raise ValueError(f"momentum must be in [0, 1) or None, got {momentum}")
+        self.num_nodes = int(num_nodes)
+        self.momentum = momentum
+        self.buf: Dict[int, torch.Tensor] = {}
+        self.smooth: Dict[int, torch.Tensor] = {}
+        self.written: Dict[int, torch.Tensor] = {}
+        for layer, d in zip(layers, dims):
+            self.buf[layer] = torch.zeros(num_nodes, int(d), dtype=dtype, device=device)
+            self.written[layer] = torch.full((num_nodes,), -1, dtype=torch.int64, device=device)
+            if momentum is not None:
+                self.smooth[layer] = torch.zeros(num_nodes, int(d), dtype=dtype, device=device)
+        self.stale_reads: Dict[int, int] = defaultdict(int)  # epoch -> (layer, edge) stale reads
+        self.unwritten_reads: Dict[int, int] = defaultdict(int)  # rows read before any write
+        self.max_stale_age = 0  # oldest written row read stale, in epochs
+        self.max_fresh_age = 0  # should stay 0: fresh rows were written this epoch
+
+    @property
+    def layers(self) -> list:
+        return sorted(self.buf)
+
+    def write(self, layer: int, ids: torch.Tensor, values: torch.Tensor, epoch: int) -> None:
+        """Store ``values`` (detached) as the layer-``layer`` input of nodes ``ids``."""
+        buf = self._buf(layer)
+        ids = check_index("ids", ids, self.num_nodes, device=None)
+        if values.shape != (ids.numel(), buf.shape[1]):
+            raise ValueError(
+                f"values must have shape [{ids.numel()}, {buf.shape[1]}], got {tuple(values.shape)}"
+            )
+        v = values.detach()
+        if self.momentum is not None:
+            seen = (self.written[layer][ids] >= 0).unsqueeze(1)
+            old = self.smooth[layer][ids]
+            self.smooth[layer][ids] = torch.where(
+                seen, self.momentum * old + (1.0 - self.momentum) * v, v
+            )
+        buf[ids] = v
+        self.written[layer][ids] = epoch
+
+    def read(
+        self,
+        layer: int,
+        fresh: torch.Tensor,
+        stale: torch.Tensor,
+        epoch: int,
+        stale_edges: int = 0,
+    ) -> torch.Tensor:
+        """Rows of ``fresh`` then ``stale`` nodes; ``stale_edges`` edges read the stale rows.
+
+        Stale rows come from the smoothed buffer when ``momentum`` is set.
+        """
+        buf = self._buf(layer)
+        fresh = check_index("fresh", fresh, self.num_nodes, device=None)
+        stale = check_index("stale", stale, self.num_nodes, device=None)
+        written = self.written[layer]
+        if fresh.numel():
+            age = epoch - written[fresh]
+            self.max_fresh_age = max(self.max_fresh_age, int(age.max()))
+        if stale.numel():
+            w = written[stale]
+            self.unwritten_reads[epoch] += int((w < 0).sum())
+            if bool((w >= 0).any()):
+                self.max_stale_age = max(self.max_stale_age, int((epoch - w[w >= 0]).max()))
+        self.stale_reads[epoch] += int(stale_edges)
+        src = self.smooth[layer] if self.momentum is not None else buf
+        return torch.cat([buf[fresh], src[stale]])
+
+    def _buf(self, layer: int) -> torch.Tensor:
+        buf = self.buf.get(int(layer))
+        if buf is None:
+            raise KeyError(f"this history keeps layers {self.layers}, not layer {layer}")
+        return buf

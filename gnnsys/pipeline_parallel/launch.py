@@ -1,0 +1,575 @@
+"""Entry point: start the ranks of a GNNPipe, hybrid or graph-parallel run and collect metrics.
+
+``run`` partitions the graph once in the calling process, spawns one process per rank
+(``spawn`` start method, gloo on CPU or NCCL on GPUs), and returns the merged metrics: loss and
+accuracy per epoch, bytes per epoch by kind (summed over ranks), epoch seconds (slowest rank).
+``mode="single"`` trains the same model in this process, for reference.
+
+Failure handling: every blocking call in a rank has a timeout, and a rank that dies makes its
+peers fail with a clear error (gloo notices the closed connection at once, the timeout catches
+the rest). The launcher waits for every rank to report, declares a rank that exits without a
+report dead, gives the others ``timeout`` seconds to report their own errors, then stops any
+straggler and raises ``RankFailure`` naming what happened on each rank.
+
+Under ``torch.distributed.run`` (torchrun), ``python -m gnnsys.pipeline_parallel.launch`` runs
+one rank from the environment (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) and rank 0 prints the
+merged result as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import pickle
+import queue as queue_mod
+import socket
+import sys
+import time
+import traceback
+from dataclasses import asdict, dataclass
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import torch
+
+from gnnsys._checks import check_choice
+from gnnsys.pipeline_parallel.config import ModelConfig, Techniques, TrainConfig, coerce
+from gnnsys.pipeline_parallel.partition import METHODS, nested_partition, partition
+
+MODES = ("single", "pipe", "hybrid", "graph")
+BACKENDS = ("gloo", "nccl")
+
+
+class RankFailure(RuntimeError):
+    """A distributed run failed; ``errors`` maps each failed rank to what happened there.
+
+    Example:
+        >>> try:
+        ...     run("pipe", ds, model, nproc=4)
+        ... except RankFailure as e:
+        ...     print(e.errors[1])   # "died without reporting (exit code -9)"
+    """
+
+    def __init__(self, errors: Dict[int, str]) -> None:
+        self.errors = dict(sorted(errors.items()))
+        lines = [f"rank {r}: {msg.strip().splitlines()[-1]}" for r, msg in self.errors.items()]
+        super().__init__("distributed run failed:\n  " + "\n  ".join(lines))
+
+
+@dataclass
+class _Data:
+    # What a rank needs of the dataset (picklable, tensors shared with the ranks).
+    graph: Any
+    x: torch.Tensor
+    y: torch.Tensor
+    train_idx: torch.Tensor
+    val_idx: torch.Tensor
+    test_idx: torch.Tensor
+    num_classes: int
+
+
+@dataclass
+class _Job:
+    mode: str
+    data: _Data
+    model: Dict[str, Any]
+    train: Dict[str, Any]
+    techniques: Dict[str, Any]
+    stages: int
+    groups: int
+    chunks: int
+    chunk_of: Optional[torch.Tensor]
+    owner: Optional[torch.Tensor]
+    backend: str
+
+
+def run(
+    mode: str,
+    dataset: Any,
+    model: Any = None,
+    nproc: int = 1,
+    epochs: Optional[int] = None,
+    *,
+    stages: Optional[int] = None,
+    groups: Optional[int] = None,
+    chunks: Optional[int] = None,
+    train: Any = None,
+    techniques: Any = None,
+    partition_method: str = "auto",
+    backend: str = "gloo",
+    port: Optional[int] = None,
+) -> Dict[str, Any]:
+    """Train ``model`` on ``dataset`` with ``nproc`` ranks and return the merged metrics.
+
+    Args:
+        mode: "pipe" (GNNPipe, ``nproc`` stages), "hybrid" (``stages`` x ``groups`` grid),
+            "graph" (graph parallelism, ``nproc`` parts) or "single" (this process).
+        dataset: a ``gnnsys`` Dataset (graph, x, y, train/val/test idx, num_classes).
+        model, train, techniques: ``ModelConfig`` / ``TrainConfig`` / ``Techniques`` or dicts.
+        epochs: overrides ``train.epochs``.
+        chunks: M chunks (pipe, hybrid; default 4, per group in hybrid).
+        partition_method: "auto" (pymetis when installed, else BFS), "metis", "bfs", "random".
+        backend: "gloo" (CPU) or "nccl" (one GPU per rank).
+
+    Returns a dict: ``mode``, ``nproc``, ``stages``, ``groups``, ``chunks``, ``partition``
+    (method, edge cut, halo), ``layer_ranges``, ``epochs`` (per epoch: loss, train/val/test
+    accuracy, seconds, ``bytes`` by kind summed over ranks), ``warm`` (bytes and seconds of the
+    warm fill), ``stale_reads`` per epoch, ``max_stale_age`` and ``ranks`` (per-rank results).
+
+    Example:
+        >>> out = run("pipe", gnnsys.datasets.synthetic("mini"), {"kind": "gcnii",
+        ...           "num_layers": 16}, nproc=4, epochs=5, chunks=8)
+        >>> out["epochs"][-1]["bytes"]["activation"]
+    """
+    spec = dict(
+        mode=mode,
+        model=model,
+        epochs=epochs,
+        stages=stages,
+        groups=groups,
+        chunks=chunks,
+        train=train,
+        techniques=techniques,
+        partition_method=partition_method,
+    )
+    if mode == "single":
+        from gnnsys.pipeline_parallel.model import train_single
+
+        job, _ = _make_job(_as_data(dataset), 1, **spec)
+        out = train_single(job.data, job.model, job.train, job.techniques)
+        return {"mode": "single", "nproc": 1, "epochs": out["epochs"], "record": out}
+    return run_many(dataset, [spec], nproc, backend=backend, port=port)[0]
+
+
+def run_many(
+    dataset: Any,
+    runs: Sequence[Dict[str, Any]],
+    nproc: int,
+    *,
+    backend: str = "gloo",
+    port: Optional[int] = None,
+) -> List[Dict[str, Any]]:
+    """Several distributed runs in one set of ranks: they start once and run ``runs`` in order.
+
+    Each entry of ``runs`` holds ``run``'s keyword arguments (``mode``, ``model``, ``epochs``,
+    ``stages``, ``groups``, ``chunks``, ``train``, ``techniques``, ``partition_method``); all
+    share ``dataset``, ``nproc`` and ``backend``. Starting ranks costs seconds (each imports
+    torch), so ablations and tests batch their runs here.
+
+    Example:
+        >>> a, b = run_many(ds, [{"mode": "pipe"}, {"mode": "graph"}], nproc=4)
+    """
+    check_choice("backend", backend, BACKENDS)
+    _check_positive("nproc", nproc)
+    data = _as_data(dataset)
+    jobs, infos = [], []
+    for spec in runs:
+        if spec.get("mode") == "single":
+            raise ValueError("run_many runs distributed modes; call run('single', ...) instead")
+        job, info = _make_job(data, nproc, backend=backend, **spec)
+        jobs.append(job)
+        infos.append(info)
+    timeout = max(j.train["timeout"] for j in jobs)
+    per_job = _spawn(jobs, nproc, timeout, port)
+    outs = []
+    for info, results in zip(infos, per_job):
+        out = merge(results)
+        out.update(info)
+        outs.append(out)
+    return outs
+
+
+def _make_job(
+    data: _Data,
+    nproc: int,
+    *,
+    mode: str,
+    model: Any = None,
+    epochs: Optional[int] = None,
+    stages: Optional[int] = None,
+    groups: Optional[int] = None,
+    chunks: Optional[int] = None,
+    train: Any = None,
+    techniques: Any = None,
+    partition_method: str = "auto",
+    backend: str = "gloo",
+) -> Tuple[_Job, Dict[str, Any]]:
+    check_choice("mode", mode, MODES)
+    check_choice("partition_method", partition_method, METHODS)
+    mcfg = coerce(ModelConfig, model)
+    tcfg = coerce(TrainConfig, train, **({"epochs": epochs} if epochs is not None else {}))
+    tech = coerce(Techniques, techniques)
+    if mode == "single":
+        job = _Job(mode, data, asdict(mcfg), asdict(tcfg), asdict(tech), 1, 1, 1, None, None, "")
+        return job, {}
+    stages, groups, chunks = _grid(mode, nproc, stages, groups, chunks, mcfg.num_layers)
+    n = data.graph.num_nodes
+    if chunks > n:
+        raise ValueError(f"chunks ({chunks}) must not exceed the number of nodes ({n})")
+    chunk_of, owner, part_info = assign(
+        mode, data.graph, groups, chunks, method=partition_method, seed=tcfg.seed
+    )
+    job = _Job(
+        mode,
+        data,
+        asdict(mcfg),
+        asdict(tcfg),
+        asdict(tech),
+        stages,
+        groups,
+        chunks,
+        chunk_of,
+        owner,
+        backend,
+    )
+    info = {
+        "mode": mode,
+        "nproc": nproc,
+        "stages": stages,
+        "groups": groups,
+        "chunks": chunks,
+        "partition": part_info,
+        "backend": backend,
+        "model": asdict(mcfg),
+        "techniques": asdict(tech),
+        "assignment": {"chunk_of": chunk_of, "owner": owner},
+    }
+    return job, info
+
+
+def assign(mode: str, graph: Any, groups: int, chunks: int, *, method: str = "auto", seed: int = 0):
+    """(chunk_of, owner, partition summary) of a run: chunks for "pipe", parts for "graph",
+    groups then chunks inside each group for "hybrid"; ``None`` where a mode has no such map.
+
+    Example:
+        >>> chunk_of, owner, info = assign("hybrid", graph, groups=2, chunks=4)
+    """
+    if mode == "pipe":
+        p = partition(graph, chunks, method=method, seed=seed)
+        return p.part, None, {"chunks": p.summary()}
+    if mode == "graph":
+        p = partition(graph, groups, method=method, seed=seed)
+        return None, p.part, {"groups": p.summary()}
+    chunk_of, owner, gp = nested_partition(graph, groups, chunks, method=method, seed=seed)
+    return chunk_of, owner, {"groups": gp.summary()}
+
+
+def merge(results: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Merge per-rank results: metrics from rank 0, bytes summed, seconds from the slowest.
+
+    Example:
+        >>> merge(per_rank)["epochs"][0]["bytes"]   # {"activation": ..., "gradient": ...}
+    """
+    results = sorted(results, key=lambda r: r["rank"])
+    rows = []
+    for i, row in enumerate(results[0]["epochs"]):
+        row = dict(row)
+        row["seconds"] = max(r["epochs"][i]["seconds"] for r in results)
+        row["bytes"] = _sum_bytes(results, row["epoch"])
+        rows.append(row)
+    out: Dict[str, Any] = {"epochs": rows, "ranks": results}
+    out["warm"] = {
+        "bytes": _sum_bytes(results, 0),
+        "seconds": max(r.get("warm_seconds", 0.0) for r in results),
+    }
+    if "layer_ranges" in results[0]:
+        out["layer_ranges"] = results[0]["layer_ranges"]
+        stale: Dict[int, int] = {}
+        for r in results:
+            for e, k in r["stale_reads"].items():
+                stale[e] = stale.get(e, 0) + k
+        out["stale_reads"] = dict(sorted(stale.items()))
+        out["max_stale_age"] = max(r["max_stale_age"] for r in results)
+        out["max_fresh_age"] = max(r["max_fresh_age"] for r in results)
+    return out
+
+
+def _sum_bytes(results: List[Dict[str, Any]], epoch: int) -> Dict[str, int]:
+    total: Dict[str, int] = {}
+    for r in results:
+        for kind, b in r["bytes"].get(epoch, {}).items():
+            total[kind] = total.get(kind, 0) + b
+    return total
+
+
+# ---------------------------------------------------------------------- ranks
+def run_rank(job: _Job, rank: int, world: int) -> Dict[str, Any]:
+    """Run one rank inside an initialised process group; returns its result dict.
+
+    Example:
+        >>> dist.init_process_group("gloo", ...); result = run_rank(job, rank, world)
+    """
+    from gnnsys.pipeline_parallel.model import set_threads
+    from gnnsys.pipeline_parallel.transport import Transport
+
+    tcfg = TrainConfig(**job.train)
+    set_threads(tcfg.threads)
+    device = torch.device("cpu")
+    if job.backend == "nccl":
+        local = int(os.environ.get("LOCAL_RANK", rank)) % max(torch.cuda.device_count(), 1)
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    transport = Transport(timeout=tcfg.timeout)
+    kw = dict(model=job.model, train=job.train, techniques=job.techniques, device=device)
+    if job.mode == "graph":
+        from gnnsys.pipeline_parallel.graph_parallel import GraphParallelTrainer
+
+        trainer = GraphParallelTrainer(job.data, job.owner, job.groups, transport, **kw)
+    elif job.mode == "pipe":
+        from gnnsys.pipeline_parallel.gnnpipe import PipeTrainer
+
+        trainer = PipeTrainer(
+            job.data, job.chunk_of, job.chunks, transport, stage=rank, num_stages=job.stages, **kw
+        )
+    else:
+        from gnnsys.pipeline_parallel.hybrid import HybridTrainer
+
+        trainer = HybridTrainer(
+            job.data,
+            job.chunk_of,
+            job.chunks,
+            transport,
+            owner=job.owner,
+            num_stages=job.stages,
+            num_groups=job.groups,
+            **kw,
+        )
+    return trainer.fit()
+
+
+def _rank_main(rank: int, world: int, port: int, jobs: List[_Job], results: Any) -> None:
+    import torch.distributed as dist
+
+    try:
+        timeout = datetime.timedelta(seconds=max(float(j.train["timeout"]) for j in jobs))
+        dist.init_process_group(
+            jobs[0].backend,
+            init_method=f"tcp://127.0.0.1:{port}",
+            rank=rank,
+            world_size=world,
+            timeout=timeout,
+        )
+        outs = [run_rank(job, rank, world) for job in jobs]
+        results.put(("ok", rank, pickle.dumps(outs)))
+        results.close()
+        results.join_thread()
+        dist.destroy_process_group()
+    except BaseException:  # report everything, including KeyboardInterrupt, then exit non-zero
+        results.put(("error", rank, traceback.format_exc()))
+        results.close()
+        results.join_thread()  # the report must leave before the abrupt exit below
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)  # skip process-group teardown, which could block on a dead peer
+
+
+def _spawn(
+    jobs: List[_Job], nproc: int, timeout: float, port: Optional[int]
+) -> List[List[Dict[str, Any]]]:
+    """Start ``nproc`` ranks that run ``jobs`` in order; returns per job the per-rank results."""
+    import torch.multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    results = ctx.Queue()
+    port = port or _free_port()
+    procs = [
+        ctx.Process(target=_rank_main, args=(r, nproc, port, jobs, results), daemon=True)
+        for r in range(nproc)
+    ]
+    for p in procs:
+        p.start()
+    done: Dict[int, List[Dict[str, Any]]] = {}
+    errors: Dict[int, str] = {}
+    deadline: Optional[float] = None
+    try:
+        while len(done) + len(errors) < nproc:
+            _drain(results, done, errors, wait=0.2)
+            for r, p in enumerate(procs):
+                if r in done or r in errors or p.is_alive():
+                    continue
+                _drain(results, done, errors, wait=1.0)  # its report may still be in flight
+                if r not in done and r not in errors:
+                    errors[r] = f"died without reporting (exit code {p.exitcode})"
+            if errors and deadline is None:
+                deadline = time.monotonic() + timeout + 10.0
+            if deadline is not None and time.monotonic() > deadline:
+                for r in range(nproc):
+                    if r not in done and r not in errors:
+                        errors[r] = f"still running {timeout + 10.0:g}s after the first failure"
+                break
+    finally:
+        for p in procs:
+            p.join(timeout=5.0)
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5.0)
+    if errors:
+        raise RankFailure(errors)
+    return [[done[r][j] for r in range(nproc)] for j in range(len(jobs))]
+
+
+def _drain(results: Any, done: Dict[int, Any], errors: Dict[int, str], wait: float) -> None:
+    try:
+        status, rank, payload = results.get(timeout=wait)
+    except queue_mod.Empty:
+        return
+    if status == "ok":
+        done[rank] = pickle.loads(payload)
+    else:
+        errors[rank] = payload
+    while True:
+        try:
+            status, rank, payload = results.get_nowait()
+        except queue_mod.Empty:
+            return
+        if status == "ok":
+            done[rank] = pickle.loads(payload)
+        else:
+            errors[rank] = payload
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------------- checks
+def _as_data(dataset: Any) -> _Data:
+    from gnnsys.graph import Graph
+
+    missing = [
+        a
+        for a in ("graph", "x", "y", "train_idx", "val_idx", "test_idx", "num_classes")
+        if not hasattr(dataset, a)
+    ]
+    if missing:
+        raise TypeError(f"dataset lacks {missing} (expected a gnnsys Dataset)")
+    if not isinstance(dataset.graph, Graph):
+        raise TypeError(f"dataset.graph must be a gnnsys.Graph, got {type(dataset.graph).__name__}")
+    return _Data(
+        dataset.graph,
+        dataset.x,
+        dataset.y,
+        dataset.train_idx,
+        dataset.val_idx,
+        dataset.test_idx,
+        int(dataset.num_classes),
+    )
+
+
+def _check_positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+
+
+def _grid(mode, nproc, stages, groups, chunks, num_layers):
+    if mode == "pipe":
+        if groups not in (None, 1):
+            raise ValueError(f"mode='pipe' has one group, got groups={groups}")
+        stages, groups = stages or nproc, 1
+    elif mode == "graph":
+        if stages not in (None, 1):
+            raise ValueError(f"mode='graph' has one stage, got stages={stages}")
+        if chunks not in (None, 1):
+            raise ValueError(f"mode='graph' has one chunk per part, got chunks={chunks}")
+        stages, groups, chunks = 1, groups or nproc, 1
+    else:
+        if stages is None and groups is None:
+            groups = 2 if nproc % 2 == 0 and nproc > 1 else 1
+        if stages is None:
+            stages = nproc // groups
+        if groups is None:
+            groups = nproc // stages
+    for name, v in (("stages", stages), ("groups", groups)):
+        _check_positive(name, v)
+    if stages * groups != nproc:
+        raise ValueError(f"stages ({stages}) x groups ({groups}) must equal nproc ({nproc})")
+    if stages > num_layers:
+        raise ValueError(f"stages ({stages}) must not exceed num_layers ({num_layers})")
+    chunks = 4 if chunks is None else chunks
+    _check_positive("chunks", chunks)
+    return stages, groups, chunks
+
+
+# ---------------------------------------------------------------------- torchrun
+def main(argv: Optional[List[str]] = None) -> int:
+    """One rank under torchrun (or all ranks with ``--nproc`` when RANK is not set).
+
+    Example:
+        torchrun --nproc-per-node 4 -m gnnsys.pipeline_parallel.launch --mode pipe \\
+            --dataset mini --kind gcnii --layers 16 --chunks 8 --epochs 5
+    """
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mode", choices=MODES, default="pipe")
+    ap.add_argument("--dataset", default="tiny", help="a gnnsys.datasets.synthetic name")
+    ap.add_argument("--kind", default="gcnii")
+    ap.add_argument("--layers", type=int, default=8)
+    ap.add_argument("--hidden", type=int, default=64)
+    ap.add_argument("--dropout", type=float, default=0.0)
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--chunks", type=int, default=None)
+    ap.add_argument("--stages", type=int, default=None)
+    ap.add_argument("--groups", type=int, default=None)
+    ap.add_argument("--nproc", type=int, default=None, help="spawn locally instead of torchrun")
+    ap.add_argument("--partition", default="auto", choices=METHODS)
+    ap.add_argument("--backend", default="gloo", choices=BACKENDS)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    from gnnsys import datasets
+
+    ds = datasets.synthetic(args.dataset, seed=args.seed)
+    model = {"kind": args.kind, "num_layers": args.layers, "hidden": args.hidden}
+    model["dropout"] = args.dropout
+    train = {"epochs": args.epochs, "lr": args.lr, "seed": args.seed}
+    if "RANK" not in os.environ or args.nproc:
+        out = run(
+            args.mode,
+            ds,
+            model,
+            args.nproc or 1,
+            stages=args.stages,
+            groups=args.groups,
+            chunks=args.chunks,
+            train=train,
+            partition_method=args.partition,
+            backend=args.backend,
+        )
+        out.pop("ranks", None)
+        out.pop("record", None)
+        print(json.dumps(out, default=str))
+        return 0
+    import torch.distributed as dist
+
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    job, _ = _make_job(
+        _as_data(ds),
+        world,
+        mode=args.mode,
+        model=model,
+        stages=args.stages,
+        groups=args.groups,
+        chunks=args.chunks,
+        train=train,
+        partition_method=args.partition,
+        backend=args.backend,
+    )
+    timeout = datetime.timedelta(seconds=float(job.train["timeout"]))
+    dist.init_process_group(args.backend, timeout=timeout)
+    result = run_rank(job, rank, world)
+    gathered: List[Any] = [None] * world
+    dist.all_gather_object(gathered, result)
+    if rank == 0:
+        out = merge(gathered)
+        out.pop("ranks", None)
+        print(json.dumps(out, default=str))
+    dist.destroy_process_group()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,421 @@
+"""DeepGNN: a deep GNN split into per-node and per-layer pieces the trainers can place anywhere.
+
+``embed`` (input projection, per node) -> ``layer(l)`` for l = 0..L-1 (one graph layer each,
+reading source rows and writing destination rows of any adjacency with ``adj_csc()``) ->
+``head`` (per node). The pipeline runs a contiguous run of layers per rank, graph parallelism
+runs every layer on a partition, and ``train_single`` runs the whole model on the whole graph:
+the reference every distributed mode is checked against.
+
+GCN and GCNII read GCN-normalised edge weights (self loops added, ``D^-1/2 (A+I) D^-1/2``)
+computed once on the whole graph by ``prepare_graph``, so a chunk's block carries exact global
+normalisation.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Dict, Iterator, List, Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from gnnsys.graph import Graph
+from gnnsys.nn.conv import GATConv, GCN2Conv, GraphConv, SAGEConv
+from gnnsys.ops.sparse import spmm
+from gnnsys.pipeline_parallel.config import ModelConfig, Techniques, TrainConfig, coerce
+
+
+class GlobalNormGCN2Conv(GCN2Conv):
+    """``gnnsys.nn.GCN2Conv`` reading edge weights already GCN-normalised on the whole graph.
+
+    The stock layer normalises by the degrees it sees in its adjacency; on a chunk or partition
+    block a halo source's block degree is not its graph degree, so the weights from
+    ``DeepGNN.prepare_graph`` (exact, global) are used as they are. Parameters, initialisation
+    and the GCNII update ``((1-a) P h + a h0) ((1-b) I + b W)`` are the stock layer's.
+
+    Example:
+        >>> conv = GlobalNormGCN2Conv(64, layer=3, alpha=0.1, lambda_=0.5)
+        >>> out = conv(block, h_src, h0_dst, edge_weight=block.edge_weight)
+    """
+
+    def forward(self, graph, feat, feat_0, edge_weight=None):  # noqa: D102
+        if edge_weight is None:
+            raise ValueError("GlobalNormGCN2Conv needs the globally normalised edge_weight")
+        num_dst = graph.adj_csc()[3]
+        rst = (1 - self.alpha) * spmm(graph, feat, "sum", edge_weight)
+        rst = rst + self.alpha * feat_0[:num_dst]
+        rst = torch.addmm(rst, rst, self.weight1, beta=1 - self.beta, alpha=self.beta)
+        return rst + self.bias if self.bias is not None else rst
+
+
+class DeepGNN(nn.Module):
+    """Input projection, ``num_layers`` graph layers (GCN, GCNII, GraphSAGE or GAT), a head.
+
+    The graph layers are ``gnnsys.nn``'s (``GraphConv`` with ``norm="none"`` on global GCN
+    weights, ``GlobalNormGCN2Conv``, ``SAGEConv`` mean, ``GATConv`` with heads concatenated).
+    Every one maps width ``hidden`` to ``hidden`` and is followed by ReLU and dropout, so every
+    layer boundary carries ``hidden`` floats per node (GCNII also carries ``h0``).
+
+    Example:
+        >>> model = DeepGNN(ModelConfig(kind="gcnii", hidden=32, num_layers=8), 100, 47)
+        >>> adj = model.prepare_graph(graph)
+        >>> logits = model(adj, x)
+    """
+
+    def __init__(self, config: ModelConfig, in_dim: int, num_classes: int) -> None:
+        super().__init__()
+        self.config = config = coerce(ModelConfig, config)
+        d = config.hidden
+        self.in_dim, self.num_classes = int(in_dim), int(num_classes)
+        self.pre = nn.Linear(self.in_dim, d)
+        layers: List[nn.Module] = []
+        for i in range(config.num_layers):
+            if config.kind == "gcn":
+                layers.append(GraphConv(d, d, norm="none", allow_zero_in_degree=True))
+            elif config.kind == "gcnii":
+                layers.append(
+                    GlobalNormGCN2Conv(
+                        d,
+                        layer=i + 1,
+                        alpha=config.alpha,
+                        lambda_=config.theta,
+                        allow_zero_in_degree=True,
+                    )
+                )
+            elif config.kind == "sage":
+                layers.append(SAGEConv(d, d, "mean"))
+            else:
+                layers.append(
+                    GATConv(d, d // config.heads, config.heads, allow_zero_in_degree=True)
+                )
+        self.convs = nn.ModuleList(layers)
+        self.post = nn.Linear(d, self.num_classes)
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.convs)
+
+    @property
+    def uses_h0(self) -> bool:
+        """GCNII layers read the initial embedding ``h0`` of their destination nodes."""
+        return self.config.kind == "gcnii"
+
+    @property
+    def boundary_dim(self) -> int:
+        """Floats per node crossing a layer boundary: ``hidden`` (+ ``hidden`` for GCNII's h0)."""
+        return self.config.hidden * (2 if self.uses_h0 else 1)
+
+    def prepare_graph(self, graph: Graph) -> Graph:
+        """The graph the layers read: GCN/GCNII get self loops and symmetric-normalised weights,
+        GAT gets self loops, GraphSAGE reads the graph as given.
+
+        Example:
+            >>> adj = model.prepare_graph(graph)
+        """
+        if not isinstance(graph, Graph):
+            raise TypeError(f"graph must be a gnnsys.Graph, got {type(graph).__name__}")
+        if self.config.kind == "sage":
+            return graph
+        g = Graph.from_edge_index(graph.to_edge_index(), graph.num_nodes, self_loops="add")
+        if self.config.kind == "gat":
+            return g
+        deg = g.in_degrees().to(torch.float32)
+        inv = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
+        dst = torch.repeat_interleave(torch.arange(g.num_nodes), g.in_degrees())
+        g.edge_weight = inv[g.indices.long()] * inv[dst]
+        return g
+
+    # ------------------------------------------------------------------ pieces
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Per-node input projection: dropout -> linear -> ReLU -> dropout."""
+        p = self.config.dropout
+        h = F.relu(self.pre(F.dropout(x, p, self.training)))
+        return F.dropout(h, p, self.training)
+
+    def layer(
+        self, index: int, adj: Any, h_src: torch.Tensor, h0: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """Graph layer ``index``: source rows ``h_src`` -> destination rows (ReLU, dropout).
+
+        ``adj`` is anything with ``adj_csc()`` and an ``edge_weight`` attribute (a prepared
+        Graph or a ChunkBlock); ``h0`` holds the destination rows of the initial embedding
+        (GCNII only).
+        """
+        conv = self.convs[index]
+        kind = self.config.kind
+        if kind == "gcnii":
+            if h0 is None:
+                raise ValueError("GCNII layers need h0 (the initial embedding of the destinations)")
+            out = conv(adj, h_src, h0, edge_weight=adj.edge_weight)
+        elif kind == "gcn":
+            out = conv(adj, h_src, edge_weight=adj.edge_weight)
+        elif kind == "gat":
+            out = conv(adj, h_src).flatten(1)
+        else:
+            out = conv(adj, h_src)
+        return F.dropout(F.relu(out), self.config.dropout, self.training)
+
+    def head(self, h: torch.Tensor) -> torch.Tensor:
+        """Per-node classifier: logits [n, num_classes]."""
+        return self.post(h)
+
+    def forward(self, adj: Any, x: torch.Tensor) -> torch.Tensor:
+        """Whole-graph logits (``adj`` = ``prepare_graph(graph)``)."""
+        h = self.embed(x)
+        h0 = h
+        for i in range(self.num_layers):
+            h = self.layer(i, adj, h, h0)
+        return self.head(h)
+
+    # ------------------------------------------------------------------ ownership
+    def owned_parameters(
+        self, layers: range, *, first: bool, last: bool
+    ) -> Iterator[Tuple[str, nn.Parameter]]:
+        """(name, parameter) of the pieces a stage runs: layers ``layers``, plus the input
+        projection on the first stage and the head on the last."""
+        for name, p in self.named_parameters():
+            piece = name.split(".")[0]
+            if piece == "pre" and first or piece == "post" and last:
+                yield name, p
+            elif piece == "convs" and int(name.split(".")[1]) in layers:
+                yield name, p
+
+
+# ---------------------------------------------------------------------- shared training pieces
+def set_threads(threads: int) -> None:
+    """Use ``threads`` threads in torch and in the numba kernels (ranks share the cores).
+
+    Example:
+        >>> set_threads(1)   # four ranks on a few cores: no oversubscription, no spinning
+    """
+    import numba
+
+    torch.set_num_threads(threads)
+    numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
+
+
+def build_model(config: ModelConfig, in_dim: int, num_classes: int, seed: int) -> DeepGNN:
+    """The model every rank builds: same seed, same initial weights (global RNG untouched).
+
+    Example:
+        >>> a = build_model(ModelConfig(num_layers=4), 100, 47, seed=0)
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return DeepGNN(config, in_dim, num_classes)
+
+
+class Optimizer:
+    """Adam or SGD (L2 weight decay) over a list of parameters, as ``torch.optim`` computes them.
+
+    Written out because building any ``torch.optim`` optimizer imports ``torch._dynamo``, which
+    costs seconds in every freshly spawned rank; the update rules follow ``torch.optim.Adam``
+    and ``torch.optim.SGD`` (no momentum) step for step.
+
+    Example:
+        >>> opt = Optimizer(list(model.parameters()), "adam", lr=0.01)
+        >>> loss.backward(); opt.step(); opt.zero_grad()
+    """
+
+    def __init__(
+        self,
+        params: List[nn.Parameter],
+        kind: str = "adam",
+        lr: float = 0.01,
+        weight_decay: float = 0.0,
+        betas: Tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ) -> None:
+        if kind not in ("adam", "sgd"):
+            raise ValueError(f"kind must be 'adam' or 'sgd', got {kind!r}")
+        self.params, self.kind = list(params), kind
+        self.lr, self.weight_decay, self.betas, self.eps = lr, weight_decay, betas, eps
+        self.t = 0
+        self.m = [torch.zeros_like(p) for p in self.params] if kind == "adam" else []
+        self.v = [torch.zeros_like(p) for p in self.params] if kind == "adam" else []
+
+    def zero_grad(self) -> None:
+        """Set every gradient to zero (allocating it when missing)."""
+        for p in self.params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            else:
+                p.grad.zero_()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One update from the current gradients."""
+        self.t += 1
+        b1, b2 = self.betas
+        for i, p in enumerate(self.params):
+            if p.grad is None:
+                continue
+            g = p.grad
+            if self.weight_decay:
+                g = g.add(p, alpha=self.weight_decay)
+            if self.kind == "sgd":
+                p.add_(g, alpha=-self.lr)
+                continue
+            m, v = self.m[i], self.v[i]
+            m.lerp_(g, 1 - b1)
+            v.mul_(b2).addcmul_(g, g, value=1 - b2)
+            bc1, bc2 = 1 - b1**self.t, 1 - b2**self.t
+            denom = (v.sqrt() / math.sqrt(bc2)).add_(self.eps)
+            p.addcdiv_(m, denom, value=-self.lr / bc1)
+
+
+def grad_sq_norm(params: List[nn.Parameter]) -> float:
+    """Sum of squared gradient entries (float64), the local part of a global norm.
+
+    Example:
+        >>> norm = (grad_sq_norm(params_of_stage) + other_stages) ** 0.5
+    """
+    return float(sum(p.grad.detach().double().pow(2).sum() for p in params if p.grad is not None))
+
+
+def clip_grads(params: List[nn.Parameter], max_norm: float, norm: float) -> None:
+    """Scale gradients by ``max_norm / norm`` when the (global) ``norm`` exceeds ``max_norm``,
+    as ``torch.nn.utils.clip_grad_norm_`` does.
+
+    Example:
+        >>> clip_grads(params, 1.0, grad_sq_norm(params) ** 0.5)
+    """
+    coef = max_norm / (norm + 1e-6)
+    if coef < 1.0:
+        for p in params:
+            if p.grad is not None:
+                p.grad.mul_(coef)
+
+
+def make_optimizer(params: List[nn.Parameter], train: TrainConfig) -> Optimizer:
+    """The configured optimizer (Adam or SGD, lr, weight decay) over ``params``.
+
+    Example:
+        >>> opt = make_optimizer(list(model.parameters()), TrainConfig(lr=0.01))
+    """
+    return Optimizer(params, train.optimizer, lr=train.lr, weight_decay=train.weight_decay)
+
+
+def chunk_loss(
+    logits: torch.Tensor, labels: torch.Tensor, train_mask: torch.Tensor, num_train: int
+) -> torch.Tensor:
+    """Cross-entropy summed over the training rows, divided by the global training count.
+
+    Summing per chunk and dividing by the global count makes the sum over chunks equal the
+    full-graph mean loss; the ``0 * logits.sum()`` term keeps the graph connected when a chunk
+    holds no training node, so its backward still runs (and still talks to its peers).
+
+    Example:
+        >>> loss = chunk_loss(logits, y[ids], train_mask[ids], num_train=int(train_mask.sum()))
+    """
+    ce = F.cross_entropy(logits[train_mask], labels[train_mask], reduction="sum")
+    return ce / max(num_train, 1) + 0.0 * logits.sum()
+
+
+def correct_counts(
+    logits: torch.Tensor, labels: torch.Tensor, masks: List[torch.Tensor]
+) -> torch.Tensor:
+    """float64 [2 * len(masks)]: (correct, total) for each node mask (sums over ranks add up).
+
+    Example:
+        >>> accuracies(correct_counts(logits, y, split_masks(n, dataset)))["test_acc"]
+    """
+    pred = logits.argmax(-1)
+    out = []
+    for m in masks:
+        out += [float((pred[m] == labels[m]).sum()), float(m.sum())]
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def split_masks(num_nodes: int, dataset: Any) -> List[torch.Tensor]:
+    """Boolean node masks of the train, val and test splits.
+
+    Example:
+        >>> train_mask, val_mask, test_mask = split_masks(ds.graph.num_nodes, ds)
+    """
+    masks = []
+    for name in ("train_idx", "val_idx", "test_idx"):
+        m = torch.zeros(num_nodes, dtype=torch.bool)
+        m[getattr(dataset, name)] = True
+        masks.append(m)
+    return masks
+
+
+def dropout_seed(seed: int, epoch: int, chunk: int, stage: int, group: int) -> int:
+    """The dropout seed of one (epoch, chunk, stage, group): independent of the schedule, so
+    GPipe and 1F1B draw the same masks.
+
+    Example:
+        >>> torch.manual_seed(dropout_seed(0, epoch=3, chunk=1, stage=2, group=0))
+    """
+    x = 0
+    for v in (seed, epoch, chunk, stage, group):
+        x = (x * 1_000_003 + int(v) + 1) % (2**62)
+    return x
+
+
+def accuracies(counts: torch.Tensor) -> Dict[str, float]:
+    """{"train_acc", "val_acc", "test_acc"} from ``correct_counts`` sums.
+
+    Example:
+        >>> accuracies(torch.tensor([3.0, 4, 1, 2, 0, 1]))["train_acc"]
+        0.75
+    """
+    out = {}
+    for i, name in enumerate(("train_acc", "val_acc", "test_acc")):
+        c, n = float(counts[2 * i]), float(counts[2 * i + 1])
+        out[name] = c / n if n else float("nan")
+    return out
+
+
+# ---------------------------------------------------------------------- reference training
+def train_single(
+    dataset: Any, model: Any = None, train: Any = None, techniques: Any = None
+) -> Dict[str, Any]:
+    """Full-graph training in this process: the reference for every distributed mode.
+
+    Returns ``{"epochs": [{"epoch", "loss", "train_acc", "val_acc", "test_acc", "seconds"}],
+    "model": DeepGNN}``; with ``train.record`` also ``"logits"`` (per epoch, training forward)
+    and ``"grads"`` (first epoch, by parameter name). Of the ``techniques`` only ``clip_norm``
+    applies here (the others concern histories).
+
+    Example:
+        >>> out = train_single(ds, {"kind": "gcnii", "num_layers": 16}, {"epochs": 50})
+        >>> out["epochs"][-1]["test_acc"]
+    """
+    mcfg = coerce(ModelConfig, model)
+    tcfg = coerce(TrainConfig, train)
+    clip = coerce(Techniques, techniques).clip_norm
+    set_threads(tcfg.threads)
+    net = build_model(mcfg, dataset.x.shape[1], dataset.num_classes, tcfg.seed)
+    adj = net.prepare_graph(dataset.graph)
+    n = adj.num_nodes
+    masks = split_masks(n, dataset)
+    num_train = int(masks[0].sum())
+    opt = make_optimizer(list(net.parameters()), tcfg)
+    out: Dict[str, Any] = {"epochs": [], "model": net, "logits": {}, "grads": {}}
+    for epoch in range(1, tcfg.epochs + 1):
+        t0 = time.perf_counter()
+        net.train()
+        opt.zero_grad()
+        torch.manual_seed(dropout_seed(tcfg.seed, epoch, 0, 0, 0))
+        logits = net(adj, dataset.x)
+        loss = chunk_loss(logits, dataset.y, masks[0], num_train)
+        loss.backward()
+        if tcfg.record:
+            out["logits"][epoch] = logits.detach().clone()
+            if epoch == 1:
+                out["grads"] = {k: p.grad.clone() for k, p in net.named_parameters()}
+        if clip is not None:
+            params = list(net.parameters())
+            clip_grads(params, clip, grad_sq_norm(params) ** 0.5)
+        opt.step()
+        row = {"epoch": epoch, "loss": float(loss.detach()), "seconds": time.perf_counter() - t0}
+        if tcfg.eval_every and epoch % tcfg.eval_every == 0:
+            net.eval()
+            with torch.no_grad():
+                row.update(accuracies(correct_counts(net(adj, dataset.x), dataset.y, masks)))
+        out["epochs"].append(row)
+    return out

@@ -1,0 +1,146 @@
+"""gnnsys.pipeline_parallel.chunks: chunk blocks (fresh/stale split), ChunkSampler, ExchangePlan."""
+
+import pytest
+import torch
+
+from gnnsys.graph import Graph
+from gnnsys.loaders import Loader, SampledSubgraph, SampleKey, Sampler
+from gnnsys.pipeline_parallel.chunks import ChunkSampler, ExchangePlan
+
+
+def _graph(n=90, seed=0, weighted=True):
+    g = torch.Generator().manual_seed(seed)
+    ei = torch.randint(0, n, (2, 5 * n), generator=g)
+    w = torch.rand(ei.shape[1], generator=g) if weighted else None
+    return Graph.from_edge_index(ei, n, edge_weight=w)
+
+
+def _check_block_edges(graph, block):
+    # Every inner node's local column lists exactly its incoming edges (sources and weights).
+    indptr, indices, num_src, num_dst = block.adj_csc()
+    assert num_src == block.nodes.numel() and num_dst == block.num_inner
+    for i in range(num_dst):
+        v = int(block.nodes[i])
+        lo, hi = int(graph.indptr[v]), int(graph.indptr[v + 1])
+        want = list(zip(graph.indices[lo:hi].tolist(), graph.edge_weight[lo:hi].tolist()))
+        cols = indices[indptr[i] : indptr[i + 1]].long()
+        got = list(zip(block.nodes[cols].tolist(), block.edge_weight[indptr[i] : indptr[i + 1]]))
+        assert sorted(want) == sorted((a, float(b)) for a, b in got)
+
+
+def test_blocks_hold_all_incoming_edges_split_fresh_stale():
+    graph = _graph()
+    chunk_of = torch.arange(graph.num_nodes) % 3
+    sampler = ChunkSampler(graph, chunk_of)
+    ei = graph.to_edge_index()
+    total_stale = 0
+    for pos, c in enumerate([0, 1, 2]):
+        block = sampler.block(c)
+        assert block.position == pos
+        _check_block_edges(graph, block)
+        assert torch.equal(block.inner_nodes, torch.nonzero(chunk_of == c).flatten())
+        assert block.num_remote == 0
+        assert bool((chunk_of[block.fresh_nodes] < c).all())
+        assert bool((chunk_of[block.stale_nodes] > c).all())
+        assert torch.unique(block.nodes).numel() == block.nodes.numel()
+        total_stale += block.num_stale_edges
+    # Stale reads per layer = edges from a later chunk into an earlier one.
+    expect = int((chunk_of[ei[0]] > chunk_of[ei[1]]).sum())
+    assert sampler.stale_edges() == total_stale == expect
+
+
+def test_order_changes_fresh_and_stale():
+    graph = _graph()
+    chunk_of = torch.arange(graph.num_nodes) % 3
+    sampler = ChunkSampler(graph, chunk_of, order=[2, 0, 1])
+    first = sampler.block(2)
+    assert first.position == 0 and first.num_fresh == 0
+    _check_block_edges(graph, first)
+    last = sampler.block(1)
+    assert last.num_stale == 0 and last.num_stale_edges == 0
+    ei = graph.to_edge_index()
+    pos = torch.tensor([1, 2, 0])
+    assert sampler.stale_edges() == int((pos[chunk_of[ei[0]]] > pos[chunk_of[ei[1]]]).sum())
+
+
+def test_sampler_protocol_and_loader():
+    graph = _graph()
+    chunk_of = torch.arange(graph.num_nodes) % 4
+    sampler = ChunkSampler(graph, chunk_of)
+    assert isinstance(sampler, Sampler)
+    sub = sampler.sample(torch.tensor([2]), SampleKey(seed=1))
+    assert isinstance(sub, SampledSubgraph)
+    block = sub.metadata["block"]
+    assert sub.layered and sub.num_seeds == block.num_inner
+    assert sub.num_sampled_edges == [block.num_edges]
+    assert torch.equal(sub.row, block.indices.long())
+    loader = Loader(sampler, torch.tensor([3, 1, 0, 2]), batch_size=1, prefetch=0)
+    seen = [b.subgraph.metadata["chunk"] for b in loader]
+    assert seen == [3, 1, 0, 2]
+
+
+def test_groups_remote_run_matches_exchange_plan():
+    graph = _graph(n=120)
+    n = graph.num_nodes
+    owner = (torch.arange(n) * 3) // n
+    chunk_of = torch.arange(n) % 2
+    plan = ExchangePlan(graph, chunk_of, owner, 2, 3)
+    ei = graph.to_edge_index()
+    for g in range(3):
+        sampler = ChunkSampler(graph, chunk_of, 2, owner=owner, group=g, num_groups=3)
+        for c in range(2):
+            block = sampler.block(c)
+            _check_block_edges(graph, block)
+            assert bool((owner[block.inner_nodes] == g).all())
+            assert bool((chunk_of[block.remote_nodes] == c).all())
+            assert bool((owner[block.remote_nodes] != g).all())
+            parts = [plan.sends(c, q, g)[0] for q in range(3) if q != g]
+            assert torch.equal(torch.cat(parts), block.remote_nodes)
+            assert block.remote_counts == [
+                0 if q == g else plan.sends(c, q, g)[0].numel() for q in range(3)
+            ]
+    # Every node read across groups is sent exactly once per reading group; live iff read
+    # by a node of the same chunk.
+    rows = 0
+    for a in range(3):
+        for b in range(3):
+            if a == b:
+                continue
+            need = set()
+            live = set()
+            for s, d in ei.t().tolist():
+                if owner[s] == a and owner[d] == b:
+                    need.add(s)
+                    if chunk_of[s] == chunk_of[d]:
+                        live.add(s)
+            got_live = set()
+            got_all = set()
+            for c in range(2):
+                lv, hs = plan.sends(c, a, b)
+                got_live |= set(lv.tolist())
+                got_all |= set(lv.tolist()) | set(hs.tolist())
+                assert not set(lv.tolist()) & set(hs.tolist())
+            assert got_all == need and got_live == live
+            rows += len(need)
+    assert plan.total_rows() == rows
+
+
+def test_errors():
+    graph = _graph(n=10)
+    with pytest.raises(ValueError, match="chunk_of must have one entry per node"):
+        ChunkSampler(graph, torch.zeros(3, dtype=torch.long))
+    with pytest.raises(ValueError, match="chunk_of holds id 5"):
+        ChunkSampler(graph, torch.full((10,), 5), 2)
+    with pytest.raises(ValueError, match="chunk_of must hold integer"):
+        ChunkSampler(graph, torch.zeros(10))
+    sampler = ChunkSampler(graph, torch.arange(10) % 2)
+    with pytest.raises(ValueError, match="order must be a permutation"):
+        sampler.set_order([0, 0])
+    with pytest.raises(ValueError, match="seeds holds id 7"):
+        sampler.sample(torch.tensor([7]))
+    with pytest.raises(ValueError, match="exactly one chunk id"):
+        sampler.sample(torch.tensor([0, 1]))
+    with pytest.raises(IndexError, match="chunk must be in 0..1, got 2"):
+        sampler.block(2)
+    with pytest.raises(ValueError, match="group must be in 0..0"):
+        ChunkSampler(graph, torch.arange(10) % 2, group=1)

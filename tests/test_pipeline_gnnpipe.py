@@ -1,0 +1,183 @@
+"""gnnsys.pipeline_parallel.gnnpipe: GNNPipe on 3 gloo ranks (one spawn serves every check).
+
+Checks: one chunk reproduces single-process training (loss, gradients, next-step output);
+with lr 0 histories become exact layer by layer; stale reads and bytes equal their counts
+computed from the graph; 1F1B computes what GPipe computes; every technique runs.
+"""
+
+import pytest
+import torch
+
+from gnnsys.datasets import Dataset
+from gnnsys.graph import Graph
+from gnnsys.pipeline_parallel.config import ModelConfig
+from gnnsys.pipeline_parallel.launch import run, run_many
+from gnnsys.pipeline_parallel.model import build_model
+
+STAGES = 3
+KINDS = ["gcnii", "gcn", "sage", "gat"]
+HIDDEN = 8
+LAYERS = 4
+
+
+def _toy(n=72, classes=3, feat=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % classes
+    same = y[:, None] == y[None, :]
+    prob = torch.where(same, torch.tensor(0.15), torch.tensor(0.02))
+    a = torch.triu(torch.rand(n, n, generator=g) < prob, 1)
+    src, dst = torch.nonzero(a, as_tuple=True)
+    graph = Graph.from_edge_index(torch.stack([src, dst]), n, undirected=True, dedupe=True)
+    x = torch.randn(n, feat, generator=g) + 2 * torch.nn.functional.one_hot(y, feat).float()
+    perm = torch.randperm(n, generator=g)
+    return Dataset(
+        "toy", graph, x, y, perm[: n // 2], perm[n // 2 : 3 * n // 4], perm[3 * n // 4 :], classes
+    )
+
+
+def _model(kind):
+    return {"kind": kind, "hidden": HIDDEN, "num_layers": LAYERS, "heads": 2}
+
+
+EXACT = {"epochs": LAYERS + 1, "lr": 0.0, "record": True, "eval_every": 0}
+# Raw histories and a fixed order: exactness and stale counts are checkable.
+NO_WARM = {"warm_fill": False, "smoothing": False, "shuffle_chunks": False}
+
+
+@pytest.fixture(scope="module")
+def runs():
+    ds = _toy()
+    specs = {}
+    for kind in KINDS:
+        specs[f"one-{kind}"] = dict(
+            mode="pipe", model=_model(kind), chunks=1, train={"epochs": 2, "record": True}
+        )
+    specs["exact"] = dict(
+        mode="pipe", model=_model("gcn"), chunks=4, train=EXACT, techniques=NO_WARM
+    )
+    for sched in ("gpipe", "1f1b"):
+        specs[sched] = dict(
+            mode="pipe",
+            model=_model("gcnii"),
+            chunks=5,
+            train={"epochs": 3, "lr": 0.02, "schedule": sched, "record": True},
+        )
+    specs["all-techniques"] = dict(
+        mode="pipe",
+        model={**_model("sage"), "dropout": 0.3},
+        chunks=6,
+        train={"epochs": 4},
+        techniques={
+            "warm_fill": True,
+            "smoothing": True,
+            "refresh_every": 2,
+            "shuffle_chunks": True,
+            "clip_norm": 0.1,
+        },
+    )
+    outs = run_many(ds, list(specs.values()), STAGES)
+    out = dict(zip(specs, outs))
+    for kind in KINDS:
+        out[f"ref-{kind}"] = run("single", ds, _model(kind), train={"epochs": 2, "record": True})
+    out["ref-exact"] = run("single", ds, _model("gcn"), train=EXACT)
+    out["dataset"] = ds
+    return out
+
+
+def _merged_logits(out, epoch):
+    full = None
+    for r in out["ranks"]:
+        lg = r["record"]["logits"].get(epoch) if r["record"] else None
+        if lg is None:
+            continue
+        full = lg.clone() if full is None else torch.where(torch.isnan(full), lg, full)
+    return full
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_one_chunk_equals_single_process(runs, kind):
+    out, ref = runs[f"one-{kind}"], runs[f"ref-{kind}"]
+    ranges = out["layer_ranges"]
+    assert len(ranges) == STAGES and ranges[0][0] == 0 and ranges[-1][1] == LAYERS
+    assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(ranges, ranges[1:]))
+    for a, b in zip(out["epochs"], ref["epochs"]):
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-5)
+        assert a["test_acc"] == pytest.approx(b["test_acc"])
+    ref_grads = ref["record"]["grads"]
+    names = []
+    for r in out["ranks"]:
+        for name, g in r["record"]["grads"].items():
+            names.append(name)
+            assert torch.allclose(g, ref_grads[name], atol=1e-5), name
+    assert sorted(names) == sorted(ref_grads)  # the stages own every parameter exactly once
+    for epoch in (1, 2):  # epoch 2 runs on weights after one optimizer step
+        assert torch.allclose(_merged_logits(out, epoch), ref["record"]["logits"][epoch], atol=1e-5)
+
+
+def test_histories_become_exact_one_layer_per_epoch(runs):
+    out, ref, ds = runs["exact"], runs["ref-exact"], runs["dataset"]
+    model = build_model(ModelConfig(**_model("gcn")), ds.x.shape[1], ds.num_classes, seed=0).eval()
+    adj = model.prepare_graph(ds.graph)
+    with torch.no_grad():
+        h = model.embed(ds.x)
+        inputs = []
+        for layer in range(LAYERS):
+            inputs.append(h)
+            h = model.layer(layer, adj, h)
+    for epoch in range(1, LAYERS + 1):
+        for r in out["ranks"]:
+            for layer, buf in r["record"]["history"][epoch].items():
+                err = (buf - inputs[layer]).abs().max().item()
+                if layer < epoch:  # layer l's input is l hops deep: exact after epoch l
+                    assert err < 1e-5, (epoch, layer, err)
+                else:
+                    assert err > 1e-4, (epoch, layer, err)
+    for epoch in range(1, LAYERS + 2):
+        err = (_merged_logits(out, epoch) - ref["record"]["logits"][epoch]).abs().max().item()
+        assert (err < 1e-5) == (epoch >= LAYERS), (epoch, err)  # the output is L hops deep
+
+
+def test_stale_reads_and_age(runs):
+    out, ds = runs["exact"], runs["dataset"]
+    chunk_of = out["assignment"]["chunk_of"]
+    ei = ds.graph.to_edge_index()
+    into_earlier = int((chunk_of[ei[0]] > chunk_of[ei[1]]).sum())
+    assert into_earlier > 0
+    for epoch in range(1, LAYERS + 2):
+        assert out["stale_reads"][epoch] == LAYERS * into_earlier
+    assert out["max_stale_age"] == 1
+    assert out["max_fresh_age"] == 0
+
+
+def test_bytes_equal_boundary_volume(runs):
+    n = runs["dataset"].graph.num_nodes
+    for name, width in (("exact", HIDDEN), ("one-gcnii", 2 * HIDDEN), ("gpipe", 2 * HIDDEN)):
+        out = runs[name]
+        for row in out["epochs"]:
+            expect = (STAGES - 1) * n * width * 4
+            assert row["bytes"]["activation"] == expect, name
+            assert row["bytes"]["gradient"] == expect, name
+            assert "halo" not in row["bytes"] and "allreduce" not in row["bytes"]
+    # The warm fill moves each boundary once forward.
+    assert runs["one-gcnii"]["warm"]["bytes"]["warm"] == (STAGES - 1) * n * 2 * HIDDEN * 4
+    assert runs["exact"]["warm"]["bytes"] == {}
+
+
+def test_1f1b_computes_what_gpipe_computes(runs):
+    a, b = runs["gpipe"], runs["1f1b"]
+    for x, y in zip(a["epochs"], b["epochs"]):
+        assert x["loss"] == pytest.approx(y["loss"], abs=1e-6)
+        assert x["bytes"] == y["bytes"]
+    assert torch.allclose(_merged_logits(a, 3), _merged_logits(b, 3), atol=1e-5)
+
+
+def test_all_techniques_run(runs):
+    out = runs["all-techniques"]
+    losses = [r["loss"] for r in out["epochs"]]
+    assert all(torch.isfinite(torch.tensor(losses)))
+    n = runs["dataset"].graph.num_nodes
+    assert out["warm"]["bytes"]["warm"] == (STAGES - 1) * n * HIDDEN * 4
+    refreshed = [r["epoch"] for r in out["epochs"] if "refresh" in r["bytes"]]
+    assert refreshed == [3]  # before every 2nd epoch after the first
+    assert all(r["bytes"]["clip"] > 0 for r in out["epochs"])
+    assert out["max_stale_age"] <= 1

@@ -1,0 +1,135 @@
+"""gnnsys.pipeline_parallel.hybrid: the stages x groups grid on 4 gloo ranks (one spawn).
+
+Checks: one group is GNNPipe; one chunk is exact full-graph training; one stage with one chunk
+is graph parallelism; with lr 0 the output becomes exact after L epochs; bytes equal the rows
+the exchange plan and the pipeline boundaries name.
+"""
+
+import pytest
+import torch
+
+from gnnsys.datasets import Dataset
+from gnnsys.graph import Graph
+from gnnsys.pipeline_parallel.chunks import ExchangePlan
+from gnnsys.pipeline_parallel.config import ModelConfig
+from gnnsys.pipeline_parallel.launch import run, run_many
+from gnnsys.pipeline_parallel.model import DeepGNN
+
+HIDDEN, LAYERS = 8, 4
+
+
+def _toy(n=64, classes=3, feat=5, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % classes
+    same = y[:, None] == y[None, :]
+    prob = torch.where(same, torch.tensor(0.15), torch.tensor(0.03))
+    a = torch.triu(torch.rand(n, n, generator=g) < prob, 1)
+    src, dst = torch.nonzero(a, as_tuple=True)
+    graph = Graph.from_edge_index(torch.stack([src, dst]), n, undirected=True, dedupe=True)
+    x = torch.randn(n, feat, generator=g) + 2 * torch.nn.functional.one_hot(y, feat).float()
+    perm = torch.randperm(n, generator=g)
+    return Dataset(
+        "toy", graph, x, y, perm[: n // 2], perm[n // 2 : 3 * n // 4], perm[3 * n // 4 :], classes
+    )
+
+
+def _model(kind):
+    return {"kind": kind, "hidden": HIDDEN, "num_layers": LAYERS}
+
+
+TRAIN = {"epochs": 3, "lr": 0.02, "record": True}
+EXACT = {"epochs": LAYERS + 1, "lr": 0.0, "record": True, "eval_every": 0}
+
+
+@pytest.fixture(scope="module")
+def runs():
+    ds = _toy()
+    specs = {
+        "pipe4": dict(mode="pipe", model=_model("gcnii"), chunks=4, train=TRAIN),
+        "hyb4x1": dict(
+            mode="hybrid", model=_model("gcnii"), stages=4, groups=1, chunks=4, train=TRAIN
+        ),
+        "hyb2x2-one": dict(
+            mode="hybrid", model=_model("gcnii"), stages=2, groups=2, chunks=1, train=TRAIN
+        ),
+        "hyb2x2-exact": dict(
+            mode="hybrid",
+            model=_model("gcn"),
+            stages=2,
+            groups=2,
+            chunks=3,
+            train=EXACT,
+            techniques={"warm_fill": False, "smoothing": False, "shuffle_chunks": False},
+        ),
+        "hyb1x4": dict(
+            mode="hybrid", model=_model("sage"), stages=1, groups=4, chunks=1, train=TRAIN
+        ),
+        "graph4": dict(mode="graph", model=_model("sage"), train=TRAIN),
+    }
+    out = dict(zip(specs, run_many(ds, list(specs.values()), 4)))
+    out["ref-gcnii"] = run("single", ds, _model("gcnii"), train=TRAIN)
+    out["ref-exact"] = run("single", ds, _model("gcn"), train=EXACT)
+    out["dataset"] = ds
+    return out
+
+
+def _logits(out, epoch):
+    full = None
+    for r in out["ranks"]:
+        lg = r["record"]["logits"].get(epoch)
+        if lg is not None:
+            full = lg.clone() if full is None else torch.where(torch.isnan(full), lg, full)
+    return full
+
+
+def test_one_group_is_gnnpipe(runs):
+    a, b = runs["pipe4"], runs["hyb4x1"]
+    assert a["layer_ranges"] == b["layer_ranges"]
+    for x, y in zip(a["epochs"], b["epochs"]):
+        assert x["loss"] == pytest.approx(y["loss"], abs=1e-6)
+        assert x["test_acc"] == y["test_acc"]
+        assert x["bytes"] == y["bytes"]
+    assert torch.allclose(_logits(a, 3), _logits(b, 3), atol=1e-6)
+
+
+def test_one_chunk_is_exact_full_graph_training(runs):
+    out, ref = runs["hyb2x2-one"], runs["ref-gcnii"]
+    for x, y in zip(out["epochs"], ref["epochs"]):
+        assert x["loss"] == pytest.approx(y["loss"], abs=1e-5)
+    for r in out["ranks"]:  # ranks of one stage hold the same all-reduced gradients
+        for name, g in r["record"]["grads"].items():
+            assert torch.allclose(g, ref["record"]["grads"][name], atol=1e-5), name
+    assert torch.allclose(_logits(out, 3), ref["record"]["logits"][3], atol=1e-5)
+
+
+def test_one_stage_one_chunk_is_graph_parallel(runs):
+    a, b = runs["hyb1x4"], runs["graph4"]
+    for x, y in zip(a["epochs"], b["epochs"]):
+        assert x["loss"] == pytest.approx(y["loss"], abs=1e-6)
+        for kind in ("halo", "halo_grad", "allreduce"):
+            assert x["bytes"][kind] == y["bytes"][kind]
+
+
+def test_lr0_output_exact_after_num_layers_epochs(runs):
+    out, ref = runs["hyb2x2-exact"], runs["ref-exact"]
+    for epoch in range(1, LAYERS + 2):
+        err = (_logits(out, epoch) - ref["record"]["logits"][epoch]).abs().max().item()
+        assert (err < 1e-5) == (epoch >= LAYERS), (epoch, err)
+    assert out["max_stale_age"] == 1 and out["max_fresh_age"] == 0
+
+
+def test_bytes_equal_plan_and_boundaries(runs):
+    out, ds = runs["hyb2x2-exact"], runs["dataset"]
+    adj = DeepGNN(ModelConfig(**_model("gcn")), 5, 3).prepare_graph(ds.graph)
+    chunk_of, owner = out["assignment"]["chunk_of"], out["assignment"]["owner"]
+    plan = ExchangePlan(adj, chunk_of, owner, 3, 2)
+    assert plan.live_rows() < plan.total_rows()
+    n = ds.graph.num_nodes
+    for row in out["epochs"]:
+        b = row["bytes"]
+        assert b["activation"] == b["gradient"] == 1 * n * HIDDEN * 4
+        assert b["halo"] == LAYERS * plan.total_rows() * HIDDEN * 4
+        assert b["halo_grad"] == LAYERS * plan.live_rows() * HIDDEN * 4
+    ei = adj.to_edge_index()
+    stale = int((chunk_of[ei[0]] > chunk_of[ei[1]]).sum())
+    assert out["stale_reads"][2] == LAYERS * stale

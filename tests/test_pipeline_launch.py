@@ -1,0 +1,127 @@
+"""gnnsys.pipeline_parallel.launch: spawning, merging, argument checks, and a rank that dies."""
+
+import json
+import time
+
+import pytest
+import torch
+
+from gnnsys.datasets import Dataset
+from gnnsys.graph import Graph
+from gnnsys.pipeline_parallel.launch import RankFailure, main, merge, run, run_many
+
+MODEL = {"kind": "gcnii", "hidden": 8, "num_layers": 3}
+
+
+def _toy(n=60, classes=3, feat=5, seed=3):
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % classes
+    same = y[:, None] == y[None, :]
+    prob = torch.where(same, torch.tensor(0.15), torch.tensor(0.03))
+    a = torch.triu(torch.rand(n, n, generator=g) < prob, 1)
+    src, dst = torch.nonzero(a, as_tuple=True)
+    graph = Graph.from_edge_index(torch.stack([src, dst]), n, undirected=True, dedupe=True)
+    x = torch.randn(n, feat, generator=g) + 2 * torch.nn.functional.one_hot(y, feat).float()
+    perm = torch.randperm(n, generator=g)
+    return Dataset(
+        "toy", graph, x, y, perm[: n // 2], perm[n // 2 : 3 * n // 4], perm[3 * n // 4 :], classes
+    )
+
+
+def test_one_rank_modes_equal_single_process():
+    ds = _toy()
+    train = {"epochs": 3, "lr": 0.02}
+    ref = run("single", ds, MODEL, train=train)
+    graph1, pipe1, hyb1 = run_many(
+        ds,
+        [
+            {"mode": "graph", "model": MODEL, "train": train},
+            {"mode": "pipe", "model": MODEL, "chunks": 1, "train": train},
+            {"mode": "hybrid", "model": MODEL, "chunks": 1, "train": train},
+        ],
+        nproc=1,
+    )
+    for out in (graph1, pipe1, hyb1):
+        assert (out["stages"], out["groups"]) == (1, 1)
+        for x, y in zip(out["epochs"], ref["epochs"]):
+            assert x["loss"] == pytest.approx(y["loss"], abs=1e-5)
+            assert x["test_acc"] == pytest.approx(y["test_acc"])
+        assert out["epochs"][0]["bytes"] == {}  # one rank sends nothing
+    assert graph1["partition"]["groups"]["method"] == "trivial"
+
+
+def test_dead_rank_fails_every_rank_within_timeout():
+    ds = _toy()
+    t0 = time.monotonic()
+    with pytest.raises(RankFailure) as info:
+        run(
+            "pipe",
+            ds,
+            MODEL,
+            nproc=3,
+            chunks=3,
+            train={"epochs": 2, "timeout": 10.0, "crash_rank": 1, "crash_epoch": 1},
+        )
+    elapsed = time.monotonic() - t0
+    errors = info.value.errors
+    assert sorted(errors) == [0, 1, 2]
+    assert "died without reporting (exit code 17)" in errors[1]
+    for r in (0, 2):  # the survivors raised their own error, naming the failed communication
+        assert "RuntimeError" in errors[r] and "probably died" in errors[r], errors[r]
+        assert "still running" not in errors[r]
+    assert elapsed < 90.0
+    assert "rank 1: died without reporting" in str(info.value)
+
+
+def test_merge_sums_bytes_and_takes_slowest():
+    def rank(r, seconds, b):
+        return {
+            "rank": r,
+            "epochs": [{"epoch": 1, "loss": 0.5, "seconds": seconds}],
+            "bytes": {0: {"warm": 4}, 1: b},
+            "warm_seconds": 0.1 * r,
+        }
+
+    out = merge([rank(1, 2.0, {"activation": 8}), rank(0, 1.0, {"activation": 8, "metrics": 8})])
+    assert out["epochs"][0]["seconds"] == 2.0
+    assert out["epochs"][0]["bytes"] == {"activation": 16, "metrics": 8}
+    assert out["warm"] == {"bytes": {"warm": 8}, "seconds": 0.1}
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, msg",
+    [
+        ({"mode": "ring"}, ValueError, "mode must be one of"),
+        ({"mode": "pipe", "nproc": 0}, ValueError, "nproc must be >= 1"),
+        (
+            {"mode": "pipe", "nproc": 4},
+            ValueError,
+            r"stages \(4\) must not exceed num_layers \(3\)",
+        ),
+        ({"mode": "hybrid", "nproc": 4, "stages": 3}, ValueError, r"stages \(3\) x groups \(1\)"),
+        ({"mode": "graph", "nproc": 2, "chunks": 4}, ValueError, "one chunk per part"),
+        ({"mode": "pipe", "nproc": 2, "chunks": 99}, ValueError, r"chunks \(99\) must not exceed"),
+        ({"mode": "pipe", "backend": "mpi"}, ValueError, "backend must be one of"),
+        ({"mode": "pipe", "train": {"epochs": 0}}, ValueError, "epochs must be >= 1"),
+    ],
+)
+def test_bad_arguments_fail_before_spawning(kwargs, exc, msg):
+    kwargs = {"nproc": 2, **kwargs}
+    with pytest.raises(exc, match=msg):
+        run(dataset=_toy(), model=MODEL, **kwargs)
+
+
+def test_dataset_must_look_like_a_dataset():
+    with pytest.raises(TypeError, match="dataset lacks"):
+        run("pipe", object(), MODEL, nproc=2)
+
+
+def test_command_line_entry(monkeypatch, tmp_path, capsys):
+    # The single-process path: same parsing, dataset loading and JSON output, no spawn.
+    monkeypatch.setenv("GNNSYS_HOME", str(tmp_path))
+    monkeypatch.delenv("RANK", raising=False)
+    argv = ["--mode", "single", "--dataset", "tiny", "--layers", "2", "--hidden", "8"]
+    assert main(argv + ["--epochs", "2"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["mode"] == "single" and len(out["epochs"]) == 2
+    assert 0.0 <= out["epochs"][-1]["test_acc"] <= 1.0

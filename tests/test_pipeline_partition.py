@@ -1,0 +1,141 @@
+"""gnnsys.pipeline_parallel.partition: vertex partitioning, edge cut and halo accounting."""
+
+import pytest
+import torch
+
+from gnnsys.graph import Graph
+from gnnsys.pipeline_parallel.partition import (
+    _has_pymetis,
+    describe,
+    halo_sizes,
+    induced_subgraph,
+    nested_partition,
+    partition,
+    symmetrize,
+)
+
+
+def _communities(n=200, k=4, seed=0):
+    # k dense blocks of consecutive ids with a few random cross edges, directed one way only.
+    g = torch.Generator().manual_seed(seed)
+    block = torch.arange(n) * k // n
+    src = torch.randint(0, n, (6 * n,), generator=g)
+    off = torch.randint(-8, 9, (6 * n,), generator=g)
+    dst = (src + off).clamp(0, n - 1)
+    keep = block[src] == block[dst]
+    cross_s = torch.randint(0, n, (n // 10,), generator=g)
+    cross_d = torch.randint(0, n, (n // 10,), generator=g)
+    ei = torch.stack([torch.cat([src[keep], cross_s]), torch.cat([dst[keep], cross_d])])
+    return Graph.from_edge_index(ei, n), block
+
+
+def _brute(graph, part, k):
+    ei = graph.to_edge_index()
+    und = set()
+    for s, d in ei.t().tolist():
+        if s != d:
+            und.add((min(s, d), max(s, d)))
+    cut = sum(1 for a, b in und if part[a] != part[b])
+    halo = [set() for _ in range(k)]
+    for s, d in ei.t().tolist():
+        if part[s] != part[d]:
+            halo[int(part[d])].add(s)
+    return cut, [len(h) for h in halo]
+
+
+METHODS = ["bfs", "random"] + (["metis"] if _has_pymetis() else [])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_parts_balanced_and_numbers_exact(method):
+    graph, _ = _communities()
+    p = partition(graph, 4, method=method, seed=3)
+    assert p.method == method
+    assert p.part.dtype == torch.int64 and p.part.shape == (graph.num_nodes,)
+    assert sorted(torch.unique(p.part).tolist()) == [0, 1, 2, 3]
+    assert sum(p.part_sizes) == graph.num_nodes
+    if method != "metis":
+        assert max(p.part_sizes) - min(p.part_sizes) <= 1
+    cut, halo = _brute(graph, p.part, 4)
+    assert p.edge_cut == cut
+    assert p.halo_sizes == halo
+    assert p.total_halo == sum(halo)
+    assert p.summary()["total_halo"] == sum(halo)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_deterministic_with_seed(method):
+    graph, _ = _communities()
+    a = partition(graph, 3, method=method, seed=7)
+    b = partition(graph, 3, method=method, seed=7)
+    assert torch.equal(a.part, b.part)
+
+
+def test_locality_beats_random():
+    graph, _ = _communities(n=400)
+    bfs = partition(graph, 4, method="bfs", seed=0)
+    rnd = partition(graph, 4, method="random", seed=0)
+    assert bfs.edge_cut < rnd.edge_cut / 2
+    if _has_pymetis():
+        assert partition(graph, 4, method="metis").edge_cut < rnd.edge_cut / 2
+
+
+def test_auto_names_the_method_used():
+    graph, _ = _communities()
+    assert partition(graph, 2).method == ("metis" if _has_pymetis() else "bfs")
+
+
+def test_one_part_and_more_parts_than_nodes():
+    graph, _ = _communities(n=10, k=2)
+    one = partition(graph, 1)
+    assert one.part.tolist() == [0] * 10 and one.edge_cut == 0 and one.halo_sizes == [0]
+    many = partition(graph, 13)
+    assert many.part.tolist() == list(range(10))
+    assert many.part_sizes == [1] * 10 + [0] * 3
+    assert len(many.halo_sizes) == 13
+
+
+def test_symmetrise_and_dedupe_first():
+    # Duplicated and one-way edges plus a self loop: the cut counts each undirected edge once.
+    ei = torch.tensor([[0, 0, 1, 2, 2, 3], [1, 1, 2, 3, 2, 0]])
+    graph = Graph.from_edge_index(ei, 4)
+    sym = symmetrize(graph)
+    assert sym.num_edges == 8  # 4 undirected edges, both directions, loop dropped
+    p = describe(graph, torch.tensor([0, 0, 1, 1]), 2)
+    assert p.edge_cut == 2
+    # halo counts directed in-edges: part 1 reads node 1 (1->2); part 0 reads node 3 (3->0)
+    assert p.halo_sizes == [1, 1]
+    assert halo_sizes(graph, torch.tensor([0, 0, 1, 1]), 2).tolist() == [1, 1]
+
+
+def test_nested_partition_chunks_inside_groups():
+    graph, _ = _communities(n=240)
+    chunk_of, owner, groups = nested_partition(graph, 2, 3, method="bfs", seed=1)
+    assert groups.num_parts == 2
+    for g in range(2):
+        inside = chunk_of[owner == g]
+        assert sorted(torch.unique(inside).tolist()) == [0, 1, 2]
+    assert torch.equal(owner, groups.part)
+
+
+def test_induced_subgraph():
+    ei = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]])
+    sub = induced_subgraph(Graph.from_edge_index(ei, 4), torch.tensor([1, 2, 3]))
+    assert sub.num_nodes == 3
+    assert sorted(map(tuple, sub.to_edge_index().t().tolist())) == [(0, 1), (1, 2)]
+
+
+def test_errors_name_the_argument():
+    graph, _ = _communities(n=20)
+    with pytest.raises(ValueError, match="num_parts must be >= 1, got 0"):
+        partition(graph, 0)
+    with pytest.raises(TypeError, match="num_parts must be an int"):
+        partition(graph, 2.0)
+    with pytest.raises(ValueError, match="method must be one of"):
+        partition(graph, 2, method="spectral")
+    with pytest.raises(TypeError, match="graph must be a gnnsys.Graph"):
+        partition(graph.to_edge_index(), 2)
+    with pytest.raises(ValueError, match="part holds id 5"):
+        describe(graph, torch.full((20,), 5), 2)
+    with pytest.raises(ValueError, match="part has 3 entries for 20 vertices"):
+        describe(graph, torch.zeros(3, dtype=torch.long), 2)
