@@ -162,3 +162,13 @@ def test_fetch_results_survive_later_fetches():
         held.append((ids, store.fetch("x", ids)))
     for ids, rows in held:
         assert torch.equal(rows, x[ids])
+
+
+def test_unified_tensor_table():
+    import gnnsys
+
+    x = torch.randn(100, 8)
+    store = FeatureStore(x=gnnsys.unified(x))
+    ids = torch.tensor([5, 99, 0])
+    assert torch.equal(store.fetch("x", ids), x[ids])
+    assert store.num_rows("x") == 100

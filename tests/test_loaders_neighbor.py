@@ -429,3 +429,11 @@ def test_edge_index_of_shares_memory_only_when_exact(graph):
     assert torch.equal(edge_index_of(cut), torch.stack([sub.row[:2], sub.col[:2]]))
     sep = SampledSubgraph(sub.nodes, sub.row.clone(), sub.col.clone(), [5], [1])
     assert torch.equal(edge_index_of(sep), ei)
+
+
+def test_unpacked_adjacency_gives_the_same_sample(graph):
+    _, g = graph
+    a = NeighborSampler(g, [4, 3]).sample(torch.arange(30), SampleKey(seed=2))
+    b = NeighborSampler(g, [4, 3], pack_adjacency=False).sample(torch.arange(30), SampleKey(seed=2))
+    for f in ("nodes", "row", "col", "edge_ids"):
+        assert torch.equal(getattr(a, f), getattr(b, f))

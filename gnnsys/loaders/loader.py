@@ -266,7 +266,7 @@ class Loader:
 
 class _LoaderIter:
     """One pass over a Loader. Holds no reference its worker threads need, so dropping it
-    (``break`` out of a loop) lets ``__del__`` stop them."""
+    (``break`` out of a loop) lets its finalizer stop them."""
 
     def __init__(self, loader: Loader, epoch: int) -> None:
         self._loader = loader

@@ -160,6 +160,10 @@ class NeighborSampler:
             grouped by hop, so ``num_sampled_edges`` remains valid for ``trim_to_layer``.
         disjoint: give every seed its own tree (nodes are not shared between seeds);
             ``SampledSubgraph.batch`` holds each node's seed index. PyG semantics only.
+        pack_adjacency: copy the CSC once (shared by every sampler of this graph) into a
+            layout built for random reads: ``edge_id << 32 | source`` in one int64 and
+            huge-page-backed arrays (8 bytes an edge; sampling ~1.5x faster here). False
+            reads the Graph's own arrays in place.
 
     The result depends only on (seeds, SampleKey), never on the number of threads.
 
@@ -180,6 +184,7 @@ class NeighborSampler:
         semantics: str = "pyg",
         subgraph_type: str = "directional",
         disjoint: bool = False,
+        pack_adjacency: bool = True,
     ) -> None:
         if not isinstance(graph, Graph):
             raise TypeError(f"graph must be a gnnsys.Graph, got {type(graph).__name__}")
@@ -197,7 +202,7 @@ class NeighborSampler:
         if self.disjoint and subgraph_type == "induced":
             raise ValueError("disjoint=True cannot be combined with subgraph_type='induced'")
         tune_malloc()  # keep per-batch scratch in the heap (see _malloc.py)
-        self._adj = prepared_adjacency(graph)
+        self._adj = prepared_adjacency(graph, pack=bool(pack_adjacency))
         self._indptr = self._adj.indptr
         self._weights = np.empty(0, np.float64)
         self._cumw = np.empty(0, np.float64)
