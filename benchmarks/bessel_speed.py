@@ -1,0 +1,154 @@
+"""Speed and accuracy of gnnsys.ops.bessel against SciPy, measured in the same run.
+
+SciPy peer: ``log(ive(v, x)) + x`` for log I and ``log(kve(v, x)) - x`` for log K (the most
+robust SciPy forms; ``iv``/``kv`` over- and underflow much earlier). SciPy's ufuncs run on one
+thread, so gnnsys is timed with numba's default thread count and with one thread.
+
+Accuracy: absolute error of the log in units of eps * max(1, |ref|) on a random subsample,
+against mpmath at 50 digits (the references of tests/data/make_bessel_ref.py). Points where
+SciPy returns a non-finite value for a finite reference count as SciPy failures (they are left
+out of SciPy's error statistics).
+
+Prints one JSON object per line. Example (short run):
+    python benchmarks/bessel_speed.py --n 100000 --repeat 2 --sub 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numba
+import numpy as np
+import torch
+from scipy import special
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests", "data"))
+
+from gnnsys.ops.bessel import log_iv, log_kv  # noqa: E402
+
+EPS = 2.0**-52
+
+
+def points(dist: str, n: int, rng: np.random.Generator):
+    """(v, x) float64 arrays. 'mixed': v = 10^U(-2, 4), x = 10^U(-3, 5) (every region);
+    'small': v ~ U(0, 15), x ~ U(0, 50) (series / integral / Hankel: gnnsys's slowest);
+    'large': v = 10^U(1.2, 4), x = v 10^U(-1, 1) (the Debye region around x ~ v, as in vMF)."""
+    if dist == "mixed":
+        return 10 ** rng.uniform(-2, 4, n), 10 ** rng.uniform(-3, 5, n)
+    if dist == "small":
+        return rng.uniform(0, 15, n), rng.uniform(0, 50, n)
+    if dist == "large":
+        v = 10 ** rng.uniform(1.2, 4, n)
+        return v, v * 10 ** rng.uniform(-1, 1, n)
+    raise SystemExit(f"unknown --dist {dist!r} (mixed, small, large)")
+
+
+def scipy_log(fn: str, v: np.ndarray, x: np.ndarray) -> np.ndarray:
+    with np.errstate(all="ignore"):
+        if fn == "log_iv":
+            return np.log(special.ive(v, x)) + x
+        return np.log(special.kve(v, x)) - x
+
+
+def gnnsys_log(fn: str, v: np.ndarray, x: np.ndarray) -> np.ndarray:
+    f = log_iv if fn == "log_iv" else log_kv
+    return f(torch.from_numpy(v), torch.from_numpy(x)).numpy()
+
+
+def best_time(repeat: int, call, *args) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        call(*args)
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def reference(fn: str, v: np.ndarray, x: np.ndarray) -> np.ndarray:
+    import make_bessel_ref as ref  # mpmath, 50 digits
+
+    f = ref.log_iv_mp if fn == "log_iv" else ref.log_kv_mp
+    return np.array([float(f(a, b)) for a, b in zip(v, x)])
+
+
+def emit(**row) -> None:
+    print(json.dumps(row), flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=1_000_000, help="points per distribution")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs (best is reported)")
+    ap.add_argument("--dist", default="mixed,small,large", help="comma list: mixed, small, large")
+    ap.add_argument("--fns", default="log_iv,log_kv", help="comma list: log_iv, log_kv")
+    ap.add_argument("--sub", type=int, default=40, help="accuracy subsample size (0: skip)")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    threads = numba.get_num_threads()
+    rng = np.random.default_rng(args.seed)
+    for dist in args.dist.split(","):
+        v, x = points(dist, args.n, rng)
+        for fn in args.fns.split(","):
+            gnnsys_log(fn, v[:4096], x[:4096])  # load / compile the kernels
+            t_scipy = best_time(args.repeat, scipy_log, fn, v, x)
+            t_ours = best_time(args.repeat, gnnsys_log, fn, v, x)
+            numba.set_num_threads(1)
+            t_ours1 = best_time(args.repeat, gnnsys_log, fn, v, x)
+            numba.set_num_threads(threads)
+            ours, theirs = gnnsys_log(fn, v, x), scipy_log(fn, v, x)
+            common = dict(bench="bessel_speed", fn=fn, dist=dist, n=args.n)
+            emit(
+                **common,
+                impl="scipy",
+                threads=1,
+                seconds=t_scipy,
+                mpts_per_s=args.n / t_scipy / 1e6,
+                nonfinite=int((~np.isfinite(theirs)).sum()),
+            )
+            emit(
+                **common,
+                impl="gnnsys",
+                threads=threads,
+                seconds=t_ours,
+                mpts_per_s=args.n / t_ours / 1e6,
+                speedup_vs_scipy=t_scipy / t_ours,
+                nonfinite=int((~np.isfinite(ours)).sum()),
+            )
+            emit(
+                **common,
+                impl="gnnsys",
+                threads=1,
+                seconds=t_ours1,
+                mpts_per_s=args.n / t_ours1 / 1e6,
+                speedup_vs_scipy=t_scipy / t_ours1,
+            )
+            if args.sub > 0:
+                idx = rng.choice(args.n, size=min(args.sub, args.n), replace=False)
+                want = reference(fn, v[idx], x[idx])
+                scale = EPS * np.maximum(1.0, np.abs(want))
+                e_ours = np.abs(ours[idx] - want) / scale
+                ok = np.isfinite(theirs[idx])
+                e_scipy = np.abs(theirs[idx][ok] - want[ok]) / scale[ok]
+                fails_ours = int((~np.isfinite(ours[idx])).sum())
+                for impl, e, fails in (
+                    ("gnnsys", e_ours, fails_ours),
+                    ("scipy", e_scipy, int((~ok).sum())),
+                ):
+                    emit(
+                        **common,
+                        impl=impl,
+                        accuracy_points=int(idx.size),
+                        max_err_eps=float(e.max()) if e.size else None,
+                        median_err_eps=float(np.median(e)) if e.size else None,
+                        failures=fails,
+                    )
+
+
+if __name__ == "__main__":
+    main()
