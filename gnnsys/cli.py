@@ -24,7 +24,7 @@ DATASETS = (
 MODELS = ("sage", "gcn", "gat", "gcnii")
 MODES = ("minibatch", "ddp", "pipe", "hybrid", "graph")
 BENCHES = {
-    "loader": ["loader_throughput.py", "--graph", "synthetic:mini", "--batches", "30"],
+    "loader": ["loader_throughput.py", "--graph", "mini", "--batches", "30"],
     "gather": ["gather_bandwidth.py"],
     "gnnpipe": ["gnnpipe.py"],
     "ops": ["sparse_ops.py"],

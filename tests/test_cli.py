@@ -66,3 +66,19 @@ def test_console_script_help():
     ).stdout
     for flag in ("--dataset", "--fanout", "--mode", "--nproc", "--features", "--resume"):
         assert flag in out
+
+
+def test_bench_scripts_exist_and_parse_their_defaults():
+    from pathlib import Path
+
+    from gnnsys.cli import BENCHES
+
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    for script, *defaults in BENCHES.values():
+        out = subprocess.run(
+            [sys.executable, str(folder / script), "--help"], capture_output=True, text=True
+        )
+        assert out.returncode == 0, out.stderr[-500:]
+        for flag in defaults:
+            if flag.startswith("--"):
+                assert flag in out.stdout, (script, flag)
