@@ -767,7 +767,8 @@ def _log_i(v, x, scaled, return_sign, backend):
     la, sign = _LogIv.apply(vt, xt, scaled, out_dtype, backend)
     if return_sign:
         return la, sign
-    return torch.where(sign < 0, torch.full_like(la, math.nan), la)
+    negative = sign < 0
+    return la.masked_fill(negative, math.nan) if bool(negative.any()) else la
 
 
 def log_iv(
