@@ -4,33 +4,23 @@ import json
 import time
 
 import pytest
-import torch
 
-from gnnsys.datasets import Dataset
-from gnnsys.graph import Graph
+from gnnsys.datasets import rmat_dataset
 from gnnsys.pipeline_parallel.launch import RankFailure, main, merge, run, run_many
 
 MODEL = {"kind": "gcnii", "hidden": 8, "num_layers": 3}
 
 
-def _toy(n=60, classes=3, feat=5, seed=3):
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % classes
-    same = y[:, None] == y[None, :]
-    prob = torch.where(same, torch.tensor(0.15), torch.tensor(0.03))
-    a = torch.triu(torch.rand(n, n, generator=g) < prob, 1)
-    src, dst = torch.nonzero(a, as_tuple=True)
-    graph = Graph.from_edge_index(torch.stack([src, dst]), n, undirected=True, dedupe=True)
-    x = torch.randn(n, feat, generator=g) + 2 * torch.nn.functional.one_hot(y, feat).float()
-    perm = torch.randperm(n, generator=g)
-    return Dataset(
-        "toy", graph, x, y, perm[: n // 2], perm[n // 2 : 3 * n // 4], perm[3 * n // 4 :], classes
+def _toy(seed=3):
+    # ~110 nodes, power-law degrees, 3 planted classes, 5 features (the project's generator).
+    return rmat_dataset(
+        scale=7, edge_factor=6, feat_dim=5, num_classes=3, intra=0.8, seed=seed, cache=False
     )
 
 
 def test_one_rank_modes_equal_single_process():
     ds = _toy()
-    train = {"epochs": 3, "lr": 0.02}
+    train = {"epochs": 3, "lr": 0.05, "optimizer": "sgd"}
     ref = run("single", ds, MODEL, train=train)
     graph1, pipe1, hyb1 = run_many(
         ds,
@@ -100,7 +90,11 @@ def test_merge_sums_bytes_and_takes_slowest():
         ),
         ({"mode": "hybrid", "nproc": 4, "stages": 3}, ValueError, r"stages \(3\) x groups \(1\)"),
         ({"mode": "graph", "nproc": 2, "chunks": 4}, ValueError, "one chunk per part"),
-        ({"mode": "pipe", "nproc": 2, "chunks": 99}, ValueError, r"chunks \(99\) must not exceed"),
+        (
+            {"mode": "pipe", "nproc": 2, "chunks": 999},
+            ValueError,
+            r"chunks \(999\) must not exceed",
+        ),
         ({"mode": "pipe", "backend": "mpi"}, ValueError, "backend must be one of"),
         ({"mode": "pipe", "train": {"epochs": 0}}, ValueError, "epochs must be >= 1"),
     ],

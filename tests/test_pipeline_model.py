@@ -137,6 +137,13 @@ def test_train_single_learns_and_is_deterministic(kind):
     assert a["epochs"][-1]["test_acc"] > 0.6
 
 
+def test_same_result_whatever_the_thread_count():
+    ds = _toy()
+    model = ModelConfig(kind="gcnii", hidden=16, num_layers=4, dropout=0.3)
+    runs = [train_single(ds, model, TrainConfig(epochs=3, threads=t)) for t in (1, 2)]
+    assert [r["loss"] for r in runs[0]["epochs"]] == [r["loss"] for r in runs[1]["epochs"]]
+
+
 def test_errors():
     model = DeepGNN(ModelConfig(kind="gcnii", hidden=4, num_layers=1), 6, 3)
     with pytest.raises(TypeError, match="graph must be a gnnsys.Graph"):

@@ -25,6 +25,7 @@ import torch
 from gnnsys._checks import as_cpu_tensor, check_index
 from gnnsys.graph import Graph
 from gnnsys.loaders.base import SampledSubgraph, SampleKey
+from gnnsys.pipeline_parallel.config import check_int
 
 
 @dataclass
@@ -144,18 +145,17 @@ class ChunkSampler:
         self.chunk_of = _check_labels("chunk_of", chunk_of, n)
         if num_chunks is None:
             num_chunks = int(self.chunk_of.max()) + 1 if n else 1
-        _check_count("num_chunks", num_chunks)
+        check_int("num_chunks", num_chunks, 1)
         check_index("chunk_of", self.chunk_of, num_chunks)
         if owner is None:
             owner = torch.zeros(n, dtype=torch.int64)
         self.owner = _check_labels("owner", owner, n)
         if num_groups is None:
             num_groups = int(self.owner.max()) + 1 if n else 1
-        _check_count("num_groups", num_groups)
+        check_int("num_groups", num_groups, 1)
         check_index("owner", self.owner, num_groups)
-        if isinstance(group, bool) or not isinstance(group, (int, np.integer)):
-            raise TypeError(f"group must be an int, got {group!r}")
-        if not 0 <= group < num_groups:
+        check_int("group", group, 0)
+        if group >= num_groups:
             raise ValueError(f"group must be in 0..{num_groups - 1}, got {group}")
         self.graph = graph
         self.num_chunks = int(num_chunks)
@@ -402,10 +402,3 @@ def _check_labels(name: str, value: object, n: int) -> torch.Tensor:
     if t.numel() != n:
         raise ValueError(f"{name} must have one entry per node ({n}), got {t.numel()}")
     return t
-
-
-def _check_count(name: str, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")

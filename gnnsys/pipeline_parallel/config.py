@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict, Optional, Union
 
+import numpy as np
+
 from gnnsys._checks import check_choice
 
 MODEL_KINDS = ("gcn", "gcnii", "sage", "gat")
@@ -37,12 +39,12 @@ class ModelConfig:
 
     def __post_init__(self) -> None:
         check_choice("kind", self.kind, MODEL_KINDS)
-        _int("hidden", self.hidden, 1)
-        _int("num_layers", self.num_layers, 1)
+        check_int("hidden", self.hidden, 1)
+        check_int("num_layers", self.num_layers, 1)
         _float("dropout", self.dropout, 0.0, 1.0, hi_open=True)
         _float("alpha", self.alpha, 0.0, 1.0)
         _float("theta", self.theta, 0.0, None, lo_open=True)
-        _int("heads", self.heads, 1)
+        check_int("heads", self.heads, 1)
         if self.kind == "gat" and self.hidden % self.heads:
             raise ValueError(f"hidden ({self.hidden}) must be divisible by heads ({self.heads})")
 
@@ -80,7 +82,7 @@ class Techniques:
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         _float("momentum", self.momentum, 0.0, 1.0, hi_open=True)
-        _int("refresh_every", self.refresh_every, 0)
+        check_int("refresh_every", self.refresh_every, 0)
         if self.clip_norm is not None:
             _float("clip_norm", self.clip_norm, 0.0, None, lo_open=True)
 
@@ -118,18 +120,18 @@ class TrainConfig:
     crash_epoch: int = 1
 
     def __post_init__(self) -> None:
-        _int("epochs", self.epochs, 1)
+        check_int("epochs", self.epochs, 1)
         _float("lr", self.lr, 0.0, None)
         _float("weight_decay", self.weight_decay, 0.0, None)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _int("seed", self.seed, 0)
-        _int("eval_every", self.eval_every, 0)
+        check_int("seed", self.seed, 0)
+        check_int("eval_every", self.eval_every, 0)
         check_choice("schedule", self.schedule, SCHEDULES)
         _float("timeout", self.timeout, 0.0, None, lo_open=True)
-        _int("threads", self.threads, 1)
+        check_int("threads", self.threads, 1)
         if self.crash_rank is not None:
-            _int("crash_rank", self.crash_rank, 0)
-        _int("crash_epoch", self.crash_epoch, 1)
+            check_int("crash_rank", self.crash_rank, 0)
+        check_int("crash_epoch", self.crash_epoch, 1)
 
 
 ConfigLike = Union[None, Dict[str, Any], ModelConfig, Techniques, TrainConfig]
@@ -155,8 +157,9 @@ def coerce(cls: type, value: ConfigLike, **overrides: Any):
     return cls(**{**value, **overrides})
 
 
-def _int(name: str, value: Any, lo: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
+def check_int(name: str, value: Any, lo: int) -> None:
+    """Raise TypeError unless ``value`` is an int (numpy ints too), ValueError if below ``lo``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name} must be an int, got {value!r}")
     if value < lo:
         raise ValueError(f"{name} must be >= {lo}, got {value}")

@@ -130,7 +130,7 @@ class PipeTrainer:
         self.y = dataset.y.to(self.device)
         self.masks = [m.to(self.device) for m in split_masks(n, dataset)]
         self.num_train = int(self.masks[0].sum())
-        self._setup_groups(dataset)
+        self._setup_groups()
         self.sampler = ChunkSampler(
             self.adj,
             chunk_of,
@@ -158,7 +158,7 @@ class PipeTrainer:
         self._crash_now = False  # failure tests: TrainConfig.crash_rank / crash_epoch
 
     # ------------------------------------------------------------------ rank layout
-    def _setup_groups(self, dataset: Any) -> None:
+    def _setup_groups(self) -> None:
         """Plain GNNPipe: one group; rank = stage."""
         self.owner = torch.zeros(self.adj.num_nodes, dtype=torch.int64)
 

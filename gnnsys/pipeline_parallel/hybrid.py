@@ -97,7 +97,7 @@ class HybridTrainer(PipeTrainer):
         exact_plan = ExchangePlan(self.adj, zeros, self.owner, 1, self.num_groups)
         self.exact_spec = halo_specs(exact_plan, self.exact_sampler, peers, self.device)[0]
 
-    def _setup_groups(self, dataset: Any) -> None:
+    def _setup_groups(self) -> None:
         owner = self._owner_in
         if owner.numel() != self.adj.num_nodes:
             raise ValueError(f"owner has {owner.numel()} entries for {self.adj.num_nodes} nodes")

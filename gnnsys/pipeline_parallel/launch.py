@@ -34,7 +34,13 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from gnnsys._checks import check_choice
-from gnnsys.pipeline_parallel.config import ModelConfig, Techniques, TrainConfig, coerce
+from gnnsys.pipeline_parallel.config import (
+    ModelConfig,
+    Techniques,
+    TrainConfig,
+    check_int,
+    coerce,
+)
 from gnnsys.pipeline_parallel.partition import METHODS, nested_partition, partition
 
 MODES = ("single", "pipe", "hybrid", "graph")
@@ -161,7 +167,7 @@ def run_many(
         >>> a, b = run_many(ds, [{"mode": "pipe"}, {"mode": "graph"}], nproc=4)
     """
     check_choice("backend", backend, BACKENDS)
-    _check_positive("nproc", nproc)
+    check_int("nproc", nproc, 1)
     data = _as_data(dataset)
     jobs, infos = [], []
     for spec in runs:
@@ -459,13 +465,6 @@ def _as_data(dataset: Any) -> _Data:
     )
 
 
-def _check_positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-
-
 def _grid(mode, nproc, stages, groups, chunks, num_layers):
     if mode == "pipe":
         if groups not in (None, 1):
@@ -485,13 +484,13 @@ def _grid(mode, nproc, stages, groups, chunks, num_layers):
         if groups is None:
             groups = nproc // stages
     for name, v in (("stages", stages), ("groups", groups)):
-        _check_positive(name, v)
+        check_int(name, v, 1)
     if stages * groups != nproc:
         raise ValueError(f"stages ({stages}) x groups ({groups}) must equal nproc ({nproc})")
     if stages > num_layers:
         raise ValueError(f"stages ({stages}) must not exceed num_layers ({num_layers})")
     chunks = 4 if chunks is None else chunks
-    _check_positive("chunks", chunks)
+    check_int("chunks", chunks, 1)
     return stages, groups, chunks
 
 
@@ -539,14 +538,14 @@ def main(argv: Optional[List[str]] = None) -> int:
             partition_method=args.partition,
             backend=args.backend,
         )
-        out.pop("ranks", None)
-        out.pop("record", None)
+        for key in ("ranks", "record", "assignment"):
+            out.pop(key, None)
         print(json.dumps(out, default=str))
         return 0
     import torch.distributed as dist
 
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
-    job, _ = _make_job(
+    job, info = _make_job(
         _as_data(ds),
         world,
         mode=args.mode,
@@ -565,7 +564,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     dist.all_gather_object(gathered, result)
     if rank == 0:
         out = merge(gathered)
+        out.update(info)
         out.pop("ranks", None)
+        out.pop("assignment", None)
         print(json.dumps(out, default=str))
     dist.destroy_process_group()
     return 0

@@ -19,6 +19,7 @@ from numba import njit
 
 from gnnsys._checks import check_choice, check_index
 from gnnsys.graph import Graph
+from gnnsys.pipeline_parallel.config import check_int
 
 METHODS = ("auto", "metis", "bfs", "random")
 
@@ -82,10 +83,7 @@ def partition(graph: Graph, num_parts: int, *, method: str = "auto", seed: int =
     """
     if not isinstance(graph, Graph):
         raise TypeError(f"graph must be a gnnsys.Graph, got {type(graph).__name__}")
-    if isinstance(num_parts, bool) or not isinstance(num_parts, (int, np.integer)):
-        raise TypeError(f"num_parts must be an int, got {num_parts!r}")
-    if num_parts < 1:
-        raise ValueError(f"num_parts must be >= 1, got {num_parts}")
+    check_int("num_parts", num_parts, 1)
     check_choice("method", method, METHODS)
     num_parts = int(num_parts)
     n = graph.num_nodes
