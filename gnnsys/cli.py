@@ -26,7 +26,7 @@ MODES = ("minibatch", "ddp", "pipe", "hybrid", "graph")
 BENCHES = {
     "loader": ["loader_throughput.py", "--graph", "mini", "--batches", "30"],
     "gather": ["gather_bandwidth.py"],
-    "gnnpipe": ["gnnpipe.py"],
+    "gnnpipe": ["gnnpipe.py", "--scale", "13", "--acc-dataset", "tiny", "--acc-epochs", "40"],
     "ops": ["sparse_ops.py"],
 }
 
