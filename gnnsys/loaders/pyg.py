@@ -326,7 +326,27 @@ def _input_nodes(input_nodes: Any, n: int, who: str) -> Tuple[torch.Tensor, bool
 
 
 # ---------------------------------------------------------------------- NeighborLoader
-class NeighborLoader:
+class _LoaderFront:
+    """What both PyG front ends share: iteration, length and epochs go to their one ``Loader``."""
+
+    loader: Loader
+    num_neighbors: Any
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        return iter(self.loader)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Seed the next iteration's shuffle, negatives and samples with ``epoch``."""
+        self.loader.set_epoch(epoch)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(num_neighbors={self.num_neighbors}, {self.loader!r})"
+
+
+class NeighborLoader(_LoaderFront):
     """PyG's ``NeighborLoader`` on gnnsys kernels: same arguments, same batches' fields.
 
     ``num_workers`` > 0 sets the number of loader threads (not processes); extra keywords
@@ -395,19 +415,6 @@ class NeighborLoader:
         )
         self.batch_size = self.loader.batch_size
 
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        return iter(self.loader)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Seed the next iteration's shuffle and samples with ``epoch``."""
-        self.loader.set_epoch(epoch)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(num_neighbors={self.num_neighbors}, {self.loader!r})"
-
     def _collate(self, batch: Batch) -> Any:
         sub, node_data = _apply_sampler_transform(self, batch)
         data = self.source.build(batch, sub, node_data)
@@ -417,7 +424,7 @@ class NeighborLoader:
 
 
 # ---------------------------------------------------------------------- LinkNeighborLoader
-class LinkNeighborLoader:
+class LinkNeighborLoader(_LoaderFront):
     """PyG's ``LinkNeighborLoader`` on gnnsys kernels (binary and triplet negative sampling).
 
     Batches carry ``edge_label_index`` / ``edge_label`` (binary or no negative sampling) or
@@ -498,19 +505,6 @@ class LinkNeighborLoader:
             **opts,
         )
         self.batch_size = self.loader.batch_size
-
-    def __len__(self) -> int:
-        return len(self.loader)
-
-    def __iter__(self):
-        return iter(self.loader)
-
-    def set_epoch(self, epoch: int) -> None:
-        """Seed the next iteration's shuffle, negatives and samples with ``epoch``."""
-        self.loader.set_epoch(epoch)
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(num_neighbors={self.num_neighbors}, {self.loader!r})"
 
     def _collate(self, batch: Batch) -> Any:
         sub, node_data = _apply_sampler_transform(self, batch)
