@@ -6,8 +6,11 @@ A complete PyG training script. Only the import below differs from stock PyG:
     + from gnnsys.loaders.pyg import NeighborLoader
 
 (the second line of the change: nothing else; no pyg-lib or torch-sparse needed).
+``--unified`` adds gnnsys's other two-line change, ``data.x = gnnsys.unified(data.x)``: the
+features stay in host memory; with ``device="cuda"`` given to the loader (a gnnsys extension)
+each batch's rows are read by the GPU straight from host memory, zero-copy.
 
-    python examples/pyg_two_line_change.py --dataset mini --epochs 5
+    python examples/pyg_two_line_change.py --dataset mini --epochs 5 [--unified]
 """
 
 from __future__ import annotations
@@ -31,12 +34,18 @@ def main() -> None:
     p.add_argument("--fanout", default="15,10")
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--unified", action="store_true", help="data.x = gnnsys.unified(data.x)")
     args = p.parse_args()
     torch.manual_seed(args.seed)
 
     data = gnnsys.datasets.synthetic(args.dataset, seed=0).to_pyg()  # a plain PyG Data
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     fanout = [int(f) for f in args.fanout.split(",")]
+    extra = {}
+    if args.unified:
+        data.x = gnnsys.unified(data.x)
+        if device.type == "cuda":
+            extra["device"] = device  # batches arrive on the GPU; x gathered there zero-copy
 
     # --- from here on this is an ordinary PyG script -------------------------------------
     train_loader = NeighborLoader(
@@ -46,12 +55,13 @@ def main() -> None:
         batch_size=args.batch_size,
         shuffle=True,
         num_workers=2,
+        **extra,
     )
     eval_loader = NeighborLoader(
-        data, num_neighbors=fanout, input_nodes=None, batch_size=4096, shuffle=False
+        data, num_neighbors=fanout, input_nodes=None, batch_size=4096, shuffle=False, **extra
     )
     num_classes = int(data.y.max()) + 1
-    model = GraphSAGE(data.num_features, args.hidden, num_layers=len(fanout),
+    model = GraphSAGE(data.x.shape[1], args.hidden, num_layers=len(fanout),
                       out_channels=num_classes, dropout=0.2).to(device)  # fmt: skip
     opt = torch.optim.Adam(model.parameters(), lr=0.005)
 

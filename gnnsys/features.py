@@ -2,9 +2,10 @@
 
 A table may be a torch tensor (CPU or CUDA), a numpy array or memmap, or anything indexable with
 an int64 tensor of row ids (a ``UnifiedTensor``, a PyG feature store attribute). CPU tables are
-gathered by a numba kernel, parallel over rows, that copies each row as machine words and
-prefetches rows ahead (the loader's hot path: ~sampled nodes x row bytes per batch), straight
-into a pinned buffer when the result is headed for a GPU.
+gathered by the numba row gather of ``gnnsys.unified_tensor.gather_cpu`` (rows copied as machine
+words, parallel over rows; the loader's hot path: ~sampled nodes x row bytes per batch), straight
+into a pinned buffer when the result is headed for a GPU. A ``UnifiedTensor`` headed for a GPU
+is gathered there, zero-copy from host memory.
 """
 
 from __future__ import annotations
@@ -13,48 +14,14 @@ import sys
 import threading
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
+import numba
 import numpy as np
 import torch
-from numba import njit, prange
 
-from gnnsys.loaders._kernels import choose, prefetch, serial_twin
 from gnnsys.loaders._validate import check_ids
-
-_ROWS_PER_TASK = 256  # rows per parallel work item
-_AHEAD = 8  # rows prefetched ahead of the copy (at least)
-_AHEAD_LINES = 32
-_LINE = 64  # bytes per cache line
+from gnnsys.unified_tensor import UnifiedTensor, gather_cpu
 
 DeviceLike = Union[str, torch.device, None]
-
-
-@njit(nogil=True, parallel=True, cache=True)
-def _gather_rows(src, ids, out):
-    # out[i, :] = src[ids[i], :]; src, out: 2-D arrays of one word dtype.
-    n = ids.shape[0]
-    w = src.shape[1]
-    flat = src.reshape(src.shape[0] * w)
-    step = max(1, _LINE // src.itemsize)
-    # Keep ~_AHEAD_LINES cache lines in flight: few rows ahead for wide rows, more for narrow.
-    ahead = max(_AHEAD, _AHEAD_LINES // max(1, (w * src.itemsize) // _LINE))
-    tasks = (n + _ROWS_PER_TASK - 1) // _ROWS_PER_TASK
-    for t in prange(tasks):
-        lo = t * _ROWS_PER_TASK
-        hi = min(n, lo + _ROWS_PER_TASK)
-        for i in range(lo, hi):
-            if i + ahead < hi:
-                r2 = ids[i + ahead]
-                for j in range(0, w, step):
-                    prefetch(flat, r2 * w + j)
-            r = ids[i]
-            for j in range(w):
-                out[i, j] = src[r, j]
-
-
-_WORDS = ((np.int64, 8), (np.int32, 4), (np.int16, 2), (np.uint8, 1))
-
-
-_gather_rows_serial = serial_twin(_gather_rows, "_gather_rows_serial")
 
 
 def _as_words(a: Any) -> Optional[np.ndarray]:
@@ -73,12 +40,7 @@ def _as_words(a: Any) -> Optional[np.ndarray]:
         a = a.reshape(a.shape[0], -1).view(np.uint8)
     else:
         return None
-    row_bytes = a.shape[1]
-    addr = a.__array_interface__["data"][0]
-    for dt, size in _WORDS:
-        if row_bytes % size == 0 and addr % size == 0:
-            return a.view(dt)
-    return a  # pragma: no cover - bytes always divide
+    return gather_cpu.word_view(a)
 
 
 def gather_rows(src: Any, ids: torch.Tensor, out: Optional[torch.Tensor] = None) -> torch.Tensor:
@@ -101,8 +63,8 @@ def gather_rows(src: Any, ids: torch.Tensor, out: Optional[torch.Tensor] = None)
         table = torch.from_numpy(np.array(src)) if isinstance(src, np.ndarray) else src
         torch.index_select(table, 0, ids, out=out)
         return out
-    kernel = choose(_gather_rows, _gather_rows_serial, out_words.nbytes // _LINE)
-    kernel(src_words, ids.numpy(), out_words)
+    parallel = out_words.nbytes >= gather_cpu.PARALLEL_MIN_BYTES and numba.get_num_threads() > 1
+    gather_cpu.gather_rows(src_words, ids.numpy(), out_words, parallel=parallel)
     return out
 
 
@@ -273,10 +235,43 @@ class FeatureStore:
                 buf = self.pool.take(ids_t.numel(), tuple(table.shape[1:]), dtype)
             gather_rows(table, ids_t, buf)
             return _finish(buf, target, out)
+        if isinstance(table, UnifiedTensor):
+            return self._fetch_unified(table, ids_t, target, out, pin_memory)
         rows = table[ids_t]
         if not isinstance(rows, torch.Tensor):
             rows = torch.as_tensor(np.asarray(rows))
         return _finish(rows, target, out)
+
+    def _fetch_unified(
+        self,
+        table: UnifiedTensor,
+        ids: torch.Tensor,
+        target: Optional[torch.device],
+        out: Optional[torch.Tensor],
+        pin_memory: Optional[bool],
+    ) -> torch.Tensor:
+        """A UnifiedTensor's rows: read from host memory by a GPU kernel when headed for CUDA
+        (zero-copy, no CPU gather, no staging copy), else the numba gather into ``out``, a pooled
+        buffer or a pinned one."""
+        if target is not None and target.type == "cuda":
+            rows = table.gather(ids, device=target)
+            if out is not None:
+                out.copy_(rows)
+                return out
+            return rows
+        if ids.device.type != "cpu":
+            ids = ids.cpu()
+        if out is not None and (target is None or out.device == target):
+            _check_out(out, table, ids.numel())
+            return table.gather(ids, out=out)
+        pin = bool(pin_memory) and torch.cuda.is_available()
+        shape = (ids.numel(),) + tuple(table.shape[1:])
+        if pin:
+            buf = torch.empty(shape, dtype=table.dtype, pin_memory=True)
+        else:
+            buf = self.pool.take(ids.numel(), tuple(table.shape[1:]), table.dtype)
+        table.gather(ids, out=buf)
+        return _finish(buf, target, out)
 
 
 def _check_ids(ids: Any, n: int, allow_cuda: bool) -> torch.Tensor:
@@ -287,7 +282,7 @@ def _check_out(out: torch.Tensor, table: Any, count: int) -> None:
     want = (count,) + tuple(table.shape[1:])
     if tuple(out.shape) != want:
         raise ValueError(f"out has shape {tuple(out.shape)}, expected {want}")
-    dtype = table.dtype if isinstance(table, torch.Tensor) else _torch_dtype(table)
+    dtype = table.dtype if isinstance(table.dtype, torch.dtype) else _torch_dtype(table)
     if out.dtype != dtype:
         raise ValueError(f"out has dtype {out.dtype}, the table holds {dtype}")
     if out.device.type != "cpu" or not out.is_contiguous():

@@ -172,3 +172,42 @@ def test_unified_tensor_table():
     ids = torch.tensor([5, 99, 0])
     assert torch.equal(store.fetch("x", ids), x[ids])
     assert store.num_rows("x") == 100
+
+
+def test_unified_table_cpu_fetch_uses_out_and_pool():
+    import gnnsys
+
+    x = torch.randn(300, 5, dtype=torch.float64)
+    store = FeatureStore(x=gnnsys.unified(x))
+    ids = torch.tensor([7, 0, 299, 7])
+    out = torch.empty(4, 5, dtype=torch.float64)
+    assert store.fetch("x", ids, out=out) is out
+    assert torch.equal(out, x[ids])
+    with pytest.raises(IndexError, match="300"):
+        store.fetch("x", torch.tensor([300]))
+    with pytest.raises(ValueError, match="shape"):
+        store.fetch("x", ids, out=torch.empty(3, 5, dtype=torch.float64))
+
+
+def test_unified_table_headed_for_cuda_is_gathered_there(monkeypatch):
+    # The zero-copy route: a UnifiedTensor fetched for a CUDA device is handed the ids and the
+    # device (its Triton kernel reads host memory), never gathered on the CPU and copied.
+    import gnnsys
+    from gnnsys.unified_tensor import gather_cpu
+
+    x = gnnsys.unified(torch.randn(50, 4))
+    calls = []
+
+    def fake_gather(index, *, device=None, **kw):
+        calls.append((index.clone(), device))
+        return torch.zeros(index.numel(), 4)
+
+    def no_cpu_gather(*a, **k):
+        raise AssertionError("CPU gather on the zero-copy path")
+
+    monkeypatch.setattr(x, "gather", fake_gather)
+    monkeypatch.setattr(gather_cpu, "gather_rows", no_cpu_gather)
+    store = FeatureStore(x=x)
+    store.fetch("x", torch.tensor([3, 1]), device="cuda")
+    ((ids, device),) = calls
+    assert ids.tolist() == [3, 1] and device == torch.device("cuda")

@@ -336,3 +336,27 @@ def test_graph_is_built_once_per_edge_index(data):
     c = NeighborLoader(other, [2])
     assert c.source.graph is not a.source.graph
     assert id(data.edge_index) in pyg._GRAPHS
+
+
+def test_unified_x_gives_the_same_batches_without_warnings(data):
+    # The two-line change: data.x = gnnsys.unified(data.x). Its rows are gathered per batch (not
+    # the whole table passed through), node/edge attributes still recognised, and PyG's
+    # num_nodes guess (which cannot see a UnifiedTensor) is not consulted.
+    import warnings
+
+    import gnnsys
+
+    n = data.num_nodes
+    udata = Data(
+        x=gnnsys.unified(data.x), edge_index=data.edge_index, y=data.y, edge_attr=data.edge_attr
+    )
+    kw = dict(num_neighbors=[4, 3], batch_size=32, input_nodes=torch.arange(n - 40, n), seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        got = list(NeighborLoader(udata, **kw))
+    want = list(NeighborLoader(data, **kw))
+    assert len(got) == len(want) == 2
+    for a, b in zip(got, want):
+        assert type(a.x) is torch.Tensor
+        assert torch.equal(a.n_id, b.n_id) and torch.equal(a.x, b.x)
+        assert torch.equal(a.y, b.y) and torch.equal(a.edge_attr, b.edge_attr)

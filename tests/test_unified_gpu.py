@@ -232,3 +232,31 @@ def test_shared_memory_registered_by_several_processes():
     for registered, s in results:
         assert registered and abs(s - want) < 1e-6 * max(1.0, abs(want))
     assert parent.is_registered
+
+
+def test_pyg_loader_gathers_unified_x_on_the_gpu(monkeypatch):
+    # data.x = gnnsys.unified(data.x) + device="cuda": features read from host memory by the
+    # GPU kernel (the CPU row gather is never called), equal to the plain loader's batches.
+    from torch_geometric.data import Data
+
+    from gnnsys.loaders.pyg import NeighborLoader
+    from gnnsys.unified_tensor import gather_cpu
+
+    n = 2000
+    g = torch.Generator().manual_seed(0)
+    ei = torch.randint(0, n, (2, 20000), generator=g)
+    x = torch.randn(n, 100, generator=g)
+    y = torch.randint(0, 5, (n,), generator=g)
+    kw = dict(num_neighbors=[5, 5], batch_size=128, seed=1, input_nodes=torch.arange(600))
+    want = [b for b in NeighborLoader(Data(x=x, edge_index=ei, y=y), **kw)]
+
+    def no_cpu_gather(*a, **k):
+        raise AssertionError("CPU gather of a unified table headed for the GPU")
+
+    monkeypatch.setattr(gather_cpu, "gather_rows", no_cpu_gather)
+    data = Data(x=unified(x), edge_index=ei, y=y)
+    got = list(NeighborLoader(data, device="cuda", **kw))
+    assert len(got) == len(want)
+    for a, b in zip(got, want):
+        assert a.x.device.type == "cuda"
+        assert torch.equal(a.x.cpu(), b.x) and torch.equal(a.n_id.cpu(), b.n_id)

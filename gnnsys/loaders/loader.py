@@ -33,6 +33,7 @@ from gnnsys.loaders._malloc import tune_malloc
 from gnnsys.loaders._validate import check_ids
 from gnnsys.loaders.base import SampledSubgraph, SampleKey, Sampler
 from gnnsys.loaders.neighbor import edge_index_of
+from gnnsys.unified_tensor import UnifiedTensor
 
 LABEL_SCOPES = ("seeds", "nodes")
 
@@ -244,16 +245,26 @@ class Loader:
         """Run the sample and fetch stages for one batch (in the calling thread)."""
         sub = self.sampler.sample(seeds, SampleKey(self.seed, epoch, index))
         pin = self.pin_memory
+        store = self.features
         data = {
-            name: self.features.fetch(name, sub.nodes, pin_memory=pin)
+            name: store.fetch(name, sub.nodes, self._gather_device(store, name), pin_memory=pin)
             for name in self.feature_names
         }
         x = data[self.feature_names[0]] if self.feature_names else None
         y = None
         if self.label_store is not None:
             ids = sub.nodes if self.label_scope == "nodes" else sub.nodes[: sub.num_seeds]
-            y = self.label_store.fetch(self.label_name, ids, pin_memory=pin)
+            device = self._gather_device(self.label_store, self.label_name)
+            y = self.label_store.fetch(self.label_name, ids, device, pin_memory=pin)
         return Batch(sub, x, y, seeds, pos, index, epoch, data)
+
+    def _gather_device(self, store: FeatureStore, name: str) -> Optional[torch.device]:
+        """Where table ``name`` is gathered: on the GPU, zero-copy from host memory, when it is
+        a ``UnifiedTensor`` and batches go to CUDA; otherwise on the host (None)."""
+        if self.device is not None and self.device.type == "cuda":
+            if isinstance(store[name], UnifiedTensor):
+                return self.device
+        return None
 
     def _threads_per_batch(self, num_batches: int) -> Tuple[int, int]:
         """(worker threads, numba threads per worker)."""
@@ -326,15 +337,16 @@ class _Run:
     def _produce(self, index: int, stream: Any) -> Tuple[Any, Any]:
         loader = self.loader
         seeds, pos = self.plan[index]
-        batch = loader.make_batch(index, self.epoch, seeds, pos)
         collate = loader.collate if loader.collate is not None else _identity
         if stream is None:
+            batch = loader.make_batch(index, self.epoch, seeds, pos)
             if loader.device is not None:
                 batch = batch.to(loader.device)
             return collate(batch), None
-        # pragma: no cover - needs a GPU. Copies and collate are queued on this worker's side
-        # stream; the consumer's stream waits on the event before using the batch.
+        # pragma: no cover - needs a GPU. Zero-copy gathers, copies and collate are queued on
+        # this worker's side stream; the consumer's stream waits on the event before using it.
         with torch.cuda.stream(stream):
+            batch = loader.make_batch(index, self.epoch, seeds, pos)
             batch = batch.to(loader.device, non_blocking=True)
             out = collate(batch)
             event = torch.cuda.Event()

@@ -29,6 +29,7 @@ from gnnsys.loaders.base import SampledSubgraph
 from gnnsys.loaders.link import LinkSampler, NegativeSampling
 from gnnsys.loaders.loader import Batch, Loader
 from gnnsys.loaders.neighbor import NeighborSampler, check_fanouts, edge_index_of
+from gnnsys.unified_tensor import UnifiedTensor
 
 TEMPORAL_STRATEGIES = ("uniform", "last")
 # torch DataLoader keywords we honour; PyG itself drops "dataset" and "collate_fn".
@@ -50,6 +51,46 @@ _DROPPED_KWARGS = ("dataset", "collate_fn")
 
 
 # ---------------------------------------------------------------------- data -> graph + stores
+def _attr_kinds(data: Any, num_nodes: int) -> Callable[[str, Any], str]:
+    """A classifier of ``data``'s attributes into "node", "edge" or "other" tables.
+
+    PyG's own ``is_node_attr`` when every table is a tensor; with a ``UnifiedTensor`` among them
+    (which PyG does not recognise, and whose presence makes PyG's ``num_nodes`` guess wrong) the
+    same rule with the true node count: rows == num_nodes, unless it is also the edge count and
+    the name says "edge".
+    """
+    unified = any(isinstance(v, UnifiedTensor) for _, v in data.items())
+    num_edges = int(data.edge_index.shape[1])
+
+    def kind(key: str, value: Any) -> str:
+        if isinstance(value, UnifiedTensor):
+            return "node" if len(value) == num_nodes else "other"
+        if not isinstance(value, (torch.Tensor, np.ndarray)) or value.ndim == 0:
+            return "other"
+        if data.__cat_dim__(key, value) != 0:
+            return "other"
+        if not unified:
+            if data.is_node_attr(key):
+                return "node"
+            return "edge" if data.is_edge_attr(key) else "other"
+        rows = int(value.shape[0])
+        if rows == num_nodes and (rows != num_edges or "edge" not in key):
+            return "node"
+        return "edge" if rows == num_edges else "other"
+
+    return kind
+
+
+def _num_nodes(data: Any) -> int:
+    """``data.num_nodes``; PyG cannot infer it from a ``UnifiedTensor`` (not a torch.Tensor), so a
+    unified node table's length is taken first when ``num_nodes`` is not set explicitly."""
+    if "num_nodes" not in data:
+        for _, value in data.items():
+            if isinstance(value, UnifiedTensor):
+                return len(value)
+    return int(data.num_nodes)
+
+
 class _Source:
     """What a PyG ``data`` argument becomes: the Graph plus node / edge tables."""
 
@@ -76,20 +117,21 @@ class _Source:
         if "edge_index" not in data or data.edge_index is None:
             raise ValueError(f"{who}: data has no edge_index")
         self.data_cls = type(data)
-        self.num_nodes = int(data.num_nodes)
+        self.num_nodes = _num_nodes(data)
         self.graph = _cached_graph(data, self.num_nodes, self.weight_attr, who)
         self.node_keys: List[str] = []
         self.edge_keys: List[str] = []
         self.other: Dict[str, Any] = {}
         nodes: Dict[str, Any] = {}
         edges: Dict[str, Any] = {}
+        kind_of = _attr_kinds(data, self.num_nodes)
         for key, value in data.items():
             if key in ("edge_index", "num_nodes"):
                 continue
-            is_table = isinstance(value, (torch.Tensor, np.ndarray))
-            if is_table and data.is_node_attr(key) and data.__cat_dim__(key, value) == 0:
+            kind = kind_of(key, value)
+            if kind == "node":
                 nodes[key] = value
-            elif is_table and data.is_edge_attr(key) and data.__cat_dim__(key, value) == 0:
+            elif kind == "edge":
                 edges[key] = value
             else:
                 self.other[key] = value
