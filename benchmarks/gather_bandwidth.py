@@ -63,6 +63,30 @@ def median_times(fn, repeats: int, warmup: int = 1):
     return statistics.median(ts), statistics.median(cs)
 
 
+def interleaved_times(methods: dict, repeats: int) -> dict:
+    """name -> (median wall s, median CPU s), or the exception it raised. Each round times every
+    method once, in turn, so a noisy neighbour on a shared machine slows them all alike."""
+    times: dict = {}
+    for name, fn in methods.items():
+        try:
+            fn()  # warm-up (and compile)
+            times[name] = ([], [])
+        except Exception as e:
+            times[name] = e
+    for _ in range(repeats):
+        for name, fn in methods.items():
+            if isinstance(times[name], Exception):
+                continue
+            c0, t0 = time.process_time(), time.perf_counter()
+            fn()
+            times[name][0].append(time.perf_counter() - t0)
+            times[name][1].append(time.process_time() - c0)
+    return {
+        k: v if isinstance(v, Exception) else (statistics.median(v[0]), statistics.median(v[1]))
+        for k, v in times.items()
+    }
+
+
 def cuda_time(fn, repeats: int, warmup: int = 2) -> float:
     for _ in range(warmup):
         fn()
@@ -139,12 +163,11 @@ def _bench_cpu_ids(args, x, ids, out, mem_gbps, order) -> None:
         "torch_index_select": lambda: torch.index_select(x, 0, ids, out=out),
     }
     base = None
-    for name, fn in methods.items():
-        try:
-            t, cpu = median_times(fn, args.repeats)
-        except Exception as e:  # a peer failing is data
-            emit({"device": "cpu", "method": name, "row_bytes": d * 4, "error": repr(e)})
+    for name, t_cpu in interleaved_times(methods, args.repeats).items():
+        if isinstance(t_cpu, Exception):  # a peer failing is data
+            emit({"device": "cpu", "method": name, "row_bytes": d * 4, "error": repr(t_cpu)})
             continue
+        t, cpu = t_cpu
         gbps = n * d * 4 / t / 1e9
         if name == "numpy_fancy":
             base = gbps
