@@ -74,15 +74,35 @@ def coo_to_csc(src: np.ndarray, dst: np.ndarray, num_nodes: int, index_dtype) ->
     return indptr, indices, perm
 
 
+_INSERTION_MAX = 24  # columns up to this long are sorted in place by insertion sort
+_HUB_MIN = 1 << 16  # columns this long are left to numpy's stable sort (see sort_and_filter)
+
+
 @njit(nogil=True, parallel=True, cache=True)
 def _sort_columns(indptr, indices, perm):
-    # Sort each column by source, in place. Columns come out of the build in input order and the
-    # sort is stable, so ties stay ordered by original position.
+    # Sort each column by source, in place. Columns come out of the build in input order and every
+    # sort used is stable, so ties stay ordered by original position. Short columns (most of them
+    # in a power-law graph) are insertion-sorted without allocating, longer ones merge-sorted;
+    # hub columns are skipped here: one thread would sort them alone, several times slower than
+    # numpy's stable sort.
     n = indptr.shape[0] - 1
     for v in prange(n):
         lo = indptr[v]
         hi = indptr[v + 1]
-        if hi - lo > 1:
+        if hi - lo <= 1 or hi - lo >= _HUB_MIN:
+            continue
+        if hi - lo <= _INSERTION_MAX:
+            for k in range(lo + 1, hi):
+                key = indices[k]
+                pk = perm[k]
+                j = k - 1
+                while j >= lo and indices[j] > key:
+                    indices[j + 1] = indices[j]
+                    perm[j + 1] = perm[j]
+                    j -= 1
+                indices[j + 1] = key
+                perm[j + 1] = pk
+        else:
             order = np.argsort(indices[lo:hi], kind="mergesort")
             s = indices[lo:hi][order]
             p = perm[lo:hi][order]
@@ -90,13 +110,14 @@ def _sort_columns(indptr, indices, perm):
             perm[lo:hi] = p
 
 
-@njit(nogil=True, cache=True)
-def _keep_mask(indptr, indices, perm, dedupe, drop_loops):
+@njit(nogil=True, parallel=True, cache=True)
+def _keep_mask(indptr, indices, dedupe, drop_loops):
+    # keep[k]: edge k survives; counts[v + 1]: survivors of column v (prefix-summed by the caller).
     e = indices.shape[0]
     keep = np.ones(e, dtype=np.bool_)
     n = indptr.shape[0] - 1
-    new_indptr = np.zeros(n + 1, dtype=np.int64)
-    for v in range(n):
+    counts = np.zeros(n + 1, dtype=np.int64)
+    for v in prange(n):
         lo = indptr[v]
         hi = indptr[v + 1]
         kept = 0
@@ -107,8 +128,21 @@ def _keep_mask(indptr, indices, perm, dedupe, drop_loops):
                 keep[k] = False
             else:
                 kept += 1
-        new_indptr[v + 1] = new_indptr[v] + kept
-    return keep, new_indptr
+        counts[v + 1] = kept
+    return keep, counts
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def _compact(indptr, new_indptr, keep, indices, perm, out_indices, out_perm):
+    # Copy the surviving edges of every column to its new place, in order.
+    n = indptr.shape[0] - 1
+    for v in prange(n):
+        w = new_indptr[v]
+        for k in range(indptr[v], indptr[v + 1]):
+            if keep[k]:
+                out_indices[w] = indices[k]
+                out_perm[w] = perm[k]
+                w += 1
 
 
 def sort_and_filter(
@@ -122,9 +156,19 @@ def sort_and_filter(
     """Optionally sort columns by source, drop duplicates (keeping the first) and self loops."""
     if dedupe:
         _sort_columns(indptr, indices, perm)
+        for v in np.flatnonzero(np.diff(indptr) >= _HUB_MIN):
+            lo, hi = indptr[v], indptr[v + 1]
+            order = np.argsort(indices[lo:hi], kind="stable")
+            indices[lo:hi] = indices[lo:hi][order]
+            perm[lo:hi] = perm[lo:hi][order]
     if not (dedupe or drop_loops):
         return indptr, indices, perm
-    keep, new_indptr = _keep_mask(indptr, indices, perm, dedupe, drop_loops)
-    if new_indptr[-1] == indices.shape[0]:
+    keep, new_indptr = _keep_mask(indptr, indices, dedupe, drop_loops)
+    np.cumsum(new_indptr, out=new_indptr)
+    total = int(new_indptr[-1])
+    if total == indices.shape[0]:
         return indptr, indices, perm
-    return new_indptr, indices[keep], perm[keep]
+    out_indices = np.empty(total, dtype=indices.dtype)
+    out_perm = np.empty(total, dtype=perm.dtype)
+    _compact(indptr, new_indptr, keep, indices, perm, out_indices, out_perm)
+    return new_indptr, out_indices, out_perm

@@ -107,10 +107,8 @@ class Graph:
         src, dst = ei[0], ei[1]
         n = _infer_num_nodes(ei, num_nodes)
         weight = _check_edge_weight(edge_weight, ei.shape[1])
-        eid = torch.arange(ei.shape[1], dtype=torch.int64)
         if undirected:
             src, dst = torch.cat([src, dst]), torch.cat([dst, src])
-            eid = torch.cat([eid, eid])
             weight = torch.cat([weight, weight]) if weight is not None else None
         idt = index_dtype(n)
         np_idt = np.int32 if idt == torch.int32 else np.int64
@@ -125,7 +123,9 @@ class Graph:
             drop_loops=self_loops == "remove",
         )
         perm_t = torch.from_numpy(perm)
-        edge_ids = eid[perm_t]
+        # Edge ids are input positions (both copies of an undirected edge share one): no gather.
+        e = ei.shape[1]
+        edge_ids = torch.where(perm_t >= e, perm_t - e, perm_t) if undirected else perm_t
         weight = weight[perm_t] if weight is not None else None
         indptr_t, indices_t = torch.from_numpy(indptr), torch.from_numpy(indices)
         if self_loops == "add":

@@ -76,6 +76,24 @@ def test_dedupe_keeps_first_and_sorts_columns():
     assert g.edge_weight.tolist() == [4.0, 2.0, 1.0]
 
 
+@pytest.mark.parametrize("length", [2, 24, 25, 300, 1 << 16])  # insertion, merge, hub sorts
+def test_dedupe_every_column_length_keeps_first_occurrence(length):
+    # Columns of each sort path: sorted sources, the first of each duplicate run kept (smallest
+    # edge id), self loops removed; compared with a plain Python reference.
+    g = torch.Generator().manual_seed(length)
+    src = torch.randint(0, max(2, length // 3), (length,), generator=g)
+    ei = torch.stack([src, torch.full((length,), 1)])
+    graph = Graph.from_edge_index(ei, int(src.max()) + 2, dedupe=True, self_loops="remove")
+    first = {}
+    for i, s in enumerate(src.tolist()):
+        if s != 1:
+            first.setdefault(s, i)
+    want = sorted(first.items())
+    lo, hi = graph.indptr[1].item(), graph.indptr[2].item()
+    assert graph.indices[lo:hi].tolist() == [s for s, _ in want]
+    assert graph.edge_ids[lo:hi].tolist() == [i for _, i in want]
+
+
 def test_undirected_adds_reverse_edges_with_same_ids():
     ei = torch.tensor([[0, 1], [1, 2]])
     g = Graph.from_edge_index(ei, undirected=True, dedupe=True)
