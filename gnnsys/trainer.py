@@ -302,8 +302,23 @@ def train(args: argparse.Namespace) -> List[Dict[str, Any]]:
         last = rows[-1]
         print(f"final test accuracy: {last.get('test_acc', float('nan')):.4f}", flush=True)
     if world > 1:
-        torch.distributed.destroy_process_group()
+        _release_ddp()
+        del model  # the Reducer frees the process group now, with gloo's thread idle
     return rows
+
+
+def _release_ddp() -> None:
+    """Tear down DDP without the gloo teardown deadlock of torch (pytorch/pytorch#56297).
+
+    The Reducer's destructor frees the process group while holding the GIL and joins gloo's worker
+    thread; if that thread is still destroying the last collective's work object, which needs the
+    GIL to release a Python reference, both wait forever (seen here: a 2-rank run hung after its
+    last epoch). A final barrier, then a pause with the GIL released, lets the worker finish
+    first; the process group is destroyed before the Reducer lets go of it.
+    """
+    torch.distributed.barrier()
+    time.sleep(0.5)  # releases the GIL: gloo's thread drops the barrier's work
+    torch.distributed.destroy_process_group()
 
 
 def _train_epoch(model, opt, loader, device, epoch, args, show) -> Dict[str, Any]:

@@ -74,18 +74,37 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     assert ckpt_epoch == 4
 
 
+def _run_group(cmd, timeout):
+    """(returncode, stderr) of ``cmd`` in its own session; on timeout the whole group (the
+    torchrun launcher and its ranks) is killed, so nothing outlives the test."""
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        _, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return proc.returncode, err
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:  # a fixed port collides with a leftover or parallel run
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def test_ddp_two_processes_match_one(tmp_path):
     common = [*TINY, "--epochs", "3", "--checkpoint-every", "0"]
     one = tmp_path / "one"
     two = tmp_path / "two"
     subprocess.run(_cli(*common, "--out", str(one)), check=True, capture_output=True)
-    out = subprocess.run(
-        _cli(*common, "--mode", "ddp", "--nproc", "2", "--master-port", "29631", "--out", str(two)),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert out.returncode == 0, out.stderr[-2000:]
+    argv = [*common, "--mode", "ddp", "--nproc", "2", "--master-port", str(_free_port())]
+    rc, err = _run_group(_cli(*argv, "--out", str(two)), timeout=300)
+    assert rc == 0, err[-2000:]
     acc_one = read_metrics(Path(one) / "metrics.jsonl")[-1]["test_acc"]
     acc_two = read_metrics(Path(two) / "metrics.jsonl")[-1]["test_acc"]
     assert abs(acc_one - acc_two) < 0.1, (acc_one, acc_two)
