@@ -9,7 +9,11 @@ against mpmath at 50 digits (the references of tests/data/make_bessel_ref.py). P
 SciPy returns a non-finite value for a finite reference count as SciPy failures (they are left
 out of SciPy's error statistics).
 
-Prints one JSON object per line. Example (short run):
+Prints one JSON object per line: the machine (CPU count, numba threads, load average: other
+processes slow the threaded runs most), one row per function and distribution and implementation,
+then a summary row per distribution and one over all ("dist": "all"; total times of the
+functions, speedup = SciPy's time / gnnsys's, with gnnsys on all numba threads and on one).
+Example (short run):
     python benchmarks/bessel_speed.py --n 100000 --repeat 2 --sub 20
 """
 
@@ -92,16 +96,27 @@ def main() -> None:
     args = ap.parse_args()
     threads = numba.get_num_threads()
     rng = np.random.default_rng(args.seed)
+    # other processes on the machine slow the threaded runs most: say how busy it was
+    emit(
+        bench="bessel_speed",
+        machine=dict(cpus=os.cpu_count(), numba_threads=threads, loadavg_1min=os.getloadavg()[0]),
+    )
+    totals: dict = {}  # dist -> [scipy s, gnnsys s, gnnsys 1-thread s, worst err, scipy worst]
     for dist in args.dist.split(","):
         v, x = points(dist, args.n, rng)
         for fn in args.fns.split(","):
             gnnsys_log(fn, v[:4096], x[:4096])  # load / compile the kernels
+            gnnsys_log(fn, v[: 4 * 16384], x[: 4 * 16384])  # start the threads
             t_scipy = best_time(args.repeat, scipy_log, fn, v, x)
             t_ours = best_time(args.repeat, gnnsys_log, fn, v, x)
             numba.set_num_threads(1)
             t_ours1 = best_time(args.repeat, gnnsys_log, fn, v, x)
             numba.set_num_threads(threads)
             ours, theirs = gnnsys_log(fn, v, x), scipy_log(fn, v, x)
+            tot = totals.setdefault(dist, [0.0, 0.0, 0.0, 0.0, 0.0])
+            tot[0] += t_scipy
+            tot[1] += t_ours
+            tot[2] += t_ours1
             common = dict(bench="bessel_speed", fn=fn, dist=dist, n=args.n)
             emit(
                 **common,
@@ -148,6 +163,30 @@ def main() -> None:
                         median_err_eps=float(np.median(e)) if e.size else None,
                         failures=fails,
                     )
+                tot[3] = max(tot[3], float(e_ours.max()))
+                tot[4] = max(tot[4], float(e_scipy.max()) if e_scipy.size else 0.0)
+    # per distribution (log_iv and log_kv together: total time) and over all of them
+    rows = list(totals.items())
+    if len(rows) > 1:
+        rows.append(("all", [sum(t[i] for t in totals.values()) for i in range(3)] + [0, 0]))
+        rows[-1][1][3] = max(t[3] for t in totals.values())
+        rows[-1][1][4] = max(t[4] for t in totals.values())
+    for dist, (t_s, t_o, t_o1, err, err_s) in rows:
+        emit(
+            bench="bessel_speed",
+            fn=args.fns,
+            dist=dist,
+            n=args.n,
+            summary=True,
+            scipy_seconds=t_s,
+            gnnsys_seconds=t_o,
+            speedup_vs_scipy=t_s / t_o,
+            threads=threads,
+            gnnsys_1thread_seconds=t_o1,
+            speedup_vs_scipy_1thread=t_s / t_o1,
+            max_err_eps=err if args.sub > 0 else None,
+            scipy_max_err_eps=err_s if args.sub > 0 else None,
+        )
 
 
 if __name__ == "__main__":

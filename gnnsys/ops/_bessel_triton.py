@@ -1,9 +1,13 @@
 """Triton kernels for ``log I_v(x)`` and ``log K_v(x)`` (the GPU path of ``gnnsys.ops.bessel``).
 
-The same algorithm as the numba kernels in ``bessel.py``, element for element (regions, term
-counts, double-double exponent), written for blocks: each region's formula runs only when some
-element of the block falls in it, and per-element loops run until every element of the block
-has converged, with the finished ones masked. Everything is float64 inside.
+The algorithm is the one described under "The GPU path" in ``bessel.py``'s docstring: the same
+regions and Debye/Hankel expansions as the CPU path, but the Debye v*eta in double-double over
+the whole band 0.1 <= x/v <= 1.5, series summed until their terms fall below 2^-56, a
+double-double Stirling prefactor for the ascending series, and the trapezoid rule on DLMF
+10.32.9 for K at v < 15, x < 25 (the CPU path uses Temme's series and Miller's algorithm
+there). Written for blocks: each region's formula runs only when some element of the block
+falls in it, and per-element loops run until every element of the block has converged, with
+the finished ones masked. Everything is float64 inside.
 
 Imported lazily (triton is the optional ``gpu`` extra); runs under ``TRITON_INTERPRET=1`` on CPU
 tensors, which is how the tests check it against the numba path.

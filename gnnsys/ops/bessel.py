@@ -9,60 +9,99 @@ Von Mises-Fisher models in high dimension (``gnnsys.ops.vmf``) need ``log I_{p/2
 for p in the thousands. Following Plesner, Sorensen and Hauberg (2024), every formula here is
 evaluated in log space, re-derived from the DLMF (no port of another implementation).
 
-Methods, per element (v >= 0 after the reflections below; x > 0 finite):
+Methods, per element (v >= 0 after the reflections below; x > 0 finite), CPU path:
 
-========================  ===========================  ===================================
-region                    log I_v(x)                   log K_v(x)
-========================  ===========================  ===================================
-v >= 15                   Debye, DLMF 10.41.3          Debye, DLMF 10.41.4
-v < 15, x >= max(25, v²/3) Hankel, 10.40.1             Hankel, 10.40.2
-v < 15, 25 <= x < v²/3    ascending series, 10.25.2    Hankel
-v < 15, x < 25            ascending series             integral 10.32.9 around its peak
-========================  ===========================  ===================================
+========================== =============================  =================================
+region                     log I_v(x)                     log K_v(x)
+========================== =============================  =================================
+v >= 15                    Debye, DLMF 10.41.3            Debye, DLMF 10.41.4
+v < 15, x >= max(25, v²/3) Hankel, 10.40.1                Hankel, 10.40.2
+v < 15, 25 <= x < v²/3     ascending series, 10.25.2      Hankel
+v < 15, 1 <= x < 25        ascending series               Miller + Temme's sum, recurrence
+v < 15, x < 1              ascending series               Temme's series, recurrence
+========================== =============================  =================================
 
 * Debye (uniform large order): ``log I = v*eta - log(2 pi v)/2 + log(p)/2 + log sum_k U_k(p)/v^k``
   and ``log K = -v*eta + log(pi/(2v))/2 + log(p)/2 + log sum_k (-1)^k U_k(p)/v^k``, with
   z = x/v, p = 1/sqrt(1+z^2), v*eta = sqrt(v^2+x^2) - v*asinh(v/x). The U_k polynomials come
-  from the recurrence 10.41.10, generated exactly (rational arithmetic) at import. Terms: the
-  first K with ``max_[0,1] |U_K| / v^K <= 2^-56`` (so the first omitted term is below 1/60 ulp):
-  20 terms at v = 15, 9 at v = 100, 4 at v = 1e4, 3 from v = 1.1e5, 2 from v = 4.9e7
-  (table ``_DEBYE_VMIN``).
-  Below v = 15 more than 20 terms would be needed and the series stops converging near
-  v = 10 (max |U_k| grows like k!/4.8^k), hence the threshold.
+  from the recurrence 10.41.10, generated exactly (rational arithmetic) at import. Terms: K with
+  ``max_[0,1] |U_K| / v^K <= 2^-56`` (the first omitted term is below 1/60 ulp; table
+  ``_DEBYE_VMIN``), taken from the classes 20, 14, 10, 7, 5, 4, 3, 2 (20 terms from v = 15,
+  14 from 23.5, 10 from 49.6, 7 from 173, 5 from 1084, 4 from 6174, 3 from 1.06e5, 2 from
+  4.85e7: more terms than needed never hurt, the series still decreases there). Below v = 15
+  more than 20 terms would be needed and the series stops converging near v = 10 (max |U_k|
+  grows like k!/4.8^k), hence the threshold. The sum's logarithm and those of p and v are one
+  log: ``log(sum / sqrt(sqrt(v^2+x^2)))``.
 * The term ``v*eta`` is O(v) while the answer can be O(1) (log I_v(x) crosses 0 near
-  x = 0.66 v): in double it would lose log2(v) bits there. For 0.1 <= x/v <= 1.5 (where
-  |eta| < 0.8) it is computed in double-double: Dekker products and a double-double log
-  (reduction to m in [1/sqrt2, sqrt2), then log m = log c + 2 atanh((m-c)/(m+c)) with c the
-  nearest of a 92-entry table of 1 + k/128, exact decimal logs). The result keeps full relative
-  accuracy for orders up to ~1e10. Outside the band the double formula loses < 2 ulp.
+  x = 0.66 v). For x <= 1.5 v it is ``s - v log((v + s)/x)`` with s = sqrt(v^2+x^2) and every
+  large part an unevaluated sum hi + lo (exact products by fma, s with one Newton correction, a
+  log accurate to 2^-55.5 relative, ``_log_hl``): measured error below 0.03 v eps. Where even that
+  is too much, 0.1 <= x/v <= 1.5 and |log I| (|log K|) < v/32 (``DD_FRAC``), v*eta is redone in
+  double-double (a double-double log: m in [1/sqrt2, sqrt2), log m = log c + 2 atanh((m-c)/(m+c))
+  with c the nearest of a 92-entry table of 1 + k/128, exact decimal logs): full relative
+  accuracy for orders up to ~1e10. For x > 1.5 v the pair is (x, v (rho - asinh(v/x))),
+  rho = v/(x+s), so that the scaled forms subtract x exactly. Orders or arguments outside
+  [2^-400, 2^400] take the scalar Debye code of the GPU path (below), whose formulas avoid
+  overflow there.
 * Hankel (large argument): ``log I = x - log(2 pi x)/2 + log sum (-1)^k a_k(v)/x^k`` and
-  ``log K = -x + log(pi/(2x))/2 + log sum a_k(v)/x^k``; a_k from a_k = a_{k-1} (4v^2-(2k-1)^2)/(8k),
-  summed until a term is below 2^-56 of the sum (at most ~45 terms) or the terms start to grow.
-  For v < 15 the smallest term is below 2^-60 once x >= 25 (ignored e^{-2x} part of I: < 2e-22).
-  The I series alternates; its cancellation grows like exp(v^2/x), hence x >= v^2/3 (<= 75).
+  ``log K = -x + log(pi/(2x))/2 + log sum a_k(v)/x^k``, a_k/a_{k-1} = (4v^2-(2k-1)^2)/(8k),
+  in Horner form with a fixed number of terms: 32 for x < 64, 24 below 128, 16 below 4096,
+  8 beyond. For v < 15 the first omitted term is then below 2^-60, and the terms still
+  decrease (they do up to k ~ 2x; ignored e^{-2x} part of I: < 2e-22). The I series
+  alternates; its cancellation grows like exp(v^2/x), hence x >= v^2/3 (<= 75), where its sum
+  stays above 1/5.
 * Ascending series for I: ``log I = v log(x/2) - log Gamma(v+1) + log sum_k t_k``,
-  t_k = t_{k-1} (x^2/4)/(k(v+k)), t_0 = 1, until t_k < 2^-56 sum and the ratio < 1/2. All terms
-  are positive. Normalising by the first term is the log-sum-exp: in this region x < 75 so the
-  sum is below e^75 and cannot overflow; at most ~100 terms. The prefactor
-  ``v log(x/2) - log Gamma(v+1)`` is again computed in double-double (Stirling series, 9 terms,
-  after shifting the argument to >= 10 with a product tree of at most 9 factors). The scaled
-  form uses log(sum e^-x) so that ulp(x) does not enter.
-* Integral for K (10.32.9): ``K_v(x) = 1/2 int exp(-x cosh t + v t) dt`` over the real line.
-  Centred at its peak t* = asinh(v/x) it is ``exp(-v*eta) / 2 * int exp(-E(u)) du`` with
-  ``E(u) = d (cosh u - 1) + v (e^u - 1 - u) >= 0``, d = sqrt(v^2+x^2) - v (both terms
-  non-negative, no cancellation). The trapezoid rule on the whole line converges geometrically
-  for this entire integrand: step h = min(2 pi / (27 + 5.5 sqrt(v)), 0.66 / sqrt(v^2+x^2)).
-  The first bound makes the aliasing error ``2|Gamma(v + 2 pi i/h)/Gamma(v)|`` (the exact
-  Fourier transform of the x -> 0 limit) below 2^-58; the second does the same for the Gaussian
-  core of width (v^2+x^2)^(-1/4). Nodes are added outward until E > 45 on each side:
-  25-75 nodes, up to ~270 for x ~ 1e-10 and v < 2, growing like log(1/x) as x -> 0.
+  t_k = t_{k-1} (x^2/4)/(k(v+k)), t_0 = 1, all positive; the number of terms by the binary
+  exponent of x (the tail below 2^-58 of the sum at v = 0 and the top of the octave: none
+  below x = 2^-28, 11 below 2, 30 below 16, 80 below 75), four per division (so rounded up to
+  a multiple of 4). The two large parts, which cancel where log I ~ 0, are extended-precision:
+  ``v log(x/2)`` with ``_log_hl`` and an exact product, ``log Gamma(1+v)`` as
+  ``log(Gamma(1+mu) (mu+1)...(mu+n))``, n = round(v), mu = v - n in [-1/2, 1/2] (each factor
+  exact, the product compensated, 1/Gamma(1+mu) by its Taylor series, DLMF 5.7.1).
+* K, v < 15, x < 25: K_mu and K_{mu+1} for mu = v - round(v) in [-1/2, 1/2], then the upward
+  recurrence 10.29.1 to v (at most 14 steps; K grows with the order, so it is stable), as
+  y_k = K_{mu+k}(x) (x/2)^k / K_mu(x), y_{k+1} = (mu+k) y_k + (x/2)^2 y_{k-1} (positive terms,
+  no overflow), and ``log K_v = log K_mu + log y_n + n log(2/x)`` with the large parts in
+  extended precision.
+  - x < 1: Temme's series (10.31.1 rearranged): K_mu = sum c_k f_k, K_{mu+1} = (2/x)
+    sum c_k (p_k - k f_k), c_k = (x^2/4)^k/k!, f_k = (k f_{k-1} + p_{k-1} + q_{k-1})/(k^2-mu^2),
+    p_k = p_{k-1}/(k-mu), q_k = q_{k-1}/(k+mu), with f_0, p_0, q_0 from 1/Gamma(1 +- mu) (its
+    even and odd parts), (x/2)^-+mu, cosh, sinh(s)/s and mu pi/sin(mu pi) (power series);
+    1 to 11 terms (by the exponent of x). From x ~ 1.5 its first term cancels the others (at
+    x = 2, 27 eps were measured), hence x < 1.
+  - 1 <= x < 25: with u_k = U(mu+1/2+k, 2mu+1, 2x) (10.39.6: K_mu = sqrt(pi) (2x)^mu e^-x u_0),
+    the recurrence u_{k-1} = 2(k+x) u_k - ((k+1/2)^2 - mu^2) u_{k+1} (13.3.7) is run backward
+    from k = N (Miller's algorithm) together with Temme's normalisation
+    sum_k C_k u_k = (2x)^(-mu-1/2), C_k = prod_{j<k} ((j+1/2)^2 - mu^2)/(j+1) (from the
+    binomial series of (1+t)^(mu-1/2) in U's integral), summed in Horner form in the same pass:
+    K_mu = sqrt(pi/(2x)) e^-x u_0 / sum C_k u_k and, from 13.3.22 and integration by parts,
+    K_{mu+1}/K_mu = (x + mu + 1/2 + (mu^2 - 1/4) u_1/u_0)/x. The sum converges like
+    exp(-2 sqrt(2 x N)): N = 180 steps from x = 1, 96 from 2, 56 from 4, 32 from 8, 20 from 24.
+
+Computation: elements are classified (region and term count), grouped by class with a
+counting sort in chunks of 8192, computed one class at a time in blocks of 512, and scattered
+back. Inside a class the loops over elements have no branches (log, exp and the double-double
+helpers are written with bit operations and polynomials, not libm calls), so that they
+vectorise (4 to 8 elements per instruction); a loop whose length varies per element is run
+as passes over the elements, several steps per pass. Large inputs are split over threads
+(``numba.get_num_threads()``). Every element's result depends on its own (v, x) only: the same
+whatever the chunking or the thread count.
+
+The GPU path (``_bessel_triton``) is the previous algorithm in Triton: the same Debye and Hankel
+expansions (Debye's v*eta in double-double over the whole band 0.1 <= x/v <= 1.5, terms summed
+until below 2^-56), the ascending series with a double-double prefactor (Stirling), and for K at
+v < 15, x < 25 the trapezoid rule on 10.32.9 around its peak, ``K_v(x) = exp(-v*eta)/2
+int exp(-E(u)) du``, E(u) = d (cosh u - 1) + v (e^u - 1 - u), d = sqrt(v^2+x^2) - v, step
+h = min(2 pi / (27 + 5.5 sqrt(v)), 0.66 / sqrt(v^2+x^2)), nodes until E > 45 (25-75 nodes).
+It was not moved to the CPU algorithm: no GPU was available to measure such a change. Both
+paths meet the same accuracy bound and are tested against each other under TRITON_INTERPRET=1.
 
 Accuracy (float64; tests/test_ops_bessel.py against mpmath at 50 digits over v in [0, 1e5],
 x in [1e-10, 1e6], x = v*{0.5, 0.9, 1, 1.1, 2} and both sides of every threshold above):
-absolute error of the log at most ``16 eps max(1, |ref|)`` everywhere; the observed maximum is
-about 2 eps for log I and log K and 5 eps for the scaled forms. float32 and float16 inputs are
-computed in float64 and rounded once. The CPU path is numba (parallel over elements, serial
-below 2048 of them); the GPU path (``_bessel_triton``) is the same algorithm in Triton.
+absolute error of the log at most ``16 eps max(1, |ref|)`` everywhere; the observed maximum of
+the CPU path (the 3138 reference points, and 1980 random ones over every region) is 3.0 eps for
+log I and log K and 4.4 eps for the scaled forms. float32 and float16 inputs are computed in
+float64 and rounded once.
 
 Special values: x = 0 gives log I_0 = 0, log I_v = -inf (v > 0), log K_v = +inf; NaN in v or
 x, or x < 0, gives NaN; x = +inf gives +inf (I) and -inf (K). K is even in v. Negative orders of
@@ -76,13 +115,17 @@ Gradients (x only): d/dx log I_v = v/x + I_{v+1}/I_v and d/dx log K_v = -v/x - K
 from __future__ import annotations
 
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, localcontext
 from fractions import Fraction
-from typing import Tuple, Union
+from typing import Optional, Tuple, Union
 
 import numpy as np
 import torch
-from numba import njit, prange
+from llvmlite import ir as llvm_ir
+from numba import get_num_threads, njit, types
+from numba.extending import intrinsic
 
 from gnnsys._checks import as_cpu_tensor
 
@@ -94,9 +137,11 @@ V_DEBYE = 15.0  # v >= V_DEBYE: uniform (Debye) expansion for I and K
 X_HANKEL = 25.0  # v < V_DEBYE and x >= X_HANKEL: Hankel for K (and for I if also x >= v^2/3)
 HANKEL_I_V2 = 1.0 / 3.0  # Hankel for I needs x >= v^2 * HANKEL_I_V2
 DEBYE_KMAX = 20  # terms needed at v = V_DEBYE = 15 (see _DEBYE_VMIN)
-_TOL_EXP = -56  # series stop when a term is below 2^_TOL_EXP of the sum
-DD_LO, DD_HI = 0.1, 1.5  # v*eta in double-double for DD_LO <= x/v <= DD_HI (see _v_eta)
-LGAMMA_SHIFT = 10.0  # Stirling's series for log Gamma(y) is used at y >= LGAMMA_SHIFT
+DD_LO, DD_HI = 0.1, 1.5  # the cancellation band of v*eta (double-double inside, see _v_eta)
+# used by the GPU path only (_bessel_triton): series stop when a term is below 2^_TOL_EXP of the
+# sum; Stirling's series for log Gamma(y) at y >= LGAMMA_SHIFT
+_TOL_EXP = -56
+LGAMMA_SHIFT = 10.0
 
 _LN2_HI = 0.6931471805599453
 _LN2_LO = 2.3190468138462996e-17
@@ -197,46 +242,162 @@ def _log_table() -> np.ndarray:
 
 _LOG_K0 = -38
 _LOG_TABLE = _log_table()
-# 1/(n(n-1)) for the nested Taylor forms cosh u - 1 = u^2/2 (1 + u^2/12 (1 + u^2/30 (...)))
-# (n = 20, 18, .., 4) and sinh u - u = u^3/6 (1 + u^2/20 (1 + u^2/42 (...))) (n = 21, .., 5)
-_COSH_RECIP = tuple(1.0 / (n * (n - 1)) for n in range(20, 3, -2))
-_SINH_RECIP = tuple(1.0 / (n * (n - 1)) for n in range(21, 4, -2))
+
+# ----------------------------------------------------------------------------- CPU constants
+X_TEMME = 1.0  # K, v < V_DEBYE: Temme's series below, Miller's algorithm from here to X_HANKEL
+DD_FRAC = 1.0 / 32.0  # Debye band: double-double v*eta only where |log I|, |log K| < DD_FRAC v
+# Debye term classes: K terms (U_0..U_{K-1}) for v >= _DEBYE_VMIN[K] (so 20 terms from V_DEBYE)
+_DEB_K = np.array([20, 14, 10, 7, 5, 4, 3, 2], dtype=np.int64)
+_DEB_VLO = np.array([V_DEBYE] + [float(_DEBYE_VMIN[k]) for k in _DEB_K[1:]])
+_EXT = 2.0**400  # v or x beyond [2^-400, 2^400] (v >= V_DEBYE): the scalar Debye code
+
+# Term counts (checked by the tests of tests/test_ops_bessel.py, which re-derive them).
+# Hankel (x >= X_HANKEL, v < V_DEBYE): 32 terms: the first omitted term is below 2^-60 (at
+# x = 25, v = 15; less beyond) while the terms still decrease (they do up to k ~ 2x); fewer for
+# larger x: 24 from x = 2^6, 16 from 2^7, 8 from 2^12 (multiples of 8, unrolled loops).
+_HANK_TERMS = 32
+_HANK_T, _HANK_N = np.array([6, 7, 12], dtype=np.int64), np.array([32, 24, 16, 8], np.int64)
+_HANK_C = np.array([(2.0 * k - 1.0) ** 2 for k in range(_HANK_TERMS, 0, -1)])
+_HANK_D = np.array([1.0 / (8.0 * k) for k in range(_HANK_TERMS, 0, -1)])
+# By the binary exponent e of x (x in [2^e, 2^(e+1))):
+# ascending series for I (x < 75): the tail after N terms is below 2^-58 of the sum at v = 0 and
+# x = min(2^(e+1), 75), e = -41..6 (e < -41 as e = -41)
+_SERIES_N_BY_E = (0,) * 13 + (1,) * 15 + (2,) * 5 + (3, 3, 4, 4, 5, 6, 7, 9, 11, 15, 21, 30, 46)
+_SERIES_N_BY_E = _SERIES_N_BY_E + (72, 80)
+# Temme's series for K (x < X_TEMME = 1): one more than the terms after which the next five are
+# below 2^-58 of the sums, |mu| <= 1/2, x = 2^(e+1); e = -64..-1 (e < -64 as e = -64)
+_TEMME_N_BY_E = (1,) * 5 + (2,) * 40 + (3,) * 8 + (4,) * 4 + (5, 5, 6, 6, 7, 9, 11)
+# Miller's backward recurrence for K (1 <= x < 25): steps for the classes [1, 1.5), [1.5, 2),
+# [2, 3), ..., [16, 24), [24, 25); 1.15 times the steps after which the result no longer
+# changes, plus 2 (the recurrence converges like exp(-2 sqrt(2 x N))); run in passes of 4.
+_MILLER_N = (180, 124, 94, 67, 53, 39, 32, 25, 21, 17)
+_RECIP = np.array([0.0] + [1.0 / k for k in range(1, 257)])  # 1/k, for the recurrences
+
+
+def _classes(by_e, e0):
+    """(thresholds, terms per class) for a table of term counts by exponent (by_e[i] for
+    e = e0 + i): the class of e is the number of thresholds <= e (e below e0 falls in the first
+    class, above the table in the last), so that classifying needs no table lookup."""
+    cut = [i for i in range(1, len(by_e)) if by_e[i] != by_e[i - 1]]
+    return (
+        np.array([e0 + i for i in cut], dtype=np.int64),
+        np.array([by_e[0]] + [by_e[i] for i in cut], dtype=np.int64),
+    )
+
+
+_SER_T, _SER_N = _classes(_SERIES_N_BY_E, -41)
+_TEM_T, _TEM_N = _classes(_TEMME_N_BY_E, -64)
+_MIL_N = np.array([-(-n // 4) * 4 for n in _MILLER_N], dtype=np.int64)  # whole passes
+# class ids: Debye 0..15 (term class, + 8 for x > DD_HI v), Debye extremes 16, then Hankel, then
+# Miller + Temme (K) or series (I)
+_C_EXT = 2 * len(_DEB_K)
+_C_HANK = _C_EXT + 1
+_C_MIL = _C_HANK + len(_HANK_N)
+_C_TEM = _C_MIL + len(_MIL_N)
+_NCLS_K = _C_TEM + len(_TEM_N)
+_C_SER = _C_MIL
+_NCLS_I = _C_SER + len(_SER_N)
+_NCLS = max(_NCLS_K, _NCLS_I)
+
+# 1/Gamma(1+z) = sum_k _RGAMMA[k] z^k (DLMF 5.7.1; mpmath, 40 digits); |z| <= 1/2: the terms
+# after k = 21 are below 2^-65.
+_RGAMMA = (
+    1.0,
+    0.5772156649015329,
+    -0.6558780715202539,
+    -0.04200263503409524,
+    0.16653861138229148,
+    -0.04219773455554433,
+    -0.009621971527876973,
+    0.0072189432466631,
+    -0.0011651675918590652,
+    -0.00021524167411495098,
+    0.0001280502823881162,
+    -2.013485478078824e-05,
+    -1.2504934821426706e-06,
+    1.133027231981696e-06,
+    -2.056338416977607e-07,
+    6.116095104481416e-09,
+    5.002007644469223e-09,
+    -1.18127457048702e-09,
+    1.0434267116911005e-10,
+    7.782263439905071e-12,
+    -3.696805618642206e-12,
+    5.100370287454476e-13,
+)
+_RG_ODD = _RGAMMA[21:0:-2]  # a21, a19, .., a1 (Horner order in mu^2)
+_RG_EVEN = _RGAMMA[20::-2]  # a20, a18, .., a0
+# ln 2 with 42 significant bits (k * _L2H is exact for |k| < 2^11) and the rest
+_L2H = 0.6931471805598903
+_L2L = 5.497923018708371e-14
+_HLOGPI2 = 0.22579135264472744  # log(pi/2) / 2
+# log(1+f) = f - f^2/2 + s (f^2/2 + R), s = f/(2+f), R = sum_k 2 s^2k/(2k+1), k = 10..1
+_LOGR = tuple(2.0 / (2 * k + 1) for k in range(10, 0, -1))
+_EXPC = tuple(1.0 / math.factorial(k) for k in range(13, 1, -1))  # e^r - 1 - r, |r| <= ln2/2
+_SINC = tuple((-1.0) ** k / math.factorial(2 * k + 1) for k in range(12, 0, -1))  # sin(y)/y
+_SHC = tuple(1.0 / math.factorial(2 * k + 1) for k in range(8, 0, -1))  # sinh(y)/y, |y| < 1/2
 
 _J = dict(nogil=True, cache=True, error_model="numpy")
-# Outside the double-double helpers, FMA contraction is allowed (faster Horner loops, and only
-# ever more accurate); the double-double helpers are compiled without it (Dekker's algorithms
-# need every product rounded).
+# FMA contraction is allowed everywhere: the double-double helpers form exact products with an
+# explicit fma (below), and only contract would otherwise change.
 _JF = dict(_J, fastmath={"contract"})
 
 
+# ----------------------------------------------------------------------------- intrinsics
+@intrinsic
+def _fma(typingctx, a, b, c):
+    """a * b + c with one rounding (llvm.fma: the FMA instruction, or libm's fma)."""
+    sig = types.float64(types.float64, types.float64, types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.fma(*args)
+
+    return sig, codegen
+
+
+@intrinsic
+def _bits(typingctx, a):
+    """The IEEE bits of a float64 as an int64 (a bit cast, vectorisable)."""
+    sig = types.int64(types.float64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvm_ir.IntType(64))
+
+    return sig, codegen
+
+
+@intrinsic
+def _from_bits(typingctx, a):
+    """The float64 with IEEE bits a (int64)."""
+    sig = types.float64(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvm_ir.DoubleType())
+
+    return sig, codegen
+
+
 # ----------------------------------------------------------------------------- double-double
-@njit(**_J)
+@njit(**_JF)
 def _two_sum(a, b):
     s = a + b
     bb = s - a
     return s, (a - (s - bb)) + (b - bb)
 
 
-@njit(**_J)
+@njit(**_JF)
 def _fast_two_sum(a, b):
     s = a + b
     return s, b - (s - a)
 
 
-@njit(**_J)
+@njit(**_JF)
 def _two_prod(a, b):
-    # Dekker: exact a*b = p + e (no FMA contraction: numba does not use fastmath here)
     p = a * b
-    t = 134217729.0 * a
-    ah = t - (t - a)
-    al = a - ah
-    t = 134217729.0 * b
-    bh = t - (t - b)
-    bl = b - bh
-    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    return p, _fma(a, b, -p)
 
 
-@njit(**_J)
+@njit(**_JF)
 def _dd_add(ah, al, bh, bl):
     s, e = _two_sum(ah, bh)
     t, f = _two_sum(al, bl)
@@ -246,21 +407,21 @@ def _dd_add(ah, al, bh, bl):
     return _fast_two_sum(s, e)
 
 
-@njit(**_J)
+@njit(**_JF)
 def _dd_mul(ah, al, bh, bl):
     p, e = _two_prod(ah, bh)
     e += ah * bl + al * bh
     return _fast_two_sum(p, e)
 
 
-@njit(**_J)
+@njit(**_JF)
 def _dd_mul_d(ah, al, b):
     p, e = _two_prod(ah, b)
     e += al * b
     return _fast_two_sum(p, e)
 
 
-@njit(**_J)
+@njit(**_JF)
 def _dd_div(ah, al, bh, bl):
     q1 = ah / bh
     p, e = _two_prod(q1, bh)
@@ -268,14 +429,14 @@ def _dd_div(ah, al, bh, bl):
     return _fast_two_sum(q1, r / bh)
 
 
-@njit(**_J)
+@njit(**_JF)
 def _dd_sqrt(ah, al):
     s = math.sqrt(ah)
     p, e = _two_prod(s, s)
     return _fast_two_sum(s, (((ah - p) - e) + al) / (2.0 * s))
 
 
-@njit(**_J)
+@njit(**_JF)
 def _dd_log(ah, al):
     """log(ah + al) for ah > 0 finite, to ~1e-25 absolute. m = (ah + al) 2^-e in [1/sqrt2, sqrt2),
     c = 1 + k/128 the nearest table point, u = (m - c)/(m + c) (|u| < 0.0028, double-double),
@@ -302,8 +463,120 @@ def _dd_log(ah, al):
     return _dd_add(kh, kl, 2.0 * sh, 2.0 * sl)
 
 
-# ----------------------------------------------------------------------------- building blocks
-@njit(**_J)
+# ----------------------------------------------------------------------------- elementary functions
+# Branch-free versions of log and exp (bit manipulation and polynomials): unlike calls to libm,
+# loops over them vectorise (AVX2/AVX-512), 4-8 elements per instruction.
+@njit(**_JF)
+def _log_hl(x):
+    """log(x) as hi + lo, relative error below 2^-55.5 (x > 0 finite, subnormals included).
+
+    x = m 2^k with m in [1/sqrt2, sqrt2) (bit arithmetic), f = m - 1 (exact), s = f/(2+f):
+    log m = 2 atanh(s) = f - f^2/2 + s (f^2/2 + R(s^2)), R = sum_k 2 s^2k/(2k+1) (10 terms,
+    s^2 <= 0.0295). The large parts k ln2 (ln2 split so that k * _L2H is exact), f and f^2/2
+    (an exact product) and the correction s (...) are added without rounding; only the
+    correction itself is rounded.
+    """
+    sub = x < 2.2250738585072014e-308
+    b = _bits(x * 18446744073709551616.0 if sub else x)
+    k = (b - 0x3FE6A09E667F3BCD) >> 52
+    m = _from_bits(b - (k << 52))
+    e = float(k - (64 if sub else 0))
+    f = m - 1.0
+    s = f / (2.0 + f)
+    w = s * s
+    r = 0.0
+    for c in _LOGR:
+        r = (r + c) * w
+    g = 0.5 * f
+    hf = g * f
+    hfl = _fma(g, f, -hf)
+    a, al = _fast_two_sum(f, -hf)
+    a, ac = _fast_two_sum(a, s * (hf + r))
+    hi, lo = _two_sum(e * _L2H, a)
+    lo += ((al - hfl) + ac) + e * _L2L
+    return _fast_two_sum(hi, lo)
+
+
+@njit(**_JF)
+def _log(x):
+    """log(x), x > 0 finite (within ~0.6 ulp)."""
+    return _log_hl(x)[0]
+
+
+@njit(**_JF)
+def _log1p(y):
+    """log(1 + y), y > -1 finite (the rounding of 1 + y is corrected to first order)."""
+    u = 1.0 + y
+    return _log(u) + (y - (u - 1.0)) / u
+
+
+@njit(**_JF)
+def _exp(x):
+    """e^x for |x| <= 708 (within ~0.6 ulp): x = k ln2 + r, |r| <= ln2/2, r exact in two parts,
+    e^r = 1 + r + r^2 (1/2 + r/6 + ...) (13 terms), times 2^k from the exponent bits."""
+    kd = _fma(x, 1.4426950408889634, 6755399441055744.0)
+    k = kd - 6755399441055744.0
+    rh = _fma(-k, _L2H, x)  # exact: k * _L2H is exact and close to x
+    rl = -k * _L2L
+    r = rh + rl
+    p = 0.0
+    for c in _EXPC:
+        p = (p + c) * r
+    p = p * r  # r^2 (1/2 + r/6 + ...)
+    ki = _bits(kd) - _bits(6755399441055744.0)
+    return (1.0 + (rh + (rl + p))) * _from_bits((ki + 1023) << 52)
+
+
+@njit(**_JF)
+def _rgamma1p(mu):
+    """1/Gamma(1+mu), |mu| <= 1/2 (the Taylor series, 22 terms)."""
+    g = 0.0
+    for i in range(21, -1, -1):
+        g = g * mu + _RGAMMA[i]
+    return g
+
+
+@njit(inline="always", **_JF)
+def _lgamma1p_hl(v):
+    """log Gamma(1+v) as hi + lo for 0 <= v < V_DEBYE: Gamma(1+v) = Gamma(1+mu) (mu+1)..(mu+n),
+    n = round(v), mu = v - n in [-1/2, 1/2); each factor mu + j = v - (n - j) is exact, the
+    product is compensated (fma), 1/Gamma(1+mu) is a power series, one double-double division."""
+    n = math.floor(v + 0.5)
+    mu = v - n
+    ph = 1.0
+    pl = 0.0
+    for j in range(1, 16):
+        f = mu + j if j <= n else 1.0
+        p = ph * f
+        pl = pl * f + _fma(ph, f, -p)
+        ph = p
+    g = _rgamma1p(mu)
+    q1 = ph / g
+    q2 = (_fma(-q1, g, ph) + pl) / g
+    lh, ll = _log_hl(q1)
+    return _fast_two_sum(lh, ll + q2 / q1)
+
+
+@njit(**_JF)
+def _finish(hi, lo, rest, shift):
+    """(hi - shift) + lo + rest with hi - shift exact (two_sum): shift = x for the scaled forms."""
+    h, e = _two_sum(hi, -shift)
+    return h + ((e + lo) + rest)
+
+
+@njit(**_JF)
+def _finish2(hi, lo, rh, rl, shift):
+    """(hi + lo) + (rh + rl) - shift, rounded once: the large parts hi, rh and shift are added
+    exactly (two_sum), so that a result much smaller than them keeps its relative accuracy."""
+    h, e = _two_sum(hi, -shift)
+    h, f = _two_sum(h, rh)
+    return h + (((e + f) + lo) + rl)
+
+
+# ----------------------------------------------------------------------------- scalar Debye
+# Used for the elements of the Debye region with v or x outside [2^-400, 2^400] (where the
+# vectorised formula could overflow) and for the double-double v*eta of the cancellation band.
+@njit(**_JF)
 def _v_eta(v, x, s):
     """v*eta = s - v*asinh(v/x), s = sqrt(v^2+x^2), as an unevaluated sum hi + lo (v >= 0,
     x > 0 finite).
@@ -336,16 +609,10 @@ def _v_eta(v, x, s):
     return math.ldexp(rh, ex), math.ldexp(rl, ex)
 
 
-@njit(**_J)
-def _finish(hi, lo, rest, shift):
-    """(hi - shift) + lo + rest with hi - shift exact (two_sum): shift = x for the scaled forms."""
-    h, e = _two_sum(hi, -shift)
-    return h + ((e + lo) + rest)
-
-
 @njit(**_JF)
 def _debye(v, x, sign, shift, coef, vmin):
-    """Debye expansion: log I (sign = +1) or log K (sign = -1), v >= V_DEBYE, minus ``shift``."""
+    """Debye expansion (scalar): log I (sign = +1) or log K (sign = -1), v >= V_DEBYE, minus
+    ``shift``."""
     big = max(v, x)
     small = min(v, x)
     r = small / big
@@ -371,212 +638,671 @@ def _debye(v, x, sign, shift, coef, vmin):
     return _finish(-eh, -el, rest, shift)
 
 
+@njit(**_J)
+def _exponent(x):
+    """floor(log2 x) for x > 0 finite normal (-1023 for subnormals)."""
+    return ((_bits(x) >> 52) & 0x7FF) - 1023
+
+
 @njit(**_JF)
-def _hankel(v, x, sign, scaled):
-    """Hankel expansion: log I (sign = -1, alternating) or log K (sign = +1), x >= X_HANKEL;
-    without the exponential factor e^{+-x} when ``scaled``."""
-    mu = 4.0 * v * v
-    t = 1.0
-    acc = 1.0
-    prev = 1.0
-    for k in range(1, 80):
-        t *= sign * (mu - (2.0 * k - 1.0) ** 2) / (8.0 * k * x)
-        a = abs(t)
-        if a > prev and 2.0 * k - 1.0 > 2.0 * v:  # past the smallest term of the asymptotic tail
-            break
-        acc += t
-        prev = a
-        if a <= 2.0**_TOL_EXP * abs(acc):
-            break
-    if sign < 0:
-        rest = -0.5 * math.log(x) - _HLOG2PI_HI + math.log(acc)
-        return rest if scaled else x + rest
-    rest = 0.5 * (_LOG_PI - _LN2_HI - math.log(x)) + math.log(acc)
-    return rest if scaled else rest - x
+def _pow2(k):
+    """2^k for integer |k| <= 1022 (exponent bits)."""
+    return _from_bits((k + 1023) << 52)
+
+
+@njit(inline="always", **_JF)
+def _dd_log_v(ah, al):
+    """log(ah + al) like _dd_log, without branches or libm calls (vectorisable); ah normal."""
+    b = _bits(ah)
+    k = (b - 0x3FE6A09E667F3BCD) >> 52
+    m = _from_bits(b - (k << 52))  # in [1/sqrt2, sqrt2)
+    ml = al * _pow2(-k)
+    idx = int((m - 1.0) * 128.0 - _LOG_K0 + 0.5)
+    c = 1.0 + (idx + _LOG_K0) * 0.0078125
+    nh, nl = _two_sum(m - c, ml)  # m - c is exact (Sterbenz)
+    dh, dl = _two_sum(m, c)
+    dh, dl = _dd_add(dh, dl, ml, 0.0)
+    uh, ul = _dd_div(nh, nl, dh, dl)
+    w = uh * uh
+    t = uh * w * (((w * (1.0 / 9.0) + 1.0 / 7.0) * w + 0.2) * w + 1.0 / 3.0)
+    sh, sl = _fast_two_sum(uh, t)
+    sh, sl = _dd_add(sh, sl, ul, 0.0)
+    kf = float(k)
+    kh, kl = _two_prod(kf, _LN2_HI)
+    kl += kf * _LN2_LO
+    kh, kl = _dd_add(kh, kl, _LOG_TABLE[idx, 0], _LOG_TABLE[idx, 1])
+    return _dd_add(kh, kl, 2.0 * sh, 2.0 * sl)
+
+
+@njit(inline="always", **_JF)
+def _v_eta_dd(v, x):
+    """v*eta = sqrt(v^2+x^2) - v*asinh(v/x) in double-double (the branch of _v_eta for
+    DD_LO <= x/v <= DD_HI, written without branches): v and x scaled by 2^-e, v = m 2^e,
+    m in [0.5, 1); v, x in [2^-400, 2^400]."""
+    e = _exponent(v) + 1
+    sc = _pow2(-e)
+    m = v * sc
+    xs = x * sc
+    ah, al = _two_prod(m, m)
+    bh, bl = _two_prod(xs, xs)
+    ah, al = _dd_add(ah, al, bh, bl)
+    sh, sl = _dd_sqrt(ah, al)
+    nh, nl = _dd_add(sh, sl, m, 0.0)
+    qh, ql = _dd_div(nh, nl, xs, 0.0)
+    lh, ll = _dd_log_v(qh, ql)
+    lh, ll = _dd_mul_d(lh, ll, m)
+    rh, rl = _dd_add(sh, sl, -lh, -ll)
+    up = _pow2(e)
+    return rh * up, rl * up
+
+
+# ----------------------------------------------------------------------------- region kernels
+# Each works on the elements of one class (one region, one term count), gathered into contiguous
+# float64 rows. Loops whose trip count varies per element are turned inside out: a pass over all
+# elements per term, so that the inner loop runs over elements and vectorises.
+@njit(**_JF)
+def _debye_seg(vb, xb, ob, nterms, far, sign, scaled, coef, p2, t, acc, q, sr, slr, idx):
+    """Debye expansion (DLMF 10.41.3/4), ``nterms`` terms, v >= V_DEBYE, v and x in
+    [2^-400, 2^400]; ``far``: every x > DD_HI v, else every x <= DD_HI v.
+    v*eta = s - v asinh(v/x) in double; where that cancels (DD_LO <= x/v <= DD_HI and
+    |log I|, |log K| < DD_FRAC v) it is redone in double-double."""
+    n = vb.shape[0]
+    for i in range(n):  # s = sqrt(v^2 + x^2) as s + sl (exact squares, one Newton correction)
+        v = vb[i]
+        x = xb[i]
+        ah, al = _two_prod(v, v)
+        bh, bl = _two_prod(x, x)
+        ssh, e = _two_sum(ah, bh)
+        s = math.sqrt(ssh)
+        si = 1.0 / s
+        p = v * si
+        p2[i] = p * p
+        t[i] = sign * si  # p/v
+        sr[i] = s
+        slr[i] = (_fma(-s, s, ssh) + (e + al + bl)) * (0.5 * si)
+        acc[i] = 0.0
+    # acc = sum_k t^k q_k(p2), q_k = sum_j coef[k, j] p2^j: Horner in t, each q_k by Horner in
+    # p2, four coefficients per pass over the elements
+    for k in range(nterms - 1, -1, -1):
+        c0 = coef[k, k]
+        for i in range(n):
+            q[i] = c0
+        j = k - 1
+        while j >= 3:
+            c3, c2, c1, c0 = coef[k, j], coef[k, j - 1], coef[k, j - 2], coef[k, j - 3]
+            for i in range(n):
+                y = p2[i]
+                q[i] = (((q[i] * y + c3) * y + c2) * y + c1) * y + c0
+            j -= 4
+        while j >= 0:
+            c0 = coef[k, j]
+            for i in range(n):
+                q[i] = q[i] * p2[i] + c0
+            j -= 1
+        for i in range(n):
+            acc[i] = acc[i] * t[i] + q[i]
+    const = -_HLOG2PI_HI if sign > 0 else _HLOGPI2
+    if far:
+        # v*eta = x + lo, lo = v (rho - asinh(r)), r = v/x < 2/3, rho = v/(x+s) (so that the
+        # scaled forms subtract x exactly); asinh(r) = log1p(r + r rho). rho - asinh(r) ~ -r/2
+        # cancels one bit, and log K + x = -lo + ... can cancel more: all as pairs hi + lo.
+        for i in range(n):
+            v = vb[i]
+            x = xb[i]
+            s = sr[i]
+            ix = 1.0 / x
+            r = v * ix
+            rl = _fma(-r, x, v) * ix  # v/x = r + rl
+            dh, e = _two_sum(x, s)
+            dl = e + slr[i]
+            rho = v / dh
+            rhol = (_fma(-rho, dh, v) - rho * dl) / dh  # v/(x+s) = rho + rhol
+            ph, pl = _two_prod(r, rho)
+            pl += r * rhol + rl * rho
+            yh, e = _two_sum(r, ph)  # y = r + r rho
+            uh, ul = _fast_two_sum(1.0, yh)  # 1 + y
+            ul += e + rl + pl
+            lh, ll = _log_hl(uh)
+            ll += ul / uh
+            dh, e = _two_sum(rho, -lh)  # rho - asinh(r)
+            dl = e + (rhol - ll)
+            loh, lol = _two_prod(v, dh)
+            lol += v * dl
+            rh, rl = _log_hl(acc[i] / math.sqrt(s))
+            rh, e = _fast_two_sum(const, rh)
+            rl += e
+            shift = (x if sign > 0 else -x) if scaled else 0.0
+            if sign > 0:
+                ob[i] = _finish2(x, loh, rh, rl + lol, shift)
+            else:
+                ob[i] = _finish2(-x, -loh, rh, rl - lol, shift)
+        return
+    # v*eta = s - v asinh(v/x), asinh(v/x) = log(q), q = (v + s)/x >= 1.8, all as unevaluated
+    # sums hi + lo (exact products, log_hl): the error is below 0.03 v eps (measured)
+    for i in range(n):
+        v = vb[i]
+        x = xb[i]
+        s = sr[i]
+        nh, e = _two_sum(v, s)
+        nl = e + slr[i]
+        ix = 1.0 / x
+        qh = nh * ix
+        ql = (_fma(-qh, x, nh) + nl) * ix
+        lh, ll = _log_hl(qh)
+        ph, pl = _two_prod(v, lh)
+        pl += v * (ll + ql / qh)
+        hi, e = _two_sum(s, -ph)
+        lo = e + (slr[i] - pl)
+        rh, rl = _log_hl(acc[i] / math.sqrt(s))
+        rh, e = _fast_two_sum(const, rh)
+        rl += e
+        shift = (x if sign > 0 else -x) if scaled else 0.0
+        if sign > 0:
+            ob[i] = _finish2(hi, lo, rh, rl, shift)
+        else:
+            ob[i] = _finish2(-hi, -lo, rh, rl, shift)
+        acc[i] = rh + rl
+    # the cancellation band: gather the elements that need the double-double v*eta
+    m = 0
+    for i in range(n):
+        v = vb[i]
+        x = xb[i]
+        shift = (x if sign > 0 else -x) if scaled else 0.0
+        if x >= DD_LO * v and x <= DD_HI * v and abs(ob[i] + shift) < DD_FRAC * v:
+            p2[m] = v
+            t[m] = x
+            q[m] = acc[i]
+            idx[m] = i
+            m += 1
+    for k in range(m):
+        v = p2[k]
+        x = t[k]
+        eh, el = _v_eta_dd(v, x)
+        shift = (x if sign > 0 else -x) if scaled else 0.0
+        if sign > 0:
+            q[k] = _finish(eh, el, q[k], shift)
+        else:
+            q[k] = _finish(-eh, -el, q[k], shift)
+    for k in range(m):
+        ob[idx[k]] = q[k]
+
+
+@njit(inline="always", **_JF)
+def _hankel8(h, mu, ix, base):
+    """Eight steps of the Hankel sum in Horner form, h = 1 + a_k h, from k = 32 - base down."""
+    for j in range(8):
+        h = _fma((mu - _HANK_C[base + j]) * (ix * _HANK_D[base + j]), h, 1.0)
+    return h
+
+
+@njit(**_JF)
+def _hankel_seg(vb, xb, ob, nterms, sign, scaled):
+    """Hankel expansion (DLMF 10.40.1/2): log I (sign = -1) or log K (sign = +1), v < V_DEBYE,
+    x >= X_HANKEL: sum_k a_k(v) (sign/x)^k, ``nterms`` (8, 16, 24 or 32) terms in Horner form
+    1 + a_1 (1 + a_2 (...)), a_k = sign (4v^2 - (2k-1)^2) / (8k x), unrolled (vectorises)."""
+    const = -_HLOG2PI_HI if sign < 0 else _HLOGPI2
+    for i in range(vb.shape[0]):
+        x = xb[i]
+        mu = 4.0 * vb[i] * vb[i]
+        ix = sign / x
+        h = 1.0
+        if nterms >= 32:
+            h = _hankel8(h, mu, ix, 0)
+        if nterms >= 24:
+            h = _hankel8(h, mu, ix, 8)
+        if nterms >= 16:
+            h = _hankel8(h, mu, ix, 16)
+        h = _hankel8(h, mu, ix, 24)
+        rest = _log(h / math.sqrt(x)) + const
+        if scaled:
+            ob[i] = rest
+        else:
+            ob[i] = x + rest if sign < 0 else rest - x
+
+
+@njit(**_JF)
+def _series_seg(vb, xb, ob, nterms, scaled, q, t, acc):
+    """Ascending series (DLMF 10.25.2) for log I with ``nterms`` terms after the first (rounded
+    up to a multiple of 4):
+    log I = v log(x/2) - log Gamma(v+1) + log sum_k t_k, t_k = t_{k-1} (x^2/4)/(k(v+k)), t_0 = 1.
+    The two large parts are formed in extended precision (they cancel where log I ~ 0)."""
+    n = vb.shape[0]
+    for i in range(n):
+        q[i] = 0.25 * xb[i] * xb[i]
+        t[i] = 1.0
+        acc[i] = 1.0
+    # four terms per pass and one division: with d_j = j (v + j), the terms after t (= t_k0)
+    # sum to t q (d2 d3 d4 + q (d3 d4 + q (d4 + q))) / (d1 d2 d3 d4), and t_{k0+4} = t q^4 / P
+    for k0 in range(0, nterms, 4):
+        k1 = k0 + 1.0
+        k2 = k0 + 2.0
+        k3 = k0 + 3.0
+        k4 = k0 + 4.0
+        for i in range(n):
+            v = vb[i]
+            qq = q[i]
+            d4 = k4 * (v + k4)
+            d34 = k3 * (v + k3) * d4
+            d234 = k2 * (v + k2) * d34
+            r = t[i] / (k1 * (v + k1) * d234)
+            acc[i] += r * (qq * (d234 + qq * (d34 + qq * (d4 + qq))))
+            q2 = qq * qq
+            t[i] = r * (q2 * q2)
+    for i in range(n):
+        v = vb[i]
+        x = xb[i]
+        lh, ll = _log_hl(x)
+        lh, e = _two_sum(lh, -_L2H)
+        ll += e - _L2L
+        ah, al = _two_prod(v, lh)
+        al += v * ll
+        gh, gl = _lgamma1p_hl(v)
+        ch, e = _two_sum(ah, -gh)
+        sh, sl = _log_hl(acc[i])
+        ob[i] = _finish2(ch, e + (al - gl), sh, sl, x if scaled else 0.0)
+
+
+@njit(inline="always", **_JF)
+def _recur7(y0, y1, mu, w, nn, k0):
+    """Seven masked steps k = k0..k0+6 of _recur_seg's recurrence (in registers)."""
+    for j in range(7):
+        kf = k0 + j
+        y2 = _fma(mu + kf, y1, w * y0)
+        upd = kf < nn
+        y0 = y1 if upd else y0
+        y1 = y2 if upd else y1
+    return y0, y1
+
+
+@njit(**_JF)
+def _recur_seg(mu, nn, w, y0, y1):
+    """y_k = K_{mu+k}(x) (x/2)^k / K_mu(x) upward to k = n: y_{k+1} = (mu+k) y_k + (x/2)^2 y_{k-1}
+    (DLMF 10.29.1; all terms positive, no overflow for x < 25). On entry y0 = 1 and y1 = y_1;
+    on exit y1 = y_n (n >= 1) and y0 = y_{n-1}. n <= 15 (v < V_DEBYE): 14 masked steps."""
+    for i in range(mu.shape[0]):
+        a, b = _recur7(y0[i], y1[i], mu[i], w[i], nn[i], 1.0)
+        y0[i], y1[i] = _recur7(a, b, mu[i], w[i], nn[i], 8.0)
+
+
+@njit(**_JF)
+def _k_finish(ob, xb, nn, lk, y0, y1, scaled):
+    """log K_v = log K_mu + log y_n - n log(x/2) (+ x when scaled), the large parts in extended
+    precision; lk holds log K_mu + x."""
+    for i in range(ob.shape[0]):
+        x = xb[i]
+        n = nn[i]
+        yn = y1[i] if n >= 1.0 else y0[i]
+        yh, yl = _log_hl(yn)
+        lh, ll = _log_hl(x)
+        lh, e = _two_sum(_L2H, -lh)  # log(2/x)
+        ll = e + (_L2L - ll)
+        ah, al = _two_prod(n, lh)
+        al += n * ll
+        h, e = _two_sum(ah, yh)
+        lo = e + al + yl + lk[i]
+        if scaled:
+            ob[i] = h + lo
+        else:
+            h, e = _two_sum(h, -x)
+            ob[i] = h + (e + lo)
+
+
+@njit(**_JF)
+def _temme_seg(vb, xb, ob, nterms, scaled, mu, nn, w, f, p, qq, c, s0, s1, y0, y1):
+    """K for v < V_DEBYE, x < X_TEMME: Temme's series for K_mu and K_{mu+1}, mu = v - round(v)
+    (DLMF 10.31.1 rearranged: K_mu = sum c_k f_k, K_{mu+1} = (2/x) sum c_k (p_k - k f_k),
+    c_k = (x^2/4)^k / k!, f_k = (k f_{k-1} + p_{k-1} + q_{k-1}) / (k^2 - mu^2),
+    p_k = p_{k-1}/(k - mu), q_k = q_{k-1}/(k + mu), f_0, p_0, q_0 from Gamma(1 +- mu) and
+    (x/2)^-+mu), then the upward recurrence in the order."""
+    n = vb.shape[0]
+    for i in range(n):
+        v = vb[i]
+        x = xb[i]
+        nv = math.floor(v + 0.5)
+        m = v - nv
+        lh, ll = _log_hl(x)
+        lh, e = _two_sum(_L2H, -lh)
+        ell = lh + (e + (_L2L - ll))  # log(2/x)
+        sig = m * ell
+        es = _exp(sig)
+        ies = 1.0 / es
+        m2 = m * m
+        g1 = 0.0
+        for a in _RG_ODD:
+            g1 = g1 * m2 + a
+        g2 = 0.0
+        for a in _RG_EVEN:
+            g2 = g2 * m2 + a
+        g1 = -g1  # (1/Gamma(1-mu) - 1/Gamma(1+mu)) / (2 mu)
+        y = (math.pi * m) ** 2
+        sn = 0.0
+        for a in _SINC:
+            sn = (sn + a) * y
+        y2 = sig * sig
+        sh = 0.0
+        for a in _SHC:
+            sh = (sh + a) * y2
+        shc = sh + 1.0 if abs(sig) < 0.5 else 0.5 * (es - ies) / sig
+        f[i] = (g1 * (0.5 * (es + ies)) + shc * ell * g2) / (sn + 1.0)
+        p[i] = 0.5 * es / (g2 - m * g1)
+        qq[i] = 0.5 * ies / (g2 + m * g1)
+        c[i] = 1.0
+        s0[i] = f[i]
+        s1[i] = p[i]
+        mu[i] = m
+        nn[i] = nv
+        w[i] = 0.25 * x * x
+    for k in range(1, nterms + 1):
+        kf = float(k)
+        ik = 1.0 / kf
+        for i in range(n):
+            m = mu[i]
+            dd = 1.0 / ((kf - m) * (kf + m))
+            d1 = (kf + m) * dd  # 1/(k - mu)
+            d2 = (kf - m) * dd  # 1/(k + mu)
+            fk = (kf * f[i] + p[i] + qq[i]) * dd
+            pk = p[i] * d1
+            ck = c[i] * w[i] * ik
+            s0[i] += ck * fk
+            s1[i] += ck * (pk - kf * fk)
+            f[i] = fk
+            p[i] = pk
+            qq[i] = qq[i] * d2
+            c[i] = ck
+    for i in range(n):
+        y0[i] = 1.0
+        y1[i] = s1[i] / s0[i]
+    _recur_seg(mu, nn, w, y0, y1)
+    for i in range(n):
+        s0[i] = _log(s0[i]) + xb[i]  # log K_mu + x
+    _k_finish(ob, xb, nn, s0, y0, y1, scaled)
+
+
+@njit(inline="always", **_JF)
+def _miller4(u0, u1, tt, x, m2, k):
+    """Four steps k, k-1, k-2, k-3 of Miller's backward recurrence with the Horner sum of
+    Temme's normalisation (see _miller_seg); m2 = mu^2."""
+    for j in range(4):
+        kf = k - j
+        up = 2.0 * (kf + x) * u0 - ((kf + 0.5) * (kf + 0.5) - m2) * u1
+        tt = up + (((kf - 0.5) * (kf - 0.5) - m2) * _RECIP[int(kf)]) * tt
+        u1 = u0
+        u0 = up
+    return u0, u1, tt
+
+
+@njit(**_JF)
+def _miller_seg(vb, xb, ob, nsteps, scaled, mu, nn, w, u0, u1, tt, y0, y1):
+    """K for v < V_DEBYE, X_TEMME <= x < X_HANKEL: with u_k = U(mu+1/2+k, 2mu+1, 2x) (DLMF
+    10.39.6), u_{k-1} = 2(k+x) u_k - ((k+1/2)^2 - mu^2) u_{k+1} (13.3.7) run backward from
+    k = nsteps (Miller), sum_k C_k u_k = (2x)^(-mu-1/2) with C_k = prod_{j<k} ((j+1/2)^2-mu^2)/(j+1)
+    (Temme's normalisation) summed by Horner in the same pass, so K_mu = sqrt(pi/2x) e^-x u_0 /
+    sum C_k u_k and K_{mu+1}/K_mu = (x + mu + 1/2 + (mu^2 - 1/4) u_1/u_0) / x; then the upward
+    recurrence in the order. ``nsteps`` is a multiple of 4."""
+    n = vb.shape[0]
+    for i in range(n):
+        v = vb[i]
+        nv = math.floor(v + 0.5)
+        m = v - nv
+        mu[i] = m * m
+        nn[i] = nv
+        u0[i] = 9.332636185032189e-302  # 2^-1000: room for the growth of u over nsteps steps
+        u1[i] = 0.0
+        tt[i] = 9.332636185032189e-302
+    for k in range(nsteps, 0, -4):  # four steps per pass, in registers
+        kf = float(k)
+        for i in range(n):
+            u0[i], u1[i], tt[i] = _miller4(u0[i], u1[i], tt[i], xb[i], mu[i], kf)
+    for i in range(n):
+        x = xb[i]
+        m = vb[i] - nn[i]
+        h = u1[i] / u0[i]
+        # log K_mu + x = log(pi/(2x))/2 - log(sum/u_0)
+        tt[i] = _log(u0[i] / (tt[i] * math.sqrt(x))) + _HLOGPI2
+        y0[i] = 1.0
+        y1[i] = 0.5 * (x + m + 0.5 + (mu[i] - 0.25) * h)
+        mu[i] = m
+        w[i] = 0.25 * x * x
+    _recur_seg(mu, nn, w, y0, y1)
+    _k_finish(ob, xb, nn, tt, y0, y1, scaled)
+
+
+# ----------------------------------------------------------------------------- chunk drivers
+_CHUNK = 8192  # elements per task: classified, grouped by class, computed, scattered back
+_BLOCK = 512  # elements per call of a region kernel
+_PAD = 32  # class runs are padded to a multiple of this (the vector loops' step)
+_LANES = 4  # interleaved counters of the counting sort
+
+
+@njit(inline="always", **_J)
+def _count_ge(e, thresholds):
+    """The number of thresholds <= e (a class index; unrolled compares, no lookup)."""
+    c = 0
+    for k in range(len(thresholds)):
+        c += e >= thresholds[k]
+    return c
+
+
+@njit(inline="always", **_J)
+def _debye_class(v, x):
+    """Debye class (term count, and which side of DD_HI) of v >= V_DEBYE, or _C_EXT."""
+    c = 0
+    for k in range(1, len(_DEB_K)):
+        c += v >= _DEB_VLO[k]
+    c += len(_DEB_K) if x > DD_HI * v else 0
+    ext = (x < 1.0 / _EXT) | (x > _EXT) | (v > _EXT)
+    return _C_EXT if ext else c
+
+
+# The classifiers compute every candidate and select without branches: the classes of random
+# inputs are unpredictable, and the loop over them vectorises.
+@njit(inline="always", **_J)
+def _class_k(v, x):
+    """Class id for log K (v >= 0, x > 0 finite)."""
+    e = _exponent(x)
+    deb = _debye_class(v, x)
+    mil = _C_MIL + min(max(2 * e + ((_bits(x) >> 51) & 1), 0), len(_MIL_N) - 1)
+    tem = _C_TEM + _count_ge(e, _TEM_T)
+    hank = _C_HANK + _count_ge(e, _HANK_T)
+    small = hank if x >= X_HANKEL else (mil if x >= X_TEMME else tem)
+    return deb if v >= V_DEBYE else small
+
+
+@njit(inline="always", **_J)
+def _class_i(v, x):
+    """Class id for log I (v >= 0, x > 0 finite)."""
+    e = _exponent(x)
+    deb = _debye_class(v, x)
+    ser = _C_SER + _count_ge(e, _SER_T)
+    hank = _C_HANK + _count_ge(e, _HANK_T)
+    small = hank if (x >= X_HANKEL) & (x >= HANKEL_I_V2 * v * v) else ser
+    return deb if v >= V_DEBYE else small
 
 
 @njit(**_J)
-def _factor(v, j, n):
-    """v + j as double-double if j <= n, else 1."""
-    if j <= n:
-        return _two_sum(v, float(j))
-    return 1.0, 0.0
-
-
-@njit(**_J)
-def _lgamma1p_dd(v):
-    """log Gamma(1 + v) as (hi, lo) for 0 <= v < V_DEBYE: Stirling series at y = v + 1 + n >= 10
-    (remainder < 2e-19), minus log((v+1)(v+2)...(v+n)), all large terms in double-double."""
-    n = 0
-    if v < LGAMMA_SHIFT - 1.0:
-        n = int(math.ceil(LGAMMA_SHIFT - 1.0 - v))
-    yh, yl = _two_sum(v, 1.0 + n)
-    # (v+1)(v+2)...(v+n), n <= 9, as a product tree (shorter dependency chain than a loop)
-    ah, al = _factor(v, 1, n)
-    bh, bl = _factor(v, 2, n)
-    p1h, p1l = _dd_mul(ah, al, bh, bl)
-    ah, al = _factor(v, 3, n)
-    bh, bl = _factor(v, 4, n)
-    p2h, p2l = _dd_mul(ah, al, bh, bl)
-    ah, al = _factor(v, 5, n)
-    bh, bl = _factor(v, 6, n)
-    p3h, p3l = _dd_mul(ah, al, bh, bl)
-    ah, al = _factor(v, 7, n)
-    bh, bl = _factor(v, 8, n)
-    p4h, p4l = _dd_mul(ah, al, bh, bl)
-    p1h, p1l = _dd_mul(p1h, p1l, p2h, p2l)
-    p3h, p3l = _dd_mul(p3h, p3l, p4h, p4l)
-    p1h, p1l = _dd_mul(p1h, p1l, p3h, p3l)
-    ah, al = _factor(v, 9, n)
-    ph, pl = _dd_mul(p1h, p1l, ah, al)
-    lyh, lyl = _dd_log(yh, yl)
-    ah, al = _dd_add(yh, yl, -0.5, 0.0)
-    mh, ml = _dd_mul(ah, al, lyh, lyl)
-    mh, ml = _dd_add(mh, ml, -yh, -yl)
-    mh, ml = _dd_add(mh, ml, _HLOG2PI_HI, _HLOG2PI_LO)
-    iy2 = 1.0 / (yh * yh)
-    c = 0.0
-    for b in _STIRLING:
-        c = c * iy2 + b
-    mh, ml = _dd_add(mh, ml, c / yh, 0.0)
-    if n > 0:
-        lph, lpl = _dd_log(ph, pl)
-        mh, ml = _dd_add(mh, ml, -lph, -lpl)
-    return mh, ml
-
-
-@njit(**_JF)
-def _series_i(v, x, shift):
-    """Ascending series 10.25.2 for log I - shift, v < V_DEBYE and x < max(X_HANKEL, v^2/3)."""
-    q = 0.25 * x * x
-    t = 1.0
-    acc = 1.0
-    for k in range(1, 1000):
-        d = k * (v + k)
-        t *= q / d
-        acc += t
-        if t <= 2.0**_TOL_EXP * acc and q < 0.5 * d:
-            break
-    lh, ll = _dd_log(x, 0.0)
-    lh, ll = _dd_add(lh, ll, -_LN2_HI, -_LN2_LO)
-    lh, ll = _dd_mul_d(lh, ll, v)
-    gh, gl = _lgamma1p_dd(v)
-    lh, ll = _dd_add(lh, ll, -gh, -gl)
-    # scaled: log(acc e^-x) rather than log(acc) - x, whose rounding is worth ulp(x) (x < 75)
-    return _finish(lh, ll, math.log(acc * math.exp(-shift)), 0.0)
-
-
-@njit(**_JF)
-def _e_of_u(u, d, v):
-    """E(u) = d (cosh u - 1) + v (e^u - 1 - u): Taylor series for |u| <= 1, else from exp."""
-    if abs(u) <= 1.0:
-        u2 = u * u
-        c = 1.0
-        for b in _COSH_RECIP:
-            c = c * u2 * b + 1.0
-        c = c * u2 * 0.5  # cosh u - 1
-        o = 1.0
-        for b in _SINH_RECIP:
-            o = o * u2 * b + 1.0
-        o = o * (1.0 / 6.0)  # (sinh u - u) / u^3
-        return d * c + v * (c + o * u2 * u)
-    ea = math.exp(abs(u))
-    iea = 1.0 / ea
-    c = 0.5 * (ea + iea) - 1.0
-    m = ((ea if u > 0.0 else iea) - 1.0) - u
-    dc = d * c if d > 0.0 else 0.0
-    vm = v * m if v > 0.0 else 0.0
-    return dc + vm
-
-
-@njit(**_JF)
-def _integral_k(v, x, shift):
-    """log K - shift from 10.32.9 by the trapezoid rule around the peak; v < V_DEBYE,
-    x < X_HANKEL."""
-    big = max(v, x)
-    r = min(v, x) / big
-    s = big * math.sqrt(1.0 + r * r)
-    d = x * (x / (s + v))
-    h = min(_TWO_PI / (27.0 + 5.5 * math.sqrt(v)), 0.66 / math.sqrt(s))
-    acc = 1.0
-    for side in (1.0, -1.0):
-        for j in range(1, 100000):
-            e = _e_of_u(side * j * h, d, v)
-            acc += math.exp(-e)
-            if e > 45.0:
-                break
-    eh, el = _v_eta(v, x, s)
-    return _finish(-eh, -el, math.log(0.5 * h * acc), shift)
-
-
-@njit(**_J)
-def _log_iv_scalar(v, x, scaled, coef, vmin):
-    """log I_v(x) (log I_v(x) - x when ``scaled``) for v >= 0; callers reflect negative orders."""
-    if math.isnan(v) or math.isnan(x) or x < 0.0 or v < 0.0:
+def _special_i(v, x, scaled):
+    """log I (minus x when ``scaled``) where x is not positive and finite or v (>= 0) is not
+    finite: NaN for NaN inputs and x < 0; log I_v(0) = 0 (v = 0) or -inf; +inf (-inf scaled) at
+    x = inf; -inf for v = inf."""
+    if math.isnan(v) or math.isnan(x) or x < 0.0:
         return math.nan
     if x == 0.0:
         return 0.0 if v == 0.0 else -math.inf
     if math.isinf(x):
         return math.nan if math.isinf(v) else (-math.inf if scaled else math.inf)
-    if math.isinf(v):
-        return -math.inf
-    shift = x if scaled else 0.0
-    if v >= V_DEBYE:
-        return _debye(v, x, 1.0, shift, coef, vmin)
-    if x >= X_HANKEL and x >= HANKEL_I_V2 * v * v:
-        return _hankel(v, x, -1.0, scaled)
-    return _series_i(v, x, shift)
+    return -math.inf
 
 
 @njit(**_J)
-def _log_kv_scalar(v, x, scaled, coef, vmin):
-    """log K_v(x) (log K_v(x) + x when ``scaled``) for v >= 0 (K is even in v)."""
-    if math.isnan(v) or math.isnan(x) or x < 0.0 or v < 0.0:
+def _special_k(v, x):
+    """log K (scaled or not) at the same special values: NaN, +inf at x = 0, -inf at x = inf,
+    +inf for v = inf."""
+    if math.isnan(v) or math.isnan(x) or x < 0.0:
         return math.nan
     if x == 0.0:
         return math.inf
     if math.isinf(x):
         return math.nan if math.isinf(v) else -math.inf
-    if math.isinf(v):
-        return math.inf
-    shift = -x if scaled else 0.0
-    if v >= V_DEBYE:
-        return _debye(v, x, -1.0, shift, coef, vmin)
-    if x >= X_HANKEL:
-        return _hankel(v, x, 1.0, scaled)
-    return _integral_k(v, x, shift)
-
-
-@njit(nogil=True, parallel=True, cache=True, error_model="numpy")
-def _log_iv_kernel(v, x, out, scaled, coef, vmin):
-    for i in prange(out.shape[0]):
-        out[i] = _log_iv_scalar(v[i], x[i], scaled, coef, vmin)
-
-
-@njit(nogil=True, parallel=True, cache=True, error_model="numpy")
-def _log_kv_kernel(v, x, out, scaled, coef, vmin):
-    for i in prange(out.shape[0]):
-        out[i] = _log_kv_scalar(v[i], x[i], scaled, coef, vmin)
-
-
-# Serial twins for small inputs: starting the thread pool costs more than a few elements.
-@njit(**_J)
-def _log_iv_serial(v, x, out, scaled, coef, vmin):
-    for i in range(out.shape[0]):
-        out[i] = _log_iv_scalar(v[i], x[i], scaled, coef, vmin)
+    return math.inf
 
 
 @njit(**_J)
-def _log_kv_serial(v, x, out, scaled, coef, vmin):
-    for i in range(out.shape[0]):
-        out[i] = _log_kv_scalar(v[i], x[i], scaled, coef, vmin)
+def _segment(c, is_i, sign, scaled, fb, tb, ib, a, b, coef, vmin):
+    """Compute the gathered elements a..b-1 (fb rows 0, 1: v, x; row 2: the result), all of
+    class c; tb: temporary rows."""
+    vs, xs, os = fb[0, a:b], fb[1, a:b], fb[2, a:b]
+    n = b - a
+    r0, r1, r2, r3 = tb[0, :n], tb[1, :n], tb[2, :n], tb[3, :n]
+    r4, r5, r6, r7 = tb[4, :n], tb[5, :n], tb[6, :n], tb[7, :n]
+    r8, r9, r10 = tb[8, :n], tb[9, :n], tb[10, :n]
+    if c < _C_EXT:
+        nd = len(_DEB_K)
+        far = c >= nd
+        nk = _DEB_K[c - nd] if far else _DEB_K[c]
+        _debye_seg(vs, xs, os, nk, far, sign, scaled, coef, r0, r1, r2, r3, r4, r5, ib[2, :n])
+    elif c == _C_EXT:
+        for i in range(n):
+            shift = (xs[i] if is_i else -xs[i]) if scaled else 0.0
+            os[i] = _debye(vs[i], xs[i], sign, shift, coef, vmin)
+    elif c < _C_MIL:
+        _hankel_seg(vs, xs, os, _HANK_N[c - _C_HANK], -sign, scaled)
+    elif is_i:
+        _series_seg(vs, xs, os, _SER_N[c - _C_SER], scaled, r0, r1, r2)
+    elif c < _C_TEM:
+        nst = _MIL_N[c - _C_MIL]
+        _miller_seg(vs, xs, os, nst, scaled, r0, r1, r2, r3, r4, r5, r6, r7)
+    else:
+        nt = _TEM_N[c - _C_TEM]
+        _temme_seg(vs, xs, os, nt, scaled, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10)
 
 
-_PARALLEL_MIN = 2048  # elements; below this the serial kernel is faster
+@njit(**_J)
+def _chunk(is_i, v, x, out, vstep, xstep, lo, hi, scaled, coef, vmin, fb, tb, ib):
+    """log I_|v| (is_i) or log K_v of elements lo..hi-1 into ``out``; returns the number of
+    negative orders (I). v[i * vstep], x[i * xstep]: a step of 0 broadcasts one value.
+    Scratch (reused across chunks): fb (5, _CHUNK + _PAD _NCLS) float64, tb (11, _BLOCK), ib
+    (3, _CHUNK + _PAD _NCLS) int64.
+
+    The elements are classified (region and term count), grouped by class (a counting sort),
+    computed class by class in blocks of _BLOCK, and scattered back."""
+    m = hi - lo
+    cid = ib[0]
+    perm = ib[1]
+    rv = fb[3, :m]
+    rx = fb[4, :m]
+    if vstep == 1 and xstep == 1:  # read the inputs (float32 or float64) as float64
+        for i in range(m):
+            rv[i] = float(v[lo + i])
+            rx[i] = float(x[lo + i])
+    else:  # a single value broadcast (step 0)
+        for i in range(m):
+            rv[i] = float(v[(lo + i) * vstep])
+            rx[i] = float(x[(lo + i) * xstep])
+    nneg = 0
+    for i in range(m):
+        nneg += rv[i] < 0.0
+        rv[i] = abs(rv[i])
+    # classify in loops of their own: without branches they vectorise
+    if is_i:
+        for i in range(m):
+            va = rv[i]
+            xa = rx[i]
+            normal = (xa > 0.0) & (xa < math.inf) & (va < math.inf)  # False for NaN too
+            cid[i] = _class_i(va, xa) if normal else -1
+    else:
+        for i in range(m):
+            va = rv[i]
+            xa = rx[i]
+            normal = (xa > 0.0) & (xa < math.inf) & (va < math.inf)
+            cid[i] = _class_k(va, xa) if normal else -1
+    # counting sort by class; counts per (class, i % _LANES), so that neighbouring elements of
+    # one class do not wait for each other's counter update
+    counts = np.zeros((_NCLS, _LANES), np.int64)
+    for i in range(m):
+        c = cid[i]
+        if c >= 0:
+            counts[c, i % _LANES] += 1
+        elif is_i:
+            out[lo + i] = _special_i(rv[i], rx[i], scaled)
+        else:
+            out[lo + i] = _special_k(rv[i], rx[i])
+    # each class gets a run of the buffer padded to a multiple of _PAD (copies of its first
+    # element), so that the vectorised loops never fall back to scalar remainder iterations
+    start = np.zeros(_NCLS + 1, np.int64)
+    total = np.zeros(_NCLS, np.int64)
+    pos = np.empty((_NCLS, _LANES), np.int64)
+    for c in range(_NCLS):
+        k = start[c]
+        for lane in range(_LANES):
+            pos[c, lane] = k
+            k += counts[c, lane]
+        total[c] = k - start[c]
+        start[c + 1] = start[c] + (total[c] + _PAD - 1) // _PAD * _PAD
+    vb = fb[0]
+    xb = fb[1]
+    for i in range(m):
+        c = cid[i]
+        if c >= 0:
+            lane = i % _LANES
+            k = pos[c, lane]
+            pos[c, lane] = k + 1
+            perm[k] = i
+            vb[k] = rv[i]
+            xb[k] = rx[i]
+    sign = 1.0 if is_i else -1.0
+    ob = fb[2]
+    for c in range(_NCLS):
+        a0 = start[c]
+        a1 = start[c + 1]
+        for k in range(a0 + total[c], a1):
+            vb[k] = vb[a0]
+            xb[k] = xb[a0]
+        for a in range(a0, a1, _BLOCK):
+            _segment(c, is_i, sign, scaled, fb, tb, ib, a, min(a + _BLOCK, a1), coef, vmin)
+        for k in range(a0, a0 + total[c]):
+            out[lo + perm[k]] = ob[k]
+    return nneg
+
+
+@njit(**_J)
+def _kernel(is_i, v, x, out, vstep, xstep, scaled, coef, vmin):
+    """_chunk over all chunks of ``out``, with scratch buffers allocated once."""
+    n = out.shape[0]
+    m = min(n, _CHUNK)
+    fb = np.empty((5, m + _PAD * _NCLS))
+    tb = np.empty((11, _BLOCK))
+    ib = np.empty((3, m + _PAD * _NCLS), np.int64)
+    nneg = 0
+    for lo in range(0, n, _CHUNK):
+        nneg += _chunk(
+            is_i, v, x, out, vstep, xstep, lo, min(n, lo + _CHUNK), scaled, coef, vmin, fb, tb, ib
+        )
+    return nneg
+
+
+_WORKER_MIN = 2 * _CHUNK  # elements per thread at least
+_POOL: Optional[ThreadPoolExecutor] = None
+_POOL_SIZE = 0
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """A persistent thread pool for the kernel (it releases the GIL). Threads rather than
+    numba's prange: on a busy machine a parallel region waits at its barriers for threads that
+    are not running, which made it slower than one thread; independent pieces do not wait."""
+    global _POOL, _POOL_SIZE
+    with _POOL_LOCK:
+        if _POOL is None or _POOL_SIZE < workers:
+            if _POOL is not None:
+                _POOL.shutdown(wait=False)
+            _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="gnnsys-bessel")
+            _POOL_SIZE = workers
+        return _POOL
 
 
 # ----------------------------------------------------------------------------- dispatch
 _FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+_KERNEL_DTYPES = (torch.float32, torch.float64)  # what the numba kernels read and write
 
 
 def _as_tensor(name: str, value: object, like: object) -> torch.Tensor:
@@ -593,8 +1319,11 @@ def _as_tensor(name: str, value: object, like: object) -> torch.Tensor:
     return t
 
 
-def _prepare(v: TensorLike, x: TensorLike) -> Tuple[torch.Tensor, torch.Tensor, torch.dtype]:
-    """Validate and broadcast (v, x); returns float64 tensors of one shape and the output dtype."""
+def _prepare(
+    v: TensorLike, x: TensorLike
+) -> Tuple[torch.Tensor, torch.Tensor, torch.dtype, torch.Size]:
+    """Validate (v, x); returns them as tensors (not yet broadcast, not copied), the output dtype
+    and the broadcast shape."""
     vt = _as_tensor("v", v, x)
     xt = _as_tensor("x", x, vt)
     if vt.device != xt.device:
@@ -617,23 +1346,33 @@ def _prepare(v: TensorLike, x: TensorLike) -> Tuple[torch.Tensor, torch.Tensor, 
         raise ValueError(
             f"v and x must broadcast, got shapes {tuple(vt.shape)} and {tuple(xt.shape)}"
         ) from None
-    vt = vt.to(torch.float64).expand(shape)
-    xt = xt.to(torch.float64).expand(shape)
-    return vt, xt, out_dtype
+    return vt, xt, out_dtype, shape
+
+
+def _flat(t: torch.Tensor, shape: torch.Size) -> Tuple[np.ndarray, int]:
+    """A 1-D float32/float64 numpy view of ``t`` broadcast to ``shape``, and its step: 0 for a
+    single value (no copy), else 1 (copied only when broadcast or not contiguous)."""
+    t = t.detach()
+    if t.dtype not in _KERNEL_DTYPES:
+        t = t.to(torch.float64)  # float16/bfloat16 (exact) or integers
+    if t.numel() == 1:
+        return t.reshape(1).numpy(), 0
+    return t.expand(shape).contiguous().reshape(-1).numpy(), 1
 
 
 def _raw(
-    kind: str, v: torch.Tensor, x: torch.Tensor, scaled: bool = False, backend: str = "auto"
-) -> torch.Tensor:
-    """log I (kind 'i', v >= 0) or log K (kind 'k', any v), minus x (I) or plus x (K) when
-    ``scaled``, on float64 tensors of one shape."""
-    if kind == "k":
-        v = v.abs()
-    shape = v.shape
-    vf = v.detach().contiguous().reshape(-1)
-    xf = x.detach().contiguous().reshape(-1)
+    kind: str,
+    v: torch.Tensor,
+    x: torch.Tensor,
+    scaled: bool = False,
+    backend: str = "auto",
+    out_dtype: torch.dtype = torch.float64,
+) -> Tuple[torch.Tensor, int]:
+    """(log I_|v| (kind 'i') or log K_v (kind 'k'), minus x (I) or plus x (K) when ``scaled``,
+    of the broadcast shape and dtype ``out_dtype``; the number of negative orders)."""
+    shape = torch.broadcast_shapes(v.shape, x.shape)
     if backend == "auto":
-        backend = "triton" if vf.device.type == "cuda" else "numba"
+        backend = "triton" if x.device.type == "cuda" else "numba"
     if backend == "triton":
         try:
             from gnnsys.ops import _bessel_triton
@@ -641,20 +1380,37 @@ def _raw(
             raise RuntimeError(
                 "log_iv/log_kv on CUDA tensors need Triton: pip install 'gnnsys[gpu]'"
             ) from err
-        out = _bessel_triton.log_bessel(kind, vf, xf, scaled)
-    elif backend == "numba":
-        if vf.device.type != "cpu":
-            raise ValueError(f"the numba backend needs cpu tensors, got {vf.device}")
-        out = torch.empty_like(xf)
-        if out.numel():
-            if out.numel() >= _PARALLEL_MIN:
-                kernel = _log_iv_kernel if kind == "i" else _log_kv_kernel
-            else:
-                kernel = _log_iv_serial if kind == "i" else _log_kv_serial
-            kernel(vf.numpy(), xf.numpy(), out.numpy(), scaled, _DEBYE_COEF, _DEBYE_VMIN)
-    else:
+        vf = v.detach().to(torch.float64).expand(shape).reshape(-1)
+        xf = x.detach().to(torch.float64).expand(shape).reshape(-1)
+        nneg = int((vf < 0).sum()) if kind == "i" else 0
+        out = _bessel_triton.log_bessel(kind, vf.abs().contiguous(), xf.contiguous(), scaled)
+        return out.reshape(shape).to(out_dtype), nneg
+    if backend != "numba":
         raise ValueError(f"backend must be 'auto', 'numba' or 'triton', got {backend!r}")
-    return out.reshape(shape)
+    if x.device.type != "cpu":
+        raise ValueError(f"the numba backend needs cpu tensors, got {x.device}")
+    n = math.prod(shape)
+    odt = out_dtype if out_dtype in _KERNEL_DTYPES else torch.float64
+    out = torch.empty(n, dtype=odt)
+    nneg = 0
+    if n:
+        va, vstep = _flat(v, shape)
+        xa, xstep = _flat(x, shape)
+        o = out.numpy()
+        tail = (scaled, _DEBYE_COEF, _DEBYE_VMIN)
+        workers = min(get_num_threads(), n // _WORKER_MIN)
+        if workers <= 1:
+            nneg = _kernel(kind == "i", va, xa, o, vstep, xstep, *tail)
+        else:  # contiguous pieces, whole chunks each; the last one on this thread
+            step = -(-n // workers // _CHUNK) * _CHUNK
+            pieces = []
+            for a in range(0, n, step):
+                vp = va[a : a + step] if vstep else va
+                xp = xa[a : a + step] if xstep else xa
+                pieces.append((kind == "i", vp, xp, o[a : a + step], vstep, xstep, *tail))
+            futures = [_pool(workers).submit(_kernel, *p) for p in pieces[:-1]]
+            nneg = _kernel(*pieces[-1]) + sum(f.result() for f in futures)
+    return out.reshape(shape).to(out_dtype), int(nneg)
 
 
 def _sinpi(v: torch.Tensor) -> torch.Tensor:
@@ -667,22 +1423,26 @@ def _sinpi(v: torch.Tensor) -> torch.Tensor:
 
 
 def _log_iv_signed(
-    v: torch.Tensor, x: torch.Tensor, scaled: bool, backend: str
-) -> Tuple[torch.Tensor, torch.Tensor]:
-    """(log |I_v(x)| [- x], sign I_v(x)) for any real v (float64 tensors of one shape).
+    v: torch.Tensor, x: torch.Tensor, scaled: bool, backend: str, out_dtype: torch.dtype
+) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """(log |I_v(x)| [- x], sign I_v(x)) for any real v; the sign is None when every order is
+    non-negative (then it is +1 everywhere).
 
     Negative orders: I_{-n} = I_n + (2/pi) sin(n pi) K_n (DLMF 10.27.2) as a signed sum of logs;
     scaled, the K term carries e^{-2x}."""
-    av = v.abs()
-    la = _raw("i", av, x, scaled, backend)
-    sign = torch.ones_like(la)
+    la, nneg = _raw("i", v, x, scaled, backend, out_dtype)
+    if nneg == 0:
+        return la, None
+    if la.dtype != torch.float64:  # combine the two terms in float64, round once
+        la, _ = _raw("i", v, x, scaled, backend)
+    shape = la.shape
+    v = v.detach().to(torch.float64).expand(shape)
+    x = x.detach().to(torch.float64).expand(shape)
     neg = v < 0
-    if not bool(neg.any()):
-        return la, sign
     la_n = la[neg]
-    vn, xn = av[neg], x[neg]
+    vn, xn = -v[neg], x[neg]
     sn = _sinpi(vn)
-    c = _LOG_2_OVER_PI + torch.log(sn.abs()) + _raw("k", vn, xn, scaled, backend)
+    c = _LOG_2_OVER_PI + torch.log(sn.abs()) + _raw("k", vn, xn, scaled, backend)[0]
     if scaled:
         c = c - 2.0 * xn
     c = torch.where(sn == 0, torch.full_like(c, -math.inf), c)
@@ -697,34 +1457,39 @@ def _log_iv_signed(
     s_n = torch.where(torch.isnan(out_n), torch.full_like(s_n, math.nan), s_n)
     la = la.clone()
     la[neg] = out_n
+    sign = torch.ones_like(la)
     sign[neg] = s_n
-    return la, sign
+    return la.to(out_dtype), sign.to(out_dtype)
 
 
 # ----------------------------------------------------------------------------- autograd
 class _LogIv(torch.autograd.Function):
-    """(log|I_v(x)| [- x], sign); d/dx log|I_v| = v/x + I_{v+1}/I_v (signed ratio) [- 1]."""
+    """log|I_v(x)| [- x]; d/dx log|I_v| = v/x + I_{v+1}/I_v (signed ratio) [- 1]. The sign goes
+    to ``holder["sign"]`` (None: all +1), so that the common case allocates no sign tensor."""
 
     @staticmethod
-    def forward(ctx, v, x, scaled, out_dtype, backend):
-        la, sign = _log_iv_signed(v.to(torch.float64), x.to(torch.float64), scaled, backend)
-        la = la.to(out_dtype)
-        sign = sign.to(out_dtype)
-        ctx.save_for_backward(v, x, la, sign)
+    def forward(ctx, v, x, scaled, out_dtype, backend, holder):
+        la, sign = _log_iv_signed(v, x, scaled, backend, out_dtype)
+        holder["sign"] = sign
+        ctx.save_for_backward(v, x, la)
+        ctx.sign = sign
         ctx.args = (scaled, out_dtype, backend)
-        ctx.mark_non_differentiable(sign)
-        return la, sign
+        return la
 
     @staticmethod
-    def backward(ctx, g, _gsign):
-        v, x, la, sign = ctx.saved_tensors
+    def backward(ctx, g):
+        v, x, la = ctx.saved_tensors
         scaled = ctx.args[0]
-        la1, sign1 = _LogIv.apply(v + 1.0, x, *ctx.args)
-        ratio = sign * sign1 * torch.exp(la1 - la)
+        holder: dict = {}
+        la1 = _LogIv.apply(v.to(torch.float64) + 1.0, x, *ctx.args, holder)
+        ratio = torch.exp(la1 - la)
+        for s in (ctx.sign, holder["sign"]):
+            if s is not None:
+                ratio = ratio * s
         ratio = torch.where(x == 0, torch.zeros_like(ratio), ratio)
         term = torch.where(v == 0, torch.zeros_like(ratio), v / x)
         grad = term + ratio - 1.0 if scaled else term + ratio
-        return None, (g * grad).to(x.dtype), None, None, None
+        return None, (g * grad).to(x.dtype), None, None, None, None
 
 
 class _LogKv(torch.autograd.Function):
@@ -732,8 +1497,7 @@ class _LogKv(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, v, x, scaled, out_dtype, backend):
-        out = _raw("k", v.to(torch.float64), x.to(torch.float64), scaled, backend)
-        out = out.to(out_dtype)
+        out, _ = _raw("k", v, x, scaled, backend, out_dtype)
         ctx.save_for_backward(v, x, out)
         ctx.args = (scaled, out_dtype, backend)
         return out
@@ -742,7 +1506,7 @@ class _LogKv(torch.autograd.Function):
     def backward(ctx, g):
         v, x, out = ctx.saved_tensors
         scaled = ctx.args[0]
-        av = v.abs()
+        av = v.to(torch.float64).abs()
         lk1 = _LogKv.apply(av - 1.0, x, *ctx.args)
         ratio = torch.exp(lk1 - out)
         term = torch.where(av == 0, torch.zeros_like(ratio), av / x)
@@ -756,17 +1520,21 @@ def _inputs(v: TensorLike, x: TensorLike) -> Tuple[torch.Tensor, torch.Tensor, t
         raise NotImplementedError(
             "the gradient with respect to the order v is not implemented; pass v.detach()"
         )
-    vt, xt, out_dtype = _prepare(v, x)
+    vt, xt, out_dtype, shape = _prepare(v, x)
     if isinstance(x, torch.Tensor) and x.requires_grad:
-        xt = x.expand(vt.shape)  # keep the autograd link to the caller's x
+        xt = x.expand(shape)  # keep the autograd link to the caller's x
     return vt, xt, out_dtype
 
 
 def _log_i(v, x, scaled, return_sign, backend):
     vt, xt, out_dtype = _inputs(v, x)
-    la, sign = _LogIv.apply(vt, xt, scaled, out_dtype, backend)
+    holder: dict = {}
+    la = _LogIv.apply(vt, xt, scaled, out_dtype, backend, holder)
+    sign = holder["sign"]
     if return_sign:
-        return la, sign
+        return la, (torch.ones_like(la) if sign is None else sign)
+    if sign is None:
+        return la
     negative = sign < 0
     return la.masked_fill(negative, math.nan) if bool(negative.any()) else la
 

@@ -1,8 +1,9 @@
 """Generate tests/data/bessel_ref.npz: log I_v(x), log K_v(x) (and log I_v(x) - x, log K_v(x) + x)
 at 50 digits with mpmath, rounded to float64.
 
-Run once (about 20 minutes on 2 idle cores): ``python tests/data/make_bessel_ref.py``. The tests read
-the stored file and never recompute it.
+Run once (about 20 minutes on 2 idle cores): ``python tests/data/make_bessel_ref.py``; with
+``--incremental`` only the points not yet in the stored file are computed (after adding
+thresholds). The tests read the stored file and never recompute it.
 
 The references are computed from the definitions, independently of gnnsys's double-precision
 algorithms:
@@ -23,8 +24,10 @@ The grid: v in {0} and 30 log-spaced orders in [1e-3, 1e5] (plus half-integers a
 both sides of every Debye term-count boundary), x in 30 log-spaced values in [1e-10, 1e6], and
 for each v the points x = v*{0.5, 0.9, 1, 1.1, 2} and both sides (``nextafter``) of each region
 threshold: v = 15, x = 25, x = v^2/3, x/v = 0.1 and 1.5 (the double-double band), v = 9 (the
-log Gamma shift of the series). Most points are float32-exact
-(``f32`` flag), so the same references test float32 inputs.
+log Gamma shift of the GPU path's series), and those of the CPU path (``cpu_threshold_points``:
+x = 1, the term-count classes, half-integer orders, x = 2^-400, and the x where |log I| or
+|log K| = v/32). Most points are float32-exact (``f32`` flag), so the same references test
+float32 inputs.
 """
 
 from __future__ import annotations
@@ -132,6 +135,70 @@ def f32(a):
     return float(np.float32(a))
 
 
+def dd_crossings(bessel, v):
+    """x where log I_v(x) or log K_v(x) equals +-DD_FRAC v (the switch to double-double of the
+    CPU path's Debye v*eta), found by bisection on gnnsys's own values; both sides."""
+    import torch
+
+    up = lambda a: float(np.nextafter(a, np.inf))  # noqa: E731
+    pts = []
+    for fn in (bessel.log_iv, bessel.log_kv):
+
+        def f(x, fn=fn):
+            t = torch.tensor([x], dtype=torch.float64)
+            return float(fn(torch.tensor([v], dtype=torch.float64), t)[0])
+
+        for target in (-bessel.DD_FRAC * v, bessel.DD_FRAC * v):
+            lo, hi = bessel.DD_LO * v, bessel.DD_HI * v
+            flo, fhi = f(lo) - target, f(hi) - target
+            if flo * fhi > 0:
+                continue
+            for _ in range(200):
+                mid = 0.5 * (lo + hi)
+                if mid in (lo, hi):
+                    break
+                fm = f(mid) - target
+                if (fm > 0) == (flo > 0):
+                    lo, flo = mid, fm
+                else:
+                    hi = mid
+            pts += [(v, lo, False), (v, up(lo), False)]
+    return pts
+
+
+def cpu_threshold_points(bessel):
+    """Both sides of the thresholds of the CPU path: X_TEMME, the classes of Miller's, Temme's,
+    the series' and Hankel's term counts, half-integer orders (where mu = v - round(v) jumps
+    from 1/2 to -1/2), the extreme-argument switch of Debye and the double-double switch."""
+    up = lambda a: float(np.nextafter(a, np.inf))  # noqa: E731
+    down = lambda a: float(np.nextafter(a, -np.inf))  # noqa: E731
+    pts = []
+
+    def both(v, b):
+        return [(v, down(b), False), (v, b, False)]
+
+    small_v = (0.0, 0.3, down(0.5), 0.5, 1.0, 2.7, 7.5, 11.2, 14.9)
+    for v in small_v:
+        pts += both(v, bessel.X_TEMME)
+        for b in (1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0, 16.0, 24.0):  # Miller's classes
+            pts += both(v, b)
+        for e in bessel._TEM_T:
+            pts += both(v, 2.0 ** int(e))
+        for e in bessel._SER_T:
+            pts += both(v, 2.0 ** int(e))
+        for e in bessel._HANK_T:
+            pts += both(v, 2.0 ** int(e))
+    for k in range(15):  # mu jumps at half-integers
+        b = k + 0.5
+        for x in (1e-9, 0.3, 0.99, 1.7, 7.0, 22.0, 40.0):
+            pts += [(down(b), x, False), (b, x, False), (up(b), x, False)]
+    for v in (20.0, 1e3):  # Debye: the vectorised formulas within [2^-400, 2^400]
+        pts += both(v, 2.0**-400) + [(v, up(2.0**-400), False)]
+    for v in (15.5, 20.0, 100.0, 1e3, 1e4, 1e5):
+        pts += dd_crossings(bessel, v)
+    return pts
+
+
 def build_grid():
     bessel, vmin = thresholds()
     vdebye = bessel.V_DEBYE
@@ -164,6 +231,7 @@ def build_grid():
         for b in (bessel.X_HANKEL, v * v * bessel.HANKEL_I_V2):
             if b >= bessel.X_HANKEL:
                 pts += [(v, down(b), False), (v, b, False), (v, up(b), False)]
+    pts += cpu_threshold_points(bessel)
     seen = set()
     out = []
     for p in pts:
@@ -198,6 +266,28 @@ def crosscheck(pts, rng):
     return float(worst)
 
 
+def load_known(path):
+    """The values already in the fixture, by job ((kind, v, x) -> result); --incremental
+    computes only the points that are not (same code and precision, so the same values)."""
+    if not os.path.exists(path):
+        return {}
+    d = np.load(path)
+    known = {}
+    for i, (v, x) in enumerate(zip(d["v"], d["x"])):
+        known[("pos", float(v), float(x))] = (
+            float(d["log_i"][i]),
+            float(d["log_k"][i]),
+            float(d["log_ie"][i]),
+            float(d["log_ke"][i]),
+        )
+    for i, (v, x) in enumerate(zip(d["neg_v"], d["neg_x"])):
+        known[("neg", float(v), float(x))] = (
+            float(d["neg_log_abs_i"][i]),
+            float(d["neg_sign_i"][i]),
+        )
+    return known
+
+
 def main():
     mp.mp.dps = DPS
     pts, neg = build_grid()
@@ -206,10 +296,14 @@ def main():
     if not worst < 1e-40:
         raise SystemExit("reference cross-check failed")
     jobs = [("pos", v, x) for v, x, _ in pts] + [("neg", v, x) for v, x in neg]
-    with mproc.Pool(int(os.environ.get("JOBS", os.cpu_count() or 1))) as pool:
-        res = pool.map(_job, jobs, chunksize=8)
-    n = len(pts)
     out = os.path.join(HERE, "bessel_ref.npz")
+    known = load_known(out) if "--incremental" in sys.argv else {}
+    todo = [j for j in jobs if j not in known]
+    print(f"{len(jobs)} points, {len(jobs) - len(todo)} already in {out}", flush=True)
+    with mproc.Pool(int(os.environ.get("JOBS", os.cpu_count() or 1))) as pool:
+        done = dict(zip(todo, pool.map(_job, todo, chunksize=8)))
+    res = [known[j] if j in known else done[j] for j in jobs]
+    n = len(pts)
     np.savez_compressed(
         out,
         v=np.array([p[0] for p in pts]),
