@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -156,15 +157,17 @@ def accuracy(args: argparse.Namespace) -> None:
         }
         if "single" in args.acc_modes:
             t0 = time.perf_counter()
-            single = run("single", ds, model, train=train)
+            single = run("single", ds, model, train={**train, "threads": args.single_threads})
             report(args, layers, "single", {"mode": "single"}, single, time.perf_counter() - t0)
         m = args.ablation_chunks
         specs: List[Dict[str, Any]] = []
         if "graph" in args.acc_modes:
             specs.append({"mode": "graph", "label": "n/a"})
+        tech = args.techniques
+        label = "default" if not tech else "default+" + json.dumps(tech, sort_keys=True)
         if "pipe" in args.acc_modes:
             for c in args.chunks:
-                specs.append({"mode": "pipe", "chunks": c, "label": "default"})
+                specs.append({"mode": "pipe", "chunks": c, "techniques": tech, "label": label})
         if "hybrid" in args.acc_modes:
             specs.append(
                 {
@@ -172,7 +175,8 @@ def accuracy(args: argparse.Namespace) -> None:
                     "stages": stages,
                     "groups": groups,
                     "chunks": m,
-                    "label": "default",
+                    "techniques": tech,
+                    "label": label,
                 }
             )
         for label in args.ablation:
@@ -221,6 +225,12 @@ def report(args, layers, label, spec, out, wall) -> None:
         "last_test_acc": round(last.get("test_acc", float("nan")), 4),
         "median_epoch_seconds_this_cpu": round(sorted(secs)[len(secs) // 2], 3),
         "wall_seconds": round(wall, 1),
+        # [epoch, training loss, val acc, test acc] at every evaluation: convergence is judged
+        # from these, not from the last row alone.
+        "curve": [
+            [r["epoch"], round(r["loss"], 4), round(r["val_acc"], 4), round(r["test_acc"], 4)]
+            for r in rows
+        ],
     }
     if "epochs" in out and out["epochs"] and "bytes" in out["epochs"][-1]:
         rec["train_bytes_per_epoch"] = train_bytes(out["epochs"][-1])
@@ -259,6 +269,18 @@ def main(argv=None) -> int:
         help="GNNPipe technique sets at --ablation-chunks: none, all, all-<technique>",
     )
     ap.add_argument("--ablation-chunks", type=int, default=8)
+    ap.add_argument(
+        "--techniques",
+        type=json.loads,
+        default={},
+        help='JSON Techniques overrides for the default pipe/hybrid runs, e.g. {"momentum": 0.9}',
+    )
+    ap.add_argument(
+        "--single-threads",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="torch threads of the single-process reference (distributed ranks use 1 each)",
+    )
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--weight-decay", type=float, default=5e-4)
     ap.add_argument("--dropout", type=float, default=0.5)

@@ -204,6 +204,68 @@ def test_gcn2conv_edge_weight_normalisation():
     torch.testing.assert_close(conv(g, h, h, edge_weight=torch.ones(g.num_edges)), conv(g, h, h))
 
 
+def test_gcn2conv_norm_none_reads_edge_weight_as_given():
+    torch.manual_seed(9)
+    g = graph(10, 30)
+    h, h0 = torch.randn(g.num_nodes, 4), torch.randn(g.num_nodes, 4)
+    conv = GCN2Conv(4, layer=2, alpha=0.3, lambda_=0.7)
+    same = GCN2Conv(4, layer=2, alpha=0.3, lambda_=0.7, norm="none")
+    same.load_state_dict(conv.state_dict())
+    # GCN weights computed once from the degrees: "none" on them equals the default "both"
+    a = dense(g)
+    indptr, indices, _, _ = g.adj_csc()
+    dst = torch.repeat_interleave(torch.arange(g.num_nodes), indptr.diff())
+    w = a.sum(1).rsqrt()[dst] * a.sum(0).rsqrt()[indices.long()]
+    torch.testing.assert_close(same(g, h, h0, edge_weight=w), conv(g, h, h0))
+    # arbitrary weights are used as they are (no renormalisation); no weights: a plain sum
+    w2 = torch.rand(g.num_edges)
+    p = torch.zeros(g.num_nodes, g.num_nodes)
+    p.index_put_((dst, indices.long()), w2, accumulate=True)
+    beta = math.log(0.7 / 2 + 1)
+    mix = (1 - beta) * torch.eye(4) + beta * same.weight1
+    want = (0.7 * (p @ h) + 0.3 * h0) @ mix + same.bias
+    torch.testing.assert_close(same(g, h, h0, edge_weight=w2), want)
+    want = (0.7 * (a @ h) + 0.3 * h0) @ mix + same.bias
+    torch.testing.assert_close(same(g, h, h0), want)
+    with pytest.raises(ValueError, match="norm must be 'both' or 'none', got 'left'"):
+        GCN2Conv(4, layer=1, norm="left")
+
+
+def test_gcn2conv_norm_none_on_a_block_equals_full_graph_rows():
+    # A block of a larger graph: its degrees are not the graph's, global weights keep it exact.
+    torch.manual_seed(10)
+    g = graph(12, 40)
+    a = dense(g)
+    indptr, indices, n, _ = g.adj_csc()
+    dst = torch.repeat_interleave(torch.arange(n), indptr.diff())
+    w = a.sum(1).rsqrt()[dst] * a.sum(0).rsqrt()[indices.long()]
+    conv = GCN2Conv(3, layer=1, alpha=0.1, norm="none", allow_zero_in_degree=True)
+    h = torch.randn(n, 3)
+    full = conv(g, h, h, edge_weight=w)
+    keep = torch.arange(5)  # destinations 0..4 with all their in-edges; sources re-labelled
+    e = (dst < 5).nonzero().flatten()
+    src = indices.long()[e]
+    others = torch.unique(src[src >= 5])
+    order = torch.cat([keep, others])
+    local = torch.empty(n, dtype=torch.long)
+    local[order] = torch.arange(order.numel())
+    b = Block(torch.stack([local[src], dst[e]]), order.numel(), 5)
+    perm = torch.argsort(dst[e], stable=True)
+    out = conv(b, h[order], h[keep], edge_weight=w[e][perm])
+    torch.testing.assert_close(out, full[keep])
+
+
+@pytest.mark.parametrize("project", [True, False])
+def test_gcn2conv_norm_none_gradcheck(project):
+    torch.manual_seed(11)
+    g = graph(6, 14)
+    conv = GCN2Conv(3, layer=2, norm="none", project_initial_features=project)
+    w = torch.rand(g.num_edges)
+    x = torch.randn(g.num_nodes, 3, requires_grad=True)
+    x0 = torch.randn(g.num_nodes, 3, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda x, x0: conv(g, x, x0, edge_weight=w), (x, x0))
+
+
 # ------------------------------------------------------------------------------ block rule
 @pytest.mark.parametrize(
     "make",

@@ -126,3 +126,16 @@ def test_bytes_equal_plan_and_boundaries(runs):
     ei = adj.to_edge_index()
     stale = int((chunk_of[ei[0]] > chunk_of[ei[1]]).sum())
     assert out["stale_reads"][2] == LAYERS * stale
+
+
+def test_gcnii_boundaries_carry_d_and_the_projection_is_summed_over_all_ranks(runs):
+    # h0 is recomputed on every rank: boundaries carry d floats per node, and the replicated
+    # input projection is all-reduced over all 4 ranks, the other parameters in stage groups.
+    out, n = runs["hyb2x2-one"], runs["dataset"].graph.num_nodes
+    model = DeepGNN(ModelConfig(**_model("gcnii")), 5, 3)
+    sizes = {name: p.numel() * 4 for name, p in model.named_parameters()}
+    pre = sum(b for name, b in sizes.items() if name.startswith("pre."))
+    rest = sum(sizes.values()) - pre
+    for row in out["epochs"]:
+        assert row["bytes"]["activation"] == row["bytes"]["gradient"] == 1 * n * HIDDEN * 4
+        assert row["bytes"]["allreduce"] == 4 * pre + 2 * rest

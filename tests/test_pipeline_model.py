@@ -89,6 +89,21 @@ def test_owned_parameters_split_the_model():
     assert sorted(seen) == sorted(n for n, _ in model.named_parameters())
     first = [n for n, _ in model.owned_parameters(ranges[0], first=True, last=False)]
     assert any(n.startswith("pre.") for n in first) and "convs.0.weight1" in first
+    # GCNII stages recompute h0 and so hold a replica of the input projection; GCN's do not
+    mid = [n for n, _ in model.stage_parameters(ranges[1], first=False, last=False)]
+    assert sorted(mid) == sorted(
+        [
+            "convs.1.weight1",
+            "convs.1.bias",
+            "convs.2.weight1",
+            "convs.2.bias",
+            "pre.bias",
+            "pre.weight",
+        ]
+    )
+    gcn = DeepGNN(ModelConfig(kind="gcn", hidden=4, num_layers=4), 6, 3)
+    mid = [n for n, _ in gcn.stage_parameters(ranges[1], first=False, last=False)]
+    assert not any(n.startswith("pre.") for n in mid)
 
 
 @pytest.mark.parametrize("kind, wd", [("adam", 0.0), ("adam", 0.01), ("sgd", 0.05)])

@@ -375,19 +375,25 @@ class GATConv(nn.Module):
 
 
 class GCN2Conv(nn.Module):
-    """GCNII layer (Chen et al. 2020), DGL's ``GCN2Conv`` signature.
+    """GCNII layer (Chen et al. 2020), DGL's ``GCN2Conv`` signature plus a ``norm`` option.
 
     out = ((1 - alpha) P h + alpha h0) ((1 - beta) I + beta W), beta = log(lambda_ / layer + 1):
-    P = D^-1/2 A D^-1/2 (pass a graph with self-loops, as the paper's A + I), the initial
-    residual h0 and the identity mapping keep deep stacks trainable. ``feat_0`` may have more
-    rows than the destinations (a block's input): its first num_dst rows are used. With
-    ``project_initial_features=False``, h0 gets its own weight. ``edge_weight``, if given,
-    replaces the degree normalisation by the symmetric weight normalisation.
+    the initial residual h0 and the identity mapping keep deep stacks trainable. ``feat_0`` may
+    have more rows than the destinations (a block's input): its first num_dst rows are used.
+    With ``project_initial_features=False``, h0 gets its own weight.
+
+    ``norm`` says what P is. ``"both"`` (default, DGL's behaviour): P = D^-1/2 A D^-1/2 from the
+    degrees of ``graph`` (pass a graph with self-loops, as the paper's A + I), or, when
+    ``edge_weight`` is given, the symmetric normalisation of those weights. ``"none"``: P is
+    ``edge_weight`` as given (plain sum without it), e.g. weights normalised once on the whole
+    graph (PyG's ``normalize=False`` with ``gcn_norm`` weights). Use it when the layer runs on a
+    block or partition of a larger graph, where block degrees are not graph degrees.
 
     Example:
         >>> conv = GCN2Conv(64, layer=1, alpha=0.1, lambda_=0.5)
         >>> conv(graph, h, h0).shape
         torch.Size([N, 64])
+        >>> GCN2Conv(64, layer=1, norm="none")(block, h, h0, edge_weight=global_gcn_weights)
     """
 
     def __init__(
@@ -400,6 +406,7 @@ class GCN2Conv(nn.Module):
         allow_zero_in_degree: bool = False,
         bias: bool = True,
         activation: Optional[Callable[[torch.Tensor], torch.Tensor]] = None,
+        norm: str = "both",
     ) -> None:
         super().__init__()
         _check_positive("in_feats", in_feats)
@@ -408,8 +415,11 @@ class GCN2Conv(nn.Module):
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         if lambda_ <= 0:
             raise ValueError(f"lambda_ must be > 0, got {lambda_}")
+        if norm not in ("both", "none"):
+            raise ValueError(f"norm must be 'both' or 'none', got {norm!r}")
         self._in_feats = in_feats
         self._project_initial_features = project_initial_features
+        self._norm = norm
         self.alpha = float(alpha)
         self.beta = math.log(lambda_ / layer + 1)
         self._allow_zero_in_degree = allow_zero_in_degree
@@ -443,25 +453,34 @@ class GCN2Conv(nn.Module):
             check_zero_in_degree(graph, dev)
         if feat_0.shape[0] < num_dst:
             raise ValueError(f"feat_0 has {feat_0.shape[0]} rows, fewer than num_dst={num_dst}")
-        if edge_weight is None:
+        if self._norm == "none":
+            h = spmm(graph, feat_src, "sum", edge_weight)
+        elif edge_weight is None:
             d_out = out_degrees(graph, device=dev).to(dt).clamp(min=1).pow(-0.5)
             d_in = in_degrees(graph, device=dev).to(dt).clamp(min=1).pow(-0.5)
             h = spmm(graph, feat_src * d_out.unsqueeze(-1), "sum") * d_in.unsqueeze(-1)
         else:
             h = spmm(graph, feat_src, "sum", normalize_edge_weight(graph, edge_weight))
-        h = (1 - self.alpha) * h
-        h0 = self.alpha * feat_0[:num_dst]
+        h0 = feat_0[:num_dst]
+        # (1 - beta) I + beta W folded into one small matrix: one matmul (bias fused) per
+        # layer instead of a matmul plus elementwise passes over [num_dst, d].
+        mix1 = self._mix(self.weight1)
         if self.weight2 is None:
-            rst = h + h0
-            rst = torch.addmm(rst, rst, self.weight1, beta=1 - self.beta, alpha=self.beta)
+            rst = torch.lerp(h, h0, self.alpha)  # (1 - alpha) h + alpha h0 in one pass
+            rst = rst @ mix1 if self.bias is None else torch.addmm(self.bias, rst, mix1)
         else:
-            rst = torch.addmm(h, h, self.weight1, beta=1 - self.beta, alpha=self.beta)
-            rst = rst + torch.addmm(h0, h0, self.weight2, beta=1 - self.beta, alpha=self.beta)
-        if self.bias is not None:
-            rst = rst + self.bias
+            rst = torch.mm(h, mix1 * (1 - self.alpha))
+            rst = torch.addmm(rst, h0, self._mix(self.weight2) * self.alpha)
+            if self.bias is not None:
+                rst = rst + self.bias
         if self.activation is not None:
             rst = self.activation(rst)
         return rst
+
+    def _mix(self, weight: torch.Tensor) -> torch.Tensor:
+        # (1 - beta) I + beta W
+        eye = torch.eye(weight.shape[0], dtype=weight.dtype, device=weight.device)
+        return torch.add(eye.mul_(1 - self.beta), weight, alpha=self.beta)
 
 
 def normalize_edge_weight(graph: Any, edge_weight: torch.Tensor) -> torch.Tensor:

@@ -16,6 +16,12 @@ chunk's own rows (histories are constants) and sends the input gradient back. Th
 optimizer step per epoch, so there is no weight staleness and one chunk is exactly full-graph
 training.
 
+GCNII's initial residual ``h0`` (the input projection of the chunk's features) is not sent
+along the pipeline: every stage holds ``x`` and a replica of the input projection and recomputes
+``h0`` for its chunk, with the dropout seed of stage 0 so the values are identical. The replicas'
+partial gradients are summed over the stages once per epoch (an all-reduce of the projection's
+parameters), so GCNII moves ``2 (S-1) |V| d`` per epoch like GCN, plus that small all-reduce.
+
 Convergence techniques (``Techniques``): a warm exact pass before epoch 1, EMA smoothing of stale
 reads, an exact refresh every k epochs, a new chunk order every epoch, gradient clipping.
 """
@@ -121,12 +127,18 @@ class PipeTrainer:
         )
         self.layer_ranges = balance(costs, num_stages)
         self.layers = self.layer_ranges[stage]
-        self.named_params = list(
-            self.model.owned_parameters(self.layers, first=self.first, last=self.last)
-        )
+        where = dict(first=self.first, last=self.last)
+        self.named_params = list(self.model.stage_parameters(self.layers, **where))
+        owned = {name for name, _ in self.model.owned_parameters(self.layers, **where)}
+        # Counted once in the global gradient norm: the parameters this stage owns.
+        self.owned_names = [name for name, _ in self.named_params if name in owned]
+        self.owned_params = [p for name, p in self.named_params if name in owned]
+        # Held by every rank (GCNII's input projection): gradients summed over all ranks.
+        self.replicated = [p for name, p in self.named_params if self._replicated(name)]
         self.optimizer = make_optimizer([p for _, p in self.named_params], self.tcfg)
 
-        self.x = dataset.x.to(self.device) if self.first else None
+        need_x = self.first or self.model.uses_h0
+        self.x = dataset.x.to(self.device) if need_x else None
         self.y = dataset.y.to(self.device)
         self.masks = [m.to(self.device) for m in split_masks(n, dataset)]
         self.num_train = int(self.masks[0].sum())
@@ -165,6 +177,10 @@ class PipeTrainer:
     def rank_of(self, stage: int) -> int:
         """The rank running ``stage`` in this rank's pipeline."""
         return stage * self.num_groups + self.group
+
+    def _replicated(self, name: str) -> bool:
+        """Parameters every rank holds: the input projection when the layers read h0."""
+        return self.model.uses_h0 and name.split(".")[0] == "pre"
 
     # ------------------------------------------------------------------ epochs
     def fit(self) -> Dict[str, Any]:
@@ -207,6 +223,7 @@ class PipeTrainer:
             "epochs": rows,
             "warm_seconds": warm_seconds,
             "bytes": self.transport.bytes_by_epoch(),
+            "owned_parameters": self.owned_names,
             "stale_reads": dict(self.history.stale_reads),
             "unwritten_reads": dict(self.history.unwritten_reads),
             "max_stale_age": self.history.max_stale_age,
@@ -264,14 +281,20 @@ class PipeTrainer:
 
     # ------------------------------------------------------------------ steps
     def _forward(self, epoch: int, block: ChunkBlock) -> Dict[str, Any]:
-        torch.manual_seed(dropout_seed(self.tcfg.seed, epoch, block.chunk, self.stage, self.group))
+        # The input projection draws its dropout as on stage 0, so a stage recomputing h0 gets
+        # stage 0's values; the layers then draw from this stage's own seed.
+        torch.manual_seed(dropout_seed(self.tcfg.seed, epoch, block.chunk, 0, self.group))
         inputs: Tuple[torch.Tensor, ...] = ()
         if self.first:
             h = self.model.embed(self.x[block.inner_nodes])
             h0 = h
         else:
-            h, h0 = self._recv_boundary(epoch, block.chunk, block.num_inner, "activation")
-            inputs = (h, h0) if self.model.uses_h0 else (h,)
+            h0 = self._h0(block)
+            torch.manual_seed(
+                dropout_seed(self.tcfg.seed, epoch, block.chunk, self.stage, self.group)
+            )
+            h = self._recv_boundary(epoch, block.chunk, block.num_inner, "activation")
+            inputs = (h,)
         for layer in self.layers:
             h = self._layer(epoch, layer, block, h, h0, write_epoch=epoch, kind="halo")
         if self.last:
@@ -281,19 +304,19 @@ class PipeTrainer:
             if self.tcfg.record:
                 self.record["logits"][epoch][ids.cpu()] = logits.detach().cpu()
             return {"inputs": inputs, "loss": loss}
-        outputs = (h, h0) if self.model.uses_h0 else (h,)
-        self._send_boundary(epoch, block.chunk, outputs, FWD, "activation")
-        return {"inputs": inputs, "outputs": outputs}
+        self._send_boundary(epoch, block.chunk, h, FWD, "activation")
+        return {"inputs": inputs, "outputs": h}
 
     def _backward(self, epoch: int, block: ChunkBlock, saved: Dict[str, Any]) -> None:
         if self.last:
             saved["loss"].backward()
         else:
-            grads = self._recv_grad(epoch, block.chunk, block.num_inner)
-            torch.autograd.backward(saved["outputs"], grads)
+            grad = self._recv_grad(epoch, block.chunk, block.num_inner)
+            torch.autograd.backward(saved["outputs"], grad)
         if not self.first:
-            grads = [t.grad if t.grad is not None else torch.zeros_like(t) for t in saved["inputs"]]
-            self._send_boundary(epoch, block.chunk, grads, BWD, "gradient")
+            (h,) = saved["inputs"]
+            grad = h.grad if h.grad is not None else torch.zeros_like(h)
+            self._send_boundary(epoch, block.chunk, grad, BWD, "gradient")
 
     def _layer(
         self,
@@ -331,7 +354,12 @@ class PipeTrainer:
         return h
 
     def _reduce_grads(self) -> None:
-        """Sum weight gradients over ranks holding the same layers (none without groups)."""
+        """Sum the replicated input projection's gradients over all ranks (GCNII only)."""
+        self.transport.all_reduce_grads(self.replicated, "allreduce")
+
+    def _h0(self, block: ChunkBlock) -> Optional[torch.Tensor]:
+        """GCNII's h0 of the block's inner rows, recomputed here (None for other models)."""
+        return self.model.embed(self.x[block.inner_nodes]) if self.model.uses_h0 else None
 
     # ------------------------------------------------------------------ exact passes
     def exact_pass(self, kind: str, *, write_epoch: Optional[int]) -> Optional[torch.Tensor]:
@@ -349,7 +377,8 @@ class PipeTrainer:
                 h = self.model.embed(self.x[block.inner_nodes])
                 h0 = h
             else:
-                h, h0 = self._recv_boundary(self.transport.epoch, chunk, block.num_inner, kind)
+                h0 = self._h0(block)
+                h = self._recv_boundary(self.transport.epoch, chunk, block.num_inner, kind)
             for layer in self.layers:
                 h = self._layer(
                     self.transport.epoch, layer, block, h, h0, write_epoch=write_epoch, kind=kind
@@ -360,8 +389,7 @@ class PipeTrainer:
                 logits = self.model.head(h)
                 counts = correct_counts(logits, self.y[ids], [m[ids] for m in self.masks]).cpu()
             else:
-                outputs = (h, h0) if self.model.uses_h0 else (h,)
-                self._send_boundary(self.transport.epoch, chunk, outputs, FWD, kind)
+                self._send_boundary(self.transport.epoch, chunk, h, FWD, kind)
         self.transport.flush()
         self.model.train(was_training)
         return counts
@@ -373,38 +401,31 @@ class PipeTrainer:
         return accuracies(counts.cpu())
 
     # ------------------------------------------------------------------ boundaries
-    def _send_boundary(self, epoch, chunk, tensors, direction, kind) -> None:
+    def _send_boundary(self, epoch, chunk, tensor, direction, kind) -> None:
         boundary = self.stage if direction == FWD else self.stage - 1
         dst = self.rank_of(self.stage + 1 if direction == FWD else self.stage - 1)
-        payload = torch.cat([t.detach() for t in tensors], dim=1)
-        self.transport.isend(payload, dst, make_tag(epoch, chunk, boundary, direction), kind)
+        self.transport.isend(tensor, dst, make_tag(epoch, chunk, boundary, direction), kind)
 
-    def _recv_boundary(self, epoch, chunk, rows, kind) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _recv_boundary(self, epoch, chunk, rows, kind) -> torch.Tensor:
         src = self.rank_of(self.stage - 1)
         tag = make_tag(epoch, chunk, self.stage - 1, FWD)
         dim = self.model.boundary_dim
         buf = self.transport.recv((rows, dim), torch.float32, src, tag, kind, self.device)
-        d = self.mcfg.hidden
-        h = buf[:, :d].clone().requires_grad_(self.model.training)
-        if not self.model.uses_h0:
-            return h, h
-        h0 = buf[:, d:].clone().requires_grad_(self.model.training)
-        return h, h0
+        return buf.requires_grad_(self.model.training)
 
-    def _recv_grad(self, epoch, chunk, rows) -> List[torch.Tensor]:
+    def _recv_grad(self, epoch, chunk, rows) -> torch.Tensor:
         src = self.rank_of(self.stage + 1)
         tag = make_tag(epoch, chunk, self.stage, BWD)
         dim = self.model.boundary_dim
-        buf = self.transport.recv((rows, dim), torch.float32, src, tag, "gradient", self.device)
-        d = self.mcfg.hidden
-        return [buf[:, :d], buf[:, d:]] if self.model.uses_h0 else [buf]
+        return self.transport.recv((rows, dim), torch.float32, src, tag, "gradient", self.device)
 
     # ------------------------------------------------------------------ helpers
     def _clip(self, max_norm: float) -> None:
         """Clip by the global norm over all stages (each stage group counted once)."""
-        params = [p for _, p in self.named_params]
-        sq = torch.tensor([grad_sq_norm(params)], dtype=torch.float64, device=self.device)
+        sq = grad_sq_norm(self.owned_params)
+        sq = torch.tensor([sq], dtype=torch.float64, device=self.device)
         self.transport.all_reduce(sq, "clip")
+        params = [p for _, p in self.named_params]
         clip_grads(params, max_norm, float(sq[0] / self.num_groups) ** 0.5)
 
     def _to_device(self, block: ChunkBlock) -> ChunkBlock:

@@ -67,6 +67,7 @@ class History:
         self.unwritten_reads: Dict[int, int] = defaultdict(int)  # rows read before any write
         self.max_stale_age = 0  # oldest written row read stale, in epochs
         self.max_fresh_age = 0  # should stay 0: fresh rows were written this epoch
+        self._complete: set = set()  # layers whose every row has been written
 
     @property
     def layers(self) -> list:
@@ -81,14 +82,19 @@ class History:
                 f"values must have shape [{ids.numel()}, {buf.shape[1]}], got {tuple(values.shape)}"
             )
         v = values.detach()
+        written = self.written[layer]
         if self.momentum is not None:
-            seen = (self.written[layer][ids] >= 0).unsqueeze(1)
-            old = self.smooth[layer][ids]
-            self.smooth[layer][ids] = torch.where(
-                seen, self.momentum * old + (1.0 - self.momentum) * v, v
-            )
+            smooth = self.smooth[layer]
+            # m * old + (1 - m) * new, one pass; rows never written before start at new
+            new = torch.lerp(v, smooth[ids], self.momentum)
+            if layer not in self._complete:
+                new = torch.where((written[ids] >= 0).unsqueeze(1), new, v)
+            smooth[ids] = new
         buf[ids] = v
-        self.written[layer][ids] = epoch
+        written[ids] = epoch
+        if self.momentum is not None and layer not in self._complete:
+            if bool((written >= 0).all()):
+                self._complete.add(layer)  # every row written: no more first writes to check
 
     def read(
         self,

@@ -6,7 +6,8 @@ graph-parallel: while chunk c is processed, every layer exchanges with the other
 rows of chunk c they read (live: gradients come back) and the rows their other chunks read
 (stored in their history, as fresh or stale values like any other outside neighbour).
 Across stages the chunks are pipelined exactly as in GNNPipe. Weight gradients are summed over
-each stage group (the ranks holding the same layers).
+each stage group (the ranks holding the same layers); GCNII's input projection, which every
+rank holds to recompute h0, over all ranks.
 
 With one group this is GNNPipe; with one stage and one chunk it is graph parallelism.
 """
@@ -126,7 +127,11 @@ class HybridTrainer(PipeTrainer):
         return h_src
 
     def _reduce_grads(self) -> None:
+        # GCNII's input projection is on every rank (h0 is recomputed): summed over all ranks;
+        # the rest over the stage group (the ranks holding the same layers).
+        super()._reduce_grads()
         group = self.stage_groups[self.stage]
         if group is None:
             return
-        self.transport.all_reduce_grads([p for _, p in self.named_params], "allreduce", group)
+        rest = [p for name, p in self.named_params if not self._replicated(name)]
+        self.transport.all_reduce_grads(rest, "allreduce", group)

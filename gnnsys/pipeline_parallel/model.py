@@ -23,40 +23,19 @@ from torch import nn
 
 from gnnsys.graph import Graph
 from gnnsys.nn.conv import GATConv, GCN2Conv, GraphConv, SAGEConv
-from gnnsys.ops.sparse import spmm
 from gnnsys.pipeline_parallel.config import ModelConfig, Techniques, TrainConfig, coerce
-
-
-class GlobalNormGCN2Conv(GCN2Conv):
-    """``gnnsys.nn.GCN2Conv`` reading edge weights already GCN-normalised on the whole graph.
-
-    The stock layer normalises by the degrees it sees in its adjacency; on a chunk or partition
-    block a halo source's block degree is not its graph degree, so the weights from
-    ``DeepGNN.prepare_graph`` (exact, global) are used as they are. Parameters, initialisation
-    and the GCNII update ``((1-a) P h + a h0) ((1-b) I + b W)`` are the stock layer's.
-
-    Example:
-        >>> conv = GlobalNormGCN2Conv(64, layer=3, alpha=0.1, lambda_=0.5)
-        >>> out = conv(block, h_src, h0_dst, edge_weight=block.edge_weight)
-    """
-
-    def forward(self, graph, feat, feat_0, edge_weight=None):  # noqa: D102
-        if edge_weight is None:
-            raise ValueError("GlobalNormGCN2Conv needs the globally normalised edge_weight")
-        num_dst = graph.adj_csc()[3]
-        rst = (1 - self.alpha) * spmm(graph, feat, "sum", edge_weight)
-        rst = rst + self.alpha * feat_0[:num_dst]
-        rst = torch.addmm(rst, rst, self.weight1, beta=1 - self.beta, alpha=self.beta)
-        return rst + self.bias if self.bias is not None else rst
+from gnnsys.pipeline_parallel.dropout import relu_dropout
 
 
 class DeepGNN(nn.Module):
     """Input projection, ``num_layers`` graph layers (GCN, GCNII, GraphSAGE or GAT), a head.
 
-    The graph layers are ``gnnsys.nn``'s (``GraphConv`` with ``norm="none"`` on global GCN
-    weights, ``GlobalNormGCN2Conv``, ``SAGEConv`` mean, ``GATConv`` with heads concatenated).
-    Every one maps width ``hidden`` to ``hidden`` and is followed by ReLU and dropout, so every
-    layer boundary carries ``hidden`` floats per node (GCNII also carries ``h0``).
+    The graph layers are ``gnnsys.nn``'s (``GraphConv`` and ``GCN2Conv`` with ``norm="none"``
+    on the global GCN weights, ``SAGEConv`` mean, ``GATConv`` with heads concatenated). Every
+    one maps width ``hidden`` to ``hidden`` and is followed by ReLU and dropout (fused,
+    ``relu_dropout``), so every layer boundary carries ``hidden`` floats per node. GCNII's
+    initial residual ``h0`` is the input projection of the node's features: a stage that needs
+    it recomputes it from ``x`` (``embed``) instead of receiving it.
 
     Example:
         >>> model = DeepGNN(ModelConfig(kind="gcnii", hidden=32, num_layers=8), 100, 47)
@@ -76,12 +55,13 @@ class DeepGNN(nn.Module):
                 layers.append(GraphConv(d, d, norm="none", allow_zero_in_degree=True))
             elif config.kind == "gcnii":
                 layers.append(
-                    GlobalNormGCN2Conv(
+                    GCN2Conv(
                         d,
                         layer=i + 1,
                         alpha=config.alpha,
                         lambda_=config.theta,
                         allow_zero_in_degree=True,
+                        norm="none",
                     )
                 )
             elif config.kind == "sage":
@@ -104,8 +84,8 @@ class DeepGNN(nn.Module):
 
     @property
     def boundary_dim(self) -> int:
-        """Floats per node crossing a layer boundary: ``hidden`` (+ ``hidden`` for GCNII's h0)."""
-        return self.config.hidden * (2 if self.uses_h0 else 1)
+        """Floats per node crossing a layer boundary: ``hidden`` (h0 is recomputed, not sent)."""
+        return self.config.hidden
 
     def prepare_graph(self, graph: Graph) -> Graph:
         """The graph the layers read: GCN/GCNII get self loops and symmetric-normalised weights,
@@ -129,10 +109,13 @@ class DeepGNN(nn.Module):
 
     # ------------------------------------------------------------------ pieces
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-node input projection: dropout -> linear -> ReLU -> dropout."""
-        p = self.config.dropout
-        h = F.relu(self.pre(F.dropout(x, p, self.training)))
-        return F.dropout(h, p, self.training)
+        """Per-node input projection: dropout -> linear -> ReLU -> dropout.
+
+        Its dropout masks come from torch's generator; a stage recomputing GCNII's h0 seeds it
+        as the first stage did, so both get the same values.
+        """
+        p, training = self.config.dropout, self.training
+        return relu_dropout(self.pre(relu_dropout(x, p, training, relu=False)), p, training)
 
     def layer(
         self, index: int, adj: Any, h_src: torch.Tensor, h0: Optional[torch.Tensor] = None
@@ -155,7 +138,7 @@ class DeepGNN(nn.Module):
             out = conv(adj, h_src).flatten(1)
         else:
             out = conv(adj, h_src)
-        return F.dropout(F.relu(out), self.config.dropout, self.training)
+        return relu_dropout(out, self.config.dropout, self.training)
 
     def head(self, h: torch.Tensor) -> torch.Tensor:
         """Per-node classifier: logits [n, num_classes]."""
@@ -173,14 +156,30 @@ class DeepGNN(nn.Module):
     def owned_parameters(
         self, layers: range, *, first: bool, last: bool
     ) -> Iterator[Tuple[str, nn.Parameter]]:
-        """(name, parameter) of the pieces a stage runs: layers ``layers``, plus the input
-        projection on the first stage and the head on the last."""
+        """(name, parameter) each stage owns, every parameter on exactly one stage: layers
+        ``layers``, plus the input projection on the first stage and the head on the last."""
         for name, p in self.named_parameters():
             piece = name.split(".")[0]
             if piece == "pre" and first or piece == "post" and last:
                 yield name, p
             elif piece == "convs" and int(name.split(".")[1]) in layers:
                 yield name, p
+
+    def stage_parameters(
+        self, layers: range, *, first: bool, last: bool
+    ) -> Iterator[Tuple[str, nn.Parameter]]:
+        """(name, parameter) a stage trains: its owned ones, plus the input projection on every
+        stage when its layers read h0 (GCNII), which it recomputes there. Such replicas get
+        partial gradients; the trainer sums them over the stages holding them.
+
+        Example:
+            >>> names = [n for n, _ in model.stage_parameters(range(4, 8), first=False,
+            ...                                                 last=False)]   # "pre.*" too
+        """
+        for name, p in self.named_parameters():
+            if name.split(".")[0] == "pre" and self.uses_h0 and not first and len(layers):
+                yield name, p
+        yield from self.owned_parameters(layers, first=first, last=last)
 
 
 # ---------------------------------------------------------------------- shared training pieces
