@@ -145,6 +145,11 @@ def test_abandoned_iterator_stops_its_threads():
             time.sleep(0.01)
             return super().sample(seeds, key)
 
+    # Threads of earlier tests' loaders may still be winding down: count after they are gone.
+    deadline = time.time() + 10
+    while _loader_threads() and time.time() < deadline:
+        gc.collect()
+        time.sleep(0.05)
     before = len(_loader_threads())
     it = iter(Loader(Slow(-1), torch.arange(100), batch_size=1, num_threads=2, prefetch=2))
     next(it)
@@ -154,7 +159,7 @@ def test_abandoned_iterator_stops_its_threads():
     deadline = time.time() + 10
     while len(_loader_threads()) > before and time.time() < deadline:
         time.sleep(0.05)
-    assert len(_loader_threads()) == before
+    assert len(_loader_threads()) <= before
 
 
 def test_generic_sampler_and_mask_seeds():
