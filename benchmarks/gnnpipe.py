@@ -43,6 +43,7 @@ ALL_ON = {
     "refresh_every": 10,
     "shuffle_chunks": True,
     "clip_norm": 1.0,
+    "fresh_grad": True,
 }
 NONE = {
     "warm_fill": False,
@@ -50,6 +51,7 @@ NONE = {
     "refresh_every": 0,
     "shuffle_chunks": False,
     "clip_norm": None,
+    "fresh_grad": False,
 }
 
 

@@ -2,16 +2,24 @@
 
 Checks: one chunk reproduces single-process training (loss, gradients, next-step output);
 with lr 0 histories become exact layer by layer; stale reads and bytes equal their counts
-computed from the graph; 1F1B computes what GPipe computes; every technique runs.
+computed from the graph; 1F1B computes what GPipe computes; every technique runs. On a graph
+whose edges never point to an earlier chunk every read is fresh, and with ``fresh_grad`` one
+epoch of M chunks is exactly full-graph training (1 and 3 stages); without it, it is not.
 """
+
+import dataclasses
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from gnnsys.datasets import rmat_dataset
-from gnnsys.pipeline_parallel.config import ModelConfig
+from gnnsys.graph import Graph
+from gnnsys.pipeline_parallel.config import ModelConfig, TrainConfig
+from gnnsys.pipeline_parallel.gnnpipe import PipeTrainer
 from gnnsys.pipeline_parallel.launch import run, run_many
 from gnnsys.pipeline_parallel.model import build_model
+from gnnsys.pipeline_parallel.partition import partition
 
 STAGES = 3
 KINDS = ["gcnii", "gcn", "sage", "gat"]
@@ -47,12 +55,13 @@ def runs():
     specs["exact"] = dict(
         mode="pipe", model=_model("gcn"), chunks=4, train=EXACT, techniques=NO_WARM
     )
-    for sched in ("gpipe", "1f1b"):
+    for sched in ("gpipe", "1f1b"):  # fresh_grad needs GPipe's order: off in both
         specs[sched] = dict(
             mode="pipe",
             model=_model("gcnii"),
             chunks=5,
             train={"epochs": 3, "lr": 0.02, "schedule": sched, "record": True},
+            techniques={"fresh_grad": False},
         )
     specs["all-techniques"] = dict(
         mode="pipe",
@@ -182,3 +191,95 @@ def test_all_techniques_run(runs):
     assert refreshed == [3]  # before every 2nd epoch after the first
     assert all(r["bytes"]["clip"] > 0 for r in out["epochs"])
     assert out["max_stale_age"] <= 1
+
+
+def test_fresh_grad_refuses_1f1b():
+    for sched, ok in (("gpipe", True), ("1f1b", False)):
+        stub = SimpleNamespace(tcfg=TrainConfig(schedule=sched))
+        if ok:
+            assert PipeTrainer._fresh_grad_supported(stub)
+        else:
+            with pytest.raises(ValueError, match="fresh_grad needs schedule='gpipe'"):
+                PipeTrainer._fresh_grad_supported(stub)
+
+
+# ---------------------------------------------------------------- every read fresh
+DAG_CHUNKS = 4
+DAG_KINDS = ["gcnii", "sage"]
+# lr 0 and no dropout: the weights stay put, so fresh reads hold this epoch's exact values.
+DAG_TRAIN = {"epochs": 1, "lr": 0.0, "record": True, "eval_every": 0}
+DAG_TECH = {"warm_fill": True, "smoothing": False, "shuffle_chunks": False}
+
+
+def _dag_dataset():
+    """The toy graph without edges into earlier chunks (chunks: the seeded random partition,
+    which depends only on the node count, so the launcher assigns the same chunks)."""
+    ds = _toy()
+    chunk_of = partition(ds.graph, DAG_CHUNKS, method="random", seed=0).part
+    ei = ds.graph.to_edge_index()
+    keep = chunk_of[ei[0]] <= chunk_of[ei[1]]
+    assert 0 < int((chunk_of[ei[0]] < chunk_of[ei[1]]).sum()) and not bool(keep.all())
+    graph = Graph.from_edge_index(ei[:, keep], ds.graph.num_nodes)
+    assert torch.equal(partition(graph, DAG_CHUNKS, method="random", seed=0).part, chunk_of)
+    return dataclasses.replace(ds, graph=graph)
+
+
+def _dag_spec(kind, fresh_grad):
+    return dict(
+        mode="pipe",
+        model=_model(kind),
+        chunks=DAG_CHUNKS,
+        train=DAG_TRAIN,
+        techniques={**DAG_TECH, "fresh_grad": fresh_grad},
+        partition_method="random",
+    )
+
+
+@pytest.fixture(scope="module")
+def dag_runs():
+    ds = _dag_dataset()
+    out = {"dataset": ds}
+    keys = [(k, True, STAGES) for k in DAG_KINDS] + [("gcnii", False, STAGES)]
+    outs = run_many(ds, [_dag_spec(k, f) for k, f, _ in keys], STAGES)
+    out.update(zip(keys, outs))
+    keys1 = [(k, True, 1) for k in DAG_KINDS] + [("gcnii", False, 1)]
+    out.update(zip(keys1, run_many(ds, [_dag_spec(k, f) for k, f, _ in keys1], 1)))
+    for kind in DAG_KINDS:
+        out[kind] = run("single", ds, _model(kind), train=DAG_TRAIN)
+    return out
+
+
+def _grad_errors(out, ref):
+    ref_grads = ref["record"]["grads"]
+    errs = {}
+    for r in out["ranks"]:
+        for name, g in r["record"]["grads"].items():
+            errs[name] = max(errs.get(name, 0.0), (g - ref_grads[name]).abs().max().item())
+    assert set(errs) == set(ref_grads)
+    return errs
+
+
+@pytest.mark.parametrize("stages", [1, STAGES])
+@pytest.mark.parametrize("kind", DAG_KINDS)
+def test_fresh_grad_all_fresh_equals_full_graph(dag_runs, kind, stages):
+    out, ref = dag_runs[(kind, True, stages)], dag_runs[kind]
+    assert len(out["ranks"]) == stages and all(r["fresh_grad"] for r in out["ranks"])
+    assert out["stale_reads"] == {1: 0} and out["max_fresh_age"] == 0  # every read fresh
+    assert out["epochs"][0]["loss"] == pytest.approx(ref["epochs"][0]["loss"], abs=1e-5)
+    errs = _grad_errors(out, ref)
+    assert max(errs.values()) < 1e-5, errs
+    n = dag_runs["dataset"].graph.num_nodes
+    row = out["epochs"][0]["bytes"]  # no new traffic: the boundary messages as before
+    assert row.get("activation", 0) == row.get("gradient", 0) == (stages - 1) * n * HIDDEN * 4
+
+
+@pytest.mark.parametrize("stages", [1, STAGES])
+def test_without_fresh_grad_gradients_differ(dag_runs, stages):
+    out, ref = dag_runs[("gcnii", False, stages)], dag_runs["gcnii"]
+    assert not any(r["fresh_grad"] for r in out["ranks"])
+    # Same forward (every read is fresh and exact), but no gradient through the reads.
+    assert out["epochs"][0]["loss"] == pytest.approx(ref["epochs"][0]["loss"], abs=1e-5)
+    errs = _grad_errors(out, ref)
+    assert max(errs.values()) > 1e-3, errs
+    on = dag_runs[("gcnii", True, stages)]
+    assert out["epochs"][0]["bytes"] == on["epochs"][0]["bytes"]

@@ -1,9 +1,10 @@
-"""gnnsys.pipeline_parallel.history: per-layer histories, staleness accounting, EMA smoothing."""
+"""gnnsys.pipeline_parallel.history: per-layer histories, staleness accounting, EMA smoothing,
+fresh-read gradient accumulation."""
 
 import pytest
 import torch
 
-from gnnsys.pipeline_parallel.history import History
+from gnnsys.pipeline_parallel.history import FreshGrads, History
 
 
 def test_write_then_read_fresh_and_stale_rows():
@@ -58,3 +59,44 @@ def test_errors():
         History([0], 2, 2, momentum=1.0)
     with pytest.raises(ValueError, match="dims has 2 entries for 1 layers"):
         History([0], 2, [2, 3])
+
+
+def test_fresh_grads_flow_from_a_later_reader_to_the_writer():
+    # Chunk A (rows 0, 1) writes layer 0; chunk B reads row 1 fresh: y = 3 * row1.
+    g = FreshGrads(num_nodes=3)
+    w = torch.tensor(2.0, requires_grad=True)
+    x = torch.tensor([[1.0], [5.0]])
+    h_a = g.inject(0, x * w, torch.tensor([0, 1]))  # A's layer-0 input, forward
+    leaf = g.leaf(h_a[1:].detach())  # B's fresh read of row 1
+    (3 * leaf).sum().backward()  # B's backward first (GPipe: reverse order)
+    g.add(0, torch.tensor([1]), leaf.grad)
+    h_a.sum().backward()  # then A's: d/dw [x0 w + x1 w + 3 x1 w] = 1 + 5 + 15
+    assert w.grad.item() == 21.0
+    g.reset()
+    assert g.buf[0].abs().sum() == 0
+
+
+def test_fresh_grads_accumulate_and_ignore_none():
+    g = FreshGrads(num_nodes=4)
+    g.add(1, torch.tensor([2]), None)
+    assert 1 not in g.buf
+    g.add(1, torch.tensor([2, 2]), torch.ones(2, 3))
+    assert g.buf[1][2].tolist() == [2.0, 2.0, 2.0] and g.buf[1][0].abs().sum() == 0
+    h = torch.zeros(1, 3, requires_grad=True)
+    g.inject(2, h, torch.tensor([2])).sum().backward()  # layer 2 never accumulated: identity
+    assert h.grad.tolist() == [[1.0, 1.0, 1.0]]
+
+
+def test_fresh_grads_errors():
+    g = FreshGrads(num_nodes=4)
+    with pytest.raises(ValueError, match="ids holds id 4"):
+        g.add(0, torch.tensor([4]), torch.zeros(1, 2))
+    with pytest.raises(ValueError, match="grad must have shape \\[1, dim\\]"):
+        g.add(0, torch.tensor([0]), torch.zeros(2, 2))
+    g.add(0, torch.tensor([0]), torch.zeros(1, 2))
+    with pytest.raises(ValueError, match="layer 0 gradients have width 2, got 3"):
+        g.add(0, torch.tensor([0]), torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="h must have shape \\[2, dim\\]"):
+        g.inject(0, torch.zeros(1, 2), torch.tensor([0, 1]))
+    with pytest.raises(ValueError, match="ids holds a negative id"):
+        g.inject(0, torch.zeros(1, 2), torch.tensor([-1]))

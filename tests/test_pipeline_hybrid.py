@@ -2,7 +2,8 @@
 
 Checks: one group is GNNPipe; one chunk is exact full-graph training; one stage with one chunk
 is graph parallelism; with lr 0 the output becomes exact after L epochs; bytes equal the rows
-the exchange plan and the pipeline boundaries name.
+the exchange plan and the pipeline boundaries name; gradients through fresh reads are on with
+one group and switched off with several.
 """
 
 import pytest
@@ -31,6 +32,7 @@ def _model(kind):
 # SGD: a step is linear in the gradient, so runs that agree up to rounding stay together
 # (Adam's first step, lr * sign(g), would amplify rounding noise in near-zero gradients).
 TRAIN = {"epochs": 3, "lr": 0.05, "optimizer": "sgd", "record": True}
+FG = {"fresh_grad": True}  # asked for everywhere: kept with one group, switched off with several
 EXACT = {"epochs": LAYERS + 1, "lr": 0.0, "record": True, "eval_every": 0}
 
 
@@ -38,12 +40,24 @@ EXACT = {"epochs": LAYERS + 1, "lr": 0.0, "record": True, "eval_every": 0}
 def runs():
     ds = _toy()
     specs = {
-        "pipe4": dict(mode="pipe", model=_model("gcnii"), chunks=4, train=TRAIN),
+        "pipe4": dict(mode="pipe", model=_model("gcnii"), chunks=4, train=TRAIN, techniques=FG),
         "hyb4x1": dict(
-            mode="hybrid", model=_model("gcnii"), stages=4, groups=1, chunks=4, train=TRAIN
+            mode="hybrid",
+            model=_model("gcnii"),
+            stages=4,
+            groups=1,
+            chunks=4,
+            train=TRAIN,
+            techniques=FG,
         ),
         "hyb2x2-one": dict(
-            mode="hybrid", model=_model("gcnii"), stages=2, groups=2, chunks=1, train=TRAIN
+            mode="hybrid",
+            model=_model("gcnii"),
+            stages=2,
+            groups=2,
+            chunks=1,
+            train=TRAIN,
+            techniques=FG,
         ),
         "hyb2x2-exact": dict(
             mode="hybrid",
@@ -52,10 +66,21 @@ def runs():
             groups=2,
             chunks=3,
             train=EXACT,
-            techniques={"warm_fill": False, "smoothing": False, "shuffle_chunks": False},
+            techniques={
+                "warm_fill": False,
+                "smoothing": False,
+                "shuffle_chunks": False,
+                "fresh_grad": True,
+            },
         ),
         "hyb1x4": dict(
-            mode="hybrid", model=_model("sage"), stages=1, groups=4, chunks=1, train=TRAIN
+            mode="hybrid",
+            model=_model("sage"),
+            stages=1,
+            groups=4,
+            chunks=1,
+            train=TRAIN,
+            techniques=FG,
         ),
         "graph4": dict(mode="graph", model=_model("sage"), train=TRAIN),
     }
@@ -83,6 +108,12 @@ def test_one_group_is_gnnpipe(runs):
         assert x["test_acc"] == y["test_acc"]
         assert x["bytes"] == y["bytes"]
     assert torch.allclose(_logits(a, 3), _logits(b, 3), atol=1e-6)
+
+
+def test_fresh_grad_on_with_one_group_off_with_several(runs):
+    assert all(r["fresh_grad"] for r in runs["hyb4x1"]["ranks"])
+    for name in ("hyb2x2-one", "hyb2x2-exact", "hyb1x4"):
+        assert not any(r["fresh_grad"] for r in runs[name]["ranks"]), name
 
 
 def test_one_chunk_is_exact_full_graph_training(runs):

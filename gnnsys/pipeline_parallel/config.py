@@ -53,13 +53,17 @@ class ModelConfig:
 class Techniques:
     """GNNPipe's convergence techniques, each a switch (the benchmark ablates each one).
 
-    Defaults: warm fill, smoothing and shuffling on, refresh and clipping off. In the benchmark's
-    ablation (``tiny``, GCNII-16, hidden 64, dropout 0.5, 8 chunks, 200 epochs) every setting
-    but "smoothing off" reached a best validation accuracy at or above graph parallelism's
-    (0.91-0.93 vs 0.88); smoothing off reached 0.83 with a 3x higher training loss. Under
-    dropout the exact accuracy of every setting swings between epochs (down to 0.4-0.7 at times)
-    while graph parallelism's rises smoothly, so select the model by validation accuracy; with
-    dropout 0 the swings vanish and GNNPipe tracks graph parallelism within 1 point.
+    Defaults: warm fill, smoothing, shuffling and fresh-read gradients on, refresh and clipping
+    off. In the benchmark's ablation without fresh-read gradients (``tiny``, GCNII-16, hidden 64,
+    dropout 0.5, 8 chunks, 200 epochs) every setting but "smoothing off" reached a best
+    validation accuracy at or above graph parallelism's (0.91-0.93 vs 0.88); smoothing off
+    reached 0.83 with a 3x higher training loss. Under dropout the exact accuracy swings between
+    epochs while graph parallelism's rises smoothly. Fresh-read gradients shrink the swing
+    (same setting, 150 epochs, seeds 0-2, last 50 epochs: mean epoch-to-epoch test change
+    0.015-0.034 vs 0.049-0.085 without, lowest test accuracy 0.65-0.76 vs 0.29-0.74; graph
+    parallelism 0.005-0.008, 0.83-0.87) but do not remove it, and the test accuracy at the best
+    validation epoch was 1-4 points lower (0.89-0.91 vs 0.92-0.93): select by validation
+    accuracy; with dropout 0 the swings vanish.
 
     Attributes:
         warm_fill: an exact forward pass before epoch 1 fills every history.
@@ -68,6 +72,12 @@ class Techniques:
         refresh_every: an exact pass refreshes every history before every k-th epoch (0 = never).
         shuffle_chunks: a new seeded chunk order every epoch (changes which neighbours are stale).
         clip_norm: clip the global gradient norm to this value (None = no clipping).
+        fresh_grad: backpropagate through fresh history reads: the gradient a chunk sends to
+            rows of earlier chunks is kept per layer and added when those chunks run their
+            backward (GPipe only: refused with 1F1B; off, with a warning, in hybrid runs with
+            several groups). With every read fresh an epoch is exactly full-graph training.
+            Stale reads never get gradients. Off by default: it lowered the best-validation test
+            accuracy on ``tiny`` (above) and the ``mini`` study ran without it.
 
     Example:
         >>> Techniques(warm_fill=True, refresh_every=5, clip_norm=1.0)
@@ -79,9 +89,10 @@ class Techniques:
     refresh_every: int = 0
     shuffle_chunks: bool = True
     clip_norm: Optional[float] = None
+    fresh_grad: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("warm_fill", "smoothing", "shuffle_chunks"):
+        for name in ("warm_fill", "smoothing", "shuffle_chunks", "fresh_grad"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         _float("momentum", self.momentum, 0.0, 1.0, hi_open=True)

@@ -12,9 +12,17 @@ receives the chunk's boundary rows from stage s-1 (or embeds its features on sta
 each layer input into the history, runs the stage's layers and sends the result on (or, on the
 last stage, computes the loss summed over the chunk's training nodes divided by the global
 count); a backward step receives the gradient of that output, backpropagates through the
-chunk's own rows (histories are constants) and sends the input gradient back. Then one
+chunk's own rows and its fresh history reads, and sends the input gradient back. Then one
 optimizer step per epoch, so there is no weight staleness and one chunk is exactly full-graph
 training.
+
+Gradients through fresh reads (``Techniques.fresh_grad``, GPipe only): chunk c's backward runs
+before that of every earlier chunk c', so the gradient c's layer l sends to the fresh rows it
+read is summed into a per-layer buffer on the stage owning l and added to c''s layer-l input
+gradient when c' runs its backward (``FreshGrads``). Where that input came from the previous
+stage the added part rides in c''s ordinary boundary gradient: no new traffic. Stale reads get
+no gradient (their producers' graphs are gone), as in the paper. With every read fresh an
+epoch is exactly full-graph training.
 
 GCNII's initial residual ``h0`` (the input projection of the chunk's features) is not sent
 along the pipeline: every stage holds ``x`` and a replica of the input projection and recomputes
@@ -41,7 +49,7 @@ from gnnsys.pipeline_parallel.config import (
     TrainConfig,
     coerce,
 )
-from gnnsys.pipeline_parallel.history import History
+from gnnsys.pipeline_parallel.history import FreshGrads, History
 from gnnsys.pipeline_parallel.model import (
     accuracies,
     build_model,
@@ -164,6 +172,9 @@ class PipeTrainer:
         self.history = History(
             list(self.layers), n, self.mcfg.hidden, momentum=momentum, device=self.device
         )
+        self.fresh_grad = self.tech.fresh_grad and self._fresh_grad_supported()
+        self.fresh_grads = FreshGrads(n, device=self.device)
+        self._fresh_leaves: List[Tuple[int, torch.Tensor, torch.Tensor]] = []
         self._blocks: Optional[List[ChunkBlock]] = None
         self._order: Optional[torch.Tensor] = None
         self.record: Dict[str, Any] = {"history": {}, "logits": {}, "grads": {}}
@@ -177,6 +188,18 @@ class PipeTrainer:
     def rank_of(self, stage: int) -> int:
         """The rank running ``stage`` in this rank's pipeline."""
         return stage * self.num_groups + self.group
+
+    def _fresh_grad_supported(self) -> bool:
+        """Whether gradients flow through fresh reads in this run. GPipe only: under 1F1B an
+        earlier chunk's backward may run before a later chunk has produced the gradient of its
+        fresh reads, so that combination is refused."""
+        if self.tcfg.schedule != "gpipe":
+            raise ValueError(
+                f"Techniques.fresh_grad needs schedule='gpipe' (got schedule="
+                f"{self.tcfg.schedule!r}: 1F1B may run an earlier chunk's backward before a "
+                "later chunk has sent it the gradient of its fresh reads); set fresh_grad=False"
+            )
+        return True
 
     def _replicated(self, name: str) -> bool:
         """Parameters every rank holds: the input projection when the layers read h0."""
@@ -228,6 +251,7 @@ class PipeTrainer:
             "unwritten_reads": dict(self.history.unwritten_reads),
             "max_stale_age": self.history.max_stale_age,
             "max_fresh_age": self.history.max_fresh_age,
+            "fresh_grad": self.fresh_grad,
             "record": self.record if self.tcfg.record else None,
         }
 
@@ -239,6 +263,8 @@ class PipeTrainer:
         self.model.train()
         blocks = self.epoch_blocks(epoch)
         self.optimizer.zero_grad()
+        if self.fresh_grad:
+            self.fresh_grads.reset()
         saved: Dict[int, Dict[str, Any]] = {}
         loss_sum = 0.0
         if self.tcfg.record and self.last:
@@ -284,6 +310,7 @@ class PipeTrainer:
         # The input projection draws its dropout as on stage 0, so a stage recomputing h0 gets
         # stage 0's values; the layers then draw from this stage's own seed.
         torch.manual_seed(dropout_seed(self.tcfg.seed, epoch, block.chunk, 0, self.group))
+        self._fresh_leaves = []
         inputs: Tuple[torch.Tensor, ...] = ()
         if self.first:
             h = self.model.embed(self.x[block.inner_nodes])
@@ -303,9 +330,9 @@ class PipeTrainer:
             loss = chunk_loss(logits, self.y[ids], self.masks[0][ids], self.num_train)
             if self.tcfg.record:
                 self.record["logits"][epoch][ids.cpu()] = logits.detach().cpu()
-            return {"inputs": inputs, "loss": loss}
+            return {"inputs": inputs, "loss": loss, "fresh": self._fresh_leaves}
         self._send_boundary(epoch, block.chunk, h, FWD, "activation")
-        return {"inputs": inputs, "outputs": h}
+        return {"inputs": inputs, "outputs": h, "fresh": self._fresh_leaves}
 
     def _backward(self, epoch: int, block: ChunkBlock, saved: Dict[str, Any]) -> None:
         if self.last:
@@ -313,6 +340,9 @@ class PipeTrainer:
         else:
             grad = self._recv_grad(epoch, block.chunk, block.num_inner)
             torch.autograd.backward(saved["outputs"], grad)
+        # The gradients of this chunk's fresh reads, for the earlier chunks' backwards.
+        for layer, ids, leaf in saved["fresh"]:
+            self.fresh_grads.add(layer, ids, leaf.grad)
         if not self.first:
             (h,) = saved["inputs"]
             grad = h.grad if h.grad is not None else torch.zeros_like(h)
@@ -333,11 +363,19 @@ class PipeTrainer:
         source rows (own, remote, history) and run the layer."""
         if write_epoch is not None:
             self.history.write(layer, block.inner_nodes, h, write_epoch)
+        grads = self.fresh_grad and kind == "halo" and torch.is_grad_enabled()
+        if grads and h.requires_grad:
+            # Later chunks' reads of these rows add their gradients here in the backward.
+            h = self.fresh_grads.inject(layer, h, block.inner_nodes)
         h_src = self._gather_remote(epoch, layer, block, h, write_epoch, kind)
         if block.num_fresh + block.num_stale:
             hist = self.history.read(
                 layer, block.fresh_nodes, block.stale_nodes, epoch, block.num_stale_edges
             )
+            if grads and block.num_fresh:
+                fresh = self.fresh_grads.leaf(hist[: block.num_fresh])
+                self._fresh_leaves.append((layer, block.fresh_nodes, fresh))
+                hist = torch.cat([fresh, hist[block.num_fresh :]])
             h_src = torch.cat([h_src, hist])
         return self.model.layer(layer, block, h_src, h0)
 

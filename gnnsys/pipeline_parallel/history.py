@@ -8,6 +8,11 @@ this epoch were written this epoch (fresh), those in later chunks were written l
 
 Optional EMA smoothing (``momentum``) keeps a second buffer, ``m * old + (1 - m) * new`` per
 write, that stale reads use instead of the raw last value; fresh reads always use the raw value.
+
+``FreshGrads`` carries gradients back through fresh reads under the GPipe schedule: chunk c's
+backward runs before that of every earlier chunk c', so the gradient c's layer sends to the
+fresh rows it read is accumulated per layer (``add``) and injected into c''s layer input when
+c' runs its backward (``inject``, an identity whose backward adds the accumulated rows).
 """
 
 from __future__ import annotations
@@ -129,3 +134,79 @@ class History:
         if buf is None:
             raise KeyError(f"this history keeps layers {self.layers}, not layer {layer}")
         return buf
+
+
+class FreshGrads:
+    """Per-layer gradient accumulators ``[num_nodes, dim]`` for rows read fresh this epoch.
+
+    A chunk's fresh reads are made leaves (``leaf``); after its backward, ``add`` sums their
+    gradients into the rows of the chunks that wrote them; when such a chunk runs its backward
+    later (GPipe order), ``inject`` has added those rows to the gradient of its layer input.
+    Buffers are allocated on first use and zeroed by ``reset`` once per epoch.
+
+    Example:
+        >>> g = FreshGrads(num_nodes=4, device=None)
+        >>> h = torch.ones(2, 3, requires_grad=True)
+        >>> out = g.inject(0, h, torch.tensor([0, 1]))     # chunk c' (rows 0, 1), forward
+        >>> g.add(0, torch.tensor([1]), torch.full((1, 3), 2.0))   # after chunk c's backward
+        >>> out.sum().backward(); h.grad[1]
+        tensor([3., 3., 3.])
+    """
+
+    def __init__(self, num_nodes: int, device: Optional[torch.device] = None) -> None:
+        self.num_nodes = int(num_nodes)
+        self.device = device
+        self.buf: Dict[int, torch.Tensor] = {}
+
+    def reset(self) -> None:
+        """Zero every accumulator (start of an epoch)."""
+        for b in self.buf.values():
+            b.zero_()
+
+    def leaf(self, rows: torch.Tensor) -> torch.Tensor:
+        """``rows`` (fresh history values) as a fresh leaf that records its gradient."""
+        return rows.detach().requires_grad_(True)
+
+    def add(self, layer: int, ids: torch.Tensor, grad: Optional[torch.Tensor]) -> None:
+        """Accumulate ``grad`` (rows of ``ids``) into layer ``layer``'s buffer."""
+        if grad is None:
+            return
+        ids = check_index("ids", ids, self.num_nodes, device=None)
+        if grad.dim() != 2 or grad.shape[0] != ids.numel():
+            raise ValueError(f"grad must have shape [{ids.numel()}, dim], got {tuple(grad.shape)}")
+        self._buf(layer, grad.shape[1], grad.dtype).index_add_(0, ids, grad.detach())
+
+    def inject(self, layer: int, h: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """``h`` (the layer input of nodes ``ids``), whose backward also adds the rows of
+        ``ids`` accumulated for ``layer`` by the time it runs."""
+        ids = check_index("ids", ids, self.num_nodes, device=None)
+        if h.dim() != 2 or h.shape[0] != ids.numel():
+            raise ValueError(f"h must have shape [{ids.numel()}, dim], got {tuple(h.shape)}")
+        return _InjectGrad.apply(h, self, int(layer), ids)
+
+    def _buf(self, layer: int, dim: int, dtype: torch.dtype) -> torch.Tensor:
+        b = self.buf.get(layer)
+        if b is None:
+            b = torch.zeros(self.num_nodes, dim, dtype=dtype, device=self.device)
+            self.buf[layer] = b
+        elif b.shape[1] != dim:
+            raise ValueError(f"layer {layer} gradients have width {b.shape[1]}, got {dim}")
+        return b
+
+
+class _InjectGrad(torch.autograd.Function):
+    """Identity forward; backward adds the accumulated fresh-read gradient of the rows."""
+
+    @staticmethod
+    def forward(ctx, h, grads, layer, ids):
+        ctx.grads, ctx.layer = grads, layer
+        ctx.save_for_backward(ids)
+        return h.view_as(h)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (ids,) = ctx.saved_tensors
+        b = ctx.grads.buf.get(ctx.layer)
+        if b is not None:
+            grad = grad + b[ids].to(grad.dtype)
+        return grad, None, None, None

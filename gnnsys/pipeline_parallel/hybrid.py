@@ -10,10 +10,14 @@ each stage group (the ranks holding the same layers); GCNII's input projection, 
 rank holds to recompute h0, over all ranks.
 
 With one group this is GNNPipe; with one stage and one chunk it is graph parallelism.
+``Techniques.fresh_grad`` applies with one group only; with several it is switched off (a
+warning says so and the result's ``fresh_grad`` is False): no gradient flows through history
+reads, as before.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Optional
 
 import torch
@@ -97,6 +101,19 @@ class HybridTrainer(PipeTrainer):
         zeros = torch.zeros(n, dtype=torch.int64)
         exact_plan = ExchangePlan(self.adj, zeros, self.owner, 1, self.num_groups)
         self.exact_spec = halo_specs(exact_plan, self.exact_sampler, peers, self.device)[0]
+
+    def _fresh_grad_supported(self) -> bool:
+        """Off with several groups: a fresh row may come from another group's chunk, whose
+        gradient would need a new message back; one group is GNNPipe and keeps it."""
+        if self.num_groups == 1:
+            return super()._fresh_grad_supported()
+        if self.transport.rank == 0:
+            warnings.warn(
+                f"Techniques.fresh_grad is not implemented for hybrid runs with "
+                f"{self.num_groups} groups; fresh history reads get no gradient in this run",
+                stacklevel=2,
+            )
+        return False
 
     def _setup_groups(self) -> None:
         owner = self._owner_in
