@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple, Union
+from functools import partial
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
 import numba
 import numpy as np
@@ -53,8 +54,7 @@ def gather_rows(src: Any, ids: torch.Tensor, out: Optional[torch.Tensor] = None)
         [[4.0, 5.0], [0.0, 1.0]]
     """
     if out is None:
-        dtype = src.dtype if isinstance(src, torch.Tensor) else _torch_dtype(src)
-        out = torch.empty((ids.numel(),) + tuple(src.shape[1:]), dtype=dtype)
+        out = torch.empty((ids.numel(),) + tuple(src.shape[1:]), dtype=_dtype_of(src))
     if ids.numel() == 0:
         return out
     src_words = _as_words(src)
@@ -219,58 +219,46 @@ class FeatureStore:
             rows = torch.index_select(table, 0, ids_t.to(table.device))
             return _finish(rows, target, out)
         if isinstance(table, (torch.Tensor, np.ndarray)):
-            if ids_t.device.type != "cpu":
-                ids_t = ids_t.cpu()
-            headed_for_gpu = target is not None and target.type == "cuda"
-            pin = headed_for_gpu if pin_memory is None else bool(pin_memory)
-            pin = pin and torch.cuda.is_available()
-            if out is not None and (target is None or out.device == target):
-                _check_out(out, table, ids_t.numel())
-                return gather_rows(table, ids_t, out)
-            dtype = table.dtype if isinstance(table, torch.Tensor) else _torch_dtype(table)
-            if pin:
-                shape = (ids_t.numel(),) + tuple(table.shape[1:])
-                buf = torch.empty(shape, dtype=dtype, pin_memory=True)
-            else:
-                buf = self.pool.take(ids_t.numel(), tuple(table.shape[1:]), dtype)
-            gather_rows(table, ids_t, buf)
-            return _finish(buf, target, out)
+            gather = partial(gather_rows, table)
+            return self._host_gather(table, ids_t, target, out, pin_memory, gather)
         if isinstance(table, UnifiedTensor):
-            return self._fetch_unified(table, ids_t, target, out, pin_memory)
+            if target is not None and target.type == "cuda":
+                # Read from host memory by a GPU kernel: no CPU gather, no staging copy.
+                return _finish(table.gather(ids_t, device=target), None, out)
+            gather = partial(_unified_into, table)
+            return self._host_gather(table, ids_t, target, out, pin_memory, gather)
         rows = table[ids_t]
         if not isinstance(rows, torch.Tensor):
             rows = torch.as_tensor(np.asarray(rows))
         return _finish(rows, target, out)
 
-    def _fetch_unified(
+    def _host_gather(
         self,
-        table: UnifiedTensor,
+        table: Any,
         ids: torch.Tensor,
         target: Optional[torch.device],
         out: Optional[torch.Tensor],
         pin_memory: Optional[bool],
+        gather: Callable[[torch.Tensor, torch.Tensor], Any],
     ) -> torch.Tensor:
-        """A UnifiedTensor's rows: read from host memory by a GPU kernel when headed for CUDA
-        (zero-copy, no CPU gather, no staging copy), else the numba gather into ``out``, a pooled
-        buffer or a pinned one."""
-        if target is not None and target.type == "cuda":
-            rows = table.gather(ids, device=target)
-            if out is not None:
-                out.copy_(rows)
-                return out
-            return rows
+        """Rows gathered on the host by ``gather(ids, buffer)`` into ``out`` when it lives where
+        the rows go, else into a pinned buffer (``pin_memory``; None: when headed for a GPU) or
+        a pooled one, then moved to ``target``."""
         if ids.device.type != "cpu":
             ids = ids.cpu()
         if out is not None and (target is None or out.device == target):
             _check_out(out, table, ids.numel())
-            return table.gather(ids, out=out)
-        pin = bool(pin_memory) and torch.cuda.is_available()
+            gather(ids, out)
+            return out
+        headed_for_gpu = target is not None and target.type == "cuda"
+        pin = headed_for_gpu if pin_memory is None else bool(pin_memory)
         shape = (ids.numel(),) + tuple(table.shape[1:])
-        if pin:
-            buf = torch.empty(shape, dtype=table.dtype, pin_memory=True)
+        dtype = _dtype_of(table)
+        if pin and torch.cuda.is_available():
+            buf = torch.empty(shape, dtype=dtype, pin_memory=True)
         else:
-            buf = self.pool.take(ids.numel(), tuple(table.shape[1:]), table.dtype)
-        table.gather(ids, out=buf)
+            buf = self.pool.take(ids.numel(), tuple(table.shape[1:]), dtype)
+        gather(ids, buf)
         return _finish(buf, target, out)
 
 
@@ -282,7 +270,7 @@ def _check_out(out: torch.Tensor, table: Any, count: int) -> None:
     want = (count,) + tuple(table.shape[1:])
     if tuple(out.shape) != want:
         raise ValueError(f"out has shape {tuple(out.shape)}, expected {want}")
-    dtype = table.dtype if isinstance(table.dtype, torch.dtype) else _torch_dtype(table)
+    dtype = _dtype_of(table)
     if out.dtype != dtype:
         raise ValueError(f"out has dtype {out.dtype}, the table holds {dtype}")
     if out.device.type != "cpu" or not out.is_contiguous():
@@ -296,6 +284,15 @@ def _finish(rows: torch.Tensor, target: Optional[torch.device], out: Optional[to
         out.copy_(rows)
         return out
     return rows
+
+
+def _unified_into(table: UnifiedTensor, ids: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    return table.gather(ids, out=out)
+
+
+def _dtype_of(table: Any) -> torch.dtype:
+    """The torch dtype of a tensor, UnifiedTensor or numpy table's rows."""
+    return table.dtype if isinstance(table.dtype, torch.dtype) else _torch_dtype(table)
 
 
 def _torch_dtype(a: np.ndarray) -> torch.dtype:
