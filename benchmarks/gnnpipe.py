@@ -154,6 +154,7 @@ def accuracy(args: argparse.Namespace) -> None:
             "epochs": args.acc_epochs,
             "lr": args.lr,
             "weight_decay": args.weight_decay,
+            "layer_weight_decay": args.layer_weight_decay,
             "eval_every": args.eval_every,
             "seed": args.seed,
         }
@@ -285,6 +286,12 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--weight-decay", type=float, default=5e-4)
+    ap.add_argument(
+        "--layer-weight-decay",
+        type=float,
+        default=None,
+        help="weight decay of the graph layers (GCNII's recipe: 0.01); default --weight-decay",
+    )
     ap.add_argument("--dropout", type=float, default=0.5)
     args = ap.parse_args(argv)
     emit(

@@ -141,6 +141,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=_positive_int("--epochs"), default=4)
     p.add_argument("--lr", type=_non_negative_float("--lr"), default=0.01)
     p.add_argument("--weight-decay", type=_non_negative_float("--weight-decay"), default=0.0)
+    p.add_argument(
+        "--layer-weight-decay",
+        type=_non_negative_float("--layer-weight-decay"),
+        default=None,
+        help="weight decay of the graph layers, pipe/hybrid/graph modes (GCNII's recipe: 0.01 "
+        "with --weight-decay 5e-4); default --weight-decay",
+    )
     p.add_argument("--eval-every", type=_positive_int("--eval-every"), default=1)
     p.add_argument("--mode", default="minibatch", choices=MODES)
     p.add_argument(
@@ -218,6 +225,8 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             parser.error("--device cuda but CUDA is not usable here (see `gnnsys info`)")
     if args.features == "gpu" and args.device != "cuda":
         parser.error("--features gpu needs --device cuda")
+    if args.layer_weight_decay is not None and args.mode not in ("pipe", "hybrid", "graph"):
+        parser.error("--layer-weight-decay applies to --mode pipe, hybrid or graph")
     if args.mode in ("pipe", "hybrid", "graph"):
         if args.resume:
             parser.error(f"--resume is not supported with --mode {args.mode} yet")

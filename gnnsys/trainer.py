@@ -385,6 +385,7 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
         epochs=args.epochs,
         lr=args.lr,
         weight_decay=args.weight_decay,
+        layer_weight_decay=args.layer_weight_decay,
         seed=args.seed,
         eval_every=args.eval_every,
     )

@@ -37,6 +37,8 @@ def test_info(capsys):
         (["--nproc", "2"], "need --mode ddp"),
         (["--features", "gpu"], "--features gpu needs --device cuda"),
         (["--model", "mlp"], "invalid choice"),
+        (["--layer-weight-decay", "0.01"], "--layer-weight-decay applies to --mode pipe"),
+        (["--mode", "pipe", "--layer-weight-decay", "-1"], "--layer-weight-decay must be"),
         (["--mode", "ddp", "--nnodes", "2", "--node-rank", "2"], "--node-rank must be in 0..1"),
     ],
 )

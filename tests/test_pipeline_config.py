@@ -31,6 +31,8 @@ def test_defaults_and_coerce():
         (TrainConfig, {"schedule": "zb"}, ValueError, "schedule must be one of"),
         (TrainConfig, {"timeout": 0}, ValueError, "timeout must be in"),
         (TrainConfig, {"lr": "fast"}, TypeError, "lr must be a number"),
+        (TrainConfig, {"layer_weight_decay": -0.1}, ValueError, "layer_weight_decay must be in"),
+        (TrainConfig, {"layer_weight_decay": True}, TypeError, "layer_weight_decay must be a"),
     ],
 )
 def test_bad_fields_are_named(cls, kwargs, exc, msg):

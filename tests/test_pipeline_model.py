@@ -12,6 +12,7 @@ from gnnsys.pipeline_parallel.model import (
     Optimizer,
     build_model,
     chunk_loss,
+    make_optimizer,
     train_single,
 )
 
@@ -124,6 +125,41 @@ def test_optimizer_matches_torch_optim(kind, wd):
         ref.step()
     for p, q in zip(a, b):
         assert torch.allclose(p, q, atol=1e-6)
+
+
+def test_optimizer_per_parameter_weight_decay_matches_param_groups():
+    torch.manual_seed(0)
+    a = [torch.nn.Parameter(torch.randn(4, 3)), torch.nn.Parameter(torch.randn(3))]
+    b = [torch.nn.Parameter(p.detach().clone()) for p in a]
+    ours = Optimizer(a, "adam", lr=0.05, weight_decay=[0.3, 0.0])
+    ref = torch.optim.Adam(
+        [{"params": [b[0]], "weight_decay": 0.3}, {"params": [b[1]], "weight_decay": 0.0}],
+        lr=0.05,
+    )
+    for _ in range(5):
+        for ps in (a, b):
+            for p in ps:
+                p.grad = None
+            (ps[0].sum(0) * ps[1]).pow(2).sum().backward()
+        ours.step()
+        ref.step()
+    for p, q in zip(a, b):
+        assert torch.allclose(p, q, atol=1e-6)
+    with pytest.raises(ValueError, match="weight_decay has 1 entries for 2 parameters"):
+        Optimizer(a, "adam", weight_decay=[0.1])
+
+
+def test_layer_weight_decay_goes_to_the_graph_layers_only():
+    net = DeepGNN(ModelConfig(kind="gcnii", hidden=4, num_layers=3), 6, 3)
+    named = list(net.named_parameters())
+    opt = make_optimizer(named, TrainConfig(weight_decay=5e-4, layer_weight_decay=0.01))
+    by_name = {name: wd for (name, _), wd in zip(named, opt.weight_decay)}
+    assert {n for n, wd in by_name.items() if wd == 0.01} == {
+        n for n in by_name if n.startswith("convs.")
+    }
+    assert {by_name[n] for n in by_name if not n.startswith("convs.")} == {5e-4}
+    # Unset: every parameter gets weight_decay, as before.
+    assert set(make_optimizer(named, TrainConfig(weight_decay=5e-4)).weight_decay) == {5e-4}
 
 
 def test_chunk_losses_sum_to_full_mean():

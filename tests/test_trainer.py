@@ -113,12 +113,14 @@ def test_ddp_two_processes_match_one(tmp_path):
 def test_pipe_mode_through_the_cli(tmp_path):
     argv = ["train", "--dataset", "synthetic:tiny", "--mode", "pipe", "--nproc", "2",
             "--model", "gcnii", "--layers", "4", "--hidden", "16", "--epochs", "2",
+            "--weight-decay", "5e-4", "--layer-weight-decay", "0.01",
             "--out", str(tmp_path)]  # fmt: skip
     assert main(argv) == 0
     rows = read_metrics(tmp_path / "metrics.jsonl")
     assert [r["epoch"] for r in rows] == [1, 2]
     assert rows[-1]["bytes"]["activation"] > 0
     assert (tmp_path / "curves.png").is_file()
+    assert json.loads((tmp_path / "config.json").read_text())["layer_weight_decay"] == 0.01
 
 
 def test_pipe_mode_flag_checks(capsys):

@@ -143,7 +143,7 @@ class PipeTrainer:
         self.owned_params = [p for name, p in self.named_params if name in owned]
         # Held by every rank (GCNII's input projection): gradients summed over all ranks.
         self.replicated = [p for name, p in self.named_params if self._replicated(name)]
-        self.optimizer = make_optimizer([p for _, p in self.named_params], self.tcfg)
+        self.optimizer = make_optimizer(self.named_params, self.tcfg)
 
         need_x = self.first or self.model.uses_h0
         self.x = dataset.x.to(self.device) if need_x else None

@@ -234,7 +234,7 @@ class GraphParallelTrainer:
         self.y = dataset.y[ids].to(self.device)
         self.masks = [m[ids].to(self.device) for m in split_masks(n, dataset)]
         self.num_train = int(dataset.train_idx.numel())
-        self.optimizer = make_optimizer(list(self.model.parameters()), self.tcfg)
+        self.optimizer = make_optimizer(list(self.model.named_parameters()), self.tcfg)
         self.record: Dict[str, Any] = {"logits": {}, "grads": {}}
 
     def forward(self, epoch: int, kinds: Tuple[str, str], chunk: int = 0) -> torch.Tensor:

@@ -511,6 +511,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ap.add_argument("--dropout", type=float, default=0.0)
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--lr", type=float, default=0.01)
+    ap.add_argument("--weight-decay", type=float, default=0.0)
+    ap.add_argument("--layer-weight-decay", type=float, default=None)
     ap.add_argument("--chunks", type=int, default=None)
     ap.add_argument("--stages", type=int, default=None)
     ap.add_argument("--groups", type=int, default=None)
@@ -525,6 +527,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     model = {"kind": args.kind, "num_layers": args.layers, "hidden": args.hidden}
     model["dropout"] = args.dropout
     train = {"epochs": args.epochs, "lr": args.lr, "seed": args.seed}
+    train.update(weight_decay=args.weight_decay, layer_weight_decay=args.layer_weight_decay)
     if "RANK" not in os.environ or args.nproc:
         out = run(
             args.mode,

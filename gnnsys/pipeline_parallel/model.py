@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -211,7 +211,8 @@ class Optimizer:
 
     Written out because building any ``torch.optim`` optimizer imports ``torch._dynamo``, which
     costs seconds in every freshly spawned rank; the update rules follow ``torch.optim.Adam``
-    and ``torch.optim.SGD`` (no momentum) step for step.
+    and ``torch.optim.SGD`` (no momentum) step for step. ``weight_decay`` is one value or one
+    per parameter (what ``torch.optim`` param groups express).
 
     Example:
         >>> opt = Optimizer(list(model.parameters()), "adam", lr=0.01)
@@ -223,13 +224,20 @@ class Optimizer:
         params: List[nn.Parameter],
         kind: str = "adam",
         lr: float = 0.01,
-        weight_decay: float = 0.0,
+        weight_decay: Union[float, Sequence[float]] = 0.0,
         betas: Tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
     ) -> None:
         if kind not in ("adam", "sgd"):
             raise ValueError(f"kind must be 'adam' or 'sgd', got {kind!r}")
         self.params, self.kind = list(params), kind
+        if isinstance(weight_decay, (int, float)):
+            weight_decay = [float(weight_decay)] * len(self.params)
+        weight_decay = [float(w) for w in weight_decay]
+        if len(weight_decay) != len(self.params):
+            raise ValueError(
+                f"weight_decay has {len(weight_decay)} entries for {len(self.params)} parameters"
+            )
         self.lr, self.weight_decay, self.betas, self.eps = lr, weight_decay, betas, eps
         self.t = 0
         self.m = [torch.zeros_like(p) for p in self.params] if kind == "adam" else []
@@ -252,8 +260,8 @@ class Optimizer:
             if p.grad is None:
                 continue
             g = p.grad
-            if self.weight_decay:
-                g = g.add(p, alpha=self.weight_decay)
+            if self.weight_decay[i]:
+                g = g.add(p, alpha=self.weight_decay[i])
             if self.kind == "sgd":
                 p.add_(g, alpha=-self.lr)
                 continue
@@ -288,13 +296,25 @@ def clip_grads(params: List[nn.Parameter], max_norm: float, norm: float) -> None
                 p.grad.mul_(coef)
 
 
-def make_optimizer(params: List[nn.Parameter], train: TrainConfig) -> Optimizer:
-    """The configured optimizer (Adam or SGD, lr, weight decay) over ``params``.
+def make_optimizer(
+    named_params: Sequence[Tuple[str, nn.Parameter]], train: TrainConfig
+) -> Optimizer:
+    """The configured optimizer (Adam or SGD, lr, weight decay) over ``named_params``.
+
+    The graph layers' parameters (``convs.*``) get ``train.layer_weight_decay`` when it is set,
+    the input projection and the head ``train.weight_decay`` (GCNII's recipe: 0.01 and 5e-4).
 
     Example:
-        >>> opt = make_optimizer(list(model.parameters()), TrainConfig(lr=0.01))
+        >>> opt = make_optimizer(list(model.named_parameters()), TrainConfig(lr=0.01))
     """
-    return Optimizer(params, train.optimizer, lr=train.lr, weight_decay=train.weight_decay)
+    named_params = list(named_params)
+    layer_wd = train.layer_weight_decay
+    decays = [
+        layer_wd if layer_wd is not None and name.startswith("convs.") else train.weight_decay
+        for name, _ in named_params
+    ]
+    params = [p for _, p in named_params]
+    return Optimizer(params, train.optimizer, lr=train.lr, weight_decay=decays)
 
 
 def chunk_loss(
@@ -393,7 +413,7 @@ def train_single(
     n = adj.num_nodes
     masks = split_masks(n, dataset)
     num_train = int(masks[0].sum())
-    opt = make_optimizer(list(net.parameters()), tcfg)
+    opt = make_optimizer(list(net.named_parameters()), tcfg)
     out: Dict[str, Any] = {"epochs": [], "model": net, "logits": {}, "grads": {}}
     for epoch in range(1, tcfg.epochs + 1):
         t0 = time.perf_counter()
