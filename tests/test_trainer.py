@@ -110,7 +110,7 @@ def test_ddp_two_processes_match_one(tmp_path):
     assert abs(acc_one - acc_two) < 0.1, (acc_one, acc_two)
 
 
-def test_pipe_mode_through_the_cli(tmp_path):
+def test_pipe_mode_through_the_cli(tmp_path, capsys):
     argv = ["train", "--dataset", "synthetic:tiny", "--mode", "pipe", "--nproc", "2",
             "--model", "gcnii", "--layers", "4", "--hidden", "16", "--epochs", "2",
             "--weight-decay", "5e-4", "--layer-weight-decay", "0.01",
@@ -121,6 +121,10 @@ def test_pipe_mode_through_the_cli(tmp_path):
     assert rows[-1]["bytes"]["activation"] > 0
     assert (tmp_path / "curves.png").is_file()
     assert json.loads((tmp_path / "config.json").read_text())["layer_weight_decay"] == 0.01
+    out = capsys.readouterr().out
+    best = max(rows, key=lambda r: r["val_acc"])
+    assert f"final test accuracy: {rows[-1]['test_acc']:.4f}" in out
+    assert f"test accuracy at best validation: {best['test_acc']:.4f} (epoch {best['epoch']}" in out
 
 
 def test_pipe_mode_flag_checks(capsys):
