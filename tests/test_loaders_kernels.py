@@ -96,18 +96,6 @@ def test_pack_and_column_cumsum():
     assert cum.tolist() == [1.0, 3.0, 4.0]
 
 
-def test_prefetch_is_harmless():
-    @numba.njit(cache=False)
-    def f(a):
-        s = 0
-        for i in range(a.shape[0]):
-            K.prefetch(a, (i * 7) % a.shape[0])
-            s += a[i]
-        return s
-
-    assert f(np.arange(100)) == 4950
-
-
 def test_serial_twin_and_choose(monkeypatch):
     assert K.sample_hops_serial.py_func.__qualname__ == "sample_hops_serial"
     assert K.choose(K.sample_hops, K.sample_hops_serial, 10) is K.sample_hops_serial

@@ -21,14 +21,11 @@ These kernels do no bounds checks: callers validate every id first (``neighbor.p
 
 from __future__ import annotations
 
-import types as _pytypes
-
 import numba
 import numpy as np
-from llvmlite import ir
 from numba import njit, prange
-from numba.core import cgutils, types
-from numba.extending import intrinsic
+
+from gnnsys._numba import prefetch, serial_twin
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _ODD2 = np.uint64(0xD1B54A32D192ED03)
@@ -40,27 +37,6 @@ _FLOYD_SCAN = 32  # Floyd's membership test: linear scan up to this k, a hash se
 
 
 _AHEAD = 16  # prefetch distance (elements) in the latency-bound loops
-
-
-@intrinsic
-def prefetch(typingctx, arr, idx):
-    """Hint the CPU to load ``arr[idx]`` into cache (LLVM ``llvm.prefetch``; no bounds check)."""
-    sig = types.void(arr, idx)
-
-    def codegen(context, builder, signature, args):
-        ary, ind = args
-        aryty = signature.args[0]
-        a = context.make_array(aryty)(context, builder, ary)
-        ptr = cgutils.get_item_pointer(context, builder, aryty, a, [ind], wraparound=False)
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
-        # read access, high temporal locality, data cache
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
-        return context.get_dummy_value()
-
-    return sig, codegen
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -692,19 +668,6 @@ def min_max(a):
 
 
 # ---------------------------------------------------------------------- serial twins
-def serial_twin(kernel, name: str):
-    """The same kernel source compiled without ``parallel`` (``prange`` runs as ``range``).
-
-    A parallel region costs a thread-pool wake-up and a barrier: milliseconds when other
-    processes keep the cores busy, which dwarfs small batches. Callers pick the twin for small
-    work or a one-thread budget (``choose``); results are identical either way.
-    """
-    py = kernel.py_func
-    fn = _pytypes.FunctionType(py.__code__, py.__globals__, name, py.__defaults__, py.__closure__)
-    fn.__qualname__ = name  # its own cache entry
-    return njit(nogil=True, cache=True)(fn)
-
-
 # Below this much work (edges, or bytes / 64 for gathers) a kernel runs serially.
 PARALLEL_MIN_WORK = 1 << 16
 

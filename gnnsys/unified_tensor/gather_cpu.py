@@ -14,10 +14,9 @@ from __future__ import annotations
 from typing import Optional
 
 import numpy as np
-from llvmlite import ir
 from numba import njit, prange
-from numba.core import cgutils, types
-from numba.extending import intrinsic
+
+from gnnsys._numba import prefetch2d, serial_twin
 
 # Rows per parallel work item: large enough to amortise scheduling, small enough to balance.
 _BLOCK_ROWS = 64
@@ -34,27 +33,6 @@ PREFETCH_MIN_ROW_BYTES = 4096
 _LINE = 64
 
 
-@intrinsic
-def _prefetch(typingctx, arr, r, j):
-    """Hint the CPU to fetch the cache line holding ``arr[r, j]`` (``llvm.prefetch``)."""
-    sig = types.void(arr, r, j)
-
-    def codegen(context, builder, signature, args):
-        ary, ri, ji = args
-        aryty = signature.args[0]
-        a = context.make_array(aryty)(context, builder, ary)
-        ptr = cgutils.get_item_pointer(context, builder, aryty, a, [ri, ji], wraparound=False)
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
-        # read, no temporal locality (the row is copied once), data cache
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(0), i32(1)])
-        return context.get_dummy_value()
-
-    return sig, codegen
-
-
 @njit(nogil=True, inline="always")
 def _prefetch_row(src, ids, i, n):  # pragma: no cover - compiled
     k = i + PREFETCH_ROWS
@@ -62,18 +40,7 @@ def _prefetch_row(src, ids, i, n):  # pragma: no cover - compiled
         r = ids[k]
         step = max(1, _LINE // src.itemsize)
         for j in range(0, src.shape[1], step):
-            _prefetch(src, r, j)
-
-
-@njit(nogil=True, cache=True)
-def _copy_rows_serial(src, ids, out):  # pragma: no cover - compiled
-    d = src.shape[1]
-    n = ids.shape[0]
-    for i in range(n):
-        _prefetch_row(src, ids, i, n)
-        r = ids[i]
-        for j in range(d):
-            out[i, j] = src[r, j]
+            prefetch2d(src, r, j)
 
 
 @njit(nogil=True, parallel=True, cache=True)
@@ -89,6 +56,9 @@ def _copy_rows_parallel(src, ids, out):  # pragma: no cover - compiled
             r = ids[i]
             for j in range(d):
                 out[i, j] = src[r, j]
+
+
+_copy_rows_serial = serial_twin(_copy_rows_parallel, "_copy_rows_serial")
 
 
 @njit(nogil=True, parallel=True, cache=True)
