@@ -349,23 +349,9 @@ class Block:
             >>> Block(torch.tensor([0, 1]), torch.tensor([1]), 2).edges()
             (tensor([1]), tensor([0]))
         """
-        check_choice("form", form, ("uv", "eid", "all"))
-        check_choice("order", order, ("eid", "srcdst"))
-        eid = torch.arange(self.num_edges(), dtype=torch.int64, device=self.device)
         if form == "eid" and order == "eid":
-            return eid
-        src = self._indices.long()
-        dst = self._dst_of_edges()
-        if order == "srcdst":
-            # CSC order is already sorted by dst within each column; a stable sort by src
-            # gives (src, dst) lexicographic order.
-            perm = torch.sort(src, stable=True).indices
-            src, dst, eid = src[perm], dst[perm], eid[perm]
-        if form == "uv":
-            return src, dst
-        if form == "eid":
-            return eid
-        return src, dst, eid
+            return torch.arange(self.num_edges(), dtype=torch.int64, device=self.device)
+        return edge_view(self._indices.long(), self._dst_of_edges(), form, order, dst_sorted=True)
 
     all_edges = edges
 
@@ -420,6 +406,34 @@ class Block:
             f"Block(num_src_nodes={self._num_src}, num_dst_nodes={self._num_dst}, "
             f"num_edges={self.num_edges()})"
         )
+
+
+def edge_view(
+    src: torch.Tensor, dst: torch.Tensor, form: str, order: str, *, dst_sorted: bool = False
+) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
+    """DGL's ``edges(form, order)`` over edge lists ``src``/``dst`` (edge id = position):
+    ``form`` 'uv' -> (src, dst), 'eid' -> edge ids, 'all' -> (src, dst, eid); ``order`` 'eid'
+    or 'srcdst' (by source, then destination). ``dst_sorted``: the edges are already ordered by
+    destination (CSC), so one stable sort by source gives (src, dst) order.
+
+    Example:
+        >>> edge_view(torch.tensor([1, 0]), torch.tensor([0, 1]), "all", "srcdst")
+        (tensor([0, 1]), tensor([1, 0]), tensor([1, 0]))
+    """
+    check_choice("form", form, ("uv", "eid", "all"))
+    check_choice("order", order, ("eid", "srcdst"))
+    eid = torch.arange(src.numel(), dtype=torch.int64, device=src.device)
+    if order == "srcdst":
+        perm = None if dst_sorted else torch.sort(dst, stable=True).indices
+        by_dst = src if perm is None else src[perm]
+        by_src = torch.sort(by_dst, stable=True).indices
+        perm = by_src if perm is None else perm[by_src]
+        src, dst, eid = src[perm], dst[perm], eid[perm]
+    if form == "uv":
+        return src, dst
+    if form == "eid":
+        return eid
+    return src, dst, eid
 
 
 def _select(values: torch.Tensor, ids: Any, name: str, num: int) -> Union[int, torch.Tensor]:

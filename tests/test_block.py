@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from gnnsys.block import EID, NID, Block
+from gnnsys.block import EID, NID, Block, edge_view
 
 
 def _block(**kw):
@@ -161,3 +161,27 @@ def test_empty_block():
     assert b.num_edges() == 0 and b.in_degrees().numel() == 0
     u, v = b.edges()
     assert u.numel() == 0 and v.numel() == 0
+
+
+@pytest.mark.parametrize("dst_sorted", [False, True])
+def test_edge_view_orders_and_forms(dst_sorted):
+    g = torch.Generator().manual_seed(0)
+    src = torch.randint(0, 7, (60,), generator=g)
+    dst = torch.randint(0, 5, (60,), generator=g)
+    if dst_sorted:
+        dst = torch.sort(dst).values
+    s, d, e = edge_view(src, dst, "all", "srcdst", dst_sorted=dst_sorted)
+    key = s * 10 + d
+    assert bool((key[1:] >= key[:-1]).all())
+    assert torch.equal(src[e], s) and torch.equal(dst[e], d)
+    assert sorted(e.tolist()) == list(range(60))
+    # equal (src, dst) pairs keep edge-id order (stable)
+    same = key[1:] == key[:-1]
+    assert bool((e[1:][same] > e[:-1][same]).all())
+    assert torch.equal(edge_view(src, dst, "eid", "eid"), torch.arange(60))
+    u, v = edge_view(src, dst, "uv", "eid")
+    assert torch.equal(u, src) and torch.equal(v, dst)
+    with pytest.raises(ValueError, match="form must be one of"):
+        edge_view(src, dst, "xy", "eid")
+    with pytest.raises(ValueError, match="order must be one of"):
+        edge_view(src, dst, "uv", "dst")

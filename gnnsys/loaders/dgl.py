@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from gnnsys._checks import check_choice, check_index
-from gnnsys.block import EID, NID, Block, _Frame, _scope
+from gnnsys.block import EID, NID, Block, _Frame, _scope, edge_view
 from gnnsys.features import FeatureStore
 from gnnsys.graph import Graph
 from gnnsys.loaders.base import SampledSubgraph, SampleKey
@@ -570,19 +570,7 @@ class PairGraph:
 
     def edges(self, form: str = "uv", order: str = "eid", etype: Optional[str] = None) -> Any:
         """Edges as compacted node ids: 'uv' -> (src, dst), 'eid', or 'all' -> (src, dst, eid)."""
-        check_choice("form", form, ("uv", "eid", "all"))
-        check_choice("order", order, ("eid", "srcdst"))
-        src, dst = self._src, self._dst
-        eid = torch.arange(src.numel(), dtype=torch.int64, device=self.device)
-        if order == "srcdst":
-            perm = torch.sort(dst, stable=True).indices
-            perm = perm[torch.sort(src[perm], stable=True).indices]
-            src, dst, eid = src[perm], dst[perm], eid[perm]
-        if form == "uv":
-            return src, dst
-        if form == "eid":
-            return eid
-        return src, dst, eid
+        return edge_view(self._src, self._dst, form, order)
 
     all_edges = edges
 
