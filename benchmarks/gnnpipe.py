@@ -155,6 +155,7 @@ def accuracy(args: argparse.Namespace) -> None:
             "lr": args.lr,
             "weight_decay": args.weight_decay,
             "layer_weight_decay": args.layer_weight_decay,
+            "lr_schedule": args.lr_schedule,
             "eval_every": args.eval_every,
             "seed": args.seed,
         }
@@ -292,6 +293,7 @@ def main(argv=None) -> int:
         default=None,
         help="weight decay of the graph layers (GCNII's recipe: 0.01); default --weight-decay",
     )
+    ap.add_argument("--lr-schedule", default="constant", choices=["constant", "cosine"])
     ap.add_argument("--dropout", type=float, default=0.5)
     args = ap.parse_args(argv)
     emit(

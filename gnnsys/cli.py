@@ -142,6 +142,12 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=_non_negative_float("--lr"), default=0.01)
     p.add_argument("--weight-decay", type=_non_negative_float("--weight-decay"), default=0.0)
     p.add_argument(
+        "--lr-schedule",
+        default="constant",
+        choices=["constant", "cosine"],
+        help="cosine: anneal --lr to 0 over --epochs (steadies GNNPipe's late epochs)",
+    )
+    p.add_argument(
         "--layer-weight-decay",
         type=_non_negative_float("--layer-weight-decay"),
         default=None,

@@ -215,6 +215,7 @@ def train(args: argparse.Namespace) -> List[Dict[str, Any]]:
 
     from gnnsys.loaders.pyg import NeighborLoader
     from gnnsys.models import LayeredGNN
+    from gnnsys.pipeline_parallel.config import cosine_lr
 
     rank, world = _dist_init(args)
     device = torch.device(args.device)
@@ -259,6 +260,9 @@ def train(args: argparse.Namespace) -> List[Dict[str, Any]]:
         )
 
     for epoch in range(start_epoch, args.epochs + 1):
+        if args.lr_schedule == "cosine":
+            for group in opt.param_groups:
+                group["lr"] = cosine_lr(args.lr, epoch - 1, args.epochs)
         seeds = _epoch_shard(ds.train_idx, epoch, args.seed, rank, world)
         loader = NeighborLoader(
             data,
@@ -269,6 +273,7 @@ def train(args: argparse.Namespace) -> List[Dict[str, Any]]:
             num_workers=args.threads or 0,
         )
         row = _train_epoch(model, opt, loader, device, epoch, args, is_main)
+        row["lr"] = opt.param_groups[0]["lr"]
         if epoch % args.eval_every == 0 or epoch == args.epochs:
             if is_main:
                 logits = layerwise_inference(model, data, x, device, args.threads)
@@ -385,6 +390,7 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
         lr=args.lr,
         weight_decay=args.weight_decay,
         layer_weight_decay=args.layer_weight_decay,
+        lr_schedule=args.lr_schedule,
         seed=args.seed,
         eval_every=args.eval_every,
     )

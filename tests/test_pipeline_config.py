@@ -33,6 +33,7 @@ def test_defaults_and_coerce():
         (TrainConfig, {"lr": "fast"}, TypeError, "lr must be a number"),
         (TrainConfig, {"layer_weight_decay": -0.1}, ValueError, "layer_weight_decay must be in"),
         (TrainConfig, {"layer_weight_decay": True}, TypeError, "layer_weight_decay must be a"),
+        (TrainConfig, {"lr_schedule": "step"}, ValueError, "lr_schedule must be one of"),
     ],
 )
 def test_bad_fields_are_named(cls, kwargs, exc, msg):

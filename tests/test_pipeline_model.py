@@ -149,6 +149,27 @@ def test_optimizer_per_parameter_weight_decay_matches_param_groups():
         Optimizer(a, "adam", weight_decay=[0.1])
 
 
+def test_cosine_schedule_matches_torch_scheduler():
+    torch.manual_seed(0)
+    a = [torch.nn.Parameter(torch.randn(4, 3))]
+    b = [torch.nn.Parameter(a[0].detach().clone())]
+    ours = make_optimizer(
+        [("convs.0.weight", a[0])], TrainConfig(epochs=6, lr=0.1, lr_schedule="cosine")
+    )
+    ref = torch.optim.Adam(b, lr=0.1)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(ref, T_max=6)
+    for _ in range(6):
+        for ps in (a, b):
+            ps[0].grad = None
+            ps[0].pow(3).sum().backward()
+        ours.step()
+        ref.step()
+        sched.step()
+        assert ours.lr == pytest.approx(ref.param_groups[0]["lr"], abs=1e-12)
+    assert torch.allclose(a[0], b[0], atol=1e-6)
+    assert make_optimizer([("w", a[0])], TrainConfig(lr=0.1)).cosine_steps == 0
+
+
 def test_layer_weight_decay_goes_to_the_graph_layers_only():
     net = DeepGNN(ModelConfig(kind="gcnii", hidden=4, num_layers=3), 6, 3)
     named = list(net.named_parameters())

@@ -21,9 +21,10 @@ def _cli(*argv):
 
 
 def test_outputs_are_written_and_parse(tmp_path):
-    assert main([*TINY, "--epochs", "2", "--out", str(tmp_path)]) == 0
+    assert main([*TINY, "--epochs", "2", "--lr-schedule", "cosine", "--out", str(tmp_path)]) == 0
     rows = read_metrics(tmp_path / "metrics.jsonl")
     assert [r["epoch"] for r in rows] == [1, 2]
+    assert [r["lr"] for r in rows] == pytest.approx([0.01, 0.005])  # cosine over 2 epochs
     for key in (
         "loss",
         "train_acc",
@@ -113,7 +114,7 @@ def test_ddp_two_processes_match_one(tmp_path):
 def test_pipe_mode_through_the_cli(tmp_path, capsys):
     argv = ["train", "--dataset", "synthetic:tiny", "--mode", "pipe", "--nproc", "2",
             "--model", "gcnii", "--layers", "4", "--hidden", "16", "--epochs", "2",
-            "--weight-decay", "5e-4", "--layer-weight-decay", "0.01",
+            "--weight-decay", "5e-4", "--layer-weight-decay", "0.01", "--lr-schedule", "cosine",
             "--out", str(tmp_path)]  # fmt: skip
     assert main(argv) == 0
     rows = read_metrics(tmp_path / "metrics.jsonl")

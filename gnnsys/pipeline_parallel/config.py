@@ -6,6 +6,7 @@ with a message naming the field, before any rank starts.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict, Optional, Union
 
@@ -15,6 +16,7 @@ from gnnsys._checks import check_choice
 
 MODEL_KINDS = ("gcn", "gcnii", "sage", "gat")
 OPTIMIZERS = ("adam", "sgd")
+LR_SCHEDULES = ("constant", "cosine")
 SCHEDULES = ("gpipe", "1f1b")
 
 
@@ -112,6 +114,7 @@ class TrainConfig:
             input projection and the head keep ``weight_decay``. GCNII's recipe is 0.01 on the
             layers and 5e-4 elsewhere. It also steadies GNNPipe: stale history reads feed back
             into training, and unchecked layer weights let that loop amplify (see ``Techniques``).
+        lr_schedule: "constant" or "cosine" (annealed to 0 over ``epochs``, one step per epoch).
         seed: seeds the weights, dropout, partitioner and chunk shuffling.
         eval_every: an exact evaluation pass after every k-th epoch (0 = never).
         schedule: "gpipe" (all forwards, then all backwards) or "1f1b".
@@ -129,6 +132,7 @@ class TrainConfig:
     weight_decay: float = 0.0
     layer_weight_decay: Optional[float] = None
     optimizer: str = "adam"
+    lr_schedule: str = "constant"
     seed: int = 0
     eval_every: int = 1
     schedule: str = "gpipe"
@@ -145,6 +149,7 @@ class TrainConfig:
         if self.layer_weight_decay is not None:
             _float("layer_weight_decay", self.layer_weight_decay, 0.0, None)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         check_int("seed", self.seed, 0)
         check_int("eval_every", self.eval_every, 0)
         check_choice("schedule", self.schedule, SCHEDULES)
@@ -153,6 +158,17 @@ class TrainConfig:
         if self.crash_rank is not None:
             check_int("crash_rank", self.crash_rank, 0)
         check_int("crash_epoch", self.crash_epoch, 1)
+
+
+def cosine_lr(base: float, step: int, total: int) -> float:
+    """The learning rate for update ``step + 1`` of ``total`` under cosine annealing to 0, as
+    ``torch.optim.lr_scheduler.CosineAnnealingLR(T_max=total)`` stepped after each update.
+
+    Example:
+        >>> cosine_lr(0.01, 0, 100), round(cosine_lr(0.01, 50, 100), 6)
+        (0.01, 0.005)
+    """
+    return 0.5 * base * (1.0 + math.cos(math.pi * step / total))
 
 
 ConfigLike = Union[None, Dict[str, Any], ModelConfig, Techniques, TrainConfig]

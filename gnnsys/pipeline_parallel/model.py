@@ -23,7 +23,13 @@ from torch import nn
 
 from gnnsys.graph import Graph
 from gnnsys.nn.conv import GATConv, GCN2Conv, GraphConv, SAGEConv
-from gnnsys.pipeline_parallel.config import ModelConfig, Techniques, TrainConfig, coerce
+from gnnsys.pipeline_parallel.config import (
+    ModelConfig,
+    Techniques,
+    TrainConfig,
+    coerce,
+    cosine_lr,
+)
 from gnnsys.pipeline_parallel.dropout import relu_dropout
 
 
@@ -212,7 +218,9 @@ class Optimizer:
     Written out because building any ``torch.optim`` optimizer imports ``torch._dynamo``, which
     costs seconds in every freshly spawned rank; the update rules follow ``torch.optim.Adam``
     and ``torch.optim.SGD`` (no momentum) step for step. ``weight_decay`` is one value or one
-    per parameter (what ``torch.optim`` param groups express).
+    per parameter (what ``torch.optim`` param groups express). ``cosine_steps`` > 0 anneals the
+    learning rate over that many steps as ``torch.optim.lr_scheduler.CosineAnnealingLR`` with
+    ``T_max=cosine_steps`` and ``eta_min=0`` stepped after each update.
 
     Example:
         >>> opt = Optimizer(list(model.parameters()), "adam", lr=0.01)
@@ -227,6 +235,7 @@ class Optimizer:
         weight_decay: Union[float, Sequence[float]] = 0.0,
         betas: Tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
+        cosine_steps: int = 0,
     ) -> None:
         if kind not in ("adam", "sgd"):
             raise ValueError(f"kind must be 'adam' or 'sgd', got {kind!r}")
@@ -239,6 +248,7 @@ class Optimizer:
                 f"weight_decay has {len(weight_decay)} entries for {len(self.params)} parameters"
             )
         self.lr, self.weight_decay, self.betas, self.eps = lr, weight_decay, betas, eps
+        self.base_lr, self.cosine_steps = lr, int(cosine_steps)
         self.t = 0
         self.m = [torch.zeros_like(p) for p in self.params] if kind == "adam" else []
         self.v = [torch.zeros_like(p) for p in self.params] if kind == "adam" else []
@@ -271,6 +281,8 @@ class Optimizer:
             bc1, bc2 = 1 - b1**self.t, 1 - b2**self.t
             denom = (v.sqrt() / math.sqrt(bc2)).add_(self.eps)
             p.addcdiv_(m, denom, value=-self.lr / bc1)
+        if self.cosine_steps:
+            self.lr = cosine_lr(self.base_lr, self.t, self.cosine_steps)
 
 
 def grad_sq_norm(params: List[nn.Parameter]) -> float:
@@ -303,6 +315,8 @@ def make_optimizer(
 
     The graph layers' parameters (``convs.*``) get ``train.layer_weight_decay`` when it is set,
     the input projection and the head ``train.weight_decay`` (GCNII's recipe: 0.01 and 5e-4).
+    ``train.lr_schedule="cosine"`` anneals the learning rate to 0 over ``train.epochs`` steps
+    (one step per epoch in every trainer).
 
     Example:
         >>> opt = make_optimizer(list(model.named_parameters()), TrainConfig(lr=0.01))
@@ -314,7 +328,8 @@ def make_optimizer(
         for name, _ in named_params
     ]
     params = [p for _, p in named_params]
-    return Optimizer(params, train.optimizer, lr=train.lr, weight_decay=decays)
+    cosine = train.epochs if train.lr_schedule == "cosine" else 0
+    return Optimizer(params, train.optimizer, lr=train.lr, weight_decay=decays, cosine_steps=cosine)
 
 
 def chunk_loss(
