@@ -56,16 +56,21 @@ class Techniques:
     """GNNPipe's convergence techniques, each a switch (the benchmark ablates each one).
 
     Defaults: warm fill, smoothing and shuffling on; refresh, clipping and fresh-read gradients
-    off. In the benchmark's ablation without fresh-read gradients (``tiny``, GCNII-16, hidden 64,
-    dropout 0.5, 8 chunks, 200 epochs) every setting but "smoothing off" reached a best
-    validation accuracy at or above graph parallelism's (0.91-0.93 vs 0.88); smoothing off
-    reached 0.83 with a 3x higher training loss. Under dropout the exact accuracy swings between
-    epochs while graph parallelism's rises smoothly. Fresh-read gradients shrink the swing
-    (same setting, 150 epochs, seeds 0-2, last 50 epochs: mean epoch-to-epoch test change
-    0.015-0.034 vs 0.049-0.085 without, lowest test accuracy 0.65-0.76 vs 0.29-0.74; graph
-    parallelism 0.005-0.008, 0.83-0.87) but do not remove it, and the test accuracy at the best
-    validation epoch was 1-4 points lower (0.89-0.91 vs 0.92-0.93): select by validation
-    accuracy; with dropout 0 the swings vanish.
+    off. In the benchmark's ablation (``tiny``, GCNII-16, hidden 64, dropout 0.5, 8 chunks, 200
+    epochs, constant lr, no fresh-read gradients) every setting but "smoothing off" reached a
+    best validation accuracy at or above graph parallelism's (0.91-0.93 vs 0.88); smoothing off
+    reached 0.83 with a 3x higher training loss.
+
+    Under a constant learning rate the exact accuracy swings between epochs late in training
+    (``tiny``: lowest test accuracy 0.29-0.74 over the last 50 of 150 epochs, graph parallelism
+    0.83-0.87): stale reads feed the weights back into training one epoch late, and Adam's
+    fixed step size keeps that loop excited. The swing scales with the step: with
+    ``TrainConfig(lr_schedule="cosine")`` the last 50 epochs of the same runs (seeds 0-2) hold
+    0.86-0.90 at the lowest and end at 0.90-0.93 (graph parallelism 0.87-0.88), so train GNNPipe
+    with the cosine schedule or select by validation accuracy. Stronger weight decay on the layers
+    (``layer_weight_decay`` 0.002-0.01) also removes the swing but cost both GNNPipe and graph
+    parallelism 7 points on ``tiny``. Fresh-read gradients halve it (mean epoch-to-epoch change
+    0.015-0.034 vs 0.049-0.085) but lowered the best-validation accuracy 1-4 points.
 
     Attributes:
         warm_fill: an exact forward pass before epoch 1 fills every history.
@@ -112,9 +117,10 @@ class TrainConfig:
         lr, weight_decay, optimizer: "adam" or "sgd".
         layer_weight_decay: weight decay of the graph layers (None = ``weight_decay``); the
             input projection and the head keep ``weight_decay``. GCNII's recipe is 0.01 on the
-            layers and 5e-4 elsewhere. It also steadies GNNPipe: stale history reads feed back
-            into training, and unchecked layer weights let that loop amplify (see ``Techniques``).
-        lr_schedule: "constant" or "cosine" (annealed to 0 over ``epochs``, one step per epoch).
+            layers and 5e-4 elsewhere.
+        lr_schedule: "constant" or "cosine" (annealed to 0 over ``epochs``, one step per epoch;
+            recommended for GNNPipe, whose late epochs swing under a constant rate: see
+            ``Techniques``).
         seed: seeds the weights, dropout, partitioner and chunk shuffling.
         eval_every: an exact evaluation pass after every k-th epoch (0 = never).
         schedule: "gpipe" (all forwards, then all backwards) or "1f1b".
