@@ -272,6 +272,15 @@ def test_streaming_blocks_and_parallel_chunks_agree(tmp_path, monkeypatch):
     assert np.array_equal(got, ints)
 
 
+def test_integers_stay_exact_beyond_float_precision(tmp_path):
+    big = [2**53 + 1, -(2**59) - 3, 10**18 - 1]  # ids up to 18 digits
+    _gz(tmp_path / "b.csv.gz", [str(v) for v in big])
+    got = O.read_csv_gz(tmp_path / "b.csv.gz", integer=True)
+    assert got.dtype == np.int64 and got.reshape(-1).tolist() == big
+    as_float = O.read_csv_gz(tmp_path / "b.csv.gz", integer=False, dtype=np.float32)
+    assert as_float.dtype == np.float32 and as_float[0, 0] == np.float32(2**53)
+
+
 @pytest.mark.parametrize(
     "text, kwargs, match",
     [
@@ -283,6 +292,7 @@ def test_streaming_blocks_and_parallel_chunks_agree(tmp_path, monkeypatch):
         ("12345678901234567890\n", dict(integer=True), "line 1"),
         ("1\n2\n3\n", dict(integer=True, rows=2), "more than the expected 2 rows"),
         ("1\n2\n", dict(integer=True, rows=3), "has 2 rows, expected 3"),
+        ("1\n", dict(integer=False, dtype=np.int32), "integer=False parses numbers into a float"),
     ],
 )
 def test_csv_errors(tmp_path, text, kwargs, match):

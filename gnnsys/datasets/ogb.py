@@ -26,6 +26,8 @@ import numba
 import numpy as np
 import torch
 from numba import njit, prange
+from numba.core import types
+from numba.extending import overload
 
 from gnnsys.datasets.dataset import Dataset, graph_from_coo
 
@@ -325,7 +327,9 @@ def read_csv_gz(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"missing file {path}")
-    out_dtype = np.int64 if integer else (dtype or np.float64)
+    out_dtype = np.int64 if integer else np.dtype(dtype or np.float64)
+    if not integer and out_dtype.kind != "f":
+        raise ValueError(f"integer=False parses numbers into a float dtype, got dtype {dtype}")
     blocks: List[np.ndarray] = []
     filled = 0
     line = 1
@@ -397,10 +401,7 @@ def _parse_block(
     np.cumsum(counts, out=starts[1:])
     out = np.empty((int(starts[-1]), cols), dtype=dtype)
     err = np.full(counts.size, -1, dtype=np.int64)
-    if integer:
-        _parse_int_rows(buf, bounds, starts, out, err)
-    else:
-        _parse_float_rows(buf, bounds, starts, out, err)
+    _parse_rows(buf, bounds, starts, out, err)
     bad = err[err >= 0]
     if bad.size:
         pos = int(bad.min())
@@ -566,8 +567,21 @@ def _next_row(buf, i, end):
     return i
 
 
+def _parse_cell(buf, i, end, out):  # pragma: no cover - typed by the overload below
+    raise NotImplementedError
+
+
+@overload(_parse_cell, jit_options={"nogil": True, "cache": True})
+def _parse_cell_typed(buf, i, end, out):
+    # The parser follows the output's dtype at compile time: integers stay exact int64 (no
+    # float round trip), everything else parses as a float.
+    if isinstance(out.dtype, types.Integer):
+        return lambda buf, i, end, out: _parse_int(buf, i, end)
+    return lambda buf, i, end, out: _parse_float(buf, i, end)
+
+
 @njit(nogil=True, parallel=True, cache=True)
-def _parse_int_rows(buf, bounds, starts, out, err):
+def _parse_rows(buf, bounds, starts, out, err):
     cols = out.shape[1]
     for k in prange(bounds.shape[0] - 1):
         end = bounds[k + 1]
@@ -576,30 +590,7 @@ def _parse_int_rows(buf, bounds, starts, out, err):
         while i < end:
             for c in range(cols):
                 i = _skip_blank(buf, i, end)
-                v, i, ok = _parse_int(buf, i, end)
-                if ok:
-                    i, ok = _next_field(buf, i, end, c, cols)
-                if not ok:
-                    err[k] = i
-                    break
-                out[r, c] = v
-            if err[k] >= 0:
-                break
-            r += 1
-            i = _next_row(buf, i, end)
-
-
-@njit(nogil=True, parallel=True, cache=True)
-def _parse_float_rows(buf, bounds, starts, out, err):
-    cols = out.shape[1]
-    for k in prange(bounds.shape[0] - 1):
-        end = bounds[k + 1]
-        i = _next_row(buf, bounds[k], end)
-        r = starts[k]
-        while i < end:
-            for c in range(cols):
-                i = _skip_blank(buf, i, end)
-                v, i, ok = _parse_float(buf, i, end)
+                v, i, ok = _parse_cell(buf, i, end, out)
                 if ok:
                     i, ok = _next_field(buf, i, end, c, cols)
                 if not ok:
