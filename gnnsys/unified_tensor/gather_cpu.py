@@ -15,6 +15,8 @@ from typing import Optional
 
 import numpy as np
 from numba import njit, prange
+from numba.core import types
+from numba.extending import overload
 
 from gnnsys._numba import prefetch2d, serial_twin
 
@@ -43,8 +45,24 @@ def _prefetch_row(src, ids, i, n):  # pragma: no cover - compiled
             prefetch2d(src, r, j)
 
 
+def _cell(src, r, j, lut, out):  # pragma: no cover - typed by the overload below
+    raise NotImplementedError
+
+
+@overload(_cell, jit_options={"nogil": True, "cache": True}, inline="always")
+def _cell_typed(src, r, j, lut, out):
+    # One output element of row ``r``, chosen by the dtypes at compile time: a word copy (same
+    # dtype), bfloat16 bits widened by a shift (uint16 -> uint32 view of float32), or float16
+    # bits looked up in ``lut`` (uint16 -> float).
+    if src.dtype == out.dtype:
+        return lambda src, r, j, lut, out: src[r, j]
+    if src.dtype == types.uint16 and out.dtype == types.uint32:
+        return lambda src, r, j, lut, out: np.uint32(src[r, j]) << np.uint32(16)
+    return lambda src, r, j, lut, out: lut[src[r, j]]
+
+
 @njit(nogil=True, parallel=True, cache=True)
-def _copy_rows_parallel(src, ids, out):  # pragma: no cover - compiled
+def _rows_parallel(src, ids, lut, out):  # pragma: no cover - compiled
     n = ids.shape[0]
     d = src.shape[1]
     nblk = (n + _BLOCK_ROWS - 1) // _BLOCK_ROWS
@@ -55,42 +73,11 @@ def _copy_rows_parallel(src, ids, out):  # pragma: no cover - compiled
             _prefetch_row(src, ids, i, n)
             r = ids[i]
             for j in range(d):
-                out[i, j] = src[r, j]
+                out[i, j] = _cell(src, r, j, lut, out)
 
 
-_copy_rows_serial = serial_twin(_copy_rows_parallel, "_copy_rows_serial")
-
-
-@njit(nogil=True, parallel=True, cache=True)
-def _bf16_rows(src, ids, out):  # pragma: no cover - compiled
-    # src: uint16 bf16 bits [N, D]; out: uint32 view of float32 [n, D].
-    n = ids.shape[0]
-    d = src.shape[1]
-    nblk = (n + _BLOCK_ROWS - 1) // _BLOCK_ROWS
-    for b in prange(nblk):
-        lo = b * _BLOCK_ROWS
-        hi = min(n, lo + _BLOCK_ROWS)
-        for i in range(lo, hi):
-            _prefetch_row(src, ids, i, n)
-            r = ids[i]
-            for j in range(d):
-                out[i, j] = np.uint32(src[r, j]) << np.uint32(16)
-
-
-@njit(nogil=True, parallel=True, cache=True)
-def _lut_rows(src, ids, lut, out):  # pragma: no cover - compiled
-    # src: uint16 half bits [N, D]; lut: float32 [65536]; out: float32 or float64 [n, D].
-    n = ids.shape[0]
-    d = src.shape[1]
-    nblk = (n + _BLOCK_ROWS - 1) // _BLOCK_ROWS
-    for b in prange(nblk):
-        lo = b * _BLOCK_ROWS
-        hi = min(n, lo + _BLOCK_ROWS)
-        for i in range(lo, hi):
-            _prefetch_row(src, ids, i, n)
-            r = ids[i]
-            for j in range(d):
-                out[i, j] = lut[src[r, j]]
+_rows_serial = serial_twin(_rows_parallel, "_rows_serial")
+_NO_LUT = np.empty(0, np.float32)  # the lut argument of copies and bfloat16 widening
 
 
 @njit(nogil=True, cache=True)
@@ -165,7 +152,7 @@ def gather_rows(
     o = out.view(s.dtype)
     if parallel is None:
         parallel = out.nbytes >= PARALLEL_MIN_BYTES
-    (_copy_rows_parallel if parallel else _copy_rows_serial)(s, ids, o)
+    (_rows_parallel if parallel else _rows_serial)(s, ids, _NO_LUT, o)
     return out
 
 
@@ -184,13 +171,13 @@ def gather_rows_upcast(
     if out.shape[0] == 0 or out.shape[1] == 0:
         return out
     if kind == "bfloat16" and out.dtype == np.float32:
-        _bf16_rows(src_bits, ids, out.view(np.uint32))
+        _rows_parallel(src_bits, ids, _NO_LUT, out.view(np.uint32))
     elif kind == "bfloat16":
         tmp = np.empty(out.shape, np.float32)
-        _bf16_rows(src_bits, ids, tmp.view(np.uint32))
+        _rows_parallel(src_bits, ids, _NO_LUT, tmp.view(np.uint32))
         out[...] = tmp
     elif kind == "float16":
-        _lut_rows(src_bits, ids, f16_table(), out)
+        _rows_parallel(src_bits, ids, f16_table(), out)
     else:
         raise ValueError(f"kind must be 'bfloat16' or 'float16', got {kind!r}")
     return out
