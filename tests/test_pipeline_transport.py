@@ -69,6 +69,17 @@ def _worker(rank, port, out_dir):
         "halo",
     )
     res["exchange"] = got[peer].tolist()
+    # The batched form (batch_isend_irecv) that NCCL runs use, exercised here over gloo.
+    batched = Transport(timeout=20.0, batched=True)
+    batched.epoch = 3
+    got = batched.exchange(
+        {peer: torch.full((2, rank + 1), float(rank + 5))},
+        {peer: (2, peer + 1)},
+        torch.float32,
+        make_tag(3, 1, HALO_SLOT, FWD),
+        "halo",
+    )
+    res["batched"] = (got[peer].tolist(), dict(batched.sent))
     x = torch.tensor([float(rank + 1)], dtype=torch.float64)
     t.all_reduce(x, "metrics")
     res["all_reduce"] = x.item()
@@ -101,6 +112,8 @@ def test_counts_and_timeouts_two_ranks(tmp_path):
     assert r1["recv"] == (8.0, 6.0, (0, 5))
     assert r0["exchange"] == [[1.0, 1.0, 1.0]] * 2
     assert r1["exchange"] == [[0.0, 0.0, 0.0]]
+    assert r0["batched"][0] == [[6.0, 6.0]] * 2 and r1["batched"][0] == [[5.0]] * 2
+    assert r0["batched"][1] == {(3, "halo"): 2 * 1 * 4}
     assert r0["all_reduce"] == r1["all_reduce"] == 3.0
     # Bytes counted per (epoch, kind) on the sending side, equal to what the peer received.
     assert r0["sent"][(3, "activation")] == (8 + 3) * 4
