@@ -40,25 +40,27 @@ def test_one_rank_modes_equal_single_process():
     assert graph1["partition"]["groups"]["method"] == "trivial"
 
 
-def _nccl_specs(chunks):
-    return [
-        {"mode": "graph", "model": MODEL},
-        {"mode": "pipe", "model": MODEL, "chunks": chunks},
-        {"mode": "hybrid", "model": MODEL, "chunks": chunks},
+def _gloo_vs_nccl(nproc):
+    """graph, pipe (4 chunks) and hybrid runs on gloo/CPU and on NCCL/GPU: equal losses."""
+    train = {"epochs": 3, "lr": 0.05, "optimizer": "sgd"}
+    specs = [
+        {"mode": "graph", "model": MODEL, "train": train},
+        {"mode": "pipe", "model": MODEL, "chunks": 4, "train": train},
+        {"mode": "hybrid", "model": MODEL, "chunks": 4, "train": train},
     ]
+    ds = _toy()
+    cpu = run_many(ds, specs, nproc=nproc)
+    gpu = run_many(ds, specs, nproc=nproc, backend="nccl")
+    for a, b in zip(cpu, gpu):
+        assert a["epochs"][-1]["bytes"] == b["epochs"][-1]["bytes"]
+        for x, y in zip(a["epochs"], b["epochs"]):
+            assert y["loss"] == pytest.approx(x["loss"], abs=1e-4)
 
 
 @pytest.mark.gpu
 def test_nccl_one_rank_on_the_gpu_matches_gloo_on_cpu():
     # One rank: histories, chunk blocks, metrics and the optimizer on the GPU (no messages).
-    ds = _toy()
-    train = {"epochs": 3, "lr": 0.05, "optimizer": "sgd"}
-    specs = [{**s, "train": train} for s in _nccl_specs(chunks=4)]
-    cpu = run_many(ds, specs, nproc=1)
-    gpu = run_many(ds, specs, nproc=1, backend="nccl")
-    for a, b in zip(cpu, gpu):
-        for x, y in zip(a["epochs"], b["epochs"]):
-            assert y["loss"] == pytest.approx(x["loss"], abs=1e-4)
+    _gloo_vs_nccl(nproc=1)
 
 
 @pytest.mark.gpu
@@ -67,15 +69,7 @@ def test_nccl_two_ranks_match_gloo():
 
     if torch.cuda.device_count() < 2:
         pytest.skip("NCCL needs one GPU per rank: this machine has fewer than 2")
-    ds = _toy()
-    train = {"epochs": 3, "lr": 0.05, "optimizer": "sgd"}
-    specs = [{**s, "train": train} for s in _nccl_specs(chunks=4)]
-    cpu = run_many(ds, specs, nproc=2)
-    gpu = run_many(ds, specs, nproc=2, backend="nccl")
-    for a, b in zip(cpu, gpu):
-        assert a["epochs"][-1]["bytes"] == b["epochs"][-1]["bytes"]
-        for x, y in zip(a["epochs"], b["epochs"]):
-            assert y["loss"] == pytest.approx(x["loss"], abs=1e-4)
+    _gloo_vs_nccl(nproc=2)
 
 
 def test_dead_rank_fails_every_rank_within_timeout():
