@@ -446,7 +446,13 @@ def _dd_log(ah, al):
     if m < _SQRT_HALF:
         m *= 2.0
         ex -= 1
-    ml = math.ldexp(al, -ex)
+    return _dd_log_reduced(m, math.ldexp(al, -ex), float(ex))
+
+
+@njit(inline="always", **_JF)
+def _dd_log_reduced(m, ml, kf):
+    """log((m + ml) 2^kf) for m in [1/sqrt2, sqrt2): the table point and atanh series of
+    ``_dd_log``, shared with its branch-free twin ``_dd_log_v``."""
     idx = int((m - 1.0) * 128.0 - _LOG_K0 + 0.5)
     c = 1.0 + (idx + _LOG_K0) * 0.0078125
     nh, nl = _two_sum(m - c, ml)  # m - c is exact (Sterbenz)
@@ -457,8 +463,8 @@ def _dd_log(ah, al):
     t = uh * w * (((w * (1.0 / 9.0) + 1.0 / 7.0) * w + 0.2) * w + 1.0 / 3.0)
     sh, sl = _fast_two_sum(uh, t)
     sh, sl = _dd_add(sh, sl, ul, 0.0)
-    kh, kl = _two_prod(float(ex), _LN2_HI)
-    kl += ex * _LN2_LO
+    kh, kl = _two_prod(kf, _LN2_HI)
+    kl += kf * _LN2_LO
     kh, kl = _dd_add(kh, kl, _LOG_TABLE[idx, 0], _LOG_TABLE[idx, 1])
     return _dd_add(kh, kl, 2.0 * sh, 2.0 * sl)
 
@@ -656,22 +662,7 @@ def _dd_log_v(ah, al):
     b = _bits(ah)
     k = (b - 0x3FE6A09E667F3BCD) >> 52
     m = _from_bits(b - (k << 52))  # in [1/sqrt2, sqrt2)
-    ml = al * _pow2(-k)
-    idx = int((m - 1.0) * 128.0 - _LOG_K0 + 0.5)
-    c = 1.0 + (idx + _LOG_K0) * 0.0078125
-    nh, nl = _two_sum(m - c, ml)  # m - c is exact (Sterbenz)
-    dh, dl = _two_sum(m, c)
-    dh, dl = _dd_add(dh, dl, ml, 0.0)
-    uh, ul = _dd_div(nh, nl, dh, dl)
-    w = uh * uh
-    t = uh * w * (((w * (1.0 / 9.0) + 1.0 / 7.0) * w + 0.2) * w + 1.0 / 3.0)
-    sh, sl = _fast_two_sum(uh, t)
-    sh, sl = _dd_add(sh, sl, ul, 0.0)
-    kf = float(k)
-    kh, kl = _two_prod(kf, _LN2_HI)
-    kl += kf * _LN2_LO
-    kh, kl = _dd_add(kh, kl, _LOG_TABLE[idx, 0], _LOG_TABLE[idx, 1])
-    return _dd_add(kh, kl, 2.0 * sh, 2.0 * sl)
+    return _dd_log_reduced(m, al * _pow2(-k), float(k))
 
 
 @njit(inline="always", **_JF)
