@@ -142,7 +142,7 @@ def _frexp(a):
 
 @triton.jit
 def _dd_log(ah, al, ltab_ptr):
-    """log(ah + al), ah > 0 finite (see bessel._dd_log): table point c = 1 + k/128 plus a short
+    """log(ah + al), ah > 0 finite (see bessel._dd_log_v): table point c = 1 + k/128 plus a short
     atanh series; ltab_ptr holds log(1 + k/128), k = -38..53, as (hi, lo) pairs."""
     m, ex = _frexp(ah)
     low = m < SQRT_HALF

@@ -436,39 +436,6 @@ def _dd_sqrt(ah, al):
     return _fast_two_sum(s, (((ah - p) - e) + al) / (2.0 * s))
 
 
-@njit(**_JF)
-def _dd_log(ah, al):
-    """log(ah + al) for ah > 0 finite, to ~1e-25 absolute. m = (ah + al) 2^-e in [1/sqrt2, sqrt2),
-    c = 1 + k/128 the nearest table point, u = (m - c)/(m + c) (|u| < 0.0028, double-double),
-    log m = log c + 2 atanh(u) with atanh(u) = u + u^3 (1/3 + u^2/5 + u^4/7 + u^6/9): that
-    correction is below 7e-9, so double precision suffices for it."""
-    m, ex = math.frexp(ah)
-    if m < _SQRT_HALF:
-        m *= 2.0
-        ex -= 1
-    return _dd_log_reduced(m, math.ldexp(al, -ex), float(ex))
-
-
-@njit(inline="always", **_JF)
-def _dd_log_reduced(m, ml, kf):
-    """log((m + ml) 2^kf) for m in [1/sqrt2, sqrt2): the table point and atanh series of
-    ``_dd_log``, shared with its branch-free twin ``_dd_log_v``."""
-    idx = int((m - 1.0) * 128.0 - _LOG_K0 + 0.5)
-    c = 1.0 + (idx + _LOG_K0) * 0.0078125
-    nh, nl = _two_sum(m - c, ml)  # m - c is exact (Sterbenz)
-    dh, dl = _two_sum(m, c)
-    dh, dl = _dd_add(dh, dl, ml, 0.0)
-    uh, ul = _dd_div(nh, nl, dh, dl)
-    w = uh * uh
-    t = uh * w * (((w * (1.0 / 9.0) + 1.0 / 7.0) * w + 0.2) * w + 1.0 / 3.0)
-    sh, sl = _fast_two_sum(uh, t)
-    sh, sl = _dd_add(sh, sl, ul, 0.0)
-    kh, kl = _two_prod(kf, _LN2_HI)
-    kl += kf * _LN2_LO
-    kh, kl = _dd_add(kh, kl, _LOG_TABLE[idx, 0], _LOG_TABLE[idx, 1])
-    return _dd_add(kh, kl, 2.0 * sh, 2.0 * sl)
-
-
 # ----------------------------------------------------------------------------- elementary functions
 # Branch-free versions of log and exp (bit manipulation and polynomials): unlike calls to libm,
 # loops over them vectorise (AVX2/AVX-512), 4-8 elements per instruction.
@@ -602,16 +569,7 @@ def _v_eta(v, x, s):
         lr = _LN2_HI + math.log(v) - math.log(x) if big else math.asinh(r)
         return s - v * lr, 0.0
     m, ex = math.frexp(v)
-    xs = math.ldexp(x, -ex)
-    ah, al = _two_prod(m, m)
-    bh, bl = _two_prod(xs, xs)
-    ah, al = _dd_add(ah, al, bh, bl)
-    sh, sl = _dd_sqrt(ah, al)
-    nh, nl = _dd_add(sh, sl, m, 0.0)
-    qh, ql = _dd_div(nh, nl, xs, 0.0)
-    lh, ll = _dd_log(qh, ql)
-    lh, ll = _dd_mul_d(lh, ll, m)
-    rh, rl = _dd_add(sh, sl, -lh, -ll)
+    rh, rl = _v_eta_scaled(m, math.ldexp(x, -ex))
     return math.ldexp(rh, ex), math.ldexp(rl, ex)
 
 
@@ -658,11 +616,47 @@ def _pow2(k):
 
 @njit(inline="always", **_JF)
 def _dd_log_v(ah, al):
-    """log(ah + al) like _dd_log, without branches or libm calls (vectorisable); ah normal."""
+    """log(ah + al) for ah > 0 normal, to ~1e-25 absolute, without branches or libm calls
+    (vectorisable). m = (ah + al) 2^-k in [1/sqrt2, sqrt2) by bit manipulation, c = 1 + k/128
+    the nearest table point, u = (m - c)/(m + c) (|u| < 0.0028, double-double),
+    log m = log c + 2 atanh(u) with atanh(u) = u + u^3 (1/3 + u^2/5 + u^4/7 + u^6/9): that
+    correction is below 7e-9, so double precision suffices for it."""
     b = _bits(ah)
     k = (b - 0x3FE6A09E667F3BCD) >> 52
     m = _from_bits(b - (k << 52))  # in [1/sqrt2, sqrt2)
-    return _dd_log_reduced(m, al * _pow2(-k), float(k))
+    ml = al * _pow2(-k)
+    idx = int((m - 1.0) * 128.0 - _LOG_K0 + 0.5)
+    c = 1.0 + (idx + _LOG_K0) * 0.0078125
+    nh, nl = _two_sum(m - c, ml)  # m - c is exact (Sterbenz)
+    dh, dl = _two_sum(m, c)
+    dh, dl = _dd_add(dh, dl, ml, 0.0)
+    uh, ul = _dd_div(nh, nl, dh, dl)
+    w = uh * uh
+    t = uh * w * (((w * (1.0 / 9.0) + 1.0 / 7.0) * w + 0.2) * w + 1.0 / 3.0)
+    sh, sl = _fast_two_sum(uh, t)
+    sh, sl = _dd_add(sh, sl, ul, 0.0)
+    kf = float(k)
+    kh, kl = _two_prod(kf, _LN2_HI)
+    kl += kf * _LN2_LO
+    kh, kl = _dd_add(kh, kl, _LOG_TABLE[idx, 0], _LOG_TABLE[idx, 1])
+    return _dd_add(kh, kl, 2.0 * sh, 2.0 * sl)
+
+
+@njit(inline="always", **_JF)
+def _v_eta_scaled(m, xs):
+    """sqrt(m^2+xs^2) - m*asinh(m/xs) in double-double for m in [0.5, 1) and m/xs in
+    [1/DD_HI, 1/DD_LO] (v and x scaled by the same power of two), branch-free: shared by the
+    scalar ``_v_eta`` and the vectorised ``_v_eta_dd``. The quotient is O(1), so the
+    branch-free ``_dd_log_v`` applies."""
+    ah, al = _two_prod(m, m)
+    bh, bl = _two_prod(xs, xs)
+    ah, al = _dd_add(ah, al, bh, bl)
+    sh, sl = _dd_sqrt(ah, al)
+    nh, nl = _dd_add(sh, sl, m, 0.0)
+    qh, ql = _dd_div(nh, nl, xs, 0.0)
+    lh, ll = _dd_log_v(qh, ql)
+    lh, ll = _dd_mul_d(lh, ll, m)
+    return _dd_add(sh, sl, -lh, -ll)
 
 
 @njit(inline="always", **_JF)
@@ -672,17 +666,7 @@ def _v_eta_dd(v, x):
     m in [0.5, 1); v, x in [2^-400, 2^400]."""
     e = _exponent(v) + 1
     sc = _pow2(-e)
-    m = v * sc
-    xs = x * sc
-    ah, al = _two_prod(m, m)
-    bh, bl = _two_prod(xs, xs)
-    ah, al = _dd_add(ah, al, bh, bl)
-    sh, sl = _dd_sqrt(ah, al)
-    nh, nl = _dd_add(sh, sl, m, 0.0)
-    qh, ql = _dd_div(nh, nl, xs, 0.0)
-    lh, ll = _dd_log_v(qh, ql)
-    lh, ll = _dd_mul_d(lh, ll, m)
-    rh, rl = _dd_add(sh, sl, -lh, -ll)
+    rh, rl = _v_eta_scaled(v * sc, x * sc)
     up = _pow2(e)
     return rh * up, rl * up
 
