@@ -36,52 +36,33 @@ FG = {"fresh_grad": True}  # asked for everywhere: kept with one group, switched
 EXACT = {"epochs": LAYERS + 1, "lr": 0.0, "record": True, "eval_every": 0}
 
 
+def _hybrid(kind, stages, groups, chunks, train=TRAIN, techniques=FG):
+    return dict(
+        mode="hybrid",
+        model=_model(kind),
+        stages=stages,
+        groups=groups,
+        chunks=chunks,
+        train=train,
+        techniques=techniques,
+    )
+
+
 @pytest.fixture(scope="module")
 def runs():
     ds = _toy()
+    exact_tech = {
+        "warm_fill": False,
+        "smoothing": False,
+        "shuffle_chunks": False,
+        "fresh_grad": True,
+    }
     specs = {
         "pipe4": dict(mode="pipe", model=_model("gcnii"), chunks=4, train=TRAIN, techniques=FG),
-        "hyb4x1": dict(
-            mode="hybrid",
-            model=_model("gcnii"),
-            stages=4,
-            groups=1,
-            chunks=4,
-            train=TRAIN,
-            techniques=FG,
-        ),
-        "hyb2x2-one": dict(
-            mode="hybrid",
-            model=_model("gcnii"),
-            stages=2,
-            groups=2,
-            chunks=1,
-            train=TRAIN,
-            techniques=FG,
-        ),
-        "hyb2x2-exact": dict(
-            mode="hybrid",
-            model=_model("gcn"),
-            stages=2,
-            groups=2,
-            chunks=3,
-            train=EXACT,
-            techniques={
-                "warm_fill": False,
-                "smoothing": False,
-                "shuffle_chunks": False,
-                "fresh_grad": True,
-            },
-        ),
-        "hyb1x4": dict(
-            mode="hybrid",
-            model=_model("sage"),
-            stages=1,
-            groups=4,
-            chunks=1,
-            train=TRAIN,
-            techniques=FG,
-        ),
+        "hyb4x1": _hybrid("gcnii", 4, 1, 4),
+        "hyb2x2-one": _hybrid("gcnii", 2, 2, 1),
+        "hyb2x2-exact": _hybrid("gcn", 2, 2, 3, train=EXACT, techniques=exact_tech),
+        "hyb1x4": _hybrid("sage", 1, 4, 1),
         "graph4": dict(mode="graph", model=_model("sage"), train=TRAIN),
     }
     out = dict(zip(specs, run_many(ds, list(specs.values()), 4)))
