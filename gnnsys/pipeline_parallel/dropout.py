@@ -24,43 +24,33 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
 @njit(nogil=True, cache=True)
-def _forward(lo, hi, x, out, seed, threshold, scale, relu):
-    """out[i] = x[i] * scale where kept (and x[i] > 0 with ``relu``), else 0; i in [lo, hi)."""
-    _forward_run(x[lo:hi], out[lo:hi], seed + np.uint64(lo) * _GOLDEN, threshold, scale, relu)
-
-
-@njit(nogil=True, cache=True)
-def _forward_run(x, out, seed, threshold, scale, relu):
-    # Loops over whole (sliced) arrays from 0 so that LLVM vectorises the hash.
-    sc = x.dtype.type(scale)
-    zero = x.dtype.type(0)
-    if relu:
-        for i in range(x.shape[0]):
-            v = x[i]
-            out[i] = v * sc if (_hash(seed, i) >= threshold and v > zero) else zero
-    else:
-        for i in range(x.shape[0]):
-            out[i] = x[i] * sc if _hash(seed, i) >= threshold else zero
-
-
-@njit(nogil=True, cache=True)
-def _backward(lo, hi, grad, out, gin, seed, threshold, scale, relu):
-    """gin[i] = grad[i] * scale where the forward passed element i, else 0."""
-    _backward_run(
-        grad[lo:hi], out[lo:hi], gin[lo:hi], seed + np.uint64(lo) * _GOLDEN, threshold, scale, relu
+def _gated(lo, hi, values, gate, out, seed, threshold, scale, relu):
+    """out[i] = values[i] * scale where element i is kept (and, with ``relu``, gate[i] > 0),
+    else 0; i in [lo, hi). Forward: values = gate = x. Backward: values = the incoming gradient,
+    gate = the forward output (> 0 exactly where the forward kept a positive input)."""
+    _gated_run(
+        values[lo:hi],
+        gate[lo:hi],
+        out[lo:hi],
+        seed + np.uint64(lo) * _GOLDEN,
+        threshold,
+        scale,
+        relu,
     )
 
 
 @njit(nogil=True, cache=True)
-def _backward_run(grad, out, gin, seed, threshold, scale, relu):
-    sc = grad.dtype.type(scale)
-    zero = grad.dtype.type(0)
-    if relu:  # out > 0 exactly where the forward kept a positive input
-        for i in range(grad.shape[0]):
-            gin[i] = grad[i] * sc if (_hash(seed, i) >= threshold and out[i] > zero) else zero
+def _gated_run(values, gate, out, seed, threshold, scale, relu):
+    # Loops over whole (sliced) arrays from 0 so that LLVM vectorises the hash.
+    sc = values.dtype.type(scale)
+    zero = values.dtype.type(0)
+    if relu:
+        for i in range(values.shape[0]):
+            keep = _hash(seed, i) >= threshold and gate[i] > zero
+            out[i] = values[i] * sc if keep else zero
     else:
-        for i in range(grad.shape[0]):
-            gin[i] = grad[i] * sc if _hash(seed, i) >= threshold else zero
+        for i in range(values.shape[0]):
+            out[i] = values[i] * sc if _hash(seed, i) >= threshold else zero
 
 
 @njit(nogil=True, cache=True)
@@ -73,12 +63,13 @@ def _hash(seed, i):
     return z >> np.uint64(64 - _BITS)
 
 
-def _launch(kernel, n: int, *args) -> None:
+def _launch(n: int, *args) -> None:
+    """``_gated`` over n elements, split into tasks of ``_PER_CHUNK`` on the ops thread pool."""
     from gnnsys.ops._sparse_cpu import launch
 
     bounds = np.arange(0, n + _PER_CHUNK, _PER_CHUNK, dtype=np.int64)
     bounds[-1] = n
-    launch(kernel, n, bounds, *args)
+    launch(_gated, n, bounds, *args)
 
 
 class _ReluDropout(torch.autograd.Function):
@@ -88,10 +79,8 @@ class _ReluDropout(torch.autograd.Function):
         scale = 1.0 / (1.0 - p)
         seed64 = np.uint64(seed)
         out = torch.empty_like(x)
-        n = x.numel()
-        _launch(
-            _forward, n, x.view(-1).numpy(), out.view(-1).numpy(), seed64, threshold, scale, relu
-        )
+        flat = x.view(-1).numpy()
+        _launch(flat.size, flat, flat, out.view(-1).numpy(), seed64, threshold, scale, relu)
         ctx.args = (seed64, threshold, scale, relu)
         ctx.save_for_backward(out)
         return out
@@ -99,21 +88,10 @@ class _ReluDropout(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         (out,) = ctx.saved_tensors
-        seed64, threshold, scale, relu = ctx.args
         g = grad.contiguous()
         gin = torch.empty_like(out)
-        n = out.numel()
-        _launch(
-            _backward,
-            n,
-            g.view(-1).numpy(),
-            out.view(-1).numpy(),
-            gin.view(-1).numpy(),
-            seed64,
-            threshold,
-            scale,
-            relu,
-        )
+        flat = g.view(-1).numpy()
+        _launch(flat.size, flat, out.view(-1).numpy(), gin.view(-1).numpy(), *ctx.args)
         return gin, None, None, None
 
 
