@@ -2,11 +2,17 @@
 
 ``indptr[v]:indptr[v+1]`` slices ``indices`` to the sources of the edges pointing into ``v``
 (messages flow source -> destination, as PyG's ``flow="source_to_target"`` and DGL's in-edges).
+
+One fused CSC serves homogeneous and heterogeneous graphs alike (as GraphBolt's
+``FusedCSCSamplingGraph``): nodes of one type hold consecutive global ids
+(``node_type_offset``), the edges into a node are grouped by edge type (``type_per_edge``), and
+the type names are kept (``(src_type, relation, dst_type)`` triples, as PyG and DGL write
+them). A homogeneous graph is the one-type case, with no extra arrays.
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -14,17 +20,29 @@ import torch
 from gnnsys._checks import as_cpu_tensor, check_choice, index_dtype
 
 _SELF_LOOPS = ("keep", "remove", "add")
+# DGL's names for the one node and edge type of a homogeneous graph.
+DEFAULT_NTYPE = "_N"
+DEFAULT_ETYPE = (DEFAULT_NTYPE, "_E", DEFAULT_NTYPE)
+
+EdgeType = Tuple[str, str, str]
 
 
 class Graph:
-    """A directed graph in CSC form (incoming edges grouped by destination).
+    """A directed graph in CSC form (incoming edges grouped by destination), optionally typed.
 
     Attributes:
         indptr: int64 [N+1] column starts.
         indices: int32 [E] (int64 when N >= 2^31) source node of each edge.
-        edge_ids: optional int64 [E], each edge's position in the caller's edge list
-            (-1 for self loops added by ``self_loops="add"``).
+        edge_ids: optional int64 [E], each edge's position in the caller's edge list (for a
+            typed graph: in its own edge type's list; -1 for self loops added by
+            ``self_loops="add"``).
         edge_weight: optional float [E].
+        node_type_offset: optional int64 [T+1]: nodes of type t are the ids
+            ``node_type_offset[t]..node_offset[t+1]-1`` (None: one type).
+        type_per_edge: optional int8/int32 [E], each edge's type; within a column edges are
+            sorted by type (None: one edge type).
+        node_types, edge_types: the type names (defaults ``["_N"]`` and
+            ``[("_N", "_E", "_N")]``, DGL's names for a homogeneous graph).
         ndata, edata: dicts of per-node / per-edge tensors (edata in CSC order), used by the
             DGL adapter.
 
@@ -32,6 +50,10 @@ class Graph:
         >>> g = Graph.from_edge_index(torch.tensor([[0, 1, 2], [1, 2, 0]]))
         >>> g.in_degrees().tolist()
         [1, 1, 1]
+        >>> h = Graph.from_hetero({("a", "to", "b"): torch.tensor([[0, 1], [0, 0]])},
+        ...                       {"a": 2, "b": 1})
+        >>> h.node_types, h.num_nodes
+        (['a', 'b'], 3)
     """
 
     def __init__(
@@ -41,16 +63,25 @@ class Graph:
         *,
         edge_ids: Optional[torch.Tensor] = None,
         edge_weight: Optional[torch.Tensor] = None,
+        node_type_offset: Optional[torch.Tensor] = None,
+        type_per_edge: Optional[torch.Tensor] = None,
+        node_types: Optional[Sequence[str]] = None,
+        edge_types: Optional[Sequence[EdgeType]] = None,
         validate: bool = True,
     ) -> None:
         self.indptr = indptr
         self.indices = indices
         self.edge_ids = edge_ids
         self.edge_weight = edge_weight
+        self.node_type_offset = node_type_offset
+        self.type_per_edge = type_per_edge
+        self._node_types = list(node_types) if node_types is not None else None
+        self._edge_types = [tuple(e) for e in edge_types] if edge_types is not None else None
         self.ndata: Dict[str, torch.Tensor] = {}
         self.edata: Dict[str, torch.Tensor] = {}
         if validate:
             self._validate()
+        self._check_types(full=validate)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -61,12 +92,107 @@ class Graph:
     def num_edges(self) -> int:
         return self.indices.numel()
 
+    @property
+    def is_hetero(self) -> bool:
+        """True when the graph was built with type names (even a single named type)."""
+        return self._node_types is not None
+
+    @property
+    def node_types(self) -> List[str]:
+        """Node type names, in id order (``["_N"]`` for a homogeneous graph)."""
+        return list(self._node_types) if self._node_types is not None else [DEFAULT_NTYPE]
+
+    @property
+    def edge_types(self) -> List[EdgeType]:
+        """Edge types as ``(src_type, relation, dst_type)``, in type-id order."""
+        return list(self._edge_types) if self._edge_types is not None else [DEFAULT_ETYPE]
+
+    @property
+    def num_node_types(self) -> int:
+        return len(self._node_types) if self._node_types is not None else 1
+
+    @property
+    def num_edge_types(self) -> int:
+        return len(self._edge_types) if self._edge_types is not None else 1
+
+    def type_offsets(self) -> torch.Tensor:
+        """int64 [T+1]: nodes of type t are ids ``offsets[t]..offsets[t+1]-1``."""
+        if self.node_type_offset is not None:
+            return self.node_type_offset
+        return torch.tensor([0, self.num_nodes], dtype=torch.int64)
+
+    @property
+    def num_nodes_dict(self) -> Dict[str, int]:
+        """Nodes per node type."""
+        off = self.type_offsets().tolist()
+        return {t: off[i + 1] - off[i] for i, t in enumerate(self.node_types)}
+
+    def node_type_id(self, ntype: Optional[str]) -> int:
+        """The id of node type ``ntype`` (None: the only type of a one-type graph).
+
+        Example:
+            >>> h.node_type_id("b")
+            1
+        """
+        names = self.node_types
+        if ntype is None:
+            if len(names) != 1:
+                raise ValueError(f"the graph has node types {names}: name one")
+            return 0
+        if ntype not in names:
+            raise ValueError(f"node type {ntype!r} is not in the graph (node types: {names})")
+        return names.index(ntype)
+
+    def edge_type_id(self, etype: Union[None, str, Sequence[str]]) -> int:
+        """The id of an edge type given as a ``(src, relation, dst)`` triple or, when it is
+        unambiguous, by its relation name alone (as DGL allows); None for a one-type graph.
+
+        Example:
+            >>> h.edge_type_id(("a", "to", "b")), h.edge_type_id("to")
+            (0, 0)
+        """
+        names = self.edge_types
+        if etype is None:
+            if len(names) != 1:
+                raise ValueError(f"the graph has edge types {names}: name one")
+            return 0
+        if isinstance(etype, str):
+            hits = [i for i, e in enumerate(names) if e[1] == etype]
+            if len(hits) != 1:
+                what = "no" if not hits else "several"
+                raise ValueError(
+                    f"edge type {etype!r} matches {what} edge types of the graph ({names}); "
+                    "give a (src_type, relation, dst_type) triple"
+                )
+            return hits[0]
+        key = tuple(etype)
+        if key not in names:
+            raise ValueError(f"edge type {key!r} is not in the graph (edge types: {names})")
+        return names.index(key)
+
+    def type_layout(self) -> Tuple[np.ndarray, ...]:
+        """What the sampling kernels read of the typing, as numpy arrays:
+        (type_per_edge or empty, node_type_offset [T+1], etype_src [K], etype_dst [K],
+        dst_etype_ptr [T+1], dst_etypes [K]: the edge types into each node type)."""
+        names = self.node_types
+        ets = self.edge_types
+        src = np.asarray([names.index(e[0]) for e in ets], np.int64)
+        dst = np.asarray([names.index(e[2]) for e in ets], np.int64)
+        order = np.argsort(dst, kind="stable")
+        ptr = np.zeros(len(names) + 1, np.int64)
+        np.cumsum(np.bincount(dst, minlength=len(names)), out=ptr[1:])
+        tpe = self.type_per_edge.numpy() if self.type_per_edge is not None else np.empty(0, np.int8)
+        off = self.type_offsets().numpy().astype(np.int64, copy=False)
+        return tpe, off, src, dst, ptr, order.astype(np.int64)
+
     def __repr__(self) -> str:
         extra = []
         if self.edge_ids is not None:
             extra.append("edge_ids")
         if self.edge_weight is not None:
             extra.append(f"edge_weight={self.edge_weight.dtype}")
+        if self.is_hetero:
+            extra.append(f"node_types={self.node_types}, edge_types={self.edge_types}")
         more = f", {', '.join(extra)}" if extra else ""
         return (
             f"Graph(num_nodes={self.num_nodes}, num_edges={self.num_edges}, "
@@ -168,13 +294,116 @@ class Graph:
         return cls(ip, ix, edge_ids=eids, edge_weight=w)
 
     @classmethod
+    def from_hetero(
+        cls,
+        edge_index_dict: Mapping[EdgeType, Any],
+        num_nodes_dict: Mapping[str, int],
+        *,
+        edge_weight_dict: Optional[Mapping[EdgeType, Any]] = None,
+    ) -> Graph:
+        """Build a typed graph from per-edge-type COO ``edge_index`` [2, E_t] in per-type ids.
+
+        Node types take ids in ``num_nodes_dict``'s order, edge types in ``edge_index_dict``'s;
+        ``edge_ids`` are each edge's position in its own type's ``edge_index``. Optional
+        ``edge_weight_dict`` gives weights per edge type (all types or none).
+
+        Example:
+            >>> g = Graph.from_hetero(
+            ...     {("author", "writes", "paper"): torch.tensor([[0, 1], [0, 0]])},
+            ...     {"author": 2, "paper": 1})
+            >>> g.num_nodes_dict, g.num_edges
+            ({'author': 2, 'paper': 1}, 2)
+        """
+        from gnnsys._csc import coo_to_csc
+
+        node_types, offsets = _check_node_counts(num_nodes_dict)
+        if not isinstance(edge_index_dict, Mapping) or not edge_index_dict:
+            raise ValueError("edge_index_dict must be a non-empty dict {edge type: edge_index}")
+        edge_types = [_check_edge_type(et, node_types) for et in edge_index_dict]
+        if len(set(edge_types)) != len(edge_types):
+            raise ValueError(f"edge_index_dict names an edge type twice: {edge_types}")
+        if edge_weight_dict is not None and set(map(tuple, edge_weight_dict)) != set(edge_types):
+            raise ValueError("edge_weight_dict must give weights for every edge type or none")
+        n = int(offsets[-1])
+        idt = index_dtype(n)
+        np_idt = np.int32 if idt == torch.int32 else np.int64
+        srcs, dsts, kinds, local_ids, weights = [], [], [], [], []
+        for k, (et, ei) in enumerate(zip(edge_types, edge_index_dict.values())):
+            ei = _check_edge_index(ei, name=f"edge_index_dict[{et!r}]")
+            s_t, d_t = node_types.index(et[0]), node_types.index(et[2])
+            for row, t, side in ((0, s_t, "source"), (1, d_t, "destination")):
+                size = int(offsets[t + 1] - offsets[t])
+                if ei.shape[1] and int(ei[row].max()) >= size:
+                    raise ValueError(
+                        f"edge_index_dict[{et!r}] holds {side} id {int(ei[row].max())}, out of "
+                        f"range for {size} {et[2 * row]!r} nodes"
+                    )
+            srcs.append((ei[0] + int(offsets[s_t])).numpy().astype(np_idt))
+            dsts.append((ei[1] + int(offsets[d_t])).numpy().astype(np_idt))
+            kinds.append(np.full(ei.shape[1], k, np.int32))
+            local_ids.append(np.arange(ei.shape[1], dtype=np.int64))
+            if edge_weight_dict is not None:
+                w = edge_weight_dict[et] if et in edge_weight_dict else edge_weight_dict[list(et)]
+                weights.append(_check_edge_weight(w, ei.shape[1]))
+        # Concatenated in edge-type order; the stable counting sort by destination keeps that
+        # order inside every column, so each column comes out grouped by edge type.
+        src = np.concatenate(srcs)
+        dst = np.concatenate(dsts)
+        indptr, indices, perm = coo_to_csc(src, dst, n, np_idt)
+        kind_dtype = np.int8 if len(edge_types) < 128 else np.int32
+        type_per_edge = np.concatenate(kinds)[perm].astype(kind_dtype)
+        edge_ids = np.concatenate(local_ids)[perm]
+        weight = torch.cat(weights)[torch.from_numpy(perm)] if weights else None
+        return cls(
+            torch.from_numpy(indptr),
+            torch.from_numpy(indices),
+            edge_ids=torch.from_numpy(edge_ids),
+            edge_weight=weight,
+            node_type_offset=torch.from_numpy(offsets),
+            type_per_edge=torch.from_numpy(type_per_edge),
+            node_types=node_types,
+            edge_types=edge_types,
+            validate=False,
+        )
+
+    def to_hetero(self) -> Tuple[Dict[EdgeType, torch.Tensor], Dict[str, int]]:
+        """(edge_index_dict in per-type ids, num_nodes_dict): the inverse of ``from_hetero``.
+
+        Each edge type's edges come in edge-id order when the graph has edge ids.
+
+        Example:
+            >>> ei_dict, counts = g.to_hetero()
+        """
+        off = self.type_offsets()
+        names = self.node_types
+        dst = torch.repeat_interleave(
+            torch.arange(self.num_nodes, dtype=torch.int64), self.in_degrees()
+        )
+        src = self.indices.long()
+        kinds = self.type_per_edge.long() if self.type_per_edge is not None else None
+        out: Dict[EdgeType, torch.Tensor] = {}
+        for k, et in enumerate(self.edge_types):
+            mask = kinds == k if kinds is not None else torch.ones_like(src, dtype=torch.bool)
+            s = src[mask] - off[names.index(et[0])]
+            d = dst[mask] - off[names.index(et[2])]
+            if self.edge_ids is not None:
+                order = torch.argsort(self.edge_ids[mask], stable=True)
+                s, d = s[order], d[order]
+            out[et] = torch.stack([s, d])
+        return out, self.num_nodes_dict
+
+    @classmethod
     def from_pyg(cls, data: Any, **kwargs: Any) -> Graph:
-        """Build from a ``torch_geometric.data.Data`` (``edge_index``, optional ``edge_weight``).
+        """Build from a ``torch_geometric.data.Data`` (``edge_index``, optional ``edge_weight``)
+        or a ``HeteroData`` (every edge type's ``edge_index``; ``weight_attr`` names an edge
+        attribute to use as weights).
 
         Example:
             >>> Graph.from_pyg(Data(edge_index=torch.tensor([[0], [1]]), num_nodes=3)).num_nodes
             3
         """
+        if hasattr(data, "edge_index_dict") and hasattr(data, "node_types"):
+            return _from_hetero_data(cls, data, **kwargs)
         ei = getattr(data, "edge_index", None)
         if ei is None:
             raise ValueError("data has no edge_index")
@@ -184,13 +413,22 @@ class Graph:
 
     @classmethod
     def from_dgl(cls, g: Any) -> Graph:
-        """Build from a homogeneous DGL graph; copies ``ndata`` and ``edata`` (``edata`` in CSC order).
+        """Build from a DGL graph; copies ``ndata`` and ``edata`` (``edata`` in CSC order).
+
+        A heterograph becomes a typed graph (node and canonical edge types in DGL's order,
+        edge ids per type); its data is not copied (read it per type from the DGL graph).
 
         Example:
             >>> Graph.from_dgl(dgl.graph(([0], [1]))).num_edges
             1
         """
-        src, dst = g.edges()
+        if len(g.ntypes) > 1 or len(g.canonical_etypes) > 1:
+            edges = {}
+            for et in g.canonical_etypes:
+                u, v = g.edges(etype=et, order="eid")
+                edges[tuple(et)] = torch.stack([u.long().cpu(), v.long().cpu()])
+            return cls.from_hetero(edges, {t: int(g.num_nodes(t)) for t in g.ntypes})
+        src, dst = g.edges(order="eid")
         out = cls.from_edge_index(torch.stack([src.long(), dst.long()]), g.num_nodes())
         for k, v in g.ndata.items():
             out.ndata[k] = v
@@ -255,6 +493,7 @@ class Graph:
 
     def _tensors(self) -> list:
         ts = [self.indptr, self.indices, self.edge_ids, self.edge_weight]
+        ts += [self.node_type_offset, self.type_per_edge]
         ts += list(self.ndata.values()) + list(self.edata.values())
         return [t for t in ts if t is not None]
 
@@ -285,21 +524,134 @@ class Graph:
             if t is not None and t.numel() != ix.numel():
                 raise ValueError(f"{name} has {t.numel()} entries for {ix.numel()} edges")
 
+    def _check_types(self, full: bool) -> None:
+        _check_type_arrays(self, full)
 
-def _check_edge_index(edge_index: Any) -> torch.Tensor:
-    ei = as_cpu_tensor("edge_index", edge_index)
+
+def _check_type_arrays(g: Graph, full: bool) -> None:
+    """The typing of ``g`` is consistent (names, offsets; with ``full``, every edge's type,
+    endpoints and order too)."""
+    nt, et = g._node_types, g._edge_types
+    if (g.node_type_offset is not None or g.type_per_edge is not None) and nt is None:
+        raise ValueError("node_type_offset / type_per_edge need node_types and edge_types")
+    if nt is None:
+        if et is not None:
+            raise ValueError("edge_types given without node_types")
+        return
+    if et is None or not et:
+        raise ValueError("node_types given without edge_types")
+    if len(set(nt)) != len(nt):
+        raise ValueError(f"node_types repeats a name: {nt}")
+    if len(set(et)) != len(et):
+        raise ValueError(f"edge_types repeats a type: {et}")
+    for e in et:
+        _check_edge_type(e, nt)
+    off = g.node_type_offset
+    if off is None:
+        if len(nt) != 1:
+            raise ValueError(f"{len(nt)} node types need node_type_offset")
+        off = g.type_offsets()
+    if off.dim() != 1 or off.numel() != len(nt) + 1:
+        raise ValueError(f"node_type_offset must have {len(nt) + 1} entries, got {off.numel()}")
+    if int(off[0]) != 0 or int(off[-1]) != g.num_nodes or bool((off[1:] < off[:-1]).any()):
+        raise ValueError(
+            f"node_type_offset must rise from 0 to num_nodes={g.num_nodes}, got {off.tolist()}"
+        )
+    tpe = g.type_per_edge
+    if tpe is None:
+        if len(et) != 1:
+            raise ValueError(f"{len(et)} edge types need type_per_edge")
+        return
+    if tpe.dim() != 1 or tpe.numel() != g.num_edges:
+        raise ValueError(f"type_per_edge must have one entry per edge ({g.num_edges})")
+    if tpe.dtype not in (torch.int8, torch.int16, torch.int32):
+        raise ValueError(f"type_per_edge must be int8, int16 or int32, got {tpe.dtype}")
+    if not full or tpe.numel() == 0:
+        return
+    lo, hi = int(tpe.min()), int(tpe.max())
+    if lo < 0 or hi >= len(et):
+        raise ValueError(
+            f"type_per_edge holds type {lo if lo < 0 else hi}; valid: 0..{len(et) - 1}"
+        )
+    kinds = tpe.long()
+    dst = torch.repeat_interleave(torch.arange(g.num_nodes), g.in_degrees())
+    same_col = dst[1:] == dst[:-1]
+    if bool((same_col & (kinds[1:] < kinds[:-1])).any()):
+        raise ValueError("type_per_edge must be sorted within every destination's edges")
+    src_t = torch.tensor([nt.index(e[0]) for e in et])[kinds]
+    dst_t = torch.tensor([nt.index(e[2]) for e in et])[kinds]
+    node_t = torch.searchsorted(off, torch.arange(g.num_nodes), right=True) - 1
+    if bool((node_t[g.indices.long()] != src_t).any()):
+        raise ValueError("an edge's source is not of its edge type's source node type")
+    if bool((node_t[dst] != dst_t).any()):
+        raise ValueError("an edge's destination is not of its edge type's destination node type")
+
+
+def _check_edge_index(edge_index: Any, name: str = "edge_index") -> torch.Tensor:
+    ei = as_cpu_tensor(name, edge_index)
     if ei.device.type != "cpu":
-        raise ValueError(f"edge_index must be on the CPU, got a tensor on {ei.device}")
+        raise ValueError(f"{name} must be on the CPU, got a tensor on {ei.device}")
     if ei.dtype.is_floating_point or ei.dtype.is_complex or ei.dtype == torch.bool:
-        raise ValueError(f"edge_index must hold integer node ids, got dtype {ei.dtype}")
+        raise ValueError(f"{name} must hold integer node ids, got dtype {ei.dtype}")
     if ei.dim() != 2 or ei.shape[0] != 2:
-        raise ValueError(f"edge_index must have shape [2, E], got {tuple(ei.shape)}")
+        raise ValueError(f"{name} must have shape [2, E], got {tuple(ei.shape)}")
     ei = ei.long()
     if ei.numel():
         lo = int(ei.min())
         if lo < 0:
-            raise ValueError(f"edge_index holds a negative node id: {lo}")
+            raise ValueError(f"{name} holds a negative node id: {lo}")
     return ei
+
+
+def _check_node_counts(num_nodes_dict: Any) -> Tuple[List[str], np.ndarray]:
+    """(node type names, int64 offsets [T+1]) from ``{node type: count}``."""
+    if not isinstance(num_nodes_dict, Mapping) or not num_nodes_dict:
+        raise ValueError("num_nodes_dict must be a non-empty dict {node type: number of nodes}")
+    names = list(num_nodes_dict)
+    offsets = np.zeros(len(names) + 1, np.int64)
+    for i, t in enumerate(names):
+        if not isinstance(t, str):
+            raise ValueError(f"node type names must be str, got {t!r}")
+        c = num_nodes_dict[t]
+        if isinstance(c, torch.Tensor) and c.numel() == 1:
+            c = int(c)
+        if isinstance(c, bool) or not isinstance(c, (int, np.integer)) or c < 0:
+            raise ValueError(f"num_nodes_dict[{t!r}] must be an int >= 0, got {c!r}")
+        offsets[i + 1] = offsets[i] + int(c)
+    return names, offsets
+
+
+def _check_edge_type(et: Any, node_types: List[str]) -> EdgeType:
+    if not (isinstance(et, (tuple, list)) and len(et) == 3 and all(isinstance(p, str) for p in et)):
+        raise ValueError(f"edge types must be (src_type, relation, dst_type) triples, got {et!r}")
+    for side in (et[0], et[2]):
+        if side not in node_types:
+            raise ValueError(
+                f"edge type {tuple(et)!r} names node type {side!r}, which num_nodes_dict lacks "
+                f"(node types: {node_types})"
+            )
+    return (et[0], et[1], et[2])
+
+
+def _from_hetero_data(cls: Any, data: Any, weight_attr: Optional[str] = None) -> Graph:
+    """``Graph.from_pyg`` for a PyG ``HeteroData``."""
+    counts = {}
+    for t in data.node_types:
+        c = data[t].num_nodes
+        if c is None:
+            raise ValueError(f"HeteroData: the number of {t!r} nodes is unknown; set num_nodes")
+        counts[t] = int(c)
+    edges, weights = {}, {}
+    for et in data.edge_types:
+        store = data[et]
+        if "edge_index" not in store:
+            raise ValueError(f"HeteroData: edge type {et!r} has no edge_index")
+        edges[et] = store.edge_index
+        if weight_attr is not None:
+            if weight_attr not in store:
+                raise ValueError(f"HeteroData: edge type {et!r} has no attribute {weight_attr!r}")
+            weights[et] = store[weight_attr]
+    return cls.from_hetero(edges, counts, edge_weight_dict=weights if weight_attr else None)
 
 
 def _infer_num_nodes(ei: torch.Tensor, num_nodes: Optional[int]) -> int:

@@ -190,3 +190,118 @@ def test_numpy_input_and_repr_and_share_memory():
     assert "num_nodes=2" in repr(g) and "num_edges=2" in repr(g)
     g.share_memory_()
     assert g.indptr.is_shared() and g.indices.is_shared()
+
+
+# ---------------------------------------------------------------------- typed graphs
+def _hetero_dict(seed=0):
+    g = torch.Generator().manual_seed(seed)
+    counts = {"paper": 30, "author": 20, "venue": 3}
+    ed = {
+        ("author", "writes", "paper"): torch.stack(
+            [torch.randint(0, 20, (50,), generator=g), torch.randint(0, 30, (50,), generator=g)]
+        ),
+        ("paper", "cites", "paper"): torch.randint(0, 30, (2, 70), generator=g),
+        ("paper", "in", "venue"): torch.stack(
+            [torch.arange(30), torch.randint(0, 3, (30,), generator=g)]
+        ),
+    }
+    ed[("paper", "rev_writes", "author")] = ed[("author", "writes", "paper")].flip(0)
+    return ed, counts
+
+
+def test_from_hetero_layout_and_round_trip():
+    ed, counts = _hetero_dict()
+    g = Graph.from_hetero(ed, counts)
+    assert g.is_hetero and g.node_types == ["paper", "author", "venue"]
+    assert g.edge_types == list(ed)
+    assert g.type_offsets().tolist() == [0, 30, 50, 53] and g.num_nodes_dict == counts
+    assert g.num_edges == sum(v.shape[1] for v in ed.values())
+    # within every column edges are grouped by type, then in input order
+    dst = torch.repeat_interleave(torch.arange(g.num_nodes), g.in_degrees())
+    key = dst * 10 + g.type_per_edge.long()
+    assert bool((key[1:] >= key[:-1]).all())
+    back, back_counts = g.to_hetero()
+    assert back_counts == counts
+    for et, ei in ed.items():
+        assert torch.equal(back[et], ei), et
+    # and the fused COO agrees with the per-type lists
+    fused = g.to_edge_index()
+    off = g.type_offsets()
+    for k, et in enumerate(g.edge_types):
+        mine = fused[:, g.type_per_edge == k]
+        s_t, d_t = g.node_type_id(et[0]), g.node_type_id(et[2])
+        ref = ed[et][:, g.edge_ids[g.type_per_edge == k]]
+        assert torch.equal(mine[0] - off[s_t], ref[0]) and torch.equal(mine[1] - off[d_t], ref[1])
+
+
+def test_from_pyg_heterodata_and_dgl_style_names():
+    from torch_geometric.data import HeteroData
+
+    ed, counts = _hetero_dict(1)
+    data = HeteroData()
+    for t, c in counts.items():
+        data[t].num_nodes = c
+    for et, ei in ed.items():
+        data[et].edge_index = ei
+        data[et].w = torch.rand(ei.shape[1])
+    g = Graph.from_pyg(data)
+    assert g.num_nodes_dict == counts and set(g.edge_types) == set(ed)
+    gw = Graph.from_pyg(data, weight_attr="w")
+    k = gw.edge_type_id(("paper", "cites", "paper"))
+    mask = gw.type_per_edge == k
+    assert torch.equal(gw.edge_weight[mask], data["paper", "cites", "paper"].w[gw.edge_ids[mask]])
+    assert g.edge_type_id("cites") == g.edge_type_id(("paper", "cites", "paper"))
+    with pytest.raises(ValueError, match="not in the graph"):
+        g.edge_type_id(("paper", "cites", "author"))
+    with pytest.raises(ValueError, match="no edge types"):
+        g.edge_type_id("likes")
+    with pytest.raises(ValueError, match="node type 'journal' is not in the graph"):
+        g.node_type_id("journal")
+    with pytest.raises(ValueError, match="name one"):
+        g.node_type_id(None)
+
+
+def test_homogeneous_graph_is_the_one_type_case():
+    g = Graph.from_edge_index(torch.tensor([[0, 1], [1, 2]]))
+    assert not g.is_hetero and g.node_types == ["_N"] and g.edge_types == [("_N", "_E", "_N")]
+    assert g.type_per_edge is None and g.node_type_offset is None
+    assert g.type_offsets().tolist() == [0, 3] and g.node_type_id(None) == 0
+    ed, counts = g.to_hetero()
+    assert torch.equal(ed[("_N", "_E", "_N")], torch.tensor([[0, 1], [1, 2]])) and counts == {
+        "_N": 3
+    }
+
+
+@pytest.mark.parametrize(
+    "edges, counts, match",
+    [({("a", "r", "b"): torch.tensor([[0], [5]])}, {"a": 1, "b": 2}, "destination id 5"),
+     ({("a", "r", "c"): torch.tensor([[0], [0]])}, {"a": 1, "b": 2}, "node type 'c'"),
+     ({("a", "r"): torch.tensor([[0], [0]])}, {"a": 1}, "triples"),
+     ({("a", "r", "a"): torch.tensor([[0], [-1]])}, {"a": 1}, "negative"),
+     ({("a", "r", "a"): torch.tensor([[0.5], [0]])}, {"a": 1}, "integer"),
+     ({("a", "r", "a"): torch.tensor([[0], [0]])}, {"a": -1}, ">= 0"),
+     ({}, {"a": 1}, "non-empty")],
+)  # fmt: skip
+def test_from_hetero_bad_input(edges, counts, match):
+    with pytest.raises(ValueError, match=match):
+        Graph.from_hetero(edges, counts)
+
+
+def test_typed_constructor_validates_the_typing():
+    ed, counts = _hetero_dict()
+    g = Graph.from_hetero(ed, counts)
+    kw = dict(edge_ids=g.edge_ids, node_type_offset=g.node_type_offset,
+              node_types=g.node_types, edge_types=g.edge_types)  # fmt: skip
+    Graph(g.indptr, g.indices, type_per_edge=g.type_per_edge, **kw)  # consistent: accepted
+    shuffled = g.type_per_edge.flip(0)
+    with pytest.raises(ValueError, match="sorted within every destination|source is not"):
+        Graph(g.indptr, g.indices, type_per_edge=shuffled, **kw)
+    bad = g.type_per_edge.clone()
+    bad[0] = 9
+    with pytest.raises(ValueError, match="type_per_edge holds type 9"):
+        Graph(g.indptr, g.indices, type_per_edge=bad, **kw)
+    with pytest.raises(ValueError, match="need type_per_edge"):
+        Graph(g.indptr, g.indices, **kw)
+    with pytest.raises(ValueError, match="rise from 0"):
+        Graph(g.indptr, g.indices, type_per_edge=g.type_per_edge,
+              **{**kw, "node_type_offset": torch.tensor([0, 40, 30, 53])})  # fmt: skip

@@ -92,8 +92,13 @@ def test_pack_and_column_cumsum():
     out = np.empty(3, np.int64)
     K.pack_adjacency(idx, ids, out)
     assert (out & 0xFFFFFFFF).tolist() == [3, 1, 2] and (out >> 32).tolist() == [7, -1, 2**31 - 1]
-    cum = K.column_cumsum(np.array([0, 2, 3], np.int64), np.array([1.0, 2.0, 4.0]))
+    untyped = np.empty(0, np.int8)
+    cum = K.column_cumsum(np.array([0, 2, 3], np.int64), np.array([1.0, 2.0, 4.0]), untyped)
     assert cum.tolist() == [1.0, 3.0, 4.0]
+    # typed: the sums restart where the edge type changes within a column
+    w = np.array([1.0, 2.0, 4.0, 8.0, 16.0])
+    cum = K.column_cumsum(np.array([0, 4, 5], np.int64), w, np.array([0, 0, 1, 1, 1], np.int8))
+    assert cum.tolist() == [1.0, 3.0, 4.0, 12.0, 16.0]
 
 
 def test_serial_twin_and_choose(monkeypatch):

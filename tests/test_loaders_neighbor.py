@@ -366,8 +366,8 @@ def test_seeds_on_wrong_device(graph):
 
 @pytest.mark.parametrize(
     "fanouts, exc, msg",
-    [([], ValueError, "empty"), ([2, -2], ValueError, ">= -1"), ([2.5], TypeError, "int"),
-     (3, TypeError, "list")],
+    [([2, -2], ValueError, ">= -1"), ([2.5], TypeError, "int"), (3, TypeError, "list"),
+     (torch.tensor([[1, 2]]), TypeError, "1-D")],
 )  # fmt: skip
 def test_bad_fanouts(graph, fanouts, exc, msg):
     _, g = graph
@@ -389,6 +389,13 @@ def test_bad_options(graph):
         FullNeighborSampler(g, 0)
     with pytest.raises(TypeError, match="SampleKey"):
         NeighborSampler(g, [2]).sample(torch.tensor([0]), "key")
+
+
+def test_zero_hops_give_the_seeds_alone(graph):
+    _, g = graph
+    sub = NeighborSampler(g, []).sample(torch.tensor([3, 1, 3]), SampleKey())
+    assert sub.nodes.tolist() == [3, 1, 3] and sub.num_sampled_nodes == [3]
+    assert sub.num_sampled_edges == [] and sub.row.numel() == 0
 
 
 def test_zero_fanout_and_isolated_nodes():
@@ -437,3 +444,180 @@ def test_unpacked_adjacency_gives_the_same_sample(graph):
     b = NeighborSampler(g, [4, 3], pack_adjacency=False).sample(torch.arange(30), SampleKey(seed=2))
     for f in ("nodes", "row", "col", "edge_ids"):
         assert torch.equal(getattr(a, f), getattr(b, f))
+
+
+# ---------------------------------------------------------------------- typed graphs
+NN = {"paper": 60, "author": 40, "field": 6}
+
+
+def hetero_graph(seed=0, e=(300, 150, 80)):
+    g = torch.Generator().manual_seed(seed)
+
+    def rand(ns, nd, k):
+        return torch.stack(
+            [torch.randint(0, ns, (k,), generator=g), torch.randint(0, nd, (k,), generator=g)]
+        )
+
+    writes = rand(40, 60, e[1])
+    ed = {
+        ("paper", "cites", "paper"): rand(60, 60, e[0]),
+        ("author", "writes", "paper"): writes,
+        ("paper", "rev_writes", "author"): writes.flip(0),
+        ("field", "rev_has_topic", "paper"): rand(6, 60, e[2]),
+    }
+    return ed, Graph.from_hetero(ed, NN)
+
+
+FANOUTS = {
+    ("paper", "cites", "paper"): [4, 2],
+    ("author", "writes", "paper"): [2, 3],
+    ("paper", "rev_writes", "author"): [3, 2],
+    ("field", "rev_has_topic", "paper"): [1, -1],
+}
+
+
+def check_typed(sub, ed, g, fanouts=None):
+    """Every sampled edge exists with its type; ids within types are consistent with nodes;
+    without replacement each destination keeps min(fanout, degree of that type)."""
+    names = g.node_types
+    off = g.type_offsets()
+    for t, name in enumerate(names):
+        ids = sub.type_nodes(t)
+        assert bool(((ids >= off[t]) & (ids < off[t + 1])).all()), name
+        if not sub.layered:
+            rest = ids[int(sub.type_num_sampled_nodes[0, t]) :].tolist()
+            assert len(set(rest)) == len(rest)
+    assert int(sub.type_num_sampled_nodes.sum()) == sub.nodes.numel()
+    total = 0
+    for e, et in enumerate(g.edge_types):
+        st, dt = names.index(et[0]), names.index(et[2])
+        src_nodes, dst_nodes = sub.type_nodes(st) - off[st], sub.type_nodes(dt) - off[dt]
+        for h in range(1, sub.num_hops + 1):
+            blk = sub.block(h, e)
+            total += blk.num_edges
+            src = src_nodes[blk.indices]
+            dst = dst_nodes[blk.dst()]
+            assert torch.equal(ed[et][0, blk.edge_ids], src), (et, h)
+            assert torch.equal(ed[et][1, blk.edge_ids], dst), (et, h)
+            # destinations are the hop's frontier of the destination type
+            counts = sub.type_num_sampled_nodes[:, dt].tolist()
+            lo = 0 if sub.layered else sum(counts[: h - 1])
+            assert blk.dst_start == lo and blk.num_dst == sum(counts[:h]) - lo
+            if fanouts is not None:
+                f = fanouts[et][h - 1]
+                deg = torch.bincount(ed[et][1], minlength=NN[et[2]])
+                want = deg[dst_nodes[lo : lo + blk.num_dst]]
+                want = want if f < 0 else want.clamp_max(f)
+                assert torch.equal(blk.indptr[1:] - blk.indptr[:-1], want), (et, h)
+                for i in range(blk.num_dst):  # distinct without replacement
+                    mine = blk.edge_ids[blk.indptr[i] : blk.indptr[i + 1]]
+                    assert mine.unique().numel() == mine.numel()
+    assert total == sub.row.numel() == sum(sub.num_sampled_edges)
+
+
+@pytest.mark.parametrize("semantics", ["pyg", "dgl"])
+def test_typed_sampling_against_the_graph(semantics):
+    ed, g = hetero_graph()
+    s = NeighborSampler(g, FANOUTS, semantics=semantics)
+    seeds = torch.tensor([0, 5, 59, 7]) + g.type_offsets()[0]  # papers
+    for b in range(5):
+        sub = s.sample(seeds, SampleKey(seed=3, batch=b))
+        assert torch.equal(sub.type_nodes(0)[:4], seeds)  # seeds first within their type
+        check_typed(sub, ed, g, FANOUTS)
+
+
+def test_typed_seeds_of_several_types_and_disjoint():
+    ed, g = hetero_graph(1)
+    off = g.type_offsets()
+    seeds = torch.tensor([int(off[1]) + 3, 2, int(off[1]) + 39, 11])  # author, paper, ...
+    sub = NeighborSampler(g, FANOUTS).sample(seeds, SampleKey(seed=1))
+    assert sub.type_nodes(0)[:2].tolist() == [2, 11]
+    assert (sub.type_nodes(1)[:2] - off[1]).tolist() == [3, 39]
+    check_typed(sub, ed, g, FANOUTS)
+    sub = NeighborSampler(g, FANOUTS, disjoint=True).sample(seeds, SampleKey(seed=1))
+    assert sub.batch.numel() == sub.nodes.numel()
+    assert sub.batch[:2].tolist() == [1, 3]  # grouped by type: the paper seeds' trees first
+
+
+def test_typed_fanout_zero_and_missing_types():
+    ed, g = hetero_graph()
+    only_cites = {et: ([3, 3] if et[1] == "cites" else [0, 0]) for et in FANOUTS}
+    sub = NeighborSampler(g, only_cites).sample(torch.tensor([1, 2]), SampleKey())
+    assert sub.type_num_sampled_nodes[:, 1:].sum() == 0  # no author or field reached
+    check_typed(sub, ed, g, only_cites)
+    with pytest.raises(ValueError, match="no fanouts for edge type"):
+        NeighborSampler(g, {("paper", "cites", "paper"): [2]})
+    with pytest.raises(ValueError, match="not in the graph"):
+        NeighborSampler(g, {**FANOUTS, ("paper", "likes", "paper"): [1, 1]})
+    with pytest.raises(ValueError, match="same number of hops"):
+        NeighborSampler(g, {**FANOUTS, ("paper", "cites", "paper"): [1]})
+    # a plain list applies to every edge type; relation names work when unambiguous
+    a = NeighborSampler(g, [2, 2]).sample(torch.tensor([4]), SampleKey(seed=9))
+    b = NeighborSampler(g, {et[1]: [2, 2] for et in FANOUTS}).sample(
+        torch.tensor([4]), SampleKey(seed=9)
+    )
+    assert torch.equal(a.nodes, b.nodes) and torch.equal(a.edge_ids, b.edge_ids)
+    with pytest.raises(NotImplementedError, match="typed graph"):
+        NeighborSampler(g, [2], subgraph_type="induced")
+
+
+def test_typed_uniform_per_edge_type_chi_square():
+    # 2000 papers, each cited by 8 papers and written by 6 authors; fanouts 2 and 3.
+    n = 2000
+    cites_dst = torch.arange(n).repeat_interleave(8)
+    cites_src = (cites_dst + 1 + torch.arange(n * 8) % 8) % n
+    writes_dst = torch.arange(n).repeat_interleave(6)
+    writes_src = torch.arange(n * 6) % 600
+    g = Graph.from_hetero(
+        {("paper", "cites", "paper"): torch.stack([cites_src, cites_dst]),
+         ("author", "writes", "paper"): torch.stack([writes_src, writes_dst])},
+        {"paper": n, "author": 600},
+    )  # fmt: skip
+    s = NeighborSampler(g, {"cites": [2], "writes": [3]})
+    sub = s.sample(torch.arange(n), SampleKey(seed=5))
+    for e, (k, deg) in enumerate(((2, 8), (3, 6))):
+        blk = sub.block(1, e)
+        assert blk.num_edges == k * n
+        obs = torch.bincount(blk.edge_ids % deg, minlength=deg).numpy()
+        assert stats.chisquare(obs).pvalue > 1e-3, (e, obs)
+
+
+def test_typed_weighted_sampling_uses_each_types_weights():
+    n = 3000
+    dst = torch.arange(n).repeat_interleave(3)
+    ed = {("u", "a", "v"): torch.stack([torch.arange(3 * n) % 30, dst]),
+          ("u", "b", "v"): torch.stack([torch.arange(3 * n) % 30, dst])}  # fmt: skip
+    w = {("u", "a", "v"): torch.tensor([1.0, 0.0, 3.0]).repeat(n),
+         ("u", "b", "v"): torch.tensor([0.0, 2.0, 2.0]).repeat(n)}  # fmt: skip
+    g = Graph.from_hetero(ed, {"u": 30, "v": n}, edge_weight_dict=w)
+    for replace in (False, True):
+        s = NeighborSampler(g, [1], weighted=True, replace=replace)
+        sub = s.sample(torch.arange(n) + 30, SampleKey(seed=7))
+        a, b = sub.block(1, 0), sub.block(1, 1)
+        obs_a = torch.bincount(a.edge_ids % 3, minlength=3).numpy()
+        obs_b = torch.bincount(b.edge_ids % 3, minlength=3).numpy()
+        assert obs_a[1] == 0 and obs_b[0] == 0, (obs_a, obs_b)
+        assert stats.chisquare(obs_a[[0, 2]], n * np.array([0.25, 0.75])).pvalue > 1e-3
+        assert stats.chisquare(obs_b[[1, 2]], n * np.array([0.5, 0.5])).pvalue > 1e-3
+
+
+def test_typed_deterministic_across_thread_counts(monkeypatch):
+    from gnnsys.loaders import _kernels
+
+    ed, g = hetero_graph(2, e=(3000, 2000, 500))
+    seeds = torch.arange(60)
+    results = []
+    for work, threads in ((0, 1), (0, 2), (1 << 62, 1)):
+        monkeypatch.setattr(_kernels, "PARALLEL_MIN_WORK", work)
+        old = numba.get_num_threads()
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            for sem in ("pyg", "dgl"):
+                sub = NeighborSampler(g, FANOUTS, semantics=sem).sample(seeds, SampleKey(2, 1))
+                results.append((sem, sub))
+        finally:
+            numba.set_num_threads(old)
+    for (sa, a), (sb, b) in zip(results[:2], results[2:4]):
+        assert sa == sb and torch.equal(a.nodes, b.nodes) and torch.equal(a.row, b.row)
+    for (_, a), (_, c) in zip(results[:2], results[4:]):
+        assert torch.equal(a.nodes, c.nodes) and torch.equal(a.edge_ids, c.edge_ids)

@@ -210,9 +210,8 @@ def _weighted_with(state, cumw, lo, hi, k, pos, o):
 
 
 @njit(nogil=True, cache=True, inline="always")
-def _keep_count(indptr, weights, cumw, v, f, replace, weighted):
-    lo = indptr[v]
-    hi = indptr[v + 1]
+def _keep_count(weights, cumw, lo, hi, f, replace, weighted):
+    # How many of the edges [lo, hi) a destination keeps with fanout f.
     d = hi - lo
     if d == 0 or f == 0:
         return 0
@@ -276,6 +275,47 @@ def _edge_at(adj, edge_ids, packed, p):
     return a, p
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _lower_bound(a, lo, hi, value):
+    # First position in [lo, hi) of sorted a whose entry is >= value.
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] < value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _segment(indptr, type_per_edge, v, e):
+    # [lo, hi): the edges of type e into v (a column is sorted by edge type; untyped: all).
+    lo = indptr[v]
+    hi = indptr[v + 1]
+    if type_per_edge.shape[0] == 0:
+        return lo, hi
+    s = _lower_bound(type_per_edge, lo, hi, e)
+    return s, _lower_bound(type_per_edge, s, hi, e + 1)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def node_type_of(node_offsets, v):
+    """The type of global node ``v`` (nodes of type t are node_offsets[t]..node_offsets[t+1]-1)."""
+    t = 0
+    while node_offsets[t + 1] <= v:
+        t += 1
+    return t
+
+
+@njit(nogil=True, cache=True)
+def _etype_keys(hk, num_etypes):
+    # One stream key per edge type of a hop; type 0 keeps the hop key (untyped graphs unchanged).
+    out = np.empty(num_etypes, np.uint64)
+    for e in range(num_etypes):
+        out[e] = hk if e == 0 else _mix(hk ^ (np.uint64(e) * _ODD2))
+    return out
+
+
 @njit(nogil=True, parallel=True, cache=True)
 def sample_hops(
     indptr,
@@ -284,6 +324,12 @@ def sample_hops(
     packed,
     weights,
     cumw,
+    type_per_edge,
+    node_offsets,
+    etype_src,
+    etype_dst,
+    dst_etype_ptr,
+    dst_etypes,
     seeds,
     seed_tree,
     fanouts,
@@ -295,195 +341,309 @@ def sample_hops(
     mapv,
     stamp,
 ):
-    """Sample ``len(fanouts)`` hops around ``seeds``; returns local-id COO plus bookkeeping.
+    """Sample ``fanouts.shape[0]`` hops around ``seeds`` over a typed CSC; relabel on the fly.
 
-    ``adj`` is the CSC source array, or (``packed``) int64 ``edge_id << 32 | source`` so one
-    load yields both. ``mapv`` is the dense relabel map (size N, or size 0 to use the hash
-    table); entries of this call carry ``stamp``. Returns (nodes, tree, edge_index [2, E],
-    eid, num_sampled_nodes, num_sampled_edges, hkeys, hvals); ``edge_index`` row 0 holds the
-    neighbours' local ids, row 1 the destinations'; ``eid`` holds edge ids (CSC positions when
-    the graph has none).
+    Typing (a homogeneous graph is the one-type case, ``type_per_edge`` empty): nodes of type t
+    are the global ids ``node_offsets[t]..node_offsets[t+1]-1``; edges into a node are grouped
+    by edge type (``type_per_edge``, ascending within a column); edge type e goes from node type
+    ``etype_src[e]`` into the node types listing it in ``dst_etypes[dst_etype_ptr[t]:...]``.
+    ``fanouts[h, e]``: neighbours per destination of hop h through edge type e (-1: all).
+
+    ``adj`` is the CSC source array, or (``packed``) int64 ``edge_id << 32 | source``.
+    ``mapv`` is the dense relabel map (size N, or size 0 to use the hash table); entries of
+    this call carry ``stamp`` and map a node to its id within its type.
+
+    Returns (nodes, tree, edge_index [2, E], eid, type_counts [H+1, T], edge_ptr [K*H+1],
+    indptr_all, indptr_ptr [K*H+1], dst_start [K*H], hkeys, hvals):
+
+    * ``nodes``: global ids grouped by node type, each type in discovery order (seeds first,
+      then each hop's new nodes); ``type_counts[h, t]``: type-t nodes discovered in hop h.
+    * edges ordered by edge type, then hop, then destination; ``edge_index`` row 0 holds each
+      edge's source, row 1 its destination, both as ids within their node type (for one type:
+      positions in ``nodes``); ``eid`` the edge ids (CSC positions when the graph has none).
+    * segment (e, h) = ``edge_ptr[e*H + h] .. edge_ptr[e*H + h + 1]``; its CSC is
+      ``indptr_all[indptr_ptr[e*H+h]:indptr_ptr[e*H+h+1]]`` (relative offsets) over the
+      destinations with ids ``dst_start[e*H+h]`` onwards within the destination type.
     """
     num_nodes = indptr.shape[0] - 1
+    num_types = node_offsets.shape[0] - 1
+    num_etypes = fanouts.shape[1]
+    typed = num_types > 1
     b = seeds.shape[0]
     num_hops = fanouts.shape[0]
     use_hash = disjoint or mapv.shape[0] == 0
     stamp_hi = np.int64(stamp) << 32
 
+    # Discovery order: global id, node type and id within the type (one type: the position).
     nodes = np.empty(max(16, 2 * b), np.int64)
+    ntp = np.zeros(nodes.shape[0] if typed else 0, np.int64)
+    loc = np.zeros(nodes.shape[0] if typed else 0, np.int64)
     tree = np.zeros(nodes.shape[0] if disjoint else 0, np.int64)
     hkeys = np.full(16 if use_hash else 1, -1, np.int64)
     hvals = np.empty(hkeys.shape[0], np.int64)
     if use_hash:
         hkeys, hvals = _hash_grow(hkeys, hvals, b)
+    known = np.zeros(num_types, np.int64)  # nodes of each type discovered so far
+    type_counts = np.zeros((num_hops + 1, num_types), np.int64)
 
     # Hop 0: the seeds, verbatim (duplicates kept); the map points at the first occurrence.
     for i in range(b):
         v = seeds[i]
+        t = node_type_of(node_offsets, v) if typed else 0
+        local = known[t]
+        known[t] += 1
         nodes[i] = v
-        t = seed_tree[i] if disjoint else 0
+        if typed:
+            ntp[i] = t
+            loc[i] = local
+        tr = seed_tree[i] if disjoint else 0
         if disjoint:
-            tree[i] = t
+            tree[i] = tr
         if use_hash:
-            s = _hash_slot(hkeys, t * num_nodes + v)
+            s = _hash_slot(hkeys, tr * num_nodes + v)
             if hkeys[s] == -1:
-                hkeys[s] = t * num_nodes + v
-                hvals[s] = i
+                hkeys[s] = tr * num_nodes + v
+                hvals[s] = local
         elif (mapv[v] & ~_LOW32) != stamp_hi:
-            mapv[v] = stamp_hi | i
+            mapv[v] = stamp_hi | local
     n = b
+    for t in range(num_types):
+        type_counts[0, t] = known[t]
 
-    num_sampled_nodes = np.zeros(num_hops + 1, np.int64)
-    num_sampled_edges = np.zeros(num_hops, np.int64)
-    num_sampled_nodes[0] = b
-    # Per hop: neighbours (local ids after the relabel), edge ids, destination offsets and the
-    # first destination; assembled into one [2, E] array at the end (no growth copies).
-    hop_rows = [np.empty(0, np.int64) for _ in range(num_hops)]
-    hop_eids = [np.empty(0, np.int64) for _ in range(num_hops)]
-    hop_offsets = [np.empty(0, np.int64) for _ in range(num_hops)]
-    hop_first = np.zeros(num_hops, np.int64)
-    total_e = 0
+    # Per hop and edge type: sources, edge ids, destination offsets (assembled at the end).
+    nseg = num_etypes * num_hops
+    seg_rows = [np.empty(0, np.int64) for _ in range(nseg)]
+    seg_eids = [np.empty(0, np.int64) for _ in range(nseg)]
+    seg_offsets = [np.empty(0, np.int64) for _ in range(nseg)]
+    dst_start = np.zeros(nseg, np.int64)
     prev_lo = 0
+    prev_known = np.zeros(num_types, np.int64)
     for h in range(num_hops):
-        f = fanouts[h]
         flo = 0 if layered else prev_lo
         fhi = n
         m = fhi - flo
         hk = hop_key(key, h)
-        # Pass 1 (parallel): how many edges each destination keeps.
-        counts = np.empty(m + 1, np.int64)
+        ekeys = _etype_keys(hk, num_etypes)
+        before = known.copy()
+        # Destinations: ids dst_lo[t]..known[t]-1 within each type t (PyG: the nodes new in the
+        # previous hop; DGL: every node known so far). Edge type e owns a run of offset slots,
+        # one per destination of its destination type plus an end slot, in edge-type order.
+        dst_lo = np.zeros(num_types, np.int64) if layered else prev_known
+        base = np.empty(num_etypes + 1, np.int64)
+        acc = 0
+        for e in range(num_etypes):
+            t = etype_dst[e]
+            base[e] = acc
+            acc += known[t] - dst_lo[t] + 1
+        base[num_etypes] = acc
+        counts = np.zeros(acc, np.int64)
+        # Pass 1 (parallel): how many edges each destination keeps, per edge type.
         for i in prange(m):
             if i + _AHEAD < m:
                 prefetch(indptr, nodes[flo + i + _AHEAD])
-            counts[i] = _keep_count(indptr, weights, cumw, nodes[flo + i], f, replace, weighted)
-        acc = 0
-        for i in range(m):
-            c = counts[i]
-            counts[i] = acc
-            acc += c
-        counts[m] = acc
-        e_h = acc
+            v = nodes[flo + i]
+            t = ntp[flo + i] if typed else 0
+            r = (loc[flo + i] if typed else flo + i) - dst_lo[t]
+            for q in range(dst_etype_ptr[t], dst_etype_ptr[t + 1]):
+                e = dst_etypes[q]
+                lo, hi = _segment(indptr, type_per_edge, v, e)
+                counts[base[e] + r] = _keep_count(
+                    weights, cumw, lo, hi, fanouts[h, e], replace, weighted
+                )
+        # Exclusive prefix sum: edge-type major, each type's destinations in id order.
+        e_h = 0
+        for e in range(num_etypes):
+            for j in range(base[e], base[e + 1] - 1):
+                c = counts[j]
+                counts[j] = e_h
+                e_h += c
+            counts[base[e + 1] - 1] = e_h
         pos = np.empty(e_h, np.int64)
         eid = np.empty(e_h, np.int64)
         keys = np.empty(e_h if (weighted and not replace) else 0, np.float64)
         # Pass 2 (parallel): each destination draws CSC positions into its own slots.
         for i in prange(m):
-            o = counts[i]
-            k = counts[i + 1] - o
-            if k == 0:
-                continue
             v = nodes[flo + i]
-            lo = indptr[v]
-            hi = indptr[v + 1]
-            d = hi - lo
-            t = tree[flo + i] if disjoint else 0
-            st = _stream(hk, v, t)
-            if weighted and f >= 0:
-                if replace:
-                    _weighted_with(st, cumw, lo, hi, k, pos, o)
+            t = ntp[flo + i] if typed else 0
+            r = (loc[flo + i] if typed else flo + i) - dst_lo[t]
+            tr = tree[flo + i] if disjoint else 0
+            for q in range(dst_etype_ptr[t], dst_etype_ptr[t + 1]):
+                e = dst_etypes[q]
+                o = counts[base[e] + r]
+                k = counts[base[e] + r + 1] - o
+                if k == 0:
+                    continue
+                f = fanouts[h, e]
+                lo, hi = _segment(indptr, type_per_edge, v, e)
+                d = hi - lo
+                st = _stream(ekeys[e], v, tr)
+                if weighted and f >= 0:
+                    if replace:
+                        _weighted_with(st, cumw, lo, hi, k, pos, o)
+                    else:
+                        _weighted_without(st, weights, lo, hi, k, pos, keys, o)
+                elif weighted:  # fanout -1: every positive-weight neighbour
+                    j = o
+                    for p in range(lo, hi):
+                        if weights[p] > 0.0:
+                            pos[j] = p
+                            j += 1
+                elif f < 0 or (k == d and not replace):
+                    for j in range(k):
+                        pos[o + j] = lo + j
+                elif replace:
+                    for j in range(k):
+                        pos[o + j] = lo + _below(st, j, d)
                 else:
-                    _weighted_without(st, weights, lo, hi, k, pos, keys, o)
-            elif weighted:  # fanout -1: every positive-weight neighbour
-                j = o
-                for e in range(lo, hi):
-                    if weights[e] > 0.0:
-                        pos[j] = e
-                        j += 1
-            elif f < 0 or (k == d and not replace):
-                for j in range(k):
-                    pos[o + j] = lo + j
-            elif replace:
-                for j in range(k):
-                    pos[o + j] = lo + _below(st, j, d)
-            else:
-                _floyd(st, lo, d, k, pos, o)
+                    _floyd(st, lo, d, k, pos, o)
         # Pass 3 (parallel over edges): source ids and edge ids, prefetching ahead.
         for j in prange(e_h):
             if j + _AHEAD < e_h:
                 prefetch(adj, pos[j + _AHEAD])
-            u, e = _edge_at(adj, edge_ids, packed, pos[j])
+            u, ee = _edge_at(adj, edge_ids, packed, pos[j])
             pos[j] = u
-            eid[j] = e
-        # Pass 4 (sequential, destination order): relabel in place, so the node order is
-        # thread-count independent.
+            eid[j] = ee
+        # Pass 4 (sequential, output order): relabel in place, so ids are thread independent;
+        # a new node gets the next id of its type (the edge type's source type).
         nodes = _grow(nodes, n + e_h)
+        if typed:
+            ntp = _grow(ntp, n + e_h)
+            loc = _grow(loc, n + e_h)
         if disjoint:
             tree = _grow(tree, n + e_h)
+        if use_hash:
             hkeys, hvals = _hash_grow(hkeys, hvals, n + e_h)
-            i = 0
-            for j in range(e_h):
-                while counts[i + 1] <= j:
-                    i += 1
+        for e in range(num_etypes):
+            s_type = etype_src[e] if typed else 0
+            first = base[e]
+            fr = np.empty(0, np.int64)
+            if disjoint:  # the frontier positions of the destination type, for their trees
+                fr = _frontier_of_type(ntp, flo, fhi, etype_dst[e], typed, base[e + 1] - first - 1)
+            r = 0
+            for j in range(counts[first], counts[base[e + 1] - 1]):
                 u = pos[j]
-                t = tree[flo + i]
-                kk = t * num_nodes + u
-                s = _hash_slot(hkeys, kk)
-                if hkeys[s] == -1:
-                    hkeys[s] = kk
-                    hvals[s] = n
-                    nodes[n] = u
-                    tree[n] = t
-                    n += 1
-                pos[j] = hvals[s]
-        elif use_hash:
-            hkeys, hvals = _hash_grow(hkeys, hvals, n + e_h)
-            for j in range(e_h):
-                u = pos[j]
-                s = _hash_slot(hkeys, u)
-                if hkeys[s] == -1:
-                    hkeys[s] = u
-                    hvals[s] = n
-                    nodes[n] = u
-                    n += 1
-                pos[j] = hvals[s]
-        else:
-            for j in range(e_h):
-                if j + _AHEAD < e_h:
-                    prefetch(mapv, pos[j + _AHEAD])
-                u = pos[j]
-                entry = mapv[u]
-                if (entry & ~_LOW32) == stamp_hi:
-                    pos[j] = entry & _LOW32
+                if disjoint:
+                    while counts[first + r + 1] <= j:
+                        r += 1
+                    tr = tree[fr[r]]
+                    kk = tr * num_nodes + u
+                    s = _hash_slot(hkeys, kk)
+                    if hkeys[s] == -1:
+                        hkeys[s] = kk
+                        hvals[s] = known[s_type]
+                        nodes[n] = u
+                        tree[n] = tr
+                        if typed:
+                            ntp[n] = s_type
+                            loc[n] = known[s_type]
+                        known[s_type] += 1
+                        n += 1
+                    pos[j] = hvals[s]
+                elif use_hash:
+                    s = _hash_slot(hkeys, u)
+                    if hkeys[s] == -1:
+                        hkeys[s] = u
+                        hvals[s] = known[s_type]
+                        nodes[n] = u
+                        if typed:
+                            ntp[n] = s_type
+                            loc[n] = known[s_type]
+                        known[s_type] += 1
+                        n += 1
+                    pos[j] = hvals[s]
                 else:
-                    mapv[u] = stamp_hi | n
-                    nodes[n] = u
-                    pos[j] = n
-                    n += 1
-        hop_rows[h] = pos
-        hop_eids[h] = eid
-        hop_offsets[h] = counts
-        hop_first[h] = flo
-        num_sampled_nodes[h + 1] = n - fhi
-        num_sampled_edges[h] = e_h
-        total_e += e_h
+                    if j + _AHEAD < e_h:
+                        prefetch(mapv, pos[j + _AHEAD])
+                    entry = mapv[u]
+                    if (entry & ~_LOW32) == stamp_hi:
+                        pos[j] = entry & _LOW32
+                    else:
+                        local = known[s_type]
+                        mapv[u] = stamp_hi | local
+                        nodes[n] = u
+                        if typed:
+                            ntp[n] = s_type
+                            loc[n] = local
+                        known[s_type] += 1
+                        pos[j] = local
+                        n += 1
+        for e in range(num_etypes):
+            sg = e * num_hops + h
+            first = counts[base[e]]
+            last = counts[base[e + 1] - 1]
+            seg_rows[sg] = pos[first:last]
+            seg_eids[sg] = eid[first:last]
+            seg_offsets[sg] = counts[base[e] : base[e + 1]] - first
+            dst_start[sg] = dst_lo[etype_dst[e]]
+        for t in range(num_types):
+            type_counts[h + 1, t] = known[t] - before[t]
+        prev_known = before
         prev_lo = fhi
+    # Assembly: edge-type major, then hop; offsets and CSC pointers alongside.
+    edge_ptr = np.zeros(nseg + 1, np.int64)
+    indptr_ptr = np.zeros(nseg + 1, np.int64)
+    for sg in range(nseg):
+        edge_ptr[sg + 1] = edge_ptr[sg] + seg_rows[sg].shape[0]
+        indptr_ptr[sg + 1] = indptr_ptr[sg] + seg_offsets[sg].shape[0]
+    total_e = edge_ptr[nseg]
     edge_index = np.empty((2, total_e), np.int64)
     eid_out = np.empty(total_e, np.int64)
-    base = 0
-    for h in range(num_hops):
-        r = hop_rows[h]
-        e = hop_eids[h]
-        off = hop_offsets[h]
-        flo = hop_first[h]
-        m = off.shape[0] - 1
+    indptr_all = np.empty(indptr_ptr[nseg], np.int64)
+    for sg in range(nseg):
+        r = seg_rows[sg]
+        ee = seg_eids[sg]
+        off = seg_offsets[sg]
+        at = edge_ptr[sg]
+        d0 = dst_start[sg]
+        indptr_all[indptr_ptr[sg] : indptr_ptr[sg + 1]] = off
         for j in prange(r.shape[0]):
-            edge_index[0, base + j] = r[j]
-            eid_out[base + j] = e[j]
-        for i in prange(m):
+            edge_index[0, at + j] = r[j]
+            eid_out[at + j] = ee[j]
+        for i in prange(off.shape[0] - 1):
             for j in range(off[i], off[i + 1]):
-                edge_index[1, base + j] = flo + i
-        base += r.shape[0]
-    tree_out = tree[:n] if disjoint else tree
+                edge_index[1, at + j] = d0 + i
+    # Nodes grouped by type (one type: already in order).
+    if typed:
+        start = np.zeros(num_types + 1, np.int64)
+        for t in range(num_types):
+            start[t + 1] = start[t] + known[t]
+        grouped = np.empty(n, np.int64)
+        gtree = np.empty(n if disjoint else 0, np.int64)
+        for i in range(n):
+            g = start[ntp[i]] + loc[i]
+            grouped[g] = nodes[i]
+            if disjoint:
+                gtree[g] = tree[i]
+        nodes_out = grouped
+        tree_out = gtree
+    else:
+        nodes_out = nodes[:n]
+        tree_out = tree[:n] if disjoint else tree
     return (
-        nodes[:n],
+        nodes_out,
         tree_out,
         edge_index,
         eid_out,
-        num_sampled_nodes,
-        num_sampled_edges,
+        type_counts,
+        edge_ptr,
+        indptr_all,
+        indptr_ptr,
+        dst_start,
         hkeys,
         hvals,
     )
+
+
+@njit(nogil=True, cache=True)
+def _frontier_of_type(ntp, flo, fhi, t, typed, count):
+    # Discovery positions of the frontier's type-t nodes, in order (their ids within the type).
+    out = np.empty(count, np.int64)
+    k = 0
+    for i in range(flo, fhi):
+        if not typed or ntp[i] == t:
+            out[k] = i
+            k += 1
+    return out
 
 
 # ---------------------------------------------------------------------- induced subgraph
@@ -617,13 +777,18 @@ def pack_adjacency(indices, edge_ids, out):
 
 
 @njit(nogil=True, parallel=True, cache=True)
-def column_cumsum(indptr, weights):
-    """Per-column inclusive cumulative weights (float64), for weighted sampling with replacement."""
+def column_cumsum(indptr, weights, type_per_edge):
+    """Inclusive cumulative weights (float64) per column, restarting where the edge type
+    changes within a column (``type_per_edge`` empty: untyped), for weighted sampling with
+    replacement: each (destination, edge type) segment is then drawn from on its own."""
     n = indptr.shape[0] - 1
+    typed = type_per_edge.shape[0] > 0
     out = np.empty(weights.shape[0], np.float64)
     for v in prange(n):
         acc = 0.0
         for e in range(indptr[v], indptr[v + 1]):
+            if typed and e > indptr[v] and type_per_edge[e] != type_per_edge[e - 1]:
+                acc = 0.0
             acc += weights[e]
             out[e] = acc
     return out

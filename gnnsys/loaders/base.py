@@ -14,24 +14,74 @@ import torch
 
 
 @dataclass
-class SampledSubgraph:
-    """A sampled neighbourhood in local ids.
+class HopBlock:
+    """The edges one hop sampled through one edge type, in CSC form (straight from the kernel).
 
     Fields:
-        nodes: int64 [n] global ids: the seeds first, in batch order, then each hop's new nodes.
-        row: int64 [E] local id (into ``nodes``) of each edge's neighbour (message source).
-        col: int64 [E] local id of the node the edge is aggregated into (message destination).
-            Edges are in hop order (hop 1 = edges into the seeds first) and, within a hop,
-            grouped by destination.
-        num_sampled_nodes: nodes added per hop, hop 0 = the seeds; sums to ``len(nodes)``.
-        num_sampled_edges: edges per hop 1..L; sums to ``E``.
+        indptr: int64 [num_dst + 1] offsets of each destination's edges (relative: starts at 0).
+        indices: int64 [E] each edge's source: its position in ``SampledSubgraph.nodes`` (one
+            node type) or its id within the source node type (typed).
+        edge_ids: int64 [E] global edge ids (per edge type when typed), or None.
+        dst_start: id of the first destination (position / id within the destination type);
+            destination i is ``dst_start + i``.
+        etype: the edge type's id (0 for an untyped graph).
+
+    Example:
+        >>> blk = sub.block(1)
+        >>> deg = blk.indptr[1:] - blk.indptr[:-1]     # sampled in-degree of each destination
+    """
+
+    indptr: torch.Tensor
+    indices: torch.Tensor
+    edge_ids: Optional[torch.Tensor]
+    dst_start: int
+    etype: int = 0
+
+    @property
+    def num_dst(self) -> int:
+        return int(self.indptr.numel()) - 1
+
+    @property
+    def num_edges(self) -> int:
+        return int(self.indices.numel())
+
+    def dst(self) -> torch.Tensor:
+        """int64 [E]: each edge's destination id (expanded from ``indptr``)."""
+        deg = self.indptr[1:] - self.indptr[:-1]
+        ids = torch.arange(self.dst_start, self.dst_start + self.num_dst, dtype=torch.int64)
+        return torch.repeat_interleave(ids, deg)
+
+
+@dataclass
+class SampledSubgraph:
+    """A sampled neighbourhood in local ids, typed or not.
+
+    Fields:
+        nodes: int64 [n] global ids. One node type: the seeds first, in batch order, then each
+            hop's new nodes. Typed: grouped by node type (``node_offsets``), each type in that
+            same discovery order.
+        row: int64 [E] each edge's neighbour (message source), col: int64 [E] the node it is
+            aggregated into (message destination): positions in ``nodes`` for one node type,
+            ids within the node's type when typed. Edges are ordered by edge type, then hop
+            (hop 1 = edges into the seeds), then destination.
+        num_sampled_nodes: nodes added per hop, hop 0 = the seeds (all types); sums to n.
+        num_sampled_edges: edges per hop 1..L (all edge types); sums to E.
         edge_ids: optional int64 [E] global edge ids (the Graph's ``edge_ids`` when it has them,
             else CSC positions).
         layered: True for DGL semantics (hop h samples for every node known before it, so its
-            destinations are the prefix ``nodes[:sum(num_sampled_nodes[:h])]``); False for PyG
-            semantics (hop h samples only for the nodes new in hop h-1).
+            destinations are the prefix ``nodes[:sum(num_sampled_nodes[:h])]``, per type when
+            typed); False for PyG semantics (hop h samples only for the nodes new in hop h-1).
         batch: optional int64 [n] seed index of each node (``disjoint=True``).
         metadata: sampler-specific extras (link labels, chunk info), named, never positional.
+        node_offsets: optional int64 [T+1]: type t's nodes are ``nodes[off[t]:off[t+1]]``.
+        type_num_sampled_nodes: optional int64 [L+1, T]: nodes of each type added per hop.
+        edge_ptr: optional int64 [K*L+1]: the edges of type e sampled in hop h (1-based) are
+            ``edge_ptr[e*L + h-1] .. edge_ptr[e*L + h]`` (K edge types, L hops).
+        hop_indptr, hop_indptr_ptr, hop_dst_start: the kernel's per-(edge type, hop) CSC offsets
+            (``hop_indptr[hop_indptr_ptr[s]:hop_indptr_ptr[s+1]]`` for segment s = e*L + h-1)
+            and first destination ids; ``block(hop, etype)`` reads them. None: derived from
+            ``col`` on demand (a subgraph built from COO, e.g. by a user transform).
+        node_types, edge_types: the graph's type names when typed.
     """
 
     nodes: torch.Tensor
@@ -43,6 +93,14 @@ class SampledSubgraph:
     layered: bool = False
     batch: Optional[torch.Tensor] = None
     metadata: Dict[str, Any] = field(default_factory=dict)
+    node_offsets: Optional[torch.Tensor] = None
+    type_num_sampled_nodes: Optional[torch.Tensor] = None
+    edge_ptr: Optional[torch.Tensor] = None
+    hop_indptr: Optional[torch.Tensor] = None
+    hop_indptr_ptr: Optional[torch.Tensor] = None
+    hop_dst_start: Optional[torch.Tensor] = None
+    node_types: Optional[List[str]] = None
+    edge_types: Optional[List[Tuple[str, str, str]]] = None
 
     @property
     def num_seeds(self) -> int:
@@ -52,13 +110,79 @@ class SampledSubgraph:
     def num_hops(self) -> int:
         return len(self.num_sampled_edges)
 
-    def hop_edges(self, hop: int) -> Tuple[torch.Tensor, torch.Tensor]:
-        """(row, col) of the edges sampled in ``hop`` (1-based)."""
+    @property
+    def num_edge_types(self) -> int:
+        return 1 if self.edge_ptr is None else (self.edge_ptr.numel() - 1) // max(self.num_hops, 1)
+
+    @property
+    def is_typed(self) -> bool:
+        return self.node_types is not None
+
+    def _check_hop(self, hop: int) -> None:
         if not 1 <= hop <= self.num_hops:
             raise ValueError(f"hop must be in 1..{self.num_hops}, got {hop}")
-        lo = sum(self.num_sampled_edges[: hop - 1])
-        hi = lo + self.num_sampled_edges[hop - 1]
+
+    def edge_span(self, hop: int, etype: int = 0) -> Tuple[int, int]:
+        """[lo, hi) of the edges sampled in ``hop`` (1-based) through edge type ``etype``."""
+        self._check_hop(hop)
+        if self.edge_ptr is None:
+            if etype != 0:
+                raise ValueError(f"etype must be 0 for an untyped subgraph, got {etype}")
+            lo = sum(self.num_sampled_edges[: hop - 1])
+            return lo, lo + self.num_sampled_edges[hop - 1]
+        if not 0 <= etype < self.num_edge_types:
+            raise ValueError(f"etype must be in 0..{self.num_edge_types - 1}, got {etype}")
+        s = etype * self.num_hops + hop - 1
+        return int(self.edge_ptr[s]), int(self.edge_ptr[s + 1])
+
+    def hop_edges(self, hop: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(row, col) of the edges sampled in ``hop`` (1-based); one edge type only."""
+        if self.num_edge_types != 1:
+            raise ValueError("hop_edges needs one edge type; use block(hop, etype)")
+        lo, hi = self.edge_span(hop)
         return self.row[lo:hi], self.col[lo:hi]
+
+    def block(self, hop: int, etype: int = 0) -> HopBlock:
+        """The edges of ``hop`` (1-based) through edge type ``etype`` in CSC form.
+
+        Example:
+            >>> blk = sub.block(1)   # the seeds' sampled in-edges
+        """
+        lo, hi = self.edge_span(hop, etype)
+        eid = self.edge_ids[lo:hi] if self.edge_ids is not None else None
+        if self.hop_indptr is not None:
+            s = etype * self.num_hops + hop - 1
+            ptr = self.hop_indptr[int(self.hop_indptr_ptr[s]) : int(self.hop_indptr_ptr[s + 1])]
+            start = int(self.hop_dst_start[s])
+            return HopBlock(ptr, self.row[lo:hi], eid, start, etype)
+        return self._derived_block(hop, lo, hi, eid)
+
+    def _derived_block(self, hop: int, lo: int, hi: int, eid: Optional[torch.Tensor]) -> HopBlock:
+        # A subgraph built from COO: destinations are the hop's frontier (a prefix for layered
+        # subgraphs); edges are grouped by destination with a stable sort if they are not.
+        prefix = [0]
+        for c in self.num_sampled_nodes:
+            prefix.append(prefix[-1] + c)
+        start = 0 if self.layered else prefix[hop - 1]
+        num_dst = prefix[hop] - start
+        row, col = self.row[lo:hi], self.col[lo:hi]
+        if col.numel() > 1 and not bool((col[1:] >= col[:-1]).all()):
+            order = torch.sort(col, stable=True).indices
+            row, col = row[order], col[order]
+            eid = eid[order] if eid is not None else None
+        if col.numel() and (int(col.min()) < start or int(col.max()) >= start + num_dst):
+            raise ValueError(f"hop {hop} has destinations outside its frontier")
+        indptr = torch.zeros(num_dst + 1, dtype=torch.int64)
+        torch.cumsum(torch.bincount(col - start, minlength=num_dst), 0, out=indptr[1:])
+        return HopBlock(indptr, row, eid, start)
+
+    def type_nodes(self, ntype: int) -> torch.Tensor:
+        """Global ids of the sampled nodes of node type ``ntype`` (all nodes when untyped)."""
+        if self.node_offsets is None:
+            if ntype != 0:
+                raise ValueError(f"ntype must be 0 for an untyped subgraph, got {ntype}")
+            return self.nodes
+        return self.nodes[int(self.node_offsets[ntype]) : int(self.node_offsets[ntype + 1])]
 
 
 @runtime_checkable

@@ -466,7 +466,7 @@ def _threading_layer() -> str:
     if _LAYER is None:
         from gnnsys.loaders._kernels import column_cumsum
 
-        column_cumsum(np.zeros(2, np.int64), np.zeros(1, np.float64))  # runs a parallel kernel
+        column_cumsum(np.zeros(2, np.int64), np.zeros(1, np.float64), np.zeros(0, np.int8))
         _LAYER = numba.threading_layer()
     return _LAYER
 

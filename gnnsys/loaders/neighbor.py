@@ -1,8 +1,9 @@
-"""Neighbour samplers: ``NeighborSampler`` (uniform or weighted, with or without replacement)
-and ``FullNeighborSampler`` (every neighbour, fanout -1 on each hop).
+"""Neighbour samplers: ``NeighborSampler`` (uniform or weighted, with or without replacement,
+per-edge-type fanouts on typed graphs) and ``FullNeighborSampler`` (every neighbour).
 
 Both turn a batch of seed nodes into a ``SampledSubgraph`` through one numba kernel call per
-batch (``_kernels.sample_hops``); they hold no features and know no devices.
+batch (``_kernels.sample_hops``), the same kernel for homogeneous and typed graphs (a
+homogeneous graph is the one-type case); they hold no features and know no devices.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -45,6 +46,8 @@ class _Adjacency:
     edge_ids: np.ndarray
     packed: bool
     token: Tuple[int, ...]
+    # the typing, as Graph.type_layout() gives it (one type: empty type_per_edge)
+    types: Tuple[np.ndarray, ...] = ()
 
 
 # One prepared copy per Graph (several samplers and loaders over one graph share it).
@@ -53,7 +56,7 @@ _ADJ_LOCK = threading.Lock()
 
 
 def _graph_token(graph: Graph) -> Tuple[int, ...]:
-    ts = (graph.indptr, graph.indices, graph.edge_ids)
+    ts = (graph.indptr, graph.indices, graph.edge_ids, graph.type_per_edge, graph.node_type_offset)
     return tuple(x for t in ts for x in ((id(t), t._version) if t is not None else (0, 0)))
 
 
@@ -72,11 +75,11 @@ def prepared_adjacency(graph: Graph, pack: bool = True) -> _Adjacency:
     if eids is not None and pack and fits:
         adj = np.empty(e, np.int64)
         _kernels.pack_adjacency(ix, eids, adj)
-        prep = _Adjacency(indptr, adj, np.empty(0, np.int64), True, token)
+        prep = _Adjacency(indptr, adj, np.empty(0, np.int64), True, token, graph.type_layout())
     else:
         adj = np.array(ix) if pack else ix
         ids = np.empty(0, np.int64) if eids is None else (np.array(eids) if pack else eids)
-        prep = _Adjacency(indptr, adj, ids, False, token)
+        prep = _Adjacency(indptr, adj, ids, False, token, graph.type_layout())
     with _ADJ_LOCK:
         _ADJ_CACHE[graph] = prep
     return prep
@@ -107,20 +110,95 @@ def edge_index_of(sub: SampledSubgraph) -> torch.Tensor:
     return torch.stack([row, col])
 
 
-def check_fanouts(fanouts: Any) -> np.ndarray:
-    """Validate a fanout list (one int >= -1 per hop, -1 = every neighbour) -> int64 array."""
+def check_fanouts(fanouts: Any, name: str = "fanouts", allow_empty: bool = False) -> np.ndarray:
+    """Validate a fanout list (one int >= -1 per hop, -1 = every neighbour) -> int64 array.
+
+    Example:
+        >>> check_fanouts([15, 10]).tolist()
+        [15, 10]
+    """
     if isinstance(fanouts, torch.Tensor):
+        if fanouts.dim() != 1 or fanouts.dtype.is_floating_point or fanouts.dtype == torch.bool:
+            raise TypeError(
+                f"{name} must be a 1-D integer tensor or a list of ints, got {fanouts!r}"
+            )
         fanouts = fanouts.tolist()
     if isinstance(fanouts, (int, np.integer)) or not hasattr(fanouts, "__len__"):
-        raise TypeError(f"fanouts must be a list of ints (one per hop), got {fanouts!r}")
-    if len(fanouts) == 0:
-        raise ValueError("fanouts is empty: give one fanout per hop, e.g. [15, 10, 5]")
+        raise TypeError(f"{name} must be a list of ints (one per hop), got {fanouts!r}")
+    if len(fanouts) == 0 and not allow_empty:
+        raise ValueError(f"{name} is empty: give one fanout per hop, e.g. [15, 10, 5]")
     for i, f in enumerate(fanouts):
         if isinstance(f, bool) or not isinstance(f, (int, np.integer)):
-            raise TypeError(f"fanouts[{i}] must be an int, got {f!r}")
+            raise TypeError(f"{name}[{i}] must be an int, got {f!r}")
         if f < -1:
-            raise ValueError(f"fanouts[{i}] = {f}; fanouts must be >= -1 (-1 = all neighbours)")
+            raise ValueError(f"{name}[{i}] = {f}; fanouts must be >= -1 (-1 = all neighbours)")
     return np.asarray([int(f) for f in fanouts], dtype=np.int64)
+
+
+def _edge_type_key(graph: Graph, key: Any, name: str) -> int:
+    # A (src, rel, dst) triple, a relation name, or PyG's "src__rel__dst" string.
+    if isinstance(key, str) and key.count("__") == 2:
+        key = tuple(key.split("__"))
+    try:
+        return graph.edge_type_id(key)
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from None
+
+
+def fanout_matrix(
+    fanouts: Any, graph: Graph, *, default: Any = None, name: str = "fanouts",
+    allow_empty: bool = False,
+) -> np.ndarray:  # fmt: skip
+    """Fanouts as an int64 [hops, edge types] matrix for ``graph``.
+
+    Accepts a list of ints (every edge type alike); a dict ``{edge_type: [per hop]}`` (PyG:
+    every edge type must be listed unless ``default`` gives the rest, and all lists have the
+    same length); or a list of dicts ``[{edge_type: k}, ...]``, one per hop (DGL's per-layer
+    form, in hop order; every edge type must be listed). Edge types are ``(src, rel, dst)``
+    triples or unambiguous relation names.
+
+    Example:
+        >>> fanout_matrix({("a", "to", "b"): [5, 2], ("b", "back", "a"): [3, 0]}, h).tolist()
+        [[5, 3], [2, 0]]
+    """
+    k = graph.num_edge_types
+    if isinstance(fanouts, Mapping):
+        rows: Dict[int, np.ndarray] = {}
+        for key, value in fanouts.items():
+            e = _edge_type_key(graph, key, name)
+            if e in rows:
+                raise ValueError(f"{name} lists edge type {graph.edge_types[e]!r} twice")
+            rows[e] = check_fanouts(value, f"{name}[{key!r}]", allow_empty)
+        if default is not None:
+            fill = check_fanouts(default, f"{name} default", allow_empty)
+            for e in range(k):
+                rows.setdefault(e, fill)
+        missing = [graph.edge_types[e] for e in range(k) if e not in rows]
+        if missing:
+            raise ValueError(
+                f"{name} gives no fanouts for edge type {missing[0]!r} (every edge type needs "
+                "a list, as in PyG; use 0 to skip a type)"
+            )
+        hops = {r.shape[0] for r in rows.values()}
+        if len(hops) > 1:
+            raise ValueError(f"{name}: every edge type needs the same number of hops, got {hops}")
+        return np.stack([rows[e] for e in range(k)], axis=1).astype(np.int64)
+    if isinstance(fanouts, (list, tuple)) and fanouts and isinstance(fanouts[0], Mapping):
+        out = np.empty((len(fanouts), k), np.int64)
+        for h, layer in enumerate(fanouts):
+            if not isinstance(layer, Mapping):
+                raise TypeError(f"{name}[{h}] must be a dict {{edge type: fanout}} like the rest")
+            seen = set()
+            for key, f in layer.items():
+                e = _edge_type_key(graph, key, f"{name}[{h}]")
+                out[h, e] = check_fanouts([f], f"{name}[{h}][{key!r}]")[0]
+                seen.add(e)
+            missing = [graph.edge_types[e] for e in range(k) if e not in seen]
+            if missing:
+                raise ValueError(f"{name}[{h}] gives no fanout for edge type {missing[0]!r}")
+        return out
+    flat = check_fanouts(fanouts, name, allow_empty)
+    return np.repeat(flat[:, None], k, axis=1)
 
 
 def key_int(generator: KeyLike) -> int:
@@ -146,9 +224,11 @@ class NeighborSampler:
     """Sample a fixed number of neighbours per node and hop around a batch of seeds.
 
     Args:
-        graph: the ``Graph`` (CSC of incoming edges) to sample from.
+        graph: the ``Graph`` (CSC of incoming edges, typed or not) to sample from.
         fanouts: neighbours per node for each hop, first hop (nearest the seeds) first;
-            -1 takes every neighbour.
+            -1 takes every neighbour. On a typed graph also a dict ``{edge_type: [per hop]}``
+            or a list of per-hop dicts (see ``fanout_matrix``); a plain list applies to every
+            edge type.
         replace: sample with replacement (exactly ``fanout`` draws per node with neighbours).
         weighted: draw proportionally to ``graph.edge_weight`` (zero-weight edges are never
             drawn); needs a graph with edge weights.
@@ -191,7 +271,14 @@ class NeighborSampler:
         check_choice("semantics", semantics, SEMANTICS)
         check_choice("subgraph_type", subgraph_type, SUBGRAPH_TYPES)
         self.graph = graph
-        self.fanouts = check_fanouts(fanouts)
+        self.fanouts = fanout_matrix(fanouts, graph, allow_empty=True)
+        if (graph.num_node_types > 1 or graph.num_edge_types > 1) and (
+            subgraph_type != "directional"
+        ):
+            raise NotImplementedError(
+                f"subgraph_type={subgraph_type!r} on a typed graph is not implemented yet; "
+                "use 'directional'"
+            )
         self.replace = bool(replace)
         self.weighted = bool(weighted)
         self.semantics = semantics
@@ -224,7 +311,7 @@ class NeighborSampler:
             raise ValueError(f"edge_weight must be >= 0; edge {bad} has weight {w[bad]}")
         self._weights = np.ascontiguousarray(w)
         if self.replace:
-            self._cumw = _kernels.column_cumsum(self._indptr, self._weights)
+            self._cumw = _kernels.column_cumsum(self._indptr, self._weights, self._adj.types[0])
 
     def __getstate__(self) -> Dict[str, Any]:
         state = self.__dict__.copy()
@@ -237,10 +324,15 @@ class NeighborSampler:
 
     def __repr__(self) -> str:
         return (
-            f"NeighborSampler(fanouts={self.fanouts.tolist()}, replace={self.replace}, "
+            f"NeighborSampler(fanouts={self._fanouts_repr()}, replace={self.replace}, "
             f"weighted={self.weighted}, semantics={self.semantics!r}, "
             f"subgraph_type={self.subgraph_type!r}, disjoint={self.disjoint})"
         )
+
+    def _fanouts_repr(self) -> Any:
+        if self.fanouts.shape[1] == 1:
+            return self.fanouts[:, 0].tolist()
+        return {et: self.fanouts[:, e].tolist() for e, et in enumerate(self.graph.edge_types)}
 
     @property
     def num_hops(self) -> int:
@@ -282,6 +374,7 @@ class NeighborSampler:
         kernel = _kernels.choose(
             _kernels.sample_hops, _kernels.sample_hops_serial, self._work(seeds.numel())
         )
+        tpe, offsets, etype_src, etype_dst, dst_ptr, dst_etypes = a.types
         out = kernel(
             a.indptr,
             a.adj,
@@ -289,6 +382,12 @@ class NeighborSampler:
             a.packed,
             self._weights,
             self._cumw,
+            tpe,
+            offsets,
+            etype_src,
+            etype_dst,
+            dst_ptr,
+            dst_etypes,
             seeds_np,
             tree_np,
             self.fanouts,
@@ -300,7 +399,16 @@ class NeighborSampler:
             mapv,
             stamp,
         )
-        nodes, tree_out, edge_index, eid, nsn, nse, hkeys, hvals = out
+        nodes, tree_out, edge_index, eid, type_counts, edge_ptr = out[:6]
+        indptr_all, indptr_ptr, dst_start, hkeys, hvals = out[6:]
+        num_hops = self.num_hops
+        nsn = type_counts.sum(axis=1)
+        typed = self.graph.is_hetero
+        if num_hops:
+            nse = (edge_ptr[1:] - edge_ptr[:-1]).reshape(-1, num_hops).sum(axis=0)
+        else:
+            nse = np.zeros(0, np.int64)
+        csc = True
         if self.subgraph_type == "induced":
             induced = _kernels.choose(
                 _kernels.induced_edges, _kernels.induced_edges_serial, int(nodes.shape[0]) * 16
@@ -308,11 +416,17 @@ class NeighborSampler:
             edge_index, eid, nse = induced(
                 a.indptr, a.adj, a.edge_ids, a.packed, nodes, nsn, mapv, stamp, hkeys, hvals
             )
+            csc = False
         elif self.subgraph_type == "bidirectional":
             edge_index, eid, nse = _kernels.bidirectional_edges(
                 edge_index, eid, nse, max(int(nodes.shape[0]), 1)
             )
+            csc = False
         ei = torch.from_numpy(edge_index)  # row and col are views of one [2, E] array
+        off = None
+        if typed:
+            off = torch.zeros(type_counts.shape[1] + 1, dtype=torch.int64)
+            torch.cumsum(torch.from_numpy(type_counts.sum(axis=0)), 0, out=off[1:])
         return SampledSubgraph(
             nodes=torch.from_numpy(nodes),
             row=ei[0],
@@ -325,13 +439,21 @@ class NeighborSampler:
             metadata={"subgraph_type": self.subgraph_type}
             if self.subgraph_type != "directional"
             else {},
+            node_offsets=off,
+            type_num_sampled_nodes=torch.from_numpy(type_counts) if typed else None,
+            edge_ptr=torch.from_numpy(edge_ptr) if csc else None,
+            hop_indptr=torch.from_numpy(indptr_all) if csc else None,
+            hop_indptr_ptr=torch.from_numpy(indptr_ptr) if csc else None,
+            hop_dst_start=torch.from_numpy(dst_start) if csc else None,
+            node_types=self.graph.node_types if typed else None,
+            edge_types=self.graph.edge_types if typed else None,
         )
 
     def _work(self, num_seeds: int) -> int:
         """Rough edge count of one batch (fanout -1 counted as 32), to pick serial or parallel."""
         total, layer = 0, num_seeds
-        for f in self.fanouts.tolist():
-            layer *= f if f >= 0 else 32
+        for row in self.fanouts.tolist():
+            layer *= sum(f if f >= 0 else 32 for f in row)
             total += layer
         return total
 
