@@ -121,8 +121,12 @@ def test_stamped_map_needs_no_reset():
     indptr = np.array([0, 1, 2, 2], np.int64)
     adj = np.array([1, 2], np.int32)
     mapv = np.zeros(3, np.int64)
-    args = (indptr, adj, np.empty(0, np.int64), False, np.empty(0), np.empty(0))
-    tail = (np.empty(0, np.int64), np.array([2, 2], np.int64), False, False, False, False, 1, mapv)
+    # one node type and one edge type: no type_per_edge, offsets [0, N], edge type 0 -> type 0
+    typing = (np.empty(0, np.int8), np.array([0, 3], np.int64), np.zeros(1, np.int64),
+              np.zeros(1, np.int64), np.array([0, 1], np.int64), np.zeros(1, np.int64))  # fmt: skip
+    args = (indptr, adj, np.empty(0, np.int64), False, np.empty(0), np.empty(0), *typing)
+    fanouts = np.array([[2], [2]], np.int64)
+    tail = (np.empty(0, np.int64), fanouts, False, False, False, False, 1, mapv)
     first = K.sample_hops_serial(*args, np.array([0], np.int64), *tail, 1)
     second = K.sample_hops_serial(*args, np.array([1], np.int64), *tail, 2)
     assert first[0].tolist() == [0, 1, 2] and second[0].tolist() == [1, 2]
