@@ -6,6 +6,7 @@ its index arguments here first; errors name the argument and the offending value
 
 from __future__ import annotations
 
+import functools
 from typing import Optional, Union
 
 import numpy as np
@@ -35,38 +36,55 @@ def check_index(
     num: Optional[int] = None,
     *,
     device: Optional[Union[str, torch.device]] = "cpu",
+    allow_cuda: bool = False,
     allow_empty: bool = True,
     exc: type = ValueError,
+    unit: str = "nodes",
 ) -> torch.Tensor:
-    """Validate a 1-D tensor of node ids and return it as int64.
+    """Validate a 1-D tensor of ids and return it as contiguous int64: the one id check.
 
     Checks: integer dtype (a float or bool tensor is an error, not silently cast), one dimension,
-    the expected device (``device=None`` accepts any), non-negative and below ``num``.
-    The range error is ``exc`` (ValueError by default; gathers use IndexError like torch).
+    the expected device (``device=None`` accepts any; ``allow_cuda`` also accepts CUDA),
+    non-empty unless ``allow_empty``, non-negative and below ``num``. The range error is ``exc``
+    (ValueError by default; gathers use IndexError like torch). ``unit`` names what the ids
+    count in the messages: ``"nodes"`` (graph node ids) or ``"rows"`` (table rows, the loaders'
+    and FeatureStore's ``check_ids``). The range check on the CPU is a serial numba min/max
+    (``gnnsys._ids``), which wakes no thread pool.
+
+    Example:
+        >>> check_index("seeds", torch.tensor([0, 3]), 4).tolist()
+        [0, 3]
     """
     t = as_cpu_tensor(name, value)
-    if device is not None and t.device.type != torch.device(device).type:
-        raise ValueError(
-            f"{name} must be on {torch.device(device).type}, got a tensor on {t.device}"
-        )
+    if device is not None:
+        want = torch.device(device).type
+        if t.device.type != want and not (allow_cuda and t.device.type == "cuda"):
+            raise ValueError(f"{name} must be on {want}, got a tensor on {t.device}")
     if t.dtype not in _INT_DTYPES:
-        raise ValueError(f"{name} must hold integer node ids, got dtype {t.dtype}")
+        what = "node ids" if unit == "nodes" else "ids"
+        raise ValueError(f"{name} must hold integer {what}, got dtype {t.dtype}")
     if t.dim() != 1:
         raise ValueError(f"{name} must be 1-dimensional, got shape {tuple(t.shape)}")
     if not allow_empty and t.numel() == 0:
         raise ValueError(f"{name} is empty")
-    t = t.long()
-    if t.numel():
-        lo = int(t.min())
-        if lo < 0:
-            raise exc(f"{name} holds a negative id: {lo}")
-        if num is not None:
-            hi = int(t.max())
-            if hi >= num:
-                raise exc(
-                    f"{name} holds id {hi}, out of range for {num} nodes (valid: 0..{num - 1})"
-                )
+    t = t.long().contiguous()
+    if t.numel() == 0:
+        return t
+    if t.device.type == "cpu":
+        from gnnsys._ids import min_max  # numba: imported on the first range check only
+
+        lo, hi = (int(v) for v in min_max(t.numpy()))
+    else:
+        lo, hi = (int(v) for v in torch.aminmax(t))
+    if lo < 0:
+        raise exc(f"{name} holds a negative id: {lo}")
+    if num is not None and hi >= num:
+        raise exc(f"{name} holds id {hi}, out of range for {num} {unit} (valid: 0..{num - 1})")
     return t
+
+
+# The loaders' and FeatureStore's name for the same check: ids are rows of a table.
+check_ids = functools.partial(check_index, unit="rows")
 
 
 def check_choice(name: str, value: object, allowed: tuple) -> None:

@@ -27,6 +27,38 @@ EID = "_ID"
 
 DeviceLike = Union[str, torch.device]
 
+# DGL's names for the single node and edge type of a homogeneous graph.
+NTYPE = "_N"
+ETYPE = "_E"
+CANONICAL_ETYPE = (NTYPE, ETYPE, NTYPE)
+# An edge type as DGL takes it: a name or a (src type, name, dst type) triple.
+ETypeLike = Union[str, Tuple[str, str, str], None]
+
+
+def check_ntype(ntype: Any) -> None:
+    """Accept None or DGL's homogeneous node type ``"_N"``; anything else is a ValueError.
+
+    gnnsys graphs have one node type, so a typed query (``num_src_nodes("paper")``) would
+    otherwise count nodes of a type that does not exist.
+    """
+    if ntype is not None and ntype != NTYPE:
+        raise ValueError(
+            f"ntype={ntype!r}: this graph is homogeneous; its only node type is {NTYPE!r} "
+            "(pass None or omit ntype)"
+        )
+
+
+def check_etype(etype: Any) -> None:
+    """Accept None, ``"_E"`` or ``("_N", "_E", "_N")`` (DGL's homogeneous edge type)."""
+    if etype is None or etype == ETYPE:
+        return
+    if isinstance(etype, (tuple, list)) and tuple(etype) == CANONICAL_ETYPE:
+        return
+    raise ValueError(
+        f"etype={etype!r}: this graph is homogeneous; its only edge type is {ETYPE!r} "
+        f"(canonical {CANONICAL_ETYPE}; pass None or omit etype)"
+    )
+
 
 class _Frame(MutableMapping):
     """Columns of per-node or per-edge data, each with ``num_rows`` rows, on one device.
@@ -181,6 +213,7 @@ class _NodeView:
         self._frame = frame
 
     def __call__(self, ntype: Optional[str] = None) -> torch.Tensor:
+        check_ntype(ntype)
         return torch.arange(self._num, dtype=torch.int64, device=self._frame.device)
 
     @property
@@ -208,6 +241,10 @@ class Block:
         edge_parent: optional name -> tensor of the parent graph's edge data, with
             ``edge_parent_ids`` (default ``edge_ids``) the rows of this block's edges.
         validate: check shapes, dtypes and id ranges (off for trusted sampler output).
+
+    A block is homogeneous: one node type ``"_N"`` and one edge type ``"_E"`` (DGL's default
+    names). Methods taking ``ntype`` / ``etype`` accept None or those names (an edge type also
+    as ``("_N", "_E", "_N")``) and raise ValueError for any other type.
 
     Example:
         >>> b = Block(torch.tensor([0, 2, 3]), torch.tensor([1, 2, 0]), 3)
@@ -265,18 +302,22 @@ class Block:
     # ------------------------------------------------------------------ sizes
     def num_src_nodes(self, ntype: Optional[str] = None) -> int:
         """Number of source (input) nodes."""
+        check_ntype(ntype)
         return self._num_src
 
     def num_dst_nodes(self, ntype: Optional[str] = None) -> int:
         """Number of destination (output) nodes: the first ``num_dst_nodes()`` source nodes."""
+        check_ntype(ntype)
         return self._num_dst
 
-    def num_edges(self, etype: Optional[str] = None) -> int:
+    def num_edges(self, etype: ETypeLike = None) -> int:
         """Number of edges."""
+        check_etype(etype)
         return self._indices.numel()
 
     def num_nodes(self, ntype: Optional[str] = None) -> int:
         """Source plus destination nodes, as DGL counts a block's nodes."""
+        check_ntype(ntype)
         return self._num_src + self._num_dst
 
     number_of_src_nodes = num_src_nodes
@@ -285,11 +326,13 @@ class Block:
     number_of_nodes = num_nodes
 
     # ------------------------------------------------------------------ type metadata (homogeneous)
-    ntypes = ["_N", "_N"]
-    srctypes = ["_N"]
-    dsttypes = ["_N"]
-    etypes = ["_E"]
-    canonical_etypes = [("_N", "_E", "_N")]
+    # One node type and one edge type, under DGL's default names; every method taking ``ntype``
+    # or ``etype`` accepts None or these names and refuses others (``check_ntype``).
+    ntypes = [NTYPE, NTYPE]
+    srctypes = [NTYPE]
+    dsttypes = [NTYPE]
+    etypes = [ETYPE]
+    canonical_etypes = [CANONICAL_ETYPE]
     idtype = torch.int64
 
     @property
@@ -340,7 +383,7 @@ class Block:
         )
 
     def edges(
-        self, form: str = "uv", order: str = "eid", etype: Optional[str] = None
+        self, form: str = "uv", order: str = "eid", etype: ETypeLike = None
     ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
         """Edges as local ids: ``form`` 'uv' -> (src, dst), 'eid' -> edge ids, 'all' -> (src,
         dst, eid); ``order`` 'eid' (by edge id) or 'srcdst' (by source, then destination).
@@ -349,19 +392,22 @@ class Block:
             >>> Block(torch.tensor([0, 1]), torch.tensor([1]), 2).edges()
             (tensor([1]), tensor([0]))
         """
+        check_etype(etype)
         if form == "eid" and order == "eid":
             return torch.arange(self.num_edges(), dtype=torch.int64, device=self.device)
         return edge_view(self._indices.long(), self._dst_of_edges(), form, order, dst_sorted=True)
 
     all_edges = edges
 
-    def in_degrees(self, v: Any = None, etype: Optional[str] = None) -> Union[int, torch.Tensor]:
+    def in_degrees(self, v: Any = None, etype: ETypeLike = None) -> Union[int, torch.Tensor]:
         """In-degree of destination nodes ``v`` (all when None); an int for an int ``v``."""
+        check_etype(etype)
         deg = self._indptr[1:] - self._indptr[:-1]
         return _select(deg, v, "v", self._num_dst)
 
-    def out_degrees(self, u: Any = None, etype: Optional[str] = None) -> Union[int, torch.Tensor]:
+    def out_degrees(self, u: Any = None, etype: ETypeLike = None) -> Union[int, torch.Tensor]:
         """Out-degree of source nodes ``u`` (all when None); an int for an int ``u``."""
+        check_etype(etype)
         deg = torch.bincount(self._indices.long(), minlength=self._num_src)
         return _select(deg, u, "u", self._num_src)
 

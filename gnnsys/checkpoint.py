@@ -8,8 +8,10 @@ rename itself survives a power cut.
 from __future__ import annotations
 
 import os
+import pickle
 import random
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any, Dict, Union
 
@@ -17,6 +19,14 @@ import numpy as np
 import torch
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+
+class CorruptCheckpointError(ValueError):
+    """A checkpoint file exists but cannot be read (empty, truncated or not a checkpoint).
+
+    Writes are atomic, so this means the file was damaged or replaced after it was written;
+    the message names the file and what to do.
+    """
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
@@ -68,14 +78,51 @@ def save_checkpoint(path: PathLike, state: Dict[str, Any]) -> None:
 def load_checkpoint(path: PathLike) -> Dict[str, Any]:
     """Load a checkpoint written by ``save_checkpoint`` onto the CPU (RNG states not restored).
 
+    Raises ``FileNotFoundError`` when there is no file and ``CorruptCheckpointError`` (naming
+    the file) when it is empty, truncated or not a checkpoint, instead of torch's raw
+    ``EOFError`` / ``UnpicklingError``.
+
     Example:
         >>> state = load_checkpoint("run/checkpoint.pt"); restore_rng(state["rng"])
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path}")
-    # weights_only=False: our own file, holding optimizer state and numpy RNG tuples.
-    return torch.load(path, map_location="cpu", weights_only=False)
+    if path.stat().st_size == 0:
+        raise CorruptCheckpointError(_corrupt(path, "is empty"))
+    try:
+        # weights_only=False: our own file, holding optimizer state and numpy RNG tuples.
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except PermissionError:
+        raise
+    except (
+        OSError,  # torch's reader on some damaged files: "[Errno 22] Invalid argument"
+        EOFError,
+        pickle.UnpicklingError,
+        zipfile.BadZipFile,
+        RuntimeError,  # torch's zip reader: "failed finding central directory", ...
+        ValueError,
+        TypeError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+        UnicodeDecodeError,
+    ) as err:
+        detail = (str(err).splitlines() or [""])[0].split(". ")[0]  # torch's are paragraphs
+        what = f"cannot be read ({type(err).__name__}: {detail})"
+        raise CorruptCheckpointError(_corrupt(path, what)) from None
+    if not isinstance(state, dict):
+        what = f"holds a {type(state).__name__}, not a checkpoint dict"
+        raise CorruptCheckpointError(_corrupt(path, what))
+    return state
+
+
+def _corrupt(path: Path, what: str) -> str:
+    return (
+        f"checkpoint {path} is corrupt: it {what}; delete it (or move it away) and start "
+        "again without --resume"
+    )
 
 
 def rng_state() -> Dict[str, Any]:

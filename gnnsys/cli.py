@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -32,33 +33,50 @@ BENCHES = {
 
 
 # ---------------------------------------------------------------------- info
+def _version(dist: str) -> Optional[str]:
+    """An installed distribution's version from its metadata, without importing it (importing
+    torch_geometric alone takes seconds)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _numba_threads() -> int:
+    """numba's thread count, as numba's config computes it (NUMBA_NUM_THREADS, else the CPUs
+    this process may run on), without importing numba."""
+    env = os.environ.get("NUMBA_NUM_THREADS", "").strip()
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
 def cmd_info(_: argparse.Namespace) -> int:
-    """Print versions of the stack, CUDA availability and the GPU, numba's thread count."""
-    import numba
-    import numpy
+    """Print versions of the stack, CUDA availability and the GPU, numba's thread count.
+
+    Versions come from package metadata; only torch is imported (to ask about CUDA).
+    """
     import torch
 
-    import gnnsys
+    from gnnsys import __version__
 
+    numba = _version("numba") or "not installed"
     lines = [
-        f"gnnsys {gnnsys.__version__}",
+        f"gnnsys {__version__}",
         f"python {sys.version.split()[0]}",
         f"torch {torch.__version__}",
-        f"numpy {numpy.__version__}",
-        f"numba {numba.__version__} (threads: {numba.get_num_threads()})",
+        f"numpy {_version('numpy')}",
+        f"numba {numba} (threads: {_numba_threads()})",
     ]
-    try:
-        import triton
-
-        lines.append(f"triton {triton.__version__}")
-    except ImportError:
-        lines.append("triton not installed (pip install gnnsys[gpu])")
-    try:
-        import torch_geometric
-
-        lines.append(f"torch_geometric {torch_geometric.__version__}")
-    except ImportError:
-        lines.append("torch_geometric not installed")
+    triton = _version("triton")
+    lines.append(f"triton {triton}" if triton else "triton not installed (pip install gnnsys[gpu])")
+    pyg = _version("torch_geometric") or _version("torch-geometric")
+    lines.append(f"torch_geometric {pyg}" if pyg else "torch_geometric not installed")
     if torch.cuda.is_available():
         names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
         lines.append(f"cuda usable: yes, {len(names)} GPU(s): {', '.join(names)}")
@@ -112,92 +130,196 @@ def _fanout(text: str) -> List[int]:
     return values
 
 
+def _dataset(text: str) -> str:
+    if text in DATASETS:
+        return text
+    for prefix in ("folder:", "pyg:"):
+        if text.startswith(prefix):
+            if not text[len(prefix) :]:
+                raise argparse.ArgumentTypeError(f"--dataset {text}: give the path after {prefix}")
+            return text
+    raise argparse.ArgumentTypeError(
+        f"--dataset must be one of {', '.join(DATASETS)}, folder:DIR or pyg:FILE, got {text!r}"
+    )
+
+
+DEFAULT_FANOUT = [10, 5]  # one value per layer; --layers L alone gives [10] * L
+
+
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
-    """The flags of ``gnnsys train`` (shared with the benchmark scripts)."""
+    """The flags of ``gnnsys train`` (shared with the benchmark scripts).
+
+    Every help text states the default the run really uses (``validate_train_args`` fills in
+    the ones that depend on other flags); tests/test_cli.py checks them.
+    """
+    fanout = ",".join(map(str, DEFAULT_FANOUT))
     p.add_argument(
         "--dataset",
         default="synthetic:mini",
-        choices=DATASETS,
+        type=_dataset,
         metavar="NAME",
-        help=f"one of {', '.join(DATASETS)} (default synthetic:mini)",
+        help=f"one of {', '.join(DATASETS)}; folder:DIR (the folder format `gnnsys data` "
+        "writes: src/dst/x/y.npy, optional split files and meta.json) or pyg:FILE (a "
+        "torch.save'd PyG Data with x, y, edge_index, optional train/val/test_mask); without a "
+        "split of its own a folder or file gets a random 60/20/20 split seeded by --seed "
+        "(default: synthetic:mini)",
     )
-    p.add_argument("--root", default=None, help="folder holding the OGB dataset (ogbn-* only)")
-    p.add_argument("--model", default="sage", choices=MODELS)
+    p.add_argument(
+        "--root", default=None, help="folder holding the OGB dataset, ogbn-* only (default: none)"
+    )
+    p.add_argument("--model", default="sage", choices=MODELS, help="GNN layer type (default: sage)")
     p.add_argument(
         "--layers",
         type=_positive_int("--layers"),
         default=None,
-        help="number of GNN layers (default: the number of fanouts, 3)",
+        help=f"number of GNN layers (default: one per --fanout value, {len(DEFAULT_FANOUT)})",
     )
-    p.add_argument("--hidden", type=_positive_int("--hidden"), default=128)
-    p.add_argument("--dropout", type=_non_negative_float("--dropout"), default=0.5)
+    p.add_argument(
+        "--hidden", type=_positive_int("--hidden"), default=128, help="hidden width (default: 128)"
+    )
+    p.add_argument(
+        "--dropout",
+        type=_non_negative_float("--dropout"),
+        default=0.5,
+        help="dropout probability (default: 0.5)",
+    )
     p.add_argument(
         "--fanout",
         type=_fanout,
         default=None,
-        help="neighbours per hop, first hop first (default 15,10,5)",
+        help="neighbours per hop, first hop first, -1 for all; minibatch, ddp (default: "
+        f"{fanout}, or 10 per layer with --layers)",
     )
-    p.add_argument("--batch-size", type=_positive_int("--batch-size"), default=1024)
-    p.add_argument("--epochs", type=_positive_int("--epochs"), default=4)
-    p.add_argument("--lr", type=_non_negative_float("--lr"), default=0.01)
-    p.add_argument("--weight-decay", type=_non_negative_float("--weight-decay"), default=0.0)
+    p.add_argument(
+        "--batch-size",
+        type=_positive_int("--batch-size"),
+        default=1024,
+        help="seed nodes per batch, per process in ddp; minibatch, ddp (default: 1024)",
+    )
+    p.add_argument(
+        "--epochs", type=_positive_int("--epochs"), default=4, help="training epochs (default: 4)"
+    )
+    p.add_argument(
+        "--lr",
+        type=_non_negative_float("--lr"),
+        default=0.01,
+        help="Adam's learning rate (default: 0.01)",
+    )
+    p.add_argument(
+        "--weight-decay",
+        type=_non_negative_float("--weight-decay"),
+        default=0.0,
+        help="Adam's weight decay (default: 0.0)",
+    )
     p.add_argument(
         "--lr-schedule",
         default="constant",
         choices=["constant", "cosine"],
-        help="cosine: anneal --lr to 0 over --epochs (steadies GNNPipe's late epochs)",
+        help="cosine: anneal --lr to 0 over --epochs (steadies GNNPipe's late epochs) "
+        "(default: constant)",
     )
     p.add_argument(
         "--layer-weight-decay",
         type=_non_negative_float("--layer-weight-decay"),
         default=None,
         help="weight decay of the graph layers, pipe/hybrid/graph modes (GCNII's recipe: 0.01 "
-        "with --weight-decay 5e-4); default --weight-decay",
+        "with --weight-decay 5e-4) (default: --weight-decay)",
     )
-    p.add_argument("--eval-every", type=_positive_int("--eval-every"), default=1)
-    p.add_argument("--mode", default="minibatch", choices=MODES)
+    p.add_argument(
+        "--eval-every",
+        type=_positive_int("--eval-every"),
+        default=1,
+        help="evaluate every N epochs, and after the last (default: 1)",
+    )
+    p.add_argument(
+        "--mode",
+        default="minibatch",
+        choices=MODES,
+        help="minibatch: one process; ddp: data parallel; pipe: GNNPipe; hybrid: pipe x data; "
+        "graph: graph parallel (default: minibatch)",
+    )
     p.add_argument(
         "--nproc",
         type=_positive_int("--nproc"),
         default=1,
-        help="processes per node (ddp, pipe, hybrid, graph)",
+        help="processes per node (ddp, pipe, hybrid, graph) (default: 1)",
     )
-    p.add_argument("--nnodes", type=_positive_int("--nnodes"), default=1)
-    p.add_argument("--node-rank", type=int, default=0)
-    p.add_argument("--master-addr", default="127.0.0.1")
-    p.add_argument("--master-port", type=int, default=29517)
-    p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
-    p.add_argument("--features", default="host", choices=("host", "unified", "gpu"))
-    p.add_argument("--feature-dtype", default="float32", choices=("float32", "bfloat16"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default="runs/latest", help="output folder (metrics, checkpoints)")
+    p.add_argument(
+        "--nnodes", type=_positive_int("--nnodes"), default=1, help="nodes (ddp) (default: 1)"
+    )
+    p.add_argument("--node-rank", type=int, default=0, help="this node's rank (ddp) (default: 0)")
+    p.add_argument(
+        "--master-addr", default="127.0.0.1", help="rendezvous address (ddp) (default: 127.0.0.1)"
+    )
+    p.add_argument(
+        "--master-port", type=int, default=29517, help="rendezvous port (ddp) (default: 29517)"
+    )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        choices=("cpu", "cuda"),
+        help="where the model runs (default: cpu)",
+    )
+    p.add_argument(
+        "--features",
+        default="host",
+        choices=("host", "unified", "gpu"),
+        help="where the feature table lives (minibatch, ddp) (default: host)",
+    )
+    p.add_argument(
+        "--feature-dtype",
+        default="float32",
+        choices=("float32", "bfloat16"),
+        help="storage dtype of the features (minibatch, ddp) (default: float32)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="seed of the weights, shuffles and random splits (default: 0)",
+    )
+    p.add_argument(
+        "--out", default="runs/latest", help="output folder (metrics, checkpoints) "
+        "(default: runs/latest)",
+    )  # fmt: skip
     p.add_argument(
         "--checkpoint-every",
         type=int,
         default=1,
-        help="write a checkpoint every N epochs (0: never)",
+        help="write a checkpoint every N epochs and after the last, 0: never (minibatch, ddp) "
+        "(default: 1)",
     )
     p.add_argument(
-        "--resume", action="store_true", help="continue from OUT/checkpoint.pt with the same config"
+        "--resume",
+        action="store_true",
+        help="continue from OUT/checkpoint.pt with the same config; an OUT without a "
+        "checkpoint yet starts again from epoch 1 (minibatch, ddp)",
     )
     p.add_argument(
         "--threads",
         type=_positive_int("--threads"),
         default=None,
-        help="loader threads (default: all cores)",
+        help="loader and torch threads (minibatch, ddp) (default: all cores)",
     )
     p.add_argument(
         "--max-batches",
         type=_positive_int("--max-batches"),
         default=None,
-        help="stop each epoch after this many batches (smoke tests)",
+        help="stop each epoch after this many batches, for smoke tests (minibatch, ddp) "
+        "(default: none, the whole epoch)",
     )
-    p.add_argument("--pipe-stages", type=_positive_int("--pipe-stages"), default=None)
+    p.add_argument(
+        "--pipe-stages",
+        type=_positive_int("--pipe-stages"),
+        default=None,
+        help="pipeline stages of --mode hybrid, dividing --nproc; pipe mode has one stage per "
+        "process (default: 2)",
+    )
     p.add_argument(
         "--chunks",
         type=_positive_int("--chunks"),
         default=4,
-        help="GNNPipe chunks per epoch (pipe, hybrid)",
+        help="GNNPipe chunks per epoch (pipe, hybrid) (default: 4)",
     )
     p.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
 
@@ -205,7 +327,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     """Cross-flag checks; every failure goes through ``parser.error`` (exit 2, clear message)."""
     if args.fanout is None:
-        args.fanout = [10, 5] if args.layers is None else [10] * args.layers
+        args.fanout = list(DEFAULT_FANOUT) if args.layers is None else [10] * args.layers
     if args.layers is None:
         args.layers = len(args.fanout)
     if len(args.fanout) != args.layers and args.mode in ("minibatch", "ddp"):
@@ -220,6 +342,14 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             parser.error(f"--root {args.root} is not a folder")
     elif args.root is not None:
         parser.error("--root is only used with ogbn-* datasets")
+    if args.dataset.startswith("folder:"):
+        folder = Path(args.dataset.split(":", 1)[1]).expanduser()
+        if not folder.is_dir():
+            parser.error(f"--dataset {args.dataset}: {folder} is not a folder")
+    if args.dataset.startswith("pyg:"):
+        file = Path(args.dataset.split(":", 1)[1]).expanduser()
+        if not file.is_file():
+            parser.error(f"--dataset {args.dataset}: {file} is not a file")
     if args.node_rank < 0 or args.node_rank >= args.nnodes:
         parser.error(f"--node-rank must be in 0..{args.nnodes - 1}, got {args.node_rank}")
     if args.mode == "minibatch" and (args.nproc > 1 or args.nnodes > 1):
@@ -233,11 +363,18 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
         parser.error("--features gpu needs --device cuda")
     if args.layer_weight_decay is not None and args.mode not in ("pipe", "hybrid", "graph"):
         parser.error("--layer-weight-decay applies to --mode pipe, hybrid or graph")
+    if args.pipe_stages is not None and args.mode != "hybrid":
+        parser.error(
+            f"--pipe-stages applies to --mode hybrid (--mode {args.mode} "
+            + ("has one stage per process)" if args.mode == "pipe" else "has no stages)")
+        )
     if args.mode in ("pipe", "hybrid", "graph"):
         if args.resume:
             parser.error(f"--resume is not supported with --mode {args.mode} yet")
         if args.mode == "hybrid":
-            stages = args.pipe_stages or 2
+            if args.pipe_stages is None:
+                args.pipe_stages = 2
+            stages = args.pipe_stages
             if args.nproc % stages:
                 parser.error(
                     f"--mode hybrid: --nproc {args.nproc} is not a multiple of "
@@ -247,8 +384,15 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             parser.error(f"--mode {args.mode} runs on one node (--nnodes 1) for now")
     if args.checkpoint_every < 0:
         parser.error(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
-    if args.resume and not (Path(args.out) / "checkpoint.pt").is_file():
-        parser.error(f"--resume but there is no checkpoint at {Path(args.out) / 'checkpoint.pt'}")
+    if args.resume:
+        out = Path(args.out)
+        if not out.exists():
+            parser.error(
+                f"--resume but {out} does not exist: there is no run to continue "
+                "(drop --resume to start one)"
+            )
+        if not out.is_dir():
+            parser.error(f"--resume but {out} is not a folder")
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -346,12 +490,51 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point of the ``gnnsys`` console script."""
+    """Entry point of the ``gnnsys`` console script.
+
+    A run that cannot go on for a stated reason (``TrainError``: bad resume, unreadable
+    dataset; a corrupt checkpoint) prints one line to stderr and returns 1; anything else is a
+    bug and keeps its traceback.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_attach_negative_lists(sys.argv[1:] if argv is None else argv))
     if args.command == "train":
         validate_train_args(args, args.parser)
-    return int(args.fn(args) or 0)
+    try:
+        return int(args.fn(args) or 0)
+    except Exception as err:
+        if not _is_user_error(err):
+            raise
+        message = " ".join(str(err).split("\n"))
+        print(f"gnnsys {args.command}: error: {message}", file=sys.stderr, flush=True)
+        return 1
+
+
+def _attach_negative_lists(argv: Sequence[str]) -> List[str]:
+    """``--fanout -1,-1`` as ``--fanout=-1,-1``: argparse takes a value starting with ``-``
+    (other than one plain negative number) for an option and refuses it."""
+    out: List[str] = []
+    for a in argv:
+        if out and out[-1] == "--fanout" and re.fullmatch(r"-\d+(,\s*-?\d+)+", a):
+            out[-1] = f"--fanout={a}"
+        else:
+            out.append(a)
+    return out
+
+
+def _is_user_error(err: BaseException) -> bool:
+    # Looked up in sys.modules: a command that never imported the trainer raised none of these.
+    trainer = sys.modules.get("gnnsys.trainer")
+    checkpoint = sys.modules.get("gnnsys.checkpoint")
+    kinds = tuple(
+        k
+        for k in (
+            getattr(trainer, "TrainError", None),
+            getattr(checkpoint, "CorruptCheckpointError", None),
+        )
+        if k is not None
+    )
+    return bool(kinds) and isinstance(err, kinds)
 
 
 if __name__ == "__main__":

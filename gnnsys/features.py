@@ -19,7 +19,7 @@ import numba
 import numpy as np
 import torch
 
-from gnnsys.loaders._validate import check_ids
+from gnnsys._checks import check_ids
 from gnnsys.unified_tensor import UnifiedTensor, gather_cpu
 
 DeviceLike = Union[str, torch.device, None]

@@ -17,7 +17,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from gnnsys._checks import as_cpu_tensor, check_choice, index_dtype
+from gnnsys._checks import as_cpu_tensor, check_choice, check_index, index_dtype
 
 _SELF_LOOPS = ("keep", "remove", "add")
 # DGL's names for the one node and edge type of a homogeneous graph.
@@ -270,28 +270,40 @@ class Graph:
         edge_weight: Any = None,
         num_nodes: Optional[int] = None,
     ) -> Graph:
-        """Wrap existing CSC arrays after validating them (sorted indptr, ids in range).
+        """Wrap existing CSC arrays after validating them.
+
+        ``indptr`` (1-D integer, non-decreasing, from 0 to E) and ``indices`` (1-D integer node
+        ids in ``0..N-1``) are checked before ``indices`` is narrowed to int32, so an int64 id
+        that does not fit is an error, not a wrapped value. ``edge_ids`` (1-D integer, one per
+        edge, >= 0; -1 marks an edge with no id, as ``self_loops="add"`` writes) and
+        ``edge_weight`` (1-D real numbers, one per edge) are checked too.
 
         Example:
             >>> Graph.from_csc(torch.tensor([0, 1, 1]), torch.tensor([1])).num_edges
             1
         """
         ip = as_cpu_tensor("indptr", indptr)
-        ix = as_cpu_tensor("indices", indices)
-        if ip.dtype.is_floating_point or ip.dtype == torch.bool:
+        if not _is_integer(ip):
             raise ValueError(f"indptr must be an integer tensor, got dtype {ip.dtype}")
-        if ix.dtype.is_floating_point or ix.dtype == torch.bool:
-            raise ValueError(f"indices must hold integer node ids, got dtype {ix.dtype}")
-        ip = ip.long()
-        if num_nodes is not None and ip.numel() != num_nodes + 1:
+        if ip.dim() != 1 or ip.numel() < 1:
             raise ValueError(
-                f"indptr has {ip.numel()} entries; num_nodes={num_nodes} needs {num_nodes + 1}"
+                f"indptr must be 1-D with N+1 >= 1 entries, got shape {tuple(ip.shape)}"
             )
-        n = max(ip.numel() - 1, 0)
+        n = ip.numel() - 1
+        if num_nodes is not None:
+            _check_num_nodes(num_nodes)
+            if n != num_nodes:
+                raise ValueError(
+                    f"indptr has {ip.numel()} entries; num_nodes={num_nodes} needs {num_nodes + 1}"
+                )
+        # Range first, then narrow: int64 ids cast to int32 first would wrap into range.
+        ix = check_index("indices", indices, n, device=None)
+        if ix.device != ip.device:
+            raise ValueError(f"indices is on {ix.device} but indptr is on {ip.device}")
         ix = ix.to(index_dtype(n))
-        eids = as_cpu_tensor("edge_ids", edge_ids).long() if edge_ids is not None else None
+        eids = _check_edge_ids(edge_ids, ix.numel())
         w = _check_edge_weight(edge_weight, ix.numel())
-        return cls(ip, ix, edge_ids=eids, edge_weight=w)
+        return cls(ip.long(), ix, edge_ids=eids, edge_weight=w)
 
     @classmethod
     def from_hetero(
@@ -504,6 +516,12 @@ class Graph:
             raise ValueError(
                 f"indptr must be 1-D with N+1 >= 1 entries, got shape {tuple(ip.shape)}"
             )
+        if not _is_integer(ip):
+            raise ValueError(f"indptr must be an integer tensor, got dtype {ip.dtype}")
+        if ix.dim() != 1:
+            raise ValueError(f"indices must be 1-D, got shape {tuple(ix.shape)}")
+        if not _is_integer(ix):
+            raise ValueError(f"indices must hold integer node ids, got dtype {ix.dtype}")
         if int(ip[0]) != 0:
             raise ValueError(f"indptr must start at 0, got {int(ip[0])}")
         if ip.numel() > 1 and bool((ip[1:] < ip[:-1]).any()):
@@ -521,8 +539,11 @@ class Graph:
                 )
         for name in ("edge_ids", "edge_weight"):
             t = getattr(self, name)
-            if t is not None and t.numel() != ix.numel():
-                raise ValueError(f"{name} has {t.numel()} entries for {ix.numel()} edges")
+            if t is not None and (t.dim() != 1 or t.numel() != ix.numel()):
+                raise ValueError(
+                    f"{name} must have shape [{ix.numel()}] (one entry per edge), "
+                    f"got {tuple(t.shape)}"
+                )
 
     def _check_types(self, full: bool) -> None:
         _check_type_arrays(self, full)
@@ -658,10 +679,7 @@ def _infer_num_nodes(ei: torch.Tensor, num_nodes: Optional[int]) -> int:
     hi = int(ei.max()) if ei.numel() else -1
     if num_nodes is None:
         return hi + 1
-    if not isinstance(num_nodes, (int, np.integer)) or isinstance(num_nodes, bool):
-        raise ValueError(f"num_nodes must be an int, got {num_nodes!r}")
-    if num_nodes < 0:
-        raise ValueError(f"num_nodes must be >= 0, got {num_nodes}")
+    _check_num_nodes(num_nodes)
     if hi >= num_nodes:
         raise ValueError(
             f"edge_index holds node id {hi} but num_nodes={num_nodes} (ids must be < num_nodes)"
@@ -669,15 +687,51 @@ def _infer_num_nodes(ei: torch.Tensor, num_nodes: Optional[int]) -> int:
     return int(num_nodes)
 
 
+def _check_num_nodes(num_nodes: Any) -> None:
+    if not isinstance(num_nodes, (int, np.integer)) or isinstance(num_nodes, bool):
+        raise ValueError(f"num_nodes must be an int, got {num_nodes!r}")
+    if num_nodes < 0:
+        raise ValueError(f"num_nodes must be >= 0, got {num_nodes}")
+
+
+def _is_integer(t: torch.Tensor) -> bool:
+    return not (t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool)
+
+
 def _check_edge_weight(edge_weight: Any, num_edges: int) -> Optional[torch.Tensor]:
+    """A 1-D real weight per edge (integers and bools become float32; complex is refused)."""
     if edge_weight is None:
         return None
     w = as_cpu_tensor("edge_weight", edge_weight)
     if w.dim() != 1 or w.numel() != num_edges:
         raise ValueError(f"edge_weight must have shape [{num_edges}], got {tuple(w.shape)}")
+    if w.dtype.is_complex:
+        raise ValueError(f"edge_weight must hold real numbers, got dtype {w.dtype}")
     if not w.dtype.is_floating_point:
         w = w.float()
     return w
+
+
+def _check_edge_ids(edge_ids: Any, num_edges: int) -> Optional[torch.Tensor]:
+    """A 1-D int64 id per edge, each >= 0 or the -1 that marks an edge without one."""
+    if edge_ids is None:
+        return None
+    t = as_cpu_tensor("edge_ids", edge_ids)
+    if not _is_integer(t):
+        raise ValueError(f"edge_ids must hold integer edge ids, got dtype {t.dtype}")
+    if t.dim() != 1 or t.numel() != num_edges:
+        raise ValueError(
+            f"edge_ids must have shape [{num_edges}] (one id per edge), got {tuple(t.shape)}"
+        )
+    t = t.long()
+    if t.numel():
+        lo = int(t.min())
+        if lo < -1:
+            raise ValueError(
+                f"edge_ids holds {lo}; edge ids must be >= 0 (-1 marks an edge without an id, "
+                "as a self loop added by self_loops='add')"
+            )
+    return t
 
 
 def _add_self_loops(indptr, indices, edge_ids, weight):

@@ -1,10 +1,14 @@
 """Mini-batch and data-parallel training behind ``gnnsys train``.
 
 One process (``--mode minibatch``) or one rank of ``torch.distributed.run`` (``--mode ddp``):
-each rank trains on a disjoint shard of the shuffled training seeds every epoch through the
-gnnsys ``NeighborLoader``, gradients are averaged by ``DistributedDataParallel``, and rank 0
+each rank trains on a disjoint strided shard of the shuffled training seeds every epoch through
+the gnnsys ``NeighborLoader``, gradients are averaged by ``DistributedDataParallel``, and rank 0
 writes ``config.json``, ``metrics.jsonl``, ``curves.png`` and atomic checkpoints to ``--out``.
 Evaluation is layer-wise full-neighbour inference in batches.
+
+Crash safety: a checkpoint (written atomically) carries the metrics rows it covers and is
+written before its epoch's row appears in ``metrics.jsonl``, so ``--resume`` after a kill at
+any moment continues from the last checkpoint with the rows it had.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -24,9 +28,13 @@ import torch.nn.functional as F
 
 from gnnsys.checkpoint import atomic_write_bytes, load_checkpoint, restore_rng, save_checkpoint
 
+if TYPE_CHECKING:
+    from gnnsys.datasets import Dataset
+
 # Config keys that must match for --resume to continue a run.
 RESUME_KEYS = ("dataset", "model", "layers", "hidden", "fanout", "seed", "feature_dtype")
 EVAL_BATCH = 4096
+CHECKPOINT_KEYS = ("model", "optimizer", "rng", "epoch")
 
 
 class TrainError(RuntimeError):
@@ -34,13 +42,60 @@ class TrainError(RuntimeError):
 
 
 # ---------------------------------------------------------------------- data
-def load_dataset(args: argparse.Namespace):
-    """The Dataset named by ``--dataset`` (synthetic:NAME or an offline OGB folder)."""
+def load_dataset(args: argparse.Namespace) -> Dataset:
+    """The Dataset named by ``--dataset``: ``synthetic:NAME``, an offline OGB folder,
+    ``folder:DIR`` (the folder format ``gnnsys data`` writes) or ``pyg:FILE`` (a
+    ``torch.save``d PyG ``Data``).
+
+    Folders and files without a split get a seeded random 60/20/20 split of the labelled nodes
+    (seed ``--seed``); ``meta["split"]`` says which split was used. A missing or malformed
+    dataset raises ``TrainError`` naming the file.
+    """
     from gnnsys import datasets
 
-    if args.dataset.startswith("synthetic:"):
-        return datasets.synthetic(args.dataset.split(":", 1)[1], seed=args.seed)
-    return datasets.ogb(args.dataset, args.root)
+    spec = args.dataset
+    try:
+        if spec.startswith("synthetic:"):
+            return datasets.synthetic(spec.split(":", 1)[1], seed=args.seed)
+        if spec.startswith("folder:"):
+            return datasets.load_folder(spec.split(":", 1)[1], split_seed=args.seed)
+        if spec.startswith("pyg:"):
+            return load_pyg_file(spec.split(":", 1)[1], split_seed=args.seed)
+        return datasets.ogb(spec, args.root)
+    except (OSError, ValueError, TypeError, IndexError, KeyError) as err:
+        raise TrainError(f"--dataset {spec}: {err}") from None
+
+
+def load_pyg_file(path: str, *, split_seed: Optional[int] = None) -> Dataset:
+    """A Dataset from a ``torch.save``d PyG ``Data`` (or its ``to_dict()``) holding x, y and
+    edge_index, with ``train_mask``/``val_mask``/``test_mask`` when present.
+
+    The file is a pickle, loaded with ``weights_only=False`` (a ``Data`` object needs it):
+    only point this at files you trust.
+
+    Example:
+        >>> torch.save(data, "graph.pt"); ds = load_pyg_file("graph.pt", split_seed=0)
+    """
+    import pickle
+    import zipfile
+
+    from gnnsys.datasets.dataset import Dataset
+
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise FileNotFoundError(f"no file at {str(file)!r} (expected a torch.save'd PyG Data)")
+    try:
+        obj = torch.load(file, map_location="cpu", weights_only=False)
+    except (EOFError, pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, ImportError,
+            AttributeError, ValueError) as err:  # fmt: skip
+        detail = (str(err).splitlines() or [""])[0].split(". ")[0]
+        raise ValueError(
+            f"{file} is not a readable torch.save file ({type(err).__name__}: {detail})"
+        ) from None
+    try:
+        return Dataset.from_pyg(obj, name=file.stem, split_seed=split_seed)
+    except (ValueError, TypeError, KeyError) as err:
+        raise type(err)(f"{file}: {err}") from None
 
 
 def _features(ds, args: argparse.Namespace, device: torch.device) -> Any:
@@ -73,11 +128,17 @@ def _dist_init(args: argparse.Namespace) -> tuple:
 
 
 def _epoch_shard(train_idx: torch.Tensor, epoch: int, seed: int, rank: int, world: int):
-    """This rank's seeds for ``epoch``: one shared shuffle, cut into equal disjoint shards."""
+    """This rank's seeds for ``epoch``: one shared shuffle, dealt out strided (rank r takes
+    ``perm[r::world]``) and cut to equal lengths.
+
+    Striding makes the union of the ranks' k-th batches (``B`` seeds each) exactly the k-th
+    batch of one process with batch size ``world * B``: with deterministic sampling and mean
+    losses, DDP's averaged gradients are then the one-process gradients.
+    """
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     perm = train_idx[torch.randperm(train_idx.numel(), generator=g)]
     per_rank = perm.numel() // world
-    return perm[rank * per_rank : (rank + 1) * per_rank]
+    return perm[: per_rank * world][rank::world]
 
 
 # ---------------------------------------------------------------------- eval
@@ -200,17 +261,46 @@ def _config(args: argparse.Namespace) -> Dict[str, Any]:
     return {k: v for k, v in vars(args).items() if k not in ("fn", "parser", "_worker")}
 
 
-def _check_resume(ckpt: Dict[str, Any], config: Dict[str, Any]) -> None:
-    old = ckpt.get("config", {})
+def _check_resume(
+    old: Dict[str, Any], config: Dict[str, Any], label: str = "checkpoint", source: str = ""
+) -> None:
     diff = [k for k in RESUME_KEYS if old.get(k) != config.get(k)]
     if diff:
-        detail = ", ".join(f"{k}: checkpoint {old.get(k)!r} vs now {config.get(k)!r}" for k in diff)
-        raise TrainError(f"--resume: the checkpoint was made with another config ({detail})")
+        detail = ", ".join(f"{k}: {label} {old.get(k)!r} vs now {config.get(k)!r}" for k in diff)
+        raise TrainError(f"--resume: the {source or label} was made with another config ({detail})")
+
+
+def _resume_state(out: Path, config: Dict[str, Any]) -> Optional[Dict[str, Any]]:
+    """The checkpoint to continue from, or None when ``out`` has none yet (a run killed before
+    its first checkpoint): then the run starts again from epoch 1."""
+    path = out / "checkpoint.pt"
+    if not path.is_file():
+        old = out / "config.json"
+        if old.is_file():
+            try:
+                previous = json.loads(old.read_text())
+            except ValueError:
+                previous = None
+            if isinstance(previous, dict):
+                _check_resume(previous, config, "config.json", f"run in {out}")
+        return None
+    ckpt = load_checkpoint(path)
+    missing = [k for k in CHECKPOINT_KEYS if k not in ckpt]
+    if missing:
+        raise TrainError(
+            f"--resume: {path} lacks {', '.join(missing)} (not written by gnnsys train); "
+            "delete it or start without --resume"
+        )
+    _check_resume(ckpt.get("config", {}), config)
+    return ckpt
 
 
 # ---------------------------------------------------------------------- train
-def train(args: argparse.Namespace) -> List[Dict[str, Any]]:
-    """Run ``gnnsys train``; returns the metrics rows (rank 0 also writes them to --out)."""
+def train(args: argparse.Namespace, dataset: Optional[Dataset] = None) -> List[Dict[str, Any]]:
+    """Run ``gnnsys train``; returns the metrics rows (rank 0 also writes them to --out).
+
+    ``dataset`` replaces loading ``--dataset`` (the benchmark scripts check it first).
+    """
     from torch_geometric.data import Data
 
     from gnnsys.loaders.pyg import NeighborLoader
@@ -229,7 +319,7 @@ def train(args: argparse.Namespace) -> List[Dict[str, Any]]:
     config = _config(args)
     is_main = rank == 0
 
-    ds = load_dataset(args)
+    ds = load_dataset(args) if dataset is None else dataset
     x = _features(ds, args, device)
     y = ds.y
     data = Data(x=x, y=y, edge_index=ds.graph.to_edge_index(), num_nodes=ds.graph.num_nodes)
@@ -238,26 +328,31 @@ def train(args: argparse.Namespace) -> List[Dict[str, Any]]:
     ).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     start_epoch, rows = 1, []
+    resume_note = None
     if args.resume:
-        ckpt = load_checkpoint(out / "checkpoint.pt")
-        _check_resume(ckpt, config)
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        restore_rng(ckpt["rng"])
-        start_epoch = ckpt["epoch"] + 1
-        rows = [r for r in read_metrics(out / "metrics.jsonl") if r["epoch"] < start_epoch]
+        ckpt = _resume_state(out, config)
+        if ckpt is None:
+            resume_note = f"--resume: no checkpoint in {out} yet, starting again from epoch 1"
+        else:
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            restore_rng(ckpt["rng"])
+            start_epoch = ckpt["epoch"] + 1
+            rows = ckpt.get("rows")
+            if rows is None:  # a checkpoint from before rows were kept in it
+                rows = [r for r in read_metrics(out / "metrics.jsonl") if r["epoch"] < start_epoch]
+            resume_note = (
+                f"--resume: continuing from {out / 'checkpoint.pt'} (epoch {ckpt['epoch']})"
+            )
     if world > 1:
         model = torch.nn.parallel.DistributedDataParallel(model)
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(out / "config.json", json.dumps(config, indent=2).encode())
         write_metrics(out / "metrics.jsonl", rows)
-        print(
-            f"gnnsys train: {args.dataset} ({ds.graph.num_nodes} nodes, "
-            f"{ds.graph.num_edges} edges), {args.model} x{args.layers}, world {world}, "
-            f"epochs {start_epoch}..{args.epochs}",
-            flush=True,
-        )
+        if resume_note:
+            print(resume_note, flush=True)
+        _print_header(args, ds, world, start_epoch)
 
     for epoch in range(start_epoch, args.epochs + 1):
         if args.lr_schedule == "cosine":
@@ -272,7 +367,7 @@ def train(args: argparse.Namespace) -> List[Dict[str, Any]]:
             shuffle=False,
             num_workers=args.threads or 0,
         )
-        row = _train_epoch(model, opt, loader, device, epoch, args, is_main)
+        row = _train_epoch(model, opt, loader, device, epoch, args, is_main, world)
         row["lr"] = opt.param_groups[0]["lr"]
         if epoch % args.eval_every == 0 or epoch == args.epochs:
             if is_main:
@@ -283,12 +378,8 @@ def train(args: argparse.Namespace) -> List[Dict[str, Any]]:
         if world > 1:
             torch.distributed.barrier()
         if is_main:
-            rows.append(row)
-            write_metrics(out / "metrics.jsonl", rows)
-            msg = ", ".join(
-                f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()
-            )
-            print(msg, flush=True)
+            # The checkpoint (with the rows it covers) first, then the row: a row is never
+            # visible in metrics.jsonl before a checkpoint that a --resume can continue from.
             if args.checkpoint_every and (
                 epoch % args.checkpoint_every == 0 or epoch == args.epochs
             ):
@@ -300,15 +391,51 @@ def train(args: argparse.Namespace) -> List[Dict[str, Any]]:
                         "optimizer": opt.state_dict(),
                         "epoch": epoch,
                         "config": config,
+                        "rows": [*rows, row],
                     },
                 )
+            rows.append(row)
+            write_metrics(out / "metrics.jsonl", rows)
+            print(_format_row(row), flush=True)
     if is_main and rows:
         plot_curves(out / "curves.png", rows)
         print_summary(rows)
+        print_outputs(out)
     if world > 1:
         _release_ddp()
         del model  # the Reducer frees the process group now, with gloo's thread idle
     return rows
+
+
+def _print_header(args: argparse.Namespace, ds: Any, world: int, start_epoch: int) -> None:
+    print(
+        f"gnnsys train: {args.dataset} ({ds.graph.num_nodes} nodes, "
+        f"{ds.graph.num_edges} edges), {args.model} x{args.layers}, world {world}, "
+        f"epochs {start_epoch}..{args.epochs}",
+        flush=True,
+    )
+    split = ds.meta.get("split") if isinstance(ds.meta, dict) else None
+    if isinstance(split, str) and split.startswith("random"):
+        print(
+            f"split: {split} (train/val/test {ds.train_idx.numel()}/{ds.val_idx.numel()}/"
+            f"{ds.test_idx.numel()} nodes): the dataset has none of its own",
+            flush=True,
+        )
+
+
+def _format_row(row: Dict[str, Any]) -> str:
+    return ", ".join(
+        f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
+        for k, v in row.items()
+        if not isinstance(v, dict)
+    )
+
+
+def print_outputs(out: Path) -> None:
+    """Say where the run's files are (the last lines of every run)."""
+    names = ("config.json", "metrics.jsonl", "curves.png", "checkpoint.pt")
+    present = [n for n in names if (out / n).is_file()]
+    print(f"outputs in {out.resolve()}: {', '.join(present)}", flush=True)
 
 
 def _release_ddp() -> None:
@@ -325,7 +452,8 @@ def _release_ddp() -> None:
     torch.distributed.destroy_process_group()
 
 
-def _train_epoch(model, opt, loader, device, epoch, args, show) -> Dict[str, Any]:
+def _train_epoch(model, opt, loader, device, epoch, args, show, world=1) -> Dict[str, Any]:
+    """One pass over ``loader``; loss and accuracy are over every rank's seeds (all-reduced)."""
     from tqdm import tqdm
 
     model.train()
@@ -361,6 +489,11 @@ def _train_epoch(model, opt, loader, device, epoch, args, show) -> Dict[str, Any
         )
         if args.max_batches and batches >= args.max_batches:
             break
+    if world > 1:
+        sums = [float(total_loss), float(total_correct), float(total_seen)]
+        sums_t = torch.tensor(sums, dtype=torch.float64, device=device)  # NCCL: on the GPU
+        torch.distributed.all_reduce(sums_t)
+        total_loss, total_correct, total_seen = sums_t.tolist()
     seconds = time.perf_counter() - t0
     return {
         "epoch": epoch,
@@ -375,8 +508,11 @@ def _train_epoch(model, opt, loader, device, epoch, args, show) -> Dict[str, Any
 def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
     """``--mode pipe|hybrid|graph``: full-graph training through ``gnnsys.pipeline_parallel``.
 
-    Writes the same ``config.json``, ``metrics.jsonl`` (plus measured bytes per epoch) and
-    ``curves.png`` as mini-batch training. These modes keep no checkpoints yet.
+    Writes the same ``config.json`` (at the start), ``metrics.jsonl`` and ``curves.png`` as
+    mini-batch training. Rank 0's row of each epoch is printed and appended to
+    ``metrics.jsonl`` as soon as the epoch ends; when the run ends the rows are rewritten with
+    the merged values (slowest rank's seconds, bytes summed over ranks). These modes keep no
+    checkpoints yet.
     """
     from gnnsys.pipeline_parallel.config import ModelConfig, TrainConfig
     from gnnsys.pipeline_parallel.launch import run
@@ -398,18 +534,30 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
     if args.mode == "hybrid":
         stages = args.pipe_stages or 2
         groups = args.nproc // stages
-    out = run(args.mode, ds, model, args.nproc, args.epochs, stages=stages, groups=groups,
-              chunks=args.chunks if args.mode != "graph" else None, train=train_cfg,
-              backend="nccl" if args.device == "cuda" else "gloo")  # fmt: skip
     folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / "config.json", json.dumps(_config(args), indent=2).encode())
+    write_metrics(folder / "metrics.jsonl", [])
+    _print_header(args, ds, args.nproc, 1)
+    streamed: List[Dict[str, Any]] = []
+
+    def on_epoch(row: Dict[str, Any]) -> None:
+        streamed.append(dict(row))
+        write_metrics(folder / "metrics.jsonl", streamed)
+        print(_format_row(row), flush=True)
+
+    out = run(args.mode, ds, model, args.nproc, args.epochs, stages=stages, groups=groups,
+              chunks=args.chunks if args.mode != "graph" else None, train=train_cfg,
+              backend="nccl" if args.device == "cuda" else "gloo",
+              on_epoch=on_epoch)  # fmt: skip
     rows = [dict(r) for r in out["epochs"]]
     write_metrics(folder / "metrics.jsonl", rows)
-    for r in rows:
-        print(json.dumps(r), flush=True)
+    if len(streamed) < len(rows):  # fit() without per-epoch reports: print them now
+        for r in rows[len(streamed) :]:
+            print(_format_row(r), flush=True)
     plot_curves(folder / "curves.png", rows)
     print_summary(rows)
+    print_outputs(folder)
     return rows
 
 

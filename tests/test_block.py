@@ -156,6 +156,35 @@ def test_validation_errors():
         b.in_degrees(torch.tensor([0.0]))
 
 
+def test_type_arguments_accept_only_the_homogeneous_names():
+    b = _block()
+    # None, or DGL's default names for the one node / edge type, answer as untyped calls
+    for nt in (None, "_N"):
+        assert (b.num_src_nodes(nt), b.num_dst_nodes(nt), b.num_nodes(nt)) == (4, 2, 6)
+        assert b.srcnodes(nt).tolist() == [0, 1, 2, 3] and b.dstnodes(nt).tolist() == [0, 1]
+    for et in (None, "_E", ("_N", "_E", "_N")):
+        assert b.num_edges(et) == 4 and b.edges(etype=et)[0].tolist() == [1, 2, 3, 0]
+        assert b.in_degrees(etype=et).tolist() == [2, 2]
+        assert b.out_degrees(etype=et).tolist() == [1, 1, 1, 1]
+    assert (b.srctypes, b.dsttypes, b.etypes) == (["_N"], ["_N"], ["_E"])
+    assert b.canonical_etypes == [("_N", "_E", "_N")]
+    node_calls = [b.num_src_nodes, b.num_dst_nodes, b.num_nodes, b.srcnodes, b.dstnodes]
+    for call in node_calls:
+        with pytest.raises(ValueError, match="ntype='paper'.*only node type is '_N'"):
+            call("paper")
+    edge_calls = [
+        b.num_edges,
+        lambda et: b.edges(etype=et),
+        lambda et: b.in_degrees(etype=et),
+        lambda et: b.out_degrees(etype=et),
+    ]
+    for call in edge_calls:
+        with pytest.raises(ValueError, match="etype='cites'.*only edge type is '_E'"):
+            call("cites")
+        with pytest.raises(ValueError, match="etype=.*only edge type"):
+            call(("_N", "cites", "_N"))
+
+
 def test_empty_block():
     b = Block(torch.zeros(1, dtype=torch.int64), torch.zeros(0, dtype=torch.int64), 0)
     assert b.num_edges() == 0 and b.in_degrees().numel() == 0

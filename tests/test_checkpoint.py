@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from gnnsys.checkpoint import (
+    CorruptCheckpointError,
     atomic_write_bytes,
     load_checkpoint,
     restore_rng,
@@ -52,3 +53,32 @@ def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
 def test_missing_checkpoint(tmp_path):
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
         load_checkpoint(tmp_path / "nope.pt")
+
+
+@pytest.mark.parametrize(
+    "damage, detail",
+    [
+        (lambda b: b"", "it is empty"),
+        (lambda b: b[: len(b) // 2], "it cannot be read ("),  # the error varies with the cut
+        (lambda b: b"\x80\x02garbage" * 20, "it cannot be read (UnpicklingError"),
+        (lambda b: b[:10], "it cannot be read (RuntimeError"),
+    ],
+    ids=["empty", "truncated", "garbage", "ten-bytes"],
+)
+def test_corrupt_checkpoint_names_the_file_and_what_to_do(tmp_path, damage, detail):
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"epoch": 1, "model": torch.nn.Linear(3, 2).state_dict()})
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(CorruptCheckpointError) as info:
+        load_checkpoint(path)
+    msg = str(info.value)
+    assert msg.startswith(f"checkpoint {path} is corrupt: {detail}"), msg
+    assert msg.endswith("delete it (or move it away) and start again without --resume")
+    assert "\n" not in msg
+
+
+def test_checkpoint_that_is_not_a_dict(tmp_path):
+    path = tmp_path / "checkpoint.pt"
+    torch.save([1, 2, 3], path)
+    with pytest.raises(CorruptCheckpointError, match="holds a list, not a checkpoint dict"):
+        load_checkpoint(path)

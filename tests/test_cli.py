@@ -1,11 +1,12 @@
-"""The gnnsys command: flag validation, info, and (once data and loaders exist) training runs."""
+"""The gnnsys command: flag validation, help defaults, info, one-line errors."""
 
+import re
 import subprocess
 import sys
 
 import pytest
 
-from gnnsys.cli import main
+from gnnsys.cli import build_parser, main, validate_train_args
 
 
 def _error(capsys, argv):
@@ -16,15 +17,44 @@ def _error(capsys, argv):
 
 
 def test_info(capsys):
+    from importlib import metadata
+
+    import torch
+
     assert main(["info"]) == 0
     out = capsys.readouterr().out
-    assert "torch" in out and "numba" in out and "cuda usable" in out
+    assert f"torch {torch.__version__}\n" in out
+    assert f"numba {metadata.version('numba')} (threads: " in out
+    assert "cuda usable: " + ("yes" if torch.cuda.is_available() else "no") in out
+
+
+def _imported_after(code):
+    """The heavy modules that running ``code`` in a fresh interpreter imported."""
+    probe = (
+        f"{code}\nimport sys\n"
+        "print(sorted(m for m in ('torch_geometric', 'triton', 'numba') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+def test_info_and_help_import_neither_pyg_nor_triton_nor_numba():
+    # `gnnsys info` and `gnnsys --help` must stay fast: these imports alone take seconds.
+    assert _imported_after("from gnnsys.cli import main; main(['info'])") == "[]"
+    for argv in (["--help"], ["train", "--help"]):
+        code = f"from gnnsys.cli import main\ntry:\n    main({argv})\nexcept SystemExit:\n    pass"
+        assert _imported_after(code) == "[]", argv
 
 
 @pytest.mark.parametrize(
     "argv, message",
     [
-        (["--dataset", "cora"], "invalid choice"),
+        (["--dataset", "cora"], "--dataset must be one of synthetic:tiny"),
+        (["--dataset", "folder:"], "give the path after folder:"),
+        (["--dataset", "folder:/nonexistent/x"], "/nonexistent/x is not a folder"),
+        (["--dataset", "pyg:/nonexistent/g.pt"], "/nonexistent/g.pt is not a file"),
+        (["--pipe-stages", "2"], "--pipe-stages applies to --mode hybrid"),
+        (["--mode", "pipe", "--nproc", "2", "--pipe-stages", "2"], "one stage per process"),
         (["--fanout", "10,5", "--layers", "3"], "--fanout has 2 values but --layers is 3"),
         (["--fanout", "10,x"], "comma-separated integers"),
         (["--fanout", "10,-2"], ">= 1 or -1"),
@@ -46,9 +76,74 @@ def test_bad_flags(capsys, argv, message):
     assert message in _error(capsys, ["train", *argv])
 
 
-def test_resume_without_checkpoint(capsys, tmp_path):
-    err = _error(capsys, ["train", "--resume", "--out", str(tmp_path)])
-    assert "no checkpoint" in err
+def test_resume_of_a_folder_that_does_not_exist(capsys, tmp_path):
+    err = _error(capsys, ["train", "--resume", "--out", str(tmp_path / "absent")])
+    assert "absent does not exist: there is no run to continue" in err
+
+
+def _train_parser():
+    parser = build_parser()
+    return parser, parser._subparsers._group_actions[0].choices["train"]
+
+
+# Defaults that are not a value but a rule, as the help words them.
+_WORDED = {
+    "--root": "none",
+    "--layer-weight-decay": "--weight-decay",
+    "--threads": "all cores",
+    "--max-batches": "none, the whole epoch",
+}
+
+
+def test_help_states_the_defaults_the_run_uses():
+    """Every flag's help ends in `(default: X)` and X is what a run without the flag uses,
+    after validate_train_args fills in the flag-dependent ones."""
+    parser, train = _train_parser()
+    args = parser.parse_args(["train"])
+    validate_train_args(args, train)
+    hybrid = parser.parse_args(["train", "--mode", "hybrid", "--nproc", "4"])
+    validate_train_args(hybrid, train)
+    checked = []
+    for action in train._actions:
+        flag = next((o for o in action.option_strings if o.startswith("--")), None)
+        if flag in (None, "--help", "--resume", "--_worker"):
+            continue
+        m = re.search(r"\(default: ([^()]*(?:\([^()]*\))?[^()]*)\)$", action.help or "")
+        assert m, f"{flag}: its help does not end in (default: ...): {action.help!r}"
+        stated = m.group(1)
+        value = getattr(hybrid if flag == "--pipe-stages" else args, action.dest)
+        if flag in _WORDED:
+            assert value is None and stated == _WORDED[flag], (flag, stated, value)
+        elif flag == "--layers":
+            assert stated == f"one per --fanout value, {value}", (flag, stated, value)
+        elif isinstance(value, list):
+            assert stated.startswith(",".join(map(str, value)) + ","), (flag, stated, value)
+        else:
+            assert stated == str(value), (flag, stated, value)
+        checked.append(flag)
+    assert len(checked) == 30, checked
+    assert args.fanout == [10, 5] and args.layers == 2 and hybrid.pipe_stages == 2
+    # and the text users read says the same
+    out = subprocess.run([sys.executable, "-m", "gnnsys.cli", "train", "--help"],
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert "(default: 10,5, or 10 per layer with --layers)" in " ".join(out.split())
+
+
+def test_train_errors_are_one_line_not_a_traceback(tmp_path):
+    # A corrupt checkpoint under --resume: one line naming the file and what to do, exit 1.
+    (tmp_path / "checkpoint.pt").write_bytes(b"\x80\x02garbage")
+    out = subprocess.run(
+        [sys.executable, "-m", "gnnsys.cli", "train", "--dataset", "synthetic:tiny",
+         "--resume", "--out", str(tmp_path)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 1, out.stderr
+    assert "Traceback" not in out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("gnnsys train: error: checkpoint ")
+    assert str(tmp_path / "checkpoint.pt") in lines[0] and "is corrupt" in lines[0]
+    assert "start again without --resume" in lines[0]
 
 
 def test_cuda_requested_without_gpu(capsys):

@@ -136,3 +136,68 @@ def test_bad_argument_types(tmp_path, tiny):
         save_folder(tiny, 3)
     with pytest.raises(TypeError, match="path must be"):
         load_folder(None)
+
+
+def test_folder_without_split_files_gets_a_seeded_split(tmp_path):
+    y = np.array([0, 1, 2, 1, 0, -1, 2, 1, 0, 2], dtype=np.int64)  # node 5 unlabelled
+    folder = _small_folder(
+        tmp_path / "s",
+        src=np.array([0, 1, 2, 3], dtype=np.int64),
+        dst=np.array([1, 2, 3, 4], dtype=np.int64),
+        x=np.zeros((10, 2), dtype=np.float32),
+        y=y,
+        train_idx=None,
+    )
+    with pytest.raises(FileNotFoundError, match=r"lacks train_idx.npy \(or pass split_seed"):
+        load_folder(folder)
+    a = load_folder(folder, split_seed=3)
+    b = load_folder(folder, split_seed=3)
+    c = load_folder(folder, split_seed=4)
+    # 9 labelled nodes: 60/20/20 -> 5/2/2, disjoint, covering exactly the labelled ones
+    parts = [a.train_idx.tolist(), a.val_idx.tolist(), a.test_idx.tolist()]
+    assert [len(p) for p in parts] == [5, 2, 2]
+    assert sorted(sum(parts, [])) == [0, 1, 2, 3, 4, 6, 7, 8, 9]
+    assert all(p == sorted(p) for p in parts)
+    assert parts == [b.train_idx.tolist(), b.val_idx.tolist(), b.test_idx.tolist()]
+    assert parts != [c.train_idx.tolist(), c.val_idx.tolist(), c.test_idx.tolist()]
+    assert a.meta["split"] == "random 60/20/20 of the labelled nodes, seed 3"
+    assert a.num_classes == 3
+
+
+def test_split_files_win_over_split_seed(tmp_path):
+    ds = load_folder(_small_folder(tmp_path / "s"), split_seed=0)
+    assert ds.train_idx.tolist() == [0, 2] and ds.meta["split"] == "files"
+
+
+def test_partial_split_without_train_is_refused(tmp_path):
+    folder = _small_folder(tmp_path / "s", train_idx=None, val_idx=np.array([1]))
+    with pytest.raises(FileNotFoundError, match=r"it has val_idx.npy but no train_idx.npy"):
+        load_folder(folder, split_seed=0)
+    with pytest.raises(TypeError, match="split_seed must be an int or None"):
+        load_folder(folder, split_seed=1.5)
+
+
+@pytest.mark.parametrize("bad", [0, "3", 2.0, True])
+def test_meta_num_classes_must_be_a_positive_int(tmp_path, bad):
+    folder = _small_folder(tmp_path / "s")
+    (folder / "meta.json").write_text(json.dumps({"num_classes": bad}))
+    with pytest.raises(ValueError, match=r"meta.json: num_classes must be an int >= 1"):
+        load_folder(folder)
+
+
+def test_labels_beyond_meta_num_classes_name_the_folder(tmp_path):
+    folder = _small_folder(tmp_path / "s")
+    (folder / "meta.json").write_text(json.dumps({"num_classes": 2}))
+    with pytest.raises(ValueError, match=r"dataset folder '.*/s': y holds label 2"):
+        load_folder(folder)
+
+
+def test_empty_or_truncated_npy_names_the_file(tmp_path):
+    folder = _small_folder(tmp_path / "s")
+    (folder / "y.npy").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"s/y.npy is not a readable .npy array \(EOFError"):
+        load_folder(folder)
+    np.save(folder / "y.npy", np.arange(5))
+    (folder / "y.npy").write_bytes((folder / "y.npy").read_bytes()[:-8])
+    with pytest.raises(ValueError, match=r"s/y.npy is not a readable .npy array"):
+        load_folder(folder)

@@ -1,11 +1,14 @@
 """FeatureStore: tables of every kind, the numba row gather, validation, pinned/device paths."""
 
+import importlib.util
+
 import numpy as np
 import pytest
 import torch
 
+from gnnsys import features
 from gnnsys.features import FeatureStore, gather_rows
-from gnnsys.loaders import _kernels
+from gnnsys.unified_tensor import UnifiedTensor, gather_cpu
 
 
 @pytest.mark.parametrize(
@@ -26,11 +29,39 @@ def test_gather_shapes(shape):
     assert torch.equal(gather_rows(x, ids), x[ids])
 
 
-def test_gather_parallel_kernel(monkeypatch):
-    monkeypatch.setattr(_kernels, "PARALLEL_MIN_WORK", 0)
-    x = torch.randn(3000, 24)
-    ids = torch.randint(0, 3000, (5000,), generator=torch.Generator().manual_seed(1))
+def _count_kernels(monkeypatch):
+    """Wrap gather_cpu's parallel and serial row kernels to count which one runs."""
+    calls = {"parallel": 0, "serial": 0}
+    for name, attr in (("parallel", "_rows_parallel"), ("serial", "_rows_serial")):
+        kernel = getattr(gather_cpu, attr)
+
+        def counted(*a, _k=kernel, _n=name):
+            calls[_n] += 1
+            return _k(*a)
+
+        monkeypatch.setattr(gather_cpu, attr, counted)
+    return calls
+
+
+@pytest.mark.parametrize("threshold, path", [(0, "parallel"), (1 << 40, "serial")])
+def test_gather_parallel_threshold_picks_the_kernel(monkeypatch, threshold, path):
+    # gather_rows reads gather_cpu.PARALLEL_MIN_BYTES (output bytes) and needs > 1 thread.
+    monkeypatch.setattr(gather_cpu, "PARALLEL_MIN_BYTES", threshold)
+    monkeypatch.setattr(features.numba, "get_num_threads", lambda: 2)
+    calls = _count_kernels(monkeypatch)
+    x = torch.randn(300, 24)
+    ids = torch.randint(0, 300, (500,), generator=torch.Generator().manual_seed(1))
     assert torch.equal(gather_rows(x, ids), x[ids])
+    assert calls == {"parallel": int(path == "parallel"), "serial": int(path == "serial")}
+
+
+def test_gather_one_thread_stays_serial(monkeypatch):
+    monkeypatch.setattr(gather_cpu, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(features.numba, "get_num_threads", lambda: 1)
+    calls = _count_kernels(monkeypatch)
+    x = torch.randn(50, 4)
+    assert torch.equal(gather_rows(x, torch.tensor([3, 1])), x[[3, 1]])
+    assert calls == {"parallel": 0, "serial": 1}
 
 
 def test_gather_non_contiguous_falls_back():
@@ -189,25 +220,51 @@ def test_unified_table_cpu_fetch_uses_out_and_pool():
         store.fetch("x", ids, out=torch.empty(3, 5, dtype=torch.float64))
 
 
-def test_unified_table_headed_for_cuda_is_gathered_there(monkeypatch):
-    # The zero-copy route: a UnifiedTensor fetched for a CUDA device is handed the ids and the
-    # device (its Triton kernel reads host memory), never gathered on the CPU and copied.
+@pytest.mark.skipif(
+    importlib.util.find_spec("triton") is None, reason="triton is not installed (the gpu extra)"
+)
+@pytest.mark.parametrize("cache", [None, 0.3])
+def test_unified_table_headed_for_cuda_is_gathered_by_the_triton_kernel(monkeypatch, cache):
+    """The zero-copy route: FeatureStore.fetch(device="cuda") hands a UnifiedTensor the ids and
+    the device, and UnifiedTensor.gather runs the Triton gather kernel on its host rows (with
+    a cache: hits from the cached rows in the same launch), never the CPU gather. With a GPU
+    all of it runs for real. Without one, only the device UnifiedTensor.gather receives is
+    redirected to the CPU with backend="triton": the same kernel, interpreted, on the same
+    host rows. What stays untested there (needs a GPU, see test_unified_gpu.py): the side
+    stream, the host registration and the HostPointer handed to the compiled kernel."""
     import gnnsys
-    from gnnsys.unified_tensor import gather_cpu
+    from gnnsys.unified_tensor import gather_triton
 
-    x = gnnsys.unified(torch.randn(50, 4))
-    calls = []
+    gpu = torch.cuda.is_available()
+    base = torch.randn(200, 6, generator=torch.Generator().manual_seed(0))
+    x = gnnsys.unified(base, cache=cache, cache_device=None if gpu else "cpu")
+    ids = torch.tensor([199, 3, 3, 0, 57, 120, 8, 150])
+    plain = FeatureStore(x=base).fetch("x", ids)  # the numba CPU gather of the same rows
 
-    def fake_gather(index, *, device=None, **kw):
-        calls.append((index.clone(), device))
-        return torch.zeros(index.numel(), 4)
+    asked, launched = [], []
+    real_gather, real_launch = UnifiedTensor.gather, gather_triton.gather
+
+    def gather(self, index, *, device=None, **kw):
+        asked.append(device)
+        if not gpu:
+            device, kw = torch.device("cpu"), {**kw, "backend": "triton"}
+        return real_gather(self, index, device=device, **kw)
+
+    def launch(*a, **kw):
+        launched.append((kw["ids"].numel(), kw["slot"] is not None))
+        return real_launch(*a, **kw)
 
     def no_cpu_gather(*a, **k):
         raise AssertionError("CPU gather on the zero-copy path")
 
-    monkeypatch.setattr(x, "gather", fake_gather)
+    monkeypatch.setattr(UnifiedTensor, "gather", gather)
+    monkeypatch.setattr(gather_triton, "gather", launch)
     monkeypatch.setattr(gather_cpu, "gather_rows", no_cpu_gather)
-    store = FeatureStore(x=x)
-    store.fetch("x", torch.tensor([3, 1]), device="cuda")
-    ((ids, device),) = calls
-    assert ids.tolist() == [3, 1] and device == torch.device("cuda")
+    got = FeatureStore(x=x).fetch("x", ids, device="cuda")
+    assert asked == [torch.device("cuda")]
+    assert launched == [(ids.numel(), cache is not None)]
+    assert got.device.type == ("cuda" if gpu else "cpu")
+    assert torch.equal(got.cpu(), plain) and torch.equal(plain, base[ids])
+    if cache is not None:  # the batch mixes cache hits and misses
+        hit = x.cache.slot.cpu()[ids] >= 0
+        assert bool(hit.any()) and not bool(hit.all())

@@ -154,12 +154,62 @@ def test_from_csc_validates():
     assert g.num_nodes == 3
     with pytest.raises(ValueError, match="non-decreasing"):
         Graph.from_csc(torch.tensor([0, 2, 1, 3]), torch.tensor([2, 0, 1]))
-    with pytest.raises(ValueError, match="indices holds node id 5"):
+    with pytest.raises(ValueError, match="indices holds id 5, out of range for 1 nodes"):
         Graph.from_csc(torch.tensor([0, 1]), torch.tensor([5]))
     with pytest.raises(ValueError, match="indptr ends at"):
         Graph.from_csc(torch.tensor([0, 2]), torch.tensor([0]))
     with pytest.raises(ValueError, match="indices must hold integer"):
         Graph.from_csc(torch.tensor([0, 1]), torch.tensor([0.0]))
+
+
+_IP = torch.tensor([0, 1, 2])  # two nodes, one in-edge each
+
+
+@pytest.mark.parametrize(
+    "indptr, indices, kw, match",
+    [
+        # int64 ids that int32 would wrap into range (2**32 + 1 -> 1, -2**32 -> 0)
+        (_IP, torch.tensor([2**32 + 1, 0]), {}, r"indices holds id 4294967297, out of range"),
+        (_IP, torch.tensor([-(2**32), 0]), {}, "indices holds a negative id: -4294967296"),
+        (_IP, torch.tensor([[1], [0]]), {}, r"indices must be 1-dimensional, got shape \(2, 1\)"),
+        (torch.tensor([[0, 1, 2]]), torch.tensor([1, 0]), {}, "indptr must be 1-D"),
+        (torch.tensor([0.0, 1.0, 2.0]), torch.tensor([1, 0]), {}, "indptr must be an integer"),
+        (_IP, torch.tensor([True, False]), {}, "indices must hold integer node ids"),
+        (_IP, torch.tensor([1, 0]), {"edge_ids": torch.tensor([0.0, 1.9])}, "edge_ids must hold integer"),
+        (_IP, torch.tensor([1, 0]), {"edge_ids": torch.tensor([0, -2])}, "edge_ids holds -2"),
+        (_IP, torch.tensor([1, 0]), {"edge_ids": torch.tensor([0])}, r"edge_ids must have shape \[2\]"),
+        (_IP, torch.tensor([1, 0]), {"edge_ids": torch.zeros(2, 1, dtype=torch.long)}, r"edge_ids must have shape \[2\]"),
+        (_IP, torch.tensor([1, 0]), {"edge_weight": torch.ones(3)}, r"edge_weight must have shape \[2\]"),
+        (_IP, torch.tensor([1, 0]), {"edge_weight": torch.ones(2, 1)}, r"edge_weight must have shape \[2\]"),
+        (_IP, torch.tensor([1, 0]), {"edge_weight": torch.ones(2, dtype=torch.complex64)}, "edge_weight must hold real"),
+        (_IP, torch.tensor([1, 0]), {"num_nodes": 3}, "num_nodes=3 needs 4"),
+        (_IP, torch.tensor([1, 0]), {"num_nodes": 2.0}, "num_nodes must be an int"),
+    ],
+)  # fmt: skip
+def test_from_csc_refuses_bad_arrays(indptr, indices, kw, match):
+    with pytest.raises(ValueError, match=match):
+        Graph.from_csc(indptr, indices, **kw)
+
+
+def test_from_csc_keeps_valid_ids_and_weights():
+    g = Graph.from_csc(_IP, torch.tensor([1, 0]), edge_ids=torch.tensor([1, 0], dtype=torch.int32),
+                       edge_weight=torch.tensor([2, 3]))  # fmt: skip
+    assert g.indices.dtype == torch.int32 and g.indices.tolist() == [1, 0]
+    assert g.edge_ids.dtype == torch.int64 and g.edge_ids.tolist() == [1, 0]
+    assert g.edge_weight.dtype == torch.float32 and g.edge_weight.tolist() == [2.0, 3.0]
+    # a graph with added self loops (edge id -1) round-trips through from_csc
+    looped = Graph.from_edge_index(torch.tensor([[0], [1]]), 3, self_loops="add")
+    back = Graph.from_csc(looped.indptr, looped.indices, edge_ids=looped.edge_ids)
+    assert torch.equal(back.edge_ids, looped.edge_ids) and int(back.edge_ids.min()) == -1
+
+
+def test_constructor_refuses_non_1d_indices():
+    with pytest.raises(ValueError, match=r"indices must be 1-D, got shape \(2, 1\)"):
+        Graph(_IP, torch.tensor([[1], [0]]))
+    with pytest.raises(ValueError, match="indices must hold integer node ids"):
+        Graph(_IP, torch.tensor([1.0, 0.0]))
+    with pytest.raises(ValueError, match=r"edge_ids must have shape \[2\]"):
+        Graph(_IP, torch.tensor([1, 0]), edge_ids=torch.zeros(2, 1, dtype=torch.long))
 
 
 @pytest.mark.parametrize(

@@ -194,11 +194,15 @@ def test_bad_arguments(setup):
         Loader(object(), torch.arange(5))
     with pytest.raises(ValueError, match="label_scope"):
         Loader(s, torch.arange(5), label_scope="all")
-    with pytest.raises(ValueError, match="CUDA"):
-        if not torch.cuda.is_available():
-            Loader(s, torch.arange(5), device="cuda")
-        else:  # pragma: no cover
-            raise ValueError("CUDA")
+
+
+@pytest.mark.parametrize("device", ["cuda", "cuda:0", torch.device("cuda")])
+def test_cuda_device_without_a_gpu_is_refused_up_front(setup, monkeypatch, device):
+    # The no-GPU behaviour, on any machine: is_available is patched (a GPU machine runs it too).
+    graph, _, _, _ = setup
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"device=.*cuda.* but CUDA is not available"):
+        Loader(NeighborSampler(graph, [2]), torch.arange(5), device=device)
 
 
 def test_num_workers_alias_and_repr(setup):
@@ -217,10 +221,19 @@ def test_numpy_and_list_seeds(setup):
 
 
 @pytest.mark.gpu
-def test_cuda_batches_arrive_on_device(setup):
-    graph, store, x, _ = setup
-    loader = Loader(NeighborSampler(graph, [3]), torch.arange(64), batch_size=16,
-                    features=store, labels="y", device="cuda")  # fmt: skip
-    for b in loader:
-        assert b.x.is_cuda and b.subgraph.row.is_cuda and b.y.is_cuda
+@pytest.mark.parametrize("device", ["cuda", "cuda:0"])
+def test_cuda_batches_arrive_on_device(setup, device):
+    # What device="cuda" means with a GPU: accepted, and every batch (sampled subgraph,
+    # features, labels) arrives on it with the same content as a CPU loader's batch.
+    graph, store, x, y = setup
+    kw = dict(batch_size=16, features=store, labels="y", shuffle=True, seed=3)
+    loader = Loader(NeighborSampler(graph, [3]), torch.arange(64), device=device, **kw)
+    assert loader.device.type == "cuda"
+    cpu = list(Loader(NeighborSampler(graph, [3]), torch.arange(64), **kw))
+    got = list(loader)
+    assert len(got) == len(cpu) == 4
+    for b, c in zip(got, cpu):
+        assert b.x.is_cuda and b.subgraph.row.is_cuda and b.y.is_cuda and b.seeds.is_cuda
         assert torch.equal(b.x.cpu(), x[b.subgraph.nodes.cpu()])
+        assert torch.equal(b.y.cpu(), c.y) and torch.equal(b.seeds.cpu(), c.seeds)
+        assert torch.equal(b.subgraph.nodes.cpu(), c.subgraph.nodes)

@@ -1,10 +1,18 @@
-"""check_ids: the loaders' fast id validation (same rules and messages as check_index)."""
+"""The one id check: ``gnnsys._checks.check_index`` and its row-worded form ``check_ids`` (which
+``gnnsys.loaders._validate`` re-exports for the loaders)."""
 
 import numpy as np
 import pytest
 import torch
 
-from gnnsys.loaders._validate import check_ids
+from gnnsys import _checks
+from gnnsys._checks import check_ids, check_index
+from gnnsys.loaders import _validate
+
+
+def test_one_implementation_behind_both_names():
+    assert _validate.check_ids is check_ids
+    assert check_ids.func is check_index and check_ids.keywords == {"unit": "rows"}
 
 
 def test_accepts_and_converts():
@@ -14,23 +22,69 @@ def test_accepts_and_converts():
     assert check_ids("ids", [0], None).tolist() == [0]
     strided = torch.arange(10)[::2]
     assert check_ids("ids", strided, 10).is_contiguous()
+    assert check_index("ids", strided, 10).tolist() == [0, 2, 4, 6, 8]
     assert check_ids("ids", torch.empty(0, dtype=torch.long), 1).numel() == 0
+    assert check_index("ids", torch.tensor([255], dtype=torch.uint8), 256).tolist() == [255]
+    # the largest valid id passes, one more does not
+    assert check_index("ids", torch.tensor([0, 4]), 5).tolist() == [0, 4]
 
 
 @pytest.mark.parametrize(
     "value, kw, exc, msg",
     [
-        (torch.tensor([0, 5]), {}, ValueError, "ids holds id 5, out of range for 5 rows"),
-        (torch.tensor([-2, 1]), {}, ValueError, "negative id: -2"),
-        (torch.tensor([1.0]), {}, ValueError, "integer ids, got dtype torch.float32"),
+        (torch.tensor([0, 5]), {}, ValueError, r"ids holds id 5, out of range for 5 rows \(valid"),
+        (torch.tensor([-2, 1]), {}, ValueError, "ids holds a negative id: -2"),
+        (torch.tensor([1.0]), {}, ValueError, "ids must hold integer ids, got dtype torch.float32"),
         (torch.tensor([True]), {}, ValueError, "integer ids"),
-        (torch.zeros(2, 2, dtype=torch.long), {}, ValueError, "1-dimensional"),
-        (torch.empty(0, dtype=torch.long), {"allow_empty": False}, ValueError, "empty"),
+        (torch.zeros(2, 2, dtype=torch.long), {}, ValueError, "1-dimensional, got shape"),
+        (torch.empty(0, dtype=torch.long), {"allow_empty": False}, ValueError, "ids is empty"),
         (torch.tensor([7]), {"exc": IndexError}, IndexError, "out of range"),
+        (torch.tensor([-7]), {"exc": IndexError}, IndexError, "negative"),
         ("x", {}, TypeError, "got str"),
-        (torch.tensor([1], device="meta"), {}, ValueError, "must be on cpu"),
+        (torch.tensor([1], device="meta"), {}, ValueError, "must be on cpu, got a tensor on meta"),
+        (torch.tensor([1], device="meta"), {"allow_cuda": True}, ValueError, "must be on cpu"),
     ],
 )
-def test_rejects(value, kw, exc, msg):
+def test_rejects_with_row_messages(value, kw, exc, msg):
     with pytest.raises(exc, match=msg):
         check_ids("ids", value, 5, **kw)
+
+
+@pytest.mark.parametrize(
+    "value, msg",
+    [
+        (torch.tensor([0, 5]), r"nodes holds id 5, out of range for 5 nodes \(valid: 0..4\)"),
+        (torch.tensor([-1]), "nodes holds a negative id: -1"),
+        (torch.tensor([0.5]), "nodes must hold integer node ids, got dtype torch.float32"),
+        # int64 ids far outside int32 are range errors, never wrapped into range
+        (torch.tensor([2**32 + 1]), "holds id 4294967297"),
+        (torch.tensor([-(2**32)]), "holds a negative id: -4294967296"),
+    ],
+)
+def test_rejects_with_node_messages(value, msg):
+    with pytest.raises(ValueError, match=msg):
+        check_index("nodes", value, 5)
+
+
+def test_device_rules():
+    meta = torch.tensor([1], device="meta")
+    with pytest.raises(ValueError, match="must be on cpu, got a tensor on meta"):
+        check_index("ids", meta, None)
+    with pytest.raises(ValueError, match="must be on cuda, got a tensor on cpu"):
+        check_index("ids", torch.tensor([1]), None, device="cuda")
+    # device=None accepts any device: the dtype and shape checks still apply
+    with pytest.raises(ValueError, match="integer node ids"):
+        check_index("ids", torch.tensor([1.0], device="meta"), None, device=None)
+
+
+def test_checks_module_does_not_import_numba_until_a_range_check():
+    # gnnsys._checks is imported by everything (the CLI too): it must stay cheap to import.
+    import ast
+    import inspect
+
+    tree = ast.parse(inspect.getsource(_checks))
+    top = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    names = {a.name for n in top for a in n.names} | {
+        n.module for n in top if isinstance(n, ast.ImportFrom)
+    }
+    assert not any(str(x).startswith(("numba", "gnnsys._ids")) for x in names), names

@@ -676,8 +676,12 @@ print("COMPILED")
 
 def test_triton_kernel_compiles_for_cuda():
     """Compile the kernels for sm_90 (no GPU needed; outside the interpreter, so in a child
-    process): catches code that the interpreter accepts but the Triton compiler rejects."""
+    process): catches code that the interpreter accepts but the Triton compiler rejects. Skips
+    only when Triton lacks its CUDA backend or ahead-of-time API (Triton < 3), or ptxas is not
+    installed; any other failure (a TypeError included) fails the test."""
     pytest.importorskip("triton")
+    pytest.importorskip("triton.backends.nvidia", reason="Triton without its CUDA backend")
+    pytest.importorskip("triton.backends.compiler", reason="Triton < 3: no ahead-of-time API")
     import subprocess
     import sys
 
@@ -693,8 +697,8 @@ def test_triton_kernel_compiles_for_cuda():
     )
     if "COMPILED" not in res.stdout:
         msg = res.stderr[-2000:]
-        if any(s in msg for s in ("ptxas", "ImportError", "ModuleNotFoundError", "TypeError")):
-            pytest.skip(f"cannot compile for CUDA here: {msg.splitlines()[-1]}")
+        if "RuntimeError: Cannot find ptxas" in msg:  # Triton's own message for this
+            pytest.skip("ptxas (the CUDA assembler) is not installed")
         raise AssertionError(msg)
 
 

@@ -1,8 +1,13 @@
 """gnnsys.ops.sparse: spmm / sddmm / edge_softmax / segment_reduce against dense and scatter
-references, gradients (gradcheck in float64), edge cases and validation; the Triton kernels run
-through the same public ops under TRITON_INTERPRET=1 on CPU tensors."""
+references, gradients (gradcheck in float64), NaN propagation, edge cases and validation; the
+Triton kernels run through the same public ops under TRITON_INTERPRET=1 on CPU tensors (those
+tests skip, each reported, when triton is not installed; the CPU tests run without it)."""
 
 import gc
+import importlib.util
+import os
+import subprocess
+import sys
 
 import numba
 import pytest
@@ -21,6 +26,9 @@ from gnnsys.ops.sparse import (
 )
 
 _SCATTER = {"sum": "sum", "mean": "mean", "max": "amax", "min": "amin"}
+needs_triton = pytest.mark.skipif(
+    importlib.util.find_spec("triton") is None, reason="triton is not installed (the gpu extra)"
+)
 _TOL = {
     torch.float64: 1e-10,
     torch.float32: 1e-5,
@@ -175,6 +183,111 @@ def test_spmm_max_tie_goes_to_first_edge():
     spmm((ei, 2), x, "max", w).sum().backward()
     assert w.grad.tolist() == [2.0, 0.0]
     assert x.grad.tolist() == [[1.0], [0.0]]
+
+
+# ------------------------------------------------------------------------------ NaN inputs
+NAN = float("nan")
+# Edge orders tried: as written, reversed, three seeded shuffles (before the fix the result of
+# a row holding a NaN depended on whether the NaN came first).
+_ORDERS = [None, "reversed", 0, 1, 2]
+
+
+def _nan_case():
+    """7 sources x 3 features into 4 destinations (the last one empty). Feature 0 has one NaN
+    source, feature 1 two, feature 2 none but +-inf; edge 8 has a NaN weight."""
+    x = torch.randn(7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(11))
+    x[1, 0] = x[2, 1] = x[4, 1] = NAN
+    x[0, 2], x[3, 2] = torch.inf, -torch.inf
+    src = torch.tensor([0, 1, 2, 3, 2, 4, 5, 0, 3, 5, 1, 6])
+    dst = torch.tensor([0, 0, 0, 0, 1, 1, 1, 2, 2, 2, 2, 1])
+    w = torch.linspace(0.5, 1.5, 12, dtype=torch.float64)
+    w[8] = NAN
+    return torch.stack([src, dst]), x, w
+
+
+def _reorder(ei, w, order):
+    if order is None:
+        return ei, w
+    perm = (
+        torch.arange(ei.shape[1] - 1, -1, -1)
+        if order == "reversed"
+        else torch.randperm(ei.shape[1], generator=torch.Generator().manual_seed(order))
+    )
+    return ei[:, perm], w[perm]
+
+
+def ref_first_arg(edge_index, x, reduce, num_dst, gout, w=None):
+    """(out, dx, dw) of max/min by loops, spelling out what spmm documents: per destination and
+    feature the winning edge is the first NaN message of the row in CSC order (edges sorted
+    stably by destination), else the first extremum; the gradient goes to that edge alone.
+    (Autograd through a dense reference cannot be used: its 0 * NaN for edges that lost gives
+    NaN gradients.) Empty rows give 0."""
+    src, dst = edge_index.tolist()
+    ones = torch.ones(len(src), dtype=x.dtype)
+    wl = (w if w is not None else ones).tolist()
+    xl = x.tolist()
+    order = sorted(range(len(src)), key=lambda k: dst[k])  # stable
+    out = torch.zeros(num_dst, x.shape[1], dtype=x.dtype)
+    dx, dw = torch.zeros_like(x), torch.zeros_like(ones)
+    for v in range(num_dst):
+        for f in range(x.shape[1]):
+            win, best = None, None
+            for k in (k for k in order if dst[k] == v):
+                m = wl[k] * xl[src[k]][f]
+                if win is None or (m != m and best == best):
+                    win, best = k, m
+                elif best == best and (m > best if reduce == "max" else m < best):
+                    win, best = k, m
+            if win is not None:
+                out[v, f] = best
+                dx[src[win], f] += gout[v, f] * wl[win]
+                dw[win] += gout[v, f] * xl[src[win]][f]
+    return out, dx, dw
+
+
+def check_nan_spmm(reduce, device="cpu"):
+    """spmm max/min with NaN messages: forward equal to torch.scatter_reduce (NaN propagates),
+    gradients equal to ref_first_arg's, in every edge order; through the backend in force."""
+    ei0, x0, w0 = _nan_case()
+    want_nan = None
+    for order in _ORDERS:
+        ei, w = _reorder(ei0, w0, order)
+        for weighted in (False, True):
+            x = x0.clone().to(device).requires_grad_()
+            wt = w.clone().to(device).requires_grad_() if weighted else None
+            got = spmm((ei.to(device), (7, 4)), x, reduce, wt)
+            want = ref_spmm(ei, x0, reduce, 4, w if weighted else None)
+            torch.testing.assert_close(got.detach().cpu(), want, rtol=0, atol=0, equal_nan=True)
+            if not weighted:  # the same NaN pattern whatever the order
+                nan_at = torch.isnan(want)
+                assert want_nan is None or torch.equal(nan_at, want_nan)
+                want_nan = nan_at
+            gout = torch.linspace(-1, 1, 12, dtype=torch.float64).view(4, 3)
+            got_g = torch.autograd.grad(got, [x] + ([wt] if weighted else []), gout.to(device))
+            ref, *want_g = ref_first_arg(ei, x0, reduce, 4, gout, w if weighted else None)
+            torch.testing.assert_close(ref, want, rtol=0, atol=0, equal_nan=True)
+            for a, b in zip(got_g, want_g):
+                torch.testing.assert_close(a.cpu(), b, rtol=0, atol=0, equal_nan=True)
+    # rows 0 and 1 of feature 0, rows 0-2 of feature 1 are NaN; feature 2 and row 3 are not
+    assert want_nan.tolist() == [[True, True, False], [False, True, False],
+                                 [True, False, False], [False, False, False]]  # fmt: skip
+
+
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_spmm_nan_propagates_in_any_edge_order(reduce):
+    check_nan_spmm(reduce)
+
+
+def test_segment_reduce_nan_propagates_in_any_position():
+    for pos in range(3):
+        src = torch.tensor([1.0, -torch.inf, 2.0], dtype=torch.float64)
+        src[pos] = NAN
+        src.requires_grad_()
+        for reduce in ("max", "min"):
+            out = segment_reduce(src, torch.tensor([0, 3, 3]), reduce)
+            assert torch.isnan(out[0]) and out[1] == 0
+            (g,) = torch.autograd.grad(out, src, torch.tensor([1.0, 1.0], dtype=torch.float64))
+            assert g.tolist() == [float(i == pos) for i in range(3)]  # all to the NaN
 
 
 def test_half_precision_gradients_flow():
@@ -374,7 +487,7 @@ def test_degrees_and_size():
 # ------------------------------------------------------------------------------ Triton backend
 # The Triton kernels run through the public ops: on CUDA when present, else on CPU tensors under
 # TRITON_INTERPRET=1 (set by conftest). Each is compared with the numba backend on CPU copies.
-triton = pytest.importorskip("triton")
+# Every test here carries ``needs_triton``: without triton they skip one by one (reported).
 
 
 def _both(fn, device, *tensors):
@@ -391,6 +504,7 @@ def _both(fn, device, *tensors):
     return results
 
 
+@needs_triton
 @pytest.mark.parametrize("reduce", ["sum", "mean", "max", "min"])
 def test_triton_spmm_matches_numba(reduce, device):
     ei = make_edges(6, 5, 14, seed=8)
@@ -403,6 +517,7 @@ def test_triton_spmm_matches_numba(reduce, device):
         torch.testing.assert_close(a, b)
 
 
+@needs_triton
 def test_triton_sddmm_softmax_segment_match_numba(device):
     ei = make_edges(6, 5, 14, seed=9)
     x, y = torch.randn(6, 2, 3, dtype=torch.float64), torch.randn(5, 2, 3, dtype=torch.float64)
@@ -421,6 +536,57 @@ def test_triton_sddmm_softmax_segment_match_numba(device):
         torch.testing.assert_close(a, b)
 
 
+@needs_triton
+@pytest.mark.parametrize("reduce", ["max", "min"])
+def test_triton_spmm_nan_propagates_in_any_edge_order(reduce, device):
+    with sparse._force_backend("triton" if device.type == "cpu" else None):
+        check_nan_spmm(reduce, device)
+
+
+_NO_GPU = """
+import torch
+from gnnsys.ops import sparse
+try:
+    with sparse._force_backend("triton"):
+        sparse.spmm((torch.tensor([[0, 1], [1, 0]]), 2), torch.ones(2, 3))
+except RuntimeError as e:
+    print("ERROR:", e)
+"""
+
+
+@needs_triton
+def test_triton_backend_without_gpu_or_interpreter_says_so():
+    """Without TRITON_INTERPRET and with no GPU visible (a child process), forcing the Triton
+    backend is a clear error before any launch, not Triton's "0 active drivers"."""
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    res = subprocess.run([sys.executable, "-c", _NO_GPU], env=env, cwd=root,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    want = (
+        "ERROR: the Triton backend of the sparse ops needs a CUDA device; none is available "
+        "(torch.cuda.is_available() is False)"
+    )
+    assert want in res.stdout, res.stdout + res.stderr[-3000:]
+
+
+@needs_triton
+def test_triton_backend_on_cpu_tensors_with_a_gpu_says_so(monkeypatch):
+    """Compiled kernels (no interpreter) and CPU tensors on a machine with a GPU: told to move
+    the tensors; nothing launches (the check is in front of every kernel)."""
+    from gnnsys.ops import _sparse_triton
+
+    monkeypatch.setattr(_sparse_triton, "INTERPRETED", False)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    launched = []
+    monkeypatch.setattr(_sparse_triton, "spmm_sum", lambda *a: launched.append(a))
+    with sparse._force_backend("triton"):
+        with pytest.raises(RuntimeError, match="runs on CUDA tensors, got tensors on cpu"):
+            spmm((torch.tensor([[0, 1], [1, 0]]), 2), torch.ones(2, 3))
+    assert launched == []
+
+
+@needs_triton
 def test_triton_atomic_backward_and_half_precision(device):
     ei = make_edges(6, 5, 14, seed=10)
     x = torch.randn(6, 4, dtype=torch.float64)

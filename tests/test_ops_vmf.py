@@ -108,6 +108,29 @@ def test_log_normalizer_matches_mpmath():
         assert abs(float(vmf_log_normalizer(1e-12, p)) - at0) <= 1e-9
 
 
+def test_infinite_and_nan_kappa():
+    # log C_p(k) = -k + ((p-1)/2) log k - ((p-1)/2) log(2 pi) + O(1/k) -> -inf: the limit, not
+    # inf - inf = NaN. A_p -> 1 and the gradient -A_p -> -1. NaN propagates, in a batch too.
+    for p in (2, 3, 2048):
+        lc = vmf_log_normalizer(torch.tensor([1e6, math.inf], dtype=torch.float64), p)
+        assert -1e6 < float(lc[0]) < -0.95e6 and lc[1].item() == -math.inf, p
+        assert vmf_log_normalizer(math.inf, p).item() == -math.inf
+        assert float(vmf_mean_resultant_length(math.inf, p)) == 1.0
+    assert vmf_log_normalizer(torch.tensor(math.inf), 5).item() == -math.inf  # float32
+    k = torch.tensor([2.0, math.inf, math.nan, 0.0], dtype=torch.float64, requires_grad=True)
+    lc = vmf_log_normalizer(k, 4)
+    assert torch.isfinite(lc[[0, 3]]).all() and lc[1] == -math.inf and torch.isnan(lc[2])
+    (g,) = torch.autograd.grad(lc.sum(), k)
+    assert g[1].item() == -1.0 and torch.isnan(g[2]) and torch.isfinite(g[[0, 3]]).all()
+    a = vmf_mean_resultant_length(k.detach(), 4)
+    assert a.tolist()[1] == 1.0 and math.isnan(a.tolist()[2])
+    for bad in (-1.0, -math.inf):
+        with pytest.raises(ValueError, match=r"kappa must be >= 0 .*got -"):
+            vmf_log_normalizer(torch.tensor([1.0, bad]), 3)
+        with pytest.raises(ValueError, match="kappa must be >= 0"):
+            vmf_mean_resultant_length(bad, 3)
+
+
 def test_log_normalizer_gradient_is_minus_a():
     k = torch.tensor([0.3, 50.0, 2048.0, 1e5], dtype=torch.float64, requires_grad=True)
     (g,) = torch.autograd.grad(vmf_log_normalizer(k, 2048).sum(), k)

@@ -8,9 +8,13 @@ from gnnsys.pipeline_parallel.config import ModelConfig, Techniques, TrainConfig
 def test_defaults_and_coerce():
     assert coerce(TrainConfig, None) == TrainConfig()
     assert coerce(TrainConfig, {"epochs": 3}).epochs == 3
+    # an instance keeps its fields (default kind included), overrides replace theirs
     assert coerce(ModelConfig, ModelConfig(hidden=8), num_layers=4) == ModelConfig(
-        8 and "gcnii", 8, 4
+        kind="gcnii", hidden=8, num_layers=4
     )
+    got = coerce(ModelConfig, ModelConfig(kind="gat", hidden=8, heads=2), num_layers=4)
+    assert (got.kind, got.hidden, got.heads, got.num_layers) == ("gat", 8, 2, 4)
+    assert got != ModelConfig(hidden=8, num_layers=4)
     assert Techniques().momentum == 0.95
 
 

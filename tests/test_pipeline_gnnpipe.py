@@ -2,9 +2,11 @@
 
 Checks: one chunk reproduces single-process training (loss, gradients, next-step output);
 with lr 0 histories become exact layer by layer; stale reads and bytes equal their counts
-computed from the graph; 1F1B computes what GPipe computes; every technique runs. On a graph
-whose edges never point to an earlier chunk every read is fresh, and with ``fresh_grad`` one
-epoch of M chunks is exactly full-graph training (1 and 3 stages); without it, it is not.
+computed from the graph; 1F1B computes what GPipe computes; every technique runs together,
+and switching any one of them off leaves training identical until the epoch where it first acts,
+then changes it. On a graph whose edges never point to an earlier chunk every read is fresh, and
+with ``fresh_grad`` one epoch of M chunks is exactly full-graph training (1 and 3 stages);
+without it, it is not.
 """
 
 import dataclasses
@@ -44,6 +46,36 @@ ONE = {"epochs": 2, "lr": 0.05, "optimizer": "sgd", "record": True}
 EXACT = {"epochs": LAYERS + 1, "lr": 0.0, "record": True, "eval_every": 0}
 # Raw histories and a fixed order: exactness and stale counts are checkable.
 NO_WARM = {"warm_fill": False, "smoothing": False, "shuffle_chunks": False}
+# Every technique on; and each one's "off" value.
+ALL_TECHNIQUES = {
+    "warm_fill": True,
+    "smoothing": True,
+    "refresh_every": 2,
+    "shuffle_chunks": True,
+    "clip_norm": 0.1,
+}
+TECHNIQUE_OFF = {
+    "warm_fill": False,
+    "smoothing": False,
+    "refresh_every": 0,
+    "shuffle_chunks": False,
+    "clip_norm": None,
+}
+# The epoch whose loss a technique first changes: the warm fill and the chunk order shape epoch
+# 1's reads; smoothing is the identity until a history has two values; clipping acts after the
+# first backward; the refresh runs before epoch 3 (every 2nd epoch after the first).
+FIRST_EFFECT = {"warm_fill": 1, "shuffle_chunks": 1, "smoothing": 2, "clip_norm": 2,
+                "refresh_every": 3}  # fmt: skip
+
+
+def _techniques_spec(epochs, **techniques):
+    return dict(
+        mode="pipe",
+        model={**_model("sage"), "dropout": 0.3},
+        chunks=6,
+        train={"epochs": epochs},
+        techniques={**ALL_TECHNIQUES, **techniques},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,19 +95,9 @@ def runs():
             train={"epochs": 3, "lr": 0.02, "schedule": sched, "record": True},
             techniques={"fresh_grad": False},
         )
-    specs["all-techniques"] = dict(
-        mode="pipe",
-        model={**_model("sage"), "dropout": 0.3},
-        chunks=6,
-        train={"epochs": 4},
-        techniques={
-            "warm_fill": True,
-            "smoothing": True,
-            "refresh_every": 2,
-            "shuffle_chunks": True,
-            "clip_norm": 0.1,
-        },
-    )
+    specs["all-techniques"] = _techniques_spec(4)
+    for name, off in TECHNIQUE_OFF.items():  # 3 epochs: every technique has acted by then
+        specs[f"without-{name}"] = _techniques_spec(3, **{name: off})
     outs = run_many(ds, list(specs.values()), STAGES)
     out = dict(zip(specs, outs))
     for kind in KINDS:
@@ -191,6 +213,18 @@ def test_all_techniques_run(runs):
     assert refreshed == [3]  # before every 2nd epoch after the first
     assert all(r["bytes"]["clip"] > 0 for r in out["epochs"])
     assert out["max_stale_age"] <= 1
+
+
+@pytest.mark.parametrize("technique", list(FIRST_EFFECT))
+def test_each_technique_changes_training_from_the_epoch_it_acts(runs, technique):
+    # Same seeds and data: a technique that were ignored would leave every loss bit-identical.
+    on = [r["loss"] for r in runs["all-techniques"]["epochs"][:3]]
+    off = [r["loss"] for r in runs[f"without-{technique}"]["epochs"]]
+    first = FIRST_EFFECT[technique]
+    assert len(off) == 3
+    assert off[: first - 1] == on[: first - 1], (technique, on, off)  # identical before
+    diff = max(abs(a - b) for a, b in zip(on[first - 1 :], off[first - 1 :]))
+    assert diff > 1e-5, (technique, on, off)  # and changed from then on (measured >= 1.3e-4)
 
 
 def test_fresh_grad_refuses_1f1b():

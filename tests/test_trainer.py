@@ -1,4 +1,5 @@
-"""`gnnsys train` end to end on `tiny`: outputs, resume after SIGKILL, config checks, DDP."""
+"""`gnnsys train` end to end on `tiny`: outputs, resume after SIGKILL, config checks, DDP,
+your own graph (folder:DIR, pyg:FILE), pipe-mode progress."""
 
 import json
 import os
@@ -6,12 +7,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+import torch
 
+import gnnsys.trainer as trainer_mod
 from gnnsys.cli import main
-from gnnsys.trainer import TrainError, read_metrics
+from gnnsys.trainer import read_metrics
 
 TINY = ["train", "--dataset", "synthetic:tiny", "--batch-size", "64", "--hidden", "32"]
 
@@ -20,8 +22,12 @@ def _cli(*argv):
     return [sys.executable, "-m", "gnnsys.cli", *argv]
 
 
-def test_outputs_are_written_and_parse(tmp_path):
+def test_outputs_are_written_and_parse(tmp_path, capsys):
     assert main([*TINY, "--epochs", "2", "--lr-schedule", "cosine", "--out", str(tmp_path)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == (
+        f"outputs in {tmp_path.resolve()}: config.json, metrics.jsonl, curves.png, checkpoint.pt"
+    )
     rows = read_metrics(tmp_path / "metrics.jsonl")
     assert [r["epoch"] for r in rows] == [1, 2]
     assert [r["lr"] for r in rows] == pytest.approx([0.01, 0.005])  # cosine over 2 epochs
@@ -43,10 +49,73 @@ def test_outputs_are_written_and_parse(tmp_path):
     assert rows[-1]["test_acc"] > 0.3
 
 
-def test_resume_refuses_another_model(tmp_path):
-    main([*TINY, "--epochs", "1", "--out", str(tmp_path)])
-    with pytest.raises(TrainError, match="model: checkpoint 'sage' vs now 'gcn'"):
-        main([*TINY, "--epochs", "2", "--model", "gcn", "--resume", "--out", str(tmp_path)])
+SHORT = [*TINY, "--max-batches", "2"]  # 2 batches an epoch: the resume logic, fast
+
+
+def test_resume_refuses_another_model(tmp_path, capsys):
+    main([*SHORT, "--epochs", "1", "--out", str(tmp_path)])
+    capsys.readouterr()
+    rc = main([*SHORT, "--epochs", "2", "--model", "gcn", "--resume", "--out", str(tmp_path)])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert err == (
+        "gnnsys train: error: --resume: the checkpoint was made with another config "
+        "(model: checkpoint 'sage' vs now 'gcn')\n"
+    )
+
+
+def test_checkpoint_is_written_before_its_row(tmp_path, monkeypatch):
+    # The order that makes a kill at any moment resumable: when a row is written, the
+    # checkpoint covering it is already there (with the rows it covers).
+    events = []
+    save, write = trainer_mod.save_checkpoint, trainer_mod.write_metrics
+
+    def saving(path, state):
+        events.append(("checkpoint", state["epoch"], [r["epoch"] for r in state["rows"]]))
+        save(path, state)
+
+    def writing(path, rows):
+        events.append(("rows", rows[-1]["epoch"] if rows else 0, None))
+        write(path, rows)
+
+    monkeypatch.setattr(trainer_mod, "save_checkpoint", saving)
+    monkeypatch.setattr(trainer_mod, "write_metrics", writing)
+    assert main([*SHORT, "--epochs", "3", "--checkpoint-every", "2", "--out", str(tmp_path)]) == 0
+    assert events == [
+        ("rows", 0, None),
+        ("rows", 1, None),  # epoch 1 has no checkpoint (every 2): a kill now restarts at 1
+        ("checkpoint", 2, [1, 2]),
+        ("rows", 2, None),
+        ("checkpoint", 3, [1, 2, 3]),  # the last epoch always
+        ("rows", 3, None),
+    ]
+
+
+def test_resume_after_a_kill_between_checkpoint_and_row(tmp_path):
+    # Killed after the checkpoint of epoch 2 but before its row: the row comes back from it.
+    assert main([*SHORT, "--epochs", "2", "--out", str(tmp_path)]) == 0
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    trainer_mod.write_metrics(tmp_path / "metrics.jsonl", rows[:1])
+    assert main([*SHORT, "--epochs", "3", "--resume", "--out", str(tmp_path)]) == 0
+    after = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["epoch"] for r in after] == [1, 2, 3]
+    assert after[:2] == rows
+
+
+def test_resume_without_a_checkpoint_starts_again(tmp_path, capsys):
+    # A run killed before its first checkpoint left config.json and rows but no checkpoint.
+    argv = [*SHORT, "--checkpoint-every", "0", "--out", str(tmp_path)]
+    assert main([*argv, "--epochs", "1"]) == 0
+    first = read_metrics(tmp_path / "metrics.jsonl")
+    assert not (tmp_path / "checkpoint.pt").exists()
+    capsys.readouterr()
+    assert main([*argv, "--epochs", "2", "--resume"]) == 0
+    out = capsys.readouterr().out
+    assert f"--resume: no checkpoint in {tmp_path} yet, starting again from epoch 1\n" in out
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["epoch"] for r in rows] == [1, 2]
+    same = ("loss", "train_acc", "val_acc", "test_acc")  # epoch 1 again, from the same seed
+    assert {k: rows[0][k] for k in same} == {k: first[0][k] for k in same}
 
 
 def test_sigkill_mid_run_then_resume(tmp_path):
@@ -99,16 +168,47 @@ def _free_port() -> int:
 
 
 def test_ddp_two_processes_match_one(tmp_path):
-    common = [*TINY, "--epochs", "3", "--checkpoint-every", "0"]
+    # Strided shards: the two ranks' k-th batches (32 seeds each) are together the k-th batch of
+    # one process with 64. Full neighbourhoods, no dropout and mean losses make DDP's averaged
+    # gradients the one-process gradients, so the runs agree to float rounding.
+    common = [*TINY, "--epochs", "2", "--fanout", "-1,-1", "--dropout", "0",
+              "--max-batches", "5"]  # fmt: skip
     one = tmp_path / "one"
     two = tmp_path / "two"
-    subprocess.run(_cli(*common, "--out", str(one)), check=True, capture_output=True)
-    argv = [*common, "--mode", "ddp", "--nproc", "2", "--master-port", str(_free_port())]
+    subprocess.run(
+        _cli(*common, "--batch-size", "64", "--out", str(one)), check=True, capture_output=True
+    )
+    argv = [*common, "--batch-size", "32", "--mode", "ddp", "--nproc", "2",
+            "--master-port", str(_free_port())]  # fmt: skip
     rc, err = _run_group(_cli(*argv, "--out", str(two)), timeout=300)
     assert rc == 0, err[-2000:]
-    acc_one = read_metrics(Path(one) / "metrics.jsonl")[-1]["test_acc"]
-    acc_two = read_metrics(Path(two) / "metrics.jsonl")[-1]["test_acc"]
-    assert abs(acc_one - acc_two) < 0.1, (acc_one, acc_two)
+    rows_one = read_metrics(one / "metrics.jsonl")
+    rows_two = read_metrics(two / "metrics.jsonl")
+    assert [r["epoch"] for r in rows_two] == [1, 2]
+    for a, b in zip(rows_one, rows_two):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-4)
+        for key in ("train_acc", "val_acc", "test_acc"):
+            assert b[key] == pytest.approx(a[key], abs=1e-9), key
+    p1 = torch.load(one / "checkpoint.pt", weights_only=False)["model"]
+    p2 = torch.load(two / "checkpoint.pt", weights_only=False)["model"]
+    assert p1.keys() == p2.keys()
+    for k in p1:
+        torch.testing.assert_close(p2[k], p1[k], rtol=1e-4, atol=1e-6)
+    # and they did train (the comparison is not between two idle runs)
+    assert rows_two[-1]["loss"] < 0.7 * rows_two[0]["loss"]
+
+
+def test_epoch_shards_are_strided_and_equal():
+    idx = torch.arange(100, 111)  # 11 seeds, 2 ranks: one seed left out, 5 each
+    full = trainer_mod._epoch_shard(idx, 3, 0, 0, 1)
+    r0 = trainer_mod._epoch_shard(idx, 3, 0, 0, 2)
+    r1 = trainer_mod._epoch_shard(idx, 3, 0, 1, 2)
+    assert sorted(full.tolist()) == idx.tolist()
+    assert r0.tolist() == full[0:10:2].tolist() and r1.tolist() == full[1:10:2].tolist()
+    # batch k of size 2 on each rank == batch k of size 4 in one process
+    for k in range(2):
+        union = set(r0[2 * k : 2 * k + 2].tolist()) | set(r1[2 * k : 2 * k + 2].tolist())
+        assert union == set(full[4 * k : 4 * k + 4].tolist())
 
 
 def test_pipe_mode_through_the_cli(tmp_path, capsys):
@@ -132,3 +232,125 @@ def test_pipe_mode_flag_checks(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--mode", "hybrid", "--nproc", "3", "--pipe-stages", "2"])
     assert "not a multiple of --pipe-stages 2" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- your own graph
+KEYS = ("loss", "train_acc", "val_acc", "test_acc")
+
+
+@pytest.fixture(scope="module")
+def tiny_reference(tmp_path_factory):
+    """tiny's rows trained as synthetic:tiny (the graph and split the files below hold)."""
+    out = tmp_path_factory.mktemp("ref")
+    assert main([*SHORT, "--epochs", "1", "--out", str(out)]) == 0
+    return [{k: r[k] for k in KEYS} for r in read_metrics(out / "metrics.jsonl")]
+
+
+def _rows(out):
+    return [{k: r[k] for k in KEYS} for r in read_metrics(out / "metrics.jsonl")]
+
+
+def test_folder_dataset_with_its_split_trains_like_the_original(tmp_path, tiny_reference, capsys):
+    from gnnsys.datasets import save_folder, synthetic
+
+    folder = save_folder(synthetic("tiny"), tmp_path / "tiny")
+    argv = [*SHORT, "--epochs", "1", "--dataset", f"folder:{folder}", "--out", str(tmp_path / "o")]
+    assert main(argv) == 0
+    assert _rows(tmp_path / "o") == tiny_reference  # same graph, split, classes, seed
+    assert "random" not in capsys.readouterr().out
+
+
+def test_folder_dataset_without_split_gets_a_seeded_one_and_says_so(tmp_path, capsys):
+    from gnnsys.datasets import save_folder, synthetic
+
+    folder = save_folder(synthetic("tiny"), tmp_path / "tiny")
+    for f in ("train_idx.npy", "val_idx.npy", "test_idx.npy", "meta.json"):
+        (folder / f).unlink()
+    base = [*SHORT, "--epochs", "1", "--dataset", f"folder:{folder}"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    # 2549 labelled nodes: 60/20/20 -> 1529/510/510; classes from the labels (8)
+    assert (
+        "split: random 60/20/20 of the labelled nodes, seed 0 (train/val/test 1529/510/510 "
+        "nodes): the dataset has none of its own\n"
+    ) in out
+    assert main([*base, "--out", str(tmp_path / "b")]) == 0
+    assert _rows(tmp_path / "a") == _rows(tmp_path / "b")  # seeded: the same split again
+    assert main([*base, "--seed", "1", "--out", str(tmp_path / "c")]) == 0
+    assert "seed 1 (train/val/test" in capsys.readouterr().out
+
+
+def test_pyg_file_with_masks_trains_like_the_original(tmp_path, tiny_reference, capsys):
+    from gnnsys.datasets import synthetic
+
+    data = synthetic("tiny").to_pyg()
+    torch.save(data, tmp_path / "tiny.pt")
+    argv = [*SHORT, "--epochs", "1", "--dataset", f"pyg:{tmp_path / 'tiny.pt'}"]
+    assert main([*argv, "--out", str(tmp_path / "o")]) == 0
+    assert _rows(tmp_path / "o") == tiny_reference
+    assert "random" not in capsys.readouterr().out
+    del data.train_mask, data.val_mask, data.test_mask
+    torch.save(data, tmp_path / "nomask.pt")
+    argv = [*SHORT, "--epochs", "1", "--dataset", f"pyg:{tmp_path / 'nomask.pt'}"]
+    assert main([*argv, "--out", str(tmp_path / "p")]) == 0
+    assert "split: random 60/20/20 of the labelled nodes, seed 0" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "kind, make, message",
+    [
+        ("pyg", lambda p: p.write_bytes(b"not a torch file"), "is not a readable torch.save file"),
+        (
+            "pyg",
+            lambda p: torch.save({"x": torch.zeros(3, 2)}, p),
+            "needs a tensor 'y', got missing",
+        ),
+        ("pyg", lambda p: torch.save([1, 2], p), "expected a torch_geometric Data or a dict"),
+        ("folder", lambda p: p.mkdir(), "lacks src.npy, dst.npy, x.npy, y.npy"),
+    ],
+)
+def test_malformed_own_graph_is_one_clear_line(tmp_path, capsys, kind, make, message):
+    path = tmp_path / ("g.pt" if kind == "pyg" else "g")
+    make(path)
+    rc = main([*SHORT, "--dataset", f"{kind}:{path}", "--out", str(tmp_path / "o")])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"gnnsys train: error: --dataset {kind}:{path}: ") and message in err
+    assert err.count("\n") == 1 and str(path) in err
+
+
+# ---------------------------------------------------------------------- pipe modes
+def test_pipe_modes_write_config_first_and_rows_as_epochs_end(tmp_path, monkeypatch, capsys):
+    # The launcher is replaced by one that checks the folder at each step of the run.
+    from gnnsys.pipeline_parallel import launch
+
+    seen = []
+
+    def fake_run(mode, ds, model, nproc, epochs, on_epoch=None, **kw):
+        config = json.loads((tmp_path / "config.json").read_text())
+        seen.append(("start", config["mode"], read_metrics(tmp_path / "metrics.jsonl")))
+        rows = [{"epoch": e, "loss": 1.0 / e, "seconds": 0.5, "val_acc": 0.5, "test_acc": 0.4}
+                for e in (1, 2)]  # fmt: skip
+        for r in rows:
+            on_epoch(dict(r))
+            seen.append(
+                ("row", r["epoch"], [x["epoch"] for x in read_metrics(tmp_path / "metrics.jsonl")])
+            )
+        merged = [dict(r, seconds=0.75, bytes={"activation": 8}) for r in rows]
+        return {"epochs": merged}
+
+    monkeypatch.setattr(launch, "run", fake_run)
+    argv = ["train", "--dataset", "synthetic:tiny", "--mode", "graph", "--nproc", "2",
+            "--epochs", "2", "--out", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
+    assert seen == [("start", "graph", []), ("row", 1, [1]), ("row", 2, [1, 2])]
+    rows = read_metrics(tmp_path / "metrics.jsonl")  # the merged rows replace the streamed ones
+    assert [(r["seconds"], r["bytes"]) for r in rows] == [(0.75, {"activation": 8})] * 2
+    out = capsys.readouterr().out.splitlines()
+    assert out[1:3] == [
+        "epoch 1, loss 1.0000, seconds 0.5000, val_acc 0.5000, test_acc 0.4000",
+        "epoch 2, loss 0.5000, seconds 0.5000, val_acc 0.5000, test_acc 0.4000",
+    ]
+    assert out[-1].startswith("outputs in ") and out[-1].endswith(
+        "config.json, metrics.jsonl, curves.png"
+    )

@@ -249,10 +249,56 @@ def test_int64_row_and_output_offsets_on_a_sparse_file(device):
 
 
 def test_triton_backend_needs_interpreter_on_cpu(monkeypatch):
+    # Compiled kernels (what INTERPRETED records) cannot take CPU ids: refused before launch.
     u = unified(torch.randn(4, 2))
-    monkeypatch.setenv("TRITON_INTERPRET", "0")
-    with pytest.raises(ValueError, match="TRITON_INTERPRET"):
+    monkeypatch.setattr(gt, "INTERPRETED", False)
+    launched = []
+    monkeypatch.setattr(gt._gather_kernel, "run", lambda *a, **k: launched.append(1))
+    with pytest.raises(ValueError, match="backend='triton' with CPU ids needs TRITON_INTERPRET=1"):
         u.gather(torch.tensor([1]), backend="triton")
+    with pytest.raises(ValueError, match="(needs a CUDA device|runs on CUDA tensors)"):
+        gt.gather(torch.ones(3, 2), 0, d=2, stride=2, ids=torch.tensor([0]), out=torch.empty(1, 2))
+    assert launched == []
+
+
+_NO_GPU = """
+import torch
+from gnnsys.unified_tensor import gather_triton as gt, unified
+u = unified(torch.randn(4, 2))
+calls = [
+    lambda: u.gather(torch.tensor([1]), backend="triton"),
+    lambda: u.gather(torch.tensor([1]), device="cuda"),
+    lambda: gt.gather(torch.ones(3, 2), 0, d=2, stride=2, ids=torch.tensor([0]),
+                      out=torch.empty(1, 2)),
+]
+for call in calls:
+    try:
+        call()
+        print("NO ERROR")
+    except ValueError as e:
+        print("ERROR:", e)
+"""
+
+
+def test_no_gpu_no_interpreter_errors_in_a_child_process():
+    """The real no-GPU path: TRITON_INTERPRET unset and no GPU visible, so the kernels are
+    compiled ones and CUDA is unavailable: each request is a clear error, not Triton's
+    "0 active drivers" or torch's "Torch not compiled with CUDA enabled"."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    res = subprocess.run([sys.executable, "-c", _NO_GPU], env=env, cwd=root,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    lines = res.stdout.strip().splitlines()
+    assert len(lines) == 3, res.stdout + res.stderr[-3000:]
+    none = "needs a CUDA device; none is available (torch.cuda.is_available() is False)"
+    assert lines[0].startswith("ERROR: backend='triton' with CPU ids needs TRITON_INTERPRET=1")
+    assert lines[0].endswith("(a CUDA device is not available)")
+    assert lines[1] == f"ERROR: UnifiedTensor.gather(device='cuda') {none}"
+    assert lines[2] == f"ERROR: the Triton gather kernel {none}"
 
 
 def test_host_pointer_is_a_triton_pointer_argument():

@@ -3,6 +3,7 @@ staging ring and the host-side pieces of registration (the GPU parts are in test
 """
 
 import pickle
+import re
 import warnings
 
 import numpy as np
@@ -12,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gnnsys
-from gnnsys.unified_tensor import UnifiedTensor, from_file, gather_cpu, unified
+from gnnsys.unified_tensor import UnifiedTensor, from_file, gather_cpu, pinning, unified
 from gnnsys.unified_tensor.cache import RowCache, cache_rows_for, hot_rows
 from gnnsys.unified_tensor.pinning import PAGE_BYTES, chunk_ranges
 from gnnsys.unified_tensor.staging import StagingRing
@@ -376,8 +377,40 @@ def test_cache_without_cuda_is_a_noop_with_a_note():
     with pytest.warns(UserWarning, match="cache= is ignored"):
         u = unified(_table(10, 2, torch.float32), cache=0.5)
     assert u.cache is None
-    with pytest.raises(ValueError, match="CUDA is not available"):
+    with pytest.raises(ValueError, match=r"cache_device='cuda'\) needs a CUDA device"):
         unified(_table(10, 2, torch.float32), cache=0.5, cache_device="cuda")
+
+
+_ASK_FOR_CUDA = {
+    "UnifiedTensor.gather(device='cuda')": lambda u: u.gather(torch.tensor([1]), device="cuda"),
+    "UnifiedTensor.gather(device='cuda:0')": lambda u: u.gather_async(
+        torch.tensor([1]), device=torch.device("cuda", 0)
+    ),
+    "UnifiedTensor.cuda()": lambda u: u.cuda(),
+    "UnifiedTensor.to('cuda')": lambda u: u.to("cuda"),
+    "UnifiedTensor.to('cuda:0')": lambda u: u.to(device="cuda:0", dtype=torch.float64),
+    "UnifiedTensor.uva_view()": lambda u: u.uva_view(),
+    "unified(cache_device='cuda')": lambda u: unified(u.cpu(), cache=2, cache_device="cuda"),
+    "RowCache.build(device='cuda')": lambda u: RowCache.build(4, 2, u.gather, k=2),
+    "StagingRing.stage(device='cuda')": lambda u: StagingRing().stage(
+        np.array([0]), u._fill_storage, 2, torch.float32, torch.device("cuda")
+    ),
+    "pinning.register()": lambda u: pinning.register(u.cpu().data_ptr(), 32),
+}
+
+
+@pytest.mark.parametrize("what", list(_ASK_FOR_CUDA))
+def test_asking_for_cuda_without_a_gpu_is_a_clear_error(monkeypatch, what):
+    # Checked before anything touches CUDA (not torch's "Torch not compiled with CUDA enabled").
+    # is_available is patched so that this runs (and means the same) on a GPU machine too.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    u = unified(torch.arange(8.0).view(4, 2))
+    msg = re.escape(f"{what} needs a CUDA device; none is available ")
+    with pytest.raises(ValueError, match=msg + r"\(torch.cuda.is_available\(\) is False\)"):
+        _ASK_FOR_CUDA[what](u)
+    # what does not need CUDA still works
+    assert u.to(torch.float64).dtype == torch.float64 and u.to("cpu").shape == (4, 2)
+    assert u.gather(torch.tensor([3]), device="cpu").tolist() == [[6.0, 7.0]]
 
 
 def test_cache_budget_too_small_warns():
@@ -425,7 +458,9 @@ def test_no_cuda_interface_without_registration():
     if u.is_registered:
         pytest.skip("registered on this machine")
     assert not hasattr(u, "__cuda_array_interface__")
-    with pytest.raises(ValueError, match="registered"):
+    # without a GPU the missing device is named first; with one, the missing registration
+    why = "registered" if torch.cuda.is_available() else "needs a CUDA device"
+    with pytest.raises(ValueError, match=why):
         u.uva_view()
 
 

@@ -10,7 +10,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -136,6 +136,145 @@ class Dataset:
             test_mask=self.mask("test"),
             num_nodes=self.num_nodes,
         )
+
+    @classmethod
+    def from_pyg(cls, data: Any, *, name: str = "pyg", split_seed: Optional[int] = None) -> Dataset:
+        """A Dataset from a PyG ``Data`` (or a dict of its fields): x, y, edge_index, and the
+        split from ``train_mask``/``val_mask``/``test_mask`` when present.
+
+        Without masks, ``split_seed`` gives a seeded random split (``random_split``) and
+        ``meta["split"]`` says so; without either it is an error. ``y`` may be [N] or [N, 1];
+        the class count is ``y.max() + 1``. Edges are kept as given (row 0 the source).
+
+        Example:
+            >>> ds = Dataset.from_pyg(gnnsys.datasets.synthetic("tiny").to_pyg())
+            >>> ds.num_classes
+            8
+        """
+        fields = _pyg_fields(data)
+        for key in ("x", "y", "edge_index"):
+            if not isinstance(fields.get(key), torch.Tensor):
+                got = type(fields.get(key)).__name__ if key in fields else "missing"
+                raise ValueError(f"the PyG data needs a tensor {key!r}, got {got}")
+        x, y, ei = fields["x"], fields["y"], fields["edge_index"]
+        if x.dim() != 2 or not x.dtype.is_floating_point:
+            raise ValueError(f"x must be a float tensor [N, F], got {x.dtype} {tuple(x.shape)}")
+        n = x.shape[0]
+        num_nodes = fields.get("num_nodes")
+        if num_nodes is not None and int(num_nodes) != n:
+            raise ValueError(f"num_nodes is {int(num_nodes)} but x has {n} rows")
+        if y.dim() == 2 and y.shape[1] == 1:
+            y = y.view(-1)
+        if y.dim() != 1 or y.dtype.is_floating_point or y.dtype == torch.bool:
+            raise ValueError(
+                f"y must be an integer tensor [N] or [N, 1] of class labels, got {y.dtype} "
+                f"{tuple(fields['y'].shape)}"
+            )
+        if y.numel() != n:
+            raise ValueError(f"y has {y.numel()} labels but x has {n} rows")
+        y = y.to(torch.int64)
+        if ei.dim() != 2 or ei.shape[0] != 2:
+            raise ValueError(f"edge_index must be [2, E], got shape {tuple(ei.shape)}")
+        graph = graph_from_coo(
+            ei[0].contiguous(), ei[1].contiguous(), n, src_name="edge_index[0]",
+            dst_name="edge_index[1]",
+        )  # fmt: skip
+        labelled = y[y >= 0]
+        num_classes = int(labelled.max()) + 1 if labelled.numel() else 1
+        masks = {k: fields.get(f"{k}_mask") for k in ("train", "val", "test")}
+        if masks["train"] is not None:
+            idx = {k: _mask_to_index(f"{k}_mask", m, n) for k, m in masks.items()}
+            split = "masks"
+        elif any(m is not None for m in masks.values()):
+            raise ValueError("the PyG data has val_mask or test_mask but no train_mask")
+        elif split_seed is None:
+            raise ValueError(
+                "the PyG data has no train_mask/val_mask/test_mask; pass split_seed for a "
+                "seeded random split"
+            )
+        else:
+            train, val, test = random_split(y, split_seed)
+            idx = {"train": train, "val": val, "test": test}
+            split = random_split_name(split_seed)
+        return cls(
+            name=name,
+            graph=graph,
+            x=x,
+            y=y,
+            train_idx=idx["train"],
+            val_idx=idx["val"],
+            test_idx=idx["test"],
+            num_classes=num_classes,
+            meta={"source": "pyg", "split": split},
+        )
+
+
+SPLIT_FRACTIONS = (0.6, 0.2, 0.2)
+
+
+def random_split_name(seed: int) -> str:
+    """How ``random_split`` is described in ``meta["split"]`` and in ``gnnsys train``'s output."""
+    return "random {:.0f}/{:.0f}/{:.0f} of the labelled nodes, seed {}".format(
+        *(100 * f for f in SPLIT_FRACTIONS), seed
+    )
+
+
+def random_split(y: torch.Tensor, seed: int) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A seeded random 60/20/20 train/val/test split of the labelled nodes (``y >= 0``).
+
+    The same ``y`` and ``seed`` give the same split on every machine (torch's CPU generator);
+    each part is sorted.
+
+    Example:
+        >>> train, val, test = random_split(torch.tensor([0, 1, 1, 0, -1]), seed=0)
+        >>> sorted(torch.cat([train, val, test]).tolist())
+        [0, 1, 2, 3]
+    """
+    if not isinstance(y, torch.Tensor) or y.dim() != 1:
+        raise ValueError("y must be a 1-D tensor of labels")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    labelled = torch.nonzero(y >= 0).view(-1)
+    m = labelled.numel()
+    if m == 0:
+        raise ValueError("no labelled node (every label is -1): cannot make a split")
+    g = torch.Generator().manual_seed(int(seed))
+    perm = labelled[torch.randperm(m, generator=g)]
+    n_train = max(1, round(SPLIT_FRACTIONS[0] * m))
+    n_val = round(SPLIT_FRACTIONS[1] * m)
+    parts = perm[:n_train], perm[n_train : n_train + n_val], perm[n_train + n_val :]
+    return tuple(p.sort().values for p in parts)  # type: ignore[return-value]
+
+
+def _pyg_fields(data: Any) -> Dict[str, Any]:
+    # A PyG Data (attributes in its store), a dict of fields; HeteroData has no single x/y.
+    if isinstance(data, dict):
+        return data
+    if type(data).__name__ == "HeteroData":
+        raise ValueError("a HeteroData has several node types; save one homogeneous Data")
+    to_dict = getattr(data, "to_dict", None)
+    if callable(to_dict):
+        fields = dict(to_dict())
+        if "num_nodes" not in fields and getattr(data, "_store", None) is not None:
+            n = data._store.get("num_nodes")
+            if n is not None:
+                fields["num_nodes"] = n
+        return fields
+    raise TypeError(
+        f"expected a torch_geometric Data or a dict of its fields, got {type(data).__name__}"
+    )
+
+
+def _mask_to_index(name: str, mask: Any, n: int) -> torch.Tensor:
+    if mask is None:
+        return torch.zeros(0, dtype=torch.int64)
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        got = mask.dtype if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise ValueError(f"{name} must be a bool tensor [{n}], got {got}")
+    if mask.dim() != 1 or mask.numel() != n:
+        hint = " (several splits: keep one column, e.g. mask[:, 0])" if mask.dim() == 2 else ""
+        raise ValueError(f"{name} must have shape [{n}], got {tuple(mask.shape)}{hint}")
+    return torch.nonzero(mask).view(-1)
 
 
 def graph_from_coo(

@@ -6,10 +6,13 @@ Layout (``save_folder`` writes it, ``load_folder`` reads it back)::
     dst.npy        int64 [E]     edge destinations
     x.npy          float [N, F]  node features (float32 from the generators)
     y.npy          int64 [N]     labels (-1 = unlabelled)
-    train_idx.npy  int64         training nodes
+    train_idx.npy  int64         training nodes (optional with ``split_seed``: see below)
     val_idx.npy    int64         optional; empty when absent
     test_idx.npy   int64         optional; when absent, every node in neither train nor val
     meta.json      optional      {"name", "num_classes", "num_nodes", ...}
+
+A folder with no split files at all can be read with ``load_folder(..., split_seed=S)``: it
+then gets a seeded random 60/20/20 split of the labelled nodes, and ``meta["split"]`` says so.
 
 A PyG peer reads it as ``edge_index = stack([src, dst])``, a DGL peer as ``dgl.graph((src, dst))``.
 """
@@ -26,12 +29,19 @@ from typing import Optional, Union
 import numpy as np
 import torch
 
-from gnnsys.datasets.dataset import Dataset, graph_from_coo, make_temp_dir
+from gnnsys.datasets.dataset import (
+    Dataset,
+    graph_from_coo,
+    make_temp_dir,
+    random_split,
+    random_split_name,
+)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 REQUIRED_FILES = ("src.npy", "dst.npy", "x.npy", "y.npy", "train_idx.npy")
 OPTIONAL_FILES = ("val_idx.npy", "test_idx.npy", "meta.json")
+SPLIT_FILES = ("train_idx.npy", "val_idx.npy", "test_idx.npy")
 FORMAT_VERSION = 1
 
 
@@ -85,11 +95,20 @@ def save_folder(dataset: Dataset, path: PathLike, *, overwrite: bool = False) ->
     return final
 
 
-def load_folder(path: PathLike, *, name: Optional[str] = None, mmap: bool = True) -> Dataset:
+def load_folder(
+    path: PathLike,
+    *,
+    name: Optional[str] = None,
+    mmap: bool = True,
+    split_seed: Optional[int] = None,
+) -> Dataset:
     """Read a folder written by ``save_folder`` (or by hand in that layout) into a ``Dataset``.
 
     Checks every file (presence, dtype, shape, ids in range) before building the graph. With
-    ``mmap`` the features are memory-mapped copy-on-write (the file is never modified).
+    ``mmap`` the features are memory-mapped copy-on-write (the file is never modified). The
+    class count is ``meta.json``'s ``num_classes``, else the largest label + 1. A folder with
+    no split files needs ``split_seed``: it then gets a seeded random 60/20/20 split of the
+    labelled nodes (``meta["split"]`` says which split was used).
 
     Example:
         >>> ds = load_folder("/tmp/tiny")
@@ -102,10 +121,23 @@ def load_folder(path: PathLike, *, name: Optional[str] = None, mmap: bool = True
     expected = ", ".join(REQUIRED_FILES) + " (optional: " + ", ".join(OPTIONAL_FILES) + ")"
     if not folder.is_dir():
         raise FileNotFoundError(f"no folder at {str(folder)!r}; a dataset folder holds {expected}")
-    missing = [f for f in REQUIRED_FILES if not (folder / f).is_file()]
+    if split_seed is not None and (
+        isinstance(split_seed, bool) or not isinstance(split_seed, (int, np.integer))
+    ):
+        raise TypeError(f"split_seed must be an int or None, got {type(split_seed).__name__}")
+    has_split = [f for f in SPLIT_FILES if (folder / f).is_file()]
+    required = REQUIRED_FILES
+    if split_seed is not None and not has_split:
+        required = tuple(f for f in REQUIRED_FILES if f != "train_idx.npy")
+    missing = [f for f in required if not (folder / f).is_file()]
     if missing:
+        hint = ""
+        if missing == ["train_idx.npy"] and not has_split:
+            hint = " (or pass split_seed for a seeded random split)"
+        elif "train_idx.npy" in missing:
+            hint = f" (it has {', '.join(has_split)} but no train_idx.npy)"
         raise FileNotFoundError(
-            f"dataset folder {str(folder)!r} lacks {', '.join(missing)}; expected {expected}"
+            f"dataset folder {str(folder)!r} lacks {', '.join(missing)}{hint}; expected {expected}"
         )
     meta = {}
     if (folder / "meta.json").is_file():
@@ -115,12 +147,16 @@ def load_folder(path: PathLike, *, name: Optional[str] = None, mmap: bool = True
             raise ValueError(f"{folder / 'meta.json'} is not valid JSON: {err}") from None
         if not isinstance(meta, dict):
             raise ValueError(f"{folder / 'meta.json'} must hold a JSON object")
+        k = meta.get("num_classes")
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise ValueError(f"{folder / 'meta.json'}: num_classes must be an int >= 1, got {k!r}")
 
     def load(fname: str, big: bool = False) -> np.ndarray:
         try:
             return np.load(folder / fname, mmap_mode="c" if (mmap and big) else None)
-        except ValueError as err:  # pickled object arrays, truncated files
-            raise ValueError(f"{folder / fname} is not a readable .npy array: {err}") from None
+        except (ValueError, EOFError, OSError) as err:  # pickled objects, empty/truncated files
+            detail = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+            raise ValueError(f"{folder / fname} is not a readable .npy array ({detail})") from None
 
     x = load("x.npy", big=True)
     if x.ndim != 2 or x.dtype.kind != "f":
@@ -135,36 +171,45 @@ def load_folder(path: PathLike, *, name: Optional[str] = None, mmap: bool = True
     dst = _int_vector(load("dst.npy", big=True), "dst.npy")
     graph = graph_from_coo(src, dst, n, src_name="src.npy", dst_name="dst.npy")
     del src, dst
-    train = _int_vector(load("train_idx.npy"), "train_idx.npy")
-    val = (
-        _int_vector(load("val_idx.npy"), "val_idx.npy")
-        if (folder / "val_idx.npy").is_file()
-        else np.zeros(0, dtype=np.int64)
-    )
-    for fname, idx in (("train_idx.npy", train), ("val_idx.npy", val)):
-        _check_range(fname, idx, n)
-    if (folder / "test_idx.npy").is_file():
-        test = _int_vector(load("test_idx.npy"), "test_idx.npy")
-        _check_range("test_idx.npy", test, n)
+    split = "files"
+    if not has_split and split_seed is not None:
+        train_t, val_t, test_t = random_split(torch.from_numpy(y), int(split_seed))
+        train, val, test = train_t.numpy(), val_t.numpy(), test_t.numpy()
+        split = random_split_name(int(split_seed))
     else:
-        rest = np.ones(n, dtype=bool)
-        rest[train] = False
-        rest[val] = False
-        test = np.flatnonzero(rest).astype(np.int64)
+        train = _int_vector(load("train_idx.npy"), "train_idx.npy")
+        val = (
+            _int_vector(load("val_idx.npy"), "val_idx.npy")
+            if (folder / "val_idx.npy").is_file()
+            else np.zeros(0, dtype=np.int64)
+        )
+        for fname, idx in (("train_idx.npy", train), ("val_idx.npy", val)):
+            _check_range(fname, idx, n)
+        if (folder / "test_idx.npy").is_file():
+            test = _int_vector(load("test_idx.npy"), "test_idx.npy")
+            _check_range("test_idx.npy", test, n)
+        else:
+            rest = np.ones(n, dtype=bool)
+            rest[train] = False
+            rest[val] = False
+            test = np.flatnonzero(rest).astype(np.int64)
     num_classes = meta.get("num_classes")
     if num_classes is None:
         num_classes = int(y.max()) + 1 if y.size and y.max() >= 0 else 1
-    return Dataset(
-        name=name or meta.get("name") or folder.name,
-        graph=graph,
-        x=torch.from_numpy(x),
-        y=torch.from_numpy(y),
-        train_idx=torch.from_numpy(train),
-        val_idx=torch.from_numpy(val),
-        test_idx=torch.from_numpy(test),
-        num_classes=num_classes,
-        meta={"source": str(folder), **meta},
-    )
+    try:
+        return Dataset(
+            name=name or meta.get("name") or folder.name,
+            graph=graph,
+            x=torch.from_numpy(x),
+            y=torch.from_numpy(y),
+            train_idx=torch.from_numpy(train),
+            val_idx=torch.from_numpy(val),
+            test_idx=torch.from_numpy(test),
+            num_classes=num_classes,
+            meta={"source": str(folder), **meta, "split": split},
+        )
+    except (ValueError, TypeError, IndexError) as err:  # say which folder
+        raise type(err)(f"dataset folder {str(folder)!r}: {err}") from None
 
 
 def _int_vector(a: np.ndarray, fname: str) -> np.ndarray:

@@ -101,10 +101,12 @@ def _spmm_arg_kernel(
         if HAS_W:
             wv = tl.load(w + k * H + offs_h, mask=mh, other=0.0).to(ACC)
             val = val * wv[:, None]
+        # A NaN message wins over every number and the first NaN stays (NaN propagates, as in
+        # torch.scatter_reduce "amax"/"amin", whatever the edge order).
         if IS_MAX:
-            better = (val > best) | (best_k < 0)
+            better = (val > best) | (best_k < 0) | ((val != val) & (best == best))
         else:
-            better = (val < best) | (best_k < 0)
+            better = (val < best) | (best_k < 0) | ((val != val) & (best == best))
         best = tl.where(better, val, best)
         best_k = tl.where(better, k, best_k)
     tl.store(out + row * H * D + feat, best.to(out.dtype.element_ty), mask=mask)
@@ -324,6 +326,11 @@ def _spmm_scatter_kernel(
             wv = tl.load(w + k * H + offs_h, mask=mh, other=0.0).to(dx.dtype.element_ty)
             val = g * wv[:, None]
         tl.atomic_add(dx + u * H * D + feat, val, mask=mask)
+
+
+# True when TRITON_INTERPRET=1 was set as these kernels were defined: they then run on CPU
+# tensors (interpreted); otherwise they need CUDA tensors (``sparse._backend`` checks).
+INTERPRETED = not isinstance(_spmm_sum_kernel, triton.runtime.jit.JITFunction)
 
 
 # =============================================================================== launchers

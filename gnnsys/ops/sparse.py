@@ -100,7 +100,26 @@ def _backend(device: torch.device) -> Any:
         return _NumbaBackend
     from gnnsys.ops import _sparse_triton
 
+    if device.type != "cuda" and not _sparse_triton.INTERPRETED:
+        # Launching now would fail inside Triton ("0 active drivers") or read CPU memory.
+        raise RuntimeError(_triton_device_error(device))
     return _sparse_triton
+
+
+def _triton_device_error(device: torch.device) -> str:
+    how = (
+        "set TRITON_INTERPRET=1 before importing gnnsys to interpret the kernels on CPU "
+        "tensors (slow; for tests)"
+    )
+    if not torch.cuda.is_available():
+        return (
+            "the Triton backend of the sparse ops needs a CUDA device; none is available "
+            f"(torch.cuda.is_available() is False). Use the numba backend (CPU) or {how}"
+        )
+    return (
+        f"the Triton backend of the sparse ops runs on CUDA tensors, got tensors on {device}: "
+        f"move them with .cuda(), or {how}"
+    )
 
 
 # =============================================================================== adjacency
@@ -661,7 +680,10 @@ def spmm(
     The GNN message-passing step, fused (no [E, F] messages). ``reduce`` is sum, mean, max or
     min; empty rows give 0. ``edge_weight`` is [E] (scales whole rows) or [E, H] per head with
     ``x`` [N, H, D] (GAT attention). Differentiable in ``x`` and ``edge_weight``; max/min route
-    the gradient to the first edge attaining the extremum.
+    the gradient to the first edge attaining the extremum (as ``torch.max(dim)`` does; torch's
+    ``scatter_reduce`` splits ties evenly instead). A NaN message makes its max/min NaN, as in
+    ``scatter_reduce(..., "amax")``, whatever the edge order; the gradient then goes to the row's
+    first NaN edge (``scatter_reduce`` gives NaN gradients to every edge of that row).
 
     Example:
         >>> g = Graph.from_edge_index(torch.tensor([[0, 1], [2, 2]]))
@@ -769,7 +791,8 @@ def segment_reduce(src: torch.Tensor, indptr: torch.Tensor, reduce: str = "sum")
     """Reduce consecutive row segments: ``out[s] = reduce(src[indptr[s]:indptr[s+1]])``.
 
     ``indptr`` is int32/int64 [S+1], starting at 0, non-decreasing, ending at ``src.shape[0]``.
-    ``reduce`` is sum, mean, max or min; empty segments give 0. Differentiable in ``src``.
+    ``reduce`` is sum, mean, max or min; empty segments give 0; a NaN makes its segment's
+    max/min NaN (as ``spmm``). Differentiable in ``src``.
 
     Example:
         >>> segment_reduce(torch.tensor([1.0, 2.0, 4.0]), torch.tensor([0, 2, 2, 3])).tolist()

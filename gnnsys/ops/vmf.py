@@ -43,7 +43,7 @@ def _as_kappa(kappa: Union[torch.Tensor, Number]) -> torch.Tensor:
         k = k.to(torch.get_default_dtype())
     if k.numel() and bool((k.detach() < 0).any()):
         bad = float(k.detach()[k.detach() < 0].reshape(-1)[0])
-        raise ValueError(f"kappa must be >= 0, got {bad}")
+        raise ValueError(f"kappa must be >= 0 (a concentration), got {bad}")
     return k
 
 
@@ -56,10 +56,14 @@ class _VmfLogNormalizer(torch.autograd.Function):
         kd = k.detach().to(torch.float64)
         nu = p / 2.0 - 1.0
         zero = kd == 0
-        ks = torch.where(zero, torch.ones_like(kd), kd)
+        inf = torch.isposinf(kd)
+        ks = torch.where(zero | inf, torch.ones_like(kd), kd)
         val = nu * torch.log(ks) - (p / 2.0) * math.log(2.0 * math.pi) - log_iv(nu, ks)
         at0 = math.lgamma(p / 2.0) - math.log(2.0) - (p / 2.0) * math.log(math.pi)
         val = torch.where(zero, torch.full_like(val, at0), val)
+        # The limit at infinity: log C_p(k) ~ -k + ((p-1)/2) log k + const -> -inf (the formula
+        # would give inf - inf = NaN). NaN kappa stays NaN.
+        val = torch.where(inf, torch.full_like(val, -math.inf), val)
         ctx.save_for_backward(k)
         ctx.p = p
         return val.to(k.dtype)
@@ -74,8 +78,9 @@ def vmf_log_normalizer(kappa: Union[torch.Tensor, Number], p: int) -> torch.Tens
     """``log C_p(kappa)``: the log of the vMF normalising constant on S^(p-1), for any p and kappa.
 
     ``log C_p = (p/2-1) log kappa - (p/2) log(2 pi) - log I_{p/2-1}(kappa)``; at kappa = 0 it is
-    minus the log surface area, ``lgamma(p/2) - log 2 - (p/2) log pi``. Differentiable in kappa
-    (d/dkappa log C_p = -A_p(kappa), computed as such).
+    minus the log surface area, ``lgamma(p/2) - log 2 - (p/2) log pi``; at kappa = inf its limit,
+    -inf (the density concentrates on a point); NaN gives NaN and a negative kappa is an error.
+    Differentiable in kappa (d/dkappa log C_p = -A_p(kappa), computed as such; -1 at inf).
 
     Example:
         >>> vmf_log_normalizer(torch.tensor([0.0, 2048.0], dtype=torch.float64), 2048)
@@ -88,6 +93,8 @@ def vmf_log_normalizer(kappa: Union[torch.Tensor, Number], p: int) -> torch.Tens
 def vmf_mean_resultant_length(kappa: Union[torch.Tensor, Number], p: int) -> torch.Tensor:
     """``A_p(kappa) = I_{p/2}(kappa) / I_{p/2-1}(kappa)``, the expected |E x| of vMF(mu, kappa).
 
+    0 at kappa = 0, its limit 1 at kappa = inf; NaN gives NaN; a negative kappa is an error.
+
     Example:
         >>> vmf_mean_resultant_length(2048.0, 2048)
         tensor(0.6181, dtype=torch.float64)
@@ -97,6 +104,7 @@ def vmf_mean_resultant_length(kappa: Union[torch.Tensor, Number], p: int) -> tor
     nu = p / 2.0 - 1.0
     # scaled logs: log I_v(k) is ~k for large k and its rounding would swamp 1 - A_p
     ratio = torch.exp(log_ive(nu + 1.0, k) - log_ive(nu, k))
+    ratio = torch.where(torch.isposinf(k), torch.ones_like(ratio), ratio)  # not -inf - -inf
     return torch.where(k == 0, torch.zeros_like(ratio), ratio)
 
 

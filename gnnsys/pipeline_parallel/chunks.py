@@ -85,11 +85,6 @@ class ChunkBlock:
     def stale_nodes(self) -> torch.Tensor:
         return self.nodes[self.nodes.numel() - self.num_stale :]
 
-    @property
-    def history_nodes(self) -> torch.Tensor:
-        """Fresh then stale: the sources read from the history."""
-        return self.nodes[self.num_inner + self.num_remote :]
-
 
 @dataclass
 class _ChunkParts:

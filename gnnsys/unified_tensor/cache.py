@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from gnnsys._checks import as_cpu_tensor
+from gnnsys.unified_tensor.pinning import require_cuda
 
 
 def cache_rows_for(cache: Union[float, int, None], n_rows: int, row_bytes: int) -> int:
@@ -118,6 +119,8 @@ class RowCache:
     ) -> RowCache:
         """Choose the ``k`` hottest rows, read them with ``fetch(ids) -> [k, d]`` and place them."""
         device = torch.device(device)
+        if device.type == "cuda":
+            require_cuda(f"RowCache.build(device={str(device)!r})")
         ids = hot_rows(order, n_rows, k)
         rows = fetch(ids).reshape(len(ids), d).to(device)
         slot = torch.full((n_rows,), -1, dtype=torch.int32)

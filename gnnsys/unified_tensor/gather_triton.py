@@ -140,6 +140,23 @@ def _offsets_kernel(
     tl.store(shift_ptr + i, shift, mask=m)
 
 
+# True when TRITON_INTERPRET=1 was set as the kernels were defined: they then run on CPU
+# tensors; compiled, they need CUDA ones (checked before each launch: ``_check_device``).
+INTERPRETED = not isinstance(_gather_kernel, triton.runtime.jit.JITFunction)
+
+
+def _check_device(ids: torch.Tensor) -> None:
+    if ids.device.type == "cuda" or INTERPRETED:
+        return
+    from gnnsys.unified_tensor.pinning import require_cuda
+
+    require_cuda("the Triton gather kernel")
+    raise ValueError(
+        f"the Triton gather kernel runs on CUDA tensors, got ids on {ids.device} (set "
+        "TRITON_INTERPRET=1 before importing gnnsys to interpret it on CPU tensors)"
+    )
+
+
 class HostPointer:
     """A pointer argument Triton accepts: ``data_ptr()``, ``dtype`` and ``device``.
 
@@ -280,6 +297,7 @@ def gather(
     n = ids.numel()
     if n == 0 or d == 0:
         return out
+    _check_device(ids)
     if n_src is None:
         n_src = int(src.shape[0])
     # Only the source's alignment enters the arithmetic (the 128-byte shift); the other pointers
@@ -343,6 +361,7 @@ def row_offsets(
         >>> row_offsets(torch.tensor([1]), esize=4, stride=3, src_ptr=0, d=3)[1].tolist()
         [3]
     """
+    _check_device(ids)
     p = plan(esize=esize, d=d, stride=stride, src_ptr=src_ptr, aligned=aligned)
     n = ids.numel()
     row_off = torch.empty(n, dtype=torch.int64, device=ids.device)

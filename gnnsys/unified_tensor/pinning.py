@@ -42,6 +42,21 @@ class CudaError(RuntimeError):
     """A CUDA runtime call failed; the message names the call and the error code."""
 
 
+def require_cuda(what: str) -> None:
+    """Raise a ValueError naming ``what`` (the call and argument that asked for a GPU) unless a
+    CUDA device is available: checked before anything touches CUDA, so that a CPU-only machine
+    gets this instead of torch's "Torch not compiled with CUDA enabled" or Triton's "0 active
+    drivers".
+
+    Example:
+        >>> require_cuda("gather(device='cuda')")  # doctest: +SKIP
+    """
+    if not torch.cuda.is_available():
+        raise ValueError(
+            f"{what} needs a CUDA device; none is available (torch.cuda.is_available() is False)"
+        )
+
+
 _lib_lock = threading.Lock()
 _cudart_lib: Optional[ctypes.CDLL] = None
 _cudart_searched = False
@@ -217,6 +232,7 @@ def register(
         >>> reg = register(t.data_ptr(), t.nbytes, t)  # doctest: +SKIP
         >>> release(reg)  # doctest: +SKIP
     """
+    require_cuda("pinning.register()")
     key = (int(ptr), int(nbytes))
     with _registry_lock:
         reg = _registry.get(key)

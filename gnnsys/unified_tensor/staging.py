@@ -15,6 +15,8 @@ from typing import Callable, List, Optional, Union
 import numpy as np
 import torch
 
+from gnnsys.unified_tensor.pinning import require_cuda
+
 # Bytes per slot: big enough for a batch of features, small enough to pipeline a large one.
 SLOT_BYTES = 32 << 20
 
@@ -74,6 +76,9 @@ class StagingRing:
         a pinned slot, ``dtype`` elements). Copies are issued on ``stream`` (CUDA); the caller
         waits on that stream before reading the result.
         """
+        cuda = device.type == "cuda"
+        if cuda:
+            require_cuda(f"StagingRing.stage(device={str(device)!r})")
         n = int(ids.shape[0])
         esize = torch.empty((), dtype=dtype).element_size()
         row_bytes = max(1, d * esize)
@@ -82,7 +87,6 @@ class StagingRing:
         if n == 0 or d == 0:
             return out
         rows_per_slot = max(1, self.slot_bytes // row_bytes)
-        cuda = device.type == "cuda"
         with self._lock:
             for lo in range(0, n, rows_per_slot):
                 hi = min(n, lo + rows_per_slot)

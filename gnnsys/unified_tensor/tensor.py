@@ -299,8 +299,8 @@ class UnifiedTensor:
         k = cache_rows_for(cache, self._shape[0], row_bytes)
         if cache_device is not None:
             dev = torch.device(cache_device)
-            if dev.type == "cuda" and not torch.cuda.is_available():
-                raise ValueError(f"cache_device={cache_device!r} but CUDA is not available")
+            if dev.type == "cuda":
+                pinning.require_cuda(f"unified(cache_device={cache_device!r})")
         elif torch.cuda.is_available():
             dev = torch.device("cuda", torch.cuda.current_device())
         else:
@@ -456,6 +456,7 @@ class UnifiedTensor:
         ids = _validate_ids(index, self._shape[0])
         target = torch.device(device) if device is not None else ids.device
         if target.type == "cuda":
+            pinning.require_cuda(f"UnifiedTensor.gather(device={str(target)!r})")
             if target.index is None:
                 target = torch.device("cuda", torch.cuda.current_device())
             if ids.device.type == "cuda" and ids.device != target:
@@ -470,10 +471,15 @@ class UnifiedTensor:
         if ids.device.type != "cpu":
             ids = ids.cpu()
         if backend == "triton":
-            if os.environ.get("TRITON_INTERPRET", "0") in ("", "0"):
+            if not have_triton():
+                raise ImportError("backend='triton' needs triton: pip install 'gnnsys[gpu]'")
+            if not _triton_module().INTERPRETED:
+                # The compiled kernel would fail in Triton ("0 active drivers") on CPU ids.
                 raise ValueError(
-                    "backend='triton' with CPU ids needs TRITON_INTERPRET=1 (the Triton "
-                    "interpreter); use CUDA ids for the compiled kernel"
+                    "backend='triton' with CPU ids needs TRITON_INTERPRET=1 set before gnnsys "
+                    "is imported (the Triton interpreter); for the compiled kernel, pass CUDA "
+                    "ids or device='cuda' (a CUDA device is "
+                    f"{'' if torch.cuda.is_available() else 'not '}available)"
                 )
             return Gathered(self._gather_triton_local(ids, sort, max_programs, aligned))
         return Gathered(self._gather_cpu(ids, out))
@@ -730,6 +736,7 @@ class UnifiedTensor:
 
     def cuda(self, device: Any = None) -> torch.Tensor:
         """The whole table copied to a GPU (as ``Tensor.cuda``)."""
+        pinning.require_cuda("UnifiedTensor.cuda()")
         return self.to(torch.device("cuda") if device is None else torch.device("cuda", device))
 
     def to(self, *args: Any, **kwargs: Any) -> torch.Tensor:
@@ -739,6 +746,9 @@ class UnifiedTensor:
             >>> UnifiedTensor(torch.ones(2, 2)).to(torch.float64).dtype
             torch.float64
         """
+        target = torch._C._nn._parse_to(*args, **kwargs)[0]  # as Tensor.to reads its arguments
+        if target is not None and target.type == "cuda":
+            pinning.require_cuda(f"UnifiedTensor.to({str(target)!r})")
         probe = torch.empty(0, dtype=self._dtype).to(*args, **kwargs)
         t = self.cpu()
         nb = bool(kwargs.get("non_blocking", False))
@@ -802,6 +812,7 @@ class UnifiedTensor:
         Example:
             >>> v = x.uva_view()  # doctest: +SKIP
         """
+        pinning.require_cuda("UnifiedTensor.uva_view()")
         if not self.is_registered:
             raise ValueError("uva_view() needs a table registered with CUDA")
         dev = torch.device("cuda") if device is None else torch.device(device)

@@ -1,0 +1,95 @@
+"""Dataset.from_pyg and random_split: a user's own PyG graph as a Dataset, and its checks."""
+
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from gnnsys.datasets import synthetic
+from gnnsys.datasets.dataset import Dataset, random_split
+
+
+def _data(**override):
+    fields = dict(
+        x=torch.arange(12, dtype=torch.float32).view(6, 2),
+        y=torch.tensor([0, 1, 2, 1, 0, 2]),
+        edge_index=torch.tensor([[0, 1, 2, 3, 4], [1, 2, 3, 4, 5]]),
+    )
+    fields.update(override)
+    return Data(**{k: v for k, v in fields.items() if v is not None})
+
+
+def test_round_trip_through_to_pyg():
+    tiny = synthetic("tiny")
+    back = Dataset.from_pyg(tiny.to_pyg(), name="tiny")
+    assert back.num_classes == tiny.num_classes and back.meta["split"] == "masks"
+    assert torch.equal(back.graph.indptr, tiny.graph.indptr)
+    assert torch.equal(back.graph.indices, tiny.graph.indices)
+    for k in ("x", "y", "train_idx", "val_idx", "test_idx"):
+        assert torch.equal(getattr(back, k), getattr(tiny, k)), k
+
+
+def test_edges_kept_as_given_and_labels_as_column():
+    ds = Dataset.from_pyg(_data(y=torch.tensor([[0], [1], [2], [1], [0], [2]])), split_seed=0)
+    assert ds.graph.to_edge_index().tolist() == [[0, 1, 2, 3, 4], [1, 2, 3, 4, 5]]
+    assert ds.y.tolist() == [0, 1, 2, 1, 0, 2] and ds.num_classes == 3
+
+
+def test_a_dict_of_fields_works_too():
+    ds = Dataset.from_pyg(_data().to_dict(), split_seed=1)
+    assert ds.num_nodes == 6 and ds.meta["split"].endswith("seed 1")
+
+
+def test_masks_give_the_split_and_missing_val_test_are_empty():
+    mask = torch.tensor([True, False, True, False, False, False])
+    ds = Dataset.from_pyg(_data(train_mask=mask))
+    assert ds.train_idx.tolist() == [0, 2] and ds.val_idx.numel() == ds.test_idx.numel() == 0
+
+
+@pytest.mark.parametrize(
+    "override, exc, match",
+    [
+        (dict(x=None), ValueError, "needs a tensor 'x', got missing"),
+        (dict(x=torch.zeros(6, 2, dtype=torch.int64)), ValueError, "x must be a float tensor"),
+        (dict(y=torch.tensor([0.0, 1, 2, 1, 0, 2])), ValueError, "y must be an integer tensor"),
+        (dict(y=torch.tensor([0, 1, 2])), ValueError, "y has 3 labels but x has 6 rows"),
+        (dict(y=torch.tensor([0, 1, 2, 1, 0, -3])), ValueError, "y holds label -3"),
+        (dict(edge_index=torch.tensor([0, 1])), ValueError, r"edge_index must be \[2, E\]"),
+        (dict(edge_index=torch.tensor([[0], [6]])), ValueError, r"edge_index\[1\] holds node id 6"),
+        (dict(edge_index=torch.tensor([[-1], [0]])), ValueError, "edge_index.0. holds a negative"),
+        (dict(edge_index=torch.tensor([[0.0], [1.0]])), ValueError, "integer node ids"),
+        (
+            dict(train_mask=torch.tensor([1, 0, 1, 0, 0, 0])),
+            ValueError,
+            "train_mask must be a bool",
+        ),
+        (dict(train_mask=torch.ones(6, 2, dtype=torch.bool)), ValueError, r"keep one column"),
+        (dict(val_mask=torch.ones(6, dtype=torch.bool)), ValueError, "but no train_mask"),
+        (dict(num_nodes=7), ValueError, "num_nodes is 7 but x has 6 rows"),
+    ],
+)
+def test_malformed_pyg_data(override, exc, match):
+    with pytest.raises(exc, match=match):
+        Dataset.from_pyg(_data(**override), split_seed=0)
+
+
+def test_no_masks_and_no_seed_is_an_error():
+    with pytest.raises(ValueError, match="no train_mask/val_mask/test_mask; pass split_seed"):
+        Dataset.from_pyg(_data())
+
+
+def test_not_a_data_object():
+    with pytest.raises(TypeError, match="expected a torch_geometric Data or a dict"):
+        Dataset.from_pyg([1, 2, 3])
+
+
+def test_random_split_is_seeded_disjoint_and_skips_unlabelled():
+    y = torch.tensor([0, -1, 1, 1, 0, 2, -1, 2, 0, 1, 1])  # 9 labelled
+    a, b = random_split(y, 5), random_split(y, 5)
+    assert all(torch.equal(p, q) for p, q in zip(a, b))
+    assert [p.numel() for p in a] == [5, 2, 2]
+    assert sorted(torch.cat(a).tolist()) == [0, 2, 3, 4, 5, 7, 8, 9, 10]
+    assert any(not torch.equal(p, q) for p, q in zip(a, random_split(y, 6)))
+    with pytest.raises(ValueError, match="no labelled node"):
+        random_split(torch.tensor([-1, -1]), 0)
+    with pytest.raises(TypeError, match="seed must be an int"):
+        random_split(y, "0")
