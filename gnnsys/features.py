@@ -23,6 +23,29 @@ from gnnsys._checks import check_ids
 from gnnsys.unified_tensor import UnifiedTensor, gather_cpu
 
 DeviceLike = Union[str, torch.device, None]
+# A table's name: "x" (homogeneous), or (node type, name) / ((src, rel, dst), name) when typed.
+TableKey = Union[str, Tuple[Any, str]]
+
+
+def check_table_key(key: Any) -> None:
+    """Raise TypeError unless ``key`` is a table name: a non-empty str, or a typed key
+    ``(node_type, name)`` / ``((src_type, relation, dst_type), name)``.
+
+    Example:
+        >>> check_table_key(("paper", "x"))
+    """
+    if isinstance(key, str) and key:
+        return
+    if isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], str) and key[1]:
+        t = key[0]
+        if isinstance(t, str) and t:
+            return
+        if isinstance(t, tuple) and len(t) == 3 and all(isinstance(p, str) for p in t):
+            return
+    raise TypeError(
+        "table names must be non-empty strings or typed keys (node_type, name) / "
+        f"((src_type, relation, dst_type), name), got {key!r}"
+    )
 
 
 def _as_words(a: Any) -> Optional[np.ndarray]:
@@ -121,11 +144,14 @@ class FeatureStore:
 
     Values: torch tensors (CPU or CUDA), numpy arrays / memmaps (read in place), or any object
     indexable with an int64 tensor that has ``shape`` or ``__len__`` (``UnifiedTensor``).
+    Keys: a name (homogeneous graphs) or a typed key ``(node_type, name)`` /
+    ``((src_type, relation, dst_type), name)``, whose rows are ids within that type.
 
     Example:
         >>> store = FeatureStore(x=torch.randn(100, 16), y=torch.randint(0, 4, (100,)))
         >>> store.fetch("x", torch.tensor([3, 1])).shape
         torch.Size([2, 16])
+        >>> typed = FeatureStore({("paper", "x"): torch.randn(50, 8)})
     """
 
     def __init__(self, tables: Optional[Mapping[str, Any]] = None, **kwargs: Any) -> None:
@@ -135,9 +161,8 @@ class FeatureStore:
             self[name] = value
 
     # ------------------------------------------------------------------ mapping
-    def __setitem__(self, name: str, value: Any) -> None:
-        if not isinstance(name, str) or not name:
-            raise TypeError(f"table names must be non-empty strings, got {name!r}")
+    def __setitem__(self, name: TableKey, value: Any) -> None:
+        check_table_key(name)
         if isinstance(value, (list, tuple)):
             value = torch.as_tensor(value)
         if isinstance(value, (torch.Tensor, np.ndarray)):
@@ -151,7 +176,7 @@ class FeatureStore:
         self.num_rows_of(value, name)  # must know its length
         self._tables[name] = value
 
-    def __getitem__(self, name: str) -> Any:
+    def __getitem__(self, name: TableKey) -> Any:
         return self._tables[self._check_name(name)]
 
     def __contains__(self, name: object) -> bool:
@@ -170,13 +195,13 @@ class FeatureStore:
         parts = [f"{k}: {_describe(v)}" for k, v in self._tables.items()]
         return f"FeatureStore({', '.join(parts)})"
 
-    def _check_name(self, name: str) -> str:
+    def _check_name(self, name: TableKey) -> TableKey:
         if name not in self._tables:
             raise KeyError(f"no table named {name!r}; the store holds {list(self._tables)}")
         return name
 
     @staticmethod
-    def num_rows_of(value: Any, name: str = "table") -> int:
+    def num_rows_of(value: Any, name: Any = "table") -> int:
         shape = getattr(value, "shape", None)
         if shape is not None and len(shape) > 0:
             return int(shape[0])
@@ -187,14 +212,14 @@ class FeatureStore:
                 f"{name}: cannot tell how many rows a {type(value).__name__} has"
             ) from None
 
-    def num_rows(self, name: str) -> int:
+    def num_rows(self, name: TableKey) -> int:
         """Number of rows of table ``name``."""
         return self.num_rows_of(self[name], name)
 
     # ------------------------------------------------------------------ fetch
     def fetch(
         self,
-        name: str,
+        name: TableKey,
         ids: Any,
         device: DeviceLike = None,
         out: Optional[torch.Tensor] = None,

@@ -237,3 +237,40 @@ def test_cuda_batches_arrive_on_device(setup, device):
         assert torch.equal(b.x.cpu(), x[b.subgraph.nodes.cpu()])
         assert torch.equal(b.y.cpu(), c.y) and torch.equal(b.seeds.cpu(), c.seeds)
         assert torch.equal(b.subgraph.nodes.cpu(), c.subgraph.nodes)
+
+
+def test_typed_fetch_stage_gathers_node_edge_and_label_tables_per_type():
+    from gnnsys.graph import Graph
+
+    gen = torch.Generator().manual_seed(0)
+    writes = torch.stack([torch.randint(0, 20, (90,), generator=gen),
+                          torch.randint(0, 40, (90,), generator=gen)])  # fmt: skip
+    ed = {("paper", "cites", "paper"): torch.randint(0, 40, (2, 150), generator=gen),
+          ("author", "writes", "paper"): writes,
+          ("paper", "rev_writes", "author"): writes.flip(0)}  # fmt: skip
+    g = Graph.from_hetero(ed, {"paper": 40, "author": 20})
+    px, ax = torch.randn(40, 5, generator=gen), torch.randn(20, 3, generator=gen)
+    py = torch.arange(40) * 10
+    cw = torch.randn(150, generator=gen)
+    store = FeatureStore({("paper", "x"): px, ("author", "x"): ax, ("paper", "y"): py})
+    loader = Loader(
+        NeighborSampler(g, [3, 2]), torch.arange(0, 40, 3), batch_size=5, shuffle=True,
+        features=store, labels=("paper", "y"), feature_names=[("paper", "x"), ("author", "x")],
+        edge_features={(("paper", "cites", "paper"), "w"): cw}, seed=2,
+    )  # fmt: skip
+    off = g.type_offsets()
+    batches = list(loader)
+    assert len(batches) == 3
+    for b in batches:
+        sub = b.subgraph
+        assert torch.equal(b.node_data[("paper", "x")], px[sub.type_nodes(0)])
+        assert torch.equal(b.node_data[("author", "x")], ax[sub.type_nodes(1) - off[1]])
+        assert b.x is b.node_data[("paper", "x")]
+        assert torch.equal(b.y, py[b.seeds])  # the seeds are papers
+        lo, _ = sub.edge_span(1, 0)
+        _, hi = sub.edge_span(2, 0)
+        assert torch.equal(b.edge_data[(("paper", "cites", "paper"), "w")], cw[sub.edge_ids[lo:hi]])
+    with pytest.raises(ValueError, match="name a node table as"):
+        Loader(NeighborSampler(g, [2]), torch.arange(3), features={"x": px})
+    with pytest.raises(ValueError, match="node type 'venue' is not in the graph"):
+        Loader(NeighborSampler(g, [2]), torch.arange(3), features={("venue", "x"): px})

@@ -7,8 +7,8 @@ the adapters (``loaders.pyg``, ``loaders.dgl``) build the user's object from it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Protocol, Tuple, runtime_checkable
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Dict, List, Optional, Protocol, Tuple, Union, runtime_checkable
 
 import torch
 
@@ -175,6 +175,48 @@ class SampledSubgraph:
         indptr = torch.zeros(num_dst + 1, dtype=torch.int64)
         torch.cumsum(torch.bincount(col - start, minlength=num_dst), 0, out=indptr[1:])
         return HopBlock(indptr, row, eid, start)
+
+    def edge_index(self) -> torch.Tensor:
+        """``stack([row, col])``, without a copy when both are rows of one [2, E] tensor (as
+        the samplers here produce them).
+
+        Example:
+            >>> sub.edge_index().shape
+            torch.Size([2, 1234])
+        """
+        row, col = self.row, self.col
+        base = row._base
+        if (
+            base is not None
+            and col._base is base
+            and base.dim() == 2
+            and base.shape[0] == 2
+            and base.is_contiguous()
+            and row.numel() == col.numel() == base.shape[1]
+            and row.stride() == col.stride() == (1,)
+            and row.data_ptr() == base.data_ptr()
+            and col.data_ptr() == base.data_ptr() + base.shape[1] * base.element_size()
+        ):
+            return base
+        return torch.stack([row, col])
+
+    def to(self, device: Union[str, torch.device], non_blocking: bool = False) -> SampledSubgraph:
+        """A copy with every tensor (metadata tensors too) on ``device``; ``row`` and ``col``
+        stay views of one [2, E] tensor.
+
+        Example:
+            >>> sub = sub.to("cuda", non_blocking=True)
+        """
+
+        def mv(t: Any) -> Any:
+            return t.to(device, non_blocking=non_blocking) if isinstance(t, torch.Tensor) else t
+
+        ei = mv(self.edge_index())
+        moved = {
+            f.name: mv(getattr(self, f.name)) for f in fields(self) if f.name not in ("row", "col")
+        }
+        moved["metadata"] = {k: mv(v) for k, v in self.metadata.items()}
+        return replace(self, row=ei[0], col=ei[1], **moved)
 
     def type_nodes(self, ntype: int) -> torch.Tensor:
         """Global ids of the sampled nodes of node type ``ntype`` (all nodes when untyped)."""

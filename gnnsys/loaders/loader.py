@@ -4,8 +4,9 @@ Read top to bottom, one batch goes through named stages (as DGL GraphBolt writes
 
     split seeds   -> shuffle with a seeded generator, cut into batches (``_Plan``)
     sample        -> ``sampler.sample(seeds, SampleKey(seed, epoch, batch))``
-    fetch         -> ``FeatureStore.fetch`` of every feature table for ``subgraph.nodes``, and of
-                     the labels (pinned buffers when headed for a GPU)
+    fetch         -> ``FeatureStore.fetch`` of every node table for the sampled nodes (of its node
+                     type when typed), every edge table for the sampled edges (of its edge
+                     type), and the labels (pinned buffers when headed for a GPU)
     copy          -> to ``device`` on a side CUDA stream, overlapping the current training step
     collate       -> ``collate(batch)`` (the adapters build PyG ``Data`` / DGL blocks here)
 
@@ -32,7 +33,6 @@ from gnnsys.features import FeatureStore
 from gnnsys.loaders._malloc import tune_malloc
 from gnnsys.loaders._validate import check_ids
 from gnnsys.loaders.base import SampledSubgraph, SampleKey, Sampler
-from gnnsys.loaders.neighbor import edge_index_of
 from gnnsys.unified_tensor import UnifiedTensor
 
 LABEL_SCOPES = ("seeds", "nodes")
@@ -44,12 +44,16 @@ class Batch:
 
     Fields:
         subgraph: the sampler's ``SampledSubgraph`` (local ids; ``subgraph.nodes`` global ids).
-        x: rows of the first feature table for ``subgraph.nodes`` (None without features).
-        y: labels of the seeds (``label_scope="seeds"``) or of every node (``"nodes"``).
+        x: rows of the first node table (None without features).
+        y: labels of the seeds (``label_scope="seeds"``) or of every node (``"nodes"``), of the
+            label table's node type when typed.
         seeds: the ids handed to the sampler for this batch.
         input_id: positions of ``seeds`` in the Loader's seed list.
         index: batch number within the epoch; epoch: the epoch it belongs to.
-        node_data: every fetched feature table by name (``x`` is one of them).
+        node_data: every fetched node table by key (``x`` is one of them); a typed key
+            ``(node_type, name)`` holds the rows of that type's sampled nodes, in their order.
+        edge_data: every fetched edge table by key, rows in the subgraph's edge order (a typed
+            key ``(edge_type, name)``: that type's sampled edges).
     """
 
     subgraph: SampledSubgraph
@@ -59,7 +63,8 @@ class Batch:
     input_id: torch.Tensor
     index: int = 0
     epoch: int = 0
-    node_data: Dict[str, torch.Tensor] = field(default_factory=dict)
+    node_data: Dict[Any, torch.Tensor] = field(default_factory=dict)
+    edge_data: Dict[Any, torch.Tensor] = field(default_factory=dict)
 
     @property
     def batch_size(self) -> int:
@@ -75,18 +80,6 @@ class Batch:
         def mv(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
             return t.to(device, non_blocking=non_blocking) if t is not None else None
 
-        sub = self.subgraph
-        edge_index = mv(edge_index_of(sub))  # one copy; row and col stay views of it
-        meta = {k: mv(v) if isinstance(v, torch.Tensor) else v for k, v in sub.metadata.items()}
-        sub = replace(
-            sub,
-            nodes=mv(sub.nodes),
-            row=edge_index[0],
-            col=edge_index[1],
-            edge_ids=mv(sub.edge_ids),
-            batch=mv(sub.batch),
-            metadata=meta,
-        )
         data = {k: mv(v) for k, v in self.node_data.items()}
         x = None
         if self.x is not None:
@@ -94,13 +87,25 @@ class Batch:
             x = data[same[0]] if same else mv(self.x)
         return replace(
             self,
-            subgraph=sub,
+            subgraph=self.subgraph.to(device, non_blocking),
             x=x,
             y=mv(self.y),
             seeds=mv(self.seeds),
             input_id=mv(self.input_id),
             node_data=data,
+            edge_data={k: mv(v) for k, v in self.edge_data.items()},
         )
+
+
+@dataclass(frozen=True)
+class _Table:
+    """One table the fetch stage gathers: its store and key, and which rows a batch needs
+    (``kind`` "node" or "edge"; ``type_index`` the node or edge type, None: untyped)."""
+
+    store: FeatureStore
+    key: Any
+    kind: str
+    type_index: Optional[int]
 
 
 class Loader:
@@ -115,9 +120,13 @@ class Loader:
         batch_size, shuffle, drop_last: as torch's DataLoader; the shuffle is seeded.
         seed: the randomness seed (shuffle and every sampling draw).
         features: a ``FeatureStore`` (or a mapping / a single tensor, taken as table ``x``).
-        labels: name of the label table in ``features``, or a tensor of labels.
-        feature_names: tables fetched for ``subgraph.nodes`` (default: ``x`` if present, else
-            every table except the labels); ``Batch.x`` is the first.
+        labels: key of the label table in ``features``, or a tensor of labels.
+        feature_names: node tables fetched for ``subgraph.nodes`` (default: ``x`` if present,
+            else every table except the labels); ``Batch.x`` is the first. On a typed graph the
+            keys are ``(node_type, name)`` and rows are ids within the type.
+        edge_features: a ``FeatureStore`` of edge tables (rows = the graph's edge ids; keys
+            ``(edge_type, name)`` on a typed graph), fetched for the sampled edges.
+        edge_feature_names: which edge tables to fetch (default: all of ``edge_features``).
         label_scope: ``"seeds"`` (labels of the batch's seeds) or ``"nodes"`` (of every node).
         device: where batches go; on CUDA the next batch is copied on a side stream from pinned
             buffers while the current one trains.
@@ -155,6 +164,8 @@ class Loader:
         label_scope: str = "seeds",
         num_workers: Optional[int] = None,
         pin_memory: Optional[bool] = None,
+        edge_features: Any = None,
+        edge_feature_names: Optional[Sequence[Any]] = None,
     ) -> None:
         if not callable(getattr(sampler, "sample", None)):
             raise TypeError(f"sampler must have a sample(seeds, key) method, got {sampler!r}")
@@ -191,6 +202,18 @@ class Loader:
         )
         self.features, self.feature_names, self.label_store, self.label_name = _setup_features(
             features, labels, feature_names
+        )
+        self._graph = getattr(sampler, "graph", None)
+        self._offsets = self._graph.type_offsets() if self._graph is not None else None
+        edge_store = _as_store(edge_features, "edge_features")
+        if edge_feature_names is None:
+            edge_feature_names = list(edge_store.keys())
+        self.tables = [_table(self._graph, self.features, k, "node") for k in self.feature_names]
+        self.tables += [_table(self._graph, edge_store, k, "edge") for k in edge_feature_names]
+        self.label_table = (
+            _table(self._graph, self.label_store, self.label_name, "node")
+            if self.label_store is not None
+            else None
         )
         self._epoch = 0
 
@@ -244,21 +267,41 @@ class Loader:
     def make_batch(self, index: int, epoch: int, seeds: torch.Tensor, pos: torch.Tensor) -> Batch:
         """Run the sample and fetch stages for one batch (in the calling thread)."""
         sub = self.sampler.sample(seeds, SampleKey(self.seed, epoch, index))
-        pin = self.pin_memory
-        store = self.features
-        data = {
-            name: store.fetch(name, sub.nodes, self._gather_device(store, name), pin_memory=pin)
-            for name in self.feature_names
-        }
-        x = data[self.feature_names[0]] if self.feature_names else None
+        node_data: Dict[Any, torch.Tensor] = {}
+        edge_data: Dict[Any, torch.Tensor] = {}
+        for table in self.tables:
+            out = node_data if table.kind == "node" else edge_data
+            out[table.key] = self._fetch(table, self._rows(table, sub))
+        x = node_data[self.feature_names[0]] if self.feature_names else None
         y = None
-        if self.label_store is not None:
-            ids = sub.nodes if self.label_scope == "nodes" else sub.nodes[: sub.num_seeds]
-            device = self._gather_device(self.label_store, self.label_name)
-            y = self.label_store.fetch(self.label_name, ids, device, pin_memory=pin)
-        return Batch(sub, x, y, seeds, pos, index, epoch, data)
+        if self.label_table is not None:
+            ids = self._rows(self.label_table, sub, seeds_only=self.label_scope == "seeds")
+            y = self._fetch(self.label_table, ids)
+        return Batch(sub, x, y, seeds, pos, index, epoch, node_data, edge_data)
 
-    def _gather_device(self, store: FeatureStore, name: str) -> Optional[torch.device]:
+    def _rows(self, table: _Table, sub: SampledSubgraph, seeds_only: bool = False) -> torch.Tensor:
+        """The rows of ``table`` that batch ``sub`` needs (ids within the table's type)."""
+        t = table.type_index
+        if table.kind == "edge":
+            if t is None:
+                return sub.edge_ids
+            lo, _ = sub.edge_span(1, t) if sub.num_hops else (0, 0)
+            _, hi = sub.edge_span(sub.num_hops, t) if sub.num_hops else (0, 0)
+            return sub.edge_ids[lo:hi]
+        if t is None:
+            nodes = sub.nodes
+            return nodes[: sub.num_seeds] if seeds_only else nodes
+        nodes = sub.type_nodes(t)
+        if seeds_only:
+            counts = sub.type_num_sampled_nodes
+            nodes = nodes[: int(counts[0, t])] if counts is not None else nodes[: sub.num_seeds]
+        return nodes - self._offsets[t] if int(self._offsets[t]) else nodes
+
+    def _fetch(self, table: _Table, ids: torch.Tensor) -> torch.Tensor:
+        device = self._gather_device(table.store, table.key)
+        return table.store.fetch(table.key, ids, device, pin_memory=self.pin_memory)
+
+    def _gather_device(self, store: FeatureStore, name: Any) -> Optional[torch.device]:
         """Where table ``name`` is gathered: on the GPU, zero-copy from host memory, when it is
         a ``UnifiedTensor`` and batches go to CUDA; otherwise on the host (None)."""
         if self.device is not None and self.device.type == "cuda":
@@ -503,22 +546,46 @@ def _check_seeds(seeds: Any, num_inputs: Optional[int]) -> torch.Tensor:
     return check_ids("seeds", seeds, num_inputs)
 
 
-def _setup_features(
-    features: Any, labels: Any, feature_names: Optional[Sequence[str]]
-) -> Tuple[FeatureStore, List[str], Optional[FeatureStore], Optional[str]]:
+def _as_store(features: Any, what: str) -> FeatureStore:
     if features is None:
-        store = FeatureStore()
-    elif isinstance(features, FeatureStore):
-        store = features
-    elif isinstance(features, dict):
-        store = FeatureStore(features)
-    elif isinstance(features, (torch.Tensor, np.ndarray)) or hasattr(features, "__getitem__"):
-        store = FeatureStore(x=features)
-    else:
-        raise TypeError(f"features must be a FeatureStore, got {type(features).__name__}")
+        return FeatureStore()
+    if isinstance(features, FeatureStore):
+        return features
+    if isinstance(features, dict):
+        return FeatureStore(features)
+    if isinstance(features, (torch.Tensor, np.ndarray)) or hasattr(features, "__getitem__"):
+        return FeatureStore(x=features)
+    raise TypeError(f"{what} must be a FeatureStore, got {type(features).__name__}")
+
+
+def _table(graph: Any, store: FeatureStore, key: Any, kind: str) -> _Table:
+    """Resolve a table key against the graph's types: a typed key ``(type, name)`` names a
+    node type (``kind="node"``) or an edge type; a plain name is untyped."""
+    typed = graph is not None and getattr(graph, "is_hetero", False)
+    if isinstance(key, tuple):
+        if not typed:
+            raise ValueError(f"table key {key!r} is typed but the graph has no types")
+        try:
+            if kind == "node":
+                index = graph.node_type_id(key[0])
+            else:
+                index = graph.edge_type_id(key[0])
+        except ValueError as err:
+            raise ValueError(f"table {key!r}: {err}") from None
+        return _Table(store, key, kind, index)
+    if typed and (graph.num_node_types > 1 if kind == "node" else graph.num_edge_types > 1):
+        what = "(node_type, name)" if kind == "node" else "(edge_type, name)"
+        raise ValueError(f"table {key!r}: on a typed graph name a {kind} table as {what}")
+    return _Table(store, key, kind, 0 if typed else None)
+
+
+def _setup_features(
+    features: Any, labels: Any, feature_names: Optional[Sequence[Any]]
+) -> Tuple[FeatureStore, List[Any], Optional[FeatureStore], Optional[Any]]:
+    store = _as_store(features, "features")
     label_store: Optional[FeatureStore] = None
-    label_name: Optional[str] = None
-    if isinstance(labels, str):
+    label_name: Optional[Any] = None
+    if isinstance(labels, (str, tuple)):
         if labels not in store:
             raise ValueError(f"labels={labels!r} names no table of the features ({store.keys()})")
         label_store, label_name = store, labels

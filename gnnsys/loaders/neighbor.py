@@ -86,28 +86,8 @@ def prepared_adjacency(graph: Graph, pack: bool = True) -> _Adjacency:
 
 
 def edge_index_of(sub: SampledSubgraph) -> torch.Tensor:
-    """``stack([sub.row, sub.col])``, without a copy when both are rows of one [2, E] tensor
-    (as the samplers here produce them).
-
-    Example:
-        >>> edge_index_of(sub).shape
-        torch.Size([2, 1234])
-    """
-    row, col = sub.row, sub.col
-    base = row._base
-    if (
-        base is not None
-        and col._base is base
-        and base.dim() == 2
-        and base.shape[0] == 2
-        and base.is_contiguous()
-        and row.numel() == col.numel() == base.shape[1]
-        and row.stride() == col.stride() == (1,)
-        and row.data_ptr() == base.data_ptr()
-        and col.data_ptr() == base.data_ptr() + base.shape[1] * base.element_size()
-    ):
-        return base
-    return torch.stack([row, col])
+    """``sub.edge_index()``: the [2, E] COO, shared with ``row``/``col`` when possible."""
+    return sub.edge_index()
 
 
 def check_fanouts(fanouts: Any, name: str = "fanouts", allow_empty: bool = False) -> np.ndarray:
