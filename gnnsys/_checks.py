@@ -24,7 +24,8 @@ def as_cpu_tensor(name: str, value: object) -> torch.Tensor:
     elif isinstance(value, np.ndarray):
         t = torch.from_numpy(np.ascontiguousarray(value))
     elif isinstance(value, (list, tuple, range)):
-        t = torch.as_tensor(list(value))
+        # An empty sequence has no dtype: int64, as empty ids (torch would pick float32).
+        t = torch.as_tensor(list(value)) if len(value) else torch.empty(0, dtype=torch.int64)
     else:
         raise TypeError(f"{name} must be a torch.Tensor or numpy array, got {type(value).__name__}")
     return t

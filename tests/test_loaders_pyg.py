@@ -258,7 +258,7 @@ def test_bad_arguments_raise_value_error(data):
         NeighborLoader(data, [2], input_nodes=torch.tensor([1.0]))
     with pytest.raises(ValueError, match="empty"):
         NeighborLoader(data, [2], input_nodes=torch.tensor([], dtype=torch.long))
-    with pytest.raises(ValueError, match="fanouts"):
+    with pytest.raises(ValueError, match="num_neighbors is empty"):
         NeighborLoader(data, [])
     with pytest.raises(ValueError, match=">= -1"):
         NeighborLoader(data, [3, -4])
@@ -272,6 +272,115 @@ def test_bad_arguments_raise_value_error(data):
         NeighborLoader(data, [2], num_workers=-1)
     with pytest.raises(TypeError, match="Data"):
         NeighborLoader({"x": 1}, [2])
+
+
+# ---------------------------------------------------------------------- argument forms
+def _same_batches(a, b):
+    a, b = list(a), list(b)
+    assert len(a) == len(b) > 0
+    for x, y in zip(a, b):
+        assert torch.equal(x.n_id, y.n_id) and torch.equal(x.e_id, y.e_id)
+        assert torch.equal(x.edge_index, y.edge_index) and torch.equal(x.x, y.x)
+        assert torch.equal(x.input_id, y.input_id)
+
+
+def test_num_neighbors_forms(data):
+    from torch_geometric.sampler import NumNeighbors
+
+    kw = dict(input_nodes=torch.arange(40), batch_size=16, seed=5)
+    want = list(NeighborLoader(data, [4, 3], **kw))  # a loader's next pass is a new epoch
+    for form in (torch.tensor([4, 3]), (4, 3), NumNeighbors([4, 3])):
+        got = NeighborLoader(data, form, **kw)
+        assert got.num_neighbors == [4, 3]
+        _same_batches(got, want)
+    link = LinkNeighborLoader(data, torch.tensor([2]), batch_size=8, seed=1)
+    _same_batches(link, LinkNeighborLoader(data, [2], batch_size=8, seed=1))
+    with pytest.raises(
+        TypeError, match=r"num_neighbors must be a list with one int per hop.*\[5\]"
+    ):
+        NeighborLoader(data, 5)
+    with pytest.raises(TypeError, match="num_neighbors must be a list"):
+        LinkNeighborLoader(data, "10,5")
+    with pytest.raises(ValueError, match=r"num_neighbors as a tensor must be 1-D.*\(2, 1\)"):
+        NeighborLoader(data, torch.tensor([[5], [3]]))
+    with pytest.raises(ValueError, match="num_neighbors as a tensor.*torch.float32"):
+        NeighborLoader(data, torch.tensor([5.0, 3.0]))
+    with pytest.raises(TypeError, match=r"num_neighbors\[1\] must be an int, got 2.5"):
+        NeighborLoader(data, [5, 2.5])
+    with pytest.raises(ValueError, match=r"num_neighbors\[1\] = -4"):
+        NeighborLoader(data, [3, -4])
+
+
+def test_empty_input_nodes_raise_the_same_error(data):
+    for empty in (torch.zeros(300, dtype=torch.bool), torch.tensor([], dtype=torch.long), []):
+        with pytest.raises(ValueError, match="NeighborLoader: input_nodes is empty"):
+            NeighborLoader(data, [2], input_nodes=empty)
+
+
+def test_uint8_input_nodes_are_ids_as_in_pyg(data):
+    ids = torch.tensor([7, 250, 3, 120])
+    kw = dict(batch_size=2, seed=2)
+    _same_batches(
+        NeighborLoader(data, [3], input_nodes=ids.to(torch.uint8), **kw),
+        NeighborLoader(data, [3], input_nodes=ids, **kw),
+    )
+    # a 0/1 uint8 tensor with one entry per node is read as ids too, but warned about
+    mask = data.train_mask.to(torch.uint8)
+    with pytest.warns(UserWarning, match="uint8 tensor of 0/1.*not as a mask.*bool"):
+        loader = NeighborLoader(data, [3], input_nodes=mask, batch_size=300)
+    assert torch.equal(loader.input_nodes, mask.long())
+    # a bool mask (a list of bools too) selects the nodes it marks
+    as_list = NeighborLoader(data, [3], input_nodes=data.train_mask.tolist(), batch_size=300)
+    assert torch.equal(as_list.input_nodes, torch.nonzero(data.train_mask).flatten())
+    with pytest.raises(ValueError, match="input_nodes holds id 300, out of range for 300 nodes"):
+        NeighborLoader(data, [2], input_nodes=torch.tensor([300]))
+
+
+def test_node_named_attribute_with_wrong_rows_warns():
+    n = 100
+    ei = torch.randint(0, n, (2, 400), generator=torch.Generator().manual_seed(0))
+    with pytest.warns(UserWarning, match="data.x has 50 rows but num_nodes=100.*all 50 rows"):
+        loader = NeighborLoader(Data(x=torch.randn(50, 4), edge_index=ei, num_nodes=n), [2],
+                                batch_size=10)  # fmt: skip
+    assert next(iter(loader)).x.shape == (50, 4)  # passed whole, as PyG does
+    short_mask = torch.ones(n - 1, dtype=torch.bool)
+    with pytest.warns(UserWarning, match="data.train_mask has 99 rows but num_nodes=100"):
+        NeighborLoader(Data(x=torch.randn(n, 4), train_mask=short_mask, edge_index=ei), [2])
+    with pytest.warns(UserWarning, match="data.x has 400 rows.*sliced per edge"):
+        NeighborLoader(Data(x=torch.randn(400, 4), edge_index=ei, num_nodes=n), [2])
+    with pytest.warns(UserWarning, match="LinkNeighborLoader: data.y has 7 rows"):
+        LinkNeighborLoader(Data(x=torch.randn(n, 4), y=torch.ones(7), edge_index=ei), [2])
+
+
+def test_graph_level_attributes_do_not_warn(data):
+    import warnings
+
+    n = 100
+    ei = torch.randint(0, n, (2, 400), generator=torch.Generator().manual_seed(0))
+    graph_level = Data(x=torch.randn(n, 4), y=torch.tensor([3]), class_weight=torch.ones(7),
+                       node_count=torch.tensor(n), edge_index=ei, num_nodes=n)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        b = next(iter(NeighborLoader(graph_level, [2], batch_size=10)))
+        next(iter(NeighborLoader(data, [2], batch_size=10)))
+    assert b.y.tolist() == [3] and b.class_weight.shape == (7,)
+
+
+def test_is_sorted_and_filter_per_worker_do_not_change_batches(data):
+    # data.edge_index is random (not sorted by column): is_sorted=True must not matter either
+    kw = dict(input_nodes=torch.arange(64), batch_size=16, shuffle=True, seed=4)
+    want = list(NeighborLoader(data, [3, 2], **kw))
+    for flags in ({"is_sorted": True}, {"filter_per_worker": True}, {"filter_per_worker": False}):
+        _same_batches(NeighborLoader(data, [3, 2], **flags, **kw), want)
+    lkw = dict(batch_size=32, neg_sampling="binary", seed=4)
+    _same_batches(
+        LinkNeighborLoader(data, [2], is_sorted=True, filter_per_worker=False, **lkw),
+        LinkNeighborLoader(data, [2], **lkw),
+    )
+    with pytest.raises(TypeError, match="is_sorted must be a bool, got 'yes'"):
+        NeighborLoader(data, [2], is_sorted="yes")
+    with pytest.raises(TypeError, match="filter_per_worker must be None or a bool, got 1"):
+        LinkNeighborLoader(data, [2], filter_per_worker=1)
 
 
 # ---------------------------------------------------------------------- accuracy (slow)

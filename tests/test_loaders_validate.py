@@ -24,6 +24,7 @@ def test_accepts_and_converts():
     assert check_ids("ids", strided, 10).is_contiguous()
     assert check_index("ids", strided, 10).tolist() == [0, 2, 4, 6, 8]
     assert check_ids("ids", torch.empty(0, dtype=torch.long), 1).numel() == 0
+    assert check_index("ids", [], 1).dtype == torch.int64  # an empty list is empty ids
     assert check_index("ids", torch.tensor([255], dtype=torch.uint8), 256).tolist() == [255]
     # the largest valid id passes, one more does not
     assert check_index("ids", torch.tensor([0, 4]), 5).tolist() == [0, 4]

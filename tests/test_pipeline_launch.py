@@ -22,6 +22,7 @@ def test_one_rank_modes_equal_single_process():
     ds = _toy()
     train = {"epochs": 3, "lr": 0.05, "optimizer": "sgd"}
     ref = run("single", ds, MODEL, train=train)
+    streamed = []
     graph1, pipe1, hyb1 = run_many(
         ds,
         [
@@ -30,7 +31,12 @@ def test_one_rank_modes_equal_single_process():
             {"mode": "hybrid", "model": MODEL, "chunks": 1, "train": train},
         ],
         nproc=1,
+        on_epoch=lambda i, row: streamed.append((i, row)),
     )
+    # rank 0's rows came to the caller, run by run, epoch by epoch
+    assert streamed == [
+        (i, row) for i, out in enumerate((graph1, pipe1, hyb1)) for row in out["ranks"][0]["epochs"]
+    ]
     for out in (graph1, pipe1, hyb1):
         assert (out["stages"], out["groups"]) == (1, 1)
         for x, y in zip(out["epochs"], ref["epochs"]):
@@ -95,6 +101,17 @@ def test_dead_rank_fails_every_rank_within_timeout():
     assert "rank 1: died without reporting" in str(info.value)
 
 
+@pytest.mark.parametrize("mode", ["graph", "pipe"])
+def test_rows_reach_the_caller_while_the_run_goes_on(mode):
+    # Rank 1 dies in epoch 2: epoch 1's row must already have reached the caller.
+    rows = []
+    train = {"epochs": 3, "timeout": 10.0, "crash_rank": 1, "crash_epoch": 2}
+    with pytest.raises(RankFailure):
+        run(mode, _toy(), MODEL, nproc=2, train=train, on_epoch=rows.append)
+    assert [r["epoch"] for r in rows] == [1]
+    assert set(rows[0]) >= {"epoch", "loss", "seconds", "train_acc", "val_acc", "test_acc"}
+
+
 def test_merge_sums_bytes_and_takes_slowest():
     def rank(r, seconds, b):
         return {
@@ -144,10 +161,23 @@ def test_dataset_must_look_like_a_dataset():
 
 def test_command_line_entry(monkeypatch, tmp_path, capsys):
     # The single-process path: same parsing, dataset loading and JSON output, no spawn.
+    from gnnsys.datasets import synthetic
+
     monkeypatch.setenv("GNNSYS_HOME", str(tmp_path))
     monkeypatch.delenv("RANK", raising=False)
     argv = ["--mode", "single", "--dataset", "tiny", "--layers", "2", "--hidden", "8"]
-    assert main(argv + ["--epochs", "2"]) == 0
-    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(argv + ["--epochs", "2", "--lr", "0.02", "--seed", "1"]) == 0
+    captured = capsys.readouterr()
+    out = json.loads(captured.out.strip().splitlines()[-1])
+    # the flags reached the run: the same numbers as the call they stand for
+    direct = run("single", synthetic("tiny", seed=1), {"kind": "gcnii", "num_layers": 2,
+                 "hidden": 8, "dropout": 0.0}, train={"epochs": 2, "lr": 0.02, "seed": 1})  # fmt: skip
     assert out["mode"] == "single" and len(out["epochs"]) == 2
-    assert 0.0 <= out["epochs"][-1]["test_acc"] <= 1.0
+    for got, want in zip(out["epochs"], direct["epochs"]):
+        for key in ("loss", "train_acc", "val_acc", "test_acc"):
+            assert got[key] == want[key], key
+    # progress on stderr, one line per epoch; stdout keeps the one JSON line
+    assert [line.split(",")[0] for line in captured.err.strip().splitlines()] == [
+        "epoch 1",
+        "epoch 2",
+    ]

@@ -33,7 +33,18 @@ import numpy as np
 import torch
 
 from gnnsys._checks import check_choice, check_index
-from gnnsys.block import EID, NID, Block, _Frame, _scope, edge_view
+from gnnsys.block import (
+    EID,
+    NID,
+    Block,
+    ETypeLike,
+    _Frame,
+    _scope,
+    _select,
+    check_etype,
+    check_ntype,
+    edge_view,
+)
 from gnnsys.features import FeatureStore
 from gnnsys.graph import Graph
 from gnnsys.loaders.base import SampledSubgraph, SampleKey
@@ -508,7 +519,8 @@ def _cpu(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
 class PairGraph:
     """The graph of a batch's positive (or negative) edges over one compacted node set, as
     DGL's ``pair_graph``: ``ndata["_ID"]`` global node ids, ``edata["_ID"]`` (positives) the
-    seed edge ids, edges in batch order.
+    seed edge ids, edges in batch order. Homogeneous, as ``gnnsys.Block``: ``ntype`` /
+    ``etype`` arguments accept None or ``"_N"`` / ``"_E"`` and raise ValueError otherwise.
 
     Example:
         >>> pg = PairGraph(torch.tensor([0, 1]), torch.tensor([2, 3]), 4)
@@ -546,11 +558,13 @@ class PairGraph:
         return self._src.device
 
     def num_nodes(self, ntype: Optional[str] = None) -> int:
+        check_ntype(ntype)
         return self._num_nodes
 
     num_src_nodes = num_dst_nodes = number_of_nodes = num_nodes
 
-    def num_edges(self, etype: Optional[str] = None) -> int:
+    def num_edges(self, etype: ETypeLike = None) -> int:
+        check_etype(etype)
         return self._src.numel()
 
     number_of_edges = num_edges
@@ -566,21 +580,27 @@ class PairGraph:
         return self._eframe
 
     def nodes(self, ntype: Optional[str] = None) -> torch.Tensor:
+        check_ntype(ntype)
         return torch.arange(self._num_nodes, dtype=torch.int64, device=self.device)
 
-    def edges(self, form: str = "uv", order: str = "eid", etype: Optional[str] = None) -> Any:
+    def edges(self, form: str = "uv", order: str = "eid", etype: ETypeLike = None) -> Any:
         """Edges as compacted node ids: 'uv' -> (src, dst), 'eid', or 'all' -> (src, dst, eid)."""
+        check_etype(etype)
         return edge_view(self._src, self._dst, form, order)
 
     all_edges = edges
 
-    def in_degrees(self, v: Any = None, etype: Optional[str] = None) -> Any:
+    def in_degrees(self, v: Any = None, etype: ETypeLike = None) -> Any:
+        """In-degree of nodes ``v`` (all when None); an int for an int ``v``."""
+        check_etype(etype)
         deg = torch.bincount(self._dst, minlength=self._num_nodes)
-        return deg if v is None else (int(deg[v]) if isinstance(v, int) else deg[v])
+        return _select(deg, v, "v", self._num_nodes)
 
-    def out_degrees(self, u: Any = None, etype: Optional[str] = None) -> Any:
+    def out_degrees(self, u: Any = None, etype: ETypeLike = None) -> Any:
+        """Out-degree of nodes ``u`` (all when None); an int for an int ``u``."""
+        check_etype(etype)
         deg = torch.bincount(self._src, minlength=self._num_nodes)
-        return deg if u is None else (int(deg[u]) if isinstance(u, int) else deg[u])
+        return _select(deg, u, "u", self._num_nodes)
 
     @contextlib.contextmanager
     def local_scope(self) -> Iterator[PairGraph]:
@@ -955,6 +975,25 @@ class DataLoader:
     from torch's global RNG, so ``torch.manual_seed`` makes runs repeatable) and
     ``block_type`` ("auto": DGL blocks when dgl imports, else ``gnnsys.Block``).
 
+    ``indices`` are integer node ids (edge ids for edge prediction); an empty ``indices``
+    raises ValueError instead of giving zero batches.
+
+    How DGL's transfer options map onto gnnsys (whose loader threads sample and gather whole
+    batches ahead of the caller, ``prefetch_factor`` batches deep, default 2; the copy to
+    ``device`` is issued by the caller as it takes each batch, ``non_blocking`` from pinned
+    buffers):
+
+    * ``use_prefetch_thread``: True is only allowed for CPU sampling to a CUDA ``device`` (as
+      DGL) and changes nothing there: the threads already fetch features ahead. False with
+      ``num_workers=0`` runs no thread at all: each batch is sampled, gathered and collated in
+      the caller when it asks for it (DGL's behaviour without workers or a prefetch thread;
+      same batches, no overlap). With ``num_workers`` > 0 the worker threads still run ahead,
+      as DGL's worker processes do whatever this flag says.
+    * ``use_alternate_streams`` (None or bool): accepted, no effect. gnnsys issues the copy to
+      the device on the caller's current stream; it never uses an alternate stream in this
+      front end, so None, True and False give identical batches. (On CPU devices, DGL ignores
+      the flag too.)
+
     Example:
         >>> sampler = NeighborSampler([5, 10], prefetch_node_feats=["feat"])
         >>> loader = DataLoader(g, train_nids, sampler, batch_size=1024, shuffle=True)
@@ -1025,6 +1064,13 @@ class DataLoader:
         for name, flag in (
             ("pin_prefetcher", pin_prefetcher),
             ("use_prefetch_thread", use_prefetch_thread),
+            ("use_alternate_streams", use_alternate_streams),
+        ):
+            if flag is not None and not isinstance(flag, (bool, np.bool_)):
+                raise TypeError(f"{name} must be None or a bool, got {flag!r}")
+        for name, flag in (
+            ("pin_prefetcher", pin_prefetcher),
+            ("use_prefetch_thread", use_prefetch_thread),
         ):
             if flag and not cpu_sampling_to_gpu:
                 raise ValueError(
@@ -1056,6 +1102,8 @@ class DataLoader:
                     f"(valid: 0..{bound - 1})"
                 )
         ids = ids.cpu()
+        if ids.numel() == 0:
+            raise ValueError(f"indices is empty: no {what} ids, so there is nothing to batch")
         if is_edge:
             src.pos_of_eid(ids)  # every seed edge must exist
         self.indices = ids
@@ -1070,6 +1118,8 @@ class DataLoader:
         node_core.pin = self.pin_prefetcher and torch.cuda.is_available()
         prefetch = kwargs.get("prefetch_factor")
         self._prefetch = 2 if prefetch is None else int(prefetch)
+        if use_prefetch_thread is False and num_workers == 0:
+            self._prefetch = 0  # no thread at all: every batch is built in the caller
         self._threads = num_workers if num_workers > 0 else None
 
         if seed is None:

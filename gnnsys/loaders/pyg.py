@@ -23,6 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from gnnsys._checks import check_index
 from gnnsys.features import FeatureStore
 from gnnsys.graph import Graph
 from gnnsys.loaders.base import SampledSubgraph
@@ -81,6 +82,50 @@ def _attr_kinds(data: Any, num_nodes: int) -> Callable[[str, Any], str]:
     return kind
 
 
+# Names that mark an attribute as per-node: PyG's own node keys (``N_KEYS``, which PyG reads
+# num_nodes from), labels, masks, and any name containing "node" (PyG's second num_nodes rule).
+_NODE_NAMES = ("x", "y", "feat", "pos", "batch", "node_type", "n_id", "tf")
+
+
+def _node_named(key: str) -> bool:
+    return key in _NODE_NAMES or key.endswith("_mask") or "node" in key
+
+
+def _warn_not_per_node(data: Any, key: str, as_edge: bool, num_nodes: int, who: str) -> None:
+    """Warn about a node-named tensor attribute that PyG's rule does not treat as a node table.
+
+    PyG (``data.is_node_attr``) slices an attribute per node only when its first dimension is
+    ``num_nodes``; anything else rides along whole in every batch (or is sliced per edge when
+    its rows match ``num_edges``). For an attribute named like node data that is almost always
+    a mistake, e.g. ``Data(x=<50 rows>, num_nodes=100)``, so we say so. Not warned: attributes
+    with other names (graph-level data such as class weights), a one-row ``y`` (a graph label),
+    scalars, and attributes PyG concatenates along another dimension (``*index``).
+    """
+    value = data[key]
+    if isinstance(value, UnifiedTensor):
+        rows = len(value)
+    elif isinstance(value, (torch.Tensor, np.ndarray)) and value.ndim >= 1:
+        if data.__cat_dim__(key, value) != 0:
+            return
+        rows = int(value.shape[0])
+    else:
+        return
+    if rows == num_nodes or (key == "y" and rows == 1):
+        return
+    fate = (
+        f"it is sliced per edge instead (its rows match num_edges={rows})"
+        if as_edge
+        else f"every batch carries all {rows} rows unsliced"
+    )
+    warnings.warn(
+        f"{who}: data.{key} has {rows} rows but num_nodes={num_nodes}, so it is not treated "
+        f"as a node attribute (as in PyG): {fate}. Give it one row per node, or rename it "
+        "if it is not per-node data.",
+        UserWarning,
+        stacklevel=5,
+    )
+
+
 def _num_nodes(data: Any) -> int:
     """``data.num_nodes``; PyG cannot infer it from a ``UnifiedTensor`` (not a torch.Tensor), so a
     unified node table's length is taken first when ``num_nodes`` is not set explicitly."""
@@ -135,6 +180,8 @@ class _Source:
                 edges[key] = value
             else:
                 self.other[key] = value
+        for key in (k for k in list(edges) + list(self.other) if _node_named(k)):
+            _warn_not_per_node(data, key, key in edges, self.num_nodes, who)
         self.node_keys, self.edge_keys = list(nodes), list(edges)
         self.node_store = FeatureStore(nodes)
         self.edge_store = FeatureStore(edges)
@@ -261,12 +308,39 @@ def _cached_graph(data: Any, n: int, weight_attr: Optional[str], who: str) -> Gr
 
 # ---------------------------------------------------------------------- argument checks
 def _fanouts(num_neighbors: Any, who: str) -> List[int]:
-    if isinstance(num_neighbors, dict):
-        raise NotImplementedError(f"{who}: num_neighbors as a dict (heterogeneous) is unsupported")
-    values = getattr(num_neighbors, "values", num_neighbors)  # PyG's NumNeighbors
+    """``num_neighbors`` as PyG takes it (a list or tuple of ints, one per hop, or a
+    ``NumNeighbors``), or a 1-D integer tensor / array read as that list."""
+    from torch_geometric.sampler import NumNeighbors
+
+    values = num_neighbors.values if isinstance(num_neighbors, NumNeighbors) else num_neighbors
     if isinstance(values, dict):
-        raise NotImplementedError(f"{who}: num_neighbors per edge type is unsupported")
-    return check_fanouts(list(values) if not isinstance(values, torch.Tensor) else values).tolist()
+        raise NotImplementedError(
+            f"{who}: num_neighbors as a dict (per edge type, heterogeneous) is unsupported"
+        )
+    if isinstance(values, (torch.Tensor, np.ndarray)):
+        t = torch.as_tensor(values)
+        if t.dim() != 1 or t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+            raise ValueError(
+                f"{who}: num_neighbors as a tensor must be 1-D with integer entries (one fanout "
+                f"per hop), got shape {tuple(t.shape)} and dtype {t.dtype}"
+            )
+        values = t.tolist()
+    if not isinstance(values, (list, tuple)):
+        hint = f" (one hop: [{values}])" if isinstance(values, (int, np.integer)) else ""
+        raise TypeError(
+            f"{who}: num_neighbors must be a list with one int per hop, e.g. [15, 10]{hint}; "
+            f"got {type(values).__name__} {values!r}"
+        )
+    if len(values) == 0:
+        raise ValueError(f"{who}: num_neighbors is empty: give one fanout per hop, e.g. [15, 10]")
+    for i, f in enumerate(values):
+        if isinstance(f, bool) or not isinstance(f, (int, np.integer)):
+            raise TypeError(f"{who}: num_neighbors[{i}] must be an int, got {f!r}")
+        if f < -1:
+            raise ValueError(
+                f"{who}: num_neighbors[{i}] = {f}; fanouts must be >= -1 (-1 = every neighbour)"
+            )
+    return check_fanouts(list(values)).tolist()
 
 
 def _subgraph_type(subgraph_type: Any, directed: bool, who: str) -> str:
@@ -284,6 +358,17 @@ def _subgraph_type(subgraph_type: Any, directed: bool, who: str) -> str:
             f"got {subgraph_type!r}"
         )
     return value
+
+
+def _check_flags(is_sorted: Any, filter_per_worker: Any, who: str) -> None:
+    """``is_sorted`` and ``filter_per_worker`` have no effect in gnnsys (see NeighborLoader), but
+    a value PyG would not take is still an error."""
+    if not isinstance(is_sorted, (bool, np.bool_)):
+        raise TypeError(f"{who}: is_sorted must be a bool, got {is_sorted!r}")
+    if filter_per_worker is not None and not isinstance(filter_per_worker, (bool, np.bool_)):
+        raise TypeError(
+            f"{who}: filter_per_worker must be None or a bool, got {filter_per_worker!r}"
+        )
 
 
 def _check_common(
@@ -344,15 +429,23 @@ def _loader_options(kwargs: Dict[str, Any], who: str) -> Dict[str, Any]:
 
 
 def _input_nodes(input_nodes: Any, n: int, who: str) -> Tuple[torch.Tensor, bool]:
-    """(seed node ids, whether input_id should be the global ids instead of positions)."""
+    """(seed node ids, whether input_id should be the global ids instead of positions).
+
+    As PyG: a bool tensor is a mask over the nodes, any integer tensor (uint8 too) holds node
+    ids. A uint8 tensor of 0/1 with one entry per node is still read as ids, with a warning
+    (it is most likely a mask: use ``.bool()``). An empty selection (no ids, or a mask with no
+    True) raises ValueError: there would be no batches.
+    """
     if input_nodes is None:
         return torch.arange(n), True
     if isinstance(input_nodes, (str, tuple)):
         raise NotImplementedError(f"{who}: input_nodes naming a node type (heterogeneous)")
     if isinstance(input_nodes, np.ndarray):
-        input_nodes = torch.from_numpy(input_nodes)
+        input_nodes = torch.from_numpy(np.ascontiguousarray(input_nodes))
     if isinstance(input_nodes, (list, range)):
-        input_nodes = torch.as_tensor(list(input_nodes), dtype=torch.int64)
+        input_nodes = torch.as_tensor(list(input_nodes))  # a list of bools is a mask
+        if input_nodes.numel() == 0:
+            input_nodes = input_nodes.long()
     if not isinstance(input_nodes, torch.Tensor):
         raise TypeError(f"{who}: input_nodes must be a tensor, got {type(input_nodes).__name__}")
     if input_nodes.dtype == torch.bool:
@@ -361,10 +454,25 @@ def _input_nodes(input_nodes: Any, n: int, who: str) -> Tuple[torch.Tensor, bool
                 f"{who}: input_nodes mask has shape {tuple(input_nodes.shape)}, expected [{n}] "
                 "(one entry per node)"
             )
-        return torch.nonzero(input_nodes.cpu()).flatten(), True
+        seeds = torch.nonzero(input_nodes.cpu()).flatten()
+        if seeds.numel() == 0:
+            raise ValueError(
+                f"{who}: input_nodes is empty: the mask selects no node, so there is nothing "
+                "to batch"
+            )
+        return seeds, True
     if input_nodes.numel() == 0:
-        raise ValueError(f"{who}: input_nodes is empty")
-    return input_nodes, False
+        raise ValueError(f"{who}: input_nodes is empty: no node ids, so there is nothing to batch")
+    ids = check_index("input_nodes", input_nodes, n, device=None).cpu()
+    if input_nodes.dtype == torch.uint8 and ids.numel() == n > 2 and int(ids.max()) <= 1:
+        warnings.warn(
+            f"{who}: input_nodes is a torch.uint8 tensor of 0/1 with one entry per node; as in "
+            "PyG it is read as node ids (seeds 0 and 1 over and over), not as a mask. Pass "
+            "input_nodes.bool() to select the nodes it marks.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return ids, False
 
 
 # ---------------------------------------------------------------------- NeighborLoader
@@ -394,6 +502,29 @@ class NeighborLoader(_LoaderFront):
     ``num_workers`` > 0 sets the number of loader threads (not processes); extra keywords
     ``seed``, ``device`` and ``num_threads`` are gnnsys extensions. Temporal sampling
     (``time_attr``) and heterogeneous graphs raise NotImplementedError.
+
+    Arguments read as PyG reads them, with clear errors where PyG fails later or not at all:
+
+    * ``num_neighbors``: a list (or tuple, or ``NumNeighbors``) with one int per hop; a 1-D
+      integer tensor is read as that list. An int, a 2-D or float tensor raise.
+    * ``input_nodes``: None (every node), a bool mask with one entry per node, or node ids of
+      any integer dtype (a uint8 tensor holds ids, as in PyG; one of 0/1 with one entry per
+      node warns that it is not read as a mask). An empty selection (no ids, or a mask with
+      no True) raises ValueError instead of giving zero batches.
+    * Node attributes: PyG's rule (``data.is_node_attr``) decides which attributes are sliced
+      by ``n_id`` (first dimension == ``num_nodes``); the others ride along whole in every
+      batch. An attribute named like node data (``x``, ``y``, ``feat``, ``pos``,
+      ``node_type``, ``*_mask``, or containing ``node``) whose first dimension is not
+      ``num_nodes`` warns (UserWarning naming it, its rows and ``num_nodes``), e.g.
+      ``Data(x=<50 rows>, num_nodes=100)``. Other names (graph-level data) and a one-row ``y``
+      (a graph label) do not warn.
+    * ``is_sorted`` (bool): accepted, no effect. PyG skips its own sort of ``edge_index`` by
+      column when True; gnnsys always builds its own CSC from ``edge_index`` (a counting sort
+      by destination), so batches are identical for True and False, and an unsorted
+      ``edge_index`` with ``is_sorted=True`` is still sampled correctly.
+    * ``filter_per_worker`` (None or bool): accepted, no effect. PyG chooses whether batches
+      are filtered in worker processes or in the main process; gnnsys always builds batches in
+      its loader threads (``collate``), so None, True and False give identical batches.
 
     Example:
         >>> from gnnsys.loaders.pyg import NeighborLoader
@@ -429,6 +560,7 @@ class NeighborLoader(_LoaderFront):
         _check_common(who, temporal_strategy, time_attr, neighbor_sampler, transform,
                       transform_sampler_output)  # fmt: skip
         fanouts = _fanouts(num_neighbors, who)
+        _check_flags(is_sorted, filter_per_worker, who)
         sg_type = _subgraph_type(subgraph_type, directed, who)
         opts = _loader_options(dict(kwargs), who)
         self.data = data
@@ -472,6 +604,8 @@ class LinkNeighborLoader(_LoaderFront):
     Batches carry ``edge_label_index`` / ``edge_label`` (binary or no negative sampling) or
     ``src_index`` / ``dst_pos_index`` / ``dst_neg_index`` (triplet), in local ids, plus
     ``input_id`` (positions into ``edge_label_index``) and the node-batch fields.
+    ``num_neighbors``, node attributes, ``is_sorted`` and ``filter_per_worker`` follow
+    ``NeighborLoader``'s rules (see there).
 
     Example:
         >>> from gnnsys.loaders.pyg import LinkNeighborLoader
@@ -508,6 +642,7 @@ class LinkNeighborLoader(_LoaderFront):
         _check_common(who, temporal_strategy, time_attr, neighbor_sampler, transform,
                       transform_sampler_output)  # fmt: skip
         fanouts = _fanouts(num_neighbors, who)
+        _check_flags(is_sorted, filter_per_worker, who)
         sg_type = _subgraph_type(subgraph_type, directed, who)
         opts = _loader_options(dict(kwargs), who)
         if neg_sampling_ratio is not None and neg_sampling_ratio != 0.0:

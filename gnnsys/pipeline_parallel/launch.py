@@ -3,7 +3,9 @@
 ``run`` partitions the graph once in the calling process, spawns one process per rank
 (``spawn`` start method, gloo on CPU or NCCL on GPUs), and returns the merged metrics: loss and
 accuracy per epoch, bytes per epoch by kind (summed over ranks), epoch seconds (slowest rank).
-``mode="single"`` trains the same model in this process, for reference.
+``mode="single"`` trains the same model in this process, for reference. With ``on_epoch``,
+rank 0 reports each epoch's row as it ends, through the result queue, to a callback in the
+calling process (progress lines, rows appended to a metrics file).
 
 Failure handling: every blocking call in a rank has a timeout, and a rank that dies makes its
 peers fail with a clear error (gloo notices the closed connection at once, the timeout catches
@@ -13,13 +15,14 @@ straggler and raises ``RankFailure`` naming what happened on each rank.
 
 Under ``torch.distributed.run`` (torchrun), ``python -m gnnsys.pipeline_parallel.launch`` runs
 one rank from the environment (RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT) and rank 0 prints the
-merged result as JSON.
+merged result as JSON (and its per-epoch rows to stderr as they end).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import inspect
 import json
 import os
 import pickle
@@ -29,7 +32,7 @@ import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -105,6 +108,7 @@ def run(
     partition_method: str = "auto",
     backend: str = "gloo",
     port: Optional[int] = None,
+    on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None,
 ) -> Dict[str, Any]:
     """Train ``model`` on ``dataset`` with ``nproc`` ranks and return the merged metrics.
 
@@ -117,6 +121,9 @@ def run(
         chunks: M chunks (pipe, hybrid; default 4, per group in hybrid).
         partition_method: "auto" (pymetis when installed, else BFS), "metis", "bfs", "random".
         backend: "gloo" (CPU) or "nccl" (one GPU per rank).
+        on_epoch: called in this process with rank 0's row (epoch, loss, accuracies, its own
+            seconds) as each epoch ends, while the ranks go on; "single" calls it per row once
+            training is done. The returned rows are the merged ones.
 
     Returns a dict: ``mode``, ``nproc``, ``stages``, ``groups``, ``chunks``, ``partition``
     (method, edge cut, halo), ``layer_ranges``, ``epochs`` (per epoch: loss, train/val/test
@@ -144,8 +151,12 @@ def run(
 
         job, _ = _make_job(_as_data(dataset), 1, **spec)
         out = train_single(job.data, job.model, job.train, job.techniques)
+        if on_epoch is not None:
+            for row in out["epochs"]:
+                on_epoch(dict(row))
         return {"mode": "single", "nproc": 1, "epochs": out["epochs"], "record": out}
-    return run_many(dataset, [spec], nproc, backend=backend, port=port)[0]
+    each = None if on_epoch is None else (lambda _job, row: on_epoch(row))
+    return run_many(dataset, [spec], nproc, backend=backend, port=port, on_epoch=each)[0]
 
 
 def run_many(
@@ -155,13 +166,15 @@ def run_many(
     *,
     backend: str = "gloo",
     port: Optional[int] = None,
+    on_epoch: Optional[Callable[[int, Dict[str, Any]], None]] = None,
 ) -> List[Dict[str, Any]]:
     """Several distributed runs in one set of ranks: they start once and run ``runs`` in order.
 
     Each entry of ``runs`` holds ``run``'s keyword arguments (``mode``, ``model``, ``epochs``,
     ``stages``, ``groups``, ``chunks``, ``train``, ``techniques``, ``partition_method``); all
     share ``dataset``, ``nproc`` and ``backend``. Starting ranks costs seconds (each imports
-    torch), so ablations and tests batch their runs here.
+    torch), so ablations and tests batch their runs here. ``on_epoch(i, row)`` gets rank 0's
+    row of run ``i`` as each epoch ends.
 
     Example:
         >>> a, b = run_many(ds, [{"mode": "pipe"}, {"mode": "graph"}], nproc=4)
@@ -177,7 +190,7 @@ def run_many(
         jobs.append(job)
         infos.append(info)
     timeout = max(j.train["timeout"] for j in jobs)
-    per_job = _spawn(jobs, nproc, timeout, port)
+    per_job = _spawn(jobs, nproc, timeout, port, on_epoch)
     outs = []
     for info, results in zip(infos, per_job):
         out = merge(results)
@@ -300,8 +313,15 @@ def _sum_bytes(results: List[Dict[str, Any]], epoch: int) -> Dict[str, int]:
 
 
 # ---------------------------------------------------------------------- ranks
-def run_rank(job: _Job, rank: int, world: int) -> Dict[str, Any]:
+def run_rank(
+    job: _Job,
+    rank: int,
+    world: int,
+    on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None,
+) -> Dict[str, Any]:
     """Run one rank inside an initialised process group; returns its result dict.
+
+    ``on_epoch`` (rank 0 passes one) gets this rank's row as each epoch ends.
 
     Example:
         >>> dist.init_process_group("gloo", ...); result = run_rank(job, rank, world)
@@ -341,11 +361,23 @@ def run_rank(job: _Job, rank: int, world: int) -> Dict[str, Any]:
             num_groups=job.groups,
             **kw,
         )
-    return trainer.fit()
+    if on_epoch is None:
+        return trainer.fit()
+    if "on_epoch" not in inspect.signature(trainer.fit).parameters:
+        # A trainer whose fit() reports nothing per epoch: its rows arrive with the result.
+        return trainer.fit()
+    return trainer.fit(on_epoch=on_epoch)
 
 
-def _rank_main(rank: int, world: int, port: int, jobs: List[_Job], results: Any) -> None:
+def _rank_main(
+    rank: int, world: int, port: int, jobs: List[_Job], results: Any, stream: bool = False
+) -> None:
     import torch.distributed as dist
+
+    def reporter(index: int) -> Optional[Callable[[Dict[str, Any]], None]]:
+        if not (stream and rank == 0):
+            return None
+        return lambda row: results.put(("epoch", rank, pickle.dumps((index, dict(row)))))
 
     try:
         timeout = datetime.timedelta(seconds=max(float(j.train["timeout"]) for j in jobs))
@@ -356,7 +388,7 @@ def _rank_main(rank: int, world: int, port: int, jobs: List[_Job], results: Any)
             world_size=world,
             timeout=timeout,
         )
-        outs = [run_rank(job, rank, world) for job in jobs]
+        outs = [run_rank(job, rank, world, reporter(i)) for i, job in enumerate(jobs)]
         results.put(("ok", rank, pickle.dumps(outs)))
         results.close()
         results.join_thread()
@@ -371,16 +403,27 @@ def _rank_main(rank: int, world: int, port: int, jobs: List[_Job], results: Any)
 
 
 def _spawn(
-    jobs: List[_Job], nproc: int, timeout: float, port: Optional[int]
+    jobs: List[_Job],
+    nproc: int,
+    timeout: float,
+    port: Optional[int],
+    on_epoch: Optional[Callable[[int, Dict[str, Any]], None]] = None,
 ) -> List[List[Dict[str, Any]]]:
-    """Start ``nproc`` ranks that run ``jobs`` in order; returns per job the per-rank results."""
+    """Start ``nproc`` ranks that run ``jobs`` in order; returns per job the per-rank results.
+
+    Rank 0's per-epoch rows go to ``on_epoch(job index, row)`` as they arrive.
+    """
     import torch.multiprocessing as mp
 
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
     port = port or _free_port()
     procs = [
-        ctx.Process(target=_rank_main, args=(r, nproc, port, jobs, results), daemon=True)
+        ctx.Process(
+            target=_rank_main,
+            args=(r, nproc, port, jobs, results, on_epoch is not None),
+            daemon=True,
+        )
         for r in range(nproc)
     ]
     for p in procs:
@@ -390,11 +433,11 @@ def _spawn(
     deadline: Optional[float] = None
     try:
         while len(done) + len(errors) < nproc:
-            _drain(results, done, errors, wait=0.2)
+            _drain(results, done, errors, 0.2, on_epoch)
             for r, p in enumerate(procs):
                 if r in done or r in errors or p.is_alive():
                     continue
-                _drain(results, done, errors, wait=1.0)  # its report may still be in flight
+                _drain(results, done, errors, 1.0, on_epoch)  # its report may still be in flight
                 if r not in done and r not in errors:
                     errors[r] = f"died without reporting (exit code {p.exitcode})"
             if errors and deadline is None:
@@ -415,24 +458,31 @@ def _spawn(
     return [[done[r][j] for r in range(nproc)] for j in range(len(jobs))]
 
 
-def _drain(results: Any, done: Dict[int, Any], errors: Dict[int, str], wait: float) -> None:
+def _drain(
+    results: Any,
+    done: Dict[int, Any],
+    errors: Dict[int, str],
+    wait: float,
+    on_epoch: Optional[Callable[[int, Dict[str, Any]], None]] = None,
+) -> None:
+    """Take every message waiting on the queue (the first within ``wait`` seconds)."""
     try:
-        status, rank, payload = results.get(timeout=wait)
+        message = results.get(timeout=wait)
     except queue_mod.Empty:
         return
-    if status == "ok":
-        done[rank] = pickle.loads(payload)
-    else:
-        errors[rank] = payload
     while True:
-        try:
-            status, rank, payload = results.get_nowait()
-        except queue_mod.Empty:
-            return
+        status, rank, payload = message
         if status == "ok":
             done[rank] = pickle.loads(payload)
+        elif status == "epoch":
+            if on_epoch is not None:
+                on_epoch(*pickle.loads(payload))
         else:
             errors[rank] = payload
+        try:
+            message = results.get_nowait()
+        except queue_mod.Empty:
+            return
 
 
 def _free_port() -> int:
@@ -540,6 +590,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             train=train,
             partition_method=args.partition,
             backend=args.backend,
+            on_epoch=_progress,
         )
         for key in ("ranks", "record", "assignment"):
             out.pop(key, None)
@@ -562,7 +613,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     timeout = datetime.timedelta(seconds=float(job.train["timeout"]))
     dist.init_process_group(args.backend, timeout=timeout)
-    result = run_rank(job, rank, world)
+    result = run_rank(job, rank, world, _progress if rank == 0 else None)
     gathered: List[Any] = [None] * world
     dist.all_gather_object(gathered, result)
     if rank == 0:
@@ -573,6 +624,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(json.dumps(out, default=str))
     dist.destroy_process_group()
     return 0
+
+
+def _progress(row: Dict[str, Any]) -> None:
+    # stderr: stdout carries the one JSON result line.
+    parts = [f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items()]
+    print(", ".join(parts), file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":
