@@ -97,3 +97,18 @@ def check_choice(name: str, value: object, allowed: tuple) -> None:
 def index_dtype(num_nodes: int) -> torch.dtype:
     """int32 ids below 2^31 nodes, else int64 (DESIGN.md: Graph.indices)."""
     return torch.int32 if num_nodes < 2**31 else torch.int64
+
+
+def require_cuda(what: str) -> None:
+    """Raise a ValueError naming ``what`` (the call and argument that asked for a GPU) unless a
+    CUDA device is available: checked before anything touches CUDA, so that a CPU-only machine
+    gets this instead of torch's "Torch not compiled with CUDA enabled" or Triton's "0 active
+    drivers".
+
+    Example:
+        >>> require_cuda("gather(device='cuda')")  # doctest: +SKIP
+    """
+    if not torch.cuda.is_available():
+        raise ValueError(
+            f"{what} needs a CUDA device; none is available (torch.cuda.is_available() is False)"
+        )

@@ -268,3 +268,10 @@ def test_unified_table_headed_for_cuda_is_gathered_by_the_triton_kernel(monkeypa
     if cache is not None:  # the batch mixes cache hits and misses
         hit = x.cache.slot.cpu()[ids] >= 0
         assert bool(hit.any()) and not bool(hit.all())
+
+
+def test_fetch_to_cuda_without_a_gpu_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    store = FeatureStore(x=torch.randn(4, 2))
+    with pytest.raises(ValueError, match="needs a CUDA device; none is available"):
+        store.fetch("x", torch.tensor([1]), device="cuda")

@@ -19,8 +19,7 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 import torch
 
-from gnnsys._checks import as_cpu_tensor
-from gnnsys.unified_tensor.pinning import require_cuda
+from gnnsys._checks import as_cpu_tensor, require_cuda
 
 
 def cache_rows_for(cache: Union[float, int, None], n_rows: int, row_bytes: int) -> int:

@@ -148,7 +148,7 @@ INTERPRETED = not isinstance(_gather_kernel, triton.runtime.jit.JITFunction)
 def _check_device(ids: torch.Tensor) -> None:
     if ids.device.type == "cuda" or INTERPRETED:
         return
-    from gnnsys.unified_tensor.pinning import require_cuda
+    from gnnsys._checks import require_cuda
 
     require_cuda("the Triton gather kernel")
     raise ValueError(

@@ -26,6 +26,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
+from gnnsys._checks import require_cuda
+
 # cudaHostRegister flags.
 HOST_REGISTER_PORTABLE = 1
 HOST_REGISTER_MAPPED = 2
@@ -40,21 +42,6 @@ PAGE_BYTES = mmap.PAGESIZE
 
 class CudaError(RuntimeError):
     """A CUDA runtime call failed; the message names the call and the error code."""
-
-
-def require_cuda(what: str) -> None:
-    """Raise a ValueError naming ``what`` (the call and argument that asked for a GPU) unless a
-    CUDA device is available: checked before anything touches CUDA, so that a CPU-only machine
-    gets this instead of torch's "Torch not compiled with CUDA enabled" or Triton's "0 active
-    drivers".
-
-    Example:
-        >>> require_cuda("gather(device='cuda')")  # doctest: +SKIP
-    """
-    if not torch.cuda.is_available():
-        raise ValueError(
-            f"{what} needs a CUDA device; none is available (torch.cuda.is_available() is False)"
-        )
 
 
 _lib_lock = threading.Lock()

@@ -15,7 +15,7 @@ from typing import Callable, List, Optional, Union
 import numpy as np
 import torch
 
-from gnnsys.unified_tensor.pinning import require_cuda
+from gnnsys._checks import require_cuda
 
 # Bytes per slot: big enough for a batch of features, small enough to pipeline a large one.
 SLOT_BYTES = 32 << 20
