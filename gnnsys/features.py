@@ -239,8 +239,8 @@ class FeatureStore:
         table = self[name]
         n = self.num_rows_of(table, name)
         target = torch.device(device) if device is not None else None
-        if target is not None and target.type == "cuda":
-            require_cuda(f"FeatureStore.fetch(device={device!r})")
+        if target is not None and target.type == "cuda" and not isinstance(table, UnifiedTensor):
+            require_cuda(f"FeatureStore.fetch(device={device!r})")  # (UnifiedTensor: its gather)
         ids_t = _check_ids(ids, n, allow_cuda=not isinstance(table, np.ndarray))
         if isinstance(table, torch.Tensor) and table.device.type != "cpu":
             rows = torch.index_select(table, 0, ids_t.to(table.device))
