@@ -85,7 +85,11 @@ helpers are written with bit operations and polynomials, not libm calls), so tha
 vectorise (4 to 8 elements per instruction); a loop whose length varies per element is run
 as passes over the elements, several steps per pass. Large inputs are split over threads
 (``numba.get_num_threads()``). Every element's result depends on its own (v, x) only: the same
-whatever the chunking or the thread count.
+whatever the chunking or the thread count. Each region's kernels compile (or load from numba's
+cache) on the first call that needs them, into a C callback that the small chunk driver calls
+through its address, so that a first call compiles only the regions its elements fall in
+(about 6 s of CPU for three regions on the 2-core test machine, against 15 s for all of them
+before; 0.5 s from the cache).
 
 The GPU path (``_bessel_triton``) is the previous algorithm in Triton: the same Debye and Hankel
 expansions (Debye's v*eta in double-double over the whole band 0.1 <= x/v <= 1.5, terms summed
@@ -124,7 +128,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 import torch
 from llvmlite import ir as llvm_ir
-from numba import get_num_threads, njit, types
+from numba import carray, cfunc, get_num_threads, njit, types
 from numba.extending import intrinsic
 
 from gnnsys._checks import as_cpu_tensor
@@ -340,7 +344,8 @@ _SHC = tuple(1.0 / math.factorial(2 * k + 1) for k in range(8, 0, -1))  # sinh(y
 _J = dict(nogil=True, cache=True, error_model="numpy")
 # FMA contraction is allowed everywhere: the double-double helpers form exact products with an
 # explicit fma (below), and only contract would otherwise change.
-_JF = dict(_J, fastmath={"contract"})
+_JF = dict(_J, fastmath={"contract"}, no_cpython_wrapper=True, no_cfunc_wrapper=True)
+_JI = dict(_J, no_cpython_wrapper=True, no_cfunc_wrapper=True)
 
 
 # ----------------------------------------------------------------------------- intrinsics
@@ -602,7 +607,7 @@ def _debye(v, x, sign, shift, coef, vmin):
     return _finish(-eh, -el, rest, shift)
 
 
-@njit(**_J)
+@njit(**_JI)
 def _exponent(x):
     """floor(log2 x) for x > 0 finite normal (-1023 for subnormals)."""
     return ((_bits(x) >> 52) & 0x7FF) - 1023
@@ -1094,7 +1099,7 @@ def _class_i(v, x):
     return deb if v >= V_DEBYE else small
 
 
-@njit(**_J)
+@njit(**_JI)
 def _special_i(v, x, scaled):
     """log I (minus x when ``scaled``) where x is not positive and finite or v (>= 0) is not
     finite: NaN for NaN inputs and x < 0; log I_v(0) = 0 (v = 0) or -inf; +inf (-inf scaled) at
@@ -1108,7 +1113,7 @@ def _special_i(v, x, scaled):
     return -math.inf
 
 
-@njit(**_J)
+@njit(**_JI)
 def _special_k(v, x):
     """log K (scaled or not) at the same special values: NaN, +inf at x = 0, -inf at x = inf,
     +inf for v = inf."""
@@ -1121,138 +1126,298 @@ def _special_k(v, x):
     return math.inf
 
 
-@njit(**_J)
-def _segment(c, is_i, sign, scaled, fb, tb, ib, a, b, coef, vmin):
-    """Compute the gathered elements a..b-1 (fb rows 0, 1: v, x; row 2: the result), all of
-    class c; tb: temporary rows."""
-    vs, xs, os = fb[0, a:b], fb[1, a:b], fb[2, a:b]
-    n = b - a
-    r0, r1, r2, r3 = tb[0, :n], tb[1, :n], tb[2, :n], tb[3, :n]
-    r4, r5, r6, r7 = tb[4, :n], tb[5, :n], tb[6, :n], tb[7, :n]
-    r8, r9, r10 = tb[8, :n], tb[9, :n], tb[10, :n]
-    if c < _C_EXT:
-        nd = len(_DEB_K)
-        far = c >= nd
-        nk = _DEB_K[c - nd] if far else _DEB_K[c]
-        _debye_seg(vs, xs, os, nk, far, sign, scaled, coef, r0, r1, r2, r3, r4, r5, ib[2, :n])
-    elif c == _C_EXT:
-        for i in range(n):
-            shift = (xs[i] if is_i else -xs[i]) if scaled else 0.0
-            os[i] = _debye(vs[i], xs[i], sign, shift, coef, vmin)
-    elif c < _C_MIL:
-        _hankel_seg(vs, xs, os, _HANK_N[c - _C_HANK], -sign, scaled)
-    elif is_i:
-        _series_seg(vs, xs, os, _SER_N[c - _C_SER], scaled, r0, r1, r2)
-    elif c < _C_TEM:
-        nst = _MIL_N[c - _C_MIL]
-        _miller_seg(vs, xs, os, nst, scaled, r0, r1, r2, r3, r4, r5, r6, r7)
+# ----------------------------------------------------------------------------- region entries
+# Each region's kernels compile on first need, into a C callback (cfunc) that the chunk driver
+# calls through its address. A direct call would link every region's code into the driver and
+# optimise and compile it there again (and in every caller above it): the first call compiled
+# all of them, four times over, whatever its inputs. Now it compiles the small driver and the
+# regions its elements fall in; each piece is cached (numba's cache) on its own.
+_R_DEBYE, _R_EXT, _R_HANK, _R_SER, _R_MIL, _R_TEM = range(6)
+_NREG = 6
+
+
+def _region_table(is_i: bool) -> np.ndarray:
+    """Region of each class id (-1: no such class) for log I or log K."""
+    reg = np.full(_NCLS, -1, np.int64)
+    reg[:_C_EXT] = _R_DEBYE
+    reg[_C_EXT] = _R_EXT
+    reg[_C_HANK:_C_MIL] = _R_HANK
+    if is_i:
+        reg[_C_SER:_NCLS_I] = _R_SER
     else:
-        nt = _TEM_N[c - _C_TEM]
-        _temme_seg(vs, xs, os, nt, scaled, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10)
+        reg[_C_MIL:_C_TEM] = _R_MIL
+        reg[_C_TEM:_NCLS_K] = _R_TEM
+    return reg
 
 
+_REGION_I = _region_table(True)
+_REGION_K = _region_table(False)
+
+
+@intrinsic
+def _f64_ptr(typingctx, addr):
+    """The float64 pointer at address ``addr`` (int64)."""
+    sig = types.CPointer(types.float64)(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+@intrinsic
+def _i64_ptr(typingctx, addr):
+    """The int64 pointer at address ``addr`` (int64)."""
+    sig = types.CPointer(types.int64)(types.int64)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+    return sig, codegen
+
+
+_ENTRY_ARGS = 11  # fb, tb, ib (addresses), ncols, a, b, c, is_i, scaled, coef, vmin
+
+
+@intrinsic
+def _call_entry(typingctx, fn, args):
+    """Call the C function at address ``fn`` (int64) with the int64 tuple ``args``: a region
+    entry, ``void(int64 x _ENTRY_ARGS)``."""
+    if not (isinstance(args, types.UniTuple) and args.dtype == types.int64):
+        return None
+    sig = types.void(types.int64, args)
+
+    def codegen(context, builder, signature, cargs):
+        i64 = llvm_ir.IntType(64)
+        fnty = llvm_ir.FunctionType(llvm_ir.VoidType(), [i64] * args.count)
+        ptr = builder.inttoptr(cargs[0], fnty.as_pointer())
+        builder.call(ptr, [builder.extract_value(cargs[1], i) for i in range(args.count)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+# Every entry: fb (5, ncols) float64 rows v, x, result of the gathered elements, tb (11,
+# _BLOCK) float64 and ib (3, ncols) int64 scratch; computes elements a..b-1, all of class c.
+@njit(inline="always", **_J)
+def _entry_arrays(fbp, tbp, ibp, ncols, a, b):
+    fb = carray(_f64_ptr(fbp), (5, ncols))
+    tb = carray(_f64_ptr(tbp), (11, _BLOCK))
+    ib = carray(_i64_ptr(ibp), (3, ncols))
+    return fb[0, a:b], fb[1, a:b], fb[2, a:b], tb, ib
+
+
+def _debye_entry(fbp, tbp, ibp, ncols, a, b, c, is_i, scaled, coefp, vminp):
+    vs, xs, os, tb, ib = _entry_arrays(fbp, tbp, ibp, ncols, a, b)
+    coef = carray(_f64_ptr(coefp), (DEBYE_KMAX, DEBYE_KMAX))
+    n = b - a
+    nd = len(_DEB_K)
+    far = c >= nd
+    nk = _DEB_K[c - nd] if far else _DEB_K[c]
+    sign = 1.0 if is_i else -1.0
+    r0, r1, r2, r3, r4, r5 = tb[0, :n], tb[1, :n], tb[2, :n], tb[3, :n], tb[4, :n], tb[5, :n]
+    _debye_seg(vs, xs, os, nk, far, sign, scaled != 0, coef, r0, r1, r2, r3, r4, r5, ib[2, :n])
+
+
+def _ext_entry(fbp, tbp, ibp, ncols, a, b, c, is_i, scaled, coefp, vminp):
+    vs, xs, os, tb, ib = _entry_arrays(fbp, tbp, ibp, ncols, a, b)
+    coef = carray(_f64_ptr(coefp), (DEBYE_KMAX, DEBYE_KMAX))
+    vmin = carray(_f64_ptr(vminp), (len(_DEBYE_VMIN),))
+    sign = 1.0 if is_i else -1.0
+    for i in range(b - a):
+        shift = (xs[i] if is_i else -xs[i]) if scaled else 0.0
+        os[i] = _debye(vs[i], xs[i], sign, shift, coef, vmin)
+
+
+def _hankel_entry(fbp, tbp, ibp, ncols, a, b, c, is_i, scaled, coefp, vminp):
+    vs, xs, os, tb, ib = _entry_arrays(fbp, tbp, ibp, ncols, a, b)
+    sign = 1.0 if is_i else -1.0
+    _hankel_seg(vs, xs, os, _HANK_N[c - _C_HANK], -sign, scaled != 0)
+
+
+def _series_entry(fbp, tbp, ibp, ncols, a, b, c, is_i, scaled, coefp, vminp):
+    vs, xs, os, tb, ib = _entry_arrays(fbp, tbp, ibp, ncols, a, b)
+    n = b - a
+    _series_seg(vs, xs, os, _SER_N[c - _C_SER], scaled != 0, tb[0, :n], tb[1, :n], tb[2, :n])
+
+
+def _miller_entry(fbp, tbp, ibp, ncols, a, b, c, is_i, scaled, coefp, vminp):
+    vs, xs, os, tb, ib = _entry_arrays(fbp, tbp, ibp, ncols, a, b)
+    n = b - a
+    r0, r1, r2, r3, r4, r5, r6, r7 = (tb[0, :n], tb[1, :n], tb[2, :n], tb[3, :n], tb[4, :n],
+                                      tb[5, :n], tb[6, :n], tb[7, :n])  # fmt: skip
+    nst = _MIL_N[c - _C_MIL]
+    _miller_seg(vs, xs, os, nst, scaled != 0, r0, r1, r2, r3, r4, r5, r6, r7)
+
+
+def _temme_entry(fbp, tbp, ibp, ncols, a, b, c, is_i, scaled, coefp, vminp):
+    vs, xs, os, tb, ib = _entry_arrays(fbp, tbp, ibp, ncols, a, b)
+    n = b - a
+    r0, r1, r2, r3, r4, r5, r6, r7 = (tb[0, :n], tb[1, :n], tb[2, :n], tb[3, :n], tb[4, :n],
+                                      tb[5, :n], tb[6, :n], tb[7, :n])  # fmt: skip
+    r8, r9, r10 = tb[8, :n], tb[9, :n], tb[10, :n]
+    nt = _TEM_N[c - _C_TEM]
+    _temme_seg(vs, xs, os, nt, scaled != 0, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10)
+
+
+_ENTRIES = (_debye_entry, _ext_entry, _hankel_entry, _series_entry, _miller_entry, _temme_entry)
+_ENTRY_SIG = types.void(*([types.int64] * _ENTRY_ARGS))
+_ENTRY_FNS = np.zeros(_NREG, np.int64)  # the entries' addresses, 0 until compiled
+_ENTRY_CFUNCS: list = [None] * _NREG  # keeps the compiled entries alive
+_ENTRY_LOCK = threading.Lock()
+
+
+def _build_entries(missing: int) -> None:
+    """Compile (or load from numba's cache) the entries of the regions in bit mask ``missing``."""
+    with _ENTRY_LOCK:
+        for r in range(_NREG):
+            if (missing >> r) & 1 and _ENTRY_CFUNCS[r] is None:
+                f = cfunc(_ENTRY_SIG, cache=True, error_model="numpy", fastmath={"contract"})(
+                    _ENTRIES[r]
+                )
+                _ENTRY_CFUNCS[r] = f
+                _ENTRY_FNS[r] = f.address
+
+
+# ----------------------------------------------------------------------------- chunk driver
 @njit(**_J)
-def _chunk(is_i, v, x, out, vstep, xstep, lo, hi, scaled, coef, vmin, fb, tb, ib):
-    """log I_|v| (is_i) or log K_v of elements lo..hi-1 into ``out``; returns the number of
-    negative orders (I). v[i * vstep], x[i * xstep]: a step of 0 broadcasts one value.
-    Scratch (reused across chunks): fb (5, _CHUNK + _PAD _NCLS) float64, tb (11, _BLOCK), ib
-    (3, _CHUNK + _PAD _NCLS) int64.
+def _kernel(is_i, v, x, out, vstep, xstep, scaled, coef, vmin, fns, first, fb, tb, ib, cs):
+    """log I_|v| (is_i) or log K_v of the elements of ``out`` from ``first`` on, chunk by
+    chunk.
+    v[i * vstep], x[i * xstep]: a step of 0 broadcasts one value. fns: the region entries'
+    addresses (0: not compiled yet). Scratch, reused across chunks: fb (5, _CHUNK + _PAD _NCLS)
+    float64, tb (11, _BLOCK) float64, ib (3, _CHUNK + _PAD _NCLS) int64, cs (4, _NCLS + 1,
+    _LANES) int64.
 
-    The elements are classified (region and term count), grouped by class (a counting sort),
-    computed class by class in blocks of _BLOCK, and scattered back."""
-    m = hi - lo
+    Per chunk, the elements are classified (region and term count), grouped by class (a
+    counting sort), computed class by class in blocks of _BLOCK, and scattered back.
+
+    Returns (negative orders (I), where it stopped, missing regions): it stops at the first
+    chunk that needs a region whose entry is not compiled yet (a bit mask of those regions,
+    the chunk left unfinished), else at the end (missing = 0)."""
+    n = out.shape[0]
     cid = ib[0]
     perm = ib[1]
-    rv = fb[3, :m]
-    rx = fb[4, :m]
-    if vstep == 1 and xstep == 1:  # read the inputs (float32 or float64) as float64
-        for i in range(m):
-            rv[i] = float(v[lo + i])
-            rx[i] = float(x[lo + i])
-    else:  # a single value broadcast (step 0)
-        for i in range(m):
-            rv[i] = float(v[(lo + i) * vstep])
-            rx[i] = float(x[(lo + i) * xstep])
-    nneg = 0
-    for i in range(m):
-        nneg += rv[i] < 0.0
-        rv[i] = abs(rv[i])
-    # classify in loops of their own: without branches they vectorise
-    if is_i:
-        for i in range(m):
-            va = rv[i]
-            xa = rx[i]
-            normal = (xa > 0.0) & (xa < math.inf) & (va < math.inf)  # False for NaN too
-            cid[i] = _class_i(va, xa) if normal else -1
-    else:
-        for i in range(m):
-            va = rv[i]
-            xa = rx[i]
-            normal = (xa > 0.0) & (xa < math.inf) & (va < math.inf)
-            cid[i] = _class_k(va, xa) if normal else -1
-    # counting sort by class; counts per (class, i % _LANES), so that neighbouring elements of
-    # one class do not wait for each other's counter update
-    counts = np.zeros((_NCLS, _LANES), np.int64)
-    for i in range(m):
-        c = cid[i]
-        if c >= 0:
-            counts[c, i % _LANES] += 1
-        elif is_i:
-            out[lo + i] = _special_i(rv[i], rx[i], scaled)
-        else:
-            out[lo + i] = _special_k(rv[i], rx[i])
-    # each class gets a run of the buffer padded to a multiple of _PAD (copies of its first
-    # element), so that the vectorised loops never fall back to scalar remainder iterations
-    start = np.zeros(_NCLS + 1, np.int64)
-    total = np.zeros(_NCLS, np.int64)
-    pos = np.empty((_NCLS, _LANES), np.int64)
-    for c in range(_NCLS):
-        k = start[c]
-        for lane in range(_LANES):
-            pos[c, lane] = k
-            k += counts[c, lane]
-        total[c] = k - start[c]
-        start[c + 1] = start[c] + (total[c] + _PAD - 1) // _PAD * _PAD
     vb = fb[0]
     xb = fb[1]
-    for i in range(m):
-        c = cid[i]
-        if c >= 0:
-            lane = i % _LANES
-            k = pos[c, lane]
-            pos[c, lane] = k + 1
-            perm[k] = i
-            vb[k] = rv[i]
-            xb[k] = rx[i]
-    sign = 1.0 if is_i else -1.0
     ob = fb[2]
-    for c in range(_NCLS):
-        a0 = start[c]
-        a1 = start[c + 1]
-        for k in range(a0 + total[c], a1):
-            vb[k] = vb[a0]
-            xb[k] = xb[a0]
-        for a in range(a0, a1, _BLOCK):
-            _segment(c, is_i, sign, scaled, fb, tb, ib, a, min(a + _BLOCK, a1), coef, vmin)
-        for k in range(a0, a0 + total[c]):
-            out[lo + perm[k]] = ob[k]
-    return nneg
-
-
-@njit(**_J)
-def _kernel(is_i, v, x, out, vstep, xstep, scaled, coef, vmin):
-    """_chunk over all chunks of ``out``, with scratch buffers allocated once."""
-    n = out.shape[0]
-    m = min(n, _CHUNK)
-    fb = np.empty((5, m + _PAD * _NCLS))
-    tb = np.empty((11, _BLOCK))
-    ib = np.empty((3, m + _PAD * _NCLS), np.int64)
+    counts = cs[0]
+    pos = cs[1]
+    start = cs[2, :, 0]
+    total = cs[3, :, 0]
+    region = _REGION_I if is_i else _REGION_K
+    ncols = fb.shape[1]
+    ptrs = (np.int64(fb.ctypes.data), np.int64(tb.ctypes.data), np.int64(ib.ctypes.data))
+    tail = (np.int64(is_i), np.int64(scaled), np.int64(coef.ctypes.data))
+    tail = tail + (np.int64(vmin.ctypes.data),)
     nneg = 0
-    for lo in range(0, n, _CHUNK):
-        nneg += _chunk(
-            is_i, v, x, out, vstep, xstep, lo, min(n, lo + _CHUNK), scaled, coef, vmin, fb, tb, ib
-        )
-    return nneg
+    for lo in range(first, n, _CHUNK):
+        m = min(n - lo, _CHUNK)
+        rv = fb[3, :m]
+        rx = fb[4, :m]
+        if vstep == 1 and xstep == 1:  # read the inputs (float32 or float64) as float64
+            for i in range(m):
+                rv[i] = float(v[lo + i])
+                rx[i] = float(x[lo + i])
+        else:  # a single value broadcast (step 0)
+            for i in range(m):
+                rv[i] = float(v[(lo + i) * vstep])
+                rx[i] = float(x[(lo + i) * xstep])
+        k = 0
+        for i in range(m):
+            k += rv[i] < 0.0
+            rv[i] = abs(rv[i])
+        # classify in loops of their own: without branches they vectorise
+        if is_i:
+            for i in range(m):
+                va = rv[i]
+                xa = rx[i]
+                normal = (xa > 0.0) & (xa < math.inf) & (va < math.inf)  # False for NaN too
+                cid[i] = _class_i(va, xa) if normal else -1
+        else:
+            for i in range(m):
+                va = rv[i]
+                xa = rx[i]
+                normal = (xa > 0.0) & (xa < math.inf) & (va < math.inf)
+                cid[i] = _class_k(va, xa) if normal else -1
+        # counting sort by class; counts per (class, i % _LANES), so that neighbouring elements
+        # of one class do not wait for each other's counter update
+        for c in range(_NCLS):
+            for lane in range(_LANES):
+                counts[c, lane] = 0
+        for i in range(m):
+            c = cid[i]
+            if c >= 0:
+                counts[c, i % _LANES] += 1
+            elif is_i:
+                out[lo + i] = _special_i(rv[i], rx[i], scaled)
+            else:
+                out[lo + i] = _special_k(rv[i], rx[i])
+        # each class gets a run of the buffer padded to a multiple of _PAD (copies of its first
+        # element), so that the vectorised loops never fall back to scalar remainder iterations
+        missing = 0
+        start[0] = 0
+        for c in range(_NCLS):
+            a = start[c]
+            for lane in range(_LANES):
+                pos[c, lane] = a
+                a += counts[c, lane]
+            total[c] = a - start[c]
+            start[c + 1] = start[c] + (total[c] + _PAD - 1) // _PAD * _PAD
+            if total[c] > 0 and fns[region[c]] == 0:
+                missing |= 1 << region[c]
+        if missing:
+            return nneg, lo, missing
+        nneg += k
+        for i in range(m):
+            c = cid[i]
+            if c >= 0:
+                lane = i % _LANES
+                a = pos[c, lane]
+                pos[c, lane] = a + 1
+                perm[a] = i
+                vb[a] = rv[i]
+                xb[a] = rx[i]
+        for c in range(_NCLS):
+            a0 = start[c]
+            a1 = start[c + 1]
+            if a1 == a0:
+                continue
+            for a in range(a0 + total[c], a1):
+                vb[a] = vb[a0]
+                xb[a] = xb[a0]
+            fn = fns[region[c]]
+            for a in range(a0, a1, _BLOCK):
+                b = min(a + _BLOCK, a1)
+                _call_entry(
+                    fn, ptrs + (np.int64(ncols), np.int64(a), np.int64(b), np.int64(c)) + tail
+                )
+            for a in range(a0, a0 + total[c]):
+                out[lo + perm[a]] = ob[a]
+    return nneg, n, 0
+
+
+def _run(is_i: bool, v: np.ndarray, x: np.ndarray, out: np.ndarray, vstep: int, xstep: int,
+         scaled: bool) -> int:  # fmt: skip
+    """_kernel over ``out``, compiling the region entries it asks for on the way; returns the
+    number of negative orders."""
+    cols = min(out.shape[0], _CHUNK) + _PAD * _NCLS
+    scratch = (
+        np.empty((5, cols)),
+        np.empty((11, _BLOCK)),
+        np.empty((3, cols), np.int64),
+        np.empty((4, _NCLS + 1, _LANES), np.int64),
+    )
+    lo, nneg = 0, 0
+    while True:
+        k, lo, missing = _kernel(
+            is_i, v, x, out, vstep, xstep, scaled, _DEBYE_COEF, _DEBYE_VMIN, _ENTRY_FNS, lo,
+            *scratch,
+        )  # fmt: skip
+        nneg += k
+        if not missing:
+            return nneg
+        _build_entries(missing)
 
 
 _WORKER_MIN = 2 * _CHUNK  # elements per thread at least
@@ -1294,6 +1459,12 @@ def _as_tensor(name: str, value: object, like: object) -> torch.Tensor:
     return t
 
 
+def _broadcast_shape(a: torch.Size, b: torch.Size) -> torch.Size:
+    """The broadcast shape of ``a`` and ``b`` (ValueError if they do not broadcast). numpy's,
+    not ``torch.broadcast_shapes``: its first call imports sympy, about 1 s."""
+    return torch.Size(np.broadcast_shapes(tuple(a), tuple(b)))
+
+
 def _prepare(
     v: TensorLike, x: TensorLike
 ) -> Tuple[torch.Tensor, torch.Tensor, torch.dtype, torch.Size]:
@@ -1316,8 +1487,8 @@ def _prepare(
     for d in floats[1:]:
         out_dtype = torch.promote_types(out_dtype, d)
     try:
-        shape = torch.broadcast_shapes(vt.shape, xt.shape)
-    except RuntimeError:
+        shape = _broadcast_shape(vt.shape, xt.shape)
+    except ValueError:
         raise ValueError(
             f"v and x must broadcast, got shapes {tuple(vt.shape)} and {tuple(xt.shape)}"
         ) from None
@@ -1345,7 +1516,7 @@ def _raw(
 ) -> Tuple[torch.Tensor, int]:
     """(log I_|v| (kind 'i') or log K_v (kind 'k'), minus x (I) or plus x (K) when ``scaled``,
     of the broadcast shape and dtype ``out_dtype``; the number of negative orders)."""
-    shape = torch.broadcast_shapes(v.shape, x.shape)
+    shape = _broadcast_shape(v.shape, x.shape)
     if backend == "auto":
         backend = "triton" if x.device.type == "cuda" else "numba"
     if backend == "triton":
@@ -1372,19 +1543,18 @@ def _raw(
         va, vstep = _flat(v, shape)
         xa, xstep = _flat(x, shape)
         o = out.numpy()
-        tail = (scaled, _DEBYE_COEF, _DEBYE_VMIN)
         workers = min(get_num_threads(), n // _WORKER_MIN)
         if workers <= 1:
-            nneg = _kernel(kind == "i", va, xa, o, vstep, xstep, *tail)
+            nneg = _run(kind == "i", va, xa, o, vstep, xstep, scaled)
         else:  # contiguous pieces, whole chunks each; the last one on this thread
             step = -(-n // workers // _CHUNK) * _CHUNK
             pieces = []
             for a in range(0, n, step):
                 vp = va[a : a + step] if vstep else va
                 xp = xa[a : a + step] if xstep else xa
-                pieces.append((kind == "i", vp, xp, o[a : a + step], vstep, xstep, *tail))
-            futures = [_pool(workers).submit(_kernel, *p) for p in pieces[:-1]]
-            nneg = _kernel(*pieces[-1]) + sum(f.result() for f in futures)
+                pieces.append((kind == "i", vp, xp, o[a : a + step], vstep, xstep, scaled))
+            futures = [_pool(workers).submit(_run, *p) for p in pieces[:-1]]
+            nneg = _run(*pieces[-1]) + sum(f.result() for f in futures)
     return out.reshape(shape).to(out_dtype), int(nneg)
 
 
