@@ -818,20 +818,6 @@ def first_occurrence_unique(values):
     return uniq[:k], inv
 
 
-@njit(nogil=True, cache=True)
-def min_max(a):
-    """(min, max) of a non-empty 1-D integer array, serially (no thread pool to wake)."""
-    lo = a[0]
-    hi = a[0]
-    for i in range(1, a.shape[0]):
-        v = a[i]
-        if v < lo:
-            lo = v
-        if v > hi:
-            hi = v
-    return lo, hi
-
-
 # ---------------------------------------------------------------------- serial twins
 # Below this much work (edges, or bytes / 64 for gathers) a kernel runs serially.
 PARALLEL_MIN_WORK = 1 << 16

@@ -15,9 +15,9 @@ from typing import Any, Dict, Optional, Sequence
 import numpy as np
 import torch
 
+from gnnsys._checks import check_ids
 from gnnsys.graph import Graph
 from gnnsys.loaders import _kernels
-from gnnsys.loaders._validate import check_ids
 from gnnsys.loaders.base import SampledSubgraph
 from gnnsys.loaders.neighbor import KeyLike, NeighborSampler, key_int
 
@@ -93,12 +93,16 @@ class LinkSampler:
         edge_label: optional [M, ...] labels (binary mode: shifted by one when they start at 0,
             so 0 means "negative", as PyG does).
         neg_sampling: None, ``"binary"``, ``"triplet"``, a dict or a ``NegativeSampling``.
+        edge_type: on a typed graph, the ``(src, rel, dst)`` type of the supervision edges:
+            ``edge_label_index`` then holds ids within the source and destination node types,
+            and negatives are drawn among nodes of those types.
         **kwargs: ``replace``, ``weighted``, ``semantics``, ``subgraph_type``, ``disjoint`` of
             ``NeighborSampler``.
 
     ``metadata`` of each SampledSubgraph: ``input_id`` (positions), ``num_pos``, and either
     ``edge_label_index`` [2, B'] local ids (+ ``edge_label``) or, for triplets, ``src_index``,
-    ``dst_pos_index``, ``dst_neg_index`` (local ids).
+    ``dst_pos_index``, ``dst_neg_index`` (local ids; on a typed graph ids within the sampled
+    nodes of the source / destination type).
 
     Example:
         >>> ls = LinkSampler(g, [10, 5], g.to_edge_index()[:, :100], neg_sampling="binary")
@@ -115,10 +119,22 @@ class LinkSampler:
         edge_label: Optional[torch.Tensor] = None,
         *,
         neg_sampling: Any = None,
+        edge_type: Any = None,
         **kwargs: Any,
     ) -> None:
         self.node_sampler = NeighborSampler(graph, fanouts, **kwargs)
         self.graph = graph
+        if graph.num_edge_types > 1 and edge_type is None:
+            raise ValueError(
+                f"edge_type is required on a graph with several edge types: {graph.edge_types}"
+            )
+        et = graph.edge_types[graph.edge_type_id(edge_type)]
+        off = graph.type_offsets()
+        s_t, d_t = graph.node_type_id(et[0]), graph.node_type_id(et[2])
+        self._src_off, self._dst_off = int(off[s_t]), int(off[d_t])
+        self._num_src = int(off[s_t + 1]) - self._src_off
+        self._num_dst = int(off[d_t + 1]) - self._dst_off
+        self._typed = graph.is_hetero
         eli = edge_label_index
         if isinstance(eli, np.ndarray):
             eli = torch.from_numpy(eli)
@@ -126,9 +142,8 @@ class LinkSampler:
             raise TypeError(f"edge_label_index must be a [2, M] tensor, got {type(eli).__name__}")
         if eli.dim() != 2 or eli.shape[0] != 2:
             raise ValueError(f"edge_label_index must have shape [2, M], got {tuple(eli.shape)}")
-        n = graph.num_nodes
-        self.src = check_ids("edge_label_index[0]", eli[0], n).contiguous()
-        self.dst = check_ids("edge_label_index[1]", eli[1], n).contiguous()
+        self.src = check_ids("edge_label_index[0]", eli[0], self._num_src).contiguous()
+        self.dst = check_ids("edge_label_index[1]", eli[1], self._num_dst).contiguous()
         self.neg_sampling = NegativeSampling.cast(neg_sampling)
         neg = self.neg_sampling
         if edge_label is not None:
@@ -146,8 +161,8 @@ class LinkSampler:
         self.edge_label = edge_label
         self._src_cum = self._dst_cum = None
         if neg is not None:
-            self._src_cum = _node_cumweights("src_weight", neg.src_weight, n)
-            self._dst_cum = _node_cumweights("dst_weight", neg.dst_weight, n)
+            self._src_cum = _node_cumweights("src_weight", neg.src_weight, self._num_src)
+            self._dst_cum = _node_cumweights("dst_weight", neg.dst_weight, self._num_dst)
 
     @property
     def num_inputs(self) -> int:
@@ -160,11 +175,11 @@ class LinkSampler:
             f"{self.node_sampler!r})"
         )
 
-    def _negatives(self, count: int, key: int, salt: int, cum: Optional[np.ndarray]):
+    def _negatives(self, count: int, key: int, salt: int, cum: Optional[np.ndarray], num: int):
         if count == 0:
             return torch.empty(0, dtype=torch.int64)
         if cum is None:
-            out = _kernels.random_nodes(key, salt, count, self.graph.num_nodes)
+            out = _kernels.random_nodes(key, salt, count, num)
         else:
             out = _kernels.random_weighted_nodes(key, salt, count, cum)
         return torch.from_numpy(out)
@@ -183,29 +198,32 @@ class LinkSampler:
         meta: Dict[str, Any] = {"input_id": pos, "num_pos": num_pos}
         label = self.edge_label[pos] if self.edge_label is not None else None
         if neg is None:
-            endpoints = torch.cat([src, dst])
+            endpoints = torch.cat([src + self._src_off, dst + self._dst_off])
         elif neg.mode == "binary":
             k = neg.num_negatives(num_pos)
-            src = torch.cat([src, self._negatives(k, key, _SALT_SRC, self._src_cum)])
-            dst = torch.cat([dst, self._negatives(k, key, _SALT_DST, self._dst_cum)])
-            endpoints = torch.cat([src, dst])
+            src = torch.cat([src, self._negatives(k, key, _SALT_SRC, self._src_cum, self._num_src)])
+            dst = torch.cat([dst, self._negatives(k, key, _SALT_DST, self._dst_cum, self._num_dst)])
+            endpoints = torch.cat([src + self._src_off, dst + self._dst_off])
             if label is None:
                 label = torch.ones(num_pos)
             label = torch.cat([label, label.new_zeros((k,) + tuple(label.shape[1:]))])
         else:
             k = neg.num_negatives(num_pos)
-            dst_neg = self._negatives(k, key, _SALT_DST, self._dst_cum)
-            endpoints = torch.cat([src, dst, dst_neg])
+            dst_neg = self._negatives(k, key, _SALT_DST, self._dst_cum, self._num_dst)
+            endpoints = torch.cat(
+                [src + self._src_off, dst + self._dst_off, dst_neg + self._dst_off]
+            )
         disjoint = self.node_sampler.disjoint
         if disjoint:
             tree = torch.arange(endpoints.numel())
             sub = self.node_sampler.sample_checked(endpoints, key, tree)
             sub.batch = sub.batch % num_pos
-            local = torch.arange(endpoints.numel())
+            local = self._ids_within_type(endpoints)
         else:
             uniq, inv = _kernels.first_occurrence_unique(endpoints.numpy())
-            sub = self.node_sampler.sample_checked(torch.from_numpy(uniq), key)
-            local = torch.from_numpy(inv)
+            uniq_t = torch.from_numpy(uniq)
+            sub = self.node_sampler.sample_checked(uniq_t, key)
+            local = self._ids_within_type(uniq_t)[torch.from_numpy(inv)]
         if neg is None or neg.mode == "binary":
             meta["edge_label_index"] = local.view(2, -1)
             if label is not None:
@@ -219,6 +237,18 @@ class LinkSampler:
             meta["dst_neg_index"] = neg_local.reshape(num_pos, -1).squeeze(-1)
         sub.metadata.update(meta)
         return sub
+
+    def _ids_within_type(self, seeds: torch.Tensor) -> torch.Tensor:
+        """Each seed's id among the sampled nodes of its type: the sampler numbers the seeds
+        of each type first, in seed order (one type: the seed's position)."""
+        if not self._typed:
+            return torch.arange(seeds.numel())
+        kind = torch.searchsorted(self.graph.type_offsets(), seeds, right=True) - 1
+        out = torch.empty_like(seeds)
+        for t in kind.unique().tolist():
+            mask = kind == t
+            out[mask] = torch.arange(int(mask.sum()))
+        return out
 
 
 def _node_cumweights(name: str, weight: Any, n: int) -> Optional[np.ndarray]:

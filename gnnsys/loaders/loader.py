@@ -29,9 +29,9 @@ import numba
 import numpy as np
 import torch
 
+from gnnsys._checks import check_ids
 from gnnsys.features import FeatureStore
 from gnnsys.loaders._malloc import tune_malloc
-from gnnsys.loaders._validate import check_ids
 from gnnsys.loaders.base import SampledSubgraph, SampleKey, Sampler
 from gnnsys.unified_tensor import UnifiedTensor
 

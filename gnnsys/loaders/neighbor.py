@@ -16,11 +16,10 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
 import numpy as np
 import torch
 
-from gnnsys._checks import check_choice
+from gnnsys._checks import check_choice, check_ids
 from gnnsys.graph import Graph
 from gnnsys.loaders import _kernels
 from gnnsys.loaders._malloc import tune_malloc
-from gnnsys.loaders._validate import check_ids
 from gnnsys.loaders.base import SampledSubgraph, SampleKey
 
 SEMANTICS = ("pyg", "dgl")
@@ -142,6 +141,12 @@ def fanout_matrix(
         [[5, 3], [2, 0]]
     """
     k = graph.num_edge_types
+    if isinstance(fanouts, np.ndarray) and fanouts.ndim == 2:  # already a matrix
+        if fanouts.shape[1] != k or fanouts.dtype.kind not in "iu":
+            raise ValueError(f"{name} as a matrix must be integer [hops, {k}], got {fanouts.shape}")
+        if fanouts.size and fanouts.min() < -1:
+            raise ValueError(f"{name} must be >= -1 (-1 = all neighbours)")
+        return fanouts.astype(np.int64)
     if isinstance(fanouts, Mapping):
         rows: Dict[int, np.ndarray] = {}
         for key, value in fanouts.items():

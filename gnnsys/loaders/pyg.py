@@ -18,6 +18,7 @@ from __future__ import annotations
 import threading
 import warnings
 import weakref
+from dataclasses import replace
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -29,7 +30,7 @@ from gnnsys.graph import Graph
 from gnnsys.loaders.base import SampledSubgraph
 from gnnsys.loaders.link import LinkSampler, NegativeSampling
 from gnnsys.loaders.loader import Batch, Loader
-from gnnsys.loaders.neighbor import NeighborSampler, check_fanouts, edge_index_of
+from gnnsys.loaders.neighbor import NeighborSampler, fanout_matrix
 from gnnsys.unified_tensor import UnifiedTensor
 
 TEMPORAL_STRATEGIES = ("uniform", "last")
@@ -136,26 +137,54 @@ def _num_nodes(data: Any) -> int:
     return int(data.num_nodes)
 
 
-class _Source:
-    """What a PyG ``data`` argument becomes: the Graph plus node / edge tables."""
+class _PygDataView:
+    """The user's PyG ``data`` as gnnsys sees it: one (typed) ``Graph`` plus the node and edge
+    tables to fetch per batch and the attributes every batch carries whole.
+
+    ``Data`` is the one-type case of ``HeteroData``: tables are keyed by name for ``Data`` and
+    by ``(node_type, name)`` / ``(edge_type, name)`` for ``HeteroData``, and ``build`` fills
+    one store per node type and one per edge type (for ``Data`` both are the ``Data`` itself).
+    """
 
     def __init__(self, data: Any, weight_attr: Optional[str], who: str) -> None:
         self.weight_attr = weight_attr
+        self.node_tables: Dict[Any, Any] = {}
+        self.edge_tables: Dict[Any, Any] = {}
+        # per node / edge type id: [(table key, attribute name)] and {name: carried value}
+        self.node_keys: List[List[Tuple[Any, str]]] = []
+        self.edge_keys: List[List[Tuple[Any, str]]] = []
+        self.node_other: List[Dict[str, Any]] = []
+        self.edge_other: List[Dict[str, Any]] = []
+        self.other: Dict[str, Any] = {}
         if isinstance(data, (tuple, list)):
             self._from_stores(data, who)
         else:
             self._from_data(data, who)
+        self.node_store = FeatureStore(self.node_tables)
+        self.edge_store = FeatureStore(self.edge_tables)
 
-    # -- torch_geometric.data.Data
+    @property
+    def hetero(self) -> bool:
+        return self.graph.is_hetero
+
+    @property
+    def node_table_keys(self) -> List[Any]:
+        return [k for keys in self.node_keys for k, _ in keys]
+
+    @property
+    def edge_table_keys(self) -> List[Any]:
+        return [k for keys in self.edge_keys for k, _ in keys]
+
+    # -- torch_geometric.data.Data / HeteroData
     def _from_data(self, data: Any, who: str) -> None:
         from torch_geometric.data import Data, HeteroData
 
         if isinstance(data, HeteroData):
-            raise NotImplementedError(f"{who}: HeteroData (heterogeneous graphs) is not supported")
+            return self._from_hetero_data(data, who)
         if not isinstance(data, Data):
             raise TypeError(
-                f"{who}: data must be a torch_geometric Data or a (FeatureStore, GraphStore) "
-                f"tuple, got {type(data).__name__}"
+                f"{who}: data must be a torch_geometric Data or HeteroData, or a "
+                f"(FeatureStore, GraphStore) tuple, got {type(data).__name__}"
             )
         if "adj_t" in data:
             raise NotImplementedError(f"{who}: data.adj_t (SparseTensor input) is not supported")
@@ -164,88 +193,211 @@ class _Source:
         self.data_cls = type(data)
         self.num_nodes = _num_nodes(data)
         self.graph = _cached_graph(data, self.num_nodes, self.weight_attr, who)
-        self.node_keys: List[str] = []
-        self.edge_keys: List[str] = []
-        self.other: Dict[str, Any] = {}
-        nodes: Dict[str, Any] = {}
-        edges: Dict[str, Any] = {}
+        nodes: List[Tuple[Any, str]] = []
+        edges: List[Tuple[Any, str]] = []
         kind_of = _attr_kinds(data, self.num_nodes)
         for key, value in data.items():
             if key in ("edge_index", "num_nodes"):
                 continue
             kind = kind_of(key, value)
             if kind == "node":
-                nodes[key] = value
+                self.node_tables[key] = value
+                nodes.append((key, key))
             elif kind == "edge":
-                edges[key] = value
+                self.edge_tables[key] = value
+                edges.append((key, key))
             else:
                 self.other[key] = value
-        for key in (k for k in list(edges) + list(self.other) if _node_named(k)):
-            _warn_not_per_node(data, key, key in edges, self.num_nodes, who)
-        self.node_keys, self.edge_keys = list(nodes), list(edges)
-        self.node_store = FeatureStore(nodes)
-        self.edge_store = FeatureStore(edges)
+        for key in (k for k in [n for _, n in edges] + list(self.other) if _node_named(k)):
+            _warn_not_per_node(data, key, key in self.edge_tables, self.num_nodes, who)
+        self.node_keys, self.edge_keys = [nodes], [edges]
+        self.node_other, self.edge_other = [{}], [{}]
 
-    # -- (torch_geometric FeatureStore, GraphStore): PyG's remote backend, homogeneous only
+    def _from_hetero_data(self, data: Any, who: str) -> None:
+        self.data_cls = type(data)
+        for key, value in data.items():  # graph-level attributes
+            self.other[key] = value
+        self.graph = _cached_hetero_graph(data, self.weight_attr, who)
+        self.num_nodes = self.graph.num_nodes
+        counts = self.graph.num_nodes_dict
+        for ntype in self.graph.node_types:
+            store = data[ntype]
+            keys, other = [], {}
+            for name, value in store.items():
+                if name == "num_nodes":
+                    continue
+                if _is_node_table(store, name, value, counts[ntype]):
+                    self.node_tables[(ntype, name)] = value
+                    keys.append(((ntype, name), name))
+                else:
+                    other[name] = value
+            self.node_keys.append(keys)
+            self.node_other.append(other)
+        for etype in self.graph.edge_types:
+            store = data[etype]
+            keys, other = [], {}
+            for name, value in store.items():
+                if name == "edge_index":
+                    continue
+                if isinstance(value, torch.Tensor) and store.is_edge_attr(name):
+                    self.edge_tables[(etype, name)] = value
+                    keys.append(((etype, name), name))
+                else:
+                    other[name] = value
+            self.edge_keys.append(keys)
+            self.edge_other.append(other)
+
+    # -- (torch_geometric FeatureStore, GraphStore): PyG's remote backend
     def _from_stores(self, data: Sequence[Any], who: str) -> None:
-        from torch_geometric.data import Data
+        from torch_geometric.data import Data, HeteroData
 
         if len(data) != 2:
             raise TypeError(f"{who}: data as a tuple must be (FeatureStore, GraphStore)")
         fstore, gstore = data
-        attrs = list(gstore.get_all_edge_attrs())
-        if len(attrs) != 1:
-            raise NotImplementedError(
-                f"{who}: the GraphStore holds {len(attrs)} edge types; only homogeneous graphs "
-                "(one edge type) are supported"
-            )
-        edge_index = _store_edge_index(gstore, attrs[0])
-        tensor_attrs = list(fstore.get_all_tensor_attrs())
-        groups = {a.group_name for a in tensor_attrs}
-        if len(groups) > 1:
-            raise NotImplementedError(
-                f"{who}: the FeatureStore holds node types {sorted(map(str, groups))}; only "
-                "homogeneous graphs are supported"
-            )
-        size = getattr(attrs[0], "size", None)
-        n = int(size[0]) if size else None
-        tables: Dict[str, Any] = {}
-        for a in tensor_attrs:
-            tables[a.attr_name] = _StoreTable(fstore, a)
-            n = n if n is not None else len(tables[a.attr_name])
-        if n is None:
-            n = int(edge_index.max()) + 1 if edge_index.numel() else 0
-        self.data_cls = Data
-        self.num_nodes = n
-        weight = None
         if self.weight_attr is not None:
             raise NotImplementedError(f"{who}: weight_attr with a (FeatureStore, GraphStore)")
-        self.graph = Graph.from_edge_index(edge_index, n, edge_weight=weight)
-        self.node_keys, self.edge_keys, self.other = list(tables), [], {}
-        self.node_store = FeatureStore(tables)
-        self.edge_store = FeatureStore()
+        attrs = list(gstore.get_all_edge_attrs())
+        tensor_attrs = list(fstore.get_all_tensor_attrs())
+        if not attrs:
+            raise ValueError(f"{who}: the GraphStore holds no edges")
+        typed = any(a.edge_type is not None for a in attrs) and (
+            len(attrs) > 1 or len({a.group_name for a in tensor_attrs}) > 1
+        )
+        if not typed:
+            edge_index = _store_edge_index(gstore, attrs[0])
+            size = getattr(attrs[0], "size", None)
+            n = int(size[0]) if size else None
+            keys = []
+            for a in tensor_attrs:
+                table = _StoreTable(fstore, a)
+                self.node_tables[a.attr_name] = table
+                keys.append((a.attr_name, a.attr_name))
+                n = n if n is not None else len(table)
+            if n is None:
+                n = int(edge_index.max()) + 1 if edge_index.numel() else 0
+            self.data_cls = Data
+            self.num_nodes = n
+            self.graph = Graph.from_edge_index(edge_index, n)
+            self.node_keys, self.edge_keys = [keys], [[]]
+            self.node_other, self.edge_other = [{}], [{}]
+            return
+        counts: Dict[str, int] = {}
+        for a in attrs:
+            size = getattr(a, "size", None)
+            if size:
+                counts.setdefault(a.edge_type[0], int(size[0]))
+                counts.setdefault(a.edge_type[2], int(size[1]))
+        by_type: Dict[str, List[Tuple[Any, str]]] = {}
+        for a in tensor_attrs:
+            table = _StoreTable(fstore, a)
+            counts.setdefault(a.group_name, len(table))
+            self.node_tables[(a.group_name, a.attr_name)] = table
+            by_type.setdefault(a.group_name, []).append(((a.group_name, a.attr_name), a.attr_name))
+        edges = {tuple(a.edge_type): _store_edge_index(gstore, a) for a in attrs}
+        for et, ei in edges.items():
+            for side, row in ((et[0], 0), (et[2], 1)):
+                if side not in counts:
+                    counts[side] = int(ei[row].max()) + 1 if ei.numel() else 0
+        self.data_cls = HeteroData
+        self.graph = Graph.from_hetero(edges, counts)
+        self.num_nodes = self.graph.num_nodes
+        self.node_keys = [by_type.get(t, []) for t in self.graph.node_types]
+        self.edge_keys = [[] for _ in self.graph.edge_types]
+        self.node_other = [{} for _ in self.graph.node_types]
+        self.edge_other = [{} for _ in self.graph.edge_types]
+
+    # -- input nodes
+    def input_nodes(self, input_nodes: Any, who: str) -> Tuple[Optional[int], torch.Tensor, bool]:
+        """(input node type id or None, seed ids within that type, whether ``input_id`` is the
+        seeds' ids rather than their positions), as PyG's ``get_input_nodes`` reads them."""
+        if not self.hetero:
+            if isinstance(input_nodes, (str, tuple)):
+                raise ValueError(
+                    f"{who}: input_nodes names a node type, but data is homogeneous; give node "
+                    "ids or a mask"
+                )
+            seeds, by_id = _input_nodes(input_nodes, self.num_nodes, who)
+            return None, seeds, by_id
+        if input_nodes is None:
+            raise ValueError(
+                f"{who}: input_nodes is required for heterogeneous data: a node type, or "
+                f"(node type, ids or mask); node types: {self.graph.node_types}"
+            )
+        if isinstance(input_nodes, str):
+            ntype, ids = input_nodes, None
+        elif isinstance(input_nodes, (tuple, list)) and len(input_nodes) == 2:
+            ntype, ids = input_nodes
+        else:
+            raise TypeError(
+                f"{who}: input_nodes for heterogeneous data must be a node type or a "
+                f"(node type, ids or mask) pair, got {type(input_nodes).__name__}"
+            )
+        try:
+            t = self.graph.node_type_id(ntype)
+        except ValueError as err:
+            raise ValueError(f"{who}: input_nodes: {err}") from None
+        count = self.graph.num_nodes_dict[self.graph.node_types[t]]
+        seeds, by_id = _input_nodes(ids, count, who, f"input_nodes[{ntype!r}]")
+        return t, seeds, by_id
 
     # -- building the user's batch
-    def build(self, batch: Batch, sub: SampledSubgraph, node_data: Dict[str, Any]) -> Any:
-        data = self.data_cls()
-        for key in self.node_keys:
-            data[key] = node_data[key]
-        data.edge_index = edge_index_of(sub)
-        e_id = sub.edge_ids
-        for key in self.edge_keys:
-            data[key] = self.edge_store.fetch(key, e_id, device=e_id.device)
+    def build(self, batch: Batch, sub: SampledSubgraph) -> Any:
+        """The PyG batch: per node type ``n_id``, ``num_sampled_nodes`` and the node tables;
+        per edge type ``edge_index`` (a view of the sampled edges), ``e_id``,
+        ``num_sampled_edges`` and the edge tables; ``batch`` when disjoint."""
+        out = self.data_cls()
         for key, value in self.other.items():
-            data[key] = value
-        if not self.node_keys:
-            data.num_nodes = int(sub.nodes.numel())
-        data.n_id = sub.nodes
-        if e_id is not None:
-            data.e_id = e_id
-        if sub.batch is not None:
-            data.batch = sub.batch
-        data.num_sampled_nodes = list(sub.num_sampled_nodes)
-        data.num_sampled_edges = list(sub.num_sampled_edges)
-        return data
+            out[key] = value
+        hetero = self.hetero
+        off = self.graph.type_offsets()
+        for t, ntype in enumerate(self.graph.node_types):
+            store = out[ntype] if hetero else out
+            for key, name in self.node_keys[t]:
+                store[name] = batch.node_data[key]
+            for name, value in self.node_other[t].items():
+                store[name] = value
+            nodes = sub.type_nodes(t) if hetero else sub.nodes
+            if not self.node_keys[t]:
+                store.num_nodes = int(nodes.numel())
+            store.n_id = nodes - off[t] if hetero and int(off[t]) else nodes
+            if hetero:
+                store.num_sampled_nodes = sub.type_num_sampled_nodes[:, t].tolist()
+            else:
+                store.num_sampled_nodes = list(sub.num_sampled_nodes)
+            if sub.batch is not None:
+                lo = int(sub.node_offsets[t]) if hetero else 0
+                store.batch = sub.batch[lo : lo + nodes.numel()]
+        ei = sub.edge_index()
+        hops = sub.num_hops
+        for e in range(len(self.graph.edge_types)):
+            store = out[self.graph.edge_types[e]] if hetero else out
+            if hetero:
+                lo, hi = (sub.edge_span(1, e)[0], sub.edge_span(hops, e)[1]) if hops else (0, 0)
+                store.edge_index = ei[:, lo:hi]
+                store.e_id = sub.edge_ids[lo:hi]
+                store.num_sampled_edges = [
+                    sub.edge_span(h, e)[1] - sub.edge_span(h, e)[0] for h in range(1, hops + 1)
+                ]
+            else:
+                store.edge_index = ei
+                if sub.edge_ids is not None:
+                    store.e_id = sub.edge_ids
+                store.num_sampled_edges = list(sub.num_sampled_edges)
+            for key, name in self.edge_keys[e]:
+                store[name] = batch.edge_data[key]
+            for name, value in self.edge_other[e].items():
+                store[name] = value
+        return out
+
+
+def _is_node_table(store: Any, name: str, value: Any, count: int) -> bool:
+    """A per-node attribute of a HeteroData node store (PyG's rule; a UnifiedTensor by its
+    length, which PyG cannot read)."""
+    if isinstance(value, UnifiedTensor):
+        return len(value) == count
+    if not isinstance(value, (torch.Tensor, np.ndarray)) or value.ndim == 0:
+        return False
+    return bool(store.is_node_attr(name)) and int(value.shape[0]) == count
 
 
 class _StoreTable:
@@ -306,17 +458,59 @@ def _cached_graph(data: Any, n: int, weight_attr: Optional[str], who: str) -> Gr
     return graph
 
 
+def _cached_hetero_graph(data: Any, weight_attr: Optional[str], who: str) -> Graph:
+    """``Graph.from_pyg(HeteroData)``, cached like ``_cached_graph`` by the first edge type's
+    ``edge_index`` tensor (the token covers every edge type's tensors and node counts)."""
+    if not data.edge_types:
+        raise ValueError(f"{who}: the HeteroData has no edge types")
+    eis = []
+    for et in data.edge_types:
+        ei = data[et].get("edge_index")
+        if not isinstance(ei, torch.Tensor):
+            raise ValueError(f"{who}: edge type {et!r} has no edge_index tensor")
+        eis.append(ei)
+    counts = tuple((t, data[t].num_nodes) for t in data.node_types)
+    token = (tuple((id(e), e._version) for e in eis), counts, weight_attr)
+    anchor = eis[0]
+    with _GRAPHS_LOCK:
+        hit = _GRAPHS.get(id(anchor))
+    if hit is not None and hit[0]() is anchor and hit[1] == token:
+        return hit[2]
+    try:
+        graph = Graph.from_pyg(data, weight_attr=weight_attr)
+    except ValueError as err:
+        raise ValueError(f"{who}: {err}") from None
+    with _GRAPHS_LOCK:
+        if id(anchor) not in _GRAPHS:
+            weakref.finalize(anchor, _GRAPHS.pop, id(anchor), None)
+        _GRAPHS[id(anchor)] = (weakref.ref(anchor), token, graph)
+    return graph
+
+
 # ---------------------------------------------------------------------- argument checks
-def _fanouts(num_neighbors: Any, who: str) -> List[int]:
-    """``num_neighbors`` as PyG takes it (a list or tuple of ints, one per hop, or a
-    ``NumNeighbors``), or a 1-D integer tensor / array read as that list."""
+def _fanouts(num_neighbors: Any, graph: Graph, who: str) -> np.ndarray:
+    """``num_neighbors`` as PyG takes it, as an [hops, edge types] matrix: a list or tuple of
+    ints (one per hop, every edge type alike), a dict ``{edge_type: [per hop]}`` (heterogeneous
+    data; every edge type listed, as PyG requires, unless a ``NumNeighbors(default=...)`` fills
+    the rest), a ``NumNeighbors``, or a 1-D integer tensor / array read as a list. ``[]`` samples
+    no hop: the batch is the seeds alone."""
     from torch_geometric.sampler import NumNeighbors
 
-    values = num_neighbors.values if isinstance(num_neighbors, NumNeighbors) else num_neighbors
+    default = None
+    values = num_neighbors
+    if isinstance(num_neighbors, NumNeighbors):
+        values, default = num_neighbors.values, num_neighbors.default
     if isinstance(values, dict):
-        raise NotImplementedError(
-            f"{who}: num_neighbors as a dict (per edge type, heterogeneous) is unsupported"
-        )
+        if not graph.is_hetero:
+            raise ValueError(
+                f"{who}: num_neighbors as a dict (per edge type) needs heterogeneous data; "
+                "give a list with one int per hop"
+            )
+        try:
+            return fanout_matrix(values, graph, default=default, name="num_neighbors",
+                                 allow_empty=True)  # fmt: skip
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"{who}: {err}") from None
     if isinstance(values, (torch.Tensor, np.ndarray)):
         t = torch.as_tensor(values)
         if t.dim() != 1 or t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
@@ -331,8 +525,6 @@ def _fanouts(num_neighbors: Any, who: str) -> List[int]:
             f"{who}: num_neighbors must be a list with one int per hop, e.g. [15, 10]{hint}; "
             f"got {type(values).__name__} {values!r}"
         )
-    if len(values) == 0:
-        raise ValueError(f"{who}: num_neighbors is empty: give one fanout per hop, e.g. [15, 10]")
     for i, f in enumerate(values):
         if isinstance(f, bool) or not isinstance(f, (int, np.integer)):
             raise TypeError(f"{who}: num_neighbors[{i}] must be an int, got {f!r}")
@@ -340,7 +532,7 @@ def _fanouts(num_neighbors: Any, who: str) -> List[int]:
             raise ValueError(
                 f"{who}: num_neighbors[{i}] = {f}; fanouts must be >= -1 (-1 = every neighbour)"
             )
-    return check_fanouts(list(values)).tolist()
+    return fanout_matrix(list(values), graph, allow_empty=True)
 
 
 def _subgraph_type(subgraph_type: Any, directed: bool, who: str) -> str:
@@ -402,7 +594,7 @@ def _check_common(
 def _loader_options(kwargs: Dict[str, Any], who: str) -> Dict[str, Any]:
     for name in _DROPPED_KWARGS:
         kwargs.pop(name, None)
-    unknown = [k for k in kwargs if k not in _LOADER_KWARGS]
+    unknown = [k for k in kwargs if k not in _LOADER_KWARGS + _TORCH_ONLY]
     if unknown:
         raise NotImplementedError(f"{who}: argument {unknown[0]!r} is not supported by gnnsys")
     opts: Dict[str, Any] = {
@@ -428,7 +620,9 @@ def _loader_options(kwargs: Dict[str, Any], who: str) -> Dict[str, Any]:
     return opts
 
 
-def _input_nodes(input_nodes: Any, n: int, who: str) -> Tuple[torch.Tensor, bool]:
+def _input_nodes(
+    input_nodes: Any, n: int, who: str, name: str = "input_nodes"
+) -> Tuple[torch.Tensor, bool]:
     """(seed node ids, whether input_id should be the global ids instead of positions).
 
     As PyG: a bool tensor is a mask over the nodes, any integer tensor (uint8 too) holds node
@@ -438,8 +632,6 @@ def _input_nodes(input_nodes: Any, n: int, who: str) -> Tuple[torch.Tensor, bool
     """
     if input_nodes is None:
         return torch.arange(n), True
-    if isinstance(input_nodes, (str, tuple)):
-        raise NotImplementedError(f"{who}: input_nodes naming a node type (heterogeneous)")
     if isinstance(input_nodes, np.ndarray):
         input_nodes = torch.from_numpy(np.ascontiguousarray(input_nodes))
     if isinstance(input_nodes, (list, range)):
@@ -447,23 +639,22 @@ def _input_nodes(input_nodes: Any, n: int, who: str) -> Tuple[torch.Tensor, bool
         if input_nodes.numel() == 0:
             input_nodes = input_nodes.long()
     if not isinstance(input_nodes, torch.Tensor):
-        raise TypeError(f"{who}: input_nodes must be a tensor, got {type(input_nodes).__name__}")
+        raise TypeError(f"{who}: {name} must be a tensor, got {type(input_nodes).__name__}")
     if input_nodes.dtype == torch.bool:
         if input_nodes.dim() != 1 or input_nodes.numel() != n:
             raise ValueError(
-                f"{who}: input_nodes mask has shape {tuple(input_nodes.shape)}, expected [{n}] "
+                f"{who}: {name} mask has shape {tuple(input_nodes.shape)}, expected [{n}] "
                 "(one entry per node)"
             )
         seeds = torch.nonzero(input_nodes.cpu()).flatten()
         if seeds.numel() == 0:
             raise ValueError(
-                f"{who}: input_nodes is empty: the mask selects no node, so there is nothing "
-                "to batch"
+                f"{who}: {name} is empty: the mask selects no node, so there is nothing to batch"
             )
         return seeds, True
     if input_nodes.numel() == 0:
-        raise ValueError(f"{who}: input_nodes is empty: no node ids, so there is nothing to batch")
-    ids = check_index("input_nodes", input_nodes, n, device=None).cpu()
+        raise ValueError(f"{who}: {name} is empty: no node ids, so there is nothing to batch")
+    ids = check_index(name, input_nodes, n, device=None).cpu()
     if input_nodes.dtype == torch.uint8 and ids.numel() == n > 2 and int(ids.max()) <= 1:
         warnings.warn(
             f"{who}: input_nodes is a torch.uint8 tensor of 0/1 with one entry per node; as in "
@@ -476,11 +667,25 @@ def _input_nodes(input_nodes: Any, n: int, who: str) -> Tuple[torch.Tensor, bool
 
 
 # ---------------------------------------------------------------------- NeighborLoader
-class _LoaderFront:
-    """What both PyG front ends share: iteration, length and epochs go to their one ``Loader``."""
+# torch DataLoader keywords PyG passes through; recorded on the DataLoader, no effect on the
+# engine (it uses threads, not worker processes).
+_TORCH_ONLY = ("timeout", "worker_init_fn", "multiprocessing_context", "pin_memory_device",
+               "in_order")  # fmt: skip
+
+
+class _LoaderFront(torch.utils.data.DataLoader):
+    """What both PyG front ends share: a ``torch.utils.data.DataLoader`` over the input
+    positions (as PyG's loaders are), whose iteration, length and epochs go to the one
+    gnnsys ``Loader``."""
 
     loader: Loader
-    num_neighbors: Any
+    view: _PygDataView
+
+    def _init_dataloader(self, num_inputs: int, kwargs: Dict[str, Any]) -> None:
+        torch_kwargs = {k: v for k, v in kwargs.items() if k in _LOADER_KWARGS + _TORCH_ONLY}
+        for k in ("seed", "device", "num_threads", "dataset", "collate_fn"):
+            torch_kwargs.pop(k, None)
+        super().__init__(range(num_inputs), collate_fn=self.collate_fn, **torch_kwargs)
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -488,27 +693,72 @@ class _LoaderFront:
     def __iter__(self):
         return iter(self.loader)
 
+    def __call__(self, index: Any) -> Any:
+        """The batch for the input positions ``index`` (PyG's ``loader(index)``), sampled with
+        this epoch's key for batch -1 (the same every call)."""
+        return self.collate_fn(index)
+
+    def collate_fn(self, index: Any) -> Any:
+        """Sample, fetch and build the batch of input positions ``index``."""
+        pos = check_index("index", torch.as_tensor(index), len(self.loader.seeds))
+        seeds = self.loader.seeds[pos]
+        batch = self.loader.make_batch(-1, self.loader.epoch, seeds, pos)
+        if self.loader.device is not None:
+            batch = batch.to(self.loader.device)
+        return self._collate(batch)
+
     def set_epoch(self, epoch: int) -> None:
         """Seed the next iteration's shuffle, negatives and samples with ``epoch``."""
         self.loader.set_epoch(epoch)
 
     def __repr__(self) -> str:
+        return f"{type(self).__name__}()"  # as PyG prints it
+
+    def describe(self) -> str:
+        """What this loader runs: its sampler, fanouts and engine settings."""
         return f"{type(self).__name__}(num_neighbors={self.num_neighbors}, {self.loader!r})"
+
+    @property
+    def source(self) -> _PygDataView:
+        return self.view
+
+    def _finish(self, data: Any) -> Any:
+        return self.transform(data) if self.transform is not None else data
+
+
+def _num_neighbors_repr(fanouts: np.ndarray, graph: Graph) -> Any:
+    if not graph.is_hetero:
+        return fanouts[:, 0].tolist()
+    return {et: fanouts[:, e].tolist() for e, et in enumerate(graph.edge_types)}
 
 
 class NeighborLoader(_LoaderFront):
     """PyG's ``NeighborLoader`` on gnnsys kernels: same arguments, same batches' fields.
 
-    ``num_workers`` > 0 sets the number of loader threads (not processes); extra keywords
-    ``seed``, ``device`` and ``num_threads`` are gnnsys extensions. Temporal sampling
-    (``time_attr``) and heterogeneous graphs raise NotImplementedError.
+    ``data`` is a ``Data``, a ``HeteroData`` or a ``(FeatureStore, GraphStore)`` pair (typed
+    attributes too). ``num_workers`` > 0 sets the number of loader threads (not processes);
+    extra keywords ``seed``, ``device`` and ``num_threads`` are gnnsys extensions. Temporal
+    sampling (``time_attr``) raises NotImplementedError.
+
+    As PyG's loaders, it is a ``torch.utils.data.DataLoader`` over the input positions
+    (``dataset``, ``batch_size``, ``num_workers``, ``collate_fn``, ``sampler`` ... behave as
+    there; ``loader(index)`` returns the batch of the given input positions), but iteration
+    runs the gnnsys engine: threads instead of worker processes, deterministic for a seed.
+    Heterogeneous batches are ``HeteroData`` with, per node type, ``n_id`` (ids within the
+    type), ``num_sampled_nodes`` and the node attributes, plus ``batch_size`` and
+    ``input_id`` on the input type; per edge type ``edge_index``, ``e_id`` and
+    ``num_sampled_edges`` and the edge attributes, so ``to_hetero`` models and
+    ``trim_to_layer`` work on them.
 
     Arguments read as PyG reads them, with clear errors where PyG fails later or not at all:
 
     * ``num_neighbors``: a list (or tuple, or ``NumNeighbors``) with one int per hop; a 1-D
-      integer tensor is read as that list. An int, a 2-D or float tensor raise.
+      integer tensor is read as that list; ``[]`` gives the seeds alone. For ``HeteroData``
+      also a dict ``{edge_type: [per hop]}`` naming every edge type (PyG's rule; a
+      ``NumNeighbors(values, default=...)`` fills the rest). An int, a 2-D or float tensor,
+      an unknown or missing edge type raise.
     * ``input_nodes``: None (every node), a bool mask with one entry per node, or node ids of
-      any integer dtype (a uint8 tensor holds ids, as in PyG; one of 0/1 with one entry per
+      any integer dtype; for ``HeteroData`` a node type or ``(node_type, ids | mask | None)`` (a uint8 tensor holds ids, as in PyG; one of 0/1 with one entry per
       node warns that it is not read as a mask). An empty selection (no ids, or a mask with
       no True) raises ValueError instead of giving zero batches.
     * Node attributes: PyG's rule (``data.is_node_attr``) decides which attributes are sliced
@@ -559,20 +809,23 @@ class NeighborLoader(_LoaderFront):
             raise ValueError(f"{who}: input_time needs time_attr (the node time attribute)")
         _check_common(who, temporal_strategy, time_attr, neighbor_sampler, transform,
                       transform_sampler_output)  # fmt: skip
-        fanouts = _fanouts(num_neighbors, who)
         _check_flags(is_sorted, filter_per_worker, who)
         sg_type = _subgraph_type(subgraph_type, directed, who)
         opts = _loader_options(dict(kwargs), who)
+        self.view = view = _PygDataView(data, weight_attr, who)
+        fanouts = _fanouts(num_neighbors, view.graph, who)
+        if view.hetero and transform_sampler_output is not None:
+            raise NotImplementedError(f"{who}: transform_sampler_output with heterogeneous data")
         self.data = data
-        self.source = _Source(data, weight_attr, who)
-        self.num_neighbors = fanouts
+        self.num_neighbors = _num_neighbors_repr(fanouts, view.graph)
         self.transform = transform
         self.transform_sampler_output = transform_sampler_output
         self.is_sorted, self.filter_per_worker = is_sorted, filter_per_worker
-        seeds, self._global_input_id = _input_nodes(input_nodes, self.source.num_nodes, who)
+        self.input_type, seeds, self._global_input_id = view.input_nodes(input_nodes, who)
         self.input_nodes = seeds
+        offset = int(view.graph.type_offsets()[self.input_type]) if view.hetero else 0
         self.node_sampler = NeighborSampler(
-            self.source.graph,
+            view.graph,
             fanouts,
             replace=replace,
             weighted=weight_attr is not None,
@@ -581,20 +834,24 @@ class NeighborLoader(_LoaderFront):
         )
         self.loader = Loader(
             self.node_sampler,
-            seeds,
-            features=self.source.node_store,
-            feature_names=self.source.node_keys,
+            seeds + offset if offset else seeds,
+            features=view.node_store,
+            feature_names=view.node_table_keys,
+            edge_features=view.edge_store,
             collate=self._collate,
             **opts,
         )
-        self.batch_size = self.loader.batch_size
+        self._input_offset = offset
+        self._init_dataloader(int(seeds.numel()), kwargs)
 
     def _collate(self, batch: Batch) -> Any:
-        sub, node_data = _apply_sampler_transform(self, batch)
-        data = self.source.build(batch, sub, node_data)
-        data.input_id = batch.seeds if self._global_input_id else batch.input_id
-        data.batch_size = batch.batch_size
-        return self.transform(data) if self.transform is not None else data
+        batch = _apply_sampler_transform(self, batch)
+        data = self.view.build(batch, batch.subgraph)
+        store = data[self.view.graph.node_types[self.input_type]] if self.view.hetero else data
+        seeds = batch.seeds - self._input_offset if self._input_offset else batch.seeds
+        store.input_id = seeds if self._global_input_id else batch.input_id
+        store.batch_size = batch.batch_size
+        return self._finish(data)
 
 
 # ---------------------------------------------------------------------- LinkNeighborLoader
@@ -605,7 +862,10 @@ class LinkNeighborLoader(_LoaderFront):
     ``src_index`` / ``dst_pos_index`` / ``dst_neg_index`` (triplet), in local ids, plus
     ``input_id`` (positions into ``edge_label_index``) and the node-batch fields.
     ``num_neighbors``, node attributes, ``is_sorted`` and ``filter_per_worker`` follow
-    ``NeighborLoader``'s rules (see there).
+    ``NeighborLoader``'s rules (see there). For ``HeteroData``, ``edge_label_index`` is an edge
+    type (all its edges) or ``(edge_type, [2, M] ids)``; the link fields go on that edge type's
+    store (triplets: ``src_index`` on the source type, ``dst_pos_index`` / ``dst_neg_index`` on
+    the destination type), and negatives are drawn among nodes of the right types.
 
     Example:
         >>> from gnnsys.loaders.pyg import LinkNeighborLoader
@@ -641,31 +901,28 @@ class LinkNeighborLoader(_LoaderFront):
             raise ValueError(f"{who}: edge_label_time needs time_attr (the node time attribute)")
         _check_common(who, temporal_strategy, time_attr, neighbor_sampler, transform,
                       transform_sampler_output)  # fmt: skip
-        fanouts = _fanouts(num_neighbors, who)
         _check_flags(is_sorted, filter_per_worker, who)
         sg_type = _subgraph_type(subgraph_type, directed, who)
         opts = _loader_options(dict(kwargs), who)
         if neg_sampling_ratio is not None and neg_sampling_ratio != 0.0:
             neg_sampling = NegativeSampling("binary", neg_sampling_ratio)
+        self.view = view = _PygDataView(data, weight_attr, who)
+        fanouts = _fanouts(num_neighbors, view.graph, who)
+        if view.hetero and transform_sampler_output is not None:
+            raise NotImplementedError(f"{who}: transform_sampler_output with heterogeneous data")
+        self.edge_type, edge_label_index = _edge_label_input(view, data, edge_label_index, who)
         self.data = data
-        self.source = _Source(data, weight_attr, who)
-        if edge_label_index is None:
-            if isinstance(data, (tuple, list)):
-                edge_label_index = self.source.graph.to_edge_index()
-            else:
-                edge_label_index = data.edge_index
-        if isinstance(edge_label_index, (str, tuple)):
-            raise NotImplementedError(f"{who}: edge_label_index naming an edge type")
-        self.num_neighbors = fanouts
+        self.num_neighbors = _num_neighbors_repr(fanouts, view.graph)
         self.transform = transform
         self.transform_sampler_output = transform_sampler_output
         self.is_sorted, self.filter_per_worker = is_sorted, filter_per_worker
         self.link_sampler = LinkSampler(
-            self.source.graph,
+            view.graph,
             fanouts,
             edge_label_index,
             edge_label,
             neg_sampling=neg_sampling,
+            edge_type=view.graph.edge_types[self.edge_type] if view.hetero else None,
             replace=replace,
             weighted=weight_attr is not None,
             subgraph_type=sg_type,
@@ -676,41 +933,77 @@ class LinkNeighborLoader(_LoaderFront):
         self.loader = Loader(
             self.link_sampler,
             self.link_sampler.num_inputs,
-            features=self.source.node_store,
-            feature_names=self.source.node_keys,
+            features=view.node_store,
+            feature_names=view.node_table_keys,
+            edge_features=view.edge_store,
             collate=self._collate,
             **opts,
         )
-        self.batch_size = self.loader.batch_size
+        self._init_dataloader(self.link_sampler.num_inputs, kwargs)
 
     def _collate(self, batch: Batch) -> Any:
-        sub, node_data = _apply_sampler_transform(self, batch)
-        data = self.source.build(batch, sub, node_data)
+        batch = _apply_sampler_transform(self, batch)
+        sub = batch.subgraph
+        data = self.view.build(batch, sub)
         meta = sub.metadata
-        data.input_id = meta["input_id"]
-        if self.neg_sampling is None or self.neg_sampling.mode == "binary":
-            data.edge_label_index = meta["edge_label_index"]
-            if "edge_label" in meta:
-                data.edge_label = meta["edge_label"]
+        graph = self.view.graph
+        if self.view.hetero:
+            et = graph.edge_types[self.edge_type]
+            link, src_store, dst_store = data[et], data[et[0]], data[et[2]]
         else:
-            data.src_index = meta["src_index"]
-            data.dst_pos_index = meta["dst_pos_index"]
-            data.dst_neg_index = meta["dst_neg_index"]
-        return self.transform(data) if self.transform is not None else data
+            link = src_store = dst_store = data
+        link.input_id = meta["input_id"]
+        if self.neg_sampling is None or self.neg_sampling.mode == "binary":
+            link.edge_label_index = meta["edge_label_index"]
+            if "edge_label" in meta:
+                link.edge_label = meta["edge_label"]
+        else:
+            src_store.src_index = meta["src_index"]
+            dst_store.dst_pos_index = meta["dst_pos_index"]
+            dst_store.dst_neg_index = meta["dst_neg_index"]
+        return self._finish(data)
 
 
-def _apply_sampler_transform(
-    owner: Any, batch: Batch
-) -> Tuple[SampledSubgraph, Dict[str, torch.Tensor]]:
+def _edge_label_input(
+    view: _PygDataView, data: Any, edge_label_index: Any, who: str
+) -> Tuple[Optional[int], torch.Tensor]:
+    """(edge type id or None, [2, M] supervision edges in ids within their node types)."""
+    if not view.hetero:
+        if isinstance(edge_label_index, (str, tuple)):
+            raise ValueError(f"{who}: edge_label_index names an edge type but data is homogeneous")
+        if edge_label_index is None:
+            if isinstance(data, (tuple, list)):
+                return None, view.graph.to_edge_index()
+            return None, data.edge_index
+        return None, edge_label_index
+    ids = None
+    et = edge_label_index
+    if isinstance(edge_label_index, (tuple, list)) and len(edge_label_index) == 2:
+        et, ids = edge_label_index
+    if et is None:
+        raise ValueError(
+            f"{who}: edge_label_index is required for heterogeneous data: an edge type or "
+            f"(edge type, [2, M] ids); edge types: {view.graph.edge_types}"
+        )
+    try:
+        e = view.graph.edge_type_id(et)
+    except ValueError as err:
+        raise ValueError(f"{who}: edge_label_index: {err}") from None
+    if ids is None:
+        ids = view.graph.to_hetero()[0][view.graph.edge_types[e]]
+    return e, ids
+
+
+def _apply_sampler_transform(owner: Any, batch: Batch) -> Batch:
     """Run ``transform_sampler_output`` on a PyG ``SamplerOutput`` view of the sample.
 
-    Features were gathered for the sampled nodes; if the transform changes the nodes, they are
-    fetched again for the new ones.
+    Tables were fetched for the sampled nodes and edges; if the transform changes the nodes
+    (edges), the node (edge) tables are fetched again for the new ones.
     """
     sub = batch.subgraph
     fn = owner.transform_sampler_output
     if fn is None:
-        return sub, batch.node_data
+        return batch
     from torch_geometric.sampler import SamplerOutput
 
     out = SamplerOutput(
@@ -735,8 +1028,12 @@ def _apply_sampler_transform(
         batch=out.batch,
         metadata=out.metadata if isinstance(out.metadata, dict) else sub.metadata,
     )
-    node_data = batch.node_data
+    view = owner.view
+    node_data, edge_data = batch.node_data, batch.edge_data
     if out.node is not sub.nodes:
-        store = owner.source.node_store
-        node_data = {k: store.fetch(k, out.node) for k in owner.source.node_keys}
-    return new, node_data
+        node_data = {k: view.node_store.fetch(k, out.node) for k in view.node_table_keys}
+    if out.edge is not sub.edge_ids and view.edge_table_keys:
+        if out.edge is None:
+            raise ValueError("transform_sampler_output dropped the edge ids the edge tables need")
+        edge_data = {k: view.edge_store.fetch(k, out.edge) for k in view.edge_table_keys}
+    return replace(batch, subgraph=new, node_data=node_data, edge_data=edge_data)

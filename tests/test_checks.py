@@ -1,5 +1,4 @@
-"""The one id check: ``gnnsys._checks.check_index`` and its row-worded form ``check_ids`` (which
-``gnnsys.loaders._validate`` re-exports for the loaders)."""
+"""The one id check: ``gnnsys._checks.check_index`` and its row-worded form ``check_ids``."""
 
 import numpy as np
 import pytest
@@ -7,11 +6,9 @@ import torch
 
 from gnnsys import _checks
 from gnnsys._checks import check_ids, check_index
-from gnnsys.loaders import _validate
 
 
 def test_one_implementation_behind_both_names():
-    assert _validate.check_ids is check_ids
     assert check_ids.func is check_index and check_ids.keywords == {"unit": "rows"}
 
 
