@@ -467,3 +467,202 @@ def test_unified_x_gives_the_same_batches_without_warnings(data):
         assert type(a.x) is torch.Tensor
         assert torch.equal(a.n_id, b.n_id) and torch.equal(a.x, b.x)
         assert torch.equal(a.y, b.y) and torch.equal(a.edge_attr, b.edge_attr)
+
+
+# ---------------------------------------------------------------------- heterogeneous data
+def make_hetero(seed=0, papers=120, authors=80):
+    g = torch.Generator().manual_seed(seed)
+    data = HeteroData()
+    data["paper"].x = torch.randn(papers, 6, generator=g)
+    data["paper"].y = torch.randint(0, 3, (papers,), generator=g)
+    data["paper"].train_mask = torch.rand(papers, generator=g) < 0.5
+    data["author"].x = torch.randn(authors, 4, generator=g)
+    cites = torch.randint(0, papers, (2, 600), generator=g)
+    writes = torch.stack([torch.randint(0, authors, (400,), generator=g),
+                          torch.randint(0, papers, (400,), generator=g)])  # fmt: skip
+    data["paper", "cites", "paper"].edge_index = cites
+    data["paper", "cites", "paper"].edge_attr = torch.randn(600, 2, generator=g)
+    data["author", "writes", "paper"].edge_index = writes
+    data["paper", "rev_writes", "author"].edge_index = writes.flip(0)
+    data.name = "toy-hetero"
+    return data
+
+
+HETERO_FANOUTS = {
+    ("paper", "cites", "paper"): [4, 2],
+    ("author", "writes", "paper"): [3, 2],
+    ("paper", "rev_writes", "author"): [2, 2],
+}
+
+
+def check_hetero_batch(b, data, hops):
+    assert isinstance(b, HeteroData) and b.name == "toy-hetero"
+    for ntype in data.node_types:
+        n_id = b[ntype].n_id
+        assert n_id.numel() == 0 or int(n_id.max()) < data[ntype].num_nodes
+        assert torch.equal(b[ntype].x, data[ntype].x[n_id])
+        assert sum(b[ntype].num_sampled_nodes) == n_id.numel()
+        assert len(b[ntype].num_sampled_nodes) == hops + 1
+    assert torch.equal(b["paper"].y, data["paper"].y[b["paper"].n_id])
+    for et in data.edge_types:
+        ei, e_id = b[et].edge_index, b[et].e_id
+        src, dst = b[et[0]].n_id[ei[0]], b[et[2]].n_id[ei[1]]
+        assert torch.equal(torch.stack([src, dst]), data[et].edge_index[:, e_id]), et
+        assert sum(b[et].num_sampled_edges) == e_id.numel()
+        assert len(b[et].num_sampled_edges) == hops
+    assert torch.equal(
+        b["paper", "cites", "paper"].edge_attr,
+        data["paper", "cites", "paper"].edge_attr[b["paper", "cites", "paper"].e_id],
+    )
+
+
+def test_hetero_neighbor_loader_batches():
+    data = make_hetero()
+    mask = data["paper"].train_mask
+    loader = NeighborLoader(
+        data, HETERO_FANOUTS, input_nodes=("paper", mask), batch_size=16, shuffle=True, seed=3
+    )
+    seen = []
+    for b in loader:
+        check_hetero_batch(b, data, 2)
+        bs = b["paper"].batch_size
+        assert torch.equal(b["paper"].n_id[:bs], b["paper"].input_id)  # a mask: global ids
+        assert b["paper"].num_sampled_nodes[0] == bs and b["author"].num_sampled_nodes[0] == 0
+        seen += b["paper"].input_id.tolist()
+    assert sorted(seen) == torch.nonzero(mask).flatten().tolist()
+    # per-type fanouts hold: each seed keeps at most 4 cites edges in hop 1
+    b = next(iter(loader))
+    hop1 = b["paper", "cites", "paper"].edge_index[
+        :, : b["paper", "cites", "paper"].num_sampled_edges[0]
+    ]
+    assert int(torch.bincount(hop1[1]).max()) <= 4
+
+
+def test_hetero_input_forms_and_zero_hops():
+    data = make_hetero(1)
+    by_type = NeighborLoader(data, [2], input_nodes="author", batch_size=50)
+    assert len(by_type) == 2
+    b = next(iter(by_type))
+    assert b["author"].batch_size == 50 and torch.equal(b["author"].input_id, torch.arange(50))
+    ids = torch.tensor([5, 1, 5, 70])
+    b = next(iter(NeighborLoader(data, [2, 1], input_nodes=("paper", ids), batch_size=4)))
+    assert torch.equal(b["paper"].n_id[:4], ids) and torch.equal(
+        b["paper"].input_id, torch.arange(4)
+    )
+    check_hetero_batch(b, data, 2)
+    alone = next(iter(NeighborLoader(data, [], input_nodes=("paper", ids), batch_size=4)))
+    assert torch.equal(alone["paper"].n_id, ids) and alone["author"].n_id.numel() == 0
+    assert alone["paper", "cites", "paper"].edge_index.shape == (2, 0)
+
+
+def test_hetero_bad_input_names_the_type():
+    data = make_hetero()
+    with pytest.raises(ValueError, match="Missing|no fanouts for edge type"):
+        NeighborLoader(data, {("paper", "cites", "paper"): [2]}, input_nodes="paper")
+    with pytest.raises(ValueError, match="not in the graph"):
+        NeighborLoader(
+            data, {**HETERO_FANOUTS, ("paper", "x", "venue"): [1, 1]}, input_nodes="paper"
+        )
+    with pytest.raises(ValueError, match="node type 'venue' is not in the graph"):
+        NeighborLoader(data, [2], input_nodes=("venue", None))
+    with pytest.raises(ValueError, match=r"input_nodes\['author'\] holds id 80, out of range"):
+        NeighborLoader(data, [2], input_nodes=("author", torch.tensor([80])))
+    with pytest.raises(ValueError, match="input_nodes is required"):
+        NeighborLoader(data, [2])
+    from torch_geometric.sampler import NumNeighbors
+
+    filled = NeighborLoader(
+        data, NumNeighbors({("paper", "cites", "paper"): [3]}, default=[0]), input_nodes="paper",
+        batch_size=8,
+    )  # fmt: skip
+    b = next(iter(filled))
+    assert b["author"].n_id.numel() == 0 and b["paper", "cites", "paper"].e_id.numel() > 0
+
+
+def test_hetero_batches_train_a_to_hetero_model_with_trim_to_layer():
+    from torch_geometric.nn import SAGEConv, to_hetero
+    from torch_geometric.utils import trim_to_layer
+
+    data = make_hetero()
+
+    class GNN(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.convs = torch.nn.ModuleList([SAGEConv((-1, -1), 16), SAGEConv((-1, -1), 3)])
+
+        def forward(self, x, edge_index):
+            for i, conv in enumerate(self.convs):
+                x = conv(x, edge_index)
+                x = x.relu() if i == 0 else x
+            return x
+
+    model = to_hetero(GNN(), data.metadata(), aggr="sum")
+    loader = NeighborLoader(data, [3, 2], input_nodes="paper", batch_size=32, shuffle=True, seed=1)
+    b = next(iter(loader))
+    out = model(b.x_dict, b.edge_index_dict)["paper"][: b["paper"].batch_size]
+    loss = F.cross_entropy(out, b["paper"].y[: b["paper"].batch_size])
+    loss.backward()
+    assert torch.isfinite(loss)
+    # trim_to_layer on the hop counts keeps exactly the nodes/edges layer 1 needs
+    x, ei, _ = trim_to_layer(1, b.num_sampled_nodes_dict, b.num_sampled_edges_dict,
+                             b.x_dict, b.edge_index_dict)  # fmt: skip
+    for ntype in data.node_types:
+        assert x[ntype].shape[0] == sum(b[ntype].num_sampled_nodes[:2])
+    for et in data.edge_types:
+        assert ei[et].shape[1] == b[et].num_sampled_edges[0]
+
+
+def test_hetero_remote_backend_pair_matches_heterodata():
+    data = make_hetero(2)
+    del data["paper"].train_mask
+    del data["paper", "cites", "paper"].edge_attr
+    a = NeighborLoader(data, [2, 2], input_nodes="paper", batch_size=20, seed=4)
+    b = NeighborLoader((data, data), [2, 2], input_nodes="paper", batch_size=20, seed=4)
+    for x, y in zip(a, b):
+        for ntype in data.node_types:
+            assert torch.equal(x[ntype].n_id, y[ntype].n_id)
+            assert torch.equal(x[ntype].x, y[ntype].x)
+        for et in data.edge_types:
+            assert torch.equal(x[et].edge_index, y[et].edge_index)
+
+
+def test_hetero_link_loader_binary_and_triplet():
+    data = make_hetero(3)
+    et = ("author", "writes", "paper")
+    label_index = data[et].edge_index[:, :100]
+    loader = LinkNeighborLoader(data, [2, 2], edge_label_index=(et, label_index),
+                                neg_sampling="binary", batch_size=25, shuffle=True, seed=2)  # fmt: skip
+    for b in loader:
+        eli = b[et].edge_label_index
+        src, dst = b["author"].n_id[eli[0]], b["paper"].n_id[eli[1]]
+        pos = b[et].edge_label == 1
+        assert torch.equal(torch.stack([src, dst])[:, pos], label_index[:, b[et].input_id])
+        assert int(src.max()) < 80 and int(dst.max()) < 120
+        check_hetero_batch(b, data, 2)
+    trip = LinkNeighborLoader(data, [2], edge_label_index=et, neg_sampling=("triplet"),
+                              batch_size=40, seed=1)  # fmt: skip
+    b = next(iter(trip))
+    assert torch.equal(
+        b["author"].n_id[b["author"].src_index], data[et].edge_index[0, b[et].input_id]
+    )
+    assert torch.equal(
+        b["paper"].n_id[b["paper"].dst_pos_index], data[et].edge_index[1, b[et].input_id]
+    )
+    assert int(b["paper"].n_id[b["paper"].dst_neg_index].max()) < 120
+    with pytest.raises(ValueError, match="edge_label_index is required"):
+        LinkNeighborLoader(data, [2])
+
+
+def test_pyg_loaders_are_torch_dataloaders():
+    data = make_data()
+    loader = NeighborLoader(data, [3], batch_size=32, num_workers=0)
+    assert isinstance(loader, torch.utils.data.DataLoader)
+    assert len(loader.dataset) == data.num_nodes and loader.batch_size == 32
+    assert loader.num_workers == 0 and callable(loader.collate_fn)
+    assert repr(loader) == "NeighborLoader()"
+    b = loader(torch.tensor([4, 9, 2]))
+    assert torch.equal(b.n_id[:3], torch.tensor([4, 9, 2])) and b.batch_size == 3
+    check_batch(b, data, [3])
+    assert torch.equal(loader(torch.tensor([4, 9, 2])).n_id, b.n_id)  # deterministic
+    link = LinkNeighborLoader(data, [2], batch_size=10, neg_sampling="binary")
+    assert isinstance(link, torch.utils.data.DataLoader) and len(link.dataset) == 3000
