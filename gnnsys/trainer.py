@@ -54,9 +54,9 @@ def load_dataset(args: argparse.Namespace) -> Dataset:
     from gnnsys import datasets
 
     spec = args.dataset
-    try:
-        if spec.startswith("synthetic:"):
-            return datasets.synthetic(spec.split(":", 1)[1], seed=args.seed)
+    if spec.startswith("synthetic:"):
+        return datasets.synthetic(spec.split(":", 1)[1], seed=args.seed)
+    try:  # files the user gave: what is wrong with them is a message, not a traceback
         if spec.startswith("folder:"):
             return datasets.load_folder(spec.split(":", 1)[1], split_seed=args.seed)
         if spec.startswith("pyg:"):

@@ -10,10 +10,13 @@ from gnnsys.cli import build_parser, main, validate_train_args
 
 
 def _error(capsys, argv):
+    """stderr of a refused command line: exit 2 and one line (no usage block, no traceback)."""
     with pytest.raises(SystemExit) as e:
         main(argv)
     assert e.value.code == 2
-    return capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith("--help`)\n"), err
+    return err
 
 
 def test_info(capsys):

@@ -223,6 +223,10 @@ def test_pipe_mode_through_the_cli(tmp_path, capsys):
     assert (tmp_path / "curves.png").is_file()
     assert json.loads((tmp_path / "config.json").read_text())["layer_weight_decay"] == 0.01
     out = capsys.readouterr().out
+    assert [line.split(",")[0] for line in out.splitlines() if line.startswith("epoch ")] == [
+        "epoch 1",
+        "epoch 2",
+    ]
     best = max(rows, key=lambda r: r["val_acc"])
     assert f"final test accuracy: {rows[-1]['test_acc']:.4f}" in out
     assert f"test accuracy at best validation: {best['test_acc']:.4f} (epoch {best['epoch']}" in out

@@ -113,12 +113,55 @@ def test_half_storage_upcast(dtype, out_dtype, device):
 
 
 def test_kernel_guard_reads_nothing_for_bad_ids(device):
-    """Callers validate ids; the kernel still refuses rows outside 0..n_src-1 (defence in depth)."""
-    src = torch.arange(40.0, device=device).view(10, 4)
-    out = torch.full((3, 4), -1.0, device=device)
-    ids = torch.tensor([2, 10, -5], device=device)
-    gt.gather(src, src.data_ptr(), d=4, stride=4, ids=ids, out=out, n_src=10)
-    assert torch.equal(out[0], src[2]) and bool((out[1:] == -1).all())
+    """Callers validate ids (CUDA ids on the device, reported lazily); the kernel refuses rows
+    outside 0..n_src-1 and writes them as zeros, never reading foreign memory."""
+    src = torch.arange(40.0, device=device).view(10, 4) + 1
+    sentinel = torch.full((5, 4), -1.0, device=device)
+    out = sentinel[:4]
+    ids = torch.tensor([2, 10, -5, 9], device=device)
+    for aligned, pos in ((True, None), (False, None), (True, torch.tensor([3, 2, 1, 0]))):
+        sentinel.fill_(-1.0)
+        pos_d = pos.to(device) if pos is not None else None
+        gt.gather(src, src.data_ptr(), d=4, stride=4, ids=ids, out=out, n_src=10,
+                  aligned=aligned, pos=pos_d)  # fmt: skip
+        want = torch.stack([src[2], torch.zeros(4), torch.zeros(4), src[9]]).to(device)
+        if pos is not None:
+            want = want[torch.tensor([3, 2, 1, 0])]
+        assert torch.equal(out, want) and bool((sentinel[4] == -1).all()), (aligned, pos)
+    # the cache path: a bad id reads neither the cache nor host memory
+    slot = torch.tensor([0, -1, 1, -1, -1, -1, -1, -1, -1, -1], dtype=torch.int32, device=device)
+    cache_rows = torch.full((2, 4), 100.0, device=device)
+    gt.gather(src, src.data_ptr(), d=4, stride=4, ids=torch.tensor([0, 11, 2], device=device),
+              out=out[:3], n_src=10, slot=slot, cache_rows=cache_rows)  # fmt: skip
+    assert torch.equal(out[:3].cpu(), torch.tensor([[100.0] * 4, [0.0] * 4, [100.0] * 4]))
+
+
+def test_host_pointer_source_needs_n_src():
+    p = gt.HostPointer(1 << 20, torch.float32, torch.device("cpu"))
+    with pytest.raises(ValueError, match="n_src .* is required when src is a HostPointer"):
+        gt.gather(p, 1 << 20, d=4, stride=4, ids=torch.tensor([0]), out=torch.empty(1, 4))
+
+
+@pytest.mark.parametrize("by", [0, 64, 4])
+def test_table_alignment_does_not_change_rows(by, device):
+    """Tables 128-byte aligned (what unified() allocates) or not (a caller's tensor used in
+    place): the kernel's window shift follows the base; rows are the same either way."""
+    from gnnsys.unified_tensor import aligned_empty
+
+    g = torch.Generator().manual_seed(by)
+    x = torch.randn(70, 32, generator=g)  # 128-byte rows
+    buf = aligned_empty(x.numel() * 4 + by, torch.uint8)
+    t = buf[by : by + x.numel() * 4].view(torch.float32).view(70, 32)
+    t.copy_(x)
+    assert t.data_ptr() % 128 == by
+    u = unified(t)
+    ids = torch.randint(0, 70, (90,), generator=g)
+    # every row starts ``by`` bytes past a packet: the aligned window shifts back by that much
+    _, shift = gt.row_offsets(ids.to(device), esize=4, stride=32, src_ptr=t.data_ptr(), d=32)
+    assert shift.cpu().tolist() == [by // 4] * 90
+    for aligned in (True, False):
+        got = _tgather(u, ids, device, aligned=aligned)
+        assert torch.equal(got, x[ids]) and got.stride() == x[ids].stride(), aligned
 
 
 def test_plan_vector_width_and_window():

@@ -94,12 +94,40 @@ def test_bool_and_nd_tables():
     assert torch.equal(unified(y)[ids].cpu(), y[ids.cpu()])
 
 
-def test_out_of_range_cuda_ids_raise_before_launch():
-    u = unified(_table(10, 4))
+def test_out_of_range_cuda_ids():
+    x = _table(10, 4)
+    u = unified(x)
+    bad = torch.tensor([1, 10], device=DEV)
     with pytest.raises(IndexError, match="id 10"):
-        u[torch.tensor([1, 10], device=DEV)]
+        u.gather(bad, validate="sync")  # checked before returning
+    got = u[bad]  # checked on the device, reported lazily: the bad row reads as zeros
+    assert torch.equal(got.cpu(), torch.stack([x[1], torch.zeros(4)]))
+    with pytest.raises(IndexError, match="id 10"):
+        u.check()
+    u[torch.tensor([-1], device=DEV)]
+    torch.cuda.synchronize()
     with pytest.raises(IndexError, match="negative"):
-        u[torch.tensor([-1], device=DEV)]
+        u[torch.tensor([0], device=DEV)]  # the next gather reports the finished check
+    assert torch.equal(u.gather(bad, validate=False).cpu()[1], torch.zeros(4))
+    u.check()  # validate=False queued no check
+
+
+def test_cuda_ids_gather_never_synchronises():
+    # torch raises on any synchronising call in "error" mode (a .item(), a blocking copy...).
+    x = _table(5000, 64)
+    u = unified(x, cache=0.1)
+    ids = torch.randint(0, 5000, (3000,), device=DEV)
+    want = x[ids.cpu()]
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        a = u[ids]
+        b = u.gather(ids, sort=True, max_programs=4)
+        c = u.gather_async(ids).wait()
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    for got in (a, b, c):
+        assert torch.equal(got.cpu(), want)
+    u.check()
 
 
 def test_gpu_cache_hits_and_misses():
@@ -240,7 +268,7 @@ def test_pyg_loader_gathers_unified_x_on_the_gpu(monkeypatch):
     from torch_geometric.data import Data
 
     from gnnsys.loaders.pyg import NeighborLoader
-    from gnnsys.unified_tensor import gather_cpu
+    from gnnsys.unified_tensor import UnifiedTensor
 
     n = 2000
     g = torch.Generator().manual_seed(0)
@@ -253,10 +281,21 @@ def test_pyg_loader_gathers_unified_x_on_the_gpu(monkeypatch):
     def no_cpu_gather(*a, **k):
         raise AssertionError("CPU gather of a unified table headed for the GPU")
 
-    monkeypatch.setattr(gather_cpu, "gather_rows", no_cpu_gather)
+    # Only the unified table's CPU routes are blocked (its numba gather, its staging copy):
+    # the labels y are an ordinary table, gathered on the CPU by gather_cpu.gather_rows.
+    for route in ("_gather_cpu", "_fill", "_fill_storage", "_gather_staged"):
+        monkeypatch.setattr(UnifiedTensor, route, no_cpu_gather)
+    launches = []
+    launch = UnifiedTensor._launch
+    monkeypatch.setattr(
+        UnifiedTensor, "_launch", lambda self, *a: launches.append(a[0]) or launch(self, *a)
+    )
     data = Data(x=unified(x), edge_index=ei, y=y)
     got = list(NeighborLoader(data, device="cuda", **kw))
     assert len(got) == len(want)
     for a, b in zip(got, want):
         assert a.x.device.type == "cuda"
         assert torch.equal(a.x.cpu(), b.x) and torch.equal(a.n_id.cpu(), b.n_id)
+        assert torch.equal(a.y.cpu(), b.y)
+    # one zero-copy kernel launch per batch, reading host memory through a HostPointer
+    assert len(launches) == len(want) and all(type(s).__name__ == "HostPointer" for s in launches)

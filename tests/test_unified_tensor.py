@@ -13,7 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gnnsys
-from gnnsys.unified_tensor import UnifiedTensor, from_file, gather_cpu, pinning, unified
+from gnnsys.unified_tensor import (
+    UnifiedTensor,
+    aligned_empty,
+    from_file,
+    gather_cpu,
+    pinning,
+    unified,
+)
 from gnnsys.unified_tensor.cache import RowCache, cache_rows_for, hot_rows
 from gnnsys.unified_tensor.pinning import PAGE_BYTES, chunk_ranges
 from gnnsys.unified_tensor.staging import StagingRing
@@ -222,6 +229,80 @@ def test_unified_of_unified_shares_storage():
     w = unified(u)
     assert w.dtype == torch.float32 and w.storage_dtype == torch.bfloat16
     assert torch.equal(w[[1, 2]], u[[1, 2]])
+
+
+# ---------------------------------------------------------------------------- 128-byte alignment
+
+
+@pytest.mark.parametrize("dtype", _DTYPES)
+def test_aligned_empty_behaves_as_torch_empty(dtype):
+    for shape in [(0,), (1,), (5,), (1000, 37), (64, 3, 5), (0, 4), (3, 0)]:
+        t = aligned_empty(shape, dtype)
+        ref = torch.empty(shape, dtype=dtype)
+        assert t.data_ptr() % 128 == 0, (shape, dtype)
+        assert (t.shape, t.dtype, t.stride(), t.device) == (
+            ref.shape,
+            ref.dtype,
+            ref.stride(),
+            ref.device,
+        )
+        assert t.is_contiguous() and t.storage_offset() * t.element_size() < 128 + 64
+    assert aligned_empty(7, torch.int64).shape == (7,)
+    assert aligned_empty((4, 4), torch.float32, align=4096).data_ptr() % 4096 == 0
+    with pytest.raises(ValueError, match="align must be a power of two"):
+        aligned_empty((4,), torch.float32, align=96)
+    with pytest.raises(ValueError, match="shape must hold sizes >= 0"):
+        aligned_empty((-1, 4), torch.float32)
+
+
+def _misaligned(x, by=64):
+    """A contiguous copy of x whose first byte is ``by`` bytes past a 128-byte boundary."""
+    nbytes = x.numel() * x.element_size()
+    buf = aligned_empty(nbytes + by, torch.uint8)[by:]
+    t = buf[:nbytes].view(x.dtype).view(x.shape)
+    t.copy_(x)
+    assert t.data_ptr() % 128 == by
+    return t
+
+
+@pytest.mark.parametrize("dtype", _DTYPES)
+def test_tables_unified_copies_are_aligned_and_gather_as_x_idx(dtype):
+    x = _table(500, 37, dtype, seed=3)
+    idx = torch.randint(0, 500, (321,), generator=torch.Generator().manual_seed(4))
+    inputs = {
+        "non-contiguous": _misaligned(x.t().contiguous()).t(),
+        "non-contiguous numpy": _misaligned(x.t().contiguous()).t().numpy()
+        if dtype != torch.bfloat16
+        else None,
+        "3-d non-contiguous": _misaligned(torch.stack([x, x], 0)).permute(1, 0, 2),
+    }
+    for name, inp in inputs.items():
+        if inp is None:
+            continue
+        with pytest.warns(UserWarning, match="not contiguous"):
+            u = unified(inp)
+        assert u._host.data_ptr() % 128 == 0, name
+        want = torch.as_tensor(inp)[idx]
+        got = u[idx]
+        assert got.dtype == want.dtype and got.shape == want.shape, name
+        assert got.stride() == want.stride() and torch.equal(got, want), name
+        assert torch.equal(u.cpu(), torch.as_tensor(inp)), name
+
+
+@pytest.mark.parametrize("sdtype", [torch.bfloat16, torch.float16])
+def test_narrowed_storage_is_an_aligned_copy(sdtype):
+    # 128-byte rows, base + 64; large enough (> 128 KiB) that torch.empty would start at +64
+    x = _misaligned(_table(3000, 32, torch.float32, seed=5))
+    u = unified(x, storage_dtype=sdtype)
+    assert u._host.data_ptr() % 128 == 0 and u._host.dtype == sdtype
+    idx = torch.tensor([2999, 0, 7, 7])
+    assert torch.equal(u[idx], x.to(sdtype).float()[idx]) and u[idx].stride() == (32, 1)
+
+
+def test_contiguous_tables_are_used_in_place_whatever_their_alignment():
+    x = _misaligned(_table(100, 32, torch.float32))
+    u = unified(x)
+    assert u._host.data_ptr() == x.data_ptr() and u._host.data_ptr() % 128 == 64
 
 
 # ---------------------------------------------------------------------------- half storage
@@ -487,3 +568,211 @@ def test_thread_safety_and_determinism():
             outs = list(ex.map(u.__getitem__, batches))
     for b, o in zip(batches, outs):
         assert torch.equal(o, x[b])
+
+
+# ---------------------------------------------------------------------------- registration flags
+# The CUDA runtime is reached through pinning.cudart() (ctypes): a fake library stands in for it,
+# recording every cudaHostRegister call and its flags, so the choices run on any machine.
+
+
+class _FakeCudart:
+    """cudaHostRegister & co. as pinning calls them; ``refuse(flags) -> rc`` decides failures."""
+
+    def __init__(self, refuse=lambda flags: 0):
+        self.refuse = refuse
+        self.registered = []  # (ptr, size, flags)
+        self.unregistered = []
+
+    def cudaHostRegister(self, ptr, size, flags):
+        rc = self.refuse(flags)
+        if rc == 0:
+            self.registered.append((ptr.value, size.value, flags))
+        return rc
+
+    def cudaHostUnregister(self, ptr):
+        self.unregistered.append(ptr.value)
+        return 0
+
+    def cudaHostGetDevicePointer(self, out, ptr, flags):
+        out._obj.value = ptr.value  # unified addressing: device pointer == host pointer
+        return 0
+
+    def cudaGetLastError(self):
+        return 0
+
+    def cudaGetErrorString(self, code):
+        return b"invalid argument" if code == 1 else b"some error"
+
+
+@pytest.fixture
+def fake_cuda(monkeypatch):
+    """A CUDA machine as far as pinning and UnifiedTensor ask, with a fake runtime."""
+    lib = _FakeCudart()
+    monkeypatch.setattr(pinning, "cudart", lambda: lib)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    synced = []
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda d=None: synced.append(d))
+    lib.synced = synced
+    yield lib
+    pinning._registry.clear()
+
+
+RW = pinning.HOST_REGISTER_PORTABLE | pinning.HOST_REGISTER_MAPPED
+RO = RW | pinning.HOST_REGISTER_READ_ONLY
+
+
+def test_read_only_flag_value_is_the_runtimes():
+    assert pinning.HOST_REGISTER_READ_ONLY == 0x08  # cudaHostRegisterReadOnly
+
+
+def test_anonymous_memory_registers_writable(fake_cuda):
+    x = torch.zeros(3000, 64)
+    assert pinning.read_only_reason(x.data_ptr(), x.nbytes) is None
+    reg = pinning.register(x.data_ptr(), x.nbytes, x, chunk_bytes=PAGE_BYTES * 16)
+    assert {f for _, _, f in fake_cuda.registered} == {RW} and not reg.read_only
+    assert sum(n for _, n, _ in fake_cuda.registered) == x.nbytes
+    pinning.release(reg)
+    assert sorted(fake_cuda.unregistered) == sorted(p for p, _, _ in fake_cuda.registered)
+
+
+@pytest.mark.parametrize(
+    "mode,why", [("c", "copy-on-write file mapping"), ("r", "read-only mapping")]
+)
+def test_file_mappings_register_read_only_from_the_start(fake_cuda, tmp_path, mode, why):
+    np.save(tmp_path / "x.npy", np.arange(50_000, dtype=np.float32).reshape(500, 100))
+    a = np.load(tmp_path / "x.npy", mmap_mode=mode)
+    ptr, nbytes = a.__array_interface__["data"][0], a.nbytes
+    assert pinning.read_only_reason(ptr, nbytes) == why
+    reg = pinning.register(ptr, nbytes, a)
+    assert [f for _, _, f in fake_cuda.registered] == [RO] and reg.read_only
+    pinning.release(reg)
+
+
+def test_a_datasets_cow_table_is_registered_zero_copy(fake_cuda, tmp_path):
+    # Datasets load features with np.load(mmap_mode="c") and wrap them with torch.from_numpy:
+    # unified() registers that mapping read-only, in place (not the staged fallback).
+    want = np.random.default_rng(0).standard_normal((400, 32)).astype(np.float32)
+    np.save(tmp_path / "x.npy", want)
+    x = torch.from_numpy(np.load(tmp_path / "x.npy", mmap_mode="c"))
+    u = unified(x)
+    assert u.is_registered and u._reg.read_only and u._host.data_ptr() == x.data_ptr()
+    assert [f for _, _, f in fake_cuda.registered] == [RO]
+    assert np.array_equal(u[torch.tensor([399, 0])].numpy(), want[[399, 0]])
+    u._finalizer()  # released while the fake runtime is in place
+    assert fake_cuda.unregistered == [x.data_ptr()]
+
+
+def test_writable_registration_failing_is_retried_read_only(fake_cuda):
+    fake_cuda.refuse = lambda flags: 0 if flags & pinning.HOST_REGISTER_READ_ONLY else 1
+    x = torch.zeros(2000, 64)
+    reg = pinning.register(x.data_ptr(), x.nbytes, x, chunk_bytes=PAGE_BYTES * 16)
+    assert reg.read_only and {f for _, _, f in fake_cuda.registered} == {RO}
+    assert sum(n for _, n, _ in fake_cuda.registered) == x.nbytes
+    pinning.release(reg)
+
+
+def test_both_refusals_are_reported_and_undone(fake_cuda):
+    calls = []
+
+    def refuse(flags):  # the first chunk registers, the second is refused both ways
+        calls.append(flags)
+        return 0 if len(calls) == 1 else 1
+
+    fake_cuda.refuse = refuse
+    x = torch.zeros(4096, 16)
+    with pytest.raises(pinning.CudaError, match=r"flags 0x3: invalid argument \(1\); flags 0xb"):
+        pinning.register(x.data_ptr(), x.nbytes, x, chunk_bytes=PAGE_BYTES * 4)
+    assert calls == [RW, RW, RO]
+    assert fake_cuda.unregistered == [fake_cuda.registered[0][0]]  # the done chunk, undone
+    assert not pinning.is_registered(x.data_ptr(), x.nbytes)
+
+
+def test_already_registered_is_not_retried_read_only(fake_cuda):
+    calls = []
+    fake_cuda.refuse = lambda flags: calls.append(flags) or 712
+    x = torch.zeros(100, 16)
+    with pytest.raises(pinning.CudaError, match="already registered"):
+        pinning.register(x.data_ptr(), x.nbytes, x)
+    assert calls == [RW]
+    with pytest.raises(pinning.CudaError):
+        pinning.register(x.data_ptr(), x.nbytes, x, read_only=True)
+    assert calls == [RW, RO]
+
+
+def test_release_synchronises_only_the_devices_that_read(fake_cuda, monkeypatch):
+    def no_sweep():
+        raise AssertionError("release() walked every visible device")
+
+    monkeypatch.setattr(torch.cuda, "device_count", no_sweep)
+    x = torch.zeros(1000, 8)
+    a = pinning.register(x.data_ptr(), x.nbytes, x)
+    b = pinning.register(x.data_ptr(), x.nbytes, x)  # the same range: one registration, 2 users
+    assert a is b and a.users == 2
+    a.used_on(torch.device("cuda", 2))
+    b.used_on(0)
+    b.used_on(torch.device("cuda", 2))
+    pinning.release(a)
+    assert fake_cuda.synced == [] and fake_cuda.unregistered == []  # one user left
+    pinning.release(b)
+    assert fake_cuda.synced == [0, 2]  # never a device nobody used
+    c = pinning.register(x.data_ptr(), x.nbytes, x)
+    pinning.release(c)
+    assert fake_cuda.synced == [0, 2]  # never used: nothing to wait for
+
+
+# ---------------------------------------------------------------------------- CUDA ids: no sync
+# Meta tensors stand in for ids on a GPU: they have no values, so any host read (.item(),
+# .tolist(), int(), bool(), .cpu()) raises; validation that passes on them never synchronises.
+
+
+def test_ids_on_a_device_are_validated_without_reading_them():
+    from gnnsys.unified_tensor.tensor import _device_minmax, _validate_ids
+
+    ids = torch.empty(1000, dtype=torch.int64, device="meta")
+    assert _validate_ids(ids, 10) is ids
+    small = _validate_ids(torch.empty(5, dtype=torch.int16, device="meta"), 10)
+    assert small.dtype == torch.int64 and small.device.type == "meta"
+    mm = _device_minmax(ids)  # the range check queued on the device
+    assert mm.shape == (2,) and mm.device.type == "meta" and mm.dtype == torch.int64
+    with pytest.raises(ValueError, match="integer node ids"):
+        _validate_ids(torch.empty(3, device="meta"), 10)
+    with pytest.raises(ValueError, match="1-dimensional"):
+        _validate_ids(torch.empty(2, 2, dtype=torch.int64, device="meta"), 10)
+
+
+class _Event:
+    """A CUDA event as _poll uses it: query() without waiting, synchronize() waits."""
+
+    def __init__(self, done):
+        self.done, self.waited = done, False
+
+    def query(self):
+        return self.done
+
+    def synchronize(self):
+        self.waited = self.done = True
+
+
+def test_device_range_errors_are_raised_lazily_without_waiting():
+    u = unified(torch.arange(40.0).view(10, 4))
+    ev = _Event(done=False)
+    u._pending.append((ev, torch.tensor([0, 12])))  # a gather whose check is still running
+    assert u[torch.tensor([1])].tolist() == [[4.0, 5.0, 6.0, 7.0]]
+    assert not ev.waited and len(u._pending) == 1  # polled, not waited for
+    ev.done = True
+    msg = r"index \(of an earlier gather with CUDA ids\) holds id 12, out of range for 10 nodes"
+    with pytest.raises(IndexError, match=msg):
+        u[torch.tensor([1])]
+    assert not u._pending
+    assert u[torch.tensor([2])].tolist() == [[8.0, 9.0, 10.0, 11.0]]  # reported once
+    ok, bad = _Event(done=False), _Event(done=False)
+    u._pending.extend([(ok, torch.tensor([0, 9])), (bad, torch.tensor([-3, 5]))])
+    with pytest.raises(IndexError, match="holds a negative id: -3"):
+        u.check()  # waits for both
+    assert ok.waited and bad.waited and not u._pending
+    u._pending.append((_Event(done=False), torch.tensor([0, 9], dtype=torch.int32)))
+    u.check()  # in range: nothing raised
+    with pytest.raises(ValueError, match="validate must be True, False or 'sync'"):
+        u.gather(torch.tensor([1]), validate="maybe")

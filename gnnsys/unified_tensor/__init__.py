@@ -10,6 +10,6 @@ Example:
     >>> rows = x[torch.randint(0, 100_000, (1024,))]   # CPU ids: numba gather
 """
 
-from gnnsys.unified_tensor.tensor import Gathered, UnifiedTensor, from_file, unified
+from gnnsys.unified_tensor.tensor import Gathered, UnifiedTensor, aligned_empty, from_file, unified
 
-__all__ = ["Gathered", "UnifiedTensor", "from_file", "unified"]
+__all__ = ["Gathered", "UnifiedTensor", "aligned_empty", "from_file", "unified"]

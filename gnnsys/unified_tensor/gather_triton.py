@@ -91,8 +91,10 @@ def _gather_kernel(
         rows = (pid + it * nprog) * ROWS + r_ar
         rmask = rows < n
         ids = tl.load(ids_ptr + rows, mask=rmask, other=0).to(tl.int64)
-        # Callers validate ids; this guard only makes a bad id read nothing (never foreign memory).
-        rmask = rmask & (ids >= 0) & (ids < n_src)
+        # Callers validate ids (on the device for CUDA ids, reported lazily): a bad id reads
+        # nothing (never foreign memory) and its output row is written as zeros.
+        valid = rmask & (ids >= 0) & (ids < n_src)
+        ids = tl.where(valid, ids, 0)  # a bad id's window is laid out as row 0's (not read)
         if HAS_POS:
             orow = tl.load(pos_ptr + rows, mask=rmask, other=0).to(tl.int64)
         else:
@@ -100,7 +102,7 @@ def _gather_kernel(
         out_row = orow * D
         row_off, shift = _row_offsets(ids, stride_v, base_v, ALIGN_V, VEC, ALIGNED)
         if HAS_CACHE:
-            slot = tl.load(slot_ptr + ids, mask=rmask, other=-1).to(tl.int64)
+            slot = tl.load(slot_ptr + ids, mask=valid, other=-1).to(tl.int64)
             hit = slot >= 0
             miss = slot < 0
             cache_row = slot * D
@@ -108,13 +110,14 @@ def _gather_kernel(
             k = c * CHUNK + k_ar
             kk = k[None, :] - shift[:, None]  # position inside the row
             m = rmask[:, None] & (kk >= 0) & (kk < D)
+            mr = m & valid[:, None]
             src = src_ptr + (row_off[:, None] + k[None, :])
             if HAS_CACHE:
-                v_host = tl.load(src, mask=m & miss[:, None])
-                v_dev = tl.load(cache_ptr + (cache_row[:, None] + kk), mask=m & hit[:, None])
+                v_host = tl.load(src, mask=mr & miss[:, None], other=0)
+                v_dev = tl.load(cache_ptr + (cache_row[:, None] + kk), mask=mr & hit[:, None])
                 v = tl.where(hit[:, None], v_dev, v_host)
             else:
-                v = tl.load(src, mask=m)
+                v = tl.load(src, mask=mr, other=0)
             tl.store(out_ptr + (out_row[:, None] + kk), v.to(out_ptr.dtype.element_ty), mask=m)
 
 
@@ -285,8 +288,9 @@ def gather(
     (int32 [N], -1 = not cached) and ``cache_rows`` ([C, d] on the output's device), cached rows
     are read from ``cache_rows``. ``tile_rows`` (a power of two) overrides the rows a program
     handles per step; ``max_programs`` caps the grid. ``n_src`` (rows in the source; default:
-    ``src.shape[0]``) bounds ids inside the kernel as a last guard. No validation here: the caller checks ids (the kernel does no
-    bounds checks).
+    ``src.shape[0]``; required for a :class:`HostPointer` source) bounds ids inside the kernel:
+    a row whose id is outside ``0..n_src-1`` reads nothing and is written as zeros. No other
+    validation here: the caller checks ids.
 
     Example:
         >>> src = torch.arange(12.0).view(4, 3)
@@ -299,6 +303,10 @@ def gather(
         return out
     _check_device(ids)
     if n_src is None:
+        if not hasattr(src, "shape"):
+            raise ValueError(
+                f"n_src (rows in the source) is required when src is a {type(src).__name__}"
+            )
         n_src = int(src.shape[0])
     # Only the source's alignment enters the arithmetic (the 128-byte shift); the other pointers
     # are offset by multiples of VEC elements, which holds whatever their alignment.

@@ -5,9 +5,18 @@ up to a power of two (up to twice the memory). ``cudaHostRegister`` page-locks t
 pages instead; it is called in chunks well below the driver's per-call limits, with chunk
 boundaries on page boundaries so that no page is registered twice. The range is registered
 once per process however many UnifiedTensors share it (a registry keyed by address counts the
-users), and the last user's finalizer synchronises the devices (no kernel may still be reading)
-before unregistering. With the Portable flag one registration serves every GPU of the process;
-a tensor in shared memory can be registered by several processes (one buffer for the node).
+users), and the last user's finalizer synchronises the devices that read it (no kernel may still
+be reading; only those devices, so no context is created on the others) before unregistering.
+With the Portable flag one registration serves every GPU of the process; a tensor in shared
+memory can be registered by several processes (one buffer for the node).
+
+Memory the process may not write (a read-only file mapping, ``np.load(mmap_mode="r")``) can only
+be registered with ``cudaHostRegisterReadOnly``, and a copy-on-write file mapping
+(``mmap_mode="c"``, how datasets are loaded) registered for writing would have every page copied
+into anonymous memory: both are registered read-only (found from ``/proc/self/maps``), and any
+other range is retried read-only when the writable registration fails. The GPU only reads
+feature tables, so read-only costs nothing; after a read-only registration of a copy-on-write
+mapping, rows the CPU writes later are copied privately and the GPU keeps seeing the file's.
 
 The CUDA runtime is reached through ctypes on the ``libcudart`` that torch already loaded (so
 it is the same runtime instance), with ``torch.cuda.cudart()`` as the fallback for
@@ -21,8 +30,8 @@ import mmap
 import os
 import threading
 import warnings
-from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 import torch
 
@@ -31,6 +40,9 @@ from gnnsys._checks import require_cuda
 # cudaHostRegister flags.
 HOST_REGISTER_PORTABLE = 1
 HOST_REGISTER_MAPPED = 2
+HOST_REGISTER_READ_ONLY = 8  # cudaHostRegisterReadOnly
+_FLAGS_RW = HOST_REGISTER_PORTABLE | HOST_REGISTER_MAPPED
+_FLAGS_RO = _FLAGS_RW | HOST_REGISTER_READ_ONLY
 # cudaErrorHostMemoryAlreadyRegistered
 _ERR_ALREADY_REGISTERED = 712
 
@@ -188,9 +200,51 @@ def chunk_ranges(ptr: int, nbytes: int, chunk_bytes: int = CHUNK_BYTES) -> List[
     return out
 
 
+def _proc_maps() -> List[Tuple[int, int, str, int]]:
+    """(start, end, permissions, inode) of every mapping of this process (Linux)."""
+    out = []
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) < 5:
+                    continue
+                lo, hi = parts[0].split("-")
+                out.append((int(lo, 16), int(hi, 16), parts[1], int(parts[4])))
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        pass
+    return out
+
+
+def read_only_reason(ptr: int, nbytes: int) -> Optional[str]:
+    """Why [ptr, ptr + nbytes) must be registered read-only, or None.
+
+    "read-only mapping" when a page of it may not be written; "copy-on-write file mapping" for
+    a private file mapping (``np.load(mmap_mode="c")``): registering it for writing would copy
+    every page.
+
+    Example:
+        >>> read_only_reason(torch.zeros(4).data_ptr(), 16) is None
+        True
+    """
+    lo, hi = int(ptr), int(ptr) + max(int(nbytes), 1)
+    for start, end, perms, inode in _proc_maps():
+        if end <= lo or start >= hi:
+            continue
+        if perms[1:2] != "w":
+            return "read-only mapping"
+        if perms[3:4] == "p" and inode != 0:
+            return "copy-on-write file mapping"
+    return None
+
+
 @dataclass
 class Registration:
-    """One registered host range: its chunks, its device address, and what keeps it alive."""
+    """One registered host range: its chunks, its device address, and what keeps it alive.
+
+    ``read_only``: registered with ``cudaHostRegisterReadOnly`` (devices may only read it).
+    ``devices``: indices of the GPUs that read it (:meth:`used_on`), synchronised on release.
+    """
 
     ptr: int
     nbytes: int
@@ -198,6 +252,14 @@ class Registration:
     device_ptr: int
     keepalive: Any = None
     users: int = 0
+    read_only: bool = False
+    devices: Set[int] = field(default_factory=set)
+
+    def used_on(self, device: Any) -> None:
+        """Record that kernels on ``device`` (a CUDA device or index) read this memory."""
+        d = torch.device("cuda", device) if isinstance(device, int) else torch.device(device)
+        idx = d.index if d.index is not None else torch.cuda.current_device()
+        self.devices.add(int(idx))
 
 
 _registry: Dict[Tuple[int, int], Registration] = {}
@@ -206,13 +268,20 @@ _registry_lock = threading.RLock()
 
 
 def register(
-    ptr: int, nbytes: int, keepalive: Any = None, *, chunk_bytes: int = CHUNK_BYTES
+    ptr: int,
+    nbytes: int,
+    keepalive: Any = None,
+    *,
+    chunk_bytes: int = CHUNK_BYTES,
+    read_only: Optional[bool] = None,
 ) -> Registration:
     """Page-lock and map [ptr, ptr + nbytes) for every GPU of this process (refcounted).
 
     ``keepalive`` (e.g. the tensor's storage) is held until the last :func:`release`, so the
-    memory cannot be freed while registered. Raises :class:`CudaError` when the driver refuses
-    (after undoing the chunks already registered).
+    memory cannot be freed while registered. ``read_only=None`` registers read-only where the
+    range needs it (:func:`read_only_reason`) and retries a chunk read-only when the writable
+    registration fails; True / False force the choice. Raises :class:`CudaError` when the
+    driver refuses (after undoing the chunks already registered).
 
     Example:
         >>> t = torch.zeros(1 << 20)
@@ -226,9 +295,20 @@ def register(
         if reg is not None:
             reg.users += 1
             return reg
+        if read_only is None:
+            flags = _FLAGS_RO if read_only_reason(ptr, nbytes) is not None else _FLAGS_RW
+        else:
+            flags = _FLAGS_RO if read_only else _FLAGS_RW
         done: List[Tuple[int, int]] = []
+        any_ro = False
         for p, n in chunk_ranges(ptr, nbytes, chunk_bytes):
-            rc = _host_register(p, n, HOST_REGISTER_PORTABLE | HOST_REGISTER_MAPPED)
+            rc = _host_register(p, n, flags)
+            tried = [(flags, rc)]
+            if rc not in (0, _ERR_ALREADY_REGISTERED) and read_only is None and flags == _FLAGS_RW:
+                rc = _host_register(p, n, _FLAGS_RO)  # e.g. a read-only page we did not spot
+                tried.append((_FLAGS_RO, rc))
+                if rc == 0:
+                    flags = _FLAGS_RO  # the rest of the range is likely the same kind
             if rc != 0:
                 for q, _ in done:
                     _host_unregister(q)
@@ -238,12 +318,14 @@ def register(
                     if rc == _ERR_ALREADY_REGISTERED
                     else ""
                 )
-                raise CudaError(
-                    f"cudaHostRegister(0x{p:x}, {n}) failed: {_error_string(rc)} ({rc}){hint}"
-                )
+                how = "; ".join(f"flags {f:#x}: {_error_string(r)} ({r})" for f, r in tried)
+                raise CudaError(f"cudaHostRegister(0x{p:x}, {n}) failed: {how}{hint}")
+            any_ro = any_ro or flags == _FLAGS_RO
             done.append((p, n))
         dev_ptr = _contiguous_device_pointer(done) if done else int(ptr)
-        reg = Registration(int(ptr), int(nbytes), done, dev_ptr, keepalive, users=1)
+        reg = Registration(
+            int(ptr), int(nbytes), done, dev_ptr, keepalive, users=1, read_only=any_ro
+        )
         _registry[key] = reg
         return reg
 
@@ -262,10 +344,11 @@ def _contiguous_device_pointer(chunks: List[Tuple[int, int]]) -> int:
     return base_dev
 
 
-def _synchronize_all() -> None:
-    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+def _synchronize(devices: Set[int]) -> None:
+    """Synchronise the given GPUs (those that read a registration), and no other."""
+    if not devices or not torch.cuda.is_available() or not torch.cuda.is_initialized():
         return
-    for d in range(torch.cuda.device_count()):
+    for d in sorted(devices):
         try:
             torch.cuda.synchronize(d)
         except Exception:  # pragma: no cover - device lost / shutting down
@@ -273,7 +356,8 @@ def _synchronize_all() -> None:
 
 
 def release(reg: Registration) -> None:
-    """Drop one user of ``reg``; the last one synchronises every GPU, then unregisters.
+    """Drop one user of ``reg``; the last one synchronises the GPUs that read it, then
+    unregisters.
 
     Example:
         >>> release(reg)  # doctest: +SKIP
@@ -283,7 +367,7 @@ def release(reg: Registration) -> None:
         if reg.users > 0:
             return
         _registry.pop((reg.ptr, reg.nbytes), None)
-        _synchronize_all()  # kernels may still be reading these pages
+        _synchronize(reg.devices)  # kernels may still be reading these pages
         failed = []
         for p, _ in reg.chunks:
             try:

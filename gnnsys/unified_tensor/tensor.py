@@ -14,6 +14,7 @@ follows Python's rules (``x[-1]`` is the last row, ``x[-10:]`` the last ten).
 
 from __future__ import annotations
 
+import collections
 import importlib.util
 import math
 import os
@@ -98,7 +99,13 @@ def _torch_dtype_of(np_dtype: np.dtype) -> torch.dtype:
 
 
 def _validate_ids(index: Any, n_rows: int) -> torch.Tensor:
-    """Ids as a 1-D int tensor on their own device; IndexError for any id outside 0..N-1."""
+    """Ids as a 1-D int tensor on their own device.
+
+    CPU ids are range-checked here (IndexError for any id outside 0..N-1). Ids on a device
+    are checked for dtype and shape only, which needs no host round trip: their range is
+    checked where they are used (``_device_minmax`` on the GPU, or on the host once they are
+    copied back), so a gather with CUDA ids never synchronises the device.
+    """
     if isinstance(index, torch.Tensor) and index.device.type != "cpu":
         t = index
         if t.dtype not in _INT_DTYPES:
@@ -107,16 +114,30 @@ def _validate_ids(index: Any, n_rows: int) -> torch.Tensor:
             raise ValueError(f"index must be 1-dimensional, got shape {tuple(t.shape)}")
         if t.dtype not in (torch.int32, torch.int64):
             t = t.long()
-        if t.numel():
-            lo, hi = torch.stack(torch.aminmax(t)).tolist()  # one device sync
-            if lo < 0:
-                raise IndexError(f"index holds a negative id: {lo}")
-            if hi >= n_rows:
-                raise IndexError(
-                    f"index holds id {hi}, out of range for {n_rows} nodes (valid: 0..{n_rows - 1})"
-                )
         return t
     return check_index("index", index, n_rows, device=None, exc=IndexError)
+
+
+def _range_error(lo: int, hi: int, n_rows: int, where: str = "") -> Optional[IndexError]:
+    """The IndexError for ids spanning [lo, hi] in a table of ``n_rows`` rows, or None."""
+    if lo < 0:
+        return IndexError(f"index{where} holds a negative id: {lo}")
+    if hi >= n_rows:
+        return IndexError(
+            f"index{where} holds id {hi}, out of range for {n_rows} nodes (valid: 0..{n_rows - 1})"
+        )
+    return None
+
+
+def _check_range_host(ids: torch.Tensor, n_rows: int) -> None:
+    """Range check of CPU ids (after a copy back from the device)."""
+    if ids.numel():
+        check_index("index", ids, n_rows, device=None, exc=IndexError)
+
+
+def _device_minmax(ids: torch.Tensor) -> torch.Tensor:
+    """[min, max] of ``ids`` as a tensor on their device: queued work, no host read."""
+    return torch.stack(torch.aminmax(ids))
 
 
 class Gathered:
@@ -184,6 +205,9 @@ class UnifiedTensor:
         self._finalizer: Optional[weakref.finalize] = None
         self._cache: Optional[RowCache] = None
         self._staging: Optional[StagingRing] = None
+        # Range checks of CUDA ids still in flight: (event, pinned [min, max]); see _poll.
+        self._pending: collections.deque = collections.deque()
+        self._pending_lock = threading.Lock()
         self._spec = (cache, cache_order, storage_dtype, cache_device, out_dtype)
         if isinstance(data, UnifiedTensor):
             if data._sdtype != data._dtype and storage_dtype is None and out_dtype is None:
@@ -219,7 +243,6 @@ class UnifiedTensor:
             warnings.warn(
                 f"unified(): the table is on {x.device}; copying it to host memory", stacklevel=3
             )
-            x = x.cpu()
         if x.requires_grad:
             x = x.detach()
         if not x.is_contiguous():
@@ -227,7 +250,6 @@ class UnifiedTensor:
                 "unified(): the table is not contiguous; making a contiguous copy once",
                 stacklevel=3,
             )
-            x = x.contiguous()
         if out_dtype is not None and storage_dtype is not None:
             raise ValueError("pass storage_dtype (to narrow) or out_dtype (to widen), not both")
         if out_dtype is not None:
@@ -236,8 +258,11 @@ class UnifiedTensor:
         else:
             self._dtype = x.dtype
             self._sdtype = _check_storage_dtype(storage_dtype, x.dtype)
-        if self._sdtype != x.dtype:
-            x = x.to(self._sdtype)
+        if x.device.type != "cpu" or not x.is_contiguous() or self._sdtype != x.dtype:
+            # One copy (device, layout and dtype at once) into a 128-byte-aligned buffer.
+            y = aligned_empty(tuple(x.shape), self._sdtype)
+            y.copy_(x)
+            x = y
         self._shape = tuple(x.shape)
         self._d = int(math.prod(self._shape[1:]))
         self._host = x.reshape(self._shape[0], self._d)
@@ -275,7 +300,10 @@ class UnifiedTensor:
                 "unified(): the table is not contiguous; making a contiguous copy once",
                 stacklevel=4,
             )
-            a = np.ascontiguousarray(a)
+            t = aligned_empty(tuple(a.shape), sdtype)  # a 128-byte-aligned copy
+            t.numpy()[...] = a
+            self._init_tensor(t, storage_dtype, out_dtype)
+            return
         self._init_tensor(torch.from_numpy(a), storage_dtype, out_dtype)
 
     def _register(self) -> None:
@@ -407,16 +435,25 @@ class UnifiedTensor:
         aligned: bool = True,
         backend: str = "auto",
         out: Optional[torch.Tensor] = None,
+        validate: Union[bool, str] = True,
     ) -> torch.Tensor:
         """Rows ``index`` (1-D ids) in index order, on ``device`` (default: the index's device).
 
-        CUDA ids, or CPU ids with ``device="cuda"`` (validated on the host, then copied: no
-        device sync, so the gather overlaps with training): Triton kernel reading host memory (``sort`` reads rows in id order and writes
-        them back in index order; ``max_programs`` caps the grid so the gather can overlap with
-        training; ``aligned=False`` disables the 128-byte alignment, for comparisons). CPU ids:
-        numba; ``backend="triton"`` runs the Triton kernel instead (on CPU tensors under
-        ``TRITON_INTERPRET=1``: how the kernel is tested). ``out`` (CPU only) receives the rows,
-        e.g. a pinned buffer.
+        CUDA ids, or CPU ids with ``device="cuda"`` (validated on the host, then copied): Triton
+        kernel reading host memory, with no device synchronisation, so the gather overlaps with
+        training (``sort`` reads rows in id order and writes them back in index order;
+        ``max_programs`` caps the grid; ``aligned=False`` disables the 128-byte alignment, for
+        comparisons). CPU ids: numba; ``backend="triton"`` runs the Triton kernel instead (on
+        CPU tensors under ``TRITON_INTERPRET=1``: how the kernel is tested). ``out`` (CPU only)
+        receives the rows, e.g. a pinned buffer.
+
+        ``validate`` applies to ids already on the GPU (CPU ids are always checked on the host,
+        for free): ``True`` checks their range on the device without a host round trip; an
+        out-of-range id reads as a row of zeros and the IndexError is raised by a later gather
+        of this table (once the check has finished) or by :meth:`check`. ``"sync"`` checks
+        before returning (one device synchronisation per call: exact errors, for debugging).
+        ``False`` skips the check (ids validated by the caller; a bad id still reads zeros,
+        never foreign memory).
 
         Example:
             >>> x = UnifiedTensor(torch.arange(6.0).view(3, 2))
@@ -431,6 +468,7 @@ class UnifiedTensor:
             aligned=aligned,
             backend=backend,
             out=out,
+            validate=validate,
         ).wait()
 
     def gather_async(
@@ -443,6 +481,7 @@ class UnifiedTensor:
         aligned: bool = True,
         backend: str = "auto",
         out: Optional[torch.Tensor] = None,
+        validate: Union[bool, str] = True,
     ) -> Gathered:
         """Start a gather; CUDA ones run on a side stream. ``.wait()`` returns the rows.
 
@@ -453,6 +492,9 @@ class UnifiedTensor:
         """
         if backend not in ("auto", "numba", "triton"):
             raise ValueError(f"backend must be one of ('auto', 'numba', 'triton'), got {backend!r}")
+        if validate not in (True, False, "sync"):
+            raise ValueError(f"validate must be True, False or 'sync', got {validate!r}")
+        self._poll()  # raise what an earlier gather's device-side range check found
         ids = _validate_ids(index, self._shape[0])
         target = torch.device(device) if device is not None else ids.device
         if target.type == "cuda":
@@ -465,11 +507,14 @@ class UnifiedTensor:
                 raise ValueError("out= is supported for CPU gathers only")
             if backend == "numba":
                 raise ValueError("backend='numba' gathers on the CPU: use device='cpu'")
-            return self._gather_cuda(ids, target, sort, max_programs, aligned)
+            if ids.device.type == "cuda" and validate == "sync":
+                _check_range_host(ids.cpu(), self._shape[0])  # one synchronisation
+            return self._gather_cuda(ids, target, sort, max_programs, aligned, validate is True)
         if target.type != "cpu":
             raise ValueError(f"device must be cpu or cuda, got {target}")
         if ids.device.type != "cpu":
             ids = ids.cpu()
+            _check_range_host(ids, self._shape[0])
         if backend == "triton":
             if not have_triton():
                 raise ImportError("backend='triton' needs triton: pip install 'gnnsys[gpu]'")
@@ -483,6 +528,32 @@ class UnifiedTensor:
                 )
             return Gathered(self._gather_triton_local(ids, sort, max_programs, aligned))
         return Gathered(self._gather_cpu(ids, out))
+
+    def check(self) -> None:
+        """Wait for the range checks of every gather with CUDA ids so far; raise IndexError
+        for the first out-of-range id found (``validate=True`` reports lazily).
+
+        Example:
+            >>> x.check()  # doctest: +SKIP
+        """
+        self._poll(block=True)
+
+    def _poll(self, block: bool = False) -> None:
+        """Pop the finished range checks (all of them, waiting, with ``block``); raise the
+        first failure. Never waits unless ``block``: gathers call it on every launch."""
+        with self._pending_lock:
+            while self._pending:
+                ev, mm = self._pending[0]
+                if block:
+                    ev.synchronize()
+                elif not ev.query():
+                    return
+                self._pending.popleft()
+                lo, hi = (int(v) for v in mm.tolist())
+                err = _range_error(lo, hi, self._shape[0], " (of an earlier gather with CUDA ids)")
+                if err is not None:
+                    self._pending.clear()
+                    raise err
 
     def _empty_out(self, n: int, device: Any) -> torch.Tensor:
         return torch.empty((n, *self._shape[1:]), dtype=self._dtype, device=device)
@@ -575,6 +646,7 @@ class UnifiedTensor:
         sort: bool,
         max_programs: Optional[int],
         aligned: bool,
+        check: bool = True,
     ) -> Gathered:
         cur = torch.cuda.current_stream(dev)
         side = side_stream(dev)
@@ -582,9 +654,16 @@ class UnifiedTensor:
         if host_ids is None:
             side.wait_stream(cur)  # the ids may still be being produced on the current stream
         c = self._cache if self._cache is not None and self._cache.device == dev else None
+        if self._reg is not None:
+            self._reg.used_on(dev)  # release() synchronises the devices that read the memory
+        mm = None
         with torch.cuda.device(dev), torch.cuda.stream(side):
             if host_ids is not None:
                 ids = host_ids.to(dev, non_blocking=True)
+            elif check and ids.numel() and self.is_registered:
+                # Device-side range check, read back lazily (_poll): no host round trip.
+                mm = torch.empty(2, dtype=ids.dtype, pin_memory=True)
+                mm.copy_(_device_minmax(ids), non_blocking=True)
             out = self._empty_out(ids.numel(), dev)
             if self.is_registered and have_triton():
                 host = self._host
@@ -598,14 +677,22 @@ class UnifiedTensor:
                     "triton is not installed: CUDA gathers use torch.index_select on a "
                     "zero-copy view (install gnnsys[gpu] for the aligned Triton kernel)",
                 )
-                rows = torch.index_select(self.uva_view(dev), 0, ids)
-                out.view(ids.numel(), self._d).copy_(rows.view(ids.numel(), self._d))
+                n, m = self._shape[0], ids.numel()
+                # index_select would hit a device-side assert on a bad id: clamp, then zero
+                # those rows (the kernel's behaviour); the range check above reports them.
+                rows = torch.index_select(self.uva_view(dev), 0, ids.clamp(0, max(n - 1, 0)))
+                o2 = out.view(m, self._d)
+                o2.copy_(rows.view(m, self._d))
+                o2.masked_fill_(((ids < 0) | (ids >= n)).view(m, 1), 0)
             else:
                 self._gather_staged(ids, host_ids, out, side, c)
             ev = torch.cuda.Event()
             ev.record(side)
         if host_ids is None:
             ids.record_stream(side)
+        if mm is not None:
+            with self._pending_lock:
+                self._pending.append((ev, mm))
         return Gathered(out, ev)
 
     def _uva_ok(self, dev: torch.device) -> bool:
@@ -620,8 +707,12 @@ class UnifiedTensor:
         """GPU gather of a table that is not registered: CPU gather into pinned slots + copy."""
         dev = ids.device
         n = ids.numel()
-        # CUDA ids come back to the host (a sync on the side stream); CPU ids are used as given.
-        ids_np = (host_ids if host_ids is not None else ids.cpu()).numpy()
+        # CUDA ids come back to the host (a sync on the side stream) and are range-checked
+        # there (the numba gather does no bounds checks); CPU ids were checked already.
+        if host_ids is None:
+            host_ids = ids.cpu()
+            _check_range_host(host_ids, self._shape[0])
+        ids_np = host_ids.numpy()
         if self._staging is None:
             self._staging = StagingRing()
         o2 = out.view(n, self._d)
@@ -790,6 +881,7 @@ class UnifiedTensor:
             )
         if self._sdtype == torch.bfloat16:
             raise AttributeError("__cuda_array_interface__: bfloat16 storage has no typestr")
+        self._reg.used_on(torch.cuda.current_device())  # the consumer reads on its device
         return self._cai(self._sdtype)
 
     def _cai(self, dtype: torch.dtype) -> dict:
@@ -816,6 +908,7 @@ class UnifiedTensor:
         if not self.is_registered:
             raise ValueError("uva_view() needs a table registered with CUDA")
         dev = torch.device("cuda") if device is None else torch.device(device)
+        self._reg.used_on(dev)
         dtype = torch.int16 if self._sdtype == torch.bfloat16 else self._sdtype
         t = torch.as_tensor(_CAIHolder(self, self._cai(dtype)), device=dev)
         if self._sdtype == torch.bfloat16:
@@ -858,6 +951,41 @@ def _materialize(obj: Any) -> Any:
 
 def _esize(dtype: torch.dtype) -> int:
     return torch.empty((), dtype=dtype).element_size()
+
+
+# Base alignment of the tables unified() allocates: one PCIe packet / L2 line.
+ALIGN_BYTES = 128
+
+
+def aligned_empty(
+    shape: Union[int, tuple], dtype: torch.dtype = torch.float32, *, align: int = ALIGN_BYTES
+) -> torch.Tensor:
+    """An uninitialised contiguous CPU tensor whose first byte sits on an ``align``-byte boundary.
+
+    torch's allocator only guarantees 64 bytes, and its large tensors start 64 bytes past a
+    128-byte boundary: rows of 128-byte multiples then straddle one more PCIe packet each when
+    the GPU reads them zero-copy. This over-allocates by ``align`` bytes and slices; the result
+    behaves as ``torch.empty(shape, dtype=dtype)`` (same shape, dtype and strides) and keeps
+    the whole buffer alive. Build a table here (or ``aligned_empty(...).copy_(x)``) before
+    ``unified()`` to get an aligned table without a second copy.
+
+    Example:
+        >>> t = aligned_empty((1000, 100), torch.float32)
+        >>> t.data_ptr() % 128, t.shape, t.stride()
+        (0, torch.Size([1000, 100]), (100, 1))
+    """
+    if isinstance(shape, (int, np.integer)):
+        shape = (int(shape),)
+    shape = tuple(int(s) for s in shape)
+    if any(s < 0 for s in shape):
+        raise ValueError(f"shape must hold sizes >= 0, got {shape}")
+    if isinstance(align, bool) or not isinstance(align, int) or align < 1 or align & (align - 1):
+        raise ValueError(f"align must be a power of two >= 1 (bytes), got {align!r}")
+    nbytes = math.prod(shape) * _esize(dtype)
+    buf = torch.empty(nbytes + align, dtype=torch.uint8)
+    off = (-buf.data_ptr()) % align
+    # torch's 64-byte base alignment makes ``off`` a multiple of every element size.
+    return buf[off : off + nbytes].view(dtype).view(shape)
 
 
 def _bits_dtype(dtype: torch.dtype) -> torch.dtype:
@@ -910,7 +1038,12 @@ def unified(
 
     ``x`` is a CPU tensor, a numpy array, or a ``np.memmap`` (tables larger than RAM). On a
     CUDA machine the host memory is registered in place (never copied); ``x[idx_cuda]`` then
-    gathers on the GPU over PCIe, ``x[idx_cpu]`` on the CPU. ``storage_dtype`` (float16 or
+    gathers on the GPU over PCIe, ``x[idx_cpu]`` on the CPU. A contiguous CPU table of the
+    storage dtype is used as it is, so its base alignment is the caller's (torch's large
+    tensors start 64 bytes past a 128-byte boundary: build the table with
+    :func:`aligned_empty` for whole-packet GPU reads); when ``unified()`` copies (another
+    device, a non-contiguous input, ``storage_dtype`` narrowing) the copy starts on a
+    128-byte boundary. ``storage_dtype`` (float16 or
     bfloat16) stores float rows at half width and widens them on gather. ``cache`` (a fraction
     0 < f <= 1 of the rows, or a byte budget) keeps the hottest rows on ``cache_device``
     (default: the current GPU; without CUDA the cache is ignored with a warning), ranked by

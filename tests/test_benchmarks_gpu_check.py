@@ -1,0 +1,145 @@
+"""The device run's scripts on the CPU: ``benchmarks/gpu_check.sh`` (syntax, its preflight, a
+dry run) and the pieces of the GPU benchmarks that can run without a GPU (the gather
+benchmark's method table and argument passing, under TRITON_INTERPRET=1 from conftest), so
+that a broken script is caught here rather than in the few minutes a GPU is lent."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from gnnsys.unified_tensor import pinning, unified
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "benchmarks"
+triton = pytest.importorskip("triton")
+if int(triton.__version__.split(".")[0]) < 3 and not torch.cuda.is_available():
+    pytest.skip("the Triton 2.x interpreter cannot run these kernels", allow_module_level=True)
+
+from gnnsys.unified_tensor import gather_triton as gt  # noqa: E402
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def gb(monkeypatch):
+    """benchmarks/gather_bandwidth.py with its JSON lines collected in ``gb.lines``."""
+    m = _load("gather_bandwidth")
+    m.lines = []
+    monkeypatch.setattr(m, "emit", lambda rec: m.lines.append(rec))
+    return m
+
+
+def _case(gb, layout="unaligned", dtype=torch.float32, rows=300, d=24, n=200):
+    x = gb.make_table(rows, d, dtype, gb.LAYOUTS[layout])
+    x.copy_(torch.randn(rows, d, generator=torch.Generator().manual_seed(0)).to(dtype))
+    ids = torch.randint(0, rows, (n,), generator=torch.Generator().manual_seed(1))
+    return x, ids
+
+
+@pytest.mark.parametrize("layout", ["aligned", "unaligned"])
+def test_make_table_layouts(gb, layout):
+    x, _ = _case(gb, layout)
+    assert x.data_ptr() % 128 == gb.LAYOUTS[layout] and x.is_contiguous()
+    u = unified(x)
+    assert u._host.data_ptr() == x.data_ptr()  # used in place: the layout measured is real
+
+
+@pytest.mark.parametrize("layout", ["aligned", "unaligned"])
+def test_gather_methods_run_and_return_the_rows(gb, layout):
+    # The benchmark's own method table (Triton kernels interpreted on CPU tensors): every
+    # method gathers x[ids], and run_methods records each one as correct.
+    x, ids = _case(gb, layout)
+    u = unified(x)
+    methods = gb.gather_methods(u, ids, ids, gt=gt, dev=torch.device("cpu"), overlap_programs=2)
+    assert set(methods) == {
+        "triton_aligned",
+        "triton_unaligned",
+        "triton_aligned_with_sort",
+        "triton_aligned_2_programs",
+        "cpu_gather_pinned_plus_h2d",
+    }
+    for name, fn in methods.items():
+        assert torch.equal(fn(), x[ids]), name
+    res = gb.run_methods(methods, lambda fn: (fn(), 1e-3)[1], x[ids], {"case": 1}, h2d=1.0)
+    assert set(res) == set(methods)
+    recs = [r for r in gb.lines if r["method"] in methods]
+    assert len(recs) == len(methods) and all(r["correct"] is True for r in recs)
+    summary = [r for r in gb.lines if r["method"] == "summary"]
+    assert len(summary) == 1 and summary[0]["aligned_vs_triton_unaligned"] == 1.0
+
+
+def test_bf16_storage_methods_widen(gb):
+    x, ids = _case(gb, "unaligned", dtype=torch.bfloat16)
+    u = gb.UnifiedTensor(x, out_dtype=torch.float32)  # as _bench_cuda_case builds it
+    want = x.float()[ids]
+    for name, fn in gb.gather_methods(u, ids, ids, gt=gt, dev=torch.device("cpu")).items():
+        got = fn()
+        assert got.dtype == torch.float32 and torch.equal(got, want), name
+
+
+def test_zero_copy_source_passes_n_src(gb, monkeypatch):
+    # A registered table is read through a HostPointer, which has no shape: the benchmark
+    # must pass n_src (it did not, and every Triton method raised AttributeError). The real
+    # gather() runs; only the kernel launch is recorded.
+    x, ids = _case(gb)
+    u = unified(x)
+    ptr = x.data_ptr()
+    u._reg = pinning.Registration(ptr, x.nbytes, [(ptr, x.nbytes)], device_ptr=ptr + (1 << 40))
+    launches = []
+
+    class _Launcher:
+        def __getitem__(self, grid):
+            return lambda *a, **k: launches.append((grid, a, k))
+
+    monkeypatch.setattr(gt, "_gather_kernel", _Launcher())
+    monkeypatch.setattr(gt, "_check_device", lambda ids: None)
+    try:
+        src, src_ptr, n_src = gb.triton_source(u, gt, torch.device("cuda", 0))
+        assert isinstance(src, gt.HostPointer) and src_ptr == ptr + (1 << 40) and n_src == 300
+        methods = gb.gather_methods(u, ids, ids, gt=gt, dev=torch.device("cpu"))
+        for name in ("triton_aligned", "triton_unaligned", "triton_aligned_with_sort"):
+            methods[name]()
+    finally:
+        u._reg = None
+    assert len(launches) == 3
+    for _, args, _ in launches:
+        assert type(args[0]).__name__ == "HostPointer" and args[7] == 300  # n_src
+    assert [k["ALIGNED"] for _, _, k in launches] == [True, False, True]
+
+
+def test_a_failing_method_is_an_error_line_and_the_rest_run(gb):
+    want = torch.arange(6.0).view(3, 2)
+
+    def boom():
+        raise RuntimeError("no such kernel")
+
+    methods = {"first": lambda: want.clone(), "broken": boom, "wrong": lambda: want + 1}
+    res = gb.run_methods(methods, lambda fn: (fn(), 0.5)[1], want, {"case": 2}, h2d=2.0)
+    assert set(res) == {"first", "wrong"}
+    by = {r["method"]: r for r in gb.lines}
+    assert "no such kernel" in by["broken"]["error"]
+    assert by["first"]["correct"] is True and by["wrong"]["correct"] is False
+    assert by["first"]["vs_h2d"] == round(want.nbytes / 0.5 / 1e9 / 2.0, 3)
+
+
+def test_cpu_benchmark_runs_end_to_end(tmp_path):
+    import subprocess
+
+    out = tmp_path / "gb.jsonl"
+    argv = [sys.executable, str(BENCH / "gather_bandwidth.py"), "--device", "cpu",
+            "--row-bytes", "128", "--table-gb", "0.001", "--batch-mb", "0.05",
+            "--repeats", "1", "--out", str(out)]  # fmt: skip
+    res = subprocess.run(argv, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    checks = [r for r in lines if r.get("method") == "check"]
+    assert [r["correct"] for r in checks] == [True, True] and not any("error" in r for r in lines)
