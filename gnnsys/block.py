@@ -2,21 +2,40 @@
 
 A block is a bipartite graph from ``num_src_nodes()`` source (input) nodes to ``num_dst_nodes()``
 destination (output) nodes. As in DGL, the destination nodes are the first ``num_dst_nodes()``
-source nodes, so a layer can read its destinations' own features as ``h[:num_dst_nodes()]``.
-Edges are stored as a local CSC (grouped by destination); the local edge id of an edge is its
-CSC position, which is the order ``edges()``, ``edata`` and ``adj_csc()`` share.
+source nodes (per node type), so a layer can read its destinations' own features as
+``h[:num_dst_nodes()]``. Edges are stored as a local CSC per edge type (grouped by
+destination); the local edge id of an edge is its CSC position, which is the order
+``edges()``, ``edata`` and ``adj_csc()`` share.
 
-Node and edge data live in frames (``srcdata``, ``dstdata``, ``edata``): dicts of tensors with
-one row per node or edge, checked on assignment. A frame may also see its parent graph's data
-lazily, as DGL's sampled blocks do: ``block.srcdata["feat"]`` gathers the parent's ``feat`` rows
-of the block's nodes on first access. ``dstdata`` reuses the first rows of a column already
-gathered for ``srcdata`` instead of gathering again.
+A block may carry several node and edge types (a heterograph block, as DGL's): one CSC per
+canonical edge type ``(src_type, relation, dst_type)`` whose sources are ids within the
+source type and destinations ids within the destination type. A homogeneous block is the
+one-type case, under DGL's default names ``"_N"`` and ``("_N", "_E", "_N")``.
+
+Node and edge data live in frames (one per type): dicts of tensors with one row per node or
+edge, checked on assignment. ``srcdata`` / ``dstdata`` / ``edata`` are that frame when the
+block has one type, else DGL's per-type view (``block.srcdata["feat"]`` is ``{ntype:
+tensor}``; ``block.srcnodes[ntype].data`` is one type's frame). A frame may also see its
+parent graph's data lazily, as DGL's sampled blocks do: ``block.srcdata["feat"]`` gathers the
+parent's ``feat`` rows of the block's nodes on first access. ``dstdata`` reuses the first rows
+of a column already gathered for ``srcdata`` instead of gathering again.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Dict, Iterator, List, Mapping, MutableMapping, Optional, Tuple, Union
+from typing import (
+    Any,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    MutableMapping,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
 import torch
 
@@ -33,40 +52,92 @@ ETYPE = "_E"
 CANONICAL_ETYPE = (NTYPE, ETYPE, NTYPE)
 # An edge type as DGL takes it: a name or a (src type, name, dst type) triple.
 ETypeLike = Union[str, Tuple[str, str, str], None]
+EdgeType = Tuple[str, str, str]
+
+
+# ====================================================================== type names
+def node_type_index(
+    names: Sequence[str], ntype: Any, what: str = "node", prefix: Optional[str] = None
+) -> int:
+    """The position of node type ``ntype`` in ``names`` (None: the only one). ``prefix``
+    ("SRC/" or "DST/") is stripped first, as DGL accepts on blocks. ValueError names the
+    type and the types there are.
+
+    Example:
+        >>> node_type_index(["author", "paper"], "paper")
+        1
+    """
+    if ntype is None:
+        if len(names) != 1:
+            raise ValueError(f"this graph has {what} types {list(names)}: name one (ntype=...)")
+        return 0
+    key = ntype
+    if prefix is not None and isinstance(key, str) and key.startswith(prefix):
+        key = key[len(prefix) :]
+    if isinstance(key, str):
+        for i, n in enumerate(names):
+            if n == key:
+                return i
+    if len(names) == 1:
+        raise ValueError(
+            f"ntype={ntype!r} is not a {what} type here: its only {what} type is {names[0]!r} "
+            "(pass None or omit ntype)"
+        )
+    raise ValueError(f"ntype={ntype!r} is not a {what} type here ({what} types: {list(names)})")
+
+
+def edge_type_index(etypes: Sequence[EdgeType], etype: Any) -> int:
+    """The position of ``etype`` (a canonical triple, or a relation name that names one edge
+    type; None: the only one) in ``etypes``; ValueError names it and the types there are.
+
+    Example:
+        >>> edge_type_index([("a", "to", "b"), ("b", "back", "a")], "back")
+        1
+    """
+    if etype is None:
+        if len(etypes) != 1:
+            raise ValueError(f"this graph has edge types {list(etypes)}: name one (etype=...)")
+        return 0
+    if isinstance(etype, str):
+        hits = [i for i, e in enumerate(etypes) if e[1] == etype]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise ValueError(
+                f"etype={etype!r} is ambiguous: it names {[etypes[i] for i in hits]}; give a "
+                "(src_type, relation, dst_type) triple"
+            )
+    elif isinstance(etype, (tuple, list)) and len(etype) == 3:
+        key = tuple(etype)
+        for i, e in enumerate(etypes):
+            if e == key:
+                return i
+    if len(etypes) == 1:
+        raise ValueError(
+            f"etype={etype!r} is not an edge type here: its only edge type is "
+            f"{etypes[0][1]!r} (canonical {etypes[0]}; pass None or omit etype)"
+        )
+    raise ValueError(f"etype={etype!r} is not an edge type here (edge types: {list(etypes)})")
 
 
 def check_ntype(ntype: Any) -> None:
-    """Accept None or DGL's homogeneous node type ``"_N"``; anything else is a ValueError.
-
-    gnnsys graphs have one node type, so a typed query (``num_src_nodes("paper")``) would
-    otherwise count nodes of a type that does not exist.
-    """
-    if ntype is not None and ntype != NTYPE:
-        raise ValueError(
-            f"ntype={ntype!r}: this graph is homogeneous; its only node type is {NTYPE!r} "
-            "(pass None or omit ntype)"
-        )
+    """Accept None or DGL's homogeneous node type ``"_N"``; anything else is a ValueError."""
+    node_type_index([NTYPE], ntype)
 
 
 def check_etype(etype: Any) -> None:
     """Accept None, ``"_E"`` or ``("_N", "_E", "_N")`` (DGL's homogeneous edge type)."""
-    if etype is None or etype == ETYPE:
-        return
-    if isinstance(etype, (tuple, list)) and tuple(etype) == CANONICAL_ETYPE:
-        return
-    raise ValueError(
-        f"etype={etype!r}: this graph is homogeneous; its only edge type is {ETYPE!r} "
-        f"(canonical {CANONICAL_ETYPE}; pass None or omit etype)"
-    )
+    edge_type_index([CANONICAL_ETYPE], etype)
 
 
+# ====================================================================== frames
 class _Frame(MutableMapping):
     """Columns of per-node or per-edge data, each with ``num_rows`` rows, on one device.
 
     ``parent`` (name -> tensor, rows indexed by ``parent_ids``) supplies lazy columns: a missing
     key that the parent has is gathered on first access and cached. ``prefix_of`` (the source
-    frame of the same block) lets a destination frame reuse the first rows of a column the
-    source frame already gathered from the parent.
+    frame of the same block and type) lets a destination frame reuse the first rows of a column
+    the source frame already gathered from the parent.
     """
 
     def __init__(
@@ -188,8 +259,66 @@ class _Frame(MutableMapping):
         return out
 
 
+class _TypedData(MutableMapping):
+    """The data of several types at once, as DGL's heterograph views: ``view[name]`` is
+    ``{type: tensor}`` over the types that have column ``name``; assign a dict
+    ``{type: tensor}`` (types as names, edge types also as triples); ``del`` removes the column
+    from every type. One type's frame is ``block.srcnodes[ntype].data``."""
+
+    def __init__(self, frames: Sequence[_Frame], names: Sequence[Any], index: Any, what: str):
+        self._frames = list(frames)
+        self._names = list(names)
+        self._index = index  # type name -> position in frames
+        self._what = what
+
+    def keys(self):  # type: ignore[override]
+        out: Dict[str, None] = {}
+        for f in self._frames:
+            for k in f.keys():
+                out[k] = None
+        return list(out)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
+
+    def __contains__(self, key: object) -> bool:
+        return any(key in f for f in self._frames)
+
+    def __getitem__(self, key: str) -> Dict[Any, torch.Tensor]:
+        out = {n: f[key] for n, f in zip(self._names, self._frames) if key in f}
+        if not out:
+            raise KeyError(
+                f"no {self._what} data named {key!r} in any type; available: {self.keys()}"
+            )
+        return out
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if not isinstance(value, Mapping):
+            raise TypeError(
+                f"this graph has several {self._what} types {self._names}: assign "
+                f"{self._what} data {key!r} as a dict {{type: tensor}}"
+            )
+        for t, v in value.items():
+            self._frames[self._index(t)][key] = v
+
+    def __delitem__(self, key: str) -> None:
+        hit = False
+        for f in self._frames:
+            if key in f:
+                del f[key]
+                hit = True
+        if not hit:
+            raise KeyError(f"no {self._what} data named {key!r}; available: {self.keys()}")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._what} types={self._names}, keys={self.keys()})"
+
+
 @contextlib.contextmanager
-def _scope(frames: Tuple[_Frame, ...]) -> Iterator[None]:
+def _scope(frames: Sequence[_Frame]) -> Iterator[None]:
     """Undo column assignments and deletions on ``frames`` at exit (a graph's local_scope)."""
     snaps = [f._snapshot() for f in frames]
     try:
@@ -205,29 +334,87 @@ def _gather_rows(table: Any, ids: torch.Tensor) -> torch.Tensor:
     return torch.as_tensor(table[ids.cpu().numpy()])
 
 
-class _NodeView:
-    """``block.srcnodes`` / ``block.dstnodes``: call it for the local ids, ``.data`` for the frame."""
+class _TypeData:
+    """``space[ntype]`` / ``space[etype]`` of DGL: one type's ids and ``data`` frame."""
 
-    def __init__(self, num: int, frame: _Frame) -> None:
+    def __init__(self, frame: _Frame, num: int, idtype: torch.dtype) -> None:
+        self.data = frame
         self._num = num
-        self._frame = frame
-
-    def __call__(self, ntype: Optional[str] = None) -> torch.Tensor:
-        check_ntype(ntype)
-        return torch.arange(self._num, dtype=torch.int64, device=self._frame.device)
-
-    @property
-    def data(self) -> _Frame:
-        return self._frame
+        self._idtype = idtype
 
     def __len__(self) -> int:
         return self._num
 
 
-class Block:
-    """A bipartite message-flow graph (one GNN layer) with DGL's block API.
+class _NodeView:
+    """``block.srcnodes`` / ``block.dstnodes``: call it for the local ids of a type, index it
+    by node type for that type's ``.data`` frame (``.data`` alone: the frame of a one-type
+    block, else the per-type view)."""
 
-    Args:
+    def __init__(
+        self,
+        counts: Sequence[int],
+        frames: Sequence[_Frame],
+        names: Sequence[str],
+        what: str,
+        idtype: torch.dtype,
+        prefix: Optional[str] = None,
+    ) -> None:
+        self._counts = list(counts)
+        self._frames = list(frames)
+        self._names = list(names)
+        self._what = what
+        self._idtype = idtype
+        self._prefix = prefix
+
+    def _index(self, ntype: Any) -> int:
+        return node_type_index(self._names, ntype, self._what, self._prefix)
+
+    def __call__(self, ntype: Optional[str] = None) -> torch.Tensor:
+        i = self._index(ntype)
+        return torch.arange(self._counts[i], dtype=self._idtype, device=self._frames[i].device)
+
+    def __getitem__(self, ntype: str) -> _TypeData:
+        i = self._index(ntype)
+        return _TypeData(self._frames[i], self._counts[i], self._idtype)
+
+    @property
+    def data(self) -> Union[_Frame, _TypedData]:
+        if len(self._frames) == 1:
+            return self._frames[0]
+        return _TypedData(self._frames, self._names, self._index, self._what)
+
+    def __len__(self) -> int:
+        return sum(self._counts)
+
+
+class _EdgeView:
+    """``block.edges``: call it as DGL's ``edges(form, order, etype)``; index it by edge type
+    for that type's ``.data`` frame (``block.edges[etype].data``)."""
+
+    def __init__(self, owner: Any) -> None:
+        self._owner = owner
+
+    def __call__(
+        self, form: str = "uv", order: str = "eid", etype: ETypeLike = None
+    ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
+        return self._owner._edges(form, order, etype)
+
+    def __getitem__(self, etype: ETypeLike) -> _TypeData:
+        o = self._owner
+        e = o._etype_index(etype)
+        return _TypeData(o._eframes[e], o._num_edges_of(e), o._idtype)
+
+    @property
+    def data(self) -> Union[_Frame, _TypedData]:
+        return self._owner.edata
+
+
+# ====================================================================== Block
+class Block:
+    """A bipartite message-flow graph (one GNN layer) with DGL's block API, typed or not.
+
+    Args (the homogeneous constructor; ``Block.from_relations`` builds a typed block):
         indptr: int64 [num_dst+1] local CSC column starts (edges into destination ``v`` are
             ``indptr[v]:indptr[v+1]``).
         indices: integer [E] local source id of each edge, in ``0..num_src_nodes-1``.
@@ -240,11 +427,15 @@ class Block:
             ``src_ids``; its columns appear lazily in ``srcdata`` and ``dstdata``.
         edge_parent: optional name -> tensor of the parent graph's edge data, with
             ``edge_parent_ids`` (default ``edge_ids``) the rows of this block's edges.
+        idtype: dtype of the ids the block hands out (``"_ID"`` columns, ``edges()``,
+            ``srcnodes()``): torch.int64 (default) or torch.int32, as a DGL graph's ``idtype``.
         validate: check shapes, dtypes and id ranges (off for trusted sampler output).
 
-    A block is homogeneous: one node type ``"_N"`` and one edge type ``"_E"`` (DGL's default
-    names). Methods taking ``ntype`` / ``etype`` accept None or those names (an edge type also
-    as ``("_N", "_E", "_N")``) and raise ValueError for any other type.
+    Methods taking ``ntype`` / ``etype`` follow DGL: None is the only type (a ValueError
+    naming the types when there are several; counts such as ``num_src_nodes()`` and
+    ``num_edges()`` then sum over the types), a node type by name (``"SRC/"`` / ``"DST/"``
+    prefixes accepted), an edge type as a canonical triple or a relation name that names one
+    edge type. A homogeneous block's types are ``"_N"`` and ``("_N", "_E", "_N")``.
 
     Example:
         >>> b = Block(torch.tensor([0, 2, 3]), torch.tensor([1, 2, 0]), 3)
@@ -252,6 +443,11 @@ class Block:
         (3, 2, 3)
         >>> b.in_degrees().tolist()
         [2, 1]
+        >>> h = Block.from_relations(
+        ...     {("author", "writes", "paper"): (torch.tensor([0, 2]), torch.tensor([0, 1]))},
+        ...     num_src_nodes={"author": 2, "paper": 1}, num_dst_nodes={"author": 0, "paper": 1})
+        >>> h.num_src_nodes("author"), h["writes"].num_edges()
+        (2, 2)
     """
 
     is_block = True
@@ -267,149 +463,441 @@ class Block:
         node_parent: Optional[Mapping[str, torch.Tensor]] = None,
         edge_parent: Optional[Mapping[str, torch.Tensor]] = None,
         edge_parent_ids: Optional[torch.Tensor] = None,
+        idtype: Optional[torch.dtype] = None,
         validate: bool = True,
     ) -> None:
         if validate:
-            _validate_block(indptr, indices, num_src_nodes, src_ids, edge_ids)
-        self._indptr = indptr
-        self._indices = indices
-        self._num_src = int(num_src_nodes)
-        self._num_dst = indptr.numel() - 1
-        dev = indptr.device
-        if edge_parent_ids is None:
-            edge_parent_ids = edge_ids
-        self._srcframe = _Frame(
-            self._num_src, dev, parent=node_parent, parent_ids=src_ids, what="source node"
+            _validate_relation(indptr, indices, num_src_nodes, None, "")
+            _check_ids_shape("src_ids", src_ids, num_src_nodes)
+            _check_ids_shape("edge_ids", edge_ids, indices.numel())
+            num_dst = indptr.numel() - 1
+            if num_dst > num_src_nodes:
+                raise ValueError(
+                    f"a block's destination nodes are a prefix of its source nodes, so num_dst "
+                    f"({num_dst}) must be <= num_src_nodes ({num_src_nodes})"
+                )
+        self._setup(
+            [NTYPE],
+            [NTYPE],
+            [CANONICAL_ETYPE],
+            [(indptr, indices)],
+            [int(num_src_nodes)],
+            [indptr.numel() - 1],
+            src_ids=[src_ids],
+            edge_ids=[edge_ids],
+            node_parent=[node_parent],
+            edge_parent=[edge_parent],
+            edge_parent_ids=[edge_parent_ids],
+            idtype=_check_idtype(idtype),
         )
-        self._dstframe = _Frame(
-            self._num_dst,
-            dev,
-            parent=node_parent,
-            parent_ids=src_ids[: self._num_dst] if src_ids is not None else None,
-            prefix_of=self._srcframe,
-            what="destination node",
+
+    @classmethod
+    def from_relations(
+        cls,
+        relations: Mapping[EdgeType, Tuple[torch.Tensor, torch.Tensor]],
+        num_src_nodes: Mapping[str, int],
+        num_dst_nodes: Mapping[str, int],
+        *,
+        src_ids: Optional[Mapping[str, torch.Tensor]] = None,
+        edge_ids: Optional[Mapping[EdgeType, torch.Tensor]] = None,
+        node_parent: Optional[Mapping[str, Mapping[str, torch.Tensor]]] = None,
+        edge_parent: Optional[Mapping[EdgeType, Mapping[str, torch.Tensor]]] = None,
+        edge_parent_ids: Optional[Mapping[EdgeType, torch.Tensor]] = None,
+        idtype: Optional[torch.dtype] = None,
+        validate: bool = True,
+    ) -> Block:
+        """A typed block: one local CSC ``(indptr, indices)`` per canonical edge type
+        ``(src_type, relation, dst_type)`` (indptr over that destination type's nodes, indices
+        ids within the source type), node counts per source and destination type (the
+        destination nodes of a type are the first source nodes of that type, so every
+        destination type is a source type with at least as many nodes), and the optional
+        per-type ids and parent data of the homogeneous constructor (dicts keyed by node or
+        edge type). Types keep the dicts' order.
+
+        Example:
+            >>> b = Block.from_relations(
+            ...     {("user", "buys", "item"): (torch.tensor([0, 1]), torch.tensor([0]))},
+            ...     {"user": 1, "item": 1}, {"user": 0, "item": 1})
+            >>> b.canonical_etypes, b.num_dst_nodes("item")
+            ([('user', 'buys', 'item')], 1)
+        """
+        if not isinstance(relations, Mapping) or not relations:
+            raise ValueError(
+                "relations must be a non-empty dict {(src, rel, dst): (indptr, indices)}"
+            )
+        for name, m in (("num_src_nodes", num_src_nodes), ("num_dst_nodes", num_dst_nodes)):
+            if not isinstance(m, Mapping):
+                raise TypeError(f"{name} must be a dict {{node type: count}}, got {m!r}")
+        srctypes, dsttypes = list(num_src_nodes), list(num_dst_nodes)
+        etypes: List[EdgeType] = []
+        for et in relations:
+            if not (isinstance(et, tuple) and len(et) == 3 and all(isinstance(p, str) for p in et)):
+                raise ValueError(f"relations keys must be (src, rel, dst) triples, got {et!r}")
+            etypes.append(et)
+        ns = [_check_count(f"num_src_nodes[{t!r}]", num_src_nodes[t]) for t in srctypes]
+        nd = [_check_count(f"num_dst_nodes[{t!r}]", num_dst_nodes[t]) for t in dsttypes]
+        rels = []
+        for et in etypes:
+            pair = relations[et]
+            if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+                raise ValueError(f"relations[{et!r}] must be an (indptr, indices) pair")
+            rels.append((pair[0], pair[1]))
+        if validate:
+            for t, n in zip(dsttypes, nd):
+                if t not in srctypes:
+                    raise ValueError(
+                        f"destination type {t!r} is not a source type: a block's destination "
+                        "nodes are a prefix of its source nodes of the same type"
+                    )
+                if n > ns[srctypes.index(t)]:
+                    raise ValueError(
+                        f"a block's destination nodes are a prefix of its source nodes, so "
+                        f"num_dst_nodes[{t!r}] ({n}) must be <= num_src_nodes[{t!r}] "
+                        f"({ns[srctypes.index(t)]})"
+                    )
+            for et, (ip, ix) in zip(etypes, rels):
+                for side, names in ((et[0], srctypes), (et[2], dsttypes)):
+                    if side not in names:
+                        raise ValueError(
+                            f"relation {et!r} names node type {side!r}, which the node counts lack"
+                        )
+                _validate_relation(
+                    ip, ix, ns[srctypes.index(et[0])], nd[dsttypes.index(et[2])], f"{et}: "
+                )
+            for t in srctypes:
+                _check_ids_shape(f"src_ids[{t!r}]", (src_ids or {}).get(t), num_src_nodes[t])
+            for et, (_, ix) in zip(etypes, rels):
+                _check_ids_shape(f"edge_ids[{et!r}]", (edge_ids or {}).get(et), ix.numel())
+            for name, m, keys in (
+                ("src_ids", src_ids, srctypes),
+                ("node_parent", node_parent, srctypes),
+                ("edge_ids", edge_ids, etypes),
+                ("edge_parent", edge_parent, etypes),
+                ("edge_parent_ids", edge_parent_ids, etypes),
+            ):
+                extra = [k for k in (m or {}) if k not in keys]
+                if extra:
+                    raise ValueError(f"{name} names {extra[0]!r}, which is not a type of the block")
+        out = object.__new__(cls)
+        out._setup(
+            srctypes,
+            dsttypes,
+            etypes,
+            rels,
+            ns,
+            nd,
+            src_ids=[(src_ids or {}).get(t) for t in srctypes],
+            edge_ids=[(edge_ids or {}).get(e) for e in etypes],
+            node_parent=[(node_parent or {}).get(t) for t in srctypes],
+            edge_parent=[(edge_parent or {}).get(e) for e in etypes],
+            edge_parent_ids=[(edge_parent_ids or {}).get(e) for e in etypes],
+            idtype=_check_idtype(idtype),
         )
-        self._eframe = _Frame(
-            self.num_edges(), dev, parent=edge_parent, parent_ids=edge_parent_ids, what="edge"
-        )
-        if src_ids is not None:
-            ids = src_ids.to(dev)
-            self._srcframe._set_inherited(NID, ids)
-            self._dstframe._set_inherited(NID, ids[: self._num_dst])
-        if edge_ids is not None:
-            self._eframe._set_inherited(EID, edge_ids.to(dev))
+        return out
+
+    def _setup(
+        self,
+        srctypes: List[str],
+        dsttypes: List[str],
+        etypes: List[EdgeType],
+        rels: List[Tuple[torch.Tensor, torch.Tensor]],
+        num_src: List[int],
+        num_dst: List[int],
+        *,
+        src_ids: List[Optional[torch.Tensor]],
+        edge_ids: List[Optional[torch.Tensor]],
+        node_parent: List[Optional[Mapping[str, torch.Tensor]]],
+        edge_parent: List[Optional[Mapping[str, torch.Tensor]]],
+        edge_parent_ids: List[Optional[torch.Tensor]],
+        idtype: torch.dtype,
+    ) -> None:
+        self._srctypes = srctypes
+        self._dsttypes = dsttypes
+        self._etypes = etypes
+        self._rel_src = [srctypes.index(e[0]) for e in etypes]
+        self._rel_dst = [dsttypes.index(e[2]) for e in etypes]
+        self._indptr = [r[0] for r in rels]
+        self._indices = [r[1] for r in rels]
+        self._num_src = num_src
+        self._num_dst = num_dst
+        self._idtype = idtype
+        dev = rels[0][0].device
+        self._srcframes = [
+            _Frame(
+                num_src[i], dev, parent=node_parent[i], parent_ids=src_ids[i], what="source node"
+            )  # fmt: skip
+            for i in range(len(srctypes))
+        ]
+        self._dstframes = []
+        for j, t in enumerate(dsttypes):
+            i = srctypes.index(t) if t in srctypes else -1
+            ids = src_ids[i] if i >= 0 else None
+            self._dstframes.append(
+                _Frame(
+                    num_dst[j],
+                    dev,
+                    parent=node_parent[i] if i >= 0 else None,
+                    parent_ids=ids[: num_dst[j]] if ids is not None else None,
+                    prefix_of=self._srcframes[i] if i >= 0 else None,
+                    what="destination node",
+                )
+            )
+        self._eframes = []
+        for e in range(len(etypes)):
+            pids = edge_parent_ids[e] if edge_parent_ids[e] is not None else edge_ids[e]
+            self._eframes.append(
+                _Frame(
+                    self._num_edges_of(e),
+                    dev,
+                    parent=edge_parent[e],
+                    parent_ids=pids,
+                    what="edge",
+                )  # fmt: skip
+            )
+        for i, ids in enumerate(src_ids):
+            if ids is not None:
+                ids = ids.to(dev, idtype)
+                self._srcframes[i]._set_inherited(NID, ids)
+                t = srctypes[i]
+                if t in dsttypes:
+                    j = dsttypes.index(t)
+                    self._dstframes[j]._set_inherited(NID, ids[: num_dst[j]])
+        for e, ids in enumerate(edge_ids):
+            if ids is not None:
+                self._eframes[e]._set_inherited(EID, ids.to(dev, idtype))
+
+    # ------------------------------------------------------------------ types
+    @property
+    def srctypes(self) -> List[str]:
+        """Source node types (the parent graph's order)."""
+        return list(self._srctypes)
+
+    @property
+    def dsttypes(self) -> List[str]:
+        """Destination node types."""
+        return list(self._dsttypes)
+
+    @property
+    def ntypes(self) -> List[str]:
+        """Source then destination node types (DGL lists a block's node types so)."""
+        return self._srctypes + self._dsttypes
+
+    @property
+    def etypes(self) -> List[str]:
+        """Relation names of the edge types."""
+        return [e[1] for e in self._etypes]
+
+    @property
+    def canonical_etypes(self) -> List[EdgeType]:
+        """Edge types as ``(src_type, relation, dst_type)``."""
+        return list(self._etypes)
+
+    @property
+    def idtype(self) -> torch.dtype:
+        """dtype of the ids the block hands out (int64, or int32 for an int32 graph)."""
+        return self._idtype
+
+    def to_canonical_etype(self, etype: ETypeLike) -> EdgeType:
+        """The ``(src, rel, dst)`` triple of ``etype`` (a relation name or a triple)."""
+        return self._etypes[self._etype_index(etype)]
+
+    def _src_index(self, ntype: Any) -> int:
+        return node_type_index(self._srctypes, ntype, "source node", "SRC/")
+
+    def _dst_index(self, ntype: Any) -> int:
+        return node_type_index(self._dsttypes, ntype, "destination node", "DST/")
+
+    def _etype_index(self, etype: Any) -> int:
+        return edge_type_index(self._etypes, etype)
+
+    def _num_edges_of(self, e: int) -> int:
+        return int(self._indices[e].numel())
 
     # ------------------------------------------------------------------ sizes
     def num_src_nodes(self, ntype: Optional[str] = None) -> int:
-        """Number of source (input) nodes."""
-        check_ntype(ntype)
-        return self._num_src
+        """Source (input) nodes of type ``ntype`` (None: of every type)."""
+        if ntype is None:
+            return sum(self._num_src)
+        return self._num_src[self._src_index(ntype)]
 
     def num_dst_nodes(self, ntype: Optional[str] = None) -> int:
-        """Number of destination (output) nodes: the first ``num_dst_nodes()`` source nodes."""
-        check_ntype(ntype)
-        return self._num_dst
+        """Destination (output) nodes of type ``ntype`` (None: of every type): the first
+        ``num_dst_nodes(ntype)`` source nodes of that type."""
+        if ntype is None:
+            return sum(self._num_dst)
+        return self._num_dst[self._dst_index(ntype)]
 
     def num_edges(self, etype: ETypeLike = None) -> int:
-        """Number of edges."""
-        check_etype(etype)
-        return self._indices.numel()
+        """Edges of type ``etype`` (None: of every type)."""
+        if etype is None:
+            return sum(self._num_edges_of(e) for e in range(len(self._etypes)))
+        return self._num_edges_of(self._etype_index(etype))
 
     def num_nodes(self, ntype: Optional[str] = None) -> int:
-        """Source plus destination nodes, as DGL counts a block's nodes."""
-        check_ntype(ntype)
-        return self._num_src + self._num_dst
+        """Source plus destination nodes, as DGL counts a block's nodes; with ``ntype`` the
+        nodes of that type on the source side (``"DST/..."``: the destination side), as DGL's
+        block lookup resolves a bare name."""
+        if ntype is None:
+            return sum(self._num_src) + sum(self._num_dst)
+        if isinstance(ntype, str) and ntype.startswith("DST/"):
+            return self.num_dst_nodes(ntype)
+        return self.num_src_nodes(ntype)
 
     number_of_src_nodes = num_src_nodes
     number_of_dst_nodes = num_dst_nodes
     number_of_edges = num_edges
     number_of_nodes = num_nodes
 
-    # ------------------------------------------------------------------ type metadata (homogeneous)
-    # One node type and one edge type, under DGL's default names; every method taking ``ntype``
-    # or ``etype`` accepts None or these names and refuses others (``check_ntype``).
-    ntypes = [NTYPE, NTYPE]
-    srctypes = [NTYPE]
-    dsttypes = [NTYPE]
-    etypes = [ETYPE]
-    canonical_etypes = [CANONICAL_ETYPE]
-    idtype = torch.int64
-
     @property
     def device(self) -> torch.device:
         """The device of the structure and of every data column."""
-        return self._indptr.device
+        return self._indptr[0].device
 
     # ------------------------------------------------------------------ data
     @property
-    def srcdata(self) -> _Frame:
-        """Per-source-node data (``srcdata["_ID"]`` = global node ids)."""
-        return self._srcframe
+    def srcdata(self) -> Union[_Frame, _TypedData]:
+        """Per-source-node data (``srcdata["_ID"]`` = ids within each type); with several
+        source types a per-type view (``srcdata["feat"]`` = ``{ntype: tensor}``)."""
+        return self.srcnodes.data
 
     @property
-    def dstdata(self) -> _Frame:
-        """Per-destination-node data (``dstdata["_ID"]`` = the first source ids)."""
-        return self._dstframe
+    def dstdata(self) -> Union[_Frame, _TypedData]:
+        """Per-destination-node data (``dstdata["_ID"]`` = the first source ids of each type)."""
+        return self.dstnodes.data
 
     @property
-    def edata(self) -> _Frame:
-        """Per-edge data in local edge id (CSC) order (``edata["_ID"]`` = global edge ids)."""
-        return self._eframe
+    def edata(self) -> Union[_Frame, _TypedData]:
+        """Per-edge data in local edge id (CSC) order (``edata["_ID"]`` = the parent graph's
+        edge ids); with several edge types a view keyed by canonical edge type."""
+        if len(self._eframes) == 1:
+            return self._eframes[0]
+        return _TypedData(self._eframes, self._etypes, self._etype_index, "edge")
 
     @property
-    def ndata(self) -> _Frame:
+    def ndata(self) -> Union[_Frame, _TypedData]:
         """Source-node data, as ``block.ndata`` in DGL."""
-        return self._srcframe
+        return self.srcdata
 
     @property
     def srcnodes(self) -> _NodeView:
-        return _NodeView(self._num_src, self._srcframe)
+        """``srcnodes(ntype)``: local source ids; ``srcnodes[ntype].data``: that type's frame."""
+        return _NodeView(
+            self._num_src, self._srcframes, self._srctypes, "source node", self._idtype, "SRC/"
+        )
 
     @property
     def dstnodes(self) -> _NodeView:
-        return _NodeView(self._num_dst, self._dstframe)
+        """``dstnodes(ntype)``: local destination ids; ``dstnodes[ntype].data``: its frame."""
+        return _NodeView(
+            self._num_dst, self._dstframes, self._dsttypes, "destination node", self._idtype,
+            "DST/",
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ structure
-    def adj_csc(self) -> Tuple[torch.Tensor, torch.Tensor, int, int]:
-        """(indptr, indices, num_src, num_dst): the adjacency protocol gnnsys.nn layers read."""
-        return self._indptr, self._indices, self._num_src, self._num_dst
+    def __getitem__(self, etype: Any) -> Block:
+        """The block of one relation (``block[etype]``, also ``block[src, rel, dst]``): its
+        one source type, destination type and edge type, sharing this block's frames (data
+        set on it is set here, as DGL's relation graphs share their parent's frames).
 
-    def _dst_of_edges(self) -> torch.Tensor:
-        deg = self._indptr[1:] - self._indptr[:-1]
-        return torch.repeat_interleave(
-            torch.arange(self._num_dst, dtype=torch.int64, device=self.device),
-            deg,
-            output_size=self.num_edges(),
+        Example:
+            >>> rel = block[("author", "writes", "paper")]
+            >>> rel.adj_csc()[2:]     # (number of authors, number of papers)
+        """
+        e = self._etype_index(etype)
+        s, d = self._rel_src[e], self._rel_dst[e]
+        out = object.__new__(type(self))
+        out._srctypes = [self._srctypes[s]]
+        out._dsttypes = [self._dsttypes[d]]
+        out._etypes = [self._etypes[e]]
+        out._rel_src = [0]
+        out._rel_dst = [0]
+        out._indptr = [self._indptr[e]]
+        out._indices = [self._indices[e]]
+        out._num_src = [self._num_src[s]]
+        out._num_dst = [self._num_dst[d]]
+        out._idtype = self._idtype
+        out._srcframes = [self._srcframes[s]]
+        out._dstframes = [self._dstframes[d]]
+        out._eframes = [self._eframes[e]]
+        return out
+
+    def adj_csc(self, etype: ETypeLike = None) -> Tuple[torch.Tensor, torch.Tensor, int, int]:
+        """(indptr, indices, num_src, num_dst) of edge type ``etype`` (None: the only one):
+        the adjacency protocol gnnsys.nn layers read."""
+        if etype is None and len(self._etypes) > 1:
+            raise ValueError(
+                f"this block has edge types {self._etypes}: use block[etype] (or "
+                "adj_csc(etype)) for one relation, or a relational layer such as "
+                "gnnsys.nn.HeteroRGCNConv"
+            )
+        e = self._etype_index(etype)
+        return (
+            self._indptr[e],
+            self._indices[e],
+            self._num_src[self._rel_src[e]],
+            self._num_dst[self._rel_dst[e]],
         )
 
-    def edges(
-        self, form: str = "uv", order: str = "eid", etype: ETypeLike = None
-    ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
-        """Edges as local ids: ``form`` 'uv' -> (src, dst), 'eid' -> edge ids, 'all' -> (src,
-        dst, eid); ``order`` 'eid' (by edge id) or 'srcdst' (by source, then destination).
+    def _dst_of_edges(self, e: int) -> torch.Tensor:
+        indptr = self._indptr[e]
+        deg = indptr[1:] - indptr[:-1]
+        num_dst = indptr.numel() - 1
+        return torch.repeat_interleave(
+            torch.arange(num_dst, dtype=torch.int64, device=self.device),
+            deg,
+            output_size=self._num_edges_of(e),
+        )
+
+    @property
+    def edges(self) -> _EdgeView:
+        """DGL's ``edges``: ``block.edges(form="uv", order="eid", etype=None)`` gives the
+        edges as local ids: ``form`` 'uv' -> (src, dst), 'eid' -> edge ids, 'all' -> (src, dst,
+        eid); ``order`` 'eid' (by edge id) or 'srcdst' (by source, then destination).
+        ``block.edges[etype].data`` is that edge type's frame.
 
         Example:
             >>> Block(torch.tensor([0, 1]), torch.tensor([1]), 2).edges()
             (tensor([1]), tensor([0]))
         """
-        check_etype(etype)
-        if form == "eid" and order == "eid":
-            return torch.arange(self.num_edges(), dtype=torch.int64, device=self.device)
-        return edge_view(self._indices.long(), self._dst_of_edges(), form, order, dst_sorted=True)
+        return _EdgeView(self)
 
-    all_edges = edges
+    def _edges(
+        self, form: str, order: str, etype: ETypeLike
+    ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
+        e = self._etype_index(etype)
+        it = self._idtype
+        if form == "eid" and order == "eid":
+            return torch.arange(self._num_edges_of(e), dtype=it, device=self.device)
+        out = edge_view(
+            self._indices[e].long(), self._dst_of_edges(e), form, order, dst_sorted=True
+        )
+        if it == torch.int64:
+            return out
+        if isinstance(out, tuple):
+            return tuple(t.to(it) for t in out)
+        return out.to(it)
+
+    def all_edges(
+        self, form: str = "uv", order: str = "eid", etype: ETypeLike = None
+    ) -> Union[torch.Tensor, Tuple[torch.Tensor, ...]]:
+        """Alias of ``edges(form, order, etype)``."""
+        return self._edges(form, order, etype)
 
     def in_degrees(self, v: Any = None, etype: ETypeLike = None) -> Union[int, torch.Tensor]:
-        """In-degree of destination nodes ``v`` (all when None); an int for an int ``v``."""
-        check_etype(etype)
-        deg = self._indptr[1:] - self._indptr[:-1]
-        return _select(deg, v, "v", self._num_dst)
+        """In-degree of destination nodes ``v`` (all when None) through edge type ``etype``;
+        an int for an int ``v``."""
+        e = self._etype_index(etype)
+        indptr = self._indptr[e]
+        deg = indptr[1:] - indptr[:-1]
+        return _select(deg, v, "v", indptr.numel() - 1)
 
     def out_degrees(self, u: Any = None, etype: ETypeLike = None) -> Union[int, torch.Tensor]:
-        """Out-degree of source nodes ``u`` (all when None); an int for an int ``u``."""
-        check_etype(etype)
-        deg = torch.bincount(self._indices.long(), minlength=self._num_src)
-        return _select(deg, u, "u", self._num_src)
+        """Out-degree of source nodes ``u`` (all when None) through edge type ``etype``; an
+        int for an int ``u``."""
+        e = self._etype_index(etype)
+        n = self._num_src[self._rel_src[e]]
+        deg = torch.bincount(self._indices[e].long(), minlength=n)
+        return _select(deg, u, "u", n)
 
     # ------------------------------------------------------------------ scopes and devices
     @contextlib.contextmanager
@@ -423,8 +911,8 @@ class Block:
         with _scope(self._frames()):
             yield self
 
-    def _frames(self) -> Tuple[_Frame, ...]:
-        return (self._srcframe, self._dstframe, self._eframe)
+    def _frames(self) -> List[_Frame]:
+        return self._srcframes + self._dstframes + self._eframes
 
     def to(self, device: DeviceLike, **kwargs: Any) -> Block:
         """A copy of the block with its structure and data on ``device`` (kwargs go to
@@ -434,11 +922,14 @@ class Block:
             return self
         out = object.__new__(type(self))
         out.__dict__.update(self.__dict__)
-        out._indptr = self._indptr.to(dev, **kwargs)
-        out._indices = self._indices.to(dev, **kwargs)
-        out._srcframe = self._srcframe._moved(dev, None, **kwargs)
-        out._dstframe = self._dstframe._moved(dev, out._srcframe, **kwargs)
-        out._eframe = self._eframe._moved(dev, None, **kwargs)
+        out._indptr = [t.to(dev, **kwargs) for t in self._indptr]
+        out._indices = [t.to(dev, **kwargs) for t in self._indices]
+        out._srcframes = [f._moved(dev, None, **kwargs) for f in self._srcframes]
+        out._dstframes = []
+        for f, t in zip(self._dstframes, self._dsttypes):
+            src = out._srcframes[self._srctypes.index(t)] if t in self._srctypes else None
+            out._dstframes.append(f._moved(dev, src, **kwargs))
+        out._eframes = [f._moved(dev, None, **kwargs) for f in self._eframes]
         return out
 
     def cpu(self) -> Block:
@@ -448,10 +939,15 @@ class Block:
         """No-op: the block keeps one format (CSC)."""
 
     def __repr__(self) -> str:
-        return (
-            f"Block(num_src_nodes={self._num_src}, num_dst_nodes={self._num_dst}, "
-            f"num_edges={self.num_edges()})"
-        )
+        if self._srctypes == [NTYPE] and self._etypes == [CANONICAL_ETYPE]:
+            return (
+                f"Block(num_src_nodes={self._num_src[0]}, num_dst_nodes={self._num_dst[0]}, "
+                f"num_edges={self.num_edges()})"
+            )
+        src = dict(zip(self._srctypes, self._num_src))
+        dst = dict(zip(self._dsttypes, self._num_dst))
+        edges = {e: self._num_edges_of(i) for i, e in enumerate(self._etypes)}
+        return f"Block(num_src_nodes={src}, num_dst_nodes={dst}, num_edges={edges})"
 
 
 def edge_view(
@@ -502,46 +998,61 @@ def _select(values: torch.Tensor, ids: Any, name: str, num: int) -> Union[int, t
     return values[t.long()]
 
 
-def _validate_block(
-    indptr: Any,
-    indices: Any,
-    num_src: Any,
-    src_ids: Optional[torch.Tensor],
-    edge_ids: Optional[torch.Tensor],
+def _check_idtype(idtype: Any) -> torch.dtype:
+    if idtype is None:
+        return torch.int64
+    if idtype not in (torch.int32, torch.int64):
+        raise ValueError(f"idtype must be torch.int32 or torch.int64, got {idtype!r}")
+    return idtype
+
+
+def _check_count(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+    return int(value)
+
+
+def _check_ids_shape(name: str, ids: Optional[torch.Tensor], num: int) -> None:
+    if ids is not None and (ids.dim() != 1 or ids.numel() != num):
+        raise ValueError(f"{name} must have shape [{num}], got {tuple(ids.shape)}")
+
+
+def _validate_relation(
+    indptr: Any, indices: Any, num_src: Any, num_dst: Optional[int], where: str
 ) -> None:
+    """One CSC: integer 1-D tensors, int64 indptr from 0 to E, non-decreasing, with
+    ``num_dst + 1`` entries (when given) and sources below ``num_src``. ``where`` prefixes the
+    messages (the edge type of a typed block)."""
     for name, t in (("indptr", indptr), ("indices", indices)):
         if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+            raise TypeError(f"{where}{name} must be a torch.Tensor, got {type(t).__name__}")
         if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
-            raise ValueError(f"{name} must be an integer tensor, got dtype {t.dtype}")
+            raise ValueError(f"{where}{name} must be an integer tensor, got dtype {t.dtype}")
         if t.dim() != 1:
-            raise ValueError(f"{name} must be 1-D, got shape {tuple(t.shape)}")
+            raise ValueError(f"{where}{name} must be 1-D, got shape {tuple(t.shape)}")
     if indptr.dtype != torch.int64:
-        raise ValueError(f"indptr must be int64, got {indptr.dtype}")
+        raise ValueError(f"{where}indptr must be int64, got {indptr.dtype}")
     if indices.device != indptr.device:
-        raise ValueError(f"indices is on {indices.device} but indptr is on {indptr.device}")
+        raise ValueError(f"{where}indices is on {indices.device} but indptr is on {indptr.device}")
     if not isinstance(num_src, int) or isinstance(num_src, bool) or num_src < 0:
-        raise ValueError(f"num_src_nodes must be an int >= 0, got {num_src!r}")
+        raise ValueError(f"{where}num_src_nodes must be an int >= 0, got {num_src!r}")
     if indptr.numel() < 1 or int(indptr[0]) != 0:
-        raise ValueError("indptr must have num_dst+1 >= 1 entries and start at 0")
-    if bool((indptr[1:] < indptr[:-1]).any()):
-        raise ValueError("indptr must be non-decreasing")
-    if int(indptr[-1]) != indices.numel():
-        raise ValueError(f"indptr ends at {int(indptr[-1])} but indices has {indices.numel()}")
-    num_dst = indptr.numel() - 1
-    if num_dst > num_src:
+        raise ValueError(f"{where}indptr must have num_dst+1 >= 1 entries and start at 0")
+    if num_dst is not None and indptr.numel() != num_dst + 1:
         raise ValueError(
-            f"a block's destination nodes are a prefix of its source nodes, so num_dst "
-            f"({num_dst}) must be <= num_src_nodes ({num_src})"
+            f"{where}indptr has {indptr.numel()} entries; {num_dst} destination nodes need "
+            f"{num_dst + 1}"
+        )
+    if bool((indptr[1:] < indptr[:-1]).any()):
+        raise ValueError(f"{where}indptr must be non-decreasing")
+    if int(indptr[-1]) != indices.numel():
+        raise ValueError(
+            f"{where}indptr ends at {int(indptr[-1])} but indices has {indices.numel()}"
         )
     if indices.numel():
         lo, hi = int(indices.min()), int(indices.max())
         if lo < 0 or hi >= num_src:
             bad = lo if lo < 0 else hi
-            raise IndexError(f"indices holds source id {bad}, out of range for {num_src} nodes")
-    if src_ids is not None and (src_ids.dim() != 1 or src_ids.numel() != num_src):
-        raise ValueError(f"src_ids must have shape [{num_src}], got {tuple(src_ids.shape)}")
-    if edge_ids is not None and (edge_ids.dim() != 1 or edge_ids.numel() != indices.numel()):
-        raise ValueError(
-            f"edge_ids must have shape [{indices.numel()}], got {tuple(edge_ids.shape)}"
-        )
+            raise IndexError(
+                f"{where}indices holds source id {bad}, out of range for {num_src} nodes"
+            )

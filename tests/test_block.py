@@ -1,4 +1,6 @@
-"""Tests for gnnsys.Block: structure, DGL-style data frames, scopes, devices, validation."""
+"""Tests for gnnsys.Block: structure, DGL-style data frames, scopes, devices, validation; typed
+blocks (several node and edge types: per-type sizes and frames, relation views, DGL's type
+rules)."""
 
 import pytest
 import torch
@@ -160,8 +162,15 @@ def test_type_arguments_accept_only_the_homogeneous_names():
     b = _block()
     # None, or DGL's default names for the one node / edge type, answer as untyped calls
     for nt in (None, "_N"):
-        assert (b.num_src_nodes(nt), b.num_dst_nodes(nt), b.num_nodes(nt)) == (4, 2, 6)
+        assert (b.num_src_nodes(nt), b.num_dst_nodes(nt)) == (4, 2)
         assert b.srcnodes(nt).tolist() == [0, 1, 2, 3] and b.dstnodes(nt).tolist() == [0, 1]
+    # DGL's block: num_nodes() counts both sides, a bare type name resolves to the source side
+    assert (b.num_nodes(), b.num_nodes("_N"), b.num_nodes("DST/_N"), b.num_nodes("SRC/_N")) == (
+        6,
+        4,
+        2,
+        4,
+    )
     for et in (None, "_E", ("_N", "_E", "_N")):
         assert b.num_edges(et) == 4 and b.edges(etype=et)[0].tolist() == [1, 2, 3, 0]
         assert b.in_degrees(etype=et).tolist() == [2, 2]
@@ -170,7 +179,7 @@ def test_type_arguments_accept_only_the_homogeneous_names():
     assert b.canonical_etypes == [("_N", "_E", "_N")]
     node_calls = [b.num_src_nodes, b.num_dst_nodes, b.num_nodes, b.srcnodes, b.dstnodes]
     for call in node_calls:
-        with pytest.raises(ValueError, match="ntype='paper'.*only node type is '_N'"):
+        with pytest.raises(ValueError, match="ntype='paper'.*only .*node type is '_N'"):
             call("paper")
     edge_calls = [
         b.num_edges,
@@ -214,3 +223,141 @@ def test_edge_view_orders_and_forms(dst_sorted):
         edge_view(src, dst, "xy", "eid")
     with pytest.raises(ValueError, match="order must be one of"):
         edge_view(src, dst, "uv", "dst")
+
+
+# ---------------------------------------------------------------------------- typed blocks
+AB, BA, AA = ("a", "ab", "b"), ("b", "ba", "a"), ("a", "aa", "a")
+
+
+def _typed(**kw):
+    # sources: a0..a3, b0..b2; destinations: a0, a1 and b0 (prefixes of their types)
+    rels = {
+        AB: (torch.tensor([0, 3]), torch.tensor([1, 2, 3])),  # a1, a2, a3 -> b0
+        BA: (torch.tensor([0, 1, 2]), torch.tensor([2, 0])),  # b2 -> a0, b0 -> a1
+        AA: (torch.tensor([0, 0, 1]), torch.tensor([3])),  # a3 -> a1
+    }
+    return Block.from_relations(rels, {"a": 4, "b": 3}, {"a": 2, "b": 1}, **kw)
+
+
+def test_typed_sizes_types_and_edges():
+    b = _typed()
+    assert b.srctypes == ["a", "b"] and b.dsttypes == ["a", "b"]
+    assert b.ntypes == ["a", "b", "a", "b"] and b.etypes == ["ab", "ba", "aa"]
+    assert b.canonical_etypes == [AB, BA, AA]
+    assert (b.num_src_nodes("a"), b.num_src_nodes("b"), b.num_src_nodes()) == (4, 3, 7)
+    assert (b.num_dst_nodes("a"), b.num_dst_nodes("b"), b.num_dst_nodes()) == (2, 1, 3)
+    assert (b.num_edges("ab"), b.num_edges(BA), b.num_edges()) == (3, 2, 6)
+    assert b.num_nodes() == 10 and b.num_nodes("b") == 3 and b.num_nodes("DST/b") == 1
+    u, v = b.edges(etype="ba")
+    assert u.tolist() == [2, 0] and v.tolist() == [0, 1]
+    assert b.in_degrees(etype="ab").tolist() == [3]
+    assert b.in_degrees(etype="aa").tolist() == [0, 1]
+    assert b.out_degrees(etype="ab").tolist() == [0, 1, 1, 1]
+    assert b.to_canonical_etype("aa") == AA
+    assert b.srcnodes("b").tolist() == [0, 1, 2] and b.dstnodes("a").tolist() == [0, 1]
+    assert repr(b).startswith("Block(num_src_nodes={'a': 4, 'b': 3}, num_dst_nodes={'a': 2,")
+    # one relation's CSC, in the adjacency protocol of gnnsys.ops
+    indptr, indices, ns, nd = b.adj_csc("ab")
+    assert indptr.tolist() == [0, 3] and indices.tolist() == [1, 2, 3] and (ns, nd) == (4, 1)
+    assert b[("b", "ba", "a")].adj_csc()[2:] == (3, 2)
+
+
+def test_typed_type_arguments_name_the_types():
+    b = _typed()
+    with pytest.raises(ValueError, match=r"edge types \[\('a', 'ab', 'b'\).*name one"):
+        b.edges()
+    with pytest.raises(ValueError, match="name one"):
+        b.in_degrees()
+    with pytest.raises(ValueError, match="use block\\[etype\\]"):
+        b.adj_csc()
+    with pytest.raises(ValueError, match=r"etype='nope' is not an edge type here \(edge types"):
+        b.num_edges("nope")
+    with pytest.raises(ValueError, match="ntype='c' is not a source node type"):
+        b.num_src_nodes("c")
+    with pytest.raises(ValueError, match="ntype='c' is not a destination node type"):
+        b.dstnodes["c"]
+    with pytest.raises(ValueError, match="source node types \\['a', 'b'\\]: name one"):
+        b.srcnodes()
+    # a relation name shared by two edge types is ambiguous; the triple is not
+    twice = Block.from_relations(
+        {("a", "r", "a"): (torch.tensor([0, 0]), torch.tensor([], dtype=torch.int64)),
+         ("a", "r", "b"): (torch.tensor([0, 0]), torch.tensor([], dtype=torch.int64))},
+        {"a": 1, "b": 1}, {"a": 1, "b": 1},
+    )  # fmt: skip
+    with pytest.raises(ValueError, match="ambiguous"):
+        twice.num_edges("r")
+    assert twice.num_edges(("a", "r", "b")) == 0
+
+
+def test_typed_frames_per_type_and_relation_views_share_them():
+    feat_a = torch.arange(40.0).view(20, 2)
+    b = _typed(
+        src_ids={"a": torch.tensor([5, 6, 7, 8]), "b": torch.tensor([0, 1, 2])},
+        edge_ids={AB: torch.tensor([10, 11, 12])},
+        node_parent={"a": {"feat": feat_a}},
+    )
+    # srcdata of a block with several source types is DGL's per-type view
+    ids = b.srcdata["_ID"]
+    assert ids["a"].tolist() == [5, 6, 7, 8] and ids["b"].tolist() == [0, 1, 2]
+    assert b.dstdata["_ID"]["a"].tolist() == [5, 6] and b.dstdata["_ID"]["b"].tolist() == [0]
+    assert set(b.srcdata["feat"]) == {"a"}  # only type a's parent has feat
+    assert torch.equal(b.srcnodes["a"].data["feat"], feat_a[[5, 6, 7, 8]])
+    assert torch.equal(b.dstnodes["a"].data["feat"], feat_a[[5, 6]])
+    assert b.edata["_ID"] == {AB: b.edges[AB].data["_ID"]}
+    assert b.edges["ab"].data["_ID"].tolist() == [10, 11, 12]
+    b.srcdata["h"] = {"a": torch.ones(4, 3), "b": torch.zeros(3, 3)}
+    assert b.srcnodes["b"].data["h"].shape == (3, 3)
+    with pytest.raises(TypeError, match=r"several source node types \['a', 'b'\].*dict"):
+        b.srcdata["h"] = torch.ones(7, 3)
+    with pytest.raises(ValueError, match="'h' must have 3 rows"):
+        b.srcdata["h"] = {"b": torch.ones(4, 3)}
+    with pytest.raises(ValueError, match="ntype='c'"):
+        b.srcdata["h"] = {"c": torch.ones(4, 3)}
+    with pytest.raises(KeyError, match="no source node data named 'nope' in any type"):
+        b.srcdata["nope"]
+    # a relation's block shares its types' frames (as DGL's relation graphs do)
+    rel = b[AB]
+    assert rel.srctypes == ["a"] and rel.dsttypes == ["b"] and rel.canonical_etypes == [AB]
+    assert torch.equal(rel.srcdata["h"], b.srcnodes["a"].data["h"])  # one type: a tensor
+    rel.dstdata["y"] = torch.full((1,), 7.0)
+    assert b.dstnodes["b"].data["y"].tolist() == [7.0]
+    with b.local_scope():
+        b.srcdata["tmp"] = {"a": torch.ones(4)}
+        del b.srcdata["h"]
+        assert "h" not in b.srcnodes["b"].data
+    assert "tmp" not in b.srcdata and "h" in b.srcnodes["a"].data and "h" in b.srcnodes["b"].data
+    assert b.to("cpu") is b
+
+
+def test_typed_validation_names_the_relation_and_type():
+    ok = {AB: (torch.tensor([0, 1]), torch.tensor([0]))}
+    with pytest.raises(ValueError, match=r"num_dst_nodes\['a'\] \(3\) must be <= num_src_nodes"):
+        Block.from_relations(ok, {"a": 2, "b": 1}, {"a": 3, "b": 1})
+    with pytest.raises(ValueError, match="destination type 'c' is not a source type"):
+        Block.from_relations(ok, {"a": 2, "b": 1}, {"a": 1, "b": 1, "c": 0})
+    with pytest.raises(IndexError, match=r"\('a', 'ab', 'b'\): indices holds source id 2"):
+        Block.from_relations(
+            {AB: (torch.tensor([0, 1]), torch.tensor([2]))}, {"a": 2, "b": 1}, {"a": 0, "b": 1}
+        )
+    with pytest.raises(ValueError, match=r"\('a', 'ab', 'b'\): indptr has 2 entries; 2 dest"):
+        Block.from_relations(ok, {"a": 2, "b": 2}, {"a": 0, "b": 2})
+    with pytest.raises(ValueError, match="names node type 'x'"):
+        Block.from_relations({("x", "r", "b"): ok[AB]}, {"a": 2, "b": 1}, {"a": 0, "b": 1})
+    with pytest.raises(ValueError, match=r"src_ids\['a'\] must have shape \[2\]"):
+        Block.from_relations(ok, {"a": 2, "b": 1}, {"a": 0, "b": 1}, src_ids={"a": torch.arange(3)})
+    with pytest.raises(ValueError, match="node_parent names 'c'"):
+        Block.from_relations(ok, {"a": 2, "b": 1}, {"a": 0, "b": 1}, node_parent={"c": {}})
+    with pytest.raises(ValueError, match="idtype must be torch.int32 or torch.int64"):
+        Block.from_relations(ok, {"a": 2, "b": 1}, {"a": 0, "b": 1}, idtype=torch.int16)
+
+
+def test_idtype_int32_ids():
+    b = _block(src_ids=torch.tensor([7, 3, 9, 0]), edge_ids=torch.arange(4), idtype=torch.int32)
+    assert b.idtype == torch.int32
+    assert b.srcdata[NID].dtype == torch.int32 and b.dstdata[NID].dtype == torch.int32
+    assert b.edata[EID].dtype == torch.int32
+    u, v, e = b.edges(form="all")
+    assert u.dtype == v.dtype == e.dtype == torch.int32 and u.tolist() == [1, 2, 3, 0]
+    assert b.srcnodes().dtype == torch.int32 and b.edges(form="eid").dtype == torch.int32
+    t = _typed(idtype=torch.int32, src_ids={"a": torch.arange(4), "b": torch.arange(3)})
+    assert t.srcdata[NID]["b"].dtype == torch.int32 and t.edges(etype="ab")[0].dtype == torch.int32

@@ -3,14 +3,27 @@
 ``DataLoader(graph, indices, graph_sampler, ...)`` yields ``(input_nodes, output_nodes, blocks)``
 (``(input_nodes, pair_graph, neg_pair_graph, blocks)`` for edge prediction) with DGL's
 signatures and conventions: fanouts list the input layer first, ``blocks[0]`` is the input
-layer, each block's destination nodes are the first of its source nodes, prefetched features
-land in ``blocks[0].srcdata``, labels in ``blocks[-1].dstdata``, and ``"_ID"`` columns hold
-global ids. The sampling, batching, threading and device copies are the one gnnsys ``Loader``
+layer, each block's destination nodes are the first of its source nodes (per node type),
+prefetched features land in ``blocks[0].srcdata``, labels in ``blocks[-1].dstdata``, and
+``"_ID"`` columns hold the parent graph's ids (ids within their type on a heterograph). The
+sampling, batching, threading, feature fetch and device copies are the one gnnsys ``Loader``
 engine (numba kernels on threads, no worker processes); this module only translates.
 
-``graph`` is a DGL graph (when ``dgl`` imports) or a ``gnnsys.Graph`` carrying ``ndata`` /
-``edata`` dicts (``edata`` in the Graph's CSC order, as ``Graph.from_dgl`` stores it). Blocks
-are real DGL blocks when ``dgl`` imports, else ``gnnsys.Block`` with the same API.
+Homogeneous graphs and heterographs take one path: a homogeneous graph is the one-type case
+(DGL's ``"_N"`` and ``("_N", "_E", "_N")``). On a heterograph ``indices`` is a dict
+``{node type: ids}`` (``{edge type: edge ids}`` for edge prediction), fanouts may be a dict
+``{edge type: k}`` per layer (naming every edge type, as DGL requires), ``input_nodes`` /
+``output_nodes`` are dicts per node type, and blocks carry several node and edge types
+(``block.srcdata["feat"]`` is ``{ntype: tensor}``, ``block[etype]`` one relation).
+
+``graph`` is a DGL graph or heterograph (when ``dgl`` imports) or a ``gnnsys.Graph`` whose
+data sit in ``graph.ndata`` / ``graph.edata``: on an untyped Graph keyed by name (``edata`` in
+the Graph's CSC order, as ``Graph.from_dgl`` stores it); on a typed Graph keyed
+``(node_type, name)`` and ``(edge_type, name)`` (edge type as a triple or a unique relation
+name; rows are ids within the type: the edge ids ``Graph.from_hetero`` assigns, i.e. positions
+in each type's ``edge_index``). Blocks are real DGL blocks when ``dgl`` imports, else
+``gnnsys.Block`` with the same API. The id dtype of a DGL graph is kept (``g.int()`` gives int32
+ids and blocks); a ``gnnsys.Graph`` gives int64 unless ``DataLoader(..., idtype=torch.int32)``.
 
 Example:
     >>> from gnnsys.loaders import dgl as dgl_loading        # was: dgl.dataloading
@@ -20,13 +33,20 @@ Example:
     >>> for input_nodes, output_nodes, blocks in loader:
     ...     logits = model(blocks, blocks[0].srcdata["feat"])
     ...     loss = F.cross_entropy(logits, blocks[-1].dstdata["label"])
+    >>> # a heterograph: seeds per node type, fanouts per edge type and layer
+    >>> sampler = dgl_loading.NeighborSampler([{"cites": 5, "writes": 3}] * 2,
+    ...                                       prefetch_node_feats={"paper": ["feat"]})
+    >>> loader = dgl_loading.DataLoader(hg, {"paper": train_nids}, sampler, batch_size=512)
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import types
+import weakref
+from dataclasses import replace
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -37,13 +57,17 @@ from gnnsys.block import (
     EID,
     NID,
     Block,
+    EdgeType,
     ETypeLike,
+    _EdgeView,
     _Frame,
+    _NodeView,
     _scope,
     _select,
-    check_etype,
-    check_ntype,
+    _TypedData,
+    edge_type_index,
     edge_view,
+    node_type_index,
 )
 from gnnsys.features import FeatureStore
 from gnnsys.graph import Graph
@@ -53,6 +77,7 @@ __all__ = [
     "DataLoader",
     "NodeDataLoader",
     "NeighborSampler",
+    "MultiLayerNeighborSampler",
     "MultiLayerFullNeighborSampler",
     "EdgePredictionSampler",
     "as_edge_prediction_sampler",
@@ -75,6 +100,9 @@ _TORCH_KWARGS = (
     "multiprocessing_context",
     "pin_memory_device",
 )
+# DGL's sampler classes this module reproduces, by exact class name (anything else from dgl,
+# e.g. LaborSampler or ShaDowKHopSampler, samples differently and is refused).
+_DGL_SAMPLERS = ("NeighborSampler", "MultiLayerNeighborSampler", "MultiLayerFullNeighborSampler")
 
 
 # ====================================================================== optional dgl
@@ -99,9 +127,19 @@ def _is_dgl_graph(g: Any) -> bool:
 
 
 # ====================================================================== graph samplers
-def _check_names(name: str, value: Any) -> List[str]:
+NamesLike = Union[None, Sequence[str], Mapping[Any, Sequence[str]]]
+
+
+def _check_names(name: str, value: Any) -> Union[List[str], Dict[Any, List[str]]]:
+    """A list of data names, or (per type, as DGL takes it) a dict {type: [names]}."""
     if value is None:
         return []
+    if isinstance(value, Mapping):
+        return {k: _check_name_list(f"{name}[{k!r}]", v) for k, v in value.items()}
+    return _check_name_list(name, value)
+
+
+def _check_name_list(name: str, value: Any) -> List[str]:
     if isinstance(value, str) or not isinstance(value, (list, tuple)):
         raise TypeError(f"{name} must be a list of feature names, got {value!r}")
     for v in value:
@@ -110,43 +148,72 @@ def _check_names(name: str, value: Any) -> List[str]:
     return list(value)
 
 
+def _check_layer(i: int, f: Any) -> Union[int, Dict[Any, int]]:
+    if isinstance(f, Mapping):
+        if not f:
+            raise ValueError(f"fanouts[{i}] is an empty dict: give a fanout per edge type")
+        return {k: _check_fanout(f"fanouts[{i}][{k!r}]", v) for k, v in f.items()}
+    return _check_fanout(f"fanouts[{i}]", f)
+
+
+def _check_fanout(name: str, f: Any) -> int:
+    if isinstance(f, bool) or not isinstance(f, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {f!r}")
+    if f < -1:
+        raise ValueError(f"{name} = {f}; fanouts must be >= -1 (-1 = all)")
+    return int(f)
+
+
 class NeighborSampler:
     """DGL's ``NeighborSampler``: sample ``fanouts[l]`` in-neighbours per node for layer l.
 
     Args:
-        fanouts: one int per layer, **input layer first** (DGL's order); -1 takes every
+        fanouts: one entry per layer, **input layer first** (DGL's order); -1 takes every
             neighbour. ``[5, 10]`` samples 10 neighbours of each seed, then 5 of every node.
+            An entry may be a dict ``{edge type: k}`` (relation name or triple) that must name
+            every edge type of the graph, as DGL requires; an int applies to every edge type.
         edge_dir: ``"in"`` (messages flow along edges, as DGL's default). ``"out"`` is not
             implemented (NotImplementedError).
         prob: name of a non-negative edge-data column to sample proportionally to (a bool
-            column acts as ``mask``); zero-probability edges are never drawn.
-        mask: name of a bool edge-data column; only edges where it is True are sampled.
+            column acts as ``mask``); zero-probability edges are never drawn. On a heterograph
+            the edge types without that column are sampled uniformly (as DGL does); at least
+            one type must have it.
+        mask: name of a bool edge-data column; only edges where it is True are sampled (edge
+            types without the column: every edge).
         replace: sample with replacement.
-        prefetch_node_feats: node-data names gathered into ``blocks[0].srcdata``.
-        prefetch_labels: node-data names gathered into ``blocks[-1].dstdata``.
-        prefetch_edge_feats: edge-data names gathered into every ``block.edata``.
+        prefetch_node_feats: node-data names gathered into ``blocks[0].srcdata``: a list (on
+            a heterograph, for every node type that has the column) or a dict
+            ``{node type: [names]}``.
+        prefetch_labels: node-data names gathered into ``blocks[-1].dstdata`` (list or dict).
+        prefetch_edge_feats: edge-data names gathered into every ``block.edata`` (list or
+            dict per edge type).
         output_device: where blocks go when the DataLoader's ``device`` is not given.
+        fused: accepted for DGL compatibility; no effect (one kernel samples every layer).
+
+    ``MultiLayerNeighborSampler`` is the same class (DGL's alias).
 
     Example:
         >>> sampler = NeighborSampler([10, 15], prefetch_node_feats=["feat"])
+        >>> hetero = NeighborSampler([{"cites": 5, "writes": 2}, {"cites": 10, "writes": 4}])
     """
 
     def __init__(
         self,
-        fanouts: Sequence[int],
+        fanouts: Sequence[Union[int, Mapping[Any, int]]],
         edge_dir: str = "in",
         prob: Optional[str] = None,
         mask: Optional[str] = None,
         replace: bool = False,
-        prefetch_node_feats: Optional[Sequence[str]] = None,
-        prefetch_labels: Optional[Sequence[str]] = None,
-        prefetch_edge_feats: Optional[Sequence[str]] = None,
+        prefetch_node_feats: NamesLike = None,
+        prefetch_labels: NamesLike = None,
+        prefetch_edge_feats: NamesLike = None,
         output_device: Any = None,
+        fused: bool = True,
     ) -> None:
         if isinstance(fanouts, Mapping):
-            raise NotImplementedError(
-                "per-edge-type fanouts (a dict) are for heterographs, which gnnsys does not "
-                "support; give one int per layer"
+            raise TypeError(
+                "fanouts must be a list with one entry per layer; for per-edge-type fanouts "
+                "give a list of dicts, e.g. [{'cites': 5, 'writes': 3}] * 2"
             )
         if isinstance(fanouts, torch.Tensor):
             fanouts = fanouts.tolist()
@@ -154,11 +221,7 @@ class NeighborSampler:
             raise TypeError(f"fanouts must be a list of ints (one per layer), got {fanouts!r}")
         if len(fanouts) == 0:
             raise ValueError("fanouts is empty: give one fanout per layer, e.g. [15, 10, 5]")
-        for i, f in enumerate(fanouts):
-            if isinstance(f, bool) or not isinstance(f, (int, np.integer)):
-                raise TypeError(f"fanouts[{i}] must be an int, got {f!r}")
-            if f < -1:
-                raise ValueError(f"fanouts[{i}] = {f}; fanouts must be >= -1 (-1 = all)")
+        layers = [_check_layer(i, f) for i, f in enumerate(fanouts)]
         if edge_dir == "out":
             raise NotImplementedError(
                 "edge_dir='out' is not implemented: gnnsys samples in-edges (edge_dir='in'); "
@@ -170,11 +233,14 @@ class NeighborSampler:
         for name, value in (("prob", prob), ("mask", mask)):
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"{name} must be the name of an edge-data column, got {value!r}")
-        self.fanouts = [int(f) for f in fanouts]
+        if not isinstance(fused, (bool, np.bool_)):
+            raise TypeError(f"fused must be a bool, got {fused!r}")
+        self.fanouts = layers
         self.edge_dir = edge_dir
         self.prob = prob
         self.mask = mask
         self.replace = bool(replace)
+        self.fused = bool(fused)
         self.prefetch_node_feats = _check_names("prefetch_node_feats", prefetch_node_feats)
         self.prefetch_labels = _check_names("prefetch_labels", prefetch_labels)
         self.prefetch_edge_feats = _check_names("prefetch_edge_feats", prefetch_edge_feats)
@@ -190,23 +256,63 @@ class NeighborSampler:
             f"prob={self.prob!r}, mask={self.mask!r})"
         )
 
+    def fanout_matrix(self, graph: Graph) -> np.ndarray:
+        """The fanouts as an int64 [layers, edge types] matrix in hop order (nearest the seeds
+        first: DGL's list reversed), checked against ``graph``'s edge types.
+
+        Example:
+            >>> NeighborSampler([2, {"cites": 5, "writes": 1}]).fanout_matrix(g).tolist()
+            [[5, 1], [2, 2]]
+        """
+        k = graph.num_edge_types
+        out = np.empty((len(self.fanouts), k), np.int64)
+        for i, layer in enumerate(self.fanouts):
+            if not isinstance(layer, dict):
+                out[i] = layer
+                continue
+            seen: Dict[int, Any] = {}
+            for key, f in layer.items():
+                try:
+                    e = graph.edge_type_id(key)
+                except ValueError as err:
+                    raise ValueError(f"fanouts[{i}]: {err}") from None
+                if e in seen:
+                    raise ValueError(
+                        f"fanouts[{i}] gives edge type {graph.edge_types[e]!r} twice "
+                        f"({seen[e]!r} and {key!r})"
+                    )
+                seen[e] = key
+                out[i, e] = f
+            missing = [graph.edge_types[e] for e in range(k) if e not in seen]
+            if missing:
+                raise ValueError(
+                    f"fanouts[{i}] gives no fanout for edge type {missing[0]!r}: as in DGL, a "
+                    "dict of fanouts must name every edge type (use 0 to skip one)"
+                )
+        return out[::-1].copy()
+
     def sample(
         self, g: Any, seed_nodes: Any, exclude_eids: Any = None, *, seed: int = 0
-    ) -> Tuple[torch.Tensor, torch.Tensor, list]:
+    ) -> Tuple[Any, Any, list]:
         """Sample one batch outside a DataLoader: ``(input_nodes, output_nodes, blocks)``.
+        ``seed_nodes`` and ``exclude_eids`` are tensors, or dicts per node / edge type.
 
         Example:
             >>> input_nodes, output_nodes, blocks = sampler.sample(g, torch.tensor([0, 5]))
         """
-        src = _prepare_source(g)
-        core = _NodeCore(src, self, block_type="auto")
-        seeds = check_index("seed_nodes", seed_nodes, src.num_nodes, device=None, exc=IndexError)
-        sub = core.sample(seeds.cpu(), SampleKey(seed=seed))
+        view = _prepare_view(g)
+        core = _NodeCore(view, self, block_type="auto")
+        flat = _flat_node_seeds(view, seed_nodes, "seed_nodes")
+        core.output_types = flat.dict_keys
+        drop = None
         if exclude_eids is not None:
-            sub = _drop_edges(sub, _as_id_set(exclude_eids, "exclude_eids"))
-        return core.collate(sub)
+            drop = _exclusion_keys(view, exclude_eids, "exclude_eids")
+        return _run_once(core, flat.ids, seed, lambda s, k: core.sample_excluding(s, k, drop))
 
     sample_blocks = sample
+
+
+MultiLayerNeighborSampler = NeighborSampler
 
 
 class MultiLayerFullNeighborSampler(NeighborSampler):
@@ -226,7 +332,8 @@ class MultiLayerFullNeighborSampler(NeighborSampler):
 
 class Uniform:
     """Negative sampler: ``k`` corrupted pairs ``(u, v')`` per edge ``(u, v)``, ``v'`` uniform
-    over all nodes (DGL's ``negative_sampler.Uniform`` / ``PerSourceUniform``).
+    over the nodes of the edge's destination type (DGL's ``negative_sampler.Uniform`` /
+    ``PerSourceUniform``). The negatives of an edge type are edges of that type.
 
     Example:
         >>> neg = negative_sampler.Uniform(5)
@@ -237,17 +344,32 @@ class Uniform:
             raise ValueError(f"k must be an int >= 1, got {k!r}")
         self.k = int(k)
 
-    def __call__(self, g: Any, eids: Any) -> Tuple[torch.Tensor, torch.Tensor]:
-        """DGL's call form: negatives for edge ids ``eids`` of ``g`` (torch's global RNG)."""
-        src_graph = _prepare_source(g)
-        ids = check_index("eids", eids, src_graph.edge_id_bound, device=None, exc=IndexError)
-        u, _ = src_graph.find_edges(ids.cpu())
-        return self.generate(u, src_graph.num_nodes, None)
+    def __call__(self, g: Any, eids: Any) -> Any:
+        """DGL's call form: negatives for edge ids ``eids`` of ``g`` (a tensor, or a dict
+        ``{edge type: ids}`` giving a dict of pairs), drawn from torch's global RNG."""
+        view = _prepare_view(g)
+        if isinstance(eids, Mapping):
+            out = {}
+            for k, ids in eids.items():
+                e = _edge_type_of(view, k, "eids")
+                pos = view.pos_of_eid(
+                    e, _check_seed_ids(f"eids[{k!r}]", ids, view.eid_bound(e), "edge")
+                )
+                u, _ = view.find_edges(pos)
+                et = view.edge_types[e]
+                t_src, t_dst = view.node_type_id(et[0]), view.node_type_id(et[2])
+                s, d = self.generate(u - view.offset(t_src), view.num_nodes_of(t_dst), None)
+                out[et] = (s, d)
+            return out
+        e = _only_edge_type(view, "eids")
+        ids = _check_seed_ids("eids", eids, view.eid_bound(e), "edge")
+        u, _ = view.find_edges(view.pos_of_eid(e, ids))
+        return self.generate(u, view.num_nodes_of(view.node_type_id(view.edge_types[e][2])), None)
 
     def generate(
         self, src: torch.Tensor, num_nodes: int, generator: Optional[torch.Generator]
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """(src repeated k times, uniform destinations) for the given positive sources."""
+        """(src repeated k times, uniform destinations below ``num_nodes``)."""
         neg_src = src.repeat_interleave(self.k)
         neg_dst = torch.randint(0, max(num_nodes, 1), (neg_src.numel(),), generator=generator)
         return neg_src, neg_dst
@@ -256,7 +378,7 @@ class Uniform:
 negative_sampler = types.SimpleNamespace(Uniform=Uniform, PerSourceUniform=Uniform)
 negative_sampler.__doc__ = "Negative samplers for link prediction (DGL's module of that name)."
 
-_EXCLUDE = (None, "self", "reverse_id")
+_EXCLUDE = (None, "self", "reverse_id", "reverse_types")
 
 
 class EdgePredictionSampler:
@@ -267,31 +389,42 @@ class EdgePredictionSampler:
         sampler: NeighborSampler,
         exclude: Union[None, str, Callable] = None,
         reverse_eids: Any = None,
-        reverse_etypes: Any = None,
+        reverse_etypes: Optional[Mapping[Any, Any]] = None,
         negative_sampler: Any = None,
-        prefetch_labels: Optional[Sequence[str]] = None,
+        prefetch_labels: NamesLike = None,
     ) -> None:
         if not isinstance(sampler, NeighborSampler):
-            raise TypeError(
-                f"sampler must be a gnnsys.loaders.dgl.NeighborSampler, got {type(sampler).__name__}"
-            )
-        if exclude == "reverse_types" or reverse_etypes is not None:
-            raise NotImplementedError("exclude='reverse_types' needs heterographs (unsupported)")
+            sampler = _from_dgl_sampler(sampler, "sampler")
         if not callable(exclude) and exclude not in _EXCLUDE:
             raise ValueError(
-                f"exclude must be None, 'self', 'reverse_id' or a callable, got {exclude!r}"
+                "exclude must be None, 'self', 'reverse_id', 'reverse_types' or a callable, "
+                f"got {exclude!r}"
             )
         if exclude == "reverse_id" and reverse_eids is None:
             raise ValueError("exclude='reverse_id' needs reverse_eids (edge id -> reverse id)")
+        if exclude == "reverse_types" and reverse_etypes is None:
+            raise ValueError(
+                "exclude='reverse_types' needs reverse_etypes ({edge type: its reverse type})"
+            )
+        if reverse_etypes is not None and not isinstance(reverse_etypes, Mapping):
+            raise TypeError(
+                f"reverse_etypes must be a dict {{edge type: reverse edge type}}, got "
+                f"{type(reverse_etypes).__name__}"
+            )
         if negative_sampler is not None and not callable(negative_sampler):
             raise TypeError(f"negative_sampler must be callable, got {negative_sampler!r}")
         self.sampler = sampler
         self.exclude = exclude
-        self.reverse_eids = (
-            check_index("reverse_eids", reverse_eids, None, device=None).cpu()
-            if reverse_eids is not None
-            else None
-        )
+        if isinstance(reverse_eids, Mapping):
+            self.reverse_eids: Any = {
+                k: check_index(f"reverse_eids[{k!r}]", v, None, device=None).cpu()
+                for k, v in reverse_eids.items()
+            }
+        elif reverse_eids is not None:
+            self.reverse_eids = check_index("reverse_eids", reverse_eids, None, device=None).cpu()
+        else:
+            self.reverse_eids = None
+        self.reverse_etypes = dict(reverse_etypes) if reverse_etypes is not None else None
         self.negative_sampler = negative_sampler
         self.prefetch_labels = _check_names("prefetch_labels", prefetch_labels)
         self.output_device = sampler.output_device
@@ -307,24 +440,31 @@ def as_edge_prediction_sampler(
     sampler: NeighborSampler,
     exclude: Union[None, str, Callable] = None,
     reverse_eids: Any = None,
-    reverse_etypes: Any = None,
+    reverse_etypes: Optional[Mapping[Any, Any]] = None,
     negative_sampler: Any = None,
-    prefetch_labels: Optional[Sequence[str]] = None,
+    prefetch_labels: NamesLike = None,
 ) -> EdgePredictionSampler:
     """Turn a node sampler into an edge sampler for link prediction (DGL's function).
 
     Each batch of edge ids yields ``(input_nodes, pair_graph, neg_pair_graph, blocks)``
     (without ``negative_sampler``: ``(input_nodes, pair_graph, blocks)``); the pair graphs
-    share one compacted node set whose ids are ``pair_graph.ndata["_ID"]``, which are the
-    seeds of the blocks. ``exclude``: None, ``"self"`` (drop the batch's edges from the
-    sampled neighbourhoods), ``"reverse_id"`` (also their reverses ``reverse_eids[e]``) or a
-    callable ``eids -> eids to drop``. Excluded edges are removed after sampling, so with a
+    share one compacted node set per node type whose ids are ``pair_graph.ndata["_ID"]``,
+    which are the seeds of the blocks. On a heterograph the DataLoader's ``indices`` is a dict
+    ``{edge type: edge ids}`` and the pair graphs carry every node and edge type. ``exclude``:
+    None, ``"self"`` (drop the batch's edges from the sampled neighbourhoods),
+    ``"reverse_id"`` (also their reverses ``reverse_eids[e]``; a dict per edge type on a
+    heterograph), ``"reverse_types"`` (also the edges with the same ids in the reverse type,
+    ``reverse_etypes = {etype: reverse etype}``) or a callable ``eids -> eids to drop`` (dicts
+    per edge type on a heterograph). Excluded edges are removed after sampling, so with a
     finite fanout a node touching one may keep fewer than ``fanout`` neighbours (DGL draws
     among the others); with fanout -1 the result is DGL's.
 
     Example:
         >>> sampler = as_edge_prediction_sampler(NeighborSampler([10, 10]), exclude="self",
         ...                                      negative_sampler=negative_sampler.Uniform(5))
+        >>> hetero = as_edge_prediction_sampler(
+        ...     NeighborSampler([5, 5]), exclude="reverse_types",
+        ...     reverse_etypes={"clicks": "clicked-by", "clicked-by": "clicks"})
     """
     return EdgePredictionSampler(
         sampler,
@@ -337,170 +477,371 @@ def as_edge_prediction_sampler(
 
 
 # ====================================================================== the prepared graph
-class _Source:
-    """The user's graph as the samplers need it: CSC structure plus its node and edge data.
+class _TypeColumns(Mapping):
+    """One type's columns of a typed gnnsys Graph's ``ndata`` / ``edata``: the entries keyed
+    ``(type, name)`` whose type resolves to ``index`` (plain-name keys too when the graph has
+    one type of that kind). A live view: columns added to the dict later show up."""
 
-    ``graph.edge_ids`` (or the CSC position when None) is the user's edge id; ``edata`` rows
-    are indexed by edge id for a DGL graph and by CSC position for a ``gnnsys.Graph``.
+    def __init__(
+        self, data: Dict[Any, Any], index: int, resolve: Callable[[Any], int], single: bool
+    ):
+        self._data = data
+        self._index = index
+        self._resolve = resolve
+        self._single = single
+
+    def _key_of(self, name: str) -> Any:
+        for k in self._data:
+            if isinstance(k, tuple) and len(k) == 2 and k[1] == name:
+                with contextlib.suppress(ValueError):
+                    if self._resolve(k[0]) == self._index:
+                        return k
+        if self._single and name in self._data:
+            return name
+        return None
+
+    def __getitem__(self, name: str) -> Any:
+        k = self._key_of(name)
+        if k is None:
+            raise KeyError(name)
+        return self._data[k]
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._key_of(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        seen: Dict[str, None] = {}
+        for k in self._data:
+            if isinstance(k, tuple) and len(k) == 2:
+                with contextlib.suppress(ValueError):
+                    if self._resolve(k[0]) == self._index:
+                        seen[k[1]] = None
+            elif self._single and isinstance(k, str):
+                seen[k] = None
+        return iter(list(seen))
+
+    def __len__(self) -> int:
+        return len(list(iter(self)))
+
+
+class _DglGraphView:
+    """The user's graph (a DGL graph or heterograph, or a gnnsys ``Graph``) as the samplers
+    need it: one (typed) CSC plus the node data of each node type and the edge data of each
+    edge type.
+
+    Edge ids are per edge type (a DGL graph's eids; a typed Graph's ``edge_ids``; an untyped
+    Graph's ``edge_ids``). Edge data rows are those ids, except on an untyped gnnsys Graph,
+    whose ``edata`` is in CSC order (``edata_by_eid`` False). Node ids handed to the user are
+    ids within their type; the sampler works in the Graph's global ids (type offset + id).
     """
 
-    def __init__(self, user_graph: Any, graph: Graph, ndata: Any, edata: Any, by_eid: bool):
+    def __init__(self, user_graph: Any, graph: Graph, by_eid: bool, idtype: torch.dtype) -> None:
         self.user_graph = user_graph
         self.graph = graph
-        self.ndata = ndata
-        self.edata = edata
-        self.edata_by_eid = by_eid
         self.dgl_graph = user_graph if _is_dgl_graph(user_graph) else None
+        self.edata_by_eid = by_eid
+        self.idtype = idtype
+        self.typed = graph.is_hetero
+        self.node_types = graph.node_types
+        self.edge_types = graph.edge_types
+        self.offsets = graph.type_offsets()
         self.num_nodes = graph.num_nodes
         self.num_edges = graph.num_edges
         self._cache: Dict[Any, Any] = {}
-        self._pos_of_eid: Optional[torch.Tensor] = None
+        self._lock = threading.Lock()
+        tpe = graph.type_per_edge
+        self.etype_of_csc = tpe.long() if tpe is not None else None
+        eids = graph.edge_ids
+        if eids is None and self.etype_of_csc is not None:  # rank of each edge in its type
+            eids = torch.empty(graph.num_edges, dtype=torch.int64)
+            for e in range(len(self.edge_types)):
+                mask = self.etype_of_csc == e
+                eids[mask] = torch.arange(int(mask.sum()))
+        self._eids = eids
+        bounds = []
+        for e in range(len(self.edge_types)):
+            ids = self._eids_of_type(e)
+            bounds.append(int(ids.max()) + 1 if ids.numel() else 0)
+        self._eid_bounds = bounds
+        base = np.zeros(len(bounds) + 1, np.int64)
+        np.cumsum(bounds, out=base[1:])
+        self.key_base = torch.from_numpy(base)  # exclusion key of (e, eid): base[e] + eid
+        self._pos_tables: Dict[int, torch.Tensor] = {}
+
+    # ------------------------------------------------------------------ types
+    def node_type_id(self, ntype: str) -> int:
+        return self.graph.node_type_id(ntype)
+
+    def offset(self, t: int) -> int:
+        return int(self.offsets[t])
+
+    def num_nodes_of(self, t: int) -> int:
+        return int(self.offsets[t + 1] - self.offsets[t])
+
+    def eid_bound(self, e: int) -> int:
+        """Edge ids of type ``e`` are ``0..eid_bound(e)-1``."""
+        return self._eid_bounds[e]
 
     @property
     def device(self) -> torch.device:
         return _graph_device(self.user_graph)
 
-    def dgl_frames(self) -> Optional[Tuple[Any, Any]]:
-        """DGL ``Frame``s of the node and edge data (for lazy block columns), or None."""
-        if "dgl_frames" not in self._cache:
-            frames = None
-            try:
-                if self.dgl_graph is not None:
-                    frames = (self.dgl_graph._node_frames[0], self.dgl_graph._edge_frames[0])
-                else:
-                    from dgl.frame import Frame
+    # ------------------------------------------------------------------ data
+    def ndata_of(self, t: int) -> Mapping[str, Any]:
+        """Node data of node type ``t`` (rows = ids within the type)."""
+        g = self.user_graph
+        if self.dgl_graph is not None:
+            return g.nodes[self.node_types[t]].data if self.typed else g.ndata
+        if not self.typed:
+            return g.ndata
+        return _TypeColumns(g.ndata, t, self.graph.node_type_id, len(self.node_types) == 1)
 
-                    num_e = self.edge_id_bound if self.edata_by_eid else self.num_edges
-                    frames = (
-                        Frame(dict(self.ndata), num_rows=self.num_nodes),
-                        Frame(dict(self.edata), num_rows=num_e),
-                    )
-            except (ImportError, AttributeError, TypeError):
-                frames = None  # a dgl without these internals: only prefetched columns
-            self._cache["dgl_frames"] = frames
-        return self._cache["dgl_frames"]
+    def edata_of(self, e: int) -> Mapping[str, Any]:
+        """Edge data of edge type ``e`` (rows = edge ids, or CSC positions on an untyped
+        gnnsys Graph)."""
+        g = self.user_graph
+        if self.dgl_graph is not None:
+            return g.edges[self.edge_types[e]].data if self.typed else g.edata
+        if not self.typed:
+            return g.edata
+        return _TypeColumns(g.edata, e, self.graph.edge_type_id, len(self.edge_types) == 1)
 
-    @property
-    def edge_id_bound(self) -> int:
-        """Edge ids are ``0..edge_id_bound-1``."""
-        eids = self.graph.edge_ids
-        if eids is None:
-            return self.num_edges
-        return int(eids.max()) + 1 if eids.numel() else 0
+    def node_key(self, t: int, name: str) -> Any:
+        """The Loader's table key of node data ``name`` of type ``t``."""
+        return (self.node_types[t], name) if self.typed else name
+
+    def edge_key(self, e: int, name: str) -> Any:
+        return (self.edge_types[e], name) if self.typed else name
+
+    def data_summary(self, kind: str) -> Any:
+        """The data names there are (per type on a heterograph), for error messages."""
+        if kind == "node":
+            per = {t: list(self.ndata_of(i).keys()) for i, t in enumerate(self.node_types)}
+        else:
+            per = {t: list(self.edata_of(i).keys()) for i, t in enumerate(self.edge_types)}
+        return next(iter(per.values())) if len(per) == 1 else per
+
+    def dgl_frames(self) -> Optional[Tuple[List[Any], List[Any]]]:
+        """DGL ``Frame``s of each node type's and edge type's data (for lazy block columns),
+        or None."""
+        with self._lock:
+            if "dgl_frames" not in self._cache:
+                self._cache["dgl_frames"] = self._build_dgl_frames()
+            return self._cache["dgl_frames"]
+
+    def _build_dgl_frames(self) -> Optional[Tuple[List[Any], List[Any]]]:
+        try:
+            if self.dgl_graph is not None:
+                return list(self.dgl_graph._node_frames), list(self.dgl_graph._edge_frames)
+            from dgl.frame import Frame
+
+            nf = [
+                Frame(dict(self.ndata_of(t)), num_rows=self.num_nodes_of(t))
+                for t in range(len(self.node_types))
+            ]
+            ef = [
+                Frame(
+                    dict(self.edata_of(e)),
+                    num_rows=self.eid_bound(e) if self.edata_by_eid else self.num_edges,
+                )
+                for e in range(len(self.edge_types))
+            ]
+            return nf, ef
+        except (ImportError, AttributeError, TypeError):
+            return None  # a dgl without these internals: only prefetched columns
+
+    # ------------------------------------------------------------------ edges
+    def _eids_of_type(self, e: int) -> torch.Tensor:
+        ids = self._eids if self._eids is not None else torch.arange(self.num_edges)
+        if self.etype_of_csc is None:
+            return ids[ids >= 0]
+        return ids[self.etype_of_csc == e]
 
     def eid_of_pos(self, pos: torch.Tensor) -> torch.Tensor:
-        eids = self.graph.edge_ids
-        return eids[pos] if eids is not None else pos
+        """The edge id (within its type) of each CSC position."""
+        return self._eids[pos] if self._eids is not None else pos
 
-    def edata_rows(self, pos: torch.Tensor) -> torch.Tensor:
-        return self.eid_of_pos(pos) if self.edata_by_eid else pos
+    def etype_of_pos(self, pos: torch.Tensor) -> torch.Tensor:
+        if self.etype_of_csc is None:
+            return torch.zeros(pos.numel(), dtype=torch.int64)
+        return self.etype_of_csc[pos]
 
-    def column_in_csc(self, name: str) -> torch.Tensor:
-        """Edge-data column ``name`` as a CPU tensor in CSC order."""
-        if name not in self.edata:
-            raise ValueError(
-                f"edge data {name!r} not found; the graph's edata has {list(self.edata.keys())}"
-            )
-        col = torch.as_tensor(self.edata[name]).cpu()
-        if col.dim() != 1 or col.shape[0] != (
-            self.edge_id_bound if self.edata_by_eid else self.num_edges
-        ):
-            raise ValueError(f"edge data {name!r} must be 1-D with one entry per edge")
-        if self.edata_by_eid and self.graph.edge_ids is not None:
-            col = col[self.graph.edge_ids]
-        return col
+    def rows_of(self, pos: torch.Tensor, eid: torch.Tensor) -> torch.Tensor:
+        """Edge-data rows of edges at CSC positions ``pos`` with ids ``eid``."""
+        return eid if self.edata_by_eid else pos
 
-    def pos_of_eid(self, eids: torch.Tensor) -> torch.Tensor:
-        """CSC position of each edge id (the first, when ids repeat); IndexError if absent."""
-        if self.graph.edge_ids is None:
+    def pos_of_eid(self, e: int, eids: torch.Tensor) -> torch.Tensor:
+        """CSC position of each id of edge type ``e`` (the first, when ids repeat);
+        IndexError naming the type if one does not exist."""
+        if self._eids is None:
             return eids
-        if self._pos_of_eid is None:
-            table = torch.full((self.edge_id_bound,), -1, dtype=torch.int64)
-            ids = self.graph.edge_ids
-            ok = ids >= 0
-            pos = torch.arange(ids.numel(), dtype=torch.int64)
-            table.scatter_reduce_(0, ids[ok], pos[ok], reduce="amin", include_self=False)
-            self._pos_of_eid = table
-        pos = self._pos_of_eid[eids]
+        with self._lock:
+            table = self._pos_tables.get(e)
+            if table is None:
+                table = torch.full((self.eid_bound(e),), -1, dtype=torch.int64)
+                pos = torch.arange(self.num_edges, dtype=torch.int64)
+                ok = self._eids >= 0
+                if self.etype_of_csc is not None:
+                    ok &= self.etype_of_csc == e
+                table.scatter_reduce_(0, self._eids[ok], pos[ok], reduce="amin", include_self=False)
+                self._pos_tables[e] = table
+        pos = table[eids]
         if pos.numel() and int(pos.min()) < 0:
             bad = int(eids[pos < 0][0])
-            raise IndexError(f"edge id {bad} does not exist in the graph")
+            where = f" of type {self.edge_types[e]!r}" if self.typed else ""
+            raise IndexError(f"edge id {bad}{where} does not exist in the graph")
         return pos
 
-    def find_edges(self, eids: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        """(src, dst) global node ids of edge ids ``eids``."""
-        pos = self.pos_of_eid(eids)
+    def find_edges(self, pos: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(src, dst) global node ids of the edges at CSC positions ``pos``."""
         src = self.graph.indices[pos].long()
         dst = torch.searchsorted(self.graph.indptr, pos, right=True) - 1
         return src, dst
 
-    def sampling_graph(self, prob: Optional[str], mask: Optional[str]):
-        """(Graph to sample from, its CSC position -> our CSC position map or None, weighted)."""
+    def sampling_graph(self, prob: Optional[str], mask: Optional[str]) -> Tuple[Graph, Any, bool]:
+        """(Graph to sample from, its CSC position -> our CSC position map or None, weighted).
+        The Graph's ``edge_ids`` are None, so the kernel reports CSC positions."""
         key = (prob, mask)
-        if key not in self._cache:
-            self._cache[key] = self._build_sampling_graph(prob, mask)
-        return self._cache[key]
+        with self._lock:
+            if key not in self._cache:
+                self._cache[key] = self._build_sampling_graph(prob, mask)
+            return self._cache[key]
+
+    def _column_in_csc(self, name: str) -> Tuple[Optional[torch.Tensor], torch.Tensor]:
+        """(edge column ``name`` in CSC order, bool [E]: which edges have it); edge types
+        without the column are filled with zeros and marked False."""
+        col: Optional[torch.Tensor] = None
+        has = torch.zeros(self.num_edges, dtype=torch.bool)
+        found = False
+        for e in range(len(self.edge_types)):
+            data = self.edata_of(e)
+            if name not in data:
+                continue
+            found = True
+            values = torch.as_tensor(data[name]).cpu()
+            pos = (
+                torch.nonzero(self.etype_of_csc == e).flatten()
+                if self.etype_of_csc is not None
+                else torch.arange(self.num_edges)
+            )
+            rows = self.rows_of(pos, self.eid_of_pos(pos))
+            bound = self.eid_bound(e) if self.edata_by_eid else self.num_edges
+            where = f" of edge type {self.edge_types[e]!r}" if self.typed else ""
+            if values.dim() != 1 or values.shape[0] != bound:
+                raise ValueError(f"edge data {name!r}{where} must be 1-D with one entry per edge")
+            if col is None:
+                col = torch.zeros(self.num_edges, dtype=values.dtype)
+            col[pos] = values[rows].to(col.dtype)
+            has[pos] = True
+        if not found:
+            raise ValueError(
+                f"edge data {name!r} not found; the graph's edata has {self.data_summary('edge')}"
+            )
+        assert col is not None
+        return col, has
 
     def _build_sampling_graph(self, prob: Optional[str], mask: Optional[str]):
         g = self.graph
         keep: Optional[torch.Tensor] = None
         weight: Optional[torch.Tensor] = None
         if mask is not None:
-            keep = self.column_in_csc(mask)
-            if keep.dtype != torch.bool:
-                raise ValueError(f"mask {mask!r} must be a bool edge column, got {keep.dtype}")
+            m, has = self._column_in_csc(mask)
+            if m.dtype != torch.bool:
+                raise ValueError(f"mask {mask!r} must be a bool edge column, got {m.dtype}")
+            keep = m | ~has
         if prob is not None:
-            p = self.column_in_csc(prob)
+            p, has = self._column_in_csc(prob)
             if p.dtype == torch.bool:
-                keep = p
+                keep = p | ~has
             else:
                 if not p.dtype.is_floating_point:
                     p = p.double()
                 if p.numel() and (not bool(torch.isfinite(p).all()) or float(p.min()) < 0):
                     raise ValueError(f"prob {prob!r} must hold finite values >= 0")
-                weight = p
-        indptr, indices, pos_map = g.indptr, g.indices, None
+                weight = torch.where(has, p, torch.ones((), dtype=p.dtype))
+        indptr, indices, tpe, pos_map = g.indptr, g.indices, g.type_per_edge, None
         if keep is not None:
             pos_map = torch.nonzero(keep).flatten()
             cum = torch.zeros(keep.numel() + 1, dtype=torch.int64)
             torch.cumsum(keep.long(), 0, out=cum[1:])
             indptr = cum[g.indptr]
             indices = indices[keep]
-        sg = Graph(indptr, indices, edge_ids=None, edge_weight=weight, validate=False)
+            tpe = tpe[keep] if tpe is not None else None
+            weight = weight[keep] if weight is not None else None
+        sg = Graph(
+            indptr,
+            indices,
+            edge_ids=None,
+            edge_weight=weight,
+            node_type_offset=g.node_type_offset,
+            type_per_edge=tpe,
+            node_types=g.node_types if g.is_hetero else None,
+            edge_types=g.edge_types if g.is_hetero else None,
+            validate=False,
+        )
         return sg, pos_map, weight is not None
 
 
-_SOURCE_ATTR = "_gnnsys_dgl_source"
+_VIEW_ATTR = "_gnnsys_dgl_view"
+# One view per gnnsys Graph (loaders built per epoch share its sampling graph and tables).
+_VIEWS: weakref.WeakKeyDictionary[Graph, Tuple[tuple, _DglGraphView]] = weakref.WeakKeyDictionary()
+_VIEWS_LOCK = threading.Lock()
 
 
-def _prepare_source(g: Any) -> _Source:
-    """Wrap the user's graph (a DGL graph is converted to CSC once and the result kept on it)."""
-    if isinstance(g, _Source):
+def _prepare_view(g: Any, idtype: Optional[torch.dtype] = None) -> _DglGraphView:
+    """Wrap the user's graph (converted to a CSC once; the view is kept with the graph)."""
+    if isinstance(g, _DglGraphView):
         return g
     if isinstance(g, Graph):
+        it = torch.int64 if idtype is None else idtype
+        token = (it,) + tuple(
+            (id(t), t._version) if t is not None else (0, 0)
+            for t in (g.indptr, g.indices, g.edge_ids, g.type_per_edge, g.node_type_offset)
+        )
+        with _VIEWS_LOCK:
+            hit = _VIEWS.get(g)
+        if hit is not None and hit[0] == token:
+            return hit[1]
+        cpu = g
         if g.indptr.device.type != "cpu":
-            cpu = Graph(g.indptr.cpu(), g.indices.cpu(), edge_ids=_cpu(g.edge_ids), validate=False)
-        else:
-            cpu = g
-        return _Source(g, cpu, g.ndata, g.edata, by_eid=False)
+            cpu = Graph(
+                g.indptr.cpu(),
+                g.indices.cpu(),
+                edge_ids=_cpu(g.edge_ids),
+                node_type_offset=_cpu(g.node_type_offset),
+                type_per_edge=_cpu(g.type_per_edge),
+                node_types=g.node_types if g.is_hetero else None,
+                edge_types=g.edge_types if g.is_hetero else None,
+                validate=False,
+            )
+        view = _DglGraphView(g, cpu, by_eid=g.is_hetero, idtype=it)
+        with _VIEWS_LOCK:
+            _VIEWS[g] = (token, view)
+        return view
     if not _is_dgl_graph(g):
         raise TypeError(f"graph must be a gnnsys.Graph or a DGL graph, got {type(g).__name__}")
-    if len(g.ntypes) != 1 or len(g.canonical_etypes) != 1:
-        raise NotImplementedError(
-            f"heterographs are not supported (node types {g.ntypes}, edge types {g.etypes})"
+    if idtype is not None and idtype != g.idtype:
+        raise ValueError(
+            f"idtype={idtype} but the DGL graph's idtype is {g.idtype}; convert the graph "
+            "(g.int() / g.long()) instead"
         )
-    cached = getattr(g, _SOURCE_ATTR, None)
-    if cached is not None and (cached.num_nodes, cached.num_edges) == (
-        g.num_nodes(),
-        g.num_edges(),
-    ):
-        return cached
-    u, v = g.edges(order="eid")
-    ei = torch.stack([u.long().cpu(), v.long().cpu()])
-    src = _Source(g, Graph.from_edge_index(ei, g.num_nodes()), g.ndata, g.edata, by_eid=True)
+    cached = getattr(g, _VIEW_ATTR, None)
+    sizes = (
+        tuple(int(g.num_nodes(t)) for t in g.ntypes),
+        tuple(int(g.num_edges(e)) for e in g.canonical_etypes),
+    )
+    if cached is not None and cached[0] == sizes:
+        return cached[1]
+    if len(g.ntypes) == 1 and len(g.canonical_etypes) == 1:
+        u, v = g.edges(order="eid")
+        ei = torch.stack([u.long().cpu(), v.long().cpu()])
+        graph = Graph.from_edge_index(ei, g.num_nodes())
+    else:
+        graph = Graph.from_dgl(g)
+    view = _DglGraphView(g, graph, by_eid=True, idtype=g.idtype)
     with contextlib.suppress(AttributeError, TypeError):
-        setattr(g, _SOURCE_ATTR, src)  # a reference cycle the garbage collector frees
-    return src
+        setattr(g, _VIEW_ATTR, (sizes, view))  # a reference cycle the garbage collector frees
+    return view
 
 
 def _graph_device(g: Any) -> torch.device:
@@ -515,24 +856,128 @@ def _cpu(t: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
     return t.cpu() if t is not None else None
 
 
+# ====================================================================== seeds
+class _FlatSeeds:
+    """Seeds as the Loader takes them (one int64 tensor) plus how the user gave them:
+    ``dict_keys`` the type ids of a dict's keys in its order (None for a tensor)."""
+
+    def __init__(self, ids: torch.Tensor, dict_keys: Optional[List[int]]) -> None:
+        self.ids = ids
+        self.dict_keys = dict_keys
+
+
+def _check_seed_ids(name: str, value: Any, bound: int, what: str, tname: str = "") -> torch.Tensor:
+    ids = check_index(name, value, None, device=None, exc=IndexError).cpu()
+    if ids.numel():
+        hi = int(ids.max())
+        if hi >= bound:
+            of = f" of type {tname!r}" if tname else ""
+            raise IndexError(
+                f"{name} holds {what} id {hi}, out of range for {bound} {what}s{of} "
+                f"(valid: 0..{bound - 1})"
+            )
+    return ids
+
+
+def _node_type_of(view: _DglGraphView, key: Any, name: str) -> int:
+    try:
+        return view.node_type_id(key)
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from None
+
+
+def _edge_type_of(view: _DglGraphView, key: Any, name: str) -> int:
+    try:
+        return view.graph.edge_type_id(key)
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from None
+
+
+def _only_edge_type(view: _DglGraphView, name: str) -> int:
+    if len(view.edge_types) != 1:
+        raise ValueError(
+            f"{name} must be a dict {{edge type: edge ids}}: the graph has edge types "
+            f"{view.edge_types}"
+        )
+    return 0
+
+
+def _flat_node_seeds(view: _DglGraphView, indices: Any, name: str) -> _FlatSeeds:
+    """Node ids (a tensor, or a dict per node type) as global ids in the dict's order."""
+    if isinstance(indices, Mapping):
+        parts, keys = [], []
+        for k, v in indices.items():
+            t = _node_type_of(view, k, name)
+            if t in keys:
+                raise ValueError(f"{name} names node type {view.node_types[t]!r} twice")
+            ids = _check_seed_ids(
+                f"{name}[{k!r}]", v, view.num_nodes_of(t), "node", view.node_types[t]
+            )
+            parts.append(ids + view.offset(t) if view.offset(t) else ids)
+            keys.append(t)
+        flat = torch.cat(parts) if parts else torch.empty(0, dtype=torch.int64)
+        return _FlatSeeds(flat, keys)
+    if len(view.node_types) != 1:
+        raise ValueError(
+            f"{name} must be a dict {{node type: ids}}: the graph has node types {view.node_types}"
+        )
+    return _FlatSeeds(_check_seed_ids(name, indices, view.num_nodes, "node"), None)
+
+
+def _flat_edge_seeds(view: _DglGraphView, indices: Any, name: str) -> _FlatSeeds:
+    """Edge ids (a tensor, or a dict per edge type) as CSC positions in the dict's order."""
+    if isinstance(indices, Mapping):
+        parts, keys = [], []
+        for k, v in indices.items():
+            e = _edge_type_of(view, k, name)
+            if e in keys:
+                raise ValueError(f"{name} names edge type {view.edge_types[e]!r} twice")
+            tname = str(view.edge_types[e])
+            ids = _check_seed_ids(f"{name}[{k!r}]", v, view.eid_bound(e), "edge", tname)
+            parts.append(view.pos_of_eid(e, ids))
+            keys.append(e)
+        flat = torch.cat(parts) if parts else torch.empty(0, dtype=torch.int64)
+        return _FlatSeeds(flat, keys)
+    e = _only_edge_type(view, name)
+    ids = _check_seed_ids(name, indices, view.eid_bound(e), "edge")
+    return _FlatSeeds(view.pos_of_eid(e, ids), None)
+
+
+def _exclusion_keys(view: _DglGraphView, eids: Any, name: str) -> torch.Tensor:
+    """Edge ids to exclude (a tensor, or a dict per edge type) as exclusion keys
+    ``key_base[e] + eid`` (ids out of range are dropped: they match no edge)."""
+    if isinstance(eids, Mapping):
+        parts = []
+        for k, v in eids.items():
+            e = _edge_type_of(view, k, name)
+            ids = check_index(f"{name}[{k!r}]", v, None, device=None).cpu()
+            ids = ids[ids < view.eid_bound(e)]
+            parts.append(ids + view.key_base[e])
+        return torch.cat(parts) if parts else torch.empty(0, dtype=torch.int64)
+    _only_edge_type(view, name)
+    return check_index(name, eids, None, device=None).cpu()
+
+
 # ====================================================================== pair graphs
 class PairGraph:
-    """The graph of a batch's positive (or negative) edges over one compacted node set, as
-    DGL's ``pair_graph``: ``ndata["_ID"]`` global node ids, ``edata["_ID"]`` (positives) the
-    seed edge ids, edges in batch order. Homogeneous, as ``gnnsys.Block``: ``ntype`` /
-    ``etype`` arguments accept None or ``"_N"`` / ``"_E"`` and raise ValueError otherwise.
+    """The graph of a batch's positive (or negative) edges over one compacted node set per
+    node type, as DGL's ``pair_graph``: ``ndata["_ID"]`` the parent's node ids (within their
+    type), ``edata["_ID"]`` (positives) the seed edge ids, edges of each type in batch order.
+    ``PairGraph(src, dst, num_nodes)`` is homogeneous (types ``"_N"`` / ``"_E"``);
+    ``PairGraph.hetero(edges, num_nodes)`` has several node and edge types (``ndata["_ID"]``
+    is then ``{ntype: ids}``, ``edges(etype=...)`` one type's edges).
 
     Example:
         >>> pg = PairGraph(torch.tensor([0, 1]), torch.tensor([2, 3]), 4)
         >>> pg.edges()
         (tensor([0, 1]), tensor([2, 3]))
+        >>> hg = PairGraph.hetero({("user", "buys", "item"): (torch.tensor([0]), torch.tensor([1]))},
+        ...                       {"user": 1, "item": 2})
+        >>> hg.num_nodes("item"), hg.num_edges("buys")
+        (2, 1)
     """
 
     is_block = False
-    ntypes = ["_N"]
-    etypes = ["_E"]
-    canonical_etypes = [("_N", "_E", "_N")]
-    idtype = torch.int64
 
     def __init__(
         self,
@@ -542,65 +987,153 @@ class PairGraph:
         *,
         node_ids: Optional[torch.Tensor] = None,
         edge_ids: Optional[torch.Tensor] = None,
+        idtype: Optional[torch.dtype] = None,
     ) -> None:
-        self._src = src
-        self._dst = dst
-        self._num_nodes = int(num_nodes)
-        self._nframe = _Frame(self._num_nodes, src.device, what="node")
-        self._eframe = _Frame(src.numel(), src.device, what="edge")
-        if node_ids is not None:
-            self._nframe._set_inherited(NID, node_ids.to(src.device))
-        if edge_ids is not None:
-            self._eframe._set_inherited(EID, edge_ids.to(src.device))
+        et = ("_N", "_E", "_N")
+        self._setup(
+            {et: (src, dst)},
+            {"_N": int(num_nodes)},
+            {"_N": node_ids} if node_ids is not None else None,
+            {et: edge_ids} if edge_ids is not None else None,
+            idtype or torch.int64,
+        )
+
+    @classmethod
+    def hetero(
+        cls,
+        edges: Mapping[EdgeType, Tuple[torch.Tensor, torch.Tensor]],
+        num_nodes: Mapping[str, int],
+        *,
+        node_ids: Optional[Mapping[str, torch.Tensor]] = None,
+        edge_ids: Optional[Mapping[EdgeType, torch.Tensor]] = None,
+        idtype: Optional[torch.dtype] = None,
+    ) -> PairGraph:
+        """A pair graph with node types ``num_nodes`` (in order) and edges per canonical edge
+        type (ids within the node types)."""
+        out = object.__new__(cls)
+        out._setup(edges, num_nodes, node_ids, edge_ids, idtype or torch.int64)
+        return out
+
+    def _setup(self, edges, num_nodes, node_ids, edge_ids, idtype) -> None:
+        self._ntypes = list(num_nodes)
+        self._counts = [int(num_nodes[t]) for t in self._ntypes]
+        self._etypes = [tuple(e) for e in edges]
+        for et in self._etypes:
+            for side in (et[0], et[2]):
+                if side not in self._ntypes:
+                    raise ValueError(f"edge type {et!r} names node type {side!r}, not in num_nodes")
+        self._src = [edges[e][0] for e in edges]
+        self._dst = [edges[e][1] for e in edges]
+        self._idtype = idtype
+        dev = self._src[0].device
+        self._nframes = [_Frame(c, dev, what="node") for c in self._counts]
+        self._eframes = [_Frame(s.numel(), dev, what="edge") for s in self._src]
+        for t, ids in (node_ids or {}).items():
+            i = self._ntypes.index(t)
+            self._nframes[i]._set_inherited(NID, ids.to(dev, idtype))
+        for e, ids in (edge_ids or {}).items():
+            i = self._etypes.index(tuple(e))
+            self._eframes[i]._set_inherited(EID, ids.to(dev, idtype))
+
+    # ------------------------------------------------------------------ types and sizes
+    @property
+    def ntypes(self) -> List[str]:
+        return list(self._ntypes)
+
+    srctypes = dsttypes = ntypes
+
+    @property
+    def etypes(self) -> List[str]:
+        return [e[1] for e in self._etypes]
+
+    @property
+    def canonical_etypes(self) -> List[EdgeType]:
+        return list(self._etypes)
+
+    @property
+    def idtype(self) -> torch.dtype:
+        return self._idtype
 
     @property
     def device(self) -> torch.device:
-        return self._src.device
+        return self._src[0].device
+
+    def _ntype_index(self, ntype: Any) -> int:
+        return node_type_index(self._ntypes, ntype)
+
+    def _etype_index(self, etype: Any) -> int:
+        return edge_type_index(self._etypes, etype)
+
+    def _num_edges_of(self, e: int) -> int:
+        return int(self._src[e].numel())
+
+    def to_canonical_etype(self, etype: ETypeLike) -> EdgeType:
+        return self._etypes[self._etype_index(etype)]
 
     def num_nodes(self, ntype: Optional[str] = None) -> int:
-        check_ntype(ntype)
-        return self._num_nodes
+        """Nodes of type ``ntype`` (None: of every type)."""
+        if ntype is None:
+            return sum(self._counts)
+        return self._counts[self._ntype_index(ntype)]
 
     num_src_nodes = num_dst_nodes = number_of_nodes = num_nodes
 
     def num_edges(self, etype: ETypeLike = None) -> int:
-        check_etype(etype)
-        return self._src.numel()
+        """Edges of type ``etype`` (None: of every type)."""
+        if etype is None:
+            return sum(self._num_edges_of(e) for e in range(len(self._etypes)))
+        return self._num_edges_of(self._etype_index(etype))
 
     number_of_edges = num_edges
 
+    # ------------------------------------------------------------------ data
     @property
-    def ndata(self) -> _Frame:
-        return self._nframe
+    def nodes(self) -> _NodeView:
+        """``nodes(ntype)``: the node ids of a type; ``nodes[ntype].data``: its frame."""
+        return _NodeView(self._counts, self._nframes, self._ntypes, "node", self._idtype)
+
+    @property
+    def ndata(self) -> Union[_Frame, _TypedData]:
+        return self.nodes.data
 
     srcdata = dstdata = ndata
+    srcnodes = dstnodes = nodes
 
     @property
-    def edata(self) -> _Frame:
-        return self._eframe
+    def edata(self) -> Union[_Frame, _TypedData]:
+        if len(self._eframes) == 1:
+            return self._eframes[0]
+        return _TypedData(self._eframes, self._etypes, self._etype_index, "edge")
 
-    def nodes(self, ntype: Optional[str] = None) -> torch.Tensor:
-        check_ntype(ntype)
-        return torch.arange(self._num_nodes, dtype=torch.int64, device=self.device)
+    @property
+    def edges(self) -> _EdgeView:
+        """``edges(form, order, etype)`` as compacted ids: 'uv' -> (src, dst), 'eid', or 'all'
+        -> (src, dst, eid); ``edges[etype].data`` one type's frame."""
+        return _EdgeView(self)
 
-    def edges(self, form: str = "uv", order: str = "eid", etype: ETypeLike = None) -> Any:
-        """Edges as compacted node ids: 'uv' -> (src, dst), 'eid', or 'all' -> (src, dst, eid)."""
-        check_etype(etype)
-        return edge_view(self._src, self._dst, form, order)
+    def _edges(self, form: str, order: str, etype: ETypeLike) -> Any:
+        e = self._etype_index(etype)
+        out = edge_view(self._src[e], self._dst[e], form, order)
+        if isinstance(out, tuple):
+            return tuple(t.to(self._idtype) for t in out)
+        return out.to(self._idtype)
 
-    all_edges = edges
+    def all_edges(self, form: str = "uv", order: str = "eid", etype: ETypeLike = None) -> Any:
+        return self._edges(form, order, etype)
 
     def in_degrees(self, v: Any = None, etype: ETypeLike = None) -> Any:
-        """In-degree of nodes ``v`` (all when None); an int for an int ``v``."""
-        check_etype(etype)
-        deg = torch.bincount(self._dst, minlength=self._num_nodes)
-        return _select(deg, v, "v", self._num_nodes)
+        """In-degree of nodes ``v`` (all when None) through ``etype``; an int for an int ``v``."""
+        e = self._etype_index(etype)
+        n = self._counts[self._ntypes.index(self._etypes[e][2])]
+        deg = torch.bincount(self._dst[e].long(), minlength=n)
+        return _select(deg, v, "v", n)
 
     def out_degrees(self, u: Any = None, etype: ETypeLike = None) -> Any:
-        """Out-degree of nodes ``u`` (all when None); an int for an int ``u``."""
-        check_etype(etype)
-        deg = torch.bincount(self._src, minlength=self._num_nodes)
-        return _select(deg, u, "u", self._num_nodes)
+        """Out-degree of nodes ``u`` (all when None) through ``etype``; an int for an int ``u``."""
+        e = self._etype_index(etype)
+        n = self._counts[self._ntypes.index(self._etypes[e][0])]
+        deg = torch.bincount(self._src[e].long(), minlength=n)
+        return _select(deg, u, "u", n)
 
     @contextlib.contextmanager
     def local_scope(self) -> Iterator[PairGraph]:
@@ -608,23 +1141,27 @@ class PairGraph:
         with _scope(self._frames()):
             yield self
 
-    def _frames(self) -> Tuple[_Frame, ...]:
-        return (self._nframe, self._eframe)
+    def _frames(self) -> List[_Frame]:
+        return self._nframes + self._eframes
 
     def to(self, device: Any, **kwargs: Any) -> PairGraph:
         dev = torch.device(device)
         if dev == self.device:
             return self
         out = object.__new__(PairGraph)
-        out._src = self._src.to(dev, **kwargs)
-        out._dst = self._dst.to(dev, **kwargs)
-        out._num_nodes = self._num_nodes
-        out._nframe = self._nframe._moved(dev, None, **kwargs)
-        out._eframe = self._eframe._moved(dev, None, **kwargs)
+        out.__dict__.update(self.__dict__)
+        out._src = [t.to(dev, **kwargs) for t in self._src]
+        out._dst = [t.to(dev, **kwargs) for t in self._dst]
+        out._nframes = [f._moved(dev, None, **kwargs) for f in self._nframes]
+        out._eframes = [f._moved(dev, None, **kwargs) for f in self._eframes]
         return out
 
     def __repr__(self) -> str:
-        return f"PairGraph(num_nodes={self._num_nodes}, num_edges={self.num_edges()})"
+        if self._ntypes == ["_N"] and self._etypes == [("_N", "_E", "_N")]:
+            return f"PairGraph(num_nodes={self._counts[0]}, num_edges={self.num_edges()})"
+        nodes = dict(zip(self._ntypes, self._counts))
+        edges = {e: self._num_edges_of(i) for i, e in enumerate(self._etypes)}
+        return f"PairGraph(num_nodes={nodes}, num_edges={edges})"
 
 
 # ====================================================================== sampling cores
@@ -642,166 +1179,300 @@ def _torch_generator(key: int, salt: int) -> torch.Generator:
     return gen
 
 
-def _as_id_set(ids: Any, name: str) -> torch.Tensor:
-    return check_index(name, ids, None, device=None).cpu()
-
-
-def _drop_edges(sub: SampledSubgraph, drop_eids: torch.Tensor) -> SampledSubgraph:
-    """Remove sampled edges whose global edge id (``metadata['eid']``) is in ``drop_eids``."""
-    if drop_eids.numel() == 0 or sub.row.numel() == 0:
+def _drop_edges(sub: SampledSubgraph, keys: torch.Tensor, drop: torch.Tensor) -> SampledSubgraph:
+    """Remove the sampled edges whose exclusion key (``keys``, one per edge) is in ``drop``,
+    keeping the per-(edge type, hop) CSC: each segment's ``indptr`` is recounted from a running
+    count of kept edges (no sort)."""
+    if drop.numel() == 0 or keys.numel() == 0:
         return sub
-    keep = ~torch.isin(sub.metadata["eid"], drop_eids)
+    keep = ~torch.isin(keys, drop)
     if bool(keep.all()):
         return sub
-    counts = []
-    lo = 0
-    for n in sub.num_sampled_edges:
-        counts.append(int(keep[lo : lo + n].sum()))
-        lo += n
+    csum = torch.zeros(keep.numel() + 1, dtype=torch.int64)
+    torch.cumsum(keep.long(), 0, out=csum[1:])
+    ptr = sub.edge_ptr
+    assert ptr is not None and sub.hop_indptr is not None and sub.hop_indptr_ptr is not None
+    new_ptr = csum[ptr]
+    seg_len = sub.hop_indptr_ptr[1:] - sub.hop_indptr_ptr[:-1]
+    base = torch.repeat_interleave(ptr[:-1], seg_len)
+    new_base = torch.repeat_interleave(new_ptr[:-1], seg_len)
+    new_indptr = csum[sub.hop_indptr + base] - new_base
+    hops = sub.num_hops
+    per_seg = new_ptr[1:] - new_ptr[:-1]
+    nse = per_seg.reshape(-1, hops).sum(0) if hops else per_seg[:0]
+    ei = sub.edge_index()[:, keep]
     meta = dict(sub.metadata)
     meta["eid"] = meta["eid"][keep]
-    return SampledSubgraph(
-        nodes=sub.nodes,
-        row=sub.row[keep],
-        col=sub.col[keep],
-        num_sampled_nodes=list(sub.num_sampled_nodes),
-        num_sampled_edges=counts,
+    return replace(
+        sub,
+        row=ei[0],
+        col=ei[1],
+        num_sampled_edges=nse.tolist(),
         edge_ids=sub.edge_ids[keep] if sub.edge_ids is not None else None,
-        layered=sub.layered,
-        batch=sub.batch,
+        edge_ptr=new_ptr,
+        hop_indptr=new_indptr,
         metadata=meta,
     )
 
 
-class _NodeCore:
-    """Node-wise sampling (the ``Sampler`` protocol, for the Loader) and DGL collation."""
+def _resolve_names(spec: Any, arg: str, view: _DglGraphView, kind: str) -> List[Tuple[int, str]]:
+    """(type id, name) of every table a prefetch argument asks for: a list names data of every
+    type that has it (at least one must); a dict ``{type: [names]}`` names data of that type."""
+    types_ = view.node_types if kind == "node" else view.edge_types
+    data_of = view.ndata_of if kind == "node" else view.edata_of
+    what = "ndata" if kind == "node" else "edata"
+    out: List[Tuple[int, str]] = []
+    if isinstance(spec, Mapping):
+        for tkey, names in spec.items():
+            t = (_node_type_of if kind == "node" else _edge_type_of)(view, tkey, arg)
+            for n in names:
+                if n not in data_of(t):
+                    raise ValueError(
+                        f"{arg} names {n!r} for {kind} type {types_[t]!r}, which has no such "
+                        f"data ({kind} data of that type: {list(data_of(t).keys())})"
+                    )
+                out.append((t, n))
+        return out
+    for n in spec:
+        hits = [t for t in range(len(types_)) if n in data_of(t)]
+        if not hits:
+            raise ValueError(
+                f"{arg} names {n!r}, which is not {kind} data of the graph "
+                f"({what} has {view.data_summary(kind)})"
+            )
+        out += [(t, n) for t in hits]
+    return out
 
-    def __init__(self, src: _Source, cfg: NeighborSampler, block_type: str) -> None:
+
+def _prefix_counts(sub: SampledSubgraph, num_types: int) -> torch.Tensor:
+    """int64 [hops+2, T]: nodes of each type known after each hop (row h = before hop h+1)."""
+    counts = sub.type_num_sampled_nodes
+    if counts is None:
+        counts = torch.tensor(sub.num_sampled_nodes, dtype=torch.int64).view(-1, 1)
+    out = torch.zeros(counts.shape[0] + 1, num_types, dtype=torch.int64)
+    torch.cumsum(counts, 0, out=out[1:])
+    return out
+
+
+class _NodeCore:
+    """Node-wise sampling (the ``Sampler`` protocol the Loader drives) and DGL collation."""
+
+    def __init__(self, view: _DglGraphView, cfg: NeighborSampler, block_type: str) -> None:
         from gnnsys.loaders.neighbor import NeighborSampler as _Sampler
 
-        self.src = src
+        self.view = view
         self.cfg = cfg
-        sg, self.pos_map, weighted = src.sampling_graph(cfg.prob, cfg.mask)
+        fanouts = cfg.fanout_matrix(view.graph)
+        sg, self.pos_map, weighted = view.sampling_graph(cfg.prob, cfg.mask)
+        self.graph = sg  # the Loader resolves typed table keys against it
         self.sampler = _Sampler(
-            sg, cfg.fanouts[::-1], replace=cfg.replace, weighted=weighted, semantics="dgl"
+            sg, fanouts, replace=cfg.replace, weighted=weighted, semantics="dgl"
         )
-        names = list(dict.fromkeys(cfg.prefetch_node_feats + cfg.prefetch_labels))
-        self.node_store = FeatureStore({k: _node_column(src, k, _arg_of(k, cfg)) for k in names})
+        self.node_feats = _resolve_names(
+            cfg.prefetch_node_feats, "prefetch_node_feats", view, "node"
+        )
+        self.labels = _resolve_names(cfg.prefetch_labels, "prefetch_labels", view, "node")
+        self.edge_feats = _resolve_names(
+            cfg.prefetch_edge_feats, "prefetch_edge_feats", view, "edge"
+        )
+        tables = {
+            view.node_key(t, n): view.ndata_of(t)[n] for t, n in self.node_feats + self.labels
+        }
+        self.node_store = FeatureStore(tables)
         self.edge_store = FeatureStore(
-            {k: _edge_column(src, k, "prefetch_edge_feats") for k in cfg.prefetch_edge_feats}
+            {view.edge_key(e, n): view.edata_of(e)[n] for e, n in self.edge_feats}
         )
-        self.device_tables: Dict[str, Any] = {}  # gathered on the output device (use_uva)
+        self.device_tables: Dict[Any, Any] = {}  # gathered on the output device (use_uva)
         self.pin = False
+        self.output_types: Optional[List[int]] = None  # node types of dict seeds, in order
         self.dgl = _resolve_block_type(block_type)
         if self.dgl is not None:
-            src.dgl_frames()  # build once here, not racing in worker threads
+            view.dgl_frames()  # build once here, not racing in worker threads
+
+    @property
+    def num_inputs(self) -> int:
+        """Seeds are global node ids below this (the Loader checks them once)."""
+        return self.view.num_nodes
+
+    def loader_tables(self) -> Dict[str, Any]:
+        """The Loader's fetch-stage arguments: node feature tables (not the device ones) and
+        edge tables."""
+        names = [self.view.node_key(t, n) for t, n in self.node_feats]
+        names = [k for k in dict.fromkeys(names) if k not in self.device_tables]
+        return {
+            "features": self.node_store,
+            "feature_names": names,
+            "edge_features": self.edge_store,
+            "edge_feature_names": list(self.edge_store.keys()),
+        }
 
     # ------------------------------------------------------------------ Sampler protocol
     def sample(self, seeds: torch.Tensor, generator: Any = None) -> SampledSubgraph:
-        """Sample around node ids ``seeds``; ``metadata['eid']`` holds global edge ids."""
-        sub = self.sampler.sample(seeds, _key_int(generator))
-        return self._finish(sub)
+        """Sample around global node ids ``seeds``; ``edge_ids`` become edge-data rows,
+        ``metadata['eid']`` the edge ids (within their type)."""
+        return self.sample_excluding(seeds, generator, None)
 
-    def _finish(self, sub: SampledSubgraph) -> SampledSubgraph:
+    def sample_excluding(
+        self, seeds: torch.Tensor, generator: Any, drop: Optional[torch.Tensor]
+    ) -> SampledSubgraph:
+        """``sample``, then drop the edges whose exclusion key is in ``drop``."""
+        sub = self.sampler.sample(seeds, _key_int(generator))
         pos = sub.edge_ids
         if self.pos_map is not None:
             pos = self.pos_map[pos]
-        sub.edge_ids = pos  # CSC positions in the user's graph
-        sub.metadata["eid"] = self.src.eid_of_pos(pos)
+        eid = self.view.eid_of_pos(pos)
+        sub.metadata["eid"] = eid
+        sub.edge_ids = self.view.rows_of(pos, eid)
+        if drop is not None and drop.numel():
+            keys = eid + self.view.key_base[self.view.etype_of_pos(pos)] if self.view.typed else eid
+            sub = _drop_edges(sub, keys, drop)
         return sub
 
     # ------------------------------------------------------------------ collation
-    def collate(self, sub: SampledSubgraph) -> Tuple[torch.Tensor, torch.Tensor, list]:
-        """SampledSubgraph -> (input_nodes, output_nodes, blocks) on the CPU, with the
-        prefetched columns gathered (into pinned buffers when ``self.pin``)."""
-        blocks = self.blocks(sub)
-        nodes = sub.nodes
-        seeds = nodes[: sub.num_sampled_nodes[0]]
-        for k in self.cfg.prefetch_node_feats:
-            if k not in self.device_tables:
-                _assign(blocks[0].srcdata, k, self.node_store.fetch(k, nodes, pin_memory=self.pin))
-        for k in self.cfg.prefetch_labels:
-            if k not in self.device_tables:
-                _assign(blocks[-1].dstdata, k, self.node_store.fetch(k, seeds, pin_memory=self.pin))
-        if len(self.edge_store):
-            for i, (lo, hi) in enumerate(_hop_spans(sub)[::-1]):
-                rows = self.src.edata_rows(sub.edge_ids[lo:hi])
-                for k in self.edge_store.keys():
-                    _assign(blocks[i].edata, k, self.edge_store.fetch(k, rows, pin_memory=self.pin))
-        return nodes, seeds, blocks
+    def collate(self, batch: Any) -> Tuple[Any, Any, list]:
+        """A Loader batch -> (input_nodes, output_nodes, blocks) on the CPU, with the
+        prefetched columns (fetched by the Loader; labels here, for the seeds of each type)."""
+        sub = batch.subgraph
+        view = self.view
+        blocks = self.blocks(sub, batch.node_data, batch.edge_data)
+        prefix = _prefix_counts(sub, len(view.node_types))
+        seeds_of: Dict[int, torch.Tensor] = {}
+        nodes_of: Dict[int, torch.Tensor] = {}
+        for t in range(len(view.node_types)):
+            nodes = sub.type_nodes(t)
+            if view.offset(t):
+                nodes = nodes - view.offset(t)
+            nodes_of[t] = nodes
+            seeds_of[t] = nodes[: int(prefix[1, t])]
+        last = blocks[-1]
+        for t, name in self.labels:
+            key = view.node_key(t, name)
+            if key not in self.device_tables:
+                rows = self.node_store.fetch(key, seeds_of[t], pin_memory=self.pin)
+                _assign(last.dstnodes[view.node_types[t]].data, name, rows)
+        it = view.idtype
+        if len(view.node_types) == 1:
+            input_nodes: Any = nodes_of[0].to(it)
+        else:
+            input_nodes = {view.node_types[t]: nodes_of[t].to(it) for t in nodes_of}
+        if self.output_types is None:
+            output_nodes: Any = seeds_of[0].to(it)
+        else:
+            output_nodes = {
+                view.node_types[t]: seeds_of[t].to(it)
+                for t in self.output_types
+                if seeds_of[t].numel()
+            }
+        return input_nodes, output_nodes, blocks
 
-    def gather_on_device(self, input_nodes: torch.Tensor, seeds: torch.Tensor, blocks: list):
+    def gather_on_device(self, input_nodes: Any, output_nodes: Any, blocks: list) -> None:
         """Gather the device tables (``use_uva``: host memory read by the GPU) into blocks."""
-        for k, table in self.device_tables.items():
-            if k in self.cfg.prefetch_node_feats:
-                _assign(blocks[0].srcdata, k, _device_rows(table, input_nodes))
-            if k in self.cfg.prefetch_labels:
-                _assign(blocks[-1].dstdata, k, _device_rows(table, seeds))
+        view = self.view
+        for t, name in self.node_feats + self.labels:
+            key = view.node_key(t, name)
+            if key not in self.device_tables:
+                continue
+            nt = view.node_types[t]
+            if (t, name) in self.node_feats:
+                ids = blocks[0].srcnodes[nt].data[NID]
+                _assign(
+                    blocks[0].srcnodes[nt].data, name, _device_rows(self.device_tables[key], ids)
+                )
+            if (t, name) in self.labels:
+                ids = blocks[-1].dstnodes[nt].data[NID]
+                _assign(
+                    blocks[-1].dstnodes[nt].data, name, _device_rows(self.device_tables[key], ids)
+                )
 
-    def blocks(self, sub: SampledSubgraph) -> list:
-        """The per-layer blocks of a layered SampledSubgraph, input layer first."""
+    def blocks(
+        self,
+        sub: SampledSubgraph,
+        node_data: Mapping[Any, torch.Tensor],
+        edge_data: Mapping[Any, torch.Tensor],
+    ) -> list:
+        """The per-layer blocks of a layered SampledSubgraph, input layer first, each built
+        straight from the sampler's per-(edge type, hop) CSC (no sort, no recount)."""
         if not sub.layered:
             raise ValueError("DGL blocks need a layered (semantics='dgl') SampledSubgraph")
-        nodes = sub.nodes
-        prefix = np.cumsum([0] + list(sub.num_sampled_nodes)).tolist()
+        view = self.view
+        ntypes, etypes = view.node_types, view.edge_types
+        prefix = _prefix_counts(sub, len(ntypes)).tolist()
+        type_nodes = []
+        for t in range(len(ntypes)):
+            nodes = sub.type_nodes(t)
+            type_nodes.append(nodes - view.offset(t) if view.offset(t) else nodes)
         eids = sub.metadata["eid"]
-        rows = self.src.edata_rows(sub.edge_ids) if self.src.edata else None
+        rows = sub.edge_ids
+        hops = sub.num_hops
+        first = [sub.edge_span(1, e)[0] if hops else 0 for e in range(len(etypes))]
         out = []
-        for h, (lo, hi) in enumerate(_hop_spans(sub)):
-            num_dst, num_src = prefix[h + 1], prefix[h + 2]
-            row, col = sub.row[lo:hi], sub.col[lo:hi]
-            eid = eids[lo:hi]
-            erow = rows[lo:hi] if rows is not None else None
-            if col.numel() > 1 and not bool((col[1:] >= col[:-1]).all()):
-                order = torch.sort(col, stable=True).indices
-                row, col, eid = row[order], col[order], eid[order]
-                erow = erow[order] if erow is not None else None
-            indptr = torch.zeros(num_dst + 1, dtype=torch.int64)
-            torch.cumsum(torch.bincount(col, minlength=num_dst), 0, out=indptr[1:])
+        for h in range(hops, 0, -1):
+            rels, edge_ids, parent_rows, spans = {}, {}, {}, []
+            for e, et in enumerate(etypes):
+                blk = sub.block(h, e)
+                lo, hi = sub.edge_span(h, e)
+                rels[et] = (blk.indptr, blk.indices)
+                edge_ids[et] = eids[lo:hi]
+                parent_rows[et] = rows[lo:hi]
+                spans.append((lo, hi))
+            num_src = {nt: prefix[h + 1][t] for t, nt in enumerate(ntypes)}
+            num_dst = {nt: prefix[h][t] for t, nt in enumerate(ntypes)}
+            src_ids = {nt: type_nodes[t][: num_src[nt]] for t, nt in enumerate(ntypes)}
             if self.dgl is not None:
-                out.append(self._dgl_block(indptr, row, nodes, num_src, num_dst, eid, erow))
+                b = self._dgl_block(rels, num_src, num_dst, src_ids, edge_ids, parent_rows)
             else:
-                out.append(
-                    Block(
-                        indptr,
-                        row,
-                        num_src,
-                        src_ids=nodes[:num_src],
-                        edge_ids=eid,
-                        node_parent=self.src.ndata,
-                        edge_parent=self.src.edata,
-                        edge_parent_ids=erow,
-                        validate=False,
-                    )
+                b = Block.from_relations(
+                    rels,
+                    num_src,
+                    num_dst,
+                    src_ids=src_ids,
+                    edge_ids=edge_ids,
+                    node_parent={nt: view.ndata_of(t) for t, nt in enumerate(ntypes)},
+                    edge_parent={et: view.edata_of(e) for e, et in enumerate(etypes)},
+                    edge_parent_ids=parent_rows,
+                    idtype=view.idtype,
+                    validate=False,
                 )
-        return out[::-1]
+            for e, name in self.edge_feats:
+                key = view.edge_key(e, name)
+                lo, hi = spans[e]
+                base = first[e] if view.typed else 0
+                _assign(b.edges[etypes[e]].data, name, edge_data[key][lo - base : hi - base])
+            out.append(b)
+        if not out:
+            raise ValueError("DGL blocks need at least one layer")
+        b0 = out[0]  # the input layer (hop L)
+        for t, name in self.node_feats:
+            key = view.node_key(t, name)
+            if key in node_data:
+                _assign(b0.srcnodes[ntypes[t]].data, name, node_data[key])
+        return out
 
-    def _dgl_block(self, indptr, row, nodes, num_src, num_dst, eid, erow) -> Any:
+    def _dgl_block(self, rels, num_src, num_dst, src_ids, edge_ids, parent_rows) -> Any:
         dgl = self.dgl
-        empty = torch.zeros(0, dtype=torch.int64)
-        b = dgl.create_block(
-            ("csc", (indptr, row, empty)), num_src_nodes=num_src, num_dst_nodes=num_dst
-        )
-        src_ids, dst_ids = nodes[:num_src], nodes[:num_dst]
-        frames = self.src.dgl_frames()
+        it = self.view.idtype
+        empty = torch.zeros(0, dtype=it)
+        data = {et: ("csc", (ip.to(it), ix.to(it), empty)) for et, (ip, ix) in rels.items()}
+        b = dgl.create_block(data, num_src_nodes=num_src, num_dst_nodes=num_dst, idtype=it)
+        frames = self.view.dgl_frames()
+        view = self.view
         if frames is not None:
             # DGL's own samplers give blocks lazy views of every parent column; do the same.
             nf, ef = frames
-            node_frames = [nf.subframe(src_ids), nf.subframe(dst_ids)]
-            edge_frames = [ef.subframe(erow if erow is not None else eid)]
+            tidx = {nt: t for t, nt in enumerate(view.node_types)}
+            eidx = {et: e for e, et in enumerate(view.edge_types)}
+            node_frames = [nf[tidx[nt]].subframe(src_ids[nt]) for nt in b.srctypes]
+            node_frames += [nf[tidx[nt]].subframe(src_ids[nt][: num_dst[nt]]) for nt in b.dsttypes]
+            edge_frames = [
+                ef[eidx[tuple(et)]].subframe(parent_rows[tuple(et)]) for et in b.canonical_etypes
+            ]
             dgl.utils.set_new_frames(b, node_frames=node_frames, edge_frames=edge_frames)
-        b.srcdata[NID] = src_ids
-        b.dstdata[NID] = dst_ids
-        b.edata[EID] = eid
+        for nt, ids in src_ids.items():
+            b.srcnodes[nt].data[NID] = ids.to(it)
+            b.dstnodes[nt].data[NID] = ids[: num_dst[nt]].to(it)
+        for et, ids in edge_ids.items():
+            b.edges[et].data[EID] = ids.to(it)
         return b
-
-
-def _hop_spans(sub: SampledSubgraph) -> List[Tuple[int, int]]:
-    spans, lo = [], 0
-    for n in sub.num_sampled_edges:
-        spans.append((lo, lo + n))
-        lo += n
-    return spans
 
 
 def _assign(frame: Any, key: str, value: torch.Tensor) -> None:
@@ -811,35 +1482,14 @@ def _assign(frame: Any, key: str, value: torch.Tensor) -> None:
         frame[key] = value
 
 
-def _node_column(src: _Source, name: str, arg: str) -> Any:
-    if name not in src.ndata:
-        raise ValueError(
-            f"{arg} names {name!r}, which is not node data of the graph "
-            f"(ndata has {list(src.ndata.keys())})"
-        )
-    return src.ndata[name]
-
-
-def _edge_column(src: _Source, name: str, arg: str) -> Any:
-    if name not in src.edata:
-        raise ValueError(
-            f"{arg} names {name!r}, which is not edge data of the graph "
-            f"(edata has {list(src.edata.keys())})"
-        )
-    return src.edata[name]
-
-
 def _device_rows(table: Any, ids: torch.Tensor) -> torch.Tensor:
     """Rows ``ids`` of a table, gathered where ``ids`` live (a UnifiedTensor reads host memory
     from the GPU; a plain CPU tensor is gathered on the CPU and copied)."""
+    ids = ids.long()
     if isinstance(table, torch.Tensor) and table.device != ids.device:
         return table[ids.to(table.device)].to(ids.device, non_blocking=True)
     rows = table[ids]
     return rows if isinstance(rows, torch.Tensor) else torch.as_tensor(np.asarray(rows))
-
-
-def _arg_of(name: str, cfg: NeighborSampler) -> str:
-    return "prefetch_node_feats" if name in cfg.prefetch_node_feats else "prefetch_labels"
 
 
 def _resolve_block_type(block_type: str) -> Any:
@@ -853,88 +1503,266 @@ def _resolve_block_type(block_type: str) -> Any:
 
 
 class _EdgeCore:
-    """Edge-wise sampling for link prediction: pairs, negatives, then the node sampler."""
+    """Edge-wise sampling for link prediction: pairs, negatives, then the node sampler.
+    Seeds are CSC positions of the seed edges (unique across edge types)."""
 
-    def __init__(self, src: _Source, cfg: EdgePredictionSampler, block_type: str) -> None:
-        self.src = src
+    def __init__(self, view: _DglGraphView, cfg: EdgePredictionSampler, block_type: str) -> None:
+        self.view = view
         self.cfg = cfg
-        self.node = _NodeCore(src, cfg.sampler, block_type)
+        self.node = _NodeCore(view, cfg.sampler, block_type)
+        self.graph = self.node.graph
+        self.labels = _resolve_names(cfg.prefetch_labels, "prefetch_labels", view, "edge")
         self.label_store = FeatureStore(
-            {k: _edge_column(src, k, "prefetch_labels") for k in cfg.prefetch_labels}
+            {view.edge_key(e, n): view.edata_of(e)[n] for e, n in self.labels}
         )
-        if cfg.reverse_eids is not None and cfg.reverse_eids.numel() < src.edge_id_bound:
-            raise ValueError(
-                f"reverse_eids has {cfg.reverse_eids.numel()} entries; the graph has "
-                f"{src.edge_id_bound} edge ids"
-            )
+        k = len(view.edge_types)
+        self.reverse_ids: List[Optional[torch.Tensor]] = [None] * k
+        rev = cfg.reverse_eids
+        if isinstance(rev, Mapping):
+            for key, ids in rev.items():
+                self.reverse_ids[_edge_type_of(view, key, "reverse_eids")] = ids
+        elif rev is not None:
+            self.reverse_ids[_only_edge_type(view, "reverse_eids")] = rev
+        for e, ids in enumerate(self.reverse_ids):
+            if ids is not None and ids.numel() < view.eid_bound(e):
+                where = f" of edge type {view.edge_types[e]!r}" if view.typed else ""
+                raise ValueError(
+                    f"reverse_eids{where} has {ids.numel()} entries; the graph has "
+                    f"{view.eid_bound(e)} edge ids{where}"
+                )
+        self.reverse_types: List[Optional[int]] = [None] * k
+        for key, value in (cfg.reverse_etypes or {}).items():
+            a = _edge_type_of(view, key, "reverse_etypes")
+            b = _edge_type_of(view, value, f"reverse_etypes[{key!r}]")
+            self.reverse_types[a] = b
+
+    @property
+    def num_inputs(self) -> int:
+        return self.view.num_edges
+
+    def loader_tables(self) -> Dict[str, Any]:
+        return self.node.loader_tables()
 
     def sample(self, seeds: torch.Tensor, generator: Any = None) -> SampledSubgraph:
-        """Sample for the seed edge ids ``seeds``; the pairs go in ``metadata``."""
+        """Sample for the seed edges at CSC positions ``seeds``; pairs go in ``metadata``."""
+        view = self.view
         key = _key_int(generator)
-        eids = seeds.long()
-        u, v = self.src.find_edges(eids)
-        parts = [u, v]
+        pos = seeds.long()
+        etype = view.etype_of_pos(pos)
+        eid = view.eid_of_pos(pos)
+        u, v = view.find_edges(pos)
+        k = len(view.edge_types)
+        by_type = [torch.nonzero(etype == e).flatten() for e in range(k)] if k > 1 else [None]
         neg = self.cfg.negative_sampler
+        nus: List[torch.Tensor] = []
+        nvs: List[torch.Tensor] = []
         if neg is not None:
-            if isinstance(neg, Uniform):
-                nu, nv = neg.generate(u, self.src.num_nodes, _torch_generator(key, 1))
-            else:
-                nu, nv = neg(self.src.user_graph, eids)
-                nu = check_index("negative sources", nu, self.src.num_nodes, device=None).cpu()
-                nv = check_index("negative destinations", nv, self.src.num_nodes, device=None)
-                nv = nv.cpu()
-            parts += [nu, nv]
+            gen = _torch_generator(key, 1) if isinstance(neg, Uniform) else None
+            user = (
+                None
+                if isinstance(neg, Uniform)
+                else neg(view.user_graph, self._user_ids(eid, by_type))
+            )
+            for e, et in enumerate(view.edge_types):
+                t_src, t_dst = view.node_type_id(et[0]), view.node_type_id(et[2])
+                if isinstance(neg, Uniform):
+                    src = u if by_type[e] is None else u[by_type[e]]
+                    nu, nv = neg.generate(src, view.num_nodes_of(t_dst), gen)
+                    nv = nv + view.offset(t_dst) if view.offset(t_dst) else nv
+                else:
+                    nu, nv = self._user_negatives(user, e, t_src, t_dst)
+                nus.append(nu)
+                nvs.append(nv)
+        parts = [u, v] + ([torch.cat(nus), torch.cat(nvs)] if neg is not None else [])
         from gnnsys.loaders._kernels import first_occurrence_unique
 
         uniq, inv = first_occurrence_unique(torch.cat(parts).numpy())
         uniq_t, inv_t = torch.from_numpy(uniq), torch.from_numpy(inv)
-        sub = self.node.sample(uniq_t, key)
-        drop = self._excluded(eids)
-        if drop is not None:
-            sub = _drop_edges(sub, drop)
-        b = eids.numel()
-        sub.metadata["pair"] = (inv_t[:b], inv_t[b : 2 * b], eids)
+        local = _local_within_type(uniq_t, view)[inv_t]
+        sub = self.node.sample_excluding(uniq_t, key, self._excluded(eid, etype))
+        b = pos.numel()
+        pairs = []
+        for e in range(k):
+            sel = by_type[e]
+            s, d = local[:b], local[b : 2 * b]
+            pairs.append((s, d, eid) if sel is None else (s[sel], d[sel], eid[sel]))
+        sub.metadata["pair"] = pairs
+        sub.metadata["pair_nodes"] = uniq_t
         if neg is not None:
-            k = parts[2].numel()
-            sub.metadata["neg"] = (inv_t[2 * b : 2 * b + k], inv_t[2 * b + k :])
+            nl = local[2 * b :]
+            half = nl.numel() // 2
+            ns, nd = nl[:half], nl[half:]
+            negs, lo = [], 0
+            for e in range(k):
+                c = nus[e].numel()
+                negs.append((ns[lo : lo + c], nd[lo : lo + c]))
+                lo += c
+            sub.metadata["neg"] = negs
         return sub
 
-    def _excluded(self, eids: torch.Tensor) -> Optional[torch.Tensor]:
+    def _user_ids(self, eid: torch.Tensor, by_type: List[Optional[torch.Tensor]]) -> Any:
+        """The batch's edge ids as DGL hands them to callbacks (a dict on a heterograph)."""
+        if not self.view.typed:
+            return eid
+        return {
+            et: eid[by_type[e]] if by_type[e] is not None else eid
+            for e, et in enumerate(self.view.edge_types)
+            if by_type[e] is None or by_type[e].numel()
+        }
+
+    def _user_negatives(self, user: Any, e: int, t_src: int, t_dst: int):
+        view = self.view
+        et = view.edge_types[e]
+        if view.typed:
+            if not isinstance(user, Mapping):
+                raise TypeError(
+                    "negative_sampler must return a dict {edge type: (src, dst)} on a graph "
+                    "with edge types"
+                )
+            got = None
+            for kk, pair in user.items():
+                if _edge_type_of(view, kk, "negative_sampler result") == e:
+                    got = pair
+            if got is None:
+                empty = torch.zeros(0, dtype=torch.int64)
+                return empty, empty
+        else:
+            got = user
+        nu = _check_seed_ids(f"negative sources of {et}", got[0], view.num_nodes_of(t_src), "node")
+        nv = _check_seed_ids(
+            f"negative destinations of {et}", got[1], view.num_nodes_of(t_dst), "node"
+        )
+        if nu.numel() != nv.numel():
+            raise ValueError(
+                f"negative_sampler returned {nu.numel()} sources and {nv.numel()} destinations"
+            )
+        return nu + view.offset(t_src), nv + view.offset(t_dst)
+
+    def _excluded(self, eid: torch.Tensor, etype: torch.Tensor) -> Optional[torch.Tensor]:
+        """Exclusion keys of the edges to drop from the sampled neighbourhoods."""
         ex = self.cfg.exclude
+        view = self.view
         if ex is None:
             return None
-        if ex == "self":
-            return eids
+        base = view.key_base
+        keys = eid + base[etype] if view.typed else eid
+        if callable(ex):
+            by_type = [torch.nonzero(etype == e).flatten() for e in range(len(view.edge_types))]
+            return _exclusion_keys(
+                view, ex(self._user_ids(eid, by_type if view.typed else [None])), "exclude(eids)"
+            )
+        parts = [keys]
         if ex == "reverse_id":
-            return torch.cat([eids, self.cfg.reverse_eids[eids]])
-        return _as_id_set(ex(eids), "exclude(eids)")
+            for e, rev in enumerate(self.reverse_ids):
+                sel = etype == e
+                if rev is None or not bool(sel.any()):
+                    continue
+                r = rev[eid[sel]]
+                parts.append(r + base[e] if view.typed else r)
+        elif ex == "reverse_types":
+            for e, r in enumerate(self.reverse_types):
+                sel = etype == e
+                if r is not None and bool(sel.any()):
+                    parts.append(eid[sel] + base[r])
+        return torch.cat(parts)
 
-    def collate(self, sub: SampledSubgraph) -> tuple:
+    def collate(self, batch: Any) -> tuple:
         """-> (input_nodes, pair_graph, neg_pair_graph, blocks) on the CPU (no negatives:
         (input_nodes, pair_graph, blocks))."""
-        input_nodes, seeds, blocks = self.node.collate(sub)
-        n = sub.num_sampled_nodes[0]
-        ps, pd, eids = sub.metadata["pair"]
-        pair = _pair_graph(self.node.dgl, ps, pd, n, seeds, eids)
-        if len(self.label_store):
-            rows = self.src.edata_rows(self.src.pos_of_eid(eids))
-            for k in self.label_store.keys():
-                _assign(pair.edata, k, self.label_store.fetch(k, rows, pin_memory=self.node.pin))
+        sub = batch.subgraph
+        view = self.view
+        input_nodes, _, blocks = self.node.collate(batch)
+        uniq = sub.metadata["pair_nodes"]
+        counts, node_ids = _pair_nodes(uniq, view)
+        pairs = sub.metadata["pair"]
+        pair = _pair_graph(
+            self.node.dgl,
+            view,
+            {et: (pairs[e][0], pairs[e][1]) for e, et in enumerate(view.edge_types)},
+            counts,
+            node_ids,
+            {et: pairs[e][2] for e, et in enumerate(view.edge_types)},
+        )
+        for e, name in self.labels:
+            key = view.edge_key(e, name)
+            pos = view.pos_of_eid(e, pairs[e][2])
+            rows = view.rows_of(pos, pairs[e][2])
+            values = self.label_store.fetch(key, rows, pin_memory=self.node.pin)
+            _assign(pair.edges[view.edge_types[e]].data, name, values)
         if "neg" not in sub.metadata:
             return input_nodes, pair, blocks
-        ns, nd = sub.metadata["neg"]
-        neg = _pair_graph(self.node.dgl, ns, nd, n, seeds, None)
+        negs = sub.metadata["neg"]
+        neg = _pair_graph(
+            self.node.dgl,
+            view,
+            {et: negs[e] for e, et in enumerate(view.edge_types)},
+            counts,
+            node_ids,
+            None,
+        )
         return input_nodes, pair, neg, blocks
 
 
-def _pair_graph(dgl: Any, src, dst, num_nodes, node_ids, edge_ids) -> Any:
+def _local_within_type(nodes: torch.Tensor, view: _DglGraphView) -> torch.Tensor:
+    """Each node's rank among the nodes of its type in ``nodes`` (the sampler numbers the
+    seeds of each type first, in seed order, so these are their local ids)."""
+    if len(view.node_types) == 1:
+        return torch.arange(nodes.numel())
+    kind = torch.searchsorted(view.offsets, nodes, right=True) - 1
+    out = torch.empty_like(nodes)
+    for t in kind.unique().tolist():
+        mask = kind == t
+        out[mask] = torch.arange(int(mask.sum()))
+    return out
+
+
+def _pair_nodes(
+    uniq: torch.Tensor, view: _DglGraphView
+) -> Tuple[Dict[str, int], Dict[str, torch.Tensor]]:
+    """(count, ids within type) of the pair graphs' nodes of each node type."""
+    counts, ids = {}, {}
+    if len(view.node_types) == 1:
+        kind = torch.zeros(uniq.numel(), dtype=torch.int64)
+    else:
+        kind = torch.searchsorted(view.offsets, uniq, right=True) - 1
+    for t, nt in enumerate(view.node_types):
+        sel = uniq[kind == t]
+        ids[nt] = sel - view.offset(t) if view.offset(t) else sel
+        counts[nt] = int(sel.numel())
+    return counts, ids
+
+
+def _pair_graph(dgl: Any, view: _DglGraphView, edges, counts, node_ids, edge_ids) -> Any:
+    it = view.idtype
     if dgl is None:
-        return PairGraph(src, dst, num_nodes, node_ids=node_ids, edge_ids=edge_ids)
-    g = dgl.graph((src, dst), num_nodes=num_nodes)
-    g.ndata[NID] = node_ids
+        return PairGraph.hetero(edges, counts, node_ids=node_ids, edge_ids=edge_ids, idtype=it)
+    data = {et: (s.to(it), d.to(it)) for et, (s, d) in edges.items()}
+    g = dgl.heterograph(data, num_nodes_dict=counts, idtype=it)
+    for nt, ids in node_ids.items():
+        g.nodes[nt].data[NID] = ids.to(it)
     if edge_ids is not None:
-        g.edata[EID] = edge_ids
+        for et, ids in edge_ids.items():
+            g.edges[et].data[EID] = ids.to(it)
     return g
+
+
+def _run_once(core: Any, seeds: torch.Tensor, seed: int, sample: Callable) -> Any:
+    """One batch of ``seeds`` through the Loader's sample and fetch stages, collated."""
+    from gnnsys.loaders.loader import Loader
+
+    class _Once:
+        graph = core.graph
+        num_inputs = core.num_inputs
+
+        def sample(self, s: torch.Tensor, key: Any) -> SampledSubgraph:
+            return sample(s, key)
+
+    if seeds.numel() == 0:
+        raise ValueError("seed_nodes is empty: no node ids to sample around")
+    loader = Loader(_Once(), seeds, batch_size=max(seeds.numel(), 1), seed=seed, prefetch=0,
+                    **core.loader_tables())  # fmt: skip
+    batch = loader.make_batch(0, 0, seeds, torch.arange(seeds.numel()))
+    return core.collate(batch)
 
 
 # ====================================================================== the DataLoader
@@ -961,6 +1789,14 @@ def _pad(local: torch.Tensor, size: int, fallback: torch.Tensor) -> torch.Tensor
     return torch.cat([local, pool.repeat(reps)[: size - local.numel()]])
 
 
+def _move(x: Any, dev: torch.device) -> Any:
+    if isinstance(x, list):
+        return [_move(b, dev) for b in x]
+    if isinstance(x, dict):
+        return {k: v.to(dev, non_blocking=True) for k, v in x.items()}
+    return x.to(dev, non_blocking=True)
+
+
 class DataLoader:
     """DGL's ``dgl.dataloading.DataLoader`` on the gnnsys engine.
 
@@ -972,10 +1808,15 @@ class DataLoader:
     memory and gathers them for a CUDA ``device`` (DGL's rules: a CPU graph, ``num_workers=0``).
     torch DataLoader keywords are accepted; ``num_workers`` sets the number of sampling
     threads (gnnsys samples on threads, not processes). gnnsys extras: ``seed`` (default: drawn
-    from torch's global RNG, so ``torch.manual_seed`` makes runs repeatable) and
-    ``block_type`` ("auto": DGL blocks when dgl imports, else ``gnnsys.Block``).
+    from torch's global RNG, so ``torch.manual_seed`` makes runs repeatable), ``block_type``
+    ("auto": DGL blocks when dgl imports, else ``gnnsys.Block``) and ``idtype`` (ids of a
+    ``gnnsys.Graph``: torch.int64 by default, or torch.int32; a DGL graph keeps its own).
 
-    ``indices`` are integer node ids (edge ids for edge prediction); an empty ``indices``
+    ``indices`` are integer node ids (edge ids for edge prediction). On a graph with several
+    node types (edge types) it is a dict ``{type: ids}``; as DGL does, the dict's ids are
+    concatenated in its order, shuffled together and cut into batches that may mix types,
+    and ``output_nodes`` is then a dict holding the types present in the batch. Unknown
+    types and ids out of range for their type raise, naming the type; an empty ``indices``
     raises ValueError instead of giving zero batches.
 
     How DGL's transfer options map onto gnnsys (whose loader threads sample and gather whole
@@ -998,6 +1839,7 @@ class DataLoader:
         >>> sampler = NeighborSampler([5, 10], prefetch_node_feats=["feat"])
         >>> loader = DataLoader(g, train_nids, sampler, batch_size=1024, shuffle=True)
         >>> input_nodes, output_nodes, blocks = next(iter(loader))
+        >>> hetero = DataLoader(hg, {"paper": train_nids}, sampler, batch_size=1024)
     """
 
     def __init__(
@@ -1020,6 +1862,7 @@ class DataLoader:
     ) -> None:
         seed = kwargs.pop("seed", None)
         block_type = kwargs.pop("block_type", "auto")
+        idtype = kwargs.pop("idtype", None)
         unknown = sorted(set(kwargs) - set(_TORCH_KWARGS))
         if unknown:
             raise TypeError(f"DataLoader got unexpected keyword argument(s) {unknown}")
@@ -1028,10 +1871,10 @@ class DataLoader:
             raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-        if isinstance(indices, Mapping):
-            raise NotImplementedError("indices as a dict (per node/edge type) needs heterographs")
+        if idtype is not None and idtype not in (torch.int32, torch.int64):
+            raise ValueError(f"idtype must be torch.int32 or torch.int64, got {idtype!r}")
         if not isinstance(graph_sampler, (NeighborSampler, EdgePredictionSampler)):
-            graph_sampler = _from_dgl_sampler(graph_sampler)
+            graph_sampler = _from_dgl_sampler(graph_sampler, "graph_sampler")
 
         self.graph = graph
         self.graph_sampler = graph_sampler
@@ -1059,7 +1902,7 @@ class DataLoader:
             raise ValueError(f"device={device!r} but CUDA is not available")
         if use_uva and self.device.type != "cuda":
             raise ValueError(f"use_uva=True needs a CUDA device, got device={self.device}")
-        self._src = src = _prepare_source(graph)
+        self._view = view = _prepare_view(graph, idtype)
         cpu_sampling_to_gpu = self.device.type == "cuda" and graph_device.type == "cpu"
         for name, flag in (
             ("pin_prefetcher", pin_prefetcher),
@@ -1091,30 +1934,19 @@ class DataLoader:
                 raise NotImplementedError("gpu_cache for edge data is not implemented")
 
         is_edge = isinstance(graph_sampler, EdgePredictionSampler)
-        bound = src.edge_id_bound if is_edge else src.num_nodes
         what = "edge" if is_edge else "node"
-        ids = check_index("indices", indices, None, device=None, exc=IndexError)
-        if ids.numel():
-            hi = int(ids.max())
-            if hi >= bound:
-                raise IndexError(
-                    f"indices holds {what} id {hi}, out of range for {bound} {what}s "
-                    f"(valid: 0..{bound - 1})"
-                )
-        ids = ids.cpu()
-        if ids.numel() == 0:
+        flat = (_flat_edge_seeds if is_edge else _flat_node_seeds)(view, indices, "indices")
+        if flat.ids.numel() == 0:
             raise ValueError(f"indices is empty: no {what} ids, so there is nothing to batch")
+        self.indices = flat.ids  # global node ids / CSC positions of the seed edges
         if is_edge:
-            src.pos_of_eid(ids)  # every seed edge must exist
-        self.indices = ids
-        self._core = (
-            _EdgeCore(src, graph_sampler, block_type)
-            if is_edge
-            else _NodeCore(src, graph_sampler, block_type)
-        )
+            self._core: Union[_NodeCore, _EdgeCore] = _EdgeCore(view, graph_sampler, block_type)
+        else:
+            self._core = _NodeCore(view, graph_sampler, block_type)
+            self._core.output_types = flat.dict_keys
         if use_uva or gpu_cache:
             self._device_tables(gpu_cache.get("node", {}) if gpu_cache else {})
-        node_core = self._core.node if is_edge else self._core
+        node_core = self._node_core
         node_core.pin = self.pin_prefetcher and torch.cuda.is_available()
         prefetch = kwargs.get("prefetch_factor")
         self._prefetch = 2 if prefetch is None else int(prefetch)
@@ -1131,6 +1963,7 @@ class DataLoader:
             )
         self.seed = int(seed)
         self._epoch = 0
+        ids = flat.ids
         if self.use_ddp:
             import torch.distributed as dist
 
@@ -1147,24 +1980,33 @@ class DataLoader:
             self.rank, self.world_size = 0, 1
             self._local, self._local_size = ids, ids.numel()
 
-    def _device_tables(self, cache_rows: Dict[str, int]) -> None:
+    @property
+    def _node_core(self) -> _NodeCore:
+        core = self._core
+        return core.node if isinstance(core, _EdgeCore) else core
+
+    def _device_tables(self, cache_rows: Dict[Any, int]) -> None:
         """Prefetched node tables read from host memory by the GPU (``use_uva``), with a GPU
-        cache of the hottest rows (highest in-degree) where ``gpu_cache`` asks for one."""
-        core = self._core.node if isinstance(self._core, _EdgeCore) else self._core
-        unknown = sorted(set(cache_rows) - set(core.node_store.keys()))
+        cache of the hottest rows (highest in-degree) where ``gpu_cache`` asks for one
+        (``gpu_cache={"node": {name: rows}}``, names or typed keys ``(ntype, name)``)."""
+        core = self._node_core
+        view = self._view
+        unknown = sorted(set(map(str, cache_rows)) - set(map(str, core.node_store.keys())))
         if unknown:
             raise ValueError(f"gpu_cache names {unknown}, which are not prefetched node data")
         try:
             from gnnsys.unified_tensor import unified
         except ImportError:  # pragma: no cover - part of the package
             unified = None
-        n = self._src.num_nodes
-        for k in core.node_store.keys():
+        deg = view.graph.in_degrees()
+        for t, name in core.node_feats + core.labels:
+            k = view.node_key(t, name)
             table = core.node_store[k]
             rows = cache_rows.get(k, 0)
             if unified is not None and isinstance(table, torch.Tensor) and table.is_cpu:
+                n = view.num_nodes_of(t)
                 frac = min(1.0, rows / max(n, 1)) if rows else None
-                order = self._src.graph.in_degrees() if rows else None
+                order = deg[view.offset(t) : view.offset(t) + n] if rows else None
                 table = unified(table, cache=frac, cache_order=order)
             core.device_tables[k] = table
 
@@ -1191,33 +2033,30 @@ class DataLoader:
 
         epoch = self._epoch
         self._epoch += 1
+        core = self._core
         engine = Loader(
-            self._core,
+            core,
             self._epoch_order(epoch),
             batch_size=self.batch_size,
             drop_last=self.drop_last,
             seed=self.seed,
             num_threads=self._threads,
             prefetch=self._prefetch,
-            collate=lambda batch: self._core.collate(batch.subgraph),
+            collate=core.collate,
+            pin_memory=self._node_core.pin,
+            **core.loader_tables(),
         )
         engine.set_epoch(epoch)
         return self._finish_all(iter(engine))
 
     def _finish_all(self, batches: Iterator[tuple]) -> Iterator[tuple]:
         dev = self.device
-        node_core = self._core.node if isinstance(self._core, _EdgeCore) else self._core
+        node_core = self._node_core
         for out in batches:
             if dev.type != "cpu":
-                out = tuple(
-                    [b.to(dev, non_blocking=True) for b in x]
-                    if isinstance(x, list)
-                    else x.to(dev, non_blocking=True)
-                    for x in out
-                )
+                out = tuple(_move(x, dev) for x in out)
             if node_core.device_tables:
-                blocks = out[-1]
-                node_core.gather_on_device(out[0], blocks[-1].dstdata[NID], blocks)
+                node_core.gather_on_device(out[0], out[1], out[-1])
             yield out
 
     def __repr__(self) -> str:
@@ -1230,21 +2069,33 @@ class DataLoader:
 NodeDataLoader = DataLoader
 
 
-def _from_dgl_sampler(s: Any) -> NeighborSampler:
-    """Accept DGL's own NeighborSampler / MultiLayerFullNeighborSampler by its settings."""
-    if type(s).__module__.split(".")[0] == "dgl" and hasattr(s, "fanouts"):
-        fanouts = [int(f) for f in s.fanouts]
+def _from_dgl_sampler(s: Any, arg: str) -> NeighborSampler:
+    """DGL's own NeighborSampler / MultiLayerNeighborSampler / MultiLayerFullNeighborSampler,
+    read by its settings; any other sampler is refused, naming its class (DGL's LaborSampler
+    or ShaDowKHopSampler, a subclass with its own sample_blocks...: they sample differently,
+    and training on uniform neighbour samples instead would change the results unannounced)."""
+    cls = type(s)
+    from_dgl = cls.__module__.split(".")[0] == "dgl"
+    if from_dgl and cls.__name__ in _DGL_SAMPLERS:
         return NeighborSampler(
-            fanouts,
+            list(s.fanouts),
             edge_dir=getattr(s, "edge_dir", "in"),
             prob=getattr(s, "prob", None),
             replace=getattr(s, "replace", False),
-            prefetch_node_feats=list(getattr(s, "prefetch_node_feats", []) or []),
-            prefetch_labels=list(getattr(s, "prefetch_labels", []) or []),
-            prefetch_edge_feats=list(getattr(s, "prefetch_edge_feats", []) or []),
+            prefetch_node_feats=getattr(s, "prefetch_node_feats", None) or None,
+            prefetch_labels=getattr(s, "prefetch_labels", None) or None,
+            prefetch_edge_feats=getattr(s, "prefetch_edge_feats", None) or None,
             output_device=getattr(s, "output_device", None),
         )
+    name = f"{cls.__module__}.{cls.__qualname__}"
+    hint = (
+        "; gnnsys reproduces only DGL's NeighborSampler, MultiLayerNeighborSampler and "
+        "MultiLayerFullNeighborSampler (use gnnsys.loaders.dgl.as_edge_prediction_sampler for "
+        "edge prediction)"
+        if from_dgl
+        else ""
+    )
     raise TypeError(
-        "graph_sampler must be a gnnsys.loaders.dgl NeighborSampler, "
-        f"MultiLayerFullNeighborSampler or as_edge_prediction_sampler(...), got {type(s).__name__}"
+        f"{arg} must be a gnnsys.loaders.dgl NeighborSampler, MultiLayerFullNeighborSampler "
+        f"or as_edge_prediction_sampler(...), got {name}, which gnnsys does not implement{hint}"
     )
