@@ -7,6 +7,7 @@ import torch
 from gnnsys import Graph
 from gnnsys.block import EID, NID, Block
 from gnnsys.loaders import dgl as dl
+from gnnsys.loaders.base import SampleKey
 
 N, E, F = 300, 2400, 8
 # gnnsys Blocks always; real DGL blocks too where dgl imports (the torch 2.2 peer env),
@@ -455,6 +456,12 @@ def test_with_dgl_blocks_and_models(graph):
     _, _, blocks = list(dl.DataLoader(dg, seeds, theirs_sampler, batch_size=60))[0]
     assert torch.equal(blocks[0].srcdata["feat"], dg.ndata["feat"][blocks[0].srcdata[NID]])
     assert int(blocks[-1].in_degrees().max()) <= 3 and int(blocks[0].in_degrees().max()) <= 2
+    # an int32 graph (after the int64 one was used: DGL's int() copies Python attributes)
+    # gives int32 ids and blocks, as DGL's loader does
+    inp, out, blocks = next(iter(dl.DataLoader(dg.int(), seeds, theirs_sampler, batch_size=60)))
+    assert inp.dtype == out.dtype == torch.int32
+    assert blocks[0].idtype == torch.int32 and blocks[0].srcdata[NID].dtype == torch.int32
+    assert blocks[0].edata[EID].dtype == torch.int32
     # DGL's own SAGEConv model trains on our blocks
     torch.manual_seed(0)
     layers = torch.nn.ModuleList([dglnn.SAGEConv(F, 16, "mean"), dglnn.SAGEConv(16, 4, "mean")])
@@ -596,3 +603,517 @@ def test_pair_graph_api():
         pg.edges(etype="follows")
     with pytest.raises(ValueError, match="etype='follows'"):
         pg.out_degrees(etype="follows")
+
+
+# ============================================================================ heterographs
+BUYS, BOUGHT = ("user", "buys", "item"), ("item", "bought-by", "user")
+HAS, TAGS = ("item", "has", "tag"), ("tag", "tags", "item")
+FOLLOWS = ("user", "follows", "user")
+NUM = {"user": 60, "item": 40, "tag": 12}
+
+
+@pytest.fixture(scope="module")
+def hetero():
+    gen = torch.Generator().manual_seed(5)
+
+    def rand(s, d, e):
+        return torch.stack(
+            [
+                torch.randint(0, NUM[s], (e,), generator=gen),
+                torch.randint(0, NUM[d], (e,), generator=gen),
+            ]
+        )
+
+    buys, has = rand("user", "item", 300), rand("item", "tag", 80)
+    edges = {BUYS: buys, BOUGHT: buys.flip(0), HAS: has, TAGS: has.flip(0)}
+    edges[FOLLOWS] = rand("user", "user", 150)
+    g = Graph.from_hetero(edges, NUM)
+    g.ndata[("user", "feat")] = torch.randn(60, F, generator=gen)
+    g.ndata[("item", "feat")] = torch.randn(40, F, generator=gen)
+    g.ndata[("item", "label")] = torch.randint(0, 3, (40,), generator=gen)
+    g.edata[("buys", "w")] = torch.rand(300, generator=gen)
+    g.edata[(FOLLOWS, "keep")] = torch.arange(150) % 3 != 0
+    g.edata[("buys", "p")] = (torch.arange(300) % 2).double()  # odd edge ids only
+    g.ei = edges  # per edge type, by edge id (test-only attribute)
+    return g
+
+
+def _in_deg(g, et):
+    return torch.bincount(g.ei[et][1], minlength=NUM[et[2]])
+
+
+def _fanout(layer, et):
+    if isinstance(layer, dict):
+        return layer[et] if et in layer else layer[et[1]]
+    return layer
+
+
+def _ids(x, t):
+    return x[t] if isinstance(x, dict) else x
+
+
+def _check_typed_batch(g, fanouts, input_nodes, output_nodes, blocks, replace=False):
+    """DGL's invariants per type; ``fanouts`` in DGL order (input layer first)."""
+    assert len(blocks) == len(fanouts)
+    for i, b in enumerate(blocks):
+        assert sorted(b.srctypes) == sorted(NUM) and sorted(b.dsttypes) == sorted(NUM)
+        assert sorted(b.canonical_etypes) == sorted(g.edge_types)
+        for nt in NUM:
+            src, dst = b.srcnodes[nt].data[NID], b.dstnodes[nt].data[NID]
+            assert src.numel() == b.num_src_nodes(nt) and dst.numel() == b.num_dst_nodes(nt)
+            assert torch.equal(src[: b.num_dst_nodes(nt)], dst)  # dst nodes prefix src, per type
+            assert src.unique().numel() == src.numel() and bool((src < NUM[nt]).all())
+            if i + 1 < len(blocks):
+                assert torch.equal(dst, blocks[i + 1].srcnodes[nt].data[NID])
+        for et in g.edge_types:
+            s, _, d = et
+            src_ids, dst_ids = b.srcnodes[s].data[NID], b.dstnodes[d].data[NID]
+            u, v = b.edges(etype=et)
+            eid = b.edges[et].data[EID]
+            # every block edge is an edge of the graph, of its type, with its id
+            assert torch.equal(g.ei[et][0, eid], src_ids[u]) and torch.equal(
+                g.ei[et][1, eid], dst_ids[v]
+            )
+            if not replace:
+                assert eid.unique().numel() == eid.numel()
+            f = _fanout(fanouts[i], et)
+            deg = _in_deg(g, et)[dst_ids]
+            want = deg if f < 0 else torch.clamp(deg, max=f)
+            if replace and f >= 0:
+                want = torch.where(deg > 0, torch.full_like(deg, f), 0)
+            assert torch.equal(b.in_degrees(etype=et), want), (i, et)
+    for nt in NUM:
+        assert torch.equal(_ids(input_nodes, nt), blocks[0].srcnodes[nt].data[NID])
+        if nt in output_nodes:
+            assert torch.equal(output_nodes[nt], blocks[-1].dstnodes[nt].data[NID])
+        else:
+            assert blocks[-1].num_dst_nodes(nt) == 0
+
+
+def test_hetero_blocks_follow_dgl_semantics(hetero, block_type):
+    g = hetero
+    fanouts = [{"buys": 2, "bought-by": 3, HAS: 1, "tags": -1, "follows": 2}, 3]
+    sampler = dl.NeighborSampler(
+        fanouts, prefetch_node_feats=["feat"], prefetch_labels={"item": ["label"]},
+        prefetch_edge_feats=["w"],
+    )  # fmt: skip
+    indices = {"item": torch.arange(0, 40, 2), "user": torch.arange(10)}
+    loader = dl.DataLoader(
+        g, indices, sampler, batch_size=8, shuffle=True, seed=1, block_type=block_type
+    )
+    seen = {"item": [], "user": []}
+    w = g.edata[("buys", "w")]
+    for input_nodes, output_nodes, blocks in loader:
+        _check_typed_batch(g, fanouts, input_nodes, output_nodes, blocks)
+        assert set(output_nodes) <= {"item", "user"}
+        assert sum(o.numel() for o in output_nodes.values()) in (8, 30 % 8)
+        for nt, ids in output_nodes.items():
+            seen[nt].append(ids)
+        # per-type prefetch: every type that has the column, rows of its sampled nodes
+        feat = blocks[0].srcdata["feat"]
+        assert set(feat) == {"user", "item"}
+        for nt in ("user", "item"):
+            assert torch.equal(feat[nt], g.ndata[(nt, "feat")][input_nodes[nt]])
+        labels = blocks[-1].dstdata["label"]
+        assert set(labels) == {"item"}
+        assert torch.equal(
+            labels["item"], g.ndata[("item", "label")][blocks[-1].dstnodes["item"].data[NID]]
+        )
+        for b in blocks:  # edge features of the one type that has them, in every block
+            assert torch.equal(b.edges["buys"].data["w"], w[b.edges["buys"].data[EID]])
+            assert "w" not in b.edges["follows"].data
+    assert len(loader) == 4
+    for nt, ids in indices.items():
+        assert torch.equal(torch.cat(seen[nt]).sort().values, ids)
+
+
+def test_hetero_dict_indices_are_batched_like_dgl(hetero):
+    # DGL concatenates the dict's ids in its order and cuts batches that may mix types; each
+    # output_nodes dict holds the types present, in the dict's order
+    s = dl.NeighborSampler([2])
+    indices = {"item": torch.tensor([5, 3, 1]), "user": torch.tensor([7, 2])}
+    loader = dl.DataLoader(hetero, indices, s, batch_size=2)
+    outs = [{k: v.tolist() for k, v in o.items()} for _, o, _ in loader]
+    assert outs == [{"item": [5, 3]}, {"item": [1], "user": [7]}, {"user": [2]}]
+    assert [list(o) for o in outs] == [["item"], ["item", "user"], ["user"]]
+    rev = dl.DataLoader(hetero, {"user": indices["user"], "item": indices["item"]}, s, batch_size=3)
+    assert [list(o) for _, o, _ in rev] == [["user", "item"], ["item"]]
+    # shuffled: every seed once per epoch, types mixed within batches
+    loader = dl.DataLoader(hetero, indices, s, batch_size=2, shuffle=True, seed=3)
+    got = {"item": [], "user": []}
+    for _, o, _ in loader:
+        for k, v in o.items():
+            got[k] += v.tolist()
+    assert sorted(got["item"]) == [1, 3, 5] and sorted(got["user"]) == [2, 7]
+
+
+def test_hetero_replace_and_full_neighbours(hetero, block_type):
+    fanouts = [2, {"buys": 1, "bought-by": 2, "has": 3, "tags": 1, "follows": 4}]
+    s = dl.NeighborSampler(fanouts, replace=True)
+    loader = dl.DataLoader(
+        hetero, {"user": torch.arange(20)}, s, batch_size=10, block_type=block_type
+    )
+    for batch in loader:
+        _check_typed_batch(hetero, fanouts, *batch, replace=True)
+    s = dl.MultiLayerFullNeighborSampler(2)
+    seeds = torch.tensor([0, 7])
+    inp, out, blocks = next(iter(dl.DataLoader(hetero, {"tag": seeds}, s, batch_size=2)))
+    _check_typed_batch(hetero, [-1, -1], inp, out, blocks)
+    # the tag seeds' whole in-neighbourhood: items that have them
+    has = hetero.ei[HAS]
+    want = set(has[0, torch.isin(has[1], seeds)].tolist())
+    assert set(blocks[1].srcnodes["item"].data[NID].tolist()) == want
+
+
+def test_hetero_mask_and_prob_per_edge_type(hetero, block_type):
+    g = hetero
+    seeds = {"user": torch.arange(30), "item": torch.arange(20)}
+    for kw, et, ok in (
+        ({"mask": "keep"}, FOLLOWS, lambda e: e % 3 != 0),
+        ({"prob": "p"}, BUYS, lambda e: e % 2 == 1),
+    ):
+        loader = dl.DataLoader(
+            g, seeds, dl.NeighborSampler([-1], **kw), batch_size=50, block_type=block_type
+        )
+        ((_, out, blocks),) = list(loader)
+        b = blocks[0]
+        dst = b.dstnodes[et[2]].data[NID]
+        # the filtered type keeps exactly its allowed in-edges; the other types are untouched
+        allowed = ok(torch.arange(g.ei[et].shape[1])) & torch.isin(g.ei[et][1], dst)
+        assert sorted(b.edges[et].data[EID].tolist()) == torch.nonzero(allowed).flatten().tolist()
+        other = FOLLOWS if et == BUYS else BUYS
+        odst = b.dstnodes[other[2]].data[NID]
+        assert b.num_edges(other) == int(torch.isin(g.ei[other][1], odst).sum()) > 0
+
+
+def test_hetero_standalone_sample_and_exclude(hetero):
+    s = dl.NeighborSampler([-1])
+    inp, out, blocks = s.sample(hetero, {"item": torch.tensor([1, 2])})
+    _check_typed_batch(hetero, [-1], inp, out, blocks)
+    drop = blocks[0].edges["buys"].data[EID][:3]
+    _, _, blocks2 = s.sample(hetero, {"item": torch.tensor([1, 2])}, exclude_eids={"buys": drop})
+    got = blocks2[0].edges["buys"].data[EID]
+    assert not bool(torch.isin(got, drop).any())
+    assert got.numel() == blocks[0].num_edges("buys") - 3
+    # the same ids of another type are not excluded
+    assert blocks2[0].num_edges("bought-by") == blocks[0].num_edges("bought-by")
+
+
+def test_hetero_edge_prediction(hetero, block_type):
+    g = hetero
+    k = 2
+    s = dl.as_edge_prediction_sampler(
+        dl.NeighborSampler([-1, 2]), exclude="reverse_types",
+        reverse_etypes={"buys": "bought-by", "bought-by": "buys"},
+        negative_sampler=dl.negative_sampler.Uniform(k), prefetch_labels=["w"],
+    )  # fmt: skip
+    indices = {"buys": torch.arange(0, 100, 3), "follows": torch.arange(20)}
+    loader = dl.DataLoader(
+        g, indices, s, batch_size=16, shuffle=True, seed=2, block_type=block_type
+    )
+    seen = {BUYS: [], FOLLOWS: []}
+    for input_nodes, pair, neg, blocks in loader:
+        ids = pair.ndata[NID]
+        for nt in NUM:
+            assert torch.equal(ids[nt], blocks[-1].dstnodes[nt].data[NID])
+            assert torch.equal(input_nodes[nt], blocks[0].srcnodes[nt].data[NID])
+            assert ids[nt].unique().numel() == ids[nt].numel()
+            assert neg.num_nodes(nt) == pair.num_nodes(nt)
+        batch_eids = {}
+        for et in g.edge_types:
+            src_t, _, dst_t = et
+            u, v = pair.edges(etype=et)
+            e = pair.edges[et].data[EID]
+            batch_eids[et] = e
+            assert torch.equal(ids[src_t][u], g.ei[et][0, e]) and torch.equal(
+                ids[dst_t][v], g.ei[et][1, e]
+            )
+            nu, nv = neg.edges(etype=et)
+            assert torch.equal(ids[src_t][nu], ids[src_t][u].repeat_interleave(k))
+            assert nv.numel() == k * e.numel()
+            if et in seen:
+                seen[et].append(e)
+            else:
+                assert e.numel() == 0
+        assert torch.equal(pair.edges["buys"].data["w"], g.edata[("buys", "w")][batch_eids[BUYS]])
+        for b in blocks:  # seed edges and their reverse-type twins are excluded
+            assert not bool(torch.isin(b.edges[BUYS].data[EID], batch_eids[BUYS]).any())
+            assert not bool(torch.isin(b.edges[BOUGHT].data[EID], batch_eids[BUYS]).any())
+            assert not bool(torch.isin(b.edges[FOLLOWS].data[EID], batch_eids[FOLLOWS]).any())
+    for et, key in ((BUYS, "buys"), (FOLLOWS, "follows")):
+        assert torch.equal(torch.cat(seen[et]).sort().values, indices[key])
+
+
+def test_hetero_edge_prediction_keeps_unrelated_types(hetero):
+    # exclude="self" drops the seeds only: the bought-by twins of buys seeds stay
+    s = dl.as_edge_prediction_sampler(dl.NeighborSampler([-1]), exclude="self")
+    _, pair, blocks = next(
+        iter(dl.DataLoader(hetero, {"buys": torch.arange(40)}, s, batch_size=40))
+    )
+    e = pair.edges["buys"].data[EID]
+    b = blocks[0]
+    assert not bool(torch.isin(b.edges[BUYS].data[EID], e).any())
+    dst_users = b.dstnodes["user"].data[NID]
+    twins = e[torch.isin(hetero.ei[BOUGHT][1, e], dst_users)]
+    assert twins.numel() > 0 and bool(torch.isin(twins, b.edges[BOUGHT].data[EID]).all())
+
+
+def test_hetero_bad_input_names_the_type(hetero):
+    g = hetero
+    ok = {"item": torch.arange(4)}
+    full = {"buys": 1, "bought-by": 1, "has": 1, "tags": 1, "follows": 1}
+    with pytest.raises(ValueError, match=r"fanouts\[0\]: edge type 'likes' matches no edge types"):
+        dl.DataLoader(g, ok, dl.NeighborSampler([{**full, "likes": 2}]))
+    with pytest.raises(
+        ValueError, match=r"fanouts\[1\] gives no fanout for edge type \('item', 'has', 'tag'\)"
+    ):
+        dl.DataLoader(g, ok, dl.NeighborSampler([full, {k: 1 for k in full if k != "has"}]))
+    with pytest.raises(ValueError, match="gives edge type .*'buys'.* twice"):
+        dl.DataLoader(g, ok, dl.NeighborSampler([{**full, BUYS: 3}]))
+    with pytest.raises(ValueError, match="indices: node type 'shop' is not in the graph"):
+        dl.DataLoader(g, {"shop": torch.arange(2)}, dl.NeighborSampler([2]))
+    with pytest.raises(
+        IndexError,
+        match=r"indices\['tag'\] holds node id 12, out of range for 12 nodes of type 'tag'",
+    ):
+        dl.DataLoader(g, {"tag": torch.tensor([0, 12])}, dl.NeighborSampler([2]))
+    with pytest.raises(ValueError, match=r"indices must be a dict \{node type: ids\}"):
+        dl.DataLoader(g, torch.arange(4), dl.NeighborSampler([2]))
+    with pytest.raises(ValueError, match="indices is empty"):
+        dl.DataLoader(g, {"item": torch.tensor([], dtype=torch.long)}, dl.NeighborSampler([2]))
+    with pytest.raises(ValueError, match=r"prefetch_node_feats: node type 'shop' is not in"):
+        dl.DataLoader(g, ok, dl.NeighborSampler([2], prefetch_node_feats={"shop": ["feat"]}))
+    with pytest.raises(
+        ValueError, match="names 'feat' for node type 'tag', which has no such data"
+    ):
+        dl.DataLoader(g, ok, dl.NeighborSampler([2], prefetch_node_feats={"tag": ["feat"]}))
+    with pytest.raises(ValueError, match="'nope', which is not node data.*'user': \\['feat'\\]"):
+        dl.DataLoader(g, ok, dl.NeighborSampler([2], prefetch_labels=["nope"]))
+    with pytest.raises(ValueError, match="edge data 'nope' not found"):
+        dl.DataLoader(g, ok, dl.NeighborSampler([2], mask="nope"))
+    es = dl.as_edge_prediction_sampler(dl.NeighborSampler([2]))
+    with pytest.raises(ValueError, match="indices: edge type 'likes' matches no edge types"):
+        dl.DataLoader(g, {"likes": torch.arange(2)}, es)
+    with pytest.raises(
+        IndexError, match=r"indices\['has'\] holds edge id 80, out of range for 80 edges of type"
+    ):
+        dl.DataLoader(g, {"has": torch.tensor([80])}, es)
+    with pytest.raises(ValueError, match=r"indices must be a dict \{edge type: edge ids\}"):
+        dl.DataLoader(g, torch.arange(3), es)
+    bad_rev = dl.as_edge_prediction_sampler(
+        dl.NeighborSampler([2]), exclude="reverse_types", reverse_etypes={"buys": "sells"}
+    )
+    with pytest.raises(ValueError, match="reverse_etypes\\['buys'\\]: edge type 'sells'"):
+        dl.DataLoader(g, {"buys": torch.arange(2)}, bad_rev)
+    with pytest.raises(ValueError, match="reverse_types' needs reverse_etypes"):
+        dl.as_edge_prediction_sampler(dl.NeighborSampler([2]), exclude="reverse_types")
+    with pytest.raises(TypeError, match="list of dicts"):
+        dl.NeighborSampler({"buys": 2})
+    with pytest.raises(ValueError, match=r"fanouts\[0\]\['buys'\] = -3"):
+        dl.NeighborSampler([{"buys": -3}])
+
+
+def test_hetero_data_on_a_typed_graph_by_relation_name_or_triple(hetero):
+    # edata keys may name the edge type by relation name or triple; plain names are refused
+    # on a graph with several types (they name no type)
+    s = dl.NeighborSampler([-1], prefetch_edge_feats={FOLLOWS: ["keep"], "buys": ["w"]})
+    _, _, blocks = next(
+        iter(
+            dl.DataLoader(
+                hetero, {"user": torch.arange(5), "item": torch.arange(5)}, s, batch_size=10
+            )
+        )
+    )
+    b = blocks[0]
+    assert torch.equal(
+        b.edges["follows"].data["keep"],
+        hetero.edata[(FOLLOWS, "keep")][b.edges["follows"].data[EID]],
+    )
+    assert b.edata["w"].keys() == {BUYS}
+
+
+def test_idtype_is_kept(graph, hetero):
+    s = _sampler()
+    inp, out, blocks = next(iter(dl.DataLoader(graph, torch.arange(8), s, batch_size=8, seed=1)))
+    assert inp.dtype == out.dtype == blocks[0].srcdata[NID].dtype == torch.int64
+    loader = dl.DataLoader(graph, torch.arange(8), s, batch_size=8, seed=1, idtype=torch.int32)
+    inp32, out32, blocks32 = next(iter(loader))
+    assert inp32.dtype == out32.dtype == torch.int32 and torch.equal(inp32.long(), inp)
+    for b, b64 in zip(blocks32, blocks):
+        assert b.idtype == torch.int32 and b.srcdata[NID].dtype == torch.int32
+        assert b.edata[EID].dtype == torch.int32 and b.edges()[0].dtype == torch.int32
+        assert torch.equal(b.edata[EID].long(), b64.edata[EID])
+    inp, out, blocks = next(
+        iter(
+            dl.DataLoader(
+                hetero,
+                {"item": torch.arange(4)},
+                dl.NeighborSampler([2]),
+                idtype=torch.int32,
+                batch_size=4,
+            )
+        )
+    )
+    assert inp["user"].dtype == out["item"].dtype == torch.int32
+    assert blocks[0].edges(etype="buys")[0].dtype == torch.int32
+    with pytest.raises(ValueError, match="idtype must be torch.int32 or torch.int64"):
+        dl.DataLoader(graph, torch.arange(8), s, idtype=torch.float32)
+
+
+def _fake_dgl(cls_name, module, **attrs):
+    cls = type(cls_name, (), {"__module__": module})
+    obj = cls()
+    obj.__dict__.update(attrs)
+    return obj
+
+
+def test_dgl_sampler_objects_by_exact_class_name(graph):
+    assert dl.MultiLayerNeighborSampler is dl.NeighborSampler
+    common = dict(edge_dir="in", prob=None, replace=False, prefetch_node_feats=["feat"],
+                  prefetch_labels=[], prefetch_edge_feats=[], output_device=None)  # fmt: skip
+    theirs = _fake_dgl(
+        "NeighborSampler", "dgl.dataloading.neighbor_sampler", fanouts=[2, 3], **common
+    )
+    _, _, blocks = next(iter(dl.DataLoader(graph, torch.arange(20), theirs, batch_size=20)))
+    assert int(blocks[0].in_degrees().max()) == 2 and int(blocks[1].in_degrees().max()) == 3
+    assert torch.equal(blocks[0].srcdata["feat"], graph.ndata["feat"][blocks[0].srcdata[NID]])
+    full = _fake_dgl("MultiLayerFullNeighborSampler", "dgl.dataloading.neighbor_sampler",
+                     fanouts=[-1], **common)  # fmt: skip
+    _, out, blocks = next(iter(dl.DataLoader(graph, torch.arange(5), full, batch_size=5)))
+    assert torch.equal(blocks[0].in_degrees(), graph.in_degrees()[out])
+    # DGL samplers that sample differently are refused, naming the class
+    for name, module in (
+        ("LaborSampler", "dgl.dataloading.labor_sampler"),
+        ("ShaDowKHopSampler", "dgl.dataloading.shadow"),
+        ("ClusterGCNSampler", "dgl.dataloading.cluster_gcn"),
+    ):
+        other = _fake_dgl(name, module, fanouts=[5, 5], **common)
+        with pytest.raises(TypeError, match=f"{module}.{name}, which gnnsys does not implement"):
+            dl.DataLoader(graph, torch.arange(4), other)
+    edge = _fake_dgl("EdgePredictionSampler", "dgl.dataloading.base", fanouts=[2])
+    with pytest.raises(TypeError, match="EdgePredictionSampler.*as_edge_prediction_sampler"):
+        dl.DataLoader(graph, torch.arange(4), edge)
+    with pytest.raises(TypeError, match="sampler must be.*LaborSampler"):
+        dl.as_edge_prediction_sampler(
+            _fake_dgl("LaborSampler", "dgl.dataloading.labor_sampler", fanouts=[2])
+        )
+
+
+def test_blocks_view_the_samplers_csc(graph, hetero):
+    # blocks are the kernel's per-(edge type, hop) CSC: no sort, no recount, no copy
+    for g, seeds, etypes in (
+        (graph, torch.arange(30), [("_N", "_E", "_N")]),
+        (hetero, torch.arange(60, 80), hetero.edge_types),
+    ):
+        loader = dl.DataLoader(
+            g,
+            {"item": seeds - 60} if g is hetero else seeds,
+            dl.NeighborSampler([3, 4]),
+            block_type="gnnsys",
+        )
+        core = loader._core
+        sub = core.sample(seeds, SampleKey(1, 0, 0))
+        blocks = core.blocks(sub, {}, {})
+        for i, b in enumerate(blocks):
+            hop = len(blocks) - i
+            for e, et in enumerate(etypes):
+                indptr, indices, _, _ = b.adj_csc(et)
+                blk = sub.block(hop, e)
+                assert indptr.data_ptr() == blk.indptr.data_ptr()
+                assert indices.data_ptr() == blk.indices.data_ptr()
+                assert (
+                    indptr.untyped_storage().data_ptr()
+                    == sub.hop_indptr.untyped_storage().data_ptr()
+                )
+
+
+# ---------------------------------------------------------------------------- with DGL itself
+def _dgl_hetero(dgl, g):
+    dg = dgl.heterograph({et: (ei[0], ei[1]) for et, ei in g.ei.items()}, num_nodes_dict=NUM)
+    for nt in ("user", "item"):
+        dg.nodes[nt].data["feat"] = g.ndata[(nt, "feat")]
+    dg.nodes["item"].data["label"] = g.ndata[("item", "label")]
+    dg.edges["buys"].data["w"] = g.edata[("buys", "w")]
+    return dg
+
+
+def test_with_dgl_heterograph_blocks_and_models(hetero):
+    dgl = pytest.importorskip("dgl")
+    dglnn = pytest.importorskip("dgl.nn")
+    dg = _dgl_hetero(dgl, hetero)
+    seeds = {"item": torch.arange(0, 40, 2), "user": torch.arange(12)}
+    # fanout -1: our blocks and DGL's hold the same nodes and edges per type
+    ours = dl.DataLoader(dg, seeds, dl.MultiLayerFullNeighborSampler(2), batch_size=32)
+    theirs = dgl.dataloading.DataLoader(
+        dg, seeds, dgl.dataloading.MultiLayerFullNeighborSampler(2), batch_size=32
+    )
+    ((i1, o1, b1),) = list(ours)
+    ((i2, o2, b2),) = list(theirs)
+    for nt in NUM:
+        assert set(i1[nt].tolist()) == set(i2[nt].tolist())
+    assert {k: set(v.tolist()) for k, v in o1.items()} == {
+        k: set(v.tolist()) for k, v in o2.items()
+    }
+    for x, y in zip(b1, b2):
+        assert isinstance(x, dgl.DGLGraph) and x.is_block
+        assert x.srctypes == y.srctypes and x.canonical_etypes == y.canonical_etypes
+        for nt in NUM:
+            assert (x.num_src_nodes(nt), x.num_dst_nodes(nt)) == (
+                y.num_src_nodes(nt),
+                y.num_dst_nodes(nt),
+            )
+        for et in dg.canonical_etypes:
+            assert set(x.edges[et].data[EID].tolist()) == set(y.edges[et].data[EID].tolist())
+    _check_typed_batch(hetero, [-1, -1], i1, o1, b1)
+    # lazy parent columns and per-type data as DGL's blocks have them
+    assert torch.equal(b1[0].srcdata["feat"]["user"], dg.nodes["user"].data["feat"][i1["user"]])
+    # DGL's own sampler object, with per-type fanouts, is taken by its settings
+    their_sampler = dgl.dataloading.NeighborSampler(
+        [{et: 2 for et in dg.canonical_etypes}, 3], prefetch_node_feats={"item": ["feat"]}
+    )
+    _, _, blocks = next(iter(dl.DataLoader(dg, seeds, their_sampler, batch_size=32)))
+    assert int(blocks[0].in_degrees(etype="buys").max()) <= 2
+    assert torch.equal(
+        blocks[0].srcdata["feat"]["item"],
+        dg.nodes["item"].data["feat"][blocks[0].srcnodes["item"].data[NID]],
+    )
+    with pytest.raises(TypeError, match="LaborSampler, which gnnsys does not implement"):
+        dl.DataLoader(dg, seeds, dgl.dataloading.LaborSampler([2, 2]))
+    # an int32 graph gives int32 ids and blocks, as DGL's loader does
+    inp, out, blocks = next(
+        iter(dl.DataLoader(dg.int(), seeds, dl.NeighborSampler([2, 2]), batch_size=8))
+    )
+    assert inp["user"].dtype == out["item"].dtype == torch.int32 and blocks[0].idtype == torch.int32
+    # DGL's HeteroGraphConv trains on our blocks unchanged
+    torch.manual_seed(0)
+    rels = [et[1] for et in dg.canonical_etypes]
+    convs = torch.nn.ModuleList(
+        [
+            dglnn.HeteroGraphConv(
+                {r: dglnn.SAGEConv(F, 16, "mean") for r in rels}, aggregate="sum"
+            ),
+            dglnn.HeteroGraphConv(
+                {r: dglnn.SAGEConv(16, 3, "mean") for r in rels}, aggregate="sum"
+            ),
+        ]
+    )
+    embed = torch.nn.Parameter(torch.randn(NUM["tag"], F) * 0.1)
+    opt = torch.optim.Adam(list(convs.parameters()) + [embed], lr=0.02)
+    s = dl.NeighborSampler(
+        [4, 4], prefetch_node_feats=["feat"], prefetch_labels={"item": ["label"]}
+    )
+    loader = dl.DataLoader(dg, {"item": torch.arange(40)}, s, batch_size=20, shuffle=True, seed=0)
+    losses = []
+    for _ in range(15):
+        for inp, _, blocks in loader:
+            h = dict(blocks[0].srcdata["feat"])
+            h["tag"] = embed[inp["tag"]]
+            h = convs[0](blocks[0], h)
+            h = {k: torch.relu(v) for k, v in h.items()}
+            h = convs[1](blocks[1], h)
+            loss = torch.nn.functional.cross_entropy(h["item"], blocks[-1].dstdata["label"]["item"])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            losses.append(float(loss))
+    assert sum(losses[-4:]) / 4 < 0.5 * sum(losses[:4]) / 4, losses

@@ -830,7 +830,8 @@ def _prepare_view(g: Any, idtype: Optional[torch.dtype] = None) -> _DglGraphView
         tuple(int(g.num_nodes(t)) for t in g.ntypes),
         tuple(int(g.num_edges(e)) for e in g.canonical_etypes),
     )
-    if cached is not None and cached[0] == sizes:
+    # DGL's int() / long() / to() copy the Python attributes: the view must be this graph's
+    if cached is not None and cached[0] == sizes and cached[1].user_graph is g:
         return cached[1]
     if len(g.ntypes) == 1 and len(g.canonical_etypes) == 1:
         u, v = g.edges(order="eid")

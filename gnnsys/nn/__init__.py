@@ -3,9 +3,10 @@
 Example:
     >>> from gnnsys.nn import SAGEConv, GraphSAGE
     >>> model = GraphSAGE(100, 256, 47, num_layers=3)
+    >>> rgcn = HeteroRGCNConv(64, 64, hetero_block.canonical_etypes, num_bases=4)
 """
 
-from gnnsys.nn.conv import GATConv, GCN2Conv, GraphConv, SAGEConv
+from gnnsys.nn.conv import GATConv, GCN2Conv, GraphConv, HeteroRGCNConv, SAGEConv
 from gnnsys.nn.models import GAT, GCN, GCNII, GNNStack, GraphSAGE
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "GraphConv",
     "GATConv",
     "GCN2Conv",
+    "HeteroRGCNConv",
     "GNNStack",
     "GraphSAGE",
     "GCN",
