@@ -1117,3 +1117,90 @@ def test_with_dgl_heterograph_blocks_and_models(hetero):
             opt.step()
             losses.append(float(loss))
     assert sum(losses[-4:]) / 4 < 0.5 * sum(losses[:4]) / 4, losses
+
+
+def test_hetero_edge_prediction_callables_and_reverse_ids(hetero):
+    g = hetero
+    calls = []
+
+    def exclude(eids):  # DGL hands a dict per edge type on a heterograph
+        calls.append({k: v.clone() for k, v in eids.items()})
+        return {"follows": eids[FOLLOWS] + 1}
+
+    def negatives(graph, eids):
+        assert graph is g
+        return {FOLLOWS: (g.ei[FOLLOWS][0, eids[FOLLOWS]], torch.zeros_like(eids[FOLLOWS]))}
+
+    s = dl.as_edge_prediction_sampler(
+        dl.NeighborSampler([-1]), exclude=exclude, negative_sampler=negatives
+    )
+    _, pair, neg, blocks = next(
+        iter(dl.DataLoader(g, {"follows": torch.arange(10, 30)}, s, batch_size=20))
+    )
+    assert list(calls[0]) == [FOLLOWS] and calls[0][FOLLOWS].tolist() == list(range(10, 30))
+    b = blocks[0]
+    assert not bool(torch.isin(b.edges["follows"].data[EID], torch.arange(11, 31)).any())
+    ids = pair.ndata[NID]["user"]
+    nu, nv = neg.edges(etype="follows")
+    u, _ = pair.edges(etype="follows")
+    assert torch.equal(ids[nu], ids[u]) and bool((ids[nv] == 0).all())
+    assert neg.num_edges("buys") == 0
+    # reverse_id per edge type: follows edge e's "reverse" is e + 50 (ids past the range ignored)
+    rev = {"follows": torch.arange(150) + 50, "buys": torch.arange(300)}
+    s = dl.as_edge_prediction_sampler(
+        dl.NeighborSampler([-1]), exclude="reverse_id", reverse_eids=rev
+    )
+    _, pair, blocks = next(
+        iter(dl.DataLoader(g, {"follows": torch.arange(80, 120)}, s, batch_size=40))
+    )
+    got = blocks[0].edges["follows"].data[EID]
+    gone = torch.cat([torch.arange(80, 120), torch.arange(130, 150)])  # 150..169 do not exist
+    dst = blocks[0].dstnodes["user"].data[NID]
+    kept = torch.isin(g.ei[FOLLOWS][1], dst) & ~torch.isin(torch.arange(150), gone)
+    kept = torch.nonzero(kept).flatten()
+    assert sorted(got.tolist()) == kept.tolist()
+    assert bool(torch.isin(torch.arange(120, 130), kept).any())  # 120..129 are not excluded
+    # a reverse id past its type's range names no edge (not one of the next edge type)
+    rev = {"buys": torch.arange(300) + 290}
+    s = dl.as_edge_prediction_sampler(
+        dl.NeighborSampler([-1]), exclude="reverse_id", reverse_eids=rev
+    )
+    _, _, blocks = next(iter(dl.DataLoader(g, {"buys": torch.arange(20)}, s, batch_size=20)))
+    b = blocks[0]
+    dst = b.dstnodes["user"].data[NID]
+    want = torch.nonzero(torch.isin(g.ei[BOUGHT][1], dst)).flatten()
+    assert sorted(b.edges[BOUGHT].data[EID].tolist()) == want.tolist()
+    assert bool((want < 10).any())  # bought-by edges 0..9 would be lost to a key collision
+    assert not bool(torch.isin(b.edges[BUYS].data[EID], torch.arange(20)).any())
+    with pytest.raises(ValueError, match="reverse_eids of edge type .*'follows'.* has 10 entries"):
+        bad = dl.as_edge_prediction_sampler(
+            dl.NeighborSampler([-1]),
+            exclude="reverse_id",
+            reverse_eids={"follows": torch.arange(10)},
+        )
+        dl.DataLoader(g, {"follows": torch.arange(4)}, bad)
+
+
+def test_pair_graph_hetero_api():
+    pg = dl.PairGraph.hetero(
+        {
+            BUYS: (torch.tensor([0, 1]), torch.tensor([2, 2])),
+            FOLLOWS: (torch.tensor([1]), torch.tensor([0])),
+        },
+        {"user": 2, "item": 3},
+        node_ids={"user": torch.tensor([7, 9]), "item": torch.tensor([4, 5, 6])},
+        edge_ids={BUYS: torch.tensor([11, 12])},
+    )
+    assert pg.ntypes == ["user", "item"] and pg.canonical_etypes == [BUYS, FOLLOWS]
+    assert pg.num_nodes() == 5 and pg.num_nodes("item") == 3 and pg.num_edges() == 3
+    assert pg.ndata[NID]["item"].tolist() == [4, 5, 6] and pg.nodes("user").tolist() == [0, 1]
+    assert pg.edata[EID] == {BUYS: pg.edges["buys"].data[EID]}
+    assert pg.in_degrees(etype="buys").tolist() == [0, 0, 2] and pg.out_degrees(1, "follows") == 1
+    with pytest.raises(ValueError, match="name one"):
+        pg.edges()
+    with pytest.raises(ValueError, match="ntype='tag'"):
+        pg.num_nodes("tag")
+    with pg.local_scope():
+        pg.ndata["h"] = {"user": torch.ones(2, 1)}
+    assert "h" not in pg.ndata
+    assert repr(pg).startswith("PairGraph(num_nodes={'user': 2, 'item': 3}")

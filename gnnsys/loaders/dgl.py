@@ -1659,7 +1659,9 @@ class _EdgeCore:
                 if rev is None or not bool(sel.any()):
                     continue
                 r = rev[eid[sel]]
-                parts.append(r + base[e] if view.typed else r)
+                if view.typed:  # an id past its type's range must not name another type's edge
+                    r = r[r < view.eid_bound(e)] + base[e]
+                parts.append(r)
         elif ex == "reverse_types":
             for e, r in enumerate(self.reverse_types):
                 sel = etype == e
