@@ -891,6 +891,14 @@ def test_hetero_bad_input_names_the_type(hetero):
         dl.DataLoader(g, ok, dl.NeighborSampler([2], prefetch_labels=["nope"]))
     with pytest.raises(ValueError, match="edge data 'nope' not found"):
         dl.DataLoader(g, ok, dl.NeighborSampler([2], mask="nope"))
+    g.ndata["plain"] = torch.zeros(3)  # a plain name on a typed graph belongs to no type
+    try:
+        with pytest.raises(
+            ValueError, match=r"keys its data by type: g.ndata\[\(node_type, 'plain'\)\]"
+        ):
+            dl.DataLoader(g, ok, dl.NeighborSampler([2], prefetch_node_feats=["plain"]))
+    finally:
+        del g.ndata["plain"]
     es = dl.as_edge_prediction_sampler(dl.NeighborSampler([2]))
     with pytest.raises(ValueError, match="indices: edge type 'likes' matches no edge types"):
         dl.DataLoader(g, {"likes": torch.arange(2)}, es)
@@ -1204,3 +1212,23 @@ def test_pair_graph_hetero_api():
         pg.ndata["h"] = {"user": torch.ones(2, 1)}
     assert "h" not in pg.ndata
     assert repr(pg).startswith("PairGraph(num_nodes={'user': 2, 'item': 3}")
+
+
+def test_graph_view_is_kept_with_the_graph_and_follows_its_columns(graph):
+    import gc
+    import weakref
+
+    g = Graph.from_edge_index(graph.ei, N)
+    g.edata["keep"] = torch.ones(E, dtype=torch.bool)
+    s = dl.NeighborSampler([-1], mask="keep")
+    first = dl.DataLoader(g, torch.arange(50), s, batch_size=50)
+    assert dl.DataLoader(g, torch.arange(50), s, batch_size=50)._view is first._view
+    assert next(iter(first))[2][0].num_edges() > 0
+    g.edata["keep"].zero_()  # changed in place: the next loader samples nothing
+    assert next(iter(dl.DataLoader(g, torch.arange(50), s, batch_size=50)))[2][0].num_edges() == 0
+    g.edata["keep"] = torch.ones(E, dtype=torch.bool)  # replaced
+    assert next(iter(dl.DataLoader(g, torch.arange(50), s, batch_size=50)))[2][0].num_edges() > 0
+    ref = weakref.ref(g)
+    del g, first
+    gc.collect()
+    assert ref() is None  # the kept view does not keep the graph alive

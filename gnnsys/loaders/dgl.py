@@ -45,7 +45,6 @@ import contextlib
 import math
 import threading
 import types
-import weakref
 from dataclasses import replace
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -701,11 +700,26 @@ class _DglGraphView:
     def sampling_graph(self, prob: Optional[str], mask: Optional[str]) -> Tuple[Graph, Any, bool]:
         """(Graph to sample from, its CSC position -> our CSC position map or None, weighted).
         The Graph's ``edge_ids`` are None, so the kernel reports CSC positions."""
-        key = (prob, mask)
+        key = ("sampling", prob, mask)
+        token = (self._columns_token(prob), self._columns_token(mask))
         with self._lock:
-            if key not in self._cache:
-                self._cache[key] = self._build_sampling_graph(prob, mask)
-            return self._cache[key]
+            hit = self._cache.get(key)
+            if hit is None or hit[0] != token:
+                hit = (token, self._build_sampling_graph(prob, mask))
+                self._cache[key] = hit
+            return hit[1]
+
+    def _columns_token(self, name: Optional[str]) -> tuple:
+        """Identity and version of edge column ``name`` of every type (a column replaced or
+        changed in place gives a new sampling graph)."""
+        if name is None:
+            return ()
+        out = []
+        for e in range(len(self.edge_types)):
+            data = self.edata_of(e)
+            col = data[name] if name in data else None
+            out.append((id(col), getattr(col, "_version", 0)) if col is not None else (0, 0))
+        return tuple(out)
 
     def _column_in_csc(self, name: str) -> Tuple[Optional[torch.Tensor], torch.Tensor]:
         """(edge column ``name`` in CSC order, bool [E]: which edges have it); edge types
@@ -783,25 +797,37 @@ class _DglGraphView:
 
 
 _VIEW_ATTR = "_gnnsys_dgl_view"
-# One view per gnnsys Graph (loaders built per epoch share its sampling graph and tables).
-_VIEWS: weakref.WeakKeyDictionary[Graph, Tuple[tuple, _DglGraphView]] = weakref.WeakKeyDictionary()
-_VIEWS_LOCK = threading.Lock()
 
 
 def _prepare_view(g: Any, idtype: Optional[torch.dtype] = None) -> _DglGraphView:
-    """Wrap the user's graph (converted to a CSC once; the view is kept with the graph)."""
+    """Wrap the user's graph: its CSC is built once and the view kept on the graph object
+    (a reference cycle the garbage collector frees), so loaders built per epoch share it."""
     if isinstance(g, _DglGraphView):
         return g
     if isinstance(g, Graph):
         it = torch.int64 if idtype is None else idtype
-        token = (it,) + tuple(
+        token: tuple = (it,) + tuple(
             (id(t), t._version) if t is not None else (0, 0)
             for t in (g.indptr, g.indices, g.edge_ids, g.type_per_edge, g.node_type_offset)
         )
-        with _VIEWS_LOCK:
-            hit = _VIEWS.get(g)
-        if hit is not None and hit[0] == token:
-            return hit[1]
+    elif _is_dgl_graph(g):
+        if idtype is not None and idtype != g.idtype:
+            raise ValueError(
+                f"idtype={idtype} but the DGL graph's idtype is {g.idtype}; convert the graph "
+                "(g.int() / g.long()) instead"
+            )
+        it = g.idtype
+        token = (
+            tuple(int(g.num_nodes(t)) for t in g.ntypes),
+            tuple(int(g.num_edges(e)) for e in g.canonical_etypes),
+        )
+    else:
+        raise TypeError(f"graph must be a gnnsys.Graph or a DGL graph, got {type(g).__name__}")
+    cached = getattr(g, _VIEW_ATTR, None)
+    # DGL's int() / long() / to() copy the Python attributes: the view must be this graph's
+    if cached is not None and cached[0] == token and cached[1].user_graph is g:
+        return cached[1]
+    if isinstance(g, Graph):
         cpu = g
         if g.indptr.device.type != "cpu":
             cpu = Graph(
@@ -815,33 +841,14 @@ def _prepare_view(g: Any, idtype: Optional[torch.dtype] = None) -> _DglGraphView
                 validate=False,
             )
         view = _DglGraphView(g, cpu, by_eid=g.is_hetero, idtype=it)
-        with _VIEWS_LOCK:
-            _VIEWS[g] = (token, view)
-        return view
-    if not _is_dgl_graph(g):
-        raise TypeError(f"graph must be a gnnsys.Graph or a DGL graph, got {type(g).__name__}")
-    if idtype is not None and idtype != g.idtype:
-        raise ValueError(
-            f"idtype={idtype} but the DGL graph's idtype is {g.idtype}; convert the graph "
-            "(g.int() / g.long()) instead"
-        )
-    cached = getattr(g, _VIEW_ATTR, None)
-    sizes = (
-        tuple(int(g.num_nodes(t)) for t in g.ntypes),
-        tuple(int(g.num_edges(e)) for e in g.canonical_etypes),
-    )
-    # DGL's int() / long() / to() copy the Python attributes: the view must be this graph's
-    if cached is not None and cached[0] == sizes and cached[1].user_graph is g:
-        return cached[1]
-    if len(g.ntypes) == 1 and len(g.canonical_etypes) == 1:
+    elif len(g.ntypes) == 1 and len(g.canonical_etypes) == 1:
         u, v = g.edges(order="eid")
         ei = torch.stack([u.long().cpu(), v.long().cpu()])
-        graph = Graph.from_edge_index(ei, g.num_nodes())
+        view = _DglGraphView(g, Graph.from_edge_index(ei, g.num_nodes()), by_eid=True, idtype=it)
     else:
-        graph = Graph.from_dgl(g)
-    view = _DglGraphView(g, graph, by_eid=True, idtype=g.idtype)
+        view = _DglGraphView(g, Graph.from_dgl(g), by_eid=True, idtype=it)
     with contextlib.suppress(AttributeError, TypeError):
-        setattr(g, _VIEW_ATTR, (sizes, view))  # a reference cycle the garbage collector frees
+        setattr(g, _VIEW_ATTR, (token, view))
     return view
 
 
@@ -1237,9 +1244,12 @@ def _resolve_names(spec: Any, arg: str, view: _DglGraphView, kind: str) -> List[
     for n in spec:
         hits = [t for t in range(len(types_)) if n in data_of(t)]
         if not hits:
+            hint = ""
+            if view.typed and view.dgl_graph is None and n in getattr(view.user_graph, what):
+                hint = f"; a typed Graph keys its data by type: g.{what}[({kind}_type, {n!r})]"
             raise ValueError(
                 f"{arg} names {n!r}, which is not {kind} data of the graph "
-                f"({what} has {view.data_summary(kind)})"
+                f"({what} has {view.data_summary(kind)}){hint}"
             )
         out += [(t, n) for t in hits]
     return out
