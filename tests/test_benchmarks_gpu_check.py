@@ -248,3 +248,42 @@ def test_gpu_check_flow_keeps_results_and_stops_on_term(tmp_path):
         except OSError:
             continue
     assert not left, f"the interrupted benchmark is still running: {left}"
+
+
+# ---------------------------------------------------------------------------- --device flags
+
+
+def _json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_sparse_ops_runs_on_cpu_and_says_when_cuda_is_missing(capsys):
+    m = _load("sparse_ops")
+    argv = ["--nodes", "300", "--edges", "3000", "--feats", "4", "--repeat", "1", "--warmup", "0",
+            "--reduce", "sum,max", "--device", "cpu"]  # fmt: skip
+    assert m.main(argv) == 0
+    rows = _json_lines(capsys.readouterr().out)
+    assert all(r["device"] == "cpu" for r in rows) and not any("error" in r for r in rows)
+    timed = {(r["impl"], r["reduce"], r["phase"]) for r in rows if "seconds" in r and "reduce" in r}
+    for impl in ("gnnsys", "torch.sparse.mm", "scatter_reduce"):
+        for r in ("sum", "max"):
+            assert {(impl, r, "forward"), (impl, r, "forward_backward")} <= timed
+    assert rows[0]["max_in_degree"] > 0
+    if not torch.cuda.is_available():
+        assert m.main(argv[:-1] + ["cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().out
+
+
+def test_bessel_speed_runs_on_cpu_and_says_when_cuda_is_missing(capsys):
+    m = _load("bessel_speed")
+    argv = ["--n", "2000", "--repeat", "1", "--sub", "2", "--dist", "small", "--device", "cpu"]
+    assert m.main(argv) == 0
+    rows = _json_lines(capsys.readouterr().out)
+    timed = [r["impl"] for r in rows if "seconds" in r]  # log_iv and log_kv
+    assert timed.count("scipy") == 2 and timed.count("gnnsys") == 4  # all threads, and one
+    summary = [r for r in rows if r.get("summary")]
+    assert len(summary) == 1 and summary[0]["max_err_eps"] is not None
+    assert "gnnsys_triton_seconds" not in summary[0]
+    if not torch.cuda.is_available():
+        assert m.main(argv[:-1] + ["cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().out
