@@ -118,6 +118,7 @@ def test_resume_without_a_checkpoint_starts_again(tmp_path, capsys):
     assert {k: rows[0][k] for k in same} == {k: first[0][k] for k in same}
 
 
+@pytest.mark.slow  # two or three Python processes end to end: ~50 s on a busy 2-core box
 def test_sigkill_mid_run_then_resume(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     out = tmp_path / "out"
@@ -174,6 +175,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.mark.slow  # two or three Python processes end to end: ~50 s on a busy 2-core box
 def test_ddp_two_processes_match_one(tmp_path):
     # Strided shards: the two ranks' k-th batches (32 seeds each) are together the k-th batch of
     # one process with 64. Full neighbourhoods, no dropout and mean losses make DDP's averaged
