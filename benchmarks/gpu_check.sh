@@ -414,6 +414,7 @@ run_group() {  # "name|max|args" deadline
   local left=$(( $2 - $(now) )); local limit=$(( max < left ? max : left ))
   if [ "$limit" -lt 5 ]; then record "pytest_$name" skipped -1 0 "out of time budget" > /dev/null; return; fi
   t0=$(now)
+  rm -f "$OUT/junit_$name.xml"  # never a stale one from an earlier run into the same folder
   # shellcheck disable=SC2086
   timeout --signal=TERM --kill-after=5 "$limit" "$PY" -m pytest -v -p no:cacheprovider -rfE \
     $args --junitxml="$OUT/junit_$name.xml" > "$OUT/pytest_$name.log" 2>&1
