@@ -10,8 +10,18 @@ as a training loop would. Prints one JSON object per line:
 - with ``--peers``: /work/shared/peers/peer_pyg.py and peer_dgl.py run in their own virtual
   environments on the same folder (a missing peer gets a line saying so), then the ratios.
 
+Heterogeneous graphs (``--graph mini-mag`` / ``mag`` / ``tiny-mag``, the ogbn-mag-shaped
+synthetic heterographs): a 2-layer sampler (``--fanout 15,10`` on every relation), batches of
+paper seeds, paper features of every sampled paper and labels of the seeds; gnnsys's PyG drop-in
+on ``HeteroData`` and its DGL-semantics Loader against PyG + torch-sparse
+(``hetero_neighbor_sample``), DGL's heterograph DataLoader and GraphBolt (benchmarks/peers/).
+
+Every round runs every system (interleaved); the summary gives each system's range and median
+over the rounds and each ratio's range over the rounds (a ratio per round, same-round peers).
+
 Usage:
     python benchmarks/loader_throughput.py --graph rmat20 --peers --batches 50
+    python benchmarks/loader_throughput.py --graph mini-mag --fanout 15,10 --peers --repeat 3
     python benchmarks/loader_throughput.py --graph /path/to/folder --batches 20
 """
 
@@ -30,11 +40,16 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 
-PEERS_DIR = Path(os.environ.get("GNNSYS_PEERS_DIR", "/work/shared/peers"))
+PEERS_DIR = Path(
+    os.environ.get("GNNSYS_PEERS_DIR", Path(__file__).resolve().parents[2] / "shared" / "peers")
+)
+HETERO_PEERS_DIR = Path(__file__).resolve().parent / "peers"
+HETERO_NAMES = ("tiny-mag", "mini-mag", "mag")
 PEER_PYTHON = {
     "pyg": Path(os.environ.get("GNNSYS_PEER_PYG", "/tmp/gnnsys-peers/pyg/bin/python")),
     "dgl": Path(os.environ.get("GNNSYS_PEER_DGL", "/tmp/gnnsys-peers/dgl/bin/python")),
 }
+PEER_PYTHON["graphbolt"] = PEER_PYTHON["dgl"]
 DEFAULT_SEEDS = 200_000  # the peers' default seed count (random nodes, seed 0)
 
 
@@ -165,9 +180,12 @@ def _row(system, semantics, api, args, r, threads) -> Dict[str, Any]:
     }
 
 
-def run_peer(name: str, folder: Path, args) -> Dict[str, Any]:
+def run_peer(name: str, folder: Path, args, hetero: bool = False) -> Dict[str, Any]:
     python = PEER_PYTHON[name]
-    script = PEERS_DIR / f"peer_{name}.py"
+    if hetero:
+        script = HETERO_PEERS_DIR / f"hetero_{name}.py"
+    else:
+        script = PEERS_DIR / f"peer_{name}.py"
     if not python.exists() or not script.exists():
         missing = python if not python.exists() else script
         return {"system": name, "skipped": True, "reason": f"peer not installed: {missing}"}
@@ -175,7 +193,7 @@ def run_peer(name: str, folder: Path, args) -> Dict[str, Any]:
            "--batch-size", str(args.batch_size), "--fanout", args.fanout]  # fmt: skip
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.peer_timeout,
-                              cwd=str(PEERS_DIR))  # fmt: skip
+                              cwd=str(script.parent))  # fmt: skip
     except subprocess.TimeoutExpired:
         return {"system": name, "skipped": True, "reason": f"timed out after {args.peer_timeout}s"}
     for line in reversed(proc.stdout.strip().splitlines()):
@@ -192,10 +210,114 @@ def run_peer(name: str, folder: Path, args) -> Dict[str, Any]:
     }
 
 
+# ---------------------------------------------------------------------- heterogeneous graphs
+def resolve_hetero_folder(name: str) -> Path:
+    """The heterograph folder of benchmarks/peers/hetero_common.py for a synthetic name,
+    written once under the gnnsys cache (train_idx: the paper training split)."""
+    from gnnsys.datasets import default_root, synthetic
+
+    folder = default_root() / "bench" / f"{name}-seed0"
+    if (folder / "meta.json").is_file():
+        return folder
+    ds = synthetic(name, seed=0)
+    tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
+    (tmp / "edges").mkdir(parents=True, exist_ok=True)
+    edges = ds.edge_index_dict
+    for (s, r, d), ei in edges.items():
+        np.save(tmp / "edges" / f"{s}__{r}__{d}.npy", ei.numpy().astype(np.int64))
+    t = ds.target
+    np.save(tmp / f"{t}_x.npy", np.ascontiguousarray(ds.x_dict[t].numpy(), dtype=np.float32))
+    np.save(tmp / f"{t}_y.npy", ds.y.numpy().astype(np.int64))
+    np.save(tmp / "train_idx.npy", ds.train_idx.numpy().astype(np.int64))
+    meta = {"node_types": ds.num_nodes_dict, "edge_types": [list(e) for e in edges], "target": t}
+    (tmp / "meta.json").write_text(json.dumps(meta))
+    try:
+        os.rename(tmp, folder)
+    except OSError:  # another run got there first
+        pass
+    return folder
+
+
+def load_hetero(folder: Path) -> Dict[str, Any]:
+    meta = json.loads((folder / "meta.json").read_text())
+    t = meta["target"]
+    edges = {
+        (s, r, d): torch.from_numpy(np.load(folder / "edges" / f"{s}__{r}__{d}.npy"))
+        for s, r, d in meta["edge_types"]
+    }
+    return {
+        "meta": meta,
+        "edges": edges,
+        "x": torch.from_numpy(np.load(folder / f"{t}_x.npy")),
+        "y": torch.from_numpy(np.load(folder / f"{t}_y.npy")),
+        "train_idx": torch.from_numpy(np.load(folder / "train_idx.npy")),
+    }
+
+
+def run_gnnsys_hetero(arrays, args, data, graph) -> List[Dict[str, Any]]:
+    from gnnsys.features import FeatureStore
+    from gnnsys.loaders import Loader, NeighborSampler
+    from gnnsys.loaders.pyg import NeighborLoader
+
+    t = arrays["meta"]["target"]
+    fanout = [int(f) for f in args.fanout.split(",")]
+    seeds = arrays["train_idx"]
+    extra = {"num_threads": args.threads} if args.threads else {}
+    rows = []
+    pyg_loader = NeighborLoader(data, num_neighbors={et: fanout for et in data.edge_types},
+                                input_nodes=(t, seeds), batch_size=args.batch_size, shuffle=True,
+                                seed=0, **extra)  # fmt: skip
+
+    def pyg_count(b):
+        assert b[t].x.shape[0] == b[t].n_id.numel()
+        return sum(b[k].n_id.numel() for k in b.node_types)
+
+    r = time_iter(lambda: iter(pyg_loader), args.batches, args.warmup, pyg_count)
+    rows.append(_row("gnnsys", "pyg", "gnnsys.loaders.pyg.NeighborLoader(HeteroData)", args, r,
+                     pyg_loader.loader.num_threads))  # fmt: skip
+
+    store = FeatureStore({(t, "x"): arrays["x"], (t, "y"): arrays["y"]})
+    offset = int(graph.type_offsets()[graph.node_type_id(t)])
+    dgl_loader = Loader(NeighborSampler(graph, fanout, semantics="dgl"), seeds + offset,
+                        batch_size=args.batch_size, shuffle=True, seed=0, features=store,
+                        feature_names=[(t, "x")], labels=(t, "y"), **extra)  # fmt: skip
+
+    def dgl_count(b):
+        assert b.y.shape[0] == b.seeds.numel()
+        return b.subgraph.nodes.numel()
+
+    r = time_iter(lambda: iter(dgl_loader), args.batches, args.warmup, dgl_count)
+    rows.append(_row("gnnsys", "dgl", "Loader+NeighborSampler(typed, semantics='dgl')", args, r,
+                     dgl_loader.num_threads))  # fmt: skip
+    return rows
+
+
+def summarize(results: Dict[str, List[Dict[str, Any]]], pairs) -> None:
+    """Per system: range and median over rounds; per ratio: the range of same-round ratios."""
+    for k, v in results.items():
+        vals = [r["batches_per_s"] for r in v]
+        emit({"system": k, "rounds": len(vals), "batches_per_s_range": [min(vals), max(vals)],
+              "median_batches_per_s": round(statistics.median(vals), 3)})  # fmt: skip
+    for ours, peer in pairs:
+        if ours not in results or peer not in results:
+            continue
+        by_round = {r["round"]: r["batches_per_s"] for r in results[peer]}
+        ratios = [
+            round(r["batches_per_s"] / by_round[r["round"]], 2)
+            for r in results[ours]
+            if r["round"] in by_round
+        ]
+        if ratios:
+            emit({"ratio": f"{ours} / {peer}", "per_round": ratios,
+                  "range": [min(ratios), max(ratios)], "rounds": len(ratios)})  # fmt: skip
+
+
 # ---------------------------------------------------------------------- main
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--graph", default="rmat20", help="a folder, or a synthetic name (rmat20, mini)")
+    p.add_argument("--graph", default="rmat20",
+                   help="a folder, a synthetic name (rmat20, mini), or a heterograph "
+                   "(tiny-mag, mini-mag, mag)")  # fmt: skip
     p.add_argument("--peers", action="store_true", help="also run the PyG and DGL peers")
     p.add_argument("--batches", type=int, default=50, help="timed batches per system")
     p.add_argument("--warmup", type=int, default=3, help="untimed batches first")
@@ -209,6 +331,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
 
+    if args.graph in HETERO_NAMES:
+        return _main_hetero(args)
     from torch_geometric.data import Data
 
     from gnnsys.loaders.pyg import _cached_graph
@@ -233,21 +357,56 @@ def main(argv: Optional[List[str]] = None) -> int:
             emit(row)
             results.setdefault(f"gnnsys-{row['semantics']}", []).append(row)
         if args.peers:
-            for peer in ("pyg", "dgl"):
+            for peer in ("pyg", "dgl", "graphbolt"):
                 row = run_peer(peer, folder, args)
                 row["round"] = rnd
                 emit(row)
                 if not row.get("skipped"):
                     results.setdefault(peer, []).append(row)
+    pairs = [("gnnsys-pyg", "pyg"), ("gnnsys-dgl", "dgl"), ("gnnsys-pyg", "dgl"),
+             ("gnnsys-dgl", "graphbolt")]  # fmt: skip
+    summarize(results, pairs)
+    return 0
 
-    med = {k: statistics.median(r["batches_per_s"] for r in v) for k, v in results.items()}
-    if args.repeat > 1:
-        for k, v in med.items():
-            emit({"system": k, "median_batches_per_s": round(v, 3), "rounds": args.repeat})
-    for ours, peer in (("gnnsys-pyg", "pyg"), ("gnnsys-dgl", "dgl"), ("gnnsys-pyg", "dgl")):
-        if ours in med and peer in med:
-            emit({"ratio": f"{ours} / {peer}", "value": round(med[ours] / med[peer], 2),
-                  "batches_per_s": [round(med[ours], 3), round(med[peer], 3)]})  # fmt: skip
+
+def _main_hetero(args) -> int:
+    from torch_geometric.data import HeteroData
+
+    from gnnsys.graph import Graph
+
+    t0 = time.perf_counter()
+    folder = resolve_hetero_folder(args.graph)
+    arrays = load_hetero(folder)
+    meta = arrays["meta"]
+    t = meta["target"]
+    data = HeteroData()
+    for k, c in meta["node_types"].items():
+        data[k].num_nodes = c
+    data[t].x, data[t].y = arrays["x"], arrays["y"]
+    for et, ei in arrays["edges"].items():
+        data[et].edge_index = ei
+    graph = Graph.from_hetero(arrays["edges"], meta["node_types"])
+    emit({"graph": str(folder), "num_nodes": meta["node_types"],
+          "num_edges": int(graph.num_edges), "edge_types": len(meta["edge_types"]),
+          "feature_dim": int(arrays["x"].shape[1]), "seeds": int(arrays["train_idx"].numel()),
+          "setup_seconds": round(time.perf_counter() - t0, 1), "cpu_count": os.cpu_count(),
+          "torch": torch.__version__})  # fmt: skip
+    results: Dict[str, List[Dict[str, Any]]] = {}
+    for rnd in range(args.repeat):
+        for row in run_gnnsys_hetero(arrays, args, data, graph):
+            row["round"] = rnd
+            emit(row)
+            results.setdefault(f"gnnsys-{row['semantics']}", []).append(row)
+        if args.peers:
+            for peer in ("pyg", "dgl", "graphbolt"):
+                row = run_peer(peer, folder, args, hetero=True)
+                row["round"] = rnd
+                emit(row)
+                if not row.get("skipped"):
+                    results.setdefault(peer, []).append(row)
+    pairs = [("gnnsys-pyg", "pyg"), ("gnnsys-dgl", "dgl"), ("gnnsys-dgl", "graphbolt"),
+             ("gnnsys-pyg", "dgl")]  # fmt: skip
+    summarize(results, pairs)
     return 0
 
 

@@ -60,10 +60,12 @@ def load_data(name: str, seed: int):
     """(indptr, indices, x, y, train_idx, source)."""
     try:
         from gnnsys.datasets import synthetic
+        from gnnsys.unified_tensor import aligned_empty
 
         ds = synthetic(name, seed=seed)
         g = ds.graph
-        x = ds.x.contiguous().clone()  # in RAM (the cache loads memory-mapped)
+        # In RAM (the cache loads memory-mapped), on a 128-byte boundary as unified()'s copies.
+        x = aligned_empty(tuple(ds.x.shape), ds.x.dtype).copy_(ds.x)
         return g.indptr, g.indices, x, ds.y.clone(), ds.train_idx.clone(), "gnnsys.datasets"
     except Exception as e:
         emit({"warning": f"gnnsys.datasets.synthetic({name!r}) failed: {e!r}; random graph"})

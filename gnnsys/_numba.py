@@ -1,16 +1,25 @@
-"""Numba helpers shared by the CPU kernels: cache-line prefetch hints and serial twins.
+"""Numba helpers shared by the CPU kernels: prefetch hints, serial twins, a pool for serial kernels.
 
 * ``prefetch(arr, i)`` / ``prefetch2d(arr, r, j)``: ``llvm.prefetch`` of the element's cache
   line. A hint only: it never faults, but the kernels using it still validate their ids first
   (no numba kernel here bounds-checks).
 * ``serial_twin(kernel, name)``: the same kernel source compiled without ``parallel``, for small
   work or a one-thread budget, where waking the thread pool costs more than the work.
+* ``run_items(kernel, items, *args, threads=...)``: a serial kernel over ranges of independent
+  items on a small thread pool, instead of ``parallel=True``: a parallel kernel takes several
+  times longer to compile (the first call of a fresh install), and on a busy machine its
+  barriers wait for threads that are not running.
 """
 
 from __future__ import annotations
 
+import itertools
+import threading
 import types as _pytypes
+from concurrent.futures import ThreadPoolExecutor, wait
+from typing import Any, Callable, Optional
 
+import numba
 from llvmlite import ir
 from numba import njit
 from numba.core import cgutils, types
@@ -63,3 +72,60 @@ def serial_twin(kernel, name: str):
     fn = _pytypes.FunctionType(py.__code__, py.__globals__, name, py.__defaults__, py.__closure__)
     fn.__qualname__ = name  # its own cache entry
     return njit(nogil=True, cache=True)(fn)
+
+
+_POOL: Optional[ThreadPoolExecutor] = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(
+                max_workers=numba.config.NUMBA_NUM_THREADS, thread_name_prefix="gnnsys-numba"
+            )
+        return _POOL
+
+
+def run_items(
+    kernel: Callable[..., Any], items: int, *args: Any, threads: int, per_thread: int = 4
+) -> None:
+    """Run ``kernel(*args, p0, p1)`` over the items ``0..items-1`` in contiguous ranges.
+
+    ``kernel`` is a serial (``nogil``) numba kernel whose items are independent and of about
+    equal cost. With ``threads`` > 1 the range is cut into ``threads * per_thread`` pieces that
+    up to ``threads`` threads (the caller included) take in turn from a shared counter, so a
+    thread the machine does not run holds nobody up. Which thread runs a piece never changes
+    its result.
+
+    Example:
+        >>> run_items(_scale_rows, x.shape[0], x, 2.0, threads=numba.get_num_threads())
+    """
+    if items <= 0:
+        return
+    threads = max(1, min(threads, items))
+    if threads == 1:
+        kernel(*args, 0, items)
+        return
+    pieces = min(items, threads * per_thread)
+    bounds = [items * i // pieces for i in range(pieces + 1)]
+    counter = itertools.count()
+
+    def worker() -> None:
+        while True:
+            i = next(counter)  # atomic under the GIL
+            if i >= pieces:
+                return
+            kernel(*args, bounds[i], bounds[i + 1])
+
+    futures = [_pool().submit(worker) for _ in range(threads - 1)]
+    try:
+        worker()
+    finally:  # no piece may still run on return, even when one failed
+        for f in futures:
+            f.cancel()  # a helper that never started is not needed any more
+        wait(futures)
+    for f in futures:
+        if not f.cancelled():
+            f.result()  # raises what that helper's piece raised

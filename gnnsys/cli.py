@@ -65,13 +65,13 @@ def cmd_info(_: argparse.Namespace) -> int:
 
     from gnnsys import __version__
 
-    numba = _version("numba") or "not installed"
+    numba = _version("numba")
     lines = [
         f"gnnsys {__version__}",
         f"python {sys.version.split()[0]}",
         f"torch {torch.__version__}",
         f"numpy {_version('numpy')}",
-        f"numba {numba} (threads: {_numba_threads()})",
+        f"numba {numba} (threads: {_numba_threads()})" if numba else "numba not installed",
     ]
     triton = _version("triton")
     lines.append(f"triton {triton}" if triton else "triton not installed (pip install gnnsys[gpu])")

@@ -241,6 +241,9 @@ class FeatureStore:
         target = torch.device(device) if device is not None else None
         if target is not None and target.type == "cuda" and not isinstance(table, UnifiedTensor):
             require_cuda(f"FeatureStore.fetch(device={device!r})")  # (UnifiedTensor: its gather)
+        if isinstance(table, UnifiedTensor) and isinstance(ids, torch.Tensor) and ids.is_cuda:
+            # CUDA ids: the table checks them on the device, without a host sync.
+            return _finish(table.gather(ids, device=target or ids.device), None, out)
         ids_t = _check_ids(ids, n, allow_cuda=not isinstance(table, np.ndarray))
         if isinstance(table, torch.Tensor) and table.device.type != "cpu":
             rows = torch.index_select(table, 0, ids_t.to(table.device))

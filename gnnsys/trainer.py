@@ -301,6 +301,11 @@ def train(args: argparse.Namespace, dataset: Optional[Dataset] = None) -> List[D
 
     ``dataset`` replaces loading ``--dataset`` (the benchmark scripts check it first).
     """
+    out = Path(args.out)
+    config = _config(args)
+    # A --resume that cannot go on (corrupt checkpoint, other config) fails before the data loads.
+    ckpt = _resume_state(out, config) if args.resume else None
+
     from torch_geometric.data import Data
 
     from gnnsys.loaders.pyg import NeighborLoader
@@ -315,8 +320,6 @@ def train(args: argparse.Namespace, dataset: Optional[Dataset] = None) -> List[D
     np.random.seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    config = _config(args)
     is_main = rank == 0
 
     ds = load_dataset(args) if dataset is None else dataset
@@ -330,7 +333,6 @@ def train(args: argparse.Namespace, dataset: Optional[Dataset] = None) -> List[D
     start_epoch, rows = 1, []
     resume_note = None
     if args.resume:
-        ckpt = _resume_state(out, config)
         if ckpt is None:
             resume_note = f"--resume: no checkpoint in {out} yet, starting again from epoch 1"
         else:

@@ -143,3 +143,147 @@ def test_cpu_benchmark_runs_end_to_end(tmp_path):
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     checks = [r for r in lines if r.get("method") == "check"]
     assert [r["correct"] for r in checks] == [True, True] and not any("error" in r for r in lines)
+
+
+# ---------------------------------------------------------------------------- gpu_check.sh
+
+SCRIPT = BENCH / "gpu_check.sh"
+
+
+def _records(path):
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _env(tmp_path, **extra):
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env.update(OUT=str(tmp_path / "out"), PYTHON=sys.executable, **extra)
+    return env
+
+
+def test_gpu_check_is_valid_bash():
+    import subprocess
+
+    res = subprocess.run(["bash", "-n", str(SCRIPT)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def test_gpu_check_dry_run(tmp_path):
+    """No GPU needed: the preflight runs (GPU checks reported as skipped without CUDA), the plan
+    fits the budget, and every benchmark it runs imports and takes --device."""
+    import subprocess
+
+    res = subprocess.run(["bash", str(SCRIPT), "--dry-run"], capture_output=True, text=True,
+                         cwd=ROOT, env=_env(tmp_path), timeout=600)  # fmt: skip
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    recs = _records(tmp_path / "out" / "gpu_check.jsonl")
+    plan = recs[0]
+    assert plan["step"] == "plan" and plan["ok"] is True
+    assert plan["planned"] == plan["preflight"] + plan["tests"] + plan["benchmarks"]
+    assert plan["planned"] < plan["budget"] <= 480 and max(plan["test_lanes"]) <= plan["tests"]
+    by = {r["step"]: r for r in recs}
+    assert by["preflight"]["status"] == "ok"
+    helps = {k for k, r in by.items() if k.startswith("help_") and r["status"] == "ok"}
+    assert helps == {f"help_{b}" for b in
+                     ("gather_bandwidth", "unified_epoch", "sparse_ops", "bessel_speed", "conv_im2win")}  # fmt: skip
+    pre = {r["check"]: r for r in _records(tmp_path / "out" / "preflight.jsonl")}
+    assert pre["done"]["ok"] is True and "torch" in pre["versions"]
+    if not torch.cuda.is_available():
+        assert pre["cuda"]["available"] is False and "no CUDA device" in pre["gpu"]["skipped"]
+
+
+def test_gpu_check_flow_keeps_results_and_stops_on_term(tmp_path):
+    """The whole flow on the CPU (--cpu, test groups and benchmarks replaced by small ones): a
+    group's junit summary, a group cut by its timeout (counted from its live log), a benchmark's
+    JSON lines, then a TERM while the next benchmark runs: the script records it, stops that
+    benchmark and exits, and every earlier result is still there."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    marker = "10000000007"  # in the command line of the benchmark that is interrupted
+    env = _env(
+        tmp_path,
+        GPU_CHECK_BUDGET="400",
+        GPU_CHECK_TESTS="tiny|90|tests/test_unified_tensor.py -k aligned_empty_behaves;"
+        "cut|5|tests/test_ops_sparse.py -k 60000",
+        GPU_CHECK_BENCH="gather_bandwidth|90|benchmarks/gather_bandwidth.py --device cpu "
+        "--row-bytes 128 --table-gb 0.001 --batch-mb 0.05 --repeats 1;"
+        f"sleeper|120|-m timeit -n {marker} pass",
+    )
+    out = tmp_path / "out"
+    proc = subprocess.Popen(["bash", str(SCRIPT), "--cpu"], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    summary = out / "gpu_check.jsonl"
+    deadline = time.time() + 400
+    while time.time() < deadline and proc.poll() is None:
+        if summary.exists() and '"step": "gather_bandwidth"' in summary.read_text():
+            break
+        time.sleep(0.5)
+    time.sleep(2)  # the sleeper is running
+    assert proc.poll() is None, proc.communicate()
+    proc.send_signal(signal.SIGTERM)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stdout[-2000:] + stderr[-2000:]
+    by = {r["step"]: r for r in _records(summary)}
+    assert by["plan"]["ok"] is True and by["preflight"]["status"] == "ok"
+    tiny = by["pytest_tiny"]
+    assert tiny["status"] == "ok" and tiny["tests"] == 10 and tiny["failures"] == 0
+    assert (out / "junit_tiny.xml").exists()
+    cut = by["pytest_cut"]
+    assert cut["status"] == "timeout" and "counted from the log" in cut["note"]
+    assert by["gather_bandwidth"]["status"] == "ok"
+    lines = _records(out / "gather_bandwidth.jsonl")
+    assert [r["correct"] for r in lines if r.get("method") == "check"] == [True, True]
+    assert by["gpu_check"]["status"] == "interrupted" and "sleeper" not in by
+    time.sleep(1)
+    left = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if marker.encode() in f.read():
+                    left.append(pid)
+        except OSError:
+            continue
+    assert not left, f"the interrupted benchmark is still running: {left}"
+
+
+# ---------------------------------------------------------------------------- --device flags
+
+
+def _json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_sparse_ops_runs_on_cpu_and_says_when_cuda_is_missing(capsys):
+    m = _load("sparse_ops")
+    argv = ["--nodes", "300", "--edges", "3000", "--feats", "4", "--repeat", "1", "--warmup", "0",
+            "--reduce", "sum,max", "--device", "cpu"]  # fmt: skip
+    assert m.main(argv) == 0
+    rows = _json_lines(capsys.readouterr().out)
+    assert all(r["device"] == "cpu" for r in rows) and not any("error" in r for r in rows)
+    timed = {(r["impl"], r["reduce"], r["phase"]) for r in rows if "seconds" in r and "reduce" in r}
+    for impl in ("gnnsys", "torch.sparse.mm", "scatter_reduce"):
+        for r in ("sum", "max"):
+            assert {(impl, r, "forward"), (impl, r, "forward_backward")} <= timed
+    assert rows[0]["max_in_degree"] > 0
+    if not torch.cuda.is_available():
+        assert m.main(argv[:-1] + ["cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().out
+
+
+def test_bessel_speed_runs_on_cpu_and_says_when_cuda_is_missing(capsys):
+    m = _load("bessel_speed")
+    argv = ["--n", "2000", "--repeat", "1", "--sub", "2", "--dist", "small", "--device", "cpu"]
+    assert m.main(argv) == 0
+    rows = _json_lines(capsys.readouterr().out)
+    timed = [r["impl"] for r in rows if "seconds" in r]  # log_iv and log_kv
+    assert timed.count("scipy") == 2 and timed.count("gnnsys") == 4  # all threads, and one
+    summary = [r for r in rows if r.get("summary")]
+    assert len(summary) == 1 and summary[0]["max_err_eps"] is not None
+    assert "gnnsys_triton_seconds" not in summary[0]
+    if not torch.cuda.is_available():
+        assert m.main(argv[:-1] + ["cuda"]) == 2
+        assert "CUDA is not available" in capsys.readouterr().out

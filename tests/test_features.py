@@ -275,3 +275,19 @@ def test_fetch_to_cuda_without_a_gpu_is_a_clear_error(monkeypatch):
     store = FeatureStore(x=torch.randn(4, 2))
     with pytest.raises(ValueError, match="needs a CUDA device; none is available"):
         store.fetch("x", torch.tensor([1]), device="cuda")
+
+
+@pytest.mark.gpu
+def test_unified_fetch_with_cuda_ids_does_not_synchronise():
+    import gnnsys
+
+    x = gnnsys.unified(torch.randn(1000, 8))
+    ids = torch.randint(0, 1000, (256,), device="cuda")
+    store = FeatureStore(x=x)
+    store.fetch("x", ids, device="cuda")  # warm-up (kernel compile, registration)
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        rows = store.fetch("x", ids, device="cuda")
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert torch.equal(rows.cpu(), x[ids.cpu()])

@@ -1,9 +1,13 @@
-"""gnnsys._numba: prefetch hints never change results; serial twins equal their kernels."""
+"""gnnsys._numba: prefetch hints never change results; serial twins equal their kernels;
+run_items covers every item exactly once, whatever the thread count."""
+
+import threading
 
 import numba
 import numpy as np
+import pytest
 
-from gnnsys._numba import prefetch, prefetch2d, serial_twin
+from gnnsys._numba import prefetch, prefetch2d, run_items, serial_twin
 
 
 def test_prefetch_hints_are_harmless():
@@ -35,3 +39,49 @@ def test_serial_twin_is_the_same_kernel_without_parallel():
     _square_rows(x, a)
     twin(x, b)
     assert np.array_equal(a, b) and np.array_equal(a, x * x)
+
+
+@numba.njit(nogil=True, cache=False)
+def _mark(hits, owner, tag, i0, i1):
+    for i in range(i0, i1):
+        hits[i] += 1
+        owner[i] = tag
+
+
+def test_run_items_covers_every_item_once():
+    for items, threads, per_thread in [(1, 4, 4), (7, 2, 4), (100, 3, 1), (1000, 2, 4), (5, 1, 4)]:
+        hits = np.zeros(items, np.int64)
+        owner = np.full(items, -1, np.int64)
+        run_items(_mark, items, hits, owner, 0, threads=threads, per_thread=per_thread)
+        assert np.array_equal(hits, np.ones(items, np.int64)), (items, threads)
+    run_items(_mark, 0, np.zeros(0, np.int64), np.zeros(0, np.int64), 0, threads=2)  # no-op
+
+
+def test_run_items_pieces_are_contiguous_and_use_other_threads():
+    seen = []
+    lock = threading.Lock()
+
+    def kernel(out, i0, i1):
+        with lock:
+            seen.append((i0, i1, threading.get_ident()))
+        out[i0:i1] = np.arange(i0, i1)
+
+    out = np.full(50, -1)
+    run_items(kernel, 50, out, threads=2, per_thread=4)
+    assert np.array_equal(out, np.arange(50))
+    pieces = sorted((a, b) for a, b, _ in seen)
+    assert len(pieces) == 8 and pieces[0][0] == 0 and pieces[-1][1] == 50
+    assert all(b == c for (_, b), (c, _) in zip(pieces, pieces[1:]))  # no gap, no overlap
+    seen.clear()
+    run_items(kernel, 50, out, threads=1)
+    assert [(a, b) for a, b, _ in seen] == [(0, 50)]  # one call on the caller's thread
+    assert seen[0][2] == threading.get_ident()
+
+
+def test_run_items_raises_what_a_piece_raises():
+    def kernel(i0, i1):
+        if i0 > 0:
+            raise ValueError("piece failed")
+
+    with pytest.raises(ValueError, match="piece failed"):
+        run_items(kernel, 40, threads=2)

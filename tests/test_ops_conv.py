@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from gnnsys._numba import run_items
 from gnnsys.ops import conv
 from gnnsys.ops.conv import im2win, im2win_conv2d, window_shape, window_size
 
@@ -285,6 +286,33 @@ def test_same_bits_whatever_the_thread_count(monkeypatch):
     finally:
         numba.set_num_threads(old)
     for a, b in zip(results[0], results[-1]):
+        assert torch.equal(a, b)
+
+
+def test_cpu_kernels_are_serial_and_cover_any_item_split(monkeypatch):
+    """The CPU kernels are serial functions of an item range run on a thread pool (a first call
+    compiles in a third of the time of ``parallel=True``): any split of the items into pieces
+    gives the same bits."""
+    kernels = (conv._window_cpu, conv._forward_cpu, conv._grad_weight_cpu, conv._grad_input_cpu)
+    assert not any(k.targetoptions.get("parallel") for k in kernels)
+    monkeypatch.setattr(conv, "_PARALLEL_MIN_WORK", 0)
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(3, 6, 11, 9, generator=g, requires_grad=True)
+    w = torch.randn(10, 3, 3, 2, generator=g, requires_grad=True)
+    results = []
+    for per_thread in (1, 7):
+        monkeypatch.setattr(
+            conv,
+            "run_items",
+            lambda k, n, *a, threads, per_thread=per_thread: run_items(
+                k, n, *a, threads=max(threads, 2), per_thread=per_thread
+            ),
+        )
+        y = im2win_conv2d(x, w, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2)
+        results.append((y, *torch.autograd.grad(y, (x, w), torch.ones_like(y))))
+    ref = F.conv2d(x, w, stride=(2, 1), padding=(1, 2), dilation=(1, 2), groups=2)
+    torch.testing.assert_close(results[0][0], ref, rtol=1e-5, atol=1e-5)
+    for a, b in zip(*results):
         assert torch.equal(a, b)
 
 

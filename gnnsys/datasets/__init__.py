@@ -4,18 +4,23 @@ Example:
     >>> from gnnsys.datasets import synthetic
     >>> ds = synthetic("mini")          # ~130k nodes, generated once, then cached
     >>> data = ds.to_pyg()              # torch_geometric.data.Data with masks
+    >>> mag = synthetic("mini-mag")     # ogbn-mag-shaped HeteroDataset (to_pyg: HeteroData)
 """
 
 from gnnsys.datasets.dataset import Dataset
 from gnnsys.datasets.folder import load_folder, save_folder
+from gnnsys.datasets.hetero import HETERO_NAMES, HeteroDataset, add_reverse_edges
 from gnnsys.datasets.ogb import OGB_NAMES, ogb
 from gnnsys.datasets.rmat import rmat_edges
 from gnnsys.datasets.synthetic import SYNTHETIC_NAMES, default_root, rmat_dataset, synthetic
 
 __all__ = [
     "Dataset",
+    "HETERO_NAMES",
+    "HeteroDataset",
     "OGB_NAMES",
     "SYNTHETIC_NAMES",
+    "add_reverse_edges",
     "default_root",
     "load_folder",
     "ogb",

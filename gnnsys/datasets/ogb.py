@@ -75,6 +75,10 @@ def ogb(
         >>> ds.num_classes
         40
     """
+    if name == "ogbn-mag":  # heterogeneous: a HeteroDataset (see gnnsys.datasets.ogb_mag)
+        from gnnsys.datasets.ogb_mag import ogbn_mag
+
+        return ogbn_mag(root, undirected=undirected, split=split)  # type: ignore[return-value]
     if name not in _INFO:
         raise ValueError(f"unknown OGB dataset {name!r}; choose one of {OGB_NAMES}")
     if not isinstance(root, (str, os.PathLike)):

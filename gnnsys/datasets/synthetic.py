@@ -21,7 +21,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -30,6 +30,9 @@ from numba import njit, prange
 from gnnsys.datasets import rmat as _rmat
 from gnnsys.datasets.dataset import Dataset, graph_from_coo, make_temp_dir
 from gnnsys.graph import Graph
+
+if TYPE_CHECKING:
+    from gnnsys.datasets.hetero import HeteroDataset
 
 # Bump whenever the generated arrays for a (name, seed) change: it is part of the cache key.
 GENERATOR_VERSION = "g2"
@@ -86,20 +89,28 @@ def synthetic(
     seed: int = 0,
     root: Optional[PathLike] = None,
     cache: bool = True,
-) -> Dataset:
+) -> Union[Dataset, HeteroDataset]:
     """Generate (or load from the cache) the synthetic dataset ``name``.
 
     Names: ``tiny`` (~2.5k nodes, tests), ``mini`` (~130k nodes, ~2M edges, the demo default),
-    ``products`` (ogbn-products sizes), ``rmat20`` (the loader benchmark graph). ``cache=False``
-    neither reads nor writes the cache.
+    ``products`` (ogbn-products sizes), ``rmat20`` (the loader benchmark graph); and the
+    heterogeneous ``tiny-mag``, ``mini-mag``, ``mag`` (ogbn-mag's shape), which return a
+    ``HeteroDataset`` (see ``gnnsys.datasets.hetero``). ``cache=False`` neither reads nor
+    writes the cache.
 
     Example:
         >>> ds = gnnsys.datasets.synthetic("tiny", seed=0)
         >>> ds.num_classes, ds.x.dtype
         (8, torch.float32)
     """
+    from gnnsys.datasets.hetero import HETERO_NAMES, synthetic_hetero
+
+    if isinstance(name, str) and name in HETERO_NAMES:
+        return synthetic_hetero(name, seed=seed, root=root, cache=cache)
     if not isinstance(name, str) or name not in SPECS:
-        raise ValueError(f"unknown synthetic dataset {name!r}; choose one of {SYNTHETIC_NAMES}")
+        raise ValueError(
+            f"unknown synthetic dataset {name!r}; choose one of {SYNTHETIC_NAMES + HETERO_NAMES}"
+        )
     seed = _rmat.check_seed(seed)
     return _load_or_generate(name, SPECS[name], seed, root, cache)
 

@@ -16,9 +16,11 @@ imported only when needed). The transposed CSC that backward needs (dX = A^T G) 
 per adjacency and cached, keyed on the adjacency's index tensor (weakly: it goes with it).
 
 Determinism: every kernel gathers (each output row is computed by one thread, edges in CSC
-order), so results are identical run to run whatever the thread count. The one exception is
-opt-in: ``set_deterministic(False)`` lets the CUDA backward of sum/mean scatter with atomics
-instead of gathering over the transpose (no transpose is built; summation order varies).
+order; on CUDA a row of more than ``_sparse_triton.SEG_EDGES`` edges is cut into segments whose
+partial results a second kernel combines in edge order), so results are identical run to run
+whatever the thread count. The one exception is opt-in: ``set_deterministic(False)`` lets the
+CUDA backward of sum/mean scatter with atomics instead of gathering over the transpose (no
+transpose is built; summation order varies).
 """
 
 from __future__ import annotations

@@ -1,0 +1,59 @@
+"""Shared parsing, loading and reporting of the heterogeneous peer scripts (run in the peers'
+virtual environments, which have no gnnsys: plain numpy and json only).
+
+Folder format (written by ``benchmarks/loader_throughput.py --graph mini-mag``):
+``meta.json`` ({"node_types": {type: count}, "edge_types": [[src, rel, dst], ...],
+"target": "paper"}), ``edges/<src>__<rel>__<dst>.npy`` (int64 [2, E], ids within the types),
+``<target>_x.npy`` (float32 [N, F]), ``<target>_y.npy`` (int64 [N]), ``train_idx.npy``.
+"""
+
+import argparse
+import json
+import os
+
+import numpy as np
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("graph", help="heterogeneous graph folder (see hetero_common.py)")
+    p.add_argument("--batches", type=int, default=30, help="timed mini-batches (after 3 warm-up)")
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--fanout", default="15,10", help="first hop first, on every relation")
+    p.add_argument("--workers", type=int, default=0)
+    return p.parse_args()
+
+
+def load(folder):
+    with open(os.path.join(folder, "meta.json")) as f:
+        meta = json.load(f)
+    edges = {}
+    for s, r, d in meta["edge_types"]:
+        edges[(s, r, d)] = np.load(os.path.join(folder, "edges", f"{s}__{r}__{d}.npy"))
+    t = meta["target"]
+    return {
+        "meta": meta,
+        "edges": edges,
+        "x": np.load(os.path.join(folder, f"{t}_x.npy")),
+        "y": np.load(os.path.join(folder, f"{t}_y.npy")),
+        "train_idx": np.load(os.path.join(folder, "train_idx.npy")),
+    }
+
+
+def report(name, version, args, seconds, sampled_nodes):
+    print(
+        json.dumps(
+            {
+                "peer": name,
+                "version": version,
+                "workers": args.workers,
+                "batch_size": args.batch_size,
+                "fanout": args.fanout,
+                "batches": args.batches,
+                "seconds": round(seconds, 4),
+                "batches_per_s": round(args.batches / seconds, 3),
+                "sampled_nodes_per_batch": round(sampled_nodes / args.batches, 1),
+            }
+        ),
+        flush=True,
+    )
