@@ -268,6 +268,14 @@ def test_add_reverse_edges_errors():
                           {"a": 1, "b": 1})  # fmt: skip
     with pytest.raises(ValueError, match=r"\[2, E\]"):
         add_reverse_edges({("a", "r", "b"): torch.zeros(3, 1, dtype=torch.long)}, {"a": 1, "b": 1})
+    with pytest.raises(ValueError, match="node id 2, out of range for 2 'a' nodes"):
+        add_reverse_edges({("a", "r", "a"): torch.tensor([[0], [2]])}, {"a": 2})
+    with pytest.raises(ValueError, match="node id -1"):
+        add_reverse_edges({("a", "r", "a"): torch.tensor([[0], [-1]])}, {"a": 2})
+    with pytest.raises(ValueError, match="lacks node type 'a'"):
+        add_reverse_edges({("a", "r", "a"): torch.tensor([[0], [1]])}, {"b": 2})
+    with pytest.raises(ValueError, match="edge types must be"):
+        add_reverse_edges({"r": torch.tensor([[0], [1]])}, {"a": 2})
 
 
 def _small(**kw):

@@ -362,13 +362,17 @@ def add_reverse_edges(
     out: Dict[EdgeType, torch.Tensor] = {}
     rev: Dict[EdgeType, torch.Tensor] = {}
     for et, ei in edge_index_dict.items():
+        if not (isinstance(et, tuple) and len(et) == 3 and all(isinstance(p, str) for p in et)):
+            raise ValueError(f"edge types must be (src_type, relation, dst_type), got {et!r}")
         src_t, rel, dst_t = et
         ei = torch.as_tensor(ei)
         if ei.dim() != 2 or ei.shape[0] != 2:
             raise ValueError(f"edge_index_dict[{et!r}] must have shape [2, E], got "
                              f"{tuple(ei.shape)}")  # fmt: skip
         if src_t == dst_t:
-            out[et] = _coalesce_symmetric(ei.long(), int(num_nodes_dict[src_t]))
+            if src_t not in num_nodes_dict:
+                raise ValueError(f"num_nodes_dict lacks node type {src_t!r} of {et!r}")
+            out[et] = _coalesce_symmetric(ei.long(), int(num_nodes_dict[src_t]), et)
         else:
             out[et] = ei
             rev_et = (dst_t, f"rev_{rel}", src_t)
@@ -379,12 +383,14 @@ def add_reverse_edges(
     return out
 
 
-def _coalesce_symmetric(ei: torch.Tensor, n: int) -> torch.Tensor:
+def _coalesce_symmetric(ei: torch.Tensor, n: int, et: EdgeType) -> torch.Tensor:
     if ei.numel() == 0:
         return ei.reshape(2, 0)
     s, d = ei[0].numpy(), ei[1].numpy()
-    if int(max(s.max(), d.max())) >= n:
-        raise ValueError(f"edge_index holds node id {int(max(s.max(), d.max()))} >= {n}")
+    lo, hi = int(min(s.min(), d.min())), int(max(s.max(), d.max()))
+    if lo < 0 or hi >= n:
+        raise ValueError(f"edge_index_dict[{et!r}] holds node id {lo if lo < 0 else hi}, out "
+                         f"of range for {n} {et[0]!r} nodes")  # fmt: skip
     keys = np.concatenate([s * n + d, d * n + s])
     keys = np.unique(keys)
     return torch.from_numpy(np.stack([keys // n, keys % n]))
