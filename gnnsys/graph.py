@@ -43,8 +43,10 @@ class Graph:
             sorted by type (None: one edge type).
         node_types, edge_types: the type names (defaults ``["_N"]`` and
             ``[("_N", "_E", "_N")]``, DGL's names for a homogeneous graph).
-        ndata, edata: dicts of per-node / per-edge tensors (edata in CSC order), used by the
-            DGL adapter.
+        ndata, edata: dicts of per-node / per-edge tensors, used by the DGL adapter. Untyped:
+            keyed by name, ``edata`` rows in CSC order. Typed: keyed ``(node_type, name)`` /
+            ``(edge_type, name)``, rows = ids within the type (edge ids as ``from_hetero``
+            assigns them).
 
     Example:
         >>> g = Graph.from_edge_index(torch.tensor([[0, 1, 2], [1, 2, 0]]))

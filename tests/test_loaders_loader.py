@@ -270,6 +270,18 @@ def test_typed_fetch_stage_gathers_node_edge_and_label_tables_per_type():
         lo, _ = sub.edge_span(1, 0)
         _, hi = sub.edge_span(2, 0)
         assert torch.equal(b.edge_data[(("paper", "cites", "paper"), "w")], cw[sub.edge_ids[lo:hi]])
+    # several label tables (one per node type): Batch.y is a dict by key, seeds of each type
+    ay = torch.arange(20) * 3
+    store[("author", "y")] = ay
+    seeds = torch.tensor([1, 2, int(off[1]) + 4, int(off[1]) + 7])
+    both = Loader(NeighborSampler(g, [2]), seeds, batch_size=4, features=store,
+                  feature_names=[("paper", "x")], labels=[("paper", "y"), ("author", "y")])  # fmt: skip
+    b = next(iter(both))
+    assert set(b.y) == {("paper", "y"), ("author", "y")}
+    assert torch.equal(b.y[("paper", "y")], py[torch.tensor([1, 2])])
+    assert torch.equal(b.y[("author", "y")], ay[torch.tensor([4, 7])])
+    with pytest.raises(ValueError, match="labels holds"):
+        Loader(NeighborSampler(g, [2]), seeds, features=store, labels=[("paper", "z")])
     with pytest.raises(ValueError, match="name a node table as"):
         Loader(NeighborSampler(g, [2]), torch.arange(3), features={"x": px})
     with pytest.raises(ValueError, match="node type 'venue' is not in the graph"):

@@ -1310,9 +1310,11 @@ class _NodeCore:
         edge tables."""
         names = [self.view.node_key(t, n) for t, n in self.node_feats]
         names = [k for k in dict.fromkeys(names) if k not in self.device_tables]
+        labels = [self.view.node_key(t, n) for t, n in self.labels]
         return {
             "features": self.node_store,
             "feature_names": names,
+            "labels": [k for k in dict.fromkeys(labels) if k not in self.device_tables],
             "edge_features": self.edge_store,
             "edge_feature_names": list(self.edge_store.keys()),
         }
@@ -1342,7 +1344,8 @@ class _NodeCore:
     # ------------------------------------------------------------------ collation
     def collate(self, batch: Any) -> Tuple[Any, Any, list]:
         """A Loader batch -> (input_nodes, output_nodes, blocks) on the CPU, with the
-        prefetched columns (fetched by the Loader; labels here, for the seeds of each type)."""
+        prefetched columns (node and edge features and the seeds' labels, all fetched by the
+        Loader's fetch stage)."""
         sub = batch.subgraph
         view = self.view
         blocks = self.blocks(sub, batch.node_data, batch.edge_data)
@@ -1356,11 +1359,10 @@ class _NodeCore:
             nodes_of[t] = nodes
             seeds_of[t] = nodes[: int(prefix[1, t])]
         last = blocks[-1]
-        for t, name in self.labels:
+        for t, name in self.labels:  # fetched by the Loader for the seeds of each type
             key = view.node_key(t, name)
             if key not in self.device_tables:
-                rows = self.node_store.fetch(key, seeds_of[t], pin_memory=self.pin)
-                _assign(last.dstnodes[view.node_types[t]].data, name, rows)
+                _assign(last.dstnodes[view.node_types[t]].data, name, batch.y[key])
         it = view.idtype
         if len(view.node_types) == 1:
             input_nodes: Any = nodes_of[0].to(it)

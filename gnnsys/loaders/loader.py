@@ -46,7 +46,7 @@ class Batch:
         subgraph: the sampler's ``SampledSubgraph`` (local ids; ``subgraph.nodes`` global ids).
         x: rows of the first node table (None without features).
         y: labels of the seeds (``label_scope="seeds"``) or of every node (``"nodes"``), of the
-            label table's node type when typed.
+            label table's node type when typed; a dict by key when ``labels`` was a list.
         seeds: the ids handed to the sampler for this batch.
         input_id: positions of ``seeds`` in the Loader's seed list.
         index: batch number within the epoch; epoch: the epoch it belongs to.
@@ -120,7 +120,8 @@ class Loader:
         batch_size, shuffle, drop_last: as torch's DataLoader; the shuffle is seeded.
         seed: the randomness seed (shuffle and every sampling draw).
         features: a ``FeatureStore`` (or a mapping / a single tensor, taken as table ``x``).
-        labels: key of the label table in ``features``, or a tensor of labels.
+        labels: key of the label table in ``features``, a tensor of labels, or a list of keys
+            (typed graphs: one label table per node type; ``Batch.y`` is then a dict by key).
         feature_names: node tables fetched for ``subgraph.nodes`` (default: ``x`` if present,
             else every table except the labels); ``Batch.x`` is the first. On a typed graph the
             keys are ``(node_type, name)`` and rows are ids within the type.
@@ -200,8 +201,9 @@ class Loader:
             if num_threads is not None
             else numba.config.NUMBA_NUM_THREADS
         )
+        label_keys = list(labels) if isinstance(labels, list) else None
         self.features, self.feature_names, self.label_store, self.label_name = _setup_features(
-            features, labels, feature_names
+            features, labels if label_keys is None else None, feature_names, label_keys or ()
         )
         self._graph = getattr(sampler, "graph", None)
         self._offsets = self._graph.type_offsets() if self._graph is not None else None
@@ -210,11 +212,13 @@ class Loader:
             edge_feature_names = list(edge_store.keys())
         self.tables = [_table(self._graph, self.features, k, "node") for k in self.feature_names]
         self.tables += [_table(self._graph, edge_store, k, "edge") for k in edge_feature_names]
-        self.label_table = (
-            _table(self._graph, self.label_store, self.label_name, "node")
-            if self.label_store is not None
-            else None
-        )
+        if label_keys is not None:
+            self.label_tables = [_table(self._graph, self.features, k, "node") for k in label_keys]
+        elif self.label_store is not None:
+            self.label_tables = [_table(self._graph, self.label_store, self.label_name, "node")]
+        else:
+            self.label_tables = []
+        self._labels_by_key = label_keys is not None
         self._epoch = 0
 
     # ------------------------------------------------------------------ epochs
@@ -274,9 +278,12 @@ class Loader:
             out[table.key] = self._fetch(table, self._rows(table, sub))
         x = node_data[self.feature_names[0]] if self.feature_names else None
         y = None
-        if self.label_table is not None:
-            ids = self._rows(self.label_table, sub, seeds_only=self.label_scope == "seeds")
-            y = self._fetch(self.label_table, ids)
+        seeds_only = self.label_scope == "seeds"
+        labels = {t.key: self._fetch(t, self._rows(t, sub, seeds_only)) for t in self.label_tables}
+        if self._labels_by_key:
+            y = labels
+        elif labels:
+            y = next(iter(labels.values()))
         return Batch(sub, x, y, seeds, pos, index, epoch, node_data, edge_data)
 
     def _rows(self, table: _Table, sub: SampledSubgraph, seeds_only: bool = False) -> torch.Tensor:
@@ -580,9 +587,15 @@ def _table(graph: Any, store: FeatureStore, key: Any, kind: str) -> _Table:
 
 
 def _setup_features(
-    features: Any, labels: Any, feature_names: Optional[Sequence[Any]]
+    features: Any,
+    labels: Any,
+    feature_names: Optional[Sequence[Any]],
+    label_keys: Sequence[Any] = (),
 ) -> Tuple[FeatureStore, List[Any], Optional[FeatureStore], Optional[Any]]:
     store = _as_store(features, "features")
+    for key in label_keys:
+        if key not in store:
+            raise ValueError(f"labels holds {key!r}, not a table of the features ({store.keys()})")
     label_store: Optional[FeatureStore] = None
     label_name: Optional[Any] = None
     if isinstance(labels, (str, tuple)):
@@ -592,9 +605,10 @@ def _setup_features(
     elif labels is not None:
         label_store, label_name = FeatureStore(y=labels), "y"
     if feature_names is None:
-        names = ["x"] if "x" in store and "x" != label_name else None
+        skip = {label_name, *label_keys}
+        names = ["x"] if "x" in store and "x" not in skip else None
         if names is None:
-            names = [k for k in store.keys() if k != label_name]
+            names = [k for k in store.keys() if k not in skip]
     else:
         if isinstance(feature_names, str):
             feature_names = [feature_names]
