@@ -17,6 +17,8 @@ then one per (entry point, condition, round):
 - ``import_first_s``: ``import_s + setup_s + first_s``, the goal's measure (under 10 s cold,
   3 s warm); ``setup_s`` builds the inputs (for the DGL loader: the ``gnnsys.Graph``, whose
   kernels compile there);
+- ``import_first_cpu_s``: the CPU time (all threads) of the same span: about what
+  ``import_first_s`` takes on a quiet machine, since compiling is one thread's work;
 - ``process_s``: the subprocess's wall time, interpreter start to exit;
 - ``cache_files``: files in the numba cache folder after the run; ``load1``: the 1-minute load
   average when the run started.
@@ -108,16 +110,18 @@ t0 = time.perf_counter()
 import numpy as np
 import torch
 t1 = time.perf_counter()
+c1 = time.process_time()
 {imports}
 t2 = time.perf_counter()
 {setup}
 t3 = time.perf_counter()
 {call}
 t4 = time.perf_counter()
+c4 = time.process_time()
 {call}
 t5 = time.perf_counter()
 print(json.dumps({{"torch_s": t1 - t0, "import_s": t2 - t1, "setup_s": t3 - t2,
-                  "first_s": t4 - t3, "second_s": t5 - t4}}))
+                  "first_s": t4 - t3, "second_s": t5 - t4, "import_first_cpu_s": c4 - c1}}))
 """
 
 

@@ -1418,6 +1418,8 @@ def _run(is_i: bool, v: np.ndarray, x: np.ndarray, out: np.ndarray, vstep: int, 
         if not missing:
             return nneg
         _build_entries(missing)
+        if any((missing >> r) & 1 and _ENTRY_FNS[r] == 0 for r in range(_NREG)):
+            raise RuntimeError(f"log_iv/log_kv: region kernels {missing:#x} did not build")
 
 
 _WORKER_MIN = 2 * _CHUNK  # elements per thread at least
