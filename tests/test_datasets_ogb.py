@@ -180,7 +180,7 @@ def test_broken_processed_file_falls_back_to_raw(tmp_path):
 # ---------------------------------------------------------------------- errors
 def test_unknown_name_and_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="ogbn-arxiv.*ogbn-products.*ogbn-papers100M"):
-        ogb("ogbn-mag", tmp_path)
+        ogb("ogbn-proteins", tmp_path)
     with pytest.raises(TypeError, match="root"):
         ogb("ogbn-arxiv", None)
     with pytest.raises(TypeError, match="undirected"):
