@@ -156,3 +156,21 @@ def test_pyg_negative_sampling_object_is_accepted(graph):
     ei, g = graph
     s = LinkSampler(g, [2], ei, neg_sampling=PygNeg("triplet", 2))
     assert s.neg_sampling == NegativeSampling("triplet", 2)
+
+
+def test_shared_link_helpers():
+    from gnnsys.loaders.base import SampleKey, key_int
+    from gnnsys.loaders.link import random_nodes, seed_ids_within_type, unique_seeds
+
+    off = torch.tensor([0, 4, 10])
+    assert seed_ids_within_type(torch.tensor([5, 0, 7, 1, 5]), off).tolist() == [0, 0, 1, 1, 2]
+    assert seed_ids_within_type(torch.tensor([5, 0]), None).tolist() == [0, 1]
+    uniq, local = unique_seeds(torch.tensor([5, 0, 5, 7, 0]), off)
+    assert uniq.tolist() == [5, 0, 7] and local.tolist() == [0, 0, 0, 1, 0]
+    key = key_int(SampleKey(seed=3))
+    a, b = random_nodes(key, 7, 500, 13), random_nodes(key, 7, 500, 13)
+    assert torch.equal(a, b) and int(a.min()) >= 0 and int(a.max()) == 12
+    assert not torch.equal(a, random_nodes(key, 8, 500, 13))  # the salt picks the stream
+    cum = torch.tensor([0.0, 0.0, 1.0, 1.0]).numpy()  # only node 1 has weight
+    assert set(random_nodes(key, 1, 50, 3, cum).tolist()) == {1}
+    assert random_nodes(key, 1, 0, 3).numel() == 0

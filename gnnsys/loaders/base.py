@@ -258,6 +258,32 @@ class SampleKey:
         return x & 0x7FFFFFFFFFFFFFFF
 
 
+KeyLike = Union[SampleKey, int, None]
+
+
+def key_int(generator: KeyLike) -> int:
+    """The 63-bit integer a kernel hashes its draws from (SampleKey, int, or None = key 0).
+
+    Example:
+        >>> key_int(SampleKey(seed=1)) == SampleKey(seed=1).as_int()
+        True
+    """
+    if generator is None:
+        return SampleKey().as_int()
+    if isinstance(generator, SampleKey):
+        return generator.as_int()
+    if isinstance(generator, int) and not isinstance(generator, bool):
+        return int(generator) & 0x7FFFFFFFFFFFFFFF
+    try:
+        import numpy as np
+
+        if isinstance(generator, np.integer):
+            return int(generator) & 0x7FFFFFFFFFFFFFFF
+    except ImportError:  # pragma: no cover - numpy ships with torch
+        pass
+    raise TypeError(f"generator must be a SampleKey or an int, got {type(generator).__name__}")
+
+
 def _splitmix64(x: int) -> int:
     x = (x + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
     x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF

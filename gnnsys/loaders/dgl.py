@@ -70,7 +70,8 @@ from gnnsys.block import (
 )
 from gnnsys.features import FeatureStore
 from gnnsys.graph import Graph
-from gnnsys.loaders.base import SampledSubgraph, SampleKey
+from gnnsys.loaders.base import SampledSubgraph, SampleKey, key_int
+from gnnsys.loaders.link import random_nodes, unique_seeds
 
 __all__ = [
     "DataLoader",
@@ -366,11 +367,16 @@ class Uniform:
         return self.generate(u, view.num_nodes_of(view.node_type_id(view.edge_types[e][2])), None)
 
     def generate(
-        self, src: torch.Tensor, num_nodes: int, generator: Optional[torch.Generator]
+        self, src: torch.Tensor, num_nodes: int, stream: Optional[Tuple[int, int]] = None
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """(src repeated k times, uniform destinations below ``num_nodes``)."""
+        """(src repeated k times, uniform destinations below ``num_nodes``): from the
+        counter-based stream ``(key, salt)`` inside a DataLoader (the negative sampler the PyG
+        front uses), from torch's global RNG when called as DGL's ``neg(g, eids)``."""
         neg_src = src.repeat_interleave(self.k)
-        neg_dst = torch.randint(0, max(num_nodes, 1), (neg_src.numel(),), generator=generator)
+        if stream is None:
+            neg_dst = torch.randint(0, max(num_nodes, 1), (neg_src.numel(),))
+        else:
+            neg_dst = random_nodes(stream[0], stream[1], neg_src.numel(), num_nodes)
         return neg_src, neg_dst
 
 
@@ -378,6 +384,7 @@ negative_sampler = types.SimpleNamespace(Uniform=Uniform, PerSourceUniform=Unifo
 negative_sampler.__doc__ = "Negative samplers for link prediction (DGL's module of that name)."
 
 _EXCLUDE = (None, "self", "reverse_id", "reverse_types")
+_SALT_NEG = 0xD61  # negatives of edge type e use the stream (batch key, _SALT_NEG + e)
 
 
 class EdgePredictionSampler:
@@ -1173,14 +1180,6 @@ class PairGraph:
 
 
 # ====================================================================== sampling cores
-def _key_int(generator: Any) -> int:
-    if isinstance(generator, SampleKey):
-        return generator.as_int()
-    if generator is None:
-        return SampleKey().as_int()
-    return int(generator) & 0x7FFFFFFFFFFFFFFF
-
-
 def _torch_generator(key: int, salt: int) -> torch.Generator:
     gen = torch.Generator()
     gen.manual_seed((key ^ (salt * 0x9E3779B97F4A7C15)) & 0x7FFFFFFFFFFFFFFF)
@@ -1329,7 +1328,7 @@ class _NodeCore:
         self, seeds: torch.Tensor, generator: Any, drop: Optional[torch.Tensor]
     ) -> SampledSubgraph:
         """``sample``, then drop the edges whose exclusion key is in ``drop``."""
-        sub = self.sampler.sample(seeds, _key_int(generator))
+        sub = self.sampler.sample(seeds, key_int(generator))
         pos = sub.edge_ids
         if self.pos_map is not None:
             pos = self.pos_map[pos]
@@ -1559,7 +1558,7 @@ class _EdgeCore:
     def sample(self, seeds: torch.Tensor, generator: Any = None) -> SampledSubgraph:
         """Sample for the seed edges at CSC positions ``seeds``; pairs go in ``metadata``."""
         view = self.view
-        key = _key_int(generator)
+        key = key_int(generator)
         pos = seeds.long()
         etype = view.etype_of_pos(pos)
         eid = view.eid_of_pos(pos)
@@ -1570,7 +1569,6 @@ class _EdgeCore:
         nus: List[torch.Tensor] = []
         nvs: List[torch.Tensor] = []
         if neg is not None:
-            gen = _torch_generator(key, 1) if isinstance(neg, Uniform) else None
             user = (
                 None
                 if isinstance(neg, Uniform)
@@ -1580,18 +1578,14 @@ class _EdgeCore:
                 t_src, t_dst = view.node_type_id(et[0]), view.node_type_id(et[2])
                 if isinstance(neg, Uniform):
                     src = u if by_type[e] is None else u[by_type[e]]
-                    nu, nv = neg.generate(src, view.num_nodes_of(t_dst), gen)
+                    nu, nv = neg.generate(src, view.num_nodes_of(t_dst), (key, _SALT_NEG + e))
                     nv = nv + view.offset(t_dst) if view.offset(t_dst) else nv
                 else:
                     nu, nv = self._user_negatives(user, e, t_src, t_dst)
                 nus.append(nu)
                 nvs.append(nv)
         parts = [u, v] + ([torch.cat(nus), torch.cat(nvs)] if neg is not None else [])
-        from gnnsys.loaders._kernels import first_occurrence_unique
-
-        uniq, inv = first_occurrence_unique(torch.cat(parts).numpy())
-        uniq_t, inv_t = torch.from_numpy(uniq), torch.from_numpy(inv)
-        local = _local_within_type(uniq_t, view)[inv_t]
+        uniq_t, local = unique_seeds(torch.cat(parts), view.offsets if view.typed else None)
         sub = self.node.sample_excluding(uniq_t, key, self._excluded(eid, etype))
         b = pos.numel()
         pairs = []
@@ -1716,19 +1710,6 @@ class _EdgeCore:
             None,
         )
         return input_nodes, pair, neg, blocks
-
-
-def _local_within_type(nodes: torch.Tensor, view: _DglGraphView) -> torch.Tensor:
-    """Each node's rank among the nodes of its type in ``nodes`` (the sampler numbers the
-    seeds of each type first, in seed order, so these are their local ids)."""
-    if len(view.node_types) == 1:
-        return torch.arange(nodes.numel())
-    kind = torch.searchsorted(view.offsets, nodes, right=True) - 1
-    out = torch.empty_like(nodes)
-    for t in kind.unique().tolist():
-        mask = kind == t
-        out[mask] = torch.arange(int(mask.sum()))
-    return out
 
 
 def _pair_nodes(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -18,8 +18,8 @@ import torch
 from gnnsys._checks import check_ids
 from gnnsys.graph import Graph
 from gnnsys.loaders import _kernels
-from gnnsys.loaders.base import SampledSubgraph
-from gnnsys.loaders.neighbor import KeyLike, NeighborSampler, key_int
+from gnnsys.loaders.base import KeyLike, SampledSubgraph, key_int
+from gnnsys.loaders.neighbor import NeighborSampler
 
 NEG_MODES = ("binary", "triplet")
 _SALT_SRC, _SALT_DST = 0x51C, 0xD57
@@ -176,13 +176,7 @@ class LinkSampler:
         )
 
     def _negatives(self, count: int, key: int, salt: int, cum: Optional[np.ndarray], num: int):
-        if count == 0:
-            return torch.empty(0, dtype=torch.int64)
-        if cum is None:
-            out = _kernels.random_nodes(key, salt, count, num)
-        else:
-            out = _kernels.random_weighted_nodes(key, salt, count, cum)
-        return torch.from_numpy(out)
+        return random_nodes(key, salt, count, num, cum)
 
     def sample(self, seeds: torch.Tensor, generator: KeyLike = None) -> SampledSubgraph:
         """Sample the edges at positions ``seeds`` of ``edge_label_index`` (plus negatives).
@@ -214,16 +208,15 @@ class LinkSampler:
                 [src + self._src_off, dst + self._dst_off, dst_neg + self._dst_off]
             )
         disjoint = self.node_sampler.disjoint
+        offsets = self.graph.type_offsets() if self._typed else None
         if disjoint:
             tree = torch.arange(endpoints.numel())
             sub = self.node_sampler.sample_checked(endpoints, key, tree)
             sub.batch = sub.batch % num_pos
-            local = self._ids_within_type(endpoints)
+            local = seed_ids_within_type(endpoints, offsets)
         else:
-            uniq, inv = _kernels.first_occurrence_unique(endpoints.numpy())
-            uniq_t = torch.from_numpy(uniq)
-            sub = self.node_sampler.sample_checked(uniq_t, key)
-            local = self._ids_within_type(uniq_t)[torch.from_numpy(inv)]
+            uniq, local = unique_seeds(endpoints, offsets)
+            sub = self.node_sampler.sample_checked(uniq, key)
         if neg is None or neg.mode == "binary":
             meta["edge_label_index"] = local.view(2, -1)
             if label is not None:
@@ -238,17 +231,55 @@ class LinkSampler:
         sub.metadata.update(meta)
         return sub
 
-    def _ids_within_type(self, seeds: torch.Tensor) -> torch.Tensor:
-        """Each seed's id among the sampled nodes of its type: the sampler numbers the seeds
-        of each type first, in seed order (one type: the seed's position)."""
-        if not self._typed:
-            return torch.arange(seeds.numel())
-        kind = torch.searchsorted(self.graph.type_offsets(), seeds, right=True) - 1
-        out = torch.empty_like(seeds)
-        for t in kind.unique().tolist():
-            mask = kind == t
-            out[mask] = torch.arange(int(mask.sum()))
-        return out
+
+def random_nodes(
+    key: int, salt: int, count: int, num: int, cumweights: Optional[np.ndarray] = None
+) -> torch.Tensor:
+    """``count`` node ids below ``num`` drawn from the counter-based stream (key, salt):
+    uniform, or proportional to ``diff(cumweights)``. The negative sampler of both fronts.
+
+    Example:
+        >>> random_nodes(key_int(SampleKey(seed=0)), 1, 4, 100).shape
+        torch.Size([4])
+    """
+    if count == 0:
+        return torch.empty(0, dtype=torch.int64)
+    if cumweights is None:
+        return torch.from_numpy(_kernels.random_nodes(key, salt, count, max(num, 1)))
+    return torch.from_numpy(_kernels.random_weighted_nodes(key, salt, count, cumweights))
+
+
+def seed_ids_within_type(seeds: torch.Tensor, offsets: Optional[torch.Tensor]) -> torch.Tensor:
+    """Each seed's id among the sampled nodes of its type: the sampler numbers the seeds of
+    each type first, in seed order (``offsets`` None, one type: the seed's position).
+
+    Example:
+        >>> seed_ids_within_type(torch.tensor([5, 0, 7]), torch.tensor([0, 4, 10])).tolist()
+        [0, 0, 1]
+    """
+    if offsets is None or offsets.numel() <= 2:
+        return torch.arange(seeds.numel())
+    kind = torch.searchsorted(offsets, seeds, right=True) - 1
+    out = torch.empty_like(seeds)
+    for t in kind.unique().tolist():
+        mask = kind == t
+        out[mask] = torch.arange(int(mask.sum()))
+    return out
+
+
+def unique_seeds(
+    endpoints: torch.Tensor, offsets: Optional[torch.Tensor]
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """(the distinct endpoints in first-occurrence order, each endpoint's id among the sampled
+    nodes of its type once those are the seeds): how both link fronts assemble a batch.
+
+    Example:
+        >>> unique_seeds(torch.tensor([3, 1, 3]), None)
+        (tensor([3, 1]), tensor([0, 1, 0]))
+    """
+    uniq, inv = _kernels.first_occurrence_unique(endpoints.contiguous().numpy())
+    uniq_t = torch.from_numpy(uniq)
+    return uniq_t, seed_ids_within_type(uniq_t, offsets)[torch.from_numpy(inv)]
 
 
 def _node_cumweights(name: str, weight: Any, n: int) -> Optional[np.ndarray]:

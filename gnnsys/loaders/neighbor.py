@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import weakref
 from dataclasses import dataclass
-from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -20,15 +20,13 @@ from gnnsys._checks import check_choice, check_ids
 from gnnsys.graph import Graph
 from gnnsys.loaders import _kernels
 from gnnsys.loaders._malloc import tune_malloc
-from gnnsys.loaders.base import SampledSubgraph, SampleKey
+from gnnsys.loaders.base import KeyLike, SampledSubgraph, key_int
 
 SEMANTICS = ("pyg", "dgl")
 SUBGRAPH_TYPES = ("directional", "bidirectional", "induced")
 # Graphs up to this many nodes relabel through a dense per-thread map (8 bytes a node);
 # larger ones through a hash table sized by the batch.
 DENSE_MAP_MAX_NODES = 1 << 26
-
-KeyLike = Union[SampleKey, int, None]
 
 
 @dataclass
@@ -184,17 +182,6 @@ def fanout_matrix(
         return out
     flat = check_fanouts(fanouts, name, allow_empty)
     return np.repeat(flat[:, None], k, axis=1)
-
-
-def key_int(generator: KeyLike) -> int:
-    """The 63-bit integer a kernel hashes its draws from (SampleKey, int, or None = key 0)."""
-    if generator is None:
-        return SampleKey().as_int()
-    if isinstance(generator, SampleKey):
-        return generator.as_int()
-    if isinstance(generator, (int, np.integer)) and not isinstance(generator, bool):
-        return int(generator) & 0x7FFFFFFFFFFFFFFF
-    raise TypeError(f"generator must be a SampleKey or an int, got {type(generator).__name__}")
 
 
 class _RelabelMaps(threading.local):
