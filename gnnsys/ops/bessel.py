@@ -678,14 +678,26 @@ def _v_eta_dd(v, x):
 
 # ----------------------------------------------------------------------------- region kernels
 # Each works on the elements of one class (one region, one term count), gathered into contiguous
-# float64 rows. Loops whose trip count varies per element are turned inside out: a pass over all
+# float64 rows. Each is a region's entry, compiled on first need into a C callback (see
+# _build_entries) with the signature of every entry: fb (5, ncols) float64 rows v, x, result of
+# the gathered elements, tb (11, _BLOCK) float64 and ib (3, ncols) int64 scratch (addresses);
+# it computes the elements first..last-1, all of class cls. Its body is the kernel itself: a
+# kernel in a function of its own would be compiled there and then again into the entry. Loops whose trip count varies per element are turned inside out: a pass over all
 # elements per term, so that the inner loop runs over elements and vectorises.
-@njit(**_JF)
-def _debye_seg(vb, xb, ob, nterms, far, sign, scaled, coef, p2, t, acc, q, sr, slr, idx):
+def _debye_seg(fbp, tbp, ibp, ncols, first, last, cls, is_i, scaled_i, coefp, vminp):
     """Debye expansion (DLMF 10.41.3/4), ``nterms`` terms, v >= V_DEBYE, v and x in
     [2^-400, 2^400]; ``far``: every x > DD_HI v, else every x <= DD_HI v.
     v*eta = s - v asinh(v/x) in double; where that cancels (DD_LO <= x/v <= DD_HI and
     |log I|, |log K| < DD_FRAC v) it is redone in double-double."""
+    vb, xb, ob, tb, ib = _entry_arrays(fbp, tbp, ibp, ncols, first, last)
+    scaled = scaled_i != 0
+    m0 = last - first
+    coef = carray(_f64_ptr(coefp), (DEBYE_KMAX, DEBYE_KMAX))
+    far = cls >= len(_DEB_K)
+    nterms = _DEB_K[cls - len(_DEB_K)] if far else _DEB_K[cls]
+    sign = 1.0 if is_i else -1.0
+    p2, t, acc, q, sr, slr = tb[0, :m0], tb[1, :m0], tb[2, :m0], tb[3, :m0], tb[4, :m0], tb[5, :m0]
+    idx = ib[2, :m0]
     n = vb.shape[0]
     for i in range(n):  # s = sqrt(v^2 + x^2) as s + sl (exact squares, one Newton correction)
         v = vb[i]
@@ -815,11 +827,14 @@ def _hankel8(h, mu, ix, base):
     return h
 
 
-@njit(**_JF)
-def _hankel_seg(vb, xb, ob, nterms, sign, scaled):
+def _hankel_seg(fbp, tbp, ibp, ncols, first, last, cls, is_i, scaled_i, coefp, vminp):
     """Hankel expansion (DLMF 10.40.1/2): log I (sign = -1) or log K (sign = +1), v < V_DEBYE,
     x >= X_HANKEL: sum_k a_k(v) (sign/x)^k, ``nterms`` (8, 16, 24 or 32) terms in Horner form
     1 + a_1 (1 + a_2 (...)), a_k = sign (4v^2 - (2k-1)^2) / (8k x), unrolled (vectorises)."""
+    vb, xb, ob, tb, ib = _entry_arrays(fbp, tbp, ibp, ncols, first, last)
+    scaled = scaled_i != 0
+    nterms = _HANK_N[cls - _C_HANK]
+    sign = -1.0 if is_i else 1.0  # the sign of the expansion's terms
     const = -_HLOG2PI_HI if sign < 0 else _HLOGPI2
     for i in range(vb.shape[0]):
         x = xb[i]
@@ -840,12 +855,16 @@ def _hankel_seg(vb, xb, ob, nterms, sign, scaled):
             ob[i] = x + rest if sign < 0 else rest - x
 
 
-@njit(**_JF)
-def _series_seg(vb, xb, ob, nterms, scaled, q, t, acc):
+def _series_seg(fbp, tbp, ibp, ncols, first, last, cls, is_i, scaled_i, coefp, vminp):
     """Ascending series (DLMF 10.25.2) for log I with ``nterms`` terms after the first (rounded
     up to a multiple of 4):
     log I = v log(x/2) - log Gamma(v+1) + log sum_k t_k, t_k = t_{k-1} (x^2/4)/(k(v+k)), t_0 = 1.
     The two large parts are formed in extended precision (they cancel where log I ~ 0)."""
+    vb, xb, ob, tb, ib = _entry_arrays(fbp, tbp, ibp, ncols, first, last)
+    scaled = scaled_i != 0
+    m0 = last - first
+    nterms = _SER_N[cls - _C_SER]
+    q, t, acc = tb[0, :m0], tb[1, :m0], tb[2, :m0]
     n = vb.shape[0]
     for i in range(n):
         q[i] = 0.25 * xb[i] * xb[i]
@@ -927,13 +946,18 @@ def _k_finish(ob, xb, nn, lk, y0, y1, scaled):
             ob[i] = h + (e + lo)
 
 
-@njit(**_JF)
-def _temme_seg(vb, xb, ob, nterms, scaled, mu, nn, w, f, p, qq, c, s0, s1, y0, y1):
+def _temme_seg(fbp, tbp, ibp, ncols, first, last, cls, is_i, scaled_i, coefp, vminp):
     """K for v < V_DEBYE, x < X_TEMME: Temme's series for K_mu and K_{mu+1}, mu = v - round(v)
     (DLMF 10.31.1 rearranged: K_mu = sum c_k f_k, K_{mu+1} = (2/x) sum c_k (p_k - k f_k),
     c_k = (x^2/4)^k / k!, f_k = (k f_{k-1} + p_{k-1} + q_{k-1}) / (k^2 - mu^2),
     p_k = p_{k-1}/(k - mu), q_k = q_{k-1}/(k + mu), f_0, p_0, q_0 from Gamma(1 +- mu) and
     (x/2)^-+mu), then the upward recurrence in the order."""
+    vb, xb, ob, tb, ib = _entry_arrays(fbp, tbp, ibp, ncols, first, last)
+    scaled = scaled_i != 0
+    m0 = last - first
+    nterms = _TEM_N[cls - _C_TEM]
+    mu, nn, w, f, p, qq = tb[0, :m0], tb[1, :m0], tb[2, :m0], tb[3, :m0], tb[4, :m0], tb[5, :m0]
+    c, s0, s1, y0, y1 = tb[6, :m0], tb[7, :m0], tb[8, :m0], tb[9, :m0], tb[10, :m0]
     n = vb.shape[0]
     for i in range(n):
         v = vb[i]
@@ -1011,14 +1035,19 @@ def _miller4(u0, u1, tt, x, m2, k):
     return u0, u1, tt
 
 
-@njit(**_JF)
-def _miller_seg(vb, xb, ob, nsteps, scaled, mu, nn, w, u0, u1, tt, y0, y1):
+def _miller_seg(fbp, tbp, ibp, ncols, first, last, cls, is_i, scaled_i, coefp, vminp):
     """K for v < V_DEBYE, X_TEMME <= x < X_HANKEL: with u_k = U(mu+1/2+k, 2mu+1, 2x) (DLMF
     10.39.6), u_{k-1} = 2(k+x) u_k - ((k+1/2)^2 - mu^2) u_{k+1} (13.3.7) run backward from
     k = nsteps (Miller), sum_k C_k u_k = (2x)^(-mu-1/2) with C_k = prod_{j<k} ((j+1/2)^2-mu^2)/(j+1)
     (Temme's normalisation) summed by Horner in the same pass, so K_mu = sqrt(pi/2x) e^-x u_0 /
     sum C_k u_k and K_{mu+1}/K_mu = (x + mu + 1/2 + (mu^2 - 1/4) u_1/u_0) / x; then the upward
     recurrence in the order. ``nsteps`` is a multiple of 4."""
+    vb, xb, ob, tb, ib = _entry_arrays(fbp, tbp, ibp, ncols, first, last)
+    scaled = scaled_i != 0
+    m0 = last - first
+    nsteps = _MIL_N[cls - _C_MIL]
+    mu, nn, w, u0, u1, tt = tb[0, :m0], tb[1, :m0], tb[2, :m0], tb[3, :m0], tb[4, :m0], tb[5, :m0]
+    y0, y1 = tb[6, :m0], tb[7, :m0]
     n = vb.shape[0]
     for i in range(n):
         v = vb[i]
@@ -1197,70 +1226,28 @@ def _call_entry(typingctx, fn, args):
     return sig, codegen
 
 
-# Every entry: fb (5, ncols) float64 rows v, x, result of the gathered elements, tb (11,
-# _BLOCK) float64 and ib (3, ncols) int64 scratch; computes elements a..b-1, all of class c.
 @njit(inline="always", **_J)
 def _entry_arrays(fbp, tbp, ibp, ncols, a, b):
+    """An entry's arrays from its addresses: the rows v, x, result of elements a..b-1, and the
+    scratch tb and ib."""
     fb = carray(_f64_ptr(fbp), (5, ncols))
     tb = carray(_f64_ptr(tbp), (11, _BLOCK))
     ib = carray(_i64_ptr(ibp), (3, ncols))
     return fb[0, a:b], fb[1, a:b], fb[2, a:b], tb, ib
 
 
-def _debye_entry(fbp, tbp, ibp, ncols, a, b, c, is_i, scaled, coefp, vminp):
-    vs, xs, os, tb, ib = _entry_arrays(fbp, tbp, ibp, ncols, a, b)
-    coef = carray(_f64_ptr(coefp), (DEBYE_KMAX, DEBYE_KMAX))
-    n = b - a
-    nd = len(_DEB_K)
-    far = c >= nd
-    nk = _DEB_K[c - nd] if far else _DEB_K[c]
-    sign = 1.0 if is_i else -1.0
-    r0, r1, r2, r3, r4, r5 = tb[0, :n], tb[1, :n], tb[2, :n], tb[3, :n], tb[4, :n], tb[5, :n]
-    _debye_seg(vs, xs, os, nk, far, sign, scaled != 0, coef, r0, r1, r2, r3, r4, r5, ib[2, :n])
-
-
-def _ext_entry(fbp, tbp, ibp, ncols, a, b, c, is_i, scaled, coefp, vminp):
-    vs, xs, os, tb, ib = _entry_arrays(fbp, tbp, ibp, ncols, a, b)
+def _ext_seg(fbp, tbp, ibp, ncols, first, last, cls, is_i, scaled_i, coefp, vminp):
+    """The Debye elements with v or x outside [2^-400, 2^400]: the scalar ``_debye``."""
+    vb, xb, ob, tb, ib = _entry_arrays(fbp, tbp, ibp, ncols, first, last)
     coef = carray(_f64_ptr(coefp), (DEBYE_KMAX, DEBYE_KMAX))
     vmin = carray(_f64_ptr(vminp), (len(_DEBYE_VMIN),))
     sign = 1.0 if is_i else -1.0
-    for i in range(b - a):
-        shift = (xs[i] if is_i else -xs[i]) if scaled else 0.0
-        os[i] = _debye(vs[i], xs[i], sign, shift, coef, vmin)
+    for i in range(last - first):
+        shift = (xb[i] if is_i else -xb[i]) if scaled_i else 0.0
+        ob[i] = _debye(vb[i], xb[i], sign, shift, coef, vmin)
 
 
-def _hankel_entry(fbp, tbp, ibp, ncols, a, b, c, is_i, scaled, coefp, vminp):
-    vs, xs, os, tb, ib = _entry_arrays(fbp, tbp, ibp, ncols, a, b)
-    sign = 1.0 if is_i else -1.0
-    _hankel_seg(vs, xs, os, _HANK_N[c - _C_HANK], -sign, scaled != 0)
-
-
-def _series_entry(fbp, tbp, ibp, ncols, a, b, c, is_i, scaled, coefp, vminp):
-    vs, xs, os, tb, ib = _entry_arrays(fbp, tbp, ibp, ncols, a, b)
-    n = b - a
-    _series_seg(vs, xs, os, _SER_N[c - _C_SER], scaled != 0, tb[0, :n], tb[1, :n], tb[2, :n])
-
-
-def _miller_entry(fbp, tbp, ibp, ncols, a, b, c, is_i, scaled, coefp, vminp):
-    vs, xs, os, tb, ib = _entry_arrays(fbp, tbp, ibp, ncols, a, b)
-    n = b - a
-    r0, r1, r2, r3, r4, r5, r6, r7 = (tb[0, :n], tb[1, :n], tb[2, :n], tb[3, :n], tb[4, :n],
-                                      tb[5, :n], tb[6, :n], tb[7, :n])  # fmt: skip
-    nst = _MIL_N[c - _C_MIL]
-    _miller_seg(vs, xs, os, nst, scaled != 0, r0, r1, r2, r3, r4, r5, r6, r7)
-
-
-def _temme_entry(fbp, tbp, ibp, ncols, a, b, c, is_i, scaled, coefp, vminp):
-    vs, xs, os, tb, ib = _entry_arrays(fbp, tbp, ibp, ncols, a, b)
-    n = b - a
-    r0, r1, r2, r3, r4, r5, r6, r7 = (tb[0, :n], tb[1, :n], tb[2, :n], tb[3, :n], tb[4, :n],
-                                      tb[5, :n], tb[6, :n], tb[7, :n])  # fmt: skip
-    r8, r9, r10 = tb[8, :n], tb[9, :n], tb[10, :n]
-    nt = _TEM_N[c - _C_TEM]
-    _temme_seg(vs, xs, os, nt, scaled != 0, r0, r1, r2, r3, r4, r5, r6, r7, r8, r9, r10)
-
-
-_ENTRIES = (_debye_entry, _ext_entry, _hankel_entry, _series_entry, _miller_entry, _temme_entry)
+_ENTRIES = (_debye_seg, _ext_seg, _hankel_seg, _series_seg, _miller_seg, _temme_seg)
 _ENTRY_SIG = types.void(*([types.int64] * _ENTRY_ARGS))
 _ENTRY_FNS = np.zeros(_NREG, np.int64)  # the entries' addresses, 0 until compiled
 _ENTRY_CFUNCS: list = [None] * _NREG  # keeps the compiled entries alive
