@@ -72,6 +72,7 @@ from gnnsys.features import FeatureStore
 from gnnsys.graph import Graph
 from gnnsys.loaders.base import SampledSubgraph, SampleKey, key_int
 from gnnsys.loaders.link import random_nodes, unique_seeds
+from gnnsys.loaders.neighbor import check_fanout, fanout_matrix
 
 __all__ = [
     "DataLoader",
@@ -149,19 +150,12 @@ def _check_name_list(name: str, value: Any) -> List[str]:
 
 
 def _check_layer(i: int, f: Any) -> Union[int, Dict[Any, int]]:
+    """One DGL fanout entry, checked before any graph is known: an int or a dict of ints."""
     if isinstance(f, Mapping):
         if not f:
             raise ValueError(f"fanouts[{i}] is an empty dict: give a fanout per edge type")
-        return {k: _check_fanout(f"fanouts[{i}][{k!r}]", v) for k, v in f.items()}
-    return _check_fanout(f"fanouts[{i}]", f)
-
-
-def _check_fanout(name: str, f: Any) -> int:
-    if isinstance(f, bool) or not isinstance(f, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {f!r}")
-    if f < -1:
-        raise ValueError(f"{name} = {f}; fanouts must be >= -1 (-1 = all)")
-    return int(f)
+        return {k: check_fanout(f"fanouts[{i}][{k!r}]", v) for k, v in f.items()}
+    return check_fanout(f"fanouts[{i}]", f)
 
 
 class NeighborSampler:
@@ -264,32 +258,7 @@ class NeighborSampler:
             >>> NeighborSampler([2, {"cites": 5, "writes": 1}]).fanout_matrix(g).tolist()
             [[5, 1], [2, 2]]
         """
-        k = graph.num_edge_types
-        out = np.empty((len(self.fanouts), k), np.int64)
-        for i, layer in enumerate(self.fanouts):
-            if not isinstance(layer, dict):
-                out[i] = layer
-                continue
-            seen: Dict[int, Any] = {}
-            for key, f in layer.items():
-                try:
-                    e = graph.edge_type_id(key)
-                except ValueError as err:
-                    raise ValueError(f"fanouts[{i}]: {err}") from None
-                if e in seen:
-                    raise ValueError(
-                        f"fanouts[{i}] gives edge type {graph.edge_types[e]!r} twice "
-                        f"({seen[e]!r} and {key!r})"
-                    )
-                seen[e] = key
-                out[i, e] = f
-            missing = [graph.edge_types[e] for e in range(k) if e not in seen]
-            if missing:
-                raise ValueError(
-                    f"fanouts[{i}] gives no fanout for edge type {missing[0]!r}: as in DGL, a "
-                    "dict of fanouts must name every edge type (use 0 to skip one)"
-                )
-        return out[::-1].copy()
+        return fanout_matrix(self.fanouts, graph, name="fanouts")[::-1].copy()
 
     def sample(
         self, g: Any, seed_nodes: Any, exclude_eids: Any = None, *, seed: int = 0

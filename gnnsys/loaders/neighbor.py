@@ -104,12 +104,21 @@ def check_fanouts(fanouts: Any, name: str = "fanouts", allow_empty: bool = False
         raise TypeError(f"{name} must be a list of ints (one per hop), got {fanouts!r}")
     if len(fanouts) == 0 and not allow_empty:
         raise ValueError(f"{name} is empty: give one fanout per hop, e.g. [15, 10, 5]")
-    for i, f in enumerate(fanouts):
-        if isinstance(f, bool) or not isinstance(f, (int, np.integer)):
-            raise TypeError(f"{name}[{i}] must be an int, got {f!r}")
-        if f < -1:
-            raise ValueError(f"{name}[{i}] = {f}; fanouts must be >= -1 (-1 = all neighbours)")
-    return np.asarray([int(f) for f in fanouts], dtype=np.int64)
+    return np.asarray([check_fanout(f"{name}[{i}]", f) for i, f in enumerate(fanouts)], np.int64)
+
+
+def check_fanout(name: str, f: Any) -> int:
+    """One fanout: an int >= -1 (-1 = every neighbour).
+
+    Example:
+        >>> check_fanout("fanouts[0]", 5)
+        5
+    """
+    if isinstance(f, bool) or not isinstance(f, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {f!r}")
+    if f < -1:
+        raise ValueError(f"{name} = {f}; fanouts must be >= -1 (-1 = all neighbours)")
+    return int(f)
 
 
 def _edge_type_key(graph: Graph, key: Any, name: str) -> int:
@@ -130,8 +139,8 @@ def fanout_matrix(
 
     Accepts a list of ints (every edge type alike); a dict ``{edge_type: [per hop]}`` (PyG:
     every edge type must be listed unless ``default`` gives the rest, and all lists have the
-    same length); or a list of dicts ``[{edge_type: k}, ...]``, one per hop (DGL's per-layer
-    form, in hop order; every edge type must be listed). Edge types are ``(src, rel, dst)``
+    same length); or a list with one entry per hop, each an int or a dict ``{edge_type: k}``
+    naming every edge type (DGL's per-layer form; rows come in the list's order). Edge types are ``(src, rel, dst)``
     triples or unambiguous relation names.
 
     Example:
@@ -166,19 +175,30 @@ def fanout_matrix(
         if len(hops) > 1:
             raise ValueError(f"{name}: every edge type needs the same number of hops, got {hops}")
         return np.stack([rows[e] for e in range(k)], axis=1).astype(np.int64)
-    if isinstance(fanouts, (list, tuple)) and fanouts and isinstance(fanouts[0], Mapping):
+    if isinstance(fanouts, (list, tuple)) and any(isinstance(f, Mapping) for f in fanouts):
         out = np.empty((len(fanouts), k), np.int64)
         for h, layer in enumerate(fanouts):
-            if not isinstance(layer, Mapping):
-                raise TypeError(f"{name}[{h}] must be a dict {{edge type: fanout}} like the rest")
-            seen = set()
+            if not isinstance(layer, Mapping):  # an int: every edge type alike
+                out[h] = check_fanout(f"{name}[{h}]", layer)
+                continue
+            if not layer:
+                raise ValueError(f"{name}[{h}] is an empty dict: give a fanout per edge type")
+            seen: Dict[int, Any] = {}
             for key, f in layer.items():
                 e = _edge_type_key(graph, key, f"{name}[{h}]")
-                out[h, e] = check_fanouts([f], f"{name}[{h}][{key!r}]")[0]
-                seen.add(e)
+                if e in seen:
+                    raise ValueError(
+                        f"{name}[{h}] gives edge type {graph.edge_types[e]!r} twice "
+                        f"({seen[e]!r} and {key!r})"
+                    )
+                seen[e] = key
+                out[h, e] = check_fanout(f"{name}[{h}][{key!r}]", f)
             missing = [graph.edge_types[e] for e in range(k) if e not in seen]
             if missing:
-                raise ValueError(f"{name}[{h}] gives no fanout for edge type {missing[0]!r}")
+                raise ValueError(
+                    f"{name}[{h}] gives no fanout for edge type {missing[0]!r}: a dict of "
+                    "fanouts must name every edge type (use 0 to skip one)"
+                )
         return out
     flat = check_fanouts(fanouts, name, allow_empty)
     return np.repeat(flat[:, None], k, axis=1)

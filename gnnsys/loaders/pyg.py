@@ -525,14 +525,10 @@ def _fanouts(num_neighbors: Any, graph: Graph, who: str) -> np.ndarray:
             f"{who}: num_neighbors must be a list with one int per hop, e.g. [15, 10]{hint}; "
             f"got {type(values).__name__} {values!r}"
         )
-    for i, f in enumerate(values):
-        if isinstance(f, bool) or not isinstance(f, (int, np.integer)):
-            raise TypeError(f"{who}: num_neighbors[{i}] must be an int, got {f!r}")
-        if f < -1:
-            raise ValueError(
-                f"{who}: num_neighbors[{i}] = {f}; fanouts must be >= -1 (-1 = every neighbour)"
-            )
-    return fanout_matrix(list(values), graph, allow_empty=True)
+    try:
+        return fanout_matrix(list(values), graph, name="num_neighbors", allow_empty=True)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{who}: {err}") from None
 
 
 def _subgraph_type(subgraph_type: Any, directed: bool, who: str) -> str:
