@@ -88,8 +88,8 @@ as passes over the elements, several steps per pass. Large inputs are split over
 whatever the chunking or the thread count. Each region's kernels compile (or load from numba's
 cache) on the first call that needs them, into a C callback that the small chunk driver calls
 through its address, so that a first call compiles only the regions its elements fall in
-(about 6 s of CPU for three regions on the 2-core test machine, against 15 s for all of them
-before; 0.5 s from the cache).
+(6-7.5 s of CPU for three regions on the 2-core test machine, against 14-17 s when every region
+compiled; 0.6-0.8 s from the cache: benchmarks/cold_start.py).
 
 The GPU path (``_bessel_triton``) is the previous algorithm in Triton: the same Debye and Hankel
 expansions (Debye's v*eta in double-double over the whole band 0.1 <= x/v <= 1.5, terms summed
