@@ -10,14 +10,16 @@ Example:
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gnnsys.graph import Graph
+if TYPE_CHECKING:  # imported on first use: `import gnnsys` (and `gnnsys --help`) skip torch
+    from gnnsys.graph import Graph  # noqa: F401
 
 __version__ = "0.1.0"
 
 # name -> module that defines it, imported lazily on first access.
 _LAZY = {
+    "Graph": "gnnsys.graph",
     "unified": "gnnsys.unified_tensor",
     "UnifiedTensor": "gnnsys.unified_tensor",
     "FeatureStore": "gnnsys.features",
@@ -33,7 +35,7 @@ _LAZY = {
     "unified_tensor": "gnnsys.unified_tensor",
 }
 
-__all__ = ["Graph", "__version__", *_LAZY]
+__all__ = ["__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

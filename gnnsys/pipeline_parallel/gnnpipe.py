@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -206,8 +206,12 @@ class PipeTrainer:
         return self.model.uses_h0 and name.split(".")[0] == "pre"
 
     # ------------------------------------------------------------------ epochs
-    def fit(self) -> Dict[str, Any]:
-        """Train for ``train.epochs`` epochs; returns this rank's metrics, bytes and stats."""
+    def fit(self, on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
+        """Train for ``train.epochs`` epochs; returns this rank's metrics, bytes and stats.
+
+        ``on_epoch(row)``, when given, gets each epoch's row as soon as it is complete (the
+        launcher streams rank 0's to the caller: progress lines, metrics.jsonl).
+        """
         rows = []
         warm_seconds = 0.0
         for epoch in range(1, self.tcfg.epochs + 1):
@@ -232,6 +236,8 @@ class PipeTrainer:
             if self.tcfg.eval_every and epoch % self.tcfg.eval_every == 0:
                 row.update(self.evaluate(epoch))
             rows.append(row)
+            if on_epoch is not None:
+                on_epoch(row)
             if self.tcfg.record:
                 self.record["history"][epoch] = {
                     layer: buf.detach().cpu().clone() for layer, buf in self.history.buf.items()

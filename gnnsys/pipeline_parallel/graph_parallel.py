@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -248,8 +248,12 @@ class GraphParallelTrainer:
             h = self.model.layer(layer, self.block, h_src, h0)
         return self.model.head(h)
 
-    def fit(self) -> Dict[str, Any]:
-        """Train for ``train.epochs`` epochs; returns this rank's metrics and byte counters."""
+    def fit(self, on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
+        """Train for ``train.epochs`` epochs; returns this rank's metrics and byte counters.
+
+        ``on_epoch(row)``, when given, gets each epoch's row as soon as it is complete (the
+        launcher streams rank 0's to the caller: progress lines, metrics.jsonl).
+        """
         rows = []
         params = list(self.model.parameters())
         for epoch in range(1, self.tcfg.epochs + 1):
@@ -281,6 +285,8 @@ class GraphParallelTrainer:
             if self.tcfg.eval_every and epoch % self.tcfg.eval_every == 0:
                 row.update(self.evaluate(epoch))
             rows.append(row)
+            if on_epoch is not None:
+                on_epoch(row)
         self.transport.barrier()
         return {
             "rank": self.rank,

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import inspect
 import json
 import os
 import pickle
@@ -361,11 +360,6 @@ def run_rank(
             num_groups=job.groups,
             **kw,
         )
-    if on_epoch is None:
-        return trainer.fit()
-    if "on_epoch" not in inspect.signature(trainer.fit).parameters:
-        # A trainer whose fit() reports nothing per epoch: its rows arrive with the result.
-        return trainer.fit()
     return trainer.fit(on_epoch=on_epoch)
 
 
