@@ -182,3 +182,21 @@ def test_bench_scripts_exist_and_parse_their_defaults():
         for flag in defaults:
             if flag.startswith("--"):
                 assert flag in out.stdout, (script, flag)
+
+
+def test_help_and_import_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, contextlib, io\n"
+        "import gnnsys, gnnsys.cli as c\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    try:\n"
+        "        c.main(['--help'])\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in ('torch', 'numba', 'torch_geometric', 'triton') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr
