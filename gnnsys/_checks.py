@@ -112,3 +112,22 @@ def require_cuda(what: str) -> None:
         raise ValueError(
             f"{what} needs a CUDA device; none is available (torch.cuda.is_available() is False)"
         )
+
+
+def triton_device_error(what: str, device: torch.device) -> str:
+    """The message for a forced Triton backend on non-CUDA tensors whose kernels were compiled
+    (not interpreted): no GPU at all, or tensors on the wrong device.
+
+    Example:
+        >>> raise RuntimeError(triton_device_error("log_iv backend='triton'", x.device))
+    """
+    how = (
+        "set TRITON_INTERPRET=1 before importing gnnsys to interpret the kernels on CPU "
+        "tensors (slow; for tests)"
+    )
+    if not torch.cuda.is_available():
+        return (
+            f"{what} needs a CUDA device; none is available (torch.cuda.is_available() is "
+            f"False). Use the numba backend (CPU) or {how}"
+        )
+    return f"{what} runs on CUDA tensors, got tensors on {device}: move them with .cuda(), or {how}"

@@ -713,3 +713,46 @@ def test_cuda_matches_cpu():
         # two algorithms (bessel.py, "The GPU path"), each within a few eps of mpmath here
         close = (a - b).abs() <= 16 * EPS * torch.maximum(a.abs(), torch.ones_like(a))
         assert (close | ((a == b) | (a.isnan() & b.isnan()))).all()
+
+
+def test_region_kernels_build_on_first_need(monkeypatch):
+    """A call compiles (or loads) only the region kernels its elements need."""
+    v = torch.tensor([3.0, 0.5], dtype=torch.float64)
+    x = torch.tensor([30.0, 100.0], dtype=torch.float64)
+    want = log_kv(v, x)
+    monkeypatch.setattr(bessel, "_ENTRY_CFUNCS", [None] * bessel._NREG)
+    monkeypatch.setattr(bessel, "_ENTRY_FNS", np.zeros(bessel._NREG, np.int64))
+
+    def built():
+        return [c is not None for c in bessel._ENTRY_CFUNCS]
+
+    assert torch.equal(log_kv(v, x), want)
+    assert built() == [r == bessel._R_HANK for r in range(bessel._NREG)]
+    log_iv(torch.tensor([3.0, 40.0]), torch.tensor([30.0, 20.0]))  # Hankel (I) + Debye
+    assert built() == [r in (bessel._R_HANK, bessel._R_DEBYE) for r in range(bessel._NREG)]
+
+
+_NO_GPU_BESSEL = """
+import torch
+from gnnsys.ops.bessel import log_iv
+try:
+    log_iv(torch.tensor([1.0]), torch.tensor([2.0]), backend="triton")
+except RuntimeError as err:
+    print("ERROR:", err)
+"""
+
+
+def test_triton_backend_without_gpu_or_interpreter_says_so():
+    """No TRITON_INTERPRET, no GPU visible (a child process): backend='triton' is a clear error
+    before any launch, not Triton's "0 active drivers"."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("triton")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    res = subprocess.run([sys.executable, "-c", _NO_GPU_BESSEL], env=env, cwd=root,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    want = "ERROR: log_iv/log_kv backend='triton' needs a CUDA device; none is available"
+    assert want in res.stdout, res.stdout + res.stderr[-3000:]

@@ -484,3 +484,31 @@ def test_gpu_random_shapes_and_gradients():
         _run_case(_random_case(g), torch.float32, g, device="cuda")
     for seed, case in enumerate(_TRITON_CASES):
         _triton_case(torch.float32, torch.device("cuda"), seed=seed, **case)
+
+
+_NO_GPU_CONV = """
+import torch
+from gnnsys.ops import conv
+with conv._force_backend("triton"):
+    try:
+        conv.im2win_conv2d(torch.randn(1, 1, 4, 4), torch.randn(1, 1, 3, 3))
+    except RuntimeError as err:
+        print("ERROR:", err)
+"""
+
+
+@needs_triton
+def test_triton_backend_without_gpu_or_interpreter_says_so():
+    """No TRITON_INTERPRET, no GPU visible (a child process): forcing the Triton backend is a
+    clear error before any launch, not Triton's "0 active drivers"."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env["CUDA_VISIBLE_DEVICES"] = ""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    res = subprocess.run([sys.executable, "-c", _NO_GPU_CONV], env=env, cwd=root,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    want = "ERROR: im2win_conv2d's Triton backend needs a CUDA device; none is available"
+    assert want in res.stdout, res.stdout + res.stderr[-3000:]

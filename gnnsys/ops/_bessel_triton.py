@@ -528,3 +528,7 @@ def log_bessel(kind: str, v: torch.Tensor, x: torch.Tensor, scaled: bool = False
         v, x, out, coef, vmin, ltab, n, IS_I=(kind == "i"), SCALED=bool(scaled), BLOCK_SIZE=BLOCK
     )
     return out
+
+
+# True when TRITON_INTERPRET=1 was set as the kernel was defined: it then runs on CPU tensors.
+INTERPRETED = not isinstance(_log_bessel_kernel, triton.runtime.jit.JITFunction)

@@ -131,7 +131,7 @@ from llvmlite import ir as llvm_ir
 from numba import carray, cfunc, get_num_threads, njit, types
 from numba.extending import intrinsic
 
-from gnnsys._checks import as_cpu_tensor
+from gnnsys._checks import as_cpu_tensor, triton_device_error
 
 Number = Union[int, float]
 TensorLike = Union[torch.Tensor, np.ndarray, Number]
@@ -1515,6 +1515,8 @@ def _raw(
             raise RuntimeError(
                 "log_iv/log_kv on CUDA tensors need Triton: pip install 'gnnsys[gpu]'"
             ) from err
+        if x.device.type != "cuda" and not _bessel_triton.INTERPRETED:
+            raise RuntimeError(triton_device_error("log_iv/log_kv backend='triton'", x.device))
         vf = v.detach().to(torch.float64).expand(shape).reshape(-1)
         xf = x.detach().to(torch.float64).expand(shape).reshape(-1)
         nneg = int((vf < 0).sum()) if kind == "i" else 0

@@ -50,7 +50,7 @@ from numba.core.compiler import Compiler
 from numba.extending import intrinsic, models, register_model
 from torch.autograd.function import once_differentiable
 
-from gnnsys._checks import check_choice
+from gnnsys._checks import check_choice, triton_device_error
 from gnnsys._numba import run_items
 
 __all__ = ["im2win_conv2d", "im2win", "window_shape", "window_size"]
@@ -961,6 +961,8 @@ def _backend(device: torch.device):
         raise ImportError(
             "im2win_conv2d on CUDA tensors needs triton: pip install 'gnnsys[gpu]'"
         ) from exc
+    if device.type != "cuda" and not _conv_triton._INTERPRET:
+        raise RuntimeError(triton_device_error("im2win_conv2d's Triton backend", device))
     return _conv_triton
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
-from gnnsys._checks import check_choice, index_dtype
+from gnnsys._checks import check_choice, index_dtype, triton_device_error
 
 REDUCES = ("sum", "mean", "max", "min")
 SDDMM_OPS = ("dot", "add", "mul")
@@ -109,19 +109,7 @@ def _backend(device: torch.device) -> Any:
 
 
 def _triton_device_error(device: torch.device) -> str:
-    how = (
-        "set TRITON_INTERPRET=1 before importing gnnsys to interpret the kernels on CPU "
-        "tensors (slow; for tests)"
-    )
-    if not torch.cuda.is_available():
-        return (
-            "the Triton backend of the sparse ops needs a CUDA device; none is available "
-            f"(torch.cuda.is_available() is False). Use the numba backend (CPU) or {how}"
-        )
-    return (
-        f"the Triton backend of the sparse ops runs on CUDA tensors, got tensors on {device}: "
-        f"move them with .cuda(), or {how}"
-    )
+    return triton_device_error("the Triton backend of the sparse ops", device)
 
 
 # =============================================================================== adjacency
