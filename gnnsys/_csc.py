@@ -106,8 +106,9 @@ def _sort_columns(indptr, indices, perm):
             order = np.argsort(indices[lo:hi], kind="mergesort")
             s = indices[lo:hi][order]
             p = perm[lo:hi][order]
-            indices[lo:hi] = s
-            perm[lo:hi] = p
+            for k in range(hi - lo):  # loops: slice assignment compiles numba's error text
+                indices[lo + k] = s[k]
+                perm[lo + k] = p[k]
 
 
 @njit(nogil=True, parallel=True, cache=True)

@@ -259,7 +259,8 @@ def _grow(a, need):
         return a
     cap = max(need, 2 * a.shape[0])
     b = np.empty(cap, a.dtype)
-    b[: a.shape[0]] = a
+    for i in range(a.shape[0]):  # a loop: slice assignment compiles numba's shape-error text
+        b[i] = a[i]
     return b
 
 
@@ -595,7 +596,8 @@ def sample_hops(
         off = seg_offsets[sg]
         at = edge_ptr[sg]
         d0 = dst_start[sg]
-        indptr_all[indptr_ptr[sg] : indptr_ptr[sg + 1]] = off
+        for i in range(off.shape[0]):
+            indptr_all[indptr_ptr[sg] + i] = off[i]
         for j in prange(r.shape[0]):
             edge_index[0, at + j] = r[j]
             eid_out[at + j] = ee[j]
