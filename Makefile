@@ -29,8 +29,10 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# Two steps: the suite without the slow end-to-end tests, then those (marked `slow`).
 test: lint
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
+	$(PY) -m pytest -q -p no:cacheprovider -m slow tests
 
 bench: setup
 	$(VENV)/bin/gnnsys bench loader

@@ -58,6 +58,7 @@ def _ours(row):
     return float(row["ours_test_acc"].split()[0]) / 100
 
 
+@pytest.mark.slow  # ~20 s on a busy 2-core box: CI runs it in the slow step
 def test_arxiv_full_batch_on_standin():
     row, _ = _run("ogbn_arxiv.py", "--standin", "tiny", "--epochs", "5")
     assert row["comparable"] is False and row["published_test_acc"] == "71.74 ± 0.29"
@@ -79,6 +80,7 @@ def test_arxiv_on_a_folder_without_arxivs_sizes_is_not_comparable(tmp_path):
     assert "does not have ogbn-arxiv's sizes" in err
 
 
+@pytest.mark.slow  # ~20 s on a busy 2-core box: CI runs it in the slow step
 def test_products_sampled_on_standin(tmp_path):
     row, _ = _run("ogbn_products.py", "--standin", "tiny", "--epochs", "4", "--out", str(tmp_path))
     assert row["comparable"] is False and row["published_test_acc"] == "78.70 ± 0.36"

@@ -557,11 +557,7 @@ def test_graphsage_trains_like_full_batch_tiny(one_torch_thread):
     assert mb_acc >= full_acc - 0.02, (full_acc, mb_acc)
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(
-    not __import__("os").environ.get("GNNSYS_SLOW_TESTS"),
-    reason="several minutes on 2 cores: set GNNSYS_SLOW_TESTS=1",
-)
+@pytest.mark.slow  # a few minutes on 2 cores: CI runs it in its second (slow) step
 def test_graphsage_trains_like_full_batch_mini():
     full_acc, mb_acc = _train_compare("mini", 64, 60, 10, 1024, [10, 10])
     assert full_acc > 0.85

@@ -105,6 +105,7 @@ def _free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow  # ~20 s on a busy 2-core box: CI runs it in the slow step
 def test_counts_and_timeouts_two_ranks(tmp_path):
     mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
     r0 = torch.load(tmp_path / "rank0.pt")

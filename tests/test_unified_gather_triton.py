@@ -76,6 +76,7 @@ def _class_widths(dtype):
     return sorted(w for w in ws if 1 <= w <= 300)
 
 
+@pytest.mark.slow  # ~20 s on a busy 2-core box: CI runs it in the slow step
 def test_every_width_float32(device):
     g = torch.Generator().manual_seed(0)
     for d in range(1, 301):
