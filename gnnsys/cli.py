@@ -18,10 +18,16 @@ DATASETS = (
     "synthetic:tiny",
     "synthetic:mini",
     "synthetic:products",
+    "synthetic:tiny-mag",
+    "synthetic:mini-mag",
+    "synthetic:mag",
     "ogbn-arxiv",
     "ogbn-products",
     "ogbn-papers100M",
+    "ogbn-mag",
 )
+# Heterogeneous datasets: gnnsys train runs HeteroSAGE on them (mini-batch, one process).
+HETERO_DATASETS = ("synthetic:tiny-mag", "synthetic:mini-mag", "synthetic:mag", "ogbn-mag")
 MODELS = ("sage", "gcn", "gat", "gcnii")
 MODES = ("minibatch", "ddp", "pipe", "hybrid", "graph")
 BENCHES = {
@@ -161,13 +167,19 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help=f"one of {', '.join(DATASETS)}; folder:DIR (the folder format `gnnsys data` "
         "writes: src/dst/x/y.npy, optional split files and meta.json) or pyg:FILE (a "
         "torch.save'd PyG Data with x, y, edge_index, optional train/val/test_mask); without a "
-        "split of its own a folder or file gets a random 60/20/20 split seeded by --seed "
+        "split of its own a folder or file gets a random 60/20/20 split seeded by --seed. The "
+        "*-mag datasets are heterogeneous: HeteroSAGE (to_hetero GraphSAGE), --mode minibatch "
         "(default: synthetic:mini)",
     )
     p.add_argument(
         "--root", default=None, help="folder holding the OGB dataset, ogbn-* only (default: none)"
     )
-    p.add_argument("--model", default="sage", choices=MODELS, help="GNN layer type (default: sage)")
+    p.add_argument(
+        "--model",
+        default="sage",
+        choices=MODELS,
+        help="GNN layer type; gat has 4 heads of --hidden/4 (default: sage)",
+    )
     p.add_argument(
         "--layers",
         type=_positive_int("--layers"),
@@ -350,6 +362,11 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
         file = Path(args.dataset.split(":", 1)[1]).expanduser()
         if not file.is_file():
             parser.error(f"--dataset {args.dataset}: {file} is not a file")
+    if args.dataset in HETERO_DATASETS:
+        _check_hetero_args(args, parser)
+    if args.model == "gat" and args.hidden % 4:
+        parser.error(f"--model gat has 4 heads of --hidden/4: --hidden {args.hidden} is not a "
+                     "multiple of 4")  # fmt: skip
     if args.node_rank < 0 or args.node_rank >= args.nnodes:
         parser.error(f"--node-rank must be in 0..{args.nnodes - 1}, got {args.node_rank}")
     if args.mode == "minibatch" and (args.nproc > 1 or args.nnodes > 1):
@@ -393,6 +410,19 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             )
         if not out.is_dir():
             parser.error(f"--resume but {out} is not a folder")
+
+
+def _check_hetero_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Refuse, in one line each, the flags a heterogeneous run (HeteroSAGE, mini-batch, one
+    process, host features) does not apply."""
+    what = f"--dataset {args.dataset} is heterogeneous (HeteroSAGE, one process)"
+    if args.mode != "minibatch":
+        parser.error(f"--mode {args.mode}: {what}; use --mode minibatch")
+    if args.model != "sage":
+        parser.error(f"--model {args.model}: {what}; use --model sage")
+    if args.features != "host":
+        parser.error(f"--features {args.features}: {what}; its features stay in host memory "
+                     "(--features host)")  # fmt: skip
 
 
 def cmd_train(args: argparse.Namespace) -> int:

@@ -1,110 +1,16 @@
-"""Layer-indexable GNN models for the trainer, built from PyG convolutions.
+"""Heterogeneous models built from PyG convolutions: ``HeteroSAGE`` (``to_hetero`` GraphSAGE).
 
-Each model exposes ``layer(i, x, edge_index, x0)`` so that evaluation can run layer by layer
-over full neighbourhoods in batches (never one whole-graph forward that may not fit), as
-PyG's and DGL's OGB examples do, and so that ``trim_to_layer`` can shrink the batch per layer.
+The homogeneous models (GraphSAGE, GCN, GCNII, GAT) are one stack, ``gnnsys.nn.GNNStack``,
+shared by the trainer, the pipeline modes and users.
 """
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-
-class LayeredGNN(nn.Module):
-    """GraphSAGE, GCN, GAT or GCNII as a stack of PyG convolutions.
-
-    Example:
-        >>> model = LayeredGNN("sage", 100, 256, 47, num_layers=3)
-        >>> logits = model(batch.x, batch.edge_index)[: batch.batch_size]
-    """
-
-    def __init__(
-        self,
-        kind: str,
-        in_dim: int,
-        hidden: int,
-        out_dim: int,
-        num_layers: int,
-        dropout: float = 0.5,
-        heads: int = 4,
-        alpha: float = 0.1,
-        theta: float = 0.5,
-    ) -> None:
-        super().__init__()
-        from torch_geometric.nn import GATConv, GCN2Conv, GCNConv, SAGEConv
-
-        self.kind, self.num_layers, self.dropout = kind, num_layers, dropout
-        self.input_proj: Optional[nn.Module] = None
-        self.output_proj: Optional[nn.Module] = None
-        convs: List[nn.Module] = []
-        if kind == "gcnii":
-            self.input_proj = nn.Linear(in_dim, hidden)
-            self.output_proj = nn.Linear(hidden, out_dim)
-            for i in range(num_layers):
-                convs.append(GCN2Conv(hidden, alpha, theta, layer=i + 1, normalize=True))
-        else:
-            dims = [in_dim] + [hidden] * (num_layers - 1) + [out_dim]
-            for i in range(num_layers):
-                last = i == num_layers - 1
-                if kind == "sage":
-                    convs.append(SAGEConv(dims[i], dims[i + 1]))
-                elif kind == "gcn":
-                    convs.append(GCNConv(dims[i], dims[i + 1]))
-                elif kind == "gat":
-                    d_in = dims[i] if i == 0 else hidden
-                    if last:
-                        convs.append(GATConv(d_in, out_dim, heads=1))
-                    else:
-                        convs.append(GATConv(d_in, hidden // heads, heads=heads))
-                else:
-                    raise ValueError(f"model must be sage, gcn, gat or gcnii, got {kind!r}")
-        self.convs = nn.ModuleList(convs)
-
-    def embed_input(self, x: torch.Tensor) -> torch.Tensor:
-        """The per-node input of layer 0 (GCNII's projection; identity otherwise)."""
-        x = x.float()
-        if self.input_proj is None:
-            return x
-        return F.relu(self.input_proj(F.dropout(x, self.dropout, self.training)))
-
-    def layer(
-        self, i: int, x: torch.Tensor, edge_index: torch.Tensor, x0: Optional[torch.Tensor] = None
-    ) -> torch.Tensor:
-        """Apply layer ``i`` (with its activation and dropout; the last layer emits logits)."""
-        last = i == self.num_layers - 1
-        if self.kind == "gcnii":
-            h = F.dropout(x, self.dropout, self.training)
-            h = F.relu(self.convs[i](h, x0, edge_index))
-            return self.output_proj(F.dropout(h, self.dropout, self.training)) if last else h
-        h = self.convs[i](x, edge_index)
-        if not last:
-            h = F.dropout(F.relu(h), self.dropout, self.training)
-        return h
-
-    def forward(
-        self,
-        x: torch.Tensor,
-        edge_index: torch.Tensor,
-        num_sampled_nodes: Optional[List[int]] = None,
-        num_sampled_edges: Optional[List[int]] = None,
-    ) -> torch.Tensor:
-        """Mini-batch or full-graph forward; with per-hop counts, trims each layer's input."""
-        from torch_geometric.utils import trim_to_layer
-
-        x = self.embed_input(x)
-        x0 = x
-        for i in range(self.num_layers):
-            if num_sampled_nodes is not None and num_sampled_edges is not None:
-                x, edge_index, _ = trim_to_layer(
-                    i, num_sampled_nodes, num_sampled_edges, x, edge_index
-                )
-                x0 = x0[: x.shape[0]]
-            x = self.layer(i, x, edge_index, x0)
-        return x
 
 
 class HeteroSAGE(nn.Module):
@@ -157,19 +63,24 @@ class HeteroSAGE(nn.Module):
 
 
 class _SageStack(nn.Module):
-    """The homogeneous SAGE stack ``HeteroSAGE`` hands to ``to_hetero`` (lazy input sizes)."""
+    """The homogeneous SAGE stack ``HeteroSAGE`` hands to ``to_hetero``: every input is
+    ``hidden`` wide (projected or embedded), so no lazy sizes and nothing to materialise.
+    Dropout is a module: ``to_hetero`` traces ``forward``, which would bake a functional
+    dropout's ``training`` flag in as a constant (dropout in eval mode too)."""
 
     def __init__(self, hidden: int, out_dim: int, num_layers: int, dropout: float) -> None:
         super().__init__()
         from torch_geometric.nn import SAGEConv
 
         dims = [hidden] * num_layers + [out_dim]
-        self.convs = nn.ModuleList(SAGEConv((-1, -1), dims[i + 1]) for i in range(num_layers))
-        self.dropout = dropout
+        self.convs = nn.ModuleList(
+            SAGEConv((dims[i], dims[i]), dims[i + 1]) for i in range(num_layers)
+        )
+        self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
         for i, conv in enumerate(self.convs):
             x = conv(x, edge_index)
             if i < len(self.convs) - 1:
-                x = F.dropout(F.relu(x), self.dropout, self.training)
+                x = self.drop(F.relu(x))
         return x

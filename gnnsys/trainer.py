@@ -2,9 +2,17 @@
 
 One process (``--mode minibatch``) or one rank of ``torch.distributed.run`` (``--mode ddp``):
 each rank trains on a disjoint strided shard of the shuffled training seeds every epoch through
-the gnnsys ``NeighborLoader``, gradients are averaged by ``DistributedDataParallel``, and rank 0
-writes ``config.json``, ``metrics.jsonl``, ``curves.png`` and atomic checkpoints to ``--out``.
-Evaluation is layer-wise full-neighbour inference in batches.
+the native gnnsys ``Loader``: ``NeighborSampler(semantics="dgl")`` batches, each layer's
+adjacency taken straight from the kernel's per-hop CSC (``gnnsys.nn.layer_adjacencies``), the
+shared model stack ``gnnsys.nn.GNNStack``. Gradients are averaged by
+``DistributedDataParallel``, and rank 0 writes ``config.json``, ``metrics.jsonl``,
+``curves.png`` and atomic checkpoints to ``--out``. Evaluation is layer-wise full-neighbour
+inference in batches (every node's exact logits, one layer at a time).
+
+Heterogeneous datasets (``synthetic:tiny-mag|mini-mag|mag``, ``ogbn-mag``) train
+``gnnsys.models.HeteroSAGE`` (PyG ``to_hetero`` GraphSAGE) on the gnnsys PyG
+``NeighborLoader`` over ``HeteroData``, evaluated full batch over the whole graph, with the
+same outputs.
 
 Crash safety: a checkpoint (written atomically) carries the metrics rows it covers and is
 written before its epoch's row appears in ``metrics.jsonl``, so ``--resume`` after a kill at
@@ -20,7 +28,7 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -29,7 +37,7 @@ import torch.nn.functional as F
 from gnnsys.checkpoint import atomic_write_bytes, load_checkpoint, restore_rng, save_checkpoint
 
 if TYPE_CHECKING:
-    from gnnsys.datasets import Dataset
+    from gnnsys.datasets import Dataset, HeteroDataset
 
 # Config keys that must match for --resume to continue a run.
 RESUME_KEYS = ("dataset", "model", "layers", "hidden", "fanout", "seed", "feature_dtype")
@@ -42,8 +50,9 @@ class TrainError(RuntimeError):
 
 
 # ---------------------------------------------------------------------- data
-def load_dataset(args: argparse.Namespace) -> Dataset:
-    """The Dataset named by ``--dataset``: ``synthetic:NAME``, an offline OGB folder,
+def load_dataset(args: argparse.Namespace) -> Union[Dataset, HeteroDataset]:
+    """The Dataset named by ``--dataset``: ``synthetic:NAME`` (a ``HeteroDataset`` for the
+    ``*-mag`` names), an offline OGB folder (``ogbn-mag``: a ``HeteroDataset``),
     ``folder:DIR`` (the folder format ``gnnsys data`` writes) or ``pyg:FILE`` (a
     ``torch.save``d PyG ``Data``).
 
@@ -141,44 +150,215 @@ def _epoch_shard(train_idx: torch.Tensor, epoch: int, seed: int, rank: int, worl
     return perm[: per_rank * world][rank::world]
 
 
+# ---------------------------------------------------------------------- what a run trains
+class NodeTask:
+    """A homogeneous run: ``GNNStack`` on DGL-semantics batches of the native ``Loader``.
+
+    Each batch's layer adjacencies come straight from the kernel's per-hop CSC
+    (``layer_adjacencies``); GCN and GCNII read the weights ``prepare_graph`` normalised on the
+    whole graph, rescaled per destination by ``degree / sampled`` (exact under fanout -1);
+    GAT reads the graph with self loops. Weights start as PyG's layers start (``init="pyg"``).
+
+    Example:
+        >>> task = NodeTask(args, ds, torch.device("cpu"))
+        >>> logits, target = task.step(task.model, next(iter(task.batches(1, 0, 1))))
+    """
+
+    def __init__(self, args: argparse.Namespace, ds: Any, device: torch.device) -> None:
+        from gnnsys.features import FeatureStore
+        from gnnsys.loaders import NeighborSampler
+        from gnnsys.nn.models import GNNStack
+
+        norm = "none" if args.model in ("gcn", "gcnii") else "both"
+        # PyG's initialisation: what the trainer trained before (PyG layers); DGL's start with
+        # ~6x larger logits on unnormalised features and learn slower (see GNNStack's init).
+        self.model = GNNStack(args.model, ds.x.shape[1], args.hidden, ds.num_classes, args.layers,
+                              dropout=args.dropout, norm=norm, init="pyg").to(device)  # fmt: skip
+        self.name = f"{args.model} x{args.layers}"
+        self.graph = self.model.prepare_graph(ds.graph)
+        weighted = self.graph.edge_weight is not None and norm == "none"
+        self.edge_weight = self.graph.edge_weight if weighted else None
+        self._weight_dev = self.edge_weight.to(device) if weighted else None
+        self._degrees_dev = self.graph.in_degrees().to(device) if weighted else None
+        self.sampler = NeighborSampler(self.graph, args.fanout, semantics="dgl")
+        self.x = _features(ds, args, device)
+        self.features = FeatureStore(x=self.x)
+        self.y, self.train_idx = ds.y, ds.train_idx
+        self.val_idx, self.test_idx = ds.val_idx, ds.test_idx
+        self.args, self.device = args, device
+
+    def loader(self, seeds: torch.Tensor, epoch: int) -> Any:
+        """The Loader of one epoch's seeds (in the given order), features gathered for the
+        device: a unified table headed for CUDA is gathered there, zero-copy."""
+        from gnnsys.loaders import Loader
+
+        loader = Loader(
+            self.sampler,
+            seeds,
+            batch_size=self.args.batch_size,
+            shuffle=False,
+            seed=self.args.seed,
+            features=self.features,
+            labels=self.y,
+            device=self.device if self.device.type == "cuda" else None,
+            num_threads=self.args.threads,
+        )
+        loader.set_epoch(epoch)
+        return loader
+
+    def batches(self, epoch: int, rank: int, world: int) -> Iterable[Any]:
+        """This rank's batches of ``epoch`` (its strided shard of the shuffled seeds)."""
+        return self.loader(_epoch_shard(self.train_idx, epoch, self.args.seed, rank, world), epoch)
+
+    def step(self, model: Any, batch: Any) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(logits, labels) of the batch's seeds."""
+        from gnnsys.nn.models import layer_adjacencies
+
+        adjs = layer_adjacencies(
+            batch.subgraph, edge_weight=self._weight_dev, degrees=self._degrees_dev
+        )
+        logits = model(adjs, batch.x.float())
+        return logits, batch.y
+
+    def evaluate(self, model: Any) -> torch.Tensor:
+        """Logits of every node (layer-wise, full neighbourhoods)."""
+        return layerwise_inference(model, self.graph, self.x, self.device, self.args.threads,
+                                   edge_weight=self.edge_weight)  # fmt: skip
+
+
+class HeteroTask:
+    """A heterogeneous run: ``HeteroSAGE`` on the gnnsys PyG ``NeighborLoader`` over
+    ``HeteroData`` (the fanout on every edge type, seeds the target type's training nodes),
+    evaluated full batch over the whole graph.
+
+    Example:
+        >>> task = HeteroTask(args, gnnsys.datasets.synthetic("tiny-mag"), torch.device("cpu"))
+    """
+
+    def __init__(self, args: argparse.Namespace, ds: Any, device: torch.device) -> None:
+        from gnnsys.loaders.pyg import NeighborLoader
+        from gnnsys.models import HeteroSAGE
+
+        data = ds.to_pyg()
+        if args.feature_dtype == "bfloat16":  # stored in bf16, upcast by the model
+            for t in ds.x_dict:
+                data[t].x = data[t].x.to(torch.bfloat16)
+        self.data, self.target = data, ds.target
+        in_dims = {t: int(x.shape[1]) for t, x in ds.x_dict.items()}
+        self.model = HeteroSAGE(data.metadata(), ds.num_nodes_dict, in_dims, args.hidden,
+                                ds.num_classes, num_layers=args.layers,
+                                dropout=args.dropout).to(device)  # fmt: skip
+        self.name = f"HeteroSAGE x{args.layers} (to_hetero GraphSAGE)"
+        self.loader = NeighborLoader(
+            data,
+            {et: list(args.fanout) for et in data.edge_types},
+            input_nodes=(ds.target, ds.train_idx),
+            batch_size=args.batch_size,
+            shuffle=True,
+            seed=args.seed,
+            num_workers=args.threads or 0,
+            device=device if device.type == "cuda" else None,
+        )
+        self.y, self.train_idx = ds.y, ds.train_idx
+        self.val_idx, self.test_idx = ds.val_idx, ds.test_idx
+        self.device = device
+        self._whole: Optional[Tuple[Any, Any, Any]] = None
+
+    def batches(self, epoch: int, rank: int, world: int) -> Iterable[Any]:
+        """The batches of ``epoch`` (a seeded shuffle of the training nodes per epoch)."""
+        self.loader.set_epoch(epoch)
+        return self.loader
+
+    def step(self, model: Any, batch: Any) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(logits, labels) of the batch's target seeds."""
+        t = self.target
+        bs = batch[t].batch_size
+        logits = model(batch.x_dict, batch.edge_index_dict, batch.n_id_dict)[t][:bs]
+        return logits, batch[t].y[:bs]
+
+    @torch.no_grad()
+    def evaluate(self, model: Any) -> torch.Tensor:
+        """Logits of every target node: one full-batch forward over the whole graph."""
+        model.eval()
+        if self._whole is None:
+            d, dev = self.data, self.device
+            self._whole = (
+                {t: x.to(dev) for t, x in d.x_dict.items()},
+                {et: ei.to(dev) for et, ei in d.edge_index_dict.items()},
+                {t: torch.arange(d[t].num_nodes, device=dev) for t in d.node_types},
+            )
+        return model(*self._whole)[self.target].float().cpu()
+
+
+def make_task(args: argparse.Namespace, ds: Any, device: torch.device) -> Any:
+    """``HeteroTask`` for a ``HeteroDataset``, ``NodeTask`` otherwise."""
+    from gnnsys.datasets.hetero import HeteroDataset
+
+    if isinstance(ds, HeteroDataset):
+        return HeteroTask(args, ds, device)
+    return NodeTask(args, ds, device)
+
+
 # ---------------------------------------------------------------------- eval
 @torch.no_grad()
 def layerwise_inference(
-    model, data, x, device: torch.device, threads: Optional[int]
+    model: Any,
+    graph: Any,
+    x: Any,
+    device: torch.device,
+    threads: Optional[int] = None,
+    *,
+    edge_weight: Optional[torch.Tensor] = None,
+    batch_size: int = EVAL_BATCH,
 ) -> torch.Tensor:
-    """Logits for every node, one layer at a time over full neighbourhoods in batches."""
-    from torch_geometric.data import Data
+    """Logits of every node of ``graph``, one layer at a time over full neighbourhoods, in
+    batches of ``batch_size`` destinations (never one whole-graph forward that may not fit).
 
-    from gnnsys.loaders.pyg import NeighborLoader
+    ``graph`` is what the layers read (``model.prepare_graph(g)``); ``edge_weight`` its
+    per-edge weights (GCN/GCNII with ``norm="none"``). Each batch's block is the kernel's CSC of
+    a one-hop full-neighbour sample; layer outputs are kept on the CPU.
+
+    Example:
+        >>> logits = layerwise_inference(model, model.prepare_graph(g), x, torch.device("cpu"))
+    """
+    from gnnsys.loaders import FullNeighborSampler, Loader
+    from gnnsys.nn.models import Adjacency
 
     core = model.module if hasattr(model, "module") else model
     core.eval()
-    n = data.num_nodes
-    structure = Data(edge_index=data.edge_index, num_nodes=n)
-    loader = NeighborLoader(
-        structure,
-        num_neighbors=[-1],
-        batch_size=EVAL_BATCH,
-        shuffle=False,
-        num_workers=threads or 0,
-    )
-    h = torch.empty(n, core.embed_input(x[:1].to(device)).shape[1])
-    for lo in range(0, n, EVAL_BATCH):
-        ids = torch.arange(lo, min(n, lo + EVAL_BATCH))
-        h[ids] = core.embed_input(_rows(x, ids, device)).cpu()
-    x0_all = h if core.kind == "gcnii" else None
+    n = graph.num_nodes
+    loader = Loader(FullNeighborSampler(graph, 1, semantics="dgl"), n, batch_size=batch_size,
+                    shuffle=False, num_threads=threads)  # fmt: skip
+
+    def batched(fn, h: Any) -> torch.Tensor:
+        out: Optional[torch.Tensor] = None
+        for lo in range(0, n, batch_size):
+            hi = min(n, lo + batch_size)
+            o = fn(_rows(h, torch.arange(lo, hi), device)).cpu()
+            if out is None:
+                out = torch.empty(n, o.shape[1], dtype=o.dtype)
+            out[lo:hi] = o
+        assert out is not None
+        return out
+
+    h = batched(core.embed, x)
+    h0 = h if core.uses_h0 else None
     for i in range(core.num_layers):
         out: Optional[torch.Tensor] = None
         for batch in loader:
-            nid = batch.n_id
-            hi = h[nid].to(device)
-            x0 = x0_all[nid].to(device) if x0_all is not None else None
-            o = core.layer(i, hi, batch.edge_index.to(device), x0)[: batch.batch_size].cpu()
+            sub = batch.subgraph
+            blk = sub.block(1)
+            nodes, nd = sub.nodes, blk.num_dst
+            w = edge_weight[blk.edge_ids].to(device) if edge_weight is not None else None
+            adj = Adjacency(blk.indptr.to(device), blk.indices.to(device), nodes.numel(), nd, w)
+            dst0 = h0[nodes[:nd]].to(device) if h0 is not None else None
+            o = core.layer(i, adj, h[nodes].to(device), dst0).cpu()
             if out is None:
-                out = torch.empty(n, o.shape[1])
-            out[nid[: batch.batch_size]] = o
+                out = torch.empty(n, o.shape[1], dtype=o.dtype)
+            out[nodes[:nd]] = o
+        assert out is not None
         h = out
-    return h
+    return batched(core.head, h)
 
 
 def _rows(x: Any, ids: torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -296,7 +476,9 @@ def _resume_state(out: Path, config: Dict[str, Any]) -> Optional[Dict[str, Any]]
 
 
 # ---------------------------------------------------------------------- train
-def train(args: argparse.Namespace, dataset: Optional[Dataset] = None) -> List[Dict[str, Any]]:
+def train(
+    args: argparse.Namespace, dataset: Optional[Union[Dataset, HeteroDataset]] = None
+) -> List[Dict[str, Any]]:
     """Run ``gnnsys train``; returns the metrics rows (rank 0 also writes them to --out).
 
     ``dataset`` replaces loading ``--dataset`` (the benchmark scripts check it first).
@@ -306,10 +488,6 @@ def train(args: argparse.Namespace, dataset: Optional[Dataset] = None) -> List[D
     # A --resume that cannot go on (corrupt checkpoint, other config) fails before the data loads.
     ckpt = _resume_state(out, config) if args.resume else None
 
-    from torch_geometric.data import Data
-
-    from gnnsys.loaders.pyg import NeighborLoader
-    from gnnsys.models import LayeredGNN
     from gnnsys.pipeline_parallel.config import cosine_lr
 
     rank, world = _dist_init(args)
@@ -323,12 +501,8 @@ def train(args: argparse.Namespace, dataset: Optional[Dataset] = None) -> List[D
     is_main = rank == 0
 
     ds = load_dataset(args) if dataset is None else dataset
-    x = _features(ds, args, device)
-    y = ds.y
-    data = Data(x=x, y=y, edge_index=ds.graph.to_edge_index(), num_nodes=ds.graph.num_nodes)
-    model = LayeredGNN(
-        args.model, ds.x.shape[1], args.hidden, ds.num_classes, args.layers, dropout=args.dropout
-    ).to(device)
+    task = make_task(args, ds, device)
+    model = task.model
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     start_epoch, rows = 1, []
     resume_note = None
@@ -336,8 +510,7 @@ def train(args: argparse.Namespace, dataset: Optional[Dataset] = None) -> List[D
         if ckpt is None:
             resume_note = f"--resume: no checkpoint in {out} yet, starting again from epoch 1"
         else:
-            model.load_state_dict(ckpt["model"])
-            opt.load_state_dict(ckpt["optimizer"])
+            _load_state(model, opt, ckpt, out / "checkpoint.pt")
             restore_rng(ckpt["rng"])
             start_epoch = ckpt["epoch"] + 1
             rows = ckpt.get("rows")
@@ -354,28 +527,20 @@ def train(args: argparse.Namespace, dataset: Optional[Dataset] = None) -> List[D
         write_metrics(out / "metrics.jsonl", rows)
         if resume_note:
             print(resume_note, flush=True)
-        _print_header(args, ds, world, start_epoch)
+        _print_header(args, ds, world, start_epoch, task.name)
 
     for epoch in range(start_epoch, args.epochs + 1):
         if args.lr_schedule == "cosine":
             for group in opt.param_groups:
                 group["lr"] = cosine_lr(args.lr, epoch - 1, args.epochs)
-        seeds = _epoch_shard(ds.train_idx, epoch, args.seed, rank, world)
-        loader = NeighborLoader(
-            data,
-            num_neighbors=args.fanout,
-            input_nodes=seeds,
-            batch_size=args.batch_size,
-            shuffle=False,
-            num_workers=args.threads or 0,
-        )
-        row = _train_epoch(model, opt, loader, device, epoch, args, is_main, world)
+        batches = task.batches(epoch, rank, world)
+        row = _train_epoch(model, opt, batches, task.step, device, epoch, args, is_main, world)
         row["lr"] = opt.param_groups[0]["lr"]
         if epoch % args.eval_every == 0 or epoch == args.epochs:
             if is_main:
-                logits = layerwise_inference(model, data, x, device, args.threads)
-                row["val_acc"] = _accuracy(logits, y, ds.val_idx, args.dataset)
-                row["test_acc"] = _accuracy(logits, y, ds.test_idx, args.dataset)
+                logits = task.evaluate(model.module if world > 1 else model)
+                row["val_acc"] = _accuracy(logits, task.y, task.val_idx, args.dataset)
+                row["test_acc"] = _accuracy(logits, task.y, task.test_idx, args.dataset)
         row["peak_memory_mb"] = _peak_memory_mb(device)
         if world > 1:
             torch.distributed.barrier()
@@ -409,10 +574,26 @@ def train(args: argparse.Namespace, dataset: Optional[Dataset] = None) -> List[D
     return rows
 
 
-def _print_header(args: argparse.Namespace, ds: Any, world: int, start_epoch: int) -> None:
+def _load_state(model: Any, opt: Any, ckpt: Dict[str, Any], path: Path) -> None:
+    """Restore the model and optimizer of a checkpoint; one of another model layout (another
+    gnnsys version) is a ``TrainError`` naming the file, not a traceback."""
+    try:
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["optimizer"])
+    except (RuntimeError, ValueError, KeyError) as err:
+        detail = (str(err).splitlines() or [""])[0]
+        raise TrainError(
+            f"--resume: {path} holds a model this version cannot load ({detail}); delete it or "
+            "start without --resume"
+        ) from None
+
+
+def _print_header(
+    args: argparse.Namespace, ds: Any, world: int, start_epoch: int, model_name: str
+) -> None:
     print(
         f"gnnsys train: {args.dataset} ({ds.graph.num_nodes} nodes, "
-        f"{ds.graph.num_edges} edges), {args.model} x{args.layers}, world {world}, "
+        f"{ds.graph.num_edges} edges), {model_name}, world {world}, "
         f"epochs {start_epoch}..{args.epochs}",
         flush=True,
     )
@@ -454,30 +635,26 @@ def _release_ddp() -> None:
     torch.distributed.destroy_process_group()
 
 
-def _train_epoch(model, opt, loader, device, epoch, args, show, world=1) -> Dict[str, Any]:
-    """One pass over ``loader``; loss and accuracy are over every rank's seeds (all-reduced)."""
+def _train_epoch(model, opt, batches, step, device, epoch, args, show, world=1) -> Dict[str, Any]:
+    """One pass over ``batches`` (``step(model, batch) -> (logits, labels)``); loss and
+    accuracy are over every rank's seeds (all-reduced)."""
     from tqdm import tqdm
 
     model.train()
     total_loss = total_correct = total_seen = 0
-    batches = 0
+    num_batches = 0
     t0 = time.perf_counter()
     bar = tqdm(
-        loader,
+        batches,
         desc=f"epoch {epoch}",
         unit="batch",
         leave=False,
         disable=not (show and sys.stderr.isatty()),
     )
     for batch in bar:
-        bs = batch.batch_size
-        logits = model(
-            batch.x.to(device, non_blocking=True),
-            batch.edge_index.to(device),
-            batch.num_sampled_nodes,
-            batch.num_sampled_edges,
-        )[:bs]
-        target = batch.y[:bs].to(device)
+        logits, target = step(model, batch)
+        target = target.to(device)
+        bs = int(target.numel())
         loss = F.cross_entropy(logits, target)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -485,12 +662,13 @@ def _train_epoch(model, opt, loader, device, epoch, args, show, world=1) -> Dict
         total_loss += loss.item() * bs
         total_correct += int((logits.argmax(-1) == target).sum())
         total_seen += bs
-        batches += 1
+        num_batches += 1
         bar.set_postfix(
-            loss=f"{loss.item():.3f}", bps=f"{batches / (time.perf_counter() - t0):.1f}"
+            loss=f"{loss.item():.3f}", bps=f"{num_batches / (time.perf_counter() - t0):.1f}"
         )
-        if args.max_batches and batches >= args.max_batches:
+        if args.max_batches and num_batches >= args.max_batches:
             break
+    bar.close()
     if world > 1:
         sums = [float(total_loss), float(total_correct), float(total_seen)]
         sums_t = torch.tensor(sums, dtype=torch.float64, device=device)  # NCCL: on the GPU
@@ -501,7 +679,7 @@ def _train_epoch(model, opt, loader, device, epoch, args, show, world=1) -> Dict
         "epoch": epoch,
         "loss": total_loss / max(total_seen, 1),
         "train_acc": total_correct / max(total_seen, 1),
-        "batches_per_s": batches / seconds if seconds > 0 else 0.0,
+        "batches_per_s": num_batches / seconds if seconds > 0 else 0.0,
         "seconds": seconds,
     }
 
@@ -540,7 +718,7 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / "config.json", json.dumps(_config(args), indent=2).encode())
     write_metrics(folder / "metrics.jsonl", [])
-    _print_header(args, ds, args.nproc, 1)
+    _print_header(args, ds, args.nproc, 1, f"{args.model} x{args.layers}")
     streamed: List[Dict[str, Any]] = []
 
     def on_epoch(row: Dict[str, Any]) -> None:

@@ -73,6 +73,27 @@ def test_info_and_help_import_neither_pyg_nor_triton_nor_numba():
         (["--layer-weight-decay", "0.01"], "--layer-weight-decay applies to --mode pipe"),
         (["--mode", "pipe", "--layer-weight-decay", "-1"], "--layer-weight-decay must be"),
         (["--mode", "ddp", "--nnodes", "2", "--node-rank", "2"], "--node-rank must be in 0..1"),
+        (["--model", "gat", "--hidden", "30"], "--model gat has 4 heads of --hidden/4"),
+        (["--dataset", "ogbn-mag"], "--dataset ogbn-mag needs --root"),
+        # heterogeneous datasets: HeteroSAGE, one process, host features; the rest is refused
+        (
+            ["--dataset", "synthetic:tiny-mag", "--mode", "pipe", "--nproc", "2"],
+            "--mode pipe: --dataset synthetic:tiny-mag is heterogeneous (HeteroSAGE, one process); "
+            "use --mode minibatch",
+        ),
+        (
+            ["--dataset", "synthetic:mini-mag", "--mode", "ddp", "--nproc", "2"],
+            "--mode ddp: --dataset synthetic:mini-mag is heterogeneous",
+        ),
+        (
+            ["--dataset", "synthetic:mag", "--model", "gcnii"],
+            "--model gcnii: --dataset synthetic:mag is heterogeneous (HeteroSAGE, one process); "
+            "use --model sage",
+        ),
+        (
+            ["--dataset", "synthetic:tiny-mag", "--features", "unified"],
+            "--features unified: --dataset synthetic:tiny-mag is heterogeneous",
+        ),
     ],
 )
 def test_bad_flags(capsys, argv, message):

@@ -33,6 +33,21 @@ def test_hetero_sage_on_full_graph_and_batches_has_per_type_outputs():
     assert set(model.proj) == {"paper"}
 
 
+def test_hetero_sage_drops_out_in_training_only():
+    # to_hetero traces the stack: a functional dropout's training flag would be baked in as
+    # True (dropout in eval too); the dropout module follows model.eval()/train().
+    ds = synthetic("tiny-mag", seed=0)
+    data = ds.to_pyg()
+    ids = {k: torch.arange(n) for k, n in ds.num_nodes_dict.items()}
+    model = HeteroSAGE(data.metadata(), ds.num_nodes_dict, {"paper": 128}, 16, ds.num_classes,
+                       dropout=0.5)  # fmt: skip
+    runs = []
+    for mode in ("eval", "eval", "train"):
+        getattr(model, mode)()
+        runs.append(model(data.x_dict, data.edge_index_dict, ids)["paper"])
+    assert torch.equal(runs[0], runs[1]) and not torch.equal(runs[0], runs[2])
+
+
 @pytest.mark.slow
 def test_hetero_sage_minibatch_matches_full_batch_on_tiny_mag():
     """Mini-batch (30 epochs, fanout 10,10) within 2 points of full batch (150 epochs)."""

@@ -15,12 +15,15 @@ from gnnsys.nn import (
     GAT,
     GCN,
     GCNII,
+    Adjacency,
     GATConv,
     GCN2Conv,
+    GNNStack,
     GraphConv,
     GraphSAGE,
     HeteroRGCNConv,
     SAGEConv,
+    layer_adjacencies,
 )
 
 
@@ -339,6 +342,9 @@ MODELS = [
     lambda: GCN(5, 8, 3, num_layers=2, dropout=0.0),
     lambda: GCNII(5, 8, 3, num_layers=4, alpha=0.1, theta=0.5, dropout=0.0),
     lambda: GAT(5, 4, 3, num_layers=2, num_heads=2, dropout=0.0),
+    # the pipeline's shape: input projection, hidden -> hidden layers, a head
+    lambda: GNNStack("sage", 5, 8, 3, num_layers=3, project=True, dropout=0.0),
+    lambda: GNNStack("gat", 5, 8, 3, num_layers=2, project=True, heads=2, dropout=0.0),
 ]
 
 
@@ -351,11 +357,11 @@ def test_model_full_graph_blocks_and_layerwise(make):
     out = model(g, x)
     assert out.shape == (g.num_nodes, 3)
     # per-layer composition (what a pipeline trainer runs) equals forward
-    h = model.encode(x)
+    h = model.embed(x)
     h0 = h
     for i in range(model.num_layers):
-        h = model.layer_forward(i, g, h, h0)
-    torch.testing.assert_close(model.decode(h), out)
+        h = model.layer(i, g, h, h0)
+    torch.testing.assert_close(model.head(h), out)
     assert len(model.layers) == model.num_layers
     # mini-batch: a list of blocks, each block's destinations a prefix of its sources
     blocks = _blocks([12] + [9] * (model.num_layers - 1) + [4])
@@ -399,6 +405,157 @@ def test_models_train(make):
         opt.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < 0.6 * losses[0]
+
+
+def _float32_graph_and_features(n=40, e=160, seed=3):
+    torch.set_default_dtype(torch.float32)  # the autouse fixture restores float64
+    g = graph(n, e, seed=seed, self_loops="keep")
+    return g, torch.randn(n, 5, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("project", [False, True])
+@pytest.mark.parametrize("kind", ["sage", "gcn", "gcnii", "gat"])
+def test_full_neighbour_batch_equals_full_graph_rows(kind, project):
+    # A DGL-semantics batch sampled with every neighbour, each layer's adjacency taken from the
+    # kernel's per-hop CSC, gives the seeds exactly the rows of the full-graph forward: the
+    # blocks carry every in-edge and (GCN, GCNII) the globally normalised weights.
+    from gnnsys.loaders import NeighborSampler, SampleKey
+
+    g, x = _float32_graph_and_features()
+    torch.manual_seed(0)
+    norm = "none" if kind in ("gcn", "gcnii") else "both"
+    model = GNNStack(kind, 5, 8, 3, num_layers=2, project=project, norm=norm, heads=2).eval()
+    adj = model.prepare_graph(g)
+    full = model(adj, x)
+    seeds = torch.tensor([3, 17, 0, 29])
+    sub = NeighborSampler(adj, [-1, -1], semantics="dgl").sample(seeds, SampleKey(0))
+    w = adj.edge_weight
+    blocks = layer_adjacencies(
+        sub, 2, edge_weight=w, degrees=adj.in_degrees() if w is not None else None
+    )
+    assert [b.num_dst for b in blocks] == [sub.num_sampled_nodes[0] + sub.num_sampled_nodes[1],
+                                           seeds.numel()]  # fmt: skip
+    assert blocks[0].num_src == sub.nodes.numel()
+    torch.testing.assert_close(model(blocks, x[sub.nodes]), full[seeds], atol=1e-5, rtol=1e-5)
+
+
+def test_sampled_weights_are_scaled_by_degree_over_sampled():
+    # Fanout 3: a destination with more in-edges keeps 3, each weight scaled by deg / 3 (the
+    # sampled sum then estimates the full sum without bias); one with <= 3 keeps its weights.
+    from gnnsys.loaders import NeighborSampler, SampleKey
+
+    g, _ = _float32_graph_and_features()
+    model = GNNStack("gcn", 5, 8, 3, num_layers=1, norm="none")
+    adj = model.prepare_graph(g)
+    deg = adj.in_degrees()
+    seeds = torch.arange(adj.num_nodes)
+    assert bool((deg > 3).any()) and bool((deg <= 3).any())
+    sub = NeighborSampler(adj, [3], semantics="dgl").sample(seeds, SampleKey(1))
+    (blk,) = layer_adjacencies(sub, edge_weight=adj.edge_weight, degrees=deg)
+    raw = sub.block(1)
+    sampled = raw.indptr.diff()
+    assert torch.equal(sampled, deg.clamp(max=3))
+    dst = torch.repeat_interleave(seeds, sampled)
+    scale = torch.where(deg[dst] > 3, deg[dst] / 3.0, torch.ones(()))
+    torch.testing.assert_close(blk.edge_weight, adj.edge_weight[raw.edge_ids] * scale)
+    (plain,) = layer_adjacencies(sub, edge_weight=adj.edge_weight)  # no degrees: no scaling
+    assert torch.equal(plain.edge_weight, adj.edge_weight[raw.edge_ids])
+
+
+def test_prepare_graph_per_kind():
+    g, _ = _float32_graph_and_features()
+    sage = GNNStack("sage", 5, 8, 3)
+    assert sage.prepare_graph(g) is g
+    gat = GNNStack("gat", 5, 8, 3, heads=2).prepare_graph(g)
+    assert gat.edge_weight is None and gat.edge_ids is None
+    loops = gat.to_edge_index()
+    assert set(loops[0][loops[0] == loops[1]].tolist()) == set(range(g.num_nodes))
+    both = GNNStack("gcn", 5, 8, 3).prepare_graph(g)  # norm "both": degrees per adjacency
+    assert both.edge_weight is None and both.num_edges == gat.num_edges
+    gcn = GNNStack("gcn", 5, 8, 3, norm="none").prepare_graph(g)
+    a = torch.tensor(gcn.to_scipy().toarray() != 0, dtype=torch.float32)
+    d = a.sum(0).pow(-0.5)  # to_scipy is A[src, dst]: in-degrees are column sums
+    want = d[:, None] * a * d[None, :]  # D^-1/2 (A + I) D^-1/2, in-degrees both sides (PyG)
+    torch.testing.assert_close(torch.tensor(gcn.to_scipy().toarray()), want)
+
+
+def test_stack_errors():
+    g, x = _float32_graph_and_features()
+    with pytest.raises(ValueError, match="kind must be one of"):
+        GNNStack("gin", 5, 8, 3)
+    with pytest.raises(ValueError, match=r"hidden_feats \(10\) must be divisible by heads \(4\)"):
+        GNNStack("gat", 5, 10, 3)
+    with pytest.raises(ValueError, match="norm must be one of"):
+        GNNStack("gcn", 5, 8, 3, norm="left")
+    with pytest.raises(ValueError, match="in_feats must be an int >= 1"):
+        GNNStack("sage", 0, 8, 3)
+    with pytest.raises(TypeError, match="graph must be a gnnsys.Graph"):
+        GNNStack("gcn", 5, 8, 3).prepare_graph(torch.zeros(2, 3))
+    model = GNNStack("gcn", 5, 8, 3, norm="none")
+    with pytest.raises(ValueError, match=r"reads normalised weights from adj.edge_weight.*Graph"):
+        model(g, x)  # a graph without weights: prepare_graph first
+    with pytest.raises(ValueError, match="layer index must be in 0..1"):
+        model.layer(2, g, x)
+    gcnii = GNNStack("gcnii", 5, 8, 3, num_layers=1)
+    with pytest.raises(ValueError, match="GCNII layers need h0"):
+        gcnii.layer(0, g, gcnii.embed(x))
+    from gnnsys.loaders import NeighborSampler, SampleKey
+
+    pyg = NeighborSampler(g, [2, 2]).sample(torch.tensor([0, 1]), SampleKey(0))
+    with pytest.raises(ValueError, match="needs a layered subgraph"):
+        layer_adjacencies(pyg)
+    dgl = NeighborSampler(g, [2, 2], semantics="dgl").sample(torch.tensor([0, 1]), SampleKey(0))
+    with pytest.raises(ValueError, match="the subgraph has 2 hops for a model with 3 layers"):
+        layer_adjacencies(dgl, 3)
+    with pytest.raises(ValueError, match="give edge_weight too"):
+        layer_adjacencies(dgl, degrees=g.in_degrees())
+
+
+def _amax(w):
+    return float(w.detach().abs().max())
+
+
+def test_pyg_init_draws_at_pyg_scale():
+    # init="pyg" draws what PyG's layer of the kind draws; "dgl" keeps the layers' own (DGL's)
+    # Xavier with ReLU gain, ~2.3x wider for SAGE (the cause of the trainer's slower start).
+    torch.set_default_dtype(torch.float32)
+    torch.manual_seed(0)
+    sage = GNNStack("sage", 100, 128, 47, init="pyg").layers[0]
+    bound = 100**-0.5  # PyG Linear: kaiming_uniform(a=sqrt(5)) = U(+-1/sqrt(fan_in))
+    for w in (sage.fc_neigh.weight, sage.fc_self.weight, sage.bias):
+        assert 0.95 * bound < _amax(w) <= bound
+    dgl = GNNStack("sage", 100, 128, 47).layers[0]
+    assert _amax(dgl.fc_neigh.weight) > 2 * bound and _amax(dgl.bias) == 0
+    gat = GNNStack("gat", 100, 128, 47, heads=4, init="pyg").layers[0]
+    for w, b in ((gat.attn_l, (6 / (4 + 32)) ** 0.5), (gat.fc.weight, (6 / (100 + 128)) ** 0.5)):
+        assert 0.95 * b < _amax(w) <= b
+    gcnii = GNNStack("gcnii", 100, 64, 47, num_layers=2, init="pyg").layers[1]
+    b = (6 / 128) ** 0.5
+    assert 0.95 * b < _amax(gcnii.weight1) <= b
+    assert _amax(GNNStack("gcnii", 100, 64, 47, num_layers=2).layers[1].weight1) > b
+    gcn = GNNStack("gcn", 100, 64, 47, init="pyg").layers[0]
+    assert _amax(gcn.bias) == 0 and _amax(gcn.weight) <= (6 / 164) ** 0.5
+    with pytest.raises(ValueError, match="init must be one of"):
+        GNNStack("sage", 5, 8, 3, init="torch")
+
+
+def test_adjacency_is_what_the_layers_read():
+    torch.set_default_dtype(torch.float32)
+    adj = Adjacency(torch.tensor([0, 2, 3]), torch.tensor([1, 2, 0]), 3, 2)
+    assert adj.adj_csc()[2:] == (3, 2) and adj.num_edges == 3
+    out = SAGEConv(4, 2)(adj, torch.randn(3, 4))
+    assert out.shape == (2, 2)
+
+
+def test_training_dropout_is_seeded():
+    # The fused ReLU + dropout draws its mask from torch's generator: same seed, same output.
+    g, x = _float32_graph_and_features()
+    model = GNNStack("sage", 5, 8, 3, num_layers=2, dropout=0.5).train()
+    outs = []
+    for seed in (0, 0, 1):
+        torch.manual_seed(seed)
+        outs.append(model(g, x))
+    assert torch.equal(outs[0], outs[1]) and not torch.equal(outs[0], outs[2])
 
 
 def test_deep_gcnii_and_validation():

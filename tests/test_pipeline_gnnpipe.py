@@ -135,8 +135,10 @@ def test_one_chunk_equals_single_process(runs, kind):
             assert torch.allclose(g, ref_grads[name], atol=1e-5), (r["rank"], name)
     assert sorted(owned) == sorted(ref_grads)  # the stages own every parameter exactly once
     assert held == set(ref_grads)
-    replicas = {n for r in out["ranks"][1:] for n in r["record"]["grads"] if n.startswith("pre.")}
-    assert replicas == ({"pre.weight", "pre.bias"} if kind == "gcnii" else set())
+    replicas = {
+        n for r in out["ranks"][1:] for n in r["record"]["grads"] if n.startswith("input_proj.")
+    }
+    assert replicas == ({"input_proj.weight", "input_proj.bias"} if kind == "gcnii" else set())
     for epoch in (1, 2):  # epoch 2 runs on weights after one optimizer step
         assert torch.allclose(_merged_logits(out, epoch), ref["record"]["logits"][epoch], atol=1e-5)
 

@@ -6,7 +6,7 @@ import torch
 from gnnsys.datasets import rmat_dataset
 from gnnsys.pipeline_parallel.config import ModelConfig
 from gnnsys.pipeline_parallel.launch import run, run_many
-from gnnsys.pipeline_parallel.model import DeepGNN
+from gnnsys.pipeline_parallel.model import build_model
 
 KINDS = ["gcnii", "gcn", "sage", "gat"]
 HIDDEN, LAYERS = 8, 3
@@ -67,7 +67,7 @@ def test_bytes_equal_halo_volume(runs):
     halo = out["partition"]["groups"]["total_halo"]
     assert halo > 0
     assert out["partition"]["groups"]["method"] in ("metis", "bfs")
-    model = DeepGNN(ModelConfig(**_model("sage")), 5, 3)
+    model = build_model(ModelConfig(**_model("sage")), 5, 3, seed=0)
     params = sum(p.numel() for p in model.parameters())
     for row in out["epochs"]:
         assert row["bytes"]["halo"] == LAYERS * halo * HIDDEN * 4

@@ -13,7 +13,7 @@ from gnnsys.datasets import rmat_dataset
 from gnnsys.pipeline_parallel.chunks import ExchangePlan
 from gnnsys.pipeline_parallel.config import ModelConfig
 from gnnsys.pipeline_parallel.launch import run, run_many
-from gnnsys.pipeline_parallel.model import DeepGNN
+from gnnsys.pipeline_parallel.model import build_model
 
 HIDDEN, LAYERS = 8, 4
 
@@ -125,7 +125,7 @@ def test_lr0_output_exact_after_num_layers_epochs(runs):
 
 def test_bytes_equal_plan_and_boundaries(runs):
     out, ds = runs["hyb2x2-exact"], runs["dataset"]
-    adj = DeepGNN(ModelConfig(**_model("gcn")), 5, 3).prepare_graph(ds.graph)
+    adj = build_model(ModelConfig(**_model("gcn")), 5, 3, seed=0).prepare_graph(ds.graph)
     chunk_of, owner = out["assignment"]["chunk_of"], out["assignment"]["owner"]
     plan = ExchangePlan(adj, chunk_of, owner, 3, 2)
     assert plan.live_rows() < plan.total_rows()
@@ -144,9 +144,9 @@ def test_gcnii_boundaries_carry_d_and_the_projection_is_summed_over_all_ranks(ru
     # h0 is recomputed on every rank: boundaries carry d floats per node, and the replicated
     # input projection is all-reduced over all 4 ranks, the other parameters in stage groups.
     out, n = runs["hyb2x2-one"], runs["dataset"].graph.num_nodes
-    model = DeepGNN(ModelConfig(**_model("gcnii")), 5, 3)
+    model = build_model(ModelConfig(**_model("gcnii")), 5, 3, seed=0)
     sizes = {name: p.numel() * 4 for name, p in model.named_parameters()}
-    pre = sum(b for name, b in sizes.items() if name.startswith("pre."))
+    pre = sum(b for name, b in sizes.items() if name.startswith("input_proj."))
     rest = sum(sizes.values()) - pre
     for row in out["epochs"]:
         assert row["bytes"]["activation"] == row["bytes"]["gradient"] == 1 * n * HIDDEN * 4

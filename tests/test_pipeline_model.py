@@ -1,4 +1,5 @@
-"""gnnsys.pipeline_parallel.model: DeepGNN pieces, block exactness, optimizer, reference training."""
+"""gnnsys.pipeline_parallel.model: the stack in its pipeline shape (build_model), block exactness,
+parameter ownership, optimizer, reference training."""
 
 import pytest
 import torch
@@ -8,11 +9,12 @@ from gnnsys.graph import Graph
 from gnnsys.pipeline_parallel.chunks import ChunkSampler
 from gnnsys.pipeline_parallel.config import ModelConfig, TrainConfig
 from gnnsys.pipeline_parallel.model import (
-    DeepGNN,
     Optimizer,
     build_model,
     chunk_loss,
     make_optimizer,
+    owned_parameters,
+    stage_parameters,
     train_single,
 )
 
@@ -36,7 +38,7 @@ def _toy(n=80, classes=4, feat=6, seed=0):
 
 def test_gcn_weights_are_symmetric_normalised_with_self_loops():
     ds = _toy()
-    model = DeepGNN(ModelConfig(kind="gcn", hidden=4, num_layers=1), 6, 4)
+    model = build_model(ModelConfig(kind="gcn", hidden=4, num_layers=1), 6, 4, seed=0)
     adj = model.prepare_graph(ds.graph)
     n = ds.graph.num_nodes
     a = ds.graph.to_scipy().toarray() != 0
@@ -45,7 +47,7 @@ def test_gcn_weights_are_symmetric_normalised_with_self_loops():
     want = d[:, None] * a * d[None, :]
     got = torch.tensor(adj.to_scipy().toarray())
     assert torch.allclose(got, want.to(got.dtype), atol=1e-6)
-    sage = DeepGNN(ModelConfig(kind="sage", hidden=4, num_layers=1), 6, 4)
+    sage = build_model(ModelConfig(kind="sage", hidden=4, num_layers=1), 6, 4, seed=0)
     assert sage.prepare_graph(ds.graph) is ds.graph
 
 
@@ -55,7 +57,9 @@ def test_layer_on_chunk_blocks_equals_full_graph_rows(kind):
     # the full-graph layer: the blocks carry every incoming edge and global normalisation.
     ds = _toy()
     torch.manual_seed(0)
-    model = DeepGNN(ModelConfig(kind=kind, hidden=8, num_layers=2, heads=2), 6, 4).eval()
+    model = build_model(
+        ModelConfig(kind=kind, hidden=8, num_layers=2, heads=2), 6, 4, seed=0
+    ).eval()
     adj = model.prepare_graph(ds.graph)
     h = model.embed(ds.x)
     full = model.layer(1, adj, h, h)
@@ -82,29 +86,29 @@ def test_forward_is_embed_layers_head(kind):
 
 
 def test_owned_parameters_split_the_model():
-    model = DeepGNN(ModelConfig(kind="gcnii", hidden=4, num_layers=4), 6, 3)
+    model = build_model(ModelConfig(kind="gcnii", hidden=4, num_layers=4), 6, 3, seed=0)
     ranges = [range(0, 1), range(1, 3), range(3, 4)]
     seen = []
     for s, r in enumerate(ranges):
-        seen += [n for n, _ in model.owned_parameters(r, first=s == 0, last=s == 2)]
+        seen += [n for n, _ in owned_parameters(model, r, first=s == 0, last=s == 2)]
     assert sorted(seen) == sorted(n for n, _ in model.named_parameters())
-    first = [n for n, _ in model.owned_parameters(ranges[0], first=True, last=False)]
-    assert any(n.startswith("pre.") for n in first) and "convs.0.weight1" in first
+    first = [n for n, _ in owned_parameters(model, ranges[0], first=True, last=False)]
+    assert any(n.startswith("input_proj.") for n in first) and "layers.0.weight1" in first
     # GCNII stages recompute h0 and so hold a replica of the input projection; GCN's do not
-    mid = [n for n, _ in model.stage_parameters(ranges[1], first=False, last=False)]
+    mid = [n for n, _ in stage_parameters(model, ranges[1], first=False, last=False)]
     assert sorted(mid) == sorted(
         [
-            "convs.1.weight1",
-            "convs.1.bias",
-            "convs.2.weight1",
-            "convs.2.bias",
-            "pre.bias",
-            "pre.weight",
+            "layers.1.weight1",
+            "layers.1.bias",
+            "layers.2.weight1",
+            "layers.2.bias",
+            "input_proj.bias",
+            "input_proj.weight",
         ]
     )
-    gcn = DeepGNN(ModelConfig(kind="gcn", hidden=4, num_layers=4), 6, 3)
-    mid = [n for n, _ in gcn.stage_parameters(ranges[1], first=False, last=False)]
-    assert not any(n.startswith("pre.") for n in mid)
+    gcn = build_model(ModelConfig(kind="gcn", hidden=4, num_layers=4), 6, 3, seed=0)
+    mid = [n for n, _ in stage_parameters(gcn, ranges[1], first=False, last=False)]
+    assert not any(n.startswith("input_proj.") for n in mid)
 
 
 @pytest.mark.parametrize("kind, wd", [("adam", 0.0), ("adam", 0.01), ("sgd", 0.05)])
@@ -154,7 +158,7 @@ def test_cosine_schedule_matches_torch_scheduler():
     a = [torch.nn.Parameter(torch.randn(4, 3))]
     b = [torch.nn.Parameter(a[0].detach().clone())]
     ours = make_optimizer(
-        [("convs.0.weight", a[0])], TrainConfig(epochs=6, lr=0.1, lr_schedule="cosine")
+        [("layers.0.weight", a[0])], TrainConfig(epochs=6, lr=0.1, lr_schedule="cosine")
     )
     ref = torch.optim.Adam(b, lr=0.1)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(ref, T_max=6)
@@ -171,14 +175,14 @@ def test_cosine_schedule_matches_torch_scheduler():
 
 
 def test_layer_weight_decay_goes_to_the_graph_layers_only():
-    net = DeepGNN(ModelConfig(kind="gcnii", hidden=4, num_layers=3), 6, 3)
+    net = build_model(ModelConfig(kind="gcnii", hidden=4, num_layers=3), 6, 3, seed=0)
     named = list(net.named_parameters())
     opt = make_optimizer(named, TrainConfig(weight_decay=5e-4, layer_weight_decay=0.01))
     by_name = {name: wd for (name, _), wd in zip(named, opt.weight_decay)}
     assert {n for n, wd in by_name.items() if wd == 0.01} == {
-        n for n in by_name if n.startswith("convs.")
+        n for n in by_name if n.startswith("layers.")
     }
-    assert {by_name[n] for n in by_name if not n.startswith("convs.")} == {5e-4}
+    assert {by_name[n] for n in by_name if not n.startswith("layers.")} == {5e-4}
     # Unset: every parameter gets weight_decay, as before.
     assert set(make_optimizer(named, TrainConfig(weight_decay=5e-4)).weight_decay) == {5e-4}
 
@@ -217,7 +221,7 @@ def test_same_result_whatever_the_thread_count():
 
 
 def test_errors():
-    model = DeepGNN(ModelConfig(kind="gcnii", hidden=4, num_layers=1), 6, 3)
+    model = build_model(ModelConfig(kind="gcnii", hidden=4, num_layers=1), 6, 3, seed=0)
     with pytest.raises(TypeError, match="graph must be a gnnsys.Graph"):
         model.prepare_graph(torch.zeros(2, 3))
     ds = _toy()

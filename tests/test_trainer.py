@@ -1,5 +1,6 @@
 """`gnnsys train` end to end on `tiny`: outputs, resume after SIGKILL, config checks, DDP,
-your own graph (folder:DIR, pyg:FILE), pipe-mode progress."""
+your own graph (folder:DIR, pyg:FILE), every model kind, layer-wise inference, unified features
+on the GPU route, heterogeneous runs on `tiny-mag`, pipe-mode progress."""
 
 import json
 import os
@@ -50,6 +51,78 @@ def test_outputs_are_written_and_parse(tmp_path, capsys):
 
 
 SHORT = [*TINY, "--max-batches", "2"]  # 2 batches an epoch: the resume logic, fast
+
+
+@pytest.mark.parametrize("model", ["gcn", "gcnii", "gat"])
+def test_every_model_kind_trains(tmp_path, model):
+    # GCN/GCNII read globally normalised weights rescaled per sampled block, GAT self loops.
+    argv = [*TINY, "--model", model, "--epochs", "3", "--fanout", "5,5"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert rows[2]["loss"] < rows[1]["loss"] < rows[0]["loss"]
+    assert rows[2]["test_acc"] > 0.5  # 8 classes (chance 0.125); 0.67-0.85 here
+
+
+@pytest.mark.parametrize("kind", ["sage", "gcn", "gcnii", "gat"])
+def test_layerwise_inference_equals_the_full_graph_forward(kind):
+    # One layer at a time over full one-hop neighbourhoods, in batches of 500 of tiny's 2549
+    # nodes: every node's logits are those of one whole-graph forward.
+    from gnnsys.datasets import synthetic
+    from gnnsys.nn import GNNStack
+
+    ds = synthetic("tiny")
+    torch.manual_seed(0)
+    norm = "none" if kind in ("gcn", "gcnii") else "both"
+    model = GNNStack(kind, ds.x.shape[1], 16, ds.num_classes, 2, norm=norm, init="pyg").eval()
+    graph = model.prepare_graph(ds.graph)
+    full = model(graph, ds.x)
+    got = trainer_mod.layerwise_inference(
+        model, graph, ds.x, torch.device("cpu"), edge_weight=graph.edge_weight, batch_size=500
+    )
+    torch.testing.assert_close(got, full, atol=2e-5, rtol=1e-5)
+
+
+def test_unified_features_reach_the_loader_with_the_device(monkeypatch):
+    # --features unified --device cuda: the Loader gets device=cuda, so it gathers the unified
+    # table with its zero-copy GPU route (not on the CPU into unpinned buffers, then copied).
+    import gnnsys
+    from gnnsys.cli import build_parser, validate_train_args
+    from gnnsys.datasets import synthetic
+    from gnnsys.nn import GNNStack
+    from gnnsys.unified_tensor import UnifiedTensor
+
+    ds = synthetic("tiny")
+    argv = ["train", "--dataset", "synthetic:tiny", "--features", "unified", "--device", "cuda"]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    args = build_parser().parse_args(argv)
+    validate_train_args(args, args.parser)
+    monkeypatch.undo()
+    table = trainer_mod._features(ds, args, torch.device("cpu"))
+    assert isinstance(table, UnifiedTensor)
+    # no GPU here: the table is made above; the model stays on the CPU (nothing runs on it)
+    monkeypatch.setattr(trainer_mod, "_features", lambda d, a, dev: table)
+    monkeypatch.setattr(GNNStack, "to", lambda self, *a, **k: self)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    cuda = torch.device("cuda", 0)
+    loader = trainer_mod.NodeTask(args, ds, cuda).batches(1, 0, 1)
+    assert loader.device == cuda and loader.pin_memory
+    assert loader.features["x"] is table
+    assert loader._gather_device(loader.features, "x") == cuda  # the zero-copy GPU gather
+    del gnnsys
+
+
+@pytest.mark.gpu
+def test_unified_cuda_run_never_gathers_the_table_on_the_cpu(tmp_path, monkeypatch):
+    import gnnsys.features as features
+
+    def refuse(*a, **k):
+        raise AssertionError("the unified table was gathered on the CPU")
+
+    monkeypatch.setattr(features, "_unified_into", refuse)
+    argv = [*SHORT, "--epochs", "1", "--features", "unified", "--device", "cuda"]
+    assert main([*argv, "--out", str(tmp_path)]) == 0
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert rows[0]["loss"] == rows[0]["loss"] and rows[0]["test_acc"] > 0.2
 
 
 def test_resume_refuses_another_model(tmp_path, capsys):
@@ -122,7 +195,9 @@ def test_resume_without_a_checkpoint_starts_again(tmp_path, capsys):
 def test_sigkill_mid_run_then_resume(tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     out = tmp_path / "out"
-    argv = [*TINY, "--epochs", "4", "--batch-size", "32", "--out", str(out)]
+    # 6 epochs of 96 batches: the kill lands after epoch 1 and well before the end (an epoch
+    # of tiny takes about 0.2 s here).
+    argv = [*TINY, "--epochs", "6", "--batch-size", "16", "--out", str(out)]
     with open(tmp_path / "stderr.txt", "wb") as err:
         proc = subprocess.Popen(_cli(*argv), env=env, stdout=subprocess.DEVNULL, stderr=err)
         metrics = out / "metrics.jsonl"
@@ -135,7 +210,7 @@ def test_sigkill_mid_run_then_resume(tmp_path):
         proc.wait()
     before = read_metrics(metrics)
     done_at_kill = len(before)
-    assert 1 <= done_at_kill < 4, (
+    assert 1 <= done_at_kill < 6, (
         "the run must be killed after epoch 1 and before the end; "
         f"exit code {proc.returncode}, stderr: {(tmp_path / 'stderr.txt').read_text()[-1500:]}"
     )
@@ -145,11 +220,11 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-1500:]
     assert f"--resume: continuing from {out / 'checkpoint.pt'} (epoch " in resumed.stdout
     rows = read_metrics(metrics)
-    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4, 5, 6]
     # nothing lost: every row written before the kill is kept as it was
     assert rows[:done_at_kill] == before
     ckpt_epoch = torch.load(out / "checkpoint.pt", weights_only=False)["epoch"]
-    assert ckpt_epoch == 4
+    assert ckpt_epoch == 6
 
 
 def _run_group(cmd, timeout):
@@ -330,6 +405,45 @@ def test_malformed_own_graph_is_one_clear_line(tmp_path, capsys, kind, make, mes
     err = capsys.readouterr().err
     assert err.startswith(f"gnnsys train: error: --dataset {kind}:{path}: ") and message in err
     assert err.count("\n") == 1 and str(path) in err
+
+
+# ---------------------------------------------------------------------- heterogeneous
+MAG = ["train", "--dataset", "synthetic:tiny-mag", "--batch-size", "128", "--hidden", "32",
+       "--max-batches", "4"]  # fmt: skip
+MAG_KEYS = ("loss", "train_acc", "val_acc", "test_acc")
+
+
+def test_hetero_run_writes_the_outputs_and_learns(tmp_path, capsys):
+    assert main([*MAG, "--epochs", "2", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "gnnsys train: synthetic:tiny-mag (" in out and "HeteroSAGE x2" in out
+    assert out.strip().splitlines()[-1] == (
+        f"outputs in {tmp_path.resolve()}: config.json, metrics.jsonl, curves.png, checkpoint.pt"
+    )
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert set(rows[0]) == {"epoch", "loss", "train_acc", "batches_per_s", "seconds", "lr",
+                            "val_acc", "test_acc", "peak_memory_mb"}  # fmt: skip
+    assert rows[1]["loss"] < 0.8 * rows[0]["loss"]
+    assert json.loads((tmp_path / "config.json").read_text())["dataset"] == "synthetic:tiny-mag"
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert ckpt["epoch"] == 2 and [r["epoch"] for r in ckpt["rows"]] == [1, 2]
+
+
+def test_hetero_resume_continues_as_an_uninterrupted_run(tmp_path, capsys):
+    # The checkpoint restores weights, optimizer and RNG; the loader's epoch keys the shuffle
+    # and the samples: epoch 2 after a resume is epoch 2 of a run that never stopped.
+    assert main([*MAG, "--epochs", "2", "--out", str(tmp_path / "straight")]) == 0
+    assert main([*MAG, "--epochs", "1", "--out", str(tmp_path / "cut")]) == 0
+    capsys.readouterr()
+    assert main([*MAG, "--epochs", "2", "--resume", "--out", str(tmp_path / "cut")]) == 0
+    assert "--resume: continuing from" in capsys.readouterr().out
+    straight = read_metrics(tmp_path / "straight" / "metrics.jsonl")
+    cut = read_metrics(tmp_path / "cut" / "metrics.jsonl")
+    assert [{k: r[k] for k in MAG_KEYS} for r in cut] == [
+        {k: r[k] for k in MAG_KEYS} for r in straight
+    ]
 
 
 # ---------------------------------------------------------------------- pipe modes

@@ -1,4 +1,9 @@
-"""gnnsys.nn: GNN layers with DGL's signatures and cuttable models, on ``gnnsys.ops.sparse``.
+"""gnnsys.nn: GNN layers with DGL's signatures and the model stack, on ``gnnsys.ops.sparse``.
+
+``GNNStack`` is the one layer-indexable model (GraphSAGE, GCN, GCNII, GAT) that ``gnnsys
+train``, the pipeline modes and users share; ``GraphSAGE``, ``GCN``, ``GCNII`` and ``GAT``
+build it with DGL-style signatures; ``layer_adjacencies`` turns a DGL-semantics sampled
+subgraph into the adjacency of every layer.
 
 Example:
     >>> from gnnsys.nn import SAGEConv, GraphSAGE
@@ -7,7 +12,15 @@ Example:
 """
 
 from gnnsys.nn.conv import GATConv, GCN2Conv, GraphConv, HeteroRGCNConv, SAGEConv
-from gnnsys.nn.models import GAT, GCN, GCNII, GNNStack, GraphSAGE
+from gnnsys.nn.models import (
+    GAT,
+    GCN,
+    GCNII,
+    Adjacency,
+    GNNStack,
+    GraphSAGE,
+    layer_adjacencies,
+)
 
 __all__ = [
     "SAGEConv",
@@ -20,4 +33,6 @@ __all__ = [
     "GCN",
     "GCNII",
     "GAT",
+    "Adjacency",
+    "layer_adjacencies",
 ]

@@ -1,9 +1,13 @@
 """gnnsys.pipeline_parallel: GNNPipe layer-parallel training, hybrid mode, graph-parallel baseline.
 
-Ranks own contiguous layer ranges; the graph flows through them in M chunks whose outside
+Ranks own contiguous layer ranges of the shared model stack (``gnnsys.nn.GNNStack``, built by
+``build_model`` from a ``ModelConfig``); the graph flows through them in M chunks whose outside
 neighbours are read from per-layer histories (at most one epoch stale). The hybrid mode puts
 graph parallelism inside each stage; the graph-parallel baseline exchanges halos at every
 layer. Every byte any rank sends is counted by ``Transport``.
+
+Names load on first use, so ``gnnsys.nn`` can import ``pipeline_parallel.dropout`` without
+pulling in the trainers.
 
 Example:
     >>> from gnnsys.pipeline_parallel import run
@@ -12,30 +16,42 @@ Example:
     >>> out["epochs"][-1]["test_acc"], out["epochs"][-1]["bytes"]
 """
 
-from gnnsys.pipeline_parallel.chunks import ChunkBlock, ChunkSampler, ExchangePlan
-from gnnsys.pipeline_parallel.config import ModelConfig, Techniques, TrainConfig
-from gnnsys.pipeline_parallel.history import History
-from gnnsys.pipeline_parallel.launch import RankFailure, run, run_many
-from gnnsys.pipeline_parallel.model import DeepGNN, train_single
-from gnnsys.pipeline_parallel.partition import Partition, nested_partition, partition
-from gnnsys.pipeline_parallel.stages import balance, schedule
+from __future__ import annotations
 
-__all__ = [
-    "ChunkBlock",
-    "ChunkSampler",
-    "DeepGNN",
-    "ExchangePlan",
-    "History",
-    "ModelConfig",
-    "Partition",
-    "RankFailure",
-    "Techniques",
-    "TrainConfig",
-    "balance",
-    "nested_partition",
-    "partition",
-    "run",
-    "run_many",
-    "schedule",
-    "train_single",
-]
+import importlib
+from typing import Any
+
+_LAZY = {
+    "ChunkBlock": "gnnsys.pipeline_parallel.chunks",
+    "ChunkSampler": "gnnsys.pipeline_parallel.chunks",
+    "ExchangePlan": "gnnsys.pipeline_parallel.chunks",
+    "ModelConfig": "gnnsys.pipeline_parallel.config",
+    "Techniques": "gnnsys.pipeline_parallel.config",
+    "TrainConfig": "gnnsys.pipeline_parallel.config",
+    "History": "gnnsys.pipeline_parallel.history",
+    "RankFailure": "gnnsys.pipeline_parallel.launch",
+    "run": "gnnsys.pipeline_parallel.launch",
+    "run_many": "gnnsys.pipeline_parallel.launch",
+    "build_model": "gnnsys.pipeline_parallel.model",
+    "train_single": "gnnsys.pipeline_parallel.model",
+    "Partition": "gnnsys.pipeline_parallel.partition",
+    "nested_partition": "gnnsys.pipeline_parallel.partition",
+    "partition": "gnnsys.pipeline_parallel.partition",
+    "balance": "gnnsys.pipeline_parallel.stages",
+    "schedule": "gnnsys.pipeline_parallel.stages",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'gnnsys.pipeline_parallel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(mod), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_LAZY))

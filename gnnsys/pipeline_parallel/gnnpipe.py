@@ -59,7 +59,10 @@ from gnnsys.pipeline_parallel.model import (
     dropout_seed,
     grad_sq_norm,
     make_optimizer,
+    owned_parameters,
+    replicated,
     split_masks,
+    stage_parameters,
 )
 from gnnsys.pipeline_parallel.stages import balance, layer_costs, schedule
 from gnnsys.pipeline_parallel.transport import (
@@ -136,8 +139,8 @@ class PipeTrainer:
         self.layer_ranges = balance(costs, num_stages)
         self.layers = self.layer_ranges[stage]
         where = dict(first=self.first, last=self.last)
-        self.named_params = list(self.model.stage_parameters(self.layers, **where))
-        owned = {name for name, _ in self.model.owned_parameters(self.layers, **where)}
+        self.named_params = list(stage_parameters(self.model, self.layers, **where))
+        owned = {name for name, _ in owned_parameters(self.model, self.layers, **where)}
         # Counted once in the global gradient norm: the parameters this stage owns.
         self.owned_names = [name for name, _ in self.named_params if name in owned]
         self.owned_params = [p for name, p in self.named_params if name in owned]
@@ -203,7 +206,7 @@ class PipeTrainer:
 
     def _replicated(self, name: str) -> bool:
         """Parameters every rank holds: the input projection when the layers read h0."""
-        return self.model.uses_h0 and name.split(".")[0] == "pre"
+        return replicated(self.model, name)
 
     # ------------------------------------------------------------------ epochs
     def fit(self, on_epoch: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
@@ -275,7 +278,7 @@ class PipeTrainer:
         loss_sum = 0.0
         if self.tcfg.record and self.last:
             self.record["logits"][epoch] = torch.full(
-                (self.adj.num_nodes, self.model.num_classes), float("nan")
+                (self.adj.num_nodes, self.model.out_feats), float("nan")
             )
         for kind, pos in schedule(self.tcfg.schedule, len(blocks), self.stage, self.num_stages):
             if kind == "F":

@@ -1,28 +1,29 @@
-"""DeepGNN: a deep GNN split into per-node and per-layer pieces the trainers can place anywhere.
+"""The pipeline's model pieces: ``build_model`` (the shared ``gnnsys.nn.GNNStack`` from a
+``ModelConfig``), parameter ownership per stage, the optimizer, losses, and ``train_single``.
 
-``embed`` (input projection, per node) -> ``layer(l)`` for l = 0..L-1 (one graph layer each,
-reading source rows and writing destination rows of any adjacency with ``adj_csc()``) ->
-``head`` (per node). The pipeline runs a contiguous run of layers per rank, graph parallelism
-runs every layer on a partition, and ``train_single`` runs the whole model on the whole graph:
-the reference every distributed mode is checked against.
+The stack's pieces are placed anywhere: ``embed`` (input projection, per node) ->
+``layer(l)`` for l = 0..L-1 (one graph layer each, reading source rows and writing destination
+rows of any adjacency with ``adj_csc()``) -> ``head`` (per node). The pipeline runs a contiguous
+run of layers per rank, graph parallelism runs every layer on a partition, and ``train_single``
+runs the whole model on the whole graph: the reference every distributed mode is checked
+against.
 
 GCN and GCNII read GCN-normalised edge weights (self loops added, ``D^-1/2 (A+I) D^-1/2``)
-computed once on the whole graph by ``prepare_graph``, so a chunk's block carries exact global
-normalisation.
+computed once on the whole graph by ``model.prepare_graph``, so a chunk's block carries exact
+global normalisation.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from gnnsys.graph import Graph
-from gnnsys.nn.conv import GATConv, GCN2Conv, GraphConv, SAGEConv
+from gnnsys.nn.models import GNNStack
 from gnnsys.pipeline_parallel.config import (
     ModelConfig,
     Techniques,
@@ -30,162 +31,81 @@ from gnnsys.pipeline_parallel.config import (
     coerce,
     cosine_lr,
 )
-from gnnsys.pipeline_parallel.dropout import relu_dropout
 
 
-class DeepGNN(nn.Module):
-    """Input projection, ``num_layers`` graph layers (GCN, GCNII, GraphSAGE or GAT), a head.
-
-    The graph layers are ``gnnsys.nn``'s (``GraphConv`` and ``GCN2Conv`` with ``norm="none"``
-    on the global GCN weights, ``SAGEConv`` mean, ``GATConv`` with heads concatenated). Every
-    one maps width ``hidden`` to ``hidden`` and is followed by ReLU and dropout (fused,
-    ``relu_dropout``), so every layer boundary carries ``hidden`` floats per node. GCNII's
-    initial residual ``h0`` is the input projection of the node's features: a stage that needs
-    it recomputes it from ``x`` (``embed``) instead of receiving it.
+def build_model(config: ModelConfig, in_dim: int, num_classes: int, seed: int) -> GNNStack:
+    """The model every rank builds from ``config``: the shared ``GNNStack`` in its pipeline
+    shape (input projection, ``num_layers`` layers of width ``hidden``, a head; GCN and GCNII on
+    the global weights of ``model.prepare_graph``), same seed, same initial weights (global RNG
+    untouched).
 
     Example:
-        >>> model = DeepGNN(ModelConfig(kind="gcnii", hidden=32, num_layers=8), 100, 47)
-        >>> adj = model.prepare_graph(graph)
-        >>> logits = model(adj, x)
+        >>> a = build_model(ModelConfig(num_layers=4), 100, 47, seed=0)
+        >>> adj = a.prepare_graph(graph)
     """
+    config = coerce(ModelConfig, config)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return GNNStack(
+            config.kind,
+            int(in_dim),
+            int(config.hidden),
+            int(num_classes),
+            int(config.num_layers),
+            dropout=float(config.dropout),
+            project=True,
+            norm="none",
+            heads=int(config.heads),
+            alpha=float(config.alpha),
+            theta=float(config.theta),
+        )
 
-    def __init__(self, config: ModelConfig, in_dim: int, num_classes: int) -> None:
-        super().__init__()
-        self.config = config = coerce(ModelConfig, config)
-        d = config.hidden
-        self.in_dim, self.num_classes = int(in_dim), int(num_classes)
-        self.pre = nn.Linear(self.in_dim, d)
-        layers: List[nn.Module] = []
-        for i in range(config.num_layers):
-            if config.kind == "gcn":
-                layers.append(GraphConv(d, d, norm="none", allow_zero_in_degree=True))
-            elif config.kind == "gcnii":
-                layers.append(
-                    GCN2Conv(
-                        d,
-                        layer=i + 1,
-                        alpha=config.alpha,
-                        lambda_=config.theta,
-                        allow_zero_in_degree=True,
-                        norm="none",
-                    )
-                )
-            elif config.kind == "sage":
-                layers.append(SAGEConv(d, d, "mean"))
-            else:
-                layers.append(
-                    GATConv(d, d // config.heads, config.heads, allow_zero_in_degree=True)
-                )
-        self.convs = nn.ModuleList(layers)
-        self.post = nn.Linear(d, self.num_classes)
 
-    @property
-    def num_layers(self) -> int:
-        return len(self.convs)
+# ---------------------------------------------------------------------- parameter ownership
+def owned_parameters(
+    model: GNNStack, layers: range, *, first: bool, last: bool
+) -> Iterator[Tuple[str, nn.Parameter]]:
+    """(name, parameter) a stage owns, every parameter on exactly one stage: layers ``layers``,
+    plus the input projection on the first stage and the head on the last.
 
-    @property
-    def uses_h0(self) -> bool:
-        """GCNII layers read the initial embedding ``h0`` of their destination nodes."""
-        return self.config.kind == "gcnii"
+    Example:
+        >>> [n for n, _ in owned_parameters(model, range(0, 2), first=True, last=False)][:1]
+        ['input_proj.weight']
+    """
+    for name, p in model.named_parameters():
+        piece = name.split(".")[0]
+        if piece == "input_proj" and first or piece == "output_proj" and last:
+            yield name, p
+        elif piece == "layers" and int(name.split(".")[1]) in layers:
+            yield name, p
 
-    @property
-    def boundary_dim(self) -> int:
-        """Floats per node crossing a layer boundary: ``hidden`` (h0 is recomputed, not sent)."""
-        return self.config.hidden
 
-    def prepare_graph(self, graph: Graph) -> Graph:
-        """The graph the layers read: GCN/GCNII get self loops and symmetric-normalised weights,
-        GAT gets self loops, GraphSAGE reads the graph as given.
+def replicated(model: GNNStack, name: str) -> bool:
+    """Whether parameter ``name`` is held by every stage: the input projection when the layers
+    read h0 (GCNII), which each stage recomputes.
 
-        Example:
-            >>> adj = model.prepare_graph(graph)
-        """
-        if not isinstance(graph, Graph):
-            raise TypeError(f"graph must be a gnnsys.Graph, got {type(graph).__name__}")
-        if self.config.kind == "sage":
-            return graph
-        g = Graph.from_edge_index(graph.to_edge_index(), graph.num_nodes, self_loops="add")
-        if self.config.kind == "gat":
-            return g
-        deg = g.in_degrees().to(torch.float32)
-        inv = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
-        dst = torch.repeat_interleave(torch.arange(g.num_nodes), g.in_degrees())
-        g.edge_weight = inv[g.indices.long()] * inv[dst]
-        return g
+    Example:
+        >>> replicated(build_model(ModelConfig(kind="gcnii"), 10, 3, 0), "input_proj.weight")
+        True
+    """
+    return model.uses_h0 and name.split(".")[0] == "input_proj"
 
-    # ------------------------------------------------------------------ pieces
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-node input projection: dropout -> linear -> ReLU -> dropout.
 
-        Its dropout masks come from torch's generator; a stage recomputing GCNII's h0 seeds it
-        as the first stage did, so both get the same values.
-        """
-        p, training = self.config.dropout, self.training
-        return relu_dropout(self.pre(relu_dropout(x, p, training, relu=False)), p, training)
+def stage_parameters(
+    model: GNNStack, layers: range, *, first: bool, last: bool
+) -> Iterator[Tuple[str, nn.Parameter]]:
+    """(name, parameter) a stage trains: its owned ones, plus the input projection on every
+    stage when its layers read h0 (GCNII), which it recomputes there. Such replicas get partial
+    gradients; the trainer sums them over the stages holding them.
 
-    def layer(
-        self, index: int, adj: Any, h_src: torch.Tensor, h0: Optional[torch.Tensor] = None
-    ) -> torch.Tensor:
-        """Graph layer ``index``: source rows ``h_src`` -> destination rows (ReLU, dropout).
-
-        ``adj`` is anything with ``adj_csc()`` and an ``edge_weight`` attribute (a prepared
-        Graph or a ChunkBlock); ``h0`` holds the destination rows of the initial embedding
-        (GCNII only).
-        """
-        conv = self.convs[index]
-        kind = self.config.kind
-        if kind == "gcnii":
-            if h0 is None:
-                raise ValueError("GCNII layers need h0 (the initial embedding of the destinations)")
-            out = conv(adj, h_src, h0, edge_weight=adj.edge_weight)
-        elif kind == "gcn":
-            out = conv(adj, h_src, edge_weight=adj.edge_weight)
-        elif kind == "gat":
-            out = conv(adj, h_src).flatten(1)
-        else:
-            out = conv(adj, h_src)
-        return relu_dropout(out, self.config.dropout, self.training)
-
-    def head(self, h: torch.Tensor) -> torch.Tensor:
-        """Per-node classifier: logits [n, num_classes]."""
-        return self.post(h)
-
-    def forward(self, adj: Any, x: torch.Tensor) -> torch.Tensor:
-        """Whole-graph logits (``adj`` = ``prepare_graph(graph)``)."""
-        h = self.embed(x)
-        h0 = h
-        for i in range(self.num_layers):
-            h = self.layer(i, adj, h, h0)
-        return self.head(h)
-
-    # ------------------------------------------------------------------ ownership
-    def owned_parameters(
-        self, layers: range, *, first: bool, last: bool
-    ) -> Iterator[Tuple[str, nn.Parameter]]:
-        """(name, parameter) each stage owns, every parameter on exactly one stage: layers
-        ``layers``, plus the input projection on the first stage and the head on the last."""
-        for name, p in self.named_parameters():
-            piece = name.split(".")[0]
-            if piece == "pre" and first or piece == "post" and last:
-                yield name, p
-            elif piece == "convs" and int(name.split(".")[1]) in layers:
-                yield name, p
-
-    def stage_parameters(
-        self, layers: range, *, first: bool, last: bool
-    ) -> Iterator[Tuple[str, nn.Parameter]]:
-        """(name, parameter) a stage trains: its owned ones, plus the input projection on every
-        stage when its layers read h0 (GCNII), which it recomputes there. Such replicas get
-        partial gradients; the trainer sums them over the stages holding them.
-
-        Example:
-            >>> names = [n for n, _ in model.stage_parameters(range(4, 8), first=False,
-            ...                                                 last=False)]   # "pre.*" too
-        """
-        for name, p in self.named_parameters():
-            if name.split(".")[0] == "pre" and self.uses_h0 and not first and len(layers):
-                yield name, p
-        yield from self.owned_parameters(layers, first=first, last=last)
+    Example:
+        >>> names = [n for n, _ in stage_parameters(model, range(4, 8), first=False,
+        ...                                         last=False)]   # "input_proj.*" too
+    """
+    for name, p in model.named_parameters():
+        if replicated(model, name) and not first and len(layers):
+            yield name, p
+    yield from owned_parameters(model, layers, first=first, last=last)
 
 
 # ---------------------------------------------------------------------- shared training pieces
@@ -199,17 +119,6 @@ def set_threads(threads: int) -> None:
 
     torch.set_num_threads(threads)
     numba.set_num_threads(max(1, min(threads, numba.config.NUMBA_NUM_THREADS)))
-
-
-def build_model(config: ModelConfig, in_dim: int, num_classes: int, seed: int) -> DeepGNN:
-    """The model every rank builds: same seed, same initial weights (global RNG untouched).
-
-    Example:
-        >>> a = build_model(ModelConfig(num_layers=4), 100, 47, seed=0)
-    """
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return DeepGNN(config, in_dim, num_classes)
 
 
 class Optimizer:
@@ -313,7 +222,7 @@ def make_optimizer(
 ) -> Optimizer:
     """The configured optimizer (Adam or SGD, lr, weight decay) over ``named_params``.
 
-    The graph layers' parameters (``convs.*``) get ``train.layer_weight_decay`` when it is set,
+    The graph layers' parameters (``layers.*``) get ``train.layer_weight_decay`` when it is set,
     the input projection and the head ``train.weight_decay`` (GCNII's recipe: 0.01 and 5e-4).
     ``train.lr_schedule="cosine"`` anneals the learning rate to 0 over ``train.epochs`` steps
     (one step per epoch in every trainer).
@@ -324,7 +233,7 @@ def make_optimizer(
     named_params = list(named_params)
     layer_wd = train.layer_weight_decay
     decays = [
-        layer_wd if layer_wd is not None and name.startswith("convs.") else train.weight_decay
+        layer_wd if layer_wd is not None and name.startswith("layers.") else train.weight_decay
         for name, _ in named_params
     ]
     params = [p for _, p in named_params]
@@ -411,7 +320,7 @@ def train_single(
     """Full-graph training in this process: the reference for every distributed mode.
 
     Returns ``{"epochs": [{"epoch", "loss", "train_acc", "val_acc", "test_acc", "seconds"}],
-    "model": DeepGNN}``; with ``train.record`` also ``"logits"`` (per epoch, training forward)
+    "model": GNNStack}``; with ``train.record`` also ``"logits"`` (per epoch, training forward)
     and ``"grads"`` (first epoch, by parameter name). Of the ``techniques`` only ``clip_norm``
     applies here (the others concern histories).
 
