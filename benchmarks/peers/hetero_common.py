@@ -40,6 +40,22 @@ def load(folder):
     }
 
 
+class Batches:
+    """Batches from a (re-iterable) loader, starting a new epoch when one runs out, so a
+    short epoch does not end the timing early (as the gnnsys side does)."""
+
+    def __init__(self, loader):
+        self.loader = loader
+        self.it = iter(loader)
+
+    def next(self):
+        try:
+            return next(self.it)
+        except StopIteration:
+            self.it = iter(self.loader)
+            return next(self.it)
+
+
 def report(name, version, args, seconds, sampled_nodes):
     print(
         json.dumps(

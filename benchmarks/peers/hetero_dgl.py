@@ -4,7 +4,7 @@ import time
 
 import dgl
 import torch
-from hetero_common import load, parse_args, report
+from hetero_common import Batches, load, parse_args, report
 
 args = parse_args()
 g = load(args.graph)
@@ -29,13 +29,13 @@ loader = dgl.dataloading.DataLoader(
     shuffle=True,
     num_workers=args.workers,
 )
-it = iter(loader)
+it = Batches(loader)
 for _ in range(3):
-    next(it)
+    it.next()
 t0 = time.perf_counter()
 nodes = 0
 for _ in range(args.batches):
-    inp, out, blocks = next(it)
+    inp, out, blocks = it.next()
     assert blocks[0].srcdata["feat"][target].shape[0] == inp[target].numel()
     nodes += sum(v.numel() for v in inp.values())
 report("dgl", dgl.__version__, args, time.perf_counter() - t0, nodes)

@@ -6,7 +6,7 @@ import time
 import dgl
 import dgl.graphbolt as gb
 import torch
-from hetero_common import load, parse_args, report
+from hetero_common import Batches, load, parse_args, report
 
 args = parse_args()
 g = load(args.graph)
@@ -27,13 +27,13 @@ pipe = gb.ItemSampler(items, batch_size=args.batch_size, shuffle=True)
 pipe = pipe.sample_neighbor(graph, fanouts)
 pipe = pipe.fetch_feature(features, node_feature_keys={target: ["feat"]})
 loader = gb.DataLoader(pipe, num_workers=args.workers)
-it = iter(loader)
+it = Batches(loader)
 for _ in range(3):
-    next(it)
+    it.next()
 t0 = time.perf_counter()
 nodes = 0
 for _ in range(args.batches):
-    mb = next(it)
+    mb = it.next()
     x = mb.node_features[(target, "feat")]
     y = labels[mb.seed_nodes[target]]
     assert x.shape[0] == mb.input_nodes[target].numel()

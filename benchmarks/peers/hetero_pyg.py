@@ -4,7 +4,7 @@ import time
 
 import torch
 import torch_geometric
-from hetero_common import load, parse_args, report
+from hetero_common import Batches, load, parse_args, report
 from torch_geometric.data import HeteroData
 from torch_geometric.loader import NeighborLoader
 
@@ -28,13 +28,13 @@ loader = NeighborLoader(
     shuffle=True,
     num_workers=args.workers,
 )
-it = iter(loader)
+it = Batches(loader)
 for _ in range(3):
-    next(it)
+    it.next()
 t0 = time.perf_counter()
 nodes = 0
 for _ in range(args.batches):
-    b = next(it)
+    b = it.next()
     assert b[target].x.shape[0] == b[target].n_id.numel()
     nodes += sum(b[t].n_id.numel() for t in b.node_types)
 report("pyg", torch_geometric.__version__, args, time.perf_counter() - t0, nodes)
