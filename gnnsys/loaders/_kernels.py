@@ -523,29 +523,20 @@ def sample_hops(
             r = 0
             for j in range(counts[first], counts[base[e + 1] - 1]):
                 u = pos[j]
-                if disjoint:
-                    while counts[first + r + 1] <= j:
-                        r += 1
-                    tr = tree[fr[r]]
+                if use_hash:  # keyed by (tree, node); tree 0 unless disjoint
+                    tr = 0
+                    if disjoint:
+                        while counts[first + r + 1] <= j:
+                            r += 1
+                        tr = tree[fr[r]]
                     kk = tr * num_nodes + u
                     s = _hash_slot(hkeys, kk)
                     if hkeys[s] == -1:
                         hkeys[s] = kk
                         hvals[s] = known[s_type]
                         nodes[n] = u
-                        tree[n] = tr
-                        if typed:
-                            ntp[n] = s_type
-                            loc[n] = known[s_type]
-                        known[s_type] += 1
-                        n += 1
-                    pos[j] = hvals[s]
-                elif use_hash:
-                    s = _hash_slot(hkeys, u)
-                    if hkeys[s] == -1:
-                        hkeys[s] = u
-                        hvals[s] = known[s_type]
-                        nodes[n] = u
+                        if disjoint:
+                            tree[n] = tr
                         if typed:
                             ntp[n] = s_type
                             loc[n] = known[s_type]
