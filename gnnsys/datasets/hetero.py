@@ -25,9 +25,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
@@ -38,7 +36,7 @@ from numba import njit, prange
 
 from gnnsys._checks import check_index
 from gnnsys.datasets import rmat as _rmat
-from gnnsys.datasets.dataset import _mask_to_index, make_temp_dir, random_split, random_split_name
+from gnnsys.datasets.dataset import _mask_to_index, random_split, random_split_name
 from gnnsys.graph import EdgeType, Graph
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -472,33 +470,16 @@ def synthetic_hetero(
     if not cache:
         arrays, meta = generate_hetero_arrays(spec, seed)
         return _to_dataset(name, arrays, meta, validate=False)
-    from gnnsys.datasets.synthetic import default_root
+    from gnnsys.datasets.synthetic import cached_arrays, default_root
 
     base = Path(root).expanduser() if root is not None else default_root()
-    final = base / "synthetic" / f"{name}-seed{seed}-{GENERATOR_VERSION}"
-    if final.is_dir():
-        try:
-            return _load_cached(name, final)
-        except (OSError, ValueError, KeyError) as err:
-            warnings.warn(f"regenerating the damaged cache {final}: {err}", stacklevel=2)
-            shutil.rmtree(final, ignore_errors=True)
-    arrays, meta = generate_hetero_arrays(spec, seed)
-    meta.update(name=name, seed=seed, version=GENERATOR_VERSION)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_temp_dir(final)
-    try:
-        for key in _ARRAYS:
-            np.save(tmp / f"{key}.npy", arrays[key])
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            if not final.is_dir():  # not a concurrent writer that got there first
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    del arrays
-    return _load_cached(name, final)
+    return cached_arrays(
+        base / "synthetic" / f"{name}-seed{seed}-{GENERATOR_VERSION}",
+        lambda: generate_hetero_arrays(spec, seed),
+        {"name": name, "seed": seed, "version": GENERATOR_VERSION},
+        _ARRAYS,
+        lambda folder: _load_cached(name, folder),
+    )
 
 
 _ARRAYS = (

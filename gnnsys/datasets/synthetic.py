@@ -21,7 +21,7 @@ import time
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -169,19 +169,41 @@ def _load_or_generate(
         arrays, meta = generate_arrays(spec, seed)
         return _to_dataset(name, arrays, meta, spec)
     base = Path(root).expanduser() if root is not None else default_root()
-    final = base / "synthetic" / f"{name}-seed{seed}-{GENERATOR_VERSION}"
+    return cached_arrays(
+        base / "synthetic" / f"{name}-seed{seed}-{GENERATOR_VERSION}",
+        lambda: generate_arrays(spec, seed),
+        {"name": name, "seed": seed, "version": GENERATOR_VERSION},
+        _ARRAYS,
+        lambda folder: _load_cached(name, folder, spec),
+    )
+
+
+def cached_arrays(
+    final: Path,
+    generate: Callable[[], Tuple[Dict[str, np.ndarray], Dict]],
+    extra_meta: Dict[str, Any],
+    keys: Sequence[str],
+    load: Callable[[Path], Any],
+) -> Any:
+    """``load(final)`` of a cache folder, generating it first when it is missing or damaged.
+
+    ``generate()`` returns (arrays, meta); the arrays named ``keys`` and ``meta.json`` (with
+    ``extra_meta``) are written to a temporary folder that is renamed into place, so readers
+    never see a half-written cache and concurrent writers do not clash. Shared by the
+    homogeneous and heterogeneous generators.
+    """
     if final.is_dir():
         try:
-            return _load_cached(name, final, spec)
+            return load(final)
         except (OSError, ValueError, KeyError) as err:
-            warnings.warn(f"regenerating the damaged cache {final}: {err}", stacklevel=3)
+            warnings.warn(f"regenerating the damaged cache {final}: {err}", stacklevel=4)
             shutil.rmtree(final, ignore_errors=True)
-    arrays, meta = generate_arrays(spec, seed)
-    meta.update(name=name, seed=seed, version=GENERATOR_VERSION)
+    arrays, meta = generate()
+    meta.update(extra_meta)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = make_temp_dir(final)
     try:
-        for key in _ARRAYS:
+        for key in keys:
             np.save(tmp / f"{key}.npy", arrays[key])
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
         try:
@@ -192,7 +214,7 @@ def _load_or_generate(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     del arrays
-    return _load_cached(name, final, spec)
+    return load(final)
 
 
 def _load_cached(name: str, folder: Path, spec: SyntheticSpec) -> Dataset:
