@@ -23,6 +23,7 @@ from gnnsys.loaders._malloc import tune_malloc
 from gnnsys.loaders.base import KeyLike, SampledSubgraph, key_int
 
 SEMANTICS = ("pyg", "dgl")
+BACKENDS = ("auto", "numba", "triton")
 SUBGRAPH_TYPES = ("directional", "bidirectional", "induced")
 # Graphs up to this many nodes relabel through a dense per-thread map (8 bytes a node);
 # larger ones through a hash table sized by the batch.
@@ -204,6 +205,49 @@ def fanout_matrix(
     return np.repeat(flat[:, None], k, axis=1)
 
 
+def _wants_triton(graph: Graph, backend: str, device: Any) -> bool:
+    """Whether ``NeighborSampler`` samples with the Triton kernels (see its ``backend``)."""
+    dev = torch.device(device) if device is not None else None
+    on_cuda = graph.indptr.device.type == "cuda"
+    if backend == "numba":
+        if on_cuda or (dev is not None and dev.type != "cpu"):
+            where = graph.indptr.device if on_cuda else dev
+            raise ValueError(
+                f"backend='numba' samples on the CPU, but the graph or device is {where}; "
+                "use backend='auto' or 'triton'"
+            )
+        return False
+    if backend == "triton":
+        return True
+    if dev is not None:
+        if dev.type == "cpu" and on_cuda:
+            raise ValueError(
+                f"device='cpu' but the graph's arrays are on {graph.indptr.device}; "
+                "sample on the GPU (device=None) or build the graph on the CPU"
+            )
+        return dev.type == "cuda"
+    return on_cuda or graph_is_pinned(graph)
+
+
+def graph_is_pinned(graph: Graph) -> bool:
+    """True when the graph's CSC is page-locked host memory a GPU can read in place
+    (``Graph.pin_memory_()``, or torch's pinned allocator). Creates no CUDA context: memory
+    pinned through torch implies an initialised CUDA, and gnnsys's own registry needs none.
+
+    Example:
+        >>> graph_is_pinned(Graph.from_edge_index(torch.tensor([[0], [1]])))
+        False
+    """
+    t = graph.indptr
+    if t.device.type != "cpu" or t.numel() == 0 or not torch.cuda.is_available():
+        return False
+    from gnnsys.unified_tensor import pinning
+
+    if pinning.is_registered(t.data_ptr(), t.numel() * t.element_size()):
+        return True
+    return torch.cuda.is_initialized() and bool(t.is_pinned())
+
+
 class _RelabelMaps(threading.local):
     """Per-thread dense relabel map (global -> local id, stamped by batch)."""
 
@@ -236,6 +280,14 @@ class NeighborSampler:
             layout built for random reads: ``edge_id << 32 | source`` in one int64 and
             huge-page-backed arrays (8 bytes an edge; sampling ~1.5x faster here). False
             reads the Graph's own arrays in place.
+        backend: ``"auto"`` samples on the GPU (Triton, ``_sampler_triton``) when ``device``
+            is CUDA, the graph's arrays are on CUDA, or the graph is pinned
+            (``Graph.pin_memory_()``: the GPU reads the CSC from host memory, UVA), else on
+            the CPU (numba); ``"numba"`` / ``"triton"`` force one (``"triton"`` on CPU tensors
+            needs ``TRITON_INTERPRET=1``). Both give identical batches for a key.
+        device: the GPU to sample on (Triton backend; default: the graph's, or the current
+            one for a pinned graph). A CPU graph that is not pinned is copied there once.
+            The subgraph's tensors are on this device. Directional subgraphs only.
 
     The result depends only on (seeds, SampleKey), never on the number of threads.
 
@@ -257,11 +309,14 @@ class NeighborSampler:
         subgraph_type: str = "directional",
         disjoint: bool = False,
         pack_adjacency: bool = True,
+        backend: str = "auto",
+        device: Any = None,
     ) -> None:
         if not isinstance(graph, Graph):
             raise TypeError(f"graph must be a gnnsys.Graph, got {type(graph).__name__}")
         check_choice("semantics", semantics, SEMANTICS)
         check_choice("subgraph_type", subgraph_type, SUBGRAPH_TYPES)
+        check_choice("backend", backend, BACKENDS)
         self.graph = graph
         self.fanouts = fanout_matrix(fanouts, graph, allow_empty=True)
         if (graph.num_node_types > 1 or graph.num_edge_types > 1) and (
@@ -280,6 +335,23 @@ class NeighborSampler:
             raise ValueError("disjoint=True needs semantics='pyg' (DGL blocks share nodes)")
         if self.disjoint and subgraph_type == "induced":
             raise ValueError("disjoint=True cannot be combined with subgraph_type='induced'")
+        self.backend = "triton" if _wants_triton(graph, backend, device) else "numba"
+        self._device_sampler: Any = None
+        self._maps = _RelabelMaps()
+        if self.backend == "triton":
+            if subgraph_type != "directional":
+                raise NotImplementedError(
+                    f"subgraph_type={subgraph_type!r} is not implemented on the GPU sampler; "
+                    "use 'directional' or backend='numba'"
+                )
+            from gnnsys.loaders._sampler_triton import TritonSampler
+
+            self._device_sampler = TritonSampler(
+                graph, self.fanouts, replace=self.replace, weighted=self.weighted,
+                layered=semantics == "dgl", disjoint=self.disjoint, device=device,
+                dense_map_max_nodes=DENSE_MAP_MAX_NODES,
+            )  # fmt: skip
+            return
         tune_malloc()  # keep per-batch scratch in the heap (see _malloc.py)
         self._adj = prepared_adjacency(graph, pack=bool(pack_adjacency))
         self._indptr = self._adj.indptr
@@ -342,7 +414,10 @@ class NeighborSampler:
         Example:
             >>> sub = sampler.sample(torch.tensor([0, 5]), SampleKey(seed=1, epoch=0, batch=3))
         """
-        seeds_t = check_ids("seeds", seeds, self.graph.num_nodes, allow_empty=False)
+        cuda_ok = self._device_sampler is not None
+        seeds_t = check_ids(
+            "seeds", seeds, self.graph.num_nodes, allow_empty=False, allow_cuda=cuda_ok
+        )
         return self.sample_checked(seeds_t, key_int(generator))
 
     def sample_checked(
@@ -355,6 +430,8 @@ class NeighborSampler:
 
         ``seed_tree`` (disjoint only) assigns each seed its tree; default ``arange(len(seeds))``.
         """
+        if self._device_sampler is not None:
+            return self._device_sampler.sample(seeds, key, seed_tree)
         seeds_np = seeds.numpy()
         if self.disjoint:
             tree = seed_tree if seed_tree is not None else torch.arange(seeds.numel())
