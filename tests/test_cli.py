@@ -189,6 +189,7 @@ def test_console_script_help():
         assert flag in out
 
 
+@pytest.mark.slow  # four interpreters importing torch: 37 s on the busy 2-core box
 def test_bench_scripts_exist_and_parse_their_defaults():
     from pathlib import Path
 

@@ -431,6 +431,7 @@ def test_hetero_run_writes_the_outputs_and_learns(tmp_path, capsys):
     assert ckpt["epoch"] == 2 and [r["epoch"] for r in ckpt["rows"]] == [1, 2]
 
 
+@pytest.mark.slow  # three runs end to end: 1-2 s quiet, 24-28 s on the busy 2-core box
 def test_hetero_resume_continues_as_an_uninterrupted_run(tmp_path, capsys):
     # The checkpoint restores weights, optimizer and RNG; the loader's epoch keys the shuffle
     # and the samples: epoch 2 after a resume is epoch 2 of a run that never stopped.
