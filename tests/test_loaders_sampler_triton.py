@@ -179,6 +179,14 @@ def test_graph_without_edge_ids_reports_csc_positions():
     assert_same(a, b)
 
 
+def test_added_self_loops_keep_edge_id_minus_one():
+    ei = torch.tensor([[1, 2, 3, 0], [0, 0, 1, 2]])
+    gr = Graph.from_edge_index(ei, 5, self_loops="add")
+    a, b = both(gr, [-1, 2], torch.tensor([0, 4]), SampleKey(seed=2))
+    assert_same(a, b)
+    assert (b.edge_ids == -1).any()
+
+
 def test_zero_hops_give_the_seeds_alone(g):
     a, b = both(g, [], SEEDS, SampleKey(seed=1))
     assert_same(a, b)
@@ -285,6 +293,15 @@ def test_bad_weights_are_rejected_before_any_launch():
     gr = Graph.from_csc(torch.tensor([0, 1]), torch.tensor([0]))
     with pytest.raises(ValueError, match="needs a graph with edge_weight"):
         NeighborSampler(gr, [1], weighted=True, backend="triton")
+
+
+def test_pickle_roundtrip(g):
+    import pickle
+
+    s = NeighborSampler(g, [3, 2], backend="triton", weighted=True, replace=True)
+    s2 = pickle.loads(pickle.dumps(s))
+    assert s2.backend == "triton" and s2._device_sampler is not s._device_sampler
+    assert_same(s.sample(SEEDS, SampleKey(seed=1)), s2.sample(SEEDS, SampleKey(seed=1)))
 
 
 def test_seeds_are_checked_on_the_triton_path(g):

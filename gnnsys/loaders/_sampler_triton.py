@@ -512,6 +512,10 @@ class TritonSampler:
         device: Any = None,
         dense_map_max_nodes: int = 1 << 26,
     ) -> None:
+        self._kw = dict(
+            replace=replace, weighted=weighted, layered=layered, disjoint=disjoint,
+            device=device, dense_map_max_nodes=dense_map_max_nodes,
+        )  # fmt: skip
         self.graph = graph
         self.fanouts = np.asarray(fanouts, np.int64)
         self.replace = bool(replace)
@@ -557,6 +561,11 @@ class TritonSampler:
             from gnnsys.unified_tensor import pinning
 
             weakref.finalize(self, _release_all, pinning, list(self._regs))
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # Rebuilt from its arguments: device copies, host registrations and per-thread maps
+        # belong to one process.
+        return (_rebuild, (self.graph, self.fanouts, self._kw))
 
     # ------------------------------------------------------------------ arrays
     def _place(self, t: torch.Tensor) -> Array:
@@ -999,6 +1008,10 @@ class _Relabel:
         for t in range(len(per_type)):
             known[t] += int(per_type[t])
         return rows, new_nodes, new_ntp, new_loc
+
+
+def _rebuild(graph: Graph, fanouts: np.ndarray, kw: Dict[str, Any]) -> TritonSampler:
+    return TritonSampler(graph, fanouts, **kw)
 
 
 def _release_all(pinning: Any, regs: List[Any]) -> None:
