@@ -409,7 +409,8 @@ class NeighborSampler:
 
     # ------------------------------------------------------------------ sampling
     def sample(self, seeds: torch.Tensor, generator: KeyLike = None) -> SampledSubgraph:
-        """Sample around ``seeds`` (int64 node ids on the CPU), randomness keyed by ``generator``.
+        """Sample around ``seeds`` (int64 node ids on the CPU; CUDA too on the Triton backend),
+        randomness keyed by ``generator``.
 
         Example:
             >>> sub = sampler.sample(torch.tensor([0, 5]), SampleKey(seed=1, epoch=0, batch=3))
