@@ -170,8 +170,9 @@ class NodeTask:
         from gnnsys.nn.models import GNNStack
 
         norm = "none" if args.model in ("gcn", "gcnii") else "both"
-        # PyG's initialisation: what the trainer trained before (PyG layers); DGL's start with
-        # ~6x larger logits on unnormalised features and learn slower (see GNNStack's init).
+        # PyG's initialisation (the trainer trained PyG layers before): DGL's starts with far
+        # larger logits on unnormalised features and ended 1 point lower on the demo (see
+        # GNNStack's init).
         self.model = GNNStack(args.model, ds.x.shape[1], args.hidden, ds.num_classes, args.layers,
                               dropout=args.dropout, norm=norm, init="pyg").to(device)  # fmt: skip
         self.name = f"{args.model} x{args.layers}"
