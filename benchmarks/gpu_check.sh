@@ -68,10 +68,11 @@ LANE_B=(
   "loaders_loader|20|tests/test_loaders_loader.py -m gpu"
 )
 LANE_C=(
-  "bessel|35|tests/test_ops_bessel.py -m gpu"
-  "conv|35|tests/test_ops_conv.py -m gpu"
-  "loaders_dgl|20|tests/test_loaders_dgl.py -m gpu"
-  "pipeline_launch|25|tests/test_pipeline_launch.py -m gpu"
+  "sampler_triton|25|tests/test_loaders_sampler_triton.py -m gpu"
+  "bessel|30|tests/test_ops_bessel.py -m gpu"
+  "conv|30|tests/test_ops_conv.py -m gpu"
+  "loaders_dgl|10|tests/test_loaders_dgl.py -m gpu"
+  "pipeline_launch|20|tests/test_pipeline_launch.py -m gpu"
 )
 # Benchmarks "name|max seconds|script and arguments", one at a time.
 BENCH=(
