@@ -60,7 +60,7 @@ LANE_A=(
   "unified_gpu|70|tests/test_unified_gpu.py -m gpu"
   "features|15|tests/test_features.py -m gpu"
   "block|15|tests/test_block.py -m gpu"
-  "pipeline_dropout|15|tests/test_pipeline_dropout.py -m gpu"
+  "nn_dropout|15|tests/test_nn_dropout.py -m gpu"
 )
 LANE_B=(
   "triton_gather|45|tests/test_unified_gather_triton.py"

@@ -41,7 +41,7 @@ import torch
 from torch import nn
 
 from gnnsys.nn.conv import GATConv, GCN2Conv, GraphConv, SAGEConv
-from gnnsys.pipeline_parallel.dropout import relu_dropout
+from gnnsys.nn.dropout import relu_dropout
 
 __all__ = [
     "KINDS",

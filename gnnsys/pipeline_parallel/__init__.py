@@ -6,8 +6,7 @@ neighbours are read from per-layer histories (at most one epoch stale). The hybr
 graph parallelism inside each stage; the graph-parallel baseline exchanges halos at every
 layer. Every byte any rank sends is counted by ``Transport``.
 
-Names load on first use, so ``gnnsys.nn`` can import ``pipeline_parallel.dropout`` without
-pulling in the trainers.
+Names load on first use: importing the package does not pull in the trainers.
 
 Example:
     >>> from gnnsys.pipeline_parallel import run

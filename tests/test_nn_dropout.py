@@ -1,4 +1,4 @@
-"""gnnsys.pipeline_parallel.dropout: the fused ReLU + dropout kernel.
+"""gnnsys.nn.dropout: the fused ReLU + dropout kernel.
 
 Checks: keep rate and scaling, ReLU, repeatable under torch.manual_seed and independent of the
 thread count, gradients (gradcheck with a fixed seed), eval/p=0 paths, fallbacks, validation.
@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gnnsys.pipeline_parallel.dropout import _PER_CHUNK, relu_dropout
+from gnnsys.nn.dropout import _PER_CHUNK, relu_dropout
 
 
 def _seeded(x, p, seed=0, **kw):
