@@ -558,7 +558,43 @@ def test_typed_fanout_zero_and_missing_types():
     )
     assert torch.equal(a.nodes, b.nodes) and torch.equal(a.edge_ids, b.edge_ids)
     with pytest.raises(NotImplementedError, match="typed graph"):
-        NeighborSampler(g, [2], subgraph_type="induced")
+        NeighborSampler(g, [2], subgraph_type="bidirectional")
+    with pytest.raises(ValueError, match="at least one hop"):
+        NeighborSampler(g, [], subgraph_type="induced")
+
+
+@pytest.mark.parametrize("semantics", ["pyg", "dgl"])
+def test_typed_induced_is_every_edge_of_each_type_among_sampled_nodes(monkeypatch, semantics):
+    from gnnsys.loaders import _kernels
+
+    ed, g = hetero_graph(3)
+    off = g.type_offsets()
+    seeds = torch.tensor([0, 5, 59, int(off[1]) + 2])
+    got = []
+    for work in (0, 1 << 62):  # parallel and serial kernels
+        monkeypatch.setattr(_kernels, "PARALLEL_MIN_WORK", work)
+        s = NeighborSampler(g, FANOUTS, semantics=semantics, subgraph_type="induced")
+        got.append(s.sample(seeds, SampleKey(seed=4)))
+    sub = got[0]
+    assert torch.equal(sub.row, got[1].row) and torch.equal(sub.col, got[1].col)
+    names = g.node_types
+    total = 0
+    for e, et in enumerate(g.edge_types):
+        st, dt = names.index(et[0]), names.index(et[2])
+        src_ids, dst_ids = sub.type_nodes(st) - off[st], sub.type_nodes(dt) - off[dt]
+        lo, hi = sub.edge_span(1, e)[0], sub.edge_span(sub.num_hops, e)[1]
+        total += hi - lo
+        eid = sub.edge_ids[lo:hi]
+        want = torch.isin(ed[et][0], src_ids) & torch.isin(ed[et][1], dst_ids)
+        assert sorted(eid.tolist()) == torch.nonzero(want).flatten().tolist(), et
+        assert torch.equal(src_ids[sub.row[lo:hi]], ed[et][0, eid]), et  # ids within types
+        assert torch.equal(dst_ids[sub.col[lo:hi]], ed[et][1, eid]), et
+    assert total == sub.row.numel() == sum(sub.num_sampled_edges)
+    # the nodes are those of directional sampling with the same key
+    d = NeighborSampler(g, FANOUTS, semantics=semantics).sample(seeds, SampleKey(seed=4))
+    assert torch.equal(d.nodes, sub.nodes)
+    with pytest.raises(ValueError, match="per-hop CSC"):
+        sub.block(1, 0)
 
 
 def test_typed_uniform_per_edge_type_chi_square():

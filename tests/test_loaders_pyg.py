@@ -538,6 +538,20 @@ def test_hetero_neighbor_loader_batches():
     assert int(torch.bincount(hop1[1]).max()) <= 4
 
 
+def test_hetero_induced_batch_holds_every_edge_of_each_type_among_its_nodes():
+    data = make_hetero(2)
+    loader = NeighborLoader(
+        data, HETERO_FANOUTS, input_nodes=("paper", torch.arange(10)), batch_size=10,
+        subgraph_type="induced",
+    )  # fmt: skip
+    b = next(iter(loader))
+    check_hetero_batch(b, data, 2)  # edges exist with their type, tables sliced by e_id
+    for et in data.edge_types:
+        ei = data[et].edge_index
+        inside = torch.isin(ei[0], b[et[0]].n_id) & torch.isin(ei[1], b[et[2]].n_id)
+        assert sorted(b[et].e_id.tolist()) == torch.nonzero(inside).flatten().tolist(), et
+
+
 def test_hetero_input_forms_and_zero_hops():
     data = make_hetero(1)
     by_type = NeighborLoader(data, [2], input_nodes="author", batch_size=50)

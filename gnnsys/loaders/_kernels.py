@@ -653,28 +653,54 @@ def _lookup(mapv, stamp_hi, hkeys, hvals, u):
 
 @njit(nogil=True, parallel=True, cache=True)
 def induced_edges(
-    indptr, adj, edge_ids, packed, nodes, num_sampled_nodes, mapv, stamp, hkeys, hvals
+    indptr,
+    adj,
+    edge_ids,
+    packed,
+    type_per_edge,
+    node_offsets,
+    num_etypes,
+    nodes,
+    type_counts,
+    mapv,
+    stamp,
+    hkeys,
+    hvals,
 ):
-    """Every graph edge between sampled nodes, grouped by hop = max(1, hop(src), hop(dst)).
+    """Every graph edge between sampled nodes, ordered by edge type, then by hop =
+    max(1, hop(src), hop(dst)), then by destination (the order ``sample_hops`` uses).
 
-    Uses the relabel map left by ``sample_hops`` (same ``stamp``). Returns
-    (edge_index [2, E], eid, per-hop edge counts); within a hop, edges are ordered by
-    destination.
+    Uses the relabel map left by ``sample_hops`` (same ``stamp``) and its ``nodes`` and
+    ``type_counts`` [H+1, T] (one type: [H+1, 1]); ``type_per_edge`` empty when untyped.
+    Returns (edge_index [2, E] as ids within each node's type (one type: positions in
+    ``nodes``), eid, edge_ptr [K*H+1]): segment (e, h) is ``edge_ptr[e*H + h] ..``.
     """
     n = nodes.shape[0]
-    num_hops = num_sampled_nodes.shape[0] - 1
+    num_hops = type_counts.shape[0] - 1
+    num_types = type_counts.shape[1]
+    typed_nodes = num_types > 1
+    typed_edges = type_per_edge.shape[0] > 0
     stamp_hi = np.int64(stamp) << 32
+    # Each position's node type, id within the type and hop (nodes are grouped by type, each
+    # type in discovery order, so hops are runs within a type's block).
+    start = np.zeros(num_types + 1, np.int64)
+    for t in range(num_types):
+        start[t + 1] = start[t] + type_counts[:, t].sum()
+    ptype = np.zeros(n, np.int64)
     hop_of = np.empty(n, np.int64)
-    start = 0
-    for h in range(num_hops + 1):
-        for i in range(start, start + num_sampled_nodes[h]):
-            hop_of[i] = h
-        start += num_sampled_nodes[h]
+    for t in range(num_types):
+        p = start[t]
+        for h in range(num_hops + 1):
+            for _ in range(type_counts[h, t]):
+                ptype[p] = t
+                hop_of[p] = h
+                p += 1
+    nseg = num_etypes * num_hops
     # The seeds may repeat: only each node's first local id is a destination.
     first = np.empty(n, np.bool_)
     for i in prange(n):
-        first[i] = _lookup(mapv, stamp_hi, hkeys, hvals, nodes[i]) == i
-    counts = np.zeros((n + 1, num_hops), np.int64)
+        first[i] = _lookup(mapv, stamp_hi, hkeys, hvals, nodes[i]) == i - start[ptype[i]]
+    counts = np.zeros((n + 1, nseg), np.int64)
     for i in prange(n):
         if not first[i]:
             continue
@@ -683,35 +709,39 @@ def induced_edges(
             src, _ = _edge_at(adj, edge_ids, packed, e)
             u = _lookup(mapv, stamp_hi, hkeys, hvals, src)
             if u >= 0:
-                g = max(1, max(hop_of[u], hop_of[i])) - 1
-                counts[i, g] += 1
-    # Offsets: hop-major, destination-minor.
-    per_hop = np.zeros(num_hops, np.int64)
+                pu = start[node_type_of(node_offsets, src)] + u if typed_nodes else u
+                k = type_per_edge[e] if typed_edges else 0
+                g = max(1, max(hop_of[pu], hop_of[i])) - 1
+                counts[i, k * num_hops + g] += 1
+    # Offsets: segment-major, destination-minor.
+    edge_ptr = np.zeros(nseg + 1, np.int64)
     acc = 0
-    for g in range(num_hops):
-        before = acc
+    for sg in range(nseg):
         for i in range(n):
-            c = counts[i, g]
-            counts[i, g] = acc
+            c = counts[i, sg]
+            counts[i, sg] = acc
             acc += c
-        per_hop[g] = acc - before
+        edge_ptr[sg + 1] = acc
     out = np.empty((2, acc), np.int64)
     eid = np.empty(acc, np.int64)
     for i in prange(n):
         if not first[i]:
             continue
         v = nodes[i]
+        di = i - start[ptype[i]]
         for e in range(indptr[v], indptr[v + 1]):
             src, ei = _edge_at(adj, edge_ids, packed, e)
             u = _lookup(mapv, stamp_hi, hkeys, hvals, src)
             if u >= 0:
-                g = max(1, max(hop_of[u], hop_of[i])) - 1
-                j = counts[i, g]
-                counts[i, g] = j + 1
+                pu = start[node_type_of(node_offsets, src)] + u if typed_nodes else u
+                k = type_per_edge[e] if typed_edges else 0
+                g = max(1, max(hop_of[pu], hop_of[i])) - 1
+                j = counts[i, k * num_hops + g]
+                counts[i, k * num_hops + g] = j + 1
                 out[0, j] = u
-                out[1, j] = i
+                out[1, j] = di
                 eid[j] = ei
-    return out, eid, per_hop
+    return out, eid, edge_ptr
 
 
 # ---------------------------------------------------------------------- bidirectional

@@ -160,6 +160,11 @@ class SampledSubgraph:
     def _derived_block(self, hop: int, lo: int, hi: int, eid: Optional[torch.Tensor]) -> HopBlock:
         # A subgraph built from COO: destinations are the hop's frontier (a prefix for layered
         # subgraphs); edges are grouped by destination with a stable sort if they are not.
+        if self.is_typed:
+            raise ValueError(
+                "block() of a typed subgraph needs the sampler's per-hop CSC, which only "
+                "subgraph_type='directional' produces; use row/col and edge_span() instead"
+            )
         prefix = [0]
         for c in self.num_sampled_nodes:
             prefix.append(prefix[-1] + c)

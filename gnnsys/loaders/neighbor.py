@@ -319,12 +319,14 @@ class NeighborSampler:
         check_choice("backend", backend, BACKENDS)
         self.graph = graph
         self.fanouts = fanout_matrix(fanouts, graph, allow_empty=True)
+        if subgraph_type == "induced" and self.fanouts.shape[0] == 0:
+            raise ValueError("subgraph_type='induced' needs at least one hop (num_neighbors=[])")
         if (graph.num_node_types > 1 or graph.num_edge_types > 1) and (
-            subgraph_type != "directional"
+            subgraph_type == "bidirectional"
         ):
             raise NotImplementedError(
-                f"subgraph_type={subgraph_type!r} on a typed graph is not implemented yet; "
-                "use 'directional'"
+                "subgraph_type='bidirectional' on a typed graph is not implemented yet; "
+                "use 'directional' or 'induced'"
             )
         self.replace = bool(replace)
         self.weighted = bool(weighted)
@@ -479,13 +481,16 @@ class NeighborSampler:
         else:
             nse = np.zeros(0, np.int64)
         csc = True
-        if self.subgraph_type == "induced":
+        induced_sg = self.subgraph_type == "induced"
+        if induced_sg:
             induced = _kernels.choose(
                 _kernels.induced_edges, _kernels.induced_edges_serial, int(nodes.shape[0]) * 16
             )
-            edge_index, eid, nse = induced(
-                a.indptr, a.adj, a.edge_ids, a.packed, nodes, nsn, mapv, stamp, hkeys, hvals
-            )
+            edge_index, eid, edge_ptr = induced(
+                a.indptr, a.adj, a.edge_ids, a.packed, tpe, offsets, self.fanouts.shape[1],
+                nodes, type_counts, mapv, stamp, hkeys, hvals,
+            )  # fmt: skip
+            nse = (edge_ptr[1:] - edge_ptr[:-1]).reshape(-1, num_hops).sum(axis=0)
             csc = False
         elif self.subgraph_type == "bidirectional":
             edge_index, eid, nse = _kernels.bidirectional_edges(
@@ -511,7 +516,7 @@ class NeighborSampler:
             else {},
             node_offsets=off,
             type_num_sampled_nodes=torch.from_numpy(type_counts) if typed else None,
-            edge_ptr=torch.from_numpy(edge_ptr) if csc else None,
+            edge_ptr=torch.from_numpy(edge_ptr) if csc or induced_sg else None,
             hop_indptr=torch.from_numpy(indptr_all) if csc else None,
             hop_indptr_ptr=torch.from_numpy(indptr_ptr) if csc else None,
             hop_dst_start=torch.from_numpy(dst_start) if csc else None,
