@@ -557,10 +557,52 @@ def test_typed_fanout_zero_and_missing_types():
         torch.tensor([4]), SampleKey(seed=9)
     )
     assert torch.equal(a.nodes, b.nodes) and torch.equal(a.edge_ids, b.edge_ids)
-    with pytest.raises(NotImplementedError, match="typed graph"):
-        NeighborSampler(g, [2], subgraph_type="bidirectional")
     with pytest.raises(ValueError, match="at least one hop"):
         NeighborSampler(g, [], subgraph_type="induced")
+
+
+def _pyg_bidirectional(sub, g):
+    # PyG 2.8's own HeteroSamplerOutput.to_bidirectional applied to our directional sample.
+    from torch_geometric.sampler import HeteroSamplerOutput
+
+    ets = [tuple(et) for et in g.edge_types]
+    spans = {et: (sub.edge_span(1, e)[0], sub.edge_span(sub.num_hops, e)[1])
+             for e, et in enumerate(ets)}  # fmt: skip
+    out = HeteroSamplerOutput(
+        node={t: sub.type_nodes(i) for i, t in enumerate(g.node_types)},
+        row={et: sub.row[lo:hi] for et, (lo, hi) in spans.items()},
+        col={et: sub.col[lo:hi] for et, (lo, hi) in spans.items()},
+        edge={et: sub.edge_ids[lo:hi] for et, (lo, hi) in spans.items()},
+    )
+    return out.to_bidirectional()
+
+
+def test_typed_bidirectional_matches_pygs_to_bidirectional():
+    ed, g = hetero_graph(4)
+    seeds = torch.tensor([0, 5, 59, int(g.type_offsets()[1]) + 2])
+    key = SampleKey(seed=6)
+    want = _pyg_bidirectional(NeighborSampler(g, FANOUTS).sample(seeds, key), g)
+    sub = NeighborSampler(g, FANOUTS, subgraph_type="bidirectional").sample(seeds, key)
+    rewritten = set(sub.metadata["edge_types_without_ids"])
+    for e, et in enumerate(g.edge_types):
+        lo, hi = sub.edge_span(1, e)[0], sub.edge_span(sub.num_hops, e)[1]
+        assert torch.equal(sub.row[lo:hi], want.row[et]), et
+        assert torch.equal(sub.col[lo:hi], want.col[et]), et
+        if want.edge[et] is None:
+            assert e in rewritten and bool((sub.edge_ids[lo:hi] == -1).all())
+        else:
+            assert e not in rewritten and torch.equal(sub.edge_ids[lo:hi], want.edge[et])
+    # cites (paper->paper, no rev_cites) is closed under reversal; writes/rev_writes mirror
+    cites = set(zip(sub.row[: sub.edge_span(2, 0)[1]].tolist(),
+                    sub.col[: sub.edge_span(2, 0)[1]].tolist()))  # fmt: skip
+    assert cites and all((c, r) in cites for r, c in cites)
+    assert sub.row.numel() == sum(sub.num_sampled_edges)
+    with pytest.warns(UserWarning, match="does not seem to have a reverse edge type"):
+        two = Graph.from_hetero(
+            {("a", "likes", "b"): torch.tensor([[0], [1]]),
+             ("a", "hates", "b"): torch.tensor([[1], [0]])}, {"a": 2, "b": 2},
+        )  # fmt: skip
+        NeighborSampler(two, [1], subgraph_type="bidirectional")
 
 
 @pytest.mark.parametrize("semantics", ["pyg", "dgl"])

@@ -552,6 +552,38 @@ def test_hetero_induced_batch_holds_every_edge_of_each_type_among_its_nodes():
         assert sorted(b[et].e_id.tolist()) == torch.nonzero(inside).flatten().tolist(), et
 
 
+def test_hetero_bidirectional_batch_follows_pyg():
+    # PyG's rule: a type and its rev_ type both hold the union of the two, as each other's
+    # flip, without e_id, edge attributes or per-hop counts; cites (no rev_cites) is closed
+    # under reversal; rev_* types are never the key of a rewrite.
+    data = make_hetero(3)
+    loader = NeighborLoader(
+        data, HETERO_FANOUTS, input_nodes=("paper", torch.arange(12)), batch_size=12,
+        subgraph_type="bidirectional",
+    )  # fmt: skip
+    b = next(iter(loader))
+    cites, writes, rev = (
+        b["paper", "cites", "paper"],
+        b["author", "writes", "paper"],
+        b["paper", "rev_writes", "author"],
+    )
+    assert torch.equal(writes.edge_index, rev.edge_index.flip(0))
+    pairs = set(map(tuple, cites.edge_index.t().tolist()))
+    assert pairs and all((c, r) in pairs for r, c in pairs)
+    for et in data.edge_types:
+        store = b[et]
+        assert "e_id" not in store and "edge_attr" not in store
+        assert "num_sampled_edges" not in store
+        src, dst = b[et[0]].n_id[store.edge_index[0]], b[et[2]].n_id[store.edge_index[1]]
+        fwd = set(zip(data[et].edge_index[0].tolist(), data[et].edge_index[1].tolist()))
+        other = ("paper", "rev_writes", "author") if et[1] == "writes" else (
+            ("author", "writes", "paper") if et[1] == "rev_writes" else et
+        )  # fmt: skip
+        back = set(zip(data[other].edge_index[1].tolist(), data[other].edge_index[0].tolist()))
+        assert all(p in fwd or p in back for p in zip(src.tolist(), dst.tolist())), et
+    assert "num_sampled_nodes" not in b["paper"]
+
+
 def test_hetero_input_forms_and_zero_hops():
     data = make_hetero(1)
     by_type = NeighborLoader(data, [2], input_nodes="author", batch_size=50)

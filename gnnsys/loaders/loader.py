@@ -273,7 +273,10 @@ class Loader:
         sub = self.sampler.sample(seeds, SampleKey(self.seed, epoch, index))
         node_data: Dict[Any, torch.Tensor] = {}
         edge_data: Dict[Any, torch.Tensor] = {}
+        no_ids = sub.metadata.get("edge_types_without_ids", ())
         for table in self.tables:
+            if table.kind == "edge" and table.type_index in no_ids:
+                continue  # a type made bidirectional: its edges have no ids (PyG drops it)
             out = node_data if table.kind == "node" else edge_data
             out[table.key] = self._fetch(table, self._rows(table, sub))
         x = node_data[self.feature_names[0]] if self.feature_names else None

@@ -9,6 +9,7 @@ homogeneous graph is the one-type case); they hold no features and know no devic
 from __future__ import annotations
 
 import threading
+import warnings
 import weakref
 from dataclasses import dataclass
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
@@ -321,13 +322,13 @@ class NeighborSampler:
         self.fanouts = fanout_matrix(fanouts, graph, allow_empty=True)
         if subgraph_type == "induced" and self.fanouts.shape[0] == 0:
             raise ValueError("subgraph_type='induced' needs at least one hop (num_neighbors=[])")
-        if (graph.num_node_types > 1 or graph.num_edge_types > 1) and (
-            subgraph_type == "bidirectional"
-        ):
+        self._reverse_plan: Tuple[Tuple[int, int, bool], ...] = ()
+        if not graph.is_hetero and graph.num_edge_types > 1 and subgraph_type != "directional":
             raise NotImplementedError(
-                "subgraph_type='bidirectional' on a typed graph is not implemented yet; "
-                "use 'directional' or 'induced'"
+                f"subgraph_type={subgraph_type!r} needs edge type names on a typed graph"
             )
+        if graph.is_hetero and subgraph_type == "bidirectional":
+            self._reverse_plan = reverse_edge_plan(graph.edge_types)
         self.replace = bool(replace)
         self.weighted = bool(weighted)
         self.semantics = semantics
@@ -481,6 +482,7 @@ class NeighborSampler:
         else:
             nse = np.zeros(0, np.int64)
         csc = True
+        no_ids: Tuple[int, ...] = ()
         induced_sg = self.subgraph_type == "induced"
         if induced_sg:
             induced = _kernels.choose(
@@ -492,12 +494,25 @@ class NeighborSampler:
             )  # fmt: skip
             nse = (edge_ptr[1:] - edge_ptr[:-1]).reshape(-1, num_hops).sum(axis=0)
             csc = False
+        elif self.subgraph_type == "bidirectional" and typed:
+            if num_hops:
+                edge_index, eid, edge_ptr, no_ids = typed_bidirectional(
+                    edge_index, eid, edge_ptr, num_hops, self._reverse_plan
+                )
+                nse = (edge_ptr[1:] - edge_ptr[:-1]).reshape(-1, num_hops).sum(axis=0)
+            induced_sg = True  # edge_ptr stays meaningful
+            csc = False
         elif self.subgraph_type == "bidirectional":
             edge_index, eid, nse = _kernels.bidirectional_edges(
                 edge_index, eid, nse, max(int(nodes.shape[0]), 1)
             )
             csc = False
         ei = torch.from_numpy(edge_index)  # row and col are views of one [2, E] array
+        meta: Dict[str, Any] = {}
+        if self.subgraph_type != "directional":
+            meta["subgraph_type"] = self.subgraph_type
+        if no_ids:
+            meta["edge_types_without_ids"] = no_ids
         off = None
         if typed:
             off = torch.zeros(type_counts.shape[1] + 1, dtype=torch.int64)
@@ -511,9 +526,7 @@ class NeighborSampler:
             edge_ids=torch.from_numpy(eid),
             layered=self.semantics == "dgl",
             batch=torch.from_numpy(tree_out) if self.disjoint else None,
-            metadata={"subgraph_type": self.subgraph_type}
-            if self.subgraph_type != "directional"
-            else {},
+            metadata=meta,
             node_offsets=off,
             type_num_sampled_nodes=torch.from_numpy(type_counts) if typed else None,
             edge_ptr=torch.from_numpy(edge_ptr) if csc or induced_sg else None,
@@ -543,6 +556,105 @@ class NeighborSampler:
             m.stamp = 0
         m.stamp += 1
         return m.mapv, m.stamp
+
+
+def reverse_edge_plan(
+    edge_types: Sequence[Tuple[str, str, str]],
+) -> Tuple[Tuple[int, int, bool], ...]:
+    """Which edge type each edge type is made bidirectional with, by PyG 2.8's rule
+    (``HeteroSamplerOutput.to_bidirectional``): for ``(s, r, d)`` (relations named ``rev_*``
+    are skipped), its reverse ``(d, "rev_" + r, s)`` if the graph has it (both then hold the
+    union, one the other's flip); else itself when ``s == d``; else the one edge type from
+    ``d`` to ``s`` if there is exactly one; else it stays directional (with PyG's warning).
+
+    Returns (edge type, partner, partner also rewritten) triples, in edge-type order.
+    """
+    index = {tuple(et): e for e, et in enumerate(edge_types)}
+    plan = []
+    for e, (src, rel, dst) in enumerate(edge_types):
+        if rel.startswith("rev_"):
+            continue
+        rev = index.get((dst, f"rev_{rel}", src))
+        if rev is not None:
+            plan.append((e, rev, True))
+        elif src == dst:
+            plan.append((e, e, False))
+        else:
+            back = [k for k, et in enumerate(edge_types) if (et[0], et[2]) == (dst, src)]
+            if len(back) == 1:
+                plan.append((e, back[0], False))
+            else:
+                warnings.warn(
+                    f"Cannot convert to bidirectional graph since the edge type "
+                    f"{(src, rel, dst)} does not seem to have a reverse edge type",
+                    stacklevel=3,
+                )
+    return tuple(plan)
+
+
+def _coalesce_union(r: np.ndarray, c: np.ndarray, rr: np.ndarray, rc: np.ndarray):
+    # (r, c) plus the flipped (rr, rc) = (rc, rr), deduplicated, sorted by destination then
+    # source (PyG's coalesce with sort_by_row=False).
+    row = np.concatenate([r, rc])
+    col = np.concatenate([c, rr])
+    if row.size == 0:
+        return row, col
+    width = int(row.max()) + 1
+    key = np.unique(col * width + row)
+    return key % width, key // width
+
+
+def typed_bidirectional(
+    edge_index: np.ndarray,
+    eid: np.ndarray,
+    edge_ptr: np.ndarray,
+    num_hops: int,
+    plan: Tuple[Tuple[int, int, bool], ...],
+) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Tuple[int, ...]]:
+    """Rewrite a typed directional sample into PyG's bidirectional one (see
+    ``reverse_edge_plan``). A rewritten edge type has no edge ids (PyG drops its ``e_id`` and
+    edge attributes: -1 here) and keeps all its edges in its hop-1 segment.
+
+    Returns (edge_index, eid, edge_ptr, the rewritten edge types).
+    """
+    num_etypes = (edge_ptr.shape[0] - 1) // num_hops
+    spans = [
+        (int(edge_ptr[e * num_hops]), int(edge_ptr[(e + 1) * num_hops])) for e in range(num_etypes)
+    ]
+    rows = [edge_index[0, lo:hi] for lo, hi in spans]
+    cols = [edge_index[1, lo:hi] for lo, hi in spans]
+    new: Dict[int, Tuple[np.ndarray, np.ndarray]] = {}
+    for e, partner, both in plan:
+        r, c = _coalesce_union(rows[e], cols[e], rows[partner], cols[partner])
+        new[e] = (r, c)
+        if both:
+            new[partner] = (c, r)
+    parts_r, parts_c, parts_e = [], [], []
+    out_ptr = np.zeros_like(edge_ptr)
+    at = 0
+    for e in range(num_etypes):
+        lo, hi = spans[e]
+        if e in new:
+            r, c = new[e]
+            parts_r.append(r)
+            parts_c.append(c)
+            parts_e.append(np.full(r.shape[0], -1, np.int64))
+            out_ptr[e * num_hops + 1 : (e + 1) * num_hops + 1] = at + r.shape[0]
+            at += r.shape[0]
+        else:
+            parts_r.append(rows[e])
+            parts_c.append(cols[e])
+            parts_e.append(eid[lo:hi])
+            out_ptr[e * num_hops + 1 : (e + 1) * num_hops + 1] = (
+                edge_ptr[e * num_hops + 1 : (e + 1) * num_hops + 1] - lo + at
+            )
+            at += hi - lo
+    out = np.empty((2, at), np.int64)
+    if parts_r:
+        np.concatenate(parts_r, out=out[0])
+        np.concatenate(parts_c, out=out[1])
+    eids = np.concatenate(parts_e) if parts_e else np.empty(0, np.int64)
+    return out, eids, out_ptr, tuple(sorted(new))
 
 
 class FullNeighborSampler(NeighborSampler):

@@ -350,6 +350,9 @@ class _PygDataView:
             out[key] = value
         hetero = self.hetero
         off = self.graph.type_offsets()
+        rewritten = sub.metadata.get("edge_types_without_ids") if hetero else None
+        if hetero and sub.metadata.get("subgraph_type") == "bidirectional":
+            rewritten = rewritten or ()
         for t, ntype in enumerate(self.graph.node_types):
             store = out[ntype] if hetero else out
             for key, name in self.node_keys[t]:
@@ -360,7 +363,9 @@ class _PygDataView:
             if not self.node_keys[t]:
                 store.num_nodes = int(nodes.numel())
             store.n_id = nodes - off[t] if hetero and int(off[t]) else nodes
-            if hetero:
+            if hetero and rewritten is not None:
+                pass  # bidirectional: PyG drops the per-hop counts (they no longer hold)
+            elif hetero:
                 store.num_sampled_nodes = sub.type_num_sampled_nodes[:, t].tolist()
             else:
                 store.num_sampled_nodes = list(sub.num_sampled_nodes)
@@ -374,17 +379,21 @@ class _PygDataView:
             if hetero:
                 lo, hi = (sub.edge_span(1, e)[0], sub.edge_span(hops, e)[1]) if hops else (0, 0)
                 store.edge_index = ei[:, lo:hi]
-                store.e_id = sub.edge_ids[lo:hi]
-                store.num_sampled_edges = [
-                    sub.edge_span(h, e)[1] - sub.edge_span(h, e)[0] for h in range(1, hops + 1)
-                ]
+                if rewritten is None:
+                    store.e_id = sub.edge_ids[lo:hi]
+                    store.num_sampled_edges = [
+                        sub.edge_span(h, e)[1] - sub.edge_span(h, e)[0] for h in range(1, hops + 1)
+                    ]
+                elif e not in rewritten:
+                    store.e_id = sub.edge_ids[lo:hi]
             else:
                 store.edge_index = ei
                 if sub.edge_ids is not None:
                     store.e_id = sub.edge_ids
                 store.num_sampled_edges = list(sub.num_sampled_edges)
             for key, name in self.edge_keys[e]:
-                store[name] = batch.edge_data[key]
+                if key in batch.edge_data:  # absent for a type made bidirectional
+                    store[name] = batch.edge_data[key]
             for name, value in self.edge_other[e].items():
                 store[name] = value
         return out
