@@ -114,6 +114,33 @@ def require_cuda(what: str) -> None:
         )
 
 
+def nccl_device(local_rank: int, local_world_size: int, device_count: Optional[int] = None):
+    """The GPU of one NCCL rank: ``cuda:local_rank``, one GPU per rank on a machine.
+
+    NCCL refuses two ranks on one GPU only at the first collective ("Duplicate GPU detected"),
+    after every rank has loaded its data; this says so before the process group starts.
+
+    Example:
+        >>> nccl_device(1, 2, device_count=4)
+        device(type='cuda', index=1)
+    """
+    count = torch.cuda.device_count() if device_count is None else int(device_count)
+    if count < 1:
+        raise ValueError(
+            "backend 'nccl' needs a CUDA GPU per rank and this machine has none; "
+            "use gloo (--device cpu)"
+        )
+    if local_world_size > count:
+        raise ValueError(
+            f"NCCL needs one GPU per rank: {local_world_size} ranks on this machine but "
+            f"{count} GPU(s); run at most {count} rank(s) per machine (--nproc {count}) or use "
+            "gloo (--device cpu)"
+        )
+    if not 0 <= local_rank < local_world_size:
+        raise ValueError(f"local rank {local_rank} is outside 0..{local_world_size - 1}")
+    return torch.device("cuda", int(local_rank))
+
+
 def triton_device_error(what: str, device: torch.device) -> str:
     """The message for a forced Triton backend on non-CUDA tensors whose kernels were compiled
     (not interpreted): no GPU at all, or tensors on the wrong device.

@@ -376,6 +376,11 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
 
         if not torch.cuda.is_available():
             parser.error("--device cuda but CUDA is not usable here (see `gnnsys info`)")
+        if args.nproc > torch.cuda.device_count():
+            parser.error(
+                f"--device cuda --nproc {args.nproc}: NCCL needs one GPU per process and this "
+                f"machine has {torch.cuda.device_count()}"
+            )
     if args.features == "gpu" and args.device != "cuda":
         parser.error("--features gpu needs --device cuda")
     if args.layer_weight_decay is not None and args.mode not in ("pipe", "hybrid", "graph"):

@@ -130,9 +130,15 @@ def _dist_init(args: argparse.Namespace) -> tuple:
     import torch.distributed as dist
 
     backend = "nccl" if args.device == "cuda" else "gloo"
-    dist.init_process_group(backend, timeout=timedelta(seconds=120))
-    if args.device == "cuda":
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    kwargs: Dict[str, Any] = {}
+    if backend == "nccl":
+        from gnnsys._checks import nccl_device
+
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", 1)))
+        device = nccl_device(int(os.environ.get("LOCAL_RANK", 0)), local_world)
+        torch.cuda.set_device(device)
+        kwargs["device_id"] = device  # the communicator binds to this GPU at init
+    dist.init_process_group(backend, timeout=timedelta(seconds=120), **kwargs)
     return dist.get_rank(), dist.get_world_size()
 
 

@@ -86,3 +86,13 @@ def test_checks_module_does_not_import_numba_until_a_range_check():
         n.module for n in top if isinstance(n, ast.ImportFrom)
     }
     assert not any(str(x).startswith(("numba", "gnnsys._ids")) for x in names), names
+
+
+def test_nccl_device_one_gpu_per_rank():
+    assert _checks.nccl_device(1, 2, device_count=4) == torch.device("cuda", 1)
+    with pytest.raises(ValueError, match="this machine has none"):
+        _checks.nccl_device(0, 1, device_count=0)
+    with pytest.raises(ValueError, match=r"2 ranks on this machine but 1 GPU\(s\).*--nproc 1"):
+        _checks.nccl_device(1, 2, device_count=1)
+    with pytest.raises(ValueError, match="local rank 3 is outside 0..1"):
+        _checks.nccl_device(3, 2, device_count=4)

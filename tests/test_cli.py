@@ -222,3 +222,12 @@ def test_help_and_import_do_not_import_torch():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_more_cuda_processes_than_gpus_is_a_flag_error(capsys, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    err = _error(capsys, ["train", "--device", "cuda", "--mode", "ddp", "--nproc", "2"])
+    assert "NCCL needs one GPU per process and this machine has 1" in err

@@ -78,6 +78,26 @@ def test_nccl_two_ranks_match_gloo():
     _gloo_vs_nccl(nproc=2)
 
 
+@pytest.mark.slow  # six 2-rank runs
+def test_batched_point_to_point_over_gloo_gives_the_same_runs(monkeypatch):
+    # NCCL's path (sends held back and posted with the next receive in one batch_isend_irecv)
+    # run over gloo: the same losses and bytes as plain isend/irecv, and no hang.
+    train = {"epochs": 2, "lr": 0.05, "optimizer": "sgd", "timeout": 60.0}
+    specs = [
+        {"mode": "graph", "model": MODEL, "train": train},
+        {"mode": "pipe", "model": MODEL, "chunks": 4, "train": train},
+        {"mode": "hybrid", "model": MODEL, "chunks": 4, "stages": 2, "train": train},
+    ]
+    ds = _toy()
+    plain = run_many(ds, specs, nproc=2)
+    monkeypatch.setenv("GNNSYS_P2P_BATCHED", "1")
+    batched = run_many(ds, specs, nproc=2)
+    for a, b in zip(plain, batched):
+        assert a["epochs"][-1]["bytes"] == b["epochs"][-1]["bytes"]
+        for x, y in zip(a["epochs"], b["epochs"]):
+            assert y["loss"] == pytest.approx(x["loss"], abs=1e-6)
+
+
 def test_dead_rank_fails_every_rank_within_timeout():
     ds = _toy()
     t0 = time.monotonic()
@@ -181,3 +201,36 @@ def test_command_line_entry(monkeypatch, tmp_path, capsys):
         "epoch 1",
         "epoch 2",
     ]
+
+
+def test_nccl_ranks_outnumbering_gpus_fail_before_spawning(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ValueError, match="NCCL needs one GPU per rank: 2 ranks"):
+        run_many(_toy(), [{"mode": "graph", "model": MODEL}], nproc=2, backend="nccl")
+
+
+def test_nccl_process_group_is_bound_to_the_ranks_gpu(monkeypatch):
+    import torch
+    import torch.distributed as dist
+
+    from gnnsys.pipeline_parallel import launch
+
+    seen = {}
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: seen.setdefault("set", d))
+    monkeypatch.setattr(dist, "init_process_group", lambda b, **kw: seen.update(b=b, **kw))
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    launch._init_group("nccl", 1, 2, timeout=5)
+    assert seen["b"] == "nccl" and seen["device_id"] == torch.device("cuda", 1)
+    assert seen["set"] == torch.device("cuda", 1) and seen["timeout"] == 5
+    seen.clear()
+    launch._init_group("gloo", 1, 2)
+    assert "device_id" not in seen
+    # torchrun's LOCAL_RANK / LOCAL_WORLD_SIZE decide on a multi-machine run
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")
+    with pytest.raises(ValueError, match="3 ranks on this machine but 2 GPU"):
+        launch._init_group("nccl", 4, 6)

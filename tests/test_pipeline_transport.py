@@ -80,6 +80,24 @@ def _worker(rank, port, out_dir):
         "halo",
     )
     res["batched"] = (got[peer].tolist(), dict(batched.sent))
+    # Two-way point-to-point, batched: each rank isends to the other, then receives (the
+    # pattern that deadlocks unbatched NCCL). The send is held back and posted with the recv.
+    batched.isend(torch.full((3,), float(rank + 1)), peer, make_tag(3, 5, 0, FWD), "activation")
+    held = len(batched._deferred)
+    two_way = batched.recv((3,), torch.float32, peer, make_tag(3, 5, 0, FWD), "activation")
+    left = len(batched._deferred)
+    # Several held-back sends received in the other order, posted by flush.
+    if rank == 0:
+        batched.isend(torch.full((2,), 7.0), peer, make_tag(3, 6, 0, FWD), "activation")
+        batched.isend(torch.full((1,), 8.0), peer, make_tag(3, 7, 0, FWD), "activation")
+        batched.flush()
+        late = None
+    else:
+        b = batched.recv((1,), torch.float32, peer, make_tag(3, 7, 0, FWD), "activation")
+        a = batched.recv((2,), torch.float32, peer, make_tag(3, 6, 0, FWD), "activation")
+        late = (a.tolist(), b.tolist())
+    batched.flush()
+    res["two_way"] = (two_way.tolist(), held, left, late, batched.sent[(3, "activation")])
     x = torch.tensor([float(rank + 1)], dtype=torch.float64)
     t.all_reduce(x, "metrics")
     res["all_reduce"] = x.item()
@@ -115,6 +133,9 @@ def test_counts_and_timeouts_two_ranks(tmp_path):
     assert r1["exchange"] == [[0.0, 0.0, 0.0]]
     assert r0["batched"][0] == [[6.0, 6.0]] * 2 and r1["batched"][0] == [[5.0]] * 2
     assert r0["batched"][1] == {(3, "halo"): 2 * 1 * 4}
+    assert r0["two_way"][:3] == ([2.0] * 3, 1, 0) and r1["two_way"][:3] == ([1.0] * 3, 1, 0)
+    assert r1["two_way"][3] == ([7.0, 7.0], [8.0])
+    assert r0["two_way"][4] == (3 + 2 + 1) * 4 and r1["two_way"][4] == 3 * 4
     assert r0["all_reduce"] == r1["all_reduce"] == 3.0
     # Bytes counted per (epoch, kind) on the sending side, equal to what the peer received.
     assert r0["sent"][(3, "activation")] == (8 + 3) * 4

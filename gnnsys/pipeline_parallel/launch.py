@@ -180,6 +180,10 @@ def run_many(
     """
     check_choice("backend", backend, BACKENDS)
     check_int("nproc", nproc, 1)
+    if backend == "nccl":
+        from gnnsys._checks import nccl_device
+
+        nccl_device(0, nproc)  # ranks outnumbering GPUs fail here, before any spawn
     data = _as_data(dataset)
     jobs, infos = [], []
     for spec in runs:
@@ -332,10 +336,11 @@ def run_rank(
     set_threads(tcfg.threads)
     device = torch.device("cpu")
     if job.backend == "nccl":
-        local = int(os.environ.get("LOCAL_RANK", rank)) % max(torch.cuda.device_count(), 1)
-        device = torch.device("cuda", local)
+        device = _rank_gpu(rank, world)
         torch.cuda.set_device(device)
-    transport = Transport(timeout=tcfg.timeout)
+    # GNNSYS_P2P_BATCHED=1 runs NCCL's batched point-to-point path over gloo too (tests).
+    batched = True if os.environ.get("GNNSYS_P2P_BATCHED") == "1" else None
+    transport = Transport(timeout=tcfg.timeout, batched=batched)
     kw = dict(model=job.model, train=job.train, techniques=job.techniques, device=device)
     if job.mode == "graph":
         from gnnsys.pipeline_parallel.graph_parallel import GraphParallelTrainer
@@ -363,6 +368,27 @@ def run_rank(
     return trainer.fit(on_epoch=on_epoch)
 
 
+def _rank_gpu(rank: int, world: int) -> torch.device:
+    """This rank's GPU under NCCL (torchrun's LOCAL_RANK / LOCAL_WORLD_SIZE when set; else
+    every rank is on this machine): a clear error when ranks outnumber GPUs."""
+    from gnnsys._checks import nccl_device
+
+    local = int(os.environ.get("LOCAL_RANK", rank))
+    return nccl_device(local, int(os.environ.get("LOCAL_WORLD_SIZE", world)))
+
+
+def _init_group(backend: str, this_rank: int, num_ranks: int, **kwargs: Any) -> None:
+    """``init_process_group``, bound to this rank's GPU under NCCL (``device_id``: the
+    communicator is created eagerly on the right device instead of guessed at first use)."""
+    import torch.distributed as dist
+
+    if backend == "nccl":
+        device = _rank_gpu(this_rank, num_ranks)
+        torch.cuda.set_device(device)
+        kwargs["device_id"] = device
+    dist.init_process_group(backend, **kwargs)
+
+
 def _rank_main(
     rank: int, world: int, port: int, jobs: List[_Job], results: Any, stream: bool = False
 ) -> None:
@@ -375,8 +401,10 @@ def _rank_main(
 
     try:
         timeout = datetime.timedelta(seconds=max(float(j.train["timeout"]) for j in jobs))
-        dist.init_process_group(
+        _init_group(
             jobs[0].backend,
+            rank,
+            world,
             init_method=f"tcp://127.0.0.1:{port}",
             rank=rank,
             world_size=world,
@@ -606,7 +634,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         backend=args.backend,
     )
     timeout = datetime.timedelta(seconds=float(job.train["timeout"]))
-    dist.init_process_group(args.backend, timeout=timeout)
+    _init_group(args.backend, rank, world, timeout=timeout)
     result = run_rank(job, rank, world, _progress if rank == 0 else None)
     gathered: List[Any] = [None] * world
     dist.all_gather_object(gathered, result)

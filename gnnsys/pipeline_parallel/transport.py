@@ -53,8 +53,11 @@ class Transport:
 
     Args:
         timeout: seconds any single wait may block before it raises.
-        batched: post exchanges with ``batch_isend_irecv`` (needed by NCCL; default: on when the
-            backend is NCCL).
+        batched: post every point-to-point operation through ``batch_isend_irecv`` (default:
+            on when the backend is NCCL). NCCL runs a pair's operations in order on one stream,
+            so two ranks that each ``isend`` to the other and then ``recv`` would wait forever
+            on each other's send; batched, an ``isend`` is held back and posted together with
+            the next ``recv``/``exchange`` (or at ``flush``/before a collective) in one group.
 
     ``epoch`` is set by the trainer; ``sent[(epoch, kind)]`` and ``received[(epoch, kind)]`` hold
     the bytes this rank sent and received. Collectives count the bytes of the tensor this rank
@@ -81,6 +84,11 @@ class Transport:
         self.sent: Dict[Tuple[int, str], int] = defaultdict(int)
         self.received: Dict[Tuple[int, str], int] = defaultdict(int)
         self._pending: List[Tuple[Any, torch.Tensor, str]] = []
+        self._deferred: List[Tuple[Any, torch.Tensor, str]] = []  # batched isends not yet posted
+        if self.batched and dist.get_backend() == "nccl":
+            # PyTorch: a batch_isend_irecv that is a group's first collective must involve
+            # every rank; a barrier first makes the ranks' first batches free to be partial.
+            self.barrier()
 
     # ------------------------------------------------------------------ point to point
     def isend(self, tensor: torch.Tensor, dst: int, tag: int, kind: str) -> None:
@@ -90,10 +98,26 @@ class Transport:
         if t.numel() == 0:
             return
         what = f"send of {kind} to rank {dst} (tag {tag})"
+        self._count_sent(t, kind)
+        if self.batched:
+            self._deferred.append((dist.P2POp(dist.isend, t, dst, tag=tag), t, what))
+            return
         with self._guard(what):
             work = dist.isend(t, dst, tag=tag)
-        self._count_sent(t, kind)
         self._pending.append((work, t, what))
+
+    def _post(self, ops: List[Any], what: str) -> List[Any]:
+        """Post the held-back sends and ``ops`` as one batch; returns the works of ``ops``
+        (the sends' works join the pending list that ``flush`` waits for)."""
+        deferred, self._deferred = self._deferred, []
+        all_ops = [op for op, _, _ in deferred] + list(ops)
+        if not all_ops:
+            return []
+        with self._guard(what if ops else deferred[0][2]):
+            works = dist.batch_isend_irecv(all_ops)
+        for (_, t, w_what), work in zip(deferred, works):
+            self._pending.append((work, t, w_what))
+        return works[len(deferred) :]
 
     def recv(
         self,
@@ -108,8 +132,11 @@ class Transport:
         t = torch.empty(tuple(shape), dtype=dtype, device=device)
         if t.numel() == 0:
             return t
-        with self._guard(f"receive of {kind} from rank {src} (tag {tag})"):
-            self._wait(dist.irecv(t, src, tag=tag))
+        what = f"receive of {kind} from rank {src} (tag {tag})"
+        if self.batched:
+            (work,) = self._post([dist.P2POp(dist.irecv, t, src, tag=tag)], what)
+        with self._guard(what):
+            self._wait(work if self.batched else dist.irecv(t, src, tag=tag))
         self._count_received(t, kind)
         return t
 
@@ -134,11 +161,12 @@ class Transport:
         send_t = {p: x.detach().contiguous() for p, x in sends.items() if x.numel()}
         recv_t = {p: x for p, x in out.items() if x.numel()}
         peers = sorted(set(send_t) | set(recv_t))
-        with self._guard(f"{kind} exchange with ranks {peers} (tag {tag})"):
+        what = f"{kind} exchange with ranks {peers} (tag {tag})"
+        with self._guard(what):
             if self.batched:
                 ops = [dist.P2POp(dist.isend, x, p, tag=tag) for p, x in send_t.items()]
                 ops += [dist.P2POp(dist.irecv, x, p, tag=tag) for p, x in recv_t.items()]
-                works = dist.batch_isend_irecv(ops) if ops else []
+                works = self._post(ops, what)
             else:
                 works = [dist.irecv(x, p, tag=tag) for p, x in recv_t.items()]
                 works += [dist.isend(x, p, tag=tag) for p, x in send_t.items()]
@@ -151,7 +179,9 @@ class Transport:
         return out
 
     def flush(self) -> None:
-        """Wait for every pending ``isend`` (raises after the timeout)."""
+        """Post any held-back sends and wait for every pending ``isend`` (raises after the
+        timeout)."""
+        self._post([], "flush")
         pending, self._pending = self._pending, []
         for work, _, what in pending:
             with self._guard(what):
@@ -165,6 +195,7 @@ class Transport:
         """
         if dist.get_world_size(group) == 1:
             return tensor
+        self._post([], "flush")  # held-back sends go out before a collective can block on them
         with self._guard(f"all_reduce of {kind}"):
             self._wait(dist.all_reduce(tensor, group=group, async_op=True))
         self._count_sent(tensor, kind)
@@ -185,6 +216,7 @@ class Transport:
 
     def barrier(self) -> None:
         """A barrier that names the missing ranks (gloo) and never waits past the timeout."""
+        self._post([], "flush")
         with self._guard("barrier"):
             if dist.get_backend() == "gloo":
                 dist.monitored_barrier(timeout=self.timeout, wait_all_ranks=True)
