@@ -424,6 +424,23 @@ def test_gpu_graph_rules_and_device(graph):
         assert blocks[0].srcdata["feat"].is_cuda and blocks[-1].dstdata["label"].is_cuda
         assert blocks[0].device.type == "cuda" and inp.is_cuda
         assert torch.equal(blocks[0].srcdata["feat"].cpu(), graph.ndata["feat"][inp.cpu()])
+    # A CUDA graph and use_uva sample on the GPU (Triton), with the CPU sampler's batches.
+    bare = _sampler(prefetch_node_feats=[], prefetch_labels=[])
+
+    def ids(g, **kw):
+        loader = dl.DataLoader(g, torch.arange(16), bare, batch_size=8, seed=1, **kw)
+        return loader, _batches_ids(loader)
+
+    _, want = ids(graph, block_type="gnnsys")
+    own = Graph(graph.indptr.clone(), graph.indices.clone(), edge_ids=graph.edge_ids.clone())
+    on_gpu = Graph(
+        own.indptr.cuda(), own.indices.cuda(), edge_ids=own.edge_ids.cuda(), validate=False
+    )
+    for g, kw in ((own, {"use_uva": True}), (on_gpu, {})):
+        loader, got = ids(g, block_type="gnnsys", **kw)
+        assert loader._node_core.sampler.backend == "triton"
+        for (a, ea), (b, eb) in zip(got, want):
+            assert torch.equal(a.cpu(), b) and all(torch.equal(x.cpu(), y) for x, y in zip(ea, eb))
 
 
 # ---------------------------------------------------------------------------- with DGL itself
@@ -1228,3 +1245,59 @@ def test_graph_view_is_kept_with_the_graph_and_follows_its_columns(graph):
     del g, first
     gc.collect()
     assert ref() is None  # the kept view does not keep the graph alive
+
+
+# ---------------------------------------------------------------------------- GPU sampling
+def test_sampling_device_follows_dgl():
+    cpu, gpu = torch.device("cpu"), torch.device("cuda", 1)
+    assert dl._sampling_device(cpu, False, cpu) is None  # CPU graph: numba on the CPU
+    assert dl._sampling_device(cpu, False, gpu) is None  # ... also when batches go to a GPU
+    assert dl._sampling_device(cpu, True, gpu) == gpu  # use_uva: the output GPU, in place
+    assert dl._sampling_device(gpu, False, cpu) == gpu  # a CUDA graph: its own GPU
+
+
+def _batches_ids(loader):
+    out = []
+    for inp, _, blocks in loader:
+        ids = inp if isinstance(inp, torch.Tensor) else torch.cat(list(inp.values()))
+        eids = []
+        for b in blocks:
+            for et in b.canonical_etypes:
+                eids.append(b.edges[et].data[EID] if len(b.canonical_etypes) > 1 else b.edata[EID])
+        out.append((ids.clone(), [e.clone() for e in eids]))
+    return out
+
+
+def test_gpu_sampling_path_gives_the_cpu_batches(graph, hetero, monkeypatch):
+    # The DGL front's GPU path (the Triton sampler, interpreted on CPU tensors here), forced
+    # by pretending the graph wants the GPU: the same blocks as the numba path for a seed.
+    def loaders(g, indices, sampler):
+        # batches built in the caller: the Triton interpreter is not thread-safe (GPUs are)
+        return dl.DataLoader(
+            g, indices, sampler, batch_size=8, seed=3, block_type="gnnsys",
+            use_prefetch_thread=False,
+        )  # fmt: skip
+
+    cases = [
+        (graph, torch.arange(20), _sampler(fanouts=(2, 3))),
+        (graph, torch.arange(20), _sampler(fanouts=(2, 3), prob="p", replace=True)),
+        (hetero, {"item": torch.arange(12)}, dl.NeighborSampler([2, 3])),
+    ]
+    for g, idx, s in cases:
+        want = _batches_ids(loaders(g, idx, s))
+        monkeypatch.setattr(dl, "_sampling_device", lambda *a: torch.device("cpu"))
+        forced = loaders(g, idx, s)
+        assert forced._node_core.sampler.backend == "triton"
+        got = _batches_ids(forced)
+        monkeypatch.undo()
+        assert len(got) == len(want)
+        for (a, ea), (b, eb) in zip(got, want):
+            assert torch.equal(a, b) and all(torch.equal(x, y) for x, y in zip(ea, eb))
+
+
+def test_gpu_sampling_falls_back_to_the_cpu_with_a_warning(graph, monkeypatch):
+    monkeypatch.setattr(dl, "_sampling_device", lambda *a: torch.device("cpu"))
+    with pytest.warns(UserWarning, match="sampling on the CPU instead of cpu: fanouts above"):
+        loader = dl.DataLoader(graph, torch.arange(4), _sampler(fanouts=(2000,)), batch_size=4)
+    assert loader._node_core.sampler.backend == "numba"
+    next(iter(loader))

@@ -45,6 +45,7 @@ import contextlib
 import math
 import threading
 import types
+import warnings
 from dataclasses import replace
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -72,7 +73,7 @@ from gnnsys.features import FeatureStore
 from gnnsys.graph import Graph
 from gnnsys.loaders.base import SampledSubgraph, SampleKey, key_int
 from gnnsys.loaders.link import random_nodes, unique_seeds
-from gnnsys.loaders.neighbor import check_fanout, fanout_matrix
+from gnnsys.loaders.neighbor import check_fanout, fanout_matrix, graph_is_pinned
 
 __all__ = [
     "DataLoader",
@@ -270,7 +271,8 @@ class NeighborSampler:
             >>> input_nodes, output_nodes, blocks = sampler.sample(g, torch.tensor([0, 5]))
         """
         view = _prepare_view(g)
-        core = _NodeCore(view, self, block_type="auto")
+        dev = _graph_device(g)
+        core = _NodeCore(view, self, "auto", dev if dev.type == "cuda" else None)
         flat = _flat_node_seeds(view, seed_nodes, "seed_nodes")
         core.output_types = flat.dict_keys
         drop = None
@@ -828,6 +830,19 @@ def _prepare_view(g: Any, idtype: Optional[torch.dtype] = None) -> _DglGraphView
     return view
 
 
+def _sampling_device(
+    graph_device: torch.device, use_uva: bool, device: torch.device
+) -> Optional[torch.device]:
+    """Where the DGL front samples, as DGL does: on the GPU when the graph is on CUDA (its
+    device) or ``use_uva`` (the output device, reading the pinned graph in place); None: on
+    the CPU (numba)."""
+    if graph_device.type == "cuda":
+        return graph_device
+    if use_uva:
+        return device
+    return None
+
+
 def _graph_device(g: Any) -> torch.device:
     if isinstance(g, Graph):
         return g.indptr.device
@@ -1236,7 +1251,14 @@ def _prefix_counts(sub: SampledSubgraph, num_types: int) -> torch.Tensor:
 class _NodeCore:
     """Node-wise sampling (the ``Sampler`` protocol the Loader drives) and DGL collation."""
 
-    def __init__(self, view: _DglGraphView, cfg: NeighborSampler, block_type: str) -> None:
+    def __init__(
+        self,
+        view: _DglGraphView,
+        cfg: NeighborSampler,
+        block_type: str,
+        sample_device: Optional[torch.device] = None,
+        uva: bool = False,
+    ) -> None:
         from gnnsys.loaders.neighbor import NeighborSampler as _Sampler
 
         self.view = view
@@ -1244,9 +1266,20 @@ class _NodeCore:
         fanouts = cfg.fanout_matrix(view.graph)
         sg, self.pos_map, weighted = view.sampling_graph(cfg.prob, cfg.mask)
         self.graph = sg  # the Loader resolves typed table keys against it
-        self.sampler = _Sampler(
-            sg, fanouts, replace=cfg.replace, weighted=weighted, semantics="dgl"
-        )
+        kw: Dict[str, Any] = {}
+        if sample_device is not None:  # the Triton sampler (GPU; UVA over a pinned graph)
+            if uva and not graph_is_pinned(sg):
+                sg.pin_memory_()
+            kw = {"backend": "triton", "device": sample_device}
+        try:
+            self.sampler = _Sampler(
+                sg, fanouts, replace=cfg.replace, weighted=weighted, semantics="dgl", **kw
+            )
+        except NotImplementedError as e:  # a case the GPU sampler lacks: sample on the CPU
+            warnings.warn(f"sampling on the CPU instead of {sample_device}: {e}", stacklevel=3)
+            self.sampler = _Sampler(
+                sg, fanouts, replace=cfg.replace, weighted=weighted, semantics="dgl"
+            )
         self.node_feats = _resolve_names(
             cfg.prefetch_node_feats, "prefetch_node_feats", view, "node"
         )
@@ -1298,6 +1331,10 @@ class _NodeCore:
     ) -> SampledSubgraph:
         """``sample``, then drop the edges whose exclusion key is in ``drop``."""
         sub = self.sampler.sample(seeds, key_int(generator))
+        if sub.nodes.device.type != "cpu":
+            # Sampled on the GPU; ids are mapped and blocks assembled on the CPU (one copy of
+            # the batch's ids), then blocks go to the output device as CPU-sampled ones do.
+            sub = sub.to("cpu")
         pos = sub.edge_ids
         if self.pos_map is not None:
             pos = self.pos_map[pos]
@@ -1487,10 +1524,17 @@ class _EdgeCore:
     """Edge-wise sampling for link prediction: pairs, negatives, then the node sampler.
     Seeds are CSC positions of the seed edges (unique across edge types)."""
 
-    def __init__(self, view: _DglGraphView, cfg: EdgePredictionSampler, block_type: str) -> None:
+    def __init__(
+        self,
+        view: _DglGraphView,
+        cfg: EdgePredictionSampler,
+        block_type: str,
+        sample_device: Optional[torch.device] = None,
+        uva: bool = False,
+    ) -> None:
         self.view = view
         self.cfg = cfg
-        self.node = _NodeCore(view, cfg.sampler, block_type)
+        self.node = _NodeCore(view, cfg.sampler, block_type, sample_device, uva)
         self.graph = self.node.graph
         self.labels = _resolve_names(cfg.prefetch_labels, "prefetch_labels", view, "edge")
         self.label_store = FeatureStore(
@@ -1770,7 +1814,11 @@ class DataLoader:
     (then ``indices`` are edge ids). Arguments are DGL's: ``use_ddp`` gives this rank a
     contiguous shard of ``indices`` (padded like DGL unless ``drop_last``); ``device`` is where
     batches go (default: the graph's); ``use_uva=True`` keeps structure and features in host
-    memory and gathers them for a CUDA ``device`` (DGL's rules: a CPU graph, ``num_workers=0``).
+    memory (pinned in place) and samples and gathers on the CUDA ``device`` (DGL's rules: a CPU
+    graph, ``num_workers=0``). A graph on CUDA is sampled on its GPU (the Triton sampler, the
+    same batches as the CPU one for a seed); ids are then mapped and blocks assembled on the
+    CPU. A case the GPU sampler lacks (fanouts above 1024 without replacement) samples on the
+    CPU with a warning.
     torch DataLoader keywords are accepted; ``num_workers`` sets the number of sampling
     threads (gnnsys samples on threads, not processes). gnnsys extras: ``seed`` (default: drawn
     from torch's global RNG, so ``torch.manual_seed`` makes runs repeatable), ``block_type``
@@ -1904,10 +1952,13 @@ class DataLoader:
         if flat.ids.numel() == 0:
             raise ValueError(f"indices is empty: no {what} ids, so there is nothing to batch")
         self.indices = flat.ids  # global node ids / CSC positions of the seed edges
+        on = _sampling_device(graph_device, self.use_uva, self.device)
         if is_edge:
-            self._core: Union[_NodeCore, _EdgeCore] = _EdgeCore(view, graph_sampler, block_type)
+            self._core: Union[_NodeCore, _EdgeCore] = _EdgeCore(
+                view, graph_sampler, block_type, on, self.use_uva
+            )
         else:
-            self._core = _NodeCore(view, graph_sampler, block_type)
+            self._core = _NodeCore(view, graph_sampler, block_type, on, self.use_uva)
             self._core.output_types = flat.dict_keys
         if use_uva or gpu_cache:
             self._device_tables(gpu_cache.get("node", {}) if gpu_cache else {})
