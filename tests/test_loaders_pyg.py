@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.data import Data, HeteroData
 
+from gnnsys.loaders import pyg
 from gnnsys.loaders.pyg import LinkNeighborLoader, NeighborLoader
 
 
@@ -712,3 +713,54 @@ def test_pyg_loaders_are_torch_dataloaders():
     assert torch.equal(loader(torch.tensor([4, 9, 2])).n_id, b.n_id)  # deterministic
     link = LinkNeighborLoader(data, [2], batch_size=10, neg_sampling="binary")
     assert isinstance(link, torch.utils.data.DataLoader) and len(link.dataset) == 3000
+
+
+# ---------------------------------------------------------------------- GPU sampling
+def test_sampling_device_is_the_cuda_edge_index_device():
+    data = make_hetero()
+    assert pyg._sampling_device(data) is None  # CPU data: the CPU sampler
+    assert pyg._sampling_device(Data(edge_index=torch.zeros(2, 1, dtype=torch.long))) is None
+    assert pyg._sampling_device((object(), object())) is None  # remote backends: the CPU
+
+
+def test_gpu_sampling_path_gives_the_cpu_batches(monkeypatch):
+    # The NeighborLoader's GPU path (Triton sampler, interpreted on CPU tensors here), forced
+    # by pretending the data is on a GPU: the same batches as the numba path for a seed.
+    def batches(data, **kw):
+        loader = NeighborLoader(data, batch_size=8, seed=4, num_workers=1, **kw)  # one thread
+        return loader, list(loader)
+
+    hetero = make_hetero(4)
+    homo = Data(edge_index=hetero["paper", "cites", "paper"].edge_index, num_nodes=120)
+    homo.x = hetero["paper"].x
+    cases = [
+        (homo, {"num_neighbors": [3, 2], "input_nodes": torch.arange(20)}),
+        (hetero, {"num_neighbors": HETERO_FANOUTS, "input_nodes": ("paper", torch.arange(20))}),
+    ]
+    for data, kw in cases:
+        _, want = batches(data, **kw)
+        monkeypatch.setattr(pyg, "_sampling_device", lambda d: torch.device("cpu"))
+        loader, got = batches(data, **kw)
+        monkeypatch.undo()
+        assert loader.node_sampler.backend == "triton" and len(got) == len(want)
+        for a, b in zip(got, want):
+            for store_a, store_b in zip(a.stores, b.stores):
+                for key in ("n_id", "e_id", "edge_index", "x"):
+                    if key in store_b:
+                        assert torch.equal(store_a[key], store_b[key]), key
+
+
+@pytest.mark.gpu
+def test_cuda_data_is_sampled_on_its_gpu():
+    hetero = make_hetero(5)
+    homo = Data(edge_index=hetero["paper", "cites", "paper"].edge_index, num_nodes=120)
+    homo.x = hetero["paper"].x
+    kw = {"num_neighbors": [3, 2], "input_nodes": torch.arange(20), "batch_size": 8, "seed": 2}
+    want = list(NeighborLoader(homo, **kw))
+    loader = NeighborLoader(homo.cuda(), **kw)
+    assert loader.node_sampler.backend == "triton"
+    got = list(loader)
+    for a, b in zip(got, want):
+        assert a.edge_index.is_cuda and a.x.is_cuda
+        for key in ("n_id", "e_id", "edge_index", "x"):
+            assert torch.equal(a[key].cpu(), b[key]), key

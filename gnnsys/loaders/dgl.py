@@ -45,7 +45,6 @@ import contextlib
 import math
 import threading
 import types
-import warnings
 from dataclasses import replace
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -73,7 +72,7 @@ from gnnsys.features import FeatureStore
 from gnnsys.graph import Graph
 from gnnsys.loaders.base import SampledSubgraph, SampleKey, key_int
 from gnnsys.loaders.link import random_nodes, unique_seeds
-from gnnsys.loaders.neighbor import check_fanout, fanout_matrix, graph_is_pinned
+from gnnsys.loaders.neighbor import check_fanout, fanout_matrix, graph_is_pinned, sampler_on
 
 __all__ = [
     "DataLoader",
@@ -1259,27 +1258,16 @@ class _NodeCore:
         sample_device: Optional[torch.device] = None,
         uva: bool = False,
     ) -> None:
-        from gnnsys.loaders.neighbor import NeighborSampler as _Sampler
-
         self.view = view
         self.cfg = cfg
         fanouts = cfg.fanout_matrix(view.graph)
         sg, self.pos_map, weighted = view.sampling_graph(cfg.prob, cfg.mask)
         self.graph = sg  # the Loader resolves typed table keys against it
-        kw: Dict[str, Any] = {}
-        if sample_device is not None:  # the Triton sampler (GPU; UVA over a pinned graph)
-            if uva and not graph_is_pinned(sg):
-                sg.pin_memory_()
-            kw = {"backend": "triton", "device": sample_device}
-        try:
-            self.sampler = _Sampler(
-                sg, fanouts, replace=cfg.replace, weighted=weighted, semantics="dgl", **kw
-            )
-        except NotImplementedError as e:  # a case the GPU sampler lacks: sample on the CPU
-            warnings.warn(f"sampling on the CPU instead of {sample_device}: {e}", stacklevel=3)
-            self.sampler = _Sampler(
-                sg, fanouts, replace=cfg.replace, weighted=weighted, semantics="dgl"
-            )
+        if sample_device is not None and uva and not graph_is_pinned(sg):
+            sg.pin_memory_()  # the GPU sampler reads the structure in place (UVA)
+        self.sampler = sampler_on(
+            sample_device, sg, fanouts, replace=cfg.replace, weighted=weighted, semantics="dgl"
+        )
         self.node_feats = _resolve_names(
             cfg.prefetch_node_feats, "prefetch_node_feats", view, "node"
         )

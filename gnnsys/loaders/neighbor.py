@@ -230,6 +230,26 @@ def _wants_triton(graph: Graph, backend: str, device: Any) -> bool:
     return on_cuda or graph_is_pinned(graph)
 
 
+def sampler_on(
+    device: Optional[torch.device], graph: Graph, fanouts: Any, **kwargs: Any
+) -> NeighborSampler:
+    """A ``NeighborSampler`` on ``device`` for the fronts: the Triton sampler there (a CUDA
+    device; or the CPU under TRITON_INTERPRET=1), or, for a case the GPU sampler lacks (say
+    fanouts above 1024 without replacement), the CPU sampler with a warning. ``device=None``:
+    the CPU sampler.
+
+    Example:
+        >>> s = sampler_on(torch.device("cuda"), g, [10, 5], semantics="dgl")  # doctest: +SKIP
+    """
+    if device is None:
+        return NeighborSampler(graph, fanouts, **kwargs)
+    try:
+        return NeighborSampler(graph, fanouts, backend="triton", device=device, **kwargs)
+    except NotImplementedError as e:
+        warnings.warn(f"sampling on the CPU instead of {device}: {e}", stacklevel=3)
+        return NeighborSampler(graph, fanouts, **kwargs)
+
+
 def graph_is_pinned(graph: Graph) -> bool:
     """True when the graph's CSC is page-locked host memory a GPU can read in place
     (``Graph.pin_memory_()``, or torch's pinned allocator). Creates no CUDA context: memory

@@ -30,7 +30,7 @@ from gnnsys.graph import Graph
 from gnnsys.loaders.base import SampledSubgraph
 from gnnsys.loaders.link import LinkSampler, NegativeSampling
 from gnnsys.loaders.loader import Batch, Loader
-from gnnsys.loaders.neighbor import NeighborSampler, fanout_matrix
+from gnnsys.loaders.neighbor import fanout_matrix, sampler_on
 from gnnsys.unified_tensor import UnifiedTensor
 
 TEMPORAL_STRATEGIES = ("uniform", "last")
@@ -443,6 +443,24 @@ _GRAPHS: Dict[int, Tuple[Any, tuple, Graph]] = {}
 _GRAPHS_LOCK = threading.Lock()
 
 
+def _sampling_device(data: Any) -> Optional[torch.device]:
+    """The GPU a ``NeighborLoader`` samples on (a gnnsys extension: PyG samples on the CPU):
+    the device of the data's ``edge_index`` when it is on CUDA; None (the CPU) otherwise."""
+    from torch_geometric.data import HeteroData
+
+    if isinstance(data, (tuple, list)):
+        return None
+    if isinstance(data, HeteroData):
+        eis = [data[et].get("edge_index") for et in data.edge_types]
+    else:
+        eis = [getattr(data, "edge_index", None)]
+    devices = {ei.device for ei in eis if isinstance(ei, torch.Tensor)}
+    if len(devices) == 1:
+        (dev,) = devices
+        return dev if dev.type == "cuda" else None
+    return None
+
+
 def _cached_graph(data: Any, n: int, weight_attr: Optional[str], who: str) -> Graph:
     ei = data.edge_index
     if not isinstance(ei, torch.Tensor):
@@ -829,7 +847,11 @@ class NeighborLoader(_LoaderFront):
         self.input_type, seeds, self._global_input_id = view.input_nodes(input_nodes, who)
         self.input_nodes = seeds
         offset = int(view.graph.type_offsets()[self.input_type]) if view.hetero else 0
-        self.node_sampler = NeighborSampler(
+        on = _sampling_device(data)
+        if on is not None:  # batches stay on the data's GPU, as PyG's slices of CUDA data
+            opts.setdefault("device", on)
+        self.node_sampler = sampler_on(
+            on,
             view.graph,
             fanouts,
             replace=replace,
