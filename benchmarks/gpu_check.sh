@@ -71,7 +71,7 @@ LANE_C=(
   "sampler_triton|25|tests/test_loaders_sampler_triton.py -m gpu"
   "bessel|30|tests/test_ops_bessel.py -m gpu"
   "conv|30|tests/test_ops_conv.py -m gpu"
-  "loaders_dgl|10|tests/test_loaders_dgl.py -m gpu"
+  "loaders_fronts|15|tests/test_loaders_dgl.py tests/test_loaders_pyg.py -m gpu"
   "pipeline_launch|20|tests/test_pipeline_launch.py -m gpu"
 )
 # Benchmarks "name|max seconds|script and arguments", one at a time.
