@@ -62,20 +62,78 @@ def _numba_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _torch_cuda_build() -> Optional[str]:
+    """The CUDA version the installed torch was built for (``torch.version.cuda``, read from
+    torch/version.py without importing torch); None for a CPU build or no torch."""
+    import importlib.util
+    import re
+
+    spec = importlib.util.find_spec("torch")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], "version.py")
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError:
+        return None
+    m = re.search(r"^cuda\s*(?::[^=\n]*)?=\s*['\"]([^'\"]+)['\"]", text, re.M)
+    return m.group(1) if m else None
+
+
+def _cuda_devices() -> Optional[List[str]]:
+    """Names of the GPUs the CUDA driver shows this process (libcuda through ctypes, honouring
+    CUDA_VISIBLE_DEVICES); None when there is no driver. Importing torch to ask takes seconds."""
+    import ctypes
+
+    try:
+        lib = ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return None
+    count = ctypes.c_int(0)
+    if lib.cuInit(0) != 0 or lib.cuDeviceGetCount(ctypes.byref(count)) != 0:
+        return []
+    names = []
+    for i in range(count.value):
+        dev = ctypes.c_int(0)
+        buf = ctypes.create_string_buffer(256)
+        if lib.cuDeviceGet(ctypes.byref(dev), i) == 0 and lib.cuDeviceGetName(buf, 256, dev) == 0:
+            names.append(buf.value.decode(errors="replace"))
+        else:
+            names.append(f"device {i}")
+    return names
+
+
+def _cuda_line(torch_version: Optional[str]) -> str:
+    build = _torch_cuda_build()
+    if torch_version is None:
+        return "cuda usable: no (torch is not installed)"
+    if build is None:
+        return f"cuda usable: no (torch {torch_version} is a CPU build)"
+    names = _cuda_devices()
+    if names is None:
+        return f"cuda usable: no (torch built for CUDA {build}, but no CUDA driver found)"
+    if not names:
+        return f"cuda usable: no (torch built for CUDA {build}; the driver shows no GPU)"
+    return (
+        f"cuda usable: yes, {len(names)} GPU(s): {', '.join(names)} (torch built for CUDA {build})"
+    )
+
+
 def cmd_info(_: argparse.Namespace) -> int:
     """Print versions of the stack, CUDA availability and the GPU, numba's thread count.
 
-    Versions come from package metadata; only torch is imported (to ask about CUDA).
+    Nothing heavy is imported (torch alone takes seconds): versions come from package
+    metadata, CUDA from torch's build record and the driver (``_cuda_line``).
     """
-    import torch
-
     from gnnsys import __version__
 
     numba = _version("numba")
+    torch_version = _version("torch")
     lines = [
         f"gnnsys {__version__}",
         f"python {sys.version.split()[0]}",
-        f"torch {torch.__version__}",
+        f"torch {torch_version}" if torch_version else "torch not installed",
         f"numpy {_version('numpy')}",
         f"numba {numba} (threads: {_numba_threads()})" if numba else "numba not installed",
     ]
@@ -83,11 +141,7 @@ def cmd_info(_: argparse.Namespace) -> int:
     lines.append(f"triton {triton}" if triton else "triton not installed (pip install gnnsys[gpu])")
     pyg = _version("torch_geometric") or _version("torch-geometric")
     lines.append(f"torch_geometric {pyg}" if pyg else "torch_geometric not installed")
-    if torch.cuda.is_available():
-        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        lines.append(f"cuda usable: yes, {len(names)} GPU(s): {', '.join(names)}")
-    else:
-        lines.append("cuda usable: no")
+    lines.append(_cuda_line(torch_version))
     print("\n".join(lines))
     return 0
 

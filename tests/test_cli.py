@@ -29,19 +29,63 @@ def test_info(capsys):
     assert f"torch {torch.__version__}\n" in out
     assert f"numba {metadata.version('numba')} (threads: " in out
     assert "cuda usable: " + ("yes" if torch.cuda.is_available() else "no") in out
+    if torch.cuda.is_available():
+        assert f"{torch.cuda.device_count()} GPU(s): {torch.cuda.get_device_name(0)}" in out
+
+
+def test_info_reads_cuda_without_torch(monkeypatch, tmp_path):
+    # torch's build record (torch/version.py) and the driver (libcuda) decide the CUDA line.
+    import ctypes
+    import importlib.util
+
+    from gnnsys import cli
+
+    pkg = tmp_path / "torch"
+    pkg.mkdir()
+    fake = type("Spec", (), {"submodule_search_locations": [str(pkg)]})()
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: fake)
+    (pkg / "version.py").write_text("cuda: Optional[str] = '12.8'\nhip = None\n")
+    assert cli._torch_cuda_build() == "12.8"
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: (_ for _ in ()).throw(OSError(name)))
+    assert "12.8, but no CUDA driver found" in cli._cuda_line("2.9.0+cu128")
+
+    class Driver:  # two GPUs, the second's name unreadable
+        def cuInit(self, flags):
+            return 0
+
+        def cuDeviceGetCount(self, ref):
+            ref._obj.value = 2
+            return 0
+
+        def cuDeviceGet(self, ref, i):
+            ref._obj.value = i
+            return 0
+
+        def cuDeviceGetName(self, buf, n, dev):
+            if dev.value:
+                return 1
+            buf.value = b"NVIDIA H200"
+            return 0
+
+    monkeypatch.setattr(ctypes, "CDLL", lambda name: Driver())
+    line = cli._cuda_line("2.9.0+cu128")
+    assert line == "cuda usable: yes, 2 GPU(s): NVIDIA H200, device 1 (torch built for CUDA 12.8)"
+    (pkg / "version.py").write_text("cuda: Optional[str] = None\n")
+    assert cli._cuda_line("2.9.0+cpu") == "cuda usable: no (torch 2.9.0+cpu is a CPU build)"
 
 
 def _imported_after(code):
     """The heavy modules that running ``code`` in a fresh interpreter imported."""
     probe = (
         f"{code}\nimport sys\n"
-        "print(sorted(m for m in ('torch_geometric', 'triton', 'numba') if m in sys.modules))"
+        "print(sorted(m for m in ('torch', 'torch_geometric', 'triton', 'numba') "
+        "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     return out.stdout.strip().splitlines()[-1]
 
 
-def test_info_and_help_import_neither_pyg_nor_triton_nor_numba():
+def test_info_and_help_import_neither_torch_pyg_triton_nor_numba():
     # `gnnsys info` and `gnnsys --help` must stay fast: these imports alone take seconds.
     assert _imported_after("from gnnsys.cli import main; main(['info'])") == "[]"
     for argv in (["--help"], ["train", "--help"]):
