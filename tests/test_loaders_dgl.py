@@ -1004,7 +1004,6 @@ def test_dgl_sampler_objects_by_exact_class_name(graph):
     assert torch.equal(blocks[0].in_degrees(), graph.in_degrees()[out])
     # DGL samplers that sample differently are refused, naming the class
     for name, module in (
-        ("LaborSampler", "dgl.dataloading.labor_sampler"),
         ("ShaDowKHopSampler", "dgl.dataloading.shadow"),
         ("ClusterGCNSampler", "dgl.dataloading.cluster_gcn"),
     ):
@@ -1014,10 +1013,22 @@ def test_dgl_sampler_objects_by_exact_class_name(graph):
     edge = _fake_dgl("EdgePredictionSampler", "dgl.dataloading.base", fanouts=[2])
     with pytest.raises(TypeError, match="EdgePredictionSampler.*as_edge_prediction_sampler"):
         dl.DataLoader(graph, torch.arange(4), edge)
-    with pytest.raises(TypeError, match="sampler must be.*LaborSampler"):
+    with pytest.raises(TypeError, match="sampler must be.*ShaDowKHopSampler"):
         dl.as_edge_prediction_sampler(
-            _fake_dgl("LaborSampler", "dgl.dataloading.labor_sampler", fanouts=[2])
+            _fake_dgl("ShaDowKHopSampler", "dgl.dataloading.shadow", fanouts=[2])
         )
+    # DGL's LaborSampler is read by its settings into gnnsys's LABOR-0
+    labor = _fake_dgl("LaborSampler", "dgl.dataloading.labor_sampler", fanouts=[2, 3],
+                      importance_sampling=0, layer_dependency=True, **common)  # fmt: skip
+    loader = dl.DataLoader(graph, torch.arange(20), labor, batch_size=20)
+    assert isinstance(loader.graph_sampler, dl.LaborSampler)
+    assert loader.graph_sampler.layer_dependency
+    _, _, blocks = next(iter(loader))
+    assert torch.equal(blocks[0].srcdata["feat"], graph.ndata["feat"][blocks[0].srcdata[NID]])
+    lab_i = _fake_dgl("LaborSampler", "dgl.dataloading.labor_sampler", fanouts=[2],
+                      importance_sampling=1, **common)  # fmt: skip
+    with pytest.raises(NotImplementedError, match="only LABOR-0"):
+        dl.DataLoader(graph, torch.arange(4), lab_i)
 
 
 def test_blocks_view_the_samplers_csc(graph, hetero):
@@ -1098,8 +1109,9 @@ def test_with_dgl_heterograph_blocks_and_models(hetero):
         blocks[0].srcdata["feat"]["item"],
         dg.nodes["item"].data["feat"][blocks[0].srcnodes["item"].data[NID]],
     )
-    with pytest.raises(TypeError, match="LaborSampler, which gnnsys does not implement"):
-        dl.DataLoader(dg, seeds, dgl.dataloading.LaborSampler([2, 2]))
+    # DGL's own LaborSampler (LABOR-0) runs as gnnsys's
+    _, _, blocks = next(iter(dl.DataLoader(dg, seeds, dgl.dataloading.LaborSampler([2, 2]))))
+    assert blocks[0].num_edges() > 0
     # an int32 graph gives int32 ids and blocks, as DGL's loader does
     inp, out, blocks = next(
         iter(dl.DataLoader(dg.int(), seeds, dl.NeighborSampler([2, 2]), batch_size=8))
@@ -1301,3 +1313,29 @@ def test_gpu_sampling_falls_back_to_the_cpu_with_a_warning(graph, monkeypatch):
         loader = dl.DataLoader(graph, torch.arange(4), _sampler(fanouts=(2000,)), batch_size=4)
     assert loader._node_core.sampler.backend == "numba"
     next(iter(loader))
+
+
+def test_labor_sampler_blocks(graph, hetero, block_type):
+    # LABOR-0 through the DGL front: blocks keep DGL's invariants, fewer source nodes than
+    # neighbour sampling on average, typed graphs too, deterministic for a seed.
+    def run(sampler, g=graph, idx=None, seed=5):
+        idx = torch.arange(60) if idx is None else idx
+        loader = dl.DataLoader(g, idx, sampler, batch_size=60, seed=seed, block_type=block_type)
+        return list(loader)
+
+    lab = run(dl.LaborSampler([4, 4], prefetch_node_feats=["feat"]))
+    again = run(dl.LaborSampler([4, 4], prefetch_node_feats=["feat"]))
+    for (i1, _, b1), (i2, _, b2) in zip(lab, again):
+        assert torch.equal(i1, i2) and torch.equal(b1[0].edata[EID], b2[0].edata[EID])
+    inp, out, blocks = lab[0]
+    assert torch.equal(blocks[-1].dstdata[NID], out)
+    assert torch.equal(blocks[0].srcdata["feat"], graph.ndata["feat"][inp])
+    for b in blocks:  # every kept edge is a graph edge into its destination
+        u, v = b.edges()
+        eid = b.edata[EID]
+        assert torch.equal(graph.ei[0, eid], b.srcdata[NID][u.long()])
+        assert torch.equal(graph.ei[1, eid], b.dstdata[NID][v.long()])
+    typed = run(dl.LaborSampler([2, 2]), g=hetero, idx={"item": torch.arange(20)})
+    assert typed and typed[0][2][0].num_edges() > 0
+    with pytest.raises(NotImplementedError, match="prob with LaborSampler"):
+        dl.LaborSampler([2], prob="p")

@@ -764,3 +764,29 @@ def test_cuda_data_is_sampled_on_its_gpu():
         assert a.edge_index.is_cuda and a.x.is_cuda
         for key in ("n_id", "e_id", "edge_index", "x"):
             assert torch.equal(a[key].cpu(), b[key]), key
+
+
+# ---------------------------------------------------------------------- LABOR
+def test_labor_loader_batches_and_fewer_nodes(data):
+    from gnnsys.loaders.pyg import LaborLoader
+
+    kw = {"input_nodes": torch.arange(64), "batch_size": 32, "seed": 1}
+    labor = LaborLoader(data, [4, 4], **kw)
+    assert isinstance(labor, NeighborLoader) and labor.node_sampler.labor
+    nodes_labor = nodes_nbr = 0
+    first = []
+    for b, c in zip(labor, NeighborLoader(data, [4, 4], **kw)):
+        first.append(b.n_id)
+        check_batch(b, data)
+        assert b.num_sampled_nodes[0] == b.batch_size == 32
+        nodes_labor += b.n_id.numel()
+        nodes_nbr += c.n_id.numel()
+    assert nodes_labor < nodes_nbr
+    again = [b.n_id for b in LaborLoader(data, [4, 4], **kw)]  # a new loader, same seed
+    assert len(again) == len(first) and all(torch.equal(a, b) for a, b in zip(again, first))
+    hetero = make_hetero(6)
+    b = next(iter(LaborLoader(hetero, HETERO_FANOUTS, input_nodes="paper", batch_size=16,
+                              layer_dependency=True)))  # fmt: skip
+    check_hetero_batch(b, hetero, 2)
+    with pytest.raises(ValueError, match="replace is not available"):
+        LaborLoader(data, [2], replace=True)

@@ -20,6 +20,7 @@ _LAZY = {
     "Loader": "gnnsys.loaders.loader",
     "NeighborSampler": "gnnsys.loaders.neighbor",
     "FullNeighborSampler": "gnnsys.loaders.neighbor",
+    "LaborSampler": "gnnsys.loaders.neighbor",
     "LinkSampler": "gnnsys.loaders.link",
     "NegativeSampling": "gnnsys.loaders.link",
 }

@@ -225,6 +225,46 @@ def _keep_count(weights, cumw, lo, hi, f, replace, weighted):
     return f if replace else min(f, d)
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _labor_keeps(adj, edge_ids, packed, p, lkey, tree, thr):
+    # LABOR-0: edge p survives when its source's variate (shared by every destination of
+    # the batch, hence fewer distinct sources than independent draws) is below k / d.
+    u, _ = _edge_at(adj, edge_ids, packed, p)
+    return _uniform(_stream(lkey, u, tree), 0) < thr
+
+
+@njit(nogil=True, cache=True)
+def _labor_count(adj, edge_ids, packed, lo, hi, f, lkey, tree):
+    # How many of the edges [lo, hi) LABOR-0 keeps with fanout f (expected min(f, d)).
+    d = hi - lo
+    if d == 0 or f == 0:
+        return 0
+    if f < 0 or f >= d:
+        return d
+    thr = f / d
+    c = 0
+    for p in range(lo, hi):
+        if _labor_keeps(adj, edge_ids, packed, p, lkey, tree, thr):
+            c += 1
+    return c
+
+
+@njit(nogil=True, cache=True)
+def _labor_fill(adj, edge_ids, packed, lo, hi, f, lkey, tree, pos, o):
+    # The positions _labor_count counted, in CSC order, into pos[o:].
+    d = hi - lo
+    if f < 0 or f >= d:
+        for j in range(d):
+            pos[o + j] = lo + j
+        return
+    thr = f / d
+    j = o
+    for p in range(lo, hi):
+        if _labor_keeps(adj, edge_ids, packed, p, lkey, tree, thr):
+            pos[j] = p
+            j += 1
+
+
 # ---------------------------------------------------------------------- relabel maps
 @njit(nogil=True, cache=True)
 def _hash_slot(hkeys, k):
@@ -341,8 +381,15 @@ def sample_hops(
     key,
     mapv,
     stamp,
+    labor=False,
+    layer_dependency=False,
 ):
     """Sample ``fanouts.shape[0]`` hops around ``seeds`` over a typed CSC; relabel on the fly.
+
+    ``labor``: LABOR-0 (layer-neighbour sampling, Balin and Catalyurek, NeurIPS 2023) instead
+    of independent draws: each source node gets one uniform variate per (batch, edge type,
+    hop) and an edge into a destination of degree d survives when it is below fanout / d, so
+    destinations share sources. ``layer_dependency``: the same variates on every hop.
 
     Typing (a homogeneous graph is the one-type case, ``type_per_edge`` empty): nodes of type t
     are the global ids ``node_offsets[t]..node_offsets[t+1]-1``; edges into a node are grouped
@@ -425,6 +472,7 @@ def sample_hops(
         m = fhi - flo
         hk = hop_key(key, h)
         ekeys = _etype_keys(hk, num_etypes)
+        lkeys = _etype_keys(hop_key(key, 0), num_etypes) if layer_dependency else ekeys
         before = known.copy()
         # Destinations: ids dst_lo[t]..known[t]-1 within each type t (PyG: the nodes new in the
         # previous hop; DGL: every node known so far). Edge type e owns a run of offset slots,
@@ -448,9 +496,15 @@ def sample_hops(
             for q in range(dst_etype_ptr[t], dst_etype_ptr[t + 1]):
                 e = dst_etypes[q]
                 lo, hi = _segment(indptr, type_per_edge, v, e)
-                counts[base[e] + r] = _keep_count(
-                    weights, cumw, lo, hi, fanouts[h, e], replace, weighted
-                )
+                if labor:
+                    tr = tree[flo + i] if disjoint else 0
+                    counts[base[e] + r] = _labor_count(
+                        adj, edge_ids, packed, lo, hi, fanouts[h, e], lkeys[e], tr
+                    )
+                else:
+                    counts[base[e] + r] = _keep_count(
+                        weights, cumw, lo, hi, fanouts[h, e], replace, weighted
+                    )
         # Exclusive prefix sum: edge-type major, each type's destinations in id order.
         e_h = 0
         for e in range(num_etypes):
@@ -478,7 +532,9 @@ def sample_hops(
                 lo, hi = _segment(indptr, type_per_edge, v, e)
                 d = hi - lo
                 st = _stream(ekeys[e], v, tr)
-                if weighted and f >= 0:
+                if labor:
+                    _labor_fill(adj, edge_ids, packed, lo, hi, f, lkeys[e], tr, pos, o)
+                elif weighted and f >= 0:
                     if replace:
                         _weighted_with(st, cumw, lo, hi, k, pos, o)
                     else:

@@ -72,6 +72,7 @@ from gnnsys.features import FeatureStore
 from gnnsys.graph import Graph
 from gnnsys.loaders.base import SampledSubgraph, SampleKey, key_int
 from gnnsys.loaders.link import random_nodes, unique_seeds
+from gnnsys.loaders.neighbor import LaborSampler as LaborCore
 from gnnsys.loaders.neighbor import check_fanout, fanout_matrix, graph_is_pinned, sampler_on
 
 __all__ = [
@@ -80,6 +81,7 @@ __all__ = [
     "NeighborSampler",
     "MultiLayerNeighborSampler",
     "MultiLayerFullNeighborSampler",
+    "LaborSampler",
     "EdgePredictionSampler",
     "as_edge_prediction_sampler",
     "negative_sampler",
@@ -101,8 +103,9 @@ _TORCH_KWARGS = (
     "multiprocessing_context",
     "pin_memory_device",
 )
-# DGL's sampler classes this module reproduces, by exact class name (anything else from dgl,
-# e.g. LaborSampler or ShaDowKHopSampler, samples differently and is refused).
+# DGL's sampler classes this module reproduces, by exact class name (LaborSampler too, read by
+# _from_dgl_sampler; anything else from dgl, e.g. ShaDowKHopSampler, samples differently and
+# is refused).
 _DGL_SAMPLERS = ("NeighborSampler", "MultiLayerNeighborSampler", "MultiLayerFullNeighborSampler")
 
 
@@ -190,6 +193,9 @@ class NeighborSampler:
         >>> sampler = NeighborSampler([10, 15], prefetch_node_feats=["feat"])
         >>> hetero = NeighborSampler([{"cites": 5, "writes": 2}, {"cites": 10, "writes": 4}])
     """
+
+    labor = False  # LaborSampler: LABOR-0 instead of independent draws
+    layer_dependency = False
 
     def __init__(
         self,
@@ -283,6 +289,62 @@ class NeighborSampler:
 
 
 MultiLayerNeighborSampler = NeighborSampler
+
+
+class LaborSampler(NeighborSampler):
+    """DGL's ``dgl.dataloading.LaborSampler``: LABOR-0 layer-neighbour sampling
+    (``gnnsys.loaders.LaborSampler`` on the typed core), same arguments.
+
+    Each layer keeps about ``fanout`` in-edges per destination, as ``NeighborSampler``, but
+    destinations share their sources' random variates, so blocks reach fewer distinct nodes.
+    ``importance_sampling`` must be 0 (the LABOR-i iterations and their edge weights are not
+    implemented) and ``batch_dependency`` 1; ``prob`` is not implemented.
+
+    Example:
+        >>> sampler = LaborSampler([10, 10], prefetch_node_feats=["feat"])
+    """
+
+    labor = True
+
+    def __init__(
+        self,
+        fanouts: Sequence[Union[int, Mapping[Any, int]]],
+        edge_dir: str = "in",
+        prob: Optional[str] = None,
+        importance_sampling: int = 0,
+        layer_dependency: bool = False,
+        batch_dependency: int = 1,
+        prefetch_node_feats: NamesLike = None,
+        prefetch_labels: NamesLike = None,
+        prefetch_edge_feats: NamesLike = None,
+        output_device: Any = None,
+    ) -> None:
+        if importance_sampling != 0:
+            raise NotImplementedError(
+                f"importance_sampling={importance_sampling!r}: only LABOR-0 "
+                "(importance_sampling=0) is implemented"
+            )
+        if batch_dependency != 1:
+            raise NotImplementedError(
+                f"batch_dependency={batch_dependency!r}: only independent batches "
+                "(batch_dependency=1) are implemented"
+            )
+        if prob is not None:
+            raise NotImplementedError("prob with LaborSampler (weighted LABOR) is not implemented")
+        super().__init__(
+            fanouts,
+            edge_dir=edge_dir,
+            prefetch_node_feats=prefetch_node_feats,
+            prefetch_labels=prefetch_labels,
+            prefetch_edge_feats=prefetch_edge_feats,
+            output_device=output_device,
+        )
+        self.importance_sampling = 0
+        self.batch_dependency = 1
+        self.layer_dependency = bool(layer_dependency)
+
+    def __repr__(self) -> str:
+        return f"LaborSampler(fanouts={self.fanouts}, layer_dependency={self.layer_dependency})"
 
 
 class MultiLayerFullNeighborSampler(NeighborSampler):
@@ -1265,8 +1327,16 @@ class _NodeCore:
         self.graph = sg  # the Loader resolves typed table keys against it
         if sample_device is not None and uva and not graph_is_pinned(sg):
             sg.pin_memory_()  # the GPU sampler reads the structure in place (UVA)
+        labor = {"layer_dependency": cfg.layer_dependency} if cfg.labor else {}
         self.sampler = sampler_on(
-            sample_device, sg, fanouts, replace=cfg.replace, weighted=weighted, semantics="dgl"
+            sample_device,
+            sg,
+            fanouts,
+            cls=LaborCore if cfg.labor else None,
+            replace=cfg.replace,
+            weighted=weighted,
+            semantics="dgl",
+            **labor,
         )
         self.node_feats = _resolve_names(
             cfg.prefetch_node_feats, "prefetch_node_feats", view, "node"
@@ -2075,11 +2145,25 @@ NodeDataLoader = DataLoader
 
 def _from_dgl_sampler(s: Any, arg: str) -> NeighborSampler:
     """DGL's own NeighborSampler / MultiLayerNeighborSampler / MultiLayerFullNeighborSampler,
-    read by its settings; any other sampler is refused, naming its class (DGL's LaborSampler
-    or ShaDowKHopSampler, a subclass with its own sample_blocks...: they sample differently,
+    and LaborSampler (LABOR-0), read by their settings; any other sampler is refused, naming
+    its class (ShaDowKHopSampler, a subclass with its own sample_blocks...: they sample differently,
     and training on uniform neighbour samples instead would change the results unannounced)."""
     cls = type(s)
     from_dgl = cls.__module__.split(".")[0] == "dgl"
+    if from_dgl and cls.__name__ == "LaborSampler":
+        cnt = getattr(s, "cnt", None)
+        return LaborSampler(
+            list(s.fanouts),
+            edge_dir=getattr(s, "edge_dir", "in"),
+            prob=getattr(s, "prob", None),
+            importance_sampling=getattr(s, "importance_sampling", 0),
+            layer_dependency=getattr(s, "layer_dependency", False),
+            batch_dependency=int(cnt[1]) if cnt is not None else 1,
+            prefetch_node_feats=getattr(s, "prefetch_node_feats", None) or None,
+            prefetch_labels=getattr(s, "prefetch_labels", None) or None,
+            prefetch_edge_feats=getattr(s, "prefetch_edge_feats", None) or None,
+            output_device=getattr(s, "output_device", None),
+        )
     if from_dgl and cls.__name__ in _DGL_SAMPLERS:
         return NeighborSampler(
             list(s.fanouts),

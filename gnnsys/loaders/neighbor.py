@@ -231,23 +231,28 @@ def _wants_triton(graph: Graph, backend: str, device: Any) -> bool:
 
 
 def sampler_on(
-    device: Optional[torch.device], graph: Graph, fanouts: Any, **kwargs: Any
+    device: Optional[torch.device],
+    graph: Graph,
+    fanouts: Any,
+    cls: Optional[type] = None,
+    **kwargs: Any,
 ) -> NeighborSampler:
-    """A ``NeighborSampler`` on ``device`` for the fronts: the Triton sampler there (a CUDA
-    device; or the CPU under TRITON_INTERPRET=1), or, for a case the GPU sampler lacks (say
-    fanouts above 1024 without replacement), the CPU sampler with a warning. ``device=None``:
-    the CPU sampler.
+    """A ``NeighborSampler`` (or ``cls``, e.g. ``LaborSampler``) on ``device`` for the fronts:
+    the Triton sampler there (a CUDA device; or the CPU under TRITON_INTERPRET=1), or, for a
+    case the GPU sampler lacks (fanouts above 1024 without replacement, LABOR), the CPU
+    sampler with a warning. ``device=None``: the CPU sampler.
 
     Example:
         >>> s = sampler_on(torch.device("cuda"), g, [10, 5], semantics="dgl")  # doctest: +SKIP
     """
+    make = cls or NeighborSampler
     if device is None:
-        return NeighborSampler(graph, fanouts, **kwargs)
+        return make(graph, fanouts, **kwargs)
     try:
-        return NeighborSampler(graph, fanouts, backend="triton", device=device, **kwargs)
+        return make(graph, fanouts, backend="triton", device=device, **kwargs)
     except NotImplementedError as e:
         warnings.warn(f"sampling on the CPU instead of {device}: {e}", stacklevel=3)
-        return NeighborSampler(graph, fanouts, **kwargs)
+        return make(graph, fanouts, **kwargs)
 
 
 def graph_is_pinned(graph: Graph) -> bool:
@@ -319,6 +324,9 @@ class NeighborSampler:
         ([0, 1, 2, 3], [1, 2, 1])
     """
 
+    labor = False  # LaborSampler: LABOR-0 draws instead of independent ones
+    layer_dependency = False
+
     def __init__(
         self,
         graph: Graph,
@@ -359,6 +367,10 @@ class NeighborSampler:
         if self.disjoint and subgraph_type == "induced":
             raise ValueError("disjoint=True cannot be combined with subgraph_type='induced'")
         self.backend = "triton" if _wants_triton(graph, backend, device) else "numba"
+        if self.labor and self.backend == "triton":
+            raise NotImplementedError(
+                "LABOR is not implemented on the GPU sampler; use backend='numba' (the CPU)"
+            )
         self._device_sampler: Any = None
         self._maps = _RelabelMaps()
         if self.backend == "triton":
@@ -491,6 +503,8 @@ class NeighborSampler:
             key,
             mapv,
             stamp,
+            self.labor,
+            self.layer_dependency,
         )
         nodes, tree_out, edge_index, eid, type_counts, edge_ptr = out[:6]
         indptr_all, indptr_ptr, dst_start, hkeys, hvals = out[6:]
@@ -675,6 +689,64 @@ def typed_bidirectional(
         np.concatenate(parts_c, out=out[1])
     eids = np.concatenate(parts_e) if parts_e else np.empty(0, np.int64)
     return out, eids, out_ptr, tuple(sorted(new))
+
+
+class LaborSampler(NeighborSampler):
+    """LABOR-0 layer-neighbour sampling (Balin and Catalyurek, NeurIPS 2023; DGL's
+    ``LaborSampler``, GraphBolt's ``LayerNeighborSampler``) on the typed core.
+
+    Each candidate source node draws one uniform variate per batch (and edge type, and hop
+    unless ``layer_dependency``); an edge into a destination with d in-edges of its type is kept
+    when its source's variate is below ``fanout / d``. Every destination keeps min(fanout, d)
+    edges in expectation, as neighbour sampling, but destinations that share neighbours
+    mostly keep the same ones, so a batch reaches fewer distinct nodes (fewer feature rows to
+    gather). The Horvitz-Thompson mean ``sum(x_u) / (d * min(1, fanout / d))`` over the kept
+    edges is an unbiased estimate of the full-neighbourhood mean.
+
+    Args: as ``NeighborSampler`` (fanouts per hop, or per edge type), plus
+        layer_dependency: use the same variates on every hop (GraphBolt's option).
+        importance_sampling: only 0 (LABOR-0); the LABOR-i iterations are not implemented.
+        batch_dependency: only 1 (independent batches).
+    ``replace``, ``weighted`` and the GPU backend are not available.
+
+    Example:
+        >>> sub = LaborSampler(g, [10, 10]).sample(seeds, SampleKey(seed=0))
+    """
+
+    labor = True
+
+    def __init__(
+        self,
+        graph: Graph,
+        fanouts: Any,
+        *,
+        layer_dependency: bool = False,
+        importance_sampling: int = 0,
+        batch_dependency: int = 1,
+        **kwargs: Any,
+    ) -> None:
+        if importance_sampling != 0:
+            raise NotImplementedError(
+                f"importance_sampling={importance_sampling!r}: only LABOR-0 "
+                "(importance_sampling=0) is implemented"
+            )
+        if batch_dependency != 1:
+            raise NotImplementedError(
+                f"batch_dependency={batch_dependency!r}: only independent batches "
+                "(batch_dependency=1) are implemented"
+            )
+        for name in ("replace", "weighted"):
+            if kwargs.get(name):
+                raise ValueError(f"LaborSampler does not take {name}=True (LABOR-0 is uniform)")
+        self.layer_dependency = bool(layer_dependency)
+        super().__init__(graph, fanouts, **kwargs)
+
+    def __repr__(self) -> str:
+        return (
+            f"LaborSampler(fanouts={self._fanouts_repr()}, "
+            f"layer_dependency={self.layer_dependency}, semantics={self.semantics!r}, "
+            f"subgraph_type={self.subgraph_type!r}, disjoint={self.disjoint})"
+        )
 
 
 class FullNeighborSampler(NeighborSampler):

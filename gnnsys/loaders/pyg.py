@@ -1,4 +1,5 @@
-"""PyG drop-ins: ``NeighborLoader`` and ``LinkNeighborLoader`` with PyG 2.8's signatures.
+"""PyG drop-ins: ``NeighborLoader`` and ``LinkNeighborLoader`` with PyG 2.8's signatures, and
+``LaborLoader`` (NeighborLoader with LABOR-0 sampling, which PyG does not have).
 
 Switching is one import line::
 
@@ -807,6 +808,9 @@ class NeighborLoader(_LoaderFront):
         >>> out = model(batch.x, batch.edge_index)[: batch.batch_size]
     """
 
+    _sampler_cls: Any = None  # LaborLoader: LaborSampler
+    _sampler_options: Dict[str, Any] = {}
+
     def __init__(
         self,
         data: Any,
@@ -854,6 +858,8 @@ class NeighborLoader(_LoaderFront):
             on,
             view.graph,
             fanouts,
+            self._sampler_cls,
+            **self._sampler_options,
             replace=replace,
             weighted=weight_attr is not None,
             subgraph_type=sg_type,
@@ -882,6 +888,32 @@ class NeighborLoader(_LoaderFront):
 
 
 # ---------------------------------------------------------------------- LinkNeighborLoader
+class LaborLoader(NeighborLoader):
+    """``NeighborLoader`` with LABOR-0 layer-neighbour sampling (``gnnsys.loaders.LaborSampler``;
+    PyG has no LABOR): the same arguments and batches' fields, plus ``layer_dependency`` (the
+    same random variates on every hop). Each destination keeps ``num_neighbors`` in-edges in
+    expectation, but destinations share their sources' variates, so a batch reaches fewer
+    distinct nodes and gathers fewer feature rows. ``replace`` and ``weight_attr`` are not
+    available.
+
+    Example:
+        >>> from gnnsys.loaders.pyg import LaborLoader
+        >>> loader = LaborLoader(data, num_neighbors=[15, 10], input_nodes=data.train_mask,
+        ...                      batch_size=1024, shuffle=True)
+    """
+
+    def __init__(self, data: Any, num_neighbors: Any, *, layer_dependency: bool = False,
+                 **kwargs: Any) -> None:  # fmt: skip
+        for name in ("replace", "weight_attr"):
+            if kwargs.get(name):
+                raise ValueError(f"LaborLoader: {name} is not available with LABOR-0")
+        from gnnsys.loaders.neighbor import LaborSampler
+
+        self._sampler_cls = LaborSampler
+        self._sampler_options = {"layer_dependency": bool(layer_dependency)}
+        super().__init__(data, num_neighbors, **kwargs)
+
+
 class LinkNeighborLoader(_LoaderFront):
     """PyG's ``LinkNeighborLoader`` on gnnsys kernels (binary and triplet negative sampling).
 
