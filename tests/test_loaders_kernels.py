@@ -129,6 +129,8 @@ def test_stamped_map_needs_no_reset():
     args = (indptr, adj, np.empty(0, np.int64), False, np.empty(0), np.empty(0), *typing)
     fanouts = np.array([[2], [2]], np.int64)
     tail = (np.empty(0, np.int64), fanouts, False, False, False, False, 1, mapv)
-    first = K.sample_hops_serial(*args, np.array([0], np.int64), *tail, 1)
-    second = K.sample_hops_serial(*args, np.array([1], np.int64), *tail, 2)
+    none = np.empty(0, np.int64)
+    modes = (False, False, none, none, none, False)  # not LABOR, not temporal
+    first = K.sample_hops_serial(*args, np.array([0], np.int64), *tail, 1, *modes)
+    second = K.sample_hops_serial(*args, np.array([1], np.int64), *tail, 2, *modes)
     assert first[0].tolist() == [0, 1, 2] and second[0].tolist() == [1, 2]

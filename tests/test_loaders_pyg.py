@@ -230,8 +230,8 @@ def test_link_no_negatives(data):
 
 # ---------------------------------------------------------------------- refusals
 def test_unsupported_arguments_raise_not_implemented(data):
-    with pytest.raises(NotImplementedError, match="time_attr"):
-        NeighborLoader(data, [2], time_attr="t")
+    with pytest.raises(ValueError, match="'t' is neither a node nor an edge attribute"):
+        NeighborLoader(data, [2], time_attr="t")  # temporal: tests/test_loaders_temporal.py
     with pytest.raises(NotImplementedError, match="neighbor_sampler"):
         NeighborLoader(data, [2], neighbor_sampler=object())
     with pytest.raises(NotImplementedError, match="'frobnicate'"):

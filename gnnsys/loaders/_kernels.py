@@ -265,6 +265,58 @@ def _labor_fill(adj, edge_ids, packed, lo, hi, f, lkey, tree, pos, o):
             j += 1
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _edge_time(adj, edge_ids, packed, node_time, edge_time, p):
+    # The time of CSC edge p: its own (edge-level), else its source's (node-level).
+    if edge_time.shape[0] > 0:
+        return edge_time[p]
+    u, _ = _edge_at(adj, edge_ids, packed, p)
+    return node_time[u]
+
+
+@njit(nogil=True, cache=True)
+def _temporal_count(adj, edge_ids, packed, node_time, edge_time, lo, hi, bound):
+    # Edges of [lo, hi) not newer than bound (the seed's time): the ones a destination may use.
+    c = 0
+    for p in range(lo, hi):
+        if _edge_time(adj, edge_ids, packed, node_time, edge_time, p) <= bound:
+            c += 1
+    return c
+
+
+@njit(nogil=True, cache=True)
+def _temporal_fill(adj, edge_ids, packed, node_time, edge_time, lo, hi, bound, st, f, k,
+                   replace, last, pos, o):  # fmt: skip
+    # Draw k of the edges of [lo, hi) not newer than bound into pos[o:]: uniformly (Floyd, or
+    # independent draws with replacement) or the k most recent ("last"; ties: later position).
+    c = _temporal_count(adj, edge_ids, packed, node_time, edge_time, lo, hi, bound)
+    cand = np.empty(c, np.int64)
+    times = np.empty(c if last else 0, np.int64)
+    j = 0
+    for p in range(lo, hi):
+        t = _edge_time(adj, edge_ids, packed, node_time, edge_time, p)
+        if t <= bound:
+            cand[j] = p
+            if last:
+                times[j] = t
+            j += 1
+    if f < 0 or (k == c and not replace):
+        for j in range(k):
+            pos[o + j] = cand[j]
+    elif last:
+        order = np.argsort(times, kind="mergesort")  # stable: ties keep CSC order
+        chosen = np.sort(cand[order[c - k :]])
+        for j in range(k):
+            pos[o + j] = chosen[j]
+    elif replace:
+        for j in range(k):
+            pos[o + j] = cand[_below(st, j, c)]
+    else:
+        _floyd(st, 0, c, k, pos, o)
+        for j in range(k):
+            pos[o + j] = cand[pos[o + j]]
+
+
 # ---------------------------------------------------------------------- relabel maps
 @njit(nogil=True, cache=True)
 def _hash_slot(hkeys, k):
@@ -381,8 +433,12 @@ def sample_hops(
     key,
     mapv,
     stamp,
-    labor=False,
-    layer_dependency=False,
+    labor,
+    layer_dependency,
+    node_time,
+    edge_time,
+    seed_time,
+    temporal_last,
 ):
     """Sample ``fanouts.shape[0]`` hops around ``seeds`` over a typed CSC; relabel on the fly.
 
@@ -390,6 +446,11 @@ def sample_hops(
     of independent draws: each source node gets one uniform variate per (batch, edge type,
     hop) and an edge into a destination of degree d survives when it is below fanout / d, so
     destinations share sources. ``layer_dependency``: the same variates on every hop.
+
+    Temporal sampling (``seed_time`` non-empty; needs ``disjoint``): a destination in tree r
+    may use only edges not newer than ``seed_time[r]``: an edge's time is ``edge_time`` (per
+    CSC position) when given, else its source's ``node_time``. ``temporal_last``: the most
+    recent such edges instead of a uniform draw.
 
     Typing (a homogeneous graph is the one-type case, ``type_per_edge`` empty): nodes of type t
     are the global ids ``node_offsets[t]..node_offsets[t+1]-1``; edges into a node are grouped
@@ -421,6 +482,7 @@ def sample_hops(
     num_hops = fanouts.shape[0]
     use_hash = disjoint or mapv.shape[0] == 0
     stamp_hi = np.int64(stamp) << 32
+    temporal = seed_time.shape[0] > 0
 
     # Discovery order: global id, node type and id within the type (one type: the position).
     nodes = np.empty(max(16, 2 * b), np.int64)
@@ -501,6 +563,18 @@ def sample_hops(
                     counts[base[e] + r] = _labor_count(
                         adj, edge_ids, packed, lo, hi, fanouts[h, e], lkeys[e], tr
                     )
+                elif temporal:
+                    f = fanouts[h, e]
+                    c = _temporal_count(
+                        adj, edge_ids, packed, node_time, edge_time, lo, hi,
+                        seed_time[tree[flo + i]],
+                    )  # fmt: skip
+                    if c == 0 or f == 0:
+                        counts[base[e] + r] = 0
+                    elif f < 0:
+                        counts[base[e] + r] = c
+                    else:
+                        counts[base[e] + r] = f if replace else min(f, c)
                 else:
                     counts[base[e] + r] = _keep_count(
                         weights, cumw, lo, hi, fanouts[h, e], replace, weighted
@@ -534,6 +608,9 @@ def sample_hops(
                 st = _stream(ekeys[e], v, tr)
                 if labor:
                     _labor_fill(adj, edge_ids, packed, lo, hi, f, lkeys[e], tr, pos, o)
+                elif temporal:
+                    _temporal_fill(adj, edge_ids, packed, node_time, edge_time, lo, hi,
+                                   seed_time[tr], st, f, k, replace, temporal_last, pos, o)  # fmt: skip
                 elif weighted and f >= 0:
                     if replace:
                         _weighted_with(st, cumw, lo, hi, k, pos, o)

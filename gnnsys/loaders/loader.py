@@ -128,6 +128,8 @@ class Loader:
         edge_features: a ``FeatureStore`` of edge tables (rows = the graph's edge ids; keys
             ``(edge_type, name)`` on a typed graph), fetched for the sampled edges.
         edge_feature_names: which edge tables to fetch (default: all of ``edge_features``).
+        seed_time: one time per seed for a ``TemporalNeighborSampler`` (default: the seeds'
+            node times); batch b's seeds are bounded by their own times.
         label_scope: ``"seeds"`` (labels of the batch's seeds) or ``"nodes"`` (of every node).
         device: where batches go; on CUDA the next batch is copied on a side stream from pinned
             buffers while the current one trains.
@@ -167,12 +169,22 @@ class Loader:
         pin_memory: Optional[bool] = None,
         edge_features: Any = None,
         edge_feature_names: Optional[Sequence[Any]] = None,
+        seed_time: Any = None,
     ) -> None:
         if not callable(getattr(sampler, "sample", None)):
             raise TypeError(f"sampler must have a sample(seeds, key) method, got {sampler!r}")
         tune_malloc()  # per-batch buffers stay in the heap (see loaders/_malloc.py)
         self.sampler = sampler
         self.seeds = _check_seeds(seeds, getattr(sampler, "num_inputs", None))
+        self.seed_time = None
+        if seed_time is not None:
+            check = getattr(sampler, "check_seed_time", None)
+            if check is None:
+                raise TypeError(
+                    f"seed_time needs a temporal sampler (TemporalNeighborSampler), got "
+                    f"{type(sampler).__name__}"
+                )
+            self.seed_time = check(seed_time, int(self.seeds.numel()))
         self.batch_size = _check_int("batch_size", batch_size, 1)
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
@@ -270,7 +282,11 @@ class Loader:
 
     def make_batch(self, index: int, epoch: int, seeds: torch.Tensor, pos: torch.Tensor) -> Batch:
         """Run the sample and fetch stages for one batch (in the calling thread)."""
-        sub = self.sampler.sample(seeds, SampleKey(self.seed, epoch, index))
+        key = SampleKey(self.seed, epoch, index)
+        if self.seed_time is not None:  # a temporal sampler: each seed's time, in batch order
+            sub = self.sampler.sample(seeds, key, seed_time=self.seed_time[pos.numpy()])
+        else:
+            sub = self.sampler.sample(seeds, key)
         node_data: Dict[Any, torch.Tensor] = {}
         edge_data: Dict[Any, torch.Tensor] = {}
         no_ids = sub.metadata.get("edge_types_without_ids", ())

@@ -24,6 +24,8 @@ from gnnsys.loaders._malloc import tune_malloc
 from gnnsys.loaders.base import KeyLike, SampledSubgraph, key_int
 
 SEMANTICS = ("pyg", "dgl")
+TEMPORAL_STRATEGIES = ("uniform", "last")
+_NO_TIME = np.empty(0, np.int64)
 BACKENDS = ("auto", "numba", "triton")
 SUBGRAPH_TYPES = ("directional", "bidirectional", "induced")
 # Graphs up to this many nodes relabel through a dense per-thread map (8 bytes a node);
@@ -326,6 +328,7 @@ class NeighborSampler:
 
     labor = False  # LaborSampler: LABOR-0 draws instead of independent ones
     layer_dependency = False
+    temporal = False  # TemporalNeighborSampler: no edge newer than the seed's time
 
     def __init__(
         self,
@@ -367,10 +370,13 @@ class NeighborSampler:
         if self.disjoint and subgraph_type == "induced":
             raise ValueError("disjoint=True cannot be combined with subgraph_type='induced'")
         self.backend = "triton" if _wants_triton(graph, backend, device) else "numba"
-        if self.labor and self.backend == "triton":
+        if (self.labor or self.temporal) and self.backend == "triton":
+            what = "LABOR" if self.labor else "temporal sampling"
             raise NotImplementedError(
-                "LABOR is not implemented on the GPU sampler; use backend='numba' (the CPU)"
+                f"{what} is not implemented on the GPU sampler; use backend='numba' (the CPU)"
             )
+        self._node_time = self._edge_time = _NO_TIME
+        self._temporal_last = False
         self._device_sampler: Any = None
         self._maps = _RelabelMaps()
         if self.backend == "triton":
@@ -461,10 +467,13 @@ class NeighborSampler:
         seeds: torch.Tensor,
         key: int,
         seed_tree: Optional[torch.Tensor] = None,
+        seed_time: Optional[np.ndarray] = None,
     ) -> SampledSubgraph:
         """``sample`` without validation: ``seeds`` must already be checked int64 CPU ids.
 
         ``seed_tree`` (disjoint only) assigns each seed its tree; default ``arange(len(seeds))``.
+        ``seed_time`` (temporal samplers: checked, one per seed, the time dtype) bounds the
+        edges of each seed's tree (seeds of one tree share a time).
         """
         if self._device_sampler is not None:
             return self._device_sampler.sample(seeds, key, seed_tree)
@@ -505,6 +514,10 @@ class NeighborSampler:
             stamp,
             self.labor,
             self.layer_dependency,
+            self._node_time,
+            self._edge_time,
+            self._tree_times(seeds_np, tree_np, seed_time),
+            self._temporal_last,
         )
         nodes, tree_out, edge_index, eid, type_counts, edge_ptr = out[:6]
         indptr_all, indptr_ptr, dst_start, hkeys, hvals = out[6:]
@@ -570,6 +583,21 @@ class NeighborSampler:
             node_types=self.graph.node_types if typed else None,
             edge_types=self.graph.edge_types if typed else None,
         )
+
+    def _tree_times(
+        self, seeds: np.ndarray, tree: np.ndarray, seed_time: Optional[np.ndarray]
+    ) -> np.ndarray:
+        """The time bound of each tree (empty: not temporal)."""
+        if not self.temporal:
+            return _NO_TIME
+        if seed_time is None:
+            seed_time = self._node_time[seeds]
+        if tree.shape[0] == 0 or (tree.shape[0] == seeds.shape[0] and
+                                   np.array_equal(tree, np.arange(tree.shape[0]))):  # fmt: skip
+            return np.ascontiguousarray(seed_time)
+        out = np.zeros(int(tree.max()) + 1, seed_time.dtype)
+        out[tree] = seed_time
+        return out
 
     def _work(self, num_seeds: int) -> int:
         """Rough edge count of one batch (fanout -1 counted as 32), to pick serial or parallel."""
@@ -747,6 +775,159 @@ class LaborSampler(NeighborSampler):
             f"layer_dependency={self.layer_dependency}, semantics={self.semantics!r}, "
             f"subgraph_type={self.subgraph_type!r}, disjoint={self.disjoint})"
         )
+
+
+def _time_array(name: str, value: Any, count: int) -> np.ndarray:
+    """One time per item as a contiguous int64 or float64 array, checked."""
+    t = torch.as_tensor(value).detach().cpu()
+    if t.dim() != 1 or t.numel() != count:
+        raise ValueError(f"{name} must be 1-D with {count} entries, got shape {tuple(t.shape)}")
+    if t.dtype == torch.bool or t.is_complex():
+        raise TypeError(f"{name} must hold numbers (times), got {t.dtype}")
+    if t.is_floating_point():
+        a = t.double().numpy()
+        if a.size and not np.isfinite(a).all():
+            raise ValueError(
+                f"{name} must be finite; entry {int(np.flatnonzero(~np.isfinite(a))[0])} is not"
+            )
+        return np.ascontiguousarray(a)
+    return np.ascontiguousarray(t.long().numpy())
+
+
+class TemporalNeighborSampler(NeighborSampler):
+    """Neighbour sampling that never looks into the future (PyG's ``time_attr``, GraphBolt's
+    ``TemporalNeighborSampler``): every seed gets its own subgraph (``disjoint``), and a node
+    of seed s's subgraph may use only in-edges not newer than s's time.
+
+    Args: as ``NeighborSampler`` (fanouts per hop or per edge type, ``replace``,
+    ``subgraph_type``), plus exactly one of
+        node_time: a time per node (a dict per node type on a typed graph); an edge's time is
+            its source's (node-level, PyG's default).
+        edge_time: a time per edge, by the graph's edge ids (a dict per edge type, by ids
+            within the type, on a typed graph).
+        temporal_strategy: ``"uniform"`` (a uniform draw among the allowed edges) or
+            ``"last"`` (the most recent ones).
+    Times are integers or floats. ``sample(seeds, key, seed_time=...)`` takes a time per
+    seed; by default each seed's node time (required with ``edge_time``). With the ``Loader``,
+    ``Loader(sampler, seeds, seed_time=...)``. Weighted sampling, DGL semantics and the GPU
+    backend are not available.
+
+    Example:
+        >>> s = TemporalNeighborSampler(g, [10, 5], node_time=year)
+        >>> sub = s.sample(seeds, SampleKey(seed=0), seed_time=year[seeds])
+    """
+
+    temporal = True
+
+    def __init__(
+        self,
+        graph: Graph,
+        fanouts: Any,
+        *,
+        node_time: Any = None,
+        edge_time: Any = None,
+        temporal_strategy: str = "uniform",
+        **kwargs: Any,
+    ) -> None:
+        check_choice("temporal_strategy", temporal_strategy, TEMPORAL_STRATEGIES)
+        if (node_time is None) == (edge_time is None):
+            raise ValueError("give exactly one of node_time (node-level) or edge_time (edge-level)")
+        if kwargs.get("weighted"):
+            raise NotImplementedError("weighted temporal sampling is not implemented")
+        if kwargs.get("semantics", "pyg") != "pyg":
+            raise ValueError("temporal sampling needs semantics='pyg' (a subgraph per seed)")
+        if kwargs.get("disjoint") is False:
+            raise ValueError("temporal sampling is disjoint (a subgraph per seed), as in PyG")
+        kwargs["disjoint"] = True
+        super().__init__(graph, fanouts, **kwargs)
+        if node_time is not None:
+            self._node_time = _node_times(graph, node_time)
+        else:
+            self._edge_time = _edge_times_csc(graph, edge_time)
+        self._temporal_last = temporal_strategy == "last"
+        self.temporal_strategy = temporal_strategy
+
+    @property
+    def time_dtype(self) -> np.dtype:
+        t = self._node_time if self._node_time.shape[0] else self._edge_time
+        return t.dtype
+
+    def sample(
+        self, seeds: torch.Tensor, generator: KeyLike = None, seed_time: Any = None
+    ) -> SampledSubgraph:
+        """Sample around ``seeds``, each bounded by its ``seed_time`` (default: its node time).
+
+        Example:
+            >>> sub = s.sample(torch.tensor([0, 5]), SampleKey(seed=1), seed_time=[2010, 2015])
+        """
+        seeds_t = check_ids("seeds", seeds, self.graph.num_nodes, allow_empty=False)
+        return self.sample_checked(
+            seeds_t, key_int(generator), None, self.check_seed_time(seed_time, seeds_t.numel())
+        )
+
+    def check_seed_time(self, seed_time: Any, count: int) -> Optional[np.ndarray]:
+        """``seed_time`` as the kernel takes it (None: the seeds' node times)."""
+        if seed_time is None:
+            if self._node_time.shape[0] == 0:
+                raise ValueError("seed_time is required with edge-level times (edge_time)")
+            return None
+        t = _time_array("seed_time", seed_time, count)
+        return t.astype(self.time_dtype) if t.dtype != self.time_dtype else t
+
+    def __repr__(self) -> str:
+        level = "node" if self._node_time.shape[0] else "edge"
+        return (
+            f"TemporalNeighborSampler(fanouts={self._fanouts_repr()}, time={level}, "
+            f"temporal_strategy={self.temporal_strategy!r}, replace={self.replace}, "
+            f"subgraph_type={self.subgraph_type!r})"
+        )
+
+
+def _node_times(graph: Graph, node_time: Any) -> np.ndarray:
+    if isinstance(node_time, Mapping):
+        parts = []
+        off = graph.type_offsets()
+        for t, name in enumerate(graph.node_types):
+            if name not in node_time:
+                raise ValueError(f"node_time has no times for node type {name!r}")
+            parts.append(
+                _time_array(f"node_time[{name!r}]", node_time[name], int(off[t + 1] - off[t]))
+            )
+        extra = set(node_time) - set(graph.node_types)
+        if extra:
+            raise ValueError(f"node_time names node type {sorted(extra)[0]!r}, not in the graph")
+        if any(p.dtype.kind == "f" for p in parts):
+            parts = [p.astype(np.float64) for p in parts]
+        return np.ascontiguousarray(np.concatenate(parts))
+    return _time_array("node_time", node_time, graph.num_nodes)
+
+
+def _edge_times_csc(graph: Graph, edge_time: Any) -> np.ndarray:
+    """Edge times in the graph's CSC order (the kernel reads them by CSC position); given by
+    edge id (per edge type, by ids within the type, on a typed graph)."""
+    eids = graph.edge_ids.numpy() if graph.edge_ids is not None else None
+    if eids is not None and eids.size and int(eids.min()) < 0:
+        raise ValueError("edge_time needs every edge to have an id (the graph has edge id -1)")
+    if not isinstance(edge_time, Mapping):
+        if graph.num_edge_types > 1:
+            raise TypeError("edge_time on a typed graph is a dict {edge_type: times by edge id}")
+        t = _time_array("edge_time", edge_time, graph.num_edges)
+        return np.ascontiguousarray(t[eids]) if eids is not None else t
+    tpe = graph.type_per_edge
+    tpe = tpe.numpy().astype(np.int64) if tpe is not None else np.zeros(graph.num_edges, np.int64)
+    counts = np.bincount(tpe, minlength=graph.num_edge_types)
+    parts, offsets = [], [0]
+    for e, et in enumerate(graph.edge_types):
+        key = et if et in edge_time else et[1] if et[1] in edge_time else None
+        if key is None:
+            raise ValueError(f"edge_time has no times for edge type {et!r}")
+        parts.append(_time_array(f"edge_time[{et!r}]", edge_time[key], int(counts[e])))
+        offsets.append(offsets[-1] + int(counts[e]))
+    if any(p.dtype.kind == "f" for p in parts):
+        parts = [p.astype(np.float64) for p in parts]
+    flat = np.concatenate(parts)
+    local = eids if eids is not None else np.arange(graph.num_edges)
+    return np.ascontiguousarray(flat[np.asarray(offsets[:-1], np.int64)[tpe] + local])
 
 
 class FullNeighborSampler(NeighborSampler):

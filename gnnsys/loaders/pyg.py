@@ -31,7 +31,7 @@ from gnnsys.graph import Graph
 from gnnsys.loaders.base import SampledSubgraph
 from gnnsys.loaders.link import LinkSampler, NegativeSampling
 from gnnsys.loaders.loader import Batch, Loader
-from gnnsys.loaders.neighbor import fanout_matrix, sampler_on
+from gnnsys.loaders.neighbor import TemporalNeighborSampler, fanout_matrix, sampler_on
 from gnnsys.unified_tensor import UnifiedTensor
 
 TEMPORAL_STRATEGIES = ("uniform", "last")
@@ -175,6 +175,44 @@ class _PygDataView:
     @property
     def edge_table_keys(self) -> List[Any]:
         return [k for keys in self.edge_keys for k, _ in keys]
+
+    def times(self, time_attr: str, who: str) -> Dict[str, Any]:
+        """The temporal sampler's times from the ``time_attr`` tables (PyG's rule): node-level
+        when nodes carry it, else edge-level (a ``HeteroData`` may not mix both). Node or edge
+        types without it get the earliest time, so they are always allowed (as pyg-lib)."""
+        g = self.graph
+        if not isinstance(time_attr, str):
+            raise TypeError(f"{who}: time_attr must be an attribute name, got {time_attr!r}")
+        if not self.hetero:
+            for level, tables in (("node_time", self.node_tables), ("edge_time", self.edge_tables)):
+                if time_attr in tables:
+                    return {level: _as_times(tables[time_attr])}
+            raise ValueError(
+                f"{who}: the time attribute {time_attr!r} is neither a node nor an edge attribute"
+            )
+        node = {t: self.node_tables[(t, time_attr)] for t in g.node_types
+                if (t, time_attr) in self.node_tables}  # fmt: skip
+        edge = {e: self.edge_tables[(e, time_attr)] for e in g.edge_types
+                if (e, time_attr) in self.edge_tables}  # fmt: skip
+        if node and edge:
+            raise ValueError(
+                f"{who}: the time attribute {time_attr!r} holds both node-level and edge-level "
+                "times (PyG refuses this too)"
+            )
+        if not node and not edge:
+            raise ValueError(
+                f"{who}: the time attribute {time_attr!r} is neither a node nor an edge attribute"
+            )
+        if node:
+            counts = g.num_nodes_dict
+            return {"node_time": _fill_times({k: _as_times(v) for k, v in node.items()},
+                                             g.node_types, counts)}  # fmt: skip
+        tpe = g.type_per_edge
+        n_e = torch.bincount(tpe.long(), minlength=len(g.edge_types)) if tpe is not None else None
+        counts = {et: int(n_e[e]) if n_e is not None else g.num_edges
+                  for e, et in enumerate(g.edge_types)}  # fmt: skip
+        return {"edge_time": _fill_times({k: _as_times(v) for k, v in edge.items()},
+                                         g.edge_types, counts)}  # fmt: skip
 
     # -- torch_geometric.data.Data / HeteroData
     def _from_data(self, data: Any, who: str) -> None:
@@ -462,6 +500,35 @@ def _sampling_device(data: Any) -> Optional[torch.device]:
     return None
 
 
+def _as_times(value: Any) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().reshape(-1)
+    return torch.as_tensor(np.asarray(value)).reshape(-1)
+
+
+def _fill_times(given: Dict[Any, torch.Tensor], types: Sequence[Any], counts: Dict[Any, int]):
+    """Times per type; a type without them gets the earliest representable time."""
+    floating = any(t.is_floating_point() for t in given.values())
+    dtype = torch.float64 if floating else torch.int64
+    earliest = torch.finfo(dtype).min if floating else torch.iinfo(dtype).min
+    return {
+        t: given[t].to(dtype) if t in given else torch.full((counts[t],), earliest, dtype=dtype)
+        for t in types
+    }
+
+
+def _seed_times(sampler: Any, seeds: torch.Tensor, input_time: Any, who: str) -> np.ndarray:
+    """Each input's time: ``input_time``, else its node time (PyG's default)."""
+    if input_time is None:
+        if sampler._node_time.shape[0] == 0:
+            raise ValueError(f"{who}: input_time is required with an edge-level time_attr")
+        return sampler._node_time[seeds.numpy()]
+    try:
+        return sampler.check_seed_time(input_time, int(seeds.numel()))
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{who}: input_time: {err}") from None
+
+
 def _cached_graph(data: Any, n: int, weight_attr: Optional[str], who: str) -> Graph:
     ei = data.edge_index
     if not isinstance(ei, torch.Tensor):
@@ -600,7 +667,7 @@ def _check_common(
             f"{who}: temporal_strategy must be one of {TEMPORAL_STRATEGIES}, "
             f"got {temporal_strategy!r}"
         )
-    if time_attr is not None:
+    if time_attr is not None and who != "NeighborLoader":
         raise NotImplementedError(f"{who}: time_attr (temporal sampling) is not supported yet")
     if neighbor_sampler is not None:
         raise NotImplementedError(
@@ -854,17 +921,28 @@ class NeighborLoader(_LoaderFront):
         on = _sampling_device(data)
         if on is not None:  # batches stay on the data's GPU, as PyG's slices of CUDA data
             opts.setdefault("device", on)
+        cls, options = self._sampler_cls, dict(self._sampler_options)
+        self._seed_time: Optional[np.ndarray] = None
+        if time_attr is not None:
+            if cls is not None or weight_attr is not None:
+                raise NotImplementedError(f"{who}: time_attr with LABOR or weight_attr")
+            cls = TemporalNeighborSampler
+            options.update(view.times(time_attr, who), temporal_strategy=temporal_strategy)
+            disjoint = True  # as PyG: temporal sampling is disjoint
         self.node_sampler = sampler_on(
             on,
             view.graph,
             fanouts,
-            self._sampler_cls,
-            **self._sampler_options,
+            cls,
+            **options,
             replace=replace,
             weighted=weight_attr is not None,
             subgraph_type=sg_type,
             disjoint=disjoint,
         )
+        if time_attr is not None:
+            self._seed_time = _seed_times(self.node_sampler, seeds + offset, input_time, who)
+            opts["seed_time"] = self._seed_time
         self.loader = Loader(
             self.node_sampler,
             seeds + offset if offset else seeds,
@@ -884,6 +962,8 @@ class NeighborLoader(_LoaderFront):
         seeds = batch.seeds - self._input_offset if self._input_offset else batch.seeds
         store.input_id = seeds if self._global_input_id else batch.input_id
         store.batch_size = batch.batch_size
+        if self._seed_time is not None:  # PyG's seed_time: each seed's time bound
+            store.seed_time = torch.from_numpy(self._seed_time[batch.input_id.cpu().numpy()])
         return self._finish(data)
 
 

@@ -1,0 +1,208 @@
+"""TemporalNeighborSampler and the PyG front's time_attr: no sampled edge is newer than its
+seed's time (node- and edge-level, homogeneous and typed), the "last" strategy takes the most
+recent edges, per-destination counts, uniformity, determinism, the Loader's seed_time, errors."""
+
+import numba
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+from torch_geometric.data import Data, HeteroData
+
+from gnnsys.graph import Graph
+from gnnsys.loaders import Loader, SampleKey, _kernels
+from gnnsys.loaders.neighbor import TemporalNeighborSampler
+from gnnsys.loaders.pyg import NeighborLoader
+
+
+def random_graph(n=200, e=3000, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    ei = torch.stack(
+        [torch.randint(0, n, (e,), generator=g), torch.randint(0, n, (e,), generator=g)]
+    )
+    node_time = torch.randint(0, 100, (n,), generator=g)
+    edge_time = torch.randint(0, 100, (e,), generator=g)
+    return ei, Graph.from_edge_index(ei, n), node_time, edge_time
+
+
+def edge_times_of(sub, ei, node_time, edge_time, level):
+    return node_time[ei[0, sub.edge_ids]] if level == "node" else edge_time[sub.edge_ids]
+
+
+def tree_bound(sub, seed_time):
+    # each edge's destination belongs to the tree of one seed; its bound is that seed's time
+    return seed_time[sub.batch[sub.col]]
+
+
+@pytest.mark.parametrize("level", ["node", "edge"])
+@pytest.mark.parametrize("strategy", ["uniform", "last"])
+def test_no_edge_newer_than_its_seed(level, strategy):
+    ei, g, node_time, edge_time = random_graph()
+    kw = {"node_time": node_time} if level == "node" else {"edge_time": edge_time}
+    s = TemporalNeighborSampler(g, [4, 3], temporal_strategy=strategy, **kw)
+    seeds = torch.tensor([3, 17, 17, 150, 99])
+    seed_time = torch.tensor([50, 20, 80, 99, 0])
+    sub = s.sample(seeds, SampleKey(seed=1), seed_time=seed_time)
+    assert sub.batch is not None and torch.equal(sub.nodes[:5], seeds)
+    t = edge_times_of(sub, ei, node_time, edge_time, level)
+    assert sub.row.numel() > 0 and bool((t <= tree_bound(sub, seed_time)).all())
+    # every sampled edge is a graph edge between the right nodes
+    assert torch.equal(ei[0, sub.edge_ids], sub.nodes[sub.row])
+    assert torch.equal(ei[1, sub.edge_ids], sub.nodes[sub.col])
+    # hop 1: each seed keeps min(fanout, allowed in-edges); "last" keeps the most recent ones
+    lo, hi = sub.edge_span(1)
+    for i in range(5):
+        mine = (sub.col[lo:hi] == i).nonzero().flatten() + lo
+        into = (ei[1] == seeds[i]).nonzero().flatten()
+        tt = node_time[ei[0, into]] if level == "node" else edge_time[into]
+        allowed = into[tt <= seed_time[i]]
+        assert mine.numel() == min(4, allowed.numel()), i
+        if strategy == "last" and allowed.numel() > 4:
+            want_times = sorted((tt[tt <= seed_time[i]]).tolist())[-4:]
+            got = edge_times_of(sub, ei, node_time, edge_time, level)[mine - 0]
+            assert sorted(got.tolist()) == want_times
+
+
+def test_uniform_among_allowed_edges_chi_square():
+    # one destination with 12 in-edges, times 0..11; seed time 7: the 8 allowed edges are
+    # drawn uniformly (fanout 2), the newer four never
+    n = 13
+    ei = torch.stack([torch.arange(1, n), torch.zeros(n - 1, dtype=torch.long)])
+    g = Graph.from_edge_index(ei, n)
+    edge_time = torch.arange(n - 1)
+    s = TemporalNeighborSampler(g, [2], edge_time=edge_time)
+    counts = np.zeros(n - 1)
+    for b in range(2000):
+        sub = s.sample(torch.tensor([0]), SampleKey(seed=3, batch=b), seed_time=[7])
+        np.add.at(counts, sub.edge_ids.numpy(), 1)
+    assert counts[8:].sum() == 0
+    assert stats.chisquare(counts[:8]).pvalue > 1e-3, counts
+
+
+def test_typed_node_level_times_and_missing_types():
+    g0 = torch.Generator().manual_seed(2)
+    cites = torch.randint(0, 50, (2, 400), generator=g0)
+    writes = torch.stack([torch.randint(0, 30, (300,), generator=g0),
+                          torch.randint(0, 50, (300,), generator=g0)])  # fmt: skip
+    ed = {("paper", "cites", "paper"): cites, ("author", "writes", "paper"): writes}
+    g = Graph.from_hetero(ed, {"paper": 50, "author": 30})
+    year = torch.randint(2000, 2020, (50,), generator=g0)
+    authors = torch.randint(1990, 2020, (30,), generator=g0)
+    s = TemporalNeighborSampler(g, [5, 5], node_time={"paper": year, "author": authors})
+    seeds = torch.arange(10)  # papers (type 0 comes first)
+    sub = s.sample(seeds, SampleKey(seed=4))  # default: each seed's own year
+    off = g.type_offsets()
+    names = g.node_types
+    for e, et in enumerate(g.edge_types):
+        lo, hi = sub.edge_span(1, e)[0], sub.edge_span(2, e)[1]
+        st, dt = names.index(et[0]), names.index(et[2])
+        src = sub.type_nodes(st)[sub.row[lo:hi]] - off[st]
+        times = (year if et[0] == "paper" else authors)[src]
+        trees = sub.batch[int(sub.node_offsets[dt]) + sub.col[lo:hi]]
+        assert bool((times <= year[seeds][trees]).all()), et
+    with pytest.raises(ValueError, match="no times for node type 'author'"):
+        TemporalNeighborSampler(g, [2], node_time={"paper": year})
+
+
+def test_deterministic_across_thread_counts(monkeypatch):
+    ei, g, node_time, _ = random_graph(2000, 40000, seed=5)
+    seeds = torch.arange(300)
+    out = []
+    for work, threads in ((0, 1), (0, 2), (1 << 62, 1)):
+        monkeypatch.setattr(_kernels, "PARALLEL_MIN_WORK", work)
+        old = numba.get_num_threads()
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            s = TemporalNeighborSampler(g, [5, 5], node_time=node_time)
+            out.append(s.sample(seeds, SampleKey(seed=8, batch=2)))
+        finally:
+            numba.set_num_threads(old)
+    for o in out[1:]:
+        assert torch.equal(o.nodes, out[0].nodes) and torch.equal(o.edge_ids, out[0].edge_ids)
+
+
+def test_loader_passes_each_batchs_seed_times():
+    ei, g, node_time, edge_time = random_graph(seed=6)
+    seeds = torch.arange(40)
+    seed_time = torch.randint(0, 100, (40,), generator=torch.Generator().manual_seed(1))
+    s = TemporalNeighborSampler(g, [3, 3], edge_time=edge_time)
+    loader = Loader(s, seeds, batch_size=8, shuffle=True, seed=2, seed_time=seed_time)
+    n = 0
+    for b in loader:
+        sub = b.subgraph
+        bound = seed_time[b.input_id][sub.batch[sub.col]]
+        assert bool((edge_time[sub.edge_ids] <= bound).all())
+        n += 1
+    assert n == 5
+    with pytest.raises(ValueError, match="seed_time is required with edge-level times"):
+        s.sample(torch.tensor([1]), SampleKey())
+    with pytest.raises(ValueError, match="seed_time must be 1-D with 40 entries"):
+        Loader(s, seeds, seed_time=seed_time[:3])
+    from gnnsys.loaders import NeighborSampler
+
+    with pytest.raises(TypeError, match="seed_time needs a temporal sampler"):
+        Loader(NeighborSampler(g, [2]), seeds, seed_time=seed_time)
+
+
+def test_bad_options():
+    _, g, node_time, edge_time = random_graph()
+    with pytest.raises(ValueError, match="exactly one of node_time"):
+        TemporalNeighborSampler(g, [2])
+    with pytest.raises(ValueError, match="exactly one of node_time"):
+        TemporalNeighborSampler(g, [2], node_time=node_time, edge_time=edge_time)
+    with pytest.raises(ValueError, match="temporal_strategy must be one of"):
+        TemporalNeighborSampler(g, [2], node_time=node_time, temporal_strategy="recent")
+    with pytest.raises(ValueError, match="node_time must be 1-D with 200 entries"):
+        TemporalNeighborSampler(g, [2], node_time=node_time[:5])
+    with pytest.raises(ValueError, match="disjoint"):
+        TemporalNeighborSampler(g, [2], node_time=node_time, disjoint=False)
+    with pytest.raises(NotImplementedError, match="GPU sampler"):
+        TemporalNeighborSampler(g, [2], node_time=node_time, backend="triton")
+    with pytest.raises(ValueError, match="must be finite"):
+        TemporalNeighborSampler(g, [2], node_time=node_time.double() / 0)
+
+
+# ---------------------------------------------------------------------- PyG front
+def test_pyg_time_attr_node_level_batches():
+    ei, g, node_time, _ = random_graph(seed=7)
+    data = Data(x=torch.randn(200, 4), edge_index=ei, time=node_time, num_nodes=200)
+    loader = NeighborLoader(data, [4, 2], input_nodes=torch.arange(30), batch_size=10,
+                            time_attr="time", seed=3)  # fmt: skip
+    for b in loader:
+        assert torch.equal(b.seed_time, node_time[b.input_id])
+        assert torch.equal(b.time, node_time[b.n_id])  # sliced as a node attribute
+        src, dst = b.edge_index
+        assert bool((b.time[src] <= b.seed_time[b.batch[dst]]).all())
+        assert b.batch.numel() == b.n_id.numel()  # disjoint, as PyG
+    override = torch.full((30,), 10)
+    b = next(iter(NeighborLoader(data, [4, 2], input_nodes=torch.arange(30), batch_size=30,
+                                 time_attr="time", input_time=override)))  # fmt: skip
+    assert bool((b.time[b.edge_index[0]] <= 10).all()) and torch.equal(b.seed_time, override)
+
+
+def test_pyg_time_attr_edge_level_and_hetero_and_errors():
+    ei, g, _, edge_time = random_graph(seed=8)
+    data = Data(x=torch.randn(200, 4), edge_index=ei, etime=edge_time, num_nodes=200)
+    b = next(iter(NeighborLoader(data, [3], input_nodes=torch.arange(8), batch_size=8,
+                                 time_attr="etime", input_time=torch.full((8,), 40),
+                                 temporal_strategy="last")))  # fmt: skip
+    assert bool((b.etime <= 40).all()) and torch.equal(b.etime, edge_time[b.e_id])
+    with pytest.raises(ValueError, match="input_time is required with an edge-level time_attr"):
+        NeighborLoader(data, [3], input_nodes=torch.arange(8), time_attr="etime")
+    with pytest.raises(ValueError, match="'nope' is neither a node nor an edge attribute"):
+        NeighborLoader(data, [3], input_nodes=torch.arange(8), time_attr="nope")
+    h = HeteroData()
+    h["paper"].x = torch.randn(50, 3)
+    h["paper"].time = torch.randint(0, 10, (50,))
+    h["author"].x = torch.randn(20, 3)  # no time: always allowed
+    h["paper", "cites", "paper"].edge_index = torch.randint(0, 50, (2, 300))
+    h["author", "writes", "paper"].edge_index = torch.stack(
+        [torch.randint(0, 20, (200,)), torch.randint(0, 50, (200,))]
+    )
+    b = next(iter(NeighborLoader(h, [3, 3], input_nodes=("paper", torch.arange(10)),
+                                 batch_size=10, time_attr="time")))  # fmt: skip
+    p = b["paper"]
+    assert torch.equal(p.seed_time, h["paper"].time[:10])
+    src, dst = b["paper", "cites", "paper"].edge_index
+    assert bool((p.time[src] <= p.seed_time[p.batch[dst]]).all())
+    assert b["author"].n_id.numel() > 0
