@@ -21,6 +21,7 @@ _LAZY = {
     "NeighborSampler": "gnnsys.loaders.neighbor",
     "FullNeighborSampler": "gnnsys.loaders.neighbor",
     "LaborSampler": "gnnsys.loaders.neighbor",
+    "TemporalNeighborSampler": "gnnsys.loaders.neighbor",
     "LinkSampler": "gnnsys.loaders.link",
     "NegativeSampling": "gnnsys.loaders.link",
 }
