@@ -829,7 +829,10 @@ class NeighborLoader(_LoaderFront):
     ``data`` is a ``Data``, a ``HeteroData`` or a ``(FeatureStore, GraphStore)`` pair (typed
     attributes too). ``num_workers`` > 0 sets the number of loader threads (not processes);
     extra keywords ``seed``, ``device`` and ``num_threads`` are gnnsys extensions. Temporal
-    sampling (``time_attr``) raises NotImplementedError.
+    sampling (``time_attr``: a node attribute for node-level times, else an edge attribute;
+    ``input_time``, ``temporal_strategy``) follows PyG 2.8: a subgraph per seed (``batch``),
+    nothing newer than the seed's time, ``seed_time`` on the batch; it needs no pyg-lib.
+    ``(FeatureStore, GraphStore)`` pairs do not take ``time_attr`` yet.
 
     As PyG's loaders, it is a ``torch.utils.data.DataLoader`` over the input positions
     (``dataset``, ``batch_size``, ``num_workers``, ``collate_fn``, ``sampler`` ... behave as
