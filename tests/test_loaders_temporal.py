@@ -191,6 +191,10 @@ def test_pyg_time_attr_edge_level_and_hetero_and_errors():
         NeighborLoader(data, [3], input_nodes=torch.arange(8), time_attr="etime")
     with pytest.raises(ValueError, match="'nope' is neither a node nor an edge attribute"):
         NeighborLoader(data, [3], input_nodes=torch.arange(8), time_attr="nope")
+    with pytest.raises(NotImplementedError, match="time_attr with LABOR"):
+        from gnnsys.loaders.pyg import LaborLoader
+
+        LaborLoader(data, [3], input_nodes=torch.arange(8), time_attr="etime")
     h = HeteroData()
     h["paper"].x = torch.randn(50, 3)
     h["paper"].time = torch.randint(0, 10, (50,))

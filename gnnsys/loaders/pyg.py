@@ -929,6 +929,10 @@ class NeighborLoader(_LoaderFront):
         if time_attr is not None:
             if cls is not None or weight_attr is not None:
                 raise NotImplementedError(f"{who}: time_attr with LABOR or weight_attr")
+            if isinstance(data, (tuple, list)):
+                raise NotImplementedError(
+                    f"{who}: time_attr with a (FeatureStore, GraphStore) pair is not supported yet"
+                )
             cls = TemporalNeighborSampler
             options.update(view.times(time_attr, who), temporal_strategy=temporal_strategy)
             disjoint = True  # as PyG: temporal sampling is disjoint
