@@ -257,6 +257,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         f"{fanout}, or 10 per layer with --layers)",
     )
     p.add_argument(
+        "--sampler",
+        choices=("neighbor", "labor"),
+        default="neighbor",
+        help="neighbor: uniform neighbour sampling; labor: LABOR-0 (the same expected fanout, "
+        "fewer distinct nodes per batch); minibatch, ddp (default: neighbor)",
+    )
+    p.add_argument(
         "--batch-size",
         type=_positive_int("--batch-size"),
         default=1024,
@@ -437,6 +444,8 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             )
     if args.features == "gpu" and args.device != "cuda":
         parser.error("--features gpu needs --device cuda")
+    if args.sampler != "neighbor" and args.mode not in ("minibatch", "ddp"):
+        parser.error(f"--sampler applies to --mode minibatch or ddp, not {args.mode}")
     if args.layer_weight_decay is not None and args.mode not in ("pipe", "hybrid", "graph"):
         parser.error("--layer-weight-decay applies to --mode pipe, hybrid or graph")
     if args.pipe_stages is not None and args.mode != "hybrid":
@@ -482,6 +491,8 @@ def _check_hetero_args(args: argparse.Namespace, parser: argparse.ArgumentParser
     if args.features != "host":
         parser.error(f"--features {args.features}: {what}; its features stay in host memory "
                      "(--features host)")  # fmt: skip
+    if args.sampler != "neighbor":
+        parser.error(f"--sampler {args.sampler}: {what}; it samples with --sampler neighbor")
 
 
 def cmd_train(args: argparse.Namespace) -> int:

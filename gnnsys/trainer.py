@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from gnnsys.datasets import Dataset, HeteroDataset
 
 # Config keys that must match for --resume to continue a run.
-RESUME_KEYS = ("dataset", "model", "layers", "hidden", "fanout", "seed", "feature_dtype")
+RESUME_KEYS = ("dataset", "model", "layers", "hidden", "fanout", "sampler", "seed", "feature_dtype")
+_RESUME_DEFAULTS = {"sampler": "neighbor"}  # runs made before the key existed
 EVAL_BATCH = 4096
 CHECKPOINT_KEYS = ("model", "optimizer", "rng", "epoch")
 
@@ -172,7 +173,7 @@ class NodeTask:
 
     def __init__(self, args: argparse.Namespace, ds: Any, device: torch.device) -> None:
         from gnnsys.features import FeatureStore
-        from gnnsys.loaders import NeighborSampler
+        from gnnsys.loaders import LaborSampler, NeighborSampler
         from gnnsys.nn.models import GNNStack
 
         norm = "none" if args.model in ("gcn", "gcnii") else "both"
@@ -187,7 +188,8 @@ class NodeTask:
         self.edge_weight = self.graph.edge_weight if weighted else None
         self._weight_dev = self.edge_weight.to(device) if weighted else None
         self._degrees_dev = self.graph.in_degrees().to(device) if weighted else None
-        self.sampler = NeighborSampler(self.graph, args.fanout, semantics="dgl")
+        make = LaborSampler if getattr(args, "sampler", "neighbor") == "labor" else NeighborSampler
+        self.sampler = make(self.graph, args.fanout, semantics="dgl")
         self.x = _features(ds, args, device)
         self.features = FeatureStore(x=self.x)
         self.y, self.train_idx = ds.y, ds.train_idx
@@ -451,7 +453,7 @@ def _config(args: argparse.Namespace) -> Dict[str, Any]:
 def _check_resume(
     old: Dict[str, Any], config: Dict[str, Any], label: str = "checkpoint", source: str = ""
 ) -> None:
-    diff = [k for k in RESUME_KEYS if old.get(k) != config.get(k)]
+    diff = [k for k in RESUME_KEYS if old.get(k, _RESUME_DEFAULTS.get(k)) != config.get(k)]
     if diff:
         detail = ", ".join(f"{k}: {label} {old.get(k)!r} vs now {config.get(k)!r}" for k in diff)
         raise TrainError(f"--resume: the {source or label} was made with another config ({detail})")

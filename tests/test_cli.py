@@ -275,3 +275,12 @@ def test_more_cuda_processes_than_gpus_is_a_flag_error(capsys, monkeypatch):
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     err = _error(capsys, ["train", "--device", "cuda", "--mode", "ddp", "--nproc", "2"])
     assert "NCCL needs one GPU per process and this machine has 1" in err
+
+
+def test_sampler_flag_applies_to_homogeneous_minibatch_and_ddp(capsys):
+    err = _error(capsys, ["train", "--mode", "pipe", "--nproc", "2", "--sampler", "labor"])
+    assert "--sampler applies to --mode minibatch or ddp, not pipe" in err
+    err = _error(capsys, ["train", "--dataset", "synthetic:tiny-mag", "--sampler", "labor"])
+    assert "--sampler labor: --dataset synthetic:tiny-mag is heterogeneous" in err
+    err = _error(capsys, ["train", "--sampler", "fast"])
+    assert "invalid choice: 'fast'" in err

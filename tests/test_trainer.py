@@ -500,3 +500,16 @@ def test_pipe_modes_write_config_first_and_rows_as_epochs_end(tmp_path, monkeypa
     assert out[-1].startswith("outputs in ") and out[-1].endswith(
         "config.json, metrics.jsonl, curves.png"
     )
+
+
+def test_labor_sampler_trains_and_must_match_on_resume(tmp_path, capsys):
+    # --sampler labor: LABOR-0 batches (fewer nodes, same expected fanout) train the same model
+    assert main([*SHORT, "--epochs", "1", "--sampler", "labor", "--out", str(tmp_path)]) == 0
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert math.isfinite(rows[0]["loss"]) and rows[0]["test_acc"] > 0.2
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert config["sampler"] == "labor"
+    capsys.readouterr()
+    rc = main([*SHORT, "--epochs", "2", "--resume", "--out", str(tmp_path)])
+    assert rc == 1
+    assert "sampler: checkpoint 'labor' vs now 'neighbor'" in capsys.readouterr().err
