@@ -228,9 +228,12 @@ def _keep_count(weights, cumw, lo, hi, f, replace, weighted):
 @njit(nogil=True, cache=True, inline="always")
 def _labor_keeps(adj, edge_ids, packed, p, lkey, tree, thr):
     # LABOR-0: edge p survives when its source's variate (shared by every destination of
-    # the batch, hence fewer distinct sources than independent draws) is below k / d.
+    # the batch, hence fewer distinct sources than independent draws) is below k / d. One
+    # splitmix64 finaliser per edge (a bijective avalanche of key, node and tree): the scan
+    # touches every in-edge of every destination, so the hash is most of LABOR's cost.
     u, _ = _edge_at(adj, edge_ids, packed, p)
-    return _uniform(_stream(lkey, u, tree), 0) < thr
+    r = _mix((np.uint64(u) * _GOLDEN + np.uint64(tree)) ^ lkey)
+    return np.float64(r >> np.uint64(11)) * _INV53 < thr
 
 
 @njit(nogil=True, cache=True)
