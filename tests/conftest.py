@@ -24,3 +24,26 @@ def pytest_collection_modifyitems(config, items):
 def device() -> torch.device:
     """The device Triton kernels run on: CUDA when present, else CPU under TRITON_INTERPRET=1."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@pytest.fixture
+def across_threads(monkeypatch):
+    """``across_threads(fn)``: ``fn()`` under the parallel kernels with 1 and 2 numba threads
+    and under the serial twins, for determinism tests (the results must be identical)."""
+    import numba
+
+    from gnnsys.loaders import _kernels
+
+    def run(fn):
+        out = []
+        for work, threads in ((0, 1), (0, 2), (1 << 62, 1)):
+            monkeypatch.setattr(_kernels, "PARALLEL_MIN_WORK", work)
+            old = numba.get_num_threads()
+            numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+            try:
+                out.append(fn())
+            finally:
+                numba.set_num_threads(old)
+        return out
+
+    return run

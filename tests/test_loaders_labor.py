@@ -1,14 +1,13 @@
 """LaborSampler (LABOR-0) on the typed core: unbiased Horvitz-Thompson means, expected fanout
 per destination, fewer distinct nodes than neighbour sampling, determinism, options."""
 
-import numba
 import numpy as np
 import pytest
 import torch
 
 from gnnsys.datasets import rmat_dataset
 from gnnsys.graph import Graph
-from gnnsys.loaders import LaborSampler, NeighborSampler, SampleKey, _kernels
+from gnnsys.loaders import LaborSampler, NeighborSampler, SampleKey
 
 
 def stars(num_dst, deg):
@@ -107,18 +106,10 @@ def test_typed_labor_keeps_edge_types_apart():
     assert torch.equal(ed[("u", "a", "v")][0, a.edge_ids], sub.type_nodes(0)[a.indices])
 
 
-def test_deterministic_across_thread_counts(monkeypatch):
+def test_deterministic_across_thread_counts(across_threads):
     g = rmat_dataset(scale=11, edge_factor=8, feat_dim=4, num_classes=2, seed=1, cache=False).graph
     seeds = torch.arange(300)
-    out = []
-    for work, threads in ((0, 1), (0, 2), (1 << 62, 1)):
-        monkeypatch.setattr(_kernels, "PARALLEL_MIN_WORK", work)
-        old = numba.get_num_threads()
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        try:
-            out.append(LaborSampler(g, [5, 5]).sample(seeds, SampleKey(seed=8, batch=2)))
-        finally:
-            numba.set_num_threads(old)
+    out = across_threads(lambda: LaborSampler(g, [5, 5]).sample(seeds, SampleKey(8, 0, 2)))
     for o in out[1:]:
         assert torch.equal(o.nodes, out[0].nodes) and torch.equal(o.edge_ids, out[0].edge_ids)
     other = LaborSampler(g, [5, 5]).sample(seeds, SampleKey(seed=8, batch=3))

@@ -679,22 +679,15 @@ def test_typed_weighted_sampling_uses_each_types_weights():
         assert stats.chisquare(obs_b[[1, 2]], n * np.array([0.5, 0.5])).pvalue > 1e-3
 
 
-def test_typed_deterministic_across_thread_counts(monkeypatch):
-    from gnnsys.loaders import _kernels
-
+def test_typed_deterministic_across_thread_counts(across_threads):
     ed, g = hetero_graph(2, e=(3000, 2000, 500))
     seeds = torch.arange(60)
-    results = []
-    for work, threads in ((0, 1), (0, 2), (1 << 62, 1)):
-        monkeypatch.setattr(_kernels, "PARALLEL_MIN_WORK", work)
-        old = numba.get_num_threads()
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        try:
-            for sem in ("pyg", "dgl"):
-                sub = NeighborSampler(g, FANOUTS, semantics=sem).sample(seeds, SampleKey(2, 1))
-                results.append((sem, sub))
-        finally:
-            numba.set_num_threads(old)
+
+    def both():
+        return [(sem, NeighborSampler(g, FANOUTS, semantics=sem).sample(seeds, SampleKey(2, 1)))
+                for sem in ("pyg", "dgl")]  # fmt: skip
+
+    results = [r for run in across_threads(both) for r in run]
     for (sa, a), (sb, b) in zip(results[:2], results[2:4]):
         assert sa == sb and torch.equal(a.nodes, b.nodes) and torch.equal(a.row, b.row)
     for (_, a), (_, c) in zip(results[:2], results[4:]):

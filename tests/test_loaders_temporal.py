@@ -2,7 +2,6 @@
 seed's time (node- and edge-level, homogeneous and typed), the "last" strategy takes the most
 recent edges, per-destination counts, uniformity, determinism, the Loader's seed_time, errors."""
 
-import numba
 import numpy as np
 import pytest
 import torch
@@ -10,7 +9,7 @@ from scipy import stats
 from torch_geometric.data import Data, HeteroData
 
 from gnnsys.graph import Graph
-from gnnsys.loaders import Loader, SampleKey, _kernels
+from gnnsys.loaders import Loader, SampleKey
 from gnnsys.loaders.neighbor import TemporalNeighborSampler
 from gnnsys.loaders.pyg import NeighborLoader
 
@@ -104,19 +103,11 @@ def test_typed_node_level_times_and_missing_types():
         TemporalNeighborSampler(g, [2], node_time={"paper": year})
 
 
-def test_deterministic_across_thread_counts(monkeypatch):
+def test_deterministic_across_thread_counts(across_threads):
     ei, g, node_time, _ = random_graph(2000, 40000, seed=5)
     seeds = torch.arange(300)
-    out = []
-    for work, threads in ((0, 1), (0, 2), (1 << 62, 1)):
-        monkeypatch.setattr(_kernels, "PARALLEL_MIN_WORK", work)
-        old = numba.get_num_threads()
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-        try:
-            s = TemporalNeighborSampler(g, [5, 5], node_time=node_time)
-            out.append(s.sample(seeds, SampleKey(seed=8, batch=2)))
-        finally:
-            numba.set_num_threads(old)
+    s = TemporalNeighborSampler(g, [5, 5], node_time=node_time)
+    out = across_threads(lambda: s.sample(seeds, SampleKey(seed=8, batch=2)))
     for o in out[1:]:
         assert torch.equal(o.nodes, out[0].nodes) and torch.equal(o.edge_ids, out[0].edge_ids)
 

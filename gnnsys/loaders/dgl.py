@@ -73,7 +73,13 @@ from gnnsys.graph import Graph
 from gnnsys.loaders.base import SampledSubgraph, SampleKey, key_int
 from gnnsys.loaders.link import random_nodes, unique_seeds
 from gnnsys.loaders.neighbor import LaborSampler as LaborCore
-from gnnsys.loaders.neighbor import check_fanout, fanout_matrix, graph_is_pinned, sampler_on
+from gnnsys.loaders.neighbor import (
+    check_fanout,
+    check_labor_options,
+    fanout_matrix,
+    graph_is_pinned,
+    sampler_on,
+)
 
 __all__ = [
     "DataLoader",
@@ -319,16 +325,7 @@ class LaborSampler(NeighborSampler):
         prefetch_edge_feats: NamesLike = None,
         output_device: Any = None,
     ) -> None:
-        if importance_sampling != 0:
-            raise NotImplementedError(
-                f"importance_sampling={importance_sampling!r}: only LABOR-0 "
-                "(importance_sampling=0) is implemented"
-            )
-        if batch_dependency != 1:
-            raise NotImplementedError(
-                f"batch_dependency={batch_dependency!r}: only independent batches "
-                "(batch_dependency=1) are implemented"
-            )
+        check_labor_options(importance_sampling, batch_dependency)
         if prob is not None:
             raise NotImplementedError("prob with LaborSampler (weighted LABOR) is not implemented")
         super().__init__(

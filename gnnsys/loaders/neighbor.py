@@ -719,6 +719,20 @@ def typed_bidirectional(
     return out, eids, out_ptr, tuple(sorted(new))
 
 
+def check_labor_options(importance_sampling: Any, batch_dependency: Any) -> None:
+    """The LABOR options gnnsys implements (LABOR-0, independent batches); both fronts."""
+    if importance_sampling != 0:
+        raise NotImplementedError(
+            f"importance_sampling={importance_sampling!r}: only LABOR-0 "
+            "(importance_sampling=0) is implemented"
+        )
+    if batch_dependency != 1:
+        raise NotImplementedError(
+            f"batch_dependency={batch_dependency!r}: only independent batches "
+            "(batch_dependency=1) are implemented"
+        )
+
+
 class LaborSampler(NeighborSampler):
     """LABOR-0 layer-neighbour sampling (Balin and Catalyurek, NeurIPS 2023; DGL's
     ``LaborSampler``, GraphBolt's ``LayerNeighborSampler``) on the typed core.
@@ -753,16 +767,7 @@ class LaborSampler(NeighborSampler):
         batch_dependency: int = 1,
         **kwargs: Any,
     ) -> None:
-        if importance_sampling != 0:
-            raise NotImplementedError(
-                f"importance_sampling={importance_sampling!r}: only LABOR-0 "
-                "(importance_sampling=0) is implemented"
-            )
-        if batch_dependency != 1:
-            raise NotImplementedError(
-                f"batch_dependency={batch_dependency!r}: only independent batches "
-                "(batch_dependency=1) are implemented"
-            )
+        check_labor_options(importance_sampling, batch_dependency)
         for name in ("replace", "weighted"):
             if kwargs.get(name):
                 raise ValueError(f"LaborSampler does not take {name}=True (LABOR-0 is uniform)")
