@@ -94,6 +94,7 @@ def test_unified_features_reach_the_loader_with_the_device(monkeypatch):
     ds = synthetic("tiny")
     argv = ["train", "--dataset", "synthetic:tiny", "--features", "unified", "--device", "cuda"]
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)  # one pretend GPU
     args = build_parser().parse_args(argv)
     validate_train_args(args, args.parser)
     monkeypatch.undo()
