@@ -236,7 +236,7 @@ def test_unsupported_arguments_raise_not_implemented(data):
         NeighborLoader(data, [2], neighbor_sampler=object())
     with pytest.raises(NotImplementedError, match="'frobnicate'"):
         NeighborLoader(data, [2], frobnicate=True)
-    with pytest.raises(NotImplementedError, match="time_attr"):
+    with pytest.raises(ValueError, match="'t' is neither a node nor an edge attribute"):
         LinkNeighborLoader(data, [2], time_attr="t", edge_label_time=torch.zeros(3000))
 
 

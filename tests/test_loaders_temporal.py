@@ -11,7 +11,7 @@ from torch_geometric.data import Data, HeteroData
 from gnnsys.graph import Graph
 from gnnsys.loaders import Loader, SampleKey
 from gnnsys.loaders.neighbor import TemporalNeighborSampler
-from gnnsys.loaders.pyg import NeighborLoader
+from gnnsys.loaders.pyg import LinkNeighborLoader, NeighborLoader
 
 
 def random_graph(n=200, e=3000, seed=0):
@@ -201,3 +201,70 @@ def test_pyg_time_attr_edge_level_and_hetero_and_errors():
     src, dst = b["paper", "cites", "paper"].edge_index
     assert bool((p.time[src] <= p.seed_time[p.batch[dst]]).all())
     assert b["author"].n_id.numel() > 0
+
+
+# ---------------------------------------------------------------------- temporal link sampling
+def test_temporal_link_sampler_binary_negatives_and_bounds():
+    from gnnsys.loaders import LinkSampler
+
+    ei, g, node_time, edge_time = random_graph(seed=9)
+    label_index = ei[:, :40]
+    label_time = torch.randint(20, 100, (40,), generator=torch.Generator().manual_seed(3))
+    ls = LinkSampler(g, [3, 2], label_index, neg_sampling="binary", node_time=node_time,
+                     edge_label_time=label_time)  # fmt: skip
+    pos = torch.arange(16)
+    sub = ls.sample(pos, SampleKey(seed=5))
+    meta = sub.metadata
+    t_all = meta["edge_label_time"]
+    assert torch.equal(t_all, label_time[pos].repeat(2))  # negative j: edge j mod B
+    pairs = sub.nodes[meta["edge_label_index"]]  # global (src, dst) of positives and negatives
+    assert torch.equal(pairs[:, :16], label_index[:, pos])
+    negs = pairs[:, 16:]
+    assert bool((node_time[negs] <= t_all[16:]).all())  # temporal negatives
+    bound = label_time[pos][sub.batch[sub.col]]
+    assert bool((node_time[ei[0, sub.edge_ids]] <= bound).all())
+    # triplets: seed_time per edge, negatives not newer than their edge
+    lt = LinkSampler(g, [2], label_index, neg_sampling={"mode": "triplet", "amount": 2}, node_time=node_time,
+                     edge_label_time=label_time)  # fmt: skip
+    sub = lt.sample(pos, SampleKey(seed=6))
+    assert torch.equal(sub.metadata["seed_time"], label_time[pos])
+    neg = sub.nodes[sub.metadata["dst_neg_index"]]  # [B, 2]
+    assert bool((node_time[neg] <= label_time[pos].view(-1, 1)).all())
+    with pytest.raises(ValueError, match="needs edge_label_time"):
+        LinkSampler(g, [2], label_index, node_time=node_time)
+    with pytest.raises(ValueError, match="edge_label_time needs the graph's times"):
+        LinkSampler(g, [2], label_index, edge_label_time=label_time)
+
+
+def test_temporal_negatives_fall_back_to_the_oldest_node():
+    from gnnsys.loaders import LinkSampler
+
+    ei, g, node_time, _ = random_graph(seed=10)
+    times = node_time.clone()
+    times[7] = -5  # the one node old enough for seeds at time -1
+    ls = LinkSampler(g, [2], ei[:, :4], neg_sampling="binary", node_time=times,
+                     edge_label_time=torch.full((4,), -1))  # fmt: skip
+    sub = ls.sample(torch.arange(4), SampleKey(seed=1))
+    negs = sub.nodes[sub.metadata["edge_label_index"][:, 4:]]
+    assert bool((negs == 7).all())
+
+
+def test_pyg_temporal_link_loader():
+    ei, g, node_time, edge_time = random_graph(seed=11)
+    data = Data(x=torch.randn(200, 4), edge_index=ei, time=node_time, num_nodes=200)
+    label_time = torch.randint(30, 100, (100,), generator=torch.Generator().manual_seed(4))
+    loader = LinkNeighborLoader(data, [3, 2], edge_label_index=ei[:, :100], batch_size=20,
+                                edge_label_time=label_time, time_attr="time",
+                                neg_sampling_ratio=1.0, seed=2)  # fmt: skip
+    n = 0
+    for b in loader:
+        t = label_time[b.input_id]
+        assert torch.equal(b.edge_label_time, t.repeat(2))
+        src, dst = b.edge_index
+        assert bool((b.time[src] <= t[b.batch[dst]]).all())
+        negs = b.n_id[b.edge_label_index[:, b.input_id.numel() :]]
+        assert bool((node_time[negs] <= b.edge_label_time[b.input_id.numel() :]).all())
+        n += 1
+    assert n == 5
+    with pytest.raises(ValueError, match="time_attr needs edge_label_time"):
+        LinkNeighborLoader(data, [3], edge_label_index=ei[:, :10], time_attr="time")

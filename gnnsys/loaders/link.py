@@ -19,7 +19,7 @@ from gnnsys._checks import check_ids
 from gnnsys.graph import Graph
 from gnnsys.loaders import _kernels
 from gnnsys.loaders.base import KeyLike, SampledSubgraph, key_int
-from gnnsys.loaders.neighbor import NeighborSampler
+from gnnsys.loaders.neighbor import NeighborSampler, TemporalNeighborSampler
 
 NEG_MODES = ("binary", "triplet")
 _SALT_SRC, _SALT_DST = 0x51C, 0xD57
@@ -96,13 +96,20 @@ class LinkSampler:
         edge_type: on a typed graph, the ``(src, rel, dst)`` type of the supervision edges:
             ``edge_label_index`` then holds ids within the source and destination node types,
             and negatives are drawn among nodes of those types.
+        edge_label_time, node_time, edge_time, temporal_strategy: temporal link sampling
+            (PyG's ``edge_label_time``): give the graph's times as ``TemporalNeighborSampler``
+            takes them and one time per supervision edge; each endpoint's subgraph then holds
+            nothing newer than its edge, and with node-level times negatives are drawn among
+            nodes not newer than the edge too (redrawn up to 5 times, then the oldest node,
+            as PyG's ``neg_sample``). Always disjoint.
         **kwargs: ``replace``, ``weighted``, ``semantics``, ``subgraph_type``, ``disjoint`` of
             ``NeighborSampler``.
 
     ``metadata`` of each SampledSubgraph: ``input_id`` (positions), ``num_pos``, and either
-    ``edge_label_index`` [2, B'] local ids (+ ``edge_label``) or, for triplets, ``src_index``,
-    ``dst_pos_index``, ``dst_neg_index`` (local ids; on a typed graph ids within the sampled
-    nodes of the source / destination type).
+    ``edge_label_index`` [2, B'] local ids (+ ``edge_label``, + ``edge_label_time`` when
+    temporal) or, for triplets, ``src_index``, ``dst_pos_index``, ``dst_neg_index`` (local ids;
+    on a typed graph ids within the sampled nodes of the source / destination type; +
+    ``seed_time`` when temporal).
 
     Example:
         >>> ls = LinkSampler(g, [10, 5], g.to_edge_index()[:, :100], neg_sampling="binary")
@@ -120,9 +127,22 @@ class LinkSampler:
         *,
         neg_sampling: Any = None,
         edge_type: Any = None,
+        edge_label_time: Any = None,
+        node_time: Any = None,
+        edge_time: Any = None,
+        temporal_strategy: str = "uniform",
         **kwargs: Any,
     ) -> None:
-        self.node_sampler = NeighborSampler(graph, fanouts, **kwargs)
+        self.temporal = node_time is not None or edge_time is not None
+        if self.temporal:
+            self.node_sampler: NeighborSampler = TemporalNeighborSampler(
+                graph, fanouts, node_time=node_time, edge_time=edge_time,
+                temporal_strategy=temporal_strategy, **kwargs,
+            )  # fmt: skip
+        else:
+            if edge_label_time is not None:
+                raise ValueError("edge_label_time needs the graph's times (node_time or edge_time)")
+            self.node_sampler = NeighborSampler(graph, fanouts, **kwargs)
         self.graph = graph
         if graph.num_edge_types > 1 and edge_type is None:
             raise ValueError(
@@ -159,6 +179,13 @@ class LinkSampler:
             if neg is not None and edge_label.numel() and int(edge_label.min()) == 0:
                 edge_label = edge_label + 1  # 0 is reserved for negatives
         self.edge_label = edge_label
+        self.edge_label_time: Optional[np.ndarray] = None
+        if self.temporal:
+            if edge_label_time is None:
+                raise ValueError("temporal link sampling needs edge_label_time (one per edge)")
+            self.edge_label_time = self.node_sampler.check_seed_time(  # type: ignore[attr-defined]
+                edge_label_time, self.src.numel()
+            )
         self._src_cum = self._dst_cum = None
         if neg is not None:
             self._src_cum = _node_cumweights("src_weight", neg.src_weight, self._num_src)
@@ -175,8 +202,36 @@ class LinkSampler:
             f"{self.node_sampler!r})"
         )
 
-    def _negatives(self, count: int, key: int, salt: int, cum: Optional[np.ndarray], num: int):
-        return random_nodes(key, salt, count, num, cum)
+    def _negatives(
+        self,
+        count: int,
+        key: int,
+        salt: int,
+        cum: Optional[np.ndarray],
+        num: int,
+        off: int = 0,
+        times: Optional[np.ndarray] = None,
+    ) -> torch.Tensor:
+        """``count`` negatives; with node-level times, none newer than its edge (negative j
+        belongs to edge j mod B, as PyG lays them out): redrawn up to 5 times, then the type's
+        oldest node (PyG's ``neg_sample``)."""
+        out = random_nodes(key, salt, count, num, cum)
+        node_time = self.node_sampler._node_time
+        if times is None or node_time.shape[0] == 0 or count == 0:
+            return out
+        ids = out.numpy().copy()
+        bound = np.resize(times, count)
+        bad = node_time[ids + off] > bound
+        for attempt in range(1, 6):
+            n_bad = int(bad.sum())
+            if n_bad == 0:
+                break
+            redraw = random_nodes(key, salt + attempt, n_bad, num, cum).numpy()
+            ids[bad] = redraw
+            bad[bad] = node_time[redraw + off] > bound[bad]
+        if bad.any():
+            ids[bad] = int(np.argmin(node_time[off : off + num]))
+        return torch.from_numpy(ids)
 
     def sample(self, seeds: torch.Tensor, generator: KeyLike = None) -> SampledSubgraph:
         """Sample the edges at positions ``seeds`` of ``edge_label_index`` (plus negatives).
@@ -191,27 +246,43 @@ class LinkSampler:
         neg = self.neg_sampling
         meta: Dict[str, Any] = {"input_id": pos, "num_pos": num_pos}
         label = self.edge_label[pos] if self.edge_label is not None else None
+        times = self.edge_label_time[pos.numpy()] if self.edge_label_time is not None else None
+        seed_time = None
         if neg is None:
             endpoints = torch.cat([src + self._src_off, dst + self._dst_off])
+            if times is not None:
+                meta["edge_label_time"] = torch.from_numpy(times)
+                seed_time = np.concatenate([times, times])
         elif neg.mode == "binary":
             k = neg.num_negatives(num_pos)
-            src = torch.cat([src, self._negatives(k, key, _SALT_SRC, self._src_cum, self._num_src)])
-            dst = torch.cat([dst, self._negatives(k, key, _SALT_DST, self._dst_cum, self._num_dst)])
+            src_neg = self._negatives(k, key, _SALT_SRC, self._src_cum, self._num_src,
+                                      self._src_off, times)  # fmt: skip
+            dst_neg = self._negatives(k, key, _SALT_DST, self._dst_cum, self._num_dst,
+                                      self._dst_off, times)  # fmt: skip
+            src, dst = torch.cat([src, src_neg]), torch.cat([dst, dst_neg])
             endpoints = torch.cat([src + self._src_off, dst + self._dst_off])
             if label is None:
                 label = torch.ones(num_pos)
             label = torch.cat([label, label.new_zeros((k,) + tuple(label.shape[1:]))])
+            if times is not None:  # negative j belongs to edge j mod B
+                all_times = np.resize(times, num_pos + k)
+                meta["edge_label_time"] = torch.from_numpy(all_times)
+                seed_time = np.concatenate([all_times, all_times])
         else:
             k = neg.num_negatives(num_pos)
-            dst_neg = self._negatives(k, key, _SALT_DST, self._dst_cum, self._num_dst)
+            dst_neg = self._negatives(k, key, _SALT_DST, self._dst_cum, self._num_dst,
+                                      self._dst_off, times)  # fmt: skip
             endpoints = torch.cat(
                 [src + self._src_off, dst + self._dst_off, dst_neg + self._dst_off]
             )
+            if times is not None:
+                meta["seed_time"] = torch.from_numpy(times)
+                seed_time = np.concatenate([times, np.resize(times, num_pos + k)])
         disjoint = self.node_sampler.disjoint
         offsets = self.graph.type_offsets() if self._typed else None
         if disjoint:
             tree = torch.arange(endpoints.numel())
-            sub = self.node_sampler.sample_checked(endpoints, key, tree)
+            sub = self.node_sampler.sample_checked(endpoints, key, tree, seed_time)
             sub.batch = sub.batch % num_pos
             local = seed_ids_within_type(endpoints, offsets)
         else:

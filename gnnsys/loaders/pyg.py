@@ -667,8 +667,6 @@ def _check_common(
             f"{who}: temporal_strategy must be one of {TEMPORAL_STRATEGIES}, "
             f"got {temporal_strategy!r}"
         )
-    if time_attr is not None and who != "NeighborLoader":
-        raise NotImplementedError(f"{who}: time_attr (temporal sampling) is not supported yet")
     if neighbor_sampler is not None:
         raise NotImplementedError(
             f"{who}: neighbor_sampler (a PyG sampler object) is not supported; gnnsys samples "
@@ -1062,11 +1060,25 @@ class LinkNeighborLoader(_LoaderFront):
         self.transform = transform
         self.transform_sampler_output = transform_sampler_output
         self.is_sorted, self.filter_per_worker = is_sorted, filter_per_worker
+        temporal: Dict[str, Any] = {}
+        if time_attr is not None:
+            if weight_attr is not None:
+                raise NotImplementedError(f"{who}: time_attr with weight_attr")
+            if isinstance(data, (tuple, list)):
+                raise NotImplementedError(
+                    f"{who}: time_attr with a (FeatureStore, GraphStore) pair is not supported yet"
+                )
+            if edge_label_time is None:
+                raise ValueError(f"{who}: time_attr needs edge_label_time (one time per edge)")
+            temporal = dict(view.times(time_attr, who), temporal_strategy=temporal_strategy,
+                            edge_label_time=edge_label_time)  # fmt: skip
+            disjoint = True  # as PyG: temporal sampling is disjoint
         self.link_sampler = LinkSampler(
             view.graph,
             fanouts,
             edge_label_index,
             edge_label,
+            **temporal,
             neg_sampling=neg_sampling,
             edge_type=view.graph.edge_types[self.edge_type] if view.hetero else None,
             replace=replace,
@@ -1103,10 +1115,14 @@ class LinkNeighborLoader(_LoaderFront):
             link.edge_label_index = meta["edge_label_index"]
             if "edge_label" in meta:
                 link.edge_label = meta["edge_label"]
+            if "edge_label_time" in meta:
+                link.edge_label_time = meta["edge_label_time"]
         else:
             src_store.src_index = meta["src_index"]
             dst_store.dst_pos_index = meta["dst_pos_index"]
             dst_store.dst_neg_index = meta["dst_neg_index"]
+            if "seed_time" in meta:  # PyG: on the source and the destination store
+                src_store.seed_time = dst_store.seed_time = meta["seed_time"]
         return self._finish(data)
 
 
