@@ -1010,6 +1010,10 @@ class LinkNeighborLoader(_LoaderFront):
     type (all its edges) or ``(edge_type, [2, M] ids)``; the link fields go on that edge type's
     store (triplets: ``src_index`` on the source type, ``dst_pos_index`` / ``dst_neg_index`` on
     the destination type), and negatives are drawn among nodes of the right types.
+    Temporal: ``time_attr`` (as ``NeighborLoader``) with ``edge_label_time`` bounds each
+    endpoint's subgraph by its edge's time; with node-level times negatives are never newer
+    than their edge (PyG's ``neg_sample``); batches carry ``edge_label_time`` (binary) or
+    ``seed_time`` (triplet).
 
     Example:
         >>> from gnnsys.loaders.pyg import LinkNeighborLoader
