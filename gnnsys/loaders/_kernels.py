@@ -287,6 +287,61 @@ def _temporal_count(adj, edge_ids, packed, node_time, edge_time, lo, hi, bound):
     return c
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _older(ta, ja, tb, jb):
+    # (time, candidate index) order: older first; of equal times the earlier edge is older
+    return ta < tb or (ta == tb and ja < jb)
+
+
+@njit(nogil=True, cache=True)
+def _newest(cand, times, k, pos, o):
+    # pos[o:o+k] = the k candidates with the largest times (ties: the later ones), in CSC
+    # order: a min-heap of the k newest seen so far (hand-written: numba's sorts take seconds
+    # to compile, and this runs only for temporal_strategy="last").
+    ht = np.empty(k, times.dtype)
+    hj = np.empty(k, np.int64)
+    m = 0
+    for j in range(cand.shape[0]):
+        t = times[j]
+        if m < k:
+            i = m
+            ht[i] = t
+            hj[i] = j
+            m += 1
+            while i > 0:
+                p = (i - 1) // 2
+                if not _older(ht[i], hj[i], ht[p], hj[p]):
+                    break
+                ht[i], ht[p] = ht[p], ht[i]
+                hj[i], hj[p] = hj[p], hj[i]
+                i = p
+        elif _older(ht[0], hj[0], t, j):
+            ht[0] = t
+            hj[0] = j
+            i = 0
+            while True:
+                small = i
+                left = 2 * i + 1
+                if left < k and _older(ht[left], hj[left], ht[small], hj[small]):
+                    small = left
+                if left + 1 < k and _older(ht[left + 1], hj[left + 1], ht[small], hj[small]):
+                    small = left + 1
+                if small == i:
+                    break
+                ht[i], ht[small] = ht[small], ht[i]
+                hj[i], hj[small] = hj[small], hj[i]
+                i = small
+    for a in range(1, k):  # the chosen candidates back in CSC order (k is small)
+        v = hj[a]
+        b = a - 1
+        while b >= 0 and hj[b] > v:
+            hj[b + 1] = hj[b]
+            b -= 1
+        hj[b + 1] = v
+    for a in range(k):
+        pos[o + a] = cand[hj[a]]
+
+
 @njit(nogil=True, cache=True)
 def _temporal_fill(adj, edge_ids, packed, node_time, edge_time, lo, hi, bound, st, f, k,
                    replace, last, pos, o):  # fmt: skip
@@ -307,10 +362,7 @@ def _temporal_fill(adj, edge_ids, packed, node_time, edge_time, lo, hi, bound, s
         for j in range(k):
             pos[o + j] = cand[j]
     elif last:
-        order = np.argsort(times, kind="mergesort")  # stable: ties keep CSC order
-        chosen = np.sort(cand[order[c - k :]])
-        for j in range(k):
-            pos[o + j] = chosen[j]
+        _newest(cand, times, k, pos, o)
     elif replace:
         for j in range(k):
             pos[o + j] = cand[_below(st, j, c)]
