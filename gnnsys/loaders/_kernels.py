@@ -603,6 +603,10 @@ def sample_hops(
             acc += known[t] - dst_lo[t] + 1
         base[num_etypes] = acc
         counts = np.zeros(acc, np.int64)
+        # Typed graphs: each (destination, edge type)'s CSC segment, found once in pass 1 (two
+        # binary searches) and read again in pass 2.
+        seg_lo = np.empty(acc if type_per_edge.shape[0] > 0 else 0, np.int64)
+        seg_hi = np.empty(seg_lo.shape[0], np.int64)
         # Pass 1 (parallel): how many edges each destination keeps, per edge type.
         for i in prange(m):
             if i + _AHEAD < m:
@@ -613,6 +617,9 @@ def sample_hops(
             for q in range(dst_etype_ptr[t], dst_etype_ptr[t + 1]):
                 e = dst_etypes[q]
                 lo, hi = _segment(indptr, type_per_edge, v, e)
+                if seg_lo.shape[0] > 0:
+                    seg_lo[base[e] + r] = lo
+                    seg_hi[base[e] + r] = hi
                 if labor:
                     tr = tree[flo + i] if disjoint else 0
                     counts[base[e] + r] = _labor_count(
@@ -658,7 +665,10 @@ def sample_hops(
                 if k == 0:
                     continue
                 f = fanouts[h, e]
-                lo, hi = _segment(indptr, type_per_edge, v, e)
+                if seg_lo.shape[0] > 0:
+                    lo, hi = seg_lo[base[e] + r], seg_hi[base[e] + r]
+                else:
+                    lo, hi = indptr[v], indptr[v + 1]
                 d = hi - lo
                 st = _stream(ekeys[e], v, tr)
                 if labor:
