@@ -1280,6 +1280,7 @@ def _batches_ids(loader):
     return out
 
 
+@pytest.mark.triton_interpreter
 def test_gpu_sampling_path_gives_the_cpu_batches(graph, hetero, monkeypatch):
     # The DGL front's GPU path (the Triton sampler, interpreted on CPU tensors here), forced
     # by pretending the graph wants the GPU: the same blocks as the numba path for a seed.
@@ -1307,6 +1308,7 @@ def test_gpu_sampling_path_gives_the_cpu_batches(graph, hetero, monkeypatch):
             assert torch.equal(a, b) and all(torch.equal(x, y) for x, y in zip(ea, eb))
 
 
+@pytest.mark.triton_interpreter
 def test_gpu_sampling_falls_back_to_the_cpu_with_a_warning(graph, monkeypatch):
     monkeypatch.setattr(dl, "_sampling_device", lambda *a: torch.device("cpu"))
     with pytest.warns(UserWarning, match="sampling on the CPU instead of cpu: fanouts above"):

@@ -723,6 +723,7 @@ def test_sampling_device_is_the_cuda_edge_index_device():
     assert pyg._sampling_device((object(), object())) is None  # remote backends: the CPU
 
 
+@pytest.mark.triton_interpreter
 def test_gpu_sampling_path_gives_the_cpu_batches(monkeypatch):
     # The NeighborLoader's GPU path (Triton sampler, interpreted on CPU tensors here), forced
     # by pretending the data is on a GPU: the same batches as the numba path for a seed.

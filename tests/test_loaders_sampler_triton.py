@@ -16,6 +16,8 @@ from gnnsys.graph import Graph
 from gnnsys.loaders import NeighborSampler, SampleKey, _kernels
 from gnnsys.loaders import _sampler_triton as st
 
+pytestmark = pytest.mark.triton_interpreter
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIELDS = (
     "nodes",
