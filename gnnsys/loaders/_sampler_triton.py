@@ -53,6 +53,7 @@ from gnnsys.graph import Graph
 from gnnsys.loaders import _kernels
 from gnnsys.loaders.base import SampledSubgraph
 from gnnsys.loaders.neighbor import graph_is_pinned
+from gnnsys.unified_tensor.gather_triton import HostPointer  # one pointer type for both
 
 # Lanes (tasks) per program, and the most elements of a Floyd / A-Res register tile; below 4
 # lanes a program, Triton's compiler needs tens of GB for the A-Res tile.
@@ -415,34 +416,6 @@ def _draw_kernel(
 # ---------------------------------------------------------------------- host side
 # True when TRITON_INTERPRET=1 was set as the kernels were defined (they run on CPU tensors).
 INTERPRETED = not isinstance(_draw_kernel, triton.runtime.jit.JITFunction)
-
-
-class HostPointer:
-    """A pointer argument Triton accepts for registered host memory (``data_ptr``, ``dtype``,
-    ``device``): the kernels read the host array in place.
-
-    Example:
-        >>> p = HostPointer(0x7F0000000000, torch.int64, torch.device("cuda", 0), keep)
-    """
-
-    def __init__(self, ptr: int, dtype: torch.dtype, device: torch.device, keepalive: Any):
-        self._ptr = int(ptr)
-        self.dtype = dtype
-        self.device = device
-        self._keepalive = keepalive
-
-    def data_ptr(self) -> int:
-        return self._ptr
-
-    def is_pinned(self) -> bool:  # Triton 2.x inspects this for host-resident pointers
-        return True
-
-    @property
-    def is_cuda(self) -> bool:
-        return self.device.type == "cuda"
-
-    def __repr__(self) -> str:
-        return f"HostPointer(0x{self._ptr:x}, {self.dtype}, {self.device})"
 
 
 Array = Union[torch.Tensor, HostPointer]
