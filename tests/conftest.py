@@ -61,3 +61,39 @@ def across_threads(monkeypatch):
         return out
 
     return run
+
+
+@pytest.fixture
+def uninterpreted():
+    """``run(code, timeout, **env)``: ``code`` in a child interpreter started from the repo
+    root without TRITON_INTERPRET (so Triton compiles instead of interpreting), ``env`` added
+    to this process's environment; returns the CompletedProcess (text output)."""
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def run(code: str, timeout: float, **env: str):
+        child = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+        child.update(env)
+        return subprocess.run([sys.executable, "-c", code], env=child, cwd=root,
+                              capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+    return run
+
+
+@pytest.fixture
+def compiles_for_cuda(uninterpreted):
+    """``check(code, timeout)``: ``code`` (which prints COMPILED after compiling kernels ahead
+    of time for a CUDA target) must succeed in an uninterpreted child; skipped only when ptxas
+    (the CUDA assembler) is missing, any other failure fails the test."""
+
+    def check(code: str, timeout: float) -> None:
+        res = uninterpreted(code, timeout, TRITON_DEFAULT_FP_FUSION="1")
+        if "COMPILED" not in res.stdout:
+            msg = res.stderr[-3000:]
+            if "RuntimeError: Cannot find ptxas" in msg:  # Triton's own message for this
+                pytest.skip("ptxas (the CUDA assembler) is not installed")
+            raise AssertionError(msg)
+
+    return check

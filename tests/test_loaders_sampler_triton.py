@@ -350,31 +350,14 @@ print("COMPILED")
 
 
 @pytest.mark.slow
-def test_kernels_compile_for_cuda():
+def test_kernels_compile_for_cuda(compiles_for_cuda):
     """Compile every kernel variant for sm_90 (no GPU needed; outside the interpreter, so in a
     child process): catches code the interpreter accepts but the Triton compiler rejects (loop
     variables changing type, unsigned constants). Skips only when Triton lacks its CUDA
     backend or ahead-of-time API, or ptxas is missing."""
     pytest.importorskip("triton.backends.nvidia", reason="Triton without its CUDA backend")
     pytest.importorskip("triton.backends.compiler", reason="Triton < 3: no ahead-of-time API")
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env["TRITON_DEFAULT_FP_FUSION"] = "1"
-    res = subprocess.run(
-        [sys.executable, "-c", _COMPILE],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        cwd=os.path.dirname(HERE),
-    )
-    if "COMPILED" not in res.stdout:
-        msg = res.stderr[-3000:]
-        if "RuntimeError: Cannot find ptxas" in msg:
-            pytest.skip("ptxas (the CUDA assembler) is not installed")
-        raise AssertionError(msg)
+    compiles_for_cuda(_COMPILE, timeout=900)
 
 
 # ---------------------------------------------------------------------- on a GPU

@@ -674,7 +674,7 @@ print("COMPILED")
 """
 
 
-def test_triton_kernel_compiles_for_cuda():
+def test_triton_kernel_compiles_for_cuda(compiles_for_cuda):
     """Compile the kernels for sm_90 (no GPU needed; outside the interpreter, so in a child
     process): catches code that the interpreter accepts but the Triton compiler rejects. Skips
     only when Triton lacks its CUDA backend or ahead-of-time API (Triton < 3), or ptxas is not
@@ -682,24 +682,7 @@ def test_triton_kernel_compiles_for_cuda():
     pytest.importorskip("triton")
     pytest.importorskip("triton.backends.nvidia", reason="Triton without its CUDA backend")
     pytest.importorskip("triton.backends.compiler", reason="Triton < 3: no ahead-of-time API")
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env["TRITON_DEFAULT_FP_FUSION"] = "1"
-    res = subprocess.run(
-        [sys.executable, "-c", _COMPILE],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        cwd=os.path.dirname(HERE),
-    )
-    if "COMPILED" not in res.stdout:
-        msg = res.stderr[-2000:]
-        if "RuntimeError: Cannot find ptxas" in msg:  # Triton's own message for this
-            pytest.skip("ptxas (the CUDA assembler) is not installed")
-        raise AssertionError(msg)
+    compiles_for_cuda(_COMPILE, timeout=600)
 
 
 @pytest.mark.gpu
@@ -742,17 +725,10 @@ except RuntimeError as err:
 """
 
 
-def test_triton_backend_without_gpu_or_interpreter_says_so():
+def test_triton_backend_without_gpu_or_interpreter_says_so(uninterpreted):
     """No TRITON_INTERPRET, no GPU visible (a child process): backend='triton' is a clear error
     before any launch, not Triton's "0 active drivers"."""
-    import subprocess
-    import sys
-
     pytest.importorskip("triton")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env["CUDA_VISIBLE_DEVICES"] = ""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    res = subprocess.run([sys.executable, "-c", _NO_GPU_BESSEL], env=env, cwd=root,
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    res = uninterpreted(_NO_GPU_BESSEL, 300, CUDA_VISIBLE_DEVICES="")
     want = "ERROR: log_iv/log_kv backend='triton' needs a CUDA device; none is available"
     assert want in res.stdout, res.stdout + res.stderr[-3000:]

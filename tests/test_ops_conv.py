@@ -439,22 +439,17 @@ print(json.dumps(out))
 
 
 @needs_triton
-def test_forward_kernel_compiles_for_cuda():
+def test_forward_kernel_compiles_for_cuda(uninterpreted):
     """Compile the forward GEMM ahead of time for sm_80 (no GPU needed; a subprocess without the
     interpreter): fp32 must not use tensor cores (that would be TF32), bf16 must."""
     import json
     import os
-    import subprocess
-    import sys
 
     if int(triton.__version__.split(".")[0]) < 3:
         pytest.skip("ahead-of-time compile API of Triton 3")
     pytest.importorskip("triton.backends.nvidia")
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env.setdefault("TRITON_DEFAULT_FP_FUSION", "1")
-    res = subprocess.run(
-        [sys.executable, "-c", _AOT], env=env, capture_output=True, text=True, timeout=300
-    )
+    fusion = os.environ.get("TRITON_DEFAULT_FP_FUSION", "1")
+    res = uninterpreted(_AOT, 300, TRITON_DEFAULT_FP_FUSION=fusion)
     assert res.returncode == 0, res.stderr[-2000:]
     mma = json.loads(res.stdout.strip().splitlines()[-1])
     assert mma["fp32"] == []
@@ -498,17 +493,9 @@ with conv._force_backend("triton"):
 
 
 @needs_triton
-def test_triton_backend_without_gpu_or_interpreter_says_so():
+def test_triton_backend_without_gpu_or_interpreter_says_so(uninterpreted):
     """No TRITON_INTERPRET, no GPU visible (a child process): forcing the Triton backend is a
     clear error before any launch, not Triton's "0 active drivers"."""
-    import os
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
-    env["CUDA_VISIBLE_DEVICES"] = ""
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    res = subprocess.run([sys.executable, "-c", _NO_GPU_CONV], env=env, cwd=root,
-                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    res = uninterpreted(_NO_GPU_CONV, 300, CUDA_VISIBLE_DEVICES="")
     want = "ERROR: im2win_conv2d's Triton backend needs a CUDA device; none is available"
     assert want in res.stdout, res.stdout + res.stderr[-3000:]
