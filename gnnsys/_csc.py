@@ -8,6 +8,8 @@ result independent of the number of chunks, so it is the same whatever the threa
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -84,8 +86,9 @@ def _sort_columns(indptr, indices, perm):
     # sort used is stable, so ties stay ordered by original position. Short columns (most of them
     # in a power-law graph) are insertion-sorted without allocating, longer ones merge-sorted;
     # hub columns are skipped here: one thread would sort them alone, several times slower than
-    # numpy's stable sort.
+    # numpy's stable sort. An empty ``perm`` is not tracked (the out-of-core build keeps none).
     n = indptr.shape[0] - 1
+    track = perm.shape[0] == indices.shape[0]
     for v in prange(n):
         lo = indptr[v]
         hi = indptr[v + 1]
@@ -94,21 +97,25 @@ def _sort_columns(indptr, indices, perm):
         if hi - lo <= _INSERTION_MAX:
             for k in range(lo + 1, hi):
                 key = indices[k]
-                pk = perm[k]
+                pk = perm[k] if track else 0
                 j = k - 1
                 while j >= lo and indices[j] > key:
                     indices[j + 1] = indices[j]
-                    perm[j + 1] = perm[j]
+                    if track:
+                        perm[j + 1] = perm[j]
                     j -= 1
                 indices[j + 1] = key
-                perm[j + 1] = pk
+                if track:
+                    perm[j + 1] = pk
         else:
             order = np.argsort(indices[lo:hi], kind="mergesort")
             s = indices[lo:hi][order]
-            p = perm[lo:hi][order]
             for k in range(hi - lo):  # loops: slice assignment compiles numba's error text
                 indices[lo + k] = s[k]
-                perm[lo + k] = p[k]
+            if track:
+                p = perm[lo:hi][order]
+                for k in range(hi - lo):
+                    perm[lo + k] = p[k]
 
 
 @njit(nogil=True, parallel=True, cache=True)
@@ -135,33 +142,41 @@ def _keep_mask(indptr, indices, dedupe, drop_loops):
 
 @njit(nogil=True, parallel=True, cache=True)
 def _compact(indptr, new_indptr, keep, indices, perm, out_indices, out_perm):
-    # Copy the surviving edges of every column to its new place, in order.
+    # Copy the surviving edges of every column to its new place, in order (perm: when tracked).
     n = indptr.shape[0] - 1
+    track = out_perm.shape[0] == out_indices.shape[0]
     for v in prange(n):
         w = new_indptr[v]
         for k in range(indptr[v], indptr[v + 1]):
             if keep[k]:
                 out_indices[w] = indices[k]
-                out_perm[w] = perm[k]
+                if track:
+                    out_perm[w] = perm[k]
                 w += 1
 
 
 def sort_and_filter(
     indptr: np.ndarray,
     indices: np.ndarray,
-    perm: np.ndarray,
+    perm: Optional[np.ndarray],
     *,
     dedupe: bool,
     drop_loops: bool,
 ) -> tuple:
-    """Optionally sort columns by source, drop duplicates (keeping the first) and self loops."""
+    """Optionally sort columns by source, drop duplicates (keeping the first) and self loops.
+
+    ``perm`` (each edge's input position) follows the edges when given; ``None`` keeps none
+    and returns None in its place (the out-of-core build, which has no room for it).
+    """
+    tracked = perm if perm is not None else np.empty(0, dtype=np.int64)
     if dedupe:
-        _sort_columns(indptr, indices, perm)
+        _sort_columns(indptr, indices, tracked)
         for v in np.flatnonzero(np.diff(indptr) >= _HUB_MIN):
             lo, hi = indptr[v], indptr[v + 1]
             order = np.argsort(indices[lo:hi], kind="stable")
             indices[lo:hi] = indices[lo:hi][order]
-            perm[lo:hi] = perm[lo:hi][order]
+            if perm is not None:
+                perm[lo:hi] = perm[lo:hi][order]
     if not (dedupe or drop_loops):
         return indptr, indices, perm
     keep, new_indptr = _keep_mask(indptr, indices, dedupe, drop_loops)
@@ -170,6 +185,78 @@ def sort_and_filter(
     if total == indices.shape[0]:
         return indptr, indices, perm
     out_indices = np.empty(total, dtype=indices.dtype)
-    out_perm = np.empty(total, dtype=perm.dtype)
-    _compact(indptr, new_indptr, keep, indices, perm, out_indices, out_perm)
-    return new_indptr, out_indices, out_perm
+    out_perm = np.empty(total if perm is not None else 0, dtype=np.int64)
+    _compact(indptr, new_indptr, keep, indices, tracked, out_indices, out_perm)
+    return new_indptr, out_indices, (out_perm if perm is not None else None)
+
+
+# ---------------------------------------------------------------------- out-of-core build
+# The out-of-core build (gnnsys.datasets.outofcore) streams COO chunks several times: once to
+# count in-degrees, then once per destination range to gather that range's edges. These are its
+# per-chunk kernels; serial, because a stable order needs either one writer or per-thread
+# histograms of the whole range, which the memory budget cannot pay for.
+
+
+@njit(nogil=True, cache=True)
+def count_in_degrees(src, dst, deg, both, drop_loops):
+    """deg[v + 1] += the edges into v (and, with ``both``, out of v); loops skipped on request."""
+    for i in range(dst.shape[0]):
+        s = src[i]
+        d = dst[i]
+        if drop_loops and s == d:
+            continue
+        deg[d + 1] += 1
+        if both:
+            deg[s + 1] += 1
+
+
+@njit(nogil=True, cache=True)
+def scatter_range(src, dst, lo, hi, fill, out, drop_loops):
+    """Append each edge with destination in [lo, hi) to its column: ``fill[d - lo]`` is the next
+    free slot of column d in ``out``. Input order is kept within a column (stable)."""
+    for i in range(dst.shape[0]):
+        d = dst[i]
+        if d < lo or d >= hi:
+            continue
+        s = src[i]
+        if drop_loops and s == d:
+            continue
+        k = fill[d - lo]
+        out[k] = s
+        fill[d - lo] = k + 1
+
+
+@njit(nogil=True, cache=True)
+def plan_ranges(indptr, bytes_per_edge, bytes_per_node, budget, max_edges):
+    """Cut [0, N) into consecutive destination ranges whose edges (``indptr``: cumulative raw
+    degrees) cost at most ``budget`` bytes and number at most ``max_edges`` each. Returns the
+    range starts plus N, or -1 followed by the offending node when one column alone does not
+    fit."""
+    n = indptr.shape[0] - 1
+    cuts = [0]
+    used = 0
+    edges = 0
+    for v in range(n):
+        d = indptr[v + 1] - indptr[v]
+        cost = d * bytes_per_edge + bytes_per_node
+        if cost > budget or d > max_edges:
+            return np.array([-1, v], dtype=np.int64)
+        if used + cost > budget or edges + d > max_edges:
+            cuts.append(v)
+            used = 0
+            edges = 0
+        used += cost
+        edges += d
+    cuts.append(n)
+    return np.array(cuts, dtype=np.int64)
+
+
+@njit(nogil=True, cache=True)
+def max_column(indptr):
+    """The longest column of a CSC (0 for none), without a temporary of N entries."""
+    best = 0
+    for v in range(indptr.shape[0] - 1):
+        d = indptr[v + 1] - indptr[v]
+        if d > best:
+            best = d
+    return best

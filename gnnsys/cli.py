@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -21,6 +22,8 @@ DATASETS = (
     "synthetic:tiny-mag",
     "synthetic:mini-mag",
     "synthetic:mag",
+    "synthetic:papers-mini",
+    "synthetic:papers",
     "ogbn-arxiv",
     "ogbn-products",
     "ogbn-papers100M",
@@ -203,6 +206,16 @@ def _dataset(text: str) -> str:
     )
 
 
+def _memory_budget(text: str) -> str:
+    from gnnsys.datasets.outofcore import parse_bytes
+
+    try:
+        parse_bytes(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+    return text
+
+
 DEFAULT_FANOUT = [10, 5]  # one value per layer; --layers L alone gives [10] * L
 
 
@@ -303,6 +316,15 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         type=_positive_int("--eval-every"),
         default=1,
         help="evaluate every N epochs, and after the last (default: 1)",
+    )
+    p.add_argument(
+        "--eval",
+        default="full",
+        choices=("full", "sampled"),
+        help="full: exact logits of every node, layer by layer (memory: nodes x --hidden); "
+        "sampled: only the val/test nodes, through the training fanout, as PyG's "
+        "papers100M examples do (for graphs whose layer outputs do not fit in memory; "
+        "minibatch and ddp, homogeneous) (default: full)",
     )
     p.add_argument(
         "--mode",
@@ -425,6 +447,9 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             parser.error(f"--dataset {args.dataset}: {file} is not a file")
     if args.dataset in HETERO_DATASETS:
         _check_hetero_args(args, parser)
+    if args.eval == "sampled" and (args.mode not in ("minibatch", "ddp")
+                                   or args.dataset in HETERO_DATASETS):  # fmt: skip
+        parser.error("--eval sampled is for homogeneous datasets in --mode minibatch or ddp")
     if args.model == "gat" and args.hidden % 4:
         parser.error(f"--model gat has 4 heads of --hidden/4: --hidden {args.hidden} is not a "
                      "multiple of 4")  # fmt: skip
@@ -554,6 +579,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_data(args: argparse.Namespace) -> int:
     from gnnsys import datasets
 
+    if args.name in datasets.LARGE_NAMES:
+        from gnnsys.datasets.large import generate_large
+
+        try:
+            out = generate_large(
+                args.name, args.out, seed=args.seed, memory_budget=args.memory_budget,
+                overwrite=args.overwrite, log=lambda m: print(m, flush=True),
+            )  # fmt: skip
+        except FileExistsError:
+            print(
+                f"gnnsys data: {args.out} already exists (pass --overwrite to replace it)",
+                file=sys.stderr,
+            )
+            return 2
+        meta = json.loads((out / "meta.json").read_text())
+        print(f"wrote {args.name} ({meta['num_nodes']} nodes, {meta['num_edges']} edges) to {out}")
+        return 0
     ds = datasets.synthetic(args.name, seed=args.seed)
     try:
         datasets.save_folder(ds, args.out, overwrite=args.overwrite)
@@ -588,9 +630,20 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("extra", nargs=argparse.REMAINDER, help="flags passed to the script")
     bench.set_defaults(fn=cmd_bench)
     data = sub.add_parser("data", help="write a synthetic dataset in the peers' folder format")
-    data.add_argument("name", choices=("tiny", "mini", "products", "rmat20"))
+    data.add_argument(
+        "name",
+        choices=("tiny", "mini", "products", "rmat20", "papers-tiny", "papers-mini", "papers"),
+        help="papers*: papers100M-shaped, generated to disk in chunks (CSC form, float16 "
+        "features) within --memory-budget",
+    )
     data.add_argument("out")
     data.add_argument("--seed", type=int, default=0)
+    data.add_argument(
+        "--memory-budget",
+        default="8G",
+        type=_memory_budget,
+        help="papers*: the most memory the generator holds (default: 8G)",
+    )
     data.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     data.set_defaults(fn=cmd_data)
     return parser

@@ -81,6 +81,7 @@ class Graph:
         self._edge_types = [tuple(e) for e in edge_types] if edge_types is not None else None
         self.ndata: Dict[str, torch.Tensor] = {}
         self.edata: Dict[str, torch.Tensor] = {}
+        self._source: Optional[Tuple[str, int, int]] = None  # set by load(mmap=True)
         if validate:
             self._validate()
         self._check_types(full=validate)
@@ -500,10 +501,53 @@ class Graph:
         return torch.bincount(self.indices.long(), minlength=self.num_nodes)
 
     def share_memory_(self) -> Graph:
-        """Move every tensor to shared memory (for worker or GPU processes); returns self."""
+        """Move every tensor to shared memory (for worker or GPU processes); returns self.
+
+        A graph memory-mapped by ``Graph.load`` stays as it is: processes share its files
+        through the page cache, and it pickles as its folder (each process maps the same
+        files), so nothing is copied.
+        """
+        from gnnsys.graph_io import file_backed
+
+        if file_backed(self) is not None:
+            return self
         for t in self._tensors():
             t.share_memory_()
         return self
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        from gnnsys.graph_io import file_backed, reopen
+
+        folder = file_backed(self)
+        if folder is not None and not (self.ndata or self.edata):
+            return (reopen, (folder,))
+        return super().__reduce_ex__(protocol)
+
+    def save(self, path: Any, *, overwrite: bool = False) -> Any:
+        """Write the CSC arrays to the folder ``path`` as .npy files (atomically), to be
+        memory-mapped back by ``Graph.load``; see ``gnnsys.graph_io`` for the layout.
+
+        Example:
+            >>> g.save("/tmp/g")  # doctest: +SKIP
+            PosixPath('/tmp/g')
+        """
+        from gnnsys.graph_io import save_graph
+
+        return save_graph(self, path, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: Any, *, mmap: bool = True, validate: bool = True) -> Graph:
+        """Read a graph folder written by ``save`` or by the out-of-core build. With ``mmap``
+        the arrays are memory-mapped: samplers read them in place (page cache, no copy), so a
+        graph larger than RAM samples, and processes that load it share one copy.
+
+        Example:
+            >>> Graph.load("/tmp/g").num_nodes  # doctest: +SKIP
+            3
+        """
+        from gnnsys.graph_io import load_graph
+
+        return load_graph(path, mmap=mmap, validate=validate)
 
     def pin_memory_(self) -> Graph:
         """Page-lock the CSC arrays (indptr, indices, edge_ids, edge_weight, type_per_edge) and

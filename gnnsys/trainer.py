@@ -229,10 +229,23 @@ class NodeTask:
         logits = model(adjs, batch.x.float())
         return logits, batch.y
 
-    def evaluate(self, model: Any) -> torch.Tensor:
-        """Logits of every node (layer-wise, full neighbourhoods)."""
+    def evaluate(self, model: Any) -> Any:
+        """Logits of every node (layer-wise, full neighbourhoods); with ``--eval sampled``
+        those of the val and test nodes only, sampled with the training fanout."""
+        if getattr(self.args, "eval", "full") == "sampled":
+            return self._sampled_logits(model)
         return layerwise_inference(model, self.graph, self.x, self.device, self.args.threads,
                                    edge_weight=self.edge_weight)  # fmt: skip
+
+    @torch.no_grad()
+    def _sampled_logits(self, model: Any) -> PartialLogits:
+        # Seeds in id order, so the rows come back sorted for PartialLogits' lookup. The
+        # loader's epoch 0 is never a training epoch (those count from 1): a fixed sample.
+        ids = torch.cat([self.val_idx, self.test_idx]).unique()
+        model.eval()
+        out = [self.step(model, batch)[0].float().cpu() for batch in self.loader(ids, 0)]
+        model.train()
+        return PartialLogits(ids, torch.cat(out) if out else torch.zeros(0, 1))
 
 
 class HeteroTask:
@@ -374,7 +387,23 @@ def _rows(x: Any, ids: torch.Tensor, device: torch.device) -> torch.Tensor:
     return x[ids.to(x.device) if isinstance(x, torch.Tensor) else ids].to(device).float()
 
 
-def _accuracy(logits: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, dataset: str) -> float:
+class PartialLogits:
+    """Logits of some nodes (``ids``, sorted), indexed by global node ids like a full
+    [N, C] tensor: what ``--eval sampled`` returns instead of every node's row."""
+
+    def __init__(self, ids: torch.Tensor, logits: torch.Tensor) -> None:
+        self.ids, self.logits = ids, logits
+
+    def __getitem__(self, idx: torch.Tensor) -> torch.Tensor:
+        pos = torch.searchsorted(self.ids, idx)
+        if idx.numel() and (
+            int(pos.max()) >= self.ids.numel() or not bool((self.ids[pos] == idx).all())
+        ):
+            raise KeyError("asked for the logits of a node that was not evaluated")
+        return self.logits[pos]
+
+
+def _accuracy(logits: Any, y: torch.Tensor, idx: torch.Tensor, dataset: str) -> float:
     """Accuracy on ``idx``; through ``ogb.nodeproppred.Evaluator`` for OGB datasets."""
     if idx.numel() == 0:
         return float("nan")

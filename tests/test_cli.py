@@ -119,6 +119,9 @@ def test_info_and_help_import_neither_torch_pyg_triton_nor_numba():
         (["--mode", "ddp", "--nnodes", "2", "--node-rank", "2"], "--node-rank must be in 0..1"),
         (["--model", "gat", "--hidden", "30"], "--model gat has 4 heads of --hidden/4"),
         (["--dataset", "ogbn-mag"], "--dataset ogbn-mag needs --root"),
+        (["--eval", "sampled", "--mode", "pipe", "--nproc", "2"], "--eval sampled is for"),
+        (["--eval", "sampled", "--dataset", "synthetic:tiny-mag"], "--eval sampled is for"),
+        (["--eval", "everything"], "invalid choice"),
         # heterogeneous datasets: HeteroSAGE, one process, host features; the rest is refused
         (
             ["--dataset", "synthetic:tiny-mag", "--mode", "pipe", "--nproc", "2"],
@@ -189,7 +192,7 @@ def test_help_states_the_defaults_the_run_uses():
         else:
             assert stated == str(value), (flag, stated, value)
         checked.append(flag)
-    assert len(checked) == 31, checked
+    assert len(checked) == 32, checked
     assert args.fanout == [10, 5] and args.layers == 2 and hybrid.pipe_stages == 2
     # and the text users read says the same
     out = subprocess.run([sys.executable, "-m", "gnnsys.cli", "train", "--help"],
@@ -284,3 +287,9 @@ def test_sampler_flag_applies_to_homogeneous_minibatch_and_ddp(capsys):
     assert "--sampler labor: --dataset synthetic:tiny-mag is heterogeneous" in err
     err = _error(capsys, ["train", "--sampler", "fast"])
     assert "invalid choice: 'fast'" in err
+
+
+def test_data_memory_budget_must_be_a_size(capsys):
+    with pytest.raises(SystemExit):
+        main(["data", "papers-tiny", "/tmp/never", "--memory-budget", "lots"])
+    assert "is not a size like '8G'" in capsys.readouterr().err

@@ -201,3 +201,19 @@ def test_empty_or_truncated_npy_names_the_file(tmp_path):
     (folder / "y.npy").write_bytes((folder / "y.npy").read_bytes()[:-8])
     with pytest.raises(ValueError, match=r"s/y.npy is not a readable .npy array"):
         load_folder(folder)
+
+
+def test_csc_layout_maps_the_graph_back_and_halves_features(tmp_path):
+    ds = synthetic("tiny")
+    path = save_folder(ds, tmp_path / "csc", layout="csc", x_dtype=torch.float16)
+    assert not (path / "src.npy").exists() and (path / "graph.json").is_file()
+    back = load_folder(path)
+    assert torch.equal(back.graph.indptr, ds.graph.indptr)
+    assert torch.equal(back.graph.indices, ds.graph.indices)
+    assert back.graph._source is not None  # memory-mapped, not rebuilt
+    assert back.x.dtype == torch.float16 and torch.equal(back.x, ds.x.half())
+    assert torch.equal(back.train_idx, ds.train_idx) and back.num_classes == ds.num_classes
+    with pytest.raises(ValueError, match="layout"):
+        save_folder(ds, tmp_path / "bad", layout="csr")
+    with pytest.raises(TypeError, match="x_dtype"):
+        save_folder(ds, tmp_path / "bad", x_dtype=torch.int8)

@@ -514,3 +514,27 @@ def test_labor_sampler_trains_and_must_match_on_resume(tmp_path, capsys):
     rc = main([*SHORT, "--epochs", "2", "--resume", "--out", str(tmp_path)])
     assert rc == 1
     assert "sampler: checkpoint 'labor' vs now 'neighbor'" in capsys.readouterr().err
+
+
+def test_sampled_eval_with_full_fanout_matches_layerwise_eval(tmp_path):
+    # With every neighbour sampled, the sampled evaluation sees what layer-wise inference sees.
+    base = [*SHORT, "--epochs", "1", "--fanout", "-1,-1"]
+    assert main([*base, "--out", str(tmp_path / "full")]) == 0
+    assert main([*base, "--eval", "sampled", "--out", str(tmp_path / "sampled")]) == 0
+    full, sampled = _rows(tmp_path / "full")[-1], _rows(tmp_path / "sampled")[-1]
+    assert full["loss"] == sampled["loss"]  # the same training
+    for key in ("val_acc", "test_acc"):
+        assert abs(full[key] - sampled[key]) <= 0.002, (full, sampled)
+
+
+def test_trains_on_an_on_disk_papers_folder(tmp_path, capsys):
+    # `gnnsys data papers-tiny` writes CSC + float16 features; training maps them in place.
+    assert main(["data", "papers-tiny", str(tmp_path / "pt"), "--memory-budget", "2G"]) == 0
+    assert "wrote papers-tiny (3000 nodes" in capsys.readouterr().out
+    out = tmp_path / "o"
+    argv = [*SHORT, "--epochs", "1", "--dataset", f"folder:{tmp_path / 'pt'}", "--eval",
+            "sampled", "--out", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    (row,) = _rows(out)
+    assert all(math.isfinite(row[k]) for k in KEYS)
+    assert main(["data", "papers-tiny", str(tmp_path / "pt")]) == 2  # exists: no overwrite

@@ -10,6 +10,7 @@ Example:
 from gnnsys.datasets.dataset import Dataset
 from gnnsys.datasets.folder import load_folder, save_folder
 from gnnsys.datasets.hetero import HETERO_NAMES, HeteroDataset, add_reverse_edges
+from gnnsys.datasets.large import LARGE_NAMES, generate_large
 from gnnsys.datasets.ogb import OGB_NAMES, ogb
 from gnnsys.datasets.rmat import rmat_edges
 from gnnsys.datasets.synthetic import SYNTHETIC_NAMES, default_root, rmat_dataset, synthetic
@@ -18,10 +19,12 @@ __all__ = [
     "Dataset",
     "HETERO_NAMES",
     "HeteroDataset",
+    "LARGE_NAMES",
     "OGB_NAMES",
     "SYNTHETIC_NAMES",
     "add_reverse_edges",
     "default_root",
+    "generate_large",
     "load_folder",
     "ogb",
     "rmat_dataset",

@@ -11,6 +11,11 @@ Layout (``save_folder`` writes it, ``load_folder`` reads it back)::
     test_idx.npy   int64         optional; when absent, every node in neither train nor val
     meta.json      optional      {"name", "num_classes", "num_nodes", ...}
 
+Or, instead of src/dst, the graph in CSC form (``graph.json``, ``indptr.npy``, ``indices.npy``:
+a ``Graph.save`` folder, as the out-of-core generators write it), which is memory-mapped and
+sampled in place; ``x.npy`` may then be float16 (half the disk and page cache; the trainer
+upcasts each batch).
+
 A folder with no split files at all can be read with ``load_folder(..., split_seed=S)``: it
 then gets a seeded random 60/20/20 split of the labelled nodes, and ``meta["split"]`` says so.
 
@@ -22,7 +27,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Optional, Union
 
@@ -36,6 +40,7 @@ from gnnsys.datasets.dataset import (
     random_split,
     random_split_name,
 )
+from gnnsys.graph_io import is_graph_folder, load_graph, replace_dir, write_graph_files
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -45,11 +50,21 @@ SPLIT_FILES = ("train_idx.npy", "val_idx.npy", "test_idx.npy")
 FORMAT_VERSION = 1
 
 
-def save_folder(dataset: Dataset, path: PathLike, *, overwrite: bool = False) -> Path:
+def save_folder(
+    dataset: Dataset,
+    path: PathLike,
+    *,
+    overwrite: bool = False,
+    layout: str = "coo",
+    x_dtype: Optional[torch.dtype] = None,
+) -> Path:
     """Write ``dataset`` to ``path`` in the folder format (atomically: temp dir + rename).
 
-    Edges are written in the graph's CSC order, so ``load_folder`` rebuilds the same ``Graph``.
-    An existing ``path`` is an error unless ``overwrite=True``.
+    ``layout="coo"`` writes src/dst in the graph's CSC order (what the peers' scripts read),
+    so ``load_folder`` rebuilds the same ``Graph``; ``layout="csc"`` writes the graph as
+    ``Graph.save`` does (indptr/indices, memory-mapped back without a build). ``x_dtype``
+    (e.g. ``torch.float16``) converts the features on the way. An existing ``path`` is an
+    error unless ``overwrite=True``.
 
     Example:
         >>> save_folder(gnnsys.datasets.synthetic("tiny"), "/tmp/tiny")
@@ -65,13 +80,21 @@ def save_folder(dataset: Dataset, path: PathLike, *, overwrite: bool = False) ->
     if final.exists() and not final.is_dir():
         raise FileExistsError(f"path {str(final)!r} exists and is not a folder")
     final.parent.mkdir(parents=True, exist_ok=True)
+    if layout not in ("coo", "csc"):
+        raise ValueError(f"layout must be 'coo' or 'csc', got {layout!r}")
+    if x_dtype is not None and not (isinstance(x_dtype, torch.dtype) and x_dtype.is_floating_point):
+        raise TypeError(f"x_dtype must be a floating torch.dtype or None, got {x_dtype!r}")
     g = dataset.graph
     tmp = make_temp_dir(final)
     try:
-        np.save(tmp / "src.npy", g.indices.numpy().astype(np.int64))
-        deg = (g.indptr[1:] - g.indptr[:-1]).numpy()
-        np.save(tmp / "dst.npy", np.repeat(np.arange(g.num_nodes, dtype=np.int64), deg))
-        np.save(tmp / "x.npy", dataset.x.detach().cpu().numpy())
+        if layout == "csc":
+            write_graph_files(g, tmp)
+        else:
+            np.save(tmp / "src.npy", g.indices.numpy().astype(np.int64))
+            deg = (g.indptr[1:] - g.indptr[:-1]).numpy()
+            np.save(tmp / "dst.npy", np.repeat(np.arange(g.num_nodes, dtype=np.int64), deg))
+        x = dataset.x.detach().cpu()
+        np.save(tmp / "x.npy", (x.to(x_dtype) if x_dtype is not None else x).numpy())
         np.save(tmp / "y.npy", dataset.y.numpy().astype(np.int64))
         for split in ("train_idx", "val_idx", "test_idx"):
             np.save(tmp / f"{split}.npy", getattr(dataset, split).numpy().astype(np.int64))
@@ -83,13 +106,7 @@ def save_folder(dataset: Dataset, path: PathLike, *, overwrite: bool = False) ->
             "num_edges": dataset.num_edges,
         }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
-        old = None
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
-            os.rename(final, old / "d")
-        os.rename(tmp, final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        replace_dir(tmp, final)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
@@ -126,9 +143,12 @@ def load_folder(
     ):
         raise TypeError(f"split_seed must be an int or None, got {type(split_seed).__name__}")
     has_split = [f for f in SPLIT_FILES if (folder / f).is_file()]
+    csc = is_graph_folder(folder)
     required = REQUIRED_FILES
+    if csc:  # the graph is graph.json + indptr/indices (checked by load_graph)
+        required = tuple(f for f in REQUIRED_FILES if f not in ("src.npy", "dst.npy"))
     if split_seed is not None and not has_split:
-        required = tuple(f for f in REQUIRED_FILES if f != "train_idx.npy")
+        required = tuple(f for f in required if f != "train_idx.npy")
     missing = [f for f in required if not (folder / f).is_file()]
     if missing:
         hint = ""
@@ -167,10 +187,15 @@ def load_folder(
     y = _int_vector(load("y.npy"), "y.npy")
     if y.shape[0] != n:
         raise ValueError(f"y.npy has {y.shape[0]} labels but x.npy has {n} rows")
-    src = _int_vector(load("src.npy", big=True), "src.npy")
-    dst = _int_vector(load("dst.npy", big=True), "dst.npy")
-    graph = graph_from_coo(src, dst, n, src_name="src.npy", dst_name="dst.npy")
-    del src, dst
+    if csc:
+        graph = load_graph(folder, mmap=mmap)
+        if graph.num_nodes != n:
+            raise ValueError(f"{folder / 'graph.json'} has {graph.num_nodes} nodes, x.npy {n} rows")
+    else:
+        src = _int_vector(load("src.npy", big=True), "src.npy")
+        dst = _int_vector(load("dst.npy", big=True), "dst.npy")
+        graph = graph_from_coo(src, dst, n, src_name="src.npy", dst_name="dst.npy")
+        del src, dst
     split = "files"
     if not has_split and split_seed is not None:
         train_t, val_t, test_t = random_split(torch.from_numpy(y), int(split_seed))

@@ -123,6 +123,7 @@ def _one_edge(i, scale, ta, tab, tabc, key_rmat):
 
 @njit(nogil=True, parallel=True, cache=True)
 def _rmat_kernel(
+    start,
     num_edges,
     scale,
     ta,
@@ -145,8 +146,11 @@ def _rmat_kernel(
     out_dst,
     both_directions,
 ):
+    # Edges start..start+num_edges-1 of the stream (edge i depends on i only: chunks of any size
+    # concatenate to the same list), written from out_*[0].
     width = scale + 1
-    for i in prange(num_edges):
+    for j in prange(num_edges):
+        i = start + j
         u, v, ones = _one_edge(i, scale, ta, tab, tabc, key_rmat)
         su = scramble(u, mask, shift, m1, m2, add)
         sv = np.int64(-1)
@@ -163,11 +167,11 @@ def _rmat_kernel(
                     sv = np.int64(bucket_ids[lo + np.int64(((h & _LOW32) * size) >> _S32)])
         if sv < 0:
             sv = np.int64(scramble(v, mask, shift, m1, m2, add))
-        out_src[i] = su
-        out_dst[i] = sv
+        out_src[j] = su
+        out_dst[j] = sv
         if both_directions:
-            out_src[num_edges + i] = sv
-            out_dst[num_edges + i] = su
+            out_src[num_edges + j] = sv
+            out_dst[num_edges + j] = su
 
 
 @njit(nogil=True, cache=True)
@@ -261,6 +265,65 @@ def check_seed(seed: object) -> int:
     return int(seed)
 
 
+class RmatStream:
+    """The RMAT edge list of (scale, a, b, c, seed[, classes, intra]) as a stream: ``edges(start,
+    count)`` computes any slice of it, so a generator can write a graph bigger than memory in
+    chunks, and the same edges come out whatever the chunk size or thread count.
+
+    Example:
+        >>> stream = RmatStream(10, a=0.57, b=0.19, c=0.19, seed=1)
+        >>> s, d = stream.edges(0, 4)
+        >>> s.shape
+        (4,)
+    """
+
+    def __init__(
+        self,
+        scale: int,
+        *,
+        a: float,
+        b: float,
+        c: float,
+        seed: int,
+        num_classes: int = 0,
+        intra: float = 0.0,
+    ) -> None:
+        self.scale = int(scale)
+        self.params = scramble_params(scale, seed)
+        self.key_class = stream_key(seed, STREAM_CLASS)
+        if num_classes > 0 and intra > 0.0:
+            self.ids = np.empty(1 << scale, dtype=np.int32 if scale < 31 else np.int64)
+            self.ptr, self.near = _buckets_kernel(
+                scale, num_classes, self.key_class, *self.params, self.ids
+            )
+        else:
+            self.ptr = np.zeros(2, dtype=np.int64)
+            self.ids = np.zeros(1, dtype=np.int32)
+            self.near = np.full((1, scale + 1), -1, dtype=np.int64)
+            intra = 0.0
+        self.num_classes = max(int(num_classes), 1)
+        self.intra = np.uint64(round(float(intra) * 2**32))
+        self.thresholds = [np.uint64(round(p * 65536)) for p in (a, a + b, a + b + c)]
+        self.key_rmat = stream_key(seed, STREAM_RMAT)
+        self.key_intra = stream_key(seed, STREAM_INTRA)
+
+    def edges(
+        self, start: int, count: int, *, dtype: type = np.int64, both_directions: bool = False
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """Edges ``start..start+count-1`` as (src, dst); ``both_directions`` appends each
+        reversed."""
+        size = 2 * count if both_directions else count
+        src = np.empty(size, dtype=dtype)
+        dst = np.empty(size, dtype=dtype)
+        ta, tab, tabc = self.thresholds
+        _rmat_kernel(
+            int(start), int(count), self.scale, ta, tab, tabc, self.key_rmat, *self.params,
+            self.intra, self.key_intra, self.key_class, self.num_classes, self.ptr, self.ids,
+            self.near, src, dst, both_directions,
+        )  # fmt: skip
+        return src, dst
+
+
 def generate(
     scale: int,
     num_edges: int,
@@ -279,44 +342,8 @@ def generate(
     Returns (src, dst); ``node_classes`` gives the planted classes. Probabilities are resolved
     to 1/65536. ``both_directions`` appends every reverse edge.
     """
-    mask, shift, m1, m2, add = scramble_params(scale, seed)
-    key_class = stream_key(seed, STREAM_CLASS)
-    if num_classes > 0 and intra > 0.0:
-        ids = np.empty(1 << scale, dtype=np.int32 if scale < 31 else np.int64)
-        ptr, near = _buckets_kernel(scale, num_classes, key_class, mask, shift, m1, m2, add, ids)
-    else:
-        ptr = np.zeros(2, dtype=np.int64)
-        ids = np.zeros(1, dtype=np.int32)
-        near = np.full((1, scale + 1), -1, dtype=np.int64)
-        intra = 0.0
-    size = 2 * num_edges if both_directions else num_edges
-    src = np.empty(size, dtype=dtype)
-    dst = np.empty(size, dtype=dtype)
-    t16 = [np.uint64(round(p * 65536)) for p in (a, a + b, a + b + c)]
-    _rmat_kernel(
-        num_edges,
-        scale,
-        t16[0],
-        t16[1],
-        t16[2],
-        stream_key(seed, STREAM_RMAT),
-        mask,
-        shift,
-        m1,
-        m2,
-        add,
-        np.uint64(round(float(intra) * 2**32)),
-        stream_key(seed, STREAM_INTRA),
-        key_class,
-        max(int(num_classes), 1),
-        ptr,
-        ids,
-        near,
-        src,
-        dst,
-        both_directions,
-    )
-    return src, dst
+    stream = RmatStream(scale, a=a, b=b, c=c, seed=seed, num_classes=num_classes, intra=intra)
+    return stream.edges(0, num_edges, dtype=dtype, both_directions=both_directions)
 
 
 def rmat_edges(

@@ -95,7 +95,10 @@ def synthetic(
     Names: ``tiny`` (~2.5k nodes, tests), ``mini`` (~130k nodes, ~2M edges, the demo default),
     ``products`` (ogbn-products sizes), ``rmat20`` (the loader benchmark graph); and the
     heterogeneous ``tiny-mag``, ``mini-mag``, ``mag`` (ogbn-mag's shape), which return a
-    ``HeteroDataset`` (see ``gnnsys.datasets.hetero``). ``cache=False`` neither reads nor
+    ``HeteroDataset`` (see ``gnnsys.datasets.hetero``); and ``papers-tiny``, ``papers-mini``
+    (1/10 of papers100M), ``papers`` (ogbn-papers100M's shape: 111M nodes, ~1.6B edges, 28 GB
+    of float16 features), generated to disk in bounded memory and memory-mapped
+    (``gnnsys.datasets.large``). ``cache=False`` neither reads nor
     writes the cache.
 
     Example:
@@ -104,13 +107,19 @@ def synthetic(
         (8, torch.float32)
     """
     from gnnsys.datasets.hetero import HETERO_NAMES, synthetic_hetero
+    from gnnsys.datasets.large import LARGE_NAMES, synthetic_large
 
     if isinstance(name, str) and name in HETERO_NAMES:
         return synthetic_hetero(name, seed=seed, root=root, cache=cache)
+    if isinstance(name, str) and name in LARGE_NAMES:
+        if not cache:
+            raise ValueError(
+                f"{name} is generated to disk and read from there: it needs cache=True"
+            )
+        return synthetic_large(name, seed=seed, root=root)
     if not isinstance(name, str) or name not in SPECS:
-        raise ValueError(
-            f"unknown synthetic dataset {name!r}; choose one of {SYNTHETIC_NAMES + HETERO_NAMES}"
-        )
+        names = SYNTHETIC_NAMES + HETERO_NAMES + LARGE_NAMES
+        raise ValueError(f"unknown synthetic dataset {name!r}; choose one of {names}")
     seed = _rmat.check_seed(seed)
     return _load_or_generate(name, SPECS[name], seed, root, cache)
 
@@ -388,13 +397,15 @@ def _normals(key, out):
 
 
 @njit(nogil=True, parallel=True, cache=True)
-def _features(y, centroids, noise, key, out):
+def _features(y, centroids, noise, key, out, first=0):
+    # Row i of out is node first + i: its noise depends on the node id only, so a table written
+    # in row chunks equals the one written at once.
     n, f = out.shape
     half = (f + 1) // 2
     for i in prange(n):
         c = y[i]
         for j in range(half):
-            z0, z1 = _box_muller(_rmat.hash_at(key, i * half + j))
+            z0, z1 = _box_muller(_rmat.hash_at(key, (first + i) * half + j))
             out[i, 2 * j] = centroids[c, 2 * j] + noise * np.float32(z0)
             if 2 * j + 1 < f:
                 out[i, 2 * j + 1] = centroids[c, 2 * j + 1] + noise * np.float32(z1)

@@ -1,0 +1,84 @@
+"""DGL's DataLoader + NeighborSampler on a gnnsys CSC dataset folder (run in the DGL peer env).
+
+The graph is built from the folder's CSC arrays as DGL takes them (``("csc", (indptr, indices,
+[]))``, int32 ids when they fit, else int64), features memory-mapped as float16 (as gnnsys
+reads them); batches of random training seeds (seed 0) as benchmarks/scale.py draws them.
+Prints one JSON line: batches/s, sampled nodes per batch, peak RSS.
+"""
+
+import argparse
+import json
+import time
+
+import dgl
+import numpy as np
+import torch
+
+
+def vm(key):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+p = argparse.ArgumentParser()
+p.add_argument("--folder", required=True)
+p.add_argument("--fanout", default="15,10,5")
+p.add_argument("--batch-size", type=int, default=1024)
+p.add_argument("--batches", type=int, default=30)
+a = p.parse_args()
+t0 = time.perf_counter()
+indptr = np.load(f"{a.folder}/indptr.npy", mmap_mode="c")
+indices = np.load(f"{a.folder}/indices.npy", mmap_mode="c")
+small = indptr[-1] < 2**31 and indptr.shape[0] <= 2**31
+idt = torch.int32 if small else torch.int64
+graph = dgl.graph(
+    (
+        "csc",
+        (
+            torch.from_numpy(indptr).to(idt),
+            torch.from_numpy(indices).to(idt),
+            torch.tensor([], dtype=idt),
+        ),
+    ),
+    num_nodes=indptr.shape[0] - 1,
+    idtype=idt,
+)
+graph.ndata["feat"] = torch.from_numpy(np.load(f"{a.folder}/x.npy", mmap_mode="c"))
+graph.ndata["label"] = torch.from_numpy(np.load(f"{a.folder}/y.npy"))
+build_s = time.perf_counter() - t0
+train = torch.from_numpy(np.load(f"{a.folder}/train_idx.npy"))
+g = torch.Generator().manual_seed(0)
+need = (a.batches + 3) * a.batch_size
+order = train[torch.randperm(train.numel(), generator=g)]
+seeds = order.repeat(-(-need // order.numel()))[:need].to(idt)  # as scale.py: cycled when short
+fanout = [int(f) for f in a.fanout.split(",")][::-1]  # DGL lists the input layer first
+sampler = dgl.dataloading.NeighborSampler(
+    fanout, prefetch_node_feats=["feat"], prefetch_labels=["label"]
+)
+loader = dgl.dataloading.DataLoader(graph, seeds, sampler, batch_size=a.batch_size, shuffle=False)
+it = iter(loader)
+for _ in range(3):
+    next(it)
+t1 = time.perf_counter()
+nodes = 0
+for _ in range(a.batches):
+    inp, out, blocks = next(it)
+    assert blocks[0].srcdata["feat"].shape[0] == inp.numel()
+    nodes += inp.numel()
+sec = time.perf_counter() - t1
+print(
+    json.dumps(
+        {
+            "version": dgl.__version__,
+            "build_seconds": round(build_s, 2),
+            "batches": a.batches,
+            "batches_per_s": round(a.batches / sec, 3),
+            "sampled_nodes_per_batch": nodes // a.batches,
+            "vmhwm_bytes": vm("VmHWM"),
+            "vmrss_bytes": vm("VmRSS"),
+        }
+    )
+)

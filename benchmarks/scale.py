@@ -1,0 +1,279 @@
+"""The cost curve from tiny to papers100M's size: generate, build, sample, gather, train.
+
+For each graph (``tiny``, ``mini``, ``products``: the in-memory generators, saved as CSC
+folders; ``papers-mini``, ``papers``: generated to disk in chunks within ``--budget``), every
+stage runs in a fresh child process, so each stage's peak RSS (``VmHWM``) is its own:
+
+- ``gen``: generation and CSC build: seconds, peak RSS, on-disk size (a folder that already
+  holds a finished dataset is reused: its meta.json has the generation's numbers, marked
+  ``reused``);
+- ``load``: ``load_folder`` (memory-mapped graph and float16 features), then the gnnsys Loader
+  (fanout 15,10,5, batches of 1024 random training seeds, features and labels gathered):
+  batches/s, peak RSS, resident anonymous vs file-backed memory, major page faults per gathered
+  row (the page-cache miss rate of the feature gather) and the gather's GB/s on its own;
+- ``train``: one GraphSAGE epoch (3 layers, hidden 256, the trainer's own step) over a fixed
+  subset of up to ``--train-seeds`` training nodes;
+- with ``--peers``: DGL's DataLoader + NeighborSampler on the same CSC folder
+  (benchmarks/peers/scale_dgl.py in the DGL peer env), where it fits; where it fails, how
+  (exit status, the last line of its error).
+
+One JSON object per line on stdout (and appended to ``--out``). Usage:
+    python benchmarks/scale.py --root /work/data --graphs tiny,mini,papers-mini --peers
+    python benchmarks/scale.py --root /work/data --graphs papers --budget 8G
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+HERE = Path(__file__).resolve().parent
+LARGE = ("papers-tiny", "papers-mini", "papers")
+DGL_PYTHON = Path(os.environ.get("GNNSYS_PEER_DGL", "/tmp/gnnsys-peers/dgl/bin/python"))
+
+
+def proc_status() -> Dict[str, int]:
+    """Peak and current resident memory of this process, in bytes (Linux /proc)."""
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmHWM", "VmRSS", "RssAnon", "RssFile"):
+                out[key] = int(rest.split()[0]) * 1024
+    return out
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+# ---------------------------------------------------------------------- child stages
+def stage_gen(args: argparse.Namespace) -> Dict[str, Any]:
+    folder = Path(args.folder)
+    if (folder / "meta.json").is_file():
+        meta = json.loads((folder / "meta.json").read_text())
+        out = {"reused": True, "seconds": meta.get("seconds"), "num_nodes": meta.get("num_nodes"),
+               "num_edges": meta.get("num_edges"), "peak_rss_bytes": meta.get("peak_rss_bytes"),
+               "csc_build": meta.get("csc_build")}  # fmt: skip
+        out["disk_bytes"] = folder_bytes(folder)
+        return out
+    t0 = time.perf_counter()
+    if args.graph in LARGE:
+        from gnnsys.datasets.large import generate_large
+
+        generate_large(args.graph, folder, memory_budget=args.budget)
+        meta = json.loads((folder / "meta.json").read_text())
+        seconds = meta["seconds"]
+    else:
+        import torch
+
+        from gnnsys.datasets import save_folder, synthetic
+
+        ds = synthetic(args.graph, cache=False)
+        seconds = dict(ds.meta["seconds"])
+        save_folder(ds, folder, layout="csc", x_dtype=torch.float16)
+        meta = json.loads((folder / "meta.json").read_text())
+        meta["seconds"] = seconds
+        meta["peak_rss_bytes"] = proc_status()["VmHWM"]
+        (folder / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+    return {"reused": False, "wall_seconds": round(time.perf_counter() - t0, 2),
+            "seconds": seconds, "num_nodes": meta["num_nodes"], "num_edges": meta["num_edges"],
+            "peak_rss_bytes": proc_status()["VmHWM"], "disk_bytes": folder_bytes(folder),
+            "csc_build": meta.get("csc_build")}  # fmt: skip
+
+
+def _seeds(ds: Any, count: int, seed: int = 0, cycle: bool = False) -> Any:
+    """``count`` training nodes in a seeded random order (all of them, repeated when
+    ``cycle`` and there are fewer: the loader stages time a fixed number of batches)."""
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    idx = ds.train_idx
+    order = idx[torch.randperm(idx.numel(), generator=g)]
+    if cycle and order.numel() < count:
+        order = order.repeat(-(-count // order.numel()))
+    return order[:count]
+
+
+def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
+    import torch
+
+    from gnnsys.datasets import load_folder
+    from gnnsys.features import FeatureStore, gather_rows
+    from gnnsys.loaders import Loader, NeighborSampler
+    from gnnsys.loaders.base import SampleKey
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    t0 = time.perf_counter()
+    ds = load_folder(args.folder)
+    load_s = time.perf_counter() - t0
+    fanout = [int(f) for f in args.fanout.split(",")]
+    sampler = NeighborSampler(ds.graph, fanout, semantics="dgl")  # as the DGL peer samples
+    seeds = _seeds(ds, (args.batches + 3) * args.batch_size, cycle=True)
+    loader = Loader(sampler, seeds, batch_size=args.batch_size, shuffle=False, seed=0,
+                    features=FeatureStore(x=ds.x), labels=ds.y)  # fmt: skip
+    it = iter(loader)
+    for _ in range(3):
+        next(it)
+    flt0 = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
+    t1 = time.perf_counter()
+    nodes = 0
+    for _ in range(args.batches):
+        batch = next(it)
+        nodes += batch.subgraph.nodes.numel()
+    loader_s = time.perf_counter() - t1
+    flt1 = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
+    # The gather alone, on node sets of batches not loaded before (other sample keys).
+    other = _seeds(ds, args.batches * args.batch_size, seed=1, cycle=True)
+    sets = [sampler.sample(other[i * args.batch_size:(i + 1) * args.batch_size],
+                           SampleKey(1, 0, i)).nodes for i in range(args.batches)]  # fmt: skip
+    rows = sum(s.numel() for s in sets)
+    flt2 = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
+    t2 = time.perf_counter()
+    for s in sets:
+        gather_rows(ds.x, s)
+    gather_s = time.perf_counter() - t2
+    flt3 = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
+    row_bytes = ds.x.shape[1] * ds.x.element_size()
+    return {
+        "load_seconds": round(load_s, 3),
+        "batches": args.batches,
+        "batches_per_s": round(args.batches / loader_s, 3),
+        "sampled_nodes_per_batch": nodes // args.batches,
+        "loader_major_faults_per_row": round((flt1 - flt0) / max(nodes, 1), 5),
+        "gather_rows": rows,
+        "gather_gb_per_s": round(rows * row_bytes / gather_s / 1e9, 3),
+        "gather_major_faults_per_row": round((flt3 - flt2) / max(rows, 1), 5),
+        "feature_table_bytes": int(ds.x.numel() * ds.x.element_size()),
+        **{k.lower() + "_bytes": v for k, v in proc_status().items()},
+    }
+
+
+def stage_train(args: argparse.Namespace) -> Dict[str, Any]:
+    import torch
+
+    from gnnsys.cli import build_parser, validate_train_args
+    from gnnsys.datasets import load_folder
+    from gnnsys.trainer import NodeTask
+
+    torch.manual_seed(0)
+    parser = build_parser()
+    targs = parser.parse_args(["train", "--dataset", f"folder:{args.folder}", "--fanout",
+                               args.fanout, "--hidden", "256", "--batch-size",
+                               str(args.batch_size), "--eval", "sampled"])  # fmt: skip
+    validate_train_args(targs, targs.parser)
+    ds = load_folder(args.folder)
+    task = NodeTask(targs, ds, torch.device("cpu"))
+    opt = torch.optim.Adam(task.model.parameters(), lr=targs.lr)
+    seeds = _seeds(ds, args.train_seeds)
+    task.model.train()
+    t0 = time.perf_counter()
+    steps = 0
+    loss_sum = 0.0
+    for batch in task.loader(seeds, 1):
+        logits, target = task.step(task.model, batch)
+        loss = torch.nn.functional.cross_entropy(logits, target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        loss_sum += float(loss)
+        steps += 1
+    sec = time.perf_counter() - t0
+    return {"train_seeds": int(seeds.numel()), "steps": steps, "epoch_seconds": round(sec, 2),
+            "mean_loss": round(loss_sum / max(steps, 1), 4),
+            **{k.lower() + "_bytes": v for k, v in proc_status().items()}}  # fmt: skip
+
+
+STAGES = {"gen": stage_gen, "load": stage_load, "train": stage_train}
+
+
+# ---------------------------------------------------------------------- the parent
+def run_child(stage: str, args: argparse.Namespace, graph: str, folder: Path) -> Dict[str, Any]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", stage, "--graph", graph,
+           "--folder", str(folder), "--budget", args.budget, "--fanout", args.fanout,
+           "--batch-size", str(args.batch_size), "--batches", str(args.batches),
+           "--train-seeds", str(args.train_seeds)]  # fmt: skip
+    return _run(cmd, args.timeout)
+
+
+def run_peer(args: argparse.Namespace, folder: Path) -> Dict[str, Any]:
+    if not DGL_PYTHON.is_file():
+        return {"ok": False, "error": f"no DGL peer env at {DGL_PYTHON}"}
+    cmd = [str(DGL_PYTHON), str(HERE / "peers" / "scale_dgl.py"), "--folder", str(folder),
+           "--fanout", args.fanout, "--batch-size", str(args.batch_size), "--batches",
+           str(args.batches)]  # fmt: skip
+    return _run(cmd, args.timeout)
+
+
+def _run(cmd: List[str], timeout: float) -> Dict[str, Any]:
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"ok": False, "error": f"timed out after {timeout} s"}
+    lines = [ln for ln in p.stdout.splitlines() if ln.startswith("{")]
+    if p.returncode != 0 or not lines:
+        tail = (p.stderr.strip().splitlines() or ["(no stderr)"])[-1]
+        how = "killed (SIGKILL: out of memory?)" if p.returncode == -9 else f"exit {p.returncode}"
+        return {"ok": False, "error": f"{how}: {tail[:300]}",
+                "seconds": round(time.perf_counter() - t0, 1)}  # fmt: skip
+    return {"ok": True, **json.loads(lines[-1])}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--root", default="/work/data/scale", help="folder of the dataset folders")
+    p.add_argument("--graphs", default="tiny,mini,products,papers-mini,papers")
+    p.add_argument("--budget", default="8G", help="memory budget of the on-disk generators")
+    p.add_argument("--fanout", default="15,10,5")
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--batches", type=int, default=30)
+    p.add_argument("--train-seeds", type=int, default=100_000)
+    p.add_argument("--stages", default="gen,load,train")
+    p.add_argument("--peers", action="store_true", help="DGL on the same folders")
+    p.add_argument("--timeout", type=float, default=7200)
+    p.add_argument("--out", default=None, help="also append the JSON lines to this file")
+    p.add_argument("--child", choices=sorted(STAGES), help=argparse.SUPPRESS)
+    p.add_argument("--graph", help=argparse.SUPPRESS)
+    p.add_argument("--folder", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        print(json.dumps(STAGES[args.child](args)), flush=True)
+        return
+    root = Path(args.root).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    machine = {"machine": platform.node(), "cpus": os.cpu_count(),
+               "mem_bytes": os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")}  # fmt: skip
+    command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    for graph in args.graphs.split(","):
+        folder = root / graph
+        for stage in args.stages.split(","):
+            row = {"bench": "scale", "graph": graph, "stage": stage, "system": "gnnsys",
+                   **run_child(stage, args, graph, folder), **machine, "command": command}  # fmt: skip
+            _emit(row, args.out)
+            if stage == "gen" and not row["ok"]:
+                break
+        if args.peers and folder.is_dir():
+            row = {"bench": "scale", "graph": graph, "stage": "load", "system": "dgl",
+                   **run_peer(args, folder), **machine, "command": command}  # fmt: skip
+            _emit(row, args.out)
+
+
+def _emit(row: Dict[str, Any], out: Any) -> None:
+    line = json.dumps(row)
+    print(line, flush=True)
+    if out:
+        with open(out, "a") as f:
+            f.write(line + "\n")
+
+
+if __name__ == "__main__":
+    main()

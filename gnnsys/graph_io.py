@@ -1,0 +1,264 @@
+"""A Graph on disk: plain .npy files that are memory-mapped back, so a graph bigger than RAM
+samples straight from the page cache and every process that opens it shares one copy.
+
+Layout of a graph folder (``save_graph`` writes it; the out-of-core build writes the same)::
+
+    graph.json             {"format": "gnnsys-csc", "version", "num_nodes", "num_edges",
+                            "arrays", "node_types", "edge_types"}
+    indptr.npy             int64 [N+1]
+    indices.npy            int32 [E] (int64 when N >= 2^31)
+    edge_ids.npy           optional int64 [E]
+    edge_weight.npy        optional float [E]
+    node_type_offset.npy   optional int64 [T+1]
+    type_per_edge.npy      optional int8/int32 [E]
+
+The files are ordinary .npy arrays (a PyG or DGL user reads them with ``np.load``). Loading
+checks every file's presence, header and size against ``graph.json`` before mapping it, so a
+truncated or missing file is an error naming it, never a bus error in a kernel.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple, Union
+
+import numpy as np
+import torch
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+FORMAT = "gnnsys-csc"
+VERSION = 1
+META_FILE = "graph.json"
+ARRAYS = ("indptr", "indices", "edge_ids", "edge_weight", "node_type_offset", "type_per_edge")
+_REQUIRED = ("indptr", "indices")
+_HEADER_BYTES = 128  # the fixed .npy header length of files written piecewise (npy_header)
+
+
+def save_graph(graph: Any, path: PathLike, *, overwrite: bool = False) -> Path:
+    """Write ``graph`` to the folder ``path`` (atomically: a temporary folder renamed into place).
+
+    ``ndata``/``edata`` are not saved (a warning says so when they hold tensors): features
+    belong in a dataset folder or a feature store. An existing ``path`` is an error unless
+    ``overwrite=True``.
+
+    Example:
+        >>> g = Graph.from_edge_index(torch.tensor([[0, 1], [1, 2]]))
+        >>> save_graph(g, "/tmp/g")
+        PosixPath('/tmp/g')
+    """
+    from gnnsys.graph import Graph
+
+    if not isinstance(graph, Graph):
+        raise TypeError(f"graph must be a gnnsys.Graph, got {type(graph).__name__}")
+    final = _check_path(path)
+    if final.exists() and not overwrite:
+        raise FileExistsError(f"path {str(final)!r} already exists; pass overwrite=True")
+    if final.exists() and not final.is_dir():
+        raise FileExistsError(f"path {str(final)!r} exists and is not a folder")
+    if graph.ndata or graph.edata:
+        warnings.warn("Graph.save() does not save ndata/edata", stacklevel=3)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_dir(final)
+    try:
+        write_graph_files(graph, tmp)
+        replace_dir(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def write_graph_files(graph: Any, folder: Path) -> None:
+    """The graph's arrays and ``graph.json`` into an existing folder (no atomicity of its own:
+    callers write into a temporary folder)."""
+    arrays = []
+    for name in ARRAYS:
+        t = getattr(graph, name)
+        if t is not None:
+            np.save(folder / f"{name}.npy", t.detach().cpu().contiguous().numpy())
+            arrays.append(name)
+    write_meta(folder, graph.num_nodes, graph.num_edges, arrays, graph)
+
+
+def write_meta(
+    folder: Path, num_nodes: int, num_edges: int, arrays: list, graph: Any = None
+) -> None:
+    """Write ``graph.json`` (type names from ``graph`` when it is typed)."""
+    meta: Dict[str, Any] = {
+        "format": FORMAT,
+        "version": VERSION,
+        "num_nodes": int(num_nodes),
+        "num_edges": int(num_edges),
+        "arrays": sorted(arrays, key=ARRAYS.index),
+    }
+    if graph is not None and graph.is_hetero:
+        meta["node_types"] = list(graph.node_types)
+        meta["edge_types"] = [list(et) for et in graph.edge_types]
+    (folder / META_FILE).write_text(json.dumps(meta, indent=1))
+
+
+def is_graph_folder(path: PathLike) -> bool:
+    """True when ``path`` holds a saved graph (its ``graph.json``)."""
+    return (Path(path) / META_FILE).is_file()
+
+
+def load_graph(path: PathLike, *, mmap: bool = True, validate: bool = True) -> Any:
+    """Read a graph folder back. With ``mmap`` the arrays are memory-mapped (copy-on-write: the
+    files are never modified) and the samplers read them in place from the page cache.
+
+    ``validate`` runs ``Graph``'s full checks (ids in range, indptr monotone), which reads
+    every page once; the headers and file sizes are always checked. A memory-mapped graph
+    pickles as its folder, so worker and DDP processes map the same files instead of copying.
+
+    Example:
+        >>> g = load_graph("/tmp/g")
+        >>> g.num_edges
+        2
+    """
+    from gnnsys.graph import Graph
+
+    folder = _check_path(path)
+    meta_path = folder / META_FILE
+    if not folder.is_dir():
+        raise FileNotFoundError(f"no graph folder at {str(folder)!r}")
+    if not meta_path.is_file():
+        raise FileNotFoundError(f"graph folder {str(folder)!r} lacks {META_FILE}")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except ValueError as err:
+        raise ValueError(f"{meta_path} is not valid JSON: {err}") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{meta_path} does not describe a {FORMAT} graph")
+    if meta.get("version") != VERSION:
+        raise ValueError(f"{meta_path}: format version {meta.get('version')!r}, expected {VERSION}")
+    names = meta.get("arrays", [])
+    unknown = [a for a in names if a not in ARRAYS]
+    if unknown or any(r not in names for r in _REQUIRED):
+        raise ValueError(f"{meta_path}: arrays {names!r} must include indptr and indices")
+    n, e = int(meta["num_nodes"]), int(meta["num_edges"])
+    expect = {
+        "indptr": (n + 1,),
+        "indices": (e,),
+        "edge_ids": (e,),
+        "edge_weight": (e,),
+        "type_per_edge": (e,),
+    }
+    t: Dict[str, torch.Tensor] = {}
+    for name in names:
+        arr = open_npy(folder / f"{name}.npy", mmap=mmap)
+        if arr.ndim != 1 or (name in expect and arr.shape != expect[name]):
+            want = expect.get(name, "1-D")
+            raise ValueError(
+                f"{folder / (name + '.npy')} has shape {arr.shape}, expected {want} "
+                f"(graph.json: {n} nodes, {e} edges)"
+            )
+        t[name] = torch.from_numpy(arr)
+    et = meta.get("edge_types")
+    graph = Graph(
+        t["indptr"],
+        t["indices"],
+        edge_ids=t.get("edge_ids"),
+        edge_weight=t.get("edge_weight"),
+        node_type_offset=t.get("node_type_offset"),
+        type_per_edge=t.get("type_per_edge"),
+        node_types=meta.get("node_types"),
+        edge_types=[tuple(x) for x in et] if et is not None else None,
+        validate=validate,
+    )
+    if mmap:
+        graph._source = (str(folder), graph.indptr.data_ptr(), graph.indices.data_ptr())
+    return graph
+
+
+def open_npy(path: Path, *, mmap: bool) -> np.ndarray:
+    """``np.load`` of one .npy file whose size is checked against its header first.
+
+    Raises ``FileNotFoundError`` / ``ValueError`` naming the file when it is missing, not an
+    array, or truncated (a memory map of a short file would fault at the first read).
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing")
+    shape, dtype, offset = npy_layout(path)
+    need = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    size = path.stat().st_size
+    if size < need:
+        raise ValueError(f"{path} is truncated: {size} bytes, its header needs {need}")
+    try:
+        return np.load(path, mmap_mode="c" if mmap else None, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise ValueError(f"{path} is not a readable .npy array ({err})") from None
+
+
+def npy_layout(path: Path) -> Tuple[Tuple[int, ...], np.dtype, int]:
+    """(shape, dtype, data offset) from a .npy header, or a ValueError naming the file."""
+    with open(path, "rb") as f:
+        try:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            else:
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+        except (ValueError, EOFError, OSError) as err:
+            raise ValueError(f"{path} is not a .npy array ({err})") from None
+        if fortran and len(shape) > 1:
+            raise ValueError(f"{path} is Fortran-ordered; write it C-ordered")
+        if dtype.hasobject:
+            raise ValueError(f"{path} holds Python objects, not numbers")
+        return tuple(shape), dtype, f.tell()
+
+
+def npy_header(dtype: Any, shape: Tuple[int, ...]) -> bytes:
+    """A .npy (version 1.0) header of exactly 128 bytes, for files written piece by piece:
+    write it with a provisional shape, append the data, rewrite it with the final shape."""
+    d = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False}
+    d["shape"] = tuple(int(s) for s in shape)
+    text = repr(d).encode("latin1")
+    body = _HEADER_BYTES - 10
+    if len(text) + 1 > body:
+        raise ValueError(f"shape {shape} does not fit a {_HEADER_BYTES}-byte .npy header")
+    text = text + b" " * (body - len(text) - 1) + b"\n"
+    return b"\x93NUMPY\x01\x00" + body.to_bytes(2, "little") + text
+
+
+def replace_dir(tmp: Path, final: Path) -> None:
+    """Rename the finished folder ``tmp`` onto ``final`` (moving an old ``final`` away first)."""
+    old = None
+    if final.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{final.name}.old.", dir=final.parent))
+        os.rename(final, old / "d")
+    os.rename(tmp, final)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _temp_dir(final: Path) -> Path:
+    from gnnsys.datasets.dataset import make_temp_dir
+
+    return make_temp_dir(final)
+
+
+def _check_path(path: Any) -> Path:
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
+    return Path(path).expanduser()
+
+
+def reopen(folder: str) -> Any:
+    """Unpickle a memory-mapped graph: map its folder again (``Graph.__reduce__``). The sender
+    validated the files already; headers and sizes are checked again."""
+    return load_graph(folder, mmap=True, validate=False)
+
+
+def file_backed(graph: Any) -> Optional[str]:
+    """The folder ``graph`` is mapped from, while its CSC arrays are still the mapped ones."""
+    source = getattr(graph, "_source", None)
+    if source is None:
+        return None
+    folder, indptr_ptr, indices_ptr = source
+    same = graph.indptr.data_ptr() == indptr_ptr and graph.indices.data_ptr() == indices_ptr
+    return folder if same else None

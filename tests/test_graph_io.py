@@ -1,0 +1,131 @@
+"""Graph.save / Graph.load: the on-disk CSC folder, memory-mapped back."""
+
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from gnnsys import Graph
+from gnnsys.datasets import synthetic
+from gnnsys.graph_io import load_graph, npy_header, save_graph
+from gnnsys.loaders import NeighborSampler
+from gnnsys.loaders.base import SampleKey
+
+
+def _graph() -> Graph:
+    ei = torch.tensor([[0, 1, 2, 2, 3, 0], [1, 2, 0, 1, 1, 3]])
+    return Graph.from_edge_index(ei, 4, edge_weight=torch.rand(6))
+
+
+def _same(a: Graph, b: Graph) -> None:
+    for name in ("indptr", "indices", "edge_ids", "edge_weight", "node_type_offset",
+                 "type_per_edge"):  # fmt: skip
+        x, y = getattr(a, name), getattr(b, name)
+        assert (x is None) == (y is None), name
+        if x is not None:
+            assert x.dtype == y.dtype and torch.equal(x, y), name
+    assert a.node_types == b.node_types and a.edge_types == b.edge_types
+
+
+@pytest.mark.parametrize("mmap", [True, False])
+def test_round_trip_homogeneous(tmp_path, mmap):
+    g = _graph()
+    g.save(tmp_path / "g")
+    back = Graph.load(tmp_path / "g", mmap=mmap)
+    _same(g, back)
+    assert back.is_hetero is False
+
+
+def test_round_trip_typed(tmp_path):
+    g = Graph.from_hetero(
+        {("a", "to", "b"): torch.tensor([[0, 1, 1], [0, 0, 1]]),
+         ("b", "back", "a"): torch.tensor([[1], [0]])},
+        {"a": 2, "b": 2},
+    )  # fmt: skip
+    save_graph(g, tmp_path / "h")
+    back = load_graph(tmp_path / "h")
+    _same(g, back)
+    assert back.to_hetero()[0].keys() == g.to_hetero()[0].keys()
+
+
+def test_mapped_graph_samples_the_same_batches(tmp_path):
+    g = synthetic("tiny").graph
+    g.save(tmp_path / "tiny")
+    mapped = Graph.load(tmp_path / "tiny")
+    seeds = torch.arange(0, 2000, 7)
+    for key in (SampleKey(3, 1, 0), SampleKey(3, 1, 5)):
+        a = NeighborSampler(g, [10, 5]).sample(seeds, key)
+        b = NeighborSampler(mapped, [10, 5]).sample(seeds, key)
+        assert torch.equal(a.nodes, b.nodes)
+        assert torch.equal(a.row, b.row) and torch.equal(a.col, b.col)
+        assert torch.equal(a.edge_ids, b.edge_ids)
+
+
+def test_mapped_graph_pickles_as_its_folder_and_shares_without_copy(tmp_path):
+    g = synthetic("tiny").graph
+    g.save(tmp_path / "tiny")
+    mapped = Graph.load(tmp_path / "tiny")
+    blob = pickle.dumps(mapped)
+    assert len(blob) < 1000  # the folder's name, not 100 KB of edges
+    again = pickle.loads(blob)
+    assert torch.equal(again.indices, g.indices)
+    ptr = mapped.indices.data_ptr()
+    assert mapped.share_memory_() is mapped and mapped.indices.data_ptr() == ptr
+    # Once its arrays are replaced the graph is no longer the files': it pickles by value.
+    mapped.indices = mapped.indices.clone()
+    assert len(pickle.dumps(mapped)) > 10_000
+
+
+def test_save_refuses_an_existing_path_unless_overwrite(tmp_path):
+    g = _graph()
+    g.save(tmp_path / "g")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        g.save(tmp_path / "g")
+    g.save(tmp_path / "g", overwrite=True)
+    with pytest.raises(TypeError, match="gnnsys.Graph"):
+        save_graph("not a graph", tmp_path / "x")
+
+
+def test_missing_truncated_or_inconsistent_files_are_named(tmp_path):
+    g = synthetic("tiny").graph
+    folder = tmp_path / "g"
+    g.save(folder)
+    ix = folder / "indices.npy"
+    data = ix.read_bytes()
+    ix.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match="indices.npy is truncated"):
+        Graph.load(folder)
+    ix.unlink()
+    with pytest.raises(FileNotFoundError, match="indices.npy is missing"):
+        Graph.load(folder)
+    np.save(ix, np.zeros(5, dtype=np.int32))
+    with pytest.raises(ValueError, match=r"indices.npy has shape \(5,\)"):
+        Graph.load(folder)
+    bad = g.indices.numpy().copy()
+    bad[3] = g.num_nodes + 7
+    np.save(ix, bad)
+    with pytest.raises(ValueError, match="out of range"):
+        Graph.load(folder)
+    (folder / "graph.json").write_text("{not json")
+    with pytest.raises(ValueError, match="graph.json is not valid JSON"):
+        Graph.load(folder)
+    (folder / "graph.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ValueError, match="does not describe"):
+        Graph.load(folder)
+    with pytest.raises(FileNotFoundError, match="no graph folder"):
+        Graph.load(tmp_path / "nowhere")
+
+
+def test_npy_header_is_fixed_length_and_rewritable(tmp_path):
+    path = tmp_path / "a.npy"
+    data = np.arange(10, dtype=np.int32)
+    with open(path, "wb") as f:
+        f.write(npy_header(np.int32, (10**12,)))  # provisional, larger than the data
+        data.tofile(f)
+        f.seek(0)
+        f.write(npy_header(np.int32, (10,)))
+    assert len(npy_header(np.int32, (10,))) == len(npy_header(np.int32, (10**12,))) == 128
+    assert np.array_equal(np.load(path), data)
+    assert np.array_equal(np.load(path, mmap_mode="r"), data)
