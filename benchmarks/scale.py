@@ -13,12 +13,12 @@ stage runs in a fresh child process, so each stage's peak RSS (``VmHWM``) is its
   row (the page-cache miss rate of the feature gather) and the gather's GB/s on its own;
 - ``train``: one GraphSAGE epoch (3 layers, hidden 256, the trainer's own step) over a fixed
   subset of up to ``--train-seeds`` training nodes;
-- with ``--peers``: DGL's DataLoader + NeighborSampler on the same CSC folder
-  (benchmarks/peers/scale_dgl.py in the DGL peer env), where it fits; where it fails, how
-  (exit status, the last line of its error).
+- with ``--peers dgl,pyg``: DGL's DataLoader + NeighborSampler and PyG's NeighborLoader
+  (torch-sparse) on the same CSC folder (benchmarks/peers/scale_{dgl,pyg}.py in the peer envs),
+  where they fit; where one fails, how (exit status, the last line of its error).
 
 One JSON object per line on stdout (and appended to ``--out``). Usage:
-    python benchmarks/scale.py --root /work/data --graphs tiny,mini,papers-mini --peers
+    python benchmarks/scale.py --root /work/data --graphs tiny,mini,papers-mini --peers dgl,pyg
     python benchmarks/scale.py --root /work/data --graphs papers --budget 8G
 """
 
@@ -37,7 +37,10 @@ from typing import Any, Dict, List
 
 HERE = Path(__file__).resolve().parent
 LARGE = ("papers-tiny", "papers-mini", "papers")
-DGL_PYTHON = Path(os.environ.get("GNNSYS_PEER_DGL", "/tmp/gnnsys-peers/dgl/bin/python"))
+PEERS = {
+    "dgl": Path(os.environ.get("GNNSYS_PEER_DGL", "/tmp/gnnsys-peers/dgl/bin/python")),
+    "pyg": Path(os.environ.get("GNNSYS_PEER_PYG", "/tmp/gnnsys-peers/pyg/bin/python")),
+}
 
 
 def proc_status() -> Dict[str, int]:
@@ -131,17 +134,34 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
         nodes += batch.subgraph.nodes.numel()
     loader_s = time.perf_counter() - t1
     flt1 = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
-    # The gather alone, on node sets of batches not loaded before (other sample keys).
-    other = _seeds(ds, args.batches * args.batch_size, seed=1, cycle=True)
-    sets = [sampler.sample(other[i * args.batch_size:(i + 1) * args.batch_size],
-                           SampleKey(1, 0, i)).nodes for i in range(args.batches)]  # fmt: skip
-    rows = sum(s.numel() for s in sets)
-    flt2 = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
-    t2 = time.perf_counter()
-    for s in sets:
-        gather_rows(ds.x, s)
-    gather_s = time.perf_counter() - t2
-    flt3 = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
+    # The gather alone, on node sets of batches not loaded before (other sample keys), three
+    # ways interleaved: as the loader does it; ids sorted first (ascending file offsets) and the
+    # rows put back in order; and with madvise(MADV_RANDOM) on the table (no readahead).
+    other = _seeds(ds, 3 * args.batches * args.batch_size, seed=1, cycle=True)
+    bs = args.batch_size
+    sets = [sampler.sample(other[i * bs:(i + 1) * bs], SampleKey(1, 0, i)).nodes
+            for i in range(3 * args.batches)]  # fmt: skip
+    gather = {"plain": {}, "sorted": {}, "madv_random": {}}
+    for i, ids in enumerate(sets):
+        how = list(gather)[i % 3]
+        if how == "madv_random" and not gather[how]:
+            _advise(ds.x, "MADV_RANDOM")
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
+        t = time.perf_counter()
+        if how == "sorted":
+            order = ids.sort()
+            rows = gather_rows(ds.x, order.values)
+            out = torch.empty_like(rows)
+            out[order.indices] = rows
+        else:
+            gather_rows(ds.x, ids)
+        dt = time.perf_counter() - t
+        g = gather[how]
+        g["seconds"] = g.get("seconds", 0.0) + dt
+        g["rows"] = g.get("rows", 0) + ids.numel()
+        g["faults"] = g.get("faults", 0) + resource.getrusage(resource.RUSAGE_SELF).ru_majflt - f0
+        if how == "madv_random" and i + 1 == len(sets):
+            _advise(ds.x, "MADV_NORMAL")
     row_bytes = ds.x.shape[1] * ds.x.element_size()
     return {
         "load_seconds": round(load_s, 3),
@@ -149,9 +169,14 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
         "batches_per_s": round(args.batches / loader_s, 3),
         "sampled_nodes_per_batch": nodes // args.batches,
         "loader_major_faults_per_row": round((flt1 - flt0) / max(nodes, 1), 5),
-        "gather_rows": rows,
-        "gather_gb_per_s": round(rows * row_bytes / gather_s / 1e9, 3),
-        "gather_major_faults_per_row": round((flt3 - flt2) / max(rows, 1), 5),
+        "gather": {
+            how: {
+                "rows": g["rows"],
+                "gb_per_s": round(g["rows"] * row_bytes / g["seconds"] / 1e9, 3),
+                "major_faults_per_row": round(g["faults"] / g["rows"], 5),
+            }
+            for how, g in gather.items()
+        },  # fmt: skip
         "feature_table_bytes": int(ds.x.numel() * ds.x.element_size()),
         **{k.lower() + "_bytes": v for k, v in proc_status().items()},
     }
@@ -192,6 +217,18 @@ def stage_train(args: argparse.Namespace) -> Dict[str, Any]:
             **{k.lower() + "_bytes": v for k, v in proc_status().items()}}  # fmt: skip
 
 
+def _advise(x: Any, advice: str) -> None:
+    """madvise the memory map behind the tensor ``x`` (a no-op for an in-memory table)."""
+    import ctypes
+    import mmap
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    page = mmap.PAGESIZE
+    start = x.data_ptr() - x.data_ptr() % page
+    length = x.numel() * x.element_size() + (x.data_ptr() - start)
+    libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(length), getattr(mmap, advice))
+
+
 STAGES = {"gen": stage_gen, "load": stage_load, "train": stage_train}
 
 
@@ -204,10 +241,11 @@ def run_child(stage: str, args: argparse.Namespace, graph: str, folder: Path) ->
     return _run(cmd, args.timeout)
 
 
-def run_peer(args: argparse.Namespace, folder: Path) -> Dict[str, Any]:
-    if not DGL_PYTHON.is_file():
-        return {"ok": False, "error": f"no DGL peer env at {DGL_PYTHON}"}
-    cmd = [str(DGL_PYTHON), str(HERE / "peers" / "scale_dgl.py"), "--folder", str(folder),
+def run_peer(peer: str, args: argparse.Namespace, folder: Path) -> Dict[str, Any]:
+    python = PEERS[peer]
+    if not python.is_file():
+        return {"ok": False, "error": f"no {peer} peer env at {python}"}
+    cmd = [str(python), str(HERE / "peers" / f"scale_{peer}.py"), "--folder", str(folder),
            "--fanout", args.fanout, "--batch-size", str(args.batch_size), "--batches",
            str(args.batches)]  # fmt: skip
     return _run(cmd, args.timeout)
@@ -238,7 +276,7 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=30)
     p.add_argument("--train-seeds", type=int, default=100_000)
     p.add_argument("--stages", default="gen,load,train")
-    p.add_argument("--peers", action="store_true", help="DGL on the same folders")
+    p.add_argument("--peers", default="", help="peers on the same folders: dgl,pyg")
     p.add_argument("--timeout", type=float, default=7200)
     p.add_argument("--out", default=None, help="also append the JSON lines to this file")
     p.add_argument("--child", choices=sorted(STAGES), help=argparse.SUPPRESS)
@@ -261,10 +299,11 @@ def main() -> None:
             _emit(row, args.out)
             if stage == "gen" and not row["ok"]:
                 break
-        if args.peers and folder.is_dir():
-            row = {"bench": "scale", "graph": graph, "stage": "load", "system": "dgl",
-                   **run_peer(args, folder), **machine, "command": command}  # fmt: skip
-            _emit(row, args.out)
+        for peer in args.peers.split(",") if args.peers else []:
+            if folder.is_dir():
+                row = {"bench": "scale", "graph": graph, "stage": "load", "system": peer,
+                       **run_peer(peer, args, folder), **machine, "command": command}  # fmt: skip
+                _emit(row, args.out)
 
 
 def _emit(row: Dict[str, Any], out: Any) -> None:

@@ -305,3 +305,63 @@ def test_csv_errors(tmp_path, text, kwargs, match):
 def test_csv_missing_file(tmp_path):
     with pytest.raises(FileNotFoundError, match="missing file"):
         O.read_csv_gz(tmp_path / "nope.csv.gz", integer=True)
+
+
+def _write_papers(tmp_path, save=np.savez, edge_index=None, seed=4):
+    src, dst, x, y, parts = _graph_arrays(seed)
+    folder = tmp_path / "ogbn_papers100M"
+    (folder / "raw").mkdir(parents=True, exist_ok=True)
+    save(
+        folder / "raw" / "data.npz",
+        edge_index=np.stack([src, dst]) if edge_index is None else edge_index,
+        node_feat=x,
+        num_nodes_list=np.array([N]),
+        num_edges_list=np.array([E]),
+    )
+    labels = y.astype(np.float64).reshape(-1, 1)
+    labels[1::4] = np.nan
+    save(folder / "raw" / "node-label.npz", node_label=labels)
+    _write_split(folder, "time", parts)
+    return folder, src, dst, x, labels, parts
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+@pytest.mark.parametrize("undirected", [True, False])
+def test_papers100m_raw_is_streamed_to_a_mapped_csc_folder(tmp_path, save, undirected):
+    from gnnsys.datasets.dataset import graph_from_coo
+
+    folder, src, dst, x, labels, parts = _write_papers(tmp_path, save)
+    ds = ogb("ogbn-papers100M", tmp_path, undirected=undirected, memory_budget="2G")
+    ref = graph_from_coo(src, dst, N, symmetrise=undirected, dedupe=undirected)
+    assert torch.equal(ds.graph.indptr, ref.indptr) and torch.equal(ds.graph.indices, ref.indices)
+    assert ds.graph._source is not None  # memory-mapped from the converted folder
+    assert ds.x.dtype == torch.float16 and torch.equal(ds.x, torch.from_numpy(x).half())
+    expect = np.where(np.isnan(labels[:, 0]), -1, labels[:, 0]).astype(np.int64)
+    assert ds.y.tolist() == expect.tolist()
+    assert ds.train_idx.tolist() == parts[0].tolist() and ds.test_idx.tolist() == parts[2].tolist()
+    (out,) = [p for p in (folder / "processed").iterdir() if p.name.startswith("gnnsys_csc")]
+    assert ("undirected" if undirected else "directed") in out.name
+    stamp = (out / "meta.json").stat().st_mtime_ns
+    again = ogb("ogbn-papers100M", tmp_path, undirected=undirected)  # read, not converted again
+    assert (out / "meta.json").stat().st_mtime_ns == stamp
+    assert torch.equal(again.graph.indices, ds.graph.indices)
+
+
+def test_papers100m_fortran_edge_index_and_bad_raw_files(tmp_path):
+    from gnnsys.datasets.dataset import graph_from_coo
+
+    src, dst = _graph_arrays(4)[:2]
+    _write_papers(tmp_path, edge_index=np.asfortranarray(np.stack([src, dst])))
+    ds = ogb("ogbn-papers100M", tmp_path)
+    ref = graph_from_coo(src, dst, N, symmetrise=True, dedupe=True)
+    assert torch.equal(ds.graph.indices, ref.indices)
+    bad = tmp_path / "b"
+    _write_papers(bad, edge_index=np.stack([src, dst + N]))
+    with pytest.raises(ValueError, match=r"data.npz:edge_index holds node id \d+, out of range"):
+        ogb("ogbn-papers100M", bad)
+    junk = tmp_path / "j"
+    folder = _write_papers(junk)[0]
+    (folder / "raw" / "node-label.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="node-label.npz is not a readable npz"):
+        ogb("ogbn-papers100M", junk)
+    assert not any(p.name.startswith("gnnsys_csc") for p in (folder / "processed").iterdir())

@@ -129,3 +129,15 @@ def test_npy_header_is_fixed_length_and_rewritable(tmp_path):
     assert len(npy_header(np.int32, (10,))) == len(npy_header(np.int32, (10**12,))) == 128
     assert np.array_equal(np.load(path), data)
     assert np.array_equal(np.load(path, mmap_mode="r"), data)
+
+
+def test_samplers_read_a_mapped_graph_in_place(tmp_path):
+    from gnnsys.loaders.neighbor import prepared_adjacency
+
+    g = synthetic("tiny").graph
+    g.save(tmp_path / "tiny")
+    mapped = Graph.load(tmp_path / "tiny")
+    adj = prepared_adjacency(mapped)
+    assert np.shares_memory(adj.adj, mapped.indices.numpy())  # no copy of the edges
+    assert np.shares_memory(adj.indptr, mapped.indptr.numpy())
+    assert not np.shares_memory(prepared_adjacency(g).adj, g.indices.numpy())  # packed copy

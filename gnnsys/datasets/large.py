@@ -71,7 +71,7 @@ class LargeSpec:
 # loops and duplicates and symmetrising (measured: see the meta.json of a generated folder).
 _SPLIT = dict(train=0.01087, val=0.001128, test=0.00193)
 LARGE_SPECS: Dict[str, LargeSpec] = {
-    "papers": LargeSpec(111_059_956, 27, 1_580_000_000, 128, 172, 0.85, 4.0, **_SPLIT),
+    "papers": LargeSpec(111_059_956, 27, 1_410_000_000, 128, 172, 0.85, 4.0, **_SPLIT),
     "papers-mini": LargeSpec(11_105_996, 24, 245_000_000, 128, 172, 0.85, 4.0, **_SPLIT),
     # A few thousand nodes with the same recipe, for tests.
     "papers-tiny": LargeSpec(3_000, 12, 40_000, 16, 8, 0.85, 4.0, 0.3, 0.1, 0.1),

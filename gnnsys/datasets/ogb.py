@@ -60,8 +60,15 @@ def ogb(
     *,
     undirected: bool = True,
     split: Optional[str] = None,
+    memory_budget: Union[int, str] = "8G",
 ) -> Dataset:
     """Load ``ogbn-arxiv``, ``ogbn-products`` or ``ogbn-papers100M`` from ``root``, offline.
+
+    papers100M's raw npz files are converted once, streamed within ``memory_budget``, to a
+    memory-mapped CSC folder in ``processed/`` beside them (or under ``$GNNSYS_HOME/ogb``
+    when that is not writable), and read from there afterwards: the edge list (26 GB) and
+    features (57 GB) are never in memory at once; features become float16 (see
+    ``gnnsys.datasets.ogb_stream``).
 
     ``undirected`` symmetrises the directed citation graphs (arxiv, papers100M) and drops the
     duplicate edges that creates, as the OGB examples do before training; ``False`` keeps the
@@ -88,6 +95,8 @@ def ogb(
     num_classes, default_split, inverse, binary = _INFO[name]
     split = default_split if split is None else split
     folder = _find_folder(name, Path(root).expanduser())
+    if binary and all((folder / "raw" / f).is_file() for f in _RAW_NPZ):
+        return _papers_streamed(folder, undirected, split, memory_budget)
     src, dst, x, y, n, source = _load_graph(name, folder, inverse, binary)
     train, val, test = _load_split(name, folder, split, n)
     y = _labels(y, n, num_classes, folder)
@@ -114,6 +123,42 @@ def ogb(
         num_classes=num_classes,
         meta={"source": f"{folder} ({source})", "split": split, "undirected": undirected},
     )
+
+
+def _papers_streamed(
+    folder: Path, undirected: bool, split: str, memory_budget: Union[int, str]
+) -> Dataset:
+    import hashlib
+    import json
+    import sys
+
+    from gnnsys.datasets.folder import load_folder
+    from gnnsys.datasets.ogb_stream import papers100m_to_folder
+    from gnnsys.datasets.synthetic import default_root
+
+    # The converted folder is keyed by the raw files' sizes and times: new raw files, new folder.
+    stamp = [(folder / "raw" / f).stat() for f in _RAW_NPZ]
+    key = hashlib.sha1(repr([(s.st_size, s.st_mtime_ns) for s in stamp]).encode()).hexdigest()
+    name = f"gnnsys_csc_{'undirected' if undirected else 'directed'}_{split}_{key[:10]}"
+    out = folder / "processed" / name
+    if not (out / "meta.json").is_file():
+        try:
+            (folder / "processed").mkdir(exist_ok=True)
+            probe = folder / "processed" / f".probe{os.getpid()}"
+            probe.touch()
+            probe.unlink()
+        except OSError:  # a read-only dataset folder: convert into the gnnsys cache
+            where = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:10]
+            out = default_root() / "ogb" / f"ogbn-papers100M-{where}" / name
+    if not (out / "meta.json").is_file():
+        papers100m_to_folder(
+            folder, out, undirected=undirected, split=split, memory_budget=memory_budget,
+            log=lambda m: print(f"gnnsys: {m}", file=sys.stderr, flush=True),
+        )  # fmt: skip
+    ds = load_folder(out)
+    meta = json.loads((out / "meta.json").read_text())
+    ds.meta.update({"source": meta["source"], "split": split, "undirected": undirected})
+    return ds
 
 
 # ---------------------------------------------------------------------- layout

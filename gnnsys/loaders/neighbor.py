@@ -68,7 +68,15 @@ def prepared_adjacency(graph: Graph, pack: bool = True) -> _Adjacency:
         hit = _ADJ_CACHE.get(graph)
         if hit is not None and hit.token == token:
             return hit
-    indptr = np.array(graph.indptr.numpy(), dtype=np.int64)  # a copy, huge-page backed
+    from gnnsys.graph_io import file_backed
+
+    if file_backed(graph) is not None:
+        # A memory-mapped graph (Graph.load) is read in place: its arrays may be larger than
+        # RAM, and processes that map the same files share them through the page cache.
+        pack = False
+        indptr = graph.indptr.numpy()
+    else:
+        indptr = np.array(graph.indptr.numpy(), dtype=np.int64)  # a copy, huge-page backed
     ix = graph.indices.numpy()
     n, e = graph.num_nodes, graph.num_edges
     eids = graph.edge_ids.numpy() if graph.edge_ids is not None else None
@@ -307,7 +315,8 @@ class NeighborSampler:
         pack_adjacency: copy the CSC once (shared by every sampler of this graph) into a
             layout built for random reads: ``edge_id << 32 | source`` in one int64 and
             huge-page-backed arrays (8 bytes an edge; sampling ~1.5x faster here). False
-            reads the Graph's own arrays in place.
+            reads the Graph's own arrays in place, as a memory-mapped graph (``Graph.load``)
+            always is (it may be larger than RAM, and processes share its page cache).
         backend: ``"auto"`` samples on the GPU (Triton, ``_sampler_triton``) when ``device``
             is CUDA, the graph's arrays are on CUDA, or the graph is pinned
             (``Graph.pin_memory_()``: the GPU reads the CSC from host memory, UVA), else on
