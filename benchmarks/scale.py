@@ -293,7 +293,7 @@ def main() -> None:
     command = " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
     for graph in args.graphs.split(","):
         folder = root / graph
-        for stage in args.stages.split(","):
+        for stage in filter(None, args.stages.split(",")):
             row = {"bench": "scale", "graph": graph, "stage": stage, "system": "gnnsys",
                    **run_child(stage, args, graph, folder), **machine, "command": command}  # fmt: skip
             _emit(row, args.out)

@@ -19,6 +19,7 @@ truncated or missing file is an error naming it, never a bus error in a kernel.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -157,7 +158,7 @@ def load_graph(path: PathLike, *, mmap: bool = True, validate: bool = True) -> A
                 f"{folder / (name + '.npy')} has shape {arr.shape}, expected {want} "
                 f"(graph.json: {n} nodes, {e} edges)"
             )
-        t[name] = torch.from_numpy(arr)
+        t[name] = as_tensor(arr)
     et = meta.get("edge_types")
     graph = Graph(
         t["indptr"],
@@ -190,8 +191,28 @@ def open_npy(path: Path, *, mmap: bool) -> np.ndarray:
         raise ValueError(f"{path} is truncated: {size} bytes, its header needs {need}")
     try:
         return np.load(path, mmap_mode="c" if mmap else None, allow_pickle=False)
-    except (ValueError, OSError) as err:
+    except OSError as err:
+        if not (mmap and err.errno == errno.ENOMEM):
+            raise ValueError(f"{path} is not a readable .npy array ({err})") from None
+    except ValueError as err:
         raise ValueError(f"{path} is not a readable .npy array ({err})") from None
+    # A private (copy-on-write) map counts against the kernel's commit limit, so one bigger than
+    # RAM is refused: map the file read-only instead (shared pages, nothing committed).
+    warnings.warn(
+        f"{path} ({size / 2**30:.1f} GiB) is mapped read-only: a copy-on-write map that large "
+        "is refused by the kernel. Reading is unaffected; writing into it would crash.",
+        stacklevel=3,
+    )
+    return np.load(path, mmap_mode="r", allow_pickle=False)
+
+
+def as_tensor(a: np.ndarray) -> torch.Tensor:
+    """``torch.from_numpy`` without torch's warning for a read-only map (``open_npy`` warned)."""
+    if a.flags.writeable:
+        return torch.from_numpy(a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(a)
 
 
 def npy_layout(path: Path) -> Tuple[Tuple[int, ...], np.dtype, int]:

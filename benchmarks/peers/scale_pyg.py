@@ -10,6 +10,7 @@ line: batches/s, sampled nodes per batch, peak RSS.
 import argparse
 import json
 import time
+import warnings
 
 import numpy as np
 import torch
@@ -33,12 +34,13 @@ p.add_argument("--fanout", default="15,10,5")
 p.add_argument("--batch-size", type=int, default=1024)
 p.add_argument("--batches", type=int, default=30)
 a = p.parse_args()
+warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
 t0 = time.perf_counter()
-indptr = torch.from_numpy(np.load(f"{a.folder}/indptr.npy", mmap_mode="c"))
-col = torch.from_numpy(np.load(f"{a.folder}/indices.npy", mmap_mode="c")).long()
+indptr = torch.from_numpy(np.load(f"{a.folder}/indptr.npy", mmap_mode="r"))
+col = torch.from_numpy(np.load(f"{a.folder}/indices.npy", mmap_mode="r")).long()
 n = indptr.numel() - 1
 adj_t = SparseTensor(rowptr=indptr, col=col, sparse_sizes=(n, n), is_sorted=True, trust_data=True)
-x = torch.from_numpy(np.load(f"{a.folder}/x.npy", mmap_mode="c"))
+x = torch.from_numpy(np.load(f"{a.folder}/x.npy", mmap_mode="r"))
 y = torch.from_numpy(np.load(f"{a.folder}/y.npy"))
 data = Data(x=x, y=y, adj_t=adj_t, num_nodes=n)
 build_s = time.perf_counter() - t0

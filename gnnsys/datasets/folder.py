@@ -40,7 +40,14 @@ from gnnsys.datasets.dataset import (
     random_split,
     random_split_name,
 )
-from gnnsys.graph_io import is_graph_folder, load_graph, replace_dir, write_graph_files
+from gnnsys.graph_io import (
+    as_tensor,
+    is_graph_folder,
+    load_graph,
+    open_npy,
+    replace_dir,
+    write_graph_files,
+)
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -173,7 +180,9 @@ def load_folder(
 
     def load(fname: str, big: bool = False) -> np.ndarray:
         try:
-            return np.load(folder / fname, mmap_mode="c" if (mmap and big) else None)
+            if mmap and big:  # checked against its header; read-only when too big to map c-o-w
+                return open_npy(folder / fname, mmap=True)
+            return np.load(folder / fname)
         except (ValueError, EOFError, OSError) as err:  # pickled objects, empty/truncated files
             detail = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
             raise ValueError(f"{folder / fname} is not a readable .npy array ({detail})") from None
@@ -225,7 +234,7 @@ def load_folder(
         return Dataset(
             name=name or meta.get("name") or folder.name,
             graph=graph,
-            x=torch.from_numpy(x),
+            x=as_tensor(x),
             y=torch.from_numpy(y),
             train_idx=torch.from_numpy(train),
             val_idx=torch.from_numpy(val),
