@@ -10,7 +10,8 @@ stage runs in a fresh child process, so each stage's peak RSS (``VmHWM``) is its
 - ``load``: ``load_folder`` (memory-mapped graph and float16 features), then the gnnsys Loader
   (fanout 15,10,5, batches of 1024 random training seeds, features and labels gathered):
   batches/s, peak RSS, resident anonymous vs file-backed memory, major page faults per gathered
-  row (the page-cache miss rate of the feature gather) and the gather's GB/s on its own;
+  row (the page-cache miss rate of the feature gather) and the gather's GB/s on its own (as
+  loaded, with ids sorted first, and with the kernel's default readahead);
 - ``train``: one GraphSAGE epoch (3 layers, hidden 256, the trainer's own step) over a fixed
   subset of up to ``--train-seeds`` training nodes;
 - with ``--peers dgl,pyg``: DGL's DataLoader + NeighborSampler and PyG's NeighborLoader
@@ -134,18 +135,18 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
         nodes += batch.subgraph.nodes.numel()
     loader_s = time.perf_counter() - t1
     flt1 = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
-    # The gather alone, on node sets of batches not loaded before (other sample keys), three
-    # ways interleaved: as the loader does it; ids sorted first (ascending file offsets) and the
-    # rows put back in order; and with madvise(MADV_RANDOM) on the table (no readahead).
-    other = _seeds(ds, 3 * args.batches * args.batch_size, seed=1, cycle=True)
+    # The gather alone, on node sets of batches not loaded before (other sample keys): as the
+    # loader does it (load_folder advised the map MADV_RANDOM) and with the ids sorted first
+    # (ascending file offsets) and the rows put back in order, interleaved; then a few batches
+    # with the kernel's default readahead (MADV_NORMAL), last, as it floods the page cache.
     bs = args.batch_size
-    sets = [sampler.sample(other[i * bs:(i + 1) * bs], SampleKey(1, 0, i)).nodes
-            for i in range(3 * args.batches)]  # fmt: skip
-    gather = {"plain": {}, "sorted": {}, "madv_random": {}}
-    for i, ids in enumerate(sets):
-        how = list(gather)[i % 3]
-        if how == "madv_random" and not gather[how]:
-            _advise(ds.x, "MADV_RANDOM")
+    plan = ["plain", "sorted"] * args.batches + ["madv_normal"] * min(3, args.batches)
+    other = _seeds(ds, len(plan) * bs, seed=1, cycle=True)
+    gather: Dict[str, Dict[str, float]] = {how: {} for how in ("plain", "sorted", "madv_normal")}
+    for i, how in enumerate(plan):
+        ids = sampler.sample(other[i * bs : (i + 1) * bs], SampleKey(1, 0, i)).nodes
+        if how == "madv_normal" and not gather[how]:
+            _advise(ds.x, "MADV_NORMAL")
         f0 = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
         t = time.perf_counter()
         if how == "sorted":
@@ -160,8 +161,7 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
         g["seconds"] = g.get("seconds", 0.0) + dt
         g["rows"] = g.get("rows", 0) + ids.numel()
         g["faults"] = g.get("faults", 0) + resource.getrusage(resource.RUSAGE_SELF).ru_majflt - f0
-        if how == "madv_random" and i + 1 == len(sets):
-            _advise(ds.x, "MADV_NORMAL")
+    _advise(ds.x, "MADV_RANDOM")
     row_bytes = ds.x.shape[1] * ds.x.element_size()
     return {
         "load_seconds": round(load_s, 3),

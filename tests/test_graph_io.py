@@ -162,3 +162,18 @@ def test_arrays_too_big_to_map_copy_on_write_are_mapped_read_only(tmp_path, monk
         back = Graph.load(tmp_path / "g")
     assert torch.equal(back.indices, g.indices)
     assert back._source is not None  # still the files, mapped in place
+
+
+def test_mapped_arrays_are_advised_random(tmp_path, monkeypatch):
+    from gnnsys import graph_io
+
+    g = synthetic("tiny").graph
+    g.save(tmp_path / "g")
+    seen = []
+    real = graph_io.advise_random
+    monkeypatch.setattr(graph_io, "advise_random", lambda a: seen.append(a.numel()) or real(a))
+    Graph.load(tmp_path / "g")
+    assert sorted(seen) == sorted([g.indptr.numel(), g.indices.numel()])
+    assert real(Graph.load(tmp_path / "g").indices) is True  # madvise accepted the range
+    monkeypatch.setenv("GNNSYS_MMAP_ADVICE", "normal")
+    assert real(Graph.load(tmp_path / "g").indices) is False

@@ -1,7 +1,7 @@
 """DGL's DataLoader + NeighborSampler on a gnnsys CSC dataset folder (run in the DGL peer env).
 
 The graph is built from the folder's CSC arrays as DGL takes them (``("csc", (indptr, indices,
-[]))``, int64 ids), features memory-mapped as float16 (as gnnsys
+[]))``, int64 ids), features memory-mapped as float16 and advised MADV_RANDOM as gnnsys does (as gnnsys
 reads them); batches of random training seeds (seed 0) as benchmarks/scale.py draws them.
 Prints one JSON line: batches/s, sampled nodes per batch, peak RSS.
 """
@@ -14,6 +14,18 @@ import warnings
 import dgl
 import numpy as np
 import torch
+
+
+def advise_random(t):
+    """madvise(MADV_RANDOM) on the map behind ``t``, as gnnsys's load_folder does."""
+    import ctypes
+    import mmap
+
+    ptr, n = t.data_ptr(), t.numel() * t.element_size()
+    start = ptr - ptr % mmap.PAGESIZE
+    ctypes.CDLL(None).madvise(
+        ctypes.c_void_p(start), ctypes.c_size_t(n + ptr - start), mmap.MADV_RANDOM
+    )
 
 
 def vm(key):
@@ -44,6 +56,7 @@ csc = (
 )
 graph = dgl.graph(("csc", csc), num_nodes=indptr.shape[0] - 1, idtype=idt)
 graph.ndata["feat"] = torch.from_numpy(np.load(f"{a.folder}/x.npy", mmap_mode="r"))
+advise_random(graph.ndata["feat"])  # the same madvise gnnsys applies (no readahead)
 graph.ndata["label"] = torch.from_numpy(np.load(f"{a.folder}/y.npy"))
 build_s = time.perf_counter() - t0
 train = torch.from_numpy(np.load(f"{a.folder}/train_idx.npy"))

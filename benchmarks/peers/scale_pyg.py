@@ -20,6 +20,18 @@ from torch_geometric.loader import NeighborLoader
 from torch_sparse import SparseTensor
 
 
+def advise_random(t):
+    """madvise(MADV_RANDOM) on the map behind ``t``, as gnnsys's load_folder does."""
+    import ctypes
+    import mmap
+
+    ptr, n = t.data_ptr(), t.numel() * t.element_size()
+    start = ptr - ptr % mmap.PAGESIZE
+    ctypes.CDLL(None).madvise(
+        ctypes.c_void_p(start), ctypes.c_size_t(n + ptr - start), mmap.MADV_RANDOM
+    )
+
+
 def vm(key):
     with open("/proc/self/status") as f:
         for line in f:
@@ -41,6 +53,7 @@ col = torch.from_numpy(np.load(f"{a.folder}/indices.npy", mmap_mode="r")).long()
 n = indptr.numel() - 1
 adj_t = SparseTensor(rowptr=indptr, col=col, sparse_sizes=(n, n), is_sorted=True, trust_data=True)
 x = torch.from_numpy(np.load(f"{a.folder}/x.npy", mmap_mode="r"))
+advise_random(x)  # the same madvise gnnsys applies (no readahead)
 y = torch.from_numpy(np.load(f"{a.folder}/y.npy"))
 data = Data(x=x, y=y, adj_t=adj_t, num_nodes=n)
 build_s = time.perf_counter() - t0

@@ -41,6 +41,7 @@ from gnnsys.datasets.dataset import (
     random_split_name,
 )
 from gnnsys.graph_io import (
+    advise_random,
     as_tensor,
     is_graph_folder,
     load_graph,
@@ -227,6 +228,8 @@ def load_folder(
             rest[train] = False
             rest[val] = False
             test = np.flatnonzero(rest).astype(np.int64)
+    if mmap:
+        advise_random(x)  # rows are gathered at random: no readahead (see advise_random)
     num_classes = meta.get("num_classes")
     if num_classes is None:
         num_classes = int(y.max()) + 1 if y.size and y.max() >= 0 else 1
