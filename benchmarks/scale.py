@@ -111,19 +111,21 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
     import torch
 
     from gnnsys.datasets import load_folder
-    from gnnsys.features import FeatureStore, gather_rows
+    from gnnsys.datasets.outofcore import parse_bytes
+    from gnnsys.features import FeatureStore
     from gnnsys.loaders import Loader, NeighborSampler
     from gnnsys.loaders.base import SampleKey
 
     torch.set_num_threads(os.cpu_count() or 1)
     t0 = time.perf_counter()
     ds = load_folder(args.folder)
+    table, cache_s = _table(ds, args)
     load_s = time.perf_counter() - t0
     fanout = [int(f) for f in args.fanout.split(",")]
     sampler = NeighborSampler(ds.graph, fanout, semantics="dgl")  # as the DGL peer samples
     seeds = _seeds(ds, (args.batches + 3) * args.batch_size, cycle=True)
     loader = Loader(sampler, seeds, batch_size=args.batch_size, shuffle=False, seed=0,
-                    features=FeatureStore(x=ds.x), labels=ds.y)  # fmt: skip
+                    features=FeatureStore(x=table), labels=ds.y)  # fmt: skip
     it = iter(loader)
     for _ in range(3):
         next(it)
@@ -140,7 +142,7 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
     # (ascending file offsets) and the rows put back in order, interleaved; then a few batches
     # with the kernel's default readahead (MADV_NORMAL), last, as it floods the page cache.
     bs = args.batch_size
-    plan = ["plain", "sorted"] * args.batches + ["madv_normal"] * min(3, args.batches)
+    plan = ["plain", "sorted"] * args.batches + ["madv_normal"] * args.normal_batches
     other = _seeds(ds, len(plan) * bs, seed=1, cycle=True)
     gather: Dict[str, Dict[str, float]] = {how: {} for how in ("plain", "sorted", "madv_normal")}
     for i, how in enumerate(plan):
@@ -151,11 +153,11 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
         t = time.perf_counter()
         if how == "sorted":
             order = ids.sort()
-            rows = gather_rows(ds.x, order.values)
+            rows = _gather(table, order.values)
             out = torch.empty_like(rows)
             out[order.indices] = rows
         else:
-            gather_rows(ds.x, ids)
+            _gather(table, ids)
         dt = time.perf_counter() - t
         g = gather[how]
         g["seconds"] = g.get("seconds", 0.0) + dt
@@ -165,6 +167,8 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
     row_bytes = ds.x.shape[1] * ds.x.element_size()
     return {
         "load_seconds": round(load_s, 3),
+        "row_cache_bytes": parse_bytes(args.cache) if args.cache != "0" else 0,
+        "row_cache_seconds": cache_s,
         "batches": args.batches,
         "batches_per_s": round(args.batches / loader_s, 3),
         "sampled_nodes_per_batch": nodes // args.batches,
@@ -182,11 +186,35 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
     }
 
 
+def _table(ds: Any, args: argparse.Namespace) -> Any:
+    """The feature table the loader gathers from: ``ds.x`` (the mapped float16 file), or with
+    ``--cache B`` a ``gnnsys.unified.from_file`` table keeping the B bytes of rows most often
+    sampled (by how often each node is a neighbour) in RAM, the rest read from the file."""
+    if args.cache == "0":
+        return ds.x, 0.0
+    from gnnsys.datasets.outofcore import parse_bytes
+    from gnnsys.graph_io import advise_random
+    from gnnsys.unified_tensor.tensor import from_file
+
+    t = time.perf_counter()
+    table = from_file(Path(args.folder) / "x.npy", cache=parse_bytes(args.cache),
+                      cache_order=ds.graph, cache_device="cpu")  # fmt: skip
+    advise_random(table._rows_np)
+    return table, round(time.perf_counter() - t, 2)
+
+
+def _gather(table: Any, ids: Any) -> Any:
+    from gnnsys.features import gather_rows
+
+    return gather_rows(table, ids) if isinstance(table, __import__("torch").Tensor) else table[ids]
+
+
 def stage_train(args: argparse.Namespace) -> Dict[str, Any]:
     import torch
 
     from gnnsys.cli import build_parser, validate_train_args
     from gnnsys.datasets import load_folder
+    from gnnsys.features import FeatureStore
     from gnnsys.trainer import NodeTask
 
     torch.manual_seed(0)
@@ -197,6 +225,7 @@ def stage_train(args: argparse.Namespace) -> Dict[str, Any]:
     validate_train_args(targs, targs.parser)
     ds = load_folder(args.folder)
     task = NodeTask(targs, ds, torch.device("cpu"))
+    task.features = FeatureStore(x=_table(ds, args)[0])
     opt = torch.optim.Adam(task.model.parameters(), lr=targs.lr)
     seeds = _seeds(ds, args.train_seeds)
     task.model.train()
@@ -237,7 +266,8 @@ def run_child(stage: str, args: argparse.Namespace, graph: str, folder: Path) ->
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", stage, "--graph", graph,
            "--folder", str(folder), "--budget", args.budget, "--fanout", args.fanout,
            "--batch-size", str(args.batch_size), "--batches", str(args.batches),
-           "--train-seeds", str(args.train_seeds)]  # fmt: skip
+           "--train-seeds", str(args.train_seeds), "--cache", args.cache,
+           "--normal-batches", str(args.normal_batches)]  # fmt: skip
     return _run(cmd, args.timeout)
 
 
@@ -276,6 +306,10 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=30)
     p.add_argument("--train-seeds", type=int, default=100_000)
     p.add_argument("--stages", default="gen,load,train")
+    p.add_argument("--cache", default="0", help="RAM for the hottest feature rows, e.g. 6G")
+    p.add_argument("--normal-batches", type=int, default=3,
+                   help="gather batches with default readahead (0 for tables beyond RAM: with "
+                   "8 MB readahead a fault each row, hours)")  # fmt: skip
     p.add_argument("--peers", default="", help="peers on the same folders: dgl,pyg")
     p.add_argument("--timeout", type=float, default=7200)
     p.add_argument("--out", default=None, help="also append the JSON lines to this file")

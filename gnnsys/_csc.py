@@ -260,3 +260,10 @@ def max_column(indptr):
         if d > best:
             best = d
     return best
+
+
+@njit(nogil=True, cache=True)
+def count_ids(ids, out):
+    """out[v] += the occurrences of v in ``ids`` (ids validated by the caller)."""
+    for i in range(ids.shape[0]):
+        out[ids[i]] += 1

@@ -776,3 +776,31 @@ def test_device_range_errors_are_raised_lazily_without_waiting():
     u.check()  # in range: nothing raised
     with pytest.raises(ValueError, match="validate must be True, False or 'sync'"):
         u.gather(torch.tensor([1]), validate="maybe")
+
+
+def test_file_backed_cache_is_filled_by_one_sequential_pass(tmp_path, monkeypatch):
+    from gnnsys.unified_tensor import tensor as T
+
+    x = np.random.default_rng(3).standard_normal((5000, 12)).astype(np.float16)
+    np.save(tmp_path / "x.npy", x)
+    # Small read chunks, so the pass crosses many chunk boundaries.
+    monkeypatch.setattr(T, "SEQUENTIAL_CHUNK_BYTES", 1000)
+    order = torch.from_numpy(np.random.default_rng(4).integers(0, 50, 5000))
+    u = from_file(tmp_path / "x.npy", cache=0.37, cache_order=order, cache_device="cpu",
+                  out_dtype=torch.float32)  # fmt: skip
+    c = u.cache
+    assert c.num_rows == 1850 and torch.equal(c.rows, torch.from_numpy(x)[c.ids])
+    ids = torch.from_numpy(np.random.default_rng(5).integers(0, 5000, 3000))
+    assert torch.equal(u[ids], torch.from_numpy(x)[ids].float())
+    fetched = u._fetch_storage_sequential(torch.tensor([4999, 0, 2500, 4999]))
+    assert torch.equal(fetched, torch.from_numpy(x)[[4999, 0, 2500, 4999]])
+
+
+def test_neighbour_counts_match_bincount():
+    from gnnsys.unified_tensor.cache import hot_rows, neighbour_counts
+
+    g = gnnsys.datasets.synthetic("tiny").graph
+    ref = torch.bincount(g.indices.long(), minlength=g.num_nodes)
+    assert torch.equal(torch.from_numpy(neighbour_counts(g.indices.numpy(), g.num_nodes)), ref)
+    top = hot_rows(g, g.num_nodes, 10)
+    assert torch.equal(top, torch.sort(ref, descending=True, stable=True).indices[:10])

@@ -48,6 +48,16 @@ def cache_rows_for(cache: Union[float, int, None], n_rows: int, row_bytes: int) 
     return int(max(0, min(n_rows, (int(cache) - 4 * n_rows) // row_bytes)))
 
 
+def neighbour_counts(indices: np.ndarray, n: int) -> np.ndarray:
+    """int64 [n]: how often each node appears in ``indices`` (a CSC's sources), counted in
+    place: ``torch.bincount`` would first widen 1.6B int32 ids to a 13 GB int64 copy."""
+    from gnnsys._csc import count_ids
+
+    out = np.zeros(n, dtype=np.int64)
+    count_ids(indices, out)
+    return out
+
+
 def hot_rows(order: Any, n_rows: int, k: int) -> torch.Tensor:
     """The ``k`` hottest row ids by ``order`` (see the module docstring), hottest first.
 
@@ -66,7 +76,7 @@ def hot_rows(order: Any, n_rows: int, k: int) -> torch.Tensor:
             raise ValueError(
                 f"cache_order is a graph of {order.num_nodes} nodes but the table has {n_rows} rows"
             )
-        scores = torch.bincount(order.indices.long(), minlength=n_rows)
+        scores = torch.from_numpy(neighbour_counts(order.indices.numpy(), n_rows))
     else:
         scores = as_cpu_tensor("cache_order", order)
         if scores.dtype == torch.bool or scores.is_complex():

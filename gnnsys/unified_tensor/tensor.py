@@ -174,6 +174,9 @@ class _CAIHolder:
         self.__cuda_array_interface__ = cai
 
 
+SEQUENTIAL_CHUNK_BYTES = 64 << 20  # bytes per read when a file-backed cache is filled
+
+
 class UnifiedTensor:
     """A row table [N, ...] kept in host memory that gathers rows on the device that asks.
 
@@ -347,9 +350,10 @@ class UnifiedTensor:
                     stacklevel=4,
                 )
             return
-        self._cache = RowCache.build(
-            self._shape[0], self._d, self._fetch_storage, k=k, order=order, device=dev
-        )
+        fetch = self._fetch_storage
+        if self._memmap is not None and self._memmap.filename is not None:
+            fetch = self._fetch_storage_sequential
+        self._cache = RowCache.build(self._shape[0], self._d, fetch, k=k, order=order, device=dev)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -603,6 +607,35 @@ class UnifiedTensor:
     def _fetch_storage(self, ids: torch.Tensor) -> torch.Tensor:
         out = torch.empty((ids.numel(), self._d), dtype=self._sdtype)
         self._fill_storage(ids.numpy(), numpy_bits(out))
+        return out
+
+    def _fetch_storage_sequential(self, ids: torch.Tensor) -> torch.Tensor:
+        """``_fetch_storage`` for a file-backed table: one pass over the file in order with
+        plain reads (the kernel's readahead works for them; the map itself may be advised
+        random), keeping the asked rows. Picking a few million hot rows out of a table bigger
+        than RAM this way costs one sequential read instead of a random page fault per row."""
+        mm = self._memmap
+        assert mm is not None
+        row = self._d * mm.dtype.itemsize
+        out = torch.empty((ids.numel(), self._d), dtype=self._sdtype)
+        if ids.numel() == 0:
+            return out
+        order = torch.sort(ids).indices.numpy()
+        sorted_ids = ids.numpy()[order]
+        out_np = numpy_bits(out)
+        rows_per_chunk = max(1, SEQUENTIAL_CHUNK_BYTES // row)
+        n = self._shape[0]
+        with open(mm.filename, "rb") as f:
+            k = 0
+            while k < sorted_ids.size:
+                lo = int(sorted_ids[k])
+                hi = min(n, lo + rows_per_chunk)
+                f.seek(int(mm.offset) + lo * row)
+                block = np.fromfile(f, dtype=mm.dtype, count=(hi - lo) * self._d)
+                block = block.reshape(hi - lo, self._d).view(out_np.dtype)
+                end = int(np.searchsorted(sorted_ids, hi, side="left"))
+                out_np[order[k:end]] = block[sorted_ids[k:end] - lo]
+                k = end
         return out
 
     def _gather_triton_local(
