@@ -216,6 +216,10 @@ def _memory_budget(text: str) -> str:
     return text
 
 
+def _memory_budget_or_zero(text: str) -> str:
+    return text if text.strip() == "0" else _memory_budget(text)
+
+
 DEFAULT_FANOUT = [10, 5]  # one value per layer; --layers L alone gives [10] * L
 
 
@@ -362,6 +366,17 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         help="where the feature table lives (minibatch, ddp) (default: host)",
     )
     p.add_argument(
+        "--feature-cache",
+        default="0",
+        type=_memory_budget_or_zero,
+        metavar="SIZE",
+        help="with --features unified: keep the SIZE bytes of feature rows most often sampled "
+        "(by how often each node is a neighbour) in RAM, or on the GPU with --device cuda (0: "
+        "none); for "
+        "a memory-mapped folder (gnnsys data papers) the rest is read from the file "
+        "(default: 0)",
+    )
+    p.add_argument(
         "--feature-dtype",
         default="float32",
         choices=("float32", "bfloat16"),
@@ -467,6 +482,8 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
                 f"--device cuda --nproc {args.nproc}: NCCL needs one GPU per process and this "
                 f"machine has {torch.cuda.device_count()}"
             )
+    if args.feature_cache != "0" and args.features != "unified":
+        parser.error("--feature-cache needs --features unified")
     if args.features == "gpu" and args.device != "cuda":
         parser.error("--features gpu needs --device cuda")
     if args.sampler != "neighbor" and args.mode not in ("minibatch", "ddp"):

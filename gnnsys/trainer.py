@@ -113,8 +113,24 @@ def _features(ds, args: argparse.Namespace, device: torch.device) -> Any:
     dtype = torch.bfloat16 if args.feature_dtype == "bfloat16" else None
     if args.features == "unified":
         import gnnsys
+        from gnnsys.datasets.outofcore import parse_bytes
+        from gnnsys.graph_io import advise_random
 
-        return gnnsys.unified(x, storage_dtype=dtype)
+        size = getattr(args, "feature_cache", "0")
+        cache = parse_bytes(size) if size != "0" else None
+        where = "cpu" if device.type != "cuda" else device
+        order = ds.graph if cache else None
+        x_file = ds.meta.get("x_file")
+        if x_file is None:
+            return gnnsys.unified(x, storage_dtype=dtype, cache=cache, cache_order=order,
+                                  cache_device=where)  # fmt: skip
+        if dtype is not None:
+            raise TrainError(f"--feature-dtype {args.feature_dtype}: the features are mapped "
+                             f"from {x_file} and keep its dtype ({x.dtype})")  # fmt: skip
+        table = gnnsys.unified.from_file(x_file, cache=cache, cache_order=order,
+                                         cache_device=where)  # fmt: skip
+        advise_random(table._rows_np)  # rows are read at random (see advise_random)
+        return table
     if dtype is not None:
         x = x.to(dtype)
     if args.features == "gpu":

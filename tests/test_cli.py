@@ -122,6 +122,8 @@ def test_info_and_help_import_neither_torch_pyg_triton_nor_numba():
         (["--eval", "sampled", "--mode", "pipe", "--nproc", "2"], "--eval sampled is for"),
         (["--eval", "sampled", "--dataset", "synthetic:tiny-mag"], "--eval sampled is for"),
         (["--eval", "everything"], "invalid choice"),
+        (["--feature-cache", "1G"], "--feature-cache needs --features unified"),
+        (["--features", "unified", "--feature-cache", "lots"], "is not a size like"),
         # heterogeneous datasets: HeteroSAGE, one process, host features; the rest is refused
         (
             ["--dataset", "synthetic:tiny-mag", "--mode", "pipe", "--nproc", "2"],
@@ -192,7 +194,7 @@ def test_help_states_the_defaults_the_run_uses():
         else:
             assert stated == str(value), (flag, stated, value)
         checked.append(flag)
-    assert len(checked) == 32, checked
+    assert len(checked) == 33, checked
     assert args.fanout == [10, 5] and args.layers == 2 and hybrid.pipe_stages == 2
     # and the text users read says the same
     out = subprocess.run([sys.executable, "-m", "gnnsys.cli", "train", "--help"],

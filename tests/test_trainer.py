@@ -538,3 +538,13 @@ def test_trains_on_an_on_disk_papers_folder(tmp_path, capsys):
     (row,) = _rows(out)
     assert all(math.isfinite(row[k]) for k in KEYS)
     assert main(["data", "papers-tiny", str(tmp_path / "pt")]) == 2  # exists: no overwrite
+
+
+def test_feature_row_cache_on_a_mapped_folder_trains_the_same(tmp_path):
+    # Hot rows in RAM, the rest from the file: the same values, so the same run as host features.
+    assert main(["data", "papers-tiny", str(tmp_path / "pt"), "--memory-budget", "2G"]) == 0
+    base = [*SHORT, "--epochs", "1", "--dataset", f"folder:{tmp_path / 'pt'}", "--eval", "sampled"]
+    assert main([*base, "--out", str(tmp_path / "host")]) == 0
+    cached = [*base, "--features", "unified", "--feature-cache", "20K"]
+    assert main([*cached, "--out", str(tmp_path / "cache")]) == 0
+    assert _rows(tmp_path / "host") == _rows(tmp_path / "cache")

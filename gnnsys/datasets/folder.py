@@ -228,8 +228,10 @@ def load_folder(
             rest[train] = False
             rest[val] = False
             test = np.flatnonzero(rest).astype(np.int64)
+    extra = {}
     if mmap:
         advise_random(x)  # rows are gathered at random: no readahead (see advise_random)
+        extra["x_file"] = str(folder / "x.npy")  # for gnnsys.unified.from_file
     num_classes = meta.get("num_classes")
     if num_classes is None:
         num_classes = int(y.max()) + 1 if y.size and y.max() >= 0 else 1
@@ -243,7 +245,7 @@ def load_folder(
             val_idx=torch.from_numpy(val),
             test_idx=torch.from_numpy(test),
             num_classes=num_classes,
-            meta={"source": str(folder), **meta, "split": split},
+            meta={"source": str(folder), **meta, "split": split, **extra},
         )
     except (ValueError, TypeError, IndexError) as err:  # say which folder
         raise type(err)(f"dataset folder {str(folder)!r}: {err}") from None
