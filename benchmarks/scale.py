@@ -138,7 +138,7 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
     loader_s = time.perf_counter() - t1
     flt1 = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
     # The gather alone, on node sets of batches not loaded before (other sample keys): as the
-    # loader does it (load_folder advised the map MADV_RANDOM) and with the ids sorted first
+    # loader does it (load_folder advised the map by its size) and with the ids sorted first
     # (ascending file offsets) and the rows put back in order, interleaved; then a few batches
     # with the kernel's default readahead (MADV_NORMAL), last, as it floods the page cache.
     bs = args.batch_size

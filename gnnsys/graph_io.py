@@ -208,35 +208,54 @@ def open_npy(path: Path, *, mmap: bool) -> np.ndarray:
     return np.load(path, mmap_mode="r", allow_pickle=False)
 
 
-def advise_random(a: Any) -> bool:
-    """Tell the kernel that the memory map behind ``a`` (an array or tensor) is read at random:
-    ``madvise(MADV_RANDOM)``, which turns off readahead for it. Returns whether it was applied.
+def advise_random(a: Any) -> Optional[str]:
+    """Tell the kernel how the memory map behind ``a`` (an array or tensor) will be read:
+    samplers and feature gathers touch scattered pages. Returns the advice applied, or None.
 
-    Samplers and feature gathers touch scattered pages; with readahead each page fault of a
-    file bigger than the page cache reads a whole window instead of one page (8 MB a fault on
-    this project's VM, whose disk has read_ahead_kb=8192: 467 GB read in 10 minutes for a few
-    dozen batches of papers-sized features). ``GNNSYS_MMAP_ADVICE=normal`` leaves the default.
+    - A map that fits in half of the memory available now gets ``MADV_WILLNEED``: the kernel
+      reads it in ahead, sequentially, so it is soon all in the page cache (faulting it in page
+      by page at random costs a disk read each: minutes for 1 GB on this project's VM).
+    - A bigger one gets ``MADV_RANDOM``, which turns off readahead: each fault of a file bigger
+      than the page cache would otherwise read a whole window (8 MB a fault on this VM, whose
+      disk has read_ahead_kb=8192: 467 GB read in 10 minutes for a few dozen batches of
+      papers-sized features).
+
+    ``GNNSYS_MMAP_ADVICE=normal`` leaves the kernel's default.
     """
     import ctypes
     import mmap as _mmap
 
-    if os.environ.get("GNNSYS_MMAP_ADVICE", "random") != "random" or not hasattr(
+    if os.environ.get("GNNSYS_MMAP_ADVICE", "auto") == "normal" or not hasattr(
         _mmap, "MADV_RANDOM"
     ):
-        return False
+        return None
     if isinstance(a, torch.Tensor):
         ptr, nbytes = a.data_ptr(), a.numel() * a.element_size()
     else:
         ptr, nbytes = a.__array_interface__["data"][0], a.nbytes
     if nbytes == 0:
-        return False
+        return None
+    small = nbytes <= _available_bytes() // 2
+    advice = "MADV_WILLNEED" if small else "MADV_RANDOM"
     page = _mmap.PAGESIZE
     start = ptr - ptr % page
     libc = ctypes.CDLL(None, use_errno=True)
     done = libc.madvise(
-        ctypes.c_void_p(start), ctypes.c_size_t(nbytes + ptr - start), _mmap.MADV_RANDOM
+        ctypes.c_void_p(start), ctypes.c_size_t(nbytes + ptr - start), getattr(_mmap, advice)
     )
-    return done == 0
+    return advice if done == 0 else None
+
+
+def _available_bytes() -> int:
+    """MemAvailable from /proc/meminfo (0 when unknown: every map is then advised random)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def as_tensor(a: np.ndarray) -> torch.Tensor:
