@@ -180,6 +180,7 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
                 "major_faults_per_row": round(g["faults"] / g["rows"], 5),
             }
             for how, g in gather.items()
+            if g
         },  # fmt: skip
         "feature_table_bytes": int(ds.x.numel() * ds.x.element_size()),
         **{k.lower() + "_bytes": v for k, v in proc_status().items()},
