@@ -205,9 +205,12 @@ def _table(ds: Any, args: argparse.Namespace) -> Any:
 
 
 def _gather(table: Any, ids: Any) -> Any:
+    """Rows ``ids`` of a mapped tensor (the numba gather) or of a ``UnifiedTensor``."""
+    import torch
+
     from gnnsys.features import gather_rows
 
-    return gather_rows(table, ids) if isinstance(table, __import__("torch").Tensor) else table[ids]
+    return gather_rows(table, ids) if isinstance(table, torch.Tensor) else table[ids]
 
 
 def stage_train(args: argparse.Namespace) -> Dict[str, Any]:

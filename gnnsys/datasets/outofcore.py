@@ -406,19 +406,16 @@ def build_csc_into(
 def _load_kernels(edges: EdgeChunks, idt: Any) -> None:
     # Run every kernel once on two edges of the input's dtypes, so that their compiled code
     # (tens of MB resident) is counted in the start RSS the ranges are planned from.
-    for _, _, _, ts, td, _, _ in edges.parts[:1]:
-        s, d = np.zeros(2, dtype=ts), np.ones(2, dtype=td)
-        deg = np.zeros(3, dtype=np.int64)
-        _csc.count_in_degrees(s, d, deg, True, True)
-        _csc.scatter_range(s, d, 0, 2, np.zeros(2, np.int64), np.zeros(2, idt), True)
-        _csc.scatter_range(d, s, 0, 2, np.zeros(2, np.int64), np.zeros(2, idt), True)
     ptr = np.array([0, 2, 2], dtype=np.int64)
     _csc.plan_ranges(ptr, 4, 24, 1 << 20, 10)
     _csc.max_column(ptr)
     _csc.sort_and_filter(ptr, np.array([1, 1], dtype=idt), None, dedupe=True, drop_loops=False)
-    min_max(np.zeros(1, dtype=np.int64))
     for _, _, _, ts, td, _, _ in edges.parts[:1]:
-        min_max(np.zeros(1, dtype=ts)), min_max(np.zeros(1, dtype=td))
+        s, d = np.zeros(2, dtype=ts), np.ones(2, dtype=td)
+        _csc.count_in_degrees(s, d, np.zeros(3, dtype=np.int64), True, True)
+        _csc.scatter_range(s, d, 0, 2, np.zeros(2, np.int64), np.zeros(2, idt), True)
+        _csc.scatter_range(d, s, 0, 2, np.zeros(2, np.int64), np.zeros(2, idt), True)
+        min_max(s), min_max(d)
 
 
 def _check_chunk(src: np.ndarray, dst: np.ndarray, n: int, where: str) -> None:
