@@ -113,6 +113,7 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
     from gnnsys.datasets import load_folder
     from gnnsys.datasets.outofcore import parse_bytes
     from gnnsys.features import FeatureStore
+    from gnnsys.graph_io import madvise
     from gnnsys.loaders import Loader, NeighborSampler
     from gnnsys.loaders.base import SampleKey
 
@@ -148,7 +149,7 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
     for i, how in enumerate(plan):
         ids = sampler.sample(other[i * bs : (i + 1) * bs], SampleKey(1, 0, i)).nodes
         if how == "madv_normal" and not gather[how]:
-            _advise(ds.x, "MADV_NORMAL")
+            madvise(ds.x, "MADV_NORMAL")
         f0 = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
         t = time.perf_counter()
         if how == "sorted":
@@ -163,7 +164,7 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
         g["seconds"] = g.get("seconds", 0.0) + dt
         g["rows"] = g.get("rows", 0) + ids.numel()
         g["faults"] = g.get("faults", 0) + resource.getrusage(resource.RUSAGE_SELF).ru_majflt - f0
-    _advise(ds.x, "MADV_RANDOM")
+    madvise(ds.x, "MADV_RANDOM")
     row_bytes = ds.x.shape[1] * ds.x.element_size()
     return {
         "load_seconds": round(load_s, 3),
@@ -248,18 +249,6 @@ def stage_train(args: argparse.Namespace) -> Dict[str, Any]:
     return {"train_seeds": int(seeds.numel()), "steps": steps, "epoch_seconds": round(sec, 2),
             "mean_loss": round(loss_sum / max(steps, 1), 4),
             **{k.lower() + "_bytes": v for k, v in proc_status().items()}}  # fmt: skip
-
-
-def _advise(x: Any, advice: str) -> None:
-    """madvise the memory map behind the tensor ``x`` (a no-op for an in-memory table)."""
-    import ctypes
-    import mmap
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    page = mmap.PAGESIZE
-    start = x.data_ptr() - x.data_ptr() % page
-    length = x.numel() * x.element_size() + (x.data_ptr() - start)
-    libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(length), getattr(mmap, advice))
 
 
 STAGES = {"gen": stage_gen, "load": stage_load, "train": stage_train}

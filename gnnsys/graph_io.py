@@ -184,13 +184,8 @@ def open_npy(path: Path, *, mmap: bool) -> np.ndarray:
     Raises ``FileNotFoundError`` / ``ValueError`` naming the file when it is missing, not an
     array, or truncated (a memory map of a short file would fault at the first read).
     """
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing")
-    shape, dtype, offset = npy_layout(path)
-    need = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    shape, dtype, _ = checked_layout(path)
     size = path.stat().st_size
-    if size < need:
-        raise ValueError(f"{path} is truncated: {size} bytes, its header needs {need}")
     try:
         return np.load(path, mmap_mode="c" if mmap else None, allow_pickle=False)
     except OSError as err:
@@ -222,28 +217,35 @@ def advise_random(a: Any) -> Optional[str]:
 
     ``GNNSYS_MMAP_ADVICE=normal`` leaves the kernel's default.
     """
-    import ctypes
     import mmap as _mmap
 
     if os.environ.get("GNNSYS_MMAP_ADVICE", "auto") == "normal" or not hasattr(
         _mmap, "MADV_RANDOM"
     ):
         return None
+    nbytes = a.numel() * a.element_size() if isinstance(a, torch.Tensor) else a.nbytes
+    if nbytes == 0:
+        return None
+    advice = "MADV_WILLNEED" if nbytes <= _available_bytes() // 2 else "MADV_RANDOM"
+    return advice if madvise(a, advice) else None
+
+
+def madvise(a: Any, advice: str) -> bool:
+    """``madvise(advice)`` (a name such as ``"MADV_RANDOM"``) over the pages behind ``a``, an
+    array or CPU tensor; whether the kernel accepted it."""
+    import ctypes
+    import mmap as _mmap
+
     if isinstance(a, torch.Tensor):
         ptr, nbytes = a.data_ptr(), a.numel() * a.element_size()
     else:
         ptr, nbytes = a.__array_interface__["data"][0], a.nbytes
-    if nbytes == 0:
-        return None
-    small = nbytes <= _available_bytes() // 2
-    advice = "MADV_WILLNEED" if small else "MADV_RANDOM"
-    page = _mmap.PAGESIZE
-    start = ptr - ptr % page
+    start = ptr - ptr % _mmap.PAGESIZE
     libc = ctypes.CDLL(None, use_errno=True)
     done = libc.madvise(
         ctypes.c_void_p(start), ctypes.c_size_t(nbytes + ptr - start), getattr(_mmap, advice)
     )
-    return advice if done == 0 else None
+    return done == 0
 
 
 def _available_bytes() -> int:
@@ -265,6 +267,19 @@ def as_tensor(a: np.ndarray) -> torch.Tensor:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return torch.from_numpy(a)
+
+
+def checked_layout(path: Path) -> Tuple[Tuple[int, ...], np.dtype, int]:
+    """``npy_layout`` of a file that exists and holds every byte its header promises; else a
+    ``FileNotFoundError`` / ``ValueError`` naming it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing")
+    shape, dtype, offset = npy_layout(path)
+    need = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    size = path.stat().st_size
+    if size < need:
+        raise ValueError(f"{path} is truncated: {size} bytes, its header needs {need}")
+    return shape, dtype, offset
 
 
 def npy_layout(path: Path) -> Tuple[Tuple[int, ...], np.dtype, int]:

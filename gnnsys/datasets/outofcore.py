@@ -38,7 +38,7 @@ import numpy as np
 
 from gnnsys import _csc
 from gnnsys._ids import min_max
-from gnnsys.graph_io import npy_header, npy_layout, replace_dir, write_meta
+from gnnsys.graph_io import checked_layout, npy_header, replace_dir, write_meta
 
 PathLike = Union[str, "os.PathLike[str]"]
 Log = Optional[Callable[[str], None]]
@@ -154,14 +154,9 @@ class EdgeChunks:
 
 
 def _edge_file(path: Path) -> Tuple[int, np.dtype, int]:
-    if not path.is_file():
-        raise FileNotFoundError(f"edge file {path} is missing")
-    shape, dtype, offset = npy_layout(path)
+    shape, dtype, offset = checked_layout(path)
     if len(shape) != 1 or dtype.kind not in "iu" or dtype.itemsize not in (4, 8):
         raise ValueError(f"{path} must be a 1-D int32/int64 array, got {dtype} {shape}")
-    need = offset + shape[0] * dtype.itemsize
-    if path.stat().st_size < need:
-        raise ValueError(f"{path} is truncated: {path.stat().st_size} bytes, needs {need}")
     return int(shape[0]), dtype.newbyteorder("="), offset
 
 
