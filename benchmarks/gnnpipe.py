@@ -13,6 +13,15 @@ Parts (each can be skipped):
   part per rank), GNNPipe (one stage per rank) and hybrid (stages x groups), naming the
   partitioner. The ratio graph/GNNPipe compares per-epoch training traffic (boundaries, halos,
   gradient all-reduce; the one-time warm fill is reported apart).
+* timing (``--timing``): epoch time of graph-parallel, GNNPipe and hybrid per depth in
+  ``--timing-layers`` on each graph of ``--timing-graphs``, with no modeled network and with
+  each bandwidth of ``--nets`` (Gb/s, latency ``--net-latency-us``), profiled: the per-section
+  breakdown of every rank, the analytic model's prediction (from the run's own profile and
+  from the loopback profile of the same configuration), the GPipe bubble. ``--dilation K``
+  adds runs at ``gbps / K`` and ``latency * K``: this CPU's compute against a network K times
+  slower is the same ratio as compute K times faster (a GPU) against the named network, so
+  ``seconds / K`` is that machine's epoch, with every non-network cost also K times faster.
+  ``--rounds`` repeats the whole set, interleaved.
 * accuracy: deep GCNII (``--acc-layers``) on ``--acc-dataset`` for single-process,
   graph-parallel, GNNPipe with M in ``--chunks`` and hybrid, then GNNPipe with each convergence
   technique ablated (all on minus one, and none).
@@ -64,16 +73,7 @@ def train_bytes(row: Dict[str, Any]) -> int:
 
 
 def volume(args: argparse.Namespace) -> None:
-    ds = rmat_dataset(
-        scale=args.scale,
-        edge_factor=16,
-        feat_dim=100,
-        num_classes=47,
-        intra=0.85,
-        noise=4.0,
-        seed=args.seed,
-        cache=False,
-    )
+    ds = products_like(args)
     g = ds.graph
     emit({"part": "volume", "graph": ds.name, "nodes": g.num_nodes, "edges": g.num_edges})
     stages, groups = args.hybrid
@@ -134,6 +134,99 @@ def volume(args: argparse.Namespace) -> None:
             }
         )
     emit({"part": "volume_done", "seconds": round(time.perf_counter() - t0, 1)})
+
+
+def products_like(args: argparse.Namespace):
+    """The products-like RMAT graph of the volume part, at ``--scale``."""
+    return rmat_dataset(
+        scale=args.scale,
+        edge_factor=16,
+        feat_dim=100,
+        num_classes=47,
+        intra=0.85,
+        noise=4.0,
+        seed=args.seed,
+        cache=False,
+    )
+
+
+def timing(args: argparse.Namespace) -> None:
+    from gnnsys.pipeline_parallel.cost_model import gpipe_bubble, predict
+    from gnnsys.pipeline_parallel.netmodel import NetModel
+
+    stages, groups = args.hybrid
+    nets = [(None, 1)] + [(g, 1) for g in args.nets]
+    nets += [(g, k) for k in args.dilation for g in args.dilation_nets]
+    for name in args.timing_graphs:
+        ds = products_like(args) if name == "products-like" else synthetic(name, seed=args.seed)
+        g = ds.graph
+        emit({"part": "timing", "graph": name, "nodes": g.num_nodes, "edges": g.num_edges})
+        specs, keys = [], []
+        for rnd in range(args.rounds):
+            for layers in args.timing_layers:
+                model = {"kind": args.volume_model, "hidden": args.hidden, "num_layers": layers}
+                for gbps, k in nets:
+                    train = {
+                        "epochs": args.timing_epochs,
+                        "eval_every": 0,
+                        "seed": args.seed,
+                        "profile": True,
+                        "schedule": args.schedule,
+                        "net_gbps": None if gbps is None else gbps / k,
+                        "net_latency_us": 0.0 if gbps is None else args.net_latency_us * k,
+                    }
+                    common = {"model": model, "train": train, "partition_method": args.partition}
+                    for mode in ("graph", "pipe", "hybrid"):
+                        spec = {"mode": mode, **common}
+                        if mode != "graph":
+                            spec["chunks"] = args.volume_chunks
+                        if mode == "hybrid":
+                            spec.update(stages=stages, groups=groups)
+                        specs.append(spec)
+                        keys.append((rnd, layers, gbps, k, mode))
+        t0 = time.perf_counter()
+        outs = run_many(ds, specs, args.nproc)
+        loopback = {}
+        for key, out in zip(keys, outs):
+            if key[2] is None:
+                loopback[(key[0], key[1], key[4])] = out
+        for (rnd, layers, gbps, k, mode), out in zip(keys, outs):
+            net = None if gbps is None else NetModel(gbps / k, args.net_latency_us * k)
+            rows = out["epochs"][1:] or out["epochs"]
+            secs = sorted(r["seconds"] for r in rows)
+            row = rows[-1]
+            own = predict(out, net, cores=args.cores)
+            base = predict(loopback[(rnd, layers, mode)], net, cores=args.cores)
+            emit(
+                {
+                    "part": "timing",
+                    "graph": name,
+                    "round": rnd,
+                    "layers": layers,
+                    "mode": mode,
+                    "stages": out["stages"],
+                    "groups": out["groups"],
+                    "chunks": out["chunks"],
+                    "schedule": args.schedule,
+                    "net_gbps": gbps,
+                    "net_latency_us": None if gbps is None else args.net_latency_us,
+                    "dilation": k,
+                    "modeled_gbps": None if gbps is None else gbps / k,
+                    "epoch_seconds": round(secs[len(secs) // 2], 4),
+                    "epoch_seconds_dilated": round(secs[len(secs) // 2] / k, 5),
+                    "predicted_own_profile": round(own["epoch_seconds"], 4),
+                    "predicted_from_loopback": round(base["epoch_seconds"], 4),
+                    "predicted_bubble": round(own["bubble"], 4),
+                    "core_bound": round(own.get("core_bound", 0.0), 4),
+                    "gpipe_bubble": round(gpipe_bubble(out["stages"], out["chunks"]), 4)
+                    if mode != "graph"
+                    else 0.0,
+                    "bytes": row["bytes"],
+                    "messages": row["messages"],
+                    "breakdown": row["breakdown"],
+                }
+            )
+        emit({"part": "timing_done", "graph": name, "seconds": round(time.perf_counter() - t0, 1)})
 
 
 def accuracy(args: argparse.Namespace) -> None:
@@ -257,6 +350,25 @@ def main(argv=None) -> int:
     ap.add_argument("--hidden", type=int, default=16, help="width for the volume runs")
     ap.add_argument("--volume-model", default="gcn", choices=["gcn", "gcnii", "sage", "gat"])
     ap.add_argument("--volume-chunks", type=int, default=8)
+    ap.add_argument("--timing", action="store_true", help="run the timing part")
+    ap.add_argument(
+        "--timing-graphs",
+        type=lambda v: v.split(","),
+        default=["products-like", "mini"],
+        help="products-like (the volume graph at --scale) or gnnsys.datasets.synthetic names",
+    )
+    ap.add_argument("--timing-layers", type=ints, default=[16, 32, 64])
+    ap.add_argument("--timing-epochs", type=int, default=3, help="the first epoch is dropped")
+    floats = lambda s: [float(x) for x in s.split(",") if x]  # noqa: E731
+    ap.add_argument("--nets", type=floats, default=[10.0, 25.0, 100.0], help="Gb/s")
+    ap.add_argument("--net-latency-us", type=float, default=5.0)
+    ap.add_argument("--dilation", type=ints, default=[], help="compute speed-ups K to emulate")
+    ap.add_argument("--dilation-nets", type=floats, default=[10.0])
+    ap.add_argument("--schedule", default="gpipe", choices=["gpipe", "1f1b"])
+    ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument(
+        "--cores", type=int, default=os.cpu_count() or 1, help="cores for the model's bound"
+    )
     ap.add_argument("--acc-dataset", default="mini")
     ap.add_argument("--acc-layers", type=ints, default=[16, 32])
     ap.add_argument("--acc-hidden", type=int, default=64)
@@ -305,6 +417,8 @@ def main(argv=None) -> int:
             "args": vars(args),
         }
     )
+    if args.timing:
+        timing(args)
     if not args.skip_volume:
         volume(args)
     if not args.skip_accuracy:

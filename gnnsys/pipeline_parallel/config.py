@@ -128,6 +128,11 @@ class TrainConfig:
         timeout: seconds any blocking communication may wait before the rank fails.
         threads: torch threads per rank.
         record: keep per-epoch histories, outputs and first-epoch gradients (tests; small graphs).
+        profile: time every epoch by section (compute, history, waits, transport, all-reduce,
+            optimizer: ``timing.StageTimer``); rows get ``breakdown`` and per-step ``steps``.
+        net_gbps, net_latency_us: a modeled network (``netmodel.NetModel``): every message
+            is delayed as a link of that bandwidth (Gb/s) and one-way latency (microseconds)
+            would delay it. None: the real network (gloo's loopback on one machine).
         crash_rank, crash_epoch: make that rank exit abruptly at that epoch (failure tests).
 
     Example:
@@ -146,6 +151,9 @@ class TrainConfig:
     timeout: float = 60.0
     threads: int = 1
     record: bool = False
+    profile: bool = False
+    net_gbps: Optional[float] = None
+    net_latency_us: float = 0.0
     crash_rank: Optional[int] = None
     crash_epoch: int = 1
 
@@ -165,6 +173,12 @@ class TrainConfig:
         if self.crash_rank is not None:
             check_int("crash_rank", self.crash_rank, 0)
         check_int("crash_epoch", self.crash_epoch, 1)
+        for name in ("record", "profile"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        from gnnsys.pipeline_parallel.netmodel import net_model
+
+        net_model(self.net_gbps, self.net_latency_us)  # checks both
 
 
 def cosine_lr(base: float, step: int, total: int) -> float:

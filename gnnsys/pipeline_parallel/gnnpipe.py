@@ -65,6 +65,7 @@ from gnnsys.pipeline_parallel.model import (
     stage_parameters,
 )
 from gnnsys.pipeline_parallel.stages import balance, layer_costs, schedule
+from gnnsys.pipeline_parallel.timing import StageTimer, profile_row, summarise
 from gnnsys.pipeline_parallel.transport import (
     BWD,
     EVAL_CHUNK,
@@ -126,6 +127,7 @@ class PipeTrainer:
         self.stage, self.num_stages, self.num_chunks = int(stage), int(num_stages), int(num_chunks)
         self.transport = transport
         self.device = device or torch.device("cpu")
+        self.timer = transport.timer = StageTimer(self.tcfg.profile, self.device)
         self.first, self.last = stage == 0, stage == num_stages - 1
 
         self.model = build_model(
@@ -173,7 +175,12 @@ class PipeTrainer:
         self.exact_block = self._to_device(self.exact_sampler.block(0))
         momentum = self.tech.momentum if self.tech.smoothing else None
         self.history = History(
-            list(self.layers), n, self.mcfg.hidden, momentum=momentum, device=self.device
+            list(self.layers),
+            n,
+            self.mcfg.hidden,
+            momentum=momentum,
+            device=self.device,
+            validate=False,  # chunk-sampler ids are in range by construction
         )
         self.fresh_grad = self.tech.fresh_grad and self._fresh_grad_supported()
         self.fresh_grads = FreshGrads(n, device=self.device)
@@ -217,6 +224,7 @@ class PipeTrainer:
         """
         rows = []
         warm_seconds = 0.0
+        warm_breakdown: Dict[str, Any] = {}
         for epoch in range(1, self.tcfg.epochs + 1):
             self.transport.epoch = epoch
             self._crash_now = (
@@ -225,19 +233,25 @@ class PipeTrainer:
             t0 = time.perf_counter()
             if epoch == 1 and self.tech.warm_fill:
                 self.transport.epoch = 0
-                self.exact_pass("warm", write_epoch=0)
+                with self.timer.section("exact"):
+                    self.exact_pass("warm", write_epoch=0)
                 self.transport.epoch = epoch
                 warm_seconds = time.perf_counter() - t0
+                warm_breakdown = summarise(self.timer.take(), warm_seconds)
                 t0 = time.perf_counter()
             elif (
                 self.tech.refresh_every and epoch > 1 and (epoch - 1) % self.tech.refresh_every == 0
             ):
-                self.exact_pass("refresh", write_epoch=epoch)
+                with self.timer.section("exact"):
+                    self.exact_pass("refresh", write_epoch=epoch)
             loss = self.train_epoch(epoch)
             seconds = time.perf_counter() - t0
             row = {"epoch": epoch, "loss": loss, "seconds": seconds}
+            profile_row(row, self.timer, seconds)
             if self.tcfg.eval_every and epoch % self.tcfg.eval_every == 0:
-                row.update(self.evaluate(epoch))
+                with self.timer.section("eval"):
+                    row.update(self.evaluate(epoch))
+                self.timer.take()
             rows.append(row)
             if on_epoch is not None:
                 on_epoch(row)
@@ -254,7 +268,9 @@ class PipeTrainer:
             "layer_ranges": [[r.start, r.stop] for r in self.layer_ranges],
             "epochs": rows,
             "warm_seconds": warm_seconds,
+            "warm_breakdown": warm_breakdown,
             "bytes": self.transport.bytes_by_epoch(),
+            "messages": self.transport.messages_by_epoch(),
             "owned_parameters": self.owned_names,
             "stale_reads": dict(self.history.stale_reads),
             "unwritten_reads": dict(self.history.unwritten_reads),
@@ -271,7 +287,8 @@ class PipeTrainer:
         """
         self.model.train()
         blocks = self.epoch_blocks(epoch)
-        self.optimizer.zero_grad()
+        with self.timer.section("optimizer"):
+            self.optimizer.zero_grad()
         if self.fresh_grad:
             self.fresh_grads.reset()
         saved: Dict[int, Dict[str, Any]] = {}
@@ -281,21 +298,23 @@ class PipeTrainer:
                 (self.adj.num_nodes, self.model.out_feats), float("nan")
             )
         for kind, pos in schedule(self.tcfg.schedule, len(blocks), self.stage, self.num_stages):
-            if kind == "F":
-                saved[pos] = self._forward(epoch, blocks[pos])
-                if self.last:
-                    loss_sum += float(saved[pos]["loss"].detach())
-                if self._crash_now:
-                    os._exit(17)  # failure test: die abruptly with messages in flight
-            else:
-                self._backward(epoch, blocks[pos], saved.pop(pos))
+            with self.timer.step(kind, pos):
+                if kind == "F":
+                    saved[pos] = self._forward(epoch, blocks[pos])
+                    if self.last:
+                        loss_sum += float(saved[pos]["loss"].detach())
+                    if self._crash_now:
+                        os._exit(17)  # failure test: die abruptly with messages in flight
+                else:
+                    self._backward(epoch, blocks[pos], saved.pop(pos))
         self.transport.flush()
         self._reduce_grads()
         if self.tcfg.record and epoch == 1:
             self.record["grads"] = {k: p.grad.detach().cpu().clone() for k, p in self.named_params}
-        if self.tech.clip_norm is not None:
-            self._clip(self.tech.clip_norm)
-        self.optimizer.step()
+        with self.timer.section("optimizer"):
+            if self.tech.clip_norm is not None:
+                self._clip(self.tech.clip_norm)
+            self.optimizer.step()
         total = torch.tensor([loss_sum], dtype=torch.float64, device=self.device)
         self.transport.all_reduce(total, "metrics")
         return float(total[0])
@@ -350,8 +369,9 @@ class PipeTrainer:
             grad = self._recv_grad(epoch, block.chunk, block.num_inner)
             torch.autograd.backward(saved["outputs"], grad)
         # The gradients of this chunk's fresh reads, for the earlier chunks' backwards.
-        for layer, ids, leaf in saved["fresh"]:
-            self.fresh_grads.add(layer, ids, leaf.grad)
+        with self.timer.section("history"):
+            for layer, ids, leaf in saved["fresh"]:
+                self.fresh_grads.add(layer, ids, leaf.grad)
         if not self.first:
             (h,) = saved["inputs"]
             grad = h.grad if h.grad is not None else torch.zeros_like(h)
@@ -371,16 +391,18 @@ class PipeTrainer:
         """Layer ``layer`` on ``block``: store the chunk's input in the history, assemble the
         source rows (own, remote, history) and run the layer."""
         if write_epoch is not None:
-            self.history.write(layer, block.inner_nodes, h, write_epoch)
+            with self.timer.section("history"):
+                self.history.write(layer, block.inner_nodes, h, write_epoch)
         grads = self.fresh_grad and kind == "halo" and torch.is_grad_enabled()
         if grads and h.requires_grad:
             # Later chunks' reads of these rows add their gradients here in the backward.
             h = self.fresh_grads.inject(layer, h, block.inner_nodes)
         h_src = self._gather_remote(epoch, layer, block, h, write_epoch, kind)
         if block.num_fresh + block.num_stale:
-            hist = self.history.read(
-                layer, block.fresh_nodes, block.stale_nodes, epoch, block.num_stale_edges
-            )
+            with self.timer.section("history"):
+                hist = self.history.read(
+                    layer, block.fresh_nodes, block.stale_nodes, epoch, block.num_stale_edges
+                )
             if grads and block.num_fresh:
                 fresh = self.fresh_grads.leaf(hist[: block.num_fresh])
                 self._fresh_leaves.append((layer, block.fresh_nodes, fresh))

@@ -32,6 +32,7 @@ from gnnsys.pipeline_parallel.model import (
     make_optimizer,
     split_masks,
 )
+from gnnsys.pipeline_parallel.timing import StageTimer, profile_row
 from gnnsys.pipeline_parallel.transport import (
     BWD,
     EVAL_CHUNK,
@@ -127,10 +128,11 @@ class HaloExchange(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h_inner, spec: HaloSpec, transport: Transport, tags, kinds):
         d = h_inner.shape[1]
-        sends = {
-            r: torch.cat([h_inner[spec.send_live[r]], h_inner[spec.send_hist[r]]])
-            for r in spec.peers
-        }
+        with transport.timer.section("pack"):
+            sends = {
+                r: torch.cat([h_inner[spec.send_live[r]], h_inner[spec.send_hist[r]]])
+                for r in spec.peers
+            }
         shapes = {r: (spec.recv_ids[r].numel(), d) for r in spec.peers}
         got = transport.exchange(sends, shapes, h_inner.dtype, tags[0], kinds[0], h_inner.device)
         live = [got[r][: spec.recv_live[r]] for r in spec.peers]
@@ -155,8 +157,9 @@ class HaloExchange(torch.autograd.Function):
         got = ctx.transport.exchange(
             sends, shapes, grad_cat.dtype, ctx.tags[1], ctx.kinds[1], grad_cat.device
         )
-        for r in spec.peers:
-            grad_inner.index_add_(0, spec.send_live[r], got[r])
+        with ctx.transport.timer.section("pack"):
+            for r in spec.peers:
+                grad_inner.index_add_(0, spec.send_live[r], got[r])
         return grad_inner, None, None, None, None
 
 
@@ -204,6 +207,7 @@ class GraphParallelTrainer:
         self.tech = coerce(Techniques, techniques)
         self.transport = transport
         self.rank = transport.rank
+        self.timer = transport.timer = StageTimer(self.tcfg.profile, device)
         self.num_parts = int(num_parts)
         if transport.world_size != self.num_parts:
             raise ValueError(
@@ -260,13 +264,17 @@ class GraphParallelTrainer:
             self.transport.epoch = epoch
             t0 = time.perf_counter()
             self.model.train()
-            self.optimizer.zero_grad()
+            with self.timer.section("optimizer"):
+                self.optimizer.zero_grad()
             torch.manual_seed(dropout_seed(self.tcfg.seed, epoch, 0, 0, self.rank))
-            logits = self.forward(epoch, ("halo", "halo_grad"))
-            if self.tcfg.crash_rank == self.rank and epoch == self.tcfg.crash_epoch:
-                os._exit(17)  # failure test: die abruptly mid-epoch
-            loss = chunk_loss(logits, self.y, self.masks[0], self.num_train)
-            loss.backward()
+            with self.timer.step("F", 0):
+                logits = self.forward(epoch, ("halo", "halo_grad"))
+                if self.tcfg.crash_rank == self.rank and epoch == self.tcfg.crash_epoch:
+                    os._exit(17)  # failure test: die abruptly mid-epoch
+                loss = chunk_loss(logits, self.y, self.masks[0], self.num_train)
+            with self.timer.step("B", 0):
+                loss.backward()
+            self.transport.flush()
             self.transport.all_reduce_grads(params, "allreduce")
             if self.tcfg.record:
                 full = torch.full((self.adj.num_nodes, logits.shape[1]), float("nan"))
@@ -276,14 +284,19 @@ class GraphParallelTrainer:
                     self.record["grads"] = {
                         k: p.grad.detach().cpu().clone() for k, p in self.model.named_parameters()
                     }
-            if self.tech.clip_norm is not None:
-                clip_grads(params, self.tech.clip_norm, grad_sq_norm(params) ** 0.5)
-            self.optimizer.step()
+            with self.timer.section("optimizer"):
+                if self.tech.clip_norm is not None:
+                    clip_grads(params, self.tech.clip_norm, grad_sq_norm(params) ** 0.5)
+                self.optimizer.step()
             total = torch.tensor([float(loss.detach())], dtype=torch.float64, device=self.device)
             self.transport.all_reduce(total, "metrics")
-            row = {"epoch": epoch, "loss": float(total[0]), "seconds": time.perf_counter() - t0}
+            seconds = time.perf_counter() - t0
+            row = {"epoch": epoch, "loss": float(total[0]), "seconds": seconds}
+            profile_row(row, self.timer, seconds)
             if self.tcfg.eval_every and epoch % self.tcfg.eval_every == 0:
-                row.update(self.evaluate(epoch))
+                with self.timer.section("eval"):
+                    row.update(self.evaluate(epoch))
+                self.timer.take()
             rows.append(row)
             if on_epoch is not None:
                 on_epoch(row)
@@ -293,6 +306,7 @@ class GraphParallelTrainer:
             "part": self.rank,
             "epochs": rows,
             "bytes": self.transport.bytes_by_epoch(),
+            "messages": self.transport.messages_by_epoch(),
             "halo_rows": sum(v.numel() for v in self.spec.recv_ids.values()),
             "record": self.record if self.tcfg.record else None,
         }

@@ -33,6 +33,9 @@ class History:
         num_nodes: N.
         dims: one width for all layers, or one per layer (same order as ``layers``).
         momentum: EMA momentum for stale reads (``None`` = no smoothing).
+        validate: check every id tensor passed to ``write``/``read`` (False for the trainers,
+            whose ids come from the chunk sampler and are in range by construction: the check
+            is a scan of every id on every call).
 
     Example:
         >>> h = History([2, 3], num_nodes=100, dims=64)
@@ -50,6 +53,7 @@ class History:
         momentum: Optional[float] = None,
         dtype: torch.dtype = torch.float32,
         device: Optional[torch.device] = None,
+        validate: bool = True,
     ) -> None:
         layers = [int(x) for x in layers]
         if isinstance(dims, int):
@@ -60,6 +64,7 @@ class History:
             raise ValueError(f"momentum must be in [0, 1) or None, got {momentum}")
         self.num_nodes = int(num_nodes)
         self.momentum = momentum
+        self.validate = bool(validate)
         self.buf: Dict[int, torch.Tensor] = {}
         self.smooth: Dict[int, torch.Tensor] = {}
         self.written: Dict[int, torch.Tensor] = {}
@@ -81,22 +86,25 @@ class History:
     def write(self, layer: int, ids: torch.Tensor, values: torch.Tensor, epoch: int) -> None:
         """Store ``values`` (detached) as the layer-``layer`` input of nodes ``ids``."""
         buf = self._buf(layer)
-        ids = check_index("ids", ids, self.num_nodes, device=None)
+        if self.validate:
+            ids = check_index("ids", ids, self.num_nodes, device=None)
         if values.shape != (ids.numel(), buf.shape[1]):
             raise ValueError(
                 f"values must have shape [{ids.numel()}, {buf.shape[1]}], got {tuple(values.shape)}"
             )
         v = values.detach()
         written = self.written[layer]
+        # index_select / index_copy_ / index_fill_: about twice as fast as tensor[ids] forms.
         if self.momentum is not None:
             smooth = self.smooth[layer]
             # m * old + (1 - m) * new, one pass; rows never written before start at new
-            new = torch.lerp(v, smooth[ids], self.momentum)
+            new = torch.lerp(v, smooth.index_select(0, ids), self.momentum)
             if layer not in self._complete:
-                new = torch.where((written[ids] >= 0).unsqueeze(1), new, v)
-            smooth[ids] = new
-        buf[ids] = v
-        written[ids] = epoch
+                first = written.index_select(0, ids) < 0
+                new = torch.where(first.unsqueeze(1), v, new)
+            smooth.index_copy_(0, ids, new)
+        buf.index_copy_(0, ids, v)
+        written.index_fill_(0, ids, epoch)
         if self.momentum is not None and layer not in self._complete:
             if bool((written >= 0).all()):
                 self._complete.add(layer)  # every row written: no more first writes to check
@@ -114,20 +122,27 @@ class History:
         Stale rows come from the smoothed buffer when ``momentum`` is set.
         """
         buf = self._buf(layer)
-        fresh = check_index("fresh", fresh, self.num_nodes, device=None)
-        stale = check_index("stale", stale, self.num_nodes, device=None)
+        if self.validate:
+            fresh = check_index("fresh", fresh, self.num_nodes, device=None)
+            stale = check_index("stale", stale, self.num_nodes, device=None)
         written = self.written[layer]
         if fresh.numel():
-            age = epoch - written[fresh]
-            self.max_fresh_age = max(self.max_fresh_age, int(age.max()))
+            age = epoch - int(written.index_select(0, fresh).min())
+            self.max_fresh_age = max(self.max_fresh_age, age)
         if stale.numel():
-            w = written[stale]
-            self.unwritten_reads[epoch] += int((w < 0).sum())
-            if bool((w >= 0).any()):
-                self.max_stale_age = max(self.max_stale_age, int((epoch - w[w >= 0]).max()))
+            w = written.index_select(0, stale)
+            unwritten = int((w < 0).sum())
+            self.unwritten_reads[epoch] += unwritten
+            if unwritten < w.numel():
+                oldest = int(w.masked_fill(w < 0, epoch).min())
+                self.max_stale_age = max(self.max_stale_age, epoch - oldest)
         self.stale_reads[epoch] += int(stale_edges)
         src = self.smooth[layer] if self.momentum is not None else buf
-        return torch.cat([buf[fresh], src[stale]])
+        nf = fresh.numel()
+        out = buf.new_empty((nf + stale.numel(), buf.shape[1]))
+        torch.index_select(buf, 0, fresh, out=out[:nf])
+        torch.index_select(src, 0, stale, out=out[nf:])
+        return out
 
     def _buf(self, layer: int) -> torch.Tensor:
         buf = self.buf.get(int(layer))

@@ -140,7 +140,8 @@ class HybridTrainer(PipeTrainer):
             h, spec, self.transport, epoch=epoch, chunk=chunk, layer=layer, kinds=kinds
         )
         if write_epoch is not None:
-            self.history.write(layer, spec.all_recv_ids, received, write_epoch)
+            with self.timer.section("history"):
+                self.history.write(layer, spec.all_recv_ids, received, write_epoch)
         return h_src
 
     def _reduce_grads(self) -> None:

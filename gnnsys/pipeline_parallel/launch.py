@@ -225,6 +225,11 @@ def _make_job(
     if mode == "single":
         job = _Job(mode, data, asdict(mcfg), asdict(tcfg), asdict(tech), 1, 1, 1, None, None, "")
         return job, {}
+    if backend == "nccl" and tcfg.net_gbps:
+        raise ValueError(
+            "net_gbps models a network for gloo runs on one machine; NCCL runs use their real "
+            "network: drop net_gbps/net_latency_us or use backend='gloo'"
+        )
     stages, groups, chunks = _grid(mode, nproc, stages, groups, chunks, mcfg.num_layers)
     n = data.graph.num_nodes
     if chunks > n:
@@ -254,6 +259,7 @@ def _make_job(
         "partition": part_info,
         "backend": backend,
         "model": asdict(mcfg),
+        "train": asdict(tcfg),
         "techniques": asdict(tech),
         "assignment": {"chunk_of": chunk_of, "owner": owner},
     }
@@ -278,7 +284,8 @@ def assign(mode: str, graph: Any, groups: int, chunks: int, *, method: str = "au
 
 
 def merge(results: List[Dict[str, Any]]) -> Dict[str, Any]:
-    """Merge per-rank results: metrics from rank 0, bytes summed, seconds from the slowest.
+    """Merge per-rank results: metrics from rank 0, bytes and messages summed, seconds from the
+    slowest; when profiled, ``breakdown`` and ``steps`` of every rank, in rank order.
 
     Example:
         >>> merge(per_rank)["epochs"][0]["bytes"]   # {"activation": ..., "gradient": ...}
@@ -289,6 +296,10 @@ def merge(results: List[Dict[str, Any]]) -> Dict[str, Any]:
         row = dict(row)
         row["seconds"] = max(r["epochs"][i]["seconds"] for r in results)
         row["bytes"] = _sum_bytes(results, row["epoch"])
+        row["messages"] = _sum_bytes(results, row["epoch"], "messages")
+        for key in ("breakdown", "steps"):
+            if key in row:
+                row[key] = [r["epochs"][i][key] for r in results]
         rows.append(row)
     out: Dict[str, Any] = {"epochs": rows, "ranks": results}
     out["warm"] = {
@@ -307,10 +318,10 @@ def merge(results: List[Dict[str, Any]]) -> Dict[str, Any]:
     return out
 
 
-def _sum_bytes(results: List[Dict[str, Any]], epoch: int) -> Dict[str, int]:
+def _sum_bytes(results: List[Dict[str, Any]], epoch: int, key: str = "bytes") -> Dict[str, int]:
     total: Dict[str, int] = {}
     for r in results:
-        for kind, b in r["bytes"].get(epoch, {}).items():
+        for kind, b in r.get(key, {}).get(epoch, {}).items():
             total[kind] = total.get(kind, 0) + b
     return total
 
@@ -330,6 +341,7 @@ def run_rank(
         >>> dist.init_process_group("gloo", ...); result = run_rank(job, rank, world)
     """
     from gnnsys.pipeline_parallel.model import set_threads
+    from gnnsys.pipeline_parallel.netmodel import net_model
     from gnnsys.pipeline_parallel.transport import Transport
 
     tcfg = TrainConfig(**job.train)
@@ -340,7 +352,8 @@ def run_rank(
         torch.cuda.set_device(device)
     # GNNSYS_P2P_BATCHED=1 runs NCCL's batched point-to-point path over gloo too (tests).
     batched = True if os.environ.get("GNNSYS_P2P_BATCHED") == "1" else None
-    transport = Transport(timeout=tcfg.timeout, batched=batched)
+    net = net_model(tcfg.net_gbps, tcfg.net_latency_us)
+    transport = Transport(timeout=tcfg.timeout, batched=batched, net=net)
     kw = dict(model=job.model, train=job.train, techniques=job.techniques, device=device)
     if job.mode == "graph":
         from gnnsys.pipeline_parallel.graph_parallel import GraphParallelTrainer
@@ -365,7 +378,10 @@ def run_rank(
             num_groups=job.groups,
             **kw,
         )
-    return trainer.fit(on_epoch=on_epoch)
+    try:
+        return trainer.fit(on_epoch=on_epoch)
+    finally:
+        transport.close()
 
 
 def _rank_gpu(rank: int, world: int) -> torch.device:

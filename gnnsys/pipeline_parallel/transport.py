@@ -8,17 +8,25 @@ Kinds used by the trainers: ``"activation"`` and ``"gradient"`` (pipeline bounda
 ``"halo"`` and ``"halo_grad"`` (graph-parallel exchanges), ``"allreduce"`` (weight gradients),
 ``"warm"``, ``"refresh"`` and ``"eval"`` (exact passes), ``"metrics"`` (loss and accuracy sums),
 ``"clip"`` (the global gradient norm).
+
+With a ``NetModel`` (``netmodel.py``) every message is delayed as a link of that bandwidth and
+latency would delay it; with a ``StageTimer`` (``timing.py``) every call charges its time to a
+section (``post``, ``wait:<kind>``, ``flush``, the collective's kind).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import time
 from collections import defaultdict
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 import torch.distributed as dist
+
+from gnnsys.pipeline_parallel.netmodel import Courier, NetModel
+from gnnsys.pipeline_parallel.timing import StageTimer
 
 # Tag layout: ((epoch mod 16) * 1024 + chunk) * 256 + slot, times 2, plus direction.
 _EPOCHS, _CHUNKS, _SLOTS = 16, 1024, 256
@@ -58,10 +66,14 @@ class Transport:
             so two ranks that each ``isend`` to the other and then ``recv`` would wait forever
             on each other's send; batched, an ``isend`` is held back and posted together with
             the next ``recv``/``exchange`` (or at ``flush``/before a collective) in one group.
+        net: a modeled network (``NetModel``): sends leave through this rank's modeled link and
+            reach the peer at their modeled arrival time; collectives take a ring all-reduce's
+            modeled time. Not with ``batched`` (NCCL runs have a real network).
 
     ``epoch`` is set by the trainer; ``sent[(epoch, kind)]`` and ``received[(epoch, kind)]`` hold
-    the bytes this rank sent and received. Collectives count the bytes of the tensor this rank
-    contributes.
+    the bytes this rank sent and received, ``messages[(epoch, kind)]`` the messages it sent.
+    Collectives count the bytes of the tensor this rank contributes. ``timer`` (a disabled
+    ``StageTimer`` unless the trainer sets one) gets each call's time.
 
     Example:
         >>> t = Transport(timeout=30.0)
@@ -71,7 +83,13 @@ class Transport:
         16
     """
 
-    def __init__(self, *, timeout: float = 60.0, batched: Optional[bool] = None) -> None:
+    def __init__(
+        self,
+        *,
+        timeout: float = 60.0,
+        batched: Optional[bool] = None,
+        net: Optional[NetModel] = None,
+    ) -> None:
         if not dist.is_initialized():
             raise RuntimeError("Transport needs torch.distributed to be initialised first")
         if timeout <= 0:
@@ -83,6 +101,16 @@ class Transport:
         self.epoch = 0
         self.sent: Dict[Tuple[int, str], int] = defaultdict(int)
         self.received: Dict[Tuple[int, str], int] = defaultdict(int)
+        self.messages: Dict[Tuple[int, str], int] = defaultdict(int)
+        self.timer = StageTimer(enabled=False)
+        if net is not None and self.batched:
+            raise ValueError(
+                "a modeled network runs on gloo's point-to-point path; batched (NCCL) runs "
+                "use their real network: drop net_gbps/net_latency_us or use backend='gloo'"
+            )
+        self.net = net
+        self._courier = Courier(net) if net is not None else None
+        self._held: List[torch.Tensor] = []  # modeled sends not yet handed to gloo
         self._pending: List[Tuple[Any, torch.Tensor, str]] = []
         self._deferred: List[Tuple[Any, torch.Tensor, str]] = []  # batched isends not yet posted
         if self.batched and dist.get_backend() == "nccl":
@@ -94,13 +122,24 @@ class Transport:
     def isend(self, tensor: torch.Tensor, dst: int, tag: int, kind: str) -> None:
         """Start sending ``tensor`` to rank ``dst``; ``flush`` waits for it. Empty tensors are
         skipped (the receiver knows the size and skips too)."""
-        t = tensor.detach().contiguous()
+        with self.timer.section("pack"):
+            t = tensor.detach().contiguous()
         if t.numel() == 0:
             return
         what = f"send of {kind} to rank {dst} (tag {tag})"
         self._count_sent(t, kind)
+        self.messages[(self.epoch, kind)] += 1
         if self.batched:
             self._deferred.append((dist.P2POp(dist.isend, t, dst, tag=tag), t, what))
+            return
+        with self.timer.section("post"):
+            self._send(t, dst, tag, what)
+
+    def _send(self, t: torch.Tensor, dst: int, tag: int, what: str) -> None:
+        """Post one unbatched send: now, or through the modeled link at its arrival time."""
+        if self._courier is not None:
+            self._held.append(t)
+            self._courier.send(t.numel() * t.element_size(), lambda: dist.isend(t, dst, tag=tag))
             return
         with self._guard(what):
             work = dist.isend(t, dst, tag=tag)
@@ -133,10 +172,14 @@ class Transport:
         if t.numel() == 0:
             return t
         what = f"receive of {kind} from rank {src} (tag {tag})"
-        if self.batched:
-            (work,) = self._post([dist.P2POp(dist.irecv, t, src, tag=tag)], what)
-        with self._guard(what):
-            self._wait(work if self.batched else dist.irecv(t, src, tag=tag))
+        with self.timer.section("post"):
+            if self.batched:
+                (work,) = self._post([dist.P2POp(dist.irecv, t, src, tag=tag)], what)
+            else:
+                with self._guard(what):
+                    work = dist.irecv(t, src, tag=tag)
+        with self.timer.section(f"wait:{kind}"), self._guard(what):
+            self._wait(work)
         self._count_received(t, kind)
         return t
 
@@ -158,22 +201,32 @@ class Transport:
             >>> got = t.exchange({1: rows_for_1}, {1: (5, 16)}, torch.float32, tag, "halo")
         """
         out = {p: torch.empty(tuple(s), dtype=dtype, device=device) for p, s in recv_shapes.items()}
-        send_t = {p: x.detach().contiguous() for p, x in sends.items() if x.numel()}
+        with self.timer.section("pack"):
+            send_t = {p: x.detach().contiguous() for p, x in sends.items() if x.numel()}
         recv_t = {p: x for p, x in out.items() if x.numel()}
         peers = sorted(set(send_t) | set(recv_t))
         what = f"{kind} exchange with ranks {peers} (tag {tag})"
         with self._guard(what):
-            if self.batched:
-                ops = [dist.P2POp(dist.isend, x, p, tag=tag) for p, x in send_t.items()]
-                ops += [dist.P2POp(dist.irecv, x, p, tag=tag) for p, x in recv_t.items()]
-                works = self._post(ops, what)
-            else:
-                works = [dist.irecv(x, p, tag=tag) for p, x in recv_t.items()]
-                works += [dist.isend(x, p, tag=tag) for p, x in send_t.items()]
-            for w in works:
-                self._wait(w)
+            with self.timer.section("post"):
+                if self.batched:
+                    ops = [dist.P2POp(dist.isend, x, p, tag=tag) for p, x in send_t.items()]
+                    ops += [dist.P2POp(dist.irecv, x, p, tag=tag) for p, x in recv_t.items()]
+                    works = self._post(ops, what)
+                elif self._courier is not None:
+                    # Receives are posted now; sends leave through the modeled link and are
+                    # waited for at the next flush.
+                    works = [dist.irecv(x, p, tag=tag) for p, x in recv_t.items()]
+                    for p, x in send_t.items():
+                        self._send(x, p, tag, what)
+                else:
+                    works = [dist.irecv(x, p, tag=tag) for p, x in recv_t.items()]
+                    works += [dist.isend(x, p, tag=tag) for p, x in send_t.items()]
+            with self.timer.section(f"wait:{kind}"):
+                for w in works:
+                    self._wait(w)
         for x in send_t.values():
             self._count_sent(x, kind)
+            self.messages[(self.epoch, kind)] += 1
         for x in recv_t.values():
             self._count_received(x, kind)
         return out
@@ -181,11 +234,22 @@ class Transport:
     def flush(self) -> None:
         """Post any held-back sends and wait for every pending ``isend`` (raises after the
         timeout)."""
-        self._post([], "flush")
-        pending, self._pending = self._pending, []
-        for work, _, what in pending:
-            with self._guard(what):
-                self._wait(work)
+        with self.timer.section("flush"):
+            self._post([], "flush")
+            if self._courier is not None:
+                for work in self._courier.drain():
+                    self._pending.append((work, None, "modeled send"))
+                self._held = []
+            pending, self._pending = self._pending, []
+            for work, _, what in pending:
+                with self._guard(what):
+                    self._wait(work)
+
+    def close(self) -> None:
+        """Flush and stop the modeled link's courier thread (no-op without a modeled network)."""
+        self.flush()
+        if self._courier is not None:
+            self._courier.close()
 
     # ------------------------------------------------------------------ collectives
     def all_reduce(self, tensor: torch.Tensor, kind: str, group: Any = None) -> torch.Tensor:
@@ -196,9 +260,17 @@ class Transport:
         if dist.get_world_size(group) == 1:
             return tensor
         self._post([], "flush")  # held-back sends go out before a collective can block on them
-        with self._guard(f"all_reduce of {kind}"):
+        with self.timer.section(kind), self._guard(f"all_reduce of {kind}"):
+            start = time.perf_counter()
             self._wait(dist.all_reduce(tensor, group=group, async_op=True))
+            if self._courier is not None:
+                # The ring's modeled time, beyond what the real collective took.
+                nbytes = tensor.numel() * tensor.element_size()
+                model = self.net.allreduce_seconds(nbytes, dist.get_world_size(group))
+                time.sleep(max(model - (time.perf_counter() - start), 0.0))
+                self._courier.occupy(model)
         self._count_sent(tensor, kind)
+        self.messages[(self.epoch, kind)] += 1
         return tensor
 
     def all_reduce_grads(
@@ -217,7 +289,7 @@ class Transport:
     def barrier(self) -> None:
         """A barrier that names the missing ranks (gloo) and never waits past the timeout."""
         self._post([], "flush")
-        with self._guard("barrier"):
+        with self.timer.section("barrier"), self._guard("barrier"):
             if dist.get_backend() == "gloo":
                 dist.monitored_barrier(timeout=self.timeout, wait_all_ranks=True)
             else:
@@ -226,10 +298,11 @@ class Transport:
     # ------------------------------------------------------------------ counters
     def bytes_by_epoch(self) -> Dict[int, Dict[str, int]]:
         """{epoch: {kind: bytes sent by this rank}}."""
-        out: Dict[int, Dict[str, int]] = defaultdict(dict)
-        for (epoch, kind), b in sorted(self.sent.items()):
-            out[epoch][kind] = b
-        return dict(out)
+        return _by_epoch(self.sent)
+
+    def messages_by_epoch(self) -> Dict[int, Dict[str, int]]:
+        """{epoch: {kind: messages sent by this rank}} (a collective counts one)."""
+        return _by_epoch(self.messages)
 
     def _count_sent(self, t: torch.Tensor, kind: str) -> None:
         self.sent[(self.epoch, kind)] += t.numel() * t.element_size()
@@ -252,3 +325,10 @@ class Transport:
                 f"rank {self.rank}: {what} failed (epoch {self.epoch}, timeout "
                 f"{self.timeout.total_seconds():g}s); a peer rank probably died or hangs: {e}"
             ) from e
+
+
+def _by_epoch(counts: Dict[Tuple[int, str], int]) -> Dict[int, Dict[str, int]]:
+    out: Dict[int, Dict[str, int]] = defaultdict(dict)
+    for (epoch, kind), b in sorted(counts.items()):
+        out[epoch][kind] = b
+    return dict(out)
