@@ -151,82 +151,101 @@ def products_like(args: argparse.Namespace):
 
 
 def timing(args: argparse.Namespace) -> None:
-    from gnnsys.pipeline_parallel.cost_model import gpipe_bubble, predict
-    from gnnsys.pipeline_parallel.netmodel import NetModel
-
-    stages, groups = args.hybrid
     nets = [(None, 1)] + [(g, 1) for g in args.nets]
     nets += [(g, k) for k in args.dilation for g in args.dilation_nets]
     for name in args.timing_graphs:
         ds = products_like(args) if name == "products-like" else synthetic(name, seed=args.seed)
         g = ds.graph
         emit({"part": "timing", "graph": name, "nodes": g.num_nodes, "edges": g.num_edges})
-        specs, keys = [], []
+        t0 = time.perf_counter()
         for rnd in range(args.rounds):
             for layers in args.timing_layers:
-                model = {"kind": args.volume_model, "hidden": args.hidden, "num_layers": layers}
-                for gbps, k in nets:
-                    train = {
-                        "epochs": args.timing_epochs,
-                        "eval_every": 0,
-                        "seed": args.seed,
-                        "profile": True,
-                        "schedule": args.schedule,
-                        "net_gbps": None if gbps is None else gbps / k,
-                        "net_latency_us": 0.0 if gbps is None else args.net_latency_us * k,
-                    }
-                    common = {"model": model, "train": train, "partition_method": args.partition}
-                    for mode in ("graph", "pipe", "hybrid"):
-                        spec = {"mode": mode, **common}
-                        if mode != "graph":
-                            spec["chunks"] = args.volume_chunks
-                        if mode == "hybrid":
-                            spec.update(stages=stages, groups=groups)
-                        specs.append(spec)
-                        keys.append((rnd, layers, gbps, k, mode))
-        t0 = time.perf_counter()
-        outs = run_many(ds, specs, args.nproc)
-        loopback = {}
-        for key, out in zip(keys, outs):
-            if key[2] is None:
-                loopback[(key[0], key[1], key[4])] = out
-        for (rnd, layers, gbps, k, mode), out in zip(keys, outs):
-            net = None if gbps is None else NetModel(gbps / k, args.net_latency_us * k)
-            rows = out["epochs"][1:] or out["epochs"]
-            secs = sorted(r["seconds"] for r in rows)
-            row = rows[-1]
-            own = predict(out, net, cores=args.cores)
-            base = predict(loopback[(rnd, layers, mode)], net, cores=args.cores)
-            emit(
-                {
-                    "part": "timing",
-                    "graph": name,
-                    "round": rnd,
-                    "layers": layers,
-                    "mode": mode,
-                    "stages": out["stages"],
-                    "groups": out["groups"],
-                    "chunks": out["chunks"],
-                    "schedule": args.schedule,
-                    "net_gbps": gbps,
-                    "net_latency_us": None if gbps is None else args.net_latency_us,
-                    "dilation": k,
-                    "modeled_gbps": None if gbps is None else gbps / k,
-                    "epoch_seconds": round(secs[len(secs) // 2], 4),
-                    "epoch_seconds_dilated": round(secs[len(secs) // 2] / k, 5),
-                    "predicted_own_profile": round(own["epoch_seconds"], 4),
-                    "predicted_from_loopback": round(base["epoch_seconds"], 4),
-                    "predicted_bubble": round(own["bubble"], 4),
-                    "core_bound": round(own.get("core_bound", 0.0), 4),
-                    "gpipe_bubble": round(gpipe_bubble(out["stages"], out["chunks"]), 4)
-                    if mode != "graph"
-                    else 0.0,
-                    "bytes": row["bytes"],
-                    "messages": row["messages"],
-                    "breakdown": row["breakdown"],
-                }
-            )
+                timing_group(args, ds, name, rnd, layers, nets)
+            if args.chunk_sweep:
+                # GNNPipe at the sweep's depth: chunk counts beyond 16 and both schedules,
+                # with no modeled network and the dilated 10 Gb/s one.
+                sweep = [("graph", 1, "gpipe")]
+                sweep += [("pipe", c, s) for c in args.chunk_sweep for s in ("gpipe", "1f1b")]
+                sweep_nets = [(None, 1)] + [(g, k) for k in args.dilation[-1:] for g in
+                                            args.dilation_nets[:1]]  # fmt: skip
+                timing_group(args, ds, name, rnd, args.sweep_layers, sweep_nets, sweep,
+                             part="chunk_sweep")  # fmt: skip
         emit({"part": "timing_done", "graph": name, "seconds": round(time.perf_counter() - t0, 1)})
+
+
+def timing_group(
+    args, ds, name: str, rnd: int, layers: int, nets, variants=None, part: str = "timing"
+) -> None:
+    """One round at one depth: every network x variant in one set of ranks, emitted at the end.
+
+    ``variants``: (mode, chunks, schedule) triples; default graph, pipe and hybrid at
+    ``--volume-chunks`` with ``--schedule``."""
+    from gnnsys.pipeline_parallel.cost_model import gpipe_bubble, predict
+    from gnnsys.pipeline_parallel.netmodel import NetModel
+
+    stages, groups = args.hybrid
+    m = args.volume_chunks
+    variants = variants or [(v, m, args.schedule) for v in ("graph", "pipe", "hybrid")]
+    specs, keys = [], []
+    model = {"kind": args.volume_model, "hidden": args.hidden, "num_layers": layers}
+    for gbps, k in nets:
+        for mode, chunks, sched in variants:
+            train = {
+                "epochs": args.timing_epochs,
+                "eval_every": 0,
+                "seed": args.seed,
+                "profile": True,
+                "schedule": sched,
+                "net_gbps": None if gbps is None else gbps / k,
+                "net_latency_us": 0.0 if gbps is None else args.net_latency_us * k,
+            }
+            spec = {"mode": mode, "model": model, "train": train}
+            spec["partition_method"] = args.partition
+            if mode != "graph":
+                spec["chunks"] = chunks
+            if mode == "hybrid":
+                spec.update(stages=stages, groups=groups)
+            specs.append(spec)
+            keys.append((gbps, k, (mode, chunks, sched)))
+    outs = run_many(ds, specs, args.nproc)
+    loopback = {key[2]: out for key, out in zip(keys, outs) if key[0] is None}
+    for (gbps, k, variant), out in zip(keys, outs):
+        mode, _, sched = variant
+        net = None if gbps is None else NetModel(gbps / k, args.net_latency_us * k)
+        rows = out["epochs"][1:] or out["epochs"]
+        secs = sorted(r["seconds"] for r in rows)
+        row = rows[-1]
+        own = predict(out, net, cores=args.cores)
+        base = predict(loopback[variant], net, cores=args.cores)
+        emit(
+            {
+                "part": part,
+                "graph": name,
+                "round": rnd,
+                "layers": layers,
+                "mode": mode,
+                "stages": out["stages"],
+                "groups": out["groups"],
+                "chunks": out["chunks"],
+                "schedule": sched,
+                "net_gbps": gbps,
+                "net_latency_us": None if gbps is None else args.net_latency_us,
+                "dilation": k,
+                "modeled_gbps": None if gbps is None else gbps / k,
+                "epoch_seconds": round(secs[len(secs) // 2], 4),
+                "epoch_seconds_dilated": round(secs[len(secs) // 2] / k, 5),
+                "predicted_own_profile": round(own["epoch_seconds"], 4),
+                "predicted_from_loopback": round(base["epoch_seconds"], 4),
+                "predicted_bubble": round(own["bubble"], 4),
+                "core_bound": round(own.get("core_bound", 0.0), 4),
+                "gpipe_bubble": round(gpipe_bubble(out["stages"], out["chunks"]), 4)
+                if mode != "graph"
+                else 0.0,
+                "bytes": row["bytes"],
+                "messages": row["messages"],
+                "breakdown": row["breakdown"],
+            }
+        )
 
 
 def accuracy(args: argparse.Namespace) -> None:
@@ -366,6 +385,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dilation-nets", type=floats, default=[10.0])
     ap.add_argument("--schedule", default="gpipe", choices=["gpipe", "1f1b"])
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--chunk-sweep", type=ints, default=[], help="GNNPipe chunk counts to sweep")
+    ap.add_argument("--sweep-layers", type=int, default=32)
     ap.add_argument(
         "--cores", type=int, default=os.cpu_count() or 1, help="cores for the model's bound"
     )

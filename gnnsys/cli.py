@@ -163,6 +163,15 @@ def _positive_int(name: str):
     return parse
 
 
+def _positive_int_or_auto(name: str):
+    ints = _positive_int(name)
+
+    def parse(text: str):
+        return "auto" if text == "auto" else ints(text)
+
+    return parse
+
+
 def _non_negative_float(name: str):
     def parse(text: str) -> float:
         try:
@@ -420,16 +429,37 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--pipe-stages",
-        type=_positive_int("--pipe-stages"),
+        type=_positive_int_or_auto("--pipe-stages"),
         default=None,
         help="pipeline stages of --mode hybrid, dividing --nproc; pipe mode has one stage per "
-        "process (default: 2)",
+        "process; auto: the grid the cost model predicts fastest from short profiled runs of "
+        "each (default: 2)",
     )
     p.add_argument(
         "--chunks",
-        type=_positive_int("--chunks"),
+        type=_positive_int_or_auto("--chunks"),
         default=4,
-        help="GNNPipe chunks per epoch (pipe, hybrid) (default: 4)",
+        help="GNNPipe chunks per epoch (pipe, hybrid); auto: chosen by the cost model from "
+        "profiled runs at 4 and 16 chunks (default: 4)",
+    )
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="time each epoch by section (compute, history, waits, transport, all-reduce) "
+        "per rank, into metrics.jsonl and a printed table (pipe, hybrid, graph) (default: False)",
+    )
+    p.add_argument(
+        "--net-gbps",
+        type=_non_negative_float("--net-gbps"),
+        default=None,
+        help="model a network of this bandwidth in Gb/s between the ranks (pipe, hybrid, "
+        "graph; gloo) (default: none, the real network)",
+    )
+    p.add_argument(
+        "--net-latency-us",
+        type=_non_negative_float("--net-latency-us"),
+        default=0.0,
+        help="one-way latency of the modeled network in microseconds (default: 0.0)",
     )
     p.add_argument("--_worker", action="store_true", help=argparse.SUPPRESS)
 
@@ -495,6 +525,16 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             f"--pipe-stages applies to --mode hybrid (--mode {args.mode} "
             + ("has one stage per process)" if args.mode == "pipe" else "has no stages)")
         )
+    parallel_only = [f for f, on in (("--profile", args.profile), ("--net-gbps", args.net_gbps),
+                     ("--net-latency-us", args.net_latency_us)) if on]  # fmt: skip
+    if parallel_only and args.mode not in ("pipe", "hybrid", "graph"):
+        parser.error(f"{parallel_only[0]} applies to --mode pipe, hybrid or graph")
+    if args.net_latency_us and not args.net_gbps:
+        parser.error("--net-latency-us needs --net-gbps (the modeled network's bandwidth)")
+    if args.net_gbps and args.device == "cuda":
+        parser.error("--net-gbps models a network for CPU (gloo) runs; NCCL uses the real one")
+    if args.chunks == "auto" and args.mode not in ("pipe", "hybrid"):
+        parser.error("--chunks auto applies to --mode pipe or hybrid")
     if args.mode in ("pipe", "hybrid", "graph"):
         if args.resume:
             parser.error(f"--resume is not supported with --mode {args.mode} yet")
@@ -502,7 +542,7 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             if args.pipe_stages is None:
                 args.pipe_stages = 2
             stages = args.pipe_stages
-            if args.nproc % stages:
+            if stages != "auto" and args.nproc % stages:
                 parser.error(
                     f"--mode hybrid: --nproc {args.nproc} is not a multiple of "
                     f"--pipe-stages {stages}"

@@ -664,7 +664,7 @@ def _format_row(row: Dict[str, Any]) -> str:
     return ", ".join(
         f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}"
         for k, v in row.items()
-        if not isinstance(v, dict)
+        if not isinstance(v, (dict, list))  # bytes, breakdown, steps: in metrics.jsonl
     )
 
 
@@ -763,10 +763,28 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
         lr_schedule=args.lr_schedule,
         seed=args.seed,
         eval_every=args.eval_every,
+        profile=args.profile,
+        net_gbps=args.net_gbps,
+        net_latency_us=args.net_latency_us,
     )
     stages = groups = None
+    chunks = args.chunks if args.mode != "graph" else None
     if args.mode == "hybrid":
         stages = args.pipe_stages or 2
+    if "auto" in (stages, chunks):
+        from gnnsys.pipeline_parallel.launch import calibrate
+
+        print("calibrating: short profiled runs for the cost model ...", flush=True)
+        pick = calibrate(ds, args.mode, model, args.nproc, chunks=chunks, stages=stages,
+                         train=train_cfg)  # fmt: skip
+        stages, chunks = pick["stages"], pick["chunks"]
+        for key in ("grid_predicted", "chunks_predicted"):
+            if key in pick:
+                table = ", ".join(f"{k}: {v:.3f}s" for k, v in pick[key].items())
+                print(f"predicted epoch by {key.split('_')[0]}: {table}", flush=True)
+        chosen = [f"{n} {v}" for n, v in (("stages", stages), ("chunks", chunks)) if v]
+        print(f"chose {', '.join(chosen)}", flush=True)
+    if args.mode == "hybrid":
         groups = args.nproc // stages
     folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
@@ -781,7 +799,7 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
         print(_format_row(row), flush=True)
 
     out = run(args.mode, ds, model, args.nproc, args.epochs, stages=stages, groups=groups,
-              chunks=args.chunks if args.mode != "graph" else None, train=train_cfg,
+              chunks=chunks, train=train_cfg,
               backend="nccl" if args.device == "cuda" else "gloo",
               on_epoch=on_epoch)  # fmt: skip
     rows = [dict(r) for r in out["epochs"]]
@@ -791,8 +809,20 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
             print(_format_row(r), flush=True)
     plot_curves(folder / "curves.png", rows)
     print_summary(rows)
+    if args.profile:
+        print_breakdown(rows[-1])
     print_outputs(folder)
     return rows
+
+
+def print_breakdown(row: Dict[str, Any]) -> None:
+    """The last epoch's seconds per section, one line per rank (``--profile``)."""
+    breakdowns = row.get("breakdown") or []
+    names = sorted({k for b in breakdowns for k in b if k not in ("wait", "process_cpu")})
+    print(f"epoch {row['epoch']} seconds by section (wall):", flush=True)
+    for rank, b in enumerate(breakdowns):
+        parts = ", ".join(f"{k} {b[k]:.3f}" for k in names if b.get(k, 0.0) >= 0.0005)
+        print(f"  rank {rank}: {parts}", flush=True)
 
 
 def print_summary(rows: List[Dict[str, Any]]) -> None:

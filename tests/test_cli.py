@@ -123,6 +123,12 @@ def test_info_and_help_import_neither_torch_pyg_triton_nor_numba():
         (["--eval", "sampled", "--dataset", "synthetic:tiny-mag"], "--eval sampled is for"),
         (["--eval", "everything"], "invalid choice"),
         (["--feature-cache", "1G"], "--feature-cache needs --features unified"),
+        (["--profile"], "--profile applies to --mode pipe, hybrid or graph"),
+        (["--net-gbps", "10"], "--net-gbps applies to --mode pipe, hybrid or graph"),
+        (["--mode", "pipe", "--nproc", "2", "--net-latency-us", "5"], "needs --net-gbps"),
+        (["--mode", "graph", "--nproc", "2", "--chunks", "auto"], "--chunks auto applies to"),
+        (["--mode", "pipe", "--nproc", "2", "--chunks", "many"], "--chunks must be an integer"),
+        (["--mode", "pipe", "--nproc", "2", "--net-gbps", "fast"], "--net-gbps must be a number"),
         (["--features", "unified", "--feature-cache", "lots"], "is not a size like"),
         # heterogeneous datasets: HeteroSAGE, one process, host features; the rest is refused
         (
@@ -165,6 +171,7 @@ _WORDED = {
     "--layer-weight-decay": "--weight-decay",
     "--threads": "all cores",
     "--max-batches": "none, the whole epoch",
+    "--net-gbps": "none, the real network",
 }
 
 
@@ -194,7 +201,7 @@ def test_help_states_the_defaults_the_run_uses():
         else:
             assert stated == str(value), (flag, stated, value)
         checked.append(flag)
-    assert len(checked) == 33, checked
+    assert len(checked) == 36, checked
     assert args.fanout == [10, 5] and args.layers == 2 and hybrid.pipe_stages == 2
     # and the text users read says the same
     out = subprocess.run([sys.executable, "-m", "gnnsys.cli", "train", "--help"],

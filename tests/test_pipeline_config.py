@@ -38,6 +38,10 @@ def test_defaults_and_coerce():
         (TrainConfig, {"layer_weight_decay": -0.1}, ValueError, "layer_weight_decay must be in"),
         (TrainConfig, {"layer_weight_decay": True}, TypeError, "layer_weight_decay must be a"),
         (TrainConfig, {"lr_schedule": "step"}, ValueError, "lr_schedule must be one of"),
+        (TrainConfig, {"profile": 1}, TypeError, "profile must be a bool"),
+        (TrainConfig, {"net_gbps": -10}, ValueError, "net gbps must be finite and > 0"),
+        (TrainConfig, {"net_gbps": 10, "net_latency_us": -1}, ValueError, "latency_us must be"),
+        (TrainConfig, {"net_latency_us": 5}, ValueError, "needs a modeled bandwidth"),
     ],
 )
 def test_bad_fields_are_named(cls, kwargs, exc, msg):

@@ -234,3 +234,27 @@ def test_nccl_process_group_is_bound_to_the_ranks_gpu(monkeypatch):
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "3")
     with pytest.raises(ValueError, match="3 ranks on this machine but 2 GPU"):
         launch._init_group("nccl", 4, 6)
+
+
+def test_modeled_network_is_for_gloo_runs():
+    from gnnsys.pipeline_parallel.launch import _as_data, _make_job
+
+    with pytest.raises(ValueError, match="NCCL runs use their real network"):
+        _make_job(_as_data(_toy()), 2, mode="pipe", model=MODEL, train={"net_gbps": 10.0},
+                  backend="nccl")  # fmt: skip
+
+
+def test_calibrate_picks_chunks_and_grid_from_profiled_runs():
+    from gnnsys.pipeline_parallel.launch import calibrate
+
+    model = {**MODEL, "num_layers": 4}
+    pick = calibrate(_toy(), "hybrid", model, 2, chunks="auto", stages="auto",
+                     train={"net_gbps": 10.0, "net_latency_us": 5.0})  # fmt: skip
+    assert pick["chunks"] in (2, 4, 8, 16, 32, 64)
+    assert (pick["stages"], pick["groups"]) in ((1, 2), (2, 1))
+    assert set(pick["grid_predicted"]) == {"1x2", "2x1"}
+    assert min(pick["chunks_predicted"].values()) > 0
+    with pytest.raises(ValueError, match="stages='auto' applies to mode='hybrid'"):
+        calibrate(_toy(), "pipe", model, 2, stages="auto")
+    with pytest.raises(ValueError, match="chunks='auto' applies to mode='pipe' or 'hybrid'"):
+        calibrate(_toy(), "graph", model, 2, chunks="auto")

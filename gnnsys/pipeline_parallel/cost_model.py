@@ -215,9 +215,11 @@ def stage_costs(
         if groups > 1:
             lo, hi = layer_ranges[s]
             rounds = hi - lo  # one exchange per layer and step (forward; backward alike)
-            # bytes per exchange round of the busiest rank: halo (forward) and halo_grad
-            # (backward) over chunks x layers rounds each.
-            per_rank = max(b.get("halo", 0) + b.get("halo_grad", 0) for b in sent)
+            # bytes per exchange round of the busiest sender: halo (forward) and halo_grad
+            # (backward), each over chunks x layers rounds.
+            per_rank = max(b.get("halo", 0) for b in sent) + max(
+                b.get("halo_grad", 0) for b in sent
+            )
             per_round = per_rank / max(2 * rounds * chunks, 1)
             halo_per_round = [int(per_round * w * chunks) for w in share]
             halo_messages = max(m.get("halo", 0) for m in msgs) // max(rounds * chunks, 1)
@@ -340,3 +342,30 @@ def choose_chunks(
     best = min(predicted.values())
     chosen = min(m for m, t in predicted.items() if t <= best * (1 + tolerance))
     return {"chunks": chosen, "predicted": predicted, "fit": fit}
+
+
+def choose_grid(
+    results: Sequence[Dict[str, Any]],
+    net: Optional[NetModel],
+    *,
+    cores: Optional[int] = None,
+    use: str = "cpu",
+) -> Dict[str, Any]:
+    """Pick the hybrid grid (stages x groups) from one profiled run per candidate grid: the
+    one whose replay on ``net`` is shortest. Returns ``stages``, ``groups``, ``predicted``.
+
+    Example:
+        >>> choose_grid([run_4x1, run_2x2, run_1x4], NetModel(10, 5))["stages"]
+    """
+    if not results:
+        raise ValueError("choose_grid needs at least one profiled run")
+    predicted = {}
+    for out in results:
+        grid = (int(out["stages"]), int(out["groups"]))
+        predicted[grid] = predict(out, net, cores=cores, use=use)["epoch_seconds"]
+    stages, groups = min(predicted, key=lambda g: (predicted[g], g))
+    return {
+        "stages": stages,
+        "groups": groups,
+        "predicted": {f"{s}x{g}": t for (s, g), t in predicted.items()},
+    }

@@ -202,6 +202,61 @@ def run_many(
     return outs
 
 
+def calibrate(
+    dataset: Any,
+    mode: str,
+    model: Any,
+    nproc: int,
+    *,
+    chunks: Any = None,
+    stages: Any = None,
+    train: Any = None,
+    techniques: Any = None,
+    partition_method: str = "auto",
+    epochs: int = 2,
+) -> Dict[str, Any]:
+    """Resolve ``chunks="auto"`` and ``stages="auto"`` (hybrid) by measuring and modeling.
+
+    Short profiled runs (``epochs`` each, the last one replayed) on this machine feed the cost
+    model (``cost_model``), which predicts the epoch on the run's network (``train.net_gbps``;
+    none: a free one) for each candidate: chunks from runs at M = 4 and 16 (per-step overhead
+    against the bubble; the smallest M within 5% of the best, since more chunks mean more stale
+    reads), grids from one run per divisor of ``nproc`` up to the depth. Returns ``chunks``,
+    ``stages``, ``groups`` and the predictions.
+
+    Example:
+        >>> calibrate(ds, "pipe", model, 4, chunks="auto")["chunks"]
+    """
+    from gnnsys.pipeline_parallel.cost_model import choose_chunks, choose_grid
+    from gnnsys.pipeline_parallel.netmodel import net_model
+
+    tcfg = coerce(TrainConfig, train, epochs=epochs, eval_every=0, profile=True)
+    mcfg = coerce(ModelConfig, model)
+    net = net_model(tcfg.net_gbps, tcfg.net_latency_us)
+    cores = os.cpu_count() or 1
+    base = dict(model=asdict(mcfg), train=asdict(tcfg), techniques=techniques)
+    base["partition_method"] = partition_method
+    out: Dict[str, Any] = {"chunks": chunks, "stages": stages}
+    if stages == "auto":
+        if mode != "hybrid":
+            raise ValueError(f"stages='auto' applies to mode='hybrid', not {mode!r}")
+        grids = [s for s in range(1, nproc + 1) if nproc % s == 0 and s <= mcfg.num_layers]
+        m = 4 if chunks in (None, "auto") else int(chunks)
+        specs = [{"mode": "hybrid", "stages": s, "groups": nproc // s, "chunks": m, **base}
+                 for s in grids]  # fmt: skip
+        pick = choose_grid(run_many(dataset, specs, nproc), net, cores=cores)
+        out.update(stages=pick["stages"], groups=pick["groups"], grid_predicted=pick["predicted"])
+    if chunks == "auto":
+        if mode not in ("pipe", "hybrid"):
+            raise ValueError(f"chunks='auto' applies to mode='pipe' or 'hybrid', not {mode!r}")
+        grid = {} if mode == "pipe" else {"stages": out["stages"], "groups": out.get("groups")}
+        specs = [{"mode": mode, "chunks": m, **grid, **base} for m in (4, 16)]
+        a, b = run_many(dataset, specs, nproc)
+        pick = choose_chunks(a, b, net, cores=cores)
+        out.update(chunks=pick["chunks"], chunks_predicted=pick["predicted"])
+    return out
+
+
 def _make_job(
     data: _Data,
     nproc: int,
