@@ -1002,10 +1002,11 @@ def test_dgl_sampler_objects_by_exact_class_name(graph):
                      fanouts=[-1], **common)  # fmt: skip
     _, out, blocks = next(iter(dl.DataLoader(graph, torch.arange(5), full, batch_size=5)))
     assert torch.equal(blocks[0].in_degrees(), graph.in_degrees()[out])
-    # DGL samplers that sample differently are refused, naming the class
+    # DGL samplers that sample differently are refused, naming the class (ClusterGCN,
+    # SAINT and ShaDow map to loaders/dgl_subgraph.py: tests/test_loaders_subgraph_dgl.py)
     for name, module in (
-        ("ShaDowKHopSampler", "dgl.dataloading.shadow"),
-        ("ClusterGCNSampler", "dgl.dataloading.cluster_gcn"),
+        ("ClusterGCNSampler", "dgl.dataloading.cluster_gcn"),  # a fake: no partition to read
+        ("RandomWalkBlockSampler", "dgl.dataloading.custom"),
     ):
         other = _fake_dgl(name, module, fanouts=[5, 5], **common)
         with pytest.raises(TypeError, match=f"{module}.{name}, which gnnsys does not implement"):
@@ -1013,9 +1014,9 @@ def test_dgl_sampler_objects_by_exact_class_name(graph):
     edge = _fake_dgl("EdgePredictionSampler", "dgl.dataloading.base", fanouts=[2])
     with pytest.raises(TypeError, match="EdgePredictionSampler.*as_edge_prediction_sampler"):
         dl.DataLoader(graph, torch.arange(4), edge)
-    with pytest.raises(TypeError, match="sampler must be.*ShaDowKHopSampler"):
+    with pytest.raises(TypeError, match="sampler must be.*RandomWalkBlockSampler"):
         dl.as_edge_prediction_sampler(
-            _fake_dgl("ShaDowKHopSampler", "dgl.dataloading.shadow", fanouts=[2])
+            _fake_dgl("RandomWalkBlockSampler", "dgl.dataloading.custom", fanouts=[2])
         )
     # DGL's LaborSampler is read by its settings into gnnsys's LABOR-0
     labor = _fake_dgl("LaborSampler", "dgl.dataloading.labor_sampler", fanouts=[2, 3],

@@ -24,6 +24,11 @@ _LAZY = {
     "TemporalNeighborSampler": "gnnsys.loaders.neighbor",
     "LinkSampler": "gnnsys.loaders.link",
     "NegativeSampling": "gnnsys.loaders.link",
+    "ClusterSampler": "gnnsys.loaders.subgraph",
+    "SaintSampler": "gnnsys.loaders.subgraph",
+    "ShaDowSampler": "gnnsys.loaders.subgraph",
+    "InducedSubgraph": "gnnsys.loaders.subgraph",
+    "saint_norm": "gnnsys.loaders.subgraph",
 }
 
 __all__ = ["SampledSubgraph", "SampleKey", "Sampler", *_LAZY]

@@ -110,8 +110,8 @@ _TORCH_KWARGS = (
     "pin_memory_device",
 )
 # DGL's sampler classes this module reproduces, by exact class name (LaborSampler too, read by
-# _from_dgl_sampler; anything else from dgl, e.g. ShaDowKHopSampler, samples differently and
-# is refused).
+# _from_dgl_sampler; ClusterGCNSampler, SAINTSampler and ShaDowKHopSampler map to
+# loaders/dgl_subgraph.py's; anything else from dgl samples differently and is refused).
 _DGL_SAMPLERS = ("NeighborSampler", "MultiLayerNeighborSampler", "MultiLayerFullNeighborSampler")
 
 
@@ -428,8 +428,13 @@ class EdgePredictionSampler:
         negative_sampler: Any = None,
         prefetch_labels: NamesLike = None,
     ) -> None:
-        if not isinstance(sampler, NeighborSampler):
+        if not isinstance(sampler, NeighborSampler) and not hasattr(sampler, "make_core"):
             sampler = _from_dgl_sampler(sampler, "sampler")
+        if getattr(sampler, "edge_prediction", True) is False:  # loaders/dgl_subgraph.py
+            raise TypeError(
+                f"as_edge_prediction_sampler takes a neighbour sampler or ShaDowKHopSampler, "
+                f"not {type(sampler).__name__} (its batches are not built around seed nodes)"
+            )
         if not callable(exclude) and exclude not in _EXCLUDE:
             raise ValueError(
                 "exclude must be None, 'self', 'reverse_id', 'reverse_types' or a callable, "
@@ -1589,7 +1594,12 @@ class _EdgeCore:
     ) -> None:
         self.view = view
         self.cfg = cfg
-        self.node = _NodeCore(view, cfg.sampler, block_type, sample_device, uva)
+        make = getattr(cfg.sampler, "make_core", None)  # a whole-subgraph sampler (ShaDow)
+        self.node = (
+            make(view, block_type, sample_device, uva)
+            if make is not None
+            else _NodeCore(view, cfg.sampler, block_type, sample_device, uva)
+        )
         self.graph = self.node.graph
         self.labels = _resolve_names(cfg.prefetch_labels, "prefetch_labels", view, "edge")
         self.label_store = FeatureStore(
@@ -1941,7 +1951,9 @@ class DataLoader:
             raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
         if idtype is not None and idtype not in (torch.int32, torch.int64):
             raise ValueError(f"idtype must be torch.int32 or torch.int64, got {idtype!r}")
-        if not isinstance(graph_sampler, (NeighborSampler, EdgePredictionSampler)):
+        if not isinstance(graph_sampler, (NeighborSampler, EdgePredictionSampler)) and not (
+            hasattr(graph_sampler, "make_core")  # loaders/dgl_subgraph.py
+        ):
             graph_sampler = _from_dgl_sampler(graph_sampler, "graph_sampler")
 
         self.graph = graph
@@ -2003,7 +2015,11 @@ class DataLoader:
 
         is_edge = isinstance(graph_sampler, EdgePredictionSampler)
         what = "edge" if is_edge else "node"
-        flat = (_flat_edge_seeds if is_edge else _flat_node_seeds)(view, indices, "indices")
+        whole = getattr(graph_sampler, "make_core", None)  # Cluster-GCN, SAINT, ShaDow
+        flat_of = getattr(graph_sampler, "flat_indices", None) if whole else None
+        flat = (flat_of or (_flat_edge_seeds if is_edge else _flat_node_seeds))(
+            view, indices, "indices"
+        )
         if flat.ids.numel() == 0:
             raise ValueError(f"indices is empty: no {what} ids, so there is nothing to batch")
         self.indices = flat.ids  # global node ids / CSC positions of the seed edges
@@ -2012,6 +2028,8 @@ class DataLoader:
             self._core: Union[_NodeCore, _EdgeCore] = _EdgeCore(
                 view, graph_sampler, block_type, on, self.use_uva
             )
+        elif whole is not None:
+            self._core = whole(view, block_type, on, self.use_uva)
         else:
             self._core = _NodeCore(view, graph_sampler, block_type, on, self.use_uva)
             self._core.output_types = flat.dict_keys
@@ -2125,7 +2143,8 @@ class DataLoader:
         node_core = self._node_core
         for out in batches:
             if dev.type != "cpu":
-                out = tuple(_move(x, dev) for x in out)
+                single = not isinstance(out, tuple)  # a ClusterGCN / SAINT subgraph
+                out = _move(out, dev) if single else tuple(_move(x, dev) for x in out)
             if node_core.device_tables:
                 node_core.gather_on_device(out[0], out[1], out[-1])
             yield out
@@ -2140,11 +2159,17 @@ class DataLoader:
 NodeDataLoader = DataLoader
 
 
-def _from_dgl_sampler(s: Any, arg: str) -> NeighborSampler:
+def _from_dgl_sampler(s: Any, arg: str) -> Any:
     """DGL's own NeighborSampler / MultiLayerNeighborSampler / MultiLayerFullNeighborSampler,
     and LaborSampler (LABOR-0), read by their settings; any other sampler is refused, naming
-    its class (ShaDowKHopSampler, a subclass with its own sample_blocks...: they sample differently,
-    and training on uniform neighbour samples instead would change the results unannounced)."""
+    its class (a subclass with its own sample_blocks...: they sample differently, and training
+    on uniform neighbour samples instead would change the results unannounced). DGL's
+    ClusterGCNSampler, SAINTSampler and ShaDowKHopSampler map to loaders/dgl_subgraph.py's."""
+    from gnnsys.loaders.dgl_subgraph import from_dgl_sampler
+
+    whole = from_dgl_sampler(s)  # ClusterGCNSampler, SAINTSampler, ShaDowKHopSampler
+    if whole is not None:
+        return whole
     cls = type(s)
     from_dgl = cls.__module__.split(".")[0] == "dgl"
     if from_dgl and cls.__name__ == "LaborSampler":
@@ -2184,3 +2209,14 @@ def _from_dgl_sampler(s: Any, arg: str) -> NeighborSampler:
         f"{arg} must be a gnnsys.loaders.dgl NeighborSampler, MultiLayerFullNeighborSampler "
         f"or as_edge_prediction_sampler(...), got {name}, which gnnsys does not implement{hint}"
     )
+
+
+# The whole-subgraph samplers (Cluster-GCN, GraphSAINT, ShaDow-KHop) live in their own module,
+# which builds on the helpers above; exported here beside NeighborSampler.
+from gnnsys.loaders.dgl_subgraph import (  # noqa: E402, F401
+    ClusterGCNSampler,
+    SAINTSampler,
+    ShaDowKHopSampler,
+)
+
+__all__ += ["ClusterGCNSampler", "SAINTSampler", "ShaDowKHopSampler"]

@@ -1203,3 +1203,16 @@ def _apply_sampler_transform(owner: Any, batch: Batch) -> Batch:
             raise ValueError("transform_sampler_output dropped the edge ids the edge tables need")
         edge_data = {k: view.edge_store.fetch(k, out.edge) for k in view.edge_table_keys}
     return replace(batch, subgraph=new, node_data=node_data, edge_data=edge_data)
+
+
+# The whole-subgraph loaders (Cluster-GCN, GraphSAINT, ShaDow-KHop) live in their own module,
+# which builds on the helpers above; exported here beside NeighborLoader.
+from gnnsys.loaders.pyg_subgraph import (  # noqa: E402, F401
+    ClusterData,
+    ClusterLoader,
+    GraphSAINTEdgeSampler,
+    GraphSAINTNodeSampler,
+    GraphSAINTRandomWalkSampler,
+    GraphSAINTSampler,
+    ShaDowKHopSampler,
+)

@@ -1,0 +1,467 @@
+"""PyG drop-ins for the whole-subgraph samplers: ``ClusterData`` / ``ClusterLoader``,
+``GraphSAINTNodeSampler`` / ``GraphSAINTEdgeSampler`` / ``GraphSAINTRandomWalkSampler`` and
+``ShaDowKHopSampler``, with PyG 2.8's signatures and batches, on the gnnsys ``Loader`` and the
+samplers of ``loaders.subgraph`` (METIS through pymetis, no pyg-lib or torch-sparse needed).
+Imported by ``loaders.pyg``, which exports them.
+
+Homogeneous ``Data`` only (as PyG's own): ``HeteroData`` and ``(FeatureStore, GraphStore)``
+raise NotImplementedError. Randomness is counter-based from ``seed`` (default: drawn from
+torch's RNG, so ``torch.manual_seed`` makes runs repeatable), never from torch's global state.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+import torch
+
+from gnnsys.loaders.base import SampledSubgraph
+from gnnsys.loaders.loader import Batch, Loader
+from gnnsys.loaders.neighbor import check_fanout
+from gnnsys.loaders.pyg import _input_nodes, _loader_options, _LoaderFront, _PygDataView
+from gnnsys.loaders.subgraph import (
+    ClusterSampler,
+    SaintSampler,
+    ShaDowSampler,
+    check_positive_int,
+    saint_norm,
+)
+
+SPARSE_FORMATS = ("csr", "csc")
+
+
+def _homogeneous_view(data: Any, who: str) -> _PygDataView:
+    """``data`` (a PyG ``Data``) as a view; anything typed is not implemented."""
+    from torch_geometric.data import Data
+
+    if isinstance(data, (tuple, list)) or not isinstance(data, Data):
+        raise NotImplementedError(
+            f"{who}: only a homogeneous torch_geometric Data is supported, got "
+            f"{type(data).__name__} (HeteroData and (FeatureStore, GraphStore) are not)"
+        )
+    return _PygDataView(data, None, who)
+
+
+def _log(on: bool, text: str) -> None:
+    if on:
+        print(text, file=sys.stderr)
+
+
+def _edge_order(sub: SampledSubgraph, sparse_format: str) -> Optional[torch.Tensor]:
+    """The permutation sorting the batch's edges by (row, col) for "csr" or (col, row) for
+    "csc", as PyG's ``sort_edge_index`` orders them; None when already in that order."""
+    row, col = sub.row.numpy(), sub.col.numpy()
+    order = np.lexsort((col, row)) if sparse_format == "csr" else np.lexsort((row, col))
+    if np.array_equal(order, np.arange(order.shape[0])):
+        return None
+    return torch.from_numpy(order)
+
+
+def _subgraph_data(
+    view: _PygDataView, batch: Batch, order: Optional[torch.Tensor], num_nodes: bool
+) -> Any:
+    """A PyG ``Data`` of a whole subgraph: the node attributes of its nodes, ``edge_index`` in
+    local ids, the edge attributes of its edges (in ``order`` when given), every other
+    attribute as it is; ``num_nodes`` set when asked (``data`` had it, or SAINT)."""
+    sub = batch.subgraph
+    out = view.data_cls()
+    for key, value in view.other.items():
+        out[key] = value
+    for key, name in view.node_keys[0]:
+        out[name] = batch.node_data[key]
+    ei = sub.edge_index()
+    out.edge_index = ei[:, order] if order is not None else ei
+    for key, name in view.edge_keys[0]:
+        value = batch.edge_data[key]
+        out[name] = value[order] if order is not None else value
+    if num_nodes or not view.node_keys[0]:
+        out.num_nodes = int(sub.nodes.numel())
+    return out
+
+
+# ---------------------------------------------------------------------- Cluster-GCN
+@dataclass
+class ClusterPartition:
+    """The partition as PyG's ``ClusterData.partition`` exposes it: part p holds the nodes
+    ``node_perm[partptr[p]:partptr[p+1]]`` (ascending ids); ``part`` the part of each node."""
+
+    partptr: torch.Tensor
+    node_perm: torch.Tensor
+    part: torch.Tensor
+    sparse_format: str
+
+
+class ClusterData(torch.utils.data.Dataset):
+    """PyG's ``ClusterData``: partition ``data``'s nodes into ``num_parts`` parts with METIS
+    (``pymetis``, on the symmetrised graph; no pyg-lib or torch-sparse needed).
+
+    ``len()`` is ``num_parts``; ``cluster_data[i]`` is part i as a ``Data`` (node attributes
+    of its nodes, ``edge_index`` between them in local ids; with
+    ``keep_inter_cluster_edges=True`` every edge leaving the part (``"csr"``; entering it for
+    ``"csc"``), whose far end keeps its id in the part-major order, as PyG).
+    ``partition`` holds ``partptr`` / ``node_perm``; ``data`` is ``data`` permuted part-major
+    (PyG's, built on first access). ``save_dir`` caches the parts in
+    ``save_dir/part_{num_parts}/{filename or 'metis.pt'}`` (gnnsys's own file format).
+    ``recursive=True`` (recursive bisection) is not available through pymetis here:
+    NotImplementedError. gnnsys extra: ``seed`` (METIS's seed; the same seed, the same parts).
+
+    Example:
+        >>> cluster_data = ClusterData(data, num_parts=100)
+        >>> loader = ClusterLoader(cluster_data, batch_size=10, shuffle=True)
+    """
+
+    def __init__(
+        self,
+        data: Any,
+        num_parts: int,
+        recursive: bool = False,
+        save_dir: Optional[str] = None,
+        filename: Optional[str] = None,
+        log: bool = True,
+        keep_inter_cluster_edges: bool = False,
+        sparse_format: str = "csr",
+        *,
+        seed: int = 0,
+    ) -> None:
+        who = "ClusterData"
+        if sparse_format not in SPARSE_FORMATS:
+            raise ValueError(f"{who}: sparse_format must be 'csr' or 'csc', got {sparse_format!r}")
+        if recursive:
+            raise NotImplementedError(
+                f"{who}: recursive=True (METIS recursive bisection) is not supported; gnnsys "
+                "partitions with k-way METIS"
+            )
+        self.view = view = _homogeneous_view(data, who)
+        check_positive_int("num_parts", num_parts)
+        self.num_parts = int(num_parts)
+        self.recursive = False
+        self.keep_inter_cluster_edges = bool(keep_inter_cluster_edges)
+        self.sparse_format = sparse_format
+        self._source = data
+        path = None
+        if save_dir is not None:
+            path = os.path.join(save_dir, f"part_{self.num_parts}", filename or "metis.pt")
+        part = None
+        if path is not None and os.path.exists(path):
+            part = torch.load(path, weights_only=True)["part"]
+        elif self.num_parts <= view.num_nodes:
+            _log(log, "Computing METIS partitioning...")
+        self.sampler = ClusterSampler(view.graph, self.num_parts, part=part, seed=seed)
+        if part is None:
+            _log(log, "Done!")
+            if path is not None:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                torch.save({"part": self.sampler.part}, path)
+        s = self.sampler
+        self.partition = ClusterPartition(
+            torch.from_numpy(s.part_ptr), torch.from_numpy(s.part_nodes), s.part, sparse_format
+        )
+        self._permuted: Any = None
+        self._engine = Loader(s, self.num_parts, features=view.node_store,
+                              feature_names=view.node_table_keys, edge_features=view.edge_store,
+                              prefetch=0)  # fmt: skip
+
+    @property
+    def data(self) -> Any:
+        """``data`` with its node attributes permuted part-major and no ``edge_index`` (PyG's
+        ``ClusterData.data``)."""
+        if self._permuted is None:
+            src, view = self._source, self.view
+            out = src.__class__()
+            perm = self.partition.node_perm
+            for key, value in src.items():
+                if key == "edge_index":
+                    continue
+                out[key] = value[perm] if key in view.node_tables else value
+            out.edge_index = None
+            self._permuted = out
+        return self._permuted
+
+    def __len__(self) -> int:
+        return self.num_parts
+
+    def __getitem__(self, idx: int) -> Any:
+        if isinstance(idx, bool) or not isinstance(idx, (int, np.integer)):
+            raise TypeError(f"ClusterData index must be an int, got {idx!r}")
+        if not -self.num_parts <= idx < self.num_parts:
+            raise IndexError(f"part {idx} is out of range for {self.num_parts} parts")
+        idx = int(idx) % self.num_parts
+        batch = self._engine.make_batch(-1, 0, torch.tensor([idx]), torch.tensor([idx]))
+        if self.keep_inter_cluster_edges:
+            return self._with_inter_edges(batch, idx)
+        return self.build(batch)
+
+    def build(self, batch: Batch) -> Any:
+        """The ``Data`` of a Loader batch of parts (what ``ClusterLoader`` yields)."""
+        order = _edge_order(batch.subgraph, self.sparse_format)
+        return _subgraph_data(self.view, batch, order, "num_nodes" in self._source)
+
+    def _with_inter_edges(self, batch: Batch, idx: int) -> Any:
+        """Part ``idx`` with every edge leaving it (csr; entering it for csc), the far end in
+        part-major ids (PyG's ``keep_inter_cluster_edges``)."""
+        out = _subgraph_data(self.view, batch, None, "num_nodes" in self._source)
+        ei = self._source.edge_index.cpu()
+        perm = self.partition.node_perm
+        rank = torch.empty_like(perm)
+        rank[perm] = torch.arange(perm.numel())
+        start = int(self.partition.partptr[idx])
+        near = 0 if self.sparse_format == "csr" else 1
+        keep = torch.nonzero(self.partition.part[ei[near]] == idx).flatten()
+        local = rank[ei[:, keep]]
+        local[near] -= start
+        key = local[near] * perm.numel() + local[1 - near]
+        order = torch.sort(key, stable=True).indices
+        out.edge_index = local[:, order]
+        for _, name in self.view.edge_keys[0]:
+            out[name] = self._source[name][keep[order]]
+        return out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.num_parts})"
+
+
+class ClusterLoader(_LoaderFront):
+    """PyG's ``ClusterLoader``: each batch is the subgraph induced by ``batch_size`` parts of
+    a ``ClusterData`` (their nodes part after part, the edges between all of them), a ``Data``
+    with the node attributes sliced, local ``edge_index`` (sorted as ``sparse_format``) and
+    the edge attributes sliced; no ``n_id`` (as PyG; ``cluster_data.partition`` maps
+    positions to node ids). torch DataLoader keywords as PyG; ``num_workers`` sets loader
+    threads; gnnsys extras ``seed``, ``device``, ``num_threads``.
+
+    Example:
+        >>> loader = ClusterLoader(ClusterData(data, 50), batch_size=5, shuffle=True)
+        >>> for batch in loader:
+        ...     out = model(batch.x, batch.edge_index)
+    """
+
+    def __init__(self, cluster_data: ClusterData, **kwargs: Any) -> None:
+        who = "ClusterLoader"
+        if not isinstance(cluster_data, ClusterData):
+            raise TypeError(
+                f"{who}: cluster_data must be a gnnsys ClusterData, got "
+                f"{type(cluster_data).__name__}"
+            )
+        opts = _loader_options(dict(kwargs), who)
+        self.cluster_data = cluster_data
+        self.view = cluster_data.view
+        self.transform = None
+        view = self.view
+        self.loader = Loader(cluster_data.sampler, cluster_data.num_parts,
+                             features=view.node_store, feature_names=view.node_table_keys,
+                             edge_features=view.edge_store, collate=cluster_data.build,
+                             **opts)  # fmt: skip
+        self._init_dataloader(cluster_data.num_parts, kwargs)
+
+    def _collate(self, batch: Batch) -> Any:
+        return self.cluster_data.build(batch)
+
+    def describe(self) -> str:
+        return f"{type(self).__name__}(num_parts={self.cluster_data.num_parts}, {self.loader!r})"
+
+
+# ---------------------------------------------------------------------- GraphSAINT
+class GraphSAINTSampler(_LoaderFront):
+    """PyG's ``GraphSAINTSampler`` base: ``num_steps`` batches per epoch, each one GraphSAINT
+    subgraph (a ``Data``: ``num_nodes``, local ``edge_index``, node attributes of its nodes,
+    edge attributes of its edges, the rest as is) drawn by the subclass's rule with
+    ``batch_size`` draws. ``sample_coverage`` > 0 pre-samples and adds ``node_norm`` and
+    ``edge_norm`` as PyG 2.8 defines them (``subgraph.saint_norm``; ``save_dir`` caches them
+    as PyG names the file). gnnsys extras ``seed``, ``device``, ``num_threads``.
+    """
+
+    _mode = "node"
+
+    def __init__(
+        self,
+        data: Any,
+        batch_size: int,
+        num_steps: int = 1,
+        sample_coverage: int = 0,
+        save_dir: Optional[str] = None,
+        log: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        who = type(self).__name__
+        kwargs.pop("dataset", None)
+        kwargs.pop("collate_fn", None)
+        self.view = view = _homogeneous_view(data, who)
+        for name in ("node_norm", "edge_norm"):
+            if name in data:
+                raise ValueError(f"{who}: data already has {name!r}, which the sampler sets")
+        if data.edge_index.is_cuda:
+            raise ValueError(f"{who}: data.edge_index must be on the CPU (as PyG requires)")
+        self._batch_size = check_positive_int("batch_size", batch_size)
+        self.num_steps = check_positive_int("num_steps", num_steps)
+        self.sample_coverage = check_positive_int("sample_coverage", sample_coverage, 0)
+        self.save_dir, self.log = save_dir, log
+        self.data = data
+        self.N, self.E = view.num_nodes, int(data.edge_index.shape[1])
+        self.transform = None
+        self.saint = self._make_sampler(view)
+        opts = _loader_options({**kwargs, "batch_size": 1}, who)
+        self.node_norm = self.edge_norm = None
+        if self.sample_coverage > 0:
+            self.node_norm, self.edge_norm = self._norms(opts["seed"])
+        self.loader = Loader(self.saint, self.num_steps, features=view.node_store,
+                             feature_names=view.node_table_keys, edge_features=view.edge_store,
+                             collate=self._collate, **opts)  # fmt: skip
+        self._init_dataloader(self.num_steps, {**kwargs, "batch_size": 1})
+
+    def _make_sampler(self, view: _PygDataView) -> SaintSampler:
+        return SaintSampler(view.graph, self._mode, self._batch_size)
+
+    @property
+    def _filename(self) -> str:
+        return f"{type(self).__name__.lower()}_{self.sample_coverage}.pt"
+
+    def _norms(self, seed: int) -> Any:
+        path = os.path.join(self.save_dir or "", self._filename)
+        if self.save_dir is not None and os.path.exists(path):
+            return torch.load(path, weights_only=True)
+        _log(self.log, "Compute GraphSAINT normalization")
+        norms = saint_norm(self.saint, self.num_steps, self.sample_coverage, seed=seed,
+                           src_of_edge=self.data.edge_index[0].cpu())  # fmt: skip
+        if self.save_dir is not None:
+            torch.save(norms, path)
+        return norms
+
+    def _collate(self, batch: Batch) -> Any:
+        out = _subgraph_data(self.view, batch, None, True)
+        if self.node_norm is not None:
+            sub = batch.subgraph
+            out.node_norm = self.node_norm[sub.nodes.cpu()].to(sub.nodes.device)
+            out.edge_norm = self.edge_norm[sub.edge_ids.cpu()].to(sub.nodes.device)
+        return out
+
+    def describe(self) -> str:
+        return f"{type(self).__name__}({self.saint!r}, {self.loader!r})"
+
+
+class GraphSAINTNodeSampler(GraphSAINTSampler):
+    """PyG's GraphSAINT node sampler: ``batch_size`` nodes drawn with replacement, each the
+    source of a uniformly drawn edge (probability proportional to the out-degree).
+
+    Example:
+        >>> loader = GraphSAINTNodeSampler(data, batch_size=6000, num_steps=5,
+        ...                                sample_coverage=100)
+    """
+
+    _mode = "node"
+
+
+class GraphSAINTEdgeSampler(GraphSAINTSampler):
+    """PyG's GraphSAINT edge sampler: ``batch_size`` edges drawn with replacement with
+    probability proportional to ``in_deg(src) + out_deg(dst)`` (PyG 2.8's weight), both ends
+    of each joining the subgraph."""
+
+    _mode = "edge"
+
+
+class GraphSAINTRandomWalkSampler(GraphSAINTSampler):
+    """PyG's GraphSAINT random-walk sampler: ``batch_size`` uniform roots, each a walk of
+    ``walk_length`` steps along out-edges (a node without out-edges stays put)."""
+
+    _mode = "walk"
+
+    def __init__(
+        self,
+        data: Any,
+        batch_size: int,
+        walk_length: int,
+        num_steps: int = 1,
+        sample_coverage: int = 0,
+        save_dir: Optional[str] = None,
+        log: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        self.walk_length = check_positive_int("walk_length", walk_length)
+        super().__init__(data, batch_size, num_steps, sample_coverage, save_dir, log, **kwargs)
+
+    def _make_sampler(self, view: _PygDataView) -> SaintSampler:
+        return SaintSampler(view.graph, "walk", self._batch_size, walk_length=self.walk_length)
+
+    @property
+    def _filename(self) -> str:
+        return f"{type(self).__name__.lower()}_{self.walk_length}_{self.sample_coverage}.pt"
+
+
+# ---------------------------------------------------------------------- ShaDow-KHop
+class ShaDowKHopSampler(_LoaderFront):
+    """PyG's ``ShaDowKHopSampler``: for each seed of a batch, its ``depth``-hop in-
+    neighbourhood sampled with ``num_neighbors`` per node and hop (-1: all), then the
+    subgraph it induces; a batch is these subgraphs side by side, a PyG ``Batch`` with
+    ``batch`` / ``ptr`` (the subgraph of each node), ``root_n_id`` (each seed's position),
+    local ``edge_index``, node attributes sliced (``y`` for the roots only), edge attributes
+    sliced. Within a subgraph the root comes first, then its hops (PyG: ascending ids). No
+    torch-sparse needed. ``node_idx``: the seeds (ids or a bool mask; default all nodes).
+
+    Example:
+        >>> loader = ShaDowKHopSampler(data, depth=2, num_neighbors=5,
+        ...                            node_idx=data.train_mask, batch_size=64)
+        >>> for b in loader:
+        ...     out = model(b.x, b.edge_index, b.batch, b.root_n_id)
+    """
+
+    def __init__(
+        self,
+        data: Any,
+        depth: int,
+        num_neighbors: int,
+        node_idx: Optional[torch.Tensor] = None,
+        replace: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        who = "ShaDowKHopSampler"
+        self.view = view = _homogeneous_view(data, who)
+        self.depth = check_positive_int("depth", depth, 0)
+        self.num_neighbors = check_fanout("num_neighbors", num_neighbors)
+        self.replace = bool(replace)
+        self.data = data
+        self.transform = None
+        seeds, _ = _input_nodes(node_idx, view.num_nodes, who, "node_idx")
+        self.node_idx = seeds
+        self.shadow = ShaDowSampler(view.graph, [self.num_neighbors] * self.depth,
+                                    replace=self.replace, disjoint=True)  # fmt: skip
+        opts = _loader_options(dict(kwargs), who)
+        self.loader = Loader(self.shadow, seeds, features=view.node_store,
+                             feature_names=view.node_table_keys, edge_features=view.edge_store,
+                             collate=self._collate, **opts)  # fmt: skip
+        self._init_dataloader(int(seeds.numel()), kwargs)
+
+    def _collate(self, batch: Batch) -> Any:
+        from torch_geometric.data import Batch as PygBatch
+
+        sub = batch.subgraph
+        root = sub.metadata["root"]
+        out = PygBatch(batch=sub.batch, ptr=sub.metadata["ptr"])
+        out.root_n_id = root
+        out.edge_index = sub.edge_index()
+        skip = ("batch", "ptr", "num_nodes", "adj_t")
+        for key, name in self.view.node_keys[0]:
+            if name not in skip:
+                value = batch.node_data[key]
+                out[name] = value[root] if name == "y" else value
+        for key, name in self.view.edge_keys[0]:
+            out[name] = batch.edge_data[key]
+        for name, value in self.view.other.items():
+            if name not in skip:
+                out[name] = value
+        return out
+
+    def describe(self) -> str:
+        return f"{type(self).__name__}({self.shadow!r}, {self.loader!r})"
+
+
+__all__ = [
+    "ClusterData",
+    "ClusterLoader",
+    "GraphSAINTSampler",
+    "GraphSAINTNodeSampler",
+    "GraphSAINTEdgeSampler",
+    "GraphSAINTRandomWalkSampler",
+    "ShaDowKHopSampler",
+]

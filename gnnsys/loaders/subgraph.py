@@ -1,0 +1,534 @@
+"""Whole-subgraph samplers: Cluster-GCN, GraphSAINT (node, edge, random walk) and ShaDow-KHop.
+
+Each turns a batch of seeds into the induced subgraph of a node set, a ``SampledSubgraph`` the
+one ``Loader`` drives (same fetch stage, device copy and collate as the neighbour samplers):
+
+* ``ClusterSampler``: seeds are part ids of a METIS partition (``pipeline_parallel.partition``);
+  the nodes are the union of the chosen parts, each part's nodes in ascending id order.
+* ``SaintSampler``: seeds are not read (one subgraph per batch); nodes are drawn by node, by
+  edge or by random walks, counter-based from the batch's ``SampleKey``, then sorted.
+  ``saint_norm`` gives PyG's ``node_norm`` / ``edge_norm`` from pre-sampling.
+* ``ShaDowSampler``: the sampled k-hop in-neighbourhood of the seeds (``NeighborSampler``), then
+  its induced subgraph: one per seed (``disjoint``, PyG: nodes grouped by seed, root first) or
+  one of the union (DGL: the seeds first).
+
+Induced edges come from ``_kernels.induced_edges`` (the kernel of ``NeighborSampler``'s
+``subgraph_type="induced"``); the per-seed variant and the random walks are the two numba
+kernels here. Results depend only on (seeds, SampleKey), never on the number of threads.
+Homogeneous graphs only: a typed graph raises NotImplementedError.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from numba import njit
+
+from gnnsys._checks import check_choice, check_ids, check_index
+from gnnsys.graph import Graph
+from gnnsys.loaders import _kernels
+from gnnsys.loaders._kernels import _below, _edge_at, _hash_slot, _stream, hop_key
+from gnnsys.loaders.base import KeyLike, SampledSubgraph, SampleKey, key_int
+from gnnsys.loaders.neighbor import (
+    DENSE_MAP_MAX_NODES,
+    NeighborSampler,
+    _RelabelMaps,
+    prepared_adjacency,
+)
+
+SAINT_MODES = ("node", "edge", "walk")
+_SALT_NODE, _SALT_EDGE, _SALT_WALK = 0x5A1, 0x5A2, 0x5A3  # streams of SaintSampler's draws
+_NO_HASH = np.full(1, -1, np.int64)
+
+
+# ---------------------------------------------------------------------- kernels
+@njit(nogil=True, cache=True)
+def hash_positions(keys):
+    """An open-addressing table ``key -> position in keys`` (keys unique and >= 0), in the
+    layout ``_kernels._lookup`` reads."""
+    cap = 16
+    while cap < 2 * max(keys.shape[0], 1):
+        cap <<= 1
+    hkeys = np.full(cap, -1, np.int64)
+    hvals = np.empty(cap, np.int64)
+    for i in range(keys.shape[0]):
+        s = _hash_slot(hkeys, keys[i])
+        hkeys[s] = keys[i]
+        hvals[s] = i
+    return hkeys, hvals
+
+
+@njit(nogil=True, cache=True)
+def disjoint_induced_edges(indptr, adj, edge_ids, packed, nodes, tree, num_nodes):
+    """Per tree, every graph edge between two nodes of that tree (a node may sit in several
+    trees). Returns (edge_index [2, E] of positions in ``nodes``, edge ids [E]), edges ordered
+    by destination position, then CSC order."""
+    n = nodes.shape[0]
+    hkeys, hvals = hash_positions(tree * num_nodes + nodes)
+    ptr = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        base = tree[i] * num_nodes
+        c = 0
+        for e in range(indptr[nodes[i]], indptr[nodes[i] + 1]):
+            src, _ = _edge_at(adj, edge_ids, packed, e)
+            c += hkeys[_hash_slot(hkeys, base + src)] == base + src
+        ptr[i + 1] = ptr[i] + c
+    out = np.empty((2, ptr[n]), np.int64)
+    eid = np.empty(ptr[n], np.int64)
+    for i in range(n):
+        base = tree[i] * num_nodes
+        j = ptr[i]
+        for e in range(indptr[nodes[i]], indptr[nodes[i] + 1]):
+            src, ei = _edge_at(adj, edge_ids, packed, e)
+            s = _hash_slot(hkeys, base + src)
+            if hkeys[s] == base + src:
+                out[0, j] = hvals[s]
+                out[1, j] = i
+                eid[j] = ei
+                j += 1
+    return out, eid
+
+
+@njit(nogil=True, cache=True)
+def random_walks(indptr, indices, roots, length, key):
+    """int64 [R, length + 1]: a uniform random walk from each root along a CSR's edges (out-
+    edges); a node without out-edges stays where it is (PyG's ``random_walk``). Walk r draws
+    from its own counter-based stream (key, r), so walks do not depend on each other."""
+    hk = hop_key(key, 0)
+    out = np.empty((roots.shape[0], length + 1), np.int64)
+    for r in range(roots.shape[0]):
+        v = roots[r]
+        out[r, 0] = v
+        state = _stream(hk, r, 0)
+        for t in range(length):
+            lo = indptr[v]
+            d = indptr[v + 1] - lo
+            if d > 0:
+                v = np.int64(indices[lo + _below(state, t, d)])
+            out[r, t + 1] = v
+    return out
+
+
+# ---------------------------------------------------------------------- checks
+def check_positive_int(name: str, value: Any, lo: int = 1) -> int:
+    """An int >= ``lo`` (bools refused), else TypeError / ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an int, got {value!r}")
+    if value < lo:
+        raise ValueError(f"{name} must be >= {lo}, got {value}")
+    return int(value)
+
+
+def check_homogeneous(graph: Any, who: str) -> Graph:
+    """``graph`` as a homogeneous gnnsys Graph (typed graphs are not implemented here)."""
+    if not isinstance(graph, Graph):
+        raise TypeError(f"{who}: graph must be a gnnsys.Graph, got {type(graph).__name__}")
+    if graph.is_hetero or graph.num_edge_types > 1:
+        raise NotImplementedError(
+            f"{who} samples homogeneous graphs only; typed graphs (node/edge types) need "
+            "per-type induced subgraphs, which are not implemented"
+        )
+    return graph
+
+
+def _whole(
+    nodes: np.ndarray, ei: np.ndarray, eid: np.ndarray, num_seeds: int, meta: Dict[str, Any]
+) -> SampledSubgraph:
+    """A SampledSubgraph of a whole subgraph: ``num_seeds`` leading nodes count as hop 0 (the
+    rest as hop 1) and every edge as hop 1's."""
+    n = int(nodes.shape[0])
+    t = torch.from_numpy(np.ascontiguousarray(ei))
+    counts = [n] if num_seeds >= n else [num_seeds, n - num_seeds]
+    return SampledSubgraph(
+        nodes=torch.from_numpy(nodes),
+        row=t[0],
+        col=t[1],
+        num_sampled_nodes=counts,
+        num_sampled_edges=[int(t.shape[1])],
+        edge_ids=torch.from_numpy(eid),
+        metadata={"subgraph_type": "induced", **meta},
+    )
+
+
+# ---------------------------------------------------------------------- induced subgraphs
+class InducedSubgraph:
+    """Every edge of ``graph`` between two nodes of a node set (through
+    ``_kernels.induced_edges``, with a dense per-thread relabel map, or a hash table on graphs
+    above ``DENSE_MAP_MAX_NODES`` nodes).
+
+    Example:
+        >>> ei, eid = InducedSubgraph(g).edges(np.array([3, 0, 7]))
+    """
+
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self._adj = prepared_adjacency(graph)
+        self._maps = _RelabelMaps()
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_maps")
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._maps = _RelabelMaps()
+
+    def edges(self, nodes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """(edge_index [2, E] as positions in ``nodes``, edge ids [E]) of the subgraph induced
+        by ``nodes`` (distinct, checked int64 ids), ordered by destination position."""
+        n = int(nodes.shape[0])
+        a = self._adj
+        mapv, stamp, hkeys, hvals = self._relabel(nodes)
+        kernel = _kernels.choose(_kernels.induced_edges, _kernels.induced_edges_serial, 16 * n)
+        counts = np.array([[n], [0]], np.int64)  # every node in "hop 0", edges in one segment
+        ei, eid, _ = kernel(a.indptr, a.adj, a.edge_ids, a.packed, a.types[0], a.types[1], 1,
+                            nodes, counts, mapv, stamp, hkeys, hvals)  # fmt: skip
+        return ei, eid
+
+    def _relabel(self, nodes: np.ndarray) -> Tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+        n = self.graph.num_nodes
+        if n > DENSE_MAP_MAX_NODES:
+            hkeys, hvals = hash_positions(nodes)
+            return np.empty(0, np.int64), 1, hkeys, hvals
+        m = self._maps
+        if m.mapv is None or m.mapv.shape[0] != n or m.stamp >= 0x7FFFFFFF:
+            m.mapv = np.zeros(n, np.int64)
+            m.stamp = 0
+        m.stamp += 1
+        m.mapv[nodes] = (np.int64(m.stamp) << 32) | np.arange(nodes.shape[0], dtype=np.int64)
+        return m.mapv, m.stamp, _NO_HASH, _NO_HASH
+
+
+# ---------------------------------------------------------------------- Cluster-GCN
+def cluster_parts(graph: Graph, num_parts: int, *, seed: int = 0) -> torch.Tensor:
+    """int64 [N]: the part of each node, from ``pipeline_parallel.partition`` (METIS through
+    pymetis on the symmetrised graph; a BFS partition, with a warning, without pymetis).
+
+    Example:
+        >>> cluster_parts(g, 4).unique().tolist()
+        [0, 1, 2, 3]
+    """
+    from gnnsys.pipeline_parallel.partition import partition
+
+    p = partition(graph, num_parts, method="auto", seed=seed)
+    if p.method == "bfs":
+        warnings.warn(
+            "pymetis is not installed: Cluster-GCN parts come from a BFS partition instead of "
+            "METIS (pip install 'gnnsys[partition]')",
+            stacklevel=3,
+        )
+    return p.part
+
+
+class ClusterSampler:
+    """Cluster-GCN (Chiang et al., KDD 2019): a batch of part ids gives the subgraph induced by
+    the union of those parts' nodes (edges between the chosen parts kept, as PyG's
+    ``ClusterLoader`` and DGL's ``ClusterGCNSampler``).
+
+    Args:
+        graph: a homogeneous ``Graph``.
+        num_parts: number of parts, 1..num_nodes.
+        part: optional int64 [N] part of each node (skips partitioning; e.g. a cached one).
+        seed: METIS's seed; the same seed gives the same parts.
+
+    Seeds are part ids (``num_inputs`` = ``num_parts``), distinct within a batch. Nodes come
+    part after part in batch order, each part's nodes in ascending id order; ``metadata``
+    holds ``parts`` and ``part_sizes``.
+
+    Example:
+        >>> s = ClusterSampler(g, 16)
+        >>> sub = s.sample(torch.tensor([3, 7]), SampleKey(seed=0))
+    """
+
+    def __init__(self, graph: Graph, num_parts: int, *, part: Any = None, seed: int = 0) -> None:
+        self.graph = check_homogeneous(graph, "ClusterSampler")
+        n = graph.num_nodes
+        self.num_parts = check_positive_int("num_parts", num_parts)
+        if self.num_parts > n:
+            raise ValueError(
+                f"num_parts={num_parts} exceeds the graph's {n} nodes (each part needs a node)"
+            )
+        if part is None:
+            part = cluster_parts(graph, self.num_parts, seed=seed)
+        part = check_index("part", part, self.num_parts)
+        if part.numel() != n:
+            raise ValueError(f"part has {part.numel()} entries for {n} nodes")
+        self.part = part
+        p = part.numpy()
+        self.part_nodes = np.argsort(p, kind="stable").astype(np.int64)
+        self.part_ptr = np.zeros(self.num_parts + 1, np.int64)
+        np.cumsum(np.bincount(p, minlength=self.num_parts), out=self.part_ptr[1:])
+        self._induced = InducedSubgraph(graph)
+
+    @property
+    def num_inputs(self) -> int:
+        """Seeds are part ids below this."""
+        return self.num_parts
+
+    def nodes_of(self, parts: np.ndarray) -> np.ndarray:
+        """The nodes of ``parts`` (checked ids), part after part, ascending within a part."""
+        ptr = self.part_ptr
+        return np.concatenate([self.part_nodes[ptr[q] : ptr[q + 1]] for q in parts.tolist()])
+
+    def sample(self, seeds: torch.Tensor, generator: KeyLike = None) -> SampledSubgraph:
+        """The subgraph induced by the parts ``seeds`` (``generator`` is not used: no draws).
+
+        Example:
+            >>> sub = sampler.sample(torch.tensor([0, 2]))
+        """
+        parts = check_ids("seeds", seeds, self.num_parts, allow_empty=False).numpy()
+        if np.unique(parts).shape[0] != parts.shape[0]:
+            raise ValueError("seeds (part ids) must be distinct within a batch")
+        nodes = self.nodes_of(parts)
+        ei, eid = self._induced.edges(nodes)
+        sizes = self.part_ptr[parts + 1] - self.part_ptr[parts]
+        meta = {"parts": torch.from_numpy(parts.copy()), "part_sizes": torch.from_numpy(sizes)}
+        return _whole(nodes, ei, eid, nodes.shape[0], meta)
+
+    def __repr__(self) -> str:
+        return f"ClusterSampler(num_parts={self.num_parts})"
+
+
+# ---------------------------------------------------------------------- GraphSAINT
+def _cumulative(name: str, weights: Any, count: int) -> np.ndarray:
+    """float64 [count + 1] cumulative weights (cum[0] = 0), checked: finite, >= 0, sum > 0."""
+    w = torch.as_tensor(weights).detach().cpu().double().reshape(-1).numpy()
+    if w.shape[0] != count:
+        raise ValueError(f"{name} must have {count} entries, got {w.shape[0]}")
+    if w.size and (not np.isfinite(w).all() or (w < 0).any()):
+        raise ValueError(f"{name} must hold finite weights >= 0")
+    cum = np.zeros(count + 1, np.float64)
+    np.cumsum(w, out=cum[1:])
+    if not cum[-1] > 0:
+        raise ValueError(f"{name} sums to 0: there is nothing to draw")
+    return cum
+
+
+class SaintSampler:
+    """GraphSAINT (Zeng et al., ICLR 2020) subgraphs: draw a node set, take its induced
+    subgraph. One subgraph per batch; the seeds are not read.
+
+    Args:
+        graph: a homogeneous ``Graph``.
+        mode: ``"node"`` (``budget`` node draws with replacement, by ``node_weight``; default
+            the out-degree, PyG's: the source of a uniform random edge), ``"edge"``
+            (``budget`` edge draws with replacement, by ``edge_weight`` per CSC position;
+            default PyG 2.8's ``in_deg(src) + out_deg(dst)``; both ends join) or ``"walk"``
+            (``budget`` uniform roots, each a random walk of ``walk_length`` steps along
+            out-edges).
+        budget: the number of draws (nodes, edges or roots), >= 1.
+        walk_length: steps per walk (``"walk"``), >= 1.
+
+    Nodes are the distinct drawn ones in ascending id order (as ``unique`` gives them).
+
+    Example:
+        >>> s = SaintSampler(g, "walk", 100, walk_length=3)
+        >>> sub = s.sample(torch.tensor([0]), SampleKey(seed=0, batch=5))
+    """
+
+    def __init__(
+        self,
+        graph: Graph,
+        mode: str,
+        budget: int,
+        *,
+        walk_length: int = 1,
+        node_weight: Any = None,
+        edge_weight: Any = None,
+    ) -> None:
+        self.graph = check_homogeneous(graph, "SaintSampler")
+        check_choice("mode", mode, SAINT_MODES)
+        self.mode = mode
+        self.budget = check_positive_int("budget", budget)
+        self.walk_length = check_positive_int("walk_length", walk_length)
+        n, e = graph.num_nodes, graph.num_edges
+        if n == 0:
+            raise ValueError("SaintSampler needs a graph with nodes")
+        self._indices = graph.indices.numpy()
+        self._induced = InducedSubgraph(graph)
+        if mode == "node":
+            if node_weight is None:
+                node_weight = graph.out_degrees()
+            self._cum = _cumulative("node_weight", node_weight, n)
+        elif mode == "edge":
+            in_deg = graph.in_degrees().numpy()
+            self._dst = np.repeat(np.arange(n, dtype=np.int64), in_deg)
+            if edge_weight is None:
+                out_deg = graph.out_degrees().numpy()
+                edge_weight = in_deg[self._indices] + out_deg[self._dst] + 1e-10
+            self._cum = _cumulative("edge_weight", edge_weight, e)
+        else:
+            ei = graph.to_edge_index().numpy()
+            order = np.argsort(ei[0], kind="stable")
+            self._out_indices = np.ascontiguousarray(ei[1][order])
+            self._out_indptr = np.zeros(n + 1, np.int64)
+            np.cumsum(np.bincount(ei[0], minlength=n), out=self._out_indptr[1:])
+
+    def draw_nodes(self, key: int) -> np.ndarray:
+        """The sorted distinct nodes of the draw keyed by ``key`` (an int from ``key_int``)."""
+        if self.mode == "node":
+            nodes = _kernels.random_weighted_nodes(key, _SALT_NODE, self.budget, self._cum)
+        elif self.mode == "edge":
+            pos = _kernels.random_weighted_nodes(key, _SALT_EDGE, self.budget, self._cum)
+            nodes = np.concatenate([self._indices[pos].astype(np.int64), self._dst[pos]])
+        else:
+            n = self.graph.num_nodes
+            roots = _kernels.random_nodes(key, _SALT_WALK, self.budget, n)
+            nodes = random_walks(self._out_indptr, self._out_indices, roots, self.walk_length,
+                                 key).reshape(-1)  # fmt: skip
+        return np.unique(nodes)
+
+    def sample(self, seeds: Any = None, generator: KeyLike = None) -> SampledSubgraph:
+        """One GraphSAINT subgraph drawn with the key ``generator`` (``seeds`` not read).
+
+        Example:
+            >>> sub = sampler.sample(None, SampleKey(seed=0, epoch=1, batch=2))
+        """
+        nodes = self.draw_nodes(key_int(generator))
+        ei, eid = self._induced.edges(nodes)
+        return _whole(nodes, ei, eid, nodes.shape[0], {"saint_mode": self.mode})
+
+    def __repr__(self) -> str:
+        walk = f", walk_length={self.walk_length}" if self.mode == "walk" else ""
+        return f"SaintSampler(mode={self.mode!r}, budget={self.budget}{walk})"
+
+
+def saint_norm(
+    sampler: SaintSampler,
+    num_steps: int,
+    sample_coverage: int,
+    *,
+    seed: int = 0,
+    src_of_edge: Optional[torch.Tensor] = None,
+    num_edges: Optional[int] = None,
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """PyG's GraphSAINT normalisation ``(node_norm [N], edge_norm [E])`` (float32).
+
+    Pre-samples passes of ``num_steps`` subgraphs until the sampled nodes total at least
+    ``N * sample_coverage``; with ``C_v`` the subgraphs holding node v, ``C_e`` those holding
+    edge e (by edge id), S the number of subgraphs: ``edge_norm[e] = C_src(e) / C_e`` clamped
+    to [0, 1e4] (0/0 -> 0.1), ``node_norm[v] = S / C_v / N`` (C_v = 0 counted as 0.1), as PyG
+    2.8 defines them. The draws use the keys ``SampleKey(seed, -1 - pass, step)``, apart from
+    any training batch's. ``src_of_edge`` (source of each edge id) defaults to the graph's.
+
+    Example:
+        >>> node_norm, edge_norm = saint_norm(SaintSampler(g, "node", 50), 10, 20)
+    """
+    check_positive_int("num_steps", num_steps)
+    check_positive_int("sample_coverage", sample_coverage)
+    g = sampler.graph
+    n = g.num_nodes
+    if src_of_edge is None:
+        eids = g.edge_ids.numpy() if g.edge_ids is not None else np.arange(g.num_edges)
+        num_edges = int(eids.max()) + 1 if eids.size else 0
+        src = np.zeros(num_edges, np.int64)
+        src[eids] = g.indices.numpy()
+    else:
+        src = src_of_edge.numpy().astype(np.int64)
+        num_edges = int(src.shape[0]) if num_edges is None else num_edges
+    node_count = np.zeros(n, np.float32)
+    edge_count = np.zeros(num_edges, np.float32)
+    num_samples = total = passes = 0
+    while total < n * sample_coverage:
+        for step in range(num_steps):
+            sub = sampler.sample(None, SampleKey(seed, -1 - passes, step))
+            node_count[sub.nodes.numpy()] += 1  # nodes and edge ids are distinct
+            edge_count[sub.edge_ids.numpy()] += 1
+            total += int(sub.nodes.numel())
+        num_samples += num_steps
+        passes += 1
+    nc = torch.from_numpy(node_count)
+    ec = torch.from_numpy(edge_count)
+    edge_norm = (nc[torch.from_numpy(src)] / ec).clamp_(0, 1e4)
+    edge_norm[torch.isnan(edge_norm)] = 0.1
+    nc[nc == 0] = 0.1
+    return num_samples / nc / n, edge_norm
+
+
+# ---------------------------------------------------------------------- ShaDow-KHop
+class ShaDowSampler:
+    """ShaDow-KHop (Zeng et al., NeurIPS 2021): sample each seed's k-hop in-neighbourhood
+    (``fanouts[h]`` neighbours per node on hop h+1, -1 = all), then take the induced subgraph.
+
+    Args:
+        graph: a homogeneous ``Graph``; the induced edges are all of its edges.
+        fanouts: one int per hop, nearest the seeds first ([] = the seeds alone, disjoint only).
+        replace: sample neighbours with replacement.
+        disjoint: True (PyG): one subgraph per seed, nodes grouped by seed (the seed first, then
+            its hops), ``batch`` the seed of each node, ``metadata["ptr"]`` the groups'
+            offsets and ``metadata["root"]`` each seed's position. False (DGL): the subgraph
+            induced by the union of the neighbourhoods, the seeds first (hop 0).
+        sampling_graph: the graph the neighbourhoods are drawn from when it differs from
+            ``graph`` (the same nodes; DGL's ``prob``: edge weights), with ``weighted``.
+
+    Example:
+        >>> sub = ShaDowSampler(g, [5, 5]).sample(torch.tensor([0, 9]), SampleKey(seed=0))
+        >>> sub.metadata["root"].tolist()
+        [0, 7]
+    """
+
+    def __init__(
+        self,
+        graph: Graph,
+        fanouts: Sequence[int],
+        *,
+        replace: bool = False,
+        disjoint: bool = True,
+        sampling_graph: Optional[Graph] = None,
+        weighted: bool = False,
+    ) -> None:
+        self.graph = check_homogeneous(graph, "ShaDowSampler")
+        sg = sampling_graph if sampling_graph is not None else graph
+        if sg.num_nodes != graph.num_nodes:
+            raise ValueError("sampling_graph must have the graph's nodes")
+        self.disjoint = bool(disjoint)
+        if not self.disjoint and len(fanouts) == 0:
+            raise ValueError("fanouts is empty: give one fanout per hop, e.g. [10, 5]")
+        semantics = "pyg" if self.disjoint else "dgl"
+        self._hops = NeighborSampler(sg, fanouts, replace=replace, weighted=weighted,
+                                     semantics=semantics, disjoint=self.disjoint)  # fmt: skip
+        self.fanouts = self._hops.fanouts[:, 0].tolist()
+        self.replace = bool(replace)
+        self._induced = InducedSubgraph(graph)
+        self._adj = self._induced._adj
+
+    @property
+    def num_inputs(self) -> int:
+        """Seeds are node ids below this."""
+        return self.graph.num_nodes
+
+    def sample(self, seeds: torch.Tensor, generator: KeyLike = None) -> SampledSubgraph:
+        """The induced subgraph(s) of the seeds' sampled neighbourhoods, keyed by ``generator``.
+
+        Example:
+            >>> sub = sampler.sample(torch.tensor([0, 5]), SampleKey(seed=1, batch=3))
+        """
+        seeds_t = check_ids("seeds", seeds, self.graph.num_nodes, allow_empty=False)
+        hop = self._hops.sample_checked(seeds_t, key_int(generator))
+        nodes = hop.nodes.numpy()
+        b = int(seeds_t.numel())
+        if not self.disjoint:
+            ei, eid = self._induced.edges(nodes)
+            return _whole(nodes, ei, eid, b, {})
+        order = np.argsort(hop.batch.numpy(), kind="stable")  # group by seed, root first
+        nodes = np.ascontiguousarray(nodes[order])
+        tree = np.ascontiguousarray(hop.batch.numpy()[order])
+        a = self._adj
+        ei, eid = disjoint_induced_edges(a.indptr, a.adj, a.edge_ids, a.packed, nodes, tree,
+                                         self.graph.num_nodes)  # fmt: skip
+        ptr = np.zeros(b + 1, np.int64)
+        np.cumsum(np.bincount(tree, minlength=b), out=ptr[1:])
+        ptr_t = torch.from_numpy(ptr)
+        sub = _whole(nodes, ei, eid, nodes.shape[0], {"ptr": ptr_t, "root": ptr_t[:-1]})
+        sub.batch = torch.from_numpy(tree)
+        return sub
+
+    def __repr__(self) -> str:
+        return (
+            f"ShaDowSampler(fanouts={self.fanouts}, replace={self.replace}, "
+            f"disjoint={self.disjoint})"
+        )

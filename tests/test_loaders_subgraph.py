@@ -1,0 +1,429 @@
+"""Whole-subgraph samplers (loaders/subgraph.py) and their PyG drop-ins (loaders/pyg_subgraph.py):
+batches against brute-force induced subgraphs, GraphSAINT's coefficients against PyG's formulas
+and for unbiasedness, determinism across thread counts, clear errors, PyG training steps."""
+
+import numpy as np
+import pytest
+import torch
+
+from gnnsys.graph import Graph
+from gnnsys.loaders.base import SampleKey
+from gnnsys.loaders.subgraph import (
+    ClusterSampler,
+    SaintSampler,
+    ShaDowSampler,
+    saint_norm,
+)
+
+pyg_data = pytest.importorskip("torch_geometric.data")
+Data = pyg_data.Data
+
+
+def make_data(n=60, e=400, seed=0, undirected=False):
+    """A random simple graph (no duplicate edges) with node and edge attributes."""
+    g = torch.Generator().manual_seed(seed)
+    ei = torch.randint(0, n, (2, e), generator=g)
+    if undirected:
+        ei = torch.cat([ei, ei.flip(0)], 1)
+    key = torch.unique(ei[0] * n + ei[1])
+    ei = torch.stack([key // n, key % n])
+    ei = ei[:, torch.randperm(ei.shape[1], generator=g)]
+    m = ei.shape[1]
+    return Data(
+        x=torch.randn(n, 4, generator=g),
+        y=torch.randint(0, 3, (n,), generator=g),
+        edge_index=ei,
+        edge_attr=torch.arange(m, dtype=torch.float32).view(-1, 1),
+        train_mask=torch.rand(n, generator=g) < 0.5,
+        name="toy",
+    )
+
+
+def induced(edge_index, nodes):
+    """Brute force: {(local src, local dst): edge id} of the edges among ``nodes``."""
+    pos = {int(v): i for i, v in enumerate(nodes.tolist())}
+    out = {}
+    for e, (s, d) in enumerate(edge_index.t().tolist()):
+        if s in pos and d in pos:
+            out[(pos[s], pos[d])] = e
+    return out
+
+
+def edge_map(ei):
+    return [tuple(p) for p in ei.t().tolist()]
+
+
+def khop_in(edge_index, seed, depth):
+    """Brute force: the nodes within ``depth`` in-hops of ``seed``."""
+    seen, frontier = {seed}, {seed}
+    src, dst = edge_index.tolist()
+    for _ in range(depth):
+        nxt = {s for s, d in zip(src, dst) if d in frontier} - seen
+        seen |= nxt
+        frontier = nxt
+    return seen
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_data()
+
+
+@pytest.fixture(scope="module")
+def graph(data):
+    return Graph.from_edge_index(data.edge_index, data.num_nodes)
+
+
+# ---------------------------------------------------------------------- Cluster-GCN
+def test_cluster_parts_cover_the_nodes_and_are_seeded(graph):
+    a, b = ClusterSampler(graph, 6, seed=3), ClusterSampler(graph, 6, seed=3)
+    assert torch.equal(a.part, b.part)
+    assert sorted(a.part_nodes.tolist()) == list(range(graph.num_nodes))
+    for p in range(6):  # each part's nodes ascending, and in that part
+        nodes = a.part_nodes[a.part_ptr[p] : a.part_ptr[p + 1]]
+        assert (np.diff(nodes) > 0).all() and (a.part.numpy()[nodes] == p).all()
+
+
+def test_cluster_sampler_is_the_induced_subgraph(data, graph):
+    s = ClusterSampler(graph, 6)
+    sub = s.sample(torch.tensor([4, 1, 2]))
+    want_nodes = np.concatenate(
+        [s.part_nodes[s.part_ptr[p] : s.part_ptr[p + 1]] for p in (4, 1, 2)]
+    )
+    assert sub.nodes.tolist() == want_nodes.tolist()
+    want = induced(data.edge_index, sub.nodes)
+    got = dict(zip(edge_map(sub.edge_index()), sub.edge_ids.tolist()))
+    assert got == want and sub.edge_ids.numel() == len(want)
+    assert sub.metadata["part_sizes"].tolist() == [
+        int(s.part_ptr[p + 1] - s.part_ptr[p]) for p in (4, 1, 2)
+    ]
+
+
+def test_cluster_loader_batches(data):
+    from gnnsys.loaders.pyg import ClusterData, ClusterLoader
+
+    cd = ClusterData(data, 6, log=False)
+    assert len(cd) == 6 and repr(cd) == "ClusterData(6)"
+    part = cd.partition
+    loader = ClusterLoader(cd, batch_size=2, shuffle=True, seed=5)
+    assert len(loader) == 3
+    total = 0
+    for batch in loader:
+        assert set(batch.keys()) == set(data.keys())  # PyG's contract: the data's attributes
+        total += batch.num_nodes
+    assert total == data.num_nodes
+    batch = loader([3, 0])  # input positions = part ids
+    nodes = torch.cat([part.node_perm[part.partptr[p] : part.partptr[p + 1]] for p in (3, 0)])
+    assert torch.equal(batch.x, data.x[nodes]) and torch.equal(batch.y, data.y[nodes])
+    assert torch.equal(batch.train_mask, data.train_mask[nodes]) and batch.name == "toy"
+    want = induced(data.edge_index, nodes)
+    got = edge_map(batch.edge_index)
+    assert sorted(got) == sorted(want) and got == sorted(got)  # csr: sorted by (row, col)
+    assert batch.edge_attr.view(-1).long().tolist() == [want[p] for p in got]
+
+
+def test_cluster_data_parts_and_inter_cluster_edges(data, tmp_path):
+    from gnnsys.loaders.pyg import ClusterData
+
+    cd = ClusterData(data, 4, save_dir=str(tmp_path), log=False, sparse_format="csc")
+    assert (tmp_path / "part_4" / "metis.pt").exists()
+    again = ClusterData(data, 4, save_dir=str(tmp_path), log=False)
+    assert torch.equal(again.partition.part, cd.partition.part)
+    perm, ptr = cd.partition.node_perm, cd.partition.partptr
+    one = cd[2]
+    nodes = perm[ptr[2] : ptr[3]]
+    assert torch.equal(one.x, data.x[nodes]) and one.num_nodes == nodes.numel()
+    got = edge_map(one.edge_index)
+    assert sorted(got) == sorted(induced(data.edge_index, nodes))
+    assert got == sorted(got, key=lambda p: (p[1], p[0]))  # csc: sorted by (col, row)
+    assert torch.equal(cd.data.x, data.x[perm]) and cd.data.edge_index is None
+    inter = ClusterData(data, 4, log=False, keep_inter_cluster_edges=True)[2]
+    rank = torch.empty_like(perm)
+    rank[perm] = torch.arange(perm.numel())
+    out_edges = torch.nonzero(cd.partition.part[data.edge_index[0]] == 2).flatten()
+    want = rank[data.edge_index[:, out_edges]]
+    want[0] -= int(ptr[2])
+    assert sorted(edge_map(inter.edge_index)) == sorted(edge_map(want))
+    assert sorted(inter.edge_attr.view(-1).long().tolist()) == out_edges.tolist()
+
+
+# ---------------------------------------------------------------------- ShaDow-KHop
+def test_shadow_full_fanout_is_the_exact_khop_induced_subgraph(data):
+    from gnnsys.loaders.pyg import ShaDowKHopSampler
+
+    seeds = torch.tensor([5, 17, 5, 40])
+    loader = ShaDowKHopSampler(data, depth=2, num_neighbors=-1, node_idx=seeds, batch_size=4)
+    b = next(iter(loader))
+    assert isinstance(b, pyg_data.Batch) and b.num_graphs == 4
+    ptr = b.ptr.tolist()
+    assert b.root_n_id.tolist() == ptr[:-1]
+    assert torch.equal(b.y, data.y[seeds]) and b.x.shape[0] == ptr[-1]
+    n_id = torch.cat([torch.tensor(sorted(khop_in(data.edge_index, int(s), 2))) for s in seeds])
+    for i, s in enumerate(seeds.tolist()):
+        x = b.x[ptr[i] : ptr[i + 1]]
+        rows = [int(torch.nonzero((data.x == r).all(1))[0]) for r in x]
+        assert rows[0] == s and set(rows) == khop_in(data.edge_index, s, 2)
+        mask = b.batch[b.edge_index[1]] == i
+        ei = b.edge_index[:, mask] - ptr[i]
+        got = dict(zip(edge_map(ei), b.edge_attr[mask].view(-1).long().tolist()))
+        assert got == induced(data.edge_index, torch.tensor(rows))
+    assert n_id.numel() == b.x.shape[0]
+    assert bool((b.batch[b.edge_index[0]] == b.batch[b.edge_index[1]]).all())
+
+
+def test_shadow_sampled_subgraphs_are_induced(data, graph):
+    s = ShaDowSampler(graph, [2, 2])
+    sub = s.sample(torch.tensor([3, 9, 30]), SampleKey(seed=1))
+    ptr = sub.metadata["ptr"].tolist()
+    for i, seed in enumerate([3, 9, 30]):
+        nodes = sub.nodes[ptr[i] : ptr[i + 1]]
+        assert int(nodes[0]) == seed and set(nodes.tolist()) <= khop_in(data.edge_index, seed, 2)
+        assert len(set(nodes.tolist())) == nodes.numel()
+        mask = sub.batch[sub.col] == i
+        got = dict(zip(edge_map(sub.edge_index()[:, mask] - ptr[i]), sub.edge_ids[mask].tolist()))
+        assert got == induced(data.edge_index, nodes)
+    union = ShaDowSampler(graph, [-1], disjoint=False).sample(torch.tensor([3, 9]))
+    assert union.nodes[:2].tolist() == [3, 9]
+    assert set(union.nodes.tolist()) == khop_in(data.edge_index, 3, 1) | khop_in(
+        data.edge_index, 9, 1
+    )
+    assert dict(zip(edge_map(union.edge_index()), union.edge_ids.tolist())) == induced(
+        data.edge_index, union.nodes
+    )
+
+
+def test_shadow_depth_zero_gives_the_roots(data):
+    from gnnsys.loaders.pyg import ShaDowKHopSampler
+
+    b = next(iter(ShaDowKHopSampler(data, 0, 5, batch_size=3)))
+    assert b.ptr.tolist() == [0, 1, 2, 3] and torch.equal(b.x, data.x[:3])
+
+
+# ---------------------------------------------------------------------- GraphSAINT
+def saint_counts(sampler, num_steps, coverage, seed):
+    """Brute force of PyG's pre-sampling loop with the keys saint_norm documents."""
+    n = sampler.graph.num_nodes
+    nc = torch.zeros(n)
+    ec = torch.zeros(sampler.graph.num_edges)
+    total = samples = passes = 0
+    while total < n * coverage:
+        for step in range(num_steps):
+            sub = sampler.sample(None, SampleKey(seed, -1 - passes, step))
+            nc[sub.nodes] += 1
+            ec[sub.edge_ids] += 1
+            total += sub.nodes.numel()
+        samples += num_steps
+        passes += 1
+    return nc, ec, samples
+
+
+@pytest.mark.parametrize("mode", ["node", "edge", "walk"])
+def test_saint_norm_is_pygs_formula(data, graph, mode):
+    s = SaintSampler(graph, mode, 15, walk_length=2)
+    node_norm, edge_norm = saint_norm(s, 4, 10, seed=2)
+    nc, ec, samples = saint_counts(s, 4, 10, 2)
+    src = data.edge_index[0]
+    want_e = (nc[src] / ec).clamp(0, 1e4)
+    want_e[torch.isnan(want_e)] = 0.1
+    nc[nc == 0] = 0.1
+    assert torch.allclose(node_norm, samples / nc / data.num_nodes)
+    assert torch.allclose(edge_norm, want_e)
+    assert node_norm.dtype == edge_norm.dtype == torch.float32
+
+
+@pytest.mark.parametrize("mode,budget", [("node", 12), ("edge", 8), ("walk", 4)])
+def test_saint_coefficients_are_unbiased(mode, budget):
+    """PyG's edge_norm = C_src / C_edge makes the aggregation at the edge's source (row 0)
+    unbiased given that node is sampled (unnormalised, it is far off); node_norm makes the
+    summed loss an estimate of the mean loss."""
+    data = make_data(n=24, e=60, seed=4, undirected=True)
+    g = Graph.from_edge_index(data.edge_index, 24)
+    s = SaintSampler(g, mode, budget, walk_length=2)
+    node_norm, edge_norm = saint_norm(s, 10, 1000, seed=0)
+    x = torch.randn(24, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    src, dst = data.edge_index
+    full = torch.zeros(24, dtype=torch.float64).index_add_(0, src, x[dst])
+    sums = torch.zeros(2, 24, dtype=torch.float64)
+    hits = torch.zeros(24, dtype=torch.float64)
+    loss = []
+    for b in range(2500):
+        sub = s.sample(None, SampleKey(7, 0, b))
+        e = sub.edge_ids
+        for k, w in enumerate((edge_norm[e].double(), torch.ones(e.numel()).double())):
+            agg = torch.zeros(24, dtype=torch.float64).index_add_(0, src[e], w * x[dst[e]])
+            sums[k, sub.nodes] += agg[sub.nodes]
+        hits[sub.nodes] += 1
+        loss.append(float((node_norm[sub.nodes].double() * x[sub.nodes]).sum()))
+    assert int(hits.min()) > 250
+    err = [float((sums[k] / hits - full).norm() / full.norm()) for k in range(2)]
+    assert err[0] < 0.1 and err[1] > 0.3, err
+    assert abs(np.mean(loss) - float(x.mean())) < 0.05
+
+
+def test_saint_loaders_batches(data):
+    from gnnsys.loaders.pyg import (
+        GraphSAINTEdgeSampler,
+        GraphSAINTNodeSampler,
+        GraphSAINTRandomWalkSampler,
+    )
+
+    loaders = [
+        GraphSAINTNodeSampler(data, 30, num_steps=3, sample_coverage=5, log=False, seed=1),
+        GraphSAINTEdgeSampler(data, 20, num_steps=3, log=False, seed=1),
+        GraphSAINTRandomWalkSampler(data, 10, 2, num_steps=3, sample_coverage=5, log=False, seed=1),
+    ]
+    for loader in loaders:
+        assert len(loader) == 3
+        for i, batch in enumerate(loader):
+            sub = loader.saint.sample(None, SampleKey(loader.loader.seed, 0, i))
+            nodes = sub.nodes
+            assert (nodes[1:] > nodes[:-1]).all()  # sorted unique, as PyG's unique()
+            assert batch.num_nodes == nodes.numel() and torch.equal(batch.x, data.x[nodes])
+            assert torch.equal(batch.y, data.y[nodes]) and batch.name == "toy"
+            want = induced(data.edge_index, nodes)
+            got = edge_map(batch.edge_index)
+            assert sorted(got) == sorted(want)
+            assert batch.edge_attr.view(-1).long().tolist() == [want[p] for p in got]
+            if loader.sample_coverage:
+                assert torch.equal(batch.node_norm, loader.node_norm[nodes])
+                assert torch.equal(
+                    batch.edge_norm, loader.edge_norm[batch.edge_attr.view(-1).long()]
+                )
+            else:
+                assert "node_norm" not in batch
+    rw = loaders[2]
+    assert rw.walk_length == 2 and rw._filename == "graphsaintrandomwalksampler_2_5.pt"
+
+
+def test_saint_save_dir_caches_the_norms(data, tmp_path):
+    from gnnsys.loaders.pyg import GraphSAINTNodeSampler
+
+    a = GraphSAINTNodeSampler(data, 20, 2, 3, save_dir=str(tmp_path), log=False, seed=0)
+    assert (tmp_path / "graphsaintnodesampler_3.pt").exists()
+    b = GraphSAINTNodeSampler(data, 20, 2, 3, save_dir=str(tmp_path), log=False, seed=9)
+    assert torch.equal(a.node_norm, b.node_norm) and torch.equal(a.edge_norm, b.edge_norm)
+
+
+def test_saint_walks_follow_out_edges(graph, data):
+    from gnnsys.loaders.subgraph import random_walks
+
+    s = SaintSampler(graph, "walk", 5, walk_length=4)
+    roots = np.arange(10, dtype=np.int64)
+    walks = random_walks(s._out_indptr, s._out_indices, roots, 4, 123)
+    edges = set(edge_map(data.edge_index))
+    out_deg = torch.bincount(data.edge_index[0], minlength=data.num_nodes)
+    for w in walks.tolist():
+        for a, b in zip(w[:-1], w[1:]):
+            assert (a, b) in edges or (a == b and out_deg[a] == 0)
+
+
+# ---------------------------------------------------------------------- determinism, errors
+def test_deterministic_across_threads(graph, across_threads):
+    samplers = [
+        (ClusterSampler(graph, 5), torch.tensor([2, 0])),
+        (ShaDowSampler(graph, [3, 2]), torch.tensor([1, 8, 1])),
+        (ShaDowSampler(graph, [3, 2], disjoint=False), torch.tensor([1, 8])),
+        (SaintSampler(graph, "node", 30), None),
+        (SaintSampler(graph, "edge", 30), None),
+        (SaintSampler(graph, "walk", 10, walk_length=3), None),
+    ]
+
+    def run():
+        out = []
+        for s, seeds in samplers:
+            sub = s.sample(seeds, SampleKey(seed=4, epoch=1, batch=2))
+            out.append((sub.nodes, sub.edge_index(), sub.edge_ids))
+        return out
+
+    first, *rest = across_threads(run)
+    for other in rest:
+        for a, b in zip(first, other):
+            assert all(torch.equal(x, y) for x, y in zip(a, b))
+    again = SaintSampler(graph, "walk", 10, walk_length=3).sample(None, SampleKey(4, 1, 3))
+    assert not torch.equal(again.nodes, first[-1][0])  # another key, another subgraph
+
+
+def test_bad_inputs_raise_clear_errors(data, graph):
+    from gnnsys.loaders.pyg import ClusterData, GraphSAINTNodeSampler, ShaDowKHopSampler
+
+    with pytest.raises(ValueError, match="num_parts must be >= 1"):
+        ClusterSampler(graph, 0)
+    with pytest.raises(ValueError, match="num_parts=61 exceeds"):
+        ClusterSampler(graph, 61)
+    with pytest.raises(TypeError, match="num_parts must be an int"):
+        ClusterSampler(graph, 2.0)
+    with pytest.raises(ValueError, match="out of range"):
+        ClusterSampler(graph, 3).sample(torch.tensor([3]))
+    with pytest.raises(ValueError, match="distinct"):
+        ClusterSampler(graph, 3).sample(torch.tensor([1, 1]))
+    with pytest.raises(ValueError, match="budget must be >= 1"):
+        SaintSampler(graph, "node", 0)
+    with pytest.raises(ValueError, match="walk_length must be >= 1"):
+        SaintSampler(graph, "walk", 3, walk_length=0)
+    with pytest.raises(ValueError, match="mode"):
+        SaintSampler(graph, "nodes", 3)
+    with pytest.raises(ValueError, match="depth must be >= 0"):
+        ShaDowKHopSampler(data, -1, 3)
+    with pytest.raises(ValueError, match="num_neighbors"):
+        ShaDowKHopSampler(data, 2, -2)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        GraphSAINTNodeSampler(data, 0)
+    with pytest.raises(ValueError, match="num_steps must be >= 1"):
+        GraphSAINTNodeSampler(data, 5, num_steps=0)
+    with pytest.raises(ValueError, match="sparse_format"):
+        ClusterData(data, 2, sparse_format="coo", log=False)
+    with pytest.raises(NotImplementedError, match="recursive"):
+        ClusterData(data, 2, recursive=True, log=False)
+    with pytest.raises(ValueError, match="already has 'node_norm'"):
+        GraphSAINTNodeSampler(Data(edge_index=data.edge_index, node_norm=torch.ones(60)), 5)
+    hetero = Graph.from_hetero({("a", "r", "b"): torch.tensor([[0], [0]])}, {"a": 1, "b": 1})
+    with pytest.raises(NotImplementedError, match="homogeneous"):
+        ClusterSampler(hetero, 1)
+    with pytest.raises(NotImplementedError, match="HeteroData"):
+        ClusterData(pyg_data.HeteroData(), 2, log=False)
+
+
+# ---------------------------------------------------------------------- PyG training steps
+def test_pyg_models_train_on_each_loader():
+    from torch_geometric.nn import GCNConv, SAGEConv, global_mean_pool
+
+    import gnnsys.datasets
+    from gnnsys.loaders.pyg import (
+        ClusterData,
+        ClusterLoader,
+        GraphSAINTRandomWalkSampler,
+        ShaDowKHopSampler,
+    )
+
+    data = gnnsys.datasets.synthetic("tiny").to_pyg()
+    torch.manual_seed(0)
+    k = int(data.y.max()) + 1
+    sage = torch.nn.ModuleList([SAGEConv(data.num_features, 16), SAGEConv(16, k)])
+    gcn = GCNConv(data.num_features, k, normalize=False)
+    head = torch.nn.Linear(2 * k, k)
+    params = list(sage.parameters()) + list(gcn.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=0.01)
+
+    def step(loss):
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        assert torch.isfinite(loss)
+
+    def sage_out(b):
+        return sage[1](sage[0](b.x, b.edge_index).relu(), b.edge_index)
+
+    for b in ClusterLoader(ClusterData(data, 8, log=False), batch_size=2, shuffle=True):
+        step(torch.nn.functional.cross_entropy(sage_out(b)[b.train_mask], b.y[b.train_mask]))
+    saint = GraphSAINTRandomWalkSampler(data, 100, 2, num_steps=3, sample_coverage=3, log=False)
+    for b in saint:
+        out = gcn(b.x, b.edge_index, b.edge_norm)
+        loss = torch.nn.functional.cross_entropy(out, b.y, reduction="none")
+        step((loss * b.node_norm)[b.train_mask].sum())
+    shadow = ShaDowKHopSampler(data, 2, 5, node_idx=data.train_mask, batch_size=64)
+    for i, b in enumerate(shadow):
+        h = sage_out(b)
+        out = head(torch.cat([h[b.root_n_id], global_mean_pool(h, b.batch)], -1))
+        step(torch.nn.functional.cross_entropy(out, b.y))
+        if i == 2:
+            break
