@@ -14,7 +14,6 @@ from gnnsys.pipeline_parallel.cost_model import (
 )
 from gnnsys.pipeline_parallel.netmodel import NetModel
 
-
 NET = NetModel(gbps=0.00005, latency_us=20_000.0)
 
 
