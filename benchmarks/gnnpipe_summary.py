@@ -26,7 +26,7 @@ def load(path: str) -> List[Dict[str, Any]]:
 
 def span(values: List[float], digits: int = 3) -> str:
     lo, hi = min(values), max(values)
-    return f"{lo:.{digits}f}" if abs(hi - lo) < 10 ** -digits else f"{lo:.{digits}f}-{hi:.{digits}f}"
+    return f"{lo:.{digits}f}" if abs(hi - lo) < 10**-digits else f"{lo:.{digits}f}-{hi:.{digits}f}"
 
 
 def net_name(r: Dict[str, Any]) -> str:
@@ -52,7 +52,9 @@ def timing_table(rows: List[Dict[str, Any]]) -> None:
         for m in by:
             for r in by[m]:
                 per_round[r["round"]][m] = r["epoch_seconds"]
-        ratio_p = [v["graph"] / v["pipe"] for v in per_round.values() if {"graph", "pipe"} <= set(v)]
+        ratio_p = [
+            v["graph"] / v["pipe"] for v in per_round.values() if {"graph", "pipe"} <= set(v)
+        ]
         ratio_h = [
             v["graph"] / v["hybrid"] for v in per_round.values() if {"graph", "hybrid"} <= set(v)
         ]
