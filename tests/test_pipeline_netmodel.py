@@ -1,10 +1,9 @@
 """gnnsys.pipeline_parallel.netmodel: the link model and the courier that delays sends."""
 
-import time
-
 import pytest
+import torch
 
-from gnnsys.pipeline_parallel.netmodel import Courier, NetModel, net_model
+from gnnsys.pipeline_parallel.netmodel import Link, NetModel, net_model, stamp, unstamp
 
 
 def test_link_arithmetic():
@@ -39,33 +38,26 @@ def test_net_model_from_settings():
         net_model(None, 5.0)
 
 
-def test_courier_posts_at_modeled_arrival_in_order():
-    # 1 Gb/s: 125,000 bytes occupy the link 1 ms; latency 2 ms. Three messages booked at once
-    # arrive at 3, 4 and 5 ms.
-    posted = []
-    courier = Courier(NetModel(1.0, 2000.0))
-    t0 = time.perf_counter()
-    arrivals = [
-        courier.send(125_000, lambda i=i: posted.append((i, time.perf_counter())) or i)
-        for i in range(3)
-    ]
-    assert courier.drain() == [0, 1, 2]
-    courier.close()
-    for i, (j, t) in enumerate(posted):
-        assert j == i
-        assert t >= arrivals[i] - 1e-4  # never early
-        assert t - t0 < (3 + i) * 1e-3 + 0.1  # and not much late (a busy machine adds some)
-    assert [round(a - t0, 3) for a in arrivals] == pytest.approx([0.003, 0.004, 0.005], abs=1e-3)
-    assert courier.busy == pytest.approx(3e-3) and courier.messages == 3
+def test_link_books_messages_back_to_back():
+    # 1 Gb/s: 125,000 bytes occupy the link 1 ms; latency 2 ms. Three messages booked at
+    # t = 10 s arrive at 10.003, 10.004 and 10.005; one booked after the link went idle leaves
+    # at once.
+    now = [10.0]
+    link = Link(NetModel(1.0, 2000.0), clock=lambda: now[0])
+    arrivals = [link.book(125_000) for _ in range(3)]
+    assert arrivals == pytest.approx([10.003, 10.004, 10.005])
+    now[0] = 11.0
+    assert link.book(0) == pytest.approx(11.002)
+    link.occupy(0.5)  # a collective held the link
+    assert link.book(125_000) == pytest.approx(11.503)
+    assert link.busy == pytest.approx(4e-3) and link.messages == 5
 
 
-def test_courier_reports_a_failed_post():
-    courier = Courier(NetModel(100.0))
-
-    def boom():
-        raise RuntimeError("peer gone")
-
-    courier.send(10, boom)
-    with pytest.raises(RuntimeError, match="courier failed: peer gone"):
-        courier.drain()
-    courier.close()
+@pytest.mark.parametrize("dtype", [torch.float32, torch.int64, torch.float64, torch.uint8])
+def test_stamp_round_trip(dtype):
+    t = torch.arange(12, dtype=dtype).reshape(3, 4)
+    buf = stamp(t, 1234.5678)
+    assert buf.dtype == torch.uint8 and buf.numel() == 8 + t.numel() * t.element_size()
+    arrive, payload = unstamp(buf)
+    assert arrive == 1234.5678
+    assert torch.equal(payload.view(dtype).reshape(3, 4), t)

@@ -2,15 +2,17 @@
 
 Loopback is nearly free, so runs on one machine cannot show the cost of a real network. With
 a ``NetModel`` the ``Transport`` delays every message as a NIC of that bandwidth and latency
-would: each rank owns one link (its NIC) whose egress is a token bucket; a message of ``b``
-bytes leaves when the link is free, occupies it ``8 b / bandwidth`` seconds and arrives
-``latency`` later. The sender does not wait: a courier thread hands the message to gloo at its
-modeled arrival time, while the rank computes on. Collectives are modeled as a ring
+would: each rank owns one link (its NIC) whose egress is a token bucket (``Link``); a message
+of ``b`` bytes leaves when the link is free, occupies it ``8 b / bandwidth`` seconds and arrives
+``latency`` later. The sender does not wait: it hands the message to gloo at once with the
+modeled arrival time stamped ahead of the payload (``stamp``), and the receiver holds it until
+that time (every process of a machine reads the same monotonic clock). No extra thread: on a
+machine with fewer cores than ranks a helper thread's wake-ups would add their own delays. Collectives are modeled as a ring
 all-reduce: ``2 (G-1)`` steps of ``b / G`` bytes, each paying the latency.
 
-What it leaves out: ingress contention (two peers sending to one rank at full rate each),
-switch queues, and the real loopback time underneath (tens of microseconds per message; a
-run without the model measures it).
+What it leaves out: ingress contention (two peers sending to one rank at full rate each) and
+switch queues. The real loopback transfer runs underneath, in parallel with the modeled
+delay: it shows only where it takes longer than the model.
 
 Example:
     >>> net = NetModel(gbps=10, latency_us=5)
@@ -20,12 +22,11 @@ Example:
 
 from __future__ import annotations
 
-import heapq
-import itertools
-import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Callable, Optional, Tuple
+
+import torch
 
 
 @dataclass(frozen=True)
@@ -84,82 +85,54 @@ def net_model(gbps: Optional[float], latency_us: Optional[float] = None) -> Opti
     return NetModel(float(gbps), float(latency_us or 0.0))
 
 
-class Courier:
-    """The sending half of the modeled NIC: delays each message, then posts it.
+class Link:
+    """One rank's egress link: a token bucket that books messages one after another.
 
-    ``send(nbytes, post)`` books the message on the link (token bucket) and schedules
-    ``post()`` (which calls the real ``isend`` and returns its work) at the modeled arrival
-    time; ``drain()`` waits until every booked message was posted and returns their works.
-    ``busy`` is the link's total occupied seconds, ``messages`` the count.
+    ``book(nbytes)`` returns the modeled arrival time (``time.perf_counter`` seconds, the same
+    clock in every process of a machine) of a message sent now: it leaves when the link is
+    free, occupies it ``8 nbytes / bandwidth`` seconds and arrives ``latency`` later. ``busy``
+    is the link's total occupied seconds, ``messages`` the count.
 
     Example:
-        >>> c = Courier(NetModel(1.0, 100.0)); c.send(125, lambda: None); c.drain()
-        [None]
+        >>> link = Link(NetModel(1.0, 100.0))
+        >>> a, b = link.book(125), link.book(125)   # 1 us each, back to back
+        >>> round((b - a) * 1e6)
+        1
     """
 
     def __init__(self, net: NetModel, clock: Callable[[], float] = time.perf_counter) -> None:
         self.net = net
         self._clock = clock
         self._free_at = 0.0
-        self._queue: List[Tuple[float, int, Callable[[], Any]]] = []
-        self._posted: List[Any] = []
-        self._error: Optional[BaseException] = None
-        self._seq = itertools.count()
-        self._cond = threading.Condition()
-        self._closed = False
         self.busy = 0.0
         self.messages = 0
-        self._thread = threading.Thread(target=self._run, name="gnnsys-courier", daemon=True)
-        self._thread.start()
 
-    def send(self, nbytes: int, post: Callable[[], Any]) -> float:
-        """Book ``nbytes`` on the link now; ``post`` runs at the arrival time (returned)."""
-        now = self._clock()
-        start = max(now, self._free_at)
+    def book(self, nbytes: int) -> float:
+        """Put ``nbytes`` on the link now; returns their modeled arrival time."""
+        start = max(self._clock(), self._free_at)
         wire = nbytes * self.net.seconds_per_byte
         self._free_at = start + wire
-        arrive = self._free_at + self.net.latency
         self.busy += wire
         self.messages += 1
-        with self._cond:
-            heapq.heappush(self._queue, (arrive, next(self._seq), post))
-            self._cond.notify()
-        return arrive
+        return self._free_at + self.net.latency
 
     def occupy(self, seconds: float) -> None:
         """Mark the link busy for ``seconds`` from now (a collective that used it)."""
         self._free_at = max(self._clock(), self._free_at) + seconds
 
-    def drain(self) -> List[Any]:
-        """Wait until every booked message has been posted; returns their works, in post order."""
-        with self._cond:
-            while self._queue and self._error is None:
-                self._cond.wait(0.05)
-            if self._error is not None:
-                raise RuntimeError(f"modeled network courier failed: {self._error}")
-            out, self._posted = self._posted, []
-        return out
 
-    def close(self) -> None:
-        """Stop the courier thread (after ``drain``)."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        self._thread.join(timeout=5.0)
+def stamp(t: torch.Tensor, arrive: float) -> torch.Tensor:
+    """``t``'s bytes behind an 8-byte header holding ``arrive`` (float64): the message a
+    modeled link sends (the header is not counted as traffic).
 
-    def _run(self) -> None:
-        with self._cond:
-            while not self._closed:
-                if not self._queue:
-                    self._cond.wait()
-                    continue
-                due = self._queue[0][0] - self._clock()
-                if due > 0:
-                    self._cond.wait(due)
-                    continue
-                _, _, post = heapq.heappop(self._queue)
-                try:
-                    self._posted.append(post())
-                except BaseException as e:  # reported to the rank by drain()
-                    self._error = e
-                self._cond.notify_all()
+    Example:
+        >>> arrive, payload = unstamp(stamp(torch.ones(2), 5.0)); arrive, payload.numel()
+        (5.0, 8)
+    """
+    header = torch.tensor([arrive], dtype=torch.float64).view(torch.uint8)
+    return torch.cat([header, t.detach().contiguous().reshape(-1).view(torch.uint8)])
+
+
+def unstamp(buf: torch.Tensor) -> Tuple[float, torch.Tensor]:
+    """(arrival time, payload bytes) of a ``stamp``-ed buffer."""
+    return float(buf[:8].view(torch.float64)[0]), buf[8:]

@@ -10,7 +10,8 @@ Kinds used by the trainers: ``"activation"`` and ``"gradient"`` (pipeline bounda
 ``"clip"`` (the global gradient norm).
 
 With a ``NetModel`` (``netmodel.py``) every message is delayed as a link of that bandwidth and
-latency would delay it; with a ``StageTimer`` (``timing.py``) every call charges its time to a
+latency would delay it (the sender books it on its link and stamps the modeled arrival time
+ahead of the payload; the receiver holds it until then); with a ``StageTimer`` (``timing.py``) every call charges its time to a
 section (``post``, ``wait:<kind>``, ``flush``, the collective's kind).
 """
 
@@ -25,7 +26,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import torch
 import torch.distributed as dist
 
-from gnnsys.pipeline_parallel.netmodel import Courier, NetModel
+from gnnsys.pipeline_parallel.netmodel import Link, NetModel, stamp, unstamp
 from gnnsys.pipeline_parallel.timing import StageTimer
 
 # Tag layout: ((epoch mod 16) * 1024 + chunk) * 256 + slot, times 2, plus direction.
@@ -109,8 +110,7 @@ class Transport:
                 "use their real network: drop net_gbps/net_latency_us or use backend='gloo'"
             )
         self.net = net
-        self._courier = Courier(net) if net is not None else None
-        self._held: List[torch.Tensor] = []  # modeled sends not yet handed to gloo
+        self._link = Link(net) if net is not None else None
         self._pending: List[Tuple[Any, torch.Tensor, str]] = []
         self._deferred: List[Tuple[Any, torch.Tensor, str]] = []  # batched isends not yet posted
         if self.batched and dist.get_backend() == "nccl":
@@ -136,14 +136,28 @@ class Transport:
             self._send(t, dst, tag, what)
 
     def _send(self, t: torch.Tensor, dst: int, tag: int, what: str) -> None:
-        """Post one unbatched send: now, or through the modeled link at its arrival time."""
-        if self._courier is not None:
-            self._held.append(t)
-            self._courier.send(t.numel() * t.element_size(), lambda: dist.isend(t, dst, tag=tag))
-            return
+        """Post one unbatched send now; on a modeled link, stamped with its arrival time."""
+        if self._link is not None:
+            t = stamp(t, self._link.book(t.numel() * t.element_size()))
         with self._guard(what):
             work = dist.isend(t, dst, tag=tag)
         self._pending.append((work, t, what))
+
+    def _recv_buffer(self, t: torch.Tensor) -> torch.Tensor:
+        """What to receive into for ``t``: ``t`` itself, or a stamped byte buffer."""
+        if self._link is None:
+            return t
+        return torch.empty(t.numel() * t.element_size() + 8, dtype=torch.uint8)
+
+    def _arrived(self, buf: torch.Tensor, t: torch.Tensor) -> None:
+        """Fill ``t`` from a received stamped ``buf`` once its modeled arrival time came."""
+        if buf is t:
+            return
+        arrive, payload = unstamp(buf)
+        delay = arrive - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        t.view(-1).view(torch.uint8).copy_(payload)
 
     def _post(self, ops: List[Any], what: str) -> List[Any]:
         """Post the held-back sends and ``ops`` as one batch; returns the works of ``ops``
@@ -176,10 +190,13 @@ class Transport:
             if self.batched:
                 (work,) = self._post([dist.P2POp(dist.irecv, t, src, tag=tag)], what)
             else:
+                buf = self._recv_buffer(t)
                 with self._guard(what):
-                    work = dist.irecv(t, src, tag=tag)
+                    work = dist.irecv(buf, src, tag=tag)
         with self.timer.section(f"wait:{kind}"), self._guard(what):
             self._wait(work)
+            if not self.batched:
+                self._arrived(buf, t)
         self._count_received(t, kind)
         return t
 
@@ -212,10 +229,10 @@ class Transport:
                     ops = [dist.P2POp(dist.isend, x, p, tag=tag) for p, x in send_t.items()]
                     ops += [dist.P2POp(dist.irecv, x, p, tag=tag) for p, x in recv_t.items()]
                     works = self._post(ops, what)
-                elif self._courier is not None:
-                    # Receives are posted now; sends leave through the modeled link and are
-                    # waited for at the next flush.
-                    works = [dist.irecv(x, p, tag=tag) for p, x in recv_t.items()]
+                elif self._link is not None:
+                    # Stamped buffers; the sends are waited for at the next flush.
+                    bufs = {p: self._recv_buffer(x) for p, x in recv_t.items()}
+                    works = [dist.irecv(bufs[p], p, tag=tag) for p in recv_t]
                     for p, x in send_t.items():
                         self._send(x, p, tag, what)
                 else:
@@ -224,6 +241,9 @@ class Transport:
             with self.timer.section(f"wait:{kind}"):
                 for w in works:
                     self._wait(w)
+                if self._link is not None and not self.batched:
+                    for p, x in recv_t.items():
+                        self._arrived(bufs[p], x)
         for x in send_t.values():
             self._count_sent(x, kind)
             self.messages[(self.epoch, kind)] += 1
@@ -236,20 +256,14 @@ class Transport:
         timeout)."""
         with self.timer.section("flush"):
             self._post([], "flush")
-            if self._courier is not None:
-                for work in self._courier.drain():
-                    self._pending.append((work, None, "modeled send"))
-                self._held = []
             pending, self._pending = self._pending, []
             for work, _, what in pending:
                 with self._guard(what):
                     self._wait(work)
 
     def close(self) -> None:
-        """Flush and stop the modeled link's courier thread (no-op without a modeled network)."""
+        """Wait for every send still in flight."""
         self.flush()
-        if self._courier is not None:
-            self._courier.close()
 
     # ------------------------------------------------------------------ collectives
     def all_reduce(self, tensor: torch.Tensor, kind: str, group: Any = None) -> torch.Tensor:
@@ -263,12 +277,12 @@ class Transport:
         with self.timer.section(kind), self._guard(f"all_reduce of {kind}"):
             start = time.perf_counter()
             self._wait(dist.all_reduce(tensor, group=group, async_op=True))
-            if self._courier is not None:
+            if self._link is not None:
                 # The ring's modeled time, beyond what the real collective took.
                 nbytes = tensor.numel() * tensor.element_size()
                 model = self.net.allreduce_seconds(nbytes, dist.get_world_size(group))
                 time.sleep(max(model - (time.perf_counter() - start), 0.0))
-                self._courier.occupy(model)
+                self._link.occupy(model)
         self._count_sent(tensor, kind)
         self.messages[(self.epoch, kind)] += 1
         return tensor
