@@ -33,6 +33,7 @@ from gnnsys.graph import Graph
 
 if TYPE_CHECKING:
     from gnnsys.datasets.hetero import HeteroDataset
+    from gnnsys.datasets.stream import TemporalLinkDataset
 
 # Bump whenever the generated arrays for a (name, seed) change: it is part of the cache key.
 GENERATOR_VERSION = "g2"
@@ -89,7 +90,7 @@ def synthetic(
     seed: int = 0,
     root: Optional[PathLike] = None,
     cache: bool = True,
-) -> Union[Dataset, HeteroDataset]:
+) -> Union[Dataset, HeteroDataset, TemporalLinkDataset]:
     """Generate (or load from the cache) the synthetic dataset ``name``.
 
     Names: ``tiny`` (~2.5k nodes, tests), ``mini`` (~130k nodes, ~2M edges, the demo default),
@@ -98,7 +99,9 @@ def synthetic(
     ``HeteroDataset`` (see ``gnnsys.datasets.hetero``); and ``papers-tiny``, ``papers-mini``
     (1/10 of papers100M), ``papers`` (ogbn-papers100M's shape: 111M nodes, ~1.6B edges, 28 GB
     of float16 features), generated to disk in bounded memory and memory-mapped
-    (``gnnsys.datasets.large``). ``cache=False`` neither reads nor
+    (``gnnsys.datasets.large``); and the temporal ``tiny-stream``, ``mini-stream`` (tgbl-wiki's
+    sizes), ``stream`` (100x), user-item interaction streams that return a
+    ``TemporalLinkDataset`` (``gnnsys.datasets.stream``). ``cache=False`` neither reads nor
     writes the cache.
 
     Example:
@@ -108,7 +111,10 @@ def synthetic(
     """
     from gnnsys.datasets.hetero import HETERO_NAMES, synthetic_hetero
     from gnnsys.datasets.large import LARGE_NAMES, synthetic_large
+    from gnnsys.datasets.stream import STREAM_NAMES, synthetic_stream
 
+    if isinstance(name, str) and name in STREAM_NAMES:
+        return synthetic_stream(name, seed=seed, root=root, cache=cache)
     if isinstance(name, str) and name in HETERO_NAMES:
         return synthetic_hetero(name, seed=seed, root=root, cache=cache)
     if isinstance(name, str) and name in LARGE_NAMES:
@@ -118,7 +124,7 @@ def synthetic(
             )
         return synthetic_large(name, seed=seed, root=root)
     if not isinstance(name, str) or name not in SPECS:
-        names = SYNTHETIC_NAMES + HETERO_NAMES + LARGE_NAMES
+        names = SYNTHETIC_NAMES + HETERO_NAMES + LARGE_NAMES + STREAM_NAMES
         raise ValueError(f"unknown synthetic dataset {name!r}; choose one of {names}")
     seed = _rmat.check_seed(seed)
     return _load_or_generate(name, SPECS[name], seed, root, cache)
