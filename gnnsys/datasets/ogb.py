@@ -308,16 +308,21 @@ def _labels(y: np.ndarray, n: int, num_classes: int, folder: Path) -> np.ndarray
     y = np.asarray(y).reshape(-1) if y.ndim == 2 and y.shape[1] == 1 else np.asarray(y)
     if y.shape != (n,):
         raise ValueError(f"labels in {folder} have shape {y.shape}, expected [{n}] or [{n}, 1]")
+    return checked_labels(y, num_classes, f"labels in {folder}")
+
+
+def checked_labels(y: np.ndarray, num_classes: int, where: str) -> np.ndarray:
+    """OGB's labels as int64 class ids, -1 where unlabelled (float NaN); non-integer values or
+    ids outside -1..num_classes-1 are errors naming ``where``. Works on any chunk of them
+    (``ogb_stream`` copies papers100M's labels chunk by chunk)."""
     if y.dtype.kind == "f":
-        nan = np.isnan(y)
-        filled = np.where(nan, -1.0, y)
-        if np.any(filled != np.floor(filled)):
-            raise ValueError(f"labels in {folder} hold non-integer values")
-        y = filled
+        y = np.where(np.isnan(y), -1.0, y)
+        if np.any(y != np.floor(y)):
+            raise ValueError(f"{where} hold non-integer values")
     y = y.astype(np.int64)
     if y.size and (y.min() < -1 or y.max() >= num_classes):
         bad = int(y.min()) if y.min() < -1 else int(y.max())
-        raise ValueError(f"labels in {folder} hold {bad}, outside 0..{num_classes - 1}")
+        raise ValueError(f"{where} hold {bad}, outside 0..{num_classes - 1}")
     return y
 
 

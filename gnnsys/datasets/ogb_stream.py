@@ -29,6 +29,7 @@ from typing import Any, Callable, Dict, Iterator, Optional, Tuple, Union
 import numpy as np
 
 from gnnsys.datasets.dataset import make_temp_dir
+from gnnsys.datasets.ogb import checked_labels
 from gnnsys.datasets.outofcore import EdgeChunks, build_csc_into, parse_bytes, peak_rss_bytes
 from gnnsys.graph_io import npy_header, replace_dir
 
@@ -197,12 +198,4 @@ def _copy_labels(labels: Path, path: Path, n: int, num_classes: int) -> None:
             out.write(npy_header(np.int64, (n,)))
             for lo in range(0, n, rows):
                 y = read_exact(fp, min(rows, n - lo), dtype, where)
-                if dtype.kind == "f":
-                    y = np.where(np.isnan(y), -1.0, y)
-                    if np.any(y != np.floor(y)):
-                        raise ValueError(f"{where} holds non-integer labels")
-                y = y.astype(np.int64)
-                if y.size and (y.min() < -1 or y.max() >= num_classes):
-                    bad = int(y.min()) if y.min() < -1 else int(y.max())
-                    raise ValueError(f"{where} holds {bad}, outside 0..{num_classes - 1}")
-                y.tofile(out)
+                checked_labels(y, num_classes, f"labels in {where}").tofile(out)
