@@ -244,6 +244,9 @@ def timing_group(
                 "bytes": row["bytes"],
                 "messages": row["messages"],
                 "breakdown": row["breakdown"],
+                # per rank (kind, chunk, busy wall, busy cpu): what the model replays
+                "steps": row["steps"],
+                "ranks_bytes": [r["bytes"].get(row["epoch"], {}) for r in out["ranks"]],
             }
         )
 

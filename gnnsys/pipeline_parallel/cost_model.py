@@ -80,11 +80,18 @@ def simulate(
 ) -> Dict[str, Any]:
     """Replay one epoch of ``stages`` under ``schedule`` on ``net`` (None: a free network).
 
+    Each stage runs its steps in schedule order; a step starts once the stage is free and its
+    input message arrived, computes, then spends its halo rounds on the network (no CPU), then
+    sends its output on the stage's link. With ``cores`` the ranks share that many cores
+    (processor sharing: when more ranks compute than there are cores, each runs at
+    cores / computing ranks of full speed; a stage stands for ``ranks_per_stage`` ranks), and
+    ``process_cpu``, the processes' measured CPU seconds when larger than the steps' (gloo's
+    own threads), scales every step's work up in proportion. Without ``cores`` every rank has
+    a core of its own.
+
     Returns ``epoch_seconds``, ``steps_seconds`` (until the last step ends), ``busy`` per
-    stage, ``bubble`` (the fraction of the steps' span the average stage is idle or
-    waiting) and, with ``cores``, ``core_bound`` (total busy seconds of all ranks, or their
-    processes' measured CPU seconds ``process_cpu`` if larger, over the cores;
-    ``epoch_seconds`` is the larger of the two).
+    stage, ``bubble`` (the fraction of the steps' span the average stage is not computing)
+    and, with ``cores``, ``core_bound`` (all ranks' CPU seconds over the cores).
 
     Example:
         >>> s = StageCosts([1.0] * 4, [1.0] * 4, [0] * 4, [0] * 4)
@@ -96,45 +103,67 @@ def simulate(
     lat = net.latency if net else 0.0
     spb = net.seconds_per_byte if net else 0.0
     plans = [make_schedule(schedule, num_chunks, s, num_stages) for s in range(num_stages)]
-    clock = [0.0] * num_stages
+    busy = [sum(st.fwd) + sum(st.bwd) for st in stages]
+    tails = [st.tail for st in stages]
+    cpu_total = (sum(busy) + sum(tails)) * ranks_per_stage
+    inflate = max(1.0, process_cpu / cpu_total) if cores and process_cpu and cpu_total else 1.0
     link = [0.0] * num_stages
     arrive: Dict[Tuple[str, int, int], float] = {}  # (kind, stage receiving, pos) -> time
     nxt = [0] * num_stages
-    remaining = sum(len(p) for p in plans)
-    while remaining:
-        progressed = False
+    phase = ["idle"] * num_stages  # idle (waiting for input), cpu, net (halo rounds)
+    rem = [0.0] * num_stages  # CPU seconds left of the running step
+    until = [0.0] * num_stages  # end of the running step's network phase
+    now = 0.0
+    while any(n < len(p) for n, p in zip(nxt, plans)):
+        events = []
+        for s in range(num_stages):  # start every step whose input is here
+            if phase[s] != "idle" or nxt[s] >= len(plans[s]):
+                continue
+            kind, pos = plans[s][nxt[s]]
+            needs = (kind == "F" and s > 0) or (kind == "B" and s < num_stages - 1)
+            ready = arrive.get((kind, s, pos), None if needs else 0.0)
+            if ready is None:
+                continue
+            if ready > now:
+                events.append(ready)
+                continue
+            st = stages[s]
+            phase[s] = "cpu"
+            rem[s] = (st.fwd[pos] if kind == "F" else st.bwd[pos]) * inflate
+        computing = [s for s in range(num_stages) if phase[s] == "cpu"]
+        load = len(computing) * ranks_per_stage
+        rate = min(1.0, cores / load) if cores and load else 1.0
+        events += [now + rem[s] / rate for s in computing]
+        events += [until[s] for s in range(num_stages) if phase[s] == "net"]
+        if not events:
+            raise RuntimeError("schedule deadlocks: a step waits for a message never sent")
+        step = max(min(events), now)
+        for s in computing:
+            rem[s] -= rate * (step - now)
+        now = step
         for s in range(num_stages):
-            while nxt[s] < len(plans[s]):
-                kind, pos = plans[s][nxt[s]]
-                needs = (kind == "F" and s > 0) or (kind == "B" and s < num_stages - 1)
-                key = (kind, s, pos)
-                if needs and key not in arrive:
-                    break
+            if phase[s] == "cpu" and rem[s] <= 1e-12:
                 st = stages[s]
-                busy = st.fwd[pos] if kind == "F" else st.bwd[pos]
-                start = max(clock[s], arrive.get(key, 0.0))
-                rounds = st.halo_rounds
-                if rounds:
-                    hb = st.halo_bytes[pos] if st.halo_bytes else 0
-                    busy += rounds * (lat + hb * spb) if net else 0.0
-                clock[s] = start + busy
+                kind, pos = plans[s][nxt[s]]
+                halo = st.halo_bytes[pos] if st.halo_bytes else 0
+                wire = st.halo_rounds * (lat + halo * spb) if net else 0.0
+                phase[s], until[s] = "net", now + wire
+            if phase[s] == "net" and until[s] <= now:
+                kind, pos = plans[s][nxt[s]]
                 out = _send_target(kind, s, num_stages)
                 if out is not None:
+                    st = stages[s]
                     nbytes = (st.send_fwd if kind == "F" else st.send_bwd)[pos]
-                    depart = max(clock[s], link[s])
-                    link[s] = depart + nbytes * spb
+                    link[s] = max(now, link[s]) + nbytes * spb
                     arrive[(kind, out, pos)] = link[s] + lat
+                phase[s] = "idle"
                 nxt[s] += 1
-                remaining -= 1
-                progressed = True
-        if not progressed:
-            raise RuntimeError("schedule deadlocks: a step waits for a message never sent")
-    steps_end = max(clock)
+    steps_end = now
     tail = max(
-        st.tail + (net.allreduce_seconds(st.allreduce_bytes, st.allreduce_group) if net else 0.0)
+        st.tail * inflate
+        + (net.allreduce_seconds(st.allreduce_bytes, st.allreduce_group) if net else 0.0)
         for st in stages
     )
-    busy = [sum(st.fwd) + sum(st.bwd) for st in stages]
     out: Dict[str, Any] = {
         "epoch_seconds": steps_end + tail,
         "steps_seconds": steps_end,
@@ -142,11 +171,7 @@ def simulate(
         "bubble": 1.0 - (sum(busy) / num_stages) / steps_end if steps_end > 0 else 0.0,
     }
     if cores:
-        total = (sum(busy) + sum(st.tail for st in stages)) * ranks_per_stage
-        if process_cpu:
-            total = max(total, process_cpu)
-        out["core_bound"] = total / cores
-        out["epoch_seconds"] = max(out["epoch_seconds"], out["core_bound"])
+        out["core_bound"] = max(cpu_total, process_cpu) / cores
     return out
 
 
