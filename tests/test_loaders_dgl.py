@@ -1026,10 +1026,13 @@ def test_dgl_sampler_objects_by_exact_class_name(graph):
     assert loader.graph_sampler.layer_dependency
     _, _, blocks = next(iter(loader))
     assert torch.equal(blocks[0].srcdata["feat"], graph.ndata["feat"][blocks[0].srcdata[NID]])
+    # LABOR-i and batch dependency (DGL keeps batch_dependency in its `cnt` counter)
     lab_i = _fake_dgl("LaborSampler", "dgl.dataloading.labor_sampler", fanouts=[2],
-                      importance_sampling=1, **common)  # fmt: skip
-    with pytest.raises(NotImplementedError, match="only LABOR-0"):
-        dl.DataLoader(graph, torch.arange(4), lab_i)
+                      importance_sampling=1, cnt=torch.tensor([-1, 3]), **common)  # fmt: skip
+    loader = dl.DataLoader(graph, torch.arange(4), lab_i, batch_size=4)
+    sampler = loader.graph_sampler
+    assert (sampler.importance_sampling, sampler.batch_dependency) == (1, 3)
+    assert "edge_weights" in next(iter(loader))[2][0].edata
 
 
 def test_blocks_view_the_samplers_csc(graph, hetero):

@@ -1,5 +1,7 @@
-"""LaborSampler (LABOR-0) on the typed core: unbiased Horvitz-Thompson means, expected fanout
-per destination, fewer distinct nodes than neighbour sampling, determinism, options."""
+"""LaborSampler on the typed core: LABOR-0 and LABOR-i (unbiased Horvitz-Thompson means,
+expected fanout per destination, the variance condition of the importance iterations, fewer
+distinct nodes), batch dependency (overlap between consecutive batches), determinism, options,
+and the DGL / PyG fronts' edge weights."""
 
 import numpy as np
 import pytest
@@ -7,7 +9,8 @@ import torch
 
 from gnnsys.datasets import rmat_dataset
 from gnnsys.graph import Graph
-from gnnsys.loaders import LaborSampler, NeighborSampler, SampleKey
+from gnnsys.loaders import LaborSampler, NeighborSampler, SampleKey, _kernels
+from gnnsys.loaders.neighbor import labor_window_keys
 
 
 def stars(num_dst, deg):
@@ -118,12 +121,237 @@ def test_deterministic_across_thread_counts(across_threads):
 
 def test_options_refused_clearly():
     g = stars(5, 3)
-    with pytest.raises(NotImplementedError, match="only LABOR-0"):
-        LaborSampler(g, [2], importance_sampling=1)
-    with pytest.raises(NotImplementedError, match="batch_dependency=1"):
-        LaborSampler(g, [2], batch_dependency=4)
+    for bad, err in ((-2, ValueError), (1.5, TypeError), (True, TypeError), ("1", TypeError)):
+        with pytest.raises(err, match="importance_sampling"):
+            LaborSampler(g, [2], importance_sampling=bad)
+    for bad, err in ((0, ValueError), (-1, ValueError), (2.0, TypeError), (None, TypeError)):
+        with pytest.raises(err, match="batch_dependency"):
+            LaborSampler(g, [2], batch_dependency=bad)
+    with pytest.raises(NotImplementedError, match="subgraph_type='directional'"):
+        LaborSampler(g, [2], importance_sampling=1, subgraph_type="induced")
     with pytest.raises(ValueError, match="replace=True"):
         LaborSampler(g, [2], replace=True)
     with pytest.raises(NotImplementedError, match="GPU sampler"):
         LaborSampler(g, [2], backend="triton")
     assert repr(LaborSampler(g, [2])).startswith("LaborSampler(fanouts=[2], layer_dependency=")
+    assert "importance_sampling=-1, batch_dependency=3" in repr(
+        LaborSampler(g, [2], importance_sampling=-1, batch_dependency=3)
+    )
+
+
+# ---------------------------------------------------------------------- LABOR-i
+def circulant(n, deg):
+    # node v's in-edges come from v+1..v+deg (mod n): every node alike, so LABOR-i's
+    # importances are uniform and it samples exactly as LABOR-0.
+    dst = torch.arange(n).repeat_interleave(deg)
+    src = (dst + torch.arange(1, deg + 1).repeat(n)) % n
+    return Graph.from_edge_index(torch.stack([src, dst]), n)
+
+
+def full_means(g, n, x):
+    src_of = g.indices.long()
+    deg = g.indptr[1 : n + 1] - g.indptr[:n]
+    dst_of = torch.repeat_interleave(torch.arange(n), deg)
+    out = torch.zeros(n, dtype=torch.float64)
+    out.index_add_(0, dst_of, x[src_of[: dst_of.numel()]])
+    return out / deg.double()
+
+
+@pytest.mark.parametrize("iters", [1, 2, -1])
+def test_labor_i_unbiased_mean_and_dgl_weights(iters):
+    deg, k, n = 20, 5, 200
+    g = stars(n, deg)
+    x = torch.randn(g.num_nodes, dtype=torch.float64)
+    s = LaborSampler(g, [k], importance_sampling=iters)
+    seeds = torch.arange(n)
+    full = full_means(g, n, x)
+    draws, est = 250, torch.zeros(n, dtype=torch.float64)
+    for b in range(draws):
+        sub = s.sample(seeds, SampleKey(seed=1, batch=b))
+        blk = sub.block(1)
+        p = sub.metadata["edge_probs"].double()
+        w = sub.metadata["edge_weights"].double()
+        assert p.shape == w.shape == (blk.num_edges,) and bool((p > 0).all() & (p <= 1).all())
+        ht = torch.zeros(n, dtype=torch.float64)
+        ht.index_add_(0, blk.dst(), x[sub.nodes[blk.indices]] / (deg * p))  # sum x_u / (d p)
+        est += ht
+        # DGL's edge_weights: 1 / p, scaled so that each destination's weights sum to its count
+        sums = torch.zeros(n, dtype=torch.float64).index_add_(0, blk.dst(), w)
+        kept = (blk.indptr[1:] - blk.indptr[:-1]).double()
+        assert torch.allclose(sums, kept, rtol=1e-5)
+        if b == 0:
+            inv = torch.zeros(n, dtype=torch.float64).index_add_(0, blk.dst(), 1 / p)
+            ratio = w * p * inv[blk.dst()] / kept[blk.dst()]
+            assert torch.allclose(ratio, torch.ones_like(ratio), rtol=1e-5)
+    err = (est / draws - full).abs().max().item()
+    assert err < 0.3, err  # the HT mean converges to the full-neighbourhood mean
+
+
+def importance_of(g, dsts, f, iters):
+    # labor_importance straight on one hop's segments (untyped, one tree): the dense source
+    # map and the hash table give the same probabilities.
+    ip = g.indptr.numpy()
+    lo, hi = ip[dsts].astype(np.int64), ip[dsts + 1].astype(np.int64)
+    cptr = np.zeros(dsts.size + 1, np.int64)
+    np.cumsum(hi - lo, out=cptr[1:])
+    adj = np.asarray(g.indices.numpy(), np.int64)
+    out = []
+    for dense in (np.full(g.num_nodes, -1, np.int64), np.empty(0, np.int64)):
+        pe = np.empty(cptr[-1], np.float64)
+        _kernels.labor_importance(adj, np.empty(0, np.int64), False, lo, hi,
+                                  np.empty(0, np.int64), cptr, 0, dsts.size, f, iters,
+                                  g.num_nodes, pe, dense)  # fmt: skip
+        assert (dense < 0).all()  # left all -1 for the next hop
+        out.append(pe)
+    assert np.array_equal(out[0], out[1])
+    return out[0], cptr, hi - lo
+
+
+@pytest.mark.parametrize("iters", [1, 3, -1])
+def test_labor_i_variance_condition_and_expected_degree(iters):
+    # The fixed point: each destination's HT variance equals uniform k-of-d sampling's,
+    # sum_t 1 / p_t = d^2 / k; then sum_t p_t >= k (Cauchy-Schwarz), equality when all alike.
+    g = rmat_dataset(scale=10, edge_factor=8, feat_dim=2, num_classes=2, seed=3, cache=False).graph
+    dsts = np.arange(0, g.num_nodes, 3, dtype=np.int64)
+    f = 6
+    pe, cptr, deg = importance_of(g, dsts, f, iters)
+    partial = 0
+    for i, d in enumerate(deg):
+        p = pe[cptr[i] : cptr[i + 1]]
+        if d <= f:
+            assert (p == 1.0).all()  # keeps every edge
+            continue
+        partial += 1
+        assert abs((1 / p).sum() / (d * d / f) - 1) < 2e-3
+        assert p.sum() >= f * (1 - 1e-3)
+    assert partial > 50
+    ring = circulant(300, 12)
+    pe, _, _ = importance_of(ring, np.arange(0, 300, 2, dtype=np.int64), 4, iters)
+    assert np.allclose(pe, 4 / 12, rtol=1e-3)  # uniform importances: exactly LABOR-0's k / d
+
+
+def test_labor_i_sampled_degree_and_fewer_nodes_than_labor0():
+    ring = circulant(400, 16)
+    seeds = torch.arange(0, 400, 2)
+    for iters in (1, -1):  # symmetric graph: each destination keeps k in expectation
+        got = [LaborSampler(ring, [4], importance_sampling=iters)
+               .sample(seeds, SampleKey(seed=4, batch=b)).block(1).num_edges for b in range(40)]  # fmt: skip
+        assert abs(np.mean(got) / (4 * seeds.numel()) - 1) < 0.03
+    ds = rmat_dataset(scale=12, edge_factor=16, feat_dim=4, num_classes=2, seed=0, cache=False)
+    g = ds.graph
+    seeds = torch.randperm(g.num_nodes, generator=torch.Generator().manual_seed(0))[:256]
+    deg = (g.indptr[1:] - g.indptr[:-1])[seeds].clamp_max(10).double().sum()
+    nodes = {}
+    for iters in (0, 1, -1):
+        s = LaborSampler(g, [10, 10], importance_sampling=iters)
+        nodes[iters], edges = [], []
+        for b in range(8):
+            sub = s.sample(seeds, SampleKey(seed=2, batch=b))
+            nodes[iters].append(sub.nodes.numel())
+            edges.append(sub.num_sampled_edges[0])
+        assert np.mean(edges) >= 0.97 * float(deg)  # at least min(k, d) per seed on average
+    # the paper's claim: LABOR-i samples fewer distinct nodes than LABOR-0, more rounds fewer
+    assert np.mean(nodes[1]) < 0.9 * np.mean(nodes[0]), nodes
+    assert np.mean(nodes[-1]) <= np.mean(nodes[1]), nodes
+
+
+def test_labor_i_typed_keeps_edge_types_apart():
+    n = 50
+    ed = {("u", "a", "v"): torch.stack([torch.arange(6 * n) % 40, torch.arange(n).repeat(6)]),
+          ("u", "b", "v"): torch.stack([torch.arange(6 * n) % 30, torch.arange(n).repeat(6)])}  # fmt: skip
+    g = Graph.from_hetero(ed, {"u": 40, "v": n})
+    s = LaborSampler(g, {"a": [2], "b": [-1]}, importance_sampling=-1)
+    sub = s.sample(torch.arange(n) + 40, SampleKey(seed=1))
+    w, p = sub.metadata["edge_weights"], sub.metadata["edge_probs"]
+    assert w.numel() == p.numel() == sub.row.numel()
+    lo, hi = sub.edge_span(1, 1)
+    assert hi - lo == 6 * n and bool((p[lo:hi] == 1).all() & (w[lo:hi] == 1).all())  # fanout -1
+    a = sub.block(1, 0)
+    assert 0 < a.num_edges < 6 * n
+    assert torch.equal(ed[("u", "a", "v")][0, a.edge_ids], sub.type_nodes(0)[a.indices])
+
+
+def test_labor_i_deterministic_across_thread_counts(across_threads):
+    g = rmat_dataset(scale=11, edge_factor=8, feat_dim=4, num_classes=2, seed=1, cache=False).graph
+    seeds = torch.arange(300)
+    for kw in ({"importance_sampling": -1}, {"importance_sampling": 2, "batch_dependency": 3}):
+        s = LaborSampler(g, [5, 5], semantics="dgl", **kw)
+        out = across_threads(lambda s=s: s.sample(seeds, SampleKey(8, 0, 2)))
+        for o in out[1:]:
+            assert torch.equal(o.nodes, out[0].nodes) and torch.equal(o.edge_ids, out[0].edge_ids)
+            assert torch.equal(o.metadata["edge_weights"], out[0].metadata["edge_weights"])
+
+
+# ---------------------------------------------------------------------- batch dependency
+def test_window_keys_slide_between_windows():
+    k1, k2, mix = labor_window_keys(SampleKey(seed=3, epoch=1, batch=9), 4)
+    assert mix == 0.25
+    assert labor_window_keys(SampleKey(seed=3, epoch=1, batch=8), 4) == (k1, k2, 0.0)
+    assert labor_window_keys(SampleKey(seed=3, epoch=1, batch=12), 4)[0] == k2
+    assert k1 != labor_window_keys(SampleKey(seed=3, epoch=2, batch=9), 4)[0]
+
+
+def overlaps(sampler, seeds, batches):
+    # Jaccard overlap of the sampled node sets of consecutive batches (same seeds).
+    sets = [set(sampler.sample(seeds, SampleKey(seed=5, batch=b)).nodes.tolist())
+            for b in range(batches)]  # fmt: skip
+    return [len(a & b) / len(a | b) for a, b in zip(sets, sets[1:])]
+
+
+def test_batch_dependency_overlaps_consecutive_batches(across_threads):
+    g = rmat_dataset(scale=11, edge_factor=8, feat_dim=4, num_classes=2, seed=1, cache=False).graph
+    seeds = torch.arange(0, g.num_nodes, 6)
+    base = np.mean(overlaps(LaborSampler(g, [8, 8]), seeds, 9))
+    for k, iters in ((4, 0), (8, 1)):
+        dep = LaborSampler(g, [8, 8], batch_dependency=k, importance_sampling=iters)
+        got = overlaps(dep, seeds, 9)
+        assert np.mean(got) > base + 0.1, (k, got, base)
+        out = across_threads(lambda dep=dep: dep.sample(seeds, SampleKey(seed=5, batch=3)))
+        for o in out:
+            assert torch.equal(o.nodes, out[0].nodes) and torch.equal(o.edge_ids, out[0].edge_ids)
+    # still uniform variates: each destination keeps min(k, d) edges in expectation
+    g2 = stars(1000, 20)
+    dep = LaborSampler(g2, [5], batch_dependency=4)
+    kept = [dep.sample(torch.arange(1000), SampleKey(seed=s, batch=b)).block(1).num_edges
+            for s in range(24) for b in range(4)]  # fmt: skip
+    assert abs(np.mean(kept) / 5000 - 1) < 0.03
+    # an int key: the batch on its own, as batch_dependency=1
+    one = LaborSampler(g2, [5]).sample(torch.arange(20), 77)
+    assert torch.equal(dep.sample(torch.arange(20), 77).edge_ids, one.edge_ids)
+
+
+# ---------------------------------------------------------------------- fronts
+def test_fronts_carry_labor_i_edge_weights():
+    from gnnsys.loaders import dgl as dl
+    from gnnsys.loaders.pyg import LaborLoader
+
+    g = rmat_dataset(scale=9, edge_factor=8, feat_dim=4, num_classes=2, seed=2, cache=False).graph
+    g.ndata["feat"] = torch.randn(g.num_nodes, 4)
+    sampler = dl.LaborSampler([3, 3], importance_sampling=1, batch_dependency=2)
+    assert sampler.importance_sampling == 1 and sampler.batch_dependency == 2
+    loader = dl.DataLoader(g, torch.arange(64), sampler, batch_size=32, block_type="gnnsys")
+    for _, _, blocks in loader:
+        for b in blocks:
+            w = b.edata["edge_weights"]
+            assert w.shape == (b.num_edges(),) and w.dtype == torch.float32
+            sums = torch.zeros(b.num_dst_nodes()).index_add_(0, b.edges()[1].long(), w)
+            assert torch.allclose(sums, b.in_degrees().float(), rtol=1e-4)
+    _, _, blocks = next(iter(dl.DataLoader(g, torch.arange(8), dl.LaborSampler([3]),
+                                           batch_size=8, block_type="gnnsys")))  # fmt: skip
+    assert "edge_weights" not in blocks[0].edata  # LABOR-0: none, as DGL
+    with pytest.raises(ValueError, match="importance_sampling"):
+        dl.LaborSampler([3], importance_sampling=-3)
+    from torch_geometric.data import Data
+
+    ip = g.indptr
+    ei = torch.stack([g.indices.long(), torch.repeat_interleave(torch.arange(g.num_nodes),
+                                                                ip[1:] - ip[:-1])])  # fmt: skip
+    data = Data(x=g.ndata["feat"], edge_index=ei)
+    batch = next(iter(LaborLoader(data, [3, 3], input_nodes=torch.arange(32), batch_size=32,
+                                  importance_sampling=-1, batch_dependency=2)))  # fmt: skip
+    assert batch.edge_weight.shape == (batch.edge_index.shape[1],)
+    with pytest.raises(ValueError, match="batch_dependency"):
+        LaborLoader(data, [3], batch_dependency=0)
+    with pytest.raises(ValueError, match="'edge_weight'"):
+        LaborLoader(Data(x=data.x, edge_index=ei, edge_weight=torch.ones(ei.shape[1])), [3],
+                    importance_sampling=1)  # fmt: skip

@@ -21,6 +21,8 @@ These kernels do no bounds checks: callers validate every id first (``neighbor.p
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -268,6 +270,210 @@ def _labor_fill(adj, edge_ids, packed, lo, hi, f, lkey, tree, pos, o):
             j += 1
 
 
+# ---------------------------------------------------------------------- LABOR-i, batch dependency
+_LABOR_EPS = 1e-4  # relative tolerance of the LABOR-i fixed points (DGL's)
+_LABOR_MAX_ITERS = 100  # importance_sampling=-1: iterate to convergence, at most this often
+_INV32 = 1.0 / 4294967296.0
+_SQRT1_2 = 0.7071067811865476
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _gauss(h):
+    # A standard normal from one 64-bit hash (Box-Muller on its two 32-bit halves).
+    u1 = (np.float64(h >> np.uint64(32)) + 0.5) * _INV32
+    u2 = np.float64(h & np.uint64(0xFFFFFFFF)) * _INV32
+    return np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _labor_variate(u, tree, lkey, lkey2, ca, sa, dep):
+    # Source u's shared variate r_u. Without batch dependency the LABOR-0 uniform (bitwise);
+    # with it, Phi(ca * z1 + sa * z2) for normals z1, z2 of the window's two keys: uniform for
+    # any mix (ca^2 + sa^2 = 1), sliding from key 1's variate to key 2's as the window advances.
+    x = np.uint64(u) * _GOLDEN + np.uint64(tree)
+    h = _mix(x ^ lkey)
+    if not dep:
+        return np.float64(h >> np.uint64(11)) * _INV53
+    z = ca * _gauss(h) + sa * _gauss(_mix(x ^ lkey2))
+    return 0.5 * math.erfc(-z * _SQRT1_2)
+
+
+@njit(nogil=True, cache=True)
+def _labor_count_general(adj, edge_ids, packed, lo, hi, f, vkeys, tree, pe, at):
+    # _labor_count with batch-dependent variates and/or per-edge thresholds pe[at:] (LABOR-i).
+    # vkeys = (lkey, lkey2, ca, sa, dep).
+    d = hi - lo
+    if d == 0 or f == 0:
+        return 0
+    if f < 0 or f >= d:
+        return d
+    lkey, lkey2, ca, sa, dep = vkeys
+    thr = f / d
+    c = 0
+    for p in range(lo, hi):
+        t = pe[at + p - lo] if pe.shape[0] > 0 else thr
+        u, _ = _edge_at(adj, edge_ids, packed, p)
+        if _labor_variate(u, tree, lkey, lkey2, ca, sa, dep) < t:
+            c += 1
+    return c
+
+
+@njit(nogil=True, cache=True)
+def _labor_fill_general(adj, edge_ids, packed, lo, hi, f, vkeys, tree, pe, at, pos, o,
+                        eprob, ewt):  # fmt: skip
+    # The positions _labor_count_general counted into pos[o:]; with LABOR-i (pe non-empty)
+    # also each kept edge's inclusion probability (eprob) and its weight 1/p scaled so that a
+    # destination's weights sum to its kept count (DGL's edge_weights: fn.mean stays right).
+    d = hi - lo
+    full = f < 0 or f >= d
+    lkey, lkey2, ca, sa, dep = vkeys
+    thr = f / d if not full else 1.0
+    j = o
+    for p in range(lo, hi):
+        t = 1.0 if full else (pe[at + p - lo] if pe.shape[0] > 0 else thr)
+        keep = full
+        if not full:
+            u, _ = _edge_at(adj, edge_ids, packed, p)
+            keep = _labor_variate(u, tree, lkey, lkey2, ca, sa, dep) < t
+        if keep:
+            pos[j] = p
+            if eprob.shape[0] > 0:
+                eprob[j] = t
+            j += 1
+    if eprob.shape[0] > 0 and j > o:
+        inv = 0.0
+        for x in range(o, j):
+            inv += 1.0 / eprob[x]
+        scale = (j - o) / inv
+        for x in range(o, j):
+            ewt[x] = scale / eprob[x]
+
+
+@njit(nogil=True, cache=True)
+def _labor_sources(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, last, num_nodes,
+                   dense):  # fmt: skip
+    # Each candidate edge's source as an index into the hop's distinct (tree, source) pairs,
+    # numbered in edge order (deterministic); returns (src index per candidate, count).
+    # ``dense`` (one tree; all -1, and left so): an [N] index map, else a hash table.
+    base = cptr[first]
+    src = np.empty(cptr[last] - base, np.int64)
+    use_dense = dense.shape[0] > 0
+    hk = np.full(16 if not use_dense else 1, -1, np.int64)
+    hv = np.empty(hk.shape[0], np.int64)
+    seen = np.empty(16 if use_dense else 0, np.int64)
+    nq = 0
+    for s in range(first, last):
+        tr = stree[s] if stree.shape[0] > 0 else 0
+        for p in range(seg_lo[s], seg_hi[s]):
+            u, _ = _edge_at(adj, edge_ids, packed, p)
+            if use_dense:
+                q = dense[u]
+                if q < 0:
+                    q = nq
+                    dense[u] = q
+                    seen = _grow(seen, nq + 1)
+                    seen[nq] = u
+                    nq += 1
+            else:
+                kk = tr * num_nodes + u
+                hk, hv = _hash_grow(hk, hv, nq + 1)
+                slot = _hash_slot(hk, kk)
+                if hk[slot] == -1:
+                    hk[slot] = kk
+                    hv[slot] = nq
+                    nq += 1
+                q = hv[slot]
+            src[cptr[s] - base + p - seg_lo[s]] = q
+    for q in range(nq if use_dense else 0):  # leave the map all -1 for the next call
+        dense[seen[q]] = -1
+    return src, nq
+
+
+@njit(nogil=True, cache=True)
+def _labor_solve_c(pv, lo, hi, c, f, d):
+    # c_s with sum_t 1 / min(1, c_s pi_t) = d^2 / k (the variance of uniform k-of-d sampling,
+    # the LABOR paper's condition): c <- c * var / target rises (or falls) monotonically to it.
+    # pv[lo:hi]: the destination's sources' pi_t, gathered contiguously.
+    target = d * d / f
+    for _ in range(_LABOR_MAX_ITERS):
+        var = 0.0
+        for j in range(lo, hi):
+            var += 1.0 / min(1.0, c * pv[j])
+        c *= var / target
+        if min(var, target) / max(var, target) >= 1.0 - _LABOR_EPS:
+            break
+    return c
+
+
+@njit(nogil=True, cache=True)
+def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, last, f,
+                     iters, num_nodes, pe, dense):  # fmt: skip
+    """LABOR-i inclusion probabilities of one hop and edge type (Balin and Catalyurek,
+    NeurIPS 2023): ``pe[cptr[s] + j]`` = min(1, c_s pi_t) for edge j of destination slot s in
+    ``first..last-1`` (CSC segment ``seg_lo[s]..seg_hi[s]``, tree ``stree[s]``).
+
+    Fixed-point iteration (``iters`` rounds; -1: until the expected number of distinct sources
+    sum_t min(1, pi_t) changes by under 1e-4, at most 100): pi_t *= max over t's destinations
+    of c_s, then each destination solves its c_s so that its Horvitz-Thompson variance equals
+    uniform sampling's (sum_t 1 / min(1, c_s pi_t) = d_s^2 / k). Starts at LABOR-0 (c_s = k /
+    d_s). Destinations keeping every edge (fanout -1 or >= d) have p = 1 and c_s = 1 / min pi_t
+    (their sources are sampled anyway, so other destinations may take them for free).
+    Serial and in edge order: the same result whatever the thread count. ``dense``: an
+    int64 [N] map of -1s (left so) for one tree, else empty (a hash table instead).
+    """
+    if f == 0 or cptr[last] == cptr[first]:
+        return
+    src, nq = _labor_sources(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, last,
+                             num_nodes, dense)  # fmt: skip
+    base = cptr[first]
+    nd = last - first
+    c = np.empty(nd, np.float64)
+    for s in range(nd):
+        d = seg_hi[first + s] - seg_lo[first + s]
+        c[s] = f / d if (f > 0 and d > 0) else 1.0
+    pi = np.ones(nq, np.float64)
+    mx = np.empty(nq, np.float64)
+    pv = np.empty(src.shape[0], np.float64)  # pi of each candidate's source
+    prev = np.inf
+    it = 0
+    while it < iters or (iters < 0 and it < _LABOR_MAX_ITERS):
+        it += 1
+        mx[:] = 0.0
+        for s in range(nd):
+            for j in range(cptr[first + s] - base, cptr[first + s + 1] - base):
+                if c[s] > mx[src[j]]:
+                    mx[src[j]] = c[s]
+        for q in range(nq):
+            pi[q] *= mx[q]
+        for j in range(src.shape[0]):
+            pv[j] = pi[src[j]]
+        for s in range(nd):
+            lo = cptr[first + s] - base
+            hi = cptr[first + s + 1] - base
+            d = hi - lo
+            if d == 0:
+                continue
+            if f < 0 or f >= d:
+                low = np.inf
+                for j in range(lo, hi):
+                    low = min(low, pv[j])
+                c[s] = 1.0 / low
+            else:
+                c[s] = _labor_solve_c(pv, lo, hi, c[s], f, d)
+        cur = 0.0
+        for q in range(nq):
+            cur += min(1.0, pi[q])
+        if cur / prev >= 1.0 - _LABOR_EPS:
+            break
+        prev = cur
+    for s in range(nd):
+        lo = cptr[first + s] - base
+        hi = cptr[first + s + 1] - base
+        full = f < 0 or f >= hi - lo
+        for j in range(lo, hi):
+            pe[base + j] = 1.0 if full else min(1.0, c[s] * pv[j])
+
+
 @njit(nogil=True, cache=True, inline="always")
 def _edge_time(adj, edge_ids, packed, node_time, edge_time, p):
     # The time of CSC edge p: its own (edge-level), else its source's (node-level).
@@ -494,6 +700,9 @@ def sample_hops(
     edge_time,
     seed_time,
     temporal_last,
+    labor_iters=0,
+    labor_key2=-1,
+    labor_mix=0.0,
 ):
     """Sample ``fanouts.shape[0]`` hops around ``seeds`` over a typed CSC; relabel on the fly.
 
@@ -501,6 +710,11 @@ def sample_hops(
     of independent draws: each source node gets one uniform variate per (batch, edge type,
     hop) and an edge into a destination of degree d survives when it is below fanout / d, so
     destinations share sources. ``layer_dependency``: the same variates on every hop.
+    ``labor_iters`` != 0: LABOR-i (``labor_importance``): per-edge probabilities
+    min(1, c_s pi_t) from that many fixed-point rounds (-1: to convergence) replace fanout / d,
+    and each kept edge gets its probability and normalised weight (the last two outputs).
+    ``labor_key2`` >= 0: batch dependency: variates mix the keys ``key`` and ``labor_key2``
+    with weight ``labor_mix`` in [0, 1) (``_labor_variate``).
 
     Temporal sampling (``seed_time`` non-empty; needs ``disjoint``): a destination in tree r
     may use only edges not newer than ``seed_time[r]``: an edge's time is ``edge_time`` (per
@@ -518,7 +732,9 @@ def sample_hops(
     this call carry ``stamp`` and map a node to its id within its type.
 
     Returns (nodes, tree, edge_index [2, E], eid, type_counts [H+1, T], edge_ptr [K*H+1],
-    indptr_all, indptr_ptr [K*H+1], dst_start [K*H], hkeys, hvals):
+    indptr_all, indptr_ptr [K*H+1], dst_start [K*H], hkeys, hvals, eprob, ewt): ``eprob`` and
+    ``ewt`` (float64 [E], LABOR-i only, else empty) are each edge's inclusion probability and
+    DGL's ``edge_weights``.
 
     * ``nodes``: global ids grouped by node type, each type in discovery order (seeds first,
       then each hop's new nodes); ``type_counts[h, t]``: type-t nodes discovered in hop h.
@@ -538,6 +754,12 @@ def sample_hops(
     use_hash = disjoint or mapv.shape[0] == 0
     stamp_hi = np.int64(stamp) << 32
     temporal = seed_time.shape[0] > 0
+    importance = labor and labor_iters != 0
+    # LABOR-i's source index: dense when the relabel map is (one tree, a graph that fits)
+    ldense = np.full(num_nodes if (importance and not use_hash) else 0, -1, np.int64)
+    dep = labor and labor_key2 >= 0
+    ca = math.cos(0.5 * math.pi * labor_mix)
+    sa = math.sin(0.5 * math.pi * labor_mix)
 
     # Discovery order: global id, node type and id within the type (one type: the position).
     nodes = np.empty(max(16, 2 * b), np.int64)
@@ -580,6 +802,8 @@ def sample_hops(
     seg_rows = [np.empty(0, np.int64) for _ in range(nseg)]
     seg_eids = [np.empty(0, np.int64) for _ in range(nseg)]
     seg_offsets = [np.empty(0, np.int64) for _ in range(nseg)]
+    seg_prob = [np.empty(0, np.float64) for _ in range(nseg)]
+    seg_wt = [np.empty(0, np.float64) for _ in range(nseg)]
     dst_start = np.zeros(nseg, np.int64)
     prev_lo = 0
     prev_known = np.zeros(num_types, np.int64)
@@ -590,6 +814,9 @@ def sample_hops(
         hk = hop_key(key, h)
         ekeys = _etype_keys(hk, num_etypes)
         lkeys = _etype_keys(hop_key(key, 0), num_etypes) if layer_dependency else ekeys
+        lkeys2 = lkeys
+        if dep:
+            lkeys2 = _etype_keys(hop_key(labor_key2, 0 if layer_dependency else h), num_etypes)
         before = known.copy()
         # Destinations: ids dst_lo[t]..known[t]-1 within each type t (PyG: the nodes new in the
         # previous hop; DGL: every node known so far). Edge type e owns a run of offset slots,
@@ -605,8 +832,11 @@ def sample_hops(
         counts = np.zeros(acc, np.int64)
         # Typed graphs: each (destination, edge type)'s CSC segment, found once in pass 1 (two
         # binary searches) and read again in pass 2.
-        seg_lo = np.empty(acc if type_per_edge.shape[0] > 0 else 0, np.int64)
-        seg_hi = np.empty(seg_lo.shape[0], np.int64)
+        seg_lo = np.zeros(acc if (type_per_edge.shape[0] > 0 or importance) else 0, np.int64)
+        seg_hi = np.zeros(seg_lo.shape[0], np.int64)
+        stree = np.zeros(acc if (importance and disjoint) else 0, np.int64)
+        pe = np.empty(0, np.float64)
+        cptr = np.zeros(acc + 1 if importance else 0, np.int64)
         # Pass 1 (parallel): how many edges each destination keeps, per edge type.
         for i in prange(m):
             if i + _AHEAD < m:
@@ -620,7 +850,16 @@ def sample_hops(
                 if seg_lo.shape[0] > 0:
                     seg_lo[base[e] + r] = lo
                     seg_hi[base[e] + r] = hi
-                if labor:
+                if importance:  # counted below, once the probabilities are known
+                    if disjoint:
+                        stree[base[e] + r] = tree[flo + i]
+                elif dep:
+                    tr = tree[flo + i] if disjoint else 0
+                    counts[base[e] + r] = _labor_count_general(
+                        adj, edge_ids, packed, lo, hi, fanouts[h, e],
+                        (lkeys[e], lkeys2[e], ca, sa, dep), tr, pe, 0,
+                    )  # fmt: skip
+                elif labor:
                     tr = tree[flo + i] if disjoint else 0
                     counts[base[e] + r] = _labor_count(
                         adj, edge_ids, packed, lo, hi, fanouts[h, e], lkeys[e], tr
@@ -641,6 +880,27 @@ def sample_hops(
                     counts[base[e] + r] = _keep_count(
                         weights, cumw, lo, hi, fanouts[h, e], replace, weighted
                     )
+        if importance:
+            # LABOR-i: probabilities of every candidate edge (serial, per edge type), then the
+            # counts (parallel over destinations, as pass 1).
+            for j in range(acc):
+                cptr[j + 1] = cptr[j] + seg_hi[j] - seg_lo[j]
+            pe = np.empty(cptr[acc], np.float64)
+            for e in range(num_etypes):
+                labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, base[e],
+                                 base[e + 1] - 1, fanouts[h, e], labor_iters, num_nodes, pe,
+                                 ldense)  # fmt: skip
+            for i in prange(m):
+                t = ntp[flo + i] if typed else 0
+                r = (loc[flo + i] if typed else flo + i) - dst_lo[t]
+                tr = tree[flo + i] if disjoint else 0
+                for q in range(dst_etype_ptr[t], dst_etype_ptr[t + 1]):
+                    e = dst_etypes[q]
+                    s = base[e] + r
+                    counts[s] = _labor_count_general(
+                        adj, edge_ids, packed, seg_lo[s], seg_hi[s], fanouts[h, e],
+                        (lkeys[e], lkeys2[e], ca, sa, dep), tr, pe, cptr[s],
+                    )  # fmt: skip
         # Exclusive prefix sum: edge-type major, each type's destinations in id order.
         e_h = 0
         for e in range(num_etypes):
@@ -652,6 +912,8 @@ def sample_hops(
         pos = np.empty(e_h, np.int64)
         eid = np.empty(e_h, np.int64)
         keys = np.empty(e_h if (weighted and not replace) else 0, np.float64)
+        eprob = np.empty(e_h if importance else 0, np.float64)
+        ewt = np.empty(eprob.shape[0], np.float64)
         # Pass 2 (parallel): each destination draws CSC positions into its own slots.
         for i in prange(m):
             v = nodes[flo + i]
@@ -671,7 +933,12 @@ def sample_hops(
                     lo, hi = indptr[v], indptr[v + 1]
                 d = hi - lo
                 st = _stream(ekeys[e], v, tr)
-                if labor:
+                if importance or dep:
+                    at = cptr[base[e] + r] if importance else 0
+                    _labor_fill_general(adj, edge_ids, packed, lo, hi, f,
+                                        (lkeys[e], lkeys2[e], ca, sa, dep), tr, pe, at, pos, o,
+                                        eprob, ewt)  # fmt: skip
+                elif labor:
                     _labor_fill(adj, edge_ids, packed, lo, hi, f, lkeys[e], tr, pos, o)
                 elif temporal:
                     _temporal_fill(adj, edge_ids, packed, node_time, edge_time, lo, hi,
@@ -764,6 +1031,9 @@ def sample_hops(
             seg_rows[sg] = pos[first:last]
             seg_eids[sg] = eid[first:last]
             seg_offsets[sg] = counts[base[e] : base[e + 1]] - first
+            if importance:
+                seg_prob[sg] = eprob[first:last]
+                seg_wt[sg] = ewt[first:last]
             dst_start[sg] = dst_lo[etype_dst[e]]
         for t in range(num_types):
             type_counts[h + 1, t] = known[t] - before[t]
@@ -779,6 +1049,8 @@ def sample_hops(
     edge_index = np.empty((2, total_e), np.int64)
     eid_out = np.empty(total_e, np.int64)
     indptr_all = np.empty(indptr_ptr[nseg], np.int64)
+    eprob_out = np.empty(total_e if importance else 0, np.float64)
+    ewt_out = np.empty(eprob_out.shape[0], np.float64)
     for sg in range(nseg):
         r = seg_rows[sg]
         ee = seg_eids[sg]
@@ -790,6 +1062,10 @@ def sample_hops(
         for j in prange(r.shape[0]):
             edge_index[0, at + j] = r[j]
             eid_out[at + j] = ee[j]
+        if importance:
+            for j in range(r.shape[0]):
+                eprob_out[at + j] = seg_prob[sg][j]
+                ewt_out[at + j] = seg_wt[sg][j]
         for i in prange(off.shape[0] - 1):
             for j in range(off[i], off[i + 1]):
                 edge_index[1, at + j] = d0 + i
@@ -822,6 +1098,8 @@ def sample_hops(
         dst_start,
         hkeys,
         hvals,
+        eprob_out,
+        ewt_out,
     )
 
 

@@ -298,16 +298,18 @@ MultiLayerNeighborSampler = NeighborSampler
 
 
 class LaborSampler(NeighborSampler):
-    """DGL's ``dgl.dataloading.LaborSampler``: LABOR-0 layer-neighbour sampling
+    """DGL's ``dgl.dataloading.LaborSampler``: layer-neighbour sampling, LABOR-0 and LABOR-i
     (``gnnsys.loaders.LaborSampler`` on the typed core), same arguments.
 
     Each layer keeps about ``fanout`` in-edges per destination, as ``NeighborSampler``, but
     destinations share their sources' random variates, so blocks reach fewer distinct nodes.
-    ``importance_sampling`` must be 0 (the LABOR-i iterations and their edge weights are not
-    implemented) and ``batch_dependency`` 1; ``prob`` is not implemented.
+    ``importance_sampling`` i != 0 (LABOR-i; -1: to convergence) puts DGL's
+    ``block.edata["edge_weights"]`` on every block (use them in a weighted mean);
+    ``batch_dependency`` k > 1 slides the variates over k consecutive batches of a DataLoader
+    epoch (windows restart each epoch). ``prob`` is not implemented.
 
     Example:
-        >>> sampler = LaborSampler([10, 10], prefetch_node_feats=["feat"])
+        >>> sampler = LaborSampler([10, 10], importance_sampling=1, prefetch_node_feats=["feat"])
     """
 
     labor = True
@@ -325,7 +327,7 @@ class LaborSampler(NeighborSampler):
         prefetch_edge_feats: NamesLike = None,
         output_device: Any = None,
     ) -> None:
-        check_labor_options(importance_sampling, batch_dependency)
+        iters, window = check_labor_options(importance_sampling, batch_dependency)
         if prob is not None:
             raise NotImplementedError("prob with LaborSampler (weighted LABOR) is not implemented")
         super().__init__(
@@ -336,12 +338,16 @@ class LaborSampler(NeighborSampler):
             prefetch_edge_feats=prefetch_edge_feats,
             output_device=output_device,
         )
-        self.importance_sampling = 0
-        self.batch_dependency = 1
+        self.importance_sampling = iters
+        self.batch_dependency = window
         self.layer_dependency = bool(layer_dependency)
 
     def __repr__(self) -> str:
-        return f"LaborSampler(fanouts={self.fanouts}, layer_dependency={self.layer_dependency})"
+        return (
+            f"LaborSampler(fanouts={self.fanouts}, layer_dependency={self.layer_dependency}, "
+            f"importance_sampling={self.importance_sampling}, "
+            f"batch_dependency={self.batch_dependency})"
+        )
 
 
 class MultiLayerFullNeighborSampler(NeighborSampler):
@@ -1256,7 +1262,9 @@ def _drop_edges(sub: SampledSubgraph, keys: torch.Tensor, drop: torch.Tensor) ->
     nse = per_seg.reshape(-1, hops).sum(0) if hops else per_seg[:0]
     ei = sub.edge_index()[:, keep]
     meta = dict(sub.metadata)
-    meta["eid"] = meta["eid"][keep]
+    for name in ("eid", "edge_weights", "edge_probs"):  # per-edge entries (LABOR-i's weights)
+        if name in meta:
+            meta[name] = meta[name][keep]
     return replace(
         sub,
         row=ei[0],
@@ -1329,7 +1337,13 @@ class _NodeCore:
         self.graph = sg  # the Loader resolves typed table keys against it
         if sample_device is not None and uva and not graph_is_pinned(sg):
             sg.pin_memory_()  # the GPU sampler reads the structure in place (UVA)
-        labor = {"layer_dependency": cfg.layer_dependency} if cfg.labor else {}
+        labor = {}
+        if cfg.labor:
+            labor = {
+                "layer_dependency": cfg.layer_dependency,
+                "importance_sampling": getattr(cfg, "importance_sampling", 0),
+                "batch_dependency": getattr(cfg, "batch_dependency", 1),
+            }
         self.sampler = sampler_on(
             sample_device,
             sg,
@@ -1390,7 +1404,9 @@ class _NodeCore:
         self, seeds: torch.Tensor, generator: Any, drop: Optional[torch.Tensor]
     ) -> SampledSubgraph:
         """``sample``, then drop the edges whose exclusion key is in ``drop``."""
-        sub = self.sampler.sample(seeds, key_int(generator))
+        # a SampleKey as is: LaborSampler's batch dependency reads its batch index
+        key = generator if isinstance(generator, SampleKey) else key_int(generator)
+        sub = self.sampler.sample(seeds, key)
         if sub.nodes.device.type != "cpu":
             # Sampled on the GPU; ids are mapped and blocks assembled on the CPU (one copy of
             # the batch's ids), then blocks go to the output device as CPU-sampled ones do.
@@ -1516,6 +1532,10 @@ class _NodeCore:
                 lo, hi = spans[e]
                 base = first[e] if view.typed else 0
                 _assign(b.edges[etypes[e]].data, name, edge_data[key][lo - base : hi - base])
+            weights = sub.metadata.get("edge_weights")  # LABOR-i: DGL's block edata
+            if weights is not None:
+                for e, (lo, hi) in enumerate(spans):
+                    _assign(b.edges[etypes[e]].data, "edge_weights", weights[lo:hi])
             out.append(b)
         if not out:
             raise ValueError("DGL blocks need at least one layer")
@@ -2161,7 +2181,7 @@ NodeDataLoader = DataLoader
 
 def _from_dgl_sampler(s: Any, arg: str) -> Any:
     """DGL's own NeighborSampler / MultiLayerNeighborSampler / MultiLayerFullNeighborSampler,
-    and LaborSampler (LABOR-0), read by their settings; any other sampler is refused, naming
+    and LaborSampler (LABOR-0 / LABOR-i), read by their settings; any other sampler is refused, naming
     its class (a subclass with its own sample_blocks...: they sample differently, and training
     on uniform neighbour samples instead would change the results unannounced). DGL's
     ClusterGCNSampler, SAINTSampler and ShaDowKHopSampler map to loaders/dgl_subgraph.py's."""

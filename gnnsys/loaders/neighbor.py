@@ -21,7 +21,7 @@ from gnnsys._checks import check_choice, check_ids
 from gnnsys.graph import Graph
 from gnnsys.loaders import _kernels
 from gnnsys.loaders._malloc import tune_malloc
-from gnnsys.loaders.base import KeyLike, SampledSubgraph, key_int
+from gnnsys.loaders.base import KeyLike, SampledSubgraph, SampleKey, key_int
 
 SEMANTICS = ("pyg", "dgl")
 TEMPORAL_STRATEGIES = ("uniform", "last")
@@ -336,6 +336,7 @@ class NeighborSampler:
     """
 
     labor = False  # LaborSampler: LABOR-0 draws instead of independent ones
+    labor_iters = 0  # LaborSampler(importance_sampling=i): LABOR-i
     layer_dependency = False
     temporal = False  # TemporalNeighborSampler: no edge newer than the seed's time
 
@@ -493,6 +494,7 @@ class NeighborSampler:
         else:
             tree_np = np.empty(0, np.int64)
         mapv, stamp = self._map()
+        key, key2, mix = self._kernel_keys(key)
         a = self._adj
         kernel = _kernels.choose(
             _kernels.sample_hops, _kernels.sample_hops_serial, self._work(seeds.numel())
@@ -527,9 +529,12 @@ class NeighborSampler:
             self._edge_time,
             self._tree_times(seeds_np, tree_np, seed_time),
             self._temporal_last,
+            self.labor_iters,
+            key2,
+            mix,
         )
         nodes, tree_out, edge_index, eid, type_counts, edge_ptr = out[:6]
-        indptr_all, indptr_ptr, dst_start, hkeys, hvals = out[6:]
+        indptr_all, indptr_ptr, dst_start, hkeys, hvals, eprob, ewt = out[6:]
         num_hops = self.num_hops
         nsn = type_counts.sum(axis=1)
         typed = self.graph.is_hetero
@@ -569,6 +574,9 @@ class NeighborSampler:
             meta["subgraph_type"] = self.subgraph_type
         if no_ids:
             meta["edge_types_without_ids"] = no_ids
+        if self.labor_iters:  # LABOR-i: DGL's edge_weights and the inclusion probabilities
+            meta["edge_weights"] = torch.from_numpy(ewt.astype(np.float32))
+            meta["edge_probs"] = torch.from_numpy(eprob.astype(np.float32))
         off = None
         if typed:
             off = torch.zeros(type_counts.shape[1] + 1, dtype=torch.int64)
@@ -607,6 +615,11 @@ class NeighborSampler:
         out = np.zeros(int(tree.max()) + 1, seed_time.dtype)
         out[tree] = seed_time
         return out
+
+    def _kernel_keys(self, key: Any) -> Tuple[int, int, float]:
+        """(key, second key, mix) for the kernel: one key here (LaborSampler: two with
+        batch dependency)."""
+        return int(key), -1, 0.0
 
     def _work(self, num_seeds: int) -> int:
         """Rough edge count of one batch (fanout -1 counted as 32), to pick serial or parallel."""
@@ -728,40 +741,84 @@ def typed_bidirectional(
     return out, eids, out_ptr, tuple(sorted(new))
 
 
-def check_labor_options(importance_sampling: Any, batch_dependency: Any) -> None:
-    """The LABOR options gnnsys implements (LABOR-0, independent batches); both fronts."""
-    if importance_sampling != 0:
-        raise NotImplementedError(
-            f"importance_sampling={importance_sampling!r}: only LABOR-0 "
-            "(importance_sampling=0) is implemented"
-        )
-    if batch_dependency != 1:
-        raise NotImplementedError(
-            f"batch_dependency={batch_dependency!r}: only independent batches "
-            "(batch_dependency=1) are implemented"
-        )
+def check_labor_options(importance_sampling: Any, batch_dependency: Any) -> Tuple[int, int]:
+    """Validate LABOR's options (both fronts) -> (importance_sampling, batch_dependency).
+
+    ``importance_sampling``: an int >= -1 (0: LABOR-0; i > 0: LABOR-i; -1: iterate to
+    convergence). ``batch_dependency``: an int >= 1 (1: independent batches).
+
+    Example:
+        >>> check_labor_options(1, 4)
+        (1, 4)
+    """
+    for name, value, low in (("importance_sampling", importance_sampling, -1),
+                             ("batch_dependency", batch_dependency, 1)):  # fmt: skip
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise TypeError(f"{name} must be an int, got {value!r}")
+        if value < low:
+            what = "0 = LABOR-0, i > 0 = LABOR-i, -1 = to convergence" if low < 0 else "1 = off"
+            raise ValueError(f"{name} must be >= {low} ({what}), got {value}")
+    return int(importance_sampling), int(batch_dependency)
+
+
+# Salt of the batch-dependency window keys (keeps them apart from the batches' own keys).
+_WINDOW_SALT = 0x4C41424F52
+
+
+def labor_window_keys(key: SampleKey, batch_dependency: int) -> Tuple[int, int, float]:
+    """The two keys and the mix of batch ``key.batch`` under ``batch_dependency`` = k (DGL's
+    ``batch_dependency``): batches are grouped in windows of k; batch b of window w mixes the
+    window keys K_w and K_{w+1} with weight (b mod k) / k, so its variates slide from the
+    window's to the next one's and consecutive batches share most sampled sources. Windows
+    restart each epoch.
+
+    Example:
+        >>> k1, k2, mix = labor_window_keys(SampleKey(seed=0, batch=5), 4)
+        >>> mix, k1 == labor_window_keys(SampleKey(seed=0, batch=3), 4)[1]
+        (0.25, True)
+    """
+    w, j = divmod(int(key.batch), batch_dependency)
+    seed = int(key.seed) ^ _WINDOW_SALT
+    first = SampleKey(seed, key.epoch, w).as_int()
+    second = SampleKey(seed, key.epoch, w + 1).as_int()
+    return first, second, j / batch_dependency
 
 
 class LaborSampler(NeighborSampler):
-    """LABOR-0 layer-neighbour sampling (Balin and Catalyurek, NeurIPS 2023; DGL's
-    ``LaborSampler``, GraphBolt's ``LayerNeighborSampler``) on the typed core.
+    """Layer-neighbour sampling, LABOR-0 and LABOR-i (Balin and Catalyurek, NeurIPS 2023;
+    DGL's ``LaborSampler``, GraphBolt's ``LayerNeighborSampler``) on the typed core.
 
     Each candidate source node draws one uniform variate per batch (and edge type, and hop
     unless ``layer_dependency``); an edge into a destination with d in-edges of its type is kept
-    when its source's variate is below ``fanout / d``. Every destination keeps min(fanout, d)
-    edges in expectation, as neighbour sampling, but destinations that share neighbours
-    mostly keep the same ones, so a batch reaches fewer distinct nodes (fewer feature rows to
-    gather). The Horvitz-Thompson mean ``sum(x_u) / (d * min(1, fanout / d))`` over the kept
-    edges is an unbiased estimate of the full-neighbourhood mean.
+    when its source's variate is below ``fanout / d`` (LABOR-0). Every destination keeps
+    min(fanout, d) edges in expectation, as neighbour sampling, but destinations that share
+    neighbours mostly keep the same ones, so a batch reaches fewer distinct nodes (fewer
+    feature rows to gather). The Horvitz-Thompson mean ``sum(x_u / p_u) / d`` over the kept
+    edges (p = fanout / d) is an unbiased estimate of the full-neighbourhood mean.
+
+    LABOR-i (``importance_sampling=i``) replaces fanout / d by p_ts = min(1, c_s pi_t): i
+    rounds of the paper's fixed-point iteration (``_kernels.labor_importance``) over the hop's
+    candidate sources give each source an importance pi_t and each destination the c_s at which
+    its estimator's variance equals uniform sampling's, which samples fewer distinct sources
+    (a destination may keep slightly more than min(fanout, d) edges in expectation). The
+    subgraph's ``metadata`` then carries ``"edge_probs"`` (p per sampled edge, for the unbiased
+    ``sum(x_u / p) / d``) and ``"edge_weights"`` (DGL's: 1 / p scaled so that each
+    destination's weights sum to its kept count, for a weighted mean).
 
     Args: as ``NeighborSampler`` (fanouts per hop, or per edge type), plus
         layer_dependency: use the same variates on every hop (GraphBolt's option).
-        importance_sampling: only 0 (LABOR-0); the LABOR-i iterations are not implemented.
-        batch_dependency: only 1 (independent batches).
-    ``replace``, ``weighted`` and the GPU backend are not available.
+        importance_sampling: 0 (LABOR-0), i > 0 (LABOR-i) or -1 (iterate to convergence, at
+            most 100 rounds).
+        batch_dependency: k >= 1; k > 1 slides the variates over windows of k consecutive
+            batches (``labor_window_keys``), so consecutive batches share more sources (better
+            cache hit rates). Needs ``SampleKey`` keys (the Loader's); an int key samples the
+            batch on its own.
+    ``replace``, ``weighted`` and the GPU backend are not available; LABOR-i needs
+    ``subgraph_type="directional"``.
 
     Example:
-        >>> sub = LaborSampler(g, [10, 10]).sample(seeds, SampleKey(seed=0))
+        >>> sub = LaborSampler(g, [10, 10], importance_sampling=1).sample(seeds, SampleKey())
+        >>> w = sub.metadata["edge_weights"]
     """
 
     labor = True
@@ -776,17 +833,45 @@ class LaborSampler(NeighborSampler):
         batch_dependency: int = 1,
         **kwargs: Any,
     ) -> None:
-        check_labor_options(importance_sampling, batch_dependency)
+        iters, window = check_labor_options(importance_sampling, batch_dependency)
         for name in ("replace", "weighted"):
             if kwargs.get(name):
-                raise ValueError(f"LaborSampler does not take {name}=True (LABOR-0 is uniform)")
+                raise ValueError(f"LaborSampler does not take {name}=True (LABOR is uniform)")
+        if iters and kwargs.get("subgraph_type", "directional") != "directional":
+            raise NotImplementedError(
+                f"importance_sampling={iters} needs subgraph_type='directional' (the edge "
+                "weights belong to the sampled edges)"
+            )
         self.layer_dependency = bool(layer_dependency)
+        self.labor_iters = self.importance_sampling = iters
+        self.batch_dependency = window
         super().__init__(graph, fanouts, **kwargs)
+
+    def sample(self, seeds: torch.Tensor, generator: KeyLike = None) -> SampledSubgraph:
+        """Sample around ``seeds``; a ``SampleKey`` also places the batch in its
+        batch-dependency window.
+
+        Example:
+            >>> sub = sampler.sample(torch.tensor([0, 5]), SampleKey(seed=1, epoch=0, batch=3))
+        """
+        seeds_t = check_ids("seeds", seeds, self.graph.num_nodes, allow_empty=False)
+        key = generator if isinstance(generator, SampleKey) else key_int(generator)
+        return self.sample_checked(seeds_t, key)  # type: ignore[arg-type]
+
+    def _kernel_keys(self, key: Any) -> Tuple[int, int, float]:
+        """A SampleKey under batch dependency: its window's two keys and mix; else one key."""
+        if isinstance(key, SampleKey):
+            if self.batch_dependency > 1:
+                return labor_window_keys(key, self.batch_dependency)
+            key = key.as_int()
+        return int(key), -1, 0.0
 
     def __repr__(self) -> str:
         return (
             f"LaborSampler(fanouts={self._fanouts_repr()}, "
-            f"layer_dependency={self.layer_dependency}, semantics={self.semantics!r}, "
+            f"layer_dependency={self.layer_dependency}, "
+            f"importance_sampling={self.importance_sampling}, "
+            f"batch_dependency={self.batch_dependency}, semantics={self.semantics!r}, "
             f"subgraph_type={self.subgraph_type!r}, disjoint={self.disjoint})"
         )
 

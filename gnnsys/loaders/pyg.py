@@ -1,5 +1,5 @@
 """PyG drop-ins: ``NeighborLoader`` and ``LinkNeighborLoader`` with PyG 2.8's signatures, and
-``LaborLoader`` (NeighborLoader with LABOR-0 sampling, which PyG does not have).
+``LaborLoader`` (NeighborLoader with LABOR-0 / LABOR-i sampling, which PyG does not have).
 
 Switching is one import line::
 
@@ -435,6 +435,10 @@ class _PygDataView:
                     store[name] = batch.edge_data[key]
             for name, value in self.edge_other[e].items():
                 store[name] = value
+            weights = sub.metadata.get("edge_weights")  # LaborLoader with LABOR-i
+            if weights is not None:
+                lo, hi = (sub.edge_span(1, e)[0], sub.edge_span(hops, e)[1]) if hops else (0, 0)
+                store.edge_weight = weights[lo:hi] if hetero else weights
         return out
 
 
@@ -974,29 +978,43 @@ class NeighborLoader(_LoaderFront):
 
 # ---------------------------------------------------------------------- LinkNeighborLoader
 class LaborLoader(NeighborLoader):
-    """``NeighborLoader`` with LABOR-0 layer-neighbour sampling (``gnnsys.loaders.LaborSampler``;
-    PyG has no LABOR): the same arguments and batches' fields, plus ``layer_dependency`` (the
-    same random variates on every hop). Each destination keeps ``num_neighbors`` in-edges in
-    expectation, but destinations share their sources' variates, so a batch reaches fewer
-    distinct nodes and gathers fewer feature rows. ``replace`` and ``weight_attr`` are not
-    available.
+    """``NeighborLoader`` with layer-neighbour sampling (``gnnsys.loaders.LaborSampler``; PyG
+    has no LABOR): the same arguments and batches' fields, plus DGL's LABOR options:
+    ``layer_dependency`` (the same random variates on every hop), ``importance_sampling``
+    (0: LABOR-0; i > 0: LABOR-i; -1: to convergence) and ``batch_dependency`` (k > 1: variates
+    slide over k consecutive batches). Each destination keeps about ``num_neighbors`` in-edges
+    in expectation, but destinations share their sources' variates, so a batch reaches fewer
+    distinct nodes and gathers fewer feature rows. With LABOR-i each edge store carries
+    ``edge_weight`` (DGL's ``edge_weights``: for a weighted mean, e.g.
+    ``GraphConv(aggr="mean")``). ``replace`` and ``weight_attr`` are not available.
 
     Example:
         >>> from gnnsys.loaders.pyg import LaborLoader
         >>> loader = LaborLoader(data, num_neighbors=[15, 10], input_nodes=data.train_mask,
-        ...                      batch_size=1024, shuffle=True)
+        ...                      batch_size=1024, shuffle=True, importance_sampling=1)
     """
 
     def __init__(self, data: Any, num_neighbors: Any, *, layer_dependency: bool = False,
+                 importance_sampling: int = 0, batch_dependency: int = 1,
                  **kwargs: Any) -> None:  # fmt: skip
         for name in ("replace", "weight_attr"):
             if kwargs.get(name):
-                raise ValueError(f"LaborLoader: {name} is not available with LABOR-0")
-        from gnnsys.loaders.neighbor import LaborSampler
+                raise ValueError(f"LaborLoader: {name} is not available with LABOR")
+        from gnnsys.loaders.neighbor import LaborSampler, check_labor_options
 
+        iters, window = check_labor_options(importance_sampling, batch_dependency)
         self._sampler_cls = LaborSampler
-        self._sampler_options = {"layer_dependency": bool(layer_dependency)}
+        self._sampler_options = {"layer_dependency": bool(layer_dependency),
+                                 "importance_sampling": iters, "batch_dependency": window}  # fmt: skip
         super().__init__(data, num_neighbors, **kwargs)
+        view = self.view
+        names = {n for keys in view.edge_keys for _, n in keys}
+        names.update(n for other in view.edge_other for n in other)
+        if iters and "edge_weight" in names:
+            raise ValueError(
+                "LaborLoader: the data has an edge attribute 'edge_weight', which LABOR-i's "
+                "edge weights would overwrite; rename it"
+            )
 
 
 class LinkNeighborLoader(_LoaderFront):
