@@ -12,6 +12,7 @@ gradient back.
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from dataclasses import dataclass
@@ -66,8 +67,10 @@ class HaloSpec:
     recv_live: Dict[int, int]
     recv_ids: Dict[int, torch.Tensor]
 
-    @property
+    @functools.cached_property
     def all_recv_ids(self) -> torch.Tensor:
+        """Every received row's global id, in receive order (computed once: the hybrid
+        trainer writes them into its history at every layer of every chunk)."""
         parts = [self.recv_ids[p] for p in self.peers]
         return torch.cat(parts) if parts else torch.empty(0, dtype=torch.int64)
 

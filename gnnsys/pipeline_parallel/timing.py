@@ -59,6 +59,7 @@ class StageTimer:
         self._stack: List[str] = []
         self._mark: Tuple[float, float] = (0.0, 0.0)
         self._waited = 0.0  # wall seconds in wait:* sections so far
+        self._process_mark = time.process_time()
         self.steps: List[Tuple[str, int, float, float]] = []
 
     @contextlib.contextmanager
@@ -106,7 +107,7 @@ class StageTimer:
     def process_cpu(self) -> float:
         """CPU seconds of the whole process (every thread: gloo's too) since the last call."""
         now = time.process_time()
-        last, self._process_mark = getattr(self, "_process_mark", now), now
+        last, self._process_mark = self._process_mark, now
         return now - last
 
     def take_steps(self) -> List[Tuple[str, int, float, float]]:
