@@ -268,3 +268,37 @@ def test_pyg_temporal_link_loader():
     assert n == 5
     with pytest.raises(ValueError, match="time_attr needs edge_label_time"):
         LinkNeighborLoader(data, [3], edge_label_index=ei[:, :10], time_attr="time")
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "last"])
+@pytest.mark.parametrize("replace", [False, True])
+def test_time_sorted_columns_take_the_binary_search_path_with_the_same_batches(strategy, replace):
+    # Edges listed in time order (an interaction stream; ties included): every column of the
+    # stable CSC build ascends in time, so the kernel finds the admitted prefix by binary
+    # search. Its batches must equal the scan's, forced by clearing the flag.
+    from gnnsys.loaders import _kernels
+
+    if strategy == "last" and replace:
+        pytest.skip("'last' draws without replacement")
+    ei, _, _, _ = random_graph(n=300, e=6000, seed=5)
+    edge_time = torch.sort(torch.randint(0, 60, (ei.shape[1],))).values
+    g = Graph.from_edge_index(ei, 300)
+    fast = TemporalNeighborSampler(
+        g, [5, 3], edge_time=edge_time, temporal_strategy=strategy, replace=replace
+    )
+    assert fast._temporal_mode & _kernels.TEMPORAL_SORTED
+    scan = TemporalNeighborSampler(
+        g, [5, 3], edge_time=edge_time, temporal_strategy=strategy, replace=replace
+    )
+    scan._temporal_mode &= ~_kernels.TEMPORAL_SORTED
+    seeds = torch.arange(0, 300, 7)
+    seed_time = torch.randint(0, 70, (seeds.numel(),), generator=torch.Generator().manual_seed(1))
+    for batch in range(3):
+        a = fast.sample(seeds, SampleKey(seed=3, batch=batch), seed_time=seed_time)
+        b = scan.sample(seeds, SampleKey(seed=3, batch=batch), seed_time=seed_time)
+        assert torch.equal(a.nodes, b.nodes) and torch.equal(a.edge_ids, b.edge_ids)
+        assert torch.equal(a.row, b.row) and torch.equal(a.col, b.col)
+        assert bool((edge_time[a.edge_ids] <= tree_bound(a, seed_time)).all())
+    # random times are not sorted: the scan path
+    _, g2, _, t2 = random_graph()
+    assert not TemporalNeighborSampler(g2, [2], edge_time=t2)._temporal_mode & 2

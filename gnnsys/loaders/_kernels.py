@@ -483,9 +483,39 @@ def _edge_time(adj, edge_ids, packed, node_time, edge_time, p):
     return node_time[u]
 
 
+TEMPORAL_LAST = 1  # temporal_mode bits: the most recent edges instead of a uniform draw,
+TEMPORAL_SORTED = 2  # and every segment's edge_time ascending (then they are a prefix)
+
+
 @njit(nogil=True, cache=True)
-def _temporal_count(adj, edge_ids, packed, node_time, edge_time, lo, hi, bound):
+def times_sorted(indptr, type_per_edge, times):
+    """Whether ``times`` (per CSC position) ascend within every column's run of one edge type:
+    then the edges a seed time admits are a prefix of the segment, found by binary search."""
+    typed = type_per_edge.shape[0] > 0
+    for v in range(indptr.shape[0] - 1):
+        for p in range(indptr[v] + 1, indptr[v + 1]):
+            if times[p] < times[p - 1] and (not typed or type_per_edge[p] == type_per_edge[p - 1]):
+                return False
+    return True
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _upper_bound(a, lo, hi, value):
+    # First position in [lo, hi) of sorted a whose entry is > value.
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if a[mid] <= value:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(nogil=True, cache=True)
+def _temporal_count(adj, edge_ids, packed, node_time, edge_time, lo, hi, bound, mode):
     # Edges of [lo, hi) not newer than bound (the seed's time): the ones a destination may use.
+    if mode & TEMPORAL_SORTED:
+        return _upper_bound(edge_time, lo, hi, bound) - lo
     c = 0
     for p in range(lo, hi):
         if _edge_time(adj, edge_ids, packed, node_time, edge_time, p) <= bound:
@@ -550,10 +580,28 @@ def _newest(cand, times, k, pos, o):
 
 @njit(nogil=True, cache=True)
 def _temporal_fill(adj, edge_ids, packed, node_time, edge_time, lo, hi, bound, st, f, k,
-                   replace, last, pos, o):  # fmt: skip
+                   replace, mode, pos, o):  # fmt: skip
     # Draw k of the edges of [lo, hi) not newer than bound into pos[o:]: uniformly (Floyd, or
     # independent draws with replacement) or the k most recent ("last"; ties: later position).
-    c = _temporal_count(adj, edge_ids, packed, node_time, edge_time, lo, hi, bound)
+    last = (mode & TEMPORAL_LAST) != 0
+    c = _temporal_count(adj, edge_ids, packed, node_time, edge_time, lo, hi, bound, mode)
+    if mode & TEMPORAL_SORTED:
+        # The admitted edges are lo..lo+c-1 in time order: the same draws as the scan below
+        # would make over its candidate list, without reading the segment.
+        if f < 0 or (k == c and not replace):
+            for j in range(k):
+                pos[o + j] = lo + j
+        elif last:
+            for j in range(k):
+                pos[o + j] = lo + c - k + j
+        elif replace:
+            for j in range(k):
+                pos[o + j] = lo + _below(st, j, c)
+        else:
+            _floyd(st, 0, c, k, pos, o)
+            for j in range(k):
+                pos[o + j] += lo
+        return
     cand = np.empty(c, np.int64)
     times = np.empty(c if last else 0, np.int64)
     j = 0
@@ -699,7 +747,7 @@ def sample_hops(
     node_time,
     edge_time,
     seed_time,
-    temporal_last,
+    temporal_mode,
     labor_iters=0,
     labor_key2=-1,
     labor_mix=0.0,
@@ -718,8 +766,10 @@ def sample_hops(
 
     Temporal sampling (``seed_time`` non-empty; needs ``disjoint``): a destination in tree r
     may use only edges not newer than ``seed_time[r]``: an edge's time is ``edge_time`` (per
-    CSC position) when given, else its source's ``node_time``. ``temporal_last``: the most
-    recent such edges instead of a uniform draw.
+    CSC position) when given, else its source's ``node_time``. ``temporal_mode`` bits:
+    ``TEMPORAL_LAST``, the most recent such edges instead of a uniform draw;
+    ``TEMPORAL_SORTED``, ``edge_time`` ascends within every segment (``times_sorted``), so the
+    admitted edges are a prefix found by binary search (the same draws, no scan).
 
     Typing (a homogeneous graph is the one-type case, ``type_per_edge`` empty): nodes of type t
     are the global ids ``node_offsets[t]..node_offsets[t+1]-1``; edges into a node are grouped
@@ -868,7 +918,7 @@ def sample_hops(
                     f = fanouts[h, e]
                     c = _temporal_count(
                         adj, edge_ids, packed, node_time, edge_time, lo, hi,
-                        seed_time[tree[flo + i]],
+                        seed_time[tree[flo + i]], temporal_mode,
                     )  # fmt: skip
                     if c == 0 or f == 0:
                         counts[base[e] + r] = 0
@@ -942,7 +992,7 @@ def sample_hops(
                     _labor_fill(adj, edge_ids, packed, lo, hi, f, lkeys[e], tr, pos, o)
                 elif temporal:
                     _temporal_fill(adj, edge_ids, packed, node_time, edge_time, lo, hi,
-                                   seed_time[tr], st, f, k, replace, temporal_last, pos, o)  # fmt: skip
+                                   seed_time[tr], st, f, k, replace, temporal_mode, pos, o)  # fmt: skip
                 elif weighted and f >= 0:
                     if replace:
                         _weighted_with(st, cumw, lo, hi, k, pos, o)

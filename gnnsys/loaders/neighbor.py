@@ -386,7 +386,7 @@ class NeighborSampler:
                 f"{what} is not implemented on the GPU sampler; use backend='numba' (the CPU)"
             )
         self._node_time = self._edge_time = _NO_TIME
-        self._temporal_last = False
+        self._temporal_mode = 0  # _kernels.TEMPORAL_LAST | TEMPORAL_SORTED bits
         self._device_sampler: Any = None
         self._maps = _RelabelMaps()
         if self.backend == "triton":
@@ -528,7 +528,7 @@ class NeighborSampler:
             self._node_time,
             self._edge_time,
             self._tree_times(seeds_np, tree_np, seed_time),
-            self._temporal_last,
+            self._temporal_mode,
             self.labor_iters,
             key2,
             mix,
@@ -943,7 +943,16 @@ class TemporalNeighborSampler(NeighborSampler):
             self._node_time = _node_times(graph, node_time)
         else:
             self._edge_time = _edge_times_csc(graph, edge_time)
-        self._temporal_last = temporal_strategy == "last"
+        tpe = graph.type_per_edge
+        tpe = np.zeros(0, np.int8) if tpe is None else np.asarray(tpe)
+        # Edge times ascending in every segment (interaction streams built in time order):
+        # the kernel finds a seed's admitted edges by binary search instead of a scan.
+        ascending = self._edge_time.shape[0] > 0 and _kernels.times_sorted(
+            np.asarray(graph.indptr), tpe, self._edge_time
+        )
+        self._temporal_mode = (_kernels.TEMPORAL_LAST if temporal_strategy == "last" else 0) | (
+            _kernels.TEMPORAL_SORTED if ascending else 0
+        )
         self.temporal_strategy = temporal_strategy
 
     @property
