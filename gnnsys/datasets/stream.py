@@ -28,7 +28,6 @@ and ``GENERATOR_VERSION``.
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -260,10 +259,9 @@ _ARRAYS = ("src", "dst", "t", "x", "indptr", "indices", "edge_ids")
 
 
 def _load_cached(name: str, folder: Path, spec: StreamSpec, keys: Tuple[str, ...]):
-    meta = json.loads((folder / "meta.json").read_text())
-    if meta.get("version") != GENERATOR_VERSION:
-        raise ValueError(f"cache version {meta.get('version')!r} != {GENERATOR_VERSION!r}")
-    arrays = {k: np.load(folder / f"{k}.npy", mmap_mode="c") for k in keys}
+    from gnnsys.datasets.synthetic import load_arrays
+
+    arrays, meta = load_arrays(folder, keys, GENERATOR_VERSION)
     return _to_dataset(name, arrays, meta, spec, validate=True)
 
 

@@ -232,11 +232,19 @@ def cached_arrays(
     return load(final)
 
 
-def _load_cached(name: str, folder: Path, spec: SyntheticSpec) -> Dataset:
+def load_arrays(
+    folder: Path, keys: Tuple[str, ...], version: str
+) -> Tuple[Dict[str, np.ndarray], Dict[str, Any]]:
+    """A cache folder's arrays (mapped copy-on-write) and meta.json, refused when it was made
+    by another generator version (``cached_arrays`` then rebuilds it)."""
     meta = json.loads((folder / "meta.json").read_text())
-    if meta.get("version") != GENERATOR_VERSION:
-        raise ValueError(f"cache version {meta.get('version')!r} != {GENERATOR_VERSION!r}")
-    arrays = {k: np.load(folder / f"{k}.npy", mmap_mode="c") for k in _ARRAYS}
+    if meta.get("version") != version:
+        raise ValueError(f"cache version {meta.get('version')!r} != {version!r}")
+    return {k: np.load(folder / f"{k}.npy", mmap_mode="c") for k in keys}, meta
+
+
+def _load_cached(name: str, folder: Path, spec: SyntheticSpec) -> Dataset:
+    arrays, meta = load_arrays(folder, _ARRAYS, GENERATOR_VERSION)
     return _to_dataset(name, arrays, meta, spec, validate=True)
 
 

@@ -284,6 +284,20 @@ def graph_is_pinned(graph: Graph) -> bool:
     return torch.cuda.is_initialized() and bool(t.is_pinned())
 
 
+class _PicklesWithoutMaps:
+    """Samplers hold thread-local relabel maps (``_maps``): a pickled sampler (worker
+    processes, DDP) leaves them behind and the copy starts with fresh ones."""
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_maps")
+        return state
+
+    def __setstate__(self, state: Dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._maps = _RelabelMaps()
+
+
 class _RelabelMaps(threading.local):
     """Per-thread dense relabel map (global -> local id, stamped by batch)."""
 
@@ -292,7 +306,7 @@ class _RelabelMaps(threading.local):
         self.stamp = 0
 
 
-class NeighborSampler:
+class NeighborSampler(_PicklesWithoutMaps):
     """Sample a fixed number of neighbours per node and hop around a batch of seeds.
 
     Args:
@@ -427,15 +441,6 @@ class NeighborSampler:
         self._weights = np.ascontiguousarray(w)
         if self.replace:
             self._cumw = _kernels.column_cumsum(self._indptr, self._weights, self._adj.types[0])
-
-    def __getstate__(self) -> Dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("_maps")
-        return state
-
-    def __setstate__(self, state: Dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._maps = _RelabelMaps()
 
     def __repr__(self) -> str:
         return (

@@ -35,6 +35,7 @@ from gnnsys.loaders.base import KeyLike, SampledSubgraph, SampleKey, key_int
 from gnnsys.loaders.neighbor import (
     DENSE_MAP_MAX_NODES,
     NeighborSampler,
+    _PicklesWithoutMaps,
     _RelabelMaps,
     prepared_adjacency,
 )
@@ -154,7 +155,7 @@ def _whole(
 
 
 # ---------------------------------------------------------------------- induced subgraphs
-class InducedSubgraph:
+class InducedSubgraph(_PicklesWithoutMaps):
     """Every edge of ``graph`` between two nodes of a node set (through
     ``_kernels.induced_edges``, with a dense per-thread relabel map, or a hash table on graphs
     above ``DENSE_MAP_MAX_NODES`` nodes).
@@ -166,15 +167,6 @@ class InducedSubgraph:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
         self._adj = prepared_adjacency(graph)
-        self._maps = _RelabelMaps()
-
-    def __getstate__(self) -> Dict[str, Any]:
-        state = self.__dict__.copy()
-        state.pop("_maps")
-        return state
-
-    def __setstate__(self, state: Dict[str, Any]) -> None:
-        self.__dict__.update(state)
         self._maps = _RelabelMaps()
 
     def edges(self, nodes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
