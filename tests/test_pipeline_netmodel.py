@@ -1,4 +1,4 @@
-"""gnnsys.pipeline_parallel.netmodel: the link model and the courier that delays sends."""
+"""gnnsys.pipeline_parallel.netmodel: the link model, its token bucket and the stamped messages."""
 
 import pytest
 import torch

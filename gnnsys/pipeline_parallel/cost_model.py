@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from gnnsys.pipeline_parallel.netmodel import NetModel
+from gnnsys.pipeline_parallel.netmodel import Link, NetModel
 from gnnsys.pipeline_parallel.stages import schedule as make_schedule
 
 Steps = List[Tuple[str, int, float]]  # (kind, chunk position, busy seconds)
@@ -42,7 +42,6 @@ class StageCosts:
         send_fwd, send_bwd: bytes sent per position to the next / previous stage.
         halo_rounds: halo exchanges per step (the stage's layers; 0 without groups).
         halo_bytes: bytes this stage's busiest rank sends per exchange round, per position.
-        halo_messages: messages per exchange round (peers of a rank).
         allreduce_bytes: weight-gradient bytes all-reduced at the end of the epoch.
         allreduce_group: ranks in that all-reduce.
         tail: busy seconds after the last step (optimizer, loss sums), not overlapped.
@@ -54,7 +53,6 @@ class StageCosts:
     send_bwd: List[int]
     halo_rounds: int = 0
     halo_bytes: List[int] = field(default_factory=list)
-    halo_messages: int = 0
     allreduce_bytes: int = 0
     allreduce_group: int = 1
     tail: float = 0.0
@@ -100,14 +98,13 @@ def simulate(
     """
     num_stages = len(stages)
     num_chunks = len(stages[0].fwd)
-    lat = net.latency if net else 0.0
-    spb = net.seconds_per_byte if net else 0.0
     plans = [make_schedule(schedule, num_chunks, s, num_stages) for s in range(num_stages)]
     busy = [sum(st.fwd) + sum(st.bwd) for st in stages]
     tails = [st.tail for st in stages]
     cpu_total = (sum(busy) + sum(tails)) * ranks_per_stage
     inflate = max(1.0, process_cpu / cpu_total) if cores and process_cpu and cpu_total else 1.0
-    link = [0.0] * num_stages
+    clock = [0.0]  # the replay's time, read by the stages' links (the Transport's token bucket)
+    links = [Link(net, clock=lambda: clock[0]) for _ in range(num_stages)] if net else []
     arrive: Dict[Tuple[str, int, int], float] = {}  # (kind, stage receiving, pos) -> time
     nxt = [0] * num_stages
     phase = ["idle"] * num_stages  # idle (waiting for input), cpu, net (halo rounds)
@@ -146,7 +143,7 @@ def simulate(
                 st = stages[s]
                 kind, pos = plans[s][nxt[s]]
                 halo = st.halo_bytes[pos] if st.halo_bytes else 0
-                wire = st.halo_rounds * (lat + halo * spb) if net else 0.0
+                wire = st.halo_rounds * net.transfer_seconds(halo) if net else 0.0
                 phase[s], until[s] = "net", now + wire
             if phase[s] == "net" and until[s] <= now:
                 kind, pos = plans[s][nxt[s]]
@@ -154,8 +151,8 @@ def simulate(
                 if out is not None:
                     st = stages[s]
                     nbytes = (st.send_fwd if kind == "F" else st.send_bwd)[pos]
-                    link[s] = max(now, link[s]) + nbytes * spb
-                    arrive[(kind, out, pos)] = link[s] + lat
+                    clock[0] = now
+                    arrive[(kind, out, pos)] = links[s].book(nbytes) if net else now
                 phase[s] = "idle"
                 nxt[s] += 1
     steps_end = now
@@ -236,7 +233,6 @@ def stage_costs(
         share = [w / sum(weights) for w in weights]
         rounds = 0
         halo_per_round: List[int] = []
-        halo_messages = 0
         if groups > 1:
             lo, hi = layer_ranges[s]
             rounds = hi - lo  # one exchange per layer and step (forward; backward alike)
@@ -247,7 +243,6 @@ def stage_costs(
             )
             per_round = per_rank / max(2 * rounds * chunks, 1)
             halo_per_round = [int(per_round * w * chunks) for w in share]
-            halo_messages = max(m.get("halo", 0) for m in msgs) // max(rounds * chunks, 1)
         ar = max(b.get("allreduce", 0) for b in sent)
         ar_msgs = max(m.get("allreduce", 0) for m in msgs) or 1
         out.append(
@@ -258,7 +253,6 @@ def stage_costs(
                 send_bwd=[int(grad * w) for w in share],
                 halo_rounds=rounds,
                 halo_bytes=halo_per_round,
-                halo_messages=halo_messages,
                 allreduce_bytes=ar // ar_msgs,
                 allreduce_group=groups if groups > 1 else len(ranks),
                 tail=tail,
@@ -327,7 +321,6 @@ def scale_chunks(
                 send_bwd=[sum(st.send_bwd) // m] * m,
                 halo_rounds=st.halo_rounds,
                 halo_bytes=[sum(st.halo_bytes) // m] * m if st.halo_bytes else [],
-                halo_messages=st.halo_messages,
                 allreduce_bytes=st.allreduce_bytes,
                 allreduce_group=st.allreduce_group,
                 tail=st.tail,

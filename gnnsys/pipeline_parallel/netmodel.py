@@ -7,8 +7,9 @@ of ``b`` bytes leaves when the link is free, occupies it ``8 b / bandwidth`` sec
 ``latency`` later. The sender does not wait: it hands the message to gloo at once with the
 modeled arrival time stamped ahead of the payload (``stamp``), and the receiver holds it until
 that time (every process of a machine reads the same monotonic clock). No extra thread: on a
-machine with fewer cores than ranks a helper thread's wake-ups would add their own delays. Collectives are modeled as a ring
-all-reduce: ``2 (G-1)`` steps of ``b / G`` bytes, each paying the latency.
+machine with fewer cores than ranks a helper thread's wake-ups would add their own delays.
+Collectives are modeled as a ring all-reduce: ``2 (G-1)`` steps of ``b / G`` bytes, each
+paying the latency.
 
 What it leaves out: ingress contention (two peers sending to one rank at full rate each) and
 switch queues. The real loopback transfer runs underneath, in parallel with the modeled
