@@ -1,4 +1,4 @@
-"""The ``gnnsys`` command: ``info``, ``train``, ``bench``, ``data``.
+"""The ``gnnsys`` command: ``info``, ``train``, ``bench``, ``data``, ``partition``.
 
 ``gnnsys train`` with no flags is the main job: mini-batch GraphSAGE on the embedded
 ``synthetic:mini`` graph through the gnnsys loader.
@@ -668,6 +668,99 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- partition
+def cmd_partition(args: argparse.Namespace) -> int:
+    """Write DATASET split into --parts parts (``gnnsys.distributed.partition``); print one JSON
+    line: parts, sizes, edge cut, halo sizes, seconds and bytes written."""
+    import time
+
+    from gnnsys.distributed.partition import PartitionError, partition
+    from gnnsys.trainer import load_dataset
+
+    start = time.perf_counter()
+    ds = load_dataset(args)  # TrainError (one line, from main) for an unreadable dataset
+    loaded = time.perf_counter()
+    try:
+        book = partition(
+            ds, args.parts, args.out, method=args.method, seed=args.seed, overwrite=args.overwrite
+        )
+    except (PartitionError, NotImplementedError) as err:
+        message = " ".join(str(err).split("\n"))
+        print(f"gnnsys partition: error: {message}", file=sys.stderr, flush=True)
+        return 1
+    done = time.perf_counter()
+    meta = book.meta
+    written = sum(f.stat().st_size for f in book.path.rglob("*") if f.is_file())
+    summary = {
+        "out": str(book.path),
+        "dataset": meta["dataset"],
+        "parts": meta["num_parts"],
+        "method": meta["method"],
+        "seed": meta["seed"],
+        "num_nodes": meta["num_nodes"],
+        "num_edges": meta["num_edges"],
+        "part_sizes": meta["part_sizes"],
+        "edge_cut": meta["edge_cut"],
+        "halo_sizes": meta["halo_sizes"],
+        "load_seconds": round(loaded - start, 3),
+        "seconds": round(done - loaded, 3),
+        "bytes": written,
+    }
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+def add_partition_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of ``gnnsys partition``."""
+    p.add_argument(
+        "dataset",
+        type=_dataset,
+        metavar="DATASET",
+        help="as `gnnsys train --dataset`: one of the homogeneous synthetic:NAME or ogbn-* "
+        "names, folder:DIR or pyg:FILE",
+    )
+    p.add_argument(
+        "--parts", type=_positive_int("--parts"), required=True, help="number of parts (machines)"
+    )
+    p.add_argument(
+        "--method",
+        default="auto",
+        choices=("metis", "random", "bfs", "auto"),
+        help="metis (needs pymetis), random (seeded, balanced), bfs, or auto: metis when "
+        "pymetis is installed, else bfs (default: auto)",
+    )
+    p.add_argument("--out", required=True, metavar="DIR", help="the partition folder to write")
+    p.add_argument(
+        "--seed", type=int, default=0, help="partitioner seed, and the dataset's (default: 0)"
+    )
+    p.add_argument(
+        "--root", default=None, help="folder holding the OGB dataset, ogbn-* only (default: none)"
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing partition folder at --out"
+    )
+
+
+def validate_partition_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """The dataset checks of ``gnnsys train`` that apply here; failures exit 2 via argparse."""
+    spec = args.dataset
+    if spec in HETERO_DATASETS:
+        parser.error(f"{spec} is heterogeneous: gnnsys partition handles homogeneous datasets")
+    if spec.startswith("ogbn-"):
+        if args.root is None:
+            parser.error(f"{spec} needs --root, the folder holding it")
+        if not Path(args.root).is_dir():
+            parser.error(f"--root {args.root} is not a folder")
+    elif args.root is not None:
+        parser.error("--root is only used with ogbn-* datasets")
+    kind, _, path = spec.partition(":")
+    if kind in ("folder", "pyg"):
+        target = Path(path).expanduser()
+        if not (target.is_dir() if kind == "folder" else target.is_file()):
+            what = "a folder" if kind == "folder" else "a file"
+            parser.error(f"{spec}: {target} is not {what}")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a bad flag is one line on stderr (exit 2), not the whole usage block."""
 
@@ -703,6 +796,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     data.set_defaults(fn=cmd_data)
+    part = sub.add_parser(
+        "partition", help="split a dataset into parts on disk for multi-machine training"
+    )
+    add_partition_arguments(part)
+    part.set_defaults(fn=cmd_partition, parser=part)
     return parser
 
 
@@ -717,6 +815,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(_attach_negative_lists(sys.argv[1:] if argv is None else argv))
     if args.command == "train":
         validate_train_args(args, args.parser)
+    elif args.command == "partition":
+        validate_partition_args(args, args.parser)
     try:
         return int(args.fn(args) or 0)
     except Exception as err:

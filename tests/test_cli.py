@@ -302,3 +302,61 @@ def test_data_memory_budget_must_be_a_size(capsys):
     with pytest.raises(SystemExit):
         main(["data", "papers-tiny", "/tmp/never", "--memory-budget", "lots"])
     assert "is not a size like '8G'" in capsys.readouterr().err
+
+
+def test_partition_writes_a_folder_and_prints_one_json_line(capsys, tmp_path, monkeypatch):
+    import json
+
+    from gnnsys.distributed import check_parts
+
+    out = tmp_path / "parts"
+    argv = ["partition", "synthetic:tiny", "--parts", "2", "--method", "random", "--out", str(out)]
+    assert main([*argv, "--seed", "3"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 1, lines
+    summary = json.loads(lines[0])
+    assert (summary["parts"], summary["method"], summary["seed"], summary["dataset"]) == (
+        2, "random", 3, "tiny")  # fmt: skip
+    assert sum(summary["part_sizes"]) == summary["num_nodes"] > 0
+    assert len(summary["halo_sizes"]) == 2 and summary["edge_cut"] > 0
+    assert summary["seconds"] >= 0 and summary["load_seconds"] >= 0
+    assert summary["bytes"] == sum(f.stat().st_size for f in out.rglob("*") if f.is_file())
+    assert check_parts(out, 2)["halo_sizes"] == summary["halo_sizes"]
+    # an existing folder: one line naming it, exit 1; --overwrite replaces it
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("gnnsys partition: error: "), err
+    assert f"{out} already exists" in err and "--overwrite" in err
+    assert main([*argv, "--overwrite"]) == 0
+    capsys.readouterr()
+    # metis asked for without pymetis: one line, exit 1
+    import gnnsys.pipeline_parallel.partition as vp
+
+    monkeypatch.setattr(vp, "_has_pymetis", lambda: False)
+    metis = ["partition", "synthetic:tiny", "--parts", "2", "--out", str(tmp_path / "m")]
+    assert main([*metis, "--method", "metis"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs pymetis" in err, err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["synthetic:tiny", "--out", "x"], "the following arguments are required: --parts"),
+        (["synthetic:tiny", "--parts", "2"], "the following arguments are required: --out"),
+        (["synthetic:tiny", "--parts", "0", "--out", "x"], "--parts must be >= 1, got 0"),
+        (["synthetic:tiny", "--parts", "2", "--out", "x", "--method", "kahip"],
+         "invalid choice: 'kahip'"),
+        (["synthetic:tiny-mag", "--parts", "2", "--out", "x"],
+         "synthetic:tiny-mag is heterogeneous: gnnsys partition handles homogeneous datasets"),
+        (["ogbn-arxiv", "--parts", "2", "--out", "x"], "ogbn-arxiv needs --root"),
+        (["synthetic:tiny", "--parts", "2", "--out", "x", "--root", "."],
+         "--root is only used with ogbn-* datasets"),
+        (["folder:/nonexistent/f", "--parts", "2", "--out", "x"], "/nonexistent/f is not a folder"),
+        (["pyg:/nonexistent/g.pt", "--parts", "2", "--out", "x"],
+         "/nonexistent/g.pt is not a file"),
+        (["cora", "--parts", "2", "--out", "x"], "must be one of synthetic:tiny"),
+    ],
+)  # fmt: skip
+def test_partition_bad_flags(capsys, argv, message):
+    assert message in _error(capsys, ["partition", *argv])

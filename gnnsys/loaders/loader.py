@@ -136,6 +136,8 @@ class Loader:
         num_threads: CPU threads for sampling and gathering (default: numba's thread count).
             Threads take whole batches, each kernel then runs on one core: robust on busy
             machines; with fewer batches than threads, each batch gets several cores.
+            A sampler with ``collective = True`` (``gnnsys.distributed``) gets one worker
+            thread: its batches are exchanges every rank runs in the same order.
         prefetch: ready batches kept ahead of the consumer (0: run everything in the caller).
         collate: ``collate(batch)`` runs in the worker; its result is what iteration yields.
         num_workers: accepted for PyG/torch compatibility; > 0 sets ``num_threads``.
@@ -338,6 +340,10 @@ class Loader:
     def _threads_per_batch(self, num_batches: int) -> Tuple[int, int]:
         """(worker threads, numba threads per worker)."""
         total = self.num_threads
+        if getattr(self.sampler, "collective", False):
+            # A distributed sampler's exchanges are collectives: every rank must run its
+            # batches one at a time and in order, so one worker (prefetch still overlaps).
+            return 1, min(total, numba.config.NUMBA_NUM_THREADS)
         if _threading_layer() == "workqueue":  # not thread-safe: one caller at a time
             return 1, min(total, numba.config.NUMBA_NUM_THREADS)
         workers = max(1, min(total, num_batches))

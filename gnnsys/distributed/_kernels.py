@@ -1,0 +1,178 @@
+"""Numba kernels of the distributed sampler: the owner's draws and the requester's relabel.
+
+One hop of ``loaders._kernels.sample_hops`` split at the machine boundary. The owner of a
+destination draws its in-edges (pass 2 and 3 there) from its part's CSC, keyed by exactly the
+counters the single-machine kernel uses (hop key, global node id, tree), so the picks are the
+same; the requester then relabels the picks in frontier order (pass 4 there), so node ids come
+out in the same order. Together they reproduce the single-machine batch bitwise.
+
+Like every kernel here, these do no bounds checks: ``graph.py`` validates first.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from gnnsys.loaders._kernels import (
+    _below,
+    _floyd,
+    _grow,
+    _hash_grow,
+    _hash_slot,
+    _keep_count,
+    _labor_count,
+    _labor_fill,
+    _stream,
+    _weighted_with,
+    _weighted_without,
+)
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def draw_owned(indptr, adj, edge_ids, weights, cumw, local, dst, tree, f, replace, weighted,
+               ekey, labor, lkey):  # fmt: skip
+    """Draw fanout ``f`` in-edges of each requested destination from a part's CSC.
+
+    ``local[i]`` is destination i's row in the part's CSC, ``dst[i]`` its global id and
+    ``tree[i]`` its tree (empty: tree 0). ``adj`` holds global source ids and ``edge_ids`` the
+    global edge ids. ``ekey``: the hop's stream key (``hop_key``); ``labor``: LABOR-0 with
+    variate key ``lkey``. Returns (offsets [m+1], sources, edge ids), destination after
+    destination, each in the single-machine kernel's draw order.
+    """
+    m = local.shape[0]
+    packed = False
+    counts = np.zeros(m + 1, np.int64)
+    for i in prange(m):
+        k = local[i]
+        lo, hi = indptr[k], indptr[k + 1]
+        tr = tree[i] if tree.shape[0] > 0 else 0
+        if labor:
+            counts[i + 1] = _labor_count(adj, edge_ids, packed, lo, hi, f, lkey, tr)
+        else:
+            counts[i + 1] = _keep_count(weights, cumw, lo, hi, f, replace, weighted)
+    for i in range(m):
+        counts[i + 1] += counts[i]
+    e = counts[m]
+    pos = np.empty(e, np.int64)
+    keys = np.empty(e if (weighted and not replace) else 0, np.float64)
+    for i in prange(m):
+        o = counts[i]
+        k = counts[i + 1] - o
+        if k == 0:
+            continue
+        lo, hi = indptr[local[i]], indptr[local[i] + 1]
+        d = hi - lo
+        tr = tree[i] if tree.shape[0] > 0 else 0
+        st = _stream(ekey, dst[i], tr)
+        if labor:
+            _labor_fill(adj, edge_ids, packed, lo, hi, f, lkey, tr, pos, o)
+        elif weighted and f >= 0:
+            if replace:
+                _weighted_with(st, cumw, lo, hi, k, pos, o)
+            else:
+                _weighted_without(st, weights, lo, hi, k, pos, keys, o)
+        elif weighted:  # fanout -1: every positive-weight neighbour
+            j = o
+            for p in range(lo, hi):
+                if weights[p] > 0.0:
+                    pos[j] = p
+                    j += 1
+        elif f < 0 or (k == d and not replace):
+            for j in range(k):
+                pos[o + j] = lo + j
+        elif replace:
+            for j in range(k):
+                pos[o + j] = lo + _below(st, j, d)
+        else:
+            _floyd(st, lo, d, k, pos, o)
+    src = np.empty(e, np.int64)
+    eid = np.empty(e, np.int64)
+    for j in prange(e):
+        p = pos[j]
+        src[j] = adj[p]
+        eid[j] = edge_ids[p]
+    return counts, src, eid
+
+
+@njit(nogil=True, cache=True)
+def start_relabel(seeds, seed_tree, disjoint, num_nodes):
+    """The requester's state after hop 0: the seeds verbatim (duplicates kept), each
+    (tree, node) mapped to its first occurrence. Returns (nodes, tree, hkeys, hvals)."""
+    b = seeds.shape[0]
+    nodes = np.empty(max(16, 2 * b), np.int64)
+    tree = np.zeros(nodes.shape[0] if disjoint else 0, np.int64)
+    hkeys = np.full(16, -1, np.int64)
+    hvals = np.empty(16, np.int64)
+    hkeys, hvals = _hash_grow(hkeys, hvals, b)
+    for i in range(b):
+        v = seeds[i]
+        nodes[i] = v
+        tr = seed_tree[i] if disjoint else 0
+        if disjoint:
+            tree[i] = tr
+        kk = tr * num_nodes + v
+        s = _hash_slot(hkeys, kk)
+        if hkeys[s] == -1:
+            hkeys[s] = kk
+            hvals[s] = i
+    return nodes, tree, hkeys, hvals
+
+
+@njit(nogil=True, cache=True)
+def relabel_hop(nodes, tree, n, hkeys, hvals, num_nodes, src, offsets, flo, disjoint):
+    """Relabel one hop's sources in output order (``offsets``: per frontier destination,
+    destinations ``flo..``): a (tree, node) not seen yet gets the next id.
+
+    Returns (nodes, tree, n, hkeys, hvals, rows): the grown state and each edge's source id.
+    """
+    e = src.shape[0]
+    nodes = _grow(nodes, n + e)
+    if disjoint:
+        tree = _grow(tree, n + e)
+    hkeys, hvals = _hash_grow(hkeys, hvals, n + e)
+    rows = np.empty(e, np.int64)
+    r = 0
+    for j in range(e):
+        u = src[j]
+        tr = 0
+        if disjoint:
+            while offsets[r + 1] <= j:
+                r += 1
+            tr = tree[flo + r]
+        kk = tr * num_nodes + u
+        s = _hash_slot(hkeys, kk)
+        if hkeys[s] == -1:
+            hkeys[s] = kk
+            hvals[s] = n
+            nodes[n] = u
+            if disjoint:
+                tree[n] = tr
+            n += 1
+        rows[j] = hvals[s]
+    return nodes, tree, n, hkeys, hvals, rows
+
+
+@njit(nogil=True, cache=True)
+def regroup(order, counts_sorted, src_sorted, eid_sorted):
+    """Put the owners' answers (destinations sorted by owner, ``order`` the frontier positions
+    in that sorted order) back in frontier order. Returns (offsets [m+1], sources, edge ids)."""
+    m = order.shape[0]
+    at = np.zeros(m + 1, np.int64)  # where each sorted destination's picks start
+    for i in range(m):
+        at[i + 1] = at[i] + counts_sorted[i]
+    per = np.empty(m, np.int64)
+    for i in range(m):
+        per[order[i]] = i
+    offsets = np.zeros(m + 1, np.int64)
+    for i in range(m):
+        offsets[i + 1] = offsets[i] + counts_sorted[per[i]]
+    src = np.empty(offsets[m], np.int64)
+    eid = np.empty(offsets[m], np.int64)
+    for i in range(m):
+        a = at[per[i]]
+        o = offsets[i]
+        for j in range(offsets[i + 1] - o):
+            src[o + j] = src_sorted[a + j]
+            eid[o + j] = eid_sorted[a + j]
+    return offsets, src, eid
