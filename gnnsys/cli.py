@@ -32,7 +32,7 @@ DATASETS = (
 # Heterogeneous datasets: gnnsys train runs HeteroSAGE on them (mini-batch, one process).
 HETERO_DATASETS = ("synthetic:tiny-mag", "synthetic:mini-mag", "synthetic:mag", "ogbn-mag")
 MODELS = ("sage", "gcn", "gat", "gcnii")
-MODES = ("minibatch", "ddp", "pipe", "hybrid", "graph")
+MODES = ("minibatch", "ddp", "pipe", "hybrid", "graph", "dist")
 BENCHES = {
     "loader": ["loader_throughput.py", "--graph", "mini", "--batches", "30"],
     "gather": ["gather_bandwidth.py"],
@@ -344,16 +344,29 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         default="minibatch",
         choices=MODES,
         help="minibatch: one process; ddp: data parallel; pipe: GNNPipe; hybrid: pipe x data; "
-        "graph: graph parallel (default: minibatch)",
+        "graph: graph parallel; dist: each machine holds one part of --part-dir and samples "
+        "and fetches across machines, DDP for the model (default: minibatch)",
+    )
+    p.add_argument(
+        "--part-dir",
+        default=None,
+        metavar="DIR",
+        help="--mode dist: the folder `gnnsys partition` wrote; its part count is the number of "
+        "machines (default: none)",
     )
     p.add_argument(
         "--nproc",
+        "--nproc-per-node",
         type=_positive_int("--nproc"),
         default=1,
-        help="processes per node (ddp, pipe, hybrid, graph) (default: 1)",
+        help="processes per node (ddp, pipe, hybrid, graph, dist) (default: 1)",
     )
     p.add_argument(
-        "--nnodes", type=_positive_int("--nnodes"), default=1, help="nodes (ddp) (default: 1)"
+        "--nnodes",
+        type=_positive_int("--nnodes"),
+        default=1,
+        help="nodes (ddp, dist); --mode dist with --master-addr 127.0.0.1 runs every node on "
+        "this machine (default: 1)",
     )
     p.add_argument("--node-rank", type=int, default=0, help="this node's rank (ddp) (default: 0)")
     p.add_argument(
@@ -470,7 +483,7 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
         args.fanout = list(DEFAULT_FANOUT) if args.layers is None else [10] * args.layers
     if args.layers is None:
         args.layers = len(args.fanout)
-    if len(args.fanout) != args.layers and args.mode in ("minibatch", "ddp"):
+    if len(args.fanout) != args.layers and args.mode in ("minibatch", "ddp", "dist"):
         parser.error(
             f"--fanout has {len(args.fanout)} values but --layers is {args.layers}: "
             "give one fanout per layer"
@@ -492,16 +505,17 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             parser.error(f"--dataset {args.dataset}: {file} is not a file")
     if args.dataset in HETERO_DATASETS:
         _check_hetero_args(args, parser)
-    if args.eval == "sampled" and (args.mode not in ("minibatch", "ddp")
+    if args.eval == "sampled" and (args.mode not in ("minibatch", "ddp", "dist")
                                    or args.dataset in HETERO_DATASETS):  # fmt: skip
-        parser.error("--eval sampled is for homogeneous datasets in --mode minibatch or ddp")
+        parser.error("--eval sampled is for homogeneous datasets in --mode minibatch, ddp or dist")
     if args.model == "gat" and args.hidden % 4:
         parser.error(f"--model gat has 4 heads of --hidden/4: --hidden {args.hidden} is not a "
                      "multiple of 4")  # fmt: skip
     if args.node_rank < 0 or args.node_rank >= args.nnodes:
         parser.error(f"--node-rank must be in 0..{args.nnodes - 1}, got {args.node_rank}")
     if args.mode == "minibatch" and (args.nproc > 1 or args.nnodes > 1):
-        parser.error("--nproc/--nnodes > 1 need --mode ddp, pipe, hybrid or graph")
+        parser.error("--nproc/--nnodes > 1 need --mode ddp, pipe, hybrid, graph or dist")
+    _check_dist_args(args, parser)
     if args.device == "cuda":
         import torch
 
@@ -577,6 +591,42 @@ def _check_hetero_args(args: argparse.Namespace, parser: argparse.ArgumentParser
         parser.error(f"--sampler {args.sampler}: {what}; it samples with --sampler neighbor")
 
 
+def _check_dist_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """--mode dist needs a partition folder whose part count divides the ranks."""
+    if args.mode != "dist":
+        if args.part_dir is not None:
+            parser.error("--part-dir applies to --mode dist")
+        return
+    if args.part_dir is None:
+        parser.error("--mode dist needs --part-dir DIR (write one with `gnnsys partition`)")
+    from gnnsys.distributed.partition import PartitionError, read_meta
+
+    try:
+        parts = int(read_meta(args.part_dir)["num_parts"])
+    except (PartitionError, OSError) as err:
+        parser.error(f"--part-dir: {err}")
+    world = args.nproc * args.nnodes
+    if "RANK" in os.environ:  # a worker: the launcher kept the launch flags
+        world = int(os.environ.get("WORLD_SIZE", world))
+    if world % parts:
+        parser.error(
+            f"--mode dist: {args.part_dir} has {parts} parts (one per machine) but --nnodes "
+            f"{args.nnodes} x --nproc {args.nproc} = {world} processes do not split evenly over them"
+        )
+    if args.model != "sage":
+        parser.error(f"--mode dist trains --model sage ({args.model}'s normalised edge weights "
+                     "need the whole graph)")  # fmt: skip
+    if args.sampler != "neighbor":
+        parser.error("--mode dist samples with --sampler neighbor")
+    if args.features != "host":
+        parser.error("--mode dist keeps each part's features on its machine (--features host)")
+
+
+def _local_dist(args: argparse.Namespace) -> bool:
+    """--mode dist with a local rendezvous: every "machine" is a process group on this box."""
+    return args.mode == "dist" and args.master_addr in ("127.0.0.1", "localhost")
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     if args.mode in ("pipe", "hybrid", "graph"):
         from gnnsys.trainer import train_parallel
@@ -584,7 +634,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         train_parallel(args)
         return 0
     world = args.nproc * args.nnodes
-    if args.mode == "ddp" and not args._worker and world >= 1 and "RANK" not in os.environ:
+    if args.mode in ("ddp", "dist") and not args._worker and "RANK" not in os.environ:
+        if _local_dist(args):  # N machines emulated here: one launcher, N x K processes
+            args.nproc, args.nnodes, args.node_rank = world, 1, 0
         return _launch_torchrun(args)
     from gnnsys.trainer import train
 
@@ -592,7 +644,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-_LAUNCH_FLAGS = ("--nproc", "--nnodes", "--node-rank", "--master-addr", "--master-port")
+_LAUNCH_FLAGS = ("--nproc", "--nproc-per-node", "--nnodes", "--node-rank", "--master-addr",
+                 "--master-port")  # fmt: skip
 
 
 def _launch_torchrun(args: argparse.Namespace) -> int:

@@ -1,0 +1,186 @@
+"""``gnnsys train --mode dist``: mini-batch training where each machine holds one part.
+
+N machines x K processes (N = the partition's parts; rank r is on machine r // K, as torchrun
+numbers ranks node by node): the ranks of machine m all serve part m (its files are memory-mapped,
+so the K processes share one copy in the page cache), and the processes with the same local rank
+form one exchange group of N ranks, one per part, in which they sample and fetch. The model is
+DDP over every rank. Seeds are dealt exactly as ``--mode ddp`` deals them (one shared shuffle
+of the training nodes, strided over ranks), so with the same seed the run trains on the batches
+one machine's ``--mode ddp --nproc N*K`` trains on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Tuple
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from gnnsys.distributed.exchange import Exchange
+from gnnsys.distributed.features import dist_feature_store
+from gnnsys.distributed.graph import DistGraph, DistNeighborSampler
+
+DIST_MODELS = ("sage",)
+DIST_TIMEOUT_S = 120.0  # an exchange waits this long for a stalled machine, then fails
+
+
+def exchange_groups(per_machine: int, world: int, timeout_s: float) -> Exchange:
+    """This rank's ``Exchange``: ranks ``k, k + K, k + 2K, ...`` (K = ``per_machine``) form
+    group k, one rank per machine in machine order (every rank creates every group, in the
+    same order, as torch.distributed requires)."""
+    from datetime import timedelta
+
+    mine = None
+    k_mine = dist.get_rank() % per_machine
+    for k in range(per_machine):
+        g = dist.new_group(list(range(k, world, per_machine)),
+                           timeout=timedelta(seconds=timeout_s))  # fmt: skip
+        if k == k_mine:
+            mine = g
+    return Exchange(mine)
+
+
+def only_own_part_open(part_dir: Path, part: int) -> List[str]:
+    """Files of other parts' folders this process has open or mapped (Linux ``/proc``); empty
+    when it holds only its own part, as it must."""
+    root = str(part_dir.resolve())
+    own = f"part-{part:04d}"
+    seen = set()
+    try:
+        with open("/proc/self/maps") as f:
+            seen.update(line.split(maxsplit=5)[-1].strip() for line in f if root in line)
+        for fd in os.listdir("/proc/self/fd"):
+            try:
+                seen.add(os.readlink(f"/proc/self/fd/{fd}"))
+            except OSError:
+                continue
+    except OSError:  # not Linux: nothing to check
+        return []
+    return sorted(
+        p for p in seen if p.startswith(root + "/part-") and not p.startswith(f"{root}/{own}/")
+    )
+
+
+class DistTask:
+    """The ``--mode dist`` counterpart of the trainer's ``NodeTask``: GraphSAGE (``GNNStack``)
+    on DGL-semantics batches of a ``DistNeighborSampler``, features and labels from
+    ``DistTable``s, evaluated by sampling the val/test nodes (every rank a share).
+
+    Example:
+        >>> task = DistTask(args, torch.device("cpu"), rank, world)
+    """
+
+    collective_eval = True
+
+    def __init__(self, args: argparse.Namespace, device: torch.device, rank: int, world: int):
+        from gnnsys.distributed.partition import PartitionBook, check_parts
+        from gnnsys.nn.models import GNNStack
+
+        if args.model not in DIST_MODELS:
+            raise ValueError(
+                f"--mode dist trains --model {'|'.join(DIST_MODELS)}: {args.model}'s normalised "
+                "edge weights need the whole graph"
+            )
+        self.part_dir = Path(args.part_dir)
+        meta = check_parts(self.part_dir, PartitionBook.open(self.part_dir).num_parts)
+        machines = int(meta["num_parts"])
+        if world % machines:
+            raise ValueError(
+                f"{world} ranks do not split evenly over the {machines} parts of "
+                f"{self.part_dir} (one machine per part, the same processes on each)"
+            )
+        self.exchange = exchange_groups(world // machines, world, DIST_TIMEOUT_S)
+        self.graph = DistGraph.open(self.part_dir, exchange=self.exchange)
+        part = self.graph.local
+        self.meta = meta
+        self.num_classes = int(meta["num_classes"])
+        self.model = GNNStack("sage", int(meta["feature_dim"]), args.hidden, self.num_classes,
+                              args.layers, dropout=args.dropout, norm="both",
+                              init="pyg").to(device)  # fmt: skip
+        self.name = f"sage x{args.layers}, part {self.graph.part} of {machines}"
+        self.sampler = DistNeighborSampler(self.graph, args.fanout, semantics="dgl")
+        self.features = dist_feature_store(self.graph, x=part.x, y=part.y)
+        self.train_idx = _all_ids(part.train, self.exchange)
+        self.val_idx = _all_ids(part.val, self.exchange)
+        self.test_idx = _all_ids(part.test, self.exchange)
+        self.args, self.device = args, device
+        self.rank, self.world = rank, world
+
+    def describe(self) -> Tuple[int, int]:
+        """(nodes, edges) of the whole graph, from the partition's metadata."""
+        return int(self.meta["num_nodes"]), int(self.meta["num_edges"])
+
+    def loader(self, seeds: torch.Tensor, epoch: int) -> Any:
+        """One epoch's Loader over this rank's seeds (prefetch 0: the consumer thread runs the
+        exchanges, so stopping early cannot leave a half-run collective behind)."""
+        from gnnsys.loaders import Loader
+
+        loader = Loader(self.sampler, seeds, batch_size=self.args.batch_size, shuffle=False,
+                        seed=self.args.seed, features=self.features, labels="y",
+                        feature_names=["x"], prefetch=0,
+                        device=self.device if self.device.type == "cuda" else None)  # fmt: skip
+        loader.set_epoch(epoch)
+        return loader
+
+    def batches(self, epoch: int, rank: int, world: int) -> Iterable[Any]:
+        """This rank's batches of ``epoch``: ``--mode ddp``'s strided shard of the shuffle."""
+        from gnnsys.trainer import _epoch_shard
+
+        return self.loader(_epoch_shard(self.train_idx, epoch, self.args.seed, rank, world), epoch)
+
+    def step(self, model: Any, batch: Any) -> Tuple[torch.Tensor, torch.Tensor]:
+        """(logits, labels) of the batch's seeds."""
+        from gnnsys.nn.models import layer_adjacencies
+
+        return model(layer_adjacencies(batch.subgraph), batch.x.float()), batch.y
+
+    @torch.no_grad()
+    def evaluate_accuracy(self, model: Any) -> Dict[str, float]:
+        """val_acc and test_acc over every rank's share of the val/test nodes, sampled with the
+        training fanout (collective: every rank calls it). Shares are padded to one length
+        with a repeated node that is not counted."""
+        model.eval()
+        counts = torch.zeros(4, dtype=torch.float64)  # val right, val seen, test right, seen
+        for j, ids in enumerate((self.val_idx, self.test_idx)):
+            share = ids[self.rank :: self.world]
+            length = -(-ids.numel() // self.world)
+            if length == 0:
+                continue
+            real = share.numel()
+            pad = share[:1].repeat(length - real) if real else ids[:1].repeat(length)
+            seen = 0
+            for batch in self.loader(torch.cat([share, pad]), 0):
+                logits, y = self.step(model, batch)
+                keep = min(max(real - seen, 0), y.numel())
+                counts[2 * j] += float((logits[:keep].argmax(-1).cpu() == y[:keep].cpu()).sum())
+                counts[2 * j + 1] += keep
+                seen += y.numel()
+        model.train()
+        dist.all_reduce(counts)
+        c = counts.tolist()
+        return {
+            "val_acc": c[0] / c[1] if c[1] else float("nan"),
+            "test_acc": c[2] / c[3] if c[3] else float("nan"),
+        }
+
+    def check_isolation(self) -> None:
+        """Fail if this process opened another part's files (each machine holds one part)."""
+        other = only_own_part_open(self.part_dir, self.graph.part)
+        if other:
+            raise RuntimeError(
+                f"rank {self.rank} (part {self.graph.part}) has other parts' files open: "
+                f"{other[:3]}"
+            )
+
+
+def _all_ids(mine: np.ndarray, ex: Exchange) -> torch.Tensor:
+    """Every part's ids (each part sends its own), sorted: the same tensor on every rank."""
+    got: List[Any] = [None] * ex.size
+    dist.all_gather_object(got, np.asarray(mine, np.int64), group=ex.group)
+    return (
+        torch.from_numpy(np.sort(np.concatenate(got))) if got else torch.zeros(0, dtype=torch.int64)
+    )
