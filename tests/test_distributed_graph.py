@@ -191,3 +191,14 @@ def test_errors():
 
     order, counts = split_by_owner(np.array([1, 0, 1, 2]), 3)
     assert order.tolist() == [1, 0, 2, 3] and counts.tolist() == [1, 2, 1]
+
+
+def test_node_split_equal_shares_owned_first():
+    from gnnsys.distributed.graph import node_split
+
+    node_part = np.array([0, 0, 0, 0, 1, 1, 2, 2, 2, 2])
+    ids = torch.tensor([9, 0, 1, 2, 3, 4, 8, 7, 6, 5])  # 10 ids over 3 parts: 3 each
+    shares = [node_split(ids, node_part, 3, p).tolist() for p in range(3)]
+    # own ids first; part 1 owns only 2 and gets part 0's surplus 3; part 2's surplus 6 and
+    # the 10 % 3 remainder are dropped
+    assert shares == [[0, 1, 2], [4, 5, 3], [9, 8, 7]]

@@ -14,7 +14,7 @@ remote sampling moves, without its servers.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -91,7 +91,13 @@ class DistGraph:
         if edge_weight is not None:
             self.edge_weight = np.ascontiguousarray(edge_weight, np.float64)
 
-    is_hetero = False  # typed graphs are not partitioned yet
+    # One node and one edge type (typed graphs are not partitioned yet), named as a
+    # homogeneous Graph's, so the loaders' fronts read a DistGraph as they read a Graph.
+    is_hetero = False
+    num_node_types = 1
+    num_edge_types = 1
+    node_types = ["_N"]
+    edge_types = [("_N", "_E", "_N")]
 
     def type_offsets(self) -> torch.Tensor:
         """int64 [2]: one node type holding every global id (as ``Graph.type_offsets``)."""
@@ -179,6 +185,10 @@ class DistNeighborSampler:
             raise TypeError(f"graph must be a DistGraph, got {type(graph).__name__}")
         check_choice("semantics", semantics, SEMANTICS)
         self.graph = graph
+        if isinstance(fanouts, np.ndarray) and fanouts.ndim == 2:  # a fronts' [hops, 1] matrix
+            if fanouts.shape[1] != 1:
+                raise ValueError(f"fanouts as a matrix must be [hops, 1], got {fanouts.shape}")
+            fanouts = fanouts[:, 0].tolist()
         self.fanouts = check_fanouts(fanouts, allow_empty=True)
         self.replace = bool(replace)
         self.weighted = bool(weighted)
@@ -286,6 +296,31 @@ class DistNeighborSampler:
         return dk.regroup(
             order, mine, np.ascontiguousarray(gp[:, 0]), np.ascontiguousarray(gp[:, 1])
         )
+
+
+def node_split(ids: Any, node_part: np.ndarray, num_parts: int, part: int) -> torch.Tensor:
+    """Part ``part``'s share of ``ids`` (e.g. the training nodes), owned nodes first: every part
+    gets ``len(ids) // num_parts`` ids, first its own (in ``ids`` order), then the surplus of
+    the parts that own more than their share, dealt out in part order. Every part gets the
+    same count (collective loaders need equal batch counts); the ``len(ids) % num_parts`` ids
+    left over are dropped. DistDGL's ``node_split(force_even=True)`` plays this role.
+
+    Example:
+        >>> seeds = node_split(train_idx, book.node_part, book.num_parts, rank)
+    """
+    ids_np = torch.as_tensor(ids).numpy().astype(np.int64, copy=False)
+    per = ids_np.shape[0] // num_parts
+    owner = np.asarray(node_part)[ids_np].astype(np.int64)
+    mine: List[np.ndarray] = []
+    surplus: List[np.ndarray] = []
+    for p in range(num_parts):
+        own = ids_np[owner == p]
+        mine.append(own[:per])
+        surplus.append(own[per:])
+    pool = np.concatenate(surplus) if surplus else np.empty(0, np.int64)
+    start = sum(per - m.shape[0] for m in mine[:part])
+    need = per - mine[part].shape[0]
+    return torch.from_numpy(np.concatenate([mine[part], pool[start : start + need]]))
 
 
 def _sums_per_rank(values: np.ndarray, counts: np.ndarray) -> np.ndarray:

@@ -295,6 +295,8 @@ class _PygDataView:
         fstore, gstore = data
         if self.weight_attr is not None:
             raise NotImplementedError(f"{who}: weight_attr with a (FeatureStore, GraphStore)")
+        if getattr(gstore, "dist_graph", None) is not None:
+            return self._from_partition(fstore, gstore, who)
         attrs = list(gstore.get_all_edge_attrs())
         tensor_attrs = list(fstore.get_all_tensor_attrs())
         if not attrs:
@@ -344,6 +346,23 @@ class _PygDataView:
         self.edge_keys = [[] for _ in self.graph.edge_types]
         self.node_other = [{} for _ in self.graph.node_types]
         self.edge_other = [{} for _ in self.graph.edge_types]
+
+    def _from_partition(self, fstore: Any, gstore: Any, who: str) -> None:
+        """``gnnsys.distributed.pyg_stores``: this machine's part; sampled across machines."""
+        tables = getattr(fstore, "tables", None)
+        if tables is None:
+            raise TypeError(
+                f"{who}: a gnnsys DistGraphStore pairs with its DistFeatureStore "
+                "(gnnsys.distributed.pyg.pyg_stores), got {type(fstore).__name__}"
+            )
+        from torch_geometric.data import Data
+
+        self.data_cls = Data
+        self.graph = gstore.dist_graph
+        self.num_nodes = self.graph.num_nodes
+        self.node_tables.update(tables)
+        self.node_keys, self.edge_keys = [[(k, k) for k in tables]], [[]]
+        self.node_other, self.edge_other = [{}], [{}]
 
     # -- input nodes
     def input_nodes(self, input_nodes: Any, who: str) -> Tuple[Optional[int], torch.Tensor, bool]:
@@ -628,6 +647,26 @@ def _fanouts(num_neighbors: Any, graph: Graph, who: str) -> np.ndarray:
         return fanout_matrix(list(values), graph, name="num_neighbors", allow_empty=True)
     except (TypeError, ValueError) as err:
         raise type(err)(f"{who}: {err}") from None
+
+
+def _partition_sampler(graph: Any, fanouts: np.ndarray, cls: Any, options: Dict[str, Any],
+                       replace: bool, subgraph_type: str, disjoint: bool, who: str) -> Any:  # fmt: skip
+    """The ``DistNeighborSampler`` of a partition's stores (PyG semantics), or a clear refusal
+    of what it does not sample."""
+    from gnnsys.distributed.graph import DistNeighborSampler
+    from gnnsys.loaders.neighbor import LaborSampler
+
+    if subgraph_type != "directional":
+        raise NotImplementedError(
+            f"{who}: subgraph_type={subgraph_type!r} over a partition (directional only)"
+        )
+    labor = cls is LaborSampler
+    if cls is not None and not labor:
+        raise NotImplementedError(f"{who}: {cls.__name__} over a partition")
+    if labor and (options.get("importance_sampling", 0) or options.get("batch_dependency", 1) > 1):
+        raise NotImplementedError(f"{who}: LABOR-i or batch_dependency over a partition")
+    return DistNeighborSampler(graph, fanouts, replace=replace, disjoint=disjoint, labor=labor,
+                               layer_dependency=bool(options.get("layer_dependency", False)))  # fmt: skip
 
 
 def _subgraph_type(subgraph_type: Any, directed: bool, who: str) -> str:
@@ -938,17 +977,21 @@ class NeighborLoader(_LoaderFront):
             cls = TemporalNeighborSampler
             options.update(view.times(time_attr, who), temporal_strategy=temporal_strategy)
             disjoint = True  # as PyG: temporal sampling is disjoint
-        self.node_sampler = sampler_on(
-            on,
-            view.graph,
-            fanouts,
-            cls,
-            **options,
-            replace=replace,
-            weighted=weight_attr is not None,
-            subgraph_type=sg_type,
-            disjoint=disjoint,
-        )
+        if getattr(view.graph, "exchange", None) is not None:  # gnnsys.distributed stores
+            self.node_sampler = _partition_sampler(view.graph, fanouts, cls, options, replace,
+                                                   sg_type, disjoint, who)  # fmt: skip
+        else:
+            self.node_sampler = sampler_on(
+                on,
+                view.graph,
+                fanouts,
+                cls,
+                **options,
+                replace=replace,
+                weighted=weight_attr is not None,
+                subgraph_type=sg_type,
+                disjoint=disjoint,
+            )
         if time_attr is not None:
             self._seed_time = _seed_times(self.node_sampler, seeds + offset, input_time, who)
             opts["seed_time"] = self._seed_time

@@ -1,0 +1,237 @@
+"""Partitioned multi-machine sampling: gnnsys.distributed against DistDGL 2.1, same box.
+
+Each "machine" is one process holding one part (graph and features); P machines run at once
+over gloo on localhost. Every machine loads batches of ``--batch-size`` of its training nodes
+(owned first, equal shares: ``node_split``), samples ``--fanout`` across the parts (DGL
+semantics, as DistDGL) and fetches the input nodes' features and the seeds' labels. Reported
+per machine: batches/s, and per batch the bytes each machine sent (sampling and features
+separately, from the exchanges' own counters) and all loopback bytes during the timed window
+(``/sys/class/net/lo``, the one measure both systems share). DistDGL runs from
+``benchmarks/peers/dist_dgl.py`` in the DGL environment of ../shared/peers, on the same graph
+folder and train nodes, rounds interleaved with gnnsys.
+
+Prints one JSON line per (round, system, parts), then a summary with ranges over rounds.
+
+Usage:
+    python benchmarks/distributed.py --graph mini --parts 1,2,4 --rounds 3
+    python benchmarks/distributed.py --graph tiny --parts 2 --rounds 1 --batches 5 --no-peer
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from loader_throughput import load, resolve_folder  # noqa: E402
+
+PEER_DGL_PYTHON = os.environ.get("GNNSYS_PEER_DGL", "/tmp/gnnsys-peers/dgl/bin/python")
+
+
+def loopback_bytes() -> int:
+    """Bytes sent over the loopback interface so far (0 where /sys has no counter)."""
+    try:
+        return int(Path("/sys/class/net/lo/statistics/tx_bytes").read_text())
+    except OSError:
+        return 0
+
+
+def partition_folder(folder: Path, parts: int, method: str, work: Path) -> Path:
+    """The gnnsys partition of the peers-format ``folder`` (made once per parts/method)."""
+    from gnnsys.datasets.dataset import Dataset
+    from gnnsys.distributed import partition
+    from gnnsys.graph import Graph
+
+    out = work / f"gnnsys-{folder.name}-{parts}-{method}"
+    if (out / "partition.json").is_file():
+        return out
+    g = load(folder)
+    n = g["x"].shape[0]
+    graph = Graph.from_edge_index(torch.from_numpy(np.stack([g["src"], g["dst"]])), n)
+    empty = torch.zeros(0, dtype=torch.int64)
+    ds = Dataset(name=folder.name, graph=graph, x=torch.from_numpy(g["x"]),
+                 y=torch.from_numpy(g["y"]), train_idx=torch.from_numpy(g["train_idx"]),
+                 val_idx=empty, test_idx=empty, num_classes=int(g["y"].max()) + 1)  # fmt: skip
+    t0 = time.perf_counter()
+    partition(ds, parts, out, method=method, seed=0)
+    print(f"partitioned {folder.name} into {parts} ({method}) in {time.perf_counter() - t0:.1f} s",
+          file=sys.stderr)  # fmt: skip
+    return out
+
+
+def _machine(rank: int, parts: int, port: int, folder: str, args: Dict[str, Any], out: str):
+    import torch.distributed as dist
+
+    from gnnsys.distributed.exchange import Exchange
+    from gnnsys.distributed.features import dist_feature_store
+    from gnnsys.distributed.graph import DistGraph, DistNeighborSampler, node_split
+    from gnnsys.distributed.task import _all_ids
+    from gnnsys.loaders import Loader
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=parts, timeout=datetime.timedelta(seconds=600))  # fmt: skip
+    ex = Exchange()
+    g = DistGraph.open(folder, exchange=ex)
+    store = dist_feature_store(g, x=g.local.x, y=g.local.y)
+    train = _all_ids(g.local.train, ex)
+    seeds = node_split(train, g.node_part, parts, rank)
+    need = (args["warmup"] + args["batches"]) * args["batch_size"]
+    if seeds.numel() < need:  # a short share: go round it again
+        seeds = seeds.repeat(-(-need // max(seeds.numel(), 1)))
+    fanout = [int(f) for f in args["fanout"].split(",")]
+    loader = Loader(DistNeighborSampler(g, fanout, semantics="dgl"), seeds[:need],
+                    batch_size=args["batch_size"], shuffle=True, seed=0, features=store,
+                    labels="y", feature_names=["x"])  # fmt: skip
+    it = iter(loader)
+    for _ in range(args["warmup"]):
+        next(it)
+    dist.barrier()
+    before = dict(ex.bytes_sent)
+    lo0 = loopback_bytes()
+    t0 = time.perf_counter()
+    nodes = 0
+    for _ in range(args["batches"]):
+        b = next(it)
+        nodes += int(b.subgraph.nodes.numel())
+    seconds = time.perf_counter() - t0
+    dist.barrier()
+    lo1 = loopback_bytes()
+    sent = {k: v - before.get(k, 0) for k, v in ex.bytes_sent.items()}
+    res = {
+        "rank": rank,
+        "batches_per_s": args["batches"] / seconds,
+        "input_nodes_per_batch": nodes / args["batches"],
+        "sample_bytes_per_batch": (sent.get("sample_request", 0) + sent.get("sample_reply", 0))
+        / args["batches"],
+        "feature_bytes_per_batch": (sent.get("feature_request", 0) + sent.get("features", 0))
+        / args["batches"],
+        "loopback_bytes": lo1 - lo0,
+    }
+    with open(f"{out}/machine{rank}.json", "w") as f:
+        json.dump(res, f)
+    dist.destroy_process_group()
+
+
+def run_gnnsys(folder: Path, parts: int, args: argparse.Namespace) -> Dict[str, Any]:
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    opts = {"warmup": args.warmup, "batches": args.batches, "batch_size": args.batch_size,
+            "fanout": args.fanout}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        mp.spawn(_machine, args=(parts, port, str(folder), opts, tmp), nprocs=parts)
+        wall = time.perf_counter() - t0
+        rows = [json.loads(Path(tmp, f"machine{r}.json").read_text()) for r in range(parts)]
+    total_batches = parts * args.batches
+    return {
+        "system": "gnnsys",
+        "batches_per_s_per_machine": [round(r["batches_per_s"], 2) for r in rows],
+        "input_nodes_per_batch": float(np.mean([r["input_nodes_per_batch"] for r in rows])),
+        "sample_bytes_per_batch": float(np.mean([r["sample_bytes_per_batch"] for r in rows])),
+        "feature_bytes_per_batch": float(np.mean([r["feature_bytes_per_batch"] for r in rows])),
+        "loopback_bytes_per_batch": rows[0]["loopback_bytes"] / total_batches,
+        "seconds": round(wall, 1),
+    }
+
+
+def run_distdgl(graph: Path, parts: int, args: argparse.Namespace) -> Optional[Dict[str, Any]]:
+    script = HERE / "peers" / "dist_dgl.py"
+    cmd = [PEER_DGL_PYTHON, str(script), str(graph), "--parts", str(parts), "--method",
+           args.method, "--batches", str(args.batches), "--batch-size", str(args.batch_size),
+           "--fanout", args.fanout, "--warmup", str(args.warmup),
+           "--workdir", str(Path(args.workdir) / f"distdgl-{graph.name}-{parts}-{args.method}")]  # fmt: skip
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    if res.returncode != 0:
+        print(f"DistDGL failed ({res.returncode}): {res.stderr[-2000:]}", file=sys.stderr)
+        return None
+    line = res.stdout.strip().splitlines()[-1]
+    return json.loads(line)
+
+
+def _range(values: List[float]) -> List[float]:
+    return [round(min(values), 3), round(max(values), 3)] if values else []
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--graph", default="mini", help="synthetic name or peers-format folder")
+    p.add_argument("--parts", default="1,2,4", help="machine counts, comma-separated")
+    p.add_argument("--method", default="metis", choices=("metis", "random"))
+    p.add_argument("--batches", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--fanout", default="15,10,5", help="first hop first (PyG order)")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--no-peer", action="store_true", help="gnnsys only")
+    p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "gnnsys-dist-bench"))
+    p.add_argument("--timeout", type=int, default=1800, help="seconds per DistDGL run")
+    args = p.parse_args(argv)
+    folder = resolve_folder(args.graph)
+    work = Path(args.workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    parts_list = [int(v) for v in args.parts.split(",")]
+    part_dirs = {P: partition_folder(folder, P, args.method, work) for P in parts_list}
+    common = {"graph": args.graph, "method": args.method, "fanout": args.fanout,
+              "batch_size": args.batch_size, "batches": args.batches}  # fmt: skip
+    rows: List[Dict[str, Any]] = []
+    for r in range(args.rounds):
+        for P in parts_list:
+            order = ["gnnsys", "distdgl"] if r % 2 == 0 else ["distdgl", "gnnsys"]
+            for system in order:
+                if system == "distdgl":
+                    if args.no_peer:
+                        continue
+                    row = run_distdgl(folder, P, args)
+                    if row is None:
+                        continue
+                    row = {"system": "distdgl", **row}
+                else:
+                    row = run_gnnsys(part_dirs[P], P, args)
+                row = {"round": r, "parts": P, **common, **row}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    summary: Dict[str, Any] = {"summary": True, **common}
+    for P in parts_list:
+        for system in ("gnnsys", "distdgl"):
+            sel = [x for x in rows if x["parts"] == P and x["system"] == system]
+            if not sel:
+                continue
+            bps = [v for x in sel for v in x["batches_per_s_per_machine"]]
+            summary[f"{system}_{P}_batches_per_s_per_machine"] = _range(bps)
+            lb = [x["loopback_bytes_per_batch"] for x in sel if "loopback_bytes_per_batch" in x]
+            summary[f"{system}_{P}_loopback_bytes_per_batch"] = _range(lb)
+        ratios = []
+        for r in range(args.rounds):
+            a = [x for x in rows if x["round"] == r and x["parts"] == P]
+            g = [x for x in a if x["system"] == "gnnsys"]
+            d = [x for x in a if x["system"] == "distdgl"]
+            if g and d:
+                ratios.append(float(np.mean(g[0]["batches_per_s_per_machine"]))
+                              / float(np.mean(d[0]["batches_per_s_per_machine"])))  # fmt: skip
+        if ratios:
+            summary[f"gnnsys_over_distdgl_{P}"] = _range(ratios)
+    summary["command"] = "python benchmarks/distributed.py " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
+    print(json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""PyG's remote backend over a partition: ``(FeatureStore, GraphStore)`` for one machine's part.
+
+PyG's loaders take a ``(FeatureStore, GraphStore)`` pair for data that does not live in one
+``Data``. ``pyg_stores(part_dir, exchange)`` gives that pair for this machine's part of a
+``gnnsys partition`` folder; ``gnnsys.loaders.pyg.NeighborLoader((feature_store, graph_store),
+num_neighbors, input_nodes=...)`` then samples across machines (``DistNeighborSampler``) and
+fetches features from their owners (``DistTable``), with PyG's batch contract. Every rank must
+iterate its loader in step with the others (equal batch counts: ``node_split``).
+
+The stores are read-only views: the graph store reports the whole graph's size and returns
+this part's in-edges (global ids) when asked for an edge index; a tensor read with an index is
+a collective fetch, without one it is this part's rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any, List, Optional, Tuple
+
+import torch
+from torch_geometric.data import EdgeAttr, FeatureStore, GraphStore, TensorAttr
+from torch_geometric.typing import EdgeTensorType
+
+from gnnsys.distributed.exchange import Exchange
+from gnnsys.distributed.features import DistTable
+from gnnsys.distributed.graph import DistGraph
+
+
+class DistGraphStore(GraphStore):
+    """A PyG ``GraphStore`` over one machine's part (``DistGraph``).
+
+    Example:
+        >>> fs, gs = pyg_stores("parts/", Exchange())
+        >>> gs.get_all_edge_attrs()[0].size  # the whole graph's (N, N)
+    """
+
+    def __init__(self, graph: DistGraph) -> None:
+        super().__init__()
+        self.dist_graph = graph
+
+    def get_all_edge_attrs(self) -> List[EdgeAttr]:
+        n = self.dist_graph.num_nodes
+        return [EdgeAttr(edge_type=None, layout="coo", is_sorted=False, size=(n, n))]
+
+    def _get_edge_index(self, edge_attr: EdgeAttr) -> Optional[EdgeTensorType]:
+        """This part's in-edges (global ids, ``(row=source, col=destination)``)."""
+        g = self.dist_graph
+        dst = torch.repeat_interleave(torch.from_numpy(g.owned),
+                                      torch.from_numpy(g.indptr).diff())  # fmt: skip
+        return torch.from_numpy(g.indices), dst
+
+    def _put_edge_index(self, edge_index: EdgeTensorType, edge_attr: EdgeAttr) -> bool:
+        raise NotImplementedError("a partition's graph store is read-only")
+
+    def _remove_edge_index(self, edge_attr: EdgeAttr) -> bool:
+        raise NotImplementedError("a partition's graph store is read-only")
+
+
+class DistFeatureStore(FeatureStore):
+    """A PyG ``FeatureStore`` of ``DistTable``s (node tables split over the machines).
+
+    Example:
+        >>> fs["x", None].shape  # this part's rows; fs.get_tensor(attr_name="x", index=ids)
+    """
+
+    def __init__(self, tables: dict) -> None:
+        super().__init__()
+        self.tables = tables
+
+    def get_all_tensor_attrs(self) -> List[TensorAttr]:
+        return [TensorAttr(group_name=None, attr_name=k) for k in self.tables]
+
+    def _get_tensor(self, attr: TensorAttr) -> Optional[torch.Tensor]:
+        table = self.tables.get(attr.attr_name)
+        if table is None:
+            return None
+        if attr.is_set("index") and attr.index is not None:
+            return table[torch.as_tensor(attr.index)]  # a collective fetch
+        return table.rows
+
+    def _get_tensor_size(self, attr: TensorAttr) -> Optional[Tuple[int, ...]]:
+        table = self.tables.get(attr.attr_name)
+        return None if table is None else table.shape
+
+    def _put_tensor(self, tensor: Any, attr: TensorAttr) -> bool:
+        raise NotImplementedError("a partition's feature store is read-only")
+
+    def _remove_tensor(self, attr: TensorAttr) -> bool:
+        raise NotImplementedError("a partition's feature store is read-only")
+
+
+def pyg_stores(
+    part_dir: Any, exchange: Optional[Exchange] = None, *, tables: Tuple[str, ...] = ("x", "y")
+) -> Tuple[DistFeatureStore, DistGraphStore]:
+    """(FeatureStore, GraphStore) of this rank's part of ``part_dir`` (rank = part in the
+    exchange's group; default: a new group of every rank), with the node ``tables`` the
+    partition holds.
+
+    Example:
+        >>> loader = NeighborLoader(pyg_stores("parts/"), num_neighbors=[15, 10],
+        ...                         input_nodes=seeds, batch_size=1024)
+    """
+    graph = DistGraph.open(part_dir, exchange=exchange or Exchange())
+    return (
+        DistFeatureStore({k: DistTable(graph, getattr(graph.local, k), k) for k in tables}),
+        DistGraphStore(graph),
+    )

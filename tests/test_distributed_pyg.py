@@ -1,0 +1,96 @@
+"""gnnsys.distributed.pyg: PyG's (FeatureStore, GraphStore) over a partition; the gnnsys
+NeighborLoader on them gives, on every machine, the batches of one machine's NeighborLoader."""
+
+import datetime
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from gnnsys.datasets import synthetic
+from gnnsys.distributed import partition
+
+pytest.importorskip("torch_geometric")
+
+OPTIONS = [{}, {"disjoint": True}, {"replace": True}]
+
+
+def _port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _seeds(rank):
+    return torch.arange(rank, 96, 2)
+
+
+def _run(rank, world, port, folder, out):
+    from gnnsys.distributed.pyg import pyg_stores
+    from gnnsys.loaders.pyg import LaborLoader, NeighborLoader
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=world, timeout=datetime.timedelta(seconds=60))  # fmt: skip
+    fs, gs = pyg_stores(folder)
+    got = []
+    for opts in OPTIONS:
+        loader = NeighborLoader((fs, gs), num_neighbors=[4, 2], input_nodes=_seeds(rank),
+                                batch_size=16, shuffle=True, seed=7, **opts)  # fmt: skip
+        got.append([b.to_dict() for b in loader])
+    loader = LaborLoader(
+        (fs, gs), num_neighbors=[4, 2], input_nodes=_seeds(rank), batch_size=16, seed=7
+    )
+    got.append([b.to_dict() for b in loader])
+    attrs = gs.get_all_edge_attrs()
+    torch.save(
+        {"batches": got, "size": attrs[0].size, "x": fs["x", None].shape}, f"{out}/{rank}.pt"
+    )
+    dist.destroy_process_group()
+
+
+def test_neighbor_loader_over_partition_stores(tmp_path):
+    from torch_geometric.data import Data
+
+    from gnnsys.loaders.pyg import LaborLoader, NeighborLoader
+
+    ds = synthetic("tiny")
+    folder = tmp_path / "parts"
+    partition(ds, 2, folder, method="random")
+    mp.spawn(_run, args=(2, _port(), str(folder), str(tmp_path)), nprocs=2)
+    data = Data(x=ds.x, y=ds.y, edge_index=ds.graph.to_edge_index())
+    for rank in range(2):
+        res = torch.load(tmp_path / f"{rank}.pt")
+        assert res["size"] == (ds.graph.num_nodes, ds.graph.num_nodes)
+        want = []
+        for opts in OPTIONS:
+            loader = NeighborLoader(data, num_neighbors=[4, 2], input_nodes=_seeds(rank),
+                                    batch_size=16, shuffle=True, seed=7, **opts)  # fmt: skip
+            want.append([b.to_dict() for b in loader])
+        loader = LaborLoader(
+            data, num_neighbors=[4, 2], input_nodes=_seeds(rank), batch_size=16, seed=7
+        )
+        want.append([b.to_dict() for b in loader])
+        for got_batches, want_batches in zip(res["batches"], want):
+            assert len(got_batches) == len(want_batches) == 3
+            for g, w in zip(got_batches, want_batches):
+                assert set(g) == set(w)
+                for k in w:
+                    same = torch.equal(g[k], w[k]) if torch.is_tensor(w[k]) else g[k] == w[k]
+                    assert same, k
+
+
+def test_refused_options(tmp_path):
+    from gnnsys.distributed.graph import DistGraph
+    from gnnsys.distributed.pyg import DistFeatureStore, DistGraphStore
+    from gnnsys.loaders.pyg import NeighborLoader
+
+    graph = DistGraph.__new__(DistGraph)  # no process group needed to reach the checks
+    graph.exchange, graph.num_nodes = object(), 10
+    stores = (DistFeatureStore({}), DistGraphStore(graph))
+    with pytest.raises(NotImplementedError, match="subgraph_type='induced' over a partition"):
+        NeighborLoader(stores, num_neighbors=[2], subgraph_type="induced")
+    with pytest.raises(NotImplementedError, match="read-only"):
+        stores[1].put_edge_index(torch.zeros(2, 1, dtype=torch.long), edge_type=None,
+                                 layout="coo", size=(10, 10))  # fmt: skip
