@@ -59,9 +59,9 @@ class DistTable:
         ids_np = torch.as_tensor(ids).numpy()
         order, counts = split_by_owner(g.owner(ids_np), ex.size)
         asked, asked_counts = ex.alltoallv(
-            torch.from_numpy(np.ascontiguousarray(ids_np[order])), counts, "feature_request"
+            torch.from_numpy(ids_np[order].astype(g.wire_dtype)), counts, "feature_request"
         )
-        local = torch.from_numpy(g.local_rows(asked.numpy()))
+        local = torch.from_numpy(g.local_rows(asked.numpy().astype(np.int64)))
         mine = gather_rows(self.rows, local)
         got, _ = ex.alltoallv(mine, asked_counts, "features", recv_counts=counts)
         out = torch.empty_like(got)

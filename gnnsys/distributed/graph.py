@@ -8,8 +8,8 @@ picks in frontier order. Hence a batch is bitwise the one ``NeighborSampler`` gi
 graph for the same seeds and key, whatever the number of parts (tests check 1, 2 and 3).
 
 One hop costs four all-to-alls (request counts, requests, reply counts, replies); the frontier
-ids go out once and each owner answers with (source, edge id) pairs: the same bytes DistDGL's
-remote sampling moves, without its servers.
+ids go out once and each owner answers with (source, edge id) pairs, int32 when the graph's ids
+fit (DistDGL's remote sampling answers with int64 (source, destination, edge id) triples).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from gnnsys._checks import check_choice, check_ids
 from gnnsys.distributed import _kernels as dk
@@ -87,6 +88,11 @@ class DistGraph:
                 f"the node -> part map names part {int(self.node_part.max())} but the group has "
                 f"{self.num_parts} ranks (one per part)"
             )
+        # ids on the wire: int32 when every node and edge id of every part fits (half the
+        # bytes); the largest edge id is agreed on by all ranks (one small all-reduce)
+        top = torch.tensor([int(self.edge_ids.max(initial=0)), self.num_nodes - 1])
+        dist.all_reduce(top, op=dist.ReduceOp.MAX, group=exchange.group)
+        self.wire_dtype = np.int32 if int(top.max()) < 2**31 else np.int64
         self.edge_weight = None
         if edge_weight is not None:
             self.edge_weight = np.ascontiguousarray(edge_weight, np.float64)
@@ -265,27 +271,28 @@ class DistNeighborSampler:
         g = self.graph
         ex = g.exchange
         order, counts = split_by_owner(g.owner(front), ex.size)
-        req = np.empty((front.shape[0], 2 if self.disjoint else 1), np.int64)
+        wire = g.wire_dtype
+        req = np.empty((front.shape[0], 2 if self.disjoint else 1), wire)
         req[:, 0] = front[order]
         if self.disjoint:
             req[:, 1] = ftree[order]
         got, got_counts = ex.alltoallv(torch.from_numpy(req), counts, "sample_request")
         asked = got.numpy()
-        dst = np.ascontiguousarray(asked[:, 0])
-        dtree = np.ascontiguousarray(asked[:, 1]) if self.disjoint else _NO_TREE
+        dst = asked[:, 0].astype(np.int64)
+        dtree = asked[:, 1].astype(np.int64) if self.disjoint else _NO_TREE
         off, src, eid = dk.draw_owned(
             g.indptr, g.indices, g.edge_ids, self._weights, self._cumw, g.local_rows(dst), dst,
             dtree, f, self.replace, self.weighted, ekey, self.labor, lkey,
         )  # fmt: skip
         # Reply: per request its pick count, then the picks (source, edge id) per requester.
-        per_req = np.diff(off)
+        per_req = np.diff(off).astype(np.int32)  # a pick count fits: at most a degree
         reply_counts, _ = ex.alltoallv(
             torch.from_numpy(per_req), got_counts, "sample_reply", recv_counts=counts
         )
         ends = np.cumsum(got_counts)
         picks_per_rank = np.diff(off[np.concatenate(([0], ends))])
-        mine = reply_counts.numpy()
-        picks = np.stack([src, eid], axis=1)
+        mine = reply_counts.numpy().astype(np.int64)
+        picks = np.stack([src.astype(wire), eid.astype(wire)], axis=1)
         got_picks, _ = ex.alltoallv(
             torch.from_numpy(picks),
             picks_per_rank,
@@ -293,9 +300,7 @@ class DistNeighborSampler:
             recv_counts=_sums_per_rank(mine, counts),
         )
         gp = got_picks.numpy()
-        return dk.regroup(
-            order, mine, np.ascontiguousarray(gp[:, 0]), np.ascontiguousarray(gp[:, 1])
-        )
+        return dk.regroup(order, mine, gp[:, 0].astype(np.int64), gp[:, 1].astype(np.int64))
 
 
 def node_split(ids: Any, node_part: np.ndarray, num_parts: int, part: int) -> torch.Tensor:
