@@ -85,16 +85,21 @@ def _machine(rank: int, parts: int, port: int, folder: str, args: Dict[str, Any]
                             world_size=parts, timeout=datetime.timedelta(seconds=600))  # fmt: skip
     ex = Exchange()
     g = DistGraph.open(folder, exchange=ex)
-    store = dist_feature_store(g, x=g.local.x, y=g.local.y)
+    cache = args["cache_rows"]
+    if cache == "halo":  # as many rows as this part's halo (1-hop in-neighbours elsewhere)
+        cache = int(g.local.halo.shape[0])
+    store = dist_feature_store(g, x=g.local.x, y=g.local.y, cache={"x": int(cache)})
     train = _all_ids(g.local.train, ex)
     seeds = node_split(train, g.node_part, parts, rank)
     need = (args["warmup"] + args["batches"]) * args["batch_size"]
     if seeds.numel() < need:  # a short share: go round it again
         seeds = seeds.repeat(-(-need // max(seeds.numel(), 1)))
     fanout = [int(f) for f in args["fanout"].split(",")]
+    # the box's cores shared by its machines (DistDGL's peer does the same with OMP threads)
+    threads = max(1, (os.cpu_count() or 1) // parts)
     loader = Loader(DistNeighborSampler(g, fanout, semantics="dgl"), seeds[:need],
                     batch_size=args["batch_size"], shuffle=True, seed=0, features=store,
-                    labels="y", feature_names=["x"])  # fmt: skip
+                    labels="y", feature_names=["x"], num_threads=threads)  # fmt: skip
     it = iter(loader)
     for _ in range(args["warmup"]):
         next(it)
@@ -125,14 +130,14 @@ def _machine(rank: int, parts: int, port: int, folder: str, args: Dict[str, Any]
     dist.destroy_process_group()
 
 
-def run_gnnsys(folder: Path, parts: int, args: argparse.Namespace) -> Dict[str, Any]:
+def run_gnnsys(folder: Path, parts: int, args: argparse.Namespace, cache: str) -> Dict[str, Any]:
     import torch.multiprocessing as mp
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     opts = {"warmup": args.warmup, "batches": args.batches, "batch_size": args.batch_size,
-            "fanout": args.fanout}  # fmt: skip
+            "fanout": args.fanout, "cache_rows": cache}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         mp.spawn(_machine, args=(parts, port, str(folder), opts, tmp), nprocs=parts)
@@ -179,6 +184,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--fanout", default="15,10,5", help="first hop first (PyG order)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--no-peer", action="store_true", help="gnnsys only")
+    p.add_argument("--cache-rows", default="0",
+                   help="gnnsys: other parts' feature rows each machine caches (an int, or "
+                   "'halo': its halo's size; one row set to 0 is also timed when nonzero)")  # fmt: skip
     p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "gnnsys-dist-bench"))
     p.add_argument("--timeout", type=int, default=1800, help="seconds per DistDGL run")
     args = p.parse_args(argv)
@@ -189,10 +197,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     part_dirs = {P: partition_folder(folder, P, args.method, work) for P in parts_list}
     common = {"graph": args.graph, "method": args.method, "fanout": args.fanout,
               "batch_size": args.batch_size, "batches": args.batches}  # fmt: skip
+    systems = ["gnnsys", "distdgl"]
+    if args.cache_rows != "0":
+        systems.insert(1, "gnnsys-cache")
     rows: List[Dict[str, Any]] = []
     for r in range(args.rounds):
         for P in parts_list:
-            order = ["gnnsys", "distdgl"] if r % 2 == 0 else ["distdgl", "gnnsys"]
+            order = systems if r % 2 == 0 else systems[::-1]
             for system in order:
                 if system == "distdgl":
                     if args.no_peer:
@@ -201,14 +212,18 @@ def main(argv: Optional[List[str]] = None) -> int:
                     if row is None:
                         continue
                     row = {"system": "distdgl", **row}
+                elif system == "gnnsys":
+                    row = run_gnnsys(part_dirs[P], P, args, "0")
                 else:
-                    row = run_gnnsys(part_dirs[P], P, args)
+                    row = run_gnnsys(part_dirs[P], P, args, args.cache_rows)
+                    row["system"] = "gnnsys-cache"
+                    row["cache_rows"] = args.cache_rows
                 row = {"round": r, "parts": P, **common, **row}
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     summary: Dict[str, Any] = {"summary": True, **common}
     for P in parts_list:
-        for system in ("gnnsys", "distdgl"):
+        for system in systems:
             sel = [x for x in rows if x["parts"] == P and x["system"] == system]
             if not sel:
                 continue
@@ -219,13 +234,16 @@ def main(argv: Optional[List[str]] = None) -> int:
         ratios = []
         for r in range(args.rounds):
             a = [x for x in rows if x["round"] == r and x["parts"] == P]
-            g = [x for x in a if x["system"] == "gnnsys"]
             d = [x for x in a if x["system"] == "distdgl"]
-            if g and d:
-                ratios.append(float(np.mean(g[0]["batches_per_s_per_machine"]))
-                              / float(np.mean(d[0]["batches_per_s_per_machine"])))  # fmt: skip
-        if ratios:
-            summary[f"gnnsys_over_distdgl_{P}"] = _range(ratios)
+            for system in systems[:-1]:
+                g = [x for x in a if x["system"] == system]
+                if g and d:
+                    ratios.append((system, float(np.mean(g[0]["batches_per_s_per_machine"]))
+                                   / float(np.mean(d[0]["batches_per_s_per_machine"]))))  # fmt: skip
+        for system in systems[:-1]:
+            mine = [v for s, v in ratios if s == system]
+            if mine:
+                summary[f"{system}_over_distdgl_{P}"] = _range(mine)
     summary["command"] = "python benchmarks/distributed.py " + " ".join(
         sys.argv[1:] if argv is None else argv
     )

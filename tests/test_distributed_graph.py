@@ -80,6 +80,15 @@ def _same_batches(rank, world, port, folder, out):
     y = DistTable(g, g.local.y, "y")
     ids = torch.randint(0, ds.graph.num_nodes, (64,), generator=torch.Generator().manual_seed(rank))
     rows_ok = torch.equal(x[ids], ds.x[ids]) and torch.equal(y[ids], ds.y[ids])
+    # a cache of other parts' hot rows: the same values, fewer bytes per fetch
+    sent = ex.bytes_sent["features"]
+    x[ids]
+    plain = ex.bytes_sent["features"] - sent
+    cached = DistTable(g, g.local.x, "x", cache_rows=200)
+    sent = ex.bytes_sent["features"]
+    rows_ok = rows_ok and torch.equal(cached[ids], ds.x[ids])
+    fewer = ex.bytes_sent["features"] - sent < plain or plain == 0
+    rows_ok = rows_ok and cached.cache_ids.shape[0] == 200 and fewer
     torch.save({"diffs": diffs, "rows_ok": rows_ok, "stats": ex.stats()}, f"{out}/rank{rank}.pt")
     dist.destroy_process_group()
 

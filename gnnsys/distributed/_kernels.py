@@ -16,6 +16,7 @@ from numba import njit, prange
 
 from gnnsys.loaders._kernels import (
     _below,
+    _edge_at,
     _floyd,
     _grow,
     _hash_grow,
@@ -30,18 +31,17 @@ from gnnsys.loaders._kernels import (
 
 
 @njit(nogil=True, parallel=True, cache=True)
-def draw_owned(indptr, adj, edge_ids, weights, cumw, local, dst, tree, f, replace, weighted,
-               ekey, labor, lkey):  # fmt: skip
+def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, local, dst, tree, f, replace,
+               weighted, ekey, labor, lkey):  # fmt: skip
     """Draw fanout ``f`` in-edges of each requested destination from a part's CSC.
 
     ``local[i]`` is destination i's row in the part's CSC, ``dst[i]`` its global id and
     ``tree[i]`` its tree (empty: tree 0). ``adj`` holds global source ids and ``edge_ids`` the
-    global edge ids. ``ekey``: the hop's stream key (``hop_key``); ``labor``: LABOR-0 with
+    global edge ids, or (``packed``) ``edge_id << 32 | source`` in one int64 (as the loaders'). ``ekey``: the hop's stream key (``hop_key``); ``labor``: LABOR-0 with
     variate key ``lkey``. Returns (offsets [m+1], sources, edge ids), destination after
     destination, each in the single-machine kernel's draw order.
     """
     m = local.shape[0]
-    packed = False
     counts = np.zeros(m + 1, np.int64)
     for i in prange(m):
         k = local[i]
@@ -89,9 +89,7 @@ def draw_owned(indptr, adj, edge_ids, weights, cumw, local, dst, tree, f, replac
     src = np.empty(e, np.int64)
     eid = np.empty(e, np.int64)
     for j in prange(e):
-        p = pos[j]
-        src[j] = adj[p]
-        eid[j] = edge_ids[p]
+        src[j], eid[j] = _edge_at(adj, edge_ids, packed, pos[j])
     return counts, src, eid
 
 
@@ -176,3 +174,17 @@ def regroup(order, counts_sorted, src_sorted, eid_sorted):
             src[o + j] = src_sorted[a + j]
             eid[o + j] = eid_sorted[a + j]
     return offsets, src, eid
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def move_rows(src, src_idx, dst_idx, out):
+    """``out[dst_idx[i]] = src[src_idx[i]]`` (``src_idx`` empty: ``src[i]``) for 2-D word views
+    of rows: a fetch's rows land in request order without an intermediate copy."""
+    d = src.shape[1]
+    for i in prange(dst_idx.shape[0]):
+        r = np.int64(i)
+        if src_idx.shape[0] > 0:
+            r = np.int64(src_idx[i])
+        o = np.int64(dst_idx[i])
+        for j in range(d):
+            out[o, j] = src[r, j]

@@ -9,14 +9,16 @@ every rank fetches the same tables in the same order, once per batch.
 
 from __future__ import annotations
 
-from typing import Any, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
+from gnnsys.distributed._kernels import move_rows
 from gnnsys.distributed.exchange import split_by_owner
 from gnnsys.distributed.graph import DistGraph
-from gnnsys.features import FeatureStore, gather_rows
+from gnnsys.features import FeatureStore, _as_words, gather_rows
 
 
 class DistTable:
@@ -26,13 +28,17 @@ class DistTable:
         graph: the ``DistGraph`` (its owner map, local rows and exchange).
         rows: this part's rows, in ``graph.owned`` order (numpy, memmap or tensor).
         name: used in byte counts and messages.
+        cache_rows: also keep this many other parts' rows here: the sources this part's
+            in-edges name most often (its hottest halo), fetched once at construction. Their
+            values are the owners', so batches are unchanged; fewer rows travel per batch.
+            Collective: every rank caches (any number of rows) or none does (checked).
 
     Example:
-        >>> x = DistTable(dist_graph, part.x, "x")
+        >>> x = DistTable(dist_graph, part.x, "x", cache_rows=20_000)
         >>> x[torch.tensor([0, 5])].shape  # collective: every rank fetches at once
     """
 
-    def __init__(self, graph: DistGraph, rows: Any, name: str = "x") -> None:
+    def __init__(self, graph: DistGraph, rows: Any, name: str = "x", *, cache_rows: int = 0):
         if not isinstance(graph, DistGraph):
             raise TypeError(f"graph must be a DistGraph, got {type(graph).__name__}")
         if rows.shape[0] != graph.owned.shape[0]:
@@ -40,39 +46,113 @@ class DistTable:
                 f"table {name!r} of part {graph.part} has {rows.shape[0]} rows for "
                 f"{graph.owned.shape[0]} owned nodes"
             )
+        if isinstance(cache_rows, bool) or not isinstance(cache_rows, (int, np.integer)):
+            raise TypeError(f"cache_rows must be an int, got {cache_rows!r}")
+        if cache_rows < 0:
+            raise ValueError(f"cache_rows must be >= 0, got {cache_rows}")
         self.graph = graph
+        if graph.in_memory and isinstance(rows, np.memmap):  # this machine's rows, in RAM
+            rows = np.array(rows)
         self.rows = rows if isinstance(rows, torch.Tensor) else torch.from_numpy(np.asarray(rows))
         self.name = name
         self.shape: Tuple[int, ...] = (graph.num_nodes,) + tuple(self.rows.shape[1:])
         self.dtype = self.rows.dtype
+        self.cache_ids = np.empty(0, np.int64)
+        self._cache: Optional[torch.Tensor] = None
+        self._cache_of: Optional[np.ndarray] = None
+        self._fill_cache(int(cache_rows))
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def __repr__(self) -> str:
-        return f"DistTable({self.name!r}, shape={self.shape}, owned={self.rows.shape[0]})"
+        return (
+            f"DistTable({self.name!r}, shape={self.shape}, owned={self.rows.shape[0]}, "
+            f"cached={self.cache_ids.shape[0]})"
+        )
+
+    def _fill_cache(self, cache_rows: int) -> None:
+        g = self.graph
+        if g.exchange.size == 1:
+            return
+        on = int(cache_rows > 0)
+        agree = torch.tensor([on, -on])
+        dist.all_reduce(agree, op=dist.ReduceOp.MAX, group=g.exchange.group)
+        if int(agree[0]) != -int(agree[1]):  # the fill is a collective: all ranks or none
+            raise ValueError(
+                f"table {self.name!r}: some ranks cache other parts' rows and some do not "
+                "(cache_rows 0 on some); give every rank a cache or none"
+            )
+        if cache_rows == 0:
+            return
+        src = g.indices
+        away = src[g.owner(src) != g.part]
+        ids, refs = np.unique(away, return_counts=True)
+        hot = np.sort(ids[np.argsort(-refs, kind="stable")[:cache_rows]])
+        rows = self[torch.from_numpy(hot)]  # one fetch, before the cache is live
+        self.cache_ids, self._cache = hot, rows
+        self._cache_of = np.full(g.num_nodes, -1, np.int32)
+        self._cache_of[hot] = np.arange(hot.shape[0], dtype=np.int32)
 
     def __getitem__(self, ids: Any) -> torch.Tensor:
-        """Rows of global ids ``ids`` (validated by the ``FeatureStore``), in ``ids`` order."""
+        """Rows of global ids ``ids`` (validated by the ``FeatureStore``), in ``ids`` order.
+        This rank's own rows and its cached ones are copied in place; only the others travel."""
         g = self.graph
         ex = g.exchange
         ids_np = torch.as_tensor(ids).numpy()
-        order, counts = split_by_owner(g.owner(ids_np), ex.size)
+        owner = g.owner(ids_np)
+        out = torch.empty((ids_np.shape[0],) + tuple(self.rows.shape[1:]), dtype=self.rows.dtype)
+        mine = owner == ex.rank
+        own = np.flatnonzero(mine)
+        _move(self.rows, g.local_rows(ids_np[own]), own, out)
+        if ex.size == 1:
+            return out
+        if self._cache_of is not None:
+            slot = self._cache_of[ids_np]
+            hit = np.flatnonzero(slot >= 0)  # (never this rank's own rows)
+            _move(self._cache, slot[hit].astype(np.int64), hit, out)
+            need = np.flatnonzero(~mine & (slot < 0))
+        else:
+            need = np.flatnonzero(~mine)
+        order, send = split_by_owner(owner[need], ex.size)
+        away = need[order]
         asked, asked_counts = ex.alltoallv(
-            torch.from_numpy(ids_np[order].astype(g.wire_dtype)), counts, "feature_request"
+            torch.from_numpy(ids_np[away].astype(g.wire_dtype)), send, "feature_request"
         )
         local = torch.from_numpy(g.local_rows(asked.numpy().astype(np.int64)))
-        mine = gather_rows(self.rows, local)
-        got, _ = ex.alltoallv(mine, asked_counts, "features", recv_counts=counts)
-        out = torch.empty_like(got)
-        out[torch.from_numpy(order)] = got
+        got, _ = ex.alltoallv(gather_rows(self.rows, local), asked_counts, "features",
+                              recv_counts=send)  # fmt: skip
+        _move(got, _NO_ROWS, away, out)
         return out
 
 
-def dist_feature_store(graph: DistGraph, **tables: Any) -> FeatureStore:
-    """A ``FeatureStore`` of ``DistTable``s from this part's rows, one per keyword.
+_NO_ROWS = np.empty(0, np.int64)
+
+
+def _move(src: torch.Tensor, src_idx: np.ndarray, dst_idx: np.ndarray, out: torch.Tensor) -> None:
+    """``out[dst_idx] = src[src_idx]`` (``src_idx`` empty: all of ``src`` in order), by the
+    parallel row kernel when the rows have a word view, else by torch."""
+    if dst_idx.shape[0] == 0:
+        return
+    s, o = _as_words(src), _as_words(out)
+    if s is not None and o is not None and s.dtype == o.dtype:
+        move_rows(s, src_idx, dst_idx, o)
+        return
+    rows = src[torch.from_numpy(src_idx)] if src_idx.shape[0] else src
+    out.index_copy_(0, torch.from_numpy(dst_idx), rows)
+
+
+def dist_feature_store(graph: DistGraph, *, cache: Optional[dict] = None, **tables: Any):
+    """A ``FeatureStore`` of ``DistTable``s from this part's rows, one per keyword;
+    ``cache`` maps a table name to its ``cache_rows``.
 
     Example:
-        >>> store = dist_feature_store(g, x=part.x, y=part.y)
+        >>> store = dist_feature_store(g, x=part.x, y=part.y, cache={"x": 20_000})
     """
-    return FeatureStore({k: DistTable(graph, v, k) for k, v in tables.items()})
+    cache = cache or {}
+    unknown = set(cache) - set(tables)
+    if unknown:
+        raise ValueError(f"cache names {sorted(unknown)}, which are not tables here")
+    return FeatureStore(
+        {k: DistTable(graph, v, k, cache_rows=cache.get(k, 0)) for k, v in tables.items()}
+    )

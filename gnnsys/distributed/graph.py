@@ -28,6 +28,7 @@ from gnnsys.loaders.base import KeyLike, SampledSubgraph, key_int
 from gnnsys.loaders.neighbor import SEMANTICS, check_fanouts
 
 _NO_TREE = np.empty(0, np.int64)
+_DENSE_LOCAL_MAX = 1 << 28  # nodes up to which a part keeps a dense global -> row map
 
 
 class DistGraph:
@@ -42,6 +43,8 @@ class DistGraph:
         part: this part's number; it is served by rank ``part`` of the exchange's group.
         edge_weight: optional float [e] weights of the in-edges.
         exchange: the ``Exchange`` (its group has one rank per part).
+        in_memory: copy the CSC into RAM in the sampler's layout (default); False samples the
+            given (e.g. memory-mapped) arrays in place.
 
     Example:
         >>> g = DistGraph.open("parts/", exchange=Exchange())
@@ -60,11 +63,13 @@ class DistGraph:
         exchange: Exchange,
         edge_weight: Any = None,
         num_edges: Optional[int] = None,
+        in_memory: bool = True,
     ) -> None:
         self.owned = np.ascontiguousarray(owned, np.int64)
         self.indptr = np.ascontiguousarray(indptr, np.int64)
         self.indices = np.ascontiguousarray(indices, np.int64)
         self.edge_ids = np.ascontiguousarray(edge_ids, np.int64)
+        self.in_memory = bool(in_memory)
         self.node_part = np.asarray(node_part)
         self.part = int(part)
         self.exchange = exchange
@@ -93,6 +98,24 @@ class DistGraph:
         top = torch.tensor([int(self.edge_ids.max(initial=0)), self.num_nodes - 1])
         dist.all_reduce(top, op=dist.ReduceOp.MAX, group=exchange.group)
         self.wire_dtype = np.int32 if int(top.max()) < 2**31 else np.int64
+        # The sampler's layout: fresh (huge-page backed) arrays, source and edge id packed in
+        # one int64 when both fit (one random read per pick), as the loaders' CSC; a part kept
+        # mapped (in_memory=False, for parts beyond RAM) is read in place.
+        self.packed = in_memory and int(top.max()) < 2**31
+        if self.packed:
+            self.adj = (self.edge_ids << 32) | self.indices
+            self.indptr = np.array(self.indptr)
+        elif in_memory:
+            self.adj = np.array(self.indices)
+            self.indptr = np.array(self.indptr)
+        else:
+            self.adj = self.indices
+        # global -> owned row: a dense map (4 bytes a node) up to 2^28 nodes, else a binary
+        # search in ``owned``
+        self._local_of: Optional[np.ndarray] = None
+        if self.num_nodes <= _DENSE_LOCAL_MAX:
+            self._local_of = np.full(self.num_nodes, -1, np.int32)
+            self._local_of[self.owned] = np.arange(n, dtype=np.int32)
         self.edge_weight = None
         if edge_weight is not None:
             self.edge_weight = np.ascontiguousarray(edge_weight, np.float64)
@@ -110,9 +133,12 @@ class DistGraph:
         return torch.tensor([0, self.num_nodes], dtype=torch.int64)
 
     @classmethod
-    def open(cls, path: Any, *, exchange: Exchange, part: Optional[int] = None) -> DistGraph:
+    def open(
+        cls, path: Any, *, exchange: Exchange, part: Optional[int] = None, in_memory: bool = True
+    ) -> DistGraph:
         """Open part ``part`` (default: this rank) of the partition folder ``path``, reading only
-        that part's files (``gnnsys partition`` writes the folder)."""
+        that part's files (``gnnsys partition`` writes the folder). ``in_memory``: copy the
+        part's CSC into RAM in the sampler's layout (False: sample the mapped files in place)."""
         from gnnsys.distributed.partition import PartitionBook, load_part
 
         book = PartitionBook.open(path)
@@ -133,6 +159,7 @@ class DistGraph:
             exchange=exchange,
             edge_weight=getattr(lp, "edge_weight", None),
             num_edges=book.meta.get("num_edges"),
+            in_memory=in_memory,
         )
         g.local = lp
         g.book = book
@@ -145,10 +172,14 @@ class DistGraph:
     def local_rows(self, ids: np.ndarray) -> np.ndarray:
         """Row of each owned global id in this part's arrays; an id it does not own is an error
         (a request from a rank with another partitioning)."""
-        rows = np.searchsorted(self.owned, ids)
-        bad = (rows >= self.owned.shape[0]) | (self.owned[np.minimum(rows, len(self.owned) - 1)]
-                                                 != ids)  # fmt: skip
-        if self.owned.shape[0] == 0 or bad.any():
+        if self._local_of is not None:
+            rows = self._local_of[ids].astype(np.int64)
+            bad = rows < 0
+        else:
+            rows = np.searchsorted(self.owned, ids)
+            last = max(len(self.owned) - 1, 0)
+            bad = (rows >= self.owned.shape[0]) | (self.owned[np.minimum(rows, last)] != ids)
+        if ids.shape[0] and (self.owned.shape[0] == 0 or bad.any()):
             v = int(ids[np.flatnonzero(bad)[0]]) if bad.any() else int(ids[0])
             raise ValueError(
                 f"part {self.part} was asked for node {v}, which it does not own: the ranks "
@@ -281,8 +312,8 @@ class DistNeighborSampler:
         dst = asked[:, 0].astype(np.int64)
         dtree = asked[:, 1].astype(np.int64) if self.disjoint else _NO_TREE
         off, src, eid = dk.draw_owned(
-            g.indptr, g.indices, g.edge_ids, self._weights, self._cumw, g.local_rows(dst), dst,
-            dtree, f, self.replace, self.weighted, ekey, self.labor, lkey,
+            g.indptr, g.adj, g.edge_ids, g.packed, self._weights, self._cumw, g.local_rows(dst),
+            dst, dtree, f, self.replace, self.weighted, ekey, self.labor, lkey,
         )  # fmt: skip
         # Reply: per request its pick count, then the picks (source, edge id) per requester.
         per_req = np.diff(off).astype(np.int32)  # a pick count fits: at most a degree

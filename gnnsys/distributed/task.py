@@ -109,6 +109,12 @@ class DistTask:
         self.test_idx = _all_ids(part.test, self.exchange)
         self.args, self.device = args, device
         self.rank, self.world = rank, world
+        if not args.threads:  # the cores of this box shared by its ranks (prefetch 0: this thread)
+            import numba
+
+            local = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+            numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS,
+                                             (os.cpu_count() or 1) // local)))  # fmt: skip
 
     def describe(self) -> Tuple[int, int]:
         """(nodes, edges) of the whole graph, from the partition's metadata."""
