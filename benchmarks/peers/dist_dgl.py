@@ -34,6 +34,7 @@ Bytes: loopback carries everything, so /sys/class/net/lo tx/rx are read around t
 (``ss -tinp``: bytes_sent of the sockets our processes own, payload only) split our own traffic
 into cross-machine bytes (what a real network would carry) and same-machine bytes.
 """
+
 import argparse
 import json
 import os
@@ -59,14 +60,25 @@ def parse_args(argv=None):
     p.add_argument("--batches", type=int, default=50, help="timed batches per trainer")
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--fanout", default="15,10,5", help="PyG order: first hop first")
-    p.add_argument("--workdir", default=None, help="partitions + run files (default /tmp/distdgl-<graph>)")
+    p.add_argument(
+        "--workdir", default=None, help="partitions + run files (default /tmp/distdgl-<graph>)"
+    )
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--timeout", type=float, default=900, help="seconds for the whole distributed run")
-    p.add_argument("--omp-threads", type=int, default=None,
-                   help="OMP threads per trainer (default max(1, cores // parts // 2), as launch.py "
-                        "gives cores // 2 per machine); servers get 1 as launch.py's default")
-    p.add_argument("--no-isolation", action="store_true",
-                   help="do not give each machine its own /dev/shm (only valid with --parts 1)")
+    p.add_argument(
+        "--timeout", type=float, default=900, help="seconds for the whole distributed run"
+    )
+    p.add_argument(
+        "--omp-threads",
+        type=int,
+        default=None,
+        help="OMP threads per trainer (default max(1, cores // parts // 2), as launch.py "
+        "gives cores // 2 per machine); servers get 1 as launch.py's default",
+    )
+    p.add_argument(
+        "--no-isolation",
+        action="store_true",
+        help="do not give each machine its own /dev/shm (only valid with --parts 1)",
+    )
     # internal roles
     p.add_argument("--_machine", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--_role", default=None, help=argparse.SUPPRESS)
@@ -79,6 +91,7 @@ def _pdeathsig():
     """preexec_fn: the child gets SIGKILL when its parent dies (no orphans if we are killed)."""
     try:
         import ctypes
+
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except Exception:
         pass
@@ -118,8 +131,9 @@ def lo_bytes():
 def ss_snapshot():
     """{(local, peer): (pid or None, bytes_sent)} for all established TCP sockets."""
     try:
-        out = subprocess.run(["ss", "-tinpHO", "state", "established"], capture_output=True,
-                             text=True, timeout=20).stdout
+        out = subprocess.run(
+            ["ss", "-tinpHO", "state", "established"], capture_output=True, text=True, timeout=20
+        ).stdout
     except Exception as e:  # ss missing: no per-socket numbers
         log("ss failed:", e)
         return None
@@ -133,11 +147,11 @@ def ss_snapshot():
         pid = None
         i = line.find("pid=")
         if i >= 0:
-            pid = int(line[i + 4:].split(",")[0])
+            pid = int(line[i + 4 :].split(",")[0])
         sent = 0
         i = line.find("bytes_sent:")
         if i >= 0:
-            sent = int(line[i + 11:].split()[0])
+            sent = int(line[i + 11 :].split()[0])
         socks[(local, peer)] = (pid, sent)
     return socks
 
@@ -164,20 +178,26 @@ def ss_split(before, after, pid2machine):
 # launcher
 # --------------------------------------------------------------------------------------------
 def partition(args, part_dir):
+    import dgl
     import numpy as np
     import torch
-    import dgl
 
     cfg = os.path.join(part_dir, GRAPH_NAME + ".json")
     if os.path.exists(cfg) and os.path.exists(os.path.join(part_dir, "orig_nid.npy")):
         log(f"reusing partition {cfg}")
         return cfg, None
-    load = lambda k: np.load(os.path.join(args.graph, k + ".npy"))
+
+    def load(k):
+        return np.load(os.path.join(args.graph, k + ".npy"))
+
     x, y, src, dst = load("x"), load("y"), load("src"), load("dst")
     n = x.shape[0]
     tpath = os.path.join(args.graph, "train_idx.npy")
-    train_idx = np.load(tpath) if os.path.exists(tpath) else \
-        np.random.default_rng(0).permutation(n)[: min(200_000, n)]
+    train_idx = (
+        np.load(tpath)
+        if os.path.exists(tpath)
+        else np.random.default_rng(0).permutation(n)[: min(200_000, n)]
+    )
     g = dgl.graph((torch.from_numpy(src), torch.from_numpy(dst)), num_nodes=n)
     del src, dst
     g.ndata["feat"] = torch.from_numpy(x)
@@ -188,8 +208,15 @@ def partition(args, part_dir):
     log(f"graph: {n} nodes, {g.num_edges()} edges, {x.shape[1]} features, {len(train_idx)} train")
     t0 = time.perf_counter()
     orig_nid, _ = dgl.distributed.partition_graph(
-        g, GRAPH_NAME, args.parts, part_dir, part_method=args.method,
-        balance_ntypes=mask, balance_edges=True, return_mapping=True)
+        g,
+        GRAPH_NAME,
+        args.parts,
+        part_dir,
+        part_method=args.method,
+        balance_ntypes=mask,
+        balance_edges=True,
+        return_mapping=True,
+    )
     secs = time.perf_counter() - t0
     np.save(os.path.join(part_dir, "orig_nid.npy"), orig_nid.numpy())
     with open(os.path.join(part_dir, "partition_seconds.txt"), "w") as f:
@@ -201,13 +228,19 @@ def partition(args, part_dir):
 def check_isolation(args):
     if args.no_isolation:
         if args.parts > 1:
-            sys.exit("--no-isolation with --parts > 1 would let the servers overwrite each other's "
-                     "shared memory (same names); refusing")
+            sys.exit(
+                "--no-isolation with --parts > 1 would let the servers overwrite each other's "
+                "shared memory (same names); refusing"
+            )
         return []
-    base = ["unshare", "--mount", "--propagation", "private"] if os.geteuid() == 0 else \
-        ["unshare", "--user", "--map-root-user", "--mount", "--propagation", "private"]
-    r = subprocess.run(base + ["sh", "-c", "mount -t tmpfs tmpfs /dev/shm"],
-                       capture_output=True, text=True)
+    base = (
+        ["unshare", "--mount", "--propagation", "private"]
+        if os.geteuid() == 0
+        else ["unshare", "--user", "--map-root-user", "--mount", "--propagation", "private"]
+    )
+    r = subprocess.run(
+        base + ["sh", "-c", "mount -t tmpfs tmpfs /dev/shm"], capture_output=True, text=True
+    )
     if r.returncode != 0:
         msg = f"cannot give each machine a private /dev/shm ({' '.join(base)}): {r.stderr.strip()}"
         if args.parts > 1:
@@ -228,6 +261,7 @@ def launcher(args):
     part_dir = os.path.join(os.path.abspath(workdir), f"{args.method}-p{args.parts}")
     os.makedirs(part_dir, exist_ok=True)
     import dgl
+
     version = dgl.__version__
     cfg, psecs = partition(args, part_dir)
     if psecs is None:
@@ -249,13 +283,33 @@ def launcher(args):
         for i in range(P):
             f.write(f"127.0.0.1 {ports[i]}\n")
     with open(os.path.join(rundir, "env.json"), "w") as f:
-        json.dump({"part_config": cfg, "ip_config": ip_config, "master_port": ports[P],
-                   "server_ports": ports[:P]}, f)
+        json.dump(
+            {
+                "part_config": cfg,
+                "ip_config": ip_config,
+                "master_port": ports[P],
+                "server_ports": ports[:P],
+            },
+            f,
+        )
 
-    passthrough = [args.graph, "--parts", str(P), "--method", args.method,
-                   "--batches", str(args.batches), "--batch-size", str(args.batch_size),
-                   "--fanout", args.fanout, "--warmup", str(args.warmup),
-                   "--_rundir", rundir]
+    passthrough = [
+        args.graph,
+        "--parts",
+        str(P),
+        "--method",
+        args.method,
+        "--batches",
+        str(args.batches),
+        "--batch-size",
+        str(args.batch_size),
+        "--fanout",
+        args.fanout,
+        "--warmup",
+        str(args.warmup),
+        "--_rundir",
+        rundir,
+    ]
     if args.omp_threads:
         passthrough += ["--omp-threads", str(args.omp_threads)]
     machines = []
@@ -274,8 +328,15 @@ def launcher(args):
             cmd = isolation + [sys.executable, HERE] + passthrough + ["--_machine", str(i)]
             if isolation:
                 cmd += ["--_hostns", os.readlink("/proc/self/ns/mnt")]
-            machines.append(subprocess.Popen(cmd, start_new_session=True, preexec_fn=_pdeathsig,
-                                             stdout=sys.stderr, stderr=sys.stderr))
+            machines.append(
+                subprocess.Popen(
+                    cmd,
+                    start_new_session=True,
+                    preexec_fn=_pdeathsig,
+                    stdout=sys.stderr,
+                    stderr=sys.stderr,
+                )
+            )
         deadline = time.time() + args.timeout
         while time.time() < deadline:
             codes = [m.poll() for m in machines]
@@ -301,9 +362,14 @@ def launcher(args):
     r0 = res[0]
     total = P * args.batches
     out = {
-        "system": "distdgl", "version": version, "parts": P, "method": args.method,
-        "graph": args.graph, "fanout": [int(f) for f in args.fanout.split(",")],
-        "batch_size": args.batch_size, "batches_per_client": args.batches,
+        "system": "distdgl",
+        "version": version,
+        "parts": P,
+        "method": args.method,
+        "graph": args.graph,
+        "fanout": [int(f) for f in args.fanout.split(",")],
+        "batch_size": args.batch_size,
+        "batches_per_client": args.batches,
         "batches_per_s_per_machine": [round(r["batches_per_s"], 3) for r in res],
         "batches_per_s_total": round(total / r0["window_s"], 3),
         "input_nodes_per_batch": round(sum(r["input_nodes_per_batch"] for r in res) / P, 1),
@@ -312,11 +378,13 @@ def launcher(args):
         "loopback_bytes_per_batch": round(r0["lo_tx"] / total),
         "loopback_rx_bytes_per_batch": round(r0["lo_rx"] / total),
         "loopback_note": "all loopback traffic of the box during the timed window (barriers and "
-                         "any other job on the box included), divided by all trainers' batches",
-        "tcp_cross_machine_bytes_per_batch":
-            None if r0.get("ss_cross") is None else round(r0["ss_cross"] / total),
-        "tcp_same_machine_bytes_per_batch":
-            None if r0.get("ss_same") is None else round(r0["ss_same"] / total),
+        "any other job on the box included), divided by all trainers' batches",
+        "tcp_cross_machine_bytes_per_batch": None
+        if r0.get("ss_cross") is None
+        else round(r0["ss_cross"] / total),
+        "tcp_same_machine_bytes_per_batch": None
+        if r0.get("ss_same") is None
+        else round(r0["ss_same"] / total),
         "partid_per_client": [r["partid"] for r in res],
         "local_seed_fraction": [round(r["local_seed_fraction"], 4) for r in res],
         "seeds_per_client": [r["num_seeds"] for r in res],
@@ -341,31 +409,75 @@ def machine(args):
         # only ever mount inside our own mount namespace (unshare), never over the host's /dev/shm
         if os.readlink("/proc/self/ns/mnt") == args._hostns:
             sys.exit(f"machine {i}: not in a private mount namespace; refusing to mount /dev/shm")
-        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", "/dev/shm"],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "mode=1777", "tmpfs", "/dev/shm"],
+            capture_output=True,
+            text=True,
+        )
         if r.returncode != 0 and P > 1:
             sys.exit(f"machine {i}: mount tmpfs on /dev/shm failed: {r.stderr.strip()}")
     ncpu = os.cpu_count() or 1
     omp = args.omp_threads or max(1, ncpu // P // 2)
     common = {
-        "DGL_DIST_MODE": "distributed", "DGL_NUM_SAMPLER": "0", "DGL_NUM_CLIENT": str(P),
-        "DGL_CONF_PATH": env_info["part_config"], "DGL_IP_CONFIG": env_info["ip_config"],
-        "DGL_NUM_SERVER": "1", "DGL_GRAPH_FORMAT": "csc", "DGL_GROUP_ID": "0",
+        "DGL_DIST_MODE": "distributed",
+        "DGL_NUM_SAMPLER": "0",
+        "DGL_NUM_CLIENT": str(P),
+        "DGL_CONF_PATH": env_info["part_config"],
+        "DGL_IP_CONFIG": env_info["ip_config"],
+        "DGL_NUM_SERVER": "1",
+        "DGL_GRAPH_FORMAT": "csc",
+        "DGL_GROUP_ID": "0",
     }
     senv = dict(os.environ, **common, DGL_ROLE="server", DGL_SERVER_ID=str(i), OMP_NUM_THREADS="1")
-    cenv = dict(os.environ, **common, DGL_ROLE="client", OMP_NUM_THREADS=str(omp),
-                MASTER_ADDR="127.0.0.1", MASTER_PORT=str(env_info["master_port"]),
-                RANK=str(i), WORLD_SIZE=str(P), LOCAL_RANK="0", DISTDGL_MACHINE_ID=str(i))
-    base = [sys.executable, HERE, args.graph, "--parts", str(P), "--method", args.method,
-            "--batches", str(args.batches), "--batch-size", str(args.batch_size),
-            "--fanout", args.fanout, "--warmup", str(args.warmup), "--_rundir", rundir,
-            "--_machine", str(i)]
+    cenv = dict(
+        os.environ,
+        **common,
+        DGL_ROLE="client",
+        OMP_NUM_THREADS=str(omp),
+        MASTER_ADDR="127.0.0.1",
+        MASTER_PORT=str(env_info["master_port"]),
+        RANK=str(i),
+        WORLD_SIZE=str(P),
+        LOCAL_RANK="0",
+        DISTDGL_MACHINE_ID=str(i),
+    )
+    base = [
+        sys.executable,
+        HERE,
+        args.graph,
+        "--parts",
+        str(P),
+        "--method",
+        args.method,
+        "--batches",
+        str(args.batches),
+        "--batch-size",
+        str(args.batch_size),
+        "--fanout",
+        args.fanout,
+        "--warmup",
+        str(args.warmup),
+        "--_rundir",
+        rundir,
+        "--_machine",
+        str(i),
+    ]
     slog = open(os.path.join(rundir, f"server{i}.log"), "w")
     clog = open(os.path.join(rundir, f"client{i}.log"), "w")
-    server = subprocess.Popen(base + ["--_role", "server"], env=senv, stdout=slog,
-                              stderr=subprocess.STDOUT, preexec_fn=_pdeathsig)
-    client = subprocess.Popen(base + ["--_role", "client"], env=cenv, stdout=clog,
-                              stderr=subprocess.STDOUT, preexec_fn=_pdeathsig)
+    server = subprocess.Popen(
+        base + ["--_role", "server"],
+        env=senv,
+        stdout=slog,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_pdeathsig,
+    )
+    client = subprocess.Popen(
+        base + ["--_role", "client"],
+        env=cenv,
+        stdout=clog,
+        stderr=subprocess.STDOUT,
+        preexec_fn=_pdeathsig,
+    )
     with open(os.path.join(rundir, f"pids{i}.json"), "w") as f:
         json.dump({"server": server.pid, "client": client.pid, "machine": i}, f)
     rc = client.wait()
@@ -387,14 +499,15 @@ def machine(args):
 # --------------------------------------------------------------------------------------------
 def server(args):
     import dgl
+
     dgl.distributed.initialize(os.environ["DGL_IP_CONFIG"])  # runs the server; never returns
 
 
 def client(args):
-    import numpy as np
-    import torch
     import dgl
     import dgl.distributed.rpc_client as rpc_client
+    import numpy as np
+    import torch
 
     mid, P = int(os.environ["DISTDGL_MACHINE_ID"]), args.parts
     # All machines share 127.0.0.1, so DGL's own lookup would make every trainer machine 0.
@@ -405,23 +518,32 @@ def client(args):
     g = dgl.distributed.DistGraph(GRAPH_NAME)
     pb = g.get_partition_book()
     partid = int(pb.partid)
-    print(f"trainer rank {rank} machine {mid} partid {partid} dgl rank "
-          f"{dgl.distributed.rpc.get_rank()} local nodes {g.local_partition.num_nodes()}",
-          file=sys.stderr, flush=True)
+    print(
+        f"trainer rank {rank} machine {mid} partid {partid} dgl rank "
+        f"{dgl.distributed.rpc.get_rank()} local nodes {g.local_partition.num_nodes()}",
+        file=sys.stderr,
+        flush=True,
+    )
     if partid != mid:
         raise SystemExit(f"trainer {mid} is not co-located with its partition (partid {partid})")
     seeds = dgl.distributed.node_split(g.ndata["train_mask"], pb, force_even=True)
-    local_seed_fraction = float((pb.nid2partid(seeds) == partid).float().mean()) if len(seeds) else 0.0
+    local_seed_fraction = (
+        float((pb.nid2partid(seeds) == partid).float().mean()) if len(seeds) else 0.0
+    )
     fanout = [int(f) for f in args.fanout.split(",")][::-1]  # DGL: input layer first
     torch.manual_seed(rank)
     loader = dgl.dataloading.DistNodeDataLoader(
-        g, seeds, dgl.dataloading.NeighborSampler(fanout), batch_size=args.batch_size,
-        shuffle=True, drop_last=False)
+        g,
+        seeds,
+        dgl.dataloading.NeighborSampler(fanout),
+        batch_size=args.batch_size,
+        shuffle=True,
+        drop_last=False,
+    )
 
     def batches():
         while True:
-            for b in loader:
-                yield b
+            yield from loader
 
     it = batches()
     # verify (outside timing) that the features served are the right rows of x.npy
@@ -437,8 +559,9 @@ def client(args):
         if w == 0:
             o = orig[inp.numpy()]
             idx = np.argsort(o)
-            verified = bool(np.array_equal(feat.numpy()[idx], x[o[idx]])) and \
-                bool(np.array_equal(lab.numpy(), y[orig[out.numpy()]]))
+            verified = bool(np.array_equal(feat.numpy()[idx], x[o[idx]])) and bool(
+                np.array_equal(lab.numpy(), y[orig[out.numpy()]])
+            )
             if not verified:
                 raise SystemExit(f"trainer {mid}: fetched features/labels do not match x.npy/y.npy")
     pids = {}
@@ -461,9 +584,17 @@ def client(args):
     t1 = time.perf_counter()
     torch.distributed.barrier()
     t2 = time.perf_counter()
-    res = {"rank": rank, "machine": mid, "partid": partid, "batches_per_s": args.batches / (t1 - t0),
-           "seconds": t1 - t0, "num_seeds": int(len(seeds)), "local_seed_fraction": local_seed_fraction,
-           "verified": verified, "omp_threads": torch.get_num_threads()}
+    res = {
+        "rank": rank,
+        "machine": mid,
+        "partid": partid,
+        "batches_per_s": args.batches / (t1 - t0),
+        "seconds": t1 - t0,
+        "num_seeds": int(len(seeds)),
+        "local_seed_fraction": local_seed_fraction,
+        "verified": verified,
+        "omp_threads": torch.get_num_threads(),
+    }
     if rank == 0:
         lo1, ss1 = lo_bytes(), ss_snapshot()
         res["window_s"] = t2 - t0
@@ -493,6 +624,7 @@ def main():
             # DGL's atexit exit_client() would wait forever in a barrier for the other trainers:
             # report and leave at once; the launcher then stops the other machines.
             import traceback
+
             traceback.print_exc()
             sys.stderr.flush()
             os._exit(e.code if isinstance(e, SystemExit) and isinstance(e.code, int) else 1)
