@@ -143,16 +143,22 @@ def _move(src: torch.Tensor, src_idx: np.ndarray, dst_idx: np.ndarray, out: torc
 
 
 def dist_feature_store(graph: DistGraph, *, cache: Optional[dict] = None, **tables: Any):
-    """A ``FeatureStore`` of ``DistTable``s from this part's rows, one per keyword;
-    ``cache`` maps a table name to its ``cache_rows``.
+    """A ``FeatureStore`` of ``DistTable``s, one per keyword: this part's rows, or a
+    ``DistTable`` (``graph.ndata``'s) whose rows are shared; ``cache`` maps a table name to its
+    ``cache_rows``. Collective (every rank builds the same store).
 
     Example:
-        >>> store = dist_feature_store(g, x=part.x, y=part.y, cache={"x": 20_000})
+        >>> store = dist_feature_store(g, x=g.ndata["x"], y=g.ndata["y"], cache={"x": 20_000})
     """
     cache = cache or {}
     unknown = set(cache) - set(tables)
     if unknown:
         raise ValueError(f"cache names {sorted(unknown)}, which are not tables here")
-    return FeatureStore(
-        {k: DistTable(graph, v, k, cache_rows=cache.get(k, 0)) for k, v in tables.items()}
-    )
+    out = {}
+    for k, v in tables.items():
+        c = cache.get(k, 0)
+        if isinstance(v, DistTable):  # e.g. graph.ndata's: share its rows, no copy
+            out[k] = v if not c else DistTable(graph, v.rows, k, cache_rows=c)
+        else:
+            out[k] = DistTable(graph, v, k, cache_rows=c)
+    return FeatureStore(out)

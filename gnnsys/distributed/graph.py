@@ -116,6 +116,7 @@ class DistGraph:
         if self.num_nodes <= _DENSE_LOCAL_MAX:
             self._local_of = np.full(self.num_nodes, -1, np.int32)
             self._local_of[self.owned] = np.arange(n, dtype=np.int32)
+        self._ndata: dict = {}
         self.edge_weight = None
         if edge_weight is not None:
             self.edge_weight = np.ascontiguousarray(edge_weight, np.float64)
@@ -163,7 +164,17 @@ class DistGraph:
         )
         g.local = lp
         g.book = book
+        from gnnsys.distributed.features import DistTable
+
+        # (every rank opens its part, so these collective constructions line up)
+        g._ndata = {k: DistTable(g, getattr(lp, k), k) for k in ("x", "y")}
         return g
+
+    @property
+    def ndata(self) -> dict:
+        """Node data as DGL's ``DistGraph.ndata``: name -> ``DistTable`` (``open`` puts the
+        part's ``x`` and ``y`` there; assign more, e.g. ``g.ndata["feat"] = g.ndata["x"]``)."""
+        return self._ndata
 
     def owner(self, ids: np.ndarray) -> np.ndarray:
         """The part (= rank) owning each global id."""

@@ -21,7 +21,6 @@ from torch_geometric.data import EdgeAttr, FeatureStore, GraphStore, TensorAttr
 from torch_geometric.typing import EdgeTensorType
 
 from gnnsys.distributed.exchange import Exchange
-from gnnsys.distributed.features import DistTable
 from gnnsys.distributed.graph import DistGraph
 
 
@@ -100,7 +99,7 @@ def pyg_stores(
         ...                         input_nodes=seeds, batch_size=1024)
     """
     graph = DistGraph.open(part_dir, exchange=exchange or Exchange())
-    return (
-        DistFeatureStore({k: DistTable(graph, getattr(graph.local, k), k) for k in tables}),
-        DistGraphStore(graph),
-    )
+    missing = [k for k in tables if k not in graph.ndata]
+    if missing:
+        raise ValueError(f"{part_dir} holds node tables {list(graph.ndata)}, not {missing}")
+    return DistFeatureStore({k: graph.ndata[k] for k in tables}), DistGraphStore(graph)

@@ -103,7 +103,8 @@ class DistTask:
                               init="pyg").to(device)  # fmt: skip
         self.name = f"sage x{args.layers}, part {self.graph.part} of {machines}"
         self.sampler = DistNeighborSampler(self.graph, args.fanout, semantics="dgl")
-        self.features = dist_feature_store(self.graph, x=part.x, y=part.y)
+        self.features = dist_feature_store(self.graph, x=self.graph.ndata["x"],
+                                           y=self.graph.ndata["y"])  # fmt: skip
         self.train_idx = _all_ids(part.train, self.exchange)
         self.val_idx = _all_ids(part.val, self.exchange)
         self.test_idx = _all_ids(part.test, self.exchange)

@@ -581,6 +581,8 @@ class _DglGraphView:
     ids within their type; the sampler works in the Graph's global ids (type offset + id).
     """
 
+    lazy_columns = True  # blocks read the parent's columns on demand (DGL's lazy features)
+
     def __init__(self, user_graph: Any, graph: Graph, by_eid: bool, idtype: torch.dtype) -> None:
         self.user_graph = user_graph
         self.graph = graph
@@ -843,6 +845,57 @@ class _DglGraphView:
         return sg, pos_map, weight is not None
 
 
+class _DistDglView(_DglGraphView):
+    """A ``gnnsys.distributed.DistGraph`` (this machine's part) as the DGL front sees it: one
+    node and edge type, node data in ``graph.ndata`` (``DistTable``s), edge ids global and
+    edge data absent. Blocks get no lazy parent columns: reading a column every rank did not
+    prefetch would start an exchange on one rank only (prefetch them instead)."""
+
+    lazy_columns = False
+
+    def __init__(self, dist_graph: Any, idtype: torch.dtype) -> None:
+        self.user_graph = dist_graph
+        self.graph = dist_graph
+        self.dgl_graph = None
+        self.edata_by_eid = True
+        self.idtype = idtype
+        self.typed = False
+        self.node_types = dist_graph.node_types
+        self.edge_types = dist_graph.edge_types
+        self.offsets = dist_graph.type_offsets()
+        self.num_nodes = dist_graph.num_nodes
+        self.num_edges = dist_graph.num_edges
+        self._cache = {}
+        self._lock = threading.Lock()
+        self.etype_of_csc = None
+
+    def ndata_of(self, t: int) -> Mapping[str, Any]:
+        return self.graph.ndata
+
+    def edata_of(self, e: int) -> Mapping[str, Any]:
+        return {}
+
+    def dgl_frames(self) -> None:
+        return None
+
+    def eid_of_pos(self, pos: torch.Tensor) -> torch.Tensor:
+        return pos  # the distributed sampler reports global edge ids
+
+    def eid_bound(self, e: int) -> int:
+        return int(self.num_edges or 0)
+
+    def sampling_graph(self, prob: Optional[str], mask: Optional[str]) -> Tuple[Any, Any, bool]:
+        if prob is not None or mask is not None:
+            raise NotImplementedError("prob / mask sampling over a partition (DistGraph)")
+        return self.graph, None, False
+
+    def pos_of_eid(self, e: int, eids: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError("edge seeds (edge prediction) over a partition (DistGraph)")
+
+    def find_edges(self, pos: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError("edge seeds (edge prediction) over a partition (DistGraph)")
+
+
 _VIEW_ATTR = "_gnnsys_dgl_view"
 
 
@@ -851,6 +904,10 @@ def _prepare_view(g: Any, idtype: Optional[torch.dtype] = None) -> _DglGraphView
     (a reference cycle the garbage collector frees), so loaders built per epoch share it."""
     if isinstance(g, _DglGraphView):
         return g
+    if _is_dist_graph(g):
+        if idtype not in (None, torch.int64):
+            raise ValueError("a DistGraph's ids are int64 (idtype=torch.int64)")
+        return _DistDglView(g, torch.int64)
     if isinstance(g, Graph):
         it = torch.int64 if idtype is None else idtype
         token: tuple = (it,) + tuple(
@@ -912,7 +969,14 @@ def _sampling_device(
     return None
 
 
+def _is_dist_graph(g: Any) -> bool:
+    """A ``gnnsys.distributed.DistGraph`` (without importing torch.distributed's users)."""
+    return type(g).__name__ == "DistGraph" and hasattr(g, "exchange")
+
+
 def _graph_device(g: Any) -> torch.device:
+    if _is_dist_graph(g):
+        return torch.device("cpu")
     if isinstance(g, Graph):
         return g.indptr.device
     if _is_dgl_graph(g):
@@ -1309,6 +1373,17 @@ def _resolve_names(spec: Any, arg: str, view: _DglGraphView, kind: str) -> List[
     return out
 
 
+def _dist_sampler(graph: Any, fanouts: np.ndarray, cfg: Any, labor: Dict[str, Any]) -> Any:
+    """The ``DistNeighborSampler`` of a DistGraph (DGL semantics), or a clear refusal."""
+    from gnnsys.distributed.graph import DistNeighborSampler
+
+    if labor and (labor["importance_sampling"] or labor["batch_dependency"] > 1):
+        raise NotImplementedError("LABOR-i or batch_dependency over a partition (DistGraph)")
+    return DistNeighborSampler(graph, fanouts, replace=cfg.replace, semantics="dgl",
+                               labor=bool(labor),
+                               layer_dependency=bool(labor.get("layer_dependency", False)))  # fmt: skip
+
+
 def _prefix_counts(sub: SampledSubgraph, num_types: int) -> torch.Tensor:
     """int64 [hops+2, T]: nodes of each type known after each hop (row h = before hop h+1)."""
     counts = sub.type_num_sampled_nodes
@@ -1344,16 +1419,21 @@ class _NodeCore:
                 "importance_sampling": getattr(cfg, "importance_sampling", 0),
                 "batch_dependency": getattr(cfg, "batch_dependency", 1),
             }
-        self.sampler = sampler_on(
-            sample_device,
-            sg,
-            fanouts,
-            cls=LaborCore if cfg.labor else None,
-            replace=cfg.replace,
-            weighted=weighted,
-            semantics="dgl",
-            **labor,
-        )
+        # a distributed sampler's batches are exchanges: the Loader runs them one at a time
+        self.collective = isinstance(view, _DistDglView)
+        if self.collective:
+            self.sampler = _dist_sampler(sg, fanouts, cfg, labor)
+        else:
+            self.sampler = sampler_on(
+                sample_device,
+                sg,
+                fanouts,
+                cls=LaborCore if cfg.labor else None,
+                replace=cfg.replace,
+                weighted=weighted,
+                semantics="dgl",
+                **labor,
+            )
         self.node_feats = _resolve_names(
             cfg.prefetch_node_feats, "prefetch_node_feats", view, "node"
         )
@@ -1521,8 +1601,12 @@ class _NodeCore:
                     num_dst,
                     src_ids=src_ids,
                     edge_ids=edge_ids,
-                    node_parent={nt: view.ndata_of(t) for t, nt in enumerate(ntypes)},
-                    edge_parent={et: view.edata_of(e) for e, et in enumerate(etypes)},
+                    node_parent={nt: view.ndata_of(t) for t, nt in enumerate(ntypes)}
+                    if view.lazy_columns
+                    else None,
+                    edge_parent={et: view.edata_of(e) for e, et in enumerate(etypes)}
+                    if view.lazy_columns
+                    else None,
                     edge_parent_ids=parent_rows,
                     idtype=view.idtype,
                     validate=False,
@@ -2036,6 +2120,11 @@ class DataLoader:
         is_edge = isinstance(graph_sampler, EdgePredictionSampler)
         what = "edge" if is_edge else "node"
         whole = getattr(graph_sampler, "make_core", None)  # Cluster-GCN, SAINT, ShaDow
+        if isinstance(view, _DistDglView) and (is_edge or whole is not None):
+            raise NotImplementedError(
+                f"{type(graph_sampler).__name__} over a partition (DistGraph): node-wise "
+                "NeighborSampler / LaborSampler only"
+            )
         flat_of = getattr(graph_sampler, "flat_indices", None) if whole else None
         flat = (flat_of or (_flat_edge_seeds if is_edge else _flat_node_seeds))(
             view, indices, "indices"
