@@ -83,13 +83,13 @@ def _machine(rank: int, parts: int, port: int, folder: str, args: Dict[str, Any]
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=parts, timeout=datetime.timedelta(seconds=600))  # fmt: skip
-    ex = Exchange()
-    g = DistGraph.open(folder, exchange=ex)
+    lanes = Exchange.lanes(args["lanes"])  # batches in flight per machine, one group each
+    g = DistGraph.open(folder, exchange=lanes)
     cache = args["cache_rows"]
     if cache == "halo":  # as many rows as this part's halo (1-hop in-neighbours elsewhere)
         cache = int(g.local.halo.shape[0])
-    store = dist_feature_store(g, x=g.local.x, y=g.local.y, cache={"x": int(cache)})
-    train = _all_ids(g.local.train, ex)
+    store = dist_feature_store(g, x=g.ndata["x"], y=g.ndata["y"], cache={"x": int(cache)})
+    train = _all_ids(g.local.train, lanes[0])
     seeds = node_split(train, g.node_part, parts, rank)
     need = (args["warmup"] + args["batches"]) * args["batch_size"]
     if seeds.numel() < need:  # a short share: go round it again
@@ -104,7 +104,7 @@ def _machine(rank: int, parts: int, port: int, folder: str, args: Dict[str, Any]
     for _ in range(args["warmup"]):
         next(it)
     dist.barrier()
-    before = dict(ex.bytes_sent)
+    before = g.bytes_sent()
     lo0 = loopback_bytes()
     t0 = time.perf_counter()
     nodes = 0
@@ -114,7 +114,7 @@ def _machine(rank: int, parts: int, port: int, folder: str, args: Dict[str, Any]
     seconds = time.perf_counter() - t0
     dist.barrier()
     lo1 = loopback_bytes()
-    sent = {k: v - before.get(k, 0) for k, v in ex.bytes_sent.items()}
+    sent = {k: v - before.get(k, 0) for k, v in g.bytes_sent().items()}
     res = {
         "rank": rank,
         "batches_per_s": args["batches"] / seconds,
@@ -137,7 +137,7 @@ def run_gnnsys(folder: Path, parts: int, args: argparse.Namespace, cache: str) -
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     opts = {"warmup": args.warmup, "batches": args.batches, "batch_size": args.batch_size,
-            "fanout": args.fanout, "cache_rows": cache}  # fmt: skip
+            "fanout": args.fanout, "cache_rows": cache, "lanes": args.lanes}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         mp.spawn(_machine, args=(parts, port, str(folder), opts, tmp), nprocs=parts)
@@ -184,6 +184,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--fanout", default="15,10,5", help="first hop first (PyG order)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--no-peer", action="store_true", help="gnnsys only")
+    p.add_argument("--lanes", type=int, default=1,
+                   help="gnnsys: batches in flight per machine (one process group each)")  # fmt: skip
     p.add_argument("--cache-rows", default="0",
                    help="gnnsys: other parts' feature rows each machine caches (an int, or "
                    "'halo': its halo's size; one row set to 0 is also timed when nonzero)")  # fmt: skip
@@ -196,7 +198,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parts_list = [int(v) for v in args.parts.split(",")]
     part_dirs = {P: partition_folder(folder, P, args.method, work) for P in parts_list}
     common = {"graph": args.graph, "method": args.method, "fanout": args.fanout,
-              "batch_size": args.batch_size, "batches": args.batches}  # fmt: skip
+              "batch_size": args.batch_size, "batches": args.batches, "lanes": args.lanes}  # fmt: skip
     systems = ["gnnsys", "distdgl"]
     if args.cache_rows != "0":
         systems.insert(1, "gnnsys-cache")

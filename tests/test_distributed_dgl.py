@@ -3,6 +3,7 @@ on every machine, the blocks one machine's DataLoader gives on the whole graph."
 
 import datetime
 import socket
+import threading
 
 import pytest
 import torch
@@ -91,7 +92,8 @@ def test_refused_over_a_partition():
     from gnnsys.loaders import dgl as dl
 
     g = DistGraph.__new__(DistGraph)  # no process group needed to reach the checks
-    g.exchange, g.num_nodes, g.num_edges, g._ndata = object(), 10, 20, {}
+    g._exchanges, g._lane = [object()], threading.local()
+    g.num_nodes, g.num_edges, g._ndata = 10, 20, {}
     sampler = dl.as_edge_prediction_sampler(dl.NeighborSampler([2]))
     with pytest.raises(NotImplementedError, match="over a partition"):
         dl.DataLoader(g, torch.arange(4), sampler, batch_size=2)

@@ -107,15 +107,15 @@ def test_batches_and_rows_match_one_machine(tmp_path, parts):
         assert sent["sample_request"] > 0 and sent["sample_reply"] > 0 and sent["features"] > 0
 
 
-def _loader_run(rank, world, port, folder, out):
+def _loader_run(rank, world, port, folder, out, lanes):
     from gnnsys.distributed.exchange import Exchange
     from gnnsys.distributed.features import dist_feature_store
     from gnnsys.distributed.graph import DistGraph, DistNeighborSampler
     from gnnsys.loaders import Loader
 
     _init(rank, world, port)
-    g = DistGraph.open(folder, exchange=Exchange())
-    store = dist_feature_store(g, x=g.local.x, y=g.local.y)
+    g = DistGraph.open(folder, exchange=Exchange.lanes(lanes))
+    store = dist_feature_store(g, x=g.ndata["x"], y=g.ndata["y"], cache={"x": 30})
     seeds = torch.arange(rank, 120, world)
     loader = Loader(DistNeighborSampler(g, [4, 2], semantics="dgl"), seeds, batch_size=16,
                     shuffle=True, seed=5, features=store, labels="y", num_threads=2)  # fmt: skip
@@ -124,16 +124,18 @@ def _loader_run(rank, world, port, folder, out):
     dist.destroy_process_group()
 
 
-def test_loader_drives_the_distributed_sampler(tmp_path):
+@pytest.mark.parametrize("lanes", [1, 2])
+def test_loader_drives_the_distributed_sampler(tmp_path, lanes):
     """The one Loader, its fetch stage and prefetch thread, over a DistNeighborSampler and
-    DistTables: the batches one machine's Loader makes from the same seeds."""
+    DistTables (with a cache; with two batches in flight on two lanes): the batches one
+    machine's Loader makes from the same seeds."""
     from gnnsys.features import FeatureStore
     from gnnsys.loaders import Loader
 
     ds = synthetic("tiny")
     folder = tmp_path / "parts"
     partition(ds, 2, folder, method="random")
-    mp.spawn(_loader_run, args=(2, _free_port(), str(folder), str(tmp_path)), nprocs=2)
+    mp.spawn(_loader_run, args=(2, _free_port(), str(folder), str(tmp_path), lanes), nprocs=2)
     for rank in range(2):
         got = torch.load(tmp_path / f"loader{rank}.pt")
         ref = Loader(NeighborSampler(ds.graph, [4, 2], semantics="dgl"),

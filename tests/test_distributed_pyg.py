@@ -3,6 +3,7 @@ NeighborLoader on them gives, on every machine, the batches of one machine's Nei
 
 import datetime
 import socket
+import threading
 
 import pytest
 import torch
@@ -87,7 +88,8 @@ def test_refused_options(tmp_path):
     from gnnsys.loaders.pyg import NeighborLoader
 
     graph = DistGraph.__new__(DistGraph)  # no process group needed to reach the checks
-    graph.exchange, graph.num_nodes = object(), 10
+    graph._exchanges, graph._lane = [object()], threading.local()
+    graph.num_nodes = 10
     stores = (DistFeatureStore({}), DistGraphStore(graph))
     with pytest.raises(NotImplementedError, match="subgraph_type='induced' over a partition"):
         NeighborLoader(stores, num_neighbors=[2], subgraph_type="induced")

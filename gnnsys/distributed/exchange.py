@@ -108,6 +108,18 @@ class Exchange:
                 f"a distributed run must stay up; restart the run. ({detail})"
             ) from err
 
+    @classmethod
+    def lanes(cls, count: int, ranks: Optional[list] = None,
+              timeout_s: Optional[float] = None) -> list:  # fmt: skip
+        """``count`` Exchanges over ``ranks`` (default: every rank), each its own group, for a
+        ``DistGraph`` with lanes. Every rank of the job calls it (torch's ``new_group`` rule).
+
+        Example:
+            >>> g = DistGraph.open("parts/", exchange=Exchange.lanes(2))
+        """
+        kwargs = {"timeout": timedelta(seconds=timeout_s)} if timeout_s else {}
+        return [cls(dist.new_group(ranks, **kwargs)) for _ in range(int(count))]
+
     def stats(self) -> Dict[str, Any]:
         """Bytes sent and exchanges so far, by kind (JSON-ready)."""
         return {"bytes_sent": dict(self.bytes_sent), "messages": dict(self.messages)}

@@ -14,6 +14,7 @@ fit (DistDGL's remote sampling answers with int64 (source, destination, edge id)
 
 from __future__ import annotations
 
+import threading
 from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -24,7 +25,7 @@ from gnnsys._checks import check_choice, check_ids
 from gnnsys.distributed import _kernels as dk
 from gnnsys.distributed.exchange import Exchange, split_by_owner
 from gnnsys.loaders import _kernels
-from gnnsys.loaders.base import KeyLike, SampledSubgraph, key_int
+from gnnsys.loaders.base import KeyLike, SampledSubgraph, SampleKey, key_int
 from gnnsys.loaders.neighbor import SEMANTICS, check_fanouts
 
 _NO_TREE = np.empty(0, np.int64)
@@ -42,7 +43,9 @@ class DistGraph:
         node_part: [N] the part of every global node id.
         part: this part's number; it is served by rank ``part`` of the exchange's group.
         edge_weight: optional float [e] weights of the in-edges.
-        exchange: the ``Exchange`` (its group has one rank per part).
+        exchange: the ``Exchange`` (its group has one rank per part), or a list of them over
+            the same ranks: lanes, so that several batches can be in flight at once (batch b
+            uses lane ``b % lanes``; the Loader runs one worker per lane, each in order).
         in_memory: copy the CSC into RAM in the sampler's layout (default); False samples the
             given (e.g. memory-mapped) arrays in place.
 
@@ -72,7 +75,14 @@ class DistGraph:
         self.in_memory = bool(in_memory)
         self.node_part = np.asarray(node_part)
         self.part = int(part)
-        self.exchange = exchange
+        lanes = list(exchange) if isinstance(exchange, (list, tuple)) else [exchange]
+        if not lanes or any(not isinstance(e, Exchange) for e in lanes):
+            raise TypeError("exchange must be an Exchange or a non-empty list of them")
+        if len({(e.rank, e.size) for e in lanes}) != 1:
+            raise ValueError("every lane's Exchange must span the same ranks")
+        self._exchanges = lanes
+        self._lane = threading.local()
+        exchange = lanes[0]
         self.num_parts = exchange.size
         self.num_nodes = int(self.node_part.shape[0])
         self.num_edges = num_edges
@@ -135,7 +145,7 @@ class DistGraph:
 
     @classmethod
     def open(
-        cls, path: Any, *, exchange: Exchange, part: Optional[int] = None, in_memory: bool = True
+        cls, path: Any, *, exchange: Any, part: Optional[int] = None, in_memory: bool = True
     ) -> DistGraph:
         """Open part ``part`` (default: this rank) of the partition folder ``path``, reading only
         that part's files (``gnnsys partition`` writes the folder). ``in_memory``: copy the
@@ -143,12 +153,14 @@ class DistGraph:
         from gnnsys.distributed.partition import PartitionBook, load_part
 
         book = PartitionBook.open(path)
-        if book.num_parts != exchange.size:
+        first = exchange[0] if isinstance(exchange, (list, tuple)) and exchange else exchange
+        size, rank = first.size, first.rank
+        if book.num_parts != size:
             raise ValueError(
-                f"{path} holds {book.num_parts} parts but the group has {exchange.size} ranks "
+                f"{path} holds {book.num_parts} parts but the group has {size} ranks "
                 "(one rank per part)"
             )
-        p = exchange.rank if part is None else int(part)
+        p = rank if part is None else int(part)
         lp = load_part(path, p)
         g = cls(
             owned=lp.owned,
@@ -169,6 +181,28 @@ class DistGraph:
         # (every rank opens its part, so these collective constructions line up)
         g._ndata = {k: DistTable(g, getattr(lp, k), k) for k in ("x", "y")}
         return g
+
+    @property
+    def exchange(self) -> Exchange:
+        """The Exchange of this thread's current lane (``use_lane``; lane 0 by default)."""
+        return self._exchanges[getattr(self._lane, "i", 0)]
+
+    @property
+    def lanes(self) -> int:
+        """How many batches may be in flight at once (one Exchange each)."""
+        return len(self._exchanges)
+
+    def use_lane(self, lane: int) -> None:
+        """Make this thread's exchanges go through lane ``lane`` (until it picks another)."""
+        self._lane.i = int(lane)
+
+    def bytes_sent(self) -> dict:
+        """Bytes this rank sent, by kind, summed over its lanes."""
+        total: dict = {}
+        for e in self._exchanges:
+            for k, v in e.bytes_sent.items():
+                total[k] = total.get(k, 0) + v
+        return total
 
     @property
     def ndata(self) -> dict:
@@ -216,6 +250,11 @@ class DistNeighborSampler:
     """
 
     collective = True
+
+    @property
+    def lanes(self) -> int:
+        """Batches the Loader may run at once (the graph's lanes), one worker each."""
+        return self.graph.lanes
 
     def __init__(
         self,
@@ -277,6 +316,12 @@ class DistNeighborSampler:
         ``generator``. Collective: see the class docstring."""
         g = self.graph
         seeds_t = check_ids("seeds", seeds, g.num_nodes, allow_empty=False)
+        if g.lanes > 1:  # batch b's exchanges (and its feature fetches) go through lane b % L
+            if not isinstance(generator, SampleKey):
+                raise TypeError(
+                    "a DistGraph with lanes needs SampleKey keys (lane = batch % lanes)"
+                )
+            g.use_lane(int(generator.batch) % g.lanes)
         key = key_int(generator)
         seeds_np = seeds_t.numpy()
         tree = np.arange(seeds_np.shape[0], dtype=np.int64) if self.disjoint else _NO_TREE

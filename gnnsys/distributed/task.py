@@ -26,22 +26,24 @@ from gnnsys.distributed.graph import DistGraph, DistNeighborSampler
 
 DIST_MODELS = ("sage",)
 DIST_TIMEOUT_S = 120.0  # an exchange waits this long for a stalled machine, then fails
+DIST_LANES = 2  # batches sampled ahead at once (each its own process group) while one trains
 
 
-def exchange_groups(per_machine: int, world: int, timeout_s: float) -> Exchange:
-    """This rank's ``Exchange``: ranks ``k, k + K, k + 2K, ...`` (K = ``per_machine``) form
-    group k, one rank per machine in machine order (every rank creates every group, in the
-    same order, as torch.distributed requires)."""
+def exchange_groups(per_machine: int, world: int, timeout_s: float, lanes: int = 1) -> list:
+    """This rank's Exchanges (one per lane): ranks ``k, k + K, k + 2K, ...`` (K =
+    ``per_machine``) form group k, one rank per machine in machine order. Every rank creates
+    every group, in the same order, as torch.distributed requires."""
     from datetime import timedelta
 
-    mine = None
+    mine = []
     k_mine = dist.get_rank() % per_machine
-    for k in range(per_machine):
-        g = dist.new_group(list(range(k, world, per_machine)),
-                           timeout=timedelta(seconds=timeout_s))  # fmt: skip
-        if k == k_mine:
-            mine = g
-    return Exchange(mine)
+    for _ in range(lanes):
+        for k in range(per_machine):
+            g = dist.new_group(list(range(k, world, per_machine)),
+                               timeout=timedelta(seconds=timeout_s))  # fmt: skip
+            if k == k_mine:
+                mine.append(Exchange(g))
+    return mine
 
 
 def only_own_part_open(part_dir: Path, part: int) -> List[str]:
@@ -93,8 +95,9 @@ class DistTask:
                 f"{world} ranks do not split evenly over the {machines} parts of "
                 f"{self.part_dir} (one machine per part, the same processes on each)"
             )
-        self.exchange = exchange_groups(world // machines, world, DIST_TIMEOUT_S)
-        self.graph = DistGraph.open(self.part_dir, exchange=self.exchange)
+        lanes = exchange_groups(world // machines, world, DIST_TIMEOUT_S, DIST_LANES)
+        self.exchange = lanes[0]
+        self.graph = DistGraph.open(self.part_dir, exchange=lanes)
         part = self.graph.local
         self.meta = meta
         self.num_classes = int(meta["num_classes"])
@@ -110,25 +113,23 @@ class DistTask:
         self.test_idx = _all_ids(part.test, self.exchange)
         self.args, self.device = args, device
         self.rank, self.world = rank, world
-        if not args.threads:  # the cores of this box shared by its ranks (prefetch 0: this thread)
-            import numba
-
-            local = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
-            numba.set_num_threads(max(1, min(numba.config.NUMBA_NUM_THREADS,
-                                             (os.cpu_count() or 1) // local)))  # fmt: skip
+        # sampling threads: --threads, else the cores of this box shared by its ranks
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+        self.threads = args.threads or max(1, (os.cpu_count() or 1) // local)
 
     def describe(self) -> Tuple[int, int]:
         """(nodes, edges) of the whole graph, from the partition's metadata."""
         return int(self.meta["num_nodes"]), int(self.meta["num_edges"])
 
     def loader(self, seeds: torch.Tensor, epoch: int) -> Any:
-        """One epoch's Loader over this rank's seeds (prefetch 0: the consumer thread runs the
-        exchanges, so stopping early cannot leave a half-run collective behind)."""
+        """One epoch's Loader over this rank's seeds: one worker per lane samples ahead while
+        the model trains. Every rank iterates it to the end (``batches`` cuts the seeds to
+        ``--max-batches`` instead of stopping early), so no exchange is left half-run."""
         from gnnsys.loaders import Loader
 
         loader = Loader(self.sampler, seeds, batch_size=self.args.batch_size, shuffle=False,
                         seed=self.args.seed, features=self.features, labels="y",
-                        feature_names=["x"], prefetch=0,
+                        feature_names=["x"], prefetch=2, num_threads=self.threads,
                         device=self.device if self.device.type == "cuda" else None)  # fmt: skip
         loader.set_epoch(epoch)
         return loader
@@ -137,7 +138,10 @@ class DistTask:
         """This rank's batches of ``epoch``: ``--mode ddp``'s strided shard of the shuffle."""
         from gnnsys.trainer import _epoch_shard
 
-        return self.loader(_epoch_shard(self.train_idx, epoch, self.args.seed, rank, world), epoch)
+        seeds = _epoch_shard(self.train_idx, epoch, self.args.seed, rank, world)
+        if self.args.max_batches:  # the same cut on every rank: the loader runs to its end
+            seeds = seeds[: self.args.max_batches * self.args.batch_size]
+        return self.loader(seeds, epoch)
 
     def step(self, model: Any, batch: Any) -> Tuple[torch.Tensor, torch.Tensor]:
         """(logits, labels) of the batch's seeds."""

@@ -1421,8 +1421,10 @@ class _NodeCore:
             }
         # a distributed sampler's batches are exchanges: the Loader runs them one at a time
         self.collective = isinstance(view, _DistDglView)
+        self.lanes = 1
         if self.collective:
             self.sampler = _dist_sampler(sg, fanouts, cfg, labor)
+            self.lanes = self.sampler.lanes
         else:
             self.sampler = sampler_on(
                 sample_device,

@@ -341,9 +341,12 @@ class Loader:
         """(worker threads, numba threads per worker)."""
         total = self.num_threads
         if getattr(self.sampler, "collective", False):
-            # A distributed sampler's exchanges are collectives: every rank must run its
-            # batches one at a time and in order, so one worker (prefetch still overlaps).
-            return 1, min(total, numba.config.NUMBA_NUM_THREADS)
+            # A distributed sampler's exchanges are collectives: every rank must run a lane's
+            # batches in the same order, so one worker per lane, batch b on lane b % lanes.
+            lanes = max(1, int(getattr(self.sampler, "lanes", 1)))
+            if _threading_layer() == "workqueue":  # one caller at a time: all lanes in turn
+                lanes = 1
+            return lanes, max(1, min(numba.config.NUMBA_NUM_THREADS, total // lanes))
         if _threading_layer() == "workqueue":  # not thread-safe: one caller at a time
             return 1, min(total, numba.config.NUMBA_NUM_THREADS)
         workers = max(1, min(total, num_batches))
@@ -398,10 +401,13 @@ class _Run:
         self.streams: List[Any] = [None] * workers
         if loader.device is not None and loader.device.type == "cuda":  # pragma: no cover - GPU
             self.streams = [torch.cuda.Stream(loader.device) for _ in range(workers)]
+        lanes = workers if getattr(loader.sampler, "collective", False) else 0
         for w in range(workers):
             t = threading.Thread(
-                target=self._work,
-                args=(per_worker, self.streams[w]),
+                target=self._work_lane if lanes else self._work,
+                args=(per_worker, self.streams[w], w, lanes)
+                if lanes
+                else (per_worker, self.streams[w]),
                 name=f"gnnsys-loader-{w}",
                 daemon=True,
             )
@@ -452,6 +458,29 @@ class _Run:
                 self.cond.notify_all()
                 if not res[0]:
                     return
+
+    def _work_lane(self, numba_threads: int, stream: Any, lane: int, lanes: int) -> None:
+        """A collective sampler's worker: batches ``lane, lane + lanes, ...``, in order (the
+        sampler sends batch b through its lane b % L; one worker may serve every lane)."""
+        numba.set_num_threads(numba_threads)
+        index = lane
+        while index < len(self.plan):
+            with self.cond:
+                while not self.stopped and index - self.consumed >= self.window:
+                    self.cond.wait()
+                if self.stopped:
+                    return
+            try:
+                out, event = self._produce(index, stream)
+                res = (True, out, event)
+            except BaseException as err:  # re-raised in the consumer
+                res = (False, err, None)
+            with self.cond:
+                self.results[index] = res
+                self.cond.notify_all()
+                if not res[0]:
+                    return
+            index += lanes
 
     # ------------------------------------------------------------------ consumer side
     def next(self) -> Any:
