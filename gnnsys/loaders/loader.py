@@ -448,16 +448,21 @@ class _Run:
                     return
                 index = self.next_task
                 self.next_task += 1
-            try:
-                out, event = self._produce(index, stream)
-                res = (True, out, event)
-            except BaseException as err:  # re-raised in the consumer
-                res = (False, err, None)
-            with self.cond:
-                self.results[index] = res
-                self.cond.notify_all()
-                if not res[0]:
-                    return
+            if not self._deliver(index, stream):
+                return
+
+    def _deliver(self, index: int, stream: Any) -> bool:
+        """Build batch ``index`` and hand it (or its error, re-raised in the consumer) to the
+        ready window; False after an error: the worker stops."""
+        try:
+            out, event = self._produce(index, stream)
+            res = (True, out, event)
+        except BaseException as err:  # re-raised in the consumer
+            res = (False, err, None)
+        with self.cond:
+            self.results[index] = res
+            self.cond.notify_all()
+        return res[0]
 
     def _work_lane(self, numba_threads: int, stream: Any, lane: int, lanes: int) -> None:
         """A collective sampler's worker: batches ``lane, lane + lanes, ...``, in order (the
@@ -470,16 +475,8 @@ class _Run:
                     self.cond.wait()
                 if self.stopped:
                     return
-            try:
-                out, event = self._produce(index, stream)
-                res = (True, out, event)
-            except BaseException as err:  # re-raised in the consumer
-                res = (False, err, None)
-            with self.cond:
-                self.results[index] = res
-                self.cond.notify_all()
-                if not res[0]:
-                    return
+            if not self._deliver(index, stream):
+                return
             index += lanes
 
     # ------------------------------------------------------------------ consumer side
@@ -565,12 +562,18 @@ _LAYER: Optional[str] = None
 
 
 def _threading_layer() -> str:
-    """numba's threading layer ("omp", "tbb" or "workqueue"), initialising it if needed."""
+    """numba's threading layer ("omp", "tbb" or "workqueue"), initialising it if needed: by
+    numba's own launcher, since running a parallel kernel for it compiles one on a cold start."""
     global _LAYER
     if _LAYER is None:
-        from gnnsys.loaders._kernels import column_cumsum
+        try:
+            from numba.np.ufunc.parallel import _launch_threads
+        except ImportError:  # not in this numba: any parallel kernel starts the layer
+            from gnnsys.loaders._kernels import column_cumsum
 
-        column_cumsum(np.zeros(2, np.int64), np.zeros(1, np.float64), np.zeros(0, np.int8))
+            column_cumsum(np.zeros(2, np.int64), np.zeros(1, np.float64), np.zeros(0, np.int8))
+        else:
+            _launch_threads()
         _LAYER = numba.threading_layer()
     return _LAYER
 
