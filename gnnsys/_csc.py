@@ -14,18 +14,22 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from gnnsys._numba import run_items
 
-@njit(nogil=True, parallel=True, cache=True)
-def _count(dst, num_nodes, num_chunks):
+
+# _count and _scatter are serial kernels over a range of chunks, run on run_items' threads:
+# parallel=True kernels would add seconds of compiling to every cold Graph build.
+@njit(nogil=True, cache=True)
+def _count(dst, hist, c0, c1):
+    # hist[c, v]: the edges into v among chunk c's (chunks c0..c1-1).
     e = dst.shape[0]
-    hist = np.zeros((num_chunks, num_nodes), dtype=np.int64)
+    num_chunks = hist.shape[0]
     step = (e + num_chunks - 1) // num_chunks
-    for c in prange(num_chunks):
+    for c in range(c0, c1):
         lo = c * step
         hi = min(e, lo + step)
         for i in range(lo, hi):
             hist[c, dst[i]] += 1
-    return hist
 
 
 @njit(nogil=True, cache=True)
@@ -42,12 +46,12 @@ def _offsets(hist, indptr):
     indptr[num_nodes] = total
 
 
-@njit(nogil=True, parallel=True, cache=True)
-def _scatter(src, dst, slots, out_src, out_pos):
+@njit(nogil=True, cache=True)
+def _scatter(src, dst, slots, out_src, out_pos, c0, c1):
     e = dst.shape[0]
     num_chunks = slots.shape[0]
     step = (e + num_chunks - 1) // num_chunks
-    for c in prange(num_chunks):
+    for c in range(c0, c1):
         lo = c * step
         hi = min(e, lo + step)
         for i in range(lo, hi):
@@ -67,12 +71,13 @@ def coo_to_csc(src: np.ndarray, dst: np.ndarray, num_nodes: int, index_dtype) ->
     threads = numba.get_num_threads()
     # One histogram row per chunk: bound their memory by the edge arrays' own size.
     num_chunks = int(max(1, min(threads, e // max(num_nodes, 1))))
-    hist = _count(dst, num_nodes, num_chunks)
+    hist = np.zeros((num_chunks, num_nodes), dtype=np.int64)
+    run_items(_count, num_chunks, dst, hist, threads=threads, per_thread=1)
     indptr = np.empty(num_nodes + 1, dtype=np.int64)
     _offsets(hist, indptr)
     indices = np.empty(e, dtype=index_dtype)
     perm = np.empty(e, dtype=np.int64)
-    _scatter(src, dst, hist, indices, perm)
+    run_items(_scatter, num_chunks, src, dst, hist, indices, perm, threads=threads, per_thread=1)
     return indptr, indices, perm
 
 

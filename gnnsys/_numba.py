@@ -5,6 +5,8 @@
   (no numba kernel here bounds-checks).
 * ``serial_twin(kernel, name)``: the same kernel source compiled without ``parallel``, for small
   work or a one-thread budget, where waking the thread pool costs more than the work.
+* ``variant(kernel, name, parallel, **constants)``: the same kernel source with module flags
+  set to constants, so numba prunes (and never compiles) the modes a caller does not use.
 * ``run_items(kernel, items, *args, threads=...)``: a serial kernel over ranges of independent
   items on a small thread pool, instead of ``parallel=True``: a parallel kernel takes several
   times longer to compile (the first call of a fresh install), and on a busy machine its
@@ -72,6 +74,29 @@ def serial_twin(kernel, name: str):
     fn = _pytypes.FunctionType(py.__code__, py.__globals__, name, py.__defaults__, py.__closure__)
     fn.__qualname__ = name  # its own cache entry
     return njit(nogil=True, cache=True)(fn)
+
+
+def variant(kernel, name: str, parallel: bool, **constants: Any):
+    """The kernel's source compiled with some of its module globals set to ``constants``.
+
+    numba reads globals as compile-time constants and prunes an ``if FLAG and ...:`` branch on
+    a False one before typing, so the callees of that branch are never compiled: a kernel with
+    rarely used modes keeps one source while each caller compiles (lazily, on its first call)
+    only the modes it uses. ``name`` must be unique per set of constants: it names the on-disk
+    cache entry (numba's cache key does not see globals).
+
+    Example:
+        >>> uniform = variant(sample_hops, "sample_hops_uniform", True, _WITH_LABOR=False)
+    """
+    py = kernel.py_func
+    unknown = [k for k in constants if k not in py.__globals__]
+    if unknown:
+        raise KeyError(f"{py.__name__} has no module globals {unknown}")
+    glb = dict(py.__globals__)  # a snapshot: the module is fully loaded when a variant is made
+    glb.update(constants)
+    fn = _pytypes.FunctionType(py.__code__, glb, name, py.__defaults__, py.__closure__)
+    fn.__qualname__ = name
+    return njit(nogil=True, cache=True, parallel=parallel)(fn)
 
 
 _POOL: Optional[ThreadPoolExecutor] = None

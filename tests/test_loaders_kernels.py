@@ -4,8 +4,11 @@ maps, the bidirectional and induced passes, the serial twins, and the small help
 import numba
 import numpy as np
 import pytest
+import torch
 from scipy import stats
 
+from gnnsys.graph import Graph
+from gnnsys.loaders import LaborSampler, NeighborSampler, SampleKey, TemporalNeighborSampler
 from gnnsys.loaders import _kernels as K
 
 
@@ -116,6 +119,55 @@ def test_serial_twin_and_choose(monkeypatch):
             assert K.choose(K.sample_hops, K.sample_hops_serial, 10**9) is K.sample_hops
     finally:
         numba.set_num_threads(old)
+
+
+def _mode_sampler(mode):
+    # A sampler of each mode sample_hops_for tells apart, on a small weighted, timed graph.
+    gen = torch.Generator().manual_seed(5)
+    n, e = 300, 3000
+    ei = torch.randint(0, n, (2, e), generator=gen)
+    w = torch.rand(e, generator=gen) * (torch.rand(e, generator=gen) > 0.2)
+    g = Graph.from_edge_index(ei, n, edge_weight=w)
+    node_time = torch.randint(0, 50, (n,), generator=gen)
+    make = {
+        "uniform": lambda: NeighborSampler(g, [4, 3]),
+        "weighted": lambda: NeighborSampler(g, [4, -1], weighted=True),
+        "weighted_replace": lambda: NeighborSampler(g, [4, 3], weighted=True, replace=True),
+        "labor": lambda: LaborSampler(g, [4, 3], layer_dependency=True),
+        "labor_general": lambda: LaborSampler(g, [4, 3], importance_sampling=2),
+        "temporal": lambda: TemporalNeighborSampler(g, [4, 3], node_time=node_time),
+    }
+    return make[mode]()
+
+
+@pytest.mark.parametrize(
+    "mode", ["uniform", "weighted", "weighted_replace", "labor", "labor_general", "temporal"]
+)
+def test_mode_variants_equal_the_generic_kernel(monkeypatch, mode):
+    # sample_hops_for compiles a variant per set of modes, the others' branches pruned; its
+    # batches are those of the kernel with every mode compiled in, bitwise.
+    s = _mode_sampler(mode)
+    seeds, key = torch.tensor([0, 7, 7, 42, 299]), SampleKey(seed=3, batch=2)
+    picked = []
+    pick = K.sample_hops_for
+
+    def spy(*args, **kw):
+        picked.append(pick(*args, **kw))
+        return picked[-1]
+
+    monkeypatch.setattr(K, "sample_hops_for", spy)
+    got = s.sample(seeds, key)
+    tag = mode.replace("_replace", "")
+    assert picked[0].py_func.__qualname__ == f"sample_hops_serial__{tag}"
+    assert picked[0] is pick(10, **{m: m == tag for m in K._MODES})  # made once, then reused
+    monkeypatch.setattr(K, "sample_hops_for", lambda *a, **kw: K.sample_hops_serial)
+    want = s.sample(seeds, key)
+    for name in ("nodes", "row", "col", "edge_ids", "batch"):
+        a, b = getattr(got, name), getattr(want, name)
+        assert (a is None and b is None) or torch.equal(a, b), name
+    assert got.metadata.keys() == want.metadata.keys()
+    for k, v in got.metadata.items():
+        assert torch.equal(v, want.metadata[k]) if torch.is_tensor(v) else v == want.metadata[k]
 
 
 def test_stamped_map_needs_no_reset():

@@ -1,5 +1,6 @@
 """gnnsys._numba: prefetch hints never change results; serial twins equal their kernels;
-run_items covers every item exactly once, whatever the thread count."""
+variants compile only the branches their constants keep; run_items covers every item exactly
+once, whatever the thread count."""
 
 import threading
 
@@ -7,7 +8,7 @@ import numba
 import numpy as np
 import pytest
 
-from gnnsys._numba import prefetch, prefetch2d, run_items, serial_twin
+from gnnsys._numba import prefetch, prefetch2d, run_items, serial_twin, variant
 
 
 def test_prefetch_hints_are_harmless():
@@ -39,6 +40,32 @@ def test_serial_twin_is_the_same_kernel_without_parallel():
     _square_rows(x, a)
     twin(x, b)
     assert np.array_equal(a, b) and np.array_equal(a, x * x)
+
+
+_WITH_DOUBLE = True  # a mode switch of _bump, as sample_hops has
+
+
+@numba.njit(cache=False)
+def _double(x):
+    return 2 * x
+
+
+@numba.njit(cache=False)
+def _bump(x, double):
+    if _WITH_DOUBLE and double:
+        return _double(x)
+    return x + 1
+
+
+def test_variant_prunes_switched_off_modes_before_typing():
+    plain = variant(_bump, "bump_plain", False, _WITH_DOUBLE=False)
+    assert plain.py_func.__qualname__ == "bump_plain"
+    assert plain(3, False) == 4
+    assert _double.signatures == []  # its branch was pruned: the callee never compiled
+    assert _bump(3, True) == 6 and _bump(3, False) == 4  # the module's kernel keeps both
+    assert _double.signatures
+    with pytest.raises(KeyError, match="_WITH_TRIPLE"):
+        variant(_bump, "bump_triple", False, _WITH_TRIPLE=False)
 
 
 @numba.njit(nogil=True, cache=False)

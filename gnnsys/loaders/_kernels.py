@@ -22,12 +22,14 @@ These kernels do no bounds checks: callers validate every id first (``neighbor.p
 from __future__ import annotations
 
 import math
+import threading
+from typing import Any, Dict, Tuple
 
 import numba
 import numpy as np
 from numba import njit, prange
 
-from gnnsys._numba import prefetch, serial_twin
+from gnnsys._numba import prefetch, run_items, serial_twin, variant
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _ODD2 = np.uint64(0xD1B54A32D192ED03)
@@ -718,6 +720,15 @@ def _etype_keys(hk, num_etypes):
     return out
 
 
+# Mode switches of sample_hops, read as compile-time constants: True here; sample_hops_for
+# compiles copies (_numba.variant) with the modes a sampler does not use set to False, whose
+# branches numba prunes before typing, so their callees (a third of a cold compile) never compile.
+_WITH_LABOR = True  # LABOR-0
+_WITH_LABOR_GENERAL = True  # LABOR-i or batch dependency
+_WITH_TEMPORAL = True
+_WITH_WEIGHTED = True  # weighted draws with a fanout (fanout -1 needs no callee)
+
+
 @njit(nogil=True, parallel=True, cache=True)
 def sample_hops(
     indptr,
@@ -849,21 +860,24 @@ def sample_hops(
 
     # Per hop and edge type: sources, edge ids, destination offsets (assembled at the end).
     nseg = num_etypes * num_hops
-    seg_rows = [np.empty(0, np.int64) for _ in range(nseg)]
-    seg_eids = [np.empty(0, np.int64) for _ in range(nseg)]
-    seg_offsets = [np.empty(0, np.int64) for _ in range(nseg)]
-    seg_prob = [np.empty(0, np.float64) for _ in range(nseg)]
-    seg_wt = [np.empty(0, np.float64) for _ in range(nseg)]
+    # (every slot is assigned before it is read; repetition, not a comprehension, which numba
+    # compiles as an inlined closure, a second per comprehension on a cold start)
+    seg_rows = [np.empty(0, np.int64)] * nseg
+    seg_eids = [np.empty(0, np.int64)] * nseg
+    seg_offsets = [np.empty(0, np.int64)] * nseg
+    seg_prob = [np.empty(0, np.float64)] * nseg
+    seg_wt = [np.empty(0, np.float64)] * nseg
     dst_start = np.zeros(nseg, np.int64)
-    prev_lo = 0
+    zero = np.int64(0)  # not the literal 0: callees would compile once more for Literal[int](0)
+    prev_lo = zero
     prev_known = np.zeros(num_types, np.int64)
     for h in range(num_hops):
-        flo = 0 if layered else prev_lo
+        flo = zero if layered else prev_lo
         fhi = n
         m = fhi - flo
         hk = hop_key(key, h)
         ekeys = _etype_keys(hk, num_etypes)
-        lkeys = _etype_keys(hop_key(key, 0), num_etypes) if layer_dependency else ekeys
+        lkeys = _etype_keys(hop_key(key, zero), num_etypes) if layer_dependency else ekeys
         lkeys2 = lkeys
         if dep:
             lkeys2 = _etype_keys(hop_key(labor_key2, 0 if layer_dependency else h), num_etypes)
@@ -900,21 +914,21 @@ def sample_hops(
                 if seg_lo.shape[0] > 0:
                     seg_lo[base[e] + r] = lo
                     seg_hi[base[e] + r] = hi
-                if importance:  # counted below, once the probabilities are known
+                if _WITH_LABOR_GENERAL and importance:  # counted below, once pe is known
                     if disjoint:
                         stree[base[e] + r] = tree[flo + i]
-                elif dep:
+                elif _WITH_LABOR_GENERAL and dep:
                     tr = tree[flo + i] if disjoint else 0
                     counts[base[e] + r] = _labor_count_general(
                         adj, edge_ids, packed, lo, hi, fanouts[h, e],
                         (lkeys[e], lkeys2[e], ca, sa, dep), tr, pe, 0,
                     )  # fmt: skip
-                elif labor:
+                elif _WITH_LABOR and labor:
                     tr = tree[flo + i] if disjoint else 0
                     counts[base[e] + r] = _labor_count(
                         adj, edge_ids, packed, lo, hi, fanouts[h, e], lkeys[e], tr
                     )
-                elif temporal:
+                elif _WITH_TEMPORAL and temporal:
                     f = fanouts[h, e]
                     c = _temporal_count(
                         adj, edge_ids, packed, node_time, edge_time, lo, hi,
@@ -930,7 +944,7 @@ def sample_hops(
                     counts[base[e] + r] = _keep_count(
                         weights, cumw, lo, hi, fanouts[h, e], replace, weighted
                     )
-        if importance:
+        if _WITH_LABOR_GENERAL and importance:
             # LABOR-i: probabilities of every candidate edge (serial, per edge type), then the
             # counts (parallel over destinations, as pass 1).
             for j in range(acc):
@@ -983,17 +997,17 @@ def sample_hops(
                     lo, hi = indptr[v], indptr[v + 1]
                 d = hi - lo
                 st = _stream(ekeys[e], v, tr)
-                if importance or dep:
+                if _WITH_LABOR_GENERAL and (importance or dep):
                     at = cptr[base[e] + r] if importance else 0
                     _labor_fill_general(adj, edge_ids, packed, lo, hi, f,
                                         (lkeys[e], lkeys2[e], ca, sa, dep), tr, pe, at, pos, o,
                                         eprob, ewt)  # fmt: skip
-                elif labor:
+                elif _WITH_LABOR and labor:
                     _labor_fill(adj, edge_ids, packed, lo, hi, f, lkeys[e], tr, pos, o)
-                elif temporal:
+                elif _WITH_TEMPORAL and temporal:
                     _temporal_fill(adj, edge_ids, packed, node_time, edge_time, lo, hi,
                                    seed_time[tr], st, f, k, replace, temporal_mode, pos, o)  # fmt: skip
-                elif weighted and f >= 0:
+                elif _WITH_WEIGHTED and weighted and f >= 0:
                     if replace:
                         _weighted_with(st, cumw, lo, hi, k, pos, o)
                     else:
@@ -1318,11 +1332,21 @@ def bidirectional_edges(edge_index, eid, num_sampled_edges, num_nodes):
 
 
 # ---------------------------------------------------------------------- helpers
-@njit(nogil=True, parallel=True, cache=True)
-def pack_adjacency(indices, edge_ids, out):
-    """out[e] = edge_ids[e] << 32 | indices[e]: one load gives an edge's source and id."""
-    for e in prange(indices.shape[0]):
+@njit(nogil=True, cache=True)
+def _pack_range(indices, edge_ids, out, e0, e1):
+    for e in range(e0, e1):
         out[e] = (np.int64(edge_ids[e]) << 32) | (np.int64(indices[e]) & _LOW32)
+
+
+def pack_adjacency(indices: np.ndarray, edge_ids: np.ndarray, out: np.ndarray) -> None:
+    """out[e] = edge_ids[e] << 32 | indices[e]: one load gives an edge's source and id.
+
+    A serial kernel over edge ranges on ``run_items``' threads: it runs once per graph, and a
+    ``parallel=True`` kernel would add its compile to every cold first batch.
+    """
+    run_items(
+        _pack_range, indices.shape[0], indices, edge_ids, out, threads=numba.get_num_threads()
+    )
 
 
 @njit(nogil=True, parallel=True, cache=True)
@@ -1372,12 +1396,44 @@ def first_occurrence_unique(values):
 PARALLEL_MIN_WORK = 1 << 16
 
 
+def use_parallel(work: int) -> bool:
+    """Whether ``work`` is worth a parallel region: not for small work, nor when this thread's
+    numba budget is one thread."""
+    return work >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
+
+
 def choose(parallel_kernel, serial_kernel, work: int):
     """The serial twin for small work or when this thread's numba budget is one thread."""
-    if work < PARALLEL_MIN_WORK or numba.get_num_threads() == 1:
-        return serial_kernel
-    return parallel_kernel
+    return parallel_kernel if use_parallel(work) else serial_kernel
 
 
 sample_hops_serial = serial_twin(sample_hops, "sample_hops_serial")
 induced_edges_serial = serial_twin(induced_edges, "induced_edges_serial")
+
+_MODES = ("labor", "labor_general", "temporal", "weighted")
+_VARIANTS: Dict[Tuple[bool, ...], Any] = {}
+_VARIANTS_LOCK = threading.Lock()
+
+
+def sample_hops_for(
+    work: int, labor: bool, labor_general: bool, temporal: bool, weighted: bool
+) -> Any:
+    """``sample_hops`` for ``work`` (parallel or serial, as ``choose``) with only these modes.
+
+    ``labor_general``: LABOR-i or batch dependency (``labor`` and ``labor_iters`` != 0 or
+    ``labor_key2`` >= 0); ``labor``: LABOR-0 without either; ``temporal``: a non-empty
+    ``seed_time``; ``weighted``: the flag. The other modes' branches are compiled out
+    (``_numba.variant``): a cold first batch compiles only what its sampler runs, each variant
+    on its first use, cached on disk. The caller must pass the modes its arguments use; the
+    batches are then those of ``sample_hops``.
+    """
+    flags = (bool(labor), bool(labor_general), bool(temporal), bool(weighted))
+    par = use_parallel(work)
+    with _VARIANTS_LOCK:
+        kernel = _VARIANTS.get((par,) + flags)
+        if kernel is None:
+            tag = "_".join(m for m, on in zip(_MODES, flags) if on) or "uniform"
+            name = f"sample_hops{'' if par else '_serial'}__{tag}"
+            switches = {f"_WITH_{m.upper()}": on for m, on in zip(_MODES, flags)}
+            kernel = _VARIANTS[(par,) + flags] = variant(sample_hops, name, par, **switches)
+    return kernel

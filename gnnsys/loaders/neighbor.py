@@ -501,8 +501,14 @@ class NeighborSampler(_PicklesWithoutMaps):
         mapv, stamp = self._map()
         key, key2, mix = self._kernel_keys(key)
         a = self._adj
-        kernel = _kernels.choose(
-            _kernels.sample_hops, _kernels.sample_hops_serial, self._work(seeds.numel())
+        seed_times = self._tree_times(seeds_np, tree_np, seed_time)
+        general = self.labor and (self.labor_iters != 0 or key2 >= 0)
+        kernel = _kernels.sample_hops_for(  # compiled for the modes these arguments use
+            self._work(seeds.numel()),
+            labor=self.labor and not general,
+            labor_general=general,
+            temporal=seed_times.shape[0] > 0,
+            weighted=self.weighted,
         )
         tpe, offsets, etype_src, etype_dst, dst_ptr, dst_etypes = a.types
         out = kernel(
@@ -532,7 +538,7 @@ class NeighborSampler(_PicklesWithoutMaps):
             self.layer_dependency,
             self._node_time,
             self._edge_time,
-            self._tree_times(seeds_np, tree_np, seed_time),
+            seed_times,
             self._temporal_mode,
             self.labor_iters,
             key2,
