@@ -16,6 +16,9 @@ Example:
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 from gnnsys.distributed.partition import (
     LocalPart,
     PartitionBook,
@@ -25,4 +28,27 @@ from gnnsys.distributed.partition import (
     partition,
 )
 
-__all__ = ["LocalPart", "PartitionBook", "PartitionError", "check_parts", "load_part", "partition"]
+# The sampler, tables and fronts load on first use (they pull in torch.distributed's users,
+# numba kernels and, for pyg_stores, torch_geometric).
+_LAZY = {
+    "DistGraph": "gnnsys.distributed.graph",
+    "DistNeighborSampler": "gnnsys.distributed.graph",
+    "node_split": "gnnsys.distributed.graph",
+    "DistTable": "gnnsys.distributed.features",
+    "dist_feature_store": "gnnsys.distributed.features",
+    "Exchange": "gnnsys.distributed.exchange",
+    "PeerLostError": "gnnsys.distributed.exchange",
+    "pyg_stores": "gnnsys.distributed.pyg",
+}
+
+__all__ = ["LocalPart", "PartitionBook", "PartitionError", "check_parts", "load_part", "partition",
+           *_LAZY]  # fmt: skip
+
+
+def __getattr__(name: str) -> Any:
+    mod = _LAZY.get(name)
+    if mod is None:
+        raise AttributeError(f"module 'gnnsys.distributed' has no attribute {name!r}")
+    value = getattr(importlib.import_module(mod), name)
+    globals()[name] = value
+    return value
