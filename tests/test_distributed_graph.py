@@ -213,3 +213,42 @@ def test_node_split_equal_shares_owned_first():
     # own ids first; part 1 owns only 2 and gets part 0's surplus 3; part 2's surplus 6 and
     # the 10 % 3 remainder are dropped
     assert shares == [[0, 1, 2], [4, 5, 3], [9, 8, 7]]
+
+
+def _weighted(rank, world, port, folder, out):
+    from gnnsys.distributed.exchange import Exchange
+    from gnnsys.distributed.graph import DistGraph, DistNeighborSampler
+
+    _init(rank, world, port)
+    ds = _weighted_dataset()
+    g = DistGraph.open(folder, exchange=Exchange())
+    diffs = []
+    for replace in (False, True):
+        ref = NeighborSampler(ds.graph, [4, 3], weighted=True, replace=replace)
+        mine = DistNeighborSampler(g, [4, 3], weighted=True, replace=replace)
+        for b in range(3):
+            seeds = torch.arange(rank * 40, rank * 40 + 25)
+            a, d = ref.sample(seeds, SampleKey(batch=b)), mine.sample(seeds, SampleKey(batch=b))
+            diffs += [(replace, b, f) for f in FIELDS if not _same(getattr(a, f), getattr(d, f))]
+    torch.save(diffs, f"{out}/weighted{rank}.pt")
+    dist.destroy_process_group()
+
+
+def _same(x, y):
+    return (x is None and y is None) or (x is not None and y is not None and torch.equal(x, y))
+
+
+def _weighted_dataset():
+    ds = synthetic("tiny")
+    w = torch.rand(ds.graph.num_edges, generator=torch.Generator().manual_seed(0))
+    w[::7] = 0.0  # zero-weight edges are never drawn
+    ds.graph.edge_weight = w
+    return ds
+
+
+def test_weighted_sampling_matches_one_machine(tmp_path):
+    folder = tmp_path / "parts"
+    partition(_weighted_dataset(), 2, folder, method="random")
+    mp.spawn(_weighted, args=(2, _free_port(), str(folder), str(tmp_path)), nprocs=2)
+    for r in range(2):
+        assert torch.load(tmp_path / f"weighted{r}.pt") == []
