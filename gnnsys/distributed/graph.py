@@ -242,7 +242,8 @@ class DistNeighborSampler:
     ``layer_dependency``).
 
     ``sample`` is a collective: every rank of the graph's group must call it the same number of
-    times in the same order (``collective = True`` makes the Loader use one worker thread).
+    times in the same order, per lane (``collective = True``: the Loader runs one worker per
+    lane, each taking its lane's batches in order). With lanes, keys must be ``SampleKey``s.
 
     Example:
         >>> s = DistNeighborSampler(DistGraph.open("parts/", exchange=ex), [15, 10])
