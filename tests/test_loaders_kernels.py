@@ -121,33 +121,62 @@ def test_serial_twin_and_choose(monkeypatch):
         numba.set_num_threads(old)
 
 
-def _mode_sampler(mode):
-    # A sampler of each mode sample_hops_for tells apart, on a small weighted, timed graph.
+MODES = ["uniform", "weighted", "weighted_replace", "labor", "labor_general", "temporal"]
+
+
+def _mode_graph(typed):
+    # A small weighted graph: homogeneous, or two node types and three edge types.
     gen = torch.Generator().manual_seed(5)
-    n, e = 300, 3000
-    ei = torch.randint(0, n, (2, e), generator=gen)
-    w = torch.rand(e, generator=gen) * (torch.rand(e, generator=gen) > 0.2)
-    g = Graph.from_edge_index(ei, n, edge_weight=w)
-    node_time = torch.randint(0, 50, (n,), generator=gen)
+
+    def edges(ns, nd, k):
+        ei = torch.stack([torch.randint(0, ns, (k,), generator=gen),
+                          torch.randint(0, nd, (k,), generator=gen)])  # fmt: skip
+        w = torch.rand(k, generator=gen) * (torch.rand(k, generator=gen) > 0.2)
+        return ei, w
+
+    if not typed:
+        ei, w = edges(300, 300, 3000)
+        return Graph.from_edge_index(ei, 300, edge_weight=w)
+    ab, w_ab = edges(120, 180, 1000)
+    bb, w_bb = edges(180, 180, 1500)
+    ba, w_ba = edges(180, 120, 700)
+    ed = {("a", "to", "b"): ab, ("b", "links", "b"): bb, ("b", "rev_to", "a"): ba}
+    w = dict(zip(ed, (w_ab, w_bb, w_ba)))
+    return Graph.from_hetero(ed, {"a": 120, "b": 180}, edge_weight_dict=w)
+
+
+def _mode_sampler(mode, typed=False, disjoint=False):
+    # A sampler of each mode sample_hops_for tells apart, on a small weighted, timed graph.
+    g = _mode_graph(typed)
+    node_time = torch.randint(0, 50, (300,), generator=torch.Generator().manual_seed(6))
+    kw = {"disjoint": True} if disjoint else {}
     make = {
-        "uniform": lambda: NeighborSampler(g, [4, 3]),
-        "weighted": lambda: NeighborSampler(g, [4, -1], weighted=True),
-        "weighted_replace": lambda: NeighborSampler(g, [4, 3], weighted=True, replace=True),
-        "labor": lambda: LaborSampler(g, [4, 3], layer_dependency=True),
-        "labor_general": lambda: LaborSampler(g, [4, 3], importance_sampling=2),
+        "uniform": lambda: NeighborSampler(g, [4, 3], **kw),
+        "weighted": lambda: NeighborSampler(g, [4, -1], weighted=True, **kw),
+        "weighted_replace": lambda: NeighborSampler(g, [4, 3], weighted=True, replace=True, **kw),
+        "labor": lambda: LaborSampler(g, [4, 3], layer_dependency=True, **kw),
+        "labor_general": lambda: LaborSampler(g, [4, 3], importance_sampling=2, **kw),
         "temporal": lambda: TemporalNeighborSampler(g, [4, 3], node_time=node_time),
     }
     return make[mode]()
 
 
-@pytest.mark.parametrize(
-    "mode", ["uniform", "weighted", "weighted_replace", "labor", "labor_general", "temporal"]
-)
-def test_mode_variants_equal_the_generic_kernel(monkeypatch, mode):
+# relabel map: "dense" (stamped [N] map), "hash" (a graph over DENSE_MAP_MAX_NODES), or
+# "disjoint" (one tree per seed: always the hash table)
+@pytest.mark.parametrize("typed", [False, True], ids=["untyped", "typed"])
+@pytest.mark.parametrize("relabel", ["dense", "hash", "disjoint"])
+@pytest.mark.parametrize("mode", MODES)
+def test_mode_variants_equal_the_generic_kernel(monkeypatch, mode, relabel, typed):
     # sample_hops_for compiles a variant per set of modes, the others' branches pruned; its
     # batches are those of the kernel with every mode compiled in, bitwise.
-    s = _mode_sampler(mode)
-    seeds, key = torch.tensor([0, 7, 7, 42, 299]), SampleKey(seed=3, batch=2)
+    if mode == "temporal" and relabel != "disjoint":
+        pytest.skip("temporal sampling is always disjoint")
+    from gnnsys.loaders import neighbor as nb
+
+    if relabel == "hash":
+        monkeypatch.setattr(nb, "DENSE_MAP_MAX_NODES", 10)
+    s = _mode_sampler(mode, typed, disjoint=relabel == "disjoint")
+    seeds, key = torch.tensor([0, 7, 7, 42, 130, 299]), SampleKey(seed=3, batch=2)
     picked = []
     pick = K.sample_hops_for
 
@@ -158,16 +187,33 @@ def test_mode_variants_equal_the_generic_kernel(monkeypatch, mode):
     monkeypatch.setattr(K, "sample_hops_for", spy)
     got = s.sample(seeds, key)
     tag = mode.replace("_replace", "")
-    assert picked[0].py_func.__qualname__ == f"sample_hops_serial__{tag}"
-    assert picked[0] is pick(10, **{m: m == tag for m in K._MODES})  # made once, then reused
+    on = {tag, "typed"} if typed else {tag}
+    on |= {"hashed"} if relabel != "dense" else set()
+    on |= {"disjoint"} if relabel == "disjoint" else set()
+    name = "_".join(m for m in K._MODES if m in on and m != "uniform") or "uniform"
+    assert picked[0].py_func.__qualname__ == f"sample_hops_serial__{name}"
+    assert picked[0] is pick(10, **{m: m in on for m in K._MODES})  # made once, then reused
     monkeypatch.setattr(K, "sample_hops_for", lambda *a, **kw: K.sample_hops_serial)
     want = s.sample(seeds, key)
-    for name in ("nodes", "row", "col", "edge_ids", "batch"):
+    assert got.num_sampled_nodes == want.num_sampled_nodes
+    assert got.num_sampled_edges == want.num_sampled_edges
+    fields = ("nodes", "row", "col", "edge_ids", "batch", "node_offsets", "edge_ptr")
+    for name in fields + ("type_num_sampled_nodes", "hop_indptr", "hop_dst_start"):
         a, b = getattr(got, name), getattr(want, name)
         assert (a is None and b is None) or torch.equal(a, b), name
     assert got.metadata.keys() == want.metadata.keys()
     for k, v in got.metadata.items():
         assert torch.equal(v, want.metadata[k]) if torch.is_tensor(v) else v == want.metadata[k]
+
+
+def test_mode_variants_imply_the_hash_map_when_disjoint():
+    # disjoint sampling always relabels through the hash table, whatever hashed= says
+    modes = dict(labor=False, labor_general=False, temporal=False, weighted=False, typed=False)
+    assert K.sample_hops_for(10, **modes, disjoint=True, hashed=False) is K.sample_hops_for(
+        10, **modes, disjoint=True, hashed=True
+    )
+    generic = K.sample_hops_for(10, False, False, False, False)  # defaults: the generic paths
+    assert generic.py_func.__qualname__ == "sample_hops_serial__typed_disjoint_hashed"
 
 
 def test_stamped_map_needs_no_reset():

@@ -722,11 +722,15 @@ def _etype_keys(hk, num_etypes):
 
 # Mode switches of sample_hops, read as compile-time constants: True here; sample_hops_for
 # compiles copies (_numba.variant) with the modes a sampler does not use set to False, whose
-# branches numba prunes before typing, so their callees (a third of a cold compile) never compile.
+# branches numba prunes before typing (each use reads ``_WITH_X and flag``), so their code and
+# callees never compile (a homogeneous uniform sampler's kernel: ~9 s instead of ~13 s here).
 _WITH_LABOR = True  # LABOR-0
 _WITH_LABOR_GENERAL = True  # LABOR-i or batch dependency
 _WITH_TEMPORAL = True
 _WITH_WEIGHTED = True  # weighted draws with a fanout (fanout -1 needs no callee)
+_WITH_TYPED = True  # several node types or edge types (node_offsets, ntp / loc, type_per_edge)
+_WITH_DISJOINT = True  # one tree per seed (tree ids, frontier trees)
+_WITH_HASH = True  # the hash-table relabel map (disjoint, or an empty mapv)
 
 
 @njit(nogil=True, parallel=True, cache=True)
@@ -809,7 +813,9 @@ def sample_hops(
     num_nodes = indptr.shape[0] - 1
     num_types = node_offsets.shape[0] - 1
     num_etypes = fanouts.shape[1]
-    typed = num_types > 1
+    # (every use below reads a mode as ``_WITH_X and flag``: a variant prunes it; see the switches)
+    typed = num_types > 1  # several node types
+    etyped = type_per_edge.shape[0] > 0  # columns grouped by edge type
     b = seeds.shape[0]
     num_hops = fanouts.shape[0]
     use_hash = disjoint or mapv.shape[0] == 0
@@ -824,12 +830,12 @@ def sample_hops(
 
     # Discovery order: global id, node type and id within the type (one type: the position).
     nodes = np.empty(max(16, 2 * b), np.int64)
-    ntp = np.zeros(nodes.shape[0] if typed else 0, np.int64)
-    loc = np.zeros(nodes.shape[0] if typed else 0, np.int64)
-    tree = np.zeros(nodes.shape[0] if disjoint else 0, np.int64)
-    hkeys = np.full(16 if use_hash else 1, -1, np.int64)
+    ntp = np.zeros(nodes.shape[0] if _WITH_TYPED and typed else 0, np.int64)
+    loc = np.zeros(nodes.shape[0] if _WITH_TYPED and typed else 0, np.int64)
+    tree = np.zeros(nodes.shape[0] if _WITH_DISJOINT and disjoint else 0, np.int64)
+    hkeys = np.full(16 if _WITH_HASH and use_hash else 1, -1, np.int64)
     hvals = np.empty(hkeys.shape[0], np.int64)
-    if use_hash:
+    if _WITH_HASH and use_hash:
         hkeys, hvals = _hash_grow(hkeys, hvals, b)
     known = np.zeros(num_types, np.int64)  # nodes of each type discovered so far
     type_counts = np.zeros((num_hops + 1, num_types), np.int64)
@@ -837,17 +843,17 @@ def sample_hops(
     # Hop 0: the seeds, verbatim (duplicates kept); the map points at the first occurrence.
     for i in range(b):
         v = seeds[i]
-        t = node_type_of(node_offsets, v) if typed else 0
+        t = node_type_of(node_offsets, v) if _WITH_TYPED and typed else 0
         local = known[t]
         known[t] += 1
         nodes[i] = v
-        if typed:
+        if _WITH_TYPED and typed:
             ntp[i] = t
             loc[i] = local
-        tr = seed_tree[i] if disjoint else 0
-        if disjoint:
+        tr = seed_tree[i] if _WITH_DISJOINT and disjoint else 0
+        if _WITH_DISJOINT and disjoint:
             tree[i] = tr
-        if use_hash:
+        if _WITH_HASH and use_hash:
             s = _hash_slot(hkeys, tr * num_nodes + v)
             if hkeys[s] == -1:
                 hkeys[s] = tr * num_nodes + v
@@ -865,8 +871,9 @@ def sample_hops(
     seg_rows = [np.empty(0, np.int64)] * nseg
     seg_eids = [np.empty(0, np.int64)] * nseg
     seg_offsets = [np.empty(0, np.int64)] * nseg
-    seg_prob = [np.empty(0, np.float64)] * nseg
-    seg_wt = [np.empty(0, np.float64)] * nseg
+    if _WITH_LABOR_GENERAL:  # LABOR-i's per-edge outputs (undefined, and unused, without)
+        seg_prob = [np.empty(0, np.float64)] * nseg
+        seg_wt = [np.empty(0, np.float64)] * nseg
     dst_start = np.zeros(nseg, np.int64)
     zero = np.int64(0)  # not the literal 0: callees would compile once more for Literal[int](0)
     prev_lo = zero
@@ -896,9 +903,9 @@ def sample_hops(
         counts = np.zeros(acc, np.int64)
         # Typed graphs: each (destination, edge type)'s CSC segment, found once in pass 1 (two
         # binary searches) and read again in pass 2.
-        seg_lo = np.zeros(acc if (type_per_edge.shape[0] > 0 or importance) else 0, np.int64)
+        seg_lo = np.zeros(acc if ((_WITH_TYPED and etyped) or importance) else 0, np.int64)
         seg_hi = np.zeros(seg_lo.shape[0], np.int64)
-        stree = np.zeros(acc if (importance and disjoint) else 0, np.int64)
+        stree = np.zeros(acc if (importance and _WITH_DISJOINT and disjoint) else 0, np.int64)
         pe = np.empty(0, np.float64)
         cptr = np.zeros(acc + 1 if importance else 0, np.int64)
         # Pass 1 (parallel): how many edges each destination keeps, per edge type.
@@ -906,25 +913,28 @@ def sample_hops(
             if i + _AHEAD < m:
                 prefetch(indptr, nodes[flo + i + _AHEAD])
             v = nodes[flo + i]
-            t = ntp[flo + i] if typed else 0
-            r = (loc[flo + i] if typed else flo + i) - dst_lo[t]
+            t = ntp[flo + i] if _WITH_TYPED and typed else 0
+            r = (loc[flo + i] if _WITH_TYPED and typed else flo + i) - dst_lo[t]
             for q in range(dst_etype_ptr[t], dst_etype_ptr[t + 1]):
                 e = dst_etypes[q]
-                lo, hi = _segment(indptr, type_per_edge, v, e)
+                if _WITH_TYPED and etyped:
+                    lo, hi = _segment(indptr, type_per_edge, v, e)
+                else:
+                    lo, hi = indptr[v], indptr[v + 1]
                 if seg_lo.shape[0] > 0:
                     seg_lo[base[e] + r] = lo
                     seg_hi[base[e] + r] = hi
                 if _WITH_LABOR_GENERAL and importance:  # counted below, once pe is known
-                    if disjoint:
+                    if _WITH_DISJOINT and disjoint:
                         stree[base[e] + r] = tree[flo + i]
                 elif _WITH_LABOR_GENERAL and dep:
-                    tr = tree[flo + i] if disjoint else 0
+                    tr = tree[flo + i] if _WITH_DISJOINT and disjoint else 0
                     counts[base[e] + r] = _labor_count_general(
                         adj, edge_ids, packed, lo, hi, fanouts[h, e],
                         (lkeys[e], lkeys2[e], ca, sa, dep), tr, pe, 0,
                     )  # fmt: skip
                 elif _WITH_LABOR and labor:
-                    tr = tree[flo + i] if disjoint else 0
+                    tr = tree[flo + i] if _WITH_DISJOINT and disjoint else 0
                     counts[base[e] + r] = _labor_count(
                         adj, edge_ids, packed, lo, hi, fanouts[h, e], lkeys[e], tr
                     )
@@ -955,9 +965,9 @@ def sample_hops(
                                  base[e + 1] - 1, fanouts[h, e], labor_iters, num_nodes, pe,
                                  ldense)  # fmt: skip
             for i in prange(m):
-                t = ntp[flo + i] if typed else 0
-                r = (loc[flo + i] if typed else flo + i) - dst_lo[t]
-                tr = tree[flo + i] if disjoint else 0
+                t = ntp[flo + i] if _WITH_TYPED and typed else 0
+                r = (loc[flo + i] if _WITH_TYPED and typed else flo + i) - dst_lo[t]
+                tr = tree[flo + i] if _WITH_DISJOINT and disjoint else 0
                 for q in range(dst_etype_ptr[t], dst_etype_ptr[t + 1]):
                     e = dst_etypes[q]
                     s = base[e] + r
@@ -981,9 +991,9 @@ def sample_hops(
         # Pass 2 (parallel): each destination draws CSC positions into its own slots.
         for i in prange(m):
             v = nodes[flo + i]
-            t = ntp[flo + i] if typed else 0
-            r = (loc[flo + i] if typed else flo + i) - dst_lo[t]
-            tr = tree[flo + i] if disjoint else 0
+            t = ntp[flo + i] if _WITH_TYPED and typed else 0
+            r = (loc[flo + i] if _WITH_TYPED and typed else flo + i) - dst_lo[t]
+            tr = tree[flo + i] if _WITH_DISJOINT and disjoint else 0
             for q in range(dst_etype_ptr[t], dst_etype_ptr[t + 1]):
                 e = dst_etypes[q]
                 o = counts[base[e] + r]
@@ -1036,25 +1046,25 @@ def sample_hops(
         # Pass 4 (sequential, output order): relabel in place, so ids are thread independent;
         # a new node gets the next id of its type (the edge type's source type).
         nodes = _grow(nodes, n + e_h)
-        if typed:
+        if _WITH_TYPED and typed:
             ntp = _grow(ntp, n + e_h)
             loc = _grow(loc, n + e_h)
-        if disjoint:
+        if _WITH_DISJOINT and disjoint:
             tree = _grow(tree, n + e_h)
-        if use_hash:
+        if _WITH_HASH and use_hash:
             hkeys, hvals = _hash_grow(hkeys, hvals, n + e_h)
         for e in range(num_etypes):
-            s_type = etype_src[e] if typed else 0
+            s_type = etype_src[e] if _WITH_TYPED and typed else 0
             first = base[e]
             fr = np.empty(0, np.int64)
-            if disjoint:  # the frontier positions of the destination type, for their trees
+            if _WITH_DISJOINT and disjoint:  # the frontier positions of the destination type
                 fr = _frontier_of_type(ntp, flo, fhi, etype_dst[e], typed, base[e + 1] - first - 1)
             r = 0
             for j in range(counts[first], counts[base[e + 1] - 1]):
                 u = pos[j]
-                if use_hash:  # keyed by (tree, node); tree 0 unless disjoint
+                if _WITH_HASH and use_hash:  # keyed by (tree, node); tree 0 unless disjoint
                     tr = 0
-                    if disjoint:
+                    if _WITH_DISJOINT and disjoint:
                         while counts[first + r + 1] <= j:
                             r += 1
                         tr = tree[fr[r]]
@@ -1064,9 +1074,9 @@ def sample_hops(
                         hkeys[s] = kk
                         hvals[s] = known[s_type]
                         nodes[n] = u
-                        if disjoint:
+                        if _WITH_DISJOINT and disjoint:
                             tree[n] = tr
-                        if typed:
+                        if _WITH_TYPED and typed:
                             ntp[n] = s_type
                             loc[n] = known[s_type]
                         known[s_type] += 1
@@ -1082,7 +1092,7 @@ def sample_hops(
                         local = known[s_type]
                         mapv[u] = stamp_hi | local
                         nodes[n] = u
-                        if typed:
+                        if _WITH_TYPED and typed:
                             ntp[n] = s_type
                             loc[n] = local
                         known[s_type] += 1
@@ -1095,7 +1105,7 @@ def sample_hops(
             seg_rows[sg] = pos[first:last]
             seg_eids[sg] = eid[first:last]
             seg_offsets[sg] = counts[base[e] : base[e + 1]] - first
-            if importance:
+            if _WITH_LABOR_GENERAL and importance:
                 seg_prob[sg] = eprob[first:last]
                 seg_wt[sg] = ewt[first:last]
             dst_start[sg] = dst_lo[etype_dst[e]]
@@ -1126,7 +1136,7 @@ def sample_hops(
         for j in prange(r.shape[0]):
             edge_index[0, at + j] = r[j]
             eid_out[at + j] = ee[j]
-        if importance:
+        if _WITH_LABOR_GENERAL and importance:
             for j in range(r.shape[0]):
                 eprob_out[at + j] = seg_prob[sg][j]
                 ewt_out[at + j] = seg_wt[sg][j]
@@ -1134,22 +1144,22 @@ def sample_hops(
             for j in range(off[i], off[i + 1]):
                 edge_index[1, at + j] = d0 + i
     # Nodes grouped by type (one type: already in order).
-    if typed:
+    if _WITH_TYPED and typed:
         start = np.zeros(num_types + 1, np.int64)
         for t in range(num_types):
             start[t + 1] = start[t] + known[t]
         grouped = np.empty(n, np.int64)
-        gtree = np.empty(n if disjoint else 0, np.int64)
+        gtree = np.empty(n if _WITH_DISJOINT and disjoint else 0, np.int64)
         for i in range(n):
             g = start[ntp[i]] + loc[i]
             grouped[g] = nodes[i]
-            if disjoint:
+            if _WITH_DISJOINT and disjoint:
                 gtree[g] = tree[i]
         nodes_out = grouped
         tree_out = gtree
     else:
         nodes_out = nodes[:n]
-        tree_out = tree[:n] if disjoint else tree
+        tree_out = tree[:n] if _WITH_DISJOINT and disjoint else tree
     return (
         nodes_out,
         tree_out,
@@ -1410,30 +1420,47 @@ def choose(parallel_kernel, serial_kernel, work: int):
 sample_hops_serial = serial_twin(sample_hops, "sample_hops_serial")
 induced_edges_serial = serial_twin(induced_edges, "induced_edges_serial")
 
-_MODES = ("labor", "labor_general", "temporal", "weighted")
+_MODES = ("labor", "labor_general", "temporal", "weighted", "typed", "disjoint", "hashed")
+_SWITCHES = tuple(f"_WITH_{m.upper()}" for m in _MODES[:-1]) + ("_WITH_HASH",)
 _VARIANTS: Dict[Tuple[bool, ...], Any] = {}
 _VARIANTS_LOCK = threading.Lock()
 
 
 def sample_hops_for(
-    work: int, labor: bool, labor_general: bool, temporal: bool, weighted: bool
+    work: int,
+    labor: bool,
+    labor_general: bool,
+    temporal: bool,
+    weighted: bool,
+    typed: bool = True,
+    disjoint: bool = True,
+    hashed: bool = True,
 ) -> Any:
     """``sample_hops`` for ``work`` (parallel or serial, as ``choose``) with only these modes.
 
     ``labor_general``: LABOR-i or batch dependency (``labor`` and ``labor_iters`` != 0 or
     ``labor_key2`` >= 0); ``labor``: LABOR-0 without either; ``temporal``: a non-empty
-    ``seed_time``; ``weighted``: the flag. The other modes' branches are compiled out
-    (``_numba.variant``): a cold first batch compiles only what its sampler runs, each variant
-    on its first use, cached on disk. The caller must pass the modes its arguments use; the
+    ``seed_time``; ``weighted``: the flag; ``typed``: a non-empty ``type_per_edge`` or more
+    than one node type (``node_offsets`` longer than 2); ``disjoint``: the flag; ``hashed``:
+    the hash-table relabel map (an empty ``mapv``; ``disjoint`` implies it). The other modes'
+    branches are compiled out (``_numba.variant``): a cold first batch compiles only what its
+    sampler runs, each variant on its first use, cached on disk. The caller must pass the
+    modes its arguments use (the last three default to on: the generic code paths); the
     batches are then those of ``sample_hops``.
+
+    Example:
+        >>> k = sample_hops_for(100, False, False, False, False, typed=False, disjoint=False,
+        ...                     hashed=False)  # homogeneous uniform sampling, dense map
     """
-    flags = (bool(labor), bool(labor_general), bool(temporal), bool(weighted))
+    hashed = hashed or disjoint
+    modes = (labor, labor_general, temporal, weighted, typed, disjoint, hashed)
+    flags = tuple(bool(f) for f in modes)
     par = use_parallel(work)
     with _VARIANTS_LOCK:
         kernel = _VARIANTS.get((par,) + flags)
         if kernel is None:
             tag = "_".join(m for m, on in zip(_MODES, flags) if on) or "uniform"
             name = f"sample_hops{'' if par else '_serial'}__{tag}"
-            switches = {f"_WITH_{m.upper()}": on for m, on in zip(_MODES, flags)}
+            switches = dict(zip(_SWITCHES, flags))
             kernel = _VARIANTS[(par,) + flags] = variant(sample_hops, name, par, **switches)
     return kernel

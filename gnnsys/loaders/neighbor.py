@@ -503,14 +503,17 @@ class NeighborSampler(_PicklesWithoutMaps):
         a = self._adj
         seed_times = self._tree_times(seeds_np, tree_np, seed_time)
         general = self.labor and (self.labor_iters != 0 or key2 >= 0)
+        tpe, offsets, etype_src, etype_dst, dst_ptr, dst_etypes = a.types
         kernel = _kernels.sample_hops_for(  # compiled for the modes these arguments use
             self._work(seeds.numel()),
             labor=self.labor and not general,
             labor_general=general,
             temporal=seed_times.shape[0] > 0,
             weighted=self.weighted,
+            typed=tpe.shape[0] > 0 or offsets.shape[0] > 2,
+            disjoint=self.disjoint,
+            hashed=mapv.shape[0] == 0,
         )
-        tpe, offsets, etype_src, etype_dst, dst_ptr, dst_etypes = a.types
         out = kernel(
             a.indptr,
             a.adj,
