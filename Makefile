@@ -29,10 +29,13 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-# Two steps: the suite without the slow end-to-end tests, then those (marked `slow`).
+# Two steps: the suite without the slow end-to-end tests, then those (marked `slow`). Each runs
+# in JOBS processes (pytest-xdist; one per core, at most 4: a process holds ~3 GB at its peak);
+# the fast step keeps a file's tests in one process (their module fixtures are built once).
+JOBS ?= $(shell $(PYTHON) -c "import os; print(max(1, min(4, os.cpu_count() or 1)))")
 test: lint
-	$(PY) -m pytest -q -p no:cacheprovider -m "not slow" tests
-	$(PY) -m pytest -q -p no:cacheprovider -m slow tests
+	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadfile -m "not slow" tests
+	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist load -m slow tests
 
 bench: setup
 	$(VENV)/bin/gnnsys bench loader
