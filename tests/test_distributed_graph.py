@@ -252,3 +252,70 @@ def test_weighted_sampling_matches_one_machine(tmp_path):
     mp.spawn(_weighted, args=(2, _free_port(), str(folder), str(tmp_path)), nprocs=2)
     for r in range(2):
         assert torch.load(tmp_path / f"weighted{r}.pt") == []
+
+
+def test_edge_split_equal_shares_by_destination_owner():
+    from gnnsys.distributed.graph import edge_split
+
+    node_part = np.array([0, 0, 1, 1])
+    eli = torch.tensor([[0, 1, 2, 3, 0], [2, 3, 0, 0, 1]])  # destinations' parts: 1 1 0 0 0
+    shares = [edge_split(eli, node_part, 2, p).tolist() for p in range(2)]
+    assert shares == [[2, 3], [0, 1]]  # part 0's surplus (position 4) is the remainder
+    with pytest.raises(ValueError, match=r"\[2, M\]"):
+        edge_split(torch.zeros(3, 2, dtype=torch.long), node_part, 2, 0)
+
+
+LINK_CONFIGS = [
+    {},
+    {"neg_sampling": "binary"},
+    {"neg_sampling": {"mode": "triplet", "amount": 2}},
+    {"neg_sampling": "binary", "disjoint": True},
+]
+
+
+def _links(rank, world, port, folder, out):
+    from gnnsys.distributed.exchange import Exchange
+    from gnnsys.distributed.graph import DistGraph, DistNeighborSampler, edge_split
+    from gnnsys.loaders import Loader
+    from gnnsys.loaders.link import LinkSampler
+
+    _init(rank, world, port)
+    ds = synthetic("tiny")
+    g = DistGraph.open(folder, exchange=Exchange.lanes(2))
+    eli = ds.graph.to_edge_index()[:, ::7]
+    mine_eli = eli[:, edge_split(eli, g.node_part, g.num_parts, rank)]
+    diffs, batches = [], 0
+    for cfg in LINK_CONFIGS:
+        cfg = dict(cfg)
+        neg, disjoint = cfg.pop("neg_sampling", None), cfg.pop("disjoint", False)
+        ref = LinkSampler(ds.graph, [4, 2], mine_eli, neg_sampling=neg, disjoint=disjoint)
+        dist_sampler = DistNeighborSampler(g, [4, 2], disjoint=disjoint)
+        mine = LinkSampler.over(dist_sampler, mine_eli, neg_sampling=neg)
+        assert mine.collective and mine.lanes == 2
+        # the one Loader, two batches in flight on two lanes, against one machine's Loader
+        got = Loader(mine, mine.num_inputs, batch_size=24, shuffle=True, seed=4)
+        want = Loader(ref, ref.num_inputs, batch_size=24, shuffle=True, seed=4)
+        for a, d in zip(want, got):
+            batches += 1
+            a, d = a.subgraph, d.subgraph
+            diffs += [(cfg, f) for f in FIELDS if not _same(getattr(a, f), getattr(d, f))]
+            if a.metadata.keys() != d.metadata.keys():
+                diffs.append((cfg, "metadata keys"))
+            diffs += [(cfg, k) for k, v in a.metadata.items()
+                      if not (torch.equal(v, d.metadata[k]) if torch.is_tensor(v)
+                              else v == d.metadata[k])]  # fmt: skip
+    torch.save({"diffs": diffs, "batches": batches}, f"{out}/links{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_link_batches_match_one_machine(tmp_path):
+    """Link prediction across machines: LinkSampler.over(DistNeighborSampler) driven by the
+    Loader on two lanes gives one machine's batches (endpoints, negatives, labels, subgraph)
+    for each rank's share of the supervision edges (edge_split)."""
+    folder = tmp_path / "parts"
+    partition(synthetic("tiny"), 2, folder, method="random", seed=2)
+    mp.spawn(_links, args=(2, _free_port(), str(folder), str(tmp_path)), nprocs=2)
+    for r in range(2):
+        res = torch.load(tmp_path / f"links{r}.pt")
+        assert res["diffs"] == []
+        assert res["batches"] >= 4 * len(LINK_CONFIGS)

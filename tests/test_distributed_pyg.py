@@ -28,9 +28,19 @@ def _seeds(rank):
     return torch.arange(rank, 96, 2)
 
 
+def _link_args(rank, node_part):
+    """Each machine's share of every 5th edge (edge_split), binary negatives."""
+    from gnnsys.distributed.graph import edge_split
+
+    eli = synthetic("tiny").graph.to_edge_index()[:, ::5]
+    eli = eli[:, edge_split(eli, node_part, 2, rank)]
+    return dict(num_neighbors=[4, 2], edge_label_index=eli, neg_sampling="binary",
+                batch_size=32, shuffle=True, seed=3)  # fmt: skip
+
+
 def _run(rank, world, port, folder, out):
     from gnnsys.distributed.pyg import pyg_stores
-    from gnnsys.loaders.pyg import LaborLoader, NeighborLoader
+    from gnnsys.loaders.pyg import LaborLoader, LinkNeighborLoader, NeighborLoader
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=world, timeout=datetime.timedelta(seconds=60))  # fmt: skip
@@ -44,9 +54,14 @@ def _run(rank, world, port, folder, out):
         (fs, gs), num_neighbors=[4, 2], input_nodes=_seeds(rank), batch_size=16, seed=7
     )
     got.append([b.to_dict() for b in loader])
+    links = [
+        b.to_dict()
+        for b in LinkNeighborLoader((fs, gs), **_link_args(rank, gs.dist_graph.node_part))
+    ]
     attrs = gs.get_all_edge_attrs()
     torch.save(
-        {"batches": got, "size": attrs[0].size, "x": fs["x", None].shape}, f"{out}/{rank}.pt"
+        {"batches": got, "links": links, "size": attrs[0].size, "x": fs["x", None].shape},
+        f"{out}/{rank}.pt",
     )
     dist.destroy_process_group()
 
@@ -54,7 +69,8 @@ def _run(rank, world, port, folder, out):
 def test_neighbor_loader_over_partition_stores(tmp_path):
     from torch_geometric.data import Data
 
-    from gnnsys.loaders.pyg import LaborLoader, NeighborLoader
+    from gnnsys.distributed import PartitionBook
+    from gnnsys.loaders.pyg import LaborLoader, LinkNeighborLoader, NeighborLoader
 
     ds = synthetic("tiny")
     folder = tmp_path / "parts"
@@ -73,8 +89,13 @@ def test_neighbor_loader_over_partition_stores(tmp_path):
             data, num_neighbors=[4, 2], input_nodes=_seeds(rank), batch_size=16, seed=7
         )
         want.append([b.to_dict() for b in loader])
-        for got_batches, want_batches in zip(res["batches"], want):
-            assert len(got_batches) == len(want_batches) == 3
+        book = PartitionBook.open(folder)
+        want.append(
+            [b.to_dict() for b in LinkNeighborLoader(data, **_link_args(rank, book.node_part))]
+        )
+        assert len(want[-1]) >= 3
+        for got_batches, want_batches in zip(res["batches"] + [res["links"]], want):
+            assert len(got_batches) == len(want_batches) >= 3
             for g, w in zip(got_batches, want_batches):
                 assert set(g) == set(w)
                 for k in w:
@@ -85,7 +106,7 @@ def test_neighbor_loader_over_partition_stores(tmp_path):
 def test_refused_options(tmp_path):
     from gnnsys.distributed.graph import DistGraph
     from gnnsys.distributed.pyg import DistFeatureStore, DistGraphStore
-    from gnnsys.loaders.pyg import NeighborLoader
+    from gnnsys.loaders.pyg import LinkNeighborLoader, NeighborLoader
 
     graph = DistGraph.__new__(DistGraph)  # no process group needed to reach the checks
     graph._exchanges, graph._lane = [object()], threading.local()
@@ -93,6 +114,11 @@ def test_refused_options(tmp_path):
     stores = (DistFeatureStore({}), DistGraphStore(graph))
     with pytest.raises(NotImplementedError, match="subgraph_type='induced' over a partition"):
         NeighborLoader(stores, num_neighbors=[2], subgraph_type="induced")
+    with pytest.raises(ValueError, match="give each machine its edge_label_index"):
+        LinkNeighborLoader(stores, num_neighbors=[2])
+    with pytest.raises(NotImplementedError, match="subgraph_type='induced' over a partition"):
+        LinkNeighborLoader(stores, num_neighbors=[2], edge_label_index=torch.zeros(2, 3).long(),
+                           subgraph_type="induced")  # fmt: skip
     with pytest.raises(NotImplementedError, match="read-only"):
         stores[1].put_edge_index(torch.zeros(2, 1, dtype=torch.long), edge_type=None,
                                  layout="coo", size=(10, 10))  # fmt: skip

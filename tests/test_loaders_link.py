@@ -174,3 +174,22 @@ def test_shared_link_helpers():
     cum = torch.tensor([0.0, 0.0, 1.0, 1.0]).numpy()  # only node 1 has weight
     assert set(random_nodes(key, 1, 50, 3, cum).tolist()) == {1}
     assert random_nodes(key, 1, 0, 3).numel() == 0
+
+
+@pytest.mark.parametrize("neg", [None, "binary", "triplet"])
+def test_over_a_built_node_sampler_is_the_same_sampler(graph, neg):
+    # LinkSampler.over(sampler) (how a distributed node sampler is plugged in) samples what
+    # the constructor with the same settings samples
+    from gnnsys.loaders import NeighborSampler
+
+    ei, g = graph
+    made = LinkSampler(g, [3, 2], ei, neg_sampling=neg, disjoint=True)
+    over = LinkSampler.over(NeighborSampler(g, [3, 2], disjoint=True), ei, neg_sampling=neg)
+    assert not over.collective and over.lanes == 1
+    pos, key = torch.tensor([5, 17, 400, 3]), SampleKey(seed=2, batch=1)
+    a, b = made.sample(pos, key), over.sample(pos, key)
+    assert torch.equal(a.nodes, b.nodes) and torch.equal(a.row, b.row)
+    assert torch.equal(a.batch, b.batch)
+    assert a.metadata.keys() == b.metadata.keys()
+    for k, v in a.metadata.items():
+        assert torch.equal(v, b.metadata[k]) if torch.is_tensor(v) else v == b.metadata[k]

@@ -34,6 +34,7 @@ _LAZY = {
     "DistGraph": "gnnsys.distributed.graph",
     "DistNeighborSampler": "gnnsys.distributed.graph",
     "node_split": "gnnsys.distributed.graph",
+    "edge_split": "gnnsys.distributed.graph",
     "DistTable": "gnnsys.distributed.features",
     "dist_feature_store": "gnnsys.distributed.features",
     "Exchange": "gnnsys.distributed.exchange",

@@ -24,6 +24,7 @@ import torch.distributed as dist
 from gnnsys._checks import check_choice, check_ids
 from gnnsys.distributed import _kernels as dk
 from gnnsys.distributed.exchange import Exchange, split_by_owner
+from gnnsys.graph import Graph
 from gnnsys.loaders import _kernels
 from gnnsys.loaders.base import KeyLike, SampledSubgraph, SampleKey, key_int
 from gnnsys.loaders.neighbor import SEMANTICS, check_fanouts
@@ -138,6 +139,9 @@ class DistGraph:
     num_edge_types = 1
     node_types = ["_N"]
     edge_types = [("_N", "_E", "_N")]
+
+    node_type_id = Graph.node_type_id
+    edge_type_id = Graph.edge_type_id
 
     def type_offsets(self) -> torch.Tensor:
         """int64 [2]: one node type holding every global id (as ``Graph.type_offsets``)."""
@@ -315,17 +319,41 @@ class DistNeighborSampler:
     def sample(self, seeds: torch.Tensor, generator: KeyLike = None) -> SampledSubgraph:
         """Sample around ``seeds`` (global ids; any rank may hold any seed), keyed by
         ``generator``. Collective: see the class docstring."""
+        seeds_t = check_ids("seeds", seeds, self.graph.num_nodes, allow_empty=False)
+        self.use_key_lane(generator)
+        return self.sample_checked(seeds_t, key_int(generator))
+
+    def use_key_lane(self, generator: KeyLike) -> None:
+        """Send this thread's exchanges (sampling and feature fetches) through batch b's lane,
+        ``b % lanes``; callers that sample through ``sample_checked`` (e.g. ``LinkSampler``)
+        call it first with the batch's ``SampleKey``."""
         g = self.graph
-        seeds_t = check_ids("seeds", seeds, g.num_nodes, allow_empty=False)
-        if g.lanes > 1:  # batch b's exchanges (and its feature fetches) go through lane b % L
+        if g.lanes > 1:
             if not isinstance(generator, SampleKey):
                 raise TypeError(
                     "a DistGraph with lanes needs SampleKey keys (lane = batch % lanes)"
                 )
             g.use_lane(int(generator.batch) % g.lanes)
-        key = key_int(generator)
-        seeds_np = seeds_t.numpy()
-        tree = np.arange(seeds_np.shape[0], dtype=np.int64) if self.disjoint else _NO_TREE
+
+    def sample_checked(
+        self,
+        seeds: torch.Tensor,
+        key: int,
+        seed_tree: Optional[torch.Tensor] = None,
+        seed_time: Optional[np.ndarray] = None,
+    ) -> SampledSubgraph:
+        """``sample`` without validation or lane choice, as ``NeighborSampler.sample_checked``:
+        ``seeds`` checked int64 CPU ids; ``seed_tree`` (disjoint only) each seed's tree,
+        default ``arange(len(seeds))``. Collective."""
+        if seed_time is not None:
+            raise NotImplementedError("temporal sampling over a partition is not supported yet")
+        g = self.graph
+        seeds_np = seeds.numpy()
+        tree = _NO_TREE
+        if self.disjoint:
+            tree = np.arange(seeds_np.shape[0], dtype=np.int64)
+            if seed_tree is not None:
+                tree = np.ascontiguousarray(seed_tree.numpy(), dtype=np.int64)
         nodes, trees, hkeys, hvals = dk.start_relabel(seeds_np, tree, self.disjoint, g.num_nodes)
         n, prev_lo = seeds_np.shape[0], 0
         layered = self.semantics == "dgl"
@@ -402,18 +430,46 @@ def node_split(ids: Any, node_part: np.ndarray, num_parts: int, part: int) -> to
         >>> seeds = node_split(train_idx, book.node_part, book.num_parts, rank)
     """
     ids_np = torch.as_tensor(ids).numpy().astype(np.int64, copy=False)
-    per = ids_np.shape[0] // num_parts
     owner = np.asarray(node_part)[ids_np].astype(np.int64)
+    return torch.from_numpy(ids_np[_even_share(owner, num_parts, part)])
+
+
+def edge_split(
+    edge_label_index: Any, node_part: np.ndarray, num_parts: int, part: int
+) -> torch.Tensor:
+    """Part ``part``'s share of the supervision edges ``edge_label_index`` ([2, M] global ids),
+    as positions into it: ``M // num_parts`` each, first the edges whose destination the part
+    owns (it holds their in-edge), then the others' surplus, as ``node_split``. DistDGL's
+    ``edge_split(force_even=True)`` plays this role.
+
+    Example:
+        >>> pos = edge_split(eli, book.node_part, book.num_parts, rank)
+        >>> loader = LinkNeighborLoader(stores, [10, 5], edge_label_index=eli[:, pos])
+    """
+    eli = torch.as_tensor(edge_label_index)
+    if eli.dim() != 2 or eli.shape[0] != 2:
+        raise ValueError(f"edge_label_index must have shape [2, M], got {tuple(eli.shape)}")
+    dst = eli[1].numpy().astype(np.int64, copy=False)
+    owner = np.asarray(node_part)[dst].astype(np.int64)
+    return torch.from_numpy(_even_share(owner, num_parts, part))
+
+
+def _even_share(owner: np.ndarray, num_parts: int, part: int) -> np.ndarray:
+    """Positions of part ``part``'s ``len(owner) // num_parts`` items: its own (``owner ==
+    part``, in order) up to its share, then the surplus of the others, dealt out in part
+    order."""
+    per = owner.shape[0] // num_parts
+    positions = np.arange(owner.shape[0], dtype=np.int64)
     mine: List[np.ndarray] = []
     surplus: List[np.ndarray] = []
     for p in range(num_parts):
-        own = ids_np[owner == p]
+        own = positions[owner == p]
         mine.append(own[:per])
         surplus.append(own[per:])
     pool = np.concatenate(surplus) if surplus else np.empty(0, np.int64)
     start = sum(per - m.shape[0] for m in mine[:part])
     need = per - mine[part].shape[0]
-    return torch.from_numpy(np.concatenate([mine[part], pool[start : start + need]]))
+    return np.concatenate([mine[part], pool[start : start + need]])
 
 
 def _sums_per_rank(values: np.ndarray, counts: np.ndarray) -> np.ndarray:

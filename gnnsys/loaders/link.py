@@ -143,6 +143,51 @@ class LinkSampler:
             if edge_label_time is not None:
                 raise ValueError("edge_label_time needs the graph's times (node_time or edge_time)")
             self.node_sampler = NeighborSampler(graph, fanouts, **kwargs)
+        self._setup(graph, edge_label_index, edge_label, neg_sampling, edge_type, edge_label_time)
+
+    @classmethod
+    def over(
+        cls,
+        node_sampler: Any,
+        edge_label_index: Any,
+        edge_label: Optional[torch.Tensor] = None,
+        *,
+        neg_sampling: Any = None,
+        edge_type: Any = None,
+    ) -> LinkSampler:
+        """A LinkSampler around a node sampler that is already built (its graph and settings):
+        e.g. a ``gnnsys.distributed.DistNeighborSampler``, so that link batches are sampled
+        across machines. Arguments as the constructor's; not temporal.
+
+        Example:
+            >>> ls = LinkSampler.over(DistNeighborSampler(dist_graph, [10, 5]), eli[:, pos])
+        """
+        self = cls.__new__(cls)
+        self.temporal = False
+        self.node_sampler = node_sampler
+        self._setup(node_sampler.graph, edge_label_index, edge_label, neg_sampling, edge_type,
+                    None)  # fmt: skip
+        return self
+
+    @property
+    def collective(self) -> bool:
+        """Whether sampling is a collective (a distributed node sampler): see the Loader."""
+        return bool(getattr(self.node_sampler, "collective", False))
+
+    @property
+    def lanes(self) -> int:
+        """Batches a collective sampler may have in flight (its node sampler's lanes)."""
+        return int(getattr(self.node_sampler, "lanes", 1))
+
+    def _setup(
+        self,
+        graph: Any,
+        edge_label_index: Any,
+        edge_label: Optional[torch.Tensor],
+        neg_sampling: Any,
+        edge_type: Any,
+        edge_label_time: Any,
+    ) -> None:
         self.graph = graph
         if graph.num_edge_types > 1 and edge_type is None:
             raise ValueError(
@@ -216,8 +261,10 @@ class LinkSampler:
         belongs to edge j mod B, as PyG lays them out): redrawn up to 5 times, then the type's
         oldest node (PyG's ``neg_sample``)."""
         out = random_nodes(key, salt, count, num, cum)
+        if times is None or count == 0:
+            return out
         node_time = self.node_sampler._node_time
-        if times is None or node_time.shape[0] == 0 or count == 0:
+        if node_time.shape[0] == 0:
             return out
         ids = out.numpy().copy()
         bound = np.resize(times, count)
@@ -240,6 +287,8 @@ class LinkSampler:
             >>> sub = link_sampler.sample(torch.tensor([0, 1, 2]), SampleKey(seed=0, batch=0))
         """
         pos = check_ids("seeds", seeds, self.num_inputs, allow_empty=False)
+        if self.collective:  # this batch's exchanges go through its lane
+            self.node_sampler.use_key_lane(generator)
         key = key_int(generator)
         src, dst = self.src[pos], self.dst[pos]
         num_pos = int(pos.numel())

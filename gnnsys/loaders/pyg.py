@@ -1138,19 +1138,27 @@ class LinkNeighborLoader(_LoaderFront):
             temporal = dict(view.times(time_attr, who), temporal_strategy=temporal_strategy,
                             edge_label_time=edge_label_time)  # fmt: skip
             disjoint = True  # as PyG: temporal sampling is disjoint
-        self.link_sampler = LinkSampler(
-            view.graph,
-            fanouts,
-            edge_label_index,
-            edge_label,
-            **temporal,
-            neg_sampling=neg_sampling,
-            edge_type=view.graph.edge_types[self.edge_type] if view.hetero else None,
-            replace=replace,
-            weighted=weight_attr is not None,
-            subgraph_type=sg_type,
-            disjoint=disjoint,
-        )
+        if getattr(view.graph, "exchange", None) is not None:  # gnnsys.distributed stores
+            self.link_sampler = LinkSampler.over(
+                _partition_sampler(view.graph, fanouts, None, {}, replace, sg_type, disjoint, who),
+                edge_label_index,
+                edge_label,
+                neg_sampling=neg_sampling,
+            )
+        else:
+            self.link_sampler = LinkSampler(
+                view.graph,
+                fanouts,
+                edge_label_index,
+                edge_label,
+                **temporal,
+                neg_sampling=neg_sampling,
+                edge_type=view.graph.edge_types[self.edge_type] if view.hetero else None,
+                replace=replace,
+                weighted=weight_attr is not None,
+                subgraph_type=sg_type,
+                disjoint=disjoint,
+            )
         self.neg_sampling = self.link_sampler.neg_sampling
         self.edge_label_index = edge_label_index
         self.loader = Loader(
@@ -1199,6 +1207,11 @@ def _edge_label_input(
         if isinstance(edge_label_index, (str, tuple)):
             raise ValueError(f"{who}: edge_label_index names an edge type but data is homogeneous")
         if edge_label_index is None:
+            if getattr(view.graph, "exchange", None) is not None:
+                raise ValueError(
+                    f"{who}: over a partition, give each machine its edge_label_index (an equal "
+                    "count each: gnnsys.distributed.edge_split)"
+                )
             if isinstance(data, (tuple, list)):
                 return None, view.graph.to_edge_index()
             return None, data.edge_index
