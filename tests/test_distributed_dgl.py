@@ -47,6 +47,33 @@ def _flat(batches):
     return out
 
 
+EXCLUDES = [None, "self"]
+
+
+def _edge_seeds(rank):
+    return torch.arange(rank, 128, 2) * 5  # global edge ids, 64 per machine
+
+
+def _edge_sampler(exclude):
+    from gnnsys.loaders import dgl as dl
+
+    return dl.as_edge_prediction_sampler(
+        _sampler({"fanouts": [2, 4]}),
+        exclude=exclude,
+        negative_sampler=dl.negative_sampler.Uniform(2),
+    )
+
+
+def _flat_edges(batches):
+    """Edge-prediction batches (input nodes, pair graph, negative pair graph, blocks) flat."""
+    out = []
+    for input_nodes, pair, neg, blocks in batches:
+        row = [input_nodes, *pair.edges(), pair.edata["_ID"], pair.ndata["_ID"], *neg.edges()]
+        row += _flat([(input_nodes, pair.ndata["_ID"], blocks)])[0]
+        out.append(row)
+    return out
+
+
 def _run(rank, world, port, folder, out):
     from gnnsys.distributed.exchange import Exchange
     from gnnsys.distributed.graph import DistGraph
@@ -54,13 +81,17 @@ def _run(rank, world, port, folder, out):
 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=world, timeout=datetime.timedelta(seconds=60))  # fmt: skip
-    g = DistGraph.open(folder, exchange=Exchange())
+    g = DistGraph.open(folder, exchange=Exchange.lanes(2))
     g.ndata["feat"] = g.ndata["x"]
     got = []
     for cfg in SAMPLERS:
         loader = DataLoader(g, _seeds(rank), _sampler(cfg), batch_size=16, shuffle=True, seed=7,
                             block_type="gnnsys")  # fmt: skip
         got.append(_flat(loader))
+    for exclude in EXCLUDES:
+        loader = DataLoader(g, _edge_seeds(rank), _edge_sampler(exclude), batch_size=16,
+                            shuffle=True, seed=7, block_type="gnnsys")  # fmt: skip
+        got.append(_flat_edges(loader))
     torch.save(got, f"{out}/{rank}.pt")
     dist.destroy_process_group()
 
@@ -76,11 +107,18 @@ def test_dgl_dataloader_over_a_partition(tmp_path):
     g.ndata["feat"], g.ndata["y"] = ds.x, ds.y
     for rank in range(2):
         got = torch.load(tmp_path / f"{rank}.pt")
-        for cfg, mine in zip(SAMPLERS, got):
+        wants = []
+        for cfg in SAMPLERS:
             loader = DataLoader(g, _seeds(rank), _sampler(cfg), batch_size=16, shuffle=True,
                                 seed=7, block_type="gnnsys")  # fmt: skip
-            want = _flat(loader)
-            assert len(mine) == len(want) == 3
+            wants.append(_flat(loader))
+        for exclude in EXCLUDES:
+            loader = DataLoader(g, _edge_seeds(rank), _edge_sampler(exclude), batch_size=16,
+                                shuffle=True, seed=7, block_type="gnnsys")  # fmt: skip
+            wants.append(_flat_edges(loader))
+        assert len(got) == len(wants) == len(SAMPLERS) + len(EXCLUDES)
+        for cfg, mine, want in zip(SAMPLERS + EXCLUDES, got, wants):
+            assert len(mine) == len(want) >= 3
             for a, b in zip(mine, want):
                 assert len(a) == len(b)
                 for x, y in zip(a, b):
@@ -94,8 +132,7 @@ def test_refused_over_a_partition():
     g = DistGraph.__new__(DistGraph)  # no process group needed to reach the checks
     g._exchanges, g._lane = [object()], threading.local()
     g.num_nodes, g.num_edges, g._ndata = 10, 20, {}
-    sampler = dl.as_edge_prediction_sampler(dl.NeighborSampler([2]))
     with pytest.raises(NotImplementedError, match="over a partition"):
-        dl.DataLoader(g, torch.arange(4), sampler, batch_size=2)
+        dl.DataLoader(g, torch.arange(4), dl.ShaDowKHopSampler([2]), batch_size=2)
     with pytest.raises(NotImplementedError, match="prob / mask"):
         dl.DataLoader(g, torch.arange(4), dl.NeighborSampler([2], prob="w"), batch_size=2)

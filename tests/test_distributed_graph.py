@@ -304,7 +304,19 @@ def _links(rank, world, port, folder, out):
             diffs += [(cfg, k) for k, v in a.metadata.items()
                       if not (torch.equal(v, d.metadata[k]) if torch.is_tensor(v)
                               else v == d.metadata[k])]  # fmt: skip
-    torch.save({"diffs": diffs, "batches": batches}, f"{out}/links{rank}.pt")
+    # DGL's find_edges across machines: each edge lives with its destination's owner
+    eids = torch.arange(rank, ds.graph.num_edges, 97)
+    src, dst = g.find_edges(eids)
+    full = ds.graph
+    assert full.edge_ids is None  # ids are CSC positions
+    want_dst = torch.searchsorted(full.indptr, eids, right=True) - 1
+    found = torch.equal(src, full.indices[eids].long()) and torch.equal(dst, want_dst)
+    try:
+        g.find_edges(torch.tensor([full.num_edges]))
+        found = False
+    except IndexError:
+        pass
+    torch.save({"diffs": diffs, "batches": batches, "found": found}, f"{out}/links{rank}.pt")
     dist.destroy_process_group()
 
 
@@ -319,3 +331,4 @@ def test_link_batches_match_one_machine(tmp_path):
         res = torch.load(tmp_path / f"links{r}.pt")
         assert res["diffs"] == []
         assert res["batches"] >= 4 * len(LINK_CONFIGS)
+        assert res["found"]

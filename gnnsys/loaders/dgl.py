@@ -868,6 +868,7 @@ class _DistDglView(_DglGraphView):
         self._cache = {}
         self._lock = threading.Lock()
         self.etype_of_csc = None
+        self.key_base = torch.tensor([0, int(self.num_edges or 0)])  # one edge type
 
     def ndata_of(self, t: int) -> Mapping[str, Any]:
         return self.graph.ndata
@@ -890,10 +891,11 @@ class _DistDglView(_DglGraphView):
         return self.graph, None, False
 
     def pos_of_eid(self, e: int, eids: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError("edge seeds (edge prediction) over a partition (DistGraph)")
+        return eids  # seeds stay global edge ids; find_edges asks the parts for their ends
 
     def find_edges(self, pos: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError("edge seeds (edge prediction) over a partition (DistGraph)")
+        """(src, dst) of global edge ids: a collective lookup (``DistGraph.find_edges``)."""
+        return self.graph.find_edges(pos)
 
 
 _VIEW_ATTR = "_gnnsys_dgl_view"
@@ -1736,12 +1738,23 @@ class _EdgeCore:
     def num_inputs(self) -> int:
         return self.view.num_edges
 
+    @property
+    def collective(self) -> bool:
+        """Whether a batch is a collective (over a DistGraph): see ``_NodeCore``."""
+        return bool(getattr(self.node, "collective", False))
+
+    @property
+    def lanes(self) -> int:
+        return int(getattr(self.node, "lanes", 1))
+
     def loader_tables(self) -> Dict[str, Any]:
         return self.node.loader_tables()
 
     def sample(self, seeds: torch.Tensor, generator: Any = None) -> SampledSubgraph:
         """Sample for the seed edges at CSC positions ``seeds``; pairs go in ``metadata``."""
         view = self.view
+        if self.collective:  # the edge lookup and the sampling go through the batch's lane
+            self.node.sampler.use_key_lane(generator)
         key = key_int(generator)
         pos = seeds.long()
         etype = view.etype_of_pos(pos)
@@ -1770,7 +1783,9 @@ class _EdgeCore:
                 nvs.append(nv)
         parts = [u, v] + ([torch.cat(nus), torch.cat(nvs)] if neg is not None else [])
         uniq_t, local = unique_seeds(torch.cat(parts), view.offsets if view.typed else None)
-        sub = self.node.sample_excluding(uniq_t, key, self._excluded(eid, etype))
+        # (a distributed sampler picks the batch's lane from its SampleKey)
+        node_key = generator if self.collective else key
+        sub = self.node.sample_excluding(uniq_t, node_key, self._excluded(eid, etype))
         b = pos.numel()
         pairs = []
         for e in range(k):
@@ -2122,10 +2137,10 @@ class DataLoader:
         is_edge = isinstance(graph_sampler, EdgePredictionSampler)
         what = "edge" if is_edge else "node"
         whole = getattr(graph_sampler, "make_core", None)  # Cluster-GCN, SAINT, ShaDow
-        if isinstance(view, _DistDglView) and (is_edge or whole is not None):
+        if isinstance(view, _DistDglView) and whole is not None:
             raise NotImplementedError(
-                f"{type(graph_sampler).__name__} over a partition (DistGraph): node-wise "
-                "NeighborSampler / LaborSampler only"
+                f"{type(graph_sampler).__name__} over a partition (DistGraph): "
+                "NeighborSampler / LaborSampler (node-wise or in as_edge_prediction_sampler) only"
             )
         flat_of = getattr(graph_sampler, "flat_indices", None) if whole else None
         flat = (flat_of or (_flat_edge_seeds if is_edge else _flat_node_seeds))(
