@@ -95,7 +95,11 @@ def partition(
 
     Parts are written one at a time: beyond the graph, one part's arrays are in memory. A
     memory-mapped graph (``Graph.load(mmap=True)``) and features are read in place, a slice per
-    part; the vertex partitioner itself works on an in-memory symmetrised copy of the edges.
+    part. "random" never holds the whole graph (a node -> part map of 8 bytes a node, then one
+    part at a time), so it partitions graphs bigger than RAM; "metis" and "bfs" work on an
+    in-memory symmetrised copy of the edges. ``partition.json``'s ``edge_cut`` counts in-edges
+    whose source another part owns (the edges sampling crosses machines for: twice the
+    undirected cut on a symmetric graph).
     An ``out`` that exists and is not empty is an error unless ``overwrite=True``, which
     replaces only a folder that holds a partition.
 
@@ -109,7 +113,7 @@ def partition(
     from gnnsys.datasets.hetero import HeteroDataset
     from gnnsys.graph_io import _check_path, _temp_dir
     from gnnsys.pipeline_parallel.config import check_int
-    from gnnsys.pipeline_parallel.partition import _has_pymetis
+    from gnnsys.pipeline_parallel.partition import _has_pymetis, _random_parts
     from gnnsys.pipeline_parallel.partition import partition as vertex_partition
 
     if isinstance(dataset, HeteroDataset):
@@ -144,8 +148,18 @@ def partition(
         )
     final = _check_out(_check_path(out), overwrite)
     num_parts = int(num_parts)
-    vp = vertex_partition(graph, num_parts, method=method, seed=int(seed))
-    node_part = vp.part.numpy().astype(node_part_dtype(num_parts))
+    n = graph.num_nodes
+    if method == "random" and 1 < num_parts < n:
+        # a seeded permutation dealt round-robin: the vertex partitioner's random parts, without
+        # its symmetrised in-memory copy of the edges (the graph may be a map bigger than RAM)
+        used = "random"
+        node_part = (
+            _random_parts(n, num_parts, int(seed)).numpy().astype(node_part_dtype(num_parts))
+        )
+    else:
+        vp = vertex_partition(graph, num_parts, method=method, seed=int(seed))
+        used = vp.method
+        node_part = vp.part.numpy().astype(node_part_dtype(num_parts))
     run_id = uuid.uuid4().hex
     source = _Source(
         indptr=graph.indptr.numpy(),
@@ -160,13 +174,14 @@ def partition(
     tmp = _temp_dir(final)
     try:
         np.save(tmp / NODE_PART_FILE, node_part)
-        sizes, halos = [], []
+        sizes, halos, cut = [], [], 0
         for i in range(num_parts):
             folder = tmp / part_dir_name(i)
             folder.mkdir()
-            n_i, h_i = _write_part(folder, source, node_part, i, num_parts, run_id)
+            n_i, h_i, c_i = _write_part(folder, source, node_part, i, num_parts, run_id)
             sizes.append(n_i)
             halos.append(h_i)
+            cut += c_i
         meta = {
             "format": FORMAT,
             "version": VERSION,
@@ -174,14 +189,14 @@ def partition(
             "num_parts": num_parts,
             "num_nodes": graph.num_nodes,
             "num_edges": graph.num_edges,
-            "method": vp.method,
+            "method": used,
             "seed": int(seed),
             "dataset": str(dataset.name),
             "num_classes": int(dataset.num_classes),
             "feature_dim": int(x.shape[1]),
             "feature_dtype": dtype_name,
             "has_edge_weight": graph.edge_weight is not None,
-            "edge_cut": int(vp.edge_cut),
+            "edge_cut": cut,
             "part_sizes": sizes,
             "halo_sizes": halos,
         }
@@ -207,8 +222,9 @@ class _Source:
 
 def _write_part(
     folder: Path, src: _Source, node_part: np.ndarray, i: int, num_parts: int, run_id: str
-) -> Tuple[int, int]:
-    """Write part ``i``'s files into ``folder``; returns (owned nodes, halo size)."""
+) -> Tuple[int, int, int]:
+    """Write part ``i``'s files into ``folder``; returns (owned nodes, halo size, in-edges
+    whose source another part owns)."""
     owned = np.flatnonzero(node_part == i).astype(np.int64)
     starts = np.asarray(src.indptr[owned], dtype=np.int64)
     deg = np.asarray(src.indptr[owned + 1], dtype=np.int64) - starts
@@ -229,7 +245,8 @@ def _write_part(
     arrays["y"] = np.asarray(src.y[owned], dtype=np.int64)
     for name, idx in zip(SPLITS, src.splits):
         arrays[name] = np.asarray(idx[node_part[idx] == i], dtype=np.int64)
-    arrays["halo"] = np.unique(indices[node_part[indices] != i])
+    remote = node_part[indices] != i
+    arrays["halo"] = np.unique(indices[remote])
     for name, arr in arrays.items():
         np.save(folder / f"{name}.npy", arr)
     meta = {
@@ -242,7 +259,7 @@ def _write_part(
         "num_edges": num_edges,
     }
     (folder / PART_META_FILE).write_text(json.dumps(meta, indent=1))
-    return int(owned.size), int(arrays["halo"].size)
+    return int(owned.size), int(arrays["halo"].size), int(remote.sum())
 
 
 def _check_out(final: Path, overwrite: bool) -> Path:
