@@ -13,7 +13,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import List, NoReturn, Optional, Sequence
+from typing import List, NoReturn, Optional, Sequence, Union
 
 DATASETS = (
     "synthetic:tiny",
@@ -161,6 +161,21 @@ def _positive_int(name: str):
         return value
 
     return parse
+
+
+def _halo_cache(text: str) -> Union[int, str]:
+    """--halo-cache: "halo" or a row count >= 0."""
+    if text == "halo":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--halo-cache must be a row count or 'halo', got {text!r}"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--halo-cache must be >= 0, got {value}")
+    return value
 
 
 def _positive_int_or_auto(name: str):
@@ -353,6 +368,15 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="--mode dist: the folder `gnnsys partition` wrote; its part count is the number of "
         "machines (default: none)",
+    )
+    p.add_argument(
+        "--halo-cache",
+        type=_halo_cache,
+        default=0,
+        metavar="ROWS|halo",
+        help="--mode dist: keep this many of other machines' feature rows on each machine, the "
+        "ones its in-edges name most ('halo': as many as its halo); same batches, fewer bytes "
+        "(default: 0)",
     )
     p.add_argument(
         "--nproc",
@@ -596,6 +620,8 @@ def _check_dist_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     if args.mode != "dist":
         if args.part_dir is not None:
             parser.error("--part-dir applies to --mode dist")
+        if args.halo_cache != 0:
+            parser.error("--halo-cache applies to --mode dist")
         return
     if args.part_dir is None:
         parser.error("--mode dist needs --part-dir DIR (write one with `gnnsys partition`)")

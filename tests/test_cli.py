@@ -202,7 +202,7 @@ def test_help_states_the_defaults_the_run_uses():
         else:
             assert stated == str(value), (flag, stated, value)
         checked.append(flag)
-    assert len(checked) == 37, checked
+    assert len(checked) == 38, checked
     assert args.fanout == [10, 5] and args.layers == 2 and hybrid.pipe_stages == 2
     # and the text users read says the same
     out = subprocess.run([sys.executable, "-m", "gnnsys.cli", "train", "--help"],

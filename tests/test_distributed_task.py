@@ -32,8 +32,9 @@ def test_dist_trains_on_the_batches_of_ddp(tmp_path):
     """Two machines holding one part each train exactly as two DDP processes holding all."""
     folder = tmp_path / "parts"
     partition(synthetic("tiny", seed=3), 2, folder, method="random", seed=3)
+    # (with the halo cache: cached rows are the owners' values, so the batches are unchanged)
     dist_rows, out = _train(tmp_path, "dist", "--mode", "dist", "--part-dir", str(folder),
-                            "--nnodes", "2", "--nproc-per-node", "1")  # fmt: skip
+                            "--nnodes", "2", "--nproc-per-node", "1", "--halo-cache", "halo")  # fmt: skip
     ddp_rows, _ = _train(tmp_path, "ddp", "--mode", "ddp", "--nproc", "2",
                          "--dataset", "synthetic:tiny")  # fmt: skip
     assert [r["loss"] for r in dist_rows] == pytest.approx([r["loss"] for r in ddp_rows], abs=1e-6)
@@ -41,6 +42,7 @@ def test_dist_trains_on_the_batches_of_ddp(tmp_path):
     # sampled evaluation over the parts: a real accuracy, well above chance (8 classes)
     assert dist_rows[-1]["test_acc"] > 0.3
     assert "evaluates by sampling" in out
+    assert "halo cache" in out
 
 
 def test_isolation_check_sees_other_parts(tmp_path):
@@ -57,6 +59,9 @@ def test_isolation_check_sees_other_parts(tmp_path):
     [
         (["--mode", "dist"], "--mode dist needs --part-dir DIR"),
         (["--part-dir", "x"], "--part-dir applies to --mode dist"),
+        (["--halo-cache", "halo"], "--halo-cache applies to --mode dist"),
+        (["--mode", "dist", "--part-dir", "{parts}", "--halo-cache", "-1"], "must be >= 0"),
+        (["--mode", "dist", "--part-dir", "{parts}", "--halo-cache", "all"], "or 'halo'"),
         (["--mode", "dist", "--part-dir", "{missing}"], "--part-dir: "),
         (["--mode", "dist", "--part-dir", "{parts}", "--nproc", "3"], "do not split evenly"),
         (

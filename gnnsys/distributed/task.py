@@ -104,10 +104,16 @@ class DistTask:
         self.model = GNNStack("sage", int(meta["feature_dim"]), args.hidden, self.num_classes,
                               args.layers, dropout=args.dropout, norm="both",
                               init="pyg").to(device)  # fmt: skip
-        self.name = f"sage x{args.layers}, part {self.graph.part} of {machines}"
         self.sampler = DistNeighborSampler(self.graph, args.fanout, semantics="dgl")
+        cache = getattr(args, "halo_cache", 0)
+        if cache == "halo":  # at least one row: every rank caches or none (a collective)
+            cache = max(1, int(part.halo.shape[0])) if machines > 1 else 0
         self.features = dist_feature_store(self.graph, x=self.graph.ndata["x"],
-                                           y=self.graph.ndata["y"])  # fmt: skip
+                                           y=self.graph.ndata["y"],
+                                           cache={"x": int(cache)} if cache else None)  # fmt: skip
+        self.name = f"sage x{args.layers}, part {self.graph.part} of {machines}"
+        if cache:
+            self.name += f", halo cache {int(cache)} rows"
         self.train_idx = _all_ids(part.train, self.exchange)
         self.val_idx = _all_ids(part.val, self.exchange)
         self.test_idx = _all_ids(part.test, self.exchange)
