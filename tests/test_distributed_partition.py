@@ -171,23 +171,26 @@ def test_mapped_graph_partitions_to_the_same_files(tiny, tmp_path):
     assert file_backed(mapped) is not None  # still the mapped arrays, read in place
 
 
-def test_random_never_copies_the_whole_graph(tiny, tmp_path, monkeypatch):
-    # "random" deals nodes from a seeded permutation without the vertex partitioner's
-    # symmetrised copy of the edges (graphs bigger than RAM), and deals them as it would
+@pytest.mark.parametrize(
+    "method, num_parts", [("random", 3), ("random", 1), ("metis", 1), ("bfs", 1)]
+)
+def test_random_never_copies_the_whole_graph(tiny, tmp_path, monkeypatch, method, num_parts):
+    # "random" (and one part, whatever the method) deals nodes without the vertex
+    # partitioner's symmetrised copy of the edges (graphs bigger than RAM), as it would
     from gnnsys.pipeline_parallel import partition as vertex
 
-    want = vertex.partition(tiny.graph, 3, method="random", seed=4)
+    want = vertex.partition(tiny.graph, num_parts, method=method, seed=4)
 
     def no_copy(*args, **kwargs):
         raise AssertionError("the whole graph was copied")
 
     monkeypatch.setattr(vertex, "partition", no_copy)
     monkeypatch.setattr(vertex, "symmetrize", no_copy)
-    book = partition(tiny, 3, tmp_path / "p", method="random", seed=4)
+    book = partition(tiny, num_parts, tmp_path / "p", method=method, seed=4)
     monkeypatch.undo()  # (the round-trip check below symmetrises on purpose)
     assert np.array_equal(np.asarray(book.node_part, np.int64), want.part.numpy())
-    assert book.meta["method"] == "random"
-    _check_round_trip(tiny, tmp_path / "p", 3)
+    assert book.meta["method"] == want.method
+    _check_round_trip(tiny, tmp_path / "p", num_parts)
 
 
 def test_same_seed_same_parts(tiny, tmp_path):

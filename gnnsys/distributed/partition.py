@@ -95,7 +95,7 @@ def partition(
 
     Parts are written one at a time: beyond the graph, one part's arrays are in memory. A
     memory-mapped graph (``Graph.load(mmap=True)``) and features are read in place, a slice per
-    part. "random" never holds the whole graph (a node -> part map of 8 bytes a node, then one
+    part. "random" (and one part, or a part per node, with any method) never holds the whole graph (a node -> part map of 8 bytes a node, then one
     part at a time), so it partitions graphs bigger than RAM; "metis" and "bfs" work on an
     in-memory symmetrised copy of the edges. ``partition.json``'s ``edge_cut`` counts in-edges
     whose source another part owns (the edges sampling crosses machines for: twice the
@@ -149,7 +149,11 @@ def partition(
     final = _check_out(_check_path(out), overwrite)
     num_parts = int(num_parts)
     n = graph.num_nodes
-    if method == "random" and 1 < num_parts < n:
+    if num_parts == 1 or num_parts >= n:  # nothing to optimise, as the vertex partitioner
+        used = "trivial"
+        ids = np.arange(n) if num_parts > 1 else np.zeros(n, np.int64)
+        node_part = ids.astype(node_part_dtype(num_parts))
+    elif method == "random":
         # a seeded permutation dealt round-robin: the vertex partitioner's random parts, without
         # its symmetrised in-memory copy of the edges (the graph may be a map bigger than RAM)
         used = "random"
