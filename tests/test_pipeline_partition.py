@@ -6,6 +6,7 @@ import torch
 from gnnsys.graph import Graph
 from gnnsys.pipeline_parallel.partition import (
     _has_pymetis,
+    assign_parts,
     describe,
     halo_sizes,
     induced_subgraph,
@@ -93,6 +94,23 @@ def test_one_part_and_more_parts_than_nodes():
     assert many.part.tolist() == list(range(10))
     assert many.part_sizes == [1] * 10 + [0] * 3
     assert len(many.halo_sizes) == 13
+
+
+@pytest.mark.parametrize("method", ["random", "bfs"])
+@pytest.mark.parametrize("k", [1, 3, 500])
+def test_assign_parts_is_partitions_map(method, k, monkeypatch):
+    # the map partition() describes; only bfs/metis (with 2 <= k < n) build the symmetrised copy
+    from gnnsys.pipeline_parallel import partition as mod
+
+    g, _ = _communities()
+    want = partition(g, k, method=method, seed=3)
+    copies = []
+    real = mod.symmetrize
+    monkeypatch.setattr(mod, "symmetrize", lambda graph: copies.append(1) or real(graph))
+    part, used, sym = assign_parts(g, k, method=method, seed=3)
+    assert torch.equal(part, want.part) and used == want.method
+    copied = method == "bfs" and 1 < k < g.num_nodes
+    assert (sym is not None) == copied and len(copies) == int(copied)
 
 
 def test_symmetrise_and_dedupe_first():

@@ -113,8 +113,7 @@ def partition(
     from gnnsys.datasets.hetero import HeteroDataset
     from gnnsys.graph_io import _check_path, _temp_dir
     from gnnsys.pipeline_parallel.config import check_int
-    from gnnsys.pipeline_parallel.partition import _has_pymetis, _random_parts
-    from gnnsys.pipeline_parallel.partition import partition as vertex_partition
+    from gnnsys.pipeline_parallel.partition import _has_pymetis, assign_parts
 
     if isinstance(dataset, HeteroDataset):
         raise NotImplementedError(
@@ -148,22 +147,9 @@ def partition(
         )
     final = _check_out(_check_path(out), overwrite)
     num_parts = int(num_parts)
-    n = graph.num_nodes
-    if num_parts == 1 or num_parts >= n:  # nothing to optimise, as the vertex partitioner
-        used = "trivial"
-        ids = np.arange(n) if num_parts > 1 else np.zeros(n, np.int64)
-        node_part = ids.astype(node_part_dtype(num_parts))
-    elif method == "random":
-        # a seeded permutation dealt round-robin: the vertex partitioner's random parts, without
-        # its symmetrised in-memory copy of the edges (the graph may be a map bigger than RAM)
-        used = "random"
-        node_part = (
-            _random_parts(n, num_parts, int(seed)).numpy().astype(node_part_dtype(num_parts))
-        )
-    else:
-        vp = vertex_partition(graph, num_parts, method=method, seed=int(seed))
-        used = vp.method
-        node_part = vp.part.numpy().astype(node_part_dtype(num_parts))
+    # (the map alone: no edge cut of the symmetrised graph, which "random" never builds)
+    part, used, _ = assign_parts(graph, num_parts, method=method, seed=int(seed))
+    node_part = part.numpy().astype(node_part_dtype(num_parts))
     run_id = uuid.uuid4().hex
     source = _Source(
         indptr=graph.indptr.numpy(),

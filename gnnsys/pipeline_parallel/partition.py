@@ -11,7 +11,7 @@ that decide graph-parallel communication.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -81,28 +81,41 @@ def partition(graph: Graph, num_parts: int, *, method: str = "auto", seed: int =
         >>> p.part.tolist(), p.edge_cut
         ([0, 0, 1, 1], 2)
     """
+    part, method, sym = assign_parts(graph, num_parts, method=method, seed=seed)
+    return describe(graph, part, int(num_parts), method=method, sym=sym)
+
+
+def assign_parts(
+    graph: Graph, num_parts: int, *, method: str = "auto", seed: int = 0
+) -> Tuple[torch.Tensor, str, Optional[Graph]]:
+    """``partition``'s vertex -> part map alone: (part, the method used, the symmetrised graph
+    or None). Only "metis" and "bfs" build the symmetrised copy of the edges; "random" and the
+    trivial cases (one part, a part per vertex) read nothing but the vertex count, so they
+    serve graphs bigger than RAM.
+
+    Example:
+        >>> part, used, _ = assign_parts(g, 2, method="random")
+    """
     if not isinstance(graph, Graph):
         raise TypeError(f"graph must be a gnnsys.Graph, got {type(graph).__name__}")
     check_int("num_parts", num_parts, 1)
     check_choice("method", method, METHODS)
     num_parts = int(num_parts)
     n = graph.num_nodes
-    sym = symmetrize(graph)
     if method == "auto":
         method = "metis" if _has_pymetis() else "bfs"
     if method == "metis" and not _has_pymetis():
         raise ValueError("method='metis' needs pymetis (pip install 'gnnsys[partition]')")
     if num_parts == 1 or num_parts >= n:
         # One part, or at least one part per vertex: nothing to optimise.
-        method = "trivial"
         part = torch.arange(n, dtype=torch.int64) if num_parts > 1 else torch.zeros(n).long()
-    elif method == "metis":
-        part = _metis(sym, num_parts, seed)
-    elif method == "bfs":
-        part = _bfs_parts(sym, num_parts, seed)
-    else:
-        part = _random_parts(n, num_parts, seed)
-    return describe(graph, part, num_parts, method=method, sym=sym)
+        return part, "trivial", None
+    if method == "random":
+        return _random_parts(n, num_parts, seed), method, None
+    sym = symmetrize(graph)
+    if method == "metis":
+        return _metis(sym, num_parts, seed), method, sym
+    return _bfs_parts(sym, num_parts, seed), method, sym
 
 
 def nested_partition(
