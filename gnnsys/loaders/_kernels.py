@@ -41,6 +41,7 @@ _FLOYD_SCAN = 32  # Floyd's membership test: linear scan up to this k, a hash se
 
 
 _AHEAD = 16  # prefetch distance (elements) in the latency-bound loops
+_PROBE_AHEAD = 8  # destinations ahead whose binary-search probes pass 1 prefetches
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -581,12 +582,12 @@ def _newest(cand, times, k, pos, o):
 
 
 @njit(nogil=True, cache=True)
-def _temporal_fill(adj, edge_ids, packed, node_time, edge_time, lo, hi, bound, st, f, k,
+def _temporal_fill(adj, edge_ids, packed, node_time, edge_time, lo, hi, bound, c, st, f, k,
                    replace, mode, pos, o):  # fmt: skip
-    # Draw k of the edges of [lo, hi) not newer than bound into pos[o:]: uniformly (Floyd, or
-    # independent draws with replacement) or the k most recent ("last"; ties: later position).
+    # Draw k of the c edges of [lo, hi) not newer than bound (pass 1's _temporal_count) into
+    # pos[o:]: uniformly (Floyd, or independent draws with replacement) or the k most recent
+    # ("last"; ties: later position).
     last = (mode & TEMPORAL_LAST) != 0
-    c = _temporal_count(adj, edge_ids, packed, node_time, edge_time, lo, hi, bound, mode)
     if mode & TEMPORAL_SORTED:
         # The admitted edges are lo..lo+c-1 in time order: the same draws as the scan below
         # would make over its candidate list, without reading the segment.
@@ -908,10 +909,24 @@ def sample_hops(
         stree = np.zeros(acc if (importance and _WITH_DISJOINT and disjoint) else 0, np.int64)
         pe = np.empty(0, np.float64)
         cptr = np.zeros(acc + 1 if importance else 0, np.int64)
+        # Temporal: each (destination, edge type)'s admitted edge count, found once in pass 1
+        # (a binary search or a scan of edge times) and handed to pass 2's draw.
+        admitted = np.zeros(acc if (_WITH_TEMPORAL and temporal) else 0, np.int64)
         # Pass 1 (parallel): how many edges each destination keeps, per edge type.
+        sorted_times = _WITH_TEMPORAL and temporal and (temporal_mode & TEMPORAL_SORTED) != 0
         for i in prange(m):
             if i + _AHEAD < m:
                 prefetch(indptr, nodes[flo + i + _AHEAD])
+            if sorted_times and i + _PROBE_AHEAD < m:
+                # The binary search's first probes of a later destination (its column's
+                # middle and quarters), so their cache misses overlap this one's search.
+                w = nodes[flo + i + _PROBE_AHEAD]
+                plo = indptr[w]
+                pd = indptr[w + 1] - plo
+                prefetch(edge_time, plo + (pd >> 1))
+                if pd > 16:
+                    prefetch(edge_time, plo + (pd >> 2))
+                    prefetch(edge_time, plo + ((3 * pd) >> 2))
             v = nodes[flo + i]
             t = ntp[flo + i] if _WITH_TYPED and typed else 0
             r = (loc[flo + i] if _WITH_TYPED and typed else flo + i) - dst_lo[t]
@@ -944,6 +959,7 @@ def sample_hops(
                         adj, edge_ids, packed, node_time, edge_time, lo, hi,
                         seed_time[tree[flo + i]], temporal_mode,
                     )  # fmt: skip
+                    admitted[base[e] + r] = c
                     if c == 0 or f == 0:
                         counts[base[e] + r] = 0
                     elif f < 0:
@@ -1016,7 +1032,8 @@ def sample_hops(
                     _labor_fill(adj, edge_ids, packed, lo, hi, f, lkeys[e], tr, pos, o)
                 elif _WITH_TEMPORAL and temporal:
                     _temporal_fill(adj, edge_ids, packed, node_time, edge_time, lo, hi,
-                                   seed_time[tr], st, f, k, replace, temporal_mode, pos, o)  # fmt: skip
+                                   seed_time[tr], admitted[base[e] + r], st, f, k, replace,
+                                   temporal_mode, pos, o)  # fmt: skip
                 elif _WITH_WEIGHTED and weighted and f >= 0:
                     if replace:
                         _weighted_with(st, cumw, lo, hi, k, pos, o)
