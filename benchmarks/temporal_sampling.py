@@ -80,18 +80,46 @@ def _write_peer_folder(folder: Path, ds: Any, seeds: np.ndarray, seed_time: np.n
     (folder / "done").write_text("ok\n")
 
 
-def gnnsys_samplers(ds: Any, fanout: List[int]) -> List[tuple]:
-    """(sampler name, strategy, sampler, temporal?) for every gnnsys configuration timed."""
-    from gnnsys.loaders.neighbor import NeighborSampler, TemporalNeighborSampler
+def gnnsys_samplers(ds: Any, fanout: List[int], unsorted: bool = False) -> List[tuple]:
+    """(sampler name, strategy, sampler, temporal?) for every gnnsys configuration timed.
+
+    ``unsorted``: the same edges listed in a random order (a seeded permutation), so no
+    destination's in-edges are in time order: ``temporal`` then samples a time-sorted copy
+    of the adjacency, and ``temporal-scan`` the graph as it is (the scan of every in-edge)."""
+    from gnnsys.graph import Graph
+    from gnnsys.loaders import _kernels
+    from gnnsys.loaders.neighbor import (
+        NeighborSampler,
+        TemporalNeighborSampler,
+        prepared_adjacency,
+    )
 
     g, t = ds.graph, ds.edge_time
+    if not unsorted:
+        return [
+            ("temporal", "uniform", TemporalNeighborSampler(g, fanout, edge_time=t), True),
+            ("temporal", "last",
+             TemporalNeighborSampler(g, fanout, edge_time=t, temporal_strategy="last"), True),
+            ("neighbor-disjoint", "uniform", NeighborSampler(g, fanout, disjoint=True), False),
+            ("neighbor", "uniform", NeighborSampler(g, fanout), False),
+        ]  # fmt: skip
+    ei = ds.edge_index
+    perm = torch.from_numpy(np.random.default_rng(11).permutation(ei.shape[1]))
+    g = Graph.from_edge_index(ei[:, perm], ds.num_nodes)
+    t = t[perm]
+    t0 = time.perf_counter()
+    copy = TemporalNeighborSampler(g, fanout, edge_time=t)
+    copy.setup_s = round(time.perf_counter() - t0, 2)
+    scan = TemporalNeighborSampler(g, fanout, edge_time=t)
+    scan._adj = prepared_adjacency(g)  # the graph's own, unsorted runs
+    scan._edge_time = t[g.edge_ids].numpy() if g.edge_ids is not None else t.numpy()
+    scan._temporal_mode &= ~_kernels.TEMPORAL_SORTED
     return [
-        ("temporal", "uniform", TemporalNeighborSampler(g, fanout, edge_time=t), True),
-        ("temporal", "last",
-         TemporalNeighborSampler(g, fanout, edge_time=t, temporal_strategy="last"), True),
+        ("temporal", "uniform", copy, True),
+        ("temporal-scan", "uniform", scan, True),
         ("neighbor-disjoint", "uniform", NeighborSampler(g, fanout, disjoint=True), False),
         ("neighbor", "uniform", NeighborSampler(g, fanout), False),
-    ]  # fmt: skip
+    ]
 
 
 def run_gnnsys(sampler: Any, temporal: bool, work: Dict[str, Any], args: Any) -> Dict[str, Any]:
@@ -153,6 +181,9 @@ def summary(rows: List[Dict[str, Any]], common: Dict[str, Any]) -> Dict[str, Any
     return {
         "summary": "temporal_sampling", **common,
         "gnnsys_over_graphbolt_batches_per_s": ratio(tu, gb, "batches_per_s"),
+        "sorted_copy_over_scan_batches_per_s": ratio(
+            tu, "gnnsys-temporal-scan-uniform", "batches_per_s"
+        ),
         "gnnsys_over_graphbolt_edges_per_s": ratio(tu, gb, "sampled_edges_per_s"),
         "gnnsys_over_graphbolt_edges_per_batch": ratio(tu, gb, "sampled_edges_per_batch"),
         "temporal_cost_vs_disjoint_neighbor": ratio("gnnsys-neighbor-disjoint-uniform", tu,
@@ -175,6 +206,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-peer", action="store_true")
+    p.add_argument(
+        "--unsorted",
+        action="store_true",
+        help="list the edges in a random order (no in-edge run in time order): time the "
+        "sorted copy against the scan",
+    )
     p.add_argument("--peer-python", default=PEER_DGL_PYTHON)
     p.add_argument("--peer-timeout", type=int, default=1800)
     p.add_argument("--out", default=str(DEFAULT_OUT), help="JSON lines file ('' for none)")
@@ -191,12 +228,16 @@ def main(argv: Optional[List[str]] = None) -> int:
               "batches": args.batches, "time_rule": "edge-level: edge time <= seed time",
               "command": command}  # fmt: skip
     print(json.dumps({"setup_s": round(time.perf_counter() - t0, 1), **common}), flush=True)
-    samplers = gnnsys_samplers(ds, fanout)
+    samplers = gnnsys_samplers(ds, fanout, args.unsorted)
+    if args.unsorted:
+        common["edge_order"] = "random (seeded permutation)"
     rows: List[Dict[str, Any]] = []
     for r in range(args.rounds):
         results = []
         for name, strategy, sampler, temporal in samplers:
             res = run_gnnsys(sampler, temporal, work, args)
+            if hasattr(sampler, "setup_s"):  # the time-sorted copy's construction
+                res["sampler_setup_s"] = sampler.setup_s
             results.append({"sampler": name, "strategy": strategy, **res})
         if not args.no_peer:
             results.append(run_graphbolt(work["folder"], args))

@@ -299,6 +299,68 @@ def test_time_sorted_columns_take_the_binary_search_path_with_the_same_batches(s
         assert torch.equal(a.nodes, b.nodes) and torch.equal(a.edge_ids, b.edge_ids)
         assert torch.equal(a.row, b.row) and torch.equal(a.col, b.col)
         assert bool((edge_time[a.edge_ids] <= tree_bound(a, seed_time)).all())
-    # random times are not sorted: the scan path
-    _, g2, _, t2 = random_graph()
-    assert not TemporalNeighborSampler(g2, [2], edge_time=t2)._temporal_mode & 2
+
+
+@pytest.mark.parametrize("level", ["node", "edge"])
+@pytest.mark.parametrize("strategy", ["uniform", "last"])
+def test_unsorted_times_are_sorted_into_a_copy_with_the_graphs_edge_ids(level, strategy):
+    # Random times: the sampler keeps a time-sorted copy of the adjacency (PyG's sort_csc)
+    # and searches it. Its batches equal those of the same graph built from the edges listed
+    # in time order (stable: ties keep edge order), up to the edge ids, which must remain
+    # the original graph's.
+    from gnnsys.loaders import _kernels
+
+    ei, g, node_time, edge_time = random_graph(n=150, e=4000, seed=2)
+    edge_t = node_time[ei[0]] if level == "node" else edge_time
+    order = torch.sort(edge_t, stable=True).indices
+    g_sorted = Graph.from_edge_index(ei[:, order], 150)
+    if level == "node":
+        kw, kw_sorted = {"node_time": node_time}, {"node_time": node_time}
+    else:
+        kw, kw_sorted = {"edge_time": edge_time}, {"edge_time": edge_time[order]}
+    s = TemporalNeighborSampler(g, [4, 3], temporal_strategy=strategy, **kw)
+    ref = TemporalNeighborSampler(g_sorted, [4, 3], temporal_strategy=strategy, **kw_sorted)
+    assert s._temporal_mode & _kernels.TEMPORAL_SORTED
+    seeds = torch.arange(0, 150, 4)
+    seed_time = torch.randint(0, 110, (seeds.numel(),), generator=torch.Generator().manual_seed(4))
+    for batch in range(3):
+        a = s.sample(seeds, SampleKey(seed=5, batch=batch), seed_time=seed_time)
+        b = ref.sample(seeds, SampleKey(seed=5, batch=batch), seed_time=seed_time)
+        assert torch.equal(a.nodes, b.nodes)
+        assert torch.equal(a.row, b.row) and torch.equal(a.col, b.col)
+        assert torch.equal(a.edge_ids, order[b.edge_ids])
+        assert torch.equal(ei[0, a.edge_ids], a.nodes[a.row])
+        assert torch.equal(ei[1, a.edge_ids], a.nodes[a.col])
+
+
+def test_last_on_a_sorted_copy_takes_the_edges_the_scan_takes():
+    # The scan over the unsorted graph (the copy's flag cleared and the graph's own
+    # adjacency back) picks the same k newest edges per destination (ties: later edge).
+    from gnnsys.loaders import _kernels
+    from gnnsys.loaders.neighbor import prepared_adjacency
+
+    ei, g, _, edge_time = random_graph(n=120, e=3000, seed=7)
+    edge_time = edge_time // 10  # many ties
+    fast = TemporalNeighborSampler(g, [4, 2], edge_time=edge_time, temporal_strategy="last")
+    scan = TemporalNeighborSampler(g, [4, 2], edge_time=edge_time, temporal_strategy="last")
+    scan._adj = prepared_adjacency(g)
+    scan._edge_time = edge_time[g.edge_ids].numpy() if g.edge_ids is not None else edge_time.numpy()
+    scan._temporal_mode &= ~_kernels.TEMPORAL_SORTED
+    seeds = torch.arange(0, 120, 3)
+    seed_time = torch.full((seeds.numel(),), 6)
+    a = fast.sample(seeds, SampleKey(seed=1), seed_time=seed_time)
+    b = scan.sample(seeds, SampleKey(seed=1), seed_time=seed_time)
+    assert torch.equal(a.edge_ids.sort().values, b.edge_ids.sort().values)
+
+
+def test_a_graph_mapped_from_disk_is_scanned_not_copied(tmp_path):
+    from gnnsys.loaders import _kernels
+
+    ei, g, _, edge_time = random_graph(seed=3)
+    g.save(tmp_path / "g")
+    mapped = Graph.load(tmp_path / "g", mmap=True)
+    s = TemporalNeighborSampler(mapped, [3], edge_time=edge_time)
+    assert not s._temporal_mode & _kernels.TEMPORAL_SORTED
+    sub = s.sample(torch.arange(20), SampleKey(seed=0), seed_time=torch.full((20,), 50))
+    assert bool((edge_time[sub.edge_ids] <= 50).all())
+    assert torch.equal(ei[0, sub.edge_ids], sub.nodes[sub.row])

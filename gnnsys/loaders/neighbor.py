@@ -957,13 +957,19 @@ class TemporalNeighborSampler(NeighborSampler):
             self._node_time = _node_times(graph, node_time)
         else:
             self._edge_time = _edge_times_csc(graph, edge_time)
-        tpe = graph.type_per_edge
-        tpe = np.zeros(0, np.int8) if tpe is None else np.asarray(tpe)
-        # Edge times ascending in every segment (interaction streams built in time order):
-        # the kernel finds a seed's admitted edges by binary search instead of a scan.
-        ascending = self._edge_time.shape[0] > 0 and _kernels.times_sorted(
-            np.asarray(graph.indptr), tpe, self._edge_time
-        )
+        # Each (destination, edge type) run in time order, as PyG's sort_csc keeps it: the
+        # kernel then finds a seed's admitted edges by binary search and "last" is a slice.
+        # Runs already in order (interaction streams built in time order) are used as they
+        # are; otherwise this sampler holds a time-sorted copy of the adjacency. A graph
+        # mapped from disk (Graph.load) is not copied: its runs are scanned instead.
+        from gnnsys.graph_io import file_backed
+
+        ascending = False
+        if file_backed(graph) is None or self._edge_time.shape[0] > 0:
+            self._adj, self._edge_time, ascending = time_sorted_adjacency(
+                self._adj, self._node_time, self._edge_time, copy=file_backed(graph) is None
+            )
+            self._indptr = self._adj.indptr
         self._temporal_mode = (_kernels.TEMPORAL_LAST if temporal_strategy == "last" else 0) | (
             _kernels.TEMPORAL_SORTED if ascending else 0
         )
@@ -1003,6 +1009,40 @@ class TemporalNeighborSampler(NeighborSampler):
             f"temporal_strategy={self.temporal_strategy!r}, replace={self.replace}, "
             f"subgraph_type={self.subgraph_type!r})"
         )
+
+
+def time_sorted_adjacency(
+    adj: _Adjacency, node_time: np.ndarray, edge_time: np.ndarray, copy: bool = True
+) -> Tuple[_Adjacency, np.ndarray, bool]:
+    """(adjacency, edge times by its CSC position, whether every run ascends in time).
+
+    The times are ``edge_time`` (edge-level, in ``adj``'s CSC order) or each edge's source's
+    ``node_time`` (node-level). Runs of one (destination, edge type) that are not all in time
+    order are reordered, stably (ties keep CSC order, so "last" prefers the later edge as the
+    scan does), into a copy of ``adj`` whose edge ids stay the graph's; with ``copy=False``
+    such an adjacency is returned as it is, with ascending False (the kernel scans).
+    """
+    if edge_time.shape[0] == 0:
+        src = adj.adj & np.int64(0xFFFFFFFF) if adj.packed else adj.adj
+        times = np.ascontiguousarray(node_time[src])
+    else:
+        times = edge_time
+    tpe = adj.types[0] if adj.types else np.zeros(0, np.int8)
+    if _kernels.times_sorted(adj.indptr, tpe, times):
+        return adj, times, True
+    if not copy:
+        return adj, edge_time, False
+    deg = np.diff(adj.indptr)
+    col = np.repeat(np.arange(deg.shape[0], dtype=np.int64), deg)
+    perm = np.lexsort((times, tpe, col) if tpe.shape[0] else (times, col))
+    if adj.packed:  # edge ids travel inside the packed entries
+        ids = adj.edge_ids
+    elif adj.edge_ids.shape[0]:
+        ids = adj.edge_ids[perm]
+    else:  # the id was the CSC position: now explicit
+        ids = perm.astype(np.int64)
+    sorted_adj = _Adjacency(adj.indptr, adj.adj[perm], ids, adj.packed, adj.token, adj.types)
+    return sorted_adj, np.ascontiguousarray(times[perm]), True
 
 
 def _node_times(graph: Graph, node_time: Any) -> np.ndarray:
