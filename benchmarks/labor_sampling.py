@@ -1,6 +1,7 @@
 """LABOR-0 / LABOR-i vs neighbour sampling: sampled input nodes per batch (and per hop) and
 batches/s, gnnsys's DGL front (``LaborSampler`` / ``NeighborSampler``) against DGL 2.1's own
-with the same settings, rounds interleaved.
+with the same settings and GraphBolt 2.1's ``LayerNeighborSampler`` (LABOR-0) /
+``NeighborSampler``, rounds interleaved.
 
 LABOR's point is fewer distinct nodes per batch for the same per-destination fanout (fewer
 feature rows to gather); LABOR-i (``--importance-sampling i``, several as ``0,1,-1``) fewer
@@ -10,6 +11,7 @@ still. Prints one JSON line per (round, system, sampler; sampler ``labor`` is LA
 
 Usage:
     python benchmarks/labor_sampling.py --graph rmat20 --rounds 3 --importance-sampling 0,1,-1
+    python benchmarks/labor_sampling.py --graph products --rounds 3 --importance-sampling 0,1,-1
     python benchmarks/labor_sampling.py --graph tiny --rounds 1 --batches 5 --no-peer
 """
 
@@ -82,14 +84,17 @@ def run_gnnsys(graph: Any, seeds: torch.Tensor, args: Any) -> List[Dict[str, Any
     return rows
 
 
-def run_dgl(folder: Path, args: Any) -> List[Dict[str, Any]]:
-    script = HERE / "peers" / "labor_dgl.py"
+def run_peer(system: str, folder: Path, args: Any) -> List[Dict[str, Any]]:
+    """DGL's DataLoader samplers (``dgl``) or GraphBolt's datapipe (``graphbolt``: LABOR-0 and
+    neighbour sampling only, its 2.1 sampler has no importance sampling) in the peer env."""
     if not Path(args.peer_python).exists():
-        return [{"system": "dgl", "skipped": True, "reason": f"no {args.peer_python}"}]
-    cmd = [args.peer_python, str(script), str(folder), "--batches", str(args.batches),
-           "--batch-size", str(args.batch_size), "--fanout", args.fanout,
-           "--importance-sampling", args.importance_sampling,
-           "--batch-dependency", str(args.batch_dependency)]  # fmt: skip
+        return [{"system": system, "skipped": True, "reason": f"no {args.peer_python}"}]
+    cmd = [args.peer_python, str(HERE / "peers" / f"labor_{system}.py"), str(folder),
+           "--batches", str(args.batches), "--batch-size", str(args.batch_size),
+           "--fanout", args.fanout]  # fmt: skip
+    if system == "dgl":
+        cmd += ["--importance-sampling", args.importance_sampling,
+                "--batch-dependency", str(args.batch_dependency)]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.peer_timeout)
     rows = []
     for line in proc.stdout.splitlines():
@@ -99,7 +104,7 @@ def run_dgl(folder: Path, args: Any) -> List[Dict[str, Any]]:
             continue
     if not rows:
         tail = " | ".join((proc.stderr or "").strip().splitlines()[-3:])
-        rows = [{"system": "dgl", "skipped": True, "reason": f"exit {proc.returncode}: {tail}"}]
+        rows = [{"system": system, "skipped": True, "reason": f"exit {proc.returncode}: {tail}"}]
     return rows
 
 
@@ -137,7 +142,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     for r in range(args.rounds):
         rows = run_gnnsys(graph, seeds, args)
         if not args.no_peer:
-            rows += run_dgl(folder, args)
+            rows += run_peer("dgl", folder, args)
+            rows += run_peer("graphbolt", folder, args)
         for row in rows:
             print(json.dumps({"round": r, **common, **row}), flush=True)
             if not row.get("skipped"):
@@ -152,14 +158,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     summary: Dict[str, Any] = {"summary": "labor_sampling", **common, "rounds": args.rounds}
     for i in importance_list(args.importance_sampling):
         name, tag = sampler_name(i), summary_tag(i)
-        for system in ("gnnsys", "dgl"):
+        for system in ("gnnsys", "dgl", "graphbolt"):
             summary[f"{system}_{tag}_over_neighbor_nodes"] = ratios(
                 f"{system}-{name}", f"{system}-neighbor", "nodes_per_batch"
             )
-        for field in ("batches_per_s", "nodes"):
-            summary[f"gnnsys_{tag}_over_dgl_{tag}_{field}"] = ratios(
-                f"gnnsys-{name}", f"dgl-{name}", "nodes_per_batch" if field == "nodes" else field
-            )
+        for peer in ("dgl", "graphbolt"):
+            for field in ("batches_per_s", "nodes"):
+                summary[f"gnnsys_{tag}_over_{peer}_{tag}_{field}"] = ratios(
+                    f"gnnsys-{name}",
+                    f"{peer}-{name}",
+                    "nodes_per_batch" if field == "nodes" else field,
+                )
+    summary["gnnsys_neighbor_over_graphbolt_neighbor_batches_per_s"] = ratios(
+        "gnnsys-neighbor", "graphbolt-neighbor", "batches_per_s"
+    )
     summary["command"] = "python benchmarks/labor_sampling.py " + " ".join(
         sys.argv[1:] if argv is None else argv
     )

@@ -25,4 +25,5 @@ def test_labor_benchmark_prints_rows_and_a_summary(capsys, monkeypatch, tmp_path
     lo, hi = summary["gnnsys_labor_over_neighbor_nodes"]
     assert 0 < lo <= hi < 1  # LABOR reaches fewer nodes
     assert summary["dgl_labor_over_neighbor_nodes"] is None  # no peer run
+    assert summary["gnnsys_labor_over_graphbolt_labor_batches_per_s"] is None
     sys.modules.pop("labor_sampling", None)

@@ -273,6 +273,47 @@ def _labor_fill(adj, edge_ids, packed, lo, hi, f, lkey, tree, pos, o):
             j += 1
 
 
+@njit(nogil=True, cache=True)
+def _labor_mark(adj, edge_ids, packed, lo, hi, f, lkey, tree, bits, w0, col_lo):
+    # _labor_count that also sets the bit of each kept edge (bit p - col_lo from word w0 on),
+    # so that pass 2 reads the bits instead of reading the edges and hashing them again.
+    d = hi - lo
+    if d == 0 or f == 0:
+        return 0
+    if f < 0 or f >= d:
+        return d
+    thr = f / d
+    c = 0
+    for p in range(lo, hi):
+        if _labor_keeps(adj, edge_ids, packed, p, lkey, tree, thr):
+            b = p - col_lo
+            bits[w0 + (b >> 6)] |= np.uint64(1) << np.uint64(b & 63)
+            c += 1
+    return c
+
+
+@njit(nogil=True, cache=True)
+def _labor_fill_marked(bits, w0, col_lo, lo, hi, f, pos, o):
+    # The positions _labor_mark kept, in CSC order, into pos[o:].
+    d = hi - lo
+    if f < 0 or f >= d:
+        for j in range(d):
+            pos[o + j] = lo + j
+        return
+    j = o
+    b = lo - col_lo
+    end = hi - col_lo
+    while b < end:
+        w = bits[w0 + (b >> 6)] >> np.uint64(b & 63)
+        if w == 0:  # no kept edge in the rest of this word
+            b = (b | 63) + 1
+            continue
+        if w & np.uint64(1):
+            pos[j] = col_lo + b
+            j += 1
+        b += 1
+
+
 # ---------------------------------------------------------------------- LABOR-i, batch dependency
 _LABOR_EPS = 1e-4  # relative tolerance of the LABOR-i fixed points (DGL's)
 _LABOR_MAX_ITERS = 100  # importance_sampling=-1: iterate to convergence, at most this often
@@ -914,6 +955,18 @@ def sample_hops(
         admitted = np.zeros(acc if (_WITH_TEMPORAL and temporal) else 0, np.int64)
         # Pass 1 (parallel): how many edges each destination keeps, per edge type.
         sorted_times = _WITH_TEMPORAL and temporal and (temporal_mode & TEMPORAL_SORTED) != 0
+        # LABOR-0: a bit per in-edge of each destination's column (a 64-bit word run per
+        # destination, so threads never share a word): pass 1 marks the kept edges, pass 2
+        # lists them without reading the edges or hashing them a second time.
+        marks = _WITH_LABOR and labor and not dep and not importance
+        wptr = np.zeros(m + 1 if marks else 0, np.int64)
+        if marks:
+            for i in prange(m):
+                v = nodes[flo + i]
+                wptr[i + 1] = (indptr[v + 1] - indptr[v] + 63) >> 6
+            for i in range(m):
+                wptr[i + 1] += wptr[i]
+        bits = np.zeros(wptr[m] if marks else 0, np.uint64)
         for i in prange(m):
             if i + _AHEAD < m:
                 prefetch(indptr, nodes[flo + i + _AHEAD])
@@ -950,9 +1003,10 @@ def sample_hops(
                     )  # fmt: skip
                 elif _WITH_LABOR and labor:
                     tr = tree[flo + i] if _WITH_DISJOINT and disjoint else 0
-                    counts[base[e] + r] = _labor_count(
-                        adj, edge_ids, packed, lo, hi, fanouts[h, e], lkeys[e], tr
-                    )
+                    counts[base[e] + r] = _labor_mark(
+                        adj, edge_ids, packed, lo, hi, fanouts[h, e], lkeys[e], tr, bits,
+                        wptr[i], indptr[v],
+                    )  # fmt: skip
                 elif _WITH_TEMPORAL and temporal:
                     f = fanouts[h, e]
                     c = _temporal_count(
@@ -1029,7 +1083,7 @@ def sample_hops(
                                         (lkeys[e], lkeys2[e], ca, sa, dep), tr, pe, at, pos, o,
                                         eprob, ewt)  # fmt: skip
                 elif _WITH_LABOR and labor:
-                    _labor_fill(adj, edge_ids, packed, lo, hi, f, lkeys[e], tr, pos, o)
+                    _labor_fill_marked(bits, wptr[i], indptr[v], lo, hi, f, pos, o)
                 elif _WITH_TEMPORAL and temporal:
                     _temporal_fill(adj, edge_ids, packed, node_time, edge_time, lo, hi,
                                    seed_time[tr], admitted[base[e] + r], st, f, k, replace,
