@@ -303,14 +303,19 @@ def test_time_sorted_columns_take_the_binary_search_path_with_the_same_batches(s
 
 @pytest.mark.parametrize("level", ["node", "edge"])
 @pytest.mark.parametrize("strategy", ["uniform", "last"])
-def test_unsorted_times_are_sorted_into_a_copy_with_the_graphs_edge_ids(level, strategy):
+@pytest.mark.parametrize("float_times", [False, True])
+def test_unsorted_times_are_sorted_into_a_copy_with_the_graphs_edge_ids(
+    level, strategy, float_times
+):
     # Random times: the sampler keeps a time-sorted copy of the adjacency (PyG's sort_csc)
     # and searches it. Its batches equal those of the same graph built from the edges listed
     # in time order (stable: ties keep edge order), up to the edge ids, which must remain
-    # the original graph's.
+    # the original graph's. Integer times sort by one combined key, floats by lexsort.
     from gnnsys.loaders import _kernels
 
     ei, g, node_time, edge_time = random_graph(n=150, e=4000, seed=2)
+    if float_times:
+        node_time, edge_time = node_time.double() / 7, edge_time.double() / 7
     edge_t = node_time[ei[0]] if level == "node" else edge_time
     order = torch.sort(edge_t, stable=True).indices
     g_sorted = Graph.from_edge_index(ei[:, order], 150)
@@ -323,6 +328,8 @@ def test_unsorted_times_are_sorted_into_a_copy_with_the_graphs_edge_ids(level, s
     assert s._temporal_mode & _kernels.TEMPORAL_SORTED
     seeds = torch.arange(0, 150, 4)
     seed_time = torch.randint(0, 110, (seeds.numel(),), generator=torch.Generator().manual_seed(4))
+    if float_times:
+        seed_time = seed_time.double() / 7
     for batch in range(3):
         a = s.sample(seeds, SampleKey(seed=5, batch=batch), seed_time=seed_time)
         b = ref.sample(seeds, SampleKey(seed=5, batch=batch), seed_time=seed_time)
