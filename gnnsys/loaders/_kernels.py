@@ -436,16 +436,27 @@ def _labor_sources(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, la
 @njit(nogil=True, cache=True)
 def _labor_solve_c(pv, lo, hi, c, f, d):
     # c_s with sum_t 1 / min(1, c_s pi_t) = d^2 / k (the variance of uniform k-of-d sampling,
-    # the LABOR paper's condition): c <- c * var / target rises (or falls) monotonically to it.
-    # pv[lo:hi]: the destination's sources' pi_t, gathered contiguously.
+    # the LABOR paper's condition; f < d here, so the target d^2 / k exceeds d). pv[lo:hi]:
+    # the destination's sources' pi_t, gathered contiguously. Exact: while the set of
+    # saturated sources (c pi_t >= 1) stays fixed the variance is b + a / c (b of them, a the
+    # sum of 1 / pi_t over the rest), so c = a / (target - b) solves it. Re-solving in the new
+    # set never overshoots (a source that saturates or unsaturates on the way only raises the
+    # true variance above the model's), so after at most one step down c climbs to the root,
+    # one saturation set at a time, and stops when the set no longer changes: a few passes
+    # over the segment instead of a multiplicative iteration to a tolerance.
     target = d * d / f
     for _ in range(_LABOR_MAX_ITERS):
-        var = 0.0
+        a = 0.0
+        b = 0
         for j in range(lo, hi):
-            var += 1.0 / min(1.0, c * pv[j])
-        c *= var / target
-        if min(var, target) / max(var, target) >= 1.0 - _LABOR_EPS:
+            if c * pv[j] >= 1.0:
+                b += 1
+            else:
+                a += 1.0 / pv[j]
+        new = a / (target - b)
+        if new == c:
             break
+        c = new
     return c
 
 
