@@ -22,11 +22,12 @@ from gnnsys.loaders._kernels import (
     _hash_grow,
     _hash_slot,
     _keep_count,
-    _labor_count,
-    _labor_fill,
+    _labor_fill_marked,
+    _labor_mark,
     _stream,
     _weighted_with,
     _weighted_without,
+    labor_mark_words,
 )
 
 
@@ -43,12 +44,16 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, local, dst, tree, f
     """
     m = local.shape[0]
     counts = np.zeros(m + 1, np.int64)
+    wptr = labor_mark_words(indptr, local, 0, m) if labor else np.zeros(1, np.int64)
+    bits = np.zeros(wptr[-1], np.uint64)  # LABOR-0's kept edges, marked by the count pass
     for i in prange(m):
         k = local[i]
         lo, hi = indptr[k], indptr[k + 1]
         tr = tree[i] if tree.shape[0] > 0 else 0
         if labor:
-            counts[i + 1] = _labor_count(adj, edge_ids, packed, lo, hi, f, lkey, tr)
+            counts[i + 1] = _labor_mark(
+                adj, edge_ids, packed, lo, hi, f, lkey, tr, bits, wptr[i], lo
+            )
         else:
             counts[i + 1] = _keep_count(weights, cumw, lo, hi, f, replace, weighted)
     for i in range(m):
@@ -66,7 +71,7 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, local, dst, tree, f
         tr = tree[i] if tree.shape[0] > 0 else 0
         st = _stream(ekey, dst[i], tr)
         if labor:
-            _labor_fill(adj, edge_ids, packed, lo, hi, f, lkey, tr, pos, o)
+            _labor_fill_marked(bits, wptr[i], lo, lo, hi, f, pos, o)
         elif weighted and f >= 0:
             if replace:
                 _weighted_with(st, cumw, lo, hi, k, pos, o)

@@ -242,41 +242,23 @@ def _labor_keeps(adj, edge_ids, packed, p, lkey, tree, thr):
 
 
 @njit(nogil=True, cache=True)
-def _labor_count(adj, edge_ids, packed, lo, hi, f, lkey, tree):
-    # How many of the edges [lo, hi) LABOR-0 keeps with fanout f (expected min(f, d)).
-    d = hi - lo
-    if d == 0 or f == 0:
-        return 0
-    if f < 0 or f >= d:
-        return d
-    thr = f / d
-    c = 0
-    for p in range(lo, hi):
-        if _labor_keeps(adj, edge_ids, packed, p, lkey, tree, thr):
-            c += 1
-    return c
-
-
-@njit(nogil=True, cache=True)
-def _labor_fill(adj, edge_ids, packed, lo, hi, f, lkey, tree, pos, o):
-    # The positions _labor_count counted, in CSC order, into pos[o:].
-    d = hi - lo
-    if f < 0 or f >= d:
-        for j in range(d):
-            pos[o + j] = lo + j
-        return
-    thr = f / d
-    j = o
-    for p in range(lo, hi):
-        if _labor_keeps(adj, edge_ids, packed, p, lkey, tree, thr):
-            pos[j] = p
-            j += 1
+def labor_mark_words(indptr, rows, start, m):
+    """Word offsets [m+1] of a LABOR-0 bitmask with one bit per in-edge of each column
+    ``rows[start + i]`` (a run of 64-bit words per column, so threads never share a word)."""
+    wptr = np.zeros(m + 1, np.int64)
+    for i in range(m):
+        if i + _AHEAD < m:
+            prefetch(indptr, rows[start + i + _AHEAD])
+        v = rows[start + i]
+        wptr[i + 1] = wptr[i] + ((indptr[v + 1] - indptr[v] + 63) >> 6)
+    return wptr
 
 
 @njit(nogil=True, cache=True)
 def _labor_mark(adj, edge_ids, packed, lo, hi, f, lkey, tree, bits, w0, col_lo):
-    # _labor_count that also sets the bit of each kept edge (bit p - col_lo from word w0 on),
-    # so that pass 2 reads the bits instead of reading the edges and hashing them again.
+    # How many of the edges [lo, hi) LABOR-0 keeps with fanout f (expected min(f, d)); the
+    # kept ones get their bit (p - col_lo from word w0 on), so that the fill pass reads the
+    # bits instead of reading the edges and hashing them again.
     d = hi - lo
     if d == 0 or f == 0:
         return 0
@@ -344,7 +326,8 @@ def _labor_variate(u, tree, lkey, lkey2, ca, sa, dep):
 
 @njit(nogil=True, cache=True)
 def _labor_count_general(adj, edge_ids, packed, lo, hi, f, vkeys, tree, pe, at):
-    # _labor_count with batch-dependent variates and/or per-edge thresholds pe[at:] (LABOR-i).
+    # _labor_mark's count with batch-dependent variates and/or per-edge thresholds pe[at:]
+    # (LABOR-i).
     # vkeys = (lkey, lkey2, ca, sa, dep).
     d = hi - lo
     if d == 0 or f == 0:
@@ -970,14 +953,8 @@ def sample_hops(
         # destination, so threads never share a word): pass 1 marks the kept edges, pass 2
         # lists them without reading the edges or hashing them a second time.
         marks = _WITH_LABOR and labor and not dep and not importance
-        wptr = np.zeros(m + 1 if marks else 0, np.int64)
-        if marks:
-            for i in prange(m):
-                v = nodes[flo + i]
-                wptr[i + 1] = (indptr[v + 1] - indptr[v] + 63) >> 6
-            for i in range(m):
-                wptr[i + 1] += wptr[i]
-        bits = np.zeros(wptr[m] if marks else 0, np.uint64)
+        wptr = labor_mark_words(indptr, nodes, flo, m) if marks else np.zeros(1, np.int64)
+        bits = np.zeros(wptr[-1], np.uint64)
         for i in prange(m):
             if i + _AHEAD < m:
                 prefetch(indptr, nodes[flo + i + _AHEAD])
