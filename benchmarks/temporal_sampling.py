@@ -87,12 +87,7 @@ def gnnsys_samplers(ds: Any, fanout: List[int], unsorted: bool = False) -> List[
     destination's in-edges are in time order: ``temporal`` then samples a time-sorted copy
     of the adjacency, and ``temporal-scan`` the graph as it is (the scan of every in-edge)."""
     from gnnsys.graph import Graph
-    from gnnsys.loaders import _kernels
-    from gnnsys.loaders.neighbor import (
-        NeighborSampler,
-        TemporalNeighborSampler,
-        prepared_adjacency,
-    )
+    from gnnsys.loaders.neighbor import NeighborSampler, TemporalNeighborSampler
 
     g, t = ds.graph, ds.edge_time
     if not unsorted:
@@ -110,10 +105,7 @@ def gnnsys_samplers(ds: Any, fanout: List[int], unsorted: bool = False) -> List[
     t0 = time.perf_counter()
     copy = TemporalNeighborSampler(g, fanout, edge_time=t)
     copy.setup_s = round(time.perf_counter() - t0, 2)
-    scan = TemporalNeighborSampler(g, fanout, edge_time=t)
-    scan._adj = prepared_adjacency(g)  # the graph's own, unsorted runs
-    scan._edge_time = t[g.edge_ids].numpy() if g.edge_ids is not None else t.numpy()
-    scan._temporal_mode &= ~_kernels.TEMPORAL_SORTED
+    scan = TemporalNeighborSampler(g, fanout, edge_time=t, time_sorted_copy=False)
     return [
         ("temporal", "uniform", copy, True),
         ("temporal-scan", "uniform", scan, True),

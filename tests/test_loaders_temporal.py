@@ -341,18 +341,18 @@ def test_unsorted_times_are_sorted_into_a_copy_with_the_graphs_edge_ids(
 
 
 def test_last_on_a_sorted_copy_takes_the_edges_the_scan_takes():
-    # The scan over the unsorted graph (the copy's flag cleared and the graph's own
-    # adjacency back) picks the same k newest edges per destination (ties: later edge).
+    # The scan over the unsorted graph (time_sorted_copy=False) picks the same k newest edges
+    # per destination (ties: later edge) as the binary search over the sorted copy.
     from gnnsys.loaders import _kernels
-    from gnnsys.loaders.neighbor import prepared_adjacency
 
     ei, g, _, edge_time = random_graph(n=120, e=3000, seed=7)
     edge_time = edge_time // 10  # many ties
     fast = TemporalNeighborSampler(g, [4, 2], edge_time=edge_time, temporal_strategy="last")
-    scan = TemporalNeighborSampler(g, [4, 2], edge_time=edge_time, temporal_strategy="last")
-    scan._adj = prepared_adjacency(g)
-    scan._edge_time = edge_time[g.edge_ids].numpy() if g.edge_ids is not None else edge_time.numpy()
-    scan._temporal_mode &= ~_kernels.TEMPORAL_SORTED
+    scan = TemporalNeighborSampler(
+        g, [4, 2], edge_time=edge_time, temporal_strategy="last", time_sorted_copy=False
+    )
+    assert fast._temporal_mode & _kernels.TEMPORAL_SORTED
+    assert not scan._temporal_mode & _kernels.TEMPORAL_SORTED
     seeds = torch.arange(0, 120, 3)
     seed_time = torch.full((seeds.numel(),), 6)
     a = fast.sample(seeds, SampleKey(seed=1), seed_time=seed_time)

@@ -51,9 +51,8 @@ def main():
     )
     labels = torch.from_numpy(arr["y"])[seeds]
     load_s = time.perf_counter() - t0
-    fanouts = [torch.LongTensor([int(f)]) for f in args.fanout.split(",")][
-        ::-1
-    ]  # input layer first
+    # GraphBolt lists the input layer first
+    fanouts = [torch.LongTensor([int(f)]) for f in reversed(args.fanout.split(","))]
     for name in ("neighbor", "labor"):
         torch.manual_seed(0)
         items = gb.ItemSet((seeds, labels), names=("seed_nodes", "labels"))

@@ -920,6 +920,10 @@ class TemporalNeighborSampler(NeighborSampler):
             within the type, on a typed graph).
         temporal_strategy: ``"uniform"`` (a uniform draw among the allowed edges) or
             ``"last"`` (the most recent ones).
+        time_sorted_copy: when the graph's in-edges are not in time order, hold a copy of
+            the adjacency sorted by time (default; a binary search per destination) instead
+            of scanning every in-edge of each destination (no extra memory, much slower).
+            A graph mapped from disk (``Graph.load``) is never copied.
     Times are integers or floats. ``sample(seeds, key, seed_time=...)`` takes a time per
     seed; by default each seed's node time (required with ``edge_time``). With the ``Loader``,
     ``Loader(sampler, seeds, seed_time=...)``. Weighted sampling, DGL semantics and the GPU
@@ -940,6 +944,7 @@ class TemporalNeighborSampler(NeighborSampler):
         node_time: Any = None,
         edge_time: Any = None,
         temporal_strategy: str = "uniform",
+        time_sorted_copy: bool = True,
         **kwargs: Any,
     ) -> None:
         check_choice("temporal_strategy", temporal_strategy, TEMPORAL_STRATEGIES)
@@ -960,14 +965,15 @@ class TemporalNeighborSampler(NeighborSampler):
         # Each (destination, edge type) run in time order, as PyG's sort_csc keeps it: the
         # kernel then finds a seed's admitted edges by binary search and "last" is a slice.
         # Runs already in order (interaction streams built in time order) are used as they
-        # are; otherwise this sampler holds a time-sorted copy of the adjacency. A graph
-        # mapped from disk (Graph.load) is not copied: its runs are scanned instead.
+        # are; otherwise this sampler holds a time-sorted copy of the adjacency. Without a
+        # copy (refused, or a graph mapped from disk) unsorted runs are scanned instead.
         from gnnsys.graph_io import file_backed
 
+        copy = bool(time_sorted_copy) and file_backed(graph) is None
         ascending = False
-        if file_backed(graph) is None or self._edge_time.shape[0] > 0:
+        if copy or self._edge_time.shape[0] > 0:  # node-level without a copy: scan, no check
             self._adj, self._edge_time, ascending = time_sorted_adjacency(
-                self._adj, self._node_time, self._edge_time, copy=file_backed(graph) is None
+                self._adj, self._node_time, self._edge_time, copy=copy
             )
             self._indptr = self._adj.indptr
         self._temporal_mode = (_kernels.TEMPORAL_LAST if temporal_strategy == "last" else 0) | (
