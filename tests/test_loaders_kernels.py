@@ -23,15 +23,71 @@ def _floyd_many(d, k, trials, key):
     return out
 
 
-@pytest.mark.parametrize("k", [1, 5, 32, 33, 60])
-def test_floyd_distinct_in_range_and_uniform(k):
-    d = 64
+# d <= 64: the bitmask membership test; k <= 32: the scan; above: the hash set
+@pytest.mark.parametrize(
+    "d,k", [(64, 1), (64, 5), (64, 32), (64, 60), (65, 5), (200, 32), (200, 33), (200, 60)]
+)
+def test_floyd_distinct_in_range_and_uniform(d, k):
     picks = _floyd_many(d, k, 2000, 12345)
     assert picks.min() >= 100 and picks.max() < 100 + d
     for row in picks[:200]:
         assert len(set(row.tolist())) == k
     counts = np.bincount((picks - 100).ravel(), minlength=d)
     assert stats.chisquare(counts).pvalue > 1e-3
+
+
+@numba.njit(cache=False)
+def _floyd_streams(trials, key):
+    out = np.empty(trials, np.uint64)
+    for t in range(trials):
+        out[t] = K._stream(K.hop_key(key, 0), t, 0)
+    return out
+
+
+def _floyd_reference(st, lo, d, k):
+    # Floyd's algorithm as written in the textbook, on the kernel's draws
+    chosen = []
+    for t in range(k):
+        j = d - k + t
+        r = K._below(st, t, j + 1)
+        chosen.append(j if r in chosen else r)
+    return [lo + r for r in chosen]
+
+
+@pytest.mark.parametrize("d", [1, 10, 63, 64, 65, 100, 300])
+def test_floyd_membership_tests_draw_the_same_positions(d):
+    # the bitmask, scan and hash-set membership tests are one algorithm: same picks, same order
+    for k in sorted({1, min(d, 5), min(d, 32), min(d, 33), d}):
+        picks = _floyd_many(d, k, 50, 99)
+        for t, st in enumerate(_floyd_streams(50, 99)):
+            assert picks[t].tolist() == _floyd_reference(st, 100, d, k), (d, k, t)
+
+
+def test_segment_index_matches_the_typed_columns():
+    rng = np.random.default_rng(3)
+    sizes = {"a": 40, "b": 25, "c": 7}
+    rels = [
+        ("a", "r1", "b"),
+        ("b", "r2", "a"),
+        ("a", "r3", "a"),
+        ("c", "r4", "b"),
+        ("b", "r5", "b"),
+    ]
+    edges = {r: torch.stack([torch.from_numpy(rng.integers(0, sizes[r[0]], 300)),
+                             torch.from_numpy(rng.integers(0, sizes[r[2]], 300))]) for r in rels}  # fmt: skip
+    g = Graph.from_hetero(edges, sizes)
+    tpe, off, _src, _dst, ptr, dets = g.type_layout()
+    indptr = g.indptr.numpy().astype(np.int64)
+    seg_ptr, seg_base = K.segment_index(indptr, tpe, off, ptr, dets)
+    assert seg_ptr[-1] == g.num_edges
+    for t in range(len(sizes)):
+        for v in range(off[t], off[t + 1]):
+            col = tpe[indptr[v] : indptr[v + 1]].astype(np.int64)
+            for q in range(ptr[t], ptr[t + 1]):
+                slot = K._segment_slot(seg_base, off, ptr, v, t) + q
+                lo, hi = seg_ptr[slot], seg_ptr[slot + 1]
+                assert (lo, hi) == K._segment(indptr, tpe, v, dets[q])
+                assert np.all(col[lo - indptr[v] : hi - indptr[v]] == dets[q])
 
 
 @numba.njit(cache=False)
@@ -256,7 +312,8 @@ def test_stamped_map_needs_no_reset():
     mapv = np.zeros(3, np.int64)
     # one node type and one edge type: no type_per_edge, offsets [0, N], edge type 0 -> type 0
     typing = (np.empty(0, np.int8), np.array([0, 3], np.int64), np.zeros(1, np.int64),
-              np.zeros(1, np.int64), np.array([0, 1], np.int64), np.zeros(1, np.int64))  # fmt: skip
+              np.zeros(1, np.int64), np.array([0, 1], np.int64), np.zeros(1, np.int64),
+              np.empty(0, np.int64), np.empty(0, np.int64))  # fmt: skip (+ no segment index)
     args = (indptr, adj, np.empty(0, np.int64), False, np.empty(0), np.empty(0), *typing)
     fanouts = np.array([[2], [2]], np.int64)
     tail = (np.empty(0, np.int64), fanouts, False, False, False, False, 1, mapv)

@@ -122,6 +122,16 @@ def _count_positive(weights, lo, hi):
 @njit(nogil=True, cache=True)
 def _floyd(state, lo, d, k, pos, o):
     # k distinct positions of [lo, lo + d) into pos[o:o+k] (Floyd's algorithm).
+    if d <= 64:  # the membership test on a bitmask of the column's positions
+        mask = np.uint64(0)
+        for t in range(k):
+            j = d - k + t
+            r = _below(state, t, j + 1)
+            if (mask >> np.uint64(r)) & np.uint64(1):
+                r = j
+            mask |= np.uint64(1) << np.uint64(r)
+            pos[o + t] = lo + r
+        return
     if k <= _FLOYD_SCAN:
         for t in range(k):
             j = d - k + t
@@ -748,6 +758,45 @@ def node_type_of(node_offsets, v):
 
 
 @njit(nogil=True, cache=True)
+def segment_index(indptr, type_per_edge, node_offsets, dst_etype_ptr, dst_etypes):
+    """Where each (node, edge type into it) segment of a typed CSC starts: ``(seg_ptr,
+    seg_base)``.
+
+    A node v of type t with K_t edge types into it (``dst_etypes[dst_etype_ptr[t]:...]``,
+    ascending, the order of its column) owns the K_t slots from ``seg_base[t] + (v -
+    node_offsets[t]) * K_t``; slot q holds where its q-th edge type's edges start, and the next
+    slot where they end (the last one is the next node's first: its column's start). The
+    sampler reads two adjacent entries instead of two binary searches per segment.
+    """
+    nt = node_offsets.shape[0] - 1
+    seg_base = np.zeros(nt + 1, np.int64)
+    for t in range(nt):
+        k = dst_etype_ptr[t + 1] - dst_etype_ptr[t]
+        seg_base[t + 1] = seg_base[t] + (node_offsets[t + 1] - node_offsets[t]) * k
+    seg_ptr = np.empty(seg_base[nt] + 1, np.int64)
+    for t in range(nt):
+        q0 = dst_etype_ptr[t]
+        k = dst_etype_ptr[t + 1] - q0
+        for v in range(node_offsets[t], node_offsets[t + 1]):
+            b = seg_base[t] + (v - node_offsets[t]) * k
+            lo = indptr[v]
+            hi = indptr[v + 1]
+            for q in range(k):
+                lo = _lower_bound(type_per_edge, lo, hi, dst_etypes[q0 + q])
+                seg_ptr[b + q] = lo
+    seg_ptr[seg_base[nt]] = indptr[indptr.shape[0] - 1]
+    return seg_ptr, seg_base
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _segment_slot(seg_base, node_offsets, dst_etype_ptr, v, t):
+    # segment_index's slot of node v's first edge type (v of type t), less that type's first
+    # position in dst_etypes: slot + q for the q-th entry of dst_etypes.
+    q0 = dst_etype_ptr[t]
+    return seg_base[t] + (v - node_offsets[t]) * (dst_etype_ptr[t + 1] - q0) - q0
+
+
+@njit(nogil=True, cache=True)
 def _etype_keys(hk, num_etypes):
     # One stream key per edge type of a hop; type 0 keeps the hop key (untyped graphs unchanged).
     out = np.empty(num_etypes, np.uint64)
@@ -783,6 +832,8 @@ def sample_hops(
     etype_dst,
     dst_etype_ptr,
     dst_etypes,
+    seg_ptr,
+    seg_base,
     seeds,
     seed_tree,
     fanouts,
@@ -827,6 +878,7 @@ def sample_hops(
     by edge type (``type_per_edge``, ascending within a column); edge type e goes from node type
     ``etype_src[e]`` into the node types listing it in ``dst_etypes[dst_etype_ptr[t]:...]``.
     ``fanouts[h, e]``: neighbours per destination of hop h through edge type e (-1: all).
+    ``seg_ptr``, ``seg_base``: ``segment_index`` of the graph (typed graphs; else unread).
 
     ``adj`` is the CSC source array, or (``packed``) int64 ``edge_id << 32 | source``.
     ``mapv`` is the dense relabel map (size N, or size 0 to use the hash table); entries of
@@ -937,8 +989,8 @@ def sample_hops(
             acc += known[t] - dst_lo[t] + 1
         base[num_etypes] = acc
         counts = np.zeros(acc, np.int64)
-        # Typed graphs: each (destination, edge type)'s CSC segment, found once in pass 1 (two
-        # binary searches) and read again in pass 2.
+        # Typed graphs: each (destination, edge type)'s CSC segment, read in pass 1 (from
+        # segment_index) and again in pass 2.
         seg_lo = np.zeros(acc if ((_WITH_TYPED and etyped) or importance) else 0, np.int64)
         seg_hi = np.zeros(seg_lo.shape[0], np.int64)
         stree = np.zeros(acc if (importance and _WITH_DISJOINT and disjoint) else 0, np.int64)
@@ -957,7 +1009,12 @@ def sample_hops(
         bits = np.zeros(wptr[-1], np.uint64)
         for i in prange(m):
             if i + _AHEAD < m:
-                prefetch(indptr, nodes[flo + i + _AHEAD])
+                w = nodes[flo + i + _AHEAD]
+                if _WITH_TYPED and etyped:
+                    tw = ntp[flo + i + _AHEAD] if typed else 0
+                    prefetch(seg_ptr, _segment_slot(seg_base, node_offsets, dst_etype_ptr, w, tw))
+                else:
+                    prefetch(indptr, w)
             if sorted_times and i + _PROBE_AHEAD < m:
                 # The binary search's first probes of a later destination (its column's
                 # middle and quarters), so their cache misses overlap this one's search.
@@ -971,10 +1028,15 @@ def sample_hops(
             v = nodes[flo + i]
             t = ntp[flo + i] if _WITH_TYPED and typed else 0
             r = (loc[flo + i] if _WITH_TYPED and typed else flo + i) - dst_lo[t]
+            sb = (
+                _segment_slot(seg_base, node_offsets, dst_etype_ptr, v, t)
+                if _WITH_TYPED and etyped
+                else 0
+            )
             for q in range(dst_etype_ptr[t], dst_etype_ptr[t + 1]):
                 e = dst_etypes[q]
                 if _WITH_TYPED and etyped:
-                    lo, hi = _segment(indptr, type_per_edge, v, e)
+                    lo, hi = seg_ptr[sb + q], seg_ptr[sb + q + 1]
                 else:
                     lo, hi = indptr[v], indptr[v + 1]
                 if seg_lo.shape[0] > 0:

@@ -49,6 +49,8 @@ class _Adjacency:
     token: Tuple[int, ...]
     # the typing, as Graph.type_layout() gives it (one type: empty type_per_edge)
     types: Tuple[np.ndarray, ...] = ()
+    # _kernels.segment_index of a typed CSC (seg_ptr, seg_base); empty when untyped
+    segments: Tuple[np.ndarray, np.ndarray] = (np.empty(0, np.int64), np.empty(0, np.int64))
 
 
 # One prepared copy per Graph (several samplers and loaders over one graph share it).
@@ -81,14 +83,18 @@ def prepared_adjacency(graph: Graph, pack: bool = True) -> _Adjacency:
     n, e = graph.num_nodes, graph.num_edges
     eids = graph.edge_ids.numpy() if graph.edge_ids is not None else None
     fits = n < 2**32 and e < 2**31
+    types = graph.type_layout()
+    segments = _Adjacency.segments
+    if types[0].shape[0] > 0:  # edge types: each (node, edge type) segment's start, once
+        segments = _kernels.segment_index(indptr, types[0], types[1], types[4], types[5])
     if eids is not None and pack and fits:
         adj = np.empty(e, np.int64)
         _kernels.pack_adjacency(ix, eids, adj)
-        prep = _Adjacency(indptr, adj, np.empty(0, np.int64), True, token, graph.type_layout())
+        prep = _Adjacency(indptr, adj, np.empty(0, np.int64), True, token, types, segments)
     else:
         adj = np.array(ix) if pack else ix
         ids = np.empty(0, np.int64) if eids is None else (np.array(eids) if pack else eids)
-        prep = _Adjacency(indptr, adj, ids, False, token, graph.type_layout())
+        prep = _Adjacency(indptr, adj, ids, False, token, types, segments)
     with _ADJ_LOCK:
         _ADJ_CACHE[graph] = prep
     return prep
@@ -527,6 +533,8 @@ class NeighborSampler(_PicklesWithoutMaps):
             etype_dst,
             dst_ptr,
             dst_etypes,
+            a.segments[0],
+            a.segments[1],
             seeds_np,
             tree_np,
             self.fanouts,
@@ -1045,7 +1053,9 @@ def time_sorted_adjacency(
         ids = adj.edge_ids[perm]
     else:  # the id was the CSC position: now explicit
         ids = perm.astype(np.int64)
-    sorted_adj = _Adjacency(adj.indptr, adj.adj[perm], ids, adj.packed, adj.token, adj.types)
+    sorted_adj = _Adjacency(
+        adj.indptr, adj.adj[perm], ids, adj.packed, adj.token, adj.types, adj.segments
+    )  # (the order within each (destination, edge type) segment changes, not the segments)
     return sorted_adj, np.ascontiguousarray(times[perm]), True
 
 
