@@ -628,9 +628,16 @@ def _check_dist_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     from gnnsys.distributed.partition import PartitionError, read_meta
 
     try:
-        parts = int(read_meta(args.part_dir)["num_parts"])
+        meta = read_meta(args.part_dir)
     except (PartitionError, OSError) as err:
         parser.error(f"--part-dir: {err}")
+    parts = int(meta["num_parts"])
+    if meta.get("node_types") is not None:
+        parser.error(
+            f"--mode dist: {args.part_dir} holds a typed graph ({meta.get('dataset')}); "
+            "--mode dist trains homogeneous partitions (sample typed ones with "
+            "gnnsys.distributed.DistNeighborSampler)"
+        )
     world = args.nproc * args.nnodes
     if "RANK" in os.environ:  # a worker: the launcher kept the launch flags
         world = int(os.environ.get("WORLD_SIZE", world))
@@ -795,8 +802,8 @@ def add_partition_arguments(p: argparse.ArgumentParser) -> None:
         "dataset",
         type=_dataset,
         metavar="DATASET",
-        help="as `gnnsys train --dataset`: one of the homogeneous synthetic:NAME or ogbn-* "
-        "names, folder:DIR or pyg:FILE",
+        help="as `gnnsys train --dataset`: synthetic:NAME or ogbn-* (typed ones, e.g. "
+        "synthetic:tiny-mag, too), folder:DIR or pyg:FILE",
     )
     p.add_argument(
         "--parts", type=_positive_int("--parts"), required=True, help="number of parts (machines)"
@@ -823,8 +830,6 @@ def add_partition_arguments(p: argparse.ArgumentParser) -> None:
 def validate_partition_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     """The dataset checks of ``gnnsys train`` that apply here; failures exit 2 via argparse."""
     spec = args.dataset
-    if spec in HETERO_DATASETS:
-        parser.error(f"{spec} is heterogeneous: gnnsys partition handles homogeneous datasets")
     if spec.startswith("ogbn-"):
         if args.root is None:
             parser.error(f"{spec} needs --root, the folder holding it")

@@ -177,16 +177,9 @@ class Graph:
         """What the sampling kernels read of the typing, as numpy arrays:
         (type_per_edge or empty, node_type_offset [T+1], etype_src [K], etype_dst [K],
         dst_etype_ptr [T+1], dst_etypes [K]: the edge types into each node type)."""
-        names = self.node_types
-        ets = self.edge_types
-        src = np.asarray([names.index(e[0]) for e in ets], np.int64)
-        dst = np.asarray([names.index(e[2]) for e in ets], np.int64)
-        order = np.argsort(dst, kind="stable")
-        ptr = np.zeros(len(names) + 1, np.int64)
-        np.cumsum(np.bincount(dst, minlength=len(names)), out=ptr[1:])
         tpe = self.type_per_edge.numpy() if self.type_per_edge is not None else np.empty(0, np.int8)
         off = self.type_offsets().numpy().astype(np.int64, copy=False)
-        return tpe, off, src, dst, ptr, order.astype(np.int64)
+        return type_layout(self.node_types, self.edge_types, tpe, off)
 
     def __repr__(self) -> str:
         extra = []
@@ -638,6 +631,28 @@ class Graph:
 
     def _check_types(self, full: bool) -> None:
         _check_type_arrays(self, full)
+
+
+def type_layout(
+    node_types: Sequence[str],
+    edge_types: Sequence[EdgeType],
+    type_per_edge: np.ndarray,
+    node_type_offset: np.ndarray,
+) -> Tuple[np.ndarray, ...]:
+    """``Graph.type_layout`` from the names and arrays (a partition's ``DistGraph`` too):
+    (type_per_edge, node_type_offset, etype_src, etype_dst, dst_etype_ptr, dst_etypes).
+
+    Example:
+        >>> type_layout(["a", "b"], [("a", "to", "b")], np.empty(0, np.int8), np.array([0, 2, 3]))[2]
+        array([0])
+    """
+    names = list(node_types)
+    src = np.asarray([names.index(e[0]) for e in edge_types], np.int64)
+    dst = np.asarray([names.index(e[2]) for e in edge_types], np.int64)
+    order = np.argsort(dst, kind="stable")
+    ptr = np.zeros(len(names) + 1, np.int64)
+    np.cumsum(np.bincount(dst, minlength=len(names)), out=ptr[1:])
+    return type_per_edge, node_type_offset, src, dst, ptr, order.astype(np.int64)
 
 
 def _check_type_arrays(g: Graph, full: bool) -> None:

@@ -340,6 +340,20 @@ def test_partition_writes_a_folder_and_prints_one_json_line(capsys, tmp_path, mo
     assert err.count("\n") == 1 and "needs pymetis" in err, err
 
 
+def test_partition_typed_dataset(capsys, tmp_path):
+    """A typed dataset partitions through the CLI too (format version 2); --mode dist, which
+    trains homogeneous partitions, refuses the folder in one line."""
+    import json
+
+    out = tmp_path / "mag"
+    argv = ["partition", "synthetic:tiny-mag", "--parts", "2", "--method", "random"]
+    assert main([*argv, "--out", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["dataset"] == "tiny-mag" and sum(summary["part_sizes"]) == 7577
+    err = _error(capsys, ["train", "--mode", "dist", "--part-dir", str(out)])
+    assert "holds a typed graph" in err, err
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
@@ -348,8 +362,6 @@ def test_partition_writes_a_folder_and_prints_one_json_line(capsys, tmp_path, mo
         (["synthetic:tiny", "--parts", "0", "--out", "x"], "--parts must be >= 1, got 0"),
         (["synthetic:tiny", "--parts", "2", "--out", "x", "--method", "kahip"],
          "invalid choice: 'kahip'"),
-        (["synthetic:tiny-mag", "--parts", "2", "--out", "x"],
-         "synthetic:tiny-mag is heterogeneous: gnnsys partition handles homogeneous datasets"),
         (["ogbn-arxiv", "--parts", "2", "--out", "x"], "ogbn-arxiv needs --root"),
         (["synthetic:tiny", "--parts", "2", "--out", "x", "--root", "."],
          "--root is only used with ogbn-* datasets"),

@@ -283,7 +283,7 @@ def test_missing_top_level_files(folder):
 @pytest.mark.parametrize("where", ["partition.json", "part-0001/part.json"])
 @pytest.mark.parametrize(
     "change, message",
-    [({"format": "gnnsys-csc"}, "has format 'gnnsys-csc'"), ({"version": 2}, "format version 2")],
+    [({"format": "gnnsys-csc"}, "has format 'gnnsys-csc'"), ({"version": 3}, "format version 3")],
 )
 def test_wrong_format_or_version(folder, where, change, message):
     _edit_json(folder / where, **change)
@@ -393,21 +393,3 @@ def test_bad_arguments(tiny, tmp_path, monkeypatch):
     with pytest.raises(PartitionError, match="dtype bfloat16"):
         partition(bf16, 2, tmp_path / "b")
     assert not (tmp_path / "b").exists()
-
-
-def test_typed_graphs_are_not_supported_yet(tmp_path):
-    from gnnsys.datasets.hetero import HeteroDataset
-
-    g = Graph.from_hetero({("a", "to", "b"): torch.tensor([[0, 1], [0, 0]])}, {"a": 2, "b": 1})
-    ds = Dataset(name="typed", graph=g, x=torch.zeros(3, 2), y=torch.zeros(3, dtype=torch.long),
-                 train_idx=torch.tensor([0]), val_idx=torch.tensor([1]),
-                 test_idx=torch.tensor([2]), num_classes=1)  # fmt: skip
-    with pytest.raises(NotImplementedError, match="typed graphs is not supported yet"):
-        partition(ds, 2, tmp_path / "p")
-    hetero = HeteroDataset(name="typed", graph=g, x_dict={"b": torch.zeros(1, 2)},
-                           y=torch.zeros(1, dtype=torch.long), year=None,
-                           train_idx=torch.tensor([0]), val_idx=torch.tensor([0]),
-                           test_idx=torch.tensor([0]), num_classes=1, target="b")  # fmt: skip
-    with pytest.raises(NotImplementedError, match="heterogeneous .* not supported yet"):
-        partition(hetero, 2, tmp_path / "p")
-    assert not (tmp_path / "p").exists()

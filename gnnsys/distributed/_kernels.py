@@ -1,9 +1,9 @@
 """Numba kernels of the distributed sampler: the owner's draws and the requester's relabel.
 
 One hop of ``loaders._kernels.sample_hops`` split at the machine boundary. The owner of a
-destination draws its in-edges (pass 2 and 3 there) from its part's CSC, keyed by exactly the
-counters the single-machine kernel uses (hop key, global node id, tree), so the picks are the
-same; the requester then relabels the picks in frontier order (pass 4 there), so node ids come
+destination draws its in-edges of each edge type (pass 2 and 3 there) from its part's CSC, keyed
+by exactly the counters the single-machine kernel uses (the hop's edge-type key, global node id,
+tree), so the picks are the same; the requester then relabels the picks in frontier order (pass 4 there), so node ids come
 out in the same order. Together they reproduce the single-machine batch bitwise.
 
 Like every kernel here, these do no bounds checks: ``graph.py`` validates first.
@@ -24,54 +24,67 @@ from gnnsys.loaders._kernels import (
     _keep_count,
     _labor_fill_marked,
     _labor_mark,
+    _segment,
     _stream,
     _weighted_with,
     _weighted_without,
     labor_mark_words,
+    node_type_of,
 )
 
 
 @njit(nogil=True, parallel=True, cache=True)
-def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, local, dst, tree, f, replace,
-               weighted, ekey, labor, lkey):  # fmt: skip
-    """Draw fanout ``f`` in-edges of each requested destination from a part's CSC.
+def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, local, dst, tree,
+               etype, fanouts, replace, weighted, ekeys, labor, lkeys):  # fmt: skip
+    """Draw the in-edges of each requested (destination, edge type) segment from a part's CSC.
 
-    ``local[i]`` is destination i's row in the part's CSC, ``dst[i]`` its global id and
-    ``tree[i]`` its tree (empty: tree 0). ``adj`` holds global source ids and ``edge_ids`` the
-    global edge ids, or (``packed``) ``edge_id << 32 | source`` in one int64 (as the loaders'). ``ekey``: the hop's stream key (``hop_key``); ``labor``: LABOR-0 with
-    variate key ``lkey``. Returns (offsets [m+1], sources, edge ids), destination after
-    destination, each in the single-machine kernel's draw order.
+    ``local[i]`` is request i's destination row in the part's CSC, ``dst[i]`` its global id,
+    ``tree[i]`` its tree (empty: tree 0) and ``etype[i]`` its edge type (empty: type 0; the
+    segment is the column's run of that type in ``type_per_edge``, empty: the whole column).
+    ``fanouts[e]``: the hop's fanout of edge type e; ``ekeys[e]`` / ``lkeys[e]``: its stream key
+    and LABOR-0 variate key (``_etype_keys`` of the hop key). ``adj`` holds global source ids
+    and ``edge_ids`` the global edge ids, or (``packed``) ``edge_id << 32 | source`` in one int64
+    (as the loaders'). Returns (offsets [m+1], sources, edge ids), request after request, each
+    in the single-machine kernel's draw order.
     """
     m = local.shape[0]
+    typed = etype.shape[0] > 0
     counts = np.zeros(m + 1, np.int64)
+    seg_lo = np.empty(m, np.int64)
+    seg_hi = np.empty(m, np.int64)
     wptr = labor_mark_words(indptr, local, 0, m) if labor else np.zeros(1, np.int64)
     bits = np.zeros(wptr[-1], np.uint64)  # LABOR-0's kept edges, marked by the count pass
     for i in prange(m):
         k = local[i]
-        lo, hi = indptr[k], indptr[k + 1]
+        e = etype[i] if typed else 0
+        lo, hi = _segment(indptr, type_per_edge, k, e)
+        seg_lo[i] = lo
+        seg_hi[i] = hi
         tr = tree[i] if tree.shape[0] > 0 else 0
         if labor:
             counts[i + 1] = _labor_mark(
-                adj, edge_ids, packed, lo, hi, f, lkey, tr, bits, wptr[i], lo
+                adj, edge_ids, packed, lo, hi, fanouts[e], lkeys[e], tr, bits, wptr[i], indptr[k]
             )
         else:
-            counts[i + 1] = _keep_count(weights, cumw, lo, hi, f, replace, weighted)
+            counts[i + 1] = _keep_count(weights, cumw, lo, hi, fanouts[e], replace, weighted)
     for i in range(m):
         counts[i + 1] += counts[i]
-    e = counts[m]
-    pos = np.empty(e, np.int64)
-    keys = np.empty(e if (weighted and not replace) else 0, np.float64)
+    total = counts[m]
+    pos = np.empty(total, np.int64)
+    keys = np.empty(total if (weighted and not replace) else 0, np.float64)
     for i in prange(m):
         o = counts[i]
         k = counts[i + 1] - o
         if k == 0:
             continue
-        lo, hi = indptr[local[i]], indptr[local[i] + 1]
+        e = etype[i] if typed else 0
+        f = fanouts[e]
+        lo, hi = seg_lo[i], seg_hi[i]
         d = hi - lo
         tr = tree[i] if tree.shape[0] > 0 else 0
-        st = _stream(ekey, dst[i], tr)
+        st = _stream(ekeys[e], dst[i], tr)
         if labor:
-            _labor_fill_marked(bits, wptr[i], lo, lo, hi, f, pos, o)
+            _labor_fill_marked(bits, wptr[i], indptr[local[i]], lo, hi, f, pos, o)
         elif weighted and f >= 0:
             if replace:
                 _weighted_with(st, cumw, lo, hi, k, pos, o)
@@ -91,26 +104,40 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, local, dst, tree, f
                 pos[o + j] = lo + _below(st, j, d)
         else:
             _floyd(st, lo, d, k, pos, o)
-    src = np.empty(e, np.int64)
-    eid = np.empty(e, np.int64)
-    for j in prange(e):
+    src = np.empty(total, np.int64)
+    eid = np.empty(total, np.int64)
+    for j in prange(total):
         src[j], eid[j] = _edge_at(adj, edge_ids, packed, pos[j])
     return counts, src, eid
 
 
 @njit(nogil=True, cache=True)
-def start_relabel(seeds, seed_tree, disjoint, num_nodes):
+def start_relabel(seeds, seed_tree, disjoint, num_nodes, node_offsets):
     """The requester's state after hop 0: the seeds verbatim (duplicates kept), each
-    (tree, node) mapped to its first occurrence. Returns (nodes, tree, hkeys, hvals)."""
+    (tree, node) mapped to its first occurrence's id within its node type.
+
+    Returns (nodes, ntype, loc, tree, known, hkeys, hvals): ``ntype`` / ``loc`` each node's type
+    and id within it (empty for one node type, where the id is the position), ``known`` the
+    nodes of each type so far."""
     b = seeds.shape[0]
+    typed = node_offsets.shape[0] > 2
     nodes = np.empty(max(16, 2 * b), np.int64)
+    ntype = np.zeros(nodes.shape[0] if typed else 0, np.int64)
+    loc = np.zeros(ntype.shape[0], np.int64)
     tree = np.zeros(nodes.shape[0] if disjoint else 0, np.int64)
+    known = np.zeros(node_offsets.shape[0] - 1, np.int64)
     hkeys = np.full(16, -1, np.int64)
     hvals = np.empty(16, np.int64)
     hkeys, hvals = _hash_grow(hkeys, hvals, b)
     for i in range(b):
         v = seeds[i]
         nodes[i] = v
+        t = node_type_of(node_offsets, v) if typed else 0
+        local = known[t]
+        known[t] += 1
+        if typed:
+            ntype[i] = t
+            loc[i] = local
         tr = seed_tree[i] if disjoint else 0
         if disjoint:
             tree[i] = tr
@@ -118,42 +145,49 @@ def start_relabel(seeds, seed_tree, disjoint, num_nodes):
         s = _hash_slot(hkeys, kk)
         if hkeys[s] == -1:
             hkeys[s] = kk
-            hvals[s] = i
-    return nodes, tree, hkeys, hvals
+            hvals[s] = local
+    return nodes, ntype, loc, tree, known, hkeys, hvals
 
 
 @njit(nogil=True, cache=True)
-def relabel_hop(nodes, tree, n, hkeys, hvals, num_nodes, src, offsets, flo, disjoint):
-    """Relabel one hop's sources in output order (``offsets``: per frontier destination,
-    destinations ``flo..``): a (tree, node) not seen yet gets the next id.
+def relabel_hop(nodes, ntype, loc, tree, n, known, hkeys, hvals, num_nodes, src, offsets,
+                seg_tree, seg_type, disjoint):  # fmt: skip
+    """Relabel one hop's sources in output order (``offsets``: per requested segment; segment
+    j's picks are in tree ``seg_tree[j]`` (disjoint) and of node type ``seg_type[j]`` (empty:
+    one type)): a (tree, node) not seen yet gets the next id of its type (``known``, updated).
 
-    Returns (nodes, tree, n, hkeys, hvals, rows): the grown state and each edge's source id.
-    """
+    Returns (nodes, ntype, loc, tree, n, hkeys, hvals, rows): the grown state and each edge's
+    source id within its type."""
     e = src.shape[0]
+    typed = seg_type.shape[0] > 0
     nodes = _grow(nodes, n + e)
+    if typed:
+        ntype = _grow(ntype, n + e)
+        loc = _grow(loc, n + e)
     if disjoint:
         tree = _grow(tree, n + e)
     hkeys, hvals = _hash_grow(hkeys, hvals, n + e)
     rows = np.empty(e, np.int64)
-    r = 0
-    for j in range(e):
-        u = src[j]
-        tr = 0
-        if disjoint:
-            while offsets[r + 1] <= j:
-                r += 1
-            tr = tree[flo + r]
-        kk = tr * num_nodes + u
-        s = _hash_slot(hkeys, kk)
-        if hkeys[s] == -1:
-            hkeys[s] = kk
-            hvals[s] = n
-            nodes[n] = u
-            if disjoint:
-                tree[n] = tr
-            n += 1
-        rows[j] = hvals[s]
-    return nodes, tree, n, hkeys, hvals, rows
+    for j in range(offsets.shape[0] - 1):
+        tr = seg_tree[j] if disjoint else 0
+        t = seg_type[j] if typed else 0
+        for p in range(offsets[j], offsets[j + 1]):
+            u = src[p]
+            kk = tr * num_nodes + u
+            s = _hash_slot(hkeys, kk)
+            if hkeys[s] == -1:
+                hkeys[s] = kk
+                hvals[s] = known[t]
+                nodes[n] = u
+                if typed:
+                    ntype[n] = t
+                    loc[n] = known[t]
+                if disjoint:
+                    tree[n] = tr
+                known[t] += 1
+                n += 1
+            rows[p] = hvals[s]
+    return nodes, ntype, loc, tree, n, hkeys, hvals, rows
 
 
 @njit(nogil=True, cache=True)

@@ -28,6 +28,10 @@ class DistTable:
         graph: the ``DistGraph`` (its owner map, local rows and exchange).
         rows: this part's rows, in ``graph.owned`` order (numpy, memmap or tensor).
         name: used in byte counts and messages.
+        ntype: on a typed graph, the node type whose table this is: ``rows`` are this part's
+            owned nodes of that type (in ``owned`` order) and ids are ids within the type, as
+            the loaders' typed tables (``(node type, name)`` keys) are read. None: every node,
+            by global id.
         cache_rows: also keep this many other parts' rows here: the sources this part's
             in-edges name most often (its hottest halo), fetched once at construction. Their
             values are the owners', so batches are unchanged; fewer rows travel per batch.
@@ -38,13 +42,28 @@ class DistTable:
         >>> x[torch.tensor([0, 5])].shape  # collective: every rank fetches at once
     """
 
-    def __init__(self, graph: DistGraph, rows: Any, name: str = "x", *, cache_rows: int = 0):
+    def __init__(
+        self,
+        graph: DistGraph,
+        rows: Any,
+        name: str = "x",
+        *,
+        cache_rows: int = 0,
+        ntype: Optional[str] = None,
+    ) -> None:
         if not isinstance(graph, DistGraph):
             raise TypeError(f"graph must be a DistGraph, got {type(graph).__name__}")
-        if rows.shape[0] != graph.owned.shape[0]:
+        # this table's nodes: global ids offset..offset+count-1, rows owned[lo:hi] of the part
+        self.ntype = ntype
+        t = graph.node_type_id(ntype) if ntype is not None else None
+        self.offset = int(graph.node_type_offset[t]) if t is not None else 0
+        count = int(graph.node_type_offset[t + 1]) - self.offset if t is not None else None
+        self.row_lo, hi = graph.owned_range(t) if t is not None else (0, graph.owned.shape[0])
+        if rows.shape[0] != hi - self.row_lo:
+            what = f"owned {ntype!r} nodes" if ntype is not None else "owned nodes"
             raise ValueError(
                 f"table {name!r} of part {graph.part} has {rows.shape[0]} rows for "
-                f"{graph.owned.shape[0]} owned nodes"
+                f"{hi - self.row_lo} {what}"
             )
         if isinstance(cache_rows, bool) or not isinstance(cache_rows, (int, np.integer)):
             raise TypeError(f"cache_rows must be an int, got {cache_rows!r}")
@@ -55,7 +74,8 @@ class DistTable:
             rows = np.array(rows)
         self.rows = rows if isinstance(rows, torch.Tensor) else torch.from_numpy(np.asarray(rows))
         self.name = name
-        self.shape: Tuple[int, ...] = (graph.num_nodes,) + tuple(self.rows.shape[1:])
+        n = graph.num_nodes if count is None else count
+        self.shape: Tuple[int, ...] = (n,) + tuple(self.rows.shape[1:])
         self.dtype = self.rows.dtype
         self.cache_ids = np.empty(0, np.int64)
         self._cache: Optional[torch.Tensor] = None
@@ -85,26 +105,31 @@ class DistTable:
             )
         if cache_rows == 0:
             return
-        src = g.indices
+        src = np.asarray(g.indices)
+        if self.ntype is not None:  # sources of this table's type
+            src = src[(src >= self.offset) & (src < self.offset + self.shape[0])]
         away = src[g.owner(src) != g.part]
         ids, refs = np.unique(away, return_counts=True)
         hot = np.sort(ids[np.argsort(-refs, kind="stable")[:cache_rows]])
-        rows = self[torch.from_numpy(hot)]  # one fetch, before the cache is live
+        rows = self[torch.from_numpy(hot - self.offset)]  # one fetch, before the cache is live
         self.cache_ids, self._cache = hot, rows
         self._cache_of = np.full(g.num_nodes, -1, np.int32)
         self._cache_of[hot] = np.arange(hot.shape[0], dtype=np.int32)
 
     def __getitem__(self, ids: Any) -> torch.Tensor:
-        """Rows of global ids ``ids`` (validated by the ``FeatureStore``), in ``ids`` order.
-        This rank's own rows and its cached ones are copied in place; only the others travel."""
+        """Rows of ``ids`` (global ids; ids within the type for a typed table; validated by the
+        ``FeatureStore``), in ``ids`` order. This rank's own rows and its cached ones are copied
+        in place; only the others travel."""
         g = self.graph
         ex = g.exchange
-        ids_np = torch.as_tensor(ids).numpy()
+        ids_np = torch.as_tensor(ids).numpy().astype(np.int64, copy=False)
+        if self.offset:
+            ids_np = ids_np + self.offset
         owner = g.owner(ids_np)
         out = torch.empty((ids_np.shape[0],) + tuple(self.rows.shape[1:]), dtype=self.rows.dtype)
         mine = owner == ex.rank
         own = np.flatnonzero(mine)
-        _move(self.rows, g.local_rows(ids_np[own]), own, out)
+        _move(self.rows, self._rows_of(ids_np[own]), own, out)
         if ex.size == 1:
             return out
         if self._cache_of is not None:
@@ -119,11 +144,16 @@ class DistTable:
         asked, asked_counts = ex.alltoallv(
             torch.from_numpy(ids_np[away].astype(g.wire_dtype)), send, "feature_request"
         )
-        local = torch.from_numpy(g.local_rows(asked.numpy().astype(np.int64)))
+        local = torch.from_numpy(self._rows_of(asked.numpy().astype(np.int64)))
         got, _ = ex.alltoallv(gather_rows(self.rows, local), asked_counts, "features",
                               recv_counts=send)  # fmt: skip
         _move(got, _NO_ROWS, away, out)
         return out
+
+    def _rows_of(self, global_ids: np.ndarray) -> np.ndarray:
+        """This part's row in ``rows`` of each owned global id."""
+        rows = self.graph.local_rows(global_ids)
+        return rows - self.row_lo if self.row_lo else rows
 
 
 _NO_ROWS = np.empty(0, np.int64)
@@ -145,7 +175,8 @@ def _move(src: torch.Tensor, src_idx: np.ndarray, dst_idx: np.ndarray, out: torc
 def dist_feature_store(graph: DistGraph, *, cache: Optional[dict] = None, **tables: Any):
     """A ``FeatureStore`` of ``DistTable``s, one per keyword: this part's rows, or a
     ``DistTable`` (``graph.ndata``'s) whose rows are shared; ``cache`` maps a table name to its
-    ``cache_rows``. Collective (every rank builds the same store).
+    ``cache_rows``. Collective (every rank builds the same store). A typed graph's tables are
+    keyed ``(node type, name)``: ``FeatureStore(g.ndata)`` holds them all.
 
     Example:
         >>> store = dist_feature_store(g, x=g.ndata["x"], y=g.ndata["y"], cache={"x": 20_000})
@@ -158,7 +189,7 @@ def dist_feature_store(graph: DistGraph, *, cache: Optional[dict] = None, **tabl
     for k, v in tables.items():
         c = cache.get(k, 0)
         if isinstance(v, DistTable):  # e.g. graph.ndata's: share its rows, no copy
-            out[k] = v if not c else DistTable(graph, v.rows, k, cache_rows=c)
+            out[k] = v if not c else DistTable(graph, v.rows, k, cache_rows=c, ntype=v.ntype)
         else:
             out[k] = DistTable(graph, v, k, cache_rows=c)
     return FeatureStore(out)

@@ -24,17 +24,17 @@ import torch.distributed as dist
 from gnnsys._checks import check_choice, check_ids
 from gnnsys.distributed import _kernels as dk
 from gnnsys.distributed.exchange import Exchange, split_by_owner
-from gnnsys.graph import Graph
+from gnnsys.graph import DEFAULT_ETYPE, DEFAULT_NTYPE, EdgeType, Graph, type_layout
 from gnnsys.loaders import _kernels
 from gnnsys.loaders.base import KeyLike, SampledSubgraph, SampleKey, key_int
-from gnnsys.loaders.neighbor import SEMANTICS, check_fanouts
+from gnnsys.loaders.neighbor import SEMANTICS, fanout_matrix
 
 _NO_TREE = np.empty(0, np.int64)
 _DENSE_LOCAL_MAX = 1 << 28  # nodes up to which a part keeps a dense global -> row map
 
 
 class DistGraph:
-    """This rank's part of a partitioned homogeneous graph.
+    """This rank's part of a partitioned graph, typed or not.
 
     Args:
         owned: int64 [n] global ids this part owns, ascending.
@@ -49,6 +49,10 @@ class DistGraph:
             uses lane ``b % lanes``; the Loader runs one worker per lane, each in order).
         in_memory: copy the CSC into RAM in the sampler's layout (default); False samples the
             given (e.g. memory-mapped) arrays in place.
+        node_types, edge_types, node_type_offset, type_per_edge: a typed graph's typing, as a
+            typed ``Graph``'s (names, ``(src, rel, dst)`` triples, [T+1] type offsets of the
+            global ids, each in-edge's edge type, ascending within a column); all None (the
+            default): one node and one edge type.
 
     Example:
         >>> g = DistGraph.open("parts/", exchange=Exchange())
@@ -68,6 +72,10 @@ class DistGraph:
         edge_weight: Any = None,
         num_edges: Optional[int] = None,
         in_memory: bool = True,
+        node_types: Optional[Sequence[str]] = None,
+        edge_types: Optional[Sequence[Sequence[str]]] = None,
+        node_type_offset: Any = None,
+        type_per_edge: Any = None,
     ) -> None:
         self.owned = np.ascontiguousarray(owned, np.int64)
         self.indptr = np.ascontiguousarray(indptr, np.int64)
@@ -127,6 +135,7 @@ class DistGraph:
         if self.num_nodes <= _DENSE_LOCAL_MAX:
             self._local_of = np.full(self.num_nodes, -1, np.int32)
             self._local_of[self.owned] = np.arange(n, dtype=np.int32)
+        self._set_types(node_types, edge_types, node_type_offset, type_per_edge, in_memory)
         self._ndata: dict = {}
         self._eid_order: Optional[np.ndarray] = None  # find_edges' index, built on first use
         self._eid_sorted = np.empty(0, np.int64)
@@ -134,20 +143,80 @@ class DistGraph:
         if edge_weight is not None:
             self.edge_weight = np.ascontiguousarray(edge_weight, np.float64)
 
-    # One node and one edge type (typed graphs are not partitioned yet), named as a
-    # homogeneous Graph's, so the loaders' fronts read a DistGraph as they read a Graph.
+    # One node and one edge type, named as a homogeneous Graph's, unless ``_set_types`` gives
+    # the partition's typing (class-level, so the fronts' checks read a bare instance too).
     is_hetero = False
-    num_node_types = 1
-    num_edge_types = 1
-    node_types = ["_N"]
-    edge_types = [("_N", "_E", "_N")]
+    node_types: List[str] = [DEFAULT_NTYPE]
+    edge_types: List[EdgeType] = [DEFAULT_ETYPE]
+    node_type_offset: Optional[np.ndarray] = None
+    type_per_edge: Optional[np.ndarray] = None
+
+    def _set_types(
+        self, node_types: Any, edge_types: Any, offsets: Any, type_per_edge: Any, in_memory: bool
+    ) -> None:
+        """The typing, named and laid out as a ``Graph``'s, so the loaders' fronts read a
+        DistGraph as they read a Graph (one node and one edge type when untyped)."""
+        given = [v is not None for v in (node_types, edge_types, offsets, type_per_edge)]
+        if any(given) and not all(given):
+            raise ValueError(
+                "a typed DistGraph needs node_types, edge_types, node_type_offset and "
+                "type_per_edge together"
+            )
+        self.is_hetero = all(given)
+        if not self.is_hetero:
+            self.node_type_offset = np.asarray([0, self.num_nodes], np.int64)
+            tpe = np.empty(0, np.int8)
+        else:
+            self.node_types = [str(t) for t in node_types]
+            self.edge_types = [(str(a), str(r), str(b)) for a, r, b in edge_types]
+            self.node_type_offset = np.ascontiguousarray(offsets, np.int64)
+            off = self.node_type_offset
+            rises = off.shape == (len(self.node_types) + 1,) and (np.diff(off) >= 0).all()
+            if not rises or off[0] != 0 or off[-1] != self.num_nodes:
+                raise ValueError(
+                    f"node_type_offset must rise from 0 to {self.num_nodes} in "
+                    f"{len(self.node_types) + 1} entries, got {off.tolist()}"
+                )
+            bad = [e for e in self.edge_types if e[0] not in self.node_types
+                   or e[2] not in self.node_types]  # fmt: skip
+            if bad:
+                raise ValueError(f"edge type {bad[0]} names a node type not in {self.node_types}")
+            tpe = np.asarray(type_per_edge)
+            if tpe.shape != self.indices.shape:
+                raise ValueError(f"part {self.part}: type_per_edge and indices differ in length")
+            if tpe.size and int(tpe.max()) >= len(self.edge_types):
+                raise ValueError(
+                    f"part {self.part}: type_per_edge names edge type {int(tpe.max())}, but "
+                    f"there are {len(self.edge_types)}"
+                )
+            tpe = np.array(tpe) if in_memory else tpe
+            self.type_per_edge = tpe
+        # what the kernels read, as Graph.type_layout gives it
+        self.layout = type_layout(self.node_types, self.edge_types, tpe, self.node_type_offset)
+
+    @property
+    def num_node_types(self) -> int:
+        return len(self.node_types)
+
+    @property
+    def num_edge_types(self) -> int:
+        return len(self.edge_types)
 
     node_type_id = Graph.node_type_id
     edge_type_id = Graph.edge_type_id
+    num_nodes_dict = Graph.num_nodes_dict
 
     def type_offsets(self) -> torch.Tensor:
-        """int64 [2]: one node type holding every global id (as ``Graph.type_offsets``)."""
-        return torch.tensor([0, self.num_nodes], dtype=torch.int64)
+        """int64 [T+1]: nodes of type t hold the global ids ``offsets[t]..offsets[t+1]-1`` (as
+        ``Graph.type_offsets``; one type holding every id when untyped)."""
+        if self.node_type_offset is None:
+            return torch.tensor([0, self.num_nodes], dtype=torch.int64)
+        return torch.from_numpy(self.node_type_offset.copy())
+
+    def owned_range(self, ntype: int) -> Tuple[int, int]:
+        """[lo, hi): the run of ``owned`` (rows of this part) holding node type ``ntype``."""
+        lo, hi = np.searchsorted(self.owned, self.node_type_offset[ntype : ntype + 2])
+        return int(lo), int(hi)
 
     @classmethod
     def open(
@@ -168,6 +237,14 @@ class DistGraph:
             )
         p = rank if part is None else int(part)
         lp = load_part(path, p)
+        typing: dict = {}
+        if book.is_typed:
+            typing = {
+                "node_types": book.meta["node_types"],
+                "edge_types": book.meta["edge_types"],
+                "node_type_offset": book.meta["node_type_offset"],
+                "type_per_edge": lp.type_per_edge,
+            }
         g = cls(
             owned=lp.owned,
             indptr=lp.indptr,
@@ -179,13 +256,18 @@ class DistGraph:
             edge_weight=getattr(lp, "edge_weight", None),
             num_edges=book.meta.get("num_edges"),
             in_memory=in_memory,
+            **typing,
         )
         g.local = lp
         g.book = book
         from gnnsys.distributed.features import DistTable
 
         # (every rank opens its part, so these collective constructions line up)
-        g._ndata = {k: DistTable(g, getattr(lp, k), k) for k in ("x", "y")}
+        if book.is_typed:
+            g._ndata = {key: DistTable(g, rows, key[1], ntype=key[0])
+                        for key, rows in lp.tables.items()}  # fmt: skip
+        else:
+            g._ndata = {k: DistTable(g, getattr(lp, k), k) for k in ("x", "y")}
         return g
 
     @property
@@ -213,7 +295,9 @@ class DistGraph:
     @property
     def ndata(self) -> dict:
         """Node data as DGL's ``DistGraph.ndata``: name -> ``DistTable`` (``open`` puts the
-        part's ``x`` and ``y`` there; assign more, e.g. ``g.ndata["feat"] = g.ndata["x"]``)."""
+        part's ``x`` and ``y`` there; assign more, e.g. ``g.ndata["feat"] = g.ndata["x"]``). A
+        typed graph's tables are keyed ``(node type, name)`` and indexed by ids within the type
+        (the loaders' typed table keys)."""
         return self._ndata
 
     def find_edges(self, eids: Any) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -286,10 +370,11 @@ class DistGraph:
 class DistNeighborSampler:
     """``NeighborSampler`` over a ``DistGraph``: the same batches, sampled across machines.
 
-    Args mirror ``NeighborSampler`` (homogeneous graphs, directional subgraphs): ``fanouts``
-    per hop (-1: all), ``replace``, ``weighted`` (the parts' edge weights), ``semantics``
-    ("pyg" or "dgl"), ``disjoint``; ``labor=True`` draws LABOR-0 (``LaborSampler`` with
-    ``layer_dependency``).
+    Args mirror ``NeighborSampler`` (directional subgraphs): ``fanouts`` per hop (-1: all; on
+    a typed graph also a dict ``{edge_type: [per hop]}`` or a list of per-hop dicts, as
+    ``fanout_matrix`` reads them), ``replace``, ``weighted`` (the parts' edge weights),
+    ``semantics`` ("pyg" or "dgl"), ``disjoint``; ``labor=True`` draws LABOR-0
+    (``LaborSampler`` with ``layer_dependency``).
 
     ``sample`` is a collective: every rank of the graph's group must call it the same number of
     times in the same order, per lane (``collective = True``: the Loader runs one worker per
@@ -310,7 +395,7 @@ class DistNeighborSampler:
     def __init__(
         self,
         graph: DistGraph,
-        fanouts: Sequence[int],
+        fanouts: Any,
         *,
         replace: bool = False,
         weighted: bool = False,
@@ -323,11 +408,8 @@ class DistNeighborSampler:
             raise TypeError(f"graph must be a DistGraph, got {type(graph).__name__}")
         check_choice("semantics", semantics, SEMANTICS)
         self.graph = graph
-        if isinstance(fanouts, np.ndarray) and fanouts.ndim == 2:  # a fronts' [hops, 1] matrix
-            if fanouts.shape[1] != 1:
-                raise ValueError(f"fanouts as a matrix must be [hops, 1], got {fanouts.shape}")
-            fanouts = fanouts[:, 0].tolist()
-        self.fanouts = check_fanouts(fanouts, allow_empty=True)
+        # [hops, edge types], as NeighborSampler's (a list applies to every edge type)
+        self.fanouts = fanout_matrix(fanouts, graph, allow_empty=True)
         self.replace = bool(replace)
         self.weighted = bool(weighted)
         self.semantics = semantics
@@ -345,7 +427,7 @@ class DistNeighborSampler:
                 raise ValueError("weighted=True needs a partition with edge weights")
             self._weights = graph.edge_weight
             if self.replace:
-                self._cumw = _kernels.column_cumsum(graph.indptr, self._weights, _NO_TREE)
+                self._cumw = _kernels.column_cumsum(graph.indptr, self._weights, graph.layout[0])
 
     @property
     def num_hops(self) -> int:
@@ -356,10 +438,14 @@ class DistNeighborSampler:
         return self.graph.num_nodes
 
     def __repr__(self) -> str:
+        g = self.graph
+        fan: Any = self.fanouts[:, 0].tolist()
+        if g.is_hetero:
+            fan = {et: self.fanouts[:, e].tolist() for e, et in enumerate(g.edge_types)}
         return (
-            f"DistNeighborSampler(fanouts={self.fanouts.tolist()}, replace={self.replace}, "
+            f"DistNeighborSampler(fanouts={fan}, replace={self.replace}, "
             f"weighted={self.weighted}, semantics={self.semantics!r}, disjoint={self.disjoint}, "
-            f"part={self.graph.part}/{self.graph.num_parts})"
+            f"part={g.part}/{g.num_parts})"
         )
 
     def sample(self, seeds: torch.Tensor, generator: KeyLike = None) -> SampledSubgraph:
@@ -390,61 +476,119 @@ class DistNeighborSampler:
     ) -> SampledSubgraph:
         """``sample`` without validation or lane choice, as ``NeighborSampler.sample_checked``:
         ``seeds`` checked int64 CPU ids; ``seed_tree`` (disjoint only) each seed's tree,
-        default ``arange(len(seeds))``. Collective."""
+        default ``arange(len(seeds))``. Collective.
+
+        Hop by hop as ``_kernels.sample_hops``: the frontier's (destination, edge type)
+        segments in the kernel's output order (edge type, then destination id within its type),
+        drawn by their owners, relabelled here in that order."""
         if seed_time is not None:
             raise NotImplementedError("temporal sampling over a partition is not supported yet")
         g = self.graph
+        _, offsets, etype_src, etype_dst, _, _ = g.layout
+        typed = offsets.shape[0] > 2
         seeds_np = seeds.numpy()
         tree = _NO_TREE
         if self.disjoint:
             tree = np.arange(seeds_np.shape[0], dtype=np.int64)
             if seed_tree is not None:
                 tree = np.ascontiguousarray(seed_tree.numpy(), dtype=np.int64)
-        nodes, trees, hkeys, hvals = dk.start_relabel(seeds_np, tree, self.disjoint, g.num_nodes)
-        n, prev_lo = seeds_np.shape[0], 0
+        nodes, ntype, loc, trees, known, hkeys, hvals = dk.start_relabel(
+            seeds_np, tree, self.disjoint, g.num_nodes, offsets
+        )
+        hops, k = self.fanouts.shape
         layered = self.semantics == "dgl"
-        nsn = [n]
-        rows, eids, offsets, dst_start = [], [], [], []
-        for h in range(self.num_hops):
+        type_counts = np.zeros((hops + 1, known.shape[0]), np.int64)
+        type_counts[0] = known
+        segs: List[Any] = [None] * (k * hops)  # (rows, edge ids, offsets) per (etype, hop)
+        dst_start = np.zeros(k * hops, np.int64)
+        n, prev_lo = seeds_np.shape[0], 0
+        prev_known = np.zeros_like(known)
+        for h in range(hops):
             flo = 0 if layered else prev_lo
-            front = nodes[flo:n]
-            ftree = trees[flo:n] if self.disjoint else _NO_TREE
-            ekey = np.uint64(_kernels.hop_key(key, h))
-            lkey = np.uint64(_kernels.hop_key(key, 0)) if self.layer_dependency else ekey
-            off, src, eid = self._hop(front, ftree, int(self.fanouts[h]), ekey, lkey)
-            before = n
-            nodes, trees, n, hkeys, hvals, r = dk.relabel_hop(
-                nodes, trees, n, hkeys, hvals, g.num_nodes, src, off, flo, self.disjoint
-            )
-            rows.append(r)
-            eids.append(eid)
-            offsets.append(off)
-            dst_start.append(flo)
-            nsn.append(n - before)
-            prev_lo = before
-        return _subgraph(nodes[:n], trees[:n] if self.disjoint else None, rows, eids, offsets,
-                         dst_start, nsn, layered)  # fmt: skip
+            dst_lo = np.zeros_like(known) if layered else prev_known
+            before, n_before = known.copy(), n
+            fan = np.ascontiguousarray(self.fanouts[h])
+            ekeys = _kernels._etype_keys(np.uint64(_kernels.hop_key(key, h)), k)
+            lkeys = ekeys
+            if self.layer_dependency:
+                lkeys = _kernels._etype_keys(np.uint64(_kernels.hop_key(key, 0)), k)
+            # each edge type's destinations: the frontier nodes of its destination type, in id
+            # order within the type (= discovery order)
+            per_e = [
+                flo + np.flatnonzero(ntype[flo:n] == etype_dst[e]) if typed
+                else np.arange(flo, n, dtype=np.int64)
+                for e in range(k)
+            ]  # fmt: skip
+            ask = [e for e in range(k) if fan[e] != 0]  # a fanout 0 draws nothing: not asked
+            at = np.concatenate([per_e[e] for e in ask]) if ask else _NO_TREE
+            seg_e = np.repeat(np.asarray(ask, np.int64), [per_e[e].shape[0] for e in ask])
+            seg_tree = trees[at] if self.disjoint else _NO_TREE
+            off, src, eid = self._hop(nodes[at], seg_tree, seg_e if k > 1 else _NO_TREE, fan,
+                                      ekeys, lkeys)  # fmt: skip
+            nodes, ntype, loc, trees, n, hkeys, hvals, rows = dk.relabel_hop(
+                nodes, ntype, loc, trees, n, known, hkeys, hvals, g.num_nodes, src, off,
+                seg_tree, etype_src[seg_e] if typed else _NO_TREE, self.disjoint,
+            )  # fmt: skip
+            a = 0
+            for e in range(k):
+                m = per_e[e].shape[0]
+                sg = e * hops + h
+                dst_start[sg] = dst_lo[etype_dst[e]]
+                if fan[e] == 0:
+                    segs[sg] = (_NO_TREE, _NO_TREE, np.zeros(m + 1, np.int64))
+                    continue
+                o = off[a : a + m + 1]
+                lo, hi = int(o[0]), int(o[-1])
+                segs[sg] = (rows[lo:hi], eid[lo:hi], o - lo)
+                a += m
+            type_counts[h + 1] = known - before
+            prev_known, prev_lo = before, n_before
+        if typed:  # nodes grouped by type, each type in discovery order
+            start = np.concatenate(([0], np.cumsum(known)))
+            where = start[ntype[:n]] + loc[:n]
+            grouped = np.empty(n, np.int64)
+            grouped[where] = nodes[:n]
+            if self.disjoint:
+                gtree = np.empty(n, np.int64)
+                gtree[where] = trees[:n]
+                trees = gtree
+            nodes = grouped
+        return _subgraph(g, nodes[:n], trees[:n] if self.disjoint else None, segs, dst_start,
+                         type_counts, hops, layered)  # fmt: skip
 
     def _hop(
-        self, front: np.ndarray, ftree: np.ndarray, f: int, ekey: Any, lkey: Any
+        self,
+        dst: np.ndarray,
+        dtree: np.ndarray,
+        detype: np.ndarray,
+        fan: np.ndarray,
+        ekeys: np.ndarray,
+        lkeys: np.ndarray,
     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """One hop across the group: ask each owner for its destinations' picks, answer the
-        others' requests, and return the picks in frontier order."""
+        """One hop across the group: ask each owner for its (destination, edge type)
+        segments' picks (``detype`` empty: one edge type), answer the others' requests, and
+        return the picks in request order."""
         g = self.graph
         ex = g.exchange
-        order, counts = split_by_owner(g.owner(front), ex.size)
+        order, counts = split_by_owner(g.owner(dst), ex.size)
         wire = g.wire_dtype
-        req = np.empty((front.shape[0], 2 if self.disjoint else 1), wire)
-        req[:, 0] = front[order]
+        typed = g.num_edge_types > 1  # (the same on every rank)
+        cols = 1 + int(self.disjoint) + int(typed)
+        req = np.empty((dst.shape[0], cols), wire)
+        req[:, 0] = dst[order]
         if self.disjoint:
-            req[:, 1] = ftree[order]
+            req[:, 1] = dtree[order]
+        if typed:
+            req[:, cols - 1] = detype[order]
         got, got_counts = ex.alltoallv(torch.from_numpy(req), counts, "sample_request")
         asked = got.numpy()
-        dst = asked[:, 0].astype(np.int64)
-        dtree = asked[:, 1].astype(np.int64) if self.disjoint else _NO_TREE
+        adst = asked[:, 0].astype(np.int64)
+        atree = asked[:, 1].astype(np.int64) if self.disjoint else _NO_TREE
+        aetype = asked[:, cols - 1].astype(np.int64) if typed else _NO_TREE
         off, src, eid = dk.draw_owned(
-            g.indptr, g.adj, g.edge_ids, g.packed, self._weights, self._cumw, g.local_rows(dst),
-            dst, dtree, f, self.replace, self.weighted, ekey, self.labor, lkey,
+            g.indptr, g.adj, g.edge_ids, g.packed, self._weights, self._cumw, g.layout[0],
+            g.local_rows(adst), adst, atree, aetype, fan, self.replace, self.weighted, ekeys,
+            self.labor, lkeys,
         )  # fmt: skip
         # Reply: per request its pick count, then the picks (source, edge id) per requester.
         per_req = np.diff(off).astype(np.int32)  # a pick count fits: at most a degree
@@ -526,38 +670,52 @@ def _sums_per_rank(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def _subgraph(
+    graph: DistGraph,
     nodes: np.ndarray,
     tree: Optional[np.ndarray],
-    rows: list,
-    eids: list,
-    offsets: list,
-    dst_start: list,
-    nsn: list,
+    segs: List[Any],
+    dst_start: np.ndarray,
+    type_counts: np.ndarray,
+    hops: int,
     layered: bool,
 ) -> SampledSubgraph:
-    """The ``SampledSubgraph`` ``NeighborSampler`` builds from its kernel's output (one type)."""
-    hops = len(rows)
-    nse = [int(r.shape[0]) for r in rows]
-    row = np.concatenate(rows) if hops else np.empty(0, np.int64)
+    """The ``SampledSubgraph`` ``NeighborSampler`` builds from its kernel's output: ``segs``
+    holds (rows, edge ids, CSC offsets) per (edge type, hop), edge type major."""
+    rows = [s[0] for s in segs]
+    offsets = [s[2] for s in segs]
+    sizes = np.asarray([r.shape[0] for r in rows], np.int64)
+    row = np.concatenate(rows) if segs else np.empty(0, np.int64)
     col = np.concatenate(
         [d0 + np.repeat(np.arange(o.shape[0] - 1), np.diff(o)) for d0, o in zip(dst_start, offsets)]
-    ) if hops else np.empty(0, np.int64)  # fmt: skip
+    ) if segs else np.empty(0, np.int64)  # fmt: skip
     ei = torch.from_numpy(np.stack([row, col.astype(np.int64)]))
-    edge_ptr = np.concatenate(([0], np.cumsum(nse))).astype(np.int64)
+    edge_ptr = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
     iptr = np.concatenate(([0], np.cumsum([o.shape[0] for o in offsets]))).astype(np.int64)
+    nse = sizes.reshape(-1, hops).sum(axis=0) if hops else sizes
+    typed = graph.is_hetero
+    off = None
+    if typed:
+        off = torch.zeros(type_counts.shape[1] + 1, dtype=torch.int64)
+        torch.cumsum(torch.from_numpy(type_counts.sum(axis=0)), 0, out=off[1:])
     return SampledSubgraph(
         nodes=torch.from_numpy(np.ascontiguousarray(nodes)),
         row=ei[0],
         col=ei[1],
-        num_sampled_nodes=[int(v) for v in nsn],
-        num_sampled_edges=nse,
-        edge_ids=torch.from_numpy(np.concatenate(eids) if hops else np.empty(0, np.int64)),
+        num_sampled_nodes=type_counts.sum(axis=1).tolist(),
+        num_sampled_edges=nse.tolist(),
+        edge_ids=torch.from_numpy(
+            np.concatenate([s[1] for s in segs]) if segs else np.empty(0, np.int64)
+        ),
         layered=layered,
         batch=torch.from_numpy(np.ascontiguousarray(tree)) if tree is not None else None,
+        node_offsets=off,
+        type_num_sampled_nodes=torch.from_numpy(type_counts) if typed else None,
         edge_ptr=torch.from_numpy(edge_ptr),
         hop_indptr=torch.from_numpy(
-            np.concatenate(offsets).astype(np.int64) if hops else np.empty(0, np.int64)
+            np.concatenate(offsets).astype(np.int64) if segs else np.empty(0, np.int64)
         ),
         hop_indptr_ptr=torch.from_numpy(iptr),
         hop_dst_start=torch.from_numpy(np.asarray(dst_start, np.int64)),
+        node_types=graph.node_types if typed else None,
+        edge_types=graph.edge_types if typed else None,
     )

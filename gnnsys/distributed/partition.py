@@ -27,6 +27,21 @@ Layout of a partition folder (version 1)::
       train.npy, val.npy, test.npy  int64 global ids of owned nodes in each split, in split order
       halo.npy       int64 sorted global ids of in-edge sources the part does not own
 
+Typed graphs (a ``HeteroDataset``, or a ``Dataset`` whose graph has types) are written as
+version 2: nodes are split by their global (fused) id, so a part owns nodes of every type, each
+type's owned nodes a contiguous run of ``owned``. ``partition.json`` adds ``node_types``,
+``edge_types``, ``node_type_offset``, ``target`` (the labelled type; None for a ``Dataset``),
+``type_per_edge_dtype`` and ``tables`` ({name: {node type: {"shape": trailing dims, "dtype"}}},
+in place of ``feature_dim`` / ``feature_dtype``); ``part.json`` adds ``type_counts`` (owned nodes
+per type). A part holds, instead of ``x.npy`` / ``y.npy``::
+
+      type_per_edge.npy [e] each in-edge's edge type (the graph's dtype)
+      NAME.T.npy     rows of table NAME for the owned nodes of node type T (its index), in
+                     ``owned`` order (a ``HeteroDataset``: ``x`` where it has features, ``y`` and
+                     ``year`` on the target type)
+
+and train / val / test hold global (fused) ids. Version 1 folders (homogeneous) read as before.
+
 ``run_id`` (new for every run) ties the parts to their ``partition.json``: a part copied in from
 another run is refused. The folder is written into a temporary folder beside ``out`` and renamed
 into place, so a crash never leaves half a partition under the final name.
@@ -37,7 +52,7 @@ from __future__ import annotations
 import json
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -47,7 +62,9 @@ from gnnsys.graph_io import PathLike, checked_layout, open_npy, replace_dir
 
 FORMAT = "gnnsys-partition"
 PART_FORMAT = "gnnsys-partition-part"
-VERSION = 1
+VERSION = 1  # homogeneous partitions
+TYPED_VERSION = 2  # typed partitions (the version 1 files plus the typing)
+VERSIONS = (VERSION, TYPED_VERSION)
 META_FILE = "partition.json"
 NODE_PART_FILE = "node_part.npy"
 PART_META_FILE = "part.json"
@@ -55,9 +72,15 @@ METHODS = ("auto", "metis", "random", "bfs")
 SPLITS = ("train", "val", "test")
 _FEATURE_DTYPES = ("float16", "float32", "float64")
 _META_KEYS = (
-    "run_id", "num_parts", "num_nodes", "num_edges", "method", "feature_dim", "feature_dtype",
-    "has_edge_weight", "part_sizes", "halo_sizes",
+    "run_id", "num_parts", "num_nodes", "num_edges", "method", "has_edge_weight", "part_sizes",
+    "halo_sizes",
 )  # fmt: skip
+_VERSION_KEYS = {
+    VERSION: ("feature_dim", "feature_dtype"),
+    TYPED_VERSION: ("node_types", "edge_types", "node_type_offset", "target",
+                    "type_per_edge_dtype", "tables"),
+}  # fmt: skip
+_TABLE_DTYPES = (*_FEATURE_DTYPES, "int64")
 
 
 class PartitionError(ValueError):
@@ -85,13 +108,16 @@ def partition(
     seed: int = 0,
     overwrite: bool = False,
 ) -> PartitionBook:
-    """Split ``dataset`` (a homogeneous ``gnnsys.datasets.Dataset``) into ``num_parts`` parts
-    and write them to the folder ``out``; returns the folder's ``PartitionBook``.
+    """Split ``dataset`` (a ``gnnsys.datasets.Dataset`` or ``HeteroDataset``) into
+    ``num_parts`` parts and write them to the folder ``out``; returns the folder's
+    ``PartitionBook``.
 
     ``method``: "metis" (pymetis; an error when it is not installed), "random" (seeded,
     balanced), "bfs" (BFS order cut into balanced pieces) or "auto" (metis when pymetis imports,
     else bfs). ``partition.json`` records the method actually used ("trivial" for one part or
-    at least one part per node). The same seed gives the same parts.
+    at least one part per node). The same seed gives the same parts. A typed graph is split by
+    global (fused) node id, metis and bfs on its homogenised edges; its parts keep each in-edge's
+    edge type and the node tables per node type (format version 2, see the module docstring).
 
     Parts are written one at a time: beyond the graph, one part's arrays are in memory. A
     memory-mapped graph (``Graph.load(mmap=True)``) and features are read in place, a slice per
@@ -115,20 +141,12 @@ def partition(
     from gnnsys.pipeline_parallel.config import check_int
     from gnnsys.pipeline_parallel.partition import _has_pymetis, assign_parts
 
-    if isinstance(dataset, HeteroDataset):
-        raise NotImplementedError(
-            "partitioning heterogeneous (typed) datasets is not supported yet; "
-            f"{dataset.name!r} has node types {list(dataset.graph.node_types)}"
+    if not isinstance(dataset, (Dataset, HeteroDataset)):
+        raise TypeError(
+            "dataset must be a gnnsys.datasets.Dataset or HeteroDataset, got "
+            f"{type(dataset).__name__}"
         )
-    if not isinstance(dataset, Dataset):
-        raise TypeError(f"dataset must be a gnnsys.datasets.Dataset, got {type(dataset).__name__}")
     graph = dataset.graph
-    if graph.num_node_types > 1 or graph.num_edge_types > 1 or graph.type_per_edge is not None:
-        raise NotImplementedError(
-            "partitioning typed graphs is not supported yet: the graph of "
-            f"{dataset.name!r} has node types {graph.node_types} and edge types "
-            f"{graph.edge_types}"
-        )
     check_int("num_parts", num_parts, 1)
     check_choice("method", method, METHODS)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
@@ -138,28 +156,14 @@ def partition(
             "method='metis' needs pymetis (pip install 'gnnsys[partition]'); "
             "use method='random' (or 'auto', which falls back to a BFS split)"
         )
-    x = dataset.x.detach().cpu()
-    dtype_name = str(x.dtype).replace("torch.", "")
-    if dtype_name not in _FEATURE_DTYPES:
-        raise PartitionError(
-            f"dataset.x has dtype {dtype_name}; partition files hold {', '.join(_FEATURE_DTYPES)} "
-            "(convert the features first, e.g. dataset.x.float())"
-        )
+    typed = isinstance(dataset, HeteroDataset) or graph.is_hetero
+    source = _typed_source(dataset) if typed else _plain_source(dataset)
     final = _check_out(_check_path(out), overwrite)
     num_parts = int(num_parts)
     # (the map alone: no edge cut of the symmetrised graph, which "random" never builds)
     part, used, _ = assign_parts(graph, num_parts, method=method, seed=int(seed))
     node_part = part.numpy().astype(node_part_dtype(num_parts))
     run_id = uuid.uuid4().hex
-    source = _Source(
-        indptr=graph.indptr.numpy(),
-        indices=graph.indices.numpy(),
-        edge_ids=graph.edge_ids.numpy() if graph.edge_ids is not None else None,
-        edge_weight=graph.edge_weight.numpy() if graph.edge_weight is not None else None,
-        x=x.numpy(),
-        y=dataset.y.detach().cpu().numpy(),
-        splits=[getattr(dataset, f"{s}_idx").cpu().numpy() for s in SPLITS],
-    )
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = _temp_dir(final)
     try:
@@ -174,7 +178,7 @@ def partition(
             cut += c_i
         meta = {
             "format": FORMAT,
-            "version": VERSION,
+            "version": source.version,
             "run_id": run_id,
             "num_parts": num_parts,
             "num_nodes": graph.num_nodes,
@@ -183,8 +187,7 @@ def partition(
             "seed": int(seed),
             "dataset": str(dataset.name),
             "num_classes": int(dataset.num_classes),
-            "feature_dim": int(x.shape[1]),
-            "feature_dtype": dtype_name,
+            **source.meta,
             "has_edge_weight": graph.edge_weight is not None,
             "edge_cut": cut,
             "part_sizes": sizes,
@@ -199,15 +202,104 @@ def partition(
 
 @dataclass
 class _Source:
-    """The full dataset's arrays as numpy views (memory maps stay maps)."""
+    """The full dataset's arrays as numpy views (memory maps stay maps).
 
+    ``tables``: name -> {node type index -> rows of that type} (typed: rows within the type;
+    untyped: type 0, every node). ``meta``: the format-specific keys of ``partition.json``."""
+
+    version: int
     indptr: np.ndarray
     indices: np.ndarray
     edge_ids: Optional[np.ndarray]
     edge_weight: Optional[np.ndarray]
-    x: np.ndarray
-    y: np.ndarray
+    type_per_edge: Optional[np.ndarray]
+    offsets: np.ndarray
+    tables: Dict[str, Dict[int, np.ndarray]]
     splits: List[np.ndarray]
+    meta: Dict[str, Any]
+
+
+def _graph_arrays(graph: Any) -> Dict[str, Any]:
+    return {
+        "indptr": graph.indptr.numpy(),
+        "indices": graph.indices.numpy(),
+        "edge_ids": graph.edge_ids.numpy() if graph.edge_ids is not None else None,
+        "edge_weight": graph.edge_weight.numpy() if graph.edge_weight is not None else None,
+        "offsets": graph.type_offsets().numpy().astype(np.int64),
+    }
+
+
+def _table_array(name: str, value: Any) -> np.ndarray:
+    """A node table as numpy, checked against the dtypes partition files hold."""
+    arr = value.detach().cpu() if hasattr(value, "detach") else value
+    dtype_name = str(arr.dtype).replace("torch.", "")
+    if dtype_name not in _TABLE_DTYPES:
+        raise PartitionError(
+            f"{name} has dtype {dtype_name}; partition files hold {', '.join(_TABLE_DTYPES)} "
+            f"(convert it first, e.g. .float())"
+        )
+    return arr.numpy() if hasattr(arr, "numpy") else np.asarray(arr)
+
+
+def _plain_source(dataset: Any) -> _Source:
+    """A homogeneous ``Dataset`` (format version 1)."""
+    x = _table_array("dataset.x", dataset.x)
+    if x.dtype.name not in _FEATURE_DTYPES:
+        raise PartitionError(
+            f"dataset.x has dtype {x.dtype.name}; partition files hold "
+            f"{', '.join(_FEATURE_DTYPES)} (convert the features first, e.g. dataset.x.float())"
+        )
+    return _Source(
+        version=VERSION,
+        **_graph_arrays(dataset.graph),
+        type_per_edge=None,
+        tables={"x": {0: x}, "y": {0: dataset.y.detach().cpu().numpy()}},
+        splits=[getattr(dataset, f"{s}_idx").cpu().numpy() for s in SPLITS],
+        meta={"feature_dim": int(x.shape[1]), "feature_dtype": x.dtype.name},
+    )
+
+
+def _typed_source(dataset: Any) -> _Source:
+    """A ``HeteroDataset``, or a ``Dataset`` over a typed graph (format version 2): tables per
+    node type, splits as global ids."""
+    from gnnsys.datasets.hetero import HeteroDataset
+
+    graph = dataset.graph
+    arrays = _graph_arrays(graph)
+    off = arrays["offsets"]
+    names = graph.node_types
+    tables: Dict[str, Dict[int, np.ndarray]] = {}
+    if isinstance(dataset, HeteroDataset):
+        target: Optional[str] = dataset.target
+        t0 = names.index(dataset.target)
+        for ntype, x in dataset.x_dict.items():
+            tables.setdefault("x", {})[names.index(ntype)] = _table_array(f"x_dict[{ntype!r}]", x)
+        tables["y"] = {t0: _table_array("y", dataset.y)}
+        if dataset.year is not None:
+            tables["year"] = {t0: _table_array("year", dataset.year)}
+        splits = [getattr(dataset, f"{s}_idx").cpu().numpy() + off[t0] for s in SPLITS]
+    else:
+        target = None
+        for name in ("x", "y"):
+            whole = _table_array(f"dataset.{name}", getattr(dataset, name))
+            tables[name] = {t: whole[off[t] : off[t + 1]] for t in range(len(names))}
+        splits = [getattr(dataset, f"{s}_idx").cpu().numpy() for s in SPLITS]
+    tpe = graph.type_per_edge
+    tpe_np = tpe.numpy() if tpe is not None else np.zeros(graph.num_edges, np.int8)
+    meta = {
+        "node_types": list(names),
+        "edge_types": [list(e) for e in graph.edge_types],
+        "node_type_offset": off.tolist(),
+        "target": target,
+        "type_per_edge_dtype": tpe_np.dtype.name,
+        "tables": {
+            name: {names[t]: {"shape": list(a.shape[1:]), "dtype": a.dtype.name}
+                   for t, a in sorted(per.items())}
+            for name, per in tables.items()
+        },
+    }  # fmt: skip
+    return _Source(version=TYPED_VERSION, **arrays, type_per_edge=tpe_np, tables=tables,
+                   splits=splits, meta=meta)  # fmt: skip
 
 
 def _write_part(
@@ -231,8 +323,18 @@ def _write_part(
     )
     if src.edge_weight is not None:
         arrays["edge_weight"] = np.asarray(src.edge_weight[pos], dtype=np.float64)
-    arrays["x"] = np.ascontiguousarray(src.x[owned])
-    arrays["y"] = np.asarray(src.y[owned], dtype=np.int64)
+    meta: Dict[str, Any] = {}
+    if src.version == VERSION:
+        arrays["x"] = np.ascontiguousarray(src.tables["x"][0][owned])
+        arrays["y"] = np.asarray(src.tables["y"][0][owned], dtype=np.int64)
+    else:
+        arrays["type_per_edge"] = np.asarray(src.type_per_edge[pos])
+        cuts = np.searchsorted(owned, src.offsets)  # each type's run of ``owned``
+        for name, per_type in src.tables.items():
+            for t, table in per_type.items():
+                rows = owned[cuts[t] : cuts[t + 1]] - src.offsets[t]
+                arrays[f"{name}.{t}"] = np.ascontiguousarray(table[rows])
+        meta["type_counts"] = np.diff(cuts).tolist()
     for name, idx in zip(SPLITS, src.splits):
         arrays[name] = np.asarray(idx[node_part[idx] == i], dtype=np.int64)
     remote = node_part[indices] != i
@@ -241,12 +343,13 @@ def _write_part(
         np.save(folder / f"{name}.npy", arr)
     meta = {
         "format": PART_FORMAT,
-        "version": VERSION,
+        "version": src.version,
         "run_id": run_id,
         "part": i,
         "num_parts": num_parts,
         "num_owned": int(owned.size),
         "num_edges": num_edges,
+        **meta,
     }
     (folder / PART_META_FILE).write_text(json.dumps(meta, indent=1))
     return int(owned.size), int(arrays["halo"].size), int(remote.sum())
@@ -304,6 +407,11 @@ class PartitionBook:
     def run_id(self) -> str:
         return str(self.meta["run_id"])
 
+    @property
+    def is_typed(self) -> bool:
+        """Whether the folder holds a typed graph (format version 2)."""
+        return self.meta["version"] == TYPED_VERSION
+
     def part_path(self, part: int) -> Path:
         """The folder of part ``part`` (``path / "part-0003"``)."""
         return self.path / part_dir_name(_check_part(part, self.num_parts, self.path))
@@ -348,21 +456,67 @@ def read_meta(path: PathLike) -> Dict[str, Any]:
     meta = _read_json(
         folder / META_FILE, FORMAT, "not a partition folder (gnnsys partition writes one)"
     )
-    missing = [k for k in _META_KEYS if k not in meta]
+    version = meta["version"]
+    missing = [k for k in (*_META_KEYS, *_VERSION_KEYS[version]) if k not in meta]
     if missing:
-        raise PartitionError(f"{folder / META_FILE} lacks {', '.join(missing)}")
+        raise PartitionError(
+            f"{folder / META_FILE} lacks {', '.join(missing)} (format version {version})"
+        )
     p = meta["num_parts"]
     if isinstance(p, bool) or not isinstance(p, int) or p < 1:
         raise PartitionError(f"{folder / META_FILE}: num_parts is {p!r}, expected an int >= 1")
     for key in ("part_sizes", "halo_sizes"):
         if not isinstance(meta[key], list) or len(meta[key]) != p:
             raise PartitionError(f"{folder / META_FILE}: {key} must list {p} numbers")
-    if meta["feature_dtype"] not in _FEATURE_DTYPES:
+    if version == VERSION and meta["feature_dtype"] not in _FEATURE_DTYPES:
         raise PartitionError(
             f"{folder / META_FILE}: feature_dtype {meta['feature_dtype']!r} is not one of "
             f"{_FEATURE_DTYPES}"
         )
+    if version == TYPED_VERSION:
+        _check_typed_meta(meta, folder / META_FILE)
     return meta
+
+
+def _check_typed_meta(meta: Dict[str, Any], where: Path) -> None:
+    """The typing of a version 2 ``partition.json``: names, offsets and table layouts."""
+    names, ets, off = meta["node_types"], meta["edge_types"], meta["node_type_offset"]
+    if not isinstance(names, list) or not names or not all(isinstance(t, str) for t in names):
+        raise PartitionError(f"{where}: node_types must list node type names")
+    if (
+        not isinstance(ets, list)
+        or not ets
+        or not all(
+            isinstance(e, list) and len(e) == 3 and e[0] in names and e[2] in names for e in ets
+        )
+    ):
+        raise PartitionError(
+            f"{where}: edge_types must list [src, relation, dst] triples of its node types"
+        )
+    if (
+        not isinstance(off, list)
+        or len(off) != len(names) + 1
+        or off[0] != 0
+        or off[-1] != meta["num_nodes"]
+        or any(b < a for a, b in zip(off, off[1:]))
+    ):
+        raise PartitionError(
+            f"{where}: node_type_offset must rise from 0 to num_nodes with one entry per node "
+            "type plus one"
+        )
+    if meta["type_per_edge_dtype"] not in ("int8", "int16", "int32", "int64"):
+        raise PartitionError(f"{where}: type_per_edge_dtype {meta['type_per_edge_dtype']!r}")
+    tables = meta["tables"]
+    for name, per in tables.items() if isinstance(tables, dict) else [(None, None)]:
+        if not isinstance(per, dict) or any(
+            t not in names or not isinstance(v, dict) or v.get("dtype") not in _TABLE_DTYPES
+            or not isinstance(v.get("shape"), list)
+            for t, v in per.items()
+        ):  # fmt: skip
+            raise PartitionError(
+                f"{where}: tables must map a name to {{node type: {{shape, dtype}}}} "
+                f"(dtypes {_TABLE_DTYPES}); {name!r} does not"
+            )
 
 
 def check_parts(path: PathLike, expected_parts: int) -> Dict[str, Any]:
@@ -392,7 +546,11 @@ class LocalPart:
         book: the folder's ``PartitionBook`` (partition.json and the node -> part map).
         part: this part's number; path: its folder; part_meta: its ``part.json``.
         owned, indptr, indices, edge_ids, edge_weight (None without weights), x, y, train,
-            val, test, halo: the part's arrays (see the module docstring).
+            val, test, halo: the part's arrays (see the module docstring; a typed part has
+            no ``x`` / ``y`` (None) and its splits hold global ids).
+        type_per_edge: a typed part's edge type of each in-edge (None when untyped).
+        tables: a typed part's node tables, ``(node type, name) -> rows`` of its owned nodes
+            of that type (in ``owned`` order); empty when untyped.
 
     Example:
         >>> lp = load_part("/tmp/tiny-4", 1)
@@ -409,12 +567,19 @@ class LocalPart:
     indices: np.ndarray
     edge_ids: np.ndarray
     edge_weight: Optional[np.ndarray]
-    x: np.ndarray
-    y: np.ndarray
+    x: Optional[np.ndarray]
+    y: Optional[np.ndarray]
     train: np.ndarray
     val: np.ndarray
     test: np.ndarray
     halo: np.ndarray
+    type_per_edge: Optional[np.ndarray] = None
+    tables: Dict[Tuple[str, str], np.ndarray] = field(default_factory=dict)
+
+    @property
+    def type_counts(self) -> List[int]:
+        """Owned nodes per node type (one entry, every owned node, when untyped)."""
+        return list(self.part_meta.get("type_counts", [self.num_owned]))
 
     @property
     def meta(self) -> Dict[str, Any]:
@@ -497,7 +662,8 @@ def load_part(path: PathLike, part: int, *, mmap: bool = True) -> LocalPart:
             f"{pmeta.get('run_id')!r}, {meta_path} has {book.run_id!r}; copy the whole "
             "partition folder from one run"
         )
-    for key, want in (("part", part), ("num_parts", book.num_parts)):
+    for key, want in (("part", part), ("num_parts", book.num_parts),
+                      ("version", book.meta["version"])):  # fmt: skip
         if pmeta.get(key) != want:
             raise PartitionError(
                 f"{folder / PART_META_FILE}: {key} is {pmeta.get(key)!r}, expected {want}"
@@ -515,7 +681,6 @@ def load_part(path: PathLike, part: int, *, mmap: bool = True) -> LocalPart:
     arr: Dict[str, Any] = {}
     for name, shape in (
         ("owned", (n,)), ("indptr", (n + 1,)), ("indices", (e,)), ("edge_ids", (e,)),
-        ("y", (n,)),
     ):  # fmt: skip
         arr[name] = _open_array(folder / f"{name}.npy", shape, i64, mmap, why)
     arr["edge_weight"] = None
@@ -523,8 +688,14 @@ def load_part(path: PathLike, part: int, *, mmap: bool = True) -> LocalPart:
         arr["edge_weight"] = _open_array(
             folder / "edge_weight.npy", (e,), np.dtype(np.float64), mmap, why
         )
-    f, fdt = int(book.meta["feature_dim"]), np.dtype(book.meta["feature_dtype"])
-    arr["x"] = _open_array(folder / "x.npy", (n, f), fdt, mmap, f"{why}; {META_FILE}: {f} features")
+    if book.is_typed:
+        arr.update(_open_typed(folder, book, pmeta, arr["owned"], mmap, why))
+    else:
+        arr["y"] = _open_array(folder / "y.npy", (n,), i64, mmap, why)
+        f, fdt = int(book.meta["feature_dim"]), np.dtype(book.meta["feature_dtype"])
+        arr["x"] = _open_array(
+            folder / "x.npy", (n, f), fdt, mmap, f"{why}; {META_FILE}: {f} features"
+        )
     for name in (*SPLITS, "halo"):
         arr[name] = _open_array(folder / f"{name}.npy", None, i64, mmap, why)
     h = book.meta["halo_sizes"][part]
@@ -541,6 +712,39 @@ def load_part(path: PathLike, part: int, *, mmap: bool = True) -> LocalPart:
     return LocalPart(book=book, part=part, path=folder, part_meta=pmeta, **arr)
 
 
+def _open_typed(
+    folder: Path, book: PartitionBook, pmeta: Dict[str, Any], owned: np.ndarray, mmap: bool,
+    why: str,
+) -> Dict[str, Any]:  # fmt: skip
+    """A typed part's extra arrays: type_per_edge and the per-type tables, checked against
+    part.json's ``type_counts`` (which must match ``owned``) and partition.json's layouts."""
+    meta = book.meta
+    names = meta["node_types"]
+    counts = pmeta.get("type_counts")
+    off = np.asarray(meta["node_type_offset"], np.int64)
+    if not isinstance(counts, list) or len(counts) != len(names):
+        raise PartitionError(f"{folder / PART_META_FILE}: type_counts must list {len(names)} ints")
+    if np.diff(np.searchsorted(owned, off)).tolist() != counts:
+        raise PartitionError(
+            f"{folder / PART_META_FILE}: type_counts {counts} do not match owned.npy's ids "
+            f"(node_type_offset {off.tolist()} in {META_FILE})"
+        )
+    e = int(pmeta["num_edges"])
+    out: Dict[str, Any] = {"x": None, "y": None, "tables": {}}
+    out["type_per_edge"] = _open_array(
+        folder / "type_per_edge.npy", (e,), np.dtype(meta["type_per_edge_dtype"]), mmap, why
+    )
+    for name, per in meta["tables"].items():
+        for ntype, layout in per.items():
+            t = names.index(ntype)
+            shape = (counts[t], *layout["shape"])
+            out["tables"][(ntype, name)] = _open_array(
+                folder / f"{name}.{t}.npy", shape, np.dtype(layout["dtype"]), mmap,
+                f"{why}; {counts[t]} owned {ntype!r} nodes",
+            )  # fmt: skip
+    return out
+
+
 # ---------------------------------------------------------------------- helpers
 def _read_json(path: Path, fmt: str, what: str) -> Dict[str, Any]:
     if not path.is_file():
@@ -552,10 +756,10 @@ def _read_json(path: Path, fmt: str, what: str) -> Dict[str, Any]:
     if not isinstance(meta, dict) or meta.get("format") != fmt:
         got = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
         raise PartitionError(f"{path} has format {got!r}, expected {fmt!r}")
-    if meta.get("version") != VERSION:
+    if meta.get("version") not in VERSIONS:
         raise PartitionError(
-            f"{path} has format version {meta.get('version')!r}; this gnnsys reads version "
-            f"{VERSION}"
+            f"{path} has format version {meta.get('version')!r}; this gnnsys reads versions "
+            f"{', '.join(map(str, VERSIONS))}"
         )
     return meta
 

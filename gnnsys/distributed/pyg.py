@@ -14,8 +14,9 @@ a collective fetch, without one it is this part's rows.
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
+import numpy as np
 import torch
 from torch_geometric.data import EdgeAttr, FeatureStore, GraphStore, TensorAttr
 from torch_geometric.typing import EdgeTensorType
@@ -37,15 +38,32 @@ class DistGraphStore(GraphStore):
         self.dist_graph = graph
 
     def get_all_edge_attrs(self) -> List[EdgeAttr]:
-        n = self.dist_graph.num_nodes
-        return [EdgeAttr(edge_type=None, layout="coo", is_sorted=False, size=(n, n))]
+        g = self.dist_graph
+        if not g.is_hetero:
+            n = g.num_nodes
+            return [EdgeAttr(edge_type=None, layout="coo", is_sorted=False, size=(n, n))]
+        off = g.node_type_offset
+        count = {t: int(off[i + 1] - off[i]) for i, t in enumerate(g.node_types)}
+        return [EdgeAttr(edge_type=et, layout="coo", is_sorted=False,
+                         size=(count[et[0]], count[et[2]])) for et in g.edge_types]  # fmt: skip
 
     def _get_edge_index(self, edge_attr: EdgeAttr) -> Optional[EdgeTensorType]:
-        """This part's in-edges (global ids, ``(row=source, col=destination)``)."""
+        """This part's in-edges (``(row=source, col=destination)``): global ids, or for a
+        typed partition those of ``edge_attr.edge_type`` with ids within their node types."""
         g = self.dist_graph
         dst = torch.repeat_interleave(torch.from_numpy(g.owned),
                                       torch.from_numpy(g.indptr).diff())  # fmt: skip
-        return torch.from_numpy(g.indices), dst
+        src = torch.from_numpy(np.asarray(g.indices))
+        if not g.is_hetero:
+            return src, dst
+        et = tuple(edge_attr.edge_type) if edge_attr.edge_type is not None else None
+        if et not in g.edge_types:
+            return None
+        e = g.edge_types.index(et)
+        keep = torch.from_numpy(np.asarray(g.type_per_edge) == e)
+        off = g.node_type_offset
+        s0, d0 = off[g.node_types.index(et[0])], off[g.node_types.index(et[2])]
+        return src[keep] - int(s0), dst[keep] - int(d0)
 
     def _put_edge_index(self, edge_index: EdgeTensorType, edge_attr: EdgeAttr) -> bool:
         raise NotImplementedError("a partition's graph store is read-only")
@@ -66,10 +84,16 @@ class DistFeatureStore(FeatureStore):
         self.tables = tables
 
     def get_all_tensor_attrs(self) -> List[TensorAttr]:
-        return [TensorAttr(group_name=None, attr_name=k) for k in self.tables]
+        return [TensorAttr(group_name=k[0], attr_name=k[1]) if isinstance(k, tuple)
+                else TensorAttr(group_name=None, attr_name=k) for k in self.tables]  # fmt: skip
+
+    def _table(self, attr: TensorAttr) -> Any:
+        """The table of ``attr``: keyed (group, name) in a typed partition, else by name."""
+        group = attr.group_name if attr.is_set("group_name") else None
+        return self.tables.get((group, attr.attr_name) if group is not None else attr.attr_name)
 
     def _get_tensor(self, attr: TensorAttr) -> Optional[torch.Tensor]:
-        table = self.tables.get(attr.attr_name)
+        table = self._table(attr)
         if table is None:
             return None
         if attr.is_set("index") and attr.index is not None:
@@ -77,7 +101,7 @@ class DistFeatureStore(FeatureStore):
         return table.rows
 
     def _get_tensor_size(self, attr: TensorAttr) -> Optional[Tuple[int, ...]]:
-        table = self.tables.get(attr.attr_name)
+        table = self._table(attr)
         return None if table is None else table.shape
 
     def _put_tensor(self, tensor: Any, attr: TensorAttr) -> bool:
@@ -88,18 +112,20 @@ class DistFeatureStore(FeatureStore):
 
 
 def pyg_stores(
-    part_dir: Any, exchange: Optional[Exchange] = None, *, tables: Tuple[str, ...] = ("x", "y")
+    part_dir: Any, exchange: Optional[Exchange] = None, *, tables: Optional[Sequence[Any]] = None
 ) -> Tuple[DistFeatureStore, DistGraphStore]:
     """(FeatureStore, GraphStore) of this rank's part of ``part_dir`` (rank = part in the
     exchange's group; default: a new group of every rank), with the node ``tables`` the
-    partition holds.
+    partition holds (default: all of them; a typed partition's are keyed ``(node type, name)``).
 
     Example:
         >>> loader = NeighborLoader(pyg_stores("parts/"), num_neighbors=[15, 10],
         ...                         input_nodes=seeds, batch_size=1024)
     """
     graph = DistGraph.open(part_dir, exchange=exchange or Exchange())
-    missing = [k for k in tables if k not in graph.ndata]
+    names = list(graph.ndata) if tables is None else [tuple(k) if isinstance(k, list) else k
+                                                      for k in tables]  # fmt: skip
+    missing = [k for k in names if k not in graph.ndata]
     if missing:
         raise ValueError(f"{part_dir} holds node tables {list(graph.ndata)}, not {missing}")
-    return DistFeatureStore({k: graph.ndata[k] for k in tables}), DistGraphStore(graph)
+    return DistFeatureStore({k: graph.ndata[k] for k in names}), DistGraphStore(graph)

@@ -89,6 +89,11 @@ class DistTask:
             )
         self.part_dir = Path(args.part_dir)
         meta = check_parts(self.part_dir, PartitionBook.open(self.part_dir).num_parts)
+        if meta.get("node_types") is not None:
+            raise NotImplementedError(
+                f"--mode dist trains homogeneous partitions; {self.part_dir} holds a typed graph "
+                "(sample it with gnnsys.distributed.DistNeighborSampler)"
+            )
         machines = int(meta["num_parts"])
         if world % machines:
             raise ValueError(

@@ -846,8 +846,8 @@ class _DglGraphView:
 
 
 class _DistDglView(_DglGraphView):
-    """A ``gnnsys.distributed.DistGraph`` (this machine's part) as the DGL front sees it: one
-    node and edge type, node data in ``graph.ndata`` (``DistTable``s), edge ids global and
+    """A ``gnnsys.distributed.DistGraph`` (this machine's part) as the DGL front sees it: node
+    data in ``graph.ndata`` (``DistTable``s; per node type when typed), edge ids global and
     edge data absent. Blocks get no lazy parent columns: reading a column every rank did not
     prefetch would start an exchange on one rank only (prefetch them instead)."""
 
@@ -871,7 +871,14 @@ class _DistDglView(_DglGraphView):
         self.key_base = torch.tensor([0, int(self.num_edges or 0)])  # one edge type
 
     def ndata_of(self, t: int) -> Mapping[str, Any]:
-        return self.graph.ndata
+        ndata = self.graph.ndata
+        if not self.graph.is_hetero:
+            return ndata
+        name = self.node_types[t]  # a typed part's tables are keyed (node type, name)
+        return {k[1]: v for k, v in ndata.items() if k[0] == name}
+
+    def node_key(self, t: int, name: str) -> Any:
+        return (self.node_types[t], name) if self.graph.is_hetero else name
 
     def edata_of(self, e: int) -> Mapping[str, Any]:
         return {}

@@ -355,12 +355,20 @@ class _PygDataView:
                 f"{who}: a gnnsys DistGraphStore pairs with its DistFeatureStore "
                 "(gnnsys.distributed.pyg.pyg_stores), got {type(fstore).__name__}"
             )
-        from torch_geometric.data import Data
+        from torch_geometric.data import Data, HeteroData
 
-        self.data_cls = Data
         self.graph = gstore.dist_graph
         self.num_nodes = self.graph.num_nodes
         self.node_tables.update(tables)
+        if self.graph.is_hetero:  # tables keyed (node type, name): HeteroData batches
+            self.data_cls = HeteroData
+            types = self.graph.node_types
+            self.node_keys = [[(k, k[1]) for k in tables if k[0] == t] for t in types]
+            self.edge_keys = [[] for _ in self.graph.edge_types]
+            self.node_other = [{} for _ in types]
+            self.edge_other = [{} for _ in self.graph.edge_types]
+            return
+        self.data_cls = Data
         self.node_keys, self.edge_keys = [[(k, k) for k in tables]], [[]]
         self.node_other, self.edge_other = [{}], [{}]
 
