@@ -310,10 +310,11 @@ def test_stamped_map_needs_no_reset():
     indptr = np.array([0, 1, 2, 2], np.int64)
     adj = np.array([1, 2], np.int32)
     mapv = np.zeros(3, np.int64)
-    # one node type and one edge type: no type_per_edge, offsets [0, N], edge type 0 -> type 0
+    # one node type and one edge type: no type_per_edge, offsets [0, N], edge type 0 -> type 0,
+    # no segment index
     typing = (np.empty(0, np.int8), np.array([0, 3], np.int64), np.zeros(1, np.int64),
               np.zeros(1, np.int64), np.array([0, 1], np.int64), np.zeros(1, np.int64),
-              np.empty(0, np.int64), np.empty(0, np.int64))  # fmt: skip (+ no segment index)
+              np.empty(0, np.int64), np.empty(0, np.int64))  # fmt: skip
     args = (indptr, adj, np.empty(0, np.int64), False, np.empty(0), np.empty(0), *typing)
     fanouts = np.array([[2], [2]], np.int64)
     tail = (np.empty(0, np.int64), fanouts, False, False, False, False, 1, mapv)
