@@ -28,6 +28,7 @@ from gnnsys.loaders._kernels import (
     _stream,
     _weighted_with,
     _weighted_without,
+    hash_relabel,
     labor_mark_words,
     node_type_of,
 )
@@ -173,20 +174,8 @@ def relabel_hop(nodes, ntype, loc, tree, n, known, hkeys, hvals, num_nodes, src,
         t = seg_type[j] if typed else 0
         for p in range(offsets[j], offsets[j + 1]):
             u = src[p]
-            kk = tr * num_nodes + u
-            s = _hash_slot(hkeys, kk)
-            if hkeys[s] == -1:
-                hkeys[s] = kk
-                hvals[s] = known[t]
-                nodes[n] = u
-                if typed:
-                    ntype[n] = t
-                    loc[n] = known[t]
-                if disjoint:
-                    tree[n] = tr
-                known[t] += 1
-                n += 1
-            rows[p] = hvals[s]
+            rows[p], n = hash_relabel(hkeys, hvals, tr * num_nodes + u, u, t, tr, nodes, ntype,
+                                      loc, tree, known, n, typed, disjoint)  # fmt: skip
     return nodes, ntype, loc, tree, n, hkeys, hvals, rows
 
 
