@@ -29,7 +29,7 @@ DATASETS = (
     "ogbn-papers100M",
     "ogbn-mag",
 )
-# Heterogeneous datasets: gnnsys train runs HeteroSAGE on them (mini-batch, one process).
+# Heterogeneous datasets: gnnsys train runs HeteroSAGE on them (--mode minibatch, ddp, dist).
 HETERO_DATASETS = ("synthetic:tiny-mag", "synthetic:mini-mag", "synthetic:mag", "ogbn-mag")
 MODELS = ("sage", "gcn", "gat", "gcnii")
 MODES = ("minibatch", "ddp", "pipe", "hybrid", "graph", "dist")
@@ -245,6 +245,7 @@ def _memory_budget_or_zero(text: str) -> str:
 
 
 DEFAULT_FANOUT = [10, 5]  # one value per layer; --layers L alone gives [10] * L
+DEFAULT_DATASET = "synthetic:mini"  # --mode dist without --dataset: the partition's dataset
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -256,15 +257,16 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     fanout = ",".join(map(str, DEFAULT_FANOUT))
     p.add_argument(
         "--dataset",
-        default="synthetic:mini",
+        default=None,
         type=_dataset,
         metavar="NAME",
         help=f"one of {', '.join(DATASETS)}; folder:DIR (the folder format `gnnsys data` "
         "writes: src/dst/x/y.npy, optional split files and meta.json) or pyg:FILE (a "
         "torch.save'd PyG Data with x, y, edge_index, optional train/val/test_mask); without a "
         "split of its own a folder or file gets a random 60/20/20 split seeded by --seed. The "
-        "*-mag datasets are heterogeneous: HeteroSAGE (to_hetero GraphSAGE), --mode minibatch "
-        "(default: synthetic:mini)",
+        "*-mag datasets are heterogeneous: HeteroSAGE (to_hetero GraphSAGE), --mode minibatch, "
+        "ddp or dist; --mode dist reads --part-dir and checks --dataset, when given, against it "
+        f"(default: {DEFAULT_DATASET})",
     )
     p.add_argument(
         "--root", default=None, help="folder holding the OGB dataset, ogbn-* only (default: none)"
@@ -512,21 +514,13 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             f"--fanout has {len(args.fanout)} values but --layers is {args.layers}: "
             "give one fanout per layer"
         )
-    if args.dataset.startswith("ogbn-"):
-        if args.root is None:
-            parser.error(f"--dataset {args.dataset} needs --root, the folder holding it")
-        if not Path(args.root).is_dir():
-            parser.error(f"--root {args.root} is not a folder")
-    elif args.root is not None:
-        parser.error("--root is only used with ogbn-* datasets")
-    if args.dataset.startswith("folder:"):
-        folder = Path(args.dataset.split(":", 1)[1]).expanduser()
-        if not folder.is_dir():
-            parser.error(f"--dataset {args.dataset}: {folder} is not a folder")
-    if args.dataset.startswith("pyg:"):
-        file = Path(args.dataset.split(":", 1)[1]).expanduser()
-        if not file.is_file():
-            parser.error(f"--dataset {args.dataset}: {file} is not a file")
+    if args.mode == "dist":  # the data is --part-dir's; a --dataset given must match it
+        if args.root is not None:
+            parser.error("--root applies to loading a dataset; --mode dist reads --part-dir")
+    else:
+        if args.dataset is None:
+            args.dataset = DEFAULT_DATASET
+        _check_dataset_files(args, parser)
     if args.dataset in HETERO_DATASETS:
         _check_hetero_args(args, parser)
     if args.eval == "sampled" and (args.mode not in ("minibatch", "ddp", "dist")
@@ -600,12 +594,31 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             parser.error(f"--resume but {out} is not a folder")
 
 
+def _check_dataset_files(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """--dataset's --root, folder or file exists."""
+    if args.dataset.startswith("ogbn-"):
+        if args.root is None:
+            parser.error(f"--dataset {args.dataset} needs --root, the folder holding it")
+        if not Path(args.root).is_dir():
+            parser.error(f"--root {args.root} is not a folder")
+    elif args.root is not None:
+        parser.error("--root is only used with ogbn-* datasets")
+    if args.dataset.startswith("folder:"):
+        folder = Path(args.dataset.split(":", 1)[1]).expanduser()
+        if not folder.is_dir():
+            parser.error(f"--dataset {args.dataset}: {folder} is not a folder")
+    if args.dataset.startswith("pyg:"):
+        file = Path(args.dataset.split(":", 1)[1]).expanduser()
+        if not file.is_file():
+            parser.error(f"--dataset {args.dataset}: {file} is not a file")
+
+
 def _check_hetero_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    """Refuse, in one line each, the flags a heterogeneous run (HeteroSAGE, mini-batch, one
-    process, host features) does not apply."""
-    what = f"--dataset {args.dataset} is heterogeneous (HeteroSAGE, one process)"
-    if args.mode != "minibatch":
-        parser.error(f"--mode {args.mode}: {what}; use --mode minibatch")
+    """Refuse, in one line each, the flags a heterogeneous run (HeteroSAGE, mini-batch in one
+    process, DDP or over a partition, host features) does not apply."""
+    what = f"--dataset {args.dataset} is heterogeneous (HeteroSAGE)"
+    if args.mode not in ("minibatch", "ddp", "dist"):
+        parser.error(f"--mode {args.mode}: {what}; use --mode minibatch, ddp or dist")
     if args.model != "sage":
         parser.error(f"--model {args.model}: {what}; use --model sage")
     if args.features != "host":
@@ -632,12 +645,7 @@ def _check_dist_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     except (PartitionError, OSError) as err:
         parser.error(f"--part-dir: {err}")
     parts = int(meta["num_parts"])
-    if meta.get("node_types") is not None:
-        parser.error(
-            f"--mode dist: {args.part_dir} holds a typed graph ({meta.get('dataset')}); "
-            "--mode dist trains homogeneous partitions (sample typed ones with "
-            "gnnsys.distributed.DistNeighborSampler)"
-        )
+    _check_partition_dataset(args, meta, parser)
     world = args.nproc * args.nnodes
     if "RANK" in os.environ:  # a worker: the launcher kept the launch flags
         world = int(os.environ.get("WORLD_SIZE", world))
@@ -653,6 +661,41 @@ def _check_dist_args(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         parser.error("--mode dist samples with --sampler neighbor")
     if args.features != "host":
         parser.error("--mode dist keeps each part's features on its machine (--features host)")
+    if args.feature_dtype != "float32":
+        parser.error("--mode dist reads the features in the partition's dtype (--feature-dtype "
+                     "float32)")  # fmt: skip
+    if "RANK" not in os.environ:  # the launcher: the parts this node serves, before any launch
+        here = range(parts) if _local_dist(args) else [args.node_rank]
+        from gnnsys.distributed.partition import load_part
+
+        for part in here:
+            try:
+                load_part(args.part_dir, part)
+            except (PartitionError, OSError) as err:
+                parser.error(f"--part-dir: {err}")
+
+
+def _check_partition_dataset(
+    args: argparse.Namespace, meta: dict, parser: argparse.ArgumentParser
+) -> None:
+    """A typed partition trains HeteroSAGE, which needs its target node type; a --dataset given
+    with --mode dist must be the partition's (typed for a heterogeneous name, by name for
+    synthetic:* and ogbn-*)."""
+    typed = meta.get("node_types") is not None
+    held = meta.get("dataset")
+    what = f"{args.part_dir} holds a {'typed' if typed else 'homogeneous'} partition of {held}"
+    if typed and meta.get("target") is None:
+        parser.error(f"--mode dist: {what} without a target node type (a Dataset over a typed "
+                     "graph): HeteroSAGE trains a HeteroDataset's partition")  # fmt: skip
+    spec = args.dataset
+    if spec is None:
+        return
+    if (spec in HETERO_DATASETS) != typed:
+        kind = "heterogeneous" if spec in HETERO_DATASETS else "homogeneous"
+        parser.error(f"--dataset {spec} is {kind} but {what}; drop --dataset or partition it")
+    name = spec.split(":", 1)[1] if spec.startswith("synthetic:") else spec
+    if spec.startswith(("synthetic:", "ogbn-")) and held is not None and name != held:
+        parser.error(f"--dataset {spec}: {what}; drop --dataset or partition {spec}")
 
 
 def _local_dist(args: argparse.Namespace) -> bool:

@@ -6,7 +6,7 @@ shared by the trainer, the pipeline modes and users.
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -21,7 +21,8 @@ class HeteroSAGE(nn.Module):
     ``forward(x_dict, edge_index_dict, n_id_dict)`` takes a ``HeteroData`` batch of the gnnsys
     (or PyG) ``NeighborLoader`` (``batch.x_dict``, ``batch.edge_index_dict``,
     ``batch.n_id_dict``) or the whole graph (``n_id_dict`` = every id), and returns logits per
-    node type of ``out_types``.
+    node type, or of ``out_type`` alone (so that DDP, which looks for parameters unused by the
+    outputs, sees the other types' output layers as unused).
 
     Example:
         >>> model = HeteroSAGE(data.metadata(), ds.num_nodes_dict, {"paper": 128}, 64, 349)
@@ -54,12 +55,14 @@ class HeteroSAGE(nn.Module):
         x_dict: Dict[str, torch.Tensor],
         edge_index_dict: Dict[Tuple[str, str, str], torch.Tensor],
         n_id_dict: Dict[str, torch.Tensor],
+        out_type: Optional[str] = None,
     ) -> Dict[str, torch.Tensor]:
         h = {t: F.relu(lin(x_dict[t].float())) for t, lin in self.proj.items()}
         for t, emb in self.embed.items():
             h[t] = emb(n_id_dict[t])
         h = {t: F.dropout(v, self.dropout, self.training) for t, v in h.items()}
-        return self.gnn(h, edge_index_dict)
+        out = self.gnn(h, edge_index_dict)
+        return out if out_type is None else {out_type: out[out_type]}
 
 
 class _SageStack(nn.Module):

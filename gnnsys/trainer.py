@@ -11,7 +11,8 @@ inference in batches (every node's exact logits, one layer at a time).
 
 Heterogeneous datasets (``synthetic:tiny-mag|mini-mag|mag``, ``ogbn-mag``) train
 ``gnnsys.models.HeteroSAGE`` (PyG ``to_hetero`` GraphSAGE) on the gnnsys PyG
-``NeighborLoader`` over ``HeteroData``, evaluated full batch over the whole graph, with the
+``NeighborLoader`` over ``HeteroData`` (in ``--mode ddp`` each rank a strided shard of the
+target type's training nodes, as above), evaluated full batch over the whole graph, with the
 same outputs.
 
 Crash safety: a checkpoint (written atomically) carries the metrics rows it covers and is
@@ -266,52 +267,80 @@ class NodeTask:
 
 class HeteroTask:
     """A heterogeneous run: ``HeteroSAGE`` on the gnnsys PyG ``NeighborLoader`` over
-    ``HeteroData`` (the fanout on every edge type, seeds the target type's training nodes),
-    evaluated full batch over the whole graph.
+    ``HeteroData`` (the fanout on every edge type, seeds the target type's training nodes,
+    sharded over DDP ranks as ``NodeTask``'s), evaluated full batch over the whole graph.
+    ``--mode dist`` runs the same loader and step over a typed partition's PyG stores
+    (``gnnsys.distributed.task.DistHeteroTask``).
 
     Example:
         >>> task = HeteroTask(args, gnnsys.datasets.synthetic("tiny-mag"), torch.device("cpu"))
     """
 
-    def __init__(self, args: argparse.Namespace, ds: Any, device: torch.device) -> None:
-        from gnnsys.loaders.pyg import NeighborLoader
-        from gnnsys.models import HeteroSAGE
+    # Output layers of the non-target types get no gradient: DDP must not wait for them
+    # (``step`` asks the model for the target's logits alone, so DDP finds them unused).
+    ddp_options: Dict[str, Any] = {"find_unused_parameters": True}
 
+    def __init__(self, args: argparse.Namespace, ds: Any, device: torch.device) -> None:
         data = ds.to_pyg()
         if args.feature_dtype == "bfloat16":  # stored in bf16, upcast by the model
             for t in ds.x_dict:
                 data[t].x = data[t].x.to(torch.bfloat16)
-        self.data, self.target = data, ds.target
-        in_dims = {t: int(x.shape[1]) for t, x in ds.x_dict.items()}
-        self.model = HeteroSAGE(data.metadata(), ds.num_nodes_dict, in_dims, args.hidden,
-                                ds.num_classes, num_layers=args.layers,
-                                dropout=args.dropout).to(device)  # fmt: skip
-        self.name = f"HeteroSAGE x{args.layers} (to_hetero GraphSAGE)"
-        self.loader = NeighborLoader(
-            data,
-            {et: list(args.fanout) for et in data.edge_types},
-            input_nodes=(ds.target, ds.train_idx),
-            batch_size=args.batch_size,
-            shuffle=True,
-            seed=args.seed,
-            num_workers=args.threads or 0,
-            device=device if device.type == "cuda" else None,
-        )
+        in_dims = {t: int(ds.x_dict[t].shape[1]) for t in data.node_types if t in ds.x_dict}
+        self.setup(args, device, data, data.metadata(), ds.num_nodes_dict, in_dims,
+                   ds.num_classes, ds.target)  # fmt: skip
         self.y, self.train_idx = ds.y, ds.train_idx
         self.val_idx, self.test_idx = ds.val_idx, ds.test_idx
-        self.device = device
+        self.threads = args.threads or 0
         self._whole: Optional[Tuple[Any, Any, Any]] = None
 
+    def setup(
+        self,
+        args: argparse.Namespace,
+        device: torch.device,
+        data: Any,
+        metadata: Tuple[List[str], List[Tuple[str, str, str]]],
+        num_nodes_dict: Dict[str, int],
+        in_dims: Dict[str, int],
+        num_classes: int,
+        target: str,
+    ) -> None:
+        """The model and what ``loader`` reads: ``data`` is a ``HeteroData`` or a
+        ``(FeatureStore, GraphStore)`` pair; ``in_dims`` in node type order (the model's
+        parameters are created in that order, so every source of one graph builds the same)."""
+        from gnnsys.models import HeteroSAGE
+
+        self.data, self.target = data, target
+        self.model = HeteroSAGE(metadata, num_nodes_dict, in_dims, args.hidden, num_classes,
+                                num_layers=args.layers, dropout=args.dropout).to(device)  # fmt: skip
+        self.name = f"HeteroSAGE x{args.layers} (to_hetero GraphSAGE)"
+        self.args, self.device = args, device
+
+    def loader(self, seeds: torch.Tensor, epoch: int) -> Any:
+        """The ``NeighborLoader`` of one epoch's seeds (target-type ids, in the given order)."""
+        from gnnsys.loaders.pyg import NeighborLoader
+
+        loader = NeighborLoader(
+            self.data,
+            list(self.args.fanout),
+            input_nodes=(self.target, seeds),
+            batch_size=self.args.batch_size,
+            shuffle=False,
+            seed=self.args.seed,
+            num_workers=self.threads,
+            device=self.device if self.device.type == "cuda" else None,
+        )
+        loader.set_epoch(epoch)
+        return loader
+
     def batches(self, epoch: int, rank: int, world: int) -> Iterable[Any]:
-        """The batches of ``epoch`` (a seeded shuffle of the training nodes per epoch)."""
-        self.loader.set_epoch(epoch)
-        return self.loader
+        """This rank's batches of ``epoch`` (its strided shard of the shuffled seeds)."""
+        return self.loader(_epoch_shard(self.train_idx, epoch, self.args.seed, rank, world), epoch)
 
     def step(self, model: Any, batch: Any) -> Tuple[torch.Tensor, torch.Tensor]:
         """(logits, labels) of the batch's target seeds."""
         t = self.target
         bs = batch[t].batch_size
-        logits = model(batch.x_dict, batch.edge_index_dict, batch.n_id_dict)[t][:bs]
+        logits = model(batch.x_dict, batch.edge_index_dict, batch.n_id_dict, out_type=t)[t][:bs]
         return logits, batch[t].y[:bs]
 
     @torch.no_grad()
@@ -555,10 +584,10 @@ def train(
     is_main = rank == 0
 
     if args.mode == "dist":  # each rank reads its own part, never the whole dataset
-        from gnnsys.distributed.task import DistTask
+        from gnnsys.distributed.task import dist_task
 
         ds = None
-        task: Any = DistTask(args, device, rank, world)
+        task: Any = dist_task(args, device, rank, world)
     else:
         ds = load_dataset(args) if dataset is None else dataset
         task = make_task(args, ds, device)
@@ -580,7 +609,7 @@ def train(
                 f"--resume: continuing from {out / 'checkpoint.pt'} (epoch {ckpt['epoch']})"
             )
     if world > 1:
-        model = torch.nn.parallel.DistributedDataParallel(model)
+        model = torch.nn.parallel.DistributedDataParallel(model, **getattr(task, "ddp_options", {}))
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(out / "config.json", json.dumps(config, indent=2).encode())

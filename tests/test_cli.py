@@ -130,19 +130,20 @@ def test_info_and_help_import_neither_torch_pyg_triton_nor_numba():
         (["--mode", "pipe", "--nproc", "2", "--chunks", "many"], "--chunks must be an integer"),
         (["--mode", "pipe", "--nproc", "2", "--net-gbps", "fast"], "--net-gbps must be a number"),
         (["--features", "unified", "--feature-cache", "lots"], "is not a size like"),
-        # heterogeneous datasets: HeteroSAGE, one process, host features; the rest is refused
+        # heterogeneous datasets: HeteroSAGE (minibatch, ddp, dist), host features; the rest
+        # is refused
         (
             ["--dataset", "synthetic:tiny-mag", "--mode", "pipe", "--nproc", "2"],
-            "--mode pipe: --dataset synthetic:tiny-mag is heterogeneous (HeteroSAGE, one process); "
-            "use --mode minibatch",
+            "--mode pipe: --dataset synthetic:tiny-mag is heterogeneous (HeteroSAGE); "
+            "use --mode minibatch, ddp or dist",
         ),
         (
-            ["--dataset", "synthetic:mini-mag", "--mode", "ddp", "--nproc", "2"],
-            "--mode ddp: --dataset synthetic:mini-mag is heterogeneous",
+            ["--dataset", "synthetic:mini-mag", "--mode", "ddp", "--nproc", "2", "--model", "gat"],
+            "--model gat: --dataset synthetic:mini-mag is heterogeneous",
         ),
         (
             ["--dataset", "synthetic:mag", "--model", "gcnii"],
-            "--model gcnii: --dataset synthetic:mag is heterogeneous (HeteroSAGE, one process); "
+            "--model gcnii: --dataset synthetic:mag is heterogeneous (HeteroSAGE); "
             "use --model sage",
         ),
         (
@@ -341,8 +342,8 @@ def test_partition_writes_a_folder_and_prints_one_json_line(capsys, tmp_path, mo
 
 
 def test_partition_typed_dataset(capsys, tmp_path):
-    """A typed dataset partitions through the CLI too (format version 2); --mode dist, which
-    trains homogeneous partitions, refuses the folder in one line."""
+    """A typed dataset partitions through the CLI too (format version 2); --mode dist takes the
+    folder (HeteroSAGE) and refuses, in one line, a --dataset that is not its dataset."""
     import json
 
     out = tmp_path / "mag"
@@ -350,8 +351,13 @@ def test_partition_typed_dataset(capsys, tmp_path):
     assert main([*argv, "--out", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["dataset"] == "tiny-mag" and sum(summary["part_sizes"]) == 7577
-    err = _error(capsys, ["train", "--mode", "dist", "--part-dir", str(out)])
-    assert "holds a typed graph" in err, err
+    parser, train = _train_parser()
+    dist = ["train", "--mode", "dist", "--part-dir", str(out), "--nproc", "2"]
+    args = parser.parse_args([*dist, "--dataset", "synthetic:tiny-mag"])
+    validate_train_args(args, train)  # accepted: the partition's own dataset
+    err = _error(capsys, [*dist, "--dataset", "synthetic:tiny"])
+    assert "--dataset synthetic:tiny is homogeneous but " in err
+    assert "holds a typed partition of tiny-mag" in err, err
 
 
 @pytest.mark.parametrize(

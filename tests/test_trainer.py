@@ -466,6 +466,27 @@ def test_hetero_resume_continues_as_an_uninterrupted_run(tmp_path, capsys):
     ]
 
 
+@pytest.mark.slow  # two ranks end to end: ~12 s on the busy 2-core box
+def test_hetero_ddp_two_processes_write_the_outputs(tmp_path):
+    # HeteroSAGE under DDP: each rank a strided shard of the target type's training nodes
+    # (_epoch_shard, as homogeneous ddp), rank 0 writes; the non-target output layers get no
+    # gradient, which DDP must see as unused (a hang or an error otherwise).
+    argv = [*MAG, "--epochs", "2", "--hidden", "16", "--batch-size", "64", "--max-batches", "3",
+            "--mode", "ddp", "--nproc", "2", "--master-port", str(_free_port())]  # fmt: skip
+    rc, err = _run_group(_cli(*argv, "--out", str(tmp_path)), timeout=300)
+    assert rc == 0, err[-2000:]
+    assert "find_unused_parameters" not in err  # DDP found the unused layers itself
+    rows = read_metrics(tmp_path / "metrics.jsonl")
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert all(math.isfinite(r[k]) for r in rows for k in MAG_KEYS)
+    assert all(round(r["batches_per_s"] * r["seconds"]) == 3 for r in rows)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert (config["dataset"], config["mode"]) == ("synthetic:tiny-mag", "ddp")
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert ckpt["epoch"] == 2 and not any(k.startswith("module.") for k in ckpt["model"])
+
+
 # ---------------------------------------------------------------------- pipe modes
 def test_pipe_modes_write_config_first_and_rows_as_epochs_end(tmp_path, monkeypatch, capsys):
     # The launcher is replaced by one that checks the folder at each step of the run.
