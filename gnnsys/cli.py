@@ -594,23 +594,26 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             parser.error(f"--resume but {out} is not a folder")
 
 
-def _check_dataset_files(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    """--dataset's --root, folder or file exists."""
-    if args.dataset.startswith("ogbn-"):
+def _check_dataset_files(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, label: Optional[str] = None
+) -> None:
+    """--dataset's --root, folder or file exists (errors start with ``label``, by default
+    ``--dataset NAME``)."""
+    spec = args.dataset
+    label = f"--dataset {spec}" if label is None else label
+    if spec.startswith("ogbn-"):
         if args.root is None:
-            parser.error(f"--dataset {args.dataset} needs --root, the folder holding it")
+            parser.error(f"{label} needs --root, the folder holding it")
         if not Path(args.root).is_dir():
             parser.error(f"--root {args.root} is not a folder")
     elif args.root is not None:
         parser.error("--root is only used with ogbn-* datasets")
-    if args.dataset.startswith("folder:"):
-        folder = Path(args.dataset.split(":", 1)[1]).expanduser()
-        if not folder.is_dir():
-            parser.error(f"--dataset {args.dataset}: {folder} is not a folder")
-    if args.dataset.startswith("pyg:"):
-        file = Path(args.dataset.split(":", 1)[1]).expanduser()
-        if not file.is_file():
-            parser.error(f"--dataset {args.dataset}: {file} is not a file")
+    kind, _, path = spec.partition(":")
+    if kind in ("folder", "pyg"):
+        target = Path(path).expanduser()
+        if not (target.is_dir() if kind == "folder" else target.is_file()):
+            what = "a folder" if kind == "folder" else "a file"
+            parser.error(f"{label}: {target} is not {what}")
 
 
 def _check_hetero_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -872,20 +875,7 @@ def add_partition_arguments(p: argparse.ArgumentParser) -> None:
 
 def validate_partition_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     """The dataset checks of ``gnnsys train`` that apply here; failures exit 2 via argparse."""
-    spec = args.dataset
-    if spec.startswith("ogbn-"):
-        if args.root is None:
-            parser.error(f"{spec} needs --root, the folder holding it")
-        if not Path(args.root).is_dir():
-            parser.error(f"--root {args.root} is not a folder")
-    elif args.root is not None:
-        parser.error("--root is only used with ogbn-* datasets")
-    kind, _, path = spec.partition(":")
-    if kind in ("folder", "pyg"):
-        target = Path(path).expanduser()
-        if not (target.is_dir() if kind == "folder" else target.is_file()):
-            what = "a folder" if kind == "folder" else "a file"
-            parser.error(f"{spec}: {target} is not {what}")
+    _check_dataset_files(args, parser, label=args.dataset)
 
 
 class _Parser(argparse.ArgumentParser):
