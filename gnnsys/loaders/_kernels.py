@@ -37,7 +37,8 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 _LOW32 = np.int64(0xFFFFFFFF)
 _INV53 = 1.0 / 9007199254740992.0
-_FLOYD_SCAN = 32  # Floyd's membership test: linear scan up to this k, a hash set above
+# Floyd repeat test on columns of more than 64 edges: a linear scan up to this k, a hash set above
+_FLOYD_SCAN = 32
 
 
 _AHEAD = 48  # prefetch distance (elements) in the latency-bound loops (16: 6% slower on rmat20)
