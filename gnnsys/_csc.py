@@ -272,3 +272,24 @@ def count_ids(ids, out):
     """out[v] += the occurrences of v in ``ids`` (ids validated by the caller)."""
     for i in range(ids.shape[0]):
         out[ids[i]] += 1
+
+
+@njit(nogil=True, cache=True)
+def degree_rank(counts, rank):
+    """rank[v] = v's position when nodes are ordered by ``counts`` highest first, ties by id
+    (a stable counting sort; counts above N tie, so its histogram stays N + 2 entries)."""
+    n = counts.shape[0]
+    top = 0
+    for v in range(n):
+        c = min(counts[v], n)
+        if c > top:
+            top = c
+    start = np.zeros(top + 2, dtype=np.int64)
+    for v in range(n):
+        start[top - min(counts[v], n) + 1] += 1
+    for k in range(top + 1):
+        start[k + 1] += start[k]
+    for v in range(n):
+        k = top - min(counts[v], n)
+        rank[v] = start[k]
+        start[k] += 1

@@ -9,7 +9,7 @@ from gnnsys.datasets import load_folder, synthetic
 from gnnsys.datasets.large import LARGE_SPECS, generate_large
 
 FILES = ("indptr.npy", "indices.npy", "x.npy", "y.npy", "train_idx.npy", "val_idx.npy",
-         "test_idx.npy")  # fmt: skip
+         "test_idx.npy", "orig_ids.npy")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +49,29 @@ def test_the_folder_loads_as_a_papers_shaped_dataset(tiny):
     y, x = ds.y[labelled], ds.x[labelled].float()
     means = torch.stack([x[y == c].mean(0) for c in range(spec.num_classes)])
     assert torch.cdist(means, means).fill_diagonal_(1e9).min() > 0.5
+
+
+def test_hot_first_folder_is_the_given_order_folder_renamed(tiny, tmp_path):
+    given = load_folder(generate_large("papers-tiny", tmp_path / "g", order="given"))
+    hot = load_folder(tiny)
+    assert not (tmp_path / "g" / "orig_ids.npy").exists()
+    orig = torch.from_numpy(np.load(tiny / "orig_ids.npy").astype(np.int64))
+    rank = torch.empty_like(orig)
+    rank[orig] = torch.arange(orig.numel())
+    assert torch.equal(hot.x, given.x[orig]) and torch.equal(hot.y, given.y[orig])
+    for part in ("train_idx", "val_idx", "test_idx"):
+        assert torch.equal(getattr(hot, part), rank[getattr(given, part)].sort().values)
+    # the same edges under the new names, and hot first (ranked by input edge ends before
+    # deduplication, so final degrees are nearly, not exactly, non-increasing)
+    hs, hd = hot.graph.to_edge_index()
+    gs, gd = given.graph.to_edge_index()
+    key = lambda s, d: set(zip(s.tolist(), d.tolist()))  # noqa: E731
+    assert key(hs, hd) == key(rank[gs], rank[gd])
+    top = hot.num_nodes // 10
+    for ds, least, most in ((hot, 0.98, 1.0), (given, 0.0, 0.5)):
+        deg = ds.graph.indptr.diff()
+        share = deg[:top].sum() / deg.sort(descending=True).values[:top].sum()
+        assert least <= float(share) <= most
 
 
 def test_damaged_folders_name_the_file(tiny, tmp_path):

@@ -60,6 +60,32 @@ def test_edges_equal_to_from_edge_index(coo, tmp_path):
     assert torch.equal(g.indptr, ref.indptr) and torch.equal(g.indices, ref.indices)
 
 
+@pytest.mark.parametrize("symmetrise,dedupe,drop_loops", FLAGS)
+def test_hot_first_order_renames_by_degree(coo, tmp_path, symmetrise, dedupe, drop_loops):
+    src, dst, chunks = coo
+    rep = build_csc(
+        chunks, N, tmp_path / "g", memory_budget="2G", symmetrise=symmetrise, dedupe=dedupe,
+        drop_loops=drop_loops, chunk_edges=1000, range_edges=2500, order="degree",
+    )  # fmt: skip
+    orig = np.load(tmp_path / "g" / "orig_ids.npy")
+    assert orig.dtype == np.int32 and np.array_equal(np.sort(orig), np.arange(N))
+    # the reference order, from scratch: input edge ends per node, most first, ties by id
+    keep = src != dst if drop_loops else np.ones(src.size, bool)
+    count = np.bincount(dst[keep], minlength=N)
+    if symmetrise:
+        count += np.bincount(src[keep], minlength=N)
+    assert np.array_equal(orig, np.lexsort((np.arange(N), -count)))
+    rank = np.empty(N, dtype=np.int64)
+    rank[orig] = np.arange(N)
+    ref = graph_from_coo(rank[src], rank[dst], N, symmetrise=symmetrise, dedupe=dedupe,
+                         drop_loops=drop_loops)  # fmt: skip
+    g = Graph.load(tmp_path / "g")
+    assert torch.equal(g.indptr, ref.indptr) and torch.equal(g.indices, ref.indices)
+    assert rep.order == "degree" and rep.ranges > 3
+    with pytest.raises(ValueError, match="order must be one of"):
+        build_csc(chunks, N, tmp_path / "h", order="hot")
+
+
 def test_single_files_and_empty_graphs(tmp_path):
     np.save(tmp_path / "src.npy", np.array([2, 0], dtype=np.int64))
     np.save(tmp_path / "dst.npy", np.array([1, 1], dtype=np.int64))
@@ -144,3 +170,13 @@ def test_peak_rss_stays_within_the_budget(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300)  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
+
+
+def test_degree_rank_caps_counts_at_the_node_count():
+    from gnnsys import _csc
+
+    rank = np.empty(5, dtype=np.int64)
+    _csc.degree_rank(np.array([5, 100, 2, 0, 7], dtype=np.int64), rank)
+    # 5, 100 and 7 all count as 5 (N): they tie, in id order, ahead of 2 and 0
+    assert rank.tolist() == [0, 1, 3, 4, 2]
+    _csc.degree_rank(np.zeros(0, dtype=np.int64), rank[:0])

@@ -176,7 +176,14 @@ def test_mapped_arrays_are_advised_by_size(tmp_path, monkeypatch):
     assert sorted(seen) == sorted([g.indptr.numel(), g.indices.numel()])
     # A small map is read ahead whole; one bigger than half the available memory is random.
     assert real(Graph.load(tmp_path / "g").indices) == "MADV_WILLNEED"
+    assert real(Graph.load(tmp_path / "g").indices, hot_first=True) == "MADV_WILLNEED"
     monkeypatch.setattr(graph_io, "_available_bytes", lambda: 1000)
     assert real(Graph.load(tmp_path / "g").indices) == "MADV_RANDOM"
+    # hot-first rows: random, and the leading 500 bytes (half the available) read ahead
+    calls = []
+    monkeypatch.setattr(graph_io, "madvise", lambda a, adv, nbytes=None: calls.append(
+        (adv, nbytes)) or True)  # fmt: skip
+    assert real(Graph.load(tmp_path / "g").indices, hot_first=True) == "MADV_RANDOM+WILLNEED"
+    assert calls[-2:] == [("MADV_RANDOM", None), ("MADV_WILLNEED", 500)]
     monkeypatch.setenv("GNNSYS_MMAP_ADVICE", "normal")
     assert real(Graph.load(tmp_path / "g").indices) is None

@@ -14,7 +14,9 @@ Layout (``save_folder`` writes it, ``load_folder`` reads it back)::
 Or, instead of src/dst, the graph in CSC form (``graph.json``, ``indptr.npy``, ``indices.npy``:
 a ``Graph.save`` folder, as the out-of-core generators write it), which is memory-mapped and
 sampled in place; ``x.npy`` may then be float16 (half the disk and page cache; the trainer
-upcasts each batch).
+upcasts each batch). A folder whose nodes were renamed hot-first (``meta.json``'s
+``"node_order": "degree"``, as ``synthetic("papers")`` writes it) also holds ``orig_ids.npy``
+(each node's original id); its feature map's leading rows are then read ahead on load.
 
 A folder with no split files at all can be read with ``load_folder(..., split_seed=S)``: it
 then gets a seeded random 60/20/20 split of the labelled nodes, and ``meta["split"]`` says so.
@@ -230,7 +232,9 @@ def load_folder(
             test = np.flatnonzero(rest).astype(np.int64)
     extra = {}
     if mmap:
-        advise_random(x)  # rows are gathered at random: no readahead (see advise_random)
+        # rows are gathered at random: no readahead, but the hot prefix of a hot-first folder
+        # is read ahead (see advise_random)
+        advise_random(x, hot_first=meta.get("node_order") == "degree")
         extra["x_file"] = str(folder / "x.npy")  # for gnnsys.unified.from_file
     num_classes = meta.get("num_classes")
     if num_classes is None:

@@ -9,10 +9,14 @@ all features in memory:
    papers100M's node count (and isolated nodes, as papers100M has). Chunks go to a temporary
    COO folder as int32 pairs.
 2. The out-of-core CSC build (``outofcore.build_csc_into``) symmetrises and dedupes them within
-   ``memory_budget`` into ``indptr.npy``/``indices.npy``; the COO folder is then deleted.
+   ``memory_budget`` into ``indptr.npy``/``indices.npy``, by default renaming the nodes
+   hot-first (``order="degree"``: most edges first, original ids in ``orig_ids.npy``), so that
+   the rows a sampler touches most share pages of the feature and index files; the COO folder
+   is then deleted.
 3. Features (class centroid + Gaussian noise, float16 on disk), labels and the split, in row
    chunks. As papers100M, only the split nodes are labelled (y = -1 elsewhere); features of
-   every node still carry its class, so neighbours help.
+   every node still carry its class, so neighbours help. Every value is a function of the
+   node's original id, so the hot-first folder is the given-order folder renamed.
 
 Every random number is counter-based (hash of seed, stream, edge or node id): the folder is the
 same for a seed whatever the chunk sizes, the budget or the thread count.
@@ -34,6 +38,7 @@ from numba import njit, prange
 from gnnsys.datasets import rmat as _rmat
 from gnnsys.datasets.dataset import make_temp_dir
 from gnnsys.datasets.outofcore import (
+    NODE_ORDERS,
     EdgeChunkWriter,
     build_csc_into,
     parse_bytes,
@@ -43,7 +48,7 @@ from gnnsys.graph_io import npy_header, replace_dir
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-LARGE_VERSION = "p1"  # bump when the arrays generated for a (name, seed) change
+LARGE_VERSION = "p2"  # bump when the arrays generated for a (name, seed) change
 
 
 @dataclass(frozen=True)
@@ -87,6 +92,7 @@ def generate_large(
     memory_budget: Union[int, str] = "8G",
     chunk_edges: Optional[int] = None,
     chunk_rows: Optional[int] = None,
+    order: str = "degree",
     overwrite: bool = False,
     log: Optional[Callable[[str], None]] = None,
 ) -> Path:
@@ -97,6 +103,8 @@ def generate_large(
     ``indices.npy``, ``graph.json``, ``x.npy`` (float16), ``y.npy``, the split files and
     ``meta.json`` (sizes, phase timings, peak RSS). ``chunk_edges``/``chunk_rows`` (edges /
     feature rows per chunk) default to what the budget allows; they do not change the output.
+    ``order="degree"`` (the default) numbers the nodes hot-first and writes ``orig_ids.npy``;
+    ``order="given"`` keeps the generator's ids.
 
     Example:
         >>> generate_large("papers-tiny", "/tmp/pt")  # doctest: +SKIP
@@ -106,6 +114,8 @@ def generate_large(
         raise ValueError(f"unknown on-disk synthetic dataset {name!r}; choose one of {LARGE_NAMES}")
     seed = _rmat.check_seed(seed)
     budget = parse_bytes(memory_budget)
+    if order not in NODE_ORDERS:
+        raise ValueError(f"order must be one of {NODE_ORDERS}, got {order!r}")
     spec = LARGE_SPECS[name]
     final = Path(out).expanduser()
     if final.exists() and not overwrite:
@@ -125,19 +135,22 @@ def generate_large(
         seconds["edges"] = round(time.perf_counter() - t0, 3)
         report = build_csc_into(
             coo, spec.num_nodes, tmp, memory_budget=budget, symmetrise=True, dedupe=True,
-            drop_loops=True, log=say,
+            drop_loops=True, order=order, log=say,
         )  # fmt: skip
         shutil.rmtree(tmp / "coo.tmp")
         seconds["csc"] = round(sum(report.seconds.values()), 3)
         t1 = time.perf_counter()
         rows = chunk_rows or int(np.clip(budget // 8 // (spec.feat_dim * 6 + 32), 1024, 1 << 20))
-        splits = _write_nodes(spec, seed, tmp, rows, say)
+        orig = np.load(tmp / "orig_ids.npy", mmap_mode="r") if order == "degree" else None
+        splits = _write_nodes(spec, seed, tmp, rows, say, orig)
+        del orig
         seconds["features"] = round(time.perf_counter() - t1, 3)
         meta = {
             "format_version": 1,
             "name": name,
             "seed": seed,
             "version": LARGE_VERSION,
+            "node_order": order,
             "num_classes": spec.num_classes,
             "num_nodes": spec.num_nodes,
             "num_edges": report.num_edges,
@@ -190,9 +203,12 @@ def _keep_in_range(src, dst, n):
     return k
 
 
-def _write_nodes(spec: LargeSpec, seed: int, folder: Path, rows: int, say: Any) -> Dict[str, int]:
-    # Features, labels and split flags of nodes [lo, lo + rows), chunk by chunk.
-    from gnnsys.datasets.synthetic import _features, _normals
+def _write_nodes(
+    spec: LargeSpec, seed: int, folder: Path, rows: int, say: Any, orig: Optional[np.ndarray]
+) -> Dict[str, int]:
+    # Features, labels and split flags of nodes [lo, lo + rows), chunk by chunk; node v's values
+    # are those of its original id orig[v] when renamed.
+    from gnnsys.datasets.synthetic import _features_of, _normals
 
     n, f = spec.num_nodes, spec.feat_dim
     centroids = np.empty(spec.num_classes * f, dtype=np.float64)
@@ -212,14 +228,15 @@ def _write_nodes(spec: LargeSpec, seed: int, folder: Path, rows: int, say: Any) 
         for lo in range(0, n, rows):
             hi = min(n, lo + rows)
             ids = np.arange(lo, hi, dtype=np.int64)
+            old = ids if orig is None else np.asarray(orig[lo:hi], dtype=np.int64)
             y = np.empty(hi - lo, dtype=np.int64)
-            _rmat._classes_kernel(ids, spec.num_classes, key_class, y)
+            _rmat._classes_kernel(old, spec.num_classes, key_class, y)
             x = np.empty((hi - lo, f), dtype=np.float32)
-            _features(y, centroids, np.float32(spec.noise), key_noise, x, lo)
+            _features_of(old, y, centroids, np.float32(spec.noise), key_noise, x)
             x.astype(np.float16).tofile(fx)
             del x
             flag = np.empty(hi - lo, dtype=np.int8)
-            _split_flags(key_split, lo, cuts, flag)
+            _split_flags(key_split, old, cuts, flag)
             y[flag == 0] = -1
             y.tofile(fy)
             for k, part in enumerate(("train_idx", "val_idx", "test_idx")):
@@ -235,10 +252,10 @@ def _write_nodes(spec: LargeSpec, seed: int, folder: Path, rows: int, say: Any) 
 
 
 @njit(nogil=True, parallel=True, cache=True)
-def _split_flags(key, first, cuts, out):
-    # 1 train, 2 val, 3 test, 0 unlabelled: a 53-bit hash of the node id against the cuts.
+def _split_flags(key, ids, cuts, out):
+    # 1 train, 2 val, 3 test, 0 unlabelled: a 53-bit hash of the (original) node id vs the cuts.
     for i in prange(out.shape[0]):
-        u = _rmat.hash_at(key, first + i) >> np.uint64(11)
+        u = _rmat.hash_at(key, ids[i]) >> np.uint64(11)
         out[i] = 1 if u < cuts[0] else (2 if u < cuts[1] else (3 if u < cuts[2] else 0))
 
 

@@ -16,6 +16,12 @@ pairs at papers100M scale, on a disk that must also hold 28 GB of features), whi
 budget of a few GB the range count here is small (papers100M: 2-4 ranges at 8 GB), so
 re-reading the input from the page cache or disk costs less than writing it again.
 
+Hot-first order (``order="degree"``): the counting pass's degrees also rank the nodes, most
+edges first, and every later pass renames the ids of each chunk it reads by that rank (no extra
+pass). The new id's original is written to ``orig_ids.npy``. A node's row then sits near the
+rows of nodes as hot as itself, so on a table bigger than RAM the hot rows share pages and the
+page cache (or a row cache) holds a prefix of the files rather than scattered pages.
+
 Memory: the degree array (8 B/node), two read buffers of ``chunk_edges`` pairs, and per range
 the range's edges (id width, plus 1 B keep flag and a compacted copy when deduping) and three
 int64 per node. ``build_csc`` plans the ranges from what is left of the budget after the
@@ -46,6 +52,7 @@ Log = Optional[Callable[[str], None]]
 _SLACK = 32 << 20  # allocator and interpreter headroom kept out of every plan
 _MIN_CHUNK = 1 << 12
 _MAX_CHUNK = 1 << 23
+NODE_ORDERS = ("given", "degree")  # build_csc's node numbering: the input's, or hot-first
 
 
 def parse_bytes(value: Union[int, str]) -> int:
@@ -201,6 +208,7 @@ class BuildReport:
     ranges: int
     passes: int
     chunk_edges: int
+    order: str
     memory_budget: int
     start_rss_bytes: int
     peak_rss_bytes: int
@@ -222,6 +230,7 @@ def build_csc(
     drop_loops: bool = False,
     chunk_edges: Optional[int] = None,
     range_edges: Optional[int] = None,
+    order: str = "given",
     overwrite: bool = False,
     log: Log = None,
 ) -> BuildReport:
@@ -234,7 +243,10 @@ def build_csc(
     A budget too small for the degree array, or for the biggest column, is an error saying
     how much is needed. ``chunk_edges`` (edges per read) and ``range_edges`` (at most this
     many edges gathered per pass) default to what the budget allows; smaller values trade
-    passes for memory.
+    passes for memory. ``order="degree"`` renames the nodes hot-first (by their edge count in
+    the input, in-edges plus out-edges when symmetrising, counted before deduplication; ties by
+    id): the graph is ``graph_from_coo(rank[src], rank[dst])`` and ``orig_ids.npy`` holds each
+    new id's original id.
 
     Example:
         >>> rep = build_csc(EdgeChunks.from_folder("e"), 1000, "g", memory_budget="256M")
@@ -253,7 +265,7 @@ def build_csc(
         report = build_csc_into(
             edges, num_nodes, tmp, memory_budget=memory_budget, symmetrise=symmetrise,
             dedupe=dedupe, drop_loops=drop_loops, chunk_edges=chunk_edges,
-            range_edges=range_edges, log=log,
+            range_edges=range_edges, order=order, log=log,
         )  # fmt: skip
         replace_dir(tmp, final)
     finally:
@@ -272,9 +284,12 @@ def build_csc_into(
     drop_loops: bool,
     chunk_edges: Optional[int] = None,
     range_edges: Optional[int] = None,
+    order: str = "given",
     log: Log = None,
 ) -> BuildReport:
     """``build_csc`` writing straight into an existing folder (a dataset under construction)."""
+    if order not in NODE_ORDERS:
+        raise ValueError(f"order must be one of {NODE_ORDERS}, got {order!r}")
     if not isinstance(edges, EdgeChunks):
         raise TypeError(f"edges must be an EdgeChunks, got {type(edges).__name__}")
     if isinstance(num_nodes, bool) or not isinstance(num_nodes, (int, np.integer)):
@@ -287,18 +302,24 @@ def build_csc_into(
     t0 = time.perf_counter()
     _load_kernels(edges, np.int32 if n < 2**31 else np.int64)
     start_rss = rss_bytes()  # with the kernels loaded: compiled code is resident memory too
-    fixed = 8 * (n + 1) + _SLACK
+    idt = np.dtype(np.int32 if n < 2**31 else np.int64)
+    hot_first = order == "degree"
+    # degrees; renaming also holds the rank, and for a moment a second degree array
+    fixed = 8 * (n + 1) * (2 if hot_first else 1) + (idt.itemsize * n if hot_first else 0) + _SLACK
+    buffers = 3 if hot_first else 2  # two read buffers (+ the renamed copy)
     if chunk_edges is None:
         room = budget - start_rss - fixed
-        chunk_edges = int(np.clip(room // 8 // (2 * edges.pair_bytes), _MIN_CHUNK, _MAX_CHUNK))
+        chunk_edges = int(
+            np.clip(room // 8 // (buffers * edges.pair_bytes), _MIN_CHUNK, _MAX_CHUNK)
+        )
     if isinstance(chunk_edges, bool) or not isinstance(chunk_edges, (int, np.integer)):
         raise TypeError(f"chunk_edges must be an int, got {type(chunk_edges).__name__}")
     if chunk_edges < 1:
         raise ValueError(f"chunk_edges must be >= 1, got {chunk_edges}")
     chunk_edges = int(chunk_edges)
-    available = budget - start_rss - fixed - 2 * chunk_edges * edges.pair_bytes
+    available = budget - start_rss - fixed - buffers * chunk_edges * edges.pair_bytes
     if available <= 0:
-        need = start_rss + fixed + 2 * chunk_edges * edges.pair_bytes
+        need = start_rss + fixed + buffers * chunk_edges * edges.pair_bytes
         raise ValueError(
             f"memory_budget {budget} bytes is too small: this process already holds "
             f"{start_rss} bytes and {n} nodes need {fixed} more; give at least {need + (64 << 20)}"
@@ -315,12 +336,24 @@ def build_csc_into(
         _check_chunk(src, dst, n, where)
         _csc.count_in_degrees(src, dst, deg, symmetrise, drop_loops)
         sample()
+    rank = None
+    if hot_first:
+        rank = np.empty(n, dtype=idt)
+        _csc.degree_rank(deg[1:], rank)
+        renamed = np.zeros(n + 1, dtype=np.int64)
+        renamed[1:][rank] = deg[1:]
+        deg = renamed
+        del renamed
+        orig = np.empty(n, dtype=idt)
+        orig[rank] = np.arange(n, dtype=idt)
+        np.save(folder / "orig_ids.npy", orig)
+        del orig
+        sample()
     np.cumsum(deg, out=deg)
     raw = int(deg[-1])
     t1 = time.perf_counter()
     say(f"csc: counted {raw} edges into {n} nodes in {t1 - t0:.1f} s")
 
-    idt = np.dtype(np.int32 if n < 2**31 else np.int64)
     per_edge = idt.itemsize * (2 if dedupe else 1) + (1 if dedupe else 0)
     max_deg = int(_csc.max_column(deg))
     room = available - 12 * max_deg  # the sort's scratch for the biggest column
@@ -357,6 +390,8 @@ def build_csc_into(
             cols = np.empty(int(local[-1]), dtype=idt)
             for sweep in range(sweeps):
                 for src, dst, _ in edges.read(chunk_edges):
+                    if rank is not None:
+                        src, dst = rank[src], rank[dst]
                     if sweeps == 2:  # graph_from_coo order: every forward edge, then reverses
                         a, b = (src, dst) if sweep == 0 else (dst, src)
                         _csc.scatter_range(a, b, lo, hi, fill, cols, drop_loops)
@@ -390,6 +425,7 @@ def build_csc_into(
         ranges=ranges,
         passes=1 + ranges * sweeps,
         chunk_edges=chunk_edges,
+        order=order,
         memory_budget=budget,
         start_rss_bytes=start_rss,
         peak_rss_bytes=peak_rss_bytes(),
@@ -404,6 +440,9 @@ def _load_kernels(edges: EdgeChunks, idt: Any) -> None:
     ptr = np.array([0, 2, 2], dtype=np.int64)
     _csc.plan_ranges(ptr, 4, 24, 1 << 20, 10)
     _csc.max_column(ptr)
+    _csc.degree_rank(ptr, np.empty(3, dtype=idt))
+    r = np.ones(2, dtype=idt)
+    _csc.scatter_range(r, r, 0, 2, np.zeros(2, np.int64), np.zeros(2, idt), True)
     _csc.sort_and_filter(ptr, np.array([1, 1], dtype=idt), None, dedupe=True, drop_loops=False)
     for _, _, _, ts, td, _, _ in edges.parts[:1]:
         s, d = np.zeros(2, dtype=ts), np.ones(2, dtype=td)

@@ -414,12 +414,24 @@ def _normals(key, out):
 def _features(y, centroids, noise, key, out, first=0):
     # Row i of out is node first + i: its noise depends on the node id only, so a table written
     # in row chunks equals the one written at once.
-    n, f = out.shape
+    for i in prange(out.shape[0]):
+        _feature_row(first + i, y[i], centroids, noise, key, out, i)
+
+
+@njit(nogil=True, parallel=True, cache=True)
+def _features_of(ids, y, centroids, noise, key, out):
+    # Row i of out is node ids[i] (a renamed table: row i holds the features of original id
+    # ids[i], the same numbers as row ids[i] of the table in the original order).
+    for i in prange(out.shape[0]):
+        _feature_row(ids[i], y[i], centroids, noise, key, out, i)
+
+
+@njit(nogil=True, inline="always")
+def _feature_row(node, c, centroids, noise, key, out, i):
+    f = out.shape[1]
     half = (f + 1) // 2
-    for i in prange(n):
-        c = y[i]
-        for j in range(half):
-            z0, z1 = _box_muller(_rmat.hash_at(key, (first + i) * half + j))
-            out[i, 2 * j] = centroids[c, 2 * j] + noise * np.float32(z0)
-            if 2 * j + 1 < f:
-                out[i, 2 * j + 1] = centroids[c, 2 * j + 1] + noise * np.float32(z1)
+    for j in range(half):
+        z0, z1 = _box_muller(_rmat.hash_at(key, np.int64(node) * half + j))
+        out[i, 2 * j] = centroids[c, 2 * j] + noise * np.float32(z0)
+        if 2 * j + 1 < f:
+            out[i, 2 * j + 1] = centroids[c, 2 * j + 1] + noise * np.float32(z1)
