@@ -128,15 +128,22 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
     loader = Loader(sampler, seeds, batch_size=args.batch_size, shuffle=False, seed=0,
                     features=FeatureStore(x=table), labels=ds.y)  # fmt: skip
     it = iter(loader)
-    for _ in range(3):
+    tw = time.perf_counter()
+    for _ in range(args.warmup):
         next(it)
+    warmup_s = time.perf_counter() - tw
     flt0 = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
     t1 = time.perf_counter()
     nodes = 0
+    stamps = []
     for _ in range(args.batches):
         batch = next(it)
         nodes += batch.subgraph.nodes.numel()
+        stamps.append(time.perf_counter())
     loader_s = time.perf_counter() - t1
+    # the rate over the second half of the timed batches: the page cache's steady state
+    half = args.batches // 2
+    late = (args.batches - half) / (stamps[-1] - stamps[half - 1]) if half else None
     flt1 = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
     # The gather alone, on node sets of batches not loaded before (other sample keys): as the
     # loader does it (load_folder advised the map by its size) and with the ids sorted first
@@ -171,7 +178,11 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
         "row_cache_bytes": parse_bytes(args.cache) if args.cache != "0" else 0,
         "row_cache_seconds": cache_s,
         "batches": args.batches,
+        "warmup_batches": args.warmup,
+        "warmup_seconds": round(warmup_s, 2),
         "batches_per_s": round(args.batches / loader_s, 3),
+        "batches_per_s_second_half": round(late, 3) if late else None,
+        "node_order": ds.meta.get("node_order", "given"),
         "sampled_nodes_per_batch": nodes // args.batches,
         "loader_major_faults_per_row": round((flt1 - flt0) / max(nodes, 1), 5),
         "gather": {
@@ -201,7 +212,7 @@ def _table(ds: Any, args: argparse.Namespace) -> Any:
     t = time.perf_counter()
     table = from_file(Path(args.folder) / "x.npy", cache=parse_bytes(args.cache),
                       cache_order=ds.graph, cache_device="cpu")  # fmt: skip
-    advise_random(table._rows_np)
+    advise_random(table._rows_np, hot_first=ds.meta.get("node_order") == "degree")
     return table, round(time.perf_counter() - t, 2)
 
 
@@ -259,7 +270,7 @@ def run_child(stage: str, args: argparse.Namespace, graph: str, folder: Path) ->
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", stage, "--graph", graph,
            "--folder", str(folder), "--budget", args.budget, "--fanout", args.fanout,
            "--batch-size", str(args.batch_size), "--batches", str(args.batches),
-           "--train-seeds", str(args.train_seeds), "--cache", args.cache,
+           "--warmup", str(args.warmup), "--train-seeds", str(args.train_seeds), "--cache", args.cache,
            "--normal-batches", str(args.normal_batches)]  # fmt: skip
     return _run(cmd, args.timeout)
 
@@ -297,6 +308,7 @@ def main() -> None:
     p.add_argument("--fanout", default="15,10,5")
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--batches", type=int, default=30)
+    p.add_argument("--warmup", type=int, default=3, help="loader batches before the timed ones")
     p.add_argument("--train-seeds", type=int, default=100_000)
     p.add_argument("--stages", default="gen,load,train")
     p.add_argument("--cache", default="0", help="RAM for the hottest feature rows, e.g. 6G")

@@ -774,7 +774,8 @@ def cmd_data(args: argparse.Namespace) -> int:
         try:
             out = generate_large(
                 args.name, args.out, seed=args.seed, memory_budget=args.memory_budget,
-                overwrite=args.overwrite, log=lambda m: print(m, flush=True),
+                order=args.node_order, overwrite=args.overwrite,
+                log=lambda m: print(m, flush=True),
             )  # fmt: skip
         except FileExistsError:
             print(
@@ -910,6 +911,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="8G",
         type=_memory_budget,
         help="papers*: the most memory the generator holds (default: 8G)",
+    )
+    data.add_argument(
+        "--node-order",
+        choices=("degree", "given"),
+        default="degree",
+        help="papers*: number nodes hot-first, most edges first (default; original ids in "
+        "orig_ids.npy), or keep the generator's ids",
     )
     data.add_argument("--overwrite", action="store_true", help="replace an existing folder")
     data.set_defaults(fn=cmd_data)

@@ -31,6 +31,8 @@ from typing import Any, Dict, Optional, Tuple, Union
 import numpy as np
 import torch
 
+from gnnsys import _mapped
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 FORMAT = "gnnsys-csc"
@@ -216,7 +218,8 @@ def advise_random(a: Any, *, hot_first: bool = False) -> Optional[str]:
       papers-sized features). With ``hot_first`` (rows numbered hot-first, as a folder built
       with ``order="degree"``), its leading half-of-available bytes also get
       ``MADV_WILLNEED``: the rows read most come in by one sequential read-ahead instead of a
-      random fault each. Returns ``"MADV_RANDOM+WILLNEED"`` then.
+      random fault each. Returns ``"MADV_RANDOM+WILLNEED"`` then. A map advised random is
+      registered with ``gnnsys._mapped``: row gathers read it from many threads at once.
 
     ``GNNSYS_MMAP_ADVICE=normal`` leaves the kernel's default.
     """
@@ -233,6 +236,9 @@ def advise_random(a: Any, *, hot_first: bool = False) -> Optional[str]:
     advice = "MADV_WILLNEED" if nbytes <= room else "MADV_RANDOM"
     if not madvise(a, advice):
         return None
+    if advice == "MADV_RANDOM":  # gathers read it from many threads (gnnsys._mapped)
+        ptr = a.data_ptr() if isinstance(a, torch.Tensor) else a.__array_interface__["data"][0]
+        _mapped.mark_random(ptr, nbytes)
     if advice == "MADV_RANDOM" and hot_first and room > 0:
         if madvise(a, "MADV_WILLNEED", nbytes=room):
             return "MADV_RANDOM+WILLNEED"

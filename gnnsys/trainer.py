@@ -130,7 +130,8 @@ def _features(ds, args: argparse.Namespace, device: torch.device) -> Any:
                              f"from {x_file} and keep its dtype ({x.dtype})")  # fmt: skip
         table = gnnsys.unified.from_file(x_file, cache=cache, cache_order=order,
                                          cache_device=where)  # fmt: skip
-        advise_random(table._rows_np)  # rows are read at random (see advise_random)
+        # rows are read at random; a hot-first folder's leading rows ahead (see advise_random)
+        advise_random(table._rows_np, hot_first=ds.meta.get("node_order") == "degree")
         return table
     if dtype is not None:
         x = x.to(dtype)

@@ -304,6 +304,21 @@ def test_data_memory_budget_must_be_a_size(capsys):
     with pytest.raises(SystemExit):
         main(["data", "papers-tiny", "/tmp/never", "--memory-budget", "lots"])
     assert "is not a size like '8G'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["data", "papers-tiny", "/tmp/never", "--node-order", "random"])
+    assert "invalid choice: 'random'" in capsys.readouterr().err
+
+
+def test_data_papers_node_order(capsys, tmp_path):
+    import json
+
+    assert main(["data", "papers-tiny", str(tmp_path / "h")]) == 0
+    assert main(["data", "papers-tiny", str(tmp_path / "g"), "--node-order", "given"]) == 0
+    capsys.readouterr()
+    for name, order in (("h", "degree"), ("g", "given")):
+        meta = json.loads((tmp_path / name / "meta.json").read_text())
+        assert meta["node_order"] == order
+        assert (tmp_path / name / "orig_ids.npy").exists() == (order == "degree")
 
 
 def test_partition_writes_a_folder_and_prints_one_json_line(capsys, tmp_path, monkeypatch):

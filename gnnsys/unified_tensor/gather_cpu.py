@@ -18,6 +18,7 @@ from numba import njit, prange
 from numba.core import types
 from numba.extending import overload
 
+from gnnsys import _mapped
 from gnnsys._numba import prefetch2d, serial_twin
 
 # Rows per parallel work item: large enough to amortise scheduling, small enough to balance.
@@ -152,8 +153,21 @@ def gather_rows(
     o = out.view(s.dtype)
     if parallel is None:
         parallel = out.nbytes >= PARALLEL_MIN_BYTES
-    (_rows_parallel if parallel else _rows_serial)(s, ids, _NO_LUT, o)
+    _run(s, ids, _NO_LUT, o, parallel)
     return out
+
+
+def _run(src: np.ndarray, ids: np.ndarray, lut: np.ndarray, out: np.ndarray, parallel: bool):
+    # A table mapped from a file read at random: many threads, so that many page faults wait
+    # on the disk at once (see gnnsys._mapped); otherwise one thread per core.
+    if _mapped.reads_at_random(src):
+
+        def part(lo: int, hi: int) -> None:
+            _rows_serial(src, ids[lo:hi], lut, out[lo:hi])
+
+        _mapped.run_sliced(part, ids.shape[0])
+    else:
+        (_rows_parallel if parallel else _rows_serial)(src, ids, lut, out)
 
 
 def gather_rows_upcast(
@@ -171,13 +185,13 @@ def gather_rows_upcast(
     if out.shape[0] == 0 or out.shape[1] == 0:
         return out
     if kind == "bfloat16" and out.dtype == np.float32:
-        _rows_parallel(src_bits, ids, _NO_LUT, out.view(np.uint32))
+        _run(src_bits, ids, _NO_LUT, out.view(np.uint32), True)
     elif kind == "bfloat16":
         tmp = np.empty(out.shape, np.float32)
-        _rows_parallel(src_bits, ids, _NO_LUT, tmp.view(np.uint32))
+        _run(src_bits, ids, _NO_LUT, tmp.view(np.uint32), True)
         out[...] = tmp
     elif kind == "float16":
-        _rows_parallel(src_bits, ids, f16_table(), out)
+        _run(src_bits, ids, f16_table(), out, True)
     else:
         raise ValueError(f"kind must be 'bfloat16' or 'float16', got {kind!r}")
     return out
