@@ -108,6 +108,7 @@ def _seeds(ds: Any, count: int, seed: int = 0, cycle: bool = False) -> Any:
 
 
 def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
+    import numpy as np
     import torch
 
     from gnnsys.datasets import load_folder
@@ -124,7 +125,7 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
     load_s = time.perf_counter() - t0
     fanout = [int(f) for f in args.fanout.split(",")]
     sampler = NeighborSampler(ds.graph, fanout, semantics="dgl")  # as the DGL peer samples
-    seeds = _seeds(ds, (args.batches + 3) * args.batch_size, cycle=True)
+    seeds = _seeds(ds, (args.batches + args.warmup) * args.batch_size, seed=args.seed, cycle=True)
     loader = Loader(sampler, seeds, batch_size=args.batch_size, shuffle=False, seed=0,
                     features=FeatureStore(x=table), labels=ds.y)  # fmt: skip
     it = iter(loader)
@@ -144,6 +145,10 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
     # the rate over the second half of the timed batches: the page cache's steady state
     half = args.batches // 2
     late = (args.batches - half) / (stamps[-1] - stamps[half - 1]) if half else None
+    # and over each tenth of them, to show the page cache warming
+    marks = [t1] + stamps
+    tenths = [round(len(c) / (marks[c[-1] + 1] - marks[c[0]]), 3)
+              for c in np.array_split(np.arange(args.batches), 10) if len(c)]  # fmt: skip
     flt1 = resource.getrusage(resource.RUSAGE_SELF).ru_majflt
     # The gather alone, on node sets of batches not loaded before (other sample keys): as the
     # loader does it (load_folder advised the map by its size) and with the ids sorted first
@@ -151,7 +156,7 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
     # with the kernel's default readahead (MADV_NORMAL), last, as it floods the page cache.
     bs = args.batch_size
     plan = ["plain", "sorted"] * args.batches + ["madv_normal"] * args.normal_batches
-    other = _seeds(ds, len(plan) * bs, seed=1, cycle=True)
+    other = _seeds(ds, len(plan) * bs, seed=args.seed + 1, cycle=True)
     gather: Dict[str, Dict[str, float]] = {how: {} for how in ("plain", "sorted", "madv_normal")}
     for i, how in enumerate(plan):
         ids = sampler.sample(other[i * bs : (i + 1) * bs], SampleKey(1, 0, i)).nodes
@@ -182,6 +187,7 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
         "warmup_seconds": round(warmup_s, 2),
         "batches_per_s": round(args.batches / loader_s, 3),
         "batches_per_s_second_half": round(late, 3) if late else None,
+        "batches_per_s_by_tenth": tenths,
         "node_order": ds.meta.get("node_order", "given"),
         "sampled_nodes_per_batch": nodes // args.batches,
         "loader_major_faults_per_row": round((flt1 - flt0) / max(nodes, 1), 5),
@@ -270,7 +276,7 @@ def run_child(stage: str, args: argparse.Namespace, graph: str, folder: Path) ->
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", stage, "--graph", graph,
            "--folder", str(folder), "--budget", args.budget, "--fanout", args.fanout,
            "--batch-size", str(args.batch_size), "--batches", str(args.batches),
-           "--warmup", str(args.warmup), "--train-seeds", str(args.train_seeds), "--cache", args.cache,
+           "--warmup", str(args.warmup), "--seed", str(args.seed), "--train-seeds", str(args.train_seeds), "--cache", args.cache,
            "--normal-batches", str(args.normal_batches)]  # fmt: skip
     return _run(cmd, args.timeout)
 
@@ -309,6 +315,7 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=1024)
     p.add_argument("--batches", type=int, default=30)
     p.add_argument("--warmup", type=int, default=3, help="loader batches before the timed ones")
+    p.add_argument("--seed", type=int, default=0, help="seed of the loader's training-node order")
     p.add_argument("--train-seeds", type=int, default=100_000)
     p.add_argument("--stages", default="gen,load,train")
     p.add_argument("--cache", default="0", help="RAM for the hottest feature rows, e.g. 6G")

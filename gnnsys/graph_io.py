@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -248,7 +248,12 @@ def advise_random(a: Any, *, hot_first: bool = False) -> Optional[str]:
 def madvise(a: Any, advice: str, *, nbytes: Optional[int] = None) -> bool:
     """``madvise(advice)`` (a name such as ``"MADV_RANDOM"``) over the pages behind ``a``, an
     array or CPU tensor (its first ``nbytes`` only, when given); whether the kernel accepted
-    it."""
+    it.
+
+    ``MADV_WILLNEED`` is issued in ``_WILLNEED_CHUNK`` pieces: the kernel reads at most one
+    readahead window per call (measured here: one call over 1 GiB of a cold file read 8 MiB,
+    this disk's read_ahead_kb; 1024 calls of 1 MiB read all of it, in 0.13-0.2 s of calls, the
+    reads themselves going on in the background)."""
     import ctypes
     import mmap as _mmap
 
@@ -259,10 +264,23 @@ def madvise(a: Any, advice: str, *, nbytes: Optional[int] = None) -> bool:
     nbytes = size if nbytes is None else min(int(nbytes), size)
     start = ptr - ptr % _mmap.PAGESIZE
     libc = ctypes.CDLL(None, use_errno=True)
-    done = libc.madvise(
-        ctypes.c_void_p(start), ctypes.c_size_t(nbytes + ptr - start), getattr(_mmap, advice)
-    )
-    return done == 0
+    flag = getattr(_mmap, advice)
+    for lo, length in advice_ranges(start, ptr + nbytes, advice):
+        if libc.madvise(ctypes.c_void_p(lo), ctypes.c_size_t(length), flag) != 0:
+            return False
+    return True
+
+
+_WILLNEED_CHUNK = 1 << 20  # bytes per MADV_WILLNEED call (see madvise); a multiple of pages
+
+
+def advice_ranges(start: int, end: int, advice: str) -> List[Tuple[int, int]]:
+    """The (address, length) pieces ``madvise`` advises [start, end) in: one, or pieces of
+    ``_WILLNEED_CHUNK`` bytes for ``MADV_WILLNEED``."""
+    if end <= start:
+        return [(start, 0)]
+    step = _WILLNEED_CHUNK if advice == "MADV_WILLNEED" else end - start
+    return [(lo, min(step, end - lo)) for lo in range(start, end, step)]
 
 
 def _available_bytes() -> int:

@@ -187,3 +187,15 @@ def test_mapped_arrays_are_advised_by_size(tmp_path, monkeypatch):
     assert calls[-2:] == [("MADV_RANDOM", None), ("MADV_WILLNEED", 500)]
     monkeypatch.setenv("GNNSYS_MMAP_ADVICE", "normal")
     assert real(Graph.load(tmp_path / "g").indices) is None
+
+
+def test_willneed_is_advised_a_readahead_window_at_a_time():
+    from gnnsys.graph_io import _WILLNEED_CHUNK as C
+    from gnnsys.graph_io import advice_ranges
+
+    # one call reads at most one readahead window (8 MiB of 1 GiB, measured): so pieces
+    assert advice_ranges(4096, 4096 + 2 * C + 10, "MADV_WILLNEED") == [
+        (4096, C), (4096 + C, C), (4096 + 2 * C, 10)
+    ]  # fmt: skip
+    assert advice_ranges(4096, 4096 + 5 * C, "MADV_RANDOM") == [(4096, 5 * C)]
+    assert advice_ranges(4096, 4096, "MADV_WILLNEED") == [(4096, 0)]
