@@ -1,8 +1,10 @@
 """Plot the cost curves of benchmarks/scale.py's JSON lines (one panel per measure, log-log
-against the number of edges; the last line of each graph/stage/system wins).
+against the number of edges; the last line of each graph/stage/system wins, files read in
+order).
 
 Usage:
     python benchmarks/scale_plot.py benchmarks/results/cpu-2core-vm_scale.jsonl \
+        benchmarks/results/cpu-2core-vm_scale_hotfirst.jsonl \
         --out benchmarks/results/cpu-2core-vm_scale.png
 """
 
@@ -10,22 +12,23 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Tuple
 
 
-def latest(path: str) -> Dict[Tuple[str, str, str], Dict[str, Any]]:
+def latest(paths: List[str]) -> Dict[Tuple[str, str, str], Dict[str, Any]]:
     rows: Dict[Tuple[str, str, str], Dict[str, Any]] = {}
-    with open(path) as f:
-        for line in f:
-            if line.strip():
-                r = json.loads(line)
-                rows[(r["graph"], r["stage"], r["system"])] = r
+    for path in paths:
+        with open(path) as f:
+            for line in f:
+                if line.strip():
+                    r = json.loads(line)
+                    rows[(r["graph"], r["stage"], r["system"])] = r
     return rows
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("results")
+    p.add_argument("results", nargs="+")
     p.add_argument("--out", default="scale.png")
     args = p.parse_args()
     import matplotlib
