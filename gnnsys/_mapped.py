@@ -40,6 +40,8 @@ IO_THREADS = _io_threads()
 _lock = threading.Lock()
 _ranges: List[Tuple[int, int]] = []
 _pool: Optional[ThreadPoolExecutor] = None
+_pool_pid = -1  # threads do not survive fork: a forked child makes its own pool, not relying
+# on how a given Python revives an inherited executor (3.11 starts new threads on submit)
 
 
 def mark_random(ptr: int, nbytes: int) -> None:
@@ -61,14 +63,15 @@ def run_sliced(fn: Callable[[int, int], Any], n: int) -> None:
     """``fn(lo, hi)`` over consecutive slices of [0, n), on up to ``IO_THREADS`` threads at
     once; returns when all are done (re-raising the first error). ``fn`` must release the GIL
     (a nogil numba kernel) and write disjoint outputs per slice."""
-    global _pool
+    global _pool, _pool_pid
     parts = max(1, min(IO_THREADS, n // MIN_SLICE_ROWS))
     if parts == 1:
         fn(0, n)
         return
     with _lock:
-        if _pool is None:
+        if _pool is None or _pool_pid != os.getpid():
             _pool = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="gnnsys-io")
+            _pool_pid = os.getpid()
         pool = _pool
     cuts = np.linspace(0, n, parts + 1).astype(np.int64)
     futures = [pool.submit(fn, int(cuts[k]), int(cuts[k + 1])) for k in range(parts)]

@@ -64,3 +64,23 @@ def test_io_threads_must_be_a_positive_integer(monkeypatch):
             _mapped._io_threads()
     monkeypatch.setenv("GNNSYS_IO_THREADS", "4")
     assert _mapped._io_threads() == 4
+
+
+def test_a_forked_child_gathers_with_its_own_threads():
+    import multiprocessing as mp
+
+    _mapped.run_sliced(lambda lo, hi: None, 10_000)  # the parent's pool exists
+    ctx = mp.get_context("fork")
+    with ctx.Pool(1) as pool:  # the parent's pool threads are not in the child
+        res = pool.apply_async(_sum_sliced, (10_000,))
+        assert res.get(timeout=60) == sum(range(10_000))
+
+
+def _sum_sliced(n):
+    out = np.zeros(n, dtype=np.int64)
+
+    def fill(lo, hi):
+        out[lo:hi] = np.arange(lo, hi)
+
+    _mapped.run_sliced(fill, n)
+    return int(out.sum())
