@@ -143,7 +143,8 @@ def test_parse_bytes():
         parse_bytes(True)
 
 
-def test_peak_rss_stays_within_the_budget(tmp_path):
+@pytest.mark.parametrize("order", ["given", "degree"])
+def test_peak_rss_stays_within_the_budget(tmp_path, order):
     # In a fresh process: the budget is what it holds once the kernels are loaded (a small build
     # first) plus 96 MB, while the edges alone are 128 MB on disk and an in-memory build of them
     # needs several times that. The RSS sampled during the build must stay within it (the
@@ -162,7 +163,7 @@ def test_peak_rss_stays_within_the_budget(tmp_path):
                   dedupe=True, range_edges=1 << 20)
         budget = rss_bytes() + (96 << 20)
         rep = build_csc(w.chunks(), 1 << 16, {str(tmp_path / "g")!r}, memory_budget=budget,
-                        symmetrise=True, dedupe=True)
+                        symmetrise=True, dedupe=True, order={order!r})
         print(rep.ranges, rep.peak_rss_bytes, budget)
         assert rep.ranges > 1 and rep.sampled_peak_rss_bytes <= budget, (rep, budget)
         """

@@ -304,8 +304,11 @@ def build_csc_into(
     start_rss = rss_bytes()  # with the kernels loaded: compiled code is resident memory too
     idt = np.dtype(np.int32 if n < 2**31 else np.int64)
     hot_first = order == "degree"
-    # degrees; renaming also holds the rank, and for a moment a second degree array
-    fixed = 8 * (n + 1) * (2 if hot_first else 1) + (idt.itemsize * n if hot_first else 0) + _SLACK
+    # the degrees, and the rank when renaming; between the counting pass and the ranges,
+    # renaming also holds for a moment the rank's histogram or the renamed degrees (8 B/node),
+    # then the original ids and their arange
+    fixed = 8 * (n + 1) + (idt.itemsize * n if hot_first else 0) + _SLACK
+    transient = max(8 * (n + 2), 2 * idt.itemsize * n) if hot_first else 0
     buffers = 3 if hot_first else 2  # two read buffers (+ the renamed copy)
     if chunk_edges is None:
         room = budget - start_rss - fixed
@@ -317,12 +320,14 @@ def build_csc_into(
     if chunk_edges < 1:
         raise ValueError(f"chunk_edges must be >= 1, got {chunk_edges}")
     chunk_edges = int(chunk_edges)
-    available = budget - start_rss - fixed - buffers * chunk_edges * edges.pair_bytes
-    if available <= 0:
-        need = start_rss + fixed + buffers * chunk_edges * edges.pair_bytes
+    reads = chunk_edges * edges.pair_bytes
+    available = budget - start_rss - fixed - buffers * reads
+    if available <= 0 or budget - start_rss - fixed - 2 * reads < transient:
+        need = start_rss + fixed + max(buffers * reads, 2 * reads + transient)
         raise ValueError(
             f"memory_budget {budget} bytes is too small: this process already holds "
-            f"{start_rss} bytes and {n} nodes need {fixed} more; give at least {need + (64 << 20)}"
+            f"{start_rss} bytes and the build of {n} nodes needs {need - start_rss} more; give "
+            f"at least {need + (64 << 20)}"
         )
 
     peak = [start_rss]
