@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit, prange
 
 from gnnsys.loaders._kernels import (
+    _LOW32,
     _below,
     _edge_at,
     _floyd,
@@ -113,15 +114,19 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, loca
 
 
 @njit(nogil=True, cache=True)
-def start_relabel(seeds, seed_tree, disjoint, num_nodes, node_offsets):
+def start_relabel(seeds, seed_tree, disjoint, num_nodes, node_offsets, mapv, stamp):
     """The requester's state after hop 0: the seeds verbatim (duplicates kept), each
-    (tree, node) mapped to its first occurrence's id within its node type.
+    (tree, node) mapped to its first occurrence's id within its node type: in ``mapv`` (a
+    dense [N] map whose entries of this batch carry ``stamp`` in their upper 32 bits, as the
+    single-machine kernel's; one tree only) or, when ``mapv`` is empty, a hash table.
 
     Returns (nodes, ntype, loc, tree, known, hkeys, hvals): ``ntype`` / ``loc`` each node's type
     and id within it (empty for one node type, where the id is the position), ``known`` the
     nodes of each type so far."""
     b = seeds.shape[0]
     typed = node_offsets.shape[0] > 2
+    dense = mapv.shape[0] > 0
+    stamp_hi = np.int64(stamp) << 32
     nodes = np.empty(max(16, 2 * b), np.int64)
     ntype = np.zeros(nodes.shape[0] if typed else 0, np.int64)
     loc = np.zeros(ntype.shape[0], np.int64)
@@ -129,7 +134,8 @@ def start_relabel(seeds, seed_tree, disjoint, num_nodes, node_offsets):
     known = np.zeros(node_offsets.shape[0] - 1, np.int64)
     hkeys = np.full(16, -1, np.int64)
     hvals = np.empty(16, np.int64)
-    hkeys, hvals = _hash_grow(hkeys, hvals, b)
+    if not dense:
+        hkeys, hvals = _hash_grow(hkeys, hvals, b)
     for i in range(b):
         v = seeds[i]
         nodes[i] = v
@@ -139,6 +145,10 @@ def start_relabel(seeds, seed_tree, disjoint, num_nodes, node_offsets):
         if typed:
             ntype[i] = t
             loc[i] = local
+        if dense:
+            if (mapv[v] & ~_LOW32) != stamp_hi:
+                mapv[v] = stamp_hi | local
+            continue
         tr = seed_tree[i] if disjoint else 0
         if disjoint:
             tree[i] = tr
@@ -152,28 +162,47 @@ def start_relabel(seeds, seed_tree, disjoint, num_nodes, node_offsets):
 
 @njit(nogil=True, cache=True)
 def relabel_hop(nodes, ntype, loc, tree, n, known, hkeys, hvals, num_nodes, src, offsets,
-                seg_tree, seg_type, disjoint):  # fmt: skip
+                seg_tree, seg_type, disjoint, mapv, stamp):  # fmt: skip
     """Relabel one hop's sources in output order (``offsets``: per requested segment; segment
     j's picks are in tree ``seg_tree[j]`` (disjoint) and of node type ``seg_type[j]`` (empty:
     one type)): a (tree, node) not seen yet gets the next id of its type (``known``, updated).
+    Through the dense map ``mapv`` of ``start_relabel`` when it is not empty.
 
     Returns (nodes, ntype, loc, tree, n, hkeys, hvals, rows): the grown state and each edge's
     source id within its type."""
     e = src.shape[0]
     typed = seg_type.shape[0] > 0
+    dense = mapv.shape[0] > 0
+    stamp_hi = np.int64(stamp) << 32
     nodes = _grow(nodes, n + e)
     if typed:
         ntype = _grow(ntype, n + e)
         loc = _grow(loc, n + e)
     if disjoint:
         tree = _grow(tree, n + e)
-    hkeys, hvals = _hash_grow(hkeys, hvals, n + e)
+    if not dense:
+        hkeys, hvals = _hash_grow(hkeys, hvals, n + e)
     rows = np.empty(e, np.int64)
     for j in range(offsets.shape[0] - 1):
         tr = seg_tree[j] if disjoint else 0
         t = seg_type[j] if typed else 0
         for p in range(offsets[j], offsets[j + 1]):
             u = src[p]
+            if dense:
+                entry = mapv[u]
+                if (entry & ~_LOW32) == stamp_hi:
+                    rows[p] = entry & _LOW32
+                    continue
+                local = known[t]
+                mapv[u] = stamp_hi | local
+                rows[p] = local
+                nodes[n] = u
+                if typed:
+                    ntype[n] = t
+                    loc[n] = local
+                known[t] += 1
+                n += 1
+                continue
             rows[p], n = hash_relabel(hkeys, hvals, tr * num_nodes + u, u, t, tr, nodes, ntype,
                                       loc, tree, known, n, typed, disjoint)  # fmt: skip
     return nodes, ntype, loc, tree, n, hkeys, hvals, rows

@@ -27,7 +27,13 @@ from gnnsys.distributed.exchange import Exchange, split_by_owner
 from gnnsys.graph import DEFAULT_ETYPE, DEFAULT_NTYPE, EdgeType, Graph, type_layout
 from gnnsys.loaders import _kernels
 from gnnsys.loaders.base import KeyLike, SampledSubgraph, SampleKey, key_int
-from gnnsys.loaders.neighbor import SEMANTICS, fanout_matrix
+from gnnsys.loaders.neighbor import (
+    SEMANTICS,
+    _PicklesWithoutMaps,
+    _RelabelMaps,
+    dense_map,
+    fanout_matrix,
+)
 
 _NO_TREE = np.empty(0, np.int64)
 _DENSE_LOCAL_MAX = 1 << 28  # nodes up to which a part keeps a dense global -> row map
@@ -367,7 +373,7 @@ class DistGraph:
         return rows
 
 
-class DistNeighborSampler:
+class DistNeighborSampler(_PicklesWithoutMaps):
     """``NeighborSampler`` over a ``DistGraph``: the same batches, sampled across machines.
 
     Args mirror ``NeighborSampler`` (directional subgraphs): ``fanouts`` per hop (-1: all; on
@@ -408,6 +414,7 @@ class DistNeighborSampler:
             raise TypeError(f"graph must be a DistGraph, got {type(graph).__name__}")
         check_choice("semantics", semantics, SEMANTICS)
         self.graph = graph
+        self._maps = _RelabelMaps()  # per-thread dense relabel maps, as NeighborSampler's
         # [hops, edge types], as NeighborSampler's (a list applies to every edge type)
         self.fanouts = fanout_matrix(fanouts, graph, allow_empty=True)
         self.replace = bool(replace)
@@ -492,8 +499,9 @@ class DistNeighborSampler:
             tree = np.arange(seeds_np.shape[0], dtype=np.int64)
             if seed_tree is not None:
                 tree = np.ascontiguousarray(seed_tree.numpy(), dtype=np.int64)
+        mapv, stamp = dense_map(self._maps, g.num_nodes, self.disjoint)
         nodes, ntype, loc, trees, known, hkeys, hvals = dk.start_relabel(
-            seeds_np, tree, self.disjoint, g.num_nodes, offsets
+            seeds_np, tree, self.disjoint, g.num_nodes, offsets, mapv, stamp
         )
         hops, k = self.fanouts.shape
         layered = self.semantics == "dgl"
@@ -527,7 +535,7 @@ class DistNeighborSampler:
                                       ekeys, lkeys)  # fmt: skip
             nodes, ntype, loc, trees, n, hkeys, hvals, rows = dk.relabel_hop(
                 nodes, ntype, loc, trees, n, known, hkeys, hvals, g.num_nodes, src, off,
-                seg_tree, etype_src[seg_e] if typed else _NO_TREE, self.disjoint,
+                seg_tree, etype_src[seg_e] if typed else _NO_TREE, self.disjoint, mapv, stamp,
             )  # fmt: skip
             a = 0
             for e in range(k):

@@ -312,6 +312,19 @@ class _RelabelMaps(threading.local):
         self.stamp = 0
 
 
+def dense_map(maps: _RelabelMaps, num_nodes: int, disjoint: bool) -> Tuple[np.ndarray, int]:
+    """The calling thread's dense relabel map over ``num_nodes`` nodes and a fresh batch stamp,
+    or an empty map (the kernels then use a hash table) for disjoint sampling or more than
+    ``DENSE_MAP_MAX_NODES`` nodes."""
+    if disjoint or num_nodes > DENSE_MAP_MAX_NODES:
+        return np.empty(0, np.int64), 1
+    if maps.mapv is None or maps.mapv.shape[0] != num_nodes or maps.stamp >= 0x7FFFFFFF:
+        maps.mapv = np.zeros(num_nodes, np.int64)
+        maps.stamp = 0
+    maps.stamp += 1
+    return maps.mapv, maps.stamp
+
+
 class NeighborSampler(_PicklesWithoutMaps):
     """Sample a fixed number of neighbours per node and hop around a batch of seeds.
 
@@ -653,15 +666,7 @@ class NeighborSampler(_PicklesWithoutMaps):
 
     def _map(self) -> Tuple[np.ndarray, int]:
         """This thread's dense relabel map and a fresh stamp (or an empty map: hash table)."""
-        n = self.graph.num_nodes
-        if self.disjoint or n > DENSE_MAP_MAX_NODES:
-            return np.empty(0, np.int64), 1
-        m = self._maps
-        if m.mapv is None or m.mapv.shape[0] != n or m.stamp >= 0x7FFFFFFF:
-            m.mapv = np.zeros(n, np.int64)
-            m.stamp = 0
-        m.stamp += 1
-        return m.mapv, m.stamp
+        return dense_map(self._maps, self.graph.num_nodes, self.disjoint)
 
 
 def reverse_edge_plan(
