@@ -28,6 +28,8 @@ CONFIGS = [
     {"fanouts": [-1, 2]},
     {"labor": True},
     {"labor": True, "layer_dependency": True},
+    {"hash_map": True},  # relabelled through the hash table, as graphs over 2^26 nodes are
+    {"hash_map": True, "semantics": "dgl"},
 ]
 
 
@@ -46,16 +48,19 @@ def _same_batches(rank, world, port, folder, out):
     from gnnsys.distributed.exchange import Exchange
     from gnnsys.distributed.features import DistTable
     from gnnsys.distributed.graph import DistGraph, DistNeighborSampler
+    from gnnsys.loaders import neighbor
 
     _init(rank, world, port)
     ds = synthetic("tiny")
     ex = Exchange()
     g = DistGraph.open(folder, exchange=ex)
     diffs = []
+    dense_max = neighbor.DENSE_MAP_MAX_NODES
     for cfg in CONFIGS:
         cfg = dict(cfg)
         fanouts = cfg.pop("fanouts", [5, 3])
         labor = cfg.pop("labor", False)
+        neighbor.DENSE_MAP_MAX_NODES = -1 if cfg.pop("hash_map", False) else dense_max
         if labor:
             ref = LaborSampler(ds.graph, fanouts, **cfg)
         else:
