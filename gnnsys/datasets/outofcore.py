@@ -300,9 +300,9 @@ def build_csc_into(
     budget = parse_bytes(memory_budget)
     say = log or (lambda _msg: None)
     t0 = time.perf_counter()
-    _load_kernels(edges, np.int32 if n < 2**31 else np.int64)
-    start_rss = rss_bytes()  # with the kernels loaded: compiled code is resident memory too
     idt = np.dtype(np.int32 if n < 2**31 else np.int64)
+    _load_kernels(edges, idt)
+    start_rss = rss_bytes()  # with the kernels loaded: compiled code is resident memory too
     hot_first = order == "degree"
     # the degrees, and the rank when renaming; between the counting pass and the ranges,
     # renaming also holds for a moment the rank's histogram or the renamed degrees (8 B/node),
