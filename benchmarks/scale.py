@@ -14,9 +14,10 @@ stage runs in a fresh child process, so each stage's peak RSS (``VmHWM``) is its
   loaded, with ids sorted first, and with the kernel's default readahead);
 - ``train``: one GraphSAGE epoch (3 layers, hidden 256, the trainer's own step) over a fixed
   subset of up to ``--train-seeds`` training nodes;
-- with ``--peers dgl,pyg``: DGL's DataLoader + NeighborSampler and PyG's NeighborLoader
-  (torch-sparse) on the same CSC folder (benchmarks/peers/scale_{dgl,pyg}.py in the peer envs),
-  where they fit; where one fails, how (exit status, the last line of its error).
+- with ``--peers dgl,pyg,graphbolt``: DGL's DataLoader + NeighborSampler, PyG's NeighborLoader
+  (torch-sparse) and DGL's GraphBolt pipeline on the same CSC folder
+  (benchmarks/peers/scale_{dgl,pyg,graphbolt}.py in the peer envs), where they fit; where one
+  fails, how (exit status, the last line of its error).
 
 One JSON object per line on stdout (and appended to ``--out``). Usage:
     python benchmarks/scale.py --root /work/data --graphs tiny,mini,papers-mini --peers dgl,pyg
@@ -42,6 +43,7 @@ PEERS = {
     "dgl": Path(os.environ.get("GNNSYS_PEER_DGL", "/tmp/gnnsys-peers/dgl/bin/python")),
     "pyg": Path(os.environ.get("GNNSYS_PEER_PYG", "/tmp/gnnsys-peers/pyg/bin/python")),
 }
+PEERS["graphbolt"] = PEERS["dgl"]  # DGL 2.1's GraphBolt, in the DGL env
 
 
 def proc_status() -> Dict[str, int]:
@@ -322,13 +324,16 @@ def main() -> None:
     p.add_argument("--normal-batches", type=int, default=3,
                    help="gather batches with default readahead (0 for tables beyond RAM: with "
                    "8 MB readahead a fault each row, hours)")  # fmt: skip
-    p.add_argument("--peers", default="", help="peers on the same folders: dgl,pyg")
+    p.add_argument("--peers", default="", help="peers on the same folders: dgl,pyg,graphbolt")
     p.add_argument("--timeout", type=float, default=7200)
     p.add_argument("--out", default=None, help="also append the JSON lines to this file")
     p.add_argument("--child", choices=sorted(STAGES), help=argparse.SUPPRESS)
     p.add_argument("--graph", help=argparse.SUPPRESS)
     p.add_argument("--folder", help=argparse.SUPPRESS)
     args = p.parse_args()
+    unknown = set(filter(None, args.peers.split(","))) - set(PEERS)
+    if unknown:
+        p.error(f"--peers: unknown {sorted(unknown)}; known: {','.join(PEERS)}")
     if args.child:
         print(json.dumps(STAGES[args.child](args)), flush=True)
         return

@@ -2,6 +2,7 @@
 
 import gzip
 import importlib
+import json
 
 import numpy as np
 import pytest
@@ -160,11 +161,11 @@ def test_papers100m_npz_with_unlabelled_nodes(tmp_path):
     labels[::3] = np.nan
     np.savez(folder / "raw" / "node-label.npz", node_label=labels)
     _write_split(folder, "time", parts)
-    ds = ogb("ogbn-papers100M", tmp_path)
+    ds = ogb("ogbn-papers100M", tmp_path, node_order="given")
     assert ds.num_classes == 172 and ds.x.dtype == torch.float16
     expect = np.where(np.arange(N) % 3 == 0, -1, y)
     assert ds.y.tolist() == expect.tolist()
-    directed = ogb("ogbn-papers100M", tmp_path, undirected=False)
+    directed = ogb("ogbn-papers100M", tmp_path, undirected=False, node_order="given")
     assert (directed.graph.to_scipy().tocsr() != _adj(src, dst, counts=True)).nnz == 0
 
 
@@ -307,16 +308,16 @@ def test_csv_missing_file(tmp_path):
         O.read_csv_gz(tmp_path / "nope.csv.gz", integer=True)
 
 
-def _write_papers(tmp_path, save=np.savez, edge_index=None, seed=4):
-    src, dst, x, y, parts = _graph_arrays(seed)
+def _write_papers(tmp_path, save=np.savez, edge_index=None, seed=4, n=N, e=E):
+    src, dst, x, y, parts = _graph_arrays(seed, n, e)
     folder = tmp_path / "ogbn_papers100M"
     (folder / "raw").mkdir(parents=True, exist_ok=True)
     save(
         folder / "raw" / "data.npz",
         edge_index=np.stack([src, dst]) if edge_index is None else edge_index,
         node_feat=x,
-        num_nodes_list=np.array([N]),
-        num_edges_list=np.array([E]),
+        num_nodes_list=np.array([n]),
+        num_edges_list=np.array([e]),
     )
     labels = y.astype(np.float64).reshape(-1, 1)
     labels[1::4] = np.nan
@@ -331,7 +332,9 @@ def test_papers100m_raw_is_streamed_to_a_mapped_csc_folder(tmp_path, save, undir
     from gnnsys.datasets.dataset import graph_from_coo
 
     folder, src, dst, x, labels, parts = _write_papers(tmp_path, save)
-    ds = ogb("ogbn-papers100M", tmp_path, undirected=undirected, memory_budget="2G")
+    ds = ogb(
+        "ogbn-papers100M", tmp_path, undirected=undirected, memory_budget="2G", node_order="given"
+    )
     ref = graph_from_coo(src, dst, N, symmetrise=undirected, dedupe=undirected)
     assert torch.equal(ds.graph.indptr, ref.indptr) and torch.equal(ds.graph.indices, ref.indices)
     assert ds.graph._source is not None  # memory-mapped from the converted folder
@@ -342,7 +345,7 @@ def test_papers100m_raw_is_streamed_to_a_mapped_csc_folder(tmp_path, save, undir
     (out,) = [p for p in (folder / "processed").iterdir() if p.name.startswith("gnnsys_csc")]
     assert ("undirected" if undirected else "directed") in out.name
     stamp = (out / "meta.json").stat().st_mtime_ns
-    again = ogb("ogbn-papers100M", tmp_path, undirected=undirected)  # read, not converted again
+    again = ogb("ogbn-papers100M", tmp_path, undirected=undirected, node_order="given")  # read
     assert (out / "meta.json").stat().st_mtime_ns == stamp
     assert torch.equal(again.graph.indices, ds.graph.indices)
 
@@ -352,7 +355,7 @@ def test_papers100m_fortran_edge_index_and_bad_raw_files(tmp_path):
 
     src, dst = _graph_arrays(4)[:2]
     _write_papers(tmp_path, edge_index=np.asfortranarray(np.stack([src, dst])))
-    ds = ogb("ogbn-papers100M", tmp_path)
+    ds = ogb("ogbn-papers100M", tmp_path, node_order="given")
     ref = graph_from_coo(src, dst, N, symmetrise=True, dedupe=True)
     assert torch.equal(ds.graph.indices, ref.indices)
     bad = tmp_path / "b"
@@ -365,3 +368,144 @@ def test_papers100m_fortran_edge_index_and_bad_raw_files(tmp_path):
     with pytest.raises(ValueError, match="node-label.npz is not a readable npz"):
         ogb("ogbn-papers100M", junk)
     assert not any(p.name.startswith("gnnsys_csc") for p in (folder / "processed").iterdir())
+
+
+# ---------------------------------------------------------------------- papers100M hot-first
+def _edges(folder, to_orig=None):
+    # The folder's (src, dst) pairs, sorted; ids mapped to OGB's when to_orig is given.
+    indptr, indices = np.load(folder / "indptr.npy"), np.load(folder / "indices.npy")
+    dst = np.repeat(np.arange(indptr.size - 1), np.diff(indptr))
+    src = indices.astype(np.int64)
+    if to_orig is not None:
+        src, dst = to_orig[src], to_orig[dst]
+    return np.unique(np.stack([src, dst], 1), axis=0, return_counts=True)
+
+
+@pytest.mark.parametrize("save", [np.savez, np.savez_compressed])
+@pytest.mark.parametrize("undirected", [True, False])
+def test_papers100m_degree_order_is_the_given_folder_renamed(
+    tmp_path, save, undirected, monkeypatch
+):
+    from gnnsys.datasets import load_folder
+    from gnnsys.datasets import ogb_stream as S
+
+    n = 200
+    folder, src, dst = _write_papers(tmp_path, save, seed=5, n=n, e=500)[:3]
+    given = S.papers100m_to_folder(
+        folder, tmp_path / "given", undirected=undirected, split="time", node_order="given"
+    )
+    monkeypatch.setattr(S, "_permute_room", lambda budget: 700)  # many ranges and windows
+    deg = S.papers100m_to_folder(folder, tmp_path / "deg", undirected=undirected, split="time")
+    meta = json.loads((deg / "meta.json").read_text())
+    assert meta["node_order"] == "degree" and meta["permute"]["ranges"] > 5
+    assert meta["permute"]["reads"] > meta["permute"]["ranges"]  # several windows a range
+    assert json.loads((given / "meta.json").read_text())["node_order"] == "given"
+    assert not (given / "orig_ids.npy").exists()
+    assert sorted(p.name for p in deg.iterdir()) == sorted(
+        [p.name for p in given.iterdir()] + ["orig_ids.npy"]
+    )  # the temporary tables are gone
+    orig = np.load(deg / "orig_ids.npy").astype(np.int64)
+    assert np.array_equal(np.sort(orig), np.arange(n)) and not np.array_equal(orig, np.arange(n))
+    rank = np.empty(n, dtype=np.int64)
+    rank[orig] = np.arange(n)
+    x_given, x_deg = np.load(given / "x.npy"), np.load(deg / "x.npy")
+    assert x_deg.dtype == np.float16 and np.array_equal(x_deg, x_given[orig])
+    assert np.array_equal(np.load(deg / "y.npy"), np.load(given / "y.npy")[orig])
+    for part in ("train_idx", "val_idx", "test_idx"):
+        ids_given, ids_deg = np.load(given / f"{part}.npy"), np.load(deg / f"{part}.npy")
+        assert ids_deg.dtype == np.int64 and np.array_equal(orig[ids_deg], ids_given)
+        assert np.array_equal(ids_deg, rank[ids_given])  # OGB's order kept
+    for a, b in zip(_edges(given), _edges(deg, orig)):
+        assert np.array_equal(a, b)
+    # hot-first: by edge count in the raw edge list (in + out when symmetrising), busiest first
+    count = np.bincount(dst, minlength=n) + (np.bincount(src, minlength=n) if undirected else 0)
+    assert np.all(np.diff(count[orig]) <= 0)
+    ds = load_folder(deg)
+    assert ds.meta["node_order"] == "degree" and ds.num_nodes == n
+    assert torch.equal(ds.x, torch.from_numpy(x_given[orig]))
+
+
+@pytest.mark.parametrize("budget", [56, 200, 1000, 1 << 20])
+@pytest.mark.parametrize("tail", [(), (3,), (2, 5)])
+def test_take_rows_is_an_out_of_core_fancy_index(tmp_path, budget, tail):
+    from gnnsys.datasets.ogb_stream import take_rows
+
+    rng = np.random.default_rng(0)
+    src = rng.standard_normal((97, *tail)).astype(np.float32)
+    order = np.concatenate([rng.permutation(97), rng.integers(0, 97, 20)]).astype(np.int32)
+    np.save(tmp_path / "src.npy", src)
+    np.save(tmp_path / "order.npy", order)
+    row = 4 * int(np.prod(tail, dtype=np.int64))
+    if budget < 8 + 2 * 4 + row + 2 * row + 8:
+        with pytest.raises(ValueError, match="too small to take rows"):
+            take_rows(tmp_path / "src.npy", tmp_path / "order.npy", tmp_path / "o.npy",
+                      memory_budget=budget)  # fmt: skip
+        return
+    plan = take_rows(
+        tmp_path / "src.npy", tmp_path / "order.npy", tmp_path / "o.npy", memory_budget=budget
+    )
+    assert np.array_equal(np.load(tmp_path / "o.npy"), src[order])
+    k, w = plan["range_rows"], plan["window_rows"]
+    assert k * (8 + 2 * 4 + row) + w * (2 * row + 8) <= budget  # the stated peak
+    assert plan["ranges"] == -(-order.size // k) and (budget > 1000 or plan["ranges"] > 1)
+
+
+def test_take_rows_and_renamed_ids_errors(tmp_path):
+    from gnnsys.datasets.ogb_stream import renamed_ids, take_rows
+
+    np.save(tmp_path / "src.npy", np.zeros((5, 2), dtype=np.float16))
+    np.save(tmp_path / "bad.npy", np.array([0, 5, 1]))
+    with pytest.raises(ValueError, match="row id 5, out of range for 5 rows"):
+        take_rows(tmp_path / "src.npy", tmp_path / "bad.npy", tmp_path / "o.npy",
+                  memory_budget="1M")  # fmt: skip
+    np.save(tmp_path / "perm.npy", np.array([3, 0, 4, 1, 2]))
+    got = renamed_ids(tmp_path / "perm.npy", [np.array([0, 4, 0]), np.array([], dtype=np.int64)],
+                      memory_budget=40)  # fmt: skip
+    assert got[0].tolist() == [1, 2, 1] and got[1].size == 0
+    with pytest.raises(ValueError, match="does not hold node id 7"):
+        renamed_ids(tmp_path / "perm.npy", [np.array([7])], memory_budget="1M")
+
+
+def test_papers100m_node_order_argument_and_cache(tmp_path):
+    from gnnsys.datasets.ogb_stream import papers100m_to_folder
+
+    folder = _write_papers(tmp_path)[0]
+    with pytest.raises(ValueError, match=r"node_order must be one of \('given', 'degree'\)"):
+        papers100m_to_folder(folder, tmp_path / "o", undirected=True, split="time",
+                             node_order="hot")  # fmt: skip
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(ValueError, match=r"node_order must be one of \('given', 'degree'\)"):
+        ogb("ogbn-papers100M", tmp_path, node_order="random")
+    arxiv = tmp_path / "a"
+    _write_raw_csv(arxiv, "ogbn-arxiv", "time")
+    with pytest.raises(ValueError, match="node_order='degree' is for ogbn-papers100M's raw"):
+        ogb("ogbn-arxiv", arxiv, node_order="degree")
+    assert ogb("ogbn-arxiv", arxiv, node_order="given").num_nodes == N
+
+    hot = ogb("ogbn-papers100M", tmp_path)  # the default: hot-first
+    assert hot.meta["node_order"] == "degree"
+    given = ogb("ogbn-papers100M", tmp_path, node_order="given")  # not the cached hot folder
+    assert given.meta["node_order"] == "given"
+    orig = torch.from_numpy(
+        np.load(folder / "processed" / _cached(folder, "degree") / "orig_ids.npy")
+    )
+    assert torch.equal(hot.x, given.x[orig.long()]) and not torch.equal(hot.x, given.x)
+    # a folder whose meta says another order is converted again, not reused
+    out = folder / "processed" / _cached(folder, "given")
+    meta = json.loads((out / "meta.json").read_text())
+    (out / "meta.json").write_text(json.dumps({**meta, "node_order": "degree"}))
+    again = ogb("ogbn-papers100M", tmp_path, node_order="given")
+    assert json.loads((out / "meta.json").read_text())["node_order"] == "given"
+    assert torch.equal(again.x, given.x) and torch.equal(again.train_idx, given.train_idx)
+    stamp = (out / "meta.json").stat().st_mtime_ns
+    ogb("ogbn-papers100M", tmp_path, node_order="given")  # now reused
+    assert (out / "meta.json").stat().st_mtime_ns == stamp
+
+
+def _cached(folder, order):
+    (name,) = [
+        p.name
+        for p in (folder / "processed").iterdir()
+        if p.name.startswith(f"gnnsys_csc_undirected_{order}_")
+    ]
+    return name

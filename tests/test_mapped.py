@@ -84,3 +84,57 @@ def _sum_sliced(n):
 
     _mapped.run_sliced(fill, n)
     return int(out.sum())
+
+
+def _mapped_file(tmp_path, name, rows=4096, cols=256):
+    table = np.arange(rows * cols, dtype=np.float32).reshape(rows, cols)
+    np.save(tmp_path / name, table)
+    return table, np.load(tmp_path / name, mmap_mode="c")
+
+
+def test_trim_resident_unmaps_clean_pages_and_keeps_the_rows(tmp_path, monkeypatch):
+    table, mapped = _mapped_file(tmp_path, "x.npy")  # 4 MB
+    monkeypatch.setattr(_mapped, "_ranges", [])
+    monkeypatch.setattr(_mapped, "_trimmed_at", 0)
+    ptr = mapped.__array_interface__["data"][0]
+    _mapped.mark_random(ptr, mapped.nbytes)
+    assert float(np.asarray(mapped).sum()) == float(table.sum())  # every page touched
+    before = _mapped.rss_file_bytes()
+    assert _mapped.trim_resident(limit=0) == 0  # 0: no limit
+    assert _mapped.trim_resident(limit=1 << 60) == 0  # under the limit
+    dropped = _mapped.trim_resident(limit=1)
+    assert dropped >= mapped.nbytes - 2 * 4096  # the whole map but its partial end pages
+    assert before - _mapped.rss_file_bytes() >= mapped.nbytes // 2
+    assert np.array_equal(mapped, table)  # read back from the page cache, unchanged
+    ids = np.random.default_rng(0).integers(0, table.shape[0], 3000)
+    out = gather_cpu.gather_rows(mapped, ids, np.empty((ids.size, table.shape[1]), np.float32))
+    assert np.array_equal(out, table[ids])  # the gather trims too, same rows
+
+
+def test_trim_resident_never_drops_written_pages_or_anonymous_memory(tmp_path, monkeypatch):
+    table, mapped = _mapped_file(tmp_path, "x.npy")
+    mapped[7, 3] = -1.0  # a copy-on-write page: the area now holds the process's own data
+    anon = np.ones(1 << 20, dtype=np.float32)  # ordinary memory at a registered address
+    monkeypatch.setattr(_mapped, "_ranges", [])
+    monkeypatch.setattr(_mapped, "_trimmed_at", 0)
+    for a in (mapped, anon):
+        _mapped.mark_random(a.__array_interface__["data"][0], a.nbytes)
+    assert _mapped.clean_file_areas(list(_mapped._ranges)) == []
+    assert _mapped.trim_resident(limit=1) == 0
+    assert mapped[7, 3] == -1.0 and mapped[7, 4] == table[7, 4] and (anon == 1).all()
+    _, clean = _mapped_file(tmp_path, "y.npy")
+    lo = clean.__array_interface__["data"][0]
+    areas = _mapped.clean_file_areas([(lo, lo + clean.nbytes)])
+    assert len(areas) == 1 and areas[0][0] >= lo and areas[0][1] <= lo + clean.nbytes
+
+
+def test_resident_limit_from_the_environment(monkeypatch):
+    monkeypatch.setenv("GNNSYS_MAPPED_RSS_LIMIT", "12G")
+    assert _mapped._resident_limit() == 12 << 30
+    monkeypatch.setenv("GNNSYS_MAPPED_RSS_LIMIT", "0")
+    assert _mapped._resident_limit() == 0
+    monkeypatch.setenv("GNNSYS_MAPPED_RSS_LIMIT", "auto")
+    assert _mapped._resident_limit() == _mapped._mem_total_bytes() // 2 > 0
+    monkeypatch.setenv("GNNSYS_MAPPED_RSS_LIMIT", "lots")
+    with pytest.raises(ValueError, match="GNNSYS_MAPPED_RSS_LIMIT must be a size"):
+        _mapped._resident_limit()

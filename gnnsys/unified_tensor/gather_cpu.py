@@ -166,6 +166,7 @@ def _run(src: np.ndarray, ids: np.ndarray, lut: np.ndarray, out: np.ndarray, par
             _rows_serial(src, ids[lo:hi], lut, out[lo:hi])
 
         _mapped.run_sliced(part, ids.shape[0])
+        _mapped.trim_resident()
     else:
         (_rows_parallel if parallel else _rows_serial)(src, ids, lut, out)
 
