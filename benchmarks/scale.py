@@ -113,6 +113,7 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
     import numpy as np
     import torch
 
+    from gnnsys import _mapped
     from gnnsys.datasets import load_folder
     from gnnsys.datasets.outofcore import parse_bytes
     from gnnsys.features import FeatureStore
@@ -203,6 +204,7 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
             if g
         },  # fmt: skip
         "feature_table_bytes": int(ds.x.numel() * ds.x.element_size()),
+        "mapped_rss_limit_bytes": _mapped.RESIDENT_LIMIT,
         **{k.lower() + "_bytes": v for k, v in proc_status().items()},
     }
 

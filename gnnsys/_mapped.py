@@ -17,8 +17,8 @@ those pages are page cache the kernel may reclaim at any time: a papers100M-size
 24 GB resident on a 24 GiB machine, 1.5 GB of it the process's own. ``trim_resident`` bounds
 it: when the process's file-backed resident memory (``RssFile``) is over ``RESIDENT_LIMIT``
 (default half of the machine's memory; ``GNNSYS_MAPPED_RSS_LIMIT``, a size such as ``12G``,
-``0`` for no limit), the registered maps' pages are unmapped from the process
-(``MADV_DONTNEED``). They stay in the page cache: touching one again is a minor fault, not a
+``0`` for no limit), the registered maps' pages beyond their leading bytes are unmapped from
+the process (``MADV_DONTNEED``). They stay in the page cache: touching one again is a minor fault, not a
 disk read. Only clean file pages are dropped: a map area holding pages the process wrote
 (copy-on-write copies, ``Anonymous`` in ``/proc/self/smaps``) or not backed by a file (a
 stale range reused by other memory) is left alone, so no data is ever discarded.
@@ -107,11 +107,14 @@ _trimmed_at = 0  # RssFile right after the last trim
 
 
 def trim_resident(limit: Optional[int] = None) -> int:
-    """Unmap the registered maps' clean pages from this process (``MADV_DONTNEED``; the page
-    cache keeps them) when its ``RssFile`` is over ``limit`` (default ``RESIDENT_LIMIT``; 0:
-    never) and has grown by a quarter of it since the last trim (so that file memory this
-    module does not own, such as a graph's mapped CSC, cannot make every call trim). Returns
-    the bytes of map areas unmapped. Called after each gather from a registered map."""
+    """Unmap registered maps' clean pages from this process (``MADV_DONTNEED``; the page cache
+    keeps them) when its ``RssFile`` is over ``limit`` (default ``RESIDENT_LIMIT``; 0: never)
+    and has grown by a quarter of it since the last trim (so that file memory this module does
+    not own, such as a graph's mapped CSC, cannot make every call trim). Each map's leading
+    bytes stay mapped, as many as fit in three quarters of the limit beside the file memory the
+    process holds otherwise: in a hot-first table those are the rows read most, whose pages
+    would otherwise be faulted back in by the next batches. Returns the bytes unmapped (of
+    address range). Called after each gather from a registered map."""
     global _trimmed_at
     limit = RESIDENT_LIMIT if limit is None else limit
     if limit <= 0 or not _ranges:
@@ -124,25 +127,35 @@ def trim_resident(limit: Optional[int] = None) -> int:
 
     with _lock:
         ranges = list(_ranges)
+    areas = clean_file_areas(ranges)
+    other = rss - sum(resident for _, _, resident in areas)
+    keep = max(0, limit - limit // 4 - other)
     libc = ctypes.CDLL(None, use_errno=True)
     done = 0
-    for lo, hi in clean_file_areas(ranges):
-        if libc.madvise(ctypes.c_void_p(lo), ctypes.c_size_t(hi - lo), mmap.MADV_DONTNEED) == 0:
-            done += hi - lo
+    for lo, hi, resident in areas:  # in the order the maps were registered
+        if resident == 0:  # nothing mapped (e.g. a second map of a file, not read from)
+            continue
+        cut = min(hi, lo + keep - keep % mmap.PAGESIZE)
+        keep -= cut - lo
+        if cut < hi and libc.madvise(
+            ctypes.c_void_p(cut), ctypes.c_size_t(hi - cut), mmap.MADV_DONTNEED
+        ) == 0:  # fmt: skip
+            done += hi - cut
     _trimmed_at = rss_file_bytes()
     return done
 
 
-def clean_file_areas(ranges: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
+def clean_file_areas(ranges: List[Tuple[int, int]]) -> List[Tuple[int, int, int]]:
     """The parts of ``ranges`` (address intervals) that lie in file-backed map areas holding
     no page this process wrote (``/proc/self/smaps``: a file path and ``Anonymous: 0 kB``),
-    page-aligned: the areas ``MADV_DONTNEED`` can drop without losing data."""
+    page-aligned, each with its area's resident bytes (``Rss``): the areas ``MADV_DONTNEED``
+    can drop without losing data."""
     import mmap
 
-    areas: List[Tuple[int, int]] = []
+    areas: List[Tuple[int, int, int]] = []
     try:
         with open("/proc/self/smaps") as f:
-            lo = hi = -1
+            lo = hi = resident = -1
             is_file = False
             for line in f:
                 head = line.split(None, 5)
@@ -150,20 +163,22 @@ def clean_file_areas(ranges: List[Tuple[int, int]]) -> List[Tuple[int, int]]:
                     a, b = head[0].split("-")
                     lo, hi = int(a, 16), int(b, 16)
                     is_file = len(head) == 6 and head[5].startswith("/") and head[4] != "0"
+                elif head[0] == "Rss:":
+                    resident = int(head[1]) * 1024
                 elif head[0] == "Anonymous:" and is_file and int(head[1]) == 0:
-                    areas.append((lo, hi))
+                    areas.append((lo, hi, resident))
     except (OSError, ValueError, IndexError):
         return []
     page = mmap.PAGESIZE
     out = []
     for r_lo, r_hi in ranges:
-        for a_lo, a_hi in areas:
+        for a_lo, a_hi, a_rss in areas:
             lo = max(r_lo, a_lo)
             lo += -lo % page
             hi = min(r_hi, a_hi)
             hi -= hi % page
             if lo < hi:
-                out.append((lo, hi))
+                out.append((lo, hi, a_rss))
     return out
 
 

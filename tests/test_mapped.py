@@ -126,6 +126,28 @@ def test_trim_resident_never_drops_written_pages_or_anonymous_memory(tmp_path, m
     lo = clean.__array_interface__["data"][0]
     areas = _mapped.clean_file_areas([(lo, lo + clean.nbytes)])
     assert len(areas) == 1 and areas[0][0] >= lo and areas[0][1] <= lo + clean.nbytes
+    assert areas[0][2] >= 0  # the area's resident bytes
+
+
+def test_trim_resident_keeps_the_leading_bytes_that_fit(tmp_path, monkeypatch):
+    table, mapped = _mapped_file(tmp_path, "x.npy", rows=8192)  # 8 MB
+    idle = np.load(tmp_path / "x.npy", mmap_mode="r")  # a second map of it, never read
+    monkeypatch.setattr(_mapped, "_ranges", [])
+    monkeypatch.setattr(_mapped, "_trimmed_at", 0)
+    for a in (idle, mapped):  # registered first, it must not take the room to keep
+        _mapped.mark_random(a.__array_interface__["data"][0], a.nbytes)
+    np.asarray(mapped).sum()  # all resident
+    (_, _, none), (a_lo, a_hi, mine) = _mapped.clean_file_areas(list(_mapped._ranges))
+    assert none == 0
+    # as if the process held 1 MB of other file memory (it holds its libraries' too)
+    monkeypatch.setattr(_mapped, "rss_file_bytes", lambda: mine + (1 << 20))
+    limit = (4 << 20) * 4 // 3  # three quarters: 3 MB of the map beside the other 1 MB
+    dropped = _mapped.trim_resident(limit=limit)
+    kept = (a_hi - a_lo) - dropped
+    assert 2 << 20 <= kept <= 4 << 20, kept
+    resident = _mapped.clean_file_areas(list(_mapped._ranges))[1][2]
+    assert resident <= kept + (1 << 20)  # the tail is gone, the head stays
+    assert np.array_equal(mapped, table)
 
 
 def test_resident_limit_from_the_environment(monkeypatch):
