@@ -158,7 +158,8 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
     # (ascending file offsets) and the rows put back in order, interleaved; then a few batches
     # with the kernel's default readahead (MADV_NORMAL), last, as it floods the page cache.
     bs = args.batch_size
-    plan = ["plain", "sorted"] * args.batches + ["madv_normal"] * args.normal_batches
+    gathers = args.batches if args.gather_batches < 0 else args.gather_batches
+    plan = ["plain", "sorted"] * gathers + ["madv_normal"] * args.normal_batches
     other = _seeds(ds, len(plan) * bs, seed=args.seed + 1, cycle=True)
     gather: Dict[str, Dict[str, float]] = {how: {} for how in ("plain", "sorted", "madv_normal")}
     for i, how in enumerate(plan):
@@ -281,7 +282,8 @@ def run_child(stage: str, args: argparse.Namespace, graph: str, folder: Path) ->
            "--folder", str(folder), "--budget", args.budget, "--fanout", args.fanout,
            "--batch-size", str(args.batch_size), "--batches", str(args.batches),
            "--warmup", str(args.warmup), "--seed", str(args.seed), "--train-seeds", str(args.train_seeds), "--cache", args.cache,
-           "--normal-batches", str(args.normal_batches)]  # fmt: skip
+           "--normal-batches", str(args.normal_batches),
+           "--gather-batches", str(args.gather_batches)]  # fmt: skip
     return _run(cmd, args.timeout)
 
 
@@ -323,6 +325,12 @@ def main() -> None:
     p.add_argument("--train-seeds", type=int, default=100_000)
     p.add_argument("--stages", default="gen,load,train")
     p.add_argument("--cache", default="0", help="RAM for the hottest feature rows, e.g. 6G")
+    p.add_argument(
+        "--gather-batches",
+        type=int,
+        default=-1,
+        help="load stage: node sets gathered alone, plain and sorted (-1: --batches)",
+    )
     p.add_argument("--normal-batches", type=int, default=3,
                    help="gather batches with default readahead (0 for tables beyond RAM: with "
                    "8 MB readahead a fault each row, hours)")  # fmt: skip

@@ -156,7 +156,7 @@ def test_resident_limit_from_the_environment(monkeypatch):
     monkeypatch.setenv("GNNSYS_MAPPED_RSS_LIMIT", "0")
     assert _mapped._resident_limit() == 0
     monkeypatch.setenv("GNNSYS_MAPPED_RSS_LIMIT", "auto")
-    assert _mapped._resident_limit() == _mapped._mem_total_bytes() // 2 > 0
+    assert _mapped._resident_limit() == _mapped._mem_total_bytes() * 3 // 4 > 0
     monkeypatch.setenv("GNNSYS_MAPPED_RSS_LIMIT", "lots")
     with pytest.raises(ValueError, match="GNNSYS_MAPPED_RSS_LIMIT must be a size"):
         _mapped._resident_limit()
