@@ -155,6 +155,8 @@ def test_resident_limit_from_the_environment(monkeypatch):
     assert _mapped._resident_limit() == 12 << 30
     monkeypatch.setenv("GNNSYS_MAPPED_RSS_LIMIT", "0")
     assert _mapped._resident_limit() == 0
+    monkeypatch.delenv("GNNSYS_MAPPED_RSS_LIMIT")
+    assert _mapped._resident_limit() == 0  # off unless asked for
     monkeypatch.setenv("GNNSYS_MAPPED_RSS_LIMIT", "auto")
     assert _mapped._resident_limit() == _mapped._mem_total_bytes() * 3 // 4 > 0
     monkeypatch.setenv("GNNSYS_MAPPED_RSS_LIMIT", "lots")
