@@ -206,6 +206,7 @@ def stage_load(args: argparse.Namespace) -> Dict[str, Any]:
         },  # fmt: skip
         "feature_table_bytes": int(ds.x.numel() * ds.x.element_size()),
         "mapped_rss_limit_bytes": _mapped.RESIDENT_LIMIT,
+        "io_threads": _mapped.IO_THREADS,
         **{k.lower() + "_bytes": v for k, v in proc_status().items()},
     }
 
