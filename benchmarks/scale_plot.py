@@ -5,6 +5,7 @@ order).
 Usage:
     python benchmarks/scale_plot.py benchmarks/results/cpu-2core-vm_scale.jsonl \
         benchmarks/results/cpu-2core-vm_scale_hotfirst.jsonl \
+        benchmarks/results/cpu-2core-vm_scale_s13.jsonl \
         --out benchmarks/results/cpu-2core-vm_scale.png
 """
 
@@ -62,7 +63,7 @@ def main() -> None:
                        if rows.get((g, st, "gnnsys"), {}).get("ok")]  # fmt: skip
                 if pts:
                     ax.plot(*zip(*pts), "o-", label=f"gnnsys {label}")
-            for peer in ("dgl", "pyg"):
+            for peer in ("dgl", "pyg", "graphbolt"):
                 pts = [(edges[g], rows[(g, "load", peer)]["vmhwm_bytes"] / 2**30) for g in order
                        if rows.get((g, "load", peer), {}).get("ok")]  # fmt: skip
                 if pts:
@@ -70,7 +71,7 @@ def main() -> None:
             ax.axhline(24, color="grey", lw=0.8, ls=":")
             ax.legend(fontsize=8)
             continue
-        for system in ("gnnsys", "dgl", "pyg"):
+        for system in ("gnnsys", "dgl", "pyg", "graphbolt"):
             pts = [(edges[g], get(rows[(g, stage, system)])) for g in order
                    if rows.get((g, stage, system), {}).get("ok")]  # fmt: skip
             if pts:
