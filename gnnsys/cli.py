@@ -272,6 +272,14 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--root", default=None, help="folder holding the OGB dataset, ogbn-* only (default: none)"
     )
     p.add_argument(
+        "--ogb-node-order",
+        choices=("degree", "given"),
+        default=None,
+        help="ogbn-papers100M from its raw files: number the converted nodes hot-first, most "
+        "edges first (degree: much faster loading from a table bigger than RAM), or keep OGB's "
+        "ids (given); each order is converted once and cached (default: none, i.e. degree)",
+    )
+    p.add_argument(
         "--model",
         default="sage",
         choices=MODELS,
@@ -521,6 +529,8 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
         if args.dataset is None:
             args.dataset = DEFAULT_DATASET
         _check_dataset_files(args, parser)
+    if args.ogb_node_order is not None and args.dataset != "ogbn-papers100M":
+        parser.error(f"--ogb-node-order is for --dataset ogbn-papers100M, not {args.dataset}")
     if args.dataset in HETERO_DATASETS:
         _check_hetero_args(args, parser)
     if args.eval == "sampled" and (args.mode not in ("minibatch", "ddp", "dist")

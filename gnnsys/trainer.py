@@ -72,7 +72,8 @@ def load_dataset(args: argparse.Namespace) -> Union[Dataset, HeteroDataset]:
             return datasets.load_folder(spec.split(":", 1)[1], split_seed=args.seed)
         if spec.startswith("pyg:"):
             return load_pyg_file(spec.split(":", 1)[1], split_seed=args.seed)
-        return datasets.ogb(spec, args.root)
+        order = getattr(args, "ogb_node_order", None)  # train's flag; other commands: default
+        return datasets.ogb(spec, args.root, node_order=order)
     except (OSError, ValueError, TypeError, IndexError, KeyError) as err:
         raise TrainError(f"--dataset {spec}: {err}") from None
 

@@ -111,6 +111,8 @@ def test_info_and_help_import_neither_torch_pyg_triton_nor_numba():
         (["--dataset", "ogbn-arxiv"], "needs --root"),
         (["--dataset", "ogbn-arxiv", "--root", "/nonexistent/x"], "is not a folder"),
         (["--root", "/tmp"], "only used with ogbn-"),
+        (["--ogb-node-order", "degree"], "--ogb-node-order is for --dataset ogbn-papers100M"),
+        (["--ogb-node-order", "hot"], "invalid choice"),
         (["--nproc", "2"], "need --mode ddp"),
         (["--features", "gpu"], "--features gpu needs --device cuda"),
         (["--model", "mlp"], "invalid choice"),
@@ -174,6 +176,7 @@ _WORDED = {
     "--max-batches": "none, the whole epoch",
     "--net-gbps": "none, the real network",
     "--part-dir": "none",
+    "--ogb-node-order": "none, i.e. degree",
 }
 
 
@@ -203,7 +206,7 @@ def test_help_states_the_defaults_the_run_uses():
         else:
             assert stated == str(value), (flag, stated, value)
         checked.append(flag)
-    assert len(checked) == 38, checked
+    assert len(checked) == 39, checked
     assert args.fanout == [10, 5] and args.layers == 2 and hybrid.pipe_stages == 2
     # and the text users read says the same
     out = subprocess.run([sys.executable, "-m", "gnnsys.cli", "train", "--help"],

@@ -509,3 +509,17 @@ def _cached(folder, order):
         if p.name.startswith(f"gnnsys_csc_undirected_{order}_")
     ]
     return name
+
+
+def test_train_ogb_node_order_flag_reaches_the_conversion(tmp_path):
+    from gnnsys.cli import build_parser, validate_train_args
+    from gnnsys.trainer import load_dataset
+
+    _write_papers(tmp_path)
+    parser = build_parser()
+    for flag, want in ((["--ogb-node-order", "given"], "given"), ([], "degree")):
+        args = parser.parse_args(
+            ["train", "--dataset", "ogbn-papers100M", "--root", str(tmp_path), *flag]
+        )
+        validate_train_args(args, parser)
+        assert load_dataset(args).meta["node_order"] == want
