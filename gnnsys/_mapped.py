@@ -73,11 +73,11 @@ def _resident_limit() -> int:
 
 
 def _mem_total_bytes() -> int:
-    return _proc_kb("/proc/meminfo", "MemTotal:")
+    return proc_bytes("/proc/meminfo", "MemTotal:")
 
 
-def _proc_kb(path: str, key: str) -> int:
-    """The ``key`` line's value of a /proc file in bytes (0 where unavailable)."""
+def proc_bytes(path: str, key: str) -> int:
+    """The ``key`` line's value (in kB) of a /proc file, in bytes (0 where unavailable)."""
     try:
         with open(path) as f:
             for line in f:
@@ -106,7 +106,7 @@ def mark_random(ptr: int, nbytes: int) -> None:
 
 def rss_file_bytes() -> int:
     """This process's resident file-backed memory (``RssFile``), in bytes."""
-    return _proc_kb("/proc/self/status", "RssFile:")
+    return proc_bytes("/proc/self/status", "RssFile:")
 
 
 _trimmed_at = 0  # RssFile right after the last trim
@@ -128,7 +128,6 @@ def trim_resident(limit: Optional[int] = None) -> int:
     rss = rss_file_bytes()
     if rss <= limit or rss - _trimmed_at < limit // 4:
         return 0
-    import ctypes
     import mmap
 
     with _lock:
@@ -136,19 +135,25 @@ def trim_resident(limit: Optional[int] = None) -> int:
     areas = clean_file_areas(ranges)
     other = rss - sum(resident for _, _, resident in areas)
     keep = max(0, limit - limit // 4 - other)
-    libc = ctypes.CDLL(None, use_errno=True)
     done = 0
     for lo, hi, resident in areas:  # in the order the maps were registered
         if resident == 0:  # nothing mapped (e.g. a second map of a file, not read from)
             continue
         cut = min(hi, lo + keep - keep % mmap.PAGESIZE)
         keep -= cut - lo
-        if cut < hi and libc.madvise(
-            ctypes.c_void_p(cut), ctypes.c_size_t(hi - cut), mmap.MADV_DONTNEED
-        ) == 0:  # fmt: skip
+        if cut < hi and madvise_range(cut, hi - cut, mmap.MADV_DONTNEED):
             done += hi - cut
     _trimmed_at = rss_file_bytes()
     return done
+
+
+def madvise_range(addr: int, length: int, flag: int) -> bool:
+    """``madvise(addr, length, flag)`` (``flag`` an ``mmap.MADV_*`` value; ``addr`` page
+    aligned); whether the kernel accepted it."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    return libc.madvise(ctypes.c_void_p(addr), ctypes.c_size_t(length), flag) == 0
 
 
 def clean_file_areas(ranges: List[Tuple[int, int]]) -> List[Tuple[int, int, int]]:

@@ -254,7 +254,6 @@ def madvise(a: Any, advice: str, *, nbytes: Optional[int] = None) -> bool:
     readahead window per call (measured here: one call over 1 GiB of a cold file read 8 MiB,
     this disk's read_ahead_kb; 1024 calls of 1 MiB read all of it, in 0.13-0.2 s of calls, the
     reads themselves going on in the background)."""
-    import ctypes
     import mmap as _mmap
 
     if isinstance(a, torch.Tensor):
@@ -263,12 +262,11 @@ def madvise(a: Any, advice: str, *, nbytes: Optional[int] = None) -> bool:
         ptr, size = a.__array_interface__["data"][0], a.nbytes
     nbytes = size if nbytes is None else min(int(nbytes), size)
     start = ptr - ptr % _mmap.PAGESIZE
-    libc = ctypes.CDLL(None, use_errno=True)
     flag = getattr(_mmap, advice)
-    for lo, length in advice_ranges(start, ptr + nbytes, advice):
-        if libc.madvise(ctypes.c_void_p(lo), ctypes.c_size_t(length), flag) != 0:
-            return False
-    return True
+    return all(
+        _mapped.madvise_range(lo, length, flag)
+        for lo, length in advice_ranges(start, ptr + nbytes, advice)
+    )
 
 
 _WILLNEED_CHUNK = 1 << 20  # bytes per MADV_WILLNEED call (see madvise); a multiple of pages
@@ -285,14 +283,7 @@ def advice_ranges(start: int, end: int, advice: str) -> List[Tuple[int, int]]:
 
 def _available_bytes() -> int:
     """MemAvailable from /proc/meminfo (0 when unknown: every map is then advised random)."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+    return _mapped.proc_bytes("/proc/meminfo", "MemAvailable:")
 
 
 def as_tensor(a: np.ndarray) -> torch.Tensor:
