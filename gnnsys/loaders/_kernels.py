@@ -43,6 +43,7 @@ _FLOYD_SCAN = 32
 
 _AHEAD = 48  # prefetch distance (elements) in the latency-bound loops (16: 6% slower on rmat20)
 _PROBE_AHEAD = 8  # destinations ahead whose binary-search probes pass 1 prefetches
+_RUN = 4096  # edges per parallel work item of the source-id pass
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -986,6 +987,14 @@ def sample_hops(
         seg_prob = [np.empty(0, np.float64)] * nseg
         seg_wt = [np.empty(0, np.float64)] * nseg
     dst_start = np.zeros(nseg, np.int64)
+    # The outputs (assembled edge-type major, then hop). The last hop, whose segments' final
+    # places are known once its counts are, writes straight into them (below); the earlier
+    # hops' segments are copied in at the end.
+    edge_ptr = np.zeros(nseg + 1, np.int64)
+    edge_index = np.empty((2, 0), np.int64)
+    eid_out = np.empty(0, np.int64)
+    eprob_out = np.empty(0, np.float64)
+    ewt_out = np.empty(0, np.float64)
     zero = np.int64(0)  # not the literal 0: callees would compile once more for Literal[int](0)
     prev_lo = zero
     prev_known = np.zeros(num_types, np.int64)
@@ -1128,11 +1137,38 @@ def sample_hops(
                 counts[j] = e_h
                 e_h += c
             counts[base[e + 1] - 1] = e_h
-        pos = np.empty(e_h, np.int64)
-        eid = np.empty(e_h, np.int64)
-        keys = np.empty(e_h if (weighted and not replace) else 0, np.float64)
-        eprob = np.empty(e_h if importance else 0, np.float64)
-        ewt = np.empty(eprob.shape[0], np.float64)
+        last_hop = h == num_hops - 1
+        if last_hop:
+            # Every segment's size is known now: lay the outputs out and move this hop's slots
+            # (edge-type major, as the outputs) to their final places, leaving room for the
+            # earlier hops' segments of each edge type.
+            for e in range(num_etypes):
+                for hh in range(num_hops):
+                    sg = e * num_hops + hh
+                    size = seg_rows[sg].shape[0]
+                    if hh == h:
+                        size = counts[base[e + 1] - 1] - counts[base[e]]
+                    edge_ptr[sg + 1] = edge_ptr[sg] + size
+            for e in range(num_etypes):
+                shift = edge_ptr[e * num_hops + h] - counts[base[e]]
+                for j in range(base[e], base[e + 1]):
+                    counts[j] += shift
+            slots = edge_ptr[nseg]
+            edge_index = np.empty((2, slots), np.int64)
+            eid_out = np.empty(slots, np.int64)
+            eprob_out = np.empty(slots if importance else 0, np.float64)
+            ewt_out = np.empty(eprob_out.shape[0], np.float64)
+            pos = edge_index[0]
+            eid = eid_out
+            eprob = eprob_out
+            ewt = ewt_out
+        else:
+            slots = e_h
+            pos = np.empty(e_h, np.int64)
+            eid = np.empty(e_h, np.int64)
+            eprob = np.empty(e_h if importance else 0, np.float64)
+            ewt = np.empty(eprob.shape[0], np.float64)
+        keys = np.empty(slots if (weighted and not replace) else 0, np.float64)
         # Pass 2 (parallel): each destination draws CSC positions into its own slots.
         for i in prange(m):
             v = nodes[flo + i]
@@ -1183,12 +1219,26 @@ def sample_hops(
                 else:
                     _floyd(st, lo, d, k, pos, o)
         # Pass 3 (parallel over edges): source ids and edge ids, prefetching ahead.
-        for j in prange(e_h):
-            if j + _AHEAD < e_h:
-                prefetch(adj, pos[j + _AHEAD])
-            u, ee = _edge_at(adj, edge_ids, packed, pos[j])
-            pos[j] = u
-            eid[j] = ee
+        # (in runs of at most _RUN slots of one edge type: the last hop's types lie apart)
+        runs = 0
+        for e in range(num_etypes):
+            runs += (counts[base[e + 1] - 1] - counts[base[e]] + _RUN - 1) // _RUN
+        run_lo = np.empty(runs, np.int64)
+        run_hi = np.empty(runs, np.int64)
+        c = 0
+        for e in range(num_etypes):
+            for j0 in range(counts[base[e]], counts[base[e + 1] - 1], _RUN):
+                run_lo[c] = j0
+                run_hi[c] = min(j0 + _RUN, counts[base[e + 1] - 1])
+                c += 1
+        for c in prange(runs):
+            j1 = run_hi[c]
+            for j in range(run_lo[c], j1):
+                if j + _AHEAD < j1:
+                    prefetch(adj, pos[j + _AHEAD])
+                u, ee = _edge_at(adj, edge_ids, packed, pos[j])
+                pos[j] = u
+                eid[j] = ee
         # Pass 4 (sequential, output order): relabel in place, so ids are thread independent;
         # a new node gets the next id of its type (the edge type's source type).
         nodes = _grow(nodes, n + e_h)
@@ -1206,7 +1256,8 @@ def sample_hops(
             if _WITH_DISJOINT and disjoint:  # the frontier positions of the destination type
                 fr = _frontier_of_type(ntp, flo, fhi, etype_dst[e], typed, base[e + 1] - first - 1)
             r = 0
-            for j in range(counts[first], counts[base[e + 1] - 1]):
+            j1 = counts[base[e + 1] - 1]
+            for j in range(counts[first], j1):
                 u = pos[j]
                 if _WITH_HASH and use_hash:  # keyed by (tree, node); tree 0 unless disjoint
                     tr = 0
@@ -1219,7 +1270,7 @@ def sample_hops(
                         known, n, _WITH_TYPED and typed, _WITH_DISJOINT and disjoint,
                     )  # fmt: skip
                 else:
-                    if j + _AHEAD < e_h:
+                    if j + _AHEAD < j1:
                         prefetch(mapv, pos[j + _AHEAD])
                     # the dense map's step, written out: as an inlined shared function the typed
                     # kernel ran 3x slower (mini-mag 4.2 -> 14.7 ms a batch, rmat20 unchanged)
@@ -1251,33 +1302,28 @@ def sample_hops(
             type_counts[h + 1, t] = known[t] - before[t]
         prev_known = before
         prev_lo = fhi
-    # Assembly: edge-type major, then hop; offsets and CSC pointers alongside.
-    edge_ptr = np.zeros(nseg + 1, np.int64)
+    # Assembly: the earlier hops' segments copied in (the last hop's are in place); offsets,
+    # CSC pointers and destinations alongside.
     indptr_ptr = np.zeros(nseg + 1, np.int64)
     for sg in range(nseg):
-        edge_ptr[sg + 1] = edge_ptr[sg] + seg_rows[sg].shape[0]
         indptr_ptr[sg + 1] = indptr_ptr[sg] + seg_offsets[sg].shape[0]
-    total_e = edge_ptr[nseg]
-    edge_index = np.empty((2, total_e), np.int64)
-    eid_out = np.empty(total_e, np.int64)
     indptr_all = np.empty(indptr_ptr[nseg], np.int64)
-    eprob_out = np.empty(total_e if importance else 0, np.float64)
-    ewt_out = np.empty(eprob_out.shape[0], np.float64)
     for sg in range(nseg):
-        r = seg_rows[sg]
-        ee = seg_eids[sg]
         off = seg_offsets[sg]
         at = edge_ptr[sg]
         d0 = dst_start[sg]
         for i in range(off.shape[0]):
             indptr_all[indptr_ptr[sg] + i] = off[i]
-        for j in prange(r.shape[0]):
-            edge_index[0, at + j] = r[j]
-            eid_out[at + j] = ee[j]
-        if _WITH_LABOR_GENERAL and importance:
-            for j in range(r.shape[0]):
-                eprob_out[at + j] = seg_prob[sg][j]
-                ewt_out[at + j] = seg_wt[sg][j]
+        if sg % num_hops != num_hops - 1:
+            r = seg_rows[sg]
+            ee = seg_eids[sg]
+            for j in prange(r.shape[0]):
+                edge_index[0, at + j] = r[j]
+                eid_out[at + j] = ee[j]
+            if _WITH_LABOR_GENERAL and importance:
+                for j in range(r.shape[0]):
+                    eprob_out[at + j] = seg_prob[sg][j]
+                    ewt_out[at + j] = seg_wt[sg][j]
         for i in prange(off.shape[0] - 1):
             for j in range(off[i], off[i + 1]):
                 edge_index[1, at + j] = d0 + i
