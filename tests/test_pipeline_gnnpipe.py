@@ -10,6 +10,8 @@ without it, it is not.
 """
 
 import dataclasses
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import pytest
@@ -18,7 +20,7 @@ import torch
 from gnnsys.datasets import rmat_dataset
 from gnnsys.graph import Graph
 from gnnsys.pipeline_parallel.config import ModelConfig, TrainConfig
-from gnnsys.pipeline_parallel.gnnpipe import PipeTrainer
+from gnnsys.pipeline_parallel.gnnpipe import PipeTrainer, backward_with
 from gnnsys.pipeline_parallel.launch import run, run_many
 from gnnsys.pipeline_parallel.model import build_model
 from gnnsys.pipeline_parallel.partition import partition
@@ -319,3 +321,32 @@ def test_without_fresh_grad_gradients_differ(dag_runs, stages):
     assert max(errs.values()) > 1e-3, errs
     on = dag_runs[("gcnii", True, stages)]
     assert out["epochs"][0]["bytes"] == on["epochs"][0]["bytes"]
+
+
+def test_backward_with_gives_torchs_gradients_bitwise():
+    torch.manual_seed(0)
+    x = torch.randn(7, 5, requires_grad=True)
+    w = torch.randn(5, 3, requires_grad=True)
+    g = torch.randn(7, 3)
+    backward_with(torch.tanh(x @ w), g)
+    mine = (x.grad.clone(), w.grad.clone())
+    x.grad = w.grad = None
+    torch.autograd.backward(torch.tanh(x @ w), g)
+    assert torch.equal(mine[0], x.grad) and torch.equal(mine[1], w.grad)
+    with pytest.raises(RuntimeError, match=r"gradient of shape \(7, 2\) for an output of shape"):
+        backward_with(torch.tanh(x @ w), torch.zeros(7, 2))
+
+
+def test_backward_with_does_not_import_sympy():
+    # torch's explicit-gradient backward imports sympy on first use (0.5 s of CPU per rank in
+    # the first epoch); backward_with must not.
+    code = (
+        "import sys, torch\n"
+        "from gnnsys.pipeline_parallel.gnnpipe import backward_with\n"
+        "x = torch.ones(3, requires_grad=True)\n"
+        "backward_with(x * 2, torch.ones(3))\n"
+        "assert x.grad.tolist() == [2.0, 2.0, 2.0]\n"
+        "print('sympy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
