@@ -1225,16 +1225,18 @@ def sample_hops(
             runs += (counts[base[e + 1] - 1] - counts[base[e]] + _RUN - 1) // _RUN
         run_lo = np.empty(runs, np.int64)
         run_hi = np.empty(runs, np.int64)
+        run_end = np.empty(runs, np.int64)  # the end of the run's edge type (prefetch bound)
         c = 0
         for e in range(num_etypes):
             for j0 in range(counts[base[e]], counts[base[e + 1] - 1], _RUN):
                 run_lo[c] = j0
                 run_hi[c] = min(j0 + _RUN, counts[base[e + 1] - 1])
+                run_end[c] = counts[base[e + 1] - 1]
                 c += 1
         for c in prange(runs):
-            j1 = run_hi[c]
-            for j in range(run_lo[c], j1):
-                if j + _AHEAD < j1:
+            j_end = run_end[c]
+            for j in range(run_lo[c], run_hi[c]):
+                if j + _AHEAD < j_end:
                     prefetch(adj, pos[j + _AHEAD])
                 u, ee = _edge_at(adj, edge_ids, packed, pos[j])
                 pos[j] = u
