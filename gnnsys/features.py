@@ -15,7 +15,6 @@ import threading
 from functools import partial
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple, Union
 
-import numba
 import numpy as np
 import torch
 
@@ -86,8 +85,7 @@ def gather_rows(src: Any, ids: torch.Tensor, out: Optional[torch.Tensor] = None)
         table = torch.from_numpy(np.array(src)) if isinstance(src, np.ndarray) else src
         torch.index_select(table, 0, ids, out=out)
         return out
-    parallel = out_words.nbytes >= gather_cpu.PARALLEL_MIN_BYTES and numba.get_num_threads() > 1
-    gather_cpu.gather_rows(src_words, ids.numpy(), out_words, parallel=parallel)
+    gather_cpu.gather_rows(src_words, ids.numpy(), out_words)
     return out
 
 

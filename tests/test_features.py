@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-from gnnsys import features
 from gnnsys.features import FeatureStore, gather_rows
 from gnnsys.unified_tensor import UnifiedTensor, gather_cpu
 
@@ -45,9 +44,9 @@ def _count_kernels(monkeypatch):
 
 @pytest.mark.parametrize("threshold, path", [(0, "parallel"), (1 << 40, "serial")])
 def test_gather_parallel_threshold_picks_the_kernel(monkeypatch, threshold, path):
-    # gather_rows reads gather_cpu.PARALLEL_MIN_BYTES (output bytes) and needs > 1 thread.
+    # gather_cpu.use_parallel: PARALLEL_MIN_BYTES (output bytes) and > 1 numba thread.
     monkeypatch.setattr(gather_cpu, "PARALLEL_MIN_BYTES", threshold)
-    monkeypatch.setattr(features.numba, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(gather_cpu.numba, "get_num_threads", lambda: 2)
     calls = _count_kernels(monkeypatch)
     x = torch.randn(300, 24)
     ids = torch.randint(0, 300, (500,), generator=torch.Generator().manual_seed(1))
@@ -57,7 +56,7 @@ def test_gather_parallel_threshold_picks_the_kernel(monkeypatch, threshold, path
 
 def test_gather_one_thread_stays_serial(monkeypatch):
     monkeypatch.setattr(gather_cpu, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(features.numba, "get_num_threads", lambda: 1)
+    monkeypatch.setattr(gather_cpu.numba, "get_num_threads", lambda: 1)
     calls = _count_kernels(monkeypatch)
     x = torch.randn(50, 4)
     assert torch.equal(gather_rows(x, torch.tensor([3, 1])), x[[3, 1]])

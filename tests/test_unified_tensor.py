@@ -804,3 +804,11 @@ def test_neighbour_counts_match_bincount():
     assert torch.equal(torch.from_numpy(neighbour_counts(g.indices.numpy(), g.num_nodes)), ref)
     top = hot_rows(g, g.num_nodes, 10)
     assert torch.equal(top, torch.sort(ref, descending=True, stable=True).indices[:10])
+
+
+def test_use_parallel_needs_size_and_a_second_thread(monkeypatch):
+    big = gather_cpu.PARALLEL_MIN_BYTES
+    monkeypatch.setattr(gather_cpu.numba, "get_num_threads", lambda: 2)
+    assert gather_cpu.use_parallel(big) and not gather_cpu.use_parallel(big - 1)
+    monkeypatch.setattr(gather_cpu.numba, "get_num_threads", lambda: 1)
+    assert not gather_cpu.use_parallel(big)
