@@ -60,6 +60,13 @@ def prefetch2d(typingctx, arr, r, j):
     return types.void(arr, r, j), _prefetch_codegen(_STREAM)
 
 
+def parallel_pays(work: int, minimum: int) -> bool:
+    """Whether ``work`` (in the caller's unit: edges, bytes) is worth a parallel region: at
+    least ``minimum`` of it, and more than one numba thread in this thread's budget (with one,
+    the serial twin skips the region's dispatch)."""
+    return work >= minimum and numba.get_num_threads() > 1
+
+
 def serial_twin(kernel, name: str):
     """The same kernel source compiled without ``parallel`` (``prange`` runs as ``range``).
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from gnnsys import _numba
 from gnnsys.features import FeatureStore, gather_rows
 from gnnsys.unified_tensor import UnifiedTensor, gather_cpu
 
@@ -46,7 +47,7 @@ def _count_kernels(monkeypatch):
 def test_gather_parallel_threshold_picks_the_kernel(monkeypatch, threshold, path):
     # gather_cpu.use_parallel: PARALLEL_MIN_BYTES (output bytes) and > 1 numba thread.
     monkeypatch.setattr(gather_cpu, "PARALLEL_MIN_BYTES", threshold)
-    monkeypatch.setattr(gather_cpu.numba, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(_numba.numba, "get_num_threads", lambda: 2)
     calls = _count_kernels(monkeypatch)
     x = torch.randn(300, 24)
     ids = torch.randint(0, 300, (500,), generator=torch.Generator().manual_seed(1))
@@ -56,7 +57,7 @@ def test_gather_parallel_threshold_picks_the_kernel(monkeypatch, threshold, path
 
 def test_gather_one_thread_stays_serial(monkeypatch):
     monkeypatch.setattr(gather_cpu, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(gather_cpu.numba, "get_num_threads", lambda: 1)
+    monkeypatch.setattr(_numba.numba, "get_num_threads", lambda: 1)
     calls = _count_kernels(monkeypatch)
     x = torch.randn(50, 4)
     assert torch.equal(gather_rows(x, torch.tensor([3, 1])), x[[3, 1]])

@@ -8,7 +8,7 @@ import numba
 import numpy as np
 import pytest
 
-from gnnsys._numba import prefetch, prefetch2d, run_items, serial_twin, variant
+from gnnsys._numba import parallel_pays, prefetch, prefetch2d, run_items, serial_twin, variant
 
 
 def test_prefetch_hints_are_harmless():
@@ -112,3 +112,10 @@ def test_run_items_raises_what_a_piece_raises():
 
     with pytest.raises(ValueError, match="piece failed"):
         run_items(kernel, 40, threads=2)
+
+
+def test_parallel_pays_needs_the_minimum_and_a_second_thread(monkeypatch):
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 2)
+    assert parallel_pays(100, 100) and not parallel_pays(99, 100)
+    monkeypatch.setattr(numba, "get_num_threads", lambda: 1)
+    assert not parallel_pays(10**9, 100)

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import gnnsys
+from gnnsys import _numba
 from gnnsys.unified_tensor import (
     UnifiedTensor,
     aligned_empty,
@@ -808,7 +809,7 @@ def test_neighbour_counts_match_bincount():
 
 def test_use_parallel_needs_size_and_a_second_thread(monkeypatch):
     big = gather_cpu.PARALLEL_MIN_BYTES
-    monkeypatch.setattr(gather_cpu.numba, "get_num_threads", lambda: 2)
+    monkeypatch.setattr(_numba.numba, "get_num_threads", lambda: 2)
     assert gather_cpu.use_parallel(big) and not gather_cpu.use_parallel(big - 1)
-    monkeypatch.setattr(gather_cpu.numba, "get_num_threads", lambda: 1)
+    monkeypatch.setattr(_numba.numba, "get_num_threads", lambda: 1)
     assert not gather_cpu.use_parallel(big)

@@ -29,7 +29,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from gnnsys._numba import prefetch, run_items, serial_twin, variant
+from gnnsys._numba import parallel_pays, prefetch, run_items, serial_twin, variant
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _ODD2 = np.uint64(0xD1B54A32D192ED03)
@@ -1593,9 +1593,9 @@ PARALLEL_MIN_WORK = 1 << 16
 
 
 def use_parallel(work: int) -> bool:
-    """Whether ``work`` is worth a parallel region: not for small work, nor when this thread's
-    numba budget is one thread."""
-    return work >= PARALLEL_MIN_WORK and numba.get_num_threads() > 1
+    """Whether ``work`` is worth a parallel region (``_numba.parallel_pays`` from
+    ``PARALLEL_MIN_WORK``)."""
+    return parallel_pays(work, PARALLEL_MIN_WORK)
 
 
 def choose(parallel_kernel, serial_kernel, work: int):

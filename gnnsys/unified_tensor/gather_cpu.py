@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from typing import Optional
 
-import numba
 import numpy as np
 from numba import njit, prange
 from numba.core import types
 from numba.extending import overload
 
 from gnnsys import _mapped
-from gnnsys._numba import prefetch2d, serial_twin
+from gnnsys._numba import parallel_pays, prefetch2d, serial_twin
 
 # Rows per parallel work item: large enough to amortise scheduling, small enough to balance.
 _BLOCK_ROWS = 64
@@ -102,10 +101,10 @@ def _split_hits(ids, slot, hit_pos, hit_slot, miss_pos, miss_ids):  # pragma: no
 
 
 def use_parallel(nbytes: int) -> bool:
-    """Whether a gather of ``nbytes`` output bytes takes the parallel kernel: a large one, and
-    more than one numba thread in this thread's budget (with one, the serial twin skips the
-    parallel region's dispatch: ~30 us on a 14 MB gather here)."""
-    return nbytes >= PARALLEL_MIN_BYTES and numba.get_num_threads() > 1
+    """Whether a gather of ``nbytes`` output bytes takes the parallel kernel
+    (``_numba.parallel_pays`` from ``PARALLEL_MIN_BYTES``; one thread: the serial twin, ~30 us
+    less on a 14 MB gather here)."""
+    return parallel_pays(nbytes, PARALLEL_MIN_BYTES)
 
 
 def word_view(a: np.ndarray) -> np.ndarray:
