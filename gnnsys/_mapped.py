@@ -32,6 +32,7 @@ ever discarded.
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -152,8 +153,15 @@ def madvise_range(addr: int, length: int, flag: int) -> bool:
     aligned); whether the kernel accepted it."""
     import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    return libc.madvise(ctypes.c_void_p(addr), ctypes.c_size_t(length), flag) == 0
+    return _libc().madvise(ctypes.c_void_p(addr), ctypes.c_size_t(length), flag) == 0
+
+
+@functools.cache
+def _libc() -> Any:
+    # opened once: graph_io.madvise calls madvise_range per MiB (a GiB is 1024 calls)
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def clean_file_areas(ranges: List[Tuple[int, int]]) -> List[Tuple[int, int, int]]:
