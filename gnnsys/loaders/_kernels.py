@@ -1293,13 +1293,15 @@ def sample_hops(
             sg = e * num_hops + h
             first = counts[base[e]]
             last = counts[base[e + 1] - 1]
+            seg_offsets[sg] = counts[base[e] : base[e + 1]] - first
+            dst_start[sg] = dst_lo[etype_dst[e]]
+            if last_hop:  # already in place in the outputs
+                continue
             seg_rows[sg] = pos[first:last]
             seg_eids[sg] = eid[first:last]
-            seg_offsets[sg] = counts[base[e] : base[e + 1]] - first
             if _WITH_LABOR_GENERAL and importance:
                 seg_prob[sg] = eprob[first:last]
                 seg_wt[sg] = ewt[first:last]
-            dst_start[sg] = dst_lo[etype_dst[e]]
         for t in range(num_types):
             type_counts[h + 1, t] = known[t] - before[t]
         prev_known = before
