@@ -260,6 +260,42 @@ class FeatureStore:
             rows = torch.as_tensor(np.asarray(rows))
         return _finish(rows, target, out)
 
+    def fetch_many(
+        self,
+        requests: List[Tuple[TableKey, Any]],
+        device: DeviceLike = None,
+        *,
+        pin_memory: Optional[bool] = None,
+    ) -> List[torch.Tensor]:
+        """``[fetch(name, ids, device) for name, ids in requests]``, except that tables which
+        can be read together are: a table with a ``fetch_group`` (not None) is fetched with the
+        other requests of its group by one ``type(table).fetch_together(tables, ids)`` call (a
+        ``DistTable``'s group is its graph: one request / reply round for all its tables).
+
+        Example:
+            >>> x, y = store.fetch_many([("x", input_nodes), ("y", seeds)])
+        """
+        target = torch.device(device) if device is not None else None
+        out: List[Optional[torch.Tensor]] = [None] * len(requests)
+        groups: Dict[Any, List[int]] = {}
+        for i, (name, _) in enumerate(requests):
+            group = getattr(self[name], "fetch_group", None)
+            if group is None:
+                continue
+            groups.setdefault(group, []).append(i)
+        for members in groups.values():
+            tables = [self[requests[i][0]] for i in members]
+            ids = [
+                _check_ids(requests[i][1], self.num_rows_of(t, requests[i][0]), False)
+                for i, t in zip(members, tables)
+            ]
+            for i, rows in zip(members, type(tables[0]).fetch_together(tables, ids)):
+                out[i] = _finish(rows, target, None)
+        return [
+            o if o is not None else self.fetch(name, ids, device, pin_memory=pin_memory)
+            for o, (name, ids) in zip(out, requests)
+        ]
+
     def _host_gather(
         self,
         table: Any,

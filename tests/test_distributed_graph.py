@@ -26,6 +26,7 @@ CONFIGS = [
     {"disjoint": True},
     {"replace": True},
     {"fanouts": [-1, 2]},
+    {"fanouts": [40, 3]},  # wider than PADDED_REPLY_MAX_FANOUT: replies with counts first
     {"labor": True},
     {"labor": True, "layer_dependency": True},
     {"hash_map": True},  # relabelled through the hash table, as graphs over 2^26 nodes are
@@ -94,7 +95,24 @@ def _same_batches(rank, world, port, folder, out):
     rows_ok = rows_ok and torch.equal(cached[ids], ds.x[ids])
     fewer = plain > 0 and ex.bytes_sent["features"] - sent < plain
     rows_ok = rows_ok and cached.cache_ids.shape[0] == 200 and fewer
-    torch.save({"diffs": diffs, "rows_ok": rows_ok, "stats": ex.stats()}, f"{out}/rank{rank}.pt")
+    # several tables in one round (counts, ids, rows), rows of any width (6 bytes: padded)
+    from gnnsys.distributed.features import fetch_tables
+
+    h = DistTable(g, np.ascontiguousarray(g.local.x[:, :3], np.float16), "h")
+    before = dict(ex.messages)
+    ids2 = ids[: 10 + rank]
+    got = fetch_tables([x, y, h], [ids, ids2, ids2])
+    rows_ok = rows_ok and torch.equal(got[0], ds.x[ids]) and torch.equal(got[1], ds.y[ids2])
+    rows_ok = rows_ok and torch.equal(got[2], ds.x[ids2][:, :3].half())
+    fetch_msgs = {k: ex.messages[k] - before.get(k, 0) for k in ("feature_request", "features")}
+    # one reply exchange per hop when the fanouts bound the picks, two (counts first) otherwise
+    replies = []
+    for fan in ([5, 3], [-1, 3]):
+        before = ex.messages["sample_reply"]
+        DistNeighborSampler(g, fan).sample(ids[:8], SampleKey(batch=0))
+        replies.append(ex.messages["sample_reply"] - before)
+    torch.save({"diffs": diffs, "rows_ok": rows_ok, "stats": ex.stats(), "replies": replies,
+                "fetch_msgs": fetch_msgs}, f"{out}/rank{rank}.pt")  # fmt: skip
     dist.destroy_process_group()
 
 
@@ -110,6 +128,8 @@ def test_batches_and_rows_match_one_machine(tmp_path, parts):
         sent = res["stats"]["bytes_sent"]
         # every kind of traffic was counted, and a rank sent something to its peers
         assert sent["sample_request"] > 0 and sent["sample_reply"] > 0 and sent["features"] > 0
+        assert res["replies"] == [2, 3]
+        assert res["fetch_msgs"] == {"feature_request": 2, "features": 1}
 
 
 def _loader_run(rank, world, port, folder, out, lanes):

@@ -247,3 +247,108 @@ def move_rows(src, src_idx, dst_idx, out):
         o = np.int64(dst_idx[i])
         for j in range(d):
             out[o, j] = src[r, j]
+
+
+# ---------------------------------------------------------------------- one hop's wire format
+# Requests travel as rows (destination[, tree][, edge type]) in the wire dtype, sorted by owner;
+# replies as one padded row per request: its pick count, then ``width`` (source, edge id)
+# pairs. A fixed row width lets the requester size the reply buffer itself, so a hop is two
+# exchanges (request counts, requests) plus one (replies) instead of four.
+@njit(nogil=True, cache=True)
+def route_requests(dst, node_part, tree, etype, size, req):
+    """Fill ``req`` (rows of the wire dtype, 1 + [tree] + [etype] columns) with the frontier's
+    requests grouped by owner (stable: each owner's in frontier order). Returns (order, counts):
+    the frontier position of each request row, and how many rows each of ``size`` owners gets
+    (a counting sort: one pass, no argsort)."""
+    m = dst.shape[0]
+    counts = np.zeros(size, np.int64)
+    for i in range(m):
+        counts[node_part[dst[i]]] += 1
+    at = np.zeros(size, np.int64)
+    for r in range(1, size):
+        at[r] = at[r - 1] + counts[r - 1]
+    order = np.empty(m, np.int64)
+    cols = req.shape[1]
+    for i in range(m):
+        o = node_part[dst[i]]
+        p = at[o]
+        at[o] = p + 1
+        order[p] = i
+        req[p, 0] = dst[i]
+        if tree.shape[0] > 0:
+            req[p, 1] = tree[i]
+        if etype.shape[0] > 0:
+            req[p, cols - 1] = etype[i]
+    return order, counts
+
+
+@njit(nogil=True, cache=True)
+def pad_reply(offsets, src, eid, reply):
+    """Request i's picks ``src/eid[offsets[i]:offsets[i+1]]`` into reply row i: the count in
+    column 0, then (source, edge id) pairs; the unused tail of a row is left as it is (never
+    read)."""
+    for i in range(offsets.shape[0] - 1):
+        o = offsets[i]
+        k = offsets[i + 1] - o
+        reply[i, 0] = k
+        for j in range(k):
+            reply[i, 1 + 2 * j] = src[o + j]
+            reply[i, 2 + 2 * j] = eid[o + j]
+
+
+@njit(nogil=True, cache=True)
+def unpad_regroup(order, reply):
+    """The padded replies (row i answers the frontier position ``order[i]``) back in frontier
+    order. Returns (offsets [m+1], sources, edge ids) as int64."""
+    m = order.shape[0]
+    row_of = np.empty(m, np.int64)
+    for i in range(m):
+        row_of[order[i]] = i
+    offsets = np.zeros(m + 1, np.int64)
+    for q in range(m):
+        offsets[q + 1] = offsets[q] + np.int64(reply[row_of[q], 0])
+    src = np.empty(offsets[m], np.int64)
+    eid = np.empty(offsets[m], np.int64)
+    for q in range(m):
+        r = row_of[q]
+        o = offsets[q]
+        for j in range(offsets[q + 1] - o):
+            src[o + j] = np.int64(reply[r, 1 + 2 * j])
+            eid[o + j] = np.int64(reply[r, 2 + 2 * j])
+    return offsets, src, eid
+
+
+@njit(nogil=True, cache=True)
+def _coo_fill(ei, p, rows, d0, offsets, lo, hi):
+    # One segment's edges at ei[:, p:]: sources ``rows``, destination d0 + its column.
+    for j in range(lo, hi - 1):
+        for q in range(offsets[j] - offsets[lo], offsets[j + 1] - offsets[lo]):
+            ei[0, p + q] = rows[q]
+            ei[1, p + q] = d0 + (j - lo)
+    return p + offsets[hi - 1] - offsets[lo]
+
+
+def coo_edges(rows, dst_start, offsets, iptr):
+    """A batch's edges as one [2, E] int64 array (sources, destinations): segment s has the
+    sources ``rows[s]`` and the CSC offsets ``offsets[iptr[s]:iptr[s+1]]``, so its j-th
+    column's edges go to destination ``dst_start[s] + j``; segments follow each other."""
+    total = sum(r.shape[0] for r in rows)
+    ei = np.empty((2, total), np.int64)
+    p = 0
+    for s, r in enumerate(rows):
+        p = _coo_fill(ei, p, r, dst_start[s], offsets, iptr[s], iptr[s + 1])
+    return ei
+
+
+@njit(nogil=True, cache=True)
+def local_rows_of(local_of, ids):
+    """``local_of[ids]`` as int64 and the position of the first id this part does not own
+    (``local_of`` -1), or -1 when it owns them all."""
+    rows = np.empty(ids.shape[0], np.int64)
+    bad = -1
+    for i in range(ids.shape[0]):
+        r = np.int64(local_of[ids[i]])
+        rows[i] = r
+        if r < 0 and bad < 0:
+            bad = i
+    return rows, bad

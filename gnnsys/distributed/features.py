@@ -9,7 +9,7 @@ every rank fetches the same tables in the same order, once per batch.
 
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -119,7 +119,23 @@ class DistTable:
     def __getitem__(self, ids: Any) -> torch.Tensor:
         """Rows of ``ids`` (global ids; ids within the type for a typed table; validated by the
         ``FeatureStore``), in ``ids`` order. This rank's own rows and its cached ones are copied
-        in place; only the others travel."""
+        in place; only the others travel. Collective (``fetch_tables`` of this table alone)."""
+        return fetch_tables([self], [ids])[0]
+
+    # ``FeatureStore.fetch_many`` fetches the tables of one group together
+    # (``fetch_together``): those of one graph share its exchanges.
+    @property
+    def fetch_group(self) -> Any:
+        return id(self.graph)
+
+    @staticmethod
+    def fetch_together(tables: Sequence[DistTable], ids: Sequence[Any]) -> List[torch.Tensor]:
+        return fetch_tables(tables, ids)
+
+    def _local_part(self, ids: Any) -> Tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
+        """The rows of ``ids`` this rank has (owned, cached) copied into a new output; returns
+        (output, the positions still missing, sorted by owner, their global ids, how many
+        each rank owns)."""
         g = self.graph
         ex = g.exchange
         ids_np = torch.as_tensor(ids).numpy().astype(np.int64, copy=False)
@@ -131,7 +147,7 @@ class DistTable:
         own = np.flatnonzero(mine)
         _move(self.rows, self._rows_of(ids_np[own]), own, out)
         if ex.size == 1:
-            return out
+            return out, _NO_ROWS, _NO_ROWS, np.zeros(1, np.int64)
         if self._cache_of is not None:
             slot = self._cache_of[ids_np]
             hit = np.flatnonzero(slot >= 0)  # (never this rank's own rows)
@@ -141,14 +157,10 @@ class DistTable:
             need = np.flatnonzero(~mine)
         order, send = split_by_owner(owner[need], ex.size)
         away = need[order]
-        asked, asked_counts = ex.alltoallv(
-            torch.from_numpy(ids_np[away].astype(g.wire_dtype)), send, "feature_request"
-        )
-        local = torch.from_numpy(self._rows_of(asked.numpy().astype(np.int64)))
-        got, _ = ex.alltoallv(gather_rows(self.rows, local), asked_counts, "features",
-                              recv_counts=send)  # fmt: skip
-        _move(got, _NO_ROWS, away, out)
-        return out
+        return out, away, ids_np[away], send
+
+    def _row_bytes(self) -> int:
+        return self.rows.element_size() * int(np.prod(self.rows.shape[1:], dtype=np.int64))
 
     def _rows_of(self, global_ids: np.ndarray) -> np.ndarray:
         """This part's row in ``rows`` of each owned global id."""
@@ -157,6 +169,87 @@ class DistTable:
 
 
 _NO_ROWS = np.empty(0, np.int64)
+
+
+def fetch_tables(tables: Sequence[DistTable], ids: Sequence[Any]) -> List[torch.Tensor]:
+    """Rows ``ids[t]`` of each table ``tables[t]`` (all of one ``DistGraph``), in one request /
+    reply round for all of them: the request counts (per rank and table), the ids, then every
+    table's rows as bytes (each table's block 8-byte aligned). Collective: every rank passes
+    the same tables in the same order.
+
+    Example:
+        >>> x, y = fetch_tables([g.ndata["x"], g.ndata["y"]], [input_nodes, seeds])
+    """
+    g = tables[0].graph
+    if any(t.graph is not g for t in tables):
+        raise ValueError("fetch_tables takes tables of one DistGraph")
+    ex = g.exchange
+    parts = [t._local_part(i) for t, i in zip(tables, ids)]
+    outs = [p[0] for p in parts]
+    if ex.size == 1:
+        return outs
+    size, nt = ex.size, len(tables)
+    asks = np.stack([p[3] for p in parts], axis=1)  # [rank, table]: rows asked of each owner
+    # 1. counts, 2. ids (per owner, table after table)
+    got_asks, _ = ex.alltoallv(torch.from_numpy(asks.reshape(-1)), np.full(size, nt),
+                               "feature_request", recv_counts=np.full(size, nt))  # fmt: skip
+    asked_of_me = got_asks.numpy().reshape(size, nt)  # [requester, table]
+    starts = [np.concatenate(([0], np.cumsum(p[3]))) for p in parts]
+    req = np.concatenate(
+        [parts[t][2][starts[t][r] : starts[t][r + 1]] for r in range(size) for t in range(nt)]
+    ).astype(g.wire_dtype)  # fmt: skip
+    got_ids, _ = ex.alltoallv(torch.from_numpy(req), asks.sum(axis=1), "feature_request",
+                              recv_counts=asked_of_me.sum(axis=1))  # fmt: skip
+    asked_ids = got_ids.numpy().astype(np.int64)
+    # 3. rows: each requester's block holds table after table, each padded to 8 bytes
+    widths = np.asarray([t._row_bytes() for t in tables], np.int64)
+    reply_layout = _byte_layout(asked_of_me, widths)
+    reply = torch.empty(int(reply_layout[-1, -1]), dtype=torch.uint8)
+    at = 0
+    for r in range(size):
+        for t, table in enumerate(tables):
+            n = int(asked_of_me[r, t])
+            if n:
+                local = torch.from_numpy(table._rows_of(asked_ids[at : at + n]))
+                gather_rows(table.rows, local, out=_rows_view(reply, reply_layout[r, t], n, table))
+            at += n
+    recv_layout = _byte_layout(asks, widths)
+    got, _ = ex.alltoallv(reply, np.diff(reply_layout[:, [0, -1]], axis=1)[:, 0], "features",
+                          recv_counts=np.diff(recv_layout[:, [0, -1]], axis=1)[:, 0])  # fmt: skip
+    for t, table in enumerate(tables):
+        away = parts[t][1]
+        for r in range(size):
+            n = int(asks[r, t])
+            if n:
+                lo = starts[t][r]
+                rows = _rows_view(got, recv_layout[r, t], n, table)
+                _move(rows, _NO_ROWS, away[lo : lo + n], outs[t])
+    return outs
+
+
+def _byte_layout(counts: np.ndarray, widths: np.ndarray) -> np.ndarray:
+    """[rank, table + 1] byte offsets of a reply buffer holding, rank after rank, ``counts[r,
+    t]`` rows of ``widths[t]`` bytes for each table, every block starting 8-byte aligned;
+    entry [r, -1] is where rank r's blocks end (``[r + 1, 0]``)."""
+    size, nt = counts.shape
+    lay = np.zeros((size, nt + 1), np.int64)
+    at = 0
+    for r in range(size):
+        for t in range(nt):
+            lay[r, t] = at
+            at += -(-int(counts[r, t]) * int(widths[t]) // 8) * 8
+        lay[r, nt] = at
+    return lay
+
+
+def _rows_view(buf: torch.Tensor, offset: int, n: int, table: DistTable) -> torch.Tensor:
+    """``n`` rows of ``table``'s dtype and row shape, in the byte buffer ``buf`` at ``offset``."""
+    nbytes = n * table._row_bytes()
+    return (
+        buf[int(offset) : int(offset) + nbytes]
+        .view(table.rows.dtype)
+        .view((n,) + tuple(table.rows.shape[1:]))
+    )
 
 
 def _move(src: torch.Tensor, src_idx: np.ndarray, dst_idx: np.ndarray, out: torch.Tensor) -> None:

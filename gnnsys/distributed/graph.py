@@ -23,7 +23,7 @@ import torch.distributed as dist
 
 from gnnsys._checks import check_choice, check_ids
 from gnnsys.distributed import _kernels as dk
-from gnnsys.distributed.exchange import Exchange, split_by_owner
+from gnnsys.distributed.exchange import Exchange
 from gnnsys.graph import DEFAULT_ETYPE, DEFAULT_NTYPE, EdgeType, Graph, type_layout
 from gnnsys.loaders import _kernels
 from gnnsys.loaders.base import KeyLike, SampledSubgraph, SampleKey, key_int
@@ -358,8 +358,13 @@ class DistGraph:
         """Row of each owned global id in this part's arrays; an id it does not own is an error
         (a request from a rank with another partitioning)."""
         if self._local_of is not None:
-            rows = self._local_of[ids].astype(np.int64)
-            bad = rows < 0
+            rows, first_bad = dk.local_rows_of(self._local_of, ids)
+            if first_bad >= 0:
+                raise ValueError(
+                    f"part {self.part} was asked for node {int(ids[first_bad])}, which it does "
+                    "not own: the ranks hold parts of different partitionings"
+                )
+            return rows
         else:
             rows = np.searchsorted(self.owned, ids)
             last = max(len(self.owned) - 1, 0)
@@ -578,16 +583,14 @@ class DistNeighborSampler(_PicklesWithoutMaps):
         return the picks in request order."""
         g = self.graph
         ex = g.exchange
-        order, counts = split_by_owner(g.owner(dst), ex.size)
         wire = g.wire_dtype
         typed = g.num_edge_types > 1  # (the same on every rank)
         cols = 1 + int(self.disjoint) + int(typed)
         req = np.empty((dst.shape[0], cols), wire)
-        req[:, 0] = dst[order]
-        if self.disjoint:
-            req[:, 1] = dtree[order]
-        if typed:
-            req[:, cols - 1] = detype[order]
+        order, counts = dk.route_requests(
+            dst, g.node_part, dtree if self.disjoint else _NO_TREE,
+            detype if typed else _NO_TREE, ex.size, req,
+        )  # fmt: skip
         got, got_counts = ex.alltoallv(torch.from_numpy(req), counts, "sample_request")
         asked = got.numpy()
         adst = asked[:, 0].astype(np.int64)
@@ -598,7 +601,16 @@ class DistNeighborSampler(_PicklesWithoutMaps):
             g.local_rows(adst), adst, atree, aetype, fan, self.replace, self.weighted, ekeys,
             self.labor, lkeys,
         )  # fmt: skip
-        # Reply: per request its pick count, then the picks (source, edge id) per requester.
+        width = _padded_width(fan, self.labor)
+        if width is not None:
+            # One reply row per request (count, then up to ``width`` picks): the requester
+            # knows the reply's size, so no counts exchange.
+            reply = np.empty((adst.shape[0], 1 + 2 * width), wire)
+            dk.pad_reply(off, src, eid, reply)
+            got_reply, _ = ex.alltoallv(torch.from_numpy(reply), got_counts, "sample_reply",
+                                        recv_counts=counts)  # fmt: skip
+            return dk.unpad_regroup(order, got_reply.numpy())
+        # Unbounded picks (fanout -1, LABOR): per request its pick count, then the picks.
         per_req = np.diff(off).astype(np.int32)  # a pick count fits: at most a degree
         reply_counts, _ = ex.alltoallv(
             torch.from_numpy(per_req), got_counts, "sample_reply", recv_counts=counts
@@ -615,6 +627,22 @@ class DistNeighborSampler(_PicklesWithoutMaps):
         )
         gp = got_picks.numpy()
         return dk.regroup(order, mine, gp[:, 0].astype(np.int64), gp[:, 1].astype(np.int64))
+
+
+# Widest fanout whose replies travel padded (one row per request, ``1 + 2 * fanout`` ids): a
+# wider one would send more padding than the counts exchange it saves costs.
+PADDED_REPLY_MAX_FANOUT = 32
+
+
+def _padded_width(fan: np.ndarray, labor: bool) -> Optional[int]:
+    """The padded reply width of a hop with fanouts ``fan`` (per edge type), or None when a
+    destination's picks are not bounded by a small fanout (-1: all; LABOR keeps a random number
+    up to the degree)."""
+    asked = fan[fan != 0]
+    if labor or asked.shape[0] == 0 or int(asked.min()) < 0:
+        return None
+    width = int(asked.max())
+    return width if width <= PADDED_REPLY_MAX_FANOUT else None
 
 
 def node_split(ids: Any, node_part: np.ndarray, num_parts: int, part: int) -> torch.Tensor:
@@ -692,13 +720,10 @@ def _subgraph(
     rows = [s[0] for s in segs]
     offsets = [s[2] for s in segs]
     sizes = np.asarray([r.shape[0] for r in rows], np.int64)
-    row = np.concatenate(rows) if segs else np.empty(0, np.int64)
-    col = np.concatenate(
-        [d0 + np.repeat(np.arange(o.shape[0] - 1), np.diff(o)) for d0, o in zip(dst_start, offsets)]
-    ) if segs else np.empty(0, np.int64)  # fmt: skip
-    ei = torch.from_numpy(np.stack([row, col.astype(np.int64)]))
     edge_ptr = np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
     iptr = np.concatenate(([0], np.cumsum([o.shape[0] for o in offsets]))).astype(np.int64)
+    hop_indptr = np.concatenate(offsets).astype(np.int64) if segs else np.empty(0, np.int64)
+    ei = torch.from_numpy(dk.coo_edges(rows, np.asarray(dst_start, np.int64), hop_indptr, iptr))
     nse = sizes.reshape(-1, hops).sum(axis=0) if hops else sizes
     typed = graph.is_hetero
     off = None
@@ -719,9 +744,7 @@ def _subgraph(
         node_offsets=off,
         type_num_sampled_nodes=torch.from_numpy(type_counts) if typed else None,
         edge_ptr=torch.from_numpy(edge_ptr),
-        hop_indptr=torch.from_numpy(
-            np.concatenate(offsets).astype(np.int64) if segs else np.empty(0, np.int64)
-        ),
+        hop_indptr=torch.from_numpy(hop_indptr),
         hop_indptr_ptr=torch.from_numpy(iptr),
         hop_dst_start=torch.from_numpy(np.asarray(dst_start, np.int64)),
         node_types=graph.node_types if typed else None,

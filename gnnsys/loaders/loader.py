@@ -289,18 +289,23 @@ class Loader:
             sub = self.sampler.sample(seeds, key, seed_time=self.seed_time[pos.numpy()])
         else:
             sub = self.sampler.sample(seeds, key)
+        no_ids = sub.metadata.get("edge_types_without_ids", ())
+        # a type made bidirectional: its edges have no ids (PyG drops it)
+        tables = [
+            t for t in self.tables if not (t.kind == "edge" and t.type_index in no_ids)
+        ]  # fmt: skip
+        seeds_only = self.label_scope == "seeds"
+        rows = self._fetch_all(
+            [(t, self._rows(t, sub)) for t in tables]
+            + [(t, self._rows(t, sub, seeds_only)) for t in self.label_tables]
+        )
         node_data: Dict[Any, torch.Tensor] = {}
         edge_data: Dict[Any, torch.Tensor] = {}
-        no_ids = sub.metadata.get("edge_types_without_ids", ())
-        for table in self.tables:
-            if table.kind == "edge" and table.type_index in no_ids:
-                continue  # a type made bidirectional: its edges have no ids (PyG drops it)
-            out = node_data if table.kind == "node" else edge_data
-            out[table.key] = self._fetch(table, self._rows(table, sub))
+        for table, r in zip(tables, rows):
+            (node_data if table.kind == "node" else edge_data)[table.key] = r
         x = node_data[self.feature_names[0]] if self.feature_names else None
         y = None
-        seeds_only = self.label_scope == "seeds"
-        labels = {t.key: self._fetch(t, self._rows(t, sub, seeds_only)) for t in self.label_tables}
+        labels = {t.key: r for t, r in zip(self.label_tables, rows[len(tables) :])}
         if self._labels_by_key:
             y = labels
         elif labels:
@@ -325,9 +330,27 @@ class Loader:
             nodes = nodes[: int(counts[0, t])] if counts is not None else nodes[: sub.num_seeds]
         return nodes - self._offsets[t] if int(self._offsets[t]) else nodes
 
-    def _fetch(self, table: _Table, ids: torch.Tensor) -> torch.Tensor:
-        device = self._gather_device(table.store, table.key)
-        return table.store.fetch(table.key, ids, device, pin_memory=self.pin_memory)
+    def _fetch_all(self, requests: List[Tuple[_Table, torch.Tensor]]) -> List[torch.Tensor]:
+        """The rows of each (table, ids) request, in order: the host-gathered requests of one
+        store in one ``fetch_many`` (tables it can read together, e.g. a distributed store's,
+        share one exchange), the others one by one."""
+        out: List[Optional[torch.Tensor]] = [None] * len(requests)
+        by_store: Dict[int, List[int]] = {}
+        for i, (table, ids) in enumerate(requests):
+            device = self._gather_device(table.store, table.key)
+            if device is None:
+                by_store.setdefault(id(table.store), []).append(i)
+            else:
+                out[i] = table.store.fetch(table.key, ids, device, pin_memory=self.pin_memory)
+        for members in by_store.values():
+            store = requests[members[0]][0].store
+            got = store.fetch_many(
+                [(requests[i][0].key, requests[i][1]) for i in members],
+                pin_memory=self.pin_memory,
+            )
+            for i, rows in zip(members, got):
+                out[i] = rows
+        return out  # type: ignore[return-value]
 
     def _gather_device(self, store: FeatureStore, name: Any) -> Optional[torch.device]:
         """Where table ``name`` is gathered: on the GPU, zero-copy from host memory, when it is
