@@ -2,9 +2,11 @@
 
 ``DistTable`` looks like one [N, ...] table to a ``FeatureStore`` (it has ``shape`` and is
 indexed by global ids), so the one Loader's fetch stage gathers from it unchanged. A fetch is
-one request / reply round: the ids go to their owners, which gather their rows locally and send
-them back (``Exchange``, bytes counted under ``features``). Like the sampler it is a collective:
-every rank fetches the same tables in the same order, once per batch.
+one request / reply round, for all the tables of a batch at once (``fetch_tables``, which the
+Loader reaches through ``FeatureStore.fetch_many``): the ids go to their owners, which gather
+their rows locally and send them back (``Exchange``, bytes counted under ``feature_request``
+and ``features``). Like the sampler it is a collective: every rank fetches the same tables in
+the same order, once per batch.
 """
 
 from __future__ import annotations
