@@ -352,3 +352,51 @@ def local_rows_of(local_of, ids):
         if r < 0 and bad < 0:
             bad = i
     return rows, bad
+
+
+@njit(nogil=True, cache=True)
+def split_fetch(ids, node_part, rank, size, cache_of):
+    """Sort a fetch's global ``ids`` by where their rows are: this rank's own (``node_part``
+    == ``rank``), its cache (``cache_of[id]`` >= 0; empty: no cache), or another rank.
+
+    Returns (own positions, cache-hit positions, their cache slots, the other positions grouped
+    by owner (stable), their ids, how many each of ``size`` ranks is asked for)."""
+    n = ids.shape[0]
+    cached = cache_of.shape[0] > 0
+    counts = np.zeros(size, np.int64)
+    n_own = 0
+    n_hit = 0
+    for i in range(n):
+        o = node_part[ids[i]]
+        if o == rank:
+            n_own += 1
+        elif cached and cache_of[ids[i]] >= 0:
+            n_hit += 1
+        else:
+            counts[o] += 1
+    own = np.empty(n_own, np.int64)
+    hit = np.empty(n_hit, np.int64)
+    slot = np.empty(n_hit, np.int64)
+    at = np.zeros(size, np.int64)
+    for r in range(1, size):
+        at[r] = at[r - 1] + counts[r - 1]
+    away = np.empty(n - n_own - n_hit, np.int64)
+    away_ids = np.empty(away.shape[0], np.int64)
+    a = 0
+    h = 0
+    for i in range(n):
+        v = ids[i]
+        o = node_part[v]
+        if o == rank:
+            own[a] = i
+            a += 1
+        elif cached and cache_of[v] >= 0:
+            hit[h] = i
+            slot[h] = cache_of[v]
+            h += 1
+        else:
+            p = at[o]
+            at[o] = p + 1
+            away[p] = i
+            away_ids[p] = v
+    return own, hit, slot, away, away_ids, counts

@@ -123,11 +123,3 @@ class Exchange:
     def stats(self) -> Dict[str, Any]:
         """Bytes sent and exchanges so far, by kind (JSON-ready)."""
         return {"bytes_sent": dict(self.bytes_sent), "messages": dict(self.messages)}
-
-
-def split_by_owner(owner: np.ndarray, size: int) -> Tuple[np.ndarray, np.ndarray]:
-    """(order, counts): positions sorted by owner (stable, so each owner's rows keep their
-    order) and how many rows each of ``size`` owners gets."""
-    order = np.argsort(owner, kind="stable")
-    counts = np.bincount(owner, minlength=size).astype(np.int64)
-    return order, counts

@@ -17,8 +17,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from gnnsys.distributed._kernels import move_rows
-from gnnsys.distributed.exchange import split_by_owner
+from gnnsys.distributed._kernels import move_rows, split_fetch
 from gnnsys.distributed.graph import DistGraph
 from gnnsys.features import FeatureStore, _as_words, gather_rows
 
@@ -143,23 +142,15 @@ class DistTable:
         ids_np = torch.as_tensor(ids).numpy().astype(np.int64, copy=False)
         if self.offset:
             ids_np = ids_np + self.offset
-        owner = g.owner(ids_np)
         out = torch.empty((ids_np.shape[0],) + tuple(self.rows.shape[1:]), dtype=self.rows.dtype)
-        mine = owner == ex.rank
-        own = np.flatnonzero(mine)
+        cache_of = self._cache_of if self._cache_of is not None and ex.size > 1 else _NO_SLOTS
+        own, hit, slot, away, away_ids, send = split_fetch(
+            ids_np, g.node_part, ex.rank, ex.size, cache_of
+        )
         _move(self.rows, self._rows_of(ids_np[own]), own, out)
-        if ex.size == 1:
-            return out, _NO_ROWS, _NO_ROWS, np.zeros(1, np.int64)
-        if self._cache_of is not None:
-            slot = self._cache_of[ids_np]
-            hit = np.flatnonzero(slot >= 0)  # (never this rank's own rows)
-            _move(self._cache, slot[hit].astype(np.int64), hit, out)
-            need = np.flatnonzero(~mine & (slot < 0))
-        else:
-            need = np.flatnonzero(~mine)
-        order, send = split_by_owner(owner[need], ex.size)
-        away = need[order]
-        return out, away, ids_np[away], send
+        if hit.shape[0]:
+            _move(self._cache, slot, hit, out)
+        return out, away, away_ids, send
 
     def _row_bytes(self) -> int:
         return self.rows.element_size() * int(np.prod(self.rows.shape[1:], dtype=np.int64))
@@ -171,6 +162,7 @@ class DistTable:
 
 
 _NO_ROWS = np.empty(0, np.int64)
+_NO_SLOTS = np.empty(0, np.int32)
 
 
 def fetch_tables(tables: Sequence[DistTable], ids: Sequence[Any]) -> List[torch.Tensor]:

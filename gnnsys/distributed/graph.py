@@ -527,24 +527,26 @@ class DistNeighborSampler(_PicklesWithoutMaps):
                 lkeys = _kernels._etype_keys(np.uint64(_kernels.hop_key(key, 0)), k)
             # each edge type's destinations: the frontier nodes of its destination type, in id
             # order within the type (= discovery order)
-            per_e = [
-                flo + np.flatnonzero(ntype[flo:n] == etype_dst[e]) if typed
-                else np.arange(flo, n, dtype=np.int64)
-                for e in range(k)
-            ]  # fmt: skip
             ask = [e for e in range(k) if fan[e] != 0]  # a fanout 0 draws nothing: not asked
-            at = np.concatenate([per_e[e] for e in ask]) if ask else _NO_TREE
-            seg_e = np.repeat(np.asarray(ask, np.int64), [per_e[e].shape[0] for e in ask])
-            seg_tree = trees[at] if self.disjoint else _NO_TREE
-            off, src, eid = self._hop(nodes[at], seg_tree, seg_e if k > 1 else _NO_TREE, fan,
-                                      ekeys, lkeys)  # fmt: skip
+            if typed:
+                per_e = [flo + np.flatnonzero(ntype[flo:n] == etype_dst[e]) for e in range(k)]
+                at = np.concatenate([per_e[e] for e in ask]) if ask else _NO_TREE
+                seg_e = np.repeat(np.asarray(ask, np.int64), [len(per_e[e]) for e in ask])
+                dst, seg_tree = nodes[at], trees[at] if self.disjoint else _NO_TREE
+            else:  # one edge type: the frontier itself, in place
+                per_e = [range(flo, n)]
+                seg_e = _NO_TREE
+                dst = nodes[flo:n] if ask else _NO_TREE
+                seg_tree = trees[flo:n] if self.disjoint and ask else _NO_TREE
+            off, src, eid = self._hop(dst, seg_tree, seg_e if k > 1 else _NO_TREE, fan, ekeys,
+                                      lkeys)  # fmt: skip
             nodes, ntype, loc, trees, n, hkeys, hvals, rows = dk.relabel_hop(
                 nodes, ntype, loc, trees, n, known, hkeys, hvals, g.num_nodes, src, off,
                 seg_tree, etype_src[seg_e] if typed else _NO_TREE, self.disjoint, mapv, stamp,
             )  # fmt: skip
             a = 0
             for e in range(k):
-                m = per_e[e].shape[0]
+                m = len(per_e[e])
                 sg = e * hops + h
                 dst_start[sg] = dst_lo[etype_dst[e]]
                 if fan[e] == 0:
