@@ -283,13 +283,17 @@ class FeatureStore:
             if group is None:
                 continue
             groups.setdefault(group, []).append(i)
+        # every group's ids checked before any group is read (a group's read may be a
+        # collective: no rank may fail half-way through a batch's reads)
+        checked = {
+            i: _check_ids(requests[i][1], self.num_rows(requests[i][0]), False)
+            for members in groups.values()
+            for i in members
+        }
         for members in groups.values():
             tables = [self[requests[i][0]] for i in members]
-            ids = [
-                _check_ids(requests[i][1], self.num_rows_of(t, requests[i][0]), False)
-                for i, t in zip(members, tables)
-            ]
-            for i, rows in zip(members, type(tables[0]).fetch_together(tables, ids)):
+            got = type(tables[0]).fetch_together(tables, [checked[i] for i in members])
+            for i, rows in zip(members, got):
                 out[i] = _finish(rows, target, None)
         return [
             o if o is not None else self.fetch(name, ids, device, pin_memory=pin_memory)

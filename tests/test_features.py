@@ -291,3 +291,38 @@ def test_unified_fetch_with_cuda_ids_does_not_synchronise():
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert torch.equal(rows.cpu(), x[ids.cpu()])
+
+
+class _Grouped:
+    """A table read together with the others of its group (as a DistTable is with its graph's):
+    records each ``fetch_together`` call."""
+
+    calls: list = []
+
+    def __init__(self, rows: torch.Tensor, group: int) -> None:
+        self.rows, self.fetch_group, self.shape = rows, group, tuple(rows.shape)
+
+    def __getitem__(self, ids):
+        return self.rows[ids]
+
+    @staticmethod
+    def fetch_together(tables, ids):
+        _Grouped.calls.append([t.fetch_group for t in tables])
+        return [t.rows[i] for t, i in zip(tables, ids)]
+
+
+def test_fetch_many_reads_each_group_together():
+    _Grouped.calls.clear()
+    x, y, z = torch.randn(9, 3), torch.arange(9), torch.randn(9, 2)
+    store = FeatureStore(x=_Grouped(x, 1), y=_Grouped(y, 1), z=_Grouped(z, 2), w=x)
+    ids = [torch.tensor([8, 0]), torch.tensor([1]), torch.tensor([4, 4, 2]), torch.tensor([3])]
+    got = store.fetch_many(list(zip(["x", "w", "y", "z"], ids)))
+    assert [g.tolist() for g in got] == [x[ids[0]].tolist(), x[ids[1]].tolist(),
+                                         y[ids[2]].tolist(), z[ids[3]].tolist()]  # fmt: skip
+    assert _Grouped.calls == [[1, 1], [2]]  # x and y in one call; the plain tensor alone
+    # every group's ids are checked before any group is read
+    with pytest.raises(IndexError, match="9"):
+        store.fetch_many([("x", torch.tensor([0])), ("z", torch.tensor([9]))])
+    assert _Grouped.calls == [[1, 1], [2]]
+    with pytest.raises(KeyError, match="no table named 'v'"):
+        store.fetch_many([("v", torch.tensor([0]))])

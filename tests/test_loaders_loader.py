@@ -74,6 +74,37 @@ def test_features_and_labels(setup):
     assert torch.equal(b.y, y[:4]) and torch.equal(b.x, x[b.subgraph.nodes])
 
 
+class _TogetherTable:
+    """A table the store reads together with its group (as a DistTable with its graph)."""
+
+    calls = 0
+
+    def __init__(self, rows):
+        self.rows, self.shape, self.fetch_group = rows, tuple(rows.shape), "g"
+
+    def __getitem__(self, ids):  # pragma: no cover - the loader reads through fetch_together
+        raise AssertionError("read one table at a time")
+
+    @staticmethod
+    def fetch_together(tables, ids):
+        _TogetherTable.calls += 1
+        return [t.rows[i] for t, i in zip(tables, ids)]
+
+
+def test_features_and_labels_of_a_batch_are_read_together(setup):
+    """The fetch stage hands a batch's feature and label requests to its store at once
+    (``fetch_many``): tables of one group share one read."""
+    graph, _, x, y = setup
+    store = FeatureStore(x=_TogetherTable(x), y=_TogetherTable(y))
+    _TogetherTable.calls = 0
+    loader = Loader(NeighborSampler(graph, [3]), torch.arange(40), batch_size=16,
+                    features=store, labels="y", num_threads=2)  # fmt: skip
+    batches = list(loader)
+    assert _TogetherTable.calls == len(batches) == 3
+    for b in batches:
+        assert torch.equal(b.x, x[b.subgraph.nodes]) and torch.equal(b.y, y[b.seeds])
+
+
 def _fingerprint(loader):
     return [(b.seeds.tolist(), b.subgraph.nodes.tolist(), b.subgraph.edge_ids.tolist(),
              b.x.sum().item()) for b in loader]  # fmt: skip
