@@ -247,6 +247,7 @@ def test_wire_kernels():
         eid += [100 + j for j in range(k)]
     reply = np.full((6, 1 + 2 * 2), -7, np.int32)
     dk.pad_reply(off, np.array(src, np.int64), np.array(eid, np.int64), reply)
+    assert reply[3].tolist() == [0, 0, 0, 0, 0]  # destination 0: no picks, zeros after
     o2, s2, e2 = dk.unpad_regroup(order, reply)
     want = [[10 * d + j for j in range(d % 3)] for d in dst.tolist()]
     assert np.diff(o2).tolist() == [len(w) for w in want]

@@ -285,8 +285,7 @@ def route_requests(dst, node_part, tree, etype, size, req):
 @njit(nogil=True, cache=True)
 def pad_reply(offsets, src, eid, reply):
     """Request i's picks ``src/eid[offsets[i]:offsets[i+1]]`` into reply row i: the count in
-    column 0, then (source, edge id) pairs; the unused tail of a row is left as it is (never
-    read)."""
+    column 0, then (source, edge id) pairs, then zeros (no stale memory goes on the wire)."""
     for i in range(offsets.shape[0] - 1):
         o = offsets[i]
         k = offsets[i + 1] - o
@@ -294,6 +293,8 @@ def pad_reply(offsets, src, eid, reply):
         for j in range(k):
             reply[i, 1 + 2 * j] = src[o + j]
             reply[i, 2 + 2 * j] = eid[o + j]
+        for c in range(1 + 2 * k, reply.shape[1]):
+            reply[i, c] = 0
 
 
 @njit(nogil=True, cache=True)
