@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from gnnsys._numba import serial_twin
 from gnnsys.loaders._kernels import (
     _LOW32,
     _below,
@@ -247,6 +248,9 @@ def move_rows(src, src_idx, dst_idx, out):
         o = np.int64(dst_idx[i])
         for j in range(d):
             out[o, j] = src[r, j]
+
+
+move_rows_serial = serial_twin(move_rows, "move_rows_serial")
 
 
 # ---------------------------------------------------------------------- one hop's wire format

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from gnnsys.distributed._kernels import move_rows, split_fetch
+from gnnsys.distributed._kernels import move_rows, move_rows_serial, split_fetch
 from gnnsys.distributed.graph import DistGraph
 from gnnsys.features import FeatureStore, _as_words, gather_rows
+from gnnsys.unified_tensor import gather_cpu
 
 
 class DistTable:
@@ -248,12 +249,15 @@ def _rows_view(buf: torch.Tensor, offset: int, n: int, table: DistTable) -> torc
 
 def _move(src: torch.Tensor, src_idx: np.ndarray, dst_idx: np.ndarray, out: torch.Tensor) -> None:
     """``out[dst_idx] = src[src_idx]`` (``src_idx`` empty: all of ``src`` in order), by the
-    parallel row kernel when the rows have a word view, else by torch."""
+    row kernel when the rows have a word view (parallel when it pays, as the gathers decide),
+    else by torch."""
     if dst_idx.shape[0] == 0:
         return
     s, o = _as_words(src), _as_words(out)
     if s is not None and o is not None and s.dtype == o.dtype:
-        move_rows(s, src_idx, dst_idx, o)
+        nbytes = dst_idx.shape[0] * o.shape[1] * o.itemsize
+        move = move_rows if gather_cpu.use_parallel(nbytes) else move_rows_serial
+        move(s, src_idx, dst_idx, o)
         return
     rows = src[torch.from_numpy(src_idx)] if src_idx.shape[0] else src
     out.index_copy_(0, torch.from_numpy(dst_idx), rows)
