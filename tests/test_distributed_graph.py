@@ -112,13 +112,20 @@ def _same_batches(rank, world, port, folder, out):
         DistNeighborSampler(g, fan).sample(ids[:8], SampleKey(batch=0))
         replies.append(ex.messages["sample_reply"] - before)
     # a request for a node another part owns (ranks on different partitionings) is refused
+    # (through the dense map, and through the binary search graphs over 2^28 nodes use)
     other = int(np.flatnonzero(g.node_part != rank)[0])
-    try:
-        g.local_rows(np.array([other]))
-        refused = ""
-    except ValueError as err:
-        refused = str(err)
-    rows_ok = rows_ok and refused.startswith(f"part {rank} was asked for node {other}, which")
+    mine = g.owned[[0, -1]]
+    dense = g._local_of
+    for local_of in (dense, None):
+        g._local_of = local_of
+        rows_ok = rows_ok and g.local_rows(mine).tolist() == [0, g.owned.shape[0] - 1]
+        try:
+            g.local_rows(np.array([mine[0], other]))
+            refused = ""
+        except ValueError as err:
+            refused = str(err)
+        rows_ok = rows_ok and refused.startswith(f"part {rank} was asked for node {other}, which")
+    g._local_of = dense
     torch.save({"diffs": diffs, "rows_ok": rows_ok, "stats": ex.stats(), "replies": replies,
                 "fetch_msgs": fetch_msgs}, f"{out}/rank{rank}.pt")  # fmt: skip
     dist.destroy_process_group()

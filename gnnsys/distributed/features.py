@@ -144,7 +144,7 @@ class DistTable:
         if self.offset:
             ids_np = ids_np + self.offset
         out = torch.empty((ids_np.shape[0],) + tuple(self.rows.shape[1:]), dtype=self.rows.dtype)
-        cache_of = self._cache_of if self._cache_of is not None and ex.size > 1 else _NO_SLOTS
+        cache_of = self._cache_of if self._cache_of is not None else _NO_SLOTS  # (none alone)
         own, hit, slot, away, away_ids, send = split_fetch(
             ids_np, g.node_part, ex.rank, ex.size, cache_of
         )

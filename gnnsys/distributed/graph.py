@@ -359,21 +359,15 @@ class DistGraph:
         (a request from a rank with another partitioning)."""
         if self._local_of is not None:
             rows, first_bad = dk.local_rows_of(self._local_of, ids)
-            if first_bad >= 0:
-                raise ValueError(
-                    f"part {self.part} was asked for node {int(ids[first_bad])}, which it does "
-                    "not own: the ranks hold parts of different partitionings"
-                )
-            return rows
         else:
             rows = np.searchsorted(self.owned, ids)
             last = max(len(self.owned) - 1, 0)
             bad = (rows >= self.owned.shape[0]) | (self.owned[np.minimum(rows, last)] != ids)
-        if ids.shape[0] and (self.owned.shape[0] == 0 or bad.any()):
-            v = int(ids[np.flatnonzero(bad)[0]]) if bad.any() else int(ids[0])
+            first_bad = int(np.flatnonzero(bad)[0]) if bad.any() else -1
+        if first_bad >= 0:
             raise ValueError(
-                f"part {self.part} was asked for node {v}, which it does not own: the ranks "
-                "hold parts of different partitionings"
+                f"part {self.part} was asked for node {int(ids[first_bad])}, which it does not "
+                "own: the ranks hold parts of different partitionings"
             )
         return rows
 
