@@ -136,8 +136,8 @@ class DistTable:
 
     def _local_part(self, ids: Any) -> Tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray]:
         """The rows of ``ids`` this rank has (owned, cached) copied into a new output; returns
-        (output, the positions still missing, sorted by owner, their global ids, how many
-        each rank owns)."""
+        (output, the positions still missing, grouped by owner, their global ids, how many of
+        them each rank owns)."""
         g = self.graph
         ex = g.exchange
         ids_np = torch.as_tensor(ids).numpy().astype(np.int64, copy=False)
