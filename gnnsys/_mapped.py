@@ -201,11 +201,17 @@ def clean_file_areas(ranges: List[Tuple[int, int]]) -> List[Tuple[int, int, int]
     return out
 
 
-def reads_at_random(a: np.ndarray) -> bool:
-    """Whether ``a``'s first byte lies in a registered map (``a`` a numpy array)."""
+def reads_at_random(a: Any) -> bool:
+    """Whether ``a``'s first byte lies in a registered map (``a`` a numpy array or a CPU
+    tensor; anything else, a GPU tensor included, is not)."""
     if not _ranges:
         return False
-    ptr = a.__array_interface__["data"][0]
+    if isinstance(a, np.ndarray):
+        ptr = a.__array_interface__["data"][0]
+    elif callable(getattr(a, "data_ptr", None)) and not getattr(a, "is_cuda", True):
+        ptr = a.data_ptr()
+    else:
+        return False
     return any(lo <= ptr < hi for lo, hi in _ranges)
 
 

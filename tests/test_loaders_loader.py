@@ -121,6 +121,37 @@ def test_same_batches_whatever_threads_and_prefetch(setup):
         assert got == ref, (threads, prefetch)
 
 
+def test_a_table_read_from_disk_runs_more_batches_at_once(setup, tmp_path, monkeypatch):
+    """A feature table mapped from a file bigger than memory (advised MADV_RANDOM) gets
+    DISK_BOUND_WORKERS_PER_THREAD workers per thread by default, the same batches, and the
+    threads the caller chose when it chose them."""
+    from gnnsys import _mapped, graph_io
+    from gnnsys.loaders import loader as loader_mod
+
+    graph, _, x, y = setup
+    np.save(tmp_path / "x.npy", x.numpy())
+    mapped = torch.from_numpy(np.load(tmp_path / "x.npy", mmap_mode="c"))
+    monkeypatch.setattr(_mapped, "_ranges", [])  # none left by other tests' maps
+    s = NeighborSampler(graph, [5, 3])
+    common = dict(batch_size=20, shuffle=True, seed=5, labels=y)
+    ref = Loader(s, torch.arange(200), features=FeatureStore(x=mapped), **common)
+    assert not ref.reads_from_disk()
+    assert ref._threads_per_batch(10) == (min(ref.num_threads, 10), 1)
+    monkeypatch.setattr(graph_io, "_available_bytes", lambda: 1000)  # "bigger than RAM"
+    assert graph_io.advise_random(mapped) == "MADV_RANDOM"
+    loader = Loader(s, torch.arange(200), features=FeatureStore(x=mapped), **common)
+    assert loader.reads_from_disk()
+    per = loader_mod.DISK_BOUND_WORKERS_PER_THREAD
+    assert loader._threads_per_batch(1000) == (loader.num_threads * per, 1)
+    assert loader._threads_per_batch(3) == (3, 1)  # never more workers than batches
+    chosen = Loader(s, torch.arange(200), features=FeatureStore(x=mapped), num_threads=2,
+                    **common)  # fmt: skip
+    assert chosen._threads_per_batch(1000) == (2, 1)
+    inline = Loader(s, torch.arange(200), features=FeatureStore(x=mapped), num_threads=1,
+                    prefetch=0, **common)  # fmt: skip
+    assert _fingerprint(loader) == _fingerprint(inline) == _fingerprint(ref)
+
+
 def test_epochs(setup):
     graph, _, _, _ = setup
     loader = Loader(NeighborSampler(graph, [3]), torch.arange(60), batch_size=20, shuffle=True)

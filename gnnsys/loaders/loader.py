@@ -29,6 +29,7 @@ import numba
 import numpy as np
 import torch
 
+from gnnsys import _mapped
 from gnnsys._checks import check_ids
 from gnnsys.features import FeatureStore
 from gnnsys.loaders._malloc import tune_malloc
@@ -36,6 +37,12 @@ from gnnsys.loaders.base import SampledSubgraph, SampleKey, Sampler
 from gnnsys.unified_tensor import UnifiedTensor
 
 LABEL_SCOPES = ("seeds", "nodes")
+# Batches in flight per thread when a batch reads a map bigger than memory (``reads_from_disk``)
+# and the caller did not choose ``num_threads``: while one batch's gather waits on the disk,
+# another's sampling uses the core. Measured on the papers folder (28 GB of float16 features,
+# 24 GiB box, 2 threads, batches of fresh seeds, interleaved): 2 workers 23.1 / 23.1 batches/s,
+# 4 workers 30.0 / 31.3, 6 workers 29.7 / 31.8.
+DISK_BOUND_WORKERS_PER_THREAD = 2
 
 
 @dataclass
@@ -135,8 +142,9 @@ class Loader:
             buffers while the current one trains.
         num_threads: CPU threads for sampling and gathering (default: numba's thread count).
             Threads take whole batches, each kernel then runs on one core: robust on busy
-            machines; with fewer batches than threads, each batch gets several cores.
-            A sampler with ``collective = True`` (``gnnsys.distributed``) gets one worker
+            machines; with fewer batches than threads, each batch gets several cores. Left
+            at the default, a loader that reads a map bigger than memory (``reads_from_disk``)
+            runs ``DISK_BOUND_WORKERS_PER_THREAD`` batches per thread at once. A sampler with ``collective = True`` (``gnnsys.distributed``) gets one worker
             thread: its batches are exchanges every rank runs in the same order.
         prefetch: ready batches kept ahead of the consumer (0: run everything in the caller).
         collate: ``collate(batch)`` runs in the worker; its result is what iteration yields.
@@ -210,6 +218,7 @@ class Loader:
             _check_int("num_workers", num_workers, 0)
             if num_threads is None and num_workers > 0:
                 num_threads = num_workers
+        self._threads_chosen = num_threads is not None
         self.num_threads = (
             _check_int("num_threads", num_threads, 1)
             if num_threads is not None
@@ -372,8 +381,21 @@ class Loader:
             return lanes, max(1, min(numba.config.NUMBA_NUM_THREADS, total // lanes))
         if _threading_layer() == "workqueue":  # not thread-safe: one caller at a time
             return 1, min(total, numba.config.NUMBA_NUM_THREADS)
-        workers = max(1, min(total, num_batches))
+        workers = total
+        if not self._threads_chosen and self.reads_from_disk():
+            workers = total * DISK_BOUND_WORKERS_PER_THREAD
+        workers = max(1, min(workers, num_batches))
         return workers, max(1, min(numba.config.NUMBA_NUM_THREADS, total // workers))
+
+    def reads_from_disk(self) -> bool:
+        """Whether a batch reads a map bigger than memory (``gnnsys._mapped``: a feature or
+        label table, or the graph's CSC, advised ``MADV_RANDOM`` by ``advise_random``): its
+        gathers and samples then wait on the disk part of the time."""
+        arrays = [t.store[t.key] for t in self.tables + self.label_tables]
+        arrays = [getattr(a, "_rows_np", a) for a in arrays]  # a UnifiedTensor's host rows
+        if self._graph is not None:
+            arrays += [getattr(self._graph, "indptr", None), getattr(self._graph, "indices", None)]
+        return any(_mapped.reads_at_random(a) for a in arrays if a is not None)
 
 
 class _LoaderIter:
