@@ -15,6 +15,7 @@ Prints one JSON line per (round, system, parts), then a summary with ranges over
 Usage:
     python benchmarks/distributed.py --graph mini --parts 1,2,4 --rounds 3
     python benchmarks/distributed.py --graph tiny --parts 2 --rounds 1 --batches 5 --no-peer
+    python benchmarks/distributed.py --graph folder:/data/papers-mini --parts 2 --method random
 """
 
 from __future__ import annotations
@@ -67,6 +68,22 @@ def partition_folder(folder: Path, parts: int, method: str, work: Path) -> Path:
                  val_idx=empty, test_idx=empty, num_classes=int(g["y"].max()) + 1)  # fmt: skip
     t0 = time.perf_counter()
     partition(ds, parts, out, method=method, seed=0)
+    print(f"partitioned {folder.name} into {parts} ({method}) in {time.perf_counter() - t0:.1f} s",
+          file=sys.stderr)  # fmt: skip
+    return out
+
+
+def partition_dataset_folder(folder: Path, parts: int, method: str, work: Path) -> Path:
+    """The gnnsys partition of a gnnsys dataset folder (``gnnsys data ...``: a memory-mapped
+    CSC and features, e.g. papers-mini), streamed from the maps (made once per parts/method)."""
+    from gnnsys.datasets import load_folder
+    from gnnsys.distributed import partition
+
+    out = work / f"gnnsys-{folder.name}-{parts}-{method}"
+    if (out / "partition.json").is_file():
+        return out
+    t0 = time.perf_counter()
+    partition(load_folder(folder), parts, out, method=method, seed=0)
     print(f"partitioned {folder.name} into {parts} ({method}) in {time.perf_counter() - t0:.1f} s",
           file=sys.stderr)  # fmt: skip
     return out
@@ -175,7 +192,9 @@ def _range(values: List[float]) -> List[float]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--graph", default="mini", help="synthetic name or peers-format folder")
+    p.add_argument("--graph", default="mini",
+                   help="synthetic name, peers-format folder, or folder:DIR for a gnnsys dataset "
+                   "folder (memory-mapped CSC, e.g. papers-mini; gnnsys only: no DistDGL)")  # fmt: skip
     p.add_argument("--parts", default="1,2,4", help="machine counts, comma-separated")
     p.add_argument("--method", default="metis", choices=("metis", "random"))
     p.add_argument("--batches", type=int, default=30)
@@ -192,11 +211,16 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "gnnsys-dist-bench"))
     p.add_argument("--timeout", type=int, default=1800, help="seconds per DistDGL run")
     args = p.parse_args(argv)
-    folder = resolve_folder(args.graph)
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     parts_list = [int(v) for v in args.parts.split(",")]
-    part_dirs = {P: partition_folder(folder, P, args.method, work) for P in parts_list}
+    if args.graph.startswith("folder:"):  # a gnnsys dataset folder: DistDGL needs COO files
+        folder = Path(args.graph.split(":", 1)[1])
+        args.no_peer = True
+        part_dirs = {P: partition_dataset_folder(folder, P, args.method, work) for P in parts_list}
+    else:
+        folder = resolve_folder(args.graph)
+        part_dirs = {P: partition_folder(folder, P, args.method, work) for P in parts_list}
     common = {"graph": args.graph, "method": args.method, "fanout": args.fanout,
               "batch_size": args.batch_size, "batches": args.batches, "lanes": args.lanes}  # fmt: skip
     systems = ["gnnsys", "distdgl"]
