@@ -1,0 +1,32 @@
+"""benchmarks/distributed.py on a gnnsys dataset folder (``--graph folder:DIR``): partitioned
+from the mapped folder, two machines, every row and the summary reported."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "distributed.py"
+
+
+@pytest.mark.slow  # two gloo processes importing torch: ~20 s on the 2-core box
+def test_distributed_benchmark_on_a_dataset_folder(tmp_path):
+    from gnnsys.datasets.large import generate_large
+
+    folder = tmp_path / "papers-tiny"
+    generate_large("papers-tiny", folder)
+    cmd = [sys.executable, str(BENCH), "--graph", f"folder:{folder}", "--parts", "2",
+           "--method", "random", "--rounds", "1", "--batches", "2", "--warmup", "1",
+           "--batch-size", "64", "--workdir", str(tmp_path / "work")]  # fmt: skip
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-3000:]
+    rows = [json.loads(line) for line in p.stdout.strip().splitlines()]
+    runs, summary = rows[:-1], rows[-1]
+    assert [r["system"] for r in runs] == ["gnnsys"]  # no DistDGL on a dataset folder
+    assert len(runs[0]["batches_per_s_per_machine"]) == 2
+    assert all(v > 0 for v in runs[0]["batches_per_s_per_machine"])
+    assert runs[0]["feature_bytes_per_batch"] > 0  # a random partition fetches remote rows
+    assert summary["summary"] and "gnnsys_2_batches_per_s_per_machine" in summary
+    assert (tmp_path / "work" / "gnnsys-papers-tiny-2-random" / "partition.json").is_file()
