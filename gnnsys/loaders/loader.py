@@ -144,8 +144,9 @@ class Loader:
             Threads take whole batches, each kernel then runs on one core: robust on busy
             machines; with fewer batches than threads, each batch gets several cores. Left
             at the default, a loader that reads a map bigger than memory (``reads_from_disk``)
-            runs ``DISK_BOUND_WORKERS_PER_THREAD`` batches per thread at once. A sampler with ``collective = True`` (``gnnsys.distributed``) gets one worker
-            thread: its batches are exchanges every rank runs in the same order.
+            runs ``DISK_BOUND_WORKERS_PER_THREAD`` batches per thread at once. A sampler with
+            ``collective = True`` (``gnnsys.distributed``) gets one worker thread per lane:
+            its batches are exchanges every rank runs in the same order.
         prefetch: ready batches kept ahead of the consumer (0: run everything in the caller).
         collate: ``collate(batch)`` runs in the worker; its result is what iteration yields.
         num_workers: accepted for PyG/torch compatibility; > 0 sets ``num_threads``.
