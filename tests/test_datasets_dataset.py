@@ -93,3 +93,35 @@ def test_random_split_is_seeded_disjoint_and_skips_unlabelled():
         random_split(torch.tensor([-1, -1]), 0)
     with pytest.raises(TypeError, match="seed must be an int"):
         random_split(y, "0")
+
+
+def test_a_killed_runs_temporary_folder_is_removed_by_the_next_run(tmp_path):
+    """make_temp_dir removes the leftovers of dead processes of this host for the same target
+    (with a warning), and keeps those of live processes, other hosts and other targets."""
+    import os
+    import subprocess
+    import sys
+
+    from gnnsys.datasets.dataset import _host_tag, make_temp_dir
+
+    final = tmp_path / "papers"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    dead_pid = int(dead.stdout)
+    host = _host_tag()
+    left = tmp_path / f".papers.{host}.{dead_pid}.0123456789ab.tmp"
+    (left / "sub").mkdir(parents=True)
+    (left / "sub" / "x.npy").write_bytes(b"\0" * 4096)
+    live = tmp_path / f".papers.{host}.{os.getpid()}.ba9876543210.tmp"
+    other_host = tmp_path / f".papers.{'0' * 8 if host != '0' * 8 else '1' * 8}.{dead_pid}.aa.tmp"
+    other_target = tmp_path / f".products.{host}.{dead_pid}.0123456789ab.tmp"
+    checkpoint_like = tmp_path / ".papers.k3j4l5m6.tmp"  # mkstemp's pattern: not ours
+    for p in (live, other_host, other_target):
+        p.mkdir()
+    checkpoint_like.write_bytes(b"x")
+    with pytest.warns(UserWarning, match="did not finish"):
+        tmp = make_temp_dir(final)
+    assert not left.exists()
+    assert live.is_dir() and other_host.is_dir() and other_target.is_dir()
+    assert checkpoint_like.is_file()
+    assert tmp.is_dir() and tmp.name.startswith(f".papers.{host}.{os.getpid()}.")

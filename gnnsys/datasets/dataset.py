@@ -344,8 +344,65 @@ def make_temp_dir(final: Path) -> Path:
     """A fresh hidden folder next to ``final``, to be renamed onto it once complete.
 
     Made with ``os.mkdir`` (not ``mkdtemp``, which makes it 0700) so the renamed folder gets the
-    mode a plain ``mkdir`` would.
+    mode a plain ``mkdir`` would. Its name carries this host and process
+    (``.NAME.HOST.PID.RANDOM.tmp``), so that the leftovers of a run killed before it finished
+    (SIGKILL, the OOM killer: no cleanup code runs) are removed by the next run for ``final``
+    (``remove_dead_temp_dirs``) instead of filling the disk: a killed papers build leaves tens
+    of GB.
     """
-    tmp = final.parent / f".{final.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
+    remove_dead_temp_dirs(final)
+    tmp = final.parent / f".{final.name}.{_host_tag()}.{os.getpid()}.{uuid.uuid4().hex[:12]}.tmp"
     os.mkdir(tmp)
     return tmp
+
+
+def remove_dead_temp_dirs(final: Path) -> list:
+    """Remove the temporary folders for ``final`` that processes of this host left behind and
+    that are no longer running; returns the removed paths (a warning names each). Folders of
+    live processes, of other hosts (a shared filesystem) and of unknown format are kept."""
+    import shutil
+    import warnings
+
+    removed = []
+    prefix, host = f".{final.name}.", _host_tag()
+    try:
+        entries = list(final.parent.iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        name = path.name
+        if not (name.startswith(prefix) and name.endswith(".tmp")):
+            continue
+        parts = name[len(prefix) : -len(".tmp")].split(".")
+        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+            continue
+        pid = int(parts[1])
+        if pid == os.getpid() or _process_alive(pid):
+            continue
+        size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+        warnings.warn(
+            f"removed {path} ({size / 2**30:.2f} GiB), the temporary folder of an earlier run "
+            f"for {final} (process {pid}, no longer running) that did not finish",
+            stacklevel=3,
+        )
+    return removed
+
+
+def _host_tag() -> str:
+    """8 hex digits naming this host (temporary folders of other hosts are never removed)."""
+    import hashlib
+    import socket
+
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
