@@ -391,11 +391,17 @@ def remove_dead_temp_dirs(final: Path) -> list:
 
 
 def _host_tag() -> str:
-    """8 hex digits naming this host (temporary folders of other hosts are never removed)."""
+    """8 hex digits naming this host and PID namespace: process ids are only checked where
+    they mean the same process (never another machine's, or another container's that shares
+    the host name and the filesystem)."""
     import hashlib
     import socket
 
-    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+    try:
+        ns = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:  # not Linux
+        ns = 0
+    return hashlib.sha1(f"{socket.gethostname()}/{ns}".encode()).hexdigest()[:8]
 
 
 def _process_alive(pid: int) -> bool:
