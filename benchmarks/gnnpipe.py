@@ -21,7 +21,8 @@ Parts (each can be skipped):
   adds runs at ``gbps / K`` and ``latency * K``: this CPU's compute against a network K times
   slower is the same ratio as compute K times faster (a GPU) against the named network, so
   ``seconds / K`` is that machine's epoch, with every non-network cost also K times faster.
-  ``--rounds`` repeats the whole set, interleaved.
+  ``--rounds`` repeats the whole set, interleaved. ``--chunk-sweep`` adds GNNPipe at those
+  chunk counts (GPipe and 1F1B; hybrid too with ``--sweep-hybrid``) beside graph-parallel.
 * accuracy: deep GCNII (``--acc-layers``) on ``--acc-dataset`` for single-process,
   graph-parallel, GNNPipe with M in ``--chunks`` and hybrid, then GNNPipe with each convergence
   technique ablated (all on minus one, and none).
@@ -166,6 +167,8 @@ def timing(args: argparse.Namespace) -> None:
                 # with no modeled network and the dilated 10 Gb/s one.
                 sweep = [("graph", 1, "gpipe")]
                 sweep += [("pipe", c, s) for c in args.chunk_sweep for s in ("gpipe", "1f1b")]
+                if args.sweep_hybrid:
+                    sweep += [("hybrid", c, "gpipe") for c in args.chunk_sweep]
                 sweep_nets = [(None, 1)] + [(g, k) for k in args.dilation[-1:] for g in
                                             args.dilation_nets[:1]]  # fmt: skip
                 timing_group(args, ds, name, rnd, args.sweep_layers, sweep_nets, sweep,
@@ -244,6 +247,7 @@ def timing_group(
                 "bytes": row["bytes"],
                 "messages": row["messages"],
                 "breakdown": row["breakdown"],
+                "breakdown_cpu": row["breakdown_cpu"],
                 # per rank (kind, chunk, busy wall, busy cpu): what the model replays
                 "steps": row["steps"],
                 "ranks_bytes": [r["bytes"].get(row["epoch"], {}) for r in out["ranks"]],
@@ -390,6 +394,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--chunk-sweep", type=ints, default=[], help="GNNPipe chunk counts to sweep")
     ap.add_argument("--sweep-layers", type=int, default=32)
+    ap.add_argument(
+        "--sweep-hybrid", action="store_true", help="also sweep hybrid (--hybrid grid, GPipe)"
+    )
     ap.add_argument(
         "--cores", type=int, default=os.cpu_count() or 1, help="cores for the model's bound"
     )

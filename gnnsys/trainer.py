@@ -872,6 +872,12 @@ def print_breakdown(row: Dict[str, Any]) -> None:
     for rank, b in enumerate(breakdowns):
         parts = ", ".join(f"{k} {b[k]:.3f}" for k in names if b.get(k, 0.0) >= 0.0005)
         print(f"  rank {rank}: {parts}", flush=True)
+    cpus = row.get("breakdown_cpu") or []
+    if cpus:
+        print(f"epoch {row['epoch']} CPU seconds by section (other_threads: gloo, intra-op):")
+        for rank, c in enumerate(cpus):
+            parts = ", ".join(f"{k} {v:.3f}" for k, v in sorted(c.items()) if v >= 0.0005)
+            print(f"  rank {rank}: {parts}", flush=True)
 
 
 def print_summary(rows: List[Dict[str, Any]]) -> None:

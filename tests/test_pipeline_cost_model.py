@@ -164,5 +164,12 @@ def test_profiled_rows_carry_breakdown_and_steps(modeled_runs):
     assert row["breakdown"][1]["wait:activation"] > 0  # stage 1 waits for stage 0
     assert row["messages"]["activation"] == 4 and row["messages"]["gradient"] == 4
     assert graph["epochs"][-1]["breakdown"][0]["wait:halo"] > 0
+    # CPU seconds per section beside the wall ones: a wait on the modeled link sleeps (wall
+    # seconds, next to no CPU); the gloo thread's CPU is in other_threads.
+    cpu = graph["epochs"][-1]["breakdown_cpu"]
+    assert len(cpu) == 2 and "other_threads" in cpu[0]
+    wall = graph["epochs"][-1]["breakdown"][0]
+    assert cpu[0]["wait:halo"] < 0.5 * wall["wait:halo"]
+    assert sum(cpu[0].values()) <= wall["process_cpu"] + 1e-6
     with pytest.raises(ValueError, match="was not profiled"):
         predict({**graph, "epochs": [{"epoch": 1}]}, None)

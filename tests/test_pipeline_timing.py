@@ -2,7 +2,7 @@
 
 import time
 
-from gnnsys.pipeline_parallel.timing import StageTimer, profile_row, summarise
+from gnnsys.pipeline_parallel.timing import StageTimer, profile_row, summarise, summarise_cpu
 
 
 def test_sections_are_exclusive_and_add_up():
@@ -66,5 +66,17 @@ def test_summarise_and_profile_row():
         pass
     row = {}
     profile_row(row, timer, 0.01)
-    assert set(row) == {"breakdown", "steps"}
+    assert set(row) == {"breakdown", "breakdown_cpu", "steps"}
     assert row["steps"][0][:2] == ("B", 0) and "process_cpu" in row["breakdown"]
+    assert set(row["breakdown_cpu"]) == {"compute", "other_threads"}
+
+
+def test_summarise_cpu_splits_own_thread_sections_from_other_threads():
+    sections = {
+        "compute": {"wall": 0.5, "cpu": 0.4, "count": 3},
+        "wait:halo": {"wall": 0.3, "cpu": 0.01, "count": 2},
+    }
+    out = summarise_cpu(sections, 0.6)
+    assert out == {"compute": 0.4, "wait:halo": 0.01, "other_threads": 0.19}
+    # a process CPU clock below the thread's (different clock resolutions): never negative
+    assert summarise_cpu(sections, 0.3)["other_threads"] == 0.0

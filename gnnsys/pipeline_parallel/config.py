@@ -129,7 +129,8 @@ class TrainConfig:
         threads: torch threads per rank.
         record: keep per-epoch histories, outputs and first-epoch gradients (tests; small graphs).
         profile: time every epoch by section (compute, history, waits, transport, all-reduce,
-            optimizer: ``timing.StageTimer``); rows get ``breakdown`` and per-step ``steps``.
+            optimizer: ``timing.StageTimer``); rows get ``breakdown`` (wall seconds),
+            ``breakdown_cpu`` (CPU seconds) and per-step ``steps``.
         net_gbps, net_latency_us: a modeled network (``netmodel.NetModel``): every message
             is delayed as a link of that bandwidth (Gb/s) and one-way latency (microseconds)
             would delay it. None: the real network (gloo's loopback on one machine).

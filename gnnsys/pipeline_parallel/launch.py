@@ -340,7 +340,8 @@ def assign(mode: str, graph: Any, groups: int, chunks: int, *, method: str = "au
 
 def merge(results: List[Dict[str, Any]]) -> Dict[str, Any]:
     """Merge per-rank results: metrics from rank 0, bytes and messages summed, seconds from the
-    slowest; when profiled, ``breakdown`` and ``steps`` of every rank, in rank order.
+    slowest; when profiled, ``breakdown``, ``breakdown_cpu`` and ``steps`` of every rank, in
+    rank order.
 
     Example:
         >>> merge(per_rank)["epochs"][0]["bytes"]   # {"activation": ..., "gradient": ...}
@@ -352,7 +353,7 @@ def merge(results: List[Dict[str, Any]]) -> Dict[str, Any]:
         row["seconds"] = max(r["epochs"][i]["seconds"] for r in results)
         row["bytes"] = _sum_bytes(results, row["epoch"])
         row["messages"] = _sum_bytes(results, row["epoch"], "messages")
-        for key in ("breakdown", "steps"):
+        for key in ("breakdown", "breakdown_cpu", "steps"):
             if key in row:
                 row[key] = [r["epochs"][i][key] for r in results]
         rows.append(row)

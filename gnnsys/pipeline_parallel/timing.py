@@ -144,9 +144,30 @@ def summarise(sections: Dict[str, Dict[str, float]], epoch_seconds: float) -> Di
     return out
 
 
+def summarise_cpu(sections: Dict[str, Dict[str, float]], process_cpu: float) -> Dict[str, float]:
+    """CPU seconds per section of one epoch on the rank's own thread, plus ``other_threads``:
+    the process's CPU beyond them (the communication library's threads, e.g. gloo's TCP loop,
+    and intra-op threads). Beside the wall-clock breakdown it tells time spent working from
+    time spent descheduled: on a machine with fewer cores than ranks a ``post`` or ``wait``
+    section's wall time is mostly waiting for a core, not work.
+
+    Example:
+        >>> summarise_cpu({"compute": {"wall": 1.0, "cpu": 0.9}}, 1.2)["other_threads"]
+        0.3
+    """
+    out = {k: round(v["cpu"], 6) for k, v in sections.items()}
+    own = sum(v["cpu"] for v in sections.values())
+    out["other_threads"] = round(max(process_cpu - own, 0.0), 6)
+    return out
+
+
 def profile_row(row: Dict[str, Any], timer: StageTimer, seconds: float) -> None:
-    """Add the epoch's breakdown and per-step compute seconds to ``row`` when profiling."""
+    """Add the epoch's breakdowns (wall seconds, ``breakdown``; CPU seconds,
+    ``breakdown_cpu``) and per-step compute seconds to ``row`` when profiling."""
     if timer.enabled:
-        row["breakdown"] = summarise(timer.take(), seconds)
-        row["breakdown"]["process_cpu"] = round(timer.process_cpu(), 6)
+        sections = timer.take()
+        process_cpu = timer.process_cpu()
+        row["breakdown"] = summarise(sections, seconds)
+        row["breakdown"]["process_cpu"] = round(process_cpu, 6)
+        row["breakdown_cpu"] = summarise_cpu(sections, process_cpu)
         row["steps"] = timer.take_steps()
