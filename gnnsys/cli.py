@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import subprocess
@@ -187,17 +188,32 @@ def _positive_int_or_auto(name: str):
     return parse
 
 
-def _non_negative_float(name: str):
+def _non_negative_float(name: str, below: Optional[float] = None):
+    """A finite float >= 0 (and < ``below`` when given)."""
+
     def parse(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{name} must be a number, got {text!r}") from None
-        if not value >= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be >= 0, got {text}")
+        if not math.isfinite(value) or value < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number >= 0, got {text}")
+        if below is not None and value >= below:
+            raise argparse.ArgumentTypeError(f"{name} must be below {below:g}, got {text}")
         return value
 
     return parse
+
+
+def _seed(text: str) -> int:
+    """A seed as numpy and torch take it: an int in 0..2**32-1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"--seed must be in 0..{2**32 - 1}, got {value}")
+    return value
 
 
 def _fanout(text: str) -> List[int]:
@@ -209,10 +225,12 @@ def _fanout(text: str) -> List[int]:
         ) from None
     if not values:
         raise argparse.ArgumentTypeError("--fanout is empty")
-    bad = [v for v in values if v < -1 or v == 0]
+    from gnnsys.loaders.neighbor import MAX_FANOUT
+
+    bad = [v for v in values if v < -1 or v == 0 or v > MAX_FANOUT]
     if bad:
         raise argparse.ArgumentTypeError(
-            f"--fanout values must be >= 1 or -1 (all neighbours), got {bad[0]}"
+            f"--fanout values must be 1..{MAX_FANOUT} or -1 (all neighbours), got {bad[0]}"
         )
     return values
 
@@ -296,7 +314,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--dropout",
-        type=_non_negative_float("--dropout"),
+        type=_non_negative_float("--dropout", below=1.0),
         default=0.5,
         help="dropout probability (default: 0.5)",
     )
@@ -440,7 +458,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--seed",
-        type=int,
+        type=_seed,
         default=0,
         help="seed of the weights, shuffles and random splits (default: 0)",
     )
@@ -593,8 +611,10 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             parser.error(f"--mode {args.mode} runs on one node (--nnodes 1) for now")
     if args.checkpoint_every < 0:
         parser.error(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        parser.error(f"--out {out} is a file, not a folder")
     if args.resume:
-        out = Path(args.out)
         if not out.exists():
             parser.error(
                 f"--resume but {out} does not exist: there is no run to continue "
@@ -602,6 +622,10 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             )
         if not out.is_dir():
             parser.error(f"--resume but {out} is not a folder")
+    try:  # last: every other check passed, so a run follows and uses the folder
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        parser.error(f"--out {out} cannot be created: {err.strerror or err}")
 
 
 def _check_dataset_files(
@@ -874,7 +898,7 @@ def add_partition_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", required=True, metavar="DIR", help="the partition folder to write")
     p.add_argument(
-        "--seed", type=int, default=0, help="partitioner seed, and the dataset's (default: 0)"
+        "--seed", type=_seed, default=0, help="partitioner seed, and the dataset's (default: 0)"
     )
     p.add_argument(
         "--root", default=None, help="folder holding the OGB dataset, ogbn-* only (default: none)"
@@ -915,7 +939,7 @@ def build_parser() -> argparse.ArgumentParser:
         "features) within --memory-budget",
     )
     data.add_argument("out")
-    data.add_argument("--seed", type=int, default=0)
+    data.add_argument("--seed", type=_seed, default=0)
     data.add_argument(
         "--memory-budget",
         default="8G",

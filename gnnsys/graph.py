@@ -628,6 +628,8 @@ class Graph:
                     f"{name} must have shape [{ix.numel()}] (one entry per edge), "
                     f"got {tuple(t.shape)}"
                 )
+        if self.edge_ids is not None:
+            _check_edge_ids(self.edge_ids, ix.numel())
 
     def _check_types(self, full: bool) -> None:
         _check_type_arrays(self, full)

@@ -39,6 +39,7 @@ FORMAT = "gnnsys-csc"
 VERSION = 1
 META_FILE = "graph.json"
 ARRAYS = ("indptr", "indices", "edge_ids", "edge_weight", "node_type_offset", "type_per_edge")
+_ID_ARRAYS = ("indptr", "indices", "edge_ids", "node_type_offset")  # int32 / int64 only
 _REQUIRED = ("indptr", "indices")
 _HEADER_BYTES = 128  # the fixed .npy header length of files written piecewise (npy_header)
 
@@ -154,6 +155,11 @@ def load_graph(path: PathLike, *, mmap: bool = True, validate: bool = True) -> A
     t: Dict[str, torch.Tensor] = {}
     for name in names:
         arr = open_npy(folder / f"{name}.npy", mmap=mmap)
+        if name in _ID_ARRAYS and arr.dtype not in (np.dtype(np.int32), np.dtype(np.int64)):
+            raise ValueError(
+                f"{folder / (name + '.npy')} holds {arr.dtype.str}; {name} must be int32 or "
+                "int64 in the machine's byte order"
+            )
         if arr.ndim != 1 or (name in expect and arr.shape != expect[name]):
             want = expect.get(name, "1-D")
             raise ValueError(

@@ -104,7 +104,14 @@ def test_info_and_help_import_neither_torch_pyg_triton_nor_numba():
         (["--mode", "pipe", "--nproc", "2", "--pipe-stages", "2"], "one stage per process"),
         (["--fanout", "10,5", "--layers", "3"], "--fanout has 2 values but --layers is 3"),
         (["--fanout", "10,x"], "comma-separated integers"),
-        (["--fanout", "10,-2"], ">= 1 or -1"),
+        (["--fanout", "10,-2"], "1..2147483647 or -1"),
+        (["--fanout", "99999999999999999999"], "1..2147483647 or -1"),
+        (["--lr", "inf"], "--lr must be a finite number >= 0"),
+        (["--weight-decay", "nan"], "--weight-decay must be a finite number >= 0"),
+        (["--dropout", "1"], "--dropout must be below 1"),
+        (["--seed", "-1"], "--seed must be in 0..4294967295"),
+        (["--seed", "99999999999999999999999"], "--seed must be in 0..4294967295"),
+        (["--out", "/proc/gnnsys-out"], "--out /proc/gnnsys-out cannot be created"),
         (["--nproc", "0"], "--nproc must be >= 1"),
         (["--epochs", "-1"], "--epochs must be >= 1"),
         (["--lr", "abc"], "--lr must be a number"),
@@ -156,6 +163,12 @@ def test_info_and_help_import_neither_torch_pyg_triton_nor_numba():
 )
 def test_bad_flags(capsys, argv, message):
     assert message in _error(capsys, ["train", *argv])
+
+
+def test_out_that_is_a_file(capsys, tmp_path):
+    (tmp_path / "f").write_text("x")
+    err = _error(capsys, ["train", "--dataset", "synthetic:tiny", "--out", str(tmp_path / "f")])
+    assert "is a file, not a folder" in err
 
 
 def test_resume_of_a_folder_that_does_not_exist(capsys, tmp_path):

@@ -118,6 +118,24 @@ def test_missing_truncated_or_inconsistent_files_are_named(tmp_path):
         Graph.load(tmp_path / "nowhere")
 
 
+def test_id_arrays_of_other_dtypes_or_bad_edge_ids_are_named(tmp_path):
+    g = Graph.from_csc(torch.tensor([0, 2, 3, 3]), torch.tensor([1, 2, 0]),
+                       edge_ids=torch.tensor([4, 5, 6]))  # fmt: skip
+    folder = tmp_path / "g"
+    g.save(folder)
+    ix = folder / "indices.npy"
+    np.save(ix, g.indices.numpy().astype(np.uint64))
+    with pytest.raises(ValueError, match=r"indices.npy holds <u8; indices must be int32 or"):
+        Graph.load(folder)
+    np.save(ix, g.indices.numpy().astype(">i8"))  # big-endian
+    with pytest.raises(ValueError, match=r"indices.npy holds >i8"):
+        Graph.load(folder)
+    np.save(ix, g.indices.numpy())
+    np.save(folder / "edge_ids.npy", np.array([4, -7, 6]))
+    with pytest.raises(ValueError, match="edge_ids holds -7"):
+        Graph.load(folder)
+
+
 def test_npy_header_is_fixed_length_and_rewritable(tmp_path):
     path = tmp_path / "a.npy"
     data = np.arange(10, dtype=np.int32)

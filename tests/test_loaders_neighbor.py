@@ -367,12 +367,32 @@ def test_seeds_on_wrong_device(graph):
 @pytest.mark.parametrize(
     "fanouts, exc, msg",
     [([2, -2], ValueError, ">= -1"), ([2.5], TypeError, "int"), (3, TypeError, "list"),
-     (torch.tensor([[1, 2]]), TypeError, "1-D")],
+     (torch.tensor([[1, 2]]), TypeError, "1-D"),
+     # a fanout past 2**31 - 1 would overflow the kernels' slot counts (a replace draw of
+     # 2**62 per seed wrapped around and wrote past its buffer)
+     ([2**31], ValueError, "at most 2147483647"), ([2**62], ValueError, "at most")],
 )  # fmt: skip
 def test_bad_fanouts(graph, fanouts, exc, msg):
     _, g = graph
     with pytest.raises(exc, match=msg):
+        NeighborSampler(g, fanouts, replace=True)
+    with pytest.raises(exc, match=msg):
         NeighborSampler(g, fanouts)
+
+
+def test_edge_ids_past_int32_come_back_whole():
+    # The kernels pack (edge id << 32 | source) only when every id fits in 31 bits; global
+    # ids of a subgraph may not (they came back wrapped: 2**31 + 7 as -2147483641).
+    ids = torch.tensor([2**40, 2**31 + 7, 2**32 + 1])
+    g = Graph.from_csc(torch.tensor([0, 2, 3, 3]), torch.tensor([1, 2, 0]), edge_ids=ids)
+    sub = NeighborSampler(g, [-1, -1]).sample(torch.tensor([0]), SampleKey())
+    assert sorted(sub.edge_ids.tolist()) == sorted(ids.tolist())
+
+
+def test_largest_fanout_samples(graph):
+    _, g = graph
+    sub = NeighborSampler(g, [2**31 - 1]).sample(torch.tensor([0]), SampleKey())
+    assert sub.nodes[0] == 0 and sub.edge_ids.numel() == int(g.in_degrees()[0])
 
 
 def test_bad_options(graph):

@@ -83,6 +83,11 @@ def prepared_adjacency(graph: Graph, pack: bool = True) -> _Adjacency:
     n, e = graph.num_nodes, graph.num_edges
     eids = graph.edge_ids.numpy() if graph.edge_ids is not None else None
     fits = n < 2**32 and e < 2**31
+    if fits and eids is not None and eids.shape[0]:
+        # ids are not always 0..E-1 (a subgraph's global ids, a loaded folder's edge_ids.npy):
+        # packing needs every one in -1..2**31-1 (-1: no id; the unpacking shift keeps its
+        # sign), else it would hand back wrapped ids
+        fits = bool(eids.min() >= -1 and eids.max() < 2**31)
     types = graph.type_layout()
     segments = _Adjacency.segments
     if types[0].shape[0] > 0:  # edge types: each (node, edge type) segment's start, once
@@ -125,8 +130,11 @@ def check_fanouts(fanouts: Any, name: str = "fanouts", allow_empty: bool = False
     return np.asarray([check_fanout(f"{name}[{i}]", f) for i, f in enumerate(fanouts)], np.int64)
 
 
+MAX_FANOUT = 2**31 - 1  # per destination; keeps every kernel's slot count inside int64
+
+
 def check_fanout(name: str, f: Any) -> int:
-    """One fanout: an int >= -1 (-1 = every neighbour).
+    """One fanout: an int from -1 (every neighbour) to ``MAX_FANOUT``.
 
     Example:
         >>> check_fanout("fanouts[0]", 5)
@@ -136,6 +144,10 @@ def check_fanout(name: str, f: Any) -> int:
         raise TypeError(f"{name} must be an int, got {f!r}")
     if f < -1:
         raise ValueError(f"{name} = {f}; fanouts must be >= -1 (-1 = all neighbours)")
+    if f > MAX_FANOUT:
+        raise ValueError(
+            f"{name} = {f}; fanouts must be at most {MAX_FANOUT} (-1 = all neighbours)"
+        )
     return int(f)
 
 
@@ -169,8 +181,8 @@ def fanout_matrix(
     if isinstance(fanouts, np.ndarray) and fanouts.ndim == 2:  # already a matrix
         if fanouts.shape[1] != k or fanouts.dtype.kind not in "iu":
             raise ValueError(f"{name} as a matrix must be integer [hops, {k}], got {fanouts.shape}")
-        if fanouts.size and fanouts.min() < -1:
-            raise ValueError(f"{name} must be >= -1 (-1 = all neighbours)")
+        if fanouts.size and (fanouts.min() < -1 or fanouts.max() > MAX_FANOUT):
+            raise ValueError(f"{name} must be in -1..{MAX_FANOUT} (-1 = all neighbours)")
         return fanouts.astype(np.int64)
     if isinstance(fanouts, Mapping):
         rows: Dict[int, np.ndarray] = {}
