@@ -78,6 +78,25 @@ def load_dataset(args: argparse.Namespace) -> Union[Dataset, HeteroDataset]:
         raise TrainError(f"--dataset {spec}: {err}") from None
 
 
+def check_training_split(ds: Union[Dataset, HeteroDataset], spec: str) -> None:
+    """A dataset to train on has training nodes, and each has a label: an empty split trained
+    nothing and reported success; an unlabelled (-1) training node failed mid-epoch inside
+    the loss. Raises ``TrainError`` naming the dataset.
+
+    Example:
+        >>> check_training_split(gnnsys.datasets.synthetic("tiny"), "synthetic:tiny")
+    """
+    train, y = ds.train_idx, ds.y
+    if train.numel() == 0:
+        raise TrainError(f"--dataset {spec}: the training split is empty (train_idx holds no ids)")
+    unlabelled = train[y[train] < 0]
+    if unlabelled.numel():
+        raise TrainError(
+            f"--dataset {spec}: {unlabelled.numel()} training node(s) have no label (y = -1), "
+            f"e.g. node {int(unlabelled[0])}: drop them from train_idx"
+        )
+
+
 def load_pyg_file(path: str, *, split_seed: Optional[int] = None) -> Dataset:
     """A Dataset from a ``torch.save``d PyG ``Data`` (or its ``to_dict()``) holding x, y and
     edge_index, with ``train_mask``/``val_mask``/``test_mask`` when present.
@@ -592,6 +611,7 @@ def train(
         task: Any = dist_task(args, device, rank, world)
     else:
         ds = load_dataset(args) if dataset is None else dataset
+        check_training_split(ds, args.dataset)
         task = make_task(args, ds, device)
     model = task.model
     opt = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -801,6 +821,7 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
     from gnnsys.pipeline_parallel.launch import run
 
     ds = load_dataset(args)
+    check_training_split(ds, args.dataset)
     model = ModelConfig(
         kind=args.model, hidden=args.hidden, num_layers=args.layers, dropout=args.dropout
     )

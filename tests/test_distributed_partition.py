@@ -136,11 +136,16 @@ def test_edge_ids_weights_and_float16(tmp_path, method):
     assert book.meta["has_edge_weight"] is True and book.meta["feature_dtype"] == "float16"
 
 
-def test_more_parts_than_nodes_leaves_parts_empty(tmp_path):
+def test_as_many_parts_as_nodes_and_no_more(tmp_path):
     ds = _weighted(n=4)
-    partition(ds, 6, tmp_path / "p", method="random")
-    _check_round_trip(ds, tmp_path / "p", 6)
-    assert load_part(tmp_path / "p", 5).num_owned == 0
+    partition(ds, 4, tmp_path / "p", method="random")
+    _check_round_trip(ds, tmp_path / "p", 4)
+    assert [load_part(tmp_path / "p", i).num_owned for i in range(4)] == [1, 1, 1, 1]
+    # more parts than nodes is a mistake (--parts 3000 for 3): refused before anything is
+    # written (it wrote thousands of empty part folders)
+    with pytest.raises(PartitionError, match="num_parts=6 exceeds the graph's 4 nodes"):
+        partition(ds, 6, tmp_path / "q", method="random")
+    assert not (tmp_path / "q").exists()
 
 
 def _files(path):

@@ -350,3 +350,43 @@ def test_typed_fetch_stage_gathers_node_edge_and_label_tables_per_type():
         Loader(NeighborSampler(g, [2]), torch.arange(3), features={"x": px})
     with pytest.raises(ValueError, match="node type 'venue' is not in the graph"):
         Loader(NeighborSampler(g, [2]), torch.arange(3), features={("venue", "x"): px})
+
+
+_EXIT_SCRIPT = """
+import sys, time, torch
+from gnnsys.datasets import synthetic
+from gnnsys.loaders import Loader, NeighborSampler
+
+class SlowToFree:
+    def __call__(self, batch):
+        return batch
+    def __del__(self):  # runs on the thread that drops the last reference
+        time.sleep(0.5)
+        open(sys.argv[1], "w").write("freed")
+
+loader = Loader(NeighborSampler(synthetic("tiny").graph, [5, 5]), torch.arange(512),
+                batch_size=64, collate=SlowToFree())
+it = iter(loader)
+next(it)
+del it, loader  # the run's worker threads hold the last references now
+time.sleep(0.2)  # they stop and drop them: the collate is being freed on a worker thread
+"""
+
+
+def test_exit_waits_for_workers_still_freeing_a_finished_run(tmp_path):
+    """A worker that dropped the last reference to its finished run frees it (the loader, its
+    tensors) on its own thread; exiting meanwhile killed that thread mid-free, which inside a
+    tensor's C++ dealloc aborted the process ("terminate called without an active exception",
+    about 1 in 40 short scripts). Exit now joins every worker thread, not only those of runs
+    still alive: the slow free here completes."""
+    import os
+    import subprocess
+    import sys
+
+    marker = tmp_path / "freed"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=root)
+    proc = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT, str(marker)], env=env,
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert marker.read_text() == "freed"

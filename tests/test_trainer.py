@@ -137,6 +137,26 @@ def test_resume_refuses_another_model(tmp_path, capsys):
     )
 
 
+@pytest.mark.parametrize("mode", [[], ["--mode", "graph", "--nproc", "2"]])
+def test_empty_or_unlabelled_training_split_is_an_error(tmp_path, capsys, mode):
+    import numpy as np
+
+    folder = tmp_path / "d"
+    assert main(["data", "tiny", str(folder)]) == 0
+    np.save(folder / "train_idx.npy", np.zeros(0, np.int64))
+    argv = ["train", "--dataset", f"folder:{folder}", "--epochs", "1", *mode]
+    capsys.readouterr()
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 1
+    assert "the training split is empty" in capsys.readouterr().err
+    y = np.load(folder / "y.npy")
+    y[[3, 5]] = -1
+    np.save(folder / "y.npy", y)
+    np.save(folder / "train_idx.npy", np.arange(10))
+    assert main([*argv, "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert "2 training node(s) have no label (y = -1), e.g. node 3" in err
+
+
 def test_checkpoint_is_written_before_its_row(tmp_path, monkeypatch):
     # The order that makes a kill at any moment resumable: when a row is written, the
     # checkpoint covering it is already there (with the rows it covers).

@@ -160,6 +160,11 @@ def partition(
     source = _typed_source(dataset) if typed else _plain_source(dataset)
     final = _check_out(_check_path(out), overwrite)
     num_parts = int(num_parts)
+    if num_parts > graph.num_nodes:
+        raise PartitionError(
+            f"num_parts={num_parts} exceeds the graph's {graph.num_nodes} nodes (each part "
+            "needs a node)"
+        )
     # (the map alone: no edge cut of the symmetrised graph, which "random" never builds)
     part, used, _ = assign_parts(graph, num_parts, method=method, seed=int(seed))
     node_part = part.numpy().astype(node_part_dtype(num_parts))

@@ -459,6 +459,7 @@ class _Run:
             )
             t.start()
             self.threads.append(t)
+            _THREADS.add(t)
 
     # ------------------------------------------------------------------ producer side
     def _produce(self, index: int, stream: Any) -> Tuple[Any, Any]:
@@ -560,19 +561,24 @@ class _Run:
             self.cond.notify_all()
 
 
-# Runs with live threads; stopped and joined at exit (a thread still inside a numba parallel
-# kernel while the interpreter tears down its OpenMP runtime aborts the process).
+# Runs with live threads, and every worker thread: at exit the runs are stopped and the
+# threads joined. A daemon thread still running when the interpreter finalizes aborts the
+# process: inside a numba parallel kernel (its OpenMP runtime is torn down), or releasing the
+# GIL in C++ code (a tensor's dealloc: Python ends the thread by a forced unwind through
+# noexcept frames, "terminate called without an active exception"). The second happened in
+# about 1 of 40 short scripts: a worker's own `del self._target` dropped the last reference
+# to a finished run, which left _ACTIVE and was freed (with its batches) on that thread
+# while the interpreter was already exiting; hence threads are tracked apart from runs.
 _ACTIVE: weakref.WeakSet[_Run] = weakref.WeakSet()
+_THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 
 
 @atexit.register
 def _stop_all() -> None:
-    runs = list(_ACTIVE)
-    for run in runs:
+    for run in list(_ACTIVE):
         run.close()
-    for run in runs:
-        for t in run.threads:
-            t.join(timeout=10.0)
+    for t in list(_THREADS):
+        t.join(timeout=10.0)
 
 
 def _identity(batch: Batch) -> Batch:
