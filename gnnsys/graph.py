@@ -168,6 +168,11 @@ class Graph:
                     "give a (src_type, relation, dst_type) triple"
                 )
             return hits[0]
+        if not isinstance(etype, (tuple, list)):
+            raise TypeError(
+                f"an edge type is a relation name or a (src_type, relation, dst_type) triple, "
+                f"got {etype!r}"
+            )
         key = tuple(etype)
         if key not in names:
             raise ValueError(f"edge type {key!r} is not in the graph (edge types: {names})")
@@ -410,7 +415,9 @@ class Graph:
             >>> Graph.from_pyg(Data(edge_index=torch.tensor([[0], [1]]), num_nodes=3)).num_nodes
             3
         """
-        if hasattr(data, "edge_index_dict") and hasattr(data, "node_types"):
+        # (not hasattr(data, "edge_index_dict"): HeteroData raises KeyError, not
+        # AttributeError, when no edge type has an edge_index)
+        if hasattr(data, "node_types") and hasattr(data, "edge_types"):
             return _from_hetero_data(cls, data, **kwargs)
         ei = getattr(data, "edge_index", None)
         if ei is None:

@@ -144,7 +144,13 @@ def load_graph(path: PathLike, *, mmap: bool = True, validate: bool = True) -> A
     unknown = [a for a in names if a not in ARRAYS]
     if unknown or any(r not in names for r in _REQUIRED):
         raise ValueError(f"{meta_path}: arrays {names!r} must include indptr and indices")
-    n, e = int(meta["num_nodes"]), int(meta["num_edges"])
+    counts = [meta.get(k) for k in ("num_nodes", "num_edges")]
+    if not all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in counts):
+        raise ValueError(
+            f"{meta_path}: num_nodes and num_edges must be integers >= 0, got {counts[0]!r} "
+            f"and {counts[1]!r}"
+        )
+    n, e = counts
     expect = {
         "indptr": (n + 1,),
         "indices": (e,),

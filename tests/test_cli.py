@@ -410,3 +410,9 @@ def test_partition_typed_dataset(capsys, tmp_path):
 )  # fmt: skip
 def test_partition_bad_flags(capsys, argv, message):
     assert message in _error(capsys, ["partition", *argv])
+
+
+def test_python_dash_m_gnnsys_is_the_cli():
+    proc = subprocess.run([sys.executable, "-m", "gnnsys", "train", "--lr", "x"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and "--lr must be a number" in proc.stderr

@@ -305,6 +305,13 @@ def test_from_pyg_heterodata_and_dgl_style_names():
         g.edge_type_id(("paper", "cites", "author"))
     with pytest.raises(ValueError, match="no edge types"):
         g.edge_type_id("likes")
+    with pytest.raises(TypeError, match="a relation name or a .src_type, relation, dst_type"):
+        g.edge_type_id(0)  # was "'int' object is not iterable"
+    bare = HeteroData()
+    bare["paper"].num_nodes = 3
+    bare["paper", "cites", "paper"].w = torch.ones(2)
+    with pytest.raises(ValueError, match="edge type .* has no edge_index"):  # was PyG's KeyError
+        Graph.from_pyg(bare)
     with pytest.raises(ValueError, match="node type 'journal' is not in the graph"):
         g.node_type_id("journal")
     with pytest.raises(ValueError, match="name one"):

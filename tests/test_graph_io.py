@@ -136,6 +136,22 @@ def test_id_arrays_of_other_dtypes_or_bad_edge_ids_are_named(tmp_path):
         Graph.load(folder)
 
 
+@pytest.mark.parametrize("change", [{"num_nodes": None}, {"num_nodes": "four"},
+                                    {"num_edges": -1}])  # fmt: skip
+def test_bad_counts_in_graph_json_are_named(tmp_path, change):
+    folder = tmp_path / "g"
+    _graph().save(folder)
+    meta = json.loads((folder / "graph.json").read_text())
+    for k, v in change.items():
+        if v is None:
+            del meta[k]
+        else:
+            meta[k] = v
+    (folder / "graph.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="graph.json: num_nodes and num_edges must be integers"):
+        Graph.load(folder)
+
+
 def test_npy_header_is_fixed_length_and_rewritable(tmp_path):
     path = tmp_path / "a.npy"
     data = np.arange(10, dtype=np.int32)

@@ -390,3 +390,19 @@ def test_exit_waits_for_workers_still_freeing_a_finished_run(tmp_path):
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert marker.read_text() == "freed"
+
+
+def test_seed_lists_follow_the_rules_of_tensors():
+    from gnnsys.datasets import synthetic
+
+    g = synthetic("tiny").graph
+    sampler = NeighborSampler(g, [2])
+    with pytest.raises(ValueError, match="integer ids"):  # was truncated to [0, 1]
+        Loader(sampler, [0.9, 1.7])
+    with pytest.raises(ValueError, match="seed mask has length 3"):  # was read as ids 1, 0, 1
+        Loader(sampler, [True, False, True])
+    assert Loader(sampler, [3, 1, 2]).seeds.tolist() == [3, 1, 2]
+    assert Loader(sampler, (4, 0)).seeds.tolist() == [4, 0]
+    mask = [False] * g.num_nodes
+    mask[7] = True
+    assert Loader(sampler, mask).seeds.tolist() == [7]

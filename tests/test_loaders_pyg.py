@@ -316,6 +316,13 @@ def test_empty_input_nodes_raise_the_same_error(data):
             NeighborLoader(data, [2], input_nodes=empty)
 
 
+def test_empty_edge_label_index_is_an_error_too(data):
+    # it gave a loader of zero batches, silently
+    empty = torch.empty(2, 0, dtype=torch.long)
+    with pytest.raises(ValueError, match="LinkNeighborLoader: edge_label_index is empty"):
+        LinkNeighborLoader(data, [2], edge_label_index=empty)
+
+
 def test_uint8_input_nodes_are_ids_as_in_pyg(data):
     ids = torch.tensor([7, 250, 3, 120])
     kw = dict(batch_size=2, seed=2)

@@ -427,3 +427,29 @@ def test_pyg_models_train_on_each_loader():
         step(torch.nn.functional.cross_entropy(out, b.y))
         if i == 2:
             break
+
+
+def test_induced_subgraph_edges_checks_its_public_input():
+    from gnnsys.loaders import InducedSubgraph
+
+    g = Graph.from_edge_index(torch.tensor([[0, 1, 2, 2], [1, 2, 0, 1]]), 4)
+    ind = InducedSubgraph(g)
+    ei, eid = ind.edges(torch.tensor([2, 1]))  # a tensor works as an array does
+    assert sorted(zip(*ei.tolist())) == [(0, 1), (1, 0)]  # 2 -> 1 and 1 -> 2, as positions
+    ei2, eid2 = ind.edges(np.array([2, 1]))
+    assert np.array_equal(ei, ei2) and np.array_equal(eid, eid2)
+    # these came back as an empty subgraph, or a numba/numpy error
+    for bad, msg in ((np.array([-1, 0]), "negative"), (np.array([0, 0, 1]), "distinct"),
+                     (np.array([4]), "out of range"), (np.array([0.5]), "integer")):  # fmt: skip
+        with pytest.raises(ValueError, match=msg):
+            ind.edges(bad)
+
+
+def test_shadow_sampler_argument_types():
+    from gnnsys.loaders.subgraph import ShaDowSampler
+
+    g = Graph.from_edge_index(torch.tensor([[0, 1, 2, 2], [1, 2, 0, 1]]), 4)
+    with pytest.raises(TypeError, match="fanouts must be a list of ints"):  # was len() of int
+        ShaDowSampler(g, 3, disjoint=False)
+    with pytest.raises(TypeError, match="sampling_graph must be a gnnsys Graph"):
+        ShaDowSampler(g, [3], sampling_graph="x")

@@ -371,3 +371,18 @@ def test_a_graph_mapped_from_disk_is_scanned_not_copied(tmp_path):
     sub = s.sample(torch.arange(20), SampleKey(seed=0), seed_time=torch.full((20,), 50))
     assert bool((edge_time[sub.edge_ids] <= 50).all())
     assert torch.equal(ei[0, sub.edge_ids], sub.nodes[sub.row])
+
+
+def test_float_seed_times_against_integer_node_times_are_exact():
+    # "time <= s" for integer times is "time <= floor(s)": -0.5 must not admit a node of time
+    # 0 (a cast truncated it to 0), and 1e30 / -1e30 admit everything / nothing (a cast
+    # wrapped 1e30 to the int64 minimum, admitting nothing).
+    g = Graph.from_edge_index(torch.tensor([[1, 2, 3], [0, 0, 0]]))
+    s = TemporalNeighborSampler(g, [-1], node_time=torch.tensor([0, -1, 0, 3]))
+
+    def nodes(t):
+        return sorted(s.sample(torch.tensor([0]), seed_time=torch.tensor([t])).nodes.tolist())
+
+    assert nodes(-0.5) == [0, 1]
+    assert nodes(2.5) == [0, 1, 2] and nodes(2) == [0, 1, 2]
+    assert nodes(1e30) == [0, 1, 2, 3] and nodes(-1e30) == [0]

@@ -648,7 +648,10 @@ def _check_seeds(seeds: Any, num_inputs: Optional[int]) -> torch.Tensor:
     if isinstance(seeds, np.ndarray):
         seeds = torch.from_numpy(np.ascontiguousarray(seeds))
     elif isinstance(seeds, (list, tuple, range)):
-        seeds = torch.as_tensor(list(seeds), dtype=torch.int64)
+        # the rules of tensors: floats are refused, bools are a mask (a cast to int64
+        # truncated 0.9 to 0 and read [True, False, True] as the ids 1, 0, 1)
+        items = list(seeds)
+        seeds = torch.as_tensor(items) if items else torch.empty(0, dtype=torch.int64)
     if not isinstance(seeds, torch.Tensor):
         raise TypeError(f"seeds must be a 1-D tensor of ids or a bool mask, got {type(seeds)}")
     if seeds.dtype == torch.bool:

@@ -1031,6 +1031,16 @@ class TemporalNeighborSampler(NeighborSampler):
                 raise ValueError("seed_time is required with edge-level times (edge_time)")
             return None
         t = _time_array("seed_time", seed_time, count)
+        if t.dtype.kind == "f" and np.dtype(self.time_dtype).kind in "iu":
+            # Integer times against float bounds: "time <= s" is "time <= floor(s)", and a
+            # bound past the integer range admits everything (or nothing): exact, where a
+            # cast would truncate -0.5 to 0 (a future node admitted) and wrap 1e30
+            info = np.iinfo(self.time_dtype)
+            f = np.floor(t)
+            above, below = f >= float(info.max) + 1.0, f < float(info.min)  # (powers of two)
+            out = np.where(above | below, 0.0, f).astype(self.time_dtype)
+            out[above], out[below] = info.max, info.min
+            return out
         return t.astype(self.time_dtype) if t.dtype != self.time_dtype else t
 
     def __repr__(self) -> str:

@@ -1167,6 +1167,9 @@ class LinkNeighborLoader(_LoaderFront):
                 subgraph_type=sg_type,
                 disjoint=disjoint,
             )
+        if self.link_sampler.num_inputs == 0:  # as NeighborLoader's empty input_nodes
+            raise ValueError(f"{who}: edge_label_index is empty: no edges, so there is nothing "
+                             "to batch")  # fmt: skip
         self.neg_sampling = self.link_sampler.neg_sampling
         self.edge_label_index = edge_label_index
         self.loader = Loader(

@@ -37,6 +37,7 @@ from gnnsys.loaders.neighbor import (
     NeighborSampler,
     _PicklesWithoutMaps,
     _RelabelMaps,
+    check_fanouts,
     prepared_adjacency,
 )
 
@@ -169,9 +170,18 @@ class InducedSubgraph(_PicklesWithoutMaps):
         self._adj = prepared_adjacency(graph)
         self._maps = _RelabelMaps()
 
-    def edges(self, nodes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    def edges(self, nodes: Any) -> Tuple[np.ndarray, np.ndarray]:
         """(edge_index [2, E] as positions in ``nodes``, edge ids [E]) of the subgraph induced
-        by ``nodes`` (distinct, checked int64 ids), ordered by destination position."""
+        by ``nodes`` (distinct node ids: a 1-D integer array or tensor), ordered by
+        destination position. Ids out of range, negative or repeated raise ValueError."""
+        ids = check_index("nodes", nodes, self.graph.num_nodes).numpy()
+        if np.unique(ids).shape[0] != ids.shape[0]:
+            raise ValueError("nodes must be distinct: an id appears twice")
+        return self.edges_checked(ids)
+
+    def edges_checked(self, nodes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """``edges`` without validation: ``nodes`` must be distinct, in-range int64 ids (the
+        samplers' own node sets)."""
         n = int(nodes.shape[0])
         a = self._adj
         mapv, stamp, hkeys, hvals = self._relabel(nodes)
@@ -276,7 +286,7 @@ class ClusterSampler:
         if np.unique(parts).shape[0] != parts.shape[0]:
             raise ValueError("seeds (part ids) must be distinct within a batch")
         nodes = self.nodes_of(parts)
-        ei, eid = self._induced.edges(nodes)
+        ei, eid = self._induced.edges_checked(nodes)
         sizes = self.part_ptr[parts + 1] - self.part_ptr[parts]
         meta = {"parts": torch.from_numpy(parts.copy()), "part_sizes": torch.from_numpy(sizes)}
         return _whole(nodes, ei, eid, nodes.shape[0], meta)
@@ -381,7 +391,7 @@ class SaintSampler:
             >>> sub = sampler.sample(None, SampleKey(seed=0, epoch=1, batch=2))
         """
         nodes = self.draw_nodes(key_int(generator))
-        ei, eid = self._induced.edges(nodes)
+        ei, eid = self._induced.edges_checked(nodes)
         return _whole(nodes, ei, eid, nodes.shape[0], {"saint_mode": self.mode})
 
     def __repr__(self) -> str:
@@ -475,10 +485,12 @@ class ShaDowSampler:
     ) -> None:
         self.graph = check_homogeneous(graph, "ShaDowSampler")
         sg = sampling_graph if sampling_graph is not None else graph
+        if not isinstance(sg, Graph):
+            raise TypeError(f"sampling_graph must be a gnnsys Graph, got {type(sg).__name__}")
         if sg.num_nodes != graph.num_nodes:
             raise ValueError("sampling_graph must have the graph's nodes")
         self.disjoint = bool(disjoint)
-        if not self.disjoint and len(fanouts) == 0:
+        if not self.disjoint and len(check_fanouts(fanouts, allow_empty=True)) == 0:
             raise ValueError("fanouts is empty: give one fanout per hop, e.g. [10, 5]")
         semantics = "pyg" if self.disjoint else "dgl"
         self._hops = NeighborSampler(sg, fanouts, replace=replace, weighted=weighted,
@@ -504,7 +516,7 @@ class ShaDowSampler:
         nodes = hop.nodes.numpy()
         b = int(seeds_t.numel())
         if not self.disjoint:
-            ei, eid = self._induced.edges(nodes)
+            ei, eid = self._induced.edges_checked(nodes)
             return _whole(nodes, ei, eid, b, {})
         order = np.argsort(hop.batch.numpy(), kind="stable")  # group by seed, root first
         nodes = np.ascontiguousarray(nodes[order])
