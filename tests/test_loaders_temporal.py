@@ -386,3 +386,11 @@ def test_float_seed_times_against_integer_node_times_are_exact():
     assert nodes(-0.5) == [0, 1]
     assert nodes(2.5) == [0, 1, 2] and nodes(2) == [0, 1, 2]
     assert nodes(1e30) == [0, 1, 2, 3] and nodes(-1e30) == [0]
+
+
+def test_edge_time_must_cover_the_graphs_edge_ids():
+    # edge_time is indexed by edge id; ids past its end gave numpy's "index 7 is out of bounds"
+    g = Graph.from_csc(torch.tensor([0, 2, 3, 3]), torch.tensor([1, 2, 0]),
+                       edge_ids=torch.tensor([0, 7, 1]))  # fmt: skip
+    with pytest.raises(ValueError, match="graph has edge id 7, edge_time holds 3 times"):
+        TemporalNeighborSampler(g, [-1], edge_time=torch.tensor([1, 2, 3]))

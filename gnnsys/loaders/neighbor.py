@@ -1132,6 +1132,11 @@ def _edge_times_csc(graph: Graph, edge_time: Any) -> np.ndarray:
         if graph.num_edge_types > 1:
             raise TypeError("edge_time on a typed graph is a dict {edge_type: times by edge id}")
         t = _time_array("edge_time", edge_time, graph.num_edges)
+        if eids is not None and eids.size and int(eids.max()) >= t.shape[0]:
+            raise ValueError(
+                f"edge_time is indexed by edge id: the graph has edge id {int(eids.max())}, "
+                f"edge_time holds {t.shape[0]} times (ids must be 0..{t.shape[0] - 1})"
+            )
         return np.ascontiguousarray(t[eids]) if eids is not None else t
     tpe = graph.type_per_edge
     tpe = tpe.numpy().astype(np.int64) if tpe is not None else np.zeros(graph.num_edges, np.int64)
@@ -1147,6 +1152,14 @@ def _edge_times_csc(graph: Graph, edge_time: Any) -> np.ndarray:
         parts = [p.astype(np.float64) for p in parts]
     flat = np.concatenate(parts)
     local = eids if eids is not None else np.arange(graph.num_edges)
+    past = local >= counts[tpe] if local.size else np.zeros(0, bool)
+    if past.any():
+        i = int(np.flatnonzero(past)[0])
+        et = graph.edge_types[int(tpe[i])]
+        raise ValueError(
+            f"edge_time[{et!r}] is indexed by edge id within the type: the graph has id "
+            f"{int(local[i])} there, for {int(counts[tpe[i]])} times"
+        )
     return np.ascontiguousarray(flat[np.asarray(offsets[:-1], np.int64)[tpe] + local])
 
 
