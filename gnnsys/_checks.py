@@ -71,6 +71,8 @@ def check_index(
     t = t.long().contiguous()
     if t.numel() == 0:
         return t
+    if t.device.type == "meta":
+        raise ValueError(f"{name} is on the meta device: it holds no ids to check")
     if t.device.type == "cpu":
         from gnnsys._ids import min_max  # numba: imported on the first range check only
 

@@ -73,6 +73,10 @@ def test_device_rules():
     # device=None accepts any device: the dtype and shape checks still apply
     with pytest.raises(ValueError, match="integer node ids"):
         check_index("ids", torch.tensor([1.0], device="meta"), None, device=None)
+    # a meta tensor has no values: its range cannot be checked (was "Tensor.item() cannot be
+    # called on meta tensors")
+    with pytest.raises(ValueError, match="ids is on the meta device"):
+        check_index("ids", meta, 5, device=None)
 
 
 def test_checks_module_does_not_import_numba_until_a_range_check():

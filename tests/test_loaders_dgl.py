@@ -355,6 +355,8 @@ def test_bad_input(graph):
         dl.DataLoader(graph, torch.tensor([-1]), s)
     with pytest.raises(ValueError, match="dtype"):
         dl.DataLoader(graph, torch.tensor([0.0, 1.0]), s)
+    with pytest.raises(ValueError, match="prefetch_factor must be an int >= 0, got 'a'"):
+        dl.DataLoader(graph, torch.arange(4), s, prefetch_factor="a")
     with pytest.raises(TypeError, match="fanouts"):
         dl.NeighborSampler(5)
     with pytest.raises(TypeError, match="fanouts"):

@@ -394,3 +394,12 @@ def test_edge_time_must_cover_the_graphs_edge_ids():
                        edge_ids=torch.tensor([0, 7, 1]))  # fmt: skip
     with pytest.raises(ValueError, match="graph has edge id 7, edge_time holds 3 times"):
         TemporalNeighborSampler(g, [-1], edge_time=torch.tensor([1, 2, 3]))
+
+
+def test_pyg_time_attr_must_be_one_time_per_node():
+    data = Data(x=torch.randn(50, 4), edge_index=torch.randint(0, 50, (2, 200)), num_nodes=50)
+    data.t = torch.arange(50).view(-1, 1)  # [n, 1] is one time per node
+    assert len(NeighborLoader(data, [2], time_attr="t", input_time=torch.full((50,), 10),
+                              batch_size=10)) == 5  # fmt: skip
+    with pytest.raises(ValueError, match=r"time attribute 'x' has shape \(50, 4\)"):
+        NeighborLoader(data, [2], time_attr="x", input_time=torch.full((50,), 10))

@@ -2171,6 +2171,11 @@ class DataLoader:
         node_core = self._node_core
         node_core.pin = self.pin_prefetcher and torch.cuda.is_available()
         prefetch = kwargs.get("prefetch_factor")
+        if prefetch is not None and (
+            isinstance(prefetch, bool) or not isinstance(prefetch, (int, np.integer))
+            or prefetch < 0
+        ):  # fmt: skip
+            raise ValueError(f"prefetch_factor must be an int >= 0, got {prefetch!r}")
         self._prefetch = 2 if prefetch is None else int(prefetch)
         if use_prefetch_thread is False and num_workers == 0:
             self._prefetch = 0  # no thread at all: every batch is built in the caller

@@ -186,7 +186,7 @@ class _PygDataView:
         if not self.hetero:
             for level, tables in (("node_time", self.node_tables), ("edge_time", self.edge_tables)):
                 if time_attr in tables:
-                    return {level: _as_times(tables[time_attr])}
+                    return {level: _as_times(tables[time_attr], repr(time_attr))}
             raise ValueError(
                 f"{who}: the time attribute {time_attr!r} is neither a node nor an edge attribute"
             )
@@ -205,14 +205,14 @@ class _PygDataView:
             )
         if node:
             counts = g.num_nodes_dict
-            return {"node_time": _fill_times({k: _as_times(v) for k, v in node.items()},
-                                             g.node_types, counts)}  # fmt: skip
+            given = {k: _as_times(v, f"{time_attr!r} of {k!r}") for k, v in node.items()}
+            return {"node_time": _fill_times(given, g.node_types, counts)}
         tpe = g.type_per_edge
         n_e = torch.bincount(tpe.long(), minlength=len(g.edge_types)) if tpe is not None else None
         counts = {et: int(n_e[e]) if n_e is not None else g.num_edges
                   for e, et in enumerate(g.edge_types)}  # fmt: skip
-        return {"edge_time": _fill_times({k: _as_times(v) for k, v in edge.items()},
-                                         g.edge_types, counts)}  # fmt: skip
+        given = {k: _as_times(v, f"{time_attr!r} of {k!r}") for k, v in edge.items()}
+        return {"edge_time": _fill_times(given, g.edge_types, counts)}
 
     # -- torch_geometric.data.Data / HeteroData
     def _from_data(self, data: Any, who: str) -> None:
@@ -531,10 +531,18 @@ def _sampling_device(data: Any) -> Optional[torch.device]:
     return None
 
 
-def _as_times(value: Any) -> torch.Tensor:
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().reshape(-1)
-    return torch.as_tensor(np.asarray(value)).reshape(-1)
+def _as_times(value: Any, name: str = "time_attr") -> torch.Tensor:
+    """One time per node or edge: a 1-D attribute, or [n, 1]; a wider one is an error naming
+    ``name`` (it was flattened, and its length reported against the node count)."""
+    t = (
+        value.detach().cpu()
+        if isinstance(value, torch.Tensor)
+        else torch.as_tensor(np.asarray(value))
+    )
+    if t.dim() > 1 and not (t.dim() == 2 and t.shape[1] == 1):
+        raise ValueError(f"the time attribute {name} has shape {tuple(t.shape)}: one time per "
+                         "node or edge needs shape [n] (or [n, 1])")  # fmt: skip
+    return t.reshape(-1)
 
 
 def _fill_times(given: Dict[Any, torch.Tensor], types: Sequence[Any], counts: Dict[Any, int]):
