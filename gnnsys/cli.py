@@ -622,10 +622,6 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             )
         if not out.is_dir():
             parser.error(f"--resume but {out} is not a folder")
-    try:  # last: every other check passed, so a run follows and uses the folder
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        parser.error(f"--out {out} cannot be created: {err.strerror or err}")
 
 
 def _check_dataset_files(
@@ -974,6 +970,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(_attach_negative_lists(sys.argv[1:] if argv is None else argv))
     if args.command == "train":
         validate_train_args(args, args.parser)
+        _make_out_dir(args, args.parser)
     elif args.command == "partition":
         validate_partition_args(args, args.parser)
     try:
@@ -984,6 +981,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         message = " ".join(str(err).split("\n"))
         print(f"gnnsys {args.command}: error: {message}", file=sys.stderr, flush=True)
         return 1
+
+
+def _make_out_dir(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """Create ``gnnsys train``'s --out before the run (after every flag check passed), so that
+    a folder that cannot be created is a usage error now, not a traceback after loading. Not
+    in ``validate_train_args``: benchmark scripts share it and write no --out."""
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        parser.error(f"--out {out} cannot be created: {err.strerror or err}")
 
 
 def _attach_negative_lists(argv: Sequence[str]) -> List[str]:

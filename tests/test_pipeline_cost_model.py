@@ -170,6 +170,7 @@ def test_profiled_rows_carry_breakdown_and_steps(modeled_runs):
     assert len(cpu) == 2 and "other_threads" in cpu[0]
     wall = graph["epochs"][-1]["breakdown"][0]
     assert cpu[0]["wait:halo"] < 0.5 * wall["wait:halo"]
-    assert sum(cpu[0].values()) <= wall["process_cpu"] + 1e-6
+    # (each entry is rounded to 1e-6, so the sum may exceed by half of that per entry)
+    assert sum(cpu[0].values()) <= wall["process_cpu"] + len(cpu[0]) * 1e-6
     with pytest.raises(ValueError, match="was not profiled"):
         predict({**graph, "epochs": [{"epoch": 1}]}, None)

@@ -83,11 +83,15 @@ def prepared_adjacency(graph: Graph, pack: bool = True) -> _Adjacency:
     n, e = graph.num_nodes, graph.num_edges
     eids = graph.edge_ids.numpy() if graph.edge_ids is not None else None
     fits = n < 2**32 and e < 2**31
-    if fits and eids is not None and eids.shape[0]:
+    if pack and fits and eids is not None and eids.shape[0]:
         # ids are not always 0..E-1 (a subgraph's global ids, a loaded folder's edge_ids.npy):
         # packing needs every one in -1..2**31-1 (-1: no id; the unpacking shift keeps its
-        # sign), else it would hand back wrapped ids
-        fits = bool(eids.min() >= -1 and eids.max() < 2**31)
+        # sign), else it would hand back wrapped ids. One serial pass, only where packing is
+        # still possible (a mapped graph is never packed, nor read here).
+        from gnnsys._ids import min_max
+
+        lo, hi = min_max(eids)
+        fits = bool(lo >= -1 and hi < 2**31)
     types = graph.type_layout()
     segments = _Adjacency.segments
     if types[0].shape[0] > 0:  # edge types: each (node, edge type) segment's start, once
@@ -1152,7 +1156,7 @@ def _edge_times_csc(graph: Graph, edge_time: Any) -> np.ndarray:
         parts = [p.astype(np.float64) for p in parts]
     flat = np.concatenate(parts)
     local = eids if eids is not None else np.arange(graph.num_edges)
-    past = local >= counts[tpe] if local.size else np.zeros(0, bool)
+    past = local >= counts[tpe]
     if past.any():
         i = int(np.flatnonzero(past)[0])
         et = graph.edge_types[int(tpe[i])]
