@@ -7,7 +7,8 @@ its index arguments here first; errors name the argument and the offending value
 from __future__ import annotations
 
 import functools
-from typing import Optional, Union
+import warnings
+from typing import Dict, Optional, Union
 
 import numpy as np
 import torch
@@ -84,6 +85,57 @@ def check_index(
     if num is not None and hi >= num:
         raise exc(f"{name} holds id {hi}, out of range for {num} {unit} (valid: 0..{num - 1})")
     return t
+
+
+# Feature tables up to this size are scanned for NaN/inf when a dataset is built; a bigger one
+# (an out-of-core map: a scan would read it all from disk) is not, and a NaN that reaches
+# the loss stops ``gnnsys train`` with an error instead.
+FINITE_CHECK_BYTES = 1 << 30
+_FINITE_CHECK_ROWS = 1 << 16  # rows per step: the scan's temporary stays small
+
+
+def check_finite_rows(name: str, x: torch.Tensor) -> None:
+    """Raise ValueError naming the first row of ``x`` that holds NaN or inf (a floating
+    tensor of at most ``FINITE_CHECK_BYTES``; bigger ones are left unscanned)."""
+    if not x.dtype.is_floating_point or x.numel() * x.element_size() > FINITE_CHECK_BYTES:
+        return
+    rows = x.reshape(x.shape[0], -1) if x.dim() else x.reshape(1, 1)
+    for lo in range(0, rows.shape[0], _FINITE_CHECK_ROWS):
+        ok = torch.isfinite(rows[lo : lo + _FINITE_CHECK_ROWS]).all(dim=1)
+        if not bool(ok.all()):
+            row = lo + int((~ok).nonzero()[0, 0])
+            bad = int((~torch.isfinite(rows[row])).sum())
+            raise ValueError(
+                f"{name} holds NaN or inf: row {row} has {bad} such value(s); replace them "
+                "(e.g. torch.nan_to_num) or drop the nodes: a GNN spreads a NaN to every "
+                "neighbour's output"
+            )
+
+
+def warn_split_problems(splits: Dict[str, torch.Tensor], where: str) -> None:
+    """Warn when a split lists a node twice or two splits share nodes (a test node that is
+    also trained on inflates the reported accuracy). Ids are int64 CPU tensors, checked."""
+    uniq = {}
+    for name, ids in splits.items():
+        s = np.sort(ids.numpy())
+        dup = s[1:][s[1:] == s[:-1]]
+        if dup.size:
+            warnings.warn(
+                f"{where}: {name} lists {np.unique(dup).size} node(s) more than once "
+                f"(e.g. node {int(dup[0])}); they are trained or scored once per listing",
+                stacklevel=4,  # the caller of the dataset's __init__
+            )
+        uniq[name] = np.unique(s) if dup.size else s
+    names = list(uniq)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            common = np.intersect1d(uniq[a], uniq[b], assume_unique=True)
+            if common.size:
+                warnings.warn(
+                    f"{where}: {a} and {b} share {common.size} node(s) (e.g. node "
+                    f"{int(common[0])}); accuracy on {b} is not measured on unseen nodes",
+                    stacklevel=4,  # the caller of the dataset's __init__
+                )
 
 
 # The loaders' and FeatureStore's name for the same check: ids are rows of a table.

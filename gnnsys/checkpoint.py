@@ -20,6 +20,22 @@ import torch
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+# What ``torch.load`` raises on a damaged or foreign file (beside OSError): callers turn these
+# into one clear error naming the file, or fall back to another source.
+TORCH_LOAD_ERRORS = (
+    EOFError,
+    pickle.UnpicklingError,
+    zipfile.BadZipFile,
+    RuntimeError,  # torch's zip reader: "failed finding central directory", ...
+    ValueError,
+    TypeError,
+    AttributeError,
+    ImportError,
+    IndexError,
+    KeyError,
+    UnicodeDecodeError,
+)
+
 
 class CorruptCheckpointError(ValueError):
     """A checkpoint file exists but cannot be read (empty, truncated or not a checkpoint).
@@ -35,6 +51,7 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, _new_file_mode())  # mkstemp's 0600 would make the run's files private
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -45,6 +62,13 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
             os.unlink(tmp)
         raise
     _fsync_dir(path.parent)
+
+
+def _new_file_mode() -> int:
+    """The mode ``open()`` gives a new file: 0666 less the process's umask."""
+    mask = os.umask(0o022)  # the only portable way to read the umask is to set it
+    os.umask(mask)
+    return 0o666 & ~mask
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -95,20 +119,8 @@ def load_checkpoint(path: PathLike) -> Dict[str, Any]:
         state = torch.load(path, map_location="cpu", weights_only=False)
     except PermissionError:
         raise
-    except (
-        OSError,  # torch's reader on some damaged files: "[Errno 22] Invalid argument"
-        EOFError,
-        pickle.UnpicklingError,
-        zipfile.BadZipFile,
-        RuntimeError,  # torch's zip reader: "failed finding central directory", ...
-        ValueError,
-        TypeError,
-        AttributeError,
-        ImportError,
-        IndexError,
-        KeyError,
-        UnicodeDecodeError,
-    ) as err:
+    # OSError: torch's reader on some damaged files ("[Errno 22] Invalid argument")
+    except (OSError, *TORCH_LOAD_ERRORS) as err:
         detail = (str(err).splitlines() or [""])[0].split(". ")[0]  # torch's are paragraphs
         what = f"cannot be read ({type(err).__name__}: {detail})"
         raise CorruptCheckpointError(_corrupt(path, what)) from None

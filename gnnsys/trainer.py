@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import sys
@@ -107,9 +108,7 @@ def load_pyg_file(path: str, *, split_seed: Optional[int] = None) -> Dataset:
     Example:
         >>> torch.save(data, "graph.pt"); ds = load_pyg_file("graph.pt", split_seed=0)
     """
-    import pickle
-    import zipfile
-
+    from gnnsys.checkpoint import TORCH_LOAD_ERRORS
     from gnnsys.datasets.dataset import Dataset
 
     file = Path(path).expanduser()
@@ -117,8 +116,7 @@ def load_pyg_file(path: str, *, split_seed: Optional[int] = None) -> Dataset:
         raise FileNotFoundError(f"no file at {str(file)!r} (expected a torch.save'd PyG Data)")
     try:
         obj = torch.load(file, map_location="cpu", weights_only=False)
-    except (EOFError, pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, ImportError,
-            AttributeError, ValueError) as err:  # fmt: skip
+    except TORCH_LOAD_ERRORS as err:
         detail = (str(err).splitlines() or [""])[0].split(". ")[0]
         raise ValueError(
             f"{file} is not a readable torch.save file ({type(err).__name__}: {detail})"
@@ -510,7 +508,13 @@ def read_metrics(path: Path) -> List[Dict[str, Any]]:
 
 
 def write_metrics(path: Path, rows: List[Dict[str, Any]]) -> None:
-    atomic_write_bytes(path, "".join(json.dumps(r) + "\n" for r in rows).encode())
+    """``metrics.jsonl``, strict JSON: a NaN (an accuracy over an empty split) is written null."""
+    text = "".join(json.dumps(_finite_or_none(r), allow_nan=False) + "\n" for r in rows)
+    atomic_write_bytes(path, text.encode())
+
+
+def _finite_or_none(row: Dict[str, Any]) -> Dict[str, Any]:
+    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
 
 
 def plot_curves(path: Path, rows: List[Dict[str, Any]]) -> None:
@@ -558,6 +562,10 @@ def _resume_state(out: Path, config: Dict[str, Any]) -> Optional[Dict[str, Any]]
     """The checkpoint to continue from, or None when ``out`` has none yet (a run killed before
     its first checkpoint): then the run starts again from epoch 1."""
     path = out / "checkpoint.pt"
+    if path.exists() and not path.is_file():  # would start over and rewrite metrics.jsonl
+        raise TrainError(
+            f"--resume: {path} is not a file; move it away, then resume or start again"
+        )
     if not path.is_file():
         old = out / "config.json"
         if old.is_file():
@@ -575,8 +583,44 @@ def _resume_state(out: Path, config: Dict[str, Any]) -> Optional[Dict[str, Any]]
             f"--resume: {path} lacks {', '.join(missing)} (not written by gnnsys train); "
             "delete it or start without --resume"
         )
+    _check_checkpoint_fields(ckpt, path)
     _check_resume(ckpt.get("config", {}), config)
     return ckpt
+
+
+def _check_checkpoint_fields(ckpt: Dict[str, Any], path: Path) -> None:
+    """The fields a resume reads have the types ``gnnsys train`` writes (a hand-edited or
+    foreign file is a ``TrainError`` naming the field, not a traceback mid-resume)."""
+    wanted = {
+        "model": (dict, "a state dict"),
+        "optimizer": (dict, "an optimizer state dict"),
+        "rng": (dict, "a dict of RNG states"),
+        "config": (dict, "a dict"),
+    }
+    problems = [
+        f"{key} is a {type(ckpt[key]).__name__}, not {what}"
+        for key, (kind, what) in wanted.items()
+        if key in ckpt and not isinstance(ckpt[key], kind)
+    ]
+    epoch = ckpt.get("epoch")
+    if not isinstance(epoch, int) or isinstance(epoch, bool) or epoch < 1:
+        problems.append(f"epoch is {epoch!r}, not an int >= 1")
+    rows = ckpt.get("rows")
+    if rows is not None and not (
+        isinstance(rows, list)
+        and all(isinstance(r, dict) and isinstance(r.get("epoch"), int) for r in rows)
+    ):
+        problems.append("rows is not a list of metrics rows (dicts with an int epoch)")
+    rng = ckpt.get("rng")
+    if isinstance(rng, dict):
+        missing = [k for k in ("python", "numpy", "torch") if k not in rng]
+        if missing:
+            problems.append(f"rng lacks {', '.join(missing)}")
+    if problems:
+        raise TrainError(
+            f"--resume: {path} is not a checkpoint gnnsys train wrote ({'; '.join(problems)}); "
+            "delete it or start without --resume"
+        )
 
 
 # ---------------------------------------------------------------------- train
@@ -622,7 +666,6 @@ def train(
             resume_note = f"--resume: no checkpoint in {out} yet, starting again from epoch 1"
         else:
             _load_state(model, opt, ckpt, out / "checkpoint.pt")
-            restore_rng(ckpt["rng"])
             start_epoch = ckpt["epoch"] + 1
             rows = ckpt.get("rows")
             if rows is None:  # a checkpoint from before rows were kept in it
@@ -690,15 +733,16 @@ def train(
 
 
 def _load_state(model: Any, opt: Any, ckpt: Dict[str, Any], path: Path) -> None:
-    """Restore the model and optimizer of a checkpoint; one of another model layout (another
-    gnnsys version) is a ``TrainError`` naming the file, not a traceback."""
+    """Restore the model, optimizer and RNG states of a checkpoint; one of another model layout
+    (another gnnsys version) is a ``TrainError`` naming the file, not a traceback."""
     try:
         model.load_state_dict(ckpt["model"])
         opt.load_state_dict(ckpt["optimizer"])
-    except (RuntimeError, ValueError, KeyError) as err:
+        restore_rng(ckpt["rng"])
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError, IndexError) as err:
         detail = (str(err).splitlines() or [""])[0]
         raise TrainError(
-            f"--resume: {path} holds a model this version cannot load ({detail}); delete it or "
+            f"--resume: {path} holds a state this version cannot load ({detail}); delete it or "
             "start without --resume"
         ) from None
 
@@ -765,7 +809,7 @@ def _train_epoch(model, opt, batches, step, device, epoch, args, show, world=1) 
 
     model.train()
     total_loss = total_correct = total_seen = 0
-    num_batches = 0
+    num_batches, first_bad = 0, None
     t0 = time.perf_counter()
     bar = tqdm(
         batches,
@@ -782,13 +826,14 @@ def _train_epoch(model, opt, batches, step, device, epoch, args, show, world=1) 
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        total_loss += loss.item() * bs
+        value = loss.item()
+        if first_bad is None and not math.isfinite(value):
+            first_bad = (num_batches + 1, value)
+        total_loss += value * bs
         total_correct += int((logits.argmax(-1) == target).sum())
         total_seen += bs
         num_batches += 1
-        bar.set_postfix(
-            loss=f"{loss.item():.3f}", bps=f"{num_batches / (time.perf_counter() - t0):.1f}"
-        )
+        bar.set_postfix(loss=f"{value:.3f}", bps=f"{num_batches / (time.perf_counter() - t0):.1f}")
         if args.max_batches and num_batches >= args.max_batches:
             break
     bar.close()
@@ -797,6 +842,12 @@ def _train_epoch(model, opt, batches, step, device, epoch, args, show, world=1) 
         sums_t = torch.tensor(sums, dtype=torch.float64, device=device)  # NCCL: on the GPU
         torch.distributed.all_reduce(sums_t)
         total_loss, total_correct, total_seen = sums_t.tolist()
+    if not math.isfinite(total_loss):  # all-reduced: every rank stops here, none hangs
+        where = f" (this rank's batch {first_bad[0]}: {first_bad[1]})" if first_bad else ""
+        raise TrainError(
+            f"epoch {epoch}: the training loss is not finite{where}; the features or labels "
+            f"hold NaN/inf, or --lr {args.lr} is too large. No checkpoint was written for it."
+        )
     seconds = time.perf_counter() - t0
     return {
         "epoch": epoch,
@@ -901,14 +952,19 @@ def print_breakdown(row: Dict[str, Any]) -> None:
             print(f"  rank {rank}: {parts}", flush=True)
 
 
+def _is_number(v: Any) -> bool:
+    """A finite accuracy (not None: not evaluated; not NaN: an empty split)."""
+    return isinstance(v, (int, float)) and math.isfinite(v)
+
+
 def print_summary(rows: List[Dict[str, Any]]) -> None:
     """Print the last epoch's test accuracy and the test accuracy at the best validation epoch
     (the model a user would keep: deep full-graph runs can dip at the last epoch)."""
-    evaluated = [r for r in rows if r.get("test_acc") is not None]
+    evaluated = [r for r in rows if _is_number(r.get("test_acc"))]
     if not evaluated:
         return
     print(f"final test accuracy: {evaluated[-1]['test_acc']:.4f}", flush=True)
-    with_val = [r for r in evaluated if r.get("val_acc") is not None]
+    with_val = [r for r in evaluated if _is_number(r.get("val_acc"))]
     if with_val:
         best = max(with_val, key=lambda r: r["val_acc"])
         print(

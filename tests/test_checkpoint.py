@@ -82,3 +82,15 @@ def test_checkpoint_that_is_not_a_dict(tmp_path):
     torch.save([1, 2, 3], path)
     with pytest.raises(CorruptCheckpointError, match="holds a list, not a checkpoint dict"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_written_files_get_the_mode_open_would_give(tmp_path, umask, mode):
+    old = os.umask(umask)
+    try:
+        atomic_write_bytes(tmp_path / "f", b"x")
+        save_checkpoint(tmp_path / "c.pt", {"epoch": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f").stat().st_mode & 0o777 == mode
+    assert (tmp_path / "c.pt").stat().st_mode & 0o777 == mode

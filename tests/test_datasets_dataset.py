@@ -72,6 +72,37 @@ def test_malformed_pyg_data(override, exc, match):
         Dataset.from_pyg(_data(**override), split_seed=0)
 
 
+def test_nan_or_inf_features_name_the_row():
+    x = torch.arange(12, dtype=torch.float32).view(6, 2)
+    x[4, 1] = float("inf")
+    with pytest.raises(ValueError, match="x holds NaN or inf: row 4 has 1 such value"):
+        Dataset.from_pyg(_data(x=x), split_seed=0)
+    x[4, 1] = float("nan")
+    with pytest.raises(ValueError, match="row 4"):
+        Dataset.from_pyg(_data(x=x), split_seed=0)
+
+
+def test_a_table_too_big_to_scan_is_not_scanned(monkeypatch):
+    import gnnsys._checks
+
+    monkeypatch.setattr(gnnsys._checks, "FINITE_CHECK_BYTES", 47)  # x is 48 bytes
+    x = torch.full((6, 2), float("nan"))
+    assert Dataset.from_pyg(_data(x=x), split_seed=0).x.isnan().all()
+
+
+def test_shared_or_repeated_split_nodes_warn():
+    masks = [torch.tensor(m, dtype=torch.bool) for m in
+             ([1, 1, 0, 0, 0, 0], [0, 1, 1, 0, 0, 0], [0, 0, 0, 1, 1, 0])]  # fmt: skip
+    with pytest.warns(
+        UserWarning, match=r"train_idx and val_idx share 1 node\(s\) \(e.g. node 1\)"
+    ):
+        Dataset.from_pyg(_data(train_mask=masks[0], val_mask=masks[1], test_mask=masks[2]))
+    ds = synthetic("tiny")
+    with pytest.warns(UserWarning, match="test_idx lists 1 node.s. more than once .e.g. node"):
+        Dataset("tiny", ds.graph, ds.x, ds.y, ds.train_idx, ds.val_idx, ds.test_idx[[0, 0, 1]],
+                ds.num_classes)  # fmt: skip
+
+
 def test_no_masks_and_no_seed_is_an_error():
     with pytest.raises(ValueError, match="no train_mask/val_mask/test_mask; pass split_seed"):
         Dataset.from_pyg(_data())

@@ -185,6 +185,35 @@ def test_meta_num_classes_must_be_a_positive_int(tmp_path, bad):
         load_folder(folder)
 
 
+@pytest.mark.parametrize(
+    "meta, match",
+    [
+        ({"num_nodes": "5"}, r"meta.json: num_nodes must be an int >= 0, got '5'"),
+        ({"num_edges": 6.0}, r"meta.json: num_edges must be an int >= 0, got 6.0"),
+        ({"num_edges": 5}, r"meta.json says num_edges=5 but src.npy / dst.npy hold 6"),
+        ({"format_version": "1"}, r"meta.json: format_version '1' is not one this gnnsys reads"),
+        ({"format_version": 2}, r"format_version 2 is not one this gnnsys reads \(1\)"),
+    ],
+)
+def test_meta_counts_and_version_are_checked(tmp_path, meta, match):
+    folder = _small_folder(tmp_path / "s")
+    (folder / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match=match):
+        load_folder(folder)
+
+
+def test_foreign_byte_order_and_uint64_ids_name_the_file(tmp_path):
+    x = np.arange(10, dtype=np.float32).reshape(5, 2)
+    folder = _small_folder(tmp_path / "a", x=x.astype(x.dtype.newbyteorder("S")))
+    with pytest.raises(ValueError, match=r"/a/x.npy is stored (big|little)-endian, not in this"):
+        load_folder(folder)
+    folder = _small_folder(tmp_path / "b", train_idx=np.array([0, 2**64 - 3], np.uint64))
+    with pytest.raises(ValueError, match=r"train_idx.npy holds 18446744073709551613, beyond int64"):
+        load_folder(folder)
+    folder = _small_folder(tmp_path / "c", train_idx=np.array([0, 2], np.uint64))
+    assert load_folder(folder).train_idx.tolist() == [0, 2]  # uint64 ids in range are fine
+
+
 def test_labels_beyond_meta_num_classes_name_the_folder(tmp_path):
     folder = _small_folder(tmp_path / "s")
     (folder / "meta.json").write_text(json.dumps({"num_classes": 2}))

@@ -368,3 +368,12 @@ def test_rgcn_beats_mlp_on_tiny(tiny):
         torch.set_num_threads(threads)
     assert row["rgcn_test_acc"] > row["mlp_test_acc"] + 15, row
     assert row["mlp_test_acc"] < 50, row  # paper features alone are weak
+
+
+def test_nan_features_of_a_node_type_are_refused(tiny):
+    import dataclasses
+
+    x = tiny.x_dict["paper"].clone()
+    x[2, 0] = float("nan")
+    with pytest.raises(ValueError, match=r"x_dict\[.paper.\] holds NaN or inf: row 2"):
+        dataclasses.replace(tiny, x_dict={"paper": x})

@@ -178,6 +178,45 @@ def test_broken_processed_file_falls_back_to_raw(tmp_path):
     assert ds.meta["source"].endswith("(raw)")
 
 
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda p: p.write_bytes(b"\x80\x04garbage, not a pickle"),  # UnpicklingError
+        lambda p: p.write_bytes(p.read_bytes()[:200]),  # a torn zip: RuntimeError
+        lambda p: p.write_bytes(b""),  # EOFError
+    ],
+)
+def test_corrupt_processed_file_falls_back_to_raw(tmp_path, damage):
+    folder, _ = _write_raw_csv(tmp_path, "ogbn-arxiv", "time")
+    (folder / "processed").mkdir()
+    path = folder / "processed" / "geometric_data_processed.pt"
+    torch.save(_pyg_data()[0], path)
+    damage(path)
+    with pytest.warns(UserWarning, match="reading raw files; .*geometric_data_processed.pt: "):
+        ds = ogb("ogbn-arxiv", tmp_path)
+    assert ds.meta["source"].endswith("(raw)")
+
+
+def test_corrupt_split_dict_names_the_file(tmp_path):
+    folder, _ = _write_raw_csv(tmp_path, "ogbn-arxiv", "time")
+    (folder / "split" / "time" / "split_dict.pt").write_bytes(b"not a torch file")
+    with pytest.raises(ValueError, match=r"split_dict.pt cannot be read \(UnpicklingError: "):
+        ogb("ogbn-arxiv", tmp_path)
+
+
+def test_overlapping_or_repeated_split_ids_warn(tmp_path):
+    folder, (*_, (train, val, test)) = _write_raw_csv(tmp_path, "ogbn-arxiv", "time")
+    _write_split(folder, "time", [np.concatenate([train, train[:2]]), val, test[:5]])
+    with pytest.warns(UserWarning) as caught:
+        ogb("ogbn-arxiv", tmp_path)
+    text = " | ".join(str(w.message) for w in caught)
+    assert "train_idx lists 2 node(s) more than once" in text
+    assert "val_idx and test_idx" not in text
+    _write_split(folder, "time", [train, np.concatenate([val, test[:3]]), test])
+    with pytest.warns(UserWarning, match="val_idx and test_idx share 3 node"):
+        ogb("ogbn-arxiv", tmp_path)
+
+
 # ---------------------------------------------------------------------- errors
 def test_unknown_name_and_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="ogbn-arxiv.*ogbn-products.*ogbn-papers100M"):

@@ -398,3 +398,51 @@ def test_bad_arguments(tiny, tmp_path, monkeypatch):
     with pytest.raises(PartitionError, match="dtype bfloat16"):
         partition(bf16, 2, tmp_path / "b")
     assert not (tmp_path / "b").exists()
+
+
+def test_damaged_split_files_are_refused_at_load(folder):
+    part = folder / "part-0001"
+    train, y = np.load(part / "train.npy"), np.load(part / "y.npy")
+    other = np.load(folder / "part-0000" / "owned.npy")[0]
+    np.save(part / "train.npy", np.concatenate([train, [other]]))
+    with pytest.raises(
+        PartitionError, match=rf"train.npy: part 1 .* does not own global id\(s\) {other}"
+    ):
+        load_part(folder, 1)
+    np.save(part / "train.npy", train)
+    owned = np.load(part / "owned.npy")
+    val = np.load(part / "val.npy")
+    bad = y.copy()
+    bad[np.searchsorted(owned, val[0])] = 99
+    np.save(part / "y.npy", bad)
+    with pytest.raises(
+        PartitionError, match=r"y.npy holds label 99 for a node of val.npy; labels must be in 0..7"
+    ):
+        load_part(folder, 1)
+    bad = y.copy()
+    bad[np.searchsorted(owned, train[:2])] = -1
+    np.save(part / "y.npy", bad)
+    with pytest.raises(PartitionError, match=r"train.npy holds 2 unlabelled node\(s\)"):
+        load_part(folder, 1)
+
+
+def test_damaged_typed_split_files_are_refused_at_load(tmp_path):
+    ds = gnnsys.datasets.synthetic("tiny-mag", cache=False)
+    partition(ds, 2, tmp_path / "p", method="random")
+    part = tmp_path / "p" / "part-0000"
+    meta = json.loads((tmp_path / "p" / "partition.json").read_text())
+    t = meta["node_types"].index(meta["target"])
+    train, owned = np.load(part / "train.npy"), np.load(part / "owned.npy")
+    not_target = owned[np.searchsorted(owned, meta["node_type_offset"][t + 1])]
+    np.save(part / "train.npy", np.concatenate([train, [not_target]]))
+    with pytest.raises(PartitionError, match=r"train.npy holds ids that are not 'paper' nodes"):
+        load_part(tmp_path / "p", 0)
+    np.save(part / "train.npy", train)
+    y = np.load(part / f"y.{t}.npy")
+    first = np.searchsorted(owned, meta["node_type_offset"][t])
+    y[np.searchsorted(owned, train[0]) - first] = ds.num_classes
+    np.save(part / f"y.{t}.npy", y)
+    with pytest.raises(
+        PartitionError, match=rf"y.{t}.npy holds label {ds.num_classes} for a node of train.npy"
+    ):
+        load_part(tmp_path / "p", 0)

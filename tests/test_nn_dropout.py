@@ -108,3 +108,17 @@ def test_validation():
         relu_dropout(torch.ones(3, dtype=torch.int64), 0.5)
     with pytest.raises(TypeError, match="x must be a torch.Tensor, got list"):
         relu_dropout([1.0, 2.0], 0.5)
+
+
+def test_a_nan_passes_the_relu_as_in_torch():
+    # F.relu(nan) is nan: a NaN feature must reach the loss, not be zeroed by the fused ReLU.
+    x = torch.randn(64, 32, generator=torch.Generator().manual_seed(1))
+    x[3, 5] = float("nan")
+    x[7] = float("nan")
+    y = _seeded(x, 0.25)
+    assert int(torch.isnan(y[7]).sum()) >= 16  # the NaN row's kept elements (3 in 4 expected)
+    finite = torch.isfinite(x)
+    z = _seeded(torch.where(finite, x, torch.ones(())), 0.25)  # same seed: the same mask
+    assert torch.equal(y[finite], z[finite])
+    kept = z[~finite] != 0  # where the mask kept a (positive) one, it kept the NaN
+    assert bool(torch.isnan(y[~finite][kept]).all()) and bool((y[~finite][~kept] == 0).all())

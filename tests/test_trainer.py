@@ -427,6 +427,115 @@ def test_malformed_own_graph_is_one_clear_line(tmp_path, capsys, kind, make, mes
     assert err.count("\n") == 1 and str(path) in err
 
 
+def test_nan_features_are_refused_at_load(tmp_path, capsys):
+    import numpy as np
+
+    folder = tmp_path / "d"
+    assert main(["data", "tiny", str(folder)]) == 0
+    x = np.load(folder / "x.npy")
+    x[7, 3] = np.nan
+    np.save(folder / "x.npy", x)
+    capsys.readouterr()
+    rc = main([*SHORT, "--dataset", f"folder:{folder}", "--out", str(tmp_path / "o")])
+    assert rc == 1
+    assert "x holds NaN or inf: row 7 has 1 such value(s)" in capsys.readouterr().err
+
+
+def test_a_nan_loss_stops_the_run_before_its_checkpoint(tmp_path, capsys, monkeypatch):
+    # A table too big to scan at load (here: the scan turned off) with a NaN row that
+    # training reaches: the run stops with the reason, and writes no checkpoint of NaNs.
+    import numpy as np
+
+    import gnnsys._checks
+
+    folder = tmp_path / "d"
+    assert main(["data", "tiny", str(folder)]) == 0
+    x = np.load(folder / "x.npy")
+    x[:] = np.nan
+    np.save(folder / "x.npy", x)
+    monkeypatch.setattr(gnnsys._checks, "FINITE_CHECK_BYTES", 0)
+    capsys.readouterr()
+    out = tmp_path / "o"
+    rc = main([*SHORT, "--dataset", f"folder:{folder}", "--out", str(out)])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "epoch 1: the training loss is not finite (this rank's batch 1: nan)" in err
+    assert not (out / "checkpoint.pt").exists() and read_metrics(out / "metrics.jsonl") == []
+
+
+def test_metrics_are_strict_json_with_an_empty_split(tmp_path):
+    import numpy as np
+
+    folder = tmp_path / "d"
+    assert main(["data", "tiny", str(folder)]) == 0
+    np.save(folder / "val_idx.npy", np.zeros(0, np.int64))
+    out = tmp_path / "o"
+    assert main([*SHORT, "--dataset", f"folder:{folder}", "--out", str(out)]) == 0
+
+    def refuse(name):
+        raise AssertionError(f"{name} in metrics.jsonl")
+
+    rows = [json.loads(line, parse_constant=refuse) for line in open(out / "metrics.jsonl")]
+    assert rows[-1]["val_acc"] is None and 0 <= rows[-1]["test_acc"] <= 1
+
+
+def test_run_files_follow_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert main([*SHORT, "--out", str(tmp_path)]) == 0
+    finally:
+        os.umask(old)
+    for name in ("config.json", "metrics.jsonl", "curves.png", "checkpoint.pt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_resume_refuses_a_checkpoint_that_is_a_folder(tmp_path, capsys):
+    assert main([*SHORT, "--epochs", "1", "--checkpoint-every", "0", "--out", str(tmp_path)]) == 0
+    before = (tmp_path / "metrics.jsonl").read_bytes()
+    (tmp_path / "checkpoint.pt").mkdir()
+    capsys.readouterr()
+    assert main([*SHORT, "--epochs", "2", "--resume", "--out", str(tmp_path)]) == 1
+    assert f"--resume: {tmp_path / 'checkpoint.pt'} is not a file" in capsys.readouterr().err
+    assert (tmp_path / "metrics.jsonl").read_bytes() == before  # no row lost
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda c: c.update(epoch="1"), "epoch is '1', not an int >= 1"),
+        (lambda c: c.update(model=[1, 2]), "model is a list, not a state dict"),
+        (lambda c: c.update(rows="1"), "rows is not a list of metrics rows"),
+        (lambda c: c["rng"].pop("numpy"), "rng lacks numpy"),
+        (lambda c: c["rng"].update(numpy=("MT19937", 5)), "holds a state this version cannot"),
+    ],
+)
+def test_resume_refuses_a_hand_edited_checkpoint(tmp_path, capsys, edit, message):
+    assert main([*SHORT, "--epochs", "1", "--out", str(tmp_path)]) == 0
+    before = (tmp_path / "metrics.jsonl").read_bytes()
+    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    edit(ckpt)
+    torch.save(ckpt, tmp_path / "checkpoint.pt")
+    capsys.readouterr()
+    assert main([*SHORT, "--epochs", "2", "--resume", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert message in err and str(tmp_path / "checkpoint.pt") in err and err.count("\n") == 1
+    assert (tmp_path / "metrics.jsonl").read_bytes() == before
+
+
+def test_training_is_the_same_whatever_the_thread_count(tmp_path):
+    threads = torch.get_num_threads()
+    rows = []
+    try:
+        for t in (1, 2):
+            out = tmp_path / str(t)
+            assert main([*SHORT, "--epochs", "2", "--threads", str(t), "--out", str(out)]) == 0
+            rows.append(read_metrics(out / "metrics.jsonl"))
+    finally:
+        torch.set_num_threads(threads)
+    keys = ("loss", "train_acc", "val_acc", "test_acc")
+    assert [{k: r[k] for k in keys} for r in rows[0]] == [{k: r[k] for k in keys} for r in rows[1]]
+
+
 # ---------------------------------------------------------------------- heterogeneous
 MAG = ["train", "--dataset", "synthetic:tiny-mag", "--batch-size", "128", "--hidden", "32",
        "--max-batches", "4"]  # fmt: skip

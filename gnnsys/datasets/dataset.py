@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional, Tuple
 import numpy as np
 import torch
 
-from gnnsys._checks import check_index
+from gnnsys._checks import check_finite_rows, check_index, warn_split_problems
 from gnnsys.graph import Graph
 
 
@@ -81,6 +81,11 @@ class Dataset:
                 )
         for split in ("train_idx", "val_idx", "test_idx"):
             setattr(self, split, check_index(split, getattr(self, split), n))
+        check_finite_rows("x", self.x)
+        warn_split_problems(
+            {k: getattr(self, k) for k in ("train_idx", "val_idx", "test_idx")},
+            f"dataset {self.name!r}",
+        )
 
     @property
     def num_nodes(self) -> int:

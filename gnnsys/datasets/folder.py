@@ -177,9 +177,16 @@ def load_folder(
             raise ValueError(f"{folder / 'meta.json'} is not valid JSON: {err}") from None
         if not isinstance(meta, dict):
             raise ValueError(f"{folder / 'meta.json'} must hold a JSON object")
-        k = meta.get("num_classes")
-        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-            raise ValueError(f"{folder / 'meta.json'}: num_classes must be an int >= 1, got {k!r}")
+        for key, lo in (("num_classes", 1), ("num_nodes", 0), ("num_edges", 0)):
+            k = meta.get(key)
+            if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < lo):
+                raise ValueError(f"{folder / 'meta.json'}: {key} must be an int >= {lo}, got {k!r}")
+        version = meta.get("format_version", FORMAT_VERSION)
+        if version != FORMAT_VERSION or isinstance(version, bool):
+            raise ValueError(
+                f"{folder / 'meta.json'}: format_version {version!r} is not one this gnnsys "
+                f"reads ({FORMAT_VERSION})"
+            )
 
     def load(fname: str, big: bool = False) -> np.ndarray:
         try:
@@ -193,6 +200,12 @@ def load_folder(
     x = load("x.npy", big=True)
     if x.ndim != 2 or x.dtype.kind != "f":
         raise ValueError(f"x.npy must be a float array [N, F], got {x.dtype} {x.shape}")
+    if not x.dtype.isnative:  # torch reads native byte order only
+        raise ValueError(
+            f"{folder / 'x.npy'} is stored {'big' if x.dtype.byteorder == '>' else 'little'}-"
+            "endian, not in this machine's byte order: save it again as "
+            "np.save(path, x.astype(x.dtype.newbyteorder('=')))"
+        )
     n = x.shape[0]
     if "num_nodes" in meta and meta["num_nodes"] != n:
         raise ValueError(f"meta.json says num_nodes={meta['num_nodes']} but x.npy has {n} rows")
@@ -208,6 +221,11 @@ def load_folder(
         dst = _int_vector(load("dst.npy", big=True), "dst.npy")
         graph = graph_from_coo(src, dst, n, src_name="src.npy", dst_name="dst.npy")
         del src, dst
+    if "num_edges" in meta and meta["num_edges"] != graph.num_edges:
+        where = "graph.json" if csc else "src.npy / dst.npy"
+        raise ValueError(
+            f"meta.json says num_edges={meta['num_edges']} but {where} hold {graph.num_edges}"
+        )
     split = "files"
     if not has_split and split_seed is not None:
         train_t, val_t, test_t = random_split(torch.from_numpy(y), int(split_seed))
@@ -258,6 +276,10 @@ def load_folder(
 def _int_vector(a: np.ndarray, fname: str) -> np.ndarray:
     if a.ndim != 1 or a.dtype.kind not in "iu":
         raise ValueError(f"{fname} must be a 1-D integer array, got {a.dtype} {a.shape}")
+    if a.dtype.kind == "u" and a.dtype.itemsize == 8 and a.size:
+        top = int(a.max())  # would wrap to a negative int64
+        if top > np.iinfo(np.int64).max:
+            raise ValueError(f"{fname} holds {top}, beyond int64 (a uint64 array)")
     return a if a.dtype == np.int64 else a.astype(np.int64)
 
 

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from numba import njit, prange
 
-from gnnsys._checks import check_index
+from gnnsys._checks import check_finite_rows, check_index, warn_split_problems
 from gnnsys.datasets import rmat as _rmat
 from gnnsys.datasets.dataset import _mask_to_index, random_split, random_split_name
 from gnnsys.graph import EdgeType, Graph
@@ -167,6 +167,12 @@ class HeteroDataset:
                 raise ValueError(f"year must have shape [{n}], got {tuple(self.year.shape)}")
         for split in ("train_idx", "val_idx", "test_idx"):
             setattr(self, split, check_index(split, getattr(self, split), n))
+        for t, x in self.x_dict.items():
+            check_finite_rows(f"x_dict[{t!r}]", x)
+        warn_split_problems(
+            {k: getattr(self, k) for k in ("train_idx", "val_idx", "test_idx")},
+            f"dataset {self.name!r} ({self.target!r} nodes)",
+        )
 
     # ------------------------------------------------------------------ shape
     @property

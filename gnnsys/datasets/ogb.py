@@ -29,6 +29,7 @@ from numba import njit, prange
 from numba.core import types
 from numba.extending import overload
 
+from gnnsys.checkpoint import TORCH_LOAD_ERRORS
 from gnnsys.datasets.dataset import Dataset, graph_from_coo
 from gnnsys.datasets.outofcore import NODE_ORDERS as _NODE_ORDERS
 
@@ -228,8 +229,9 @@ def _load_graph(
         if path.is_file():
             try:
                 return (*reader(path), "processed")
-            except (ValueError, KeyError, TypeError, AttributeError, OSError) as err:
-                problems.append(f"{path}: {err}")
+            except (OSError, *TORCH_LOAD_ERRORS) as err:  # a damaged cache: read raw/
+                detail = (str(err).splitlines() or [""])[0]
+                problems.append(f"{path}: {type(err).__name__}: {detail}")
     raw = folder / "raw"
     needed = _RAW_NPZ if binary else _RAW_CSV
     missing = [f for f in needed if not (raw / f).is_file()]
@@ -362,7 +364,14 @@ def _load_split(
 ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     d = folder / "split" / split
     if (d / "split_dict.pt").is_file():
-        obj = _torch_load(d / "split_dict.pt")
+        try:
+            obj = _torch_load(d / "split_dict.pt")
+        except TORCH_LOAD_ERRORS as err:
+            detail = (str(err).splitlines() or [""])[0]
+            raise ValueError(
+                f"{d / 'split_dict.pt'} cannot be read ({type(err).__name__}: {detail}); "
+                "replace it with OGB's, or delete it to read the split's CSV files"
+            ) from None
         if not isinstance(obj, dict) or any(k not in obj for k in ("train", "valid", "test")):
             raise ValueError(f"{d / 'split_dict.pt'} must be a dict with train, valid, test")
         parts = [np.asarray(obj[k]) for k in ("train", "valid", "test")]

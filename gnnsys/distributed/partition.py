@@ -714,7 +714,56 @@ def load_part(path: PathLike, part: int, *, mmap: bool = True) -> LocalPart:
             f"{folder / 'indptr.npy'} runs {int(arr['indptr'][0])}..{int(arr['indptr'][-1])}, "
             f"expected 0..{e} ({PART_META_FILE})"
         )
-    return LocalPart(book=book, part=part, path=folder, part_meta=pmeta, **arr)
+    lp = LocalPart(book=book, part=part, path=folder, part_meta=pmeta, **arr)
+    _check_split_files(lp)
+    return lp
+
+
+def _check_split_files(lp: LocalPart) -> None:
+    """Each split file holds ids this part owns (of the target type when typed) whose labels
+    are in -1..num_classes-1, and no training node is unlabelled: a damaged file would
+    otherwise fail mid-epoch or score val/test against garbage."""
+    meta = lp.book.meta
+    num_classes = meta.get("num_classes")
+    labels, first, label_file = lp.y, 0, "y.npy"
+    if lp.book.is_typed:
+        target = meta.get("target")
+        labels = lp.tables.get((target, "y")) if target is not None else None
+        if target is not None:
+            t = meta["node_types"].index(target)
+            off = np.asarray(meta["node_type_offset"], np.int64)
+            first = int(np.searchsorted(lp.owned, off[t]))
+            last = int(np.searchsorted(lp.owned, off[t + 1]))
+            label_file = f"y.{t}.npy"
+    for name in SPLITS:
+        ids = np.asarray(getattr(lp, name))
+        file = lp.path / f"{name}.npy"
+        if ids.size == 0:
+            continue
+        try:
+            local = lp.local_index(ids)
+        except PartitionError as err:
+            raise PartitionError(f"{file}: {err}") from None
+        if (
+            lp.book.is_typed
+            and meta.get("target") is not None
+            and (int(local.min()) < first or int(local.max()) >= last)
+        ):
+            raise PartitionError(f"{file} holds ids that are not {meta['target']!r} nodes")
+        if labels is None or not isinstance(num_classes, int):
+            continue
+        y = np.asarray(labels[local - first]).reshape(-1)
+        lo, hi = int(y.min()), int(y.max())
+        if lo < -1 or hi >= num_classes:
+            raise PartitionError(
+                f"{lp.path / label_file} holds label {lo if lo < -1 else hi} for a node of "
+                f"{file.name}; labels must be in 0..{num_classes - 1} (or -1 for unlabelled)"
+            )
+        if name == "train" and lo < 0:
+            raise PartitionError(
+                f"{file} holds {int((y < 0).sum())} unlabelled node(s) (y = -1): drop them "
+                "from the training split"
+            )
 
 
 def _open_typed(

@@ -25,9 +25,11 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 @njit(nogil=True, cache=True)
 def _gated(lo, hi, values, gate, out, seed, threshold, scale, relu):
-    """out[i] = values[i] * scale where element i is kept (and, with ``relu``, gate[i] > 0),
-    else 0; i in [lo, hi). Forward: values = gate = x. Backward: values = the incoming gradient,
-    gate = the forward output (> 0 exactly where the forward kept a positive input)."""
+    """out[i] = values[i] * scale where element i is kept (and, with ``relu``, gate[i] > 0
+    or NaN), else 0; i in [lo, hi). Forward: values = gate = x. Backward: values = the incoming
+    gradient, gate = the forward output (> 0 exactly where the forward kept a positive input).
+    A NaN passes the ReLU as in torch (``F.relu(nan)`` is nan): a NaN input must reach the
+    loss, not be silently zeroed."""
     _gated_run(
         values[lo:hi],
         gate[lo:hi],
@@ -46,7 +48,7 @@ def _gated_run(values, gate, out, seed, threshold, scale, relu):
     zero = values.dtype.type(0)
     if relu:
         for i in range(values.shape[0]):
-            keep = _hash(seed, i) >= threshold and gate[i] > zero
+            keep = _hash(seed, i) >= threshold and not gate[i] <= zero
             out[i] = values[i] * sc if keep else zero
     else:
         for i in range(values.shape[0]):
