@@ -918,6 +918,7 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
         streamed.append(dict(row))
         write_metrics(folder / "metrics.jsonl", streamed)
         print(_format_row(row), flush=True)
+        _check_finite_loss(row, args)  # raising here ends the ranks (run's cleanup)
 
     out = run(args.mode, ds, model, args.nproc, args.epochs, stages=stages, groups=groups,
               chunks=chunks, train=train_cfg,
@@ -928,6 +929,8 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
     if len(streamed) < len(rows):  # fit() without per-epoch reports: print them now
         for r in rows[len(streamed) :]:
             print(_format_row(r), flush=True)
+    for r in rows:
+        _check_finite_loss(r, args)
     plot_curves(folder / "curves.png", rows)
     print_summary(rows)
     if args.profile:
@@ -950,6 +953,17 @@ def print_breakdown(row: Dict[str, Any]) -> None:
         for rank, c in enumerate(cpus):
             parts = ", ".join(f"{k} {v:.3f}" for k, v in sorted(c.items()) if v >= 0.0005)
             print(f"  rank {rank}: {parts}", flush=True)
+
+
+def _check_finite_loss(row: Dict[str, Any], args: argparse.Namespace) -> None:
+    """A full-graph mode's epoch row with a NaN/inf loss is a ``TrainError`` (its rows so far
+    are in metrics.jsonl, the loss as null)."""
+    loss = row.get("loss")
+    if isinstance(loss, float) and not math.isfinite(loss):
+        raise TrainError(
+            f"epoch {row.get('epoch')}: the training loss is {loss}; the features or labels "
+            f"hold NaN/inf, or --lr {args.lr} is too large"
+        )
 
 
 def _is_number(v: Any) -> bool:

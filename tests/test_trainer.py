@@ -463,6 +463,26 @@ def test_a_nan_loss_stops_the_run_before_its_checkpoint(tmp_path, capsys, monkey
     assert not (out / "checkpoint.pt").exists() and read_metrics(out / "metrics.jsonl") == []
 
 
+@pytest.mark.slow  # two ranks spawned: ~15 s
+def test_a_nan_loss_stops_a_full_graph_mode(tmp_path, capsys, monkeypatch):
+    import numpy as np
+
+    import gnnsys._checks
+
+    folder = tmp_path / "d"
+    assert main(["data", "tiny", str(folder)]) == 0
+    x = np.load(folder / "x.npy")
+    x[:] = np.nan
+    np.save(folder / "x.npy", x)
+    monkeypatch.setattr(gnnsys._checks, "FINITE_CHECK_BYTES", 0)  # the parent's load only
+    capsys.readouterr()
+    out = tmp_path / "o"
+    argv = ["train", "--dataset", f"folder:{folder}", "--mode", "pipe", "--nproc", "2"]
+    assert main([*argv, "--epochs", "3", "--out", str(out)]) == 1
+    assert "epoch 1: the training loss is nan" in capsys.readouterr().err
+    assert [r["loss"] for r in read_metrics(out / "metrics.jsonl")] == [None]
+
+
 def test_metrics_are_strict_json_with_an_empty_split(tmp_path):
     import numpy as np
 
