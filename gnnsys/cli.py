@@ -798,37 +798,56 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_data(args: argparse.Namespace) -> int:
     from gnnsys import datasets
 
-    if args.name in datasets.LARGE_NAMES:
-        from gnnsys.datasets.large import generate_large
-
-        try:
-            out = generate_large(
-                args.name, args.out, seed=args.seed, memory_budget=args.memory_budget,
-                order=args.node_order, overwrite=args.overwrite,
-                log=lambda m: print(m, flush=True),
-            )  # fmt: skip
-        except FileExistsError:
-            print(
-                f"gnnsys data: {args.out} already exists (pass --overwrite to replace it)",
-                file=sys.stderr,
-            )
-            return 2
-        meta = json.loads((out / "meta.json").read_text())
-        print(f"wrote {args.name} ({meta['num_nodes']} nodes, {meta['num_edges']} edges) to {out}")
-        return 0
-    ds = datasets.synthetic(args.name, seed=args.seed)
-    try:
-        datasets.save_folder(ds, args.out, overwrite=args.overwrite)
-    except FileExistsError:
-        print(
-            f"gnnsys data: {args.out} already exists (pass --overwrite to replace it)",
-            file=sys.stderr,
-        )
+    problem = _out_folder_problem(args.out, args.overwrite)
+    if problem is not None:
+        print(f"gnnsys data: error: {problem}", file=sys.stderr)
         return 2
-    print(
-        f"wrote {args.name} ({ds.graph.num_nodes} nodes, {ds.graph.num_edges} edges) to {args.out}"
-    )
+    try:
+        if args.name in datasets.LARGE_NAMES:
+            from gnnsys.datasets.large import generate_large
+
+            try:
+                out = generate_large(
+                    args.name, args.out, seed=args.seed, memory_budget=args.memory_budget,
+                    order=args.node_order, overwrite=args.overwrite,
+                    log=lambda m: print(m, flush=True),
+                )  # fmt: skip
+            except ValueError as err:  # a --memory-budget too small for the build
+                print(f"gnnsys data: error: --memory-budget: {err}", file=sys.stderr)
+                return 2
+            meta = json.loads((out / "meta.json").read_text())
+            nodes, edges = meta["num_nodes"], meta["num_edges"]
+        else:
+            ds = datasets.synthetic(args.name, seed=args.seed)
+            datasets.save_folder(ds, args.out, overwrite=args.overwrite)
+            nodes, edges = ds.graph.num_nodes, ds.graph.num_edges
+    except OSError as err:  # the disk filled up, no permission, a read-only filesystem ...
+        what = err.strerror or str(err)
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"gnnsys data: error: cannot write {args.out}: {what}{where}", file=sys.stderr)
+        return 1
+    print(f"wrote {args.name} ({nodes} nodes, {edges} edges) to {args.out}")
     return 0
+
+
+def _out_folder_problem(out: str, overwrite: bool) -> Optional[str]:
+    """Why folder ``out`` cannot be written (None when it can be, as far as a check can tell):
+    empty, an existing file, an existing folder without ``overwrite``, or under a file."""
+    if not str(out).strip():
+        return "the output folder is an empty path"
+    path = Path(out).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            return f"{out} exists and is not a folder"
+        if not overwrite:
+            return f"{out} already exists (pass --overwrite to replace it)"
+        return None
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot create {out}: {parent} is a file"
+    return None
 
 
 # ---------------------------------------------------------------------- partition

@@ -325,6 +325,32 @@ def test_data_memory_budget_must_be_a_size(capsys):
     assert "invalid choice: 'random'" in capsys.readouterr().err
 
 
+def test_data_out_folder_problems_are_one_line(capsys, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x").write_text("")
+    cases = [
+        ("", 2, "the output folder is an empty path"),
+        (str(afile), 2, f"{afile} exists and is not a folder"),
+        (str(afile / "sub"), 2, f"cannot create {afile / 'sub'}: {afile} is a file"),
+        (str(tmp_path / "full"), 2, f"{tmp_path / 'full'} already exists (pass --overwrite"),
+    ]
+    for out, rc, message in cases:
+        assert main(["data", "tiny", out]) == rc
+        err = capsys.readouterr().err
+        assert err.startswith("gnnsys data: error: ") and message in err, err
+        assert err.count("\n") == 1
+    assert afile.read_text() == "" and (tmp_path / "full" / "x").exists()  # nothing replaced
+
+
+def test_data_memory_budget_too_small_is_a_flag_error(capsys, tmp_path):
+    assert main(["data", "papers-tiny", str(tmp_path / "p"), "--memory-budget", "1K"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("gnnsys data: error: --memory-budget: memory_budget 1024 bytes is too")
+    assert not (tmp_path / "p").exists()
+
+
 def test_data_papers_node_order(capsys, tmp_path):
     import json
 
