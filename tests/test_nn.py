@@ -5,6 +5,7 @@ DataLoader blocks of a heterograph)."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
@@ -477,6 +478,15 @@ def test_prepare_graph_per_kind():
     d = a.sum(0).pow(-0.5)  # to_scipy is A[src, dst]: in-degrees are column sums
     want = d[:, None] * a * d[None, :]  # D^-1/2 (A + I) D^-1/2, in-degrees both sides (PyG)
     torch.testing.assert_close(torch.tensor(gcn.to_scipy().toarray()), want)
+
+
+@pytest.mark.parametrize("in_feats", [-1, 0, 2.5, (4, 0), "8"])
+def test_layer_input_sizes_must_be_positive_ints(in_feats):
+    # a raw torch "negative dimension" error, or 2.5 silently truncated to 2, before
+    for make in (lambda: SAGEConv(in_feats, 4), lambda: GATConv(in_feats, 4, num_heads=2)):
+        with pytest.raises(ValueError, match="in_feats must be a positive int"):
+            make()
+    assert SAGEConv(np.int64(8), 4).fc_neigh.in_features == 8  # numpy ints are ints
 
 
 def test_stack_errors():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -76,15 +77,19 @@ def check_zero_in_degree(graph: Any, device: Optional[torch.device] = None) -> N
 
 
 def _pair(in_feats: Union[int, Tuple[int, int]]) -> Tuple[int, int]:
+    """(source, destination) input sizes, each a positive int (DGL's ``in_feats``)."""
     if isinstance(in_feats, (tuple, list)):
         if len(in_feats) != 2:
             raise ValueError(f"in_feats must be an int or (src, dst) pair, got {in_feats!r}")
+        for v in in_feats:
+            _check_positive("in_feats", v)
         return int(in_feats[0]), int(in_feats[1])
+    _check_positive("in_feats", in_feats)
     return int(in_feats), int(in_feats)
 
 
 def _check_positive(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{name} must be a positive int, got {value!r}")
 
 
