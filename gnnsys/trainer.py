@@ -781,9 +781,67 @@ def _format_row(row: Dict[str, Any]) -> str:
     )
 
 
+def _save_final_model(
+    path: Path, out: Dict[str, Any], model_cfg: Any, ds: Any, args: argparse.Namespace
+) -> None:
+    """Write the trained full-graph model: the union of the ranks' parameters (each owned by
+    one stage; one group of a hybrid stage) as the state dict of the model every rank built,
+    with what ``load_model`` needs to rebuild it. Atomic, like every file of a run."""
+    import io
+    from dataclasses import asdict
+
+    from gnnsys.pipeline_parallel.model import build_model
+
+    built = build_model(model_cfg, ds.x.shape[1], ds.num_classes, args.seed)
+    reference = built.state_dict()
+    state: Dict[str, torch.Tensor] = {}
+    for rank in out.get("ranks", []):
+        state.update(rank.get("state") or {})
+    missing = [k for k, _ in built.named_parameters() if k not in state]
+    if missing:  # a rank that did not report its parameters: say so, write nothing false
+        print(f"model.pt not written: no rank reported {', '.join(missing[:3])}", flush=True)
+        return
+    full = {k: state.get(k, v) for k, v in reference.items()}  # buffers as built
+    blob = {
+        "model": full,
+        "model_config": asdict(model_cfg),
+        "in_dim": int(ds.x.shape[1]),
+        "num_classes": int(ds.num_classes),
+        "epoch": int(args.epochs),
+        "config": _config(args),
+    }
+    buf = io.BytesIO()
+    torch.save(blob, buf)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def load_model(path: Union[str, Path]) -> Any:
+    """The trained model of a ``--mode pipe|hybrid|graph`` run (its ``model.pt``), as one
+    ``GNNStack`` in eval mode; ``model(model.prepare_graph(graph), x)`` gives every node's
+    logits.
+
+    Example:
+        >>> model = load_model("runs/latest/model.pt")
+        >>> logits = model(model.prepare_graph(ds.graph), ds.x)
+    """
+    from gnnsys.pipeline_parallel.model import build_model
+
+    blob = load_checkpoint(path)
+    keys = ("model", "model_config", "in_dim", "num_classes")
+    if any(k not in blob for k in keys):
+        raise TrainError(f"{path} is not a model.pt of gnnsys train (it lacks {', '.join(keys)})")
+    model = build_model(blob["model_config"], blob["in_dim"], blob["num_classes"], 0)
+    try:
+        model.load_state_dict(blob["model"])
+    except (RuntimeError, ValueError, KeyError, TypeError) as err:
+        detail = (str(err).splitlines() or [""])[0]
+        raise TrainError(f"{path} holds a model this version cannot load ({detail})") from None
+    return model.eval()
+
+
 def print_outputs(out: Path) -> None:
     """Say where the run's files are (the last lines of every run)."""
-    names = ("config.json", "metrics.jsonl", "curves.png", "checkpoint.pt")
+    names = ("config.json", "metrics.jsonl", "curves.png", "checkpoint.pt", "model.pt")
     present = [n for n in names if (out / n).is_file()]
     print(f"outputs in {out.resolve()}: {', '.join(present)}", flush=True)
 
@@ -865,8 +923,9 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
     Writes the same ``config.json`` (at the start), ``metrics.jsonl`` and ``curves.png`` as
     mini-batch training. Rank 0's row of each epoch is printed and appended to
     ``metrics.jsonl`` as soon as the epoch ends; when the run ends the rows are rewritten with
-    the merged values (slowest rank's seconds, bytes summed over ranks). These modes keep no
-    checkpoints yet.
+    the merged values (slowest rank's seconds, bytes summed over ranks), and the trained model,
+    assembled from the stages (or parts), is written to ``model.pt`` (see ``load_model``).
+    These modes keep no checkpoints to resume from yet.
     """
     from gnnsys.pipeline_parallel.config import ModelConfig, TrainConfig
     from gnnsys.pipeline_parallel.launch import run
@@ -931,6 +990,7 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
             print(_format_row(r), flush=True)
     for r in rows:
         _check_finite_loss(r, args)
+    _save_final_model(folder / "model.pt", out, model, ds, args)
     plot_curves(folder / "curves.png", rows)
     print_summary(rows)
     if args.profile:

@@ -279,7 +279,17 @@ class PipeTrainer:
             "max_fresh_age": self.history.max_fresh_age,
             "fresh_grad": self.fresh_grad,
             "record": self.record if self.tcfg.record else None,
+            "state": self.final_state(),
         }
+
+    def final_state(self) -> Dict[str, torch.Tensor]:
+        """The trained values of the parameters this stage owns (group 0 of a hybrid stage
+        only: its other groups hold the same values), on the CPU; the union over the ranks is
+        the whole model's state dict (``gnnsys train`` writes it as model.pt)."""
+        if self.group != 0:
+            return {}
+        params = dict(self.named_params)
+        return {name: params[name].detach().cpu().clone() for name in self.owned_names}
 
     def train_epoch(self, epoch: int) -> float:
         """One epoch: every chunk forward and backward through the pipeline, one optimizer step.

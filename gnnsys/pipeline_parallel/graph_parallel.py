@@ -312,6 +312,10 @@ class GraphParallelTrainer:
             "messages": self.transport.messages_by_epoch(),
             "halo_rows": sum(v.numel() for v in self.spec.recv_ids.values()),
             "record": self.record if self.tcfg.record else None,
+            # every part holds the same (all-reduced) model: rank 0 hands it over
+            "state": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            if self.rank == 0
+            else {},
         }
 
     def evaluate(self, epoch: int) -> Dict[str, float]:
