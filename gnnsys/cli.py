@@ -470,8 +470,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--checkpoint-every",
         type=int,
         default=1,
-        help="write a checkpoint every N epochs and after the last, 0: never (minibatch, ddp) "
-        "(default: 1)",
+        help="write a checkpoint every N epochs and after the last, 0: never (the full-graph "
+        "modes write one file per rank under checkpoint/) (default: 1)",
     )
     p.add_argument(
         "--resume",
@@ -596,8 +596,11 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
     if args.chunks == "auto" and args.mode not in ("pipe", "hybrid"):
         parser.error("--chunks auto applies to --mode pipe or hybrid")
     if args.mode in ("pipe", "hybrid", "graph"):
-        if args.resume:
-            parser.error(f"--resume is not supported with --mode {args.mode} yet")
+        if args.resume and "auto" in (args.chunks, args.pipe_stages):
+            parser.error(
+                "--resume needs the run's layout fixed: give --chunks / --pipe-stages as "
+                "numbers (a new calibration could choose another layout than the checkpoint's)"
+            )
         if args.mode == "hybrid":
             if args.pipe_stages is None:
                 args.pipe_stages = 2

@@ -30,7 +30,7 @@ import resource
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 # Config keys that must match for --resume to continue a run.
 RESUME_KEYS = ("dataset", "model", "layers", "hidden", "fanout", "sampler", "seed", "feature_dtype")
 _RESUME_DEFAULTS = {"sampler": "neighbor"}  # runs made before the key existed
+# A full-graph run's layout: its checkpoint holds one file per rank of this layout.
+_LAYOUT_KEYS = ("mode", "nproc", "chunks", "pipe_stages")
 EVAL_BATCH = 4096
 CHECKPOINT_KEYS = ("model", "optimizer", "rng", "epoch")
 
@@ -552,7 +554,14 @@ def _config(args: argparse.Namespace) -> Dict[str, Any]:
 def _check_resume(
     old: Dict[str, Any], config: Dict[str, Any], label: str = "checkpoint", source: str = ""
 ) -> None:
-    diff = [k for k in RESUME_KEYS if old.get(k, _RESUME_DEFAULTS.get(k)) != config.get(k)]
+    _check_resume_keys(old, config, RESUME_KEYS, source, label)
+
+
+def _check_resume_keys(
+    old: Dict[str, Any], config: Dict[str, Any], keys: Sequence[str], source: str = "",
+    label: str = "config.json",
+) -> None:  # fmt: skip
+    diff = [k for k in keys if old.get(k, _RESUME_DEFAULTS.get(k)) != config.get(k)]
     if diff:
         detail = ", ".join(f"{k}: {label} {old.get(k)!r} vs now {config.get(k)!r}" for k in diff)
         raise TrainError(f"--resume: the {source or label} was made with another config ({detail})")
@@ -843,6 +852,8 @@ def print_outputs(out: Path) -> None:
     """Say where the run's files are (the last lines of every run)."""
     names = ("config.json", "metrics.jsonl", "curves.png", "checkpoint.pt", "model.pt")
     present = [n for n in names if (out / n).is_file()]
+    if (out / "checkpoint" / "checkpoint.json").is_file():  # a full-graph run's, per rank
+        present.append("checkpoint/")
     print(f"outputs in {out.resolve()}: {', '.join(present)}", flush=True)
 
 
@@ -925,11 +936,40 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
     ``metrics.jsonl`` as soon as the epoch ends; when the run ends the rows are rewritten with
     the merged values (slowest rank's seconds, bytes summed over ranks), and the trained model,
     assembled from the stages (or parts), is written to ``model.pt`` (see ``load_model``).
-    These modes keep no checkpoints to resume from yet.
+    Every ``--checkpoint-every`` epochs each rank writes its state under ``checkpoint/``
+    (``pipeline_parallel.checkpoint``); ``--resume`` continues from the last committed epoch.
     """
+    from gnnsys.pipeline_parallel.checkpoint import latest_epoch
     from gnnsys.pipeline_parallel.config import ModelConfig, TrainConfig
     from gnnsys.pipeline_parallel.launch import run
 
+    folder = Path(args.out)
+    ckpt_dir = folder / "checkpoint"
+    done_rows: List[Dict[str, Any]] = []
+    if args.resume:  # fails before the data loads: another config, a damaged manifest
+        _resume_state(folder, _config(args))
+        if (folder / "config.json").is_file():  # the layout must be the checkpoint's too
+            try:
+                previous = json.loads((folder / "config.json").read_text())
+            except ValueError:
+                previous = {}
+            if isinstance(previous, dict):
+                layout = {k: previous.get(k) for k in _LAYOUT_KEYS}
+                _check_resume_keys(layout, vars(args), _LAYOUT_KEYS, f"run in {folder}")
+        try:
+            resumed = latest_epoch(ckpt_dir, args.nproc) if ckpt_dir.is_dir() else None
+        except ValueError as err:
+            raise TrainError(f"--resume: {err}") from None
+        if resumed is None:
+            print(f"--resume: no checkpoint in {folder} yet, starting again from epoch 1")
+        else:
+            done_rows = [r for r in read_metrics(folder / "metrics.jsonl") if r["epoch"] <= resumed]
+            if [r["epoch"] for r in done_rows] != list(range(1, resumed + 1)):
+                raise TrainError(
+                    f"--resume: {folder / 'metrics.jsonl'} lacks rows of epochs 1..{resumed} "
+                    "that the checkpoint covers; start again without --resume"
+                )
+            print(f"--resume: continuing from epoch {resumed + 1}", flush=True)
     ds = load_dataset(args)
     check_training_split(ds, args.dataset)
     model = ModelConfig(
@@ -946,7 +986,12 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
         profile=args.profile,
         net_gbps=args.net_gbps,
         net_latency_us=args.net_latency_us,
+        checkpoint_dir=str(ckpt_dir) if args.checkpoint_every else None,
+        checkpoint_every=args.checkpoint_every,
+        resume=bool(done_rows),
     )
+    if args.checkpoint_every:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
     stages = groups = None
     chunks = args.chunks if args.mode != "graph" else None
     if args.mode == "hybrid":
@@ -966,12 +1011,11 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
         print(f"chose {', '.join(chosen)}", flush=True)
     if args.mode == "hybrid":
         groups = args.nproc // stages
-    folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(folder / "config.json", json.dumps(_config(args), indent=2).encode())
-    write_metrics(folder / "metrics.jsonl", [])
-    _print_header(args, ds, args.nproc, 1, f"{args.model} x{args.layers}", None)
-    streamed: List[Dict[str, Any]] = []
+    write_metrics(folder / "metrics.jsonl", done_rows)
+    _print_header(args, ds, args.nproc, len(done_rows) + 1, f"{args.model} x{args.layers}", None)
+    streamed: List[Dict[str, Any]] = list(done_rows)
 
     def on_epoch(row: Dict[str, Any]) -> None:
         streamed.append(dict(row))
@@ -983,7 +1027,7 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
               chunks=chunks, train=train_cfg,
               backend="nccl" if args.device == "cuda" else "gloo",
               on_epoch=on_epoch)  # fmt: skip
-    rows = [dict(r) for r in out["epochs"]]
+    rows = [*done_rows, *(dict(r) for r in out["epochs"])]
     write_metrics(folder / "metrics.jsonl", rows)
     if len(streamed) < len(rows):  # fit() without per-epoch reports: print them now
         for r in rows[len(streamed) :]:

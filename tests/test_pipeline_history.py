@@ -100,3 +100,22 @@ def test_fresh_grads_errors():
         g.inject(0, torch.zeros(1, 2), torch.tensor([0, 1]))
     with pytest.raises(ValueError, match="ids holds a negative id"):
         g.inject(0, torch.zeros(1, 2), torch.tensor([-1]))
+
+
+def test_state_dict_round_trip_continues_identically():
+    def run(h, epochs):
+        g = torch.Generator().manual_seed(0)
+        for e in epochs:
+            ids = torch.randperm(20, generator=g)[:8]
+            h.write(2, ids, torch.randn(8, 4, generator=g), epoch=e)
+        return h
+
+    a = run(History([2], num_nodes=20, dims=4, momentum=0.5), [1, 2])
+    b = History([2], num_nodes=20, dims=4, momentum=0.5)
+    b.load_state_dict(a.state_dict())
+    for h in (a, b):
+        h.write(2, torch.arange(5), torch.ones(5, 4), epoch=3)
+    assert torch.equal(a.buf[2], b.buf[2]) and torch.equal(a.smooth[2], b.smooth[2])
+    assert torch.equal(a.written[2], b.written[2]) and a._complete == b._complete
+    with pytest.raises(ValueError, match=r"history buf holds layers \[2\], not \[3\]"):
+        History([3], num_nodes=20, dims=4).load_state_dict(a.state_dict())

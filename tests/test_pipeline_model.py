@@ -230,3 +230,29 @@ def test_errors():
         model.layer(0, adj, torch.zeros(ds.graph.num_nodes, 4))
     with pytest.raises(ValueError, match="kind must be 'adam' or 'sgd'"):
         Optimizer([], "rmsprop")
+
+
+def test_optimizer_state_round_trip_continues_identically():
+    def params():
+        g = torch.Generator().manual_seed(1)
+        return [torch.nn.Parameter(torch.randn(3, 2, generator=g)) for _ in range(2)]
+
+    def step(opt, ps, k):
+        for p in ps:
+            p.grad = torch.full_like(p, 0.1 * k)
+        opt.step()
+
+    a_ps, b_ps = params(), params()
+    a = Optimizer(a_ps, "adam", lr=0.05, cosine_steps=5)
+    for k in (1, 2):
+        step(a, a_ps, k)
+    b = Optimizer(b_ps, "adam", lr=0.05, cosine_steps=5)
+    b.load_state_dict(a.state_dict())
+    with torch.no_grad():
+        for p, q in zip(b_ps, a_ps):
+            p.copy_(q)
+    step(a, a_ps, 3)
+    step(b, b_ps, 3)
+    assert all(torch.equal(p, q) for p, q in zip(a_ps, b_ps)) and a.lr == b.lr
+    with pytest.raises(ValueError, match="optimizer state holds 2 moments for 1 parameters"):
+        Optimizer(a_ps[:1], "adam", lr=0.05).load_state_dict(a.state_dict())

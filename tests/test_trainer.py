@@ -350,6 +350,33 @@ def test_full_graph_modes_write_the_trained_model(tmp_path, capsys, mode):
     _check_saved_model(tmp_path, read_metrics(tmp_path / "metrics.jsonl")[-1])
 
 
+@pytest.mark.slow  # three runs of 4 ranks: ~30 s
+def test_hybrid_resume_through_the_cli_continues_the_run(tmp_path, capsys):
+    # 2 epochs, then --resume to 3: the rows (metrics, merged bytes) and model.pt are those of
+    # an uninterrupted 3-epoch run; the layout (stages, chunks, ranks) must be the first run's
+    base = ["train", "--dataset", "synthetic:tiny", "--mode", "hybrid", "--nproc", "4",
+            "--pipe-stages", "2", "--chunks", "2", "--layers", "4", "--hidden", "16"]  # fmt: skip
+    assert main([*base, "--epochs", "3", "--out", str(tmp_path / "a")]) == 0
+    assert main([*base, "--epochs", "2", "--out", str(tmp_path / "b")]) == 0
+    capsys.readouterr()
+    assert main([*base, "--epochs", "3", "--out", str(tmp_path / "b"), "--resume"]) == 0
+    assert "--resume: continuing from epoch 3" in capsys.readouterr().out
+    a, b = (read_metrics(tmp_path / x / "metrics.jsonl") for x in "ab")
+    keys = ("epoch", "loss", "train_acc", "val_acc", "test_acc", "bytes")
+    assert [{k: r[k] for k in keys} for r in a] == [{k: r[k] for k in keys} for r in b]
+    _check_saved_model(tmp_path / "b", b[-1])
+    other = [*base[:5], "--nproc", "2", *base[7:]]
+    assert main([*other, "--epochs", "4", "--out", str(tmp_path / "b"), "--resume"]) == 1
+    assert "(nproc: config.json 4 vs now 2)" in capsys.readouterr().err
+
+
+def test_full_graph_resume_needs_a_fixed_layout(capsys):
+    argv = ["train", "--mode", "pipe", "--nproc", "2", "--chunks", "auto", "--resume"]
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert "--resume needs the run's layout fixed" in capsys.readouterr().err
+
+
 def test_load_model_refuses_other_files(tmp_path):
     torch.save({"model": {}}, tmp_path / "m.pt")
     with pytest.raises(trainer_mod.TrainError, match="is not a model.pt of gnnsys train"):

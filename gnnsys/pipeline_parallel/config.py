@@ -135,6 +135,9 @@ class TrainConfig:
             is delayed as a link of that bandwidth (Gb/s) and one-way latency (microseconds)
             would delay it. None: the real network (gloo's loopback on one machine).
         crash_rank, crash_epoch: make that rank exit abruptly at that epoch (failure tests).
+        checkpoint_dir: where each rank writes its state every ``checkpoint_every`` epochs
+            and at the last (``pipeline_parallel.checkpoint``); None: no checkpoints.
+        resume: continue from ``checkpoint_dir``'s committed epoch, when it has one.
 
     Example:
         >>> TrainConfig(epochs=50, lr=0.01, schedule="1f1b")
@@ -157,6 +160,9 @@ class TrainConfig:
     net_latency_us: float = 0.0
     crash_rank: Optional[int] = None
     crash_epoch: int = 1
+    checkpoint_dir: Optional[str] = None
+    checkpoint_every: int = 1
+    resume: bool = False
 
     def __post_init__(self) -> None:
         check_int("epochs", self.epochs, 1)
@@ -174,7 +180,10 @@ class TrainConfig:
         if self.crash_rank is not None:
             check_int("crash_rank", self.crash_rank, 0)
         check_int("crash_epoch", self.crash_epoch, 1)
-        for name in ("record", "profile"):
+        check_int("checkpoint_every", self.checkpoint_every, 0)
+        if self.checkpoint_dir is not None and not isinstance(self.checkpoint_dir, str):
+            raise TypeError(f"checkpoint_dir must be a str or None, got {self.checkpoint_dir!r}")
+        for name in ("record", "profile", "resume"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be a bool, got {getattr(self, name)!r}")
         from gnnsys.pipeline_parallel.netmodel import net_model

@@ -43,6 +43,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import torch
 
 from gnnsys.loaders.loader import Loader
+from gnnsys.pipeline_parallel.checkpoint import Checkpointing
 from gnnsys.pipeline_parallel.chunks import ChunkBlock, ChunkSampler
 from gnnsys.pipeline_parallel.config import (
     ModelConfig,
@@ -82,7 +83,7 @@ from gnnsys.pipeline_parallel.transport import (
 _PASS_CHUNK = {"warm": WARM_CHUNK, "refresh": REFRESH_CHUNK, "eval": EVAL_CHUNK}
 
 
-class PipeTrainer:
+class PipeTrainer(Checkpointing):
     """One rank of a GNNPipe run: stage ``stage`` of ``num_stages``.
 
     Args:
@@ -226,7 +227,8 @@ class PipeTrainer:
         rows = []
         warm_seconds = 0.0
         warm_breakdown: Dict[str, Any] = {}
-        for epoch in range(1, self.tcfg.epochs + 1):
+        start = self.resume() + 1  # a resumed run has its histories: no warm fill
+        for epoch in range(start, self.tcfg.epochs + 1):
             self.transport.epoch = epoch
             self._crash_now = (
                 self.tcfg.crash_rank == self.transport.rank and epoch == self.tcfg.crash_epoch
@@ -254,6 +256,7 @@ class PipeTrainer:
                     row.update(self.evaluate(epoch))
                 self.timer.take()
             rows.append(row)
+            self.checkpoint(epoch)  # before the row is reported: a reported row is resumable
             if on_epoch is not None:
                 on_epoch(row)
             if self.tcfg.record:
@@ -281,6 +284,28 @@ class PipeTrainer:
             "record": self.record if self.tcfg.record else None,
             "state": self.final_state(),
         }
+
+    def checkpoint_state(self) -> Dict[str, Any]:
+        """This rank's part of a checkpoint: its stage's parameters, optimizer and histories."""
+        return {
+            "params": {name: p.detach().cpu().clone() for name, p in self.named_params},
+            "optimizer": self.optimizer.state_dict(),
+            "history": self.history.state_dict(),
+        }
+
+    def load_checkpoint_state(self, state: Dict[str, Any]) -> None:
+        """Restore ``checkpoint_state()`` (the same run layout: stage, layers, groups)."""
+        params = dict(self.named_params)
+        if sorted(params) != sorted(state["params"]):
+            raise ValueError(
+                "the checkpoint holds other parameters than this stage's (another model, "
+                "--pipe-stages or --layers)"
+            )
+        with torch.no_grad():
+            for name, value in state["params"].items():
+                params[name].copy_(value)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.history.load_state_dict(state["history"])
 
     def final_state(self) -> Dict[str, torch.Tensor]:
         """The trained values of the parameters this stage owns (group 0 of a hybrid stage

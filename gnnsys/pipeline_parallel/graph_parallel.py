@@ -20,6 +20,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
 
+from gnnsys.pipeline_parallel.checkpoint import Checkpointing
 from gnnsys.pipeline_parallel.chunks import ChunkBlock, ChunkSampler, ExchangePlan
 from gnnsys.pipeline_parallel.config import ModelConfig, Techniques, TrainConfig, coerce
 from gnnsys.pipeline_parallel.model import (
@@ -186,7 +187,7 @@ def exchange(
     return HaloExchange.apply(h_inner, spec, transport, tags, kinds)
 
 
-class GraphParallelTrainer:
+class GraphParallelTrainer(Checkpointing):
     """One rank of graph-parallel training: partition ``rank`` of ``num_parts``.
 
     Example (inside an initialised process group; ``launch.run(mode="graph")`` does this):
@@ -263,7 +264,7 @@ class GraphParallelTrainer:
         """
         rows = []
         params = list(self.model.parameters())
-        for epoch in range(1, self.tcfg.epochs + 1):
+        for epoch in range(self.resume() + 1, self.tcfg.epochs + 1):
             self.transport.epoch = epoch
             t0 = time.perf_counter()
             self.model.train()
@@ -301,6 +302,7 @@ class GraphParallelTrainer:
                     row.update(self.evaluate(epoch))
                 self.timer.take()
             rows.append(row)
+            self.checkpoint(epoch)  # before the row is reported: a reported row is resumable
             if on_epoch is not None:
                 on_epoch(row)
         self.transport.barrier()
@@ -317,6 +319,18 @@ class GraphParallelTrainer:
             if self.rank == 0
             else {},
         }
+
+    def checkpoint_state(self) -> Dict[str, Any]:
+        """This part's checkpoint: the (replicated) model and optimizer."""
+        return {
+            "params": {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": self.optimizer.state_dict(),
+        }
+
+    def load_checkpoint_state(self, state: Dict[str, Any]) -> None:
+        """Restore ``checkpoint_state()``."""
+        self.model.load_state_dict(state["params"])
+        self.optimizer.load_state_dict(state["optimizer"])
 
     def evaluate(self, epoch: int) -> Dict[str, float]:
         """Exact accuracies (eval mode, no grad), all-reduced over the parts."""

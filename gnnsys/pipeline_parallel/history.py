@@ -83,6 +83,39 @@ class History:
     def layers(self) -> list:
         return sorted(self.buf)
 
+    def state_dict(self) -> Dict[str, object]:
+        """Buffers, write epochs and read statistics (CPU copies), for checkpoints."""
+
+        def cpu(d: Dict[int, torch.Tensor]) -> Dict[int, torch.Tensor]:
+            return {k: v.detach().cpu().clone() for k, v in d.items()}
+
+        return {
+            "buf": cpu(self.buf),
+            "smooth": cpu(self.smooth),
+            "written": cpu(self.written),
+            "complete": sorted(self._complete),
+            "stale_reads": dict(self.stale_reads),
+            "unwritten_reads": dict(self.unwritten_reads),
+            "max_stale_age": self.max_stale_age,
+            "max_fresh_age": self.max_fresh_age,
+        }
+
+    def load_state_dict(self, state: Dict[str, object]) -> None:
+        """Restore ``state_dict()``'s values into buffers of the same layers and shapes."""
+        for name in ("buf", "smooth", "written"):
+            mine, saved = getattr(self, name), state[name]
+            if sorted(mine) != sorted(saved):  # type: ignore[arg-type]
+                raise ValueError(f"history {name} holds layers {sorted(saved)}, not {sorted(mine)}")  # type: ignore[arg-type]
+            for layer, t in mine.items():
+                t.copy_(saved[layer])  # type: ignore[index]
+        self._complete = set(state["complete"])  # type: ignore[arg-type]
+        self.stale_reads.clear()
+        self.stale_reads.update(state["stale_reads"])  # type: ignore[arg-type]
+        self.unwritten_reads.clear()
+        self.unwritten_reads.update(state["unwritten_reads"])  # type: ignore[arg-type]
+        self.max_stale_age = int(state["max_stale_age"])  # type: ignore[arg-type]
+        self.max_fresh_age = int(state["max_fresh_age"])  # type: ignore[arg-type]
+
     def write(self, layer: int, ids: torch.Tensor, values: torch.Tensor, epoch: int) -> None:
         """Store ``values`` (detached) as the layer-``layer`` input of nodes ``ids``."""
         buf = self._buf(layer)

@@ -162,6 +162,25 @@ class Optimizer:
         self.m = [torch.zeros_like(p) for p in self.params] if kind == "adam" else []
         self.v = [torch.zeros_like(p) for p in self.params] if kind == "adam" else []
 
+    def state_dict(self) -> Dict[str, Any]:
+        """Step count, current learning rate and Adam moments (CPU copies), for checkpoints."""
+        return {
+            "t": self.t,
+            "lr": self.lr,
+            "m": [m.detach().cpu().clone() for m in self.m],
+            "v": [v.detach().cpu().clone() for v in self.v],
+        }
+
+    def load_state_dict(self, state: Dict[str, Any]) -> None:
+        """Restore ``state_dict()``'s values (same parameters, same kind)."""
+        if len(state["m"]) != len(self.m) or len(state["v"]) != len(self.v):
+            raise ValueError(
+                f"optimizer state holds {len(state['m'])} moments for {len(self.m)} parameters"
+            )
+        self.t, self.lr = int(state["t"]), float(state["lr"])
+        for mine, saved in zip(self.m + self.v, list(state["m"]) + list(state["v"])):
+            mine.copy_(saved)
+
     def zero_grad(self) -> None:
         """Set every gradient to zero (allocating it when missing)."""
         for p in self.params:
