@@ -501,9 +501,10 @@ def test_nan_features_are_refused_at_load(tmp_path, capsys):
     assert "x holds NaN or inf: row 7 has 1 such value(s)" in capsys.readouterr().err
 
 
-def test_a_nan_loss_stops_the_run_before_its_checkpoint(tmp_path, capsys, monkeypatch):
-    # A table too big to scan at load (here: the scan turned off) with a NaN row that
-    # training reaches: the run stops with the reason, and writes no checkpoint of NaNs.
+@pytest.fixture
+def nan_folder(tmp_path, capsys, monkeypatch):
+    """tiny as a folder with every feature NaN, loadable: the load-time scan turned off (as
+    for a table too big to scan; in this process only, not in spawned ranks)."""
     import numpy as np
 
     import gnnsys._checks
@@ -515,8 +516,13 @@ def test_a_nan_loss_stops_the_run_before_its_checkpoint(tmp_path, capsys, monkey
     np.save(folder / "x.npy", x)
     monkeypatch.setattr(gnnsys._checks, "FINITE_CHECK_BYTES", 0)
     capsys.readouterr()
+    return folder
+
+
+def test_a_nan_loss_stops_the_run_before_its_checkpoint(tmp_path, capsys, nan_folder):
+    # NaN rows that training reaches: the run stops with the reason, and writes no checkpoint
     out = tmp_path / "o"
-    rc = main([*SHORT, "--dataset", f"folder:{folder}", "--out", str(out)])
+    rc = main([*SHORT, "--dataset", f"folder:{nan_folder}", "--out", str(out)])
     assert rc == 1
     err = capsys.readouterr().err
     assert "epoch 1: the training loss is not finite (this rank's batch 1: nan)" in err
@@ -524,20 +530,9 @@ def test_a_nan_loss_stops_the_run_before_its_checkpoint(tmp_path, capsys, monkey
 
 
 @pytest.mark.slow  # two ranks spawned: ~15 s
-def test_a_nan_loss_stops_a_full_graph_mode(tmp_path, capsys, monkeypatch):
-    import numpy as np
-
-    import gnnsys._checks
-
-    folder = tmp_path / "d"
-    assert main(["data", "tiny", str(folder)]) == 0
-    x = np.load(folder / "x.npy")
-    x[:] = np.nan
-    np.save(folder / "x.npy", x)
-    monkeypatch.setattr(gnnsys._checks, "FINITE_CHECK_BYTES", 0)  # the parent's load only
-    capsys.readouterr()
+def test_a_nan_loss_stops_a_full_graph_mode(tmp_path, capsys, nan_folder):
     out = tmp_path / "o"
-    argv = ["train", "--dataset", f"folder:{folder}", "--mode", "pipe", "--nproc", "2"]
+    argv = ["train", "--dataset", f"folder:{nan_folder}", "--mode", "pipe", "--nproc", "2"]
     assert main([*argv, "--epochs", "3", "--out", str(out)]) == 1
     assert "epoch 1: the training loss is nan" in capsys.readouterr().err
     assert [r["loss"] for r in read_metrics(out / "metrics.jsonl")] == [None]
