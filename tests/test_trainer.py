@@ -536,6 +536,7 @@ def test_a_nan_loss_stops_a_full_graph_mode(tmp_path, capsys, nan_folder):
     assert main([*argv, "--epochs", "3", "--out", str(out)]) == 1
     assert "epoch 1: the training loss is nan" in capsys.readouterr().err
     assert [r["loss"] for r in read_metrics(out / "metrics.jsonl")] == [None]
+    assert not (out / "checkpoint" / "checkpoint.json").exists()  # no diverged checkpoint
 
 
 def test_metrics_are_strict_json_with_an_empty_split(tmp_path):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
 
@@ -120,11 +121,15 @@ class Checkpointing:
         self.load_checkpoint_state(load_rank_state(folder, epoch, self.transport.rank))
         return epoch
 
-    def checkpoint(self, epoch: int) -> None:
+    def checkpoint(self, epoch: int, loss: float) -> None:
         """At the end of ``epoch``: every ``checkpoint_every`` epochs and at the last one, each
-        rank writes its state and, once all have (a barrier), rank 0 commits the epoch."""
+        rank writes its state and, once all have (a barrier), rank 0 commits the epoch. Not
+        after an epoch whose (all-reduced, so every rank skips alike) loss is NaN or inf: a
+        resume must not continue from diverged parameters."""
         folder, every = self.tcfg.checkpoint_dir, self.tcfg.checkpoint_every
         if not folder or not every or (epoch % every and epoch != self.tcfg.epochs):
+            return
+        if not math.isfinite(loss):
             return
         save_rank_state(folder, epoch, self.transport.rank, self.checkpoint_state())
         self.transport.barrier()

@@ -256,7 +256,7 @@ class PipeTrainer(Checkpointing):
                     row.update(self.evaluate(epoch))
                 self.timer.take()
             rows.append(row)
-            self.checkpoint(epoch)  # before the row is reported: a reported row is resumable
+            self.checkpoint(epoch, row["loss"])  # before the row is reported: resumable
             if on_epoch is not None:
                 on_epoch(row)
             if self.tcfg.record:
