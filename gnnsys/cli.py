@@ -750,6 +750,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         if _local_dist(args):  # N machines emulated here: one launcher, N x K processes
             args.nproc, args.nnodes, args.node_rank = world, 1, 0
         return _launch_torchrun(args)
+    if args._worker:  # a rank of _launch_torchrun's: it ends with its torchrun
+        from gnnsys._lifetime import die_with_parent
+
+        die_with_parent()
+        if os.getppid() == 1:  # torchrun is already gone
+            return 1
     from gnnsys.trainer import train
 
     train(args)
@@ -774,8 +780,8 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
             skip = True
         elif not a.startswith(tuple(f + "=" for f in _LAUNCH_FLAGS)):
             argv.append(a)
-    cmd = [
-        sys.executable, "-m", "torch.distributed.run",
+    cmd = [  # torchrun, SIGKILLed if this process is (gnnsys._lifetime): no orphan ranks
+        sys.executable, "-m", "gnnsys._lifetime", str(os.getpid()), "torch.distributed.run",
         f"--nproc-per-node={args.nproc}", f"--nnodes={args.nnodes}",
         f"--node-rank={args.node_rank}", f"--master-addr={args.master_addr}",
         f"--master-port={args.master_port}",

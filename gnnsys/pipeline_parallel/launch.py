@@ -462,9 +462,14 @@ def _init_group(backend: str, this_rank: int, num_ranks: int, **kwargs: Any) -> 
 
 
 def _rank_main(
-    rank: int, world: int, port: int, jobs: List[_Job], results: Any, stream: bool = False
-) -> None:
+    rank: int, world: int, port: int, jobs: List[_Job], results: Any, stream: bool = False,
+    parent: Optional[int] = None,
+) -> None:  # fmt: skip
     import torch.distributed as dist
+
+    from gnnsys._lifetime import die_with_parent
+
+    die_with_parent(parent)  # a launcher killed outright leaves no rank training on
 
     def reporter(index: int) -> Optional[Callable[[Dict[str, Any]], None]]:
         if not (stream and rank == 0):
@@ -515,7 +520,7 @@ def _spawn(
     procs = [
         ctx.Process(
             target=_rank_main,
-            args=(r, nproc, port, jobs, results, on_epoch is not None),
+            args=(r, nproc, port, jobs, results, on_epoch is not None, os.getpid()),
             daemon=True,
         )
         for r in range(nproc)

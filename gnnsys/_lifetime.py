@@ -1,0 +1,65 @@
+"""Processes that end with the process that started them.
+
+``gnnsys train`` starts its ranks as child processes (``spawn`` for the full-graph modes,
+``torch.distributed.run`` for ddp and dist). When the launching process is killed outright
+(SIGKILL, the OOM killer: no cleanup code runs), the children used to go on training as
+orphans: a machine's cores still busy and a run folder still being written by a job its user
+believes dead. Linux can deliver a signal to a process when its parent dies
+(``prctl(PR_SET_PDEATHSIG)``); the children ask for SIGKILL. Elsewhere this is a no-op.
+
+The request follows the thread that started the child: children must be started from a
+thread that lives as long as the run (the launchers use the calling thread).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import sys
+from typing import List, Optional
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: Optional[int] = None) -> bool:
+    """Have this process SIGKILLed when its parent dies; returns whether that was armed.
+
+    ``parent_pid``, when given, is the parent this process was started by: if it is already
+    gone (it died before the request, so it will never signal), the process exits now.
+
+    Example:
+        >>> die_with_parent(os.getppid())
+        True
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
+            return False
+    except (OSError, AttributeError):
+        return False
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)
+    return True
+
+
+def run_module_bound_to(parent_pid: int, module: str, argv: List[str]) -> None:
+    """Run ``python -m module *argv`` in this process, SIGKILLed when ``parent_pid`` dies:
+    ``python -m gnnsys._lifetime PID MODULE ARGS...`` (what a launcher starts instead of
+    ``python -m MODULE ARGS...``; no ``preexec_fn``, which is unsafe in a threaded parent).
+
+    Example:
+        >>> subprocess.call([sys.executable, "-m", "gnnsys._lifetime", str(os.getpid()),
+        ...                  "torch.distributed.run", "--nproc-per-node=2", ...])
+    """
+    import runpy
+
+    die_with_parent(parent_pid)
+    sys.argv = [module, *argv]
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
+
+
+if __name__ == "__main__":
+    run_module_bound_to(int(sys.argv[1]), sys.argv[2], sys.argv[3:])

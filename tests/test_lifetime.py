@@ -1,0 +1,90 @@
+"""gnnsys._lifetime: a child started through it, and every rank of `gnnsys train`, ends when
+the process that started it is killed outright (SIGKILL: no cleanup code runs)."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie, waiting for a reaper, counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def _gone_within(pids, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not any(_alive(p) for p in pids):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def _env(extra_path: Path) -> dict:
+    root = Path(__file__).resolve().parents[1]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(extra_path), str(root)])}
+
+
+def test_a_bound_child_dies_with_its_killed_parent(tmp_path):
+    (tmp_path / "sleeper.py").write_text("import time\ntime.sleep(60)\n")
+    parent_code = textwrap.dedent(
+        """
+        import os, subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-m", "gnnsys._lifetime", str(os.getpid()),
+                                  "sleeper"])
+        print(child.pid, flush=True)
+        time.sleep(60)
+        """
+    )
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE,
+                              text=True, env=_env(tmp_path))  # fmt: skip
+    try:
+        child = int(parent.stdout.readline())
+        time.sleep(1.0)  # the child has armed its signal and is sleeping
+        assert _alive(child)
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(10)
+        assert _gone_within([child], 10.0)
+    finally:
+        parent.kill()
+
+
+def test_a_child_whose_parent_is_already_gone_exits():
+    code = "from gnnsys._lifetime import die_with_parent; die_with_parent(1 << 30); print('ran')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=_env(Path(".")), timeout=60)  # fmt: skip
+    assert out.returncode == 1 and "ran" not in out.stdout
+
+
+@pytest.mark.slow  # a 2-rank pipe run and a 2-rank ddp run, killed: ~40 s
+@pytest.mark.parametrize("mode", ["pipe", "ddp"])
+def test_killing_gnnsys_train_leaves_no_rank_behind(tmp_path, mode):
+    cmd = [sys.executable, "-m", "gnnsys.cli", "train", "--dataset", "synthetic:tiny", "--mode",
+           mode, "--nproc", "2", "--epochs", "100000", "--out", str(tmp_path / "run")]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=_env(tmp_path), start_new_session=True)  # fmt: skip
+    try:
+        for line in proc.stdout:  # training has started: every rank is up
+            if line.startswith("epoch 2"):
+                break
+        children = [int(p) for p in subprocess.run(
+            ["pgrep", "-g", str(proc.pid)], capture_output=True, text=True
+        ).stdout.split() if int(p) != proc.pid]  # fmt: skip
+        assert children
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert _gone_within(children, 20.0), [p for p in children if _alive(p)]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group, test or not
