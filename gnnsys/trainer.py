@@ -945,6 +945,8 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
 
     folder = Path(args.out)
     ckpt_dir = folder / "checkpoint"
+    if ckpt_dir.exists() and not ckpt_dir.is_dir():
+        raise TrainError(f"{ckpt_dir} is not a folder (this mode keeps its checkpoints there)")
     done_rows: List[Dict[str, Any]] = []
     if args.resume:  # fails before the data loads: another config, a damaged manifest
         _resume_state(folder, _config(args))

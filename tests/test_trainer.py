@@ -370,6 +370,13 @@ def test_hybrid_resume_through_the_cli_continues_the_run(tmp_path, capsys):
     assert "(nproc: config.json 4 vs now 2)" in capsys.readouterr().err
 
 
+def test_full_graph_checkpoint_folder_that_is_a_file(tmp_path, capsys):
+    (tmp_path / "checkpoint").write_text("")
+    argv = ["train", "--mode", "pipe", "--nproc", "2", "--dataset", "synthetic:tiny"]
+    assert main([*argv, "--out", str(tmp_path)]) == 1
+    assert f"{tmp_path / 'checkpoint'} is not a folder" in capsys.readouterr().err
+
+
 def test_full_graph_resume_needs_a_fixed_layout(capsys):
     argv = ["train", "--mode", "pipe", "--nproc", "2", "--chunks", "auto", "--resume"]
     with pytest.raises(SystemExit):
