@@ -142,6 +142,22 @@ def warn_split_problems(splits: Dict[str, torch.Tensor], where: str) -> None:
 check_ids = functools.partial(check_index, unit="rows")
 
 
+def check_data_device(name: str, t: torch.Tensor) -> None:
+    """A tensor whose values are read must hold data: on the CPU or a GPU, not the meta device
+    (torch's own message, "Tensor.item() cannot be called on meta tensors", names nothing)."""
+    if t.device.type not in ("cpu", "cuda"):
+        raise ValueError(f"{name} must be on a cpu or cuda device, got a tensor on {t.device}")
+
+
+def as_device(device: object, name: str = "device") -> torch.device:
+    """``torch.device(device)``, a ValueError naming ``device`` when it is not one (torch raises
+    a RuntimeError listing every backend, or one about accelerators for an int)."""
+    try:
+        return torch.device(device)  # type: ignore[arg-type]
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise ValueError(f"{name}={device!r} is not a valid device ({e})") from None
+
+
 def check_choice(name: str, value: object, allowed: tuple) -> None:
     """Raise ValueError unless ``value`` is one of ``allowed``."""
     if value not in allowed:

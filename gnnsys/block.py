@@ -37,9 +37,10 @@ from typing import (
     Union,
 )
 
+import numpy as np
 import torch
 
-from gnnsys._checks import check_choice
+from gnnsys._checks import check_choice, check_index
 
 NID = "_ID"
 EID = "_ID"
@@ -190,7 +191,13 @@ class _Frame(MutableMapping):
         if src is not None and key in src._inherited and key in src._store:
             value = src._store[key][: self.num_rows]
         else:
-            value = _gather_rows(self._parent[key], self._parent_ids).to(self.device)
+            value = _gather_rows(self._parent[key], self._parent_ids, self.what, key)
+            value = value.to(self.device)
+            if value.dim() == 0 or value.shape[0] != self.num_rows:
+                raise ValueError(
+                    f"parent {self.what} data {key!r} gave {value.shape[0] if value.dim() else 0} "
+                    f"rows for {self.num_rows} {self.what}s: the parent ids have the wrong length"
+                )
         self._store[key] = value
         self._inherited.add(key)
         return value
@@ -328,7 +335,21 @@ def _scope(frames: Sequence[_Frame]) -> Iterator[None]:
             f._restore(s)
 
 
-def _gather_rows(table: Any, ids: torch.Tensor) -> torch.Tensor:
+def _gather_rows(table: Any, ids: torch.Tensor, what: str, key: str) -> torch.Tensor:
+    """Rows ``ids`` of a parent column, range-checked against the column first: torch would
+    wrap a negative id to the last rows (silently) and name no column for one too large."""
+    if isinstance(table, (list, tuple)):
+        table = torch.as_tensor(table)
+    shape = getattr(table, "shape", None)
+    if shape is not None and len(shape) == 0:
+        raise ValueError(f"parent {what} data {key!r} must have a row per {what}, got a scalar")
+    try:
+        n: Optional[int] = int(shape[0]) if shape is not None else len(table)
+    except TypeError:  # an indexable without a length: its own indexing checks the ids
+        n = None
+    if n is not None:
+        name = f"{what} ids (rows of parent data {key!r})"
+        ids = check_index(name, ids, n, device=None, exc=IndexError, unit="rows")
     if isinstance(table, torch.Tensor):
         return table[ids.to(table.device)]
     return torch.as_tensor(table[ids.cpu().numpy()])
@@ -470,6 +491,7 @@ class Block:
             _validate_relation(indptr, indices, num_src_nodes, None, "")
             _check_ids_shape("src_ids", src_ids, num_src_nodes)
             _check_ids_shape("edge_ids", edge_ids, indices.numel())
+            _check_ids_shape("edge_parent_ids", edge_parent_ids, indices.numel())
             num_dst = indptr.numel() - 1
             if num_dst > num_src_nodes:
                 raise ValueError(
@@ -568,6 +590,9 @@ class Block:
                 _check_ids_shape(f"src_ids[{t!r}]", (src_ids or {}).get(t), num_src_nodes[t])
             for et, (_, ix) in zip(etypes, rels):
                 _check_ids_shape(f"edge_ids[{et!r}]", (edge_ids or {}).get(et), ix.numel())
+                _check_ids_shape(
+                    f"edge_parent_ids[{et!r}]", (edge_parent_ids or {}).get(et), ix.numel()
+                )
             for name, m, keys in (
                 ("src_ids", src_ids, srctypes),
                 ("node_parent", node_parent, srctypes),
@@ -987,8 +1012,12 @@ def _select(values: torch.Tensor, ids: Any, name: str, num: int) -> Union[int, t
         if not 0 <= ids < num:
             raise IndexError(f"{name}={ids} is out of range for {num} nodes")
         return int(values[ids])
+    if isinstance(ids, torch.Tensor) and ids.device.type == "meta":
+        raise ValueError(f"{name} is on the meta device: it holds no node ids")
+    if not isinstance(ids, (torch.Tensor, np.ndarray, np.integer, list, tuple, range)):
+        raise TypeError(f"{name} must be an int or a tensor of node ids, got {type(ids).__name__}")
     t = torch.as_tensor(ids, device=values.device)
-    if t.dtype.is_floating_point or t.dtype == torch.bool:
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
         raise ValueError(f"{name} must hold integer node ids, got dtype {t.dtype}")
     if t.numel():
         lo, hi = int(t.min()), int(t.max())
@@ -1013,8 +1042,17 @@ def _check_count(name: str, value: Any) -> int:
 
 
 def _check_ids_shape(name: str, ids: Optional[torch.Tensor], num: int) -> None:
-    if ids is not None and (ids.dim() != 1 or ids.numel() != num):
+    """Optional ids: a 1-D integer tensor of ``num`` entries holding data (not meta)."""
+    if ids is None:
+        return
+    if not isinstance(ids, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of ids, got {type(ids).__name__}")
+    if ids.dtype.is_floating_point or ids.dtype.is_complex or ids.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integer ids, got dtype {ids.dtype}")
+    if ids.dim() != 1 or ids.numel() != num:
         raise ValueError(f"{name} must have shape [{num}], got {tuple(ids.shape)}")
+    if ids.device.type == "meta":
+        raise ValueError(f"{name} is on the meta device: it holds no ids")
 
 
 def _validate_relation(
@@ -1030,6 +1068,8 @@ def _validate_relation(
             raise ValueError(f"{where}{name} must be an integer tensor, got dtype {t.dtype}")
         if t.dim() != 1:
             raise ValueError(f"{where}{name} must be 1-D, got shape {tuple(t.shape)}")
+        if t.device.type == "meta":
+            raise ValueError(f"{where}{name} is on the meta device: it holds no data to check")
     if indptr.dtype != torch.int64:
         raise ValueError(f"{where}indptr must be int64, got {indptr.dtype}")
     if indices.device != indptr.device:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 import numpy as np
 import torch
 
-from gnnsys._checks import check_ids, require_cuda
+from gnnsys._checks import as_device, check_ids, require_cuda
 from gnnsys.unified_tensor import UnifiedTensor, gather_cpu
 
 DeviceLike = Union[str, torch.device, None]
@@ -39,7 +39,7 @@ def check_table_key(key: Any) -> None:
         t = key[0]
         if isinstance(t, str) and t:
             return
-        if isinstance(t, tuple) and len(t) == 3 and all(isinstance(p, str) for p in t):
+        if isinstance(t, tuple) and len(t) == 3 and all(isinstance(p, str) and p for p in t):
             return
     raise TypeError(
         "table names must be non-empty strings or typed keys (node_type, name) / "
@@ -162,23 +162,50 @@ class FeatureStore:
     def __setitem__(self, name: TableKey, value: Any) -> None:
         check_table_key(name)
         if isinstance(value, (list, tuple)):
-            value = torch.as_tensor(value)
+            try:
+                value = torch.as_tensor(value)
+            except (TypeError, ValueError, RuntimeError) as e:
+                raise ValueError(
+                    f"table {name!r}: a list must be a rectangular table ({e})"
+                ) from None
         if isinstance(value, (torch.Tensor, np.ndarray)):
             if value.ndim == 0:
                 raise ValueError(f"table {name!r} must have a row dimension, got a scalar")
-        elif not hasattr(value, "__getitem__"):
+            if isinstance(value, torch.Tensor) and value.device.type == "meta":
+                raise ValueError(f"table {name!r} is on the meta device: it holds no rows to fetch")
+        elif not hasattr(value, "__getitem__") or isinstance(value, (str, bytes, Mapping)):
             raise TypeError(
                 f"table {name!r} must be a tensor, numpy array or an object indexable by row ids, "
                 f"got {type(value).__name__}"
             )
-        self.num_rows_of(value, name)  # must know its length
+        rows = self.num_rows_of(value, name)  # must know its length
+        self._check_type_rows(name, rows)
         self._tables[name] = value
+
+    def _check_type_rows(self, name: TableKey, rows: int) -> None:
+        """Tables of one node (or edge) type hold one row per node of that type: a typed key
+        whose row count differs from another table of its type is a ValueError (its valid ids
+        would index the other table out of range, or miss rows)."""
+        if not isinstance(name, tuple):
+            return
+        for other, table in self._tables.items():
+            if isinstance(other, tuple) and other[0] == name[0] and other != name:
+                n = self.num_rows_of(table, other)
+                if n != rows:
+                    raise ValueError(
+                        f"table {name!r} has {rows} rows but table {other!r} of the same type "
+                        f"{name[0]!r} has {n}: tables of one type hold one row per node (or edge)"
+                    )
+                return
 
     def __getitem__(self, name: TableKey) -> Any:
         return self._tables[self._check_name(name)]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._tables
+        try:
+            return name in self._tables
+        except TypeError:  # unhashable: never a table name
+            return False
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._tables)
@@ -194,7 +221,7 @@ class FeatureStore:
         return f"FeatureStore({', '.join(parts)})"
 
     def _check_name(self, name: TableKey) -> TableKey:
-        if name not in self._tables:
+        if name not in self:
             raise KeyError(f"no table named {name!r}; the store holds {list(self._tables)}")
         return name
 
@@ -236,7 +263,7 @@ class FeatureStore:
         """
         table = self[name]
         n = self.num_rows_of(table, name)
-        target = torch.device(device) if device is not None else None
+        target = _check_device(device)
         if target is not None and target.type == "cuda" and not isinstance(table, UnifiedTensor):
             require_cuda(f"FeatureStore.fetch(device={device!r})")  # (UnifiedTensor: its gather)
         if isinstance(table, UnifiedTensor) and isinstance(ids, torch.Tensor) and ids.is_cuda:
@@ -275,7 +302,14 @@ class FeatureStore:
         Example:
             >>> x, y = store.fetch_many([("x", input_nodes), ("y", seeds)])
         """
-        target = torch.device(device) if device is not None else None
+        target = _check_device(device)
+        if not isinstance(requests, (list, tuple)):
+            raise TypeError(
+                f"requests must be a list of (name, ids) pairs, got {type(requests).__name__}"
+            )
+        for i, r in enumerate(requests):
+            if not isinstance(r, (list, tuple)) or len(r) != 2:
+                raise ValueError(f"requests[{i}] must be a (name, ids) pair, got {r!r}")
         out: List[Optional[torch.Tensor]] = [None] * len(requests)
         groups: Dict[Any, List[int]] = {}
         for i, (name, _) in enumerate(requests):
@@ -328,6 +362,17 @@ class FeatureStore:
             buf = self.pool.take(ids.numel(), tuple(table.shape[1:]), dtype)
         gather(ids, buf)
         return _finish(buf, target, out)
+
+
+def _check_device(device: DeviceLike) -> Optional[torch.device]:
+    """``device`` as a torch.device (None stays None): cpu or cuda, else a ValueError naming it
+    (rows sent to the meta device would hold no data)."""
+    if device is None:
+        return None
+    dev = as_device(device)
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be cpu or cuda, got {device!r}")
+    return dev
 
 
 def _check_ids(ids: Any, n: int, allow_cuda: bool) -> torch.Tensor:

@@ -361,3 +361,48 @@ def test_idtype_int32_ids():
     assert b.srcnodes().dtype == torch.int32 and b.edges(form="eid").dtype == torch.int32
     t = _typed(idtype=torch.int32, src_ids={"a": torch.arange(4), "b": torch.arange(3)})
     assert t.srcdata[NID]["b"].dtype == torch.int32 and t.edges(etype="ab")[0].dtype == torch.int32
+
+
+# ---------------------------------------------------------------- bad input (sweep)
+_IP, _IX = torch.tensor([0, 2, 3]), torch.tensor([1, 2, 0])
+
+
+def test_parent_data_ids_are_range_checked():
+    parent = {"feat": torch.arange(10.0).view(10, 1)}
+    b = Block(_IP, _IX, 3, src_ids=torch.tensor([0, -1, 2]), node_parent=parent)
+    with pytest.raises(IndexError, match=r"rows of parent data 'feat'\) holds a negative id: -1"):
+        b.srcdata["feat"]  # was row 9, silently
+    b = Block(_IP, _IX, 3, src_ids=torch.tensor([0, 1, 10]), node_parent=parent)
+    with pytest.raises(IndexError, match="holds id 10, out of range for 10 rows"):
+        b.srcdata["feat"]
+    e = Block(_IP, _IX, 3, edge_ids=torch.tensor([0, 1, -1]), edge_parent={"w": torch.arange(4.0)})
+    with pytest.raises(IndexError, match="negative id"):
+        e.edata["w"]
+    ok = Block(_IP, _IX, 3, src_ids=torch.tensor([4, 0, 9]), node_parent=parent)
+    assert ok.srcdata["feat"].view(-1).tolist() == [4.0, 0.0, 9.0]
+
+
+def test_parent_ids_shape_dtype_and_device():
+    with pytest.raises(ValueError, match=r"edge_parent_ids must have shape \[3\]"):
+        Block(_IP, _IX, 3, edge_parent_ids=torch.tensor([0]), edge_parent={"w": torch.zeros(4)})
+    with pytest.raises(ValueError, match="src_ids must hold integer ids"):
+        Block(_IP, _IX, 3, src_ids=torch.tensor([0.5, 1.0, 2.0]))
+    with pytest.raises(TypeError, match="src_ids must be a torch.Tensor"):
+        Block(_IP, _IX, 3, src_ids=[0, 1, 2])
+    with pytest.raises(ValueError, match="src_ids is on the meta device"):
+        Block(_IP, _IX, 3, src_ids=torch.arange(3, device="meta"))
+    with pytest.raises(ValueError, match="indptr is on the meta device"):
+        Block(_IP.to("meta"), _IX.to("meta"), 3)
+    rel = {("a", "r", "b"): (torch.tensor([0, 2]), torch.tensor([0, 1]))}
+    with pytest.raises(ValueError, match=r"edge_parent_ids\[\('a', 'r', 'b'\)\] must have shape"):
+        Block.from_relations(
+            rel, {"a": 2, "b": 1}, {"b": 1}, edge_parent_ids={("a", "r", "b"): torch.tensor([0])}
+        )
+
+
+def test_degree_ids_of_the_wrong_kind():
+    b = Block(_IP, _IX, 3)
+    with pytest.raises(TypeError, match="v must be an int or a tensor of node ids, got str"):
+        b.in_degrees("a")
+    with pytest.raises(ValueError, match="u is on the meta device"):
+        b.out_degrees(torch.tensor([1], device="meta"))

@@ -5,7 +5,14 @@ import pytest
 import torch
 
 from gnnsys import _checks
-from gnnsys._checks import check_ids, check_index
+from gnnsys._checks import (
+    as_device,
+    check_data_device,
+    check_finite_rows,
+    check_ids,
+    check_index,
+    warn_split_problems,
+)
 
 
 def test_one_implementation_behind_both_names():
@@ -100,3 +107,29 @@ def test_nccl_device_one_gpu_per_rank():
         _checks.nccl_device(1, 2, device_count=1)
     with pytest.raises(ValueError, match="local rank 3 is outside 0..1"):
         _checks.nccl_device(3, 2, device_count=4)
+
+
+def test_devices_named_in_errors():
+    assert as_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match=r"device='gpu' is not a valid device"):
+        as_device("gpu")
+    check_data_device("x", torch.zeros(2))
+    with pytest.raises(ValueError, match="x must be on a cpu or cuda device, got a tensor on meta"):
+        check_data_device("x", torch.zeros(2, device="meta"))
+
+
+def test_finite_rows_and_split_warnings(monkeypatch):
+    x = torch.zeros(70_000, 3)  # two scan steps
+    x[65_540, 1] = float("-inf")
+    with pytest.raises(ValueError, match="x holds NaN or inf: row 65540 has 1 such value"):
+        check_finite_rows("x", x)
+    check_finite_rows("ids", torch.arange(5))  # integer tables hold no NaN
+    ids = {"train_idx": torch.tensor([3, 1, 3]), "test_idx": torch.tensor([1, 7])}
+    with pytest.warns(UserWarning) as caught:
+        warn_split_problems(ids, "d")
+    assert [str(w.message) for w in caught] == [
+        "d: train_idx lists 1 node(s) more than once (e.g. node 3); they are trained or scored "
+        "once per listing",
+        "d: train_idx and test_idx share 1 node(s) (e.g. node 1); accuracy on test_idx is not "
+        "measured on unseen nodes",
+    ]

@@ -326,3 +326,47 @@ def test_fetch_many_reads_each_group_together():
     assert _Grouped.calls == [[1, 1], [2]]
     with pytest.raises(KeyError, match="no table named 'v'"):
         store.fetch_many([("v", torch.tensor([0]))])
+
+
+# ---------------------------------------------------------------- bad input (sweep)
+def test_tables_of_one_type_must_agree_on_rows():
+    with pytest.raises(ValueError, match=r"table \('paper', 'y'\) has 7 rows .* has 10"):
+        FeatureStore({("paper", "x"): torch.zeros(10, 2), ("paper", "y"): torch.zeros(7)})
+    s = FeatureStore({("paper", "x"): torch.zeros(10, 2), ("author", "x"): torch.zeros(7, 2)})
+    s[("paper", "y")] = torch.zeros(10)
+    FeatureStore(x=torch.zeros(10, 2), edge_w=torch.zeros(7))  # untyped: edge tables differ
+
+
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        ("abc", "got str"),
+        ({"a": 1}, "got dict"),
+        (torch.zeros(3, 2, device="meta"), "meta device"),
+        ([[1, 2], [3]], "rectangular"),
+    ],
+)
+def test_bad_table_values(value, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        FeatureStore(x=value)
+
+
+def test_bad_keys_and_requests():
+    with pytest.raises(TypeError, match="table names"):
+        FeatureStore({(("", "", ""), "x"): torch.zeros(2)})
+    s = FeatureStore(x=torch.arange(8.0).view(4, 2))
+    assert ["x"] not in s
+    with pytest.raises(KeyError, match=r"no table named \['x'\]"):
+        s.fetch(["x"], torch.tensor([0]))
+    with pytest.raises(TypeError, match="requests must be a list"):
+        s.fetch_many(None)
+    with pytest.raises(ValueError, match=r"requests\[0\] must be a \(name, ids\) pair"):
+        s.fetch_many(["x"])
+
+
+def test_fetch_device_is_checked():
+    s = FeatureStore(x=torch.arange(8.0).view(4, 2))
+    with pytest.raises(ValueError, match="device must be cpu or cuda, got 'meta'"):
+        s.fetch("x", torch.tensor([0]), device="meta")  # was a meta tensor: no data
+    with pytest.raises(ValueError, match="device='gpu' is not a valid device"):
+        s.fetch("x", torch.tensor([0]), device="gpu")

@@ -156,6 +156,17 @@ def test_unbatched_and_empty_batch():
     assert empty.shape == (0, 4, 6, 7)
 
 
+def test_empty_batch_gradients_are_zeros_not_none():
+    # Before: input.grad and bias.grad stayed None (the empty result was attached to weight only).
+    x = torch.randn(0, 3, 8, 9, requires_grad=True)
+    w = torch.randn(4, 3, 3, 3, requires_grad=True)
+    b = torch.randn(4, requires_grad=True)
+    im2win_conv2d(x, w, b, padding=1).sum().backward()
+    assert x.grad is not None and x.grad.shape == x.shape
+    assert torch.equal(w.grad, torch.zeros_like(w))
+    assert torch.equal(b.grad, torch.zeros_like(b))
+
+
 def test_non_contiguous_inputs():
     g = torch.Generator().manual_seed(3)
     x = torch.randn(2, 9, 11, 4, generator=g).permute(0, 3, 1, 2)  # [2, 4, 9, 11] strided

@@ -468,6 +468,28 @@ def test_segment_reduce_validation():
         segment_reduce(src, torch.tensor([0, 5]), "prod")
 
 
+_META_CALLS = {
+    "csc indptr+indices": lambda m: spmm(
+        CscAdj(torch.tensor([0, 1, 3], device=m), torch.tensor([0, 1, 0], device=m), 2, 2),
+        torch.ones(2, 3),
+    ),
+    "edge_index": lambda m: spmm((torch.tensor([[0, 1], [1, 1]], device=m), 2), torch.ones(2, 3)),
+    "x": lambda m: spmm((torch.tensor([[0, 1], [1, 1]]), 2), torch.ones(2, 3, device=m)),
+    "scores": lambda m: edge_softmax((torch.tensor([[0, 1], [1, 1]]), 2), torch.ones(2, device=m)),
+    "src": lambda m: segment_reduce(torch.ones(3, device=m), torch.tensor([0, 2, 3])),
+    "indptr": lambda m: segment_reduce(torch.ones(3), torch.tensor([0, 2, 3], device=m)),
+}
+
+
+@pytest.mark.parametrize("what", list(_META_CALLS))
+def test_meta_tensors_are_rejected_by_name(what):
+    # Before: torch's "Tensor.item() cannot be called on meta tensors" (or, for x, a message
+    # about the Triton backend needing CUDA); now a ValueError naming the argument.
+    name = what.split()[-1].split("+")[0]
+    with pytest.raises(ValueError, match=rf"{name} must be on a cpu or cuda device.*meta"):
+        _META_CALLS[what]("meta")
+
+
 # ------------------------------------------------------------------------------ degrees
 def test_degrees_and_size():
     ei = make_edges()

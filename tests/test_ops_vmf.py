@@ -201,6 +201,37 @@ def test_bad_inputs():
         sample_vmf(torch.zeros(3), 1.0, 5)
 
 
+@pytest.mark.parametrize(
+    "kappa,exc,match",
+    [
+        (torch.tensor([1j]), TypeError, "kappa must hold real numbers, got dtype torch.complex64"),
+        (torch.tensor([True]), TypeError, "kappa must hold real numbers, got dtype torch.bool"),
+        (torch.ones(2, device="meta"), ValueError, "kappa must be on a cpu or cuda device"),
+    ],
+)
+def test_bad_kappa_tensors(kappa, exc, match):
+    # Before: a complex kappa lost its imaginary part (a warning, then a result), a bool one
+    # became 1.0, a meta one raised torch's "Tensor.item() cannot be called on meta tensors".
+    with pytest.raises(exc, match=match):
+        vmf_log_normalizer(kappa, 3)
+
+
+def test_huge_p_is_an_error_not_an_overflow():
+    with pytest.raises(ValueError, match="p must be at most 2\\*\\*1010"):
+        vmf_log_normalizer(1.0, 10**400)
+
+
+def test_fit_rejects_meta_and_accepts_extreme_row_scales():
+    with pytest.raises(ValueError, match="X must be on a cpu or cuda device"):
+        fit_vmf(torch.ones(3, 3, device="meta"))
+    X = torch.tensor([[1.0, 0.0], [1.0, 1.0], [1.0, 0.0]], dtype=torch.float64)
+    mu, kappa = fit_vmf(X)
+    # Before: rows of 1e-200 were "norm 0.0" and rows of 1e200 "norm inf" (ValueError).
+    for s in (1e-200, 1e200):
+        mu_s, kappa_s = fit_vmf(X * s)
+        assert torch.allclose(mu_s, mu, rtol=1e-15) and math.isclose(kappa_s, kappa, rel_tol=1e-12)
+
+
 def test_scipy_agrees_where_it_works():
     stats = pytest.importorskip("scipy.stats")
     if not hasattr(stats, "vonmises_fisher"):

@@ -813,3 +813,108 @@ def test_use_parallel_needs_size_and_a_second_thread(monkeypatch):
     assert gather_cpu.use_parallel(big) and not gather_cpu.use_parallel(big - 1)
     monkeypatch.setattr(_numba.numba, "get_num_threads", lambda: 1)
     assert not gather_cpu.use_parallel(big)
+
+
+# ---------------------------------------------------------------- bad input (sweep)
+def test_list_index_reads_bools_as_a_mask_and_refuses_floats():
+    t = torch.arange(20.0).view(5, 4)
+    x = unified(t)
+    mask = [True, False, True, False, True]
+    assert torch.equal(x[mask], t[mask])  # was ids [1, 0, 1, 0, 1]: 5 rows, not 3
+    with pytest.raises(IndexError, match="boolean mask"):
+        x[[True, False]]
+    with pytest.raises(ValueError, match="integer node ids"):
+        x[[1.5]]  # was row 1, silently
+    with pytest.raises(ValueError, match="integer node ids"):
+        x[[1, 2.5]]
+    with pytest.raises(IndexError, match="cannot read the list"):
+        x[[2**70]]
+    assert torch.equal(x[[4, 0]], t[[4, 0]]) and x[[]].shape == (0, 4)
+
+
+def test_uint8_tensor_index_is_refused_not_read_as_ids():
+    x = unified(torch.arange(20.0).view(5, 4))
+    with pytest.raises(IndexError, match="uint8 index tensor is ambiguous"):
+        x[torch.tensor([1, 0, 1, 0, 1], dtype=torch.uint8)]  # torch: a mask
+    assert x.gather(torch.tensor([1, 2], dtype=torch.uint8)).shape == (2, 4)  # ids, as documented
+
+
+def test_gather_out_and_device_arguments_are_checked():
+    t = torch.arange(40.0).view(10, 4)
+    x = unified(t)
+    ids = torch.tensor([1, 0])
+    with pytest.raises(ValueError, match="out must not require grad"):
+        x.gather(ids, out=torch.empty(2, 4, requires_grad=True))
+    with pytest.raises(ValueError, match="out overlaps the table"):
+        x.gather(ids, out=t[:2])  # would have read row 0 after overwriting it
+    with pytest.raises(ValueError, match="device='gpu' is not a valid device"):
+        x.gather(ids, device="gpu")
+    with pytest.raises(ValueError, match="index must be on cpu or cuda, got a tensor on meta"):
+        x[torch.tensor([1], device="meta")]
+
+
+def test_embedding_takes_a_list_of_ids():
+    t = torch.arange(40.0).view(10, 4)
+    assert torch.equal(unified(t).embedding([3, 1]), t[[3, 1]])
+    with pytest.raises(ValueError, match="integer node ids"):
+        unified(t).embedding([1.5])
+
+
+def test_big_endian_tables():
+    a = np.arange(12, dtype=">f4").reshape(4, 3)
+    with pytest.warns(UserWarning, match="byte order"):
+        x = unified(a)
+    assert torch.equal(x[torch.tensor([3, 0])], torch.tensor(a.astype("<f4"))[[3, 0]])
+    ro = a.copy()
+    ro.setflags(write=False)
+    with pytest.raises(ValueError, match="byte order is not the machine's"):
+        unified(ro)
+
+
+@pytest.mark.parametrize(
+    "kind, match",
+    [
+        ("empty", "is not a .npy file"),
+        ("garbage", "is not a .npy file"),
+        ("truncated", "truncated"),
+        ("data_cut", "truncated"),
+        ("objects", "Python objects"),
+        ("big_endian", "byte order"),
+        ("fortran", "Fortran"),
+    ],
+)
+def test_from_file_bad_files_name_the_file(tmp_path, kind, match):
+    a = np.arange(40, dtype=np.float32).reshape(10, 4)
+    p = tmp_path / f"{kind}.npy"
+    if kind == "empty":
+        p.write_bytes(b"")
+    elif kind == "garbage":
+        p.write_bytes(b"hello world" * 20)
+    elif kind in ("truncated", "data_cut"):
+        np.save(p, a)
+        with open(p, "r+b") as f:
+            f.truncate(100 if kind == "truncated" else 128)
+    elif kind == "objects":
+        np.save(p, np.array([{"a": 1}] * 3, dtype=object), allow_pickle=True)
+    elif kind == "big_endian":
+        np.save(p, a.astype(">f4"))
+    else:
+        np.save(p, np.asfortranarray(a))
+    with pytest.raises(ValueError, match=match) as e:
+        from_file(p)
+    assert str(p) in str(e.value)
+
+
+def test_from_file_path_types(tmp_path):
+    p = tmp_path / "a.npy"
+    np.save(p, np.zeros((2, 2), np.float32))
+    assert from_file(str(p).encode()).shape == (2, 2)
+    with pytest.raises(TypeError, match="path must be a str"):
+        from_file(None)
+
+
+def test_cache_numpy_scalars_and_meta_order():
+    assert cache_rows_for(np.float32(0.5), 10, 16) == 5
+    assert cache_rows_for(np.int64(4 * 10 + 3 * 16), 10, 16) == 3
+    with pytest.raises(ValueError, match="cache_order is on the meta device"):
+        hot_rows(torch.empty(10, device="meta"), 10, 2)

@@ -1016,8 +1016,11 @@ def im2win_conv2d(
     x = input.unsqueeze(0) if unbatched else input
     geom = _geometry(x.shape, weight.shape, stride, padding, dilation, groups)
     if geom.n == 0:
-        # An empty batch: an empty result, still attached to weight's graph.
-        out = x.new_zeros((0, geom.k, geom.oh, geom.ow)) + 0 * weight.sum()
+        # An empty batch: an empty result, still attached to the graph of input, weight and
+        # bias (each gets a zero gradient, as with F.conv2d, not None).
+        out = x.new_zeros((0, geom.k, geom.oh, geom.ow)) + 0 * weight.sum() + 0 * x.sum()
+        if bias is not None:
+            out = out + 0 * bias.sum()
     else:
         b = bias.contiguous() if bias is not None else None
         out = _Im2winConv2d.apply(x.contiguous(), weight.contiguous(), b, geom)

@@ -34,7 +34,7 @@ import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
-from gnnsys._checks import check_choice, index_dtype, triton_device_error
+from gnnsys._checks import check_choice, check_data_device, index_dtype, triton_device_error
 
 REDUCES = ("sum", "mean", "max", "min")
 SDDMM_OPS = ("dot", "add", "mul")
@@ -259,6 +259,7 @@ def _check_size(name: str, value: Any) -> int:
 def _check_int_tensor(name: str, t: Any, dim: int) -> torch.Tensor:
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+    check_data_device(name, t)
     if t.dtype not in _INTS:
         raise TypeError(f"{name} must be int32 or int64, got dtype {t.dtype}")
     if t.dim() != dim:
@@ -620,6 +621,7 @@ def _check_float(name: str, t: Any, device: Optional[torch.device] = None) -> to
         raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
     if t.dtype not in _FLOATS:
         raise TypeError(f"{name} must be float16/bfloat16/float32/float64, got dtype {t.dtype}")
+    check_data_device(name, t)
     if device is not None and t.device != device:
         raise ValueError(f"{name} is on {t.device} but the features are on {device}")
     return t

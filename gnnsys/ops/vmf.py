@@ -19,6 +19,7 @@ from typing import Optional, Tuple, Union
 import numpy as np
 import torch
 
+from gnnsys._checks import check_data_device
 from gnnsys.ops.bessel import log_iv, log_ive
 
 Number = Union[int, float]
@@ -29,7 +30,14 @@ def _check_p(p: object) -> int:
         raise TypeError(f"p must be an int (the dimension of the ambient space), got {p!r}")
     if p < 2:
         raise ValueError(f"p must be >= 2 (the sphere S^(p-1) in R^p), got {p}")
+    if p > _P_MAX:  # p/2 - 1 is a float64 order: beyond it, an OverflowError deep inside
+        raise ValueError(
+            f"p must be at most 2**1010 (larger p overflow float64), got a {p.bit_length()}-bit int"
+        )
     return int(p)
+
+
+_P_MAX = 2**1010  # lgamma(p/2) (the value at kappa = 0) overflows float64 near 2**1016
 
 
 def _as_kappa(kappa: Union[torch.Tensor, Number]) -> torch.Tensor:
@@ -39,6 +47,9 @@ def _as_kappa(kappa: Union[torch.Tensor, Number]) -> torch.Tensor:
         k = torch.tensor(float(kappa), dtype=torch.float64)
     else:
         raise TypeError(f"kappa must be a tensor or a real number, got {type(kappa).__name__}")
+    if k.dtype == torch.bool or k.is_complex():
+        raise TypeError(f"kappa must hold real numbers, got dtype {k.dtype}")
+    check_data_device("kappa", k)
     if not k.is_floating_point():
         k = k.to(torch.get_default_dtype())
     if k.numel() and bool((k.detach() < 0).any()):
@@ -179,11 +190,20 @@ def fit_vmf(X: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         raise ValueError(f"X must have shape (n >= 1, p >= 2), got {tuple(X.shape)}")
     if not X.is_floating_point():
         raise TypeError(f"X must be floating point, got dtype {X.dtype}")
+    check_data_device("X", X)
     Xd = X.detach().to(torch.float64)
+    scale = Xd.abs().amax(dim=1)  # largest |entry| per row
+    bad = (scale == 0) | ~torch.isfinite(scale)
+    if bool(bad.any()):
+        row = int(torch.nonzero(bad)[0])
+        raise ValueError(
+            f"X row {row} has norm {float(Xd[row].norm())}; rows must be nonzero, finite"
+        )
+    # A row of entries near 1e200 (1e-200) would overflow (underflow) in the sum of squares of
+    # its norm: such rows are scaled by their largest |entry| first (others are left as given).
+    extreme = (scale > 2.0**500) | (scale < 2.0**-500)
+    Xd = torch.where(extreme[:, None], Xd / scale[:, None], Xd)
     norms = Xd.norm(dim=1)
-    if bool((norms == 0).any()) or not bool(torch.isfinite(norms).all()):
-        row = int(torch.nonzero((norms == 0) | ~torch.isfinite(norms))[0])
-        raise ValueError(f"X row {row} has norm {float(norms[row])}; rows must be nonzero, finite")
     mean = (Xd / norms[:, None]).mean(dim=0)
     r = float(mean.norm())
     rbar = min(r, 1.0)

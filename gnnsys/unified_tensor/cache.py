@@ -33,6 +33,10 @@ def cache_rows_for(cache: Union[float, int, None], n_rows: int, row_bytes: int) 
     """
     if cache is None:
         return 0
+    if isinstance(cache, np.integer):  # a numpy scalar (e.g. from a config array) is a number
+        cache = int(cache)
+    elif isinstance(cache, np.floating):
+        cache = float(cache)
     if isinstance(cache, bool) or not isinstance(cache, (int, float)):
         raise TypeError(
             f"cache must be a fraction (float in (0, 1]) or a byte budget (int), got {cache!r}"
@@ -79,6 +83,8 @@ def hot_rows(order: Any, n_rows: int, k: int) -> torch.Tensor:
         scores = torch.from_numpy(neighbour_counts(order.indices.numpy(), n_rows))
     else:
         scores = as_cpu_tensor("cache_order", order)
+        if scores.device.type == "meta":
+            raise ValueError("cache_order is on the meta device: it holds no scores")
         if scores.dtype == torch.bool or scores.is_complex():
             raise TypeError(f"cache_order must hold numeric scores, got dtype {scores.dtype}")
         if scores.dim() != 1 or scores.numel() != n_rows:

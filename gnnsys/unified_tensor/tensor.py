@@ -26,7 +26,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import torch
 
-from gnnsys._checks import check_index
+from gnnsys._checks import as_device, check_index
 from gnnsys.unified_tensor import gather_cpu, pinning
 from gnnsys.unified_tensor.cache import RowCache, cache_rows_for
 from gnnsys.unified_tensor.staging import StagingRing, numpy_bits
@@ -116,6 +116,23 @@ def _validate_ids(index: Any, n_rows: int) -> torch.Tensor:
             t = t.long()
         return t
     return check_index("index", index, n_rows, device=None, exc=IndexError)
+
+
+def _list_index(index: Union[list, range]) -> torch.Tensor:
+    """A list (or range) index as a tensor, as torch reads it: a list of bools is a mask, of
+    ints ids; floats are an error (torch truncates them silently)."""
+    items = list(index)
+    if not items:
+        return torch.empty(0, dtype=torch.int64)
+    if all(isinstance(v, (bool, np.bool_)) for v in items):
+        return torch.tensor(items, dtype=torch.bool)
+    try:
+        t = torch.as_tensor(items)
+    except (RuntimeError, TypeError, ValueError, OverflowError) as e:
+        raise IndexError(f"index: cannot read the list as node ids ({e})") from None
+    if t.dtype == torch.bool or t.dtype not in _INT_DTYPES:
+        raise ValueError(f"index must hold integer node ids, got a list of {t.dtype} values")
+    return t
 
 
 def _range_error(lo: int, hi: int, n_rows: int, where: str = "") -> Optional[IndexError]:
@@ -275,14 +292,29 @@ class UnifiedTensor:
     ) -> None:
         if a.ndim == 0:
             raise ValueError("unified() needs a table with at least one dimension, got a scalar")
+        if not a.dtype.isnative:
+            # The gathers copy raw words: a foreign byte order would come out byte-swapped.
+            if isinstance(a, np.memmap) or not a.flags.writeable:
+                raise ValueError(
+                    f"unified(): the table's byte order is not the machine's (dtype "
+                    f"{a.dtype.str}) and a memory-mapped or read-only table is not converted "
+                    f"in place; rewrite it with a.astype(a.dtype.newbyteorder('='))"
+                )
+            warnings.warn(
+                f"unified(): the table's byte order is not the machine's (dtype {a.dtype.str}); "
+                "making a native-order copy once",
+                stacklevel=4,
+            )
+            a = a.astype(a.dtype.newbyteorder("="))
         sdtype = _torch_dtype_of(a.dtype)
         if sdtype not in _SUPPORTED:
             raise TypeError(f"unsupported dtype {a.dtype}; supported: {_SUPPORTED}")
         if isinstance(a, np.memmap) or not a.flags.writeable:
             if not a.flags.c_contiguous:
                 raise ValueError(
-                    "a memory-mapped table must be C-contiguous (save it with np.save of a "
-                    "C-ordered array); copying it could exceed RAM"
+                    "a memory-mapped (or read-only) table must be C-contiguous (save it with "
+                    "np.save of a C-ordered array, or pass np.ascontiguousarray(a)); copying "
+                    "it could exceed RAM"
                 )
             if storage_dtype is not None and storage_dtype != sdtype:
                 raise ValueError(
@@ -500,7 +532,7 @@ class UnifiedTensor:
             raise ValueError(f"validate must be True, False or 'sync', got {validate!r}")
         self._poll()  # raise what an earlier gather's device-side range check found
         ids = _validate_ids(index, self._shape[0])
-        target = torch.device(device) if device is not None else ids.device
+        target = as_device(device) if device is not None else ids.device
         if target.type == "cuda":
             pinning.require_cuda(f"UnifiedTensor.gather(device={str(target)!r})")
             if target.index is None:
@@ -515,6 +547,8 @@ class UnifiedTensor:
                 _check_range_host(ids.cpu(), self._shape[0])  # one synchronisation
             return self._gather_cuda(ids, target, sort, max_programs, aligned, validate is True)
         if target.type != "cpu":
+            if device is None:  # the target is the index's own device
+                raise ValueError(f"index must be on cpu or cuda, got a tensor on {target}")
             raise ValueError(f"device must be cpu or cuda, got {target}")
         if ids.device.type != "cpu":
             ids = ids.cpu()
@@ -575,6 +609,13 @@ class UnifiedTensor:
                     f"out must be a contiguous {self._dtype} tensor of shape {want}, got "
                     f"{out.dtype} {tuple(out.shape)}"
                 )
+            if out.requires_grad:
+                raise ValueError("out must not require grad (the gather is not differentiable)")
+            if self._overlaps_host(out):
+                raise ValueError(
+                    "out overlaps the table's own rows: a gather would read rows it has "
+                    "already overwritten"
+                )
         ids_np = ids.numpy()
         out_np = numpy_bits(out.view(n, self._d))
         c = self._cache
@@ -590,6 +631,15 @@ class UnifiedTensor:
             return out
         self._fill(ids_np, out_np)
         return out
+
+    def _overlaps_host(self, t: torch.Tensor) -> bool:
+        """Whether ``t``'s bytes overlap the stored rows (in-memory tables)."""
+        host = self._host
+        if host is None or host.numel() == 0 or t.numel() == 0:
+            return False
+        lo, hi = host.data_ptr(), host.data_ptr() + host.numel() * host.element_size()
+        t_lo = t.data_ptr()
+        return t_lo < hi and lo < t_lo + t.numel() * t.element_size()
 
     def _fill(self, ids_np: np.ndarray, out_np: np.ndarray) -> None:
         """Rows ``ids_np`` into ``out_np`` (logical dtype bits), widening half storage."""
@@ -791,11 +841,17 @@ class UnifiedTensor:
         if index is None or index is Ellipsis:
             raise TypeError("UnifiedTensor indexing supports ids, masks, ints and slices on rows")
         if isinstance(index, (list, range)):
-            index = torch.as_tensor(list(index), dtype=torch.int64)
+            index = _list_index(index)
         elif isinstance(index, np.ndarray):
             index = torch.from_numpy(np.ascontiguousarray(index))
-        if not isinstance(index, torch.Tensor):
+        elif not isinstance(index, torch.Tensor):
             raise TypeError(f"cannot index a UnifiedTensor with {type(index).__name__}")
+        elif index.dtype == torch.uint8:
+            # torch reads a uint8 tensor as a (deprecated) mask, gather() as ids: refuse to guess.
+            raise IndexError(
+                "a uint8 index tensor is ambiguous (torch reads it as a mask): pass "
+                "index.bool() for a mask, or index.long() (or gather()) for ids"
+            )
         if index.dtype == torch.bool:
             if index.dim() != 1 or index.numel() != self._shape[0]:
                 raise IndexError(
@@ -835,6 +891,12 @@ class UnifiedTensor:
             raise ValueError(
                 f"embedding needs a 2-D table, this one has shape {tuple(self._shape)}"
             )
+        if not isinstance(input, (torch.Tensor, np.ndarray)):
+            if not isinstance(input, (list, tuple)):
+                raise TypeError(
+                    f"embedding input must be a tensor of ids, got {type(input).__name__}"
+                )
+            input = _list_index(list(input))
         flat = self.gather(input.reshape(-1))
         return flat.view(*input.shape, self._shape[1])
 
@@ -1114,17 +1176,54 @@ def from_file(
     Example:
         >>> x = from_file("features.npy", cache=0.05)  # doctest: +SKIP
     """
-    p = os.fspath(path)
+    try:
+        p = os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}") from None
     if not p.endswith(".npy"):
         raise ValueError(f"from_file reads .npy files, got {p!r}")
     if mode not in ("r", "r+", "c"):
         raise ValueError(f"mode must be one of ('r', 'r+', 'c'), got {mode!r}")
-    mm = np.load(p, mmap_mode=mode)
-    if not isinstance(mm, np.memmap):  # pragma: no cover - np.load returns memmap for .npy
-        raise ValueError(f"{p!r} could not be memory-mapped")
+    mm = _load_npy(p, mode)
+    if not mm.dtype.isnative:
+        raise ValueError(
+            f"{p!r} holds {mm.dtype.str} values, not in the machine's byte order: the map cannot "
+            "be converted in place; rewrite the file with "
+            "np.save(path, a.astype(a.dtype.newbyteorder('=')))"
+        )
+    if mm.ndim > 1 and not mm.flags.c_contiguous:
+        raise ValueError(
+            f"{p!r} is stored in Fortran (column-major) order; rows must be contiguous: "
+            "rewrite it with np.save(path, np.ascontiguousarray(a))"
+        )
     return UnifiedTensor(
         mm, cache=cache, cache_order=cache_order, cache_device=cache_device, out_dtype=out_dtype
     )
 
+
+def _load_npy(p: str, mode: str) -> np.memmap:
+    """``np.load(p, mmap_mode=mode)``, with errors that name the file: a file that is not a
+    .npy (no magic string), a truncated one, one of Python objects (cannot be mapped)."""
+    with open(p, "rb") as f:  # FileNotFoundError / IsADirectoryError name the path already
+        magic = f.read(len(_NPY_MAGIC))
+    if magic != _NPY_MAGIC:
+        raise ValueError(
+            f"{p!r} is not a .npy file (it does not start with the NumPy magic string)"
+        )
+    try:
+        mm = np.load(p, mmap_mode=mode)
+    except (ValueError, EOFError, OSError) as e:
+        if isinstance(e, (FileNotFoundError, IsADirectoryError, PermissionError)):
+            raise
+        why = str(e)
+        if "greater than file size" in why or "EOF" in why:
+            why = f"the file is truncated ({why})"
+        raise ValueError(f"{p!r} cannot be memory-mapped as a .npy file: {why}") from e
+    if not isinstance(mm, np.memmap):  # pragma: no cover - np.load returns memmap for .npy
+        raise ValueError(f"{p!r} could not be memory-mapped")
+    return mm
+
+
+_NPY_MAGIC = b"\x93NUMPY"
 
 unified.from_file = from_file  # gnnsys.unified.from_file(path)
