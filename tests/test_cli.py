@@ -193,6 +193,16 @@ _WORDED = {
 }
 
 
+def test_full_graph_modes_checkpoint_every_10_epochs_by_default():
+    parser, train = _train_parser()
+    for argv, want in ((["train"], 1), (["train", "--mode", "pipe", "--nproc", "2"], 10),
+                       (["train", "--mode", "graph", "--nproc", "2", "--checkpoint-every", "3"],
+                        3)):  # fmt: skip
+        args = parser.parse_args(argv)
+        validate_train_args(args, train)
+        assert args.checkpoint_every == want, argv
+
+
 def test_help_states_the_defaults_the_run_uses():
     """Every flag's help ends in `(default: X)` and X is what a run without the flag uses,
     after validate_train_args fills in the flag-dependent ones."""
