@@ -105,6 +105,8 @@ def vmf_mean_resultant_length(kappa: Union[torch.Tensor, Number], p: int) -> tor
     """``A_p(kappa) = I_{p/2}(kappa) / I_{p/2-1}(kappa)``, the expected |E x| of vMF(mu, kappa).
 
     0 at kappa = 0, its limit 1 at kappa = inf; NaN gives NaN; a negative kappa is an error.
+    Accurate to ~1e-13 relative for every p and kappa whose result is a normal float64 (checked
+    against mpmath, p up to 2**60; see ``_bessel_ratio``).
 
     Example:
         >>> vmf_mean_resultant_length(2048.0, 2048)
@@ -112,11 +114,78 @@ def vmf_mean_resultant_length(kappa: Union[torch.Tensor, Number], p: int) -> tor
     """
     p = _check_p(p)
     k = _as_kappa(kappa)
-    nu = p / 2.0 - 1.0
-    # scaled logs: log I_v(k) is ~k for large k and its rounding would swamp 1 - A_p
-    ratio = torch.exp(log_ive(nu + 1.0, k) - log_ive(nu, k))
-    ratio = torch.where(torch.isposinf(k), torch.ones_like(ratio), ratio)  # not -inf - -inf
-    return torch.where(k == 0, torch.zeros_like(ratio), ratio)
+    kd = k.to(torch.float64)
+    finite = torch.isfinite(kd) & (kd > 0)
+    ratio = torch.where(torch.isposinf(kd), torch.ones_like(kd), kd)  # NaN stays NaN
+    ratio = torch.where(kd == 0, torch.zeros_like(kd), ratio)
+    if bool(finite.any()):
+        ratio = ratio.masked_scatter(finite, _bessel_ratio(p / 2.0 - 1.0, kd[finite]))
+    return ratio.to(k.dtype)
+
+
+# Orders from which the ratio uses Debye's uniform expansion (4 terms: truncation below 1e-16).
+_DEBYE_MIN_ORDER = 1000.0
+_CF_STEPS = 80  # backward-recurrence steps where x <= 2 (nu + 1): error factor < 0.39 a step
+
+
+def _bessel_ratio(nu: float, x: torch.Tensor) -> torch.Tensor:
+    """``I_{nu+1}(x) / I_nu(x)`` for nu >= 0 and finite x > 0 (float64), without cancellation.
+
+    ``exp(log_ive(nu + 1, x) - log_ive(nu, x))`` subtracts two logs of size up to ~nu log nu
+    and keeps only ~16 - log10(that) digits (relative error 0.77 at p = 1e15, kappa = 1). So:
+    - nu >= 1000: the difference of Debye's expansions of log I_{nu+1} and log I_nu, written
+      so that no large terms cancel (``_ratio_debye``);
+    - nu < 1000, x <= 2 (nu + 1): Gauss's continued fraction by backward recurrence
+      ``R_{k-1} = x / (2k + x R_k)`` from Amos's bound at k = nu + 80;
+    - nu < 1000, x larger: the log_ive difference, whose logs are then below ~300.
+    """
+    if nu >= _DEBYE_MIN_ORDER:
+        return _ratio_debye(nu, x)
+    small = x <= 2.0 * (nu + 1.0)
+    out = torch.empty_like(x)
+    if bool(small.any()):
+        xs = x[small]
+        k = nu + _CF_STEPS
+        r = xs / (k + 1.0 + torch.sqrt((k + 1.0) ** 2 + xs * xs))
+        for j in range(_CF_STEPS, 0, -1):
+            r = xs / (2.0 * (nu + j) + xs * r)
+        out[small] = r
+    if not bool(small.all()):
+        xb = x[~small]
+        out[~small] = torch.exp(log_ive(nu + 1.0, xb) - log_ive(nu, xb))
+    return out
+
+
+def _ratio_debye(nu: float, x: torch.Tensor) -> torch.Tensor:
+    """The ratio from log I_m(x) = f(m) - log(2 pi s_m) / 2 + log S_m (Debye, s_m =
+    hypot(m, x), f(m) = s_m + m log(x / (m + s_m)), S_m = 1 + sum_k u_k(m / s_m) / m^k), its
+    difference between m = nu + 1 and nu taken term by term: s_{nu+1} - s_nu =
+    (2 nu + 1) / (s_{nu+1} + s_nu), the logs through log1p."""
+    s0 = torch.hypot(torch.full_like(x, nu), x)
+    s1 = torch.hypot(torch.full_like(x, nu + 1.0), x)
+    d = (2.0 * nu + 1.0) / (s1 + s0)
+    f = d + torch.log(x) - torch.log(nu + 1.0 + s1) - nu * torch.log1p((1.0 + d) / (nu + s0))
+    e0, e1 = _debye_tail(nu, nu / s0), _debye_tail(nu + 1.0, (nu + 1.0) / s1)
+    return torch.exp(f - 0.5 * torch.log1p(d / s0) + torch.log1p((e1 - e0) / (1.0 + e0)))
+
+
+def _debye_tail(m: float, t: torch.Tensor) -> torch.Tensor:
+    """``S_m - 1 = u_1(t)/m + ... + u_4(t)/m^4``, Debye's polynomials (DLMF 10.41.10)."""
+    t2 = t * t
+    u1 = t * (3.0 - 5.0 * t2) / 24.0
+    u2 = t2 * (81.0 + t2 * (-462.0 + 385.0 * t2)) / 1152.0
+    u3 = t * t2 * (30375.0 + t2 * (-369603.0 + t2 * (765765.0 - 425425.0 * t2))) / 414720.0
+    u4 = (
+        t2
+        * t2
+        * (
+            4465125.0
+            + t2 * (-94121676.0 + t2 * (349922430.0 + t2 * (-446185740.0 + 185910725.0 * t2)))
+        )
+        / 39813120.0
+    )
+    inv = 1.0 / m
+    return inv * (u1 + inv * (u2 + inv * (u3 + inv * u4)))
 
 
 def _a_and_slope(kappa: float, p: int) -> Tuple[float, float]:
