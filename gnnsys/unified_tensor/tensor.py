@@ -26,7 +26,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import torch
 
-from gnnsys._checks import as_device, check_index
+from gnnsys._checks import as_cpu_tensor, as_device, check_index
 from gnnsys.unified_tensor import gather_cpu, pinning
 from gnnsys.unified_tensor.cache import RowCache, cache_rows_for
 from gnnsys.unified_tensor.staging import StagingRing, numpy_bits
@@ -118,21 +118,14 @@ def _validate_ids(index: Any, n_rows: int) -> torch.Tensor:
     return check_index("index", index, n_rows, device=None, exc=IndexError)
 
 
-def _list_index(index: Union[list, range]) -> torch.Tensor:
-    """A list (or range) index as a tensor, as torch reads it: a list of bools is a mask, of
-    ints ids; floats are an error (torch truncates them silently)."""
-    items = list(index)
-    if not items:
-        return torch.empty(0, dtype=torch.int64)
-    if all(isinstance(v, (bool, np.bool_)) for v in items):
-        return torch.tensor(items, dtype=torch.bool)
+def _list_index(index: Union[list, tuple, range]) -> torch.Tensor:
+    """A list (or range) index as torch reads it (``as_cpu_tensor``: a list of bools is a
+    mask, of ints ids; a list of floats stays float and the id check refuses it); a value no
+    int64 holds is an IndexError naming the index, not torch's "Overflow when unpacking"."""
     try:
-        t = torch.as_tensor(items)
+        return as_cpu_tensor("index", index)
     except (RuntimeError, TypeError, ValueError, OverflowError) as e:
         raise IndexError(f"index: cannot read the list as node ids ({e})") from None
-    if t.dtype == torch.bool or t.dtype not in _INT_DTYPES:
-        raise ValueError(f"index must hold integer node ids, got a list of {t.dtype} values")
-    return t
 
 
 def _range_error(lo: int, hi: int, n_rows: int, where: str = "") -> Optional[IndexError]:
@@ -896,7 +889,7 @@ class UnifiedTensor:
                 raise TypeError(
                     f"embedding input must be a tensor of ids, got {type(input).__name__}"
                 )
-            input = _list_index(list(input))
+            input = _list_index(input)
         flat = self.gather(input.reshape(-1))
         return flat.view(*input.shape, self._shape[1])
 
