@@ -121,13 +121,20 @@ def load_checkpoint(path: PathLike) -> Dict[str, Any]:
         raise
     # OSError: torch's reader on some damaged files ("[Errno 22] Invalid argument")
     except (OSError, *TORCH_LOAD_ERRORS) as err:
-        detail = (str(err).splitlines() or [""])[0].split(". ")[0]  # torch's are paragraphs
-        what = f"cannot be read ({type(err).__name__}: {detail})"
-        raise CorruptCheckpointError(_corrupt(path, what)) from None
+        raise CorruptCheckpointError(
+            _corrupt(path, f"cannot be read ({load_error_text(err)})")
+        ) from None
     if not isinstance(state, dict):
         what = f"holds a {type(state).__name__}, not a checkpoint dict"
         raise CorruptCheckpointError(_corrupt(path, what))
     return state
+
+
+def load_error_text(err: BaseException) -> str:
+    """``Type: first sentence`` of what ``torch.load`` raised (torch's messages are
+    paragraphs), for errors that name the file themselves."""
+    detail = (str(err).splitlines() or [""])[0].split(". ")[0]
+    return f"{type(err).__name__}: {detail}"
 
 
 def _corrupt(path: Path, what: str) -> str:

@@ -110,7 +110,7 @@ def load_pyg_file(path: str, *, split_seed: Optional[int] = None) -> Dataset:
     Example:
         >>> torch.save(data, "graph.pt"); ds = load_pyg_file("graph.pt", split_seed=0)
     """
-    from gnnsys.checkpoint import TORCH_LOAD_ERRORS
+    from gnnsys.checkpoint import TORCH_LOAD_ERRORS, load_error_text
     from gnnsys.datasets.dataset import Dataset
 
     file = Path(path).expanduser()
@@ -119,9 +119,8 @@ def load_pyg_file(path: str, *, split_seed: Optional[int] = None) -> Dataset:
     try:
         obj = torch.load(file, map_location="cpu", weights_only=False)
     except TORCH_LOAD_ERRORS as err:
-        detail = (str(err).splitlines() or [""])[0].split(". ")[0]
         raise ValueError(
-            f"{file} is not a readable torch.save file ({type(err).__name__}: {detail})"
+            f"{file} is not a readable torch.save file ({load_error_text(err)})"
         ) from None
     try:
         return Dataset.from_pyg(obj, name=file.stem, split_seed=split_seed)
@@ -552,14 +551,8 @@ def _config(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def _check_resume(
-    old: Dict[str, Any], config: Dict[str, Any], label: str = "checkpoint", source: str = ""
-) -> None:
-    _check_resume_keys(old, config, RESUME_KEYS, source, label)
-
-
-def _check_resume_keys(
-    old: Dict[str, Any], config: Dict[str, Any], keys: Sequence[str], source: str = "",
-    label: str = "config.json",
+    old: Dict[str, Any], config: Dict[str, Any], label: str = "checkpoint", source: str = "",
+    keys: Sequence[str] = RESUME_KEYS,
 ) -> None:  # fmt: skip
     diff = [k for k in keys if old.get(k, _RESUME_DEFAULTS.get(k)) != config.get(k)]
     if diff:
@@ -567,9 +560,12 @@ def _check_resume_keys(
         raise TrainError(f"--resume: the {source or label} was made with another config ({detail})")
 
 
-def _resume_state(out: Path, config: Dict[str, Any]) -> Optional[Dict[str, Any]]:
-    """The checkpoint to continue from, or None when ``out`` has none yet (a run killed before
-    its first checkpoint): then the run starts again from epoch 1."""
+def _resume_state(
+    out: Path, config: Dict[str, Any], keys: Sequence[str] = RESUME_KEYS
+) -> Optional[Dict[str, Any]]:
+    """The checkpoint.pt to continue from, or None when ``out`` has none (a run killed before
+    its first checkpoint, or a full-graph run, whose checkpoints are per rank): then the
+    previous run's config.json must agree with this one on ``keys``."""
     path = out / "checkpoint.pt"
     if path.exists() and not path.is_file():  # would start over and rewrite metrics.jsonl
         raise TrainError(
@@ -583,7 +579,7 @@ def _resume_state(out: Path, config: Dict[str, Any]) -> Optional[Dict[str, Any]]
             except ValueError:
                 previous = None
             if isinstance(previous, dict):
-                _check_resume(previous, config, "config.json", f"run in {out}")
+                _check_resume(previous, config, "config.json", f"run in {out}", keys)
         return None
     ckpt = load_checkpoint(path)
     missing = [k for k in CHECKPOINT_KEYS if k not in ckpt]
@@ -949,15 +945,7 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
         raise TrainError(f"{ckpt_dir} is not a folder (this mode keeps its checkpoints there)")
     done_rows: List[Dict[str, Any]] = []
     if args.resume:  # fails before the data loads: another config, a damaged manifest
-        _resume_state(folder, _config(args))
-        if (folder / "config.json").is_file():  # the layout must be the checkpoint's too
-            try:
-                previous = json.loads((folder / "config.json").read_text())
-            except ValueError:
-                previous = {}
-            if isinstance(previous, dict):
-                layout = {k: previous.get(k) for k in _LAYOUT_KEYS}
-                _check_resume_keys(layout, vars(args), _LAYOUT_KEYS, f"run in {folder}")
+        _resume_state(folder, _config(args), RESUME_KEYS + _LAYOUT_KEYS)  # layout too
         try:
             resumed = latest_epoch(ckpt_dir, args.nproc) if ckpt_dir.is_dir() else None
         except ValueError as err:
