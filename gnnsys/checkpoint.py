@@ -66,9 +66,23 @@ def atomic_write_bytes(path: PathLike, data: bytes) -> None:
 
 def _new_file_mode() -> int:
     """The mode ``open()`` gives a new file: 0666 less the process's umask."""
-    mask = os.umask(0o022)  # the only portable way to read the umask is to set it
+    return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it where Linux says it (``/proc/self/status``,
+    Linux 4.7+): setting and restoring it, the only portable way, would give a file another
+    thread creates in between the wrong mode."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -2,6 +2,7 @@
 
 import os
 import random
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -94,3 +95,23 @@ def test_written_files_get_the_mode_open_would_give(tmp_path, umask, mode):
         os.umask(old)
     assert (tmp_path / "f").stat().st_mode & 0o777 == mode
     assert (tmp_path / "c.pt").stat().st_mode & 0o777 == mode
+
+
+def test_umask_is_read_without_setting_it(monkeypatch):
+    from gnnsys import checkpoint
+
+    old = os.umask(0o027)
+    try:
+        calls = []
+        real = os.umask
+        monkeypatch.setattr(os, "umask", lambda m: calls.append(m) or real(m))
+        if Path("/proc/self/status").exists():
+            assert checkpoint._umask() == 0o027
+            assert calls == []  # read from /proc: no window with another umask
+        # where /proc cannot say, the set-and-restore fallback gives the same answer
+        monkeypatch.setattr(checkpoint, "open", lambda *a, **k: (_ for _ in ()).throw(OSError()),
+                            raising=False)  # fmt: skip
+        assert checkpoint._umask() == 0o027
+        assert real(0o027) == 0o027  # restored
+    finally:
+        os.umask(old)
