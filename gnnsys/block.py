@@ -40,7 +40,7 @@ from typing import (
 import numpy as np
 import torch
 
-from gnnsys._checks import check_choice, check_index
+from gnnsys._checks import as_device, check_choice, check_index
 
 NID = "_ID"
 EID = "_ID"
@@ -151,6 +151,12 @@ class _Frame(MutableMapping):
         parent_ids: Optional[torch.Tensor] = None,
         prefix_of: Optional[_Frame] = None,
     ) -> None:
+        if parent is not None and not isinstance(parent, Mapping):
+            kind = "edge_parent" if what == "edge" else "node_parent"
+            raise TypeError(
+                f"{kind} must map data names to tensors (a dict such as {{'feat': x}}), got "
+                f"{type(parent).__name__}"
+            )
         self.num_rows = int(num_rows)
         self.device = device
         self.what = what
@@ -942,7 +948,7 @@ class Block:
     def to(self, device: DeviceLike, **kwargs: Any) -> Block:
         """A copy of the block with its structure and data on ``device`` (kwargs go to
         ``Tensor.to``, e.g. ``non_blocking=True``)."""
-        dev = torch.device(device)
+        dev = as_device(device)
         if dev == self.device:
             return self
         out = object.__new__(type(self))

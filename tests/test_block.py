@@ -382,6 +382,20 @@ def test_parent_data_ids_are_range_checked():
     assert ok.srcdata["feat"].view(-1).tolist() == [4.0, 0.0, 9.0]
 
 
+def test_parent_data_must_be_a_mapping():
+    ids = torch.tensor([0, 1, 2])
+    with pytest.raises(TypeError, match="node_parent must map data names to tensors.*got Tensor"):
+        Block(_IP, _IX, 3, src_ids=ids, node_parent=torch.zeros(3))  # was a torch error on access
+    with pytest.raises(TypeError, match="node_parent must map data names.*got list"):
+        Block(_IP, _IX, 3, src_ids=ids, node_parent=[1, 2])  # was columns named 1 and 2
+    with pytest.raises(TypeError, match="edge_parent must map data names.*got tuple"):
+        Block(_IP, _IX, 3, edge_ids=ids, edge_parent=(torch.zeros(3),))
+    rel = {("a", "r", "b"): (torch.tensor([0, 2]), torch.tensor([0, 1]))}
+    with pytest.raises(TypeError, match="node_parent must map data names.*got Tensor"):
+        Block.from_relations(rel, {"a": 2, "b": 1}, {"b": 1}, src_ids={"a": torch.tensor([0, 1])},
+                             node_parent={"a": torch.zeros(2)})  # fmt: skip
+
+
 def test_parent_ids_shape_dtype_and_device():
     with pytest.raises(ValueError, match=r"edge_parent_ids must have shape \[3\]"):
         Block(_IP, _IX, 3, edge_parent_ids=torch.tensor([0]), edge_parent={"w": torch.zeros(4)})
@@ -406,3 +420,10 @@ def test_degree_ids_of_the_wrong_kind():
         b.in_degrees("a")
     with pytest.raises(ValueError, match="u is on the meta device"):
         b.out_degrees(torch.tensor([1], device="meta"))
+
+
+def test_to_an_unknown_device_names_it():
+    b = Block(_IP, _IX, 3)
+    with pytest.raises(ValueError, match="device='gpu' is not a valid device"):
+        b.to("gpu")
+    assert b.to("cpu") is b
