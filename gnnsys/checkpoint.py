@@ -144,10 +144,12 @@ def load_checkpoint(path: PathLike) -> Dict[str, Any]:
     return state
 
 
-def load_error_text(err: BaseException) -> str:
-    """``Type: first sentence`` of what ``torch.load`` raised (torch's messages are
-    paragraphs), for errors that name the file themselves."""
-    detail = (str(err).splitlines() or [""])[0].split(". ")[0]
+def load_error_text(err: BaseException, first_sentence: bool = True) -> str:
+    """``Type: first sentence`` (or first line) of what ``torch.load`` raised (torch's messages
+    are paragraphs), for errors that name the file themselves."""
+    detail = (str(err).splitlines() or [""])[0]
+    if first_sentence:
+        detail = detail.split(". ")[0]
     return f"{type(err).__name__}: {detail}"
 
 

@@ -29,7 +29,7 @@ from numba import njit, prange
 from numba.core import types
 from numba.extending import overload
 
-from gnnsys.checkpoint import TORCH_LOAD_ERRORS
+from gnnsys.checkpoint import TORCH_LOAD_ERRORS, load_error_text
 from gnnsys.datasets.dataset import Dataset, graph_from_coo
 from gnnsys.datasets.outofcore import NODE_ORDERS as _NODE_ORDERS
 
@@ -230,8 +230,7 @@ def _load_graph(
             try:
                 return (*reader(path), "processed")
             except (OSError, *TORCH_LOAD_ERRORS) as err:  # a damaged cache: read raw/
-                detail = (str(err).splitlines() or [""])[0]
-                problems.append(f"{path}: {type(err).__name__}: {detail}")
+                problems.append(f"{path}: {load_error_text(err, first_sentence=False)}")
     raw = folder / "raw"
     needed = _RAW_NPZ if binary else _RAW_CSV
     missing = [f for f in needed if not (raw / f).is_file()]
@@ -367,9 +366,9 @@ def _load_split(
         try:
             obj = _torch_load(d / "split_dict.pt")
         except TORCH_LOAD_ERRORS as err:
-            detail = (str(err).splitlines() or [""])[0]
             raise ValueError(
-                f"{d / 'split_dict.pt'} cannot be read ({type(err).__name__}: {detail}); "
+                f"{d / 'split_dict.pt'} cannot be read "
+                f"({load_error_text(err, first_sentence=False)}); "
                 "replace it with OGB's, or delete it to read the split's CSV files"
             ) from None
         if not isinstance(obj, dict) or any(k not in obj for k in ("train", "valid", "test")):
