@@ -20,6 +20,9 @@ import sys
 from typing import List, Optional
 
 _PR_SET_PDEATHSIG = 1
+# Set by run_module_bound_to for the module it runs (torchrun) and so for that module's
+# children (the ranks): the pid of that process.
+LAUNCHER_PID_ENV = "GNNSYS_LAUNCHER_PID"
 
 
 def die_with_parent(parent_pid: Optional[int] = None) -> bool:
@@ -45,6 +48,27 @@ def die_with_parent(parent_pid: Optional[int] = None) -> bool:
     return True
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def launcher_gone() -> bool:
+    """Whether the launcher that started this rank (``run_module_bound_to``'s process, named in
+    ``LAUNCHER_PID_ENV``) has already died: then it will never signal, whatever this process
+    arms. Without the variable: whether this process was reparented to init (a subreaper, as in
+    some containers, would not be caught that way)."""
+    pid = os.environ.get(LAUNCHER_PID_ENV, "")
+    if pid.isdigit():
+        return not _alive(int(pid))
+    return os.getppid() == 1
+
+
 def run_module_bound_to(parent_pid: int, module: str, argv: List[str]) -> None:
     """Run ``python -m module *argv`` in this process, SIGKILLed when ``parent_pid`` dies:
     ``python -m gnnsys._lifetime PID MODULE ARGS...`` (what a launcher starts instead of
@@ -57,6 +81,7 @@ def run_module_bound_to(parent_pid: int, module: str, argv: List[str]) -> None:
     import runpy
 
     die_with_parent(parent_pid)
+    os.environ[LAUNCHER_PID_ENV] = str(os.getpid())  # the module's children: see launcher_gone
     sys.argv = [module, *argv]
     runpy.run_module(module, run_name="__main__", alter_sys=True)
 

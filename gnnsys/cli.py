@@ -760,10 +760,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             args.nproc, args.nnodes, args.node_rank = world, 1, 0
         return _launch_torchrun(args)
     if args._worker:  # a rank of _launch_torchrun's: it ends with its torchrun
-        from gnnsys._lifetime import die_with_parent
+        from gnnsys._lifetime import die_with_parent, launcher_gone
 
         die_with_parent()
-        if os.getppid() == 1:  # torchrun is already gone
+        if launcher_gone():  # torchrun died before the signal was armed
             return 1
     from gnnsys.trainer import train
 

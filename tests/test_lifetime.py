@@ -88,3 +88,29 @@ def test_killing_gnnsys_train_leaves_no_rank_behind(tmp_path, mode):
         assert _gone_within(children, 20.0), [p for p in children if _alive(p)]
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group, test or not
+
+
+def test_launcher_gone_reads_the_launchers_pid(monkeypatch):
+    from gnnsys import _lifetime
+
+    monkeypatch.setenv(_lifetime.LAUNCHER_PID_ENV, str(os.getpid()))
+    assert not _lifetime.launcher_gone()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # reaped: its pid names no process
+    monkeypatch.setenv(_lifetime.LAUNCHER_PID_ENV, str(dead.pid))
+    assert _lifetime.launcher_gone()  # whoever this process's parent is now (a subreaper)
+    monkeypatch.delenv(_lifetime.LAUNCHER_PID_ENV)
+    assert _lifetime.launcher_gone() == (os.getppid() == 1)
+
+
+def test_the_bound_module_and_its_children_see_the_launcher_pid(tmp_path):
+    (tmp_path / "show.py").write_text(
+        "import os, subprocess, sys\n"
+        "print(os.getpid(), os.environ['GNNSYS_LAUNCHER_PID'])\n"
+        "subprocess.run([sys.executable, '-c', "
+        "'import os; print(os.getppid(), os.environ[\"GNNSYS_LAUNCHER_PID\"])'])\n"
+    )
+    out = subprocess.run([sys.executable, "-m", "gnnsys._lifetime", str(os.getpid()), "show"],
+                         capture_output=True, text=True, env=_env(tmp_path), timeout=60)  # fmt: skip
+    (pid, env1), (ppid, env2) = [line.split() for line in out.stdout.split("\n")[:2]]
+    assert pid == env1 == ppid == env2  # a rank's parent is the process named
