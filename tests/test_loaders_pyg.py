@@ -798,3 +798,154 @@ def test_labor_loader_batches_and_fewer_nodes(data):
     check_hetero_batch(b, hetero, 2)
     with pytest.raises(ValueError, match="replace is not available"):
         LaborLoader(data, [2], replace=True)
+
+
+# ------------------------------------------------------- side by side with PyG's own loaders
+# PyG's NeighborLoader samples through pyg-lib or torch-sparse, neither on PyPI, so these run
+# only where one is installed (the PyG peer env: ../shared/peers/setup.sh pyg, then
+# `pip install numba` into it and `PYTHONPATH=. python -m pytest tests/test_loaders_pyg.py`).
+# With every neighbour taken (fanout -1) a batch has no randomness: both loaders must then
+# give the same batch up to the order of nodes and edges within a hop, with the same fields,
+# dtypes and trailing shapes.
+def _pyg_has_a_sampler() -> bool:
+    import torch_geometric.typing as tgt
+
+    return bool(getattr(tgt, "WITH_PYG_LIB", False) or getattr(tgt, "WITH_TORCH_SPARSE", False))
+
+
+needs_pyg_sampler = pytest.mark.skipif(
+    not _pyg_has_a_sampler(),
+    reason="PyG's own loaders need pyg-lib or torch-sparse (../shared/peers/setup.sh pyg)",
+)
+# Fields PyG's pyg-lib backend writes and its torch-sparse backend does not: ours always has them.
+_BACKEND_ONLY = {"num_sampled_nodes", "num_sampled_edges"}
+
+
+def _kind(v):
+    if isinstance(v, torch.Tensor):
+        return ("tensor", v.dtype, v.dim(), tuple(v.shape[1:]))
+    if isinstance(v, (list, tuple)):
+        return ("list", len(v))
+    return (type(v).__name__,)
+
+
+def _layouts(batch):
+    """{store: {field: kind}} of a Data (one store, None) or HeteroData (global and per type)."""
+    if isinstance(batch, HeteroData):
+        out = {None: {k: _kind(v) for k, v in batch._global_store.to_dict().items()}}
+        for t, store in list(batch.node_items()) + list(batch.edge_items()):
+            out[t] = {k: _kind(v) for k, v in store.to_dict().items()}
+        return out
+    return {None: {k: _kind(v) for k, v in batch.to_dict().items()}}
+
+
+def _same_layout(ours, theirs):
+    a, b = _layouts(ours), _layouts(theirs)
+    assert a.keys() == b.keys()
+    for store in a:
+        mine, pyg_ = a[store], b[store]
+        extra = set(mine) - set(pyg_) - _BACKEND_ONLY
+        missing = set(pyg_) - set(mine)
+        assert not extra and not missing, (store, sorted(extra), sorted(missing))
+        for k in pyg_:
+            assert mine[k] == pyg_[k], (store, k, mine[k], pyg_[k])
+
+
+def _edge_set(src_ids, dst_ids, ei, e_id):
+    return sorted(zip(src_ids[ei[0]].tolist(), dst_ids[ei[1]].tolist(), e_id.tolist()))
+
+
+def _pyg_or_skip(make):
+    """PyG's loader, or a skip when its installed backend cannot do the configuration."""
+    try:
+        return make()
+    except (ImportError, ValueError, NotImplementedError) as e:
+        if "pyg-lib" in str(e) or "pyg_lib" in str(e):
+            pytest.skip(f"PyG's backend here cannot: {e}")
+        raise
+
+
+@needs_pyg_sampler
+@pytest.mark.parametrize("subgraph_type", ["directional", "bidirectional", "induced"])
+def test_same_batch_as_pygs_neighbor_loader(data, subgraph_type):
+    from torch_geometric.loader import NeighborLoader as PygNeighborLoader
+
+    kw = dict(num_neighbors=[-1, -1], input_nodes=torch.arange(40, 50), batch_size=5,
+              subgraph_type=subgraph_type)  # fmt: skip
+    theirs = list(_pyg_or_skip(lambda: PygNeighborLoader(data, **kw)))
+    ours = list(NeighborLoader(data, **kw))
+    assert len(ours) == len(theirs) == 2
+    for a, b in zip(ours, theirs):
+        _same_layout(a, b)
+        assert a.batch_size == b.batch_size and torch.equal(a.input_id, b.input_id)
+        assert torch.equal(a.n_id[: a.batch_size], b.n_id[: b.batch_size])
+        assert sorted(a.n_id.tolist()) == sorted(b.n_id.tolist())
+        assert _edge_set(a.n_id, a.n_id, a.edge_index, a.e_id) == _edge_set(
+            b.n_id, b.n_id, b.edge_index, b.e_id
+        )
+        for k in ("x", "y", "train_mask"):  # rows follow n_id
+            assert torch.equal(getattr(a, k), data[k][a.n_id])
+            assert torch.equal(getattr(b, k), data[k][b.n_id])
+
+
+@needs_pyg_sampler
+def test_same_hetero_batch_as_pygs_neighbor_loader():
+    from torch_geometric.loader import NeighborLoader as PygNeighborLoader
+
+    data = make_hetero()
+    kw = dict(num_neighbors={et: [-1, -1] for et in data.edge_types},
+              input_nodes=("paper", torch.arange(10, 22)), batch_size=6)  # fmt: skip
+    theirs = list(_pyg_or_skip(lambda: PygNeighborLoader(data, **kw)))
+    ours = list(NeighborLoader(data, **kw))
+    assert len(ours) == len(theirs) == 2
+    for a, b in zip(ours, theirs):
+        _same_layout(a, b)
+        assert a["paper"].batch_size == b["paper"].batch_size
+        assert torch.equal(a["paper"].input_id, b["paper"].input_id)
+        for t in data.node_types:
+            assert sorted(a[t].n_id.tolist()) == sorted(b[t].n_id.tolist()), t
+        for et in data.edge_types:
+            s, _, d = et
+            got = _edge_set(a[s].n_id, a[d].n_id, a[et].edge_index, a[et].e_id)
+            want = _edge_set(b[s].n_id, b[d].n_id, b[et].edge_index, b[et].e_id)
+            assert got == want, et
+
+
+@needs_pyg_sampler
+@pytest.mark.parametrize("neg", [None, "binary", "triplet"])
+def test_link_batches_have_pygs_fields(data, neg):
+    from torch_geometric.loader import LinkNeighborLoader as PygLinkNeighborLoader
+
+    kw = dict(num_neighbors=[3, 2], edge_label_index=data.edge_index[:, :12], batch_size=4)
+    if neg is None:
+        kw["edge_label"] = torch.arange(12) % 3
+    else:
+        kw["neg_sampling"] = neg
+    theirs = list(_pyg_or_skip(lambda: PygLinkNeighborLoader(data, **kw)))
+    ours = list(LinkNeighborLoader(data, **kw))
+    assert len(ours) == len(theirs) == 3
+    for a, b in zip(ours, theirs):
+        _same_layout(a, b)
+        for k in ("edge_label_index", "edge_label", "src_index", "dst_pos_index", "dst_neg_index"):
+            if k in b:
+                assert a[k].shape == b[k].shape, k
+        assert torch.equal(a.input_id, b.input_id)
+
+
+@needs_pyg_sampler
+def test_hetero_link_batches_have_pygs_fields():
+    from torch_geometric.loader import LinkNeighborLoader as PygLinkNeighborLoader
+
+    data = make_hetero()
+    et = ("author", "writes", "paper")
+    kw = dict(num_neighbors={t: [3, 2] for t in data.edge_types},
+              edge_label_index=(et, data[et].edge_index[:, :10]), batch_size=5,
+              neg_sampling="binary")  # fmt: skip
+    theirs = list(_pyg_or_skip(lambda: PygLinkNeighborLoader(data, **kw)))
+    ours = list(LinkNeighborLoader(data, **kw))
+    assert len(ours) == len(theirs) == 2
+    for a, b in zip(ours, theirs):
+        _same_layout(a, b)
+        assert a[et].edge_label_index.shape == b[et].edge_label_index.shape
+        assert a[et].edge_label.shape == b[et].edge_label.shape
+        assert torch.equal(a[et].input_id, b[et].input_id)
