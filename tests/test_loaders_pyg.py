@@ -821,9 +821,10 @@ needs_pyg_sampler = pytest.mark.skipif(
 _BACKEND_ONLY = {"num_sampled_nodes", "num_sampled_edges"}
 
 
-def _kind(v):
-    if isinstance(v, torch.Tensor):
-        return ("tensor", v.dtype, v.dim(), tuple(v.shape[1:]))
+def _kind(k, v):
+    if isinstance(v, torch.Tensor):  # an [2, E] index: its rows; else a row's shape
+        shape = tuple(v.shape[:1]) if k.endswith("_index") else tuple(v.shape[1:])
+        return ("tensor", v.dtype, v.dim(), shape)
     if isinstance(v, (list, tuple)):
         return ("list", len(v))
     return (type(v).__name__,)
@@ -832,11 +833,11 @@ def _kind(v):
 def _layouts(batch):
     """{store: {field: kind}} of a Data (one store, None) or HeteroData (global and per type)."""
     if isinstance(batch, HeteroData):
-        out = {None: {k: _kind(v) for k, v in batch._global_store.to_dict().items()}}
+        out = {None: {k: _kind(k, v) for k, v in batch._global_store.to_dict().items()}}
         for t, store in list(batch.node_items()) + list(batch.edge_items()):
-            out[t] = {k: _kind(v) for k, v in store.to_dict().items()}
+            out[t] = {k: _kind(k, v) for k, v in store.to_dict().items()}
         return out
-    return {None: {k: _kind(v) for k, v in batch.to_dict().items()}}
+    return {None: {k: _kind(k, v) for k, v in batch.to_dict().items()}}
 
 
 def _same_layout(ours, theirs):
@@ -880,21 +881,28 @@ def test_same_batch_as_pygs_neighbor_loader(data, subgraph_type):
         assert a.batch_size == b.batch_size and torch.equal(a.input_id, b.input_id)
         assert torch.equal(a.n_id[: a.batch_size], b.n_id[: b.batch_size])
         assert sorted(a.n_id.tolist()) == sorted(b.n_id.tolist())
-        assert _edge_set(a.n_id, a.n_id, a.edge_index, a.e_id) == _edge_set(
-            b.n_id, b.n_id, b.edge_index, b.e_id
-        )
+        got = _edge_set(a.n_id, a.n_id, a.edge_index, a.e_id)
+        want = _edge_set(b.n_id, b.n_id, b.edge_index, b.e_id)
+        if subgraph_type == "bidirectional":
+            # PyG coalesces an edge and its reverse (reduce="any"): one of their ids, either
+            # direction's, names the pair; check_batch checks ours names an edge of the pair
+            got, want = [sorted(e[:2] for e in x) for x in (got, want)]
+            check_batch(a, data, reversed_ok=True)
+        assert got == want
         for k in ("x", "y", "train_mask"):  # rows follow n_id
             assert torch.equal(getattr(a, k), data[k][a.n_id])
             assert torch.equal(getattr(b, k), data[k][b.n_id])
 
 
 @needs_pyg_sampler
-def test_same_hetero_batch_as_pygs_neighbor_loader():
+@pytest.mark.parametrize("subgraph_type", ["directional", "bidirectional", "induced"])
+def test_same_hetero_batch_as_pygs_neighbor_loader(subgraph_type):
     from torch_geometric.loader import NeighborLoader as PygNeighborLoader
 
     data = make_hetero()
     kw = dict(num_neighbors={et: [-1, -1] for et in data.edge_types},
-              input_nodes=("paper", torch.arange(10, 22)), batch_size=6)  # fmt: skip
+              input_nodes=("paper", torch.arange(10, 22)), batch_size=6,
+              subgraph_type=subgraph_type)  # fmt: skip
     theirs = list(_pyg_or_skip(lambda: PygNeighborLoader(data, **kw)))
     ours = list(NeighborLoader(data, **kw))
     assert len(ours) == len(theirs) == 2
@@ -906,8 +914,16 @@ def test_same_hetero_batch_as_pygs_neighbor_loader():
             assert sorted(a[t].n_id.tolist()) == sorted(b[t].n_id.tolist()), t
         for et in data.edge_types:
             s, _, d = et
-            got = _edge_set(a[s].n_id, a[d].n_id, a[et].edge_index, a[et].e_id)
-            want = _edge_set(b[s].n_id, b[d].n_id, b[et].edge_index, b[et].e_id)
+            if subgraph_type == "bidirectional":
+                # PyG drops the ids (and edge attributes) of a typed bidirectional batch, and
+                # so do we (the layouts matched): compare the node pairs
+                assert "e_id" not in a[et] and "e_id" not in b[et]
+                got, want = [_edge_set(x[s].n_id, x[d].n_id, x[et].edge_index,
+                                       torch.zeros(x[et].num_edges, dtype=torch.long))
+                             for x in (a, b)]  # fmt: skip
+            else:
+                got = _edge_set(a[s].n_id, a[d].n_id, a[et].edge_index, a[et].e_id)
+                want = _edge_set(b[s].n_id, b[d].n_id, b[et].edge_index, b[et].e_id)
             assert got == want, et
 
 
@@ -933,19 +949,45 @@ def test_link_batches_have_pygs_fields(data, neg):
 
 
 @needs_pyg_sampler
-def test_hetero_link_batches_have_pygs_fields():
+@pytest.mark.parametrize("neg", [None, "binary", "triplet"])
+def test_hetero_link_batches_have_pygs_fields(neg):
     from torch_geometric.loader import LinkNeighborLoader as PygLinkNeighborLoader
 
     data = make_hetero()
     et = ("author", "writes", "paper")
     kw = dict(num_neighbors={t: [3, 2] for t in data.edge_types},
-              edge_label_index=(et, data[et].edge_index[:, :10]), batch_size=5,
-              neg_sampling="binary")  # fmt: skip
+              edge_label_index=(et, data[et].edge_index[:, :10]), batch_size=5)  # fmt: skip
+    if neg is None:
+        kw["edge_label"] = torch.arange(10) % 2
+    else:
+        kw["neg_sampling"] = dict(mode=neg, amount=2)
     theirs = list(_pyg_or_skip(lambda: PygLinkNeighborLoader(data, **kw)))
     ours = list(LinkNeighborLoader(data, **kw))
     assert len(ours) == len(theirs) == 2
     for a, b in zip(ours, theirs):
         _same_layout(a, b)
-        assert a[et].edge_label_index.shape == b[et].edge_label_index.shape
-        assert a[et].edge_label.shape == b[et].edge_label.shape
+        for k in ("edge_label_index", "edge_label"):
+            if k in b[et]:
+                assert a[et][k].shape == b[et][k].shape, k
+        for t, k in (("author", "src_index"), ("paper", "dst_pos_index"),
+                     ("paper", "dst_neg_index")):  # fmt: skip
+            if k in b[t]:
+                assert a[t][k].shape == b[t][k].shape, k
         assert torch.equal(a[et].input_id, b[et].input_id)
+
+
+@needs_pyg_sampler
+@pytest.mark.parametrize("input_nodes", [None, "mask"])
+@pytest.mark.parametrize("replace", [False, True])
+def test_sampled_batches_have_pygs_fields(data, input_nodes, replace):
+    from torch_geometric.loader import NeighborLoader as PygNeighborLoader
+
+    nodes = data.train_mask if input_nodes == "mask" else None
+    kw = dict(num_neighbors=[4, 3], input_nodes=nodes, batch_size=64, replace=replace)
+    theirs = list(_pyg_or_skip(lambda: PygNeighborLoader(data, **kw)))
+    ours = list(NeighborLoader(data, **kw))
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        _same_layout(a, b)
+        bs = a.batch_size
+        assert torch.equal(a.input_id, b.input_id) and torch.equal(a.n_id[:bs], b.n_id[:bs])
