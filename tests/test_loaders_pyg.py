@@ -991,3 +991,54 @@ def test_sampled_batches_have_pygs_fields(data, input_nodes, replace):
         _same_layout(a, b)
         bs = a.batch_size
         assert torch.equal(a.input_id, b.input_id) and torch.equal(a.n_id[:bs], b.n_id[:bs])
+
+
+@needs_pyg_sampler
+def test_adj_t_input_gives_pygs_adj_t_batches(data):
+    torch_sparse = pytest.importorskip("torch_sparse")
+    import torch_geometric.transforms as T
+    from torch_geometric.loader import NeighborLoader as PygNeighborLoader
+
+    sparse = T.ToSparseTensor(attr="edge_weight")(data.clone())  # values: the edge weights
+    kw = dict(num_neighbors=[-1, -1], input_nodes=torch.arange(40, 50), batch_size=5)
+    theirs = list(_pyg_or_skip(lambda: PygNeighborLoader(sparse, **kw)))
+    ours = list(NeighborLoader(sparse, **kw))
+    assert len(ours) == len(theirs) == 2
+    row, col, value = sparse.adj_t.coo()
+    for a, b in zip(ours, theirs):
+        _same_layout(a, b)
+        assert isinstance(a.adj_t, torch_sparse.SparseTensor) and "edge_index" not in a
+        assert a.adj_t.sparse_sizes() == (a.num_nodes, a.num_nodes)
+        assert sorted(a.n_id.tolist()) == sorted(b.n_id.tolist())
+        sets = []
+        for x in (a, b):
+            # row: target, column: source; the SparseTensor sorts its entries, e_id keeps the
+            # sampled order (PyG's too): compare as sets of (source, target, value)
+            r, c, v = x.adj_t.coo()
+            got = sorted(zip(x.n_id[c].tolist(), x.n_id[r].tolist(), v.tolist()))
+            named = zip(col[x.e_id].tolist(), row[x.e_id].tolist(), value[x.e_id].tolist())
+            assert got == sorted(named)
+            assert torch.equal(x.edge_attr, sparse.edge_attr[x.e_id])
+            sets.append(got)
+        assert sets[0] == sets[1]
+        from torch_geometric.nn import SAGEConv
+
+        conv = SAGEConv(8, 4)  # a model written for adj_t runs on our batch, same result
+        assert conv(a.x, a.adj_t).shape == (a.num_nodes, 4)
+        out_a = conv(a.x, a.adj_t)[a.n_id.argsort()]
+        out_b = conv(b.x, b.adj_t)[b.n_id.argsort()]
+        assert torch.allclose(out_a, out_b, atol=1e-5)
+    with pytest.raises(ValueError, match="both edge_index and adj_t"):
+        NeighborLoader(Data(edge_index=data.edge_index, adj_t=sparse.adj_t, num_nodes=300), [2])
+    with pytest.raises(NotImplementedError, match="weight_attr with data.adj_t"):
+        NeighborLoader(sparse, [2], weight_attr="edge_attr")
+    link = LinkNeighborLoader(sparse, [2, 2], batch_size=100, neg_sampling="binary")
+    b = next(iter(link))
+    assert "adj_t" in b and b.edge_label_index.shape == (2, 200)
+    assert len(link) == -(-sparse.num_edges // 100)
+
+
+def test_adj_t_that_is_not_a_sparse_tensor_is_refused(data):
+    dense = Data(x=data.x, adj_t=torch.zeros(300, 300).to_sparse_csr(), num_nodes=300)
+    with pytest.raises(NotImplementedError, match="adj_t must be a torch_sparse SparseTensor"):
+        NeighborLoader(dense, [2])

@@ -11,7 +11,10 @@ worker threads (``collate``), with PyG's fields: ``n_id`` (seeds first, then hop
 ``e_id``, local ``edge_index`` (row 0 = neighbour, row 1 = the node it is aggregated into),
 ``input_id``, ``batch_size``, ``num_sampled_nodes``, ``num_sampled_edges`` (so
 ``trim_to_layer`` works), node attributes sliced by ``n_id`` and edge attributes by ``e_id``.
-No pyg-lib or torch-sparse is needed. Unsupported arguments raise NotImplementedError.
+No pyg-lib or torch-sparse is needed. A ``Data`` with ``adj_t`` (a torch-sparse
+``SparseTensor``, from ``T.ToSparseTensor()``) instead of ``edge_index`` gives batches with
+``adj_t``, as PyG's, where torch-sparse is installed. Unsupported arguments raise
+NotImplementedError.
 """
 
 from __future__ import annotations
@@ -63,7 +66,7 @@ def _attr_kinds(data: Any, num_nodes: int) -> Callable[[str, Any], str]:
     the name says "edge".
     """
     unified = any(isinstance(v, UnifiedTensor) for _, v in data.items())
-    num_edges = int(data.edge_index.shape[1])
+    num_edges = int(data.num_edges)  # edge_index's columns or adj_t's entries
 
     def kind(key: str, value: Any) -> str:
         if isinstance(value, UnifiedTensor):
@@ -157,6 +160,10 @@ class _PygDataView:
         self.node_other: List[Dict[str, Any]] = []
         self.edge_other: List[Dict[str, Any]] = []
         self.other: Dict[str, Any] = {}
+        # data.adj_t (a torch_sparse SparseTensor): its edges as an edge_index in the
+        # SparseTensor's storage order (so e_id counts its entries, as PyG's) and its values
+        self.adj_t_edges: Optional[torch.Tensor] = None
+        self.adj_t_value: Optional[torch.Tensor] = None
         if isinstance(data, (tuple, list)):
             self._from_stores(data, who)
         else:
@@ -225,18 +232,27 @@ class _PygDataView:
                 f"{who}: data must be a torch_geometric Data or HeteroData, or a "
                 f"(FeatureStore, GraphStore) tuple, got {type(data).__name__}"
             )
-        if "adj_t" in data:
-            raise NotImplementedError(f"{who}: data.adj_t (SparseTensor input) is not supported")
-        if "edge_index" not in data or data.edge_index is None:
-            raise ValueError(f"{who}: data has no edge_index")
         self.data_cls = type(data)
         self.num_nodes = _num_nodes(data)
-        self.graph = _cached_graph(data, self.num_nodes, self.weight_attr, who)
+        if data.get("adj_t") is not None:
+            if data.get("edge_index") is not None:
+                raise ValueError(f"{who}: data has both edge_index and adj_t; keep one")
+            if self.weight_attr is not None:
+                raise NotImplementedError(
+                    f"{who}: weight_attr with data.adj_t: give edge_index and the weights as "
+                    "an edge attribute"
+                )
+            self.adj_t_edges, self.adj_t_value = _adj_t_edges(data.adj_t, self.num_nodes, who)
+            self.graph = _cached_graph(data, self.num_nodes, None, who, adj_t=data.adj_t)
+        elif data.get("edge_index") is None:
+            raise ValueError(f"{who}: data has no edge_index")
+        else:
+            self.graph = _cached_graph(data, self.num_nodes, self.weight_attr, who)
         nodes: List[Tuple[Any, str]] = []
         edges: List[Tuple[Any, str]] = []
         kind_of = _attr_kinds(data, self.num_nodes)
         for key, value in data.items():
-            if key in ("edge_index", "num_nodes"):
+            if key in ("edge_index", "adj_t", "num_nodes"):
                 continue
             kind = kind_of(key, value)
             if kind == "node":
@@ -452,6 +468,10 @@ class _PygDataView:
                     ]
                 elif e not in rewritten:
                     store.e_id = sub.edge_ids[lo:hi]
+            elif self.adj_t_edges is not None:  # PyG's rule: the batch's edges as adj_t
+                store.adj_t = _batch_adj_t(ei, sub.edge_ids, self.adj_t_value, sub.nodes.numel())
+                store.e_id = sub.edge_ids
+                store.num_sampled_edges = list(sub.num_sampled_edges)
             else:
                 store.edge_index = ei
                 if sub.edge_ids is not None:
@@ -568,8 +588,50 @@ def _seed_times(sampler: Any, seeds: torch.Tensor, input_time: Any, who: str) ->
         raise type(err)(f"{who}: input_time: {err}") from None
 
 
-def _cached_graph(data: Any, n: int, weight_attr: Optional[str], who: str) -> Graph:
-    ei = data.edge_index
+def _adj_t_edges(adj_t: Any, n: int, who: str) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
+    """(edge_index, values) of a torch_sparse ``SparseTensor`` ``adj_t`` (row = target, column
+    = source, as ``T.ToSparseTensor()`` writes it): edges in its storage order, so an edge id
+    is the position of its entry, as in PyG's batches."""
+    try:
+        from torch_sparse import SparseTensor
+    except ImportError:  # pragma: no cover - only where torch_sparse is not installed
+        SparseTensor = None
+    if SparseTensor is None or not isinstance(adj_t, SparseTensor):
+        raise NotImplementedError(
+            f"{who}: data.adj_t must be a torch_sparse SparseTensor (what T.ToSparseTensor() "
+            f"makes), got {type(adj_t).__name__}; or give data.edge_index"
+        )
+    rows, cols = adj_t.sparse_sizes()
+    if rows != n or cols != n:
+        raise ValueError(
+            f"{who}: data.adj_t is {rows} x {cols}, but data has {n} nodes (it must be n x n)"
+        )
+    row, col, value = adj_t.coo()
+    if value is not None and (value.dim() == 0 or value.shape[0] != row.numel()):
+        raise ValueError(f"{who}: data.adj_t's values must have one row per entry")
+    return torch.stack([col, row]).cpu(), value
+
+
+def _batch_adj_t(
+    edge_index: torch.Tensor, e_id: torch.Tensor, value: Optional[torch.Tensor], n: int
+) -> Any:
+    """The batch's ``adj_t`` (n x n, row = target), its values the sampled entries' values."""
+    from torch_sparse import SparseTensor
+
+    v = None if value is None else value.index_select(0, e_id.to(value.device))
+    return SparseTensor(row=edge_index[1], col=edge_index[0], value=v, sparse_sizes=(n, n),
+                        is_sorted=False, trust_data=True)  # fmt: skip
+
+
+def _cached_graph(
+    data: Any, n: int, weight_attr: Optional[str], who: str, adj_t: Any = None
+) -> Graph:
+    """``Graph.from_edge_index`` of ``data.edge_index`` (or of ``adj_t``'s entries), cached by
+    that tensor (``adj_t``: its column tensor) while it lives unchanged."""
+    if adj_t is not None:
+        ei = adj_t.storage.col()
+    else:
+        ei = data.edge_index
     if not isinstance(ei, torch.Tensor):
         raise TypeError(f"{who}: data.edge_index must be a tensor, got {type(ei).__name__}")
     weight = None
@@ -584,7 +646,8 @@ def _cached_graph(data: Any, n: int, weight_attr: Optional[str], who: str) -> Gr
         hit = _GRAPHS.get(id(ei))
     if hit is not None and hit[0]() is ei and hit[1] == token:
         return hit[2]
-    graph = Graph.from_edge_index(ei.cpu(), n, edge_weight=weight)
+    edges = _adj_t_edges(adj_t, n, who)[0] if adj_t is not None else ei.cpu()
+    graph = Graph.from_edge_index(edges, n, edge_weight=weight)
     with _GRAPHS_LOCK:
         if id(ei) not in _GRAPHS:
             weakref.finalize(ei, _GRAPHS.pop, id(ei), None)
@@ -1233,6 +1296,8 @@ def _edge_label_input(
                 )
             if isinstance(data, (tuple, list)):
                 return None, view.graph.to_edge_index()
+            if view.adj_t_edges is not None:
+                return None, view.adj_t_edges
             return None, data.edge_index
         return None, edge_label_index
     ids = None
