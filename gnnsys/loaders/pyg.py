@@ -664,6 +664,11 @@ def _cached_hetero_graph(data: Any, weight_attr: Optional[str], who: str) -> Gra
     for et in data.edge_types:
         ei = data[et].get("edge_index")
         if not isinstance(ei, torch.Tensor):
+            if data[et].get("adj_t") is not None:
+                raise NotImplementedError(
+                    f"{who}: edge type {et!r} has adj_t: a HeteroData needs edge_index per "
+                    "edge type (adj_t is taken on Data only)"
+                )
             raise ValueError(f"{who}: edge type {et!r} has no edge_index tensor")
         eis.append(ei)
     counts = tuple((t, data[t].num_nodes) for t in data.node_types)
