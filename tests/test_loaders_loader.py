@@ -105,6 +105,40 @@ def test_features_and_labels_of_a_batch_are_read_together(setup):
         assert torch.equal(b.x, x[b.subgraph.nodes]) and torch.equal(b.y, y[b.seeds])
 
 
+def test_input_sampler_orders_each_epoch(setup):
+    graph, store, x, _ = setup
+    seeds = torch.arange(100, 200)
+    draws = iter([[5, 5, 99, 0, 7], [1, 2, 3]])
+
+    class Epochs:  # a torch-Sampler-like object: a new draw per iter(), a length
+        def __iter__(self):
+            return iter(next(draws))
+
+        def __len__(self):
+            return 5
+
+    loader = Loader(NeighborSampler(graph, [2]), seeds, batch_size=2, input_sampler=Epochs(),
+                    features=store, feature_names=["x"])  # fmt: skip
+    assert len(loader) == 3
+    first = list(loader)
+    assert [b.seeds.tolist() for b in first] == [[105, 105], [199, 100], [107]]
+    assert [b.input_id.tolist() for b in first] == [[5, 5], [99, 0], [7]]
+    assert torch.equal(first[1].x[:2], x[torch.tensor([199, 100])])  # rows follow the seeds
+    assert [b.seeds.tolist() for b in loader] == [[101, 102], [103]]  # the second draw
+    again = Loader(NeighborSampler(graph, [2]), seeds, batch_size=2, drop_last=True,
+                   input_sampler=[3, 1, 4])  # fmt: skip
+    assert len(again) == 1 and [b.seeds.tolist() for b in again] == [[103, 101]]
+    with pytest.raises(ValueError, match="excludes shuffle=True"):
+        Loader(NeighborSampler(graph, [2]), seeds, shuffle=True, input_sampler=[0])
+    with pytest.raises(TypeError, match="input_sampler must be an iterable of positions"):
+        Loader(NeighborSampler(graph, [2]), seeds, input_sampler=3)
+    endless = Loader(NeighborSampler(graph, [2]), seeds, input_sampler=(i for i in [0, 1]))
+    with pytest.raises(TypeError, match="needs an input_sampler with a length"):
+        len(endless)
+    with pytest.raises(ValueError, match="input_sampler's positions holds a negative id"):
+        list(Loader(NeighborSampler(graph, [2]), seeds, input_sampler=[0, -1]))
+
+
 def _fingerprint(loader):
     return [(b.seeds.tolist(), b.subgraph.nodes.tolist(), b.subgraph.edge_ids.tolist(),
              b.x.sum().item()) for b in loader]  # fmt: skip

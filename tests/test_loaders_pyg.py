@@ -229,6 +229,41 @@ def test_link_no_negatives(data):
 
 
 # ---------------------------------------------------------------------- refusals
+def test_a_torch_sampler_picks_the_inputs_as_in_a_dataloader(data):
+    from torch.utils.data import WeightedRandomSampler
+    from torch_geometric.loader import ImbalancedSampler
+
+    mask = data.train_mask
+    n = int(mask.sum())
+    weights = torch.linspace(0.1, 1.0, n)
+    order = list(WeightedRandomSampler(weights, 70, generator=torch.Generator().manual_seed(5)))
+    sampler = WeightedRandomSampler(weights, 70, generator=torch.Generator().manual_seed(5))
+    loader = NeighborLoader(data, [2, 2], input_nodes=mask, batch_size=32, sampler=sampler)
+    assert len(loader) == 3
+    batches = list(loader)
+    assert [b.batch_size for b in batches] == [32, 32, 6]
+    seeds = torch.nonzero(mask).flatten()
+    got = torch.cat([b.input_id for b in batches])  # a mask: input_id holds node ids
+    assert torch.equal(got, seeds[torch.tensor(order)])  # the sampler's draws, in its order
+    for b in batches:
+        check_batch(b, data, [2, 2])
+    dropped = NeighborLoader(data, [2], input_nodes=mask, batch_size=32, drop_last=True,
+                             sampler=WeightedRandomSampler(weights, 70))  # fmt: skip
+    assert len(dropped) == 2 and [b.batch_size for b in dropped] == [32, 32]
+    torch.manual_seed(0)  # PyG's ImbalancedSampler draws from the global generator
+    imb = NeighborLoader(data, [2], input_nodes=mask, batch_size=64,
+                         sampler=ImbalancedSampler(data, input_nodes=mask))  # fmt: skip
+    assert sum(b.batch_size for b in imb) == n
+    link = LinkNeighborLoader(data, [2], edge_label_index=data.edge_index[:, :50], batch_size=8,
+                              sampler=list(range(49, -1, -1)))  # fmt: skip
+    assert next(iter(link)).input_id.tolist() == list(range(49, 41, -1))
+    with pytest.raises(ValueError, match="excludes shuffle=True"):
+        NeighborLoader(data, [2], input_nodes=mask, shuffle=True, sampler=sampler)
+    bad = NeighborLoader(data, [2], input_nodes=mask, sampler=[0, n])
+    with pytest.raises(ValueError, match=f"input_sampler's positions holds id {n}"):
+        next(iter(bad))
+
+
 def test_unsupported_arguments_raise_not_implemented(data):
     with pytest.raises(ValueError, match="'t' is neither a node nor an edge attribute"):
         NeighborLoader(data, [2], time_attr="t")  # temporal: tests/test_loaders_temporal.py

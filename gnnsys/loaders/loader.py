@@ -23,14 +23,14 @@ import atexit
 import threading
 import weakref
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numba
 import numpy as np
 import torch
 
 from gnnsys import _mapped
-from gnnsys._checks import check_ids
+from gnnsys._checks import check_ids, check_index
 from gnnsys.features import FeatureStore
 from gnnsys.loaders._malloc import tune_malloc
 from gnnsys.loaders.base import SampledSubgraph, SampleKey, Sampler
@@ -137,6 +137,9 @@ class Loader:
         edge_feature_names: which edge tables to fetch (default: all of ``edge_features``).
         seed_time: one time per seed for a ``TemporalNeighborSampler`` (default: the seeds'
             node times); batch b's seeds are bounded by their own times.
+        input_sampler: positions into ``seeds`` drawn anew at each ``iter()`` (a torch
+            ``Sampler``, e.g. PyG's ``ImbalancedSampler`` or a ``DistributedSampler``; as the
+            ``sampler`` of torch's DataLoader), batched in its order; exclusive with shuffle.
         label_scope: ``"seeds"`` (labels of the batch's seeds) or ``"nodes"`` (of every node).
         device: where batches go; on CUDA the next batch is copied on a side stream from pinned
             buffers while the current one trains.
@@ -181,6 +184,7 @@ class Loader:
         edge_features: Any = None,
         edge_feature_names: Optional[Sequence[Any]] = None,
         seed_time: Any = None,
+        input_sampler: Optional[Iterable[int]] = None,
     ) -> None:
         if not callable(getattr(sampler, "sample", None)):
             raise TypeError(f"sampler must have a sample(seeds, key) method, got {sampler!r}")
@@ -198,6 +202,15 @@ class Loader:
             self.seed_time = check(seed_time, int(self.seeds.numel()))
         self.batch_size = _check_int("batch_size", batch_size, 1)
         self.shuffle = bool(shuffle)
+        if input_sampler is not None:
+            if self.shuffle:  # torch's DataLoader: "sampler option is mutually exclusive ..."
+                raise ValueError("input_sampler (a DataLoader's sampler) excludes shuffle=True")
+            if not hasattr(input_sampler, "__iter__"):
+                raise TypeError(
+                    f"input_sampler must be an iterable of positions (a torch Sampler), got "
+                    f"{type(input_sampler).__name__}"
+                )
+        self.input_sampler = input_sampler
         self.drop_last = bool(drop_last)
         self.seed = _check_int("seed", seed, None)
         self.prefetch = _check_int("prefetch", prefetch, 0)
@@ -248,6 +261,11 @@ class Loader:
     # ------------------------------------------------------------------ epochs
     def __len__(self) -> int:
         n = int(self.seeds.numel())
+        if self.input_sampler is not None:
+            try:
+                n = len(self.input_sampler)  # type: ignore[arg-type]
+            except TypeError:
+                raise TypeError("len() of a Loader needs an input_sampler with a length") from None
         if self.drop_last:
             return n // self.batch_size
         return (n + self.batch_size - 1) // self.batch_size
@@ -280,17 +298,32 @@ class Loader:
     def plan(self, epoch: int) -> List[Tuple[torch.Tensor, torch.Tensor]]:
         """(seeds, input positions) of every batch of ``epoch``, in order."""
         n = int(self.seeds.numel())
-        if self.shuffle:
+        contiguous = False
+        if self.input_sampler is not None:
+            order = self._sampled_order(n)
+        elif self.shuffle:
             gen = torch.Generator()
             gen.manual_seed(SampleKey(self.seed, epoch, -1).as_int())
             order = torch.randperm(n, generator=gen)
         else:
             order = torch.arange(n)
+            contiguous = True
         out = []
-        for b in range(len(self)):
+        count = order.numel() // self.batch_size
+        if not self.drop_last and order.numel() % self.batch_size:
+            count += 1
+        for b in range(count):
             pos = order[b * self.batch_size : (b + 1) * self.batch_size]
-            out.append((self.seeds[pos] if self.shuffle else self.seeds[pos[0] : pos[-1] + 1], pos))
+            out.append((self.seeds[pos[0] : pos[-1] + 1] if contiguous else self.seeds[pos], pos))
         return out
+
+    def _sampled_order(self, n: int) -> torch.Tensor:
+        """This epoch's positions from ``input_sampler``, checked against the seeds."""
+        order = [int(i) for i in self.input_sampler]  # type: ignore[union-attr]
+        return check_index(
+            "input_sampler's positions", torch.tensor(order, dtype=torch.long), n, device=None,
+            unit="seeds",
+        )  # fmt: skip
 
     def make_batch(self, index: int, epoch: int, seeds: torch.Tensor, pos: torch.Tensor) -> Batch:
         """Run the sample and fetch stages for one batch (in the calling thread)."""

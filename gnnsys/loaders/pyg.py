@@ -48,6 +48,7 @@ _LOADER_KWARGS = (
     "prefetch_factor",
     "persistent_workers",  # threads restart each epoch; the batches are the same either way
     "generator",
+    "sampler",  # positions into the inputs per epoch (e.g. ImbalancedSampler)
     # gnnsys extensions
     "seed",
     "device",
@@ -829,6 +830,8 @@ def _loader_options(kwargs: Dict[str, Any], who: str) -> Dict[str, Any]:
         opts["pin_memory"] = True
     if kwargs.get("device") is not None:
         opts["device"] = kwargs["device"]
+    if kwargs.get("sampler") is not None:
+        opts["input_sampler"] = kwargs["sampler"]
     seed = kwargs.get("seed")
     if seed is None:  # as PyG: reproducible under torch.manual_seed (or the given generator)
         seed = int(torch.randint(0, 2**62, (1,), generator=kwargs.get("generator")))
