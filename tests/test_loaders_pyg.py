@@ -1028,6 +1028,42 @@ def test_sampled_batches_have_pygs_fields(data, input_nodes, replace):
         assert torch.equal(a.input_id, b.input_id) and torch.equal(a.n_id[:bs], b.n_id[:bs])
 
 
+_LAYOUT_CASES = {  # name: (hetero?, link?, keywords)
+    "typed, input type only": (True, False, dict(num_neighbors=HETERO_FANOUTS, input_nodes="paper")),
+    "typed, list fanout, mask": (True, False, dict(num_neighbors=[3, 2],
+                                                   input_nodes=("paper", "train_mask"))),
+    "typed, replace": (True, False, dict(num_neighbors=[3, 2], input_nodes="paper", replace=True)),
+    "typed, other input type": (True, False, dict(num_neighbors=[3, 2],
+                                                  input_nodes=("author", torch.arange(5)))),
+    "transform": (False, False, dict(num_neighbors=[2], transform=lambda b: b)),
+    "filter_per_worker": (False, False, dict(num_neighbors=[2], filter_per_worker=True)),
+    "fanout 0": (False, False, dict(num_neighbors=[0])),
+    "no hops": (False, False, dict(num_neighbors=[])),
+    "directed=False": (False, False, dict(num_neighbors=[2, 2], directed=False)),
+    "typed link, no negatives": (True, True, dict(num_neighbors=[2, 2],
+                                                  edge_label_index=("author", "writes", "paper"))),
+    "typed link, ratio": (True, True, dict(num_neighbors=[2, 2], neg_sampling_ratio=2.0,
+                                           edge_label_index=(("author", "writes", "paper"), None))),
+    "link, ratio": (False, True, dict(num_neighbors=[2, 2], neg_sampling_ratio=1.0)),
+}  # fmt: skip
+
+
+@needs_pyg_sampler
+@pytest.mark.parametrize("case", list(_LAYOUT_CASES))
+def test_more_batches_have_pygs_fields(data, case):
+    from torch_geometric.loader import LinkNeighborLoader as PygLink
+    from torch_geometric.loader import NeighborLoader as PygNeighbor
+
+    hetero, link, kw = _LAYOUT_CASES[case]
+    d = make_hetero() if hetero else data
+    kw = dict(kw, batch_size=8)
+    if isinstance(kw.get("input_nodes"), tuple) and kw["input_nodes"][1] == "train_mask":
+        kw["input_nodes"] = ("paper", d["paper"].train_mask)
+    theirs = next(iter(_pyg_or_skip(lambda: (PygLink if link else PygNeighbor)(d, **kw))))
+    ours = next(iter((LinkNeighborLoader if link else NeighborLoader)(d, **kw)))
+    _same_layout(ours, theirs)
+
+
 @needs_pyg_sampler
 def test_adj_t_input_gives_pygs_adj_t_batches(data):
     torch_sparse = pytest.importorskip("torch_sparse")
