@@ -328,6 +328,30 @@ def test_cpu_kernels_are_serial_and_cover_any_item_split(monkeypatch):
 
 
 # ------------------------------------------------------------------------------ errors
+def test_big_batches_run_in_image_slices_with_the_same_results(monkeypatch):
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(7, 3, 9, 8, generator=g, requires_grad=True)
+    w = torch.randn(4, 3, 3, 2, generator=g, requires_grad=True)
+    b = torch.randn(4, generator=g, requires_grad=True)
+    kw = dict(stride=(2, 1), padding=1)
+    whole = im2win_conv2d(x, w, b, **kw)
+    grads = torch.autograd.grad(whole.square().sum(), (x, w, b))
+    per_image = 3 * whole.shape[2] * (8 + 2) * 3 * 4  # C * OH * WP * FH * itemsize
+    monkeypatch.setattr(conv, "WINDOW_BUDGET_BYTES", 2 * per_image)  # slices of 2 images
+    assert conv._image_slices(x, conv._geometry(x.shape, w.shape, (2, 1), 1, 1, 1)) == [
+        (0, 2), (2, 4), (4, 6), (6, 7)
+    ]  # fmt: skip
+    sliced = im2win_conv2d(x, w, b, **kw)
+    got = torch.autograd.grad(sliced.square().sum(), (x, w, b))
+    assert torch.equal(sliced, whole)  # per-image outputs: the same bits
+    assert torch.equal(got[0], grads[0]) and torch.equal(got[2], grads[2])
+    torch.testing.assert_close(got[1], grads[1], rtol=1e-5, atol=1e-4)  # summed per slice
+    torch.testing.assert_close(sliced, F.conv2d(x, w, b, **kw))
+    # an expanded (stride-0) input is copied a slice at a time, never whole
+    e = torch.randn(1, 3, 9, 8, generator=g).expand(7, 3, 9, 8)
+    assert torch.equal(im2win_conv2d(e, w, b, **kw), im2win_conv2d(e.contiguous(), w, b, **kw))
+
+
 def test_errors_name_the_argument():
     x, w = torch.randn(1, 4, 8, 8), torch.randn(6, 4, 3, 3)
     with pytest.raises(TypeError, match="input"):
