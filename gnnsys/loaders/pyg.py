@@ -161,9 +161,9 @@ class _PygDataView:
         self.node_other: List[Dict[str, Any]] = []
         self.edge_other: List[Dict[str, Any]] = []
         self.other: Dict[str, Any] = {}
-        # data.adj_t (a torch_sparse SparseTensor): its edges as an edge_index in the
-        # SparseTensor's storage order (so e_id counts its entries, as PyG's) and its values
-        self.adj_t_edges: Optional[torch.Tensor] = None
+        # data.adj_t (a torch_sparse SparseTensor) when the graph is given that way, and its
+        # values (sliced by e_id into each batch's adj_t)
+        self.adj_t: Any = None
         self.adj_t_value: Optional[torch.Tensor] = None
         if isinstance(data, (tuple, list)):
             self._from_stores(data, who)
@@ -243,7 +243,8 @@ class _PygDataView:
                     f"{who}: weight_attr with data.adj_t: give edge_index and the weights as "
                     "an edge attribute"
                 )
-            self.adj_t_edges, self.adj_t_value = _adj_t_edges(data.adj_t, self.num_nodes, who)
+            self.adj_t = data.adj_t
+            self.adj_t_value = _check_adj_t(data.adj_t, self.num_nodes, who)
             self.graph = _cached_graph(data, self.num_nodes, None, who, adj_t=data.adj_t)
         elif data.get("edge_index") is None:
             raise ValueError(f"{who}: data has no edge_index")
@@ -469,7 +470,7 @@ class _PygDataView:
                     ]
                 elif e not in rewritten:
                     store.e_id = sub.edge_ids[lo:hi]
-            elif self.adj_t_edges is not None:  # PyG's rule: the batch's edges as adj_t
+            elif self.adj_t is not None:  # PyG's rule: the batch's edges as adj_t
                 store.adj_t = _batch_adj_t(ei, sub.edge_ids, self.adj_t_value, sub.nodes.numel())
                 store.e_id = sub.edge_ids
                 store.num_sampled_edges = list(sub.num_sampled_edges)
@@ -589,10 +590,9 @@ def _seed_times(sampler: Any, seeds: torch.Tensor, input_time: Any, who: str) ->
         raise type(err)(f"{who}: input_time: {err}") from None
 
 
-def _adj_t_edges(adj_t: Any, n: int, who: str) -> Tuple[torch.Tensor, Optional[torch.Tensor]]:
-    """(edge_index, values) of a torch_sparse ``SparseTensor`` ``adj_t`` (row = target, column
-    = source, as ``T.ToSparseTensor()`` writes it): edges in its storage order, so an edge id
-    is the position of its entry, as in PyG's batches."""
+def _check_adj_t(adj_t: Any, n: int, who: str) -> Optional[torch.Tensor]:
+    """The values of ``adj_t`` (None without), after checking that it is a torch_sparse
+    ``SparseTensor`` over the data's ``n`` nodes with one value row per entry."""
     try:
         from torch_sparse import SparseTensor
     except ImportError:  # pragma: no cover - only where torch_sparse is not installed
@@ -607,10 +607,16 @@ def _adj_t_edges(adj_t: Any, n: int, who: str) -> Tuple[torch.Tensor, Optional[t
         raise ValueError(
             f"{who}: data.adj_t is {rows} x {cols}, but data has {n} nodes (it must be n x n)"
         )
-    row, col, value = adj_t.coo()
-    if value is not None and (value.dim() == 0 or value.shape[0] != row.numel()):
+    value = adj_t.storage.value()
+    if value is not None and (value.dim() == 0 or value.shape[0] != adj_t.nnz()):
         raise ValueError(f"{who}: data.adj_t's values must have one row per entry")
-    return torch.stack([col, row]).cpu(), value
+    return value
+
+
+def _adj_t_edge_index(adj_t: Any) -> torch.Tensor:
+    """``adj_t``'s entries as an edge_index (row 0 the source: adj_t's column), in its storage
+    order, so an edge id is the position of its entry, as PyG's ``e_id``."""
+    return torch.stack([adj_t.storage.col(), adj_t.storage.row()]).cpu()
 
 
 def _batch_adj_t(
@@ -647,7 +653,7 @@ def _cached_graph(
         hit = _GRAPHS.get(id(ei))
     if hit is not None and hit[0]() is ei and hit[1] == token:
         return hit[2]
-    edges = _adj_t_edges(adj_t, n, who)[0] if adj_t is not None else ei.cpu()
+    edges = _adj_t_edge_index(adj_t) if adj_t is not None else ei.cpu()
     graph = Graph.from_edge_index(edges, n, edge_weight=weight)
     with _GRAPHS_LOCK:
         if id(ei) not in _GRAPHS:
@@ -1304,8 +1310,8 @@ def _edge_label_input(
                 )
             if isinstance(data, (tuple, list)):
                 return None, view.graph.to_edge_index()
-            if view.adj_t_edges is not None:
-                return None, view.adj_t_edges
+            if view.adj_t is not None:
+                return None, _adj_t_edge_index(view.adj_t)
             return None, data.edge_index
         return None, edge_label_index
     ids = None
