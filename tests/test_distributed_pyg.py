@@ -5,6 +5,7 @@ import datetime
 import socket
 import threading
 
+import numpy as np
 import pytest
 import torch
 import torch.distributed as dist
@@ -122,3 +123,10 @@ def test_refused_options(tmp_path):
     with pytest.raises(NotImplementedError, match="read-only"):
         stores[1].put_edge_index(torch.zeros(2, 1, dtype=torch.long), edge_type=None,
                                  layout="coo", size=(10, 10))  # fmt: skip
+    # PyG's own samplers read the topology through csc/csr/coo: over one machine's part they
+    # would silently drop the other machines' edges (seen: 297 of 4947 edges of a full-fanout
+    # batch), so they are refused
+    graph.part, graph.num_parts, graph.owned = 0, 2, np.arange(5)
+    for layout in ("csc", "csr", "coo"):
+        with pytest.raises(NotImplementedError, match="holds one machine's part.*sample across"):
+            getattr(stores[1], layout)()

@@ -9,7 +9,9 @@ iterate its loader in step with the others (equal batch counts: ``node_split``).
 
 The stores are read-only views: the graph store reports the whole graph's size and returns
 this part's in-edges (global ids) when asked for an edge index; a tensor read with an index is
-a collective fetch, without one it is this part's rows.
+a collective fetch, without one it is this part's rows. PyG's own loaders, which read the
+whole topology through ``csc()``/``csr()``/``coo()`` and would sample this part alone, are
+refused with an error naming the gnnsys loaders.
 """
 
 from __future__ import annotations
@@ -64,6 +66,30 @@ class DistGraphStore(GraphStore):
         off = g.node_type_offset
         s0, d0 = off[g.node_types.index(et[0])], off[g.node_types.index(et[2])]
         return src[keep] - int(s0), dst[keep] - int(d0)
+
+    # PyG's own samplers read the whole topology through these three (NeighborSampler:
+    # ``csc()``/``csr()``; LinkNeighborLoader's default edge_label_index: ``coo()``). This store
+    # holds one machine's part, so they would sample that part alone and silently drop every
+    # edge another machine owns: refused, pointing to the loaders that sample across machines.
+    def csc(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(self._whole_graph_refusal("csc"))
+
+    def csr(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(self._whole_graph_refusal("csr"))
+
+    def coo(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(self._whole_graph_refusal("coo"))
+
+    def _whole_graph_refusal(self, layout: str) -> str:
+        g = self.dist_graph
+        return (
+            f"DistGraphStore.{layout}(): this graph store holds one machine's part of the graph "
+            f"(part {g.part} of {g.num_parts}: the in-edges of its {len(g.owned)} nodes), and "
+            "PyG's own NeighborLoader/LinkNeighborLoader would sample that part alone, dropping "
+            "the other machines' edges. Use gnnsys.loaders.pyg.NeighborLoader / "
+            "LinkNeighborLoader with the same arguments: they sample across machines. "
+            "get_edge_index() still returns this part's edges."
+        )
 
     def _put_edge_index(self, edge_index: EdgeTensorType, edge_attr: EdgeAttr) -> bool:
         raise NotImplementedError("a partition's graph store is read-only")
