@@ -1113,3 +1113,22 @@ def test_adj_t_that_is_not_a_sparse_tensor_is_refused(data):
     dense = Data(x=data.x, adj_t=torch.zeros(300, 300).to_sparse_csr(), num_nodes=300)
     with pytest.raises(NotImplementedError, match="adj_t must be a torch_sparse SparseTensor"):
         NeighborLoader(dense, [2])
+
+
+@needs_pyg_sampler
+@pytest.mark.parametrize(
+    "cls, kw",
+    [
+        ("GraphSAINTNodeSampler", dict(batch_size=50, num_steps=2, sample_coverage=5)),
+        ("GraphSAINTEdgeSampler", dict(batch_size=50, num_steps=2, sample_coverage=5)),
+        ("GraphSAINTRandomWalkSampler",
+         dict(batch_size=20, walk_length=3, num_steps=2, sample_coverage=5)),
+        ("ShaDowKHopSampler", dict(depth=2, num_neighbors=3, batch_size=8)),
+    ],
+)  # fmt: skip
+def test_subgraph_loaders_have_pygs_fields(data, cls, kw):
+    import torch_geometric.loader as pyg_loader
+
+    theirs = next(iter(_pyg_or_skip(lambda: getattr(pyg_loader, cls)(data, **kw))))
+    ours = next(iter(getattr(pyg, cls)(data, **kw)))
+    _same_layout(ours, theirs)
