@@ -901,6 +901,17 @@ def _pyg_or_skip(make):
         raise
 
 
+def _side_by_side(pyg_cls, our_cls, data, kw, batches=None):
+    """(ours, PyG's) batch pairs of the two loaders on the same arguments, after checking that
+    they give as many batches (``batches`` when given) with the same layout."""
+    theirs = list(_pyg_or_skip(lambda: pyg_cls(data, **kw)))
+    ours = list(our_cls(data, **kw))
+    assert len(ours) == len(theirs) and batches in (None, len(ours))
+    for a, b in zip(ours, theirs):
+        _same_layout(a, b)
+    return list(zip(ours, theirs))
+
+
 @needs_pyg_sampler
 @pytest.mark.parametrize("subgraph_type", ["directional", "bidirectional", "induced"])
 def test_same_batch_as_pygs_neighbor_loader(data, subgraph_type):
@@ -908,11 +919,7 @@ def test_same_batch_as_pygs_neighbor_loader(data, subgraph_type):
 
     kw = dict(num_neighbors=[-1, -1], input_nodes=torch.arange(40, 50), batch_size=5,
               subgraph_type=subgraph_type)  # fmt: skip
-    theirs = list(_pyg_or_skip(lambda: PygNeighborLoader(data, **kw)))
-    ours = list(NeighborLoader(data, **kw))
-    assert len(ours) == len(theirs) == 2
-    for a, b in zip(ours, theirs):
-        _same_layout(a, b)
+    for a, b in _side_by_side(PygNeighborLoader, NeighborLoader, data, kw, 2):
         assert a.batch_size == b.batch_size and torch.equal(a.input_id, b.input_id)
         assert torch.equal(a.n_id[: a.batch_size], b.n_id[: b.batch_size])
         assert sorted(a.n_id.tolist()) == sorted(b.n_id.tolist())
@@ -938,11 +945,7 @@ def test_same_hetero_batch_as_pygs_neighbor_loader(subgraph_type):
     kw = dict(num_neighbors={et: [-1, -1] for et in data.edge_types},
               input_nodes=("paper", torch.arange(10, 22)), batch_size=6,
               subgraph_type=subgraph_type)  # fmt: skip
-    theirs = list(_pyg_or_skip(lambda: PygNeighborLoader(data, **kw)))
-    ours = list(NeighborLoader(data, **kw))
-    assert len(ours) == len(theirs) == 2
-    for a, b in zip(ours, theirs):
-        _same_layout(a, b)
+    for a, b in _side_by_side(PygNeighborLoader, NeighborLoader, data, kw, 2):
         assert a["paper"].batch_size == b["paper"].batch_size
         assert torch.equal(a["paper"].input_id, b["paper"].input_id)
         for t in data.node_types:
@@ -972,11 +975,7 @@ def test_link_batches_have_pygs_fields(data, neg):
         kw["edge_label"] = torch.arange(12) % 3
     else:
         kw["neg_sampling"] = neg
-    theirs = list(_pyg_or_skip(lambda: PygLinkNeighborLoader(data, **kw)))
-    ours = list(LinkNeighborLoader(data, **kw))
-    assert len(ours) == len(theirs) == 3
-    for a, b in zip(ours, theirs):
-        _same_layout(a, b)
+    for a, b in _side_by_side(PygLinkNeighborLoader, LinkNeighborLoader, data, kw, 3):
         for k in ("edge_label_index", "edge_label", "src_index", "dst_pos_index", "dst_neg_index"):
             if k in b:
                 assert a[k].shape == b[k].shape, k
@@ -996,11 +995,7 @@ def test_hetero_link_batches_have_pygs_fields(neg):
         kw["edge_label"] = torch.arange(10) % 2
     else:
         kw["neg_sampling"] = dict(mode=neg, amount=2)
-    theirs = list(_pyg_or_skip(lambda: PygLinkNeighborLoader(data, **kw)))
-    ours = list(LinkNeighborLoader(data, **kw))
-    assert len(ours) == len(theirs) == 2
-    for a, b in zip(ours, theirs):
-        _same_layout(a, b)
+    for a, b in _side_by_side(PygLinkNeighborLoader, LinkNeighborLoader, data, kw, 2):
         for k in ("edge_label_index", "edge_label"):
             if k in b[et]:
                 assert a[et][k].shape == b[et][k].shape, k
@@ -1019,11 +1014,7 @@ def test_sampled_batches_have_pygs_fields(data, input_nodes, replace):
 
     nodes = data.train_mask if input_nodes == "mask" else None
     kw = dict(num_neighbors=[4, 3], input_nodes=nodes, batch_size=64, replace=replace)
-    theirs = list(_pyg_or_skip(lambda: PygNeighborLoader(data, **kw)))
-    ours = list(NeighborLoader(data, **kw))
-    assert len(ours) == len(theirs)
-    for a, b in zip(ours, theirs):
-        _same_layout(a, b)
+    for a, b in _side_by_side(PygNeighborLoader, NeighborLoader, data, kw):
         bs = a.batch_size
         assert torch.equal(a.input_id, b.input_id) and torch.equal(a.n_id[:bs], b.n_id[:bs])
 
@@ -1072,12 +1063,8 @@ def test_adj_t_input_gives_pygs_adj_t_batches(data):
 
     sparse = T.ToSparseTensor(attr="edge_weight")(data.clone())  # values: the edge weights
     kw = dict(num_neighbors=[-1, -1], input_nodes=torch.arange(40, 50), batch_size=5)
-    theirs = list(_pyg_or_skip(lambda: PygNeighborLoader(sparse, **kw)))
-    ours = list(NeighborLoader(sparse, **kw))
-    assert len(ours) == len(theirs) == 2
     row, col, value = sparse.adj_t.coo()
-    for a, b in zip(ours, theirs):
-        _same_layout(a, b)
+    for a, b in _side_by_side(PygNeighborLoader, NeighborLoader, sparse, kw, 2):
         assert isinstance(a.adj_t, torch_sparse.SparseTensor) and "edge_index" not in a
         assert a.adj_t.sparse_sizes() == (a.num_nodes, a.num_nodes)
         assert sorted(a.n_id.tolist()) == sorted(b.n_id.tolist())
