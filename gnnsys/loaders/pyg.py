@@ -161,10 +161,8 @@ class _PygDataView:
         self.node_other: List[Dict[str, Any]] = []
         self.edge_other: List[Dict[str, Any]] = []
         self.other: Dict[str, Any] = {}
-        # data.adj_t (a torch_sparse SparseTensor) when the graph is given that way, and its
-        # values (sliced by e_id into each batch's adj_t)
+        # data.adj_t (a torch_sparse SparseTensor) when the graph is given that way
         self.adj_t: Any = None
-        self.adj_t_value: Optional[torch.Tensor] = None
         if isinstance(data, (tuple, list)):
             self._from_stores(data, who)
         else:
@@ -243,8 +241,8 @@ class _PygDataView:
                     f"{who}: weight_attr with data.adj_t: give edge_index and the weights as "
                     "an edge attribute"
                 )
+            _check_adj_t(data.adj_t, self.num_nodes, who)
             self.adj_t = data.adj_t
-            self.adj_t_value = _check_adj_t(data.adj_t, self.num_nodes, who)
             self.graph = _cached_graph(data, self.num_nodes, None, who, adj_t=data.adj_t)
         elif data.get("edge_index") is None:
             raise ValueError(f"{who}: data has no edge_index")
@@ -471,7 +469,7 @@ class _PygDataView:
                 elif e not in rewritten:
                     store.e_id = sub.edge_ids[lo:hi]
             elif self.adj_t is not None:  # PyG's rule: the batch's edges as adj_t
-                store.adj_t = _batch_adj_t(ei, sub.edge_ids, self.adj_t_value, sub.nodes.numel())
+                store.adj_t = _batch_adj_t(self.adj_t, ei, sub.edge_ids, sub.nodes.numel())
                 store.e_id = sub.edge_ids
                 store.num_sampled_edges = list(sub.num_sampled_edges)
             else:
@@ -590,9 +588,9 @@ def _seed_times(sampler: Any, seeds: torch.Tensor, input_time: Any, who: str) ->
         raise type(err)(f"{who}: input_time: {err}") from None
 
 
-def _check_adj_t(adj_t: Any, n: int, who: str) -> Optional[torch.Tensor]:
-    """The values of ``adj_t`` (None without), after checking that it is a torch_sparse
-    ``SparseTensor`` over the data's ``n`` nodes with one value row per entry."""
+def _check_adj_t(adj_t: Any, n: int, who: str) -> None:
+    """Check that ``adj_t`` is a torch_sparse ``SparseTensor`` over the data's ``n`` nodes
+    with (if any) one value row per entry."""
     try:
         from torch_sparse import SparseTensor
     except ImportError:  # pragma: no cover - only where torch_sparse is not installed
@@ -610,7 +608,6 @@ def _check_adj_t(adj_t: Any, n: int, who: str) -> Optional[torch.Tensor]:
     value = adj_t.storage.value()
     if value is not None and (value.dim() == 0 or value.shape[0] != adj_t.nnz()):
         raise ValueError(f"{who}: data.adj_t's values must have one row per entry")
-    return value
 
 
 def _adj_t_edge_index(adj_t: Any) -> torch.Tensor:
@@ -619,15 +616,16 @@ def _adj_t_edge_index(adj_t: Any) -> torch.Tensor:
     return torch.stack([adj_t.storage.col(), adj_t.storage.row()]).cpu()
 
 
-def _batch_adj_t(
-    edge_index: torch.Tensor, e_id: torch.Tensor, value: Optional[torch.Tensor], n: int
-) -> Any:
-    """The batch's ``adj_t`` (n x n, row = target), its values the sampled entries' values."""
+def _batch_adj_t(adj_t: Any, edge_index: torch.Tensor, e_id: torch.Tensor, n: int) -> Any:
+    """The batch's ``adj_t`` (n x n, row = target) on the device of the data's ``adj_t``, its
+    values the sampled entries' values (as PyG's ``filter_edge_store_``)."""
     from torch_sparse import SparseTensor
 
+    dev = adj_t.device()
+    value = adj_t.storage.value()
     v = None if value is None else value.index_select(0, e_id.to(value.device))
-    return SparseTensor(row=edge_index[1], col=edge_index[0], value=v, sparse_sizes=(n, n),
-                        is_sorted=False, trust_data=True)  # fmt: skip
+    return SparseTensor(row=edge_index[1].to(dev), col=edge_index[0].to(dev), value=v,
+                        sparse_sizes=(n, n), is_sorted=False, trust_data=True)  # fmt: skip
 
 
 def _cached_graph(
