@@ -48,7 +48,8 @@ def die_with_parent(parent_pid: Optional[int] = None) -> bool:
     return True
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this machine (another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -65,7 +66,7 @@ def launcher_gone() -> bool:
     some containers, would not be caught that way)."""
     pid = os.environ.get(LAUNCHER_PID_ENV, "")
     if pid.isdigit():
-        return not _alive(int(pid))
+        return not process_alive(int(pid))
     return os.getppid() == 1
 
 

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from gnnsys._checks import check_finite_rows, check_index, warn_split_problems
+from gnnsys._lifetime import process_alive
 from gnnsys.graph import Graph
 
 
@@ -382,7 +383,7 @@ def remove_dead_temp_dirs(final: Path) -> list:
         if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
             continue
         pid = int(parts[1])
-        if pid == os.getpid() or _process_alive(pid):
+        if pid == os.getpid() or process_alive(pid):
             continue
         size = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
         shutil.rmtree(path, ignore_errors=True)
@@ -407,13 +408,3 @@ def _host_tag() -> str:
     except OSError:  # not Linux
         ns = 0
     return hashlib.sha1(f"{socket.gethostname()}/{ns}".encode()).hexdigest()[:8]
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True

@@ -266,6 +266,10 @@ class Loader:
                 n = len(self.input_sampler)  # type: ignore[arg-type]
             except TypeError:
                 raise TypeError("len() of a Loader needs an input_sampler with a length") from None
+        return self._batch_count(n)
+
+    def _batch_count(self, n: int) -> int:
+        """Batches of ``n`` inputs (the last one partial unless ``drop_last``)."""
         if self.drop_last:
             return n // self.batch_size
         return (n + self.batch_size - 1) // self.batch_size
@@ -309,10 +313,7 @@ class Loader:
             order = torch.arange(n)
             contiguous = True
         out = []
-        count = order.numel() // self.batch_size
-        if not self.drop_last and order.numel() % self.batch_size:
-            count += 1
-        for b in range(count):
+        for b in range(self._batch_count(order.numel())):
             pos = order[b * self.batch_size : (b + 1) * self.batch_size]
             out.append((self.seeds[pos[0] : pos[-1] + 1] if contiguous else self.seeds[pos], pos))
         return out
