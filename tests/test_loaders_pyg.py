@@ -1096,6 +1096,81 @@ def test_adj_t_input_gives_pygs_adj_t_batches(data):
     assert len(link) == -(-sparse.num_edges // 100)
 
 
+@needs_pyg_sampler
+def test_hetero_adj_t_input_gives_pygs_adj_t_batches():
+    torch_sparse = pytest.importorskip("torch_sparse")
+    import torch_geometric.transforms as T
+    from torch_geometric.loader import NeighborLoader as PygNeighborLoader
+
+    hetero = make_hetero()
+    sparse = T.ToSparseTensor(attr="edge_attr")(hetero.clone())  # cites: valued by edge_attr
+    kw = dict(num_neighbors=[-1, -1], input_nodes=("paper", torch.arange(40, 50)), batch_size=5)
+    for a, b in _side_by_side(PygNeighborLoader, NeighborLoader, sparse, kw, 2):
+        assert a["paper"].batch_size == b["paper"].batch_size
+        for t in hetero.node_types:
+            assert sorted(a[t].n_id.tolist()) == sorted(b[t].n_id.tolist())
+        sets = []
+        for x in (a, b):
+            got = {}
+            for et in hetero.edge_types:
+                src, _, dst = et
+                adj = x[et].adj_t
+                assert isinstance(adj, torch_sparse.SparseTensor) and "edge_index" not in x[et]
+                assert adj.sparse_sizes() == (x[dst].num_nodes, x[src].num_nodes)
+                r, c, v = adj.coo()
+                rows, cols, vals = sparse[et].adj_t.coo()
+                if v is None:
+                    pairs = zip(x[src].n_id[c].tolist(), x[dst].n_id[r].tolist())
+                    named = zip(cols[x[et].e_id].tolist(), rows[x[et].e_id].tolist())
+                else:  # values: the sampled entries' edge_attr rows, by e_id
+                    pairs = zip(x[src].n_id[c].tolist(), x[dst].n_id[r].tolist(), v.tolist())
+                    named = zip(cols[x[et].e_id].tolist(), rows[x[et].e_id].tolist(),
+                                vals[x[et].e_id].tolist())  # fmt: skip
+                got[et] = sorted(pairs)
+                assert got[et] == sorted(named)
+            sets.append(got)
+        assert sets[0] == sets[1]
+    # a to_hetero model written for adj_t trains on our batch as on PyG's
+    from torch_geometric.nn import SAGEConv, to_hetero
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = SAGEConv((-1, -1), 4)
+
+        def forward(self, x, adj_t):
+            return self.conv(x, adj_t)
+
+    plain = T.ToSparseTensor()(make_hetero().clone())  # SAGEConv takes adj_t without values
+    torch.manual_seed(0)
+    model = to_hetero(Net(), plain.metadata(), aggr="sum")
+    a, b = _side_by_side(PygNeighborLoader, NeighborLoader, plain, kw, 2)[0]
+    out_a = model(a.x_dict, a.adj_t_dict)["paper"][a["paper"].n_id.argsort()]
+    out_b = model(b.x_dict, b.adj_t_dict)["paper"][b["paper"].n_id.argsort()]
+    assert torch.allclose(out_a, out_b, atol=1e-5)
+    # bad input, named by edge type
+    cites = ("paper", "cites", "paper")
+    both = sparse.clone()
+    both[cites].edge_index = hetero[cites].edge_index
+    with pytest.raises(ValueError, match="cites.*both edge_index and adj_t"):
+        NeighborLoader(both, [2], input_nodes="paper")
+    with pytest.raises(NotImplementedError, match="weight_attr with data.*cites.*adj_t"):
+        NeighborLoader(sparse, [2], input_nodes="paper", weight_attr="edge_attr")
+    with pytest.raises(NotImplementedError, match="bidirectional.*adj_t has values"):
+        NeighborLoader(sparse, [2], input_nodes="paper", subgraph_type="bidirectional")
+    wrong = sparse.clone()
+    wrong[cites].adj_t = sparse[cites].adj_t.sparse_resize((200, 200))
+    with pytest.raises(ValueError, match="cites.*is 200 x 200.*120 x 120"):
+        NeighborLoader(wrong, [2], input_nodes="paper")
+    # without values, bidirectional works; a typed link loader takes adj_t too
+    bidi = NeighborLoader(plain, [2, 2], input_nodes="paper", subgraph_type="bidirectional",
+                          batch_size=16)  # fmt: skip
+    assert all("adj_t" in bb[cites] for bb in bidi)
+    link = LinkNeighborLoader(plain, [2, 2], edge_label_index=cites, batch_size=100)
+    lb = next(iter(link))
+    assert "adj_t" in lb[cites] and lb[cites].edge_label_index.shape == (2, 100)
+
+
 def test_adj_t_that_is_not_a_sparse_tensor_is_refused(data):
     dense = Data(x=data.x, adj_t=torch.zeros(300, 300).to_sparse_csr(), num_nodes=300)
     with pytest.raises(NotImplementedError, match="adj_t must be a torch_sparse SparseTensor"):

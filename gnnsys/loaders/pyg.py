@@ -161,8 +161,9 @@ class _PygDataView:
         self.node_other: List[Dict[str, Any]] = []
         self.edge_other: List[Dict[str, Any]] = []
         self.other: Dict[str, Any] = {}
-        # data.adj_t (a torch_sparse SparseTensor) when the graph is given that way
-        self.adj_t: Any = None
+        # edge type id -> the data's adj_t (a torch_sparse SparseTensor) for the edge types
+        # given that way instead of by edge_index (Data: id 0)
+        self.adj_t_of: Dict[int, Any] = {}
         if isinstance(data, (tuple, list)):
             self._from_stores(data, who)
         else:
@@ -173,6 +174,11 @@ class _PygDataView:
     @property
     def hetero(self) -> bool:
         return self.graph.is_hetero
+
+    @property
+    def adj_t(self) -> Any:
+        """A ``Data``'s ``adj_t`` (None when it has edge_index, and for ``HeteroData``)."""
+        return None if self.hetero else self.adj_t_of.get(0)
 
     @property
     def node_table_keys(self) -> List[Any]:
@@ -241,8 +247,8 @@ class _PygDataView:
                     f"{who}: weight_attr with data.adj_t: give edge_index and the weights as "
                     "an edge attribute"
                 )
-            _check_adj_t(data.adj_t, self.num_nodes, who)
-            self.adj_t = data.adj_t
+            _check_adj_t(data.adj_t, (self.num_nodes, self.num_nodes), who, "data.adj_t")
+            self.adj_t_of[0] = data.adj_t
             self.graph = _cached_graph(data, self.num_nodes, None, who, adj_t=data.adj_t)
         elif data.get("edge_index") is None:
             raise ValueError(f"{who}: data has no edge_index")
@@ -272,7 +278,7 @@ class _PygDataView:
         self.data_cls = type(data)
         for key, value in data.items():  # graph-level attributes
             self.other[key] = value
-        self.graph = _cached_hetero_graph(data, self.weight_attr, who)
+        self.graph, self.adj_t_of = _cached_hetero_graph(data, self.weight_attr, who)
         self.num_nodes = self.graph.num_nodes
         counts = self.graph.num_nodes_dict
         for ntype in self.graph.node_types:
@@ -292,7 +298,7 @@ class _PygDataView:
             store = data[etype]
             keys, other = [], {}
             for name, value in store.items():
-                if name == "edge_index":
+                if name in ("edge_index", "adj_t"):
                     continue
                 if isinstance(value, torch.Tensor) and store.is_edge_attr(name):
                     self.edge_tables[(etype, name)] = value
@@ -460,7 +466,15 @@ class _PygDataView:
             store = out[self.graph.edge_types[e]] if hetero else out
             if hetero:
                 lo, hi = (sub.edge_span(1, e)[0], sub.edge_span(hops, e)[1]) if hops else (0, 0)
-                store.edge_index = ei[:, lo:hi]
+                adj_t = self.adj_t_of.get(e)
+                if adj_t is None:
+                    store.edge_index = ei[:, lo:hi]
+                else:  # PyG's rule: the batch's edges of this type as adj_t, [dst x src]
+                    src_t, _, dst_t = self.graph.edge_types[e]
+                    size = (len(out[dst_t].n_id), len(out[src_t].n_id))
+                    no_ids = rewritten is not None and e in rewritten  # (refused if valued)
+                    ids = None if no_ids else sub.edge_ids[lo:hi]
+                    store.adj_t = _batch_adj_t(adj_t, ei[:, lo:hi], ids, size)
                 if rewritten is None:
                     store.e_id = sub.edge_ids[lo:hi]
                     store.num_sampled_edges = [
@@ -469,7 +483,8 @@ class _PygDataView:
                 elif e not in rewritten:
                     store.e_id = sub.edge_ids[lo:hi]
             elif self.adj_t is not None:  # PyG's rule: the batch's edges as adj_t
-                store.adj_t = _batch_adj_t(self.adj_t, ei, sub.edge_ids, sub.nodes.numel())
+                n = sub.nodes.numel()
+                store.adj_t = _batch_adj_t(self.adj_t, ei, sub.edge_ids, (n, n))
                 store.e_id = sub.edge_ids
                 store.num_sampled_edges = list(sub.num_sampled_edges)
             else:
@@ -588,26 +603,27 @@ def _seed_times(sampler: Any, seeds: torch.Tensor, input_time: Any, who: str) ->
         raise type(err)(f"{who}: input_time: {err}") from None
 
 
-def _check_adj_t(adj_t: Any, n: int, who: str) -> None:
-    """Check that ``adj_t`` is a torch_sparse ``SparseTensor`` over the data's ``n`` nodes
-    with (if any) one value row per entry."""
+def _check_adj_t(adj_t: Any, size: Tuple[int, int], who: str, what: str) -> None:
+    """Check that ``adj_t`` (named ``what`` in errors) is a torch_sparse ``SparseTensor`` of
+    ``size`` (targets x sources) with (if any) one value row per entry."""
     try:
         from torch_sparse import SparseTensor
     except ImportError:  # pragma: no cover - only where torch_sparse is not installed
         SparseTensor = None
     if SparseTensor is None or not isinstance(adj_t, SparseTensor):
         raise NotImplementedError(
-            f"{who}: data.adj_t must be a torch_sparse SparseTensor (what T.ToSparseTensor() "
-            f"makes), got {type(adj_t).__name__}; or give data.edge_index"
+            f"{who}: {what} must be a torch_sparse SparseTensor (what T.ToSparseTensor() "
+            f"makes), got {type(adj_t).__name__}; or give edge_index"
         )
     rows, cols = adj_t.sparse_sizes()
-    if rows != n or cols != n:
+    if (rows, cols) != tuple(size):
         raise ValueError(
-            f"{who}: data.adj_t is {rows} x {cols}, but data has {n} nodes (it must be n x n)"
+            f"{who}: {what} is {rows} x {cols}, but the data's node counts make it "
+            f"{size[0]} x {size[1]} (targets x sources)"
         )
     value = adj_t.storage.value()
     if value is not None and (value.dim() == 0 or value.shape[0] != adj_t.nnz()):
-        raise ValueError(f"{who}: data.adj_t's values must have one row per entry")
+        raise ValueError(f"{who}: {what}'s values must have one row per entry")
 
 
 def _adj_t_edge_index(adj_t: Any) -> torch.Tensor:
@@ -616,16 +632,19 @@ def _adj_t_edge_index(adj_t: Any) -> torch.Tensor:
     return torch.stack([adj_t.storage.col(), adj_t.storage.row()]).cpu()
 
 
-def _batch_adj_t(adj_t: Any, edge_index: torch.Tensor, e_id: torch.Tensor, n: int) -> Any:
-    """The batch's ``adj_t`` (n x n, row = target) on the device of the data's ``adj_t``, its
-    values the sampled entries' values (as PyG's ``filter_edge_store_``)."""
+def _batch_adj_t(
+    adj_t: Any, edge_index: torch.Tensor, e_id: Optional[torch.Tensor], size: Tuple[int, int]
+) -> Any:
+    """The batch's ``adj_t`` (``size``: targets x sources, row = target) on the device of the
+    data's ``adj_t``, its values the sampled entries' values (as PyG's ``filter_edge_store_``;
+    ``e_id`` None only for an adj_t without values)."""
     from torch_sparse import SparseTensor
 
     dev = adj_t.device()
     value = adj_t.storage.value()
     v = None if value is None else value.index_select(0, e_id.to(value.device))
     return SparseTensor(row=edge_index[1].to(dev), col=edge_index[0].to(dev), value=v,
-                        sparse_sizes=(n, n), is_sorted=False, trust_data=True)  # fmt: skip
+                        sparse_sizes=tuple(size), is_sorted=False, trust_data=True)  # fmt: skip
 
 
 def _cached_graph(
@@ -660,38 +679,62 @@ def _cached_graph(
     return graph
 
 
-def _cached_hetero_graph(data: Any, weight_attr: Optional[str], who: str) -> Graph:
-    """``Graph.from_pyg(HeteroData)``, cached like ``_cached_graph`` by the first edge type's
-    ``edge_index`` tensor (the token covers every edge type's tensors and node counts)."""
+def _cached_hetero_graph(
+    data: Any, weight_attr: Optional[str], who: str
+) -> Tuple[Graph, Dict[int, Any]]:
+    """The typed Graph of a ``HeteroData`` and {edge type id: adj_t} for the edge types given
+    by ``adj_t`` (a torch_sparse ``SparseTensor``, targets x sources, as
+    ``T.ToSparseTensor()`` makes) instead of ``edge_index``; an adj_t's entries are its edges
+    in storage order (edge id = entry position, as PyG's ``e_id``). Cached like
+    ``_cached_graph`` by the first edge type's tensor (edge_index, or adj_t's column tensor);
+    the token covers every edge type's tensors and the node counts."""
     if not data.edge_types:
         raise ValueError(f"{who}: the HeteroData has no edge types")
-    eis = []
-    for et in data.edge_types:
-        ei = data[et].get("edge_index")
-        if not isinstance(ei, torch.Tensor):
-            if data[et].get("adj_t") is not None:
+    counts = {}
+    for t in data.node_types:
+        c = data[t].num_nodes
+        if c is None:
+            raise ValueError(f"{who}: the number of {t!r} nodes is unknown; set num_nodes")
+        counts[t] = int(c)
+    tensors, adj_t_of = [], {}
+    for e, et in enumerate(data.edge_types):
+        store = data[et]
+        ei, adj_t = store.get("edge_index"), store.get("adj_t")
+        if adj_t is not None:
+            what = f"data[{et!r}].adj_t"
+            if ei is not None:
+                raise ValueError(f"{who}: edge type {et!r} has both edge_index and adj_t; keep one")
+            if weight_attr is not None:
                 raise NotImplementedError(
-                    f"{who}: edge type {et!r} has adj_t: a HeteroData needs edge_index per "
-                    "edge type (adj_t is taken on Data only)"
+                    f"{who}: weight_attr with {what}: give edge_index and the weights as an "
+                    "edge attribute"
                 )
+            _check_adj_t(adj_t, (counts[et[2]], counts[et[0]]), who, what)
+            adj_t_of[e] = adj_t
+            ei = adj_t.storage.col()
+        elif not isinstance(ei, torch.Tensor):
             raise ValueError(f"{who}: edge type {et!r} has no edge_index tensor")
-        eis.append(ei)
-    counts = tuple((t, data[t].num_nodes) for t in data.node_types)
-    token = (tuple((id(e), e._version) for e in eis), counts, weight_attr)
-    anchor = eis[0]
+        tensors.append(ei)
+    token = (tuple((id(t), t._version) for t in tensors), tuple(counts.items()), weight_attr)
+    anchor = tensors[0]
     with _GRAPHS_LOCK:
         hit = _GRAPHS.get(id(anchor))
     if hit is not None and hit[0]() is anchor and hit[1] == token:
-        return hit[2]
+        return hit[2], adj_t_of
     try:
-        graph = Graph.from_pyg(data, weight_attr=weight_attr)
+        if adj_t_of:  # (weights are refused with adj_t above)
+            edges = {et: _adj_t_edge_index(adj_t_of[e]) if e in adj_t_of else data[et].edge_index
+                     for e, et in enumerate(data.edge_types)}  # fmt: skip
+            graph = Graph.from_hetero(edges, counts)
+        else:
+            graph = Graph.from_pyg(data, weight_attr=weight_attr)
     except ValueError as err:
         raise ValueError(f"{who}: {err}") from None
     with _GRAPHS_LOCK:
         if id(anchor) not in _GRAPHS:
             weakref.finalize(anchor, _GRAPHS.pop, id(anchor), None)
         _GRAPHS[id(anchor)] = (weakref.ref(anchor), token, graph)
-    return graph
+    return graph, adj_t_of
 
 
 # ---------------------------------------------------------------------- argument checks
@@ -773,6 +816,19 @@ def _subgraph_type(subgraph_type: Any, directed: bool, who: str) -> str:
             f"got {subgraph_type!r}"
         )
     return value
+
+
+def _check_adj_t_subgraph(view: _PygDataView, subgraph_type: str, who: str) -> None:
+    """Refuse a typed bidirectional subgraph over adj_t with values: the edge types it merges
+    with their reverse keep no edge ids (as PyG's), so their values could not be sliced."""
+    valued = [view.graph.edge_types[e] for e, a in view.adj_t_of.items()
+              if a.storage.value() is not None]  # fmt: skip
+    if view.hetero and subgraph_type == "bidirectional" and valued:
+        raise NotImplementedError(
+            f"{who}: subgraph_type='bidirectional' on a HeteroData whose adj_t has values "
+            f"(edge types {valued}): the merged edges keep no ids to slice the values by; use "
+            "edge_index with edge attributes, or 'directional'"
+        )
 
 
 def _check_flags(is_sorted: Any, filter_per_worker: Any, who: str) -> None:
@@ -1042,6 +1098,7 @@ class NeighborLoader(_LoaderFront):
         sg_type = _subgraph_type(subgraph_type, directed, who)
         opts = _loader_options(dict(kwargs), who)
         self.view = view = _PygDataView(data, weight_attr, who)
+        _check_adj_t_subgraph(view, sg_type, who)
         fanouts = _fanouts(num_neighbors, view.graph, who)
         if view.hetero and transform_sampler_output is not None:
             raise NotImplementedError(f"{who}: transform_sampler_output with heterogeneous data")
@@ -1207,6 +1264,7 @@ class LinkNeighborLoader(_LoaderFront):
         if neg_sampling_ratio is not None and neg_sampling_ratio != 0.0:
             neg_sampling = NegativeSampling("binary", neg_sampling_ratio)
         self.view = view = _PygDataView(data, weight_attr, who)
+        _check_adj_t_subgraph(view, sg_type, who)
         fanouts = _fanouts(num_neighbors, view.graph, who)
         if view.hetero and transform_sampler_output is not None:
             raise NotImplementedError(f"{who}: transform_sampler_output with heterogeneous data")
