@@ -12,6 +12,14 @@ folder and train nodes, rounds interleaved with gnnsys.
 
 Prints one JSON line per (round, system, parts), then a summary with ranges over rounds.
 
+Timing a pipelined loader: with L lanes a machine works on L batches at once, started
+together, so they complete together. Timed from the first batch, a short window counts the
+batches already done in the first round as free (lanes 12 over 60 batches after 3 read 2.5x
+DistDGL, 2.0x when timed as below). So the timed window starts after max(--warmup, 2L + 2)
+batches, the machines' workers start together (a barrier before, none after: its wait would
+let them run ahead), and the rate over the window's second half is reported beside it; keep
+``--batches`` well above L. DistDGL's loader (no sampler processes) is synchronous.
+
 Usage:
     python benchmarks/distributed.py --graph mini --parts 1,2,4 --rounds 3
     python benchmarks/distributed.py --graph tiny --parts 2 --rounds 1 --batches 5 --no-peer
@@ -108,7 +116,10 @@ def _machine(rank: int, parts: int, port: int, folder: str, args: Dict[str, Any]
     store = dist_feature_store(g, x=g.ndata["x"], y=g.ndata["y"], cache={"x": int(cache)})
     train = _all_ids(g.local.train, lanes[0])
     seeds = node_split(train, g.node_part, parts, rank)
-    need = (args["warmup"] + args["batches"]) * args["batch_size"]
+    # A loader with L lanes starts L batches at once and they complete together: the timed
+    # window starts after two such rounds (the module docstring says why)
+    warmup = max(args["warmup"], 2 * args["lanes"] + 2)
+    need = (warmup + args["batches"]) * args["batch_size"]
     if seeds.numel() < need:  # a short share: go round it again
         seeds = seeds.repeat(-(-need // max(seeds.numel(), 1)))
     fanout = [int(f) for f in args["fanout"].split(",")]
@@ -117,29 +128,40 @@ def _machine(rank: int, parts: int, port: int, folder: str, args: Dict[str, Any]
     loader = Loader(DistNeighborSampler(g, fanout, semantics="dgl"), seeds[:need],
                     batch_size=args["batch_size"], shuffle=True, seed=0, features=store,
                     labels="y", feature_names=["x"], num_threads=threads)  # fmt: skip
-    it = iter(loader)
-    for _ in range(args["warmup"]):
-        next(it)
-    dist.barrier()
+    dist.barrier()  # the machines' workers start together (no barrier once they run: its
+    # wait would let them run ahead of the timed window)
+    # Bytes are counted over every batch of the run (the plan holds warmup + batches batches,
+    # all produced by its end): a lane sends a batch's bytes before the batch is consumed,
+    # possibly before the timed window
     before = g.bytes_sent()
     lo0 = loopback_bytes()
+    it = iter(loader)
+    for _ in range(warmup):
+        next(it)
     t0 = time.perf_counter()
     nodes = 0
+    stamps = []
     for _ in range(args["batches"]):
         b = next(it)
+        stamps.append(time.perf_counter())
         nodes += int(b.subgraph.nodes.numel())
-    seconds = time.perf_counter() - t0
+    seconds = stamps[-1] - t0
+    half = len(stamps) // 2
     dist.barrier()
     lo1 = loopback_bytes()
     sent = {k: v - before.get(k, 0) for k, v in g.bytes_sent().items()}
     res = {
         "rank": rank,
         "batches_per_s": args["batches"] / seconds,
+        "batches_per_s_second_half": (len(stamps) - half) / (stamps[-1] - stamps[half - 1])
+        if half
+        else None,
+        "warmup": warmup,
         "input_nodes_per_batch": nodes / args["batches"],
         "sample_bytes_per_batch": (sent.get("sample_request", 0) + sent.get("sample_reply", 0))
-        / args["batches"],
+        / (warmup + args["batches"]),
         "feature_bytes_per_batch": (sent.get("feature_request", 0) + sent.get("features", 0))
-        / args["batches"],
+        / (warmup + args["batches"]),
         "loopback_bytes": lo1 - lo0,
     }
     with open(f"{out}/machine{rank}.json", "w") as f:
@@ -160,10 +182,14 @@ def run_gnnsys(folder: Path, parts: int, args: argparse.Namespace, cache: str) -
         mp.spawn(_machine, args=(parts, port, str(folder), opts, tmp), nprocs=parts)
         wall = time.perf_counter() - t0
         rows = [json.loads(Path(tmp, f"machine{r}.json").read_text()) for r in range(parts)]
-    total_batches = parts * args.batches
+    total_batches = parts * (rows[0]["warmup"] + args.batches)  # (bytes: every batch of the run)
     return {
         "system": "gnnsys",
         "batches_per_s_per_machine": [round(r["batches_per_s"], 2) for r in rows],
+        "second_half_batches_per_s_per_machine": [
+            round(r["batches_per_s_second_half"], 2) for r in rows if r["batches_per_s_second_half"]
+        ],
+        "warmup": rows[0]["warmup"],
         "input_nodes_per_batch": float(np.mean([r["input_nodes_per_batch"] for r in rows])),
         "sample_bytes_per_batch": float(np.mean([r["sample_bytes_per_batch"] for r in rows])),
         "feature_bytes_per_batch": float(np.mean([r["feature_bytes_per_batch"] for r in rows])),
@@ -177,6 +203,7 @@ def run_distdgl(graph: Path, parts: int, args: argparse.Namespace) -> Optional[D
     cmd = [PEER_DGL_PYTHON, str(script), str(graph), "--parts", str(parts), "--method",
            args.method, "--batches", str(args.batches), "--batch-size", str(args.batch_size),
            "--fanout", args.fanout, "--warmup", str(args.warmup),
+           "--num-samplers", str(args.distdgl_samplers),
            "--workdir", str(Path(args.workdir) / f"distdgl-{graph.name}-{parts}-{args.method}")]  # fmt: skip
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
     if res.returncode != 0:
@@ -203,8 +230,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--fanout", default="15,10,5", help="first hop first (PyG order)")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--no-peer", action="store_true", help="gnnsys only")
-    p.add_argument("--lanes", type=int, default=1,
-                   help="gnnsys: batches in flight per machine (one process group each)")  # fmt: skip
+    p.add_argument("--lanes", type=int, default=8,
+                   help="gnnsys: batches in flight per machine (one process group each; 8: "
+                   "the best of 2-16 on mini at 2 parts here, session 20)")  # fmt: skip
+    p.add_argument(
+        "--distdgl-samplers",
+        type=int,
+        default=0,
+        help="DistDGL: sampler processes per trainer (launch.py's --num_samplers)",
+    )
     p.add_argument("--cache-rows", default="0",
                    help="gnnsys: other parts' feature rows each machine caches (an int, or "
                    "'halo': its halo's size; one row set to 0 is also timed when nonzero)")  # fmt: skip

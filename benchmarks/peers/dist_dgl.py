@@ -1,8 +1,9 @@
 """DistDGL (dgl.distributed, DGL 2.1) peer for the distributed-sampling benchmark, on one box.
 
 Runs P DistDGL "machines" over localhost: per part one DistGraphServer process (num_servers=1)
-and one trainer process (DGL_NUM_SAMPLER=0: sampling happens in the trainer), launched with the
-environment variables DGL's tools/launch.py sets. Each trainer iterates a DistNodeDataLoader
+and one trainer process (DGL_NUM_SAMPLER=0 by default: sampling happens in the trainer;
+``--num-samplers k`` gives each trainer k sampler processes, as launch.py's --num_samplers),
+launched with the environment variables DGL's tools/launch.py sets. Each trainer iterates a DistNodeDataLoader
 (NeighborSampler) over its node_split of the training nodes and fetches features and labels of
 every batch, as a training loop would. Prints ONE JSON line on stdout; everything else goes to
 stderr or to log files under WORKDIR/run/.
@@ -47,6 +48,14 @@ import time
 HERE = os.path.abspath(__file__)
 GRAPH_NAME = "g"
 
+if __name__ == "__mp_main__" and "DISTDGL_MACHINE_ID" in os.environ:
+    # A DistDGL sampler process (--num-samplers; DGL spawns it from the trainer, which
+    # re-imports this file as __mp_main__): the same machine-id fix as the trainer's (client()).
+    import dgl.distributed.rpc_client as _rpc_client
+
+    _MID = int(os.environ["DISTDGL_MACHINE_ID"])
+    _rpc_client.get_local_machine_id = lambda server_namebook: _MID
+
 
 def log(*a):
     print("[dist_dgl]", *a, file=sys.stderr, flush=True)
@@ -64,6 +73,12 @@ def parse_args(argv=None):
         "--workdir", default=None, help="partitions + run files (default /tmp/distdgl-<graph>)"
     )
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument(
+        "--num-samplers",
+        type=int,
+        default=0,
+        help="sampler processes per trainer (launch.py's --num_samplers; 0: the trainer samples)",
+    )
     p.add_argument(
         "--timeout", type=float, default=900, help="seconds for the whole distributed run"
     )
@@ -312,6 +327,7 @@ def launcher(args):
     ]
     if args.omp_threads:
         passthrough += ["--omp-threads", str(args.omp_threads)]
+    passthrough += ["--num-samplers", str(args.num_samplers)]
     machines = []
 
     def kill_all(*_):
@@ -391,6 +407,7 @@ def launcher(args):
         "features_verified": all(r["verified"] for r in res),
         "shm_isolation": bool(isolation),
         "omp_threads_per_trainer": r0["omp_threads"],
+        "sampler_processes_per_trainer": args.num_samplers,
         "partition_s": None if psecs is None else round(psecs, 3),
         "partition_reused": partition_reused,
         "seconds": round(r0["window_s"], 4),
@@ -420,8 +437,8 @@ def machine(args):
     omp = args.omp_threads or max(1, ncpu // P // 2)
     common = {
         "DGL_DIST_MODE": "distributed",
-        "DGL_NUM_SAMPLER": "0",
-        "DGL_NUM_CLIENT": str(P),
+        "DGL_NUM_SAMPLER": str(args.num_samplers),
+        "DGL_NUM_CLIENT": str(P * (1 + args.num_samplers)),  # trainers and their samplers
         "DGL_CONF_PATH": env_info["part_config"],
         "DGL_IP_CONFIG": env_info["ip_config"],
         "DGL_NUM_SERVER": "1",
@@ -457,6 +474,8 @@ def machine(args):
         args.fanout,
         "--warmup",
         str(args.warmup),
+        "--num-samplers",
+        str(args.num_samplers),
         "--_rundir",
         rundir,
         "--_machine",
