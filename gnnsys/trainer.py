@@ -764,6 +764,14 @@ def _print_header(
         f"gnnsys train: {what}, {model_name}, world {world}, epochs {start_epoch}..{args.epochs}",
         flush=True,
     )
+    holder = task if ds is None else ds  # (--mode dist: the split's ids from every part)
+    empty = [(name, key) for name, attr, key in (("validation", "val_idx", "val_acc"),
+                                                 ("test", "test_idx", "test_acc"))
+             if getattr(holder, attr, None) is not None and getattr(holder, attr).numel() == 0]  # fmt: skip
+    if empty:
+        print(f"the dataset has no {' or '.join(n for n, _ in empty)} nodes: "
+              f"{' and '.join(k for _, k in empty)} print as nan (null in metrics.jsonl)",
+              flush=True)  # fmt: skip
     if ds is None:
         if args.eval == "full":
             print("--mode dist evaluates by sampling the val/test nodes with the training fanout "

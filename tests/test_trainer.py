@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -453,6 +454,23 @@ def test_folder_dataset_without_split_gets_a_seeded_one_and_says_so(tmp_path, ca
     assert _rows(tmp_path / "a") == _rows(tmp_path / "b")  # seeded: the same split again
     assert main([*base, "--seed", "1", "--out", str(tmp_path / "c")]) == 0
     assert "seed 1 (train/val/test" in capsys.readouterr().out
+
+
+def test_an_empty_validation_split_is_announced_and_written_null(tmp_path, capsys):
+    from gnnsys.datasets import save_folder, synthetic
+
+    folder = save_folder(synthetic("tiny"), tmp_path / "tiny")
+    np.save(folder / "val_idx.npy", np.empty(0, np.int64))
+    out_dir = tmp_path / "o"
+    assert (
+        main([*SHORT, "--epochs", "1", "--dataset", f"folder:{folder}", "--out", str(out_dir)]) == 0
+    )
+    out = capsys.readouterr().out
+    assert (
+        "the dataset has no validation nodes: val_acc print as nan (null in metrics.jsonl)" in out
+    )
+    row = read_metrics(out_dir / "metrics.jsonl")[-1]
+    assert row["val_acc"] is None and 0 <= row["test_acc"] <= 1
 
 
 def test_pyg_file_with_masks_trains_like_the_original(tmp_path, tiny_reference, capsys):
