@@ -892,6 +892,13 @@ def _image_slices(x: torch.Tensor, g: _Geom) -> List[Tuple[int, int]]:
     return [(lo, min(g.n, lo + step)) for lo in range(0, g.n, step)]
 
 
+def _sliced(x: torch.Tensor, g: _Geom) -> Iterator[Tuple[int, int, torch.Tensor, _Geom]]:
+    """Per ``_image_slices`` range: (lo, hi, those images as one contiguous tensor (an expanded
+    input is copied a slice at a time, never whole), their geometry)."""
+    for lo, hi in _image_slices(x, g):
+        yield lo, hi, x[lo:hi].contiguous(), replace(g, n=hi - lo)
+
+
 class _NumbaBackend:
     @staticmethod
     def window(x: torch.Tensor, g: _Geom) -> torch.Tensor:
@@ -907,9 +914,8 @@ class _NumbaBackend:
     def forward(x, weight, bias, g: _Geom) -> torch.Tensor:
         b = bias.detach().contiguous() if bias is not None else torch.zeros(g.k, dtype=x.dtype)
         out = torch.empty(g.n, g.k, g.oh, g.ow, dtype=x.dtype)
-        for lo, hi in _image_slices(x, g):
-            gi = replace(g, n=hi - lo)
-            _NumbaBackend._forward_into(x[lo:hi].contiguous(), weight, b, gi, out[lo:hi])
+        for lo, hi, xi, gi in _sliced(x, g):
+            _NumbaBackend._forward_into(xi, weight, b, gi, out[lo:hi])
         return out
 
     @staticmethod
@@ -928,9 +934,8 @@ class _NumbaBackend:
     @staticmethod
     def grad_weight(x, grad, g: _Geom) -> torch.Tensor:
         total = None
-        for lo, hi in _image_slices(x, g):
-            gi = replace(g, n=hi - lo)
-            part = _NumbaBackend._grad_weight_of(x[lo:hi].contiguous(), grad[lo:hi], gi)
+        for lo, hi, xi, gi in _sliced(x, g):
+            part = _NumbaBackend._grad_weight_of(xi, grad[lo:hi], gi)
             total = part if total is None else total.add_(part)
         return total
 
