@@ -769,14 +769,21 @@ def _check_edge_type(et: Any, node_types: List[str]) -> EdgeType:
     return (et[0], et[1], et[2])
 
 
-def _from_hetero_data(cls: Any, data: Any, weight_attr: Optional[str] = None) -> Graph:
-    """``Graph.from_pyg`` for a PyG ``HeteroData``."""
+def hetero_node_counts(data: Any) -> Dict[str, int]:
+    """{node type: count} of a PyG ``HeteroData``; a ValueError names a type whose count PyG
+    cannot tell."""
     counts = {}
     for t in data.node_types:
         c = data[t].num_nodes
         if c is None:
             raise ValueError(f"HeteroData: the number of {t!r} nodes is unknown; set num_nodes")
         counts[t] = int(c)
+    return counts
+
+
+def _from_hetero_data(cls: Any, data: Any, weight_attr: Optional[str] = None) -> Graph:
+    """``Graph.from_pyg`` for a PyG ``HeteroData``."""
+    counts = hetero_node_counts(data)
     edges, weights = {}, {}
     for et in data.edge_types:
         store = data[et]

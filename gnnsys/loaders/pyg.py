@@ -30,7 +30,7 @@ import torch
 
 from gnnsys._checks import check_index
 from gnnsys.features import FeatureStore
-from gnnsys.graph import Graph
+from gnnsys.graph import Graph, hetero_node_counts
 from gnnsys.loaders.base import SampledSubgraph
 from gnnsys.loaders.link import LinkSampler, NegativeSampling
 from gnnsys.loaders.loader import Batch, Loader
@@ -690,12 +690,10 @@ def _cached_hetero_graph(
     the token covers every edge type's tensors and the node counts."""
     if not data.edge_types:
         raise ValueError(f"{who}: the HeteroData has no edge types")
-    counts = {}
-    for t in data.node_types:
-        c = data[t].num_nodes
-        if c is None:
-            raise ValueError(f"{who}: the number of {t!r} nodes is unknown; set num_nodes")
-        counts[t] = int(c)
+    try:
+        counts = hetero_node_counts(data)
+    except ValueError as err:
+        raise ValueError(f"{who}: {err}") from None
     tensors, adj_t_of = [], {}
     for e, et in enumerate(data.edge_types):
         store = data[et]
