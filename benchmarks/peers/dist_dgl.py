@@ -3,9 +3,9 @@
 Runs P DistDGL "machines" over localhost: per part one DistGraphServer process (num_servers=1)
 and one trainer process (DGL_NUM_SAMPLER=0 by default: sampling happens in the trainer;
 ``--num-samplers k`` gives each trainer k sampler processes, as launch.py's --num_samplers),
-launched with the environment variables DGL's tools/launch.py sets. Each trainer iterates a DistNodeDataLoader
-(NeighborSampler) over its node_split of the training nodes and fetches features and labels of
-every batch, as a training loop would. Prints ONE JSON line on stdout; everything else goes to
+launched with the environment variables DGL's tools/launch.py sets. Each trainer iterates a
+DistNodeDataLoader (NeighborSampler) over its node_split of the training nodes and fetches
+features and labels of every batch, as a training loop would. Prints ONE JSON line on stdout; everything else goes to
 stderr or to log files under WORKDIR/run/.
 
 Run it with the DGL environment (it must not import gnnsys):

@@ -466,22 +466,22 @@ class _PygDataView:
             store = out[self.graph.edge_types[e]] if hetero else out
             if hetero:
                 lo, hi = (sub.edge_span(1, e)[0], sub.edge_span(hops, e)[1]) if hops else (0, 0)
+                # a type merged with its reverse (bidirectional) keeps no ids
+                ids = sub.edge_ids[lo:hi] if rewritten is None or e not in rewritten else None
                 adj_t = self.adj_t_of.get(e)
                 if adj_t is None:
                     store.edge_index = ei[:, lo:hi]
                 else:  # PyG's rule: the batch's edges of this type as adj_t, [dst x src]
                     src_t, _, dst_t = self.graph.edge_types[e]
                     size = (len(out[dst_t].n_id), len(out[src_t].n_id))
-                    no_ids = rewritten is not None and e in rewritten  # (refused if valued)
-                    ids = None if no_ids else sub.edge_ids[lo:hi]
+                    # (ids None: an adj_t with values is refused at construction)
                     store.adj_t = _batch_adj_t(adj_t, ei[:, lo:hi], ids, size)
+                if ids is not None:
+                    store.e_id = ids
                 if rewritten is None:
-                    store.e_id = sub.edge_ids[lo:hi]
                     store.num_sampled_edges = [
                         sub.edge_span(h, e)[1] - sub.edge_span(h, e)[0] for h in range(1, hops + 1)
                     ]
-                elif e not in rewritten:
-                    store.e_id = sub.edge_ids[lo:hi]
             elif self.adj_t is not None:  # PyG's rule: the batch's edges as adj_t
                 n = sub.nodes.numel()
                 store.adj_t = _batch_adj_t(self.adj_t, ei, sub.edge_ids, (n, n))
