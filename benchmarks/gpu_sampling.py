@@ -1,0 +1,132 @@
+"""Neighbour sampling on the GPU against our CPU sampler, in the same run.
+
+Systems, interleaved per round on the same seeds and keys:
+- ``cpu``: the numba sampler on all CPU threads (the graph in host memory);
+- ``cuda``: the Triton sampler with the graph copied to GPU memory once;
+- ``uva``: the Triton sampler reading a pinned host graph in place (``Graph.pin_memory_()``);
+- ``graphbolt``: DGL's GraphBolt GPU sampler when ``dgl`` is importable (skipped otherwise).
+Each GPU batch is timed to a synchronisation. The first batch of every system is checked equal
+to the CPU sampler's (nodes, row, col): the Triton kernels share its counter-based randomness.
+
+Prints one JSON object per line: the setup, one row per (round, system) with batches/s and
+sampled edges/s, then a summary with each system's range over the rounds and the per-round
+ratios to the CPU sampler.
+
+Example:
+    python benchmarks/gpu_sampling.py --device cuda --graph products --rounds 3 --batches 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Dict, List
+
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from gnnsys.datasets import synthetic  # noqa: E402
+from gnnsys.graph import Graph  # noqa: E402
+from gnnsys.loaders import NeighborSampler, SampleKey  # noqa: E402
+
+
+def emit(obj: Dict[str, Any]) -> None:
+    print(json.dumps(obj), flush=True)
+
+
+def pinned_copy(g: Graph) -> Graph:
+    """A host copy of ``g`` whose CSC is page-locked for UVA reads."""
+    out = Graph(
+        g.indptr.clone(), g.indices.clone(),
+        edge_ids=None if g.edge_ids is None else g.edge_ids.clone(),
+        validate=False,
+    )  # fmt: skip
+    return out.pin_memory_()
+
+
+def time_system(sampler: NeighborSampler, seeds: List[torch.Tensor], round_: int) -> Dict:
+    cuda = sampler.backend == "triton"
+    edges = 0
+    if cuda:
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for i, s in enumerate(seeds):
+        sub = sampler.sample(s, SampleKey(seed=round_, epoch=0, batch=i))
+        edges += sum(sub.num_sampled_edges)
+    if cuda:
+        torch.cuda.synchronize()
+    dt = time.perf_counter() - t0
+    return {"batches_per_s": round(len(seeds) / dt, 2), "edges_per_s": round(edges / dt)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--device", default="cuda", help="the GPU to sample on")
+    p.add_argument("--graph", default="products", help="a gnnsys synthetic dataset name")
+    p.add_argument("--fanout", default="15,10,5", help="per hop, first hop first")
+    p.add_argument("--batch-size", type=int, default=1024)
+    p.add_argument("--batches", type=int, default=30, help="timed batches per system and round")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--semantics", default="pyg", choices=("pyg", "dgl"))
+    a = p.parse_args()
+    if not torch.cuda.is_available():
+        emit({"skipped": "no CUDA device"})
+        return
+    dev = torch.device(a.device)
+    fan = [int(f) for f in a.fanout.split(",")]
+    t0 = time.perf_counter()
+    g = synthetic(a.graph, seed=0).graph
+    emit({"setup": True, "graph": a.graph, "nodes": g.num_nodes, "edges": g.num_edges,
+          "load_s": round(time.perf_counter() - t0, 1), "fanout": fan,
+          "batch_size": a.batch_size, "semantics": a.semantics, "gpu": torch.cuda.get_device_name(dev),
+          "cpu_threads": torch.get_num_threads(), "cpus": os.cpu_count()})  # fmt: skip
+    kw = dict(semantics=a.semantics)
+    systems = {"cpu": NeighborSampler(g, fan, backend="numba", **kw)}
+    systems["cuda"] = NeighborSampler(g, fan, device=dev, **kw)
+    try:
+        systems["uva"] = NeighborSampler(pinned_copy(g), fan, **kw)
+    except Exception as e:  # registration refused: report it, keep the others
+        emit({"system": "uva", "error": repr(e)[:300]})
+    try:
+        import dgl  # noqa: F401
+
+        emit({"system": "graphbolt", "skipped": "dgl importable, GraphBolt not wired here yet"})
+    except ImportError:
+        emit({"system": "graphbolt", "skipped": "dgl is not installed on this machine"})
+    gen = torch.Generator().manual_seed(0)
+    seeds = [
+        torch.randint(0, g.num_nodes, (a.batch_size,), generator=gen) for _ in range(a.batches)
+    ]
+    seeds_dev = [s.to(dev) for s in seeds]
+    ref = systems["cpu"].sample(seeds[0], SampleKey(seed=99))
+    for name, s in systems.items():
+        if name == "cpu":
+            continue
+        sub = s.sample(seeds_dev[0], SampleKey(seed=99))  # also the warm-up (compilation)
+        same = all(
+            torch.equal(getattr(ref, f), getattr(sub, f).cpu()) for f in ("nodes", "row", "col")
+        )
+        emit({"system": name, "equal_to_cpu": same})
+    systems["cpu"].sample(seeds[1], SampleKey(seed=98))  # numba warm
+    rows: Dict[str, List[float]] = {k: [] for k in systems}
+    for r in range(a.rounds):
+        order = list(systems) if r % 2 == 0 else list(reversed(systems))
+        for name in order:
+            res = time_system(systems[name], seeds if name == "cpu" else seeds_dev, r)
+            rows[name].append(res["batches_per_s"])
+            emit({"round": r, "system": name, **res})
+    summary: Dict[str, Any] = {"summary": True, "graph": a.graph}
+    for name, v in rows.items():
+        summary[name] = [min(v), max(v)]
+        if name != "cpu":
+            summary[f"{name}_over_cpu"] = [round(x / c, 2) for x, c in zip(v, rows["cpu"])]
+    emit(summary)
+
+
+if __name__ == "__main__":
+    main()
