@@ -17,7 +17,7 @@
 # dataset; each under its own timeout, sharing the on-disk caches with the later steps) and the
 # preflight (versions, imports, CUDA runtime, the Triton launcher built by a first launch,
 # register + one zero-copy gather, a quick zero-copy vs H2D figure). Then the tests: one group
-# per module (`pytest -m gpu`, plus the Triton suites, which run compiled on CUDA), three lanes
+# per module (`pytest -m gpu`, plus the Triton suites, which run compiled on CUDA), four lanes
 # in parallel, each group under its own timeout with its own junit xml and a live log. Then the
 # benchmarks one at a time (timings undisturbed), each under its own timeout, JSON lines written
 # as they come. Every step's timeout is capped by what is left of the budget, and the planned
@@ -54,38 +54,43 @@ unset TRITON_INTERPRET
 # ------------------------------------------------------------------------------------ the plan
 PREFLIGHT_MAX=45
 WARM_MAX=240   # background jobs; the data job must end before unified_epoch starts
-TESTS_MAX=120  # the test phase: its lanes run in parallel
-# Test groups "name|max seconds|pytest arguments", three lanes run side by side.
+TESTS_MAX=170  # the test phase: its lanes run in parallel
+# Test groups "name|max seconds|pytest arguments", four lanes run side by side. Limits from the
+# first H200 run (session 21; seconds with four groups compiling at once on 16 cores): the Triton
+# suites are mostly compile time (sampler 98 s, sparse 67 s, conv 72 s, fronts 41 s).
 LANE_A=(
-  "unified_gpu|70|tests/test_unified_gpu.py -m gpu"
+  "sampler_triton|125|tests/test_loaders_sampler_triton.py -m gpu"
   "features|15|tests/test_features.py -m gpu"
   "block|15|tests/test_block.py -m gpu"
-  "nn_dropout|15|tests/test_nn_dropout.py -m gpu"
 )
 LANE_B=(
-  "triton_gather|45|tests/test_unified_gather_triton.py"
-  "triton_sparse|50|tests/test_ops_sparse.py -k triton"
-  "loaders_loader|20|tests/test_loaders_loader.py -m gpu"
+  "triton_gather|100|tests/test_unified_gather_triton.py"
+  "unified_gpu|70|tests/test_unified_gpu.py -m gpu"
 )
 LANE_C=(
-  "sampler_triton|25|tests/test_loaders_sampler_triton.py -m gpu"
-  "bessel|30|tests/test_ops_bessel.py -m gpu"
-  "conv|30|tests/test_ops_conv.py -m gpu"
-  "loaders_fronts|15|tests/test_loaders_dgl.py tests/test_loaders_pyg.py -m gpu"
-  "pipeline_launch|20|tests/test_pipeline_launch.py -m gpu"
+  "triton_sparse|85|tests/test_ops_sparse.py -k triton"
+  "conv|85|tests/test_ops_conv.py -m gpu"
 )
-# Benchmarks "name|max seconds|script and arguments", one at a time.
+LANE_D=(
+  "bessel|35|tests/test_ops_bessel.py -m gpu"
+  "loaders_fronts|55|tests/test_loaders_dgl.py tests/test_loaders_pyg.py -m gpu"
+  "pipeline_launch|55|tests/test_pipeline_launch.py -m gpu"
+  "loaders_loader|15|tests/test_loaders_loader.py -m gpu"
+  "nn_dropout|10|tests/test_nn_dropout.py -m gpu"
+)
+# Benchmarks "name|max seconds|script and arguments", one at a time (first H200 run: 19, 39,
+# 17, 24 (its first try, cold, ran past 30), 24, 33 s).
 BENCH=(
-  "gather_bandwidth|75|benchmarks/gather_bandwidth.py --device cuda --table-gb 1 --batch-mb 32 --repeats 5 --no-bf16 --row-bytes 128 400 512 2048"
-  "unified_epoch|90|benchmarks/unified_epoch.py --dataset products --max-batches 30 --epochs 1"
-  "sparse_ops|40|benchmarks/sparse_ops.py --device cuda --nodes 500000 --edges 10000000 --feats 64 --reduce sum,mean,max --repeat 3"
-  "bessel_speed|30|benchmarks/bessel_speed.py --device cuda --n 1000000 --repeat 3 --sub 10"
-  "conv_im2win|30|benchmarks/conv_im2win.py --device cuda --batch 16 --repeat 3 --in-process"
-  "gpu_sampling|40|benchmarks/gpu_sampling.py --device cuda --graph products --rounds 3 --batches 30"
+  "gather_bandwidth|40|benchmarks/gather_bandwidth.py --device cuda --table-gb 1 --batch-mb 32 --repeats 5 --no-bf16 --row-bytes 128 400 512 2048"
+  "unified_epoch|60|benchmarks/unified_epoch.py --dataset products --max-batches 30 --epochs 1"
+  "sparse_ops|30|benchmarks/sparse_ops.py --device cuda --nodes 500000 --edges 10000000 --feats 64 --reduce sum,mean,max --repeat 3"
+  "bessel_speed|45|benchmarks/bessel_speed.py --device cuda --n 1000000 --repeat 3 --sub 10"
+  "conv_im2win|35|benchmarks/conv_im2win.py --device cuda --batch 16 --repeat 3 --in-process"
+  "gpu_sampling|45|benchmarks/gpu_sampling.py --device cuda --graph products --rounds 5 --batches 30"
 )
 
 if [ -n "${GPU_CHECK_TESTS:-}" ]; then
-  IFS=';' read -r -a LANE_A <<< "$GPU_CHECK_TESTS"; LANE_B=(); LANE_C=()
+  IFS=';' read -r -a LANE_A <<< "$GPU_CHECK_TESTS"; LANE_B=(); LANE_C=(); LANE_D=()
 fi
 if [ -n "${GPU_CHECK_BENCH:-}" ]; then IFS=';' read -r -a BENCH <<< "$GPU_CHECK_BENCH"; fi
 
@@ -130,8 +135,9 @@ run_limited() {
 }
 
 PLAN_A=$(lane_sum "${LANE_A[@]}"); PLAN_B=$(lane_sum "${LANE_B[@]}"); PLAN_C=$(lane_sum "${LANE_C[@]}")
+PLAN_D=$(lane_sum "${LANE_D[@]}")
 PLAN_BENCH=$(lane_sum "${BENCH[@]}")
-LONGEST=$(( PLAN_A > PLAN_B ? PLAN_A : PLAN_B )); LONGEST=$(( LONGEST > PLAN_C ? LONGEST : PLAN_C ))
+LONGEST=$(( PLAN_A > PLAN_B ? PLAN_A : PLAN_B )); LONGEST=$(( LONGEST > PLAN_C ? LONGEST : PLAN_C )); LONGEST=$(( LONGEST > PLAN_D ? LONGEST : PLAN_D ))
 [ -z "${GPU_CHECK_TESTS:-}" ] || TESTS_MAX=$LONGEST
 PLANNED=$(( PREFLIGHT_MAX + TESTS_MAX + PLAN_BENCH ))
 : > "$SUMMARY"
@@ -139,8 +145,8 @@ PLAN_OK=true
 [ "$LONGEST" -le "$TESTS_MAX" ] || PLAN_OK=false
 [ "$PLANNED" -lt "$BUDGET" ] || PLAN_OK=false
 [ "$BUDGET" -le 480 ] || PLAN_OK=false
-line=$(printf '{"step": "plan", "mode": "%s", "budget": %s, "planned": %s, "preflight": %s, "tests": %s, "test_lanes": [%s, %s, %s], "benchmarks": %s, "ok": %s}' \
-  "$MODE" "$BUDGET" "$PLANNED" "$PREFLIGHT_MAX" "$TESTS_MAX" "$PLAN_A" "$PLAN_B" "$PLAN_C" "$PLAN_BENCH" "$PLAN_OK")
+line=$(printf '{"step": "plan", "mode": "%s", "budget": %s, "planned": %s, "preflight": %s, "tests": %s, "test_lanes": [%s, %s, %s, %s], "benchmarks": %s, "ok": %s}' \
+  "$MODE" "$BUDGET" "$PLANNED" "$PREFLIGHT_MAX" "$TESTS_MAX" "$PLAN_A" "$PLAN_B" "$PLAN_C" "$PLAN_D" "$PLAN_BENCH" "$PLAN_OK")
 echo "$line" | tee -a "$SUMMARY"
 if [ "$PLAN_OK" != true ]; then
   record plan failed 1 0 "step timeouts do not fit the budget (or the budget is over 480 s)"
@@ -356,7 +362,7 @@ if [ "$MODE" = dry ]; then
   # Every benchmark imports and parses its arguments (--help), in parallel; the test files exist.
   FAIL=0
   [ "$RC" -eq 0 ] || FAIL=1
-  for g in "${LANE_A[@]}" "${LANE_B[@]}" "${LANE_C[@]}"; do
+  for g in "${LANE_A[@]}" "${LANE_B[@]}" "${LANE_C[@]}" "${LANE_D[@]}"; do
     f=$(field "$g" 3); f=${f%% *}
     [ -f "$f" ] || { record "$(field "$g" 1)" failed 1 0 "$f does not exist"; FAIL=1; }
   done
@@ -437,8 +443,9 @@ if "$PY" -c "import pytest" 2>/dev/null; then
   run_lane "$TESTS_END" "${LANE_A[@]}" & LA=$!
   run_lane "$TESTS_END" "${LANE_B[@]}" & LB=$!
   run_lane "$TESTS_END" "${LANE_C[@]}" & LC=$!
-  CHILDREN+=("$LA" "$LB" "$LC")
-  wait "$LA" "$LB" "$LC"
+  run_lane "$TESTS_END" "${LANE_D[@]}" & LD=$!
+  CHILDREN+=("$LA" "$LB" "$LC" "$LD")
+  wait "$LA" "$LB" "$LC" "$LD"
 else
   record tests skipped -1 0 "pytest is not installed (no pip install here)"
 fi

@@ -252,7 +252,7 @@ def _floyd(st, d, k, act, BLOCK: tl.constexpr, KMAX: tl.constexpr):
 
 
 # ---------------------------------------------------------------------- the kernels
-@triton.jit
+@triton.jit(do_not_specialize=["n_tasks"])  # one compile for every batch size
 def _count_kernel(
     task_node_ptr,
     task_etype_ptr,
@@ -305,7 +305,7 @@ def _count_kernel(
     tl.store(counts_ptr + q + e, k, mask=m)
 
 
-@triton.jit
+@triton.jit(do_not_specialize=["n_tasks"])  # one compile for every batch size
 def _draw_kernel(
     task_node_ptr,
     task_etype_ptr,
@@ -775,6 +775,7 @@ class TritonSampler:
             SEGMENTED=self._segmented,
             WEIGHTED=self.weighted,
             REPLACE=self.replace,
+            enable_fp_fusion=False,  # rounding as numba's: the same picks bit for bit
         )
 
     def _draw(self, task_node, task_etype, task_tree, fan, ekeys, offs, src, eid, n_tasks, h):
@@ -808,6 +809,7 @@ class TritonSampler:
             REPLACE=self.replace,
             DISJOINT=self.disjoint,
             HAS_EIDS=self.edge_ids is not None,
+            enable_fp_fusion=False,  # rounding as numba's: the same picks bit for bit
         )
 
     def _assemble(
@@ -1017,6 +1019,8 @@ def rng_values(
     out = torch.empty(4 * size, dtype=torch.int64, device=x.device)
     if size:
         block = 128
-        _rng_kernel[(triton.cdiv(size, block),)](x, key, node, tree, t, n, out, size, BLOCK=block)
+        _rng_kernel[(triton.cdiv(size, block),)](
+            x, key, node, tree, t, n, out, size, BLOCK=block, enable_fp_fusion=False
+        )
     mix, stream, ubits, below = out.view(4, size)
     return mix, stream, ubits.view(torch.float64), below
