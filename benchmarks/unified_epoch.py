@@ -9,7 +9,11 @@ timed epoch, identical for all modes); only the feature path differs:
 - ``unified_bf16``: the same with bfloat16 storage (half the PCIe bytes);
 - ``unified_cache``: the same with the hottest rows (by how often a node is a neighbour) cached on
   the GPU (``--cache`` fraction);
-- ``cpu_copy``: the classic path: numba gather on the CPU into pinned memory, then H2D copy.
+- ``cpu_copy``: the classic path: numba gather on the CPU into pinned memory, then H2D copy;
+- ``unified_p<N>`` (e.g. ``unified_p16``): ``unified`` with the gather capped at N programs, so
+  that the zero-copy reads, which hold an SM while they wait on PCIe, leave the other SMs to the
+  training kernels running beside them (on an H200, 16 programs reached 86-105% of the
+  bandwidth of the default 8 per SM in ``gather_bandwidth.py``).
 
 Feature fetches of batch i+1 are issued while batch i trains (each mode gets the same one-batch
 lookahead). Node ids come from the CPU, as a loader produces them. Sampling uses
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -360,6 +365,11 @@ def make_fetch(mode, x, dev, max_rows, indptr, indices, args, unified):
         return CpuCopy(unified(x), dev, max_rows, x.shape[1]), {}
     if mode.startswith("unified"):
         kw = {}
+        programs = None
+        if re.fullmatch(r"unified_p\d+", mode):
+            programs = int(mode[len("unified_p") :])
+            if programs < 1:
+                raise ValueError(f"{mode}: the program cap must be >= 1")
         if mode == "unified_bf16":
             kw["storage_dtype"] = torch.bfloat16
         if mode == "unified_cache":
@@ -376,8 +386,11 @@ def make_fetch(mode, x, dev, max_rows, indptr, indices, args, unified):
             extra["cache_rows"] = u.cache.num_rows
             extra["cache_bytes"] = u.cache.nbytes
 
+        if programs is not None:
+            extra["max_programs"] = programs
+
         def fetch(nodes):
-            return u.gather_async(nodes, device=dev)
+            return u.gather_async(nodes, device=dev, max_programs=programs)
 
         return fetch, extra
     raise ValueError(f"unknown mode {mode!r}")
