@@ -72,9 +72,11 @@ def gnnsys_log(fn: str, v: np.ndarray, x: np.ndarray) -> np.ndarray:
 
 
 def gnnsys_log_device(fn: str, v: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """The kernels on ``v``'s device; returns once the result is complete (synchronised)."""
+    """The kernels on ``v``'s device (on CUDA the Triton kernel itself: 'auto' would route CUDA
+    tensors to the CPU kernels while the GPU kernel is not accurate); returns once the result is
+    complete (synchronised)."""
     f = log_iv if fn == "log_iv" else log_kv
-    out = f(v, x)
+    out = f(v, x, backend="triton" if v.is_cuda else "auto")
     if out.is_cuda:
         torch.cuda.synchronize(out.device)
     return out
