@@ -86,7 +86,7 @@ BENCH=(
   "sparse_ops|30|benchmarks/sparse_ops.py --device cuda --nodes 500000 --edges 10000000 --feats 64 --reduce sum,mean,max --repeat 3"
   "bessel_speed|40|benchmarks/bessel_speed.py --device cuda --n 1000000 --repeat 3 --sub 10"
   "conv_im2win|30|benchmarks/conv_im2win.py --device cuda --batch 16 --repeat 3 --in-process"
-  "gpu_sampling|40|benchmarks/gpu_sampling.py --device cuda --graph products --rounds 5 --batches 30"
+  "gpu_sampling|40|benchmarks/gpu_sampling.py --device cuda --graph products --rounds 5 --batches 30 --profile 10"
   "bessel_probe|30|benchmarks/bessel_gpu_probe.py --device cuda --n 4096"
 )
 

@@ -64,6 +64,36 @@ def time_system(sampler: NeighborSampler, seeds: List[torch.Tensor], round_: int
     return {"batches_per_s": round(len(seeds) / dt, 2), "edges_per_s": round(edges / dt)}
 
 
+def profile(sampler: NeighborSampler, seeds: List[torch.Tensor], top: int = 25) -> None:
+    """torch.profiler over ``len(seeds)`` batches: one JSON line per operator among the ``top``
+    by self CPU time and by self CUDA time (per batch), and the wall time per batch."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    cuda = torch.cuda.is_available()
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    sync()
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with torch_profile(activities=acts) as prof:
+        t0 = time.perf_counter()
+        for i, s in enumerate(seeds):
+            sampler.sample(s, SampleKey(seed=77, batch=i))
+        sync()
+        wall = time.perf_counter() - t0
+    n = len(seeds)
+    emit({"profile": "wall", "batches": n, "ms_per_batch": round(wall / n * 1e3, 3)})
+    events = prof.key_averages()
+
+    def cuda_us(e: Any) -> float:  # the attribute's name changed across torch versions
+        return float(getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0)))
+
+    for by, key in (("cpu", lambda e: e.self_cpu_time_total), ("cuda", cuda_us)):
+        for e in sorted(events, key=key, reverse=True)[:top]:
+            emit({"profile": by, "op": e.key, "calls_per_batch": round(e.count / n, 2),
+                  "self_cpu_ms_per_batch": round(e.self_cpu_time_total / n / 1e3, 4),
+                  "self_cuda_ms_per_batch": round(cuda_us(e) / n / 1e3, 4)})  # fmt: skip
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--device", default="cuda", help="the GPU to sample on")
@@ -73,6 +103,11 @@ def main() -> None:
     p.add_argument("--batches", type=int, default=30, help="timed batches per system and round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--semantics", default="pyg", choices=("pyg", "dgl"))
+    p.add_argument(
+        "--profile", type=int, default=0,
+        help="after the rounds, profile this many batches of the GPU-memory graph with torch.profiler and "
+        "print the top operators by CPU and by CUDA time (where a GPU batch's time goes)",
+    )  # fmt: skip
     a = p.parse_args()
     if not torch.cuda.is_available():
         emit({"skipped": "no CUDA device"})
@@ -124,6 +159,8 @@ def main() -> None:
             res = time_system(systems[name], seeds if name == "cpu" else seeds_dev, r)
             rows[name].append(res["batches_per_s"])
             emit({"round": r, "system": name, **res})
+    if a.profile:
+        profile(systems["cuda"], seeds_dev[: a.profile])
     summary: Dict[str, Any] = {"summary": True, "graph": a.graph}
     for name, v in rows.items():
         summary[name] = [min(v), max(v)]
