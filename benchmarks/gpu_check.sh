@@ -8,7 +8,9 @@
 #                                            # checked, every benchmark imported (--help)
 #   bash benchmarks/gpu_check.sh --cpu       # the whole flow without a GPU (no warm-up; for the
 #                                            # smoke test, with the two overrides below)
-# Environment: OUT (results folder, default ./gpu_out), PYTHON (default python),
+# Environment: OUT (results folder, default ./gpu_out), PYTHON (default python), GPU_CHECK_PACK
+# (a .tgz path: OUT is packed into it however the script ends, for a device tool that returns
+# few files: GPU_CHECK_PACK=$OUT/gpu_check.tgz OUT=/tmp/g PYTHON=python3 bash ...),
 # GPU_CHECK_BUDGET (seconds for everything, default 480: the brief allows 480);
 # GPU_CHECK_TESTS / GPU_CHECK_BENCH replace the test groups / benchmarks ("name|max|args"
 # entries separated by ";"; the tests then run in one lane).
@@ -35,7 +37,7 @@ case "${1:-}" in
   "") ;;
   --dry-run) MODE=dry ;;
   --cpu) MODE=cpu ;;
-  -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+  -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
   *) echo "usage: bash benchmarks/gpu_check.sh [--dry-run | --cpu]" >&2; exit 2 ;;
 esac
 
@@ -44,6 +46,11 @@ PY="${PYTHON:-python}"
 BUDGET="${GPU_CHECK_BUDGET:-480}"
 mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
+pack() {  # OUT into GPU_CHECK_PACK, whatever the exit (normal, failed, interrupted)
+  [ -n "${GPU_CHECK_PACK:-}" ] || return 0
+  tar -czf "$GPU_CHECK_PACK" -C "$(dirname "$OUT")" "$(basename "$OUT")" 2>/dev/null || true
+}
+trap pack EXIT
 SUMMARY="$OUT/gpu_check.jsonl"
 START=$(date +%s)
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"

@@ -174,9 +174,16 @@ def test_gpu_check_dry_run(tmp_path):
     fits the budget, and every benchmark it runs imports and takes --device."""
     import subprocess
 
+    pack = tmp_path / "pack.tgz"
     res = subprocess.run(["bash", str(SCRIPT), "--dry-run"], capture_output=True, text=True,
-                         cwd=ROOT, env=_env(tmp_path), timeout=600)  # fmt: skip
+                         cwd=ROOT, env=_env(tmp_path, GPU_CHECK_PACK=str(pack)),
+                         timeout=600)  # fmt: skip
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    import tarfile
+
+    with tarfile.open(pack) as tar:  # everything in OUT, packed on exit
+        names = set(tar.getnames())
+    assert {"out/gpu_check.jsonl", "out/preflight.jsonl"} <= names
     recs = _records(tmp_path / "out" / "gpu_check.jsonl")
     plan = recs[0]
     assert plan["step"] == "plan" and plan["ok"] is True
