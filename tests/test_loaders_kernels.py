@@ -323,3 +323,34 @@ def test_stamped_map_needs_no_reset():
     first = K.sample_hops_serial(*args, np.array([0], np.int64), *tail, 1, *modes)
     second = K.sample_hops_serial(*args, np.array([1], np.int64), *tail, 2, *modes)
     assert first[0].tolist() == [0, 1, 2] and second[0].tolist() == [1, 2]
+
+
+_CACHE_PROBE = """
+import warnings
+import torch
+from gnnsys.graph import Graph
+from gnnsys.loaders import NeighborSampler, SampleKey
+from gnnsys.loaders import _kernels as K
+
+warnings.filterwarnings("error", message=".*Cannot cache.*")
+g = Graph.from_edge_index(torch.randint(0, 5000, (2, 200000), generator=torch.Generator().manual_seed(0)), 5000)
+assert K.use_parallel(1 << 20)
+NeighborSampler(g, [15, 10]).sample(torch.arange(4096), SampleKey(seed=1))
+print("CACHED")
+"""
+
+
+@pytest.mark.slow  # compiles the parallel kernel from scratch (~10 s here)
+def test_parallel_kernel_is_cacheable(tmp_path):
+    """The parallel sampling kernel caches on disk: session 20's numba.get_num_threads() inside
+    it (a call through a runtime pointer) made numba refuse, and every process compiled it
+    again (~9 s here, more on a GPU machine's first batch)."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path), NUMBA_NUM_THREADS="2")
+    res = subprocess.run([sys.executable, "-c", _CACHE_PROBE], capture_output=True, text=True,
+                         env=env, timeout=600)  # fmt: skip
+    assert res.returncode == 0 and "CACHED" in res.stdout, res.stderr[-3000:]
+    assert any(p.name.startswith("_kernels.sample_hops__") for p in tmp_path.rglob("*.nbi"))

@@ -1221,13 +1221,13 @@ def sample_hops(
                     _floyd(st, lo, d, k, pos, o)
         # Pass 3 (parallel over edges): source ids and edge ids, prefetching ahead.
         # (in runs of at most _RUN slots of one edge type: the last hop's types lie apart)
-        # Serial (a serial variant, or one thread) with the dense map: pass 4 reads each edge
-        # itself instead ("fused": one sweep over the slots, not two; in a quiet 7-round A/B
-        # mini-mag 4% and rmat20 11% less time a batch, the same batches). The Loader's
-        # workers run serial.
-        fuse = not (_WITH_HASH and use_hash) and (
-            not _PARALLEL_BUILD or numba.get_num_threads() == 1
-        )
+        # Serial (a serial variant: sample_hops_for picks it for one thread) with the dense map:
+        # pass 4 reads each edge itself instead ("fused": one sweep over the slots, not two; in
+        # a quiet 7-round A/B mini-mag 4% and rmat20 11% less time a batch, the same batches).
+        # The Loader's workers run serial. (No numba.get_num_threads() in here: its call
+        # through the threading layer's pointer made the parallel variants uncacheable, a
+        # 9 s compile in every process.)
+        fuse = not (_WITH_HASH and use_hash) and not _PARALLEL_BUILD
         runs = 0
         for e in range(num_etypes if not fuse else 0):
             runs += (counts[base[e + 1] - 1] - counts[base[e]] + _RUN - 1) // _RUN
