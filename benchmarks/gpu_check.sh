@@ -198,6 +198,12 @@ if data is not None:
     for i, b in enumerate(NeighborLoader(data, num_neighbors=[5, 5], batch_size=64)):
         if i == 2:
             break
+# the parallel sampling kernel (large batches: products in unified_epoch and gpu_sampling)
+from gnnsys.graph import Graph
+from gnnsys.loaders import NeighborSampler
+gen = torch.Generator().manual_seed(0)
+big = Graph.from_edge_index(torch.randint(0, 50000, (2, 2000000), generator=gen), 50000)
+NeighborSampler(big, [15, 10, 5]).sample(torch.arange(4096))
 print("numba warm: ok")
 EOF
 )
