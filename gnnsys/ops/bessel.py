@@ -1529,10 +1529,11 @@ def _raw(
     """(log I_|v| (kind 'i') or log K_v (kind 'k'), minus x (I) or plus x (K) when ``scaled``,
     of the broadcast shape and dtype ``out_dtype``; the number of negative orders)."""
     shape = _broadcast_shape(v.shape, x.shape)
-    if backend == "auto" and x.device.type == "cuda":
+    cuda = x.device if x.device.type == "cuda" else v.device
+    if backend == "auto" and cuda.type == "cuda":
         out, nneg = _raw(kind, v.cpu(), x.cpu(), scaled, "numba", out_dtype)
         _warn_cuda_via_cpu()
-        return out.to(x.device), nneg
+        return out.to(cuda), nneg
     if backend == "auto":
         backend = "numba"
     if backend == "triton":
