@@ -365,11 +365,12 @@ def make_fetch(mode, x, dev, max_rows, indptr, indices, args, unified):
         return CpuCopy(unified(x), dev, max_rows, x.shape[1]), {}
     if mode.startswith("unified"):
         kw = {}
-        programs = None
-        if re.fullmatch(r"unified_p\d+", mode):
-            programs = int(mode[len("unified_p") :])
-            if programs < 1:
-                raise ValueError(f"{mode}: the program cap must be >= 1")
+        capped = re.fullmatch(r"unified_p(\d+)", mode)
+        programs = int(capped.group(1)) if capped else None
+        if programs is not None and programs < 1:
+            raise ValueError(f"{mode}: the program cap must be >= 1")
+        if not capped and mode not in ("unified", "unified_bf16", "unified_cache"):
+            raise ValueError(f"unknown mode {mode!r}")
         if mode == "unified_bf16":
             kw["storage_dtype"] = torch.bfloat16
         if mode == "unified_cache":
@@ -385,7 +386,6 @@ def make_fetch(mode, x, dev, max_rows, indptr, indices, args, unified):
         if u.cache is not None:
             extra["cache_rows"] = u.cache.num_rows
             extra["cache_bytes"] = u.cache.nbytes
-
         if programs is not None:
             extra["max_programs"] = programs
 

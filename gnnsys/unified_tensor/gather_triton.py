@@ -59,7 +59,7 @@ def _row_offsets(
     return row_off, shift
 
 
-@triton.jit(do_not_specialize=["n", "num_iters", "n_chunks"])  # per-call sizes: one compile
+@triton.jit(do_not_specialize=["n", "num_iters"])  # per-call sizes: one compile for all
 def _gather_kernel(
     src_ptr,
     ids_ptr,
