@@ -7,6 +7,8 @@ with numba to a few eps. This runs every helper of ``gnnsys/ops/_bessel_triton.p
 probe kernel (one compile per step) on the same inputs as the numba helpers of
 ``gnnsys/ops/bessel.py`` and prints, per step, the largest difference of hi + lo relative to the
 reference and the input where it happens: the first step that is off is the defect.
+(Session 22 found the defect without a GPU: ``tl.fma`` with a float constant, see
+``tests/test_triton_constants.py``; the probe stays as the check on the next GPU run.)
 
 Under ``TRITON_INTERPRET=1`` on CPU tensors (``--device cpu``) every step agrees (the probe's own
 test); Triton 3.6's interpreter does not fuse ``tl.fma`` (its two-product error is 0), so use a

@@ -145,7 +145,7 @@ def _dd_log(ah, al, ltab_ptr):
     """log(ah + al), ah > 0 finite (see bessel._dd_log_v): table point c = 1 + k/128 plus a short
     atanh series; ltab_ptr holds log(1 + k/128), k = -38..53, as (hi, lo) pairs."""
     m, ex = _frexp(ah)
-    low = m < SQRT_HALF
+    low = m < tl.full(m.shape, SQRT_HALF, tl.float64)  # a bare constant: float32 in Triton 3.6
     m = tl.where(low, m * 2.0, m)
     ex = tl.where(low, ex - 1, ex)
     ml = _ldexp(al, -ex)
@@ -160,7 +160,10 @@ def _dd_log(ah, al, ltab_ptr):
     sh, sl = _fast_two_sum(uh, t)
     sh, sl = _dd_add(sh, sl, ul, 0.0)
     exf = ex.to(tl.float64)
-    kh, kl = _two_prod(exf, LN2_HI)
+    # ln 2 as a float64 tensor, not the constexpr: Triton <= 3.6 makes a Python float argument of
+    # tl.fma a float32 constant, and the two-product error term then carries ex * 1.9e-9 (the
+    # H200's log I/K errors up to 1.8e-6, session 21; tests/test_triton_constants.py).
+    kh, kl = _two_prod(exf, tl.full(exf.shape, LN2_HI, tl.float64))
     kl += exf * LN2_LO
     th = tl.load(ltab_ptr + 2 * idx)
     tlo = tl.load(ltab_ptr + 2 * idx + 1)

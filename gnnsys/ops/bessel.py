@@ -100,10 +100,15 @@ h = min(2 pi / (27 + 5.5 sqrt(v)), 0.66 / sqrt(v^2+x^2)), nodes until E > 45 (25
 It was not moved to the CPU algorithm: no GPU was available to measure such a change. Both
 paths meet the same accuracy bound and are tested against each other under TRITON_INTERPRET=1.
 Compiled on an H200 (session 21), however, the Triton kernel was off by up to 1.8e-6 relative in
-its Debye and series branches (the Hankel branch exact; cause not yet found,
-``benchmarks/bessel_gpu_probe.py`` narrows it down on the next GPU run). So ``backend='auto'``
-computes CUDA tensors with the CPU kernels (a copy each way, a warning once) until a GPU run
-shows the kernel correct; ``backend='triton'`` runs the kernel.
+its Debye and series branches (the Hankel branch exact). Cause (session 22): Triton 3.6 turns a
+Python float passed to ``tl.fma`` into a float32 constant, so the double-double log's
+``two_prod(e, ln 2)`` used ln 2 rounded to float32 (error e * 1.9e-9); the CPU path emulating
+that rounding reproduces the H200's maximum errors (1.847e-6 for I, 3.544e-6 for K), and the
+sm_90 PTX from Triton 3.6 no longer holds the rounded constant after the fix
+(tests/test_triton_constants.py checks every Triton kernel's source for such constants). Not
+yet confirmed on a GPU, so ``backend='auto'`` still computes CUDA tensors with the CPU kernels
+(a copy each way, a warning once) until a GPU run passes ``test_cuda_matches_cpu``;
+``backend='triton'`` runs the kernel.
 
 Accuracy (float64; tests/test_ops_bessel.py against mpmath at 50 digits over v in [0, 1e5],
 x in [1e-10, 1e6], x = v*{0.5, 0.9, 1, 1.1, 2} and both sides of every threshold above):
@@ -1511,8 +1516,8 @@ def _warn_cuda_via_cpu() -> None:
         _CUDA_VIA_CPU_WARNED = True
         warnings.warn(
             "gnnsys.ops.bessel: CUDA tensors are computed by the CPU kernels (copied each way): "
-            "the Triton kernel was measured inaccurate on an H200 (up to 1.8e-6 relative); "
-            "backend='triton' runs it anyway",
+            "the Triton kernel was measured inaccurate on an H200 (up to 1.8e-6 relative; fixed "
+            "since, not yet confirmed on a GPU); backend='triton' runs it",
             RuntimeWarning,
             stacklevel=4,
         )
