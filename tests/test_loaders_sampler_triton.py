@@ -10,6 +10,7 @@ import os
 import numpy as np
 import pytest
 import torch
+import torch.utils._python_dispatch
 
 import gnnsys.loaders.neighbor as nb
 from gnnsys.graph import Graph
@@ -193,6 +194,46 @@ def test_zero_hops_give_the_seeds_alone(g):
     a, b = both(g, [], SEEDS, SampleKey(seed=1))
     assert_same(a, b)
     assert torch.equal(b.nodes, SEEDS) and b.row.numel() == 0
+
+
+class _Waits(torch.utils._python_dispatch.TorchDispatchMode):
+    """Counts the operators that make the host wait for a GPU: reading a value
+    (``_local_scalar_dense``: ``int(t)``, ``t.item()``), ``nonzero``, boolean-mask indexing,
+    ``bincount`` (its output size is the input's max) and unique; ``tolist`` is not an
+    operator, so the sampler's per-hop ``tolist`` reads do not show here."""
+
+    SYNCING = ("aten.nonzero", "aten.bincount", "aten._unique2", "aten.unique_dim",
+               "aten.masked_select", "aten._local_scalar_dense")  # fmt: skip
+
+    def __init__(self):
+        super().__init__()
+        self.waits = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        name = str(func.overloadpacket)
+        if name in self.SYNCING:
+            self.waits.append(name)
+        elif name in ("aten.index", "aten.index_put_", "aten.index_put"):
+            idx = args[1] if len(args) > 1 else ()
+            if any(isinstance(i, torch.Tensor) and i.dtype == torch.bool for i in idx or ()):
+                self.waits.append(name + "[bool]")
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("typed", [False, True], ids=["homogeneous", "typed"])
+def test_a_batch_reads_the_device_once_per_hop(g, hg, typed):
+    """On a GPU every read of a device value stalls the host until the queue drains: a batch
+    reads the new-node count once per hop (typed: the per-type counts, by ``tolist``, not
+    counted here), besides the per-hop edge bounds (``tolist`` as well). No boolean masks, no
+    ``nonzero``, no ``bincount``: their sizes are known on the host already."""
+    gr, seeds, fan = (hg, typed_seeds(hg), FANOUTS) if typed else (g, SEEDS, [3, 2, 2])
+    for sem in ("pyg", "dgl"):
+        s = NeighborSampler(gr, fan, backend="triton", semantics=sem)
+        s.sample(seeds, SampleKey(seed=1))
+        with _Waits() as w:
+            s.sample(seeds, SampleKey(seed=2))
+        hops = 2 if typed else 3
+        assert w.waits == ([] if typed else ["aten._local_scalar_dense"] * hops), w.waits
 
 
 # ---------------------------------------------------------------------- typed

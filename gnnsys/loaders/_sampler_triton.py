@@ -533,6 +533,9 @@ class TritonSampler:
             self._prepare_weights(graph)
         self._scratch = _Scratch()
         self._dummy_t = torch.zeros(1, dtype=torch.int64, device=self.device)
+        # Per-sampler constants on the device once: a host -> device copy per hop is a sync.
+        self._fan_dev = torch.from_numpy(self.fanouts.copy()).to(self.device)
+        self._src_types_dev = torch.tensor(self._etype_src, dtype=torch.int64, device=self.device)
         if self._regs:
             from gnnsys.unified_tensor import pinning
 
@@ -642,7 +645,7 @@ class TritonSampler:
         if typed:
             ntp = torch.bucketize(seeds, self._offsets[1:], right=True)
             loc = torch.empty(b, **i64)
-            cnt = torch.bincount(ntp, minlength=T).tolist()
+            cnt = _type_counts(ntp, T).tolist()
             for t in range(T):
                 sel = ntp == t
                 loc = torch.where(sel, torch.cumsum(sel, 0) - 1, loc)
@@ -657,6 +660,15 @@ class TritonSampler:
         type_counts = np.zeros((H + 1, T), np.int64)
         type_counts[0] = known
         nseg = K * H
+        # Every hop's per-edge-type stream keys, sent to the device in one copy.
+        ekeys_all = (
+            np.stack(
+                [_kernels._etype_keys(np.uint64(_kernels.hop_key(key, h)), K) for h in range(H)]
+            ).view(np.int64)
+            if H
+            else np.zeros((0, K), np.int64)
+        )
+        ekeys_dev = torch.from_numpy(np.ascontiguousarray(ekeys_all)).to(dev)
         seg_rows: List[Optional[torch.Tensor]] = [None] * nseg
         seg_cols: List[Optional[torch.Tensor]] = [None] * nseg
         seg_eids: List[Optional[torch.Tensor]] = [None] * nseg
@@ -669,8 +681,6 @@ class TritonSampler:
             fhi = n
             before = list(known)
             dst_lo = [0] * T if self.layered else list(prev_known)
-            hk = _kernels.hop_key(key, h)
-            ekeys = _kernels._etype_keys(np.uint64(hk), K).view(np.int64)
             # Tasks: for each edge type, the frontier's nodes of its destination type.
             fr_nodes, fr_ntp, fr_loc = nodes[flo:fhi], ntp[flo:fhi], loc[flo:fhi]
             fr_tree = tree[flo:fhi] if tree is not None else None
@@ -681,11 +691,13 @@ class TritonSampler:
                 t = self._etype_dst[e]
                 if t not in by_type:
                     if typed:
-                        sel = fr_ntp == t
+                        # the frontier's type-t nodes: known[t] - dst_lo[t] of them (the nodes
+                        # new since dst_lo), so their positions come without a sync
+                        at = _positions(fr_ntp == t, known[t] - dst_lo[t])
                         got = (
-                            fr_nodes[sel],
-                            fr_loc[sel],
-                            fr_tree[sel] if fr_tree is not None else None,
+                            fr_nodes[at],
+                            fr_loc[at],
+                            fr_tree[at] if fr_tree is not None else None,
                         )
                     else:
                         got = (fr_nodes, fr_loc, fr_tree)
@@ -705,28 +717,27 @@ class TritonSampler:
             base = np.zeros(K + 1, np.int64)
             np.cumsum(np.asarray(sizes, np.int64) + 1, out=base[1:])
             counts = torch.zeros(int(base[K]), **i64)
-            fan = torch.from_numpy(self.fanouts[h].copy()).to(dev)
+            fan = self._fan_dev[h]
             if n_tasks:
                 self._count(task_node, task_etype, fan, counts, n_tasks)
             offs = torch.zeros(int(base[K]) + 1, **i64)
             torch.cumsum(counts, 0, out=offs[1:])
-            bounds = offs[torch.from_numpy(base).to(dev)].tolist()  # one sync per hop
+            bounds_dev = torch.stack([offs[int(x)] for x in base])
+            bounds = bounds_dev.tolist()  # the hop's one sync before its draws
             e_h = bounds[K]
             src = torch.empty(e_h, **i64)
             eid = torch.empty(e_h, **i64)
             if e_h:
-                ek = torch.from_numpy(ekeys.copy()).to(dev)
+                ek = ekeys_dev[h]
                 self._draw(task_node, task_etype, task_tree, fan, ek, offs, src, eid, n_tasks, h)
             # Relabel in output order (edge type, destination, draw).
             tcount = (
                 counts[torch.arange(n_tasks, device=dev) + task_etype] if n_tasks else counts[:0]
             )
-            seg_len = [bounds[e + 1] - bounds[e] for e in range(K)]
             stype = None
             if typed and e_h:
-                src_types = torch.tensor([self._etype_src[e] for e in range(K)], **i64)
                 stype = torch.repeat_interleave(
-                    src_types, torch.tensor(seg_len, **i64), output_size=e_h
+                    self._src_types_dev, bounds_dev[1:] - bounds_dev[:-1], output_size=e_h
                 )
             etree = None
             if self.disjoint and e_h:
@@ -836,9 +847,19 @@ class TritonSampler:
         else:
             eid = torch.empty(0, **i64)
             indptr_all = torch.empty(0, **i64)
+        typed = g.is_hetero
+        # the host-side arrays of the result in one copy to the device (a copy is a sync)
+        tot = type_counts.sum(axis=0)
+        off_np = np.concatenate([[0], np.cumsum(tot)]).astype(np.int64)
+        start_np = np.concatenate([[0], np.cumsum(known)[:-1]]).astype(np.int64)
+        host = [edge_ptr, indptr_ptr, dst_start, type_counts.reshape(-1), off_np, start_np]
+        cuts = np.cumsum([0] + [a.shape[0] for a in host])
+        packed = torch.from_numpy(np.concatenate(host).astype(np.int64)).to(dev)
+        edge_ptr_d, indptr_ptr_d, dst_start_d, tc_d, off_d, start_d = (
+            packed[cuts[i] : cuts[i + 1]] for i in range(len(host))
+        )
         if T > 1:  # nodes grouped by type, each type in discovery order
-            start = torch.tensor(np.concatenate([[0], np.cumsum(known)[:-1]]), **i64)
-            at = start[ntp] + loc
+            at = start_d[ntp] + loc
             grouped = torch.empty_like(nodes)
             grouped[at] = nodes
             nodes = grouped
@@ -851,11 +872,6 @@ class TritonSampler:
             nse = (edge_ptr[1:] - edge_ptr[:-1]).reshape(-1, H).sum(axis=0)
         else:
             nse = np.zeros(0, np.int64)
-        typed = g.is_hetero
-        off = None
-        if typed:
-            off = torch.zeros(T + 1, **i64)
-            torch.cumsum(torch.from_numpy(type_counts.sum(axis=0)).to(dev), 0, out=off[1:])
         return SampledSubgraph(
             nodes=nodes,
             row=ei[0],
@@ -866,12 +882,12 @@ class TritonSampler:
             layered=self.layered,
             batch=tree if self.disjoint else None,
             metadata={},
-            node_offsets=off,
-            type_num_sampled_nodes=torch.from_numpy(type_counts).to(dev) if typed else None,
-            edge_ptr=torch.from_numpy(edge_ptr).to(dev),
+            node_offsets=off_d if typed else None,
+            type_num_sampled_nodes=tc_d.view(type_counts.shape) if typed else None,
+            edge_ptr=edge_ptr_d,
             hop_indptr=indptr_all,
-            hop_indptr_ptr=torch.from_numpy(indptr_ptr).to(dev),
-            hop_dst_start=torch.from_numpy(dst_start).to(dev),
+            hop_indptr_ptr=indptr_ptr_d,
+            hop_dst_start=dst_start_d,
             node_types=g.node_types if typed else None,
             edge_types=g.edge_types if typed else None,
         )
@@ -910,8 +926,8 @@ class _Relabel:
             if b:
                 self.first.index_fill_(0, seeds, b)
                 self.first.scatter_reduce_(0, seeds, ar, "amin")
-                isf = self.first[seeds] == ar
-                self.mapv[seeds[isf]] = (self.stamp << 32) | loc[isf]
+                # every copy of a seed writes its first copy's id (no boolean index: no sync)
+                self.mapv[seeds] = (self.stamp << 32) | loc[self.first[seeds]]
         else:
             self.keys = self._key(seeds, tree)
             self.locs = loc
@@ -951,14 +967,19 @@ class _Relabel:
             seen = fk < nk
             isf = fk == nk + ar
             fpos = (fk - nk).clamp_min(0)
-        # New local ids: the next ids of the source's type, in order of first occurrence.
+        # New local ids: the next ids of the source's type, in order of first occurrence. The
+        # per-type counts are the hop's one sync here; the positions of the first occurrences
+        # follow from them without another.
         if stype is None:
-            newloc = n + torch.cumsum(isf, 0) - 1
-            new_ntp = torch.zeros(0, dtype=torch.int64, device=dev)
-            per_type = [int(isf.sum())] if e else [0]
+            csum = torch.cumsum(isf, 0)
+            per_type = [int(csum[-1])] if e else [0]
+            newloc = n + csum - 1
+            at = _positions(isf, per_type[0], csum)
         else:
             newloc = torch.zeros(e, dtype=torch.int64, device=dev)
-            per_type = torch.bincount(stype[isf], minlength=num_types).tolist()
+            firsts = torch.where(isf, stype, num_types)
+            per_type = _type_counts(firsts, num_types + 1)[:num_types].tolist()
+            at = _positions(isf, sum(per_type))
             for t in range(num_types):
                 if per_type[t]:
                     sel = stype == t
@@ -970,22 +991,45 @@ class _Relabel:
             padded = torch.cat([self.locs, torch.zeros(1, dtype=torch.int64, device=dev)])
             old = padded[fk.clamp_max(nk)]
         rows = torch.where(seen, old, newloc[fpos]) if e else newloc
-        new_nodes = u[isf]
-        new_loc = newloc[isf]
+        new_nodes = u[at]
+        new_loc = newloc[at]
         if stype is not None:
-            new_ntp = stype[isf]
+            new_ntp = stype[at]
         else:
             new_ntp = torch.zeros(new_nodes.numel(), dtype=torch.int64, device=dev)
         if self.dense:
             if new_nodes.numel():
                 self.mapv[new_nodes] = (self.stamp << 32) | new_loc
         else:
-            self.keys = torch.cat([self.keys, keys[isf]])
+            self.keys = torch.cat([self.keys, keys[at]])
             self.locs = torch.cat([self.locs, new_loc])
-            self.new_tree = etree[isf] if etree is not None else None
+            self.new_tree = etree[at] if etree is not None else None
         for t in range(len(per_type)):
             known[t] += int(per_type[t])
         return rows, new_nodes, new_ntp, new_loc
+
+
+def _type_counts(types: torch.Tensor, num: int) -> torch.Tensor:
+    """``torch.bincount(types, minlength=num)`` for ``types`` in [0, num), without the sync in
+    which CUDA's bincount learns ``types.max()`` (and without atomics: a one-hot sum, so that
+    ``torch.use_deterministic_algorithms`` has nothing to refuse)."""
+    ar = torch.arange(num, dtype=types.dtype, device=types.device)
+    return (types.unsqueeze(1) == ar).sum(0)
+
+
+def _positions(mask: torch.Tensor, count: int, csum: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``mask.nonzero()[:, 0]`` when the number of true entries, ``count``, is known on the
+    host: no device-to-host sync (``nonzero`` and boolean indexing wait for the GPU to learn
+    their size). ``csum``: ``mask.cumsum(0)`` if already computed."""
+    if count == 0:
+        return torch.zeros(0, dtype=torch.int64, device=mask.device)
+    if csum is None:
+        csum = torch.cumsum(mask, 0)
+    # true entries scatter their position to their rank; false ones to a spill slot, dropped
+    slot = torch.where(mask, csum - 1, count)
+    out = torch.empty(count + 1, dtype=torch.int64, device=mask.device)
+    out.scatter_(0, slot, torch.arange(mask.numel(), dtype=torch.int64, device=mask.device))
+    return out[:count]
 
 
 def _rebuild(graph: Graph, fanouts: np.ndarray, kw: Dict[str, Any]) -> TritonSampler:
