@@ -683,6 +683,8 @@ class TritonSampler:
             dst_lo = [0] * T if self.layered else list(prev_known)
             # Tasks: for each edge type, the frontier's nodes of its destination type.
             fr_nodes, fr_ntp, fr_loc = nodes[flo:fhi], ntp[flo:fhi], loc[flo:fhi]
+            # (the per-type frontier sizes below stand in for boolean masks: they must add up)
+            assert sum(known[t] - dst_lo[t] for t in range(T)) == fhi - flo
             fr_tree = tree[flo:fhi] if tree is not None else None
             by_type: Dict[int, Tuple[torch.Tensor, ...]] = {}
             t_nodes, t_etype, t_loc, t_tree = [], [], [], []
