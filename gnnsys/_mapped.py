@@ -171,7 +171,27 @@ def clean_file_areas(ranges: List[Tuple[int, int]]) -> List[Tuple[int, int, int]
     can drop without losing data."""
     import mmap
 
-    areas: List[Tuple[int, int, int]] = []
+    found = _smaps_areas()
+    if found is None:
+        return []
+    areas = [(lo, hi, rss) for lo, hi, rss, is_file, anon in found if is_file and anon == 0]
+    page = mmap.PAGESIZE
+    out = []
+    for r_lo, r_hi in ranges:
+        for a_lo, a_hi, a_rss in areas:
+            lo = max(r_lo, a_lo)
+            lo += -lo % page
+            hi = min(r_hi, a_hi)
+            hi -= hi % page
+            if lo < hi:
+                out.append((lo, hi, a_rss))
+    return out
+
+
+def _smaps_areas() -> Optional[List[Tuple[int, int, int, bool, int]]]:
+    """This process's map areas from ``/proc/self/smaps``: (start, end, resident bytes,
+    file-backed, bytes written by this process (``Anonymous``)); None if unreadable."""
+    areas: List[Tuple[int, int, int, bool, int]] = []
     try:
         with open("/proc/self/smaps") as f:
             lo = hi = resident = -1
@@ -184,21 +204,28 @@ def clean_file_areas(ranges: List[Tuple[int, int]]) -> List[Tuple[int, int, int]
                     is_file = len(head) == 6 and head[5].startswith("/") and head[4] != "0"
                 elif head[0] == "Rss:":
                     resident = int(head[1]) * 1024
-                elif head[0] == "Anonymous:" and is_file and int(head[1]) == 0:
-                    areas.append((lo, hi, resident))
+                elif head[0] == "Anonymous:":
+                    areas.append((lo, hi, resident, is_file, int(head[1]) * 1024))
     except (OSError, ValueError, IndexError):
-        return []
-    page = mmap.PAGESIZE
-    out = []
-    for r_lo, r_hi in ranges:
-        for a_lo, a_hi, a_rss in areas:
-            lo = max(r_lo, a_lo)
-            lo += -lo % page
-            hi = min(r_hi, a_hi)
-            hi -= hi % page
-            if lo < hi:
-                out.append((lo, hi, a_rss))
-    return out
+        return None
+    return areas
+
+
+def unwritten_file_map(ptr: int, nbytes: int) -> bool:
+    """Whether [ptr, ptr + nbytes) lies wholly in file-backed map areas in which this process
+    has written no page: its bytes are then the file's (a copy-on-write map that was written
+    to, or memory that is not a file map at all, gives False)."""
+    areas = _smaps_areas()
+    if not areas or nbytes <= 0:
+        return False
+    covered = 0
+    for lo, hi, _, is_file, anon in areas:
+        a, b = max(lo, ptr), min(hi, ptr + nbytes)
+        if a < b:
+            if not is_file or anon:
+                return False
+            covered += b - a
+    return covered == nbytes
 
 
 def reads_at_random(a: Any) -> bool:

@@ -380,6 +380,49 @@ def reopen(folder: str) -> Any:
     return load_graph(folder, mmap=True, validate=False)
 
 
+# Tensors that are memory maps of .npy files (``load_folder``'s features): id -> (weak
+# reference, path, data pointer, bytes, hot-first). Keyed by id, not by the tensor: a weak
+# dictionary would compare tensors with ``==``.
+_MAPPED_NPY: Dict[int, Tuple[Any, str, int, int, bool]] = {}
+
+
+def remember_mapped(t: torch.Tensor, path: Any, *, hot_first: bool = False) -> None:
+    """Note that ``t`` maps the .npy file ``path`` (its rows, as ``open_npy`` mapped them), so
+    that a dataset pickled for other processes (the pipeline launcher's ranks) can send the
+    file's name instead of the rows: the ranks then map the same file, sharing its page cache,
+    where a pickled tensor would be copied into shared memory (28 GB for papers' features)."""
+    import weakref
+
+    key = id(t)
+    _MAPPED_NPY[key] = (weakref.ref(t), str(path), t.data_ptr(), t.numel() * t.element_size(),
+                        bool(hot_first))  # fmt: skip
+    weakref.finalize(t, _MAPPED_NPY.pop, key, None)
+
+
+def mapped_npy(t: Any) -> Optional[Tuple[str, bool]]:
+    """(path, hot_first) of the .npy file that ``t`` maps (``remember_mapped``) while ``t`` is
+    still that map, unchanged: the same memory, no page of it written by this process (a
+    copy-on-write map keeps written pages to itself, so the file would not hold them). Else
+    None: ``t`` must then travel by value."""
+    entry = _MAPPED_NPY.get(id(t)) if isinstance(t, torch.Tensor) else None
+    if entry is None or entry[0]() is not t:
+        return None
+    _, path, ptr, nbytes, hot_first = entry
+    if t.data_ptr() != ptr or not _mapped.unwritten_file_map(ptr, nbytes):
+        return None
+    return path, hot_first
+
+
+def reopen_npy(path: str, hot_first: bool) -> torch.Tensor:
+    """Map the .npy file ``path`` again in this process (the receiving end of ``mapped_npy``),
+    advised as ``load_folder`` advises features, and remembered as a map in turn."""
+    a = open_npy(Path(path), mmap=True)
+    advise_random(a, hot_first=hot_first)
+    t = as_tensor(a)
+    remember_mapped(t, path, hot_first=hot_first)
+    return t
+
+
 def file_backed(graph: Any) -> Optional[str]:
     """The folder ``graph`` is mapped from, while its CSC arrays are still the mapped ones."""
     source = getattr(graph, "_source", None)

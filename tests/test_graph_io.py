@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from gnnsys import Graph
+from gnnsys import Graph, graph_io
 from gnnsys.datasets import synthetic
 from gnnsys.graph_io import load_graph, npy_header, save_graph
 from gnnsys.loaders import NeighborSampler
@@ -233,3 +233,17 @@ def test_willneed_is_advised_a_readahead_window_at_a_time():
     ]  # fmt: skip
     assert advice_ranges(4096, 4096 + 5 * C, "MADV_RANDOM") == [(4096, 5 * C)]
     assert advice_ranges(4096, 4096, "MADV_WILLNEED") == [(4096, 0)]
+
+
+def test_mapped_npy_follows_the_map_and_forgets_it(tmp_path):
+    import gc
+
+    np.save(tmp_path / "x.npy", np.arange(24, dtype=np.float32).reshape(6, 4))
+    t = graph_io.reopen_npy(str(tmp_path / "x.npy"), False)
+    assert graph_io.mapped_npy(t) == (str(tmp_path / "x.npy"), False)
+    assert t[5, 3] == 23.0
+    assert graph_io.mapped_npy(t.clone()) is None and graph_io.mapped_npy(t.numpy()) is None
+    key = id(t)
+    del t
+    gc.collect()
+    assert key not in graph_io._MAPPED_NPY

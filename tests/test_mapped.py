@@ -132,6 +132,18 @@ def test_trim_resident_never_drops_written_pages_or_anonymous_memory(tmp_path, m
     assert area[2] >= clean.nbytes - 2 * 4096  # all of it but the partial end pages
 
 
+def test_unwritten_file_map_tells_a_files_bytes_from_the_processs_own(tmp_path):
+    _, mapped = _mapped_file(tmp_path, "x.npy")
+    lo = mapped.__array_interface__["data"][0]
+    assert _mapped.unwritten_file_map(lo, mapped.nbytes)
+    assert not _mapped.unwritten_file_map(lo, mapped.nbytes + (1 << 30))  # beyond the map
+    mapped[5, 0] = 7.0  # a copy-on-write copy: the area holds this process's data now
+    assert not _mapped.unwritten_file_map(lo, mapped.nbytes)
+    anon = np.ones(1 << 20, dtype=np.float32)
+    assert not _mapped.unwritten_file_map(anon.__array_interface__["data"][0], anon.nbytes)
+    assert not _mapped.unwritten_file_map(lo, 0)
+
+
 def test_trim_resident_keeps_the_leading_bytes_that_fit(tmp_path, monkeypatch):
     table, mapped = _mapped_file(tmp_path, "x.npy", rows=8192)  # 8 MB
     idle = np.load(tmp_path / "x.npy", mmap_mode="r")  # a second map of it, never read

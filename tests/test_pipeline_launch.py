@@ -1,12 +1,19 @@
 """gnnsys.pipeline_parallel.launch: spawning, merging, argument checks, and a rank that dies."""
 
+import io
 import json
+import pickle
 import time
+from multiprocessing.reduction import ForkingPickler
 
 import pytest
+import torch
+import torch.multiprocessing  # noqa: F401  (registers the tensor reducers spawn uses)
 
 from gnnsys.datasets import rmat_dataset
-from gnnsys.pipeline_parallel.launch import RankFailure, main, merge, run, run_many
+from gnnsys.datasets.folder import load_folder, save_folder
+from gnnsys.graph_io import mapped_npy
+from gnnsys.pipeline_parallel.launch import RankFailure, _as_data, main, merge, run, run_many
 
 MODEL = {"kind": "gcnii", "hidden": 8, "num_layers": 3}
 
@@ -130,6 +137,44 @@ def test_rows_reach_the_caller_while_the_run_goes_on(mode):
         run(mode, _toy(), MODEL, nproc=2, train=train, on_epoch=rows.append)
     assert [r["epoch"] for r in rows] == [1]
     assert set(rows[0]) >= {"epoch", "loss", "seconds", "train_acc", "val_acc", "test_acc"}
+
+
+def _spawn_pickle(obj):
+    # what spawn does to a rank's arguments (torch.multiprocessing's reducers included)
+    buf = io.BytesIO()
+    ForkingPickler(buf, pickle.HIGHEST_PROTOCOL).dump(obj)
+    return pickle.loads(buf.getvalue())
+
+
+def test_folder_features_reach_the_ranks_as_the_file(tmp_path):
+    """Features mapped from a dataset folder reach a rank as the file, mapped there again: not
+    copied into shared memory by torch.multiprocessing (28 GB for papers' features)."""
+    ds = load_folder(save_folder(_toy(), tmp_path / "toy"))
+    assert mapped_npy(ds.x) == (str(tmp_path / "toy" / "x.npy"), False)
+    got = _spawn_pickle(_as_data(ds))
+    assert torch.equal(got.x, ds.x)
+    assert mapped_npy(got.x) is not None  # a map of the same file on the receiving side
+    assert not ds.x.is_shared() and mapped_npy(ds.x) is not None  # the sender's map untouched
+
+
+def test_written_folder_features_travel_by_value(tmp_path):
+    """A copy-on-write map this process wrote into no longer equals its file: by value then."""
+    ds = load_folder(save_folder(_toy(), tmp_path / "toy"))
+    ds.x[3, 1] = 123.0
+    assert mapped_npy(ds.x) is None
+    got = _spawn_pickle(_as_data(ds))
+    assert got.x[3, 1] == 123.0 and torch.equal(got.x, ds.x)
+    assert mapped_npy(ds.x[1:]) is None  # a view is not the map
+
+
+def test_folder_dataset_trains_as_the_in_memory_one(tmp_path):
+    ds = _toy()
+    folder = load_folder(save_folder(ds, tmp_path / "toy"))
+    train = {"epochs": 2, "lr": 0.05, "optimizer": "sgd"}
+    spec = {"mode": "pipe", "model": MODEL, "chunks": 2, "train": train}
+    (a,) = run_many(ds, [spec], nproc=2)
+    (b,) = run_many(folder, [spec], nproc=2)
+    assert [r["loss"] for r in a["epochs"]] == [r["loss"] for r in b["epochs"]]
 
 
 def test_merge_sums_bytes_and_takes_slowest():

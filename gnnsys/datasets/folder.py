@@ -48,6 +48,7 @@ from gnnsys.graph_io import (
     is_graph_folder,
     load_graph,
     open_npy,
+    remember_mapped,
     replace_dir,
     write_graph_files,
 )
@@ -249,11 +250,14 @@ def load_folder(
             rest[val] = False
             test = np.flatnonzero(rest).astype(np.int64)
     extra = {}
+    x_t = as_tensor(x)
     if mmap:
         # rows are gathered at random: no readahead, but the hot prefix of a hot-first folder
         # is read ahead (see advise_random)
-        advise_random(x, hot_first=meta.get("node_order") == "degree")
+        hot_first = meta.get("node_order") == "degree"
+        advise_random(x, hot_first=hot_first)
         extra["x_file"] = str(folder / "x.npy")  # for gnnsys.unified.from_file
+        remember_mapped(x_t, folder / "x.npy", hot_first=hot_first)  # pickled as the file
     num_classes = meta.get("num_classes")
     if num_classes is None:
         num_classes = int(y.max()) + 1 if y.size and y.max() >= 0 else 1
@@ -261,7 +265,7 @@ def load_folder(
         return Dataset(
             name=name or meta.get("name") or folder.name,
             graph=graph,
-            x=as_tensor(x),
+            x=x_t,
             y=torch.from_numpy(y),
             train_idx=torch.from_numpy(train),
             val_idx=torch.from_numpy(val),

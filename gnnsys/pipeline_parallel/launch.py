@@ -76,6 +76,31 @@ class _Data:
     test_idx: torch.Tensor
     num_classes: int
 
+    def __reduce__(self) -> Tuple[Any, ...]:
+        # Features mapped from a dataset folder, unchanged, travel as the file's name: every
+        # rank maps the same file (one page cache) instead of torch.multiprocessing copying
+        # the rows into shared memory. A mapped graph pickles as its folder likewise.
+        from gnnsys.graph_io import mapped_npy
+
+        mapped = mapped_npy(self.x)
+        x: Any = self.x if mapped is None else _MappedRows(*mapped)
+        rest = (self.y, self.train_idx, self.val_idx, self.test_idx, self.num_classes)
+        return (_rebuild_data, (self.graph, x, *rest))
+
+
+@dataclass(frozen=True)
+class _MappedRows:
+    path: str
+    hot_first: bool
+
+
+def _rebuild_data(graph: Any, x: Any, *rest: Any) -> _Data:
+    if isinstance(x, _MappedRows):
+        from gnnsys.graph_io import reopen_npy
+
+        x = reopen_npy(x.path, x.hot_first)
+    return _Data(graph, x, *rest)
+
 
 @dataclass
 class _Job:
