@@ -381,9 +381,18 @@ def reopen(folder: str) -> Any:
 
 
 # Tensors that are memory maps of .npy files (``load_folder``'s features): id -> (weak
-# reference, path, data pointer, bytes, hot-first). Keyed by id, not by the tensor: a weak
-# dictionary would compare tensors with ``==``.
-_MAPPED_NPY: Dict[int, Tuple[Any, str, int, int, bool]] = {}
+# reference, path, data pointer, bytes, hot-first, the file's identity). Keyed by id, not by
+# the tensor: a weak dictionary would compare tensors with ``==``.
+_MAPPED_NPY: Dict[int, Tuple[Any, str, int, int, bool, Tuple[int, ...]]] = {}
+
+
+def _file_identity(path: str) -> Tuple[int, ...]:
+    """What tells a file from its replacement: device, inode, size, modification time."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ()
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
 
 
 def remember_mapped(t: torch.Tensor, path: Any, *, hot_first: bool = False) -> None:
@@ -395,20 +404,23 @@ def remember_mapped(t: torch.Tensor, path: Any, *, hot_first: bool = False) -> N
 
     key = id(t)
     _MAPPED_NPY[key] = (weakref.ref(t), str(path), t.data_ptr(), t.numel() * t.element_size(),
-                        bool(hot_first))  # fmt: skip
+                        bool(hot_first), _file_identity(str(path)))  # fmt: skip
     weakref.finalize(t, _MAPPED_NPY.pop, key, None)
 
 
 def mapped_npy(t: Any) -> Optional[Tuple[str, bool]]:
     """(path, hot_first) of the .npy file that ``t`` maps (``remember_mapped``) while ``t`` is
     still that map, unchanged: the same memory, no page of it written by this process (a
-    copy-on-write map keeps written pages to itself, so the file would not hold them). Else
-    None: ``t`` must then travel by value."""
+    copy-on-write map keeps written pages to itself, so the file would not hold them), and the
+    same file at that path (not one saved over it since). Else None: ``t`` must then travel by
+    value."""
     entry = _MAPPED_NPY.get(id(t)) if isinstance(t, torch.Tensor) else None
     if entry is None or entry[0]() is not t:
         return None
-    _, path, ptr, nbytes, hot_first = entry
-    if t.data_ptr() != ptr or not _mapped.unwritten_file_map(ptr, nbytes):
+    _, path, ptr, nbytes, hot_first, identity = entry
+    if t.data_ptr() != ptr or not identity or _file_identity(path) != identity:
+        return None
+    if not _mapped.unwritten_file_map(ptr, nbytes):
         return None
     return path, hot_first
 

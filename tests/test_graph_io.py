@@ -1,6 +1,7 @@
 """Graph.save / Graph.load: the on-disk CSC folder, memory-mapped back."""
 
 import json
+import os
 import pickle
 
 import numpy as np
@@ -243,6 +244,10 @@ def test_mapped_npy_follows_the_map_and_forgets_it(tmp_path):
     assert graph_io.mapped_npy(t) == (str(tmp_path / "x.npy"), False)
     assert t[5, 3] == 23.0
     assert graph_io.mapped_npy(t.clone()) is None and graph_io.mapped_npy(t.numpy()) is None
+    u = graph_io.reopen_npy(str(tmp_path / "x.npy"), False)
+    np.save(tmp_path / "new.npy", np.zeros((6, 4), np.float32))
+    os.replace(tmp_path / "new.npy", tmp_path / "x.npy")  # saved over, as save_folder does
+    assert graph_io.mapped_npy(u) is None and u[5, 3] == 23.0  # u keeps the old file's rows
     key = id(t)
     del t
     gc.collect()
