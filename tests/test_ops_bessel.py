@@ -705,8 +705,11 @@ def test_cuda_matches_cpu():
     for fn in (log_iv, log_kv, log_ive, log_kve):
         a = fn(v, x)
         b = fn(v.cuda(), x.cuda(), backend="triton").cpu()
-        # two algorithms (bessel.py, "The GPU path"), each within a few eps of mpmath here
-        close = (a - b).abs() <= 16 * EPS * torch.maximum(a.abs(), torch.ones_like(a))
+        # two algorithms (bessel.py, "The GPU path"), each within 16 eps of the truth, so they
+        # may differ by 32: on these points, interpreted, they differ by up to 12 eps (log_kve
+        # at v=1344, x=156982: numba 2.1 eps from mpmath, Triton 9.9); the session-21 error
+        # was 1e8 eps
+        close = (a - b).abs() <= 32 * EPS * torch.maximum(a.abs(), torch.ones_like(a))
         assert (close | ((a == b) | (a.isnan() & b.isnan()))).all()
 
 
