@@ -380,12 +380,6 @@ def reopen(folder: str) -> Any:
     return load_graph(folder, mmap=True, validate=False)
 
 
-# Tensors that are memory maps of .npy files (``load_folder``'s features): id -> (weak
-# reference, path, data pointer, bytes, hot-first, the file's identity). Keyed by id, not by
-# the tensor: a weak dictionary would compare tensors with ``==``.
-_MAPPED_NPY: Dict[int, Tuple[Any, str, int, int, bool, Tuple[int, ...]]] = {}
-
-
 def _file_identity(path: str) -> Tuple[int, ...]:
     """What tells a file from its replacement: device, inode, size, modification time."""
     try:
@@ -396,16 +390,13 @@ def _file_identity(path: str) -> Tuple[int, ...]:
 
 
 def remember_mapped(t: torch.Tensor, path: Any, *, hot_first: bool = False) -> None:
-    """Note that ``t`` maps the .npy file ``path`` (its rows, as ``open_npy`` mapped them), so
-    that a dataset pickled for other processes (the pipeline launcher's ranks) can send the
-    file's name instead of the rows: the ranks then map the same file, sharing its page cache,
-    where a pickled tensor would be copied into shared memory (28 GB for papers' features)."""
-    import weakref
-
-    key = id(t)
-    _MAPPED_NPY[key] = (weakref.ref(t), str(path), t.data_ptr(), t.numel() * t.element_size(),
-                        bool(hot_first), _file_identity(str(path)))  # fmt: skip
-    weakref.finalize(t, _MAPPED_NPY.pop, key, None)
+    """Note on ``t`` that it maps the .npy file ``path`` (its rows, as ``open_npy`` mapped
+    them), as a mapped graph keeps its ``_source``, so that a dataset pickled for other
+    processes (the pipeline launcher's ranks) can send the file's name instead of the rows: the
+    ranks then map the same file, sharing its page cache, where a pickled tensor would be
+    copied into shared memory (28 GB for papers' features)."""
+    t._npy_source = (str(path), t.data_ptr(), t.numel() * t.element_size(), bool(hot_first),
+                     _file_identity(str(path)))  # fmt: skip
 
 
 def mapped_npy(t: Any) -> Optional[Tuple[str, bool]]:
@@ -414,10 +405,10 @@ def mapped_npy(t: Any) -> Optional[Tuple[str, bool]]:
     copy-on-write map keeps written pages to itself, so the file would not hold them), and the
     same file at that path (not one saved over it since). Else None: ``t`` must then travel by
     value."""
-    entry = _MAPPED_NPY.get(id(t)) if isinstance(t, torch.Tensor) else None
-    if entry is None or entry[0]() is not t:
+    entry = getattr(t, "_npy_source", None) if isinstance(t, torch.Tensor) else None
+    if entry is None:
         return None
-    _, path, ptr, nbytes, hot_first, identity = entry
+    path, ptr, nbytes, hot_first, identity = entry
     if t.data_ptr() != ptr or not identity or _file_identity(path) != identity:
         return None
     if not _mapped.unwritten_file_map(ptr, nbytes):
