@@ -1721,7 +1721,7 @@ def log_iv(
     For v < 0, ``I_v(x)`` can be negative: the log is then NaN, unless ``return_sign=True``,
     which returns ``(log|I_v(x)|, sign)`` with sign in {-1, 0, +1}. ``backend`` ('auto',
     'numba', 'triton') is for testing; 'auto' uses the CPU kernels, also for CUDA tensors (the
-    GPU kernel is not yet accurate, see the module docstring).
+    GPU kernel's fix is not yet confirmed on a GPU, see the module docstring).
 
     Example:
         >>> log_iv(torch.tensor([0.0, 600.0, 2047.0]), torch.tensor([1.0, 1.0, 2048.0]))
