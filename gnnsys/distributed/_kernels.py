@@ -14,8 +14,9 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from gnnsys._numba import serial_twin
+from gnnsys._numba import prefetch, serial_twin
 from gnnsys.loaders._kernels import (
+    _AHEAD,
     _LOW32,
     _below,
     _edge_at,
@@ -58,6 +59,8 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, loca
     wptr = labor_mark_words(indptr, local, 0, m) if labor else np.zeros(1, np.int64)
     bits = np.zeros(wptr[-1], np.uint64)  # LABOR-0's kept edges, marked by the count pass
     for i in prange(m):
+        if i + _AHEAD < m:  # the columns' bounds are random reads: start them early
+            prefetch(indptr, local[i + _AHEAD])
         k = local[i]
         e = etype[i] if typed else 0
         lo, hi = _segment(indptr, type_per_edge, k, e)
@@ -110,6 +113,10 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, loca
     src = np.empty(total, np.int64)
     eid = np.empty(total, np.int64)
     for j in prange(total):
+        if j + _AHEAD < total:  # so are the picked positions
+            prefetch(adj, pos[j + _AHEAD])
+            if edge_ids.shape[0] > 0:
+                prefetch(edge_ids, pos[j + _AHEAD])
         src[j], eid[j] = _edge_at(adj, edge_ids, packed, pos[j])
     return counts, src, eid
 
@@ -190,6 +197,8 @@ def relabel_hop(nodes, ntype, loc, tree, n, known, hkeys, hvals, num_nodes, src,
         for p in range(offsets[j], offsets[j + 1]):
             u = src[p]
             if dense:
+                if p + _AHEAD < e:  # the map's entries are random reads
+                    prefetch(mapv, src[p + _AHEAD])
                 # the single-machine kernel's dense step, written out as there (an inlined
                 # shared function made the typed kernel 3x slower)
                 entry = mapv[u]
@@ -351,7 +360,10 @@ def local_rows_of(local_of, ids):
     (``local_of`` -1), or -1 when it owns them all."""
     rows = np.empty(ids.shape[0], np.int64)
     bad = -1
-    for i in range(ids.shape[0]):
+    m = ids.shape[0]
+    for i in range(m):
+        if i + _AHEAD < m:
+            prefetch(local_of, ids[i + _AHEAD])
         r = np.int64(local_of[ids[i]])
         rows[i] = r
         if r < 0 and bad < 0:
