@@ -11,10 +11,13 @@ Like every kernel here, these do no bounds checks: ``graph.py`` validates first.
 
 from __future__ import annotations
 
+import threading
+from typing import Any, Dict, Tuple
+
 import numpy as np
 from numba import njit, prange
 
-from gnnsys._numba import prefetch, serial_twin
+from gnnsys._numba import prefetch, serial_twin, variant
 from gnnsys.loaders._kernels import (
     _AHEAD,
     _LOW32,
@@ -36,6 +39,13 @@ from gnnsys.loaders._kernels import (
     node_type_of,
 )
 
+# Compile-time switches of ``draw_owned``: ``draw_owned_for`` compiles a variant with the modes a
+# sampler does not use set False, so their branches (and callees) are never compiled: less to
+# compile on a cold start, and uniform draws 4-9% faster than the generic kernel's (mini, a
+# batch's 159k picks, one thread, 4 interleaved pairs: 1.74-1.89 vs 1.85-1.94 ms).
+_WITH_WEIGHTED = True
+_WITH_LABOR = True
+
 
 @njit(nogil=True, parallel=True, cache=True)
 def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, local, dst, tree,
@@ -56,7 +66,7 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, loca
     counts = np.zeros(m + 1, np.int64)
     seg_lo = np.empty(m, np.int64)
     seg_hi = np.empty(m, np.int64)
-    wptr = labor_mark_words(indptr, local, 0, m) if labor else np.zeros(1, np.int64)
+    wptr = labor_mark_words(indptr, local, 0, m) if _WITH_LABOR and labor else np.zeros(1, np.int64)
     bits = np.zeros(wptr[-1], np.uint64)  # LABOR-0's kept edges, marked by the count pass
     for i in prange(m):
         if i + _AHEAD < m:  # the columns' bounds are random reads: start them early
@@ -67,17 +77,19 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, loca
         seg_lo[i] = lo
         seg_hi[i] = hi
         tr = tree[i] if tree.shape[0] > 0 else 0
-        if labor:
+        if _WITH_LABOR and labor:
             counts[i + 1] = _labor_mark(
                 adj, edge_ids, packed, lo, hi, fanouts[e], lkeys[e], tr, bits, wptr[i], indptr[k]
             )
         else:
-            counts[i + 1] = _keep_count(weights, cumw, lo, hi, fanouts[e], replace, weighted)
+            counts[i + 1] = _keep_count(
+                weights, cumw, lo, hi, fanouts[e], replace, _WITH_WEIGHTED and weighted
+            )
     for i in range(m):
         counts[i + 1] += counts[i]
     total = counts[m]
     pos = np.empty(total, np.int64)
-    keys = np.empty(total if (weighted and not replace) else 0, np.float64)
+    keys = np.empty(total if (_WITH_WEIGHTED and weighted and not replace) else 0, np.float64)
     for i in prange(m):
         o = counts[i]
         k = counts[i + 1] - o
@@ -89,14 +101,14 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, loca
         d = hi - lo
         tr = tree[i] if tree.shape[0] > 0 else 0
         st = _stream(ekeys[e], dst[i], tr)
-        if labor:
+        if _WITH_LABOR and labor:
             _labor_fill_marked(bits, wptr[i], indptr[local[i]], lo, hi, f, pos, o)
-        elif weighted and f >= 0:
+        elif _WITH_WEIGHTED and weighted and f >= 0:
             if replace:
                 _weighted_with(st, cumw, lo, hi, k, pos, o)
             else:
                 _weighted_without(st, weights, lo, hi, k, pos, keys, o)
-        elif weighted:  # fanout -1: every positive-weight neighbour
+        elif _WITH_WEIGHTED and weighted:  # fanout -1: every positive-weight neighbour
             j = o
             for p in range(lo, hi):
                 if weights[p] > 0.0:
@@ -119,6 +131,29 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, loca
                 prefetch(edge_ids, pos[j + _AHEAD])
         src[j], eid[j] = _edge_at(adj, edge_ids, packed, pos[j])
     return counts, src, eid
+
+
+_DRAW_VARIANTS: Dict[Tuple[bool, bool], Any] = {}
+_DRAW_LOCK = threading.Lock()
+
+
+def draw_owned_for(weighted: bool, labor: bool) -> Any:
+    """``draw_owned`` compiled for these modes only (the others' branches compiled out, as
+    ``loaders._kernels.sample_hops_for``); called with the same flags it gives the same draws.
+
+    Example:
+        >>> off, src, eid = draw_owned_for(False, False)(*args)  # uniform draws
+    """
+    modes = (bool(weighted), bool(labor))
+    with _DRAW_LOCK:
+        kernel = _DRAW_VARIANTS.get(modes)
+        if kernel is None:
+            tag = "_".join(m for m, on in zip(("weighted", "labor"), modes) if on) or "uniform"
+            kernel = _DRAW_VARIANTS[modes] = variant(
+                draw_owned, f"draw_owned__{tag}", True,
+                _WITH_WEIGHTED=modes[0], _WITH_LABOR=modes[1],
+            )  # fmt: skip
+    return kernel
 
 
 @njit(nogil=True, cache=True)

@@ -592,7 +592,7 @@ class DistNeighborSampler(_PicklesWithoutMaps):
         adst = asked[:, 0].astype(np.int64)
         atree = asked[:, 1].astype(np.int64) if self.disjoint else _NO_TREE
         aetype = asked[:, cols - 1].astype(np.int64) if typed else _NO_TREE
-        off, src, eid = dk.draw_owned(
+        off, src, eid = dk.draw_owned_for(self.weighted, self.labor)(
             g.indptr, g.adj, g.edge_ids, g.packed, self._weights, self._cumw, g.layout[0],
             g.local_rows(adst), adst, atree, aetype, fan, self.replace, self.weighted, ekeys,
             self.labor, lkeys,
