@@ -789,14 +789,19 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
             skip = True
         elif not a.startswith(tuple(f + "=" for f in _LAUNCH_FLAGS)):
             argv.append(a)
-    cmd = [  # torchrun, SIGKILLed if this process is (gnnsys._lifetime): no orphan ranks
-        sys.executable, "-m", "gnnsys._lifetime", str(os.getpid()), "torch.distributed.run",
-        f"--nproc-per-node={args.nproc}", f"--nnodes={args.nnodes}",
-        f"--node-rank={args.node_rank}", f"--master-addr={args.master_addr}",
-        f"--master-port={args.master_port}",
-        "-m", "gnnsys.cli", *argv, "--_worker",
-    ]  # fmt: skip
-    return subprocess.call(cmd)
+    import tempfile
+
+    # torchrun's log folder (empty unless it redirects the workers' output) defaults to a new
+    # /tmp/torchelastic_* tree that nothing removes: one more per run. Ours goes with the run.
+    with tempfile.TemporaryDirectory(prefix="gnnsys-torchrun-") as log_dir:
+        cmd = [  # torchrun, SIGKILLed if this process is (gnnsys._lifetime): no orphan ranks
+            sys.executable, "-m", "gnnsys._lifetime", str(os.getpid()), "torch.distributed.run",
+            f"--nproc-per-node={args.nproc}", f"--nnodes={args.nnodes}",
+            f"--node-rank={args.node_rank}", f"--master-addr={args.master_addr}",
+            f"--master-port={args.master_port}", f"--log-dir={log_dir}",
+            "-m", "gnnsys.cli", *argv, "--_worker",
+        ]  # fmt: skip
+        return subprocess.call(cmd)
 
 
 # ---------------------------------------------------------------------- bench / data

@@ -248,11 +248,16 @@ def test_sigkill_mid_run_then_resume(tmp_path):
     assert ckpt_epoch == 6
 
 
-def _run_group(cmd, timeout):
+def _run_group(cmd, timeout, env=None):
     """(returncode, stderr) of ``cmd`` in its own session; on timeout the whole group (the
     torchrun launcher and its ranks) is killed, so nothing outlives the test."""
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+        cmd,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        env=env,
     )
     try:
         _, err = proc.communicate(timeout=timeout)
@@ -703,8 +708,15 @@ def test_hetero_ddp_two_processes_write_the_outputs(tmp_path):
     # gradient, which DDP must see as unused (a hang or an error otherwise).
     argv = [*MAG, "--epochs", "2", "--hidden", "16", "--batch-size", "64", "--max-batches", "3",
             "--mode", "ddp", "--nproc", "2", "--master-port", str(_free_port())]  # fmt: skip
-    rc, err = _run_group(_cli(*argv, "--out", str(tmp_path)), timeout=300)
+    scratch = tmp_path / "tmp"  # the run's temporary files (torchrun's log folder among them)
+    scratch.mkdir()
+    out = tmp_path / "out"
+    rc, err = _run_group(_cli(*argv, "--out", str(out)), timeout=300,
+                         env={**os.environ, "TMPDIR": str(scratch)})  # fmt: skip
     assert rc == 0, err[-2000:]
+    left = [p.name for p in scratch.iterdir() if p.name.startswith(("torchelastic_", "gnnsys-"))]
+    assert left == []  # torchrun's log folder went with the run (PyG's template files stay)
+    tmp_path = out
     assert "find_unused_parameters" not in err  # DDP found the unused layers itself
     rows = read_metrics(tmp_path / "metrics.jsonl")
     assert [r["epoch"] for r in rows] == [1, 2]

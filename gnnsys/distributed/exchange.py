@@ -18,6 +18,12 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+# The exchanges carry host memory (the sampler and the feature tables are on the CPU), so their
+# groups are gloo groups whatever the job's default backend: under NCCL (a GPU job's gradients),
+# a group inheriting it would refuse CPU tensors. DistDGL likewise samples and serves features
+# over its own TCP layer beside NCCL.
+EXCHANGE_BACKEND = "gloo"
+
 
 class PeerLostError(RuntimeError):
     """An exchange failed because another rank died, hung past the timeout or left."""
@@ -45,7 +51,7 @@ class Exchange:
             )
         if group is None:  # its own group: the sampler's exchanges never interleave with DDP's
             kwargs = {"timeout": timedelta(seconds=timeout_s)} if timeout_s else {}
-            group = dist.new_group(**kwargs)
+            group = dist.new_group(backend=EXCHANGE_BACKEND, **kwargs)
         self.group = group
         self.rank = dist.get_rank(group)
         self.size = dist.get_world_size(group)
@@ -118,7 +124,10 @@ class Exchange:
             >>> g = DistGraph.open("parts/", exchange=Exchange.lanes(2))
         """
         kwargs = {"timeout": timedelta(seconds=timeout_s)} if timeout_s else {}
-        return [cls(dist.new_group(ranks, **kwargs)) for _ in range(int(count))]
+        return [
+            cls(dist.new_group(ranks, backend=EXCHANGE_BACKEND, **kwargs))
+            for _ in range(int(count))
+        ]
 
     def stats(self) -> Dict[str, Any]:
         """Bytes sent and exchanges so far, by kind (JSON-ready)."""

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from gnnsys.distributed.exchange import Exchange
+from gnnsys.distributed.exchange import EXCHANGE_BACKEND, Exchange
 from gnnsys.distributed.features import dist_feature_store
 from gnnsys.distributed.graph import DistGraph, DistNeighborSampler
 from gnnsys.trainer import HeteroTask
@@ -42,7 +42,7 @@ def exchange_groups(per_machine: int, world: int, timeout_s: float, lanes: int =
     k_mine = dist.get_rank() % per_machine
     for _ in range(lanes):
         for k in range(per_machine):
-            g = dist.new_group(list(range(k, world, per_machine)),
+            g = dist.new_group(list(range(k, world, per_machine)), backend=EXCHANGE_BACKEND,
                                timeout=timedelta(seconds=timeout_s))  # fmt: skip
             if k == k_mine:
                 mine.append(Exchange(g))
@@ -154,6 +154,7 @@ class _PartTask:
                 counts[2 * j + 1] += keep
                 seen += y.numel()
         model.train()
+        counts = counts.to(self.device)  # the default group's device (NCCL: the GPU)
         dist.all_reduce(counts)
         c = counts.tolist()
         return {
