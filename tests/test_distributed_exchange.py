@@ -48,3 +48,12 @@ def test_one_rank_exchange_counts_nothing_sent(one_rank_group):
     assert ex.bytes_sent["ids"] == 0 and ex.messages["ids"] == 1
     with pytest.raises(ValueError, match="summing to 3 rows"):
         ex.alltoallv(rows, np.array([2]), "ids")
+
+
+def test_a_group_that_cannot_carry_host_tensors_is_refused(one_rank_group, monkeypatch):
+    group = dist.new_group(backend="gloo")
+    monkeypatch.setattr(dist, "get_backend", lambda g=None: "nccl")  # as an NCCL group reads
+    with pytest.raises(ValueError, match="'nccl' group cannot"):
+        Exchange(group)
+    monkeypatch.setattr(dist, "get_backend", lambda g=None: "cpu:gloo,cuda:nccl")
+    assert Exchange(group).size == 1  # a device-mapped group with gloo for the CPU is fine

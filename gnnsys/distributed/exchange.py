@@ -23,6 +23,7 @@ import torch.distributed as dist
 # a group inheriting it would refuse CPU tensors. DistDGL likewise samples and serves features
 # over its own TCP layer beside NCCL.
 EXCHANGE_BACKEND = "gloo"
+_HOST_BACKENDS = ("gloo", "mpi")  # the torch.distributed backends that take CPU tensors
 
 
 class PeerLostError(RuntimeError):
@@ -52,6 +53,13 @@ class Exchange:
         if group is None:  # its own group: the sampler's exchanges never interleave with DDP's
             kwargs = {"timeout": timedelta(seconds=timeout_s)} if timeout_s else {}
             group = dist.new_group(backend=EXCHANGE_BACKEND, **kwargs)
+        backend = str(dist.get_backend(group))
+        if not any(b in backend for b in _HOST_BACKENDS):
+            raise ValueError(
+                f"Exchange carries host (CPU) tensors, and a {backend!r} group cannot: pass a "
+                f"group made with torch.distributed.new_group(..., backend={EXCHANGE_BACKEND!r}) "
+                "or none (Exchange then makes one)"
+            )
         self.group = group
         self.rank = dist.get_rank(group)
         self.size = dist.get_world_size(group)
