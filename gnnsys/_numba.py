@@ -19,7 +19,7 @@ import itertools
 import threading
 import types as _pytypes
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numba
 from llvmlite import ir
@@ -83,6 +83,10 @@ def serial_twin(kernel, name: str):
     return njit(nogil=True, cache=True)(fn)
 
 
+_VARIANTS: Dict[Tuple[Any, ...], Any] = {}
+_VARIANTS_LOCK = threading.Lock()
+
+
 def variant(kernel, name: str, parallel: bool, **constants: Any):
     """The kernel's source compiled with some of its module globals set to ``constants``.
 
@@ -90,20 +94,27 @@ def variant(kernel, name: str, parallel: bool, **constants: Any):
     a False one before typing, so the callees of that branch are never compiled: a kernel with
     rarely used modes keeps one source while each caller compiles (lazily, on its first call)
     only the modes it uses. ``name`` must be unique per set of constants: it names the on-disk
-    cache entry (numba's cache key does not see globals).
+    cache entry (numba's cache key does not see globals). The same arguments give the same
+    dispatcher (made once, thread-safe), so callers may ask for a variant on every call.
 
     Example:
         >>> uniform = variant(sample_hops, "sample_hops_uniform", True, _WITH_LABOR=False)
     """
     py = kernel.py_func
-    unknown = [k for k in constants if k not in py.__globals__]
-    if unknown:
-        raise KeyError(f"{py.__name__} has no module globals {unknown}")
-    glb = dict(py.__globals__)  # a snapshot: the module is fully loaded when a variant is made
-    glb.update(constants)
-    fn = _pytypes.FunctionType(py.__code__, glb, name, py.__defaults__, py.__closure__)
-    fn.__qualname__ = name
-    return njit(nogil=True, cache=True, parallel=parallel)(fn)
+    key = (py, name, bool(parallel), tuple(sorted(constants.items())))
+    with _VARIANTS_LOCK:
+        made = _VARIANTS.get(key)
+        if made is not None:
+            return made
+        unknown = [k for k in constants if k not in py.__globals__]
+        if unknown:
+            raise KeyError(f"{py.__name__} has no module globals {unknown}")
+        glb = dict(py.__globals__)  # a snapshot: the module is fully loaded by now
+        glb.update(constants)
+        fn = _pytypes.FunctionType(py.__code__, glb, name, py.__defaults__, py.__closure__)
+        fn.__qualname__ = name
+        made = _VARIANTS[key] = njit(nogil=True, cache=True, parallel=parallel)(fn)
+        return made
 
 
 _POOL: Optional[ThreadPoolExecutor] = None

@@ -68,6 +68,13 @@ def test_variant_prunes_switched_off_modes_before_typing():
         variant(_bump, "bump_triple", False, _WITH_TRIPLE=False)
 
 
+def test_variant_is_made_once_per_arguments():
+    plain = variant(_bump, "bump_plain", False, _WITH_DOUBLE=False)
+    assert variant(_bump, "bump_plain", False, _WITH_DOUBLE=False) is plain
+    assert variant(_bump, "bump_plain", True, _WITH_DOUBLE=False) is not plain
+    assert variant(_bump, "bump_with", False, _WITH_DOUBLE=True) is not plain
+
+
 @numba.njit(nogil=True, cache=False)
 def _mark(hits, owner, tag, i0, i1):
     for i in range(i0, i1):

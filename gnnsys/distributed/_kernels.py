@@ -11,8 +11,7 @@ Like every kernel here, these do no bounds checks: ``graph.py`` validates first.
 
 from __future__ import annotations
 
-import threading
-from typing import Any, Dict, Tuple
+from typing import Any
 
 import numpy as np
 from numba import njit, prange
@@ -133,10 +132,6 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, loca
     return counts, src, eid
 
 
-_DRAW_VARIANTS: Dict[Tuple[bool, bool], Any] = {}
-_DRAW_LOCK = threading.Lock()
-
-
 def draw_owned_for(weighted: bool, labor: bool) -> Any:
     """``draw_owned`` compiled for these modes only (the others' branches compiled out, as
     ``loaders._kernels.sample_hops_for``); called with the same flags it gives the same draws.
@@ -145,15 +140,9 @@ def draw_owned_for(weighted: bool, labor: bool) -> Any:
         >>> off, src, eid = draw_owned_for(False, False)(*args)  # uniform draws
     """
     modes = (bool(weighted), bool(labor))
-    with _DRAW_LOCK:
-        kernel = _DRAW_VARIANTS.get(modes)
-        if kernel is None:
-            tag = "_".join(m for m, on in zip(("weighted", "labor"), modes) if on) or "uniform"
-            kernel = _DRAW_VARIANTS[modes] = variant(
-                draw_owned, f"draw_owned__{tag}", True,
-                _WITH_WEIGHTED=modes[0], _WITH_LABOR=modes[1],
-            )  # fmt: skip
-    return kernel
+    tag = "_".join(m for m, on in zip(("weighted", "labor"), modes) if on) or "uniform"
+    return variant(draw_owned, f"draw_owned__{tag}", True,
+                   _WITH_WEIGHTED=modes[0], _WITH_LABOR=modes[1])  # fmt: skip
 
 
 @njit(nogil=True, cache=True)

@@ -22,8 +22,7 @@ These kernels do no bounds checks: callers validate every id first (``neighbor.p
 from __future__ import annotations
 
 import math
-import threading
-from typing import Any, Dict, Tuple
+from typing import Any
 
 import numba
 import numpy as np
@@ -1627,8 +1626,6 @@ induced_edges_serial = serial_twin(induced_edges, "induced_edges_serial")
 
 _MODES = ("labor", "labor_general", "temporal", "weighted", "typed", "disjoint", "hashed")
 _SWITCHES = tuple(f"_WITH_{m.upper()}" for m in _MODES[:-1]) + ("_WITH_HASH",)
-_VARIANTS: Dict[Tuple[bool, ...], Any] = {}
-_VARIANTS_LOCK = threading.Lock()
 
 
 def sample_hops_for(
@@ -1661,11 +1658,6 @@ def sample_hops_for(
     modes = (labor, labor_general, temporal, weighted, typed, disjoint, hashed)
     flags = tuple(bool(f) for f in modes)
     par = use_parallel(work)
-    with _VARIANTS_LOCK:
-        kernel = _VARIANTS.get((par,) + flags)
-        if kernel is None:
-            tag = "_".join(m for m, on in zip(_MODES, flags) if on) or "uniform"
-            name = f"sample_hops{'' if par else '_serial'}__{tag}"
-            switches = dict(zip(_SWITCHES, flags), _PARALLEL_BUILD=par)
-            kernel = _VARIANTS[(par,) + flags] = variant(sample_hops, name, par, **switches)
-    return kernel
+    tag = "_".join(m for m, on in zip(_MODES, flags) if on) or "uniform"
+    name = f"sample_hops{'' if par else '_serial'}__{tag}"
+    return variant(sample_hops, name, par, **dict(zip(_SWITCHES, flags), _PARALLEL_BUILD=par))
