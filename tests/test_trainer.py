@@ -716,16 +716,15 @@ def test_hetero_ddp_two_processes_write_the_outputs(tmp_path):
     assert rc == 0, err[-2000:]
     left = [p.name for p in scratch.iterdir() if p.name.startswith(("torchelastic_", "gnnsys-"))]
     assert left == []  # torchrun's log folder went with the run (PyG's template files stay)
-    tmp_path = out
     assert "find_unused_parameters" not in err  # DDP found the unused layers itself
-    rows = read_metrics(tmp_path / "metrics.jsonl")
+    rows = read_metrics(out / "metrics.jsonl")
     assert [r["epoch"] for r in rows] == [1, 2]
     assert all(math.isfinite(r[k]) for r in rows for k in MAG_KEYS)
     assert all(round(r["batches_per_s"] * r["seconds"]) == 3 for r in rows)
-    config = json.loads((tmp_path / "config.json").read_text())
+    config = json.loads((out / "config.json").read_text())
     assert (config["dataset"], config["mode"]) == ("synthetic:tiny-mag", "ddp")
-    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    ckpt = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
     assert ckpt["epoch"] == 2 and not any(k.startswith("module.") for k in ckpt["model"])
 
 
