@@ -162,7 +162,9 @@ def inputs(step: str, n: int, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
     return v, x
 
 
-def run_step(step: str, v: np.ndarray, x: np.ndarray, device: torch.device) -> Dict:
+def run_step(
+    step: str, v: np.ndarray, x: np.ndarray, device: torch.device, fp_fusion: bool = False
+) -> Dict:
     k = STEPS.index(step)
     vt = torch.from_numpy(v).to(device)
     xt = torch.from_numpy(x).to(device)
@@ -176,7 +178,9 @@ def run_step(step: str, v: np.ndarray, x: np.ndarray, device: torch.device) -> D
         hi = torch.empty_like(xt)
         lo = torch.empty_like(xt)
         coef, vmin, ltab = bt._tables(device)
-        _probe[(triton.cdiv(v.size, 128),)](vt, xt, hi, lo, coef, vmin, ltab, v.size, STEP=k)
+        _probe[(triton.cdiv(v.size, 128),)](
+            vt, xt, hi, lo, coef, vmin, ltab, v.size, STEP=k, enable_fp_fusion=fp_fusion
+        )
         got_hi, got_lo = hi.cpu().numpy(), lo.cpu().numpy()
         if step == "series_i":  # no numba twin of the series alone: the whole log I there
             ref_hi = b.log_iv(torch.from_numpy(v), torch.from_numpy(x)).numpy()
@@ -208,6 +212,14 @@ def main(argv: List[str] | None = None) -> None:
     p.add_argument("--device", default="cuda", help="cuda (compiled) or cpu (TRITON_INTERPRET=1)")
     p.add_argument("--n", type=int, default=4096, help="points per step")
     p.add_argument("--steps", default=",".join(STEPS), help="comma-separated subset")
+    p.add_argument(
+        "--fp-fusion",
+        type=int,
+        choices=(0, 1),
+        default=0,
+        help="compile the probe steps with a*b+c contracted to FMAs (1) or not (0, as the kernel "
+        "is compiled since session 24); the whole-kernel steps always run as shipped",
+    )
     a = p.parse_args(argv)
     device = torch.device(a.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -215,7 +227,8 @@ def main(argv: List[str] | None = None) -> None:
         return
     if device.type == "cpu" and not bt.INTERPRETED:
         raise SystemExit("--device cpu needs TRITON_INTERPRET=1 (set before Triton is imported)")
-    info = {"triton": triton.__version__, "torch": torch.__version__, "device": str(device)}
+    info = {"triton": triton.__version__, "torch": torch.__version__, "device": str(device),
+            "fp_fusion": bool(a.fp_fusion)}  # fmt: skip
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
     print(json.dumps({"probe": "bessel", **info}), flush=True)
@@ -223,7 +236,7 @@ def main(argv: List[str] | None = None) -> None:
         if step not in STEPS:
             raise SystemExit(f"unknown step {step!r}; steps: {', '.join(STEPS)}")
         v, x = inputs(step, a.n)
-        print(json.dumps(run_step(step, v, x, device)), flush=True)
+        print(json.dumps(run_step(step, v, x, device, bool(a.fp_fusion))), flush=True)
 
 
 if __name__ == "__main__":

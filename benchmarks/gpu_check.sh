@@ -59,9 +59,9 @@ export TRITON_DEFAULT_FP_FUSION="${TRITON_DEFAULT_FP_FUSION:-1}"
 unset TRITON_INTERPRET
 
 # ------------------------------------------------------------------------------------ the plan
-PREFLIGHT_MAX=45
+PREFLIGHT_MAX=30  # 14 s on the H200 (session 24)
 WARM_MAX=240   # background jobs; the data job must end before unified_epoch starts
-TESTS_MAX=160  # the test phase: its lanes run in parallel
+TESTS_MAX=195  # the test phase: its lanes run in parallel
 # Test groups "name|max seconds|pytest arguments", four lanes run side by side. Limits from the
 # first H200 run (session 21; seconds with four groups compiling at once on 16 cores): the Triton
 # suites are mostly compile time (sampler 98 s, sparse 67 s, conv 72 s, fronts 41 s).
@@ -76,7 +76,7 @@ LANE_B=(
 )
 LANE_C=(
   "triton_sparse|85|tests/test_ops_sparse.py -k triton"
-  "conv|75|tests/test_ops_conv.py -m gpu"
+  "conv|110|tests/test_ops_conv.py -m gpu"  # 75 s was too little in session 24
 )
 LANE_D=(
   "bessel|35|tests/test_ops_bessel.py -m gpu"
@@ -85,16 +85,17 @@ LANE_D=(
   "loaders_loader|15|tests/test_loaders_loader.py -m gpu"
   "nn_dropout|10|tests/test_nn_dropout.py -m gpu"
 )
-# Benchmarks "name|max seconds|script and arguments", one at a time (first H200 run: 19, 39,
-# 17, 24 (its first try, cold, ran past 30), 24, 33 s).
+# Benchmarks "name|max seconds|script and arguments", one at a time (session 24's H200 run: 18,
+# 44, 19, past 31 (25 warm), 28, 20, 32 s). The Bessel probe (benchmarks/bessel_gpu_probe.py)
+# left the list once the kernel passed test_cuda_matches_cpu on the H200; run it by hand when that
+# test fails.
 BENCH=(
   "gather_bandwidth|30|benchmarks/gather_bandwidth.py --device cuda --table-gb 1 --batch-mb 32 --repeats 5 --no-bf16 --row-bytes 128 400 512 2048"
   "unified_epoch|55|benchmarks/unified_epoch.py --dataset products --max-batches 30 --epochs 3 --modes gpu unified unified_p16 unified_p32 unified_p64 unified_bf16 cpu_copy"
   "sparse_ops|25|benchmarks/sparse_ops.py --device cuda --nodes 500000 --edges 10000000 --feats 64 --reduce sum,mean,max --repeat 3"
-  "bessel_speed|30|benchmarks/bessel_speed.py --device cuda --n 1000000 --repeat 3 --sub 10"
+  "bessel_speed|40|benchmarks/bessel_speed.py --device cuda --n 1000000 --repeat 3 --sub 10"
   "conv_im2win|30|benchmarks/conv_im2win.py --device cuda --batch 16 --repeat 3 --in-process"
-  "gpu_sampling|40|benchmarks/gpu_sampling.py --device cuda --graph products --rounds 5 --batches 30 --profile 10"
-  "bessel_probe|20|benchmarks/bessel_gpu_probe.py --device cuda --n 4096"
+  "gpu_sampling|30|benchmarks/gpu_sampling.py --device cuda --graph products --rounds 5 --batches 30 --profile 10"
   "gnnpipe_compute|40|benchmarks/gnnpipe_compute.py --device cuda --dataset synthetic:mini --layers 32 --epochs 4"
 )
 

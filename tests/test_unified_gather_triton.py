@@ -130,7 +130,7 @@ def test_kernel_guard_reads_nothing_for_bad_ids(device):
         pos_d = pos.to(device) if pos is not None else None
         gt.gather(src, src.data_ptr(), d=4, stride=4, ids=ids, out=out, n_src=10,
                   aligned=aligned, pos=pos_d)  # fmt: skip
-        want = torch.stack([src[2], torch.zeros(4), torch.zeros(4), src[9]]).to(device)
+        want = torch.stack([src[2].cpu(), torch.zeros(4), torch.zeros(4), src[9].cpu()]).to(device)
         if pos is not None:
             want = want[torch.tensor([3, 2, 1, 0])]
         assert torch.equal(out, want) and bool((sentinel[4] == -1).all()), (aligned, pos)

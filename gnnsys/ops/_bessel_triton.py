@@ -528,7 +528,17 @@ def log_bessel(kind: str, v: torch.Tensor, x: torch.Tensor, scaled: bool = False
     coef, vmin, ltab = _tables(x.device)
     grid = (triton.cdiv(n, BLOCK),)
     _log_bessel_kernel[grid](
-        v, x, out, coef, vmin, ltab, n, IS_I=(kind == "i"), SCALED=bool(scaled), BLOCK_SIZE=BLOCK
+        v,
+        x,
+        out,
+        coef,
+        vmin,
+        ltab,
+        n,
+        IS_I=(kind == "i"),
+        SCALED=bool(scaled),
+        BLOCK_SIZE=BLOCK,
+        enable_fp_fusion=False,  # no contracted a*b+c: the double-double steps round as numba's
     )
     return out
 

@@ -105,10 +105,14 @@ Python float passed to ``tl.fma`` into a float32 constant, so the double-double 
 ``two_prod(e, ln 2)`` used ln 2 rounded to float32 (error e * 1.9e-9); the CPU path emulating
 that rounding reproduces the H200's maximum errors (1.847e-6 for I, 3.544e-6 for K), and the
 sm_90 PTX from Triton 3.6 no longer holds the rounded constant after the fix
-(tests/test_triton_constants.py checks every Triton kernel's source for such constants). Not
-yet confirmed on a GPU, so ``backend='auto'`` still computes CUDA tensors with the CPU kernels
-(a copy each way, a warning once) until a GPU run passes ``test_cuda_matches_cpu``;
-``backend='triton'`` runs the kernel.
+(tests/test_triton_constants.py checks every Triton kernel's source for such constants). The
+next H200 run (session 24) found one more GPU-only error, up to 1e-11 relative in the
+double-double v*eta (27 of 4096 points in the band, ``benchmarks/bessel_gpu_probe.py``): Triton
+compiles with ``a*b + c`` contracted to fused multiply-adds by default, which changes the
+rounding that the double-double steps rely on. The kernel is compiled with
+``enable_fp_fusion=False`` since (explicit ``tl.fma`` stays fused): every probe step then agrees
+with numba to 1e-15, and ``test_cuda_matches_cpu`` passes on the H200, so ``backend='auto'``
+computes CUDA tensors with the Triton kernel.
 
 Accuracy (float64; tests/test_ops_bessel.py against mpmath at 50 digits over v in [0, 1e5],
 x in [1e-10, 1e6], x = v*{0.5, 0.9, 1, 1.1, 2} and both sides of every threshold above):
@@ -130,7 +134,6 @@ from __future__ import annotations
 
 import math
 import threading
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal, localcontext
 from fractions import Fraction
@@ -1506,23 +1509,6 @@ def _flat(t: torch.Tensor, shape: torch.Size) -> Tuple[np.ndarray, int]:
     return t.expand(shape).contiguous().reshape(-1).numpy(), 1
 
 
-_CUDA_VIA_CPU_WARNED = False
-
-
-def _warn_cuda_via_cpu() -> None:
-    """Once per process: CUDA inputs are computed by the CPU kernels (see the module docstring)."""
-    global _CUDA_VIA_CPU_WARNED
-    if not _CUDA_VIA_CPU_WARNED:
-        _CUDA_VIA_CPU_WARNED = True
-        warnings.warn(
-            "gnnsys.ops.bessel: CUDA tensors are computed by the CPU kernels (copied each way): "
-            "the Triton kernel was measured inaccurate on an H200 (up to 1.8e-6 relative; fixed "
-            "since, not yet confirmed on a GPU); backend='triton' runs it",
-            RuntimeWarning,
-            stacklevel=4,
-        )
-
-
 def _raw(
     kind: str,
     v: torch.Tensor,
@@ -1535,12 +1521,8 @@ def _raw(
     of the broadcast shape and dtype ``out_dtype``; the number of negative orders)."""
     shape = _broadcast_shape(v.shape, x.shape)
     cuda = x.device if x.device.type == "cuda" else v.device
-    if backend == "auto" and cuda.type == "cuda":
-        out, nneg = _raw(kind, v.cpu(), x.cpu(), scaled, "numba", out_dtype)
-        _warn_cuda_via_cpu()
-        return out.to(cuda), nneg
     if backend == "auto":
-        backend = "numba"
+        backend = "triton" if cuda.type == "cuda" else "numba"
     if backend == "triton":
         try:
             from gnnsys.ops import _bessel_triton
@@ -1720,8 +1702,8 @@ def log_iv(
 
     For v < 0, ``I_v(x)`` can be negative: the log is then NaN, unless ``return_sign=True``,
     which returns ``(log|I_v(x)|, sign)`` with sign in {-1, 0, +1}. ``backend`` ('auto',
-    'numba', 'triton') is for testing; 'auto' uses the CPU kernels, also for CUDA tensors (the
-    GPU kernel's fix is not yet confirmed on a GPU, see the module docstring).
+    'numba', 'triton') is for testing; 'auto' uses numba for CPU tensors and Triton for CUDA
+    tensors.
 
     Example:
         >>> log_iv(torch.tensor([0.0, 600.0, 2047.0]), torch.tensor([1.0, 1.0, 2048.0]))

@@ -301,13 +301,13 @@ def gather(
     n = ids.numel()
     if n == 0 or d == 0:
         return out
-    _check_device(ids)
-    if n_src is None:
+    if n_src is None:  # an argument error first: it holds on every device
         if not hasattr(src, "shape"):
             raise ValueError(
                 f"n_src (rows in the source) is required when src is a {type(src).__name__}"
             )
         n_src = int(src.shape[0])
+    _check_device(ids)
     # Only the source's alignment enters the arithmetic (the 128-byte shift); the other pointers
     # are offset by multiples of VEC elements, which holds whatever their alignment.
     p = plan(esize=element_size(src.dtype), d=d, stride=stride, src_ptr=src_ptr, aligned=aligned)
