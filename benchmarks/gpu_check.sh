@@ -91,7 +91,7 @@ LANE_D=(
 # test fails.
 BENCH=(
   "gather_bandwidth|30|benchmarks/gather_bandwidth.py --device cuda --table-gb 1 --batch-mb 32 --repeats 5 --no-bf16 --row-bytes 128 400 512 2048"
-  "unified_epoch|55|benchmarks/unified_epoch.py --dataset products --max-batches 30 --epochs 3 --modes gpu unified unified_p16 unified_p32 unified_p64 unified_bf16 cpu_copy"
+  "unified_epoch|55|benchmarks/unified_epoch.py --dataset products --max-batches 30 --epochs 3 --modes gpu unified unified_p1056 unified_p64 unified_bf16 cpu_copy"
   "sparse_ops|25|benchmarks/sparse_ops.py --device cuda --nodes 500000 --edges 10000000 --feats 64 --reduce sum,mean,max --repeat 3"
   "bessel_speed|40|benchmarks/bessel_speed.py --device cuda --n 1000000 --repeat 3 --sub 10"
   "conv_im2win|30|benchmarks/conv_im2win.py --device cuda --batch 16 --repeat 3 --in-process"

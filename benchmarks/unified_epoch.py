@@ -5,15 +5,17 @@ Every mode trains the same model on the same pre-sampled batches (sampling is ex
 timed epoch, identical for all modes); only the feature path differs:
 
 - ``gpu``:      the whole feature table on the GPU, ``x_gpu[nodes]``;
-- ``unified``:  ``gnnsys.unified(x)``: the GPU gathers rows from host memory (Triton, zero-copy);
+- ``unified``:  ``gnnsys.unified(x)``: the GPU gathers rows from host memory (Triton, zero-copy;
+  16 programs by default since session 24, ``gather_triton.HOST_READ_PROGRAMS``);
 - ``unified_bf16``: the same with bfloat16 storage (half the PCIe bytes);
 - ``unified_cache``: the same with the hottest rows (by how often a node is a neighbour) cached on
   the GPU (``--cache`` fraction);
 - ``cpu_copy``: the classic path: numba gather on the CPU into pinned memory, then H2D copy;
 - ``unified_p<N>`` (e.g. ``unified_p16``): ``unified`` with the gather capped at N programs, so
   that the zero-copy reads, which hold an SM while they wait on PCIe, leave the other SMs to the
-  training kernels running beside them (on an H200, 16 programs reached 86-105% of the
-  bandwidth of the default 8 per SM in ``gather_bandwidth.py``).
+  training kernels running beside them (on an H200, 16 programs reached 86-107% of the
+  bandwidth of 8 per SM in ``gather_bandwidth.py``); ``unified_p1056`` is the default before
+  session 24 on an H200 (8 per SM).
 
 Feature fetches of batch i+1 are issued while batch i trains (each mode gets the same one-batch
 lookahead). Node ids come from the CPU, as a loader produces them. Sampling uses

@@ -57,6 +57,27 @@ def test_zero_copy_gather_matches(dtype, d):
         assert torch.equal(got.cpu(), want), kw
 
 
+def test_zero_copy_gather_defaults_to_few_programs(monkeypatch):
+    """PCIe bounds a zero-copy gather: by default it launches HOST_READ_PROGRAMS programs (the
+    SMs left to training), a caller's max_programs wins, and the rows are the same."""
+    from gnnsys.unified_tensor import gather_triton as gt
+
+    seen = []
+    real = gt.gather
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("max_programs"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(gt, "gather", spy)
+    x = _table(5000, 100)
+    u = unified(x)
+    ids = torch.randint(0, 5000, (4096,), device=DEV)
+    assert torch.equal(u[ids].cpu(), x[ids.cpu()])
+    assert torch.equal(u.gather(ids, max_programs=1056).cpu(), x[ids.cpu()])
+    assert seen == [gt.HOST_READ_PROGRAMS, 1056]
+
+
 def test_cpu_ids_onto_the_gpu():
     x = _table(3000, 20)
     u = unified(x)

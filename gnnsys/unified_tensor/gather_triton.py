@@ -251,6 +251,16 @@ def plan(*, esize: int, d: int, stride: int, src_ptr: int, aligned: bool = True)
     return LaunchPlan(vec, align_v, base_v, d_v, stride_v, chunk, rows, n_chunks)
 
 
+# Programs for a gather that reads host memory over PCIe (zero-copy). PCIe, not the SMs, bounds
+# it: on an H200, 16 programs read at 0.86-1.07x the bandwidth of 8 per SM (1056) in
+# gather_bandwidth.py (sessions 21 and 24), and a GraphSAGE epoch on products with the gather
+# beside training took 1.05x the all-in-GPU time with 16, 1.10x with 32, 1.13x with 64 and 1.16x
+# with 1056 (session 24; a second run: 1.04x with 8, 1.05x with 16, 1.09x with 32, 1.16x with
+# 1056): every program parked on a PCIe read holds an SM slot training needs. 8 programs gather
+# alone at half the speed of 16 (fetch-only 92 vs 52 ms an epoch), so 16.
+HOST_READ_PROGRAMS = 16
+
+
 def default_programs(device: torch.device) -> int:
     """Default cap on programs: 8 per SM on CUDA; 2 on CPU (exercises the persistent loop)."""
     if device.type == "cuda":

@@ -471,7 +471,9 @@ class UnifiedTensor:
         CUDA ids, or CPU ids with ``device="cuda"`` (validated on the host, then copied): Triton
         kernel reading host memory, with no device synchronisation, so the gather overlaps with
         training (``sort`` reads rows in id order and writes them back in index order;
-        ``max_programs`` caps the grid; ``aligned=False`` disables the 128-byte alignment, for
+        ``max_programs`` caps the grid, by default at ``gather_triton.HOST_READ_PROGRAMS`` (16:
+        PCIe bounds the gather, and fewer programs leave the SMs to training);
+        ``aligned=False`` disables the 128-byte alignment, for
         comparisons). CPU ids: numba; ``backend="triton"`` runs the Triton kernel instead (on
         CPU tensors under ``TRITON_INTERPRET=1``: how the kernel is tested). ``out`` (CPU only)
         receives the rows, e.g. a pinned buffer.
@@ -746,6 +748,8 @@ class UnifiedTensor:
                 dev_ptr = self._reg.device_ptr + (host.data_ptr() - self._reg.ptr)
                 gt = _triton_module()
                 src = gt.HostPointer(dev_ptr, _bits_dtype(self._sdtype), dev, keepalive=self)
+                if max_programs is None:  # PCIe-bound: a few programs, the SMs left to training
+                    max_programs = gt.HOST_READ_PROGRAMS
                 self._launch(src, dev_ptr, ids, out, sort, max_programs, aligned, c)
             elif self.is_registered and self._uva_ok(dev):
                 _warn_once(
