@@ -88,7 +88,8 @@ LANE_D=(
 # Benchmarks "name|max seconds|script and arguments", one at a time (session 24's H200 run: 18,
 # 44, 19, past 31 (25 warm), 28, 20, 32 s). The Bessel probe (benchmarks/bessel_gpu_probe.py)
 # left the list once the kernel passed test_cuda_matches_cpu on the H200; run it by hand when that
-# test fails.
+# test fails. gnnpipe_compute runs at hidden 128: at hidden 16 the H200 was launch-bound (K = 2.8-2.9
+# against one core, session 24); the CPU side at 128 is in results/*gnnpipe_compute_h128_s24*.
 BENCH=(
   "gather_bandwidth|30|benchmarks/gather_bandwidth.py --device cuda --table-gb 1 --batch-mb 32 --repeats 5 --no-bf16 --row-bytes 128 400 512 2048"
   "unified_epoch|55|benchmarks/unified_epoch.py --dataset products --max-batches 30 --epochs 3 --modes gpu unified unified_p1056 unified_p64 unified_bf16 cpu_copy"
@@ -96,7 +97,7 @@ BENCH=(
   "bessel_speed|40|benchmarks/bessel_speed.py --device cuda --n 1000000 --repeat 3 --sub 10"
   "conv_im2win|30|benchmarks/conv_im2win.py --device cuda --batch 16 --repeat 3 --in-process"
   "gpu_sampling|30|benchmarks/gpu_sampling.py --device cuda --graph products --rounds 5 --batches 30 --profile 10"
-  "gnnpipe_compute|40|benchmarks/gnnpipe_compute.py --device cuda --dataset synthetic:mini --layers 32 --epochs 4"
+  "gnnpipe_compute|40|benchmarks/gnnpipe_compute.py --device cuda --dataset synthetic:mini --layers 32 --hidden 128 --epochs 4"
 )
 
 if [ -n "${GPU_CHECK_TESTS:-}" ]; then
