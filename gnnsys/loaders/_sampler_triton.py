@@ -650,8 +650,8 @@ class TritonSampler:
                 sel = ntp == t
                 loc = torch.where(sel, torch.cumsum(sel, 0) - 1, loc)
                 known[t] = int(cnt[t])
-        else:
-            ntp = torch.zeros(b, **i64)
+        else:  # one type: no per-node types to carry (None), local id = position
+            ntp = None
             loc = torch.arange(b, **i64)
             known[0] = b
         relabel = _Relabel(self, seeds, tree, loc, n_nodes)
@@ -682,7 +682,8 @@ class TritonSampler:
             before = list(known)
             dst_lo = [0] * T if self.layered else list(prev_known)
             # Tasks: for each edge type, the frontier's nodes of its destination type.
-            fr_nodes, fr_ntp, fr_loc = nodes[flo:fhi], ntp[flo:fhi], loc[flo:fhi]
+            fr_nodes, fr_loc = nodes[flo:fhi], loc[flo:fhi]
+            fr_ntp = ntp[flo:fhi] if typed else None
             # (the per-type frontier sizes below stand in for boolean masks: they must add up)
             assert sum(known[t] - dst_lo[t] for t in range(T)) == fhi - flo
             fr_tree = tree[flo:fhi] if tree is not None else None
@@ -733,9 +734,12 @@ class TritonSampler:
                 ek = ekeys_dev[h]
                 self._draw(task_node, task_etype, task_tree, fan, ek, offs, src, eid, n_tasks, h)
             # Relabel in output order (edge type, destination, draw).
-            tcount = (
-                counts[torch.arange(n_tasks, device=dev) + task_etype] if n_tasks else counts[:0]
-            )
+            # each edge type's tasks are followed by one spare slot in counts; with one edge
+            # type, the tasks' counts are its head (a view: no launch)
+            if K == 1 or not n_tasks:
+                tcount = counts[:n_tasks]
+            else:
+                tcount = counts[torch.arange(n_tasks, device=dev) + task_etype]
             stype = None
             if typed and e_h:
                 stype = torch.repeat_interleave(
@@ -747,7 +751,8 @@ class TritonSampler:
             rows, new_nodes, new_ntp, new_loc = relabel.hop(src, stype, etree, known, n, T)
             if new_nodes.numel():
                 nodes = torch.cat([nodes, new_nodes])
-                ntp = torch.cat([ntp, new_ntp])
+                if typed:
+                    ntp = torch.cat([ntp, new_ntp])
                 loc = torch.cat([loc, new_loc])
                 if tree is not None:
                     tree = torch.cat([tree, relabel.new_tree])
@@ -945,9 +950,10 @@ class _Relabel:
         known: List[int],
         n: int,
         num_types: int,
-    ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> Tuple[torch.Tensor, torch.Tensor, Optional[torch.Tensor], torch.Tensor]:
         """Local ids of the sources ``u`` (in edge order); updates ``known`` in place and
-        returns (local ids, new nodes, their types, their local ids)."""
+        returns (local ids, new nodes, their types (None without ``stype``), their local
+        ids)."""
         e = u.numel()
         dev = u.device
         ar = torch.arange(e, dtype=torch.int64, device=dev)
@@ -973,10 +979,10 @@ class _Relabel:
         # per-type counts are the hop's one sync here; the positions of the first occurrences
         # follow from them without another.
         if stype is None:
-            csum = torch.cumsum(isf, 0)
-            per_type = [int(csum[-1])] if e else [0]
-            newloc = n + csum - 1
-            at = _positions(isf, per_type[0], csum)
+            rank = torch.cumsum(isf, 0) - 1  # each first occurrence's rank among them
+            per_type = [int(rank[-1]) + 1] if e else [0]
+            newloc = rank + n
+            at = _positions(isf, per_type[0], rank)
         else:
             newloc = torch.zeros(e, dtype=torch.int64, device=dev)
             firsts = torch.where(isf, stype, num_types)
@@ -998,7 +1004,7 @@ class _Relabel:
         if stype is not None:
             new_ntp = stype[at]
         else:
-            new_ntp = torch.zeros(new_nodes.numel(), dtype=torch.int64, device=dev)
+            new_ntp = None  # one node type: the sampler carries no per-node types
         if self.dense:
             if new_nodes.numel():
                 self.mapv[new_nodes] = (self.stamp << 32) | new_loc
@@ -1019,16 +1025,16 @@ def _type_counts(types: torch.Tensor, num: int) -> torch.Tensor:
     return (types.unsqueeze(1) == ar).sum(0)
 
 
-def _positions(mask: torch.Tensor, count: int, csum: Optional[torch.Tensor] = None) -> torch.Tensor:
+def _positions(mask: torch.Tensor, count: int, rank: Optional[torch.Tensor] = None) -> torch.Tensor:
     """``mask.nonzero()[:, 0]`` when the number of true entries, ``count``, is known on the
     host: no device-to-host sync (``nonzero`` and boolean indexing wait for the GPU to learn
-    their size). ``csum``: ``mask.cumsum(0)`` if already computed."""
+    their size). ``rank``: ``mask.cumsum(0) - 1`` if already computed."""
     if count == 0:
         return torch.zeros(0, dtype=torch.int64, device=mask.device)
-    if csum is None:
-        csum = torch.cumsum(mask, 0)
+    if rank is None:
+        rank = torch.cumsum(mask, 0) - 1
     # true entries scatter their position to their rank; false ones to a spill slot, dropped
-    slot = torch.where(mask, csum - 1, count)
+    slot = torch.where(mask, rank, count)
     out = torch.empty(count + 1, dtype=torch.int64, device=mask.device)
     out.scatter_(0, slot, torch.arange(mask.numel(), dtype=torch.int64, device=mask.device))
     return out[:count]
