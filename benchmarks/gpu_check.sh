@@ -92,11 +92,11 @@ LANE_D=(
 # against one core, session 24); the CPU side at 128 is in results/*gnnpipe_compute_h128_s24*.
 BENCH=(
   "gather_bandwidth|30|benchmarks/gather_bandwidth.py --device cuda --table-gb 1 --batch-mb 32 --repeats 5 --no-bf16 --row-bytes 128 400 512 2048"
-  "unified_epoch|55|benchmarks/unified_epoch.py --dataset products --max-batches 30 --epochs 3 --modes gpu unified unified_p1056 unified_p64 unified_bf16 cpu_copy"
+  "unified_epoch|50|benchmarks/unified_epoch.py --dataset products --max-batches 30 --epochs 3 --modes gpu unified unified_p1056 unified_p64 unified_bf16 cpu_copy"
   "sparse_ops|25|benchmarks/sparse_ops.py --device cuda --nodes 500000 --edges 10000000 --feats 64 --reduce sum,mean,max --repeat 3"
   "bessel_speed|40|benchmarks/bessel_speed.py --device cuda --n 1000000 --repeat 3 --sub 10"
   "conv_im2win|30|benchmarks/conv_im2win.py --device cuda --batch 16 --repeat 3 --in-process"
-  "gpu_sampling|30|benchmarks/gpu_sampling.py --device cuda --graph products --rounds 5 --batches 30 --profile 10"
+  "gpu_sampling|35|benchmarks/gpu_sampling.py --device cuda --graph products --rounds 5 --batches 30 --profile 10"
   "gnnpipe_compute|40|benchmarks/gnnpipe_compute.py --device cuda --dataset synthetic:mini --layers 32 --hidden 128 --epochs 4"
 )
 

@@ -3,6 +3,8 @@
 Systems, interleaved per round on the same seeds and keys:
 - ``cpu``: the numba sampler on all CPU threads (the graph in host memory);
 - ``cuda``: the Triton sampler with the graph copied to GPU memory once;
+- ``cuda_kernels``: the same with ``_sampler_triton.RELABEL = "kernels"`` (the dense relabel in
+  three Triton kernels a hop instead of ~25 torch ops; ``--relabel-ab 0`` leaves it out);
 - ``uva``: the Triton sampler reading a pinned host graph in place (``Graph.pin_memory_()``);
 - ``graphbolt``: DGL's GraphBolt GPU sampler when ``dgl`` is importable (skipped otherwise).
 Each GPU batch is timed to a synchronisation. The first batch of every system is checked equal
@@ -33,6 +35,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 from gnnsys.datasets import synthetic  # noqa: E402
 from gnnsys.graph import Graph  # noqa: E402
 from gnnsys.loaders import NeighborSampler, SampleKey  # noqa: E402
+from gnnsys.loaders import _sampler_triton as st  # noqa: E402
 
 
 def emit(obj: Dict[str, Any]) -> None:
@@ -108,6 +111,11 @@ def main() -> None:
         help="after the rounds, profile this many batches of the GPU-memory graph with torch.profiler and "
         "print the top operators by CPU and by CUDA time (where a GPU batch's time goes)",
     )  # fmt: skip
+    p.add_argument(
+        "--relabel-ab", type=int, default=1, choices=(0, 1),
+        help="also time a CUDA sampler with _sampler_triton.RELABEL = 'kernels' (the dense "
+        "relabel in three Triton kernels instead of ~25 torch ops a hop), rounds interleaved",
+    )  # fmt: skip
     a = p.parse_args()
     if not torch.cuda.is_available():
         emit({"skipped": "no CUDA device"})
@@ -123,6 +131,12 @@ def main() -> None:
     kw = dict(semantics=a.semantics)
     systems = {"cpu": NeighborSampler(g, fan, backend="numba", **kw)}
     systems["cuda"] = NeighborSampler(g, fan, device=dev, **kw)
+    if a.relabel_ab:  # the same, its dense relabel in kernels instead of torch ops
+        default, st.RELABEL = st.RELABEL, "kernels"
+        try:
+            systems["cuda_kernels"] = NeighborSampler(g, fan, device=dev, **kw)
+        finally:
+            st.RELABEL = default
     try:
         systems["uva"] = NeighborSampler(pinned_copy(g), fan, **kw)
     except Exception as e:  # registration refused: report it, keep the others

@@ -71,6 +71,14 @@ def g():
 SEEDS = torch.tensor([3, 0, 7, 3, 61, 0, 59])  # duplicates, an isolated node (61), a hub (0)
 
 
+@pytest.fixture(params=["torch", "kernels"])
+def relabel(request, monkeypatch):
+    """Both ways the dense map finds first occurrences (``_sampler_triton.RELABEL``): samplers
+    built inside the test use it."""
+    monkeypatch.setattr(st, "RELABEL", request.param)
+    return request.param
+
+
 def both(gr, fanouts, seeds, key, **kw):
     a = NeighborSampler(gr, fanouts, backend="numba", **kw).sample(seeds, key)
     b = NeighborSampler(gr, fanouts, backend="triton", **kw).sample(seeds, key)
@@ -118,7 +126,7 @@ def test_rng_matches_numba_bitwise():
     ids=["uniform", "replace", "weighted", "weighted-replace"],
 )
 @pytest.mark.parametrize("semantics", ["pyg", "dgl"])
-def test_homogeneous_matches_numba(g, replace, weighted, semantics):
+def test_homogeneous_matches_numba(g, replace, weighted, semantics, relabel):
     """Fanouts with -1 and 0, duplicate seeds, an isolated seed and a hub, two keys."""
     for fanouts in ([3, 2], [-1, 2], [0, 4], [5, 0, 2]):
         for key in (SampleKey(seed=1), SampleKey(seed=2, epoch=3, batch=5)):
@@ -152,12 +160,12 @@ def test_disjoint_matches_numba(g):
     assert_same(s_cpu.sample_checked(SEEDS, 7, tree), s_gpu.sample_checked(SEEDS, 7, tree))
 
 
-def test_both_relabel_regimes(g, monkeypatch):
+def test_both_relabel_regimes(g, monkeypatch, relabel):
     """The CPU's dense map and hash table, the Triton dense map and sorted unique: one batch."""
     kw = dict(semantics="pyg")
     ref = NeighborSampler(g, [4, 3], backend="numba", **kw).sample(SEEDS, SampleKey(seed=6))
     dense = NeighborSampler(g, [4, 3], backend="triton", **kw)
-    assert dense._device_sampler.dense
+    assert dense._device_sampler.dense and dense._device_sampler.relabel == relabel
     monkeypatch.setattr(nb, "DENSE_MAP_MAX_NODES", 10)
     hashed = NeighborSampler(g, [4, 3], backend="numba", **kw).sample(SEEDS, SampleKey(seed=6))
     sorted_ = NeighborSampler(g, [4, 3], backend="triton", **kw)
@@ -175,6 +183,21 @@ def test_both_relabel_regimes(g, monkeypatch):
     )
 
 
+def test_kernel_relabel_claims_survive_their_stamps_running_out(g, monkeypatch):
+    """The claim kernel's stamps count down per call; at the bottom the claims are refilled
+    and counting starts over, batches unchanged (a refill mid-batch included)."""
+    monkeypatch.setattr(st, "RELABEL", "kernels")
+    s = NeighborSampler(g, [4, 3], backend="triton")
+    ref = NeighborSampler(g, [4, 3], backend="numba")
+    assert_same(ref.sample(SEEDS, SampleKey(seed=1)), s.sample(SEEDS, SampleKey(seed=1)))
+    sc = s._device_sampler._scratch
+    for left in (3, 2, 1):  # the refill at the seeds, at hop 1, at hop 2
+        sc.cstamp = left
+        key = SampleKey(seed=2, batch=left)
+        assert_same(ref.sample(SEEDS, key), s.sample(SEEDS, key))
+        assert sc.cstamp > st.CLAIM_STAMPS - 3
+
+
 def test_graph_without_edge_ids_reports_csc_positions():
     gr = graph(edge_ids=False)
     assert gr.edge_ids is None
@@ -190,7 +213,7 @@ def test_added_self_loops_keep_edge_id_minus_one():
     assert (b.edge_ids == -1).any()
 
 
-def test_zero_hops_give_the_seeds_alone(g):
+def test_zero_hops_give_the_seeds_alone(g, relabel):
     a, b = both(g, [], SEEDS, SampleKey(seed=1))
     assert_same(a, b)
     assert torch.equal(b.nodes, SEEDS) and b.row.numel() == 0
@@ -221,7 +244,7 @@ class _Waits(torch.utils._python_dispatch.TorchDispatchMode):
 
 
 @pytest.mark.parametrize("typed", [False, True], ids=["homogeneous", "typed"])
-def test_a_batch_reads_the_device_once_per_hop(g, hg, typed):
+def test_a_batch_reads_the_device_once_per_hop(g, hg, typed, relabel):
     """On a GPU every read of a device value stalls the host until the queue drains: a batch
     reads the new-node count once per hop (typed: the per-type counts, by ``tolist``, not
     counted here), besides the per-hop edge bounds (``tolist`` as well). No boolean masks, no
@@ -285,7 +308,7 @@ def typed_seeds(gr):
     [dict(), dict(semantics="dgl"), dict(disjoint=True), dict(replace=True)],
     ids=["pyg", "dgl", "disjoint", "replace"],
 )
-def test_typed_matches_numba(hg, kw):
+def test_typed_matches_numba(hg, kw, relabel):
     """Per-edge-type fanouts (0 and -1 among them), seeds of three types with a duplicate."""
     for key in (SampleKey(seed=3), SampleKey(seed=4, batch=1)):
         a, b = both(hg, FANOUTS, typed_seeds(hg), key, **kw)
@@ -386,6 +409,19 @@ for weighted in (False, True):
             draw(weighted, replace, 16)
             draw(weighted, replace, st.MAX_TILE_FANOUT)
 draw(False, False, 16, typed=False)
+# the dense relabel's kernels (RELABEL = "kernels"), with their scalars as i32 and as i64
+blk = dict(BLOCK=st.RELABEL_BLOCK)
+for it in ("i32", "i64"):
+    sig = dict(u_ptr="*i64", mapv_ptr="*i64", claim_ptr="*i64", old_ptr="*i64", e=it, stamp=it,
+               cstamp=it, BLOCK="constexpr")
+    k = triton.compile(ASTSource(fn=st._claim_kernel, signature=sig, constexprs=blk), target=target)
+    assert "atom" in k.asm["ptx"]
+    sig = dict(u_ptr="*i64", claim_ptr="*i64", old_ptr="*i64", fpos_ptr="*i64", isf_ptr="*i8",
+               e=it, BLOCK="constexpr")
+    triton.compile(ASTSource(fn=st._first_kernel, signature=sig, constexprs=blk), target=target)
+    sig = dict(u_ptr="*i64", old_ptr="*i64", fpos_ptr="*i64", csum_ptr="*i64", mapv_ptr="*i64",
+               rows_ptr="*i64", new_ptr="*i64", e=it, n=it, stamp=it, BLOCK="constexpr")
+    triton.compile(ASTSource(fn=st._place_kernel, signature=sig, constexprs=blk), target=target)
 print("COMPILED")
 """
 
@@ -430,7 +466,7 @@ def _pinned_copy(gr):
 
 
 @pytest.mark.gpu
-def test_cuda_and_uva_match_cpu():
+def test_cuda_and_uva_match_cpu(relabel):
     """On a GPU: a CUDA graph and a pinned host graph (UVA) give the CPU's batches."""
     homo = graph(n=3000, e=60000, seed=3)
     typed = hetero_graph(2, weights=True)

@@ -13,10 +13,15 @@ weights, every edge), and the same relabelling order. Each hop runs:
    them to sources and edge ids at once. Floyd's picks and the A-Res heap live in a register
    tile [tasks, next_pow2(fanout)], so the heap goes through exactly the numba kernel's swaps
    and the picks come out in the same slot order;
-4. the relabel in torch ops: a source is known when the batch's map has it (a dense map with a
-   batch stamp, as the CPU's, or for ``disjoint`` trees and very large graphs a sorted unique
-   over (tree, node) keys); new ids follow first occurrences in edge order (``scatter_reduce``
-   amin over edge positions, then a prefix sum), which is the CPU's sequential order.
+4. the relabel: a source is known when the batch's map has it (a dense map with a batch
+   stamp, as the CPU's, or for ``disjoint`` trees and very large graphs a sorted unique over
+   (tree, node) keys); new ids follow first occurrences in edge order (the least edge position
+   of each new source, then a prefix sum), which is the CPU's sequential order. The dense map
+   runs in three kernels around one ``torch.cumsum``: a claim pass (each new source's least
+   position, by ``atomic_min`` on a per-thread claim array whose entries carry a per-call stamp
+   in their high bits, so nothing is reset between calls), a first-occurrence pass and, for
+   one node type, a placement pass that writes rows, new nodes and the map; typed graphs and
+   the sorted regime number the new sources with torch ops.
 
 The graph's arrays are CUDA tensors, or host tensors that are page-locked and mapped (by
 ``Graph.pin_memory_()``, ``gnnsys.unified_tensor.pinning.register`` or torch's pinned
@@ -66,6 +71,17 @@ DENSE_MAX_NODES = 1 << 25
 # The largest fanout sampled without replacement (its tile has next_pow2(fanout) columns).
 MAX_TILE_FANOUT = 1024
 _LOW32 = 0xFFFFFFFF
+# Claim entries: (stamp << 32) | edge position, with the stamp counting down from CLAIM_STAMPS
+# (a later call's claims are smaller than any earlier call's); CLAIM_FREE beats none.
+CLAIM_STAMPS = (1 << 31) - 1
+CLAIM_FREE = (1 << 63) - 1
+RELABEL_BLOCK = 1024
+# How the dense map finds first occurrences: "torch" (index_fill_ + scatter_reduce_ amin over
+# edge positions, ~25 torch ops a hop) or "kernels" (the claim / first / place kernels: ~8 torch
+# ops and 3 Triton launches a hop; 125 vs 182 torch ops on a 3-hop batch, counted on CPU
+# tensors). Same batches either way. "torch" stays the default until a GPU run times both
+# (benchmarks/gpu_sampling.py runs both); a sampler keeps the mode it was built with.
+RELABEL = "torch"
 
 
 # ---------------------------------------------------------------------- counter-based randomness
@@ -421,6 +437,57 @@ INTERPRETED = not isinstance(_draw_kernel, triton.runtime.jit.JITFunction)
 Array = Union[torch.Tensor, HostPointer]
 
 
+# ---------------------------------------------------------------------- dense relabel
+@triton.jit(do_not_specialize=["e", "stamp", "cstamp"])  # one compile for every hop
+def _claim_kernel(u_ptr, mapv_ptr, claim_ptr, old_ptr, e, stamp, cstamp, BLOCK: tl.constexpr):
+    """old[j] = the local id of u[j] when the map holds it for this batch (``stamp``), else -1;
+    every source not held claims ``(cstamp << 32) | j`` by atomic minimum: afterwards its
+    claim holds its least position in ``u``."""
+    j = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    m = j < e
+    v = tl.load(u_ptr + j, mask=m, other=0)
+    entry = tl.load(mapv_ptr + v, mask=m, other=0)
+    hi = entry >> 32
+    seen = hi == stamp
+    tl.store(old_ptr + j, tl.where(seen, entry - (hi << 32), -1), mask=m)
+    tl.atomic_min(claim_ptr + v, (cstamp.to(tl.int64) << 32) | j, mask=m & (~seen))
+
+
+@triton.jit(do_not_specialize=["e"])
+def _first_kernel(u_ptr, claim_ptr, old_ptr, fpos_ptr, isf_ptr, e, BLOCK: tl.constexpr):
+    """fpos[j] = the least position of u[j] (new sources; j for known ones) and isf[j] = 1 at
+    each new source's first occurrence."""
+    j = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    m = j < e
+    v = tl.load(u_ptr + j, mask=m, other=0)
+    new = tl.load(old_ptr + j, mask=m, other=0) < 0
+    c = tl.load(claim_ptr + v, mask=m & new, other=0)
+    f = tl.where(new, c - ((c >> 32) << 32), j)
+    tl.store(fpos_ptr + j, f, mask=m)
+    tl.store(isf_ptr + j, (new & (f == j)).to(tl.int8), mask=m)
+
+
+@triton.jit(do_not_specialize=["e", "n", "stamp"])
+def _place_kernel(
+    u_ptr, old_ptr, fpos_ptr, csum_ptr, mapv_ptr, rows_ptr, new_ptr, e, n, stamp,
+    BLOCK: tl.constexpr,
+):  # fmt: skip
+    """One node type: rows[j] = u[j]'s local id (known: the map's; new: n + its rank among the
+    first occurrences, ``csum`` the inclusive prefix sum of isf); each first occurrence writes
+    its node to new[rank] and its id into the map."""
+    j = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
+    m = j < e
+    v = tl.load(u_ptr + j, mask=m, other=0)
+    o = tl.load(old_ptr + j, mask=m, other=0)
+    f = tl.load(fpos_ptr + j, mask=m, other=0)
+    new = m & (o < 0)
+    rank = tl.load(csum_ptr + f, mask=new, other=1) - 1
+    tl.store(rows_ptr + j, tl.where(new, rank + n, o), mask=m)
+    first = new & (f == j)
+    tl.store(new_ptr + rank, v, mask=first)
+    tl.store(mapv_ptr + v, (stamp.to(tl.int64) << 32) | (rank + n), mask=first)
+
+
 def _next_pow2(x: int) -> int:
     return 1 << max(0, int(x) - 1).bit_length()
 
@@ -450,12 +517,24 @@ def sampling_device(graph: Graph, device: Any = None) -> torch.device:
 
 class _Scratch(threading.local):
     """Per-thread relabel state of the dense regime: node -> stamp << 32 | local id, and the
-    first-occurrence scratch; both [N] on the sampling device."""
+    first-occurrence scratch (``RELABEL``: "torch", ``first``; "kernels", the claims of
+    ``_claim_kernel``); [N] each on the sampling device."""
 
     def __init__(self) -> None:
         self.mapv: Optional[torch.Tensor] = None
         self.first: Optional[torch.Tensor] = None
+        self.claim: Optional[torch.Tensor] = None
         self.stamp = 0
+        self.cstamp = 0
+
+    def next_claim_stamp(self) -> int:
+        """A claim stamp below every earlier one (the claims refilled when they run out)."""
+        if self.cstamp <= 1:
+            assert self.claim is not None
+            self.claim.fill_(CLAIM_FREE)
+            self.cstamp = CLAIM_STAMPS + 1
+        self.cstamp -= 1
+        return self.cstamp
 
 
 class TritonSampler:
@@ -470,6 +549,8 @@ class TritonSampler:
             to a CUDA ``device`` once.
         dense_map_max_nodes: graphs up to this many nodes relabel through a dense [N] map on
             the device; larger ones (and disjoint trees) through a sorted unique per hop.
+        relabel: how the dense map finds first occurrences, "torch" or "kernels" (default:
+            the module's ``RELABEL``).
 
     Example:
         >>> s = TritonSampler(g, np.array([[5], [3]]), device="cuda")  # doctest: +SKIP
@@ -487,10 +568,15 @@ class TritonSampler:
         disjoint: bool = False,
         device: Any = None,
         dense_map_max_nodes: int = 1 << 26,
+        relabel: Optional[str] = None,
     ) -> None:
+        relabel = RELABEL if relabel is None else relabel
+        if relabel not in ("torch", "kernels"):
+            raise ValueError(f"relabel must be 'torch' or 'kernels', got {relabel!r}")
+        self.relabel = relabel
         self._kw = dict(
             replace=replace, weighted=weighted, layered=layered, disjoint=disjoint,
-            device=device, dense_map_max_nodes=dense_map_max_nodes,
+            device=device, dense_map_max_nodes=dense_map_max_nodes, relabel=relabel,
         )  # fmt: skip
         self.graph = graph
         self.fanouts = np.asarray(fanouts, np.int64)
@@ -921,26 +1007,66 @@ class _Relabel:
         self.new_tree: Optional[torch.Tensor] = None
         dev = seeds.device
         b = seeds.numel()
-        ar = torch.arange(b, dtype=torch.int64, device=dev)
         if self.dense:
             sc = s._scratch
             if sc.mapv is None or sc.mapv.numel() != num_nodes or sc.stamp >= 0x7FFFFFFF:
                 sc.mapv = torch.zeros(num_nodes, dtype=torch.int64, device=dev)
-                sc.first = torch.empty(num_nodes, dtype=torch.int64, device=dev)
+                sc.first = sc.claim = None
                 sc.stamp = 0
+            self.kernels = s.relabel == "kernels"
+            if self.kernels and sc.claim is None:
+                sc.claim = torch.full((num_nodes,), CLAIM_FREE, dtype=torch.int64, device=dev)
+                sc.cstamp = CLAIM_STAMPS + 1
+            if not self.kernels and sc.first is None:
+                sc.first = torch.empty(num_nodes, dtype=torch.int64, device=dev)
             sc.stamp += 1
-            self.mapv, self.first, self.stamp = sc.mapv, sc.first, sc.stamp
+            self.scratch = sc
+            self.mapv, self.stamp = sc.mapv, sc.stamp
             if b:
-                self.first.index_fill_(0, seeds, b)
-                self.first.scatter_reduce_(0, seeds, ar, "amin")
+                if self.kernels:
+                    fpos = self._firsts(seeds)[2]
+                else:  # every copy of a seed is a node: only the first copy's position
+                    sc.first.index_fill_(0, seeds, b)
+                    ar = torch.arange(b, dtype=torch.int64, device=dev)
+                    sc.first.scatter_reduce_(0, seeds, ar, "amin")
+                    fpos = sc.first[seeds]
                 # every copy of a seed writes its first copy's id (no boolean index: no sync)
-                self.mapv[seeds] = (self.stamp << 32) | loc[self.first[seeds]]
+                self.mapv[seeds] = (self.stamp << 32) | loc[fpos]
         else:
             self.keys = self._key(seeds, tree)
             self.locs = loc
 
     def _key(self, u: torch.Tensor, tree: Optional[torch.Tensor]) -> torch.Tensor:
         return u if tree is None else tree * self.num_nodes + u
+
+    def _firsts(
+        self, u: torch.Tensor
+    ) -> Tuple[torch.Tensor, Optional[torch.Tensor], torch.Tensor, torch.Tensor]:
+        """Dense regime, ``u`` non-empty: (old: each entry's local id where the map holds it
+        for this batch (kernels: -1 elsewhere); seen: where it does (None from the kernels:
+        ``old >= 0``); fpos: each new entry's first position in ``u``; isf: 1 at first
+        occurrences of new entries, bool or int8 from the kernels). No sync."""
+        e = u.numel()
+        if not self.kernels:
+            ar = torch.arange(e, dtype=torch.int64, device=u.device)
+            entry = self.mapv[u]
+            seen = (entry >> 32) == self.stamp
+            first = self.scratch.first
+            first.index_fill_(0, u, e)
+            first.scatter_reduce_(0, u, ar, "amin")
+            fpos = first[u]
+            return entry & _LOW32, seen, fpos, (fpos == ar) & ~seen
+        if e >= 1 << 32:
+            raise ValueError(f"a hop of {e} edges does not fit the relabel's 32-bit positions")
+        old = torch.empty(e, dtype=torch.int64, device=u.device)
+        fpos = torch.empty(e, dtype=torch.int64, device=u.device)
+        isf = torch.empty(e, dtype=torch.int8, device=u.device)
+        grid = (triton.cdiv(e, RELABEL_BLOCK),)
+        cstamp = self.scratch.next_claim_stamp()
+        claim = self.scratch.claim
+        _claim_kernel[grid](u, self.mapv, claim, old, e, self.stamp, cstamp, BLOCK=RELABEL_BLOCK)
+        _first_kernel[grid](u, claim, old, fpos, isf, e, BLOCK=RELABEL_BLOCK)
+        return old, None, fpos, isf
 
     def hop(
         self,
@@ -956,15 +1082,26 @@ class _Relabel:
         ids)."""
         e = u.numel()
         dev = u.device
-        ar = torch.arange(e, dtype=torch.int64, device=dev)
-        if self.dense:
-            entry = self.mapv[u]
-            seen = (entry >> 32) == self.stamp
-            self.first.index_fill_(0, u, e)
-            self.first.scatter_reduce_(0, u, ar, "amin")
-            fpos = self.first[u]
-            isf = (fpos == ar) & ~seen
+        if self.dense and e:
+            old, seen, fpos, isf = self._firsts(u)
+            if stype is None and self.kernels:  # one node type: the placement kernel
+                csum = torch.cumsum(isf, 0, dtype=torch.int64)
+                count = int(csum[-1])  # the hop's one sync
+                rows = torch.empty(e, dtype=torch.int64, device=dev)
+                new_nodes = torch.empty(count, dtype=torch.int64, device=dev)
+                _place_kernel[(triton.cdiv(e, RELABEL_BLOCK),)](
+                    u, old, fpos, csum, self.mapv, rows, new_nodes, e, n, self.stamp,
+                    BLOCK=RELABEL_BLOCK,
+                )  # fmt: skip
+                known[0] += count
+                return rows, new_nodes, None, torch.arange(n, n + count, device=dev)
+            if seen is None:
+                seen, isf = old >= 0, isf.bool()
+        elif self.dense:  # an empty hop
+            old = fpos = torch.zeros(0, dtype=torch.int64, device=dev)
+            seen = isf = torch.zeros(0, dtype=torch.bool, device=dev)
         else:
+            ar = torch.arange(e, dtype=torch.int64, device=dev)
             keys = self._key(u, etree)
             nk = self.keys.numel()
             allk = torch.cat([self.keys, keys])
@@ -993,9 +1130,7 @@ class _Relabel:
                     sel = stype == t
                     rank = torch.cumsum(isf & sel, 0) - 1
                     newloc = torch.where(sel, known[t] + rank, newloc)
-        if self.dense:
-            old = entry & _LOW32
-        else:
+        if not self.dense:
             padded = torch.cat([self.locs, torch.zeros(1, dtype=torch.int64, device=dev)])
             old = padded[fk.clamp_max(nk)]
         rows = torch.where(seen, old, newloc[fpos]) if e else newloc
