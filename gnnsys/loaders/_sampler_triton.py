@@ -17,11 +17,13 @@ weights, every edge), and the same relabelling order. Each hop runs:
    stamp, as the CPU's, or for ``disjoint`` trees and very large graphs a sorted unique over
    (tree, node) keys); new ids follow first occurrences in edge order (the least edge position
    of each new source, then a prefix sum), which is the CPU's sequential order. The dense map
-   runs in three kernels around one ``torch.cumsum``: a claim pass (each new source's least
-   position, by ``atomic_min`` on a per-thread claim array whose entries carry a per-call stamp
-   in their high bits, so nothing is reset between calls), a first-occurrence pass and, for
-   one node type, a placement pass that writes rows, new nodes and the map; typed graphs and
-   the sorted regime number the new sources with torch ops.
+   finds the least positions with ``index_fill_`` + ``scatter_reduce_`` (``RELABEL =
+   "torch"``, the default) or in three kernels around one ``torch.cumsum`` (``"kernels"``,
+   not yet timed on a GPU): a claim pass (each new source's least position, by ``atomic_min``
+   on a per-thread claim array whose entries carry a per-call stamp in their high bits, so
+   nothing is reset between calls), a first-occurrence pass and, for one node type, a
+   placement pass that writes rows, new nodes and the map; typed graphs and the sorted regime
+   number the new sources with torch ops.
 
 The graph's arrays are CUDA tensors, or host tensors that are page-locked and mapped (by
 ``Graph.pin_memory_()``, ``gnnsys.unified_tensor.pinning.register`` or torch's pinned
@@ -78,7 +80,7 @@ CLAIM_FREE = (1 << 63) - 1
 RELABEL_BLOCK = 1024
 # How the dense map finds first occurrences: "torch" (index_fill_ + scatter_reduce_ amin over
 # edge positions, ~25 torch ops a hop) or "kernels" (the claim / first / place kernels: ~8 torch
-# ops and 3 Triton launches a hop; 125 vs 182 torch ops on a 3-hop batch, counted on CPU
+# ops and 3 Triton launches a hop; 124 vs 182 torch ops on a 3-hop batch, counted on CPU
 # tensors). Same batches either way. "torch" stays the default until a GPU run times both
 # (benchmarks/gpu_sampling.py runs both); a sampler keeps the mode it was built with.
 RELABEL = "torch"
