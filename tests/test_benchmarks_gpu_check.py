@@ -194,7 +194,7 @@ def test_gpu_check_dry_run(tmp_path):
     helps = {k for k, r in by.items() if k.startswith("help_") and r["status"] == "ok"}
     assert helps == {f"help_{b}" for b in
                      ("gather_bandwidth", "unified_epoch", "sparse_ops", "bessel_speed", "conv_im2win",
-                      "gpu_sampling", "bessel_probe", "gnnpipe_compute")}  # fmt: skip
+                      "gpu_sampling", "gnnpipe_compute")}  # fmt: skip
     pre = {r["check"]: r for r in _records(tmp_path / "out" / "preflight.jsonl")}
     assert pre["done"]["ok"] is True and "torch" in pre["versions"]
     if not torch.cuda.is_available():
