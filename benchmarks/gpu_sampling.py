@@ -67,9 +67,12 @@ def time_system(sampler: NeighborSampler, seeds: List[torch.Tensor], round_: int
     return {"batches_per_s": round(len(seeds) / dt, 2), "edges_per_s": round(edges / dt)}
 
 
-def profile(sampler: NeighborSampler, seeds: List[torch.Tensor], top: int = 25) -> None:
+def profile(
+    sampler: NeighborSampler, seeds: List[torch.Tensor], top: int = 25, system: str = "cuda"
+) -> None:
     """torch.profiler over ``len(seeds)`` batches: one JSON line per operator among the ``top``
-    by self CPU time and by self CUDA time (per batch), and the wall time per batch."""
+    by self CPU time and by self CUDA time (per batch), the wall time and the kernel launches
+    (runtime and driver API calls) per batch."""
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
@@ -84,15 +87,21 @@ def profile(sampler: NeighborSampler, seeds: List[torch.Tensor], top: int = 25) 
         sync()
         wall = time.perf_counter() - t0
     n = len(seeds)
-    emit({"profile": "wall", "batches": n, "ms_per_batch": round(wall / n * 1e3, 3)})
+    emit({"system": system, "profile": "wall", "batches": n,
+          "ms_per_batch": round(wall / n * 1e3, 3)})  # fmt: skip
     events = prof.key_averages()
+    launches = sum(e.count for e in events if e.key in ("cudaLaunchKernel", "cuLaunchKernelEx"))
+    syncs = sum(e.count for e in events if e.key == "cudaStreamSynchronize")
+    emit({"system": system, "profile": "launches", "launches_per_batch": round(launches / n, 2),
+          "syncs_per_batch": round(syncs / n, 2)})  # fmt: skip
 
     def cuda_us(e: Any) -> float:  # the attribute's name changed across torch versions
         return float(getattr(e, "self_device_time_total", getattr(e, "self_cuda_time_total", 0)))
 
     for by, key in (("cpu", lambda e: e.self_cpu_time_total), ("cuda", cuda_us)):
         for e in sorted(events, key=key, reverse=True)[:top]:
-            emit({"profile": by, "op": e.key, "calls_per_batch": round(e.count / n, 2),
+            emit({"system": system, "profile": by, "op": e.key,
+                  "calls_per_batch": round(e.count / n, 2),
                   "self_cpu_ms_per_batch": round(e.self_cpu_time_total / n / 1e3, 4),
                   "self_cuda_ms_per_batch": round(cuda_us(e) / n / 1e3, 4)})  # fmt: skip
 
@@ -175,6 +184,8 @@ def main() -> None:
             emit({"round": r, "system": name, **res})
     if a.profile:
         profile(systems["cuda"], seeds_dev[: a.profile])
+        if "cuda_kernels" in systems:
+            profile(systems["cuda_kernels"], seeds_dev[: a.profile], top=12, system="cuda_kernels")
     summary: Dict[str, Any] = {"summary": True, "graph": a.graph}
     for name, v in rows.items():
         summary[name] = [min(v), max(v)]
