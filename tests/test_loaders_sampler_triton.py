@@ -386,10 +386,11 @@ cnt = dict(task_node_ptr="*i64", task_etype_ptr="*i64", fan_ptr="*i64", indptr_p
            tpe_ptr="*i8", w_ptr="*fp32", cumw_ptr="*fp64", counts_ptr="*i64", n_tasks="i32",
            iters="i32", BLOCK="constexpr", SEGMENTED="constexpr", WEIGHTED="constexpr",
            REPLACE="constexpr")
-drw = dict(task_node_ptr="*i64", task_etype_ptr="*i64", task_tree_ptr="*i64", fan_ptr="*i64",
+drw = dict(task_node_ptr="*i64", task_etype_ptr="*i64", task_tree_ptr="*i64",
+           task_loc_ptr="*i64", fan_ptr="*i64",
            ekey_ptr="*i64", indptr_ptr="*i64", tpe_ptr="*i8", w_ptr="*fp32", cumw_ptr="*fp64",
            indices_ptr="*i32", eids_ptr="*i64", offs_ptr="*i64", src_ptr="*i64",
-           eid_out_ptr="*i64", n_tasks="i32", iters="i32", BLOCK="constexpr", KMAX="constexpr",
+           eid_out_ptr="*i64", col_ptr="*i64", n_tasks="i32", iters="i32", BLOCK="constexpr", KMAX="constexpr",
            LOGK="constexpr", SEGMENTED="constexpr", WEIGHTED="constexpr", REPLACE="constexpr",
            DISJOINT="constexpr", HAS_EIDS="constexpr")
 def draw(weighted, replace, kmax, typed=True):

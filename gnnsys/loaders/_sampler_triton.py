@@ -80,7 +80,7 @@ CLAIM_FREE = (1 << 63) - 1
 RELABEL_BLOCK = 1024
 # How the dense map finds first occurrences: "torch" (index_fill_ + scatter_reduce_ amin over
 # edge positions, ~25 torch ops a hop) or "kernels" (the claim / first / place kernels: ~8 torch
-# ops and 3 Triton launches a hop; 124 vs 182 torch ops on a 3-hop batch, counted on CPU
+# ops and 3 Triton launches a hop; 118 vs 176 torch ops on a 3-hop batch, counted on CPU
 # tensors). Same batches either way. "torch" stays the default until a GPU run times both
 # (benchmarks/gpu_sampling.py runs both); a sampler keeps the mode it was built with.
 RELABEL = "torch"
@@ -164,10 +164,13 @@ def _segment(indptr_ptr, tpe_ptr, v, e, mask, iters, SEGMENTED: tl.constexpr):
 
 
 @triton.jit
-def _emit(indices_ptr, eids_ptr, src_ptr, eid_out_ptr, j, p, mask, HAS_EIDS: tl.constexpr):
-    # Slot j gets CSC position p resolved: its source node and edge id (p itself without ids).
+def _emit(indices_ptr, eids_ptr, src_ptr, eid_out_ptr, col_ptr, tloc, j, p, mask,
+          HAS_EIDS: tl.constexpr):  # fmt: skip
+    # Slot j gets CSC position p resolved: its source node and edge id (p itself without ids),
+    # and its destination's local id tloc.
     u = tl.load(indices_ptr + p, mask=mask, other=0).to(tl.int64)
     tl.store(src_ptr + j, u, mask=mask)
+    tl.store(col_ptr + j, tloc, mask=mask)
     if HAS_EIDS:
         eid = tl.load(eids_ptr + p, mask=mask, other=0).to(tl.int64)
     else:
@@ -328,6 +331,7 @@ def _draw_kernel(
     task_node_ptr,
     task_etype_ptr,
     task_tree_ptr,
+    task_loc_ptr,
     fan_ptr,
     ekey_ptr,
     indptr_ptr,
@@ -339,6 +343,7 @@ def _draw_kernel(
     offs_ptr,
     src_ptr,
     eid_out_ptr,
+    col_ptr,
     n_tasks,
     iters,
     BLOCK: tl.constexpr,
@@ -350,10 +355,12 @@ def _draw_kernel(
     DISJOINT: tl.constexpr,
     HAS_EIDS: tl.constexpr,
 ):
-    """Each task's picks into slots offs[q+e]..offs[q+e+1]-1, as sources and edge ids."""
+    """Each task's picks into slots offs[q+e]..offs[q+e+1]-1, as sources and edge ids, and the
+    task's destination local id (task_loc) beside each."""
     q = tl.program_id(0).to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
     m = q < n_tasks
     v = tl.load(task_node_ptr + q, mask=m, other=0).to(tl.int64)
+    tloc = tl.load(task_loc_ptr + q, mask=m, other=0).to(tl.int64)
     if SEGMENTED:
         e = tl.load(task_etype_ptr + q, mask=m, other=0).to(tl.int64)
     else:
@@ -380,7 +387,8 @@ def _draw_kernel(
             on = every & (ee < d)
             w = tl.load(w_ptr + lo + ee, mask=on, other=0.0)
             ok = on & (w > 0.0)
-            _emit(indices_ptr, eids_ptr, src_ptr, eid_out_ptr, o + j, lo + ee, ok, HAS_EIDS)
+            _emit(indices_ptr, eids_ptr, src_ptr, eid_out_ptr, col_ptr, tloc, o + j, lo + ee, ok,
+                  HAS_EIDS)  # fmt: skip
             j += ok.to(tl.int64)
         drawn = act & (f >= 0)
         if REPLACE:  # k independent draws by binary search in the cumulative weights
@@ -399,13 +407,13 @@ def _draw_kernel(
                     gt = c > target
                     b = tl.where(go & gt, mid, b)
                     a = tl.where(go & (c <= target), mid + 1, a)
-                _emit(indices_ptr, eids_ptr, src_ptr, eid_out_ptr, o + tv, a, on, HAS_EIDS)
+                _emit(indices_ptr, eids_ptr, src_ptr, eid_out_ptr, col_ptr, tloc, o + tv, a, on,
+                      HAS_EIDS)  # fmt: skip
         else:
             pos = _ares(st, w_ptr, lo, d, k, drawn, BLOCK, KMAX, LOGK)
             keep = drawn[:, None] & (cols < k[:, None])
-            _emit(
-                indices_ptr, eids_ptr, src_ptr, eid_out_ptr, o[:, None] + cols, pos, keep, HAS_EIDS
-            )
+            _emit(indices_ptr, eids_ptr, src_ptr, eid_out_ptr, col_ptr, tloc[:, None],
+                  o[:, None] + cols, pos, keep, HAS_EIDS)  # fmt: skip
     else:
         if REPLACE:
             every = act & (f < 0)
@@ -415,7 +423,8 @@ def _draw_kernel(
         for t in range(0, kmax):
             tv = zero + t
             on = every & (tv < k)
-            _emit(indices_ptr, eids_ptr, src_ptr, eid_out_ptr, o + tv, lo + tv, on, HAS_EIDS)
+            _emit(indices_ptr, eids_ptr, src_ptr, eid_out_ptr, col_ptr, tloc, o + tv, lo + tv, on,
+                  HAS_EIDS)  # fmt: skip
         drawn = act & (~every)
         if REPLACE:
             kmax = tl.max(tl.where(drawn, k, 0), axis=0)
@@ -423,12 +432,14 @@ def _draw_kernel(
                 tv = zero + t
                 on = drawn & (tv < k)
                 p = lo + _below(st, tv, d)
-                _emit(indices_ptr, eids_ptr, src_ptr, eid_out_ptr, o + tv, p, on, HAS_EIDS)
+                _emit(indices_ptr, eids_ptr, src_ptr, eid_out_ptr, col_ptr, tloc, o + tv, p, on,
+                      HAS_EIDS)  # fmt: skip
         else:
             picks = _floyd(st, d, k, drawn, BLOCK, KMAX)
             keep = drawn[:, None] & (cols < k[:, None])
             p = lo[:, None] + picks
-            _emit(indices_ptr, eids_ptr, src_ptr, eid_out_ptr, o[:, None] + cols, p, keep, HAS_EIDS)
+            _emit(indices_ptr, eids_ptr, src_ptr, eid_out_ptr, col_ptr, tloc[:, None],
+                  o[:, None] + cols, p, keep, HAS_EIDS)  # fmt: skip
 
 
 # ---------------------------------------------------------------------- host side
@@ -818,16 +829,12 @@ class TritonSampler:
             e_h = bounds[K]
             src = torch.empty(e_h, **i64)
             eid = torch.empty(e_h, **i64)
+            cols = torch.empty(e_h, **i64)  # each edge's destination (local id), by the draws
             if e_h:
                 ek = ekeys_dev[h]
-                self._draw(task_node, task_etype, task_tree, fan, ek, offs, src, eid, n_tasks, h)
+                self._draw(task_node, task_etype, task_tree, task_loc, fan, ek, offs, src, eid,
+                           cols, n_tasks, h)  # fmt: skip
             # Relabel in output order (edge type, destination, draw).
-            # each edge type's tasks are followed by one spare slot in counts; with one edge
-            # type, the tasks' counts are its head (a view: no launch)
-            if K == 1 or not n_tasks:
-                tcount = counts[:n_tasks]
-            else:
-                tcount = counts[torch.arange(n_tasks, device=dev) + task_etype]
             stype = None
             if typed and e_h:
                 stype = torch.repeat_interleave(
@@ -835,6 +842,12 @@ class TritonSampler:
                 )
             etree = None
             if self.disjoint and e_h:
+                # each edge type's tasks are followed by one spare slot in counts; with one
+                # edge type, the tasks' counts are its head (a view: no launch)
+                if K == 1:
+                    tcount = counts[:n_tasks]
+                else:
+                    tcount = counts[torch.arange(n_tasks, device=dev) + task_etype]
                 etree = torch.repeat_interleave(task_tree, tcount, output_size=e_h)
             rows, new_nodes, new_ntp, new_loc = relabel.hop(src, stype, etree, known, n, T)
             if new_nodes.numel():
@@ -845,7 +858,6 @@ class TritonSampler:
                 if tree is not None:
                     tree = torch.cat([tree, relabel.new_tree])
                 n += int(new_nodes.numel())
-            cols = torch.repeat_interleave(task_loc, tcount, output_size=e_h)
             for e in range(K):
                 sg = e * H + h
                 a, z = bounds[e], bounds[e + 1]
@@ -884,7 +896,10 @@ class TritonSampler:
             enable_fp_fusion=False,  # rounding as numba's: the same picks bit for bit
         )
 
-    def _draw(self, task_node, task_etype, task_tree, fan, ekeys, offs, src, eid, n_tasks, h):
+    def _draw(
+        self, task_node, task_etype, task_tree, task_loc, fan, ekeys, offs, src, eid, cols,
+        n_tasks, h,
+    ):  # fmt: skip
         fmax = int(self.fanouts[h].max()) if self.fanouts.shape[1] else 0
         tiled = not self.replace and fmax > 0  # Floyd picks or the A-Res heap in registers
         kmax = _next_pow2(fmax) if tiled else 1
@@ -894,6 +909,7 @@ class TritonSampler:
             task_node,
             task_etype,
             task_tree if task_tree is not None else dummy,
+            task_loc,
             fan,
             ekeys,
             self.indptr,
@@ -905,6 +921,7 @@ class TritonSampler:
             offs,
             src,
             eid,
+            cols,
             n_tasks,
             self._iters,
             BLOCK=block,
