@@ -10,9 +10,9 @@ weights, every edge), and the same relabelling order. Each hop runs:
 2. an exclusive prefix sum over the tasks (``torch.cumsum``), in the kernel's slot layout
    (edge-type major, one end slot per edge type);
 3. a draw kernel (one lane per task) that writes each task's picks into its slots and resolves
-   them to sources and edge ids at once. Floyd's picks and the A-Res heap live in a register
-   tile [tasks, next_pow2(fanout)], so the heap goes through exactly the numba kernel's swaps
-   and the picks come out in the same slot order;
+   them to sources, edge ids and destinations at once. Floyd's picks and the A-Res heap live in
+   a register tile [tasks, next_pow2(fanout)], so the heap goes through exactly the numba
+   kernel's swaps and the picks come out in the same slot order;
 4. the relabel: a source is known when the batch's map has it (a dense map with a batch
    stamp, as the CPU's, or for ``disjoint`` trees and very large graphs a sorted unique over
    (tree, node) keys); new ids follow first occurrences in edge order (the least edge position
