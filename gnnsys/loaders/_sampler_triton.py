@@ -80,7 +80,7 @@ CLAIM_FREE = (1 << 63) - 1
 RELABEL_BLOCK = 1024
 # How the dense map finds first occurrences: "torch" (index_fill_ + scatter_reduce_ amin over
 # edge positions, ~25 torch ops a hop) or "kernels" (the claim / first / place kernels: ~8 torch
-# ops and 3 Triton launches a hop; 118 vs 176 torch ops on a 3-hop batch, counted on CPU
+# ops and 3 Triton launches a hop; 112 vs 170 torch ops on a 3-hop batch, counted on CPU
 # tensors). Same batches either way. "torch" stays the default until a GPU run times both
 # (benchmarks/gpu_sampling.py runs both); a sampler keeps the mode it was built with.
 RELABEL = "torch"
@@ -806,13 +806,14 @@ class TritonSampler:
                     by_type[t] = got
                 vn, vl, vt = by_type[t]
                 t_nodes.append(vn)
-                t_etype.append(torch.full((vn.numel(),), e, **i64))
+                if K > 1 or self._segmented:  # read by the kernels and the host only then
+                    t_etype.append(torch.full((vn.numel(),), e, **i64))
                 t_loc.append(vl)
                 if vt is not None:
                     t_tree.append(vt)
                 sizes.append(int(vn.numel()))
             task_node = torch.cat(t_nodes) if K > 1 else t_nodes[0]
-            task_etype = torch.cat(t_etype) if K > 1 else t_etype[0]
+            task_etype = (torch.cat(t_etype) if K > 1 else t_etype[0]) if t_etype else self._dummy()
             task_loc = torch.cat(t_loc) if K > 1 else t_loc[0]
             task_tree = (torch.cat(t_tree) if K > 1 else t_tree[0]) if t_tree else None
             n_tasks = sum(sizes)
@@ -824,8 +825,11 @@ class TritonSampler:
                 self._count(task_node, task_etype, fan, counts, n_tasks)
             offs = torch.zeros(int(base[K]) + 1, **i64)
             torch.cumsum(counts, 0, out=offs[1:])
-            bounds_dev = torch.stack([offs[int(x)] for x in base])
-            bounds = bounds_dev.tolist()  # the hop's one sync before its draws
+            if K > 1 or typed:
+                bounds_dev = torch.stack([offs[int(x)] for x in base])
+                bounds = bounds_dev.tolist()  # the hop's one sync before its draws
+            else:  # one edge type: its slots start at 0
+                bounds = [0, int(offs[int(base[K])])]  # the hop's one sync before its draws
             e_h = bounds[K]
             src = torch.empty(e_h, **i64)
             eid = torch.empty(e_h, **i64)
