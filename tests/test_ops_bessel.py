@@ -764,6 +764,21 @@ def test_cuda_tensors_use_the_triton_kernel_by_default():
     assert torch.equal(log_kve(v, x), log_kve(v, x, backend="triton"))
 
 
+def test_auto_backend_per_device(monkeypatch):
+    """'auto': numba on CPU; Triton on CUDA, or the CPU kernels through a copy when Triton is
+    not installed (an optional extra)."""
+    import importlib.util
+
+    assert bessel._auto_backend(torch.device("cpu")) == "numba"
+    real = importlib.util.find_spec
+    if real("triton") is not None:
+        assert bessel._auto_backend(torch.device("cuda")) == "triton"
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "triton" else real(name, *a)
+    )
+    assert bessel._auto_backend(torch.device("cuda")) == "numba-copy"
+
+
 def test_triton_kernel_is_compiled_without_fp_fusion(monkeypatch):
     """The H200 contracted a*b + c into FMAs under Triton's default and lost the double-double
     v*eta's low word (1e-11 relative, session 24): every launch turns fusion off."""

@@ -132,6 +132,7 @@ Gradients (x only): d/dx log I_v = v/x + I_{v+1}/I_v and d/dx log K_v = -v/x - K
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -1509,6 +1510,15 @@ def _flat(t: torch.Tensor, shape: torch.Size) -> Tuple[np.ndarray, int]:
     return t.expand(shape).contiguous().reshape(-1).numpy(), 1
 
 
+def _auto_backend(device: torch.device) -> str:
+    """What ``backend='auto'`` runs on ``device``: numba for CPU tensors; Triton for CUDA
+    tensors, or, where Triton is not installed (it is the optional extra ``gpu``), the CPU
+    kernels through a copy each way ("numba-copy")."""
+    if device.type != "cuda":
+        return "numba"
+    return "triton" if importlib.util.find_spec("triton") is not None else "numba-copy"
+
+
 def _raw(
     kind: str,
     v: torch.Tensor,
@@ -1522,7 +1532,10 @@ def _raw(
     shape = _broadcast_shape(v.shape, x.shape)
     cuda = x.device if x.device.type == "cuda" else v.device
     if backend == "auto":
-        backend = "triton" if cuda.type == "cuda" else "numba"
+        backend = _auto_backend(cuda)
+    if backend == "numba-copy":
+        out, nneg = _raw(kind, v.cpu(), x.cpu(), scaled, "numba", out_dtype)
+        return out.to(cuda), nneg
     if backend == "triton":
         try:
             from gnnsys.ops import _bessel_triton
@@ -1703,7 +1716,7 @@ def log_iv(
     For v < 0, ``I_v(x)`` can be negative: the log is then NaN, unless ``return_sign=True``,
     which returns ``(log|I_v(x)|, sign)`` with sign in {-1, 0, +1}. ``backend`` ('auto',
     'numba', 'triton') is for testing; 'auto' uses numba for CPU tensors and Triton for CUDA
-    tensors.
+    tensors (the CPU kernels through a copy where Triton is not installed).
 
     Example:
         >>> log_iv(torch.tensor([0.0, 600.0, 2047.0]), torch.tensor([1.0, 1.0, 2048.0]))
