@@ -19,7 +19,7 @@ import itertools
 import threading
 import types as _pytypes
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numba
 from llvmlite import ir
@@ -85,6 +85,17 @@ def serial_twin(kernel, name: str):
 
 _VARIANTS: Dict[Tuple[Any, ...], Any] = {}
 _VARIANTS_LOCK = threading.Lock()
+
+
+def mode_tag(names: Sequence[str], flags: Sequence[bool]) -> str:
+    """The part of a variant's cache name that says which modes it keeps: the names of those
+    switched on, joined by "_", or "uniform" for none.
+
+    Example:
+        >>> mode_tag(("weighted", "labor"), (True, False))
+        'weighted'
+    """
+    return "_".join(m for m, on in zip(names, flags) if on) or "uniform"
 
 
 def variant(kernel, name: str, parallel: bool, **constants: Any):

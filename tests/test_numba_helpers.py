@@ -8,7 +8,15 @@ import numba
 import numpy as np
 import pytest
 
-from gnnsys._numba import parallel_pays, prefetch, prefetch2d, run_items, serial_twin, variant
+from gnnsys._numba import (
+    mode_tag,
+    parallel_pays,
+    prefetch,
+    prefetch2d,
+    run_items,
+    serial_twin,
+    variant,
+)
 
 
 def test_prefetch_hints_are_harmless():
@@ -73,6 +81,12 @@ def test_variant_is_made_once_per_arguments():
     assert variant(_bump, "bump_plain", False, _WITH_DOUBLE=False) is plain
     assert variant(_bump, "bump_plain", True, _WITH_DOUBLE=False) is not plain
     assert variant(_bump, "bump_with", False, _WITH_DOUBLE=True) is not plain
+
+
+def test_mode_tag_names_the_modes_switched_on():
+    assert mode_tag(("weighted", "labor"), (True, True)) == "weighted_labor"
+    assert mode_tag(("weighted", "labor"), (False, True)) == "labor"
+    assert mode_tag(("weighted", "labor"), (False, False)) == "uniform"
 
 
 @numba.njit(nogil=True, cache=False)

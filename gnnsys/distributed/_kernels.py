@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from gnnsys._numba import prefetch, serial_twin, variant
+from gnnsys._numba import mode_tag, prefetch, serial_twin, variant
 from gnnsys.loaders._kernels import (
     _AHEAD,
     _LOW32,
@@ -140,7 +140,7 @@ def draw_owned_for(weighted: bool, labor: bool) -> Any:
         >>> off, src, eid = draw_owned_for(False, False)(*args)  # uniform draws
     """
     modes = (bool(weighted), bool(labor))
-    tag = "_".join(m for m, on in zip(("weighted", "labor"), modes) if on) or "uniform"
+    tag = mode_tag(("weighted", "labor"), modes)
     return variant(draw_owned, f"draw_owned__{tag}", True,
                    _WITH_WEIGHTED=modes[0], _WITH_LABOR=modes[1])  # fmt: skip
 

@@ -28,7 +28,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from gnnsys._numba import parallel_pays, prefetch, run_items, serial_twin, variant
+from gnnsys._numba import mode_tag, parallel_pays, prefetch, run_items, serial_twin, variant
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _ODD2 = np.uint64(0xD1B54A32D192ED03)
@@ -1658,6 +1658,6 @@ def sample_hops_for(
     modes = (labor, labor_general, temporal, weighted, typed, disjoint, hashed)
     flags = tuple(bool(f) for f in modes)
     par = use_parallel(work)
-    tag = "_".join(m for m, on in zip(_MODES, flags) if on) or "uniform"
+    tag = mode_tag(_MODES, flags)
     name = f"sample_hops{'' if par else '_serial'}__{tag}"
     return variant(sample_hops, name, par, **dict(zip(_SWITCHES, flags), _PARALLEL_BUILD=par))

@@ -1533,9 +1533,9 @@ def _raw(
     cuda = x.device if x.device.type == "cuda" else v.device
     if backend == "auto":
         backend = _auto_backend(cuda)
-    if backend == "numba-copy":
-        out, nneg = _raw(kind, v.cpu(), x.cpu(), scaled, "numba", out_dtype)
-        return out.to(cuda), nneg
+        if backend == "numba-copy":  # 'auto' only: a caller's backend is taken as given
+            out, nneg = _raw(kind, v.cpu(), x.cpu(), scaled, "numba", out_dtype)
+            return out.to(cuda), nneg
     if backend == "triton":
         try:
             from gnnsys.ops import _bessel_triton
