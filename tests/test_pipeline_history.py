@@ -119,3 +119,55 @@ def test_state_dict_round_trip_continues_identically():
     assert torch.equal(a.written[2], b.written[2]) and a._complete == b._complete
     with pytest.raises(ValueError, match=r"history buf holds layers \[2\], not \[3\]"):
         History([3], num_nodes=20, dims=4).load_state_dict(a.state_dict())
+
+
+@pytest.mark.parametrize("momentum", [None, 0.3, 0.7])
+def test_numba_passes_match_the_torch_path(monkeypatch, momentum):
+    # The CPU trainers take one numba pass per write and per read; other devices and dtypes
+    # take the indexed torch ops. Same rows, write epochs and statistics either way (the
+    # smoothed rows up to rounding: torch's vectorised lerp may fuse its multiply-add).
+    import gnnsys.pipeline_parallel.history as hist
+
+    def run(fused: bool):
+        if not fused:
+            monkeypatch.setattr(hist, "_fused_write_applies", lambda *a: False)
+            monkeypatch.setattr(hist, "_fused_read_applies", lambda *a: False)
+        g = torch.Generator().manual_seed(0)
+        h = History([0, 1], num_nodes=50, dims=[3, 5], momentum=momentum)
+        reads = []
+        for epoch in range(4):
+            for layer, d in ((0, 3), (1, 5)):
+                ids = torch.randperm(50, generator=g)[: 10 + 5 * epoch]
+                h.write(layer, ids, torch.randn(ids.numel(), d, generator=g), epoch)
+                fresh = torch.randint(0, 50, (7,), generator=g)
+                stale = torch.randint(0, 50, (9,), generator=g)
+                reads.append(h.read(layer, fresh, stale, epoch + 1, stale_edges=3))
+        monkeypatch.undo()
+        return h, reads
+
+    a, ra = run(True)
+    b, rb = run(False)
+    for layer in (0, 1):
+        assert torch.equal(a.buf[layer], b.buf[layer])
+        assert torch.equal(a.written[layer], b.written[layer])
+        if momentum is not None:
+            torch.testing.assert_close(a.smooth[layer], b.smooth[layer], rtol=1e-6, atol=1e-6)
+    for x, y in zip(ra, rb):
+        torch.testing.assert_close(x, y, rtol=1e-6, atol=1e-6)
+    for name in ("stale_reads", "unwritten_reads", "max_stale_age", "max_fresh_age"):
+        assert getattr(a, name) == getattr(b, name), name
+    assert a.unwritten_reads[1] > 0  # the first epoch reads rows never written
+
+
+def test_fused_passes_apply_only_to_cpu_float_rows_and_int64_ids():
+    import gnnsys.pipeline_parallel.history as hist
+
+    f32, ids = torch.zeros(4, 2), torch.arange(2)
+    assert hist._fused_write_applies(f32, ids, torch.zeros(2, 2))
+    assert not hist._fused_write_applies(f32.bfloat16(), ids, torch.zeros(2, 2).bfloat16())
+    assert not hist._fused_write_applies(f32, ids.int(), torch.zeros(2, 2))
+    assert hist._fused_read_applies(f32, ids, ids)
+    assert not hist._fused_read_applies(f32, ids, ids.int())
+    h = History([0], num_nodes=4, dims=2, dtype=torch.bfloat16)  # the torch path
+    h.write(0, ids, torch.ones(2, 2, dtype=torch.bfloat16), epoch=0)
+    assert h.read(0, ids, ids[:0], epoch=0).tolist() == [[1.0, 1.0], [1.0, 1.0]]

@@ -20,9 +20,15 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Dict, Optional, Sequence
 
+import numpy as np
 import torch
+from numba import njit
 
 from gnnsys._checks import check_index
+from gnnsys._numba import prefetch2d
+
+_AHEAD = 16  # rows prefetched ahead by the write kernel (its row reads are random)
+_FUSED_DTYPES = (torch.float32, torch.float64)
 
 
 class History:
@@ -127,9 +133,26 @@ class History:
             )
         v = values.detach()
         written = self.written[layer]
+        smooth = self.smooth.get(layer)
+        if _fused_write_applies(buf, ids, v):
+            # One pass over the rows instead of four indexed torch passes (index_copy_ on CPU
+            # is serial and strided: 0.8 ms for 16k rows of 16 floats, the fused pass ~0.1 ms).
+            kind = buf.numpy().dtype.type
+            mom = kind(self.momentum if smooth is not None else 0.0)
+            _write_rows(
+                buf.numpy(),
+                smooth.numpy() if smooth is not None else buf.numpy(),
+                written.numpy(),
+                ids.numpy(),
+                np.ascontiguousarray(v.numpy()),
+                int(epoch),
+                mom,
+                kind(1) - mom,  # torch.lerp's 1 - weight, in the rows' dtype
+                smooth is not None,
+            )
+            return
         # index_select / index_copy_ / index_fill_: about twice as fast as tensor[ids] forms.
-        if self.momentum is not None:
-            smooth = self.smooth[layer]
+        if smooth is not None:
             # m * old + (1 - m) * new, one pass; rows never written before start at new
             new = torch.lerp(v, smooth.index_select(0, ids), self.momentum)
             if layer not in self._complete:
@@ -138,7 +161,7 @@ class History:
             smooth.index_copy_(0, ids, new)
         buf.index_copy_(0, ids, v)
         written.index_fill_(0, ids, epoch)
-        if self.momentum is not None and layer not in self._complete:
+        if smooth is not None and layer not in self._complete:
             if bool((written >= 0).all()):
                 self._complete.add(layer)  # every row written: no more first writes to check
 
@@ -159,22 +182,26 @@ class History:
             fresh = check_index("fresh", fresh, self.num_nodes, device=None)
             stale = check_index("stale", stale, self.num_nodes, device=None)
         written = self.written[layer]
-        if fresh.numel():
-            age = epoch - int(written.index_select(0, fresh).min())
-            self.max_fresh_age = max(self.max_fresh_age, age)
-        if stale.numel():
-            w = written.index_select(0, stale)
-            unwritten = int((w < 0).sum())
-            self.unwritten_reads[epoch] += unwritten
-            if unwritten < w.numel():
-                oldest = int(w.masked_fill(w < 0, epoch).min())
-                self.max_stale_age = max(self.max_stale_age, epoch - oldest)
-        self.stale_reads[epoch] += int(stale_edges)
         src = self.smooth[layer] if self.momentum is not None else buf
         nf = fresh.numel()
         out = buf.new_empty((nf + stale.numel(), buf.shape[1]))
-        torch.index_select(buf, 0, fresh, out=out[:nf])
-        torch.index_select(src, 0, stale, out=out[nf:])
+        if _fused_read_applies(buf, fresh, stale):
+            # Rows and read statistics in one pass (four indexed torch passes otherwise).
+            fresh_min, unwritten, stale_min = _read_rows(
+                buf.numpy(), src.numpy(), written.numpy(), fresh.numpy(), stale.numpy(),
+                int(epoch), out.numpy(),
+            )  # fmt: skip
+        else:
+            torch.index_select(buf, 0, fresh, out=out[:nf])
+            torch.index_select(src, 0, stale, out=out[nf:])
+            fresh_min = int(written.index_select(0, fresh).min()) if nf else epoch
+            w = written.index_select(0, stale)
+            unwritten = int((w < 0).sum())
+            stale_min = int(w.masked_fill(w < 0, epoch).min()) if w.numel() else epoch
+        self.max_fresh_age = max(self.max_fresh_age, epoch - fresh_min)
+        self.unwritten_reads[epoch] += unwritten
+        self.max_stale_age = max(self.max_stale_age, epoch - stale_min)
+        self.stale_reads[epoch] += int(stale_edges)
         return out
 
     def _buf(self, layer: int) -> torch.Tensor:
@@ -182,6 +209,87 @@ class History:
         if buf is None:
             raise KeyError(f"this history keeps layers {self.layers}, not layer {layer}")
         return buf
+
+
+def _fused_write_applies(buf: torch.Tensor, ids: torch.Tensor, v: torch.Tensor) -> bool:
+    """Whether ``write`` can take the numba pass: CPU tensors, float32/64 rows, int64 ids."""
+    return (
+        buf.device.type == "cpu"
+        and v.device.type == "cpu"
+        and ids.device.type == "cpu"
+        and buf.dtype in _FUSED_DTYPES
+        and v.dtype == buf.dtype
+        and ids.dtype == torch.int64
+        and not v.requires_grad
+    )
+
+
+def _fused_read_applies(buf: torch.Tensor, fresh: torch.Tensor, stale: torch.Tensor) -> bool:
+    """Whether ``read`` can take the numba pass: CPU float32/64 rows, CPU int64 ids."""
+    return (
+        buf.device.type == "cpu"
+        and buf.dtype in _FUSED_DTYPES
+        and all(t.device.type == "cpu" and t.dtype == torch.int64 for t in (fresh, stale))
+    )
+
+
+@njit(nogil=True, cache=True)
+def _read_rows(buf, src, written, fresh, stale, epoch, out):  # pragma: no cover
+    """``out = cat(buf[fresh], src[stale])`` and the read statistics: the oldest write epoch
+    among ``fresh`` (``epoch`` if none), the count of never-written ``stale`` rows, and the
+    oldest write epoch among the written ``stale`` rows (``epoch`` if none)."""
+    nf = fresh.shape[0]
+    ns = stale.shape[0]
+    d = buf.shape[1]
+    fresh_min = epoch
+    for i in range(nf):
+        if i + _AHEAD < nf:
+            prefetch2d(buf, fresh[i + _AHEAD], 0)
+        r = fresh[i]
+        fresh_min = min(fresh_min, written[r])
+        for j in range(d):
+            out[i, j] = buf[r, j]
+    unwritten = 0
+    stale_min = epoch
+    for i in range(ns):
+        if i + _AHEAD < ns:
+            prefetch2d(src, stale[i + _AHEAD], 0)
+        r = stale[i]
+        w = written[r]
+        if w < 0:
+            unwritten += 1
+        else:
+            stale_min = min(stale_min, w)
+        for j in range(d):
+            out[nf + i, j] = src[r, j]
+    return fresh_min, unwritten, stale_min
+
+
+@njit(nogil=True, cache=True)
+def _write_rows(buf, smooth, written, ids, v, epoch, momentum, rest, smoothing):  # pragma: no cover
+    """``buf[ids] = v``; ``written[ids] = epoch``; with ``smoothing``, ``smooth[ids]`` becomes
+    ``lerp(v, smooth[ids], momentum)`` (torch.lerp's formula, in the rows' dtype) or ``v`` for a
+    row never written. Ids must be in range (the caller validates or builds them)."""
+    n = ids.shape[0]
+    d = v.shape[1]
+    for i in range(n):
+        if smoothing and i + _AHEAD < n:
+            prefetch2d(smooth, ids[i + _AHEAD], 0)
+        r = ids[i]
+        if smoothing:
+            if written[r] < 0:
+                for j in range(d):
+                    smooth[r, j] = v[i, j]
+            elif momentum < 0.5:
+                for j in range(d):
+                    smooth[r, j] = v[i, j] + momentum * (smooth[r, j] - v[i, j])
+            else:
+                for j in range(d):
+                    diff = smooth[r, j] - v[i, j]
+                    smooth[r, j] = smooth[r, j] - diff * rest
+        for j in range(d):
+            buf[r, j] = v[i, j]
+        written[r] = epoch
 
 
 class FreshGrads:
