@@ -133,6 +133,36 @@ def test_spmm_per_head_weights():
     torch.testing.assert_close(spmm(adj, x, "sum", w[perm].unsqueeze(-1)), want)
 
 
+@pytest.mark.parametrize("use_w", [False, True])
+@pytest.mark.parametrize("use_perm", [False, True])
+@pytest.mark.parametrize("mean", [False, True])
+def test_flat_spmm_kernel_equals_the_per_head_kernel_bitwise(use_w, use_perm, mean):
+    # The op runs one-row-per-node sums (any heads unweighted, one head weighted) on the flat
+    # kernel and per-head weights on the 3-D one: same sums in the same order, same bits.
+    import numpy as np
+
+    from gnnsys.ops import _sparse_cpu as k
+
+    g = torch.Generator().manual_seed(3)
+    n_dst, n_src, e = 40, 60, 400
+    dst = torch.randint(0, n_dst, (e,), generator=g).sort().values
+    indptr = torch.zeros(n_dst + 1, dtype=torch.int64)
+    indptr[1:] = torch.cumsum(torch.bincount(dst, minlength=n_dst), 0)
+    indices = torch.randint(0, n_src, (e,), generator=g).numpy()
+    eperm = torch.randperm(e, generator=g).numpy()
+    heads = 1 if use_w else 3
+    x = torch.randn(n_src, heads, 5, generator=g).numpy()
+    w = torch.randn(e, heads, generator=g).numpy()
+    ip = indptr.numpy()
+    want = np.empty((n_dst, heads, 5), np.float32)
+    k.spmm_sum(0, n_dst, ip, indices, eperm, use_perm, x, w, use_w, mean, want)
+    got = np.empty((n_dst, heads * 5), np.float32)
+    flat_w = w[:, 0] if use_w else np.empty(0, np.float32)
+    x_flat = x.reshape(n_src, heads * 5)
+    k.spmm_sum_flat(0, n_dst, ip, indices, eperm, use_perm, x_flat, flat_w, use_w, mean, got)
+    assert np.array_equal(got, want.reshape(n_dst, -1))
+
+
 def test_spmm_edge_cases_empty_graph_and_isolated_nodes():
     x = torch.randn(4, 3)
     empty = (torch.zeros(2, 0, dtype=torch.int64), 4)

@@ -141,6 +141,38 @@ def spmm_sum(r0, r1, indptr, indices, eperm, use_perm, x, w, use_w, mean, out):
                     out[v, h, d] /= deg
 
 
+@njit(nogil=True, cache=True)
+def spmm_sum_flat(r0, r1, indptr, indices, eperm, use_perm, x, w, use_w, mean, out):
+    """``spmm_sum`` for 2-D rows ``x [N, F]`` with at most one weight per edge (``w [E]``):
+    the same sums, in the same order, so the same bits.
+
+    Features of every head are one row here (the unweighted sum does not care about heads; a
+    weighted one has one head): the inner loop runs over one contiguous row into a local
+    accumulator, which numba vectorises. 1.3-1.5x faster than ``spmm_sum`` at 16 and 64
+    features (one thread, 244k edges).
+    """
+    num_f = x.shape[1]
+    acc = np.empty(num_f, out.dtype)
+    for v in range(r0, r1):
+        acc[:] = 0
+        for k in range(indptr[v], indptr[v + 1]):
+            u = indices[k]
+            if use_w:
+                wv = w[eperm[k] if use_perm else k]
+                for f in range(num_f):
+                    acc[f] += wv * x[u, f]
+            else:
+                for f in range(num_f):
+                    acc[f] += x[u, f]
+        deg = indptr[v + 1] - indptr[v]
+        if mean and deg > 0:
+            for f in range(num_f):
+                out[v, f] = acc[f] / deg
+        else:
+            for f in range(num_f):
+                out[v, f] = acc[f]
+
+
 # ---------------------------------------------------------------------------- spmm: max / min
 @njit(nogil=True, cache=True)
 def spmm_arg(r0, r1, indptr, indices, x, w, use_w, is_max, out, arg):

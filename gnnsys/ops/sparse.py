@@ -399,7 +399,16 @@ class _NumbaBackend:
         use_w = w2 is not None
         use_perm = use_w and rows.eperm is not None
         ep = _np(rows.eperm) if use_perm else _np(rows.indices)[:0]
-        wn = _np(w2) if use_w else np.empty((0, x3.shape[1]), dtype=xn.dtype)
+        if not use_w or x3.shape[1] == 1:
+            # One row per node (heads side by side), at most one weight per edge: the flat
+            # kernel, the same sums in the same order.
+            width = int(np.prod(x3.shape[1:]))
+            flat = xn.reshape(xn.shape[0], width)
+            wn = _np(w2)[:, 0] if use_w else np.empty(0, dtype=xn.dtype)
+            out_flat = _np(out).reshape(rows.num_rows, width)
+            _run("spmm_sum_flat", rows, x3, ep, use_perm, flat, wn, use_w, mean, out_flat)
+            return out
+        wn = _np(w2)
         _run("spmm_sum", rows, x3, ep, use_perm, xn, wn, use_w, mean, _np(out))
         return out
 
