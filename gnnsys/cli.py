@@ -775,6 +775,29 @@ _LAUNCH_FLAGS = ("--nproc", "--nproc-per-node", "--nnodes", "--node-rank", "--ma
                  "--master-port")  # fmt: skip
 
 
+_LOG_DIR_PREFIX = "gnnsys-torchrun-"
+
+
+def sweep_dead_log_dirs(folder: str) -> List[str]:
+    """Remove the torchrun log folders (``gnnsys-torchrun-<pid>-*``) in ``folder`` whose
+    launcher is gone and that hold no file (torchrun only writes there when it redirects the
+    workers' output): what launchers killed outright left behind. Returns the removed names."""
+    import shutil
+
+    from gnnsys._lifetime import process_alive
+
+    removed = []
+    for path in Path(folder).glob(f"{_LOG_DIR_PREFIX}*-*"):
+        pid = path.name[len(_LOG_DIR_PREFIX) :].split("-")[0]
+        if not path.is_dir() or path.is_symlink() or not pid.isdigit():
+            continue
+        if process_alive(int(pid)) or any(p.is_symlink() or not p.is_dir() for p in path.rglob("*")):
+            continue
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path.name)
+    return sorted(removed)
+
+
 def _launch_torchrun(args: argparse.Namespace) -> int:
     """Re-run this command under ``torch.distributed.run``, one worker process per rank.
 
@@ -792,8 +815,10 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
     import tempfile
 
     # torchrun's log folder (empty unless it redirects the workers' output) defaults to a new
-    # /tmp/torchelastic_* tree that nothing removes: one more per run. Ours goes with the run.
-    with tempfile.TemporaryDirectory(prefix="gnnsys-torchrun-") as log_dir:
+    # /tmp/torchelastic_* tree that nothing removes: one more per run. Ours goes with the run,
+    # and a launcher killed outright (SIGKILL runs no cleanup) leaves its folder to the next.
+    sweep_dead_log_dirs(tempfile.gettempdir())
+    with tempfile.TemporaryDirectory(prefix=f"{_LOG_DIR_PREFIX}{os.getpid()}-") as log_dir:
         cmd = [  # torchrun, SIGKILLed if this process is (gnnsys._lifetime): no orphan ranks
             sys.executable, "-m", "gnnsys._lifetime", str(os.getpid()), "torch.distributed.run",
             f"--nproc-per-node={args.nproc}", f"--nnodes={args.nnodes}",

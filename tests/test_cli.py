@@ -452,3 +452,24 @@ def test_python_dash_m_gnnsys_is_the_cli():
     proc = subprocess.run([sys.executable, "-m", "gnnsys", "train", "--lr", "x"],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert proc.returncode == 2 and "--lr must be a number" in proc.stderr
+
+
+def test_sweep_removes_only_empty_log_folders_of_dead_launchers(tmp_path):
+    import os
+
+    from gnnsys.cli import sweep_dead_log_dirs
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # reaped: its pid names no process
+    gone = tmp_path / f"gnnsys-torchrun-{dead.pid}-abc"
+    (gone / "none_x" / "attempt_0" / "0").mkdir(parents=True)  # torchrun's empty tree
+    kept_file = tmp_path / f"gnnsys-torchrun-{dead.pid}-def"
+    (kept_file / "none_y").mkdir(parents=True)
+    (kept_file / "none_y" / "stdout.log").write_text("a redirected worker's output\n")
+    live = tmp_path / f"gnnsys-torchrun-{os.getpid()}-ghi"  # a launcher still running
+    live.mkdir()
+    other = tmp_path / "gnnsys-torchrun-notapid-jkl"
+    other.mkdir()
+    assert sweep_dead_log_dirs(str(tmp_path)) == [gone.name]
+    assert not gone.exists()
+    assert kept_file.exists() and live.exists() and other.exists()

@@ -73,8 +73,11 @@ def test_a_child_whose_parent_is_already_gone_exits():
 def test_killing_gnnsys_train_leaves_no_rank_behind(tmp_path, mode):
     cmd = [sys.executable, "-m", "gnnsys.cli", "train", "--dataset", "synthetic:tiny", "--mode",
            mode, "--nproc", "2", "--epochs", "100000", "--out", str(tmp_path / "run")]  # fmt: skip
+    scratch = tmp_path / "tmp"  # the launcher's temporary folders, to look at after the kill
+    scratch.mkdir()
+    env = {**_env(tmp_path), "TMPDIR": str(scratch)}
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=_env(tmp_path), start_new_session=True)  # fmt: skip
+                            env=env, start_new_session=True)  # fmt: skip
     try:
         for line in proc.stdout:  # training has started: every rank is up
             if line.startswith("epoch 2"):
@@ -86,6 +89,13 @@ def test_killing_gnnsys_train_leaves_no_rank_behind(tmp_path, mode):
         proc.send_signal(signal.SIGKILL)
         proc.wait(10)
         assert _gone_within(children, 20.0), [p for p in children if _alive(p)]
+        if mode == "ddp":  # torchrun's log folder outlived the launcher; the next one sweeps it
+            from gnnsys.cli import sweep_dead_log_dirs
+
+            left = [p.name for p in scratch.iterdir() if p.name.startswith("gnnsys-torchrun-")]
+            assert [n.split("-")[2] for n in left] == [str(proc.pid)]
+            assert sweep_dead_log_dirs(str(scratch)) == left
+            assert not any(scratch.glob("gnnsys-torchrun-*"))
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # whatever is left of the group, test or not
 
