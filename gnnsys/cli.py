@@ -791,7 +791,8 @@ def sweep_dead_log_dirs(folder: str) -> List[str]:
         pid = path.name[len(_LOG_DIR_PREFIX) :].split("-")[0]
         if not path.is_dir() or path.is_symlink() or not pid.isdigit():
             continue
-        if process_alive(int(pid)) or any(p.is_symlink() or not p.is_dir() for p in path.rglob("*")):
+        holds_files = any(p.is_symlink() or not p.is_dir() for p in path.rglob("*"))
+        if holds_files or process_alive(int(pid)):
             continue
         shutil.rmtree(path, ignore_errors=True)
         removed.append(path.name)
