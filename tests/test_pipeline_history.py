@@ -142,6 +142,8 @@ def test_numba_passes_match_the_torch_path(monkeypatch, momentum):
                 fresh = torch.randint(0, 50, (7,), generator=g)
                 stale = torch.randint(0, 50, (9,), generator=g)
                 reads.append(h.read(layer, fresh, stale, epoch + 1, stale_edges=3))
+        reads.append(h.read(0, torch.arange(4), torch.arange(0), 9))  # no stale rows
+        assert 9 not in h.unwritten_reads  # counted per epoch only when stale rows were read
         monkeypatch.undo()
         return h, reads
 

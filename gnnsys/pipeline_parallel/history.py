@@ -195,11 +195,14 @@ class History:
             torch.index_select(buf, 0, fresh, out=out[:nf])
             torch.index_select(src, 0, stale, out=out[nf:])
             fresh_min = int(written.index_select(0, fresh).min()) if nf else epoch
-            w = written.index_select(0, stale)
-            unwritten = int((w < 0).sum())
-            stale_min = int(w.masked_fill(w < 0, epoch).min()) if w.numel() else epoch
+            unwritten, stale_min = 0, epoch
+            if stale.numel():
+                w = written.index_select(0, stale)
+                unwritten = int((w < 0).sum())
+                stale_min = int(w.masked_fill(w < 0, epoch).min())
         self.max_fresh_age = max(self.max_fresh_age, epoch - fresh_min)
-        self.unwritten_reads[epoch] += unwritten
+        if stale.numel():
+            self.unwritten_reads[epoch] += unwritten
         self.max_stale_age = max(self.max_stale_age, epoch - stale_min)
         self.stale_reads[epoch] += int(stale_edges)
         return out
