@@ -173,3 +173,14 @@ def test_fused_passes_apply_only_to_cpu_float_rows_and_int64_ids():
     h = History([0], num_nodes=4, dims=2, dtype=torch.bfloat16)  # the torch path
     h.write(0, ids, torch.ones(2, 2, dtype=torch.bfloat16), epoch=0)
     assert h.read(0, ids, ids[:0], epoch=0).tolist() == [[1.0, 1.0], [1.0, 1.0]]
+
+
+def test_unvalidated_history_still_refuses_out_of_range_ids_before_the_numba_pass():
+    # validate=False (the trainers) skips check_index, not the range scan: the numba passes
+    # themselves check nothing, and a bad id must not write outside the buffers.
+    h = History([0], num_nodes=4, dims=2, momentum=0.5, validate=False)
+    with pytest.raises(ValueError, match="ids holds ids outside \\[0, 4\\)"):
+        h.write(0, torch.tensor([1, 4]), torch.ones(2, 2), epoch=0)
+    assert h.written[0].tolist() == [-1, -1, -1, -1]  # nothing written
+    with pytest.raises(ValueError, match="stale holds ids outside"):
+        h.read(0, torch.tensor([0]), torch.tensor([-1]), epoch=1)

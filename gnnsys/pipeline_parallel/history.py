@@ -137,13 +137,16 @@ class History:
         if _fused_write_applies(buf, ids, v):
             # One pass over the rows instead of four indexed torch passes (index_copy_ on CPU
             # is serial and strided: 0.8 ms for 16k rows of 16 floats, the fused pass ~0.1 ms).
+            ids_np = ids.numpy()
+            if not self.validate:  # a cheap scan still: the numba pass itself checks nothing
+                _check_in_range("ids", ids_np, self.num_nodes)
             kind = buf.numpy().dtype.type
             mom = kind(self.momentum if smooth is not None else 0.0)
             _write_rows(
                 buf.numpy(),
                 smooth.numpy() if smooth is not None else buf.numpy(),
                 written.numpy(),
-                ids.numpy(),
+                ids_np,
                 np.ascontiguousarray(v.numpy()),
                 int(epoch),
                 mom,
@@ -187,9 +190,13 @@ class History:
         out = buf.new_empty((nf + stale.numel(), buf.shape[1]))
         if _fused_read_applies(buf, fresh, stale):
             # Rows and read statistics in one pass (four indexed torch passes otherwise).
+            fresh_np, stale_np = fresh.numpy(), stale.numpy()
+            if not self.validate:
+                _check_in_range("fresh", fresh_np, self.num_nodes)
+                _check_in_range("stale", stale_np, self.num_nodes)
             fresh_min, unwritten, stale_min = _read_rows(
-                buf.numpy(), src.numpy(), written.numpy(), fresh.numpy(), stale.numpy(),
-                int(epoch), out.numpy(),
+                buf.numpy(), src.numpy(), written.numpy(), fresh_np, stale_np, int(epoch),
+                out.numpy(),
             )  # fmt: skip
         else:
             torch.index_select(buf, 0, fresh, out=out[:nf])
@@ -236,6 +243,20 @@ def _fused_read_applies(buf: torch.Tensor, fresh: torch.Tensor, stale: torch.Ten
     )
 
 
+def _check_in_range(name: str, ids: np.ndarray, n: int) -> None:
+    """Refuse ids outside [0, n) before a numba pass reads or writes rows at them."""
+    if ids.size and not _all_in_range(ids, n):
+        raise ValueError(f"{name} holds ids outside [0, {n}) (history of {n} nodes)")
+
+
+@njit(nogil=True, cache=True)
+def _all_in_range(ids, n):  # pragma: no cover
+    for i in range(ids.shape[0]):
+        if ids[i] < 0 or ids[i] >= n:
+            return False
+    return True
+
+
 @njit(nogil=True, cache=True)
 def _read_rows(buf, src, written, fresh, stale, epoch, out):  # pragma: no cover
     """``out = cat(buf[fresh], src[stale])`` and the read statistics: the oldest write epoch
@@ -272,7 +293,7 @@ def _read_rows(buf, src, written, fresh, stale, epoch, out):  # pragma: no cover
 def _write_rows(buf, smooth, written, ids, v, epoch, momentum, rest, smoothing):  # pragma: no cover
     """``buf[ids] = v``; ``written[ids] = epoch``; with ``smoothing``, ``smooth[ids]`` becomes
     ``lerp(v, smooth[ids], momentum)`` (torch.lerp's formula, in the rows' dtype) or ``v`` for a
-    row never written. Ids must be in range (the caller validates or builds them)."""
+    row never written. Ids must be in range (``History`` checks them first)."""
     n = ids.shape[0]
     d = v.shape[1]
     for i in range(n):
