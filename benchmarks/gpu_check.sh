@@ -89,7 +89,8 @@ LANE_D=(
 # 44, 19, past 31 (25 warm), 28, 20, 32 s). The Bessel probe (benchmarks/bessel_gpu_probe.py)
 # left the list once the kernel passed test_cuda_matches_cpu on the H200; run it by hand when that
 # test fails. gnnpipe_compute runs at hidden 128: at hidden 16 the H200 was launch-bound (K = 2.8-2.9
-# against one core, session 24); the CPU side at 128 is in results/*gnnpipe_compute_h128_s24*.
+# against one core, session 24); the CPU side at 128 is in results/*gnnpipe_compute_h128_s25* (this
+# CPU's kernels since session 25; s24's file has the older ones).
 BENCH=(
   "gather_bandwidth|30|benchmarks/gather_bandwidth.py --device cuda --table-gb 1 --batch-mb 32 --repeats 5 --no-bf16 --row-bytes 128 400 512 2048"
   "unified_epoch|50|benchmarks/unified_epoch.py --dataset products --max-batches 30 --epochs 3 --modes gpu unified unified_p1056 unified_p64 unified_bf16 cpu_copy"
