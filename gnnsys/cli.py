@@ -616,6 +616,14 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
                     f"--mode hybrid: --nproc {args.nproc} is not a multiple of "
                     f"--pipe-stages {stages}"
                 )
+        stages = args.nproc if args.mode == "pipe" else args.pipe_stages
+        if args.mode != "graph" and stages != "auto" and args.layers < stages:
+            # every pipeline stage owns at least one layer
+            parser.error(
+                f"--mode {args.mode}: {stages} pipeline stages need at least {stages} layers, "
+                f"got --layers {args.layers} (raise --layers or lower "
+                + ("--nproc)" if args.mode == "pipe" else "--pipe-stages)")
+            )
         if args.nnodes > 1:
             parser.error(f"--mode {args.mode} runs on one node (--nnodes 1) for now")
     if args.checkpoint_every is None:  # full-graph epochs are short: a commit every 10

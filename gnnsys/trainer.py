@@ -946,6 +946,7 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
     from gnnsys.pipeline_parallel.checkpoint import latest_epoch
     from gnnsys.pipeline_parallel.config import ModelConfig, TrainConfig
     from gnnsys.pipeline_parallel.launch import run
+    from gnnsys.pipeline_parallel.transport import HALO_SLOT, MAX_CHUNKS
 
     folder = Path(args.out)
     ckpt_dir = folder / "checkpoint"
@@ -968,8 +969,19 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
                     "that the checkpoint covers; start again without --resume"
                 )
             print(f"--resume: continuing from epoch {resumed + 1}", flush=True)
+    if args.layers >= 256 - HALO_SLOT:  # message tags: a slot per layer below the halo slots
+        raise TrainError(f"--layers {args.layers}: --mode {args.mode} runs at most "
+                         f"{255 - HALO_SLOT} layers")  # fmt: skip
     ds = load_dataset(args)
     check_training_split(ds, args.dataset)
+    if args.mode != "graph" and args.chunks != "auto":
+        if args.chunks > MAX_CHUNKS:
+            raise TrainError(f"--chunks {args.chunks}: at most {MAX_CHUNKS} chunks an epoch")
+        if args.chunks > ds.graph.num_nodes:
+            raise TrainError(
+                f"--chunks {args.chunks}: more chunks than the {ds.graph.num_nodes} nodes of "
+                f"--dataset {args.dataset} (each chunk holds at least one node)"
+            )
     model = ModelConfig(
         kind=args.model, hidden=args.hidden, num_layers=args.layers, dropout=args.dropout
     )

@@ -102,6 +102,11 @@ def test_info_and_help_import_neither_torch_pyg_triton_nor_numba():
         (["--dataset", "pyg:/nonexistent/g.pt"], "/nonexistent/g.pt is not a file"),
         (["--pipe-stages", "2"], "--pipe-stages applies to --mode hybrid"),
         (["--mode", "pipe", "--nproc", "2", "--pipe-stages", "2"], "one stage per process"),
+        (["--mode", "pipe", "--nproc", "4"], "4 pipeline stages need at least 4 layers, got"),
+        (
+            ["--mode", "hybrid", "--nproc", "4", "--pipe-stages", "4", "--layers", "2"],
+            "lower --pipe-stages",
+        ),
         (["--fanout", "10,5", "--layers", "3"], "--fanout has 2 values but --layers is 3"),
         (["--fanout", "10,x"], "comma-separated integers"),
         (["--fanout", "10,-2"], "1..2147483647 or -1"),

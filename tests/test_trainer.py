@@ -138,6 +138,31 @@ def test_resume_refuses_another_model(tmp_path, capsys):
     )
 
 
+@pytest.mark.parametrize(
+    "argv, message, max_chunks",
+    [
+        (["--mode", "pipe", "--chunks", "1021"], "--chunks 1021: at most 1020 chunks an epoch", 0),
+        (["--mode", "hybrid", "--chunks", "3000"], "more chunks than the 2549 nodes", 10**6),
+        (["--mode", "graph", "--layers", "128"], "--layers 128: --mode graph runs at most 127", 0),
+    ],
+)
+def test_full_graph_layouts_the_trainers_cannot_run_are_one_line_errors(
+    tmp_path, capsys, monkeypatch, argv, message, max_chunks
+):
+    # Found past the flags (the dataset's size, the transport's tag space): refused before any
+    # rank starts, as one line, not as a rank's traceback.
+    from gnnsys.pipeline_parallel import transport
+
+    if max_chunks:  # the tag space's bound out of the way: tiny's 2549 nodes are the limit
+        monkeypatch.setattr(transport, "MAX_CHUNKS", max_chunks)
+    argv = [*TINY, "--nproc", "2", "--epochs", "1", *argv, "--out", str(tmp_path / "out")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    out = tmp_path / "out"
+    assert not out.exists() or not any(out.iterdir())  # nothing started, nothing written
+
+
 @pytest.mark.parametrize("mode", [[], ["--mode", "graph", "--nproc", "2"]])
 def test_empty_or_unlabelled_training_split_is_an_error(tmp_path, capsys, mode):
     import numpy as np
