@@ -974,6 +974,11 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
                          f"{255 - HALO_SLOT} layers")  # fmt: skip
     ds = load_dataset(args)
     check_training_split(ds, args.dataset)
+    if args.mode == "graph" and args.nproc > ds.graph.num_nodes:  # before spawning them all
+        raise TrainError(
+            f"--nproc {args.nproc}: more processes than the {ds.graph.num_nodes} nodes of "
+            f"--dataset {args.dataset} (each rank's part holds at least one node)"
+        )
     if args.mode != "graph" and args.chunks != "auto":
         if args.chunks > MAX_CHUNKS:
             raise TrainError(f"--chunks {args.chunks}: at most {MAX_CHUNKS} chunks an epoch")

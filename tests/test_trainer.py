@@ -144,6 +144,7 @@ def test_resume_refuses_another_model(tmp_path, capsys):
         (["--mode", "pipe", "--chunks", "1021"], "--chunks 1021: at most 1020 chunks an epoch", 0),
         (["--mode", "hybrid", "--chunks", "3000"], "more chunks than the 2549 nodes", 10**6),
         (["--mode", "graph", "--layers", "128"], "--layers 128: --mode graph runs at most 127", 0),
+        (["--mode", "graph", "--nproc", "3000"], "--nproc 3000: more processes than the 2549", 0),
     ],
 )
 def test_full_graph_layouts_the_trainers_cannot_run_are_one_line_errors(
