@@ -110,11 +110,11 @@ def row_bounds(indptr: np.ndarray, chunks: Optional[int] = None) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- spmm: sum / mean
 @njit(nogil=True, cache=True)
-def spmm_sum(r0, r1, indptr, indices, eperm, use_perm, x, w, use_w, mean, out):
-    """out[v, h] = sum (or ``mean``) over k in row v of w[e, h] * x[indices[k], h].
+def spmm_sum(r0, r1, indptr, indices, eperm, use_perm, x, w, mean, out):
+    """out[v, h] = sum (or ``mean``) over k in row v of w[e, h] * x[indices[k], h]: per-head
+    edge weights (every other sum runs on ``spmm_sum_flat``).
 
-    ``e = eperm[k]`` when ``use_perm`` (the transposed CSC reads weights in CSC order), else k;
-    without ``use_w`` the weight is 1 (``w`` is not read).
+    ``e = eperm[k]`` when ``use_perm`` (the transposed CSC reads weights in CSC order), else k.
     """
     num_h = x.shape[1]
     num_d = x.shape[2]
@@ -124,16 +124,11 @@ def spmm_sum(r0, r1, indptr, indices, eperm, use_perm, x, w, use_w, mean, out):
                 out[v, h, d] = 0
         for k in range(indptr[v], indptr[v + 1]):
             u = indices[k]
-            if use_w:
-                e = eperm[k] if use_perm else k
-                for h in range(num_h):
-                    wv = w[e, h]
-                    for d in range(num_d):
-                        out[v, h, d] += wv * x[u, h, d]
-            else:
-                for h in range(num_h):
-                    for d in range(num_d):
-                        out[v, h, d] += x[u, h, d]
+            e = eperm[k] if use_perm else k
+            for h in range(num_h):
+                wv = w[e, h]
+                for d in range(num_d):
+                    out[v, h, d] += wv * x[u, h, d]
         deg = indptr[v + 1] - indptr[v]
         if mean and deg > 0:
             for h in range(num_h):

@@ -408,8 +408,7 @@ class _NumbaBackend:
             out_flat = _np(out).reshape(rows.num_rows, width)
             _run("spmm_sum_flat", rows, x3, ep, use_perm, flat, wn, use_w, mean, out_flat)
             return out
-        wn = _np(w2)
-        _run("spmm_sum", rows, x3, ep, use_perm, xn, wn, use_w, mean, _np(out))
+        _run("spmm_sum", rows, x3, ep, use_perm, xn, _np(w2), mean, _np(out))  # per-head weights
         return out
 
     @staticmethod
