@@ -150,7 +150,33 @@ def spmm_sum_flat(r0, r1, indptr, indices, eperm, use_perm, x, w, use_w, mean, o
     acc = np.empty(num_f, out.dtype)
     for v in range(r0, r1):
         acc[:] = 0
-        for k in range(indptr[v], indptr[v + 1]):
+        k = indptr[v]
+        k1 = indptr[v + 1]
+        # Four edges a step: acc[f] stays in a register across their four additions, so an edge
+        # costs one add's latency instead of a store and reload of acc[f] as well; the additions
+        # keep their order, so the sums keep their bits. (1.1-1.2x at 16-128 features; eight
+        # edges a step measured no better. Not for weights read through ``eperm``: four random
+        # weight loads a step ran up to 1.2x slower at 64 features.)
+        while k + 4 <= k1 and not (use_w and use_perm):
+            u0 = indices[k]
+            u1 = indices[k + 1]
+            u2 = indices[k + 2]
+            u3 = indices[k + 3]
+            if use_w:
+                w0 = w[k]
+                w1 = w[k + 1]
+                w2 = w[k + 2]
+                w3 = w[k + 3]
+                for f in range(num_f):
+                    a = acc[f] + w0 * x[u0, f]
+                    a = a + w1 * x[u1, f]
+                    a = a + w2 * x[u2, f]
+                    acc[f] = a + w3 * x[u3, f]
+            else:
+                for f in range(num_f):
+                    acc[f] = (((acc[f] + x[u0, f]) + x[u1, f]) + x[u2, f]) + x[u3, f]
+            k += 4
+        while k < k1:
             u = indices[k]
             if use_w:
                 wv = w[eperm[k] if use_perm else k]
@@ -159,7 +185,8 @@ def spmm_sum_flat(r0, r1, indptr, indices, eperm, use_perm, x, w, use_w, mean, o
             else:
                 for f in range(num_f):
                     acc[f] += x[u, f]
-        deg = indptr[v + 1] - indptr[v]
+            k += 1
+        deg = k1 - indptr[v]
         if mean and deg > 0:
             for f in range(num_f):
                 out[v, f] = acc[f] / deg
