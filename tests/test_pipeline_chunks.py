@@ -49,6 +49,37 @@ def test_blocks_hold_all_incoming_edges_split_fresh_stale():
     assert sampler.stale_edges() == total_stale == expect
 
 
+@pytest.mark.parametrize("groups", [1, 2])
+def test_history_rows_are_the_inner_nodes_other_blocks_read(groups):
+    # Only these rows are written to the histories: every node any block of the group reads
+    # as fresh or stale is among them, and no other node.
+    graph = _graph()
+    n = graph.num_nodes
+    chunk_of = torch.arange(n) % 3
+    owner = (torch.arange(n) // 7) % groups
+    sampler = ChunkSampler(graph, chunk_of, owner=owner, group=0, num_groups=groups)
+    blocks = [sampler.block(c) for c in range(3)]
+    read = set()
+    for b in blocks:
+        read |= set(b.fresh_nodes.tolist()) | set(b.stale_nodes.tolist())
+    kept = set()
+    for b in blocks:
+        inner = b.inner_nodes
+        assert torch.equal(b.history_nodes, inner[b.history_rows])
+        assert b.history_rows.tolist() == sorted(b.history_rows.tolist())
+        assert set(b.history_nodes.tolist()) == read & set(inner.tolist())
+        kept |= set(b.history_nodes.tolist())
+    mine = set(torch.nonzero(owner == 0).flatten().tolist())
+    assert kept == read & mine and 0 < len(kept) < len(mine)
+    # A one-chunk block (the trainers' exact passes) takes the rows the chunks read.
+    whole = ChunkSampler(graph, torch.zeros(n, dtype=torch.int64), 1, owner=owner, group=0,
+                         num_groups=groups).block(0)  # fmt: skip
+    assert whole.history_rows.numel() == 0  # one chunk reads nothing from a history
+    exact = sampler.with_history_rows(whole)
+    assert set(exact.history_nodes.tolist()) == kept
+    assert torch.equal(exact.history_nodes, exact.inner_nodes[exact.history_rows])
+
+
 def test_order_changes_fresh_and_stale():
     graph = _graph()
     chunk_of = torch.arange(graph.num_nodes) % 3

@@ -161,6 +161,34 @@ def test_numba_passes_match_the_torch_path(monkeypatch, momentum):
     assert a.unwritten_reads[1] > 0  # the first epoch reads rows never written
 
 
+@pytest.mark.parametrize("momentum", [None, 0.3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])  # numba pass, torch path
+def test_write_of_selected_rows_equals_writing_those_rows(dtype, momentum):
+    g = torch.Generator().manual_seed(5)
+    a = History([0], num_nodes=20, dims=3, momentum=momentum, dtype=dtype)
+    b = History([0], num_nodes=20, dims=3, momentum=momentum, dtype=dtype)
+    for epoch in range(3):
+        values = torch.randn(8, 3, generator=g).to(dtype)
+        rows = torch.tensor([1, 4, 5, 7])
+        ids = torch.randperm(20, generator=g)[:4]
+        a.write(0, ids, values, epoch, rows=rows)
+        b.write(0, ids, values[rows], epoch)
+        for name in ("buf", "smooth", "written"):
+            for layer, t in getattr(a, name).items():
+                assert torch.equal(t, getattr(b, name)[layer]), (name, epoch)
+
+
+def test_write_of_selected_rows_errors():
+    h = History([0], num_nodes=4, dims=2, validate=False)
+    with pytest.raises(ValueError, match="rows holds id 3, out of range for 3 rows"):
+        h.write(0, torch.tensor([0, 1]), torch.ones(3, 2), epoch=0, rows=torch.tensor([0, 3]))
+    with pytest.raises(ValueError, match="rows has 1 positions for 2 ids"):
+        h.write(0, torch.tensor([0, 1]), torch.ones(3, 2), epoch=0, rows=torch.tensor([2]))
+    with pytest.raises(ValueError, match=r"values must have shape \[3, 2\]"):
+        h.write(0, torch.tensor([0, 1]), torch.ones(3), epoch=0, rows=torch.tensor([0, 1]))
+    assert h.written[0].tolist() == [-1, -1, -1, -1]  # nothing written
+
+
 def test_fused_passes_apply_only_to_cpu_float_rows_and_int64_ids():
     import gnnsys.pipeline_parallel.history as hist
 

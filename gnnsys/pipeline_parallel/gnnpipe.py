@@ -174,7 +174,10 @@ class PipeTrainer(Checkpointing):
             group=self.group,
             num_groups=self.num_groups,
         )
-        self.exact_block = self._to_device(self.exact_sampler.block(0))
+        # (its history rows: the nodes the chunks read from the histories)
+        self.exact_block = self._to_device(
+            self.sampler.with_history_rows(self.exact_sampler.block(0))
+        )
         momentum = self.tech.momentum if self.tech.smoothing else None
         self.history = History(
             list(self.layers),
@@ -426,9 +429,12 @@ class PipeTrainer(Checkpointing):
     ) -> torch.Tensor:
         """Layer ``layer`` on ``block``: store the chunk's input in the history, assemble the
         source rows (own, remote, history) and run the layer."""
-        if write_epoch is not None:
+        if write_epoch is not None and block.history_rows.numel():
+            # only the rows some block reads from the history (the others are never read)
             with self.timer.section("history"):
-                self.history.write(layer, block.inner_nodes, h, write_epoch)
+                self.history.write(
+                    layer, block.history_nodes, h, write_epoch, rows=block.history_rows
+                )
         grads = self.fresh_grad and kind == "halo" and torch.is_grad_enabled()
         if grads and h.requires_grad:
             # Later chunks' reads of these rows add their gradients here in the backward.
@@ -536,7 +542,7 @@ class PipeTrainer(Checkpointing):
     def _to_device(self, block: ChunkBlock) -> ChunkBlock:
         if self.device.type == "cpu":
             return block
-        for name in ("nodes", "indptr", "indices", "edge_weight"):
+        for name in ("nodes", "indptr", "indices", "edge_weight", "history_rows", "history_nodes"):
             t = getattr(block, name)
             if t is not None:
                 setattr(block, name, t.to(self.device))

@@ -124,15 +124,31 @@ class History:
         self.max_stale_age = int(state["max_stale_age"])  # type: ignore[arg-type]
         self.max_fresh_age = int(state["max_fresh_age"])  # type: ignore[arg-type]
 
-    def write(self, layer: int, ids: torch.Tensor, values: torch.Tensor, epoch: int) -> None:
-        """Store ``values`` (detached) as the layer-``layer`` input of nodes ``ids``."""
+    def write(
+        self,
+        layer: int,
+        ids: torch.Tensor,
+        values: torch.Tensor,
+        epoch: int,
+        rows: Optional[torch.Tensor] = None,
+    ) -> None:
+        """Store ``values`` (detached) as the layer-``layer`` input of nodes ``ids``.
+
+        ``rows``: int64 positions into ``values``, one per id: row ``rows[i]`` is the value of
+        ``ids[i]`` (a subset of a chunk's rows, without copying them out first); None: row i.
+        """
         buf = self._buf(layer)
         if self.validate:
             ids = check_index("ids", ids, self.num_nodes, device=None)
-        if values.shape != (ids.numel(), buf.shape[1]):
+        want = ids.numel() if rows is None else values.shape[0]
+        if values.dim() != 2 or values.shape != (want, buf.shape[1]):
             raise ValueError(
-                f"values must have shape [{ids.numel()}, {buf.shape[1]}], got {tuple(values.shape)}"
+                f"values must have shape [{want}, {buf.shape[1]}], got {tuple(values.shape)}"
             )
+        if rows is not None:  # checked always: the numba pass would read outside ``values``
+            rows = check_index("rows", rows, values.shape[0], device=None, unit="rows")
+            if rows.numel() != ids.numel():
+                raise ValueError(f"rows has {rows.numel()} positions for {ids.numel()} ids")
         v = values.detach()
         written = self.written[layer]
         smooth = self.smooth.get(layer)
@@ -150,12 +166,15 @@ class History:
                 written.numpy(),
                 ids_np,
                 np.ascontiguousarray(v.numpy()),
+                ids_np[:0] if rows is None else rows.numpy(),
                 int(epoch),
                 mom,
                 kind(1) - mom,  # torch.lerp's 1 - weight, in the rows' dtype
                 smooth is not None,
             )
             return
+        if rows is not None:
+            v = v.index_select(0, rows.to(v.device))
         # index_select / index_copy_ / index_fill_: about twice as fast as tensor[ids] forms.
         if smooth is not None:
             # m * old + (1 - m) * new, one pass; rows never written before start at new
@@ -277,29 +296,32 @@ def _read_rows(buf, src, written, fresh, stale, epoch, out):  # pragma: no cover
 
 
 @njit(nogil=True, cache=True)
-def _write_rows(buf, smooth, written, ids, v, epoch, momentum, rest, smoothing):  # pragma: no cover
-    """``buf[ids] = v``; ``written[ids] = epoch``; with ``smoothing``, ``smooth[ids]`` becomes
-    ``lerp(v, smooth[ids], momentum)`` (torch.lerp's formula, in the rows' dtype) or ``v`` for a
-    row never written. Ids must be in range (``History`` checks them first)."""
+def _write_rows(buf, smooth, written, ids, v, rows, epoch, momentum, rest, smoothing):  # pragma: no cover
+    """``buf[ids] = v[rows]`` (``rows`` empty: ``v``); ``written[ids] = epoch``; with
+    ``smoothing``, ``smooth[ids]`` becomes ``lerp(v[rows], smooth[ids], momentum)`` (torch.lerp's
+    formula, in the rows' dtype) or ``v[rows]`` for a row never written. Ids and rows must be in
+    range (``History`` checks them first)."""
     n = ids.shape[0]
     d = v.shape[1]
+    subset = rows.shape[0] > 0
     for i in range(n):
         if smoothing and i + _AHEAD < n:
             prefetch2d(smooth, ids[i + _AHEAD], 0)
         r = ids[i]
+        s = rows[i] if subset else i
         if smoothing:
             if written[r] < 0:
                 for j in range(d):
-                    smooth[r, j] = v[i, j]
+                    smooth[r, j] = v[s, j]
             elif momentum < 0.5:
                 for j in range(d):
-                    smooth[r, j] = v[i, j] + momentum * (smooth[r, j] - v[i, j])
+                    smooth[r, j] = v[s, j] + momentum * (smooth[r, j] - v[s, j])
             else:
                 for j in range(d):
-                    diff = smooth[r, j] - v[i, j]
+                    diff = smooth[r, j] - v[s, j]
                     smooth[r, j] = smooth[r, j] - diff * rest
         for j in range(d):
-            buf[r, j] = v[i, j]
+            buf[r, j] = v[s, j]
         written[r] = epoch
 
 
