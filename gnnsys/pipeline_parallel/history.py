@@ -296,7 +296,9 @@ def _read_rows(buf, src, written, fresh, stale, epoch, out):  # pragma: no cover
 
 
 @njit(nogil=True, cache=True)
-def _write_rows(buf, smooth, written, ids, v, rows, epoch, momentum, rest, smoothing):  # pragma: no cover
+def _write_rows(
+    buf, smooth, written, ids, v, rows, epoch, momentum, rest, smoothing
+):  # pragma: no cover
     """``buf[ids] = v[rows]`` (``rows`` empty: ``v``); ``written[ids] = epoch``; with
     ``smoothing``, ``smooth[ids]`` becomes ``lerp(v[rows], smooth[ids], momentum)`` (torch.lerp's
     formula, in the rows' dtype) or ``v[rows]`` for a row never written. Ids and rows must be in
