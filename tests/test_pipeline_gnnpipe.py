@@ -162,6 +162,7 @@ def test_histories_become_exact_one_layer_per_epoch(runs):
     read = torch.zeros(ds.graph.num_nodes, dtype=torch.bool)
     read[ei[0][chunk_of[ei[0]] != chunk_of[ei[1]]]] = True
     assert 0 < int(read.sum()) < ds.graph.num_nodes
+    assert all(r["history_rows"] == int(read.sum()) for r in out["ranks"])  # rows it keeps
     for epoch in range(1, LAYERS + 1):
         for r in out["ranks"]:
             for layer, buf in r["record"]["history"][epoch].items():

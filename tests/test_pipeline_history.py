@@ -178,6 +178,56 @@ def test_write_of_selected_rows_equals_writing_those_rows(dtype, momentum):
                 assert torch.equal(t, getattr(b, name)[layer]), (name, epoch)
 
 
+@pytest.mark.parametrize("momentum", [None, 0.4])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])  # numba pass, torch path
+def test_history_keeping_some_nodes_reads_what_a_full_one_reads(dtype, momentum):
+    # Rows only for the kept nodes: the same reads, statistics and (for kept nodes) rows as a
+    # history with a row per node, in a fraction of the memory.
+    g = torch.Generator().manual_seed(7)
+    keep = torch.tensor([1, 3, 4, 8, 9, 12, 17])
+    part = History([0, 2], num_nodes=20, dims=3, momentum=momentum, dtype=dtype, keep=keep,
+                   validate=False)  # fmt: skip
+    full = History([0, 2], num_nodes=20, dims=3, momentum=momentum, dtype=dtype)
+    assert part.num_rows == 7 and part.buf[0].shape == (7, 3) and full.num_rows == 20
+    for epoch in range(4):
+        for layer in (0, 2):
+            ids = keep[torch.randperm(7, generator=g)[:5]]
+            values = torch.randn(6, 3, generator=g).to(dtype)
+            rows = torch.randperm(6, generator=g)[:5]
+            part.write(layer, ids, values, epoch, rows=rows)
+            full.write(layer, ids, values[rows], epoch)
+            fresh, stale = keep[torch.randperm(7, generator=g)[:3]], keep[:2]
+            a = part.read(layer, fresh, stale, epoch, stale_edges=2)
+            b = full.read(layer, fresh, stale, epoch, stale_edges=2)
+            assert torch.equal(a, b), (epoch, layer)
+    for layer in (0, 2):
+        want = full.buf[layer].clone()
+        want[~part.keeps(torch.arange(20))] = 0
+        assert torch.equal(part.full(layer), want)
+    for name in ("stale_reads", "unwritten_reads", "max_stale_age", "max_fresh_age"):
+        assert getattr(part, name) == getattr(full, name), name
+    assert part.keeps(torch.tensor([3, 5])).tolist() == [True, False]
+    with pytest.raises(ValueError, match="ids holds node 5, whose rows this history does not"):
+        part.write(0, torch.tensor([3, 5]), torch.ones(2, 3, dtype=dtype), 9)
+    with pytest.raises(ValueError, match="stale holds node 0, whose rows"):
+        part.read(0, keep[:1], torch.tensor([0]), 9)
+    # checkpoints: its own state, and a state with a row per node (saved before histories
+    # kept some nodes only) restore the same rows
+    for state in (part.state_dict(), full.state_dict()):
+        again = History([0, 2], num_nodes=20, dims=3, momentum=momentum, dtype=dtype, keep=keep)
+        again.load_state_dict(state)
+        for layer in (0, 2):
+            assert torch.equal(again.buf[layer], part.buf[layer])
+    other = History([0, 2], num_nodes=20, dims=3, momentum=momentum, dtype=dtype, keep=keep[1:])
+    with pytest.raises(ValueError, match="keeps the rows of other nodes"):
+        other.load_state_dict(part.state_dict())
+    mask = torch.zeros(20, dtype=torch.bool)
+    mask[keep] = True
+    assert torch.equal(History([0], num_nodes=20, dims=1, keep=mask).keep, keep)
+    with pytest.raises(ValueError, match="a keep mask must have 20 entries"):
+        History([0], num_nodes=20, dims=1, keep=mask[:5])
+
+
 def test_write_of_selected_rows_errors():
     h = History([0], num_nodes=4, dims=2, validate=False)
     with pytest.raises(ValueError, match="rows holds id 3, out of range for 3 rows"):

@@ -257,12 +257,16 @@ class ChunkSampler:
             metadata={"block": block, "chunk": block.chunk, "position": block.position},
         )
 
+    def history_reads(self) -> torch.Tensor:
+        """bool [N]: the nodes this sampler's blocks read from the history (fresh or stale):
+        the rows a history serving them must keep."""
+        return history_reads(self._parts, self.graph.num_nodes)
+
     def with_history_rows(self, block: ChunkBlock) -> ChunkBlock:
         """``block`` (of another sampler over the same graph and groups, e.g. the one-chunk
         block of an exact pass) whose history rows are the inner nodes this sampler's blocks
         read from the history: what a pass writing the histories for them must write."""
-        read = history_reads(self._parts, self.graph.num_nodes)
-        rows = torch.nonzero(read[block.inner_nodes.cpu()]).flatten()
+        rows = torch.nonzero(self.history_reads()[block.inner_nodes.cpu()]).flatten()
         return replace(block, history_rows=rows, history_nodes=block.inner_nodes.cpu()[rows])
 
     def blocks(self) -> List[ChunkBlock]:

@@ -186,6 +186,7 @@ class PipeTrainer(Checkpointing):
             momentum=momentum,
             device=self.device,
             validate=False,  # chunk-sampler ids are in range by construction
+            keep=self.sampler.history_reads(),  # rows only for the nodes some chunk reads
         )
         self.fresh_grad = self.tech.fresh_grad and self._fresh_grad_supported()
         self.fresh_grads = FreshGrads(n, device=self.device)
@@ -264,7 +265,7 @@ class PipeTrainer(Checkpointing):
                 on_epoch(row)
             if self.tcfg.record:
                 self.record["history"][epoch] = {
-                    layer: buf.detach().cpu().clone() for layer, buf in self.history.buf.items()
+                    layer: self.history.full(layer).cpu() for layer in self.history.layers
                 }
         self.transport.barrier()
         return {
@@ -283,6 +284,7 @@ class PipeTrainer(Checkpointing):
             "unwritten_reads": dict(self.history.unwritten_reads),
             "max_stale_age": self.history.max_stale_age,
             "max_fresh_age": self.history.max_fresh_age,
+            "history_rows": self.history.num_rows,  # per layer: the nodes some chunk reads
             "fresh_grad": self.fresh_grad,
             "record": self.record if self.tcfg.record else None,
             "state": self.final_state(),

@@ -18,7 +18,7 @@ reads, as before.
 from __future__ import annotations
 
 import warnings
-from typing import Any, Optional
+from typing import Any, Dict, Optional
 
 import torch
 import torch.distributed as dist
@@ -101,6 +101,7 @@ class HybridTrainer(PipeTrainer):
         zeros = torch.zeros(n, dtype=torch.int64)
         exact_plan = ExchangePlan(self.adj, zeros, self.owner, 1, self.num_groups)
         self.exact_spec = halo_specs(exact_plan, self.exact_sampler, peers, self.device)[0]
+        self._received_kept: Dict[int, Any] = {}
 
     def _fresh_grad_supported(self) -> bool:
         """Off with several groups: a fresh row may come from another group's chunk, whose
@@ -140,9 +141,21 @@ class HybridTrainer(PipeTrainer):
             h, spec, self.transport, epoch=epoch, chunk=chunk, layer=layer, kinds=kinds
         )
         if write_epoch is not None:
-            with self.timer.section("history"):
-                self.history.write(layer, spec.all_recv_ids, received, write_epoch)
+            ids, rows = self._kept_received(spec)
+            if ids.numel():
+                with self.timer.section("history"):
+                    self.history.write(layer, ids, received, write_epoch, rows=rows)
         return h_src
+
+    def _kept_received(self, spec: Any) -> Any:
+        """(ids, positions) of the rows of ``spec``'s exchange that the history keeps (those
+        some chunk reads from it; a live row may be read live only), computed once."""
+        got = self._received_kept.get(id(spec))
+        if got is None:
+            ids = spec.all_recv_ids
+            rows = torch.nonzero(self.history.keeps(ids)).flatten()
+            got = self._received_kept[id(spec)] = (ids[rows], rows)
+        return got
 
     def _reduce_grads(self) -> None:
         # GCNII's input projection is on every rank (h0 is recomputed): summed over all ranks;
