@@ -140,7 +140,10 @@ class History:
         if self.slot_of is None:
             return ids
         rows = self.slot_of.index_select(0, ids.to(self.slot_of.device))
-        if rows.numel() and int(_ids_min(rows)) < 0:
+        # (on a GPU, unvalidated: torch's indexing refuses the -1 of a node not kept, and a
+        # check would wait for the GPU on every call; the CPU's numba passes check nothing)
+        check = self.validate or rows.device.type == "cpu"
+        if check and rows.numel() and int(_ids_min(rows)) < 0:
             bad = int(ids[rows < 0][0])
             raise ValueError(
                 f"{name} holds node {bad}, whose rows this history does not keep (it keeps "
@@ -218,8 +221,11 @@ class History:
             raise ValueError(
                 f"values must have shape [{want}, {buf.shape[1]}], got {tuple(values.shape)}"
             )
-        if rows is not None:  # checked always: the numba pass would read outside ``values``
+        if rows is not None and (self.validate or rows.device.type == "cpu"):
+            # (the numba pass would read outside ``values``; torch's CUDA indexing refuses a bad
+            # position itself, and a check there would wait for the GPU on every call)
             rows = check_index("rows", rows, values.shape[0], device=None, unit="rows")
+        if rows is not None:
             if rows.numel() != ids.numel():
                 raise ValueError(f"rows has {rows.numel()} positions for {ids.numel()} ids")
         v = values.detach()
@@ -227,7 +233,7 @@ class History:
         smooth = self.smooth.get(layer)
         checked = self.validate
         if self.slot_of is not None:  # node ids -> buffer rows (in range by construction)
-            if not checked:
+            if not checked and ids.device.type == "cpu":  # (torch's CUDA indexing checks)
                 ids = check_index("ids", ids, self.num_nodes, device=None)
             ids, checked = self._rows_of("ids", ids), True
         if _fused_write_applies(buf, ids, v):
@@ -287,8 +293,9 @@ class History:
         src = self.smooth[layer] if self.momentum is not None else buf
         checked = self.validate
         if self.slot_of is not None:  # node ids -> buffer rows (in range by construction)
-            if not checked:
+            if not checked and fresh.device.type == "cpu":  # (torch's CUDA indexing checks)
                 fresh = check_index("fresh", fresh, self.num_nodes, device=None)
+            if not checked and stale.device.type == "cpu":
                 stale = check_index("stale", stale, self.num_nodes, device=None)
             fresh, stale = self._rows_of("fresh", fresh), self._rows_of("stale", stale)
             checked = True
