@@ -13,7 +13,7 @@ import random
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, BinaryIO, Callable, Dict, Union
 
 import numpy as np
 import torch
@@ -47,13 +47,24 @@ class CorruptCheckpointError(ValueError):
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file + fsync + rename + fsync of the folder)."""
+    atomic_write_with(path, lambda f: f.write(data))
+
+
+def atomic_write_with(path: PathLike, write: Callable[[BinaryIO], Any]) -> None:
+    """``write(f)`` into a temp file beside ``path``, then fsync and rename it into place (and
+    fsync the folder): ``atomic_write_bytes`` for writers that stream, such as ``torch.save``,
+    so that a big state is not held in memory a second (and third) time as bytes first.
+
+    Example:
+        >>> atomic_write_with("run/state.pt", lambda f: torch.save(state, f))
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         os.fchmod(fd, _new_file_mode())  # mkstemp's 0600 would make the run's files private
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -104,13 +115,9 @@ def save_checkpoint(path: PathLike, state: Dict[str, Any]) -> None:
     Example:
         >>> save_checkpoint("run/checkpoint.pt", {"model": model.state_dict(), "epoch": 3})
     """
-    import io
-
     state = dict(state)
     state["rng"] = rng_state()
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_with(path, lambda f: torch.save(state, f))
 
 
 def load_checkpoint(path: PathLike) -> Dict[str, Any]:

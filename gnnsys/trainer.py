@@ -36,7 +36,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from gnnsys.checkpoint import atomic_write_bytes, load_checkpoint, restore_rng, save_checkpoint
+from gnnsys.checkpoint import (
+    atomic_write_bytes,
+    atomic_write_with,
+    load_checkpoint,
+    restore_rng,
+    save_checkpoint,
+)
 
 if TYPE_CHECKING:
     from gnnsys.datasets import Dataset, HeteroDataset
@@ -800,7 +806,6 @@ def _save_final_model(
     """Write the trained full-graph model: the union of the ranks' parameters (each owned by
     one stage; one group of a hybrid stage) as the state dict of the model every rank built,
     with what ``load_model`` needs to rebuild it. Atomic, like every file of a run."""
-    import io
     from dataclasses import asdict
 
     from gnnsys.pipeline_parallel.model import build_model
@@ -823,9 +828,7 @@ def _save_final_model(
         "epoch": int(args.epochs),
         "config": _config(args),
     }
-    buf = io.BytesIO()
-    torch.save(blob, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    atomic_write_with(path, lambda f: torch.save(blob, f))
 
 
 def load_model(path: Union[str, Path]) -> Any:

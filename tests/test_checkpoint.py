@@ -11,6 +11,7 @@ import torch
 from gnnsys.checkpoint import (
     CorruptCheckpointError,
     atomic_write_bytes,
+    atomic_write_with,
     load_checkpoint,
     restore_rng,
     rng_state,
@@ -49,6 +50,23 @@ def test_failed_write_keeps_old_file(tmp_path, monkeypatch):
         atomic_write_bytes(path, b"new")
     assert path.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+
+
+def test_a_streaming_writer_that_fails_midway_keeps_the_old_file(tmp_path):
+    # torch.save streams into the temp file (no bytes copy of the state in memory); a writer
+    # that fails after writing part of it leaves the old file and no temp file behind
+    path = tmp_path / "state.pt"
+    atomic_write_with(path, lambda f: torch.save({"x": torch.arange(3)}, f))
+    assert torch.equal(torch.load(path)["x"], torch.arange(3))
+
+    def half_then_fail(f):
+        f.write(b"partial")
+        raise RuntimeError("interrupted")
+
+    with pytest.raises(RuntimeError, match="interrupted"):
+        atomic_write_with(path, half_then_fail)
+    assert torch.equal(torch.load(path)["x"], torch.arange(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["state.pt"]
 
 
 def test_missing_checkpoint(tmp_path):

@@ -211,6 +211,10 @@ def test_history_keeping_some_nodes_reads_what_a_full_one_reads(dtype, momentum)
         part.write(0, torch.tensor([3, 5]), torch.ones(2, 3, dtype=dtype), 9)
     with pytest.raises(ValueError, match="stale holds node 0, whose rows"):
         part.read(0, keep[:1], torch.tensor([0]), 9)
+    # a state without copies shares the buffers (a checkpoint serialises it at once); the
+    # default state copies them
+    assert part.state_dict(copy=False)["buf"][0].data_ptr() == part.buf[0].data_ptr()
+    assert part.state_dict()["buf"][0].data_ptr() != part.buf[0].data_ptr()
     # checkpoints: its own state, and a state with a row per node (saved before histories
     # kept some nodes only) restore the same rows
     for state in (part.state_dict(), full.state_dict()):

@@ -16,7 +16,6 @@ Example (inside a rank; the trainers do this when ``TrainConfig.checkpoint_dir``
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from pathlib import Path
@@ -24,7 +23,7 @@ from typing import Any, Dict, Optional, Union
 
 import torch
 
-from gnnsys.checkpoint import atomic_write_bytes, load_checkpoint
+from gnnsys.checkpoint import atomic_write_bytes, atomic_write_with, load_checkpoint
 
 MANIFEST = "checkpoint.json"
 FORMAT = "gnnsys-pipeline-checkpoint"
@@ -40,9 +39,8 @@ def rank_file(folder: PathLike, epoch: int, rank: int) -> Path:
 def save_rank_state(folder: PathLike, epoch: int, rank: int, state: Dict[str, Any]) -> None:
     """Write one rank's state for ``epoch`` atomically (not yet the run's checkpoint: see
     ``commit``)."""
-    buf = io.BytesIO()
-    torch.save({"epoch": int(epoch), "rank": int(rank), "state": state}, buf)
-    atomic_write_bytes(rank_file(folder, epoch, rank), buf.getvalue())
+    blob = {"epoch": int(epoch), "rank": int(rank), "state": state}
+    atomic_write_with(rank_file(folder, epoch, rank), lambda f: torch.save(blob, f))
 
 
 def commit(folder: PathLike, epoch: int, world: int) -> None:

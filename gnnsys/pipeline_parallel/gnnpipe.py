@@ -291,11 +291,13 @@ class PipeTrainer(Checkpointing):
         }
 
     def checkpoint_state(self) -> Dict[str, Any]:
-        """This rank's part of a checkpoint: its stage's parameters, optimizer and histories."""
+        """This rank's part of a checkpoint: its stage's parameters, optimizer and histories
+        (the histories' CPU buffers themselves, not copies: serialise the state at once)."""
         return {
             "params": {name: p.detach().cpu().clone() for name, p in self.named_params},
             "optimizer": self.optimizer.state_dict(),
-            "history": self.history.state_dict(),
+            # (not copied: a checkpoint serialises the state at once)
+            "history": self.history.state_dict(copy=False),
         }
 
     def load_checkpoint_state(self, state: Dict[str, Any]) -> None:

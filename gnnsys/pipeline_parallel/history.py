@@ -151,10 +151,16 @@ class History:
             )
         return rows
 
-    def state_dict(self) -> Dict[str, object]:
-        """Buffers, write epochs and read statistics (CPU copies), for checkpoints."""
+    def state_dict(self, copy: bool = True) -> Dict[str, object]:
+        """Buffers, write epochs and read statistics (CPU copies), for checkpoints.
+
+        ``copy=False``: CPU buffers as they are, not copied (for a state serialised at once, as
+        a checkpoint is: a copy would hold the histories in memory twice while it is written).
+        """
 
         def cpu(d: Dict[int, torch.Tensor]) -> Dict[int, torch.Tensor]:
+            if not copy:
+                return {k: v.detach().cpu() for k, v in d.items()}
             return {k: v.detach().cpu().clone() for k, v in d.items()}
 
         return {
