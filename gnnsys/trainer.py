@@ -949,7 +949,7 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
     from gnnsys.pipeline_parallel.checkpoint import latest_epoch
     from gnnsys.pipeline_parallel.config import ModelConfig, TrainConfig
     from gnnsys.pipeline_parallel.launch import run
-    from gnnsys.pipeline_parallel.transport import HALO_SLOT, MAX_CHUNKS
+    from gnnsys.pipeline_parallel.transport import MAX_CHUNKS, MAX_LAYERS
 
     folder = Path(args.out)
     ckpt_dir = folder / "checkpoint"
@@ -972,9 +972,9 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
                     "that the checkpoint covers; start again without --resume"
                 )
             print(f"--resume: continuing from epoch {resumed + 1}", flush=True)
-    if args.layers >= 256 - HALO_SLOT:  # message tags: a slot per layer below the halo slots
+    if args.layers > MAX_LAYERS:  # message tags: a halo slot per layer
         raise TrainError(f"--layers {args.layers}: --mode {args.mode} runs at most "
-                         f"{255 - HALO_SLOT} layers")  # fmt: skip
+                         f"{MAX_LAYERS} layers")  # fmt: skip
     ds = load_dataset(args)
     check_training_split(ds, args.dataset)
     if args.mode == "graph" and args.nproc > ds.graph.num_nodes:  # before spawning them all

@@ -72,8 +72,8 @@ from gnnsys.pipeline_parallel.transport import (
     BWD,
     EVAL_CHUNK,
     FWD,
-    HALO_SLOT,
     MAX_CHUNKS,
+    MAX_LAYERS,
     REFRESH_CHUNK,
     WARM_CHUNK,
     Transport,
@@ -122,8 +122,8 @@ class PipeTrainer(Checkpointing):
         self.tech = coerce(Techniques, techniques)
         if not 1 <= num_chunks <= MAX_CHUNKS:
             raise ValueError(f"num_chunks must be in 1..{MAX_CHUNKS}, got {num_chunks}")
-        if self.mcfg.num_layers >= 256 - HALO_SLOT:
-            raise ValueError(f"num_layers must be < {256 - HALO_SLOT}, got {self.mcfg.num_layers}")
+        if self.mcfg.num_layers > MAX_LAYERS:
+            raise ValueError(f"num_layers must be < {MAX_LAYERS + 1}, got {self.mcfg.num_layers}")
         if not 0 <= stage < num_stages:
             raise ValueError(f"stage must be in 0..{num_stages - 1}, got {stage}")
         self.stage, self.num_stages, self.num_chunks = int(stage), int(num_stages), int(num_chunks)

@@ -34,6 +34,9 @@ _EPOCHS, _CHUNKS, _SLOTS = 16, 1024, 256
 MAX_CHUNKS = _CHUNKS - 4  # the last ids name the exact passes
 WARM_CHUNK, REFRESH_CHUNK, EVAL_CHUNK = _CHUNKS - 1, _CHUNKS - 2, _CHUNKS - 3
 HALO_SLOT = 128  # slots below are pipeline boundaries, from here on halo layers
+# The most layers a run may have: a halo slot per layer (the trainers have always kept one
+# slot spare).
+MAX_LAYERS = _SLOTS - HALO_SLOT - 1
 FWD, BWD = 0, 1
 
 
