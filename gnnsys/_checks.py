@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Dict, Optional, Union
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -74,17 +74,24 @@ def check_index(
         return t
     if t.device.type == "meta":
         raise ValueError(f"{name} is on the meta device: it holds no ids to check")
-    if t.device.type == "cpu":
-        from gnnsys._ids import min_max  # numba: imported on the first range check only
-
-        lo, hi = (int(v) for v in min_max(t.numpy()))
-    else:
-        lo, hi = (int(v) for v in torch.aminmax(t))
+    lo, hi = id_range(t)
     if lo < 0:
         raise exc(f"{name} holds a negative id: {lo}")
     if num is not None and hi >= num:
         raise exc(f"{name} holds id {hi}, out of range for {num} {unit} (valid: 0..{num - 1})")
     return t
+
+
+def id_range(t: torch.Tensor) -> Tuple[int, int]:
+    """(min, max) of a non-empty 1-D integer tensor: on the CPU the serial numba scan
+    (``gnnsys._ids``, which wakes no thread pool), elsewhere ``torch.aminmax``."""
+    if t.device.type == "cpu":
+        from gnnsys._ids import min_max  # numba: imported on the first range check only
+
+        lo, hi = min_max(t.numpy())
+    else:
+        lo, hi = torch.aminmax(t)
+    return int(lo), int(hi)
 
 
 # Feature tables up to this size are scanned for NaN/inf when a dataset is built; a bigger one

@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from numba import njit
 
-from gnnsys._checks import as_cpu_tensor, check_index
+from gnnsys._checks import as_cpu_tensor, check_index, id_range
 from gnnsys._numba import prefetch2d
 
 _AHEAD = 16  # rows prefetched ahead by the write kernel (its row reads are random)
@@ -143,7 +143,7 @@ class History:
         # (on a GPU, unvalidated: torch's indexing refuses the -1 of a node not kept, and a
         # check would wait for the GPU on every call; the CPU's numba passes check nothing)
         check = self.validate or rows.device.type == "cpu"
-        if check and rows.numel() and int(_ids_min(rows)) < 0:
+        if check and rows.numel() and id_range(rows)[0] < 0:
             bad = int(ids[rows < 0][0])
             raise ValueError(
                 f"{name} holds node {bad}, whose rows this history does not keep (it keeps "
@@ -337,16 +337,6 @@ class History:
         if buf is None:
             raise KeyError(f"this history keeps layers {self.layers}, not layer {layer}")
         return buf
-
-
-def _ids_min(rows: torch.Tensor) -> int:
-    """The smallest entry of a non-empty int64 tensor (CPU: the serial numba scan, which wakes
-    no thread pool)."""
-    if rows.device.type == "cpu":
-        from gnnsys._ids import min_max
-
-        return int(min_max(rows.numpy())[0])
-    return int(rows.min())
 
 
 def _fused_write_applies(buf: torch.Tensor, ids: torch.Tensor, v: torch.Tensor) -> bool:
