@@ -61,6 +61,7 @@ from gnnsys.pipeline_parallel.model import (
     dropout_seed,
     grad_sq_norm,
     make_optimizer,
+    model_input,
     owned_parameters,
     replicated,
     split_masks,
@@ -384,7 +385,7 @@ class PipeTrainer(Checkpointing):
         self._fresh_leaves = []
         inputs: Tuple[torch.Tensor, ...] = ()
         if self.first:
-            h = self.model.embed(self.x[block.inner_nodes])
+            h = self.model.embed(model_input(self.x[block.inner_nodes]))
             h0 = h
         else:
             h0 = self._h0(block)
@@ -474,7 +475,9 @@ class PipeTrainer(Checkpointing):
 
     def _h0(self, block: ChunkBlock) -> Optional[torch.Tensor]:
         """GCNII's h0 of the block's inner rows, recomputed here (None for other models)."""
-        return self.model.embed(self.x[block.inner_nodes]) if self.model.uses_h0 else None
+        return (
+            self.model.embed(model_input(self.x[block.inner_nodes])) if self.model.uses_h0 else None
+        )
 
     # ------------------------------------------------------------------ exact passes
     def exact_pass(self, kind: str, *, write_epoch: Optional[int]) -> Optional[torch.Tensor]:
@@ -489,7 +492,7 @@ class PipeTrainer(Checkpointing):
         chunk = _PASS_CHUNK[kind]
         with torch.no_grad():
             if self.first:
-                h = self.model.embed(self.x[block.inner_nodes])
+                h = self.model.embed(model_input(self.x[block.inner_nodes]))
                 h0 = h
             else:
                 h0 = self._h0(block)

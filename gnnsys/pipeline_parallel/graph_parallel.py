@@ -32,6 +32,7 @@ from gnnsys.pipeline_parallel.model import (
     dropout_seed,
     grad_sq_norm,
     make_optimizer,
+    model_input,
     split_masks,
 )
 from gnnsys.pipeline_parallel.timing import StageTimer, profile_row
@@ -238,7 +239,7 @@ class GraphParallelTrainer(Checkpointing):
             if self.block.edge_weight is not None:
                 self.block.edge_weight = self.block.edge_weight.to(self.device)
         ids = self.block.inner_nodes
-        self.x = dataset.x[ids].to(self.device)
+        self.x = model_input(dataset.x[ids]).to(self.device)
         self.y = dataset.y[ids].to(self.device)
         self.masks = [m[ids].to(self.device) for m in split_masks(n, dataset)]
         self.num_train = int(dataset.train_idx.numel())

@@ -62,6 +62,18 @@ def build_model(config: ModelConfig, in_dim: int, num_classes: int, seed: int) -
 
 
 # ---------------------------------------------------------------------- parameter ownership
+def model_input(x: torch.Tensor) -> torch.Tensor:
+    """Feature rows as the float32 the model's parameters are: a float16, bfloat16 or float64
+    table (``gnnsys data papers*`` folders store float16) is widened or narrowed per use, so the
+    table itself keeps its storage dtype (and its map, for a folder's features).
+
+    Example:
+        >>> model_input(torch.ones(2, 3, dtype=torch.float16)).dtype
+        torch.float32
+    """
+    return x if x.dtype == torch.float32 else x.to(torch.float32)
+
+
 def owned_parameters(
     model: GNNStack, layers: range, *, first: bool, last: bool
 ) -> Iterator[Tuple[str, nn.Parameter]]:
@@ -363,7 +375,7 @@ def train_single(
         net.train()
         opt.zero_grad()
         torch.manual_seed(dropout_seed(tcfg.seed, epoch, 0, 0, 0))
-        logits = net(adj, dataset.x)
+        logits = net(adj, model_input(dataset.x))
         loss = chunk_loss(logits, dataset.y, masks[0], num_train)
         loss.backward()
         if tcfg.record:
@@ -378,6 +390,8 @@ def train_single(
         if tcfg.eval_every and epoch % tcfg.eval_every == 0:
             net.eval()
             with torch.no_grad():
-                row.update(accuracies(correct_counts(net(adj, dataset.x), dataset.y, masks)))
+                row.update(
+                    accuracies(correct_counts(net(adj, model_input(dataset.x)), dataset.y, masks))
+                )
         out["epochs"].append(row)
     return out
