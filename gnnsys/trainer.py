@@ -48,8 +48,16 @@ if TYPE_CHECKING:
     from gnnsys.datasets import Dataset, HeteroDataset
 
 # Config keys that must match for --resume to continue a run.
-RESUME_KEYS = ("dataset", "model", "layers", "hidden", "fanout", "sampler", "seed", "feature_dtype")
-_RESUME_DEFAULTS = {"sampler": "neighbor"}  # runs made before the key existed
+RESUME_KEYS = (
+    "dataset", "model", "layers", "hidden", "fanout", "sampler", "seed", "feature_dtype",
+    # the optimizer's settings: a resumed optimizer state would keep the old ones (mini-batch)
+    # or take the new ones (full-graph) without a word; either way the run is not the one asked
+    "lr", "weight_decay", "layer_weight_decay", "lr_schedule",
+)  # fmt: skip
+# runs made before the key existed
+_RESUME_DEFAULTS = {"sampler": "neighbor", "lr_schedule": "constant", "mode": "minibatch"}
+# Modes whose runs keep one checkpoint.pt (the others: one file per rank under checkpoint/).
+_SINGLE_CHECKPOINT_MODES = ("minibatch", "ddp", "dist")
 # A full-graph run's layout: its checkpoint holds one file per rank of this layout.
 _LAYOUT_KEYS = ("mode", "nproc", "chunks", "pipe_stages")
 EVAL_BATCH = 4096
@@ -572,6 +580,7 @@ def _resume_state(
     """The checkpoint.pt to continue from, or None when ``out`` has none (a run killed before
     its first checkpoint, or a full-graph run, whose checkpoints are per rank): then the
     previous run's config.json must agree with this one on ``keys``."""
+    _check_resume_mode(out, config)
     path = out / "checkpoint.pt"
     if path.exists() and not path.is_file():  # would start over and rewrite metrics.jsonl
         raise TrainError(
@@ -595,8 +604,63 @@ def _resume_state(
             "delete it or start without --resume"
         )
     _check_checkpoint_fields(ckpt, path)
-    _check_resume(ckpt.get("config", {}), config)
+    _check_resume(ckpt.get("config", {}), config, keys=keys)
     return ckpt
+
+
+def _check_epochs_left(done: int, epochs: int, out: Path) -> None:
+    """A --resume whose --epochs the checkpoint has already reached has nothing to train."""
+    if done >= epochs:
+        raise TrainError(
+            f"--resume: the checkpoint in {out} is at epoch {done} already; pass --epochs "
+            f"above {done} to train further"
+        )
+
+
+def _check_resume_mode(out: Path, config: Dict[str, Any]) -> None:
+    """A --resume in a mode that keeps its checkpoints elsewhere than the run in ``out`` did
+    (one checkpoint.pt vs one file per rank) would find none and start over, replacing that
+    run's metrics: a ``TrainError`` naming the run's mode instead."""
+    old = out / "config.json"
+    try:
+        previous = json.loads(old.read_text()) if old.is_file() else None
+    except (OSError, ValueError):
+        previous = None
+    if not isinstance(previous, dict):
+        return
+    was = previous.get("mode", _RESUME_DEFAULTS["mode"])
+    now = config.get("mode")
+    if (was in _SINGLE_CHECKPOINT_MODES) != (now in _SINGLE_CHECKPOINT_MODES):
+        raise TrainError(
+            f"--resume: the run in {out} is a --mode {was} run; resume it with --mode {was} "
+            f"(or start a new run in another --out)"
+        )
+
+
+def _forget_checkpoints(out: Path) -> None:
+    """A fresh run (no --resume) into ``out``: remove an earlier run's checkpoints there
+    (``checkpoint.pt`` of mini-batch/DDP runs; ``checkpoint/`` manifest and rank files of
+    full-graph runs), as its config.json and metrics.jsonl are replaced: a later --resume must
+    not continue the earlier run's weights under this run's rows. Says so when it removes one.
+    The manifest goes first: a kill midway leaves no checkpoint, never a partial one."""
+    from gnnsys.pipeline_parallel.checkpoint import MANIFEST
+
+    removed = []
+    single = out / "checkpoint.pt"
+    if single.is_file():
+        single.unlink()
+        removed.append(str(single))
+    folder = out / "checkpoint"
+    if folder.is_dir():
+        manifest = folder / MANIFEST
+        if manifest.is_file():
+            manifest.unlink()
+            removed.append(str(manifest))
+        for path in folder.glob("epoch-*.rank-*.pt"):
+            path.unlink(missing_ok=True)
+    if removed:
+        print(f"starting afresh: removed the earlier run's checkpoint ({', '.join(removed)}); "
+              "--resume continues a run", flush=True)  # fmt: skip
 
 
 def _check_checkpoint_fields(ckpt: Dict[str, Any], path: Path) -> None:
@@ -646,6 +710,8 @@ def train(
     config = _config(args)
     # A --resume that cannot go on (corrupt checkpoint, other config) fails before the data loads.
     ckpt = _resume_state(out, config) if args.resume else None
+    if ckpt is not None:
+        _check_epochs_left(ckpt["epoch"], args.epochs, out)
 
     from gnnsys.pipeline_parallel.config import cosine_lr
 
@@ -688,6 +754,8 @@ def train(
         model = torch.nn.parallel.DistributedDataParallel(model, **getattr(task, "ddp_options", {}))
     if is_main:
         out.mkdir(parents=True, exist_ok=True)
+        if not args.resume:
+            _forget_checkpoints(out)
         atomic_write_bytes(out / "config.json", json.dumps(config, indent=2).encode())
         write_metrics(out / "metrics.jsonl", rows)
         if resume_note:
@@ -946,7 +1014,7 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
     Every ``--checkpoint-every`` epochs each rank writes its state under ``checkpoint/``
     (``pipeline_parallel.checkpoint``); ``--resume`` continues from the last committed epoch.
     """
-    from gnnsys.pipeline_parallel.checkpoint import latest_epoch
+    from gnnsys.pipeline_parallel.checkpoint import committed_rows, latest_epoch
     from gnnsys.pipeline_parallel.config import ModelConfig, TrainConfig
     from gnnsys.pipeline_parallel.launch import run
     from gnnsys.pipeline_parallel.transport import MAX_CHUNKS, MAX_LAYERS
@@ -965,12 +1033,18 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
         if resumed is None:
             print(f"--resume: no checkpoint in {folder} yet, starting again from epoch 1")
         else:
-            done_rows = [r for r in read_metrics(folder / "metrics.jsonl") if r["epoch"] <= resumed]
+            by_epoch = {r["epoch"]: r for r in read_metrics(folder / "metrics.jsonl")}
+            # The rows a kill between the commit and metrics.jsonl's update left out are in
+            # the manifest (rank 0's rows of the run that wrote it).
+            for r in committed_rows(ckpt_dir):
+                by_epoch.setdefault(r["epoch"], r)
+            done_rows = [by_epoch[e] for e in sorted(by_epoch) if e <= resumed]
             if [r["epoch"] for r in done_rows] != list(range(1, resumed + 1)):
                 raise TrainError(
                     f"--resume: {folder / 'metrics.jsonl'} lacks rows of epochs 1..{resumed} "
                     "that the checkpoint covers; start again without --resume"
                 )
+            _check_epochs_left(resumed, args.epochs, folder)
             print(f"--resume: continuing from epoch {resumed + 1}", flush=True)
     if args.layers > MAX_LAYERS:  # message tags: a halo slot per layer
         raise TrainError(f"--layers {args.layers}: --mode {args.mode} runs at most "
@@ -1004,7 +1078,8 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
         profile=args.profile,
         net_gbps=args.net_gbps,
         net_latency_us=args.net_latency_us,
-        checkpoint_dir=str(ckpt_dir) if args.checkpoint_every else None,
+        # (a resume reads the checkpoint whether or not this run writes more of them)
+        checkpoint_dir=str(ckpt_dir) if args.checkpoint_every or done_rows else None,
         checkpoint_every=args.checkpoint_every,
         resume=bool(done_rows),
     )
@@ -1030,6 +1105,8 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
     if args.mode == "hybrid":
         groups = args.nproc // stages
     folder.mkdir(parents=True, exist_ok=True)
+    if not args.resume:
+        _forget_checkpoints(folder)
     atomic_write_bytes(folder / "config.json", json.dumps(_config(args), indent=2).encode())
     write_metrics(folder / "metrics.jsonl", done_rows)
     _print_header(args, ds, args.nproc, len(done_rows) + 1, f"{args.model} x{args.layers}", None)

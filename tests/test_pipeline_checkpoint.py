@@ -11,6 +11,7 @@ from gnnsys.datasets import rmat_dataset
 from gnnsys.pipeline_parallel.checkpoint import (
     MANIFEST,
     commit,
+    committed_rows,
     latest_epoch,
     load_rank_state,
     rank_file,
@@ -41,6 +42,20 @@ def test_an_epoch_counts_once_every_rank_wrote_it_and_rank_0_committed(tmp_path)
         rank_file(tmp_path, 3, 1).name,
     ]
     assert latest_epoch(tmp_path) == 3
+
+
+def test_the_manifest_carries_the_rows_it_covers(tmp_path):
+    # What a resume fills metrics.jsonl from when a kill came between the commit and the row.
+    save_rank_state(tmp_path, 1, 0, _state(0))
+    assert committed_rows(tmp_path) == []  # no manifest yet
+    commit(tmp_path, 1, 1)
+    assert committed_rows(tmp_path) == []  # none given (as manifests written before rows)
+    rows = [{"epoch": 1, "loss": 0.5, "val_acc": float("nan"), "breakdown": [{"c": 1.0}]}]
+    commit(tmp_path, 1, 1, rows)
+    assert committed_rows(tmp_path) == [{**rows[0], "val_acc": None}]  # strict JSON, as rows
+    assert latest_epoch(tmp_path, 1) == 1
+    commit(tmp_path, 1, 1, [{"epoch": 1, "x": object()}])  # unserialisable: left out, no error
+    assert committed_rows(tmp_path) == [] and latest_epoch(tmp_path) == 1
 
 
 def test_bad_manifests_and_rank_files(tmp_path):

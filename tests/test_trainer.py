@@ -840,3 +840,86 @@ def test_feature_row_cache_on_a_mapped_folder_trains_the_same(tmp_path):
     cached = [*base, "--features", "unified", "--feature-cache", "20K"]
     assert main([*cached, "--out", str(tmp_path / "cache")]) == 0
     assert _rows(tmp_path / "host") == _rows(tmp_path / "cache")
+
+
+# ---------------------------------------------------------------------- resume edge cases
+PIPE1 = ["train", "--dataset", "synthetic:tiny", "--mode", "pipe", "--nproc", "1",
+         "--layers", "2", "--hidden", "16", "--chunks", "2"]  # fmt: skip
+ROW_KEYS = ("epoch", "loss", "train_acc", "val_acc", "test_acc")
+
+
+def _rows(folder):
+    return [{k: r.get(k) for k in ROW_KEYS} for r in read_metrics(folder / "metrics.jsonl")]
+
+
+@pytest.mark.slow  # four one-rank full-graph runs: ~20 s
+def test_full_graph_resume_after_a_kill_between_commit_and_row(tmp_path, capsys):
+    # The ranks commit epoch 2's checkpoint, then the launcher writes its row: a kill between
+    # the two left a checkpoint ahead of metrics.jsonl, and --resume refused (session 27's
+    # audit: 3 of 40 random kills). The manifest now carries the rows it covers.
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    assert main([*PIPE1, "--epochs", "3", "--out", str(ref)]) == 0
+    assert main([*PIPE1, "--epochs", "2", "--checkpoint-every", "1", "--out", str(out)]) == 0
+    rows = read_metrics(out / "metrics.jsonl")
+    trainer_mod.write_metrics(out / "metrics.jsonl", rows[:1])  # epoch 2's row never written
+    capsys.readouterr()
+    assert main([*PIPE1, "--epochs", "3", "--resume", "--out", str(out)]) == 0
+    assert "--resume: continuing from epoch 3" in capsys.readouterr().out
+    assert _rows(out) == _rows(ref)
+    # and --checkpoint-every 0 on the resume still resumes (it trained from scratch)
+    assert main([*PIPE1, "--epochs", "2", "--out", str(out)]) == 0
+    assert main([*PIPE1, "--epochs", "3", "--checkpoint-every", "0", "--resume",
+                 "--out", str(out)]) == 0  # fmt: skip
+    assert _rows(out) == _rows(ref)
+
+
+def test_fresh_run_removes_an_earlier_runs_checkpoint(tmp_path, capsys):
+    # Else a later --resume continued the earlier run's weights under this run's rows.
+    assert main([*SHORT, "--epochs", "1", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "checkpoint.pt").is_file()
+    capsys.readouterr()
+    argv = [*SHORT, "--epochs", "1", "--checkpoint-every", "0", "--out", str(tmp_path)]
+    assert main(argv) == 0
+    assert "starting afresh: removed the earlier run's checkpoint" in capsys.readouterr().out
+    assert not (tmp_path / "checkpoint.pt").exists()
+    assert main([*SHORT, "--epochs", "2", "--resume", "--out", str(tmp_path)]) == 0
+    assert "no checkpoint in" in capsys.readouterr().out
+
+
+def test_fresh_full_graph_run_removes_the_manifest_and_rank_files(tmp_path, capsys):
+    assert main([*PIPE1, "--epochs", "1", "--out", str(tmp_path)]) == 0
+    folder = tmp_path / "checkpoint"
+    assert (folder / "checkpoint.json").is_file() and list(folder.glob("epoch-*.pt"))
+    capsys.readouterr()
+    assert main([*PIPE1, "--epochs", "1", "--checkpoint-every", "0", "--out", str(tmp_path)]) == 0
+    assert "starting afresh" in capsys.readouterr().out
+    assert not (folder / "checkpoint.json").exists() and not list(folder.glob("epoch-*.pt"))
+
+
+@pytest.mark.parametrize(
+    "first, then, message",
+    [
+        (SHORT, [*PIPE1, "--epochs", "3"], "is a --mode minibatch run; resume it with --mode"),
+        ([*PIPE1, "--epochs", "1"], [*SHORT, "--epochs", "3"], "is a --mode pipe run"),
+        ([*SHORT, "--epochs", "1"], [*SHORT, "--epochs", "3", "--lr", "0.05"],
+         "(lr: checkpoint 0.01 vs now 0.05)"),
+        ([*SHORT, "--epochs", "1"], [*SHORT, "--epochs", "3", "--weight-decay", "0.5"],
+         "(weight_decay: checkpoint 0.0 vs now 0.5)"),
+        ([*PIPE1, "--epochs", "1"], [*PIPE1, "--epochs", "3", "--lr", "0.05"],
+         "(lr: config.json 0.01 vs now 0.05)"),
+        ([*SHORT, "--epochs", "2"], [*SHORT, "--epochs", "2"], "is at epoch 2 already"),
+        ([*PIPE1, "--epochs", "2"], [*PIPE1, "--epochs", "1"], "is at epoch 2 already"),
+    ],
+)  # fmt: skip
+def test_resume_that_would_not_continue_the_run_is_an_error(tmp_path, capsys, first, then, message):
+    # Each used to go on silently: another mode found no checkpoint of its kind and started
+    # over (replacing the rows); a changed --lr / --weight-decay was dropped by the restored
+    # optimizer (mini-batch) or taken (full-graph); --epochs at the checkpoint trained nothing.
+    first = first if "--epochs" in first else [*first, "--epochs", "1"]
+    assert main([*first, "--out", str(tmp_path)]) == 0
+    before = read_metrics(tmp_path / "metrics.jsonl")
+    capsys.readouterr()
+    assert main([*then, "--resume", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert read_metrics(tmp_path / "metrics.jsonl") == before  # nothing replaced

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import torch
 
@@ -43,12 +43,20 @@ def save_rank_state(folder: PathLike, epoch: int, rank: int, state: Dict[str, An
     atomic_write_with(rank_file(folder, epoch, rank), lambda f: torch.save(blob, f))
 
 
-def commit(folder: PathLike, epoch: int, world: int) -> None:
+def commit(
+    folder: PathLike, epoch: int, world: int, rows: Optional[List[Dict[str, Any]]] = None
+) -> None:
     """Make ``epoch`` the run's checkpoint (every rank's file of it must be written), then
-    remove the rank files of every other epoch."""
+    remove the rank files of every other epoch.
+
+    ``rows``: rank 0's metrics rows of the epochs this run has trained so far (``committed_rows``
+    gives them back): a run killed after the commit but before its launcher wrote the epoch's
+    row to ``metrics.jsonl`` resumes with the row from here instead of refusing to resume.
+    """
     folder = Path(folder)
     manifest = {"format": FORMAT, "version": VERSION, "epoch": int(epoch), "world": int(world)}
-    atomic_write_bytes(folder / MANIFEST, json.dumps(manifest).encode())
+    body = _manifest_text(manifest, rows)
+    atomic_write_bytes(folder / MANIFEST, body.encode())
     keep = {rank_file(folder, epoch, r).name for r in range(world)}
     for path in folder.glob("epoch-*.rank-*.pt"):
         if path.name not in keep:
@@ -80,6 +88,41 @@ def latest_epoch(folder: PathLike, world: Optional[int] = None) -> Optional[int]
             "--nproc (and --pipe-stages)"
         )
     return epoch
+
+
+def _manifest_text(manifest: Dict[str, Any], rows: Optional[List[Dict[str, Any]]]) -> str:
+    # Strict JSON, as metrics.jsonl: a non-finite float (an accuracy over an empty split) is
+    # null. Rows that do not serialise (never from the trainers) are left out, not fatal: the
+    # resume then needs metrics.jsonl to hold them, as it always did.
+    if rows:
+        try:
+            return json.dumps({**manifest, "rows": [_finite(r) for r in rows]}, allow_nan=False)
+        except (TypeError, ValueError):
+            pass
+    return json.dumps(manifest)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def committed_rows(folder: PathLike) -> List[Dict[str, Any]]:
+    """The metrics rows the committed manifest of ``folder`` carries (``commit(rows=)``):
+    rank 0's rows of the epochs its run trained, up to the committed one ([] when none, or for
+    a manifest written before rows were kept). Call after ``latest_epoch`` accepted it."""
+    try:
+        rows = json.loads((Path(folder) / MANIFEST).read_text()).get("rows") or []
+    except (OSError, ValueError, AttributeError):
+        return []
+    if not isinstance(rows, list):
+        return []
+    return [r for r in rows if isinstance(r, dict) and isinstance(r.get("epoch"), int)]
 
 
 def load_rank_state(folder: PathLike, epoch: int, rank: int) -> Dict[str, Any]:
@@ -119,11 +162,14 @@ class Checkpointing:
         self.load_checkpoint_state(load_rank_state(folder, epoch, self.transport.rank))
         return epoch
 
-    def checkpoint(self, epoch: int, loss: float) -> None:
+    def checkpoint(
+        self, epoch: int, loss: float, rows: Optional[List[Dict[str, Any]]] = None
+    ) -> None:
         """At the end of ``epoch``: every ``checkpoint_every`` epochs and at the last one, each
-        rank writes its state and, once all have (a barrier), rank 0 commits the epoch. Not
-        after an epoch whose (all-reduced, so every rank skips alike) loss is NaN or inf: a
-        resume must not continue from diverged parameters."""
+        rank writes its state and, once all have (a barrier), rank 0 commits the epoch (with
+        ``rows``, its metrics rows of this run so far). Not after an epoch whose (all-reduced,
+        so every rank skips alike) loss is NaN or inf: a resume must not continue from
+        diverged parameters."""
         folder, every = self.tcfg.checkpoint_dir, self.tcfg.checkpoint_every
         if not folder or not every or (epoch % every and epoch != self.tcfg.epochs):
             return
@@ -132,4 +178,4 @@ class Checkpointing:
         save_rank_state(folder, epoch, self.transport.rank, self.checkpoint_state())
         self.transport.barrier()
         if self.transport.rank == 0:
-            commit(folder, epoch, self.transport.world_size)
+            commit(folder, epoch, self.transport.world_size, rows)

@@ -261,7 +261,7 @@ class PipeTrainer(Checkpointing):
                     row.update(self.evaluate(epoch))
                 self.timer.take()
             rows.append(row)
-            self.checkpoint(epoch, row["loss"])  # before the row is reported: resumable
+            self.checkpoint(epoch, row["loss"], rows)  # before the row is reported
             if on_epoch is not None:
                 on_epoch(row)
             if self.tcfg.record:

@@ -303,7 +303,7 @@ class GraphParallelTrainer(Checkpointing):
                     row.update(self.evaluate(epoch))
                 self.timer.take()
             rows.append(row)
-            self.checkpoint(epoch, row["loss"])  # before the row is reported: resumable
+            self.checkpoint(epoch, row["loss"], rows)  # before the row is reported
             if on_epoch is not None:
                 on_epoch(row)
         self.transport.barrier()
