@@ -617,6 +617,28 @@ def _check_epochs_left(done: int, epochs: int, out: Path) -> None:
         )
 
 
+def _check_rank_files(folder: Path, epoch: int, world: int) -> None:
+    """Every rank's file of the committed ``epoch`` is there and a complete torch.save zip (its
+    central directory at the end is read, not the data): a deleted, emptied, truncated or
+    overwritten file is one line naming it, before any rank starts."""
+    import zipfile
+
+    from gnnsys.pipeline_parallel.checkpoint import rank_file
+
+    for rank in range(world):
+        path = rank_file(folder, epoch, rank)
+        if not path.is_file():
+            raise TrainError(
+                f"--resume: {path} is missing (the checkpoint of epoch {epoch} has one file per "
+                "rank); restore it or start again without --resume"
+            )
+        if not zipfile.is_zipfile(path):
+            raise TrainError(
+                f"--resume: {path} is damaged (empty, truncated or not a checkpoint); restore "
+                "it or start again without --resume"
+            )
+
+
 def _check_resume_mode(out: Path, config: Dict[str, Any]) -> None:
     """A --resume in a mode that keeps its checkpoints elsewhere than the run in ``out`` did
     (one checkpoint.pt vs one file per rank) would find none and start over, replacing that
@@ -1016,7 +1038,7 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
     """
     from gnnsys.pipeline_parallel.checkpoint import committed_rows, latest_epoch
     from gnnsys.pipeline_parallel.config import ModelConfig, TrainConfig
-    from gnnsys.pipeline_parallel.launch import run
+    from gnnsys.pipeline_parallel.launch import RankFailure, run
     from gnnsys.pipeline_parallel.transport import MAX_CHUNKS, MAX_LAYERS
 
     folder = Path(args.out)
@@ -1045,6 +1067,7 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
                     "that the checkpoint covers; start again without --resume"
                 )
             _check_epochs_left(resumed, args.epochs, folder)
+            _check_rank_files(ckpt_dir, resumed, args.nproc)
             print(f"--resume: continuing from epoch {resumed + 1}", flush=True)
     if args.layers > MAX_LAYERS:  # message tags: a halo slot per layer
         raise TrainError(f"--layers {args.layers}: --mode {args.mode} runs at most "
@@ -1118,10 +1141,17 @@ def train_parallel(args: argparse.Namespace) -> List[Dict[str, Any]]:
         print(_format_row(row), flush=True)
         _check_finite_loss(row, args)  # raising here ends the ranks (run's cleanup)
 
-    out = run(args.mode, ds, model, args.nproc, args.epochs, stages=stages, groups=groups,
-              chunks=chunks, train=train_cfg,
-              backend="nccl" if args.device == "cuda" else "gloo",
-              on_epoch=on_epoch)  # fmt: skip
+    try:
+        out = run(args.mode, ds, model, args.nproc, args.epochs, stages=stages, groups=groups,
+                  chunks=chunks, train=train_cfg,
+                  backend="nccl" if args.device == "cuda" else "gloo",
+                  on_epoch=on_epoch)  # fmt: skip
+    except RankFailure as err:  # a rank could not read its checkpoint: one line, not a trace
+        damaged = [m for m in err.errors.values() if "CorruptCheckpointError" in m]
+        if not damaged:
+            raise
+        line = damaged[0].strip().splitlines()[-1].split(": ", 1)[-1]
+        raise TrainError(f"--resume: {line}") from None
     rows = [*done_rows, *(dict(r) for r in out["epochs"])]
     write_metrics(folder / "metrics.jsonl", rows)
     if len(streamed) < len(rows):  # fit() without per-epoch reports: print them now

@@ -923,3 +923,23 @@ def test_resume_that_would_not_continue_the_run_is_an_error(tmp_path, capsys, fi
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
     assert read_metrics(tmp_path / "metrics.jsonl") == before  # nothing replaced
+
+
+@pytest.mark.parametrize("damage", ["delete", "empty", "truncate", "garbage"])
+def test_resume_with_a_damaged_rank_file_is_one_line(tmp_path, capsys, damage):
+    # It used to reach the rank: a RankFailure traceback (and "Connection closed by peer"
+    # from the other ranks).
+    assert main([*PIPE1, "--epochs", "1", "--out", str(tmp_path)]) == 0
+    path = next((tmp_path / "checkpoint").glob("epoch-000001.rank-0000.pt"))
+    data = path.read_bytes()
+    if damage == "delete":
+        path.unlink()
+    else:
+        path.write_bytes(
+            {"empty": b"", "truncate": data[: len(data) // 2], "garbage": b"x" * 99}[damage]
+        )
+    capsys.readouterr()
+    assert main([*PIPE1, "--epochs", "2", "--resume", "--out", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err, err
+    assert ("is missing" if damage == "delete" else "is damaged") in err
