@@ -106,6 +106,8 @@ def check_finite_rows(name: str, x: torch.Tensor) -> None:
     tensor of at most ``FINITE_CHECK_BYTES``; bigger ones are left unscanned)."""
     if not x.dtype.is_floating_point or x.numel() * x.element_size() > FINITE_CHECK_BYTES:
         return
+    if x.numel() == 0:  # (reshape(0, -1) is ambiguous)
+        return
     rows = x.reshape(x.shape[0], -1) if x.dim() else x.reshape(1, 1)
     for lo in range(0, rows.shape[0], _FINITE_CHECK_ROWS):
         ok = torch.isfinite(rows[lo : lo + _FINITE_CHECK_ROWS]).all(dim=1)

@@ -221,6 +221,19 @@ def _seed(text: str) -> int:
     return value
 
 
+def _port(text: str) -> int:
+    """--master-port: a TCP port, 1..65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--master-port must be an integer, got {text!r}"
+        ) from None
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"--master-port must be in 1..65535, got {value}")
+    return value
+
+
 def _fanout(text: str) -> List[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
@@ -430,7 +443,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--master-addr", default="127.0.0.1", help="rendezvous address (ddp) (default: 127.0.0.1)"
     )
     p.add_argument(
-        "--master-port", type=int, default=29517, help="rendezvous port (ddp) (default: 29517)"
+        "--master-port", type=_port, default=29517, help="rendezvous port (ddp) (default: 29517)"
     )
     p.add_argument(
         "--device",
@@ -888,17 +901,33 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def _out_folder_problem(out: str, overwrite: bool) -> Optional[str]:
-    """Why folder ``out`` cannot be written (None when it can be, as far as a check can tell):
-    empty, an existing file, an existing folder without ``overwrite``, or under a file."""
+    """Why the dataset folder ``out`` cannot be written (None when it can be, as far as a check
+    can tell): ``_unwritable_folder``'s reasons, an existing folder without ``overwrite`` or,
+    with it, one that is not a dataset folder or holds the working directory."""
+    problem = _unwritable_folder(out)
+    path = Path(out).expanduser()
+    if problem is not None or not path.exists():
+        return problem
+    if not overwrite:
+        return f"{out} already exists (pass --overwrite to replace it)"
+    from gnnsys.datasets.dataset import DATASET_MARKS
+    from gnnsys.graph_io import check_replaceable
+
+    try:
+        check_replaceable(path, True, DATASET_MARKS, "dataset folder")
+    except FileExistsError as err:
+        return str(err).replace("path ", "", 1)
+    return None
+
+
+def _unwritable_folder(out: str) -> Optional[str]:
+    """Why no folder can be written at ``out`` whatever it holds: an empty path, an existing
+    file, or a path under a file."""
     if not str(out).strip():
         return "the output folder is an empty path"
     path = Path(out).expanduser()
     if path.exists():
-        if not path.is_dir():
-            return f"{out} exists and is not a folder"
-        if not overwrite:
-            return f"{out} already exists (pass --overwrite to replace it)"
-        return None
+        return None if path.is_dir() else f"{out} exists and is not a folder"
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
@@ -923,6 +952,11 @@ def cmd_partition(args: argparse.Namespace) -> int:
         book = partition(
             ds, args.parts, args.out, method=args.method, seed=args.seed, overwrite=args.overwrite
         )
+    except OSError as err:  # the disk filled up, no permission, a read-only filesystem ...
+        what = err.strerror or str(err)
+        where = f" ({err.filename})" if err.filename else ""
+        print(f"gnnsys partition: error: cannot write {args.out}: {what}{where}", file=sys.stderr)
+        return 1
     except (PartitionError, NotImplementedError) as err:
         message = " ".join(str(err).split("\n"))
         print(f"gnnsys partition: error: {message}", file=sys.stderr, flush=True)
@@ -983,6 +1017,9 @@ def add_partition_arguments(p: argparse.ArgumentParser) -> None:
 def validate_partition_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     """The dataset checks of ``gnnsys train`` that apply here; failures exit 2 via argparse."""
     _check_dataset_files(args, parser, label=args.dataset)
+    problem = _unwritable_folder(args.out)  # partition() checks an existing folder
+    if problem is not None:
+        parser.error(f"--out: {problem}")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -1063,6 +1100,8 @@ def _make_out_dir(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     """Create ``gnnsys train``'s --out before the run (after every flag check passed), so that
     a folder that cannot be created is a usage error now, not a traceback after loading. Not
     in ``validate_train_args``: benchmark scripts share it and write no --out."""
+    if not str(args.out).strip():  # Path("") is the working directory
+        parser.error("--out is an empty path")
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -61,10 +61,7 @@ def save_graph(graph: Any, path: PathLike, *, overwrite: bool = False) -> Path:
     if not isinstance(graph, Graph):
         raise TypeError(f"graph must be a gnnsys.Graph, got {type(graph).__name__}")
     final = _check_path(path)
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"path {str(final)!r} already exists; pass overwrite=True")
-    if final.exists() and not final.is_dir():
-        raise FileExistsError(f"path {str(final)!r} exists and is not a folder")
+    check_replaceable(final, overwrite, (META_FILE,), "saved graph")
     if graph.ndata or graph.edata:
         warnings.warn("Graph.save() does not save ndata/edata", stacklevel=3)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -349,6 +346,30 @@ def npy_header(dtype: Any, shape: Tuple[int, ...]) -> bytes:
         raise ValueError(f"shape {shape} does not fit a {_HEADER_BYTES}-byte .npy header")
     text = text + b" " * (body - len(text) - 1) + b"\n"
     return b"\x93NUMPY\x01\x00" + body.to_bytes(2, "little") + text
+
+
+def check_replaceable(final: Path, overwrite: bool, marks: Sequence[str], what: str) -> None:
+    """Raise ``FileExistsError`` unless the folder ``final`` may be written: it does not exist,
+    or ``overwrite`` is set and it is an empty folder or one holding a file of ``marks`` (what
+    an earlier write left: a ``what``). A folder that is not a ``what`` is never replaced, nor
+    one that holds the working directory: ``overwrite`` deletes the old folder, and a typo in
+    the path (``~`` for ``~/data/tiny``) must not cost a user their files."""
+    if not final.exists():
+        return
+    if not final.is_dir():
+        raise FileExistsError(f"path {str(final)!r} exists and is not a folder")
+    if not overwrite:
+        raise FileExistsError(f"path {str(final)!r} already exists; pass overwrite=True")
+    here, there = Path.cwd().resolve(), final.resolve()
+    if here == there or there in here.parents:
+        raise FileExistsError(
+            f"path {str(final)!r} holds the working directory: refusing to replace it"
+        )
+    if any(final.iterdir()) and not any((final / m).exists() for m in marks):
+        raise FileExistsError(
+            f"path {str(final)!r} is not empty and holds no {' or '.join(marks)}: refusing to "
+            f"replace a folder that is not a {what}"
+        )
 
 
 def replace_dir(tmp: Path, final: Path) -> None:

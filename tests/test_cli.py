@@ -1,5 +1,6 @@
 """The gnnsys command: flag validation, help defaults, info, one-line errors."""
 
+import os
 import re
 import subprocess
 import sys
@@ -164,6 +165,10 @@ def test_info_and_help_import_neither_torch_pyg_triton_nor_numba():
             ["--dataset", "synthetic:tiny-mag", "--features", "unified"],
             "--features unified: --dataset synthetic:tiny-mag is heterogeneous",
         ),
+        (["--out", ""], "--out is an empty path"),  # Path("") is the working directory
+        (["--mode", "ddp", "--master-port", "99999"], "--master-port must be in 1..65535"),
+        (["--mode", "ddp", "--master-port", "0"], "--master-port must be in 1..65535"),
+        (["--mode", "ddp", "--master-port", "http"], "--master-port must be an integer"),
     ],
 )
 def test_bad_flags(capsys, argv, message):
@@ -359,6 +364,29 @@ def test_data_out_folder_problems_are_one_line(capsys, tmp_path):
     assert afile.read_text() == "" and (tmp_path / "full" / "x").exists()  # nothing replaced
 
 
+def test_data_overwrite_replaces_only_a_dataset_folder(capsys, tmp_path, monkeypatch):
+    # --overwrite deletes the old folder: one that is not a dataset folder (a typo'd path, a
+    # home folder) or that holds the working directory is refused, and left as it was.
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("x")
+    assert main(["data", "tiny", str(tmp_path / "mine"), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "holds no meta.json or graph.json or x.npy or src.npy" in err, err
+    assert "not a dataset folder" in err and err.count("\n") == 1
+    assert (tmp_path / "mine" / "thesis.tex").exists()
+    assert main(["data", "tiny", str(tmp_path / "d")]) == 0
+    (tmp_path / "d" / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "d" / "sub")
+    assert main(["data", "tiny", str(tmp_path / "d"), "--overwrite"]) == 2
+    assert "holds the working directory" in capsys.readouterr().err
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d" / "sub").rmdir()
+    (tmp_path / "empty").mkdir()
+    for out in ("d", "empty"):  # a dataset folder, an empty folder: replaced
+        assert main(["data", "tiny", str(tmp_path / out), "--overwrite"]) == 0
+        assert (tmp_path / out / "meta.json").is_file()
+
+
 def test_data_memory_budget_too_small_is_a_flag_error(capsys, tmp_path):
     assert main(["data", "papers-tiny", str(tmp_path / "p"), "--memory-budget", "1K"]) == 2
     err = capsys.readouterr().err
@@ -451,6 +479,23 @@ def test_partition_typed_dataset(capsys, tmp_path):
 )  # fmt: skip
 def test_partition_bad_flags(capsys, argv, message):
     assert message in _error(capsys, ["partition", *argv])
+
+
+def test_partition_out_under_a_file_or_unwritable_is_one_line(capsys, tmp_path):
+    afile = tmp_path / "afile"
+    afile.write_text("")
+    err = _error(capsys, ["partition", "synthetic:tiny", "--parts", "2", "--out", str(afile / "p")])
+    assert f"--out: cannot create {afile / 'p'}: {afile} is a file" in err
+    err = _error(capsys, ["partition", "synthetic:tiny", "--parts", "2", "--out", ""])
+    assert "--out: the output folder is an empty path" in err
+    # a folder nobody may create in, root included (the library's OSError, as one line)
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("needs Linux /proc: a folder where even root cannot create files")
+    out = "/proc/gnnsys-test-partition"
+    rc = main(["partition", "synthetic:tiny", "--parts", "2", "--out", out])
+    err = capsys.readouterr().err
+    assert rc == 1 and err.startswith(f"gnnsys partition: error: cannot write {out}: "), err
+    assert err.count("\n") == 1, err
 
 
 def test_python_dash_m_gnnsys_is_the_cli():

@@ -74,6 +74,39 @@ def test_overwrite(tmp_path, tiny):
     (tmp_path / "file").write_text("x")
     with pytest.raises(FileExistsError, match="not a folder"):
         save_folder(tiny, tmp_path / "file", overwrite=True)
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="refusing to replace a folder that is not a data"):
+        save_folder(tiny, tmp_path / "notes", overwrite=True)
+    assert (tmp_path / "notes" / "a.txt").read_text() == "keep"
+
+
+@pytest.mark.parametrize(
+    "damage, match",
+    [
+        ("no_columns", "x has 0 feature columns"),
+        ("no_nodes", "the dataset has no nodes"),
+        ("huge_label", r"num_classes=1000000001 \(largest label 1000000000\) is more than"),
+        ("huge_meta_classes", r"num_classes=1000000000 \(largest label 2\) is more than the 5"),
+    ],
+)
+def test_degenerate_folders_are_clear_errors(tmp_path, damage, match):
+    # These reached the model (in_feats=0, a reshape of 0 rows, a 512 GB output layer).
+    folder = _small_folder(tmp_path / "s")
+    if damage == "no_columns":
+        np.save(folder / "x.npy", np.zeros((5, 0), np.float32))
+    elif damage == "no_nodes":
+        for f in ("src", "dst", "y", "train_idx"):
+            np.save(folder / f"{f}.npy", np.zeros(0, np.int64))
+        np.save(folder / "x.npy", np.zeros((0, 2), np.float32))
+    elif damage == "huge_label":
+        y = np.load(folder / "y.npy")
+        y[0] = 10**9
+        np.save(folder / "y.npy", y)
+    else:
+        (folder / "meta.json").write_text(json.dumps({"num_classes": 10**9}))
+    with pytest.raises(ValueError, match=match):
+        load_folder(folder)
 
 
 def test_hand_written_folder_defaults(tmp_path):

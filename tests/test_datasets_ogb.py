@@ -272,6 +272,20 @@ def test_malformed_raw_files(tmp_path):
         ogb("ogbn-arxiv", tmp_path)
 
 
+def test_impossible_or_negative_counts_are_one_line_errors(tmp_path):
+    # A count the file cannot hold is refused before anything is allocated for it (1e11 rows
+    # of int64 pairs asked numpy for 1.6 TB); a negative one names its value.
+    folder, _ = _write_raw_csv(tmp_path, "ogbn-arxiv", "time")
+    raw = folder / "raw"
+    _gz(raw / "num-edge-list.csv.gz", [str(10**11)])
+    with pytest.raises(ValueError, match="expected to hold 100000000000 rows.*count beside it"):
+        ogb("ogbn-arxiv", tmp_path)
+    _gz(raw / "num-edge-list.csv.gz", [str(E)])
+    _gz(raw / "num-node-list.csv.gz", ["-3"])
+    with pytest.raises(ValueError, match="one non-negative count, got -3"):
+        ogb("ogbn-arxiv", tmp_path)
+
+
 def test_split_ids_out_of_range(tmp_path):
     folder, _ = _write_raw_csv(tmp_path, "ogbn-arxiv", "time")
     _gz(folder / "split" / "time" / "test.csv.gz", ["1", str(N + 4)])

@@ -85,6 +85,11 @@ def test_save_refuses_an_existing_path_unless_overwrite(tmp_path):
     with pytest.raises(FileExistsError, match="overwrite=True"):
         g.save(tmp_path / "g")
     g.save(tmp_path / "g", overwrite=True)
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "keep.txt").write_text("x")
+    with pytest.raises(FileExistsError, match="holds no graph.json: refusing to replace"):
+        g.save(tmp_path / "other", overwrite=True)
+    assert (tmp_path / "other" / "keep.txt").exists()
     with pytest.raises(TypeError, match="gnnsys.Graph"):
         save_graph("not a graph", tmp_path / "x")
 

@@ -19,6 +19,11 @@ from gnnsys._checks import check_finite_rows, check_index, warn_split_problems
 from gnnsys._lifetime import process_alive
 from gnnsys.graph import Graph
 
+# A class count above both the node count and this is refused as a stray label or a wrong
+# meta.json (1e9 classes asked the model for a 512 GB output layer); below it, a small
+# subgraph of a many-class dataset (172 classes, 100 nodes) still loads.
+MAX_CLASSES_BEYOND_NODES = 1 << 16
+
 
 @dataclass
 class Dataset:
@@ -60,6 +65,10 @@ class Dataset:
             raise ValueError(f"x must be a floating-point tensor, got dtype {self.x.dtype}")
         if self.x.shape[0] != n:
             raise ValueError(f"x has {self.x.shape[0]} rows but the graph has {n} nodes")
+        if n == 0:
+            raise ValueError("the dataset has no nodes: there is nothing to train on")
+        if self.x.shape[1] == 0:
+            raise ValueError("x has 0 feature columns: a model needs at least one input feature")
         if not isinstance(self.num_classes, (int, np.integer)) or isinstance(
             self.num_classes, bool
         ):
@@ -72,14 +81,19 @@ class Dataset:
             raise ValueError(f"y must be an int64 tensor, got {got}")
         if self.y.shape != (n,):
             raise ValueError(f"y must have shape [{n}], got {tuple(self.y.shape)}")
-        if n:
-            lo, hi = int(self.y.min()), int(self.y.max())
-            if lo < -1 or hi >= self.num_classes:
-                bad = lo if lo < -1 else hi
-                raise ValueError(
-                    f"y holds label {bad}; labels must be in 0..{self.num_classes - 1} "
-                    "(or -1 for unlabelled)"
-                )
+        lo, hi = int(self.y.min()), int(self.y.max())
+        if lo < -1 or hi >= self.num_classes:
+            bad = lo if lo < -1 else hi
+            raise ValueError(
+                f"y holds label {bad}; labels must be in 0..{self.num_classes - 1} "
+                "(or -1 for unlabelled)"
+            )
+        if self.num_classes > max(n, MAX_CLASSES_BEYOND_NODES):
+            raise ValueError(
+                f"num_classes={self.num_classes} (largest label {hi}) is more than the {n} "
+                f"nodes and more than {MAX_CLASSES_BEYOND_NODES}: a stray label or a wrong "
+                "class count (the model's output layer would need a row per class)"
+            )
         for split in ("train_idx", "val_idx", "test_idx"):
             setattr(self, split, check_index(split, getattr(self, split), n))
         check_finite_rows("x", self.x)
@@ -344,6 +358,11 @@ def _check_ids(name: str, ids: Any, num_nodes: int) -> np.ndarray:
                 f"(valid: 0..{num_nodes - 1})"
             )
     return np.ascontiguousarray(ids)
+
+
+# Files of which one marks a folder as a dataset folder (written by gnnsys or laid out by
+# hand): what ``overwrite=True`` may replace (``graph_io.check_replaceable``).
+DATASET_MARKS = ("meta.json", "graph.json", "x.npy", "src.npy")
 
 
 def make_temp_dir(final: Path) -> Path:

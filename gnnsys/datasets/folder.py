@@ -36,6 +36,7 @@ import numpy as np
 import torch
 
 from gnnsys.datasets.dataset import (
+    DATASET_MARKS,
     Dataset,
     graph_from_coo,
     make_temp_dir,
@@ -45,6 +46,7 @@ from gnnsys.datasets.dataset import (
 from gnnsys.graph_io import (
     advise_random,
     as_tensor,
+    check_replaceable,
     is_graph_folder,
     load_graph,
     open_npy,
@@ -86,10 +88,7 @@ def save_folder(
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}")
     final = Path(path).expanduser()
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"path {str(final)!r} already exists; pass overwrite=True")
-    if final.exists() and not final.is_dir():
-        raise FileExistsError(f"path {str(final)!r} exists and is not a folder")
+    check_replaceable(final, overwrite, DATASET_MARKS, "dataset folder")
     final.parent.mkdir(parents=True, exist_ok=True)
     if layout not in ("coo", "csc"):
         raise ValueError(f"layout must be 'coo' or 'csc', got {layout!r}")

@@ -36,7 +36,7 @@ import numpy as np
 from numba import njit, prange
 
 from gnnsys.datasets import rmat as _rmat
-from gnnsys.datasets.dataset import make_temp_dir
+from gnnsys.datasets.dataset import DATASET_MARKS, make_temp_dir
 from gnnsys.datasets.outofcore import (
     NODE_ORDERS,
     EdgeChunkWriter,
@@ -44,7 +44,7 @@ from gnnsys.datasets.outofcore import (
     parse_bytes,
     peak_rss_bytes,
 )
-from gnnsys.graph_io import npy_header, replace_dir
+from gnnsys.graph_io import check_replaceable, npy_header, replace_dir
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -118,8 +118,7 @@ def generate_large(
         raise ValueError(f"order must be one of {NODE_ORDERS}, got {order!r}")
     spec = LARGE_SPECS[name]
     final = Path(out).expanduser()
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"path {str(final)!r} already exists; pass overwrite=True")
+    check_replaceable(final, overwrite, DATASET_MARKS, "dataset folder")
     for arg, val in (("chunk_edges", chunk_edges), ("chunk_rows", chunk_rows)):
         if val is not None and (isinstance(val, bool) or not isinstance(val, (int, np.integer))):
             raise TypeError(f"{arg} must be an int, got {type(val).__name__}")

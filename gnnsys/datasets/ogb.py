@@ -332,7 +332,8 @@ def _read_raw_npz(raw: Path) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
 def _single_count(path: Path) -> int:
     v = read_csv_gz(path, integer=True)
     if v.shape != (1, 1) or v[0, 0] < 0:
-        raise ValueError(f"{path} must hold one non-negative count, got shape {v.shape}")
+        got = f"{int(v[0, 0])}" if v.shape == (1, 1) else f"shape {v.shape}"
+        raise ValueError(f"{path} must hold one non-negative count, got {got}")
     return int(v[0, 0])
 
 
@@ -397,6 +398,7 @@ def _load_split(
 _BLOCK = 1 << 26  # decompressed bytes per parse step
 _MIN_CHUNK = 1 << 20  # bytes per parallel parse chunk, at least
 _POW10 = np.array([10.0**k for k in range(23)])
+_MAX_DEFLATE_RATIO = 1032  # deflate expands a byte to at most about 1032 bytes
 
 
 def read_csv_gz(
@@ -423,6 +425,12 @@ def read_csv_gz(
     out_dtype = np.int64 if integer else np.dtype(dtype or np.float64)
     if not integer and out_dtype.kind != "f":
         raise ValueError(f"integer=False parses numbers into a float dtype, got dtype {dtype}")
+    most = path.stat().st_size * _MAX_DEFLATE_RATIO // 2  # a row is 2 bytes at least ("0\n")
+    if rows is not None and rows > most:
+        raise ValueError(
+            f"{path} is expected to hold {rows} rows, more than its {path.stat().st_size} "
+            f"compressed bytes can (at most {most}): the row count beside it is wrong"
+        )
     blocks: List[np.ndarray] = []
     filled = 0
     line = 1

@@ -44,7 +44,14 @@ import numpy as np
 
 from gnnsys import _csc
 from gnnsys._ids import min_max
-from gnnsys.graph_io import checked_layout, npy_header, replace_dir, write_meta
+from gnnsys.graph_io import (
+    META_FILE,
+    check_replaceable,
+    checked_layout,
+    npy_header,
+    replace_dir,
+    write_meta,
+)
 
 PathLike = Union[str, "os.PathLike[str]"]
 Log = Optional[Callable[[str], None]]
@@ -255,8 +262,7 @@ def build_csc(
         True
     """
     final = Path(out).expanduser()
-    if final.exists() and not overwrite:
-        raise FileExistsError(f"path {str(final)!r} already exists; pass overwrite=True")
+    check_replaceable(final, overwrite, (META_FILE,), "saved graph")
     from gnnsys.datasets.dataset import make_temp_dir
 
     final.parent.mkdir(parents=True, exist_ok=True)
