@@ -266,20 +266,24 @@ def _dataset(text: str) -> str:
     )
 
 
-def _memory_budget(text: str) -> str:
-    from gnnsys.datasets.outofcore import parse_bytes
+def _size(flag: str, zero: bool = False):
+    """A byte size such as 8G or 512M (``parse_bytes``); ``zero``: "0" (none) too."""
 
-    try:
-        parse_bytes(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
-    return text
+    def parse(text: str) -> str:
+        if zero and text.strip() == "0":
+            return text
+        from gnnsys.datasets.outofcore import parse_bytes  # (not at build: `info` stays light)
+
+        try:
+            parse_bytes(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err).replace("memory_budget", flag)) from None
+        return text
+
+    return parse
 
 
-def _memory_budget_or_zero(text: str) -> str:
-    return text if text.strip() == "0" else _memory_budget(text)
-
-
+OVERSUBSCRIBE = 8  # --threads / --nproc per core at most: a typo, not a plan, beyond that
 DEFAULT_FANOUT = [10, 5]  # one value per layer; --layers L alone gives [10] * L
 DEFAULT_DATASET = "synthetic:mini"  # --mode dist without --dataset: the partition's dataset
 
@@ -340,7 +344,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--fanout",
         type=_fanout,
         default=None,
-        help="neighbours per hop, first hop first, -1 for all; minibatch, ddp (default: "
+        help="neighbours per hop, first hop first, -1 for all; minibatch, ddp, dist (default: "
         f"{fanout}, or 10 per layer with --layers)",
     )
     p.add_argument(
@@ -354,7 +358,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--batch-size",
         type=_positive_int("--batch-size"),
         default=1024,
-        help="seed nodes per batch, per process in ddp; minibatch, ddp (default: 1024)",
+        help="seed nodes per batch, per process in ddp and dist; minibatch, ddp, dist (default: "
+        "1024)",
     )
     p.add_argument(
         "--epochs", type=_positive_int("--epochs"), default=4, help="training epochs (default: 4)"
@@ -460,7 +465,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--feature-cache",
         default="0",
-        type=_memory_budget_or_zero,
+        type=_size("--feature-cache", zero=True),
         metavar="SIZE",
         help="with --features unified: keep the SIZE bytes of feature rows most often sampled "
         "(by how often each node is a neighbour) in RAM, or on the GPU with --device cuda (0: "
@@ -502,13 +507,13 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--threads",
         type=_positive_int("--threads"),
         default=None,
-        help="loader and torch threads (minibatch, ddp) (default: all cores)",
+        help="loader and torch threads (minibatch, ddp, dist) (default: all cores)",
     )
     p.add_argument(
         "--max-batches",
         type=_positive_int("--max-batches"),
         default=None,
-        help="stop each epoch after this many batches, for smoke tests (minibatch, ddp) "
+        help="stop each epoch after this many batches, for smoke tests (minibatch, ddp, dist) "
         "(default: none, the whole epoch)",
     )
     p.add_argument(
@@ -550,6 +555,7 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
 
 def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     """Cross-flag checks; every failure goes through ``parser.error`` (exit 2, clear message)."""
+    _check_mode_flags(args, parser)
     if args.fanout is None:
         args.fanout = list(DEFAULT_FANOUT) if args.layers is None else [10] * args.layers
     if args.layers is None:
@@ -576,6 +582,14 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
     if args.model == "gat" and args.hidden % 4:
         parser.error(f"--model gat has 4 heads of --hidden/4: --hidden {args.hidden} is not a "
                      "multiple of 4")  # fmt: skip
+    cores = os.cpu_count() or 1
+    most = OVERSUBSCRIBE * max(cores, 8)
+    for flag, value in (("--threads", args.threads), ("--nproc", args.nproc)):
+        if value is not None and value > most:  # (--threads 100000 hung at the thread limit)
+            parser.error(
+                f"{flag} {value}: at most {most} on this machine ({cores} cores; "
+                f"{OVERSUBSCRIBE} per core, counting at least 8 cores)"
+            )
     if args.node_rank < 0 or args.node_rank >= args.nnodes:
         parser.error(f"--node-rank must be in 0..{args.nnodes - 1}, got {args.node_rank}")
     if args.mode == "minibatch" and (args.nproc > 1 or args.nnodes > 1):
@@ -585,7 +599,7 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
         import torch
 
         if not torch.cuda.is_available():
-            parser.error("--device cuda but CUDA is not usable here (see `gnnsys info`)")
+            parser.error("--device cuda but CUDA is not usable here: `gnnsys info` says why")
         if args.nproc > torch.cuda.device_count():
             parser.error(
                 f"--device cuda --nproc {args.nproc}: NCCL needs one GPU per process and this "
@@ -612,8 +626,6 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
         parser.error("--net-latency-us needs --net-gbps (the modeled network's bandwidth)")
     if args.net_gbps and args.device == "cuda":
         parser.error("--net-gbps models a network for CPU (gloo) runs; NCCL uses the real one")
-    if args.chunks == "auto" and args.mode not in ("pipe", "hybrid"):
-        parser.error("--chunks auto applies to --mode pipe or hybrid")
     if args.mode in ("pipe", "hybrid", "graph"):
         if args.resume and "auto" in (args.chunks, args.pipe_stages):
             parser.error(
@@ -655,6 +667,41 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             )
         if not out.is_dir():
             parser.error(f"--resume but {out} is not a folder")
+
+
+_FULL_GRAPH_MODES = ("pipe", "hybrid", "graph")
+
+
+def _check_mode_flags(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """A flag that --mode does not read is an error, not silently ignored: ``--mode pipe
+    --batch-size 64`` must not train something else than its user asked for. A flag counts
+    as given when its value differs from the default (its default changes nothing)."""
+
+    def given(dest: str) -> bool:
+        return getattr(args, dest) != parser.get_default(dest)
+
+    if args.mode in _FULL_GRAPH_MODES:
+        why = f"--mode {args.mode} trains on the whole graph each step"
+        for flag, dest, hint in (
+            ("--fanout", "fanout", "; its depth is --layers"),
+            ("--batch-size", "batch_size", ""),
+            ("--max-batches", "max_batches", ""),
+            ("--threads", "threads", " with one torch thread per process"),
+        ):
+            if given(dest):
+                parser.error(f"{flag} applies to --mode minibatch, ddp or dist: {why}{hint}")
+    if args.mode not in ("minibatch", "ddp"):
+        for flag, dest in (("--features", "features"), ("--feature-dtype", "feature_dtype")):
+            if given(dest):
+                parser.error(
+                    f"{flag} {getattr(args, dest)} applies to --mode minibatch or ddp: --mode "
+                    f"{args.mode} reads the feature table as the dataset stores it"
+                )
+    if given("chunks") and args.mode not in ("pipe", "hybrid"):
+        parser.error(
+            f"--chunks {args.chunks} applies to --mode pipe or hybrid (GNNPipe's chunks), not "
+            f"--mode {args.mode}"
+        )
 
 
 def _check_dataset_files(
@@ -1052,7 +1099,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--memory-budget",
         default="8G",
-        type=_memory_budget,
+        type=_size("--memory-budget"),
         help="papers*: the most memory the generator holds (default: 8G)",
     )
     data.add_argument(
@@ -1076,8 +1123,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the ``gnnsys`` console script.
 
     A run that cannot go on for a stated reason (``TrainError``: bad resume, unreadable
-    dataset; a corrupt checkpoint) prints one line to stderr and returns 1; anything else is a
-    bug and keeps its traceback.
+    dataset; a corrupt checkpoint) prints one line to stderr and returns 1; Ctrl-C prints one
+    line and returns 130 (as a shell does for SIGINT); anything else is a bug and keeps its
+    traceback.
     """
     parser = build_parser()
     args = parser.parse_args(_attach_negative_lists(sys.argv[1:] if argv is None else argv))
@@ -1088,6 +1136,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         validate_partition_args(args, args.parser)
     try:
         return int(args.fn(args) or 0)
+    except KeyboardInterrupt:  # Ctrl-C: a line, not a traceback from wherever it landed
+        out = getattr(args, "out", None)
+        resume = ""
+        if args.command == "train" and out is not None:
+            resume = f"; `--resume --out {out}` continues from its last checkpoint, if any"
+        print(f"\ngnnsys {args.command}: interrupted{resume}", file=sys.stderr, flush=True)
+        return 130
     except Exception as err:
         if not _is_user_error(err):
             raise
@@ -1109,13 +1164,19 @@ def _make_out_dir(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         parser.error(f"--out {out} cannot be created: {err.strerror or err}")
 
 
+_SIZE_FLAGS = ("--feature-cache", "--memory-budget")
+
+
 def _attach_negative_lists(argv: Sequence[str]) -> List[str]:
-    """``--fanout -1,-1`` as ``--fanout=-1,-1``: argparse takes a value starting with ``-``
-    (other than one plain negative number) for an option and refuses it."""
+    """``--fanout -1,-1`` as ``--fanout=-1,-1`` (and ``--feature-cache -5M`` as
+    ``--feature-cache=-5M``): argparse takes a value starting with ``-`` (other than one plain
+    negative number) for an option and refuses it without naming the flag's rule."""
     out: List[str] = []
     for a in argv:
         if out and out[-1] == "--fanout" and re.fullmatch(r"-\d+(,\s*-?\d+)+", a):
             out[-1] = f"--fanout={a}"
+        elif out and out[-1] in _SIZE_FLAGS and re.fullmatch(r"-\d.*", a):  # -5M: the
+            out[-1] = f"{out[-1]}={a}"  # size check names the flag, not "expected one argument"
         else:
             out.append(a)
     return out

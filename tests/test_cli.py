@@ -144,7 +144,14 @@ def test_info_and_help_import_neither_torch_pyg_triton_nor_numba():
         (["--mode", "graph", "--nproc", "2", "--chunks", "auto"], "--chunks auto applies to"),
         (["--mode", "pipe", "--nproc", "2", "--chunks", "many"], "--chunks must be an integer"),
         (["--mode", "pipe", "--nproc", "2", "--net-gbps", "fast"], "--net-gbps must be a number"),
-        (["--features", "unified", "--feature-cache", "lots"], "is not a size like"),
+        (
+            ["--features", "unified", "--feature-cache", "lots"],
+            "--feature-cache 'lots' is not a size like",
+        ),
+        (
+            ["--features", "unified", "--feature-cache", "-5M"],  # a value, not an option
+            "--feature-cache '-5M' is not a size like",
+        ),
         # heterogeneous datasets: HeteroSAGE (minibatch, ddp, dist), host features; the rest
         # is refused
         (
@@ -165,6 +172,30 @@ def test_info_and_help_import_neither_torch_pyg_triton_nor_numba():
             ["--dataset", "synthetic:tiny-mag", "--features", "unified"],
             "--features unified: --dataset synthetic:tiny-mag is heterogeneous",
         ),
+        # a flag the mode does not read is refused, not ignored
+        (
+            ["--mode", "pipe", "--nproc", "2", "--fanout", "5,5"],
+            "--fanout applies to --mode "
+            "minibatch, ddp or dist: --mode pipe trains on the whole graph each step; its depth",
+        ),
+        (["--mode", "graph", "--nproc", "2", "--batch-size", "64"], "--batch-size applies to"),
+        (["--mode", "hybrid", "--nproc", "2", "--max-batches", "3"], "--max-batches applies to"),
+        (["--mode", "pipe", "--nproc", "2", "--threads", "2"], "one torch thread per process"),
+        (
+            ["--mode", "pipe", "--nproc", "2", "--features", "unified"],
+            "--features unified applies to --mode minibatch or ddp: --mode pipe reads",
+        ),
+        (
+            ["--mode", "graph", "--nproc", "2", "--feature-dtype", "bfloat16"],
+            "--feature-dtype bfloat16 applies to --mode minibatch or ddp",
+        ),
+        (
+            ["--mode", "ddp", "--nproc", "2", "--chunks", "8"],
+            "--chunks 8 applies to --mode pipe or hybrid (GNNPipe's chunks), not --mode ddp",
+        ),
+        (["--chunks", "2"], "--chunks 2 applies to --mode pipe or hybrid"),
+        (["--threads", "100000"], "--threads 100000: at most"),
+        (["--mode", "ddp", "--nproc", "5000"], "--nproc 5000: at most"),
         (["--out", ""], "--out is an empty path"),  # Path("") is the working directory
         (["--mode", "ddp", "--master-port", "99999"], "--master-port must be in 1..65535"),
         (["--mode", "ddp", "--master-port", "0"], "--master-port must be in 1..65535"),
@@ -339,7 +370,7 @@ def test_sampler_flag_applies_to_homogeneous_minibatch_and_ddp(capsys):
 def test_data_memory_budget_must_be_a_size(capsys):
     with pytest.raises(SystemExit):
         main(["data", "papers-tiny", "/tmp/never", "--memory-budget", "lots"])
-    assert "is not a size like '8G'" in capsys.readouterr().err
+    assert "--memory-budget 'lots' is not a size like '8G'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["data", "papers-tiny", "/tmp/never", "--node-order", "random"])
     assert "invalid choice: 'random'" in capsys.readouterr().err
@@ -496,6 +527,30 @@ def test_partition_out_under_a_file_or_unwritable_is_one_line(capsys, tmp_path):
     err = capsys.readouterr().err
     assert rc == 1 and err.startswith(f"gnnsys partition: error: cannot write {out}: "), err
     assert err.count("\n") == 1, err
+
+
+def test_a_default_value_given_explicitly_is_not_refused():
+    # "given" means "differs from the default": restating a default changes nothing
+    _, train = _train_parser()
+    args = train.parse_args(["--mode", "pipe", "--nproc", "2", "--batch-size", "1024"])
+    validate_train_args(args, train)
+    assert args.batch_size == 1024 and args.mode == "pipe"
+
+
+def test_ctrl_c_is_one_line_and_exit_130(capsys, monkeypatch, tmp_path):
+    import gnnsys.cli
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(gnnsys.cli, "cmd_train", interrupted)
+    out = str(tmp_path / "run")
+    assert main(["train", "--dataset", "synthetic:tiny", "--out", out]) == 130
+    err = capsys.readouterr().err
+    assert err.strip() == (
+        f"gnnsys train: interrupted; `--resume --out {out}` continues from its last "
+        "checkpoint, if any"
+    )
 
 
 def test_python_dash_m_gnnsys_is_the_cli():

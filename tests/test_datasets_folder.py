@@ -81,6 +81,13 @@ def test_overwrite(tmp_path, tiny):
     assert (tmp_path / "notes" / "a.txt").read_text() == "keep"
 
 
+def test_a_folder_where_a_file_belongs_is_named(tmp_path):
+    folder = _small_folder(tmp_path / "s", x=None)
+    (folder / "x.npy").mkdir()
+    with pytest.raises(ValueError, match=r"x.npy is a folder; a dataset folder's files are"):
+        load_folder(folder)
+
+
 @pytest.mark.parametrize(
     "damage, match",
     [

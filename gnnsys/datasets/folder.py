@@ -159,6 +159,9 @@ def load_folder(
         required = tuple(f for f in REQUIRED_FILES if f not in ("src.npy", "dst.npy"))
     if split_seed is not None and not has_split:
         required = tuple(f for f in required if f != "train_idx.npy")
+    not_files = [f for f in (*REQUIRED_FILES, *OPTIONAL_FILES) if (folder / f).is_dir()]
+    if not_files:
+        raise ValueError(f"{folder / not_files[0]} is a folder; a dataset folder's files are files")
     missing = [f for f in required if not (folder / f).is_file()]
     if missing:
         hint = ""
