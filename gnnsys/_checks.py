@@ -167,6 +167,15 @@ def as_device(device: object, name: str = "device") -> torch.device:
         raise ValueError(f"{name}={device!r} is not a valid device ({e})") from None
 
 
+def data_device(device: object, name: str = "device") -> torch.device:
+    """``as_device``, refusing device types other than cpu and cuda: a tensor on ``meta`` has
+    no data (a batch moved there is empty), and no other backend runs these kernels."""
+    dev = as_device(device, name)
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"{name} must be a cpu or cuda device, got {device!r}")
+    return dev
+
+
 def check_choice(name: str, value: object, allowed: tuple) -> None:
     """Raise ValueError unless ``value`` is one of ``allowed``."""
     if value not in allowed:

@@ -133,3 +133,12 @@ def test_finite_rows_and_split_warnings(monkeypatch):
         "d: train_idx and test_idx share 1 node(s) (e.g. node 1); accuracy on test_idx is not "
         "measured on unseen nodes",
     ]
+
+
+@pytest.mark.parametrize("device", ["meta", "foo", 0])
+def test_data_device_accepts_cpu_and_cuda_only(device):
+    from gnnsys._checks import data_device
+
+    assert data_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match=r"^device"):
+        data_device(device)

@@ -193,3 +193,14 @@ def test_over_a_built_node_sampler_is_the_same_sampler(graph, neg):
     assert a.metadata.keys() == b.metadata.keys()
     for k, v in a.metadata.items():
         assert torch.equal(v, b.metadata[k]) if torch.is_tensor(v) else v == b.metadata[k]
+
+
+def test_edge_label_nan_kept_as_pyg_and_meta_refused(graph):
+    # int(NaN) failed ("cannot convert float NaN to integer"); PyG compares as a tensor
+    _, g = graph
+    eli = torch.tensor([[0, 1], [1, 2]])
+    label = torch.tensor([float("nan"), 0.0])
+    s = LinkSampler(g, [2], eli, edge_label=label, neg_sampling="binary")
+    assert torch.isnan(s.edge_label[0]) and s.edge_label[1] == 0  # min is NaN: no shift, as PyG
+    with pytest.raises(ValueError, match="edge_label is on the meta device"):
+        LinkSampler(g, [2], eli, edge_label=torch.ones(2, device="meta"), neg_sampling="binary")

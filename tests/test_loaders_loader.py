@@ -440,3 +440,33 @@ def test_seed_lists_follow_the_rules_of_tensors():
     mask = [False] * g.num_nodes
     mask[7] = True
     assert Loader(sampler, mask).seeds.tolist() == [7]
+
+
+@pytest.mark.parametrize(
+    "device, match",
+    [("meta", "device must be a cpu or cuda device, got 'meta'"),
+     ("foo", "device='foo' is not a valid device")],
+)  # fmt: skip
+def test_a_device_without_data_or_not_a_device_is_refused(device, match):
+    # (meta was accepted: every batch came back with no data)
+    from gnnsys.datasets import synthetic
+    from gnnsys.loaders import NeighborSampler
+
+    g = synthetic("tiny").graph
+    with pytest.raises(ValueError, match=match):
+        Loader(NeighborSampler(g, [2]), torch.tensor([0, 1]), device=device)
+    with pytest.raises(ValueError, match=match):
+        NeighborSampler(g, [2], device=device)
+
+
+def test_input_sampler_positions_must_be_integers():
+    # int() truncated 0.7 to position 0 without a word
+    from gnnsys.datasets import synthetic
+    from gnnsys.loaders import NeighborSampler
+
+    s = NeighborSampler(synthetic("tiny").graph, [2])
+    loader = Loader(s, torch.tensor([5, 9]), input_sampler=[0.7], num_threads=1)
+    with pytest.raises(TypeError, match="input_sampler's positions must be integers, got 0.7"):
+        next(iter(loader))
+    loader = Loader(s, torch.tensor([5, 9]), input_sampler=[torch.tensor(1)], num_threads=1)
+    assert next(iter(loader)).subgraph.nodes[0] == 9

@@ -153,6 +153,23 @@ def test_bad_options():
         TemporalNeighborSampler(g, [2], node_time=node_time.double() / 0)
 
 
+def test_times_that_do_not_fit_or_hold_no_data_are_refused():
+    # uint64 times of 2**63 and up wrapped to negatives (a seed later than every node then
+    # admitted no neighbour); a str or a meta tensor gave torch's messages
+    _, g, _, _ = random_graph()
+    node_time = np.arange(200, dtype=np.uint64)
+    s = TemporalNeighborSampler(g, [2], node_time=node_time)
+    with pytest.raises(ValueError, match="seed_time holds 9223372036854775818, which does not"):
+        s.sample(torch.tensor([5]), 0, seed_time=np.array([2**63 + 10], np.uint64))
+    s.sample(torch.tensor([5]), 0, seed_time=np.array([2**62], np.uint64))  # fits: fine
+    with pytest.raises(ValueError, match="node_time holds 18446744073709551615"):
+        TemporalNeighborSampler(g, [2], node_time=np.full(200, 2**64 - 1, np.uint64))
+    with pytest.raises(TypeError, match="node_time must be an array of times, got str"):
+        TemporalNeighborSampler(g, [2], node_time="abc")
+    with pytest.raises(ValueError, match="node_time is on the meta device"):
+        TemporalNeighborSampler(g, [2], node_time=torch.zeros(200, device="meta"))
+
+
 # ---------------------------------------------------------------------- PyG front
 def test_pyg_time_attr_node_level_batches():
     ei, g, node_time, _ = random_graph(seed=7)

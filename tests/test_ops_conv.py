@@ -352,6 +352,19 @@ def test_big_batches_run_in_image_slices_with_the_same_results(monkeypatch):
     assert torch.equal(im2win_conv2d(e, w, b, **kw), im2win_conv2d(e.contiguous(), w, b, **kw))
 
 
+def test_a_stride_beyond_the_input_reads_one_window_as_torch():
+    # stride=2**62 overflowed int64 in the kernels' index products
+    x = torch.randn(1, 2, 6, 6, requires_grad=True)
+    w = torch.randn(3, 2, 3, 3)
+    for stride in (2**62, (1, 2**40), 7):
+        out = im2win_conv2d(x, w, stride=stride)
+        ref = F.conv2d(x, w, stride=tuple(min(s, 8) for s in conv._pair("stride", stride, 1)))
+        torch.testing.assert_close(out, ref)
+        (g,) = torch.autograd.grad(out.sum(), x)
+        (g_ref,) = torch.autograd.grad(ref.sum(), x)
+        torch.testing.assert_close(g, g_ref)
+
+
 def test_errors_name_the_argument():
     x, w = torch.randn(1, 4, 8, 8), torch.randn(6, 4, 3, 3)
     with pytest.raises(TypeError, match="input"):

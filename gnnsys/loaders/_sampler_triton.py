@@ -514,7 +514,9 @@ def sampling_device(graph: Graph, device: Any = None) -> torch.device:
         device(type='cuda', index=0)
     """
     if device is not None:
-        dev = torch.device(device)
+        from gnnsys._checks import data_device
+
+        dev = data_device(device)
         if dev.type == "cuda" and dev.index is None:
             from gnnsys._checks import require_cuda
 

@@ -51,7 +51,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Seque
 import numpy as np
 import torch
 
-from gnnsys._checks import check_choice, check_index
+from gnnsys._checks import check_choice, check_index, data_device
 from gnnsys.block import (
     EID,
     NID,
@@ -2105,7 +2105,7 @@ class DataLoader:
             device = graph_sampler.output_device
         if device is None:
             device = "cuda" if use_uva else graph_device
-        self.device = torch.device(device)
+        self.device = data_device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device={device!r} but CUDA is not available")
         if use_uva and self.device.type != "cuda":

@@ -221,7 +221,10 @@ class LinkSampler:
                 )
             if neg is not None and neg.mode == "triplet":
                 raise ValueError("edge_label must be None for triplet negative sampling")
-            if neg is not None and edge_label.numel() and int(edge_label.min()) == 0:
+            if edge_label.device.type == "meta":
+                raise ValueError("edge_label is on the meta device: it holds no labels")
+            # (a tensor comparison, as PyG's: a NaN label is kept, not a failed int(NaN))
+            if neg is not None and edge_label.numel() and bool(edge_label.min() == 0):
                 edge_label = edge_label + 1  # 0 is reserved for negatives
         self.edge_label = edge_label
         self.edge_label_time: Optional[np.ndarray] = None

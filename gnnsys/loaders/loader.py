@@ -20,6 +20,7 @@ consumer; an abandoned iterator stops its threads.
 from __future__ import annotations
 
 import atexit
+import operator
 import threading
 import weakref
 from dataclasses import dataclass, field, replace
@@ -30,7 +31,7 @@ import numpy as np
 import torch
 
 from gnnsys import _mapped
-from gnnsys._checks import check_ids, check_index
+from gnnsys._checks import check_ids, check_index, data_device
 from gnnsys.features import FeatureStore
 from gnnsys.loaders._malloc import tune_malloc
 from gnnsys.loaders.base import SampledSubgraph, SampleKey, Sampler
@@ -220,7 +221,7 @@ class Loader:
         if label_scope not in LABEL_SCOPES:
             raise ValueError(f"label_scope must be one of {LABEL_SCOPES}, got {label_scope!r}")
         self.label_scope = label_scope
-        self.device = torch.device(device) if device is not None else None
+        self.device = data_device(device) if device is not None else None
         on_gpu = self.device is not None and self.device.type == "cuda"
         if on_gpu and not torch.cuda.is_available():
             raise ValueError(f"device={device!r} but CUDA is not available")
@@ -320,7 +321,12 @@ class Loader:
 
     def _sampled_order(self, n: int) -> torch.Tensor:
         """This epoch's positions from ``input_sampler``, checked against the seeds."""
-        order = [int(i) for i in self.input_sampler]  # type: ignore[union-attr]
+        order = []
+        for i in self.input_sampler:  # type: ignore[union-attr]
+            try:
+                order.append(operator.index(i))  # (int() would truncate 0.7 to seed 0)
+            except TypeError:
+                raise TypeError(f"input_sampler's positions must be integers, got {i!r}") from None
         return check_index(
             "input_sampler's positions", torch.tensor(order, dtype=torch.long), n, device=None,
             unit="seeds",

@@ -17,7 +17,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from gnnsys._checks import check_choice, check_ids
+from gnnsys._checks import check_choice, check_ids, data_device
 from gnnsys.graph import Graph
 from gnnsys.loaders import _kernels
 from gnnsys.loaders._malloc import tune_malloc
@@ -240,7 +240,7 @@ def fanout_matrix(
 
 def _wants_triton(graph: Graph, backend: str, device: Any) -> bool:
     """Whether ``NeighborSampler`` samples with the Triton kernels (see its ``backend``)."""
-    dev = torch.device(device) if device is not None else None
+    dev = data_device(device) if device is not None else None
     on_cuda = graph.indptr.device.type == "cuda"
     if backend == "numba":
         if on_cuda or (dev is not None and dev.type != "cpu"):
@@ -921,7 +921,13 @@ class LaborSampler(NeighborSampler):
 
 def _time_array(name: str, value: Any, count: int) -> np.ndarray:
     """One time per item as a contiguous int64 or float64 array, checked."""
-    t = torch.as_tensor(value).detach().cpu()
+    if isinstance(value, torch.Tensor) and value.device.type == "meta":
+        raise ValueError(f"{name} is on the meta device: it holds no times")
+    try:
+        t = torch.as_tensor(value).detach().cpu()
+    except (TypeError, ValueError, RuntimeError) as err:  # "abc", a list with 2**64
+        kind = type(value).__name__
+        raise TypeError(f"{name} must be an array of times, got {kind} ({err})") from None
     if t.dim() != 1 or t.numel() != count:
         raise ValueError(f"{name} must be 1-D with {count} entries, got shape {tuple(t.shape)}")
     if t.dtype == torch.bool or t.is_complex():
@@ -933,6 +939,10 @@ def _time_array(name: str, value: Any, count: int) -> np.ndarray:
                 f"{name} must be finite; entry {int(np.flatnonzero(~np.isfinite(a))[0])} is not"
             )
         return np.ascontiguousarray(a)
+    if t.dtype == torch.uint64 and t.numel():  # .long() would wrap 2**63 and up to negatives
+        top = int(t.numpy().max())
+        if top > np.iinfo(np.int64).max:
+            raise ValueError(f"{name} holds {top}, which does not fit in int64 (uint64 times)")
     return np.ascontiguousarray(t.long().numpy())
 
 

@@ -182,6 +182,9 @@ def _geometry(
             f"kernel {fh}x{fw} (dilation {(dh, dw)}) is larger than the padded input "
             f"{h + pt + pb}x{w + pl + pr}: the output would be {max(oh, 0)}x{max(ow, 0)}"
         )
+    # A stride beyond the padded extent reads one window, as that extent does; clamped so that
+    # the kernels' index products stay in int64 (stride=2**62 overflowed).
+    sh, sw = min(sh, h + pt + pb), min(sw, w + pl + pr)
     return _Geom(n, c, h, w, k, groups, fh, fw, sh, sw, dh, dw, pt, pb, pl, pr, oh, ow)
 
 

@@ -14,6 +14,9 @@ tensor is never built. Each op validates its inputs (the kernels do no bounds ch
 dispatches by device: numba on CPU (``_sparse_cpu``), Triton on CUDA (``_sparse_triton``,
 imported only when needed). The transposed CSC that backward needs (dX = A^T G) is built once
 per adjacency and cached, keyed on the adjacency's index tensor (weakly: it goes with it).
+The cache is checked against torch's version counters: an in-place torch write to the index
+tensors is validated again, but a write through ``.numpy()`` or ``.data`` is invisible to
+them, and the next call may read out of bounds: change an adjacency through torch ops only.
 
 Determinism: every kernel gathers (each output row is computed by one thread, edges in CSC
 order; on CUDA a row of more than ``_sparse_triton.SEG_EDGES`` edges is cut into segments whose
@@ -34,7 +37,13 @@ import numpy as np
 import torch
 from torch.autograd.function import once_differentiable
 
-from gnnsys._checks import check_choice, check_data_device, index_dtype, triton_device_error
+from gnnsys._checks import (
+    check_choice,
+    check_data_device,
+    data_device,
+    index_dtype,
+    triton_device_error,
+)
 
 REDUCES = ("sum", "mean", "max", "min")
 SDDMM_OPS = ("dot", "add", "mul")
@@ -848,7 +857,7 @@ def in_degrees(
         >>> in_degrees((torch.tensor([[0, 1], [1, 1]]), 2)).tolist()
         [0, 2]
     """
-    dev = torch.device(device) if device is not None else _edge_device(adj, edge_weight)
+    dev = data_device(device) if device is not None else _edge_device(adj, edge_weight)
     a = _resolve(adj, dev)
     if edge_weight is None:
         return a.in_degrees()
@@ -867,7 +876,7 @@ def out_degrees(
         >>> out_degrees((torch.tensor([[0, 0], [1, 1]]), 2)).tolist()
         [2, 0]
     """
-    dev = torch.device(device) if device is not None else _edge_device(adj, edge_weight)
+    dev = data_device(device) if device is not None else _edge_device(adj, edge_weight)
     a = _resolve(adj, dev)
     t = a.transposed()
     if edge_weight is None:

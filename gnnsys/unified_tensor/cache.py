@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 import torch
 
-from gnnsys._checks import as_cpu_tensor, require_cuda
+from gnnsys._checks import as_cpu_tensor, data_device, require_cuda
 
 
 def cache_rows_for(cache: Union[float, int, None], n_rows: int, row_bytes: int) -> int:
@@ -133,7 +133,7 @@ class RowCache:
         device: Union[str, torch.device] = "cuda",
     ) -> RowCache:
         """Choose the ``k`` hottest rows, read them with ``fetch(ids) -> [k, d]`` and place them."""
-        device = torch.device(device)
+        device = data_device(device)
         if device.type == "cuda":
             require_cuda(f"RowCache.build(device={str(device)!r})")
         ids = hot_rows(order, n_rows, k)

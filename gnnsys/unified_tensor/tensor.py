@@ -26,7 +26,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import torch
 
-from gnnsys._checks import as_cpu_tensor, as_device, check_index
+from gnnsys._checks import as_cpu_tensor, as_device, check_index, data_device
 from gnnsys.unified_tensor import gather_cpu, pinning
 from gnnsys.unified_tensor.cache import RowCache, cache_rows_for
 from gnnsys.unified_tensor.staging import StagingRing, numpy_bits
@@ -354,7 +354,7 @@ class UnifiedTensor:
         row_bytes = self._d * _esize(self._sdtype)
         k = cache_rows_for(cache, self._shape[0], row_bytes)
         if cache_device is not None:
-            dev = torch.device(cache_device)
+            dev = data_device(cache_device, "cache_device")
             if dev.type == "cuda":
                 pinning.require_cuda(f"unified(cache_device={cache_device!r})")
         elif torch.cuda.is_available():
