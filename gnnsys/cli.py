@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -672,13 +673,22 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
 _FULL_GRAPH_MODES = ("pipe", "hybrid", "graph")
 
 
+@functools.lru_cache(maxsize=1)
+def _train_defaults() -> argparse.ArgumentParser:
+    """A parser holding only ``gnnsys train``'s flags: their defaults, whichever parser (the
+    top-level one, a benchmark script's) parsed the arguments being checked."""
+    p = argparse.ArgumentParser(add_help=False)
+    add_train_arguments(p)
+    return p
+
+
 def _check_mode_flags(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     """A flag that --mode does not read is an error, not silently ignored: ``--mode pipe
     --batch-size 64`` must not train something else than its user asked for. A flag counts
     as given when its value differs from the default (its default changes nothing)."""
 
     def given(dest: str) -> bool:
-        return getattr(args, dest) != parser.get_default(dest)
+        return getattr(args, dest) != _train_defaults().get_default(dest)
 
     if args.mode in _FULL_GRAPH_MODES:
         why = f"--mode {args.mode} trains on the whole graph each step"
@@ -690,7 +700,7 @@ def _check_mode_flags(args: argparse.Namespace, parser: argparse.ArgumentParser)
         ):
             if given(dest):
                 parser.error(f"{flag} applies to --mode minibatch, ddp or dist: {why}{hint}")
-    if args.mode not in ("minibatch", "ddp"):
+    if args.mode in _FULL_GRAPH_MODES:  # (--mode dist has its own checks of these)
         for flag, dest in (("--features", "features"), ("--feature-dtype", "feature_dtype")):
             if given(dest):
                 parser.error(

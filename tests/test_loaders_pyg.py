@@ -351,6 +351,14 @@ def test_empty_input_nodes_raise_the_same_error(data):
             NeighborLoader(data, [2], input_nodes=empty)
 
 
+def test_input_nodes_on_meta_hold_nothing_and_are_refused(data):
+    # a meta mask reached torch's "Cannot copy out of meta tensor"
+    mask = torch.zeros(300, dtype=torch.bool, device="meta")
+    for meta in (mask, torch.zeros(3, dtype=torch.long, device="meta")):
+        with pytest.raises(ValueError, match="input_nodes is on the meta device"):
+            NeighborLoader(data, [2], input_nodes=meta)
+
+
 def test_empty_edge_label_index_is_an_error_too(data):
     # it gave a loader of zero batches, silently
     empty = torch.empty(2, 0, dtype=torch.long)

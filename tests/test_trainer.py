@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 
+import gnnsys.cli
 import gnnsys.trainer as trainer_mod
 from gnnsys.cli import main
 from gnnsys.trainer import read_metrics
@@ -156,7 +157,9 @@ def test_full_graph_layouts_the_trainers_cannot_run_are_one_line_errors(
 
     if max_chunks:  # the tag space's bound out of the way: tiny's 2549 nodes are the limit
         monkeypatch.setattr(transport, "MAX_CHUNKS", max_chunks)
-    argv = [*TINY, "--nproc", "2", "--epochs", "1", *argv, "--out", str(tmp_path / "out")]
+    monkeypatch.setattr(gnnsys.cli, "OVERSUBSCRIBE", 10**4)  # (the flag's own cap: 8 per core)
+    argv = ["train", "--dataset", "synthetic:tiny", "--hidden", "32", "--nproc", "2", "--epochs",
+            "1", *argv, "--out", str(tmp_path / "out")]  # fmt: skip
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
@@ -848,7 +851,7 @@ PIPE1 = ["train", "--dataset", "synthetic:tiny", "--mode", "pipe", "--nproc", "1
 ROW_KEYS = ("epoch", "loss", "train_acc", "val_acc", "test_acc")
 
 
-def _rows(folder):
+def _epoch_rows(folder):
     return [{k: r.get(k) for k in ROW_KEYS} for r in read_metrics(folder / "metrics.jsonl")]
 
 
@@ -865,12 +868,12 @@ def test_full_graph_resume_after_a_kill_between_commit_and_row(tmp_path, capsys)
     capsys.readouterr()
     assert main([*PIPE1, "--epochs", "3", "--resume", "--out", str(out)]) == 0
     assert "--resume: continuing from epoch 3" in capsys.readouterr().out
-    assert _rows(out) == _rows(ref)
+    assert _epoch_rows(out) == _epoch_rows(ref)
     # and --checkpoint-every 0 on the resume still resumes (it trained from scratch)
     assert main([*PIPE1, "--epochs", "2", "--out", str(out)]) == 0
     assert main([*PIPE1, "--epochs", "3", "--checkpoint-every", "0", "--resume",
                  "--out", str(out)]) == 0  # fmt: skip
-    assert _rows(out) == _rows(ref)
+    assert _epoch_rows(out) == _epoch_rows(ref)
 
 
 def test_fresh_run_removes_an_earlier_runs_checkpoint(tmp_path, capsys):

@@ -917,6 +917,8 @@ def _input_nodes(
             input_nodes = input_nodes.long()
     if not isinstance(input_nodes, torch.Tensor):
         raise TypeError(f"{who}: {name} must be a tensor, got {type(input_nodes).__name__}")
+    if input_nodes.device.type == "meta":
+        raise ValueError(f"{who}: {name} is on the meta device: it holds no node ids or mask")
     if input_nodes.dtype == torch.bool:
         if input_nodes.dim() != 1 or input_nodes.numel() != n:
             raise ValueError(

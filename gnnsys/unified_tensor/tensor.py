@@ -252,6 +252,8 @@ class UnifiedTensor:
             raise ValueError("unified() needs a table with at least one dimension, got a scalar")
         if x.dtype not in _SUPPORTED:
             raise TypeError(f"unsupported dtype {x.dtype}; supported: {_SUPPORTED}")
+        if x.device.type == "meta":
+            raise ValueError("unified() got a table on the meta device: it holds no data")
         if x.device.type != "cpu":
             warnings.warn(
                 f"unified(): the table is on {x.device}; copying it to host memory", stacklevel=3
