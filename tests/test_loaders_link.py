@@ -202,5 +202,7 @@ def test_edge_label_nan_kept_as_pyg_and_meta_refused(graph):
     label = torch.tensor([float("nan"), 0.0])
     s = LinkSampler(g, [2], eli, edge_label=label, neg_sampling="binary")
     assert torch.isnan(s.edge_label[0]) and s.edge_label[1] == 0  # min is NaN: no shift, as PyG
-    with pytest.raises(ValueError, match="edge_label is on the meta device"):
+    with pytest.raises(
+        ValueError, match="edge_label must be on a cpu or cuda device, got a tensor on meta"
+    ):
         LinkSampler(g, [2], eli, edge_label=torch.ones(2, device="meta"), neg_sampling="binary")

@@ -166,7 +166,9 @@ def test_times_that_do_not_fit_or_hold_no_data_are_refused():
         TemporalNeighborSampler(g, [2], node_time=np.full(200, 2**64 - 1, np.uint64))
     with pytest.raises(TypeError, match="node_time must be an array of times, got str"):
         TemporalNeighborSampler(g, [2], node_time="abc")
-    with pytest.raises(ValueError, match="node_time is on the meta device"):
+    with pytest.raises(
+        ValueError, match="node_time must be on a cpu or cuda device, got a tensor on meta"
+    ):
         TemporalNeighborSampler(g, [2], node_time=torch.zeros(200, device="meta"))
 
 

@@ -15,7 +15,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from gnnsys._checks import check_ids
+from gnnsys._checks import check_data_device, check_ids
 from gnnsys.graph import Graph
 from gnnsys.loaders import _kernels
 from gnnsys.loaders.base import KeyLike, SampledSubgraph, key_int
@@ -221,8 +221,7 @@ class LinkSampler:
                 )
             if neg is not None and neg.mode == "triplet":
                 raise ValueError("edge_label must be None for triplet negative sampling")
-            if edge_label.device.type == "meta":
-                raise ValueError("edge_label is on the meta device: it holds no labels")
+            check_data_device("edge_label", edge_label)
             # (a tensor comparison, as PyG's: a NaN label is kept, not a failed int(NaN))
             if neg is not None and edge_label.numel() and bool(edge_label.min() == 0):
                 edge_label = edge_label + 1  # 0 is reserved for negatives

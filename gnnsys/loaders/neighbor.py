@@ -17,7 +17,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from gnnsys._checks import check_choice, check_ids, data_device
+from gnnsys._checks import check_choice, check_data_device, check_ids, data_device
 from gnnsys.graph import Graph
 from gnnsys.loaders import _kernels
 from gnnsys.loaders._malloc import tune_malloc
@@ -921,8 +921,8 @@ class LaborSampler(NeighborSampler):
 
 def _time_array(name: str, value: Any, count: int) -> np.ndarray:
     """One time per item as a contiguous int64 or float64 array, checked."""
-    if isinstance(value, torch.Tensor) and value.device.type == "meta":
-        raise ValueError(f"{name} is on the meta device: it holds no times")
+    if isinstance(value, torch.Tensor):
+        check_data_device(name, value)
     try:
         t = torch.as_tensor(value).detach().cpu()
     except (TypeError, ValueError, RuntimeError) as err:  # "abc", a list with 2**64

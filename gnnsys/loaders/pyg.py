@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from gnnsys._checks import check_index
+from gnnsys._checks import check_data_device, check_index
 from gnnsys.features import FeatureStore
 from gnnsys.graph import Graph, hetero_node_counts
 from gnnsys.loaders.base import SampledSubgraph
@@ -917,8 +917,7 @@ def _input_nodes(
             input_nodes = input_nodes.long()
     if not isinstance(input_nodes, torch.Tensor):
         raise TypeError(f"{who}: {name} must be a tensor, got {type(input_nodes).__name__}")
-    if input_nodes.device.type == "meta":
-        raise ValueError(f"{who}: {name} is on the meta device: it holds no node ids or mask")
+    check_data_device(f"{who}: {name}", input_nodes)
     if input_nodes.dtype == torch.bool:
         if input_nodes.dim() != 1 or input_nodes.numel() != n:
             raise ValueError(

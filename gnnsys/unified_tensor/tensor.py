@@ -26,7 +26,7 @@ from typing import Any, Optional, Union
 import numpy as np
 import torch
 
-from gnnsys._checks import as_cpu_tensor, as_device, check_index, data_device
+from gnnsys._checks import as_cpu_tensor, as_device, check_data_device, check_index, data_device
 from gnnsys.unified_tensor import gather_cpu, pinning
 from gnnsys.unified_tensor.cache import RowCache, cache_rows_for
 from gnnsys.unified_tensor.staging import StagingRing, numpy_bits
@@ -252,8 +252,7 @@ class UnifiedTensor:
             raise ValueError("unified() needs a table with at least one dimension, got a scalar")
         if x.dtype not in _SUPPORTED:
             raise TypeError(f"unsupported dtype {x.dtype}; supported: {_SUPPORTED}")
-        if x.device.type == "meta":
-            raise ValueError("unified() got a table on the meta device: it holds no data")
+        check_data_device("unified()'s table", x)
         if x.device.type != "cpu":
             warnings.warn(
                 f"unified(): the table is on {x.device}; copying it to host memory", stacklevel=3
