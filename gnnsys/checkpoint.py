@@ -7,6 +7,7 @@ rename itself survives a power cut.
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import random
@@ -43,6 +44,18 @@ class CorruptCheckpointError(ValueError):
     Writes are atomic, so this means the file was damaged or replaced after it was written;
     the message names the file and what to do.
     """
+
+
+def json_finite(value: Any) -> Any:
+    """``value`` with every non-finite float (at any depth of dicts, lists, tuples) as None:
+    what strict JSON (``allow_nan=False``) can hold, as metrics.jsonl and manifests write it."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: json_finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_finite(v) for v in value]
+    return value
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> None:

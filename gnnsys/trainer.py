@@ -39,6 +39,7 @@ import torch.nn.functional as F
 from gnnsys.checkpoint import (
     atomic_write_bytes,
     atomic_write_with,
+    json_finite,
     load_checkpoint,
     restore_rng,
     save_checkpoint,
@@ -524,12 +525,8 @@ def read_metrics(path: Path) -> List[Dict[str, Any]]:
 
 def write_metrics(path: Path, rows: List[Dict[str, Any]]) -> None:
     """``metrics.jsonl``, strict JSON: a NaN (an accuracy over an empty split) is written null."""
-    text = "".join(json.dumps(_finite_or_none(r), allow_nan=False) + "\n" for r in rows)
+    text = "".join(json.dumps(json_finite(r), allow_nan=False) + "\n" for r in rows)
     atomic_write_bytes(path, text.encode())
-
-
-def _finite_or_none(row: Dict[str, Any]) -> Dict[str, Any]:
-    return {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()}
 
 
 def plot_curves(path: Path, rows: List[Dict[str, Any]]) -> None:
@@ -665,7 +662,7 @@ def _forget_checkpoints(out: Path) -> None:
     full-graph runs), as its config.json and metrics.jsonl are replaced: a later --resume must
     not continue the earlier run's weights under this run's rows. Says so when it removes one.
     The manifest goes first: a kill midway leaves no checkpoint, never a partial one."""
-    from gnnsys.pipeline_parallel.checkpoint import MANIFEST
+    from gnnsys.pipeline_parallel.checkpoint import MANIFEST, RANK_FILES
 
     removed = []
     single = out / "checkpoint.pt"
@@ -678,7 +675,7 @@ def _forget_checkpoints(out: Path) -> None:
         if manifest.is_file():
             manifest.unlink()
             removed.append(str(manifest))
-        for path in folder.glob("epoch-*.rank-*.pt"):
+        for path in folder.glob(RANK_FILES):
             path.unlink(missing_ok=True)
     if removed:
         print(f"starting afresh: removed the earlier run's checkpoint ({', '.join(removed)}); "

@@ -23,12 +23,20 @@ from typing import Any, Dict, List, Optional, Union
 
 import torch
 
-from gnnsys.checkpoint import atomic_write_bytes, atomic_write_with, load_checkpoint
+from gnnsys.checkpoint import (
+    atomic_write_bytes,
+    atomic_write_with,
+    json_finite,
+    load_checkpoint,
+)
 
 MANIFEST = "checkpoint.json"
 FORMAT = "gnnsys-pipeline-checkpoint"
 VERSION = 1
 PathLike = Union[str, Path]
+
+
+RANK_FILES = "epoch-*.rank-*.pt"  # every rank file of a checkpoint folder (``rank_file``'s names)
 
 
 def rank_file(folder: PathLike, epoch: int, rank: int) -> Path:
@@ -58,7 +66,7 @@ def commit(
     body = _manifest_text(manifest, rows)
     atomic_write_bytes(folder / MANIFEST, body.encode())
     keep = {rank_file(folder, epoch, r).name for r in range(world)}
-    for path in folder.glob("epoch-*.rank-*.pt"):
+    for path in folder.glob(RANK_FILES):
         if path.name not in keep:
             path.unlink(missing_ok=True)
 
@@ -96,20 +104,10 @@ def _manifest_text(manifest: Dict[str, Any], rows: Optional[List[Dict[str, Any]]
     # resume then needs metrics.jsonl to hold them, as it always did.
     if rows:
         try:
-            return json.dumps({**manifest, "rows": [_finite(r) for r in rows]}, allow_nan=False)
+            return json.dumps({**manifest, "rows": [json_finite(r) for r in rows]}, allow_nan=False)
         except (TypeError, ValueError):
             pass
     return json.dumps(manifest)
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def committed_rows(folder: PathLike) -> List[Dict[str, Any]]:
