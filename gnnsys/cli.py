@@ -40,6 +40,7 @@ DATASETS = (
 HETERO_DATASETS = ("synthetic:tiny-mag", "synthetic:mini-mag", "synthetic:mag", "ogbn-mag")
 MODELS = ("sage", "gcn", "gat", "gcnii")
 MODES = ("minibatch", "ddp", "pipe", "hybrid", "graph", "dist")
+FULL_GRAPH_MODES = ("pipe", "hybrid", "graph")  # the modes that train on the whole graph
 BENCHES = {
     "loader": ["loader_throughput.py", "--graph", "mini", "--batches", "30"],
     "gather": ["gather_bandwidth.py"],
@@ -211,28 +212,23 @@ def _non_negative_float(name: str, below: Optional[float] = None):
     return parse
 
 
-def _seed(text: str) -> int:
-    """A seed as numpy and torch take it: an int in 0..2**32-1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed must be an integer, got {text!r}") from None
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"--seed must be in 0..{2**32 - 1}, got {value}")
-    return value
+def _int_in(flag: str, lo: int, hi: int):
+    """An integer in ``lo..hi``: a flag error naming ``flag`` otherwise."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} must be an integer, got {text!r}") from None
+        if not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"{flag} must be in {lo}..{hi}, got {value}")
+        return value
+
+    return parse
 
 
-def _port(text: str) -> int:
-    """--master-port: a TCP port, 1..65535."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"--master-port must be an integer, got {text!r}"
-        ) from None
-    if not 1 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"--master-port must be in 1..65535, got {value}")
-    return value
+_seed = _int_in("--seed", 0, 2**32 - 1)  # a seed as numpy and torch take it
+_port = _int_in("--master-port", 1, 65535)  # a TCP port
 
 
 def _fanout(text: str) -> List[int]:
@@ -612,7 +608,7 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
         parser.error("--features gpu needs --device cuda")
     if args.sampler != "neighbor" and args.mode not in ("minibatch", "ddp"):
         parser.error(f"--sampler applies to --mode minibatch or ddp, not {args.mode}")
-    if args.layer_weight_decay is not None and args.mode not in ("pipe", "hybrid", "graph"):
+    if args.layer_weight_decay is not None and args.mode not in FULL_GRAPH_MODES:
         parser.error("--layer-weight-decay applies to --mode pipe, hybrid or graph")
     if args.pipe_stages is not None and args.mode != "hybrid":
         parser.error(
@@ -621,13 +617,13 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
         )
     parallel_only = [f for f, on in (("--profile", args.profile), ("--net-gbps", args.net_gbps),
                      ("--net-latency-us", args.net_latency_us)) if on]  # fmt: skip
-    if parallel_only and args.mode not in ("pipe", "hybrid", "graph"):
+    if parallel_only and args.mode not in FULL_GRAPH_MODES:
         parser.error(f"{parallel_only[0]} applies to --mode pipe, hybrid or graph")
     if args.net_latency_us and not args.net_gbps:
         parser.error("--net-latency-us needs --net-gbps (the modeled network's bandwidth)")
     if args.net_gbps and args.device == "cuda":
         parser.error("--net-gbps models a network for CPU (gloo) runs; NCCL uses the real one")
-    if args.mode in ("pipe", "hybrid", "graph"):
+    if args.mode in FULL_GRAPH_MODES:
         if args.resume and "auto" in (args.chunks, args.pipe_stages):
             parser.error(
                 "--resume needs the run's layout fixed: give --chunks / --pipe-stages as "
@@ -653,8 +649,7 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
         if args.nnodes > 1:
             parser.error(f"--mode {args.mode} runs on one node (--nnodes 1) for now")
     if args.checkpoint_every is None:  # full-graph epochs are short: a commit every 10
-        args.checkpoint_every = FULL_GRAPH_CHECKPOINT_EVERY if args.mode in (
-            "pipe", "hybrid", "graph") else 1  # fmt: skip
+        args.checkpoint_every = FULL_GRAPH_CHECKPOINT_EVERY if args.mode in FULL_GRAPH_MODES else 1
     if args.checkpoint_every < 0:
         parser.error(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
     out = Path(args.out)
@@ -668,9 +663,6 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
             )
         if not out.is_dir():
             parser.error(f"--resume but {out} is not a folder")
-
-
-_FULL_GRAPH_MODES = ("pipe", "hybrid", "graph")
 
 
 @functools.lru_cache(maxsize=1)
@@ -690,7 +682,7 @@ def _check_mode_flags(args: argparse.Namespace, parser: argparse.ArgumentParser)
     def given(dest: str) -> bool:
         return getattr(args, dest) != _train_defaults().get_default(dest)
 
-    if args.mode in _FULL_GRAPH_MODES:
+    if args.mode in FULL_GRAPH_MODES:
         why = f"--mode {args.mode} trains on the whole graph each step"
         for flag, dest, hint in (
             ("--fanout", "fanout", "; its depth is --layers"),
@@ -700,7 +692,7 @@ def _check_mode_flags(args: argparse.Namespace, parser: argparse.ArgumentParser)
         ):
             if given(dest):
                 parser.error(f"{flag} applies to --mode minibatch, ddp or dist: {why}{hint}")
-    if args.mode in _FULL_GRAPH_MODES:  # (--mode dist has its own checks of these)
+        # (--mode dist has its own checks of these two)
         for flag, dest in (("--features", "features"), ("--feature-dtype", "feature_dtype")):
             if given(dest):
                 parser.error(
@@ -827,7 +819,7 @@ def _local_dist(args: argparse.Namespace) -> bool:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.mode in ("pipe", "hybrid", "graph"):
+    if args.mode in FULL_GRAPH_MODES:
         from gnnsys.trainer import train_parallel
 
         train_parallel(args)
@@ -949,12 +941,17 @@ def cmd_data(args: argparse.Namespace) -> int:
             datasets.save_folder(ds, args.out, overwrite=args.overwrite)
             nodes, edges = ds.graph.num_nodes, ds.graph.num_edges
     except OSError as err:  # the disk filled up, no permission, a read-only filesystem ...
-        what = err.strerror or str(err)
-        where = f" ({err.filename})" if err.filename else ""
-        print(f"gnnsys data: error: cannot write {args.out}: {what}{where}", file=sys.stderr)
-        return 1
+        return _cannot_write("data", args.out, err)
     print(f"wrote {args.name} ({nodes} nodes, {edges} edges) to {args.out}")
     return 0
+
+
+def _cannot_write(command: str, out: str, err: OSError) -> int:
+    """``gnnsys COMMAND`` could not write ``out``: one line on stderr naming why, exit 1."""
+    what = err.strerror or str(err)
+    where = f" ({err.filename})" if err.filename else ""
+    print(f"gnnsys {command}: error: cannot write {out}: {what}{where}", file=sys.stderr)
+    return 1
 
 
 def _out_folder_problem(out: str, overwrite: bool) -> Optional[str]:
@@ -1009,11 +1006,8 @@ def cmd_partition(args: argparse.Namespace) -> int:
         book = partition(
             ds, args.parts, args.out, method=args.method, seed=args.seed, overwrite=args.overwrite
         )
-    except OSError as err:  # the disk filled up, no permission, a read-only filesystem ...
-        what = err.strerror or str(err)
-        where = f" ({err.filename})" if err.filename else ""
-        print(f"gnnsys partition: error: cannot write {args.out}: {what}{where}", file=sys.stderr)
-        return 1
+    except OSError as err:
+        return _cannot_write("partition", args.out, err)
     except (PartitionError, NotImplementedError) as err:
         message = " ".join(str(err).split("\n"))
         print(f"gnnsys partition: error: {message}", file=sys.stderr, flush=True)

@@ -425,10 +425,11 @@ def read_csv_gz(
     out_dtype = np.int64 if integer else np.dtype(dtype or np.float64)
     if not integer and out_dtype.kind != "f":
         raise ValueError(f"integer=False parses numbers into a float dtype, got dtype {dtype}")
-    most = path.stat().st_size * _MAX_DEFLATE_RATIO // 2  # a row is 2 bytes at least ("0\n")
+    size = path.stat().st_size
+    most = size * _MAX_DEFLATE_RATIO // 2  # a row is 2 bytes at least ("0\n")
     if rows is not None and rows > most:
         raise ValueError(
-            f"{path} is expected to hold {rows} rows, more than its {path.stat().st_size} "
+            f"{path} is expected to hold {rows} rows, more than its {size} "
             f"compressed bytes can (at most {most}): the row count beside it is wrong"
         )
     blocks: List[np.ndarray] = []
