@@ -348,24 +348,29 @@ def npy_header(dtype: Any, shape: Tuple[int, ...]) -> bytes:
     return b"\x93NUMPY\x01\x00" + body.to_bytes(2, "little") + text
 
 
-def check_replaceable(final: Path, overwrite: bool, marks: Sequence[str], what: str) -> None:
+def check_replaceable(
+    final: Path, overwrite: bool, marks: Sequence[str], what: str, empty_ok: bool = False
+) -> None:
     """Raise ``FileExistsError`` unless the folder ``final`` may be written: it does not exist,
     or ``overwrite`` is set and it is an empty folder or one holding a file of ``marks`` (what
-    an earlier write left: a ``what``). A folder that is not a ``what`` is never replaced, nor
-    one that holds the working directory: ``overwrite`` deletes the old folder, and a typo in
-    the path (``~`` for ``~/data/tiny``) must not cost a user their files."""
+    an earlier write left: a ``what``); with ``empty_ok``, an empty folder needs no
+    ``overwrite``. A folder that is not a ``what`` is never replaced, nor one that holds the
+    working directory: ``overwrite`` deletes the old folder, and a typo in the path (``~`` for
+    ``~/data/tiny``) must not cost a user their files."""
     if not final.exists():
         return
     if not final.is_dir():
         raise FileExistsError(f"path {str(final)!r} exists and is not a folder")
-    if not overwrite:
-        raise FileExistsError(f"path {str(final)!r} already exists; pass overwrite=True")
+    empty = not any(final.iterdir())
+    if not overwrite and not (empty_ok and empty):
+        tail = " and is not empty" if empty_ok else ""
+        raise FileExistsError(f"path {str(final)!r} already exists{tail}; pass overwrite=True")
     here, there = Path.cwd().resolve(), final.resolve()
     if here == there or there in here.parents:
         raise FileExistsError(
             f"path {str(final)!r} holds the working directory: refusing to replace it"
         )
-    if any(final.iterdir()) and not any((final / m).exists() for m in marks):
+    if not empty and not any((final / m).exists() for m in marks):
         raise FileExistsError(
             f"path {str(final)!r} is not empty and holds no {' or '.join(marks)}: refusing to "
             f"replace a folder that is not a {what}"

@@ -378,6 +378,22 @@ def test_out_folder_rules(tiny, tmp_path):
         partition(tiny, 2, tmp_path / "file", method="random", overwrite=True)
 
 
+def test_out_folder_holding_the_working_directory_is_never_replaced(tiny, tmp_path, monkeypatch):
+    out = tmp_path / "p"
+    partition(tiny, 2, out, method="random")
+    (out / "work").mkdir()
+    monkeypatch.chdir(out / "work")  # overwrite would delete the folder the user stands in
+    with pytest.raises(PartitionError, match=r"p holds the working directory: refusing"):
+        partition(tiny, 2, out, method="random", overwrite=True)
+    monkeypatch.chdir(tmp_path)
+    assert (out / "work").is_dir() and PartitionBook.open(out).num_parts == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    monkeypatch.chdir(empty)  # an empty folder needs no overwrite, but not the cwd either
+    with pytest.raises(PartitionError, match="holds the working directory"):
+        partition(tiny, 2, empty, method="random")
+
+
 def test_bad_arguments(tiny, tmp_path, monkeypatch):
     import gnnsys.pipeline_parallel.partition as vp
 

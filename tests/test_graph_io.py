@@ -251,3 +251,26 @@ def test_mapped_npy_follows_the_map(tmp_path):
     np.save(tmp_path / "new.npy", np.zeros((6, 4), np.float32))
     os.replace(tmp_path / "new.npy", tmp_path / "x.npy")  # saved over, as save_folder does
     assert graph_io.mapped_npy(u) is None and u[5, 3] == 23.0  # u keeps the old file's rows
+
+
+def test_check_replaceable_rules(tmp_path, monkeypatch):
+    from gnnsys.graph_io import check_replaceable
+
+    marks, what = ("graph.json",), "graph folder"
+    check_replaceable(tmp_path / "new", False, marks, what)  # absent: fine
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileExistsError, match="already exists; pass overwrite=True"):
+        check_replaceable(empty, False, marks, what)
+    check_replaceable(empty, False, marks, what, empty_ok=True)
+    check_replaceable(empty, True, marks, what)
+    (empty / "notes.txt").write_text("keep")
+    with pytest.raises(FileExistsError, match="already exists and is not empty"):
+        check_replaceable(empty, False, marks, what, empty_ok=True)
+    with pytest.raises(FileExistsError, match="holds no graph.json: refusing .* graph folder"):
+        check_replaceable(empty, True, marks, what, empty_ok=True)
+    (empty / "graph.json").write_text("{}")
+    check_replaceable(empty, True, marks, what)
+    monkeypatch.chdir(empty)
+    with pytest.raises(FileExistsError, match="holds the working directory"):
+        check_replaceable(empty, True, marks, what)

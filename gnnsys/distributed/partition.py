@@ -58,7 +58,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from gnnsys.graph_io import PathLike, checked_layout, open_npy, replace_dir
+from gnnsys.graph_io import PathLike, check_replaceable, checked_layout, open_npy, replace_dir
 
 FORMAT = "gnnsys-partition"
 PART_FORMAT = "gnnsys-partition-part"
@@ -361,21 +361,12 @@ def _write_part(
 
 
 def _check_out(final: Path, overwrite: bool) -> Path:
-    if not final.exists():
-        return final
-    if not final.is_dir():
-        raise PartitionError(f"{final} exists and is not a folder")
-    if any(final.iterdir()):
-        if not overwrite:
-            raise PartitionError(
-                f"{final} already exists and is not empty; pass overwrite=True (--overwrite) "
-                "to replace it"
-            )
-        if not (final / META_FILE).is_file():
-            raise PartitionError(
-                f"{final} is not empty and holds no {META_FILE}: refusing to replace a folder "
-                "that is not a partition"
-            )
+    """``final`` if a partition may be written there (``graph_io.check_replaceable``'s rules;
+    an empty folder needs no ``overwrite``)."""
+    try:
+        check_replaceable(final, overwrite, (META_FILE,), "partition", empty_ok=True)
+    except FileExistsError as err:
+        raise PartitionError(str(err).replace(f"path {str(final)!r}", str(final), 1)) from None
     return final
 
 
