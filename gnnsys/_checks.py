@@ -72,8 +72,7 @@ def check_index(
     t = t.long().contiguous()
     if t.numel() == 0:
         return t
-    if t.device.type == "meta":
-        raise ValueError(f"{name} is on the meta device: it holds no ids to check")
+    check_data_device(name, t)
     lo, hi = id_range(t)
     if lo < 0:
         raise exc(f"{name} holds a negative id: {lo}")

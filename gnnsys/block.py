@@ -40,7 +40,7 @@ from typing import (
 import numpy as np
 import torch
 
-from gnnsys._checks import as_device, check_choice, check_index
+from gnnsys._checks import as_device, check_choice, check_data_device, check_index
 
 NID = "_ID"
 EID = "_ID"
@@ -1020,8 +1020,8 @@ def _select(values: torch.Tensor, ids: Any, name: str, num: int) -> Union[int, t
         if not 0 <= ids < num:
             raise IndexError(f"{name}={ids} is out of range for {num} nodes")
         return int(values[ids])
-    if isinstance(ids, torch.Tensor) and ids.device.type == "meta":
-        raise ValueError(f"{name} is on the meta device: it holds no node ids")
+    if isinstance(ids, torch.Tensor):
+        check_data_device(name, ids)
     if not isinstance(ids, (torch.Tensor, np.ndarray, np.integer, list, tuple, range)):
         raise TypeError(f"{name} must be an int or a tensor of node ids, got {type(ids).__name__}")
     t = torch.as_tensor(ids, device=values.device)
@@ -1059,8 +1059,7 @@ def _check_ids_shape(name: str, ids: Optional[torch.Tensor], num: int) -> None:
         raise ValueError(f"{name} must hold integer ids, got dtype {ids.dtype}")
     if ids.dim() != 1 or ids.numel() != num:
         raise ValueError(f"{name} must have shape [{num}], got {tuple(ids.shape)}")
-    if ids.device.type == "meta":
-        raise ValueError(f"{name} is on the meta device: it holds no ids")
+    check_data_device(name, ids)
 
 
 def _validate_relation(
@@ -1076,8 +1075,7 @@ def _validate_relation(
             raise ValueError(f"{where}{name} must be an integer tensor, got dtype {t.dtype}")
         if t.dim() != 1:
             raise ValueError(f"{where}{name} must be 1-D, got shape {tuple(t.shape)}")
-        if t.device.type == "meta":
-            raise ValueError(f"{where}{name} is on the meta device: it holds no data to check")
+        check_data_device(f"{where}{name}", t)
     if indptr.dtype != torch.int64:
         raise ValueError(f"{where}indptr must be int64, got {indptr.dtype}")
     if indices.device != indptr.device:

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 import numpy as np
 import torch
 
-from gnnsys._checks import as_device, check_ids, require_cuda
+from gnnsys._checks import as_device, check_data_device, check_ids, require_cuda
 from gnnsys.unified_tensor import UnifiedTensor, gather_cpu
 
 DeviceLike = Union[str, torch.device, None]
@@ -171,8 +171,8 @@ class FeatureStore:
         if isinstance(value, (torch.Tensor, np.ndarray)):
             if value.ndim == 0:
                 raise ValueError(f"table {name!r} must have a row dimension, got a scalar")
-            if isinstance(value, torch.Tensor) and value.device.type == "meta":
-                raise ValueError(f"table {name!r} is on the meta device: it holds no rows to fetch")
+            if isinstance(value, torch.Tensor):
+                check_data_device(f"table {name!r}", value)
         elif not hasattr(value, "__getitem__") or isinstance(value, (str, bytes, Mapping)):
             raise TypeError(
                 f"table {name!r} must be a tensor, numpy array or an object indexable by row ids, "

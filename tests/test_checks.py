@@ -82,7 +82,9 @@ def test_device_rules():
         check_index("ids", torch.tensor([1.0], device="meta"), None, device=None)
     # a meta tensor has no values: its range cannot be checked (was "Tensor.item() cannot be
     # called on meta tensors")
-    with pytest.raises(ValueError, match="ids is on the meta device"):
+    with pytest.raises(
+        ValueError, match="ids must be on a cpu or cuda device, got a tensor on meta"
+    ):
         check_index("ids", meta, 5, device=None)
 
 

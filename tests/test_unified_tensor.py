@@ -923,5 +923,7 @@ def test_from_file_path_types(tmp_path):
 def test_cache_numpy_scalars_and_meta_order():
     assert cache_rows_for(np.float32(0.5), 10, 16) == 5
     assert cache_rows_for(np.int64(4 * 10 + 3 * 16), 10, 16) == 3
-    with pytest.raises(ValueError, match="cache_order is on the meta device"):
+    with pytest.raises(
+        ValueError, match="cache_order must be on a cpu or cuda device, got a tensor on meta"
+    ):
         hot_rows(torch.empty(10, device="meta"), 10, 2)

@@ -19,7 +19,7 @@ from typing import Any, Callable, Optional, Union
 import numpy as np
 import torch
 
-from gnnsys._checks import as_cpu_tensor, data_device, require_cuda
+from gnnsys._checks import as_cpu_tensor, check_data_device, data_device, require_cuda
 
 
 def cache_rows_for(cache: Union[float, int, None], n_rows: int, row_bytes: int) -> int:
@@ -83,8 +83,7 @@ def hot_rows(order: Any, n_rows: int, k: int) -> torch.Tensor:
         scores = torch.from_numpy(neighbour_counts(order.indices.numpy(), n_rows))
     else:
         scores = as_cpu_tensor("cache_order", order)
-        if scores.device.type == "meta":
-            raise ValueError("cache_order is on the meta device: it holds no scores")
+        check_data_device("cache_order", scores)
         if scores.dtype == torch.bool or scores.is_complex():
             raise TypeError(f"cache_order must hold numeric scores, got dtype {scores.dtype}")
         if scores.dim() != 1 or scores.numel() != n_rows:
