@@ -364,7 +364,10 @@ def check_replaceable(
     empty = not any(final.iterdir())
     if not overwrite and not (empty_ok and empty):
         tail = " and is not empty" if empty_ok else ""
-        raise FileExistsError(f"path {str(final)!r} already exists{tail}; pass overwrite=True")
+        raise FileExistsError(
+            f"path {str(final)!r} already exists{tail}; pass overwrite=True (--overwrite) to "
+            "replace it"
+        )
     here, there = Path.cwd().resolve(), final.resolve()
     if here == there or there in here.parents:
         raise FileExistsError(
