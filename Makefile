@@ -32,10 +32,12 @@ lint: setup
 # Two steps: the suite without the slow end-to-end tests, then those (marked `slow`). Each runs
 # in JOBS processes (pytest-xdist; one per core, at most 4: a process holds ~3 GB at its peak);
 # the fast step keeps a file's tests in one process (their module fixtures are built once).
+# Each step lists its 20 slowest tests (on a cold numba cache, most of a first test's time in a
+# file is compiling kernels: benchmarks/suite_compiles.py measures that).
 JOBS ?= $(shell $(PYTHON) -c "import os; print(max(1, min(4, os.cpu_count() or 1)))")
 test: lint
-	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadfile -m "not slow" tests
-	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist load -m slow tests
+	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist loadfile -m "not slow" --durations=20 tests
+	$(PY) -m pytest -q -p no:cacheprovider -n $(JOBS) --dist load -m slow --durations=20 tests
 
 bench: setup
 	$(VENV)/bin/gnnsys bench loader
