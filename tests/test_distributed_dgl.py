@@ -2,8 +2,8 @@
 on every machine, the blocks one machine's DataLoader gives on the whole graph."""
 
 import datetime
-import socket
 import threading
+import uuid
 
 import pytest
 import torch
@@ -17,10 +17,10 @@ SAMPLERS = [{"fanouts": [2, 4]}, {"fanouts": [3, 3], "replace": True}, {"fanouts
                                                                           "labor": True}]  # fmt: skip
 
 
-def _port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _rendezvous(tmp_path):
+    """A file rendezvous for the ranks: no TCP port to pick and then lose to another
+    process before rank 0 binds it (EADDRINUSE under load)."""
+    return f"file://{tmp_path}/rendezvous-{uuid.uuid4().hex}"
 
 
 def _seeds(rank):
@@ -74,12 +74,12 @@ def _flat_edges(batches):
     return out
 
 
-def _run(rank, world, port, folder, out):
+def _run(rank, world, rendezvous, folder, out):
     from gnnsys.distributed.exchange import Exchange
     from gnnsys.distributed.graph import DistGraph
     from gnnsys.loaders.dgl import DataLoader
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+    dist.init_process_group("gloo", init_method=rendezvous, rank=rank,
                             world_size=world, timeout=datetime.timedelta(seconds=60))  # fmt: skip
     g = DistGraph.open(folder, exchange=Exchange.lanes(2))
     g.ndata["feat"] = g.ndata["x"]
@@ -102,7 +102,7 @@ def test_dgl_dataloader_over_a_partition(tmp_path):
     ds = synthetic("tiny")
     folder = tmp_path / "parts"
     partition(ds, 2, folder, method="random")
-    mp.spawn(_run, args=(2, _port(), str(folder), str(tmp_path)), nprocs=2)
+    mp.spawn(_run, args=(2, _rendezvous(tmp_path), str(folder), str(tmp_path)), nprocs=2)
     g = ds.graph
     g.ndata["feat"], g.ndata["y"] = ds.x, ds.y
     for rank in range(2):

@@ -4,8 +4,8 @@ gives bitwise the batches and rows of one machine; a dead rank fails the others 
 import datetime
 import os
 import signal
-import socket
 import time
+import uuid
 
 import numpy as np
 import pytest
@@ -34,24 +34,24 @@ CONFIGS = [
 ]
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _rendezvous(tmp_path):
+    """A file rendezvous for the ranks: no TCP port to pick and then lose to another
+    process before rank 0 binds it (EADDRINUSE under load)."""
+    return f"file://{tmp_path}/rendezvous-{uuid.uuid4().hex}"
 
 
-def _init(rank, world, port):
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+def _init(rank, world, rendezvous):
+    dist.init_process_group("gloo", init_method=rendezvous, rank=rank,
                             world_size=world, timeout=datetime.timedelta(seconds=60))  # fmt: skip
 
 
-def _same_batches(rank, world, port, folder, out):
+def _same_batches(rank, world, rendezvous, folder, out):
     from gnnsys.distributed.exchange import Exchange
     from gnnsys.distributed.features import DistTable
     from gnnsys.distributed.graph import DistGraph, DistNeighborSampler
     from gnnsys.loaders import neighbor
 
-    _init(rank, world, port)
+    _init(rank, world, rendezvous)
     ds = synthetic("tiny")
     ex = Exchange()
     g = DistGraph.open(folder, exchange=ex)
@@ -135,7 +135,9 @@ def _same_batches(rank, world, port, folder, out):
 def test_batches_and_rows_match_one_machine(tmp_path, parts):
     folder = tmp_path / "parts"
     partition(synthetic("tiny"), parts, folder, method="random", seed=1)
-    mp.spawn(_same_batches, args=(parts, _free_port(), str(folder), str(tmp_path)), nprocs=parts)
+    mp.spawn(
+        _same_batches, args=(parts, _rendezvous(tmp_path), str(folder), str(tmp_path)), nprocs=parts
+    )
     for r in range(parts):
         res = torch.load(tmp_path / f"rank{r}.pt")
         assert res["diffs"] == []
@@ -147,13 +149,13 @@ def test_batches_and_rows_match_one_machine(tmp_path, parts):
         assert res["fetch_msgs"] == {"feature_request": 2, "features": 1}
 
 
-def _loader_run(rank, world, port, folder, out, lanes):
+def _loader_run(rank, world, rendezvous, folder, out, lanes):
     from gnnsys.distributed.exchange import Exchange
     from gnnsys.distributed.features import dist_feature_store
     from gnnsys.distributed.graph import DistGraph, DistNeighborSampler
     from gnnsys.loaders import Loader
 
-    _init(rank, world, port)
+    _init(rank, world, rendezvous)
     g = DistGraph.open(folder, exchange=Exchange.lanes(lanes))
     store = dist_feature_store(g, x=g.ndata["x"], y=g.ndata["y"], cache={"x": 30})
     seeds = torch.arange(rank, 120, world)
@@ -175,7 +177,9 @@ def test_loader_drives_the_distributed_sampler(tmp_path, lanes):
     ds = synthetic("tiny")
     folder = tmp_path / "parts"
     partition(ds, 2, folder, method="random")
-    mp.spawn(_loader_run, args=(2, _free_port(), str(folder), str(tmp_path), lanes), nprocs=2)
+    mp.spawn(
+        _loader_run, args=(2, _rendezvous(tmp_path), str(folder), str(tmp_path), lanes), nprocs=2
+    )
     for rank in range(2):
         got = torch.load(tmp_path / f"loader{rank}.pt")
         ref = Loader(NeighborSampler(ds.graph, [4, 2], semantics="dgl"),
@@ -187,11 +191,11 @@ def test_loader_drives_the_distributed_sampler(tmp_path, lanes):
             assert torch.equal(n1, n2) and torch.equal(x1, x2) and torch.equal(y1, y2)
 
 
-def _dies_or_waits(rank, world, port, folder, out):
+def _dies_or_waits(rank, world, rendezvous, folder, out):
     from gnnsys.distributed.exchange import Exchange
     from gnnsys.distributed.graph import DistGraph, DistNeighborSampler
 
-    _init(rank, world, port)
+    _init(rank, world, rendezvous)
     g = DistGraph.open(folder, exchange=Exchange(timeout_s=20))
     s = DistNeighborSampler(g, [5, 3])
     s.sample(torch.arange(4), SampleKey(batch=0))
@@ -212,9 +216,9 @@ def _dies_or_waits(rank, world, port, folder, out):
 def test_dead_rank_fails_the_others_quickly(tmp_path):
     folder = tmp_path / "parts"
     partition(synthetic("tiny"), 2, folder, method="random")
-    port = _free_port()
+    rendezvous = _rendezvous(tmp_path)
     spawn = mp.get_context("spawn")
-    procs = [spawn.Process(target=_dies_or_waits, args=(r, 2, port, str(folder), str(tmp_path)))
+    procs = [spawn.Process(target=_dies_or_waits, args=(r, 2, rendezvous, str(folder), str(tmp_path)))
              for r in range(2)]  # fmt: skip
     for p in procs:
         p.start()
@@ -251,11 +255,11 @@ def test_node_split_equal_shares_owned_first():
     assert shares == [[0, 1, 2], [4, 5, 3], [9, 8, 7]]
 
 
-def _weighted(rank, world, port, folder, out):
+def _weighted(rank, world, rendezvous, folder, out):
     from gnnsys.distributed.exchange import Exchange
     from gnnsys.distributed.graph import DistGraph, DistNeighborSampler
 
-    _init(rank, world, port)
+    _init(rank, world, rendezvous)
     ds = _weighted_dataset()
     g = DistGraph.open(folder, exchange=Exchange())
     diffs = []
@@ -285,7 +289,7 @@ def _weighted_dataset():
 def test_weighted_sampling_matches_one_machine(tmp_path):
     folder = tmp_path / "parts"
     partition(_weighted_dataset(), 2, folder, method="random")
-    mp.spawn(_weighted, args=(2, _free_port(), str(folder), str(tmp_path)), nprocs=2)
+    mp.spawn(_weighted, args=(2, _rendezvous(tmp_path), str(folder), str(tmp_path)), nprocs=2)
     for r in range(2):
         assert torch.load(tmp_path / f"weighted{r}.pt") == []
 
@@ -309,13 +313,13 @@ LINK_CONFIGS = [
 ]
 
 
-def _links(rank, world, port, folder, out):
+def _links(rank, world, rendezvous, folder, out):
     from gnnsys.distributed.exchange import Exchange
     from gnnsys.distributed.graph import DistGraph, DistNeighborSampler, edge_split
     from gnnsys.loaders import Loader
     from gnnsys.loaders.link import LinkSampler
 
-    _init(rank, world, port)
+    _init(rank, world, rendezvous)
     ds = synthetic("tiny")
     g = DistGraph.open(folder, exchange=Exchange.lanes(2))
     eli = ds.graph.to_edge_index()[:, ::7]
@@ -362,7 +366,7 @@ def test_link_batches_match_one_machine(tmp_path):
     for each rank's share of the supervision edges (edge_split)."""
     folder = tmp_path / "parts"
     partition(synthetic("tiny"), 2, folder, method="random", seed=2)
-    mp.spawn(_links, args=(2, _free_port(), str(folder), str(tmp_path)), nprocs=2)
+    mp.spawn(_links, args=(2, _rendezvous(tmp_path), str(folder), str(tmp_path)), nprocs=2)
     for r in range(2):
         res = torch.load(tmp_path / f"links{r}.pt")
         assert res["diffs"] == []

@@ -2,8 +2,8 @@
 NeighborLoader on them gives, on every machine, the batches of one machine's NeighborLoader."""
 
 import datetime
-import socket
 import threading
+import uuid
 
 import numpy as np
 import pytest
@@ -19,10 +19,10 @@ pytest.importorskip("torch_geometric")
 OPTIONS = [{}, {"disjoint": True}, {"replace": True}]
 
 
-def _port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _rendezvous(tmp_path):
+    """A file rendezvous for the ranks: no TCP port to pick and then lose to another
+    process before rank 0 binds it (EADDRINUSE under load)."""
+    return f"file://{tmp_path}/rendezvous-{uuid.uuid4().hex}"
 
 
 def _seeds(rank):
@@ -39,11 +39,11 @@ def _link_args(rank, node_part):
                 batch_size=32, shuffle=True, seed=3)  # fmt: skip
 
 
-def _run(rank, world, port, folder, out):
+def _run(rank, world, rendezvous, folder, out):
     from gnnsys.distributed.pyg import pyg_stores
     from gnnsys.loaders.pyg import LaborLoader, LinkNeighborLoader, NeighborLoader
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+    dist.init_process_group("gloo", init_method=rendezvous, rank=rank,
                             world_size=world, timeout=datetime.timedelta(seconds=60))  # fmt: skip
     fs, gs = pyg_stores(folder)
     got = []
@@ -76,7 +76,7 @@ def test_neighbor_loader_over_partition_stores(tmp_path):
     ds = synthetic("tiny")
     folder = tmp_path / "parts"
     partition(ds, 2, folder, method="random")
-    mp.spawn(_run, args=(2, _port(), str(folder), str(tmp_path)), nprocs=2)
+    mp.spawn(_run, args=(2, _rendezvous(tmp_path), str(folder), str(tmp_path)), nprocs=2)
     data = Data(x=ds.x, y=ds.y, edge_index=ds.graph.to_edge_index())
     for rank in range(2):
         res = torch.load(tmp_path / f"{rank}.pt")

@@ -5,7 +5,7 @@ NeighborSampler; per-type tables fetch the rows of one machine; bad input fails 
 import dataclasses
 import datetime
 import json
-import socket
+import uuid
 
 import numpy as np
 import pytest
@@ -55,10 +55,10 @@ def _seeds(ds, rank, b):
     return seeds
 
 
-def _port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _rendezvous(tmp_path):
+    """A file rendezvous for the ranks: no TCP port to pick and then lose to another
+    process before rank 0 binds it (EADDRINUSE under load)."""
+    return f"file://{tmp_path}/rendezvous-{uuid.uuid4().hex}"
 
 
 def _error(fn):
@@ -133,12 +133,12 @@ def _same_nested(x, y):
     return x == y
 
 
-def _run(rank, world, port, folder, out):
+def _run(rank, world, rendezvous, folder, out):
     from gnnsys.distributed.exchange import Exchange
     from gnnsys.distributed.features import DistTable
     from gnnsys.distributed.graph import DistGraph, DistNeighborSampler
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+    dist.init_process_group("gloo", init_method=rendezvous, rank=rank,
                             world_size=world, timeout=datetime.timedelta(seconds=60))  # fmt: skip
     ds = synthetic(MAG)
     g = DistGraph.open(folder, exchange=Exchange())
@@ -184,7 +184,7 @@ def test_typed_batches_rows_and_errors_match_one_machine(tmp_path, parts):
     ds = synthetic(MAG)
     folder = tmp_path / "parts"
     partition(ds, parts, folder, method="random", seed=1)
-    mp.spawn(_run, args=(parts, _port(), str(folder), str(tmp_path)), nprocs=parts)
+    mp.spawn(_run, args=(parts, _rendezvous(tmp_path), str(folder), str(tmp_path)), nprocs=parts)
     store = FeatureStore({("paper", "x"): ds.x_dict["paper"], ("paper", "y"): ds.y,
                           ("paper", "year"): ds.year})  # fmt: skip
     want_errors = _bad_inputs(NeighborSampler, ds.graph, store, ds)

@@ -4,6 +4,7 @@ import dataclasses
 import io
 import json
 import pickle
+import socket
 import time
 from multiprocessing.reduction import ForkingPickler
 
@@ -14,7 +15,15 @@ import torch.multiprocessing  # noqa: F401  (registers the tensor reducers spawn
 from gnnsys.datasets import rmat_dataset
 from gnnsys.datasets.folder import load_folder, save_folder
 from gnnsys.graph_io import mapped_npy
-from gnnsys.pipeline_parallel.launch import RankFailure, _as_data, main, merge, run, run_many
+from gnnsys.pipeline_parallel.launch import (
+    RankFailure,
+    _as_data,
+    main,
+    merge,
+    rendezvous_store,
+    run,
+    run_many,
+)
 
 MODEL = {"kind": "gcnii", "hidden": 8, "num_layers": 3}
 
@@ -126,6 +135,16 @@ def test_batched_point_to_point_over_gloo_gives_the_same_runs(monkeypatch):
         assert a["epochs"][-1]["bytes"] == b["epochs"][-1]["bytes"]
         for x, y in zip(a["epochs"], b["epochs"]):
             assert y["loss"] == pytest.approx(x["loss"], abs=1e-6)
+
+
+def test_an_automatic_port_is_held_by_the_launcher_before_any_rank_starts():
+    # (it was picked, released, and bound by rank 0 seconds later: another process took it now
+    # and then, EADDRINUSE in a loaded make test)
+    store = rendezvous_store(2, 10.0)
+    with socket.create_connection(("127.0.0.1", store.port), timeout=5.0):
+        pass  # listening already
+    with socket.socket() as s, pytest.raises(OSError):
+        s.bind(("127.0.0.1", store.port))  # and nobody else can take it
 
 
 def test_dead_rank_fails_every_rank_within_timeout():

@@ -2,8 +2,8 @@
 
 import datetime
 import os
-import socket
 import time
+import uuid
 
 import pytest
 import torch
@@ -38,10 +38,10 @@ def test_tags_unique_and_checked():
         make_tag(0, 0, 0, 2)
 
 
-def _worker(rank, port, out_dir):
+def _worker(rank, rendezvous, out_dir):
     dist.init_process_group(
         "gloo",
-        init_method=f"tcp://127.0.0.1:{port}",
+        init_method=rendezvous,
         rank=rank,
         world_size=2,
         timeout=datetime.timedelta(seconds=30),
@@ -117,15 +117,15 @@ def _worker(rank, port, out_dir):
     torch.save(res, os.path.join(out_dir, f"rank{rank}.pt"))
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _rendezvous(tmp_path):
+    """A file rendezvous for the ranks: no TCP port to pick and then lose to another
+    process before rank 0 binds it (EADDRINUSE under load)."""
+    return f"file://{tmp_path}/rendezvous-{uuid.uuid4().hex}"
 
 
 @pytest.mark.slow  # ~20 s on a busy 2-core box: CI runs it in the slow step
 def test_counts_and_timeouts_two_ranks(tmp_path):
-    mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=2, join=True)
+    mp.spawn(_worker, args=(_rendezvous(tmp_path), str(tmp_path)), nprocs=2, join=True)
     r0 = torch.load(tmp_path / "rank0.pt")
     r1 = torch.load(tmp_path / "rank1.pt")
     assert r1["recv"] == (8.0, 6.0, (0, 5))

@@ -26,7 +26,6 @@ import json
 import os
 import pickle
 import queue as queue_mod
-import socket
 import sys
 import time
 import traceback
@@ -488,8 +487,10 @@ def _init_group(backend: str, this_rank: int, num_ranks: int, **kwargs: Any) -> 
 
 def _rank_main(
     rank: int, world: int, port: int, jobs: List[_Job], results: Any, stream: bool = False,
-    parent: Optional[int] = None,
+    parent: Optional[int] = None, parent_store: bool = False,
 ) -> None:  # fmt: skip
+    """One rank: join the group (through the launcher's store on ``port`` when
+    ``parent_store``, else rank 0 serves ``tcp://127.0.0.1:port``), run the jobs, report."""
     import torch.distributed as dist
 
     from gnnsys._lifetime import die_with_parent
@@ -503,15 +504,14 @@ def _rank_main(
 
     try:
         timeout = datetime.timedelta(seconds=max(float(j.train["timeout"]) for j in jobs))
+        rendezvous: Dict[str, Any] = {"init_method": f"tcp://127.0.0.1:{port}"}
+        if parent_store:
+            store = dist.TCPStore("127.0.0.1", port, world, False, timeout=timeout)
+            rendezvous = {"store": store}
         _init_group(
-            jobs[0].backend,
-            rank,
-            world,
-            init_method=f"tcp://127.0.0.1:{port}",
-            rank=rank,
-            world_size=world,
-            timeout=timeout,
-        )
+            jobs[0].backend, rank, world, rank=rank, world_size=world, timeout=timeout,
+            **rendezvous,
+        )  # fmt: skip
         outs = [run_rank(job, rank, world, reporter(i)) for i, job in enumerate(jobs)]
         results.put(("ok", rank, pickle.dumps(outs)))
         results.close()
@@ -541,13 +541,25 @@ def _spawn(
 
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
-    port = port or _free_port()
+    store = None
+    if not port:
+        store = rendezvous_store(nproc, timeout)
+        port = store.port
     procs = [
         ctx.Process(
             target=_rank_main,
-            args=(r, nproc, port, jobs, results, on_epoch is not None, os.getpid()),
+            args=(
+                r,
+                nproc,
+                port,
+                jobs,
+                results,
+                on_epoch is not None,
+                os.getpid(),
+                store is not None,
+            ),
             daemon=True,
-        )
+        )  # fmt: skip
         for r in range(nproc)
     ]
     for p in procs:
@@ -609,10 +621,20 @@ def _drain(
             return
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def rendezvous_store(nproc: int, timeout: float) -> Any:
+    """A ``TCPStore`` served by the launcher on a port the OS picks, listening before any rank
+    starts; the ranks join it as clients. Picking a free port and leaving rank 0 to bind it
+    seconds later (after its imports) lost the port to another process now and then under
+    load ("EADDRINUSE", a fresh clone's ``make test`` in session 29).
+
+    Example:
+        >>> store = rendezvous_store(2, 60.0); store.port > 0
+        True
+    """
+    import torch.distributed as dist
+
+    wait = datetime.timedelta(seconds=max(float(timeout), 1.0))
+    return dist.TCPStore("127.0.0.1", 0, nproc, True, timeout=wait, wait_for_workers=False)
 
 
 # ---------------------------------------------------------------------- checks
