@@ -445,7 +445,11 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
         "--master-addr", default="127.0.0.1", help="rendezvous address (ddp) (default: 127.0.0.1)"
     )
     p.add_argument(
-        "--master-port", type=_port, default=29517, help="rendezvous port (ddp) (default: 29517)"
+        "--master-port",
+        type=_port,
+        default=None,
+        help="rendezvous port (ddp, dist) (default: on one node, a free port the launcher binds "
+        f"itself (torchrun --standalone); on several, {DEFAULT_MASTER_PORT})",
     )
     p.add_argument(
         "--device",
@@ -846,6 +850,18 @@ _LAUNCH_FLAGS = ("--nproc", "--nproc-per-node", "--nnodes", "--node-rank", "--ma
 
 
 _LOG_DIR_PREFIX = "gnnsys-torchrun-"
+DEFAULT_MASTER_PORT = 29517  # --master-port of a run over several nodes
+
+
+def _rendezvous_flags(args: argparse.Namespace) -> List[str]:
+    """torchrun's rendezvous flags: on one node without --master-port, ``--standalone`` (its
+    agent binds a free port itself, so two runs on one box never collide, and no port is
+    picked early and lost to another process); else a static rendezvous on the port."""
+    if args.nnodes == 1 and args.master_port is None:
+        return ["--standalone"]
+    port = DEFAULT_MASTER_PORT if args.master_port is None else args.master_port
+    return [f"--nnodes={args.nnodes}", f"--node-rank={args.node_rank}",
+            f"--master-addr={args.master_addr}", f"--master-port={port}"]  # fmt: skip
 
 
 def sweep_dead_log_dirs(folder: str) -> List[str]:
@@ -892,9 +908,7 @@ def _launch_torchrun(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix=f"{_LOG_DIR_PREFIX}{os.getpid()}-") as log_dir:
         cmd = [  # torchrun, SIGKILLed if this process is (gnnsys._lifetime): no orphan ranks
             sys.executable, "-m", "gnnsys._lifetime", str(os.getpid()), "torch.distributed.run",
-            f"--nproc-per-node={args.nproc}", f"--nnodes={args.nnodes}",
-            f"--node-rank={args.node_rank}", f"--master-addr={args.master_addr}",
-            f"--master-port={args.master_port}", f"--log-dir={log_dir}",
+            f"--nproc-per-node={args.nproc}", *_rendezvous_flags(args), f"--log-dir={log_dir}",
             "-m", "gnnsys.cli", *argv, "--_worker",
         ]  # fmt: skip
         return subprocess.call(cmd)

@@ -578,3 +578,21 @@ def test_sweep_removes_only_empty_log_folders_of_dead_launchers(tmp_path):
     assert sweep_dead_log_dirs(str(tmp_path)) == [gone.name]
     assert not gone.exists()
     assert kept_file.exists() and live.exists() and other.exists()
+
+
+def test_torchrun_rendezvous_is_standalone_on_one_node_without_a_port():
+    import argparse
+
+    from gnnsys.cli import DEFAULT_MASTER_PORT, _rendezvous_flags
+
+    def flags(**kw):
+        base = dict(nnodes=1, node_rank=0, master_addr="127.0.0.1", master_port=None)
+        return _rendezvous_flags(argparse.Namespace(**{**base, **kw}))
+
+    assert flags() == ["--standalone"]  # torchrun's agent binds a free port itself
+    assert flags(master_port=29999) == ["--nnodes=1", "--node-rank=0", "--master-addr=127.0.0.1",
+                                        "--master-port=29999"]  # fmt: skip
+    assert flags(nnodes=2, node_rank=1, master_addr="10.0.0.1")[-1] == (
+        f"--master-port={DEFAULT_MASTER_PORT}"
+    )
+    assert build_parser().parse_args(["train", "--mode", "ddp"]).master_port is None

@@ -297,14 +297,6 @@ def _run_group(cmd, timeout, env=None):
     return proc.returncode, err
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:  # a fixed port collides with a leftover or parallel run
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow  # two or three Python processes end to end: ~50 s on a busy 2-core box
 def test_ddp_two_processes_match_one(tmp_path):
     # Strided shards: the two ranks' k-th batches (32 seeds each) are together the k-th batch of
@@ -317,8 +309,8 @@ def test_ddp_two_processes_match_one(tmp_path):
     subprocess.run(
         _cli(*common, "--batch-size", "64", "--out", str(one)), check=True, capture_output=True
     )
-    argv = [*common, "--batch-size", "32", "--mode", "ddp", "--nproc", "2",
-            "--master-port", str(_free_port())]  # fmt: skip
+    # (no --master-port: torchrun --standalone binds a free port itself, no race with others)
+    argv = [*common, "--batch-size", "32", "--mode", "ddp", "--nproc", "2"]
     rc, err = _run_group(_cli(*argv, "--out", str(two)), timeout=300)
     assert rc == 0, err[-2000:]
     rows_one = read_metrics(one / "metrics.jsonl")
@@ -736,7 +728,7 @@ def test_hetero_ddp_two_processes_write_the_outputs(tmp_path):
     # (_epoch_shard, as homogeneous ddp), rank 0 writes; the non-target output layers get no
     # gradient, which DDP must see as unused (a hang or an error otherwise).
     argv = [*MAG, "--epochs", "2", "--hidden", "16", "--batch-size", "64", "--max-batches", "3",
-            "--mode", "ddp", "--nproc", "2", "--master-port", str(_free_port())]  # fmt: skip
+            "--mode", "ddp", "--nproc", "2"]  # fmt: skip
     scratch = tmp_path / "tmp"  # the run's temporary files (torchrun's log folder among them)
     scratch.mkdir()
     out = tmp_path / "out"
