@@ -231,6 +231,8 @@ _WORDED = {
     "--net-gbps": "none, the real network",
     "--part-dir": "none",
     "--ogb-node-order": "none, i.e. degree",
+    "--master-port": "on one node, a free port the launcher binds itself (torchrun --standalone); "
+    "on several, 29517",
 }
 
 
