@@ -32,7 +32,6 @@ import argparse
 import datetime
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -97,7 +96,7 @@ def partition_dataset_folder(folder: Path, parts: int, method: str, work: Path) 
     return out
 
 
-def _machine(rank: int, parts: int, port: int, folder: str, args: Dict[str, Any], out: str):
+def _machine(rank: int, parts: int, folder: str, args: Dict[str, Any], out: str):
     import torch.distributed as dist
 
     from gnnsys.distributed.exchange import Exchange
@@ -106,7 +105,9 @@ def _machine(rank: int, parts: int, port: int, folder: str, args: Dict[str, Any]
     from gnnsys.distributed.task import _all_ids
     from gnnsys.loaders import Loader
 
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+    # (a file rendezvous in the run's folder: a port picked free and bound by rank 0 after its
+    # imports could be taken by another process meanwhile)
+    dist.init_process_group("gloo", init_method=f"file://{out}/rendezvous", rank=rank,
                             world_size=parts, timeout=datetime.timedelta(seconds=600))  # fmt: skip
     lanes = Exchange.lanes(args["lanes"])  # batches in flight per machine, one group each
     g = DistGraph.open(folder, exchange=lanes)
@@ -172,14 +173,11 @@ def _machine(rank: int, parts: int, port: int, folder: str, args: Dict[str, Any]
 def run_gnnsys(folder: Path, parts: int, args: argparse.Namespace, cache: str) -> Dict[str, Any]:
     import torch.multiprocessing as mp
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
     opts = {"warmup": args.warmup, "batches": args.batches, "batch_size": args.batch_size,
             "fanout": args.fanout, "cache_rows": cache, "lanes": args.lanes}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        mp.spawn(_machine, args=(parts, port, str(folder), opts, tmp), nprocs=parts)
+        mp.spawn(_machine, args=(parts, str(folder), opts, tmp), nprocs=parts)
         wall = time.perf_counter() - t0
         rows = [json.loads(Path(tmp, f"machine{r}.json").read_text()) for r in range(parts)]
     total_batches = parts * (rows[0]["warmup"] + args.batches)  # (bytes: every batch of the run)

@@ -35,6 +35,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def rendezvous(tmp_path) -> str:
+    """An ``init_method`` for ranks spawned by a test: a file under ``tmp_path``, so there is no
+    TCP port to pick and then lose to another process before rank 0 binds it (EADDRINUSE
+    under load)."""
+    return f"file://{tmp_path}/rendezvous"
+
+
+@pytest.fixture
 def device() -> torch.device:
     """The device Triton kernels run on: CUDA when present, else CPU under TRITON_INTERPRET=1."""
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -3,7 +3,6 @@ on every machine, the blocks one machine's DataLoader gives on the whole graph."
 
 import datetime
 import threading
-import uuid
 
 import pytest
 import torch
@@ -15,12 +14,6 @@ from gnnsys.distributed import partition
 
 SAMPLERS = [{"fanouts": [2, 4]}, {"fanouts": [3, 3], "replace": True}, {"fanouts": [2, 4],
                                                                           "labor": True}]  # fmt: skip
-
-
-def _rendezvous(tmp_path):
-    """A file rendezvous for the ranks: no TCP port to pick and then lose to another
-    process before rank 0 binds it (EADDRINUSE under load)."""
-    return f"file://{tmp_path}/rendezvous-{uuid.uuid4().hex}"
 
 
 def _seeds(rank):
@@ -96,13 +89,13 @@ def _run(rank, world, rendezvous, folder, out):
     dist.destroy_process_group()
 
 
-def test_dgl_dataloader_over_a_partition(tmp_path):
+def test_dgl_dataloader_over_a_partition(tmp_path, rendezvous):
     from gnnsys.loaders.dgl import DataLoader
 
     ds = synthetic("tiny")
     folder = tmp_path / "parts"
     partition(ds, 2, folder, method="random")
-    mp.spawn(_run, args=(2, _rendezvous(tmp_path), str(folder), str(tmp_path)), nprocs=2)
+    mp.spawn(_run, args=(2, rendezvous, str(folder), str(tmp_path)), nprocs=2)
     g = ds.graph
     g.ndata["feat"], g.ndata["y"] = ds.x, ds.y
     for rank in range(2):

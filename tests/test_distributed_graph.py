@@ -5,7 +5,6 @@ import datetime
 import os
 import signal
 import time
-import uuid
 
 import numpy as np
 import pytest
@@ -32,12 +31,6 @@ CONFIGS = [
     {"hash_map": True},  # relabelled through the hash table, as graphs over 2^26 nodes are
     {"hash_map": True, "semantics": "dgl"},
 ]
-
-
-def _rendezvous(tmp_path):
-    """A file rendezvous for the ranks: no TCP port to pick and then lose to another
-    process before rank 0 binds it (EADDRINUSE under load)."""
-    return f"file://{tmp_path}/rendezvous-{uuid.uuid4().hex}"
 
 
 def _init(rank, world, rendezvous):
@@ -132,12 +125,10 @@ def _same_batches(rank, world, rendezvous, folder, out):
 
 
 @pytest.mark.parametrize("parts", [2, 3])
-def test_batches_and_rows_match_one_machine(tmp_path, parts):
+def test_batches_and_rows_match_one_machine(tmp_path, parts, rendezvous):
     folder = tmp_path / "parts"
     partition(synthetic("tiny"), parts, folder, method="random", seed=1)
-    mp.spawn(
-        _same_batches, args=(parts, _rendezvous(tmp_path), str(folder), str(tmp_path)), nprocs=parts
-    )
+    mp.spawn(_same_batches, args=(parts, rendezvous, str(folder), str(tmp_path)), nprocs=parts)
     for r in range(parts):
         res = torch.load(tmp_path / f"rank{r}.pt")
         assert res["diffs"] == []
@@ -167,7 +158,7 @@ def _loader_run(rank, world, rendezvous, folder, out, lanes):
 
 
 @pytest.mark.parametrize("lanes", [1, 2])
-def test_loader_drives_the_distributed_sampler(tmp_path, lanes):
+def test_loader_drives_the_distributed_sampler(tmp_path, lanes, rendezvous):
     """The one Loader, its fetch stage and prefetch thread, over a DistNeighborSampler and
     DistTables (with a cache; with two batches in flight on two lanes): the batches one
     machine's Loader makes from the same seeds."""
@@ -177,9 +168,7 @@ def test_loader_drives_the_distributed_sampler(tmp_path, lanes):
     ds = synthetic("tiny")
     folder = tmp_path / "parts"
     partition(ds, 2, folder, method="random")
-    mp.spawn(
-        _loader_run, args=(2, _rendezvous(tmp_path), str(folder), str(tmp_path), lanes), nprocs=2
-    )
+    mp.spawn(_loader_run, args=(2, rendezvous, str(folder), str(tmp_path), lanes), nprocs=2)
     for rank in range(2):
         got = torch.load(tmp_path / f"loader{rank}.pt")
         ref = Loader(NeighborSampler(ds.graph, [4, 2], semantics="dgl"),
@@ -213,10 +202,9 @@ def _dies_or_waits(rank, world, rendezvous, folder, out):
 
 
 @pytest.mark.slow
-def test_dead_rank_fails_the_others_quickly(tmp_path):
+def test_dead_rank_fails_the_others_quickly(tmp_path, rendezvous):
     folder = tmp_path / "parts"
     partition(synthetic("tiny"), 2, folder, method="random")
-    rendezvous = _rendezvous(tmp_path)
     spawn = mp.get_context("spawn")
     procs = [spawn.Process(target=_dies_or_waits, args=(r, 2, rendezvous, str(folder), str(tmp_path)))
              for r in range(2)]  # fmt: skip
@@ -286,10 +274,10 @@ def _weighted_dataset():
     return ds
 
 
-def test_weighted_sampling_matches_one_machine(tmp_path):
+def test_weighted_sampling_matches_one_machine(tmp_path, rendezvous):
     folder = tmp_path / "parts"
     partition(_weighted_dataset(), 2, folder, method="random")
-    mp.spawn(_weighted, args=(2, _rendezvous(tmp_path), str(folder), str(tmp_path)), nprocs=2)
+    mp.spawn(_weighted, args=(2, rendezvous, str(folder), str(tmp_path)), nprocs=2)
     for r in range(2):
         assert torch.load(tmp_path / f"weighted{r}.pt") == []
 
@@ -360,13 +348,13 @@ def _links(rank, world, rendezvous, folder, out):
     dist.destroy_process_group()
 
 
-def test_link_batches_match_one_machine(tmp_path):
+def test_link_batches_match_one_machine(tmp_path, rendezvous):
     """Link prediction across machines: LinkSampler.over(DistNeighborSampler) driven by the
     Loader on two lanes gives one machine's batches (endpoints, negatives, labels, subgraph)
     for each rank's share of the supervision edges (edge_split)."""
     folder = tmp_path / "parts"
     partition(synthetic("tiny"), 2, folder, method="random", seed=2)
-    mp.spawn(_links, args=(2, _rendezvous(tmp_path), str(folder), str(tmp_path)), nprocs=2)
+    mp.spawn(_links, args=(2, rendezvous, str(folder), str(tmp_path)), nprocs=2)
     for r in range(2):
         res = torch.load(tmp_path / f"links{r}.pt")
         assert res["diffs"] == []

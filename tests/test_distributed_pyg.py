@@ -3,7 +3,6 @@ NeighborLoader on them gives, on every machine, the batches of one machine's Nei
 
 import datetime
 import threading
-import uuid
 
 import numpy as np
 import pytest
@@ -17,12 +16,6 @@ from gnnsys.distributed import partition
 pytest.importorskip("torch_geometric")
 
 OPTIONS = [{}, {"disjoint": True}, {"replace": True}]
-
-
-def _rendezvous(tmp_path):
-    """A file rendezvous for the ranks: no TCP port to pick and then lose to another
-    process before rank 0 binds it (EADDRINUSE under load)."""
-    return f"file://{tmp_path}/rendezvous-{uuid.uuid4().hex}"
 
 
 def _seeds(rank):
@@ -67,7 +60,7 @@ def _run(rank, world, rendezvous, folder, out):
     dist.destroy_process_group()
 
 
-def test_neighbor_loader_over_partition_stores(tmp_path):
+def test_neighbor_loader_over_partition_stores(tmp_path, rendezvous):
     from torch_geometric.data import Data
 
     from gnnsys.distributed import PartitionBook
@@ -76,7 +69,7 @@ def test_neighbor_loader_over_partition_stores(tmp_path):
     ds = synthetic("tiny")
     folder = tmp_path / "parts"
     partition(ds, 2, folder, method="random")
-    mp.spawn(_run, args=(2, _rendezvous(tmp_path), str(folder), str(tmp_path)), nprocs=2)
+    mp.spawn(_run, args=(2, rendezvous, str(folder), str(tmp_path)), nprocs=2)
     data = Data(x=ds.x, y=ds.y, edge_index=ds.graph.to_edge_index())
     for rank in range(2):
         res = torch.load(tmp_path / f"{rank}.pt")

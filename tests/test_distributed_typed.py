@@ -5,7 +5,6 @@ NeighborSampler; per-type tables fetch the rows of one machine; bad input fails 
 import dataclasses
 import datetime
 import json
-import uuid
 
 import numpy as np
 import pytest
@@ -53,12 +52,6 @@ def _seeds(ds, rank, b):
     seeds = torch.cat([papers, authors])
     seeds[-1] = seeds[0]
     return seeds
-
-
-def _rendezvous(tmp_path):
-    """A file rendezvous for the ranks: no TCP port to pick and then lose to another
-    process before rank 0 binds it (EADDRINUSE under load)."""
-    return f"file://{tmp_path}/rendezvous-{uuid.uuid4().hex}"
 
 
 def _error(fn):
@@ -180,11 +173,11 @@ def _assert_same(a: SampledSubgraph, d: SampledSubgraph, what):
 
 
 @pytest.mark.parametrize("parts", [2, 3])
-def test_typed_batches_rows_and_errors_match_one_machine(tmp_path, parts):
+def test_typed_batches_rows_and_errors_match_one_machine(tmp_path, parts, rendezvous):
     ds = synthetic(MAG)
     folder = tmp_path / "parts"
     partition(ds, parts, folder, method="random", seed=1)
-    mp.spawn(_run, args=(parts, _rendezvous(tmp_path), str(folder), str(tmp_path)), nprocs=parts)
+    mp.spawn(_run, args=(parts, rendezvous, str(folder), str(tmp_path)), nprocs=parts)
     store = FeatureStore({("paper", "x"): ds.x_dict["paper"], ("paper", "y"): ds.y,
                           ("paper", "year"): ds.year})  # fmt: skip
     want_errors = _bad_inputs(NeighborSampler, ds.graph, store, ds)

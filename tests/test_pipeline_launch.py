@@ -145,6 +145,9 @@ def test_an_automatic_port_is_held_by_the_launcher_before_any_rank_starts():
         pass  # listening already
     with socket.socket() as s, pytest.raises(OSError):
         s.bind(("127.0.0.1", store.port))  # and nobody else can take it
+    # a port the caller names that is taken fails in the launcher, before any rank starts
+    with pytest.raises(RuntimeError, match="EADDRINUSE"):
+        rendezvous_store(2, 1.0, store.port)
 
 
 def test_dead_rank_fails_every_rank_within_timeout():

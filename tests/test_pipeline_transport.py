@@ -3,7 +3,6 @@
 import datetime
 import os
 import time
-import uuid
 
 import pytest
 import torch
@@ -117,15 +116,9 @@ def _worker(rank, rendezvous, out_dir):
     torch.save(res, os.path.join(out_dir, f"rank{rank}.pt"))
 
 
-def _rendezvous(tmp_path):
-    """A file rendezvous for the ranks: no TCP port to pick and then lose to another
-    process before rank 0 binds it (EADDRINUSE under load)."""
-    return f"file://{tmp_path}/rendezvous-{uuid.uuid4().hex}"
-
-
 @pytest.mark.slow  # ~20 s on a busy 2-core box: CI runs it in the slow step
-def test_counts_and_timeouts_two_ranks(tmp_path):
-    mp.spawn(_worker, args=(_rendezvous(tmp_path), str(tmp_path)), nprocs=2, join=True)
+def test_counts_and_timeouts_two_ranks(tmp_path, rendezvous):
+    mp.spawn(_worker, args=(rendezvous, str(tmp_path)), nprocs=2, join=True)
     r0 = torch.load(tmp_path / "rank0.pt")
     r1 = torch.load(tmp_path / "rank1.pt")
     assert r1["recv"] == (8.0, 6.0, (0, 5))

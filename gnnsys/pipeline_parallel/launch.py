@@ -487,10 +487,10 @@ def _init_group(backend: str, this_rank: int, num_ranks: int, **kwargs: Any) -> 
 
 def _rank_main(
     rank: int, world: int, port: int, jobs: List[_Job], results: Any, stream: bool = False,
-    parent: Optional[int] = None, parent_store: bool = False,
+    parent: Optional[int] = None,
 ) -> None:  # fmt: skip
-    """One rank: join the group (through the launcher's store on ``port`` when
-    ``parent_store``, else rank 0 serves ``tcp://127.0.0.1:port``), run the jobs, report."""
+    """One rank: join the group through the launcher's store on ``port`` (``rendezvous_store``),
+    run the jobs, report."""
     import torch.distributed as dist
 
     from gnnsys._lifetime import die_with_parent
@@ -504,13 +504,10 @@ def _rank_main(
 
     try:
         timeout = datetime.timedelta(seconds=max(float(j.train["timeout"]) for j in jobs))
-        rendezvous: Dict[str, Any] = {"init_method": f"tcp://127.0.0.1:{port}"}
-        if parent_store:
-            store = dist.TCPStore("127.0.0.1", port, world, False, timeout=timeout)
-            rendezvous = {"store": store}
+        store = dist.TCPStore("127.0.0.1", port, world, False, timeout=timeout)
         _init_group(
-            jobs[0].backend, rank, world, rank=rank, world_size=world, timeout=timeout,
-            **rendezvous,
+            jobs[0].backend, rank, world, store=store, rank=rank, world_size=world,
+            timeout=timeout,
         )  # fmt: skip
         outs = [run_rank(job, rank, world, reporter(i)) for i, job in enumerate(jobs)]
         results.put(("ok", rank, pickle.dumps(outs)))
@@ -541,25 +538,13 @@ def _spawn(
 
     ctx = mp.get_context("spawn")
     results = ctx.Queue()
-    store = None
-    if not port:
-        store = rendezvous_store(nproc, timeout)
-        port = store.port
+    store = rendezvous_store(nproc, timeout, port or 0)  # held until the ranks are done
     procs = [
         ctx.Process(
             target=_rank_main,
-            args=(
-                r,
-                nproc,
-                port,
-                jobs,
-                results,
-                on_epoch is not None,
-                os.getpid(),
-                store is not None,
-            ),
+            args=(r, nproc, store.port, jobs, results, on_epoch is not None, os.getpid()),
             daemon=True,
-        )  # fmt: skip
+        )
         for r in range(nproc)
     ]
     for p in procs:
@@ -621,11 +606,12 @@ def _drain(
             return
 
 
-def rendezvous_store(nproc: int, timeout: float) -> Any:
-    """A ``TCPStore`` served by the launcher on a port the OS picks, listening before any rank
-    starts; the ranks join it as clients. Picking a free port and leaving rank 0 to bind it
-    seconds later (after its imports) lost the port to another process now and then under
-    load ("EADDRINUSE", a fresh clone's ``make test`` in session 29).
+def rendezvous_store(nproc: int, timeout: float, port: int = 0) -> Any:
+    """A ``TCPStore`` served by the launcher on ``port`` (0: one the OS picks), listening
+    before any rank starts; the ranks join it as clients. Picking a free port and leaving
+    rank 0 to bind it seconds later (after its imports) lost the port to another process now
+    and then under load ("EADDRINUSE", a fresh clone's ``make test`` in session 29); a port
+    the caller names that is taken now fails here, before any rank starts.
 
     Example:
         >>> store = rendezvous_store(2, 60.0); store.port > 0
@@ -634,7 +620,7 @@ def rendezvous_store(nproc: int, timeout: float) -> Any:
     import torch.distributed as dist
 
     wait = datetime.timedelta(seconds=max(float(timeout), 1.0))
-    return dist.TCPStore("127.0.0.1", 0, nproc, True, timeout=wait, wait_for_workers=False)
+    return dist.TCPStore("127.0.0.1", port, nproc, True, timeout=wait, wait_for_workers=False)
 
 
 # ---------------------------------------------------------------------- checks
