@@ -35,6 +35,16 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture
+def budget_above_rss():
+    """``budget_above_rss(extra)``: a ``memory_budget`` (bytes) of ``extra`` (``"1G"``...) above
+    this process's RSS now. Budgets count the whole process, and a test worker's RSS depends on
+    the tests it ran before (2.1 GB in one run, which failed a fixed "2G" budget)."""
+    from gnnsys.datasets.outofcore import parse_bytes, rss_bytes
+
+    return lambda extra: rss_bytes() + parse_bytes(extra)
+
+
+@pytest.fixture
 def rendezvous(tmp_path) -> str:
     """An ``init_method`` for ranks spawned by a test: a file under ``tmp_path``, so there is no
     TCP port to pick and then lose to another process before rank 0 binds it (EADDRINUSE
