@@ -7,6 +7,8 @@
   work or a one-thread budget, where waking the thread pool costs more than the work.
 * ``variant(kernel, name, parallel, **constants)``: the same kernel source with module flags
   set to constants, so numba prunes (and never compiles) the modes a caller does not use.
+* ``PRANGE_ONLY``: numba parallel options that run only the explicit ``prange`` loops in
+  parallel (``parallel=PRANGE_ONLY``), for kernels whose parallelism is all written out.
 * ``run_items(kernel, items, *args, threads=...)``: a serial kernel over ranges of independent
   items on a small thread pool, instead of ``parallel=True``: a parallel kernel takes several
   times longer to compile (the first call of a fresh install), and on a busy machine its
@@ -25,7 +27,21 @@ import numba
 from llvmlite import ir
 from numba import njit
 from numba.core import cgutils, types
+from numba.core.cpu_options import ParallelOptions
 from numba.extending import intrinsic
+
+# ``parallel=True`` also turns every array expression and ``np.zeros``/``np.full``/``copy`` into
+# a parallel loop: a parallel region (thread wake-up and barrier) per small allocation, 19 of
+# them in the homogeneous sampling kernel, most over a handful of elements, and a quarter of
+# its compile time (benchmarks/parallel_kernels.py, session 30: 11.7 -> 8.6 s, typed 12.9 ->
+# 9.8 s). Kernels that write their parallelism out as ``prange`` loops take these options
+# instead: prange loops (and their reductions) only. A ParallelOptions object, not a dict:
+# numba pops a dict's keys while reading it, so a dispatcher's second signature would compile
+# with every option back on.
+PRANGE_ONLY = ParallelOptions(
+    dict(prange=True, reduction=True, comprehension=False, inplace_binop=False, setitem=False,
+         numpy=False, stencil=False, fusion=False)
+)  # fmt: skip
 
 # llvm.prefetch locality: 3 = keep in every cache level (re-read soon), 0 = streaming (read once)
 _KEEP, _STREAM = 3, 0
@@ -107,6 +123,7 @@ def variant(kernel, name: str, parallel: bool, **constants: Any):
     only the modes it uses. ``name`` must be unique per set of constants: it names the on-disk
     cache entry (numba's cache key does not see globals). The same arguments give the same
     dispatcher (made once, thread-safe), so callers may ask for a variant on every call.
+    ``parallel``: compiled with ``PRANGE_ONLY`` (the kernel's prange loops run in parallel).
 
     Example:
         >>> uniform = variant(sample_hops, "sample_hops_uniform", True, _WITH_LABOR=False)
@@ -124,7 +141,8 @@ def variant(kernel, name: str, parallel: bool, **constants: Any):
         glb.update(constants)
         fn = _pytypes.FunctionType(py.__code__, glb, name, py.__defaults__, py.__closure__)
         fn.__qualname__ = name
-        made = _VARIANTS[key] = njit(nogil=True, cache=True, parallel=parallel)(fn)
+        options = PRANGE_ONLY if parallel else False
+        made = _VARIANTS[key] = njit(nogil=True, cache=True, parallel=options)(fn)
         return made
 
 

@@ -1,6 +1,7 @@
 """gnnsys._numba: prefetch hints never change results; serial twins equal their kernels;
-variants compile only the branches their constants keep; run_items covers every item exactly
-once, whatever the thread count."""
+variants compile only the branches their constants keep; PRANGE_ONLY parallelises the prange
+loops alone, in every signature; run_items covers every item exactly once, whatever the thread
+count."""
 
 import threading
 
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 from gnnsys._numba import (
+    PRANGE_ONLY,
     mode_tag,
     parallel_pays,
     prefetch,
@@ -81,6 +83,31 @@ def test_variant_is_made_once_per_arguments():
     assert variant(_bump, "bump_plain", False, _WITH_DOUBLE=False) is plain
     assert variant(_bump, "bump_plain", True, _WITH_DOUBLE=False) is not plain
     assert variant(_bump, "bump_with", False, _WITH_DOUBLE=True) is not plain
+
+
+def _doubled_plus_one(a):
+    z = np.zeros(a.shape[0])  # under parallel=True a parallel loop of its own
+    for i in numba.prange(a.shape[0]):
+        z[i] = a[i] * 2
+    return z + 1  # and this one
+
+
+def _parallel_loops(kernel):
+    return [
+        len(c.metadata["parfor_diagnostics"].initial_parfors) for c in kernel.overloads.values()
+    ]
+
+
+def test_prange_only_parallelises_the_prange_loops_alone_in_every_signature():
+    full = numba.njit(parallel=True, cache=False)(_doubled_plus_one)
+    only = numba.njit(parallel=PRANGE_ONLY, cache=False)(_doubled_plus_one)
+    for a in (np.arange(5.0), np.arange(5, dtype=np.float32)):  # two signatures
+        assert np.array_equal(only(a), full(a)) and np.array_equal(only(a), a * 2 + 1)
+    assert _parallel_loops(full) == [3, 3]
+    # (the second signature too: numba empties a dict of options on the first compile)
+    assert _parallel_loops(only) == [1, 1]
+    made = variant(_bump, "bump_parallel", True, _WITH_DOUBLE=False)
+    assert made.targetoptions["parallel"] is PRANGE_ONLY
 
 
 def test_mode_tag_names_the_modes_switched_on():

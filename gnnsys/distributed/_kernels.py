@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from gnnsys._numba import mode_tag, prefetch, serial_twin, variant
+from gnnsys._numba import PRANGE_ONLY, mode_tag, prefetch, serial_twin, variant
 from gnnsys.loaders._kernels import (
     _AHEAD,
     _LOW32,
@@ -46,7 +46,7 @@ _WITH_WEIGHTED = True
 _WITH_LABOR = True
 
 
-@njit(nogil=True, parallel=True, cache=True)
+@njit(nogil=True, parallel=PRANGE_ONLY, cache=True)
 def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, local, dst, tree,
                etype, fanouts, replace, weighted, ekeys, labor, lkeys):  # fmt: skip
     """Draw the in-edges of each requested (destination, edge type) segment from a part's CSC.
@@ -269,7 +269,7 @@ def regroup(order, counts_sorted, src_sorted, eid_sorted):
     return offsets, src, eid
 
 
-@njit(nogil=True, parallel=True, cache=True)
+@njit(nogil=True, parallel=PRANGE_ONLY, cache=True)
 def move_rows(src, src_idx, dst_idx, out):
     """``out[dst_idx[i]] = src[src_idx[i]]`` (``src_idx`` empty: ``src[i]``) for 2-D word views
     of rows: a fetch's rows land in request order without an intermediate copy."""

@@ -28,7 +28,15 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from gnnsys._numba import mode_tag, parallel_pays, prefetch, run_items, serial_twin, variant
+from gnnsys._numba import (
+    PRANGE_ONLY,
+    mode_tag,
+    parallel_pays,
+    prefetch,
+    run_items,
+    serial_twin,
+    variant,
+)
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _ODD2 = np.uint64(0xD1B54A32D192ED03)
@@ -839,10 +847,10 @@ _WITH_WEIGHTED = True  # weighted counts and draws
 _WITH_TYPED = True  # several node types or edge types (node_offsets, ntp / loc, type_per_edge)
 _WITH_DISJOINT = True  # one tree per seed (tree ids, frontier trees)
 _WITH_HASH = True  # the hash-table relabel map (disjoint, or an empty mapv)
-_PARALLEL_BUILD = True  # compiled with parallel=True (a serial variant sets it False)
+_PARALLEL_BUILD = True  # compiled parallel (PRANGE_ONLY; a serial variant sets it False)
 
 
-@njit(nogil=True, parallel=True, cache=True)
+@njit(nogil=True, parallel=PRANGE_ONLY, cache=True)
 def sample_hops(
     indptr,
     adj,
@@ -1405,7 +1413,7 @@ def _lookup(mapv, stamp_hi, hkeys, hvals, u):
     return hvals[s] if hkeys[s] == u else -1
 
 
-@njit(nogil=True, parallel=True, cache=True)
+@njit(nogil=True, parallel=PRANGE_ONLY, cache=True)
 def induced_edges(
     indptr,
     adj,
@@ -1563,7 +1571,7 @@ def pack_adjacency(indices: np.ndarray, edge_ids: np.ndarray, out: np.ndarray) -
     )
 
 
-@njit(nogil=True, parallel=True, cache=True)
+@njit(nogil=True, parallel=PRANGE_ONLY, cache=True)
 def column_cumsum(indptr, weights, type_per_edge):
     """Inclusive cumulative weights (float64) per column, restarting where the edge type
     changes within a column (``type_per_edge`` empty: untyped), for weighted sampling with

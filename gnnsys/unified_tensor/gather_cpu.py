@@ -19,7 +19,7 @@ from numba.core import types
 from numba.extending import overload
 
 from gnnsys import _mapped
-from gnnsys._numba import parallel_pays, prefetch2d, serial_twin
+from gnnsys._numba import PRANGE_ONLY, parallel_pays, prefetch2d, serial_twin
 
 # Rows per parallel work item: large enough to amortise scheduling, small enough to balance.
 _BLOCK_ROWS = 64
@@ -62,7 +62,7 @@ def _cell_typed(src, r, j, lut, out):
     return lambda src, r, j, lut, out: lut[src[r, j]]
 
 
-@njit(nogil=True, parallel=True, cache=True)
+@njit(nogil=True, parallel=PRANGE_ONLY, cache=True)
 def _rows_parallel(src, ids, lut, out):  # pragma: no cover - compiled
     n = ids.shape[0]
     d = src.shape[1]
