@@ -233,6 +233,24 @@ def test_large_fanout_uses_hash_floyd():
     assert sub.edge_ids.unique().numel() == 150
 
 
+def test_a_batch_too_big_for_memory_says_why(monkeypatch):
+    # With replacement every destination draws its full fanout: 100k copies of a seed times
+    # 2^31 - 1 draws is ~3 PB of edge buffers, beyond any address space, so the allocation
+    # fails at once (not an overcommitted map filled later).
+    from gnnsys.loaders import _kernels
+
+    monkeypatch.setattr(_kernels, "PARALLEL_MIN_WORK", 1 << 62)  # the serial kernel
+    ring = torch.arange(10)
+    g = Graph.from_edge_index(torch.stack([ring, (ring + 1) % 10]), 10)
+    s = NeighborSampler(g, [2**31 - 1], replace=True)
+    with pytest.raises(
+        MemoryError,
+        match=r"sampling 100000 seeds with fanouts \[2147483647\] "
+        r"\(replace=True\) needs more memory.*draws exactly its fanout.*lower the",
+    ):
+        s.sample(torch.zeros(100_000, dtype=torch.long), SampleKey(seed=1))
+
+
 def test_bidirectional_adds_reverse_edges(graph):
     ei, g = graph
     sub = NeighborSampler(g, [3, 2], subgraph_type="bidirectional").sample(

@@ -549,41 +549,44 @@ class NeighborSampler(_PicklesWithoutMaps):
             disjoint=self.disjoint,
             hashed=mapv.shape[0] == 0,
         )
-        out = kernel(
-            a.indptr,
-            a.adj,
-            a.edge_ids,
-            a.packed,
-            self._weights,
-            self._cumw,
-            tpe,
-            offsets,
-            etype_src,
-            etype_dst,
-            dst_ptr,
-            dst_etypes,
-            a.segments[0],
-            a.segments[1],
-            seeds_np,
-            tree_np,
-            self.fanouts,
-            self.replace,
-            self.weighted,
-            self.semantics == "dgl",
-            self.disjoint,
-            key,
-            mapv,
-            stamp,
-            self.labor,
-            self.layer_dependency,
-            self._node_time,
-            self._edge_time,
-            seed_times,
-            self._temporal_mode,
-            self.labor_iters,
-            key2,
-            mix,
-        )
+        try:
+            out = kernel(
+                a.indptr,
+                a.adj,
+                a.edge_ids,
+                a.packed,
+                self._weights,
+                self._cumw,
+                tpe,
+                offsets,
+                etype_src,
+                etype_dst,
+                dst_ptr,
+                dst_etypes,
+                a.segments[0],
+                a.segments[1],
+                seeds_np,
+                tree_np,
+                self.fanouts,
+                self.replace,
+                self.weighted,
+                self.semantics == "dgl",
+                self.disjoint,
+                key,
+                mapv,
+                stamp,
+                self.labor,
+                self.layer_dependency,
+                self._node_time,
+                self._edge_time,
+                seed_times,
+                self._temporal_mode,
+                self.labor_iters,
+                key2,
+                mix,
+            )
+        except MemoryError as err:  # numba's own text names no cause
+            raise MemoryError(self._too_big(seeds.numel(), err)) from err
         nodes, tree_out, edge_index, eid, type_counts, edge_ptr = out[:6]
         indptr_all, indptr_ptr, dst_start, hkeys, hvals, eprob, ewt = out[6:]
         num_hops = self.num_hops
@@ -671,6 +674,17 @@ class NeighborSampler(_PicklesWithoutMaps):
         """(key, second key, mix) for the kernel: one key here (LaborSampler: two with
         batch dependency)."""
         return int(key), -1, 0.0
+
+    def _too_big(self, num_seeds: int, err: BaseException) -> str:
+        """Why a batch ran out of memory, in the user's terms."""
+        fanouts = self.fanouts.tolist() if self.graph.is_hetero else self.fanouts[:, 0].tolist()
+        each = "exactly" if self.replace else "up to"
+        return (
+            f"sampling {num_seeds} seeds with fanouts {fanouts} (replace={self.replace}) needs "
+            f"more memory than this machine gave ({err}): each hop draws {each} its fanout of "
+            "in-edges per destination, and the next hop starts from their sources; lower the "
+            "fanouts, the number of hops or the batch size"
+        )
 
     def _work(self, num_seeds: int) -> int:
         """Rough edge count of one batch (fanout -1 counted as 32), to pick serial or parallel."""
