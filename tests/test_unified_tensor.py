@@ -97,6 +97,24 @@ def test_parallel_and_serial_kernels_agree():
     assert np.array_equal(a, b) and np.array_equal(a, src[ids])
 
 
+@pytest.mark.parametrize("row_bytes", [64, 128, 4096])
+def test_prefetching_gathers_copy_the_same_rows(row_bytes):
+    # Rows of >= 128 B in a table of >= 64 MiB prefetch ahead (as do rows of >= 4 KB in any
+    # table); a prefetch is a hint only, so the rows copied are the same, up to the last one.
+    cols = row_bytes // 4
+    rows = gather_cpu.PREFETCH_MIN_TABLE_BYTES // row_bytes
+    src = np.zeros((rows, cols), np.float32)
+    src[:, 0] = np.arange(rows)
+    src[:, -1] = -np.arange(rows)
+    ids = np.random.default_rng(2).integers(0, rows, 3000)
+    ids[-1] = rows - 1
+    for parallel in (True, False):
+        out = gather_cpu.gather_rows(
+            src, ids, np.empty((3000, cols), np.float32), parallel=parallel
+        )
+        assert np.array_equal(out, src[ids])
+
+
 def test_word_view_widths():
     assert gather_cpu.word_view(np.zeros((2, 4), np.float32)).dtype == np.uint64
     assert gather_cpu.word_view(np.zeros((2, 3), np.float32)).dtype == np.uint32

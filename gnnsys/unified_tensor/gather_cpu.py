@@ -27,19 +27,28 @@ _BLOCK_ROWS = 64
 PARALLEL_MIN_BYTES = 1 << 18
 
 _WORD_DTYPES = (np.uint64, np.uint32, np.uint16, np.uint8)
-# Rows prefetched ahead of the copy, for rows of at least PREFETCH_MIN_ROW_BYTES. Measured here
-# (CPU time per byte, 1 GiB table, random ids, single thread, busy shared VM): 8 KB rows gain
-# ~2x, 4 KB rows 1.0-1.4x, 2 KB rows lose ~8%, rows under 1 KB lose 5-30% (the out-of-order
-# core already overlaps short rows).
+# Rows prefetched ahead of the copy (every cache line of the row): rows of at least
+# PREFETCH_MIN_ROW_BYTES, and rows of at least PREFETCH_SHORT_ROW_BYTES in a table of at least
+# PREFETCH_MIN_TABLE_BYTES. Measured first (CPU time per byte, 1 GiB table, random ids, one
+# thread, busy shared VM): 8 KB rows gain ~2x, 4 KB rows 1.0-1.4x, rows under 2 KB lose 5-30%.
+# Measured again in session 30, quiet, caches flushed before each gather as the sampler leaves
+# them (benchmarks/gather_prefetch.py; rows 128 B - 2 KB, 16 rows ahead vs none): tables of
+# 64 MB to 1 GiB 0.70-0.90x the time, a 19 MB table 0.80-1.29x (no gain at 512 B).
 PREFETCH_ROWS = 16
 PREFETCH_MIN_ROW_BYTES = 4096
+PREFETCH_SHORT_ROW_BYTES = 128
+PREFETCH_MIN_TABLE_BYTES = 64 << 20
 _LINE = 64
 
 
 @njit(nogil=True, inline="always")
 def _prefetch_row(src, ids, i, n):  # pragma: no cover - compiled
     k = i + PREFETCH_ROWS
-    if k < n and src.shape[1] * src.itemsize >= PREFETCH_MIN_ROW_BYTES:
+    row = src.shape[1] * src.itemsize
+    if k < n and (
+        row >= PREFETCH_MIN_ROW_BYTES
+        or (row >= PREFETCH_SHORT_ROW_BYTES and src.shape[0] * row >= PREFETCH_MIN_TABLE_BYTES)
+    ):
         r = ids[k]
         step = max(1, _LINE // src.itemsize)
         for j in range(0, src.shape[1], step):
