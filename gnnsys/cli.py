@@ -984,7 +984,7 @@ def _out_folder_problem(out: str, overwrite: bool) -> Optional[str]:
     try:
         check_replaceable(path, True, DATASET_MARKS, "dataset folder")
     except FileExistsError as err:
-        return str(err).replace("path ", "", 1)
+        return str(err)
     return None
 
 

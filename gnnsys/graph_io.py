@@ -356,26 +356,24 @@ def check_replaceable(
     an earlier write left: a ``what``); with ``empty_ok``, an empty folder needs no
     ``overwrite``. A folder that is not a ``what`` is never replaced, nor one that holds the
     working directory: ``overwrite`` deletes the old folder, and a typo in the path (``~`` for
-    ``~/data/tiny``) must not cost a user their files."""
+    ``~/data/tiny``) must not cost a user their files. Each message starts with the path, so
+    callers (the CLI, ``partition``) can show it as it is."""
     if not final.exists():
         return
     if not final.is_dir():
-        raise FileExistsError(f"path {str(final)!r} exists and is not a folder")
+        raise FileExistsError(f"{final} exists and is not a folder")
     empty = not any(final.iterdir())
     if not overwrite and not (empty_ok and empty):
         tail = " and is not empty" if empty_ok else ""
         raise FileExistsError(
-            f"path {str(final)!r} already exists{tail}; pass overwrite=True (--overwrite) to "
-            "replace it"
+            f"{final} already exists{tail}; pass overwrite=True (--overwrite) to replace it"
         )
     here, there = Path.cwd().resolve(), final.resolve()
     if here == there or there in here.parents:
-        raise FileExistsError(
-            f"path {str(final)!r} holds the working directory: refusing to replace it"
-        )
+        raise FileExistsError(f"{final} holds the working directory: refusing to replace it")
     if not empty and not any((final / m).exists() for m in marks):
         raise FileExistsError(
-            f"path {str(final)!r} is not empty and holds no {' or '.join(marks)}: refusing to "
+            f"{final} is not empty and holds no {' or '.join(marks)}: refusing to "
             f"replace a folder that is not a {what}"
         )
 

@@ -366,7 +366,7 @@ def _check_out(final: Path, overwrite: bool) -> Path:
     try:
         check_replaceable(final, overwrite, (META_FILE,), "partition", empty_ok=True)
     except FileExistsError as err:
-        raise PartitionError(str(err).replace(f"path {str(final)!r}", str(final), 1)) from None
+        raise PartitionError(str(err)) from None
     return final
 
 
