@@ -31,6 +31,8 @@ import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ab_trees import trees_and_workloads
+
 WORKLOADS = ("homo", "typed")
 
 
@@ -120,14 +122,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 0
     if args.threads < 1 or args.rounds < 1 or args.batches < 1 or args.scale <= 0:
         p.error("--threads, --rounds and --batches must be >= 1 and --scale > 0")
-    trees = [str(Path(t).resolve()) for t in args.trees.split(",") if t]
-    workloads = [w for w in args.workloads.split(",") if w]
-    for w in workloads:
-        if w not in WORKLOADS:
-            p.error(f"unknown workload {w!r}; choose from {', '.join(WORKLOADS)}")
-    for t in trees:
-        if not (Path(t) / "gnnsys" / "__init__.py").is_file():
-            p.error(f"--trees: {t} has no gnnsys/ package")
+    trees, workloads = trees_and_workloads(p, args.trees, args.workloads, WORKLOADS)
     print(json.dumps({"command": " ".join([Path(sys.executable).name] + sys.argv),
                       "trees": trees, "workloads": workloads, "rounds": args.rounds,
                       "batches": args.batches, "threads": args.threads, "scale": args.scale,

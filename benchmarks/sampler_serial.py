@@ -30,6 +30,8 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+from ab_trees import trees_and_workloads
+
 HERE = Path(__file__).resolve().parent
 WORKLOADS = ("mini-mag", "rmat20-pyg", "rmat20-dgl")
 
@@ -105,14 +107,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.child:
         print(json.dumps(run_one(args.child, args.batches, args.warmup)))
         return 0
-    trees = [str(Path(t).resolve()) for t in args.trees.split(",") if t]
-    workloads = [w for w in args.workloads.split(",") if w]
-    for w in workloads:
-        if w not in WORKLOADS:
-            p.error(f"unknown workload {w!r}; choose from {', '.join(WORKLOADS)}")
-    for t in trees:
-        if not (Path(t) / "gnnsys" / "__init__.py").is_file():
-            p.error(f"--trees: {t} has no gnnsys/ package")
+    trees, workloads = trees_and_workloads(p, args.trees, args.workloads, WORKLOADS)
     print(json.dumps({"command": " ".join([Path(sys.executable).name] + sys.argv),
                       "trees": trees, "workloads": workloads, "rounds": args.rounds,
                       "batches": args.batches, "cpu_count": os.cpu_count()}))  # fmt: skip
