@@ -232,14 +232,14 @@ _port = _int_in("--master-port", 1, 65535)  # a TCP port
 
 
 def _fanout(text: str) -> List[int]:
-    try:
-        values = [int(v) for v in text.split(",") if v.strip()]
+    if not text.strip():
+        raise argparse.ArgumentTypeError("--fanout is empty")
+    try:  # every piece an integer: "10,,5" (a typo) must not train 2 hops instead of 3
+        values = [int(v) for v in text.split(",")]
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"--fanout must be comma-separated integers such as 15,10,5, got {text!r}"
         ) from None
-    if not values:
-        raise argparse.ArgumentTypeError("--fanout is empty")
     from gnnsys.loaders.neighbor import MAX_FANOUT
 
     bad = [v for v in values if v < -1 or v == 0 or v > MAX_FANOUT]
