@@ -145,6 +145,11 @@ def test_missing_files_list_expected(tmp_path):
         load_folder(folder)
     with pytest.raises(FileNotFoundError, match="no folder.*src.npy"):
         load_folder(tmp_path / "absent")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError) as err:  # no split file: no "it has ... but" hint
+        load_folder(empty)
+    assert "lacks src.npy, dst.npy, x.npy, y.npy, train_idx.npy; expected" in str(err.value)
 
 
 @pytest.mark.parametrize(

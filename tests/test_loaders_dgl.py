@@ -41,6 +41,28 @@ def graph():
     return g
 
 
+def test_data_with_a_row_count_other_than_the_graph_s_is_refused(graph):
+    # DGL refuses it when the data is set; a Graph's ndata/edata are plain dicts, so the loader
+    # checks every table it is asked to fetch before a gather could read past its end.
+    graph.ndata["short"] = torch.zeros(N - 1)
+    graph.edata["long"] = torch.zeros(E + 1)
+    try:
+        with pytest.raises(
+            ValueError,
+            match=rf"prefetch_node_feats names 'short', but ndata\['short'\] has {N - 1} rows "
+            rf"and the graph has {N} nodes: one row per node",
+        ):
+            dl.DataLoader(
+                graph, torch.arange(4), dl.NeighborSampler([2], prefetch_node_feats=["short"])
+            )
+        with pytest.raises(ValueError, match=rf"edata\['long'\] has {E + 1} rows .* {E} edges"):
+            dl.DataLoader(
+                graph, torch.arange(4), dl.NeighborSampler([2], prefetch_edge_feats=["long"])
+            )
+    finally:
+        del graph.ndata["short"], graph.edata["long"]
+
+
 def _sampler(fanouts=(3, 4), **kw):
     kw.setdefault("prefetch_node_feats", ["feat"])
     kw.setdefault("prefetch_labels", ["label"])
@@ -914,6 +936,16 @@ def test_hetero_bad_input_names_the_type(hetero):
             dl.DataLoader(g, ok, dl.NeighborSampler([2], prefetch_node_feats=["plain"]))
     finally:
         del g.ndata["plain"]
+    g.ndata[("tag", "short")] = torch.zeros(11)  # a row short of the 12 tags
+    try:
+        with pytest.raises(
+            ValueError,
+            match=r"names 'short', but ndata\[\('tag', 'short'\)\] has 11 rows and the graph "
+            r"has 12 nodes of type 'tag': one row per node",
+        ):
+            dl.DataLoader(g, ok, dl.NeighborSampler([2], prefetch_node_feats={"tag": ["short"]}))
+    finally:
+        del g.ndata[("tag", "short")]
     es = dl.as_edge_prediction_sampler(dl.NeighborSampler([2]))
     with pytest.raises(ValueError, match="indices: edge type 'likes' matches no edge types"):
         dl.DataLoader(g, {"likes": torch.arange(2)}, es)

@@ -167,7 +167,7 @@ def load_folder(
         hint = ""
         if missing == ["train_idx.npy"] and not has_split:
             hint = " (or pass split_seed for a seeded random split)"
-        elif "train_idx.npy" in missing:
+        elif "train_idx.npy" in missing and has_split:
             hint = f" (it has {', '.join(has_split)} but no train_idx.npy)"
         raise FileNotFoundError(
             f"dataset folder {str(folder)!r} lacks {', '.join(missing)}{hint}; expected {expected}"

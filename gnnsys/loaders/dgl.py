@@ -1367,7 +1367,7 @@ def _resolve_names(spec: Any, arg: str, view: _DglGraphView, kind: str) -> List[
                         f"data ({kind} data of that type: {list(data_of(t).keys())})"
                     )
                 out.append((t, n))
-        return out
+        spec = ()  # checked below with the rest
     for n in spec:
         hits = [t for t in range(len(types_)) if n in data_of(t)]
         if not hits:
@@ -1379,7 +1379,31 @@ def _resolve_names(spec: Any, arg: str, view: _DglGraphView, kind: str) -> List[
                 f"({what} has {view.data_summary(kind)}){hint}"
             )
         out += [(t, n) for t in hits]
+    for t, n in out:
+        _check_rows(view, kind, t, n, data_of(t)[n], arg)
     return out
+
+
+def _check_rows(view: _DglGraphView, kind: str, t: int, name: str, table: Any, arg: str) -> None:
+    """A table must have a row per node (edge) of its type: DGL refuses a mismatch when the data
+    is set; a gnnsys Graph's ``ndata``/``edata`` are plain dicts, so it is checked here, before
+    a gather reads past the table's end."""
+    shape = getattr(table, "shape", None)
+    if not shape:
+        return
+    if kind == "node":
+        want = view.num_nodes_of(t)
+    else:
+        want = view.eid_bound(t) if view.edata_by_eid else view.num_edges
+    if int(shape[0]) != want:
+        what = "ndata" if kind == "node" else "edata"
+        types_ = view.node_types if kind == "node" else view.edge_types
+        of = f" of type {types_[t]!r}" if view.typed else ""
+        key = view.node_key(t, name) if kind == "node" else view.edge_key(t, name)
+        raise ValueError(
+            f"{arg} names {name!r}, but {what}[{key!r}] has {int(shape[0])} rows and the graph "
+            f"has {want} {kind}s{of}: one row per {kind}"
+        )
 
 
 def _dist_sampler(graph: Any, fanouts: np.ndarray, cfg: Any, labor: Dict[str, Any]) -> Any:
