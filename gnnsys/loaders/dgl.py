@@ -630,6 +630,14 @@ class _DglGraphView:
         """Edge ids of type ``e`` are ``0..eid_bound(e)-1``."""
         return self._eid_bounds[e]
 
+    def num_rows(self, kind: str, t: int) -> int:
+        """Rows a data table of node type (``kind="node"``) or edge type ``t`` must have: one per
+        node of the type, one per edge id of the type (or per CSC position on an untyped gnnsys
+        Graph, whose ``edata`` is in CSC order)."""
+        if kind == "node":
+            return self.num_nodes_of(t)
+        return self.eid_bound(t) if self.edata_by_eid else self.num_edges
+
     @property
     def device(self) -> torch.device:
         return _graph_device(self.user_graph)
@@ -684,14 +692,11 @@ class _DglGraphView:
             from dgl.frame import Frame
 
             nf = [
-                Frame(dict(self.ndata_of(t)), num_rows=self.num_nodes_of(t))
+                Frame(dict(self.ndata_of(t)), num_rows=self.num_rows("node", t))
                 for t in range(len(self.node_types))
             ]
             ef = [
-                Frame(
-                    dict(self.edata_of(e)),
-                    num_rows=self.eid_bound(e) if self.edata_by_eid else self.num_edges,
-                )
+                Frame(dict(self.edata_of(e)), num_rows=self.num_rows("edge", e))
                 for e in range(len(self.edge_types))
             ]
             return nf, ef
@@ -788,7 +793,7 @@ class _DglGraphView:
                 else torch.arange(self.num_edges)
             )
             rows = self.rows_of(pos, self.eid_of_pos(pos))
-            bound = self.eid_bound(e) if self.edata_by_eid else self.num_edges
+            bound = self.num_rows("edge", e)
             where = f" of edge type {self.edge_types[e]!r}" if self.typed else ""
             if values.dim() != 1 or values.shape[0] != bound:
                 raise ValueError(f"edge data {name!r}{where} must be 1-D with one entry per edge")
@@ -1367,18 +1372,18 @@ def _resolve_names(spec: Any, arg: str, view: _DglGraphView, kind: str) -> List[
                         f"data ({kind} data of that type: {list(data_of(t).keys())})"
                     )
                 out.append((t, n))
-        spec = ()  # checked below with the rest
-    for n in spec:
-        hits = [t for t in range(len(types_)) if n in data_of(t)]
-        if not hits:
-            hint = ""
-            if view.typed and view.dgl_graph is None and n in getattr(view.user_graph, what):
-                hint = f"; a typed Graph keys its data by type: g.{what}[({kind}_type, {n!r})]"
-            raise ValueError(
-                f"{arg} names {n!r}, which is not {kind} data of the graph "
-                f"({what} has {view.data_summary(kind)}){hint}"
-            )
-        out += [(t, n) for t in hits]
+    else:
+        for n in spec:
+            hits = [t for t in range(len(types_)) if n in data_of(t)]
+            if not hits:
+                hint = ""
+                if view.typed and view.dgl_graph is None and n in getattr(view.user_graph, what):
+                    hint = f"; a typed Graph keys its data by type: g.{what}[({kind}_type, {n!r})]"
+                raise ValueError(
+                    f"{arg} names {n!r}, which is not {kind} data of the graph "
+                    f"({what} has {view.data_summary(kind)}){hint}"
+                )
+            out += [(t, n) for t in hits]
     for t, n in out:
         _check_rows(view, kind, t, n, data_of(t)[n], arg)
     return out
@@ -1391,10 +1396,7 @@ def _check_rows(view: _DglGraphView, kind: str, t: int, name: str, table: Any, a
     shape = getattr(table, "shape", None)
     if not shape:
         return
-    if kind == "node":
-        want = view.num_nodes_of(t)
-    else:
-        want = view.eid_bound(t) if view.edata_by_eid else view.num_edges
+    want = view.num_rows(kind, t)
     if int(shape[0]) != want:
         what = "ndata" if kind == "node" else "edata"
         types_ = view.node_types if kind == "node" else view.edge_types
