@@ -24,7 +24,8 @@ def test_a_row_times_the_parallel_kernel_and_digests_its_last_batch(monkeypatch,
         numba.set_num_threads(old)
     assert a["digest"] == b["digest"] and len(a["digest"]) == 16  # the same batches
     assert a["edges_per_batch"] > 0 and a["ms_per_batch"] > 0
-    assert a["compile_s"] >= 0 and b["first_s"] >= 0
+    # compile_s sums the made variants' compile times: a second run of a workload adds none
+    assert b["compile_s"] == a["compile_s"]
 
 
 @pytest.mark.parametrize(
