@@ -1297,6 +1297,40 @@ def test_graph_view_is_kept_with_the_graph_and_follows_its_columns(graph):
     assert ref() is None  # the kept view does not keep the graph alive
 
 
+def test_a_graph_used_by_a_loader_still_pickles_and_copies(graph):
+    # The view kept on the graph holds locks: the graph must still pickle (mp.spawn, DDP) and
+    # deep-copy, and the copy samples as the original does.
+    import copy
+    import pickle
+
+    g = Graph.from_edge_index(graph.ei, N)
+    s = dl.NeighborSampler([3, 2])
+
+    def ids(h):
+        return _batches_ids(dl.DataLoader(h, torch.arange(40), s, batch_size=20, seed=3))
+
+    want = ids(g)
+    for h in (pickle.loads(pickle.dumps(g)), copy.deepcopy(g)):
+        got = ids(h)
+        assert len(got) == len(want)
+        for (a, ea), (b, eb) in zip(got, want):
+            assert torch.equal(a, b) and all(torch.equal(x, y) for x, y in zip(ea, eb))
+
+
+def test_a_dgl_graph_used_by_a_loader_still_pickles():
+    # DGL pickles a graph's __dict__, where the view is kept ("cannot pickle '_thread.lock'"
+    # before the view's slot pickled as empty)
+    import pickle
+
+    dgl = pytest.importorskip("dgl")
+    g = dgl.graph((torch.randint(0, 60, (400,)), torch.randint(0, 60, (400,))), num_nodes=60)
+    s = dl.NeighborSampler([3, 2])
+    want = _batches_ids(dl.DataLoader(g, torch.arange(20), s, batch_size=10, seed=1))
+    h = pickle.loads(pickle.dumps(g))
+    got = _batches_ids(dl.DataLoader(h, torch.arange(20), s, batch_size=10, seed=1))
+    assert all(torch.equal(a, b) for (a, _), (b, _) in zip(got, want)) and len(got) == len(want)
+
+
 # ---------------------------------------------------------------------------- GPU sampling
 def test_sampling_device_follows_dgl():
     cpu, gpu = torch.device("cpu"), torch.device("cuda", 1)

@@ -2,6 +2,8 @@
 link batches, the remote-backend tuple, transforms, PyG models on our batches, and the
 arguments we refuse (NotImplementedError) or reject (ValueError)."""
 
+import gc
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -111,6 +113,29 @@ def test_weight_attr_samples_only_positive_edges():
     d.edge_weight[(d.edge_index[1] == 0).nonzero()[0]] = 1.0  # one positive edge into node 0
     b = next(iter(NeighborLoader(d, [5], input_nodes=torch.tensor([0]), weight_attr="edge_weight")))
     assert b.e_id.numel() == 1 and float(d.edge_weight[b.e_id]) == 1.0
+
+
+def test_new_edge_weights_over_the_same_edge_index_are_used():
+    # The Graph is cached per edge_index tensor; new weights (a new tensor, often at the
+    # collected old one's address, so with its id()) must rebuild it, not reuse the old one.
+    ei = make_data().edge_index
+    n = int(ei.max()) + 1
+    even = torch.arange(ei.shape[1]) % 2 == 0
+    patterns = (even, ~even)
+    seen_reuse = False
+    last_id = None
+    for r in range(12):
+        keep = patterns[r % 2]
+        w = keep.float()  # the first allocation after the old weights were freed: often their id
+        seen_reuse |= id(w) == last_id
+        last_id = id(w)
+        d = Data(edge_index=ei, edge_weight=w, num_nodes=n)
+        for b in NeighborLoader(d, [3], batch_size=64, weight_attr="edge_weight"):
+            assert bool(keep[b.e_id].all()), f"round {r}: an edge of weight 0 was sampled"
+        del d, b
+        gc.collect()
+        del w  # freed last, so that its memory is the next one handed out
+    assert seen_reuse, "no weight tensor reused an id: the case this guards was not run"
 
 
 def test_transforms(data):
@@ -542,6 +567,22 @@ def make_hetero(seed=0, papers=120, authors=80):
     return data
 
 
+def test_hetero_new_edge_weights_are_used():
+    # A HeteroData's Graph is cached by its first edge type's tensor: replacing another type's
+    # weights (or edge_index) must rebuild it.
+    data = make_hetero()
+    et = ("author", "writes", "paper")
+    even = torch.arange(400) % 2 == 0
+    for etype in data.edge_types:
+        data[etype].w = torch.ones(data[etype].edge_index.shape[1])
+    for keep in (even, ~even, even):
+        data[et].w = keep.float()
+        loader = NeighborLoader(data, [3, 2], input_nodes="paper", batch_size=40,
+                                weight_attr="w")  # fmt: skip
+        for b in loader:
+            assert bool(keep[b[et].e_id].all())
+
+
 HETERO_FANOUTS = {
     ("paper", "cites", "paper"): [4, 2],
     ("author", "writes", "paper"): [3, 2],
@@ -751,6 +792,9 @@ def test_hetero_link_loader_binary_and_triplet():
     assert int(b["paper"].n_id[b["paper"].dst_neg_index].max()) < 120
     with pytest.raises(ValueError, match="edge_label_index is required"):
         LinkNeighborLoader(data, [2])
+    # ids without their edge type: a clear error naming the types, not the tensor
+    with pytest.raises(ValueError, match="has ids but no edge type.*edge types: "):
+        LinkNeighborLoader(data, [2], edge_label_index=data[et].edge_index)
 
 
 def test_pyg_loaders_are_torch_dataloaders():

@@ -52,6 +52,7 @@ import numpy as np
 import torch
 
 from gnnsys._checks import check_choice, check_index, data_device
+from gnnsys._tokens import tensors_token, token_matches
 from gnnsys.block import (
     EID,
     NID,
@@ -755,25 +756,23 @@ class _DglGraphView:
         """(Graph to sample from, its CSC position -> our CSC position map or None, weighted).
         The Graph's ``edge_ids`` are None, so the kernel reports CSC positions."""
         key = ("sampling", prob, mask)
-        token = (self._columns_token(prob), self._columns_token(mask))
+        columns = self._columns(prob) + self._columns(mask)
         with self._lock:
             hit = self._cache.get(key)
-            if hit is None or hit[0] != token:
-                hit = (token, self._build_sampling_graph(prob, mask))
+            if hit is None or not token_matches(hit[0], *columns):
+                hit = (tensors_token(*columns), self._build_sampling_graph(prob, mask))
                 self._cache[key] = hit
             return hit[1]
 
-    def _columns_token(self, name: Optional[str]) -> tuple:
-        """Identity and version of edge column ``name`` of every type (a column replaced or
-        changed in place gives a new sampling graph)."""
+    def _columns(self, name: Optional[str]) -> Tuple[Any, ...]:
+        """Edge column ``name`` of every type (None where a type lacks it): a column replaced
+        or changed in place gives a new sampling graph (``sampling_graph``'s token)."""
         if name is None:
             return ()
-        out = []
-        for e in range(len(self.edge_types)):
-            data = self.edata_of(e)
-            col = data[name] if name in data else None
-            out.append((id(col), getattr(col, "_version", 0)) if col is not None else (0, 0))
-        return tuple(out)
+        return tuple(
+            data[name] if name in data else None
+            for data in (self.edata_of(e) for e in range(len(self.edge_types)))
+        )
 
     def _column_in_csc(self, name: str) -> Tuple[Optional[torch.Tensor], torch.Tensor]:
         """(edge column ``name`` in CSC order, bool [E]: which edges have it); edge types
@@ -913,6 +912,20 @@ class _DistDglView(_DglGraphView):
 _VIEW_ATTR = "_gnnsys_dgl_view"
 
 
+class _ViewSlot:
+    """Holds the view ``_prepare_view`` caches on the user's graph object. It pickles and
+    deep-copies as empty: a view holds locks (a graph carrying one would not pickle, e.g. for
+    ``mp.spawn``), and a copy of the graph makes its own."""
+
+    __slots__ = ("entry",)
+
+    def __init__(self, entry: Optional[tuple] = None) -> None:
+        self.entry = entry
+
+    def __reduce__(self) -> Tuple[Any, tuple]:
+        return (_ViewSlot, ())
+
+
 def _prepare_view(g: Any, idtype: Optional[torch.dtype] = None) -> _DglGraphView:
     """Wrap the user's graph: its CSC is built once and the view kept on the graph object
     (a reference cycle the garbage collector frees), so loaders built per epoch share it."""
@@ -922,12 +935,11 @@ def _prepare_view(g: Any, idtype: Optional[torch.dtype] = None) -> _DglGraphView
         if idtype not in (None, torch.int64):
             raise ValueError("a DistGraph's ids are int64 (idtype=torch.int64)")
         return _DistDglView(g, torch.int64)
+    tensors: Tuple[Any, ...] = ()  # (the graph's tensors: compared by gnnsys._tokens)
     if isinstance(g, Graph):
         it = torch.int64 if idtype is None else idtype
-        token: tuple = (it,) + tuple(
-            (id(t), t._version) if t is not None else (0, 0)
-            for t in (g.indptr, g.indices, g.edge_ids, g.type_per_edge, g.node_type_offset)
-        )
+        token: tuple = (it,)
+        tensors = (g.indptr, g.indices, g.edge_ids, g.type_per_edge, g.node_type_offset)
     elif _is_dgl_graph(g):
         if idtype is not None and idtype != g.idtype:
             raise ValueError(
@@ -941,9 +953,15 @@ def _prepare_view(g: Any, idtype: Optional[torch.dtype] = None) -> _DglGraphView
         )
     else:
         raise TypeError(f"graph must be a gnnsys.Graph or a DGL graph, got {type(g).__name__}")
-    cached = getattr(g, _VIEW_ATTR, None)
+    slot = getattr(g, _VIEW_ATTR, None)
+    cached = slot.entry if isinstance(slot, _ViewSlot) else None
     # DGL's int() / long() / to() copy the Python attributes: the view must be this graph's
-    if cached is not None and cached[0] == token and cached[1].user_graph is g:
+    if (
+        cached is not None
+        and cached[0] == token
+        and token_matches(cached[2], *tensors)
+        and cached[1].user_graph is g
+    ):
         return cached[1]
     if isinstance(g, Graph):
         cpu = g
@@ -966,7 +984,7 @@ def _prepare_view(g: Any, idtype: Optional[torch.dtype] = None) -> _DglGraphView
     else:
         view = _DglGraphView(g, Graph.from_dgl(g), by_eid=True, idtype=it)
     with contextlib.suppress(AttributeError, TypeError):
-        setattr(g, _VIEW_ATTR, (token, view))
+        setattr(g, _VIEW_ATTR, _ViewSlot((token, view, tensors_token(*tensors))))
     return view
 
 

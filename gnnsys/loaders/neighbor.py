@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from gnnsys._checks import check_choice, check_data_device, check_ids, data_device
+from gnnsys._tokens import tensors_token, token_matches
 from gnnsys.graph import Graph
 from gnnsys.loaders import _kernels
 from gnnsys.loaders._malloc import tune_malloc
@@ -46,11 +47,18 @@ class _Adjacency:
     adj: np.ndarray
     edge_ids: np.ndarray
     packed: bool
-    token: Tuple[int, ...]
+    token: Tuple[bool, Any]  # (pack, gnnsys._tokens token of the graph's tensors)
     # the typing, as Graph.type_layout() gives it (one type: empty type_per_edge)
     types: Tuple[np.ndarray, ...] = ()
     # _kernels.segment_index of a typed CSC (seg_ptr, seg_base); empty when untyped
     segments: Tuple[np.ndarray, np.ndarray] = (np.empty(0, np.int64), np.empty(0, np.int64))
+
+    def __getstate__(self) -> Dict[str, Any]:
+        # (a pickled sampler's copy: the token's weak references do not pickle, and the copy
+        # belongs to no cached graph; an empty token matches none)
+        state = self.__dict__.copy()
+        state["token"] = (self.token[0], ())
+        return state
 
 
 # One prepared copy per Graph (several samplers and loaders over one graph share it).
@@ -58,18 +66,19 @@ _ADJ_CACHE: weakref.WeakKeyDictionary[Graph, _Adjacency] = weakref.WeakKeyDictio
 _ADJ_LOCK = threading.Lock()
 
 
-def _graph_token(graph: Graph) -> Tuple[int, ...]:
-    ts = (graph.indptr, graph.indices, graph.edge_ids, graph.type_per_edge, graph.node_type_offset)
-    return tuple(x for t in ts for x in ((id(t), t._version) if t is not None else (0, 0)))
+def _graph_tensors(graph: Graph) -> Tuple[Optional[torch.Tensor], ...]:
+    return (graph.indptr, graph.indices, graph.edge_ids, graph.type_per_edge,
+            graph.node_type_offset)  # fmt: skip
 
 
 def prepared_adjacency(graph: Graph, pack: bool = True) -> _Adjacency:
     """The graph's CSC in the kernels' layout (cached per graph while its tensors are unchanged)."""
-    token = _graph_token(graph) + (int(pack),)
+    tensors = _graph_tensors(graph)
     with _ADJ_LOCK:
         hit = _ADJ_CACHE.get(graph)
-        if hit is not None and hit.token == token:
+        if hit is not None and hit.token[0] == pack and token_matches(hit.token[1], *tensors):
             return hit
+    token = (pack, tensors_token(*tensors))
     from gnnsys.graph_io import file_backed
 
     if file_backed(graph) is not None:

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from gnnsys._checks import check_data_device, check_index
+from gnnsys._tokens import tensors_token, token_matches
 from gnnsys.features import FeatureStore
 from gnnsys.graph import Graph, hetero_node_counts
 from gnnsys.loaders.base import SampledSubgraph
@@ -543,7 +544,8 @@ def _store_edge_index(gstore: Any, attr: Any) -> torch.Tensor:
 
 # One Graph per edge_index tensor (and weights): trainers build loaders per epoch, and fresh
 # Data objects around the same edge_index, so entries are keyed by the tensor's id() and
-# dropped when that tensor is collected.
+# dropped when that tensor is collected; an entry is used only while its token (weak
+# references, gnnsys._tokens) matches the very tensors it was built from.
 _GRAPHS: Dict[int, Tuple[Any, tuple, Graph]] = {}
 _GRAPHS_LOCK = threading.Lock()
 
@@ -665,18 +667,23 @@ def _cached_graph(
         weight = data[weight_attr]
         if not isinstance(weight, torch.Tensor) or weight.dim() != 1:
             raise ValueError(f"{who}: data.{weight_attr} must be a 1-D tensor of edge weights")
-    token = (ei._version, n, weight_attr, id(weight), getattr(weight, "_version", 0))
     with _GRAPHS_LOCK:
         hit = _GRAPHS.get(id(ei))
-    if hit is not None and hit[0]() is ei and hit[1] == token:
+    if hit is not None and hit[1] == (n, weight_attr) and token_matches(hit[0], ei, weight):
         return hit[2]
     edges = _adj_t_edge_index(adj_t) if adj_t is not None else ei.cpu()
     graph = Graph.from_edge_index(edges, n, edge_weight=weight)
-    with _GRAPHS_LOCK:
-        if id(ei) not in _GRAPHS:
-            weakref.finalize(ei, _GRAPHS.pop, id(ei), None)
-        _GRAPHS[id(ei)] = (weakref.ref(ei), token, graph)
+    _cache_graph(ei, (tensors_token(ei, weight), (n, weight_attr), graph))
     return graph
+
+
+def _cache_graph(anchor: torch.Tensor, entry: Tuple[Any, tuple, Graph]) -> None:
+    """Keep ``entry`` (tensors token, other inputs, graph) under ``anchor`` until that tensor
+    is collected (the token then no longer matches anything: it holds weak references)."""
+    with _GRAPHS_LOCK:
+        if id(anchor) not in _GRAPHS:
+            weakref.finalize(anchor, _GRAPHS.pop, id(anchor), None)
+        _GRAPHS[id(anchor)] = entry
 
 
 def _cached_hetero_graph(
@@ -713,11 +720,13 @@ def _cached_hetero_graph(
         elif not isinstance(ei, torch.Tensor):
             raise ValueError(f"{who}: edge type {et!r} has no edge_index tensor")
         tensors.append(ei)
-    token = (tuple((id(t), t._version) for t in tensors), tuple(counts.items()), weight_attr)
+        if weight_attr is not None:  # (Graph.from_pyg reads, and checks, each type's weights)
+            tensors.append(store.get(weight_attr))
+    inputs = (tuple(counts.items()), weight_attr)
     anchor = tensors[0]
     with _GRAPHS_LOCK:
         hit = _GRAPHS.get(id(anchor))
-    if hit is not None and hit[0]() is anchor and hit[1] == token:
+    if hit is not None and hit[1] == inputs and token_matches(hit[0], *tensors):
         return hit[2], adj_t_of
     try:
         if adj_t_of:  # (weights are refused with adj_t above)
@@ -728,10 +737,7 @@ def _cached_hetero_graph(
             graph = Graph.from_pyg(data, weight_attr=weight_attr)
     except ValueError as err:
         raise ValueError(f"{who}: {err}") from None
-    with _GRAPHS_LOCK:
-        if id(anchor) not in _GRAPHS:
-            weakref.finalize(anchor, _GRAPHS.pop, id(anchor), None)
-        _GRAPHS[id(anchor)] = (weakref.ref(anchor), token, graph)
+    _cache_graph(anchor, (tensors_token(*tensors), inputs, graph))
     return graph, adj_t_of
 
 
@@ -1373,9 +1379,10 @@ def _edge_label_input(
     et = edge_label_index
     if isinstance(edge_label_index, (tuple, list)) and len(edge_label_index) == 2:
         et, ids = edge_label_index
-    if et is None:
+    if et is None or isinstance(et, torch.Tensor):
+        what = "is required" if et is None else "has ids but no edge type"
         raise ValueError(
-            f"{who}: edge_label_index is required for heterogeneous data: an edge type or "
+            f"{who}: edge_label_index {what}: for heterogeneous data it is an edge type or "
             f"(edge type, [2, M] ids); edge types: {view.graph.edge_types}"
         )
     try:
