@@ -425,8 +425,10 @@ def test_bad_input(graph):
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only errors")
 def test_cpu_only_device_errors(graph):
     s = _sampler()
-    with pytest.raises(ValueError, match="CUDA is not available"):
+    with pytest.raises(ValueError, match="device='cuda' needs CUDA, which is not available"):
         dl.DataLoader(graph, torch.arange(4), s, device="cuda")
+    with pytest.raises(ValueError, match=r"use_uva=True \(GPU sampling.* needs CUDA, which is not"):
+        dl.DataLoader(graph, torch.arange(4), s, use_uva=True)
     with pytest.raises(ValueError, match="pin_prefetcher=True is only effective"):
         dl.DataLoader(graph, torch.arange(4), s, pin_prefetcher=True)
     with pytest.raises(ValueError, match="use_uva=True needs a CUDA device"):

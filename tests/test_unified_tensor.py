@@ -58,6 +58,12 @@ def test_public_names():
     assert gnnsys.unified.from_file is from_file
 
 
+def test_writing_rows_is_refused_with_a_reason():
+    x = unified(torch.zeros(4, 2))
+    with pytest.raises(TypeError, match="read-only.*gnnsys.unified"):
+        x[torch.tensor([1])] = torch.ones(1, 2)
+
+
 # ---------------------------------------------------------------------------- CPU gather
 
 

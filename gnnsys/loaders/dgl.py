@@ -2151,7 +2151,10 @@ class DataLoader:
             device = "cuda" if use_uva else graph_device
         self.device = data_device(device)
         if self.device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={device!r} but CUDA is not available")
+            why = (
+                "use_uva=True (GPU sampling from host memory)" if use_uva else f"device={device!r}"
+            )
+            raise ValueError(f"{why} needs CUDA, which is not available here")
         if use_uva and self.device.type != "cuda":
             raise ValueError(f"use_uva=True needs a CUDA device, got device={self.device}")
         self._view = view = _prepare_view(graph, idtype)

@@ -815,6 +815,12 @@ class UnifiedTensor:
             o2[hp] = c.rows[torch.from_numpy(hit_slot).to(dev)].to(self._dtype)
 
     # ------------------------------------------------------------------ tensor protocol
+    def __setitem__(self, index: Any, value: Any) -> None:
+        raise TypeError(
+            "a UnifiedTensor is read-only (a feature table its gathers read without locks): "
+            "change the source tensor and call gnnsys.unified(...) on it again"
+        )
+
     def __getitem__(self, index: Any) -> torch.Tensor:
         if isinstance(index, tuple):
             if not index:
