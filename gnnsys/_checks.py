@@ -77,7 +77,8 @@ def check_index(
     if lo < 0:
         raise exc(f"{name} holds a negative id: {lo}")
     if num is not None and hi >= num:
-        raise exc(f"{name} holds id {hi}, out of range for {num} {unit} (valid: 0..{num - 1})")
+        valid = f"valid: 0..{num - 1}" if num > 0 else "there are none"
+        raise exc(f"{name} holds id {hi}, out of range for {num} {unit} ({valid})")
     return t
 
 

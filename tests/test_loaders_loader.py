@@ -294,6 +294,24 @@ def test_bad_arguments(setup):
         Loader(s, torch.arange(5), label_scope="all")
 
 
+def test_short_node_tables_are_refused_up_front(setup):
+    # A table with fewer rows than nodes fails at once, not at the first batch that reaches
+    # past its end (which the seeds here, 0..4, would never do).
+    graph, _, x, y = setup
+    s = NeighborSampler(graph, [2])
+    with pytest.raises(ValueError, match="table 'x' has 499 rows but the graph has 500 nodes"):
+        Loader(s, torch.arange(5), features=FeatureStore(x=x[:-1], y=y), labels="y")
+    with pytest.raises(ValueError, match="table 'y' has 10 rows but the graph has 500 nodes"):
+        Loader(s, torch.arange(5), features=FeatureStore(x=x, y=y[:10]), labels="y")
+    typed = Graph.from_hetero({("a", "r", "b"): torch.tensor([[0, 1], [0, 2]])}, {"a": 2, "b": 3})
+    store = FeatureStore({("b", "x"): torch.zeros(2, 4)})
+    with pytest.raises(ValueError, match=r"has 2 rows but the graph has 3 nodes of type 'b'"):
+        Loader(NeighborSampler(typed, [1]), torch.tensor([2]), features=store,
+               feature_names=[("b", "x")])  # fmt: skip
+    longer = FeatureStore(x=torch.cat([x, x[:3]]))  # extra rows are unread, not an error
+    assert next(iter(Loader(s, torch.arange(5), features=longer))).x.shape[1] == 6
+
+
 @pytest.mark.parametrize("device", ["cuda", "cuda:0", torch.device("cuda")])
 def test_cuda_device_without_a_gpu_is_refused_up_front(setup, monkeypatch, device):
     # The no-GPU behaviour, on any machine: is_available is patched (a GPU machine runs it too).

@@ -256,6 +256,8 @@ class Loader:
             self.label_tables = [_table(self._graph, self.label_store, self.label_name, "node")]
         else:
             self.label_tables = []
+        for table in self.tables + self.label_tables:
+            _check_node_rows(self._graph, table)
         self._labels_by_key = label_keys is not None
         self._epoch = 0
 
@@ -736,6 +738,27 @@ def _table(graph: Any, store: FeatureStore, key: Any, kind: str) -> _Table:
         what = "(node_type, name)" if kind == "node" else "(edge_type, name)"
         raise ValueError(f"table {key!r}: on a typed graph name a {kind} table as {what}")
     return _Table(store, key, kind, 0 if typed else None)
+
+
+def _check_node_rows(graph: Any, table: _Table) -> None:
+    """A node table of a ``Graph`` needs a row per node of its type (node ids index it): a
+    shorter one would fail mid-epoch, at the first batch that reaches past its end."""
+    from gnnsys.graph import Graph
+
+    if table.kind != "node" or not isinstance(graph, Graph):
+        return  # (edge ids need not be 0..E-1; a DistGraph's tables hold their part)
+    shape = getattr(table.store[table.key], "shape", None)
+    if not shape:
+        return
+    off = graph.type_offsets()
+    t = 0 if table.type_index is None else table.type_index
+    need = graph.num_nodes if table.type_index is None else int(off[t + 1] - off[t])
+    if int(shape[0]) < need:
+        of = f" of type {graph.node_types[t]!r}" if table.type_index is not None else ""
+        raise ValueError(
+            f"table {table.key!r} has {int(shape[0])} rows but the graph has {need} nodes{of}: "
+            "a node table needs one row per node"
+        )
 
 
 def _setup_features(
