@@ -9,8 +9,9 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from gnnsys._lazy import lazy_names
 
 if TYPE_CHECKING:  # imported on first use: `import gnnsys` (and `gnnsys --help`) skip torch
     from gnnsys.graph import Graph  # noqa: F401
@@ -38,11 +39,4 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'gnnsys' has no attribute {name!r}")
-    module = importlib.import_module(mod)
-    value = module if mod.endswith("." + name) else getattr(module, name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

@@ -16,9 +16,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from gnnsys._lazy import lazy_names
 from gnnsys.distributed.partition import (
     LocalPart,
     PartitionBook,
@@ -46,10 +44,4 @@ __all__ = ["LocalPart", "PartitionBook", "PartitionError", "check_parts", "load_
            *_LAZY]  # fmt: skip
 
 
-def __getattr__(name: str) -> Any:
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'gnnsys.distributed' has no attribute {name!r}")
-    value = getattr(importlib.import_module(mod), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

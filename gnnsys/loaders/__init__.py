@@ -10,9 +10,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from gnnsys._lazy import lazy_names
 from gnnsys.loaders.base import SampledSubgraph, SampleKey, Sampler
 
 _LAZY = {
@@ -34,10 +32,4 @@ _LAZY = {
 __all__ = ["SampledSubgraph", "SampleKey", "Sampler", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'gnnsys.loaders' has no attribute {name!r}")
-    value = getattr(importlib.import_module(mod), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, globals())

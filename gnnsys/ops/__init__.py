@@ -8,8 +8,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from gnnsys._lazy import lazy_names
 
 _LAZY = {
     "spmm": "sparse",
@@ -28,10 +27,6 @@ _LAZY = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    mod = _LAZY.get(name)
-    if mod is None:
-        raise AttributeError(f"module 'gnnsys.ops' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"gnnsys.ops.{mod}"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(
+    __name__, {k: f"{__name__}.{m}" for k, m in _LAZY.items()}, globals()
+)
