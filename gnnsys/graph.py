@@ -594,6 +594,13 @@ class Graph:
             weakref.finalize(self, pinning.release, reg)
         return self
 
+    def structure_tensors(self) -> Tuple[Optional[torch.Tensor], ...]:
+        """(indptr, indices, edge_ids, type_per_edge, node_type_offset): the arrays that define
+        what a sampler reads (None where absent); caches of layouts derived from the graph are
+        keyed on them (``gnnsys._tokens``)."""
+        return (self.indptr, self.indices, self.edge_ids, self.type_per_edge,
+                self.node_type_offset)  # fmt: skip
+
     def _tensors(self) -> list:
         ts = [self.indptr, self.indices, self.edge_ids, self.edge_weight]
         ts += [self.node_type_offset, self.type_per_edge]

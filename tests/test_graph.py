@@ -362,3 +362,14 @@ def test_typed_constructor_validates_the_typing():
     with pytest.raises(ValueError, match="rise from 0"):
         Graph(g.indptr, g.indices, type_per_edge=g.type_per_edge,
               **{**kw, "node_type_offset": torch.tensor([0, 40, 30, 53])})  # fmt: skip
+
+
+def test_structure_tensors_are_the_sampled_arrays():
+    g = Graph.from_hetero({("a", "r", "b"): torch.tensor([[0, 1], [1, 0]])}, {"a": 2, "b": 2})
+    ip, ix, eids, tpe, off = g.structure_tensors()
+    assert ip is g.indptr and ix is g.indices and eids is g.edge_ids
+    assert tpe is g.type_per_edge and off is g.node_type_offset
+    assert Graph.from_edge_index(torch.tensor([[0], [1]]), 2).structure_tensors()[3:] == (
+        None,
+        None,
+    )

@@ -939,7 +939,7 @@ def _prepare_view(g: Any, idtype: Optional[torch.dtype] = None) -> _DglGraphView
     if isinstance(g, Graph):
         it = torch.int64 if idtype is None else idtype
         token: tuple = (it,)
-        tensors = (g.indptr, g.indices, g.edge_ids, g.type_per_edge, g.node_type_offset)
+        tensors = g.structure_tensors()
     elif _is_dgl_graph(g):
         if idtype is not None and idtype != g.idtype:
             raise ValueError(

@@ -66,14 +66,9 @@ _ADJ_CACHE: weakref.WeakKeyDictionary[Graph, _Adjacency] = weakref.WeakKeyDictio
 _ADJ_LOCK = threading.Lock()
 
 
-def _graph_tensors(graph: Graph) -> Tuple[Optional[torch.Tensor], ...]:
-    return (graph.indptr, graph.indices, graph.edge_ids, graph.type_per_edge,
-            graph.node_type_offset)  # fmt: skip
-
-
 def prepared_adjacency(graph: Graph, pack: bool = True) -> _Adjacency:
     """The graph's CSC in the kernels' layout (cached per graph while its tensors are unchanged)."""
-    tensors = _graph_tensors(graph)
+    tensors = graph.structure_tensors()
     with _ADJ_LOCK:
         hit = _ADJ_CACHE.get(graph)
         if hit is not None and hit.token[0] == pack and token_matches(hit.token[1], *tensors):
