@@ -17,6 +17,26 @@ from typing import Any, Optional, Tuple
 _Entry = Optional[Tuple[Any, int]]
 
 
+class _Held:
+    """A strong reference for what takes no weak one (e.g. a list): kept alive by the token,
+    it cannot be collected and its id reused while the token lives."""
+
+    __slots__ = ("obj",)
+
+    def __init__(self, obj: Any) -> None:
+        self.obj = obj
+
+    def __call__(self) -> Any:
+        return self.obj
+
+
+def _ref(obj: Any) -> Any:
+    try:
+        return weakref.ref(obj)
+    except TypeError:
+        return _Held(obj)
+
+
 def tensors_token(*tensors: Any) -> Tuple[_Entry, ...]:
     """A token of ``tensors`` (None entries allowed) for ``token_matches``.
 
@@ -27,9 +47,7 @@ def tensors_token(*tensors: Any) -> Tuple[_Entry, ...]:
         >>> token_matches(tok, t, None), token_matches(tok, torch.zeros(3), None)
         (True, False)
     """
-    return tuple(
-        None if t is None else (weakref.ref(t), int(getattr(t, "_version", 0))) for t in tensors
-    )
+    return tuple(None if t is None else (_ref(t), int(getattr(t, "_version", 0))) for t in tensors)
 
 
 def token_matches(token: Tuple[_Entry, ...], *tensors: Any) -> bool:

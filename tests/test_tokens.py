@@ -40,3 +40,9 @@ def test_token_does_not_keep_its_tensors_alive():
     del t
     gc.collect()
     assert ref() is None
+
+
+def test_objects_without_weak_references_are_held():
+    a = [1, 2]  # a list takes no weak reference: the token keeps it (its id stays taken)
+    tok = tensors_token(a)
+    assert token_matches(tok, a) and not token_matches(tok, [1, 2])
