@@ -1,0 +1,31 @@
+"""benchmarks/perfmap: a process with it on PYTHONPATH writes a perf map naming its numba
+functions at exit."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_a_process_writes_its_numba_functions_perf_map(tmp_path):
+    code = (
+        "import os\n"
+        "from numba import njit\n"
+        "@njit\n"
+        "def twice(x):\n"
+        "    return 2 * x\n"
+        "twice(3)\n"
+        "import sitecustomize\n"
+        f"print(sitecustomize.write_map({str(tmp_path / 'map')!r}))\n"
+    )
+    path = os.pathsep.join([str(ROOT / "benchmarks" / "perfmap"), str(ROOT)])
+    env = dict(os.environ, PYTHONPATH=path, GNNSYS_PERF_MAP_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120, check=True)  # fmt: skip
+    assert out.stdout.strip() == str(tmp_path / "map")
+    assert list(tmp_path.glob("perf-*.map"))  # the exit hook's own map, in GNNSYS_PERF_MAP_DIR
+    lines = (tmp_path / "map").read_text().splitlines()
+    start, size, name = next(ln.split(" ", 2) for ln in lines if ln.endswith(".twice"))
+    assert int(start, 16) > 0 and int(size, 16) > 0 and name == "__main__.twice"
