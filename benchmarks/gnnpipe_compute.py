@@ -6,8 +6,8 @@ no bubble: what is left is the per-chunk, per-layer work each stage does) for ``
 epochs with ``--profile`` and prints, per epoch after the first, the seconds charged to compute
 and to history reads/writes, as JSON lines, then the median. Run it here (``--device cpu``) and
 on a GPU machine (``--device cuda``) with the same arguments; K = CPU compute / GPU compute
-(``--threads 1`` here: K against one core; the 4-rank runs on 2 cores give each rank about half
-of one).
+(a pipe rank computes with one torch thread, so K is against one core; the 4-rank runs on 2
+cores give each rank about half of one).
 The kernels of one rank in a 4-rank run are the same (a stage's layers over the same chunks),
 so K carries over to the multi-rank runs.
 
@@ -42,8 +42,6 @@ def run(args: argparse.Namespace, out: str) -> List[Dict[str, Any]]:
            "--layers", str(args.layers), "--hidden", str(args.hidden), "--chunks",
            str(args.chunks), "--epochs", str(args.epochs), "--eval-every", "1000", "--profile",
            "--seed", "0", "--out", out]  # fmt: skip
-    if args.threads:
-        cmd += ["--threads", str(args.threads)]
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     res = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=ROOT)
     if res.returncode != 0:
@@ -60,7 +58,6 @@ def main(argv: List[str] | None = None) -> None:
     p.add_argument("--hidden", type=int, default=16)
     p.add_argument("--chunks", type=int, default=8)
     p.add_argument("--epochs", type=int, default=4, help="the first is a warm-up (not counted)")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads for the rank (0: default)")
     a = p.parse_args(argv)
     if a.epochs < 2:
         raise SystemExit("--epochs must be at least 2 (the first is a warm-up)")
@@ -73,8 +70,9 @@ def main(argv: List[str] | None = None) -> None:
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as out:
         rows = run(a, out)
-    keys = ("device", "dataset", "layers", "hidden", "chunks", "threads")
-    setup = {k: getattr(a, k) for k in keys}
+    keys = ("device", "dataset", "layers", "hidden", "chunks")
+    # (a pipe rank computes with one torch thread: `gnnsys train --mode pipe` has no --threads)
+    setup = {**{k: getattr(a, k) for k in keys}, "threads": 1}
     emit({"bench": "gnnpipe_compute", **setup, "wall_s": round(time.perf_counter() - t0, 1),
           "cpus": os.cpu_count()})  # fmt: skip
     comp, hist, secs = [], [], []

@@ -21,6 +21,7 @@ def test_compute_seconds_per_epoch():
     assert res.returncode == 0, res.stderr[-3000:]
     rows = [json.loads(line) for line in res.stdout.splitlines()]
     assert rows[0]["bench"] == "gnnpipe_compute" and rows[0]["layers"] == 4
+    assert rows[0]["threads"] == 1  # a pipe rank's torch threads
     epochs = [r for r in rows if "epoch" in r]
     assert [r["epoch"] for r in epochs] == [2, 3]
     assert all(0 < r["compute_s"] <= r["seconds"] for r in epochs)
@@ -33,3 +34,10 @@ def test_compute_seconds_per_epoch():
 def test_one_epoch_is_refused():
     res = _run("--epochs", "1")
     assert res.returncode != 0 and "at least 2" in res.stderr
+
+
+def test_threads_is_no_longer_an_option():
+    # (it was passed on to `gnnsys train --mode pipe`, which refuses --threads: every run
+    # with it failed)
+    res = _run("--threads", "1")
+    assert res.returncode != 0 and "unrecognized arguments: --threads" in res.stderr
