@@ -58,9 +58,14 @@ def main(argv: List[str] | None = None) -> None:
     p.add_argument("--hidden", type=int, default=16)
     p.add_argument("--chunks", type=int, default=8)
     p.add_argument("--epochs", type=int, default=4, help="the first is a warm-up (not counted)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="the rank's torch threads: only 1 (a pipe rank computes with one; the "
+                   "option stays so that earlier sessions' recorded commands run)")  # fmt: skip
     a = p.parse_args(argv)
     if a.epochs < 2:
         raise SystemExit("--epochs must be at least 2 (the first is a warm-up)")
+    if a.threads != 1:
+        raise SystemExit("--threads: a pipe rank computes with one torch thread; only 1 is taken")
     if a.device == "cuda":
         import torch
 
@@ -71,8 +76,8 @@ def main(argv: List[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as out:
         rows = run(a, out)
     keys = ("device", "dataset", "layers", "hidden", "chunks")
-    # (a pipe rank computes with one torch thread: `gnnsys train --mode pipe` has no --threads)
-    setup = {**{k: getattr(a, k) for k in keys}, "threads": 1}
+    # (not passed on: `gnnsys train --mode pipe` has no --threads; its rank uses one thread)
+    setup = {**{k: getattr(a, k) for k in keys}, "threads": a.threads}
     emit({"bench": "gnnpipe_compute", **setup, "wall_s": round(time.perf_counter() - t0, 1),
           "cpus": os.cpu_count()})  # fmt: skip
     comp, hist, secs = [], [], []
