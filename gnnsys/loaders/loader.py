@@ -750,9 +750,8 @@ def _check_node_rows(graph: Any, table: _Table) -> None:
     shape = getattr(table.store[table.key], "shape", None)
     if not shape:
         return
-    off = graph.type_offsets()
-    t = 0 if table.type_index is None else table.type_index
-    need = graph.num_nodes if table.type_index is None else int(off[t + 1] - off[t])
+    t = 0 if table.type_index is None else table.type_index  # (an untyped graph: one type)
+    need = graph.num_nodes_dict[graph.node_types[t]]
     if int(shape[0]) < need:
         of = f" of type {graph.node_types[t]!r}" if table.type_index is not None else ""
         raise ValueError(
