@@ -94,6 +94,32 @@ def test_order_changes_fresh_and_stale():
     assert sampler.stale_edges() == int((pos[chunk_of[ei[0]]] > pos[chunk_of[ei[1]]]).sum())
 
 
+def test_block_structure_is_the_same_tensors_in_every_order():
+    # Only which history rows are fresh changes with the order: the sparse ops' caches (checks,
+    # transposed CSC) keyed on the block's tensors then serve every epoch.
+    graph = _graph()
+    chunk_of = torch.arange(graph.num_nodes) % 3
+    sampler = ChunkSampler(graph, chunk_of)
+    before = sampler.block(1)
+    sampler.set_order([2, 1, 0])
+    after = sampler.block(1)
+    for name in ("nodes", "indptr", "indices", "history_rows", "history_nodes"):
+        assert getattr(after, name) is getattr(before, name), name
+    assert before.indices.dtype == graph.indices.dtype
+    run = after.history_run
+    for b in (before, after):
+        both = torch.cat([b.fresh_pos, b.stale_pos]).sort().values
+        assert torch.equal(both, torch.arange(run.numel()))
+        assert torch.equal(b.fresh_nodes, run[b.fresh_pos])
+        assert torch.equal(b.stale_nodes, run[b.stale_pos])
+        src = b.indices.long()
+        stale_rows = b.num_inner + b.num_remote + b.stale_pos
+        assert b.num_stale_edges == int(torch.isin(src, stale_rows).sum())
+    # chunk 1 after chunk 0: chunk 0's rows fresh; after chunk 2: chunk 2's rows fresh
+    assert bool((chunk_of[before.fresh_nodes] == 0).all())
+    assert bool((chunk_of[after.fresh_nodes] == 2).all())
+
+
 def test_sampler_protocol_and_loader():
     graph = _graph()
     chunk_of = torch.arange(graph.num_nodes) % 4

@@ -19,6 +19,45 @@ def test_write_then_read_fresh_and_stale_rows():
     assert h.buf[2].shape == (6, 4)
 
 
+@pytest.mark.parametrize("fused", [True, False])
+def test_read_places_rows_at_given_positions(monkeypatch, fused):
+    # A chunk block's history run keeps one layout whatever the order: rows land where asked,
+    # with the same statistics as the default layout (fresh rows, then stale ones).
+    import gnnsys.pipeline_parallel.history as hist
+
+    if not fused:
+        monkeypatch.setattr(hist, "_fused_read_applies", lambda *a: False)
+    h = History([0], num_nodes=6, dims=2, momentum=0.5)
+    v = torch.arange(12, dtype=torch.float32).view(6, 2)
+    h.write(0, torch.arange(6), v, epoch=1)
+    h.write(0, torch.tensor([1, 4]), v[[1, 4]] + 100, epoch=2)
+    fresh, stale = torch.tensor([4, 1]), torch.tensor([0, 5, 2])
+    default = h.read(0, fresh, stale, epoch=2, stale_edges=3)
+    out = h.read(0, fresh, stale, epoch=2, stale_edges=3,
+                 fresh_at=torch.tensor([3, 0]), stale_at=torch.tensor([1, 4, 2]))  # fmt: skip
+    assert torch.equal(out[[3, 0, 1, 4, 2]], default)
+    assert torch.equal(out[3], v[4] + 100)  # fresh: this epoch's write
+    assert h.stale_reads[2] == 6 and h.max_fresh_age == 0 and h.max_stale_age == 1
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_read_placement_errors(monkeypatch, fused):
+    import gnnsys.pipeline_parallel.history as hist
+
+    if not fused:
+        monkeypatch.setattr(hist, "_fused_read_applies", lambda *a: False)
+    h = History([0], num_nodes=4, dims=2)
+    one, none = torch.tensor([0]), torch.tensor([], dtype=torch.long)
+    with pytest.raises(ValueError, match="give both fresh_at and stale_at"):
+        h.read(0, one, none, epoch=0, fresh_at=torch.tensor([0]))
+    with pytest.raises(ValueError, match="hold 2/0 positions for 1/0 rows"):
+        h.read(0, one, none, epoch=0, fresh_at=torch.tensor([0, 1]), stale_at=none)
+    with pytest.raises((ValueError, IndexError), match="fresh_at holds id 1|out of bounds"):
+        h.read(0, one, none, epoch=0, fresh_at=torch.tensor([1]), stale_at=none)
+    with pytest.raises(ValueError, match="must name every output row once"):
+        h.read(0, one, one, epoch=0, fresh_at=torch.tensor([1]), stale_at=torch.tensor([1]))
+
+
 def test_unwritten_rows_are_counted_not_aged():
     h = History([0], num_nodes=4, dims=2)
     h.write(0, torch.tensor([0]), torch.ones(1, 2), epoch=0)

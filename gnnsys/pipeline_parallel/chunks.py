@@ -1,12 +1,18 @@
 """Chunks: the graph cut into M pieces that flow through the pipeline in a fixed order.
 
 A chunk's block is the local CSC of the incoming edges of its *inner* nodes. Its source nodes
-come in four runs, in this order:
+come in three runs, in this order:
 
 - inner: the chunk's own nodes (the destinations, a prefix of the sources, as in DGL blocks);
 - remote: nodes of the same chunk owned by another group (hybrid mode), exchanged live;
-- fresh: nodes of chunks processed earlier in this epoch (their history holds this epoch's value);
-- stale: nodes of chunks processed later (their history still holds last epoch's value).
+- history: nodes of other chunks (ascending id), read from the history. Of these, the *fresh*
+  ones belong to chunks processed earlier in this epoch (their history holds this epoch's
+  value), the *stale* ones to chunks processed later (it still holds last epoch's value).
+
+The processing order (a new one every epoch with ``shuffle_chunks``) only decides which history
+rows are fresh (``fresh_pos``) and which stale (``stale_pos``); the block's structure
+(``nodes``, ``indptr``, ``indices``) is the same tensors in every order, so what the sparse ops
+derive from it once (checks, the transposed CSC for the backward) is reused every epoch.
 
 ``ChunkSampler`` implements the ``Sampler`` protocol of ``gnnsys.loaders.base`` with chunk ids as
 seeds, so the common Loader iterates chunks like any batch; the block rides in
@@ -34,11 +40,14 @@ class ChunkBlock:
 
     Attributes:
         chunk: the chunk id; position: its place in the processing order.
-        nodes: int64 [num_src] global ids: inner, remote (by owner, then id), fresh, stale.
+        nodes: int64 [num_src] global ids: inner, remote (by owner, then id), history (by id).
         indptr: int64 [num_inner + 1] local CSC column starts (one column per inner node).
         indices: [E] local source ids into ``nodes`` (the graph's index dtype).
         edge_weight: optional [E] weights carried from the graph.
-        num_inner, num_remote, num_fresh, num_stale: the lengths of the four runs.
+        num_inner, num_remote: the lengths of the first two runs.
+        fresh_pos, stale_pos: int64 positions (ascending) in the history run of its fresh and
+            of its stale nodes (together: every position once); ``fresh_nodes`` and
+            ``stale_nodes`` their global ids; ``num_fresh``/``num_stale`` their counts.
         remote_counts: remote nodes per owning group (length ``num_groups``).
         num_stale_edges: edges whose source is stale (reads of last epoch's values per layer).
         history_rows: int64 positions (ascending) of the inner nodes that some block of this
@@ -58,8 +67,10 @@ class ChunkBlock:
     edge_weight: Optional[torch.Tensor]
     num_inner: int
     num_remote: int
-    num_fresh: int
-    num_stale: int
+    fresh_pos: torch.Tensor
+    stale_pos: torch.Tensor
+    fresh_nodes: torch.Tensor
+    stale_nodes: torch.Tensor
     remote_counts: List[int]
     num_stale_edges: int
     history_rows: torch.Tensor
@@ -82,13 +93,17 @@ class ChunkBlock:
         return self.nodes[self.num_inner : self.num_inner + self.num_remote]
 
     @property
-    def fresh_nodes(self) -> torch.Tensor:
-        lo = self.num_inner + self.num_remote
-        return self.nodes[lo : lo + self.num_fresh]
+    def history_run(self) -> torch.Tensor:
+        """The history run of ``nodes``: global ids of the fresh and stale nodes, by id."""
+        return self.nodes[self.num_inner + self.num_remote :]
 
     @property
-    def stale_nodes(self) -> torch.Tensor:
-        return self.nodes[self.nodes.numel() - self.num_stale :]
+    def num_fresh(self) -> int:
+        return self.fresh_pos.numel()
+
+    @property
+    def num_stale(self) -> int:
+        return self.stale_pos.numel()
 
 
 @dataclass
@@ -96,13 +111,15 @@ class _ChunkParts:
     # The order-independent part of a block: history nodes sorted by id, with their chunk.
     nodes: torch.Tensor  # inner, remote, history (history sorted by id)
     indptr: torch.Tensor
-    indices: torch.Tensor  # int64 local ids
+    indices: torch.Tensor  # local ids, the graph's index dtype (the blocks' own tensor)
     edge_weight: Optional[torch.Tensor]
     num_inner: int
     num_remote: int
     remote_counts: List[int]
     hist_chunk: torch.Tensor  # int64 [num_history] chunk of each history node
+    hist_edges: torch.Tensor  # int64 [num_history] edges reading each history node
     history_rows: torch.Tensor  # int64 positions of the inner nodes read from the history
+    history_nodes: torch.Tensor  # their global ids
 
 
 class ChunkSampler:
@@ -170,6 +187,7 @@ class ChunkSampler:
         self._history_reads = history_reads(self._parts, n)
         for p in self._parts:
             p.history_rows = torch.nonzero(self._history_reads[p.nodes[: p.num_inner]]).flatten()
+            p.history_nodes = p.nodes[p.history_rows]
         self.set_order(range(self.num_chunks) if order is None else order)
 
     @property
@@ -207,32 +225,26 @@ class ChunkSampler:
         p = self._parts[self._check_chunk(chunk)]
         pos = int(self.position[chunk])
         fresh = self.position[p.hist_chunk] < pos
-        base = p.num_inner + p.num_remote
-        num_fresh = int(fresh.sum())
-        # Reorder the history run: fresh (ascending id) then stale (ascending id).
-        perm = torch.cat([torch.nonzero(fresh).flatten(), torch.nonzero(~fresh).flatten()])
-        remap = torch.empty(p.hist_chunk.numel(), dtype=torch.int64)
-        remap[perm] = torch.arange(perm.numel())
-        nodes = torch.cat([p.nodes[:base], p.nodes[base:][perm]])
-        idx = p.indices.clone()
-        is_hist = idx >= base
-        idx[is_hist] = remap[idx[is_hist] - base] + base
-        stale_start = base + num_fresh
+        fresh_pos = torch.nonzero(fresh).flatten()
+        stale_pos = torch.nonzero(~fresh).flatten()
+        run = p.nodes[p.num_inner + p.num_remote :]
         return ChunkBlock(
             chunk=int(chunk),
             position=pos,
-            nodes=nodes,
+            nodes=p.nodes,
             indptr=p.indptr,
-            indices=idx.to(self.graph.indices.dtype),
+            indices=p.indices,
             edge_weight=p.edge_weight,
             num_inner=p.num_inner,
             num_remote=p.num_remote,
-            num_fresh=num_fresh,
-            num_stale=perm.numel() - num_fresh,
+            fresh_pos=fresh_pos,
+            stale_pos=stale_pos,
+            fresh_nodes=run[fresh_pos],
+            stale_nodes=run[stale_pos],
             remote_counts=list(p.remote_counts),
-            num_stale_edges=int((idx >= stale_start).sum()),
+            num_stale_edges=int(p.hist_edges[stale_pos].sum()),
             history_rows=p.history_rows,
-            history_nodes=p.nodes[p.history_rows],
+            history_nodes=p.history_nodes,
         )
 
     def sample(self, seeds: torch.Tensor, generator: Optional[SampleKey] = None) -> SampledSubgraph:
@@ -401,18 +413,23 @@ def _build_parts(
         where = torch.searchsorted(outer_nodes[order], src[~is_inner])
         local_ids[~is_inner] = order[where] + base
         local[inner] = -1
+        hist_at = base + remote.numel()  # where the history run starts
         weight = graph.edge_weight[pos] if graph.edge_weight is not None else None
         parts.append(
             _ChunkParts(
                 nodes=torch.cat([inner, outer_nodes]),
                 indptr=col_ptr,
-                indices=local_ids,
+                indices=local_ids.to(graph.indices.dtype),
                 edge_weight=weight,
                 num_inner=inner.numel(),
                 num_remote=remote.numel(),
                 remote_counts=remote_counts.tolist(),
                 hist_chunk=chunk_of[hist],
+                hist_edges=torch.bincount(
+                    local_ids[local_ids >= hist_at] - hist_at, minlength=hist.numel()
+                ),
                 history_rows=torch.empty(0, dtype=torch.int64),  # (set by ChunkSampler)
+                history_nodes=torch.empty(0, dtype=torch.int64),
             )
         )
     return parts

@@ -191,8 +191,12 @@ class PipeTrainer(Checkpointing):
         )
         self.fresh_grad = self.tech.fresh_grad and self._fresh_grad_supported()
         self.fresh_grads = FreshGrads(n, device=self.device)
-        self._fresh_leaves: List[Tuple[int, torch.Tensor, torch.Tensor]] = []
+        # (layer, fresh node ids, their positions in the leaf, the leaf: a block's history run)
+        self._fresh_leaves: List[Tuple[int, torch.Tensor, torch.Tensor, torch.Tensor]] = []
         self._blocks: Optional[List[ChunkBlock]] = None
+        # (chunk, field) -> (host tensor, its device copy): a block's structure is the same
+        # tensors every epoch, so it is copied to the device once
+        self._device_copies: Dict[Tuple[int, str], Tuple[torch.Tensor, torch.Tensor]] = {}
         self._order: Optional[torch.Tensor] = None
         self.record: Dict[str, Any] = {"history": {}, "logits": {}, "grads": {}}
         self._crash_now = False  # failure tests: TrainConfig.crash_rank / crash_epoch
@@ -414,8 +418,9 @@ class PipeTrainer(Checkpointing):
             backward_with(saved["outputs"], grad)
         # The gradients of this chunk's fresh reads, for the earlier chunks' backwards.
         with self.timer.section("history"):
-            for layer, ids, leaf in saved["fresh"]:
-                self.fresh_grads.add(layer, ids, leaf.grad)
+            for layer, ids, at, leaf in saved["fresh"]:
+                if leaf.grad is not None:
+                    self.fresh_grads.add(layer, ids, leaf.grad.index_select(0, at))
         if not self.first:
             (h,) = saved["inputs"]
             grad = h.grad if h.grad is not None else torch.zeros_like(h)
@@ -447,13 +452,15 @@ class PipeTrainer(Checkpointing):
         h_src = self._gather_remote(epoch, layer, block, h, write_epoch, kind)
         if block.num_fresh + block.num_stale:
             with self.timer.section("history"):
+                # In the block's history run: its layout is the same whatever the order.
                 hist = self.history.read(
-                    layer, block.fresh_nodes, block.stale_nodes, epoch, block.num_stale_edges
-                )
+                    layer, block.fresh_nodes, block.stale_nodes, epoch, block.num_stale_edges,
+                    fresh_at=block.fresh_pos, stale_at=block.stale_pos,
+                )  # fmt: skip
             if grads and block.num_fresh:
-                fresh = self.fresh_grads.leaf(hist[: block.num_fresh])
-                self._fresh_leaves.append((layer, block.fresh_nodes, fresh))
-                hist = torch.cat([fresh, hist[block.num_fresh :]])
+                # The whole run is the leaf; the backward keeps the fresh rows' gradients.
+                hist = self.fresh_grads.leaf(hist)
+                self._fresh_leaves.append((layer, block.fresh_nodes, block.fresh_pos, hist))
             h_src = torch.cat([h_src, hist])
         return self.model.layer(layer, block, h_src, h0)
 
@@ -552,7 +559,13 @@ class PipeTrainer(Checkpointing):
         for name in ("nodes", "indptr", "indices", "edge_weight", "history_rows", "history_nodes"):
             t = getattr(block, name)
             if t is not None:
-                setattr(block, name, t.to(self.device))
+                key = (block.chunk, name)
+                hit = self._device_copies.get(key)
+                if hit is None or hit[0] is not t:
+                    hit = self._device_copies[key] = (t, t.to(self.device))
+                setattr(block, name, hit[1])
+        for name in ("fresh_pos", "stale_pos", "fresh_nodes", "stale_nodes"):  # per order
+            setattr(block, name, getattr(block, name).to(self.device))
         return block
 
 

@@ -33,6 +33,7 @@ from gnnsys._numba import prefetch2d
 
 _AHEAD = 16  # rows prefetched ahead by the write kernel (its row reads are random)
 _FUSED_DTYPES = (torch.float32, torch.float64)
+_NO_IDS = torch.empty(0, dtype=torch.int64)  # read's default placement: fresh rows, then stale
 
 
 class History:
@@ -286,11 +287,26 @@ class History:
         stale: torch.Tensor,
         epoch: int,
         stale_edges: int = 0,
+        *,
+        fresh_at: Optional[torch.Tensor] = None,
+        stale_at: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """Rows of ``fresh`` then ``stale`` nodes; ``stale_edges`` edges read the stale rows.
 
-        Stale rows come from the smoothed buffer when ``momentum`` is set.
+        Stale rows come from the smoothed buffer when ``momentum`` is set. ``fresh_at`` and
+        ``stale_at`` (int64, together a permutation of the output's rows) place the rows
+        instead: fresh row i at ``fresh_at[i]``, stale row i at ``stale_at[i]`` (a chunk
+        block's history run, whose layout does not change with the processing order).
         """
+        if (fresh_at is None) != (stale_at is None):
+            raise ValueError("give both fresh_at and stale_at, or neither")
+        if fresh_at is not None and (
+            fresh_at.numel() != fresh.numel() or stale_at.numel() != stale.numel()
+        ):
+            raise ValueError(
+                f"fresh_at/stale_at hold {fresh_at.numel()}/{stale_at.numel()} positions for "
+                f"{fresh.numel()}/{stale.numel()} rows"
+            )
         buf = self._buf(layer)
         if self.validate:
             fresh = check_index("fresh", fresh, self.num_nodes, device=None)
@@ -306,19 +322,36 @@ class History:
             fresh, stale = self._rows_of("fresh", fresh), self._rows_of("stale", stale)
             checked = True
         nf = fresh.numel()
-        out = buf.new_empty((nf + stale.numel(), buf.shape[1]))
-        if _fused_read_applies(buf, fresh, stale):
+        total = nf + stale.numel()
+        out = buf.new_empty((total, buf.shape[1]))
+        fused = _fused_read_applies(buf, fresh, stale) and (
+            fresh_at is None or _fused_read_applies(buf, fresh_at, stale_at)
+        )
+        if fused:
             # Rows and read statistics in one pass (four indexed torch passes otherwise).
             if not checked:  # the id checks still: the numba pass checks nothing
                 fresh = check_index("fresh", fresh, self.num_nodes, device=None)
                 stale = check_index("stale", stale, self.num_nodes, device=None)
-            fresh_min, unwritten, stale_min = _read_rows(
+            at = (_NO_IDS, _NO_IDS)
+            if fresh_at is not None:  # (the torch path's index_copy_ checks its own)
+                at = (check_index("fresh_at", fresh_at, total, device=None),
+                      check_index("stale_at", stale_at, total, device=None))  # fmt: skip
+            fresh_min, unwritten, stale_min, repeated = _read_rows(
                 buf.numpy(), src.numpy(), written.numpy(), fresh.numpy(), stale.numpy(),
-                int(epoch), out.numpy(),
+                at[0].numpy(), at[1].numpy(), int(epoch), out.numpy(),
             )  # fmt: skip
+            if repeated:
+                raise ValueError("fresh_at and stale_at must name every output row once")
         else:
-            torch.index_select(buf, 0, fresh, out=out[:nf])
-            torch.index_select(src, 0, stale, out=out[nf:])
+            if fresh_at is not None:
+                both = torch.cat([fresh_at, stale_at])
+                if self.validate and total and int(torch.bincount(both, minlength=total).max()) > 1:
+                    raise ValueError("fresh_at and stale_at must name every output row once")
+                out.index_copy_(0, fresh_at, torch.index_select(buf, 0, fresh))
+                out.index_copy_(0, stale_at, torch.index_select(src, 0, stale))
+            else:
+                torch.index_select(buf, 0, fresh, out=out[:nf])
+                torch.index_select(src, 0, stale, out=out[nf:])
             fresh_min = int(written.index_select(0, fresh).min()) if nf else epoch
             unwritten, stale_min = 0, epoch
             if stale.numel():
@@ -362,35 +395,51 @@ def _fused_read_applies(buf: torch.Tensor, fresh: torch.Tensor, stale: torch.Ten
 
 
 @njit(nogil=True, cache=True)
-def _read_rows(buf, src, written, fresh, stale, epoch, out):  # pragma: no cover
-    """``out = cat(buf[fresh], src[stale])`` and the read statistics: the oldest write epoch
-    among ``fresh`` (``epoch`` if none), the count of never-written ``stale`` rows, and the
-    oldest write epoch among the written ``stale`` rows (``epoch`` if none)."""
+def _read_rows(buf, src, written, fresh, stale, fresh_at, stale_at, epoch, out):  # pragma: no cover
+    """``out = cat(buf[fresh], src[stale])`` (with ``fresh_at``/``stale_at`` non-empty: fresh
+    row i at ``out[fresh_at[i]]``, stale row i at ``out[stale_at[i]]``) and the read statistics:
+    the oldest write epoch among ``fresh`` (``epoch`` if none), the count of never-written
+    ``stale`` rows, the oldest write epoch among the written ``stale`` rows (``epoch`` if
+    none), and whether a position came twice (some row of ``out`` then was never written).
+    Ids and positions must be in range (``History.read`` checks them first)."""
     nf = fresh.shape[0]
     ns = stale.shape[0]
     d = buf.shape[1]
+    placed = fresh_at.shape[0] + stale_at.shape[0] > 0
+    seen = np.zeros(nf + ns if placed else 0, np.bool_)
+    repeated = False
     fresh_min = epoch
     for i in range(nf):
         if i + _AHEAD < nf:
             prefetch2d(buf, fresh[i + _AHEAD], 0)
         r = fresh[i]
+        o = i
+        if placed:
+            o = fresh_at[i]
+            repeated |= seen[o]
+            seen[o] = True
         fresh_min = min(fresh_min, written[r])
         for j in range(d):
-            out[i, j] = buf[r, j]
+            out[o, j] = buf[r, j]
     unwritten = 0
     stale_min = epoch
     for i in range(ns):
         if i + _AHEAD < ns:
             prefetch2d(src, stale[i + _AHEAD], 0)
         r = stale[i]
+        o = nf + i
+        if placed:
+            o = stale_at[i]
+            repeated |= seen[o]
+            seen[o] = True
         w = written[r]
         if w < 0:
             unwritten += 1
         else:
             stale_min = min(stale_min, w)
         for j in range(d):
-            out[nf + i, j] = src[r, j]
-    return fresh_min, unwritten, stale_min
+            out[o, j] = src[r, j]
+    return fresh_min, unwritten, stale_min, repeated
 
 
 @njit(nogil=True, cache=True)
