@@ -131,6 +131,12 @@ def test_sampler_protocol_and_loader():
     assert sub.layered and sub.num_seeds == block.num_inner
     assert sub.num_sampled_edges == [block.num_edges]
     assert torch.equal(sub.row, block.indices.long())
+    ip = block.indptr
+    assert torch.equal(sub.col, torch.repeat_interleave(torch.arange(block.num_inner), ip.diff()))
+    sampler.set_order([2, 0, 1, 3])  # another order: the same structure, built once
+    again = sampler.sample(torch.tensor([2]), SampleKey(seed=1))
+    assert again.row is sub.row and again.col is sub.col
+    assert again.metadata["block"].position == 0 and block.position == 2
     loader = Loader(sampler, torch.tensor([3, 1, 0, 2]), batch_size=1, prefetch=0)
     seen = [b.subgraph.metadata["chunk"] for b in loader]
     assert seen == [3, 1, 0, 2]

@@ -120,6 +120,7 @@ class _ChunkParts:
     hist_edges: torch.Tensor  # int64 [num_history] edges reading each history node
     history_rows: torch.Tensor  # int64 positions of the inner nodes read from the history
     history_nodes: torch.Tensor  # their global ids
+    coo: Optional[Tuple[torch.Tensor, torch.Tensor]] = None  # (row, col) of ``sample``, once
 
 
 class ChunkSampler:
@@ -262,12 +263,17 @@ class ChunkSampler:
         if s.numel() != 1:
             raise ValueError(f"seeds must hold exactly one chunk id, got {s.numel()}")
         block = self.block(int(s[0]))
-        indptr, indices, _, num_dst = block.adj_csc()
-        col = torch.repeat_interleave(torch.arange(num_dst), indptr[1:] - indptr[:-1])
+        p = self._parts[block.chunk]
+        if p.coo is None:  # the structure is the same in every order: built once
+            ip = p.indptr
+            p.coo = (
+                p.indices.long(),
+                torch.repeat_interleave(torch.arange(p.num_inner), ip.diff()),
+            )
         return SampledSubgraph(
             nodes=block.nodes,
-            row=indices.long(),
-            col=col,
+            row=p.coo[0],
+            col=p.coo[1],
             num_sampled_nodes=[block.num_inner, block.nodes.numel() - block.num_inner],
             num_sampled_edges=[block.num_edges],
             layered=True,
