@@ -537,6 +537,35 @@ def test_degrees_and_size():
     assert torch.autograd.gradcheck(lambda w: out_degrees((ei, (9, 7)), w), (w,))
 
 
+def test_degree_norm_and_zero_in_degrees_are_cached_with_the_adjacency():
+    ei = make_edges()
+    g = Graph.from_edge_index(ei, 9)
+    deg_in = torch.bincount(ei[1], minlength=9).to(torch.float32).clamp(min=1)
+    deg_out = torch.bincount(ei[0], minlength=9).to(torch.float64).clamp(min=1)
+    a = sparse.degree_norm(g, "in", "sqrt", torch.float32)
+    assert torch.equal(a, deg_in.pow(-0.5))  # the same ops: the same bits
+    assert torch.equal(sparse.degree_norm(g, "out", "inv", torch.float64), 1.0 / deg_out)
+    assert sparse.degree_norm(g, "in", "sqrt", torch.float32) is a  # computed once
+    assert sparse.degree_norm(g, "in", "sqrt", torch.float64).dtype == torch.float64
+    count, first = sparse.zero_in_degrees(g)
+    zero = torch.bincount(ei[1], minlength=9) == 0
+    assert count == int(zero.sum()) and first == (int(torch.nonzero(zero)[0]) if count else -1)
+    assert sparse.zero_in_degrees((torch.tensor([[0], [1]]), 3)) == (2, 0)
+    assert sparse.zero_in_degrees((torch.tensor([[0, 1, 2], [0, 1, 2]]), 3)) == (0, -1)
+    # An adjacency changed in place is a new one: its cache is rebuilt.
+    ei2 = ei.clone()
+    before = sparse.degree_norm((ei2, 9), "in", "inv", torch.float32)
+    ei2[1] = 0
+    after = sparse.degree_norm((ei2, 9), "in", "inv", torch.float32)
+    assert after[0] == 1.0 / ei.shape[1] and not torch.equal(before, after)
+    with pytest.raises(ValueError, match="side"):
+        sparse.degree_norm(g, "both", "sqrt", torch.float32)
+    with pytest.raises(ValueError, match="kind"):
+        sparse.degree_norm(g, "in", "mean", torch.float32)
+    with pytest.raises(TypeError, match="floating torch.dtype"):
+        sparse.degree_norm(g, "in", "sqrt", torch.int64)
+
+
 # ------------------------------------------------------------------------------ Triton backend
 # The Triton kernels run through the public ops: on CUDA when present, else on CPU tensors under
 # TRITON_INTERPRET=1 (set by conftest). Each is compared with the numba backend on CPU copies.

@@ -17,7 +17,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from gnnsys.ops.sparse import adj_size, edge_softmax, in_degrees, out_degrees, sddmm, spmm
+from gnnsys.ops.sparse import (
+    adj_size,
+    degree_norm,
+    edge_softmax,
+    in_degrees,
+    out_degrees,
+    sddmm,
+    spmm,
+    zero_in_degrees,
+)
 
 Feat = Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]
 
@@ -67,13 +76,10 @@ def split_feat(graph: Any, feat: Feat) -> Tuple[torch.Tensor, torch.Tensor, int,
 
 def check_zero_in_degree(graph: Any, device: Optional[torch.device] = None) -> None:
     """Raise ValueError, as DGL does, when some destination has no incoming edge."""
-    deg = in_degrees(graph, device=device)
-    zero = deg == 0
-    if bool(zero.any()):
-        first = int(torch.nonzero(zero)[0])
-        raise ValueError(
-            _ZERO_IN_DEGREE.format(count=int(zero.sum()), total=deg.numel(), first=first)
-        )
+    count, first = zero_in_degrees(graph, device=device)  # cached with the adjacency
+    if count:
+        total = adj_size(graph)[1]
+        raise ValueError(_ZERO_IN_DEGREE.format(count=count, total=total, first=first))
 
 
 def _pair(in_feats: Union[int, Tuple[int, int]]) -> Tuple[int, int]:
@@ -242,9 +248,9 @@ class GraphConv(nn.Module):
         dev, dt = feat_src.device, feat_src.dtype
         if not self._allow_zero_in_degree:
             check_zero_in_degree(graph, dev)
+        kind = "sqrt" if self._norm == "both" else "inv"  # (cached with the adjacency)
         if self._norm in ("left", "both"):
-            deg = out_degrees(graph, device=dev).to(dt).clamp(min=1)
-            scale = deg.pow(-0.5) if self._norm == "both" else 1.0 / deg
+            scale = degree_norm(graph, "out", kind, dt, dev)
             feat_src = feat_src * scale.view((-1,) + (1,) * (feat_src.dim() - 1))
         if weight is not None:
             if self.weight is not None:
@@ -261,8 +267,7 @@ class GraphConv(nn.Module):
             if weight is not None:
                 rst = torch.matmul(rst, weight)
         if self._norm in ("right", "both"):
-            deg = in_degrees(graph, device=dev).to(dt).clamp(min=1)
-            scale = deg.pow(-0.5) if self._norm == "both" else 1.0 / deg
+            scale = degree_norm(graph, "in", kind, dt, dev)
             rst = rst * scale.view((-1,) + (1,) * (rst.dim() - 1))
         if self.bias is not None:
             rst = rst + self.bias
@@ -461,8 +466,8 @@ class GCN2Conv(nn.Module):
         if self._norm == "none":
             h = spmm(graph, feat_src, "sum", edge_weight)
         elif edge_weight is None:
-            d_out = out_degrees(graph, device=dev).to(dt).clamp(min=1).pow(-0.5)
-            d_in = in_degrees(graph, device=dev).to(dt).clamp(min=1).pow(-0.5)
+            d_out = degree_norm(graph, "out", "sqrt", dt, dev)  # (cached with the adjacency)
+            d_in = degree_norm(graph, "in", "sqrt", dt, dev)
             h = spmm(graph, feat_src * d_out.unsqueeze(-1), "sum") * d_in.unsqueeze(-1)
         else:
             h = spmm(graph, feat_src, "sum", normalize_edge_weight(graph, edge_weight))

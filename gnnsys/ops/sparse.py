@@ -61,6 +61,8 @@ __all__ = [
     "adj_size",
     "in_degrees",
     "out_degrees",
+    "degree_norm",
+    "zero_in_degrees",
     "REDUCES",
     "SDDMM_OPS",
 ]
@@ -162,7 +164,11 @@ class _Entry:
         self.csc: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = None
         self.per_device: Dict[Tuple[str, str], Any] = {}
 
-    def get(self, device: torch.device, what: str, build):
+    def peek(self, device: torch.device, what: Any) -> Any:
+        """The cached ``what`` on ``device``, or None (no lock: a dict read is atomic)."""
+        return self.per_device.get((str(device), what))
+
+    def get(self, device: torch.device, what: Any, build):
         k = (str(device), what)
         with self.lock:
             if k not in self.per_device:
@@ -231,6 +237,11 @@ class _Adj:
     def in_degrees(self) -> torch.Tensor:
         ip = self.fwd.indptr
         return self._entry.get(self.device, "deg", lambda: ip[1:] - ip[:-1])
+
+    def out_degrees(self) -> torch.Tensor:
+        """Per source, over the cached transposed CSC (deterministic)."""
+        t = self.transposed()
+        return self._entry.get(self.device, "outdeg", lambda: t.indptr[1:] - t.indptr[:-1])
 
     def _build_transpose(self) -> _Rows:
         ip, ix = self.fwd.indptr, self.fwd.indices
@@ -878,11 +889,71 @@ def out_degrees(
     """
     dev = data_device(device) if device is not None else _edge_device(adj, edge_weight)
     a = _resolve(adj, dev)
-    t = a.transposed()
     if edge_weight is None:
-        return a._entry.get(dev, "outdeg", lambda: t.indptr[1:] - t.indptr[:-1])
+        return a.out_degrees()
+    t = a.transposed()
     w = _edge_weight_1d(a, edge_weight)
     return segment_reduce(torch.index_select(w, 0, t.eperm), t.indptr, "sum")
+
+
+DEGREE_NORMS = ("sqrt", "inv")
+
+
+def degree_norm(
+    adj: Any, side: str, kind: str, dtype: torch.dtype, device: Optional[Any] = None
+) -> torch.Tensor:
+    """Per node of ``side`` ("in": destinations, "out": sources): ``clamp(deg, min=1) ** -0.5``
+    (``kind="sqrt"``, GCN's symmetric normalisation) or ``1 / clamp(deg, min=1)`` (``"inv"``,
+    the mean), as ``dtype``. Computed once per adjacency and cached with it, like its degrees:
+    layers that run many times over one adjacency (full-graph and pipeline training) do not
+    recompute it. The result is shared: do not modify it in place.
+
+    Example:
+        >>> degree_norm((torch.tensor([[0, 1], [1, 1]]), 2), "in", "inv", torch.float32).tolist()
+        [1.0, 0.5]
+    """
+    check_choice("side", side, ("in", "out"))
+    check_choice("kind", kind, DEGREE_NORMS)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
+    dev = data_device(device) if device is not None else _adj_device(adj)
+    a = _resolve(adj, dev)
+    key = ("norm", side, kind, dtype)
+    got = a._entry.peek(dev, key)
+    if got is not None:
+        return got
+    # (the degrees outside get's build: they are cached entries too, and its lock is not
+    # reentrant)
+    deg = a.in_degrees() if side == "in" else a.out_degrees()
+
+    def build() -> torch.Tensor:
+        d = deg.to(dtype).clamp(min=1)
+        return d.pow(-0.5) if kind == "sqrt" else 1.0 / d
+
+    return a._entry.get(dev, key, build)
+
+
+def zero_in_degrees(adj: Any, device: Optional[Any] = None) -> Tuple[int, int]:
+    """(how many destinations have no incoming edge, the first of them or -1): what DGL's
+    zero-in-degree check reports, cached with the adjacency.
+
+    Example:
+        >>> zero_in_degrees((torch.tensor([[0], [1]]), 3))
+        (2, 0)
+    """
+    dev = data_device(device) if device is not None else _adj_device(adj)
+    a = _resolve(adj, dev)
+    got = a._entry.peek(dev, "zero_in")
+    if got is not None:
+        return got
+    deg = a.in_degrees()  # (outside get's build: its lock is not reentrant)
+
+    def build() -> Tuple[int, int]:
+        zero = deg == 0
+        count = int(zero.sum())
+        return count, (int(torch.nonzero(zero)[0]) if count else -1)
+
+    return a._entry.get(dev, "zero_in", build)
 
 
 def _edge_weight_1d(a: _Adj, edge_weight: torch.Tensor) -> torch.Tensor:
