@@ -359,3 +359,23 @@ def test_backward_with_does_not_import_sympy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_to_device_copies_a_blocks_structure_once():
+    # On a device, a chunk's structure (the same tensors in every order) is copied once; the
+    # fresh/stale split of the order is copied for each new block. ("meta" stands in for CUDA.)
+    from gnnsys.pipeline_parallel.chunks import ChunkSampler
+
+    g = torch.Generator().manual_seed(0)
+    graph = Graph.from_edge_index(torch.randint(0, 40, (2, 160), generator=g), 40)
+    sampler = ChunkSampler(graph, torch.arange(40) % 4)
+    trainer = SimpleNamespace(device=torch.device("meta"), _device_copies={})
+    first = PipeTrainer._to_device(trainer, sampler.block(1))
+    sampler.set_order([3, 2, 1, 0])
+    second = PipeTrainer._to_device(trainer, sampler.block(1))
+    for name in ("nodes", "indptr", "indices", "history_rows", "history_nodes"):
+        assert getattr(second, name) is getattr(first, name), name
+        assert getattr(second, name).device.type == "meta"
+    for name in ("fresh_pos", "stale_pos", "fresh_nodes", "stale_nodes"):
+        assert getattr(second, name).device.type == "meta"
+    assert second.num_fresh != first.num_fresh  # chunk 1: 1 chunk before it, then 2
