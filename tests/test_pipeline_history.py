@@ -305,3 +305,25 @@ def test_unvalidated_history_still_refuses_out_of_range_ids_before_the_numba_pas
     assert h.written[0].tolist() == [-1, -1, -1, -1]  # nothing written
     with pytest.raises(ValueError, match="stale holds a negative id: -1"):
         h.read(0, torch.tensor([0]), torch.tensor([-1]), epoch=1)
+
+
+def test_kept_rows_of_an_ids_tensor_are_mapped_once_and_in_place_changes_are_seen(monkeypatch):
+    # A chunk's node lists are the same tensors at every layer: mapped to buffer rows once.
+    h = History([0, 1], num_nodes=10, dims=2, keep=torch.tensor([2, 5, 7]), validate=False)
+    calls = []
+    real = History._rows_of
+    monkeypatch.setattr(History, "_rows_of", lambda self, n, i: calls.append(n) or real(self, n, i))
+    ids, none = torch.tensor([7, 2]), torch.tensor([], dtype=torch.long)
+    for layer in (0, 1):
+        h.write(layer, ids, torch.tensor([[1.0, 1.0], [2.0, 2.0]]), epoch=0)
+    assert calls == ["ids"]
+    ids[0] = 5  # in place: seen (the tensor's version), mapped again
+    h.write(0, ids, torch.tensor([[3.0, 3.0], [4.0, 4.0]]), epoch=1)
+    assert calls == ["ids", "ids"]
+    assert h.read(0, torch.tensor([5, 2]), none, epoch=1).tolist() == [[3.0, 3.0], [4.0, 4.0]]
+    ids[1] = 3  # a node this history does not keep: refused, nothing cached for it
+    with pytest.raises(ValueError, match="holds node 3, whose rows this history does not keep"):
+        h.write(0, ids, torch.ones(2, 2), epoch=2)
+    ids[1] = 11
+    with pytest.raises(ValueError, match="ids holds id 11, out of range for 10 nodes"):
+        h.write(0, ids, torch.ones(2, 2), epoch=2)

@@ -22,7 +22,7 @@ c' runs its backward (``inject``, an identity whose backward adds the accumulate
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -30,10 +30,12 @@ from numba import njit
 
 from gnnsys._checks import as_cpu_tensor, check_index, id_range
 from gnnsys._numba import prefetch2d
+from gnnsys._tokens import tensors_token, token_matches
 
 _AHEAD = 16  # rows prefetched ahead by the write kernel (its row reads are random)
 _FUSED_DTYPES = (torch.float32, torch.float64)
 _NO_IDS = torch.empty(0, dtype=torch.int64)  # read's default placement: fresh rows, then stale
+_SLOT_CACHE_SIZE = 256  # id tensors whose buffer rows are remembered (a chunk's node lists)
 
 
 class History:
@@ -98,6 +100,9 @@ class History:
             slot_of = torch.full((self.num_nodes,), -1, dtype=torch.int64)
             slot_of[k] = torch.arange(k.numel())
             self.keep, self.slot_of, rows = k, slot_of.to(device), k.numel()
+        # id(ids) -> (token, buffer rows): the node lists a chunk reads and writes at every layer
+        # are mapped to rows once (the mapping is fixed once the history is built)
+        self._slot_cache: Dict[int, Tuple[Any, torch.Tensor]] = {}
         self.buf: Dict[int, torch.Tensor] = {}
         self.smooth: Dict[int, torch.Tensor] = {}
         self.written: Dict[int, torch.Tensor] = {}
@@ -135,6 +140,23 @@ class History:
         if self.slot_of is None:
             return torch.ones(ids.shape, dtype=torch.bool, device=ids.device)
         return self.slot_of.index_select(0, ids.to(self.slot_of.device)).to(ids.device) >= 0
+
+    def _slots(self, name: str, ids: torch.Tensor, checked: bool) -> torch.Tensor:
+        """``_rows_of(ids)``, the ids checked first where the caller has not (CPU ids), cached
+        by the tensor's identity and version: a chunk's node lists (the same tensors at every
+        layer of an epoch) are checked and mapped once, not at every layer."""
+        key = id(ids)
+        hit = self._slot_cache.get(key)
+        if hit is not None and token_matches(hit[0], ids):
+            return hit[1]
+        token = tensors_token(ids)
+        if not checked and ids.device.type == "cpu":  # (torch's CUDA indexing checks)
+            ids = check_index(name, ids, self.num_nodes, device=None)
+        rows = self._rows_of(name, ids)
+        if len(self._slot_cache) >= _SLOT_CACHE_SIZE:
+            self._slot_cache.clear()
+        self._slot_cache[key] = (token, rows)
+        return rows
 
     def _rows_of(self, name: str, ids: torch.Tensor) -> torch.Tensor:
         """The buffer rows of node ``ids`` (checked ids): themselves, or their kept rows."""
@@ -240,9 +262,7 @@ class History:
         smooth = self.smooth.get(layer)
         checked = self.validate
         if self.slot_of is not None:  # node ids -> buffer rows (in range by construction)
-            if not checked and ids.device.type == "cpu":  # (torch's CUDA indexing checks)
-                ids = check_index("ids", ids, self.num_nodes, device=None)
-            ids, checked = self._rows_of("ids", ids), True
+            ids, checked = self._slots("ids", ids, checked), True
         if _fused_write_applies(buf, ids, v):
             # One pass over the rows instead of four indexed torch passes (0.77 ms for 16k rows
             # of 16 floats on the 2-core VM, the pass 0.17-0.53 ms).
@@ -315,11 +335,8 @@ class History:
         src = self.smooth[layer] if self.momentum is not None else buf
         checked = self.validate
         if self.slot_of is not None:  # node ids -> buffer rows (in range by construction)
-            if not checked and fresh.device.type == "cpu":  # (torch's CUDA indexing checks)
-                fresh = check_index("fresh", fresh, self.num_nodes, device=None)
-            if not checked and stale.device.type == "cpu":
-                stale = check_index("stale", stale, self.num_nodes, device=None)
-            fresh, stale = self._rows_of("fresh", fresh), self._rows_of("stale", stale)
+            fresh = self._slots("fresh", fresh, checked)
+            stale = self._slots("stale", stale, checked)
             checked = True
         nf = fresh.numel()
         total = nf + stale.numel()
