@@ -160,13 +160,9 @@ class _Entry:
         self.key_ref = weakref.ref(key)
         self.indptr_ref = weakref.ref(indptr) if indptr is not None else None
         self.stamp = stamp
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # reentrant: a build may read other cached entries
         self.csc: Optional[Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = None
-        self.per_device: Dict[Tuple[str, str], Any] = {}
-
-    def peek(self, device: torch.device, what: Any) -> Any:
-        """The cached ``what`` on ``device``, or None (no lock: a dict read is atomic)."""
-        return self.per_device.get((str(device), what))
+        self.per_device: Dict[Tuple[str, Any], Any] = {}
 
     def get(self, device: torch.device, what: Any, build):
         k = (str(device), what)
@@ -918,19 +914,12 @@ def degree_norm(
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     dev = data_device(device) if device is not None else _adj_device(adj)
     a = _resolve(adj, dev)
-    key = ("norm", side, kind, dtype)
-    got = a._entry.peek(dev, key)
-    if got is not None:
-        return got
-    # (the degrees outside get's build: they are cached entries too, and its lock is not
-    # reentrant)
-    deg = a.in_degrees() if side == "in" else a.out_degrees()
 
     def build() -> torch.Tensor:
-        d = deg.to(dtype).clamp(min=1)
+        d = (a.in_degrees() if side == "in" else a.out_degrees()).to(dtype).clamp(min=1)
         return d.pow(-0.5) if kind == "sqrt" else 1.0 / d
 
-    return a._entry.get(dev, key, build)
+    return a._entry.get(dev, ("norm", side, kind, dtype), build)
 
 
 def zero_in_degrees(adj: Any, device: Optional[Any] = None) -> Tuple[int, int]:
@@ -943,13 +932,9 @@ def zero_in_degrees(adj: Any, device: Optional[Any] = None) -> Tuple[int, int]:
     """
     dev = data_device(device) if device is not None else _adj_device(adj)
     a = _resolve(adj, dev)
-    got = a._entry.peek(dev, "zero_in")
-    if got is not None:
-        return got
-    deg = a.in_degrees()  # (outside get's build: its lock is not reentrant)
 
     def build() -> Tuple[int, int]:
-        zero = deg == 0
+        zero = a.in_degrees() == 0
         count = int(zero.sum())
         return count, (int(torch.nonzero(zero)[0]) if count else -1)
 

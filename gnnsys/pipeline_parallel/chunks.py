@@ -122,6 +122,11 @@ class _ChunkParts:
     history_nodes: torch.Tensor  # their global ids
     coo: Optional[Tuple[torch.Tensor, torch.Tensor]] = None  # (row, col) of ``sample``, once
 
+    @property
+    def history_run(self) -> torch.Tensor:
+        """The history run of ``nodes`` (by id)."""
+        return self.nodes[self.num_inner + self.num_remote :]
+
 
 class ChunkSampler:
     """Blocks of the chunks owned by one group, in a given processing order.
@@ -228,7 +233,7 @@ class ChunkSampler:
         fresh = self.position[p.hist_chunk] < pos
         fresh_pos = torch.nonzero(fresh).flatten()
         stale_pos = torch.nonzero(~fresh).flatten()
-        run = p.nodes[p.num_inner + p.num_remote :]
+        run = p.history_run
         return ChunkBlock(
             chunk=int(chunk),
             position=pos,
@@ -445,7 +450,7 @@ def history_reads(parts: Sequence[_ChunkParts], num_nodes: int) -> torch.Tensor:
     """bool [N]: the nodes some block of ``parts`` reads from the history (fresh or stale)."""
     read = torch.zeros(num_nodes, dtype=torch.bool)
     for p in parts:
-        read[p.nodes[p.num_inner + p.num_remote :]] = True
+        read[p.history_run] = True
     return read
 
 
