@@ -71,6 +71,13 @@ def prefetch(typingctx, arr, idx):
 
 
 @intrinsic
+def prefetch2d_keep(typingctx, arr, r, j):
+    """Hint the CPU to load the line of ``arr[r, j]`` into every cache level (rows read again:
+    ``r`` and ``j`` of one integer type)."""
+    return types.void(arr, r, j), _prefetch_codegen(_KEEP)
+
+
+@intrinsic
 def prefetch2d(typingctx, arr, r, j):
     """Hint the CPU to fetch the line of ``arr[r, j]`` without keeping it (rows copied once)."""
     return types.void(arr, r, j), _prefetch_codegen(_STREAM)

@@ -15,6 +15,7 @@ from gnnsys._numba import (
     parallel_pays,
     prefetch,
     prefetch2d,
+    prefetch2d_keep,
     run_items,
     serial_twin,
     variant,
@@ -28,6 +29,7 @@ def test_prefetch_hints_are_harmless():
         for i in range(a.shape[0]):
             prefetch(a, (i * 7) % a.shape[0])
             prefetch2d(b, (i * 3) % b.shape[0], i % b.shape[1])
+            prefetch2d_keep(b, np.int64((i * 5) % b.shape[0]), np.int64(0))
             s += a[i] + b[i % b.shape[0], 0]
         return s
 

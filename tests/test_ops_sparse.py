@@ -329,6 +329,65 @@ def test_half_precision_gradients_flow():
 
 
 # ------------------------------------------------------------------------------ cache, determinism
+@pytest.mark.parametrize("width", [1, 16, 40, 128, 1100])
+def test_flat_spmm_prefetching_keeps_the_bits_at_every_row_width(width):
+    # spmm_sum_flat prefetches the source rows 4-16 edges ahead (fewer for wider rows) until
+    # the last edges; the per-head kernel (no prefetch) gives the reference bits.
+    import numpy as np
+
+    from gnnsys.ops import _sparse_cpu as k
+
+    g = torch.Generator().manual_seed(5)
+    n_dst, n_src, e = 30, 500, 700
+    dst = torch.randint(0, n_dst, (e,), generator=g).sort().values
+    ip = torch.zeros(n_dst + 1, dtype=torch.int64)
+    ip[1:] = torch.cumsum(torch.bincount(dst, minlength=n_dst), 0)
+    ip = ip.numpy()
+    indices = torch.randint(0, n_src, (e,), generator=g).int().numpy()
+    x = torch.randn(n_src, 1, width, generator=g).numpy()
+    w = torch.randn(e, 1, generator=g).numpy()
+    none = np.empty(0, np.int64)
+    want = np.empty((n_dst, 1, width), np.float32)
+    k.spmm_sum(0, n_dst, ip, indices, none, False, x, w, False, want)
+    got = np.empty((n_dst, width), np.float32)
+    k.spmm_sum_flat(0, n_dst, ip, indices, none, False, x[:, 0], w[:, 0], True, False, got)
+    assert np.array_equal(got, want[:, 0])
+    assert [k._prefetch_distance(b) for b in (4, 64, 256, 512, 4096)] == [16, 16, 16, 8, 4]
+
+
+def test_weighted_backward_reads_weights_in_the_transposed_order_cached():
+    # dX = A^T G reads the edge weights permuted into the transposed CSC's order (in sequence,
+    # not through eperm): the same bits as the eperm read, one cached copy per adjacency and
+    # dtype while the weights are the same tensor, rebuilt when they change.
+    g = Graph.from_edge_index(make_edges(30, 30, 300, seed=6), 30)
+    w = torch.rand(g.num_edges)
+    x = torch.randn(30, 8, requires_grad=True)
+    grad = torch.randn(30, 8)
+    spmm(g, x, "sum", w).backward(grad)
+    a = sparse._resolve(g, torch.device("cpu"))
+    t = a.transposed()
+    want = sparse._NumbaBackend.spmm_sum(t, grad.view(30, 1, 8), w.view(-1, 1), False)
+    assert t.eperm is not None and torch.equal(x.grad, want.view(30, 8))
+    entry = sparse._CACHE[id(g.indices)]
+    slots = [k for k in entry.per_device if isinstance(k[1], tuple) and k[1][0] == "tw"]
+    assert len(slots) == 1
+    held = entry.per_device[slots[0]][0]
+    x.grad = None
+    spmm(g, x, "sum", w).backward(grad)
+    assert entry.per_device[slots[0]][0] is held  # the same weights: the copy is reused
+    w.mul_(2.0)  # in place: the version bump rebuilds the copy
+    x.grad = None
+    spmm(g, x, "sum", w).backward(grad)
+    assert torch.allclose(x.grad, 2 * want.view(30, 8))
+    for _ in range(3):  # new weights every call (attention): one slot, replaced
+        x.grad = None
+        w2 = torch.rand(g.num_edges)
+        spmm(g, x, "sum", w2).backward(grad)
+        ref = sparse._NumbaBackend.spmm_sum(t, grad.view(30, 1, 8), w2.view(-1, 1), False)
+        assert torch.equal(x.grad, ref.view(30, 8))
+    assert [k for k in entry.per_device if isinstance(k[1], tuple) and k[1][0] == "tw"] == slots
+
+
 def test_transpose_is_cached_and_released_with_the_graph():
     g = Graph.from_edge_index(make_edges(9, 9, 30, seed=4), 9)
     x = torch.randn(9, 3, requires_grad=True)

@@ -44,6 +44,7 @@ from gnnsys._checks import (
     index_dtype,
     triton_device_error,
 )
+from gnnsys._tokens import tensors_token, token_matches
 
 REDUCES = ("sum", "mean", "max", "min")
 SDDMM_OPS = ("dot", "add", "mul")
@@ -256,6 +257,30 @@ class _Adj:
             t_ip = torch.zeros(self.num_src + 1, dtype=torch.int64, device=ip.device)
             torch.cumsum(torch.bincount(ix.long(), minlength=self.num_src), 0, out=t_ip[1:])
         return _Rows(t_ip, t_ix, t_perm, self.num_src, self.num_dst)
+
+    def transposed_weights(
+        self, w2: torch.Tensor, key: Optional[torch.Tensor]
+    ) -> Tuple[_Rows, torch.Tensor]:
+        """The transposed rows with ``w2`` (edge weights in CSC order) permuted into their order.
+
+        The backward then reads the weights in sequence, as the forward does, rather than
+        through ``eperm`` (a random load per edge that also kept the kernel off its four-edges
+        -a-step path): the same products in the same order, so the same bits. The permuted copy
+        is cached while ``key`` (the caller's ``edge_weight``, which ``w2`` is derived from) is
+        the same tensor, unchanged; one slot per dtype, so new weights at every call (attention)
+        replace it rather than pile up. Returns ``(rows, weights)``.
+        """
+        t = self.transposed()
+        rows = _Rows(t.indptr, t.indices, None, t.num_rows, t.num_cols, t._bounds)
+        if key is None:
+            return rows, w2.index_select(0, t.eperm)
+        slot = self._entry.get(self.device, ("tw", w2.dtype, tuple(w2.shape)), lambda: [None])
+        with self._entry.lock:
+            held = slot[0]
+            if held is None or not token_matches(held[0], key):
+                held = (tensors_token(key), w2.index_select(0, t.eperm))
+                slot[0] = held
+            return rows, held[1]
 
     def to_csc_order(self, t: torch.Tensor) -> torch.Tensor:
         return t if self.perm is None else t[self.perm]
@@ -482,9 +507,18 @@ _EMPTY_I64 = np.empty(0, dtype=np.int64)
 # =============================================================================== autograd
 class _SpmmSum(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, a: _Adj, x3: torch.Tensor, w2: Optional[torch.Tensor], mean: bool):
+    def forward(
+        ctx,
+        a: _Adj,
+        x3: torch.Tensor,
+        w2: Optional[torch.Tensor],
+        mean: bool,
+        w_key: Optional[torch.Tensor] = None,
+    ):
+        # w_key: the caller's edge_weight (w2 derives from it), keying the backward's cache
         be = _backend(x3.device)
         ctx.a, ctx.mean, ctx.be = a, mean, be
+        ctx.w_key = None if w_key is None else weakref.ref(w_key)
         ctx.save_for_backward(x3, w2)
         return be.spmm_sum(a.fwd, x3, w2, mean)
 
@@ -501,11 +535,15 @@ class _SpmmSum(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             if not is_deterministic() and hasattr(be, "spmm_sum_scatter"):
                 dx = be.spmm_sum_scatter(a.fwd, g, w2, a.num_src)
+            elif w2 is not None:
+                key = ctx.w_key() if ctx.w_key is not None else None
+                rows, wt = a.transposed_weights(w2, key)
+                dx = be.spmm_sum(rows, g, wt, False)
             else:
-                dx = be.spmm_sum(a.transposed(), g, w2, False)
+                dx = be.spmm_sum(a.transposed(), g, None, False)
         if ctx.needs_input_grad[2]:
             dw = be.sddmm_dot(a.fwd, x3, g)
-        return None, dx, dw, None
+        return None, dx, dw, None, None
 
 
 class _SpmmArg(torch.autograd.Function):
@@ -727,7 +765,7 @@ def spmm(
     if w2 is not None:
         w2 = w2.to(cdt).contiguous()
     if reduce in ("sum", "mean"):
-        out = _SpmmSum.apply(a, x3, w2, reduce == "mean")
+        out = _SpmmSum.apply(a, x3, w2, reduce == "mean", edge_weight)
     else:
         out = _SpmmArg.apply(a, x3, w2, reduce == "max")[0]
     return out.to(x.dtype).reshape((a.num_dst,) + feat)
