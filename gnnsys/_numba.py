@@ -71,10 +71,25 @@ def prefetch(typingctx, arr, idx):
 
 
 @intrinsic
-def prefetch2d_keep(typingctx, arr, r, j):
-    """Hint the CPU to load the line of ``arr[r, j]`` into every cache level (rows read again:
-    ``r`` and ``j`` of one integer type)."""
-    return types.void(arr, r, j), _prefetch_codegen(_KEEP)
+def prefetch_row(typingctx, arr, r):
+    """Hint the CPU to load the first line of row ``r`` of ``arr`` (any dimensions, any integer
+    ``r``) into every cache level: rows gathered at random and read again (sparse ops)."""
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        a = context.make_array(aryty)(context, builder, args[0])
+        row = context.cast(builder, args[1], signature.args[1], types.intp)
+        zero = context.get_constant(types.intp, 0)
+        idx = [row] + [zero] * (aryty.ndim - 1)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, a, idx, wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(_KEEP), i32(1)])
+        return context.get_dummy_value()
+
+    return types.void(arr, r), codegen
 
 
 @intrinsic

@@ -15,7 +15,7 @@ from gnnsys._numba import (
     parallel_pays,
     prefetch,
     prefetch2d,
-    prefetch2d_keep,
+    prefetch_row,
     run_items,
     serial_twin,
     variant,
@@ -24,17 +24,18 @@ from gnnsys._numba import (
 
 def test_prefetch_hints_are_harmless():
     @numba.njit(cache=False)
-    def f(a, b):
+    def f(a, b, c):
         s = 0
         for i in range(a.shape[0]):
             prefetch(a, (i * 7) % a.shape[0])
             prefetch2d(b, (i * 3) % b.shape[0], i % b.shape[1])
-            prefetch2d_keep(b, np.int64((i * 5) % b.shape[0]), np.int64(0))
+            prefetch_row(b, (i * 5) % b.shape[0])
+            prefetch_row(c, np.int32(i % c.shape[0]))
             s += a[i] + b[i % b.shape[0], 0]
         return s
 
-    a, b = np.arange(100), np.arange(40).reshape(10, 4)
-    assert f(a, b) == 4950 + sum(b[i % 10, 0] for i in range(100))
+    a, b, c = np.arange(100), np.arange(40).reshape(10, 4), np.zeros((3, 2, 5))
+    assert f(a, b, c) == 4950 + sum(b[i % 10, 0] for i in range(100))
 
 
 @numba.njit(parallel=True, cache=False)

@@ -25,7 +25,7 @@ import numba
 import numpy as np
 from numba import njit
 
-from gnnsys._numba import prefetch2d_keep
+from gnnsys._numba import prefetch_row
 
 _CHUNKS_PER_THREAD = 4
 # Below this much work (edges x features) a kernel runs on the calling thread alone: handing
@@ -112,6 +112,16 @@ def row_bounds(indptr: np.ndarray, chunks: Optional[int] = None) -> np.ndarray:
 
 # ---------------------------------------------------------------------------- spmm: sum / mean
 @njit(nogil=True, cache=True)
+def _prefetch_distance(row_bytes):
+    """Edges ahead whose source rows ``spmm_sum_flat`` prefetches: about 4 KiB of rows, 4 to
+    16 edges. Measured (one thread, the 8 chunk blocks of ``mini``, 34k sources and 260k edges
+    each, forward and transposed): 16 edges at 64 B rows 0.62-0.76x the time of none, at 256 B
+    0.72-0.81x; 8 edges at 512 B 0.83-0.89x (16 there: 0.93-0.99x; 32 at 64-256 B: up to 1.0x).
+    """
+    return max(4, min(16, 4096 // max(row_bytes, 1)))
+
+
+@njit(nogil=True, cache=True)
 def spmm_sum(r0, r1, indptr, indices, eperm, use_perm, x, w, mean, out):
     """out[v, h] = sum (or ``mean``) over k in row v of w[e, h] * x[indices[k], h]: per-head
     edge weights (every other sum runs on ``spmm_sum_flat``).
@@ -120,11 +130,15 @@ def spmm_sum(r0, r1, indptr, indices, eperm, use_perm, x, w, mean, out):
     """
     num_h = x.shape[1]
     num_d = x.shape[2]
+    ahead = _prefetch_distance(num_h * num_d * x.itemsize)
+    last = indices.shape[0] - ahead - 1
     for v in range(r0, r1):
         for h in range(num_h):
             for d in range(num_d):
                 out[v, h, d] = 0
         for k in range(indptr[v], indptr[v + 1]):
+            if k <= last:
+                prefetch_row(x, indices[k + ahead])  # (see spmm_sum_flat)
             u = indices[k]
             e = eperm[k] if use_perm else k
             for h in range(num_h):
@@ -136,16 +150,6 @@ def spmm_sum(r0, r1, indptr, indices, eperm, use_perm, x, w, mean, out):
             for h in range(num_h):
                 for d in range(num_d):
                     out[v, h, d] /= deg
-
-
-@njit(nogil=True, cache=True)
-def _prefetch_distance(row_bytes):
-    """Edges ahead whose source rows ``spmm_sum_flat`` prefetches: about 4 KiB of rows, 4 to
-    16 edges. Measured (one thread, the 8 chunk blocks of ``mini``, 34k sources and 260k edges
-    each, forward and transposed): 16 edges at 64 B rows 0.62-0.76x the time of none, at 256 B
-    0.72-0.81x; 8 edges at 512 B 0.83-0.89x (16 there: 0.93-0.99x; 32 at 64-256 B: up to 1.0x).
-    """
-    return max(4, min(16, 4096 // max(row_bytes, 1)))
 
 
 @njit(nogil=True, cache=True)
@@ -177,7 +181,7 @@ def spmm_sum_flat(r0, r1, indptr, indices, eperm, use_perm, x, w, use_w, mean, o
                 # 34k-row chunk block at 16 features): ask for the rows ``ahead`` edges on
                 # now, so that their misses overlap this step's additions.
                 for q in range(k + ahead, k + ahead + 4):
-                    prefetch2d_keep(x, np.int64(indices[q]), np.int64(0))
+                    prefetch_row(x, indices[q])
             u0 = indices[k]
             u1 = indices[k + 1]
             u2 = indices[k + 2]
@@ -198,7 +202,7 @@ def spmm_sum_flat(r0, r1, indptr, indices, eperm, use_perm, x, w, use_w, mean, o
             k += 4
         while k < k1:
             if k <= last:
-                prefetch2d_keep(x, np.int64(indices[k + ahead]), np.int64(0))
+                prefetch_row(x, indices[k + ahead])
             u = indices[k]
             if use_w:
                 wv = w[eperm[k] if use_perm else k]
