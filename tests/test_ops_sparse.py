@@ -330,7 +330,7 @@ def test_half_precision_gradients_flow():
 
 # ------------------------------------------------------------------------------ cache, determinism
 @pytest.mark.parametrize("width", [1, 16, 40, 128, 1100])
-def test_flat_spmm_prefetching_keeps_the_bits_at_every_row_width(width):
+def test_prefetching_kernels_keep_the_bits_at_every_row_width(width):
     # spmm_sum_flat prefetches the source rows 4-16 edges ahead (fewer for wider rows) until
     # the last edges; the per-head kernel (no prefetch) gives the reference bits.
     import numpy as np
@@ -353,6 +353,15 @@ def test_flat_spmm_prefetching_keeps_the_bits_at_every_row_width(width):
     k.spmm_sum_flat(0, n_dst, ip, indices, none, False, x[:, 0], w[:, 0], True, False, got)
     assert np.array_equal(got, want[:, 0])
     assert [k._prefetch_distance(b) for b in (4, 64, 256, 512, 4096)] == [16, 16, 16, 8, 4]
+    # the SDDMMs prefetch the same way: per-edge sums and dots against numpy
+    dst_of = np.repeat(np.arange(n_dst), np.diff(ip))
+    y = torch.randn(n_dst, 1, width, generator=g).numpy()
+    out = np.empty((e, 1, width), np.float32)
+    k.sddmm_binary(0, n_dst, ip, indices, x, y, False, out)
+    assert np.array_equal(out, x[indices] + y[dst_of])
+    dots = np.empty((e, 1), np.float32)
+    k.sddmm_dot(0, n_dst, ip, indices, x, y, dots)
+    assert np.allclose(dots, (x[indices] * y[dst_of]).sum(-1), rtol=1e-4, atol=1e-4)
 
 
 def test_weighted_backward_reads_weights_in_the_transposed_order_cached():

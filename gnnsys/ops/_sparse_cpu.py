@@ -319,8 +319,12 @@ def sddmm_dot(r0, r1, indptr, indices, x, y, out):
     """out[k, h] = <x[indices[k], h, :], y[v, h, :]> for every edge k of row v."""
     num_h = x.shape[1]
     num_d = x.shape[2]
+    ahead = _prefetch_distance(num_h * num_d * x.itemsize)
+    last = indices.shape[0] - ahead - 1
     for v in range(r0, r1):
         for k in range(indptr[v], indptr[v + 1]):
+            if k <= last:
+                prefetch_row(x, indices[k + ahead])  # (see spmm_sum_flat)
             u = indices[k]
             for h in range(num_h):
                 acc = x.dtype.type(0)
@@ -334,8 +338,12 @@ def sddmm_binary(r0, r1, indptr, indices, x, y, is_mul, out):
     """out[k] = x[indices[k]] * y[v] (``is_mul``) or x[indices[k]] + y[v], per edge k of row v."""
     num_h = x.shape[1]
     num_d = x.shape[2]
+    ahead = _prefetch_distance(num_h * num_d * x.itemsize)
+    last = indices.shape[0] - ahead - 1
     for v in range(r0, r1):
         for k in range(indptr[v], indptr[v + 1]):
+            if k <= last:
+                prefetch_row(x, indices[k + ahead])  # (see spmm_sum_flat)
             u = indices[k]
             for h in range(num_h):
                 if is_mul:
