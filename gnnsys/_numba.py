@@ -70,10 +70,9 @@ def prefetch(typingctx, arr, idx):
     return types.void(arr, idx), _prefetch_codegen(_KEEP)
 
 
-@intrinsic
-def prefetch_row(typingctx, arr, r):
-    """Hint the CPU to load the first line of row ``r`` of ``arr`` (any dimensions, any integer
-    ``r``) into every cache level: rows gathered at random and read again (sparse ops)."""
+def _row_prefetch_codegen(write: int):
+    """Codegen of ``llvm.prefetch`` (``write``: 0 read, 1 write; every cache level) of the first
+    line of row ``args[1]`` of the array ``args[0]`` (any dimensions, any integer row)."""
 
     def codegen(context, builder, signature, args):
         aryty = signature.args[0]
@@ -86,10 +85,24 @@ def prefetch_row(typingctx, arr, r):
         i32 = ir.IntType(32)
         fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
         fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(_KEEP), i32(1)])
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(write), i32(_KEEP), i32(1)])
         return context.get_dummy_value()
 
-    return types.void(arr, r), codegen
+    return codegen
+
+
+@intrinsic
+def prefetch_row(typingctx, arr, r):
+    """Hint the CPU to load the first line of row ``r`` of ``arr`` (any dimensions, any integer
+    ``r``) into every cache level: rows gathered at random and read again (sparse ops)."""
+    return types.void(arr, r), _row_prefetch_codegen(0)
+
+
+@intrinsic
+def prefetch_row_write(typingctx, arr, r):
+    """``prefetch_row`` for a row about to be written (the line arrives writable, so the store
+    that follows does not wait on its read-for-ownership)."""
+    return types.void(arr, r), _row_prefetch_codegen(1)
 
 
 @intrinsic

@@ -52,3 +52,18 @@ def test_local_rows_of_names_the_first_id_not_owned():
     assert rows.tolist() == [1, 0, 2] and rows.dtype == np.int64 and bad == -1
     _, bad = dk.local_rows_of(local_of, np.array([1, 3, 0]))
     assert bad == 1
+
+
+def test_move_rows_places_rows_with_and_without_a_gather():
+    # out[dst_idx] = src[src_idx] (src_idx empty: src in order), both twins; more rows than the
+    # prefetch distance, so the prefetching and the last rows' plain path both run.
+    rng = np.random.default_rng(3)
+    src = rng.integers(0, 1 << 40, (50, 7)).astype(np.uint64)
+    for src_idx, rows in ((rng.integers(0, 50, 30), None), (np.empty(0, np.int64), 30)):
+        dst_idx = rng.permutation(40)[:30]
+        want = np.zeros((40, 7), np.uint64)
+        want[dst_idx] = src[src_idx] if rows is None else src[:rows]
+        for kernel in (dk.move_rows, dk.move_rows_serial):
+            out = np.zeros((40, 7), np.uint64)
+            kernel(src if rows is None else src[:rows], src_idx, dst_idx, out)
+            assert np.array_equal(out, want)

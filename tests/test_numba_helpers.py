@@ -16,6 +16,7 @@ from gnnsys._numba import (
     prefetch,
     prefetch2d,
     prefetch_row,
+    prefetch_row_write,
     run_items,
     serial_twin,
     variant,
@@ -31,6 +32,7 @@ def test_prefetch_hints_are_harmless():
             prefetch2d(b, (i * 3) % b.shape[0], i % b.shape[1])
             prefetch_row(b, (i * 5) % b.shape[0])
             prefetch_row(c, np.int32(i % c.shape[0]))
+            prefetch_row_write(c, i % c.shape[0])
             s += a[i] + b[i % b.shape[0], 0]
         return s
 

@@ -16,7 +16,15 @@ from typing import Any
 import numpy as np
 from numba import njit, prange
 
-from gnnsys._numba import PRANGE_ONLY, mode_tag, prefetch, serial_twin, variant
+from gnnsys._numba import (
+    PRANGE_ONLY,
+    mode_tag,
+    prefetch,
+    prefetch_row,
+    prefetch_row_write,
+    serial_twin,
+    variant,
+)
 from gnnsys.loaders._kernels import (
     _AHEAD,
     _LOW32,
@@ -269,14 +277,26 @@ def regroup(order, counts_sorted, src_sorted, eid_sorted):
     return offsets, src, eid
 
 
+_MOVE_AHEAD = 8  # rows ahead whose source and destination lines move_rows prefetches
+
+
 @njit(nogil=True, parallel=PRANGE_ONLY, cache=True)
 def move_rows(src, src_idx, dst_idx, out):
     """``out[dst_idx[i]] = src[src_idx[i]]`` (``src_idx`` empty: ``src[i]``) for 2-D word views
     of rows: a fetch's rows land in request order without an intermediate copy."""
     d = src.shape[1]
-    for i in prange(dst_idx.shape[0]):
+    n = dst_idx.shape[0]
+    gathered = src_idx.shape[0] > 0
+    for i in prange(n):
+        k = i + _MOVE_AHEAD
+        if k < n:
+            # The rows land (and, from a table, come) at random: ask for them now so that
+            # their misses overlap this row's copy (0.74-0.88x the time, 400 B rows).
+            prefetch_row_write(out, dst_idx[k])
+            if gathered:
+                prefetch_row(src, src_idx[k])
         r = np.int64(i)
-        if src_idx.shape[0] > 0:
+        if gathered:
             r = np.int64(src_idx[i])
         o = np.int64(dst_idx[i])
         for j in range(d):
