@@ -291,7 +291,7 @@ def move_rows(src, src_idx, dst_idx, out):
         k = i + _MOVE_AHEAD
         if k < n:
             # The rows land (and, from a table, come) at random: ask for them now so that
-            # their misses overlap this row's copy (0.74-0.88x the time, 400 B rows).
+            # their misses overlap this row's copy (40k rows of 400 B: 0.82-0.91x the time).
             prefetch_row_write(out, dst_idx[k])
             if gathered:
                 prefetch_row(src, src_idx[k])

@@ -271,7 +271,9 @@ class _Adj:
         replace it rather than pile up. Returns ``(rows, weights)``.
         """
         t = self.transposed()
-        rows = _Rows(t.indptr, t.indices, None, t.num_rows, t.num_cols, t._bounds)
+        rows = self._entry.get(  # (cached: its thread chunks are computed once)
+            self.device, "t_seq", lambda: _Rows(t.indptr, t.indices, None, t.num_rows, t.num_cols)
+        )
         if key is None:
             return rows, w2.index_select(0, t.eperm)
         slot = self._entry.get(self.device, ("tw", w2.dtype, tuple(w2.shape)), lambda: [None])
