@@ -47,6 +47,15 @@ PRANGE_ONLY = ParallelOptions(
 _KEEP, _STREAM = 3, 0
 
 
+def _emit_prefetch(builder, ptr, write: int, locality: int) -> None:
+    """Emit ``llvm.prefetch`` (data cache) of ``ptr``; ``write`` 0 read / 1 write."""
+    i8p = ir.IntType(8).as_pointer()
+    i32 = ir.IntType(32)
+    fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+    builder.call(fn, [builder.bitcast(ptr, i8p), i32(write), i32(locality), i32(1)])
+
+
 def _prefetch_codegen(locality: int):
     """Codegen of ``llvm.prefetch`` (read, data cache) of ``args[0][args[1:]]``."""
 
@@ -54,11 +63,7 @@ def _prefetch_codegen(locality: int):
         aryty = signature.args[0]
         a = context.make_array(aryty)(context, builder, args[0])
         ptr = cgutils.get_item_pointer(context, builder, aryty, a, list(args[1:]), wraparound=False)
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(locality), i32(1)])
+        _emit_prefetch(builder, ptr, 0, locality)
         return context.get_dummy_value()
 
     return codegen
@@ -81,11 +86,7 @@ def _row_prefetch_codegen(write: int):
         zero = context.get_constant(types.intp, 0)
         idx = [row] + [zero] * (aryty.ndim - 1)
         ptr = cgutils.get_item_pointer(context, builder, aryty, a, idx, wraparound=False)
-        i8p = ir.IntType(8).as_pointer()
-        i32 = ir.IntType(32)
-        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
-        builder.call(fn, [builder.bitcast(ptr, i8p), i32(write), i32(_KEEP), i32(1)])
+        _emit_prefetch(builder, ptr, write, _KEEP)
         return context.get_dummy_value()
 
     return codegen
