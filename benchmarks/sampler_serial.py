@@ -13,22 +13,37 @@ digest of the last batch, so trees that should sample the same batches can be ch
 Prints one JSON line per (round, tree, workload) and a summary line per workload with each
 tree's median and range of ms a batch.
 
+``--in-process``: one process instead, which loads each tree's ``gnnsys/loaders/_kernels.py``
+as a module of its own (the rest of ``gnnsys`` is the running one's) and alternates blocks of
+``--batches`` batches between them (A B, B A, ...) for ``--rounds`` pairs, on one sampler and
+one graph: no per-process luck (heap layout, page placement, which core) and drift between
+neighbouring blocks only. It times kernel changes only; a change elsewhere in the package
+needs the subprocess mode. Noise floor (session 34, one kernel source twice, 40 rounds of 15
+batches; ``cpu-2core-vm_sampler_inproc_s34.jsonl``): 0.999x on mini-mag (middle half of the
+block ratios 0.982-1.017), 0.965x rmat20-dgl (0.917-1.031), 1.016x rmat20-pyg (0.945-1.085);
+5 subprocess rounds of one kernel had ranged +-10%.
+
 Usage:
     python benchmarks/sampler_serial.py --trees /tmp/base,. --rounds 7
     python benchmarks/sampler_serial.py --workloads mini-mag --rounds 3 --batches 20
+    python benchmarks/sampler_serial.py --trees /tmp/base,. --in-process --rounds 60 --batches 20
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.util
 import json
 import os
 import statistics
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from types import ModuleType
+from typing import Any, Callable, Dict, List, Optional
 
 from ab_trees import trees_and_workloads
 
@@ -43,10 +58,8 @@ def _digest(*tensors: Any) -> str:
     return h.hexdigest()[:16]
 
 
-def run_one(workload: str, batches: int, warmup: int) -> Dict[str, Any]:
-    """Time ``batches`` serial batches of ``workload`` in this process (one numba thread)."""
-    import time
-
+def make_sampler(workload: str) -> Callable[[int, int], Any]:
+    """``batch(i, epoch)``: the i-th batch of ``workload`` (one numba and torch thread)."""
     import numba
     import numpy as np
     import torch
@@ -81,6 +94,12 @@ def run_one(workload: str, batches: int, warmup: int) -> Dict[str, Any]:
         j = i % count
         return sampler.sample(seeds[j * per : (j + 1) * per], SampleKey(0, epoch, i))
 
+    return batch
+
+
+def run_one(workload: str, batches: int, warmup: int) -> Dict[str, Any]:
+    """Time ``batches`` serial batches of ``workload`` in this process (one numba thread)."""
+    batch = make_sampler(workload)
     for i in range(warmup):
         batch(i, 1)
     t0 = time.perf_counter()
@@ -95,6 +114,92 @@ def run_one(workload: str, batches: int, warmup: int) -> Dict[str, Any]:
     }
 
 
+def load_kernels(tree: str) -> ModuleType:
+    """``tree``'s ``gnnsys/loaders/_kernels.py`` as a module of its own, with its own numba
+    dispatchers; its imports of other ``gnnsys`` modules resolve to the running package.
+
+    The file is copied first, under a name from its content's hash, into a folder of the
+    temporary directory, and registered in ``sys.modules``: numba caches compiled code beside
+    the source file and records the module's name in it, so a copy loaded from the tree's own
+    path would overwrite the package's cache entries with ones naming a module that a later
+    process cannot import."""
+    text = (Path(tree) / "gnnsys" / "loaders" / "_kernels.py").read_bytes()
+    name = "_sampler_kernels_" + hashlib.sha256(text).hexdigest()[:16]
+    if name in sys.modules:  # the same source twice (an A/A run): the same module
+        return sys.modules[name]
+    folder = Path(tempfile.gettempdir()) / "gnnsys-sampler-ab"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.py"
+    if not path.exists():
+        tmp = folder / f"{name}.{os.getpid()}.tmp"
+        tmp.write_bytes(text)
+        os.replace(tmp, path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+def alternate(run: Dict[str, Callable[[], None]], rounds: int) -> Dict[str, List[float]]:
+    """Seconds of each ``run[name]()`` call, the names taking turns: round r runs them in
+    order when r is even, reversed when odd, so each pair of neighbouring blocks shares the
+    box's state of that moment."""
+    names = list(run)
+    out: Dict[str, List[float]] = {k: [] for k in names}
+    for r in range(rounds):
+        for k in names if r % 2 == 0 else names[::-1]:
+            t0 = time.perf_counter()
+            run[k]()
+            out[k].append(time.perf_counter() - t0)
+    return out
+
+
+def run_in_process(trees: List[str], workload: str, rounds: int, batches: int,
+                   warmup: int) -> Dict[str, Any]:  # fmt: skip
+    """Each tree's sampler kernels on one ``workload`` sampler, alternating blocks of
+    ``batches`` batches for ``rounds`` rounds; raises when the trees sample different batches."""
+    from gnnsys.loaders import neighbor
+
+    mods = {t: load_kernels(t) for t in trees}
+    batch = make_sampler(workload)
+    digests = {}
+    for t, m in mods.items():
+        neighbor._kernels = m
+        for i in range(warmup):
+            out = batch(i, 1)
+        digests[t] = _digest(out.nodes, out.row, out.col, out.edge_ids)
+    if len(set(digests.values())) > 1:
+        raise SystemExit(f"the trees sample different batches: {digests}")
+    counter = [0]
+
+    def block(m: ModuleType) -> Callable[[], None]:
+        def go() -> None:
+            neighbor._kernels = m
+            for _ in range(batches):
+                batch(counter[0], 0)
+                counter[0] += 1
+
+        return go
+
+    try:
+        secs = alternate({t: block(m) for t, m in mods.items()}, rounds)
+    finally:
+        neighbor._kernels = sys.modules["gnnsys.loaders._kernels"]
+    base = trees[0]
+    row: Dict[str, Any] = {"summary": True, "workload": workload, "in_process": True,
+                           "rounds": rounds, "batches": batches,
+                           "last_warmup_digest": digests[base]}  # fmt: skip
+    for t in trees:
+        row[t] = {"ms_per_batch": round(sum(secs[t]) / (rounds * batches) * 1e3, 4)}
+        if t != base:
+            ratios = sorted(a / b for a, b in zip(secs[t], secs[base]))
+            q = [ratios[int(p * (len(ratios) - 1))] for p in (0.25, 0.5, 0.75)]
+            row[t]["vs_first"] = round(sum(secs[t]) / sum(secs[base]), 4)
+            row[t]["block_ratio_quartiles"] = [round(x, 4) for x in q]
+    return row
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trees", default=".", help="source trees, comma-separated (default: .)")
@@ -102,6 +207,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--batches", type=int, default=40)
     p.add_argument("--warmup", type=int, default=5)
+    p.add_argument(
+        "--in-process",
+        action="store_true",
+        help="one process: the trees' kernel modules take turns (module docstring)",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)  # internal: one workload in this process
     args = p.parse_args(argv)
     if args.child:
@@ -111,6 +221,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(json.dumps({"command": " ".join([Path(sys.executable).name] + sys.argv),
                       "trees": trees, "workloads": workloads, "rounds": args.rounds,
                       "batches": args.batches, "cpu_count": os.cpu_count()}))  # fmt: skip
+    if args.in_process:
+        for w in workloads:
+            print(json.dumps(run_in_process(trees, w, args.rounds, args.batches, args.warmup)))
+        return 0
     times: Dict[tuple, List[float]] = {}
     for rnd in range(args.rounds):
         for w in workloads:

@@ -1,0 +1,45 @@
+"""benchmarks/sampler_serial.py: the in-process A/B's pieces (turn order; a tree's kernel module
+loaded under another name samples the batches the package's own module does)."""
+
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import sampler_serial  # noqa: E402
+
+from gnnsys.graph import Graph  # noqa: E402
+from gnnsys.loaders import NeighborSampler, neighbor  # noqa: E402
+from gnnsys.loaders.base import SampleKey  # noqa: E402
+
+
+def test_alternate_takes_turns_and_times_every_call():
+    calls = []
+    secs = sampler_serial.alternate(
+        {"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 4
+    )
+    assert calls == ["a", "b", "b", "a", "a", "b", "b", "a"]
+    assert [len(v) for v in secs.values()] == [4, 4]
+    assert all(t >= 0 for v in secs.values() for t in v)
+
+
+def test_a_loaded_kernel_module_samples_the_same_batches():
+    g = torch.Generator().manual_seed(0)
+    ei = torch.randint(0, 200, (2, 3000), generator=g)
+    sampler = NeighborSampler(Graph.from_edge_index(ei, 200), [5, 3])
+    seeds = torch.arange(0, 200, 7)
+    own = sampler.sample(seeds, SampleKey(3, 1, 2))
+    loaded = sampler_serial.load_kernels(str(ROOT))
+    assert loaded is not neighbor._kernels and loaded.__file__ != neighbor._kernels.__file__
+    assert sampler_serial.load_kernels(str(ROOT)) is loaded  # the same source: one module
+    assert loaded.sample_hops is not neighbor._kernels.sample_hops  # dispatchers of its own
+    try:
+        neighbor._kernels = loaded
+        other = sampler.sample(seeds, SampleKey(3, 1, 2))
+    finally:
+        neighbor._kernels = sys.modules["gnnsys.loaders._kernels"]
+    for a, b in ((own.nodes, other.nodes), (own.row, other.row), (own.col, other.col),
+                 (own.edge_ids, other.edge_ids)):  # fmt: skip
+        assert torch.equal(a, b)
