@@ -163,14 +163,6 @@ def run_in_process(trees: List[str], workload: str, rounds: int, batches: int,
 
     mods = {t: load_kernels(t) for t in trees}
     batch = make_sampler(workload)
-    digests = {}
-    for t, m in mods.items():
-        neighbor._kernels = m
-        for i in range(max(warmup, 1)):  # (at least one: its batch is compared)
-            out = batch(i, 1)
-        digests[t] = _digest(out.nodes, out.row, out.col, out.edge_ids)
-    if len(set(digests.values())) > 1:
-        raise SystemExit(f"the trees sample different batches: {digests}")
     counter = [0]
 
     def block(m: ModuleType) -> Callable[[], None]:
@@ -182,7 +174,15 @@ def run_in_process(trees: List[str], workload: str, rounds: int, batches: int,
 
         return go
 
-    try:
+    digests = {}
+    try:  # (the package's own kernels are put back however this ends)
+        for t, m in mods.items():
+            neighbor._kernels = m
+            for i in range(max(warmup, 1)):  # (at least one: its batch is compared)
+                out = batch(i, 1)
+            digests[t] = _digest(out.nodes, out.row, out.col, out.edge_ids)
+        if len(set(digests.values())) > 1:
+            raise SystemExit(f"the trees sample different batches: {digests}")
         secs = alternate({t: block(m) for t, m in mods.items()}, rounds)
     finally:
         neighbor._kernels = sys.modules["gnnsys.loaders._kernels"]
