@@ -45,6 +45,10 @@ def _same_batches(rank, world, rendezvous, folder, out):
     from gnnsys.loaders import neighbor
 
     _init(rank, world, rendezvous)
+    if world == 3:  # every exchange buffer from the pool, however small (reuse under test)
+        from gnnsys.distributed import exchange as exchange_mod
+
+        exchange_mod.POOLED_BYTES = 0
     ds = synthetic("tiny")
     ex = Exchange()
     g = DistGraph.open(folder, exchange=ex)
@@ -88,6 +92,18 @@ def _same_batches(rank, world, rendezvous, folder, out):
     rows_ok = rows_ok and torch.equal(cached[ids], ds.x[ids])
     fewer = plain > 0 and ex.bytes_sent["features"] - sent < plain
     rows_ok = rows_ok and cached.cache_ids.shape[0] == 200 and fewer
+    # pooled outputs: a batch the caller holds keeps its rows while later fetches run; a
+    # dropped one's buffer is handed out again
+    held = x[ids]
+    gen = torch.Generator().manual_seed(7 + rank)
+    others = [torch.randint(0, ds.graph.num_nodes, (64,), generator=gen) for _ in range(2)]
+    b = x[others[0]]
+    freed = b.data_ptr()
+    rows_ok = rows_ok and torch.equal(b, ds.x[others[0]])
+    del b
+    c = x[others[1]]
+    rows_ok = rows_ok and c.data_ptr() == freed != held.data_ptr()
+    rows_ok = rows_ok and torch.equal(c, ds.x[others[1]]) and torch.equal(held, ds.x[ids])
     # several tables in one round (counts, ids, rows), rows of any width (6 bytes: padded)
     from gnnsys.distributed.features import fetch_tables
 

@@ -18,6 +18,13 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from gnnsys.features import BufferPool
+
+# Receive buffers from this size up come from the exchange's pool: a fresh one of tens of MiB
+# is mmap'd, faulted in page by page and unmapped again every batch (on rmat20 at 4 parts the
+# page faults and unmaps of such buffers took ~20% of a machine's CPU, session 35's profile).
+POOLED_BYTES = 1 << 20
+
 # The exchanges carry host memory (the sampler and the feature tables are on the CPU), so their
 # groups are gloo groups whatever the job's default backend: under NCCL (a GPU job's gradients),
 # a group inheriting it would refuse CPU tensors. DistDGL likewise samples and serves features
@@ -65,6 +72,17 @@ class Exchange:
         self.size = dist.get_world_size(group)
         self.bytes_sent: Counter = Counter()
         self.messages: Counter = Counter()
+        self.pool = BufferPool(max_buffers=4)
+
+    def buffer(self, rows: int, row_shape: Tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        """An uninitialised [rows, *row_shape] host tensor for an exchange's rows: from this
+        exchange's ``BufferPool`` from ``POOLED_BYTES`` up (reused once nothing holds it), else
+        a plain ``torch.empty``."""
+        shape = (int(rows),) + tuple(row_shape)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * torch.empty(0, dtype=dtype).element_size()
+        if nbytes < POOLED_BYTES:
+            return torch.empty(shape, dtype=dtype)
+        return self.pool.take(int(rows), tuple(row_shape), dtype)
 
     def alltoallv(
         self,
@@ -94,7 +112,7 @@ class Exchange:
             self._run(got, torch.from_numpy(send_counts), None, None, kind, 8)
             recv_counts = got.numpy()
         recv_counts = np.asarray(recv_counts, np.int64)
-        out = torch.empty((int(recv_counts.sum()),) + tuple(send.shape[1:]), dtype=send.dtype)
+        out = self.buffer(int(recv_counts.sum()), tuple(send.shape[1:]), send.dtype)
         row = send.element_size() * int(np.prod(send.shape[1:], dtype=np.int64))
         self._run(out, send, recv_counts, send_counts, kind, row)
         return out, recv_counts

@@ -19,7 +19,7 @@ import torch.distributed as dist
 
 from gnnsys.distributed._kernels import move_rows, move_rows_serial, split_fetch
 from gnnsys.distributed.graph import DistGraph
-from gnnsys.features import FeatureStore, _as_words, gather_rows
+from gnnsys.features import BufferPool, FeatureStore, _as_words, gather_rows
 from gnnsys.unified_tensor import gather_cpu
 
 
@@ -80,6 +80,11 @@ class DistTable:
         self.shape: Tuple[int, ...] = (n,) + tuple(self.rows.shape[1:])
         self.dtype = self.rows.dtype
         self.cache_ids = np.empty(0, np.int64)
+        # Batch outputs: reused once the caller drops a batch (a fresh one faults in every
+        # page). A Loader with 8 lanes holds up to ~19 batches (8 being built, its prefetch
+        # window of workers + 2 ready, the consumer's); the pool never holds more buffers
+        # than were alive at once.
+        self._pool = BufferPool(max_buffers=32)
         self._cache: Optional[torch.Tensor] = None
         self._cache_of: Optional[np.ndarray] = None
         self._fill_cache(int(cache_rows))
@@ -143,7 +148,7 @@ class DistTable:
         ids_np = torch.as_tensor(ids).numpy().astype(np.int64, copy=False)
         if self.offset:
             ids_np = ids_np + self.offset
-        out = torch.empty((ids_np.shape[0],) + tuple(self.rows.shape[1:]), dtype=self.rows.dtype)
+        out = self._pool.take(ids_np.shape[0], tuple(self.rows.shape[1:]), self.rows.dtype)
         cache_of = self._cache_of if self._cache_of is not None else _NO_SLOTS  # (none alone)
         own, hit, slot, away, away_ids, send = split_fetch(
             ids_np, g.node_part, ex.rank, ex.size, cache_of
@@ -199,7 +204,7 @@ def fetch_tables(tables: Sequence[DistTable], ids: Sequence[Any]) -> List[torch.
     # 3. rows: each requester's block holds table after table, each padded to 8 bytes
     widths = np.asarray([t._row_bytes() for t in tables], np.int64)
     reply_layout = _byte_layout(asked_of_me, widths)
-    reply = torch.empty(int(reply_layout[-1, -1]), dtype=torch.uint8)
+    reply = ex.buffer(int(reply_layout[-1, -1]), (), torch.uint8)
     at = 0
     for r in range(size):
         for t, table in enumerate(tables):
