@@ -96,23 +96,25 @@ class BufferPool:
     2-4x the cost of the gather itself). The pool hands out views of numpy-allocated buffers
     (huge-page backed where the OS allows) and gives a buffer out again only once nothing
     outside the pool references it: a batch the caller still holds, or a view of it, keeps its
-    buffer. Thread-safe.
+    buffer. Requests under ``min_bytes`` get a plain ``torch.empty`` (small blocks come from
+    the allocator's heap, which needs no pool). Thread-safe.
 
     Example:
         >>> pool = BufferPool()
         >>> t = pool.take(1000, (128,), torch.float32)   # a [1000, 128] float32 tensor
     """
 
-    def __init__(self, max_buffers: int = 6) -> None:
+    def __init__(self, max_buffers: int = 6, *, min_bytes: int = 0) -> None:
         self.max_buffers = int(max_buffers)
+        self.min_bytes = int(min_bytes)
         self._free: Dict[int, List[np.ndarray]] = {}
         self._lock = threading.Lock()
 
     def take(self, rows: int, row_shape: Tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
         """An uninitialised [rows, *row_shape] tensor of ``dtype`` backed by a pooled buffer."""
-        width = int(np.prod(row_shape, dtype=np.int64)) * torch.empty(0, dtype=dtype).element_size()
+        width = int(np.prod(row_shape, dtype=np.int64)) * dtype.itemsize
         shape = (rows,) + tuple(row_shape)
-        if rows == 0 or width == 0 or self.max_buffers <= 0:
+        if rows == 0 or width == 0 or self.max_buffers <= 0 or rows * width < self.min_bytes:
             return torch.empty(shape, dtype=dtype)
         with self._lock:
             bufs = self._free.setdefault(width, [])

@@ -61,14 +61,14 @@ def test_a_group_that_cannot_carry_host_tensors_is_refused(one_rank_group, monke
 
 def test_large_receive_buffers_are_pooled_and_never_handed_out_while_held(one_rank_group):
     ex = Exchange()
-    small = ex.buffer(16, (4,), torch.float32)  # under POOLED_BYTES: a plain tensor
+    small = ex.pool.take(16, (4,), torch.float32)  # under POOLED_BYTES: a plain tensor
     assert small.shape == (16, 4) and not ex.pool._free
     rows = exchange_mod.POOLED_BYTES // 64
-    held = ex.buffer(rows, (16,), torch.float32)
-    dropped = ex.buffer(rows, (16,), torch.float32)
+    held = ex.pool.take(rows, (16,), torch.float32)
+    dropped = ex.pool.take(rows, (16,), torch.float32)
     freed, shape = dropped.data_ptr(), tuple(dropped.shape)
     del dropped
     assert shape == (rows, 16) and freed != held.data_ptr()
-    again = ex.buffer(rows + 7, (16,), torch.float32)  # fits the freed one (sized with slack)
+    again = ex.pool.take(rows + 7, (16,), torch.float32)  # fits the freed one (sized with slack)
     assert again.data_ptr() == freed and again.shape == (rows + 7, 16)
-    assert ex.buffer(rows, (16,), torch.float32).data_ptr() not in (freed, held.data_ptr())
+    assert ex.pool.take(rows, (16,), torch.float32).data_ptr() not in (freed, held.data_ptr())

@@ -183,6 +183,17 @@ def test_buffer_pool_reuses_only_released_buffers():
     assert pool.take(0, (4,), torch.float32).shape == (0, 4)
 
 
+def test_buffer_pool_leaves_requests_under_min_bytes_to_torch():
+    from gnnsys.features import BufferPool
+
+    pool = BufferPool(min_bytes=4096)
+    small = pool.take(255, (4,), torch.float32)  # 4080 bytes: a plain tensor, nothing pooled
+    assert small.shape == (255, 4) and not pool._free
+    half = pool.take(256, (4,), torch.float16)  # 2048 bytes of float16: still under
+    assert half.dtype == torch.float16 and not pool._free
+    assert pool.take(256, (4,), torch.float32).shape == (256, 4) and len(pool._free[16]) == 1
+
+
 def test_fetch_results_survive_later_fetches():
     # Pooled buffers must never be overwritten while a caller still holds the result.
     x = torch.arange(4000, dtype=torch.float32).view(1000, 4)

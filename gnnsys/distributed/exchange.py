@@ -72,17 +72,8 @@ class Exchange:
         self.size = dist.get_world_size(group)
         self.bytes_sent: Counter = Counter()
         self.messages: Counter = Counter()
-        self.pool = BufferPool(max_buffers=4)
-
-    def buffer(self, rows: int, row_shape: Tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-        """An uninitialised [rows, *row_shape] host tensor for an exchange's rows: from this
-        exchange's ``BufferPool`` from ``POOLED_BYTES`` up (reused once nothing holds it), else
-        a plain ``torch.empty``."""
-        shape = (int(rows),) + tuple(row_shape)
-        nbytes = int(np.prod(shape, dtype=np.int64)) * torch.empty(0, dtype=dtype).element_size()
-        if nbytes < POOLED_BYTES:
-            return torch.empty(shape, dtype=dtype)
-        return self.pool.take(int(rows), tuple(row_shape), dtype)
+        # receive and reply buffers (reused once nothing holds them)
+        self.pool = BufferPool(max_buffers=4, min_bytes=POOLED_BYTES)
 
     def alltoallv(
         self,
@@ -112,7 +103,7 @@ class Exchange:
             self._run(got, torch.from_numpy(send_counts), None, None, kind, 8)
             recv_counts = got.numpy()
         recv_counts = np.asarray(recv_counts, np.int64)
-        out = self.buffer(int(recv_counts.sum()), tuple(send.shape[1:]), send.dtype)
+        out = self.pool.take(int(recv_counts.sum()), tuple(send.shape[1:]), send.dtype)
         row = send.element_size() * int(np.prod(send.shape[1:], dtype=np.int64))
         self._run(out, send, recv_counts, send_counts, kind, row)
         return out, recv_counts

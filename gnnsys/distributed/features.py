@@ -204,7 +204,7 @@ def fetch_tables(tables: Sequence[DistTable], ids: Sequence[Any]) -> List[torch.
     # 3. rows: each requester's block holds table after table, each padded to 8 bytes
     widths = np.asarray([t._row_bytes() for t in tables], np.int64)
     reply_layout = _byte_layout(asked_of_me, widths)
-    reply = ex.buffer(int(reply_layout[-1, -1]), (), torch.uint8)
+    reply = ex.pool.take(int(reply_layout[-1, -1]), (), torch.uint8)
     at = 0
     for r in range(size):
         for t, table in enumerate(tables):
