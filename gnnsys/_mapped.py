@@ -17,7 +17,8 @@ those pages are page cache the kernel may reclaim at any time: a papers100M-size
 22-24 GB resident on a 24 GiB machine, 2 GB of it the process's own. ``trim_resident`` bounds
 it, on request: when the process's file-backed resident memory (``RssFile``) is over
 ``RESIDENT_LIMIT`` (``GNNSYS_MAPPED_RSS_LIMIT``: a size such as ``12G``, ``auto`` for three
-quarters of the machine's memory; unset or ``0``, the default, for no limit), the registered
+quarters of the machine's memory, or of a memory cgroup's limit when lower: ``machine_memory``;
+unset or ``0``, the default, for no limit), the registered
 maps' pages beyond their leading bytes are unmapped from the process (``MADV_DONTNEED``). They
 stay in the page cache: touching one again is a minor fault, not a disk read. It is not free,
 hence off by default: unmapped pages lose the protection from reclaim that mapped, recently
@@ -73,8 +74,106 @@ def _resident_limit() -> int:
         ) from None
 
 
+MEMINFO = "/proc/meminfo"
+PROC_CGROUP = "/proc/self/cgroup"
+CGROUP_ROOT = "/sys/fs/cgroup"
+_UNLIMITED = 1 << 60  # cgroup v1 writes "no limit" as a huge page-rounded number
+# (limit, usage, memory.stat's inactive file cache) per cgroup version
+_V2_FILES = ("memory.max", "memory.current", "inactive_file")
+_V1_FILES = ("memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+
+
 def _mem_total_bytes() -> int:
-    return proc_bytes("/proc/meminfo", "MemTotal:")
+    return machine_memory()[0]
+
+
+def machine_memory() -> Tuple[int, int]:
+    """(total, available) bytes this process may use: ``/proc/meminfo``'s MemTotal and
+    MemAvailable, each capped by the memory cgroup's limit and what is left under it when the
+    process runs in a limited one (a container, a Slurm job): there the host's figures would
+    say a 28 GB table fits while the cgroup holds 16 GB. 0 where unknown."""
+    total = proc_bytes(MEMINFO, "MemTotal:")
+    available = proc_bytes(MEMINFO, "MemAvailable:")
+    limit, headroom = cgroup_memory()
+    if limit:
+        total = min(total, limit) if total else limit
+        available = min(available, headroom) if available else headroom
+    return total, available
+
+
+def cgroup_memory() -> Tuple[int, int]:
+    """(limit, headroom) in bytes of the tightest memory limit on this process's cgroup and
+    its ancestors (v2 ``memory.max``, v1 ``memory.limit_in_bytes``); headroom is the limit
+    minus the usage that cannot be reclaimed (usage less the inactive file cache, as ``docker
+    stats`` counts it). (0, 0): no limit, or no cgroup information."""
+    best: Tuple[int, int] = (0, 0)
+    for folder, v2 in _cgroup_folders():
+        names = _V2_FILES if v2 else _V1_FILES
+        limit = _read_int(os.path.join(folder, names[0]))
+        if limit is None or limit >= _UNLIMITED:
+            continue
+        usage = _read_int(os.path.join(folder, names[1])) or 0
+        inactive = _stat_value(os.path.join(folder, "memory.stat"), names[2])
+        headroom = max(0, limit - max(0, usage - inactive))
+        if best == (0, 0) or headroom < best[1]:
+            best = (limit, headroom)
+    return best
+
+
+def _cgroup_folders() -> List[Tuple[str, bool]]:
+    """This process's memory cgroup folder and its ancestors' up to the hierarchy's root, each
+    with whether it is cgroup v2; those not under ``CGROUP_ROOT`` are skipped (a container
+    that sees its own cgroup as the root finds its limit there)."""
+    try:
+        with open(PROC_CGROUP) as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        if parts[0] == "0" and parts[1] == "":
+            base, path, v2 = CGROUP_ROOT, parts[2], True
+            if not os.path.exists(os.path.join(CGROUP_ROOT, "cgroup.controllers")):
+                continue  # the v2 hierarchy holds no controllers here (v1 memory is used)
+        elif "memory" in parts[1].split(","):
+            base, path, v2 = os.path.join(CGROUP_ROOT, "memory"), parts[2], False
+        else:
+            continue
+        folders = []
+        rel = path.strip("/")
+        while True:
+            folder = os.path.join(base, rel) if rel else base
+            if os.path.isdir(folder):
+                folders.append((folder, v2))
+            if not rel:
+                break
+            rel = os.path.dirname(rel)
+        return folders
+    return []
+
+
+def _read_int(path: str) -> Optional[int]:
+    """The integer in a one-line cgroup file; None for "max", a missing or unreadable file."""
+    try:
+        with open(path) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _stat_value(path: str, key: str) -> int:
+    """``key``'s value in a cgroup ``memory.stat`` file (0 where absent)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                name, _, value = line.partition(" ")
+                if name == key:
+                    return int(value)
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def proc_bytes(path: str, key: str) -> int:

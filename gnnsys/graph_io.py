@@ -291,8 +291,9 @@ def advice_ranges(start: int, end: int, advice: str) -> List[Tuple[int, int]]:
 
 
 def _available_bytes() -> int:
-    """MemAvailable from /proc/meminfo (0 when unknown: every map is then advised random)."""
-    return _mapped.proc_bytes("/proc/meminfo", "MemAvailable:")
+    """Memory available to this process (MemAvailable, capped by a memory cgroup's headroom:
+    ``_mapped.machine_memory``); 0 when unknown: every map is then advised random."""
+    return _mapped.machine_memory()[1]
 
 
 def as_tensor(a: np.ndarray) -> torch.Tensor:

@@ -229,6 +229,19 @@ def test_mapped_arrays_are_advised_by_size(tmp_path, monkeypatch):
     assert real(Graph.load(tmp_path / "g").indices) is None
 
 
+def test_advice_follows_a_memory_cgroup_limit_not_the_hosts_memory(tmp_path, monkeypatch):
+    # In a container or a Slurm job the host's MemAvailable says the map fits; the cgroup's
+    # headroom (here 1000 bytes under a 1 GiB limit) says it does not: read at random.
+    from gnnsys import _mapped
+
+    g = synthetic("tiny").graph
+    g.save(tmp_path / "g")
+    assert graph_io.advise_random(Graph.load(tmp_path / "g").indices) == "MADV_WILLNEED"
+    monkeypatch.setattr(_mapped, "cgroup_memory", lambda: (1 << 30, 1000))
+    assert graph_io._available_bytes() == 1000
+    assert graph_io.advise_random(Graph.load(tmp_path / "g").indices) == "MADV_RANDOM"
+
+
 def test_willneed_is_advised_a_readahead_window_at_a_time():
     from gnnsys.graph_io import _WILLNEED_CHUNK as C
     from gnnsys.graph_io import advice_ranges

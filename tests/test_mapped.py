@@ -177,3 +177,86 @@ def test_resident_limit_from_the_environment(monkeypatch):
     monkeypatch.setenv("GNNSYS_MAPPED_RSS_LIMIT", "lots")
     with pytest.raises(ValueError, match="GNNSYS_MAPPED_RSS_LIMIT must be a size"):
         _mapped._resident_limit()
+
+
+# ---------------------------------------------------------------- memory under a cgroup limit
+GiB = 1 << 30
+
+
+def _fake_system(monkeypatch, tmp_path, cgroup_lines, files, total=64 * GiB, available=60 * GiB):
+    """A /proc/meminfo, /proc/self/cgroup and cgroup folder tree under tmp_path."""
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text(f"MemTotal: {total // 1024} kB\nMemAvailable: {available // 1024} kB\n")
+    cgroup = tmp_path / "cgroup"
+    cgroup.write_text("\n".join(cgroup_lines) + "\n")
+    root = tmp_path / "sys_fs_cgroup"
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    root.mkdir(exist_ok=True)
+    monkeypatch.setattr(_mapped, "MEMINFO", str(meminfo))
+    monkeypatch.setattr(_mapped, "PROC_CGROUP", str(cgroup))
+    monkeypatch.setattr(_mapped, "CGROUP_ROOT", str(root))
+
+
+def test_machine_memory_without_a_cgroup_limit_is_meminfo(monkeypatch, tmp_path):
+    _fake_system(monkeypatch, tmp_path, ["0::/job"], {
+        "cgroup.controllers": "memory\n",
+        "job/memory.max": "max\n",
+        "job/memory.current": f"{GiB}\n",
+    })  # fmt: skip
+    assert _mapped.cgroup_memory() == (0, 0)
+    assert _mapped.machine_memory() == (64 * GiB, 60 * GiB)
+
+
+def test_machine_memory_is_capped_by_a_v2_limit_on_an_ancestor(monkeypatch, tmp_path):
+    # the job's own folder is unlimited, its parent holds 16 GiB; 10 GiB in use of which 3 GiB
+    # is inactive file cache (reclaimable): 9 GiB of headroom
+    _fake_system(monkeypatch, tmp_path, ["0::/slurm/job_7"], {
+        "cgroup.controllers": "cpu memory\n",
+        "slurm/memory.max": f"{16 * GiB}\n",
+        "slurm/memory.current": f"{10 * GiB}\n",
+        "slurm/memory.stat": f"anon {7 * GiB}\ninactive_file {3 * GiB}\nactive_file 0\n",
+        "slurm/job_7/memory.max": "max\n",
+        "slurm/job_7/memory.current": f"{10 * GiB}\n",
+    })  # fmt: skip
+    assert _mapped.cgroup_memory() == (16 * GiB, 9 * GiB)
+    assert _mapped.machine_memory() == (16 * GiB, 9 * GiB)
+    monkeypatch.setenv("GNNSYS_MAPPED_RSS_LIMIT", "auto")
+    assert _mapped._resident_limit() == 12 * GiB  # three quarters of the job's memory
+
+
+def test_machine_memory_v1_limit_and_the_tightest_level_wins(monkeypatch, tmp_path):
+    _fake_system(monkeypatch, tmp_path, ["4:memory:/docker/abc", "0::/"], {
+        # no cgroup.controllers at the root: the v2 hierarchy has no controllers, v1 is used
+        "memory/memory.limit_in_bytes": "9223372036854771712\n",  # v1's "unlimited"
+        "memory/docker/memory.limit_in_bytes": f"{32 * GiB}\n",
+        "memory/docker/memory.usage_in_bytes": f"{2 * GiB}\n",
+        "memory/docker/abc/memory.limit_in_bytes": f"{8 * GiB}\n",
+        "memory/docker/abc/memory.usage_in_bytes": f"{6 * GiB}\n",
+        "memory/docker/abc/memory.stat": f"cache {5 * GiB}\ntotal_inactive_file {4 * GiB}\n",
+    })  # fmt: skip
+    assert _mapped.cgroup_memory() == (8 * GiB, 6 * GiB)  # 8 - (6 - 4)
+    assert _mapped.machine_memory() == (8 * GiB, 6 * GiB)
+
+
+def test_machine_memory_in_a_container_that_sees_its_cgroup_as_the_root(monkeypatch, tmp_path):
+    # /proc/self/cgroup names a host path the container cannot see; its limit is at the root
+    _fake_system(monkeypatch, tmp_path, ["0::/kubepods/pod1/ctr"], {
+        "cgroup.controllers": "memory\n",
+        "memory.max": f"{4 * GiB}\n",
+        "memory.current": f"{GiB}\n",
+    })  # fmt: skip
+    assert _mapped.machine_memory() == (4 * GiB, 3 * GiB)
+
+
+def test_machine_memory_ignores_unreadable_cgroup_information(monkeypatch, tmp_path):
+    _fake_system(monkeypatch, tmp_path, ["garbage", "0::/x"], {
+        "cgroup.controllers": "memory\n",
+        "x/memory.max": "lots\n",
+        "x/memory.stat": "inactive_file many\n",
+    })  # fmt: skip
+    assert _mapped.machine_memory() == (64 * GiB, 60 * GiB)
+    monkeypatch.setattr(_mapped, "PROC_CGROUP", str(tmp_path / "missing"))
+    assert _mapped.machine_memory() == (64 * GiB, 60 * GiB)
