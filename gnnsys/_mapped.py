@@ -102,11 +102,12 @@ def machine_memory() -> Tuple[int, int]:
 
 
 def cgroup_memory() -> Tuple[int, int]:
-    """(limit, headroom) in bytes of the tightest memory limit on this process's cgroup and
-    its ancestors (v2 ``memory.max``, v1 ``memory.limit_in_bytes``); headroom is the limit
-    minus the usage that cannot be reclaimed (usage less the inactive file cache, as ``docker
-    stats`` counts it). (0, 0): no limit, or no cgroup information."""
-    best: Tuple[int, int] = (0, 0)
+    """(limit, headroom) in bytes: the smallest memory limit on this process's cgroup and its
+    ancestors (v2 ``memory.max``, v1 ``memory.limit_in_bytes``), and the smallest headroom
+    under any of them: a limit minus its cgroup's usage that cannot be reclaimed (usage less
+    the inactive file cache, as ``docker stats`` counts it). (0, 0): no limit, or no cgroup
+    information."""
+    limits, headrooms = [], []
     for folder, v2 in _cgroup_folders():
         names = _V2_FILES if v2 else _V1_FILES
         limit = _read_int(os.path.join(folder, names[0]))
@@ -114,10 +115,9 @@ def cgroup_memory() -> Tuple[int, int]:
             continue
         usage = _read_int(os.path.join(folder, names[1])) or 0
         inactive = _stat_value(os.path.join(folder, "memory.stat"), names[2])
-        headroom = max(0, limit - max(0, usage - inactive))
-        if best == (0, 0) or headroom < best[1]:
-            best = (limit, headroom)
-    return best
+        limits.append(limit)
+        headrooms.append(max(0, limit - max(0, usage - inactive)))
+    return (min(limits), min(headrooms)) if limits else (0, 0)
 
 
 def _cgroup_folders() -> List[Tuple[str, bool]]:

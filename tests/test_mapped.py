@@ -241,6 +241,19 @@ def test_machine_memory_v1_limit_and_the_tightest_level_wins(monkeypatch, tmp_pa
     assert _mapped.machine_memory() == (8 * GiB, 6 * GiB)
 
 
+def test_machine_memory_takes_the_smallest_limit_and_the_smallest_headroom(monkeypatch, tmp_path):
+    # the job may hold 12 GiB (2 in use), but its parent's 16 GiB are 10 GiB used (a sibling
+    # holds 8): 12 GiB total, 6 GiB available
+    _fake_system(monkeypatch, tmp_path, ["0::/user/job"], {
+        "cgroup.controllers": "memory\n",
+        "user/memory.max": f"{16 * GiB}\n",
+        "user/memory.current": f"{10 * GiB}\n",
+        "user/job/memory.max": f"{12 * GiB}\n",
+        "user/job/memory.current": f"{2 * GiB}\n",
+    })  # fmt: skip
+    assert _mapped.machine_memory() == (12 * GiB, 6 * GiB)
+
+
 def test_machine_memory_in_a_container_that_sees_its_cgroup_as_the_root(monkeypatch, tmp_path):
     # /proc/self/cgroup names a host path the container cannot see; its limit is at the root
     _fake_system(monkeypatch, tmp_path, ["0::/kubepods/pod1/ctr"], {
