@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import List, NoReturn, Optional, Sequence, Union
 
+from gnnsys._machine import usable_cpus
+
 # Epochs between the full-graph modes' checkpoints by default: one commit writes every rank's
 # histories (105 MB for GCN 32 x 16 on a 24k-node graph, 4 ranks) and cost ~0.15-0.2 s there,
 # a third of a 0.4-0.5 s epoch when written every epoch (session 18, 2-core VM).
@@ -67,10 +69,7 @@ def _numba_threads() -> int:
     env = os.environ.get("NUMBA_NUM_THREADS", "").strip()
     if env.isdigit() and int(env) > 0:
         return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
+    return usable_cpus()
 
 
 def _torch_cuda_build() -> Optional[str]:
@@ -583,7 +582,7 @@ def validate_train_args(args: argparse.Namespace, parser: argparse.ArgumentParse
     if args.model == "gat" and args.hidden % 4:
         parser.error(f"--model gat has 4 heads of --hidden/4: --hidden {args.hidden} is not a "
                      "multiple of 4")  # fmt: skip
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()
     most = OVERSUBSCRIBE * max(cores, 8)
     for flag, value in (("--threads", args.threads), ("--nproc", args.nproc)):
         if value is not None and value > most:  # (--threads 100000 hung at the thread limit)

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from gnnsys._machine import usable_cpus
 from gnnsys.distributed.exchange import EXCHANGE_BACKEND, Exchange
 from gnnsys.distributed.features import dist_feature_store
 from gnnsys.distributed.graph import DistGraph, DistNeighborSampler
@@ -106,9 +107,9 @@ class _PartTask:
         self.test_idx = _all_ids(part.test, self.exchange)
         self.args, self.device = args, device
         self.rank, self.world = rank, world
-        # sampling threads: --threads, else the cores of this box shared by its ranks
+        # sampling threads: --threads, else the CPUs this process may use shared by its ranks
         local = int(os.environ.get("LOCAL_WORLD_SIZE", 1))
-        self.threads = args.threads or max(1, (os.cpu_count() or 1) // local)
+        self.threads = args.threads or max(1, usable_cpus() // local)
         return meta
 
     def cache_rows(self) -> int:

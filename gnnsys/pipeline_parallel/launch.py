@@ -35,6 +35,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import torch
 
 from gnnsys._checks import check_choice
+from gnnsys._machine import usable_cpus
 from gnnsys.pipeline_parallel.config import (
     ModelConfig,
     Techniques,
@@ -257,7 +258,7 @@ def calibrate(
     tcfg = coerce(TrainConfig, train, epochs=epochs, eval_every=0, profile=True)
     mcfg = coerce(ModelConfig, model)
     net = net_model(tcfg.net_gbps, tcfg.net_latency_us)
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()
     base = dict(model=asdict(mcfg), train=asdict(tcfg), techniques=techniques)
     base["partition_method"] = partition_method
     out: Dict[str, Any] = {"chunks": chunks, "stages": stages}
