@@ -114,7 +114,7 @@ def cgroup_memory() -> Tuple[int, int]:
         if limit is None or limit >= _UNLIMITED:
             continue
         usage = _read_int(os.path.join(folder, names[1])) or 0
-        inactive = _stat_value(os.path.join(folder, "memory.stat"), names[2])
+        inactive = proc_bytes(os.path.join(folder, "memory.stat"), names[2] + " ", unit=1)
         limits.append(limit)
         headrooms.append(max(0, limit - max(0, usage - inactive)))
     return (min(limits), min(headrooms)) if limits else (0, 0)
@@ -163,26 +163,14 @@ def _read_int(path: str) -> Optional[int]:
         return None
 
 
-def _stat_value(path: str, key: str) -> int:
-    """``key``'s value in a cgroup ``memory.stat`` file (0 where absent)."""
-    try:
-        with open(path) as f:
-            for line in f:
-                name, _, value = line.partition(" ")
-                if name == key:
-                    return int(value)
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def proc_bytes(path: str, key: str) -> int:
-    """The ``key`` line's value (in kB) of a /proc file, in bytes (0 where unavailable)."""
+def proc_bytes(path: str, key: str, unit: int = 1024) -> int:
+    """The ``key`` line's value of a /proc or cgroup file, times ``unit`` (the default for
+    /proc's kB lines; 1 for a cgroup ``memory.stat``'s bytes), in bytes (0 where unavailable)."""
     try:
         with open(path) as f:
             for line in f:
                 if line.startswith(key):
-                    return int(line.split()[1]) * 1024
+                    return int(line.split()[1]) * unit
     except (OSError, ValueError, IndexError):
         pass
     return 0
