@@ -50,3 +50,22 @@ def test_a_loaded_kernel_module_samples_the_same_batches():
     for a, b in ((own.nodes, other.nodes), (own.row, other.row), (own.col, other.col),
                  (own.edge_ids, other.edge_ids)):  # fmt: skip
         assert torch.equal(a, b)
+
+
+def test_the_disjoint_workload_runs_the_hash_table_path(monkeypatch):
+    # rmat20-disjoint: PyG semantics, one tree per seed (the hash-table relabel map); a small
+    # graph stands in for rmat20
+    import loader_throughput
+    import numpy as np
+
+    g = np.random.default_rng(0)
+    src, dst = g.integers(0, 300, 4000), g.integers(0, 300, 4000)
+    arrays = {"x": np.zeros((300, 2), np.float32), "src": src, "dst": dst,
+              "train_idx": np.arange(300)}  # fmt: skip
+    monkeypatch.setattr(loader_throughput, "resolve_folder", lambda name: name)
+    monkeypatch.setattr(loader_throughput, "load", lambda folder: arrays)
+    assert "rmat20-disjoint" in sampler_serial.WORKLOADS
+    assert "rmat20-disjoint" not in sampler_serial.DEFAULT_WORKLOADS  # (opt-in: a longer run)
+    out = sampler_serial.make_sampler("rmat20-disjoint")(0, 0)
+    assert out.batch is not None and out.batch.numel() == out.nodes.numel()
+    assert out.batch[:300].tolist() == list(range(300))  # each seed the root of its own tree

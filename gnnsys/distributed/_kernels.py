@@ -41,7 +41,6 @@ from gnnsys.loaders._kernels import (
     _stream,
     _weighted_with,
     _weighted_without,
-    hash_relabel,
     labor_mark_words,
     node_type_of,
 )
@@ -247,8 +246,23 @@ def relabel_hop(nodes, ntype, loc, tree, n, known, hkeys, hvals, num_nodes, src,
                 known[t] += 1
                 n += 1
                 continue
-            rows[p], n = hash_relabel(hkeys, hvals, tr * num_nodes + u, u, t, tr, nodes, ntype,
-                                      loc, tree, known, n, typed, disjoint)  # fmt: skip
+            # the hash step, written out too (inlined as a shared function, each of its array
+            # arguments cost an atomic reference count increment and decrement per edge)
+            kk = tr * num_nodes + u
+            s = _hash_slot(hkeys, kk)
+            if hkeys[s] == -1:
+                local = known[t]
+                hkeys[s] = kk
+                hvals[s] = local
+                nodes[n] = u
+                if disjoint:
+                    tree[n] = tr
+                if typed:
+                    ntype[n] = t
+                    loc[n] = local
+                known[t] += 1
+                n += 1
+            rows[p] = hvals[s]
     return nodes, ntype, loc, tree, n, hkeys, hvals, rows
 
 
