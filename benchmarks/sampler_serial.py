@@ -27,6 +27,7 @@ Usage:
     python benchmarks/sampler_serial.py --trees /tmp/base,. --rounds 7
     python benchmarks/sampler_serial.py --workloads mini-mag --rounds 3 --batches 20
     python benchmarks/sampler_serial.py --trees /tmp/base,. --in-process --rounds 60 --batches 20
+    python benchmarks/sampler_serial.py --trees /tmp/base,. --workloads folder:/data/papers
 """
 
 from __future__ import annotations
@@ -49,7 +50,10 @@ from ab_trees import trees_and_workloads
 
 HERE = Path(__file__).resolve().parent
 # rmat20-disjoint: PyG semantics with disjoint=True, one tree per seed: the hash-table relabel
-# map (as graphs over DENSE_MAP_MAX_NODES, e.g. papers, take), which the others never run
+# map (as graphs over DENSE_MAP_MAX_NODES, e.g. papers, take), which the others never run.
+# Also ``folder:DIR``: a dataset folder (``gnnsys data papers DIR``), its mapped CSC sampled
+# with fanout 15,10,5, DGL semantics, its training nodes in a seeded order (the CSC is read
+# through the page cache: a first run warms it).
 WORKLOADS = ("mini-mag", "rmat20-pyg", "rmat20-dgl", "rmat20-disjoint")
 DEFAULT_WORKLOADS = WORKLOADS[:3]
 
@@ -76,7 +80,14 @@ def make_sampler(workload: str) -> Callable[[int, int], Any]:
 
     torch.set_num_threads(1)
     numba.set_num_threads(1)
-    if workload == "mini-mag":
+    if workload.startswith("folder:"):  # a dataset folder (e.g. papers), mapped from disk
+        from gnnsys.datasets import load_folder
+
+        ds = load_folder(workload[len("folder:") :])
+        g = torch.Generator().manual_seed(0)
+        seeds = ds.train_idx[torch.randperm(ds.train_idx.numel(), generator=g)]
+        sampler = NeighborSampler(ds.graph, [15, 10, 5], semantics="dgl")
+    elif workload == "mini-mag":
         arrays = lt.load_hetero(lt.resolve_hetero_folder("mini-mag"))
         meta = arrays["meta"]
         graph = Graph.from_hetero(arrays["edges"], meta["node_types"])
@@ -225,7 +236,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.child:
         print(json.dumps(run_one(args.child, args.batches, args.warmup)))
         return 0
-    trees, workloads = trees_and_workloads(p, args.trees, args.workloads, WORKLOADS)
+    folders = tuple(w for w in args.workloads.split(",") if w.startswith("folder:"))
+    for w in folders:
+        if not Path(w[len("folder:") :]).is_dir():
+            p.error(f"{w}: no such folder")
+    trees, workloads = trees_and_workloads(p, args.trees, args.workloads, WORKLOADS + folders)
     print(json.dumps({"command": " ".join([Path(sys.executable).name] + sys.argv),
                       "trees": trees, "workloads": workloads, "rounds": args.rounds,
                       "batches": args.batches, "cpu_count": os.cpu_count()}))  # fmt: skip

@@ -5,6 +5,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -69,3 +70,13 @@ def test_the_disjoint_workload_runs_the_hash_table_path(monkeypatch):
     out = sampler_serial.make_sampler("rmat20-disjoint")(0, 0)
     assert out.batch is not None and out.batch.numel() == out.nodes.numel()
     assert out.batch[:300].tolist() == list(range(300))  # each seed the root of its own tree
+
+
+def test_a_folder_workload_samples_the_mapped_folder(tmp_path):
+    from gnnsys.datasets import save_folder, synthetic
+
+    save_folder(synthetic("tiny", seed=0), tmp_path / "tiny", layout="csc")
+    out = sampler_serial.make_sampler(f"folder:{tmp_path / 'tiny'}")(0, 0)
+    assert out.layered and len(out.num_sampled_nodes) == 4  # DGL semantics, 3 hops
+    with pytest.raises(SystemExit):  # a folder that is not there: a usage error
+        sampler_serial.main(["--workloads", f"folder:{tmp_path / 'none'}"])
