@@ -12,11 +12,12 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_a_process_writes_its_numba_functions_perf_map(tmp_path):
     code = (
         "import os\n"
+        "import numpy as np\n"
         "from numba import njit\n"
         "@njit\n"
         "def twice(x):\n"
         "    return 2 * x\n"
-        "twice(3)\n"
+        "twice(np.ones(3))\n"
         "import sitecustomize\n"
         f"print(sitecustomize.write_map({str(tmp_path / 'map')!r}))\n"
     )
@@ -29,6 +30,9 @@ def test_a_process_writes_its_numba_functions_perf_map(tmp_path):
     lines = (tmp_path / "map").read_text().splitlines()
     start, size, name = next(ln.split(" ", 2) for ln in lines if ln.endswith(".twice"))
     assert int(start, 16) > 0 and int(size, 16) > 0 and name == "__main__.twice"
+    # numba's runtime helpers too (atomic reference counts), each a few instructions
+    start, size, name = next(ln.split(" ", 2) for ln in lines if ln.endswith("NRT_decref"))
+    assert name == "numba.nrt.NRT_decref" and 0 < int(size, 16) <= 0x10
 
 
 def test_summarize_groups_perf_rows_by_kind_and_kernel():
