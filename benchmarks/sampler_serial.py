@@ -55,6 +55,7 @@ HERE = Path(__file__).resolve().parent
 # with fanout 15,10,5, DGL semantics, its training nodes in a seeded order (the CSC is read
 # through the page cache: a first run warms it).
 WORKLOADS = ("mini-mag", "rmat20-pyg", "rmat20-dgl", "rmat20-disjoint")
+FOLDER = "folder:"  # the prefix of a dataset folder workload
 DEFAULT_WORKLOADS = WORKLOADS[:3]
 
 
@@ -80,12 +81,13 @@ def make_sampler(workload: str) -> Callable[[int, int], Any]:
 
     torch.set_num_threads(1)
     numba.set_num_threads(1)
-    if workload.startswith("folder:"):  # a dataset folder (e.g. papers), mapped from disk
+    if workload.startswith(FOLDER):  # a dataset folder (e.g. papers), mapped from disk
+        import scale
+
         from gnnsys.datasets import load_folder
 
-        ds = load_folder(workload[len("folder:") :])
-        g = torch.Generator().manual_seed(0)
-        seeds = ds.train_idx[torch.randperm(ds.train_idx.numel(), generator=g)]
+        ds = load_folder(workload[len(FOLDER) :])
+        seeds = scale._seeds(ds, ds.train_idx.numel())  # (scale.py's seeded training order)
         sampler = NeighborSampler(ds.graph, [15, 10, 5], semantics="dgl")
     elif workload == "mini-mag":
         arrays = lt.load_hetero(lt.resolve_hetero_folder("mini-mag"))
@@ -236,9 +238,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.child:
         print(json.dumps(run_one(args.child, args.batches, args.warmup)))
         return 0
-    folders = tuple(w for w in args.workloads.split(",") if w.startswith("folder:"))
+    folders = tuple(w for w in args.workloads.split(",") if w.startswith(FOLDER))
     for w in folders:
-        if not Path(w[len("folder:") :]).is_dir():
+        if not Path(w[len(FOLDER) :]).is_dir():
             p.error(f"{w}: no such folder")
     trees, workloads = trees_and_workloads(p, args.trees, args.workloads, WORKLOADS + folders)
     print(json.dumps({"command": " ".join([Path(sys.executable).name] + sys.argv),
