@@ -33,6 +33,7 @@ from gnnsys.loaders._kernels import (
     _floyd,
     _grow,
     _hash_grow,
+    _hash_home,
     _hash_slot,
     _keep_count,
     _labor_fill_marked,
@@ -222,11 +223,19 @@ def relabel_hop(nodes, ntype, loc, tree, n, known, hkeys, hvals, num_nodes, src,
     if not dense:
         hkeys, hvals = _hash_grow(hkeys, hvals, n + e)
     rows = np.empty(e, np.int64)
+    ja = 0  # (the segment of edge p + _AHEAD: the tree of the hash slot prefetched)
     for j in range(offsets.shape[0] - 1):
         tr = seg_tree[j] if disjoint else 0
         t = seg_type[j] if typed else 0
         for p in range(offsets[j], offsets[j + 1]):
             u = src[p]
+            if not dense and p + _AHEAD < e:  # the table's slots are random reads too
+                while offsets[ja + 1] <= p + _AHEAD:
+                    ja += 1
+                ka = (seg_tree[ja] if disjoint else 0) * num_nodes + src[p + _AHEAD]
+                ha = _hash_home(ka, hkeys.shape[0])
+                prefetch(hkeys, ha)
+                prefetch(hvals, ha)
             if dense:
                 if p + _AHEAD < e:  # the map's entries are random reads
                     prefetch(mapv, src[p + _AHEAD])

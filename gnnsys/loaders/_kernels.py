@@ -686,10 +686,18 @@ def _temporal_fill(adj, edge_ids, packed, node_time, edge_time, lo, hi, bound, c
 
 
 # ---------------------------------------------------------------------- relabel maps
+@njit(nogil=True, cache=True, inline="always")
+def _hash_home(k, cap):
+    # The first slot probed for key k in a table of cap (a power of two) slots. (Scalars only:
+    # the relabel loops prefetch it for an edge ahead, and an inlined function taking arrays
+    # costs them reference counts.)
+    return np.int64(_mix(np.uint64(k)) & np.uint64(cap - 1))
+
+
 @njit(nogil=True, cache=True)
 def _hash_slot(hkeys, k):
     cap = hkeys.shape[0]
-    h = np.int64(_mix(np.uint64(k)) & np.uint64(cap - 1))
+    h = _hash_home(k, cap)
     while hkeys[h] != -1 and hkeys[h] != k:
         h = (h + 1) & (cap - 1)
     return h
@@ -1253,10 +1261,21 @@ def sample_hops(
             if _WITH_DISJOINT and disjoint:  # the frontier positions of the destination type
                 fr = _frontier_of_type(ntp, flo, fhi, etype_dst[e], typed, base[e + 1] - first - 1)
             r = 0
+            ra = 0  # (the destination of edge j + _AHEAD: the tree of the slot prefetched)
             j1 = counts[base[e + 1] - 1]
             for j in range(counts[first], j1):
                 u = pos[j]
                 if _WITH_HASH and use_hash:  # keyed by (tree, node); tree 0 unless disjoint
+                    if j + _AHEAD < j1:
+                        ja = j + _AHEAD
+                        ta = 0
+                        if _WITH_DISJOINT and disjoint:
+                            while counts[first + ra + 1] <= ja:
+                                ra += 1
+                            ta = tree[fr[ra]]
+                        ha = _hash_home(ta * num_nodes + pos[ja], hkeys.shape[0])
+                        prefetch(hkeys, ha)
+                        prefetch(hvals, ha)
                     tr = 0
                     if _WITH_DISJOINT and disjoint:
                         while counts[first + r + 1] <= j:
