@@ -1167,6 +1167,8 @@ def sample_hops(
         keys = np.empty(slots if (weighted and not replace) else 0, np.float64)
         # Pass 2 (parallel): each destination draws CSC positions into its own slots.
         for i in prange(m):
+            if seg_lo.shape[0] == 0 and i + _AHEAD < m:  # the column bounds, read at random again
+                prefetch(indptr, nodes[flo + i + _AHEAD])
             v = nodes[flo + i]
             t = ntp[flo + i] if _WITH_TYPED and typed else 0
             r = (loc[flo + i] if _WITH_TYPED and typed else flo + i) - dst_lo[t]
