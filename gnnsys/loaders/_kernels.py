@@ -1352,9 +1352,14 @@ def sample_hops(
     for sg in range(nseg):
         indptr_ptr[sg + 1] = indptr_ptr[sg] + seg_offsets[sg].shape[0]
     indptr_all = np.empty(indptr_ptr[nseg], np.int64)
+    # (rows as 1-d views, indexed unsigned: a signed index makes numba wrap negative ones, and
+    # LLVM then vectorised the destination fill below into AVX-512 scatters: 9% of the typed
+    # kernel's time on mini-mag)
+    src_row = edge_index[0]
+    dst_row = edge_index[1]
     for sg in range(nseg):
         off = seg_offsets[sg]
-        at = edge_ptr[sg]
+        at = np.uint64(edge_ptr[sg])
         d0 = dst_start[sg]
         for i in range(off.shape[0]):
             indptr_all[indptr_ptr[sg] + i] = off[i]
@@ -1362,15 +1367,16 @@ def sample_hops(
             r = seg_rows[sg]
             ee = seg_eids[sg]
             for j in prange(r.shape[0]):
-                edge_index[0, at + j] = r[j]
-                eid_out[at + j] = ee[j]
+                src_row[at + np.uint64(j)] = r[j]
+                eid_out[at + np.uint64(j)] = ee[j]
             if _WITH_LABOR_GENERAL and importance:
                 for j in range(r.shape[0]):
-                    eprob_out[at + j] = seg_prob[sg][j]
-                    ewt_out[at + j] = seg_wt[sg][j]
+                    eprob_out[at + np.uint64(j)] = seg_prob[sg][j]
+                    ewt_out[at + np.uint64(j)] = seg_wt[sg][j]
         for i in prange(off.shape[0] - 1):
-            for j in range(off[i], off[i + 1]):
-                edge_index[1, at + j] = d0 + i
+            v = d0 + i
+            for j in range(np.uint64(off[i]), np.uint64(off[i + 1])):
+                dst_row[at + j] = v
     # Nodes grouped by type (one type: already in order).
     if _WITH_TYPED and typed:
         start = np.zeros(num_types + 1, np.int64)
