@@ -1265,6 +1265,7 @@ def sample_hops(
             r = 0
             ra = 0  # (the destination of edge j + _AHEAD: the tree of the slot prefetched)
             j1 = counts[base[e + 1] - 1]
+            kn = known[s_type]  # (the source type's count, in a register through the loop)
             for j in range(counts[first], j1):
                 u = pos[j]
                 if _WITH_HASH and use_hash:  # keyed by (tree, node); tree 0 unless disjoint
@@ -1290,16 +1291,15 @@ def sample_hops(
                     kk = tr * num_nodes + u
                     s = _hash_slot(hkeys, kk)
                     if hkeys[s] == -1:
-                        local = known[s_type]
                         hkeys[s] = kk
-                        hvals[s] = local
+                        hvals[s] = kn
                         nodes[n] = u
                         if _WITH_DISJOINT and disjoint:
                             tree[n] = tr
                         if _WITH_TYPED and typed:
                             ntp[n] = s_type
-                            loc[n] = local
-                        known[s_type] += 1
+                            loc[n] = kn
+                        kn += 1
                         n += 1
                     pos[j] = hvals[s]
                 else:
@@ -1316,19 +1316,22 @@ def sample_hops(
                         eid[j] = ee
                     # the dense map's step, written out: as an inlined shared function the typed
                     # kernel ran 3x slower (mini-mag 4.2 -> 14.7 ms a batch, rmat20 unchanged)
+                    # (a branch-free form, every edge writing the map and node slot n and n
+                    # advancing by 0 or 1, measured in session 38: mini-mag 3.5% faster but
+                    # rmat20 1-3% slower, its map no longer in L2; not kept)
                     entry = mapv[u]
                     if (entry & ~_LOW32) == stamp_hi:
                         pos[j] = entry & _LOW32
                     else:
-                        local = known[s_type]
-                        mapv[u] = stamp_hi | local
+                        mapv[u] = stamp_hi | kn
                         nodes[n] = u
                         if _WITH_TYPED and typed:
                             ntp[n] = s_type
-                            loc[n] = local
-                        known[s_type] += 1
-                        pos[j] = local
+                            loc[n] = kn
+                        pos[j] = kn
+                        kn += 1
                         n += 1
+            known[s_type] = kn
         for e in range(num_etypes):
             sg = e * num_hops + h
             first = counts[base[e]]
