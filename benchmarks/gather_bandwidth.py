@@ -1,7 +1,10 @@
 """Row-gather bandwidth of gnnsys.unified against its peers, measured in the same run.
 
 CPU (``--device cpu``): the numba gather (gnnsys.unified, CPU ids) vs numpy fancy indexing,
-``np.take(out=)``, ``torch.index_select`` and plain memcpy bandwidth of the same output size.
+``np.take(out=)``, ``torch.index_select`` and plain memcpy bandwidth of the same output size;
+and float32 rows stored at half width (``storage_dtype`` float16 / bfloat16, widened on
+gather) vs torch's way to the same result (``index_select`` on the half table, then
+``.float()``); GB/s counts float32 output bytes for both.
 
 GPU (``--device cuda``): the aligned Triton gather from registered host memory (zero-copy) vs the
 same kernel unaligned, vs ``torch.index_select`` on a UVA view of the same host memory, vs CPU
@@ -182,6 +185,17 @@ def _bench_cpu_ids(args, x, ids, out, mem_gbps, order) -> None:
         "numpy_take_out": lambda: np.take(src_np, ids_np, axis=0, out=out_np),
         "torch_index_select": lambda: torch.index_select(x, 0, ids, out=out),
     }
+    half = {}
+    if not args.no_half:  # half-width storage widened on gather, and torch's way to the same
+        half = {
+            dt: (unified(x, storage_dtype=dt), x.to(dt)) for dt in (torch.float16, torch.bfloat16)
+        }
+        for dt, (uh, xh) in half.items():
+            tag = str(dt).split(".")[1]
+            methods[f"gnnsys_{tag}_storage"] = lambda uh=uh: uh.gather(ids, out=out)
+            methods[f"torch_{tag}_index_select_float"] = lambda xh=xh: torch.index_select(
+                xh, 0, ids
+            ).float()
     base = None
     for name, t_cpu in interleaved_times(methods, args.repeats).items():
         if isinstance(t_cpu, Exception):  # a peer failing is data
@@ -209,6 +223,9 @@ def _bench_cpu_ids(args, x, ids, out, mem_gbps, order) -> None:
     try:  # correctness of what was timed: a line, never an abort
         u.gather(ids, out=out)
         ok = bool(torch.equal(out, x[ids]))
+        for uh, xh in half.values():  # the widened rows, bit for bit (no NaN in x)
+            uh.gather(ids, out=out)
+            ok = ok and bool(torch.equal(out, xh[ids].float()))
         emit({"device": "cpu", "method": "check", "ids": order, "row_bytes": d * 4, "correct": ok})
     except Exception as e:
         emit({"device": "cpu", "method": "check", "row_bytes": d * 4, "error": repr(e)[:500]})
@@ -414,6 +431,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=None)
     p.add_argument("--overlap-programs", type=int, default=16)
     p.add_argument("--no-bf16", action="store_true", help="skip the bfloat16-storage variant")
+    p.add_argument("--no-half", action="store_true",
+                   help="CPU: skip the float16 / bfloat16 storage methods")  # fmt: skip
     p.add_argument(
         "--layouts",
         nargs="+",

@@ -3,6 +3,8 @@
 * ``prefetch(arr, i)`` / ``prefetch2d(arr, r, j)``: ``llvm.prefetch`` of the element's cache
   line. A hint only: it never faults, but the kernels using it still validate their ids first
   (no numba kernel here bounds-checks).
+* ``int32_bits_as_float32(bits)``: a 32-bit integer's bits read as a float32 (float16
+  widening without a table).
 * ``serial_twin(kernel, name)``: the same kernel source compiled without ``parallel``, for small
   work or a one-thread budget, where waking the thread pool costs more than the work.
 * ``variant(kernel, name, parallel, **constants)``: the same kernel source with module flags
@@ -110,6 +112,19 @@ def prefetch_row_write(typingctx, arr, r):
 def prefetch2d(typingctx, arr, r, j):
     """Hint the CPU to fetch the line of ``arr[r, j]`` without keeping it (rows copied once)."""
     return types.void(arr, r, j), _prefetch_codegen(_STREAM)
+
+
+@intrinsic
+def int32_bits_as_float32(typingctx, bits):
+    """The float32 whose bit pattern is the 32-bit integer ``bits`` (a register bitcast, which
+    LLVM vectorises; numba has no scalar reinterpretation of its own)."""
+    if not isinstance(bits, types.Integer) or bits.bitwidth != 32:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return types.float32(bits), codegen
 
 
 def parallel_pays(work: int, minimum: int) -> bool:

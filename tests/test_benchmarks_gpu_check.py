@@ -143,6 +143,9 @@ def test_cpu_benchmark_runs_end_to_end(tmp_path):
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     checks = [r for r in lines if r.get("method") == "check"]
     assert [r["correct"] for r in checks] == [True, True] and not any("error" in r for r in lines)
+    half = {"gnnsys_float16_storage", "torch_float16_index_select_float",
+            "gnnsys_bfloat16_storage", "torch_bfloat16_index_select_float"}  # fmt: skip
+    assert half <= {r.get("method") for r in lines}  # (their rows are in the checks above)
 
 
 # ---------------------------------------------------------------------------- gpu_check.sh

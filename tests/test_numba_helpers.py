@@ -172,3 +172,20 @@ def test_parallel_pays_needs_the_minimum_and_a_second_thread(monkeypatch):
     assert parallel_pays(100, 100) and not parallel_pays(99, 100)
     monkeypatch.setattr(numba, "get_num_threads", lambda: 1)
     assert not parallel_pays(10**9, 100)
+
+
+def test_int32_bits_as_float32_reads_the_bits_as_a_float():
+    from numba import njit
+    from numba.core.errors import TypingError
+
+    from gnnsys._numba import int32_bits_as_float32
+
+    @njit
+    def as_float(b):
+        return int32_bits_as_float32(b)
+
+    assert as_float(np.int32(0x3F800000)) == 1.0
+    assert as_float(np.uint32(0xC0000000)) == -2.0
+    assert np.isinf(as_float(np.int32(0x7F800000)))
+    with pytest.raises(TypingError):  # 64-bit integers have no float32 reading
+        as_float(np.int64(0x3F800000))

@@ -2,8 +2,9 @@
 
 Rows are copied as machine words (the widest unsigned integer that divides the row's byte
 width), so one compiled kernel serves every dtype of that width. Half-width storage is widened
-on the fly: bfloat16 by a 16-bit shift into float32, float16 through a 65536-entry float32 table
-(exact, subnormals and NaN included). Random rows are latency bound (TLB and DRAM misses, worse
+on the fly: bfloat16 by a 16-bit shift into float32, float16 by integer steps that vectorise
+(``half_to_float``: exact, subnormals and NaN included; a 65536-entry table lookup, used before,
+compiled to AVX-512 gathers and made a float16 gather 2x a plain copy's time). Random rows are latency bound (TLB and DRAM misses, worse
 under a VM's nested page walks), so for wide rows each thread prefetches the cache lines of the
 row ``PREFETCH_ROWS`` ahead while it copies the current one. The kernels do no bounds checks:
 callers validate ids first (a prefetch is only a hint and never faults).
@@ -19,7 +20,13 @@ from numba.core import types
 from numba.extending import overload
 
 from gnnsys import _mapped
-from gnnsys._numba import PRANGE_ONLY, parallel_pays, prefetch2d, serial_twin
+from gnnsys._numba import (
+    PRANGE_ONLY,
+    int32_bits_as_float32,
+    parallel_pays,
+    prefetch2d,
+    serial_twin,
+)
 
 # Rows per parallel work item: large enough to amortise scheduling, small enough to balance.
 _BLOCK_ROWS = 64
@@ -55,24 +62,48 @@ def _prefetch_row(src, ids, i, n):  # pragma: no cover - compiled
             prefetch2d(src, r, j)
 
 
-def _cell(src, r, j, lut, out):  # pragma: no cover - typed by the overload below
+_F16_EXP = 0x7C00  # float16 exponent bits
+_F32_REBIAS = 0x38000000  # (127 - 15) << 23: float16 -> float32 exponent bias, in place
+_F32_MIN_NORMAL16 = 0x38800000  # float32 bits of 2 ** -14, float16's least normal value
+
+
+@njit(nogil=True, inline="always")
+def half_to_float(h):  # pragma: no cover - compiled
+    """The float32 value of float16 bits ``h`` (uint16), exactly, as numpy's ``astype``
+    (subnormals, signed zeros, infinities and NaN payloads included), in branch-free integer
+    steps that vectorise: the magnitude's bits shifted into float32 position and rebiased;
+    infinity and NaN rebiased to the top exponent; a subnormal m * 2**-24 computed as
+    (2**-14 + m * 2**-24) - 2**-14, both exact in float32; the sign applied last."""
+    em = np.int64(h) & 0x7FFF
+    shifted = em << 13
+    e = em & _F16_EXP
+    top = _F32_REBIAS if e != _F16_EXP else 2 * _F32_REBIAS
+    normal = int32_bits_as_float32(np.int32(shifted + top))
+    tiny = int32_bits_as_float32(np.int32(shifted + _F32_MIN_NORMAL16)) - int32_bits_as_float32(
+        np.int32(_F32_MIN_NORMAL16)
+    )
+    f = tiny if e == 0 else normal
+    return -f if (np.int64(h) & 0x8000) != 0 else f
+
+
+def _cell(src, r, j, out):  # pragma: no cover - typed by the overload below
     raise NotImplementedError
 
 
 @overload(_cell, jit_options={"nogil": True, "cache": True}, inline="always")
-def _cell_typed(src, r, j, lut, out):
+def _cell_typed(src, r, j, out):
     # One output element of row ``r``, chosen by the dtypes at compile time: a word copy (same
     # dtype), bfloat16 bits widened by a shift (uint16 -> uint32 view of float32), or float16
-    # bits looked up in ``lut`` (uint16 -> float).
+    # bits widened (uint16 -> float32 or float64).
     if src.dtype == out.dtype:
-        return lambda src, r, j, lut, out: src[r, j]
+        return lambda src, r, j, out: src[r, j]
     if src.dtype == types.uint16 and out.dtype == types.uint32:
-        return lambda src, r, j, lut, out: np.uint32(src[r, j]) << np.uint32(16)
-    return lambda src, r, j, lut, out: lut[src[r, j]]
+        return lambda src, r, j, out: np.uint32(src[r, j]) << np.uint32(16)
+    return lambda src, r, j, out: half_to_float(src[r, j])
 
 
 @njit(nogil=True, parallel=PRANGE_ONLY, cache=True)
-def _rows_parallel(src, ids, lut, out):  # pragma: no cover - compiled
+def _rows_parallel(src, ids, out):  # pragma: no cover - compiled
     n = ids.shape[0]
     d = src.shape[1]
     nblk = (n + _BLOCK_ROWS - 1) // _BLOCK_ROWS
@@ -83,11 +114,10 @@ def _rows_parallel(src, ids, lut, out):  # pragma: no cover - compiled
             _prefetch_row(src, ids, i, n)
             r = ids[i]
             for j in range(d):
-                out[i, j] = _cell(src, r, j, lut, out)
+                out[i, j] = _cell(src, r, j, out)
 
 
 _rows_serial = serial_twin(_rows_parallel, "_rows_serial")
-_NO_LUT = np.empty(0, np.float32)  # the lut argument of copies and bfloat16 widening
 
 
 @njit(nogil=True, cache=True)
@@ -136,21 +166,6 @@ def word_view(a: np.ndarray) -> np.ndarray:
     return a.view(np.uint8)  # pragma: no cover - uint8 always divides
 
 
-def _f16_table() -> np.ndarray:
-    return np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32)
-
-
-_F16_LUT: Optional[np.ndarray] = None
-
-
-def f16_table() -> np.ndarray:
-    """float32 value of every float16 bit pattern (built once, 256 KiB)."""
-    global _F16_LUT
-    if _F16_LUT is None:
-        _F16_LUT = _f16_table()
-    return _F16_LUT
-
-
 def gather_rows(
     src: np.ndarray, ids: np.ndarray, out: np.ndarray, *, parallel: Optional[bool] = None
 ) -> np.ndarray:
@@ -169,22 +184,22 @@ def gather_rows(
     o = out.view(s.dtype)
     if parallel is None:
         parallel = use_parallel(out.nbytes)
-    _run(s, ids, _NO_LUT, o, parallel)
+    _run(s, ids, o, parallel)
     return out
 
 
-def _run(src: np.ndarray, ids: np.ndarray, lut: np.ndarray, out: np.ndarray, parallel: bool):
+def _run(src: np.ndarray, ids: np.ndarray, out: np.ndarray, parallel: bool):
     # A table mapped from a file read at random: many threads, so that many page faults wait
     # on the disk at once (see gnnsys._mapped); otherwise one thread per core.
     if _mapped.reads_at_random(src):
 
         def part(lo: int, hi: int) -> None:
-            _rows_serial(src, ids[lo:hi], lut, out[lo:hi])
+            _rows_serial(src, ids[lo:hi], out[lo:hi])
 
         _mapped.run_sliced(part, ids.shape[0])
         _mapped.trim_resident()
     else:
-        (_rows_parallel if parallel else _rows_serial)(src, ids, lut, out)
+        (_rows_parallel if parallel else _rows_serial)(src, ids, out)
 
 
 def gather_rows_upcast(
@@ -201,14 +216,17 @@ def gather_rows_upcast(
     """
     if out.shape[0] == 0 or out.shape[1] == 0:
         return out
+    # (always the parallel kernel: with one numba thread its serial twin measured 7-15% slower
+    # on these widening gathers, session 38; plain copies take the twin, see gather_rows)
+    parallel = True
     if kind == "bfloat16" and out.dtype == np.float32:
-        _run(src_bits, ids, _NO_LUT, out.view(np.uint32), True)
+        _run(src_bits, ids, out.view(np.uint32), parallel)
     elif kind == "bfloat16":
         tmp = np.empty(out.shape, np.float32)
-        _run(src_bits, ids, _NO_LUT, tmp.view(np.uint32), True)
+        _run(src_bits, ids, tmp.view(np.uint32), parallel)
         out[...] = tmp
     elif kind == "float16":
-        _run(src_bits, ids, f16_table(), out, True)
+        _run(src_bits, ids, out, parallel)
     else:
         raise ValueError(f"kind must be 'bfloat16' or 'float16', got {kind!r}")
     return out
