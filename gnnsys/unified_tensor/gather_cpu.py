@@ -3,11 +3,12 @@
 Rows are copied as machine words (the widest unsigned integer that divides the row's byte
 width), so one compiled kernel serves every dtype of that width. Half-width storage is widened
 on the fly: bfloat16 by a 16-bit shift into float32, float16 by integer steps that vectorise
-(``half_to_float``: exact, subnormals and NaN included; a 65536-entry table lookup, used before,
-compiled to AVX-512 gathers and made a float16 gather 2x a plain copy's time). Random rows are latency bound (TLB and DRAM misses, worse
-under a VM's nested page walks), so for wide rows each thread prefetches the cache lines of the
-row ``PREFETCH_ROWS`` ahead while it copies the current one. The kernels do no bounds checks:
-callers validate ids first (a prefetch is only a hint and never faults).
+(``half_to_float``: exact, subnormals and NaN included; the 65536-entry table lookup used
+before compiled to AVX-512 gathers and took 1.7x as long). Random rows are latency bound (TLB
+and DRAM misses, worse under a VM's nested page walks), so for wide rows each thread prefetches
+the cache lines of the row ``PREFETCH_ROWS`` ahead while it copies the current one. The
+kernels do no bounds checks: callers validate ids first (a prefetch is only a hint and never
+faults).
 """
 
 from __future__ import annotations
