@@ -57,3 +57,12 @@ def test_span_arguments_are_checked():
         untyped.edge_span(1, 1)
     with pytest.raises(ValueError, match="ntype must be 0"):
         untyped.type_nodes(1)
+
+
+def test_to_copies_every_field_and_reads_spans_afresh():
+    sub = _typed()
+    assert sub.edge_span(2, 1) == (3, 5)  # (remembered on sub)
+    moved = sub.to("cpu")
+    assert moved is not sub and moved.edge_span(2, 1) == (3, 5)
+    assert torch.equal(moved.edge_index(), sub.edge_index())
+    assert moved.type_nodes(1).tolist() == [10, 11]

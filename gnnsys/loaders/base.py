@@ -233,7 +233,9 @@ class SampledSubgraph:
 
         ei = mv(self.edge_index())
         moved = {
-            f.name: mv(getattr(self, f.name)) for f in fields(self) if f.name not in ("row", "col")
+            f.name: mv(getattr(self, f.name))
+            for f in fields(self)
+            if f.init and f.name not in ("row", "col")
         }
         moved["metadata"] = {k: mv(v) for k, v in self.metadata.items()}
         return replace(self, row=ei[0], col=ei[1], **moved)
