@@ -273,3 +273,85 @@ def test_machine_memory_ignores_unreadable_cgroup_information(monkeypatch, tmp_p
     assert _mapped.machine_memory() == (64 * GiB, 60 * GiB)
     monkeypatch.setattr(_mapped, "PROC_CGROUP", str(tmp_path / "missing"))
     assert _mapped.machine_memory() == (64 * GiB, 60 * GiB)
+
+
+def _registered_resident_map(tmp_path, monkeypatch):
+    table, mapped = _mapped_file(tmp_path, "x.npy")  # 4 MB, every page touched
+    monkeypatch.setattr(_mapped, "_ranges", [])
+    monkeypatch.setattr(_mapped, "_trimmed_at", 0)
+    _mapped.mark_random(mapped.__array_interface__["data"][0], mapped.nbytes)
+    np.asarray(mapped).sum()
+    return table, mapped
+
+
+def _map_resident(mapped):
+    lo = mapped.__array_interface__["data"][0]
+    return _mapped.clean_file_areas([(lo, lo + mapped.nbytes)])[0][2]
+
+
+def test_one_trim_at_a_time_and_a_waiting_caller_trims_after(tmp_path, monkeypatch):
+    import threading
+
+    table, mapped = _registered_resident_map(tmp_path, monkeypatch)
+    with _mapped._trim_lock:  # another thread is trimming
+        assert _mapped.trim_resident(limit=1) == 0
+        assert _map_resident(mapped) > 0
+        got = []
+        waiter = threading.Thread(target=lambda: got.append(_mapped.trim_resident(1, wait=True)))
+        waiter.start()
+        waiter.join(0.2)
+        assert waiter.is_alive() and not got  # waits for the running trim
+    waiter.join(30)
+    assert got and got[0] > 0  # and then trims: still over the limit
+    assert _map_resident(mapped) <= 2 * 4096 and np.array_equal(mapped, table)
+
+
+def test_request_trim_starts_in_the_background_and_holds_the_limit(tmp_path, monkeypatch):
+    import threading
+    import time
+
+    table, mapped = _registered_resident_map(tmp_path, monkeypatch)
+    rss = {"now": 0}
+    monkeypatch.setattr(_mapped, "rss_file_bytes", lambda: rss["now"])
+    limit = 80 << 20
+    monkeypatch.setattr(_mapped, "RESIDENT_LIMIT", limit)
+    started = []
+    real_thread = threading.Thread
+
+    def thread(*args, **kwargs):
+        t = real_thread(*args, **kwargs)
+        started.append(t)
+        return t
+
+    monkeypatch.setattr(_mapped.threading, "Thread", thread)
+    rss["now"] = limit * 7 // 8 - 1  # under seven eighths: nothing to do
+    assert not _mapped.request_trim() and not started
+    rss["now"] = limit * 15 // 16  # past seven eighths: a trim starts on its own thread
+    assert _mapped.request_trim() and len(started) == 1
+    started[0].join(30)
+    assert _map_resident(mapped) <= 2 * 4096  # (all but the partial end pages: the fake RSS
+    # stays over the keep level)
+    assert np.array_equal(mapped, table)
+    np.asarray(mapped).sum()
+    monkeypatch.setattr(_mapped, "_trimmed_at", 0)
+    with _mapped._trim_lock:  # a running trim: no second one
+        assert not _mapped.request_trim() and len(started) == 1
+    rss["now"] = limit + 1  # past the limit: trimmed on the caller's thread before it returns
+    t0 = time.perf_counter()
+    assert _mapped.request_trim() and len(started) == 1
+    assert _map_resident(mapped) <= 2 * 4096 and time.perf_counter() - t0 < 30
+    monkeypatch.setattr(_mapped, "RESIDENT_LIMIT", 0)  # no limit: never
+    assert not _mapped.request_trim()
+
+
+def test_a_forked_child_is_not_blocked_by_a_parents_trim():
+    import multiprocessing as mp
+
+    with _mapped._trim_lock:  # a parent's trim in progress when it forks
+        ctx = mp.get_context("fork")
+        with ctx.Pool(1) as pool:
+            assert pool.apply_async(_trim_lock_free).get(timeout=60)
+
+
+def _trim_lock_free():
+    return not _mapped._trim_lock.locked()

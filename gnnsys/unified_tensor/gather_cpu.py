@@ -198,7 +198,7 @@ def _run(src: np.ndarray, ids: np.ndarray, out: np.ndarray, parallel: bool):
             _rows_serial(src, ids[lo:hi], out[lo:hi])
 
         _mapped.run_sliced(part, ids.shape[0])
-        _mapped.trim_resident()
+        _mapped.request_trim()
     else:
         (_rows_parallel if parallel else _rows_serial)(src, ids, out)
 
