@@ -25,7 +25,9 @@ hence off by default: unmapped pages lose the protection from reclaim that mappe
 used pages have, so more of the table is read from disk again. Measured on papers with
 ``auto``: a cold epoch's peak 22.4 -> 20.7 GB and 288 -> 318 s; warm loader rounds 0.002-0.006
 -> 0.008-0.016 major faults per row, 25-30 -> 13-22 batches/s (a limit of half the memory,
-keeping no leading bytes, made the epoch 521 s). Only clean file pages are dropped: a map area
+keeping no leading bytes, made the epoch 521 s). Session 39, with trims in the background
+(``request_trim``): loader 39-45 batches/s with ``auto`` vs 52-61 without, an epoch 206 vs
+169 s. Only clean file pages are dropped: a map area
 holding pages the process wrote (copy-on-write copies, ``Anonymous`` in ``/proc/self/smaps``)
 or not backed by a file (a stale range reused by other memory) is left alone, so no data is
 ever discarded.
@@ -36,8 +38,9 @@ from __future__ import annotations
 import functools
 import os
 import threading
+import weakref
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -194,11 +197,41 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def mark_random(ptr: int, nbytes: int) -> None:
-    """Register [ptr, ptr + nbytes) as a file map read at random."""
+_owners: Dict[Tuple[int, int], weakref.ref[Any]] = {}  # range -> what keeps its map open
+
+
+def mark_random(ptr: int, nbytes: int, owner: Any = None) -> None:
+    """Register [ptr, ptr + nbytes) as a file map read at random. ``owner``: the array or
+    tensor whose life keeps the map open. A trim (which may run on a background thread) holds
+    the owners of the ranges it unmaps pages of, and skips a range whose owner is gone: its
+    address range may hold other memory by then, which ``MADV_DONTNEED`` would discard.
+    Without an owner the caller keeps the map open while it may be trimmed."""
+    key = (ptr, ptr + nbytes)
     with _lock:
-        if (ptr, ptr + nbytes) not in _ranges:
-            _ranges.append((ptr, ptr + nbytes))
+        if key not in _ranges:
+            _ranges.append(key)
+        if owner is not None:
+            _owners[key] = weakref.ref(owner)
+        else:
+            _owners.pop(key, None)
+
+
+def _live_ranges() -> Tuple[List[Tuple[int, int]], List[Any]]:
+    """The registered ranges whose maps are open, with their owners (held by the caller for
+    as long as it touches the ranges); ranges whose owner is gone are forgotten."""
+    live, held = [], []
+    with _lock:
+        for key in list(_ranges):
+            ref = _owners.get(key)
+            obj = ref() if ref is not None else None
+            if ref is not None and obj is None:
+                _ranges.remove(key)
+                del _owners[key]
+                continue
+            live.append(key)
+            if obj is not None:
+                held.append(obj)
+    return live, held
 
 
 def rss_file_bytes() -> int:
@@ -238,8 +271,9 @@ def request_trim() -> bool:
 
     A trim reads ``/proc/self/smaps``, whose page-table walk took ~0.35 s with papers' 28 GB
     table mapped: run inline at the limit, it stalled every gather thread that crossed it
-    together (4 in the papers loader, each trimming the same pages again): 41 batches/s with
-    the limit vs 53-60 without; in the background, started early, 55."""
+    together (4 in the papers loader, each trimming the same pages again). Papers loader with
+    ``auto``, 4 rotated rounds: 30.6-41.5 batches/s before, 39.2-45.0 after (no limit
+    51.5-61.4; ``benchmarks/results/cpu-2core-vm_papers_rss_limit_s39.jsonl``)."""
     limit = RESIDENT_LIMIT
     if limit <= 0 or not _ranges:
         return False
@@ -279,8 +313,7 @@ def _trim(limit: int) -> int:
     global _trimmed_at
     import mmap
 
-    with _lock:
-        ranges = list(_ranges)
+    ranges, held = _live_ranges()  # (``held``: no map of these closes during the trim)
     areas = clean_file_areas(ranges)
     rss = rss_file_bytes()  # (after the walk: what grew during it counts as other memory)
     other = rss - sum(resident for _, _, resident in areas)
@@ -294,6 +327,7 @@ def _trim(limit: int) -> int:
         if cut < hi and madvise_range(cut, hi - cut, mmap.MADV_DONTNEED):
             done += hi - cut
     _trimmed_at = rss_file_bytes()
+    del held
     return done
 
 

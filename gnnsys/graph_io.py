@@ -247,7 +247,7 @@ def advise_random(a: Any, *, hot_first: bool = False) -> Optional[str]:
         return None
     if advice == "MADV_RANDOM":  # gathers read it from many threads (gnnsys._mapped)
         ptr = a.data_ptr() if isinstance(a, torch.Tensor) else a.__array_interface__["data"][0]
-        _mapped.mark_random(ptr, nbytes)
+        _mapped.mark_random(ptr, nbytes, owner=a)
     if advice == "MADV_RANDOM" and hot_first and room > 0:
         if madvise(a, "MADV_WILLNEED", nbytes=room):
             return "MADV_RANDOM+WILLNEED"

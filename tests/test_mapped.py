@@ -355,3 +355,34 @@ def test_a_forked_child_is_not_blocked_by_a_parents_trim():
 
 def _trim_lock_free():
     return not _mapped._trim_lock.locked()
+
+
+def test_a_range_whose_map_is_gone_is_never_trimmed(tmp_path, monkeypatch):
+    import gc
+    import weakref
+
+    monkeypatch.setattr(_mapped, "_ranges", [])
+    monkeypatch.setattr(_mapped, "_owners", {})
+    monkeypatch.setattr(_mapped, "_trimmed_at", 0)
+    _, mapped = _mapped_file(tmp_path, "x.npy")
+    key = (mapped.__array_interface__["data"][0], mapped.__array_interface__["data"][0] + 4)
+    _mapped.mark_random(key[0], 4, owner=mapped)
+    alive = weakref.ref(mapped)
+    seen = []
+    real = _mapped.clean_file_areas
+
+    def areas(ranges):  # the trim holds the owners while it works on their ranges
+        nonlocal mapped
+        mapped = None
+        gc.collect()
+        seen.append(alive() is not None)
+        return real(ranges)
+
+    monkeypatch.setattr(_mapped, "clean_file_areas", areas)
+    _mapped.trim_resident(limit=1)
+    assert seen == [True]
+    gc.collect()
+    assert alive() is None  # released after the trim
+    # the map is closed now: its range may hold other memory, so it is forgotten, not trimmed
+    assert _mapped._live_ranges() == ([], []) and _mapped._ranges == []
+    assert _mapped.trim_resident(limit=1) == 0
