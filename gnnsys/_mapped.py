@@ -189,8 +189,11 @@ _pool_pid = -1  # threads do not survive fork: a forked child makes its own pool
 
 
 def _after_fork_in_child() -> None:
-    global _trim_lock
-    _trim_lock = threading.Lock()  # a trim thread of the parent does not exist here
+    # A parent's trim thread does not exist in the child: locks it held at the fork would
+    # stay held for ever there.
+    global _lock, _trim_lock
+    _lock = threading.Lock()
+    _trim_lock = threading.Lock()
 
 
 if hasattr(os, "register_at_fork"):

@@ -347,14 +347,14 @@ def test_request_trim_starts_in_the_background_and_holds_the_limit(tmp_path, mon
 def test_a_forked_child_is_not_blocked_by_a_parents_trim():
     import multiprocessing as mp
 
-    with _mapped._trim_lock:  # a parent's trim in progress when it forks
+    with _mapped._trim_lock, _mapped._lock:  # a parent's trim in progress when it forks
         ctx = mp.get_context("fork")
         with ctx.Pool(1) as pool:
-            assert pool.apply_async(_trim_lock_free).get(timeout=60)
+            assert pool.apply_async(_trim_locks_free).get(timeout=60)
 
 
-def _trim_lock_free():
-    return not _mapped._trim_lock.locked()
+def _trim_locks_free():
+    return not _mapped._trim_lock.locked() and not _mapped._lock.locked()
 
 
 def test_a_range_whose_map_is_gone_is_never_trimmed(tmp_path, monkeypatch):
