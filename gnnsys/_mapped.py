@@ -18,8 +18,9 @@ those pages are page cache the kernel may reclaim at any time: a papers100M-size
 it, on request: when the process's file-backed resident memory (``RssFile``) is over
 ``RESIDENT_LIMIT`` (``GNNSYS_MAPPED_RSS_LIMIT``: a size such as ``12G``, ``auto`` for three
 quarters of the machine's memory, or of a memory cgroup's limit when lower: ``machine_memory``;
-unset or ``0``, the default, for no limit), the registered
-maps' pages beyond their leading bytes are unmapped from the process (``MADV_DONTNEED``). They
+unset or ``0``, the default, for no limit; a trim starts on a background thread from seven
+eighths of it, ``request_trim``), the registered maps' pages beyond their leading bytes are
+unmapped from the process (``MADV_DONTNEED``). They
 stay in the page cache: touching one again is a minor fault, not a disk read. It is not free,
 hence off by default: unmapped pages lose the protection from reclaim that mapped, recently
 used pages have, so more of the table is read from disk again. Measured on papers with
@@ -258,11 +259,10 @@ def _keep_level(limit: int) -> int:
     return limit - limit // 4
 
 
-def _over(level: int, limit: int) -> bool:
-    """Whether ``RssFile`` is over ``level`` and has grown by an eighth of ``limit`` since the
-    last trim (so that file memory this module does not own, such as a graph's mapped CSC,
-    cannot make every call trim). Reads /proc/self/status: cheap."""
-    rss = rss_file_bytes()
+def _over(rss: int, level: int, limit: int) -> bool:
+    """Whether ``rss`` (an ``RssFile`` reading) is over ``level`` and has grown by an eighth of
+    ``limit`` since the last trim (so that file memory this module does not own, such as a
+    graph's mapped CSC, cannot make every call trim)."""
     return rss > level and rss - _trimmed_at >= limit // 8
 
 
@@ -280,10 +280,11 @@ def request_trim() -> bool:
     limit = RESIDENT_LIMIT
     if limit <= 0 or not _ranges:
         return False
-    if _over(limit, limit):
+    rss = rss_file_bytes()  # (once: this runs after every gather from a registered map)
+    if _over(rss, limit, limit):
         trim_resident(limit, wait=True)
         return True
-    if _trim_lock.locked() or not _over(_soft_level(limit), limit):
+    if _trim_lock.locked() or not _over(rss, _soft_level(limit), limit):
         return False
     threading.Thread(target=trim_resident, name="gnnsys-trim", daemon=True).start()
     return True
@@ -300,12 +301,13 @@ def trim_resident(limit: Optional[int] = None, wait: bool = False) -> int:
     or with ``wait`` waits for it and then trims if still needed. The gathers ask for trims
     through ``request_trim``."""
     limit = RESIDENT_LIMIT if limit is None else limit
-    if limit <= 0 or not _ranges or not _over(_soft_level(limit), limit):
+    if limit <= 0 or not _ranges or not _over(rss_file_bytes(), _soft_level(limit), limit):
         return 0
     if not _trim_lock.acquire(blocking=wait):
         return 0  # another thread is trimming
     try:
-        if not _over(_soft_level(limit), limit):  # (a trim that ended while this one waited)
+        # (read again: a trim that ended while this one waited may have done the work)
+        if not _over(rss_file_bytes(), _soft_level(limit), limit):
             return 0
         return _trim(limit)
     finally:
