@@ -8,6 +8,15 @@ from gnnsys import _mapped, graph_io
 from gnnsys.unified_tensor import gather_cpu
 
 
+@pytest.fixture(autouse=True)
+def _fresh_trim_state(monkeypatch):
+    # what earlier trims learned (read-only ranges, other file memory) must not leak in
+    monkeypatch.setattr(_mapped, "_readonly", {})
+    monkeypatch.setattr(_mapped, "_idle", {})
+    monkeypatch.setattr(_mapped, "_other_file", -1)
+    monkeypatch.setattr(_mapped, "_trims_without_walk", 0)
+
+
 def test_run_sliced_covers_every_row_once_and_reraises():
     seen = np.zeros(10_000, dtype=np.int64)
 
@@ -371,12 +380,12 @@ def test_a_range_whose_map_is_gone_is_never_trimmed(tmp_path, monkeypatch):
     seen = []
     real = _mapped.clean_file_areas
 
-    def areas(ranges):  # the trim holds the owners while it works on their ranges
+    def areas(ranges, *found):  # the trim holds the owners while it works on their ranges
         nonlocal mapped
         mapped = None
         gc.collect()
         seen.append(alive() is not None)
-        return real(ranges)
+        return real(ranges, *found)
 
     monkeypatch.setattr(_mapped, "clean_file_areas", areas)
     _mapped.trim_resident(limit=1)
@@ -386,3 +395,71 @@ def test_a_range_whose_map_is_gone_is_never_trimmed(tmp_path, monkeypatch):
     # the map is closed now: its range may hold other memory, so it is forgotten, not trimmed
     assert _mapped._live_ranges() == ([], []) and _mapped._ranges == []
     assert _mapped.trim_resident(limit=1) == 0
+
+
+def _counted_walks(monkeypatch, mapped, other):
+    """Count the trims' smaps walks; fake RssFile as ``other["bytes"]`` plus the map's real
+    resident bytes (read without being counted)."""
+    real = _mapped._smaps_areas
+    walks = []
+    monkeypatch.setattr(_mapped, "_smaps_areas", lambda: walks.append(1) or real())
+    lo = mapped.__array_interface__["data"][0]
+
+    def rss():
+        areas = _mapped.clean_file_areas([(lo, lo + mapped.nbytes)], real())
+        return other["bytes"] + sum(r for _, _, r in areas)
+
+    monkeypatch.setattr(_mapped, "rss_file_bytes", rss)
+    return walks, rss
+
+
+def test_a_read_only_map_is_trimmed_without_walking_smaps_each_time(tmp_path, monkeypatch):
+    mib = 1 << 20
+    table = np.arange(8192 * 1024, dtype=np.float32).reshape(8192, 1024)  # 32 MB
+    np.save(tmp_path / "x.npy", table)
+    mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    monkeypatch.setattr(_mapped, "_ranges", [])
+    monkeypatch.setattr(_mapped, "_owners", {})
+    monkeypatch.setattr(_mapped, "_trimmed_at", 0)
+    _mapped.mark_random(mapped.__array_interface__["data"][0], mapped.nbytes, owner=mapped)
+    other = {"bytes": 4 * mib}  # file memory outside the map
+    walks, rss = _counted_walks(monkeypatch, mapped, other)
+    limit = 16 * mib * 4 // 3  # keep level 16 MB: 12 MB of the map beside the other 4 MB
+    # (the kernel may map the page cache's large folios whole, 2 MB at a time: the trim that
+    # cuts into one unmaps all of it, so up to 2 MB less than the cut stays)
+
+    def touch_and_trim():
+        np.asarray(mapped).sum()
+        assert rss() >= other["bytes"] + 32 * mib - 2 * 4096
+        dropped = _mapped.trim_resident(limit=limit)
+        assert dropped >= 32 * mib - (16 * mib - other["bytes"]) - 4096
+        return rss() - other["bytes"]  # the map's resident bytes
+
+    assert 10 * mib - 4096 <= touch_and_trim() <= 12 * mib + 4096
+    assert len(walks) == 1 and _mapped._readonly  # it learned the map is read-only
+    assert 4 * mib <= _mapped._other_file <= 4 * mib + 4096  # (+ the header page)
+    for _ in range(2):  # later trims drop the same tail without walking
+        assert 10 * mib - 4096 <= touch_and_trim() <= 12 * mib + 4096
+        assert len(walks) == 1
+    other["bytes"] = 8 * mib  # more file memory elsewhere than the last walk saw
+    trims = 0
+    while len(walks) == 1:  # trims go on by the last walk's figure, WALK_EVERY of them
+        np.asarray(mapped).sum()
+        _mapped.trim_resident(limit=limit)
+        trims += 1
+    assert trims == _mapped.WALK_EVERY - 2 + 1  # (two were done above; then the walk)
+    assert 8 * mib <= _mapped._other_file <= 8 * mib + 4096  # the walk learned it
+    assert rss() <= 16 * mib + 4096  # and kept 8 MB of the map, not 12
+    assert np.array_equal(mapped, table)
+
+
+def test_a_copy_on_write_map_is_walked_at_every_trim(tmp_path, monkeypatch):
+    table, mapped = _registered_resident_map(tmp_path, monkeypatch)
+    walks, _ = _counted_walks(monkeypatch, mapped, {"bytes": 0})
+    for k in (1, 2, 3):
+        np.asarray(mapped).sum()
+        assert _mapped.trim_resident(limit=1) > 0 and len(walks) == k  # it may be written
+    assert not any(_mapped._readonly.values())
+    mapped[0, 0] = -5.0  # a written page: never dropped
+    assert _mapped.trim_resident(limit=1) >= 0 and mapped[0, 0] == -5.0
+    assert np.array_equal(mapped[1:], table[1:])
