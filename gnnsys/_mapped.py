@@ -332,6 +332,7 @@ WALK_EVERY = 8
 _readonly: Dict[Tuple[int, int], bool] = {}  # range -> in read-only file maps (last walk)
 _idle: Dict[Tuple[int, int], bool] = {}  # range -> nothing of it resident at the last walk
 _other_file = -1  # file memory outside the registered ranges; -1: not yet learned
+_IDLE = -2  # a range's resident bytes in a trim without a walk: none at the last walk
 _trims_without_walk = 0
 
 
@@ -350,8 +351,8 @@ def _trim(limit: int) -> int:
         areas = []
         for r in ranges:
             lo, hi = r[0] + (-r[0] % page), r[1] - r[1] % page
-            if lo < hi:
-                areas.append((lo, hi, 0 if _idle.get(r, False) else -1))  # -1: not known
+            if lo < hi:  # (resident bytes not known: -1; _IDLE: none at the last walk)
+                areas.append((lo, hi, _IDLE if _idle.get(r, False) else -1))
         other = _other_file
     else:
         _trims_without_walk = 0
@@ -367,7 +368,10 @@ def _trim(limit: int) -> int:
     for lo, hi, resident in areas:  # in the order the maps were registered
         if resident == 0:  # nothing mapped (e.g. a second map of a file, not read from)
             continue
-        cut = min(hi, lo + keep - keep % page)
+        # (a map idle at the last walk keeps nothing: if it is read from since, its pages go
+        # rather than take the room of the maps that were in use)
+        room = 0 if resident == _IDLE else keep
+        cut = min(hi, lo + room - room % page)
         keep -= cut - lo
         kept += cut - lo
         if cut < hi and madvise_range(cut, hi - cut, mmap.MADV_DONTNEED):

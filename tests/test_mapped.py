@@ -397,17 +397,29 @@ def test_a_range_whose_map_is_gone_is_never_trimmed(tmp_path, monkeypatch):
     assert _mapped.trim_resident(limit=1) == 0
 
 
-def _counted_walks(monkeypatch, mapped, other):
-    """Count the trims' smaps walks; fake RssFile as ``other["bytes"]`` plus the map's real
+def _resident_bytes(ptr, nbytes):
+    """Bytes of [ptr, ptr + nbytes) mapped into this process (``/proc/self/pagemap``)."""
+    import struct
+
+    first, last = ptr // 4096, (ptr + nbytes - 1) // 4096
+    with open("/proc/self/pagemap", "rb") as f:
+        f.seek(first * 8)
+        raw = f.read((last - first + 1) * 8)
+    words = struct.unpack(f"{len(raw) // 8}Q", raw)
+    return 4096 * sum(w >> 63 for w in words)
+
+
+def _counted_walks(monkeypatch, maps, other):
+    """Count the trims' smaps walks; fake RssFile as ``other["bytes"]`` plus the maps' real
     resident bytes (read without being counted)."""
     real = _mapped._smaps_areas
     walks = []
     monkeypatch.setattr(_mapped, "_smaps_areas", lambda: walks.append(1) or real())
-    lo = mapped.__array_interface__["data"][0]
+    starts = [a.__array_interface__["data"][0] for a in maps]
+    ranges = [(lo, lo + a.nbytes) for lo, a in zip(starts, maps)]
 
     def rss():
-        areas = _mapped.clean_file_areas([(lo, lo + mapped.nbytes)], real())
-        return other["bytes"] + sum(r for _, _, r in areas)
+        return other["bytes"] + sum(r for _, _, r in _mapped.clean_file_areas(ranges, real()))
 
     monkeypatch.setattr(_mapped, "rss_file_bytes", rss)
     return walks, rss
@@ -418,12 +430,14 @@ def test_a_read_only_map_is_trimmed_without_walking_smaps_each_time(tmp_path, mo
     table = np.arange(8192 * 1024, dtype=np.float32).reshape(8192, 1024)  # 32 MB
     np.save(tmp_path / "x.npy", table)
     mapped = np.load(tmp_path / "x.npy", mmap_mode="r")
+    idle = np.load(tmp_path / "x.npy", mmap_mode="r")  # a second map of it, not read at first
     monkeypatch.setattr(_mapped, "_ranges", [])
     monkeypatch.setattr(_mapped, "_owners", {})
     monkeypatch.setattr(_mapped, "_trimmed_at", 0)
-    _mapped.mark_random(mapped.__array_interface__["data"][0], mapped.nbytes, owner=mapped)
+    for a in (idle, mapped):  # registered first, it must not take the room to keep
+        _mapped.mark_random(a.__array_interface__["data"][0], a.nbytes, owner=a)
     other = {"bytes": 4 * mib}  # file memory outside the map
-    walks, rss = _counted_walks(monkeypatch, mapped, other)
+    walks, rss = _counted_walks(monkeypatch, [idle, mapped], other)
     limit = 16 * mib * 4 // 3  # keep level 16 MB: 12 MB of the map beside the other 4 MB
     # (the kernel may map the page cache's large folios whole, 2 MB at a time: the trim that
     # cuts into one unmaps all of it, so up to 2 MB less than the cut stays)
@@ -433,7 +447,7 @@ def test_a_read_only_map_is_trimmed_without_walking_smaps_each_time(tmp_path, mo
         assert rss() >= other["bytes"] + 32 * mib - 2 * 4096
         dropped = _mapped.trim_resident(limit=limit)
         assert dropped >= 32 * mib - (16 * mib - other["bytes"]) - 4096
-        return rss() - other["bytes"]  # the map's resident bytes
+        return rss() - other["bytes"]  # the maps' resident bytes
 
     assert 10 * mib - 4096 <= touch_and_trim() <= 12 * mib + 4096
     assert len(walks) == 1 and _mapped._readonly  # it learned the map is read-only
@@ -441,13 +455,18 @@ def test_a_read_only_map_is_trimmed_without_walking_smaps_each_time(tmp_path, mo
     for _ in range(2):  # later trims drop the same tail without walking
         assert 10 * mib - 4096 <= touch_and_trim() <= 12 * mib + 4096
         assert len(walks) == 1
+    idle_lo = idle.__array_interface__["data"][0]
+    np.asarray(idle[:1024]).sum()  # the idle map is read from (4 MB), unknown to the trims
+    assert _resident_bytes(idle_lo, 4 * mib) >= 4 * mib - 4096
+    touch_and_trim()
+    assert _resident_bytes(idle_lo, idle.nbytes) <= 2 * 4096 and len(walks) == 1  # dropped
     other["bytes"] = 8 * mib  # more file memory elsewhere than the last walk saw
     trims = 0
     while len(walks) == 1:  # trims go on by the last walk's figure, WALK_EVERY of them
         np.asarray(mapped).sum()
         _mapped.trim_resident(limit=limit)
         trims += 1
-    assert trims == _mapped.WALK_EVERY - 2 + 1  # (two were done above; then the walk)
+    assert trims == _mapped.WALK_EVERY - 3 + 1  # (three were done above; then the walk)
     assert 8 * mib <= _mapped._other_file <= 8 * mib + 4096  # the walk learned it
     assert rss() <= 16 * mib + 4096  # and kept 8 MB of the map, not 12
     assert np.array_equal(mapped, table)
@@ -455,7 +474,7 @@ def test_a_read_only_map_is_trimmed_without_walking_smaps_each_time(tmp_path, mo
 
 def test_a_copy_on_write_map_is_walked_at_every_trim(tmp_path, monkeypatch):
     table, mapped = _registered_resident_map(tmp_path, monkeypatch)
-    walks, _ = _counted_walks(monkeypatch, mapped, {"bytes": 0})
+    walks, _ = _counted_walks(monkeypatch, [mapped], {"bytes": 0})
     for k in (1, 2, 3):
         np.asarray(mapped).sum()
         assert _mapped.trim_resident(limit=1) > 0 and len(walks) == k  # it may be written
