@@ -277,9 +277,10 @@ def request_trim() -> bool:
     past the limit itself, trim on this thread or wait for the running trim, so that the limit
     holds. True if a trim was started or waited for.
 
-    A trim reads ``/proc/self/smaps``, whose page-table walk took ~0.35 s with papers' 28 GB
-    table mapped: run inline at the limit, it stalled every gather thread that crossed it
-    together (4 in the papers loader, each trimming the same pages again). Papers loader with
+    A trim reads ``/proc/self/smaps`` (for read-only maps every ``WALK_EVERY``-th trim only),
+    whose page-table walk took ~0.35 s with papers' 28 GB table mapped: run inline at the
+    limit, it stalled every gather thread that crossed it together (4 in the papers loader,
+    each trimming the same pages again). Papers loader with
     ``auto``, 4 rotated rounds: 30.6-41.5 batches/s before, 39.2-45.0 after (no limit
     51.5-61.4; ``benchmarks/results/cpu-2core-vm_papers_rss_limit_s39.jsonl``)."""
     limit = RESIDENT_LIMIT
@@ -453,32 +454,29 @@ def _smaps_areas() -> Optional[List[Tuple[int, int, int, bool, int, bool]]]:
 
 def _in_readonly_file_maps(ptr: int, nbytes: int, found: Optional[List[Any]]) -> bool:
     """Whether [ptr, ptr + nbytes) lies wholly in file-backed map areas this process cannot
-    write (no ``w`` permission) and has not written: its pages are then the file's for as long
-    as the map is open, so a trim may drop them without looking again."""
-    if not found or nbytes <= 0:
-        return False
-    covered = 0
-    for lo, hi, _, is_file, anon, writable in found:
-        a, b = max(lo, ptr), min(hi, ptr + nbytes)
-        if a < b:
-            if not is_file or anon or writable:
-                return False
-            covered += b - a
-    return covered == nbytes
+    write (no ``w`` permission) and has not written (``found``: ``_smaps_areas()``): its pages
+    are then the file's for as long as the map is open, so a trim may drop them without
+    looking again."""
+    return _file_pages_only(ptr, nbytes, found, read_only=True)
 
 
 def unwritten_file_map(ptr: int, nbytes: int) -> bool:
     """Whether [ptr, ptr + nbytes) lies wholly in file-backed map areas in which this process
     has written no page: its bytes are then the file's (a copy-on-write map that was written
     to, or memory that is not a file map at all, gives False)."""
-    areas = _smaps_areas()
-    if not areas or nbytes <= 0:
+    return _file_pages_only(ptr, nbytes, _smaps_areas(), read_only=False)
+
+
+def _file_pages_only(ptr: int, nbytes: int, found: Optional[List[Any]], read_only: bool) -> bool:
+    # every byte in a file-backed area holding no written page (and, with ``read_only``, not
+    # writable at all)
+    if not found or nbytes <= 0:
         return False
     covered = 0
-    for lo, hi, _, is_file, anon, _ in areas:
+    for lo, hi, _, is_file, anon, writable in found:
         a, b = max(lo, ptr), min(hi, ptr + nbytes)
         if a < b:
-            if not is_file or anon:
+            if not is_file or anon or (read_only and writable):
                 return False
             covered += b - a
     return covered == nbytes
