@@ -28,7 +28,7 @@ used pages have, so more of the table is read from disk again. Measured on paper
 -> 0.008-0.016 major faults per row, 25-30 -> 13-22 batches/s (a limit of half the memory,
 keeping no leading bytes, made the epoch 521 s). Session 39, with trims in the background
 (``request_trim``): loader 39-45 batches/s with ``auto`` vs 52-61 without, an epoch 206 vs
-169 s; session 40, the smaps walk only every ``WALK_EVERY`` trims of a read-only map: 37.5-45.4
+169 s; session 40, after a walk ``WALK_EVERY`` trims of a read-only map without one: 37.5-45.4
 vs 24.1-43.4 batches/s before (no limit 48-64). Only clean file pages are dropped: a map area
 holding pages the process wrote (copy-on-write copies, ``Anonymous`` in ``/proc/self/smaps``)
 or not backed by a file (a stale range reused by other memory) is left alone, so no data is
@@ -277,10 +277,10 @@ def request_trim() -> bool:
     past the limit itself, trim on this thread or wait for the running trim, so that the limit
     holds. True if a trim was started or waited for.
 
-    A trim reads ``/proc/self/smaps`` (for read-only maps every ``WALK_EVERY``-th trim only),
-    whose page-table walk took ~0.35 s with papers' 28 GB table mapped: run inline at the
-    limit, it stalled every gather thread that crossed it together (4 in the papers loader,
-    each trimming the same pages again). Papers loader with
+    A trim reads ``/proc/self/smaps`` (for read-only maps, ``WALK_EVERY`` trims go without
+    after each walk), whose page-table walk took ~0.35 s with papers' 28 GB table mapped: run
+    inline at the limit, it stalled every gather thread that crossed it together (4 in the
+    papers loader, each trimming the same pages again). Papers loader with
     ``auto``, 4 rotated rounds: 30.6-41.5 batches/s before, 39.2-45.0 after (no limit
     51.5-61.4; ``benchmarks/results/cpu-2core-vm_papers_rss_limit_s39.jsonl``)."""
     limit = RESIDENT_LIMIT
