@@ -216,7 +216,7 @@ def mark_random(ptr: int, nbytes: int, owner: Any = None) -> None:
     with _lock:
         if key not in _ranges:
             _ranges.append(key)
-        _readonly.pop(key, None)  # (perhaps another map at the same addresses: walk it again)
+        _walked.pop(key, None)  # (perhaps another map at the same addresses: walk it again)
         if owner is not None:
             _owners[key] = weakref.ref(owner)
         else:
@@ -234,8 +234,7 @@ def _live_ranges() -> Tuple[List[Tuple[int, int]], List[Any]]:
             if ref is not None and obj is None:
                 _ranges.remove(key)
                 del _owners[key]
-                _readonly.pop(key, None)
-                _idle.pop(key, None)
+                _walked.pop(key, None)
                 continue
             live.append(key)
             if obj is not None:
@@ -332,8 +331,8 @@ def trim_resident(limit: Optional[int] = None, wait: bool = False) -> int:
 # trims keeping less and less. Ranges that may be written (copy-on-write maps) are walked at
 # every trim.
 WALK_EVERY = 8
-_readonly: Dict[Tuple[int, int], bool] = {}  # range -> in read-only file maps (last walk)
-_idle: Dict[Tuple[int, int], bool] = {}  # range -> nothing of it resident at the last walk
+# range -> what the last walk found: (in read-only file maps, nothing of it resident)
+_walked: Dict[Tuple[int, int], Tuple[bool, bool]] = {}
 _other_file = -1  # file memory outside the registered ranges; -1: not yet learned
 _IDLE = -2  # a range's resident bytes in a trim without a walk: none at the last walk
 _trims_without_walk = 0
@@ -348,22 +347,23 @@ def _trim(limit: int) -> int:
     if (
         _other_file >= 0
         and _trims_without_walk < WALK_EVERY
-        and all(_readonly.get(r, False) for r in ranges)
+        and all(_walked.get(r, (False, False))[0] for r in ranges)
     ):
         _trims_without_walk += 1
         areas = []
         for r in ranges:
-            lo, hi = r[0] + (-r[0] % page), r[1] - r[1] % page
+            lo, hi = _pages_within(*r)
             if lo < hi:  # (resident bytes not known: -1; _IDLE: none at the last walk)
-                areas.append((lo, hi, _IDLE if _idle.get(r, False) else -1))
+                areas.append((lo, hi, _IDLE if _walked[r][1] else -1))
         other = _other_file
     else:
         _trims_without_walk = 0
         found = _smaps_areas() or []
         areas = clean_file_areas(ranges, found)
         for r in ranges:
-            _readonly[r] = _in_readonly_file_maps(r[0], r[1] - r[0], found)
-            _idle[r] = not any(a_rss for lo, hi, a_rss in areas if r[0] <= lo < r[1])
+            # (a read-only map cannot hold pages the process wrote: safe to drop unlooked)
+            read_only = _file_pages_only(r[0], r[1] - r[0], found, read_only=True)
+            _walked[r] = (read_only, not any(a for lo, _, a in areas if r[0] <= lo < r[1]))
         rss = rss_file_bytes()  # (after the walk: what grew during it counts as other memory)
         other = rss - sum(resident for _, _, resident in areas)
     keep = max(0, _keep_level(limit) - other)
@@ -382,6 +382,14 @@ def _trim(limit: int) -> int:
     _other_file = other
     del held
     return done
+
+
+def _pages_within(lo: int, hi: int) -> Tuple[int, int]:
+    """The whole pages inside [lo, hi) (lo rounded up, hi down)."""
+    import mmap
+
+    page = mmap.PAGESIZE
+    return lo + (-lo % page), hi - hi % page
 
 
 def madvise_range(addr: int, length: int, flag: int) -> bool:
@@ -408,20 +416,14 @@ def clean_file_areas(
     no page this process wrote (``/proc/self/smaps``: a file path and ``Anonymous: 0 kB``),
     page-aligned, each with its area's resident bytes (``Rss``): the areas ``MADV_DONTNEED``
     can drop without losing data. ``found``: ``_smaps_areas()`` already read."""
-    import mmap
-
     found = _smaps_areas() if found is None else found
     if not found:
         return []
     areas = [(lo, hi, rss) for lo, hi, rss, is_file, anon, _ in found if is_file and anon == 0]
-    page = mmap.PAGESIZE
     out = []
     for r_lo, r_hi in ranges:
         for a_lo, a_hi, a_rss in areas:
-            lo = max(r_lo, a_lo)
-            lo += -lo % page
-            hi = min(r_hi, a_hi)
-            hi -= hi % page
+            lo, hi = _pages_within(max(r_lo, a_lo), min(r_hi, a_hi))
             if lo < hi:
                 out.append((lo, hi, a_rss))
     return out
@@ -452,14 +454,6 @@ def _smaps_areas() -> Optional[List[Tuple[int, int, int, bool, int, bool]]]:
     return areas
 
 
-def _in_readonly_file_maps(ptr: int, nbytes: int, found: Optional[List[Any]]) -> bool:
-    """Whether [ptr, ptr + nbytes) lies wholly in file-backed map areas this process cannot
-    write (no ``w`` permission) and has not written (``found``: ``_smaps_areas()``): its pages
-    are then the file's for as long as the map is open, so a trim may drop them without
-    looking again."""
-    return _file_pages_only(ptr, nbytes, found, read_only=True)
-
-
 def unwritten_file_map(ptr: int, nbytes: int) -> bool:
     """Whether [ptr, ptr + nbytes) lies wholly in file-backed map areas in which this process
     has written no page: its bytes are then the file's (a copy-on-write map that was written
@@ -468,8 +462,9 @@ def unwritten_file_map(ptr: int, nbytes: int) -> bool:
 
 
 def _file_pages_only(ptr: int, nbytes: int, found: Optional[List[Any]], read_only: bool) -> bool:
-    # every byte in a file-backed area holding no written page (and, with ``read_only``, not
-    # writable at all)
+    # every byte in a file-backed area of ``found`` (``_smaps_areas()``) holding no written
+    # page; with ``read_only`` also one the process cannot write (no ``w`` permission), whose
+    # pages are then the file's for as long as the map is open
     if not found or nbytes <= 0:
         return False
     covered = 0

@@ -11,8 +11,7 @@ from gnnsys.unified_tensor import gather_cpu
 @pytest.fixture(autouse=True)
 def _fresh_trim_state(monkeypatch):
     # what earlier trims learned (read-only ranges, other file memory) must not leak in
-    monkeypatch.setattr(_mapped, "_readonly", {})
-    monkeypatch.setattr(_mapped, "_idle", {})
+    monkeypatch.setattr(_mapped, "_walked", {})
     monkeypatch.setattr(_mapped, "_other_file", -1)
     monkeypatch.setattr(_mapped, "_trims_without_walk", 0)
 
@@ -397,6 +396,11 @@ def test_a_range_whose_map_is_gone_is_never_trimmed(tmp_path, monkeypatch):
     assert _mapped.trim_resident(limit=1) == 0
 
 
+def _range_of(a):
+    lo = a.__array_interface__["data"][0]
+    return lo, lo + a.nbytes
+
+
 def _resident_bytes(ptr, nbytes):
     """Bytes of [ptr, ptr + nbytes) mapped into this process (``/proc/self/pagemap``)."""
     import struct
@@ -436,6 +440,7 @@ def test_a_read_only_map_is_trimmed_without_walking_smaps_each_time(tmp_path, mo
     monkeypatch.setattr(_mapped, "_trimmed_at", 0)
     for a in (idle, mapped):  # registered first, it must not take the room to keep
         _mapped.mark_random(a.__array_interface__["data"][0], a.nbytes, owner=a)
+    key, idle_key = (_range_of(a) for a in (mapped, idle))
     other = {"bytes": 4 * mib}  # file memory outside the map
     walks, rss = _counted_walks(monkeypatch, [idle, mapped], other)
     limit = 16 * mib * 4 // 3  # keep level 16 MB: 12 MB of the map beside the other 4 MB
@@ -450,7 +455,8 @@ def test_a_read_only_map_is_trimmed_without_walking_smaps_each_time(tmp_path, mo
         return rss() - other["bytes"]  # the maps' resident bytes
 
     assert 10 * mib - 4096 <= touch_and_trim() <= 12 * mib + 4096
-    assert len(walks) == 1 and _mapped._readonly  # it learned the map is read-only
+    assert len(walks) == 1 and _mapped._walked[key] == (True, False)  # read-only, in use
+    assert _mapped._walked[idle_key] == (True, True)  # read-only, nothing resident
     assert 4 * mib <= _mapped._other_file <= 4 * mib + 4096  # (+ the header page)
     for _ in range(2):  # later trims drop the same tail without walking
         assert 10 * mib - 4096 <= touch_and_trim() <= 12 * mib + 4096
@@ -478,7 +484,7 @@ def test_a_copy_on_write_map_is_walked_at_every_trim(tmp_path, monkeypatch):
     for k in (1, 2, 3):
         np.asarray(mapped).sum()
         assert _mapped.trim_resident(limit=1) > 0 and len(walks) == k  # it may be written
-    assert not any(_mapped._readonly.values())
-    mapped[0, 0] = -5.0  # a written page: never dropped
-    assert _mapped.trim_resident(limit=1) >= 0 and mapped[0, 0] == -5.0
+    assert _mapped._walked and not any(ro for ro, _ in _mapped._walked.values())
+    mapped[0, 0] = -5.0  # a written page: its area is never dropped
+    assert _mapped.trim_resident(limit=1) == 0 and mapped[0, 0] == -5.0
     assert np.array_equal(mapped[1:], table[1:])
