@@ -4,10 +4,10 @@
 output in order. When a batch asks for most of a table (a mini-mag batch: 28.3k of its 36.8k
 paper rows), reading the table front to back and writing each wanted row to its batch position
 (a dense inverse map: row -> position, -1 for rows not asked for) turns the reads sequential and
-the writes random. This times both on one thread, single-threaded numba word copies of the
-same shape as ``gather_cpu``, with a 64 MiB buffer written before each gather to flush the
-caches as the sampler leaves them, orders alternating; the scan's time includes filling and
-clearing the inverse map. Both give the same rows (checked).
+the writes random. This times both on one thread (batch order: ``gather_cpu``'s serial kernel
+itself; row order: a numba word copy of the same shape), with a 64 MiB buffer written before
+each gather to flush the caches as the sampler leaves them, orders alternating; the scan's time
+includes filling and clearing the inverse map. Both give the same rows (checked).
 
 Prints one JSON line per coverage (fraction of the table's rows in the batch).
 
@@ -27,14 +27,7 @@ from typing import List, Optional
 import numpy as np
 from numba import njit
 
-
-@njit(nogil=True, cache=True)
-def _batch_order(src, ids, out):  # pragma: no cover - compiled
-    d = src.shape[1]
-    for i in range(ids.shape[0]):
-        r = ids[i]
-        for j in range(d):
-            out[i, j] = src[r, j]
+from gnnsys.unified_tensor.gather_cpu import _rows_serial as _batch_order  # the shipped kernel
 
 
 @njit(nogil=True, cache=True)
