@@ -49,18 +49,13 @@ PREFETCH_MIN_TABLE_BYTES = 64 << 20
 _LINE = 64
 
 
-@njit(nogil=True, inline="always")
-def _prefetch_row(src, ids, i, n):  # pragma: no cover - compiled
-    k = i + PREFETCH_ROWS
+@njit(nogil=True, cache=True)
+def _prefetches(src):  # pragma: no cover - compiled
+    # Whether the gathers prefetch rows of ``src`` ahead (see PREFETCH_ROWS).
     row = src.shape[1] * src.itemsize
-    if k < n and (
-        row >= PREFETCH_MIN_ROW_BYTES
-        or (row >= PREFETCH_SHORT_ROW_BYTES and src.shape[0] * row >= PREFETCH_MIN_TABLE_BYTES)
-    ):
-        r = ids[k]
-        step = max(1, _LINE // src.itemsize)
-        for j in range(0, src.shape[1], step):
-            prefetch2d(src, r, j)
+    return row >= PREFETCH_MIN_ROW_BYTES or (
+        row >= PREFETCH_SHORT_ROW_BYTES and src.shape[0] * row >= PREFETCH_MIN_TABLE_BYTES
+    )
 
 
 _F16_EXP = 0x7C00  # float16 exponent bits
@@ -107,12 +102,19 @@ def _cell_typed(src, r, j, out):
 def _rows_parallel(src, ids, out):  # pragma: no cover - compiled
     n = ids.shape[0]
     d = src.shape[1]
+    pre = _prefetches(src)
+    step = max(1, _LINE // src.itemsize)
     nblk = (n + _BLOCK_ROWS - 1) // _BLOCK_ROWS
     for b in prange(nblk):
         lo = b * _BLOCK_ROWS
         hi = min(n, lo + _BLOCK_ROWS)
         for i in range(lo, hi):
-            _prefetch_row(src, ids, i, n)
+            # (written out: as an inlined helper taking the arrays, the prefetching loop paid an
+            # atomic reference count increment and decrement per row)
+            if pre and i + PREFETCH_ROWS < n:
+                ra = ids[i + PREFETCH_ROWS]
+                for j in range(0, d, step):
+                    prefetch2d(src, ra, j)
             r = ids[i]
             for j in range(d):
                 out[i, j] = _cell(src, r, j, out)
