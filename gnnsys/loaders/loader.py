@@ -32,8 +32,8 @@ import torch
 
 from gnnsys import _mapped
 from gnnsys._checks import check_ids, check_index, data_device
+from gnnsys._malloc import tune_malloc
 from gnnsys.features import FeatureStore
-from gnnsys.loaders._malloc import tune_malloc
 from gnnsys.loaders.base import SampledSubgraph, SampleKey, Sampler
 from gnnsys.unified_tensor import UnifiedTensor
 
@@ -189,7 +189,7 @@ class Loader:
     ) -> None:
         if not callable(getattr(sampler, "sample", None)):
             raise TypeError(f"sampler must have a sample(seeds, key) method, got {sampler!r}")
-        tune_malloc()  # per-batch buffers stay in the heap (see loaders/_malloc.py)
+        tune_malloc()  # per-batch buffers stay in the heap (see gnnsys/_malloc.py)
         self.sampler = sampler
         self.seeds = _check_seeds(seeds, getattr(sampler, "num_inputs", None))
         self.seed_time = None

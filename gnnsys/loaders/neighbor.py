@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from gnnsys._checks import check_choice, check_data_device, check_ids, data_device
+from gnnsys._malloc import tune_malloc
 from gnnsys._tokens import tensors_token, token_matches
 from gnnsys.graph import Graph
 from gnnsys.loaders import _kernels
-from gnnsys.loaders._malloc import tune_malloc
 from gnnsys.loaders.base import KeyLike, SampledSubgraph, SampleKey, key_int
 
 SEMANTICS = ("pyg", "dgl")
@@ -456,7 +456,7 @@ class NeighborSampler(_PicklesWithoutMaps):
                 dense_map_max_nodes=DENSE_MAP_MAX_NODES,
             )  # fmt: skip
             return
-        tune_malloc()  # keep per-batch scratch in the heap (see _malloc.py)
+        tune_malloc()  # keep per-batch scratch in the heap (see gnnsys/_malloc.py)
         self._adj = prepared_adjacency(graph, pack=bool(pack_adjacency))
         self._indptr = self._adj.indptr
         self._weights = np.empty(0, np.float64)

@@ -421,12 +421,14 @@ def run_rank(
     Example:
         >>> dist.init_process_group("gloo", ...); result = run_rank(job, rank, world)
     """
+    from gnnsys._malloc import tune_malloc
     from gnnsys.pipeline_parallel.model import set_threads
     from gnnsys.pipeline_parallel.netmodel import net_model
     from gnnsys.pipeline_parallel.transport import Transport
 
     tcfg = TrainConfig(**job.train)
     set_threads(tcfg.threads)
+    tune_malloc()
     device = torch.device("cpu")
     if job.backend == "nccl":
         device = _rank_gpu(rank, world)

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from gnnsys.loaders import _malloc
+from gnnsys import _malloc
 
 
 def test_tune_malloc_is_idempotent():
