@@ -1,8 +1,8 @@
 """A/B of the CPU row gather kernel between source trees, in one process, rounds interleaved.
 
 Imports a copy of each tree's ``gnnsys/unified_tensor/gather_cpu.py`` (the tree's own kernel
-source, compiled and cached in a temporary folder; the helpers it imports come from the running
-gnnsys) and times its serial row kernel on the same random tables and ids, one thread, the
+source, compiled and cached in a temporary folder by ``ab_trees.load_tree_module``; the helpers
+it imports come from the running gnnsys) and times its serial row kernel on the same random tables and ids, one thread, the
 trees alternating within every round. Cases cover a
 table under the prefetch thresholds (mini-mag's paper rows), tables the kernel prefetches
 (rmat20-like 400 B rows, 8 KB rows) and a float16 table widened to float32 (papers-like).
@@ -20,18 +20,16 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import shutil
 import statistics
-import sys
-import tempfile
 import time
 from pathlib import Path
-from types import ModuleType
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
+from ab_trees import load_tree_module
+
+GATHER = "gnnsys/unified_tensor/gather_cpu.py"
 
 # name -> (rows, row words, stored dtype, batch ids, output dtype)
 CASES: Dict[str, Tuple[int, int, type, int, type]] = {
@@ -42,31 +40,12 @@ CASES: Dict[str, Tuple[int, int, type, int, type]] = {
 }
 
 
-def load_tree(tree: Path, tag: int, workdir: Path) -> ModuleType:
-    """The ``gather_cpu`` module of ``tree``, copied into ``workdir`` and imported from there
-    under a name of its own (numba caches the kernels beside the copy: a cache written beside
-    the tree's own file under another module name would break the tree's normal imports). The
-    gnnsys helpers the module imports come from the running gnnsys."""
-    path = tree / "gnnsys" / "unified_tensor" / "gather_cpu.py"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: --trees takes gnnsys source trees")
-    name = f"_gather_ab_tree{tag}"
-    copy = workdir / f"{name}.py"
-    shutil.copyfile(path, copy)
-    spec = importlib.util.spec_from_file_location(name, copy)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    # (registered before it runs: numba's cache rebuilds a kernel's environment by module name)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
 def run_case(name: str, kernels: List, scale: float, rounds: int, reps: int) -> Dict:
     rows, words, sdt, nids, odt = CASES[name]
     rows = max(1, int(rows * scale))
     nids = max(1, int(nids * scale))
     rng = np.random.default_rng(0)
-    high = 1 << 15 if sdt == np.uint16 else 1 << 62  # (float16: finite bit patterns)
+    high = 1 << 15 if sdt == np.uint16 else 1 << 62  # (float16: the sign bit clear)
     src = rng.integers(0, high, (rows, words)).astype(sdt)
     ids = [rng.integers(0, rows, nids) for _ in range(8)]
     out = np.empty((nids, words), odt)
@@ -117,15 +96,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     trees = [Path(t).expanduser().resolve() for t in args.trees.split(",") if t]
     if not trees:
         p.error("--trees needs at least one tree")
-    with tempfile.TemporaryDirectory(prefix="gather_ab") as workdir:
-        try:
-            kernels = [load_tree(t, i, Path(workdir))._rows_serial for i, t in enumerate(trees)]
-        except FileNotFoundError as err:
-            p.error(str(err))
-        print(json.dumps({"trees": [str(t) for t in trees], "rounds": args.rounds,
-                          "reps": args.reps, "scale": args.scale}), flush=True)  # fmt: skip
-        for c in cases:
-            print(json.dumps(run_case(c, kernels, args.scale, args.rounds, args.reps)), flush=True)
+    for t in trees:
+        if not (t / GATHER).is_file():
+            p.error(f"{t / GATHER} not found: --trees takes gnnsys source trees")
+    kernels = [load_tree_module(str(t), GATHER, "_gather_ab_")._rows_serial for t in trees]
+    print(json.dumps({"trees": [str(t) for t in trees], "rounds": args.rounds,
+                      "reps": args.reps, "scale": args.scale}), flush=True)  # fmt: skip
+    for c in cases:
+        print(json.dumps(run_case(c, kernels, args.scale, args.rounds, args.reps)), flush=True)
     return 0
 
 

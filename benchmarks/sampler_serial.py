@@ -34,19 +34,17 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable, Dict, List, Optional
 
-from ab_trees import trees_and_workloads
+from ab_trees import load_tree_module, trees_and_workloads
 
 HERE = Path(__file__).resolve().parent
 # rmat20-disjoint: PyG semantics with disjoint=True, one tree per seed: the hash-table relabel
@@ -135,29 +133,9 @@ def run_one(workload: str, batches: int, warmup: int) -> Dict[str, Any]:
 
 def load_kernels(tree: str) -> ModuleType:
     """``tree``'s ``gnnsys/loaders/_kernels.py`` as a module of its own, with its own numba
-    dispatchers; its imports of other ``gnnsys`` modules resolve to the running package.
-
-    The file is copied first, under a name from its content's hash, into a folder of the
-    temporary directory, and registered in ``sys.modules``: numba caches compiled code beside
-    the source file and records the module's name in it, so a copy loaded from the tree's own
-    path would overwrite the package's cache entries with ones naming a module that a later
-    process cannot import."""
-    text = (Path(tree) / "gnnsys" / "loaders" / "_kernels.py").read_bytes()
-    name = "_sampler_kernels_" + hashlib.sha256(text).hexdigest()[:16]
-    if name in sys.modules:  # the same source twice (an A/A run): the same module
-        return sys.modules[name]
-    folder = Path(tempfile.gettempdir()) / "gnnsys-sampler-ab"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"{name}.py"
-    if not path.exists():
-        tmp = folder / f"{name}.{os.getpid()}.tmp"
-        tmp.write_bytes(text)
-        os.replace(tmp, path)
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    dispatchers (``ab_trees.load_tree_module``); its imports of other ``gnnsys`` modules
+    resolve to the running package."""
+    return load_tree_module(tree, "gnnsys/loaders/_kernels.py", "_sampler_kernels_")
 
 
 def alternate(run: Dict[str, Callable[[], None]], rounds: int) -> Dict[str, List[float]]:
