@@ -376,3 +376,35 @@ def test_link_batches_match_one_machine(tmp_path, rendezvous):
         assert res["diffs"] == []
         assert res["batches"] >= 4 * len(LINK_CONFIGS)
         assert res["found"]
+
+
+def test_edge_id_index_is_built_once_when_lanes_ask_together(monkeypatch):
+    # Two lanes' first find_edges at once: the second must wait for the whole index (it used
+    # to see the order set and the sorted ids still empty, and report a held edge as in no
+    # part), and the index is built once.
+    import threading
+
+    from gnnsys.distributed.graph import DistGraph
+
+    g = object.__new__(DistGraph)  # (only the fields the index reads; no process group)
+    g.edge_ids = np.array([7, 3, 9, 1, 5], np.int64)
+    g._eid_index = None
+    g._eid_index_lock = threading.Lock()
+    real, calls = np.argsort, []
+
+    def slow_argsort(a, **kw):
+        calls.append(1)
+        time.sleep(0.2)  # the first builder is still inside when the second one asks
+        return real(a, **kw)
+
+    monkeypatch.setattr(np, "argsort", slow_argsort)
+    got = []
+    threads = [threading.Thread(target=lambda: got.append(g._edge_id_index())) for _ in range(2)]
+    threads[0].start()
+    time.sleep(0.05)
+    threads[1].start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1
+    for order, sorted_ids in got:
+        assert order.tolist() == [3, 1, 4, 0, 2] and sorted_ids.tolist() == [1, 3, 5, 7, 9]

@@ -143,8 +143,10 @@ class DistGraph:
             self._local_of[self.owned] = np.arange(n, dtype=np.int32)
         self._set_types(node_types, edge_types, node_type_offset, type_per_edge, in_memory)
         self._ndata: dict = {}
-        self._eid_order: Optional[np.ndarray] = None  # find_edges' index, built on first use
-        self._eid_sorted = np.empty(0, np.int64)
+        # find_edges' index (this part's edge ids sorted, and each one's position), built on
+        # first use, once: the lanes' workers may ask together
+        self._eid_index: Optional[Tuple[np.ndarray, np.ndarray]] = None
+        self._eid_index_lock = threading.Lock()
         self.edge_weight = None
         if edge_weight is not None:
             self.edge_weight = np.ascontiguousarray(edge_weight, np.float64)
@@ -326,17 +328,15 @@ class DistGraph:
             "edge_lookup",
         )
         q = asked.numpy().astype(np.int64)
-        if self._eid_order is None:  # this part's edge ids, sorted, and each position's row
-            self._eid_order = np.argsort(self.edge_ids, kind="stable")
-            self._eid_sorted = self.edge_ids[self._eid_order]
-        at = np.searchsorted(self._eid_sorted, q)
-        at_c = np.minimum(at, max(self._eid_sorted.shape[0] - 1, 0))
-        hit = at < self._eid_sorted.shape[0]
-        if self._eid_sorted.shape[0]:
-            hit &= self._eid_sorted[at_c] == q
+        eid_order, eid_sorted = self._edge_id_index()
+        at = np.searchsorted(eid_sorted, q)
+        at_c = np.minimum(at, max(eid_sorted.shape[0] - 1, 0))
+        hit = at < eid_sorted.shape[0]
+        if eid_sorted.shape[0]:
+            hit &= eid_sorted[at_c] == q
         reply = np.full((q.shape[0], 2), -1, np.int64)
         if hit.any():
-            pos = self._eid_order[at_c[hit]]
+            pos = eid_order[at_c[hit]]
             row = np.searchsorted(self.indptr, pos, side="right") - 1
             reply[hit, 0] = self.indices[pos]
             reply[hit, 1] = self.owned[row]
@@ -349,6 +349,20 @@ class DistGraph:
             bad = int(ids[np.flatnonzero(pairs[:, 1] < 0)[0]])
             raise IndexError(f"edge id {bad} is in no part of the graph")
         return torch.from_numpy(pairs[:, 0].copy()), torch.from_numpy(pairs[:, 1].copy())
+
+    def _edge_id_index(self) -> Tuple[np.ndarray, np.ndarray]:
+        """(positions sorting this part's edge ids, the sorted ids), built once. Built under a
+        lock and published as one value: two lanes' first ``find_edges`` used to race, one
+        seeing the order set but the sorted ids still empty, and answer that an edge it holds
+        was in no part."""
+        index = self._eid_index
+        if index is None:
+            with self._eid_index_lock:
+                if self._eid_index is None:
+                    order = np.argsort(self.edge_ids, kind="stable")
+                    self._eid_index = (order, self.edge_ids[order])
+                index = self._eid_index
+        return index
 
     def owner(self, ids: np.ndarray) -> np.ndarray:
         """The part (= rank) owning each global id."""
