@@ -9,11 +9,15 @@ believes dead. Linux can deliver a signal to a process when its parent dies
 
 The request follows the thread that started the child: children must be started from a
 thread that lives as long as the run (the launchers use the calling thread).
+
+A rank that has reported also ends quickly: ``skip_exit_collection`` keeps the interpreter's
+exit from walking every object torch created looking for cycles.
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import os
 import signal
 import sys
@@ -46,6 +50,23 @@ def die_with_parent(parent_pid: Optional[int] = None) -> bool:
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(1)
     return True
+
+
+def skip_exit_collection() -> None:
+    """Leave what is alive now out of the cyclic collections the interpreter runs at exit.
+
+    A rank that imported torch tracks ~256k objects, and finalisation runs full collections
+    over all of them: ~0.4-0.5 s of CPU per rank, measured (perf) after the last epoch of a
+    pipeline run, which the launcher waits for when it joins its ranks. ``gc.freeze`` moves
+    them to the permanent generation, which those collections skip; reference counting still
+    frees what module teardown releases, and the OS takes back the rest. Call it only when the
+    process's work is done and reported (its results sent, its files closed): an object in a
+    cycle then never runs its finaliser.
+
+    Example:
+        >>> results.put(outcome); skip_exit_collection()  # doctest: +SKIP
+    """
+    gc.freeze()
 
 
 def process_alive(pid: int) -> bool:

@@ -496,7 +496,7 @@ def _rank_main(
     run the jobs, report."""
     import torch.distributed as dist
 
-    from gnnsys._lifetime import die_with_parent
+    from gnnsys._lifetime import die_with_parent, skip_exit_collection
 
     die_with_parent(parent)  # a launcher killed outright leaves no rank training on
 
@@ -517,6 +517,7 @@ def _rank_main(
         results.close()
         results.join_thread()
         dist.destroy_process_group()
+        skip_exit_collection()  # reported: the exit need not walk torch's objects
     except BaseException:  # report everything, including KeyboardInterrupt, then exit non-zero
         results.put(("error", rank, traceback.format_exc()))
         results.close()
