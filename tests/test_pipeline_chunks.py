@@ -5,7 +5,7 @@ import torch
 
 from gnnsys.graph import Graph
 from gnnsys.loaders import Loader, SampledSubgraph, SampleKey, Sampler
-from gnnsys.pipeline_parallel.chunks import ChunkSampler, ExchangePlan
+from gnnsys.pipeline_parallel.chunks import ChunkSampler, ExchangePlan, inner_order
 
 
 def _graph(n=90, seed=0, weighted=True):
@@ -28,6 +28,21 @@ def _check_block_edges(graph, block):
         assert sorted(want) == sorted((a, float(b)) for a, b in got)
 
 
+def _check_hot_first(graph, inner, members):
+    # The chunk's own nodes, each once, by in-degree descending, ties by id ascending.
+    assert sorted(inner.tolist()) == members.tolist()
+    deg = (graph.indptr[1:] - graph.indptr[:-1])[inner]
+    keys = list(zip((-deg).tolist(), inner.tolist()))
+    assert keys == sorted(keys)
+
+
+def test_inner_order_puts_the_most_read_nodes_first():
+    degree = torch.tensor([2, 5, 0, 5, 1])
+    assert inner_order(torch.tensor([0, 1, 2, 3, 4]), degree).tolist() == [1, 3, 0, 4, 2]
+    assert inner_order(torch.tensor([4, 2]), degree).tolist() == [4, 2]
+    assert inner_order(torch.empty(0, dtype=torch.int64), degree).numel() == 0
+
+
 def test_blocks_hold_all_incoming_edges_split_fresh_stale():
     graph = _graph()
     chunk_of = torch.arange(graph.num_nodes) % 3
@@ -38,7 +53,7 @@ def test_blocks_hold_all_incoming_edges_split_fresh_stale():
         block = sampler.block(c)
         assert block.position == pos
         _check_block_edges(graph, block)
-        assert torch.equal(block.inner_nodes, torch.nonzero(chunk_of == c).flatten())
+        _check_hot_first(graph, block.inner_nodes, torch.nonzero(chunk_of == c).flatten())
         assert block.num_remote == 0
         assert bool((chunk_of[block.fresh_nodes] < c).all())
         assert bool((chunk_of[block.stale_nodes] > c).all())

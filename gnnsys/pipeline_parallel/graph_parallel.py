@@ -94,7 +94,9 @@ def halo_specs(
     g = sampler.group
     out = []
     for c in range(sampler.num_chunks):
-        inner = sampler.inner_nodes(c)
+        inner = sampler.inner_nodes(c)  # (hot first, not ascending: find rows by sorting)
+        by_id = torch.argsort(inner)
+        sorted_inner = inner[by_id]
         block = sampler.block(c)
         spec = HaloSpec([], {}, {}, {}, {})
         for q in range(sampler.num_groups):
@@ -103,8 +105,8 @@ def halo_specs(
             r = rank_of_group[q]
             spec.peers.append(r)
             live, hist = plan.sends(c, g, q)
-            spec.send_live[r] = torch.searchsorted(inner, live).to(device)
-            spec.send_hist[r] = torch.searchsorted(inner, hist).to(device)
+            spec.send_live[r] = by_id[torch.searchsorted(sorted_inner, live)].to(device)
+            spec.send_hist[r] = by_id[torch.searchsorted(sorted_inner, hist)].to(device)
             rlive, rhist = plan.sends(c, q, g)
             if rlive.numel() != block.remote_counts[q]:
                 raise RuntimeError(
