@@ -206,6 +206,38 @@ def test_spmm_backward_float32_matches_reference(reduce):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("mean", [False, True])
+def test_spmm_backward_leaves_constant_sources_at_zero(weighted, mean):
+    # num_grad_src = 30: sources 30..49 are constants (a pipeline block's history rows); the
+    # gradient of the others is bitwise the full backward's, theirs is 0.
+    ei = make_edges(50, 40, 300, seed=5)
+    adj, perm = csc_of(ei, 50, 40)
+    cut = CscAdj(adj.indptr, adj.indices, 50, 40)
+    cut.num_grad_src = 30
+    x = torch.randn(50, 16, requires_grad=True)
+    w = (torch.rand(300) + 0.5)[perm] if weighted else None
+    gout = torch.randn(40, 16)
+    reduce = "mean" if mean else "sum"
+    (full,) = torch.autograd.grad(spmm(adj, x, reduce, w), x, gout)
+    for _ in range(2):  # the second call reads the cached cut transpose
+        (got,) = torch.autograd.grad(spmm(cut, x, reduce, w), x, gout)
+        assert torch.equal(got[:30], full[:30])
+        assert not got[30:].any()
+    assert full[30:].any()  # (the cut rows do get a gradient without num_grad_src)
+
+
+def test_spmm_num_grad_src_is_checked():
+    ei = make_edges(9, 7, 30)
+    adj, _ = csc_of(ei, 9, 7)
+    adj.num_grad_src = 10
+    with pytest.raises(ValueError, match="num_grad_src"):
+        spmm(adj, torch.randn(9, 2), "sum")
+    adj.num_grad_src = -1
+    with pytest.raises(ValueError, match="num_grad_src"):
+        spmm(adj, torch.randn(9, 2), "sum")
+
+
 def test_spmm_max_tie_goes_to_first_edge():
     # two parallel edges 0 -> 1: equal messages, the gradient goes to the first (CSC order)
     ei = torch.tensor([[0, 0], [1, 1]])

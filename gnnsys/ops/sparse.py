@@ -5,6 +5,9 @@ An adjacency ``adj`` is any of:
 * a ``gnnsys.Graph``, a Block, or anything with ``adj_csc() -> (indptr, indices, num_src,
   num_dst)``: CSC of incoming edges, ``indptr`` [num_dst+1], ``indices`` in [0, num_src)
   (bipartite when num_src != num_dst). Edge tensors (weights, scores) are in CSC order.
+  An optional ``num_grad_src`` attribute (an int) says that only the first ``num_grad_src``
+  sources need a gradient, the others being constants (a pipeline block's history rows):
+  ``spmm``'s backward then computes no gradient for them (zeros).
 * ``(edge_index, size)``: ``edge_index`` [2, E] (row 0 source, row 1 destination), ``size`` N or
   (num_src, num_dst). Edge tensors are in ``edge_index`` order.
 
@@ -212,9 +215,9 @@ def _entry(key: torch.Tensor, indptr: Optional[torch.Tensor], stamp: tuple, make
 class _Adj:
     """One call's view of an adjacency on the op's device."""
 
-    __slots__ = ("fwd", "num_src", "num_dst", "perm", "inv_perm", "_entry", "device")
+    __slots__ = ("fwd", "num_src", "num_dst", "perm", "inv_perm", "_entry", "device", "grad_src")
 
-    def __init__(self, fwd: _Rows, num_src, num_dst, perm, inv_perm, entry, device):
+    def __init__(self, fwd: _Rows, num_src, num_dst, perm, inv_perm, entry, device, grad_src=None):
         self.fwd = fwd
         self.num_src = num_src
         self.num_dst = num_dst
@@ -222,6 +225,8 @@ class _Adj:
         self.inv_perm = inv_perm
         self._entry = entry
         self.device = device
+        # sources [grad_src, num_src) are constants: spmm's backward leaves their gradient 0
+        self.grad_src = num_src if grad_src is None else grad_src
 
     @property
     def num_edges(self) -> int:
@@ -283,6 +288,25 @@ class _Adj:
                 held = (tensors_token(key), w2.index_select(0, t.eperm))
                 slot[0] = held
             return rows, held[1]
+
+    def grad_rows(self, rows: _Rows, weights: Optional[torch.Tensor]):
+        """``(rows, weights)`` of the transposed CSC cut to the sources that need a gradient
+        (its first ``grad_src`` rows: a prefix, cached with the adjacency)."""
+        n = self.grad_src
+        if n >= rows.num_rows:
+            return rows, weights
+        cut = self._entry.get(
+            self.device,
+            ("t_prefix", n, rows.eperm is None),
+            lambda: _Rows(
+                rows.indptr[: n + 1],
+                rows.indices[: int(rows.indptr[n])],
+                None if rows.eperm is None else rows.eperm[: int(rows.indptr[n])],
+                n,
+                rows.num_cols,
+            ),
+        )
+        return cut, None if weights is None else weights[: cut.num_edges]
 
     def to_csc_order(self, t: torch.Tensor) -> torch.Tensor:
         return t if self.perm is None else t[self.perm]
@@ -393,7 +417,12 @@ def _resolve(adj: Any, device: torch.device) -> _Adj:
     if device.type == "cpu":
         bounds = entry.get(device, "bounds", lambda: _Rows(ip, ix, None, num_dst, num_src).bounds())
     fwd = _Rows(ip, ix, None, num_dst, num_src, bounds)
-    return _Adj(fwd, num_src, num_dst, perm, inv, entry, device)
+    grad_src = getattr(adj, "num_grad_src", None)
+    if grad_src is not None:
+        grad_src = _check_size("adj num_grad_src", grad_src)
+        if grad_src > num_src:
+            raise ValueError(f"adj num_grad_src ({grad_src}) exceeds num_src ({num_src})")
+    return _Adj(fwd, num_src, num_dst, perm, inv, entry, device, grad_src)
 
 
 def _coo_to_csc(edge_index: torch.Tensor, num_src: int, num_dst: int):
@@ -537,12 +566,16 @@ class _SpmmSum(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             if not is_deterministic() and hasattr(be, "spmm_sum_scatter"):
                 dx = be.spmm_sum_scatter(a.fwd, g, w2, a.num_src)
-            elif w2 is not None:
-                key = ctx.w_key() if ctx.w_key is not None else None
-                rows, wt = a.transposed_weights(w2, key)
-                dx = be.spmm_sum(rows, g, wt, False)
             else:
-                dx = be.spmm_sum(a.transposed(), g, None, False)
+                if w2 is not None:
+                    key = ctx.w_key() if ctx.w_key is not None else None
+                    rows, wt = a.transposed_weights(w2, key)
+                else:
+                    rows, wt = a.transposed(), None
+                rows, wt = a.grad_rows(rows, wt)
+                dx = be.spmm_sum(rows, g, wt, False)
+                if rows.num_rows < a.num_src:  # constant sources: no gradient to compute
+                    dx = torch.cat([dx, dx.new_zeros((a.num_src - rows.num_rows,) + dx.shape[1:])])
         if ctx.needs_input_grad[2]:
             dw = be.sddmm_dot(a.fwd, x3, g)
         return None, dx, dw, None, None

@@ -55,6 +55,10 @@ class ChunkBlock:
         history_rows: int64 positions (ascending) of the inner nodes that some block of this
             group reads from the history (as fresh or stale); only their rows need writing.
         history_nodes: their global ids (``inner_nodes[history_rows]``).
+        num_grad_src: None, or the number of leading sources that need a gradient (inner and
+            remote) when the history rows are read as constants: the sparse ops' backward
+            then computes nothing for the history run (``gnnsys.ops.sparse``). Set by the
+            trainer (without ``fresh_grad``), not by the sampler.
 
     Example:
         >>> block = ChunkSampler(g, chunk_of).block(0)
@@ -77,6 +81,7 @@ class ChunkBlock:
     num_stale_edges: int
     history_rows: torch.Tensor
     history_nodes: torch.Tensor
+    num_grad_src: Optional[int] = None
 
     def adj_csc(self) -> Tuple[torch.Tensor, torch.Tensor, int, int]:
         """(indptr, indices, num_src, num_dst): the adjacency protocol layers read."""
