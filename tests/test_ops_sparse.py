@@ -700,6 +700,25 @@ def test_triton_spmm_matches_numba(reduce, device):
 
 
 @needs_triton
+@pytest.mark.parametrize("weighted", [False, True])
+def test_triton_spmm_backward_leaves_constant_sources_at_zero(weighted, device):
+    ei = make_edges(6, 5, 14, seed=8)
+    adj, perm = csc_of(ei, 6, 5)
+    x = torch.randn(6, 3, dtype=torch.float64)
+    w = (torch.rand(14, dtype=torch.float64) + 0.5)[perm] if weighted else None
+
+    def run(indptr, indices, x, *w):
+        cut = CscAdj(indptr, indices, 6, 5)
+        cut.num_grad_src = 4
+        return spmm(cut, x, "sum", w[0] if w else None)
+
+    want, got = _both(run, device, adj.indptr, adj.indices, x, *([w] if weighted else []))
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+    assert not want[1][4:].any() and want[1][:4].any()
+
+
+@needs_triton
 def test_triton_sddmm_softmax_segment_match_numba(device):
     ei = make_edges(6, 5, 14, seed=9)
     x, y = torch.randn(6, 2, 3, dtype=torch.float64), torch.randn(5, 2, 3, dtype=torch.float64)
