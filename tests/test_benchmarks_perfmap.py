@@ -18,6 +18,7 @@ def test_a_process_writes_its_numba_functions_perf_map(tmp_path):
         "def twice(x):\n"
         "    return 2 * x\n"
         "twice(np.ones(3))\n"
+        "import gc; gc.freeze()  # as a rank does before it exits\n"
         "import sitecustomize\n"
         f"print(sitecustomize.write_map({str(tmp_path / 'map')!r}))\n"
     )

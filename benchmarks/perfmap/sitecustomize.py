@@ -28,6 +28,9 @@ def _entries():
     except Exception:  # numba not imported, or not importable: nothing to name
         return []
     out = set()
+    # gc.get_objects() skips the permanent generation: a rank that froze its objects before
+    # exit (gnnsys._lifetime.skip_exit_collection) would name nothing. Profiling only.
+    gc.unfreeze()
     for obj in gc.get_objects():
         if not isinstance(obj, CPUDispatcher):
             continue
