@@ -290,23 +290,22 @@ class _Adj:
             return rows, held[1]
 
     def grad_rows(self, rows: _Rows, weights: Optional[torch.Tensor]):
-        """``(rows, weights)`` of the transposed CSC cut to the sources that need a gradient
-        (its first ``grad_src`` rows: a prefix, cached with the adjacency)."""
+        """``(rows, weights)`` of the transposed CSC with the rows of the sources past
+        ``grad_src`` emptied (cached with the adjacency): the kernel writes zeros there and
+        reads none of their edges, and the gradient keeps its shape without a copy."""
         n = self.grad_src
         if n >= rows.num_rows:
             return rows, weights
-        cut = self._entry.get(
-            self.device,
-            ("t_prefix", n, rows.eperm is None),
-            lambda: _Rows(
-                rows.indptr[: n + 1],
-                rows.indices[: int(rows.indptr[n])],
-                None if rows.eperm is None else rows.eperm[: int(rows.indptr[n])],
-                n,
-                rows.num_cols,
-            ),
-        )
-        return cut, None if weights is None else weights[: cut.num_edges]
+
+        def cut() -> _Rows:
+            m = rows.indptr[n : n + 1]
+            indptr = torch.cat([rows.indptr[: n + 1], m.expand(rows.num_rows - n)])
+            k = int(m)
+            eperm = None if rows.eperm is None else rows.eperm[:k]
+            return _Rows(indptr, rows.indices[:k], eperm, rows.num_rows, rows.num_cols)
+
+        rows = self._entry.get(self.device, ("t_cut", n, rows.eperm is None), cut)
+        return rows, None if weights is None else weights[: rows.num_edges]
 
     def to_csc_order(self, t: torch.Tensor) -> torch.Tensor:
         return t if self.perm is None else t[self.perm]
@@ -572,10 +571,8 @@ class _SpmmSum(torch.autograd.Function):
                     rows, wt = a.transposed_weights(w2, key)
                 else:
                     rows, wt = a.transposed(), None
-                rows, wt = a.grad_rows(rows, wt)
+                rows, wt = a.grad_rows(rows, wt)  # (constant sources: empty rows, zeros)
                 dx = be.spmm_sum(rows, g, wt, False)
-                if rows.num_rows < a.num_src:  # constant sources: no gradient to compute
-                    dx = torch.cat([dx, dx.new_zeros((a.num_src - rows.num_rows,) + dx.shape[1:])])
         if ctx.needs_input_grad[2]:
             dw = be.sddmm_dot(a.fwd, x3, g)
         return None, dx, dw, None, None
