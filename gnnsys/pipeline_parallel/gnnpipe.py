@@ -556,7 +556,7 @@ class PipeTrainer(Checkpointing):
 
     def _grad_src(self, block: ChunkBlock) -> ChunkBlock:
         """The block with its history run marked constant for the sparse ops' backward (its
-        rows' gradients are dropped unless ``fresh_grad``: computing them cost ~15% of the
+        rows' gradients are dropped unless ``fresh_grad``: computing them cost 20% of the
         backward SpMM on ``mini``'s 8 chunks)."""
         if not self.fresh_grad:
             block.num_grad_src = block.num_inner + block.num_remote
