@@ -2,9 +2,9 @@
 
 Imports a copy of each tree's ``gnnsys/unified_tensor/gather_cpu.py`` (the tree's own kernel
 source, compiled and cached in a temporary folder by ``ab_trees.load_tree_module``; the helpers
-it imports come from the running gnnsys) and times its serial row kernel on the same random tables and ids, one thread, the
-trees alternating within every round. Cases cover a
-table under the prefetch thresholds (mini-mag's paper rows), tables the kernel prefetches
+it imports come from the running gnnsys) and times its serial row kernel on the same random
+tables and ids, one thread, the trees alternating within every round. Cases cover a table
+under the prefetch thresholds (mini-mag's paper rows), tables the kernel prefetches
 (rmat20-like 400 B rows, 8 KB rows) and a float16 table widened to float32 (papers-like).
 Every tree's output is checked against numpy's ``src[ids]`` first.
 

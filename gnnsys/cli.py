@@ -841,10 +841,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     from gnnsys.trainer import train
 
     train(args)
-    if args._worker:  # this process ends now: its exit need not walk torch's objects
-        from gnnsys._lifetime import skip_exit_collection
-
-        skip_exit_collection()
     return 0
 
 
