@@ -12,8 +12,10 @@ from gnnsys.pipeline_parallel.model import (
     Optimizer,
     build_model,
     chunk_loss,
+    dropout_seed,
     make_optimizer,
     owned_parameters,
+    seed_dropout,
     stage_parameters,
     train_single,
 )
@@ -256,3 +258,23 @@ def test_optimizer_state_round_trip_continues_identically():
     assert all(torch.equal(p, q) for p, q in zip(a_ps, b_ps)) and a.lr == b.lr
     with pytest.raises(ValueError, match="optimizer state holds 2 moments for 1 parameters"):
         Optimizer(a_ps[:1], "adam", lr=0.05).load_state_dict(a.state_dict())
+
+
+def test_seed_dropout_draws_torch_manual_seeds_masks_without_queueing_a_traceback(monkeypatch):
+    # torch.manual_seed, CUDA not initialised, queues every GPU's seeding with a captured stack
+    # (format_stack: ~0.1-0.3 ms a call, twice per chunk in a GNNPipe rank); seed_dropout on the
+    # CPU seeds the CPU generator alone, and dropout then draws the same masks.
+    from gnnsys.nn.dropout import relu_dropout
+
+    x = torch.randn(64, 16)
+    seed = dropout_seed(3, epoch=2, chunk=1, stage=0, group=0)
+    torch.manual_seed(seed)
+    want = relu_dropout(x, 0.5, True)
+    calls = []
+    monkeypatch.setattr("traceback.format_stack", lambda *a, **k: calls.append(1) or [])
+    seed_dropout(seed)
+    got = relu_dropout(x, 0.5, True)
+    seed_dropout(seed, torch.device("cpu"))
+    again = relu_dropout(x, 0.5, True)
+    assert torch.equal(got, want) and torch.equal(again, want)
+    assert calls == []

@@ -64,6 +64,7 @@ from gnnsys.pipeline_parallel.model import (
     model_input,
     owned_parameters,
     replicated,
+    seed_dropout,
     split_masks,
     stage_parameters,
 )
@@ -386,7 +387,7 @@ class PipeTrainer(Checkpointing):
     def _forward(self, epoch: int, block: ChunkBlock) -> Dict[str, Any]:
         # The input projection draws its dropout as on stage 0, so a stage recomputing h0 gets
         # stage 0's values; the layers then draw from this stage's own seed.
-        torch.manual_seed(dropout_seed(self.tcfg.seed, epoch, block.chunk, 0, self.group))
+        seed_dropout(dropout_seed(self.tcfg.seed, epoch, block.chunk, 0, self.group), self.device)
         self._fresh_leaves = []
         inputs: Tuple[torch.Tensor, ...] = ()
         if self.first:
@@ -394,8 +395,9 @@ class PipeTrainer(Checkpointing):
             h0 = h
         else:
             h0 = self._h0(block)
-            torch.manual_seed(
-                dropout_seed(self.tcfg.seed, epoch, block.chunk, self.stage, self.group)
+            seed_dropout(
+                dropout_seed(self.tcfg.seed, epoch, block.chunk, self.stage, self.group),
+                self.device,
             )
             h = self._recv_boundary(epoch, block.chunk, block.num_inner, "activation")
             inputs = (h,)

@@ -33,6 +33,7 @@ from gnnsys.pipeline_parallel.model import (
     grad_sq_norm,
     make_optimizer,
     model_input,
+    seed_dropout,
     split_masks,
 )
 from gnnsys.pipeline_parallel.timing import StageTimer, profile_row
@@ -273,7 +274,7 @@ class GraphParallelTrainer(Checkpointing):
             self.model.train()
             with self.timer.section("optimizer"):
                 self.optimizer.zero_grad()
-            torch.manual_seed(dropout_seed(self.tcfg.seed, epoch, 0, 0, self.rank))
+            seed_dropout(dropout_seed(self.tcfg.seed, epoch, 0, 0, self.rank), self.device)
             with self.timer.step("F", 0):
                 logits = self.forward(epoch, ("halo", "halo_grad"))
                 if self.tcfg.crash_rank == self.rank and epoch == self.tcfg.crash_epoch:
