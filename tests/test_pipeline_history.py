@@ -327,3 +327,33 @@ def test_kept_rows_of_an_ids_tensor_are_mapped_once_and_in_place_changes_are_see
     ids[1] = 11
     with pytest.raises(ValueError, match="ids holds id 11, out of range for 10 nodes"):
         h.write(0, ids, torch.ones(2, 2), epoch=2)
+
+
+def test_row_positions_are_checked_once_per_tensor_and_bound_and_in_place_changes_are_seen(
+    monkeypatch,
+):
+    # A chunk block's positions (write's rows, read's fresh_at / stale_at) are the same tensors
+    # at every layer and epoch: checked once; a change in place or another bound checks again.
+    import gnnsys.pipeline_parallel.history as hist
+
+    h = History([0, 1], num_nodes=6, dims=2, validate=False)
+    names = []
+    real = hist.check_index
+    monkeypatch.setattr(hist, "check_index", lambda n, *a, **k: names.append(n) or real(n, *a, **k))
+    ids, rows = torch.tensor([4, 1]), torch.tensor([2, 0])
+    values = torch.arange(6.0).reshape(3, 2)
+    fresh_at, stale_at = torch.tensor([1, 2]), torch.tensor([0])
+    for layer in (0, 1):
+        h.write(layer, ids, values, epoch=0, rows=rows)
+        out = h.read(layer, ids, torch.tensor([0]), epoch=0, fresh_at=fresh_at, stale_at=stale_at)
+        assert out.tolist() == [[0.0, 0.0], [4.0, 5.0], [0.0, 1.0]]
+    assert names.count("rows") == 1
+    assert names.count("fresh_at") == names.count("stale_at") == 1
+    h.write(0, ids, torch.zeros(5, 2), epoch=1, rows=rows)  # another bound: checked again
+    assert names.count("rows") == 2
+    rows[1] = 5  # in place: checked again, and refused for 3 rows
+    with pytest.raises(ValueError, match="rows holds id 5, out of range for 3 rows"):
+        h.write(0, ids, values, epoch=1, rows=rows)
+    stale_at[0] = 3
+    with pytest.raises(ValueError, match="stale_at holds id 3, out of range for 3 nodes"):
+        h.read(0, ids, torch.tensor([0]), epoch=1, fresh_at=fresh_at, stale_at=stale_at)

@@ -103,6 +103,7 @@ class History:
         # id(ids) -> (token, buffer rows): the node lists a chunk reads and writes at every layer
         # are mapped to rows once (the mapping is fixed once the history is built)
         self._slot_cache: Dict[int, Tuple[Any, torch.Tensor]] = {}
+        self._position_cache: Dict[Tuple[int, int], Tuple[Any, torch.Tensor]] = {}
         self.buf: Dict[int, torch.Tensor] = {}
         self.smooth: Dict[int, torch.Tensor] = {}
         self.written: Dict[int, torch.Tensor] = {}
@@ -157,6 +158,21 @@ class History:
             self._slot_cache.clear()
         self._slot_cache[key] = (token, rows)
         return rows
+
+    def _positions(self, name: str, at: torch.Tensor, bound: int, unit: str) -> torch.Tensor:
+        """``check_index(name, at, bound)``, cached by the tensor's identity and version and the
+        bound: a chunk block's row positions (the same tensors at every layer and epoch) are
+        checked once, not at every read and write (~2% of a GNNPipe rank's samples)."""
+        key = (id(at), int(bound))
+        hit = self._position_cache.get(key)
+        if hit is not None and token_matches(hit[0], at):
+            return hit[1]
+        token = tensors_token(at)
+        checked = check_index(name, at, bound, device=None, unit=unit)
+        if len(self._position_cache) >= _SLOT_CACHE_SIZE:
+            self._position_cache.clear()
+        self._position_cache[key] = (token, checked)
+        return checked
 
     def _rows_of(self, name: str, ids: torch.Tensor) -> torch.Tensor:
         """The buffer rows of node ``ids`` (checked ids): themselves, or their kept rows."""
@@ -253,7 +269,7 @@ class History:
         if rows is not None and (self.validate or rows.device.type == "cpu"):
             # (the numba pass would read outside ``values``; torch's CUDA indexing refuses a bad
             # position itself, and a check there would wait for the GPU on every call)
-            rows = check_index("rows", rows, values.shape[0], device=None, unit="rows")
+            rows = self._positions("rows", rows, values.shape[0], "rows")
         if rows is not None:
             if rows.numel() != ids.numel():
                 raise ValueError(f"rows has {rows.numel()} positions for {ids.numel()} ids")
@@ -351,8 +367,8 @@ class History:
                 stale = check_index("stale", stale, self.num_nodes, device=None)
             at = (_NO_IDS, _NO_IDS)
             if fresh_at is not None:  # (the torch path's index_copy_ checks its own)
-                at = (check_index("fresh_at", fresh_at, total, device=None),
-                      check_index("stale_at", stale_at, total, device=None))  # fmt: skip
+                at = (self._positions("fresh_at", fresh_at, total, "nodes"),
+                      self._positions("stale_at", stale_at, total, "nodes"))  # fmt: skip
             fresh_min, unwritten, stale_min, repeated = _read_rows(
                 buf.numpy(), src.numpy(), written.numpy(), fresh.numpy(), stale.numpy(),
                 at[0].numpy(), at[1].numpy(), int(epoch), out.numpy(),
