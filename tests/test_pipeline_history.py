@@ -357,3 +357,28 @@ def test_row_positions_are_checked_once_per_tensor_and_bound_and_in_place_change
     stale_at[0] = 3
     with pytest.raises(ValueError, match="stale_at holds id 3, out of range for 3 nodes"):
         h.read(0, ids, torch.tensor([0]), epoch=1, fresh_at=fresh_at, stale_at=stale_at)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_read_after_head_rows_equals_cat_and_after_rows_passes_their_gradient(monkeypatch, fused):
+    import gnnsys.pipeline_parallel.history as hist
+
+    if not fused:
+        monkeypatch.setattr(hist, "_fused_read_applies", lambda *a: False)
+    h = History([0], num_nodes=6, dims=2, momentum=0.5, validate=False)
+    h.write(0, torch.tensor([1, 3, 4]), torch.tensor([[1.0, 2], [3, 4], [5, 6]]), epoch=0)
+    fresh, stale = torch.tensor([4, 1]), torch.tensor([3])
+    at = dict(fresh_at=torch.tensor([2, 0]), stale_at=torch.tensor([1]))
+    head = torch.tensor([[7.0, 8], [9, 10]], requires_grad=True)
+    want = torch.cat([head.detach(), h.read(0, fresh, stale, epoch=1, **at)])
+    got = hist.after_rows(head, lambda hd: h.read(0, fresh, stale, epoch=1, head=hd, **at))
+    assert torch.equal(got, want) and got.requires_grad
+    (got * torch.arange(10.0).reshape(5, 2)).sum().backward()
+    assert head.grad.tolist() == [[0.0, 1.0], [2.0, 3.0]]
+    assert h.stale_reads[1] == 0 and h.unwritten_reads[1] == 0  # statistics as a plain read
+    empty = torch.empty(0, 2)
+    assert torch.equal(h.read(0, fresh, stale, epoch=1, head=empty, **at), want[2:])
+    with pytest.raises(ValueError, match=r"head must have shape \[h, 2\]"):
+        h.read(0, fresh, stale, epoch=1, head=torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="head must be torch.float32"):
+        h.read(0, fresh, stale, epoch=1, head=torch.zeros(2, 2, dtype=torch.float64))

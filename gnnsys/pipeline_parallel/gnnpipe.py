@@ -36,6 +36,7 @@ reads, an exact refresh every k epochs, a new chunk order every epoch, gradient 
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -51,7 +52,7 @@ from gnnsys.pipeline_parallel.config import (
     TrainConfig,
     coerce,
 )
-from gnnsys.pipeline_parallel.history import FreshGrads, History
+from gnnsys.pipeline_parallel.history import FreshGrads, History, after_rows
 from gnnsys.pipeline_parallel.model import (
     accuracies,
     build_model,
@@ -454,17 +455,22 @@ class PipeTrainer(Checkpointing):
             h = self.fresh_grads.inject(layer, h, block.inner_nodes)
         h_src = self._gather_remote(epoch, layer, block, h, write_epoch, kind)
         if block.num_fresh + block.num_stale:
-            with self.timer.section("history"):
-                # In the block's history run: its layout is the same whatever the order.
-                hist = self.history.read(
-                    layer, block.fresh_nodes, block.stale_nodes, epoch, block.num_stale_edges,
-                    fresh_at=block.fresh_pos, stale_at=block.stale_pos,
-                )  # fmt: skip
+            # In the block's history run: its layout is the same whatever the order.
+            read = functools.partial(
+                self.history.read, layer, block.fresh_nodes, block.stale_nodes, epoch,
+                block.num_stale_edges, fresh_at=block.fresh_pos, stale_at=block.stale_pos,
+            )  # fmt: skip
             if grads and block.num_fresh:
+                with self.timer.section("history"):
+                    hist = read()
                 # The whole run is the leaf; the backward keeps the fresh rows' gradients.
                 hist = self.fresh_grads.leaf(hist)
                 self._fresh_leaves.append((layer, block.fresh_nodes, block.fresh_pos, hist))
-            h_src = torch.cat([h_src, hist])
+                h_src = torch.cat([h_src, hist])
+            else:
+                with self.timer.section("history"):
+                    # own (and remote) rows, then the run: read into one table, no torch.cat
+                    h_src = after_rows(h_src, lambda head: read(head=head))
         return self.model.layer(layer, block, h_src, h0)
 
     def _gather_remote(

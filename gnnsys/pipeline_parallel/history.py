@@ -22,7 +22,7 @@ c' runs its backward (``inject``, an identity whose backward adds the accumulate
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -326,8 +326,15 @@ class History:
         *,
         fresh_at: Optional[torch.Tensor] = None,
         stale_at: Optional[torch.Tensor] = None,
+        head: Optional[torch.Tensor] = None,
     ) -> torch.Tensor:
         """Rows of ``fresh`` then ``stale`` nodes; ``stale_edges`` edges read the stale rows.
+
+        ``head`` ([h, dim], the buffers' dtype and device): its rows (detached) come first in
+        the output, the history rows after them (``fresh_at``/``stale_at`` count from there):
+        a chunk's source table (own rows, then history run) assembled in one allocation and
+        one pass over the history rows, instead of a read and a ``torch.cat`` that copies the
+        history rows again (``after_rows`` gives it a gradient).
 
         Stale rows come from the smoothed buffer when ``momentum`` is set. ``fresh_at`` and
         ``stale_at`` (int64, together a permutation of the output's rows) place the rows
@@ -356,7 +363,22 @@ class History:
             checked = True
         nf = fresh.numel()
         total = nf + stale.numel()
-        out = buf.new_empty((total, buf.shape[1]))
+        nh = 0
+        if head is not None:
+            if head.dim() != 2 or head.shape[1] != buf.shape[1]:
+                raise ValueError(
+                    f"head must have shape [h, {buf.shape[1]}], got {tuple(head.shape)}"
+                )
+            if head.dtype != buf.dtype or head.device != buf.device:
+                raise ValueError(
+                    f"head must be {buf.dtype} on {buf.device} as the history, got {head.dtype} "
+                    f"on {head.device}"
+                )
+            nh = head.shape[0]
+        full = buf.new_empty((nh + total, buf.shape[1]))
+        if nh:
+            full[:nh].copy_(head.detach())
+        out = full[nh:]
         fused = _fused_read_applies(buf, fresh, stale) and (
             fresh_at is None or _fused_read_applies(buf, fresh_at, stale_at)
         )
@@ -396,7 +418,7 @@ class History:
             self.unwritten_reads[epoch] += unwritten
         self.max_stale_age = max(self.max_stale_age, epoch - stale_min)
         self.stale_reads[epoch] += int(stale_edges)
-        return out
+        return full
 
     def _buf(self, layer: int) -> torch.Tensor:
         buf = self.buf.get(int(layer))
@@ -563,6 +585,28 @@ class FreshGrads:
         elif b.shape[1] != dim:
             raise ValueError(f"layer {layer} gradients have width {b.shape[1]}, got {dim}")
         return b
+
+
+def after_rows(head: torch.Tensor, read: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """``read(head)``, a new tensor whose first rows are ``head``'s (``History.read`` with
+    ``head=``), as ``torch.cat([head, rows])`` is to autograd: the gradient of its first rows
+    flows to ``head``, the rest (history values, constants) gets none.
+
+    Example:
+        >>> src = after_rows(h, lambda head: history.read(3, fresh, stale, epoch, head=head))
+    """
+    return _AfterRows.apply(head, read)
+
+
+class _AfterRows(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, head, read):
+        ctx.rows = head.shape[0]
+        return read(head)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[: ctx.rows], None
 
 
 class _InjectGrad(torch.autograd.Function):
