@@ -59,8 +59,9 @@ def launch(kernel, work: int, bounds: np.ndarray, *args) -> None:
     change its result.
     """
     chunks = bounds.shape[0] - 1
-    threads = min(num_threads(), chunks)
-    if threads <= 1 or work < _SERIAL_WORK:
+    # (small work first: numba's get_num_threads costs ~4 us a call)
+    threads = min(num_threads(), chunks) if work >= _SERIAL_WORK else 1
+    if threads <= 1:
         kernel(bounds[0], bounds[-1], *args)
         return
     counter = itertools.count()

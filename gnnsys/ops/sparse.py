@@ -32,6 +32,7 @@ transpose is built; summation order varies).
 from __future__ import annotations
 
 import contextlib
+import math
 import threading
 import weakref
 from typing import Any, Dict, Iterator, Optional, Tuple
@@ -473,7 +474,7 @@ class _NumbaBackend:
         if not use_w or x3.shape[1] == 1:
             # One row per node (heads side by side), at most one weight per edge: the flat
             # kernel, the same sums in the same order.
-            width = int(np.prod(x3.shape[1:]))
+            width = math.prod(x3.shape[1:])
             flat = xn.reshape(xn.shape[0], width)
             wn = _np(w2)[:, 0] if use_w else np.empty(0, dtype=xn.dtype)
             out_flat = _np(out).reshape(rows.num_rows, width)
@@ -790,7 +791,7 @@ def spmm(
         _check_float("edge_weight", edge_weight, x.device)
         heads = _heads_of(edge_weight, a.num_edges, feat)
         w2 = a.to_csc_order(edge_weight.reshape(a.num_edges, heads))
-    fdim = int(np.prod(feat)) if feat else 1
+    fdim = math.prod(feat)
     dim = fdim // heads
     cdt = _compute_dtype(x.dtype, x.device)
     x3 = x.reshape(a.num_src, heads, dim).to(cdt).contiguous()
@@ -837,10 +838,10 @@ def sddmm(adj: Any, x: torch.Tensor, y: torch.Tensor, op: str = "dot") -> torch.
     if op == "dot":
         mid = feat[:-1] if feat else ()
         dim = feat[-1] if feat else 1
-        heads = int(np.prod(mid)) if mid else 1
+        heads = math.prod(mid)
         out_shape = (a.num_edges,) + mid
     else:
-        heads, dim = 1, int(np.prod(feat)) if feat else 1
+        heads, dim = 1, math.prod(feat)
         out_shape = (a.num_edges,) + feat
     cdt = _compute_dtype(x.dtype, x.device)
     x3 = x.reshape(a.num_src, heads, dim).to(cdt).contiguous()
@@ -867,7 +868,7 @@ def edge_softmax(adj: Any, scores: torch.Tensor) -> torch.Tensor:
             f"scores must have {a.num_edges} rows (one per edge), got {tuple(scores.shape)}"
         )
     cdt = _compute_dtype(scores.dtype, scores.device)
-    cols = int(np.prod(scores.shape[1:])) if scores.dim() > 1 else 1
+    cols = math.prod(scores.shape[1:])
     s2 = a.to_csc_order(scores.reshape(a.num_edges, cols))
     out = _EdgeSoftmax.apply(a, s2.to(cdt).contiguous())
     return a.to_user_order(out.to(scores.dtype)).reshape(scores.shape)
@@ -900,7 +901,7 @@ def segment_reduce(src: torch.Tensor, indptr: torch.Tensor, reduce: str = "sum")
     if int(ip[-1]) != src.shape[0]:
         raise ValueError(f"indptr ends at {int(ip[-1])} but src has {src.shape[0]} rows")
     feat = tuple(src.shape[1:])
-    dim = int(np.prod(feat)) if feat else 1
+    dim = math.prod(feat)
     e = src.shape[0]
     cdt = _compute_dtype(src.dtype, src.device)
     src3 = src.reshape(e, 1, dim).to(cdt).contiguous()
