@@ -146,33 +146,25 @@ class History:
         """``_rows_of(ids)``, the ids checked first where the caller has not (CPU ids), cached
         by the tensor's identity and version: a chunk's node lists (the same tensors at every
         layer of an epoch) are checked and mapped once, not at every layer."""
-        key = id(ids)
-        hit = self._slot_cache.get(key)
-        if hit is not None and token_matches(hit[0], ids):
-            return hit[1]
-        token = tensors_token(ids)
-        if not checked and ids.device.type == "cpu":  # (torch's CUDA indexing checks)
-            ids = check_index(name, ids, self.num_nodes, device=None)
-        rows = self._rows_of(name, ids)
-        if len(self._slot_cache) >= _SLOT_CACHE_SIZE:
-            self._slot_cache.clear()
-        self._slot_cache[key] = (token, rows)
-        return rows
+
+        def build() -> torch.Tensor:
+            t = ids
+            if not checked and t.device.type == "cpu":  # (torch's CUDA indexing checks)
+                t = check_index(name, t, self.num_nodes, device=None)
+            return self._rows_of(name, t)
+
+        return _memo(self._slot_cache, id(ids), ids, build)
 
     def _positions(self, name: str, at: torch.Tensor, bound: int, unit: str) -> torch.Tensor:
         """``check_index(name, at, bound)``, cached by the tensor's identity and version and the
         bound: a chunk block's row positions (the same tensors at every layer and epoch) are
         checked once, not at every read and write (~2% of a GNNPipe rank's samples)."""
-        key = (id(at), int(bound))
-        hit = self._position_cache.get(key)
-        if hit is not None and token_matches(hit[0], at):
-            return hit[1]
-        token = tensors_token(at)
-        checked = check_index(name, at, bound, device=None, unit=unit)
-        if len(self._position_cache) >= _SLOT_CACHE_SIZE:
-            self._position_cache.clear()
-        self._position_cache[key] = (token, checked)
-        return checked
+        return _memo(
+            self._position_cache,
+            (id(at), int(bound)),
+            at,
+            lambda: check_index(name, at, bound, device=None, unit=unit),
+        )
 
     def _rows_of(self, name: str, ids: torch.Tensor) -> torch.Tensor:
         """The buffer rows of node ``ids`` (checked ids): themselves, or their kept rows."""
@@ -425,6 +417,21 @@ class History:
         if buf is None:
             raise KeyError(f"this history keeps layers {self.layers}, not layer {layer}")
         return buf
+
+
+def _memo(cache: Dict[Any, Tuple[Any, torch.Tensor]], key: Any, t: torch.Tensor, build) -> Any:
+    """``cache[key]``'s value while ``t`` is the very tensor it was built for, unchanged since
+    (identity and version, ``gnnsys._tokens``); else ``build()``, stored. A full cache is
+    emptied first (``_SLOT_CACHE_SIZE`` entries: a group's chunk tensors fit many times)."""
+    hit = cache.get(key)
+    if hit is not None and token_matches(hit[0], t):
+        return hit[1]
+    token = tensors_token(t)
+    value = build()
+    if len(cache) >= _SLOT_CACHE_SIZE:
+        cache.clear()
+    cache[key] = (token, value)
+    return value
 
 
 def _fused_write_applies(buf: torch.Tensor, ids: torch.Tensor, v: torch.Tensor) -> bool:

@@ -335,8 +335,8 @@ def seed_dropout(seed: int, device: Optional[torch.device] = None) -> None:
 
     On the CPU only torch's default CPU generator: ``torch.manual_seed`` seeds every
     accelerator too, and in a process where CUDA is not initialised (every CPU rank, whether or
-    not torch was built with CUDA) that queues the seeding with a captured ``traceback.format_stack``:
-    0.13-0.28 ms a call in a quiet process, ~1.5% of a GNNPipe rank's samples at two calls per
+    not torch was built with CUDA) that queues the seeding with a captured
+    ``traceback.format_stack``: 0.13-0.28 ms a call in a quiet process, ~1.5% of a GNNPipe rank's samples at two calls per
     chunk (py-spy, ``mini``, 32 layers). On an accelerator, ``torch.manual_seed`` as before
     (initialised there, it seeds at once). The dropout masks are the same bits either way.
 
