@@ -45,6 +45,7 @@ import contextlib
 import math
 import threading
 import types
+import weakref
 from dataclasses import replace
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -71,6 +72,7 @@ from gnnsys.block import (
 )
 from gnnsys.features import FeatureStore
 from gnnsys.graph import Graph
+from gnnsys.loaders._workers import WorkerPool
 from gnnsys.loaders.base import SampledSubgraph, SampleKey, key_int
 from gnnsys.loaders.link import random_nodes, unique_seeds
 from gnnsys.loaders.neighbor import LaborSampler as LaborCore
@@ -2237,6 +2239,7 @@ class DataLoader:
             )
         self.seed = int(seed)
         self._epoch = 0
+        self._workers: Optional[WorkerPool] = None  # threads kept across epochs (first iter)
         ids = flat.ids
         if self.use_ddp:
             import torch.distributed as dist
@@ -2320,6 +2323,10 @@ class DataLoader:
             pin_memory=self._node_core.pin,
             **core.loader_tables(),
         )
+        if self._workers is None:  # the epochs' engines share one set of worker threads
+            self._workers = WorkerPool("gnnsys-loader")
+            weakref.finalize(self, self._workers.close)
+        engine.run_on(self._workers)
         engine.set_epoch(epoch)
         return self._finish_all(iter(engine))
 

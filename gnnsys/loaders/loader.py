@@ -20,6 +20,7 @@ consumer; an abandoned iterator stops its threads.
 from __future__ import annotations
 
 import atexit
+import functools
 import operator
 import threading
 import weakref
@@ -34,6 +35,7 @@ from gnnsys import _mapped
 from gnnsys._checks import check_ids, check_index, data_device
 from gnnsys._malloc import tune_malloc
 from gnnsys.features import FeatureStore
+from gnnsys.loaders import _workers
 from gnnsys.loaders.base import SampledSubgraph, SampleKey, Sampler
 from gnnsys.unified_tensor import UnifiedTensor
 
@@ -260,6 +262,25 @@ class Loader:
             _check_node_rows(self._graph, table)
         self._labels_by_key = label_keys is not None
         self._epoch = 0
+        self._pool: Optional[_workers.WorkerPool] = None
+
+    def _worker_pool(self) -> _workers.WorkerPool:
+        """The worker threads kept across this loader's epochs (``_workers``), made on first
+        use (unless ``run_on`` gave some); closed when the loader is freed."""
+        if self._pool is None:
+            self._pool = _workers.WorkerPool("gnnsys-loader")
+            weakref.finalize(self, self._pool.close)
+        return self._pool
+
+    def run_on(self, pool: _workers.WorkerPool) -> None:
+        """Run this loader's batches on ``pool``'s threads (its owner closes it): a front end
+        that makes a Loader per epoch (the DGL ``DataLoader``) keeps its threads this way."""
+        self._pool = pool
+
+    def __getstate__(self) -> Dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_pool"] = None  # threads do not pickle; a copy starts its own
+        return state
 
     # ------------------------------------------------------------------ epochs
     def __len__(self) -> int:
@@ -480,27 +501,35 @@ class _Run:
         self.consumed = 0
         self.stopped = False
         self.threads: List[threading.Thread] = []
+        self.pool: Optional[_workers.WorkerPool] = None  # the loader's kept threads, if they run it
         self.inline = loader.prefetch == 0
         if self.inline or not plan:
             return
         _ACTIVE.add(self)
+        self.live = 0  # jobs not yet returned (set before they start)
         workers, per_worker = loader._threads_per_batch(len(plan))
         self.window = loader.prefetch + workers
         self.streams: List[Any] = [None] * workers
         if loader.device is not None and loader.device.type == "cuda":  # pragma: no cover - GPU
             self.streams = [torch.cuda.Stream(loader.device) for _ in range(workers)]
         lanes = workers if getattr(loader.sampler, "collective", False) else 0
-        for w in range(workers):
-            t = threading.Thread(
-                target=self._work_lane if lanes else self._work,
-                args=(per_worker, self.streams[w], w, lanes)
-                if lanes
-                else (per_worker, self.streams[w]),
-                name=f"gnnsys-loader-{w}",
-                daemon=True,
-            )
-            t.start()
-            self.threads.append(t)
+        jobs = [
+            functools.partial(self._job, self._work_lane, per_worker, self.streams[w], w, lanes)
+            if lanes
+            else functools.partial(self._job, self._work, per_worker, self.streams[w])
+            for w in range(workers)
+        ]
+        self.live = workers  # jobs not yet returned
+        pool = loader._worker_pool()
+        if pool.start(jobs):  # the loader's threads, kept from its last epoch
+            self.pool = pool
+            self.threads = pool.threads(workers)
+        else:  # they still serve another iterator of this loader: threads of this run's own
+            for w, job in enumerate(jobs):
+                t = threading.Thread(target=job, name=f"gnnsys-loader-run-{w}", daemon=True)
+                t.start()
+                self.threads.append(t)
+        for t in self.threads:
             _THREADS.add(t)
 
     # ------------------------------------------------------------------ producer side
@@ -523,8 +552,17 @@ class _Run:
             event.record(stream)
         return out, event
 
+    def _job(self, work: Callable[..., None], *args: Any) -> None:
+        try:
+            work(*args)
+        finally:
+            with self.cond:
+                self.live -= 1
+                self.cond.notify_all()
+
     def _work(self, numba_threads: int, stream: Any) -> None:
-        numba.set_num_threads(numba_threads)
+        if numba.get_num_threads() != numba_threads:
+            numba.set_num_threads(numba_threads)
         while True:
             with self.cond:
                 while (
@@ -556,7 +594,8 @@ class _Run:
     def _work_lane(self, numba_threads: int, stream: Any, lane: int, lanes: int) -> None:
         """A collective sampler's worker: batches ``lane, lane + lanes, ...``, in order (the
         sampler sends batch b through its lane b % L; one worker may serve every lane)."""
-        numba.set_num_threads(numba_threads)
+        if numba.get_num_threads() != numba_threads:
+            numba.set_num_threads(numba_threads)
         index = lane
         while index < len(self.plan):
             with self.cond:
@@ -571,6 +610,8 @@ class _Run:
     # ------------------------------------------------------------------ consumer side
     def next(self) -> Any:
         if self.consumed >= len(self.plan):
+            if self.pool is not None:
+                self.pool.finishing()  # (every batch is out: the jobs are returning)
             self.close()
             raise StopIteration
         if self.inline:
@@ -581,7 +622,7 @@ class _Run:
             while self.consumed not in self.results:
                 if self.stopped:
                     raise StopIteration
-                if not any(t.is_alive() for t in self.threads):
+                if self.live == 0:
                     raise RuntimeError("gnnsys loader threads exited without producing a batch")
                 self.cond.wait(timeout=1.0)
             ok, out, event = self.results.pop(self.consumed)
@@ -619,7 +660,7 @@ _THREADS: weakref.WeakSet[threading.Thread] = weakref.WeakSet()
 def _stop_all() -> None:
     for run in list(_ACTIVE):
         run.close()
-    for t in list(_THREADS):
+    for t in _workers.close_all() + list(_THREADS):
         t.join(timeout=10.0)
 
 
