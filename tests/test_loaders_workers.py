@@ -159,3 +159,29 @@ def test_the_dgl_front_keeps_its_threads_across_epochs(monkeypatch):
     epochs = [[out_nodes.tolist() for _, out_nodes, _ in loader] for _ in range(4)]
     assert all(len(e) == 10 for e in epochs) and epochs[0] != epochs[1]
     assert len(started) == 2, started  # one start per worker, not per epoch
+
+
+def test_a_forked_child_iterates_on_threads_of_its_own():
+    import os
+    import signal
+
+    loader = Loader(RecordingSampler(), torch.arange(40), batch_size=10, num_threads=2)
+    list(loader)  # the parent's pool has started its threads
+    pid = os.fork()
+    if pid == 0:  # the child: the parent's threads did not come along
+        code = 3
+        try:
+            firsts = [b.seeds.tolist()[0] for b in loader]
+            code = 0 if firsts == [0, 10, 20, 30] and not loader._pool.forked() else 2
+        finally:
+            os._exit(code)
+    deadline = time.time() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.time() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            pytest.fail("the forked child hung iterating the loader")
+        time.sleep(0.05)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0

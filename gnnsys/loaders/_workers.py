@@ -58,11 +58,13 @@ class WorkerPool:
         while earlier jobs still run (unless ``finishing`` said they are returning: then it
         waits up to ``FINISHING_WAIT`` seconds for them), after ``close`` or in a child
         process forked from this one."""
+        if self.forked():  # (before the lock, which a fork may have copied while held)
+            return False
         with self._cond:
             if self._busy and self._returning:
                 self._cond.wait_for(lambda: not self._busy, timeout=FINISHING_WAIT)
             self._returning = False
-            if self._closed or self._busy or self._pid != os.getpid():
+            if self._closed or self._busy:
                 return False
             while len(self._threads) < len(jobs):
                 i = len(self._threads)
@@ -76,6 +78,10 @@ class WorkerPool:
             self._busy = len(jobs)
             self._cond.notify_all()
         return True
+
+    def forked(self) -> bool:
+        """Whether this is a child process's copy of the pool (its threads stayed behind)."""
+        return self._pid != os.getpid()
 
     def threads(self, count: int) -> List[threading.Thread]:
         """The first ``count`` threads (those a ``start`` of ``count`` jobs runs on)."""

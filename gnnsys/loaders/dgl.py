@@ -2323,7 +2323,7 @@ class DataLoader:
             pin_memory=self._node_core.pin,
             **core.loader_tables(),
         )
-        if self._workers is None:  # the epochs' engines share one set of worker threads
+        if self._workers is None or self._workers.forked():  # the epochs' engines share them
             self._workers = WorkerPool("gnnsys-loader")
             weakref.finalize(self, self._workers.close)
         engine.run_on(self._workers)

@@ -267,7 +267,7 @@ class Loader:
     def _worker_pool(self) -> _workers.WorkerPool:
         """The worker threads kept across this loader's epochs (``_workers``), made on first
         use (unless ``run_on`` gave some); closed when the loader is freed."""
-        if self._pool is None:
+        if self._pool is None or self._pool.forked():  # (a forked child: threads of its own)
             self._pool = _workers.WorkerPool("gnnsys-loader")
             weakref.finalize(self, self._pool.close)
         return self._pool
