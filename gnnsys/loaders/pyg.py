@@ -47,7 +47,7 @@ _LOADER_KWARGS = (
     "num_workers",
     "pin_memory",
     "prefetch_factor",
-    "persistent_workers",  # threads restart each epoch; the batches are the same either way
+    "persistent_workers",  # our threads persist across epochs either way (same batches)
     "generator",
     "sampler",  # positions into the inputs per epoch (e.g. ImbalancedSampler)
     # gnnsys extensions
