@@ -2,10 +2,11 @@
 
 Starting a loader's threads anew at every ``iter()`` cost more than the threads themselves: a
 new thread runs Python (its start, ``numba.set_num_threads``, the first batch's prelude) while
-the consumer waits for the GIL to return from ``iter()``, 1.4 ms at best and up to 10 ms (the
-interpreter's 5 ms switch interval, twice) on a 2-core box. With the mini-mag loader's 31
-batches an epoch that was ~8% of its batches/s (a 620-batch epoch ran 259-267 batches/s where
-20 epochs of 31 ran 232-245). A ``WorkerPool`` keeps the threads and hands each new run's
+the consumer waits for the GIL to return from ``iter()``: 1.4 ms at best and up to 10 ms (the
+interpreter's 5 ms switch interval, twice) on a 2-core box. That dominates short epochs: a
+2-batch epoch of ``synthetic("tiny")`` took 0.92-1.27 ms with new threads and 0.80-0.89 ms
+with kept ones (``benchmarks/epoch_overhead.py``); at mini-mag's 31 batches an epoch the
+difference is within the noise. A ``WorkerPool`` keeps the threads and hands each new run's
 jobs to them, as ``persistent_workers=True`` does for torch's DataLoader processes.
 
 A pool serves one run at a time: a second iterator over the same loader while the first is
@@ -109,9 +110,8 @@ class WorkerPool:
             try:
                 job()
             except BaseException as err:  # reported as an uncaught one; the thread serves on
-                threading.excepthook(
-                    threading.ExceptHookArgs((type(err), err, err.__traceback__, None))
-                )
+                args = (type(err), err, err.__traceback__, threading.current_thread())
+                threading.excepthook(threading.ExceptHookArgs(args))
             finally:
                 # Drop the job (its run, the loader) before waiting for the next one: a loader
                 # nobody else holds is freed here, and its finaliser closes this pool.

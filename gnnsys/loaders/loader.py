@@ -14,7 +14,8 @@ Worker threads (not processes: the numba kernels release the GIL) run whole batc
 i+1 is sampled while batch i gathers; the consumer receives batches in order through a bounded
 window of ready batches. Every random draw is keyed by (seed, epoch, batch, node), so the
 batches are identical whatever the number of threads. Errors raised in a worker re-raise in the
-consumer; an abandoned iterator stops its threads.
+consumer; an abandoned iterator stops its pass. The threads are the loader's, kept across
+its epochs (``_workers.WorkerPool``), and exit when the loader is freed.
 """
 
 from __future__ import annotations
