@@ -278,11 +278,6 @@ class Loader:
         that makes a Loader per epoch (the DGL ``DataLoader``) keeps its threads this way."""
         self._pool = pool
 
-    def __getstate__(self) -> Dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_pool"] = None  # threads do not pickle; a copy starts its own
-        return state
-
     # ------------------------------------------------------------------ epochs
     def __len__(self) -> int:
         n = int(self.seeds.numel())
