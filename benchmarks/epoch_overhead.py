@@ -45,19 +45,11 @@ def _loader(workload: str, threads: int):
         sys.path.insert(0, str(HERE))
         import loader_throughput as lt
 
-        from gnnsys.features import FeatureStore
         from gnnsys.graph import Graph
 
         arrays = lt.load_hetero(lt.resolve_hetero_folder("mini-mag"))
-        meta = arrays["meta"]
-        t = meta["target"]
-        graph = Graph.from_hetero(arrays["edges"], meta["node_types"])
-        store = FeatureStore({(t, "x"): arrays["x"], (t, "y"): arrays["y"]})
-        offset = int(graph.type_offsets()[graph.node_type_id(t)])
-        return Loader(NeighborSampler(graph, [15, 10], semantics="dgl"),
-                      arrays["train_idx"] + offset, batch_size=1024, shuffle=True, seed=0,
-                      features=store, feature_names=[(t, "x")], labels=(t, "y"),
-                      num_threads=threads)  # fmt: skip
+        graph = Graph.from_hetero(arrays["edges"], arrays["meta"]["node_types"])
+        return lt.hetero_dgl_loader(arrays, graph, [15, 10], 1024, num_threads=threads)
     raise ValueError(f"unknown workload {workload!r}")
 
 

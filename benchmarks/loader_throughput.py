@@ -254,9 +254,21 @@ def load_hetero(folder: Path) -> Dict[str, Any]:
     }
 
 
-def run_gnnsys_hetero(arrays, args, data, graph) -> List[Dict[str, Any]]:
+def hetero_dgl_loader(arrays, graph, fanout: List[int], batch_size: int, **extra: Any):
+    """The typed gnnsys Loader with DGL semantics over ``load_hetero``'s arrays: the target
+    type's training seeds (global ids), its features and labels (``extra``: Loader keywords)."""
     from gnnsys.features import FeatureStore
     from gnnsys.loaders import Loader, NeighborSampler
+
+    t = arrays["meta"]["target"]
+    store = FeatureStore({(t, "x"): arrays["x"], (t, "y"): arrays["y"]})
+    offset = int(graph.type_offsets()[graph.node_type_id(t)])
+    return Loader(NeighborSampler(graph, fanout, semantics="dgl"), arrays["train_idx"] + offset,
+                  batch_size=batch_size, shuffle=True, seed=0, features=store,
+                  feature_names=[(t, "x")], labels=(t, "y"), **extra)  # fmt: skip
+
+
+def run_gnnsys_hetero(arrays, args, data, graph) -> List[Dict[str, Any]]:
     from gnnsys.loaders.pyg import NeighborLoader
 
     t = arrays["meta"]["target"]
@@ -276,11 +288,7 @@ def run_gnnsys_hetero(arrays, args, data, graph) -> List[Dict[str, Any]]:
     rows.append(_row("gnnsys", "pyg", "gnnsys.loaders.pyg.NeighborLoader(HeteroData)", args, r,
                      pyg_loader.loader.num_threads))  # fmt: skip
 
-    store = FeatureStore({(t, "x"): arrays["x"], (t, "y"): arrays["y"]})
-    offset = int(graph.type_offsets()[graph.node_type_id(t)])
-    dgl_loader = Loader(NeighborSampler(graph, fanout, semantics="dgl"), seeds + offset,
-                        batch_size=args.batch_size, shuffle=True, seed=0, features=store,
-                        feature_names=[(t, "x")], labels=(t, "y"), **extra)  # fmt: skip
+    dgl_loader = hetero_dgl_loader(arrays, graph, fanout, args.batch_size, **extra)
 
     def dgl_count(b):
         assert b.y.shape[0] == b.seeds.numel()
