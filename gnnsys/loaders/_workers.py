@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import threading
 import weakref
-from typing import Callable, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence
 
 _POOLS: weakref.WeakSet[WorkerPool] = weakref.WeakSet()
 # Seconds a ``start`` waits for jobs that ``finishing`` said are returning (a finished epoch's,
@@ -84,14 +84,10 @@ class WorkerPool:
         """Whether this is a child process's copy of the pool (its threads stayed behind)."""
         return self._pid != os.getpid()
 
-    def threads(self, count: int) -> List[threading.Thread]:
-        """The first ``count`` threads (those a ``start`` of ``count`` jobs runs on)."""
+    def threads(self, count: Optional[int] = None) -> List[threading.Thread]:
+        """The first ``count`` threads (those a ``start`` of ``count`` jobs runs on), or all."""
         with self._cond:
             return self._threads[:count]
-
-    def all_threads(self) -> List[threading.Thread]:
-        with self._cond:
-            return list(self._threads)
 
     def close(self) -> None:
         """Let the threads exit once their current jobs return (not waiting for them)."""
@@ -122,10 +118,19 @@ class WorkerPool:
                     self._cond.notify_all()
 
 
+def kept_for(owner: Any, pool: Optional[WorkerPool]) -> WorkerPool:
+    """``pool`` while it is this process's, else a new pool closed when ``owner`` is freed: the
+    threads an owner (a Loader, the DGL front) keeps across its epochs, made on first use."""
+    if pool is None or pool.forked():  # (a forked child's copy: threads of its own)
+        pool = WorkerPool("gnnsys-loader")
+        weakref.finalize(owner, pool.close)
+    return pool
+
+
 def close_all() -> List[threading.Thread]:
     """Close every pool of this process; returns their threads (for the caller to join)."""
     threads: List[threading.Thread] = []
     for pool in list(_POOLS):
         pool.close()
-        threads += pool.all_threads()
+        threads += pool.threads()
     return threads

@@ -45,7 +45,6 @@ import contextlib
 import math
 import threading
 import types
-import weakref
 from dataclasses import replace
 from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -72,7 +71,7 @@ from gnnsys.block import (
 )
 from gnnsys.features import FeatureStore
 from gnnsys.graph import Graph
-from gnnsys.loaders._workers import WorkerPool
+from gnnsys.loaders._workers import WorkerPool, kept_for
 from gnnsys.loaders.base import SampledSubgraph, SampleKey, key_int
 from gnnsys.loaders.link import random_nodes, unique_seeds
 from gnnsys.loaders.neighbor import LaborSampler as LaborCore
@@ -2323,9 +2322,7 @@ class DataLoader:
             pin_memory=self._node_core.pin,
             **core.loader_tables(),
         )
-        if self._workers is None or self._workers.forked():  # the epochs' engines share them
-            self._workers = WorkerPool("gnnsys-loader")
-            weakref.finalize(self, self._workers.close)
+        self._workers = kept_for(self, self._workers)  # the epochs' engines share them
         engine.run_on(self._workers)
         engine.set_epoch(epoch)
         return self._finish_all(iter(engine))

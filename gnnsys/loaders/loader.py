@@ -268,9 +268,7 @@ class Loader:
     def _worker_pool(self) -> _workers.WorkerPool:
         """The worker threads kept across this loader's epochs (``_workers``), made on first
         use (unless ``run_on`` gave some); closed when the loader is freed."""
-        if self._pool is None or self._pool.forked():  # (a forked child: threads of its own)
-            self._pool = _workers.WorkerPool("gnnsys-loader")
-            weakref.finalize(self, self._pool.close)
+        self._pool = _workers.kept_for(self, self._pool)
         return self._pool
 
     def run_on(self, pool: _workers.WorkerPool) -> None:
@@ -502,7 +500,6 @@ class _Run:
         if self.inline or not plan:
             return
         _ACTIVE.add(self)
-        self.live = 0  # jobs not yet returned (set before they start)
         workers, per_worker = loader._threads_per_batch(len(plan))
         self.window = loader.prefetch + workers
         self.streams: List[Any] = [None] * workers
@@ -510,12 +507,12 @@ class _Run:
             self.streams = [torch.cuda.Stream(loader.device) for _ in range(workers)]
         lanes = workers if getattr(loader.sampler, "collective", False) else 0
         jobs = [
-            functools.partial(self._job, self._work_lane, per_worker, self.streams[w], w, lanes)
+            functools.partial(self._job, per_worker, self._work_lane, self.streams[w], w, lanes)
             if lanes
-            else functools.partial(self._job, self._work, per_worker, self.streams[w])
+            else functools.partial(self._job, per_worker, self._work, self.streams[w])
             for w in range(workers)
         ]
-        self.live = workers  # jobs not yet returned
+        self.live = workers  # jobs not yet returned (set before they start)
         pool = loader._worker_pool()
         if pool.start(jobs):  # the loader's threads, kept from its last epoch
             self.pool = pool
@@ -548,17 +545,19 @@ class _Run:
             event.record(stream)
         return out, event
 
-    def _job(self, work: Callable[..., None], *args: Any) -> None:
+    def _job(self, numba_threads: int, work: Callable[..., None], *args: Any) -> None:
+        """``work(*args)`` on a worker thread with ``numba_threads`` for its kernels, counted
+        in ``live`` until it returns."""
         try:
+            if numba.get_num_threads() != numba_threads:  # (kept threads keep their setting)
+                numba.set_num_threads(numba_threads)
             work(*args)
         finally:
             with self.cond:
                 self.live -= 1
                 self.cond.notify_all()
 
-    def _work(self, numba_threads: int, stream: Any) -> None:
-        if numba.get_num_threads() != numba_threads:
-            numba.set_num_threads(numba_threads)
+    def _work(self, stream: Any) -> None:
         while True:
             with self.cond:
                 while (
@@ -587,11 +586,9 @@ class _Run:
             self.cond.notify_all()
         return res[0]
 
-    def _work_lane(self, numba_threads: int, stream: Any, lane: int, lanes: int) -> None:
+    def _work_lane(self, stream: Any, lane: int, lanes: int) -> None:
         """A collective sampler's worker: batches ``lane, lane + lanes, ...``, in order (the
         sampler sends batch b through its lane b % L; one worker may serve every lane)."""
-        if numba.get_num_threads() != numba_threads:
-            numba.set_num_threads(numba_threads)
         index = lane
         while index < len(self.plan):
             with self.cond:
