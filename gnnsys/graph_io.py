@@ -229,6 +229,11 @@ def advise_random(a: Any, *, hot_first: bool = False) -> Optional[str]:
       ``MADV_WILLNEED``: the rows read most come in by one sequential read-ahead instead of a
       random fault each. Returns ``"MADV_RANDOM+WILLNEED"`` then. A map advised random is
       registered with ``gnnsys._mapped``: row gathers read it from many threads at once.
+      The hot prefix is advised random too, although Linux then ignores its pages' accessed
+      bits when it evicts (``vma_has_recency``): left to the default advice, each of its
+      faults read up to a readahead window, and in a 14 GiB memory cgroup the papers loader
+      fell from 6.3 to 2.0 batches/s (no change at full memory, with or without
+      ``GNNSYS_MAPPED_RSS_LIMIT``; ``cpu-2core-vm_papers_prefix_advice_s45.jsonl``).
 
     ``GNNSYS_MMAP_ADVICE=normal`` leaves the kernel's default.
     """
