@@ -29,7 +29,13 @@ used pages have, so more of the table is read from disk again. Measured on paper
 keeping no leading bytes, made the epoch 521 s). Session 39, with trims in the background
 (``request_trim``): loader 39-45 batches/s with ``auto`` vs 52-61 without, an epoch 206 vs
 169 s; session 40, after a walk ``WALK_EVERY`` trims of a read-only map without one: 37.5-45.4
-vs 24.1-43.4 batches/s before (no limit 48-64). Only clean file pages are dropped: a map area
+vs 24.1-43.4 batches/s before (no limit 48-64). Session 45, a second pass over papers'
+training nodes (3,000 batches, the cache as the first pass left it): 43-64 batches/s with
+``auto`` vs 63-81 without; over 10 s of it ~90k minor faults a second with ``auto`` against 240
+without, and 0-7.4k major ones a second against 0: re-mapping the trimmed pages is the steady
+cost (``cpu-2core-vm_papers_rss_limit_faults_s45.jsonl``; advising each trimmed chunk
+``MADV_NORMAL`` for its ``MADV_DONTNEED``, so that the zap marks young pages accessed, brought
+more major faults, not fewer). Only clean file pages are dropped: a map area
 holding pages the process wrote (copy-on-write copies, ``Anonymous`` in ``/proc/self/smaps``)
 or not backed by a file (a stale range reused by other memory) is left alone, so no data is
 ever discarded.
