@@ -22,8 +22,10 @@ unset or ``0``, the default, for no limit; a trim starts on a background thread 
 eighths of it, ``request_trim``), the registered maps' pages beyond their leading bytes are
 unmapped from the process (``MADV_DONTNEED``). They
 stay in the page cache: touching one again is a minor fault, not a disk read. It is not free,
-hence off by default: unmapped pages lose the protection from reclaim that mapped, recently
-used pages have, so more of the table is read from disk again. Measured on papers with
+hence off by default: each trimmed page the gathers touch again costs a minor fault, and more
+of the table may be read from disk again (whether mapped or not, a page of a ``MADV_RANDOM``
+area is not kept for its use: Linux ignores such an area's accessed bits when it evicts,
+``vma_has_recency``). Measured on papers with
 ``auto``: a cold epoch's peak 22.4 -> 20.7 GB and 288 -> 318 s; warm loader rounds 0.002-0.006
 -> 0.008-0.016 major faults per row, 25-30 -> 13-22 batches/s (a limit of half the memory,
 keeping no leading bytes, made the epoch 521 s). Session 39, with trims in the background
