@@ -27,7 +27,9 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-HERE = Path(__file__).resolve().parent
+from ab_trees import trees_and_workloads
+
+WORKLOADS = ("tiny", "mini-mag")
 
 
 def _loader(workload: str, threads: int):
@@ -42,8 +44,7 @@ def _loader(workload: str, threads: int):
         return Loader(NeighborSampler(ds.graph, [10, 5]), torch.arange(512), batch_size=256,
                       shuffle=True, features={"x": ds.x}, num_threads=threads)  # fmt: skip
     if workload == "mini-mag":
-        sys.path.insert(0, str(HERE))
-        import loader_throughput as lt
+        import loader_throughput as lt  # (beside this file: on sys.path when run as a script)
 
         from gnnsys.graph import Graph
 
@@ -83,7 +84,7 @@ def run_tree(tree: str, workload: str, epochs: int, threads: int) -> Dict[str, A
 def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--trees", default=".", help="comma-separated source trees (first: baseline)")
-    p.add_argument("--workloads", default="tiny,mini-mag")
+    p.add_argument("--workloads", default=",".join(WORKLOADS))
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--tiny-epochs", type=int, default=400)
@@ -94,10 +95,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.child:
         print(json.dumps(child(args.child, args.epochs, args.threads)))
         return 0
-    trees = [t for t in args.trees.split(",") if t]
+    trees, workloads = trees_and_workloads(p, args.trees, args.workloads, WORKLOADS)
     epochs = {"tiny": args.tiny_epochs, "mini-mag": args.mini_mag_epochs}
     rates: Dict[str, Dict[int, List[float]]] = {}
-    for workload in [w for w in args.workloads.split(",") if w]:
+    for workload in workloads:
         for r in range(args.rounds):
             order = list(enumerate(trees))
             for i, tree in order if r % 2 == 0 else order[::-1]:  # ABBA across rounds
