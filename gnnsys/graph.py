@@ -438,13 +438,9 @@ class Graph:
             1
         """
         if len(g.ntypes) > 1 or len(g.canonical_etypes) > 1:
-            edges = {}
-            for et in g.canonical_etypes:
-                u, v = g.edges(etype=et, order="eid")
-                edges[tuple(et)] = torch.stack([u.long().cpu(), v.long().cpu()])
+            edges = {tuple(et): dgl_edge_index(g, et) for et in g.canonical_etypes}
             return cls.from_hetero(edges, {t: int(g.num_nodes(t)) for t in g.ntypes})
-        src, dst = g.edges(order="eid")
-        out = cls.from_edge_index(torch.stack([src.long(), dst.long()]), g.num_nodes())
+        out = cls.from_edge_index(dgl_edge_index(g), g.num_nodes())
         for k, v in g.ndata.items():
             out.ndata[k] = v
         for k, v in g.edata.items():
@@ -888,3 +884,23 @@ def _add_self_loops(indptr, indices, edge_ids, weight):
         new_w = torch.ones(total, dtype=weight.dtype)
         new_w[is_old] = weight
     return new_indptr, new_indices, new_ids, new_w
+
+
+def dgl_edge_index(g: Any, etype: Any = None) -> torch.Tensor:
+    """[2, E] int64 (source, destination) of a DGL graph's edges (of ``etype``) in edge-id
+    order, on the CPU. A graph restricted to CSC (``g.formats(["csc"])``, as DGL's LABOR
+    example makes) cannot list its edges by id (``g.edges(order="eid")`` needs COO or CSR):
+    its CSC, whose third array maps positions to edge ids, gives them instead."""
+    formats = g.formats()
+    allowed = set(formats["created"]) | set(formats["not created"])
+    if allowed & {"coo", "csr"}:
+        u, v = g.edges(etype=etype, order="eid")
+        return torch.stack([u.long().cpu(), v.long().cpu()])
+    indptr, indices, eids = (t.long().cpu() for t in g.adj_tensors("csc", etype=etype))
+    dst = torch.repeat_interleave(torch.arange(indptr.numel() - 1), indptr.diff())
+    out = torch.empty(2, indices.numel(), dtype=torch.int64)
+    if eids.numel() == 0:  # (DGL leaves it empty when the ids are the CSC positions)
+        eids = torch.arange(indices.numel())
+    out[0, eids] = indices
+    out[1, eids] = dst
+    return out

@@ -1415,3 +1415,170 @@ def test_labor_sampler_blocks(graph, hetero, block_type):
     assert typed and typed[0][2][0].num_edges() > 0
     with pytest.raises(NotImplementedError, match="prob with LaborSampler"):
         dl.LaborSampler([2], prob="p")
+
+
+# ------------------------------------------- what DGL's own example scripts use (session 46)
+def test_blocks_carry_edge_ids_for_edge_data_messages():
+    # DGL's CPU SpMM of an edge-data message (fn.copy_e, as RelGraphConv sends) needs the
+    # block's edge ids: a block made with an empty id array failed "Check notnull: edges"
+    dgl = pytest.importorskip("dgl")
+    fn = pytest.importorskip("dgl.function")
+    gen = torch.Generator().manual_seed(1)
+    ei = torch.randint(0, 200, (2, 1500), generator=gen)
+    dg = dgl.graph((ei[0], ei[1]), num_nodes=200)
+    _, _, blocks = next(iter(dl.DataLoader(dg, torch.arange(64), dl.NeighborSampler([4]))))
+    b = blocks[0]
+    w = torch.rand(b.num_edges(), 1, generator=gen)
+    b.edata["w"] = w
+    b.update_all(fn.copy_e("w", "m"), fn.sum("m", "h"))
+    _, v = b.edges()
+    want = torch.zeros(b.num_dst_nodes(), 1).index_add_(0, v.long(), w)
+    assert torch.allclose(b.dstdata["h"], want)
+
+
+def test_a_csc_only_dgl_graph_is_sampled():
+    # DGL's LABOR example samples g.formats(["csc"]), which cannot list edges by id
+    dgl = pytest.importorskip("dgl")
+    gen = torch.Generator().manual_seed(2)
+    ei = torch.randint(0, 100, (2, 700), generator=gen)
+    full = dgl.graph((ei[0], ei[1]), num_nodes=100)
+    csc = full.formats(["csc"])
+    # the same Graph either way: edge ids kept (its edge_ids map CSC positions to them)
+    ours = [Graph.from_dgl(g) for g in (full, csc)]
+    assert torch.equal(ours[0].indptr, ours[1].indptr)
+    assert torch.equal(ours[0].edge_ids, ours[1].edge_ids)
+    assert torch.equal(ours[1].indices.long(), ei[0, ours[1].edge_ids.long()])
+    seeds = torch.arange(30)
+    for g in (full, csc):
+        _, out, blocks = next(
+            iter(dl.DataLoader(g, seeds, dl.NeighborSampler([-1]), batch_size=30))
+        )
+        eid = blocks[0].edata[EID].long()
+        u, v = blocks[0].edges()
+        src, dst = blocks[0].srcdata[NID].long(), blocks[0].dstdata[NID].long()
+        assert torch.equal(ei[0, eid], src[u.long()]) and torch.equal(ei[1, eid], dst[v.long()])
+        assert blocks[0].num_edges() == int(torch.isin(ei[1], seeds).sum())
+
+
+def test_a_loader_follows_replaced_columns(graph, block_type):
+    # DGL reads g.ndata at every batch: layer-wise inference replaces a column between two
+    # passes of one loader, and the second pass must see the new values
+    g = Graph.from_edge_index(graph.ei, N)
+    g.ndata["h"] = torch.zeros(N, 3)
+    g.edata["keep"] = torch.ones(E, dtype=torch.bool)
+    sampler = dl.MultiLayerFullNeighborSampler(1, prefetch_node_feats=["h"], mask="keep")
+    loader = dl.DataLoader(g, torch.arange(N), sampler, batch_size=100, block_type=block_type)
+    assert all(float(b[0].srcdata["h"].sum()) == 0 for _, _, b in loader)
+    g.ndata["h"] = torch.arange(N, dtype=torch.float32)[:, None].repeat(1, 3)
+    for _, _, b in loader:
+        assert torch.equal(b[0].srcdata["h"][:, 0], b[0].srcdata[NID].float())
+    g.edata["keep"] = torch.zeros(E, dtype=torch.bool)  # a new mask: nothing to sample
+    assert all(b[0].num_edges() == 0 for _, _, b in loader)
+    g.ndata["h"] = torch.zeros(N + 1, 3)
+    with pytest.raises(ValueError, match=r"ndata\['h'\] has 301 rows"):
+        iter(loader)
+    del g.ndata["h"]
+    with pytest.raises(ValueError, match="prefetch_node_feats names 'h', which is no longer"):
+        iter(loader)
+
+
+def test_edge_prediction_follows_replaced_labels_and_reads_parent_columns(graph, block_type):
+    g = Graph.from_edge_index(graph.ei, N)
+    g.ndata["feat"] = graph.ndata["feat"]
+    g.edata["lab"] = torch.zeros(E)
+    g.edata["w"] = graph.edata["w"]
+    s = dl.as_edge_prediction_sampler(
+        dl.NeighborSampler([2]), negative_sampler=dl.negative_sampler.Uniform(1),
+        prefetch_labels=["lab"],
+    )  # fmt: skip
+    loader = dl.DataLoader(g, torch.arange(40), s, batch_size=40, block_type=block_type)
+    _, pair, neg, _ = next(iter(loader))
+    assert float(pair.edata["lab"].sum()) == 0
+    # as DGL's (a compacted edge subgraph), the positive pair graph reads every parent column
+    nid, eid = pair.ndata[NID].long(), pair.edata[EID].long()
+    assert torch.equal(pair.ndata["feat"], graph.ndata["feat"][nid])
+    w_by_id = torch.empty(E)
+    w_by_id[graph.edge_ids] = graph.edata["w"]
+    assert torch.equal(pair.edata["w"], w_by_id[eid])
+    assert "feat" not in neg.ndata  # the negative one has only the ids, as DGL's
+    g.edata["lab"] = torch.ones(E)
+    _, pair, _, _ = next(iter(loader))
+    assert float(pair.edata["lab"].sum()) == pair.num_edges()
+
+
+def test_gpu_cache_of_size_zero_runs_on_the_cpu(graph):
+    # DGL's LABOR example passes gpu_cache={"node": {"features": 0}} whatever the device
+    s = _sampler()
+    ok = dl.DataLoader(graph, torch.arange(8), s, batch_size=8, gpu_cache={"node": {"feat": 0}})
+    assert next(iter(ok))[2][0].srcdata["feat"].shape[1] == F
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="gpu_cache caches rows on a GPU"):
+            dl.DataLoader(graph, torch.arange(8), s, gpu_cache={"node": {"feat": 10}})
+    with pytest.raises(ValueError, match=r"gpu_cache\['node'\]\['feat'\] must be an int >= 0"):
+        dl.DataLoader(graph, torch.arange(8), s, gpu_cache={"node": {"feat": -1}})
+    with pytest.raises(ValueError, match="gpu_cache keys are 'node' and 'edge'"):
+        dl.DataLoader(graph, torch.arange(8), s, gpu_cache={"nodes": {"feat": 1}})
+
+
+def test_enable_cpu_affinity(graph, capsys):
+    import os
+
+    cpus = sorted(os.sched_getaffinity(0))
+    loader = dl.DataLoader(graph, torch.arange(200), _sampler(), batch_size=20, num_workers=1)
+    with pytest.raises(ValueError, match="at least one DataLoader worker"):
+        with dl.DataLoader(graph, torch.arange(8), _sampler()).enable_cpu_affinity():
+            pass
+    with pytest.raises(ValueError, match="loader_cores has 2 CPUs for num_workers=1"):
+        with loader.enable_cpu_affinity(loader_cores=cpus[:1] * 2):
+            pass
+    with pytest.raises(ValueError, match=r"names CPUs \[100000\]"):
+        with loader.enable_cpu_affinity(loader_cores=[100000]):
+            pass
+    if len(cpus) < 2:
+        pytest.skip("pinning a worker apart from the training loop needs two CPUs")
+    threads = torch.get_num_threads()
+    seen = []
+    with loader.enable_cpu_affinity():
+        assert os.sched_getaffinity(0) == set(cpus[1:])
+        assert torch.get_num_threads() == len(cpus) - 1
+        for _ in loader:
+            seen.append(os.sched_getaffinity(loader._workers.threads(1)[0].native_id))
+    assert seen and all(s == {cpus[0]} for s in seen)
+    assert f"assigned to cpus [{cpus[0]}]" in capsys.readouterr().out
+    assert os.sched_getaffinity(0) == set(cpus) and torch.get_num_threads() == threads
+    for _ in loader:  # the kept worker thread may run anywhere again
+        pass
+    assert os.sched_getaffinity(loader._workers.threads(1)[0].native_id) == set(cpus)
+
+
+def test_global_uniform_negatives(graph, hetero, block_type):
+    neg = dl.negative_sampler.GlobalUniform(3)
+    edges = set(map(tuple, graph.ei.t().tolist()))
+    s = dl.as_edge_prediction_sampler(dl.NeighborSampler([2]), negative_sampler=neg)
+    runs = []
+    for _ in range(2):
+        loader = dl.DataLoader(
+            graph, torch.arange(300), s, batch_size=100, seed=4, block_type=block_type
+        )
+        runs.append([ng.edges() for _, _, ng, _ in loader])
+        for _, _, ng, _ in loader:
+            u, v = ng.edges()
+            nid = ng.ndata[NID].long()
+            pairs = list(zip(nid[u.long()].tolist(), nid[v.long()].tolist()))
+            assert 0 < len(pairs) <= 300 and len(set(pairs)) == len(pairs)
+            assert not any(p in edges or p[0] == p[1] for p in pairs)
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(*runs))  # deterministic given a seed
+    u, v = neg(graph, torch.arange(10))  # DGL's call form
+    assert u.numel() == v.numel() <= 30 and not any(p in edges for p in zip(u.tolist(), v.tolist()))
+    out = neg(hetero, {"buys": torch.arange(5)})
+    ((et, (u, v)),) = out.items()
+    assert et == BUYS and bool((u < NUM["user"]).all()) and bool((v < NUM["item"]).all())
+    buys = set(map(tuple, hetero.ei[BUYS].t().tolist()))
+    assert not any(p in buys for p in zip(u.tolist(), v.tolist()))
+    with pytest.raises(ValueError, match="k must be an int >= 1"):
+        dl.negative_sampler.GlobalUniform(0)
+
+
+def test_dataset_is_the_seeds(graph):
+    loader = dl.DataLoader(graph, torch.arange(37), _sampler(), batch_size=10)
+    assert len(loader.dataset) == 37 and len(loader) == 4

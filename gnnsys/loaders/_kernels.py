@@ -1694,3 +1694,19 @@ def sample_hops_for(
     tag = mode_tag(_MODES, flags)
     name = f"sample_hops{'' if par else '_serial'}__{tag}"
     return variant(sample_hops, name, par, **dict(zip(_SWITCHES, flags), _PARALLEL_BUILD=par))
+
+
+@njit(nogil=True, cache=True)
+def has_edges(indptr, indices, type_per_edge, src, dst, etype):
+    """Whether the graph has an edge ``src[i] -> dst[i]`` of edge type ``etype`` (global node
+    ids; ``type_per_edge`` empty: one edge type), by a scan of ``dst[i]``'s CSC column (its
+    sources are in edge-id order, not sorted). Ids must be in range (checked by the caller)."""
+    out = np.zeros(src.shape[0], np.bool_)
+    for i in range(src.shape[0]):
+        v = dst[i]
+        u = src[i]
+        for p in range(indptr[v], indptr[v + 1]):
+            if indices[p] == u and (type_per_edge.shape[0] == 0 or type_per_edge[p] == etype):
+                out[i] = True
+                break
+    return out

@@ -43,10 +43,23 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import threading
 import types
 from dataclasses import replace
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterator,
+    List,
+    Mapping,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    Union,
+)
 
 import numpy as np
 import torch
@@ -70,7 +83,8 @@ from gnnsys.block import (
     node_type_index,
 )
 from gnnsys.features import FeatureStore
-from gnnsys.graph import Graph
+from gnnsys.graph import Graph, dgl_edge_index
+from gnnsys.loaders._kernels import has_edges
 from gnnsys.loaders._workers import WorkerPool, kept_for
 from gnnsys.loaders.base import SampledSubgraph, SampleKey, key_int
 from gnnsys.loaders.link import random_nodes, unique_seeds
@@ -417,11 +431,106 @@ class Uniform:
         return neg_src, neg_dst
 
 
-negative_sampler = types.SimpleNamespace(Uniform=Uniform, PerSourceUniform=Uniform)
+class GlobalUniform:
+    """Negative sampler: ``k`` node pairs per seed edge drawn uniformly over the whole graph
+    (source and destination node types of the edge's type), keeping only pairs that are not
+    edges of that type, nor self loops when ``exclude_self_loops`` (on a relation between
+    nodes of one type), nor (``replace=False``) repeated: DGL's ``negative_sampler.GlobalUniform``.
+    As DGL's, it may return fewer pairs than asked: ``redundancy`` (default 1.0) more
+    candidates than needed are drawn, and a very dense graph can reject more than that.
+
+    Example:
+        >>> neg = negative_sampler.GlobalUniform(5)
+    """
+
+    def __init__(
+        self,
+        k: int,
+        exclude_self_loops: bool = True,
+        replace: bool = False,
+        redundancy: Optional[float] = None,
+    ) -> None:
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+            raise ValueError(f"k must be an int >= 1, got {k!r}")
+        r = 1.0 if redundancy is None else redundancy
+        if isinstance(r, bool) or not isinstance(r, (int, float)) or not r >= 0:
+            raise ValueError(f"redundancy must be a number >= 0, got {redundancy!r}")
+        self.k = int(k)
+        self.exclude_self_loops = bool(exclude_self_loops)
+        self.replace = bool(replace)
+        self.redundancy = float(r)
+
+    def __call__(self, g: Any, eids: Any) -> Any:
+        """DGL's call form: negatives for edge ids ``eids`` of ``g`` (a tensor, or a dict
+        ``{edge type: ids}`` giving a dict of pairs), drawn from torch's global RNG."""
+        view = _prepare_view(g)
+        if isinstance(eids, Mapping):
+            out = {}
+            for key, ids in eids.items():
+                e = _edge_type_of(view, key, "eids")
+                n = _check_seed_ids(f"eids[{key!r}]", ids, view.eid_bound(e), "edge").numel()
+                s, d = self.draw(view, e, n, None)
+                out[view.edge_types[e]] = (s, d)
+            return out
+        e = _only_edge_type(view, "eids")
+        n = _check_seed_ids("eids", eids, view.eid_bound(e), "edge").numel()
+        return self.draw(view, e, n, None)
+
+    def draw(
+        self, view: _DglGraphView, e: int, num_edges: int, stream: Optional[Tuple[int, int]]
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Up to ``k * num_edges`` negative (source, destination) pairs of edge type ``e``, as
+        ids within their node types: from the counter-based stream ``(key, salt)`` inside a
+        DataLoader, from torch's global RNG when called as DGL's ``neg(g, eids)``."""
+        if isinstance(view, _DistDglView):
+            raise NotImplementedError("GlobalUniform over a partition (DistGraph): use Uniform")
+        et = view.edge_types[e]
+        t_src, t_dst = view.node_type_id(et[0]), view.node_type_id(et[2])
+        n_src, n_dst = view.num_nodes_of(t_src), view.num_nodes_of(t_dst)
+        want = self.k * num_edges
+        empty = torch.zeros(0, dtype=torch.int64)
+        if want == 0 or n_src == 0 or n_dst == 0:
+            return empty, empty
+        draws = int(math.ceil(want * (1.0 + self.redundancy)))
+        if stream is None:
+            s = torch.randint(0, n_src, (draws,))
+            d = torch.randint(0, n_dst, (draws,))
+        else:
+            s = random_nodes(stream[0], stream[1], draws, n_src)
+            d = random_nodes(stream[0], stream[1] + _SALT_GLOBAL_DST, draws, n_dst)
+        keep = torch.ones(draws, dtype=torch.bool)
+        if self.exclude_self_loops and t_src == t_dst:
+            keep &= s != d
+        g = view.graph
+        tpe = g.type_per_edge
+        found = has_edges(
+            g.indptr.numpy(),
+            g.indices.numpy(),
+            tpe.numpy() if tpe is not None else np.zeros(0, np.int64),
+            (s + view.offset(t_src)).numpy(),
+            (d + view.offset(t_dst)).numpy(),
+            e,
+        )
+        keep &= ~torch.from_numpy(found)
+        s, d = s[keep], d[keep]
+        if not self.replace and s.numel():  # the first draw of each pair, in draw order
+            pair = s * n_dst + d
+            uniq, inverse = torch.unique(pair, return_inverse=True)
+            first = torch.full((uniq.numel(),), pair.numel(), dtype=torch.int64)
+            first.scatter_reduce_(0, inverse, torch.arange(pair.numel()), "amin")
+            order = torch.sort(first).values
+            s, d = s[order], d[order]
+        return s[:want], d[:want]
+
+
+negative_sampler = types.SimpleNamespace(
+    Uniform=Uniform, PerSourceUniform=Uniform, GlobalUniform=GlobalUniform
+)
 negative_sampler.__doc__ = "Negative samplers for link prediction (DGL's module of that name)."
 
 _EXCLUDE = (None, "self", "reverse_id", "reverse_types")
 _SALT_NEG = 0xD61  # negatives of edge type e use the stream (batch key, _SALT_NEG + e)
+_SALT_GLOBAL_DST = 0x10000  # GlobalUniform's destinations: salt _SALT_NEG + e + this
 
 
 class EdgePredictionSampler:
@@ -979,8 +1088,7 @@ def _prepare_view(g: Any, idtype: Optional[torch.dtype] = None) -> _DglGraphView
             )
         view = _DglGraphView(g, cpu, by_eid=g.is_hetero, idtype=it)
     elif len(g.ntypes) == 1 and len(g.canonical_etypes) == 1:
-        u, v = g.edges(order="eid")
-        ei = torch.stack([u.long().cpu(), v.long().cpu()])
+        ei = dgl_edge_index(g)
         view = _DglGraphView(g, Graph.from_edge_index(ei, g.num_nodes()), by_eid=True, idtype=it)
     else:
         view = _DglGraphView(g, Graph.from_dgl(g), by_eid=True, idtype=it)
@@ -1172,14 +1280,22 @@ class PairGraph:
         node_ids: Optional[Mapping[str, torch.Tensor]] = None,
         edge_ids: Optional[Mapping[EdgeType, torch.Tensor]] = None,
         idtype: Optional[torch.dtype] = None,
+        node_parent: Optional[Mapping[str, Mapping[str, Any]]] = None,
+        edge_parent: Optional[Mapping[EdgeType, Tuple[Mapping[str, Any], torch.Tensor]]] = None,
     ) -> PairGraph:
         """A pair graph with node types ``num_nodes`` (in order) and edges per canonical edge
-        type (ids within the node types)."""
+        type (ids within the node types). ``node_parent[ntype]``: the parent's columns of that
+        type, read lazily at rows ``node_ids[ntype]``; ``edge_parent[etype]``: (the parent's
+        columns of that type, the rows of this graph's edges in them)."""
         out = object.__new__(cls)
-        out._setup(edges, num_nodes, node_ids, edge_ids, idtype or torch.int64)
+        out._setup(
+            edges, num_nodes, node_ids, edge_ids, idtype or torch.int64, node_parent, edge_parent
+        )
         return out
 
-    def _setup(self, edges, num_nodes, node_ids, edge_ids, idtype) -> None:
+    def _setup(
+        self, edges, num_nodes, node_ids, edge_ids, idtype, node_parent=None, edge_parent=None
+    ) -> None:
         self._ntypes = list(num_nodes)
         self._counts = [int(num_nodes[t]) for t in self._ntypes]
         self._etypes = [tuple(e) for e in edges]
@@ -1191,8 +1307,18 @@ class PairGraph:
         self._dst = [edges[e][1] for e in edges]
         self._idtype = idtype
         dev = self._src[0].device
-        self._nframes = [_Frame(c, dev, what="node") for c in self._counts]
-        self._eframes = [_Frame(s.numel(), dev, what="edge") for s in self._src]
+        node_parent, edge_parent = node_parent or {}, edge_parent or {}
+        self._nframes = [
+            _Frame(c, dev, what="node", parent=node_parent.get(t), parent_ids=(
+                node_ids[t].long() if t in node_parent else None))
+            for t, c in zip(self._ntypes, self._counts)
+        ]  # fmt: skip
+        self._eframes = []
+        for et, src in zip(self._etypes, self._src):
+            columns, rows = edge_parent.get(et, (None, None))
+            self._eframes.append(
+                _Frame(src.numel(), dev, what="edge", parent=columns, parent_ids=rows)
+            )
         for t, ids in (node_ids or {}).items():
             i = self._ntypes.index(t)
             self._nframes[i]._set_inherited(NID, ids.to(dev, idtype))
@@ -1408,6 +1534,53 @@ def _resolve_names(spec: Any, arg: str, view: _DglGraphView, kind: str) -> List[
     return out
 
 
+class _LiveColumns:
+    """The graph's columns a loader fetches, as a ``FeatureStore`` that follows them: DGL reads
+    ``g.ndata`` / ``g.edata`` at every batch, so a loader iterated again after
+    ``g.ndata[name] = new`` (layer-wise inference writes each layer's output so) must fetch
+    ``new``. ``refresh`` re-reads the columns and re-points the store at replaced ones
+    (a column changed in place needs nothing: the store reads the same tensor)."""
+
+    def __init__(self, view: Any, kind: str, names: List[Tuple[int, str, str]]) -> None:
+        self.view = view
+        self.kind = kind
+        self.names = names  # (type, name, the argument that asked for it)
+        self.sources = self._read()
+        self.store = FeatureStore(
+            {self._key(t, n): table for (t, n, _), table in zip(names, self.sources)}
+        )
+
+    def _key(self, t: int, name: str) -> Any:
+        return (self.view.node_key if self.kind == "node" else self.view.edge_key)(t, name)
+
+    def _read(self) -> List[Any]:
+        data_of = self.view.ndata_of if self.kind == "node" else self.view.edata_of
+        out = []
+        for t, name, arg in self.names:
+            data = data_of(t)
+            if name not in data:
+                types_ = self.view.node_types if self.kind == "node" else self.view.edge_types
+                of = f" of {self.kind} type {types_[t]!r}" if self.view.typed else ""
+                raise ValueError(
+                    f"{arg} names {name!r}, which is no longer {self.kind} data{of} of the "
+                    f"graph ({self.view.data_summary(self.kind)})"
+                )
+            out.append(data[name])
+        return out
+
+    def refresh(self) -> bool:
+        """Re-point the store at the columns replaced since; True when one was."""
+        current = self._read()
+        changed = False
+        for (t, name, arg), old, new in zip(self.names, self.sources, current):
+            if new is not old:
+                _check_rows(self.view, self.kind, t, name, new, arg)
+                self.store[self._key(t, name)] = new
+                changed = True
+        self.sources = current
+        return changed
+
+
 def _check_rows(view: _DglGraphView, kind: str, t: int, name: str, table: Any, arg: str) -> None:
     """A table must have a row per node (edge) of its type: DGL refuses a mismatch when the data
     is set; a gnnsys Graph's ``ndata``/``edata`` are plain dicts, so it is checked here, before
@@ -1461,14 +1634,12 @@ class _NodeCore:
     ) -> None:
         self.view = view
         self.cfg = cfg
-        fanouts = cfg.fanout_matrix(view.graph)
-        sg, self.pos_map, weighted = view.sampling_graph(cfg.prob, cfg.mask)
-        self.graph = sg  # the Loader resolves typed table keys against it
-        if sample_device is not None and uva and not graph_is_pinned(sg):
-            sg.pin_memory_()  # the GPU sampler reads the structure in place (UVA)
-        labor = {}
+        self._fanouts = cfg.fanout_matrix(view.graph)
+        self._sample_device = sample_device
+        self._uva = uva
+        self._labor = {}
         if cfg.labor:
-            labor = {
+            self._labor = {
                 "layer_dependency": cfg.layer_dependency,
                 "importance_sampling": getattr(cfg, "importance_sampling", 0),
                 "batch_dependency": getattr(cfg, "batch_dependency", 1),
@@ -1476,20 +1647,7 @@ class _NodeCore:
         # a distributed sampler's batches are exchanges: the Loader runs them one at a time
         self.collective = isinstance(view, _DistDglView)
         self.lanes = 1
-        if self.collective:
-            self.sampler = _dist_sampler(sg, fanouts, cfg, labor)
-            self.lanes = self.sampler.lanes
-        else:
-            self.sampler = sampler_on(
-                sample_device,
-                sg,
-                fanouts,
-                cls=LaborCore if cfg.labor else None,
-                replace=cfg.replace,
-                weighted=weighted,
-                semantics="dgl",
-                **labor,
-            )
+        self._use_sampling_graph(*view.sampling_graph(cfg.prob, cfg.mask))
         self.node_feats = _resolve_names(
             cfg.prefetch_node_feats, "prefetch_node_feats", view, "node"
         )
@@ -1497,12 +1655,14 @@ class _NodeCore:
         self.edge_feats = _resolve_names(
             cfg.prefetch_edge_feats, "prefetch_edge_feats", view, "edge"
         )
-        tables = {
-            view.node_key(t, n): view.ndata_of(t)[n] for t, n in self.node_feats + self.labels
-        }
-        self.node_store = FeatureStore(tables)
-        self.edge_store = FeatureStore(
-            {view.edge_key(e, n): view.edata_of(e)[n] for e, n in self.edge_feats}
+        self._node_columns = _LiveColumns(
+            view,
+            "node",
+            [(t, n, "prefetch_node_feats") for t, n in self.node_feats]
+            + [(t, n, "prefetch_labels") for t, n in self.labels],
+        )
+        self._edge_columns = _LiveColumns(
+            view, "edge", [(e, n, "prefetch_edge_feats") for e, n in self.edge_feats]
         )
         self.device_tables: Dict[Any, Any] = {}  # gathered on the output device (use_uva)
         self.pin = False
@@ -1510,6 +1670,48 @@ class _NodeCore:
         self.dgl = _resolve_block_type(block_type)
         if self.dgl is not None:
             view.dgl_frames()  # build once here, not racing in worker threads
+
+    def _use_sampling_graph(self, sg: Any, pos_map: Any, weighted: bool) -> None:
+        """Sample from ``sg`` (the graph's CSC with its prob / mask applied)."""
+        self.graph = sg  # the Loader resolves typed table keys against it
+        self.pos_map = pos_map
+        if self._sample_device is not None and self._uva and not graph_is_pinned(sg):
+            sg.pin_memory_()  # the GPU sampler reads the structure in place (UVA)
+        if self.collective:
+            self.sampler = _dist_sampler(sg, self._fanouts, self.cfg, self._labor)
+            self.lanes = self.sampler.lanes
+        else:
+            self.sampler = sampler_on(
+                self._sample_device,
+                sg,
+                self._fanouts,
+                cls=LaborCore if self.cfg.labor else None,
+                replace=self.cfg.replace,
+                weighted=weighted,
+                semantics="dgl",
+                **self._labor,
+            )
+
+    @property
+    def node_store(self) -> FeatureStore:
+        return self._node_columns.store
+
+    @property
+    def edge_store(self) -> FeatureStore:
+        return self._edge_columns.store
+
+    def refresh(self) -> bool:
+        """Follow the graph's columns as DGL does, which reads them at every batch: a replaced
+        prefetched column (``g.ndata[name] = new``) is fetched from then on, and a changed
+        ``prob`` / ``mask`` column gives a new sampling graph. Called as each ``DataLoader``
+        iteration starts; True when a node table was replaced (device tables are stale)."""
+        cfg = self.cfg
+        if not self.collective and (cfg.prob is not None or cfg.mask is not None):
+            sg, pos_map, weighted = self.view.sampling_graph(cfg.prob, cfg.mask)
+            if sg is not self.graph:
+                self._use_sampling_graph(sg, pos_map, weighted)
+        self._edge_columns.refresh()
+        return self._node_columns.refresh()
 
     @property
     def num_inputs(self) -> int:
@@ -1689,8 +1891,12 @@ class _NodeCore:
     def _dgl_block(self, rels, num_src, num_dst, src_ids, edge_ids, parent_rows) -> Any:
         dgl = self.dgl
         it = self.view.idtype
-        empty = torch.zeros(0, dtype=it)
-        data = {et: ("csc", (ip.to(it), ix.to(it), empty)) for et, (ip, ix) in rels.items()}
+        # Edge ids 0..E-1 in CSC order, given (not left empty): DGL's CPU SpMM for an
+        # edge-data message (``fn.copy_e``, which ``RelGraphConv`` uses) needs the array.
+        data = {
+            et: ("csc", (ip.to(it), ix.to(it), torch.arange(ix.numel(), dtype=it)))
+            for et, (ip, ix) in rels.items()
+        }
         b = dgl.create_block(data, num_src_nodes=num_src, num_dst_nodes=num_dst, idtype=it)
         frames = self.view.dgl_frames()
         view = self.view
@@ -1730,6 +1936,48 @@ def _device_rows(table: Any, ids: torch.Tensor) -> torch.Tensor:
     return rows if isinstance(rows, torch.Tensor) else torch.as_tensor(np.asarray(rows))
 
 
+def _cache_sizes(gpu_cache: Any, device: torch.device) -> Dict[Any, int]:
+    """``gpu_cache``'s node entries with rows to cache. As DGL's, a size of 0 caches nothing
+    (so a script passing ``{"node": {"feat": 0}}`` runs on a CPU device too); a cache of rows
+    needs a CUDA device."""
+    if gpu_cache is None:
+        return {}
+    if not isinstance(gpu_cache, dict):
+        raise TypeError(f"gpu_cache must be a dict, got {type(gpu_cache).__name__}")
+    unknown = sorted(map(str, set(gpu_cache) - {"node", "edge"}))
+    if unknown:
+        raise ValueError(f"gpu_cache keys are 'node' and 'edge', got {unknown}")
+    sizes = {}
+    for kind in ("node", "edge"):
+        entries = gpu_cache.get(kind) or {}
+        if not isinstance(entries, dict):
+            raise TypeError(f"gpu_cache[{kind!r}] must be a dict of sizes, got {entries!r}")
+        for name, rows in entries.items():
+            if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 0:
+                raise ValueError(f"gpu_cache[{kind!r}][{name!r}] must be an int >= 0, got {rows!r}")
+            if rows > 0:
+                sizes[(kind, name)] = int(rows)
+    if any(kind == "edge" for kind, _ in sizes):
+        raise NotImplementedError("gpu_cache for edge data is not implemented")
+    if sizes and device.type != "cuda":
+        raise ValueError(f"gpu_cache caches rows on a GPU: it needs a CUDA device, got {device}")
+    return {name: rows for (_, name), rows in sizes.items()}
+
+
+def _check_cores(name: str, cores: Optional[Sequence[int]], available: List[int]) -> List[int]:
+    """``cores`` as a list of CPUs this process may use ([] for None), or a clear error."""
+    if cores is None:
+        return []
+    out = list(cores)
+    bad = [c for c in out if isinstance(c, bool) or not isinstance(c, (int, np.integer))]
+    if bad:
+        raise TypeError(f"{name} must be CPU numbers (ints), got {bad[:3]}")
+    missing = sorted(set(int(c) for c in out) - set(available))
+    if missing:
+        raise ValueError(f"{name} names CPUs {missing} that this process may not use ({available})")
+    return [int(c) for c in out]
+
+
 def _resolve_block_type(block_type: str) -> Any:
     check_choice("block_type", block_type, _BLOCK_TYPES)
     if block_type == "gnnsys":
@@ -1760,10 +2008,9 @@ class _EdgeCore:
             if make is not None
             else _NodeCore(view, cfg.sampler, block_type, sample_device, uva)
         )
-        self.graph = self.node.graph
         self.labels = _resolve_names(cfg.prefetch_labels, "prefetch_labels", view, "edge")
-        self.label_store = FeatureStore(
-            {view.edge_key(e, n): view.edata_of(e)[n] for e, n in self.labels}
+        self._label_columns = _LiveColumns(
+            view, "edge", [(e, n, "prefetch_labels") for e, n in self.labels]
         )
         k = len(view.edge_types)
         self.reverse_ids: List[Optional[torch.Tensor]] = [None] * k
@@ -1785,6 +2032,19 @@ class _EdgeCore:
             a = _edge_type_of(view, key, "reverse_etypes")
             b = _edge_type_of(view, value, f"reverse_etypes[{key!r}]")
             self.reverse_types[a] = b
+
+    @property
+    def graph(self) -> Any:
+        return self.node.graph
+
+    @property
+    def label_store(self) -> FeatureStore:
+        return self._label_columns.store
+
+    def refresh(self) -> bool:
+        """``_NodeCore.refresh``, and the pair graphs' prefetched labels."""
+        self._label_columns.refresh()
+        return self.node.refresh()
 
     @property
     def num_inputs(self) -> int:
@@ -1818,16 +2078,18 @@ class _EdgeCore:
         nus: List[torch.Tensor] = []
         nvs: List[torch.Tensor] = []
         if neg is not None:
-            user = (
-                None
-                if isinstance(neg, Uniform)
-                else neg(view.user_graph, self._user_ids(eid, by_type))
-            )
+            ours = isinstance(neg, (Uniform, GlobalUniform))
+            user = None if ours else neg(view.user_graph, self._user_ids(eid, by_type))
             for e, et in enumerate(view.edge_types):
                 t_src, t_dst = view.node_type_id(et[0]), view.node_type_id(et[2])
                 if isinstance(neg, Uniform):
                     src = u if by_type[e] is None else u[by_type[e]]
                     nu, nv = neg.generate(src, view.num_nodes_of(t_dst), (key, _SALT_NEG + e))
+                    nv = nv + view.offset(t_dst) if view.offset(t_dst) else nv
+                elif isinstance(neg, GlobalUniform):
+                    count = pos.numel() if by_type[e] is None else by_type[e].numel()
+                    nu, nv = neg.draw(view, e, count, (key, _SALT_NEG + e))
+                    nu = nu + view.offset(t_src) if view.offset(t_src) else nu
                     nv = nv + view.offset(t_dst) if view.offset(t_dst) else nv
                 else:
                     nu, nv = self._user_negatives(user, e, t_src, t_dst)
@@ -1935,6 +2197,9 @@ class _EdgeCore:
         uniq = sub.metadata["pair_nodes"]
         counts, node_ids = _pair_nodes(uniq, view)
         pairs = sub.metadata["pair"]
+        rows = {}  # each edge type's parent data rows of the seed edges
+        for e, et in enumerate(view.edge_types):
+            rows[et] = view.rows_of(view.pos_of_eid(e, pairs[e][2]), pairs[e][2])
         pair = _pair_graph(
             self.node.dgl,
             view,
@@ -1942,12 +2207,11 @@ class _EdgeCore:
             counts,
             node_ids,
             {et: pairs[e][2] for e, et in enumerate(view.edge_types)},
+            rows,
         )
         for e, name in self.labels:
             key = view.edge_key(e, name)
-            pos = view.pos_of_eid(e, pairs[e][2])
-            rows = view.rows_of(pos, pairs[e][2])
-            values = self.label_store.fetch(key, rows, pin_memory=self.node.pin)
+            values = self.label_store.fetch(key, rows[view.edge_types[e]], pin_memory=self.node.pin)
             _assign(pair.edges[view.edge_types[e]].data, name, values)
         if "neg" not in sub.metadata:
             return input_nodes, pair, blocks
@@ -1979,12 +2243,43 @@ def _pair_nodes(
     return counts, ids
 
 
-def _pair_graph(dgl: Any, view: _DglGraphView, edges, counts, node_ids, edge_ids) -> Any:
+def _pair_graph(
+    dgl: Any, view: _DglGraphView, edges, counts, node_ids, edge_ids, edge_rows=None
+) -> Any:
+    """The pair graph of a batch's positive (``edge_rows``: each edge type's parent data rows)
+    or negative edges. As DGL's (a compacted edge subgraph), the positive one reads every
+    parent column lazily: ``pair_graph.ndata`` of its nodes, ``edata`` of its edges."""
     it = view.idtype
+    lazy = edge_rows is not None and view.lazy_columns
     if dgl is None:
-        return PairGraph.hetero(edges, counts, node_ids=node_ids, edge_ids=edge_ids, idtype=it)
+        return PairGraph.hetero(
+            edges,
+            counts,
+            node_ids=node_ids,
+            edge_ids=edge_ids,
+            idtype=it,
+            node_parent={nt: view.ndata_of(t) for t, nt in enumerate(view.node_types)}
+            if lazy
+            else None,
+            edge_parent={
+                et: (view.edata_of(e), edge_rows[et]) for e, et in enumerate(view.edge_types)
+            }
+            if lazy
+            else None,
+        )
     data = {et: (s.to(it), d.to(it)) for et, (s, d) in edges.items()}
     g = dgl.heterograph(data, num_nodes_dict=counts, idtype=it)
+    frames = view.dgl_frames() if lazy else None
+    if frames is not None:
+        nf, ef = frames
+        dgl.utils.set_new_frames(
+            g,
+            node_frames=[nf[view.node_type_id(nt)].subframe(node_ids[nt]) for nt in g.ntypes],
+            edge_frames=[
+                ef[view.edge_types.index(tuple(et))].subframe(edge_rows[tuple(et)])
+                for et in g.canonical_etypes
+            ],
+        )
     for nt, ids in node_ids.items():
         g.nodes[nt].data[NID] = ids.to(it)
     if edge_ids is not None:
@@ -2181,13 +2476,7 @@ class DataLoader:
         )
         self.use_prefetch_thread = use_prefetch_thread
         self.use_alternate_streams = use_alternate_streams
-        if gpu_cache is not None:
-            if not isinstance(gpu_cache, dict):
-                raise TypeError(f"gpu_cache must be a dict, got {type(gpu_cache).__name__}")
-            if self.device.type != "cuda":
-                raise ValueError("gpu_cache needs a CUDA device")
-            if gpu_cache.get("edge"):
-                raise NotImplementedError("gpu_cache for edge data is not implemented")
+        node_cache = _cache_sizes(gpu_cache, self.device)
 
         is_edge = isinstance(graph_sampler, EdgePredictionSampler)
         what = "edge" if is_edge else "node"
@@ -2214,8 +2503,9 @@ class DataLoader:
         else:
             self._core = _NodeCore(view, graph_sampler, block_type, on, self.use_uva)
             self._core.output_types = flat.dict_keys
-        if use_uva or gpu_cache:
-            self._device_tables(gpu_cache.get("node", {}) if gpu_cache else {})
+        self._cache_rows = node_cache
+        if use_uva or node_cache:
+            self._device_tables(self._cache_rows)
         node_core = self._node_core
         node_core.pin = self.pin_prefetcher and torch.cuda.is_available()
         prefetch = kwargs.get("prefetch_factor")
@@ -2239,6 +2529,7 @@ class DataLoader:
         self.seed = int(seed)
         self._epoch = 0
         self._workers: Optional[WorkerPool] = None  # threads kept across epochs (first iter)
+        self._worker_cores: Optional[List[Set[int]]] = None  # (enable_cpu_affinity)
         ids = flat.ids
         if self.use_ddp:
             import torch.distributed as dist
@@ -2286,6 +2577,13 @@ class DataLoader:
                 table = unified(table, cache=frac, cache_order=order)
             core.device_tables[k] = table
 
+    @property
+    def dataset(self) -> torch.Tensor:
+        """The ids this loader batches (this rank's share under ``use_ddp``), as DGL's
+        ``DataLoader.dataset`` holds them: ``len(loader.dataset)`` is the number of seeds.
+        Global ids: on a graph with several node types, type offset + id within the type."""
+        return self._local
+
     # ------------------------------------------------------------------ iteration
     def __len__(self) -> int:
         n = self._local_size
@@ -2310,6 +2608,8 @@ class DataLoader:
         epoch = self._epoch
         self._epoch += 1
         core = self._core
+        if core.refresh() and self._node_core.device_tables:  # a node column was replaced
+            self._device_tables(self._cache_rows)
         engine = Loader(
             core,
             self._epoch_order(epoch),
@@ -2323,9 +2623,70 @@ class DataLoader:
             **core.loader_tables(),
         )
         self._workers = kept_for(self, self._workers)  # the epochs' engines share them
+        engine.worker_cores = self._worker_cores
         engine.run_on(self._workers)
         engine.set_epoch(epoch)
         return self._finish_all(iter(engine))
+
+    @contextlib.contextmanager
+    def enable_cpu_affinity(
+        self,
+        loader_cores: Optional[Sequence[int]] = None,
+        compute_cores: Optional[Sequence[int]] = None,
+        verbose: bool = True,
+    ) -> Iterator[None]:
+        """DGL's CPU affinity helper, as a context manager around the training loop: inside
+        it the calling thread (and torch's threads, ``len(compute_cores)`` of them) runs on
+        ``compute_cores`` and worker thread i of this loader on ``loader_cores[i]``. Defaults
+        as DGL's: the first ``num_workers`` CPUs this process may use for the workers, the
+        rest for compute. The workers here are threads of this process (DGL's are processes),
+        pinned as each iteration starts; on leaving, the old affinity and thread count come
+        back. On a non-CPU device it does nothing, as DGL's.
+
+        Example:
+            >>> loader = DataLoader(g, train_nids, sampler, batch_size=1024, num_workers=1)
+            >>> with loader.enable_cpu_affinity():
+            ...     for input_nodes, output_nodes, blocks in loader: ...
+        """
+        if self.device.type != "cpu":
+            yield
+            return
+        if self.num_workers < 1:
+            raise ValueError(
+                "enable_cpu_affinity needs at least one DataLoader worker (num_workers > 0)"
+            )
+        available = sorted(os.sched_getaffinity(0))
+        loaders = _check_cores("loader_cores", loader_cores, available)
+        compute = _check_cores("compute_cores", compute_cores, available)
+        if loaders and len(loaders) != self.num_workers:
+            raise ValueError(
+                f"loader_cores has {len(loaders)} CPUs for num_workers={self.num_workers}: "
+                "one per worker"
+            )
+        if not loaders or not compute:
+            if len(available) < self.num_workers:
+                raise ValueError(
+                    f"num_workers={self.num_workers} but this process may use only "
+                    f"{len(available)} CPUs ({available})"
+                )
+            loaders = loaders or available[: self.num_workers]
+            compute = [c for c in available if c not in loaders]
+        compute = compute or available  # every CPU went to the workers: share them all
+        old_mask, old_threads = os.sched_getaffinity(0), torch.get_num_threads()
+        try:
+            os.sched_setaffinity(0, compute)
+            torch.set_num_threads(len(compute))
+            self._worker_cores = [{c} for c in loaders]
+            if verbose:
+                print(
+                    f"{self.num_workers} DL workers are assigned to cpus {loaders}, main "
+                    f"process will use cpus {compute}"
+                )
+            yield
+        finally:
+            os.sched_setaffinity(0, old_mask)
+            torch.set_num_threads(old_threads)
+            self._worker_cores = [set(old_mask)]  # the kept workers' next pass: unpinned
 
     def _finish_all(self, batches: Iterator[tuple]) -> Iterator[tuple]:
         dev = self.device

@@ -31,6 +31,7 @@ from gnnsys.loaders.dgl import (
     _check_names,
     _flat_node_seeds,
     _FlatSeeds,
+    _LiveColumns,
     _prepare_view,
     _resolve_block_type,
     _resolve_names,
@@ -73,16 +74,32 @@ class _SubgraphCore:
         self.node_feats = _resolve_names(cfg.prefetch_node, cfg.node_arg, view, "node")
         self.edge_feats = _resolve_names(cfg.prefetch_edge, cfg.edge_arg, view, "edge")
         self.labels: List[Tuple[int, str]] = []
-        self.node_store = FeatureStore({view.node_key(t, n): view.ndata_of(t)[n]
-                                        for t, n in self.node_feats})  # fmt: skip
-        self.edge_store = FeatureStore({view.edge_key(e, n): view.edata_of(e)[n]
-                                        for e, n in self.edge_feats})  # fmt: skip
+        self._node_columns = _LiveColumns(
+            view, "node", [(t, n, cfg.node_arg) for t, n in self.node_feats]
+        )
+        self._edge_columns = _LiveColumns(
+            view, "edge", [(e, n, cfg.edge_arg) for e, n in self.edge_feats]
+        )
         self.device_tables = _NoDeviceTables()
         self.pin = False
         self.output_types: Optional[List[int]] = None
         self.dgl = _resolve_block_type(block_type)
         if self.dgl is not None:
             view.dgl_frames()  # build once here, not racing in worker threads
+
+    @property
+    def node_store(self) -> FeatureStore:
+        return self._node_columns.store
+
+    @property
+    def edge_store(self) -> FeatureStore:
+        return self._edge_columns.store
+
+    def refresh(self) -> bool:
+        """Follow replaced prefetched columns (``_LiveColumns``); no device tables here."""
+        self._node_columns.refresh()
+        self._edge_columns.refresh()
+        return False
 
     @property
     def num_inputs(self) -> Optional[int]:

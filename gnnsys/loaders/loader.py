@@ -23,10 +23,22 @@ from __future__ import annotations
 import atexit
 import functools
 import operator
+import os
 import threading
 import weakref
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Optional,
+    Sequence,
+    Set,
+    Tuple,
+    Union,
+)
 
 import numba
 import numpy as np
@@ -194,6 +206,9 @@ class Loader:
             raise TypeError(f"sampler must have a sample(seeds, key) method, got {sampler!r}")
         tune_malloc()  # per-batch buffers stay in the heap (see gnnsys/_malloc.py)
         self.sampler = sampler
+        # CPUs of each worker thread (thread w: worker_cores[w % len]); None: left alone.
+        # Set by a front that pins its workers (the DGL front's enable_cpu_affinity).
+        self.worker_cores: Optional[List[Set[int]]] = None
         self.seeds = _check_seeds(seeds, getattr(sampler, "num_inputs", None))
         self.seed_time = None
         if seed_time is not None:
@@ -507,9 +522,9 @@ class _Run:
             self.streams = [torch.cuda.Stream(loader.device) for _ in range(workers)]
         lanes = workers if getattr(loader.sampler, "collective", False) else 0
         jobs = [
-            functools.partial(self._job, per_worker, self._work_lane, self.streams[w], w, lanes)
+            functools.partial(self._job, w, per_worker, self._work_lane, self.streams[w], w, lanes)
             if lanes
-            else functools.partial(self._job, per_worker, self._work, self.streams[w])
+            else functools.partial(self._job, w, per_worker, self._work, self.streams[w])
             for w in range(workers)
         ]
         self.live = workers  # jobs not yet returned (set before they start)
@@ -545,12 +560,16 @@ class _Run:
             event.record(stream)
         return out, event
 
-    def _job(self, numba_threads: int, work: Callable[..., None], *args: Any) -> None:
-        """``work(*args)`` on a worker thread with ``numba_threads`` for its kernels, counted
-        in ``live`` until it returns."""
+    def _job(self, w: int, numba_threads: int, work: Callable[..., None], *args: Any) -> None:
+        """``work(*args)`` on worker thread ``w`` with ``numba_threads`` for its kernels (and
+        the CPUs ``Loader.worker_cores`` gives it, when set), counted in ``live`` until it
+        returns."""
         try:
             if numba.get_num_threads() != numba_threads:  # (kept threads keep their setting)
                 numba.set_num_threads(numba_threads)
+            cores = self.loader.worker_cores
+            if cores:  # (pid 0: this thread alone; kept threads are set again each pass)
+                os.sched_setaffinity(0, cores[w % len(cores)])
             work(*args)
         finally:
             with self.cond:
