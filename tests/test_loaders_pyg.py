@@ -4,6 +4,7 @@ arguments we refuse (NotImplementedError) or reject (ValueError)."""
 
 import gc
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -124,7 +125,9 @@ def test_new_edge_weights_over_the_same_edge_index_are_used():
     patterns = (even, ~even)
     seen_reuse = False
     last_id = None
-    for r in range(12):
+    for r in range(48):  # until a round reused the id (allocator and thread timing decide)
+        if seen_reuse and r >= 6:
+            break
         keep = patterns[r % 2]
         w = keep.float()  # the first allocation after the old weights were freed: often their id
         seen_reuse |= id(w) == last_id
@@ -812,6 +815,210 @@ def test_pyg_loaders_are_torch_dataloaders():
     assert isinstance(link, torch.utils.data.DataLoader) and len(link.dataset) == 3000
 
 
+# ------------------------------------------- PyG's slicing rules: cat dims, num_nodes, edge types
+def _index_attr_data():
+    """A Data whose attributes PyG slices along their last dimension (``__cat_dim__`` -1 for a
+    key containing "index"): an [2, E] edge attribute (torch and numpy), an [2, N] node
+    attribute, and an [2, 7] one that is neither (rides along whole)."""
+    g = torch.Generator().manual_seed(5)
+    n, e = 40, 160
+    ei = torch.randint(0, n, (2, e), generator=g)
+    return Data(
+        x=torch.randn(n, 3, generator=g),
+        edge_index=ei,
+        edge_label=torch.arange(e) % 3,
+        edge_label_index=torch.stack([torch.arange(e), 1000 + torch.arange(e)]),
+        np_index=np.stack([np.arange(e), -np.arange(e)]),
+        pair_index=torch.stack([torch.arange(n), 500 + torch.arange(n)]),
+        other_index=torch.arange(14).view(2, 7),
+        num_nodes=n,
+    )
+
+
+def test_index_attributes_are_sliced_along_their_last_dim():
+    data = _index_attr_data()
+    for b in NeighborLoader(data, [3, 2], batch_size=8, seed=1):
+        e_id, n_id = b.e_id, b.n_id
+        assert torch.equal(b.edge_label_index, data.edge_label_index[:, e_id])
+        assert b.edge_label_index.is_contiguous()
+        assert torch.equal(b.np_index, torch.from_numpy(data.np_index[:, e_id.numpy()]))
+        assert torch.equal(b.pair_index, data.pair_index[:, n_id])
+        assert torch.equal(b.edge_label, data.edge_label[e_id])
+        assert b.other_index is data.other_index
+        assert torch.equal(b.n_id[b.edge_index], data.edge_index[:, e_id])
+
+
+def test_index_attributes_follow_a_transformed_sample():
+    # transform_sampler_output that gives new edge ids: the edge tables are fetched again
+    data = _index_attr_data()
+
+    def keep_half(out):
+        keep = torch.arange(0, out.row.numel(), 2)
+        out.row, out.col, out.edge = out.row[keep], out.col[keep], out.edge[keep]
+        out.num_sampled_edges = None
+        return out
+
+    b = next(iter(NeighborLoader(data, [4, 3], batch_size=8, transform_sampler_output=keep_half)))
+    assert torch.equal(b.edge_label_index, data.edge_label_index[:, b.e_id])
+    assert torch.equal(b.n_id[b.edge_index], data.edge_index[:, b.e_id])
+
+
+def _hetero_with_edge_labels(label: bool = True):
+    """What T.RandomLinkSplit(add_negative_train_samples=False) leaves on train_data: an
+    [2, E] edge_label_index (and [E] edge_label) beside edge_index."""
+    data = make_hetero(4)
+    et = ("author", "writes", "paper")
+    e = data[et].edge_index.shape[1]
+    data[et].edge_label_index = data[et].edge_index.flip(1).clone()
+    if label:
+        data[et].edge_label = torch.arange(e) % 2
+    return data, et
+
+
+@pytest.mark.parametrize("label", [True, False])
+def test_hetero_edge_label_index_is_sliced_by_e_id(label):
+    data, et = _hetero_with_edge_labels(label)
+    loader = NeighborLoader(data, [3, 2], input_nodes="paper", batch_size=30, seed=2)
+    for b in loader:
+        e_id = b[et].e_id
+        assert torch.equal(b[et].edge_label_index, data[et].edge_label_index[:, e_id])
+        if label:
+            assert torch.equal(b[et].edge_label, data[et].edge_label[e_id])
+        check_hetero_batch(b, data, 2)
+
+
+def test_hetero_link_loader_over_an_edge_label_index_attribute():
+    data, et = _hetero_with_edge_labels()
+    loader = LinkNeighborLoader(data, [3, 2], edge_label_index=(et, data[et].edge_label_index),
+                                edge_label=data[et].edge_label, neg_sampling="binary",
+                                batch_size=16, seed=3)  # fmt: skip
+    for b in loader:  # the link fields replace the data's attributes of the same names
+        n = b[et].input_id.numel()
+        eli = b[et].edge_label_index
+        assert eli.shape == (2, 2 * n) and b[et].edge_label.shape == (2 * n,)
+        got = torch.stack([b["author"].n_id[eli[0, :n]], b["paper"].n_id[eli[1, :n]]])
+        assert torch.equal(got, data[et].edge_label_index[:, b[et].input_id])
+        assert torch.equal(b[et].edge_label[:n], data[et].edge_label[b[et].input_id] + 1)
+        check_hetero_batch(b, data, 2)
+
+
+def test_link_fields_replace_or_remove_the_datas_attributes_as_pyg():
+    # PyG sets edge_label / edge_label_time to the sample's (None removes them) and removes
+    # edge_label_index / edge_label_time in triplet mode, sliced edge attributes or not
+    data = _index_attr_data()
+    b = next(iter(LinkNeighborLoader(data, [2], batch_size=8, seed=0)))
+    assert "edge_label" not in b and b.edge_label_index.shape == (2, 8)
+    b = next(iter(LinkNeighborLoader(data, [2], batch_size=8, neg_sampling="triplet")))
+    assert "edge_label_index" not in b and torch.equal(b.edge_label, data.edge_label[b.e_id])
+    hetero, et = _hetero_with_edge_labels()
+    b = next(iter(LinkNeighborLoader(hetero, [2], edge_label_index=et, batch_size=8)))
+    assert "edge_label" not in b[et] and b[et].edge_label_index.shape == (2, 8)
+    b = next(iter(LinkNeighborLoader(hetero, [2], edge_label_index=et, batch_size=8,
+                                     neg_sampling="triplet")))  # fmt: skip
+    assert "edge_label_index" not in b[et] and "edge_label" in b[et]
+
+
+def test_subgraph_loaders_keep_index_attributes_whole():
+    # PyG's GraphSAINT / ShaDow slice by size(0): an [2, E] *_index rides along whole
+    data = _index_attr_data()
+    b = next(iter(pyg.GraphSAINTNodeSampler(data, batch_size=10)))
+    assert b.edge_label_index is data.edge_label_index
+
+
+def test_num_nodes_attribute_is_kept_with_the_batch_count():
+    data = _index_attr_data()  # num_nodes=40 set, and an x
+    b = next(iter(NeighborLoader(data, [2, 2], batch_size=4, seed=0)))
+    assert "num_nodes" in b.keys() and b.num_nodes == b.n_id.numel()
+    del data.num_nodes
+    b = next(iter(NeighborLoader(data, [2, 2], batch_size=4, seed=0)))
+    assert "num_nodes" not in b.keys() and b.num_nodes == b.n_id.numel()  # (PyG infers it)
+    hetero = make_hetero(5)
+    hetero["author"].num_nodes = 80
+    b = next(iter(NeighborLoader(hetero, [2, 2], input_nodes="paper", batch_size=4, seed=0)))
+    assert "num_nodes" in b["author"].keys() and "num_nodes" not in b["paper"].keys()
+    assert b["author"].num_nodes == b["author"].n_id.numel()
+
+
+def test_remote_backend_batches_carry_num_nodes(data):
+    from torch_geometric.testing import MyFeatureStore, MyGraphStore
+
+    fs, gs = MyFeatureStore(), MyGraphStore()  # PyG's filter_custom_store sets num_nodes
+    fs.put_tensor(data.x, group_name=None, attr_name="x", index=None)
+    gs.put_edge_index(data.edge_index, edge_type=None, layout="coo", size=(300, 300))
+    b = next(iter(NeighborLoader((fs, gs), [3, 2], input_nodes=torch.arange(10), batch_size=5)))
+    assert "num_nodes" in b.keys() and b.num_nodes == b.n_id.numel()
+
+
+def _movies(extra=()):
+    data = HeteroData()
+    data["user"].x = torch.randn(20, 4)
+    data["movie"].x = torch.randn(30, 4)
+    ei = torch.stack([torch.arange(60) % 20, torch.arange(60) % 30])
+    for et in (("user", "rates", "movie"), ("movie", "rev_rates", "user")) + tuple(extra):
+        data[et].edge_index = ei if et[0] == "user" else ei.flip(0)
+    return data
+
+
+def test_a_src_dst_pair_names_the_one_edge_type_between_them():
+    data = _movies()
+    et = ("user", "rates", "movie")
+    ids = data[et].edge_index[:, :10]
+    kw = dict(num_neighbors=[2, 2], batch_size=4, seed=7, neg_sampling="binary")
+    want = list(LinkNeighborLoader(data, edge_label_index=(et, ids), **kw))
+    for form in [(("user", "movie"), ids), (["user", "movie"], ids), ("user__rates__movie", ids)]:
+        got = list(LinkNeighborLoader(data, edge_label_index=form, **kw))
+        assert len(got) == len(want) == 3
+        for a, b in zip(got, want):
+            assert torch.equal(a[et].edge_label_index, b[et].edge_label_index)
+            assert torch.equal(a["user"].n_id, b["user"].n_id)
+    # a pair of names alone is an edge type (all its edges), as in PyG, not (type, ids)
+    for form in [("user", "movie"), ["user", "movie"], ("user", "rates", "movie")]:
+        loader = LinkNeighborLoader(data, [2], edge_label_index=form, batch_size=8)
+        b = next(iter(loader))
+        assert len(loader) == 60 // 8 + 1
+        assert torch.equal(b["user"].n_id[b[et].edge_label_index[0]], data[et].edge_index[0, :8])
+    loader = LinkNeighborLoader(data, [2], edge_label_index=(("movie", "user"), None))
+    assert loader.edge_type == 1
+
+
+def test_bad_short_edge_types_raise_clear_errors():
+    data = _movies(extra=[("user", "likes", "movie")])
+    with pytest.raises(ValueError, match=r"\('user', 'movie'\) is ambiguous: it matches "
+                                         r"\[\('user', 'rates', 'movie'\), \('user', 'likes'"):  # fmt: skip
+        LinkNeighborLoader(data, [2], edge_label_index=("user", "movie"))
+    with pytest.raises(ValueError, match=r"\('user', 'user'\) matches no edge type; give the"):
+        LinkNeighborLoader(data, [2], edge_label_index=(("user", "user"), None))
+    with pytest.raises(ValueError, match="not in the graph"):
+        LinkNeighborLoader(data, [2], edge_label_index=("user", "hates", "movie"))
+    with pytest.raises(TypeError, match="an edge type is .* all names; got \\('user', 3\\)"):
+        LinkNeighborLoader(data, [2], edge_label_index=(("user", 3), None))
+
+
+def test_num_neighbors_reads_a_src_dst_key_as_pyg():
+    # PyG (EdgeTypeStr) reads a (src, dst) key as (src, "to", dst), not as edge_label_index's
+    # one edge type between them
+    data = _movies(extra=[("user", "to", "movie")])
+    full = {("user", "rates", "movie"): [0, 0], ("movie", "rev_rates", "user"): [0, 0],
+            ("user", "to", "movie"): [2, 1]}  # fmt: skip
+    short = dict(full)
+    short[("user", "movie")] = short.pop(("user", "to", "movie"))
+    kw = dict(input_nodes="movie", batch_size=5, seed=4)
+    for a, b in zip(NeighborLoader(data, short, **kw), NeighborLoader(data, full, **kw)):
+        for et in data.edge_types:
+            assert torch.equal(a[et].e_id, b[et].e_id)
+        assert a["user", "rates", "movie"].e_id.numel() == 0
+    loader = NeighborLoader(data, short, **kw)
+    assert loader.num_neighbors[("user", "to", "movie")] == [2, 1]
+    with pytest.raises(ValueError, match="lists edge type .*'to'.* twice"):
+        NeighborLoader(data, {**full, ("user", "movie"): [1, 1]}, **kw)
+    plain = _movies()
+    with pytest.raises(ValueError, match=r"key \('user', 'movie'\) means the edge type \('user', "
+                                         r"'to', 'movie'\).*from 'user' to 'movie': \[\('user', "
+                                         r"'rates', 'movie'\)\]"):  # fmt: skip
+        NeighborLoader(plain, {("user", "movie"): [2], ("movie", "rev_rates", "user"): [2]},
+                       input_nodes="user")  # fmt: skip
+
+
 # ---------------------------------------------------------------------- GPU sampling
 def test_sampling_device_is_the_cuda_edge_index_device():
     data = make_hetero()
@@ -1249,3 +1456,112 @@ def test_subgraph_loaders_have_pygs_fields(data, cls, kw):
     theirs = next(iter(_pyg_or_skip(lambda: getattr(pyg_loader, cls)(data, **kw))))
     ours = next(iter(getattr(pyg, cls)(data, **kw)))
     _same_layout(ours, theirs)
+
+
+def _by_id(ids, table):
+    """{id: its slice} of a batch's attribute sliced along its last dimension by ``ids``."""
+    return sorted(zip(ids.tolist(), table.reshape(-1, table.shape[-1]).t().tolist()))
+
+
+@needs_pyg_sampler
+def test_index_attributes_are_sliced_as_pygs():
+    from torch_geometric.loader import NeighborLoader as PygNeighborLoader
+
+    data = _index_attr_data()  # also sets num_nodes: both batches keep it
+    kw = dict(num_neighbors=[-1, -1], input_nodes=torch.arange(10), batch_size=5)
+    for a, b in _side_by_side(PygNeighborLoader, NeighborLoader, data, kw, 2):
+        assert a.num_nodes == b.num_nodes
+        for k in ("edge_label_index", "np_index", "edge_label"):
+            assert _by_id(a.e_id, a[k]) == _by_id(b.e_id, b[k]), k
+        assert _by_id(a.n_id, a.pair_index) == _by_id(b.n_id, b.pair_index)
+        assert torch.equal(a.other_index, b.other_index)
+
+
+@needs_pyg_sampler
+@pytest.mark.parametrize("label", [True, False])
+def test_hetero_edge_label_index_is_sliced_as_pygs(label):
+    from torch_geometric.loader import NeighborLoader as PygNeighborLoader
+
+    data, et = _hetero_with_edge_labels(label)
+    data["author"].num_nodes = 80  # kept, with the batch's count
+    kw = dict(num_neighbors={t: [-1, -1] for t in data.edge_types},
+              input_nodes=("paper", torch.arange(6)), batch_size=3)  # fmt: skip
+    for a, b in _side_by_side(PygNeighborLoader, NeighborLoader, data, kw, 2):
+        assert a["author"].num_nodes == b["author"].num_nodes
+        assert _by_id(a[et].e_id, a[et].edge_label_index) == _by_id(
+            b[et].e_id, b[et].edge_label_index
+        )
+
+
+@needs_pyg_sampler
+@pytest.mark.parametrize("neg", [None, "binary", "triplet"])
+@pytest.mark.parametrize("hetero", [False, True])
+def test_link_batches_over_label_attributes_have_pygs_fields(neg, hetero):
+    from torch_geometric.loader import LinkNeighborLoader as PygLinkNeighborLoader
+
+    if hetero:
+        data, et = _hetero_with_edge_labels()
+        kw = dict(num_neighbors=[2, 2], edge_label_index=(et, data[et].edge_index[:, :12]))
+    else:
+        data = _index_attr_data()
+        kw = dict(num_neighbors=[2, 2], edge_label_index=data.edge_index[:, :12])
+    kw.update(batch_size=4, neg_sampling=neg)
+    for a, b in _side_by_side(PygLinkNeighborLoader, LinkNeighborLoader, data, kw, 3):
+        link_a, link_b = (a[et], b[et]) if hetero else (a, b)
+        assert torch.equal(link_a.input_id, link_b.input_id)
+
+
+@needs_pyg_sampler
+@pytest.mark.parametrize(
+    "form", [("author", "paper"), (("author", "paper"), "ids"), ["author", "writes", "paper"]]
+)
+def test_short_edge_types_read_as_pygs(form):
+    from torch_geometric.loader import LinkNeighborLoader as PygLinkNeighborLoader
+
+    data = make_hetero()
+    et = ("author", "writes", "paper")
+    if isinstance(form, tuple) and form[1] == "ids":
+        form = (form[0], data[et].edge_index[:, :10])
+    kw = dict(num_neighbors=[2], edge_label_index=form, batch_size=200, neg_sampling="binary")
+    for a, b in _side_by_side(PygLinkNeighborLoader, LinkNeighborLoader, data, kw):
+        assert torch.equal(a[et].input_id, b[et].input_id)
+
+
+# ------------------------------------------------- the data's attributes as they are now
+def test_a_loader_follows_replaced_attributes():
+    # PyG slices the data's current attributes at every batch: one loader iterated again
+    # after data.x = new (layer-wise inference) must give the new values
+    gen = torch.Generator().manual_seed(3)
+    ei = torch.randint(0, 100, (2, 600), generator=gen)
+    d = Data(x=torch.zeros(100, 2), edge_index=ei, edge_attr=torch.zeros(600), tag=torch.ones(1))
+    loader = NeighborLoader(d, [3], batch_size=50)
+    assert all(float(b.x.abs().sum()) == 0 for b in loader)
+    d.x = torch.arange(100, dtype=torch.float32)[:, None].repeat(1, 2)
+    d.edge_attr = torch.arange(600, dtype=torch.float32)
+    d.tag = torch.full((1,), 7.0)
+    for b in [*loader, loader([0, 1, 2])]:
+        assert torch.equal(b.x[:, 0], b.n_id.float())
+        assert torch.equal(b.edge_attr, b.e_id.float())
+        assert float(b.tag) == 7.0
+    d.x = torch.zeros(99, 2)
+    with pytest.raises(ValueError, match="'x' was replaced by one of shape \\(99, 2\\)"):
+        iter(loader)
+    del d.x
+    with pytest.raises(ValueError, match="'x' was removed from the data"):
+        iter(loader)
+
+
+def test_a_hetero_loader_follows_replaced_attributes():
+    h = HeteroData()
+    h["a"].x = torch.zeros(30, 2)
+    h["b"].x = torch.zeros(20, 2)
+    h["a", "r", "b"].edge_index = torch.stack([torch.arange(40) % 30, torch.arange(40) % 20])
+    h["b", "s", "a"].edge_index = torch.stack([torch.arange(40) % 20, torch.arange(40) % 30])
+    h["b", "s", "a"].w = torch.zeros(40)
+    loader = NeighborLoader(h, [2, 2], input_nodes="a", batch_size=30)
+    next(iter(loader))
+    h["a"].x = torch.ones(30, 2)
+    h["b", "s", "a"].w = torch.arange(40, dtype=torch.float32)
+    b = next(iter(loader))
+    assert float(b["a"].x.sum()) == 2 * b["a"].num_nodes and float(b["b"].x.sum()) == 0
+    assert torch.equal(b["b", "s", "a"].w, b["b", "s", "a"].e_id.float())

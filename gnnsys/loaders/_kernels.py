@@ -1336,7 +1336,13 @@ def sample_hops(
             sg = e * num_hops + h
             first = counts[base[e]]
             last = counts[base[e + 1] - 1]
-            seg_offsets[sg] = counts[base[e] : base[e + 1]] - first
+            # (a loop, not the array expression ``counts[...] - first``: in the parallel
+            # temporal variant numba compiled that as a parallel subroutine with nothing to
+            # parallelise and printed a NumbaPerformanceWarning on first use)
+            offs = np.empty(base[e + 1] - base[e], np.int64)
+            for j in range(offs.shape[0]):
+                offs[j] = counts[base[e] + j] - first
+            seg_offsets[sg] = offs
             dst_start[sg] = dst_lo[etype_dst[e]]
             if last_hop:  # already in place in the outputs
                 continue

@@ -10,7 +10,8 @@ Both are thin: they turn ``data`` into a ``Graph`` and a ``FeatureStore`` once, 
 worker threads (``collate``), with PyG's fields: ``n_id`` (seeds first, then hop order),
 ``e_id``, local ``edge_index`` (row 0 = neighbour, row 1 = the node it is aggregated into),
 ``input_id``, ``batch_size``, ``num_sampled_nodes``, ``num_sampled_edges`` (so
-``trim_to_layer`` works), node attributes sliced by ``n_id`` and edge attributes by ``e_id``.
+``trim_to_layer`` works), node attributes sliced by ``n_id`` and edge attributes by ``e_id``
+(along PyG's ``__cat_dim__``: an [2, E] ``edge_label_index`` by columns).
 No pyg-lib or torch-sparse is needed. A ``Data`` with ``adj_t`` (a torch-sparse
 ``SparseTensor``, from ``T.ToSparseTensor()``) instead of ``edge_index`` gives batches with
 ``adj_t``, as PyG's, where torch-sparse is installed. Unsupported arguments raise
@@ -59,32 +60,64 @@ _DROPPED_KWARGS = ("dataset", "collate_fn")
 
 
 # ---------------------------------------------------------------------- data -> graph + stores
-def _attr_kinds(data: Any, num_nodes: int) -> Callable[[str, Any], str]:
-    """A classifier of ``data``'s attributes into "node", "edge" or "other" tables.
+def _cat_dim(data: Any, key: str, value: Any, store: Any = None) -> Optional[int]:
+    """The dimension PyG slices ``value`` (attribute ``key`` of ``data``, in ``store`` for a
+    ``HeteroData``) along in a batch: ``data.__cat_dim__`` counted from 0 (``edge_label_index``
+    [2, E], any key with "index" or "face" in a ``Data``: the last). None when it names no one
+    dimension of ``value`` (a sparse adjacency's ``(0, 1)``): such attributes ride along whole,
+    as PyG's ``is_node_attr`` / ``is_edge_attr`` leave them."""
+    dim = data.__cat_dim__(key, value, store)
+    if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, (int, np.integer)):
+        return None
+    ndim = int(value.ndim)
+    return int(dim) % ndim if -ndim <= int(dim) < ndim else None
 
-    PyG's own ``is_node_attr`` when every table is a tensor; with a ``UnifiedTensor`` among them
-    (which PyG does not recognise, and whose presence makes PyG's ``num_nodes`` guess wrong) the
-    same rule with the true node count: rows == num_nodes, unless it is also the edge count and
-    the name says "edge".
+
+def _rows_first(value: Any, dim: int) -> Any:
+    """``value`` with dimension ``dim`` (the one PyG slices along) moved first, as a view, so
+    that the fetch stage gathers its slices as rows; ``_PygDataView.restore`` moves it back."""
+    if dim == 0:
+        return value
+    if isinstance(value, np.ndarray):  # a strided view, no copy (torch reads it in place)
+        with warnings.catch_warnings():  # a read-only memmap: we only read it
+            warnings.simplefilter("ignore", UserWarning)
+            value = torch.from_numpy(value)
+    return value.movedim(dim, 0)
+
+
+def _attr_kinds(
+    data: Any, num_nodes: int, along_cat_dim: bool = True
+) -> Callable[[str, Any], Tuple[str, int]]:
+    """A classifier of ``data``'s attributes into ("node" | "edge" | "other", the dimension
+    to slice along).
+
+    PyG's own ``is_node_attr`` / ``is_edge_attr`` when every table is a tensor, each sliced
+    along its ``__cat_dim__`` (``_cat_dim``: the last for keys with "index" or "face"); with a
+    ``UnifiedTensor`` among them (which PyG does not recognise, and whose presence makes PyG's
+    ``num_nodes`` guess wrong) the same rule with the true node count: size == num_nodes,
+    unless it is also the edge count and the name says "edge". ``along_cat_dim=False`` (the
+    whole-subgraph loaders, which keep to the first dimension: see pyg_subgraph) leaves an
+    attribute with another cat dim whole.
     """
     unified = any(isinstance(v, UnifiedTensor) for _, v in data.items())
     num_edges = int(data.num_edges)  # edge_index's columns or adj_t's entries
 
-    def kind(key: str, value: Any) -> str:
+    def kind(key: str, value: Any) -> Tuple[str, int]:
         if isinstance(value, UnifiedTensor):
-            return "node" if len(value) == num_nodes else "other"
+            return ("node" if len(value) == num_nodes else "other"), 0
         if not isinstance(value, (torch.Tensor, np.ndarray)) or value.ndim == 0:
-            return "other"
-        if data.__cat_dim__(key, value) != 0:
-            return "other"
+            return "other", 0
+        dim = _cat_dim(data, key, value)
+        if dim is None or (dim != 0 and not along_cat_dim):
+            return "other", 0
         if not unified:
             if data.is_node_attr(key):
-                return "node"
-            return "edge" if data.is_edge_attr(key) else "other"
-        rows = int(value.shape[0])
+                return "node", dim
+            return ("edge" if data.is_edge_attr(key) else "other"), dim
+        rows = int(value.shape[dim])
         if rows == num_nodes and (rows != num_edges or "edge" not in key):
-            return "node"
-        return "edge" if rows == num_edges else "other"
+            return "node", dim
+        return ("edge" if rows == num_edges else "other"), dim
 
     return kind
 
@@ -152,23 +185,34 @@ class _PygDataView:
     one store per node type and one per edge type (for ``Data`` both are the ``Data`` itself).
     """
 
-    def __init__(self, data: Any, weight_attr: Optional[str], who: str) -> None:
+    def __init__(
+        self, data: Any, weight_attr: Optional[str], who: str, *, along_cat_dim: bool = True
+    ) -> None:
         self.weight_attr = weight_attr
         self.node_tables: Dict[Any, Any] = {}
         self.edge_tables: Dict[Any, Any] = {}
+        # table key -> the dimension PyG slices the attribute along, where it is not the first
+        # (its table is the rows-first view, _rows_first; build moves the dimension back)
+        self.cat_dims: Dict[Any, int] = {}
         # per node / edge type id: [(table key, attribute name)] and {name: carried value}
         self.node_keys: List[List[Tuple[Any, str]]] = []
         self.edge_keys: List[List[Tuple[Any, str]]] = []
         self.node_other: List[Dict[str, Any]] = []
         self.edge_other: List[Dict[str, Any]] = []
         self.other: Dict[str, Any] = {}
+        # per node type id: whether the data's store sets num_nodes (PyG's batch then does)
+        self.node_num_nodes: List[bool] = []
+        # table key -> (data store, attribute name, the value read), and the attributes carried
+        # whole as (dict, name, data store): what refresh follows
+        self._origins: Dict[Any, Tuple[Any, str, Any]] = {}
+        self._carried: List[Tuple[Dict[str, Any], str, Any]] = []
         # edge type id -> the data's adj_t (a torch_sparse SparseTensor) for the edge types
         # given that way instead of by edge_index (Data: id 0)
         self.adj_t_of: Dict[int, Any] = {}
         if isinstance(data, (tuple, list)):
             self._from_stores(data, who)
         else:
-            self._from_data(data, who)
+            self._from_data(data, who, along_cat_dim)
         self.node_store = FeatureStore(self.node_tables)
         self.edge_store = FeatureStore(self.edge_tables)
 
@@ -180,6 +224,64 @@ class _PygDataView:
     def adj_t(self) -> Any:
         """A ``Data``'s ``adj_t`` (None when it has edge_index, and for ``HeteroData``)."""
         return None if self.hetero else self.adj_t_of.get(0)
+
+    def add_table(
+        self, tables: Dict[Any, Any], key: Any, value: Any, dim: int, source: Any = None
+    ) -> None:
+        """Put ``value`` in ``tables`` under ``key`` as rows along ``dim`` (PyG's cat dim);
+        ``source``: the data store it is attribute ``key``'s name of (followed by ``refresh``)."""
+        tables[key] = _rows_first(value, dim)
+        if dim != 0:
+            self.cat_dims[key] = dim
+        if source is not None:
+            name = key[1] if isinstance(key, tuple) else key
+            self._origins[key] = (source, name, value)
+
+    def carry(self, other: Dict[str, Any], name: str, value: Any, source: Any) -> None:
+        """Carry attribute ``name`` of ``source`` whole into every batch (followed by
+        ``refresh``)."""
+        other[name] = value
+        self._carried.append((other, name, source))
+
+    def refresh(self) -> None:
+        """Follow the data's attributes replaced since the loader was built, as PyG does, which
+        slices the data's current attributes at every batch (``data.x = new`` between two
+        passes of one loader, as layer-wise inference does): each table is re-pointed at the
+        new value (which must keep the rows of the old one) and each whole-carried attribute
+        re-read. An attribute removed since is a clear error; one added since is not seen (a
+        new loader sees it)."""
+        for key, (source, name, value) in list(self._origins.items()):
+            current = source[name] if name in source else None
+            if current is value:
+                continue
+            dim = self.cat_dims.get(key, 0)
+            if current is None:
+                raise ValueError(
+                    f"attribute {name!r} was removed from the data after the loader was built "
+                    "(build a new loader for data with other attributes)"
+                )
+            shape = getattr(current, "shape", None)
+            old = tuple(value.shape)
+            if shape is None or len(shape) != len(old) or int(shape[dim]) != old[dim]:
+                raise ValueError(
+                    f"attribute {name!r} was replaced by one of shape "
+                    f"{tuple(shape) if shape is not None else type(current).__name__}; the "
+                    f"loader's data has {old[dim]} along dimension {dim} (shape {old})"
+                )
+            store = self.node_store if key in self.node_tables else self.edge_store
+            store[key] = _rows_first(current, dim)
+            self._origins[key] = (source, name, current)
+        for other, name, source in self._carried:
+            if name in source:
+                other[name] = source[name]
+            else:
+                other.pop(name, None)
+
+    def restore(self, key: Any, rows: torch.Tensor) -> torch.Tensor:
+        """A fetched table's rows as the batch's attribute: the sliced dimension back in its
+        place (a contiguous tensor, as PyG's ``index_select`` along that dimension gives)."""
+        dim = self.cat_dims.get(key, 0)
+        return rows if dim == 0 else rows.movedim(0, dim).contiguous()
 
     @property
     def node_table_keys(self) -> List[Any]:
@@ -228,7 +330,7 @@ class _PygDataView:
         return {"edge_time": _fill_times(given, g.edge_types, counts)}
 
     # -- torch_geometric.data.Data / HeteroData
-    def _from_data(self, data: Any, who: str) -> None:
+    def _from_data(self, data: Any, who: str, along_cat_dim: bool = True) -> None:
         from torch_geometric.data import Data, HeteroData
 
         if isinstance(data, HeteroData):
@@ -257,28 +359,31 @@ class _PygDataView:
             self.graph = _cached_graph(data, self.num_nodes, self.weight_attr, who)
         nodes: List[Tuple[Any, str]] = []
         edges: List[Tuple[Any, str]] = []
-        kind_of = _attr_kinds(data, self.num_nodes)
+        kind_of = _attr_kinds(data, self.num_nodes, along_cat_dim)
         for key, value in data.items():
             if key in ("edge_index", "adj_t", "num_nodes"):
                 continue
-            kind = kind_of(key, value)
+            kind, dim = kind_of(key, value)
             if kind == "node":
-                self.node_tables[key] = value
+                self.add_table(self.node_tables, key, value, dim, data)
                 nodes.append((key, key))
             elif kind == "edge":
-                self.edge_tables[key] = value
+                self.add_table(self.edge_tables, key, value, dim, data)
                 edges.append((key, key))
             else:
-                self.other[key] = value
+                self.carry(self.other, key, value, data)
         for key in (k for k in [n for _, n in edges] + list(self.other) if _node_named(k)):
             _warn_not_per_node(data, key, key in self.edge_tables, self.num_nodes, who)
         self.node_keys, self.edge_keys = [nodes], [edges]
         self.node_other, self.edge_other = [{}], [{}]
+        self.node_num_nodes = ["num_nodes" in data]
 
     def _from_hetero_data(self, data: Any, who: str) -> None:
         self.data_cls = type(data)
-        for key, value in data.items():  # graph-level attributes
-            self.other[key] = value
+        # graph-level attributes (read back from the global store: ``data[name]`` of a name
+        # that is not one would make a node type of it)
+        for key, value in data.items():
+            self.carry(self.other, key, value, data._global_store)
         self.graph, self.adj_t_of = _cached_hetero_graph(data, self.weight_attr, who)
         self.num_nodes = self.graph.num_nodes
         counts = self.graph.num_nodes_dict
@@ -288,24 +393,31 @@ class _PygDataView:
             for name, value in store.items():
                 if name == "num_nodes":
                     continue
-                if _is_node_table(store, name, value, counts[ntype]):
-                    self.node_tables[(ntype, name)] = value
+                dim = _node_table_dim(data, store, name, value, counts[ntype])
+                if dim is not None:
+                    self.add_table(self.node_tables, (ntype, name), value, dim, store)
                     keys.append(((ntype, name), name))
                 else:
-                    other[name] = value
+                    self.carry(other, name, value, store)
             self.node_keys.append(keys)
             self.node_other.append(other)
+            self.node_num_nodes.append("num_nodes" in store)
         for etype in self.graph.edge_types:
             store = data[etype]
             keys, other = [], {}
             for name, value in store.items():
                 if name in ("edge_index", "adj_t"):
                     continue
-                if isinstance(value, torch.Tensor) and store.is_edge_attr(name):
-                    self.edge_tables[(etype, name)] = value
+                # sliced by e_id along its cat dim: edge_attr [E, F] by rows, an
+                # edge_label_index [2, E] by columns (PyG's filter_edge_store_)
+                dim = (
+                    _cat_dim(data, name, value, store) if isinstance(value, torch.Tensor) else None
+                )
+                if dim is not None and store.is_edge_attr(name):
+                    self.add_table(self.edge_tables, (etype, name), value, dim, store)
                     keys.append(((etype, name), name))
                 else:
-                    other[name] = value
+                    self.carry(other, name, value, store)
             self.edge_keys.append(keys)
             self.edge_other.append(other)
 
@@ -344,6 +456,7 @@ class _PygDataView:
             self.graph = Graph.from_edge_index(edge_index, n)
             self.node_keys, self.edge_keys = [keys], [[]]
             self.node_other, self.edge_other = [{}], [{}]
+            self.node_num_nodes = [True]  # PyG's filter_custom_store sets it
             return
         counts: Dict[str, int] = {}
         for a in attrs:
@@ -366,6 +479,7 @@ class _PygDataView:
         self.graph = Graph.from_hetero(edges, counts)
         self.num_nodes = self.graph.num_nodes
         self.node_keys = [by_type.get(t, []) for t in self.graph.node_types]
+        self.node_num_nodes = [True] * len(self.node_keys)  # as filter_custom_hetero_store
         self.edge_keys = [[] for _ in self.graph.edge_types]
         self.node_other = [{} for _ in self.graph.node_types]
         self.edge_other = [{} for _ in self.graph.edge_types]
@@ -390,10 +504,12 @@ class _PygDataView:
             self.edge_keys = [[] for _ in self.graph.edge_types]
             self.node_other = [{} for _ in types]
             self.edge_other = [{} for _ in self.graph.edge_types]
+            self.node_num_nodes = [False] * len(types)
             return
         self.data_cls = Data
         self.node_keys, self.edge_keys = [[(k, k) for k in tables]], [[]]
         self.node_other, self.edge_other = [{}], [{}]
+        self.node_num_nodes = [False]
 
     # -- input nodes
     def input_nodes(self, input_nodes: Any, who: str) -> Tuple[Optional[int], torch.Tensor, bool]:
@@ -445,11 +561,13 @@ class _PygDataView:
         for t, ntype in enumerate(self.graph.node_types):
             store = out[ntype] if hetero else out
             for key, name in self.node_keys[t]:
-                store[name] = batch.node_data[key]
+                store[name] = self.restore(key, batch.node_data[key])
             for name, value in self.node_other[t].items():
                 store[name] = value
             nodes = sub.type_nodes(t) if hetero else sub.nodes
-            if not self.node_keys[t]:
+            # PyG: a store that sets num_nodes gets the batch's count; we also set it where no
+            # node table would tell it
+            if not self.node_keys[t] or self.node_num_nodes[t]:
                 store.num_nodes = int(nodes.numel())
             store.n_id = nodes - off[t] if hetero and int(off[t]) else nodes
             if hetero and rewritten is not None:
@@ -495,7 +613,7 @@ class _PygDataView:
                 store.num_sampled_edges = list(sub.num_sampled_edges)
             for key, name in self.edge_keys[e]:
                 if key in batch.edge_data:  # absent for a type made bidirectional
-                    store[name] = batch.edge_data[key]
+                    store[name] = self.restore(key, batch.edge_data[key])
             for name, value in self.edge_other[e].items():
                 store[name] = value
             weights = sub.metadata.get("edge_weights")  # LaborLoader with LABOR-i
@@ -505,14 +623,18 @@ class _PygDataView:
         return out
 
 
-def _is_node_table(store: Any, name: str, value: Any, count: int) -> bool:
-    """A per-node attribute of a HeteroData node store (PyG's rule; a UnifiedTensor by its
-    length, which PyG cannot read)."""
+def _node_table_dim(data: Any, store: Any, name: str, value: Any, count: int) -> Optional[int]:
+    """The dimension to slice a per-node attribute of a HeteroData node store along (PyG's
+    rule: ``is_node_attr``, along ``__cat_dim__``; a UnifiedTensor by its length, which PyG
+    cannot read), or None when ``name`` is not per-node."""
     if isinstance(value, UnifiedTensor):
-        return len(value) == count
+        return 0 if len(value) == count else None
     if not isinstance(value, (torch.Tensor, np.ndarray)) or value.ndim == 0:
-        return False
-    return bool(store.is_node_attr(name)) and int(value.shape[0]) == count
+        return None
+    dim = _cat_dim(data, name, value, store)
+    if dim is None or not store.is_node_attr(name) or int(value.shape[dim]) != count:
+        return None
+    return dim
 
 
 class _StoreTable:
@@ -760,6 +882,7 @@ def _fanouts(num_neighbors: Any, graph: Graph, who: str) -> np.ndarray:
                 f"{who}: num_neighbors as a dict (per edge type) needs heterogeneous data; "
                 "give a list with one int per hop"
             )
+        values = _num_neighbors_keys(values, graph, who)
         try:
             return fanout_matrix(values, graph, default=default, name="num_neighbors",
                                  allow_empty=True)  # fmt: skip
@@ -975,6 +1098,7 @@ class _LoaderFront(torch.utils.data.DataLoader):
         return len(self.loader)
 
     def __iter__(self):
+        self.view.refresh()  # the data's attributes as they are now (PyG reads them per batch)
         return iter(self.loader)
 
     def __call__(self, index: Any) -> Any:
@@ -984,6 +1108,7 @@ class _LoaderFront(torch.utils.data.DataLoader):
 
     def collate_fn(self, index: Any) -> Any:
         """Sample, fetch and build the batch of input positions ``index``."""
+        self.view.refresh()
         pos = check_index("index", torch.as_tensor(index), len(self.loader.seeds))
         seeds = self.loader.seeds[pos]
         batch = self.loader.make_batch(-1, self.loader.epoch, seeds, pos)
@@ -1042,8 +1167,9 @@ class NeighborLoader(_LoaderFront):
     * ``num_neighbors``: a list (or tuple, or ``NumNeighbors``) with one int per hop; a 1-D
       integer tensor is read as that list; ``[]`` gives the seeds alone. For ``HeteroData``
       also a dict ``{edge_type: [per hop]}`` naming every edge type (PyG's rule; a
-      ``NumNeighbors(values, default=...)`` fills the rest). An int, a 2-D or float tensor,
-      an unknown or missing edge type raise.
+      ``NumNeighbors(values, default=...)`` fills the rest); a ``(src, dst)`` key means
+      ``(src, "to", dst)``, as PyG reads it. An int, a 2-D or float tensor, an unknown or
+      missing edge type raise.
     * ``input_nodes``: None (every node), a bool mask with one entry per node, or node ids of
       any integer dtype; for ``HeteroData`` a node type or ``(node_type, ids | mask | None)`` (a uint8 tensor holds ids, as in PyG; one of 0/1 with one entry per
       node warns that it is not read as a mask). An empty selection (no ids, or a mask with
@@ -1055,6 +1181,11 @@ class NeighborLoader(_LoaderFront):
       ``num_nodes`` warns (UserWarning naming it, its rows and ``num_nodes``), e.g.
       ``Data(x=<50 rows>, num_nodes=100)``. Other names (graph-level data) and a one-row ``y``
       (a graph label) do not warn.
+    * Node and edge attributes are sliced along PyG's ``__cat_dim__`` (``is_node_attr`` /
+      ``is_edge_attr`` along it, as ``filter_data``): the first dimension, or the last for a
+      key with "index" (``Data``: or "face"), so an [2, E] ``edge_label_index`` beside
+      ``edge_index`` (what ``T.RandomLinkSplit`` leaves on ``train_data``) comes sliced by
+      ``e_id``. A store that sets ``num_nodes`` gets the batch's node count, as in PyG.
     * ``is_sorted`` (bool): accepted, no effect. PyG skips its own sort of ``edge_index`` by
       column when True; gnnsys always builds its own CSC from ``edge_index`` (a counting sort
       by destination), so batches are identical for True and False, and an unsorted
@@ -1221,9 +1352,14 @@ class LinkNeighborLoader(_LoaderFront):
     ``input_id`` (positions into ``edge_label_index``) and the node-batch fields.
     ``num_neighbors``, node attributes, ``is_sorted`` and ``filter_per_worker`` follow
     ``NeighborLoader``'s rules (see there). For ``HeteroData``, ``edge_label_index`` is an edge
-    type (all its edges) or ``(edge_type, [2, M] ids)``; the link fields go on that edge type's
+    type (all its edges) or ``(edge_type, [2, M] ids)``; an edge type is ``(src, relation,
+    dst)`` or, as PyG reads it, ``(src, dst)`` naming the one edge type between them (a pair of
+    names alone is an edge type, not (type, ids)). The link fields go on that edge type's
     store (triplets: ``src_index`` on the source type, ``dst_pos_index`` / ``dst_neg_index`` on
-    the destination type), and negatives are drawn among nodes of the right types.
+    the destination type), and negatives are drawn among nodes of the right types. As in PyG
+    they replace the data's attributes of the same names, and remove those the batch has no
+    value for (``edge_label`` without labels or negatives; ``edge_label_index`` and
+    ``edge_label_time`` in triplet mode).
     Temporal: ``time_attr`` (as ``NeighborLoader``) with ``edge_label_time`` bounds each
     endpoint's subgraph by its edge's time; with node-level times negatives are never newer
     than their edge (PyG's ``neg_sample``); batches carry ``edge_label_time`` (binary) or
@@ -1341,18 +1477,20 @@ class LinkNeighborLoader(_LoaderFront):
         else:
             link = src_store = dst_store = data
         link.input_id = meta["input_id"]
+        # As PyG, these replace the data's attributes of the same names (sliced by e_id when
+        # they are edge attributes), and None removes them: no labels (no edge_label given, no
+        # negatives), no times, and in triplet mode no edge_label_index / edge_label_time
         if self.neg_sampling is None or self.neg_sampling.mode == "binary":
             link.edge_label_index = meta["edge_label_index"]
-            if "edge_label" in meta:
-                link.edge_label = meta["edge_label"]
-            if "edge_label_time" in meta:
-                link.edge_label_time = meta["edge_label_time"]
+            link.edge_label = meta.get("edge_label")
+            link.edge_label_time = meta.get("edge_label_time")
         else:
             src_store.src_index = meta["src_index"]
             dst_store.dst_pos_index = meta["dst_pos_index"]
             dst_store.dst_neg_index = meta["dst_neg_index"]
             if "seed_time" in meta:  # PyG: on the source and the destination store
                 src_store.seed_time = dst_store.seed_time = meta["seed_time"]
+            link.edge_label_index = link.edge_label_time = None
         return self._finish(data)
 
 
@@ -1377,7 +1515,10 @@ def _edge_label_input(
         return None, edge_label_index
     ids = None
     et = edge_label_index
-    if isinstance(edge_label_index, (tuple, list)) and len(edge_label_index) == 2:
+    # As PyG: a sequence of names is an edge type ((src, rel, dst), or (src, dst)); another
+    # pair is (edge type, ids)
+    names = isinstance(et, (tuple, list)) and all(isinstance(p, str) for p in et)
+    if isinstance(edge_label_index, (tuple, list)) and len(edge_label_index) == 2 and not names:
         et, ids = edge_label_index
     if et is None or isinstance(et, torch.Tensor):
         what = "is required" if et is None else "has ids but no edge type"
@@ -1385,13 +1526,72 @@ def _edge_label_input(
             f"{who}: edge_label_index {what}: for heterogeneous data it is an edge type or "
             f"(edge type, [2, M] ids); edge types: {view.graph.edge_types}"
         )
-    try:
-        e = view.graph.edge_type_id(et)
-    except ValueError as err:
-        raise ValueError(f"{who}: edge_label_index: {err}") from None
+    e = _edge_type_id(view.graph, et, f"{who}: edge_label_index")
     if ids is None:
         ids = view.graph.to_hetero()[0][view.graph.edge_types[e]]
     return e, ids
+
+
+def _edge_type_id(graph: Graph, edge_type: Any, what: str = "edge type") -> int:
+    """The id in ``graph`` of an edge type named as PyG's ``HeteroData`` reads one
+    (``_to_canonical``): a ``(src, relation, dst)`` triple, or a ``(src, dst)`` pair naming
+    the one edge type from ``src`` to ``dst``; also a relation name naming one edge type, or
+    PyG's ``"src__relation__dst"`` string. ``what`` starts the error messages: ValueError for
+    an unknown or ambiguous name, TypeError for something that is not a name.
+
+    Example:
+        >>> _edge_type_id(graph, ("user", "movie"))  # the id of ("user", "rates", "movie")
+        0
+    """
+    types = graph.edge_types
+    if isinstance(edge_type, str) and edge_type.count("__") == 2:
+        edge_type = tuple(edge_type.split("__"))
+    if isinstance(edge_type, (tuple, list)):
+        if not all(isinstance(p, str) for p in edge_type):
+            raise TypeError(
+                f"{what}: an edge type is (src_type, relation, dst_type) or (src_type, "
+                f"dst_type), all names; got {edge_type!r}"
+            )
+        edge_type = tuple(edge_type)
+        if len(edge_type) == 2:
+            hits = [i for i, (s, _, d) in enumerate(types) if (s, d) == edge_type]
+            if len(hits) == 1:
+                return hits[0]
+            found = "matches no edge type"
+            if hits:
+                found = f"is ambiguous: it matches {[types[i] for i in hits]}"
+            raise ValueError(
+                f"{what}: {edge_type!r} {found}; give the (src_type, relation, dst_type) "
+                f"triple (edge types: {types})"
+            )
+    try:
+        return graph.edge_type_id(edge_type)
+    except (TypeError, ValueError) as err:
+        raise type(err)(f"{what}: {err}") from None
+
+
+def _num_neighbors_keys(values: Dict[Any, Any], graph: Graph, who: str) -> Dict[Any, Any]:
+    """``num_neighbors``'s dict with PyG's reading of a ``(src, dst)`` key: the edge type
+    ``(src, "to", dst)`` (``EdgeTypeStr``; not the one edge type from src to dst, as
+    ``edge_label_index`` reads a pair), with a clear error when the graph has no such type.
+    Other keys are left to ``fanout_matrix``."""
+    out: Dict[Any, Any] = {}
+    for key, value in values.items():
+        if isinstance(key, tuple) and len(key) == 2 and all(isinstance(p, str) for p in key):
+            full = (key[0], "to", key[1])
+            if full not in graph.edge_types:
+                near = [t for t in graph.edge_types if t[0] == key[0] and t[2] == key[1]]
+                hint = f"; the edge types from {key[0]!r} to {key[1]!r}: {near}" if near else ""
+                raise ValueError(
+                    f"{who}: num_neighbors key {tuple(key)!r} means the edge type {full!r} (PyG's "
+                    f"reading of a (src, dst) key), which the graph does not have{hint}; give "
+                    f"the (src_type, relation, dst_type) triple (edge types: {graph.edge_types})"
+                )
+            key = full
+        if key in out:
+            raise ValueError(f"{who}: num_neighbors lists edge type {key!r} twice")
+        out[key] = value
+    return out
 
 
 def _apply_sampler_transform(owner: Any, batch: Batch) -> Batch:

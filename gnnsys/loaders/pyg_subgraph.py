@@ -43,7 +43,10 @@ def _homogeneous_view(data: Any, who: str) -> _PygDataView:
             f"{who}: only a homogeneous torch_geometric Data is supported, got "
             f"{type(data).__name__} (HeteroData and (FeatureStore, GraphStore) are not)"
         )
-    return _PygDataView(data, None, who)
+    # Attributes are sliced along their first dimension only (an [2, E] *_index rides along
+    # whole), as PyG's GraphSAINT and ShaDow samplers do (by size(0)); PyG's ClusterData
+    # slices along __cat_dim__, as NeighborLoader, which is not matched here yet
+    return _PygDataView(data, None, who, along_cat_dim=False)
 
 
 def _log(on: bool, text: str) -> None:
