@@ -1582,3 +1582,27 @@ def test_global_uniform_negatives(graph, hetero, block_type):
 def test_dataset_is_the_seeds(graph):
     loader = dl.DataLoader(graph, torch.arange(37), _sampler(), batch_size=10)
     assert len(loader.dataset) == 37 and len(loader) == 4
+
+
+def test_a_sampler_of_the_users_own_runs_on_dgls_dataloader(graph):
+    if dl._dgl() is None:  # DGL's own classes are not there to subclass
+        with pytest.raises(AttributeError, match="BlockSampler is DGL's own"):
+            dl.BlockSampler  # noqa: B018
+        return
+    dgl = dl._dgl()
+    assert dl.BlockSampler is dgl.dataloading.BlockSampler
+    assert dl.GraphDataLoader is dgl.dataloading.GraphDataLoader
+
+    class OneHop(dl.BlockSampler):  # a sampler of the user's own, as DGL's LADIES example
+        def sample_blocks(self, g, seed_nodes, exclude_eids=None):
+            frontier = dgl.sampling.sample_neighbors(g, seed_nodes, 2)
+            block = dgl.to_block(frontier, seed_nodes)
+            return block.srcdata[dgl.NID], seed_nodes, [block]
+
+    src, dst = graph.ei
+    dg = dgl.graph((src, dst), num_nodes=N)
+    with pytest.warns(UserWarning, match="sampler of your own"):
+        loader = dl.DataLoader(dg, torch.arange(40), OneHop(), batch_size=20, seed=1)
+    assert isinstance(loader, dgl.dataloading.DataLoader)
+    batches = list(loader)
+    assert len(batches) == 2 and int(batches[0][2][0].in_degrees().max()) <= 2

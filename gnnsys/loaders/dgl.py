@@ -46,6 +46,7 @@ import math
 import os
 import threading
 import types
+import warnings
 from dataclasses import replace
 from typing import (
     Any,
@@ -2381,12 +2382,39 @@ class DataLoader:
       front end, so None, True and False give identical batches. (On CPU devices, DGL ignores
       the flag too.)
 
+    A sampler of the user's own (a subclass of DGL's ``Sampler`` / ``BlockSampler``, e.g. a
+    LADIES or PinSAGE sampler) is not one gnnsys reproduces: with ``dgl`` importable the call
+    returns DGL's own ``dgl.dataloading.DataLoader`` over it, with a warning (the script runs
+    as before, at DGL's speed); without ``dgl`` it is a clear TypeError.
+
     Example:
         >>> sampler = NeighborSampler([5, 10], prefetch_node_feats=["feat"])
         >>> loader = DataLoader(g, train_nids, sampler, batch_size=1024, shuffle=True)
         >>> input_nodes, output_nodes, blocks = next(iter(loader))
         >>> hetero = DataLoader(hg, {"paper": train_nids}, sampler, batch_size=1024)
     """
+
+    def __new__(
+        cls,
+        graph: Any = None,
+        indices: Any = None,
+        graph_sampler: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        if _is_custom_dgl_sampler(graph_sampler):
+            dgl = _dgl()
+            name = f"{type(graph_sampler).__module__}.{type(graph_sampler).__qualname__}"
+            warnings.warn(
+                f"graph_sampler {name} is a sampler of your own, which gnnsys does not "
+                "reproduce: this loader is DGL's own dgl.dataloading.DataLoader over it",
+                UserWarning,
+                stacklevel=2,
+            )
+            for extra in ("seed", "block_type", "idtype"):  # gnnsys's own keywords
+                kwargs.pop(extra, None)
+            return dgl.dataloading.DataLoader(graph, indices, graph_sampler, *args, **kwargs)
+        return super().__new__(cls)
 
     def __init__(
         self,
@@ -2709,6 +2737,24 @@ class DataLoader:
 NodeDataLoader = DataLoader
 
 
+def _is_custom_dgl_sampler(s: Any) -> bool:
+    """Whether ``s`` is a DGL ``Sampler`` that gnnsys does not reproduce (a user's subclass,
+    or a DGL class without a gnnsys counterpart), with ``dgl`` importable."""
+    if s is None or isinstance(s, (NeighborSampler, EdgePredictionSampler)):
+        return False
+    if hasattr(s, "make_core"):  # loaders/dgl_subgraph.py's
+        return False
+    dgl = _dgl()
+    if dgl is None or not isinstance(s, dgl.dataloading.Sampler):
+        return False
+    cls = type(s)
+    if cls.__module__.split(".")[0] == "dgl" and cls.__name__ in _DGL_SAMPLERS + (
+        "LaborSampler", "ClusterGCNSampler", "SAINTSampler", "ShaDowKHopSampler",
+    ):  # fmt: skip
+        return False  # read by their settings (_from_dgl_sampler)
+    return True
+
+
 def _from_dgl_sampler(s: Any, arg: str) -> Any:
     """DGL's own NeighborSampler / MultiLayerNeighborSampler / MultiLayerFullNeighborSampler,
     and LaborSampler (LABOR-0 / LABOR-i), read by their settings; any other sampler is refused, naming
@@ -2756,8 +2802,11 @@ def _from_dgl_sampler(s: Any, arg: str) -> Any:
         else ""
     )
     raise TypeError(
-        f"{arg} must be a gnnsys.loaders.dgl NeighborSampler, MultiLayerFullNeighborSampler "
-        f"or as_edge_prediction_sampler(...), got {name}, which gnnsys does not implement{hint}"
+        f"{arg} must be one of gnnsys.loaders.dgl's samplers (NeighborSampler, "
+        "MultiLayerFullNeighborSampler, LaborSampler, ClusterGCNSampler, SAINTSampler, "
+        "ShaDowKHopSampler, or as_edge_prediction_sampler(...) of one), got "
+        f"{name}, which gnnsys does not implement{hint}; a sampler of your own runs on DGL's "
+        "dgl.dataloading.DataLoader (gnnsys's DataLoader hands it there when dgl imports)"
     )
 
 
@@ -2770,3 +2819,20 @@ from gnnsys.loaders.dgl_subgraph import (  # noqa: E402, F401
 )
 
 __all__ += ["ClusterGCNSampler", "SAINTSampler", "ShaDowKHopSampler"]
+
+# DGL's own classes under their DGL names, for scripts that subclass them (a custom sampler:
+# DataLoader hands it to DGL's DataLoader) or batch whole graphs (GraphDataLoader: graph
+# classification, no sampling): resolved on first use, as importing dgl is slow.
+_DGL_OWN = ("Sampler", "BlockSampler", "GraphDataLoader")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _DGL_OWN:
+        dgl = _dgl()
+        if dgl is None:
+            raise AttributeError(
+                f"gnnsys.loaders.dgl.{name} is DGL's own dgl.dataloading.{name}, and dgl does "
+                "not import here"
+            )
+        return getattr(dgl.dataloading, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
