@@ -203,6 +203,9 @@ class FeatureStore:
     def __getitem__(self, name: TableKey) -> Any:
         return self._tables[self._check_name(name)]
 
+    def __delitem__(self, name: TableKey) -> None:
+        del self._tables[self._check_name(name)]
+
     def __contains__(self, name: object) -> bool:
         try:
             return name in self._tables

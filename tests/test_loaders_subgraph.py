@@ -126,7 +126,7 @@ def test_cluster_data_parts_and_inter_cluster_edges(data, tmp_path):
     from gnnsys.loaders.pyg import ClusterData
 
     cd = ClusterData(data, 4, save_dir=str(tmp_path), log=False, sparse_format="csc")
-    assert (tmp_path / "part_4" / "metis.pt").exists()
+    assert (tmp_path / "part_4" / "gnnsys_metis.pt").exists()
     again = ClusterData(data, 4, save_dir=str(tmp_path), log=False)
     assert torch.equal(again.partition.part, cd.partition.part)
     perm, ptr = cd.partition.node_perm, cd.partition.partptr
@@ -453,3 +453,24 @@ def test_shadow_sampler_argument_types():
         ShaDowSampler(g, 3, disjoint=False)
     with pytest.raises(TypeError, match="sampling_graph must be a gnnsys Graph"):
         ShaDowSampler(g, [3], sampling_graph="x")
+
+
+def test_cluster_data_cache_is_ours_alone(data, tmp_path):
+    # PyG's ClusterData caches metis.pt (a pickled object) where its examples keep datasets:
+    # ours has its own name, and a file that is not ours is a clear error, not an unpickling one
+    from gnnsys.loaders.pyg import ClusterData
+
+    (tmp_path / "part_4").mkdir()
+    (tmp_path / "part_4" / "metis.pt").write_bytes(b"not ours")
+    cd = ClusterData(data, 4, save_dir=str(tmp_path), log=False)
+    assert (tmp_path / "part_4" / "metis.pt").read_bytes() == b"not ours"
+    with pytest.raises(ValueError, match="metis.pt is not a gnnsys ClusterData cache"):
+        ClusterData(data, 4, save_dir=str(tmp_path), filename="metis.pt", log=False)
+    torch.save({"part": torch.zeros(3, dtype=torch.long)}, tmp_path / "part_4" / "other.pt")
+    with pytest.raises(ValueError, match="holds parts for another graph"):
+        ClusterData(data, 4, save_dir=str(tmp_path), filename="other.pt", log=False)
+    again = ClusterData(data, 4, save_dir=str(tmp_path), log=False)
+    assert torch.equal(again.partition.part, cd.partition.part)
+    assert sorted(p.name for p in (tmp_path / "part_4").iterdir()) == [
+        "gnnsys_metis.pt", "metis.pt", "other.pt"
+    ]  # fmt: skip

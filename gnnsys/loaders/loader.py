@@ -292,6 +292,13 @@ class Loader:
         self._pool = pool
 
     # ------------------------------------------------------------------ epochs
+    def drop_tables(self, keys: Iterable[Any]) -> None:
+        """Stop fetching the node or edge tables ``keys`` (a front whose data lost those
+        attributes since: PyG's loaders then give batches without them)."""
+        gone = set(keys)
+        self.tables = [t for t in self.tables if t.key not in gone]
+        self.feature_names = [k for k in self.feature_names if k not in gone]
+
     def __len__(self) -> int:
         n = int(self.seeds.numel())
         if self.input_sampler is not None:

@@ -243,23 +243,31 @@ class _PygDataView:
         other[name] = value
         self._carried.append((other, name, source))
 
-    def refresh(self) -> None:
-        """Follow the data's attributes replaced since the loader was built, as PyG does, which
-        slices the data's current attributes at every batch (``data.x = new`` between two
-        passes of one loader, as layer-wise inference does): each table is re-pointed at the
-        new value (which must keep the rows of the old one) and each whole-carried attribute
-        re-read. An attribute removed since is a clear error; one added since is not seen (a
-        new loader sees it)."""
+    def refresh(self) -> List[Any]:
+        """Follow the data's attributes replaced or removed since the loader was built, as PyG
+        does, which slices the data's current attributes at every batch (``data.x = new``
+        between two passes of one loader, as layer-wise inference does; ``del
+        loader.data.x``, as PyG's ``reddit.py`` does before inference): each table is
+        re-pointed at the new value (which must keep the rows of the old one), a removed one
+        leaves the batches, and each whole-carried attribute is re-read. An attribute added
+        since is not seen (a new loader sees it). Returns the table keys removed (the caller
+        stops fetching them)."""
+        removed = []
         for key, (source, name, value) in list(self._origins.items()):
             current = source[name] if name in source else None
             if current is value:
                 continue
             dim = self.cat_dims.get(key, 0)
             if current is None:
-                raise ValueError(
-                    f"attribute {name!r} was removed from the data after the loader was built "
-                    "(build a new loader for data with other attributes)"
-                )
+                removed.append(key)
+                del self._origins[key]
+                self.cat_dims.pop(key, None)
+                for keys in self.node_keys + self.edge_keys:
+                    keys[:] = [(k, n) for k, n in keys if k != key]
+                node = key in self.node_tables
+                del (self.node_store if node else self.edge_store)[key]
+                del (self.node_tables if node else self.edge_tables)[key]
+                continue
             shape = getattr(current, "shape", None)
             old = tuple(value.shape)
             if shape is None or len(shape) != len(old) or int(shape[dim]) != old[dim]:
@@ -276,6 +284,7 @@ class _PygDataView:
                 other[name] = source[name]
             else:
                 other.pop(name, None)
+        return removed
 
     def restore(self, key: Any, rows: torch.Tensor) -> torch.Tensor:
         """A fetched table's rows as the batch's attribute: the sliced dimension back in its
@@ -1098,8 +1107,14 @@ class _LoaderFront(torch.utils.data.DataLoader):
         return len(self.loader)
 
     def __iter__(self):
-        self.view.refresh()  # the data's attributes as they are now (PyG reads them per batch)
+        self._follow_data()
         return iter(self.loader)
+
+    def _follow_data(self) -> None:
+        """The data's attributes as they are now (PyG reads them at every batch)."""
+        removed = self.view.refresh()
+        if removed:
+            self.loader.drop_tables(removed)
 
     def __call__(self, index: Any) -> Any:
         """The batch for the input positions ``index`` (PyG's ``loader(index)``), sampled with
@@ -1108,7 +1123,7 @@ class _LoaderFront(torch.utils.data.DataLoader):
 
     def collate_fn(self, index: Any) -> Any:
         """Sample, fetch and build the batch of input positions ``index``."""
-        self.view.refresh()
+        self._follow_data()
         pos = check_index("index", torch.as_tensor(index), len(self.loader.seeds))
         seeds = self.loader.seeds[pos]
         batch = self.loader.make_batch(-1, self.loader.epoch, seeds, pos)
@@ -1291,6 +1306,16 @@ class NeighborLoader(_LoaderFront):
         self._input_offset = offset
         self._init_dataloader(int(seeds.numel()), kwargs)
 
+    @property
+    def input_data(self) -> Any:
+        """PyG's ``NodeSamplerInput`` of this loader (PyG's ``NodeLoader.input_data``): the
+        seeds (ids within their node type), their times (temporal) and node type."""
+        from torch_geometric.sampler import NodeSamplerInput
+
+        time = torch.from_numpy(self._seed_time) if self._seed_time is not None else None
+        ntype = self.view.graph.node_types[self.input_type] if self.view.hetero else None
+        return NodeSamplerInput(input_id=None, node=self.input_nodes, time=time, input_type=ntype)
+
     def _collate(self, batch: Batch) -> Any:
         batch = _apply_sampler_transform(self, batch)
         data = self.view.build(batch, batch.subgraph)
@@ -1454,6 +1479,7 @@ class LinkNeighborLoader(_LoaderFront):
                              "to batch")  # fmt: skip
         self.neg_sampling = self.link_sampler.neg_sampling
         self.edge_label_index = edge_label_index
+        self._edge_label, self._edge_label_time = edge_label, edge_label_time
         self.loader = Loader(
             self.link_sampler,
             self.link_sampler.num_inputs,
@@ -1464,6 +1490,23 @@ class LinkNeighborLoader(_LoaderFront):
             **opts,
         )
         self._init_dataloader(self.link_sampler.num_inputs, kwargs)
+
+    @property
+    def input_data(self) -> Any:
+        """PyG's ``EdgeSamplerInput`` of this loader (PyG's ``LinkLoader.input_data``): the
+        seed edges' endpoints (ids within their node types), labels, times and edge type."""
+        from torch_geometric.sampler import EdgeSamplerInput
+
+        et = self.view.graph.edge_types[self.edge_type] if self.view.hetero else None
+        index = torch.as_tensor(self.edge_label_index)
+        return EdgeSamplerInput(
+            input_id=None,
+            row=index[0],
+            col=index[1],
+            label=self._edge_label,
+            time=self._edge_label_time,
+            input_type=et,
+        )
 
     def _collate(self, batch: Batch) -> Any:
         batch = _apply_sampler_transform(self, batch)

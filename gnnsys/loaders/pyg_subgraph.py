@@ -98,6 +98,27 @@ class ClusterPartition:
     sparse_format: str
 
 
+_CACHE_NAME = "gnnsys_metis.pt"  # (PyG's ClusterData writes metis.pt, in another format)
+
+
+def _load_parts(path: str, num_nodes: int, who: str) -> torch.Tensor:
+    """The part of each node from a ``ClusterData`` cache file of ours, or a clear error."""
+    try:
+        saved = torch.load(path, weights_only=True)
+        part = saved["part"]
+    except Exception as err:  # PyG's file (a pickled object), or a damaged one
+        raise ValueError(
+            f"{who}: {path} is not a gnnsys ClusterData cache ({type(err).__name__}; PyG's "
+            "ClusterData writes another format): delete it or give another save_dir / filename"
+        ) from None
+    if not isinstance(part, torch.Tensor) or part.dim() != 1 or part.numel() != num_nodes:
+        raise ValueError(
+            f"{who}: {path} holds parts for another graph (the data has {num_nodes} nodes): "
+            "delete it or give another save_dir / filename"
+        )
+    return part
+
+
 class ClusterData(torch.utils.data.Dataset):
     """PyG's ``ClusterData``: partition ``data``'s nodes into ``num_parts`` parts with METIS
     (``pymetis``, on the symmetrised graph; no pyg-lib or torch-sparse needed).
@@ -108,7 +129,10 @@ class ClusterData(torch.utils.data.Dataset):
     ``"csc"``), whose far end keeps its id in the part-major order, as PyG).
     ``partition`` holds ``partptr`` / ``node_perm``; ``data`` is ``data`` permuted part-major
     (PyG's, built on first access). ``save_dir`` caches the parts in
-    ``save_dir/part_{num_parts}/{filename or 'metis.pt'}`` (gnnsys's own file format).
+    ``save_dir/part_{num_parts}/{filename or 'gnnsys_metis.pt'}``: gnnsys's own file format,
+    under its own default name, so a PyG cache in the same folder (``metis.pt``, as PyG's
+    examples keep in ``dataset.processed_dir``) and ours never overwrite or misread each
+    other; a ``filename`` naming a file that is not ours is a clear error.
     ``recursive=True`` (recursive bisection) is not available through pymetis here:
     NotImplementedError. gnnsys extra: ``seed`` (METIS's seed; the same seed, the same parts).
 
@@ -147,10 +171,10 @@ class ClusterData(torch.utils.data.Dataset):
         self._source = data
         path = None
         if save_dir is not None:
-            path = os.path.join(save_dir, f"part_{self.num_parts}", filename or "metis.pt")
+            path = os.path.join(save_dir, f"part_{self.num_parts}", filename or _CACHE_NAME)
         part = None
         if path is not None and os.path.exists(path):
-            part = torch.load(path, weights_only=True)["part"]
+            part = _load_parts(path, view.num_nodes, who)
         elif self.num_parts <= view.num_nodes:
             _log(log, "Computing METIS partitioning...")
         self.sampler = ClusterSampler(view.graph, self.num_parts, part=part, seed=seed)
@@ -158,7 +182,9 @@ class ClusterData(torch.utils.data.Dataset):
             _log(log, "Done!")
             if path is not None:
                 os.makedirs(os.path.dirname(path), exist_ok=True)
-                torch.save({"part": self.sampler.part}, path)
+                tmp = f"{path}.tmp{os.getpid()}"  # written whole, then renamed: never half a file
+                torch.save({"part": self.sampler.part}, tmp)
+                os.replace(tmp, path)
         s = self.sampler
         self.partition = ClusterPartition(
             torch.from_numpy(s.part_ptr), torch.from_numpy(s.part_nodes), s.part, sparse_format
