@@ -382,14 +382,8 @@ class MultiLayerFullNeighborSampler(NeighborSampler):
         super().__init__([-1] * int(num_layers), **kwargs)
 
 
-class Uniform:
-    """Negative sampler: ``k`` corrupted pairs ``(u, v')`` per edge ``(u, v)``, ``v'`` uniform
-    over the nodes of the edge's destination type (DGL's ``negative_sampler.Uniform`` /
-    ``PerSourceUniform``). The negatives of an edge type are edges of that type.
-
-    Example:
-        >>> neg = negative_sampler.Uniform(5)
-    """
+class _NegativeSampler:
+    """What DGL's negative samplers share: ``k`` negatives per edge, and DGL's call form."""
 
     def __init__(self, k: int) -> None:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -398,25 +392,41 @@ class Uniform:
 
     def __call__(self, g: Any, eids: Any) -> Any:
         """DGL's call form: negatives for edge ids ``eids`` of ``g`` (a tensor, or a dict
-        ``{edge type: ids}`` giving a dict of pairs), drawn from torch's global RNG."""
+        ``{edge type: ids}`` giving a dict of pairs), drawn from torch's global RNG; node ids
+        within their types."""
         view = _prepare_view(g)
         if isinstance(eids, Mapping):
             out = {}
-            for k, ids in eids.items():
-                e = _edge_type_of(view, k, "eids")
-                pos = view.pos_of_eid(
-                    e, _check_seed_ids(f"eids[{k!r}]", ids, view.eid_bound(e), "edge")
-                )
-                u, _ = view.find_edges(pos)
-                et = view.edge_types[e]
-                t_src, t_dst = view.node_type_id(et[0]), view.node_type_id(et[2])
-                s, d = self.generate(u - view.offset(t_src), view.num_nodes_of(t_dst), None)
-                out[et] = (s, d)
+            for key, ids in eids.items():
+                e = _edge_type_of(view, key, "eids")
+                ids = _check_seed_ids(f"eids[{key!r}]", ids, view.eid_bound(e), "edge")
+                out[view.edge_types[e]] = self._for_edges(view, e, ids)
             return out
         e = _only_edge_type(view, "eids")
-        ids = _check_seed_ids("eids", eids, view.eid_bound(e), "edge")
-        u, _ = view.find_edges(view.pos_of_eid(e, ids))
-        return self.generate(u, view.num_nodes_of(view.node_type_id(view.edge_types[e][2])), None)
+        return self._for_edges(view, e, _check_seed_ids("eids", eids, view.eid_bound(e), "edge"))
+
+    def _for_edges(
+        self, view: _DglGraphView, e: int, eids: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+
+class Uniform(_NegativeSampler):
+    """Negative sampler: ``k`` corrupted pairs ``(u, v')`` per edge ``(u, v)``, ``v'`` uniform
+    over the nodes of the edge's destination type (DGL's ``negative_sampler.Uniform`` /
+    ``PerSourceUniform``). The negatives of an edge type are edges of that type.
+
+    Example:
+        >>> neg = negative_sampler.Uniform(5)
+    """
+
+    def _for_edges(
+        self, view: _DglGraphView, e: int, eids: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        u, _ = view.find_edges(view.pos_of_eid(e, eids))
+        et = view.edge_types[e]
+        t_src, t_dst = view.node_type_id(et[0]), view.node_type_id(et[2])
+        return self.generate(u - view.offset(t_src), view.num_nodes_of(t_dst), None)
 
     def generate(
         self, src: torch.Tensor, num_nodes: int, stream: Optional[Tuple[int, int]] = None
@@ -432,7 +442,7 @@ class Uniform:
         return neg_src, neg_dst
 
 
-class GlobalUniform:
+class GlobalUniform(_NegativeSampler):
     """Negative sampler: ``k`` node pairs per seed edge drawn uniformly over the whole graph
     (source and destination node types of the edge's type), keeping only pairs that are not
     edges of that type, nor self loops when ``exclude_self_loops`` (on a relation between
@@ -451,31 +461,18 @@ class GlobalUniform:
         replace: bool = False,
         redundancy: Optional[float] = None,
     ) -> None:
-        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-            raise ValueError(f"k must be an int >= 1, got {k!r}")
+        super().__init__(k)
         r = 1.0 if redundancy is None else redundancy
         if isinstance(r, bool) or not isinstance(r, (int, float)) or not r >= 0:
             raise ValueError(f"redundancy must be a number >= 0, got {redundancy!r}")
-        self.k = int(k)
         self.exclude_self_loops = bool(exclude_self_loops)
         self.replace = bool(replace)
         self.redundancy = float(r)
 
-    def __call__(self, g: Any, eids: Any) -> Any:
-        """DGL's call form: negatives for edge ids ``eids`` of ``g`` (a tensor, or a dict
-        ``{edge type: ids}`` giving a dict of pairs), drawn from torch's global RNG."""
-        view = _prepare_view(g)
-        if isinstance(eids, Mapping):
-            out = {}
-            for key, ids in eids.items():
-                e = _edge_type_of(view, key, "eids")
-                n = _check_seed_ids(f"eids[{key!r}]", ids, view.eid_bound(e), "edge").numel()
-                s, d = self.draw(view, e, n, None)
-                out[view.edge_types[e]] = (s, d)
-            return out
-        e = _only_edge_type(view, "eids")
-        n = _check_seed_ids("eids", eids, view.eid_bound(e), "edge").numel()
-        return self.draw(view, e, n, None)
+    def _for_edges(
+        self, view: _DglGraphView, e: int, eids: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        return self.draw(view, e, eids.numel(), None)
 
     def draw(
         self, view: _DglGraphView, e: int, num_edges: int, stream: Optional[Tuple[int, int]]
@@ -1622,7 +1619,23 @@ def _prefix_counts(sub: SampledSubgraph, num_types: int) -> torch.Tensor:
     return out
 
 
-class _NodeCore:
+class _PrefetchedColumns:
+    """``node_store`` / ``edge_store`` of a core whose prefetched columns are
+    ``_LiveColumns`` (``_node_columns``, ``_edge_columns``)."""
+
+    _node_columns: _LiveColumns
+    _edge_columns: _LiveColumns
+
+    @property
+    def node_store(self) -> FeatureStore:
+        return self._node_columns.store
+
+    @property
+    def edge_store(self) -> FeatureStore:
+        return self._edge_columns.store
+
+
+class _NodeCore(_PrefetchedColumns):
     """Node-wise sampling (the ``Sampler`` protocol the Loader drives) and DGL collation."""
 
     def __init__(
@@ -1692,14 +1705,6 @@ class _NodeCore:
                 semantics="dgl",
                 **self._labor,
             )
-
-    @property
-    def node_store(self) -> FeatureStore:
-        return self._node_columns.store
-
-    @property
-    def edge_store(self) -> FeatureStore:
-        return self._edge_columns.store
 
     def refresh(self) -> bool:
         """Follow the graph's columns as DGL does, which reads them at every batch: a replaced

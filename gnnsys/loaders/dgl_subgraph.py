@@ -22,7 +22,6 @@ import torch
 
 from gnnsys._checks import check_index
 from gnnsys.block import EID, NID, _Frame
-from gnnsys.features import FeatureStore
 from gnnsys.loaders.base import SampledSubgraph, key_int
 from gnnsys.loaders.dgl import (
     NamesLike,
@@ -32,6 +31,7 @@ from gnnsys.loaders.dgl import (
     _flat_node_seeds,
     _FlatSeeds,
     _LiveColumns,
+    _PrefetchedColumns,
     _prepare_view,
     _resolve_block_type,
     _resolve_names,
@@ -57,7 +57,7 @@ class _NoDeviceTables(dict):
         raise NotImplementedError(f"use_uva and gpu_cache are not implemented for {_WHO}")
 
 
-class _SubgraphCore:
+class _SubgraphCore(_PrefetchedColumns):
     """The ``Sampler`` the Loader drives for a whole-subgraph sampler, and its collation into
     the DGL subgraph (the role ``_NodeCore`` plays for blocks)."""
 
@@ -86,14 +86,6 @@ class _SubgraphCore:
         self.dgl = _resolve_block_type(block_type)
         if self.dgl is not None:
             view.dgl_frames()  # build once here, not racing in worker threads
-
-    @property
-    def node_store(self) -> FeatureStore:
-        return self._node_columns.store
-
-    @property
-    def edge_store(self) -> FeatureStore:
-        return self._edge_columns.store
 
     def refresh(self) -> bool:
         """Follow replaced prefetched columns (``_LiveColumns``); no device tables here."""
