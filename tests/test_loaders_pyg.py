@@ -3,6 +3,7 @@ link batches, the remote-backend tuple, transforms, PyG models on our batches, a
 arguments we refuse (NotImplementedError) or reject (ValueError)."""
 
 import gc
+import weakref
 
 import numpy as np
 import pytest
@@ -1536,6 +1537,7 @@ def test_a_loader_follows_replaced_attributes():
     d = Data(x=torch.zeros(100, 2), edge_index=ei, edge_attr=torch.zeros(600), tag=torch.ones(1))
     loader = NeighborLoader(d, [3], batch_size=50)
     assert all(float(b.x.abs().sum()) == 0 for b in loader)
+    old_x = weakref.ref(d.x)
     d.x = torch.arange(100, dtype=torch.float32)[:, None].repeat(1, 2)
     d.edge_attr = torch.arange(600, dtype=torch.float32)
     d.tag = torch.full((1,), 7.0)
@@ -1543,6 +1545,9 @@ def test_a_loader_follows_replaced_attributes():
         assert torch.equal(b.x[:, 0], b.n_id.float())
         assert torch.equal(b.edge_attr, b.e_id.float())
         assert float(b.tag) == 7.0
+    del b
+    gc.collect()
+    assert old_x() is None  # the loader keeps no reference to the replaced tensor
     d.x = torch.zeros(99, 2)
     with pytest.raises(ValueError, match="'x' was replaced by one of shape \\(99, 2\\)"):
         iter(loader)

@@ -258,15 +258,15 @@ class _PygDataView:
             if current is value:
                 continue
             dim = self.cat_dims.get(key, 0)
+            node = key in self.node_tables
+            store = self.node_store if node else self.edge_store
+            tables = self.node_tables if node else self.edge_tables
             if current is None:
                 removed.append(key)
-                del self._origins[key]
+                del self._origins[key], store[key], tables[key]
                 self.cat_dims.pop(key, None)
                 for keys in self.node_keys + self.edge_keys:
                     keys[:] = [(k, n) for k, n in keys if k != key]
-                node = key in self.node_tables
-                del (self.node_store if node else self.edge_store)[key]
-                del (self.node_tables if node else self.edge_tables)[key]
                 continue
             shape = getattr(current, "shape", None)
             old = tuple(value.shape)
@@ -276,8 +276,8 @@ class _PygDataView:
                     f"{tuple(shape) if shape is not None else type(current).__name__}; the "
                     f"loader's data has {old[dim]} along dimension {dim} (shape {old})"
                 )
-            store = self.node_store if key in self.node_tables else self.edge_store
-            store[key] = _rows_first(current, dim)
+            # (the tables dict too: it would otherwise keep the replaced tensor alive)
+            tables[key] = store[key] = _rows_first(current, dim)
             self._origins[key] = (source, name, current)
         for other, name, source in self._carried:
             if name in source:
