@@ -410,6 +410,13 @@ class _NegativeSampler:
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
+    def in_batch(
+        self, view: _DglGraphView, e: int, src: torch.Tensor, stream: Tuple[int, int]
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Negatives of edge type ``e`` inside a DataLoader batch whose seed edges of that type
+        have sources ``src`` (global ids), from the counter-based ``stream``; global ids."""
+        raise NotImplementedError
+
 
 class Uniform(_NegativeSampler):
     """Negative sampler: ``k`` corrupted pairs ``(u, v')`` per edge ``(u, v)``, ``v'`` uniform
@@ -427,6 +434,13 @@ class Uniform(_NegativeSampler):
         et = view.edge_types[e]
         t_src, t_dst = view.node_type_id(et[0]), view.node_type_id(et[2])
         return self.generate(u - view.offset(t_src), view.num_nodes_of(t_dst), None)
+
+    def in_batch(
+        self, view: _DglGraphView, e: int, src: torch.Tensor, stream: Tuple[int, int]
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        t_dst = view.node_type_id(view.edge_types[e][2])
+        nu, nv = self.generate(src, view.num_nodes_of(t_dst), stream)
+        return nu, nv + view.offset(t_dst) if view.offset(t_dst) else nv
 
     def generate(
         self, src: torch.Tensor, num_nodes: int, stream: Optional[Tuple[int, int]] = None
@@ -473,6 +487,14 @@ class GlobalUniform(_NegativeSampler):
         self, view: _DglGraphView, e: int, eids: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         return self.draw(view, e, eids.numel(), None)
+
+    def in_batch(
+        self, view: _DglGraphView, e: int, src: torch.Tensor, stream: Tuple[int, int]
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        et = view.edge_types[e]
+        o_src, o_dst = view.offset(view.node_type_id(et[0])), view.offset(view.node_type_id(et[2]))
+        nu, nv = self.draw(view, e, src.numel(), stream)
+        return nu + o_src if o_src else nu, nv + o_dst if o_dst else nv
 
     def draw(
         self, view: _DglGraphView, e: int, num_edges: int, stream: Optional[Tuple[int, int]]
@@ -2084,20 +2106,14 @@ class _EdgeCore:
         nus: List[torch.Tensor] = []
         nvs: List[torch.Tensor] = []
         if neg is not None:
-            ours = isinstance(neg, (Uniform, GlobalUniform))
+            ours = isinstance(neg, _NegativeSampler)
             user = None if ours else neg(view.user_graph, self._user_ids(eid, by_type))
             for e, et in enumerate(view.edge_types):
-                t_src, t_dst = view.node_type_id(et[0]), view.node_type_id(et[2])
-                if isinstance(neg, Uniform):
+                if ours:
                     src = u if by_type[e] is None else u[by_type[e]]
-                    nu, nv = neg.generate(src, view.num_nodes_of(t_dst), (key, _SALT_NEG + e))
-                    nv = nv + view.offset(t_dst) if view.offset(t_dst) else nv
-                elif isinstance(neg, GlobalUniform):
-                    count = pos.numel() if by_type[e] is None else by_type[e].numel()
-                    nu, nv = neg.draw(view, e, count, (key, _SALT_NEG + e))
-                    nu = nu + view.offset(t_src) if view.offset(t_src) else nu
-                    nv = nv + view.offset(t_dst) if view.offset(t_dst) else nv
+                    nu, nv = neg.in_batch(view, e, src, (key, _SALT_NEG + e))
                 else:
+                    t_src, t_dst = view.node_type_id(et[0]), view.node_type_id(et[2])
                     nu, nv = self._user_negatives(user, e, t_src, t_dst)
                 nus.append(nu)
                 nvs.append(nv)
@@ -2752,12 +2768,11 @@ def _is_custom_dgl_sampler(s: Any) -> bool:
     dgl = _dgl()
     if dgl is None or not isinstance(s, dgl.dataloading.Sampler):
         return False
-    cls = type(s)
-    if cls.__module__.split(".")[0] == "dgl" and cls.__name__ in _DGL_SAMPLERS + (
-        "LaborSampler", "ClusterGCNSampler", "SAINTSampler", "ShaDowKHopSampler",
-    ):  # fmt: skip
-        return False  # read by their settings (_from_dgl_sampler)
-    return True
+    try:  # DGL's own samplers that gnnsys reads by their settings (a cheap attribute read)
+        _from_dgl_sampler(s, "graph_sampler")
+    except TypeError:
+        return True
+    return False
 
 
 def _from_dgl_sampler(s: Any, arg: str) -> Any:
