@@ -180,20 +180,26 @@ def _row(system, semantics, api, args, r, threads) -> Dict[str, Any]:
     }
 
 
-def run_peer(name: str, folder: Path, args, hetero: bool = False) -> Dict[str, Any]:
+def run_peer(
+    name: str, folder: Path, args, hetero: bool = False, script: Optional[str] = None
+) -> Dict[str, Any]:
+    """Run peer ``name``'s script (``script``: another one of benchmarks/peers) on ``folder``
+    in its environment; its JSON row, or a row saying why it was skipped."""
     python = PEER_PYTHON[name]
-    if hetero:
-        script = HETERO_PEERS_DIR / f"hetero_{name}.py"
+    if script is not None:
+        path = HETERO_PEERS_DIR / script
+    elif hetero:
+        path = HETERO_PEERS_DIR / f"hetero_{name}.py"
     else:
-        script = PEERS_DIR / f"peer_{name}.py"
-    if not python.exists() or not script.exists():
-        missing = python if not python.exists() else script
+        path = PEERS_DIR / f"peer_{name}.py"
+    if not python.exists() or not path.exists():
+        missing = python if not python.exists() else path
         return {"system": name, "skipped": True, "reason": f"peer not installed: {missing}"}
-    cmd = [str(python), str(script), str(folder), "--batches", str(args.batches),
+    cmd = [str(python), str(path), str(folder), "--batches", str(args.batches),
            "--batch-size", str(args.batch_size), "--fanout", args.fanout]  # fmt: skip
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=args.peer_timeout,
-                              cwd=str(script.parent))  # fmt: skip
+                              cwd=str(path.parent))  # fmt: skip
     except subprocess.TimeoutExpired:
         return {"system": name, "skipped": True, "reason": f"timed out after {args.peer_timeout}s"}
     for line in reversed(proc.stdout.strip().splitlines()):

@@ -567,6 +567,9 @@ class _PygDataView:
         rewritten = sub.metadata.get("edge_types_without_ids") if hetero else None
         if hetero and sub.metadata.get("subgraph_type") == "bidirectional":
             rewritten = rewritten or ()
+        # per-hop counts: not where they no longer hold (bidirectional, as PyG drops them) or
+        # never did (HGT's iterations are not hops; PyG's HGT batch has none)
+        hop_counts = rewritten is None and sub.metadata.get("per_hop_counts", True)
         for t, ntype in enumerate(self.graph.node_types):
             store = out[ntype] if hetero else out
             for key, name in self.node_keys[t]:
@@ -579,12 +582,10 @@ class _PygDataView:
             if not self.node_keys[t] or self.node_num_nodes[t]:
                 store.num_nodes = int(nodes.numel())
             store.n_id = nodes - off[t] if hetero and int(off[t]) else nodes
-            if hetero and rewritten is not None:
-                pass  # bidirectional: PyG drops the per-hop counts (they no longer hold)
-            elif hetero:
-                store.num_sampled_nodes = sub.type_num_sampled_nodes[:, t].tolist()
-            else:
+            if not hetero:
                 store.num_sampled_nodes = list(sub.num_sampled_nodes)
+            elif hop_counts:
+                store.num_sampled_nodes = sub.type_num_sampled_nodes[:, t].tolist()
             if sub.batch is not None:
                 lo = int(sub.node_offsets[t]) if hetero else 0
                 store.batch = sub.batch[lo : lo + nodes.numel()]
@@ -606,7 +607,7 @@ class _PygDataView:
                     store.adj_t = _batch_adj_t(adj_t, ei[:, lo:hi], ids, size)
                 if ids is not None:
                     store.e_id = ids
-                if rewritten is None:
+                if hop_counts:
                     store.num_sampled_edges = [
                         sub.edge_span(h, e)[1] - sub.edge_span(h, e)[0] for h in range(1, hops + 1)
                     ]
@@ -1156,7 +1157,41 @@ def _num_neighbors_repr(fanouts: np.ndarray, graph: Graph) -> Any:
     return {et: fanouts[:, e].tolist() for e, et in enumerate(graph.edge_types)}
 
 
-class NeighborLoader(_LoaderFront):
+class _NodeFront(_LoaderFront):
+    """What PyG's node loaders share (PyG's ``NodeLoader``: ``NeighborLoader``, ``HGTLoader``):
+    seeds of one node type, ``input_data``, and the batch's ``input_id`` / ``batch_size`` (and
+    ``seed_time``) on the input type's store."""
+
+    view: _PygDataView
+    input_type: Optional[int]
+    input_nodes: torch.Tensor
+    _seed_time: Optional[np.ndarray] = None
+    _global_input_id: bool = False
+    _input_offset: int = 0
+
+    @property
+    def input_data(self) -> Any:
+        """PyG's ``NodeSamplerInput`` of this loader (PyG's ``NodeLoader.input_data``): the
+        seeds (ids within their node type), their times (temporal) and node type."""
+        from torch_geometric.sampler import NodeSamplerInput
+
+        time = torch.from_numpy(self._seed_time) if self._seed_time is not None else None
+        ntype = self.view.graph.node_types[self.input_type] if self.view.hetero else None
+        return NodeSamplerInput(input_id=None, node=self.input_nodes, time=time, input_type=ntype)
+
+    def _collate(self, batch: Batch) -> Any:
+        batch = _apply_sampler_transform(self, batch)
+        data = self.view.build(batch, batch.subgraph)
+        store = data[self.view.graph.node_types[self.input_type]] if self.view.hetero else data
+        seeds = batch.seeds - self._input_offset if self._input_offset else batch.seeds
+        store.input_id = seeds if self._global_input_id else batch.input_id
+        store.batch_size = batch.batch_size
+        if self._seed_time is not None:  # PyG's seed_time: each seed's time bound
+            store.seed_time = torch.from_numpy(self._seed_time[batch.input_id.cpu().numpy()])
+        return self._finish(data)
+
+
+class NeighborLoader(_NodeFront):
     """PyG's ``NeighborLoader`` on gnnsys kernels: same arguments, same batches' fields.
 
     ``data`` is a ``Data``, a ``HeteroData`` or a ``(FeatureStore, GraphStore)`` pair (typed
@@ -1305,27 +1340,6 @@ class NeighborLoader(_LoaderFront):
         )
         self._input_offset = offset
         self._init_dataloader(int(seeds.numel()), kwargs)
-
-    @property
-    def input_data(self) -> Any:
-        """PyG's ``NodeSamplerInput`` of this loader (PyG's ``NodeLoader.input_data``): the
-        seeds (ids within their node type), their times (temporal) and node type."""
-        from torch_geometric.sampler import NodeSamplerInput
-
-        time = torch.from_numpy(self._seed_time) if self._seed_time is not None else None
-        ntype = self.view.graph.node_types[self.input_type] if self.view.hetero else None
-        return NodeSamplerInput(input_id=None, node=self.input_nodes, time=time, input_type=ntype)
-
-    def _collate(self, batch: Batch) -> Any:
-        batch = _apply_sampler_transform(self, batch)
-        data = self.view.build(batch, batch.subgraph)
-        store = data[self.view.graph.node_types[self.input_type]] if self.view.hetero else data
-        seeds = batch.seeds - self._input_offset if self._input_offset else batch.seeds
-        store.input_id = seeds if self._global_input_id else batch.input_id
-        store.batch_size = batch.batch_size
-        if self._seed_time is not None:  # PyG's seed_time: each seed's time bound
-            store.seed_time = torch.from_numpy(self._seed_time[batch.input_id.cpu().numpy()])
-        return self._finish(data)
 
 
 # ---------------------------------------------------------------------- LinkNeighborLoader
@@ -1682,8 +1696,9 @@ def _apply_sampler_transform(owner: Any, batch: Batch) -> Batch:
     return replace(batch, subgraph=new, node_data=node_data, edge_data=edge_data)
 
 
-# The whole-subgraph loaders (Cluster-GCN, GraphSAINT, ShaDow-KHop) live in their own module,
-# which builds on the helpers above; exported here beside NeighborLoader.
+# The whole-subgraph loaders (Cluster-GCN, GraphSAINT, ShaDow-KHop, HGT) live in their own modules,
+# which build on the helpers above; exported here beside NeighborLoader.
+from gnnsys.loaders.pyg_hgt import HGTLoader  # noqa: E402, F401
 from gnnsys.loaders.pyg_subgraph import (  # noqa: E402, F401
     ClusterData,
     ClusterLoader,
