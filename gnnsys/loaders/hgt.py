@@ -30,11 +30,13 @@ import torch
 from numba import njit
 
 from gnnsys._checks import check_ids
+from gnnsys._numba import prefetch
 from gnnsys.graph import Graph
 from gnnsys.loaders._kernels import (
     _edge_at,
     _floyd,
     _hash_grow,
+    _hash_home,
     _hash_slot,
     _segment_slot,
     _stream,
@@ -47,6 +49,8 @@ from gnnsys.loaders.neighbor import prepared_adjacency
 # A destination adds at most this many in-neighbours per edge type to a budget, and its edges in
 # the batch come from at most this many of its in-edges per edge type (torch-sparse's cap).
 MAX_NEIGHBORS = 50
+_SLOT_AHEAD = 16  # nodes ahead whose segment slot is prefetched
+_COLUMN_AHEAD = 4  # nodes ahead whose column start is prefetched
 
 
 # ---------------------------------------------------------------------- kernel
@@ -58,51 +62,113 @@ def _node_type(node_off, v):
     return t
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _capped_positions(seg_ptr, slot, q, cap, state, pos):
+    # The CSC positions one (node, edge type) segment contributes, into pos[:k]: all of them,
+    # or ``cap`` drawn without replacement (Floyd) from a longer one. Returns k.
+    lo = seg_ptr[slot + q]
+    d = seg_ptr[slot + q + 1] - lo
+    if d > cap:
+        _floyd(state, lo, d, cap, pos, 0)
+        return cap
+    for j in range(d):
+        pos[j] = lo + j
+    return d
+
+
 @njit(nogil=True, cache=True)
 def _add_to_budgets(
-    indptr, adj, edge_ids, packed, node_off, dst_ptr, dst_etypes, seg_ptr, seg_base, new, key,
-    cap, hkeys, hvals, bnode, bweight, bcount, nseed,
+    indptr, adj, edge_ids, packed, node_off, etype_src, dst_ptr, dst_etypes, seg_ptr, seg_base,
+    new, key, cap, hkeys, hvals, bnode, btype, bweight, bcount, nseed,
 ):  # fmt: skip
     # The budget update (Algorithm 1, lines 3-5 and 14): the in-neighbours of the nodes in
     # ``new`` that are not sampled yet, each weighted 1/deg per edge type. The budget is a list
-    # in first-touch order (bnode, bweight; -1 weight: sampled since) indexed by a hash table
-    # holding -(position + 2) for budget entries and >= 0 local ids for sampled nodes (the
-    # ``nseed`` seeds and the budget entries drawn since).
+    # in first-touch order (bnode, btype, bweight; -1 weight: sampled since) indexed by a hash
+    # table holding -(position + 2) for budget entries and >= 0 local ids for sampled nodes (the
+    # ``nseed`` seeds and the budget entries drawn since). Random reads are prefetched: a later
+    # node's segment slot and column start, and each segment's hash slots before the probes.
     pos = np.empty(cap, np.int64)
-    for i in range(new.shape[0]):
+    vbuf = np.empty(cap, np.int64)
+    m = new.shape[0]
+    for i in range(m):
+        _prefetch_column(seg_ptr, seg_base, node_off, dst_ptr, adj, new, i, m)
         w = new[i]
         t = _node_type(node_off, w)
         slot = _segment_slot(seg_base, node_off, dst_ptr, w, t)
         for q in range(dst_ptr[t], dst_ptr[t + 1]):
-            lo = seg_ptr[slot + q]
-            d = seg_ptr[slot + q + 1] - lo
-            if d == 0:
+            k = _capped_positions(seg_ptr, slot, q, cap, _stream(key, w, dst_etypes[q]), pos)
+            if k == 0:
                 continue
-            k = d
-            if d > cap:
-                k = cap
-                _floyd(_stream(key, w, dst_etypes[q]), lo, d, k, pos, 0)
-            else:
-                for j in range(d):
-                    pos[j] = lo + j
-            inc = 1.0 / k
+            ts = etype_src[dst_etypes[q]]
+            hkeys, hvals = _hash_grow(hkeys, hvals, nseed + bcount + k)
             for j in range(k):
                 v, _ = _edge_at(adj, edge_ids, packed, pos[j])
-                hkeys, hvals = _hash_grow(hkeys, hvals, nseed + bcount + 1)
+                vbuf[j] = v
+                prefetch(hkeys, _hash_home(v, hkeys.shape[0]))
+            inc = 1.0 / k
+            for j in range(k):
+                v = vbuf[j]
                 s = _hash_slot(hkeys, v)
                 if hkeys[s] == -1:  # first touch: a new budget entry
                     if bcount == bnode.shape[0]:
                         bnode = np.concatenate((bnode, np.empty(bcount, np.int64)))
+                        btype = np.concatenate((btype, np.empty(bcount, np.int64)))
                         bweight = np.concatenate((bweight, np.empty(bcount, np.float64)))
                     hkeys[s] = v
                     hvals[s] = -(bcount + 2)
                     bnode[bcount] = v
+                    btype[bcount] = ts
                     bweight[bcount] = inc
                     bcount += 1
                 elif hvals[s] <= -2:  # in the budget
                     bweight[-hvals[s] - 2] += inc
                 # else sampled already: not a candidate
-    return hkeys, hvals, bnode, bweight, bcount
+    return hkeys, hvals, bnode, btype, bweight, bcount
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _prefetch_column(seg_ptr, seg_base, node_off, dst_ptr, adj, nodes, i, m):
+    # While node i is processed: the segment slot of node i + _SLOT_AHEAD (a cache miss each:
+    # nodes come in random order) and the column start of node i + _COLUMN_AHEAD, whose slot
+    # was prefetched earlier.
+    if i + _SLOT_AHEAD < m:
+        w = nodes[i + _SLOT_AHEAD]
+        prefetch(seg_ptr, _segment_slot(seg_base, node_off, dst_ptr, w, _node_type(node_off, w)))
+    if i + _COLUMN_AHEAD < m:
+        w = nodes[i + _COLUMN_AHEAD]
+        t = _node_type(node_off, w)
+        if dst_ptr[t + 1] > dst_ptr[t]:
+            slot = _segment_slot(seg_base, node_off, dst_ptr, w, t)
+            prefetch(adj, seg_ptr[slot + dst_ptr[t]])
+
+
+@njit(nogil=True, cache=True)
+def _draw(bnode, bweight, cand, k, hk, t):
+    # Positions in ``cand`` (budget entries of type t) of k draws without replacement with
+    # probability ~ weight^2, in draw order: the k smallest exponential keys E / weight^2
+    # (Efraimidis-Spirakis), each node's E from its own counter-based stream. A partition finds
+    # the k-th key; only the k drawn are sorted.
+    m = cand.shape[0]
+    rank = np.empty(m, np.float64)
+    for j in range(m):
+        b = cand[j]
+        u = _uniform(_stream(hk, bnode[b], t), 0)
+        w2 = bweight[b] * bweight[b]
+        rank[j] = -np.log(1.0 - u) / w2 if w2 > 0.0 else np.inf
+    thr = np.partition(rank, k - 1)[k - 1]
+    sel = np.empty(k, np.int64)
+    c = 0
+    for j in range(m):
+        if rank[j] < thr:
+            sel[c] = j
+            c += 1
+    for j in range(m):
+        if c == k:
+            break
+        if rank[j] == thr:
+            sel[c] = j
+            c += 1
+    return sel[np.argsort(rank[sel], kind="mergesort")]
 
 
 @njit(nogil=True, cache=True)
@@ -141,42 +207,37 @@ def hgt_sample(
     for t in range(nt):
         first[t] = count[t]
     bnode = np.empty(64, np.int64)
+    btype = np.empty(64, np.int64)
     bweight = np.empty(64, np.float64)
     bcount = 0
-    hkeys, hvals, bnode, bweight, bcount = _add_to_budgets(
-        indptr, adj, edge_ids, packed, node_off, dst_ptr, dst_etypes, seg_ptr, seg_base, seeds,
-        hop_key(key, 0), cap, hkeys, hvals, bnode, bweight, bcount, seeds.shape[0],
+    hkeys, hvals, bnode, btype, bweight, bcount = _add_to_budgets(
+        indptr, adj, edge_ids, packed, node_off, etype_src, dst_ptr, dst_etypes, seg_ptr,
+        seg_base, seeds, hop_key(key, 0), cap, hkeys, hvals, bnode, btype, bweight, bcount,
+        seeds.shape[0],
     )  # fmt: skip
     for ell in range(num_hops):
         hk = hop_key(key, num_hops + 1 + ell)
         start = n
+        # the budget's live entries grouped by type, first-touch order within a type
+        tptr = np.zeros(nt + 1, np.int64)
+        for b in range(bcount):
+            if bweight[b] >= 0.0:
+                tptr[btype[b] + 1] += 1
+        for t in range(nt):
+            tptr[t + 1] += tptr[t]
+        cand = np.empty(tptr[nt], np.int64)
+        fill = tptr[:-1].copy()
+        for b in range(bcount):
+            if bweight[b] >= 0.0:
+                cand[fill[btype[b]]] = b
+                fill[btype[b]] += 1
         for t in range(nt):  # lines 9-13: draw from each type's budget
             want = num_samples[ell, t]
-            if want <= 0:
+            take = cand[tptr[t] : tptr[t + 1]]
+            if want <= 0 or take.shape[0] == 0:
                 continue
-            m = 0
-            for b in range(bcount):
-                if bweight[b] >= 0.0 and _node_type(node_off, bnode[b]) == t:
-                    m += 1
-            if m == 0:
-                continue
-            cand = np.empty(m, np.int64)
-            rank = np.empty(m, np.float64)
-            m = 0
-            for b in range(bcount):
-                if bweight[b] >= 0.0 and _node_type(node_off, bnode[b]) == t:
-                    cand[m] = b
-                    m += 1
-            take = cand
-            if m > want:
-                # without replacement, P ~ weight^2: exponential keys, the smallest in order
-                # (Efraimidis-Spirakis; the order is the successive draws' order)
-                for j in range(m):
-                    v = bnode[cand[j]]
-                    u = _uniform(_stream(hk, v, t), 0)
-                    w2 = bweight[cand[j]] * bweight[cand[j]]
-                    rank[j] = -np.log(1.0 - u) / w2 if w2 > 0.0 else np.inf
-                take = cand[np.argsort(rank, kind="mergesort")[:want]]
+            if take.shape[0] > want:
+                take = take[_draw(bnode, bweight, take, want, hk, t)]
             for j in range(take.shape[0]):
                 b = take[j]
                 v = bnode[b]
@@ -191,10 +252,10 @@ def hgt_sample(
                 count[t] += 1
                 n += 1
         if ell < num_hops - 1 and n > start:  # line 14: their in-neighbours join the budgets
-            hkeys, hvals, bnode, bweight, bcount = _add_to_budgets(
-                indptr, adj, edge_ids, packed, node_off, dst_ptr, dst_etypes, seg_ptr,
-                seg_base, order[start:n], hop_key(key, 1 + ell), cap, hkeys, hvals, bnode,
-                bweight, bcount, seeds.shape[0],
+            hkeys, hvals, bnode, btype, bweight, bcount = _add_to_budgets(
+                indptr, adj, edge_ids, packed, node_off, etype_src, dst_ptr, dst_etypes,
+                seg_ptr, seg_base, order[start:n], hop_key(key, 1 + ell), cap, hkeys, hvals,
+                bnode, btype, bweight, bcount, seeds.shape[0],
             )  # fmt: skip
     # nodes grouped by type, each type in sampling order
     off = np.zeros(nt + 1, np.int64)
@@ -209,7 +270,19 @@ def hgt_sample(
     for t in range(nt):
         counts[0, t] = first[t]
         counts[1, t] = count[t] - first[t]
-    # line 19: the edges among the sampled nodes, per edge type, by destination
+    # line 19: the edges among the sampled nodes, per edge type, by destination. The probes go
+    # to a table of the sampled nodes alone (a few hundred KB: it stays in cache).
+    cap2 = 16
+    while cap2 < 2 * n:
+        cap2 <<= 1
+    sk = np.full(cap2, -1, np.int64)
+    sv = np.empty(cap2, np.int64)
+    for i in range(n):
+        v = order[i]
+        s = _hash_slot(sk, v)
+        if sk[s] == -1:
+            sk[s] = v
+            sv[s] = hvals[_hash_slot(hkeys, v)]
     hk = hop_key(key, 2 * num_hops + 1)
     pos = np.empty(cap, np.int64)
     rows = np.empty(64, np.int64)
@@ -222,29 +295,24 @@ def hgt_sample(
         q = dst_ptr[td]
         while dst_etypes[q] != e:
             q += 1
-        for i in range(count[td]):
-            w = nodes[off[td] + i]
+        dst = nodes[off[td] : off[td + 1]]
+        for i in range(dst.shape[0]):
+            _prefetch_column(seg_ptr, seg_base, node_off, dst_ptr, adj, dst, i, dst.shape[0])
+            w = dst[i]
             slot = _segment_slot(seg_base, node_off, dst_ptr, w, td)
-            lo = seg_ptr[slot + q]
-            d = seg_ptr[slot + q + 1] - lo
-            k = d
-            if d > cap:
-                k = cap
-                _floyd(_stream(hk, w, e), lo, d, k, pos, 0)
-                pos[:k].sort()
-            else:
-                for j in range(d):
-                    pos[j] = lo + j
+            k = _capped_positions(seg_ptr, slot, q, cap, _stream(hk, w, e), pos)
+            if k == cap:
+                pos[:k].sort()  # (drawn: back in column order)
             for j in range(k):
                 v, eid = _edge_at(adj, edge_ids, packed, pos[j])
-                s = _hash_slot(hkeys, v)
-                if hkeys[s] == -1 or hvals[s] < 0:
+                s = _hash_slot(sk, v)
+                if sk[s] == -1:
                     continue
                 if m == rows.shape[0]:
                     rows = np.concatenate((rows, np.empty(m, np.int64)))
                     cols = np.concatenate((cols, np.empty(m, np.int64)))
                     eids = np.concatenate((eids, np.empty(m, np.int64)))
-                rows[m] = hvals[s]
+                rows[m] = sv[s]
                 cols[m] = i
                 eids[m] = eid
                 m += 1
