@@ -54,3 +54,16 @@ def test_hetero_sage_minibatch_matches_full_batch_on_tiny_mag():
     full, mini = _bench().train_both("tiny-mag", 150, 30, batch_size=256)
     assert full > 0.45  # the planted structure is learnt
     assert mini >= full - 0.02, (full, mini)
+
+
+def test_accuracy_benchmark_loaders():
+    # benchmarks/hetero_minibatch_accuracy.py's --loader choices build the named loaders
+    from gnnsys.loaders.pyg import HGTLoader, NeighborLoader
+
+    bench = _bench()
+    ds = synthetic("tiny-mag", seed=0)
+    data = ds.to_pyg()
+    args = (data, ds.target, ds.train_idx, [4, 4], [8, 8], 16, 0)
+    assert isinstance(bench._loader("neighbor", *args), NeighborLoader)
+    hgt = bench._loader("hgt", *args)
+    assert isinstance(hgt, HGTLoader) and hgt.num_samples[ds.target] == [8, 8]
