@@ -147,6 +147,56 @@ def test_cluster_data_parts_and_inter_cluster_edges(data, tmp_path):
     assert sorted(inter.edge_attr.view(-1).long().tolist()) == out_edges.tolist()
 
 
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_cluster_partition_compressed_graph_and_edge_perm(data, fmt):
+    # PyG's Partition: indptr / index of the part-major graph and edge_perm, each entry the
+    # original edge at that position; ClusterData.data's edge attributes in that order
+    from gnnsys.loaders.pyg import ClusterData
+
+    cd = ClusterData(data, 3, log=False, sparse_format=fmt)
+    part = cd.partition
+    n, e = data.num_nodes, data.edge_index.shape[1]
+    assert part.indptr.shape == (n + 1,) and part.index.shape == (e,)
+    assert sorted(part.edge_perm.tolist()) == list(range(e))
+    rank = part.rank()
+    assert torch.equal(rank[part.node_perm], torch.arange(n))
+    major = torch.repeat_interleave(torch.arange(n), part.indptr.diff())
+    src, dst = (major, part.index) if fmt == "csr" else (part.index, major)
+    assert torch.equal(rank[data.edge_index[0, part.edge_perm]], src)
+    assert torch.equal(rank[data.edge_index[1, part.edge_perm]], dst)
+    keys = (major * n + part.index).tolist()
+    assert keys == sorted(keys)  # each row's entries ascending
+    assert torch.equal(cd.data.edge_attr, data.edge_attr[part.edge_perm])
+    assert torch.equal(cd.data.x, data.x[part.node_perm]) and cd.data.name == "toy"
+
+
+def test_cluster_partition_matches_pygs_for_the_same_parts(data):
+    # PyG's own _partition on the parts we computed: the same part boundaries and node sets,
+    # the same fields, dtypes and shapes, and the same edges (PyG orders a part's nodes by an
+    # unstable sort, ours ascending, so the tensors agree up to that order)
+    pyg_cluster = pytest.importorskip("torch_geometric.loader.cluster")
+    from gnnsys.loaders.pyg import ClusterData
+
+    def edges(p, fmt):
+        major = torch.repeat_interleave(torch.arange(p.node_perm.numel()), p.indptr.diff())
+        src, dst = (major, p.index) if fmt == "csr" else (p.index, major)
+        return sorted(zip(p.node_perm[src].tolist(), p.node_perm[dst].tolist(),
+                          p.edge_perm.tolist()))  # fmt: skip
+
+    for fmt in ("csr", "csc"):
+        ours = ClusterData(data, 3, log=False, sparse_format=fmt).partition
+        host = type("Host", (), {"num_parts": 3, "sparse_format": fmt})()
+        theirs = pyg_cluster.ClusterData._partition(host, data.edge_index, ours.part)
+        for name in ("indptr", "index", "partptr", "node_perm", "edge_perm"):
+            a, b = getattr(ours, name), getattr(theirs, name)
+            assert a.dtype == b.dtype and a.shape == b.shape, (fmt, name)
+        assert torch.equal(ours.partptr, theirs.partptr) and ours.sparse_format == fmt
+        for p in range(3):
+            lo, hi = int(ours.partptr[p]), int(ours.partptr[p + 1])
+            assert sorted(theirs.node_perm[lo:hi].tolist()) == ours.node_perm[lo:hi].tolist()
+        assert edges(ours, fmt) == edges(theirs, fmt)
+
+
 # ---------------------------------------------------------------------- ShaDow-KHop
 def test_shadow_full_fanout_is_the_exact_khop_induced_subgraph(data):
     from gnnsys.loaders.pyg import ShaDowKHopSampler

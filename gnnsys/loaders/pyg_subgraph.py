@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
-from typing import Any, Optional
+from dataclasses import dataclass, field
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import torch
@@ -22,7 +22,13 @@ import torch
 from gnnsys.loaders.base import SampledSubgraph
 from gnnsys.loaders.loader import Batch, Loader
 from gnnsys.loaders.neighbor import check_fanout
-from gnnsys.loaders.pyg import _input_nodes, _loader_options, _LoaderFront, _PygDataView
+from gnnsys.loaders.pyg import (
+    _adj_t_edge_index,
+    _input_nodes,
+    _loader_options,
+    _LoaderFront,
+    _PygDataView,
+)
 from gnnsys.loaders.subgraph import (
     ClusterSampler,
     SaintSampler,
@@ -90,12 +96,57 @@ def _subgraph_data(
 @dataclass
 class ClusterPartition:
     """The partition as PyG's ``ClusterData.partition`` exposes it: part p holds the nodes
-    ``node_perm[partptr[p]:partptr[p+1]]`` (ascending ids); ``part`` the part of each node."""
+    ``node_perm[partptr[p]:partptr[p+1]]`` (ascending ids); ``part`` the part of each node.
+    ``indptr`` / ``index`` are the graph in the part-major node order, compressed by source
+    (``"csr"``: row pointers and column ids) or by destination (``"csc"``), each row's entries
+    in ascending order; ``edge_perm[j]`` is the original position of the edge at entry j (PyG's
+    ``Partition``; computed on first access)."""
 
     partptr: torch.Tensor
     node_perm: torch.Tensor
     part: torch.Tensor
     sparse_format: str
+    edge_index: Optional[torch.Tensor] = field(default=None, repr=False)
+    _compressed: Optional[Tuple[torch.Tensor, ...]] = field(default=None, init=False, repr=False)
+
+    def rank(self) -> torch.Tensor:
+        """int64 [N]: each node's position in the part-major order (the inverse of node_perm)."""
+        rank = torch.empty_like(self.node_perm)
+        rank[self.node_perm] = torch.arange(self.node_perm.numel())
+        return rank
+
+    def _compress(self) -> Tuple[torch.Tensor, ...]:
+        if self._compressed is None:
+            if self.edge_index is None:
+                raise ValueError("this partition was made without the graph's edge_index")
+            n = self.node_perm.numel()
+            rank = self.rank()
+            row, col = rank[self.edge_index[0]], rank[self.edge_index[1]]
+            major, minor = (row, col) if self.sparse_format == "csr" else (col, row)
+            order = torch.sort(major * n + minor, stable=True).indices
+            indptr = torch.zeros(n + 1, dtype=torch.int64)
+            torch.cumsum(torch.bincount(major, minlength=n), 0, out=indptr[1:])
+            self._compressed = (indptr, minor[order], order)
+        return self._compressed
+
+    @property
+    def indptr(self) -> torch.Tensor:
+        return self._compress()[0]
+
+    @property
+    def index(self) -> torch.Tensor:
+        return self._compress()[1]
+
+    @property
+    def edge_perm(self) -> torch.Tensor:
+        return self._compress()[2]
+
+
+def _edge_index(data: Any, view: _PygDataView) -> torch.Tensor:
+    """``data``'s edges in its own order, on the CPU (an ``adj_t``'s in storage order)."""
+    if view.adj_t is not None:
+        return _adj_t_edge_index(view.adj_t)
+    return data.edge_index.cpu()
 
 
 _CACHE_NAME = "gnnsys_metis.pt"  # (PyG's ClusterData writes metis.pt, in another format)
@@ -187,8 +238,9 @@ class ClusterData(torch.utils.data.Dataset):
                 os.replace(tmp, path)
         s = self.sampler
         self.partition = ClusterPartition(
-            torch.from_numpy(s.part_ptr), torch.from_numpy(s.part_nodes), s.part, sparse_format
-        )
+            torch.from_numpy(s.part_ptr), torch.from_numpy(s.part_nodes), s.part, sparse_format,
+            edge_index=_edge_index(data, view),
+        )  # fmt: skip
         self._permuted: Any = None
         self._engine = Loader(s, self.num_parts, features=view.node_store,
                               feature_names=view.node_table_keys, edge_features=view.edge_store,
@@ -196,16 +248,21 @@ class ClusterData(torch.utils.data.Dataset):
 
     @property
     def data(self) -> Any:
-        """``data`` with its node attributes permuted part-major and no ``edge_index`` (PyG's
+        """``data`` with its node attributes permuted part-major, its edge attributes in the
+        partition's edge order (``edge_perm``) and no ``edge_index`` (PyG's
         ``ClusterData.data``)."""
         if self._permuted is None:
             src, view = self._source, self.view
             out = src.__class__()
-            perm = self.partition.node_perm
+            edge_names = {name for _, name in view.edge_keys[0]}
             for key, value in src.items():
                 if key == "edge_index":
                     continue
-                out[key] = value[perm] if key in view.node_tables else value
+                if key in view.node_tables:
+                    value = value[self.partition.node_perm]
+                elif key in edge_names:
+                    value = value[self.partition.edge_perm]
+                out[key] = value
             out.edge_index = None
             self._permuted = out
         return self._permuted
@@ -233,10 +290,9 @@ class ClusterData(torch.utils.data.Dataset):
         """Part ``idx`` with every edge leaving it (csr; entering it for csc), the far end in
         part-major ids (PyG's ``keep_inter_cluster_edges``)."""
         out = _subgraph_data(self.view, batch, None, "num_nodes" in self._source)
-        ei = self._source.edge_index.cpu()
+        ei = self.partition.edge_index
         perm = self.partition.node_perm
-        rank = torch.empty_like(perm)
-        rank[perm] = torch.arange(perm.numel())
+        rank = self.partition.rank()
         start = int(self.partition.partptr[idx])
         near = 0 if self.sparse_format == "csr" else 1
         keep = torch.nonzero(self.partition.part[ei[near]] == idx).flatten()
