@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from gnnsys._checks import as_device, check_choice, check_data_device, check_index
+from gnnsys._coo import csc_destinations
 
 NID = "_ID"
 EID = "_ID"
@@ -872,14 +873,7 @@ class Block:
         )
 
     def _dst_of_edges(self, e: int) -> torch.Tensor:
-        indptr = self._indptr[e]
-        deg = indptr[1:] - indptr[:-1]
-        num_dst = indptr.numel() - 1
-        return torch.repeat_interleave(
-            torch.arange(num_dst, dtype=torch.int64, device=self.device),
-            deg,
-            output_size=self._num_edges_of(e),
-        )
+        return csc_destinations(self._indptr[e], num_edges=self._num_edges_of(e))
 
     @property
     def edges(self) -> _EdgeView:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from gnnsys._checks import as_cpu_tensor, check_choice, check_index, index_dtype
+from gnnsys._coo import csc_destinations
 
 _SELF_LOOPS = ("keep", "remove", "add")
 # DGL's names for the one node and edge type of a homogeneous graph.
@@ -389,9 +390,7 @@ class Graph:
         """
         off = self.type_offsets()
         names = self.node_types
-        dst = torch.repeat_interleave(
-            torch.arange(self.num_nodes, dtype=torch.int64), self.in_degrees()
-        )
+        dst = csc_destinations(self.indptr, num_edges=self.num_edges)
         src = self.indices.long()
         kinds = self.type_per_edge.long() if self.type_per_edge is not None else None
         out: Dict[EdgeType, torch.Tensor] = {}
@@ -474,9 +473,7 @@ class Graph:
             >>> Graph.from_edge_index(torch.tensor([[2], [0]])).to_edge_index().tolist()
             [[2], [0]]
         """
-        dst = torch.repeat_interleave(
-            torch.arange(self.num_nodes, dtype=torch.int64), self.in_degrees()
-        )
+        dst = csc_destinations(self.indptr, num_edges=self.num_edges)
         return torch.stack([self.indices.long(), dst])
 
     def to_scipy(self) -> Any:
@@ -713,7 +710,7 @@ def _check_type_arrays(g: Graph, full: bool) -> None:
             f"type_per_edge holds type {lo if lo < 0 else hi}; valid: 0..{len(et) - 1}"
         )
     kinds = tpe.long()
-    dst = torch.repeat_interleave(torch.arange(g.num_nodes), g.in_degrees())
+    dst = csc_destinations(g.indptr, num_edges=g.num_edges)
     same_col = dst[1:] == dst[:-1]
     if bool((same_col & (kinds[1:] < kinds[:-1])).any()):
         raise ValueError("type_per_edge must be sorted within every destination's edges")
@@ -863,7 +860,7 @@ def _add_self_loops(indptr, indices, edge_ids, weight):
     # Append one self loop at the end of the column of every node that has none.
     n = indptr.numel() - 1
     deg = indptr[1:] - indptr[:-1]
-    dst = torch.repeat_interleave(torch.arange(n, dtype=torch.int64), deg)
+    dst = csc_destinations(indptr, num_edges=indices.numel())
     has_loop = torch.zeros(n, dtype=torch.bool)
     has_loop[dst[indices.long() == dst]] = True
     add = (~has_loop).long()
@@ -897,7 +894,7 @@ def dgl_edge_index(g: Any, etype: Any = None) -> torch.Tensor:
         u, v = g.edges(etype=etype, order="eid")
         return torch.stack([u.long().cpu(), v.long().cpu()])
     indptr, indices, eids = (t.long().cpu() for t in g.adj_tensors("csc", etype=etype))
-    dst = torch.repeat_interleave(torch.arange(indptr.numel() - 1), indptr.diff())
+    dst = csc_destinations(indptr, num_edges=indices.numel())
     out = torch.empty(2, indices.numel(), dtype=torch.int64)
     if eids.numel() == 0:  # (DGL leaves it empty when the ids are the CSC positions)
         eids = torch.arange(indices.numel())

@@ -12,6 +12,8 @@ from typing import Any, Dict, List, Optional, Protocol, Tuple, Union, runtime_ch
 
 import torch
 
+from gnnsys._coo import csc_destinations
+
 
 @dataclass
 class HopBlock:
@@ -47,9 +49,7 @@ class HopBlock:
 
     def dst(self) -> torch.Tensor:
         """int64 [E]: each edge's destination id (expanded from ``indptr``)."""
-        deg = self.indptr[1:] - self.indptr[:-1]
-        ids = torch.arange(self.dst_start, self.dst_start + self.num_dst, dtype=torch.int64)
-        return torch.repeat_interleave(ids, deg)
+        return csc_destinations(self.indptr, start=self.dst_start, num_edges=self.num_edges)
 
 
 @dataclass

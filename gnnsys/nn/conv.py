@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from gnnsys._coo import csc_destinations
 from gnnsys.ops.sparse import (
     adj_size,
     degree_norm,
@@ -513,9 +514,7 @@ def _edge_endpoints(graph: Any, device: torch.device) -> Tuple[torch.Tensor, tor
     # (source, destination) id of every edge, in the adjacency's edge order.
     if hasattr(graph, "adj_csc"):
         indptr, indices, _, num_dst = graph.adj_csc()
-        dst = torch.repeat_interleave(
-            torch.arange(num_dst, device=indptr.device), indptr[1:] - indptr[:-1]
-        )
+        dst = csc_destinations(indptr, num_edges=indices.numel())
         return indices.long().to(device), dst.to(device)
     edge_index = graph[0]
     return edge_index[0].long().to(device), edge_index[1].long().to(device)

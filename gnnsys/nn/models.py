@@ -40,6 +40,7 @@ from typing import Any, List, Optional, Tuple
 import torch
 from torch import nn
 
+from gnnsys._coo import csc_destinations
 from gnnsys.nn.conv import GATConv, GCN2Conv, GraphConv, SAGEConv
 from gnnsys.nn.dropout import relu_dropout
 
@@ -324,7 +325,7 @@ class GNNStack(nn.Module):
             return g
         deg = g.in_degrees().to(torch.float32)
         inv = deg.pow(-0.5).masked_fill(deg == 0, 0.0)
-        dst = torch.repeat_interleave(torch.arange(g.num_nodes), g.in_degrees())
+        dst = csc_destinations(g.indptr, num_edges=g.num_edges)
         g.edge_weight = inv[g.indices.long()] * inv[dst]
         return g
 

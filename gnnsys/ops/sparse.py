@@ -48,6 +48,7 @@ from gnnsys._checks import (
     index_dtype,
     triton_device_error,
 )
+from gnnsys._coo import csc_destinations
 from gnnsys._tokens import tensors_token, token_matches
 
 REDUCES = ("sum", "mean", "max", "min")
@@ -256,9 +257,7 @@ class _Adj:
         else:
             # Stable sort by source: each reversed row lists its edges in CSC order.
             t_perm = torch.sort(ix.long(), stable=True)[1]
-            dst = torch.repeat_interleave(
-                torch.arange(self.num_dst, device=ip.device, dtype=ix.dtype), ip[1:] - ip[:-1]
-            )
+            dst = csc_destinations(ip, dtype=ix.dtype, num_edges=ix.numel())
             t_ix = dst[t_perm]
             t_ip = torch.zeros(self.num_src + 1, dtype=torch.int64, device=ip.device)
             torch.cumsum(torch.bincount(ix.long(), minlength=self.num_src), 0, out=t_ip[1:])

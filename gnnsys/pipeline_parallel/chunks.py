@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from gnnsys._checks import as_cpu_tensor, check_index
+from gnnsys._coo import csc_destinations
 from gnnsys.graph import Graph
 from gnnsys.loaders.base import SampledSubgraph, SampleKey
 from gnnsys.pipeline_parallel.config import check_int
@@ -280,7 +281,7 @@ class ChunkSampler:
             ip = p.indptr
             p.coo = (
                 p.indices.long(),
-                torch.repeat_interleave(torch.arange(p.num_inner), ip.diff()),
+                csc_destinations(ip, num_edges=p.indices.numel()),
             )
         return SampledSubgraph(
             nodes=block.nodes,
