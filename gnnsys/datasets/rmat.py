@@ -20,13 +20,10 @@ from typing import Tuple
 import numpy as np
 from numba import njit, prange
 
-_MASK64 = (1 << 64) - 1
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
-_S30 = np.uint64(30)
-_S27 = np.uint64(27)
-_S31 = np.uint64(31)
+from gnnsys._hash import GOLDEN, mix64
+from gnnsys._hash import mix64_py as _mix_py
+
+_GOLDEN = np.uint64(GOLDEN)
 _S32 = np.uint64(32)
 _LOW32 = np.uint64(0xFFFFFFFF)
 _LOW16 = np.uint64(0xFFFF)
@@ -45,27 +42,12 @@ MAX_SCALE = 40
 
 
 # ---------------------------------------------------------------------- hashing (python side)
-def _mix_py(z: int) -> int:
-    z &= _MASK64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return z ^ (z >> 31)
-
-
 def stream_key(seed: int, stream: int) -> np.uint64:
     """The 64-bit key of one random stream of ``seed`` (kernels hash (key, counter))."""
     return np.uint64(_mix_py(_mix_py(seed) ^ _mix_py(0xD1B54A32D192ED03 * (stream + 1))))
 
 
 # ---------------------------------------------------------------------- hashing (numba side)
-@njit(nogil=True, cache=True)
-def mix64(z):
-    """splitmix64 finaliser of a uint64."""
-    z = (z ^ (z >> _S30)) * _M1
-    z = (z ^ (z >> _S27)) * _M2
-    return z ^ (z >> _S31)
-
-
 @njit(nogil=True, cache=True)
 def hash_at(key, counter):
     """The ``counter``-th 64-bit random number of stream ``key`` (counter >= 0)."""

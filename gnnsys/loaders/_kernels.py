@@ -28,6 +28,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from gnnsys._hash import mix64 as _mix
 from gnnsys._numba import (
     PRANGE_ONLY,
     mode_tag,
@@ -40,8 +41,6 @@ from gnnsys._numba import (
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _ODD2 = np.uint64(0xD1B54A32D192ED03)
-_M1 = np.uint64(0xBF58476D1CE4E5B9)
-_M2 = np.uint64(0x94D049BB133111EB)
 _LOW32 = np.int64(0xFFFFFFFF)
 _INV53 = 1.0 / 9007199254740992.0
 # Floyd repeat test on columns of more than 64 edges: a linear scan up to this k, a hash set above
@@ -51,14 +50,6 @@ _FLOYD_SCAN = 32
 _AHEAD = 48  # prefetch distance (elements) in the latency-bound loops (16: 6% slower on rmat20)
 _PROBE_AHEAD = 8  # destinations ahead whose binary-search probes pass 1 prefetches
 _RUN = 4096  # edges per parallel work item of the source-id pass
-
-
-@njit(nogil=True, cache=True, inline="always")
-def _mix(x):
-    # splitmix64 finaliser: a bijective avalanche on uint64.
-    x = (x ^ (x >> np.uint64(30))) * _M1
-    x = (x ^ (x >> np.uint64(27))) * _M2
-    return x ^ (x >> np.uint64(31))
 
 
 @njit(nogil=True, cache=True, inline="always")

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Optional, Protocol, Tuple, Union, runtime_ch
 import torch
 
 from gnnsys._coo import csc_destinations
+from gnnsys._hash import splitmix64_py
 
 
 @dataclass
@@ -277,7 +278,7 @@ class SampleKey:
         """One 63-bit integer mixing the three counters (splitmix64 steps)."""
         x = 0
         for v in (self.seed, self.epoch, self.batch):
-            x = _splitmix64(x ^ (int(v) & 0xFFFFFFFFFFFFFFFF))
+            x = splitmix64_py(x ^ (int(v) & 0xFFFFFFFFFFFFFFFF))
         return x & 0x7FFFFFFFFFFFFFFF
 
 
@@ -305,10 +306,3 @@ def key_int(generator: KeyLike) -> int:
     except ImportError:  # pragma: no cover - numpy ships with torch
         pass
     raise TypeError(f"generator must be a SampleKey or an int, got {type(generator).__name__}")
-
-
-def _splitmix64(x: int) -> int:
-    x = (x + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
-    return x ^ (x >> 31)

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from numba import njit
 
+from gnnsys._hash import mix64
+
 _BITS = 24  # keep iff the top 24 bits of the hash >= round(p * 2^24)
 _PER_CHUNK = 1 << 18  # elements per task handed to a thread
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -58,10 +60,7 @@ def _gated_run(values, gate, out, seed, threshold, scale, relu):
 @njit(nogil=True, cache=True)
 def _hash(seed, i):
     # splitmix64 of the element's position; the top _BITS bits are the uniform draw.
-    z = seed + (np.uint64(i) + np.uint64(1)) * _GOLDEN
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
+    z = mix64(seed + (np.uint64(i) + np.uint64(1)) * _GOLDEN)
     return z >> np.uint64(64 - _BITS)
 
 
