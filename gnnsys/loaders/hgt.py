@@ -78,8 +78,8 @@ def _capped_positions(seg_ptr, slot, q, cap, state, pos):
 
 @njit(nogil=True, cache=True)
 def _add_to_budgets(
-    indptr, adj, edge_ids, packed, node_off, etype_src, dst_ptr, dst_etypes, seg_ptr, seg_base,
-    new, key, cap, hkeys, hvals, bnode, btype, bweight, bcount, nseed,
+    adj, edge_ids, packed, node_off, etype_src, dst_ptr, dst_etypes, seg_ptr, seg_base, new, key,
+    cap, hkeys, hvals, bnode, btype, bweight, bcount, nseed,
 ):  # fmt: skip
     # The budget update (Algorithm 1, lines 3-5 and 14): the in-neighbours of the nodes in
     # ``new`` that are not sampled yet, each weighted 1/deg per edge type. The budget is a list
@@ -173,7 +173,7 @@ def _draw(bnode, bweight, cand, k, hk, t):
 
 @njit(nogil=True, cache=True)
 def hgt_sample(
-    indptr, adj, edge_ids, packed, node_off, etype_src, etype_dst, dst_ptr, dst_etypes, seg_ptr,
+    adj, edge_ids, packed, node_off, etype_src, etype_dst, dst_ptr, dst_etypes, seg_ptr,
     seg_base, seeds, num_samples, key, cap,
 ):  # fmt: skip
     """One HGT batch: (nodes grouped by type, type counts [2, T] (seeds, the rest), edges [2, E]
@@ -211,7 +211,7 @@ def hgt_sample(
     bweight = np.empty(64, np.float64)
     bcount = 0
     hkeys, hvals, bnode, btype, bweight, bcount = _add_to_budgets(
-        indptr, adj, edge_ids, packed, node_off, etype_src, dst_ptr, dst_etypes, seg_ptr,
+        adj, edge_ids, packed, node_off, etype_src, dst_ptr, dst_etypes, seg_ptr,
         seg_base, seeds, hop_key(key, 0), cap, hkeys, hvals, bnode, btype, bweight, bcount,
         seeds.shape[0],
     )  # fmt: skip
@@ -253,7 +253,7 @@ def hgt_sample(
                 n += 1
         if ell < num_hops - 1 and n > start:  # line 14: their in-neighbours join the budgets
             hkeys, hvals, bnode, btype, bweight, bcount = _add_to_budgets(
-                indptr, adj, edge_ids, packed, node_off, etype_src, dst_ptr, dst_etypes,
+                adj, edge_ids, packed, node_off, etype_src, dst_ptr, dst_etypes,
                 seg_ptr, seg_base, order[start:n], hop_key(key, 1 + ell), cap, hkeys, hvals,
                 bnode, btype, bweight, bcount, seeds.shape[0],
             )  # fmt: skip
@@ -428,7 +428,7 @@ class HGTSampler:
         if tpe.shape[0] == 0:  # one edge type: a node's segment is its column (slot = its id)
             seg_ptr, seg_base = a.indptr, node_off
         nodes, counts, ei, eid, edge_ptr = hgt_sample(
-            a.indptr, a.adj, a.edge_ids, a.packed, node_off, etype_src, etype_dst, dst_ptr,
+            a.adj, a.edge_ids, a.packed, node_off, etype_src, etype_dst, dst_ptr,
             dst_etypes, seg_ptr, seg_base, seeds_t.numpy(), self.num_samples,
             key_int(generator), MAX_NEIGHBORS,
         )  # fmt: skip
