@@ -20,7 +20,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loader_throughput import HETERO_NAMES, load_hetero, resolve_hetero_folder  # noqa: E402
+from loader_throughput import (  # noqa: E402
+    HETERO_NAMES,
+    hetero_data,
+    load_hetero,
+    resolve_hetero_folder,
+)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -30,19 +35,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--batches", type=int, default=20)
     args = p.parse_args(argv)
-    from torch_geometric.data import HeteroData
     from torch_geometric.loader import HGTLoader as PygHGTLoader
 
     from gnnsys.loaders.pyg import HGTLoader
 
     arrays = load_hetero(resolve_hetero_folder(args.graph))
-    meta, t = arrays["meta"], arrays["meta"]["target"]
-    data = HeteroData()
-    for k, c in meta["node_types"].items():
-        data[k].num_nodes = c
-    data[t].x = arrays["x"]
-    for et, ei in arrays["edges"].items():
-        data[et].edge_index = ei
+    t = arrays["meta"]["target"]
+    data = hetero_data(arrays)
     seeds = arrays["train_idx"][: args.batch_size * args.batches]
     counts = [int(c) for c in args.num_samples.split(",")]
     torch.manual_seed(0)

@@ -29,6 +29,7 @@ from loader_throughput import (  # noqa: E402
     HETERO_NAMES,
     _row,
     emit,
+    hetero_data,
     load_hetero,
     resolve_hetero_folder,
     run_peer,
@@ -69,19 +70,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     for name in ("batches", "batch_size", "repeat"):
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be >= 1")
-    from torch_geometric.data import HeteroData
-
     t0 = time.perf_counter()
     folder = resolve_hetero_folder(args.graph)
     arrays = load_hetero(folder)
     meta = arrays["meta"]
-    t = meta["target"]
-    data = HeteroData()
-    for k, c in meta["node_types"].items():
-        data[k].num_nodes = c
-    data[t].x, data[t].y = arrays["x"], arrays["y"]
-    for et, ei in arrays["edges"].items():
-        data[et].edge_index = ei
+    data = hetero_data(arrays)
     emit({"graph": str(folder), "num_nodes": meta["node_types"],
           "num_edges": sum(int(ei.shape[1]) for ei in arrays["edges"].values()),
           "edge_types": len(meta["edge_types"]), "seeds": int(arrays["train_idx"].numel()),

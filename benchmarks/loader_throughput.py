@@ -260,6 +260,21 @@ def load_hetero(folder: Path) -> Dict[str, Any]:
     }
 
 
+def hetero_data(arrays: Dict[str, Any]) -> Any:
+    """``load_hetero``'s arrays as a PyG ``HeteroData``: node counts, the target's ``x`` and
+    ``y``, every relation's ``edge_index``."""
+    from torch_geometric.data import HeteroData
+
+    meta = arrays["meta"]
+    data = HeteroData()
+    for k, c in meta["node_types"].items():
+        data[k].num_nodes = c
+    data[meta["target"]].x, data[meta["target"]].y = arrays["x"], arrays["y"]
+    for et, ei in arrays["edges"].items():
+        data[et].edge_index = ei
+    return data
+
+
 def hetero_dgl_loader(arrays, graph, fanout: List[int], batch_size: int, **extra: Any):
     """The typed gnnsys Loader with DGL semantics over ``load_hetero``'s arrays: the target
     type's training seeds (global ids), its features and labels (``extra``: Loader keywords)."""
@@ -402,21 +417,13 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _main_hetero(args) -> int:
-    from torch_geometric.data import HeteroData
-
     from gnnsys.graph import Graph
 
     t0 = time.perf_counter()
     folder = resolve_hetero_folder(args.graph)
     arrays = load_hetero(folder)
     meta = arrays["meta"]
-    t = meta["target"]
-    data = HeteroData()
-    for k, c in meta["node_types"].items():
-        data[k].num_nodes = c
-    data[t].x, data[t].y = arrays["x"], arrays["y"]
-    for et, ei in arrays["edges"].items():
-        data[et].edge_index = ei
+    data = hetero_data(arrays)
     graph = Graph.from_hetero(arrays["edges"], meta["node_types"])
     emit({"graph": str(folder), "num_nodes": meta["node_types"],
           "num_edges": int(graph.num_edges), "edge_types": len(meta["edge_types"]),

@@ -10,16 +10,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 
 
-def _torch_sparse():
-    try:
-        import torch_sparse  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _torch_sparse(), reason="PyG's HGTLoader needs torch-sparse")
 def test_sizes_of_both_loaders_on_tiny_mag(tmp_path, monkeypatch, capsys):
+    pytest.importorskip("torch_sparse", reason="PyG's HGTLoader needs torch-sparse")
     import hgt_batch_sizes
 
     monkeypatch.setenv("GNNSYS_HOME", str(tmp_path))

@@ -198,19 +198,11 @@ def test_bad_arguments_raise_clear_errors():
 
 
 # ---------------------------------------------------------------------- beside PyG's own
-def _torch_sparse():
-    try:
-        import torch_sparse  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.mark.skipif(not _torch_sparse(), reason="PyG's HGTLoader needs torch-sparse")
 def test_same_batches_as_pygs_hgt_loader_where_nothing_is_random():
     # counts above every budget and degrees below 50: both take every budget, so the node sets
     # and the edges among them are fixed (the order of drawn nodes is not: PyG's follows a hash
     # map)
+    pytest.importorskip("torch_sparse", reason="PyG's HGTLoader needs torch-sparse")
     from torch_geometric.loader import HGTLoader as PygHGTLoader
 
     data = make_hetero(7)

@@ -1,5 +1,6 @@
-"""Shared parsing, loading and reporting of the heterogeneous peer scripts (run in the peers'
-virtual environments, which have no gnnsys: plain numpy and json only).
+"""Shared parsing, loading, timing and reporting of the heterogeneous peer scripts (run in the
+peers' virtual environments, which have no gnnsys: numpy and json, torch_geometric only where a
+PyG script asks for it).
 
 Folder format (written by ``benchmarks/loader_throughput.py --graph mini-mag``):
 ``meta.json`` ({"node_types": {type: count}, "edge_types": [[src, rel, dst], ...],
@@ -10,6 +11,7 @@ Folder format (written by ``benchmarks/loader_throughput.py --graph mini-mag``):
 import argparse
 import json
 import os
+import time
 
 import numpy as np
 
@@ -54,6 +56,36 @@ class Batches:
         except StopIteration:
             self.it = iter(self.loader)
             return next(self.it)
+
+
+def pyg_hetero_data(g):
+    """``load``'s arrays as a PyG ``HeteroData``: node counts, the target's ``x`` and ``y``, every
+    relation's ``edge_index``."""
+    import torch
+    from torch_geometric.data import HeteroData
+
+    data = HeteroData()
+    for t, n in g["meta"]["node_types"].items():
+        data[t].num_nodes = n
+    target = g["meta"]["target"]
+    data[target].x = torch.from_numpy(g["x"])
+    data[target].y = torch.from_numpy(g["y"])
+    for et, ei in g["edges"].items():
+        data[et].edge_index = torch.from_numpy(ei)
+    return data
+
+
+def time_batches(loader, batches, count):
+    """(seconds, sampled nodes) of ``batches`` batches of ``loader`` after 3 untimed ones;
+    ``count(batch)`` checks a batch and returns its number of sampled nodes."""
+    it = Batches(loader)
+    for _ in range(3):
+        it.next()
+    t0 = time.perf_counter()
+    nodes = 0
+    for _ in range(batches):
+        nodes += count(it.next())
+    return time.perf_counter() - t0, nodes
 
 
 def report(name, version, args, seconds, sampled_nodes):

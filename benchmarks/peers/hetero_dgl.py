@@ -1,10 +1,8 @@
 """Time DGL's DataLoader + NeighborSampler on a heterograph (CPU sampling)."""
 
-import time
-
 import dgl
 import torch
-from hetero_common import Batches, load, parse_args, report
+from hetero_common import load, parse_args, report, time_batches
 
 args = parse_args()
 g = load(args.graph)
@@ -29,13 +27,13 @@ loader = dgl.dataloading.DataLoader(
     shuffle=True,
     num_workers=args.workers,
 )
-it = Batches(loader)
-for _ in range(3):
-    it.next()
-t0 = time.perf_counter()
-nodes = 0
-for _ in range(args.batches):
-    inp, out, blocks = it.next()
+
+
+def count(batch):
+    inp, out, blocks = batch
     assert blocks[0].srcdata["feat"][target].shape[0] == inp[target].numel()
-    nodes += sum(v.numel() for v in inp.values())
-report("dgl", dgl.__version__, args, time.perf_counter() - t0, nodes)
+    return sum(v.numel() for v in inp.values())
+
+
+seconds, nodes = time_batches(loader, args.batches, count)
+report("dgl", dgl.__version__, args, seconds, nodes)

@@ -1,12 +1,10 @@
 """Time DGL GraphBolt's CPU pipeline (ItemSampler -> sample_neighbor -> fetch_feature) on a
 heterograph."""
 
-import time
-
 import dgl
 import dgl.graphbolt as gb
 import torch
-from hetero_common import Batches, load, parse_args, report
+from hetero_common import load, parse_args, report, time_batches
 
 args = parse_args()
 g = load(args.graph)
@@ -27,15 +25,14 @@ pipe = gb.ItemSampler(items, batch_size=args.batch_size, shuffle=True)
 pipe = pipe.sample_neighbor(graph, fanouts)
 pipe = pipe.fetch_feature(features, node_feature_keys={target: ["feat"]})
 loader = gb.DataLoader(pipe, num_workers=args.workers)
-it = Batches(loader)
-for _ in range(3):
-    it.next()
-t0 = time.perf_counter()
-nodes = 0
-for _ in range(args.batches):
-    mb = it.next()
+
+
+def count(mb):
     x = mb.node_features[(target, "feat")]
-    y = labels[mb.seed_nodes[target]]
+    labels[mb.seed_nodes[target]]  # the seeds' labels, as a training step reads them
     assert x.shape[0] == mb.input_nodes[target].numel()
-    nodes += sum(v.numel() for v in mb.input_nodes.values())
-report("dgl-graphbolt", dgl.__version__, args, time.perf_counter() - t0, nodes)
+    return sum(v.numel() for v in mb.input_nodes.values())
+
+
+seconds, nodes = time_batches(loader, args.batches, count)
+report("dgl-graphbolt", dgl.__version__, args, seconds, nodes)

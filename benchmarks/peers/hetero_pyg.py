@@ -1,23 +1,14 @@
 """Time PyG's NeighborLoader on HeteroData (torch-sparse's hetero_neighbor_sample; no pyg-lib)."""
 
-import time
-
 import torch
 import torch_geometric
-from hetero_common import Batches, load, parse_args, report
-from torch_geometric.data import HeteroData
+from hetero_common import load, parse_args, pyg_hetero_data, report, time_batches
 from torch_geometric.loader import NeighborLoader
 
 args = parse_args()
 g = load(args.graph)
-data = HeteroData()
-for t, n in g["meta"]["node_types"].items():
-    data[t].num_nodes = n
+data = pyg_hetero_data(g)
 target = g["meta"]["target"]
-data[target].x = torch.from_numpy(g["x"])
-data[target].y = torch.from_numpy(g["y"])
-for et, ei in g["edges"].items():
-    data[et].edge_index = torch.from_numpy(ei)
 fanout = [int(f) for f in args.fanout.split(",")]
 torch.manual_seed(0)
 loader = NeighborLoader(
@@ -28,13 +19,12 @@ loader = NeighborLoader(
     shuffle=True,
     num_workers=args.workers,
 )
-it = Batches(loader)
-for _ in range(3):
-    it.next()
-t0 = time.perf_counter()
-nodes = 0
-for _ in range(args.batches):
-    b = it.next()
+
+
+def count(b):
     assert b[target].x.shape[0] == b[target].n_id.numel()
-    nodes += sum(b[t].n_id.numel() for t in b.node_types)
-report("pyg", torch_geometric.__version__, args, time.perf_counter() - t0, nodes)
+    return sum(b[t].n_id.numel() for t in b.node_types)
+
+
+seconds, nodes = time_batches(loader, args.batches, count)
+report("pyg", torch_geometric.__version__, args, seconds, nodes)
