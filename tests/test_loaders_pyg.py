@@ -1588,3 +1588,24 @@ def test_input_data_as_pygs():
     assert isinstance(inp, EdgeSamplerInput)
     assert torch.equal(inp.row, pairs[0]) and torch.equal(inp.col, pairs[1])
     assert torch.equal(inp.label, torch.ones(8))
+
+
+def test_a_batch_of_graphs_as_data_gives_batches_of_its_class_without_its_batch_vector():
+    # PyG sets a Data batch's ``batch`` to the sampler's (None unless disjoint), which drops a
+    # Batch source's graph ids; its class stays the source's (DataBatch, not DataDataBatch)
+    from torch_geometric.data import Batch
+
+    g = torch.Generator().manual_seed(0)
+    graphs = [Data(x=torch.randn(10, 3, generator=g), y=torch.arange(10),
+                   edge_index=torch.randint(0, 10, (2, 30), generator=g)) for _ in range(3)]  # fmt: skip
+    source = Batch.from_data_list(graphs)
+    for loader in (
+        NeighborLoader(source, [-1], batch_size=8),
+        LinkNeighborLoader(source, [-1], batch_size=8),
+    ):
+        b = next(iter(loader))
+        assert type(b) is type(source) and "batch" not in b
+        assert torch.equal(b.ptr, source.ptr)  # carried whole, as PyG
+    b = next(iter(NeighborLoader(source, [2], batch_size=8, disjoint=True)))
+    assert type(b) is type(source) and b.batch.numel() == b.n_id.numel()  # the sampler's
+    assert int(b.batch.max()) < 8

@@ -20,6 +20,7 @@ NotImplementedError.
 
 from __future__ import annotations
 
+import functools
 import threading
 import warnings
 import weakref
@@ -349,7 +350,7 @@ class _PygDataView:
                 f"{who}: data must be a torch_geometric Data or HeteroData, or a "
                 f"(FeatureStore, GraphStore) tuple, got {type(data).__name__}"
             )
-        self.data_cls = type(data)
+        self.data_cls = _data_factory(data)
         self.num_nodes = _num_nodes(data)
         if data.get("adj_t") is not None:
             if data.get("edge_index") is not None:
@@ -589,6 +590,10 @@ class _PygDataView:
             if sub.batch is not None:
                 lo = int(sub.node_offsets[t]) if hetero else 0
                 store.batch = sub.batch[lo : lo + nodes.numel()]
+            elif not hetero and "batch" in store:
+                # PyG sets a Data batch's ``batch`` to the sampler's (None unless disjoint),
+                # which drops the data's own (a Batch source's graph ids) from the batch
+                del store.batch
         ei = sub.edge_index()
         hops = sub.num_hops
         for e in range(len(self.graph.edge_types)):
@@ -631,6 +636,18 @@ class _PygDataView:
                 lo, hi = (sub.edge_span(1, e)[0], sub.edge_span(hops, e)[1]) if hops else (0, 0)
                 store.edge_weight = weights[lo:hi] if hetero else weights
         return out
+
+
+def _data_factory(data: Any) -> Callable[[], Any]:
+    """What makes an empty batch of ``data``'s class: the class itself, or for a PyG ``Batch``
+    (a class PyG makes on the fly, e.g. ``DataBatch``) that class again (calling it plainly
+    would derive yet another one, ``DataDataBatch``), as PyG's ``copy.copy`` keeps it."""
+    from torch_geometric.data import Batch
+
+    cls = type(data)
+    if isinstance(data, Batch):
+        return functools.partial(cls, _base_cls=cls)
+    return cls
 
 
 def _node_table_dim(data: Any, store: Any, name: str, value: Any, count: int) -> Optional[int]:

@@ -253,7 +253,7 @@ class ClusterData(torch.utils.data.Dataset):
         ``ClusterData.data``)."""
         if self._permuted is None:
             src, view = self._source, self.view
-            out = src.__class__()
+            out = view.data_cls()  # (a Batch source: its own class, as PyG's copy.copy)
             edge_names = {name for _, name in view.edge_keys[0]}
             for key, value in src.items():
                 if key == "edge_index":
