@@ -1713,9 +1713,10 @@ def _apply_sampler_transform(owner: Any, batch: Batch) -> Batch:
     return replace(batch, subgraph=new, node_data=node_data, edge_data=edge_data)
 
 
-# The whole-subgraph loaders (Cluster-GCN, GraphSAINT, ShaDow-KHop, HGT) live in their own modules,
-# which build on the helpers above; exported here beside NeighborLoader.
+# The whole-subgraph loaders (Cluster-GCN, GraphSAINT, ShaDow-KHop), HGT and the legacy
+# NeighborSampler live in their own modules, which build on the helpers above; exported here.
 from gnnsys.loaders.pyg_hgt import HGTLoader  # noqa: E402, F401
+from gnnsys.loaders.pyg_neighbor_sampler import NeighborSampler  # noqa: E402, F401
 from gnnsys.loaders.pyg_subgraph import (  # noqa: E402, F401
     ClusterData,
     ClusterLoader,

@@ -1,0 +1,153 @@
+"""PyG's legacy ``NeighborSampler`` (``torch_geometric.loader.NeighborSampler``, deprecated in
+PyG but still what many GraphSAGE scripts and OGB's examples use) on the gnnsys ``Loader`` and
+DGL-semantics ``NeighborSampler``: PyG's signature and its ``(batch_size, n_id, adjs)``
+batches, without torch-sparse (PyG's needs ``SparseTensor.sample_adj``). Imported by
+``loaders.pyg``, which exports it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, List, Optional
+
+import torch
+
+from gnnsys._checks import check_index
+from gnnsys.graph import Graph
+from gnnsys.loaders.base import SampledSubgraph
+from gnnsys.loaders.loader import Batch, Loader
+from gnnsys.loaders.neighbor import NeighborSampler as _LayeredSampler
+from gnnsys.loaders.neighbor import check_fanouts
+from gnnsys.loaders.pyg import _LOADER_KWARGS, _TORCH_ONLY, _loader_options
+
+
+class NeighborSampler(torch.utils.data.DataLoader):
+    """PyG's (legacy) ``NeighborSampler``: each batch of ``node_idx`` is
+    ``(batch_size, n_id, adjs)``. ``n_id`` holds the batch's nodes first, then the nodes each
+    layer added; ``adjs`` one ``EdgeIndex(edge_index, e_id, size)`` per layer, the outermost
+    first (a single one when ``sizes`` has one entry), where layer l samples ``sizes[l]``
+    in-neighbours (-1: all) of every node known so far, ``edge_index`` is ``[source,
+    target]`` in positions of ``n_id``, ``size = (sources, targets)`` and the targets are the
+    first ``size[1]`` sources (PyG's contract: skip connections read ``x[:size[1]]``).
+
+    ``edge_index`` is a ``[2, E]`` integer tensor (messages flow from row 0 to row 1);
+    ``num_nodes`` is inferred as PyG does when not given; ``node_idx`` ids or a bool mask
+    (None: every node); ``return_e_id=False`` gives ``e_id=None``; ``transform(batch_size,
+    n_id, adjs)`` is applied to each batch. ``sample(ids)`` samples the given node ids
+    directly, as PyG's. It is a ``torch.utils.data.DataLoader`` over ``node_idx`` (its
+    ``dataset`` the ids), but iteration runs the gnnsys engine: ``num_workers`` sets loader
+    threads; ``seed`` (gnnsys extra) makes the batches repeat whatever the threads (default:
+    drawn from torch's RNG, so ``torch.manual_seed`` makes runs repeatable). A
+    ``torch_sparse.SparseTensor`` instead of ``edge_index`` is not supported.
+
+    Example:
+        >>> from gnnsys.loaders.pyg import NeighborSampler
+        >>> loader = NeighborSampler(data.edge_index, sizes=[25, 10], node_idx=train_idx,
+        ...                          batch_size=1024, shuffle=True)
+        >>> for batch_size, n_id, adjs in loader:
+        ...     out = model(x[n_id], adjs)   # adjs: [(edge_index, e_id, size), ...]
+    """
+
+    def __init__(
+        self,
+        edge_index: torch.Tensor,
+        sizes: List[int],
+        node_idx: Optional[torch.Tensor] = None,
+        num_nodes: Optional[int] = None,
+        return_e_id: bool = True,
+        transform: Optional[Callable] = None,
+        **kwargs: Any,
+    ) -> None:
+        who = "NeighborSampler"
+        kwargs.pop("dataset", None)  # (PyG drops these, for PyTorch Lightning)
+        kwargs.pop("collate_fn", None)
+        if not isinstance(edge_index, torch.Tensor):
+            raise NotImplementedError(
+                f"{who}: edge_index must be a [2, E] tensor; a {type(edge_index).__name__} "
+                "(e.g. a torch_sparse SparseTensor) is not supported"
+            )
+        if transform is not None and not callable(transform):
+            raise TypeError(f"{who}: transform must be callable, got {type(transform).__name__}")
+        edge_index = edge_index.cpu()
+        num_nodes = _num_nodes(edge_index, node_idx, num_nodes, who)
+        try:
+            self.graph = Graph.from_edge_index(edge_index, num_nodes=num_nodes)
+        except ValueError as err:
+            raise ValueError(f"{who}: {err}") from None
+        if node_idx is None:
+            node_idx = torch.arange(num_nodes)
+        elif isinstance(node_idx, torch.Tensor) and node_idx.dtype == torch.bool:
+            if node_idx.dim() != 1 or node_idx.numel() != num_nodes:
+                raise ValueError(
+                    f"{who}: a node_idx mask needs one entry per node ({num_nodes}), got "
+                    f"shape {tuple(node_idx.shape)}"
+                )
+            node_idx = node_idx.nonzero().view(-1)
+        node_idx = check_index("node_idx", node_idx, num_nodes, allow_empty=False)
+        self.edge_index, self.node_idx, self.num_nodes = edge_index, node_idx, num_nodes
+        self.sizes = check_fanouts(sizes, "sizes").tolist()
+        self.return_e_id, self.transform = bool(return_e_id), transform
+        self.is_sparse_tensor = False
+        self._sampler = _LayeredSampler(self.graph, self.sizes, semantics="dgl")
+        opts = _loader_options(dict(kwargs), who)
+        self.loader = Loader(self._sampler, node_idx, collate=self._collate, **opts)
+        torch_kwargs = {k: v for k, v in kwargs.items() if k in _LOADER_KWARGS + _TORCH_ONLY}
+        for k in ("seed", "device", "num_threads"):
+            torch_kwargs.pop(k, None)
+        super().__init__(node_idx.tolist(), collate_fn=self.sample, **torch_kwargs)
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self):
+        return iter(self.loader)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Seed the next iteration's shuffle and samples with ``epoch``."""
+        self.loader.set_epoch(epoch)
+
+    def sample(self, batch: Any) -> Any:
+        """``(batch_size, n_id, adjs)`` of the node ids ``batch`` (a tensor or a list), sampled
+        with this epoch's key for batch -1 (the same every call)."""
+        ids = check_index("batch", torch.as_tensor(batch), self.num_nodes, allow_empty=False)
+        pos = torch.arange(ids.numel())
+        return self._collate(self.loader.make_batch(-1, self.loader.epoch, ids, pos))
+
+    def _collate(self, batch: Batch) -> Any:
+        out = (batch.batch_size, batch.subgraph.nodes, _adjs(batch.subgraph, self.return_e_id))
+        return self.transform(*out) if self.transform is not None else out
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(sizes={self.sizes})"
+
+
+def _adjs(sub: SampledSubgraph, return_e_id: bool) -> Any:
+    """PyG's ``adjs``: one ``EdgeIndex`` per layer, outermost first (one alone unwrapped)."""
+    from torch_geometric.loader.neighbor_sampler import EdgeIndex
+
+    known = [0]
+    for c in sub.num_sampled_nodes:
+        known.append(known[-1] + c)
+    adjs = []
+    for hop in range(1, sub.num_hops + 1):
+        blk = sub.block(hop)
+        edge_index = torch.stack([blk.indices, blk.dst()])
+        e_id = blk.edge_ids if return_e_id else None
+        adjs.append(EdgeIndex(edge_index, e_id, (known[hop + 1], known[hop])))
+    return adjs[0] if len(adjs) == 1 else adjs[::-1]
+
+
+def _num_nodes(edge_index: torch.Tensor, node_idx: Any, num_nodes: Optional[int], who: str) -> int:
+    """``num_nodes`` as PyG infers it: given; a mask's length; the largest id in
+    ``edge_index`` or ``node_idx`` plus one."""
+    if num_nodes is not None:
+        if isinstance(num_nodes, bool) or not isinstance(num_nodes, int) or num_nodes < 1:
+            raise ValueError(f"{who}: num_nodes must be a positive int, got {num_nodes!r}")
+        return num_nodes
+    if isinstance(node_idx, torch.Tensor) and node_idx.dtype == torch.bool:
+        return int(node_idx.numel())
+    top = [int(edge_index.max()) if edge_index.numel() else -1]
+    if isinstance(node_idx, torch.Tensor) and node_idx.numel():
+        top.append(int(node_idx.max()))
+    if max(top) < 0:
+        raise ValueError(f"{who}: num_nodes cannot be inferred from an empty edge_index")
+    return max(top) + 1
