@@ -1609,3 +1609,17 @@ def test_a_batch_of_graphs_as_data_gives_batches_of_its_class_without_its_batch_
     b = next(iter(NeighborLoader(source, [2], batch_size=8, disjoint=True)))
     assert type(b) is type(source) and b.batch.numel() == b.n_id.numel()  # the sampler's
     assert int(b.batch.max()) < 8
+
+
+def test_pygs_zip_loader_drives_our_loaders():
+    # ZipLoader calls each loader's collate_fn(index) and filter_fn(out) (PyG's two stages)
+    from torch_geometric.loader import ZipLoader
+
+    data = make_data()
+    a = NeighborLoader(data, [3], input_nodes=torch.arange(0, 40), batch_size=10, seed=1)
+    b = LinkNeighborLoader(data, [3], batch_size=10, seed=2)
+    zipped = ZipLoader([a, b], batch_size=10)
+    assert len(zipped) == 4  # the shorter loader's 40 inputs
+    x, y = next(iter(zipped))
+    assert torch.equal(x.n_id, a(torch.arange(10)).n_id) and x.batch_size == 10
+    assert torch.equal(y.edge_label_index, b(torch.arange(10)).edge_label_index)

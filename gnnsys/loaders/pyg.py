@@ -1149,6 +1149,11 @@ class _LoaderFront(torch.utils.data.DataLoader):
             batch = batch.to(self.loader.device)
         return self._collate(batch)
 
+    def filter_fn(self, out: Any) -> Any:
+        """PyG's second stage (``NodeLoader.filter_fn``) is part of ``collate_fn`` here, which
+        returns the finished batch: ``out`` as it is (what PyG's ``ZipLoader`` calls)."""
+        return out
+
     def set_epoch(self, epoch: int) -> None:
         """Seed the next iteration's shuffle, negatives and samples with ``epoch``."""
         self.loader.set_epoch(epoch)
