@@ -399,7 +399,9 @@ class HGTSampler:
         >>> sub = s.sample(torch.tensor([0, 1]), SampleKey(seed=0))
     """
 
-    def __init__(self, graph: Graph, num_samples: Union[Sequence[int], Dict[str, Sequence[int]]]):
+    def __init__(
+        self, graph: Graph, num_samples: Union[Sequence[int], Dict[str, Sequence[int]]]
+    ) -> None:
         if not isinstance(graph, Graph):
             raise TypeError(f"HGTSampler: graph must be a gnnsys.Graph, got {type(graph).__name__}")
         if graph.indptr.device.type != "cpu":
