@@ -100,7 +100,7 @@ def test_neighbor_loader_over_partition_stores(tmp_path, rendezvous):
 def test_refused_options(tmp_path):
     from gnnsys.distributed.graph import DistGraph
     from gnnsys.distributed.pyg import DistFeatureStore, DistGraphStore
-    from gnnsys.loaders.pyg import LinkNeighborLoader, NeighborLoader
+    from gnnsys.loaders.pyg import HGTLoader, LinkNeighborLoader, NeighborLoader
 
     graph = DistGraph.__new__(DistGraph)  # no process group needed to reach the checks
     graph._exchanges, graph._lane = [object()], threading.local()
@@ -113,6 +113,8 @@ def test_refused_options(tmp_path):
     with pytest.raises(NotImplementedError, match="subgraph_type='induced' over a partition"):
         LinkNeighborLoader(stores, num_neighbors=[2], edge_label_index=torch.zeros(2, 3).long(),
                            subgraph_type="induced")  # fmt: skip
+    with pytest.raises(NotImplementedError, match="HGTLoader over gnnsys.distributed"):
+        HGTLoader(stores, num_samples=[2], input_nodes=None)
     with pytest.raises(NotImplementedError, match="read-only"):
         stores[1].put_edge_index(torch.zeros(2, 1, dtype=torch.long), edge_type=None,
                                  layout="coo", size=(10, 10))  # fmt: skip

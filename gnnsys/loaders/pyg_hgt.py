@@ -69,6 +69,11 @@ class HGTLoader(_NodeFront):
             raise NotImplementedError(f"{who}: transform_sampler_output is not supported")
         opts = _loader_options(dict(kwargs), who)
         self.view = view = _PygDataView(data, None, who)
+        if getattr(view.graph, "exchange", None) is not None:
+            raise NotImplementedError(
+                f"{who} over gnnsys.distributed's partition stores is not supported: HGT's "
+                "budgets span the whole graph; use NeighborLoader there"
+            )
         if not view.hetero:
             raise NotImplementedError(
                 f"{who} samples heterogeneous graphs (HeteroData or a (FeatureStore, "
