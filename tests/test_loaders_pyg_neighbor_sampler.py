@@ -157,3 +157,29 @@ def test_same_batches_as_pygs_where_nothing_is_random():
             assert x.size == y.size and type(x) is type(y)
             assert sorted(n1[: x.size[0]].tolist()) == sorted(n2[: y.size[0]].tolist())
             assert global_edges(n1, x) == global_edges(n2, y)
+
+
+def test_a_sparse_tensor_input_gives_adj_layers_as_pygs():
+    # a transposed SparseTensor (targets x sources): Adj(adj_t, e_id, size) layers whose
+    # adj_t carries the input's values (without values: the edge ids), as PyG's
+    torch_sparse = pytest.importorskip("torch_sparse")
+    from torch_geometric.loader import NeighborSampler as PygNeighborSampler
+
+    edge_index, n = make_graph(seed=6)
+    edge_index = torch.unique(edge_index, dim=1)  # (a SparseTensor would merge duplicates)
+    value = torch.rand(edge_index.shape[1])
+    for val in (value, None):
+        adj_t = torch_sparse.SparseTensor(row=edge_index[1], col=edge_index[0], value=val,
+                                          sparse_sizes=(n, n))  # fmt: skip
+        kw = dict(sizes=[-1, -1], node_idx=torch.arange(30), batch_size=10)
+        ours, theirs = NeighborSampler(adj_t, **kw), PygNeighborSampler(adj_t, **kw)
+        assert ours.is_sparse_tensor
+        for (b1, n1, a1), (b2, n2, a2) in zip(ours, theirs):
+            for x, y in zip(a1, a2):
+                assert type(x) is type(y) and x.size == y.size
+                rx, cx, vx = x.adj_t.coo()
+                ry, cy, vy = y.adj_t.coo()
+                got = sorted(zip(n1[cx].tolist(), n1[rx].tolist(), vx.tolist()))
+                want = sorted(zip(n2[cy].tolist(), n2[ry].tolist(), vy.tolist()))
+                assert got == want
+                assert sorted(x.e_id.tolist()) == sorted(y.e_id.tolist())

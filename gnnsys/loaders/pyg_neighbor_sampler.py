@@ -17,7 +17,13 @@ from gnnsys.loaders.base import SampledSubgraph
 from gnnsys.loaders.loader import Batch, Loader
 from gnnsys.loaders.neighbor import NeighborSampler as _LayeredSampler
 from gnnsys.loaders.neighbor import check_fanouts
-from gnnsys.loaders.pyg import _LOADER_KWARGS, _TORCH_ONLY, _loader_options
+from gnnsys.loaders.pyg import (
+    _LOADER_KWARGS,
+    _TORCH_ONLY,
+    _adj_t_edge_index,
+    _check_adj_t,
+    _loader_options,
+)
 
 
 class NeighborSampler(torch.utils.data.DataLoader):
@@ -27,7 +33,10 @@ class NeighborSampler(torch.utils.data.DataLoader):
     first (a single one when ``sizes`` has one entry), where layer l samples ``sizes[l]``
     in-neighbours (-1: all) of every node known so far, ``edge_index`` is ``[source,
     target]`` in positions of ``n_id``, ``size = (sources, targets)`` and the targets are the
-    first ``size[1]`` sources (PyG's contract: skip connections read ``x[:size[1]]``).
+    first ``size[1]`` sources (PyG's contract: skip connections read ``x[:size[1]]``). A
+    ``torch_sparse.SparseTensor`` (transposed: targets x sources) instead of ``edge_index``
+    gives ``Adj(adj_t, e_id, size)`` layers whose ``adj_t`` carries the input's values (or,
+    without values, the edge ids), as PyG's.
 
     ``edge_index`` is a ``[2, E]`` integer tensor (messages flow from row 0 to row 1);
     ``num_nodes`` is inferred as PyG does when not given; ``node_idx`` ids or a bool mask
@@ -36,8 +45,7 @@ class NeighborSampler(torch.utils.data.DataLoader):
     directly, as PyG's. It is a ``torch.utils.data.DataLoader`` over ``node_idx`` (its
     ``dataset`` the ids), but iteration runs the gnnsys engine: ``num_workers`` sets loader
     threads; ``seed`` (gnnsys extra) makes the batches repeat whatever the threads (default:
-    drawn from torch's RNG, so ``torch.manual_seed`` makes runs repeatable). A
-    ``torch_sparse.SparseTensor`` instead of ``edge_index`` is not supported.
+    drawn from torch's RNG, so ``torch.manual_seed`` makes runs repeatable).
 
     Example:
         >>> from gnnsys.loaders.pyg import NeighborSampler
@@ -49,7 +57,7 @@ class NeighborSampler(torch.utils.data.DataLoader):
 
     def __init__(
         self,
-        edge_index: torch.Tensor,
+        edge_index: Any,
         sizes: List[int],
         node_idx: Optional[torch.Tensor] = None,
         num_nodes: Optional[int] = None,
@@ -60,13 +68,16 @@ class NeighborSampler(torch.utils.data.DataLoader):
         who = "NeighborSampler"
         kwargs.pop("dataset", None)  # (PyG drops these, for PyTorch Lightning)
         kwargs.pop("collate_fn", None)
-        if not isinstance(edge_index, torch.Tensor):
-            raise NotImplementedError(
-                f"{who}: edge_index must be a [2, E] tensor; a {type(edge_index).__name__} "
-                "(e.g. a torch_sparse SparseTensor) is not supported"
-            )
         if transform is not None and not callable(transform):
             raise TypeError(f"{who}: transform must be callable, got {type(transform).__name__}")
+        self.is_sparse_tensor = not isinstance(edge_index, torch.Tensor)
+        self._values: Optional[torch.Tensor] = None
+        if self.is_sparse_tensor:  # a transposed torch_sparse SparseTensor (targets x sources)
+            n = int(edge_index.sparse_size(0)) if hasattr(edge_index, "sparse_size") else 0
+            _check_adj_t(edge_index, (n, n), who, "edge_index")
+            self._values = edge_index.storage.value()
+            edge_index = _adj_t_edge_index(edge_index)  # edge id = entry position, as PyG
+            num_nodes = n
         edge_index = edge_index.cpu()
         num_nodes = _num_nodes(edge_index, node_idx, num_nodes, who)
         try:
@@ -86,7 +97,6 @@ class NeighborSampler(torch.utils.data.DataLoader):
         self.edge_index, self.node_idx, self.num_nodes = edge_index, node_idx, num_nodes
         self.sizes = check_fanouts(sizes, "sizes").tolist()
         self.return_e_id, self.transform = bool(return_e_id), transform
-        self.is_sparse_tensor = False
         self._sampler = _LayeredSampler(self.graph, self.sizes, semantics="dgl")
         opts = _loader_options(dict(kwargs), who)
         self.loader = Loader(self._sampler, node_idx, collate=self._collate, **opts)
@@ -113,16 +123,20 @@ class NeighborSampler(torch.utils.data.DataLoader):
         return self._collate(self.loader.make_batch(-1, self.loader.epoch, ids, pos))
 
     def _collate(self, batch: Batch) -> Any:
-        out = (batch.batch_size, batch.subgraph.nodes, _adjs(batch.subgraph, self.return_e_id))
+        adjs = _adjs(batch.subgraph, self.return_e_id, self.is_sparse_tensor, self._values)
+        out = (batch.batch_size, batch.subgraph.nodes, adjs)
         return self.transform(*out) if self.transform is not None else out
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(sizes={self.sizes})"
 
 
-def _adjs(sub: SampledSubgraph, return_e_id: bool) -> Any:
-    """PyG's ``adjs``: one ``EdgeIndex`` per layer, outermost first (one alone unwrapped)."""
-    from torch_geometric.loader.neighbor_sampler import EdgeIndex
+def _adjs(
+    sub: SampledSubgraph, return_e_id: bool, sparse: bool, values: Optional[torch.Tensor]
+) -> Any:
+    """PyG's ``adjs``: one ``EdgeIndex`` per layer (``Adj`` with a ``SparseTensor`` ``adj_t``,
+    targets x sources, when the input was one), outermost first (one alone unwrapped)."""
+    from torch_geometric.loader.neighbor_sampler import Adj, EdgeIndex
 
     known = [0]
     for c in sub.num_sampled_nodes:
@@ -130,9 +144,21 @@ def _adjs(sub: SampledSubgraph, return_e_id: bool) -> Any:
     adjs = []
     for hop in range(1, sub.num_hops + 1):
         blk = sub.block(hop)
-        edge_index = torch.stack([blk.indices, blk.dst()])
+        size = (known[hop + 1], known[hop])
         e_id = blk.edge_ids if return_e_id else None
-        adjs.append(EdgeIndex(edge_index, e_id, (known[hop + 1], known[hop])))
+        if not sparse:
+            adjs.append(EdgeIndex(torch.stack([blk.indices, blk.dst()]), e_id, size))
+            continue
+        from torch_sparse import SparseTensor
+
+        # PyG's values: the input's, by edge; with none, the edge ids when it returns them
+        if values is not None:
+            value = values[blk.edge_ids]
+        else:
+            value = blk.edge_ids if return_e_id else None
+        adj_t = SparseTensor(row=blk.dst(), col=blk.indices, value=value,
+                             sparse_sizes=(size[1], size[0]))  # fmt: skip
+        adjs.append(Adj(adj_t, e_id, size))
     return adjs[0] if len(adjs) == 1 else adjs[::-1]
 
 
