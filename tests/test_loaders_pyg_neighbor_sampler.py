@@ -175,6 +175,7 @@ def test_a_sparse_tensor_input_gives_adj_layers_as_pygs():
         ours, theirs = NeighborSampler(adj_t, **kw), PygNeighborSampler(adj_t, **kw)
         assert ours.is_sparse_tensor
         for (b1, n1, a1), (b2, n2, a2) in zip(ours, theirs):
+            assert b1 == b2 and torch.equal(n1[:b1], n2[:b2])
             for x, y in zip(a1, a2):
                 assert type(x) is type(y) and x.size == y.size
                 rx, cx, vx = x.adj_t.coo()
