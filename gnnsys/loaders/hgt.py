@@ -35,6 +35,7 @@ from gnnsys.graph import Graph
 from gnnsys.loaders._kernels import (
     _edge_at,
     _floyd,
+    _grow,
     _hash_grow,
     _hash_home,
     _hash_slot,
@@ -42,6 +43,7 @@ from gnnsys.loaders._kernels import (
     _stream,
     _uniform,
     hop_key,
+    node_type_of,
 )
 from gnnsys.loaders.base import KeyLike, SampledSubgraph, key_int
 from gnnsys.loaders.neighbor import prepared_adjacency
@@ -54,14 +56,6 @@ _COLUMN_AHEAD = 4  # nodes ahead whose column start is prefetched
 
 
 # ---------------------------------------------------------------------- kernel
-@njit(nogil=True, cache=True)
-def _node_type(node_off, v):
-    t = 0
-    while node_off[t + 1] <= v:
-        t += 1
-    return t
-
-
 @njit(nogil=True, cache=True, inline="always")
 def _capped_positions(seg_ptr, slot, q, cap, state, pos):
     # The CSC positions one (node, edge type) segment contributes, into pos[:k]: all of them,
@@ -93,7 +87,7 @@ def _add_to_budgets(
     for i in range(m):
         _prefetch_column(seg_ptr, seg_base, node_off, dst_ptr, adj, new, i, m)
         w = new[i]
-        t = _node_type(node_off, w)
+        t = node_type_of(node_off, w)
         slot = _segment_slot(seg_base, node_off, dst_ptr, w, t)
         for q in range(dst_ptr[t], dst_ptr[t + 1]):
             k = _capped_positions(seg_ptr, slot, q, cap, _stream(key, w, dst_etypes[q]), pos)
@@ -111,9 +105,9 @@ def _add_to_budgets(
                 s = _hash_slot(hkeys, v)
                 if hkeys[s] == -1:  # first touch: a new budget entry
                     if bcount == bnode.shape[0]:
-                        bnode = np.concatenate((bnode, np.empty(bcount, np.int64)))
-                        btype = np.concatenate((btype, np.empty(bcount, np.int64)))
-                        bweight = np.concatenate((bweight, np.empty(bcount, np.float64)))
+                        bnode = _grow(bnode, bcount + 1)
+                        btype = _grow(btype, bcount + 1)
+                        bweight = _grow(bweight, bcount + 1)
                     hkeys[s] = v
                     hvals[s] = -(bcount + 2)
                     bnode[bcount] = v
@@ -133,10 +127,10 @@ def _prefetch_column(seg_ptr, seg_base, node_off, dst_ptr, adj, nodes, i, m):
     # was prefetched earlier.
     if i + _SLOT_AHEAD < m:
         w = nodes[i + _SLOT_AHEAD]
-        prefetch(seg_ptr, _segment_slot(seg_base, node_off, dst_ptr, w, _node_type(node_off, w)))
+        prefetch(seg_ptr, _segment_slot(seg_base, node_off, dst_ptr, w, node_type_of(node_off, w)))
     if i + _COLUMN_AHEAD < m:
         w = nodes[i + _COLUMN_AHEAD]
-        t = _node_type(node_off, w)
+        t = node_type_of(node_off, w)
         if dst_ptr[t + 1] > dst_ptr[t]:
             slot = _segment_slot(seg_base, node_off, dst_ptr, w, t)
             prefetch(adj, seg_ptr[slot + dst_ptr[t]])
@@ -182,7 +176,7 @@ def hgt_sample(
     nt = node_off.shape[0] - 1
     ne = etype_src.shape[0]
     num_hops = num_samples.shape[0]
-    cap0 = 16
+    cap0 = 16  # room for every seed at half load (the budget updates grow it)
     while cap0 < 4 * seeds.shape[0]:
         cap0 <<= 1
     hkeys = np.full(cap0, -1, np.int64)
@@ -194,8 +188,7 @@ def hgt_sample(
     n = 0
     for i in range(seeds.shape[0]):  # the seeds (line 1): local ids in batch order
         v = seeds[i]
-        t = _node_type(node_off, v)
-        hkeys, hvals = _hash_grow(hkeys, hvals, n + 1)
+        t = node_type_of(node_off, v)
         s = _hash_slot(hkeys, v)
         if hkeys[s] == -1:  # a repeated seed keeps its first local id
             hkeys[s] = v
@@ -245,8 +238,8 @@ def hgt_sample(
                 hvals[s] = count[t]
                 bweight[b] = -1.0
                 if n == order.shape[0]:
-                    order = np.concatenate((order, np.empty(n, np.int64)))
-                    otype = np.concatenate((otype, np.empty(n, np.int64)))
+                    order = _grow(order, n + 1)
+                    otype = _grow(otype, n + 1)
                 order[n] = v
                 otype[n] = t
                 count[t] += 1
@@ -309,9 +302,9 @@ def hgt_sample(
                 if sk[s] == -1:
                     continue
                 if m == rows.shape[0]:
-                    rows = np.concatenate((rows, np.empty(m, np.int64)))
-                    cols = np.concatenate((cols, np.empty(m, np.int64)))
-                    eids = np.concatenate((eids, np.empty(m, np.int64)))
+                    rows = _grow(rows, m + 1)
+                    cols = _grow(cols, m + 1)
+                    eids = _grow(eids, m + 1)
                 rows[m] = sv[s]
                 cols[m] = i
                 eids[m] = eid
