@@ -1107,6 +1107,15 @@ _TORCH_ONLY = ("timeout", "worker_init_fn", "multiprocessing_context", "pin_memo
                "in_order")  # fmt: skip
 
 
+def _torch_kwargs(kwargs: Dict[str, Any]) -> Dict[str, Any]:
+    """The keywords a front passes to its ``torch.utils.data.DataLoader`` base: the DataLoader's
+    own, less gnnsys's extras and the ``dataset`` / ``collate_fn`` the front sets itself."""
+    out = {k: v for k, v in kwargs.items() if k in _LOADER_KWARGS + _TORCH_ONLY}
+    for k in ("seed", "device", "num_threads", "dataset", "collate_fn"):
+        out.pop(k, None)
+    return out
+
+
 class _LoaderFront(torch.utils.data.DataLoader):
     """What both PyG front ends share: a ``torch.utils.data.DataLoader`` over the input
     positions (as PyG's loaders are), whose iteration, length and epochs go to the one
@@ -1116,10 +1125,7 @@ class _LoaderFront(torch.utils.data.DataLoader):
     view: _PygDataView
 
     def _init_dataloader(self, num_inputs: int, kwargs: Dict[str, Any]) -> None:
-        torch_kwargs = {k: v for k, v in kwargs.items() if k in _LOADER_KWARGS + _TORCH_ONLY}
-        for k in ("seed", "device", "num_threads", "dataset", "collate_fn"):
-            torch_kwargs.pop(k, None)
-        super().__init__(range(num_inputs), collate_fn=self.collate_fn, **torch_kwargs)
+        super().__init__(range(num_inputs), collate_fn=self.collate_fn, **_torch_kwargs(kwargs))
 
     def __len__(self) -> int:
         return len(self.loader)
@@ -1190,6 +1196,25 @@ class _NodeFront(_LoaderFront):
     _seed_time: Optional[np.ndarray] = None
     _global_input_id: bool = False
     _input_offset: int = 0
+
+    def _read_inputs(self, input_nodes: Any, who: str) -> torch.Tensor:
+        """Read ``input_nodes`` as PyG does (``input_type``, ``input_nodes``: ids within the
+        type, and whether ``input_id`` is the ids); the seeds as global ids."""
+        view = self.view
+        self.input_type, seeds, self._global_input_id = view.input_nodes(input_nodes, who)
+        self.input_nodes = seeds
+        self._input_offset = int(view.graph.type_offsets()[self.input_type]) if view.hetero else 0
+        return seeds + self._input_offset if self._input_offset else seeds
+
+    def _start(self, sampler: Any, seeds: torch.Tensor, opts: Dict[str, Any],
+               kwargs: Dict[str, Any]) -> None:  # fmt: skip
+        """The gnnsys ``Loader`` of ``sampler`` over ``seeds`` (global ids), fetching the
+        view's tables, and the DataLoader base over the input positions."""
+        view = self.view
+        self.loader = Loader(sampler, seeds, features=view.node_store,
+                             feature_names=view.node_table_keys, edge_features=view.edge_store,
+                             collate=self._collate, **opts)  # fmt: skip
+        self._init_dataloader(int(seeds.numel()), kwargs)
 
     @property
     def input_data(self) -> Any:
@@ -1315,9 +1340,7 @@ class NeighborLoader(_NodeFront):
         self.transform = transform
         self.transform_sampler_output = transform_sampler_output
         self.is_sorted, self.filter_per_worker = is_sorted, filter_per_worker
-        self.input_type, seeds, self._global_input_id = view.input_nodes(input_nodes, who)
-        self.input_nodes = seeds
-        offset = int(view.graph.type_offsets()[self.input_type]) if view.hetero else 0
+        seeds = self._read_inputs(input_nodes, who)
         on = _sampling_device(data)
         if on is not None:  # batches stay on the data's GPU, as PyG's slices of CUDA data
             opts.setdefault("device", on)
@@ -1349,19 +1372,9 @@ class NeighborLoader(_NodeFront):
                 disjoint=disjoint,
             )
         if time_attr is not None:
-            self._seed_time = _seed_times(self.node_sampler, seeds + offset, input_time, who)
+            self._seed_time = _seed_times(self.node_sampler, seeds, input_time, who)
             opts["seed_time"] = self._seed_time
-        self.loader = Loader(
-            self.node_sampler,
-            seeds + offset if offset else seeds,
-            features=view.node_store,
-            feature_names=view.node_table_keys,
-            edge_features=view.edge_store,
-            collate=self._collate,
-            **opts,
-        )
-        self._input_offset = offset
-        self._init_dataloader(int(seeds.numel()), kwargs)
+        self._start(self.node_sampler, seeds, opts, kwargs)
 
 
 # ---------------------------------------------------------------------- LinkNeighborLoader

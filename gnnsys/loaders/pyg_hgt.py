@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any, Callable, Dict, List, Optional, Union
 
 from gnnsys.loaders.hgt import HGTSampler, num_samples_matrix
-from gnnsys.loaders.loader import Loader
 from gnnsys.loaders.pyg import (
     _check_common,
     _check_flags,
@@ -86,22 +85,11 @@ class HGTLoader(_NodeFront):
         self.transform = transform
         self.transform_sampler_output = None
         self.is_sorted, self.filter_per_worker = is_sorted, filter_per_worker
-        self.input_type, seeds, self._global_input_id = view.input_nodes(input_nodes, who)
-        self.input_nodes = seeds
-        self._input_offset = int(view.graph.type_offsets()[self.input_type])
+        seeds = self._read_inputs(input_nodes, who)
         on = _sampling_device(data)
         if on is not None:  # sampled on the CPU; batches on the data's GPU, as PyG's
             opts.setdefault("device", on)
-        self.loader = Loader(
-            self.node_sampler,
-            seeds + self._input_offset,
-            features=view.node_store,
-            feature_names=view.node_table_keys,
-            edge_features=view.edge_store,
-            collate=self._collate,
-            **opts,
-        )
-        self._init_dataloader(int(seeds.numel()), kwargs)
+        self._start(self.node_sampler, seeds, opts, kwargs)
 
     def describe(self) -> str:
         """What this loader runs: its sampler, counts and engine settings."""

@@ -18,11 +18,11 @@ from gnnsys.loaders.loader import Batch, Loader
 from gnnsys.loaders.neighbor import NeighborSampler as _LayeredSampler
 from gnnsys.loaders.neighbor import check_fanouts
 from gnnsys.loaders.pyg import (
-    _LOADER_KWARGS,
-    _TORCH_ONLY,
     _adj_t_edge_index,
     _check_adj_t,
+    _input_nodes,
     _loader_options,
+    _torch_kwargs,
 )
 
 
@@ -66,8 +66,6 @@ class NeighborSampler(torch.utils.data.DataLoader):
         **kwargs: Any,
     ) -> None:
         who = "NeighborSampler"
-        kwargs.pop("dataset", None)  # (PyG drops these, for PyTorch Lightning)
-        kwargs.pop("collate_fn", None)
         if transform is not None and not callable(transform):
             raise TypeError(f"{who}: transform must be callable, got {type(transform).__name__}")
         self.is_sparse_tensor = not isinstance(edge_index, torch.Tensor)
@@ -84,26 +82,15 @@ class NeighborSampler(torch.utils.data.DataLoader):
             self.graph = Graph.from_edge_index(edge_index, num_nodes=num_nodes)
         except ValueError as err:
             raise ValueError(f"{who}: {err}") from None
-        if node_idx is None:
-            node_idx = torch.arange(num_nodes)
-        elif isinstance(node_idx, torch.Tensor) and node_idx.dtype == torch.bool:
-            if node_idx.dim() != 1 or node_idx.numel() != num_nodes:
-                raise ValueError(
-                    f"{who}: a node_idx mask needs one entry per node ({num_nodes}), got "
-                    f"shape {tuple(node_idx.shape)}"
-                )
-            node_idx = node_idx.nonzero().view(-1)
-        node_idx = check_index("node_idx", node_idx, num_nodes, allow_empty=False)
+        node_idx, _ = _input_nodes(node_idx, num_nodes, who, "node_idx")
         self.edge_index, self.node_idx, self.num_nodes = edge_index, node_idx, num_nodes
         self.sizes = check_fanouts(sizes, "sizes").tolist()
         self.return_e_id, self.transform = bool(return_e_id), transform
         self._sampler = _LayeredSampler(self.graph, self.sizes, semantics="dgl")
         opts = _loader_options(dict(kwargs), who)
         self.loader = Loader(self._sampler, node_idx, collate=self._collate, **opts)
-        torch_kwargs = {k: v for k, v in kwargs.items() if k in _LOADER_KWARGS + _TORCH_ONLY}
-        for k in ("seed", "device", "num_threads"):
-            torch_kwargs.pop(k, None)
-        super().__init__(node_idx.tolist(), collate_fn=self.sample, **torch_kwargs)
+        # (the dataset and collate_fn PyG's drops, for PyTorch Lightning, are dropped too)
+        super().__init__(node_idx.tolist(), collate_fn=self.sample, **_torch_kwargs(kwargs))
 
     def __len__(self) -> int:
         return len(self.loader)
