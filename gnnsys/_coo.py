@@ -1,5 +1,6 @@
-"""The COO view of a CSC adjacency, in torch: the one place that expands column pointers into
-each edge's destination (no numba, so importing it costs nothing)."""
+"""COO <-> CSC pointers in torch: the one place that expands column pointers into each edge's
+destination, and the one that counts destinations into column pointers (no numba, so
+importing it costs nothing)."""
 
 from __future__ import annotations
 
@@ -26,3 +27,17 @@ def csc_destinations(
     n = indptr.numel() - 1
     ids = torch.arange(start, start + n, dtype=dtype, device=indptr.device)
     return torch.repeat_interleave(ids, indptr[1:] - indptr[:-1], output_size=num_edges)
+
+
+def csc_indptr(dst: torch.Tensor, num_dst: int) -> torch.Tensor:
+    """int64 [num_dst + 1] column pointers of edges whose destinations (0..num_dst-1) are
+    ``dst``, on ``dst``'s device: the inverse of ``csc_destinations`` for edges grouped by
+    destination (``dst`` need not be sorted: the pointers only count).
+
+    Example:
+        >>> csc_indptr(torch.tensor([0, 0, 2]), 3).tolist()
+        [0, 2, 2, 3]
+    """
+    indptr = torch.zeros(num_dst + 1, dtype=torch.int64, device=dst.device)
+    torch.cumsum(torch.bincount(dst, minlength=num_dst), 0, out=indptr[1:])
+    return indptr

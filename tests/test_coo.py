@@ -1,9 +1,9 @@
-"""gnnsys._coo.csc_destinations: each edge's destination from column pointers, with an offset,
-a dtype, empty columns and the known edge count."""
+"""gnnsys._coo: csc_destinations (each edge's destination from column pointers, with an offset,
+a dtype, empty columns and the known edge count) and csc_indptr (the pointers back)."""
 
 import torch
 
-from gnnsys._coo import csc_destinations
+from gnnsys._coo import csc_destinations, csc_indptr
 
 
 def test_destinations_of_a_csc():
@@ -14,3 +14,11 @@ def test_destinations_of_a_csc():
     assert out.dtype == torch.int32
     assert csc_destinations(torch.tensor([0])).numel() == 0
     assert csc_destinations(torch.tensor([0, 0, 0])).numel() == 0
+
+
+def test_indptr_counts_destinations_and_inverts_destinations():
+    dst = torch.tensor([2, 0, 2, 3, 0])
+    assert csc_indptr(dst, 5).tolist() == [0, 2, 2, 4, 5, 5]
+    assert csc_indptr(torch.zeros(0, dtype=torch.long), 2).tolist() == [0, 0, 0]
+    indptr = torch.tensor([0, 2, 2, 5, 6])
+    assert torch.equal(csc_indptr(csc_destinations(indptr), 4), indptr)

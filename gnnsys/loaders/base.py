@@ -12,7 +12,7 @@ from typing import Any, Dict, List, Optional, Protocol, Tuple, Union, runtime_ch
 
 import torch
 
-from gnnsys._coo import csc_destinations
+from gnnsys._coo import csc_destinations, csc_indptr
 from gnnsys._hash import splitmix64_py
 
 
@@ -193,9 +193,7 @@ class SampledSubgraph:
             eid = eid[order] if eid is not None else None
         if col.numel() and (int(col.min()) < start or int(col.max()) >= start + num_dst):
             raise ValueError(f"hop {hop} has destinations outside its frontier")
-        indptr = torch.zeros(num_dst + 1, dtype=torch.int64)
-        torch.cumsum(torch.bincount(col - start, minlength=num_dst), 0, out=indptr[1:])
-        return HopBlock(indptr, row, eid, start)
+        return HopBlock(csc_indptr(col - start, num_dst), row, eid, start)
 
     def edge_index(self) -> torch.Tensor:
         """``stack([row, col])``, without a copy when both are rows of one [2, E] tensor (as

@@ -19,6 +19,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 import torch
 
+from gnnsys._coo import csc_indptr
 from gnnsys.loaders.base import SampledSubgraph
 from gnnsys.loaders.loader import Batch, Loader
 from gnnsys.loaders.neighbor import check_fanout
@@ -124,9 +125,7 @@ class ClusterPartition:
             row, col = rank[self.edge_index[0]], rank[self.edge_index[1]]
             major, minor = (row, col) if self.sparse_format == "csr" else (col, row)
             order = torch.sort(major * n + minor, stable=True).indices
-            indptr = torch.zeros(n + 1, dtype=torch.int64)
-            torch.cumsum(torch.bincount(major, minlength=n), 0, out=indptr[1:])
-            self._compressed = (indptr, minor[order], order)
+            self._compressed = (csc_indptr(major, n), minor[order], order)
         return self._compressed
 
     @property

@@ -48,7 +48,7 @@ from gnnsys._checks import (
     index_dtype,
     triton_device_error,
 )
-from gnnsys._coo import csc_destinations
+from gnnsys._coo import csc_destinations, csc_indptr
 from gnnsys._tokens import tensors_token, token_matches
 
 REDUCES = ("sum", "mean", "max", "min")
@@ -259,8 +259,7 @@ class _Adj:
             t_perm = torch.sort(ix.long(), stable=True)[1]
             dst = csc_destinations(ip, dtype=ix.dtype, num_edges=ix.numel())
             t_ix = dst[t_perm]
-            t_ip = torch.zeros(self.num_src + 1, dtype=torch.int64, device=ip.device)
-            torch.cumsum(torch.bincount(ix.long(), minlength=self.num_src), 0, out=t_ip[1:])
+            t_ip = csc_indptr(ix.long(), self.num_src)
         return _Rows(t_ip, t_ix, t_perm, self.num_src, self.num_dst)
 
     def transposed_weights(
@@ -438,8 +437,7 @@ def _coo_to_csc(edge_index: torch.Tensor, num_src: int, num_dst: int):
                 )
     perm = torch.sort(dst, stable=True)[1]
     indices = src[perm].to(index_dtype(num_src))
-    indptr = torch.zeros(num_dst + 1, dtype=torch.int64, device=edge_index.device)
-    torch.cumsum(torch.bincount(dst, minlength=num_dst), 0, out=indptr[1:])
+    indptr = csc_indptr(dst, num_dst)
     inv = torch.empty_like(perm)
     inv[perm] = torch.arange(perm.numel(), device=perm.device)
     return indptr, indices, perm, inv
