@@ -15,10 +15,13 @@ import json
 import os
 import statistics
 import sys
-import time
+from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from loader_throughput import time_iter  # noqa: E402
 
 
 def _edge_index(name: str) -> torch.Tensor:
@@ -28,17 +31,9 @@ def _edge_index(name: str) -> torch.Tensor:
 
 
 def _rate(loader: Any, batches: int, warmup: int) -> float:
-    it = iter(loader)
-    for _ in range(warmup):
-        next(it)
-    t0 = time.perf_counter()
-    for _ in range(batches):
-        try:
-            batch_size, n_id, adjs = next(it)
-        except StopIteration:
-            it = iter(loader)
-            batch_size, n_id, adjs = next(it)
-    return batches / (time.perf_counter() - t0)
+    """Batches/s of ``loader`` over ``batches`` after ``warmup`` (``loader_throughput``'s loop)."""
+    r = time_iter(lambda: iter(loader), batches, warmup, lambda b: int(b[1].numel()))
+    return batches / r["seconds"]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
