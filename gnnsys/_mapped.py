@@ -15,23 +15,31 @@ The pages of such a map that a process has touched stay mapped into it, so its r
 (``VmRSS``, what ``/usr/bin/time`` reports as the peak) grows toward the whole table although
 those pages are page cache the kernel may reclaim at any time: a papers100M-sized epoch showed
 22-24 GB resident on a 24 GiB machine, 2 GB of it the process's own. ``trim_resident`` bounds
-it, on request: when the process's file-backed resident memory (``RssFile``) is over
-``RESIDENT_LIMIT`` (``GNNSYS_MAPPED_RSS_LIMIT``: a size such as ``12G``, ``auto`` for three
-quarters of the machine's memory, or of a memory cgroup's limit when lower: ``machine_memory``;
-unset or ``0``, the default, for no limit; a trim starts on a background thread from seven
-eighths of it, ``request_trim``), the registered maps' pages beyond their leading bytes are
-unmapped from the process (``MADV_DONTNEED``). They
-stay in the page cache: touching one again is a minor fault, not a disk read. It is not free,
-hence off by default: each trimmed page the gathers touch again costs a minor fault, and more
-of the table may be read from disk again (whether mapped or not, a page of a ``MADV_RANDOM``
-area is not kept for its use: Linux ignores such an area's accessed bits when it evicts,
-``vma_has_recency``). Measured on papers with
+it: when the process's file-backed resident memory (``RssFile``) is over
+``RESIDENT_LIMIT`` (``GNNSYS_MAPPED_RSS_LIMIT``: ``auto``, the default, for three quarters of
+the machine's memory, or of a memory cgroup's limit when lower: ``machine_memory``; a size
+such as ``12G``; ``0`` for no limit; a trim starts on a background thread from seven eighths
+of it, ``request_trim``), the registered maps' pages beyond their leading bytes are unmapped
+from the process (``MADV_DONTNEED``). They stay in the page cache: touching one again is a
+minor fault, not a disk read. Only maps bigger than half the memory available when they are
+advised are registered (``graph_io.advise_random``), and no trim starts before the process's
+file memory passes seven eighths of the limit, so graphs that fit in memory never pay for it
+(beyond one read of ``/proc/self/status`` after a gather from a registered map).
+
+On by default (since session 48): tools that report or enforce memory by RSS (``sacct``'s
+MaxRSS, ``/usr/bin/time``, RSS-based kill policies of job schedulers) count the touched pages
+of a process's maps as its own, so without a bound a 28 GB table reads as a process that
+outgrew a 24 GiB machine. It is not free: each trimmed page the gathers touch again costs a minor
+fault, and more of the table may be read from disk again (whether mapped or not, a page of
+a ``MADV_RANDOM`` area is not kept for its use: Linux ignores such an area's accessed bits
+when it evicts, ``vma_has_recency``). Measured on papers with
 ``auto``: a cold epoch's peak 22.4 -> 20.7 GB and 288 -> 318 s; warm loader rounds 0.002-0.006
 -> 0.008-0.016 major faults per row, 25-30 -> 13-22 batches/s (a limit of half the memory,
 keeping no leading bytes, made the epoch 521 s). Session 39, with trims in the background
 (``request_trim``): loader 39-45 batches/s with ``auto`` vs 52-61 without, an epoch 206 vs
 169 s; session 40, after a walk ``WALK_EVERY`` trims of a read-only map without one: 37.5-45.4
-vs 24.1-43.4 batches/s before (no limit 48-64). Session 45, a second pass over papers'
+vs 24.1-43.4 batches/s before (no limit 48-64), and four pairs of warm epochs 0.97-1.10x the
+time of no limit (peak 19.0-19.3 GiB against 20.9-22.6). Session 45, a second pass over papers'
 training nodes (3,000 batches, the cache as the first pass left it): 43-64 batches/s with
 ``auto`` vs 63-81 without; over 10 s of it ~90k minor faults a second with ``auto`` against 240
 without, and 0-7.4k major ones a second against 0: re-mapping the trimmed pages is the steady
@@ -72,7 +80,7 @@ IO_THREADS = _io_threads()
 
 
 def _resident_limit() -> int:
-    raw = os.environ.get("GNNSYS_MAPPED_RSS_LIMIT", "0")
+    raw = os.environ.get("GNNSYS_MAPPED_RSS_LIMIT", "auto")
     if raw == "auto":
         return _mem_total_bytes() * 3 // 4
     if raw.strip() == "0":

@@ -178,10 +178,11 @@ def test_resident_limit_from_the_environment(monkeypatch):
     assert _mapped._resident_limit() == 12 << 30
     monkeypatch.setenv("GNNSYS_MAPPED_RSS_LIMIT", "0")
     assert _mapped._resident_limit() == 0
-    monkeypatch.delenv("GNNSYS_MAPPED_RSS_LIMIT")
-    assert _mapped._resident_limit() == 0  # off unless asked for
     monkeypatch.setenv("GNNSYS_MAPPED_RSS_LIMIT", "auto")
-    assert _mapped._resident_limit() == _mapped._mem_total_bytes() * 3 // 4 > 0
+    auto = _mapped._mem_total_bytes() * 3 // 4
+    assert _mapped._resident_limit() == auto > 0
+    monkeypatch.delenv("GNNSYS_MAPPED_RSS_LIMIT")
+    assert _mapped._resident_limit() == auto  # on unless turned off
     monkeypatch.setenv("GNNSYS_MAPPED_RSS_LIMIT", "lots")
     with pytest.raises(ValueError, match="GNNSYS_MAPPED_RSS_LIMIT must be a size"):
         _mapped._resident_limit()
