@@ -1299,7 +1299,57 @@ _LAYOUT_CASES = {  # name: (hetero?, link?, keywords)
     "typed link, ratio": (True, True, dict(num_neighbors=[2, 2], neg_sampling_ratio=2.0,
                                            edge_label_index=(("author", "writes", "paper"), None))),
     "link, ratio": (False, True, dict(num_neighbors=[2, 2], neg_sampling_ratio=1.0)),
+    "transform_sampler_output": (False, False, dict(num_neighbors=[2],
+                                                    transform_sampler_output=lambda o: o)),
+    "typed, transform_sampler_output": (True, False, dict(
+        num_neighbors=[3, 2], input_nodes="paper", transform_sampler_output=lambda o: o)),
+    "typed link, transform_sampler_output": (True, True, dict(
+        num_neighbors=[2], neg_sampling="binary", transform_sampler_output=lambda o: o,
+        edge_label_index=("author", "writes", "paper"))),
 }  # fmt: skip
+
+
+def _sampler_output_shape(out):
+    """What a transform sees of a sampler output, without the random parts: its class, the
+    keys of its dicts, which fields are None, its metadata's length and entry types."""
+    shape = {"class": type(out).__name__, "meta": [type(m).__name__ for m in out.metadata]}
+    for name in ("node", "row", "col", "edge", "batch", "num_sampled_nodes", "num_sampled_edges"):
+        value = getattr(out, name)
+        shape[name] = sorted(value) if isinstance(value, dict) else type(value).__name__
+    return shape
+
+
+@needs_pyg_sampler
+@pytest.mark.parametrize("hetero", [False, True])
+@pytest.mark.parametrize("link", [False, True])
+def test_transform_sampler_output_sees_what_pygs_loaders_pass(data, hetero, link):
+    from torch_geometric.loader import LinkNeighborLoader as PygLink
+    from torch_geometric.loader import NeighborLoader as PygNeighbor
+
+    d = make_hetero() if hetero else data
+    kw = dict(num_neighbors=[2, 2], batch_size=8)
+    if hetero and link:
+        kw["edge_label_index"] = ("author", "writes", "paper")
+    elif hetero:
+        kw["input_nodes"] = "paper"
+    if link:
+        kw.update(neg_sampling="binary")
+    seen = {}
+
+    def record(who):
+        def fn(out):
+            seen[who] = _sampler_output_shape(out)
+            return out
+
+        return fn
+
+    pyg_cls, our_cls = (PygLink, LinkNeighborLoader) if link else (PygNeighbor, NeighborLoader)
+    next(iter(_pyg_or_skip(lambda: pyg_cls(d, transform_sampler_output=record("pyg"), **kw))))
+    next(iter(our_cls(d, transform_sampler_output=record("ours"), **kw)))
+    for name in ("num_sampled_nodes", "num_sampled_edges"):
+        if seen["pyg"][name] == "NoneType":  # PyG on torch-sparse counts no hops (pyg-lib does)
+            seen["ours"].pop(name), seen["pyg"].pop(name)
+    assert seen["ours"] == seen["pyg"]
 
 
 @needs_pyg_sampler
@@ -1623,3 +1673,150 @@ def test_pygs_zip_loader_drives_our_loaders():
     x, y = next(iter(zipped))
     assert torch.equal(x.n_id, a(torch.arange(10)).n_id) and x.batch_size == 10
     assert torch.equal(y.edge_label_index, b(torch.arange(10)).edge_label_index)
+
+
+# ---------------------------------------------------------------------- transform_sampler_output
+def _same_data(a, b):
+    """Two PyG batches hold the same stores, keys and values."""
+    assert type(a) is type(b)
+    stores_a = {getattr(s, "_key", None): s for s in a.stores}
+    stores_b = {getattr(s, "_key", None): s for s in b.stores}
+    assert stores_a.keys() == stores_b.keys()
+    for k, sa in stores_a.items():
+        sb = stores_b[k]
+        assert set(sa.keys()) == set(sb.keys()), k
+        for name in sa.keys():
+            va, vb = sa[name], sb[name]
+            if isinstance(va, torch.Tensor):
+                assert torch.equal(va, vb), (k, name)
+            else:
+                assert va == vb, (k, name)
+
+
+def test_transform_sampler_output_gets_pygs_metadata_and_sets_the_seed_fields(data):
+    # PyG's node samplers set metadata = (input_id, seed_time); filter_fn reads input_id and
+    # batch_size from what the transform returns
+    seen = []
+
+    def first_half(out):
+        assert isinstance(out.metadata, tuple) and len(out.metadata) == 2
+        seen.append(out.metadata[0].clone())
+        assert out.metadata[1] is None  # not temporal
+        out.metadata = (out.metadata[0][:4], out.metadata[1])
+        return out
+
+    loader = NeighborLoader(data, [3], batch_size=8, transform_sampler_output=first_half, seed=1)
+    b = next(iter(loader))
+    plain = next(iter(NeighborLoader(data, [3], batch_size=8, seed=1)))
+    assert any(torch.equal(s, plain.input_id) for s in seen)
+    assert torch.equal(b.input_id, plain.input_id[:4]) and b.batch_size == 4
+    assert torch.equal(b.n_id, plain.n_id) and torch.equal(b.x, plain.x)
+    with pytest.raises(TypeError, match="SamplerOutput"):
+        next(iter(NeighborLoader(data, [3], batch_size=8, transform_sampler_output=lambda o: 1)))
+
+
+def test_link_transform_sampler_output_gets_pygs_link_metadata(data):
+    got = {}  # (workers collate batches ahead: keyed by their input ids)
+
+    def look(out):
+        got[tuple(out.metadata[0].tolist())] = out.metadata
+        return out
+
+    loader = LinkNeighborLoader(data, [2], neg_sampling="binary", batch_size=10, seed=4,
+                                transform_sampler_output=look)  # fmt: skip
+    b = next(iter(loader))
+    input_id, eli, label, time = got[tuple(b.input_id.tolist())]
+    assert torch.equal(b.input_id, input_id) and torch.equal(b.edge_label_index, eli)
+    assert torch.equal(b.edge_label, label) and time is None
+    plain = next(iter(LinkNeighborLoader(data, [2], neg_sampling="binary", batch_size=10, seed=4)))
+    _same_data(b, plain)
+    trip = LinkNeighborLoader(data, [2], neg_sampling="triplet", batch_size=10, seed=4,
+                              transform_sampler_output=look)  # fmt: skip
+    b = next(iter(trip))
+    input_id, src_index, dst_pos, dst_neg, seed_time = got[tuple(b.input_id.tolist())]
+    assert torch.equal(b.src_index, src_index) and torch.equal(b.dst_neg_index, dst_neg)
+    assert seed_time is None
+
+
+def test_hetero_identity_transform_sampler_output_changes_nothing():
+    data = make_hetero(5)
+    seen = {}  # (workers collate batches ahead: keyed by their input ids)
+
+    def identity(out):
+        seen[tuple(out.metadata[0].tolist())] = out
+        return out
+
+    kw = dict(input_nodes=("paper", data["paper"].train_mask), batch_size=16, seed=3)
+    a = list(NeighborLoader(data, HETERO_FANOUTS, transform_sampler_output=identity, **kw))
+    b = list(NeighborLoader(data, HETERO_FANOUTS, **kw))
+    for x, y in zip(a, b):
+        _same_data(x, y)
+    out = seen[tuple(b[0]["paper"].input_id.tolist())]
+    from torch_geometric.sampler import HeteroSamplerOutput
+
+    assert isinstance(out, HeteroSamplerOutput)
+    assert set(out.node) == set(data.node_types) and set(out.row) == set(data.edge_types)
+    assert torch.equal(out.node["paper"], b[0]["paper"].n_id)
+    assert out.num_sampled_nodes["paper"] == b[0]["paper"].num_sampled_nodes
+    assert torch.equal(out.metadata[0], b[0]["paper"].input_id)
+    link = ("author", "writes", "paper")
+    lkw = dict(edge_label_index=(link, data[link].edge_index[:, :60]), neg_sampling="binary",
+               batch_size=20, seed=2)  # fmt: skip
+    la = next(iter(LinkNeighborLoader(data, [2, 2], transform_sampler_output=identity, **lkw)))
+    lb = next(iter(LinkNeighborLoader(data, [2, 2], **lkw)))
+    _same_data(la, lb)
+    assert torch.equal(
+        seen[tuple(lb[link].input_id.tolist())].metadata[1], lb[link].edge_label_index
+    )
+
+
+def test_hetero_transform_sampler_output_that_replaces_nodes_and_edges():
+    # a transform that keeps every other author and the cites edges among the first half of
+    # the edges: tables are fetched again for what it returns, counts come from its dicts
+    data = make_hetero(6)
+    cites = ("paper", "cites", "paper")
+
+    def prune(out):
+        out.node["author"] = out.node["author"][::2]
+        for et in list(out.row):
+            if "author" in (et[0], et[2]):  # edges touching authors: none left
+                out.row[et] = out.row[et][:0]
+                out.col[et] = out.col[et][:0]
+                out.edge[et] = out.edge[et][:0]
+        half = out.row[cites].numel() // 2
+        out.row[cites], out.col[cites] = out.row[cites][:half], out.col[cites][:half]
+        out.edge[cites] = out.edge[cites][:half]
+        out.num_sampled_nodes = None
+        out.num_sampled_edges = {cites: [half]}
+        return out
+
+    loader = NeighborLoader(data, HETERO_FANOUTS, input_nodes="paper", batch_size=20, seed=7,
+                            transform_sampler_output=prune)  # fmt: skip
+    plain = NeighborLoader(data, HETERO_FANOUTS, input_nodes="paper", batch_size=20, seed=7)
+    for b, p in zip(loader, plain):
+        assert torch.equal(b["author"].n_id, p["author"].n_id[::2])
+        assert torch.equal(b["author"].x, data["author"].x[b["author"].n_id])
+        assert torch.equal(b["paper"].x, p["paper"].x)
+        half = p[cites].e_id.numel() // 2
+        assert torch.equal(b[cites].e_id, p[cites].e_id[:half])
+        assert torch.equal(b[cites].edge_attr, data[cites].edge_attr[b[cites].e_id])
+        ei = b[cites].edge_index
+        assert torch.equal(
+            torch.stack([b["paper"].n_id[ei[0]], b["paper"].n_id[ei[1]]]),
+            data[cites].edge_index[:, b[cites].e_id],
+        )
+        assert b[cites].num_sampled_edges == [half]
+        assert "num_sampled_nodes" not in b["paper"]
+        assert b["author", "writes", "paper"].edge_index.shape == (2, 0)
+        assert b["paper"].batch_size == p["paper"].batch_size
+
+    def homogeneous(out):
+        from torch_geometric.sampler import SamplerOutput
+
+        return SamplerOutput(
+            node=out.node["paper"], row=out.row[cites], col=out.col[cites], edge=None
+        )
+
+    with pytest.raises(TypeError, match="HeteroSamplerOutput"):
+        next(iter(NeighborLoader(data, HETERO_FANOUTS, input_nodes="paper", batch_size=20,
+                                 transform_sampler_output=homogeneous)))  # fmt: skip

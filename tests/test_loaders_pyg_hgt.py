@@ -191,8 +191,6 @@ def test_bad_arguments_raise_clear_errors():
         HGTLoader(data, [-2], input_nodes="paper")
     with pytest.raises(ValueError):
         HGTLoader(data, [2], input_nodes=("paper", torch.tensor([500])))
-    with pytest.raises(NotImplementedError, match="transform_sampler_output"):
-        HGTLoader(data, [2], input_nodes="paper", transform_sampler_output=lambda o: o)
     with pytest.raises(TypeError, match="is_sorted"):
         HGTLoader(data, [2], input_nodes="paper", is_sorted="yes")
 
@@ -225,3 +223,42 @@ def _global_edges(batch, et):
     ei = batch[et].edge_index
     return sorted(zip(batch[src].n_id[ei[0]].tolist(), batch[dst].n_id[ei[1]].tolist(),
                       batch[et].e_id.tolist()))  # fmt: skip
+
+
+def test_transform_sampler_output_sees_pygs_hetero_output_without_hop_counts():
+    # as PyG's HGTLoader: a HeteroSamplerOutput with no num_sampled_* (HGT has no hops);
+    # the identity gives the same batches, a transform that drops a type's nodes is followed
+    from torch_geometric.sampler import HeteroSamplerOutput
+
+    data = make_hetero(2)
+    seen = {}
+
+    def identity(out):
+        assert isinstance(out, HeteroSamplerOutput)
+        assert out.num_sampled_nodes is None and out.num_sampled_edges is None
+        seen[tuple(out.metadata[0].tolist())] = out
+        return out
+
+    kw = dict(input_nodes="paper", batch_size=16, seed=5)
+    a = list(HGTLoader(data, [8, 8], transform_sampler_output=identity, **kw))
+    b = list(HGTLoader(data, [8, 8], **kw))
+    for x, y in zip(a, b):
+        for t in data.node_types:
+            assert torch.equal(x[t].n_id, y[t].n_id)
+            assert torch.equal(seen[tuple(y["paper"].input_id.tolist())].node[t], y[t].n_id)
+        for et in data.edge_types:
+            assert torch.equal(x[et].edge_index, y[et].edge_index)
+        assert torch.equal(x["paper"].x, y["paper"].x)
+
+    def no_authors(out):
+        out.node["author"] = out.node["author"][:0]
+        for et in out.row:
+            if "author" in (et[0], et[2]):
+                out.row[et], out.col[et], out.edge[et] = (
+                    v[et][:0] for v in (out.row, out.col, out.edge)
+                )
+        return out
+
+    c = next(iter(HGTLoader(data, [8, 8], transform_sampler_output=no_authors, **kw)))
+    assert c["author"].n_id.numel() == 0 and c["author"].x.shape == (0, 4)
+    assert torch.equal(c["paper"].x, b[0]["paper"].x)

@@ -556,6 +556,22 @@ class _PygDataView:
         return t, seeds, by_id
 
     # -- building the user's batch
+    def types_without_ids(self, sub: SampledSubgraph) -> Tuple[int, ...]:
+        """The edge types of a typed batch whose edges have no ids: merged with their reverse
+        (``subgraph_type="bidirectional"``, as PyG drops them)."""
+        return tuple(sub.metadata.get("edge_types_without_ids", ())) if self.hetero else ()
+
+    def has_hop_counts(self, sub: SampledSubgraph) -> bool:
+        """Whether a typed batch's per-hop counts hold: not where they no longer do
+        (bidirectional, as PyG drops them) or never did (HGT's iterations are not hops; PyG's
+        HGT batch has none)."""
+        meta = sub.metadata
+        if self.hetero and (
+            "edge_types_without_ids" in meta or meta.get("subgraph_type") == "bidirectional"
+        ):
+            return False
+        return bool(meta.get("per_hop_counts", True))
+
     def build(self, batch: Batch, sub: SampledSubgraph) -> Any:
         """The PyG batch: per node type ``n_id``, ``num_sampled_nodes`` and the node tables;
         per edge type ``edge_index`` (a view of the sampled edges), ``e_id``,
@@ -565,12 +581,8 @@ class _PygDataView:
             out[key] = value
         hetero = self.hetero
         off = self.graph.type_offsets()
-        rewritten = sub.metadata.get("edge_types_without_ids") if hetero else None
-        if hetero and sub.metadata.get("subgraph_type") == "bidirectional":
-            rewritten = rewritten or ()
-        # per-hop counts: not where they no longer hold (bidirectional, as PyG drops them) or
-        # never did (HGT's iterations are not hops; PyG's HGT batch has none)
-        hop_counts = rewritten is None and sub.metadata.get("per_hop_counts", True)
+        no_ids = self.types_without_ids(sub)
+        hop_counts = self.has_hop_counts(sub)
         for t, ntype in enumerate(self.graph.node_types):
             store = out[ntype] if hetero else out
             for key, name in self.node_keys[t]:
@@ -601,7 +613,7 @@ class _PygDataView:
             if hetero:
                 lo, hi = (sub.edge_span(1, e)[0], sub.edge_span(hops, e)[1]) if hops else (0, 0)
                 # a type merged with its reverse (bidirectional) keeps no ids
-                ids = sub.edge_ids[lo:hi] if rewritten is None or e not in rewritten else None
+                ids = None if e in no_ids else sub.edge_ids[lo:hi]
                 adj_t = self.adj_t_of.get(e)
                 if adj_t is None:
                     store.edge_index = ei[:, lo:hi]
@@ -1227,14 +1239,22 @@ class _NodeFront(_LoaderFront):
         return NodeSamplerInput(input_id=None, node=self.input_nodes, time=time, input_type=ntype)
 
     def _collate(self, batch: Batch) -> Any:
-        batch = _apply_sampler_transform(self, batch)
-        data = self.view.build(batch, batch.subgraph)
-        store = data[self.view.graph.node_types[self.input_type]] if self.view.hetero else data
         seeds = batch.seeds - self._input_offset if self._input_offset else batch.seeds
-        store.input_id = seeds if self._global_input_id else batch.input_id
-        store.batch_size = batch.batch_size
+        input_id = seeds if self._global_input_id else batch.input_id
+        seed_time = None
         if self._seed_time is not None:  # PyG's seed_time: each seed's time bound
-            store.seed_time = torch.from_numpy(self._seed_time[batch.input_id.cpu().numpy()])
+            seed_time = torch.from_numpy(self._seed_time[batch.input_id.cpu().numpy()])
+        # PyG's node sampler output metadata: (input_id, seed_time)
+        batch, (input_id, seed_time), counts = _apply_sampler_transform(
+            self, batch, (input_id, seed_time)
+        )
+        data = self.view.build(batch, batch.subgraph)
+        _set_sampled_counts(data, counts)
+        store = data[self.view.graph.node_types[self.input_type]] if self.view.hetero else data
+        store.input_id = input_id
+        store.batch_size = int(input_id.size(0))
+        if seed_time is not None:
+            store.seed_time = seed_time
         return self._finish(data)
 
 
@@ -1333,8 +1353,6 @@ class NeighborLoader(_NodeFront):
         self.view = view = _PygDataView(data, weight_attr, who)
         _check_adj_t_subgraph(view, sg_type, who)
         fanouts = _fanouts(num_neighbors, view.graph, who)
-        if view.hetero and transform_sampler_output is not None:
-            raise NotImplementedError(f"{who}: transform_sampler_output with heterogeneous data")
         self.data = data
         self.num_neighbors = _num_neighbors_repr(fanouts, view.graph)
         self.transform = transform
@@ -1481,8 +1499,6 @@ class LinkNeighborLoader(_LoaderFront):
         self.view = view = _PygDataView(data, weight_attr, who)
         _check_adj_t_subgraph(view, sg_type, who)
         fanouts = _fanouts(num_neighbors, view.graph, who)
-        if view.hetero and transform_sampler_output is not None:
-            raise NotImplementedError(f"{who}: transform_sampler_output with heterogeneous data")
         self.edge_type, edge_label_index = _edge_label_input(view, data, edge_label_index, who)
         self.data = data
         self.num_neighbors = _num_neighbors_repr(fanouts, view.graph)
@@ -1558,10 +1574,20 @@ class LinkNeighborLoader(_LoaderFront):
         )
 
     def _collate(self, batch: Batch) -> Any:
-        batch = _apply_sampler_transform(self, batch)
+        meta = dict(batch.subgraph.metadata)
+        # PyG's link sampler output metadata: binary (input_id, edge_label_index, edge_label,
+        # edge_label_time), triplet (input_id, src_index, dst_pos_index, dst_neg_index,
+        # seed_time)
+        names = _LINK_META_BINARY
+        if not (self.neg_sampling is None or self.neg_sampling.mode == "binary"):
+            names = _LINK_META_TRIPLET
+        batch, fields, counts = _apply_sampler_transform(
+            self, batch, tuple(meta.get(k) for k in names)
+        )
+        meta.update(zip(names, fields))
         sub = batch.subgraph
         data = self.view.build(batch, sub)
-        meta = sub.metadata
+        _set_sampled_counts(data, counts)
         graph = self.view.graph
         if self.view.hetero:
             et = graph.edge_types[self.edge_type]
@@ -1580,7 +1606,7 @@ class LinkNeighborLoader(_LoaderFront):
             src_store.src_index = meta["src_index"]
             dst_store.dst_pos_index = meta["dst_pos_index"]
             dst_store.dst_neg_index = meta["dst_neg_index"]
-            if "seed_time" in meta:  # PyG: on the source and the destination store
+            if meta.get("seed_time") is not None:  # PyG: on the source and destination store
                 src_store.seed_time = dst_store.seed_time = meta["seed_time"]
             link.edge_label_index = link.edge_label_time = None
         return self._finish(data)
@@ -1686,18 +1712,32 @@ def _num_neighbors_keys(values: Dict[Any, Any], graph: Graph, who: str) -> Dict[
     return out
 
 
-def _apply_sampler_transform(owner: Any, batch: Batch) -> Batch:
-    """Run ``transform_sampler_output`` on a PyG ``SamplerOutput`` view of the sample.
+_LINK_META_BINARY = ("input_id", "edge_label_index", "edge_label", "edge_label_time")
+_LINK_META_TRIPLET = ("input_id", "src_index", "dst_pos_index", "dst_neg_index", "seed_time")
 
-    Tables were fetched for the sampled nodes and edges; if the transform changes the nodes
-    (edges), the node (edge) tables are fetched again for the new ones.
+
+def _apply_sampler_transform(
+    owner: Any, batch: Batch, metadata: Tuple[Any, ...]
+) -> Tuple[Batch, Tuple[Any, ...], Optional[Tuple[Any, Any]]]:
+    """Run ``transform_sampler_output`` where PyG's loaders do, before the batch is built.
+
+    The transform gets PyG's ``SamplerOutput`` (``HeteroSamplerOutput`` for typed data: dicts
+    keyed by node and edge type, ids within each type) with ``metadata`` as PyG's samplers set
+    it (node loaders ``(input_id, seed_time)``; link loaders as ``_LINK_META_*``). Returns the
+    batch of what it returned, its metadata (the batch's ``input_id`` and the other seed
+    fields, as PyG's ``filter_fn`` reads them) and, typed, the ``num_sampled_nodes`` /
+    ``num_sampled_edges`` dicts it returned (``_set_sampled_counts``). Tables were fetched for
+    the sampled nodes and edges; those of node (edge) sets the transform replaced are fetched
+    again for the new ones. Without a transform: the batch and metadata unchanged.
     """
-    sub = batch.subgraph
     fn = owner.transform_sampler_output
     if fn is None:
-        return batch
+        return batch, metadata, None
+    if owner.view.hetero:
+        return _apply_hetero_sampler_transform(owner, batch, metadata)
     from torch_geometric.sampler import SamplerOutput
 
+    sub = batch.subgraph
     out = SamplerOutput(
         node=sub.nodes,
         row=sub.row,
@@ -1706,9 +1746,13 @@ def _apply_sampler_transform(owner: Any, batch: Batch) -> Batch:
         batch=sub.batch,
         num_sampled_nodes=list(sub.num_sampled_nodes),
         num_sampled_edges=list(sub.num_sampled_edges),
-        metadata=dict(sub.metadata),
+        metadata=metadata,
     )
     out = fn(out)
+    if not isinstance(out, SamplerOutput):
+        raise TypeError(
+            f"transform_sampler_output must return a SamplerOutput, got {type(out).__name__}"
+        )
     new = SampledSubgraph(
         nodes=out.node,
         row=out.row,
@@ -1718,17 +1762,151 @@ def _apply_sampler_transform(owner: Any, batch: Batch) -> Batch:
         edge_ids=out.edge,
         layered=sub.layered,
         batch=out.batch,
-        metadata=out.metadata if isinstance(out.metadata, dict) else sub.metadata,
+        metadata=sub.metadata,
     )
     view = owner.view
     node_data, edge_data = batch.node_data, batch.edge_data
     if out.node is not sub.nodes:
-        node_data = {k: view.node_store.fetch(k, out.node) for k in view.node_table_keys}
+        node_data = {k: _refetch(view.node_store, k, out.node) for k in view.node_table_keys}
     if out.edge is not sub.edge_ids and view.edge_table_keys:
         if out.edge is None:
             raise ValueError("transform_sampler_output dropped the edge ids the edge tables need")
-        edge_data = {k: view.edge_store.fetch(k, out.edge) for k in view.edge_table_keys}
-    return replace(batch, subgraph=new, node_data=node_data, edge_data=edge_data)
+        edge_data = {k: _refetch(view.edge_store, k, out.edge) for k in view.edge_table_keys}
+    return replace(batch, subgraph=new, node_data=node_data, edge_data=edge_data), _meta(out), None
+
+
+def _apply_hetero_sampler_transform(
+    owner: Any, batch: Batch, metadata: Tuple[Any, ...]
+) -> Tuple[Batch, Tuple[Any, ...], Optional[Tuple[Any, Any]]]:
+    """``_apply_sampler_transform`` for typed data: a ``HeteroSamplerOutput`` view of the
+    typed sample in, a typed ``SampledSubgraph`` of what comes back out (its edges as one hop,
+    edge type by edge type: the counts per hop are the returned dicts')."""
+    from torch_geometric.sampler import HeteroSamplerOutput
+
+    view, sub = owner.view, batch.subgraph
+    graph = view.graph
+    ntypes, etypes = graph.node_types, graph.edge_types
+    off = graph.type_offsets()
+    hops = sub.num_hops
+    no_ids = view.types_without_ids(sub)
+    hop_counts = view.has_hop_counts(sub)
+    node = {nt: sub.type_nodes(t) - off[t] for t, nt in enumerate(ntypes)}
+    row, col, edge = {}, {}, {}
+    for e, et in enumerate(etypes):
+        lo, hi = (sub.edge_span(1, e)[0], sub.edge_span(hops, e)[1]) if hops else (0, 0)
+        row[et], col[et] = sub.row[lo:hi], sub.col[lo:hi]
+        edge[et] = None if e in no_ids else sub.edge_ids[lo:hi]
+    nodes_counts = edges_counts = batch_of = None
+    if hop_counts:
+        nodes_counts = {
+            nt: sub.type_num_sampled_nodes[:, t].tolist() for t, nt in enumerate(ntypes)
+        }
+        edges_counts = {
+            et: [sub.edge_span(h, e)[1] - sub.edge_span(h, e)[0] for h in range(1, hops + 1)]
+            for e, et in enumerate(etypes)
+        }
+    if sub.batch is not None:
+        noff = sub._offsets("node_offsets")
+        batch_of = {nt: sub.batch[noff[t] : noff[t + 1]] for t, nt in enumerate(ntypes)}
+    out = owner.transform_sampler_output(
+        HeteroSamplerOutput(
+            node=dict(node),  # (copies: a transform that edits a dict must not edit ours)
+            row=dict(row),
+            col=dict(col),
+            edge=dict(edge),
+            batch=batch_of,
+            num_sampled_nodes=nodes_counts,
+            num_sampled_edges=edges_counts,
+            metadata=metadata,
+        )
+    )
+    if not isinstance(out, HeteroSamplerOutput):
+        raise TypeError(
+            "transform_sampler_output must return a HeteroSamplerOutput for heterogeneous data, "
+            f"got {type(out).__name__}"
+        )
+    # the typed subgraph of the returned dicts (a type they leave out: no nodes, no edges)
+    like = sub.nodes
+    empty = like.new_empty(0)
+    new_nodes = [out.node.get(nt, empty).to(like.device) for nt in ntypes]
+    counts = [int(n.numel()) for n in new_nodes]
+    node_offsets = torch.tensor([0] + counts, dtype=torch.int64).cumsum(0)
+    out_edge = out.edge or {}
+    new_rows = [out.row.get(et, empty) for et in etypes]
+    new_cols = [out.col.get(et, empty) for et in etypes]
+    lost = tuple(e for e, et in enumerate(etypes) if out_edge.get(et) is None)
+    new_eids = [
+        out_edge[et] if e not in lost else torch.full_like(new_rows[e], -1)
+        for e, et in enumerate(etypes)
+    ]
+    sizes = [int(r.numel()) for r in new_rows]
+    edge_ptr = torch.tensor([0] + sizes, dtype=torch.int64).cumsum(0)
+    meta = {k: v for k, v in sub.metadata.items() if k != "edge_types_without_ids"}
+    meta["per_hop_counts"] = False  # (the returned dicts' counts are set after the build)
+    if lost:
+        meta["edge_types_without_ids"] = lost
+    total = sum(counts)
+    new_batch = None
+    if out.batch is not None:
+        new_batch = torch.cat([out.batch.get(nt, empty) for nt in ntypes])
+    new = replace(
+        sub,
+        nodes=torch.cat([n + int(off[t]) for t, n in enumerate(new_nodes)]),
+        row=torch.cat(new_rows) if new_rows else empty,
+        col=torch.cat(new_cols) if new_cols else empty,
+        num_sampled_nodes=[total],
+        num_sampled_edges=[sum(sizes)],
+        edge_ids=torch.cat(new_eids) if new_eids else empty,
+        batch=new_batch,
+        metadata=meta,
+        edge_ptr=edge_ptr,
+        node_offsets=node_offsets,
+        type_num_sampled_nodes=torch.tensor([counts], dtype=torch.int64),
+        hop_indptr=None,
+        hop_indptr_ptr=None,
+        hop_dst_start=None,
+    )
+    node_data, edge_data = dict(batch.node_data), dict(batch.edge_data)
+    for t, nt in enumerate(ntypes):
+        if out.node.get(nt) is not node[nt]:
+            for k, _ in view.node_keys[t]:
+                node_data[k] = _refetch(view.node_store, k, new_nodes[t])
+    for e, et in enumerate(etypes):
+        if out_edge.get(et) is not edge[et] and view.edge_keys[e]:
+            if e in lost:
+                raise ValueError(
+                    f"transform_sampler_output dropped the edge ids of {et} that its edge "
+                    "tables need"
+                )
+            for k, _ in view.edge_keys[e]:
+                edge_data[k] = _refetch(view.edge_store, k, new_eids[e])
+    batch = replace(batch, subgraph=new, node_data=node_data, edge_data=edge_data)
+    return batch, _meta(out), (out.num_sampled_nodes, out.num_sampled_edges)
+
+
+def _meta(out: Any) -> Tuple[Any, ...]:
+    meta = out.metadata
+    if not isinstance(meta, tuple):
+        raise TypeError(
+            "transform_sampler_output must keep PyG's metadata tuple (input_id first), got "
+            f"{type(meta).__name__}"
+        )
+    return meta
+
+
+def _refetch(store: FeatureStore, key: Any, ids: torch.Tensor) -> torch.Tensor:
+    """Rows of ``key`` for ids a transform chose, on the ids' device."""
+    return store.fetch(key, ids.cpu()).to(ids.device)
+
+
+def _set_sampled_counts(data: Any, counts: Optional[Tuple[Any, Any]]) -> None:
+    """PyG's ``set_value_dict`` of a transformed typed sample's ``num_sampled_nodes`` and
+    ``num_sampled_edges`` dicts (None: nothing set)."""
+    if counts is None:
+        return
+    for name, by_type in zip(("num_sampled_nodes", "num_sampled_edges"), counts):
+        if by_type is not None:
+            data.set_value_dict(name, by_type)
 
 
 # The whole-subgraph loaders (Cluster-GCN, GraphSAINT, ShaDow-KHop), HGT and the legacy

@@ -39,8 +39,7 @@ class HGTLoader(_NodeFront):
     a seed whatever the thread count); ``e_id`` always names the edge of its column (PyG's is
     wrong for destinations with more than 50 in-edges of a type); a node type left out of a
     ``num_samples`` dict is not drawn (PyG fails with ``unordered_map::at``), and lists of
-    different lengths raise (PyG reads past the shorter ones); ``transform_sampler_output``
-    is not supported (as for heterogeneous ``NeighborLoader``).
+    different lengths raise (PyG reads past the shorter ones).
 
     Example:
         >>> from gnnsys.loaders.pyg import HGTLoader
@@ -64,8 +63,6 @@ class HGTLoader(_NodeFront):
         who = "HGTLoader"
         _check_common(who, "uniform", None, None, transform, transform_sampler_output)
         _check_flags(is_sorted, filter_per_worker, who)
-        if transform_sampler_output is not None:
-            raise NotImplementedError(f"{who}: transform_sampler_output is not supported")
         opts = _loader_options(dict(kwargs), who)
         self.view = view = _PygDataView(data, None, who)
         if getattr(view.graph, "exchange", None) is not None:
@@ -83,7 +80,7 @@ class HGTLoader(_NodeFront):
         self.node_sampler = HGTSampler(view.graph, self.num_samples)
         self.data = data
         self.transform = transform
-        self.transform_sampler_output = None
+        self.transform_sampler_output = transform_sampler_output
         self.is_sorted, self.filter_per_worker = is_sorted, filter_per_worker
         seeds = self._read_inputs(input_nodes, who)
         on = _sampling_device(data)
