@@ -44,7 +44,7 @@ import numba
 import numpy as np
 import torch
 
-from gnnsys import _mapped
+from gnnsys import _hugepages, _mapped
 from gnnsys._checks import check_ids, check_index, data_device
 from gnnsys._malloc import tune_malloc
 from gnnsys.features import FeatureStore
@@ -276,6 +276,8 @@ class Loader:
             self.label_tables = []
         for table in self.tables + self.label_tables:
             _check_node_rows(self._graph, table)
+            # (a torch-made table on 4 KiB pages: its random row reads miss the TLB)
+            _hugepages.advise_huge(table.store[table.key])
         self._labels_by_key = label_keys is not None
         self._epoch = 0
         self._pool: Optional[_workers.WorkerPool] = None
