@@ -105,8 +105,9 @@ def test_parallel_and_serial_kernels_agree():
 
 @pytest.mark.parametrize("row_bytes", [64, 128, 4096])
 def test_prefetching_gathers_copy_the_same_rows(row_bytes):
-    # Rows of >= 128 B in a table of >= 64 MiB prefetch ahead (as do rows of >= 4 KB in any
-    # table); a prefetch is a hint only, so the rows copied are the same, up to the last one.
+    # Rows of >= 4 KB prefetch ahead in any table, rows of >= 128 B in a table of >= 64 MiB
+    # when it is a map read at random; a prefetch is a hint only, so the rows copied are the
+    # same, up to the last one.
     cols = row_bytes // 4
     rows = gather_cpu.PREFETCH_MIN_TABLE_BYTES // row_bytes
     src = np.zeros((rows, cols), np.float32)
@@ -119,6 +120,15 @@ def test_prefetching_gathers_copy_the_same_rows(row_bytes):
             src, ids, np.empty((3000, cols), np.float32), parallel=parallel
         )
         assert np.array_equal(out, src[ids])
+    # the kernel for maps read at random, which prefetches short rows too
+    words = gather_cpu.word_view(src)
+    out = np.empty((3000, cols), np.float32)
+    gather_cpu._rows_ahead_serial(words, ids, out.view(words.dtype))
+    assert np.array_equal(out, src[ids])
+    short = row_bytes >= gather_cpu.PREFETCH_SHORT_ROW_BYTES
+    long_ = row_bytes >= gather_cpu.PREFETCH_MIN_ROW_BYTES
+    assert gather_cpu._prefetches(words, True) == (short or long_)
+    assert gather_cpu._prefetches(words, False) == long_  # in memory: long rows only
 
 
 def test_word_view_widths():

@@ -27,6 +27,7 @@ from gnnsys._numba import (
     parallel_pays,
     prefetch2d,
     serial_twin,
+    variant,
 )
 
 # Rows per parallel work item: large enough to amortise scheduling, small enough to balance.
@@ -42,19 +43,28 @@ _WORD_DTYPES = (np.uint64, np.uint32, np.uint16, np.uint8)
 # Measured again in session 30, quiet, caches flushed before each gather as the sampler leaves
 # them (benchmarks/gather_prefetch.py; rows 128 B - 2 KB, 16 rows ahead vs none): tables of
 # 64 MB to 1 GiB 0.70-0.90x the time, a 19 MB table 0.80-1.29x (no gain at 512 B).
+# Session 48: the short-row rule now holds for maps read at random only (``_SHORT_AHEAD``; the
+# kernel ``_run`` picks for them). A table in memory sits on huge pages (numpy's own, or
+# gnnsys._hugepages for torch's), where prefetching short rows costs more than it saves:
+# benchmarks/gather_prefetch.py on 242 and 934 MB numpy tables, 256 and 400 B rows, 16 rows
+# ahead took 1.13-1.23x the time of none; the rmat20 loader without it 113-122 vs 113-115
+# batches/s (PyG semantics) and 117-122 vs 112-117 (DGL), 3 pairs
+# (``cpu-2core-vm_gather_short_ahead_s48.jsonl``).
 PREFETCH_ROWS = 16
 PREFETCH_MIN_ROW_BYTES = 4096
 PREFETCH_SHORT_ROW_BYTES = 128
 PREFETCH_MIN_TABLE_BYTES = 64 << 20
 _LINE = 64
+_SHORT_AHEAD = False  # short rows prefetched too (a compile-time switch: ``_rows_ahead_*``)
 
 
 @njit(nogil=True, cache=True)
-def _prefetches(src):  # pragma: no cover - compiled
-    # Whether the gathers prefetch rows of ``src`` ahead (see PREFETCH_ROWS).
+def _prefetches(src, short):  # pragma: no cover - compiled
+    # Whether the gathers prefetch rows of ``src`` ahead (see PREFETCH_ROWS); ``short``: rows
+    # under PREFETCH_MIN_ROW_BYTES too (maps read at random).
     row = src.shape[1] * src.itemsize
     return row >= PREFETCH_MIN_ROW_BYTES or (
-        row >= PREFETCH_SHORT_ROW_BYTES and src.shape[0] * row >= PREFETCH_MIN_TABLE_BYTES
+        short and row >= PREFETCH_SHORT_ROW_BYTES and src.shape[0] * row >= PREFETCH_MIN_TABLE_BYTES
     )
 
 
@@ -102,7 +112,7 @@ def _cell_typed(src, r, j, out):
 def _rows_parallel(src, ids, out):  # pragma: no cover - compiled
     n = ids.shape[0]
     d = src.shape[1]
-    pre = _prefetches(src)
+    pre = _prefetches(src, _SHORT_AHEAD)
     step = max(1, _LINE // src.itemsize)
     nblk = (n + _BLOCK_ROWS - 1) // _BLOCK_ROWS
     for b in prange(nblk):
@@ -121,6 +131,9 @@ def _rows_parallel(src, ids, out):  # pragma: no cover - compiled
 
 
 _rows_serial = serial_twin(_rows_parallel, "_rows_serial")
+# The kernel for maps read at random (bigger than memory, 4 KiB page-cache pages): short rows
+# prefetched ahead too. Serial: ``_run`` slices such gathers over many threads itself.
+_rows_ahead_serial = variant(_rows_parallel, "_rows_ahead_serial", False, _SHORT_AHEAD=True)
 
 
 @njit(nogil=True, cache=True)
@@ -197,7 +210,7 @@ def _run(src: np.ndarray, ids: np.ndarray, out: np.ndarray, parallel: bool):
     if _mapped.reads_at_random(src):
 
         def part(lo: int, hi: int) -> None:
-            _rows_serial(src, ids[lo:hi], out[lo:hi])
+            _rows_ahead_serial(src, ids[lo:hi], out[lo:hi])
 
         _mapped.run_sliced(part, ids.shape[0])
         _mapped.request_trim()
