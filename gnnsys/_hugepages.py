@@ -41,6 +41,17 @@ _lock = threading.Lock()
 _advised: Dict[Tuple[int, int], Any] = {}
 
 
+def _after_fork_in_child() -> None:
+    # A lock held by another thread at the fork would stay held for ever in the child (which
+    # has only the forking thread); what was advised stays so (the child's areas are copies).
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def enabled() -> bool:
     """Whether tables are advised: Linux, unless ``GNNSYS_HUGEPAGES=0``."""
     return sys.platform.startswith("linux") and os.environ.get("GNNSYS_HUGEPAGES", "1") != "0"

@@ -101,3 +101,14 @@ def test_enabled_follows_the_platform_and_the_switch(monkeypatch):
     assert not _hugepages.enabled()
     monkeypatch.delenv("GNNSYS_HUGEPAGES")
     assert _hugepages.enabled() == (os.uname().sysname == "Linux")
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_child_forked_while_the_lock_is_held_can_still_advise():
+    with _hugepages._lock:  # (as if another thread were advising at the fork)
+        pid = os.fork()
+        if pid == 0:  # the child: its lock is a fresh one
+            ok = _hugepages._lock.acquire(timeout=5)
+            os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
