@@ -16,14 +16,13 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 import torch
@@ -31,10 +30,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-
-
-def emit(row: Dict[str, Any]) -> None:
-    print(json.dumps(row), flush=True)
+from loader_throughput import emit, load, resolve_folder, time_iter  # noqa: E402
 
 
 def gather_ab(rows: int, dim: int, ids: int, rounds: int) -> None:
@@ -67,7 +63,6 @@ def gather_ab(rows: int, dim: int, ids: int, rounds: int) -> None:
 
 def loader_once(graph: str, batches: int) -> float:
     """Batches/s of one process's loader (this process)."""
-    from loader_throughput import load, resolve_folder, time_iter
     from torch_geometric.data import Data
 
     from gnnsys.loaders.pyg import NeighborLoader

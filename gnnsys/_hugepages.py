@@ -20,7 +20,6 @@ torch tensor) 18.9 -> 17.0 ms. Collapsing took 0.8 s for 242 MB, 1.6 s for 980 M
 
 from __future__ import annotations
 
-import ctypes
 import os
 import sys
 import threading
@@ -29,6 +28,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import torch
+
+from gnnsys import _mapped
 
 MIN_BYTES = 32 << 20  # tables smaller than this are left alone (the TLB mostly covers them)
 HUGE = 2 << 20
@@ -75,8 +76,7 @@ def host_span(table: Any) -> Optional[Tuple[int, int]]:
 
 def aligned_interior(addr: int, nbytes: int) -> Tuple[int, int]:
     """The whole 2 MiB pages inside [addr, addr + nbytes): (lo, hi), lo == hi when none."""
-    lo = addr + (-addr) % HUGE
-    hi = (addr + nbytes) - (addr + nbytes) % HUGE
+    lo, hi = _mapped._pages_within(addr, addr + nbytes, HUGE)
     return lo, max(lo, hi)
 
 
@@ -136,16 +136,5 @@ def _collapse(lo: int, hi: int) -> None:
     # job, which at interpreter exit could abort in torch's C++. Were its memory freed and
     # reused meanwhile, the advice would only change the page size under other data: the
     # kernel never changes contents; an unmapped range fails with ENOMEM.)
-    libc = _libc()
-    if libc is None:
-        return
-    addr, length = ctypes.c_void_p(lo), ctypes.c_size_t(hi - lo)
-    if libc.madvise(addr, length, MADV_HUGEPAGE) == 0:
-        libc.madvise(addr, length, MADV_COLLAPSE)  # (EINVAL before Linux 6.1: khugepaged then)
-
-
-def _libc() -> Any:
-    try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:  # pragma: no cover - every Linux has a libc
-        return None
+    if _mapped.madvise_range(lo, hi - lo, MADV_HUGEPAGE):
+        _mapped.madvise_range(lo, hi - lo, MADV_COLLAPSE)  # (EINVAL before Linux 6.1: khugepaged)

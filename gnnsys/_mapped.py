@@ -400,11 +400,12 @@ def _trim(limit: int) -> int:
     return done
 
 
-def _pages_within(lo: int, hi: int) -> Tuple[int, int]:
-    """The whole pages inside [lo, hi) (lo rounded up, hi down)."""
+def _pages_within(lo: int, hi: int, page: int = 0) -> Tuple[int, int]:
+    """The whole pages of ``page`` bytes (0: the system's page size) inside [lo, hi) (lo
+    rounded up, hi down)."""
     import mmap
 
-    page = mmap.PAGESIZE
+    page = page or mmap.PAGESIZE
     return lo + (-lo % page), hi - hi % page
 
 

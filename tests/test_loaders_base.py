@@ -31,6 +31,15 @@ def test_edge_span_and_type_nodes_read_the_offsets():
     assert sub.type_nodes(1).tolist() == [10, 11]
 
 
+def test_type_edge_range_and_counts_cover_every_hop_of_a_type():
+    sub = _typed()
+    assert sub.type_edge_range(0) == (0, 3) and sub.type_edge_range(1) == (3, 5)
+    assert sub.type_edge_counts(0) == [2, 1] and sub.type_edge_counts(1) == [0, 2]
+    seeds_only = SampledSubgraph(torch.arange(2), torch.zeros(0, dtype=torch.long),
+                                 torch.zeros(0, dtype=torch.long), [2], [])  # fmt: skip
+    assert seeds_only.type_edge_range() == (0, 0) and seeds_only.type_edge_counts() == []
+
+
 def test_spans_follow_a_reassigned_offsets_tensor():
     # the spans are remembered as a list per offsets tensor: a new tensor in the field (or a
     # replace() copy holding another one) must be read afresh, never the old list

@@ -140,6 +140,18 @@ class SampledSubgraph:
         ptr = self._offsets("edge_ptr")
         return ptr[s], ptr[s + 1]
 
+    def type_edge_range(self, etype: int = 0) -> Tuple[int, int]:
+        """[lo, hi) of every edge sampled through edge type ``etype``, all hops (an edge type's
+        hops are adjacent: edges are ordered by edge type, then hop); (0, 0) without hops."""
+        if not self.num_hops:
+            return 0, 0
+        return self.edge_span(1, etype)[0], self.edge_span(self.num_hops, etype)[1]
+
+    def type_edge_counts(self, etype: int = 0) -> List[int]:
+        """Edges sampled through edge type ``etype`` in each hop 1..L."""
+        spans = (self.edge_span(h, etype) for h in range(1, self.num_hops + 1))
+        return [hi - lo for lo, hi in spans]
+
     def _offsets(self, name: str) -> List[int]:
         """The offsets tensor field ``name`` as a list, remembered while the field holds the
         same tensor: a batch's builders ask for its spans dozens of times, and reading one

@@ -409,8 +409,7 @@ class Loader:
         if table.kind == "edge":
             if t is None:
                 return sub.edge_ids
-            lo, _ = sub.edge_span(1, t) if sub.num_hops else (0, 0)
-            _, hi = sub.edge_span(sub.num_hops, t) if sub.num_hops else (0, 0)
+            lo, hi = sub.type_edge_range(t)
             return sub.edge_ids[lo:hi]
         if t is None:
             nodes = sub.nodes

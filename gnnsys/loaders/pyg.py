@@ -607,11 +607,10 @@ class _PygDataView:
                 # which drops the data's own (a Batch source's graph ids) from the batch
                 del store.batch
         ei = sub.edge_index()
-        hops = sub.num_hops
         for e in range(len(self.graph.edge_types)):
             store = out[self.graph.edge_types[e]] if hetero else out
             if hetero:
-                lo, hi = (sub.edge_span(1, e)[0], sub.edge_span(hops, e)[1]) if hops else (0, 0)
+                lo, hi = sub.type_edge_range(e)
                 # a type merged with its reverse (bidirectional) keeps no ids
                 ids = None if e in no_ids else sub.edge_ids[lo:hi]
                 adj_t = self.adj_t_of.get(e)
@@ -625,9 +624,7 @@ class _PygDataView:
                 if ids is not None:
                     store.e_id = ids
                 if hop_counts:
-                    store.num_sampled_edges = [
-                        sub.edge_span(h, e)[1] - sub.edge_span(h, e)[0] for h in range(1, hops + 1)
-                    ]
+                    store.num_sampled_edges = sub.type_edge_counts(e)
             elif self.adj_t is not None:  # PyG's rule: the batch's edges as adj_t
                 n = sub.nodes.numel()
                 store.adj_t = _batch_adj_t(self.adj_t, ei, sub.edge_ids, (n, n))
@@ -645,7 +642,7 @@ class _PygDataView:
                 store[name] = value
             weights = sub.metadata.get("edge_weights")  # LaborLoader with LABOR-i
             if weights is not None:
-                lo, hi = (sub.edge_span(1, e)[0], sub.edge_span(hops, e)[1]) if hops else (0, 0)
+                lo, hi = sub.type_edge_range(e)
                 store.edge_weight = weights[lo:hi] if hetero else weights
         return out
 
@@ -1787,13 +1784,12 @@ def _apply_hetero_sampler_transform(
     graph = view.graph
     ntypes, etypes = graph.node_types, graph.edge_types
     off = graph.type_offsets()
-    hops = sub.num_hops
     no_ids = view.types_without_ids(sub)
     hop_counts = view.has_hop_counts(sub)
     node = {nt: sub.type_nodes(t) - off[t] for t, nt in enumerate(ntypes)}
     row, col, edge = {}, {}, {}
     for e, et in enumerate(etypes):
-        lo, hi = (sub.edge_span(1, e)[0], sub.edge_span(hops, e)[1]) if hops else (0, 0)
+        lo, hi = sub.type_edge_range(e)
         row[et], col[et] = sub.row[lo:hi], sub.col[lo:hi]
         edge[et] = None if e in no_ids else sub.edge_ids[lo:hi]
     nodes_counts = edges_counts = batch_of = None
@@ -1801,10 +1797,7 @@ def _apply_hetero_sampler_transform(
         nodes_counts = {
             nt: sub.type_num_sampled_nodes[:, t].tolist() for t, nt in enumerate(ntypes)
         }
-        edges_counts = {
-            et: [sub.edge_span(h, e)[1] - sub.edge_span(h, e)[0] for h in range(1, hops + 1)]
-            for e, et in enumerate(etypes)
-        }
+        edges_counts = {et: sub.type_edge_counts(e) for e, et in enumerate(etypes)}
     if sub.batch is not None:
         noff = sub._offsets("node_offsets")
         batch_of = {nt: sub.batch[noff[t] : noff[t + 1]] for t, nt in enumerate(ntypes)}
