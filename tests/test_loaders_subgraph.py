@@ -524,3 +524,89 @@ def test_cluster_data_cache_is_ours_alone(data, tmp_path):
     assert sorted(p.name for p in (tmp_path / "part_4").iterdir()) == [
         "gnnsys_metis.pt", "metis.pt", "other.pt"
     ]  # fmt: skip
+
+
+def _triples(gid, adj_t=None, edge_index=None, value=None):
+    """The batch's edges as a multiset of (global dst, global src, value), from its ``adj_t``
+    or from ``edge_index`` and the edge attribute ``value``."""
+    from collections import Counter
+
+    if adj_t is not None:
+        dst, src, value = adj_t.coo()
+    else:
+        src, dst = edge_index
+    vals = value.view(value.shape[0], -1).tolist()
+    return Counter((int(gid[d]), int(gid[s]), tuple(v)) for d, s, v in zip(dst, src, vals))
+
+
+def test_adj_t_input_gives_adj_t_batches_with_the_entries_values():
+    # A Data with adj_t (T.ToSparseTensor) gives batches with adj_t, its values the sampled
+    # entries' values, as PyG's ShaDowKHopSampler does (PyG's ClusterData and GraphSAINT
+    # samplers refuse adj_t; ours follow the same rule); the same edges as from edge_index.
+    torch_sparse = pytest.importorskip("torch_sparse")
+    import torch_geometric.transforms as T
+
+    from gnnsys.loaders.pyg import (
+        ClusterData,
+        ClusterLoader,
+        GraphSAINTNodeSampler,
+        ShaDowKHopSampler,
+    )
+
+    plain = make_data()
+    plain.gid = torch.arange(plain.num_nodes)
+    plain.edge_attr = torch.randn(plain.num_edges, 2)
+    sparse = T.ToSparseTensor(attr="edge_attr")(plain.clone())
+    assert "edge_index" not in sparse and sparse.adj_t.storage.value() is not None
+
+    def check(a, b, in_order=True):
+        # (ShaDow lists a subgraph's nodes in discovery order, which follows the CSC's edge
+        # order, and adj_t's entries are sorted: the same nodes per subgraph, not in order)
+        assert isinstance(a.adj_t, torch_sparse.SparseTensor) and "edge_index" not in a
+        n = a.gid.numel()
+        assert a.adj_t.sparse_sizes() == (n, n)
+        if in_order:
+            assert torch.equal(a.gid, b.gid)
+        ga = a.gid if in_order else a.batch * plain.num_nodes + a.gid
+        gb = b.gid if in_order else b.batch * plain.num_nodes + b.gid
+        assert sorted(ga.tolist()) == sorted(gb.tolist())
+        assert _triples(ga, adj_t=a.adj_t) == _triples(gb, edge_index=b.edge_index,
+                                                       value=b.edge_attr)  # fmt: skip
+
+    for ka, kb in zip(ClusterData(sparse, 4, log=False), ClusterData(plain, 4, log=False)):
+        check(ka, kb)
+    la = ClusterLoader(ClusterData(sparse, 4, log=False), batch_size=2, seed=3)
+    lb = ClusterLoader(ClusterData(plain, 4, log=False), batch_size=2, seed=3)
+    for a, b in zip(la, lb):
+        check(a, b)
+    ca = ClusterData(sparse, 4, log=False, keep_inter_cluster_edges=True)
+    cb = ClusterData(plain, 4, log=False, keep_inter_cluster_edges=True)
+    for i in range(4):  # the far end of an edge leaving the part: its part-major position
+        a, b = ca[i], cb[i]
+        n_part = int(ca.partition.partptr[i + 1] - ca.partition.partptr[i])
+        assert a.adj_t.sparse_sizes() == (plain.num_nodes, n_part)
+        ids = torch.arange(plain.num_nodes)
+        assert _triples(ids, adj_t=a.adj_t) == _triples(ids, edge_index=b.edge_index,
+                                                        value=b.edge_attr)  # fmt: skip
+    assert "adj_t" not in ca.data and ca.data.edge_index is None
+    sa = GraphSAINTNodeSampler(sparse, batch_size=10, num_steps=2, sample_coverage=2, log=False,
+                               seed=5)  # fmt: skip
+    sb = GraphSAINTNodeSampler(plain, batch_size=10, num_steps=2, sample_coverage=2, log=False,
+                               seed=5)  # fmt: skip
+    for a, b in zip(sa, sb):
+        check(a, b)
+        assert torch.equal(a.node_norm, b.node_norm) and a.edge_norm.shape == b.edge_norm.shape
+    ha = ShaDowKHopSampler(sparse, depth=2, num_neighbors=-1, node_idx=torch.arange(8),
+                           batch_size=4)  # fmt: skip
+    hb = ShaDowKHopSampler(plain, depth=2, num_neighbors=-1, node_idx=torch.arange(8),
+                           batch_size=4)  # fmt: skip
+    for a, b in zip(ha, hb):
+        check(a, b, in_order=False)
+        assert torch.equal(a.gid[a.root_n_id], b.gid[b.root_n_id])
+        assert torch.equal(a.ptr, b.ptr) and torch.equal(a.y, b.y)
+    # a model written for adj_t runs on the batch
+    from torch_geometric.nn import SAGEConv
+
+    b = next(iter(ShaDowKHopSampler(T.ToSparseTensor()(plain.clone()), depth=2, num_neighbors=3,
+                                    batch_size=4)))  # fmt: skip
+    assert SAGEConv(4, 3)(b.x, b.adj_t).shape == (b.x.shape[0], 3)

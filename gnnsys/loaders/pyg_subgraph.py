@@ -5,7 +5,10 @@ samplers of ``loaders.subgraph`` (METIS through pymetis, no pyg-lib or torch-spa
 Imported by ``loaders.pyg``, which exports them.
 
 Homogeneous ``Data`` only (as PyG's own): ``HeteroData`` and ``(FeatureStore, GraphStore)``
-raise NotImplementedError. Randomness is counter-based from ``seed`` (default: drawn from
+raise NotImplementedError. A ``Data`` holding its edges as ``adj_t`` (torch-sparse, as
+``T.ToSparseTensor`` leaves it) gives batches with ``adj_t`` (the batch's entries, their
+values sliced) instead of ``edge_index``, as PyG's ``ShaDowKHopSampler`` does; PyG's
+``ClusterData`` and GraphSAINT samplers refuse such data, ours follow the same rule. Randomness is counter-based from ``seed`` (default: drawn from
 torch's RNG, so ``torch.manual_seed`` makes runs repeatable), never from torch's global state.
 """
 
@@ -25,6 +28,7 @@ from gnnsys.loaders.loader import Batch, Loader
 from gnnsys.loaders.neighbor import check_fanout
 from gnnsys.loaders.pyg import (
     _adj_t_edge_index,
+    _batch_adj_t,
     _input_nodes,
     _loader_options,
     _LoaderFront,
@@ -71,20 +75,42 @@ def _edge_order(sub: SampledSubgraph, sparse_format: str) -> Optional[torch.Tens
     return torch.from_numpy(order)
 
 
+def _set_structure(
+    out: Any,
+    view: _PygDataView,
+    ei: torch.Tensor,
+    e_id: Optional[torch.Tensor],
+    size: Tuple[int, int],
+) -> None:
+    """Put a batch's edges ``ei`` (local ids; ``e_id`` the data's edge ids) on ``out`` as the
+    data holds its own: ``edge_index``, or for a ``Data`` with ``adj_t`` (torch-sparse) an
+    ``adj_t`` of ``size`` (targets x sources) with the entries' values, as PyG's ShaDow
+    sampler and neighbour loaders give."""
+    if view.adj_t is None:
+        out.edge_index = ei
+    else:
+        out.adj_t = _batch_adj_t(view.adj_t, ei, e_id, size)
+
+
 def _subgraph_data(
     view: _PygDataView, batch: Batch, order: Optional[torch.Tensor], num_nodes: bool
 ) -> Any:
-    """A PyG ``Data`` of a whole subgraph: the node attributes of its nodes, ``edge_index`` in
-    local ids, the edge attributes of its edges (in ``order`` when given), every other
-    attribute as it is; ``num_nodes`` set when asked (``data`` had it, or SAINT)."""
+    """A PyG ``Data`` of a whole subgraph: the node attributes of its nodes, ``edge_index``
+    (or ``adj_t``: ``_set_structure``) in local ids, the edge attributes of its edges (in
+    ``order`` when given), every other attribute as it is; ``num_nodes`` set when asked
+    (``data`` had it, or SAINT)."""
     sub = batch.subgraph
     out = view.data_cls()
     for key, value in view.other.items():
         out[key] = value
     for key, name in view.node_keys[0]:
         out[name] = batch.node_data[key]
-    ei = sub.edge_index()
-    out.edge_index = ei[:, order] if order is not None else ei
+    ei, e_id = sub.edge_index(), sub.edge_ids
+    if order is not None:
+        ei = ei[:, order]
+        e_id = None if e_id is None else e_id[order.to(e_id.device)]
+    n = int(sub.nodes.numel())
+    _set_structure(out, view, ei, e_id, (n, n))
     for key, name in view.edge_keys[0]:
         value = batch.edge_data[key]
         out[name] = value[order] if order is not None else value
@@ -255,7 +281,7 @@ class ClusterData(torch.utils.data.Dataset):
             out = view.data_cls()  # (a Batch source: its own class, as PyG's copy.copy)
             edge_names = {name for _, name in view.edge_keys[0]}
             for key, value in src.items():
-                if key == "edge_index":
+                if key in ("edge_index", "adj_t"):  # the structure: the partition holds it
                     continue
                 if key in view.node_tables:
                     value = value[self.partition.node_perm]
@@ -299,7 +325,10 @@ class ClusterData(torch.utils.data.Dataset):
         local[near] -= start
         key = local[near] * perm.numel() + local[1 - near]
         order = torch.sort(key, stable=True).indices
-        out.edge_index = local[:, order]
+        n_part = int(self.partition.partptr[idx + 1]) - start
+        # (the near end counts the part's nodes, the far end every node: adj_t is [dst x src])
+        size = (perm.numel(), n_part) if near == 0 else (n_part, perm.numel())
+        _set_structure(out, self.view, local[:, order], keep[order], size)
         for _, name in self.view.edge_keys[0]:
             out[name] = self._source[name][keep[order]]
         return out
@@ -376,14 +405,18 @@ class GraphSAINTSampler(_LoaderFront):
         for name in ("node_norm", "edge_norm"):
             if name in data:
                 raise ValueError(f"{who}: data already has {name!r}, which the sampler sets")
-        if data.edge_index.is_cuda:
-            raise ValueError(f"{who}: data.edge_index must be on the CPU (as PyG requires)")
+        on_gpu = view.adj_t.is_cuda() if view.adj_t is not None else data.edge_index.is_cuda
+        if on_gpu:
+            raise ValueError(
+                f"{who}: data.{'adj_t' if view.adj_t is not None else 'edge_index'} must be on "
+                "the CPU (as PyG requires)"
+            )
         self._batch_size = check_positive_int("batch_size", batch_size)
         self.num_steps = check_positive_int("num_steps", num_steps)
         self.sample_coverage = check_positive_int("sample_coverage", sample_coverage, 0)
         self.save_dir, self.log = save_dir, log
         self.data = data
-        self.N, self.E = view.num_nodes, int(data.edge_index.shape[1])
+        self.N, self.E = view.num_nodes, int(data.num_edges)
         self.transform = None
         self.saint = self._make_sampler(view)
         opts = _loader_options({**kwargs, "batch_size": 1}, who)
@@ -408,7 +441,7 @@ class GraphSAINTSampler(_LoaderFront):
             return torch.load(path, weights_only=True)
         _log(self.log, "Compute GraphSAINT normalization")
         norms = saint_norm(self.saint, self.num_steps, self.sample_coverage, seed=seed,
-                           src_of_edge=self.data.edge_index[0].cpu())  # fmt: skip
+                           src_of_edge=_edge_index(self.data, self.view)[0])  # fmt: skip
         if self.save_dir is not None:
             torch.save(norms, path)
         return norms
@@ -523,7 +556,8 @@ class ShaDowKHopSampler(_LoaderFront):
         root = sub.metadata["root"]
         out = PygBatch(batch=sub.batch, ptr=sub.metadata["ptr"])
         out.root_n_id = root
-        out.edge_index = sub.edge_index()
+        n = int(sub.nodes.numel())
+        _set_structure(out, self.view, sub.edge_index(), sub.edge_ids, (n, n))
         skip = ("batch", "ptr", "num_nodes", "adj_t")
         for key, name in self.view.node_keys[0]:
             if name not in skip:
