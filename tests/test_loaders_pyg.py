@@ -1820,3 +1820,43 @@ def test_hetero_transform_sampler_output_that_replaces_nodes_and_edges():
     with pytest.raises(TypeError, match="HeteroSamplerOutput"):
         next(iter(NeighborLoader(data, HETERO_FANOUTS, input_nodes="paper", batch_size=20,
                                  transform_sampler_output=homogeneous)))  # fmt: skip
+
+
+def test_pygs_other_loaders_import_from_here_and_wrap_ours(data):
+    # A script importing several names from torch_geometric.loader switches with its import
+    # line: the loaders gnnsys does not reimplement are PyG's own under their names, and the
+    # wrappers among them drive our loaders.
+    import torch_geometric.loader as pyg_loader
+
+    from gnnsys.loaders.pyg import (
+        CachedLoader,
+        DataLoader,
+        ImbalancedSampler,
+        PrefetchLoader,
+        RandomNodeLoader,
+    )
+
+    assert DataLoader is pyg_loader.DataLoader and RandomNodeLoader is pyg_loader.RandomNodeLoader
+    assert pyg.NeighborLoader is not pyg_loader.NeighborLoader  # ours stay ours
+    graphs = DataLoader([data, data], batch_size=2)
+    assert next(iter(graphs)).num_graphs == 2
+
+    def loader():  # (each epoch of one loader draws anew: a fresh loader per comparison)
+        return NeighborLoader(data, [3, 2], batch_size=50, seed=1)
+
+    def same(xs, ys):
+        return len(xs) == len(ys) == 6 and all(torch.equal(a, b) for a, b in zip(xs, ys))
+
+    want = [b.n_id for b in loader()]
+    assert same([b.n_id for b in PrefetchLoader(loader(), device="cpu")], want)
+    cached = CachedLoader(loader(), device="cpu")
+    assert same([b.n_id for b in cached], want)
+    assert same([b.n_id for b in cached], want)  # the second pass replays the cache
+    mask = data.train_mask
+    torch.manual_seed(0)
+    balanced = NeighborLoader(data, [2], input_nodes=mask, batch_size=20, seed=1,
+                              sampler=ImbalancedSampler(data, input_nodes=mask))  # fmt: skip
+    assert sum(b.batch_size for b in balanced) == int(mask.sum())
+    for name in ("Foo", "_private", "AffinityMixinX"):
+        with pytest.raises(AttributeError, match="has no attribute"):
+            getattr(pyg, name)

@@ -15,7 +15,9 @@ worker threads (``collate``), with PyG's fields: ``n_id`` (seeds first, then hop
 No pyg-lib or torch-sparse is needed. A ``Data`` with ``adj_t`` (a torch-sparse
 ``SparseTensor``, from ``T.ToSparseTensor()``) instead of ``edge_index`` gives batches with
 ``adj_t``, as PyG's, where torch-sparse is installed. Unsupported arguments raise
-NotImplementedError.
+NotImplementedError. PyG's other loader names (``DataLoader``, ``ImbalancedSampler``,
+``PrefetchLoader``, ``RandomNodeLoader``, ...) resolve to PyG's own classes, so a script
+that imports several of them switches with its import line alone.
 """
 
 from __future__ import annotations
@@ -1915,3 +1917,19 @@ from gnnsys.loaders.pyg_subgraph import (  # noqa: E402, F401
     GraphSAINTSampler,
     ShaDowKHopSampler,
 )
+
+
+# PyG's other loaders, under their PyG names, so that a script importing several names from
+# torch_geometric.loader switches with its import line alone: graph-level batching
+# (DataLoader, DataListLoader, DenseDataLoader, DynamicBatchSampler), wrappers that take any
+# loader (PrefetchLoader, CachedLoader, ZipLoader), ImbalancedSampler (our loaders take it as
+# ``sampler``), and loaders gnnsys does not reimplement (RandomNodeLoader, TemporalDataLoader,
+# the IBMB loaders, the NodeLoader / LinkLoader bases, which take PyG sampler objects).
+# They are PyG's own classes, resolved on first use.
+def __getattr__(name: str) -> Any:
+    if not name.startswith("_"):
+        import torch_geometric.loader as pyg_loader
+
+        if name in getattr(pyg_loader, "__all__", ()) and hasattr(pyg_loader, name):
+            return getattr(pyg_loader, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
