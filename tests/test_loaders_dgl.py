@@ -1592,6 +1592,9 @@ def test_a_sampler_of_the_users_own_runs_on_dgls_dataloader(graph):
     dgl = dl._dgl()
     assert dl.BlockSampler is dgl.dataloading.BlockSampler
     assert dl.GraphDataLoader is dgl.dataloading.GraphDataLoader
+    for name in dl._DGL_OWN:  # what custom samplers and whole-graph scripts import
+        assert getattr(dl, name) is getattr(dgl.dataloading, name), name
+    from gnnsys.loaders.dgl import set_src_lazy_features  # noqa: F401
 
     class OneHop(dl.BlockSampler):  # a sampler of the user's own, as DGL's LADIES example
         def sample_blocks(self, g, seed_nodes, exclude_eids=None):

@@ -2840,10 +2840,28 @@ from gnnsys.loaders.dgl_subgraph import (  # noqa: E402, F401
 
 __all__ += ["ClusterGCNSampler", "SAINTSampler", "ShaDowKHopSampler"]
 
-# DGL's own classes under their DGL names, for scripts that subclass them (a custom sampler:
-# DataLoader hands it to DGL's DataLoader) or batch whole graphs (GraphDataLoader: graph
-# classification, no sampling): resolved on first use, as importing dgl is slow.
-_DGL_OWN = ("Sampler", "BlockSampler", "GraphDataLoader")
+# DGL's own classes and helpers under their DGL names, for scripts that subclass them or
+# write their own sampler (Sampler, BlockSampler, the set_*_lazy_features helpers and
+# LazyFeature: DataLoader hands such a sampler to DGL's DataLoader), batch whole graphs
+# (GraphDataLoader, the collators) or run DGL's distributed loaders: resolved on first use,
+# as importing dgl is slow.
+_DGL_OWN = (
+    "Sampler",
+    "BlockSampler",
+    "GraphDataLoader",
+    "LazyFeature",
+    "set_node_lazy_features",
+    "set_edge_lazy_features",
+    "set_src_lazy_features",
+    "set_dst_lazy_features",
+    "SpotTarget",
+    "NodeCollator",
+    "EdgeCollator",
+    "GraphCollator",
+    "DistDataLoader",
+    "DistNodeDataLoader",
+    "DistEdgeDataLoader",
+)
 
 
 def __getattr__(name: str) -> Any:
