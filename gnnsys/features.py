@@ -275,6 +275,13 @@ class FeatureStore:
             # CUDA ids: the table checks them on the device, without a host sync.
             return _finish(table.gather(ids, device=target or ids.device), None, out)
         ids_t = _check_ids(ids, n, allow_cuda=not isinstance(table, np.ndarray))
+        if isinstance(table, torch.Tensor) and table.layout != torch.strided:
+            rows = _sparse_rows(table, ids_t, name)
+            return (
+                _finish(rows, target, None)
+                if out is None
+                else _finish(rows.to_dense(), target, out)
+            )
         if isinstance(table, torch.Tensor) and table.device.type != "cpu":
             rows = torch.index_select(table, 0, ids_t.to(table.device))
             return _finish(rows, target, out)
@@ -402,6 +409,17 @@ def _finish(rows: torch.Tensor, target: Optional[torch.device], out: Optional[to
         out.copy_(rows)
         return out
     return rows
+
+
+def _sparse_rows(table: torch.Tensor, ids: torch.Tensor, name: Any) -> torch.Tensor:
+    """Rows ``ids`` of a sparse COO table (bag-of-words features, as PyG slices them with
+    ``index_select``), a sparse COO tensor; other sparse layouts are a clear TypeError."""
+    if table.layout != torch.sparse_coo:
+        raise TypeError(
+            f"table {name!r} is a {table.layout} tensor: rows can be gathered from dense and "
+            "sparse COO tables only (convert it with .to_sparse_coo() or .to_dense())"
+        )
+    return table.index_select(0, ids.to(table.device))
 
 
 def _unified_into(table: UnifiedTensor, ids: torch.Tensor, out: torch.Tensor) -> torch.Tensor:

@@ -381,3 +381,19 @@ def test_fetch_device_is_checked():
         s.fetch("x", torch.tensor([0]), device="meta")  # was a meta tensor: no data
     with pytest.raises(ValueError, match="device='gpu' is not a valid device"):
         s.fetch("x", torch.tensor([0]), device="gpu")
+
+
+def test_sparse_coo_tables_give_sparse_rows_and_other_layouts_a_clear_error():
+    # bag-of-words features kept sparse: rows come back sparse COO (as PyG slices them), or
+    # dense into a given ``out``; a CSR table (no row gather in torch) is a clear TypeError
+    dense = torch.randn(40, 6).relu()
+    store = FeatureStore(x=dense.to_sparse())
+    ids = torch.tensor([5, 0, 5, 39])
+    rows = store.fetch("x", ids)
+    assert rows.layout == torch.sparse_coo and torch.equal(rows.to_dense(), dense[ids])
+    out = torch.empty(4, 6)
+    assert store.fetch("x", ids, out=out) is out and torch.equal(out, dense[ids])
+    with pytest.raises(IndexError):
+        store.fetch("x", torch.tensor([40]))
+    with pytest.raises(TypeError, match="sparse COO tables only"):
+        FeatureStore(x=dense.to_sparse_csr()).fetch("x", ids)

@@ -1860,3 +1860,14 @@ def test_pygs_other_loaders_import_from_here_and_wrap_ours(data):
     for name in ("Foo", "_private", "AffinityMixinX"):
         with pytest.raises(AttributeError, match="has no attribute"):
             getattr(pyg, name)
+
+
+def test_sparse_coo_node_features_are_sliced_as_pygs(data):
+    # x kept as a sparse COO tensor (bag-of-words): batches carry its rows, sparse, as PyG's
+    # index_select gives them (the dense row gather raised NotImplementedError from torch)
+    dense = data.x.relu()
+    sparse = Data(x=dense.to_sparse(), y=data.y, edge_index=data.edge_index)
+    for b in NeighborLoader(sparse, [3, 2], batch_size=64, seed=1, num_workers=2):
+        assert b.x.layout == torch.sparse_coo and torch.equal(b.x.to_dense(), dense[b.n_id])
+    b = next(iter(LinkNeighborLoader(sparse, [3], batch_size=16, neg_sampling="binary", seed=1)))
+    assert torch.equal(b.x.to_dense(), dense[b.n_id])
