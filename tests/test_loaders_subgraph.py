@@ -422,8 +422,6 @@ def test_bad_inputs_raise_clear_errors(data, graph):
         GraphSAINTNodeSampler(data, 5, num_steps=0)
     with pytest.raises(ValueError, match="sparse_format"):
         ClusterData(data, 2, sparse_format="coo", log=False)
-    with pytest.raises(NotImplementedError, match="recursive"):
-        ClusterData(data, 2, recursive=True, log=False)
     with pytest.raises(ValueError, match="already has 'node_norm'"):
         GraphSAINTNodeSampler(Data(edge_index=data.edge_index, node_norm=torch.ones(60)), 5)
     hetero = Graph.from_hetero({("a", "r", "b"): torch.tensor([[0], [0]])}, {"a": 1, "b": 1})
@@ -610,3 +608,20 @@ def test_adj_t_input_gives_adj_t_batches_with_the_entries_values():
     b = next(iter(ShaDowKHopSampler(T.ToSparseTensor()(plain.clone()), depth=2, num_neighbors=3,
                                     batch_size=4)))  # fmt: skip
     assert SAGEConv(4, 3)(b.x, b.adj_t).shape == (b.x.shape[0], 3)
+
+
+def test_cluster_data_recursive_bisection(data, tmp_path):
+    # PyG's recursive=True: METIS recursive bisection (k-way by default, as PyG's), cached in
+    # PyG's folder for it
+    pytest.importorskip("pymetis")
+    from gnnsys.loaders.pyg import ClusterData
+
+    kway = ClusterData(data, 4, log=False)
+    rec = ClusterData(data, 4, recursive=True, log=False, save_dir=str(tmp_path))
+    assert rec.recursive and not kway.recursive
+    assert not torch.equal(rec.partition.part, kway.partition.part)
+    assert (tmp_path / "part_4_recursive" / "gnnsys_metis.pt").exists()
+    again = ClusterData(data, 4, recursive=True, log=False, save_dir=str(tmp_path))
+    assert torch.equal(again.partition.part, rec.partition.part)
+    nodes = torch.cat([rec[i].x for i in range(4)])
+    assert nodes.shape == data.x.shape  # every node in one part

@@ -144,8 +144,10 @@ def test_refusals():
         G.ClusterGCNSampler(g, 0, cache_path=None)
     with pytest.raises(ValueError, match="num_parts=51 exceeds"):
         G.ClusterGCNSampler(g, 51, cache_path=None)
-    with pytest.raises(NotImplementedError, match="recursive"):
-        G.ClusterGCNSampler(g, 3, cache_path=None, mode="recursive")
+    with pytest.raises(ValueError, match="mode must be"):
+        G.ClusterGCNSampler(g, 3, cache_path=None, mode="kway")
+    with pytest.raises(NotImplementedError, match="balance_ntypes"):
+        G.ClusterGCNSampler(g, 3, cache_path=None, balance_ntypes=torch.zeros(50))
     with pytest.raises(ValueError, match="mode must be"):
         G.SAINTSampler("nodes", 3)
     with pytest.raises(ValueError, match="budget must be >= 1"):
@@ -193,3 +195,23 @@ def test_matches_dgls_own_samplers(tmp_path):
     theirs = next(iter(dgl.dataloading.DataLoader(g, torch.arange(2), saint)))
     assert type(ours) is type(theirs)
     assert sorted(ours.ndata.keys()) == sorted(theirs.ndata.keys())
+
+
+def test_cluster_gcn_recursive_mode_and_balanced_edges():
+    # DGL's mode="recursive" (METIS recursive bisection) and balance_edges=True (in-degrees as
+    # vertex weights): each a partition of its own, deterministic, covering every node
+    pytest.importorskip("pymetis")
+    g = make_graph(n=200, e=2000)
+
+    def parts(**kw):
+        s = G.ClusterGCNSampler(g, 4, cache_path=None, seed=2, **kw)
+        return s.partition_offset, s.partition_node_ids
+
+    kway, rec, bal = parts(), parts(mode="recursive"), parts(balance_edges=True)
+    assert torch.equal(parts(mode="recursive")[1], rec[1])
+    assert not torch.equal(rec[1], kway[1]) and not torch.equal(bal[1], kway[1])
+    for off, ids in (kway, rec, bal):
+        assert sorted(ids.tolist()) == list(range(200)) and int(off[-1]) == 200
+    deg = torch.diff(g.indptr)  # in-edges per node
+    per_part = [int(deg[ids[off[p] : off[p + 1]]].sum()) for off, ids in [bal] for p in range(4)]
+    assert max(per_part) <= 1.1 * int(deg.sum()) / 4

@@ -157,3 +157,34 @@ def test_errors_name_the_argument():
         describe(graph, torch.full((20,), 5), 2)
     with pytest.raises(ValueError, match="part has 3 entries for 20 vertices"):
         describe(graph, torch.zeros(3, dtype=torch.long), 2)
+    with pytest.raises(TypeError, match="vertex_weights must hold integers"):
+        partition(graph, 2, vertex_weights=torch.ones(20))
+    with pytest.raises(ValueError, match=r"vertex_weights must be \[20\]"):
+        partition(graph, 2, vertex_weights=torch.ones(19, dtype=torch.long))
+    with pytest.raises(ValueError, match="vertex_weights must be >= 0"):
+        partition(graph, 2, vertex_weights=-torch.ones(20, dtype=torch.long))
+
+
+@pytest.mark.skipif(not _has_pymetis(), reason="METIS options need pymetis")
+def test_metis_recursive_bisection_and_vertex_weights():
+    graph, block = _communities(n=400, k=8)
+    kway = partition(graph, 8, method="metis", seed=3, recursive=False)
+    rec = partition(graph, 8, method="metis", seed=3, recursive=True)
+    assert torch.equal(partition(graph, 8, method="metis", seed=3).part, rec.part)  # pymetis's
+    # default up to 8 parts (and k-way above):
+    assert torch.equal(
+        partition(graph, 9, method="metis", seed=3).part,
+        partition(graph, 9, method="metis", seed=3, recursive=False).part,
+    )
+    again = partition(graph, 8, method="metis", seed=3, recursive=True)
+    assert torch.equal(rec.part, again.part)  # deterministic given the seed
+    assert not torch.equal(rec.part, kway.part)  # another algorithm
+    assert sorted(rec.part.unique().tolist()) == list(range(8))
+    assert rec.edge_cut < partition(graph, 8, method="random").edge_cut / 2
+    # weights: every vertex of the first 100 weighs 10, the rest 1, so a part balancing the
+    # weight sums holds far fewer of the heavy vertices than a count-balanced part would
+    heavy = (torch.arange(400) < 100).long() * 9 + 1
+    w = partition(graph, 4, method="metis", seed=3, vertex_weights=heavy)
+    sums = torch.zeros(4, dtype=torch.long).index_add_(0, w.part, heavy)
+    assert int(sums.max()) <= 1.1 * int(heavy.sum()) / 4
+    assert int(sums.max()) < int(torch.zeros(4).long().index_add_(0, kway.part % 4, heavy).max())

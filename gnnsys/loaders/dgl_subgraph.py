@@ -215,9 +215,11 @@ class ClusterGCNSampler(_SubgraphSampler):
     ``DataLoader(g, torch.arange(k), sampler, batch_size=..., shuffle=True)`` yields the
     subgraphs. ``cache_path`` stores the partition as DGL does (a pickle of
     ``(partition_offset, partition_node_ids)``, read back when present and checked against
-    ``k`` and the node count; gnnsys also takes None: no file). ``mode="recursive"``,
-    ``balance_ntypes`` and ``balance_edges=True`` are not available through pymetis here
-    (NotImplementedError). gnnsys extra: ``seed`` (METIS's seed).
+    ``k`` and the node count; gnnsys also takes None: no file). ``mode="recursive"``
+    (recursive bisection) and ``balance_edges=True`` (parts balance in-edges: the in-degrees
+    as METIS vertex weights, as DGL's ``metis_partition_assignment``) as DGL's;
+    ``balance_ntypes`` (one weight per type, METIS's multi-constraint, which pymetis lacks)
+    is NotImplementedError. gnnsys extra: ``seed`` (METIS's seed).
 
     Example:
         >>> sampler = ClusterGCNSampler(g, 100, prefetch_ndata=["feat", "label"])
@@ -239,12 +241,12 @@ class ClusterGCNSampler(_SubgraphSampler):
         *,
         seed: int = 0,
     ) -> None:
-        if mode == "recursive":
-            raise NotImplementedError("mode='recursive' is not supported; gnnsys uses k-way METIS")
-        if mode != "k-way":
+        if mode not in ("k-way", "recursive"):
             raise ValueError(f"mode must be 'k-way' or 'recursive', got {mode!r}")
-        if balance_ntypes is not None or balance_edges:
-            raise NotImplementedError("balance_ntypes / balance_edges are not supported")
+        if balance_ntypes is not None:  # (one weight per node type: METIS's multi-constraint)
+            raise NotImplementedError(
+                "balance_ntypes is not supported: pymetis has no multi-constraint vertex weights"
+            )
         self.k = check_positive_int("k", k)
         self.prefetch_node = _check_names("prefetch_ndata", prefetch_ndata)
         self.prefetch_edge = _check_names("prefetch_edata", prefetch_edata)
@@ -254,7 +256,10 @@ class ClusterGCNSampler(_SubgraphSampler):
         if cache_path is not None and os.path.exists(cache_path):
             offset, node_ids = _read_cache(cache_path, self.k, n)
         else:
-            s = ClusterSampler(_homogeneous(view, self), self.k, seed=seed)
+            graph = _homogeneous(view, self)
+            weights = _balance_weights(graph, balance_edges)
+            s = ClusterSampler(graph, self.k, seed=seed, recursive=mode == "recursive",
+                               vertex_weights=weights)  # fmt: skip
             offset, node_ids = torch.from_numpy(s.part_ptr), torch.from_numpy(s.part_nodes)
             if cache_path is not None:
                 with open(cache_path, "wb") as f:
@@ -299,6 +304,14 @@ def _homogeneous(view: Any, cfg: Any) -> Any:
     if view.typed:
         raise NotImplementedError(f"{type(cfg).__name__} samples homogeneous graphs only")
     return view.sampling_graph(None, None)[0]
+
+
+def _balance_weights(graph: Any, balance_edges: bool) -> Optional[torch.Tensor]:
+    """METIS vertex weights as DGL's ``metis_partition_assignment`` builds them for
+    ``balance_edges``: each node's in-degree (None when not asked)."""
+    if not balance_edges:
+        return None
+    return torch.diff(torch.as_tensor(graph.indptr).cpu()).long()  # in-edges (CSC)
 
 
 def _read_cache(path: str, k: int, n: int) -> Tuple[torch.Tensor, torch.Tensor]:

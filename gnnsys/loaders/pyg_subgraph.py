@@ -205,12 +205,13 @@ class ClusterData(torch.utils.data.Dataset):
     ``"csc"``), whose far end keeps its id in the part-major order, as PyG).
     ``partition`` holds ``partptr`` / ``node_perm``; ``data`` is ``data`` permuted part-major
     (PyG's, built on first access). ``save_dir`` caches the parts in
-    ``save_dir/part_{num_parts}/{filename or 'gnnsys_metis.pt'}``: gnnsys's own file format,
+    ``save_dir/part_{num_parts}[_recursive]/{filename or 'gnnsys_metis.pt'}`` (PyG's folders):
+    gnnsys's own file format,
     under its own default name, so a PyG cache in the same folder (``metis.pt``, as PyG's
     examples keep in ``dataset.processed_dir``) and ours never overwrite or misread each
     other; a ``filename`` naming a file that is not ours is a clear error.
-    ``recursive=True`` (recursive bisection) is not available through pymetis here:
-    NotImplementedError. gnnsys extra: ``seed`` (METIS's seed; the same seed, the same parts).
+    ``recursive=True``: METIS recursive bisection instead of k-way, as PyG's. gnnsys extra:
+    ``seed`` (METIS's seed; the same seed, the same parts).
 
     Example:
         >>> cluster_data = ClusterData(data, num_parts=100)
@@ -233,27 +234,24 @@ class ClusterData(torch.utils.data.Dataset):
         who = "ClusterData"
         if sparse_format not in SPARSE_FORMATS:
             raise ValueError(f"{who}: sparse_format must be 'csr' or 'csc', got {sparse_format!r}")
-        if recursive:
-            raise NotImplementedError(
-                f"{who}: recursive=True (METIS recursive bisection) is not supported; gnnsys "
-                "partitions with k-way METIS"
-            )
         self.view = view = _homogeneous_view(data, who)
         check_positive_int("num_parts", num_parts)
         self.num_parts = int(num_parts)
-        self.recursive = False
+        self.recursive = bool(recursive)
         self.keep_inter_cluster_edges = bool(keep_inter_cluster_edges)
         self.sparse_format = sparse_format
         self._source = data
         path = None
         if save_dir is not None:
-            path = os.path.join(save_dir, f"part_{self.num_parts}", filename or _CACHE_NAME)
+            folder = f"part_{self.num_parts}{'_recursive' if self.recursive else ''}"  # (PyG's)
+            path = os.path.join(save_dir, folder, filename or _CACHE_NAME)
         part = None
         if path is not None and os.path.exists(path):
             part = _load_parts(path, view.num_nodes, who)
         elif self.num_parts <= view.num_nodes:
             _log(log, "Computing METIS partitioning...")
-        self.sampler = ClusterSampler(view.graph, self.num_parts, part=part, seed=seed)
+        self.sampler = ClusterSampler(view.graph, self.num_parts, part=part, seed=seed,
+                                      recursive=self.recursive)  # fmt: skip
         if part is None:
             _log(log, "Done!")
             if path is not None:

@@ -206,13 +206,22 @@ class InducedSubgraph(_PicklesWithoutMaps):
 
 
 # ---------------------------------------------------------------------- Cluster-GCN
-def cluster_parts(graph: Graph, num_parts: int, *, seed: int = 0) -> torch.Tensor:
+def cluster_parts(
+    graph: Graph,
+    num_parts: int,
+    *,
+    seed: int = 0,
+    recursive: bool = False,
+    vertex_weights: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
     """int64 [N]: the part of each node, from ``pipeline_parallel.partition`` (METIS through
     pymetis on the symmetrised graph; a BFS partition, with a warning, without pymetis: it
     cuts far more edges, one part of a 20-part split keeping 6% of its edges against METIS's
     32% in a DGL Cluster-GCN example). DGL's METIS (``dgl.metis_partition_assignment``) is
     not a fallback: it takes no seed and gave another partition on the fourth of four calls
     on one graph (session 46), and parts must be deterministic given the seed.
+    ``recursive`` and ``vertex_weights``: METIS's recursive bisection and vertex weights
+    (``pipeline_parallel.partition.partition``).
 
     Example:
         >>> cluster_parts(g, 4).unique().tolist()
@@ -220,7 +229,8 @@ def cluster_parts(graph: Graph, num_parts: int, *, seed: int = 0) -> torch.Tenso
     """
     from gnnsys.pipeline_parallel.partition import partition
 
-    p = partition(graph, num_parts, method="auto", seed=seed)
+    p = partition(graph, num_parts, method="auto", seed=seed, recursive=recursive,
+                  vertex_weights=vertex_weights)  # fmt: skip
     if p.method == "bfs":
         warnings.warn(
             "pymetis is not installed: Cluster-GCN parts come from a BFS partition instead of "
@@ -240,6 +250,8 @@ class ClusterSampler:
         num_parts: number of parts, 1..num_nodes.
         part: optional int64 [N] part of each node (skips partitioning; e.g. a cached one).
         seed: METIS's seed; the same seed gives the same parts.
+        recursive: METIS recursive bisection instead of k-way.
+        vertex_weights: optional integer [N] METIS vertex weights (balanced across parts).
 
     Seeds are part ids (``num_inputs`` = ``num_parts``), distinct within a batch. Nodes come
     part after part in batch order, each part's nodes in ascending id order; ``metadata``
@@ -250,7 +262,16 @@ class ClusterSampler:
         >>> sub = s.sample(torch.tensor([3, 7]), SampleKey(seed=0))
     """
 
-    def __init__(self, graph: Graph, num_parts: int, *, part: Any = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        num_parts: int,
+        *,
+        part: Any = None,
+        seed: int = 0,
+        recursive: bool = False,
+        vertex_weights: Optional[torch.Tensor] = None,
+    ) -> None:
         self.graph = check_homogeneous(graph, "ClusterSampler")
         n = graph.num_nodes
         self.num_parts = check_positive_int("num_parts", num_parts)
@@ -259,7 +280,8 @@ class ClusterSampler:
                 f"num_parts={num_parts} exceeds the graph's {n} nodes (each part needs a node)"
             )
         if part is None:
-            part = cluster_parts(graph, self.num_parts, seed=seed)
+            part = cluster_parts(graph, self.num_parts, seed=seed, recursive=recursive,
+                                 vertex_weights=vertex_weights)  # fmt: skip
         part = check_index("part", part, self.num_parts)
         if part.numel() != n:
             raise ValueError(f"part has {part.numel()} entries for {n} nodes")

@@ -67,13 +67,26 @@ class Partition:
         }
 
 
-def partition(graph: Graph, num_parts: int, *, method: str = "auto", seed: int = 0) -> Partition:
+def partition(
+    graph: Graph,
+    num_parts: int,
+    *,
+    method: str = "auto",
+    seed: int = 0,
+    recursive: Optional[bool] = None,
+    vertex_weights: Optional[torch.Tensor] = None,
+) -> Partition:
     """Split the vertices of ``graph`` into ``num_parts`` parts.
 
     ``method``: "auto" (pymetis if installed, else "bfs"), "metis", "bfs" (a BFS order from
     seeded start vertices, cut into balanced contiguous pieces) or "random" (seeded, balanced).
     One part puts every vertex in part 0; more parts than vertices gives one vertex per part and
-    leaves the rest empty. The same seed gives the same parts.
+    leaves the rest empty. The same seed gives the same parts. METIS only: ``recursive``
+    (recursive bisection instead of k-way, as PyG's ``ClusterData(recursive=True)`` and DGL's
+    ``mode="recursive"``; None, the default: pymetis's choice, recursive up to 8 parts and
+    k-way above) and ``vertex_weights`` (integers >= 0, [N]: parts balance their sums instead
+    of their vertex counts, e.g. in-degrees to balance edges; one constraint: pymetis has no
+    multi-constraint weights); the other methods ignore them.
 
     Example:
         >>> g = Graph.from_edge_index(torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]]))
@@ -81,12 +94,19 @@ def partition(graph: Graph, num_parts: int, *, method: str = "auto", seed: int =
         >>> p.part.tolist(), p.edge_cut
         ([0, 0, 1, 1], 2)
     """
-    part, method, sym = assign_parts(graph, num_parts, method=method, seed=seed)
+    part, method, sym = assign_parts(graph, num_parts, method=method, seed=seed,
+                                     recursive=recursive, vertex_weights=vertex_weights)  # fmt: skip
     return describe(graph, part, int(num_parts), method=method, sym=sym)
 
 
 def assign_parts(
-    graph: Graph, num_parts: int, *, method: str = "auto", seed: int = 0
+    graph: Graph,
+    num_parts: int,
+    *,
+    method: str = "auto",
+    seed: int = 0,
+    recursive: Optional[bool] = None,
+    vertex_weights: Optional[torch.Tensor] = None,
 ) -> Tuple[torch.Tensor, str, Optional[Graph]]:
     """``partition``'s vertex -> part map alone: (part, the method used, the symmetrised graph
     or None). Only "metis" and "bfs" build the symmetrised copy of the edges; "random" and the
@@ -106,6 +126,8 @@ def assign_parts(
         method = "metis" if _has_pymetis() else "bfs"
     if method == "metis" and not _has_pymetis():
         raise ValueError("method='metis' needs pymetis (pip install 'gnnsys[partition]')")
+    if vertex_weights is not None:
+        vertex_weights = _check_weights(vertex_weights, n)
     if num_parts == 1 or num_parts >= n:
         # One part, or at least one part per vertex: nothing to optimise.
         part = torch.arange(n, dtype=torch.int64) if num_parts > 1 else torch.zeros(n).long()
@@ -114,7 +136,7 @@ def assign_parts(
         return _random_parts(n, num_parts, seed), method, None
     sym = symmetrize(graph)
     if method == "metis":
-        return _metis(sym, num_parts, seed), method, sym
+        return _metis(sym, num_parts, seed, recursive, vertex_weights), method, sym
     return _bfs_parts(sym, num_parts, seed), method, sym
 
 
@@ -214,6 +236,19 @@ def symmetrize(graph: Graph) -> Graph:
 
 
 # ---------------------------------------------------------------------- methods
+def _check_weights(w: object, n: int) -> torch.Tensor:
+    """``vertex_weights`` as int64 [n] on the CPU, or a clear error."""
+    t = torch.as_tensor(w)
+    if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
+        raise TypeError(f"vertex_weights must hold integers, got dtype {t.dtype}")
+    if tuple(t.shape) != (n,):
+        raise ValueError(f"vertex_weights must be [{n}] (one per vertex), got {tuple(t.shape)}")
+    t = t.to("cpu", torch.int64)
+    if n and int(t.min()) < 0:
+        raise ValueError(f"vertex_weights must be >= 0, got {int(t.min())}")
+    return t
+
+
 def _has_pymetis() -> bool:
     try:
         import pymetis  # noqa: F401
@@ -222,17 +257,26 @@ def _has_pymetis() -> bool:
     return True
 
 
-def _metis(sym: Graph, num_parts: int, seed: int) -> torch.Tensor:
+def _metis(
+    sym: Graph,
+    num_parts: int,
+    seed: int,
+    recursive: Optional[bool] = None,
+    vertex_weights: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
     import pymetis
 
     xadj = sym.indptr.numpy().astype(np.int64)
     adjncy = sym.indices.numpy().astype(np.int64)
     opts = pymetis.Options(seed=int(seed) & 0x7FFFFFFF)
+    kw = {"options": opts, "recursive": recursive}
+    if vertex_weights is not None:
+        kw["vweights"] = vertex_weights.numpy().astype(np.int64)
     if hasattr(pymetis, "CSRAdjacency"):  # pymetis >= 2025.2; older ones take xadj/adjncy
         adj = pymetis.CSRAdjacency(adj_starts=xadj, adjacent=adjncy)
-        _, membership = pymetis.part_graph(num_parts, adjacency=adj, options=opts)
+        _, membership = pymetis.part_graph(num_parts, adjacency=adj, **kw)
     else:
-        _, membership = pymetis.part_graph(num_parts, xadj=xadj, adjncy=adjncy, options=opts)
+        _, membership = pymetis.part_graph(num_parts, xadj=xadj, adjncy=adjncy, **kw)
     return torch.as_tensor(np.asarray(membership, dtype=np.int64))
 
 
