@@ -598,6 +598,7 @@ def test_adj_t_input_gives_adj_t_batches_with_the_entries_values():
                            batch_size=4)  # fmt: skip
     hb = ShaDowKHopSampler(plain, depth=2, num_neighbors=-1, node_idx=torch.arange(8),
                            batch_size=4)  # fmt: skip
+    assert ha.is_sparse_tensor and not hb.is_sparse_tensor  # PyG's attribute
     for a, b in zip(ha, hb):
         check(a, b, in_order=False)
         assert torch.equal(a.gid[a.root_n_id], b.gid[b.root_n_id])

@@ -8,8 +8,9 @@ Homogeneous ``Data`` only (as PyG's own): ``HeteroData`` and ``(FeatureStore, Gr
 raise NotImplementedError. A ``Data`` holding its edges as ``adj_t`` (torch-sparse, as
 ``T.ToSparseTensor`` leaves it) gives batches with ``adj_t`` (the batch's entries, their
 values sliced) instead of ``edge_index``, as PyG's ``ShaDowKHopSampler`` does; PyG's
-``ClusterData`` and GraphSAINT samplers refuse such data, ours follow the same rule. Randomness is counter-based from ``seed`` (default: drawn from
-torch's RNG, so ``torch.manual_seed`` makes runs repeatable), never from torch's global state.
+``ClusterData`` and GraphSAINT samplers refuse such data, ours follow the same rule.
+Randomness is counter-based from ``seed`` (default: drawn from torch's RNG, so
+``torch.manual_seed`` makes runs repeatable), never from torch's global state.
 """
 
 from __future__ import annotations
@@ -205,11 +206,10 @@ class ClusterData(torch.utils.data.Dataset):
     ``"csc"``), whose far end keeps its id in the part-major order, as PyG).
     ``partition`` holds ``partptr`` / ``node_perm``; ``data`` is ``data`` permuted part-major
     (PyG's, built on first access). ``save_dir`` caches the parts in
-    ``save_dir/part_{num_parts}[_recursive]/{filename or 'gnnsys_metis.pt'}`` (PyG's folders):
-    gnnsys's own file format,
-    under its own default name, so a PyG cache in the same folder (``metis.pt``, as PyG's
-    examples keep in ``dataset.processed_dir``) and ours never overwrite or misread each
-    other; a ``filename`` naming a file that is not ours is a clear error.
+    ``save_dir/part_{num_parts}[_recursive]/{filename or 'gnnsys_metis.pt'}`` (PyG's folders;
+    gnnsys's own file format, under its own default name, so a PyG cache in the same folder,
+    ``metis.pt`` as PyG's examples keep in ``dataset.processed_dir``, and ours never overwrite
+    or misread each other); a ``filename`` naming a file that is not ours is a clear error.
     ``recursive=True``: METIS recursive bisection instead of k-way, as PyG's. gnnsys extra:
     ``seed`` (METIS's seed; the same seed, the same parts).
 
@@ -536,6 +536,7 @@ class ShaDowKHopSampler(_LoaderFront):
         self.num_neighbors = check_fanout("num_neighbors", num_neighbors)
         self.replace = bool(replace)
         self.data = data
+        self.is_sparse_tensor = view.adj_t is not None  # (PyG's: batches carry adj_t then)
         self.transform = None
         seeds, _ = _input_nodes(node_idx, view.num_nodes, who, "node_idx")
         self.node_idx = seeds
