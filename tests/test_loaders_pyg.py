@@ -1199,6 +1199,43 @@ def test_same_batch_as_pygs_neighbor_loader(data, subgraph_type):
             assert torch.equal(getattr(b, k), data[k][b.n_id])
 
 
+_N = 300
+_ODD_ATTRS = {  # node and edge attributes of every dtype and shape PyG slices (E = 3000 edges)
+    "bool": lambda g: {"x": torch.rand(_N, 5, generator=g) > 0.5},
+    "uint8": lambda g: {"x": torch.randint(0, 255, (_N, 5), generator=g, dtype=torch.uint8)},
+    "bf16": lambda g: {"x": torch.randn(_N, 5, generator=g).bfloat16()},
+    "f16": lambda g: {"x": torch.randn(_N, 5, generator=g).half()},
+    "f64": lambda g: {"x": torch.randn(_N, 5, generator=g).double()},
+    "complex": lambda g: {"x": torch.randn(_N, 5, generator=g, dtype=torch.complex64)},
+    "1d": lambda g: {"x": torch.randn(_N, generator=g)},
+    "3d": lambda g: {"x": torch.randn(_N, 2, 3, generator=g)},
+    "transposed": lambda g: {"x": torch.randn(5, _N, generator=g).t()},
+    "sparse": lambda g: {"x": torch.randn(_N, 5, generator=g).relu().to_sparse()},
+    "multilabel": lambda g: {"y": torch.rand(_N, 7, generator=g) > 0.5},
+    "edge_3d": lambda g: {"edge_attr": torch.randn(3000, 2, 3, generator=g)},
+    "none": lambda g: {},
+}
+
+
+@needs_pyg_sampler
+@pytest.mark.parametrize("kind", sorted(_ODD_ATTRS))
+def test_attributes_of_every_dtype_and_shape_sliced_as_pygs(data, kind):
+    # every neighbour taken: the same rows as PyG's batch, field by field
+    from torch_geometric.loader import NeighborLoader as PygNeighborLoader
+
+    attrs = _ODD_ATTRS[kind](torch.Generator().manual_seed(3))
+    odd = Data(edge_index=data.edge_index, num_nodes=_N, **attrs)
+    kw = dict(num_neighbors=[-1], input_nodes=torch.arange(20), batch_size=10)
+    for a, b in _side_by_side(PygNeighborLoader, NeighborLoader, odd, kw, 2):
+        assert sorted(a.n_id.tolist()) == sorted(b.n_id.tolist())
+        for k, v in attrs.items():
+            got, want = getattr(a, k), getattr(b, k)
+            if v.is_sparse:
+                got, want, v = got.to_dense(), want.to_dense(), v.to_dense()
+            ids = a.e_id if k.startswith("edge") else a.n_id
+            assert got.dtype == want.dtype and torch.equal(got, v[ids]), k
+
+
 @needs_pyg_sampler
 @pytest.mark.parametrize("subgraph_type", ["directional", "bidirectional", "induced"])
 def test_same_hetero_batch_as_pygs_neighbor_loader(subgraph_type):
