@@ -277,11 +277,7 @@ class FeatureStore:
         ids_t = _check_ids(ids, n, allow_cuda=not isinstance(table, np.ndarray))
         if isinstance(table, torch.Tensor) and table.layout != torch.strided:
             rows = _sparse_rows(table, ids_t, name)
-            return (
-                _finish(rows, target, None)
-                if out is None
-                else _finish(rows.to_dense(), target, out)
-            )
+            return _finish(rows if out is None else rows.to_dense(), target, out)
         if isinstance(table, torch.Tensor) and table.device.type != "cpu":
             rows = torch.index_select(table, 0, ids_t.to(table.device))
             return _finish(rows, target, out)

@@ -213,5 +213,6 @@ def test_cluster_gcn_recursive_mode_and_balanced_edges():
     for off, ids in (kway, rec, bal):
         assert sorted(ids.tolist()) == list(range(200)) and int(off[-1]) == 200
     deg = torch.diff(g.indptr)  # in-edges per node
-    per_part = [int(deg[ids[off[p] : off[p + 1]]].sum()) for off, ids in [bal] for p in range(4)]
+    off, ids = bal
+    per_part = [int(deg[ids[off[p] : off[p + 1]]].sum()) for p in range(4)]
     assert max(per_part) <= 1.1 * int(deg.sum()) / 4

@@ -257,7 +257,9 @@ class ClusterGCNSampler(_SubgraphSampler):
             offset, node_ids = _read_cache(cache_path, self.k, n)
         else:
             graph = _homogeneous(view, self)
-            weights = _balance_weights(graph, balance_edges)
+            # balance_edges: the in-degrees as METIS vertex weights, as DGL's
+            # metis_partition_assignment builds them
+            weights = graph.in_degrees() if balance_edges else None
             s = ClusterSampler(graph, self.k, seed=seed, recursive=mode == "recursive",
                                vertex_weights=weights)  # fmt: skip
             offset, node_ids = torch.from_numpy(s.part_ptr), torch.from_numpy(s.part_nodes)
@@ -304,14 +306,6 @@ def _homogeneous(view: Any, cfg: Any) -> Any:
     if view.typed:
         raise NotImplementedError(f"{type(cfg).__name__} samples homogeneous graphs only")
     return view.sampling_graph(None, None)[0]
-
-
-def _balance_weights(graph: Any, balance_edges: bool) -> Optional[torch.Tensor]:
-    """METIS vertex weights as DGL's ``metis_partition_assignment`` builds them for
-    ``balance_edges``: each node's in-degree (None when not asked)."""
-    if not balance_edges:
-        return None
-    return torch.diff(torch.as_tensor(graph.indptr).cpu()).long()  # in-edges (CSC)
 
 
 def _read_cache(path: str, k: int, n: int) -> Tuple[torch.Tensor, torch.Tensor]:
