@@ -146,7 +146,7 @@ def test_refusals():
         G.ClusterGCNSampler(g, 51, cache_path=None)
     with pytest.raises(ValueError, match="mode must be"):
         G.ClusterGCNSampler(g, 3, cache_path=None, mode="kway")
-    with pytest.raises(NotImplementedError, match="balance_ntypes"):
+    with pytest.raises(TypeError, match="balance_types must hold integers or bools"):
         G.ClusterGCNSampler(g, 3, cache_path=None, balance_ntypes=torch.zeros(50))
     with pytest.raises(ValueError, match="mode must be"):
         G.SAINTSampler("nodes", 3)
@@ -216,3 +216,11 @@ def test_cluster_gcn_recursive_mode_and_balanced_edges():
     off, ids = bal
     per_part = [int(deg[ids[off[p] : off[p + 1]]].sum()) for p in range(4)]
     assert max(per_part) <= 1.1 * int(deg.sum()) / 4
+    # balance_ntypes (e.g. the training mask, as DistDGL scripts pass it): each class spread
+    # evenly, at most 3% over its share, the nodes of the first 40 ids being the mask
+    mask = torch.arange(200) < 40
+    off, ids = parts(balance_ntypes=mask)
+    assert sorted(ids.tolist()) == list(range(200))
+    for cls, count in ((mask, 40), (~mask, 160)):
+        held = [int(cls[ids[off[p] : off[p + 1]]].sum()) for p in range(4)]
+        assert max(held) <= max(-(-count // 4), int(1.03 * count / 4)), held

@@ -7,6 +7,7 @@ from gnnsys.graph import Graph
 from gnnsys.pipeline_parallel.partition import (
     _has_pymetis,
     assign_parts,
+    balance_classes,
     describe,
     halo_sizes,
     induced_subgraph,
@@ -163,6 +164,10 @@ def test_errors_name_the_argument():
         partition(graph, 2, vertex_weights=torch.ones(19, dtype=torch.long))
     with pytest.raises(ValueError, match="vertex_weights must be >= 0"):
         partition(graph, 2, vertex_weights=-torch.ones(20, dtype=torch.long))
+    with pytest.raises(TypeError, match="balance_types must hold integers or bools"):
+        partition(graph, 2, balance_types=torch.ones(20))
+    with pytest.raises(ValueError, match=r"balance_types must be \[20\]"):
+        partition(graph, 2, balance_types=torch.ones(19, dtype=torch.long))
 
 
 @pytest.mark.skipif(not _has_pymetis(), reason="METIS options need pymetis")
@@ -191,3 +196,57 @@ def test_metis_recursive_bisection_and_vertex_weights():
     sums = weight_sums(partition(graph, 4, method="metis", seed=3, vertex_weights=heavy))
     assert int(sums.max()) <= 1.1 * int(heavy.sum()) / 4
     assert int(sums.max()) < int(weight_sums(partition(graph, 4, method="metis", seed=3)).max())
+
+
+def _share_cap(count, k):
+    return max(-(-count // k), int(1.03 * count / k))
+
+
+def _class_counts(part, classes, k):
+    return torch.stack([torch.bincount(part[classes == c], minlength=k) for c in classes.unique()])
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_balance_types_spreads_every_class_moving_only_the_surplus(method):
+    # the first community is all "training" nodes (a mask clustered in one region, as in real
+    # graphs): a partition that follows the communities piles it into one part
+    graph, block = _communities(n=400, k=4)
+    mask = block == 0
+    classes = mask.long() + 2 * (torch.arange(400) % 3 == 0).long()  # 4 classes, 2 clustered
+    plain = partition(graph, 4, method=method, seed=1)
+    bal = partition(graph, 4, method=method, seed=1, balance_types=classes)
+    assert bal.method == method
+    before, after = _class_counts(plain.part, classes, 4), _class_counts(bal.part, classes, 4)
+    caps = torch.tensor([_share_cap(int((classes == c).sum()), 4) for c in classes.unique()])
+    assert bool((after.max(1).values <= caps).all())
+    # only the surplus moves: one vertex per count above its class's cap
+    surplus = int((before - caps[:, None]).clamp(min=0).sum())
+    assert int((plain.part != bal.part).sum()) == surplus
+    if method != "random":
+        assert surplus > 0  # the constraint binds
+        # a surplus vertex goes where its neighbours are: a smaller cut than moving the same
+        # surplus to the emptiest parts with no regard for neighbours
+        blind = balance_classes(None, plain.part, 4, classes.unique(return_inverse=True)[1])
+        assert bal.edge_cut < describe(graph, blind, 4).edge_cut
+        assert bal.edge_cut < partition(graph, 4, method="random").edge_cut / 2
+    again = partition(graph, 4, method=method, seed=1, balance_types=classes)
+    assert torch.equal(again.part, bal.part)  # deterministic
+    # a bool mask is two classes; an already balanced partition is left as it is
+    assert torch.equal(
+        partition(graph, 4, method=method, seed=1, balance_types=mask).part,
+        partition(graph, 4, method=method, seed=1, balance_types=mask.long() * 7).part,
+    )
+    even = torch.arange(400) % 2
+    assert torch.equal(balance_classes(symmetrize(graph), block, 4, even), block)
+
+
+def test_balance_types_with_vertex_weights_keeps_the_weight_sums():
+    # moves also respect the weight sums (within 3% of the mean) where a part has room
+    graph, block = _communities(n=400, k=4)
+    weights = (torch.arange(400) % 5 + 1).long()
+    classes = (block == 1).long()
+    part = balance_classes(symmetrize(graph), block, 4, classes, vertex_weights=weights)
+    counts = _class_counts(part, classes, 4)
+    assert int(counts[1].max()) <= _share_cap(100, 4)
+    sums = torch.zeros(4, dtype=torch.long).index_add_(0, part, weights)
+    assert int(sums.max()) <= max(-(-int(weights.sum()) // 4), int(1.03 * int(weights.sum()) / 4))

@@ -216,10 +216,14 @@ class ClusterGCNSampler(_SubgraphSampler):
     subgraphs. ``cache_path`` stores the partition as DGL does (a pickle of
     ``(partition_offset, partition_node_ids)``, read back when present and checked against
     ``k`` and the node count; gnnsys also takes None: no file). ``mode="recursive"``
-    (recursive bisection) and ``balance_edges=True`` (parts balance in-edges: the in-degrees
-    as METIS vertex weights, as DGL's ``metis_partition_assignment``) as DGL's;
-    ``balance_ntypes`` (one weight per type, METIS's multi-constraint, which pymetis lacks)
-    is NotImplementedError. gnnsys extra: ``seed`` (METIS's seed).
+    (recursive bisection), ``balance_edges=True`` (parts balance in-edges: the in-degrees
+    as METIS vertex weights, as DGL's ``metis_partition_assignment``) and ``balance_ntypes``
+    (an [N] tensor of classes, e.g. a training mask: each class spread evenly over the
+    parts) as DGL's. DGL hands ``balance_ntypes`` to METIS as one weight constraint per class;
+    pymetis has a single constraint, so gnnsys partitions first and then moves each class's
+    surplus to the parts with room where most of a node's neighbours are
+    (``pipeline_parallel.partition.balance_classes``: at most 3% over the even share, METIS's
+    default tolerance). gnnsys extra: ``seed`` (METIS's seed).
 
     Example:
         >>> sampler = ClusterGCNSampler(g, 100, prefetch_ndata=["feat", "label"])
@@ -243,10 +247,6 @@ class ClusterGCNSampler(_SubgraphSampler):
     ) -> None:
         if mode not in ("k-way", "recursive"):
             raise ValueError(f"mode must be 'k-way' or 'recursive', got {mode!r}")
-        if balance_ntypes is not None:  # (one weight per node type: METIS's multi-constraint)
-            raise NotImplementedError(
-                "balance_ntypes is not supported: pymetis has no multi-constraint vertex weights"
-            )
         self.k = check_positive_int("k", k)
         self.prefetch_node = _check_names("prefetch_ndata", prefetch_ndata)
         self.prefetch_edge = _check_names("prefetch_edata", prefetch_edata)
@@ -261,7 +261,8 @@ class ClusterGCNSampler(_SubgraphSampler):
             # metis_partition_assignment builds them
             weights = graph.in_degrees() if balance_edges else None
             s = ClusterSampler(graph, self.k, seed=seed, recursive=mode == "recursive",
-                               vertex_weights=weights)  # fmt: skip
+                               vertex_weights=weights,
+                               balance_types=balance_ntypes)  # fmt: skip
             offset, node_ids = torch.from_numpy(s.part_ptr), torch.from_numpy(s.part_nodes)
             if cache_path is not None:
                 with open(cache_path, "wb") as f:

@@ -213,6 +213,7 @@ def cluster_parts(
     seed: int = 0,
     recursive: bool = False,
     vertex_weights: Optional[torch.Tensor] = None,
+    balance_types: Optional[torch.Tensor] = None,
 ) -> torch.Tensor:
     """int64 [N]: the part of each node, from ``pipeline_parallel.partition`` (METIS through
     pymetis on the symmetrised graph; a BFS partition, with a warning, without pymetis: it
@@ -220,7 +221,8 @@ def cluster_parts(
     32% in a DGL Cluster-GCN example). DGL's METIS (``dgl.metis_partition_assignment``) is
     not a fallback: it takes no seed and gave another partition on the fourth of four calls
     on one graph (session 46), and parts must be deterministic given the seed.
-    ``recursive`` and ``vertex_weights``: METIS's recursive bisection and vertex weights
+    ``recursive``, ``vertex_weights`` and ``balance_types``: METIS's recursive bisection and
+    vertex weights, and classes of nodes spread evenly over the parts
     (``pipeline_parallel.partition.partition``).
 
     Example:
@@ -230,7 +232,7 @@ def cluster_parts(
     from gnnsys.pipeline_parallel.partition import partition
 
     p = partition(graph, num_parts, method="auto", seed=seed, recursive=recursive,
-                  vertex_weights=vertex_weights)  # fmt: skip
+                  vertex_weights=vertex_weights, balance_types=balance_types)  # fmt: skip
     if p.method == "bfs":
         warnings.warn(
             "pymetis is not installed: Cluster-GCN parts come from a BFS partition instead of "
@@ -252,6 +254,8 @@ class ClusterSampler:
         seed: METIS's seed; the same seed gives the same parts.
         recursive: METIS recursive bisection instead of k-way.
         vertex_weights: optional integer [N] METIS vertex weights (balanced across parts).
+        balance_types: optional integer or bool [N] class of each node (a type, a training
+            mask): each class spread evenly over the parts, as DGL's ``balance_ntypes``.
 
     Seeds are part ids (``num_inputs`` = ``num_parts``), distinct within a batch. Nodes come
     part after part in batch order, each part's nodes in ascending id order; ``metadata``
@@ -271,6 +275,7 @@ class ClusterSampler:
         seed: int = 0,
         recursive: bool = False,
         vertex_weights: Optional[torch.Tensor] = None,
+        balance_types: Optional[torch.Tensor] = None,
     ) -> None:
         self.graph = check_homogeneous(graph, "ClusterSampler")
         n = graph.num_nodes
@@ -281,7 +286,8 @@ class ClusterSampler:
             )
         if part is None:
             part = cluster_parts(graph, self.num_parts, seed=seed, recursive=recursive,
-                                 vertex_weights=vertex_weights)  # fmt: skip
+                                 vertex_weights=vertex_weights,
+                                 balance_types=balance_types)  # fmt: skip
         part = check_index("part", part, self.num_parts)
         if part.numel() != n:
             raise ValueError(f"part has {part.numel()} entries for {n} nodes")

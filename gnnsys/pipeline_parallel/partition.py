@@ -22,6 +22,7 @@ from gnnsys.graph import Graph
 from gnnsys.pipeline_parallel.config import check_int
 
 METHODS = ("auto", "metis", "bfs", "random")
+BALANCE_TOLERANCE = 1.03  # METIS's default k-way imbalance (ufactor 30), per balanced class
 
 
 @dataclass
@@ -75,6 +76,7 @@ def partition(
     seed: int = 0,
     recursive: Optional[bool] = None,
     vertex_weights: Optional[torch.Tensor] = None,
+    balance_types: Optional[torch.Tensor] = None,
 ) -> Partition:
     """Split the vertices of ``graph`` into ``num_parts`` parts.
 
@@ -86,7 +88,10 @@ def partition(
     ``mode="recursive"``; None, the default: pymetis's choice, recursive up to 8 parts and
     k-way above) and ``vertex_weights`` (integers >= 0, [N]: parts balance their sums instead
     of their vertex counts, e.g. in-degrees to balance edges; one constraint: pymetis has no
-    multi-constraint weights); the other methods ignore them.
+    multi-constraint weights); the other methods ignore them. ``balance_types`` (integers or
+    bools, [N]: a class per vertex, e.g. a node type or a training mask, as DGL's
+    ``balance_ntypes``), any method: every class is then spread evenly, no part holding more
+    than 3% over its even share of a class (``balance_classes``).
 
     Example:
         >>> g = Graph.from_edge_index(torch.tensor([[0, 1, 2, 3], [1, 2, 3, 0]]))
@@ -95,7 +100,8 @@ def partition(
         ([0, 0, 1, 1], 2)
     """
     part, method, sym = assign_parts(graph, num_parts, method=method, seed=seed,
-                                     recursive=recursive, vertex_weights=vertex_weights)  # fmt: skip
+                                     recursive=recursive, vertex_weights=vertex_weights,
+                                     balance_types=balance_types)  # fmt: skip
     return describe(graph, part, int(num_parts), method=method, sym=sym)
 
 
@@ -107,6 +113,7 @@ def assign_parts(
     seed: int = 0,
     recursive: Optional[bool] = None,
     vertex_weights: Optional[torch.Tensor] = None,
+    balance_types: Optional[torch.Tensor] = None,
 ) -> Tuple[torch.Tensor, str, Optional[Graph]]:
     """``partition``'s vertex -> part map alone: (part, the method used, the symmetrised graph
     or None). Only "metis" and "bfs" build the symmetrised copy of the edges; "random" and the
@@ -128,16 +135,21 @@ def assign_parts(
         raise ValueError("method='metis' needs pymetis (pip install 'gnnsys[partition]')")
     if vertex_weights is not None:
         vertex_weights = _check_weights(vertex_weights, n)
+    classes = None if balance_types is None else _check_classes(balance_types, n)
     if num_parts == 1 or num_parts >= n:
         # One part, or at least one part per vertex: nothing to optimise.
         part = torch.arange(n, dtype=torch.int64) if num_parts > 1 else torch.zeros(n).long()
         return part, "trivial", None
+    sym = None if method == "random" else symmetrize(graph)
     if method == "random":
-        return _random_parts(n, num_parts, seed), method, None
-    sym = symmetrize(graph)
-    if method == "metis":
-        return _metis(sym, num_parts, seed, recursive, vertex_weights), method, sym
-    return _bfs_parts(sym, num_parts, seed), method, sym
+        part = _random_parts(n, num_parts, seed)
+    elif method == "metis":
+        part = _metis(sym, num_parts, seed, recursive, vertex_weights)
+    else:
+        part = _bfs_parts(sym, num_parts, seed)
+    if classes is not None:
+        part = balance_classes(sym, part, num_parts, classes, vertex_weights=vertex_weights)
+    return part, method, sym
 
 
 def nested_partition(
@@ -235,6 +247,50 @@ def symmetrize(graph: Graph) -> Graph:
     )
 
 
+def balance_classes(
+    sym: Optional[Graph],
+    part: torch.Tensor,
+    num_parts: int,
+    classes: torch.Tensor,
+    *,
+    vertex_weights: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    """``part`` with every class of vertices spread evenly over the parts: no part keeps more
+    than ``max(ceil(count / num_parts), floor(BALANCE_TOLERANCE * count / num_parts))``
+    vertices of a class.
+
+    What METIS's multi-constraint weights do (one constraint per class, DGL's
+    ``balance_ntypes``), which pymetis cannot pass on: here a greedy pass after the partition
+    moves the surplus of each over-full part, the vertices with the most neighbours elsewhere
+    first, each to the part with room for its class that holds most of its neighbours (else
+    the part with the most room), so the cut grows little. With ``vertex_weights`` a move
+    also keeps the target's weight sum within the same tolerance of the mean where it can.
+    ``sym``: the symmetrised graph (None: no neighbours known, moves go where there is most
+    room). ``classes``: int64 [N] class ids 0..C-1. Serial and deterministic.
+
+    Example:
+        >>> part = balance_classes(sym, part, 4, train_mask.long())
+    """
+    n = part.numel()
+    cls = classes.numpy()
+    nc = int(cls.max()) + 1 if n else 0
+    totals = np.bincount(cls, minlength=nc)
+    cap = np.maximum(-(-totals // num_parts), np.floor(BALANCE_TOLERANCE * totals / num_parts))
+    if vertex_weights is not None:
+        w = vertex_weights.numpy().astype(np.int64)
+        total_w = int(w.sum())
+        wcap = max(-(-total_w // num_parts), int(BALANCE_TOLERANCE * total_w / num_parts))
+    else:
+        w, wcap = np.empty(0, np.int64), 0
+    if sym is None:
+        indptr, indices = np.zeros(0, np.int64), np.zeros(0, np.int64)
+    else:
+        indptr, indices = sym.indptr.numpy(), sym.indices.numpy()
+    out = part.numpy().astype(np.int64, copy=True)
+    _rebalance(indptr, indices, out, cls, nc, int(num_parts), cap.astype(np.int64), w, wcap)
+    return torch.from_numpy(out)
+
+
 # ---------------------------------------------------------------------- methods
 def _check_weights(w: object, n: int) -> torch.Tensor:
     """``vertex_weights`` as int64 [n] on the CPU, or a clear error."""
@@ -247,6 +303,17 @@ def _check_weights(w: object, n: int) -> torch.Tensor:
     if n and int(t.min()) < 0:
         raise ValueError(f"vertex_weights must be >= 0, got {int(t.min())}")
     return t
+
+
+def _check_classes(c: object, n: int) -> torch.Tensor:
+    """``balance_types`` as int64 class ids 0..C-1 [n] (classes numbered in ascending value
+    order), or a clear error."""
+    t = torch.as_tensor(c)
+    if t.dtype.is_floating_point or t.dtype.is_complex:
+        raise TypeError(f"balance_types must hold integers or bools, got dtype {t.dtype}")
+    if tuple(t.shape) != (n,):
+        raise ValueError(f"balance_types must be [{n}] (one per vertex), got {tuple(t.shape)}")
+    return torch.unique(t.to("cpu", torch.int64), return_inverse=True)[1].reshape(n)
 
 
 def _has_pymetis() -> bool:
@@ -332,3 +399,144 @@ def _bfs_order(indptr, indices, starts):
 def _edges(graph: Graph):
     ei = graph.to_edge_index()
     return ei[0], ei[1]
+
+
+@njit(nogil=True, cache=True)
+def _rebalance(indptr, indices, part, cls, nc, k, cap, w, wcap):
+    # balance_classes' greedy pass, in place on ``part``. Classes are independent (a move
+    # changes only its own class's counts, and a part that has room never fills past its cap),
+    # so each is balanced in turn: its vertices in over-full parts wait in a max-heap by the
+    # gain of their best move (ties: lower vertex id); the top one moves if its gain is still
+    # current (else it goes back with the new one), and its neighbours of the class that are
+    # still in over-full parts are queued again with theirs, which may have risen (a
+    # neighbour now sits in the target): surplus vertices leave together, as a group.
+    n = part.shape[0]
+    counts = np.zeros((k, nc), np.int64)
+    load = np.zeros(k, np.int64)
+    weighted = w.shape[0] > 0
+    for v in range(n):
+        counts[part[v], cls[v]] += 1
+        if weighted:
+            load[part[v]] += w[v]
+    conn = np.zeros(k, np.int64)
+    touched = np.empty(k, np.int64)
+    for c in range(nc):
+        hg = np.empty(64, np.int64)
+        hv = np.empty(64, np.int64)
+        size = 0
+        for v in range(n):
+            if cls[v] == c and counts[part[v], c] > cap[c]:
+                g = _best_move(indptr, indices, part, v, c, counts, cap, load, w, wcap, conn,
+                               touched, False)[1]  # fmt: skip
+                hg, hv, size = _heap_push(hg, hv, size, g, v)
+        while size > 0:
+            g = hg[0]
+            v = hv[0]
+            size = _heap_pop(hg, hv, size)
+            p = part[v]
+            if counts[p, c] <= cap[c]:
+                continue  # moved already, or its part is no longer over-full
+            q, cur = _best_move(indptr, indices, part, v, c, counts, cap, load, w, wcap, conn,
+                                touched, True)  # fmt: skip
+            if cur < g:  # its gain fell since it was queued
+                hg, hv, size = _heap_push(hg, hv, size, cur, v)
+                continue
+            part[v] = q
+            counts[p, c] -= 1
+            counts[q, c] += 1
+            if weighted:
+                load[p] -= w[v]
+                load[q] += w[v]
+            if indptr.shape[0] > 0:
+                for e in range(indptr[v], indptr[v + 1]):
+                    u = indices[e]
+                    if cls[u] == c and counts[part[u], c] > cap[c]:
+                        gu = _best_move(indptr, indices, part, u, c, counts, cap, load, w, wcap,
+                                        conn, touched, False)[1]  # fmt: skip
+                        hg, hv, size = _heap_push(hg, hv, size, gu, u)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def _heap_before(hg, hv, a, b):
+    # max-heap order on (gain, then lower vertex id)
+    return hg[a] > hg[b] or (hg[a] == hg[b] and hv[a] < hv[b])
+
+
+@njit(nogil=True, cache=True)
+def _heap_push(hg, hv, size, g, v):
+    if size == hg.shape[0]:
+        hg = np.concatenate((hg, np.empty(size, np.int64)))
+        hv = np.concatenate((hv, np.empty(size, np.int64)))
+    i = size
+    hg[i] = g
+    hv[i] = v
+    while i > 0:
+        up = (i - 1) // 2
+        if not _heap_before(hg, hv, i, up):
+            break
+        hg[i], hg[up] = hg[up], hg[i]
+        hv[i], hv[up] = hv[up], hv[i]
+        i = up
+    return hg, hv, size + 1
+
+
+@njit(nogil=True, cache=True)
+def _heap_pop(hg, hv, size):
+    # drop the top; returns the new size
+    size -= 1
+    hg[0] = hg[size]
+    hv[0] = hv[size]
+    i = 0
+    while True:
+        a = 2 * i + 1
+        if a >= size:
+            break
+        if a + 1 < size and _heap_before(hg, hv, a + 1, a):
+            a += 1
+        if not _heap_before(hg, hv, a, i):
+            break
+        hg[i], hg[a] = hg[a], hg[i]
+        hv[i], hv[a] = hv[a], hv[i]
+        i = a
+    return size
+
+
+@njit(nogil=True, cache=True)
+def _best_move(indptr, indices, part, v, c, counts, cap, load, w, wcap, conn, touched, anywhere):
+    # (target part, neighbours there - neighbours in v's part) for moving vertex v of class c:
+    # the neighbours' part with room for c (and for v's weight) holding most of them, lowest
+    # part id on ties; failing that (``anywhere``) the part with the most room for c, the
+    # weight limit dropped if no part meets both. (-1, gain of staying) when nothing fits.
+    p = part[v]
+    weighted = w.shape[0] > 0
+    nt = 0
+    if indptr.shape[0] > 0:
+        for e in range(indptr[v], indptr[v + 1]):
+            q = part[indices[e]]
+            if conn[q] == 0:
+                touched[nt] = q
+                nt += 1
+            conn[q] += 1
+    own = conn[p]
+    best = -1
+    most = 0
+    for j in range(nt):
+        q = touched[j]
+        fits = q != p and counts[q, c] < cap[c] and (not weighted or load[q] + w[v] <= wcap)
+        if fits and (best < 0 or conn[q] > most or (conn[q] == most and q < best)):
+            best = q
+            most = conn[q]
+    for j in range(nt):
+        conn[touched[j]] = 0
+    if best >= 0 or not anywhere:
+        return best, most - own
+    for strict in (True, False):
+        for q in range(counts.shape[0]):
+            fits = q != p and counts[q, c] < cap[c]
+            if strict and weighted:
+                fits = fits and load[q] + w[v] <= wcap
+            if fits and (best < 0 or counts[q, c] < counts[best, c]):
+                best = q
+        if best >= 0 or not weighted:
+            break
+    return best, -own
