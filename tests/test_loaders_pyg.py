@@ -1696,6 +1696,34 @@ def test_a_batch_of_graphs_as_data_gives_batches_of_its_class_without_its_batch_
     b = next(iter(NeighborLoader(source, [2], batch_size=8, disjoint=True)))
     assert type(b) is type(source) and b.batch.numel() == b.n_id.numel()  # the sampler's
     assert int(b.batch.max()) < 8
+    # the whole-subgraph loaders follow PyG's own: ShaDow keeps the source's class; GraphSAINT
+    # calls it plainly (PyG's ``self.data.__class__()``), which derives DataDataBatch; both
+    # slice the node-level ``batch`` and carry ``ptr`` whole
+    b = next(iter(pyg.ShaDowKHopSampler(source, depth=2, num_neighbors=2, batch_size=4)))
+    assert type(b) is type(source)
+    saint = next(iter(pyg.GraphSAINTNodeSampler(source, batch_size=6, sample_coverage=0)))
+    assert type(saint).__name__ == "DataDataBatch" and isinstance(saint, type(source))
+    assert torch.equal(saint.batch, source.batch[_saint_nodes(source, saint)])
+    assert torch.equal(saint.ptr, source.ptr)
+    if _has_torch_sparse():
+        from torch_geometric.loader import GraphSAINTNodeSampler as Theirs
+
+        theirs = next(iter(Theirs(source, batch_size=6, num_steps=1, sample_coverage=0)))
+        assert type(theirs).__name__ == type(saint).__name__
+        assert sorted(theirs.keys()) == sorted(saint.keys())
+
+
+def _saint_nodes(source, saint):
+    """The source rows of a GraphSAINT batch's nodes, found by their (unique) features."""
+    return torch.cat([torch.nonzero((source.x == row).all(1)).flatten() for row in saint.x])
+
+
+def _has_torch_sparse():
+    try:
+        import torch_sparse  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def test_pygs_zip_loader_drives_our_loaders():

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 import torch
@@ -94,14 +94,19 @@ def _set_structure(
 
 
 def _subgraph_data(
-    view: _PygDataView, batch: Batch, order: Optional[torch.Tensor], num_nodes: bool
+    view: _PygDataView,
+    batch: Batch,
+    order: Optional[torch.Tensor],
+    num_nodes: bool,
+    make: Optional[Callable[[], Any]] = None,
 ) -> Any:
     """A PyG ``Data`` of a whole subgraph: the node attributes of its nodes, ``edge_index``
     (or ``adj_t``: ``_set_structure``) in local ids, the edge attributes of its edges (in
     ``order`` when given), every other attribute as it is; ``num_nodes`` set when asked
-    (``data`` had it, or SAINT)."""
+    (``data`` had it, or SAINT). ``make``: what builds the empty batch (default: the
+    source's class, ``view.data_cls``)."""
     sub = batch.subgraph
-    out = view.data_cls()
+    out = (make or view.data_cls)()
     for key, value in view.other.items():
         out[key] = value
     for key, name in view.node_keys[0]:
@@ -445,7 +450,9 @@ class GraphSAINTSampler(_LoaderFront):
         return norms
 
     def _collate(self, batch: Batch) -> Any:
-        out = _subgraph_data(self.view, batch, None, True)
+        # PyG's GraphSAINT calls the source's class plainly: over a PyG Batch (``DataBatch``)
+        # that derives one more class, ``DataDataBatch``, which is what its batches are
+        out = _subgraph_data(self.view, batch, None, True, make=type(self.data))
         if self.node_norm is not None:
             sub = batch.subgraph
             out.node_norm = self.node_norm[sub.nodes.cpu()].to(sub.nodes.device)
