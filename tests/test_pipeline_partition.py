@@ -168,6 +168,10 @@ def test_errors_name_the_argument():
         partition(graph, 2, balance_types=torch.ones(20))
     with pytest.raises(ValueError, match=r"balance_types must be \[20\]"):
         partition(graph, 2, balance_types=torch.ones(19, dtype=torch.long))
+    with pytest.raises(ValueError, match="part holds id 2"):
+        balance_classes(None, torch.full((20,), 2), 2, torch.zeros(20, dtype=torch.long))
+    with pytest.raises(ValueError, match="part has 19 entries for the graph's 20 vertices"):
+        balance_classes(symmetrize(graph), torch.zeros(19).long(), 2, torch.zeros(19).long())
 
 
 @pytest.mark.skipif(not _has_pymetis(), reason="METIS options need pymetis")

@@ -261,18 +261,25 @@ def balance_classes(
 
     What METIS's multi-constraint weights do (one constraint per class, DGL's
     ``balance_ntypes``), which pymetis cannot pass on: here a greedy pass after the partition
-    moves the surplus of each over-full part, the vertices with the most neighbours elsewhere
-    first, each to the part with room for its class that holds most of its neighbours (else
-    the part with the most room), so the cut grows little. With ``vertex_weights`` a move
+    moves exactly the surplus of each over-full part, each vertex to the part with room for
+    its class that holds most of its neighbours (else the part with the most room), best gain
+    first (neighbours there minus neighbours left behind), re-ranked as its neighbours move, so
+    connected vertices leave together and the cut grows little. With ``vertex_weights`` a move
     also keeps the target's weight sum within the same tolerance of the mean where it can.
     ``sym``: the symmetrised graph (None: no neighbours known, moves go where there is most
-    room). ``classes``: int64 [N] class ids 0..C-1. Serial and deterministic.
+    room). ``classes``: integers or bools [N], a class per vertex. Serial and deterministic.
 
     Example:
-        >>> part = balance_classes(sym, part, 4, train_mask.long())
+        >>> part = balance_classes(symmetrize(g), part, 4, train_mask)
     """
+    check_int("num_parts", num_parts, 1)
+    part = check_index("part", part, num_parts)
     n = part.numel()
-    cls = classes.numpy()
+    if sym is not None and sym.num_nodes != n:
+        raise ValueError(f"part has {n} entries for the graph's {sym.num_nodes} vertices")
+    cls = _check_classes(classes, n).numpy()
+    if vertex_weights is not None:
+        vertex_weights = _check_weights(vertex_weights, n)
     nc = int(cls.max()) + 1 if n else 0
     totals = np.bincount(cls, minlength=nc)
     cap = np.maximum(-(-totals // num_parts), np.floor(BALANCE_TOLERANCE * totals / num_parts))
