@@ -6,7 +6,8 @@ moves each class's surplus (``pipeline_parallel.partition.balance_classes``). Fo
 count this prints one JSON line per system: the edge cut of the symmetrised graph, the fewest
 and most training nodes (the balanced class) and nodes per part, and the seconds taken. DGL's
 rows (``dgl``: balanced, ``dgl-plain``: not) appear when dgl imports (the env of
-``../shared/peers/setup.sh dgl``). The first line describes the run.
+``../shared/peers/setup.sh dgl``; its progress messages go to stderr). The first line
+describes the run.
 
 Usage:
     python benchmarks/partition_balance.py --graph mini --parts 16,64
@@ -15,8 +16,10 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import platform
+import sys
 import time
 from typing import Callable, Dict, List, Optional
 
@@ -59,7 +62,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     for k in (int(x) for x in args.parts.split(",")):
         for name, run in systems(graph, sym, mask, k).items():
             t = time.perf_counter()
-            part = torch.as_tensor(run()).long()
+            with contextlib.redirect_stdout(sys.stderr):  # (DGL prints its progress)
+                part = torch.as_tensor(run()).long()
             seconds = time.perf_counter() - t
             train = torch.bincount(part[mask], minlength=k)
             nodes = torch.bincount(part, minlength=k)

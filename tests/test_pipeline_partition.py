@@ -242,6 +242,8 @@ def test_balance_types_spreads_every_class_moving_only_the_surplus(method):
     )
     even = torch.arange(400) % 2
     assert torch.equal(balance_classes(symmetrize(graph), block, 4, even), block)
+    # as many classes as vertices (ids passed by mistake): nothing to move, in O(N + k) memory
+    assert torch.equal(balance_classes(symmetrize(graph), block, 4, torch.arange(400)), block)
 
 
 def test_balance_types_with_vertex_weights_keeps_the_weight_sums():

@@ -293,8 +293,12 @@ def balance_classes(
         indptr, indices = np.zeros(0, np.int64), np.zeros(0, np.int64)
     else:
         indptr, indices = sym.indptr.numpy(), sym.indices.numpy()
+    members = np.argsort(cls, kind="stable").astype(np.int64)  # class by class, ascending ids
+    starts = np.zeros(nc + 1, np.int64)
+    np.cumsum(totals, out=starts[1:])
     out = part.numpy().astype(np.int64, copy=True)
-    _rebalance(indptr, indices, out, cls, nc, int(num_parts), cap.astype(np.int64), w, wcap)
+    _rebalance(indptr, indices, out, cls, members, starts, int(num_parts), cap.astype(np.int64),
+               w, wcap)  # fmt: skip
     return torch.from_numpy(out)
 
 
@@ -409,31 +413,37 @@ def _edges(graph: Graph):
 
 
 @njit(nogil=True, cache=True)
-def _rebalance(indptr, indices, part, cls, nc, k, cap, w, wcap):
+def _rebalance(indptr, indices, part, cls, members, starts, k, cap, w, wcap):
     # balance_classes' greedy pass, in place on ``part``. Classes are independent (a move
     # changes only its own class's counts, and a part that has room never fills past its cap),
-    # so each is balanced in turn: its vertices in over-full parts wait in a max-heap by the
-    # gain of their best move (ties: lower vertex id); the top one moves if its gain is still
-    # current (else it goes back with the new one), and its neighbours of the class that are
-    # still in over-full parts are queued again with theirs, which may have risen (a
-    # neighbour now sits in the target): surplus vertices leave together, as a group.
+    # so each is balanced in turn, with its own per-part counts (memory O(N + k) whatever the
+    # number of classes; ``members[starts[c]:starts[c + 1]]`` are class c's vertices,
+    # ascending): its vertices in over-full parts wait in a max-heap by the gain of their best
+    # move (ties: lower vertex id); the top one moves if its gain is still current (else it
+    # goes back with the new one), and its neighbours of the class that are still in over-full
+    # parts are queued again with theirs, which may have risen (a neighbour now sits in the
+    # target): surplus vertices leave together, as a group.
     n = part.shape[0]
-    counts = np.zeros((k, nc), np.int64)
     load = np.zeros(k, np.int64)
     weighted = w.shape[0] > 0
-    for v in range(n):
-        counts[part[v], cls[v]] += 1
-        if weighted:
+    if weighted:
+        for v in range(n):
             load[part[v]] += w[v]
+    counts = np.zeros(k, np.int64)
     conn = np.zeros(k, np.int64)
     touched = np.empty(k, np.int64)
-    for c in range(nc):
-        hg = np.empty(64, np.int64)
-        hv = np.empty(64, np.int64)
+    hg = np.empty(64, np.int64)
+    hv = np.empty(64, np.int64)
+    for c in range(starts.shape[0] - 1):
+        counts[:] = 0
+        for i in range(starts[c], starts[c + 1]):
+            counts[part[members[i]]] += 1
+        capc = cap[c]
         size = 0
-        for v in range(n):
-            if cls[v] == c and counts[part[v], c] > cap[c]:
-                g = _best_move(indptr, indices, part, v, c, counts, cap, load, w, wcap, conn,
+        for i in range(starts[c], starts[c + 1]):
+            v = members[i]
+            if counts[part[v]] > capc:
+                g = _best_move(indptr, indices, part, v, counts, capc, load, w, wcap, conn,
                                touched, False)[1]  # fmt: skip
                 hg, hv, size = _heap_push(hg, hv, size, g, v)
         while size > 0:
@@ -441,24 +451,24 @@ def _rebalance(indptr, indices, part, cls, nc, k, cap, w, wcap):
             v = hv[0]
             size = _heap_pop(hg, hv, size)
             p = part[v]
-            if counts[p, c] <= cap[c]:
+            if counts[p] <= capc:
                 continue  # moved already, or its part is no longer over-full
-            q, cur = _best_move(indptr, indices, part, v, c, counts, cap, load, w, wcap, conn,
+            q, cur = _best_move(indptr, indices, part, v, counts, capc, load, w, wcap, conn,
                                 touched, True)  # fmt: skip
             if cur < g:  # its gain fell since it was queued
                 hg, hv, size = _heap_push(hg, hv, size, cur, v)
                 continue
             part[v] = q
-            counts[p, c] -= 1
-            counts[q, c] += 1
+            counts[p] -= 1
+            counts[q] += 1
             if weighted:
                 load[p] -= w[v]
                 load[q] += w[v]
             if indptr.shape[0] > 0:
                 for e in range(indptr[v], indptr[v + 1]):
                     u = indices[e]
-                    if cls[u] == c and counts[part[u], c] > cap[c]:
-                        gu = _best_move(indptr, indices, part, u, c, counts, cap, load, w, wcap,
+                    if cls[u] == c and counts[part[u]] > capc:
+                        gu = _best_move(indptr, indices, part, u, counts, capc, load, w, wcap,
                                         conn, touched, False)[1]  # fmt: skip
                         hg, hv, size = _heap_push(hg, hv, size, gu, u)
 
@@ -509,11 +519,12 @@ def _heap_pop(hg, hv, size):
 
 
 @njit(nogil=True, cache=True)
-def _best_move(indptr, indices, part, v, c, counts, cap, load, w, wcap, conn, touched, anywhere):
-    # (target part, neighbours there - neighbours in v's part) for moving vertex v of class c:
-    # the neighbours' part with room for c (and for v's weight) holding most of them, lowest
-    # part id on ties; failing that (``anywhere``) the part with the most room for c, the
-    # weight limit dropped if no part meets both. (-1, gain of staying) when nothing fits.
+def _best_move(indptr, indices, part, v, counts, cap, load, w, wcap, conn, touched, anywhere):
+    # (target part, neighbours there - neighbours in v's part) for moving vertex v of the
+    # class whose per-part ``counts`` and ``cap`` are given: the neighbours' part with room
+    # (and room for v's weight) holding most of them, lowest part id on ties; failing that
+    # (``anywhere``) the part with the most room, the weight limit dropped if no part meets
+    # both. (-1, gain of staying) when nothing fits.
     p = part[v]
     weighted = w.shape[0] > 0
     nt = 0
@@ -529,7 +540,7 @@ def _best_move(indptr, indices, part, v, c, counts, cap, load, w, wcap, conn, to
     most = 0
     for j in range(nt):
         q = touched[j]
-        fits = q != p and counts[q, c] < cap[c] and (not weighted or load[q] + w[v] <= wcap)
+        fits = q != p and counts[q] < cap and (not weighted or load[q] + w[v] <= wcap)
         if fits and (best < 0 or conn[q] > most or (conn[q] == most and q < best)):
             best = q
             most = conn[q]
@@ -539,10 +550,10 @@ def _best_move(indptr, indices, part, v, c, counts, cap, load, w, wcap, conn, to
         return best, most - own
     for strict in (True, False):
         for q in range(counts.shape[0]):
-            fits = q != p and counts[q, c] < cap[c]
+            fits = q != p and counts[q] < cap
             if strict and weighted:
                 fits = fits and load[q] + w[v] <= wcap
-            if fits and (best < 0 or counts[q, c] < counts[best, c]):
+            if fits and (best < 0 or counts[q] < counts[best]):
                 best = q
         if best >= 0 or not weighted:
             break
