@@ -1413,8 +1413,8 @@ def test_labor_sampler_blocks(graph, hetero, block_type):
         assert torch.equal(graph.ei[1, eid], b.dstdata[NID][v.long()])
     typed = run(dl.LaborSampler([2, 2]), g=hetero, idx={"item": torch.arange(20)})
     assert typed and typed[0][2][0].num_edges() > 0
-    with pytest.raises(NotImplementedError, match="prob with LaborSampler"):
-        dl.LaborSampler([2], prob="p")
+    with pytest.raises(TypeError, match="prob must be the name of an edge-data column"):
+        dl.LaborSampler([2], prob=3)  # (weighted LABOR itself: tests/test_loaders_labor.py)
 
 
 # ------------------------------------------- what DGL's own example scripts use (session 46)

@@ -345,7 +345,13 @@ def _labor_count_general(adj, edge_ids, packed, lo, hi, f, vkeys, tree, pe, at):
     if d == 0 or f == 0:
         return 0
     if f < 0 or f >= d:
-        return d
+        if pe.shape[0] == 0:
+            return d
+        c = 0  # (weighted LABOR: a zero-weight edge has p = 0 and is never kept)
+        for p in range(lo, hi):
+            if pe[at + p - lo] > 0.0:
+                c += 1
+        return c
     lkey, lkey2, ca, sa, dep = vkeys
     thr = f / d
     c = 0
@@ -359,18 +365,21 @@ def _labor_count_general(adj, edge_ids, packed, lo, hi, f, vkeys, tree, pe, at):
 
 @njit(nogil=True, cache=True)
 def _labor_fill_general(adj, edge_ids, packed, lo, hi, f, vkeys, tree, pe, at, pos, o,
-                        eprob, ewt):  # fmt: skip
-    # The positions _labor_count_general counted into pos[o:]; with LABOR-i (pe non-empty)
-    # also each kept edge's inclusion probability (eprob) and its weight 1/p scaled so that a
-    # destination's weights sum to its kept count (DGL's edge_weights: fn.mean stays right).
+                        eprob, ewt, weights):  # fmt: skip
+    # The positions _labor_count_general counted into pos[o:]; with LABOR-i or weighted LABOR
+    # (pe non-empty) also each kept edge's inclusion probability (eprob) and its weight A/p
+    # (A: the edge's weight, 1 unweighted) scaled so that a destination's weights sum to its
+    # kept count (DGL's edge_weights: fn.mean stays right). ``weights``: per CSC position,
+    # empty unweighted.
     d = hi - lo
     full = f < 0 or f >= d
     lkey, lkey2, ca, sa, dep = vkeys
     thr = f / d if not full else 1.0
+    weighted = weights.shape[0] > 0
     j = o
     for p in range(lo, hi):
         t = 1.0 if full else (pe[at + p - lo] if pe.shape[0] > 0 else thr)
-        keep = full
+        keep = full and (not weighted or pe[at + p - lo] > 0.0)
         if not full:
             u, _ = _edge_at(adj, edge_ids, packed, p)
             keep = _labor_variate(u, tree, lkey, lkey2, ca, sa, dep) < t
@@ -378,8 +387,17 @@ def _labor_fill_general(adj, edge_ids, packed, lo, hi, f, vkeys, tree, pe, at, p
             pos[j] = p
             if eprob.shape[0] > 0:
                 eprob[j] = t
+                if weighted:
+                    ewt[j] = weights[p] / t
             j += 1
-    if eprob.shape[0] > 0 and j > o:
+    if eprob.shape[0] > 0 and j > o and weighted:
+        total = 0.0
+        for x in range(o, j):
+            total += ewt[x]
+        scale = (j - o) / total
+        for x in range(o, j):
+            ewt[x] *= scale
+    elif eprob.shape[0] > 0 and j > o:
         inv = 0.0
         for x in range(o, j):
             inv += 1.0 / eprob[x]
@@ -456,8 +474,32 @@ def _labor_solve_c(pv, lo, hi, c, f, d):
 
 
 @njit(nogil=True, cache=True)
+def _labor_solve_cw(pv, av, lo, hi, c, target):
+    # _labor_solve_c with edge weights A (av; DGL's weighted LABOR): c_s with
+    # sum_t A_t^2 / min(1, c_s pi_t) = target, zero-weight edges left out (they add nothing).
+    # In a fixed saturation set the left side is b + a / c (b the saturated edges' A^2, a the
+    # rest's A^2 / pi), so the same exact climb as the unweighted solve.
+    for _ in range(_LABOR_MAX_ITERS):
+        a = 0.0
+        b = 0.0
+        for j in range(lo, hi):
+            w2 = av[j] * av[j]
+            if w2 == 0.0:
+                continue
+            if c * pv[j] >= 1.0:
+                b += w2
+            else:
+                a += w2 / pv[j]
+        new = a / (target - b)
+        if new == c:
+            break
+        c = new
+    return c
+
+
+@njit(nogil=True, cache=True)
 def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, last, f,
-                     iters, num_nodes, pe, dense):  # fmt: skip
+                     iters, num_nodes, pe, dense, weights):  # fmt: skip
     """LABOR-i inclusion probabilities of one hop and edge type (Balin and Catalyurek,
     NeurIPS 2023): ``pe[cptr[s] + j]`` = min(1, c_s pi_t) for edge j of destination slot s in
     ``first..last-1`` (CSC segment ``seg_lo[s]..seg_hi[s]``, tree ``stree[s]``).
@@ -470,6 +512,13 @@ def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, 
     (their sources are sampled anyway, so other destinations may take them for free).
     Serial and in edge order: the same result whatever the thread count. ``dense``: an
     int64 [N] map of -1s (left so) for one tree, else empty (a hash table instead).
+
+    ``weights`` (per CSC position; empty: unweighted): weighted LABOR as DGL computes it,
+    A_e the edge's weight and D_s the sum over s's in-edges: one round more than ``iters``
+    (LABOR-0 weighted is one round), starting at c_s = k / D_s; the first solves with pi_e =
+    A_e, the second takes pi_t = max over t's destinations of c_s A_e, later ones pi_t *= max
+    c_s; each solves sum_e A_e^2 / min(1, c_s pi_e) = D_s^2 / k - D_s^2 / d_s + sum_e A_e^2.
+    A zero-weight edge gets p = 0 (never sampled, as weighted neighbour sampling).
     """
     if f == 0 or cptr[last] == cptr[first]:
         return
@@ -477,26 +526,42 @@ def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, 
                              num_nodes, dense)  # fmt: skip
     base = cptr[first]
     nd = last - first
+    weighted = weights.shape[0] > 0
+    av = np.empty(src.shape[0] if weighted else 0, np.float64)  # A of each candidate
     c = np.empty(nd, np.float64)
     for s in range(nd):
         d = seg_hi[first + s] - seg_lo[first + s]
-        c[s] = f / d if (f > 0 and d > 0) else 1.0
+        if weighted:
+            total = 0.0
+            lo = cptr[first + s] - base
+            for p in range(seg_lo[first + s], seg_hi[first + s]):
+                av[lo + p - seg_lo[first + s]] = weights[p]
+                total += weights[p]
+            c[s] = f / total if (f > 0 and total > 0.0) else 1.0
+        else:
+            c[s] = f / d if (f > 0 and d > 0) else 1.0
     pi = np.ones(nq, np.float64)
     mx = np.empty(nq, np.float64)
     pv = np.empty(src.shape[0], np.float64)  # pi of each candidate's source
     prev = np.inf
+    rounds = iters + 1 if (weighted and iters >= 0) else iters
     it = 0
-    while it < iters or (iters < 0 and it < _LABOR_MAX_ITERS):
+    while it < rounds or (rounds < 0 and it < _LABOR_MAX_ITERS):
         it += 1
-        mx[:] = 0.0
-        for s in range(nd):
-            for j in range(cptr[first + s] - base, cptr[first + s + 1] - base):
-                if c[s] > mx[src[j]]:
-                    mx[src[j]] = c[s]
-        for q in range(nq):
-            pi[q] *= mx[q]
-        for j in range(src.shape[0]):
-            pv[j] = pi[src[j]]
+        if weighted and it == 1:  # DGL's first weighted round: pi_e = A_e
+            for j in range(src.shape[0]):
+                pv[j] = av[j]
+        else:
+            mx[:] = 0.0
+            for s in range(nd):
+                for j in range(cptr[first + s] - base, cptr[first + s + 1] - base):
+                    ct = c[s] * av[j] if (weighted and it == 2) else c[s]
+                    if ct > mx[src[j]]:
+                        mx[src[j]] = ct
+            for q in range(nq):
+                pi[q] *= mx[q]
+            for j in range(src.shape[0]):
+                pv[j] = pi[src[j]]
         for s in range(nd):
             lo = cptr[first + s] - base
             hi = cptr[first + s + 1] - base
@@ -506,10 +571,24 @@ def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, 
             if f < 0 or f >= d:
                 low = np.inf
                 for j in range(lo, hi):
-                    low = min(low, pv[j])
-                c[s] = 1.0 / low
+                    if not weighted or av[j] > 0.0:
+                        low = min(low, pv[j])
+                full_c = 1.0 / low if low < np.inf else 1.0
+                # (DGL's weighted first round keeps its start k / D where that saturates)
+                c[s] = max(c[s], full_c) if (weighted and it == 1) else full_c
+            elif weighted:
+                total = 0.0
+                sq = 0.0
+                for j in range(lo, hi):
+                    total += av[j]
+                    sq += av[j] * av[j]
+                if total > 0.0:
+                    target = total * total / f - total * total / d + sq
+                    c[s] = _labor_solve_cw(pv, av, lo, hi, c[s], target)
             else:
                 c[s] = _labor_solve_c(pv, lo, hi, c[s], f, d)
+        if weighted and it == 1:
+            continue  # (DGL checks convergence once pi is a source's)
         cur = 0.0
         for q in range(nq):
             cur += min(1.0, pi[q])
@@ -521,7 +600,10 @@ def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, 
         hi = cptr[first + s + 1] - base
         full = f < 0 or f >= hi - lo
         for j in range(lo, hi):
-            pe[base + j] = 1.0 if full else min(1.0, c[s] * pv[j])
+            if weighted and av[j] == 0.0:
+                pe[base + j] = 0.0
+            else:
+                pe[base + j] = 1.0 if full else min(1.0, c[s] * pv[j])
 
 
 @njit(nogil=True, cache=True, inline="always")
@@ -897,8 +979,8 @@ def sample_hops(
 
     Returns (nodes, tree, edge_index [2, E], eid, type_counts [H+1, T], edge_ptr [K*H+1],
     indptr_all, indptr_ptr [K*H+1], dst_start [K*H], hkeys, hvals, eprob, ewt): ``eprob`` and
-    ``ewt`` (float64 [E], LABOR-i only, else empty) are each edge's inclusion probability and
-    DGL's ``edge_weights``.
+    ``ewt`` (float64 [E], LABOR-i or weighted LABOR only, else empty) are each edge's
+    inclusion probability and DGL's ``edge_weights``.
 
     * ``nodes``: global ids grouped by node type, each type in discovery order (seeds first,
       then each hop's new nodes); ``type_counts[h, t]``: type-t nodes discovered in hop h.
@@ -920,7 +1002,9 @@ def sample_hops(
     use_hash = disjoint or mapv.shape[0] == 0
     stamp_hi = np.int64(stamp) << 32
     temporal = seed_time.shape[0] > 0
-    importance = labor and labor_iters != 0
+    # LABOR-i, or weighted LABOR (DGL's: per-edge probabilities from the weights)
+    importance = labor and (labor_iters != 0 or (_WITH_WEIGHTED and weighted))
+    lweights = weights if (_WITH_WEIGHTED and weighted and labor) else np.empty(0, np.float64)
     # LABOR-i's source index: dense when the relabel map is (one tree, a graph that fits)
     ldense = np.full(num_nodes if (importance and not use_hash) else 0, -1, np.int64)
     dep = labor and labor_key2 >= 0
@@ -1104,7 +1188,7 @@ def sample_hops(
             for e in range(num_etypes):
                 labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, base[e],
                                  base[e + 1] - 1, fanouts[h, e], labor_iters, num_nodes, pe,
-                                 ldense)  # fmt: skip
+                                 ldense, lweights)  # fmt: skip
             for i in prange(m):
                 t = ntp[flo + i] if _WITH_TYPED and typed else 0
                 r = (loc[flo + i] if _WITH_TYPED and typed else flo + i) - dst_lo[t]
@@ -1181,7 +1265,7 @@ def sample_hops(
                     at = cptr[base[e] + r] if importance else 0
                     _labor_fill_general(adj, edge_ids, packed, lo, hi, f,
                                         (lkeys[e], lkeys2[e], ca, sa, dep), tr, pe, at, pos, o,
-                                        eprob, ewt)  # fmt: skip
+                                        eprob, ewt, lweights)  # fmt: skip
                 elif _WITH_LABOR and labor:
                     _labor_fill_marked(bits, wptr[i], indptr[v], lo, hi, f, pos, o)
                 elif _WITH_TEMPORAL and temporal:

@@ -323,7 +323,10 @@ class LaborSampler(NeighborSampler):
     ``importance_sampling`` i != 0 (LABOR-i; -1: to convergence) puts DGL's
     ``block.edata["edge_weights"]`` on every block (use them in a weighted mean);
     ``batch_dependency`` k > 1 slides the variates over k consecutive batches of a DataLoader
-    epoch (windows restart each epoch). ``prob`` is not implemented.
+    epoch (windows restart each epoch). ``prob`` (an edge-data column of weights >= 0; a bool
+    one is a mask, as DGL) is DGL's weighted LABOR: keep probabilities min(1, c_s A_e) from
+    the weights, ``edge_weights`` on every block as with importance sampling; an edge of
+    weight 0 is never sampled.
 
     Example:
         >>> sampler = LaborSampler([10, 10], importance_sampling=1, prefetch_node_feats=["feat"])
@@ -345,11 +348,10 @@ class LaborSampler(NeighborSampler):
         output_device: Any = None,
     ) -> None:
         iters, window = check_labor_options(importance_sampling, batch_dependency)
-        if prob is not None:
-            raise NotImplementedError("prob with LaborSampler (weighted LABOR) is not implemented")
         super().__init__(
             fanouts,
             edge_dir=edge_dir,
+            prob=prob,
             prefetch_node_feats=prefetch_node_feats,
             prefetch_labels=prefetch_labels,
             prefetch_edge_feats=prefetch_edge_feats,

@@ -546,7 +546,7 @@ class NeighborSampler(_PicklesWithoutMaps):
         key, key2, mix = self._kernel_keys(key)
         a = self._adj
         seed_times = self._tree_times(seeds_np, tree_np, seed_time)
-        general = self.labor and (self.labor_iters != 0 or key2 >= 0)
+        general = self.labor and (self.labor_iters != 0 or key2 >= 0 or self.weighted)
         tpe, offsets, etype_src, etype_dst, dst_ptr, dst_etypes = a.types
         kernel = _kernels.sample_hops_for(  # compiled for the modes these arguments use
             self._work(seeds.numel()),
@@ -637,7 +637,8 @@ class NeighborSampler(_PicklesWithoutMaps):
             meta["subgraph_type"] = self.subgraph_type
         if no_ids:
             meta["edge_types_without_ids"] = no_ids
-        if self.labor_iters:  # LABOR-i: DGL's edge_weights and the inclusion probabilities
+        if self.labor and (self.labor_iters or self.weighted):
+            # LABOR-i or weighted LABOR: DGL's edge_weights and the inclusion probabilities
             meta["edge_weights"] = torch.from_numpy(ewt.astype(np.float32))
             meta["edge_probs"] = torch.from_numpy(eprob.astype(np.float32))
         off = None
@@ -879,8 +880,11 @@ class LaborSampler(NeighborSampler):
             batches (``labor_window_keys``), so consecutive batches share more sources (better
             cache hit rates). Needs ``SampleKey`` keys (the Loader's); an int key samples the
             batch on its own.
-    ``replace``, ``weighted`` and the GPU backend are not available; LABOR-i needs
-    ``subgraph_type="directional"``.
+    ``weighted=True`` (the graph's ``edge_weight``, DGL's ``prob``) is DGL's weighted LABOR:
+    p_e = min(1, c_s A_e) with c_s from the weighted variance condition (one round of
+    ``labor_importance``; LABOR-i runs one more), ``edge_probs`` / ``edge_weights`` as above
+    with A_e / p; a zero-weight edge is never sampled. ``replace`` and the GPU backend are not
+    available; LABOR-i and weighted LABOR need ``subgraph_type="directional"``.
 
     Example:
         >>> sub = LaborSampler(g, [10, 10], importance_sampling=1).sample(seeds, SampleKey())
@@ -900,13 +904,15 @@ class LaborSampler(NeighborSampler):
         **kwargs: Any,
     ) -> None:
         iters, window = check_labor_options(importance_sampling, batch_dependency)
-        for name in ("replace", "weighted"):
-            if kwargs.get(name):
-                raise ValueError(f"LaborSampler does not take {name}=True (LABOR is uniform)")
-        if iters and kwargs.get("subgraph_type", "directional") != "directional":
+        if kwargs.get("replace"):
+            raise ValueError("LaborSampler does not take replace=True (LABOR keeps an edge once)")
+        if (iters or kwargs.get("weighted")) and kwargs.get(
+            "subgraph_type", "directional"
+        ) != "directional":
+            what = f"importance_sampling={iters}" if iters else "weighted=True"
             raise NotImplementedError(
-                f"importance_sampling={iters} needs subgraph_type='directional' (the edge "
-                "weights belong to the sampled edges)"
+                f"{what} needs subgraph_type='directional' (the edge weights belong to the "
+                "sampled edges)"
             )
         self.layer_dependency = bool(layer_dependency)
         self.labor_iters = self.importance_sampling = iters
