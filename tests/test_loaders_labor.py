@@ -392,8 +392,10 @@ def test_weighted_labor_variance_condition(iters):
     w = rng.exponential(1.0, g.num_edges) * (rng.random(g.num_edges) > 0.1)
     dsts = np.arange(0, g.num_nodes, 3, dtype=np.int64)
     f = 5
-    pe, cptr, deg = importance_of(g, dsts, f, iters, w)
     ip = g.indptr.numpy()
+    w[ip[dsts[1]] : ip[dsts[1] + 1]] = 0.0  # a destination whose in-edges all weigh nothing
+    pe, cptr, deg = importance_of(g, dsts, f, iters, w)
+    assert np.isfinite(pe).all() and (pe[cptr[1] : cptr[2]] == 0).all()
     partial = 0
     for i, v in enumerate(dsts):
         a = w[ip[v] : ip[v + 1]]

@@ -537,7 +537,9 @@ def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, 
             for p in range(seg_lo[first + s], seg_hi[first + s]):
                 av[lo + p - seg_lo[first + s]] = weights[p]
                 total += weights[p]
-            c[s] = f / total if (f > 0 and total > 0.0) else 1.0
+            # (a destination whose in-edges all weigh 0 samples nothing: c = 0 keeps it out of
+            # its sources' importances too)
+            c[s] = (f / total if f > 0 else 1.0) if total > 0.0 else 0.0
         else:
             c[s] = f / d if (f > 0 and d > 0) else 1.0
     pi = np.ones(nq, np.float64)
@@ -573,7 +575,7 @@ def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, 
                 for j in range(lo, hi):
                     if not weighted or av[j] > 0.0:
                         low = min(low, pv[j])
-                full_c = 1.0 / low if low < np.inf else 1.0
+                full_c = 1.0 / low if low < np.inf else 0.0  # (inf: all weights 0)
                 # (DGL's weighted first round keeps its start k / D where that saturates)
                 c[s] = max(c[s], full_c) if (weighted and it == 1) else full_c
             elif weighted:
