@@ -447,43 +447,24 @@ def _labor_sources(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, la
 
 
 @njit(nogil=True, cache=True)
-def _labor_solve_c(pv, lo, hi, c, f, d):
-    # c_s with sum_t 1 / min(1, c_s pi_t) = d^2 / k (the variance of uniform k-of-d sampling,
-    # the LABOR paper's condition; f < d here, so the target d^2 / k exceeds d). pv[lo:hi]:
-    # the destination's sources' pi_t, gathered contiguously. Exact: while the set of
-    # saturated sources (c pi_t >= 1) stays fixed the variance is b + a / c (b of them, a the
-    # sum of 1 / pi_t over the rest), so c = a / (target - b) solves it. Re-solving in the new
-    # set never overshoots (a source that saturates or unsaturates on the way only raises the
-    # true variance above the model's), so after at most one step down c climbs to the root,
-    # one saturation set at a time, and stops when the set no longer changes: a few passes
-    # over the segment instead of a multiplicative iteration to a tolerance.
-    target = d * d / f
-    for _ in range(_LABOR_MAX_ITERS):
-        a = 0.0
-        b = 0
-        for j in range(lo, hi):
-            if c * pv[j] >= 1.0:
-                b += 1
-            else:
-                a += 1.0 / pv[j]
-        new = a / (target - b)
-        if new == c:
-            break
-        c = new
-    return c
-
-
-@njit(nogil=True, cache=True)
-def _labor_solve_cw(pv, av, lo, hi, c, target):
-    # _labor_solve_c with edge weights A (av; DGL's weighted LABOR): c_s with
-    # sum_t A_t^2 / min(1, c_s pi_t) = target, zero-weight edges left out (they add nothing).
-    # In a fixed saturation set the left side is b + a / c (b the saturated edges' A^2, a the
-    # rest's A^2 / pi), so the same exact climb as the unweighted solve.
+def _labor_solve_c(pv, av, lo, hi, c, target):
+    # c_s with sum_t A_t^2 / min(1, c_s pi_t) = target: A_t = 1 unweighted (``av`` empty), the
+    # variance of uniform k-of-d sampling (the LABOR paper's condition, target d^2 / k, which
+    # exceeds d as f < d here); with edge weights ``av`` DGL's weighted condition, zero-weight
+    # edges left out (they add nothing). pv[lo:hi]: the destination's sources' pi_t, gathered
+    # contiguously. Exact: while the set of saturated sources (c pi_t >= 1) stays fixed the
+    # left side is b + a / c (b their A^2, a the sum of A^2 / pi_t over the rest), so
+    # c = a / (target - b) solves it. Re-solving in the new set never overshoots (a source
+    # that saturates or unsaturates on the way only raises the true variance above the
+    # model's), so after at most one step down c climbs to the root, one saturation set at a
+    # time, and stops when the set no longer changes: a few passes over the segment instead
+    # of a multiplicative iteration to a tolerance.
+    weighted = av.shape[0] > 0
     for _ in range(_LABOR_MAX_ITERS):
         a = 0.0
         b = 0.0
         for j in range(lo, hi):
-            w2 = av[j] * av[j]
+            w2 = av[j] * av[j] if weighted else 1.0
             if w2 == 0.0:
                 continue
             if c * pv[j] >= 1.0:
@@ -529,19 +510,24 @@ def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, 
     weighted = weights.shape[0] > 0
     av = np.empty(src.shape[0] if weighted else 0, np.float64)  # A of each candidate
     c = np.empty(nd, np.float64)
+    target = np.empty(nd, np.float64)  # the right side of each destination's condition
     for s in range(nd):
         d = seg_hi[first + s] - seg_lo[first + s]
         if weighted:
             total = 0.0
+            sq = 0.0
             lo = cptr[first + s] - base
             for p in range(seg_lo[first + s], seg_hi[first + s]):
                 av[lo + p - seg_lo[first + s]] = weights[p]
                 total += weights[p]
+                sq += weights[p] * weights[p]
             # (a destination whose in-edges all weigh 0 samples nothing: c = 0 keeps it out of
             # its sources' importances too)
             c[s] = (f / total if f > 0 else 1.0) if total > 0.0 else 0.0
+            target[s] = total * total / f - total * total / d + sq if (f > 0 and d > 0) else 0.0
         else:
             c[s] = f / d if (f > 0 and d > 0) else 1.0
+            target[s] = d * d / f if f > 0 else 0.0
     pi = np.ones(nq, np.float64)
     mx = np.empty(nq, np.float64)
     pv = np.empty(src.shape[0], np.float64)  # pi of each candidate's source
@@ -578,17 +564,8 @@ def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, 
                 full_c = 1.0 / low if low < np.inf else 0.0  # (inf: all weights 0)
                 # (DGL's weighted first round keeps its start k / D where that saturates)
                 c[s] = max(c[s], full_c) if (weighted and it == 1) else full_c
-            elif weighted:
-                total = 0.0
-                sq = 0.0
-                for j in range(lo, hi):
-                    total += av[j]
-                    sq += av[j] * av[j]
-                if total > 0.0:
-                    target = total * total / f - total * total / d + sq
-                    c[s] = _labor_solve_cw(pv, av, lo, hi, c[s], target)
-            else:
-                c[s] = _labor_solve_c(pv, lo, hi, c[s], f, d)
+            elif c[s] > 0.0:  # (0: every in-edge weighs nothing)
+                c[s] = _labor_solve_c(pv, av, lo, hi, c[s], target[s])
         if weighted and it == 1:
             continue  # (DGL checks convergence once pi is a source's)
         cur = 0.0

@@ -147,8 +147,8 @@ def assign_parts(
         part = _metis(sym, num_parts, seed, recursive, vertex_weights)
     else:
         part = _bfs_parts(sym, num_parts, seed)
-    if classes is not None:
-        part = balance_classes(sym, part, num_parts, classes, vertex_weights=vertex_weights)
+    if classes is not None:  # (inputs checked above, before the partition's work)
+        part = _balance_checked(sym, part, num_parts, classes, vertex_weights)
     return part, method, sym
 
 
@@ -277,14 +277,26 @@ def balance_classes(
     n = part.numel()
     if sym is not None and sym.num_nodes != n:
         raise ValueError(f"part has {n} entries for the graph's {sym.num_nodes} vertices")
-    cls = _check_classes(classes, n).numpy()
     if vertex_weights is not None:
         vertex_weights = _check_weights(vertex_weights, n)
-    nc = int(cls.max()) + 1 if n else 0
+    return _balance_checked(sym, part, num_parts, _check_classes(classes, n), vertex_weights)
+
+
+def _balance_checked(
+    sym: Optional[Graph],
+    part: torch.Tensor,
+    num_parts: int,
+    classes: torch.Tensor,
+    vertex_weights: Optional[torch.Tensor],
+) -> torch.Tensor:
+    """``balance_classes`` on checked inputs: int64 class ids 0..C-1 (``_check_classes``),
+    int64 weights (``_check_weights``) or None."""
+    cls = classes.numpy()
+    nc = int(cls.max()) + 1 if cls.size else 0
     totals = np.bincount(cls, minlength=nc)
     cap = np.maximum(-(-totals // num_parts), np.floor(BALANCE_TOLERANCE * totals / num_parts))
     if vertex_weights is not None:
-        w = vertex_weights.numpy().astype(np.int64)
+        w = vertex_weights.numpy()
         total_w = int(w.sum())
         wcap = max(-(-total_w // num_parts), int(BALANCE_TOLERANCE * total_w / num_parts))
     else:
