@@ -1049,6 +1049,22 @@ def test_dgl_sampler_objects_by_exact_class_name(graph):
             dl.DataLoader(graph, torch.arange(4), other)
     edge = _fake_dgl("EdgePredictionSampler", "dgl.dataloading.base", fanouts=[2])
     with pytest.raises(TypeError, match="EdgePredictionSampler.*as_edge_prediction_sampler"):
+        dl.DataLoader(graph, torch.arange(4), edge)  # not DGL's class: no sampler inside
+    # DGL's as_edge_prediction_sampler(...) around a sampler gnnsys reproduces is read as ours
+    wrap = dict(exclude="self", reverse_eids=None, reverse_etypes=None, prefetch_labels=[])
+    edge = _fake_dgl("EdgePredictionSampler", "dgl.dataloading.base", sampler=theirs,
+                     negative_sampler=_fake_dgl("PerSourceUniform",
+                                                "dgl.dataloading.negative_sampler", k=3),
+                     **wrap)  # fmt: skip
+    loader = dl.DataLoader(graph, torch.arange(8), edge, batch_size=4, seed=0)
+    assert isinstance(loader.graph_sampler, dl.EdgePredictionSampler)
+    assert isinstance(loader.graph_sampler.negative_sampler, dl.negative_sampler.Uniform)
+    _, pair, neg, blocks = next(iter(loader))
+    assert pair.num_edges() == 4 and neg.num_edges() == 12 and len(blocks) == 2
+    inner = _fake_dgl("RandomWalkBlockSampler", "dgl.dataloading.custom", fanouts=[2])
+    edge = _fake_dgl("EdgePredictionSampler", "dgl.dataloading.base", sampler=inner,
+                     negative_sampler=None, **wrap)  # fmt: skip
+    with pytest.raises(TypeError, match="graph_sampler.sampler must be.*RandomWalkBlockSampler"):
         dl.DataLoader(graph, torch.arange(4), edge)
     with pytest.raises(TypeError, match="sampler must be.*RandomWalkBlockSampler"):
         dl.as_edge_prediction_sampler(
@@ -1609,3 +1625,17 @@ def test_a_sampler_of_the_users_own_runs_on_dgls_dataloader(graph):
     assert isinstance(loader, dgl.dataloading.DataLoader)
     batches = list(loader)
     assert len(batches) == 2 and int(batches[0][2][0].in_degrees().max()) <= 2
+    # DGL's edge-prediction wrapper is read as ours only around a sampler we reproduce
+    wrapped = dgl.dataloading.as_edge_prediction_sampler(OneHop())
+    with pytest.warns(UserWarning, match="sampler of your own"):
+        loader = dl.DataLoader(dg, torch.arange(10), wrapped, batch_size=5)
+    assert isinstance(loader, dgl.dataloading.DataLoader)
+    wrapped = dgl.dataloading.as_edge_prediction_sampler(
+        dgl.dataloading.NeighborSampler([2]),
+        negative_sampler=dgl.dataloading.negative_sampler.GlobalUniform(2),
+    )
+    ours = dl.DataLoader(dg, torch.arange(10), wrapped, batch_size=5, seed=1)
+    assert isinstance(ours, dl.DataLoader)
+    assert isinstance(ours.graph_sampler.negative_sampler, dl.negative_sampler.GlobalUniform)
+    input_nodes, pair, neg, blocks = next(iter(ours))
+    assert pair.num_edges() == 5 and neg.num_edges() <= 10

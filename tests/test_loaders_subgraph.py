@@ -249,6 +249,140 @@ def test_shadow_depth_zero_gives_the_roots(data):
     assert b.ptr.tolist() == [0, 1, 2, 3] and torch.equal(b.x, data.x[:3])
 
 
+# ---------------------------------------------------------------------- ShaDow on typed graphs
+HETERO_NODES = {"a": 30, "b": 20, "c": 6}
+
+
+def make_hetero(seed=0):
+    """A random heterograph: a->b, b->a, a->a and c->a edges (duplicates kept)."""
+    gen = torch.Generator().manual_seed(seed)
+    sizes = {("a", "ab", "b"): 90, ("b", "ba", "a"): 70, ("a", "aa", "a"): 60, ("c", "ca", "a"): 12}
+    ei = {}
+    for et, m in sizes.items():
+        ns, nd = HETERO_NODES[et[0]], HETERO_NODES[et[2]]
+        ei[et] = torch.stack([torch.randint(0, ns, (m,), generator=gen),
+                              torch.randint(0, nd, (m,), generator=gen)])  # fmt: skip
+    return Graph.from_hetero(ei, HETERO_NODES), ei
+
+
+def typed_khop_in(ei, seeds, depth, fanout_zero=()):
+    """Brute force: {ntype: node ids} within ``depth`` in-hops of ``seeds`` ({ntype: ids}),
+    never through the edge types in ``fanout_zero``."""
+    seen = {t: set(v) for t, v in seeds.items()}
+    frontier = {t: set(v) for t, v in seeds.items()}
+    for _ in range(depth):
+        nxt = {}
+        for et, e in ei.items():
+            if et in fanout_zero:
+                continue
+            for s, d in e.t().tolist():
+                if d in frontier.get(et[2], ()):
+                    nxt.setdefault(et[0], set()).add(s)
+        frontier = {t: v - seen.get(t, set()) for t, v in nxt.items()}
+        for t, v in frontier.items():
+            seen.setdefault(t, set()).update(v)
+    return seen
+
+
+def typed_parts(g, sub):
+    """{ntype: global-minus-offset ids} and {etype: sorted (src id, dst id, eid)} of a typed
+    whole subgraph, checking that row / col are ids within their types' blocks."""
+    off = g.type_offsets().tolist()
+    nodes = {}
+    for t, nt in enumerate(g.node_types):
+        nodes[nt] = (sub.type_nodes(t) - off[t]).tolist()
+    edges = {}
+    for e, et in enumerate(g.edge_types):
+        lo, hi = sub.type_edge_range(e)
+        src = [nodes[et[0]][i] for i in sub.row[lo:hi].tolist()]
+        dst = [nodes[et[2]][i] for i in sub.col[lo:hi].tolist()]
+        edges[et] = sorted(zip(src, dst, sub.edge_ids[lo:hi].tolist()))
+    return nodes, edges
+
+
+def typed_induced(g, ei, nodes):
+    """Brute force: {etype: sorted (src, dst, edge id)} of the graph's edges among ``nodes``.
+    Edge ids are the typed Graph's ``edge_ids`` (CSC position -> id within the type)."""
+    out = {}
+    for et, e in ei.items():
+        keep_s, keep_d = set(nodes.get(et[0], ())), set(nodes.get(et[2], ()))
+        out[et] = sorted((s, d, i) for i, (s, d) in enumerate(e.t().tolist())
+                         if s in keep_s and d in keep_d)  # fmt: skip
+    return out
+
+
+def test_shadow_on_a_typed_graph_is_the_typed_khop_induced_subgraph():
+    g, ei = make_hetero()
+    assert g.edge_ids is not None  # ids within each edge type, as from_hetero numbers them
+    off = g.type_offsets().tolist()
+    seeds = {"a": [4, 11], "b": [7]}
+    flat = torch.tensor([4 + off[0], 7 + off[1], 11 + off[0]])
+    sub = ShaDowSampler(g, [-1, -1], disjoint=False).sample(flat, SampleKey(seed=0))
+    nodes, edges = typed_parts(g, sub)
+    want = typed_khop_in(ei, seeds, 2)
+    for nt in g.node_types:
+        assert sorted(nodes[nt]) == sorted(want.get(nt, ())) and len(set(nodes[nt])) == len(
+            nodes[nt]
+        )
+    assert nodes["a"][:2] == [4, 11] and nodes["b"][:1] == [7]  # the seeds first in their type
+    assert sub.type_num_sampled_nodes[0].tolist() == [2, 1, 0]
+    assert sub.type_num_sampled_nodes.sum(0).tolist() == [len(nodes[nt]) for nt in g.node_types]
+    assert edges == typed_induced(g, ei, nodes)
+    assert sub.num_sampled_edges == [sum(len(v) for v in edges.values())]
+
+
+def test_typed_shadow_fanouts_per_edge_type_and_a_sampling_graph():
+    g, ei = make_hetero(1)
+    off = g.type_offsets().tolist()
+    fan = {("a", "ab", "b"): [2, 1], ("b", "ba", "a"): [2, 2], ("a", "aa", "a"): [1, 1],
+           ("c", "ca", "a"): [0, 0]}  # fmt: skip
+    s = ShaDowSampler(g, fan, disjoint=False)
+    assert s.fanouts == [[2, 2, 1, 0], [1, 2, 1, 0]]
+    flat = torch.tensor([0 + off[0], 5 + off[0], 3 + off[1]])
+    for b in range(5):
+        sub = s.sample(flat, SampleKey(seed=2, batch=b))
+        nodes, edges = typed_parts(g, sub)
+        reach = typed_khop_in(ei, {"a": [0, 5], "b": [3]}, 2, fanout_zero={("c", "ca", "a")})
+        assert nodes["c"] == []  # reached only through a fanout-0 edge type
+        for nt in g.node_types:
+            assert set(nodes[nt]) <= reach.get(nt, set())
+        assert edges == typed_induced(g, ei, nodes)  # every edge among them, sampled or not
+    # neighbourhoods drawn from another graph (DGL's prob mask: no a->a edges), induced edges
+    # still all of the graph's
+    keep = g.type_per_edge != g.edge_type_id(("a", "aa", "a"))
+    pos = torch.nonzero(keep).flatten()
+    cum = torch.zeros(g.num_edges + 1, dtype=torch.int64)
+    torch.cumsum(keep.long(), 0, out=cum[1:])
+    masked = Graph(cum[g.indptr], g.indices[pos], node_type_offset=g.node_type_offset,
+                   type_per_edge=g.type_per_edge[pos], node_types=g.node_types,
+                   edge_types=g.edge_types)  # fmt: skip
+    s = ShaDowSampler(g, [-1], disjoint=False, sampling_graph=masked)
+    sub = s.sample(torch.tensor([2 + off[0]]), SampleKey(seed=0))
+    nodes, edges = typed_parts(g, sub)
+    assert set(nodes["a"]) == typed_khop_in(ei, {"a": [2]}, 1, {("a", "aa", "a")})["a"]
+    assert edges == typed_induced(g, ei, nodes)
+
+
+def test_typed_shadow_is_deterministic_across_threads_and_refuses_disjoint(across_threads):
+    g, _ = make_hetero(2)
+    s = ShaDowSampler(g, [3, 2], disjoint=False)
+    seeds = torch.tensor([1, 3, 35])
+
+    def run():
+        sub = s.sample(seeds, SampleKey(seed=4, epoch=1, batch=2))
+        return [sub.nodes, sub.edge_index(), sub.edge_ids, sub.edge_ptr]
+
+    first, *rest = across_threads(run)
+    for other in rest:
+        assert all(torch.equal(x, y) for x, y in zip(first, other))
+    with pytest.raises(
+        NotImplementedError, match=r"ShaDowSampler\(disjoint=True\) samples homogeneous"
+    ):
+        ShaDowSampler(g, [2])
+    with pytest.raises(ValueError, match="fanouts is empty"):
+        ShaDowSampler(g, [], disjoint=False)
+
+
 # ---------------------------------------------------------------------- GraphSAINT
 def saint_counts(sampler, num_steps, coverage, seed):
     """Brute force of PyG's pre-sampling loop with the keys saint_norm documents."""

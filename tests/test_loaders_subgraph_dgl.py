@@ -3,6 +3,7 @@ SAINTSampler and ShaDowKHopSampler through the DGL DataLoader, as gnnsys objects
 as real DGL graphs (when dgl imports), against brute-force induced subgraphs and DGL's own."""
 
 import importlib.util
+import warnings
 
 import pytest
 import torch
@@ -135,6 +136,107 @@ def test_shadow_in_edge_prediction(block_type):
         assert not set(subg.edata["_ID"].tolist()) & set(pair.edata["_ID"].tolist())
 
 
+def make_hetero():
+    """A gnnsys heterograph: a->b, b->a (the reverse of a->b), a->a, with typed data."""
+    gen = torch.Generator().manual_seed(1)
+    ab = torch.stack([torch.randint(0, 20, (60,), generator=gen),
+                      torch.randint(0, 12, (60,), generator=gen)])  # fmt: skip
+    ei = {("a", "ab", "b"): ab, ("b", "ba", "a"): ab.flip(0),
+          ("a", "aa", "a"): torch.randint(0, 20, (2, 40), generator=gen)}  # fmt: skip
+    g = Graph.from_hetero(ei, {"a": 20, "b": 12})
+    g.ndata[("a", "feat")] = torch.randn(20, 3, generator=gen)
+    g.ndata[("b", "feat")] = torch.randn(12, 3, generator=gen)
+    for et, e in ei.items():
+        g.edata[(et, "w")] = torch.arange(e.shape[1], dtype=torch.float32)  # = the edge id
+    return g, ei
+
+
+def typed_khop(ei, seeds, depth):
+    seen = {t: set(v) for t, v in seeds.items()}
+    frontier = dict(seen)
+    for _ in range(depth):
+        nxt = {}
+        for et, e in ei.items():
+            for u, v in e.t().tolist():
+                if v in frontier.get(et[2], ()):
+                    nxt.setdefault(et[0], set()).add(u)
+        frontier = {t: v - seen.get(t, set()) for t, v in nxt.items()}
+        for t, v in frontier.items():
+            seen.setdefault(t, set()).update(v)
+    return seen
+
+
+def check_typed_induced(ei, subg):
+    """Every edge of each type among the subgraph's nodes, once, with its id and data."""
+    for et, e in ei.items():
+        src_ids, dst_ids = subg.ndata["_ID"][et[0]].long(), subg.ndata["_ID"][et[2]].long()
+        keep_s, keep_d = set(src_ids.tolist()), set(dst_ids.tolist())
+        want = sorted((u, v, i) for i, (u, v) in enumerate(e.t().tolist())
+                      if u in keep_s and v in keep_d)  # fmt: skip
+        u, v = subg.edges(etype=et)
+        eid = subg.edges[et].data["_ID"].long()
+        got = sorted(zip(src_ids[u.long()].tolist(), dst_ids[v.long()].tolist(), eid.tolist()))
+        assert got == want
+        assert torch.equal(subg.edges[et].data["w"], eid.float())
+
+
+@pytest.mark.parametrize("block_type", BLOCK_TYPES)
+def test_shadow_on_a_heterograph(block_type):
+    g, ei = make_hetero()
+    sampler = G.ShaDowKHopSampler([{"ab": -1, "ba": -1, "aa": -1}, -1],
+                                  prefetch_node_feats=["feat"], prefetch_edge_feats=["w"])  # fmt: skip
+    seeds = {"a": torch.tensor([3, 8, 15]), "b": torch.tensor([4])}
+    loader = G.DataLoader(g, seeds, sampler, batch_size=4, block_type=block_type)
+    input_nodes, output_nodes, subg = next(iter(loader))
+    assert sorted(output_nodes) == ["a", "b"]
+    assert output_nodes["a"].tolist() == [3, 8, 15] and output_nodes["b"].tolist() == [4]
+    want = typed_khop(ei, {"a": [3, 8, 15], "b": [4]}, 2)
+    for nt in ("a", "b"):
+        assert torch.equal(input_nodes[nt], subg.ndata["_ID"][nt])
+        assert set(input_nodes[nt].tolist()) == want[nt]
+        assert input_nodes[nt][: len(output_nodes[nt])].tolist() == output_nodes[nt].tolist()
+        assert torch.equal(subg.nodes[nt].data["feat"], g.ndata[(nt, "feat")][input_nodes[nt]])
+    assert subg.num_nodes("a") == len(want["a"])
+    check_typed_induced(ei, subg)
+    # finite fanouts per edge type: a subset of the 2-hop nodes, induced edges all there
+    sampler = G.ShaDowKHopSampler([{"ab": 2, "ba": 1, "aa": 0}, 2], prefetch_edge_feats=["w"])
+    for input_nodes, output_nodes, subg in G.DataLoader(g, {"a": torch.arange(6)}, sampler,
+                                                         batch_size=3, block_type=block_type):  # fmt: skip
+        assert list(output_nodes) == ["a"]
+        reach = typed_khop(ei, {"a": output_nodes["a"].tolist()}, 2)
+        for nt in ("a", "b"):
+            assert set(input_nodes[nt].tolist()) <= reach.get(nt, set())
+        check_typed_induced(ei, subg)
+    # outside a DataLoader, as DGL's sampler.sample(g, indices)
+    inp, out, subg = sampler.sample(g, {"b": torch.tensor([1, 2])})
+    assert list(out) == ["b"] and out["b"].tolist() == [1, 2]
+    check_typed_induced(ei, subg)
+
+
+@pytest.mark.parametrize("block_type", BLOCK_TYPES)
+def test_shadow_edge_prediction_on_a_heterograph_excludes_reverse_types(block_type):
+    g, ei = make_hetero()
+    sampler = G.as_edge_prediction_sampler(
+        G.ShaDowKHopSampler([-1, -1]), exclude="reverse_types",
+        reverse_etypes={"ab": "ba", "ba": "ab"}, negative_sampler=G.negative_sampler.Uniform(1),
+    )  # fmt: skip
+    loader = G.DataLoader(g, {"ab": torch.arange(0, 30, 4)}, sampler, batch_size=4, seed=0,
+                          block_type=block_type)  # fmt: skip
+    for input_nodes, pair, neg, subg in loader:
+        seed_eids = set(pair.edges["ab"].data["_ID"].tolist())
+        assert len(seed_eids) == 4 and neg.num_edges("ab") == 4
+        for nt in ("a", "b"):  # the pairs' nodes lead their types
+            k = pair.num_nodes(nt)
+            assert torch.equal(input_nodes[nt][:k], pair.ndata["_ID"][nt])
+        # the seed edges and their reverses (same ids: ba is ab flipped) are not in the subgraph
+        assert not seed_eids & set(subg.edges["ab"].data["_ID"].tolist())
+        assert not seed_eids & set(subg.edges["ba"].data["_ID"].tolist())
+        kept_aa = subg.num_edges("aa")
+        a_ids = set(subg.ndata["_ID"]["a"].tolist())
+        want_aa = sum(1 for u, v in ei[("a", "aa", "a")].t().tolist() if u in a_ids and v in a_ids)
+        assert kept_aa == want_aa  # other types untouched
+
+
 def test_refusals():
     g = make_graph()
     cluster = G.ClusterGCNSampler(g, 3, cache_path=None)
@@ -162,7 +264,11 @@ def test_refusals():
         G.ShaDowKHopSampler([-3])
     hetero = Graph.from_hetero({("a", "r", "b"): torch.tensor([[0], [0]])}, {"a": 1, "b": 1})
     with pytest.raises(NotImplementedError, match="homogeneous"):
-        G.DataLoader(hetero, {"a": torch.tensor([0])}, G.ShaDowKHopSampler([2]))
+        G.DataLoader(hetero, torch.arange(2), G.SAINTSampler("node", 2))
+    with pytest.raises(ValueError, match="fanouts\\[0\\]\\['r'\\]"):
+        G.ShaDowKHopSampler([{"r": -2}])
+    with pytest.raises(ValueError, match="edge type"):  # a layer's dict must name every type
+        G.DataLoader(hetero, {"a": torch.tensor([0])}, G.ShaDowKHopSampler([{"s": 2}]))
 
 
 @pytest.mark.skipif(not HAS_DGL, reason="needs dgl")
@@ -224,3 +330,61 @@ def test_cluster_gcn_recursive_mode_and_balanced_edges():
     for cls, count in ((mask, 40), (~mask, 160)):
         held = [int(cls[ids[off[p] : off[p + 1]]].sum()) for p in range(4)]
         assert max(held) <= max(-(-count // 4), int(1.03 * count / 4)), held
+
+
+@pytest.mark.skipif(not HAS_DGL, reason="needs dgl")
+def test_hetero_shadow_matches_dgls_own():
+    import dgl
+
+    gen = torch.Generator().manual_seed(0)
+    data = {
+        ("a", "ab", "b"): (torch.randint(0, 20, (60,), generator=gen),
+                           torch.randint(0, 15, (60,), generator=gen)),
+        ("a", "aa", "a"): (torch.randint(0, 20, (40,), generator=gen),
+                           torch.randint(0, 20, (40,), generator=gen)),
+        ("c", "ca", "a"): (torch.randint(0, 5, (10,), generator=gen),
+                           torch.randint(0, 20, (10,), generator=gen)),
+    }  # fmt: skip
+    data[("b", "ba", "a")] = (data[("a", "ab", "b")][1], data[("a", "ab", "b")][0])
+    g = dgl.heterograph(data, num_nodes_dict={"a": 20, "b": 15, "c": 5})
+    g.nodes["a"].data["feat"] = torch.randn(20, 3)
+    g.edges["ab"].data["w"] = torch.rand(60)
+    real = dgl.dataloading.ShaDowKHopSampler([-1, -1], prefetch_node_feats={"a": ["feat"]})
+    idx = {"a": torch.tensor([0, 3]), "b": torch.tensor([2])}
+    theirs = next(iter(dgl.dataloading.DataLoader(g, idx, real, batch_size=4)))
+    ours = next(iter(G.DataLoader(g, idx, real, batch_size=4, seed=0)))  # DGL's, read by us
+    for a, b in zip(theirs[:2], ours[:2]):
+        assert sorted(a) == sorted(b)
+        assert all(sorted(a[k].tolist()) == sorted(b[k].tolist()) for k in a)
+    assert torch.equal(theirs[1]["a"], ours[1]["a"])
+    sub_t, sub_o = theirs[2], ours[2]
+    assert type(sub_o) is type(sub_t) and sub_o.idtype == sub_t.idtype
+    assert sub_o.ntypes == sub_t.ntypes and sub_o.canonical_etypes == sub_t.canonical_etypes
+    for nt in g.ntypes:
+        assert sorted(sub_o.nodes[nt].data.keys()) == sorted(sub_t.nodes[nt].data.keys())
+        assert torch.equal(ours[0][nt], sub_o.nodes[nt].data["_ID"])
+    assert torch.equal(sub_o.nodes["a"].data["feat"], g.nodes["a"].data["feat"][ours[0]["a"]])
+    for et in g.canonical_etypes:
+        assert sorted(sub_o.edges[et].data.keys()) == sorted(sub_t.edges[et].data.keys())
+        got, want = sub_o.edges[et].data["_ID"], sub_t.edges[et].data["_ID"]
+        assert sorted(got.tolist()) == sorted(want.tolist())
+    # lazy parent columns, as DGL's subgraph: the edge weights of the sampled edges
+    assert torch.equal(
+        sub_o.edges["ab"].data["w"], g.edges["ab"].data["w"][sub_o.edges["ab"].data["_ID"]]
+    )
+    # DGL's own edge-prediction wrapper around it is read too (no fallback to DGL's loader)
+    wrapped = dgl.dataloading.as_edge_prediction_sampler(
+        real, exclude="reverse_types", reverse_etypes={"ab": "ba", "ba": "ab"},
+        negative_sampler=dgl.dataloading.negative_sampler.Uniform(2),
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loader = G.DataLoader(g, {"ab": torch.arange(8)}, wrapped, batch_size=4, seed=0)
+    assert isinstance(loader, G.DataLoader)
+    got = next(iter(loader))
+    want = next(iter(dgl.dataloading.DataLoader(g, {"ab": torch.arange(8)}, wrapped, batch_size=4)))
+    assert len(got) == len(want) == 4
+    assert [type(x) for x in got] == [type(x) for x in want]
+    assert got[2].num_edges("ab") == want[2].num_edges("ab") == 8
+    seed = set(got[1].edges["ab"].data["_ID"].tolist())
+    assert not seed & set(got[3].edges["ba"].data["_ID"].tolist())

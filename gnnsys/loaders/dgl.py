@@ -128,7 +128,8 @@ _TORCH_KWARGS = (
 )
 # DGL's sampler classes this module reproduces, by exact class name (LaborSampler too, read by
 # _from_dgl_sampler; ClusterGCNSampler, SAINTSampler and ShaDowKHopSampler map to
-# loaders/dgl_subgraph.py's; anything else from dgl samples differently and is refused).
+# loaders/dgl_subgraph.py's, EdgePredictionSampler to ours around the twin of its sampler;
+# anything else from dgl samples differently and is refused).
 _DGL_SAMPLERS = ("NeighborSampler", "MultiLayerNeighborSampler", "MultiLayerFullNeighborSampler")
 
 
@@ -2782,7 +2783,9 @@ def _from_dgl_sampler(s: Any, arg: str) -> Any:
     and LaborSampler (LABOR-0 / LABOR-i), read by their settings; any other sampler is refused, naming
     its class (a subclass with its own sample_blocks...: they sample differently, and training
     on uniform neighbour samples instead would change the results unannounced). DGL's
-    ClusterGCNSampler, SAINTSampler and ShaDowKHopSampler map to loaders/dgl_subgraph.py's."""
+    ClusterGCNSampler, SAINTSampler and ShaDowKHopSampler map to loaders/dgl_subgraph.py's,
+    and DGL's EdgePredictionSampler (``as_edge_prediction_sampler``) of any of these to ours,
+    its Uniform / GlobalUniform negative samplers too."""
     from gnnsys.loaders.dgl_subgraph import from_dgl_sampler
 
     whole = from_dgl_sampler(s)  # ClusterGCNSampler, SAINTSampler, ShaDowKHopSampler
@@ -2790,6 +2793,17 @@ def _from_dgl_sampler(s: Any, arg: str) -> Any:
         return whole
     cls = type(s)
     from_dgl = cls.__module__.split(".")[0] == "dgl"
+    if from_dgl and cls.__name__ == "EdgePredictionSampler" and hasattr(s, "sampler"):
+        # DGL's as_edge_prediction_sampler(...): the same wrapper around our twin of its
+        # sampler (a sampler we do not reproduce raises TypeError here, as unwrapped)
+        return EdgePredictionSampler(
+            _from_dgl_sampler(s.sampler, f"{arg}.sampler"),
+            exclude=s.exclude,
+            reverse_eids=s.reverse_eids,
+            reverse_etypes=s.reverse_etypes,
+            negative_sampler=_from_dgl_negative_sampler(s.negative_sampler),
+            prefetch_labels=s.prefetch_labels or None,
+        )
     if from_dgl and cls.__name__ == "LaborSampler":
         cnt = getattr(s, "cnt", None)
         return LaborSampler(
@@ -2830,6 +2844,19 @@ def _from_dgl_sampler(s: Any, arg: str) -> Any:
         f"{name}, which gnnsys does not implement{hint}; a sampler of your own runs on DGL's "
         "dgl.dataloading.DataLoader (gnnsys's DataLoader hands it there when dgl imports)"
     )
+
+
+def _from_dgl_negative_sampler(neg: Any) -> Any:
+    """DGL's ``PerSourceUniform`` (``Uniform``) and ``GlobalUniform`` as ours (drawn from the
+    DataLoader's counter-based streams); anything else is kept and called as DGL calls it."""
+    cls = type(neg)
+    if neg is None or cls.__module__.split(".")[0] != "dgl":
+        return neg
+    if cls.__name__ in ("PerSourceUniform", "Uniform"):
+        return Uniform(neg.k)
+    if cls.__name__ == "GlobalUniform":
+        return GlobalUniform(neg.k, neg.exclude_self_loops, neg.replace)
+    return neg
 
 
 # The whole-subgraph samplers (Cluster-GCN, GraphSAINT, ShaDow-KHop) live in their own module,

@@ -8,8 +8,11 @@ What the DataLoader yields is DGL's: the subgraph itself for ``ClusterGCNSampler
 subgraph is a DGL graph when ``dgl`` imports (``ndata["_ID"]`` / ``edata["_ID"]`` the parent's
 ids, every parent column readable lazily as DGL's ``g.subgraph``), else a homogeneous
 ``PairGraph`` with the same API (parent columns lazy too). Prefetched columns come from the
-Loader's fetch stage. Homogeneous graphs only; ``use_uva`` and ``gpu_cache`` are not
-implemented for these samplers; they sample on the CPU.
+Loader's fetch stage. ``ShaDowKHopSampler`` also takes heterographs (fanouts per edge type, as
+DGL's): the subgraph then has every node and edge type of the graph, ``ndata["_ID"]`` /
+``edata["_ID"]`` per type. ``ClusterGCNSampler`` and ``SAINTSampler`` take homogeneous graphs
+only (as DGL's). ``use_uva`` and ``gpu_cache`` are not implemented for these samplers; they
+sample on the CPU.
 """
 
 from __future__ import annotations
@@ -27,17 +30,19 @@ from gnnsys.loaders.dgl import (
     NamesLike,
     PairGraph,
     _assign,
+    _check_layer,
     _check_names,
     _flat_node_seeds,
     _FlatSeeds,
     _LiveColumns,
+    _pair_graph,
     _PrefetchedColumns,
     _prepare_view,
     _resolve_block_type,
     _resolve_names,
     _run_once,
 )
-from gnnsys.loaders.neighbor import check_fanout
+from gnnsys.loaders.neighbor import fanout_matrix
 from gnnsys.loaders.subgraph import (
     SAINT_MODES,
     ClusterSampler,
@@ -62,7 +67,7 @@ class _SubgraphCore(_PrefetchedColumns):
     the DGL subgraph (the role ``_NodeCore`` plays for blocks)."""
 
     def __init__(self, view: Any, cfg: Any, block_type: str, make: Any, prob: Any = None):
-        if view.typed:
+        if view.typed and not cfg.typed_graphs:
             raise NotImplementedError(
                 f"{type(cfg).__name__} samples homogeneous graphs only (the graph has node "
                 f"types {view.node_types} and edge types {view.edge_types})"
@@ -121,12 +126,17 @@ class _SubgraphCore(_PrefetchedColumns):
         sub.metadata["eid"] = eid
         sub.edge_ids = view.rows_of(pos, eid)
         if drop is not None and drop.numel() and eid.numel():
-            keep = ~torch.isin(eid, drop)
+            keys = eid + view.key_base[view.etype_of_pos(pos)] if view.typed else eid
+            keep = ~torch.isin(keys, drop)
             ei = sub.edge_index()[:, keep]
             sub.row, sub.col = ei[0], ei[1]
             sub.edge_ids = sub.edge_ids[keep]
             sub.metadata["eid"] = eid[keep]
             sub.num_sampled_edges = [int(keep.sum())]
+            if sub.edge_ptr is not None:  # typed: each edge type's span of the kept edges
+                kept = torch.zeros(keep.numel() + 1, dtype=torch.int64)
+                torch.cumsum(keep.long(), 0, out=kept[1:])
+                sub.edge_ptr = kept[sub.edge_ptr]
         return sub
 
     def subgraph(self, batch: Any) -> Any:
@@ -134,6 +144,8 @@ class _SubgraphCore(_PrefetchedColumns):
         in ``"_ID"``, prefetched columns, and the parent's other columns lazily."""
         sub = batch.subgraph
         view = self.view
+        if view.typed:
+            return self._typed_subgraph(batch)
         it = view.idtype
         nodes, rows, eid = sub.nodes, sub.edge_ids, sub.metadata["eid"]
         n = int(nodes.numel())
@@ -161,6 +173,46 @@ class _SubgraphCore(_PrefetchedColumns):
             _assign(g.edata, name, batch.edge_data[view.edge_key(e, name)])
         return g
 
+    def _typed_subgraph(self, batch: Any) -> Any:
+        """``subgraph`` of a heterograph: every node and edge type of the graph (DGL's
+        ``g.subgraph(nodes_dict)``), ids within their types."""
+        sub = batch.subgraph
+        view = self.view
+        counts, node_ids, edges, eids, rows = {}, {}, {}, {}, {}
+        for t, nt in enumerate(view.node_types):
+            ids = sub.type_nodes(t)
+            node_ids[nt] = ids - view.offset(t) if view.offset(t) else ids
+            counts[nt] = int(ids.numel())
+        eid = sub.metadata["eid"]
+        for e, et in enumerate(view.edge_types):
+            lo, hi = sub.type_edge_range(e)
+            edges[et] = (sub.row[lo:hi], sub.col[lo:hi])
+            eids[et] = eid[lo:hi]
+            rows[et] = sub.edge_ids[lo:hi]
+        g = _pair_graph(self.dgl, view, edges, counts, node_ids, eids, rows)
+        for t, name in self.node_feats:
+            _assign(g.nodes[view.node_types[t]].data, name, batch.node_data[view.node_key(t, name)])
+        for e, name in self.edge_feats:
+            _assign(g.edges[view.edge_types[e]].data, name, batch.edge_data[view.edge_key(e, name)])
+        return g
+
+    def seeds_by_type(self, sub: SampledSubgraph) -> Tuple[Any, Any]:
+        """(every node by type, the seeds by type) of a typed whole subgraph, ids within their
+        types in the graph's id type; the seeds only of the seed types (``output_types``) that
+        the batch has, as DGL's dict batches."""
+        view = self.view
+        it = view.idtype
+        assert sub.type_num_sampled_nodes is not None
+        seeds = sub.type_num_sampled_nodes[0].tolist()
+        nodes = {}
+        for t, nt in enumerate(view.node_types):
+            ids = sub.type_nodes(t)
+            nodes[nt] = (ids - view.offset(t) if view.offset(t) else ids).to(it)
+        types = self.output_types if self.output_types is not None else range(len(seeds))
+        out = {view.node_types[t]: nodes[view.node_types[t]][: seeds[t]] for t in types
+               if seeds[t]}  # fmt: skip
+        return nodes, out
+
     def collate(self, batch: Any) -> Any:
         """What DGL's sampler returns for this batch (the sampler class decides)."""
         return self.cfg.output(self, batch)
@@ -171,6 +223,7 @@ class _SubgraphSampler:
     ``flat_indices``) and ``sample(g, indices)`` outside a DataLoader."""
 
     edge_prediction = False  # as_edge_prediction_sampler takes ShaDowKHopSampler only
+    typed_graphs = False  # heterographs: ShaDowKHopSampler only (as DGL)
     node_arg, edge_arg = "prefetch_ndata", "prefetch_edata"
     prefetch_node: Any = []
     prefetch_edge: Any = []
@@ -204,6 +257,7 @@ class _SubgraphSampler:
         view = _prepare_view(g)
         core = self.make_core(view)
         flat = self.flat_indices(view, indices, "indices")
+        core.output_types = flat.dict_keys
         return _run_once(core, flat.ids, seed, core.sample)
 
 
@@ -410,19 +464,27 @@ class ShaDowKHopSampler(_SubgraphSampler):
     from the subgraph after sampling (DGL also skips them while expanding, so with finite
     fanouts a node may keep fewer neighbours here).
 
+    On a heterograph a layer's fanout may be a dict ``{edge type: k}`` naming every edge type
+    (an int applies to all, as ``NeighborSampler``); ``input_nodes`` is then a dict over every
+    node type (the seeds first within their type), ``output_nodes`` the batch's seeds per
+    type, and the subgraph holds every node and edge type of the graph (DGL's
+    ``g.subgraph(input_nodes)``).
+
     Example:
         >>> sampler = ShaDowKHopSampler([10, 5], prefetch_node_feats=["feat"])
         >>> for input_nodes, output_nodes, subg in DataLoader(g, train_nids, sampler,
         ...                                                    batch_size=256):
         ...     logits = model(subg, subg.ndata["feat"])
+        >>> hetero = ShaDowKHopSampler([{"cites": 5, "writes": 2}] * 2)
     """
 
     edge_prediction = True
+    typed_graphs = True
     node_arg, edge_arg = "prefetch_node_feats", "prefetch_edge_feats"
 
     def __init__(
         self,
-        fanouts: Sequence[int],
+        fanouts: Sequence[Any],
         replace: bool = False,
         prob: Optional[str] = None,
         prefetch_node_feats: NamesLike = None,
@@ -435,13 +497,10 @@ class ShaDowKHopSampler(_SubgraphSampler):
             raise TypeError(f"fanouts must be a list of ints (one per layer), got {fanouts!r}")
         if len(fanouts) == 0:
             raise ValueError("fanouts is empty: give one fanout per layer, e.g. [10, 5]")
-        for i, f in enumerate(fanouts):
-            if isinstance(f, dict):
-                raise NotImplementedError("per-edge-type fanouts: heterographs are not supported")
-            check_fanout(f"fanouts[{i}]", f)
+        layers = [_check_layer(i, f) for i, f in enumerate(fanouts)]
         if prob is not None and not isinstance(prob, str):
             raise TypeError(f"prob must be the name of an edge-data column, got {prob!r}")
-        self.fanouts = [int(f) for f in fanouts]
+        self.fanouts = layers
         self.replace = bool(replace)
         self.prob = prob
         self.prefetch_node = _check_names("prefetch_node_feats", prefetch_node_feats)
@@ -450,12 +509,16 @@ class ShaDowKHopSampler(_SubgraphSampler):
 
     def _native(self, graph: Any, view: Any, prob: Any) -> ShaDowSampler:
         sg, _, weighted = view.sampling_graph(prob, None)
-        return ShaDowSampler(graph, self.fanouts[::-1], replace=self.replace, disjoint=False,
+        # hop order (nearest the seeds first): DGL's list reversed
+        fanouts = fanout_matrix(self.fanouts, graph, name="fanouts")[::-1].copy()
+        return ShaDowSampler(graph, fanouts, replace=self.replace, disjoint=False,
                              sampling_graph=sg, weighted=weighted)  # fmt: skip
 
     def output(self, core: _SubgraphCore, batch: Any) -> Any:
         g = core.subgraph(batch)
         sub = batch.subgraph
+        if core.view.typed:
+            return (*core.seeds_by_type(sub), g)
         it = core.view.idtype
         return sub.nodes.to(it), sub.nodes[: sub.num_seeds].to(it), g
 

@@ -15,13 +15,15 @@ one ``Loader`` drives (same fetch stage, device copy and collate as the neighbou
 Induced edges come from ``_kernels.induced_edges`` (the kernel of ``NeighborSampler``'s
 ``subgraph_type="induced"``); the per-seed variant and the random walks are the two numba
 kernels here. Results depend only on (seeds, SampleKey), never on the number of threads.
-Homogeneous graphs only: a typed graph raises NotImplementedError.
+Homogeneous graphs only, but for ``ShaDowSampler(disjoint=False)`` (DGL's ShaDow), which
+also samples typed graphs (per-type nodes, per-edge-type induced edges); the others raise
+NotImplementedError on a typed graph.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Any, Dict, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import torch
@@ -37,7 +39,6 @@ from gnnsys.loaders.neighbor import (
     NeighborSampler,
     _PicklesWithoutMaps,
     _RelabelMaps,
-    check_fanouts,
     prepared_adjacency,
 )
 
@@ -48,9 +49,9 @@ _NO_HASH = np.full(1, -1, np.int64)
 
 # ---------------------------------------------------------------------- kernels
 @njit(nogil=True, cache=True)
-def hash_positions(keys):
-    """An open-addressing table ``key -> position in keys`` (keys unique and >= 0), in the
-    layout ``_kernels._lookup`` reads."""
+def hash_map(keys, values):
+    """An open-addressing table ``keys[i] -> values[i]`` (keys unique and >= 0), in the layout
+    ``_kernels._lookup`` reads."""
     cap = 16
     while cap < 2 * max(keys.shape[0], 1):
         cap <<= 1
@@ -59,7 +60,7 @@ def hash_positions(keys):
     for i in range(keys.shape[0]):
         s = _hash_slot(hkeys, keys[i])
         hkeys[s] = keys[i]
-        hvals[s] = i
+        hvals[s] = values[i]
     return hkeys, hvals
 
 
@@ -69,7 +70,7 @@ def disjoint_induced_edges(indptr, adj, edge_ids, packed, nodes, tree, num_nodes
     trees). Returns (edge_index [2, E] of positions in ``nodes``, edge ids [E]), edges ordered
     by destination position, then CSC order."""
     n = nodes.shape[0]
-    hkeys, hvals = hash_positions(tree * num_nodes + nodes)
+    hkeys, hvals = hash_map(tree * num_nodes + nodes, np.arange(n, dtype=np.int64))
     ptr = np.zeros(n + 1, np.int64)
     for i in range(n):
         base = tree[i] * num_nodes
@@ -130,8 +131,8 @@ def check_homogeneous(graph: Any, who: str) -> Graph:
         raise TypeError(f"{who}: graph must be a gnnsys.Graph, got {type(graph).__name__}")
     if graph.is_hetero or graph.num_edge_types > 1:
         raise NotImplementedError(
-            f"{who} samples homogeneous graphs only; typed graphs (node/edge types) need "
-            "per-type induced subgraphs, which are not implemented"
+            f"{who} samples homogeneous graphs only; of the whole-subgraph samplers only "
+            "ShaDowSampler(disjoint=False) (DGL's ShaDow) takes typed graphs"
         )
     return graph
 
@@ -191,17 +192,43 @@ class InducedSubgraph(_PicklesWithoutMaps):
                             nodes, counts, mapv, stamp, hkeys, hvals)  # fmt: skip
         return ei, eid
 
-    def _relabel(self, nodes: np.ndarray) -> Tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+    def typed_edges_checked(
+        self, nodes: np.ndarray, type_counts: np.ndarray
+    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``edges_checked`` on a typed graph: ``nodes`` grouped by node type (``type_counts[t]``
+        of type t, in type order). Returns (edge_index [2, E] as ids within each end's type
+        block, edge ids [E], edge_ptr [K + 1]: the edges of edge type e are
+        ``edge_ptr[e]:edge_ptr[e + 1]``, ordered by destination, then CSC order)."""
+        n = int(nodes.shape[0])
+        a = self._adj
+        counts = np.asarray(type_counts, np.int64)
+        start = np.zeros(counts.shape[0] + 1, np.int64)
+        np.cumsum(counts, out=start[1:])
+        local = np.arange(n, dtype=np.int64) - np.repeat(start[:-1], counts)
+        mapv, stamp, hkeys, hvals = self._relabel(nodes, local)
+        kernel = _kernels.choose(_kernels.induced_edges, _kernels.induced_edges_serial, 16 * n)
+        hops = np.zeros((2, counts.shape[0]), np.int64)  # every node in "hop 0": one segment
+        hops[0] = counts
+        return kernel(a.indptr, a.adj, a.edge_ids, a.packed, a.types[0], a.types[1],
+                      self.graph.num_edge_types, nodes, hops, mapv, stamp, hkeys,
+                      hvals)  # fmt: skip
+
+    def _relabel(
+        self, nodes: np.ndarray, local: Optional[np.ndarray] = None
+    ) -> Tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+        """A map node id -> ``local[i]`` (default: its position in ``nodes``)."""
         n = self.graph.num_nodes
+        if local is None:
+            local = np.arange(nodes.shape[0], dtype=np.int64)
         if n > DENSE_MAP_MAX_NODES:
-            hkeys, hvals = hash_positions(nodes)
+            hkeys, hvals = hash_map(nodes, local)
             return np.empty(0, np.int64), 1, hkeys, hvals
         m = self._maps
         if m.mapv is None or m.mapv.shape[0] != n or m.stamp >= 0x7FFFFFFF:
             m.mapv = np.zeros(n, np.int64)
             m.stamp = 0
         m.stamp += 1
-        m.mapv[nodes] = (np.int64(m.stamp) << 32) | np.arange(nodes.shape[0], dtype=np.int64)
+        m.mapv[nodes] = (np.int64(m.stamp) << 32) | local
         return m.mapv, m.stamp, _NO_HASH, _NO_HASH
 
 
@@ -489,15 +516,22 @@ class ShaDowSampler:
     (``fanouts[h]`` neighbours per node on hop h+1, -1 = all), then take the induced subgraph.
 
     Args:
-        graph: a homogeneous ``Graph``; the induced edges are all of its edges.
-        fanouts: one int per hop, nearest the seeds first ([] = the seeds alone, disjoint only).
+        graph: a ``Graph``; the induced edges are all of its edges. A typed graph (node and
+            edge types) needs ``disjoint=False`` (DGL's heterograph ShaDow).
+        fanouts: one int per hop, nearest the seeds first ([] = the seeds alone, disjoint only);
+            on a typed graph also per edge type (``NeighborSampler``'s forms: a dict
+            ``{edge_type: [per hop]}`` or an int64 [hops, edge types] matrix).
         replace: sample neighbours with replacement.
         disjoint: True (PyG): one subgraph per seed, nodes grouped by seed (the seed first, then
             its hops), ``batch`` the seed of each node, ``metadata["ptr"]`` the groups'
             offsets and ``metadata["root"]`` each seed's position. False (DGL): the subgraph
-            induced by the union of the neighbourhoods, the seeds first (hop 0).
+            induced by the union of the neighbourhoods, the seeds first (hop 0); on a typed
+            graph the nodes are grouped by node type (the seeds first within each type,
+            ``type_num_sampled_nodes`` [2, T]: seeds, then the rest) and the edges by edge
+            type (``edge_ptr``), as ids within their node types.
         sampling_graph: the graph the neighbourhoods are drawn from when it differs from
-            ``graph`` (the same nodes; DGL's ``prob``: edge weights), with ``weighted``.
+            ``graph`` (the same nodes and types; DGL's ``prob``: edge weights or a mask), with
+            ``weighted``.
 
     Example:
         >>> sub = ShaDowSampler(g, [5, 5]).sample(torch.tensor([0, 9]), SampleKey(seed=0))
@@ -508,26 +542,30 @@ class ShaDowSampler:
     def __init__(
         self,
         graph: Graph,
-        fanouts: Sequence[int],
+        fanouts: Any,
         *,
         replace: bool = False,
         disjoint: bool = True,
         sampling_graph: Optional[Graph] = None,
         weighted: bool = False,
     ) -> None:
-        self.graph = check_homogeneous(graph, "ShaDowSampler")
+        self.disjoint = bool(disjoint)
+        typed = isinstance(graph, Graph) and graph.is_hetero and not self.disjoint
+        who = "ShaDowSampler(disjoint=True)" if self.disjoint else "ShaDowSampler"
+        self.graph = graph if typed else check_homogeneous(graph, who)
         sg = sampling_graph if sampling_graph is not None else graph
         if not isinstance(sg, Graph):
             raise TypeError(f"sampling_graph must be a gnnsys Graph, got {type(sg).__name__}")
-        if sg.num_nodes != graph.num_nodes:
-            raise ValueError("sampling_graph must have the graph's nodes")
-        self.disjoint = bool(disjoint)
-        if not self.disjoint and len(check_fanouts(fanouts, allow_empty=True)) == 0:
-            raise ValueError("fanouts is empty: give one fanout per hop, e.g. [10, 5]")
+        if sg.num_nodes != graph.num_nodes or sg.num_edge_types != graph.num_edge_types:
+            raise ValueError("sampling_graph must have the graph's nodes and edge types")
         semantics = "pyg" if self.disjoint else "dgl"
         self._hops = NeighborSampler(sg, fanouts, replace=replace, weighted=weighted,
                                      semantics=semantics, disjoint=self.disjoint)  # fmt: skip
-        self.fanouts = self._hops.fanouts[:, 0].tolist()
+        if not self.disjoint and self._hops.fanouts.shape[0] == 0:
+            raise ValueError("fanouts is empty: give one fanout per hop, e.g. [10, 5]")
+        self.typed = typed
+        fan = self._hops.fanouts
+        self.fanouts = fan.tolist() if self.typed else fan[:, 0].tolist()
         self.replace = bool(replace)
         self._induced = InducedSubgraph(graph)
         self._adj = self._induced._adj
@@ -547,6 +585,8 @@ class ShaDowSampler:
         hop = self._hops.sample_checked(seeds_t, key_int(generator))
         nodes = hop.nodes.numpy()
         b = int(seeds_t.numel())
+        if self.typed:
+            return self._typed(hop)
         if not self.disjoint:
             ei, eid = self._induced.edges_checked(nodes)
             return _whole(nodes, ei, eid, b, {})
@@ -562,6 +602,30 @@ class ShaDowSampler:
         sub = _whole(nodes, ei, eid, nodes.shape[0], {"ptr": ptr_t, "root": ptr_t[:-1]})
         sub.batch = torch.from_numpy(tree)
         return sub
+
+    def _typed(self, hop: SampledSubgraph) -> SampledSubgraph:
+        """The union's induced subgraph on a typed graph, nodes as ``hop`` grouped them."""
+        assert hop.type_num_sampled_nodes is not None
+        per_hop = hop.type_num_sampled_nodes.numpy()  # [H + 1, T]
+        per_type = per_hop.sum(axis=0)
+        ei, eid, edge_ptr = self._induced.typed_edges_checked(hop.nodes.numpy(), per_type)
+        t = torch.from_numpy(ei)
+        seeds = int(per_hop[0].sum())
+        n = int(hop.nodes.numel())
+        return SampledSubgraph(
+            nodes=hop.nodes,
+            row=t[0],
+            col=t[1],
+            num_sampled_nodes=[seeds, n - seeds],
+            num_sampled_edges=[int(t.shape[1])],
+            edge_ids=torch.from_numpy(eid),
+            metadata={"subgraph_type": "induced"},
+            node_offsets=hop.node_offsets,
+            type_num_sampled_nodes=torch.from_numpy(np.stack([per_hop[0], per_type - per_hop[0]])),
+            edge_ptr=torch.from_numpy(edge_ptr),
+            node_types=self.graph.node_types,
+            edge_types=self.graph.edge_types,
+        )
 
     def __repr__(self) -> str:
         return (
