@@ -464,6 +464,49 @@ def test_dgl_front_weighted_labor():
             assert torch.allclose(sums, b.in_degrees().float(), rtol=1e-4)
 
 
+def test_pyg_front_weighted_labor():
+    # LaborLoader(weight_attr=...): DGL's weighted LABOR on PyG data, homogeneous and hetero;
+    # a zero-weight edge is never sampled, edge_weight on every edge store (scaled to the kept
+    # counts, as DGL's edge_weights), the weight attribute sliced as any edge attribute
+    from torch_geometric.data import Data, HeteroData
+
+    from gnnsys.loaders.pyg import LaborLoader
+
+    g = rmat_dataset(scale=9, edge_factor=8, feat_dim=4, num_classes=2, seed=2, cache=False).graph
+    ip = g.indptr
+    ei = torch.stack([g.indices.long(), torch.repeat_interleave(torch.arange(g.num_nodes),
+                                                                ip[1:] - ip[:-1])])  # fmt: skip
+    w = torch.rand(ei.shape[1], generator=torch.Generator().manual_seed(0))
+    w[::4] = 0.0
+    data = Data(x=torch.randn(g.num_nodes, 4), edge_index=ei, w=w)
+    for iters in (0, 1):
+        loader = LaborLoader(data, [3, 3], input_nodes=torch.arange(64), batch_size=32,
+                             weight_attr="w", importance_sampling=iters)  # fmt: skip
+        for b in loader:
+            assert torch.equal(b.w, w[b.e_id]) and bool((b.w > 0).all())
+            sums = torch.zeros(b.num_nodes).index_add_(0, b.edge_index[1], b.edge_weight)
+            counts = torch.bincount(b.edge_index[1], minlength=b.num_nodes).float()
+            assert torch.allclose(sums, counts, rtol=1e-4)
+    with pytest.raises(ValueError, match="weighted LABOR's edge weights would overwrite"):
+        LaborLoader(Data(x=data.x, edge_index=ei, edge_weight=w), [3], weight_attr="edge_weight")
+    hetero = HeteroData()
+    gen = torch.Generator().manual_seed(1)
+    hetero["paper"].x = torch.randn(100, 3, generator=gen)
+    hetero["author"].x = torch.randn(60, 3, generator=gen)
+    for et, (ns, nd, m) in {("paper", "cites", "paper"): (100, 100, 600),
+                            ("author", "writes", "paper"): (60, 100, 400)}.items():  # fmt: skip
+        hetero[et].edge_index = torch.stack([torch.randint(0, ns, (m,), generator=gen),
+                                             torch.randint(0, nd, (m,), generator=gen)])  # fmt: skip
+        wt = torch.rand(m, generator=gen)
+        wt[::3] = 0.0
+        hetero[et].w = wt
+    b = next(iter(LaborLoader(hetero, [3, 2], input_nodes="paper", batch_size=20,
+                              weight_attr="w")))  # fmt: skip
+    for et in hetero.edge_types:
+        assert torch.equal(b[et].w, hetero[et].w[b[et].e_id]) and bool((b[et].w > 0).all())
+        assert b[et].edge_weight.shape == (b[et].edge_index.shape[1],)
+
+
 def test_weighted_labor_keeps_as_many_edges_as_dgls():
     # against DGL 2.1's own weighted LABOR (its env of ../shared/peers), edges given in CSC
     # order: DGL reads the weights by CSC position, so only then are they the edges' own.

@@ -642,7 +642,7 @@ class _PygDataView:
                     store[name] = self.restore(key, batch.edge_data[key])
             for name, value in self.edge_other[e].items():
                 store[name] = value
-            weights = sub.metadata.get("edge_weights")  # LaborLoader with LABOR-i
+            weights = sub.metadata.get("edge_weights")  # LaborLoader: LABOR-i or weighted
             if weights is not None:
                 lo, hi = sub.type_edge_range(e)
                 store.edge_weight = weights[lo:hi] if hetero else weights
@@ -1404,7 +1404,11 @@ class LaborLoader(NeighborLoader):
     in expectation, but destinations share their sources' variates, so a batch reaches fewer
     distinct nodes and gathers fewer feature rows. With LABOR-i each edge store carries
     ``edge_weight`` (DGL's ``edge_weights``: for a weighted mean, e.g.
-    ``GraphConv(aggr="mean")``). ``replace`` and ``weight_attr`` are not available.
+    ``GraphConv(aggr="mean")``). ``weight_attr`` (a non-negative edge attribute) is DGL's
+    weighted LABOR (``LaborSampler(prob=...)``): edges kept with probability min(1, c_s w_e),
+    an edge of weight 0 never, and ``edge_weight`` on every edge store (for LABOR-0 too, as
+    DGL's ``edge_weights``); the attribute itself is sliced as any edge attribute.
+    ``replace`` is not available.
 
     Example:
         >>> from gnnsys.loaders.pyg import LaborLoader
@@ -1415,9 +1419,8 @@ class LaborLoader(NeighborLoader):
     def __init__(self, data: Any, num_neighbors: Any, *, layer_dependency: bool = False,
                  importance_sampling: int = 0, batch_dependency: int = 1,
                  **kwargs: Any) -> None:  # fmt: skip
-        for name in ("replace", "weight_attr"):
-            if kwargs.get(name):
-                raise ValueError(f"LaborLoader: {name} is not available with LABOR")
+        if kwargs.get("replace"):
+            raise ValueError("LaborLoader: replace is not available with LABOR")
         from gnnsys.loaders.neighbor import LaborSampler, check_labor_options
 
         iters, window = check_labor_options(importance_sampling, batch_dependency)
@@ -1428,10 +1431,13 @@ class LaborLoader(NeighborLoader):
         view = self.view
         names = {n for keys in view.edge_keys for _, n in keys}
         names.update(n for other in view.edge_other for n in other)
-        if iters and "edge_weight" in names:
+        weighted = kwargs.get("weight_attr") is not None
+        if (iters or weighted) and "edge_weight" in names:
+            what = "weighted LABOR's" if weighted else "LABOR-i's"
             raise ValueError(
-                "LaborLoader: the data has an edge attribute 'edge_weight', which LABOR-i's "
-                "edge weights would overwrite; rename it"
+                f"LaborLoader: the data has an edge attribute 'edge_weight', which {what} "
+                "edge weights would overwrite; rename it (and pass the new name as weight_attr "
+                "if it holds the sampling weights)"
             )
 
 
