@@ -222,6 +222,50 @@ def test_pyg_time_attr_edge_level_and_hetero_and_errors():
     assert b["author"].n_id.numel() > 0
 
 
+def test_pyg_time_attr_through_a_feature_store_and_graph_store():
+    # PyG's remote backend: node-level times are a FeatureStore tensor (as PyG reads them);
+    # the batches are the ones the same Data gives, times sliced as node attributes
+    from torch_geometric.testing import MyFeatureStore, MyGraphStore
+
+    ei, g, node_time, _ = random_graph(seed=9)
+    x = torch.randn(200, 4)
+    fs, gs = MyFeatureStore(), MyGraphStore()
+    fs.put_tensor(x, group_name=None, attr_name="x", index=None)
+    fs.put_tensor(node_time, group_name=None, attr_name="time", index=None)
+    gs.put_edge_index(ei, edge_type=None, layout="coo", size=(200, 200))
+    kw = dict(input_nodes=torch.arange(30), batch_size=10, time_attr="time", seed=3)
+    data = Data(x=x, edge_index=ei, time=node_time, num_nodes=200)
+    for a, b in zip(NeighborLoader((fs, gs), [4, 2], **kw), NeighborLoader(data, [4, 2], **kw)):
+        assert torch.equal(a.n_id, b.n_id) and torch.equal(a.e_id, b.e_id)
+        assert torch.equal(a.time, node_time[a.n_id]) and torch.equal(a.seed_time, b.seed_time)
+        src, dst = a.edge_index
+        assert bool((a.time[src] <= a.seed_time[a.batch[dst]]).all())
+    label_time = torch.randint(30, 100, (40,), generator=torch.Generator().manual_seed(4))
+    link = LinkNeighborLoader((fs, gs), [3], edge_label_index=ei[:, :40], batch_size=20,
+                              edge_label_time=label_time, time_attr="time", seed=2)  # fmt: skip
+    for b in link:
+        t = label_time[b.input_id]
+        assert bool((b.time[b.edge_index[0]] <= t[b.batch[b.edge_index[1]]]).all())
+    # typed: one tensor group per node type; a type without times is always allowed
+    fs, gs = MyFeatureStore(), MyGraphStore()
+    fs.put_tensor(torch.randn(50, 3), group_name="paper", attr_name="x", index=None)
+    ptime = torch.randint(0, 10, (50,))
+    fs.put_tensor(ptime, group_name="paper", attr_name="time", index=None)
+    fs.put_tensor(torch.randn(20, 3), group_name="author", attr_name="x", index=None)
+    gs.put_edge_index(torch.randint(0, 50, (2, 300)), edge_type=("paper", "cites", "paper"),
+                      layout="coo", size=(50, 50))  # fmt: skip
+    writes = torch.stack([torch.randint(0, 20, (200,)), torch.randint(0, 50, (200,))])
+    gs.put_edge_index(writes, edge_type=("author", "writes", "paper"), layout="coo",
+                      size=(20, 50))  # fmt: skip
+    b = next(iter(NeighborLoader((fs, gs), [3, 3], input_nodes=("paper", torch.arange(10)),
+                                 batch_size=10, time_attr="time")))  # fmt: skip
+    p = b["paper"]
+    assert torch.equal(p.seed_time, ptime[:10]) and torch.equal(p.time, ptime[p.n_id])
+    src, dst = b["paper", "cites", "paper"].edge_index
+    assert bool((p.time[src] <= p.seed_time[p.batch[dst]]).all())
+    assert b["author"].n_id.numel() > 0
+
+
 # ---------------------------------------------------------------------- temporal link sampling
 def test_temporal_link_sampler_binary_negatives_and_bounds():
     from gnnsys.loaders import LinkSampler

@@ -689,6 +689,11 @@ class _StoreTable:
         return self.store.get_tensor(group_name=self.attr.group_name, attr_name=self.attr.attr_name,
                                      index=ids)  # fmt: skip
 
+    def whole(self) -> torch.Tensor:
+        """Every row (e.g. node times, read once when the loader is built)."""
+        return self.store.get_tensor(group_name=self.attr.group_name, attr_name=self.attr.attr_name,
+                                     index=None)  # fmt: skip
+
 
 def _store_edge_index(gstore: Any, attr: Any) -> torch.Tensor:
     layout = str(getattr(attr.layout, "value", attr.layout))
@@ -731,6 +736,8 @@ def _sampling_device(data: Any) -> Optional[torch.device]:
 def _as_times(value: Any, name: str = "time_attr") -> torch.Tensor:
     """One time per node or edge: a 1-D attribute, or [n, 1]; a wider one is an error naming
     ``name`` (it was flattened, and its length reported against the node count)."""
+    if isinstance(value, _StoreTable):  # a FeatureStore's tensor, read whole
+        value = value.whole()
     t = (
         value.detach().cpu()
         if isinstance(value, torch.Tensor)
@@ -1366,10 +1373,8 @@ class NeighborLoader(_NodeFront):
         if time_attr is not None:
             if cls is not None or weight_attr is not None:
                 raise NotImplementedError(f"{who}: time_attr with LABOR or weight_attr")
-            if isinstance(data, (tuple, list)):
-                raise NotImplementedError(
-                    f"{who}: time_attr with a (FeatureStore, GraphStore) pair is not supported yet"
-                )
+            if getattr(view.graph, "exchange", None) is not None:
+                raise NotImplementedError(f"{who}: time_attr over a partition (gnnsys.distributed)")
             cls = TemporalNeighborSampler
             options.update(view.times(time_attr, who), temporal_strategy=temporal_strategy)
             disjoint = True  # as PyG: temporal sampling is disjoint
@@ -1514,10 +1519,8 @@ class LinkNeighborLoader(_LoaderFront):
         if time_attr is not None:
             if weight_attr is not None:
                 raise NotImplementedError(f"{who}: time_attr with weight_attr")
-            if isinstance(data, (tuple, list)):
-                raise NotImplementedError(
-                    f"{who}: time_attr with a (FeatureStore, GraphStore) pair is not supported yet"
-                )
+            if getattr(view.graph, "exchange", None) is not None:
+                raise NotImplementedError(f"{who}: time_attr over a partition (gnnsys.distributed)")
             if edge_label_time is None:
                 raise ValueError(f"{who}: time_attr needs edge_label_time (one time per edge)")
             temporal = dict(view.times(time_attr, who), temporal_strategy=temporal_strategy,
