@@ -466,3 +466,16 @@ def test_pyg_time_attr_must_be_one_time_per_node():
                               batch_size=10)) == 5  # fmt: skip
     with pytest.raises(ValueError, match=r"time attribute 'x' has shape \(50, 4\)"):
         NeighborLoader(data, [2], time_attr="x", input_time=torch.full((50,), 10))
+
+
+@pytest.mark.parametrize("copy", [True, False])
+def test_last_takes_the_newest_float_times_on_both_paths(copy):
+    # the scan (no sorted copy) kept float times as int64: 1.3 and 1.9 both read 1, so "last"
+    # took the later position instead of the newer edge
+    src, dst = torch.tensor([1, 2, 3, 4, 5, 6]), torch.zeros(6, dtype=torch.long)
+    g = Graph.from_edge_index(torch.stack([src, dst]), 7)
+    node_time = torch.tensor([0.0, 1.1, 1.9, 1.2, 1.3, 1.8, 5.0], dtype=torch.float64)
+    s = TemporalNeighborSampler(g, [2], node_time=node_time, temporal_strategy="last",
+                                time_sorted_copy=copy)  # fmt: skip
+    sub = s.sample(torch.tensor([0]), SampleKey(seed=0), seed_time=[2.0])
+    assert sorted(sub.nodes[sub.row].tolist()) == [2, 5]

@@ -714,7 +714,9 @@ def _temporal_fill(adj, edge_ids, packed, node_time, edge_time, lo, hi, bound, c
                 pos[o + j] += lo
         return
     cand = np.empty(c, np.int64)
-    times = np.empty(c if last else 0, np.int64)
+    # (the times' own dtype, which the bound has: int64 here truncated float times, so "last"
+    # took e.g. 1.3 over 1.9 as ties)
+    times = np.full(c if last else 0, bound)
     j = 0
     for p in range(lo, hi):
         t = _edge_time(adj, edge_ids, packed, node_time, edge_time, p)
