@@ -408,3 +408,86 @@ def test_edge_id_index_is_built_once_when_lanes_ask_together(monkeypatch):
     assert len(calls) == 1
     for order, sorted_ids in got:
         assert order.tolist() == [3, 1, 4, 0, 2] and sorted_ids.tolist() == [1, 3, 5, 7, 9]
+
+
+TEMPORAL_CONFIGS = [
+    {"level": "node"},
+    {"level": "node", "temporal_strategy": "last"},
+    {"level": "node", "float": True},
+    {"level": "node", "replace": True},
+    {"level": "edge"},
+    {"level": "edge", "temporal_strategy": "last"},
+    {"level": "node", "fanouts": [-1, 2]},
+]
+
+
+def _temporal_times(ds):
+    gen = torch.Generator().manual_seed(5)
+    node_time = torch.randint(0, 50, (ds.graph.num_nodes,), generator=gen)
+    edge_time = torch.randint(0, 50, (ds.graph.num_edges,), generator=gen)
+    return node_time, edge_time
+
+
+def _temporal(rank, world, rendezvous, folder, out):
+    from gnnsys.distributed.exchange import Exchange
+    from gnnsys.distributed.graph import DistGraph, DistTemporalNeighborSampler
+    from gnnsys.loaders import Loader
+    from gnnsys.loaders.neighbor import TemporalNeighborSampler
+
+    _init(rank, world, rendezvous)
+    ds = synthetic("tiny")
+    node_time, edge_time = _temporal_times(ds)
+    g = DistGraph.open(folder, exchange=Exchange.lanes(2))
+    diffs, batches = [], 0
+    for cfg in TEMPORAL_CONFIGS:
+        cfg = dict(cfg)
+        level, fanouts = cfg.pop("level"), cfg.pop("fanouts", [4, 3])
+        nt = node_time.double() + 0.25 if cfg.pop("float", False) else node_time
+        times = {"node_time": nt} if level == "node" else {"edge_time": edge_time}
+        ref = TemporalNeighborSampler(ds.graph, fanouts, **times, **cfg)
+        mine = DistTemporalNeighborSampler(g, fanouts, **times, **cfg)
+        seeds = torch.arange(rank * 50, rank * 50 + 40)
+        seed_time = torch.randint(10, 50, (40,), generator=torch.Generator().manual_seed(rank))
+        # the one Loader (two lanes, two batches in flight) against one machine's Loader
+        got = Loader(mine, seeds, batch_size=16, shuffle=True, seed=3, seed_time=seed_time)
+        want = Loader(ref, seeds, batch_size=16, shuffle=True, seed=3, seed_time=seed_time)
+        for a, d in zip(want, got):
+            batches += 1
+            a, d = a.subgraph, d.subgraph
+            diffs += [(cfg, level, f) for f in FIELDS if not _same(getattr(a, f), getattr(d, f))]
+        if level == "node":  # seed_time defaults to the seeds' node times
+            s = seeds[:10]
+            a, d = ref.sample(s, SampleKey(batch=9)), mine.sample(s, SampleKey(batch=9))
+            diffs += [
+                (cfg, "default", f) for f in FIELDS if not _same(getattr(a, f), getattr(d, f))
+            ]
+    torch.save({"diffs": diffs, "batches": batches}, f"{out}/temporal{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_temporal_sampling_matches_one_machine(tmp_path, rendezvous):
+    """TemporalNeighborSampler across machines (DistTemporalNeighborSampler through the Loader
+    on two lanes): node- and edge-level times, uniform and "last", float times, replace, an
+    all-neighbour hop: one machine's batches, bitwise."""
+    folder = tmp_path / "parts"
+    partition(synthetic("tiny"), 2, folder, method="random", seed=1)
+    mp.spawn(_temporal, args=(2, rendezvous, str(folder), str(tmp_path)), nprocs=2)
+    for r in range(2):
+        res = torch.load(tmp_path / f"temporal{r}.pt")
+        assert res["diffs"] == []
+        assert res["batches"] == 3 * len(TEMPORAL_CONFIGS)
+
+
+def test_temporal_sampler_refuses_bad_options():
+    from gnnsys.distributed.graph import DistGraph, DistNeighborSampler, DistTemporalNeighborSampler
+
+    graph = DistGraph.__new__(DistGraph)  # the checks come before any use of the graph
+    with pytest.raises(ValueError, match="exactly one of node_time"):
+        DistTemporalNeighborSampler(graph, [2])
+    with pytest.raises(ValueError, match="semantics='pyg'"):
+        DistTemporalNeighborSampler(graph, [2], node_time=[1], semantics="dgl")
+    with pytest.raises(ValueError, match="temporal_strategy"):
+        DistTemporalNeighborSampler(graph, [2], node_time=[1], temporal_strategy="first")
+    plain = DistNeighborSampler.__new__(DistNeighborSampler)
+    with pytest.raises(ValueError, match="seed_time needs a temporal sampler"):
+        plain.sample_checked(torch.tensor([0]), 0, None, np.zeros(1, np.int64))

@@ -54,6 +54,23 @@ def _seeds(ds, rank, b):
     return seeds
 
 
+def _typed_times(ds):
+    """Node-level times per node type (papers: their year) and edge-level ones per edge type
+    (by id within the type), as TemporalNeighborSampler takes them."""
+    gen = torch.Generator().manual_seed(7)
+    node = {t: torch.randint(2000, 2020, (n,), generator=gen) for t, n in ds.num_nodes_dict.items()}
+    node["paper"] = ds.year
+    tpe = ds.graph.type_per_edge.long()
+    edge = {et: torch.randint(2000, 2020, (int((tpe == e).sum()),), generator=gen)
+            for e, et in enumerate(ds.graph.edge_types)}  # fmt: skip
+    return [({"node_time": node}, "uniform"), ({"edge_time": edge}, "last")]
+
+
+def _seed_times(ds, rank, b):
+    gen = torch.Generator().manual_seed(10 * b + rank)
+    return torch.randint(2005, 2020, (_seeds(ds, rank, b).numel(),), generator=gen)
+
+
 def _error(fn):
     try:
         fn()
@@ -129,7 +146,11 @@ def _same_nested(x, y):
 def _run(rank, world, rendezvous, folder, out):
     from gnnsys.distributed.exchange import Exchange
     from gnnsys.distributed.features import DistTable
-    from gnnsys.distributed.graph import DistGraph, DistNeighborSampler
+    from gnnsys.distributed.graph import (
+        DistGraph,
+        DistNeighborSampler,
+        DistTemporalNeighborSampler,
+    )
 
     dist.init_process_group("gloo", init_method=rendezvous, rank=rank,
                             world_size=world, timeout=datetime.timedelta(seconds=60))  # fmt: skip
@@ -141,6 +162,10 @@ def _run(rank, world, rendezvous, folder, out):
         s = DistNeighborSampler(g, fanouts, **opts)
         subs.append([s.sample(_seeds(ds, rank, b), SampleKey(seed=3, epoch=1, batch=b))
                      for b in range(3)])  # fmt: skip
+    for times, strategy in _typed_times(ds):
+        s = DistTemporalNeighborSampler(g, _per_etype(ds), temporal_strategy=strategy, **times)
+        subs.append([s.sample(_seeds(ds, rank, b), SampleKey(seed=3, batch=b),
+                              seed_time=_seed_times(ds, rank, b)) for b in range(2)])  # fmt: skip
     dgl_batches = _dgl_batches(g, rank)
     dgl_features = _dgl_features(g, rank)
     from gnnsys.distributed.pyg import pyg_stores
@@ -194,6 +219,17 @@ def test_typed_batches_rows_and_errors_match_one_machine(tmp_path, parts, rendez
                 want = ref.sample(_seeds(ds, r, b), SampleKey(seed=3, epoch=1, batch=b))
                 assert want.num_sampled_edges and sum(want.num_sampled_edges) > 0
                 _assert_same(want, sub, (opts, b, r))
+        from gnnsys.loaders.neighbor import TemporalNeighborSampler
+
+        for (times, strategy), got in zip(_typed_times(ds), res["subs"][len(_configs(ds)) :]):
+            ref = TemporalNeighborSampler(ds.graph, _per_etype(ds), temporal_strategy=strategy,
+                                          **times)  # fmt: skip
+            assert len(got) == 2
+            for b, sub in enumerate(got):
+                want = ref.sample(_seeds(ds, r, b), SampleKey(seed=3, batch=b),
+                                  seed_time=_seed_times(ds, r, b))  # fmt: skip
+                assert sum(want.num_sampled_edges) > 0
+                _assert_same(want, sub, (strategy, b, r))
         ids = res["ids"]
         assert torch.equal(res["rows"][("paper", "x")], ds.x_dict["paper"][ids])
         assert torch.equal(res["rows"][("paper", "y")], ds.y[ids])

@@ -40,6 +40,8 @@ from gnnsys.loaders._kernels import (
     _labor_mark,
     _segment,
     _stream,
+    _temporal_count,
+    _temporal_fill,
     _weighted_with,
     _weighted_without,
     labor_mark_words,
@@ -136,6 +138,56 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, loca
             prefetch(adj, pos[j + _AHEAD])
             if edge_ids.shape[0] > 0:
                 prefetch(edge_ids, pos[j + _AHEAD])
+        src[j], eid[j] = _edge_at(adj, edge_ids, packed, pos[j])
+    return counts, src, eid
+
+
+@njit(nogil=True, parallel=PRANGE_ONLY, cache=True)
+def draw_owned_temporal(indptr, adj, edge_ids, packed, type_per_edge, local, dst, tree, etype,
+                        fanouts, replace, ekeys, edge_time, bounds, mode):  # fmt: skip
+    """``draw_owned`` for temporal sampling: request i may use only the in-edges whose time
+    (``edge_time``, by the part's CSC position) is at most ``bounds[i]`` (its tree's seed
+    time), drawn uniformly or the most recent (``mode``: ``loaders._kernels.TEMPORAL_*``
+    bits), with the single-machine kernel's counters, so the picks are its picks."""
+    m = local.shape[0]
+    typed = etype.shape[0] > 0
+    no_time = edge_time[:0]  # (edge times are per position: no node-level lookup here)
+    counts = np.zeros(m + 1, np.int64)
+    admitted = np.zeros(m, np.int64)
+    seg_lo = np.empty(m, np.int64)
+    seg_hi = np.empty(m, np.int64)
+    for i in prange(m):
+        k = local[i]
+        e = etype[i] if typed else 0
+        lo, hi = _segment(indptr, type_per_edge, k, e)
+        seg_lo[i] = lo
+        seg_hi[i] = hi
+        c = _temporal_count(adj, edge_ids, packed, no_time, edge_time, lo, hi, bounds[i], mode)
+        admitted[i] = c
+        f = fanouts[e]
+        if c == 0 or f == 0:
+            counts[i + 1] = 0
+        elif f < 0:
+            counts[i + 1] = c
+        else:
+            counts[i + 1] = f if replace else min(f, c)
+    for i in range(m):
+        counts[i + 1] += counts[i]
+    total = counts[m]
+    pos = np.empty(total, np.int64)
+    for i in prange(m):
+        o = counts[i]
+        k = counts[i + 1] - o
+        if k == 0:
+            continue
+        e = etype[i] if typed else 0
+        tr = tree[i] if tree.shape[0] > 0 else 0
+        st = _stream(ekeys[e], dst[i], tr)
+        _temporal_fill(adj, edge_ids, packed, no_time, edge_time, seg_lo[i], seg_hi[i],
+                       bounds[i], admitted[i], st, fanouts[e], k, replace, mode, pos, o)  # fmt: skip
+    src = np.empty(total, np.int64)
+    eid = np.empty(total, np.int64)
+    for j in prange(total):
         src[j], eid[j] = _edge_at(adj, edge_ids, packed, pos[j])
     return counts, src, eid
 

@@ -15,7 +15,7 @@ fit (DistDGL's remote sampling answers with int64 (source, destination, edge id)
 from __future__ import annotations
 
 import threading
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -28,11 +28,18 @@ from gnnsys.graph import DEFAULT_ETYPE, DEFAULT_NTYPE, EdgeType, Graph, type_lay
 from gnnsys.loaders import _kernels
 from gnnsys.loaders.base import KeyLike, SampledSubgraph, SampleKey, key_int
 from gnnsys.loaders.neighbor import (
+    _NO_TIME,
     SEMANTICS,
+    TEMPORAL_STRATEGIES,
+    _node_times,
     _PicklesWithoutMaps,
     _RelabelMaps,
+    _time_array,
+    _time_order,
+    check_seed_times,
     dense_map,
     fanout_matrix,
+    tree_times,
 )
 
 _NO_TREE = np.empty(0, np.int64)
@@ -405,6 +412,7 @@ class DistNeighborSampler(_PicklesWithoutMaps):
     """
 
     collective = True
+    temporal = False
 
     @property
     def lanes(self) -> int:
@@ -501,8 +509,8 @@ class DistNeighborSampler(_PicklesWithoutMaps):
         Hop by hop as ``_kernels.sample_hops``: the frontier's (destination, edge type)
         segments in the kernel's output order (edge type, then destination id within its type),
         drawn by their owners, relabelled here in that order."""
-        if seed_time is not None:
-            raise NotImplementedError("temporal sampling over a partition is not supported yet")
+        if seed_time is not None and not self.temporal:
+            raise ValueError("seed_time needs a temporal sampler (DistTemporalNeighborSampler)")
         g = self.graph
         _, offsets, etype_src, etype_dst, _, _ = g.layout
         typed = offsets.shape[0] > 2
@@ -518,6 +526,7 @@ class DistNeighborSampler(_PicklesWithoutMaps):
         )
         hops, k = self.fanouts.shape
         layered = self.semantics == "dgl"
+        times = self._all_tree_times(seeds_np, tree, seed_time) if self.temporal else None
         type_counts = np.zeros((hops + 1, known.shape[0]), np.int64)
         type_counts[0] = known
         segs: List[Any] = [None] * (k * hops)  # (rows, edge ids, offsets) per (etype, hop)
@@ -547,7 +556,7 @@ class DistNeighborSampler(_PicklesWithoutMaps):
                 dst = nodes[flo:n] if ask else _NO_TREE
                 seg_tree = trees[flo:n] if self.disjoint and ask else _NO_TREE
             off, src, eid = self._hop(dst, seg_tree, seg_e if k > 1 else _NO_TREE, fan, ekeys,
-                                      lkeys)  # fmt: skip
+                                      lkeys, times)  # fmt: skip
             nodes, ntype, loc, trees, n, hkeys, hvals, rows = dk.relabel_hop(
                 nodes, ntype, loc, trees, n, known, hkeys, hvals, g.num_nodes, src, off,
                 seg_tree, etype_src[seg_e] if typed else _NO_TREE, self.disjoint, mapv, stamp,
@@ -587,10 +596,12 @@ class DistNeighborSampler(_PicklesWithoutMaps):
         fan: np.ndarray,
         ekeys: np.ndarray,
         lkeys: np.ndarray,
+        times: Optional[Tuple[np.ndarray, np.ndarray]] = None,
     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One hop across the group: ask each owner for its (destination, edge type)
         segments' picks (``detype`` empty: one edge type), answer the others' requests, and
-        return the picks in request order."""
+        return the picks in request order. ``times`` (temporal): every rank's tree times and
+        where each rank's start (``_all_tree_times``)."""
         g = self.graph
         ex = g.exchange
         wire = g.wire_dtype
@@ -606,11 +617,20 @@ class DistNeighborSampler(_PicklesWithoutMaps):
         adst = asked[:, 0].astype(np.int64)
         atree = asked[:, 1].astype(np.int64) if self.disjoint else _NO_TREE
         aetype = asked[:, cols - 1].astype(np.int64) if typed else _NO_TREE
-        off, src, eid = dk.draw_owned_for(self.weighted, self.labor)(
-            g.indptr, g.adj, g.edge_ids, g.packed, self._weights, self._cumw, g.layout[0],
-            g.local_rows(adst), adst, atree, aetype, fan, self.replace, self.weighted, ekeys,
-            self.labor, lkeys,
-        )  # fmt: skip
+        if times is not None:  # each request bounded by its tree's time on the asking rank
+            all_times, starts = times
+            asker = np.repeat(np.arange(ex.size, dtype=np.int64), got_counts)
+            off, src, eid = dk.draw_owned_temporal(
+                g.indptr, self._adj, self._edge_ids, g.packed, g.layout[0], g.local_rows(adst),
+                adst, atree, aetype, fan, self.replace, ekeys, self._edge_time,
+                np.ascontiguousarray(all_times[starts[asker] + atree]), self._temporal_mode,
+            )  # fmt: skip
+        else:
+            off, src, eid = dk.draw_owned_for(self.weighted, self.labor)(
+                g.indptr, g.adj, g.edge_ids, g.packed, self._weights, self._cumw, g.layout[0],
+                g.local_rows(adst), adst, atree, aetype, fan, self.replace, self.weighted,
+                ekeys, self.labor, lkeys,
+            )  # fmt: skip
         width = _padded_width(fan, self.labor)
         if width is not None:
             # One reply row per request (count, then up to ``width`` picks): the requester
@@ -637,6 +657,144 @@ class DistNeighborSampler(_PicklesWithoutMaps):
         )
         gp = got_picks.numpy()
         return dk.regroup(order, mine, gp[:, 0].astype(np.int64), gp[:, 1].astype(np.int64))
+
+
+class DistTemporalNeighborSampler(DistNeighborSampler):
+    """``TemporalNeighborSampler`` over a ``DistGraph``: the same batches, sampled across
+    machines (every seed its own subgraph; a node of seed s's subgraph uses only in-edges not
+    newer than s's time).
+
+    Args: ``fanouts``, ``replace`` as ``DistNeighborSampler`` (PyG semantics, disjoint), and
+        exactly one of
+        node_time: a time per global node id (a dict per node type on a typed graph), on
+            every rank: an edge's time is its source's, which another part may own.
+        edge_time: a time per edge by the graph's edge ids (a dict per edge type, ids within
+            the type, when typed); every rank reads its part's edges' times from it.
+        temporal_strategy: ``"uniform"`` or ``"last"``, as ``TemporalNeighborSampler``.
+    Each part's in-edges are held in time order (a copy, as ``TemporalNeighborSampler``'s
+    sorted copy, unless already in order), so the draws are one machine's. A batch's tree
+    times travel to every rank once (one small exchange), so owners bound each request by
+    its tree's time. ``sample(seeds, key, seed_time=...)`` as ``TemporalNeighborSampler``.
+
+    Example:
+        >>> s = DistTemporalNeighborSampler(dist_graph, [10, 5], node_time=year)
+        >>> sub = s.sample(seeds, SampleKey(seed=0, batch=3), seed_time=year[seeds])
+    """
+
+    temporal = True
+
+    def __init__(
+        self,
+        graph: DistGraph,
+        fanouts: Any,
+        *,
+        node_time: Any = None,
+        edge_time: Any = None,
+        temporal_strategy: str = "uniform",
+        replace: bool = False,
+        semantics: str = "pyg",
+        disjoint: bool = True,
+    ) -> None:
+        check_choice("temporal_strategy", temporal_strategy, TEMPORAL_STRATEGIES)
+        if (node_time is None) == (edge_time is None):
+            raise ValueError("give exactly one of node_time (node-level) or edge_time (edge-level)")
+        if semantics != "pyg":
+            raise ValueError("temporal sampling needs semantics='pyg' (a subgraph per seed)")
+        if disjoint is False:
+            raise ValueError("temporal sampling is disjoint (a subgraph per seed), as in PyG")
+        super().__init__(graph, fanouts, replace=replace, disjoint=True)
+        g = self.graph
+        tpe = g.layout[0]
+        self._node_time = _NO_TIME
+        if node_time is not None:
+            self._node_time = _node_times(g, node_time)
+            src = g.adj & np.int64(0xFFFFFFFF) if g.packed else g.adj
+            times = np.ascontiguousarray(self._node_time[src])
+        else:
+            times = _part_edge_times(g, edge_time)
+        self._adj, self._edge_ids, self._edge_time = g.adj, g.edge_ids, times
+        ascending = bool(_kernels.times_sorted(g.indptr, tpe, times))
+        if not ascending:  # this part's runs in time order: a copy, as one machine's
+            perm = _time_order(g.indptr, tpe, times)
+            self._adj = np.ascontiguousarray(g.adj[perm])
+            self._edge_ids = np.ascontiguousarray(g.edge_ids[perm])
+            self._edge_time = np.ascontiguousarray(times[perm])
+        last = _kernels.TEMPORAL_LAST if temporal_strategy == "last" else 0
+        self._temporal_mode = last | _kernels.TEMPORAL_SORTED
+        self.temporal_strategy = temporal_strategy
+
+    @property
+    def time_dtype(self) -> np.dtype:
+        return self._edge_time.dtype
+
+    def check_seed_time(self, seed_time: Any, count: int) -> Optional[np.ndarray]:
+        """``seed_time`` as the sampler takes it (None: the seeds' node times)."""
+        return check_seed_times(seed_time, count, self.time_dtype, self._node_time.shape[0] > 0)
+
+    def sample(
+        self, seeds: torch.Tensor, generator: KeyLike = None, seed_time: Any = None
+    ) -> SampledSubgraph:
+        """Sample around ``seeds``, each bounded by its ``seed_time`` (default: its node time).
+        Collective."""
+        seeds_t = check_ids("seeds", seeds, self.graph.num_nodes, allow_empty=False)
+        self.use_key_lane(generator)
+        times = self.check_seed_time(seed_time, seeds_t.numel())
+        return self.sample_checked(seeds_t, key_int(generator), None, times)
+
+    def _all_tree_times(
+        self, seeds: np.ndarray, tree: np.ndarray, seed_time: Optional[np.ndarray]
+    ) -> Tuple[np.ndarray, np.ndarray]:
+        """(every rank's tree times, concatenated in rank order; where each rank's start):
+        one exchange, so an owner can bound each request by its tree's time."""
+        mine = tree_times(seeds, tree, seed_time, self._node_time).astype(self.time_dtype)
+        ex = self.graph.exchange
+        send = torch.from_numpy(np.tile(mine, ex.size))
+        got, counts = ex.alltoallv(send, np.full(ex.size, mine.shape[0], np.int64), "seed_time")
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1])).astype(np.int64)
+        return np.array(got.numpy()), starts  # (a copy: the exchange's buffer is pooled)
+
+    def __repr__(self) -> str:
+        level = "node" if self._node_time.shape[0] else "edge"
+        return super().__repr__().replace(
+            "DistNeighborSampler(", f"DistTemporalNeighborSampler(time={level}, "
+            f"temporal_strategy={self.temporal_strategy!r}, ", 1
+        )  # fmt: skip
+
+
+def _part_edge_times(g: DistGraph, edge_time: Any) -> np.ndarray:
+    """The times of this part's in-edges (its CSC order) from ``edge_time``: an array by the
+    graph's edge ids, or a dict per edge type by ids within the type (typed)."""
+    ids = g.edge_ids
+    if not isinstance(edge_time, Mapping):
+        if g.num_edge_types > 1:
+            raise TypeError("edge_time on a typed graph is a dict {edge_type: times by edge id}")
+        count = len(edge_time) if hasattr(edge_time, "__len__") else -1
+        t = _time_array("edge_time", edge_time, count)
+        if ids.size and int(ids.max()) >= t.shape[0]:
+            raise ValueError(
+                f"edge_time is indexed by edge id: part {g.part} has edge id {int(ids.max())}, "
+                f"edge_time holds {t.shape[0]} times"
+            )
+        return np.ascontiguousarray(t[ids])
+    tpe = g.layout[0].astype(np.int64) if g.layout[0].shape[0] else np.zeros(ids.shape[0], np.int64)
+    given = []
+    for et in g.edge_types:
+        key = et if et in edge_time else et[1] if et[1] in edge_time else None
+        if key is None:
+            raise ValueError(f"edge_time has no times for edge type {et!r}")
+        v = edge_time[key]
+        given.append(_time_array(f"edge_time[{et!r}]", v, len(v) if hasattr(v, "__len__") else -1))
+    dtype = np.float64 if any(a.dtype.kind == "f" for a in given) else np.int64
+    out = np.empty(ids.shape[0], dtype)
+    for e, arr in enumerate(given):
+        sel = np.flatnonzero(tpe == e)
+        if sel.size and int(ids[sel].max()) >= arr.shape[0]:
+            raise ValueError(
+                f"edge_time[{g.edge_types[e]!r}] is indexed by edge id within the type: part "
+                f"{g.part} has id {int(ids[sel].max())} there, for {arr.shape[0]} times"
+            )
+        out[sel] = arr[ids[sel]]
+    return out
 
 
 # Widest fanout whose replies travel padded (one row per request, ``1 + 2 * fanout`` ids): a

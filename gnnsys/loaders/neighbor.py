@@ -671,14 +671,7 @@ class NeighborSampler(_PicklesWithoutMaps):
         """The time bound of each tree (empty: not temporal)."""
         if not self.temporal:
             return _NO_TIME
-        if seed_time is None:
-            seed_time = self._node_time[seeds]
-        if tree.shape[0] == 0 or (tree.shape[0] == seeds.shape[0] and
-                                   np.array_equal(tree, np.arange(tree.shape[0]))):  # fmt: skip
-            return np.ascontiguousarray(seed_time)
-        out = np.zeros(int(tree.max()) + 1, seed_time.dtype)
-        out[tree] = seed_time
-        return out
+        return tree_times(seeds, tree, seed_time, self._node_time)
 
     def _kernel_keys(self, key: Any) -> Tuple[int, int, float]:
         """(key, second key, mix) for the kernel: one key here (LaborSampler: two with
@@ -975,6 +968,44 @@ def _time_array(name: str, value: Any, count: int) -> np.ndarray:
     return np.ascontiguousarray(t.long().numpy())
 
 
+def tree_times(
+    seeds: np.ndarray, tree: np.ndarray, seed_time: Optional[np.ndarray], node_time: np.ndarray
+) -> np.ndarray:
+    """The time bound of each tree of a temporal batch: its seeds' ``seed_time`` (None: their
+    ``node_time``); ``tree`` empty or ``arange``: one tree per seed."""
+    if seed_time is None:
+        seed_time = node_time[seeds]
+    if tree.shape[0] == 0 or (tree.shape[0] == seeds.shape[0] and
+                               np.array_equal(tree, np.arange(tree.shape[0]))):  # fmt: skip
+        return np.ascontiguousarray(seed_time)
+    out = np.zeros(int(tree.max()) + 1, seed_time.dtype)
+    out[tree] = seed_time
+    return out
+
+
+def check_seed_times(
+    seed_time: Any, count: int, time_dtype: Any, node_level: bool
+) -> Optional[np.ndarray]:
+    """``count`` seed times as a temporal kernel takes them, in the graph's ``time_dtype``
+    (None: the seeds' node times, which only node-level times have)."""
+    if seed_time is None:
+        if not node_level:
+            raise ValueError("seed_time is required with edge-level times (edge_time)")
+        return None
+    t = _time_array("seed_time", seed_time, count)
+    if t.dtype.kind == "f" and np.dtype(time_dtype).kind in "iu":
+        # Integer times against float bounds: "time <= s" is "time <= floor(s)", and a bound
+        # past the integer range admits everything (or nothing): exact, where a cast would
+        # truncate -0.5 to 0 (a future node admitted) and wrap 1e30
+        info = np.iinfo(time_dtype)
+        f = np.floor(t)
+        above, below = f >= float(info.max) + 1.0, f < float(info.min)  # (powers of two)
+        out = np.where(above | below, 0.0, f).astype(time_dtype)
+        out[above], out[below] = info.max, info.min
+        return out
+    return t.astype(time_dtype) if t.dtype != time_dtype else t
+
+
 class TemporalNeighborSampler(NeighborSampler):
     """Neighbour sampling that never looks into the future (PyG's ``time_attr``, GraphBolt's
     ``TemporalNeighborSampler``): every seed gets its own subgraph (``disjoint``), and a node
@@ -1069,22 +1100,7 @@ class TemporalNeighborSampler(NeighborSampler):
 
     def check_seed_time(self, seed_time: Any, count: int) -> Optional[np.ndarray]:
         """``seed_time`` as the kernel takes it (None: the seeds' node times)."""
-        if seed_time is None:
-            if self._node_time.shape[0] == 0:
-                raise ValueError("seed_time is required with edge-level times (edge_time)")
-            return None
-        t = _time_array("seed_time", seed_time, count)
-        if t.dtype.kind == "f" and np.dtype(self.time_dtype).kind in "iu":
-            # Integer times against float bounds: "time <= s" is "time <= floor(s)", and a
-            # bound past the integer range admits everything (or nothing): exact, where a
-            # cast would truncate -0.5 to 0 (a future node admitted) and wrap 1e30
-            info = np.iinfo(self.time_dtype)
-            f = np.floor(t)
-            above, below = f >= float(info.max) + 1.0, f < float(info.min)  # (powers of two)
-            out = np.where(above | below, 0.0, f).astype(self.time_dtype)
-            out[above], out[below] = info.max, info.min
-            return out
-        return t.astype(self.time_dtype) if t.dtype != self.time_dtype else t
+        return check_seed_times(seed_time, count, self.time_dtype, self._node_time.shape[0] > 0)
 
     def __repr__(self) -> str:
         level = "node" if self._node_time.shape[0] else "edge"
