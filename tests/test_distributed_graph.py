@@ -461,6 +461,27 @@ def _temporal(rank, world, rendezvous, folder, out):
             diffs += [
                 (cfg, "default", f) for f in FIELDS if not _same(getattr(a, f), getattr(d, f))
             ]
+    # temporal link prediction: LinkSampler.over the distributed temporal sampler
+    from gnnsys.distributed.graph import edge_split
+    from gnnsys.loaders.link import LinkSampler
+
+    eli = ds.graph.to_edge_index()[:, ::7]
+    pos = edge_split(eli, g.node_part, g.num_parts, rank)
+    label_time = torch.randint(20, 50, (eli.shape[1],), generator=torch.Generator().manual_seed(2))
+    for neg in ("binary", {"mode": "triplet", "amount": 2}):
+        kw = dict(neg_sampling=neg, edge_label_time=label_time[pos])
+        ref = LinkSampler(ds.graph, [4, 2], eli[:, pos], node_time=node_time, **kw)
+        mine = LinkSampler.over(DistTemporalNeighborSampler(g, [4, 2], node_time=node_time),
+                                eli[:, pos], **kw)  # fmt: skip
+        got = Loader(mine, mine.num_inputs, batch_size=24, shuffle=True, seed=4)
+        want = Loader(ref, ref.num_inputs, batch_size=24, shuffle=True, seed=4)
+        for a, d in zip(want, got):
+            batches += 1
+            a, d = a.subgraph, d.subgraph
+            diffs += [("link", f) for f in FIELDS if not _same(getattr(a, f), getattr(d, f))]
+            diffs += [("link", k) for k, v in a.metadata.items()
+                      if not (torch.equal(v, d.metadata[k]) if torch.is_tensor(v)
+                              else v == d.metadata[k])]  # fmt: skip
     torch.save({"diffs": diffs, "batches": batches}, f"{out}/temporal{rank}.pt")
     dist.destroy_process_group()
 
@@ -475,7 +496,7 @@ def test_temporal_sampling_matches_one_machine(tmp_path, rendezvous):
     for r in range(2):
         res = torch.load(tmp_path / f"temporal{r}.pt")
         assert res["diffs"] == []
-        assert res["batches"] == 3 * len(TEMPORAL_CONFIGS)
+        assert res["batches"] >= 3 * len(TEMPORAL_CONFIGS) + 2 * 3
 
 
 def test_temporal_sampler_refuses_bad_options():

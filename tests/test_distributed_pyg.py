@@ -113,9 +113,10 @@ def test_refused_options(tmp_path):
     with pytest.raises(NotImplementedError, match="subgraph_type='induced' over a partition"):
         LinkNeighborLoader(stores, num_neighbors=[2], edge_label_index=torch.zeros(2, 3).long(),
                            subgraph_type="induced")  # fmt: skip
-    with pytest.raises(NotImplementedError, match="time_attr over a partition"):
+    # time_attr over a partition names one of its node tables (its stores hold no edge data)
+    with pytest.raises(ValueError, match="'t' is neither a node nor an edge attribute"):
         NeighborLoader(stores, num_neighbors=[2], input_nodes=torch.arange(4), time_attr="t")
-    with pytest.raises(NotImplementedError, match="time_attr over a partition"):
+    with pytest.raises(ValueError, match="'t' is neither a node nor an edge attribute"):
         LinkNeighborLoader(stores, num_neighbors=[2], edge_label_index=torch.zeros(2, 3).long(),
                            time_attr="t", edge_label_time=torch.zeros(3))  # fmt: skip
     with pytest.raises(NotImplementedError, match="HGTLoader over gnnsys.distributed"):

@@ -121,15 +121,43 @@ def _pyg_batches(data, world, rank):
 
     ds = synthetic(MAG)
     out = []
-    for fanouts in ([3, 2], _per_etype(ds)):
+    # (the last: temporal, PyG's time_attr on the papers' year; the other types always allowed)
+    for fanouts, time in (([3, 2], {}), (_per_etype(ds), {}), ([3, 2], {"time_attr": "year"})):
         loader = NeighborLoader(data, num_neighbors=fanouts, batch_size=8, shuffle=True, seed=7,
-                                input_nodes=("paper", torch.arange(rank, 48, world)))  # fmt: skip
+                                input_nodes=("paper", torch.arange(rank, 48, world)),
+                                **time)  # fmt: skip
         for b in loader:
             rows = {(t, k): b[t][k] for t in b.node_types for k in ("n_id", "x", "y", "year",
-                    "num_sampled_nodes", "batch_size", "input_id") if k in b[t]}  # fmt: skip
+                    "num_sampled_nodes", "batch_size", "input_id", "seed_time", "batch")
+                    if k in b[t]}  # fmt: skip
             rows.update({(et, k): b[et][k] for et in b.edge_types
                          for k in ("edge_index", "e_id", "num_sampled_edges")})  # fmt: skip
             out.append(rows)
+    return out
+
+
+def _pyg_link_batches(data, world, rank):
+    """PyG LinkNeighborLoader batches on the writes relation (temporal too: the papers' year
+    bounds each edge's subgraph) over ``data`` (HeteroData or the partition's stores)."""
+    from gnnsys.loaders.pyg import LinkNeighborLoader
+
+    ds = synthetic(MAG)
+    et = ("author", "writes", "paper")
+    eli = ds.graph.to_hetero()[0][et][:, rank::world][:, :40]
+    label_time = torch.full((eli.shape[1],), 2015)
+    out = []
+    for time in ({}, {"time_attr": "year", "edge_label_time": label_time}):
+        loader = LinkNeighborLoader(data, num_neighbors=[3, 2], edge_label_index=(et, eli),
+                                    batch_size=8, shuffle=True, seed=5, neg_sampling="binary",
+                                    **time)  # fmt: skip
+        for b in loader:
+            rows = {(t, k): b[t][k] for t in b.node_types for k in ("n_id", "year", "batch")
+                    if k in b[t]}  # fmt: skip
+            rows.update({(x, k): b[x][k] for x in b.edge_types for k in
+                         ("edge_index", "e_id", "edge_label_index", "edge_label",
+                          "edge_label_time") if k in b[x]})  # fmt: skip
+            out.append(rows)
+    assert len(out) == 10
     return out
 
 
@@ -171,6 +199,7 @@ def _run(rank, world, rendezvous, folder, out):
     from gnnsys.distributed.pyg import pyg_stores
 
     pyg = _pyg_batches(pyg_stores(folder), world, rank)
+    pyg_links = _pyg_link_batches(pyg_stores(folder), world, rank)
     store = FeatureStore(dict(g.ndata))
     ids = torch.randint(0, ds.num_nodes_dict["paper"], (50,),
                         generator=torch.Generator().manual_seed(rank))  # fmt: skip
@@ -181,7 +210,7 @@ def _run(rank, world, rendezvous, folder, out):
     rows["cache_ids"] = cached.cache_ids
     errors = _bad_inputs(DistNeighborSampler, g, store, ds)
     torch.save({"subs": subs, "rows": rows, "ids": ids, "errors": errors, "dgl": dgl_batches,
-                "dgl_features": dgl_features, "pyg": pyg,
+                "dgl_features": dgl_features, "pyg": pyg, "pyg_links": pyg_links,
                 "hetero": (g.is_hetero, g.node_types, g.edge_types, g.type_offsets())},
                f"{out}/rank{rank}.pt")  # fmt: skip
     dist.destroy_process_group()
@@ -247,6 +276,9 @@ def test_typed_batches_rows_and_errors_match_one_machine(tmp_path, parts, rendez
         # PyG's NeighborLoader over the partition's stores: the HeteroData batches of one machine
         want = _pyg_batches(ds.to_pyg(), parts, r)
         assert len(want) == len(res["pyg"]) > 0 and _same_nested(res["pyg"], want)
+        # ... and LinkNeighborLoader's, temporal too
+        want = _pyg_link_batches(ds.to_pyg(), parts, r)
+        assert _same_nested(res["pyg_links"], want)
 
 
 def test_pyg_stores_of_a_typed_partition_read_per_type():

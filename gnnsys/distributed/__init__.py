@@ -31,6 +31,7 @@ from gnnsys.distributed.partition import (
 _LAZY = {
     "DistGraph": "gnnsys.distributed.graph",
     "DistNeighborSampler": "gnnsys.distributed.graph",
+    "DistTemporalNeighborSampler": "gnnsys.distributed.graph",
     "node_split": "gnnsys.distributed.graph",
     "edge_split": "gnnsys.distributed.graph",
     "DistTable": "gnnsys.distributed.features",

@@ -154,19 +154,23 @@ class LinkSampler:
         *,
         neg_sampling: Any = None,
         edge_type: Any = None,
+        edge_label_time: Any = None,
     ) -> LinkSampler:
         """A LinkSampler around a node sampler that is already built (its graph and settings):
         e.g. a ``gnnsys.distributed.DistNeighborSampler``, so that link batches are sampled
-        across machines. Arguments as the constructor's; not temporal.
+        across machines. Arguments as the constructor's; temporal when the node sampler is
+        (a ``DistTemporalNeighborSampler``: then ``edge_label_time`` is required).
 
         Example:
             >>> ls = LinkSampler.over(DistNeighborSampler(dist_graph, [10, 5]), eli[:, pos])
         """
         self = cls.__new__(cls)
-        self.temporal = False
+        self.temporal = bool(getattr(node_sampler, "temporal", False))
+        if edge_label_time is not None and not self.temporal:
+            raise ValueError("edge_label_time needs a temporal node sampler")
         self.node_sampler = node_sampler
         self._setup(node_sampler.graph, edge_label_index, edge_label, neg_sampling, edge_type,
-                    None)  # fmt: skip
+                    edge_label_time)  # fmt: skip
         return self
 
     @property

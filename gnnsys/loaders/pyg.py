@@ -738,6 +738,8 @@ def _as_times(value: Any, name: str = "time_attr") -> torch.Tensor:
     ``name`` (it was flattened, and its length reported against the node count)."""
     if isinstance(value, _StoreTable):  # a FeatureStore's tensor, read whole
         value = value.whole()
+    elif hasattr(value, "fetch_group"):  # a partition's DistTable: every row (collective)
+        value = value[torch.arange(len(value))]
     t = (
         value.detach().cpu()
         if isinstance(value, torch.Tensor)
@@ -955,15 +957,17 @@ def _fanouts(num_neighbors: Any, graph: Graph, who: str) -> np.ndarray:
 
 def _partition_sampler(graph: Any, fanouts: np.ndarray, cls: Any, options: Dict[str, Any],
                        replace: bool, subgraph_type: str, disjoint: bool, who: str) -> Any:  # fmt: skip
-    """The ``DistNeighborSampler`` of a partition's stores (PyG semantics), or a clear refusal
-    of what it does not sample."""
-    from gnnsys.distributed.graph import DistNeighborSampler
+    """The ``DistNeighborSampler`` of a partition's stores (PyG semantics; temporal:
+    ``DistTemporalNeighborSampler``), or a clear refusal of what it does not sample."""
+    from gnnsys.distributed.graph import DistNeighborSampler, DistTemporalNeighborSampler
     from gnnsys.loaders.neighbor import LaborSampler
 
     if subgraph_type != "directional":
         raise NotImplementedError(
             f"{who}: subgraph_type={subgraph_type!r} over a partition (directional only)"
         )
+    if cls is TemporalNeighborSampler:
+        return DistTemporalNeighborSampler(graph, fanouts, replace=replace, **options)
     labor = cls is LaborSampler
     if cls is not None and not labor:
         raise NotImplementedError(f"{who}: {cls.__name__} over a partition")
@@ -1373,8 +1377,6 @@ class NeighborLoader(_NodeFront):
         if time_attr is not None:
             if cls is not None or weight_attr is not None:
                 raise NotImplementedError(f"{who}: time_attr with LABOR or weight_attr")
-            if getattr(view.graph, "exchange", None) is not None:
-                raise NotImplementedError(f"{who}: time_attr over a partition (gnnsys.distributed)")
             cls = TemporalNeighborSampler
             options.update(view.times(time_attr, who), temporal_strategy=temporal_strategy)
             disjoint = True  # as PyG: temporal sampling is disjoint
@@ -1519,19 +1521,23 @@ class LinkNeighborLoader(_LoaderFront):
         if time_attr is not None:
             if weight_attr is not None:
                 raise NotImplementedError(f"{who}: time_attr with weight_attr")
-            if getattr(view.graph, "exchange", None) is not None:
-                raise NotImplementedError(f"{who}: time_attr over a partition (gnnsys.distributed)")
             if edge_label_time is None:
                 raise ValueError(f"{who}: time_attr needs edge_label_time (one time per edge)")
             temporal = dict(view.times(time_attr, who), temporal_strategy=temporal_strategy,
                             edge_label_time=edge_label_time)  # fmt: skip
             disjoint = True  # as PyG: temporal sampling is disjoint
         if getattr(view.graph, "exchange", None) is not None:  # gnnsys.distributed stores
+            cls = TemporalNeighborSampler if temporal else None
+            options = {k: v for k, v in temporal.items() if k != "edge_label_time"}
             self.link_sampler = LinkSampler.over(
-                _partition_sampler(view.graph, fanouts, None, {}, replace, sg_type, disjoint, who),
+                _partition_sampler(
+                    view.graph, fanouts, cls, options, replace, sg_type, disjoint, who
+                ),  # fmt: skip
                 edge_label_index,
                 edge_label,
                 neg_sampling=neg_sampling,
+                edge_type=view.graph.edge_types[self.edge_type] if view.hetero else None,
+                edge_label_time=edge_label_time if temporal else None,
             )
         else:
             self.link_sampler = LinkSampler(
