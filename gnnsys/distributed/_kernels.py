@@ -54,11 +54,13 @@ from gnnsys.loaders._kernels import (
 # batch's 159k picks, one thread, 4 interleaved pairs: 1.74-1.89 vs 1.85-1.94 ms).
 _WITH_WEIGHTED = True
 _WITH_LABOR = True
+_WITH_TEMPORAL = True
 
 
 @njit(nogil=True, parallel=PRANGE_ONLY, cache=True)
 def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, local, dst, tree,
-               etype, fanouts, replace, weighted, ekeys, labor, lkeys):  # fmt: skip
+               etype, fanouts, replace, weighted, ekeys, labor, lkeys, edge_time, bounds,
+               temporal_mode):  # fmt: skip
     """Draw the in-edges of each requested (destination, edge type) segment from a part's CSC.
 
     ``local[i]`` is request i's destination row in the part's CSC, ``dst[i]`` its global id,
@@ -67,11 +69,16 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, loca
     ``fanouts[e]``: the hop's fanout of edge type e; ``ekeys[e]`` / ``lkeys[e]``: its stream key
     and LABOR-0 variate key (``_etype_keys`` of the hop key). ``adj`` holds global source ids
     and ``edge_ids`` the global edge ids, or (``packed``) ``edge_id << 32 | source`` in one int64
-    (as the loaders'). Returns (offsets [m+1], sources, edge ids), request after request, each
-    in the single-machine kernel's draw order.
+    (as the loaders'). Temporal (``bounds`` non-empty): request i uses only the edges whose
+    ``edge_time`` (by the part's CSC position) is at most ``bounds[i]``, its tree's seed time,
+    drawn as ``temporal_mode`` says (``loaders._kernels.TEMPORAL_*``). Returns (offsets [m+1],
+    sources, edge ids), request after request, each in the single-machine kernel's draw order.
     """
     m = local.shape[0]
     typed = etype.shape[0] > 0
+    temporal = bounds.shape[0] > 0
+    no_time = edge_time[:0]  # (temporal times are per position: no node-level lookup here)
+    admitted = np.zeros(m if (_WITH_TEMPORAL and temporal) else 0, np.int64)
     counts = np.zeros(m + 1, np.int64)
     seg_lo = np.empty(m, np.int64)
     seg_hi = np.empty(m, np.int64)
@@ -90,6 +97,17 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, loca
             counts[i + 1] = _labor_mark(
                 adj, edge_ids, packed, lo, hi, fanouts[e], lkeys[e], tr, bits, wptr[i], indptr[k]
             )
+        elif _WITH_TEMPORAL and temporal:
+            f = fanouts[e]
+            c = _temporal_count(adj, edge_ids, packed, no_time, edge_time, lo, hi, bounds[i],
+                                temporal_mode)  # fmt: skip
+            admitted[i] = c
+            if c == 0 or f == 0:
+                counts[i + 1] = 0
+            elif f < 0:
+                counts[i + 1] = c
+            else:
+                counts[i + 1] = f if replace else min(f, c)
         else:
             counts[i + 1] = _keep_count(
                 weights, cumw, lo, hi, fanouts[e], replace, _WITH_WEIGHTED and weighted
@@ -112,6 +130,9 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, loca
         st = _stream(ekeys[e], dst[i], tr)
         if _WITH_LABOR and labor:
             _labor_fill_marked(bits, wptr[i], indptr[local[i]], lo, hi, f, pos, o)
+        elif _WITH_TEMPORAL and temporal:
+            _temporal_fill(adj, edge_ids, packed, no_time, edge_time, lo, hi, bounds[i],
+                           admitted[i], st, f, k, replace, temporal_mode, pos, o)  # fmt: skip
         elif _WITH_WEIGHTED and weighted and f >= 0:
             if replace:
                 _weighted_with(st, cumw, lo, hi, k, pos, o)
@@ -142,67 +163,17 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, loca
     return counts, src, eid
 
 
-@njit(nogil=True, parallel=PRANGE_ONLY, cache=True)
-def draw_owned_temporal(indptr, adj, edge_ids, packed, type_per_edge, local, dst, tree, etype,
-                        fanouts, replace, ekeys, edge_time, bounds, mode):  # fmt: skip
-    """``draw_owned`` for temporal sampling: request i may use only the in-edges whose time
-    (``edge_time``, by the part's CSC position) is at most ``bounds[i]`` (its tree's seed
-    time), drawn uniformly or the most recent (``mode``: ``loaders._kernels.TEMPORAL_*``
-    bits), with the single-machine kernel's counters, so the picks are its picks."""
-    m = local.shape[0]
-    typed = etype.shape[0] > 0
-    no_time = edge_time[:0]  # (edge times are per position: no node-level lookup here)
-    counts = np.zeros(m + 1, np.int64)
-    admitted = np.zeros(m, np.int64)
-    seg_lo = np.empty(m, np.int64)
-    seg_hi = np.empty(m, np.int64)
-    for i in prange(m):
-        k = local[i]
-        e = etype[i] if typed else 0
-        lo, hi = _segment(indptr, type_per_edge, k, e)
-        seg_lo[i] = lo
-        seg_hi[i] = hi
-        c = _temporal_count(adj, edge_ids, packed, no_time, edge_time, lo, hi, bounds[i], mode)
-        admitted[i] = c
-        f = fanouts[e]
-        if c == 0 or f == 0:
-            counts[i + 1] = 0
-        elif f < 0:
-            counts[i + 1] = c
-        else:
-            counts[i + 1] = f if replace else min(f, c)
-    for i in range(m):
-        counts[i + 1] += counts[i]
-    total = counts[m]
-    pos = np.empty(total, np.int64)
-    for i in prange(m):
-        o = counts[i]
-        k = counts[i + 1] - o
-        if k == 0:
-            continue
-        e = etype[i] if typed else 0
-        tr = tree[i] if tree.shape[0] > 0 else 0
-        st = _stream(ekeys[e], dst[i], tr)
-        _temporal_fill(adj, edge_ids, packed, no_time, edge_time, seg_lo[i], seg_hi[i],
-                       bounds[i], admitted[i], st, fanouts[e], k, replace, mode, pos, o)  # fmt: skip
-    src = np.empty(total, np.int64)
-    eid = np.empty(total, np.int64)
-    for j in prange(total):
-        src[j], eid[j] = _edge_at(adj, edge_ids, packed, pos[j])
-    return counts, src, eid
-
-
-def draw_owned_for(weighted: bool, labor: bool) -> Any:
+def draw_owned_for(weighted: bool, labor: bool, temporal: bool = False) -> Any:
     """``draw_owned`` compiled for these modes only (the others' branches compiled out, as
     ``loaders._kernels.sample_hops_for``); called with the same flags it gives the same draws.
 
     Example:
         >>> off, src, eid = draw_owned_for(False, False)(*args)  # uniform draws
     """
-    modes = (bool(weighted), bool(labor))
-    tag = mode_tag(("weighted", "labor"), modes)
-    return variant(draw_owned, f"draw_owned__{tag}", True,
-                   _WITH_WEIGHTED=modes[0], _WITH_LABOR=modes[1])  # fmt: skip
+    modes = (bool(weighted), bool(labor), bool(temporal))
+    tag = mode_tag(("weighted", "labor", "temporal"), modes)
+    return variant(draw_owned, f"draw_owned__{tag}", True, _WITH_WEIGHTED=modes[0],
+                   _WITH_LABOR=modes[1], _WITH_TEMPORAL=modes[2])  # fmt: skip
 
 
 @njit(nogil=True, cache=True)

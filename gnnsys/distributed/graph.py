@@ -30,13 +30,13 @@ from gnnsys.loaders.base import KeyLike, SampledSubgraph, SampleKey, key_int
 from gnnsys.loaders.neighbor import (
     _NO_TIME,
     SEMANTICS,
-    TEMPORAL_STRATEGIES,
     _node_times,
     _PicklesWithoutMaps,
     _RelabelMaps,
     _time_array,
     _time_order,
     check_seed_times,
+    check_temporal_options,
     dense_map,
     fanout_matrix,
     tree_times,
@@ -413,6 +413,7 @@ class DistNeighborSampler(_PicklesWithoutMaps):
 
     collective = True
     temporal = False
+    _temporal_mode = 0
 
     @property
     def lanes(self) -> int:
@@ -617,20 +618,17 @@ class DistNeighborSampler(_PicklesWithoutMaps):
         adst = asked[:, 0].astype(np.int64)
         atree = asked[:, 1].astype(np.int64) if self.disjoint else _NO_TREE
         aetype = asked[:, cols - 1].astype(np.int64) if typed else _NO_TREE
+        adj, edge_ids, edge_time, bounds = g.adj, g.edge_ids, _NO_TIME, _NO_TIME
         if times is not None:  # each request bounded by its tree's time on the asking rank
             all_times, starts = times
             asker = np.repeat(np.arange(ex.size, dtype=np.int64), got_counts)
-            off, src, eid = dk.draw_owned_temporal(
-                g.indptr, self._adj, self._edge_ids, g.packed, g.layout[0], g.local_rows(adst),
-                adst, atree, aetype, fan, self.replace, ekeys, self._edge_time,
-                np.ascontiguousarray(all_times[starts[asker] + atree]), self._temporal_mode,
-            )  # fmt: skip
-        else:
-            off, src, eid = dk.draw_owned_for(self.weighted, self.labor)(
-                g.indptr, g.adj, g.edge_ids, g.packed, self._weights, self._cumw, g.layout[0],
-                g.local_rows(adst), adst, atree, aetype, fan, self.replace, self.weighted,
-                ekeys, self.labor, lkeys,
-            )  # fmt: skip
+            bounds = np.ascontiguousarray(all_times[starts[asker] + atree])
+            adj, edge_ids, edge_time = self._adj, self._edge_ids, self._edge_time
+        off, src, eid = dk.draw_owned_for(self.weighted, self.labor, times is not None)(
+            g.indptr, adj, edge_ids, g.packed, self._weights, self._cumw, g.layout[0],
+            g.local_rows(adst), adst, atree, aetype, fan, self.replace, self.weighted, ekeys,
+            self.labor, lkeys, edge_time, bounds, self._temporal_mode,
+        )  # fmt: skip
         width = _padded_width(fan, self.labor)
         if width is not None:
             # One reply row per request (count, then up to ``width`` picks): the requester
@@ -695,13 +693,7 @@ class DistTemporalNeighborSampler(DistNeighborSampler):
         semantics: str = "pyg",
         disjoint: bool = True,
     ) -> None:
-        check_choice("temporal_strategy", temporal_strategy, TEMPORAL_STRATEGIES)
-        if (node_time is None) == (edge_time is None):
-            raise ValueError("give exactly one of node_time (node-level) or edge_time (edge-level)")
-        if semantics != "pyg":
-            raise ValueError("temporal sampling needs semantics='pyg' (a subgraph per seed)")
-        if disjoint is False:
-            raise ValueError("temporal sampling is disjoint (a subgraph per seed), as in PyG")
+        check_temporal_options(node_time, edge_time, temporal_strategy, semantics, disjoint)
         super().__init__(graph, fanouts, replace=replace, disjoint=True)
         g = self.graph
         tpe = g.layout[0]

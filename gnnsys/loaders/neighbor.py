@@ -983,6 +983,20 @@ def tree_times(
     return out
 
 
+def check_temporal_options(
+    node_time: Any, edge_time: Any, temporal_strategy: str, semantics: str, disjoint: Any
+) -> None:
+    """What every temporal sampler requires: one kind of times, a known strategy, PyG
+    semantics, disjoint subgraphs (``disjoint`` None: not given)."""
+    check_choice("temporal_strategy", temporal_strategy, TEMPORAL_STRATEGIES)
+    if (node_time is None) == (edge_time is None):
+        raise ValueError("give exactly one of node_time (node-level) or edge_time (edge-level)")
+    if semantics != "pyg":
+        raise ValueError("temporal sampling needs semantics='pyg' (a subgraph per seed)")
+    if disjoint is False:
+        raise ValueError("temporal sampling is disjoint (a subgraph per seed), as in PyG")
+
+
 def check_seed_times(
     seed_time: Any, count: int, time_dtype: Any, node_level: bool
 ) -> Optional[np.ndarray]:
@@ -1046,15 +1060,10 @@ class TemporalNeighborSampler(NeighborSampler):
         time_sorted_copy: bool = True,
         **kwargs: Any,
     ) -> None:
-        check_choice("temporal_strategy", temporal_strategy, TEMPORAL_STRATEGIES)
-        if (node_time is None) == (edge_time is None):
-            raise ValueError("give exactly one of node_time (node-level) or edge_time (edge-level)")
         if kwargs.get("weighted"):
             raise NotImplementedError("weighted temporal sampling is not implemented")
-        if kwargs.get("semantics", "pyg") != "pyg":
-            raise ValueError("temporal sampling needs semantics='pyg' (a subgraph per seed)")
-        if kwargs.get("disjoint") is False:
-            raise ValueError("temporal sampling is disjoint (a subgraph per seed), as in PyG")
+        check_temporal_options(node_time, edge_time, temporal_strategy,
+                               kwargs.get("semantics", "pyg"), kwargs.get("disjoint"))  # fmt: skip
         kwargs["disjoint"] = True
         super().__init__(graph, fanouts, **kwargs)
         if node_time is not None:
