@@ -178,11 +178,9 @@ class _SubgraphCore(_PrefetchedColumns):
         ``g.subgraph(nodes_dict)``), ids within their types."""
         sub = batch.subgraph
         view = self.view
-        counts, node_ids, edges, eids, rows = {}, {}, {}, {}, {}
-        for t, nt in enumerate(view.node_types):
-            ids = sub.type_nodes(t)
-            node_ids[nt] = ids - view.offset(t) if view.offset(t) else ids
-            counts[nt] = int(ids.numel())
+        node_ids = self._ids_by_type(sub)
+        counts = {nt: int(ids.numel()) for nt, ids in node_ids.items()}
+        edges, eids, rows = {}, {}, {}
         eid = sub.metadata["eid"]
         for e, et in enumerate(view.edge_types):
             lo, hi = sub.type_edge_range(e)
@@ -196,18 +194,23 @@ class _SubgraphCore(_PrefetchedColumns):
             _assign(g.edges[view.edge_types[e]].data, name, batch.edge_data[view.edge_key(e, name)])
         return g
 
+    def _ids_by_type(self, sub: SampledSubgraph) -> Dict[str, torch.Tensor]:
+        """The subgraph's nodes of each node type, as ids within the type."""
+        view = self.view
+        out = {}
+        for t, nt in enumerate(view.node_types):
+            ids = sub.type_nodes(t)
+            out[nt] = ids - view.offset(t) if view.offset(t) else ids
+        return out
+
     def seeds_by_type(self, sub: SampledSubgraph) -> Tuple[Any, Any]:
         """(every node by type, the seeds by type) of a typed whole subgraph, ids within their
         types in the graph's id type; the seeds only of the seed types (``output_types``) that
         the batch has, as DGL's dict batches."""
         view = self.view
-        it = view.idtype
         assert sub.type_num_sampled_nodes is not None
         seeds = sub.type_num_sampled_nodes[0].tolist()
-        nodes = {}
-        for t, nt in enumerate(view.node_types):
-            ids = sub.type_nodes(t)
-            nodes[nt] = (ids - view.offset(t) if view.offset(t) else ids).to(it)
+        nodes = {nt: ids.to(view.idtype) for nt, ids in self._ids_by_type(sub).items()}
         types = self.output_types if self.output_types is not None else range(len(seeds))
         out = {view.node_types[t]: nodes[view.node_types[t]][: seeds[t]] for t in types
                if seeds[t]}  # fmt: skip
