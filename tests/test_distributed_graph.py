@@ -418,6 +418,11 @@ TEMPORAL_CONFIGS = [
     {"level": "edge"},
     {"level": "edge", "temporal_strategy": "last"},
     {"level": "node", "fanouts": [-1, 2]},
+    # parts sampled in place from their files (in_memory=False) are scanned, not copied, as a
+    # mapped graph on one machine: the reference scans too (time_sorted_copy=False)
+    {"level": "node", "mapped": True},
+    {"level": "node", "mapped": True, "temporal_strategy": "last", "float": True},
+    {"level": "edge", "mapped": True},
 ]
 
 
@@ -437,15 +442,20 @@ def _temporal(rank, world, rendezvous, folder, out):
     _init(rank, world, rendezvous)
     ds = synthetic("tiny")
     node_time, edge_time = _temporal_times(ds)
-    g = DistGraph.open(folder, exchange=Exchange.lanes(2))
+    lanes = Exchange.lanes(2)
+    g = DistGraph.open(folder, exchange=lanes)
+    mapped = DistGraph.open(folder, exchange=lanes, in_memory=False)
     diffs, batches = [], 0
     for cfg in TEMPORAL_CONFIGS:
         cfg = dict(cfg)
         level, fanouts = cfg.pop("level"), cfg.pop("fanouts", [4, 3])
         nt = node_time.double() + 0.25 if cfg.pop("float", False) else node_time
         times = {"node_time": nt} if level == "node" else {"edge_time": edge_time}
-        ref = TemporalNeighborSampler(ds.graph, fanouts, **times, **cfg)
-        mine = DistTemporalNeighborSampler(g, fanouts, **times, **cfg)
+        in_place = cfg.pop("mapped", False)
+        ref = TemporalNeighborSampler(ds.graph, fanouts, **times, **cfg,
+                                      time_sorted_copy=not in_place)  # fmt: skip
+        mine = DistTemporalNeighborSampler(mapped if in_place else g, fanouts, **times, **cfg)
+        assert bool(mine._temporal_mode & 2) == (not in_place)  # sorted copy, or a scan
         seeds = torch.arange(rank * 50, rank * 50 + 40)
         seed_time = torch.randint(10, 50, (40,), generator=torch.Generator().manual_seed(rank))
         # the one Loader (two lanes, two batches in flight) against one machine's Loader

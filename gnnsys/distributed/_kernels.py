@@ -59,8 +59,8 @@ _WITH_TEMPORAL = True
 
 @njit(nogil=True, parallel=PRANGE_ONLY, cache=True)
 def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, local, dst, tree,
-               etype, fanouts, replace, weighted, ekeys, labor, lkeys, edge_time, bounds,
-               temporal_mode):  # fmt: skip
+               etype, fanouts, replace, weighted, ekeys, labor, lkeys, node_time, edge_time,
+               bounds, temporal_mode):  # fmt: skip
     """Draw the in-edges of each requested (destination, edge type) segment from a part's CSC.
 
     ``local[i]`` is request i's destination row in the part's CSC, ``dst[i]`` its global id,
@@ -70,14 +70,14 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, loca
     and LABOR-0 variate key (``_etype_keys`` of the hop key). ``adj`` holds global source ids
     and ``edge_ids`` the global edge ids, or (``packed``) ``edge_id << 32 | source`` in one int64
     (as the loaders'). Temporal (``bounds`` non-empty): request i uses only the edges whose
-    ``edge_time`` (by the part's CSC position) is at most ``bounds[i]``, its tree's seed time,
-    drawn as ``temporal_mode`` says (``loaders._kernels.TEMPORAL_*``). Returns (offsets [m+1],
+    time (``edge_time`` by the part's CSC position, else the source's ``node_time`` by global
+    id) is at most ``bounds[i]``, its tree's seed time, drawn as ``temporal_mode`` says
+    (``loaders._kernels.TEMPORAL_*``). Returns (offsets [m+1],
     sources, edge ids), request after request, each in the single-machine kernel's draw order.
     """
     m = local.shape[0]
     typed = etype.shape[0] > 0
     temporal = bounds.shape[0] > 0
-    no_time = edge_time[:0]  # (temporal times are per position: no node-level lookup here)
     admitted = np.zeros(m if (_WITH_TEMPORAL and temporal) else 0, np.int64)
     counts = np.zeros(m + 1, np.int64)
     seg_lo = np.empty(m, np.int64)
@@ -99,7 +99,7 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, loca
             )
         elif _WITH_TEMPORAL and temporal:
             f = fanouts[e]
-            c = _temporal_count(adj, edge_ids, packed, no_time, edge_time, lo, hi, bounds[i],
+            c = _temporal_count(adj, edge_ids, packed, node_time, edge_time, lo, hi, bounds[i],
                                 temporal_mode)  # fmt: skip
             admitted[i] = c
             if c == 0 or f == 0:
@@ -131,7 +131,7 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, loca
         if _WITH_LABOR and labor:
             _labor_fill_marked(bits, wptr[i], indptr[local[i]], lo, hi, f, pos, o)
         elif _WITH_TEMPORAL and temporal:
-            _temporal_fill(adj, edge_ids, packed, no_time, edge_time, lo, hi, bounds[i],
+            _temporal_fill(adj, edge_ids, packed, node_time, edge_time, lo, hi, bounds[i],
                            admitted[i], st, f, k, replace, temporal_mode, pos, o)  # fmt: skip
         elif _WITH_WEIGHTED and weighted and f >= 0:
             if replace:

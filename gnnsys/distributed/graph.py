@@ -618,16 +618,18 @@ class DistNeighborSampler(_PicklesWithoutMaps):
         adst = asked[:, 0].astype(np.int64)
         atree = asked[:, 1].astype(np.int64) if self.disjoint else _NO_TREE
         aetype = asked[:, cols - 1].astype(np.int64) if typed else _NO_TREE
-        adj, edge_ids, edge_time, bounds = g.adj, g.edge_ids, _NO_TIME, _NO_TIME
+        adj, edge_ids, node_time, edge_time = g.adj, g.edge_ids, _NO_TIME, _NO_TIME
+        bounds = _NO_TIME
         if times is not None:  # each request bounded by its tree's time on the asking rank
             all_times, starts = times
             asker = np.repeat(np.arange(ex.size, dtype=np.int64), got_counts)
             bounds = np.ascontiguousarray(all_times[starts[asker] + atree])
-            adj, edge_ids, edge_time = self._adj, self._edge_ids, self._edge_time
+            adj, edge_ids = self._adj, self._edge_ids
+            node_time, edge_time = self._node_time, self._edge_time
         off, src, eid = dk.draw_owned_for(self.weighted, self.labor, times is not None)(
             g.indptr, adj, edge_ids, g.packed, self._weights, self._cumw, g.layout[0],
             g.local_rows(adst), adst, atree, aetype, fan, self.replace, self.weighted, ekeys,
-            self.labor, lkeys, edge_time, bounds, self._temporal_mode,
+            self.labor, lkeys, node_time, edge_time, bounds, self._temporal_mode,
         )  # fmt: skip
         width = _padded_width(fan, self.labor)
         if width is not None:
@@ -670,7 +672,8 @@ class DistTemporalNeighborSampler(DistNeighborSampler):
             the type, when typed); every rank reads its part's edges' times from it.
         temporal_strategy: ``"uniform"`` or ``"last"``, as ``TemporalNeighborSampler``.
     Each part's in-edges are held in time order (a copy, as ``TemporalNeighborSampler``'s
-    sorted copy, unless already in order), so the draws are one machine's. A batch's tree
+    sorted copy, unless already in order; a part opened with ``in_memory=False`` is scanned
+    instead, as one machine's mapped graph), so the draws are one machine's. A batch's tree
     times travel to every rank once (one small exchange), so owners bound each request by
     its tree's time. ``sample(seeds, key, seed_time=...)`` as ``TemporalNeighborSampler``.
 
@@ -697,27 +700,36 @@ class DistTemporalNeighborSampler(DistNeighborSampler):
         super().__init__(graph, fanouts, replace=replace, disjoint=True)
         g = self.graph
         tpe = g.layout[0]
+        # A part sampled in place from its files (``in_memory=False``: bigger than RAM) is not
+        # copied, as one machine's mapped graph is not: unsorted runs are then scanned
+        copy = g.in_memory
         self._node_time = _NO_TIME
+        self._adj, self._edge_ids = g.adj, g.edge_ids
+        ascending = False
         if node_time is not None:
             self._node_time = _node_times(g, node_time)
-            src = g.adj & np.int64(0xFFFFFFFF) if g.packed else g.adj
-            times = np.ascontiguousarray(self._node_time[src])
+            self._edge_time = self._node_time[:0]  # (scan: the kernel reads sources' times)
+            if copy:
+                src = g.adj & np.int64(0xFFFFFFFF) if g.packed else g.adj
+                self._edge_time = np.ascontiguousarray(self._node_time[src])
         else:
-            times = _part_edge_times(g, edge_time)
-        self._adj, self._edge_ids, self._edge_time = g.adj, g.edge_ids, times
-        ascending = bool(_kernels.times_sorted(g.indptr, tpe, times))
-        if not ascending:  # this part's runs in time order: a copy, as one machine's
-            perm = _time_order(g.indptr, tpe, times)
-            self._adj = np.ascontiguousarray(g.adj[perm])
-            self._edge_ids = np.ascontiguousarray(g.edge_ids[perm])
-            self._edge_time = np.ascontiguousarray(times[perm])
+            self._edge_time = _part_edge_times(g, edge_time)
+        if self._edge_time.shape[0]:
+            times = self._edge_time
+            ascending = bool(_kernels.times_sorted(g.indptr, tpe, times))
+            if not ascending and copy:  # the runs in time order: a copy, as one machine's
+                perm = _time_order(g.indptr, tpe, times)
+                self._adj = np.ascontiguousarray(g.adj[perm])
+                self._edge_ids = np.ascontiguousarray(g.edge_ids[perm])
+                self._edge_time = np.ascontiguousarray(times[perm])
+                ascending = True
         last = _kernels.TEMPORAL_LAST if temporal_strategy == "last" else 0
-        self._temporal_mode = last | _kernels.TEMPORAL_SORTED
+        self._temporal_mode = last | (_kernels.TEMPORAL_SORTED if ascending else 0)
         self.temporal_strategy = temporal_strategy
 
     @property
     def time_dtype(self) -> np.dtype:
-        return self._edge_time.dtype
+        return (self._edge_time if self._edge_time.shape[0] else self._node_time).dtype
 
     def check_seed_time(self, seed_time: Any, count: int) -> Optional[np.ndarray]:
         """``seed_time`` as the sampler takes it (None: the seeds' node times)."""
