@@ -20,8 +20,15 @@ batches, the machines' workers start together (a barrier before, none after: its
 let them run ahead), and the rate over the window's second half is reported beside it; keep
 ``--batches`` well above L. DistDGL's loader (no sampler processes) is synchronous.
 
+``--temporal``: instead, the cost of temporal sampling across machines: gnnsys's disjoint
+(PyG-semantics) sampler against ``DistTemporalNeighborSampler`` on the same seeds (node times
+drawn uniformly in 0..999, every seed's time 999: the same edges are admitted, so the
+difference is the time checks, the sorted copy's layout and the tree-time exchange; the picks
+themselves differ, the runs being in time order); no peer.
+
 Usage:
     python benchmarks/distributed.py --graph mini --parts 1,2,4 --rounds 3
+    python benchmarks/distributed.py --graph mini --parts 1,2 --rounds 3 --temporal
     python benchmarks/distributed.py --graph tiny --parts 2 --rounds 1 --batches 5 --no-peer
     python benchmarks/distributed.py --graph folder:/data/papers-mini --parts 2 --method random
 """
@@ -101,7 +108,12 @@ def _machine(rank: int, parts: int, folder: str, args: Dict[str, Any], out: str)
 
     from gnnsys.distributed.exchange import Exchange
     from gnnsys.distributed.features import dist_feature_store
-    from gnnsys.distributed.graph import DistGraph, DistNeighborSampler, node_split
+    from gnnsys.distributed.graph import (
+        DistGraph,
+        DistNeighborSampler,
+        DistTemporalNeighborSampler,
+        node_split,
+    )
     from gnnsys.distributed.task import _all_ids
     from gnnsys.loaders import Loader
 
@@ -126,9 +138,19 @@ def _machine(rank: int, parts: int, folder: str, args: Dict[str, Any], out: str)
     fanout = [int(f) for f in args["fanout"].split(",")]
     # the box's cores shared by its machines (DistDGL's peer does the same with OMP threads)
     threads = max(1, (os.cpu_count() or 1) // parts)
-    loader = Loader(DistNeighborSampler(g, fanout, semantics="dgl"), seeds[:need],
-                    batch_size=args["batch_size"], shuffle=True, seed=0, features=store,
-                    labels="y", feature_names=["x"], num_threads=threads)  # fmt: skip
+    mode = args.get("mode", "dgl")
+    extra: Dict[str, Any] = {}
+    if mode == "temporal":  # times 0..999 (the same on every machine), every seed at 999
+        times = torch.randint(0, 1000, (g.num_nodes,), generator=torch.Generator().manual_seed(0))
+        sampler: Any = DistTemporalNeighborSampler(g, fanout, node_time=times)
+        extra["seed_time"] = torch.full((need,), 999)
+    elif mode == "disjoint":
+        sampler = DistNeighborSampler(g, fanout, disjoint=True)
+    else:
+        sampler = DistNeighborSampler(g, fanout, semantics="dgl")
+    loader = Loader(sampler, seeds[:need], batch_size=args["batch_size"], shuffle=True, seed=0,
+                    features=store, labels="y", feature_names=["x"], num_threads=threads,
+                    **extra)  # fmt: skip
     dist.barrier()  # the machines' workers start together (no barrier once they run: its
     # wait would let them run ahead of the timed window)
     # Bytes are counted over every batch of the run (the plan holds warmup + batches batches,
@@ -170,11 +192,13 @@ def _machine(rank: int, parts: int, folder: str, args: Dict[str, Any], out: str)
     dist.destroy_process_group()
 
 
-def run_gnnsys(folder: Path, parts: int, args: argparse.Namespace, cache: str) -> Dict[str, Any]:
+def run_gnnsys(
+    folder: Path, parts: int, args: argparse.Namespace, cache: str, mode: str = "dgl"
+) -> Dict[str, Any]:
     import torch.multiprocessing as mp
 
     opts = {"warmup": args.warmup, "batches": args.batches, "batch_size": args.batch_size,
-            "fanout": args.fanout, "cache_rows": cache, "lanes": args.lanes}  # fmt: skip
+            "fanout": args.fanout, "cache_rows": cache, "lanes": args.lanes, "mode": mode}  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         mp.spawn(_machine, args=(parts, str(folder), opts, tmp), nprocs=parts)
@@ -242,7 +266,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                    "'halo': its halo's size; one row set to 0 is also timed when nonzero)")  # fmt: skip
     p.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "gnnsys-dist-bench"))
     p.add_argument("--timeout", type=int, default=1800, help="seconds per DistDGL run")
+    p.add_argument("--temporal", action="store_true",
+                   help="time temporal sampling against disjoint sampling (gnnsys only)")  # fmt: skip
     args = p.parse_args(argv)
+    if args.temporal:
+        args.no_peer = True
     work = Path(args.workdir)
     work.mkdir(parents=True, exist_ok=True)
     parts_list = [int(v) for v in args.parts.split(",")]
@@ -258,6 +286,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     systems = ["gnnsys", "distdgl"]
     if args.cache_rows != "0":
         systems.insert(1, "gnnsys-cache")
+    if args.temporal:
+        systems = ["gnnsys-disjoint", "gnnsys-temporal", "distdgl"]
     rows: List[Dict[str, Any]] = []
     for r in range(args.rounds):
         for P in parts_list:
@@ -272,6 +302,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                     row = {"system": "distdgl", **row}
                 elif system == "gnnsys":
                     row = run_gnnsys(part_dirs[P], P, args, "0")
+                elif system in ("gnnsys-disjoint", "gnnsys-temporal"):
+                    row = run_gnnsys(part_dirs[P], P, args, "0", system.split("-")[1])
+                    row["system"] = system
                 else:
                     row = run_gnnsys(part_dirs[P], P, args, args.cache_rows)
                     row["system"] = "gnnsys-cache"
@@ -302,6 +335,15 @@ def main(argv: Optional[List[str]] = None) -> int:
             mine = [v for s, v in ratios if s == system]
             if mine:
                 summary[f"{system}_over_distdgl_{P}"] = _range(mine)
+        if args.temporal:  # same-round ratios: what temporal sampling costs
+            per = []
+            for r in range(args.rounds):
+                a = {x["system"]: x for x in rows if x["round"] == r and x["parts"] == P}
+                if "gnnsys-temporal" in a and "gnnsys-disjoint" in a:
+                    t = np.mean(a["gnnsys-temporal"]["batches_per_s_per_machine"])
+                    d = np.mean(a["gnnsys-disjoint"]["batches_per_s_per_machine"])
+                    per.append(float(t / d))
+            summary[f"temporal_over_disjoint_{P}"] = _range(per)
     summary["command"] = "python benchmarks/distributed.py " + " ".join(
         sys.argv[1:] if argv is None else argv
     )
