@@ -42,6 +42,7 @@ from gnnsys.loaders._kernels import (
     _stream,
     _temporal_count,
     _temporal_fill,
+    _temporal_keep,
     _weighted_with,
     _weighted_without,
     labor_mark_words,
@@ -98,16 +99,10 @@ def draw_owned(indptr, adj, edge_ids, packed, weights, cumw, type_per_edge, loca
                 adj, edge_ids, packed, lo, hi, fanouts[e], lkeys[e], tr, bits, wptr[i], indptr[k]
             )
         elif _WITH_TEMPORAL and temporal:
-            f = fanouts[e]
             c = _temporal_count(adj, edge_ids, packed, node_time, edge_time, lo, hi, bounds[i],
                                 temporal_mode)  # fmt: skip
             admitted[i] = c
-            if c == 0 or f == 0:
-                counts[i + 1] = 0
-            elif f < 0:
-                counts[i + 1] = c
-            else:
-                counts[i + 1] = f if replace else min(f, c)
+            counts[i + 1] = _temporal_keep(c, fanouts[e], replace)
         else:
             counts[i + 1] = _keep_count(
                 weights, cumw, lo, hi, fanouts[e], replace, _WITH_WEIGHTED and weighted

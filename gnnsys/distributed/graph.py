@@ -34,11 +34,11 @@ from gnnsys.loaders.neighbor import (
     _PicklesWithoutMaps,
     _RelabelMaps,
     _time_array,
-    _time_order,
     check_seed_times,
     check_temporal_options,
     dense_map,
     fanout_matrix,
+    time_sorted_runs,
     tree_times,
 )
 
@@ -715,14 +715,11 @@ class DistTemporalNeighborSampler(DistNeighborSampler):
         else:
             self._edge_time = _part_edge_times(g, edge_time)
         if self._edge_time.shape[0]:
-            times = self._edge_time
-            ascending = bool(_kernels.times_sorted(g.indptr, tpe, times))
-            if not ascending and copy:  # the runs in time order: a copy, as one machine's
-                perm = _time_order(g.indptr, tpe, times)
+            perm, ascending = time_sorted_runs(g.indptr, tpe, self._edge_time, copy)
+            if perm is not None:  # the runs in time order: a copy, as one machine's
                 self._adj = np.ascontiguousarray(g.adj[perm])
                 self._edge_ids = np.ascontiguousarray(g.edge_ids[perm])
-                self._edge_time = np.ascontiguousarray(times[perm])
-                ascending = True
+                self._edge_time = np.ascontiguousarray(self._edge_time[perm])
         last = _kernels.TEMPORAL_LAST if temporal_strategy == "last" else 0
         self._temporal_mode = last | (_kernels.TEMPORAL_SORTED if ascending else 0)
         self.temporal_strategy = temporal_strategy

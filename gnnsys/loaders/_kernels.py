@@ -635,6 +635,16 @@ def _temporal_count(adj, edge_ids, packed, node_time, edge_time, lo, hi, bound, 
 
 
 @njit(nogil=True, cache=True, inline="always")
+def _temporal_keep(c, f, replace):
+    # Edges a destination keeps of the c its seed's time admits, fanout f (-1: all).
+    if c == 0 or f == 0:
+        return 0
+    if f < 0:
+        return c
+    return f if replace else min(f, c)
+
+
+@njit(nogil=True, cache=True, inline="always")
 def _older(ta, ja, tb, jb):
     # (time, candidate index) order: older first; of equal times the earlier edge is older
     return ta < tb or (ta == tb and ja < jb)
@@ -1148,12 +1158,7 @@ def sample_hops(
                         seed_time[tree[flo + i]], temporal_mode,
                     )  # fmt: skip
                     admitted[base[e] + r] = c
-                    if c == 0 or f == 0:
-                        counts[base[e] + r] = 0
-                    elif f < 0:
-                        counts[base[e] + r] = c
-                    else:
-                        counts[base[e] + r] = f if replace else min(f, c)
+                    counts[base[e] + r] = _temporal_keep(c, f, replace)
                 else:
                     # (the flag through its switch: the unweighted variant compiles no weighted
                     # count, which otherwise keeps this loop ~2.5x slower)
@@ -1500,6 +1505,12 @@ def _lookup(mapv, stamp_hi, hkeys, hvals, u):
     return hvals[s] if hkeys[s] == u else -1
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _outside(bits, v):
+    # Whether node v's bit is clear in the node-set bitmap ``bits``.
+    return (bits[v >> 6] >> np.uint64(v & 63)) & np.uint64(1) == 0
+
+
 @njit(nogil=True, parallel=PRANGE_ONLY, cache=True)
 def induced_edges(
     indptr,
@@ -1566,7 +1577,7 @@ def induced_edges(
         v = nodes[i]
         for e in range(indptr[v], indptr[v + 1]):
             src, _ = _edge_at(adj, edge_ids, packed, e)
-            if with_bits and (bits[src >> 6] >> np.uint64(src & 63)) & np.uint64(1) == 0:
+            if with_bits and _outside(bits, src):
                 continue
             u = _lookup(mapv, stamp_hi, hkeys, hvals, src)
             if u >= 0:
@@ -1592,7 +1603,7 @@ def induced_edges(
         di = i - start[ptype[i]]
         for e in range(indptr[v], indptr[v + 1]):
             src, ei = _edge_at(adj, edge_ids, packed, e)
-            if with_bits and (bits[src >> 6] >> np.uint64(src & 63)) & np.uint64(1) == 0:
+            if with_bits and _outside(bits, src):
                 continue
             u = _lookup(mapv, stamp_hi, hkeys, hvals, src)
             if u >= 0:

@@ -1137,11 +1137,9 @@ def time_sorted_adjacency(
     else:
         times = edge_time
     tpe = adj.types[0] if adj.types else np.zeros(0, np.int8)
-    if _kernels.times_sorted(adj.indptr, tpe, times):
-        return adj, times, True
-    if not copy:
-        return adj, edge_time, False
-    perm = _time_order(adj.indptr, tpe, times)
+    perm, ascending = time_sorted_runs(adj.indptr, tpe, times, copy)
+    if perm is None:
+        return adj, times if ascending else edge_time, ascending
     if adj.packed:  # edge ids travel inside the packed entries
         ids = adj.edge_ids
     elif adj.edge_ids.shape[0]:
@@ -1152,6 +1150,19 @@ def time_sorted_adjacency(
         adj.indptr, adj.adj[perm], ids, adj.packed, adj.token, adj.types, adj.segments
     )  # (the order within each (destination, edge type) segment changes, not the segments)
     return sorted_adj, np.ascontiguousarray(times[perm]), True
+
+
+def time_sorted_runs(
+    indptr: np.ndarray, tpe: np.ndarray, times: np.ndarray, copy: bool
+) -> Tuple[Optional[np.ndarray], bool]:
+    """(the stable permutation putting every (destination, edge type) run of a CSC in time
+    order, None when the runs already are or ``copy`` is False; whether the runs ascend then).
+    ``times`` per CSC position."""
+    if _kernels.times_sorted(indptr, tpe, times):
+        return None, True
+    if not copy:
+        return None, False
+    return _time_order(indptr, tpe, times), True
 
 
 def _time_order(indptr: np.ndarray, tpe: np.ndarray, times: np.ndarray) -> np.ndarray:

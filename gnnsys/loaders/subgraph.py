@@ -183,20 +183,14 @@ class InducedSubgraph(_PicklesWithoutMaps):
     def edges_checked(self, nodes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         """``edges`` without validation: ``nodes`` must be distinct, in-range int64 ids (the
         samplers' own node sets)."""
-        n = int(nodes.shape[0])
-        a = self._adj
-        mapv, stamp, hkeys, hvals = self._relabel(nodes)
-        kernel = _kernels.choose(_kernels.induced_edges, _kernels.induced_edges_serial, 16 * n)
-        counts = np.array([[n], [0]], np.int64)  # every node in "hop 0", edges in one segment
-        ei, eid, _ = kernel(a.indptr, a.adj, a.edge_ids, a.packed, a.types[0], a.types[1], 1,
-                            nodes, counts, mapv, stamp, hkeys, hvals)  # fmt: skip
+        ei, eid, _ = self.typed_edges_checked(nodes, np.array([nodes.shape[0]], np.int64))
         return ei, eid
 
     def typed_edges_checked(
         self, nodes: np.ndarray, type_counts: np.ndarray
     ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``edges_checked`` on a typed graph: ``nodes`` grouped by node type (``type_counts[t]``
-        of type t, in type order). Returns (edge_index [2, E] as ids within each end's type
+        """``edges_checked`` on a typed graph (a homogeneous one: one type, ``[len(nodes)]``):
+        ``nodes`` grouped by node type (``type_counts[t]`` of type t, in type order). Returns (edge_index [2, E] as ids within each end's type
         block, edge ids [E], edge_ptr [K + 1]: the edges of edge type e are
         ``edge_ptr[e]:edge_ptr[e + 1]``, ordered by destination, then CSC order)."""
         n = int(nodes.shape[0])
