@@ -627,6 +627,70 @@ def test_induced_subgraph_edges_checks_its_public_input():
             ind.edges(bad)
 
 
+def _hub_edges(n, seed):
+    """Random edges plus hubs whose in-degrees straddle the kernel's 64-position words
+    (63, 64, 65, 130, 300), with repeated edges."""
+    g = torch.Generator().manual_seed(seed)
+    parts = [torch.randint(0, n, (2, 4 * n), generator=g)]
+    for hub, deg in zip(range(5), (63, 64, 65, 130, 300)):
+        src = torch.randint(0, n, (deg,), generator=g)
+        parts.append(torch.stack([src, torch.full((deg,), hub)]))
+    return torch.cat(parts, 1)
+
+
+@pytest.mark.parametrize("relabel", ["dense", "hash"])
+def test_induced_edges_on_hubs_are_the_brute_force_ones_in_csc_order(monkeypatch, relabel):
+    # Edges kept by the first scan are revisited from a per-destination bitmap of CSC
+    # positions: every kept edge, in CSC order within each destination, across word ends.
+    from gnnsys.loaders import InducedSubgraph
+    from gnnsys.loaders import subgraph as sg
+
+    if relabel == "hash":
+        monkeypatch.setattr(sg, "DENSE_MAP_MAX_NODES", 10)
+    n = 400
+    ei = _hub_edges(n, 0)
+    g = Graph.from_edge_index(ei, n)
+    ind = InducedSubgraph(g)
+    gen = torch.Generator().manual_seed(1)
+    for size in (1, 37, 150, n):
+        nodes = torch.cat([torch.arange(5), 5 + torch.randperm(n - 5, generator=gen)])[:size]
+        nodes = nodes[torch.randperm(size, generator=gen)]
+        got, eid = ind.edges(nodes)
+        pos = torch.full((n,), -1)
+        pos[nodes] = torch.arange(size)
+        keep = (pos[ei[0]] >= 0) & (pos[ei[1]] >= 0)
+        want = torch.nonzero(keep).flatten()
+        # destination position first, then the CSC order (edge id within a destination)
+        order = torch.from_numpy(np.lexsort((want.numpy(), pos[ei[1, want]].numpy())))
+        want = want[order]
+        assert eid.tolist() == want.tolist(), size
+        assert got[0].tolist() == pos[ei[0, want]].tolist()
+        assert got[1].tolist() == pos[ei[1, want]].tolist()
+
+
+def test_typed_induced_edges_on_hubs_are_the_brute_force_ones():
+    from gnnsys.loaders import InducedSubgraph
+
+    na, nb = 300, 120
+    e_aa, e_ba = _hub_edges(na, 2), _hub_edges(nb, 3)
+    e_ba[1] = e_ba[1] % na  # b -> a: hubs 0..4 of type a again
+    edges = {("a", "to", "a"): e_aa, ("b", "to", "a"): e_ba}
+    g = Graph.from_hetero(edges, {"a": na, "b": nb})
+    ind = InducedSubgraph(g)
+    gen = torch.Generator().manual_seed(4)
+    a_ids = torch.cat([torch.arange(5), 5 + torch.randperm(na - 5, generator=gen)[:140]])
+    b_ids = torch.randperm(nb, generator=gen)[:60]
+    nodes = torch.cat([a_ids, b_ids + g.type_offsets()[1]]).numpy()
+    ei, eid, ptr = ind.typed_edges_checked(nodes, np.array([a_ids.numel(), b_ids.numel()]))
+    for k, (et, src_ids) in enumerate(((("a", "to", "a"), a_ids), (("b", "to", "a"), b_ids))):
+        e = edges[et]
+        want = torch.isin(e[0], src_ids) & torch.isin(e[1], a_ids)
+        got = torch.from_numpy(eid[ptr[k] : ptr[k + 1]])
+        assert sorted(got.tolist()) == torch.nonzero(want).flatten().tolist(), et
+        assert torch.equal(src_ids[torch.from_numpy(ei[0, ptr[k] : ptr[k + 1]])], e[0, got])
+        assert torch.equal(a_ids[torch.from_numpy(ei[1, ptr[k] : ptr[k + 1]])], e[1, got])
+
+
 def test_shadow_sampler_argument_types():
     from gnnsys.loaders.subgraph import ShaDowSampler
 

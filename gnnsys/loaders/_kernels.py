@@ -27,6 +27,7 @@ from typing import Any
 import numba
 import numpy as np
 from numba import njit, prange
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from gnnsys._hash import mix64 as _mix
 from gnnsys._numba import (
@@ -1511,6 +1512,15 @@ def _outside(bits, v):
     return (bits[v >> 6] >> np.uint64(v & 63)) & np.uint64(1) == 0
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _popcount64(x):
+    # Set bits of a uint64 (SWAR: no loop, no intrinsic).
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
 @njit(nogil=True, parallel=PRANGE_ONLY, cache=True)
 def induced_edges(
     indptr,
@@ -1570,21 +1580,51 @@ def induced_edges(
         for i in range(n):
             v = nodes[i]
             bits[v >> 6] |= np.uint64(1) << np.uint64(v & 63)
+    # Pass 1 scans each destination's in-edges once, counts its edges per segment and marks
+    # the kept CSC positions in a bitmap (word-aligned per destination, so threads never share
+    # a word); pass 2 visits only the marked positions. Most scanned edges are rejected
+    # (products ShaDow: 14M scanned for 1.1M kept), so the scan is the cost: with the bitmap
+    # and one hop it is branch-free, a word of 64 positions at a time.
+    words = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        d = indptr[nodes[i] + 1] - indptr[nodes[i]] if first[i] else 0
+        words[i + 1] = words[i] + ((d + 63) >> 6)
+    kept = np.zeros(words[n], np.uint64)
     counts = np.zeros((n + 1, nseg), np.int64)
     for i in prange(n):
         if not first[i]:
             continue
         v = nodes[i]
-        for e in range(indptr[v], indptr[v + 1]):
+        lo = indptr[v]
+        hi = indptr[v + 1]
+        if with_bits and num_hops == 1:
+            w = words[i]
+            for e0 in range(lo, hi, 64):
+                x = np.uint64(0)
+                for e in range(e0, min(e0 + 64, hi)):
+                    src, _ = _edge_at(adj, edge_ids, packed, e)
+                    b = (bits[src >> 6] >> np.uint64(src & 63)) & np.uint64(1)
+                    x |= b << np.uint64(e - e0)
+                    if typed_edges:
+                        counts[i, type_per_edge[e]] += np.int64(b)
+                kept[w] = x
+                w += 1
+                if not typed_edges:
+                    counts[i, 0] += _popcount64(x)
+            continue
+        for e in range(lo, hi):
             src, _ = _edge_at(adj, edge_ids, packed, e)
             if with_bits and _outside(bits, src):
                 continue
             u = _lookup(mapv, stamp_hi, hkeys, hvals, src)
-            if u >= 0:
-                pu = start[node_type_of(node_offsets, src)] + u if typed_nodes else u
-                k = type_per_edge[e] if typed_edges else 0
-                g = max(1, max(hop_of[pu], hop_of[i])) - 1
-                counts[i, k * num_hops + g] += 1
+            if u < 0:
+                continue
+            pu = start[node_type_of(node_offsets, src)] + u if typed_nodes else u
+            k = type_per_edge[e] if typed_edges else 0
+            g = max(1, max(hop_of[pu], hop_of[i])) - 1
+            counts[i, k * num_hops + g] += 1
+            q = e - lo
+            kept[words[i] + (q >> 6)] |= np.uint64(1) << np.uint64(q & 63)
     # Offsets: segment-major, destination-minor.
     edge_ptr = np.zeros(nseg + 1, np.int64)
     acc = 0
@@ -1599,14 +1639,15 @@ def induced_edges(
     for i in prange(n):
         if not first[i]:
             continue
-        v = nodes[i]
+        lo = indptr[nodes[i]]
         di = i - start[ptype[i]]
-        for e in range(indptr[v], indptr[v + 1]):
-            src, ei = _edge_at(adj, edge_ids, packed, e)
-            if with_bits and _outside(bits, src):
-                continue
-            u = _lookup(mapv, stamp_hi, hkeys, hvals, src)
-            if u >= 0:
+        for w in range(words[i], words[i + 1]):
+            x = kept[w]
+            while x != 0:
+                e = lo + ((w - words[i]) << 6) + np.int64(trailing_zeros(x))
+                x &= x - np.uint64(1)
+                src, ei = _edge_at(adj, edge_ids, packed, e)
+                u = _lookup(mapv, stamp_hi, hkeys, hvals, src)
                 pu = start[node_type_of(node_offsets, src)] + u if typed_nodes else u
                 k = type_per_edge[e] if typed_edges else 0
                 g = max(1, max(hop_of[pu], hop_of[i])) - 1
