@@ -668,6 +668,42 @@ def test_induced_edges_on_hubs_are_the_brute_force_ones_in_csc_order(monkeypatch
         assert got[1].tolist() == pos[ei[1, want]].tolist()
 
 
+@pytest.mark.parametrize("kernel", ["parallel", "serial"])
+def test_disjoint_induced_edges_on_hubs_are_each_trees_brute_force_ones(kernel):
+    # PyG's ShaDow: one induced subgraph per tree; trees share nodes, one tree holds 200
+    # nodes (a wider membership bitmap), hubs' in-lists cross 64-position words.
+    from gnnsys.loaders import subgraph as sg
+
+    fn = sg.disjoint_induced_edges if kernel == "parallel" else sg.disjoint_induced_edges_serial
+    n = 400
+    ei = _hub_edges(n, 5)
+    g = Graph.from_edge_index(ei, n)
+    a = sg.prepared_adjacency(g)
+    gen = torch.Generator().manual_seed(6)
+    sizes = (1, 31, 200, 7, 31)
+    trees = [
+        torch.cat([torch.arange(5), 5 + torch.randperm(n - 5, generator=gen)])[:k] for k in sizes
+    ]
+    trees = [t[torch.randperm(t.numel(), generator=gen)] for t in trees]
+    nodes = torch.cat(trees).numpy()
+    tree = torch.cat([torch.full((t.numel(),), i) for i, t in enumerate(trees)]).numpy()
+    got, eid = fn(a.indptr, a.adj, a.edge_ids, a.packed, nodes, tree, n)
+    want_src, want_dst, want_eid = [], [], []
+    start = 0
+    for t in trees:
+        pos = torch.full((n,), -1)
+        pos[t] = torch.arange(t.numel()) + start
+        keep = torch.nonzero((pos[ei[0]] >= 0) & (pos[ei[1]] >= 0)).flatten()
+        keep = keep[torch.from_numpy(np.lexsort((keep.numpy(), pos[ei[1, keep]].numpy())))]
+        want_src += pos[ei[0, keep]].tolist()
+        want_dst += pos[ei[1, keep]].tolist()
+        want_eid += keep.tolist()
+        start += t.numel()
+    assert len(want_eid) > 300  # the hubs' trees keep hundreds of edges
+    assert eid.tolist() == want_eid
+    assert got[0].tolist() == want_src and got[1].tolist() == want_dst
+
+
 def test_typed_induced_edges_on_hubs_are_the_brute_force_ones():
     from gnnsys.loaders import InducedSubgraph
 

@@ -1512,6 +1512,32 @@ def _outside(bits, v):
     return (bits[v >> 6] >> np.uint64(v & 63)) & np.uint64(1) == 0
 
 
+@njit(nogil=True, cache=True)
+def position_words(indptr, nodes, active):
+    """[n + 1] word offsets of a per-destination bitmap of in-edge CSC positions: node i
+    (when ``active[i]``) owns words ``out[i]:out[i + 1]``, word-aligned so that threads
+    marking different destinations never share a word."""
+    n = nodes.shape[0]
+    words = np.zeros(n + 1, np.int64)
+    for i in range(n):
+        d = indptr[nodes[i] + 1] - indptr[nodes[i]] if active[i] else 0
+        words[i + 1] = words[i] + ((d + 63) >> 6)
+    return words
+
+
+@njit(nogil=True, cache=True, inline="always")
+def mark_position(kept, word0, q):
+    # Marks in-edge q (0-based within its destination) in the destination's words.
+    kept[word0 + (q >> 6)] |= np.uint64(1) << np.uint64(q & 63)
+
+
+@njit(nogil=True, cache=True, inline="always")
+def lowest_position(lo, w, word0, x):
+    # The CSC position of word w's lowest set bit (x: the word, nonzero) for a destination
+    # whose in-edges start at lo and whose words start at word0.
+    return lo + ((w - word0) << 6) + np.int64(trailing_zeros(x))
+
+
 @njit(nogil=True, cache=True, inline="always")
 def _popcount64(x):
     # Set bits of a uint64 (SWAR: no loop, no intrinsic).
@@ -1585,10 +1611,7 @@ def induced_edges(
     # a word); pass 2 visits only the marked positions. Most scanned edges are rejected
     # (products ShaDow: 14M scanned for 1.1M kept), so the scan is the cost: with the bitmap
     # and one hop it is branch-free, a word of 64 positions at a time.
-    words = np.zeros(n + 1, np.int64)
-    for i in range(n):
-        d = indptr[nodes[i] + 1] - indptr[nodes[i]] if first[i] else 0
-        words[i + 1] = words[i] + ((d + 63) >> 6)
+    words = position_words(indptr, nodes, first)
     kept = np.zeros(words[n], np.uint64)
     counts = np.zeros((n + 1, nseg), np.int64)
     for i in prange(n):
@@ -1623,8 +1646,7 @@ def induced_edges(
             k = type_per_edge[e] if typed_edges else 0
             g = max(1, max(hop_of[pu], hop_of[i])) - 1
             counts[i, k * num_hops + g] += 1
-            q = e - lo
-            kept[words[i] + (q >> 6)] |= np.uint64(1) << np.uint64(q & 63)
+            mark_position(kept, words[i], e - lo)
     # Offsets: segment-major, destination-minor.
     edge_ptr = np.zeros(nseg + 1, np.int64)
     acc = 0
@@ -1644,7 +1666,7 @@ def induced_edges(
         for w in range(words[i], words[i + 1]):
             x = kept[w]
             while x != 0:
-                e = lo + ((w - words[i]) << 6) + np.int64(trailing_zeros(x))
+                e = lowest_position(lo, w, words[i], x)
                 x &= x - np.uint64(1)
                 src, ei = _edge_at(adj, edge_ids, packed, e)
                 u = _lookup(mapv, stamp_hi, hkeys, hvals, src)

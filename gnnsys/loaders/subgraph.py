@@ -27,12 +27,23 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 import torch
-from numba import njit
+from numba import njit, prange
 
 from gnnsys._checks import check_choice, check_ids, check_index
+from gnnsys._numba import PRANGE_ONLY, serial_twin
 from gnnsys.graph import Graph
 from gnnsys.loaders import _kernels
-from gnnsys.loaders._kernels import _below, _edge_at, _hash_slot, _stream, hop_key
+from gnnsys.loaders._kernels import (
+    _GOLDEN,
+    _below,
+    _edge_at,
+    _hash_slot,
+    _stream,
+    hop_key,
+    lowest_position,
+    mark_position,
+    position_words,
+)
 from gnnsys.loaders.base import KeyLike, SampledSubgraph, SampleKey, key_int
 from gnnsys.loaders.neighbor import (
     DENSE_MAP_MAX_NODES,
@@ -64,35 +75,77 @@ def hash_map(keys, values):
     return hkeys, hvals
 
 
-@njit(nogil=True, cache=True)
+@njit(nogil=True, parallel=PRANGE_ONLY, cache=True)
 def disjoint_induced_edges(indptr, adj, edge_ids, packed, nodes, tree, num_nodes):
     """Per tree, every graph edge between two nodes of that tree (a node may sit in several
-    trees). Returns (edge_index [2, E] of positions in ``nodes``, edge ids [E]), edges ordered
-    by destination position, then CSC order."""
+    trees). ``nodes`` grouped by tree (``tree`` non-decreasing). Returns (edge_index [2, E] of
+    positions in ``nodes``, edge ids [E]), edges ordered by destination position, then CSC
+    order.
+
+    A tree is small (PyG's ShaDow: 1 + k + k^2 nodes) and its nodes' in-lists long, so nearly
+    every scanned edge is rejected: each tree gets a Bloom-style bitmap of its nodes (64 bits a
+    node, L1-resident) that rejects them without touching the (tree, node) hash table; a
+    bitmap hit is checked in the table, and kept positions are marked for one second visit.
+    """
     n = nodes.shape[0]
-    hkeys, hvals = hash_map(tree * num_nodes + nodes, np.arange(n, dtype=np.int64))
-    ptr = np.zeros(n + 1, np.int64)
+    keys = np.empty(n, np.int64)  # (loops, not array expressions: see _kernels.sample_hops)
+    active = np.empty(n, np.bool_)
     for i in range(n):
-        base = tree[i] * num_nodes
-        c = 0
-        for e in range(indptr[nodes[i]], indptr[nodes[i] + 1]):
-            src, _ = _edge_at(adj, edge_ids, packed, e)
-            c += hkeys[_hash_slot(hkeys, base + src)] == base + src
-        ptr[i + 1] = ptr[i] + c
-    out = np.empty((2, ptr[n]), np.int64)
-    eid = np.empty(ptr[n], np.int64)
+        keys[i] = tree[i] * num_nodes + nodes[i]
+        active[i] = True
+    hkeys, hvals = hash_map(keys, np.arange(n, dtype=np.int64))
+    runs = np.zeros(n + 1, np.int64)
+    num_trees = 0
     for i in range(n):
+        if i == 0 or tree[i] != tree[i - 1]:
+            runs[num_trees] = i
+            num_trees += 1
+    runs[num_trees] = n
+    words = position_words(indptr, nodes, active)
+    kept = np.zeros(words[n], np.uint64)
+    counts = np.zeros(n + 1, np.int64)
+    for t in prange(num_trees):
+        lo, hi = runs[t], runs[t + 1]
+        lg = 12
+        while (1 << lg) < 64 * (hi - lo):
+            lg += 1
+        shift = np.uint64(64 - lg)
+        member = np.zeros(1 << (lg - 6), np.uint64)
+        for i in range(lo, hi):
+            mark_position(member, 0, np.int64((np.uint64(nodes[i]) * _GOLDEN) >> shift))
+        base = tree[lo] * num_nodes
+        for i in range(lo, hi):
+            first = indptr[nodes[i]]
+            for e in range(first, indptr[nodes[i] + 1]):
+                src, _ = _edge_at(adj, edge_ids, packed, e)
+                h = (np.uint64(src) * _GOLDEN) >> shift
+                if (member[h >> np.uint64(6)] >> (h & np.uint64(63))) & np.uint64(1) == 0:
+                    continue
+                if hkeys[_hash_slot(hkeys, base + src)] != base + src:
+                    continue
+                counts[i + 1] += 1
+                mark_position(kept, words[i], e - first)
+    for i in range(n):
+        counts[i + 1] += counts[i]
+    out = np.empty((2, counts[n]), np.int64)
+    eid = np.empty(counts[n], np.int64)
+    for i in prange(n):
         base = tree[i] * num_nodes
-        j = ptr[i]
-        for e in range(indptr[nodes[i]], indptr[nodes[i] + 1]):
-            src, ei = _edge_at(adj, edge_ids, packed, e)
-            s = _hash_slot(hkeys, base + src)
-            if hkeys[s] == base + src:
-                out[0, j] = hvals[s]
+        first = indptr[nodes[i]]
+        j = counts[i]
+        for w in range(words[i], words[i + 1]):
+            x = kept[w]
+            while x != 0:
+                src, ei = _edge_at(adj, edge_ids, packed, lowest_position(first, w, words[i], x))
+                x &= x - np.uint64(1)
+                out[0, j] = hvals[_hash_slot(hkeys, base + src)]
                 out[1, j] = i
                 eid[j] = ei
                 j += 1
     return out, eid
+
+
+disjoint_induced_edges_serial = serial_twin(disjoint_induced_edges, "disjoint_induced_edges_serial")
 
 
 @njit(nogil=True, cache=True)
@@ -588,8 +641,10 @@ class ShaDowSampler:
         nodes = np.ascontiguousarray(nodes[order])
         tree = np.ascontiguousarray(hop.batch.numpy()[order])
         a = self._adj
-        ei, eid = disjoint_induced_edges(a.indptr, a.adj, a.edge_ids, a.packed, nodes, tree,
-                                         self.graph.num_nodes)  # fmt: skip
+        work = 16 * int(nodes.shape[0])
+        kernel = _kernels.choose(disjoint_induced_edges, disjoint_induced_edges_serial, work)
+        ei, eid = kernel(a.indptr, a.adj, a.edge_ids, a.packed, nodes, tree,
+                         self.graph.num_nodes)  # fmt: skip
         ptr = np.zeros(b + 1, np.int64)
         np.cumsum(np.bincount(tree, minlength=b), out=ptr[1:])
         ptr_t = torch.from_numpy(ptr)
