@@ -110,22 +110,20 @@ def dgl_runs(args: Any) -> Dict[str, Callable[[int], Dict]]:
             g.ndata["feat"] = a["x"]
     block = "dgl" if args.peer == "dgl" else "gnnsys"
     mine = ours.ShaDowKHopSampler(fanouts, prefetch_node_feats=feats)
-    runs = {
-        "gnnsys": lambda r: rate(
-            lambda: iter(ours.DataLoader(g, seeds, mine, batch_size=args.batch_size,
-                                         shuffle=True, seed=r, block_type=block)),  # fmt: skip
-            args.batches,
-            dgl_count,
-        )
-    }
+
+    def our_loader(r: int) -> Any:
+        return iter(ours.DataLoader(g, seeds, mine, batch_size=args.batch_size, shuffle=True,
+                                    seed=r, block_type=block))  # fmt: skip
+
+    runs = {"gnnsys": lambda r: rate(lambda: our_loader(r), args.batches, dgl_count)}
     if args.peer == "dgl":
         theirs = dgl.dataloading.ShaDowKHopSampler(fanouts, prefetch_node_feats=feats)
-        runs["dgl"] = lambda r: rate(
-            lambda: iter(dgl.dataloading.DataLoader(g, seeds, theirs, batch_size=args.batch_size,
-                                                    shuffle=True)),  # fmt: skip
-            args.batches,
-            dgl_count,
-        )
+
+        def dgl_loader() -> Any:
+            return iter(dgl.dataloading.DataLoader(g, seeds, theirs, batch_size=args.batch_size,
+                                                   shuffle=True))  # fmt: skip
+
+        runs["dgl"] = lambda r: rate(dgl_loader, args.batches, dgl_count)
     return runs
 
 
