@@ -488,6 +488,20 @@ def test_saint_save_dir_caches_the_norms(data, tmp_path):
     assert torch.equal(a.node_norm, b.node_norm) and torch.equal(a.edge_norm, b.edge_norm)
 
 
+def test_out_adjacency_is_each_sources_edges_in_csc_order_and_cached(graph):
+    from gnnsys.loaders.subgraph import out_adjacency
+
+    indptr, dst = out_adjacency(graph)
+    ei = graph.to_edge_index().numpy()
+    order = np.argsort(ei[0], kind="stable")  # the reference: sources, then CSC order
+    assert dst.tolist() == ei[1][order].tolist()
+    assert indptr.tolist() == [0, *np.cumsum(np.bincount(ei[0], minlength=graph.num_nodes))]
+    again = out_adjacency(graph)
+    assert again[0] is indptr and again[1] is dst  # one copy per graph
+    other = Graph.from_edge_index(torch.tensor([[1, 0], [0, 1]]), 2)
+    assert out_adjacency(other)[1].tolist() == [1, 0]  # another graph, its own
+
+
 def test_saint_walks_follow_out_edges(graph, data):
     from gnnsys.loaders.subgraph import random_walks
 
