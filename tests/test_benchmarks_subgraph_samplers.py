@@ -21,18 +21,30 @@ def bench(monkeypatch, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "graph, front, nodes_at_least",
-    [("tiny", "dgl", 32), ("tiny", "pyg", 32), ("tiny-mag", "dgl", 32)],
+    "graph, front, sampler",
+    [
+        ("tiny", "dgl", "shadow"),
+        ("tiny", "pyg", "shadow"),
+        ("tiny-mag", "dgl", "shadow"),
+        ("tiny", "dgl", "cluster"),
+        ("tiny", "pyg", "cluster"),
+        ("tiny", "dgl", "saint"),
+        ("tiny", "pyg", "saint"),
+    ],
 )
-def test_rows_and_summary(bench, capsys, graph, front, nodes_at_least):
-    argv = ["--peer", "none", "--front", front, "--graph", graph, "--rounds", "2"]
-    assert bench.main([*argv, "--batches", "2", "--batch-size", "32"]) == 0
+def test_rows_and_summary(bench, capsys, graph, front, sampler):
+    argv = ["--peer", "none", "--front", front, "--graph", graph, "--sampler", sampler]
+    size = {"shadow": "32", "cluster": "2", "saint": "64"}[sampler]
+    argv += ["--rounds", "2", "--batches", "2", "--batch-size", size, "--parts", "8"]
+    assert bench.main(argv) == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
     rows, summary = lines[:-1], lines[-1]
     assert [(r["round"], r["system"]) for r in rows] == [(0, "gnnsys"), (1, "gnnsys")]
     for r in rows:
-        assert r["batches_per_s"] > 0 and r["edges_per_batch"] > 0
-        assert r["nodes_per_batch"] >= nodes_at_least  # at least the 32 seeds
+        assert r["sampler"] == sampler and r["batches_per_s"] > 0 and r["edges_per_batch"] > 0
+        if sampler == "shadow":
+            assert r["nodes_per_batch"] >= 32  # at least the seeds
+        assert (r["parts"] == 8) == (sampler == "cluster")
     assert summary["summary"] == "subgraph_samplers" and summary["front"] == front
     lo, hi = summary["gnnsys_batches_per_s"]
     assert 0 < lo <= hi
@@ -46,6 +58,7 @@ def test_rows_and_summary(bench, capsys, graph, front, nodes_at_least):
         (["--front", "pyg", "--graph", "tiny-mag"], "homogeneous only"),
         (["--front", "pyg", "--graph", "tiny", "--fanout", "5,3"], "one fanout for every hop"),
         (["--front", "dgl", "--peer", "pyg"], "different libraries"),
+        (["--front", "dgl", "--graph", "tiny-mag", "--sampler", "saint"], "homogeneous only"),
     ],
 )
 def test_settings_the_peers_cannot_run_are_refused(bench, argv, message):
