@@ -354,3 +354,19 @@ def test_parallel_kernel_is_cacheable(tmp_path):
                          env=env, timeout=600)  # fmt: skip
     assert res.returncode == 0 and "CACHED" in res.stdout, res.stderr[-3000:]
     assert any(p.name.startswith("_kernels.sample_hops__") for p in tmp_path.rglob("*.nbi"))
+
+
+@pytest.mark.parametrize("n, e", [(13, 400), (500, 3000), (7, 0), (3, 1)])
+def test_lex_order_is_lexsort(n, e):
+    # PyG's ClusterLoader edge order (sort_edge_index) by two counting passes: the same
+    # permutation as np.lexsort, ties (repeated edges) in their original order.
+    rng = np.random.default_rng(n + e)
+    col = np.sort(rng.integers(0, n, e))
+    row = rng.integers(0, n, e)
+    for first, second in ((row, col), (col, row)):
+        order, in_order = K.lex_order(first, second, n)
+        want = np.lexsort((second, first))
+        assert order.tolist() == want.tolist()
+        assert in_order == (want.tolist() == list(range(e)))
+    order, in_order = K.lex_order(np.arange(5), np.zeros(5, np.int64), 5)
+    assert in_order and order.tolist() == [0, 1, 2, 3, 4]

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from gnnsys._coo import csc_indptr
+from gnnsys.loaders import _kernels
 from gnnsys.loaders.base import SampledSubgraph
 from gnnsys.loaders.loader import Batch, Loader
 from gnnsys.loaders.neighbor import check_fanout
@@ -70,10 +71,9 @@ def _edge_order(sub: SampledSubgraph, sparse_format: str) -> Optional[torch.Tens
     """The permutation sorting the batch's edges by (row, col) for "csr" or (col, row) for
     "csc", as PyG's ``sort_edge_index`` orders them; None when already in that order."""
     row, col = sub.row.numpy(), sub.col.numpy()
-    order = np.lexsort((col, row)) if sparse_format == "csr" else np.lexsort((row, col))
-    if np.array_equal(order, np.arange(order.shape[0])):
-        return None
-    return torch.from_numpy(order)
+    first, second = (row, col) if sparse_format == "csr" else (col, row)
+    order, in_order = _kernels.lex_order(first, second, int(sub.nodes.numel()))
+    return None if in_order else torch.from_numpy(order)
 
 
 def _set_structure(
