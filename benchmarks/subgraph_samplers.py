@@ -25,11 +25,9 @@ Usage (from the repository root; the peer environments come from ../shared/peers
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -38,6 +36,7 @@ import torch
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))  # gnnsys from this checkout inside a peer environment
+from interleaved import WARMUP, print_summary, rate, run_rounds  # noqa: E402
 from loader_throughput import (  # noqa: E402
     HETERO_NAMES,
     load,
@@ -45,35 +44,6 @@ from loader_throughput import (  # noqa: E402
     resolve_folder,
     resolve_hetero_folder,
 )
-
-WARMUP = 3
-
-
-def rate(loader: Any, batches: int, count: Callable[[Any], tuple]) -> Dict:
-    """batches/s of ``loader`` (built before, untimed) over ``batches`` items after
-    ``WARMUP``, and the mean (nodes, edges) a batch; a short epoch goes on with the next one
-    (``iter(loader)`` again: its start-up cost counted, as a user's next epoch pays it)."""
-    it = iter(loader)
-
-    def take():
-        nonlocal it
-        try:
-            return next(it)
-        except StopIteration:
-            it = iter(loader)
-            return next(it)
-
-    for _ in range(WARMUP):
-        take()
-    nodes = edges = 0
-    t0 = time.perf_counter()
-    for _ in range(batches):
-        n, e = count(take())
-        nodes += n
-        edges += e
-    s = time.perf_counter() - t0
-    return {"batches_per_s": round(batches / s, 3), "nodes_per_batch": round(nodes / batches, 1),
-            "edges_per_batch": round(edges / batches, 1)}  # fmt: skip
 
 
 # ---------------------------------------------------------------------- DGL semantics
@@ -249,30 +219,10 @@ def main(argv: Optional[List[str]] = None) -> int:
               "walk_length": args.walk_length if args.sampler == "saint" else None,
               "batch_size": args.batch_size, "batches": args.batches,
               "threads": torch.get_num_threads()}  # fmt: skip
-    by: Dict[str, List[Dict]] = {}
-    skipped: Dict[str, str] = {}
-    for r in range(args.rounds):
-        for system, run in runs.items():  # interleaved: gnnsys, then the peer, each round
-            row = {"round": r, "system": system, **common, **run(r)}
-            print(json.dumps(row), flush=True)
-            if row.get("skipped"):
-                skipped[system] = row["reason"]
-            else:
-                by.setdefault(system, []).append(row)
-    summary: Dict[str, Any] = {"summary": "subgraph_samplers", **common, "rounds": args.rounds}
-    summary.update({f"{system}_skipped": why for system, why in skipped.items()})
-    peer = next((s for s in by if s != "gnnsys"), None)
-    if peer:
-        vals = [x["batches_per_s"] / y["batches_per_s"] for x, y in zip(by["gnnsys"], by[peer])]
-        summary[f"gnnsys_over_{peer}_batches_per_s"] = [round(min(vals), 3), round(max(vals), 3)]
-    for system, rows in by.items():
-        for field in ("batches_per_s", "nodes_per_batch", "edges_per_batch"):
-            vals = [row[field] for row in rows]
-            summary[f"{system}_{field}"] = [min(vals), max(vals)]
-    summary["command"] = "python benchmarks/subgraph_samplers.py " + " ".join(
-        sys.argv[1:] if argv is None else argv
+    result = run_rounds(runs, args.rounds, common)
+    print_summary(
+        "subgraph_samplers", result, common, args.rounds, "benchmarks/subgraph_samplers.py", argv
     )
-    print(json.dumps(summary), flush=True)
     return 0
 
 
