@@ -897,6 +897,15 @@ class _DglGraphView:
                 self._cache[key] = hit
             return hit[1]
 
+    def id_sampling_graph(self) -> Optional[Graph]:
+        """The graph itself where its sampling kernel can report each edge's id, which is also
+        its edge-data row (an untyped DGL graph): no per-batch CSC position -> id gather
+        (4.7 ms of a rmat20 batch's 250k edges on one thread). None otherwise: typed graphs
+        and gnnsys Graphs, whose edge data rows are CSC positions, sample by position."""
+        if self.typed or not self.edata_by_eid or self._eids is None:
+            return None
+        return self.graph
+
     def _columns(self, name: Optional[str]) -> Tuple[Any, ...]:
         """Edge column ``name`` of every type (None where a type lacks it): a column replaced
         or changed in place gives a new sampling graph (``sampling_graph``'s token)."""
@@ -1686,7 +1695,14 @@ class _NodeCore(_PrefetchedColumns):
         # a distributed sampler's batches are exchanges: the Loader runs them one at a time
         self.collective = isinstance(view, _DistDglView)
         self.lanes = 1
-        self._use_sampling_graph(*view.sampling_graph(cfg.prob, cfg.mask))
+        # edge ids straight from the kernel where the graph allows (id_sampling_graph)
+        plain = cfg.prob is None and cfg.mask is None and sample_device is None
+        direct = view.id_sampling_graph() if plain and not self.collective else None
+        self.reports_eids = direct is not None
+        if direct is not None:
+            self._use_sampling_graph(direct, None, False)
+        else:
+            self._use_sampling_graph(*view.sampling_graph(cfg.prob, cfg.mask))
         self.node_feats = _resolve_names(
             cfg.prefetch_node_feats, "prefetch_node_feats", view, "node"
         )
@@ -1781,9 +1797,12 @@ class _NodeCore(_PrefetchedColumns):
             # the batch's ids), then blocks go to the output device as CPU-sampled ones do.
             sub = sub.to("cpu")
         pos = sub.edge_ids
-        if self.pos_map is not None:
-            pos = self.pos_map[pos]
-        eid = self.view.eid_of_pos(pos)
+        if self.reports_eids:  # the kernel's edge ids are the DGL ids (and data rows)
+            eid = pos
+        else:
+            if self.pos_map is not None:
+                pos = self.pos_map[pos]
+            eid = self.view.eid_of_pos(pos)
         sub.metadata["eid"] = eid
         sub.edge_ids = self.view.rows_of(pos, eid)
         if drop is not None and drop.numel():
