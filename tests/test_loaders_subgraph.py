@@ -99,6 +99,33 @@ def test_cluster_sampler_is_the_induced_subgraph(data, graph):
     ]
 
 
+@pytest.mark.parametrize("relabel", ["dense", "hash"])
+def test_cluster_sampler_row_order_is_the_lexsorted_induced_subgraph(monkeypatch, relabel):
+    # edge_order="csr" finds the edges from the sources' out-edges, already in PyG's
+    # sort_edge_index order: the same edges and ids as the default order sorted by (row, col),
+    # repeated edges in CSC order, hubs past the insertion-sort length included.
+    from gnnsys.loaders import subgraph as sg
+
+    if relabel == "hash":
+        monkeypatch.setattr(sg, "DENSE_MAP_MAX_NODES", 10)
+    n = 400
+    ei = _hub_edges(n, 7)
+    ei = torch.cat([ei, ei.flip(0)[:, -622:]], 1)  # the hubs as sources too (out-degree 63-300)
+    g = Graph.from_edge_index(ei, n)
+    by_col = ClusterSampler(g, 6, seed=1)
+    by_row = ClusterSampler(g, 6, seed=1, edge_order="csr")
+    for parts in ([0], [3, 1], [5, 0, 2, 4], [1, 2, 3, 4, 5, 0]):
+        a = by_col.sample(torch.tensor(parts))
+        b = by_row.sample(torch.tensor(parts))
+        order = np.lexsort((a.col.numpy(), a.row.numpy()))
+        assert torch.equal(a.nodes, b.nodes)
+        assert b.row.tolist() == a.row[order].tolist() and b.col.tolist() == a.col[order].tolist()
+        assert b.edge_ids.tolist() == a.edge_ids[order].tolist()
+        assert b.metadata["edge_order"] == "csr" and "edge_order" not in a.metadata
+    with pytest.raises(ValueError, match="edge_order"):
+        ClusterSampler(g, 6, edge_order="csc")
+
+
 def test_cluster_loader_batches(data):
     from gnnsys.loaders.pyg import ClusterData, ClusterLoader
 
@@ -491,13 +518,14 @@ def test_saint_save_dir_caches_the_norms(data, tmp_path):
 def test_out_adjacency_is_each_sources_edges_in_csc_order_and_cached(graph):
     from gnnsys.loaders.subgraph import out_adjacency
 
-    indptr, dst = out_adjacency(graph)
+    indptr, dst, pos = out_adjacency(graph)
     ei = graph.to_edge_index().numpy()
     order = np.argsort(ei[0], kind="stable")  # the reference: sources, then CSC order
     assert dst.tolist() == ei[1][order].tolist()
     assert indptr.tolist() == [0, *np.cumsum(np.bincount(ei[0], minlength=graph.num_nodes))]
     again = out_adjacency(graph)
     assert again[0] is indptr and again[1] is dst  # one copy per graph
+    assert graph.indices.numpy()[pos].tolist() == ei[0][order].tolist()  # CSC positions
     other = Graph.from_edge_index(torch.tensor([[1, 0], [0, 1]]), 2)
     assert out_adjacency(other)[1].tolist() == [1, 0]  # another graph, its own
 

@@ -70,6 +70,8 @@ def _log(on: bool, text: str) -> None:
 def _edge_order(sub: SampledSubgraph, sparse_format: str) -> Optional[torch.Tensor]:
     """The permutation sorting the batch's edges by (row, col) for "csr" or (col, row) for
     "csc", as PyG's ``sort_edge_index`` orders them; None when already in that order."""
+    if sub.metadata.get("edge_order") == sparse_format:  # the sampler emitted them so
+        return None
     row, col = sub.row.numpy(), sub.col.numpy()
     first, second = (row, col) if sparse_format == "csr" else (col, row)
     order, in_order = _kernels.lex_order(first, second, int(sub.nodes.numel()))
@@ -255,8 +257,9 @@ class ClusterData(torch.utils.data.Dataset):
             part = _load_parts(path, view.num_nodes, who)
         elif self.num_parts <= view.num_nodes:
             _log(log, "Computing METIS partitioning...")
+        order = "csr" if sparse_format == "csr" else None  # batches in PyG's order, unsorted
         self.sampler = ClusterSampler(view.graph, self.num_parts, part=part, seed=seed,
-                                      recursive=self.recursive)  # fmt: skip
+                                      recursive=self.recursive, edge_order=order)  # fmt: skip
         if part is None:
             _log(log, "Done!")
             if path is not None:

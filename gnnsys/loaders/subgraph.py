@@ -41,6 +41,8 @@ from gnnsys.loaders._kernels import (
     _below,
     _edge_at,
     _hash_slot,
+    _lookup,
+    _outside,
     _stream,
     hop_key,
     lowest_position,
@@ -152,6 +154,78 @@ def disjoint_induced_edges(indptr, adj, edge_ids, packed, nodes, tree, num_nodes
 disjoint_induced_edges_serial = serial_twin(disjoint_induced_edges, "disjoint_induced_edges_serial")
 
 
+@njit(nogil=True, cache=True, inline="always")
+def _sort_segment(keys, vals, lo, hi):
+    # Stable sort of keys[lo:hi] (vals moved with them): insertion for the short rows most are,
+    # a merge sort for hubs.
+    if hi - lo <= 32:
+        for a in range(lo + 1, hi):
+            k, v = keys[a], vals[a]
+            b = a - 1
+            while b >= lo and keys[b] > k:
+                keys[b + 1] = keys[b]
+                vals[b + 1] = vals[b]
+                b -= 1
+            keys[b + 1] = k
+            vals[b + 1] = v
+        return
+    order = np.argsort(keys[lo:hi], kind="mergesort")
+    ks, vs = keys[lo:hi][order], vals[lo:hi][order]
+    keys[lo:hi] = ks
+    vals[lo:hi] = vs
+
+
+@njit(nogil=True, parallel=PRANGE_ONLY, cache=True)
+def induced_edges_by_row(
+    out_indptr, out_dst, out_pos, adj, edge_ids, packed, nodes, mapv, stamp, hkeys, hvals
+):
+    """Every graph edge between two nodes of ``nodes`` (distinct), found from their sources'
+    out-edges (``out_adjacency``): (edge_index [2, E] of positions in ``nodes``, edge ids [E])
+    sorted by source position, then destination position, ties (repeated edges) in CSC order:
+    PyG's ``sort_edge_index`` order for csr, with no sort of the whole batch afterwards."""
+    n = nodes.shape[0]
+    stamp_hi = np.int64(stamp) << 32
+    with_bits = mapv.shape[0] > 0
+    bits = np.zeros((out_indptr.shape[0] + 63) >> 6 if with_bits else 0, np.uint64)
+    for i in range(n):
+        if with_bits:
+            mark_position(bits, 0, nodes[i])
+    counts = np.zeros(n + 1, np.int64)
+    for i in prange(n):
+        v = nodes[i]
+        c = 0
+        for p in range(out_indptr[v], out_indptr[v + 1]):
+            t = np.int64(out_dst[p])
+            if with_bits:
+                c += np.int64((bits[t >> 6] >> np.uint64(t & 63)) & np.uint64(1))
+            else:
+                c += _lookup(mapv, stamp_hi, hkeys, hvals, t) >= 0
+        counts[i + 1] = c
+    for i in range(n):
+        counts[i + 1] += counts[i]
+    out = np.empty((2, counts[n]), np.int64)
+    eid = np.empty(counts[n], np.int64)
+    for i in prange(n):
+        v = nodes[i]
+        j = counts[i]
+        for p in range(out_indptr[v], out_indptr[v + 1]):
+            t = np.int64(out_dst[p])
+            if with_bits and _outside(bits, t):
+                continue
+            u = _lookup(mapv, stamp_hi, hkeys, hvals, t)
+            if u < 0:
+                continue
+            out[0, j] = i
+            out[1, j] = u
+            _, eid[j] = _edge_at(adj, edge_ids, packed, np.int64(out_pos[p]))
+            j += 1
+        _sort_segment(out[1], eid, counts[i], j)
+    return out, eid
+
+
+induced_edges_by_row_serial = serial_twin(induced_edges_by_row, "induced_edges_by_row_serial")
+
+
 @njit(nogil=True, cache=True)
 def random_walks(indptr, indices, roots, length, key):
     """int64 [R, length + 1]: a uniform random walk from each root along a CSR's edges (out-
@@ -219,21 +293,21 @@ _OUT_CACHE: weakref.WeakKeyDictionary[Graph, tuple] = weakref.WeakKeyDictionary(
 _OUT_LOCK = threading.Lock()
 
 
-def out_adjacency(graph: Graph) -> Tuple[np.ndarray, np.ndarray]:
-    """(indptr [N + 1], destinations [E]) of ``graph``'s out-edges, each source's edges in CSC
-    order: a stable counting sort (``ops._sparse_cpu.transpose``, O(E), threaded), cached per
-    graph while its tensors are unchanged. (An argsort of the sources took 136 ms on mini and
-    ran again for every DataLoader.)"""
+def out_adjacency(graph: Graph) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(indptr [N + 1], destinations [E], CSC positions [E]) of ``graph``'s out-edges, each
+    source's edges in CSC order: a stable counting sort (``ops._sparse_cpu.transpose``, O(E),
+    threaded), cached per graph while its tensors are unchanged. (An argsort of the sources
+    took 136 ms on mini and ran again for every DataLoader.)"""
     tensors = graph.structure_tensors()
     with _OUT_LOCK:
         hit = _OUT_CACHE.get(graph)
         if hit is not None and token_matches(hit[0], *tensors):
-            return hit[1], hit[2]
+            return hit[1]
     token = tensors_token(*tensors)
-    indptr, dst, _ = transpose(graph.indptr.numpy(), graph.indices.numpy(), graph.num_nodes)
+    out = transpose(graph.indptr.numpy(), graph.indices.numpy(), graph.num_nodes)
     with _OUT_LOCK:
-        _OUT_CACHE[graph] = (token, indptr, dst)
-    return indptr, dst
+        _OUT_CACHE[graph] = (token, out)
+    return out
 
 
 # ---------------------------------------------------------------------- induced subgraphs
@@ -357,6 +431,9 @@ class ClusterSampler:
         vertex_weights: optional integer [N] METIS vertex weights (balanced across parts).
         balance_types: optional integer or bool [N] class of each node (a type, a training
             mask): each class spread evenly over the parts, as DGL's ``balance_ntypes``.
+        edge_order: ``"csr"``: a batch's edges sorted by source position, then destination
+            position (PyG's ``sort_edge_index``), found from the sources' out-edges; default:
+            by destination position, then CSC order (as the other samplers).
 
     Seeds are part ids (``num_inputs`` = ``num_parts``), distinct within a batch. Nodes come
     part after part in batch order, each part's nodes in ascending id order; ``metadata``
@@ -377,8 +454,12 @@ class ClusterSampler:
         recursive: bool = False,
         vertex_weights: Optional[torch.Tensor] = None,
         balance_types: Optional[torch.Tensor] = None,
+        edge_order: Optional[str] = None,
     ) -> None:
         self.graph = check_homogeneous(graph, "ClusterSampler")
+        if edge_order not in (None, "csr"):
+            raise ValueError(f"edge_order must be None or 'csr', got {edge_order!r}")
+        self.edge_order = edge_order
         n = graph.num_nodes
         self.num_parts = check_positive_int("num_parts", num_parts)
         if self.num_parts > n:
@@ -419,10 +500,24 @@ class ClusterSampler:
         if np.unique(parts).shape[0] != parts.shape[0]:
             raise ValueError("seeds (part ids) must be distinct within a batch")
         nodes = self.nodes_of(parts)
-        ei, eid = self._induced.edges_checked(nodes)
+        if self.edge_order == "csr":
+            ei, eid = self._edges_by_row(nodes)
+        else:
+            ei, eid = self._induced.edges_checked(nodes)
         sizes = self.part_ptr[parts + 1] - self.part_ptr[parts]
         meta = {"parts": torch.from_numpy(parts.copy()), "part_sizes": torch.from_numpy(sizes)}
+        if self.edge_order is not None:
+            meta["edge_order"] = self.edge_order
         return _whole(nodes, ei, eid, nodes.shape[0], meta)
+
+    def _edges_by_row(self, nodes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        out_indptr, out_dst, out_pos = out_adjacency(self.graph)
+        a = self._induced._adj
+        mapv, stamp, hkeys, hvals = self._induced._relabel(nodes)
+        kernel = _kernels.choose(induced_edges_by_row, induced_edges_by_row_serial,
+                                 16 * int(nodes.shape[0]))  # fmt: skip
+        return kernel(out_indptr, out_dst, out_pos, a.adj, a.edge_ids, a.packed, nodes, mapv,
+                      stamp, hkeys, hvals)  # fmt: skip
 
     def __repr__(self) -> str:
         return f"ClusterSampler(num_parts={self.num_parts})"
@@ -497,7 +592,7 @@ class SaintSampler:
                 edge_weight = in_deg[self._indices] + out_deg[self._dst] + 1e-10
             self._cum = _cumulative("edge_weight", edge_weight, e)
         else:
-            self._out_indptr, self._out_indices = out_adjacency(graph)
+            self._out_indptr, self._out_indices, _ = out_adjacency(graph)
 
     def draw_nodes(self, key: int) -> np.ndarray:
         """The sorted distinct nodes of the draw keyed by ``key`` (an int from ``key_int``)."""
