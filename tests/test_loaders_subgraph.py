@@ -99,8 +99,8 @@ def test_cluster_sampler_is_the_induced_subgraph(data, graph):
     ]
 
 
-@pytest.mark.parametrize("relabel", ["dense", "hash"])
-def test_cluster_sampler_row_order_is_the_lexsorted_induced_subgraph(monkeypatch, relabel):
+@pytest.mark.parametrize("relabel, path", [("dense", "rows"), ("hash", "rows"), ("dense", "sort")])
+def test_cluster_sampler_row_order_is_the_lexsorted_induced_subgraph(monkeypatch, relabel, path):
     # edge_order="csr" finds the edges from the sources' out-edges, already in PyG's
     # sort_edge_index order: the same edges and ids as the default order sorted by (row, col),
     # repeated edges in CSC order, hubs past the insertion-sort length included.
@@ -108,6 +108,8 @@ def test_cluster_sampler_row_order_is_the_lexsorted_induced_subgraph(monkeypatch
 
     if relabel == "hash":
         monkeypatch.setattr(sg, "DENSE_MAP_MAX_NODES", 10)
+    # big batches take the out-edge kernel, small ones sort the usual kernel's edges
+    monkeypatch.setattr(sg, "ROW_ORDER_MIN_EDGES", 0 if path == "rows" else 1 << 62)
     n = 400
     ei = _hub_edges(n, 7)
     ei = torch.cat([ei, ei.flip(0)[:, -622:]], 1)  # the hubs as sources too (out-degree 63-300)

@@ -60,6 +60,7 @@ from gnnsys.loaders.neighbor import (
 from gnnsys.ops._sparse_cpu import transpose
 
 SAINT_MODES = ("node", "edge", "walk")
+ROW_ORDER_MIN_EDGES = 1 << 20  # ClusterSampler(edge_order="csr"): see _edges_in_row_order
 _SALT_NODE, _SALT_EDGE, _SALT_WALK = 0x5A1, 0x5A2, 0x5A3  # streams of SaintSampler's draws
 _NO_HASH = np.full(1, -1, np.int64)
 
@@ -501,7 +502,7 @@ class ClusterSampler:
             raise ValueError("seeds (part ids) must be distinct within a batch")
         nodes = self.nodes_of(parts)
         if self.edge_order == "csr":
-            ei, eid = self._edges_by_row(nodes)
+            ei, eid = self._edges_in_row_order(nodes)
         else:
             ei, eid = self._induced.edges_checked(nodes)
         sizes = self.part_ptr[parts + 1] - self.part_ptr[parts]
@@ -510,9 +511,21 @@ class ClusterSampler:
             meta["edge_order"] = self.edge_order
         return _whole(nodes, ei, eid, nodes.shape[0], meta)
 
-    def _edges_by_row(self, nodes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        out_indptr, out_dst, out_pos = out_adjacency(self.graph)
+    def _edges_in_row_order(self, nodes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """The induced edges sorted by (source, destination) position. A batch whose nodes
+        have fewer than ``ROW_ORDER_MIN_EDGES`` in-edges: the usual kernel, then two counting
+        passes (``lex_order``) and a gather, all cache-resident. A bigger one: found from the
+        sources' out-edges already in that order (``induced_edges_by_row``), as a permutation
+        of millions of edges misses every cache (products, 10 of 100 parts, 5.8M edges:
+        2.11-2.13 -> 3.01-3.07 batches/s; mini, 104k edges: 4.3 ms a batch this way, 6.2
+        the other, one thread)."""
         a = self._induced._adj
+        scanned = int((a.indptr[nodes + 1] - a.indptr[nodes]).sum())
+        if scanned < ROW_ORDER_MIN_EDGES:
+            ei, eid = self._induced.edges_checked(nodes)
+            order, in_order = _kernels.lex_order(ei[0], ei[1], int(nodes.shape[0]))
+            return (ei, eid) if in_order else (ei[:, order], eid[order])
+        out_indptr, out_dst, out_pos = out_adjacency(self.graph)
         mapv, stamp, hkeys, hvals = self._induced._relabel(nodes)
         kernel = _kernels.choose(induced_edges_by_row, induced_edges_by_row_serial,
                                  16 * int(nodes.shape[0]))  # fmt: skip
