@@ -1,5 +1,5 @@
-"""benchmarks/link_loaders.py (and interleaved.py under it) runs end to end on a tiny graph
-(gnnsys's two fronts, no peer), summarises, and refuses mixed libraries."""
+"""benchmarks/link_loaders.py runs end to end on a tiny graph (gnnsys's two fronts, no peer),
+summarises, and refuses mixed libraries."""
 
 import json
 import sys
@@ -45,17 +45,3 @@ def test_edge_seeds_are_distinct_and_fixed(bench):
 def test_mixed_libraries_are_refused(bench):
     with pytest.raises(SystemExit, match="different libraries"):
         bench.main(["--peer", "dgl", "--front", "pyg", "--graph", "tiny"])
-
-
-def test_a_peer_that_cannot_run_is_summarised_as_skipped(capsys, monkeypatch):
-    monkeypatch.syspath_prepend(str(BENCH))
-    from interleaved import print_summary, run_rounds
-
-    ok = {"batches_per_s": 2.0, "nodes_per_batch": 3.0, "edges_per_batch": 4.0}
-    runs = {"gnnsys": lambda r: dict(ok), "peer": lambda r: {"skipped": True, "reason": "no X"}}
-    result = run_rounds(runs, 2, {"graph": "g"})
-    print_summary("s", result, {"graph": "g"}, 2, "benchmarks/x.py", ["--a"])
-    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert summary["peer_skipped"] == "no X" and "gnnsys_over_peer_batches_per_s" not in summary
-    assert summary["gnnsys_batches_per_s"] == [2.0, 2.0]
-    assert summary["command"] == "python benchmarks/x.py --a"
