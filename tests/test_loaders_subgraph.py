@@ -116,6 +116,7 @@ def test_cluster_sampler_row_order_is_the_lexsorted_induced_subgraph(monkeypatch
     g = Graph.from_edge_index(ei, n)
     by_col = ClusterSampler(g, 6, seed=1)
     by_row = ClusterSampler(g, 6, seed=1, edge_order="csr")
+    by_csc = ClusterSampler(g, 6, seed=1, edge_order="csc")
     for parts in ([0], [3, 1], [5, 0, 2, 4], [1, 2, 3, 4, 5, 0]):
         a = by_col.sample(torch.tensor(parts))
         b = by_row.sample(torch.tensor(parts))
@@ -124,8 +125,13 @@ def test_cluster_sampler_row_order_is_the_lexsorted_induced_subgraph(monkeypatch
         assert b.row.tolist() == a.row[order].tolist() and b.col.tolist() == a.col[order].tolist()
         assert b.edge_ids.tolist() == a.edge_ids[order].tolist()
         assert b.metadata["edge_order"] == "csr" and "edge_order" not in a.metadata
+        c = by_csc.sample(torch.tensor(parts))  # (destination, source), ties in CSC order
+        order = np.lexsort((a.row.numpy(), a.col.numpy()))
+        assert c.row.tolist() == a.row[order].tolist() and c.col.tolist() == a.col[order].tolist()
+        assert c.edge_ids.tolist() == a.edge_ids[order].tolist()
+        assert c.metadata["edge_order"] == "csc"
     with pytest.raises(ValueError, match="edge_order"):
-        ClusterSampler(g, 6, edge_order="csc")
+        ClusterSampler(g, 6, edge_order="coo")
 
 
 def test_cluster_loader_batches(data):

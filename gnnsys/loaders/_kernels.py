@@ -1507,9 +1507,15 @@ def _lookup(mapv, stamp_hi, hkeys, hvals, u):
 
 
 @njit(nogil=True, cache=True, inline="always")
+def _bit(bits, v):
+    # Bit v (int64) of the bitmap ``bits`` (uint64 words), as a uint64 0 or 1.
+    return (bits[v >> 6] >> np.uint64(v & 63)) & np.uint64(1)
+
+
+@njit(nogil=True, cache=True, inline="always")
 def _outside(bits, v):
     # Whether node v's bit is clear in the node-set bitmap ``bits``.
-    return (bits[v >> 6] >> np.uint64(v & 63)) & np.uint64(1) == 0
+    return _bit(bits, v) == 0
 
 
 @njit(nogil=True, cache=True)
@@ -1604,8 +1610,7 @@ def induced_edges(
     with_bits = bits.shape[0] > 0
     if with_bits:
         for i in range(n):
-            v = nodes[i]
-            bits[v >> 6] |= np.uint64(1) << np.uint64(v & 63)
+            mark_position(bits, 0, nodes[i])
     # Pass 1 scans each destination's in-edges once, counts its edges per segment and marks
     # the kept CSC positions in a bitmap (word-aligned per destination, so threads never share
     # a word); pass 2 visits only the marked positions. Most scanned edges are rejected
@@ -1626,7 +1631,7 @@ def induced_edges(
                 x = np.uint64(0)
                 for e in range(e0, min(e0 + 64, hi)):
                     src, _ = _edge_at(adj, edge_ids, packed, e)
-                    b = (bits[src >> 6] >> np.uint64(src & 63)) & np.uint64(1)
+                    b = _bit(bits, src)
                     x |= b << np.uint64(e - e0)
                     if typed_edges:
                         counts[i, type_per_edge[e]] += np.int64(b)

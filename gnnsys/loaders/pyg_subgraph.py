@@ -24,8 +24,6 @@ import numpy as np
 import torch
 
 from gnnsys._coo import csc_indptr
-from gnnsys.loaders import _kernels
-from gnnsys.loaders.base import SampledSubgraph
 from gnnsys.loaders.loader import Batch, Loader
 from gnnsys.loaders.neighbor import check_fanout
 from gnnsys.loaders.pyg import (
@@ -67,17 +65,6 @@ def _log(on: bool, text: str) -> None:
         print(text, file=sys.stderr)
 
 
-def _edge_order(sub: SampledSubgraph, sparse_format: str) -> Optional[torch.Tensor]:
-    """The permutation sorting the batch's edges by (row, col) for "csr" or (col, row) for
-    "csc", as PyG's ``sort_edge_index`` orders them; None when already in that order."""
-    if sub.metadata.get("edge_order") == sparse_format:  # the sampler emitted them so
-        return None
-    row, col = sub.row.numpy(), sub.col.numpy()
-    first, second = (row, col) if sparse_format == "csr" else (col, row)
-    order, in_order = _kernels.lex_order(first, second, int(sub.nodes.numel()))
-    return None if in_order else torch.from_numpy(order)
-
-
 def _set_structure(
     out: Any,
     view: _PygDataView,
@@ -98,13 +85,12 @@ def _set_structure(
 def _subgraph_data(
     view: _PygDataView,
     batch: Batch,
-    order: Optional[torch.Tensor],
     num_nodes: bool,
     make: Optional[Callable[[], Any]] = None,
 ) -> Any:
     """A PyG ``Data`` of a whole subgraph: the node attributes of its nodes, ``edge_index``
-    (or ``adj_t``: ``_set_structure``) in local ids, the edge attributes of its edges (in
-    ``order`` when given), every other attribute as it is; ``num_nodes`` set when asked
+    (or ``adj_t``: ``_set_structure``) in local ids, the edge attributes of its edges, every
+    other attribute as it is; ``num_nodes`` set when asked
     (``data`` had it, or SAINT). ``make``: what builds the empty batch (default: the
     source's class, ``view.data_cls``)."""
     sub = batch.subgraph
@@ -113,15 +99,10 @@ def _subgraph_data(
         out[key] = value
     for key, name in view.node_keys[0]:
         out[name] = batch.node_data[key]
-    ei, e_id = sub.edge_index(), sub.edge_ids
-    if order is not None:
-        ei = ei[:, order]
-        e_id = None if e_id is None else e_id[order.to(e_id.device)]
     n = int(sub.nodes.numel())
-    _set_structure(out, view, ei, e_id, (n, n))
+    _set_structure(out, view, sub.edge_index(), sub.edge_ids, (n, n))
     for key, name in view.edge_keys[0]:
-        value = batch.edge_data[key]
-        out[name] = value[order] if order is not None else value
+        out[name] = batch.edge_data[key]
     if num_nodes or not view.node_keys[0]:
         out.num_nodes = int(sub.nodes.numel())
     return out
@@ -257,9 +238,9 @@ class ClusterData(torch.utils.data.Dataset):
             part = _load_parts(path, view.num_nodes, who)
         elif self.num_parts <= view.num_nodes:
             _log(log, "Computing METIS partitioning...")
-        order = "csr" if sparse_format == "csr" else None  # batches in PyG's order, unsorted
         self.sampler = ClusterSampler(view.graph, self.num_parts, part=part, seed=seed,
-                                      recursive=self.recursive, edge_order=order)  # fmt: skip
+                                      recursive=self.recursive,
+                                      edge_order=sparse_format)  # fmt: skip
         if part is None:
             _log(log, "Done!")
             if path is not None:
@@ -314,13 +295,12 @@ class ClusterData(torch.utils.data.Dataset):
 
     def build(self, batch: Batch) -> Any:
         """The ``Data`` of a Loader batch of parts (what ``ClusterLoader`` yields)."""
-        order = _edge_order(batch.subgraph, self.sparse_format)
-        return _subgraph_data(self.view, batch, order, "num_nodes" in self._source)
+        return _subgraph_data(self.view, batch, "num_nodes" in self._source)
 
     def _with_inter_edges(self, batch: Batch, idx: int) -> Any:
         """Part ``idx`` with every edge leaving it (csr; entering it for csc), the far end in
         part-major ids (PyG's ``keep_inter_cluster_edges``)."""
-        out = _subgraph_data(self.view, batch, None, "num_nodes" in self._source)
+        out = _subgraph_data(self.view, batch, "num_nodes" in self._source)
         ei = self.partition.edge_index
         perm = self.partition.node_perm
         rank = self.partition.rank()
@@ -455,7 +435,7 @@ class GraphSAINTSampler(_LoaderFront):
     def _collate(self, batch: Batch) -> Any:
         # PyG's GraphSAINT calls the source's class plainly: over a PyG Batch (``DataBatch``)
         # that derives one more class, ``DataDataBatch``, which is what its batches are
-        out = _subgraph_data(self.view, batch, None, True, make=type(self.data))
+        out = _subgraph_data(self.view, batch, True, make=type(self.data))
         if self.node_norm is not None:
             sub = batch.subgraph
             out.node_norm = self.node_norm[sub.nodes.cpu()].to(sub.nodes.device)

@@ -39,6 +39,7 @@ from gnnsys.loaders import _kernels
 from gnnsys.loaders._kernels import (
     _GOLDEN,
     _below,
+    _bit,
     _edge_at,
     _hash_slot,
     _lookup,
@@ -60,7 +61,7 @@ from gnnsys.loaders.neighbor import (
 from gnnsys.ops._sparse_cpu import transpose
 
 SAINT_MODES = ("node", "edge", "walk")
-ROW_ORDER_MIN_EDGES = 1 << 20  # ClusterSampler(edge_order="csr"): see _edges_in_row_order
+ROW_ORDER_MIN_EDGES = 1 << 20  # ClusterSampler(edge_order="csr"): see _edges_in_order
 _SALT_NODE, _SALT_EDGE, _SALT_WALK = 0x5A1, 0x5A2, 0x5A3  # streams of SaintSampler's draws
 _NO_HASH = np.full(1, -1, np.int64)
 
@@ -125,8 +126,7 @@ def disjoint_induced_edges(indptr, adj, edge_ids, packed, nodes, tree, num_nodes
             first = indptr[nodes[i]]
             for e in range(first, indptr[nodes[i] + 1]):
                 src, _ = _edge_at(adj, edge_ids, packed, e)
-                h = (np.uint64(src) * _GOLDEN) >> shift
-                if (member[h >> np.uint64(6)] >> (h & np.uint64(63))) & np.uint64(1) == 0:
+                if _outside(member, np.int64((np.uint64(src) * _GOLDEN) >> shift)):
                     continue
                 if hkeys[_hash_slot(hkeys, base + src)] != base + src:
                     continue
@@ -198,7 +198,7 @@ def induced_edges_by_row(
         for p in range(out_indptr[v], out_indptr[v + 1]):
             t = np.int64(out_dst[p])
             if with_bits:
-                c += np.int64((bits[t >> 6] >> np.uint64(t & 63)) & np.uint64(1))
+                c += np.int64(_bit(bits, t))
             else:
                 c += _lookup(mapv, stamp_hi, hkeys, hvals, t) >= 0
         counts[i + 1] = c
@@ -432,9 +432,9 @@ class ClusterSampler:
         vertex_weights: optional integer [N] METIS vertex weights (balanced across parts).
         balance_types: optional integer or bool [N] class of each node (a type, a training
             mask): each class spread evenly over the parts, as DGL's ``balance_ntypes``.
-        edge_order: ``"csr"``: a batch's edges sorted by source position, then destination
-            position (PyG's ``sort_edge_index``), found from the sources' out-edges; default:
-            by destination position, then CSC order (as the other samplers).
+        edge_order: PyG's ``sort_edge_index`` order of a batch's edges: ``"csr"`` by source
+            position, then destination position; ``"csc"`` by destination, then source;
+            default: by destination position, then CSC order (as the other samplers).
 
     Seeds are part ids (``num_inputs`` = ``num_parts``), distinct within a batch. Nodes come
     part after part in batch order, each part's nodes in ascending id order; ``metadata``
@@ -458,8 +458,8 @@ class ClusterSampler:
         edge_order: Optional[str] = None,
     ) -> None:
         self.graph = check_homogeneous(graph, "ClusterSampler")
-        if edge_order not in (None, "csr"):
-            raise ValueError(f"edge_order must be None or 'csr', got {edge_order!r}")
+        if edge_order not in (None, "csr", "csc"):
+            raise ValueError(f"edge_order must be None, 'csr' or 'csc', got {edge_order!r}")
         self.edge_order = edge_order
         n = graph.num_nodes
         self.num_parts = check_positive_int("num_parts", num_parts)
@@ -501,29 +501,30 @@ class ClusterSampler:
         if np.unique(parts).shape[0] != parts.shape[0]:
             raise ValueError("seeds (part ids) must be distinct within a batch")
         nodes = self.nodes_of(parts)
-        if self.edge_order == "csr":
-            ei, eid = self._edges_in_row_order(nodes)
-        else:
-            ei, eid = self._induced.edges_checked(nodes)
+        ei, eid = self._edges_in_order(nodes)
         sizes = self.part_ptr[parts + 1] - self.part_ptr[parts]
         meta = {"parts": torch.from_numpy(parts.copy()), "part_sizes": torch.from_numpy(sizes)}
         if self.edge_order is not None:
             meta["edge_order"] = self.edge_order
         return _whole(nodes, ei, eid, nodes.shape[0], meta)
 
-    def _edges_in_row_order(self, nodes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-        """The induced edges sorted by (source, destination) position. A batch whose nodes
-        have fewer than ``ROW_ORDER_MIN_EDGES`` in-edges: the usual kernel, then two counting
-        passes (``lex_order``) and a gather, all cache-resident. A bigger one: found from the
-        sources' out-edges already in that order (``induced_edges_by_row``), as a permutation
-        of millions of edges misses every cache (products, 10 of 100 parts, 5.8M edges:
-        2.11-2.13 -> 3.01-3.07 batches/s; mini, 104k edges: 4.3 ms a batch this way, 6.2
-        the other, one thread)."""
+    def _edges_in_order(self, nodes: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """The induced edges in ``edge_order``. Sorted ones: the usual kernel, then two
+        counting passes (``lex_order``) and a gather, all cache-resident on batches whose nodes
+        have fewer than ``ROW_ORDER_MIN_EDGES`` in-edges. A bigger "csr" batch is found from
+        the sources' out-edges already in its order (``induced_edges_by_row``), as a
+        permutation of millions of edges misses every cache (products, 10 of 100 parts, 5.8M
+        edges: 2.11-2.13 -> 3.01-3.07 batches/s; mini, 104k edges: 4.3 ms a batch by sorting,
+        6.2 by rows, one thread)."""
         a = self._induced._adj
-        scanned = int((a.indptr[nodes + 1] - a.indptr[nodes]).sum())
-        if scanned < ROW_ORDER_MIN_EDGES:
+        if self.edge_order != "csr" or (
+            int((a.indptr[nodes + 1] - a.indptr[nodes]).sum()) < ROW_ORDER_MIN_EDGES
+        ):
             ei, eid = self._induced.edges_checked(nodes)
-            order, in_order = _kernels.lex_order(ei[0], ei[1], int(nodes.shape[0]))
+            if self.edge_order is None:
+                return ei, eid
+            first, second = (ei[0], ei[1]) if self.edge_order == "csr" else (ei[1], ei[0])
+            order, in_order = _kernels.lex_order(first, second, int(nodes.shape[0]))
             return (ei, eid) if in_order else (ei[:, order], eid[order])
         out_indptr, out_dst, out_pos = out_adjacency(self.graph)
         mapv, stamp, hkeys, hvals = self._induced._relabel(nodes)
