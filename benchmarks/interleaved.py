@@ -5,8 +5,10 @@ of each (round, system), and the summary of ranges over the rounds."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+from loader_throughput import time_iter
 
 WARMUP = 3
 
@@ -14,28 +16,13 @@ WARMUP = 3
 def rate(loader: Any, batches: int, count: Callable[[Any], tuple]) -> Dict[str, float]:
     """batches/s of ``loader`` (built before, untimed) over ``batches`` items after
     ``WARMUP``, and the mean (nodes, edges) a batch; a short epoch goes on with the next one
-    (``iter(loader)`` again: its start-up cost counted, as a user's next epoch pays it)."""
-    it = iter(loader)
-
-    def take():
-        nonlocal it
-        try:
-            return next(it)
-        except StopIteration:
-            it = iter(loader)
-            return next(it)
-
-    for _ in range(WARMUP):
-        take()
-    nodes = edges = 0
-    t0 = time.perf_counter()
-    for _ in range(batches):
-        n, e = count(take())
-        nodes += n
-        edges += e
-    s = time.perf_counter() - t0
-    return {"batches_per_s": round(batches / s, 3), "nodes_per_batch": round(nodes / batches, 1),
-            "edges_per_batch": round(edges / batches, 1)}  # fmt: skip
+    (``iter(loader)`` again: its start-up cost counted, as a user's next epoch pays it).
+    ``loader_throughput.time_iter`` times it."""
+    t = time_iter(lambda: iter(loader), batches, WARMUP, lambda b: np.array(count(b), np.int64))
+    nodes, edges = t["nodes"]
+    return {"batches_per_s": round(batches / t["seconds"], 3),
+            "nodes_per_batch": round(float(nodes) / batches, 1),
+            "edges_per_batch": round(float(edges) / batches, 1)}  # fmt: skip
 
 
 def run_rounds(
