@@ -85,6 +85,7 @@ from gnnsys.block import (
 )
 from gnnsys.features import FeatureStore
 from gnnsys.graph import Graph, dgl_edge_index
+from gnnsys.loaders._dgl_blocks import csc_block
 from gnnsys.loaders._kernels import has_edges
 from gnnsys.loaders._workers import WorkerPool, kept_for
 from gnnsys.loaders.base import SampledSubgraph, SampleKey, key_int
@@ -1943,11 +1944,7 @@ class _NodeCore(_PrefetchedColumns):
         it = self.view.idtype
         # Edge ids 0..E-1 in CSC order, given (not left empty): DGL's CPU SpMM for an
         # edge-data message (``fn.copy_e``, which ``RelGraphConv`` uses) needs the array.
-        data = {
-            et: ("csc", (ip.to(it), ix.to(it), torch.arange(ix.numel(), dtype=it)))
-            for et, (ip, ix) in rels.items()
-        }
-        b = dgl.create_block(data, num_src_nodes=num_src, num_dst_nodes=num_dst, idtype=it)
+        b = csc_block(dgl, rels, num_src, num_dst, it)
         frames = self.view.dgl_frames()
         view = self.view
         if frames is not None:
