@@ -418,7 +418,9 @@ def _labor_sources(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, la
     use_dense = dense.shape[0] > 0
     hk = np.full(16 if not use_dense else 1, -1, np.int64)
     hv = np.empty(hk.shape[0], np.int64)
-    seen = np.empty(16 if use_dense else 0, np.int64)
+    # (sized for every distinct source at once: growing it per new source cost an array
+    # return, with its reference counts, per source)
+    seen = np.empty(min(num_nodes, src.shape[0]) if use_dense else 0, np.int64)
     nq = 0
     for s in range(first, last):
         tr = stree[s] if stree.shape[0] > 0 else 0
@@ -429,7 +431,6 @@ def _labor_sources(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, la
                 if q < 0:
                     q = nq
                     dense[u] = q
-                    seen = _grow(seen, nq + 1)
                     seen[nq] = u
                     nq += 1
             else:
