@@ -188,8 +188,9 @@ def test_labor_i_unbiased_mean_and_dgl_weights(iters):
 
 
 def importance_of(g, dsts, f, iters, weights=None):
-    # labor_importance straight on one hop's segments (untyped, one tree): the dense source
-    # map and the hash table give the same probabilities.
+    # labor_importance straight on one hop's segments (untyped, one tree): importances kept at
+    # node ids, or at source numbers found through the dense map or the hash table, give the
+    # same probabilities.
     w = np.empty(0, np.float64) if weights is None else np.asarray(weights, np.float64)
     ip = g.indptr.numpy()
     lo, hi = ip[dsts].astype(np.int64), ip[dsts + 1].astype(np.int64)
@@ -197,14 +198,16 @@ def importance_of(g, dsts, f, iters, weights=None):
     np.cumsum(hi - lo, out=cptr[1:])
     adj = np.asarray(g.indices.numpy(), np.int64)
     out = []
-    for dense in (np.full(g.num_nodes, -1, np.int64), np.empty(0, np.int64)):
+    paths = [(np.full(g.num_nodes, -1, np.int64), False), (np.empty(0, np.int64), False),
+             (np.empty(0, np.int64), True)]  # fmt: skip
+    for dense, direct in paths:
         pe = np.empty(cptr[-1], np.float64)
         _kernels.labor_importance(adj, np.empty(0, np.int64), False, lo, hi,
                                   np.empty(0, np.int64), cptr, 0, dsts.size, f, iters,
-                                  g.num_nodes, pe, dense, w)  # fmt: skip
+                                  g.num_nodes, pe, dense, w, direct)  # fmt: skip
         assert (dense < 0).all()  # left all -1 for the next hop
         out.append(pe)
-    assert np.array_equal(out[0], out[1])
+    assert np.array_equal(out[0], out[1]) and np.array_equal(out[0], out[2])
     return out[0], cptr, hi - lo
 
 

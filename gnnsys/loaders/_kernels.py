@@ -313,6 +313,11 @@ def _labor_fill_marked(bits, w0, col_lo, lo, hi, f, pos, o):
 _LABOR_EPS = 1e-4  # relative tolerance of the LABOR-i fixed points (DGL's)
 _LABOR_MAX_ITERS = 100  # importance_sampling=-1: iterate to convergence, at most this often
 _INV32 = 1.0 / 4294967296.0
+_FIXED_ONE = 4294967296.0  # the convergence sum's unit: 2^32 steps of 1 (exact int64 sums)
+# LABOR-i keeps each source's importance at its node id (no numbering pass over the
+# candidates) when the hop has at least one candidate edge per _LABOR_DIRECT_NODES nodes
+# of the graph: two [N] float64 arrays per hop cost less than numbering every candidate.
+_LABOR_DIRECT_NODES = 4
 _SQRT1_2 = 0.7071067811865476
 
 
@@ -480,9 +485,16 @@ def _labor_solve_c(pv, av, lo, hi, c, target):
     return c
 
 
+@njit(nogil=True, cache=True, inline="always")
+def labor_direct(num_nodes, candidates, trees):
+    """Whether ``labor_importance`` keeps importances at node ids (one tree, and at least one
+    candidate edge per ``_LABOR_DIRECT_NODES`` nodes) rather than numbering the sources."""
+    return not trees and num_nodes <= _LABOR_DIRECT_NODES * candidates
+
+
 @njit(nogil=True, cache=True)
 def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, last, f,
-                     iters, num_nodes, pe, dense, weights):  # fmt: skip
+                     iters, num_nodes, pe, dense, weights, direct):  # fmt: skip
     """LABOR-i inclusion probabilities of one hop and edge type (Balin and Catalyurek,
     NeurIPS 2023): ``pe[cptr[s] + j]`` = min(1, c_s pi_t) for edge j of destination slot s in
     ``first..last-1`` (CSC segment ``seg_lo[s]..seg_hi[s]``, tree ``stree[s]``).
@@ -493,8 +505,13 @@ def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, 
     uniform sampling's (sum_t 1 / min(1, c_s pi_t) = d_s^2 / k). Starts at LABOR-0 (c_s = k /
     d_s). Destinations keeping every edge (fanout -1 or >= d) have p = 1 and c_s = 1 / min pi_t
     (their sources are sampled anyway, so other destinations may take them for free).
-    Serial and in edge order: the same result whatever the thread count. ``dense``: an
-    int64 [N] map of -1s (left so) for one tree, else empty (a hash table instead).
+    Serial and in edge order: the same result whatever the thread count. A source's pi is
+    kept at its node id (``direct``: one tree and candidates enough to pay for [N] arrays,
+    see ``labor_direct``) or at its number among the hop's distinct (tree, source) pairs,
+    found through ``dense`` (an int64 [N] map of -1s, left so, for one tree) or a hash table
+    (``dense`` empty); the three give the same probabilities. The convergence test sums
+    sum_t min(1, pi_t) in fixed point (2^-32 steps, exact integers), so that the order the
+    sources are numbered in cannot change where it stops.
 
     ``weights`` (per CSC position; empty: unweighted): weighted LABOR as DGL computes it,
     A_e the edge's weight and D_s the sum over s's in-edges: one round more than ``iters``
@@ -505,12 +522,17 @@ def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, 
     """
     if f == 0 or cptr[last] == cptr[first]:
         return
-    src, nq = _labor_sources(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, last,
-                             num_nodes, dense)  # fmt: skip
     base = cptr[first]
     nd = last - first
+    ncand = cptr[last] - base
+    if direct:
+        src = np.empty(0, np.int64)
+        nq = num_nodes
+    else:
+        src, nq = _labor_sources(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first,
+                                 last, num_nodes, dense)  # fmt: skip
     weighted = weights.shape[0] > 0
-    av = np.empty(src.shape[0] if weighted else 0, np.float64)  # A of each candidate
+    av = np.empty(ncand if weighted else 0, np.float64)  # A of each candidate
     c = np.empty(nd, np.float64)
     target = np.empty(nd, np.float64)  # the right side of each destination's condition
     for s in range(nd):
@@ -530,28 +552,37 @@ def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, 
         else:
             c[s] = f / d if (f > 0 and d > 0) else 1.0
             target[s] = d * d / f if f > 0 else 0.0
+    # (direct: a node no candidate comes from keeps mx 0, so pi 0 after the first round, and
+    # adds nothing to the convergence sum, as a source that is not there)
     pi = np.ones(nq, np.float64)
     mx = np.empty(nq, np.float64)
-    pv = np.empty(src.shape[0], np.float64)  # pi of each candidate's source
-    prev = np.inf
+    pv = np.empty(ncand, np.float64)  # pi of each candidate's source
+    prev = -1  # the last round's sum (none yet)
     rounds = iters + 1 if (weighted and iters >= 0) else iters
     it = 0
     while it < rounds or (rounds < 0 and it < _LABOR_MAX_ITERS):
         it += 1
         if weighted and it == 1:  # DGL's first weighted round: pi_e = A_e
-            for j in range(src.shape[0]):
+            for j in range(ncand):
                 pv[j] = av[j]
         else:
             mx[:] = 0.0
             for s in range(nd):
-                for j in range(cptr[first + s] - base, cptr[first + s + 1] - base):
+                lo = cptr[first + s] - base
+                shift = seg_lo[first + s] - lo  # candidate j is CSC position j + shift
+                for j in range(lo, cptr[first + s + 1] - base):
+                    q = _edge_at(adj, edge_ids, packed, j + shift)[0] if direct else src[j]
                     ct = c[s] * av[j] if (weighted and it == 2) else c[s]
-                    if ct > mx[src[j]]:
-                        mx[src[j]] = ct
+                    if ct > mx[q]:
+                        mx[q] = ct
             for q in range(nq):
                 pi[q] *= mx[q]
-            for j in range(src.shape[0]):
-                pv[j] = pi[src[j]]
+            for s in range(nd):
+                lo = cptr[first + s] - base
+                shift = seg_lo[first + s] - lo
+                for j in range(lo, cptr[first + s + 1] - base):
+                    q = _edge_at(adj, edge_ids, packed, j + shift)[0] if direct else src[j]
+                    pv[j] = pi[q]
         for s in range(nd):
             lo = cptr[first + s] - base
             hi = cptr[first + s + 1] - base
@@ -570,11 +601,11 @@ def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, 
                 c[s] = _labor_solve_c(pv, av, lo, hi, c[s], target[s])
         if weighted and it == 1:
             continue  # (DGL checks convergence once pi is a source's)
-        cur = 0.0
+        cur = 0
         for q in range(nq):
-            cur += min(1.0, pi[q])
-        if cur / prev >= 1.0 - _LABOR_EPS:
-            break
+            cur += np.int64(min(1.0, pi[q]) * _FIXED_ONE + 0.5)
+        if prev >= 0 and (prev == 0 or cur / prev >= 1.0 - _LABOR_EPS):
+            break  # (prev 0: every pi is 0 and stays so)
         prev = cur
     for s in range(nd):
         lo = cptr[first + s] - base
@@ -1174,9 +1205,11 @@ def sample_hops(
                 cptr[j + 1] = cptr[j] + seg_hi[j] - seg_lo[j]
             pe = np.empty(cptr[acc], np.float64)
             for e in range(num_etypes):
+                ncand = cptr[base[e + 1] - 1] - cptr[base[e]]
                 labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, base[e],
                                  base[e + 1] - 1, fanouts[h, e], labor_iters, num_nodes, pe,
-                                 ldense, lweights)  # fmt: skip
+                                 ldense, lweights,
+                                 labor_direct(num_nodes, ncand, stree.shape[0] > 0))  # fmt: skip
             for i in prange(m):
                 t = ntp[flo + i] if _WITH_TYPED and typed else 0
                 r = (loc[flo + i] if _WITH_TYPED and typed else flo + i) - dst_lo[t]
