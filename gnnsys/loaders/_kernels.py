@@ -454,7 +454,7 @@ def _labor_sources(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, la
 
 
 @njit(nogil=True, cache=True)
-def _labor_solve_c(pv, av, lo, hi, c, target):
+def _labor_solve_c(pv, av, lo, hi, c, target, ratio):
     # c_s with sum_t A_t^2 / min(1, c_s pi_t) = target: A_t = 1 unweighted (``av`` empty), the
     # variance of uniform k-of-d sampling (the LABOR paper's condition, target d^2 / k, which
     # exceeds d as f < d here); with edge weights ``av`` DGL's weighted condition, zero-weight
@@ -465,19 +465,21 @@ def _labor_solve_c(pv, av, lo, hi, c, target):
     # that saturates or unsaturates on the way only raises the true variance above the
     # model's), so after at most one step down c climbs to the root, one saturation set at a
     # time, and stops when the set no longer changes: a few passes over the segment instead
-    # of a multiplicative iteration to a tolerance.
+    # of a multiplicative iteration to a tolerance. Each A^2 / pi_t is divided once (into
+    # ``ratio``, scratch of at least hi - lo) and the passes add without branches (adding 0.0
+    # leaves a sum as it was): the same sums, in the same order, as skipping the terms.
     weighted = av.shape[0] > 0
+    for j in range(lo, hi):
+        w2 = av[j] * av[j] if weighted else 1.0
+        ratio[j - lo] = w2 / pv[j] if (w2 != 0.0 and pv[j] > 0.0) else 0.0
     for _ in range(_LABOR_MAX_ITERS):
         a = 0.0
         b = 0.0
         for j in range(lo, hi):
             w2 = av[j] * av[j] if weighted else 1.0
-            if w2 == 0.0:
-                continue
-            if c * pv[j] >= 1.0:
-                b += w2
-            else:
-                a += w2 / pv[j]
+            sat = c * pv[j] >= 1.0
+            b += w2 if sat else 0.0
+            a += 0.0 if sat else ratio[j - lo]
         new = a / (target - b)
         if new == c:
             break
@@ -556,7 +558,13 @@ def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, 
     # adds nothing to the convergence sum, as a source that is not there)
     pi = np.ones(nq, np.float64)
     mx = np.empty(nq, np.float64)
-    pv = np.empty(ncand, np.float64)  # pi of each candidate's source
+    # pi of each candidate's source, kept where its probability goes (the last pass turns
+    # each into min(1, c_s pi_t) in place: no second array of the candidates' size)
+    pv = pe[base : base + ncand]
+    widest = 0
+    for s in range(first, last):
+        widest = max(widest, seg_hi[s] - seg_lo[s])
+    ratio = np.empty(widest, np.float64)  # _labor_solve_c's scratch
     prev = -1  # the last round's sum (none yet)
     rounds = iters + 1 if (weighted and iters >= 0) else iters
     it = 0
@@ -573,8 +581,7 @@ def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, 
                 for j in range(lo, cptr[first + s + 1] - base):
                     q = _edge_at(adj, edge_ids, packed, j + shift)[0] if direct else src[j]
                     ct = c[s] * av[j] if (weighted and it == 2) else c[s]
-                    if ct > mx[q]:
-                        mx[q] = ct
+                    mx[q] = max(mx[q], ct)  # (a store every time beats a mispredicted branch)
             for q in range(nq):
                 pi[q] *= mx[q]
             for s in range(nd):
@@ -598,7 +605,7 @@ def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, 
                 # (DGL's weighted first round keeps its start k / D where that saturates)
                 c[s] = max(c[s], full_c) if (weighted and it == 1) else full_c
             elif c[s] > 0.0:  # (0: every in-edge weighs nothing)
-                c[s] = _labor_solve_c(pv, av, lo, hi, c[s], target[s])
+                c[s] = _labor_solve_c(pv, av, lo, hi, c[s], target[s], ratio)
         if weighted and it == 1:
             continue  # (DGL checks convergence once pi is a source's)
         cur = 0
