@@ -211,6 +211,14 @@ def importance_of(g, dsts, f, iters, weights=None):
     return out[0], cptr, hi - lo
 
 
+def test_importances_at_node_ids_only_for_one_tree_and_candidates_enough():
+    n = 400
+    per = _kernels._LABOR_DIRECT_NODES
+    assert _kernels.labor_direct(n, n // per, False)
+    assert not _kernels.labor_direct(n, n // per - 1, False)  # [N] arrays would cost more
+    assert not _kernels.labor_direct(n, 10 * n, True)  # per-seed trees: (tree, node) keys
+
+
 @pytest.mark.parametrize("iters", [1, 3, -1])
 def test_labor_i_variance_condition_and_expected_degree(iters):
     # The fixed point: each destination's HT variance equals uniform k-of-d sampling's,
