@@ -440,7 +440,8 @@ def _labor_sources(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, la
                     nq += 1
             else:
                 kk = tr * num_nodes + u
-                hk, hv = _hash_grow(hk, hv, nq + 1)
+                if 2 * (nq + 1) > hk.shape[0]:  # (the call only to grow: it returns arrays)
+                    hk, hv = _hash_grow(hk, hv, nq + 1)
                 slot = _hash_slot(hk, kk)
                 if hk[slot] == -1:
                     hk[slot] = kk
