@@ -345,7 +345,8 @@ def _labor_variate(u, tree, lkey, lkey2, ca, sa, dep):
 @njit(nogil=True, cache=True)
 def _labor_count_general(adj, edge_ids, packed, lo, hi, f, vkeys, tree, pe, at):
     # _labor_mark's count with batch-dependent variates and/or per-edge thresholds pe[at:]
-    # (LABOR-i).
+    # (LABOR-i), whose edges it does not keep it sets to 0 (_labor_fill_general then lists the
+    # kept ones without drawing again: every kept edge has a threshold above its variate >= 0).
     # vkeys = (lkey, lkey2, ca, sa, dep).
     d = hi - lo
     if d == 0 or f == 0:
@@ -366,6 +367,8 @@ def _labor_count_general(adj, edge_ids, packed, lo, hi, f, vkeys, tree, pe, at):
         u, _ = _edge_at(adj, edge_ids, packed, p)
         if _labor_variate(u, tree, lkey, lkey2, ca, sa, dep) < t:
             c += 1
+        elif pe.shape[0] > 0:
+            pe[at + p - lo] = 0.0
     return c
 
 
@@ -386,7 +389,9 @@ def _labor_fill_general(adj, edge_ids, packed, lo, hi, f, vkeys, tree, pe, at, p
     for p in range(lo, hi):
         t = 1.0 if full else (pe[at + p - lo] if pe.shape[0] > 0 else thr)
         keep = full and (not weighted or pe[at + p - lo] > 0.0)
-        if not full:
+        if not full and pe.shape[0] > 0:
+            keep = t > 0.0  # (the count pass zeroed the thresholds of edges it did not keep)
+        elif not full:
             u, _ = _edge_at(adj, edge_ids, packed, p)
             keep = _labor_variate(u, tree, lkey, lkey2, ca, sa, dep) < t
         if keep:
