@@ -98,7 +98,8 @@ def test_without_the_constructors_create_block_builds_it():
         calls.append((data, num_src_nodes, num_dst_nodes, idtype))
         return "block"
 
-    fake = types.SimpleNamespace(__name__="not_a_dgl_package", create_block=create_block)
+    fake = types.ModuleType("not_a_dgl_package")
+    fake.create_block = create_block
     assert _dgl_blocks.constructors(fake) is None
     rels, num_src, num_dst = _untyped()
     assert _dgl_blocks.csc_block(fake, rels, num_src, num_dst, torch.int32) == "block"

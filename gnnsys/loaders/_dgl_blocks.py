@@ -13,6 +13,7 @@ samplers. Where those constructors are missing or changed (another DGL release),
 
 from __future__ import annotations
 
+import functools
 import importlib
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -21,9 +22,10 @@ import torch
 Relation = Tuple[str, str, str]
 
 
-def _constructors(dgl: Any) -> Optional[Tuple[Callable[..., Any], ...]]:
+@functools.cache
+def constructors(dgl: Any) -> Optional[Tuple[Callable[..., Any], ...]]:
     """DGL's index constructors ``create_block`` uses (from the submodules of the ``dgl``
-    module given), or None where this DGL lacks them."""
+    module given), or None where this DGL lacks them; looked up once per module."""
     wanted = (
         ("graph_index", "from_coo"),
         ("heterograph_index", "create_unitgraph_from_csr"),
@@ -36,18 +38,6 @@ def _constructors(dgl: Any) -> Optional[Tuple[Callable[..., Any], ...]]:
     except (AttributeError, ImportError):
         return None
     return tuple(found) if all(callable(f) for f in found) else None
-
-
-_CACHE: Dict[int, Tuple[Any, Optional[Tuple[Callable[..., Any], ...]]]] = {}
-
-
-def constructors(dgl: Any) -> Optional[Tuple[Callable[..., Any], ...]]:
-    """``_constructors(dgl)``, looked up once per ``dgl`` module (the module is kept with
-    the entry, so its id cannot be reused by another)."""
-    entry = _CACHE.get(id(dgl))
-    if entry is None or entry[0] is not dgl:
-        entry = _CACHE[id(dgl)] = (dgl, _constructors(dgl))
-    return entry[1]
 
 
 def csc_block(
@@ -67,6 +57,8 @@ def csc_block(
         >>> b = csc_block(dgl, {("_N", "_E", "_N"): (indptr, indices)}, {"_N": 5}, {"_N": 2},
         ...               torch.int64)   # doctest: +SKIP
     """
+    # Edge ids 0..E-1 in CSC order, given (not left empty): DGL's CPU SpMM for an edge-data
+    # message (``fn.copy_e``, which ``RelGraphConv`` uses) needs the array.
     data = {
         r: (ip.to(idtype), ix.to(idtype), torch.arange(ix.numel(), dtype=idtype))
         for r, (ip, ix) in rels.items()

@@ -1942,8 +1942,6 @@ class _NodeCore(_PrefetchedColumns):
     def _dgl_block(self, rels, num_src, num_dst, src_ids, edge_ids, parent_rows) -> Any:
         dgl = self.dgl
         it = self.view.idtype
-        # Edge ids 0..E-1 in CSC order, given (not left empty): DGL's CPU SpMM for an
-        # edge-data message (``fn.copy_e``, which ``RelGraphConv`` uses) needs the array.
         b = csc_block(dgl, rels, num_src, num_dst, it)
         frames = self.view.dgl_frames()
         view = self.view
