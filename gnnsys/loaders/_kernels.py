@@ -494,6 +494,13 @@ def _labor_solve_c(pv, av, lo, hi, c, target, ratio):
 
 
 @njit(nogil=True, cache=True, inline="always")
+def _labor_slot(adj, edge_ids, packed, src, direct, j, shift):
+    # Where candidate j's source keeps its importance: its node id (``direct``; candidate j is
+    # CSC position j + shift) or its number among the hop's distinct sources (``src``).
+    return _edge_at(adj, edge_ids, packed, j + shift)[0] if direct else src[j]
+
+
+@njit(nogil=True, cache=True, inline="always")
 def labor_direct(num_nodes, candidates, trees):
     """Whether ``labor_importance`` keeps importances at node ids (one tree, and at least one
     candidate edge per ``_LABOR_DIRECT_NODES`` nodes) rather than numbering the sources."""
@@ -583,9 +590,9 @@ def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, 
             mx[:] = 0.0
             for s in range(nd):
                 lo = cptr[first + s] - base
-                shift = seg_lo[first + s] - lo  # candidate j is CSC position j + shift
+                shift = seg_lo[first + s] - lo
                 for j in range(lo, cptr[first + s + 1] - base):
-                    q = _edge_at(adj, edge_ids, packed, j + shift)[0] if direct else src[j]
+                    q = _labor_slot(adj, edge_ids, packed, src, direct, j, shift)
                     ct = c[s] * av[j] if (weighted and it == 2) else c[s]
                     mx[q] = max(mx[q], ct)  # (a store every time beats a mispredicted branch)
             for q in range(nq):
@@ -594,8 +601,7 @@ def labor_importance(adj, edge_ids, packed, seg_lo, seg_hi, stree, cptr, first, 
                 lo = cptr[first + s] - base
                 shift = seg_lo[first + s] - lo
                 for j in range(lo, cptr[first + s + 1] - base):
-                    q = _edge_at(adj, edge_ids, packed, j + shift)[0] if direct else src[j]
-                    pv[j] = pi[q]
+                    pv[j] = pi[_labor_slot(adj, edge_ids, packed, src, direct, j, shift)]
         for s in range(nd):
             lo = cptr[first + s] - base
             hi = cptr[first + s + 1] - base
