@@ -32,6 +32,29 @@ from numba.core import cgutils, types
 from numba.core.cpu_options import ParallelOptions
 from numba.extending import intrinsic
 
+
+def start_pool_keeping_torch_threads() -> None:
+    """Start numba's thread pool (once a process) and leave torch's intra-op thread count as it
+    was.
+
+    Starting, numba's OpenMP threading layer sets the calling thread's OpenMP thread count to
+    NUMBA_NUM_THREADS, and torch reads its own count from the same OpenMP runtime: a
+    ``torch.set_num_threads(1)``, or ``OMP_NUM_THREADS=1`` (what torchrun sets for several
+    processes a machine), was undone by gnnsys's first parallel kernel, and processes sharing
+    the cores then each ran torch at one thread per core. Measured: the same model test in two
+    processes on 2 cores, 218 s each at 2 torch threads, 42 s at 1. Called when this module is
+    imported (every module with numba kernels imports it).
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    numba.get_num_threads()  # numba starts its pool on first use
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)
+
+
+start_pool_keeping_torch_threads()
+
 # ``parallel=True`` also turns every array expression and ``np.zeros``/``np.full``/``copy`` into
 # a parallel loop: a parallel region (thread wake-up and barrier) per small allocation, 19 of
 # them in the homogeneous sampling kernel, most over a handful of elements, and a quarter of

@@ -1,9 +1,23 @@
 """Test configuration: Triton runs interpreted on CPU, GPU-only tests skip without CUDA."""
 
 import os
+import sys
 
-import pytest
-import torch
+# pytest-xdist runs PYTEST_XDIST_WORKER_COUNT worker processes on this machine's cores. Each ran
+# torch's OpenMP pool at one thread per core, its threads spinning at every barrier while the
+# other workers held the cores: a model test took 218 s beside another worker against 39 s
+# alone (42 s beside it at one torch thread, 49 s with sleeping waits). So each worker takes its
+# share of the cores for torch, and OpenMP threads (torch's and numba's, here and in the
+# processes tests start) sleep when they wait. The wait policy is read when torch loads OpenMP.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _WORKERS > 1 and "torch" not in sys.modules:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+if _WORKERS > 1:
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // _WORKERS))
 
 # Triton decides between compiling and interpreting when a kernel is decorated, so this must be
 # set before any gnnsys module that defines kernels is imported.

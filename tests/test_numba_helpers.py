@@ -1,8 +1,11 @@
 """gnnsys._numba: prefetch hints never change results; serial twins equal their kernels;
 variants compile only the branches their constants keep; PRANGE_ONLY parallelises the prange
 loops alone, in every signature; run_items covers every item exactly once, whatever the thread
-count."""
+count; numba's thread pool starts without changing torch's thread count."""
 
+import os
+import subprocess
+import sys
 import threading
 
 import numba
@@ -189,3 +192,35 @@ def test_int32_bits_as_float32_reads_the_bits_as_a_float():
     assert np.isinf(as_float(np.int32(0x7F800000)))
     with pytest.raises(TypingError):  # 64-bit integers have no float32 reading
         as_float(np.int64(0x3F800000))
+
+
+# A fresh interpreter: torch's thread count set (or OMP_NUM_THREADS given), then gnnsys's
+# kernels imported and a parallel sampling kernel run; numba's own pool keeps its threads.
+_THREADS_CHILD = """
+import sys, numba, torch
+if sys.argv[1] != "env":
+    torch.set_num_threads(1)
+from gnnsys.datasets import synthetic
+from gnnsys.loaders import _kernels
+from gnnsys.loaders.pyg import NeighborLoader
+_kernels.PARALLEL_MIN_WORK = 0
+ds = synthetic("tiny", seed=0)
+next(iter(NeighborLoader(ds.to_pyg(), [5, 5], batch_size=64, num_threads=1)))
+print(torch.get_num_threads(), numba.get_num_threads(), numba.config.NUMBA_NUM_THREADS)
+"""
+
+
+@pytest.mark.parametrize("how", ["set", "env"])
+def test_numba_pool_start_leaves_torchs_thread_count(how):
+    # numba's OpenMP layer sets the shared OpenMP thread count when its pool starts: a
+    # torch.set_num_threads(1) or OMP_NUM_THREADS=1 made before gnnsys's first parallel kernel
+    # was silently undone (processes sharing cores then oversubscribed them).
+    env = dict(os.environ, NUMBA_NUM_THREADS="2")
+    if how == "env":
+        env["OMP_NUM_THREADS"] = "1"
+    res = subprocess.run([sys.executable, "-c", _THREADS_CHILD, how], env=env,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    torch_threads, numba_threads, numba_max = map(int, res.stdout.split()[-3:])
+    assert torch_threads == 1
+    assert numba_threads == numba_max == 2  # numba's own threads untouched
