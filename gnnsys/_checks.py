@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from typing import Dict, Optional, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -180,6 +180,26 @@ def check_choice(name: str, value: object, allowed: tuple) -> None:
     """Raise ValueError unless ``value`` is one of ``allowed``."""
     if value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}, got {value!r}")
+
+
+def check_cores(name: str, cores: Optional[Sequence[int]], available: List[int]) -> List[int]:
+    """``cores`` as a list of CPUs this process may use ([] for None), or a clear error
+    (``available``: ``sorted(os.sched_getaffinity(0))``).
+
+    Example:
+        >>> check_cores("loader_cores", [0], [0, 1])
+        [0]
+    """
+    if cores is None:
+        return []
+    out = list(cores)
+    bad = [c for c in out if isinstance(c, bool) or not isinstance(c, (int, np.integer))]
+    if bad:
+        raise TypeError(f"{name} must be CPU numbers (ints), got {bad[:3]}")
+    missing = sorted(set(int(c) for c in out) - set(available))
+    if missing:
+        raise ValueError(f"{name} names CPUs {missing} that this process may not use ({available})")
+    return [int(c) for c in out]
 
 
 def index_dtype(num_nodes: int) -> torch.dtype:

@@ -233,6 +233,40 @@ def test_worker_errors_reach_the_consumer(prefetch):
         next(it)
 
 
+def test_worker_start_hook_runs_on_each_worker_and_its_error_fails_the_pass(setup):
+    graph, store, _, _ = setup
+    loader = Loader(NeighborSampler(graph, [3]), torch.arange(100), batch_size=10,
+                    features=store, num_threads=2)  # fmt: skip
+    started = []
+    loader.worker_start = lambda w: started.append((w, threading.current_thread().name))
+    assert len(list(loader)) == 10
+    assert sorted(w for w, _ in started) == [0, 1]
+    assert all(name != threading.current_thread().name for _, name in started)
+
+    def fail(w):
+        raise OSError(f"worker {w} could not start")
+
+    loader.worker_start = fail
+    with pytest.raises(OSError, match="could not start"):
+        list(loader)
+    loader.worker_start = None
+    assert len(list(loader)) == 10  # the next pass runs again
+
+
+def test_worker_threads_sets_each_workers_kernel_threads(setup):
+    import numba
+
+    from gnnsys.loaders.loader import _threading_layer
+
+    if _threading_layer() == "workqueue":
+        pytest.skip("numba's workqueue layer runs one worker (it is not thread-safe)")
+    graph, store, _, _ = setup
+    loader = Loader(NeighborSampler(graph, [3]), torch.arange(100), batch_size=10, num_threads=2)
+    assert loader._threads_per_batch(10) == (2, 1)
+    loader.worker_threads = 2
+    assert loader._threads_per_batch(10) == (2, min(2, numba.config.NUMBA_NUM_THREADS))
+
+
 def _loader_threads():
     return [t for t in threading.enumerate() if t.name.startswith("gnnsys-loader")]
 

@@ -3,6 +3,8 @@ link batches, the remote-backend tuple, transforms, PyG models on our batches, a
 arguments we refuse (NotImplementedError) or reject (ValueError)."""
 
 import gc
+import logging
+import os
 import weakref
 
 import numpy as np
@@ -814,6 +816,107 @@ def test_pyg_loaders_are_torch_dataloaders():
     assert torch.equal(loader(torch.tensor([4, 9, 2])).n_id, b.n_id)  # deterministic
     link = LinkNeighborLoader(data, [2], batch_size=10, neg_sampling="binary")
     assert isinstance(link, torch.utils.data.DataLoader) and len(link.dataset) == 3000
+
+
+def test_pyg_loaders_have_every_public_attribute_of_pygs():
+    # PyG's NodeLoader / LinkLoader mixins included (enable_cpu_affinity, enable_multithreading,
+    # enable_memory_log): a script calling them must not stop at an AttributeError
+    import torch_geometric.loader as pyg_loader
+
+    import gnnsys.loaders.pyg as ours
+
+    for name in ("NeighborLoader", "LinkNeighborLoader", "HGTLoader"):
+        theirs = {a for a in dir(getattr(pyg_loader, name)) if not a.startswith("_")}
+        mine = {a for a in dir(getattr(ours, name)) if not a.startswith("_")}
+        assert theirs <= mine, (name, sorted(theirs - mine))
+
+
+def _worker_cpus(loader):
+    """The CPU set of the thread that built each batch of one pass (collate runs there)."""
+    seen = []
+    loader.transform = lambda b: seen.append(os.sched_getaffinity(0)) or b
+    n = sum(1 for _ in loader)
+    loader.transform = None
+    assert len(seen) == n
+    return seen
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs Linux CPU affinity")
+def test_enable_cpu_affinity_pins_the_worker_threads_alone(data):
+    cpus = sorted(os.sched_getaffinity(0))
+    loader = NeighborLoader(data, [3, 2], batch_size=40, num_workers=1, seed=0, shuffle=True)
+    loader.set_epoch(0)
+    want = [b.n_id for b in loader]
+    with loader.enable_cpu_affinity(loader_cores=[cpus[-1]]):
+        assert _worker_cpus(loader) == [{cpus[-1]}] * len(want)
+        assert os.sched_getaffinity(0) == set(cpus)  # the training thread is left alone
+        loader.set_epoch(0)
+        assert all(torch.equal(a.n_id, b) for a, b in zip(loader, want))  # same batches
+    assert all(got == set(cpus) for got in _worker_cpus(loader))  # unpinned after the context
+    with loader.enable_cpu_affinity():  # default: the first CPUs this process may use
+        assert _worker_cpus(loader)[0] == {cpus[0]}
+    with loader.enable_cpu_affinity(loader_cores=[[cpus[0], cpus[-1]]]):  # a list per worker
+        assert _worker_cpus(loader)[0] == {cpus[0], cpus[-1]}
+
+
+def test_enable_cpu_affinity_refuses_what_pyg_refuses(data):
+    none = NeighborLoader(data, [3], batch_size=40, num_workers=0)
+    with pytest.raises(ValueError, match="at least one worker"):
+        with none.enable_cpu_affinity():
+            pass
+    two = NeighborLoader(data, [3], batch_size=40, num_workers=2)
+    with pytest.raises(ValueError, match="number of loader cores .got 1.*workers .got 2"):
+        with two.enable_cpu_affinity(loader_cores=[0]):
+            pass
+    one = NeighborLoader(data, [3], batch_size=40, num_workers=1)
+    with pytest.raises(ValueError, match="CPUs .100000. that this process may not use"):
+        with one.enable_cpu_affinity(loader_cores=[100000]):
+            pass
+    with pytest.raises(TypeError, match="CPU numbers"):
+        with one.enable_cpu_affinity(loader_cores=["0"]):
+            pass
+
+
+def test_enable_multithreading_sets_each_workers_kernel_threads(data):
+    import numba
+
+    from gnnsys.loaders.loader import _threading_layer
+
+    if _threading_layer() == "workqueue":
+        pytest.skip("numba's workqueue layer runs one worker (it is not thread-safe)")
+
+    loader = NeighborLoader(data, [3, 2], batch_size=40, num_workers=1, seed=0, shuffle=True)
+    loader.set_epoch(0)
+    want = [b.n_id for b in loader]
+    threads = torch.get_num_threads()
+    with loader.enable_multithreading(threads):
+        assert loader.loader._threads_per_batch(10) == (
+            1, min(threads, numba.config.NUMBA_NUM_THREADS)
+        )  # fmt: skip
+        loader.set_epoch(0)
+        assert all(torch.equal(a.n_id, b) for a, b in zip(loader, want))  # same batches
+    assert loader.loader._threads_per_batch(10) == (1, 1)
+    with loader.enable_multithreading():  # PyG's default: torch's threads over the workers
+        assert loader.loader.worker_threads == max(1, threads // 1)
+    with pytest.raises(ValueError, match="smaller than the total available number of threads"):
+        with loader.enable_multithreading(threads + 1):
+            pass
+    with pytest.raises(ValueError, match="at least one worker"):
+        with NeighborLoader(data, [3], batch_size=40).enable_multithreading(1):
+            pass
+
+
+def test_enable_memory_log_logs_each_worker_at_debug_level(data, caplog):
+    loader = NeighborLoader(data, [3], batch_size=40, num_workers=2)
+    with caplog.at_level(logging.DEBUG):
+        with loader.enable_memory_log():
+            list(loader)
+        logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Worker")]
+        assert sorted(m.split(" @")[0] for m in logged) == ["Worker 0", "Worker 1"]
+        assert all(f"@ PID {os.getpid()}: " in m and m.endswith(" MB") for m in logged)
+        caplog.clear()
+        list(loader)  # after the context: nothing
+        assert not [r for r in caplog.records if r.getMessage().startswith("Worker")]
 
 
 # ------------------------------------------- PyG's slicing rules: cat dims, num_nodes, edge types

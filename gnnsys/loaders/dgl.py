@@ -65,7 +65,7 @@ from typing import (
 import numpy as np
 import torch
 
-from gnnsys._checks import check_choice, check_index, data_device
+from gnnsys._checks import check_choice, check_cores, check_index, data_device
 from gnnsys._tokens import tensors_token, token_matches
 from gnnsys.block import (
     EID,
@@ -2009,20 +2009,6 @@ def _cache_sizes(gpu_cache: Any, device: torch.device) -> Dict[Any, int]:
     return {name: rows for (_, name), rows in sizes.items()}
 
 
-def _check_cores(name: str, cores: Optional[Sequence[int]], available: List[int]) -> List[int]:
-    """``cores`` as a list of CPUs this process may use ([] for None), or a clear error."""
-    if cores is None:
-        return []
-    out = list(cores)
-    bad = [c for c in out if isinstance(c, bool) or not isinstance(c, (int, np.integer))]
-    if bad:
-        raise TypeError(f"{name} must be CPU numbers (ints), got {bad[:3]}")
-    missing = sorted(set(int(c) for c in out) - set(available))
-    if missing:
-        raise ValueError(f"{name} names CPUs {missing} that this process may not use ({available})")
-    return [int(c) for c in out]
-
-
 def _resolve_block_type(block_type: str) -> Any:
     check_choice("block_type", block_type, _BLOCK_TYPES)
     if block_type == "gnnsys":
@@ -2722,8 +2708,8 @@ class DataLoader:
                 "enable_cpu_affinity needs at least one DataLoader worker (num_workers > 0)"
             )
         available = sorted(os.sched_getaffinity(0))
-        loaders = _check_cores("loader_cores", loader_cores, available)
-        compute = _check_cores("compute_cores", compute_cores, available)
+        loaders = check_cores("loader_cores", loader_cores, available)
+        compute = check_cores("compute_cores", compute_cores, available)
         if loaders and len(loaders) != self.num_workers:
             raise ValueError(
                 f"loader_cores has {len(loaders)} CPUs for num_workers={self.num_workers}: "

@@ -209,6 +209,12 @@ class Loader:
         # CPUs of each worker thread (thread w: worker_cores[w % len]); None: left alone.
         # Set by a front that pins its workers (the DGL front's enable_cpu_affinity).
         self.worker_cores: Optional[List[Set[int]]] = None
+        # Numba threads of each worker thread's kernels when set (the PyG front's
+        # enable_multithreading); None: the loader's threads divided among its workers.
+        self.worker_threads: Optional[int] = None
+        # Called on each worker thread as it starts a pass, with the worker's index (the PyG
+        # front's enable_memory_log); what it raises fails the pass.
+        self.worker_start: Optional[Callable[[int], None]] = None
         self.seeds = _check_seeds(seeds, getattr(sampler, "num_inputs", None))
         self.seed_time = None
         if seed_time is not None:
@@ -466,7 +472,8 @@ class Loader:
         if not self._threads_chosen and self.reads_from_disk():
             workers = total * DISK_BOUND_WORKERS_PER_THREAD
         workers = max(1, min(workers, num_batches))
-        return workers, max(1, min(numba.config.NUMBA_NUM_THREADS, total // workers))
+        per_worker = self.worker_threads or total // workers
+        return workers, max(1, min(numba.config.NUMBA_NUM_THREADS, per_worker))
 
     def reads_from_disk(self) -> bool:
         """Whether a batch reads a map bigger than memory (``gnnsys._mapped``: a feature or
@@ -517,6 +524,7 @@ class _Run:
         self.next_task = 0
         self.consumed = 0
         self.stopped = False
+        self.start_error: Optional[BaseException] = None  # a worker's, before its first batch
         self.threads: List[threading.Thread] = []
         self.pool: Optional[_workers.WorkerPool] = None  # the loader's kept threads, if they run it
         self.inline = loader.prefetch == 0
@@ -573,11 +581,19 @@ class _Run:
         the CPUs ``Loader.worker_cores`` gives it, when set), counted in ``live`` until it
         returns."""
         try:
-            if numba.get_num_threads() != numba_threads:  # (kept threads keep their setting)
-                numba.set_num_threads(numba_threads)
-            cores = self.loader.worker_cores
-            if cores:  # (pid 0: this thread alone; kept threads are set again each pass)
-                os.sched_setaffinity(0, cores[w % len(cores)])
+            try:
+                if numba.get_num_threads() != numba_threads:  # (kept threads keep their setting)
+                    numba.set_num_threads(numba_threads)
+                cores = self.loader.worker_cores
+                if cores:  # (pid 0: this thread alone; kept threads are set again each pass)
+                    os.sched_setaffinity(0, cores[w % len(cores)])
+                if self.loader.worker_start is not None:
+                    self.loader.worker_start(w)
+            except BaseException as err:  # re-raised in the consumer
+                with self.cond:
+                    self.start_error = err
+                    self.cond.notify_all()
+                return
             work(*args)
         finally:
             with self.cond:
@@ -639,14 +655,17 @@ class _Run:
             self.consumed += 1
             return self._produce(index, None)[0]
         with self.cond:
-            while self.consumed not in self.results:
+            while self.consumed not in self.results and self.start_error is None:
                 if self.stopped:
                     raise StopIteration
                 if self.live == 0:
                     raise RuntimeError("gnnsys loader threads exited without producing a batch")
                 self.cond.wait(timeout=1.0)
-            ok, out, event = self.results.pop(self.consumed)
-            self.consumed += 1
+            if self.start_error is not None:
+                ok, out, event = False, self.start_error, None
+            else:
+                ok, out, event = self.results.pop(self.consumed)
+                self.consumed += 1
             self.cond.notify_all()
         if not ok:
             self.close()

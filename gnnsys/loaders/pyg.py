@@ -22,17 +22,20 @@ that imports several of them switches with its import line alone.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
+import os
 import threading
 import warnings
 import weakref
 from dataclasses import replace
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
-from gnnsys._checks import check_data_device, check_index
+from gnnsys._checks import check_cores, check_data_device, check_index
 from gnnsys._tokens import tensors_token, token_matches
 from gnnsys.features import FeatureStore
 from gnnsys.graph import Graph, hetero_node_counts
@@ -1185,6 +1188,113 @@ class _LoaderFront(torch.utils.data.DataLoader):
     def set_epoch(self, epoch: int) -> None:
         """Seed the next iteration's shuffle, negatives and samples with ``epoch``."""
         self.loader.set_epoch(epoch)
+
+    # PyG's loader mixins (AffinityMixin, MultithreadingMixin, LogMemoryMixin). PyG's hooks run
+    # in its worker processes; the workers here are threads of this process (num_workers of
+    # them), so each hook acts on its worker thread alone, as each worker starts a pass.
+    @contextlib.contextmanager
+    def enable_cpu_affinity(self, loader_cores: Optional[Sequence[Any]] = None) -> Iterator[None]:
+        """PyG's ``enable_cpu_affinity``: inside the context, worker ``i`` runs on
+        ``loader_cores[i]`` (a CPU, or a list of CPUs). Default: one CPU per worker, the first
+        ``num_workers`` this process may use (PyG: the first cores of NUMA node 0). As PyG's,
+        it pins the workers only; the training thread stays where it is. PyG's errors: no
+        workers, or not one entry per worker; CPUs this process may not use are refused.
+
+        Example:
+            >>> loader = NeighborLoader(data, [15, 10], batch_size=1024, num_workers=1)
+            >>> with loader.enable_cpu_affinity(loader_cores=[0]):
+            ...     for batch in loader: ...
+        """
+        if not hasattr(os, "sched_setaffinity"):
+            raise NotImplementedError("enable_cpu_affinity needs Linux (os.sched_setaffinity)")
+        if not self.num_workers > 0:
+            raise ValueError(
+                f"'enable_cpu_affinity' should be used with at least one worker "
+                f"(got {self.num_workers})"
+            )
+        if loader_cores and len(loader_cores) != self.num_workers:
+            raise ValueError(
+                f"The number of loader cores (got {len(loader_cores)}) in 'enable_cpu_affinity' "
+                f"should match with the number of workers (got {self.num_workers})"
+            )
+        available = sorted(os.sched_getaffinity(0))
+        if loader_cores:
+            cores = [
+                check_cores(
+                    f"loader_cores[{i}]", c if isinstance(c, (list, tuple)) else [c], available
+                )  # fmt: skip
+                for i, c in enumerate(loader_cores)
+            ]
+            if any(not c for c in cores):
+                raise ValueError(f"loader_cores gives a worker no CPU: {list(loader_cores)}")
+        elif len(available) < self.num_workers:
+            raise ValueError(
+                f"More workers (got {self.num_workers}) than available cores (got {len(available)})"
+            )
+        else:
+            cores = [[c] for c in available[: self.num_workers]]
+        old = self.loader.worker_cores
+        self.loader.worker_cores = [set(c) for c in cores]
+        try:
+            yield
+        finally:  # kept worker threads get the whole mask back on their next pass
+            self.loader.worker_cores = old if old is not None else [set(available)]
+
+    @contextlib.contextmanager
+    def enable_multithreading(self, worker_threads: Optional[int] = None) -> Iterator[None]:
+        """PyG's ``enable_multithreading``: inside the context, each worker runs its sampling
+        and gather kernels on ``worker_threads`` threads (default, as PyG:
+        ``torch.get_num_threads() // num_workers``, at least 1). PyG's errors: no workers,
+        more threads than torch has. PyG also needs the ``spawn`` start method for its worker
+        processes; the workers here are threads, so any start method works.
+
+        Example:
+            >>> with loader.enable_multithreading(2):
+            ...     for batch in loader: ...
+        """
+        if not self.num_workers > 0:
+            raise ValueError(
+                f"'enable_multithreading' needs to be performed with at least one worker "
+                f"(got {self.num_workers})"
+            )
+        if worker_threads is None:
+            worker_threads = max(1, torch.get_num_threads() // self.num_workers)
+        if isinstance(worker_threads, bool) or not isinstance(worker_threads, int):
+            raise TypeError(f"worker_threads must be an int, got {worker_threads!r}")
+        if worker_threads < 1:
+            raise ValueError(f"worker_threads must be at least 1, got {worker_threads}")
+        if worker_threads > torch.get_num_threads():
+            raise ValueError(
+                f"'worker_threads' should be smaller than the total available number of "
+                f"threads {torch.get_num_threads()} (got {worker_threads})"
+            )
+        old = self.loader.worker_threads
+        self.loader.worker_threads = worker_threads
+        try:
+            yield
+        finally:
+            self.loader.worker_threads = old
+
+    @contextlib.contextmanager
+    def enable_memory_log(self) -> Iterator[None]:
+        """PyG's ``enable_memory_log``: inside the context, as each worker starts a pass,
+        ``logging.debug`` its resident memory, in PyG's words (``Worker 0 @ PID 123: 812.50
+        MB``; the workers share this process, so each reports the process's)."""
+        from gnnsys.datasets.outofcore import rss_bytes
+
+        old = self.loader.worker_start
+
+        def log(worker: int) -> None:
+            mb = rss_bytes() / (1024 * 1024)
+            logging.debug(f"Worker {worker} @ PID {os.getpid()}: {mb:.2f} MB")
+            if old is not None:
+                old(worker)
+
+        self.loader.worker_start = log
+        try:
+            yield
+        finally:
+            self.loader.worker_start = old
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"  # as PyG prints it
