@@ -232,6 +232,59 @@ def test_standalone_sample(graph):
     assert not bool(torch.isin(blocks2[-1].edata[EID], drop).any())
 
 
+def test_standalone_edge_prediction_sample(graph):
+    # DGL's EdgePredictionSampler.sample(g, seed_edges): the DataLoader's batch without one
+    k = 2
+    neg = dl.negative_sampler.Uniform(k)
+    s = dl.as_edge_prediction_sampler(_sampler([2, 2]), exclude="self", negative_sampler=neg)
+    seeds = torch.tensor([0, 5, 9])
+    input_nodes, pair, neg_pair, blocks = s.sample(graph, seeds, seed=3)
+    ids = pair.ndata[NID]
+    assert torch.equal(blocks[-1].dstdata[NID], ids) and torch.equal(blocks[0].srcdata[NID],
+                                                                      input_nodes)  # fmt: skip
+    u, v = pair.edges()
+    assert torch.equal(pair.edata[EID], seeds)
+    assert torch.equal(ids[u], graph.ei[0, seeds]) and torch.equal(ids[v], graph.ei[1, seeds])
+    assert neg_pair.num_edges() == k * seeds.numel()
+    for b in blocks:  # exclude="self": the seed edges carry no messages
+        assert not bool(torch.isin(b.edata[EID], seeds).any())
+    again = s.sample(graph, seeds, seed=3)
+    assert torch.equal(again[0], input_nodes)  # the same draws for the same seed
+    plain = dl.as_edge_prediction_sampler(_sampler([2]))
+    assert len(plain.sample(graph, seeds)) == 3  # no negative sampler: no negative graph
+    with pytest.raises(ValueError, match="seed_edges is empty: no edge ids"):
+        plain.sample(graph, torch.tensor([], dtype=torch.long))
+    with pytest.raises(IndexError, match="seed_edges holds edge id 1000000000, out of range"):
+        plain.sample(graph, torch.tensor([10**9]))
+
+
+# DGL attributes the drop-ins do not have, each for a reason: DGL's DataLoader subclasses torch's
+# (worker-process plumbing) and its attach_data feeds GraphBolt-style external data; samplers'
+# assign_lazy_features is for subclasses of DGL's own BlockSampler (those run on DGL's
+# DataLoader, with a warning); LaborSampler.set_seed fixes DGL's next call's variates (here a
+# batch's variates come from the loader's seed, epoch and batch); SAINTSampler's per-mode
+# samplers are DGL internals with public names.
+_DGL_ONLY = {
+    "DataLoader": {"attach_data", "check_worker_number_rationality", "multiprocessing_context"},
+    "NeighborSampler": {"assign_lazy_features"},
+    "MultiLayerNeighborSampler": {"assign_lazy_features"},
+    "MultiLayerFullNeighborSampler": {"assign_lazy_features"},
+    "LaborSampler": {"assign_lazy_features", "set_seed"},
+    "SAINTSampler": {"edge_sampler", "node_sampler", "walk_sampler"},
+    "EdgePredictionSampler": {"assign_lazy_features"},
+}
+
+
+def test_dgl_front_has_dgls_public_attributes_but_the_listed_ones():
+    dgl = pytest.importorskip("dgl")
+    for name in ("DataLoader", "NeighborSampler", "MultiLayerNeighborSampler",
+                 "MultiLayerFullNeighborSampler", "LaborSampler", "ShaDowKHopSampler",
+                 "ClusterGCNSampler", "SAINTSampler", "EdgePredictionSampler"):  # fmt: skip
+        theirs = {a for a in dir(getattr(dgl.dataloading, name)) if not a.startswith("_")}
+        mine = {a for a in dir(getattr(dl, name)) if not a.startswith("_")}
+        assert theirs - mine == _DGL_ONLY.get(name, set()), name
+
+
 def _edge_ids_per_batch(loader):
     return [(o.clone(), [b.edata[EID].clone() for b in bl]) for _, o, bl in loader]
 

@@ -610,6 +610,21 @@ class EdgePredictionSampler:
         self.prefetch_labels = _check_names("prefetch_labels", prefetch_labels)
         self.output_device = sampler.output_device
 
+    def sample(self, g: Any, seed_edges: Any, *, seed: int = 0) -> tuple:
+        """Sample one batch outside a DataLoader, as DGL's ``EdgePredictionSampler.sample``:
+        ``(input_nodes, pair_graph, neg_pair_graph, blocks)`` with a negative sampler, else
+        ``(input_nodes, pair_graph, blocks)``. ``seed_edges`` are edge ids (a tensor, or a
+        dict per edge type); ``seed`` keys the draws (the same batch for the same seed).
+
+        Example:
+            >>> input_nodes, pair_graph, blocks = sampler.sample(g, torch.tensor([0, 7]))
+        """
+        view = _prepare_view(g)
+        dev = _graph_device(g)
+        core = _EdgeCore(view, self, "auto", dev if dev.type == "cuda" else None)
+        flat = _flat_edge_seeds(view, seed_edges, "seed_edges")
+        return _run_once(core, flat.ids, seed, core.sample, "seed_edges")
+
     def __repr__(self) -> str:
         return (
             f"EdgePredictionSampler({self.sampler!r}, exclude={self.exclude!r}, "
@@ -2313,7 +2328,9 @@ def _pair_graph(
     return g
 
 
-def _run_once(core: Any, seeds: torch.Tensor, seed: int, sample: Callable) -> Any:
+def _run_once(
+    core: Any, seeds: torch.Tensor, seed: int, sample: Callable, name: str = "seed_nodes"
+) -> Any:
     """One batch of ``seeds`` through the Loader's sample and fetch stages, collated."""
     from gnnsys.loaders.loader import Loader
 
@@ -2325,7 +2342,8 @@ def _run_once(core: Any, seeds: torch.Tensor, seed: int, sample: Callable) -> An
             return sample(s, key)
 
     if seeds.numel() == 0:
-        raise ValueError("seed_nodes is empty: no node ids to sample around")
+        what = "edge" if name == "seed_edges" else "node"
+        raise ValueError(f"{name} is empty: no {what} ids to sample around")
     loader = Loader(_Once(), seeds, batch_size=max(seeds.numel(), 1), seed=seed, prefetch=0,
                     **core.loader_tables())  # fmt: skip
     batch = loader.make_batch(0, 0, seeds, torch.arange(seeds.numel()))
