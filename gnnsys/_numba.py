@@ -48,7 +48,10 @@ def start_pool_keeping_torch_threads() -> None:
     import torch
 
     before = torch.get_num_threads()
-    numba.get_num_threads()  # numba starts its pool on first use
+    try:
+        numba.get_num_threads()  # numba starts its pool on first use
+    except (ValueError, RuntimeError, ImportError, OSError):
+        return  # no threading layer loads (NUMBA_THREADING_LAYER): numba says so when used
     if torch.get_num_threads() != before:
         torch.set_num_threads(before)
 
