@@ -94,6 +94,25 @@ def test_info_and_help_import_neither_torch_pyg_triton_nor_numba():
         assert _imported_after(code) == "[]", argv
 
 
+def _wait_policy_after_info(env_value):
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if env_value is not None:
+        env["OMP_WAIT_POLICY"] = env_value
+    code = "import os\nfrom gnnsys.cli import main\nmain(['info'])\n"
+    code += "print('POLICY', os.environ.get('OMP_WAIT_POLICY'))"
+    res = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=120)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    return res.stdout.split("POLICY ")[-1].strip()
+
+
+def test_the_command_has_openmp_threads_sleep_while_they_wait_unless_told_otherwise():
+    # set before torch loads OpenMP (which reads it once): the loader's threads need the
+    # cores that spinning OpenMP waits would take
+    assert _wait_policy_after_info(None) == "PASSIVE"
+    assert _wait_policy_after_info("ACTIVE") == "ACTIVE"
+
+
 @pytest.mark.parametrize(
     "argv, message",
     [
