@@ -37,13 +37,14 @@ def start_pool_keeping_torch_threads() -> None:
     """Start numba's thread pool (once a process) and leave torch's intra-op thread count as it
     was.
 
-    Starting, numba's OpenMP threading layer sets the calling thread's OpenMP thread count to
-    NUMBA_NUM_THREADS, and torch reads its own count from the same OpenMP runtime: a
+    Started inside a first parallel kernel call, numba's OpenMP threading layer left the
+    OpenMP thread count that torch reads its own from at NUMBA_NUM_THREADS: a
     ``torch.set_num_threads(1)``, or ``OMP_NUM_THREADS=1`` (what torchrun sets for several
     processes a machine), was undone by gnnsys's first parallel kernel, and processes sharing
-    the cores then each ran torch at one thread per core. Measured: the same model test in two
-    processes on 2 cores, 218 s each at 2 torch threads, 42 s at 1. Called when this module is
-    imported (every module with numba kernels imports it).
+    the cores then each ran torch at one thread per core. Started here, before any kernel
+    runs, it does not (and should it, the count is put back). Measured: the same model test in
+    two processes on 2 cores, 218 s each at 2 torch threads, 42 s at 1. Called when this
+    module is imported (every module with numba kernels imports it).
     """
     import torch
 
