@@ -300,9 +300,7 @@ class NeighborSampler:
         Example:
             >>> input_nodes, output_nodes, blocks = sampler.sample(g, torch.tensor([0, 5]))
         """
-        view = _prepare_view(g)
-        dev = _graph_device(g)
-        core = _NodeCore(view, self, "auto", dev if dev.type == "cuda" else None)
+        view, core = _standalone_core(_NodeCore, g, self)
         flat = _flat_node_seeds(view, seed_nodes, "seed_nodes")
         core.output_types = flat.dict_keys
         drop = None
@@ -619,9 +617,7 @@ class EdgePredictionSampler:
         Example:
             >>> input_nodes, pair_graph, blocks = sampler.sample(g, torch.tensor([0, 7]))
         """
-        view = _prepare_view(g)
-        dev = _graph_device(g)
-        core = _EdgeCore(view, self, "auto", dev if dev.type == "cuda" else None)
+        view, core = _standalone_core(_EdgeCore, g, self)
         flat = _flat_edge_seeds(view, seed_edges, "seed_edges")
         return _run_once(core, flat.ids, seed, core.sample, "seed_edges")
 
@@ -2326,6 +2322,14 @@ def _pair_graph(
         for et, ids in edge_ids.items():
             g.edges[et].data[EID] = ids.to(it)
     return g
+
+
+def _standalone_core(core_class: Any, g: Any, cfg: Any) -> Tuple[Any, Any]:
+    """(``g``'s view, a ``_NodeCore`` / ``_EdgeCore`` of ``cfg`` over it) for a batch outside
+    a DataLoader (a sampler's ``sample``), sampling on ``g``'s GPU when it is on one."""
+    view = _prepare_view(g)
+    dev = _graph_device(g)
+    return view, core_class(view, cfg, "auto", dev if dev.type == "cuda" else None)
 
 
 def _run_once(
