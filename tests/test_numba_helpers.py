@@ -195,15 +195,14 @@ def test_int32_bits_as_float32_reads_the_bits_as_a_float():
 
 
 # A fresh interpreter: torch's thread count set (or OMP_NUM_THREADS given), then gnnsys's
-# kernels imported and a parallel sampling kernel run; numba's own pool keeps its threads.
+# kernels imported and run (the synthetic generator's parallel kernels on this thread, then a
+# loader batch); numba's own pool keeps its threads.
 _THREADS_CHILD = """
 import sys, numba, torch
 if sys.argv[1] != "env":
     torch.set_num_threads(1)
 from gnnsys.datasets import synthetic
-from gnnsys.loaders import _kernels
 from gnnsys.loaders.pyg import NeighborLoader
-_kernels.PARALLEL_MIN_WORK = 0
 ds = synthetic("tiny", seed=0)
 next(iter(NeighborLoader(ds.to_pyg(), [5, 5], batch_size=64, num_threads=1)))
 print(torch.get_num_threads(), numba.get_num_threads(), numba.config.NUMBA_NUM_THREADS)
